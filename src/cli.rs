@@ -1,0 +1,199 @@
+//! runc's command line. Managers pass it verbatim, so flag names, short forms and
+//! positional arguments follow runc; a global flag given twice takes the last value.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::log::Format;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "husk",
+    about = "A daemonless OCI container runtime",
+    disable_version_flag = true,
+    args_override_self = true
+)]
+pub struct Cli {
+    /// Directory for container state (default /run/husk, or $XDG_RUNTIME_DIR/husk unprivileged)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Also write errors (and --debug messages) to this file
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Format of the --log file
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: Format,
+
+    /// Print debug messages
+    #[arg(long)]
+    pub debug: bool,
+
+    /// Manage cgroups through systemd
+    #[arg(long)]
+    pub systemd_cgroup: bool,
+
+    /// Rootless mode: auto, true or false
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub rootless: String,
+
+    /// Print version information
+    #[arg(short = 'v', long)]
+    pub version: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a default config.json into the bundle
+    Spec(SpecArgs),
+    /// Create a container whose process waits for `start`
+    Create(CreateArgs),
+    /// Let a created container run its process
+    Start { id: String },
+    /// Print the state of a container as JSON
+    State { id: String },
+    /// Send a signal to a container's process (default SIGTERM)
+    Kill {
+        /// Signal every process of the container
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        signal: Option<String>,
+    },
+    /// Delete a container (--force kills a running one first)
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container
+    Run(RunArgs),
+    /// List containers
+    #[command(visible_alias = "ps-all")]
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        /// Print only the ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// Bundle directory (default: current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// A config that an unprivileged user can run as is
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Bundle directory (default: current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Write the container process's pid to this file
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master of a terminal container
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Move the rootfs over / and chroot instead of pivot_root
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many fds after stdio (3, 4, ...) to the container process
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return once the container runs instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("husk").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn repeated_global_flag_keeps_the_last() {
+        let cli = parse(&["--log", "a", "--log", "b", "state", "x"]);
+        assert_eq!(cli.log, Some(PathBuf::from("b")));
+    }
+
+    #[test]
+    fn conmon_create_line_parses() {
+        let cli = parse(&[
+            "--systemd-cgroup",
+            "--log-format=json",
+            "--log",
+            "/l",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "--no-pivot",
+            "--no-new-keyring",
+            "--preserve-fds",
+            "2",
+            "--console-socket",
+            "/s",
+            "ctr1",
+        ]);
+        let Some(Command::Create(c)) = cli.command else {
+            panic!("not create")
+        };
+        assert_eq!(c.id, "ctr1");
+        assert_eq!(c.preserve_fds, 2);
+        assert!(c.no_pivot && c.no_new_keyring);
+        assert_eq!(cli.log_format, Format::Json);
+    }
+
+    #[test]
+    fn spec_rootless_is_not_the_global_flag() {
+        let cli = parse(&["spec", "--rootless"]);
+        let Some(Command::Spec(s)) = cli.command else {
+            panic!()
+        };
+        assert!(s.rootless);
+        assert_eq!(cli.rootless, "auto");
+    }
+
+    #[test]
+    fn kill_takes_a_positional_signal() {
+        let cli = parse(&["kill", "--all", "c", "KILL"]);
+        let Some(Command::Kill { all, id, signal }) = cli.command else {
+            panic!()
+        };
+        assert!(all);
+        assert_eq!((id.as_str(), signal.as_deref()), ("c", Some("KILL")));
+    }
+}

@@ -1,0 +1,290 @@
+//! config.json read, validated and turned into a `Plan`. Nothing on the host is
+//! created until this succeeds; every error names the field or path at fault.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Process, Spec};
+
+use crate::bail;
+use crate::devices::{self, DevicePlan};
+use crate::error::{Context, Error, Result};
+use crate::mounts::{self, MountPlan};
+use crate::namespaces::NamespacePlan;
+use crate::sys::cstring;
+
+pub struct ProcessPlan {
+    pub args: Vec<CString>,
+    /// `args[0]` as given, for messages.
+    pub program: String,
+    pub env: Vec<CString>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: u32,
+    pub terminal: bool,
+}
+
+pub struct Plan {
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub root_readonly: bool,
+    pub namespaces: NamespacePlan,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub mounts: Vec<MountPlan>,
+    pub rootfs_propagation: Option<libc::c_ulong>,
+    pub devices: Vec<DevicePlan>,
+    pub process: ProcessPlan,
+    pub annotations: HashMap<String, String>,
+    pub oci_version: String,
+    pub no_pivot: bool,
+}
+
+/// Reads `BUNDLE/config.json` and validates it.
+pub fn load(bundle: &Path) -> Result<Plan> {
+    let bundle =
+        std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path).context(|| format!("read {}", path.display()))?;
+    let spec = parse(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+    plan(spec, bundle)
+}
+
+/// Parses config.json text; a type error names the JSON path of the bad field.
+pub fn parse(text: &str) -> Result<Spec> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        if at == "." || inner.is_syntax() || inner.is_eof() {
+            Error::new(format!("malformed JSON: {inner}"))
+        } else {
+            Error::new(format!("{at}: {inner}"))
+        }
+    })
+}
+
+/// Versions of the runtime spec this runtime implements: 1.0.0 up to 1.2.x.
+pub fn check_version(v: &str) -> Result<()> {
+    if v.is_empty() {
+        bail!("ociVersion is missing");
+    }
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([1, minor, _]) if *minor <= 2 => Ok(()),
+        Some([_, _, _]) => {
+            bail!("ociVersion {v} is not supported (husk implements 1.0.0 to 1.2.x)")
+        }
+        _ => bail!("ociVersion \"{v}\" is not a semantic version"),
+    }
+}
+
+pub fn plan(spec: Spec, bundle: PathBuf) -> Result<Plan> {
+    check_version(spec.version())?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::new("root.path is missing"))?;
+    if root.path().as_os_str().is_empty() {
+        bail!("root.path is missing");
+    }
+    let rootfs_given = bundle.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs_given)
+        .context(|| format!("root.path {}", rootfs_given.display()))?;
+    if !rootfs.is_dir() {
+        bail!("root.path {} is not a directory", rootfs.display());
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::new("process is missing"))?;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let namespaces = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
+
+    let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+    if hostname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
+        bail!("hostname: cannot set a hostname without a private UTS namespace");
+    }
+    let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
+    if domainname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
+        bail!("domainname: cannot set a domainname without a private UTS namespace");
+    }
+    if !namespaces.has(libc::CLONE_NEWNS) {
+        bail!("linux.namespaces: a mount namespace is required");
+    }
+
+    let mounts = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+        .map(|(i, m)| mounts::plan(i, m, &bundle))
+        .collect::<Result<Vec<_>>>()?;
+    let rootfs_propagation = linux
+        .rootfs_propagation()
+        .as_deref()
+        .map(rootfs_propagation)
+        .transpose()?;
+    let devices = devices::plan(linux.devices().as_deref().unwrap_or(&[]))?;
+
+    Ok(Plan {
+        process: process_plan(process)?,
+        bundle,
+        rootfs,
+        root_readonly: root.readonly().unwrap_or(false),
+        namespaces,
+        hostname,
+        domainname,
+        mounts,
+        rootfs_propagation,
+        devices,
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        oci_version: spec.version().clone(),
+        no_pivot: false,
+    })
+}
+
+fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
+    use libc::*;
+    Ok(match p {
+        "private" => MS_PRIVATE,
+        "rprivate" => MS_PRIVATE | MS_REC,
+        "shared" => MS_SHARED,
+        "rshared" => MS_SHARED | MS_REC,
+        "slave" => MS_SLAVE,
+        "rslave" => MS_SLAVE | MS_REC,
+        "unbindable" => MS_UNBINDABLE,
+        "runbindable" => MS_UNBINDABLE | MS_REC,
+        _ => bail!("linux.rootfsPropagation: unknown propagation \"{p}\""),
+    })
+}
+
+fn process_plan(p: &Process) -> Result<ProcessPlan> {
+    let args = p.args().clone().unwrap_or_default();
+    let Some(program) = args.first().cloned() else {
+        bail!("process.args must not be empty")
+    };
+    if program.is_empty() {
+        bail!("process.args[0] is empty");
+    }
+    if !p.cwd().is_absolute() {
+        bail!("process.cwd {} must be an absolute path", p.cwd().display());
+    }
+    let env = p.env().clone().unwrap_or_default();
+    if let Some((i, bad)) = env.iter().enumerate().find(|(_, e)| !e.contains('=')) {
+        bail!("process.env[{i}] \"{bad}\" is not KEY=VALUE");
+    }
+    let to_c = |v: &[String], field: &str| -> Result<Vec<CString>> {
+        v.iter()
+            .map(|s| cstring(s).context(|| format!("process.{field}")))
+            .collect()
+    };
+    let user = p.user();
+    Ok(ProcessPlan {
+        args: to_c(&args, "args")?,
+        program,
+        env: to_c(&env, "env")?,
+        cwd: p.cwd().clone(),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask().unwrap_or(0o022),
+        terminal: p.terminal().unwrap_or(false),
+    })
+}
+
+impl ProcessPlan {
+    /// The container's PATH, as the process will see it.
+    pub fn path_var(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .filter_map(|e| e.to_str().ok())
+            .find_map(|e| e.strip_prefix("PATH="))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1+meta"] {
+            check_version(ok).unwrap();
+        }
+        assert!(check_version("").unwrap_err().message().contains("missing"));
+        assert!(check_version("2.0.0")
+            .unwrap_err()
+            .message()
+            .contains("not supported"));
+        assert!(check_version("1.3.0")
+            .unwrap_err()
+            .message()
+            .contains("not supported"));
+        assert!(check_version("one")
+            .unwrap_err()
+            .message()
+            .contains("semantic"));
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let e = parse(
+            r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#,
+        )
+        .unwrap_err();
+        assert!(e.message().starts_with("linux.namespaces[1].type"), "{e}");
+        let e = parse("{\"ociVersion\": ").unwrap_err();
+        assert!(e.message().starts_with("malformed JSON"), "{e}");
+    }
+
+    fn plan_of(json: &str) -> Result<Plan> {
+        let dir = std::env::temp_dir().join(format!("husk-unit-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        let r = plan(parse(json).unwrap(), dir.clone());
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    #[test]
+    fn plan_errors_name_the_field() {
+        let base = |extra: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}}{extra}}}"#
+            )
+        };
+        let ns = r#","linux":{"namespaces":[{"type":"mount"}]}"#;
+        assert!(plan_of(&base(ns)).is_ok());
+        let e = plan_of(&base(
+            r#","hostname":"h","linux":{"namespaces":[{"type":"mount"}]}"#,
+        ))
+        .unwrap_err();
+        assert!(e.message().contains("UTS namespace"), "{e}");
+        let e = plan_of(&base(
+            r#","linux":{"namespaces":[{"type":"mount"},{"type":"mount"}]}"#,
+        ))
+        .unwrap_err();
+        assert!(e.message().contains("listed twice"), "{e}");
+        let e = plan_of(&base(r#","linux":{"namespaces":[{"type":"mount"},{"type":"network","path":"/nonexistent"}]}"#)).unwrap_err();
+        assert!(
+            e.message()
+                .contains("linux.namespaces[1].path /nonexistent"),
+            "{e}"
+        );
+        let e = plan_of(&base(r#","linux":{"namespaces":[{"type":"mount"},{"type":"uts","path":"/proc/self/ns/net"}]}"#)).unwrap_err();
+        assert!(e.message().contains("is not a uts namespace"), "{e}");
+        let e = plan_of(&base(
+            r#","linux":{"rootfsPropagation":"sideways","namespaces":[{"type":"mount"}]}"#,
+        ))
+        .unwrap_err();
+        assert!(e.message().contains("rootfsPropagation"), "{e}");
+        let e = plan_of(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#)).unwrap_err();
+        assert!(e.message().contains("mount namespace"), "{e}");
+    }
+}

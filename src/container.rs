@@ -1,0 +1,449 @@
+//! The lifecycle commands on the caller's side: create, start, state, kill,
+//! delete, run and list.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::bail;
+use crate::cli::{CreateArgs, ListFormat, RunArgs};
+use crate::config::{self, Plan};
+use crate::error::{Context, Error, Result};
+use crate::init::{self, InitArgs};
+use crate::state::{self, Locked, Saved, Status, Store, FIFO};
+use crate::sync::{self, Msg};
+use crate::{log, sys};
+
+/// How long `delete` waits for a killed init to exit.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A freshly cloned init that is killed and reaped unless creation succeeds.
+struct InitGuard {
+    pid: libc::pid_t,
+    armed: bool,
+}
+
+impl InitGuard {
+    fn reap(&mut self) -> i32 {
+        self.armed = false;
+        wait_status(self.pid)
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: signalling and reaping our own child.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            wait_status(self.pid);
+        }
+    }
+}
+
+fn wait_status(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return status;
+        }
+    }
+}
+
+fn describe_wait(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    }
+}
+
+/// Validates the bundle, makes the state directory and the init process, and
+/// waits until the init is ready. Any failure leaves nothing behind.
+fn spawn(store: &Store, args: &CreateArgs, foreground: bool) -> Result<(Locked, Saved)> {
+    let bundle = match &args.bundle {
+        Some(b) => b.clone(),
+        None => std::env::current_dir().context(|| "current directory".into())?,
+    };
+    let mut plan = config::load(&bundle)?;
+    plan.no_pivot = args.no_pivot;
+    if plan.process.terminal {
+        if args.console_socket.is_none() && !foreground {
+            bail!("cannot allocate tty if husk will detach without setting console socket");
+        }
+        bail!("process.terminal: terminals are not supported yet");
+    }
+    reserve_preserved_fds(args.preserve_fds);
+    let locked = store.create(&args.id)?;
+    match spawn_init(&plan, &locked, args) {
+        Ok(saved) => Ok((locked, saved)),
+        Err(e) => {
+            let _ = locked.remove();
+            Err(e)
+        }
+    }
+}
+
+/// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
+fn reserve_preserved_fds(n: u32) {
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only queries; opening /dev/null fills the lowest free number.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) < 0 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            }
+        }
+    }
+}
+
+fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> {
+    let fifo = sys::cstring(locked.dir.join(FIFO))?;
+    // SAFETY: valid C string.
+    if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "create exec fifo".into());
+    }
+    let state_dir = sys::openat(
+        libc::AT_FDCWD,
+        &sys::cstring(&locked.dir)?,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )?;
+    let (parent_sock, child_sock) = sys::seqpacket_pair()?;
+    if let Some(join) = plan.namespaces.joined_pid() {
+        sys::setns(join.fd.as_raw_fd(), libc::CLONE_NEWPID)
+            .context(|| format!("join pid namespace {}", join.path.display()))?;
+    }
+    if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            libc::CLONE_NEWTIME,
+        ))
+        .context(|| "create time namespace".into())?;
+    }
+    // SAFETY: husk is single-threaded; the child only runs init::run and exits.
+    let pid = unsafe { sys::clone_process(plan.namespaces.clone_flags()) }
+        .context(|| "clone container init".into())?;
+    if pid == 0 {
+        drop(parent_sock);
+        init::run(InitArgs {
+            plan,
+            sock: child_sock,
+            state_dir,
+            preserve_fds: args.preserve_fds,
+            close: vec![locked.lock_fd()],
+        });
+    }
+    drop(child_sock);
+    drop(state_dir);
+    let mut guard = InitGuard { pid, armed: true };
+    match sync::recv(&parent_sock).context(|| "read from container init".into())? {
+        Some(Msg::Ready) => {}
+        Some(Msg::Error(e)) => {
+            guard.reap();
+            return Err(Error::new(e));
+        }
+        None => {
+            let status = guard.reap();
+            bail!(
+                "container init exited during setup ({})",
+                describe_wait(status)
+            );
+        }
+    }
+    let Some((start_time, _)) = sys::process_start(pid) else {
+        bail!("container init {pid} vanished after setup")
+    };
+    let saved = Saved {
+        oci_version: plan.oci_version.clone(),
+        id: args.id.clone(),
+        pid,
+        start_time,
+        bundle: plan.bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: log::rfc3339(SystemTime::now(), true),
+        owner: owner_name(),
+        annotations: plan.annotations.clone(),
+    };
+    locked.save(&saved)?;
+    if let Some(p) = &args.pid_file {
+        let path = absolute(p)?;
+        state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)?;
+    }
+    guard.armed = false;
+    Ok(saved)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+fn owner_name() -> String {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+pub fn create(store: &Store, args: &CreateArgs) -> Result<()> {
+    spawn(store, args, false).map(drop)
+}
+
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load(id)?;
+    match locked.status(&saved) {
+        Status::Created => release(&locked.dir, &saved),
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        _ => bail!("cannot start an already running container"),
+    }
+}
+
+/// Lets a created init exec its program: opening the fifo's read end unblocks the
+/// init; its exec then closes the write end (success) or it writes the error.
+fn release(dir: &Path, saved: &Saved) -> Result<()> {
+    let fifo_path = dir.join(FIFO);
+    let fifo = sys::openat(
+        libc::AT_FDCWD,
+        &sys::cstring(&fifo_path)?,
+        libc::O_RDONLY | libc::O_NONBLOCK,
+        0,
+    )
+    .context(|| format!("open {}", fifo_path.display()))?;
+    let pidfd = open_init(saved)?;
+    std::fs::remove_file(&fifo_path).context(|| format!("remove {}", fifo_path.display()))?;
+    loop {
+        let mut fds = [
+            nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context(|| "wait for container start".into()),
+            Ok(_) => {}
+        }
+        let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if fifo_ready {
+            let mut buf = [0u8; 4096];
+            return match nix::unistd::read(&fifo, &mut buf) {
+                Ok(0) => Ok(()),
+                Ok(n) => Err(Error::new(String::from_utf8_lossy(&buf[..n]).into_owned())),
+                Err(nix::errno::Errno::EAGAIN) => continue,
+                Err(e) => Err(e).context(|| "read exec fifo".into()),
+            };
+        }
+        if init_gone {
+            bail!("container init exited before it could start");
+        }
+    }
+}
+
+/// A pidfd for the container's init, refusing a process that merely reused its pid.
+fn open_init(saved: &Saved) -> Result<OwnedFd> {
+    let not_running = || Error::new(format!("container \"{}\" not running", saved.id));
+    let pidfd = sys::pidfd_open(saved.pid).map_err(|_| not_running())?;
+    // Checked after pidfd_open: from here on the pidfd cannot refer to another process.
+    if !saved.init_alive() {
+        return Err(not_running());
+    }
+    Ok(pidfd)
+}
+
+pub fn state(store: &Store, id: &str) -> Result<()> {
+    let saved = store.load(id)?;
+    let status = state::status_of(&store.dir(id), &saved);
+    let json = serde_json::to_string_pretty(&saved.oci_state(status)).expect("state serialises");
+    println!("{json}");
+    Ok(())
+}
+
+pub fn kill(store: &Store, id: &str, signal: Option<&str>, _all: bool) -> Result<()> {
+    let sig = crate::signal::parse(signal.unwrap_or("SIGTERM"))?;
+    let saved = store.load(id)?;
+    let pidfd = open_init(&saved)?;
+    sys::pidfd_send_signal(&pidfd, sig).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ESRCH) {
+            Error::new(format!("container \"{id}\" not running"))
+        } else {
+            Error::new(format!("kill container \"{id}\": {e}"))
+        }
+    })
+}
+
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = match locked.load(id) {
+        Ok(s) => s,
+        // A create that died half-way leaves a directory without state: clear it.
+        Err(_) if !locked.dir.join(state::STATE_FILE).exists() => return locked.remove(),
+        Err(e) => return Err(e),
+    };
+    match locked.status(&saved) {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&saved)?,
+        status if force => {
+            log::debug(&format!("killing {status} container {id}"));
+            kill_and_wait(&saved)?
+        }
+        status => bail!("cannot delete container {id} that is not stopped: {status}"),
+    }
+    locked.remove()
+}
+
+fn kill_and_wait(saved: &Saved) -> Result<()> {
+    let Ok(pidfd) = open_init(saved) else {
+        return Ok(()); // already gone
+    };
+    sys::pidfd_send_signal(&pidfd, libc::SIGKILL)
+        .context(|| format!("kill container \"{}\"", saved.id))?;
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let timeout = nix::poll::PollTimeout::try_from(KILL_TIMEOUT).expect("fits");
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(0) => bail!(
+            "container \"{}\" did not exit within {:?} of SIGKILL",
+            saved.id,
+            KILL_TIMEOUT
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Signals that a foreground `run` passes on to the container.
+const FORWARDED: [i32; 7] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+pub fn run(store: &Store, args: &RunArgs) -> Result<i32> {
+    if args.detach {
+        let (locked, saved) = spawn(store, &args.create, false)?;
+        return release_or_clean(locked, &saved).map(|()| 0);
+    }
+    // Blocked before the clone, so that an early exit's SIGCHLD cannot be lost.
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGCHLD);
+    for s in FORWARDED {
+        set.add(nix::sys::signal::Signal::try_from(s).expect("valid"));
+    }
+    set.thread_block().context(|| "block signals".into())?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+
+    let (locked, saved) = spawn(store, &args.create, true)?;
+    let dir = locked.dir.clone();
+    drop(locked); // other commands (kill, state, delete -f) must work while we wait
+    if let Err(e) = release(&dir, &saved) {
+        wait_status(saved.pid);
+        let _ = store.lock(&args.create.id).and_then(Locked::remove);
+        return Err(e);
+    }
+    let status = wait_forwarding(saved.pid, &set);
+    if !args.keep {
+        let _ = store.lock(&args.create.id).and_then(Locked::remove);
+    }
+    Ok(exit_code(status))
+}
+
+fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
+    release(&locked.dir, saved).inspect_err(|_| {
+        let _ = kill_and_wait(saved);
+        let _ = locked.remove();
+    })
+}
+
+/// Waits for the container's init, passing on forwarded signals and reaping any
+/// other process that was reparented to us. Returns the init's wait status.
+fn wait_forwarding(pid: libc::pid_t, set: &nix::sys::signal::SigSet) -> i32 {
+    loop {
+        loop {
+            let mut status = 0;
+            // SAFETY: reaping our children without blocking.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r == pid {
+                return status;
+            }
+            if r <= 0 {
+                break;
+            }
+        }
+        match set.wait() {
+            Ok(nix::sys::signal::Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(pid, sig as i32) };
+            }
+        }
+    }
+}
+
+fn exit_code(status: i32) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}
+
+pub fn list(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for id in store.ids()? {
+        let Ok(saved) = store.load(&id) else { continue };
+        let status = state::status_of(&store.dir(&id), &saved);
+        rows.push((saved, status));
+    }
+    if quiet {
+        for (s, _) in &rows {
+            println!("{}", s.id);
+        }
+        return Ok(());
+    }
+    match format {
+        ListFormat::Json => {
+            let states: Vec<_> = rows.iter().map(|(s, st)| s.oci_state(*st)).collect();
+            println!("{}", serde_json::to_string(&states).expect("serialises"));
+        }
+        ListFormat::Table => print_table(&rows),
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[(Saved, Status)]) {
+    let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
+    for (s, st) in rows {
+        let pid = if *st == Status::Stopped { 0 } else { s.pid };
+        table.push([
+            s.id.clone(),
+            pid.to_string(),
+            st.to_string(),
+            s.bundle.display().to_string(),
+            s.created.clone(),
+            s.owner.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for row in &table {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("   ").trim_end());
+    }
+}

@@ -1,0 +1,177 @@
+//! `/dev` inside the container: the default device nodes, `linux.devices`, and
+//! the standard symlinks. Every node and link is made relative to a directory fd
+//! resolved inside the rootfs, so an image whose `/dev` is a symlink cannot send
+//! device setup to the host (CVE-2026-41579).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use crate::bail;
+use crate::error::{Context, Result};
+use crate::rootfs;
+use crate::sys;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePlan {
+    pub path: PathBuf,
+    /// S_IFCHR, S_IFBLK or S_IFIFO.
+    pub kind: libc::mode_t,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: libc::mode_t,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+const DEFAULTS: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+const SYMLINKS: [(&str, &str); 5] = [
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+    ("pts/ptmx", "ptmx"),
+];
+
+/// The default devices, then `linux.devices` (which replace a default of the same path).
+pub fn plan(devices: &[LinuxDevice]) -> Result<Vec<DevicePlan>> {
+    let mut plans: Vec<DevicePlan> = DEFAULTS
+        .iter()
+        .map(|&(path, major, minor)| DevicePlan {
+            path: path.into(),
+            kind: libc::S_IFCHR,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect();
+    for (i, d) in devices.iter().enumerate() {
+        let p = device_plan(i, d)?;
+        plans.retain(|existing| existing.path != p.path);
+        plans.push(p);
+    }
+    Ok(plans)
+}
+
+fn device_plan(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
+    let path = d.path();
+    if !path.is_absolute() {
+        bail!("linux.devices[{i}].path {} is not absolute", path.display());
+    }
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        LinuxDeviceType::A => bail!("linux.devices[{i}].type \"a\" is not a device node type"),
+    };
+    Ok(DevicePlan {
+        path: path.clone(),
+        kind,
+        major: d.major() as u64,
+        minor: d.minor() as u64,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
+}
+
+/// Creates the device nodes and the /dev symlinks inside the rootfs.
+pub fn create(root: &OwnedFd, devices: &[DevicePlan]) -> Result<()> {
+    for d in devices {
+        create_node(root, d).context(|| format!("create device {}", d.path.display()))?;
+    }
+    let dev = rootfs::resolve_dir(root, Path::new("/dev"), true)?;
+    for (target, name) in SYMLINKS {
+        symlink(&dev, target, name)?;
+    }
+    if Path::new("/proc/kcore").exists() {
+        symlink(&dev, "/proc/kcore", "core")?;
+    }
+    Ok(())
+}
+
+fn create_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
+    let (parent, name) = rootfs::resolve_parent(root, &d.path)?;
+    let name = sys::cstring(name)?;
+    // SAFETY: valid C string and dirfd; the node replaces whatever the image had there.
+    unsafe {
+        libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0);
+        let dev = libc::makedev(d.major as u32, d.minor as u32);
+        if libc::mknodat(parent.as_raw_fd(), name.as_ptr(), d.kind | d.mode, dev) < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        if libc::fchownat(
+            parent.as_raw_fd(),
+            name.as_ptr(),
+            d.uid,
+            d.gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        ) < 0
+        {
+            return Err(std::io::Error::last_os_error().into());
+        }
+    }
+    Ok(())
+}
+
+fn symlink(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
+    let t = CString::new(target).expect("static");
+    let n = CString::new(name).expect("static");
+    // SAFETY: valid C strings and dirfd.
+    if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) } < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e).context(|| format!("symlink /dev/{name}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_devices_replace_defaults_of_the_same_path() {
+        let devs: Vec<LinuxDevice> = serde_json::from_str(
+            r#"[{"path":"/dev/null","type":"c","major":1,"minor":3,"fileMode":432,"uid":5},
+                {"path":"/dev/fuse","type":"c","major":10,"minor":229}]"#,
+        )
+        .unwrap();
+        let plans = plan(&devs).unwrap();
+        assert_eq!(plans.len(), DEFAULTS.len() + 1);
+        let null = plans
+            .iter()
+            .find(|p| p.path == Path::new("/dev/null"))
+            .unwrap();
+        assert_eq!((null.mode, null.uid), (0o660, 5));
+        let fuse = plans
+            .iter()
+            .find(|p| p.path == Path::new("/dev/fuse"))
+            .unwrap();
+        assert_eq!(
+            (fuse.kind, fuse.major, fuse.minor, fuse.mode),
+            (libc::S_IFCHR, 10, 229, 0o666)
+        );
+    }
+
+    #[test]
+    fn relative_device_path_is_an_error() {
+        let devs: Vec<LinuxDevice> =
+            serde_json::from_str(r#"[{"path":"dev/x","type":"b","major":8,"minor":0}]"#).unwrap();
+        let e = plan(&devs).unwrap_err();
+        assert!(e.message().contains("linux.devices[0].path"), "{e}");
+    }
+}

@@ -1,0 +1,190 @@
+//! The container's init: the child that `create` clones straight into the new
+//! namespaces. It builds the container, reports Ready (or its error) over the
+//! sync socket, waits on `exec.fifo` for `start`, then becomes the container
+//! process. No re-exec of husk, no intermediate process.
+//!
+//! After Ready the only channel left is the fifo: a failed exec writes its error
+//! there for `start` to report, while a successful exec closes it (O_CLOEXEC).
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::bail;
+use crate::config::{Plan, ProcessPlan};
+use crate::error::{Context, Result};
+use crate::rootfs;
+use crate::state::FIFO;
+use crate::sync::{self, Msg};
+use crate::sys;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub struct InitArgs<'a> {
+    pub plan: &'a Plan,
+    pub sock: OwnedFd,
+    /// The container's state directory (O_PATH), where exec.fifo lives.
+    pub state_dir: OwnedFd,
+    pub preserve_fds: u32,
+    /// Descriptors of the parent that must not stay open here (the state lock).
+    pub close: Vec<RawFd>,
+}
+
+/// Runs in the cloned child; never returns.
+pub fn run(args: InitArgs) -> ! {
+    for fd in &args.close {
+        // SAFETY: closing the child's copies of the parent's descriptors.
+        unsafe { libc::close(*fd) };
+    }
+    match prepare(&args) {
+        Ok(program) => {
+            // The parent exits once it has Ready; we must outlive it.
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
+            if sync::send(&args.sock, &Msg::Ready).is_err() {
+                exit(1);
+            }
+            drop(args.sock);
+            wait_and_exec(&args.plan.process, &program, args.state_dir)
+        }
+        Err(e) => {
+            let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
+            exit(1)
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
+    unsafe { libc::_exit(code) }
+}
+
+fn prepare(args: &InitArgs) -> Result<CString> {
+    let plan = args.plan;
+    reset_signals();
+    // SAFETY: plain prctl/umask calls on this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // Nothing may ptrace or read our memory until we are the container's program.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0);
+        libc::umask(0);
+    }
+    sys::cloexec_from(3 + args.preserve_fds).context(|| "mark fds close-on-exec".into())?;
+    pass_preserved_fds(args.preserve_fds);
+
+    plan.namespaces.enter_joined()?;
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).context(|| format!("set hostname {h}"))?;
+    }
+    if let Some(d) = &plan.domainname {
+        set_domainname(d)?;
+    }
+    rootfs::setup(plan)?;
+    enter_cwd(&plan.process.cwd)?;
+    find_executable(&plan.process)
+}
+
+fn reset_signals() {
+    // SAFETY: an empty set and default dispositions for catchable signals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+fn pass_preserved_fds(n: u32) {
+    for fd in 3..3 + n as RawFd {
+        // SAFETY: clearing FD_CLOEXEC; a closed fd just fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+}
+
+fn set_domainname(d: &str) -> Result<()> {
+    // SAFETY: pointer and length of a live buffer.
+    if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| format!("set domainname {d}"));
+    }
+    Ok(())
+}
+
+/// chdir to process.cwd (created if missing, as runc does), refusing any cwd that
+/// ends up outside the container's root (CVE-2024-21626).
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    std::fs::create_dir_all(cwd).context(|| format!("process.cwd {}", cwd.display()))?;
+    std::env::set_current_dir(cwd).context(|| format!("process.cwd {}", cwd.display()))?;
+    match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => bail!("process.cwd {} is outside the container", cwd.display()),
+    }
+}
+
+/// The program to exec, looked up in the container's PATH, checked now so that
+/// `create` reports a missing or non-executable program.
+fn find_executable(p: &ProcessPlan) -> Result<CString> {
+    let program = &p.program;
+    let check = |path: &Path| -> std::io::Result<bool> {
+        let meta = std::fs::metadata(path)?;
+        Ok(meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return match check(Path::new(program)) {
+            Ok(true) => Ok(sys::cstring(program)?),
+            Ok(false) => bail!("exec: \"{program}\": permission denied"),
+            Err(e) => bail!("exec: \"{program}\": {e}"),
+        };
+    }
+    let path_var = p.path_var().unwrap_or(DEFAULT_PATH);
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = PathBuf::from(dir).join(program);
+        if let Ok(true) = check(&candidate) {
+            return Ok(sys::cstring(&candidate)?);
+        }
+    }
+    bail!("exec: \"{program}\": executable file not found in $PATH")
+}
+
+/// Blocks until `start` opens the fifo, then becomes the container's program.
+fn wait_and_exec(process: &ProcessPlan, program: &CString, state_dir: OwnedFd) -> ! {
+    let fifo_name = CString::new(FIFO).expect("static");
+    let fifo = match sys::openat(state_dir.as_raw_fd(), &fifo_name, libc::O_WRONLY, 0) {
+        Ok(fd) => fd,
+        Err(_) => exit(1),
+    };
+    drop(state_dir);
+    let err = match exec(process, program) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    // SAFETY: the fifo fd is ours; File takes it over to write the error for `start`.
+    let mut out = unsafe { std::fs::File::from_raw_fd(fifo.as_raw_fd()) };
+    std::mem::forget(fifo);
+    let _ = out.write_all(err.to_string().as_bytes());
+    exit(127)
+}
+
+fn exec(p: &ProcessPlan, program: &CString) -> Result<Infallible> {
+    let gids: Vec<nix::unistd::Gid> = p
+        .additional_gids
+        .iter()
+        .map(|&g| nix::unistd::Gid::from_raw(g))
+        .collect();
+    nix::unistd::setgroups(&gids).context(|| "setgroups process.user.additionalGids".into())?;
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid))
+        .context(|| format!("setgid {}", p.gid))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid))
+        .context(|| format!("setuid {}", p.uid))?;
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(p.umask as libc::mode_t) };
+    let e = nix::unistd::execve(program, &p.args, &p.env).unwrap_err();
+    bail!("exec {}: {}", program.to_string_lossy(), e.desc())
+}

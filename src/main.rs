@@ -1,0 +1,130 @@
+//! husk: a daemonless OCI container runtime with runc's command line.
+
+mod cli;
+mod config;
+mod container;
+mod devices;
+mod error;
+mod init;
+mod log;
+mod mounts;
+mod namespaces;
+mod rootfs;
+mod signal;
+mod spec;
+mod state;
+mod sync;
+mod sys;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::{Error, Result};
+use state::Store;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
+    if let Err(e) = log::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        eprintln!("husk: {e}");
+        std::process::exit(1);
+    }
+    match dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            log::error(e.message());
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Help and version go to stdout as clap prints them; a usage error becomes one line.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    eprintln!("husk: {}", first.trim_start_matches("error: "));
+    std::process::exit(2);
+}
+
+fn print_version() {
+    println!("husk version {VERSION}");
+    println!(
+        "commit: {}",
+        option_env!("HUSK_COMMIT").unwrap_or("unknown")
+    );
+    println!("spec: {}", spec::OCI_VERSION);
+}
+
+fn default_root(rootless: bool) -> Result<PathBuf> {
+    if !rootless {
+        return Ok(PathBuf::from("/run/husk"));
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join("husk")),
+        _ => Err(Error::new(
+            "XDG_RUNTIME_DIR is not set: give --root DIR, a directory this user can write",
+        )),
+    }
+}
+
+fn is_rootless(mode: &str) -> Result<bool> {
+    match mode {
+        // SAFETY: geteuid cannot fail.
+        "auto" => Ok(unsafe { libc::geteuid() } != 0),
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(Error::new(format!(
+            "--rootless must be auto, true or false, not \"{other}\""
+        ))),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    if cli.version {
+        print_version();
+        return Ok(0);
+    }
+    let Some(command) = cli.command else {
+        print_version();
+        return Ok(0);
+    };
+    let rootless = is_rootless(&cli.rootless)?;
+    let store = || -> Result<Store> {
+        let root = match &cli.root {
+            Some(r) => r.clone(),
+            None => default_root(rootless)?,
+        };
+        Ok(Store::new(root))
+    };
+    match command {
+        Command::Spec(a) => {
+            let bundle = a.bundle.unwrap_or_else(|| PathBuf::from("."));
+            spec::write(&bundle, a.rootless)?;
+        }
+        Command::Create(a) => container::create(&store()?, &a)?,
+        Command::Start { id } => container::start(&store()?, &id)?,
+        Command::State { id } => container::state(&store()?, &id)?,
+        Command::Kill { all, id, signal } => {
+            container::kill(&store()?, &id, signal.as_deref(), all)?
+        }
+        Command::Delete { force, id } => container::delete(&store()?, &id, force)?,
+        Command::Run(a) => return container::run(&store()?, &a),
+        Command::List { format, quiet } => container::list(&store()?, format, quiet)?,
+    }
+    Ok(0)
+}

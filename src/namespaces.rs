@@ -1,0 +1,127 @@
+//! `linux.namespaces`: which namespaces the container gets new (clone flags) and
+//! which it joins by path (files opened and type-checked at validation, entered in
+//! the child; a pid namespace is entered by the parent, since it only applies to
+//! children).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+
+use crate::bail;
+use crate::error::{Context, Result};
+use crate::sys;
+
+pub struct Join {
+    pub flag: i32,
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+}
+
+#[derive(Default)]
+pub struct NamespacePlan {
+    /// CLONE_NEW* flags of the namespaces created for the container.
+    pub new: u64,
+    /// Namespaces joined by path, user first (it grants the rights to enter the rest).
+    pub joins: Vec<Join>,
+}
+
+pub fn clone_flag(t: LinuxNamespaceType) -> i32 {
+    match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }
+}
+
+fn spec_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+impl NamespacePlan {
+    pub fn from_spec(list: &[LinuxNamespace]) -> Result<NamespacePlan> {
+        let mut plan = NamespacePlan::default();
+        let mut seen = 0i64;
+        for (i, ns) in list.iter().enumerate() {
+            let flag = clone_flag(ns.typ());
+            let name = spec_name(ns.typ());
+            if seen & flag as i64 != 0 {
+                bail!("linux.namespaces[{i}]: the {name} namespace is listed twice");
+            }
+            seen |= flag as i64;
+            match ns.path() {
+                None => plan.new |= flag as u64,
+                Some(path) => plan.joins.push(open_namespace(i, name, flag, path)?),
+            }
+        }
+        if plan.new & libc::CLONE_NEWUSER as u64 != 0 {
+            bail!("linux.namespaces: user namespaces are not supported yet");
+        }
+        plan.joins.sort_by_key(|j| j.flag != libc::CLONE_NEWUSER);
+        Ok(plan)
+    }
+
+    pub fn has(&self, flag: i32) -> bool {
+        self.new & flag as u64 != 0 || self.joins.iter().any(|j| j.flag == flag)
+    }
+
+    pub fn is_new(&self, flag: i32) -> bool {
+        self.new & flag as u64 != 0
+    }
+
+    /// Flags that clone3 can apply. A new time namespace is made with unshare
+    /// in the parent instead, so that offsets could be written before the child enters it.
+    pub fn clone_flags(&self) -> u64 {
+        self.new & !(libc::CLONE_NEWTIME as u64)
+    }
+
+    pub fn joined_pid(&self) -> Option<&Join> {
+        self.joins.iter().find(|j| j.flag == libc::CLONE_NEWPID)
+    }
+
+    /// In the child: enter every joined namespace but pid (entered by the parent).
+    pub fn enter_joined(&self) -> Result<()> {
+        for join in self.joins.iter().filter(|j| j.flag != libc::CLONE_NEWPID) {
+            sys::setns(join.fd.as_raw_fd(), join.flag)
+                .context(|| format!("join namespace {}", join.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_namespace(i: usize, name: &str, flag: i32, path: &std::path::Path) -> Result<Join> {
+    let fd: OwnedFd = std::fs::File::open(path)
+        .context(|| format!("linux.namespaces[{i}].path {}", path.display()))?
+        .into();
+    let actual = sys::namespace_type(&fd).context(|| {
+        format!(
+            "linux.namespaces[{i}].path {} is not a namespace",
+            path.display()
+        )
+    })?;
+    if actual != flag {
+        bail!(
+            "linux.namespaces[{i}].path {} is not a {name} namespace",
+            path.display()
+        );
+    }
+    Ok(Join {
+        flag,
+        path: path.to_path_buf(),
+        fd,
+    })
+}

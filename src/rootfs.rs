@@ -1,0 +1,464 @@
+//! The container's filesystem, built in the child's new mount namespace: root
+//! propagation, the mounts of the config in order, /dev, then pivot_root (or
+//! move + chroot with --no-pivot) and the read-only remount of `/`.
+//!
+//! Every mount target is resolved inside the rootfs with openat2(RESOLVE_IN_ROOT)
+//! and mounted through its fd, so a symlink in the image (or one swapped in by a
+//! shared volume) cannot redirect a mount to the host (CVE-2021-30465 class).
+
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use crate::bail;
+use crate::config::Plan;
+use crate::devices;
+use crate::error::{Context, Result};
+use crate::mounts::{Attrs, MountKind, MountPlan};
+use crate::sys::{self, cstring, fd_path};
+
+const O_PATH_DIR: i32 = libc::O_PATH | libc::O_DIRECTORY;
+
+fn is_enoent(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOENT)
+}
+
+/// A directory inside the rootfs, created (mkdir -p, 0755) when `create` is set.
+pub fn resolve_dir(root: &OwnedFd, path: &Path, create: bool) -> Result<OwnedFd> {
+    match sys::open_in_root(root, path, O_PATH_DIR) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if is_enoent(&e) && create => {}
+        Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
+    }
+    let mut prefix = PathBuf::from("/");
+    let mut dir = sys::open_in_root(root, &prefix, O_PATH_DIR)?;
+    for comp in path.components() {
+        let Component::Normal(name) = comp else {
+            continue;
+        };
+        prefix.push(name);
+        dir = match sys::open_in_root(root, &prefix, O_PATH_DIR) {
+            Ok(fd) => fd,
+            Err(e) if is_enoent(&e) => {
+                mkdirat(&dir, name).context(|| format!("mkdir {} in rootfs", prefix.display()))?;
+                sys::open_in_root(root, &prefix, O_PATH_DIR)
+                    .context(|| format!("resolve {} in rootfs", prefix.display()))?
+            }
+            Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", prefix.display())),
+        };
+    }
+    Ok(dir)
+}
+
+fn mkdirat(dir: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
+    let c = cstring(name)?;
+    // SAFETY: valid dirfd and C string.
+    if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) } < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The (created) parent directory of `path` inside the rootfs, and the last component.
+pub fn resolve_parent<'a>(root: &OwnedFd, path: &'a Path) -> Result<(OwnedFd, &'a OsStr)> {
+    let Some(name) = path.file_name() else {
+        bail!("{} has no file name", path.display())
+    };
+    let parent = resolve_dir(root, path.parent().unwrap_or(Path::new("/")), true)?;
+    Ok((parent, name))
+}
+
+/// A file inside the rootfs (created empty when missing), as a bind-mount target.
+fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    match sys::open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if is_enoent(&e) => {}
+        Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
+    }
+    let (parent, name) = resolve_parent(root, path)?;
+    let c = cstring(name)?;
+    // SAFETY: valid dirfd and C string; mknodat never follows a symlink.
+    if unsafe { libc::mknodat(parent.as_raw_fd(), c.as_ptr(), libc::S_IFREG | 0o644, 0) } < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e).context(|| format!("create {} in rootfs", path.display()));
+        }
+    }
+    sys::open_in_root(root, path, libc::O_PATH)
+        .context(|| format!("resolve {} in rootfs", path.display()))
+}
+
+/// Builds the whole filesystem and switches root. Runs in the child.
+pub fn setup(plan: &Plan) -> Result<()> {
+    let private = plan
+        .rootfs_propagation
+        .is_some_and(|p| p & libc::MS_PRIVATE != 0);
+    let initial = libc::MS_REC
+        | if private {
+            libc::MS_PRIVATE
+        } else {
+            libc::MS_SLAVE
+        };
+    sys::mount(None, c"/", None, initial, None).context(|| "make / a slave mount".into())?;
+
+    let rootfs = cstring(&plan.rootfs)?;
+    sys::mount(
+        Some(&rootfs),
+        &rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .context(|| format!("bind rootfs {}", plan.rootfs.display()))?;
+    let root = sys::openat(libc::AT_FDCWD, &rootfs, O_PATH_DIR, 0)?;
+
+    for (i, m) in plan.mounts.iter().enumerate() {
+        mount_one(&root, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+    }
+    let dev_is_bind = plan
+        .mounts
+        .iter()
+        .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
+    if !dev_is_bind {
+        devices::create(&root, &plan.devices)?;
+    }
+
+    if plan.no_pivot {
+        move_root(&root)?;
+    } else {
+        pivot(&root)?;
+    }
+    if plan.root_readonly {
+        remount_root_readonly()?;
+    }
+    if let Some(p) = plan.rootfs_propagation {
+        sys::mount(None, c"/", None, p, None).context(|| "set rootfsPropagation".into())?;
+    }
+    Ok(())
+}
+
+fn mount_one(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+    match &m.kind {
+        MountKind::Bind { source, recursive } => bind(root, m, source, *recursive),
+        MountKind::Fs { fstype, source } => {
+            let target = resolve_dir(root, &m.destination, true)?;
+            let data = (!m.data.is_empty()).then(|| cstring(&m.data)).transpose()?;
+            sys::mount(
+                Some(&cstring(source)?),
+                &fd_path(target.as_raw_fd()),
+                Some(&cstring(fstype)?),
+                m.flags,
+                data.as_deref(),
+            )?;
+            if !m.propagation.is_empty() {
+                let mounted = resolve_dir(root, &m.destination, false)?;
+                propagate(&mounted, &m.propagation)?;
+            }
+            Ok(())
+        }
+        MountKind::Cgroup => mount_cgroup(root, m, plan),
+    }
+}
+
+fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool) -> Result<()> {
+    let meta = std::fs::metadata(source).context(|| format!("source {}", source.display()))?;
+    let target = if meta.is_dir() {
+        resolve_dir(root, &m.destination, true)?
+    } else {
+        resolve_file(root, &m.destination)?
+    };
+    let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
+    let tree = sys::open_tree(&cstring(source)?, flags)
+        .context(|| format!("bind {}", source.display()))?;
+    attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
+}
+
+/// Sets attributes on a detached mount, attaches it at `target`, then sets propagation.
+fn attach(
+    tree: OwnedFd,
+    target: &OwnedFd,
+    attrs: Attrs,
+    recursive: Attrs,
+    propagation: &[libc::c_ulong],
+) -> Result<()> {
+    let setattr = |a: Attrs, rec: bool| -> Result<()> {
+        if a.is_empty() {
+            return Ok(());
+        }
+        let attr = sys::MountAttr {
+            attr_set: a.set,
+            attr_clr: a.clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        sys::mount_setattr(&tree, rec, &attr).context(|| "set mount attributes".into())
+    };
+    setattr(attrs, false)?;
+    setattr(recursive, true)?;
+    sys::move_mount(&tree, target).context(|| "attach mount".into())?;
+    // After move_mount the tree fd names the attached mount.
+    propagate(&tree, propagation)
+}
+
+fn propagate(mounted: &OwnedFd, propagation: &[libc::c_ulong]) -> Result<()> {
+    for &p in propagation {
+        sys::mount(None, &fd_path(mounted.as_raw_fd()), None, p, None)
+            .context(|| "set mount propagation".into())?;
+    }
+    Ok(())
+}
+
+fn is_cgroup2(path: &std::ffi::CStr) -> bool {
+    const CGROUP2_SUPER_MAGIC: libc::c_long = 0x63677270;
+    // SAFETY: statfs fills the zeroed struct.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(path.as_ptr(), &mut st) == 0
+            && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
+    }
+}
+
+/// `type: cgroup`. On a unified host: cgroup2. On a v1 or hybrid host: a tmpfs
+/// holding one mount per hierarchy, fresh ones inside a cgroup namespace (the
+/// kernel shows the namespace's root), otherwise binds of the container's own
+/// cgroup directories, as runc does.
+fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+    let target = resolve_dir(root, &m.destination, true)?;
+    if is_cgroup2(c"/sys/fs/cgroup") {
+        sys::mount(
+            Some(c"cgroup2"),
+            &fd_path(target.as_raw_fd()),
+            Some(c"cgroup2"),
+            m.flags,
+            None,
+        )?;
+        return Ok(());
+    }
+    let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    sys::mount(
+        Some(c"tmpfs"),
+        &fd_path(target.as_raw_fd()),
+        Some(c"tmpfs"),
+        base,
+        Some(c"mode=755"),
+    )?;
+    let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
+    let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for h in host_cgroup_hierarchies()? {
+        let dest = m.destination.join(&h.name);
+        let sub = resolve_dir(root, &dest, true)?;
+        if own_ns {
+            let (fstype, data) = if h.v2 {
+                (c"cgroup2", None)
+            } else {
+                (c"cgroup", Some(cstring(&h.controllers)?))
+            };
+            sys::mount(
+                Some(fstype),
+                &fd_path(sub.as_raw_fd()),
+                Some(fstype),
+                m.flags,
+                data.as_deref(),
+            )
+            .context(|| format!("mount cgroup {}", h.name))?;
+        } else {
+            let rel = cgroup_path(&own_cgroups, &h).unwrap_or_default();
+            let source = h.mountpoint.join(rel.trim_start_matches('/'));
+            let tree = sys::open_tree(&cstring(&source)?, sys::OPEN_TREE_CLONE)
+                .context(|| format!("bind {}", source.display()))?;
+            let ro = if m.is_readonly() {
+                crate::mounts::MOUNT_ATTR_RDONLY
+            } else {
+                0
+            };
+            let attrs = Attrs {
+                set: ro
+                    | crate::mounts::MOUNT_ATTR_NOSUID
+                    | crate::mounts::MOUNT_ATTR_NODEV
+                    | crate::mounts::MOUNT_ATTR_NOEXEC,
+                clear: 0,
+            };
+            attach(tree, &sub, attrs, Attrs::default(), &[])?;
+        }
+        if h.name.contains(',') {
+            let dir = resolve_dir(root, &m.destination, false)?;
+            for c in h.name.split(',') {
+                let (t, n) = (cstring(&h.name)?, cstring(c)?);
+                // SAFETY: valid C strings; an existing name is left alone.
+                unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
+            }
+        }
+    }
+    if m.is_readonly() {
+        let mounted = resolve_dir(root, &m.destination, false)?;
+        sys::mount(
+            None,
+            &fd_path(mounted.as_raw_fd()),
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | base,
+            None,
+        )
+        .context(|| "remount cgroup tmpfs read-only".into())?;
+    }
+    Ok(())
+}
+
+struct Hierarchy {
+    /// The directory name under /sys/fs/cgroup: `memory`, `cpu,cpuacct`, `unified`.
+    name: String,
+    mountpoint: PathBuf,
+    /// Mount data naming the hierarchy: `memory`, `name=systemd`; empty for cgroup2.
+    controllers: String,
+    v2: bool,
+}
+
+fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .context(|| "read /proc/self/mountinfo".into())?;
+    let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+    let is_controller =
+        |o: &str| o.starts_with("name=") || known.lines().any(|l| l.split('\t').next() == Some(o));
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mountpoint = pre.split(' ').nth(4).unwrap_or("");
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let options = post.nth(1).unwrap_or("");
+        let Some(name) = mountpoint.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
+        if name.contains('/') || !(fstype == "cgroup" || fstype == "cgroup2") {
+            continue;
+        }
+        let controllers: Vec<&str> = options.split(',').filter(|o| is_controller(o)).collect();
+        out.push(Hierarchy {
+            name: name.to_string(),
+            mountpoint: PathBuf::from(mountpoint),
+            controllers: controllers.join(","),
+            v2: fstype == "cgroup2",
+        });
+    }
+    Ok(out)
+}
+
+/// This process's path in hierarchy `h`, from /proc/self/cgroup.
+fn cgroup_path(own: &str, h: &Hierarchy) -> Option<String> {
+    own.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let same = if h.v2 {
+            ctrls.is_empty()
+        } else {
+            let mut a: Vec<&str> = ctrls.split(',').collect();
+            let mut b: Vec<&str> = h.controllers.split(',').collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            !ctrls.is_empty() && a == b
+        };
+        same.then(|| path.to_string())
+    })
+}
+
+fn pivot(root: &OwnedFd) -> Result<()> {
+    // SAFETY: fchdir on a valid directory fd.
+    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "chdir to rootfs".into());
+    }
+    sys::pivot_root(c".", c".").context(|| "pivot_root".into())?;
+    // The old root now sits on top of the new one: detach it without letting the
+    // unmount propagate back to the host.
+    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
+        .context(|| "make old root a slave".into())?;
+    sys::umount_detach(c".").context(|| "unmount old root".into())?;
+    std::env::set_current_dir("/").context(|| "chdir /".into())
+}
+
+fn move_root(root: &OwnedFd) -> Result<()> {
+    // SAFETY: fchdir on a valid directory fd, then plain syscalls on ".".
+    unsafe {
+        if libc::fchdir(root.as_raw_fd()) < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "chdir to rootfs".into());
+        }
+    }
+    sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None)
+        .context(|| "move rootfs to /".into())?;
+    // SAFETY: valid C string.
+    if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "chroot".into());
+    }
+    std::env::set_current_dir("/").context(|| "chdir /".into())
+}
+
+/// `root.readonly`: remount / read-only, keeping the flags the kernel may have
+/// locked on it (nosuid, nodev, noexec), which a remount must repeat.
+fn remount_root_readonly() -> Result<()> {
+    // SAFETY: statvfs fills the zeroed struct.
+    let flags = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c"/".as_ptr(), &mut st) < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "statvfs /".into());
+        }
+        st.f_flag
+    };
+    let locked = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ]
+    .iter()
+    .filter(|(st, _)| flags & st != 0)
+    .fold(0, |acc, (_, ms)| acc | ms);
+    sys::mount(
+        None,
+        c"/",
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+        None,
+    )
+    .context(|| "remount / read-only".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hierarchy(name: &str, controllers: &str, v2: bool) -> Hierarchy {
+        Hierarchy {
+            name: name.into(),
+            mountpoint: PathBuf::from("/sys/fs/cgroup").join(name),
+            controllers: controllers.into(),
+            v2,
+        }
+    }
+
+    #[test]
+    fn own_cgroup_path_matches_hierarchies() {
+        let own = "9:name=systemd:/a\n4:cpu,cpuacct:/b\n3:memory:/c/d\n0::/e\n";
+        assert_eq!(
+            cgroup_path(own, &hierarchy("memory", "memory", false)).as_deref(),
+            Some("/c/d")
+        );
+        assert_eq!(
+            cgroup_path(own, &hierarchy("cpu,cpuacct", "cpuacct,cpu", false)).as_deref(),
+            Some("/b")
+        );
+        assert_eq!(
+            cgroup_path(own, &hierarchy("systemd", "name=systemd", false)).as_deref(),
+            Some("/a")
+        );
+        assert_eq!(
+            cgroup_path(own, &hierarchy("unified", "", true)).as_deref(),
+            Some("/e")
+        );
+        assert_eq!(cgroup_path(own, &hierarchy("pids", "pids", false)), None);
+    }
+}

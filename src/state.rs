@@ -1,0 +1,337 @@
+//! The container state store: one directory per container under `--root`,
+//! holding `state.json` (written atomically) and, until `start`, the `exec.fifo`
+//! the init process waits on. Commands that change a container hold an exclusive
+//! flock on its directory; `state` and `list` read without locking.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::sys;
+
+pub const STATE_FILE: &str = "state.json";
+pub const FIFO: &str = "exec.fifo";
+const MAX_ID_LEN: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What husk keeps about a container between commands.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Start time of the init process (clock ticks since boot), against pid reuse.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+}
+
+/// The OCI state, plus runc's extra fields, as `state` prints it.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    pub annotations: &'a HashMap<String, String>,
+}
+
+impl Saved {
+    pub fn oci_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: &self.annotations,
+        }
+    }
+
+    /// Whether the init process is still the one we started.
+    pub fn init_alive(&self) -> bool {
+        matches!(sys::process_start(self.pid), Some((start, state))
+            if start == self.start_time && state != b'Z' && state != b'X')
+    }
+}
+
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("container id must not be empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        bail!("container id is longer than {MAX_ID_LEN} bytes");
+    }
+    if id == "." || id == ".." || id.contains('/') || id.contains('\0') {
+        bail!("invalid container id \"{id}\": it must not contain '/' or be '.' or '..'");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-+:@".contains(c))
+    {
+        bail!("invalid container id \"{id}\": use letters, digits and ._-+:@");
+    }
+    Ok(())
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A container's directory, locked for the lifetime of this value.
+pub struct Locked {
+    pub dir: PathBuf,
+    _lock: File,
+}
+
+fn lock_dir(dir: &Path) -> std::io::Result<File> {
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(f)
+}
+
+impl Store {
+    pub fn new(root: PathBuf) -> Store {
+        Store { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Makes the directory of a new container; exactly one of two racing creates wins.
+    pub fn create(&self, id: &str) -> Result<Locked> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .context(|| format!("create state directory {}", self.root.display()))?;
+        let dir = self.dir(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("container \"{id}\" already exists")
+            }
+            Err(e) => return Err(e).context(|| format!("create {}", dir.display())),
+        }
+        let lock = lock_dir(&dir).context(|| format!("lock {}", dir.display()))?;
+        Ok(Locked { dir, _lock: lock })
+    }
+
+    /// Locks an existing container's directory.
+    pub fn lock(&self, id: &str) -> Result<Locked> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        let lock = lock_dir(&dir).map_err(|e| not_found_or(e, id, &dir))?;
+        Ok(Locked { dir, _lock: lock })
+    }
+
+    pub fn load(&self, id: &str) -> Result<Saved> {
+        validate_id(id)?;
+        load_from(&self.dir(id), id)
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).context(|| format!("read {}", self.root.display())),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn not_found_or(e: std::io::Error, id: &str, dir: &Path) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::new(format!("container \"{id}\" does not exist"))
+    } else {
+        Error::new(format!("{}: {e}", dir.display()))
+    }
+}
+
+pub fn load_from(dir: &Path, id: &str) -> Result<Saved> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read(&path).map_err(|e| not_found_or(e, id, dir))?;
+    serde_json::from_slice(&text).context(|| format!("corrupt state {}", path.display()))
+}
+
+impl Locked {
+    pub fn save(&self, saved: &Saved) -> Result<()> {
+        let json = serde_json::to_vec(saved).expect("state serialises");
+        write_atomic(&self.dir.join(STATE_FILE), &json, 0o600)
+    }
+
+    pub fn load(&self, id: &str) -> Result<Saved> {
+        load_from(&self.dir, id)
+    }
+
+    pub fn status(&self, saved: &Saved) -> Status {
+        status_of(&self.dir, saved)
+    }
+
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        self._lock.as_raw_fd()
+    }
+
+    /// Removes the directory and everything in it; the lock goes with it.
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.dir).context(|| format!("remove {}", self.dir.display()))
+    }
+}
+
+pub fn status_of(dir: &Path, saved: &Saved) -> Status {
+    if !saved.init_alive() {
+        Status::Stopped
+    } else if dir.join(FIFO).exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// Writes a file so that readers see the old content or the new, never a part.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::new(format!("write {}: {e}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-123_x.y", "k8s.io:pod@1", &"x".repeat(1024)] {
+            validate_id(ok).unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a b",
+            "a\0b",
+            &"x".repeat(1025),
+        ] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn saved(pid: i32, start_time: u64) -> Saved {
+        Saved {
+            oci_version: "1.2.0".into(),
+            id: "t".into(),
+            pid,
+            start_time,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "T".into(),
+            owner: "root".into(),
+            annotations: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn reused_pid_reads_as_stopped() {
+        let me = std::process::id() as i32;
+        let (start, _) = sys::process_start(me).unwrap();
+        let dir = std::env::temp_dir();
+        assert_eq!(
+            status_of(&dir.join("nonexistent"), &saved(me, start)),
+            Status::Running
+        );
+        assert_eq!(status_of(&dir, &saved(me, start + 1)), Status::Stopped);
+        assert_eq!(status_of(&dir, &saved(0, 0)), Status::Stopped);
+    }
+
+    #[test]
+    fn stopped_state_has_pid_zero() {
+        let s = saved(42, 1);
+        let v = serde_json::to_value(s.oci_state(Status::Stopped)).unwrap();
+        assert_eq!(v["pid"], 0);
+        assert_eq!(v["status"], "stopped");
+        assert_eq!(v["ociVersion"], "1.2.0");
+        assert!(v["annotations"].is_object());
+    }
+}

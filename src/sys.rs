@@ -1,0 +1,322 @@
+//! The thin layer over raw Linux syscalls that libc and nix do not wrap (or wrap
+//! awkwardly). Everything here returns `io::Result` and holds no policy, so the
+//! logic above can be read and unit-tested without root.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn owned(fd: libc::c_long) -> OwnedFd {
+    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+pub fn cstring(s: impl AsRef<OsStr>) -> io::Result<CString> {
+    CString::new(s.as_ref().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// The path through which a mount syscall reaches exactly the object behind `fd`.
+pub fn fd_path(fd: RawFd) -> CString {
+    CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL in a number")
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Forks with `flags` (CLONE_NEW*), like fork(2) but straight into new namespaces.
+/// Returns 0 in the child and the child's pid in the parent.
+///
+/// # Safety
+/// The caller must be single-threaded: the child is a copy of this one thread.
+pub unsafe fn clone_process(flags: u64) -> io::Result<libc::pid_t> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    let ret = libc::syscall(
+        libc::SYS_clone3,
+        &mut args as *mut CloneArgs,
+        std::mem::size_of::<CloneArgs>(),
+    );
+    if ret >= 0 {
+        return Ok(ret as libc::pid_t);
+    }
+    let err = io::Error::last_os_error();
+    // clone3 may be filtered (ENOSYS) when husk itself runs inside a container.
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(err);
+    }
+    let ret = libc::syscall(
+        libc::SYS_clone,
+        (flags | libc::SIGCHLD as u64) as libc::c_ulong,
+        0usize,
+        0usize,
+        0usize,
+        0usize,
+    );
+    check(ret).map(|p| p as libc::pid_t)
+}
+
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    check(ret).map(owned)
+}
+
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall; a null siginfo means "as kill(2) would".
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    check(ret).map(drop)
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Opens `path` relative to `root` as if `root` were `/`: absolute symlinks and
+/// `..` cannot leave it. This is what keeps symlinks in an image from pointing a
+/// mount or a device node at the host.
+pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let c = cstring(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    loop {
+        // SAFETY: `how` and `c` outlive the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        match check(ret) {
+            Ok(fd) => return Ok(owned(fd)),
+            // openat2 asks to retry when a rename raced with the lookup.
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub fn openat(dir: RawFd, path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is a valid C string.
+    let fd = unsafe { libc::openat(dir, path.as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    check_int(fd).map(|fd| owned(fd as libc::c_long))
+}
+
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: all pointers are null or valid C strings.
+    let ret = unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data).cast(),
+        )
+    };
+    check_int(ret).map(drop)
+}
+
+pub const OPEN_TREE_CLONE: u32 = 1;
+pub const AT_RECURSIVE: u32 = 0x8000;
+
+/// A detached copy of the mount (tree) at `path`, to be adjusted and attached elsewhere.
+pub fn open_tree(path: &CStr, flags: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is a valid C string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC as u32,
+        )
+    };
+    check(ret).map(owned)
+}
+
+#[repr(C)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+pub fn mount_setattr(fd: &OwnedFd, recursive: bool, attr: &MountAttr) -> io::Result<()> {
+    let flags = libc::AT_EMPTY_PATH as u32 | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: `attr` outlives the call; the empty path with AT_EMPTY_PATH means "fd itself".
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(ret).map(drop)
+}
+
+const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
+const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+
+/// Attaches the detached mount `from` onto the object behind `to`.
+pub fn move_mount(from: &OwnedFd, to: &OwnedFd) -> io::Result<()> {
+    // SAFETY: both paths are empty C strings; the fds name the objects.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    check(ret).map(drop)
+}
+
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
+    // SAFETY: valid C strings.
+    let ret = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
+    check(ret).map(drop)
+}
+
+pub fn umount_detach(target: &CStr) -> io::Result<()> {
+    // SAFETY: valid C string.
+    check_int(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
+pub fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    check_int(unsafe { libc::setns(fd, nstype) }).map(drop)
+}
+
+/// The CLONE_NEW* type of a namespace file (ioctl NS_GET_NSTYPE).
+pub fn namespace_type(fd: &OwnedFd) -> io::Result<i32> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: this ioctl takes no argument.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) })
+}
+
+/// Marks every fd from `first` upwards close-on-exec, leaving lower ones alone.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: plain syscall.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    check(ret).map(drop)
+}
+
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    let ret = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    check_int(ret)?;
+    Ok((owned(fds[0] as _), owned(fds[1] as _)))
+}
+
+/// The start time (clock ticks since boot) and state letter of a live process, from
+/// `/proc/PID/stat`; None when there is no such process. The start time is what
+/// tells the container's init apart from a later process that reused its pid.
+pub fn process_start(pid: libc::pid_t) -> Option<(u64, u8)> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+fn parse_stat(stat: &[u8]) -> Option<(u64, u8)> {
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat[close + 2..].split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    // starttime is field 22 overall, the 20th after the state.
+    let start = fields.nth(18)?;
+    let start = std::str::from_utf8(start).ok()?.parse().ok()?;
+    Some((start, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_odd_command_names() {
+        let line =
+            b"42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_stat(line), Some((987654, b'S')));
+    }
+
+    #[test]
+    fn stat_of_this_process_is_readable() {
+        let (start, state) = process_start(std::process::id() as i32).expect("own stat");
+        assert!(start > 0);
+        assert!(state == b'R' || state == b'S');
+    }
+}
