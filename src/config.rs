@@ -240,7 +240,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message().starts_with("linux.namespaces[1].type"), "{e}");
-        let e = parse("{\"ociVersion\": ").unwrap_err();
+        let e = parse("{\"ociVersion\": ").err().expect("an error");
         assert!(e.message().starts_with("malformed JSON"), "{e}");
     }
 
@@ -252,6 +252,10 @@ mod tests {
         r
     }
 
+    fn plan_err(json: &str) -> Error {
+        plan_of(json).err().expect("an error")
+    }
+
     #[test]
     fn plan_errors_name_the_field() {
         let base = |extra: &str| {
@@ -261,30 +265,31 @@ mod tests {
         };
         let ns = r#","linux":{"namespaces":[{"type":"mount"}]}"#;
         assert!(plan_of(&base(ns)).is_ok());
-        let e = plan_of(&base(
+        let e = plan_err(&base(
             r#","hostname":"h","linux":{"namespaces":[{"type":"mount"}]}"#,
-        ))
-        .unwrap_err();
+        ));
         assert!(e.message().contains("UTS namespace"), "{e}");
-        let e = plan_of(&base(
+        let e = plan_err(&base(
             r#","linux":{"namespaces":[{"type":"mount"},{"type":"mount"}]}"#,
-        ))
-        .unwrap_err();
+        ));
         assert!(e.message().contains("listed twice"), "{e}");
-        let e = plan_of(&base(r#","linux":{"namespaces":[{"type":"mount"},{"type":"network","path":"/nonexistent"}]}"#)).unwrap_err();
+        let e = plan_err(&base(
+            r#","linux":{"namespaces":[{"type":"mount"},{"type":"network","path":"/nonexistent"}]}"#,
+        ));
         assert!(
             e.message()
                 .contains("linux.namespaces[1].path /nonexistent"),
             "{e}"
         );
-        let e = plan_of(&base(r#","linux":{"namespaces":[{"type":"mount"},{"type":"uts","path":"/proc/self/ns/net"}]}"#)).unwrap_err();
+        let e = plan_err(&base(
+            r#","linux":{"namespaces":[{"type":"mount"},{"type":"uts","path":"/proc/self/ns/net"}]}"#,
+        ));
         assert!(e.message().contains("is not a uts namespace"), "{e}");
-        let e = plan_of(&base(
+        let e = plan_err(&base(
             r#","linux":{"rootfsPropagation":"sideways","namespaces":[{"type":"mount"}]}"#,
-        ))
-        .unwrap_err();
+        ));
         assert!(e.message().contains("rootfsPropagation"), "{e}");
-        let e = plan_of(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#)).unwrap_err();
+        let e = plan_err(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#));
         assert!(e.message().contains("mount namespace"), "{e}");
     }
 }

@@ -207,7 +207,10 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 
 /// Lets a created init exec its program: opening the fifo's read end unblocks the
 /// init; its exec then closes the write end (success) or it writes the error.
+/// The fifo is removed only afterwards, since the init opens it by name after Ready.
 fn release(dir: &Path, saved: &Saved) -> Result<()> {
+    // Taken while the init is still blocked on the fifo, so it is surely alive.
+    let pidfd = open_init(saved)?;
     let fifo_path = dir.join(FIFO);
     let fifo = sys::openat(
         libc::AT_FDCWD,
@@ -216,32 +219,37 @@ fn release(dir: &Path, saved: &Saved) -> Result<()> {
         0,
     )
     .context(|| format!("open {}", fifo_path.display()))?;
-    let pidfd = open_init(saved)?;
+    let result = await_exec(&fifo, &pidfd);
     std::fs::remove_file(&fifo_path).context(|| format!("remove {}", fifo_path.display()))?;
+    result
+}
+
+fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
         let mut fds = [
-            nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN),
-            nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
         ];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+        match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e).context(|| "wait for container start".into()),
             Ok(_) => {}
         }
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if fifo_ready {
-            let mut buf = [0u8; 4096];
-            return match nix::unistd::read(&fifo, &mut buf) {
-                Ok(0) => Ok(()),
-                Ok(n) => Err(Error::new(String::from_utf8_lossy(&buf[..n]).into_owned())),
-                Err(nix::errno::Errno::EAGAIN) => continue,
-                Err(e) => Err(e).context(|| "read exec fifo".into()),
-            };
+        if !fifo_ready && !init_gone {
+            continue;
         }
-        if init_gone {
-            bail!("container init exited before it could start");
-        }
+        let mut buf = [0u8; 4096];
+        return match nix::unistd::read(fifo, &mut buf) {
+            Ok(n) if n > 0 => Err(Error::new(String::from_utf8_lossy(&buf[..n]).into_owned())),
+            // EOF: the exec closed the write end.
+            Ok(_) => Ok(()),
+            Err(nix::errno::Errno::EAGAIN) if !init_gone => continue,
+            Err(nix::errno::Errno::EAGAIN) => bail!("container init exited before it could start"),
+            Err(e) => Err(e).context(|| "read exec fifo".into()),
+        };
     }
 }
 

@@ -116,10 +116,9 @@ fn set_domainname(d: &str) -> Result<()> {
     Ok(())
 }
 
-/// chdir to process.cwd (created if missing, as runc does), refusing any cwd that
-/// ends up outside the container's root (CVE-2024-21626).
+/// chdir to process.cwd (made by the rootfs setup), refusing any cwd that ends
+/// up outside the container's root (CVE-2024-21626).
 fn enter_cwd(cwd: &Path) -> Result<()> {
-    std::fs::create_dir_all(cwd).context(|| format!("process.cwd {}", cwd.display()))?;
     std::env::set_current_dir(cwd).context(|| format!("process.cwd {}", cwd.display()))?;
     match std::env::current_dir() {
         Ok(p) if p.is_absolute() => Ok(()),

@@ -68,10 +68,6 @@ pub fn error(msg: &str) {
     write("error", msg, true);
 }
 
-pub fn warn(msg: &str) {
-    write("warning", msg, true);
-}
-
 pub fn debug(msg: &str) {
     if LOGGER.get().is_some_and(|l| l.debug) {
         write("debug", msg, true);

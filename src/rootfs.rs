@@ -6,14 +6,16 @@
 //! and mounted through its fd, so a symlink in the image (or one swapped in by a
 //! shared volume) cannot redirect a mount to the host (CVE-2021-30465 class).
 
-use std::ffi::OsStr;
+use std::collections::VecDeque;
+use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 use crate::bail;
 use crate::config::Plan;
 use crate::devices;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::mounts::{Attrs, MountKind, MountPlan};
 use crate::sys::{self, cstring, fd_path};
 
@@ -23,43 +25,29 @@ fn is_enoent(e: &std::io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENOENT)
 }
 
+/// What to make of a missing last component.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    Dir,
+    File,
+}
+
 /// A directory inside the rootfs, created (mkdir -p, 0755) when `create` is set.
 pub fn resolve_dir(root: &OwnedFd, path: &Path, create: bool) -> Result<OwnedFd> {
     match sys::open_in_root(root, path, O_PATH_DIR) {
-        Ok(fd) => return Ok(fd),
-        Err(e) if is_enoent(&e) && create => {}
-        Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
+        Ok(fd) => Ok(fd),
+        Err(e) if is_enoent(&e) && create => walk_creating(root, path, Leaf::Dir),
+        Err(e) => Err(e).context(|| format!("resolve {} in rootfs", path.display())),
     }
-    let mut prefix = PathBuf::from("/");
-    let mut dir = sys::open_in_root(root, &prefix, O_PATH_DIR)?;
-    for comp in path.components() {
-        let Component::Normal(name) = comp else {
-            continue;
-        };
-        prefix.push(name);
-        dir = match sys::open_in_root(root, &prefix, O_PATH_DIR) {
-            Ok(fd) => fd,
-            Err(e) if is_enoent(&e) => {
-                mkdirat(&dir, name).context(|| format!("mkdir {} in rootfs", prefix.display()))?;
-                sys::open_in_root(root, &prefix, O_PATH_DIR)
-                    .context(|| format!("resolve {} in rootfs", prefix.display()))?
-            }
-            Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", prefix.display())),
-        };
-    }
-    Ok(dir)
 }
 
-fn mkdirat(dir: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
-    let c = cstring(name)?;
-    // SAFETY: valid dirfd and C string.
-    if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) } < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(e);
-        }
+/// A file inside the rootfs (created empty when missing), as a bind-mount target.
+fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    match sys::open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => Ok(fd),
+        Err(e) if is_enoent(&e) => walk_creating(root, path, Leaf::File),
+        Err(e) => Err(e).context(|| format!("resolve {} in rootfs", path.display())),
     }
-    Ok(())
 }
 
 /// The (created) parent directory of `path` inside the rootfs, and the last component.
@@ -71,24 +59,110 @@ pub fn resolve_parent<'a>(root: &OwnedFd, path: &'a Path) -> Result<(OwnedFd, &'
     Ok((parent, name))
 }
 
-/// A file inside the rootfs (created empty when missing), as a bind-mount target.
-fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
-    match sys::open_in_root(root, path, libc::O_PATH) {
-        Ok(fd) => return Ok(fd),
-        Err(e) if is_enoent(&e) => {}
-        Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
-    }
-    let (parent, name) = resolve_parent(root, path)?;
-    let c = cstring(name)?;
-    // SAFETY: valid dirfd and C string; mknodat never follows a symlink.
-    if unsafe { libc::mknodat(parent.as_raw_fd(), c.as_ptr(), libc::S_IFREG | 0o644, 0) } < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(e).context(|| format!("create {} in rootfs", path.display()));
+const MAX_SYMLINKS: usize = 40;
+
+/// Walks `path` one component at a time from `root`, creating what is missing.
+/// Symlinks are read and expanded by hand (absolute ones restart at `root`) and
+/// `..` never climbs above `root`, so a dangling link such as `/dev -> /host/dir`
+/// makes `/host/dir` inside the rootfs, never on the host.
+fn walk_creating(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
+    let fail = |e: std::io::Error| Error::new(format!("resolve {} in rootfs: {e}", path.display()));
+    let mut stack = vec![sys::openat(root.as_raw_fd(), c".", O_PATH_DIR, 0).map_err(fail)?];
+    let mut pending: VecDeque<OsString> = path
+        .components()
+        .map(|c| c.as_os_str().to_owned())
+        .collect();
+    let mut links = 0;
+    while let Some(name) = pending.pop_front() {
+        match name.as_bytes() {
+            b"/" | b"." | b"" => continue,
+            b".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let dir = stack.last().expect("root stays");
+        let cname = cstring(&name).map_err(fail)?;
+        let last = pending.is_empty();
+        let fd = match sys::openat(dir.as_raw_fd(), &cname, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            Ok(fd) => fd,
+            Err(e) if is_enoent(&e) => {
+                make(dir, &cname, if last { leaf } else { Leaf::Dir }).map_err(fail)?;
+                pending.push_front(name);
+                continue;
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        match fstat(&fd).map_err(fail)?.st_mode & libc::S_IFMT {
+            libc::S_IFLNK => {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(fail(std::io::Error::from_raw_os_error(libc::ELOOP)));
+                }
+                let target = readlinkat(dir, &cname).map_err(fail)?;
+                if target.is_absolute() {
+                    stack.truncate(1);
+                }
+                for c in target.components().rev() {
+                    pending.push_front(c.as_os_str().to_owned());
+                }
+            }
+            libc::S_IFDIR if !(last && leaf == Leaf::File) => stack.push(fd),
+            libc::S_IFDIR => return Err(fail(std::io::Error::from_raw_os_error(libc::EISDIR))),
+            _ if last && leaf == Leaf::File => return Ok(fd),
+            _ => return Err(fail(std::io::Error::from_raw_os_error(libc::ENOTDIR))),
         }
     }
-    sys::open_in_root(root, path, libc::O_PATH)
-        .context(|| format!("resolve {} in rootfs", path.display()))
+    Ok(stack.pop().expect("root stays"))
+}
+
+fn make(dir: &OwnedFd, name: &CStr, leaf: Leaf) -> std::io::Result<()> {
+    // SAFETY: valid dirfd and C string; neither call follows a symlink.
+    let ret = unsafe {
+        match leaf {
+            Leaf::Dir => libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755),
+            Leaf::File => libc::mknodat(dir.as_raw_fd(), name.as_ptr(), libc::S_IFREG | 0o644, 0),
+        }
+    };
+    if ret < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
+    // SAFETY: fstat fills the zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd.as_raw_fd(), &mut st) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(st)
+    }
+}
+
+fn readlinkat(dir: &OwnedFd, name: &CStr) -> std::io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is valid for its length.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(OsString::from_vec(buf)))
 }
 
 /// Builds the whole filesystem and switches root. Runs in the child.
@@ -125,6 +199,8 @@ pub fn setup(plan: &Plan) -> Result<()> {
     if !dev_is_bind {
         devices::create(&root, &plan.devices)?;
     }
+    // Made now, while the root may still be written (runc does the same).
+    resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
 
     if plan.no_pivot {
         move_root(&root)?;

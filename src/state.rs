@@ -23,20 +23,16 @@ const MAX_ID_LEN: usize = 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    Creating,
     Created,
     Running,
-    Paused,
     Stopped,
 }
 
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = match self {
-            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
-            Status::Paused => "paused",
             Status::Stopped => "stopped",
         };
         f.write_str(s)
@@ -145,10 +141,6 @@ fn lock_dir(dir: &Path) -> std::io::Result<File> {
 impl Store {
     pub fn new(root: PathBuf) -> Store {
         Store { root }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {

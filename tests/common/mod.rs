@@ -1,0 +1,296 @@
+//! Shared test harness: busybox bundles built at test time from Debian's
+//! busybox-static, a private `--root` per bundle, a time limit on every husk
+//! command, and a Drop that deletes every container and checks nothing is left.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const HUSK: &str = env!("CARGO_BIN_EXE_husk");
+pub const BUSYBOX: &str = "/bin/busybox";
+/// No husk command in the tests may take longer than this.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn require_root() {
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these tests run containers and need root"
+    );
+}
+
+fn applets() -> &'static Vec<String> {
+    static APPLETS: OnceLock<Vec<String>> = OnceLock::new();
+    APPLETS.get_or_init(|| {
+        let out = Command::new(BUSYBOX)
+            .arg("--list")
+            .output()
+            .expect("busybox-static must be installed (apt-get install busybox-static)");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|a| *a != "busybox")
+            .map(String::from)
+            .collect()
+    })
+}
+
+/// A minimal busybox root filesystem.
+pub fn make_rootfs(rootfs: &Path) {
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(BUSYBOX, bin.join("busybox")).unwrap();
+    for applet in applets() {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    for dir in ["etc", "proc", "sys", "dev", "tmp", "root"] {
+        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+}
+
+/// Runs a command to completion within `timeout`, killing it past that.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    let tmp = std::env::temp_dir().join(format!(
+        "husk-out-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let (out_path, err_path) = (tmp.with_extension("out"), tmp.with_extension("err"));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let err = std::fs::File::create(&err_path).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command timed out after {timeout:?}: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    output
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "husk failed ({}): {}{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A bundle with its own state root. Dropping it deletes its containers and
+/// checks that no process of it and no state is left.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub config: Value,
+}
+
+impl Bundle {
+    pub fn new(name: &str) -> Bundle {
+        require_root();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("husk-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        make_rootfs(&dir.join("rootfs"));
+        let out = run_with_timeout(
+            Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir),
+            COMMAND_TIMEOUT,
+        );
+        assert_ok(&out);
+        let config: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let root = dir.join("state");
+        let mut b = Bundle { dir, root, config };
+        b.config["process"]["terminal"] = Value::Bool(false);
+        let marker = Value::from(b.marker());
+        b.config["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(marker);
+        b.save();
+        b
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// Sets process.args to `sh -c SCRIPT`.
+    pub fn script(&mut self, script: &str) -> &mut Self {
+        self.config["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        self.save();
+        self
+    }
+
+    pub fn save(&self) {
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// `husk --root ROOT ARGS...` with the bundle as the working directory.
+    pub fn husk(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(HUSK);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.dir);
+        self.tag(&mut cmd);
+        run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
+    }
+
+    /// `husk run --bundle DIR ID` in the foreground.
+    pub fn run(&self, id: &str) -> Output {
+        self.husk(&["run", "--bundle", self.dir.to_str().unwrap(), id])
+    }
+
+    /// Runs the container and returns its stdout, asserting success.
+    #[track_caller]
+    pub fn output_of(&mut self, script: &str) -> String {
+        self.script(script);
+        let o = self.run("out");
+        assert_ok(&o);
+        stdout(&o)
+    }
+
+    pub fn create(&self, id: &str) -> Output {
+        self.husk(&["create", "--bundle", self.dir.to_str().unwrap(), id])
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        let o = self.husk(&["state", id]);
+        assert_ok(&o);
+        serde_json::from_slice(&o.stdout).expect("state is JSON")
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// An environment entry that tags every process of this bundle: husk and the
+    /// init before exec inherit it from the command, the program gets it from config.
+    fn marker(&self) -> String {
+        format!("HUSK_TEST_BUNDLE={}", self.dir.display())
+    }
+
+    /// Gives a command this bundle's marker, so its processes can be found.
+    pub fn tag(&self, cmd: &mut Command) {
+        cmd.env("HUSK_TEST_BUNDLE", &self.dir);
+    }
+
+    /// Live processes of this bundle: containers, inits waiting for start, and any husk.
+    pub fn processes(&self) -> Vec<i32> {
+        let marker = self.marker().into_bytes();
+        let me = std::process::id() as i32;
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != me)
+            .filter(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                !stat.is_empty()
+                    && !stat.contains(") Z ")
+                    && env.split(|&b| b == 0).any(|e| e == marker)
+            })
+            .collect()
+    }
+
+    /// Asserts that container `id` left no state directory, process or host mount.
+    #[track_caller]
+    pub fn assert_gone(&self, id: &str) {
+        assert!(
+            !self.root.join(id).exists(),
+            "state directory of {id} left behind"
+        );
+        assert_eq!(
+            self.processes(),
+            Vec::<i32>::new(),
+            "container processes left behind"
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(self.dir.to_str().unwrap()),
+            "host mounts left behind"
+        );
+    }
+
+    /// Waits (bounded) until `id` has the given status.
+    #[track_caller]
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status(id) != want {
+            assert!(Instant::now() < deadline, "{id} never became {want}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.husk(&["delete", "--force", &id]);
+            }
+        }
+        let leftover = self.processes();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            assert_eq!(
+                leftover,
+                Vec::<i32>::new(),
+                "container processes left behind"
+            );
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! create / start / state / kill / delete / run / list, seen from the outside.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn create_start_kill_delete() {
+    let mut b = Bundle::new("lifecycle");
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.config["annotations"] = serde_json::json!({"org.example.key": "value"});
+    b.save();
+    let pid_file = b.dir.join("init.pid");
+    let o = b.husk(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c1",
+    ]);
+    assert_ok(&o);
+
+    let state = b.state("c1");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], "c1");
+    assert_eq!(state["ociVersion"], "1.2.0");
+    assert_eq!(state["bundle"], b.dir.to_str().unwrap());
+    assert_eq!(state["rootfs"], b.rootfs().to_str().unwrap());
+    assert_eq!(state["owner"], "root");
+    assert_eq!(state["annotations"]["org.example.key"], "value");
+    assert!(state["created"].as_str().unwrap().ends_with('Z'));
+    let pid = state["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    assert_eq!(
+        b.processes(),
+        vec![pid as i32],
+        "the init waits inside the rootfs"
+    );
+
+    assert_ok(&b.husk(&["start", "c1"]));
+    assert_eq!(b.status("c1"), "running");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(
+        comm.trim(),
+        "sleep",
+        "the init became the container's program"
+    );
+
+    let again = b.husk(&["start", "c1"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already running"),
+        "{}",
+        stderr(&again)
+    );
+
+    let refuse = b.husk(&["delete", "c1"]);
+    assert!(
+        !refuse.status.success(),
+        "a running container needs --force"
+    );
+    assert!(
+        stderr(&refuse).contains("not stopped"),
+        "{}",
+        stderr(&refuse)
+    );
+
+    assert_ok(&b.husk(&["kill", "c1", "KILL"]));
+    b.wait_status("c1", "stopped");
+    assert_eq!(b.state("c1")["pid"], 0);
+    let dead = b.husk(&["kill", "c1"]);
+    assert!(stderr(&dead).contains("not running"), "{}", stderr(&dead));
+    let restart = b.husk(&["start", "c1"]);
+    assert!(stderr(&restart).contains("stopped"), "{}", stderr(&restart));
+
+    assert_ok(&b.husk(&["delete", "c1"]));
+    b.assert_gone("c1");
+    let missing = b.husk(&["state", "c1"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("container \"c1\" does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn delete_of_a_created_container_needs_no_force() {
+    let mut b = Bundle::new("delcreated");
+    b.script("sleep 30");
+    assert_ok(&b.create("c"));
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
+fn delete_force_kills_a_running_container() {
+    let mut b = Bundle::new("delforce");
+    b.script("sleep 30");
+    assert_ok(&b.create("c"));
+    assert_ok(&b.husk(&["start", "c"]));
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
+fn run_exit_codes() {
+    let mut b = Bundle::new("exitcodes");
+    b.script("exit 0");
+    assert_eq!(b.run("a").status.code(), Some(0));
+    b.script("exit 3");
+    assert_eq!(b.run("b").status.code(), Some(3));
+    // Without a pid namespace the shell is not an init, which ignores SIGKILL from inside.
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    b.script("kill -9 $$");
+    assert_eq!(b.run("c").status.code(), Some(128 + 9));
+    for id in ["a", "b", "c"] {
+        b.assert_gone(id);
+    }
+}
+
+#[test]
+fn run_detach_then_state_and_delete() {
+    let mut b = Bundle::new("detach");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "d"]));
+    assert_eq!(b.status("d"), "running");
+    assert_ok(&b.husk(&["delete", "-f", "d"]));
+    b.assert_gone("d");
+}
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let mut b = Bundle::new("forward");
+    b.script("trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done");
+    let mut cmd = std::process::Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), "f"]);
+    b.tag(&mut cmd);
+    cmd.stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    // SAFETY: signalling the husk process we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "run did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(7));
+    b.assert_gone("f");
+}
+
+#[test]
+fn kill_accepts_names_numbers_and_realtime_signals() {
+    let mut b = Bundle::new("signals");
+    // The shell records each signal it gets in a file the test reads.
+    b.script(
+        "trap 'echo usr1 >> /tmp/sig' USR1; trap 'echo rt3 >> /tmp/sig' 37; \
+         trap 'echo hup >> /tmp/sig' HUP; trap 'exit 0' TERM; : > /tmp/ready; while :; do sleep 0.05; done",
+    );
+    b.config["root"]["readonly"] = Value::Bool(false);
+    b.save();
+    assert_ok(&b.create("k"));
+    assert_ok(&b.husk(&["start", "k"]));
+    let sigfile = b.rootfs().join("tmp/sig");
+    let wait_for = |path: &std::path::Path, want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = std::fs::read_to_string(path).unwrap_or_default();
+            if got.contains(want) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{want} never arrived: {got:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    wait_for(&b.rootfs().join("tmp/ready"), "");
+    assert_ok(&b.husk(&["kill", "k", "SIGUSR1"]));
+    wait_for(&sigfile, "usr1");
+    assert_ok(&b.husk(&["kill", "k", "SIGRTMIN+3"]));
+    wait_for(&sigfile, "rt3");
+    assert_ok(&b.husk(&["kill", "--all", "k", "1"]));
+    wait_for(&sigfile, "hup");
+    let bad = b.husk(&["kill", "k", "SIGNOPE"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("unknown signal \"SIGNOPE\""),
+        "{}",
+        stderr(&bad)
+    );
+    assert_ok(&b.husk(&["kill", "k"])); // SIGTERM by default
+    b.wait_status("k", "stopped");
+    assert_ok(&b.husk(&["delete", "k"]));
+    b.assert_gone("k");
+}
+
+#[test]
+fn concurrent_creates_of_one_id_let_exactly_one_win() {
+    let mut b = Bundle::new("race");
+    b.script("sleep 30");
+    let dir = b.dir.to_str().unwrap().to_string();
+    let root = b.root.clone();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (dir, root) = (dir.clone(), root.clone());
+            std::thread::spawn(move || {
+                let mut cmd = std::process::Command::new(HUSK);
+                cmd.arg("--root")
+                    .arg(root)
+                    .args(["create", "--bundle", &dir, "same"]);
+                cmd.env("HUSK_TEST_BUNDLE", &dir);
+                run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
+            })
+        })
+        .collect();
+    let outputs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let wins = outputs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        wins,
+        1,
+        "{:?}",
+        outputs.iter().map(stderr).collect::<Vec<_>>()
+    );
+    for o in outputs.iter().filter(|o| !o.status.success()) {
+        assert!(stderr(o).contains("already exists"), "{}", stderr(o));
+    }
+    assert_eq!(b.processes().len(), 1, "only the winner's init exists");
+    assert_ok(&b.husk(&["delete", "same"]));
+    b.assert_gone("same");
+}
+
+#[test]
+fn start_reports_an_exec_failure_with_the_path() {
+    let mut b = Bundle::new("execfail");
+    b.config["root"]["readonly"] = Value::Bool(false);
+    b.config["process"]["args"] = serde_json::json!(["/bin/prog"]);
+    b.save();
+    std::fs::write(
+        b.rootfs().join("bin/prog"),
+        "#!/bin/nonexistent-interpreter\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        b.rootfs().join("bin/prog"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    assert_ok(&b.create("e"));
+    let o = b.husk(&["start", "e"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("exec /bin/prog: No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+    b.wait_status("e", "stopped");
+    assert_ok(&b.husk(&["delete", "e"]));
+    b.assert_gone("e");
+}
+
+#[test]
+fn list_formats() {
+    let mut b = Bundle::new("list");
+    b.script("sleep 30");
+    assert_ok(&b.create("one"));
+    assert_ok(&b.create("two"));
+    let table = stdout(&b.husk(&["list"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("BUNDLE"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("one ") && lines[1].contains("created"),
+        "{table}"
+    );
+    let json: Value =
+        serde_json::from_slice(&b.husk(&["list", "--format", "json"]).stdout).unwrap();
+    let ids: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["one", "two"]);
+    assert_eq!(stdout(&b.husk(&["list", "-q"])), "one\ntwo\n");
+    for id in ["one", "two"] {
+        assert_ok(&b.husk(&["delete", id]));
+    }
+    b.assert_gone("one");
+    b.assert_gone("two");
+    assert_eq!(stdout(&b.husk(&["list", "-q"])), "");
+}
+
+#[test]
+fn a_reused_pid_does_not_make_a_dead_container_look_alive() {
+    let mut b = Bundle::new("pidreuse");
+    b.script("sleep 30");
+    assert_ok(&b.create("r"));
+    // Point the saved state at a live process that is not the init (this test).
+    let path = b.root.join("r/state.json");
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let real = saved["pid"].clone();
+    saved["pid"] = Value::from(std::process::id());
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    assert_eq!(b.status("r"), "stopped");
+    assert!(
+        !b.husk(&["kill", "r", "0"]).status.success(),
+        "kill must not reach the impostor"
+    );
+    saved["pid"] = real;
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    assert_eq!(b.status("r"), "created");
+    assert_ok(&b.husk(&["delete", "r"]));
+    b.assert_gone("r");
+}
