@@ -240,7 +240,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message().starts_with("linux.namespaces[1].type"), "{e}");
-        let e = parse("{\"ociVersion\": ").err().expect("an error");
+        let e = parse("{\"ociVersion\": ").unwrap_err();
         assert!(e.message().starts_with("malformed JSON"), "{e}");
     }
 

@@ -1,0 +1,207 @@
+//! Bad input: a clear one-line error naming the field or path, a non-zero exit,
+//! and nothing left on the host.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Runs `create` of a bundle that must fail; checks the error and the host.
+#[track_caller]
+fn create_fails(b: &Bundle, id: &str, expect: &str) {
+    let o = b.create(id);
+    assert!(
+        !o.status.success(),
+        "create succeeded but should fail with {expect:?}"
+    );
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(expect), "expected {expect:?} in: {err}");
+    b.assert_gone(id);
+}
+
+#[test]
+fn malformed_json() {
+    let b = Bundle::new("badjson");
+    std::fs::write(b.dir.join("config.json"), "{\"ociVersion\": \"1.0.0\", ").unwrap();
+    create_fails(&b, "x", "config.json: malformed JSON");
+}
+
+#[test]
+fn wrong_field_type_is_named() {
+    let mut b = Bundle::new("badtype");
+    b.config["linux"]["namespaces"][1]["type"] = json!("bogus");
+    b.save();
+    create_fails(&b, "x", "linux.namespaces[1].type");
+}
+
+#[test]
+fn oci_version_missing_or_unsupported() {
+    let mut b = Bundle::new("version");
+    b.config.as_object_mut().unwrap().remove("ociVersion");
+    b.save();
+    create_fails(&b, "x", "ociVersion is missing");
+    b.config["ociVersion"] = json!("2.0.0");
+    b.save();
+    create_fails(&b, "x", "ociVersion 2.0.0 is not supported");
+}
+
+#[test]
+fn root_path_missing_or_not_there() {
+    let mut b = Bundle::new("rootpath");
+    b.config.as_object_mut().unwrap().remove("root");
+    b.save();
+    create_fails(&b, "x", "root.path is missing");
+    b.config["root"] = json!({"path": "nowhere"});
+    b.save();
+    create_fails(&b, "x", "root.path");
+    assert!(stderr(&b.create("x")).contains("nowhere"));
+    b.assert_gone("x");
+}
+
+#[test]
+fn missing_program_fails_create() {
+    let mut b = Bundle::new("noprog");
+    b.config["process"]["args"] = json!(["no-such-program"]);
+    b.save();
+    create_fails(
+        &b,
+        "x",
+        "exec: \"no-such-program\": executable file not found in $PATH",
+    );
+    b.config["process"]["args"] = json!(["/etc/passwd"]);
+    b.save();
+    create_fails(&b, "x", "exec: \"/etc/passwd\": permission denied");
+    b.config["process"]["args"] = json!([]);
+    b.save();
+    create_fails(&b, "x", "process.args must not be empty");
+}
+
+#[test]
+fn failures_inside_the_init_are_reported_and_undone() {
+    let mut b = Bundle::new("initfail");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/data", "type": "bind", "source": "/nonexistent/dir", "options": ["bind"]}));
+    b.save();
+    create_fails(
+        &b,
+        "x",
+        "mounts[7] /data: source /nonexistent/dir: No such file or directory",
+    );
+}
+
+#[test]
+fn hostname_needs_a_uts_namespace() {
+    let mut b = Bundle::new("nouts");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "uts");
+    b.save();
+    create_fails(
+        &b,
+        "x",
+        "hostname: cannot set a hostname without a private UTS namespace",
+    );
+}
+
+#[test]
+fn invalid_ids() {
+    let b = Bundle::new("ids");
+    for id in ["../escape", "a/b", "..", "with space"] {
+        let o = b.create(id);
+        assert!(!o.status.success(), "{id}");
+        assert!(stderr(&o).contains("container id"), "{id}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1);
+    }
+    assert!(!b.dir.join("escape").exists());
+    assert!(!b.root.exists() || std::fs::read_dir(&b.root).unwrap().count() == 0);
+}
+
+#[test]
+fn unknown_id_for_every_command() {
+    let b = Bundle::new("unknown");
+    for cmd in [
+        &["state", "ghost"][..],
+        &["start", "ghost"],
+        &["kill", "ghost", "KILL"],
+        &["delete", "ghost"],
+        &["delete", "-f", "ghost"],
+    ] {
+        let o = b.husk(cmd);
+        assert!(!o.status.success(), "{cmd:?}");
+        assert!(
+            stderr(&o).contains("container \"ghost\" does not exist"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn duplicate_id_leaves_the_first_container_alone() {
+    let mut b = Bundle::new("dupid");
+    b.script("sleep 30");
+    assert_ok(&b.create("one"));
+    let pid = b.state("one")["pid"].clone();
+    let o = b.create("one");
+    assert!(
+        stderr(&o).contains("container \"one\" already exists"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(b.state("one")["pid"], pid);
+    assert_eq!(b.status("one"), "created");
+    assert_ok(&b.husk(&["delete", "one"]));
+    b.assert_gone("one");
+}
+
+#[test]
+fn bad_flags_get_a_one_line_error() {
+    let b = Bundle::new("flags");
+    let o = b.husk(&["create", "--no-such-flag", "x"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--no-such-flag"), "{}", stderr(&o));
+    let o = b.husk(&["--rootless", "maybe", "list"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--rootless"), "{}", stderr(&o));
+}
+
+#[test]
+fn json_log_of_a_failed_create_is_one_logrus_line() {
+    let mut b = Bundle::new("jsonlog");
+    b.config["process"]["args"] = json!(["missing-program"]);
+    b.save();
+    let log = b.dir.join("log.json");
+    let o = b.husk(&[
+        "--log",
+        "/dev/null",
+        "--log-format",
+        "json",
+        "--log",
+        log.to_str().unwrap(),
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "x",
+    ]);
+    assert!(!o.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let line: Value =
+        serde_json::from_str(&text).expect("podman parses the whole file as one object");
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"]
+            .as_str()
+            .unwrap()
+            .contains("executable file not found"),
+        "{line}"
+    );
+    let time = line["time"].as_str().unwrap();
+    assert!(time.len() == 20 && time.ends_with('Z'), "{time}");
+    b.assert_gone("x");
+}
