@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{Process, Spec};
 
 use crate::bail;
+use crate::capabilities::{self, CapsPlan};
 use crate::devices::{self, DevicePlan};
 use crate::error::{Context, Error, Result};
 use crate::mounts::{self, MountPlan};
 use crate::namespaces::NamespacePlan;
+use crate::process::{self, AttrsPlan};
+use crate::seccomp::{self, SeccompPlan};
 use crate::sys::cstring;
+use crate::{log, sysctl};
 
 pub struct ProcessPlan {
     pub args: Vec<CString>,
@@ -25,6 +29,9 @@ pub struct ProcessPlan {
     pub additional_gids: Vec<u32>,
     pub umask: u32,
     pub terminal: bool,
+    /// None when the config has no `capabilities`: the sets are then left as they are.
+    pub caps: Option<CapsPlan>,
+    pub attrs: AttrsPlan,
 }
 
 pub struct Plan {
@@ -41,16 +48,29 @@ pub struct Plan {
     pub annotations: HashMap<String, String>,
     pub oci_version: String,
     pub no_pivot: bool,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub sysctl: Vec<(String, String)>,
+    pub seccomp: Option<SeccompPlan>,
+    /// The kernel's highest capability number.
+    pub last_cap: u8,
+}
+
+/// What `create` and `run` add to the config.
+pub struct Options<'a> {
+    pub id: &'a str,
+    pub no_pivot: bool,
+    pub new_keyring: bool,
 }
 
 /// Reads `BUNDLE/config.json` and validates it.
-pub fn load(bundle: &Path) -> Result<Plan> {
+pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
     let bundle =
         std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).context(|| format!("read {}", path.display()))?;
     let spec = parse(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
-    plan(spec, bundle)
+    plan(spec, bundle, opts)
 }
 
 /// Parses config.json text; a type error names the JSON path of the bad field.
@@ -84,7 +104,7 @@ pub fn check_version(v: &str) -> Result<()> {
     }
 }
 
-pub fn plan(spec: Spec, bundle: PathBuf) -> Result<Plan> {
+pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     check_version(spec.version())?;
     let root = spec
         .root()
@@ -132,9 +152,13 @@ pub fn plan(spec: Spec, bundle: PathBuf) -> Result<Plan> {
         .map(rootfs_propagation)
         .transpose()?;
     let devices = devices::plan(linux.devices().as_deref().unwrap_or(&[]))?;
+    let paths = |v: &Option<Vec<String>>| v.iter().flatten().map(PathBuf::from).collect::<Vec<_>>();
+    let sysctl = sysctl::plan(&linux.sysctl().clone().unwrap_or_default(), &namespaces)?;
+    let seccomp = linux.seccomp().as_ref().map(seccomp::compile).transpose()?;
+    let last_cap = capabilities::last_cap();
 
     Ok(Plan {
-        process: process_plan(process)?,
+        process: process_plan(process, &linux, opts, last_cap)?,
         bundle,
         rootfs,
         root_readonly: root.readonly().unwrap_or(false),
@@ -146,7 +170,12 @@ pub fn plan(spec: Spec, bundle: PathBuf) -> Result<Plan> {
         devices,
         annotations: spec.annotations().clone().unwrap_or_default(),
         oci_version: spec.version().clone(),
-        no_pivot: false,
+        no_pivot: opts.no_pivot,
+        masked_paths: paths(linux.masked_paths()),
+        readonly_paths: paths(linux.readonly_paths()),
+        sysctl,
+        seccomp,
+        last_cap,
     })
 }
 
@@ -165,7 +194,7 @@ fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
     })
 }
 
-fn process_plan(p: &Process) -> Result<ProcessPlan> {
+fn process_plan(p: &Process, linux: &oci_spec::runtime::Linux, opts: &Options, last_cap: u8) -> Result<ProcessPlan> {
     let args = p.args().clone().unwrap_or_default();
     let Some(program) = args.first().cloned() else {
         bail!("process.args must not be empty")
@@ -196,7 +225,18 @@ fn process_plan(p: &Process) -> Result<ProcessPlan> {
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
         umask: user.umask().unwrap_or(0o022),
         terminal: p.terminal().unwrap_or(false),
+        caps: caps_plan(p, last_cap)?,
+        attrs: process::plan(p, linux, opts.id, opts.new_keyring)?,
     })
+}
+
+fn caps_plan(p: &Process, last_cap: u8) -> Result<Option<CapsPlan>> {
+    let Some(c) = p.capabilities() else { return Ok(None) };
+    let (plan, missing) = capabilities::plan(c, last_cap)?;
+    if !missing.is_empty() {
+        log::warn(&format!("this kernel lacks {}: left out of process.capabilities", missing.join(", ")));
+    }
+    Ok(Some(plan))
 }
 
 impl ProcessPlan {
@@ -247,7 +287,8 @@ mod tests {
     fn plan_of(json: &str) -> Result<Plan> {
         let dir = std::env::temp_dir().join(format!("husk-unit-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("rootfs")).unwrap();
-        let r = plan(parse(json).unwrap(), dir.clone());
+        let opts = Options { id: "t", no_pivot: false, new_keyring: false };
+        let r = plan(parse(json).unwrap(), dir.clone(), &opts);
         std::fs::remove_dir_all(&dir).unwrap();
         r
     }

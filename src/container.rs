@@ -66,8 +66,12 @@ fn spawn(store: &Store, args: &CreateArgs, foreground: bool) -> Result<(Locked, 
         Some(b) => b.clone(),
         None => std::env::current_dir().context(|| "current directory".into())?,
     };
-    let mut plan = config::load(&bundle)?;
-    plan.no_pivot = args.no_pivot;
+    let opts = config::Options {
+        id: &args.id,
+        no_pivot: args.no_pivot,
+        new_keyring: !args.no_new_keyring,
+    };
+    let plan = config::load(&bundle, &opts)?;
     if plan.process.terminal {
         if args.console_socket.is_none() && !foreground {
             bail!("cannot allocate tty if husk will detach without setting console socket");
@@ -136,8 +140,15 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
     drop(child_sock);
     drop(state_dir);
     let mut guard = InitGuard { pid, armed: true };
-    match sync::recv(&parent_sock).context(|| "read from container init".into())? {
+    let mut notify_fd = None;
+    let mut msg = sync::recv(&parent_sock).context(|| "read from container init".into())?;
+    if let Some(Msg::SeccompFd(fd)) = msg {
+        notify_fd = Some(fd);
+        msg = sync::recv(&parent_sock).context(|| "read from container init".into())?;
+    }
+    match msg {
         Some(Msg::Ready) => {}
+        Some(Msg::SeccompFd(_)) => bail!("container init sent a second seccomp fd"),
         Some(Msg::Error(e)) => {
             guard.reap();
             return Err(Error::new(e));
@@ -165,12 +176,32 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
         annotations: plan.annotations.clone(),
     };
     locked.save(&saved)?;
+    if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
+        send_to_listener(listener, &fd, &saved)?;
+    }
     if let Some(p) = &args.pid_file {
         let path = absolute(p)?;
         state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)?;
     }
     guard.armed = false;
     Ok(saved)
+}
+
+/// Hands the seccomp notify fd to the listener with the container's state, in
+/// runc's format (`ContainerProcessState`).
+fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
+    let path = &listener.path;
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .context(|| format!("linux.seccomp.listenerPath {}", path.display()))?;
+    let message = serde_json::json!({
+        "ociVersion": saved.oci_version,
+        "fds": ["seccompFd"],
+        "pid": saved.pid,
+        "metadata": listener.metadata,
+        "state": saved.oci_state(Status::Created),
+    });
+    sync::send_with_fd(&stream, message.to_string().as_bytes(), fd)
+        .context(|| format!("send seccomp fd to {}", path.display()))
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::bail;
 use crate::config::{Plan, ProcessPlan};
 use crate::error::{Context, Result};
-use crate::rootfs;
+use crate::{capabilities, process, rootfs, seccomp, sysctl};
 use crate::state::FIFO;
 use crate::sync::{self, Msg};
 use crate::sys;
@@ -40,7 +40,7 @@ pub fn run(args: InitArgs) -> ! {
         unsafe { libc::close(*fd) };
     }
     match prepare(&args) {
-        Ok(program) => {
+        Ok((program, proc)) => {
             // The parent exits once it has Ready; we must outlive it.
             // SAFETY: prctl with integer arguments.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
@@ -48,7 +48,7 @@ pub fn run(args: InitArgs) -> ! {
                 exit(1);
             }
             drop(args.sock);
-            wait_and_exec(&args.plan.process, &program, args.state_dir)
+            wait_and_exec(args.plan, &program, &proc, args.state_dir)
         }
         Err(e) => {
             let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
@@ -62,8 +62,13 @@ fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn prepare(args: &InitArgs) -> Result<CString> {
+/// Everything that can fail at `create`: namespaces, the filesystem, limits.
+fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
     let plan = args.plan;
+    let attrs = &plan.process.attrs;
+    if let Some(cpus) = &attrs.affinity_initial {
+        process::set_affinity(cpus)?;
+    }
     reset_signals();
     // SAFETY: plain prctl/umask calls on this process.
     unsafe {
@@ -82,9 +87,23 @@ fn prepare(args: &InitArgs) -> Result<CString> {
     if let Some(d) = &plan.domainname {
         set_domainname(d)?;
     }
+    let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
+    sysctl::apply(&plan.sysctl, &proc)?;
     rootfs::setup(plan)?;
     enter_cwd(&plan.process.cwd)?;
-    find_executable(&plan.process)
+    let program = find_executable(&plan.process)?;
+    process::apply_early(attrs, &proc)?;
+    if let Some(filter) = plan.seccomp.as_ref().filter(|f| f.listener.is_some()) {
+        // The listener must have the notify fd before the program runs, and the
+        // parent, which hands it over, is gone by `start`: load the filter now.
+        if attrs.no_new_privileges {
+            process::set_no_new_privileges()?;
+        }
+        let fd = seccomp::load(filter).context(|| "load seccomp filter".into())?;
+        let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
+        sync::send(&args.sock, &Msg::SeccompFd(fd)).context(|| "send seccomp notify fd".into())?;
+    }
+    Ok((program, proc))
 }
 
 fn reset_signals() {
@@ -153,14 +172,14 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
 }
 
 /// Blocks until `start` opens the fifo, then becomes the container's program.
-fn wait_and_exec(process: &ProcessPlan, program: &CString, state_dir: OwnedFd) -> ! {
+fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: OwnedFd) -> ! {
     let fifo_name = CString::new(FIFO).expect("static");
     let fifo = match sys::openat(state_dir.as_raw_fd(), &fifo_name, libc::O_WRONLY, 0) {
         Ok(fd) => fd,
         Err(_) => exit(1),
     };
     drop(state_dir);
-    let err = match exec(process, program) {
+    let err = match exec(plan, program, proc) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -171,19 +190,39 @@ fn wait_and_exec(process: &ProcessPlan, program: &CString, state_dir: OwnedFd) -
     exit(127)
 }
 
-fn exec(p: &ProcessPlan, program: &CString) -> Result<Infallible> {
-    let gids: Vec<nix::unistd::Gid> = p
-        .additional_gids
-        .iter()
-        .map(|&g| nix::unistd::Gid::from_raw(g))
-        .collect();
+/// The last steps, after `start`: labels, capabilities, the user, no_new_privs
+/// and seccomp, in the order that leaves each the rights it needs; then execve.
+fn exec(plan: &Plan, program: &CString, proc: &OwnedFd) -> Result<Infallible> {
+    let p = &plan.process;
+    let attrs = &p.attrs;
+    if let Some(cpus) = &attrs.affinity_final {
+        process::set_affinity(cpus)?;
+    }
+    process::set_exec_labels(attrs, proc)?;
+    // A filter with a listener is already loaded (see prepare).
+    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
+    if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
+        seccomp::load(filter).context(|| "load seccomp filter".into())?;
+    }
+    if let Some(caps) = &p.caps {
+        capabilities::before_setuid(caps, plan.last_cap)?;
+    }
+    let gids: Vec<nix::unistd::Gid> = p.additional_gids.iter().map(|&g| nix::unistd::Gid::from_raw(g)).collect();
     nix::unistd::setgroups(&gids).context(|| "setgroups process.user.additionalGids".into())?;
-    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid))
-        .context(|| format!("setgid {}", p.gid))?;
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid))
-        .context(|| format!("setuid {}", p.uid))?;
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid)).context(|| format!("setgid {}", p.gid))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid)).context(|| format!("setuid {}", p.uid))?;
+    if let Some(caps) = &p.caps {
+        capabilities::after_setuid(caps)?;
+    }
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(p.umask as libc::mode_t) };
+    if attrs.no_new_privileges {
+        process::set_no_new_privileges()?;
+        if let Some(filter) = filter {
+            seccomp::load(filter).context(|| "load seccomp filter".into())?;
+        }
+    }
     let e = nix::unistd::execve(program, &p.args, &p.env).unwrap_err();
     bail!("exec {}: {}", program.to_string_lossy(), e.desc())
 }

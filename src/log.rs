@@ -68,6 +68,14 @@ pub fn error(msg: &str) {
     write("error", msg, true);
 }
 
+/// A warning goes to stderr only: a log file holds errors, which callers parse.
+pub fn warn(msg: &str) {
+    eprintln!("husk: warning: {msg}");
+    if LOGGER.get().is_some_and(|l| l.debug) {
+        write("warning", msg, false);
+    }
+}
+
 pub fn debug(msg: &str) {
     if LOGGER.get().is_some_and(|l| l.debug) {
         write("debug", msg, true);

@@ -1,5 +1,6 @@
 //! husk: a daemonless OCI container runtime with runc's command line.
 
+mod capabilities;
 mod cli;
 mod config;
 mod container;
@@ -9,12 +10,16 @@ mod init;
 mod log;
 mod mounts;
 mod namespaces;
+mod process;
 mod rootfs;
+mod seal;
+mod seccomp;
 mod signal;
 mod spec;
 mod state;
 mod sync;
 mod sys;
+mod sysctl;
 
 use std::path::PathBuf;
 
@@ -116,14 +121,20 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let bundle = a.bundle.unwrap_or_else(|| PathBuf::from("."));
             spec::write(&bundle, a.rootless)?;
         }
-        Command::Create(a) => container::create(&store()?, &a)?,
+        Command::Create(a) => {
+            seal::ensure_sealed()?;
+            container::create(&store()?, &a)?
+        }
         Command::Start { id } => container::start(&store()?, &id)?,
         Command::State { id } => container::state(&store()?, &id)?,
         Command::Kill { all, id, signal } => {
             container::kill(&store()?, &id, signal.as_deref(), all)?
         }
         Command::Delete { force, id } => container::delete(&store()?, &id, force)?,
-        Command::Run(a) => return container::run(&store()?, &a),
+        Command::Run(a) => {
+            seal::ensure_sealed()?;
+            return container::run(&store()?, &a);
+        }
         Command::List { format, quiet } => container::list(&store()?, format, quiet)?,
     }
     Ok(0)

@@ -189,15 +189,26 @@ pub fn setup(plan: &Plan) -> Result<()> {
     .context(|| format!("bind rootfs {}", plan.rootfs.display()))?;
     let root = sys::openat(libc::AT_FDCWD, &rootfs, O_PATH_DIR, 0)?;
 
+    refuse_proc_symlink(&root, plan)?;
     for (i, m) in plan.mounts.iter().enumerate() {
         mount_one(&root, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
+    check_proc_is_procfs(&root, plan)?;
     let dev_is_bind = plan
         .mounts
         .iter()
         .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
     if !dev_is_bind {
         devices::create(&root, &plan.devices)?;
+    }
+    for path in &plan.readonly_paths {
+        make_readonly(&root, path).context(|| format!("linux.readonlyPaths {}", path.display()))?;
+    }
+    if !plan.masked_paths.is_empty() {
+        let null = verified_dev_null(&root)?;
+        for path in &plan.masked_paths {
+            mask(&root, &null, path).context(|| format!("linux.maskedPaths {}", path.display()))?;
+        }
     }
     // Made now, while the root may still be written (runc does the same).
     resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
@@ -214,6 +225,82 @@ pub fn setup(plan: &Plan) -> Result<()> {
         sys::mount(None, c"/", None, p, None).context(|| "set rootfsPropagation".into())?;
     }
     Ok(())
+}
+
+fn mounts_proc(plan: &Plan) -> bool {
+    plan.mounts.iter().any(|m| m.destination == Path::new("/proc"))
+}
+
+/// A /proc in the image that is a symlink could aim the proc mount (and all that
+/// is written under it) elsewhere in the rootfs (CVE-2019-16884 class).
+fn refuse_proc_symlink(root: &OwnedFd, plan: &Plan) -> Result<()> {
+    if !mounts_proc(plan) {
+        return Ok(());
+    }
+    match sys::openat(root.as_raw_fd(), c"proc", libc::O_PATH | libc::O_NOFOLLOW, 0) {
+        Ok(fd) if fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+            bail!("rootfs /proc is a symlink: refusing to mount proc through it")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
+    const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+    if !mounts_proc(plan) {
+        return Ok(());
+    }
+    let proc = resolve_dir(root, Path::new("/proc"), false)?;
+    // SAFETY: fstatfs fills the zeroed struct.
+    let is_proc = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(proc.as_raw_fd(), &mut st) == 0 && st.f_type as libc::c_long == PROC_SUPER_MAGIC
+    };
+    if !is_proc {
+        bail!("/proc in the container is not procfs");
+    }
+    Ok(())
+}
+
+/// The container's /dev/null, checked to be the real 1:3 character device before
+/// it is bound over masked files (CVE-2025-31133).
+fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
+    let null = sys::open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+        .context(|| "open /dev/null in rootfs".into())?;
+    let st = fstat(&null)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        bail!("/dev/null in the container is not the 1:3 character device");
+    }
+    Ok(null)
+}
+
+/// A file gets /dev/null bound over it; a directory, an empty read-only tmpfs.
+fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path) -> Result<()> {
+    let target = match sys::open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if is_enoent(&e) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        sys::mount(Some(c"tmpfs"), &fd_path(target.as_raw_fd()), Some(c"tmpfs"), flags, Some(c"size=0k,mode=755"))?;
+        return Ok(());
+    }
+    let tree = sys::open_tree(&fd_path(null.as_raw_fd()), sys::OPEN_TREE_CLONE)?;
+    sys::move_mount(&tree, &target)?;
+    Ok(())
+}
+
+/// A recursive read-only bind of the path onto itself.
+fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
+    let target = match sys::open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if is_enoent(&e) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let tree = sys::open_tree(&fd_path(target.as_raw_fd()), sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE)?;
+    let ro = Attrs { set: crate::mounts::MOUNT_ATTR_RDONLY, clear: 0 };
+    attach(tree, &target, Attrs::default(), ro, &[])
 }
 
 fn mount_one(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {

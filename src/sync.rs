@@ -3,20 +3,48 @@
 //! stopped it, which the parent then reports as its own.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const MAX: usize = 4096;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Msg {
     Ready,
     Error(String),
+    /// The seccomp notify fd of the init, for the listener.
+    SeccompFd(OwnedFd),
+}
+
+impl PartialEq for Msg {
+    fn eq(&self, other: &Msg) -> bool {
+        match (self, other) {
+            (Msg::Ready, Msg::Ready) => true,
+            (Msg::Error(a), Msg::Error(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Sends `fd` with SCM_RIGHTS, tagged as the seccomp notify fd.
+pub fn send_fd(sock: &OwnedFd, fd: &OwnedFd) -> io::Result<()> {
+    send_with_fd(sock, b"S", fd)
+}
+
+/// Sends `payload` with `fd` attached (SCM_RIGHTS).
+pub fn send_with_fd(sock: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let iov = [io::IoSlice::new(payload)];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
+    Ok(())
 }
 
 pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
     let mut buf = Vec::with_capacity(64);
     match msg {
         Msg::Ready => buf.push(b'R'),
+        Msg::SeccompFd(fd) => return send_fd(sock, fd),
         Msg::Error(e) => {
             buf.push(b'E');
             let bytes = e.as_bytes();
@@ -40,22 +68,30 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
 
 /// The next message, or None when the other side closed without sending one.
 pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; MAX];
-    let n = loop {
-        // SAFETY: buf is valid for MAX bytes.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), MAX, 0) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (n, fd) = loop {
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(msg) => {
+                let fd = msg.cmsgs()?.find_map(|c| match c {
+                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                    _ => None,
+                });
+                break (msg.bytes, fd);
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     };
-    Ok(match buf[..n].split_first() {
-        None => None,
-        Some((b'R', _)) => Some(Msg::Ready),
-        Some((_, rest)) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
+    // SAFETY: the kernel installed this descriptor for us with the message.
+    let fd = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(match (buf[..n].split_first(), fd) {
+        (None, _) => None,
+        (Some((b'S', _)), Some(fd)) => Some(Msg::SeccompFd(fd)),
+        (Some((b'R', _)), _) => Some(Msg::Ready),
+        (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
 }
 

@@ -283,6 +283,36 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((owned(fds[0] as _), owned(fds[1] as _)))
 }
 
+/// A fresh procfs instance that is mounted nowhere: only this process can reach
+/// it, so writes meant for /proc (sysctls, labels, oom_score_adj) cannot be
+/// redirected by whatever the container's own /proc is (CVE-2025-52881).
+pub fn private_procfs() -> io::Result<OwnedFd> {
+    const FSCONFIG_CMD_CREATE: u32 = 6;
+    const FSOPEN_CLOEXEC: u32 = 1;
+    const FSMOUNT_CLOEXEC: u32 = 1;
+    // SAFETY: plain syscalls with valid C strings; the fds are ours.
+    unsafe {
+        let fs = check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned)?;
+        check(libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        ))?;
+        check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0)).map(owned)
+    }
+}
+
+/// Writes `value` to `path` under a private procfs, without following symlinks.
+pub fn write_proc(proc: &OwnedFd, path: &str, value: &str) -> io::Result<()> {
+    let c = cstring(path)?;
+    let fd = openat(proc.as_raw_fd(), &c, libc::O_WRONLY | libc::O_NOFOLLOW, 0)?;
+    let mut f = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut f, value.as_bytes())
+}
+
 /// The start time (clock ticks since boot) and state letter of a live process, from
 /// `/proc/PID/stat`; None when there is no such process. The start time is what
 /// tells the container's init apart from a later process that reused its pid.

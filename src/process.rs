@@ -1,0 +1,343 @@
+//! Process attributes other than the user and capabilities: rlimits, OOM score,
+//! scheduler, I/O priority, personality, CPU affinity, the session keyring,
+//! no_new_privs and LSM labels. Validated into `AttrsPlan`; applied by the init.
+
+use std::os::fd::OwnedFd;
+
+use oci_spec::runtime::{Linux, PosixRlimitType, Process};
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::sys;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AttrsPlan {
+    pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+    pub oom_score_adj: Option<i32>,
+    pub scheduler: Option<SchedAttr>,
+    pub io_priority: Option<i32>,
+    pub personality: Option<libc::c_ulong>,
+    pub affinity_initial: Option<Vec<usize>>,
+    pub affinity_final: Option<Vec<usize>>,
+    pub no_new_privileges: bool,
+    pub apparmor: Option<String>,
+    pub selinux: Option<String>,
+    /// Name of the session keyring to join, None with --no-new-keyring.
+    pub keyring: Option<String>,
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+/// "0-3,7" → [0, 1, 2, 3, 7].
+pub fn parse_cpu_list(field: &str, list: &str) -> Result<Vec<usize>> {
+    let bad = || Error::new(format!("{field}: invalid CPU list \"{list}\""));
+    let mut cpus = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a > b || b >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        cpus.extend(a..=b);
+    }
+    Ok(cpus)
+}
+
+fn name_of<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+fn scheduler(p: &Process) -> Result<Option<SchedAttr>> {
+    let Some(s) = p.scheduler() else { return Ok(None) };
+    let policy = match name_of(&s.policy()).as_str() {
+        "SCHED_OTHER" => libc::SCHED_OTHER,
+        "SCHED_FIFO" => libc::SCHED_FIFO,
+        "SCHED_RR" => libc::SCHED_RR,
+        "SCHED_BATCH" => libc::SCHED_BATCH,
+        "SCHED_ISO" => 4,
+        "SCHED_IDLE" => libc::SCHED_IDLE,
+        "SCHED_DEADLINE" => 6,
+        other => bail!("process.scheduler.policy: unknown {other}"),
+    } as u32;
+    let mut flags = 0u64;
+    for f in s.flags().iter().flatten() {
+        flags |= match name_of(f).as_str() {
+            "SCHED_FLAG_RESET_ON_FORK" => 0x01,
+            "SCHED_FLAG_RECLAIM" => 0x02,
+            "SCHED_FLAG_DL_OVERRUN" => 0x04,
+            "SCHED_FLAG_KEEP_POLICY" => 0x08,
+            "SCHED_FLAG_KEEP_PARAMS" => 0x10,
+            "SCHED_FLAG_UTIL_CLAMP_MIN" => 0x20,
+            "SCHED_FLAG_UTIL_CLAMP_MAX" => 0x40,
+            other => bail!("process.scheduler.flags: unknown {other}"),
+        };
+    }
+    Ok(Some(SchedAttr {
+        policy,
+        flags,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    }))
+}
+
+fn io_priority(p: &Process) -> Result<Option<i32>> {
+    let Some(io) = p.io_priority() else { return Ok(None) };
+    let class = match name_of(&io.class()).as_str() {
+        "IOPRIO_CLASS_RT" => 1,
+        "IOPRIO_CLASS_BE" => 2,
+        "IOPRIO_CLASS_IDLE" => 3,
+        other => bail!("process.ioPriority.class: unknown {other}"),
+    };
+    if !(0..=7).contains(&io.priority()) {
+        bail!("process.ioPriority.priority {} is not within 0-7", io.priority());
+    }
+    Ok(Some(class << 13 | io.priority() as i32))
+}
+
+fn personality(linux: &Linux) -> Result<Option<libc::c_ulong>> {
+    let Some(p) = linux.personality() else { return Ok(None) };
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        bail!("linux.personality.flags are not supported");
+    }
+    Ok(Some(match name_of(&p.domain()).as_str() {
+        "LINUX" => 0x0000,
+        "LINUX32" => 0x0008,
+        other => bail!("linux.personality.domain: unknown {other}"),
+    }))
+}
+
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+}
+
+pub fn selinux_enabled() -> bool {
+    std::path::Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<AttrsPlan> {
+    let rlimits = p
+        .rlimits()
+        .iter()
+        .flatten()
+        .map(|r| {
+            let limit = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+            (rlimit_resource(r.typ()), limit)
+        })
+        .collect::<Vec<_>>();
+    if let Some((i, _)) = rlimits.iter().enumerate().find(|(_, (_, l))| l.rlim_cur > l.rlim_max) {
+        bail!("process.rlimits[{i}]: soft limit is above the hard limit");
+    }
+    let apparmor = p.apparmor_profile().clone().filter(|a| !a.is_empty());
+    if let Some(a) = &apparmor {
+        if !apparmor_enabled() {
+            bail!("process.apparmorProfile {a}: AppArmor is not enabled on this host");
+        }
+    }
+    let selinux = p.selinux_label().clone().filter(|l| !l.is_empty());
+    if let Some(l) = &selinux {
+        if !selinux_enabled() {
+            bail!("process.selinuxLabel {l}: SELinux is not enabled on this host");
+        }
+    }
+    let affinity = p.exec_cpu_affinity().as_ref();
+    let cpus = |field: &str, v: Option<&String>| v.map(|l| parse_cpu_list(field, l)).transpose();
+    Ok(AttrsPlan {
+        rlimits,
+        oom_score_adj: p.oom_score_adj(),
+        scheduler: scheduler(p)?,
+        io_priority: io_priority(p)?,
+        personality: personality(linux)?,
+        affinity_initial: cpus("process.execCPUAffinity.initial", affinity.and_then(|a| a.initial().as_ref()))?,
+        affinity_final: cpus("process.execCPUAffinity.final", affinity.and_then(|a| a.cpu_affinity_final().as_ref()))?,
+        no_new_privileges: p.no_new_privileges().unwrap_or(false),
+        apparmor,
+        selinux,
+        keyring: new_keyring.then(|| format!("_ses.{id}")),
+    })
+}
+
+pub fn set_affinity(cpus: &[usize]) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it (checked at parse).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "process.execCPUAffinity".into());
+        }
+    }
+    Ok(())
+}
+
+/// Applied in the init before it reports Ready, so that a failure fails `create`.
+pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
+    for (resource, limit) in &a.rlimits {
+        // SAFETY: setrlimit with a valid struct.
+        if unsafe { libc::setrlimit(*resource, limit) } < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| format!("setrlimit {resource}"));
+        }
+    }
+    if let Some(adj) = a.oom_score_adj {
+        sys::write_proc(proc, "self/oom_score_adj", &adj.to_string()).context(|| format!("process.oomScoreAdj {adj}"))?;
+    }
+    if let Some(s) = &a.scheduler {
+        set_scheduler(s)?;
+    }
+    if let Some(prio) = a.io_priority {
+        const IOPRIO_WHO_PROCESS: i32 = 1;
+        // SAFETY: plain syscall.
+        if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) } < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "process.ioPriority".into());
+        }
+    }
+    if let Some(p) = a.personality {
+        // SAFETY: plain syscall.
+        if unsafe { libc::personality(p) } < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "linux.personality".into());
+        }
+    }
+    if let Some(name) = &a.keyring {
+        join_session_keyring(name)?;
+    }
+    Ok(())
+}
+
+fn set_scheduler(s: &SchedAttr) -> Result<()> {
+    #[repr(C)]
+    struct Attr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+    }
+    let attr = Attr {
+        size: std::mem::size_of::<Attr>() as u32,
+        policy: s.policy,
+        flags: s.flags,
+        nice: s.nice,
+        priority: s.priority,
+        runtime: s.runtime,
+        deadline: s.deadline,
+        period: s.period,
+    };
+    // SAFETY: attr is a valid sched_attr for the duration of the call.
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const Attr, 0) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "process.scheduler".into());
+    }
+    Ok(())
+}
+
+fn join_session_keyring(name: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let c = sys::cstring(name)?;
+    // SAFETY: plain syscall with a valid C string.
+    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) } < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels without keys, or keyrings denied in a user namespace: keep the caller's.
+        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)) {
+            return Err(e).context(|| "join a new session keyring".into());
+        }
+    }
+    Ok(())
+}
+
+/// LSM labels for the exec, written through the private procfs.
+pub fn set_exec_labels(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
+    if let Some(profile) = &a.apparmor {
+        let r = sys::write_proc(proc, "thread-self/attr/apparmor/exec", &format!("exec {profile}"))
+            .or_else(|_| sys::write_proc(proc, "thread-self/attr/exec", &format!("exec {profile}")));
+        r.context(|| format!("apply AppArmor profile {profile}"))?;
+    }
+    if let Some(label) = &a.selinux {
+        sys::write_proc(proc, "thread-self/attr/exec", label).context(|| format!("apply SELinux label {label}"))?;
+    }
+    Ok(())
+}
+
+pub fn set_no_new_privileges() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "process.noNewPrivileges".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("f", "0-3,7").unwrap(), [0, 1, 2, 3, 7]);
+        assert_eq!(parse_cpu_list("f", "1").unwrap(), [1]);
+        assert!(parse_cpu_list("f", "3-1").is_err());
+        assert!(parse_cpu_list("f", "x").unwrap_err().message().starts_with("f: invalid CPU list"));
+    }
+
+    #[test]
+    fn plan_reads_limits_and_priorities() {
+        let p: Process = serde_json::from_str(
+            r#"{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"],"noNewPrivileges":true,
+                "rlimits":[{"type":"RLIMIT_NOFILE","soft":100,"hard":200}],
+                "ioPriority":{"class":"IOPRIO_CLASS_BE","priority":4},
+                "scheduler":{"policy":"SCHED_BATCH","nice":5}}"#,
+        )
+        .unwrap();
+        let a = plan(&p, &Linux::default(), "c1", true).unwrap();
+        assert_eq!(a.rlimits.len(), 1);
+        assert_eq!((a.rlimits[0].1.rlim_cur, a.rlimits[0].1.rlim_max), (100, 200));
+        assert_eq!(a.io_priority, Some(2 << 13 | 4));
+        assert_eq!(a.scheduler.as_ref().map(|s| (s.policy, s.nice)), Some((libc::SCHED_BATCH as u32, 5)));
+        assert!(a.no_new_privileges);
+        assert_eq!(a.keyring.as_deref(), Some("_ses.c1"));
+    }
+
+    #[test]
+    fn soft_above_hard_is_an_error() {
+        let p: Process = serde_json::from_str(
+            r#"{"cwd":"/","user":{"uid":0,"gid":0},"rlimits":[{"type":"RLIMIT_NOFILE","soft":300,"hard":200}]}"#,
+        )
+        .unwrap();
+        let e = plan(&p, &Linux::default(), "c", false).err().expect("an error");
+        assert!(e.message().contains("process.rlimits[0]"), "{e}");
+    }
+}

@@ -1,0 +1,252 @@
+//! `linux.seccomp`: compiled to a BPF program by libseccomp in the parent, at
+//! validation (so a bad profile fails `create` before anything exists), then
+//! loaded by the init with seccomp(2) and the spec's flags.
+
+use std::collections::HashSet;
+use std::io::{Read, Seek};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+const FLAG_TSYNC: u32 = 1;
+const FLAG_LOG: u32 = 2;
+const FLAG_SPEC_ALLOW: u32 = 4;
+const FLAG_NEW_LISTENER: u32 = 8;
+const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
+
+/// The highest syscall number probed when looking for syscalls newer than a profile.
+const MAX_SYSCALL_PROBE: i32 = 1024;
+
+pub struct Listener {
+    pub path: PathBuf,
+    pub metadata: String,
+}
+
+pub struct SeccompPlan {
+    /// struct sock_filter[], as the kernel takes it.
+    pub bpf: Vec<u8>,
+    pub flags: u32,
+    pub listener: Option<Listener>,
+}
+
+fn enum_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
+    match a {
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
+        LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
+    }
+}
+
+fn flag_bits(s: &LinuxSeccomp) -> Result<u32> {
+    let mut flags = 0;
+    for f in s.flags().as_deref().unwrap_or(&[]) {
+        flags |= match enum_name(f).as_str() {
+            "SECCOMP_FILTER_FLAG_TSYNC" => FLAG_TSYNC,
+            "SECCOMP_FILTER_FLAG_LOG" => FLAG_LOG,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => FLAG_SPEC_ALLOW,
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => FLAG_WAIT_KILLABLE_RECV,
+            other => bail!("linux.seccomp.flags: unsupported flag {other}"),
+        };
+    }
+    Ok(flags)
+}
+
+pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
+    fn err(what: &'static str) -> impl Fn(libseccomp::error::SeccompError) -> Error {
+        move |e| Error::new(format!("linux.seccomp: {what}: {e}"))
+    }
+    let default = action(s.default_action(), s.default_errno_ret());
+    let mut ctx = ScmpFilterContext::new(default).map_err(err("default action"))?;
+    ctx.set_ctl_nnp(false).map_err(err("filter attributes"))?;
+    for arch in s.architectures().as_deref().unwrap_or(&[]) {
+        let name = enum_name(arch);
+        let arch: ScmpArch = name.parse().map_err(|_| Error::new(format!("linux.seccomp.architectures: unknown {name}")))?;
+        if !ctx.is_arch_present(arch).map_err(err("architectures"))? {
+            ctx.add_arch(arch).map_err(err("architectures"))?;
+        }
+    }
+    let mut uses_notify = default == ScmpAction::Notify;
+    let mut named = HashSet::new();
+    for (i, rule) in s.syscalls().as_deref().unwrap_or(&[]).iter().enumerate() {
+        let act = action(rule.action(), rule.errno_ret());
+        uses_notify |= act == ScmpAction::Notify;
+        add_rule(&mut ctx, i, rule, act, default, &mut named)?;
+    }
+    if !matches!(default, ScmpAction::Allow | ScmpAction::Log | ScmpAction::Errno(libc::ENOSYS)) {
+        deny_newer_syscalls_with_enosys(&mut ctx, &named);
+    }
+    let mut flags = flag_bits(s)?;
+    let listener = if uses_notify {
+        let Some(path) = s.listener_path().clone() else {
+            bail!("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")
+        };
+        flags |= FLAG_NEW_LISTENER;
+        Some(Listener { path, metadata: s.listener_metadata().clone().unwrap_or_default() })
+    } else {
+        None
+    };
+    Ok(SeccompPlan { bpf: export(&ctx)?, flags, listener })
+}
+
+fn add_rule(
+    ctx: &mut ScmpFilterContext,
+    i: usize,
+    rule: &LinuxSyscall,
+    act: ScmpAction,
+    default: ScmpAction,
+    named: &mut HashSet<i32>,
+) -> Result<()> {
+    let mut conditions = Vec::new();
+    let mut indexes = Vec::new();
+    for (j, a) in rule.args().as_deref().unwrap_or(&[]).iter().enumerate() {
+        let op = match enum_name(&a.op()).as_str() {
+            "SCMP_CMP_NE" => ScmpCompareOp::NotEqual,
+            "SCMP_CMP_LT" => ScmpCompareOp::Less,
+            "SCMP_CMP_LE" => ScmpCompareOp::LessOrEqual,
+            "SCMP_CMP_EQ" => ScmpCompareOp::Equal,
+            "SCMP_CMP_GE" => ScmpCompareOp::GreaterEqual,
+            "SCMP_CMP_GT" => ScmpCompareOp::Greater,
+            "SCMP_CMP_MASKED_EQ" => ScmpCompareOp::MaskedEqual(a.value()),
+            other => bail!("linux.seccomp.syscalls[{i}].args[{j}].op: unknown {other}"),
+        };
+        let datum = if matches!(op, ScmpCompareOp::MaskedEqual(_)) { a.value_two().unwrap_or(0) } else { a.value() };
+        if a.index() > 5 {
+            bail!("linux.seccomp.syscalls[{i}].args[{j}].index {} is over 5", a.index());
+        }
+        conditions.push(ScmpArgCompare::new(a.index() as u32, op, datum));
+        indexes.push(a.index());
+    }
+    // Conditions on one argument index are alternatives: one rule each (as runc does).
+    indexes.sort_unstable();
+    let repeats = indexes.windows(2).any(|w| w[0] == w[1]);
+    for name in rule.names() {
+        // A name this libseccomp does not know is skipped, not fatal.
+        let Ok(sc) = ScmpSyscall::from_name(name) else { continue };
+        named.insert(sc.as_raw_syscall());
+        if act == default {
+            continue;
+        }
+        let added = if conditions.is_empty() {
+            ctx.add_rule(act, sc)
+        } else if repeats {
+            conditions.iter().try_for_each(|c| ctx.add_rule_conditional(act, sc, &[*c]).map(drop)).map(|()| &mut *ctx)
+        } else {
+            ctx.add_rule_conditional(act, sc, &conditions)
+        };
+        added.map_err(|e| Error::new(format!("linux.seccomp.syscalls[{i}] {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Syscalls newer than every one the profile names get ENOSYS instead of the
+/// default action, so that libc falls back (clone3 to clone, say), as runc does.
+fn deny_newer_syscalls_with_enosys(ctx: &mut ScmpFilterContext, named: &HashSet<i32>) {
+    let Some(&newest) = named.iter().max() else { return };
+    for nr in newest + 1..MAX_SYSCALL_PROBE {
+        let sc = ScmpSyscall::from_raw_syscall(nr);
+        // Only syscalls libseccomp can name: it then maps them onto every arch of the filter.
+        let Ok(name) = sc.get_name_by_arch(ScmpArch::Native) else { continue };
+        let Ok(by_name) = ScmpSyscall::from_name(&name) else { continue };
+        // Best effort: a syscall the filter's other arches lack is simply not covered.
+        let _ = ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), by_name);
+    }
+}
+
+/// The filter as BPF bytes. libseccomp 2.5 (Debian 12) has no export to memory,
+/// so it goes through a memfd.
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
+    // SAFETY: memfd_create with a valid name; we own the returned fd.
+    let fd = unsafe { libc::memfd_create(c"husk-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "memfd for seccomp".into());
+    }
+    // SAFETY: fd is a fresh descriptor owned by nothing else.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    ctx.export_bpf(&file).map_err(|e| Error::new(format!("linux.seccomp: export filter: {e}")))?;
+    let mut bpf = Vec::new();
+    file.rewind()?;
+    file.read_to_end(&mut bpf)?;
+    Ok(bpf)
+}
+
+/// Loads the filter into this process. Returns the notify fd when the filter
+/// has SCMP_ACT_NOTIFY rules.
+pub fn load(plan: &SeccompPlan) -> std::io::Result<Option<OwnedFd>> {
+    let prog = libc::sock_fprog {
+        len: (plan.bpf.len() / std::mem::size_of::<libc::sock_filter>()) as u16,
+        filter: plan.bpf.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at the live BPF buffer for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.flags, &prog as *const _) };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if plan.flags & FLAG_NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER the kernel returned a new fd.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as i32) }));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(json: &str) -> LinuxSeccomp {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn compiles_rules_and_skips_unknown_names() {
+        let p = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,
+                "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
+                "flags":["SECCOMP_FILTER_FLAG_LOG"],
+                "syscalls":[{"names":["read","write","no_such_syscall_xyz"],"action":"SCMP_ACT_ALLOW"},
+                            {"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"},{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]}]}"#,
+        ))
+        .unwrap();
+        assert!(!p.bpf.is_empty() && p.bpf.len() % 8 == 0);
+        assert_eq!(p.flags, FLAG_LOG);
+        assert!(p.listener.is_none());
+    }
+
+    #[test]
+    fn notify_needs_a_listener_path() {
+        let e = compile(&profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#))
+            .err()
+            .expect("an error");
+        assert!(e.message().contains("listenerPath"), "{e}");
+        let p = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(p.flags & FLAG_NEW_LISTENER, FLAG_NEW_LISTENER);
+        assert_eq!(p.listener.unwrap().metadata, "m");
+    }
+
+    #[test]
+    fn bad_operator_index_is_named() {
+        let e = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#,
+        ))
+        .err()
+        .expect("an error");
+        assert!(e.message().contains("syscalls[0].args[0].index"), "{e}");
+    }
+}
