@@ -30,10 +30,15 @@ pub fn plan(c: &LinuxCapabilities, last: u8) -> Result<(CapsPlan, Vec<String>)> 
     let mut set = |field: &str, list: &Option<Capabilities>| -> Result<CapsHashSet> {
         let mut out = CapsHashSet::new();
         for cap in list.iter().flatten() {
-            let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-            let parsed: Capability = name
-                .parse()
-                .map_err(|_| Error::new(format!("process.capabilities.{field}: unknown capability {name}")))?;
+            let name = serde_json::to_value(cap)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let parsed: Capability = name.parse().map_err(|_| {
+                Error::new(format!(
+                    "process.capabilities.{field}: unknown capability {name}"
+                ))
+            })?;
             if parsed.index() > last {
                 if !missing.contains(&name) {
                     missing.push(name);
@@ -84,7 +89,11 @@ pub fn after_setuid(p: &CapsPlan) -> Result<()> {
     // inheritable; runc's default config lists ambient ones with an empty
     // inheritable set (which must stay empty: CVE-2022-29162), so the others
     // are left out, as runc does.
-    for cap in p.ambient.iter().filter(|c| p.permitted.contains(c) && p.inheritable.contains(c)) {
+    for cap in p
+        .ambient
+        .iter()
+        .filter(|c| p.permitted.contains(c) && p.inheritable.contains(c))
+    {
         caps::raise(None, CapSet::Ambient, *cap).map_err(fail("raise ambient"))?;
     }
     // SAFETY: prctl with integer arguments.
@@ -103,7 +112,12 @@ mod tests {
         )
         .unwrap();
         let (p, missing) = plan(&c, 39).unwrap();
-        assert_eq!(p.bounding, [Capability::CAP_KILL, Capability::CAP_CHOWN].into_iter().collect());
+        assert_eq!(
+            p.bounding,
+            [Capability::CAP_KILL, Capability::CAP_CHOWN]
+                .into_iter()
+                .collect()
+        );
         assert_eq!(p.effective, [Capability::CAP_KILL].into_iter().collect());
         assert!(p.permitted.is_empty() && p.ambient.is_empty());
         assert_eq!(missing, ["CAP_CHECKPOINT_RESTORE"]);

@@ -194,7 +194,12 @@ fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
     })
 }
 
-fn process_plan(p: &Process, linux: &oci_spec::runtime::Linux, opts: &Options, last_cap: u8) -> Result<ProcessPlan> {
+fn process_plan(
+    p: &Process,
+    linux: &oci_spec::runtime::Linux,
+    opts: &Options,
+    last_cap: u8,
+) -> Result<ProcessPlan> {
     let args = p.args().clone().unwrap_or_default();
     let Some(program) = args.first().cloned() else {
         bail!("process.args must not be empty")
@@ -231,10 +236,15 @@ fn process_plan(p: &Process, linux: &oci_spec::runtime::Linux, opts: &Options, l
 }
 
 fn caps_plan(p: &Process, last_cap: u8) -> Result<Option<CapsPlan>> {
-    let Some(c) = p.capabilities() else { return Ok(None) };
+    let Some(c) = p.capabilities() else {
+        return Ok(None);
+    };
     let (plan, missing) = capabilities::plan(c, last_cap)?;
     if !missing.is_empty() {
-        log::warn(&format!("this kernel lacks {}: left out of process.capabilities", missing.join(", ")));
+        log::warn(&format!(
+            "this kernel lacks {}: left out of process.capabilities",
+            missing.join(", ")
+        ));
     }
     Ok(Some(plan))
 }
@@ -287,7 +297,11 @@ mod tests {
     fn plan_of(json: &str) -> Result<Plan> {
         let dir = std::env::temp_dir().join(format!("husk-unit-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("rootfs")).unwrap();
-        let opts = Options { id: "t", no_pivot: false, new_keyring: false };
+        let opts = Options {
+            id: "t",
+            no_pivot: false,
+            new_keyring: false,
+        };
         let r = plan(parse(json).unwrap(), dir.clone(), &opts);
         std::fs::remove_dir_all(&dir).unwrap();
         r

@@ -176,7 +176,10 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
         annotations: plan.annotations.clone(),
     };
     locked.save(&saved)?;
-    if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
+    if let (Some(fd), Some(listener)) = (
+        notify_fd,
+        plan.seccomp.as_ref().and_then(|s| s.listener.as_ref()),
+    ) {
         send_to_listener(listener, &fd, &saved)?;
     }
     if let Some(p) = &args.pid_file {
@@ -189,7 +192,11 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
 
 /// Hands the seccomp notify fd to the listener with the container's state, in
 /// runc's format (`ContainerProcessState`).
-fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
+fn send_to_listener(
+    listener: &crate::seccomp::Listener,
+    fd: &OwnedFd,
+    saved: &Saved,
+) -> Result<()> {
     let path = &listener.path;
     let stream = std::os::unix::net::UnixStream::connect(path)
         .context(|| format!("linux.seccomp.listenerPath {}", path.display()))?;

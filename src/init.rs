@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use crate::bail;
 use crate::config::{Plan, ProcessPlan};
 use crate::error::{Context, Result};
-use crate::{capabilities, process, rootfs, seccomp, sysctl};
 use crate::state::FIFO;
 use crate::sync::{self, Msg};
 use crate::sys;
+use crate::{capabilities, process, rootfs, seccomp, sysctl};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -208,10 +208,16 @@ fn exec(plan: &Plan, program: &CString, proc: &OwnedFd) -> Result<Infallible> {
     if let Some(caps) = &p.caps {
         capabilities::before_setuid(caps, plan.last_cap)?;
     }
-    let gids: Vec<nix::unistd::Gid> = p.additional_gids.iter().map(|&g| nix::unistd::Gid::from_raw(g)).collect();
+    let gids: Vec<nix::unistd::Gid> = p
+        .additional_gids
+        .iter()
+        .map(|&g| nix::unistd::Gid::from_raw(g))
+        .collect();
     nix::unistd::setgroups(&gids).context(|| "setgroups process.user.additionalGids".into())?;
-    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid)).context(|| format!("setgid {}", p.gid))?;
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid)).context(|| format!("setuid {}", p.uid))?;
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid))
+        .context(|| format!("setgid {}", p.gid))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid))
+        .context(|| format!("setuid {}", p.uid))?;
     if let Some(caps) = &p.caps {
         capabilities::after_setuid(caps)?;
     }

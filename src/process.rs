@@ -75,11 +75,16 @@ pub fn parse_cpu_list(field: &str, list: &str) -> Result<Vec<usize>> {
 }
 
 fn name_of<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 fn scheduler(p: &Process) -> Result<Option<SchedAttr>> {
-    let Some(s) = p.scheduler() else { return Ok(None) };
+    let Some(s) = p.scheduler() else {
+        return Ok(None);
+    };
     let policy = match name_of(&s.policy()).as_str() {
         "SCHED_OTHER" => libc::SCHED_OTHER,
         "SCHED_FIFO" => libc::SCHED_FIFO,
@@ -115,7 +120,9 @@ fn scheduler(p: &Process) -> Result<Option<SchedAttr>> {
 }
 
 fn io_priority(p: &Process) -> Result<Option<i32>> {
-    let Some(io) = p.io_priority() else { return Ok(None) };
+    let Some(io) = p.io_priority() else {
+        return Ok(None);
+    };
     let class = match name_of(&io.class()).as_str() {
         "IOPRIO_CLASS_RT" => 1,
         "IOPRIO_CLASS_BE" => 2,
@@ -123,13 +130,18 @@ fn io_priority(p: &Process) -> Result<Option<i32>> {
         other => bail!("process.ioPriority.class: unknown {other}"),
     };
     if !(0..=7).contains(&io.priority()) {
-        bail!("process.ioPriority.priority {} is not within 0-7", io.priority());
+        bail!(
+            "process.ioPriority.priority {} is not within 0-7",
+            io.priority()
+        );
     }
     Ok(Some(class << 13 | io.priority() as i32))
 }
 
 fn personality(linux: &Linux) -> Result<Option<libc::c_ulong>> {
-    let Some(p) = linux.personality() else { return Ok(None) };
+    let Some(p) = linux.personality() else {
+        return Ok(None);
+    };
     if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
         bail!("linux.personality.flags are not supported");
     }
@@ -141,7 +153,8 @@ fn personality(linux: &Linux) -> Result<Option<libc::c_ulong>> {
 }
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 pub fn selinux_enabled() -> bool {
@@ -154,11 +167,18 @@ pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<A
         .iter()
         .flatten()
         .map(|r| {
-            let limit = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+            let limit = libc::rlimit {
+                rlim_cur: r.soft(),
+                rlim_max: r.hard(),
+            };
             (rlimit_resource(r.typ()), limit)
         })
         .collect::<Vec<_>>();
-    if let Some((i, _)) = rlimits.iter().enumerate().find(|(_, (_, l))| l.rlim_cur > l.rlim_max) {
+    if let Some((i, _)) = rlimits
+        .iter()
+        .enumerate()
+        .find(|(_, (_, l))| l.rlim_cur > l.rlim_max)
+    {
         bail!("process.rlimits[{i}]: soft limit is above the hard limit");
     }
     let apparmor = p.apparmor_profile().clone().filter(|a| !a.is_empty());
@@ -181,8 +201,14 @@ pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<A
         scheduler: scheduler(p)?,
         io_priority: io_priority(p)?,
         personality: personality(linux)?,
-        affinity_initial: cpus("process.execCPUAffinity.initial", affinity.and_then(|a| a.initial().as_ref()))?,
-        affinity_final: cpus("process.execCPUAffinity.final", affinity.and_then(|a| a.cpu_affinity_final().as_ref()))?,
+        affinity_initial: cpus(
+            "process.execCPUAffinity.initial",
+            affinity.and_then(|a| a.initial().as_ref()),
+        )?,
+        affinity_final: cpus(
+            "process.execCPUAffinity.final",
+            affinity.and_then(|a| a.cpu_affinity_final().as_ref()),
+        )?,
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         apparmor,
         selinux,
@@ -198,7 +224,8 @@ pub fn set_affinity(cpus: &[usize]) -> Result<()> {
             libc::CPU_SET(c, &mut set);
         }
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| "process.execCPUAffinity".into());
+            return Err(std::io::Error::last_os_error())
+                .context(|| "process.execCPUAffinity".into());
         }
     }
     Ok(())
@@ -209,11 +236,13 @@ pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     for (resource, limit) in &a.rlimits {
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(*resource, limit) } < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| format!("setrlimit {resource}"));
+            return Err(std::io::Error::last_os_error())
+                .context(|| format!("setrlimit {resource}"));
         }
     }
     if let Some(adj) = a.oom_score_adj {
-        sys::write_proc(proc, "self/oom_score_adj", &adj.to_string()).context(|| format!("process.oomScoreAdj {adj}"))?;
+        sys::write_proc(proc, "self/oom_score_adj", &adj.to_string())
+            .context(|| format!("process.oomScoreAdj {adj}"))?;
     }
     if let Some(s) = &a.scheduler {
         set_scheduler(s)?;
@@ -273,7 +302,10 @@ fn join_session_keyring(name: &str) -> Result<()> {
     if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) } < 0 {
         let e = std::io::Error::last_os_error();
         // Kernels without keys, or keyrings denied in a user namespace: keep the caller's.
-        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)) {
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)
+        ) {
             return Err(e).context(|| "join a new session keyring".into());
         }
     }
@@ -283,12 +315,17 @@ fn join_session_keyring(name: &str) -> Result<()> {
 /// LSM labels for the exec, written through the private procfs.
 pub fn set_exec_labels(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     if let Some(profile) = &a.apparmor {
-        let r = sys::write_proc(proc, "thread-self/attr/apparmor/exec", &format!("exec {profile}"))
-            .or_else(|_| sys::write_proc(proc, "thread-self/attr/exec", &format!("exec {profile}")));
+        let r = sys::write_proc(
+            proc,
+            "thread-self/attr/apparmor/exec",
+            &format!("exec {profile}"),
+        )
+        .or_else(|_| sys::write_proc(proc, "thread-self/attr/exec", &format!("exec {profile}")));
         r.context(|| format!("apply AppArmor profile {profile}"))?;
     }
     if let Some(label) = &a.selinux {
-        sys::write_proc(proc, "thread-self/attr/exec", label).context(|| format!("apply SELinux label {label}"))?;
+        sys::write_proc(proc, "thread-self/attr/exec", label)
+            .context(|| format!("apply SELinux label {label}"))?;
     }
     Ok(())
 }
@@ -310,7 +347,10 @@ mod tests {
         assert_eq!(parse_cpu_list("f", "0-3,7").unwrap(), [0, 1, 2, 3, 7]);
         assert_eq!(parse_cpu_list("f", "1").unwrap(), [1]);
         assert!(parse_cpu_list("f", "3-1").is_err());
-        assert!(parse_cpu_list("f", "x").unwrap_err().message().starts_with("f: invalid CPU list"));
+        assert!(parse_cpu_list("f", "x")
+            .unwrap_err()
+            .message()
+            .starts_with("f: invalid CPU list"));
     }
 
     #[test]
@@ -324,9 +364,15 @@ mod tests {
         .unwrap();
         let a = plan(&p, &Linux::default(), "c1", true).unwrap();
         assert_eq!(a.rlimits.len(), 1);
-        assert_eq!((a.rlimits[0].1.rlim_cur, a.rlimits[0].1.rlim_max), (100, 200));
+        assert_eq!(
+            (a.rlimits[0].1.rlim_cur, a.rlimits[0].1.rlim_max),
+            (100, 200)
+        );
         assert_eq!(a.io_priority, Some(2 << 13 | 4));
-        assert_eq!(a.scheduler.as_ref().map(|s| (s.policy, s.nice)), Some((libc::SCHED_BATCH as u32, 5)));
+        assert_eq!(
+            a.scheduler.as_ref().map(|s| (s.policy, s.nice)),
+            Some((libc::SCHED_BATCH as u32, 5))
+        );
         assert!(a.no_new_privileges);
         assert_eq!(a.keyring.as_deref(), Some("_ses.c1"));
     }
@@ -337,7 +383,9 @@ mod tests {
             r#"{"cwd":"/","user":{"uid":0,"gid":0},"rlimits":[{"type":"RLIMIT_NOFILE","soft":300,"hard":200}]}"#,
         )
         .unwrap();
-        let e = plan(&p, &Linux::default(), "c", false).err().expect("an error");
+        let Err(e) = plan(&p, &Linux::default(), "c", false) else {
+            panic!("an error expected")
+        };
         assert!(e.message().contains("process.rlimits[0]"), "{e}");
     }
 }

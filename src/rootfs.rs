@@ -228,7 +228,9 @@ pub fn setup(plan: &Plan) -> Result<()> {
 }
 
 fn mounts_proc(plan: &Plan) -> bool {
-    plan.mounts.iter().any(|m| m.destination == Path::new("/proc"))
+    plan.mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/proc"))
 }
 
 /// A /proc in the image that is a symlink could aim the proc mount (and all that
@@ -237,7 +239,12 @@ fn refuse_proc_symlink(root: &OwnedFd, plan: &Plan) -> Result<()> {
     if !mounts_proc(plan) {
         return Ok(());
     }
-    match sys::openat(root.as_raw_fd(), c"proc", libc::O_PATH | libc::O_NOFOLLOW, 0) {
+    match sys::openat(
+        root.as_raw_fd(),
+        c"proc",
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+    ) {
         Ok(fd) if fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK => {
             bail!("rootfs /proc is a symlink: refusing to mount proc through it")
         }
@@ -254,7 +261,8 @@ fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
     // SAFETY: fstatfs fills the zeroed struct.
     let is_proc = unsafe {
         let mut st: libc::statfs = std::mem::zeroed();
-        libc::fstatfs(proc.as_raw_fd(), &mut st) == 0 && st.f_type as libc::c_long == PROC_SUPER_MAGIC
+        libc::fstatfs(proc.as_raw_fd(), &mut st) == 0
+            && st.f_type as libc::c_long == PROC_SUPER_MAGIC
     };
     if !is_proc {
         bail!("/proc in the container is not procfs");
@@ -265,8 +273,12 @@ fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
 /// The container's /dev/null, checked to be the real 1:3 character device before
 /// it is bound over masked files (CVE-2025-31133).
 fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let null = sys::open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
-        .context(|| "open /dev/null in rootfs".into())?;
+    let null = sys::open_in_root(
+        root,
+        Path::new("/dev/null"),
+        libc::O_PATH | libc::O_NOFOLLOW,
+    )
+    .context(|| "open /dev/null in rootfs".into())?;
     let st = fstat(&null)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         bail!("/dev/null in the container is not the 1:3 character device");
@@ -283,7 +295,13 @@ fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path) -> Result<()> {
     };
     if fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
         let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-        sys::mount(Some(c"tmpfs"), &fd_path(target.as_raw_fd()), Some(c"tmpfs"), flags, Some(c"size=0k,mode=755"))?;
+        sys::mount(
+            Some(c"tmpfs"),
+            &fd_path(target.as_raw_fd()),
+            Some(c"tmpfs"),
+            flags,
+            Some(c"size=0k,mode=755"),
+        )?;
         return Ok(());
     }
     let tree = sys::open_tree(&fd_path(null.as_raw_fd()), sys::OPEN_TREE_CLONE)?;
@@ -298,8 +316,14 @@ fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let tree = sys::open_tree(&fd_path(target.as_raw_fd()), sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE)?;
-    let ro = Attrs { set: crate::mounts::MOUNT_ATTR_RDONLY, clear: 0 };
+    let tree = sys::open_tree(
+        &fd_path(target.as_raw_fd()),
+        sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE,
+    )?;
+    let ro = Attrs {
+        set: crate::mounts::MOUNT_ATTR_RDONLY,
+        clear: 0,
+    };
     attach(tree, &target, Attrs::default(), ro, &[])
 }
 

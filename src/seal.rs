@@ -38,7 +38,12 @@ pub fn ensure_sealed() -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(()),
         Err(e) => return Err(e).context(|| "seal husk binary".into()),
     };
-    let ro = sys::MountAttr { attr_set: crate::mounts::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let ro = sys::MountAttr {
+        attr_set: crate::mounts::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     sys::mount_setattr(&tree, false, &ro).context(|| "seal husk binary read-only".into())?;
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_vec()).expect("argv has no NUL"))
@@ -51,13 +56,7 @@ pub fn ensure_sealed() -> Result<()> {
             CString::new(kv).expect("environ has no NUL")
         })
         .collect();
-    let err = nix::unistd::execveat(
-        &tree,
-        c"",
-        &args,
-        &env,
-        nix::fcntl::AtFlags::AT_EMPTY_PATH,
-    )
-    .unwrap_err();
+    let err = nix::unistd::execveat(&tree, c"", &args, &env, nix::fcntl::AtFlags::AT_EMPTY_PATH)
+        .unwrap_err();
     Err(err).context(|| "re-exec sealed husk binary".into())
 }

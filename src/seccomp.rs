@@ -7,7 +7,9 @@ use std::io::{Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 
 use crate::bail;
@@ -36,17 +38,26 @@ pub struct SeccompPlan {
 }
 
 fn enum_name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
     match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
+        LinuxSeccompAction::ScmpActErrno => {
+            ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32)
+        }
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
-        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        LinuxSeccompAction::ScmpActTrace => {
+            ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16)
+        }
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
     }
@@ -75,7 +86,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
     ctx.set_ctl_nnp(false).map_err(err("filter attributes"))?;
     for arch in s.architectures().as_deref().unwrap_or(&[]) {
         let name = enum_name(arch);
-        let arch: ScmpArch = name.parse().map_err(|_| Error::new(format!("linux.seccomp.architectures: unknown {name}")))?;
+        let arch: ScmpArch = name
+            .parse()
+            .map_err(|_| Error::new(format!("linux.seccomp.architectures: unknown {name}")))?;
         if !ctx.is_arch_present(arch).map_err(err("architectures"))? {
             ctx.add_arch(arch).map_err(err("architectures"))?;
         }
@@ -87,7 +100,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
         uses_notify |= act == ScmpAction::Notify;
         add_rule(&mut ctx, i, rule, act, default, &mut named)?;
     }
-    if !matches!(default, ScmpAction::Allow | ScmpAction::Log | ScmpAction::Errno(libc::ENOSYS)) {
+    if !matches!(
+        default,
+        ScmpAction::Allow | ScmpAction::Log | ScmpAction::Errno(libc::ENOSYS)
+    ) {
         deny_newer_syscalls_with_enosys(&mut ctx, &named);
     }
     let mut flags = flag_bits(s)?;
@@ -96,11 +112,18 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
             bail!("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")
         };
         flags |= FLAG_NEW_LISTENER;
-        Some(Listener { path, metadata: s.listener_metadata().clone().unwrap_or_default() })
+        Some(Listener {
+            path,
+            metadata: s.listener_metadata().clone().unwrap_or_default(),
+        })
     } else {
         None
     };
-    Ok(SeccompPlan { bpf: export(&ctx)?, flags, listener })
+    Ok(SeccompPlan {
+        bpf: export(&ctx)?,
+        flags,
+        listener,
+    })
 }
 
 fn add_rule(
@@ -124,9 +147,16 @@ fn add_rule(
             "SCMP_CMP_MASKED_EQ" => ScmpCompareOp::MaskedEqual(a.value()),
             other => bail!("linux.seccomp.syscalls[{i}].args[{j}].op: unknown {other}"),
         };
-        let datum = if matches!(op, ScmpCompareOp::MaskedEqual(_)) { a.value_two().unwrap_or(0) } else { a.value() };
+        let datum = if matches!(op, ScmpCompareOp::MaskedEqual(_)) {
+            a.value_two().unwrap_or(0)
+        } else {
+            a.value()
+        };
         if a.index() > 5 {
-            bail!("linux.seccomp.syscalls[{i}].args[{j}].index {} is over 5", a.index());
+            bail!(
+                "linux.seccomp.syscalls[{i}].args[{j}].index {} is over 5",
+                a.index()
+            );
         }
         conditions.push(ScmpArgCompare::new(a.index() as u32, op, datum));
         indexes.push(a.index());
@@ -136,7 +166,9 @@ fn add_rule(
     let repeats = indexes.windows(2).any(|w| w[0] == w[1]);
     for name in rule.names() {
         // A name this libseccomp does not know is skipped, not fatal.
-        let Ok(sc) = ScmpSyscall::from_name(name) else { continue };
+        let Ok(sc) = ScmpSyscall::from_name(name) else {
+            continue;
+        };
         named.insert(sc.as_raw_syscall());
         if act == default {
             continue;
@@ -144,7 +176,10 @@ fn add_rule(
         let added = if conditions.is_empty() {
             ctx.add_rule(act, sc)
         } else if repeats {
-            conditions.iter().try_for_each(|c| ctx.add_rule_conditional(act, sc, &[*c]).map(drop)).map(|()| &mut *ctx)
+            conditions
+                .iter()
+                .try_for_each(|c| ctx.add_rule_conditional(act, sc, &[*c]).map(drop))
+                .map(|()| &mut *ctx)
         } else {
             ctx.add_rule_conditional(act, sc, &conditions)
         };
@@ -156,12 +191,18 @@ fn add_rule(
 /// Syscalls newer than every one the profile names get ENOSYS instead of the
 /// default action, so that libc falls back (clone3 to clone, say), as runc does.
 fn deny_newer_syscalls_with_enosys(ctx: &mut ScmpFilterContext, named: &HashSet<i32>) {
-    let Some(&newest) = named.iter().max() else { return };
+    let Some(&newest) = named.iter().max() else {
+        return;
+    };
     for nr in newest + 1..MAX_SYSCALL_PROBE {
         let sc = ScmpSyscall::from_raw_syscall(nr);
         // Only syscalls libseccomp can name: it then maps them onto every arch of the filter.
-        let Ok(name) = sc.get_name_by_arch(ScmpArch::Native) else { continue };
-        let Ok(by_name) = ScmpSyscall::from_name(&name) else { continue };
+        let Ok(name) = sc.get_name_by_arch(ScmpArch::Native) else {
+            continue;
+        };
+        let Ok(by_name) = ScmpSyscall::from_name(&name) else {
+            continue;
+        };
         // Best effort: a syscall the filter's other arches lack is simply not covered.
         let _ = ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), by_name);
     }
@@ -177,7 +218,8 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
     }
     // SAFETY: fd is a fresh descriptor owned by nothing else.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    ctx.export_bpf(&file).map_err(|e| Error::new(format!("linux.seccomp: export filter: {e}")))?;
+    ctx.export_bpf(&file)
+        .map_err(|e| Error::new(format!("linux.seccomp: export filter: {e}")))?;
     let mut bpf = Vec::new();
     file.rewind()?;
     file.read_to_end(&mut bpf)?;
@@ -192,7 +234,14 @@ pub fn load(plan: &SeccompPlan) -> std::io::Result<Option<OwnedFd>> {
         filter: plan.bpf.as_ptr() as *mut libc::sock_filter,
     };
     // SAFETY: prog points at the live BPF buffer for the duration of the call.
-    let ret = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.flags, &prog as *const _) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            plan.flags,
+            &prog as *const _,
+        )
+    };
     if ret < 0 {
         return Err(std::io::Error::last_os_error());
     }

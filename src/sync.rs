@@ -73,7 +73,12 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (n, fd) = loop {
         let mut iov = [io::IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Ok(msg) => {
                 let fd = msg.cmsgs()?.find_map(|c| match c {
                     ControlMessageOwned::ScmRights(fds) => fds.first().copied(),

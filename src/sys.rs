@@ -292,7 +292,12 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
     const FSMOUNT_CLOEXEC: u32 = 1;
     // SAFETY: plain syscalls with valid C strings; the fds are ours.
     unsafe {
-        let fs = check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned)?;
+        let fs = check(libc::syscall(
+            libc::SYS_fsopen,
+            c"proc".as_ptr(),
+            FSOPEN_CLOEXEC,
+        ))
+        .map(owned)?;
         check(libc::syscall(
             libc::SYS_fsconfig,
             fs.as_raw_fd(),
@@ -301,7 +306,13 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
             std::ptr::null::<libc::c_void>(),
             0,
         ))?;
-        check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0)).map(owned)
+        check(libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            0,
+        ))
+        .map(owned)
     }
 }
 

@@ -11,7 +11,14 @@ use crate::sys;
 
 /// The namespace a sysctl key belongs to, or None for a host-wide key.
 fn namespace_of(key: &str) -> Option<(i32, &'static str)> {
-    const IPC: [&str; 6] = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax"];
+    const IPC: [&str; 6] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+    ];
     if key.starts_with("net.") {
         Some((libc::CLONE_NEWNET, "network"))
     } else if IPC.contains(&key) || key.starts_with("kernel.shm") || key.starts_with("fs.mqueue.") {
@@ -26,12 +33,18 @@ fn namespace_of(key: &str) -> Option<(i32, &'static str)> {
 pub fn plan(sysctl: &HashMap<String, String>, ns: &NamespacePlan) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (key, value) in sysctl {
-        if key.is_empty() || key.split(['.', '/']).any(|part| part.is_empty() || part == "..") {
+        if key.is_empty()
+            || key
+                .split(['.', '/'])
+                .any(|part| part.is_empty() || part == "..")
+        {
             bail!("linux.sysctl: invalid key \"{key}\"");
         }
         match namespace_of(key) {
             Some((flag, _)) if ns.has(flag) => {}
-            Some((_, name)) => bail!("linux.sysctl: {key} needs a {name} namespace of the container's own"),
+            Some((_, name)) => {
+                bail!("linux.sysctl: {key} needs a {name} namespace of the container's own")
+            }
             None => bail!("linux.sysctl: {key} is not namespaced: it would change the host"),
         }
         out.push((key.clone(), value.clone()));
@@ -53,7 +66,10 @@ mod tests {
     use super::*;
 
     fn ns(flags: u64) -> NamespacePlan {
-        NamespacePlan { new: flags, joins: Vec::new() }
+        NamespacePlan {
+            new: flags,
+            joins: Vec::new(),
+        }
     }
 
     #[test]

@@ -1,0 +1,480 @@
+//! Capabilities, seccomp, rlimits, masked and read-only paths, sysctl, and the
+//! runtime CVEs as regression tests, checked from inside the container.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// The value of a /proc/self/status field as the container process sees it.
+fn status_field(out: &str, field: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} not in:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+fn caps(list: &[&str]) -> Value {
+    json!(list)
+}
+
+#[test]
+fn capability_sets_and_no_new_privs_match_the_config() {
+    let mut b = Bundle::new("caps");
+    b.config["process"]["capabilities"] = json!({
+        "bounding": caps(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]),
+        "effective": caps(&["CAP_CHOWN", "CAP_KILL"]),
+        "permitted": caps(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]),
+        "inheritable": caps(&["CAP_KILL"]),
+        "ambient": caps(&["CAP_KILL"]),
+    });
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.save();
+    let out = b.output_of("cat /proc/self/status");
+    // CHOWN=0, KILL=5, NET_RAW=13. A non-root program keeps only its ambient set.
+    assert_eq!(status_field(&out, "CapBnd"), "0000000000002021");
+    assert_eq!(status_field(&out, "CapInh"), "0000000000000020");
+    assert_eq!(status_field(&out, "CapAmb"), "0000000000000020");
+    assert_eq!(status_field(&out, "CapPrm"), "0000000000000020");
+    assert_eq!(status_field(&out, "CapEff"), "0000000000000020");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "1");
+
+    // Root's program gets its bounding set; inheritable stays empty unless asked.
+    b.config["process"]["user"] = json!({"uid": 0, "gid": 0});
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["process"]["capabilities"]["inheritable"] = json!([]);
+    b.save();
+    let out = b.output_of("cat /proc/self/status");
+    assert_eq!(status_field(&out, "CapEff"), "0000000000002021");
+    assert_eq!(status_field(&out, "CapInh"), "0000000000000000");
+    assert_eq!(status_field(&out, "CapAmb"), "0000000000000000");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "0");
+}
+
+#[test]
+fn unknown_capability_fails_create() {
+    let mut b = Bundle::new("badcap");
+    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_KILL", "CAP_FLY"]);
+    b.save();
+    let o = b.create("x");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("process.capabilities.bounding"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+}
+
+#[test]
+fn seccomp_denies_with_the_configured_errno() {
+    let mut b = Bundle::new("seccomp");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            {"names": ["chmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["not_a_real_syscall"], "action": "SCMP_ACT_ERRNO"}
+        ]
+    });
+    b.save();
+    let out = b.output_of(
+        "grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1; chmod 600 /etc/passwd 2>&1; echo done",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].split_whitespace().last(), Some("2"), "filter mode");
+    assert!(lines[1].contains("Function not implemented"), "{out}");
+    assert!(lines[2].contains("Operation not permitted"), "{out}");
+    assert_eq!(lines[3], "done");
+}
+
+#[test]
+fn default_profile_of_husk_spec_blocks_namespace_creation() {
+    let mut b = Bundle::new("defaultseccomp");
+    assert!(
+        b.config["linux"]["seccomp"]["syscalls"].is_array(),
+        "husk spec writes a profile"
+    );
+    let out = b.output_of(
+        "grep Seccomp: /proc/self/status; unshare -n true 2>&1; echo rc=$?; echo still-works",
+    );
+    assert!(out.lines().next().unwrap().ends_with('2'), "{out}");
+    assert!(
+        out.contains("Operation not permitted") && out.contains("rc=1"),
+        "{out}"
+    );
+    assert!(out.contains("still-works"));
+}
+
+#[test]
+fn rlimits_are_applied() {
+    let mut b = Bundle::new("rlimits");
+    b.config["process"]["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1000},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+        {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400}
+    ]);
+    b.save();
+    let out = b.output_of("ulimit -n; ulimit -Hn; ulimit -c; ulimit -u");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["512", "1000", "0", "300"]);
+}
+
+#[test]
+fn unknown_rlimit_type_fails_create() {
+    let mut b = Bundle::new("badrlimit");
+    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]);
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("process.rlimits[0].type"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+}
+
+#[test]
+fn oom_score_adj_and_umask() {
+    let mut b = Bundle::new("oom");
+    b.config["process"]["oomScoreAdj"] = json!(500);
+    b.config["process"]["user"]["umask"] = json!(18);
+    b.save();
+    assert_eq!(
+        b.output_of("cat /proc/self/oom_score_adj; umask"),
+        "500\n0022\n"
+    );
+}
+
+#[test]
+fn masked_paths_read_empty_and_readonly_paths_refuse_writes() {
+    let mut b = Bundle::new("masked");
+    std::fs::write(b.rootfs().join("etc/secret"), "top secret").unwrap();
+    std::fs::create_dir_all(b.rootfs().join("srv/private")).unwrap();
+    std::fs::write(b.rootfs().join("srv/private/key"), "k").unwrap();
+    b.config["linux"]["maskedPaths"] = json!([
+        "/etc/secret",
+        "/srv/private",
+        "/proc/timer_list",
+        "/does/not/exist"
+    ]);
+    b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/srv"]);
+    b.config["root"]["readonly"] = json!(false);
+    b.save();
+    let out = b.output_of(
+        "echo \"[$(cat /etc/secret)]\"; ls /srv/private | wc -l; echo \"[$(cat /proc/timer_list)]\"; \
+         (echo 1 > /proc/sys/kernel/shmmax) 2>&1; touch /srv/new 2>&1; touch /etc/ok && echo rw-elsewhere",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "[]");
+    assert_eq!(lines[1], "0");
+    assert_eq!(lines[2], "[]");
+    assert!(lines[3].contains("Read-only file system"), "{out}");
+    assert!(lines[4].contains("Read-only file system"), "{out}");
+    assert_eq!(lines[5], "rw-elsewhere");
+}
+
+#[test]
+fn sysctl_is_visible_inside_and_unchanged_on_the_host() {
+    let mut b = Bundle::new("sysctl");
+    let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    let want_forward = if host_forward.trim() == "1" { "0" } else { "1" };
+    b.config["linux"]["sysctl"] =
+        json!({"net.ipv4.ip_forward": want_forward, "kernel.shmmni": "1234"});
+    b.save();
+    let out = b.output_of("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni");
+    assert_eq!(out, format!("{want_forward}\n1234\n"));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+        host_shmmni
+    );
+}
+
+#[test]
+fn sysctl_without_its_namespace_is_refused() {
+    let mut b = Bundle::new("sysctlns");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "network");
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("net.ipv4.ip_forward needs a network namespace"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+    b.config["linux"]["sysctl"] = json!({"vm.swappiness": "1"});
+    b.save();
+    assert!(stderr(&b.create("x")).contains("vm.swappiness is not namespaced"));
+    b.assert_gone("x");
+}
+
+// --- CVE regression tests -------------------------------------------------
+
+#[test]
+fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
+    let mut b = Bundle::new("cwdleak");
+    for cwd in ["/proc/self/fd/3", "/proc/self/cwd"] {
+        b.config["process"]["cwd"] = json!(cwd);
+        b.save();
+        let mut cmd = std::process::Command::new(HUSK);
+        cmd.arg("--root").arg(&b.root).args([
+            "run",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            "c",
+        ]);
+        b.tag(&mut cmd);
+        let host_dir = std::fs::File::open("/").unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = host_dir.as_raw_fd();
+        // SAFETY: dup2 in the child between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                libc::dup2(fd, 3);
+                Ok(())
+            });
+        }
+        let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+        assert!(
+            !o.status.success(),
+            "cwd {cwd} must be refused: {}",
+            stdout(&o)
+        );
+        assert!(stderr(&o).contains("process.cwd"), "{}", stderr(&o));
+        b.assert_gone("c");
+    }
+}
+
+#[test]
+fn cve_2019_5736_the_husk_binary_cannot_be_reopened_for_writing() {
+    let mut b = Bundle::new("exeseal");
+    b.script("sleep 30");
+    assert_ok(&b.create("s"));
+    let pid = b.state("s")["pid"].as_i64().unwrap();
+    // What a container process would do: hold the init's exe, then reopen it
+    // for writing once the init has exec'd and no longer runs the binary.
+    let exe = std::fs::File::options()
+        .read(true)
+        .custom_flags_opath()
+        .open(format!("/proc/{pid}/exe"))
+        .unwrap();
+    assert_ok(&b.husk(&["start", "s"]));
+    use std::os::fd::AsRawFd;
+    let reopen = std::fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+    let err = reopen.expect_err("the husk binary must not be writable through the init's exe");
+    // EROFS, or ETXTBSY while another husk (a parallel test) runs the same inode.
+    assert!(
+        matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)),
+        "{err}"
+    );
+    // What holds whenever no husk runs: the init's exe is on a read-only mount.
+    // SAFETY: fstatvfs fills the zeroed struct from a valid fd.
+    let flags = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        assert_eq!(libc::fstatvfs(exe.as_raw_fd(), &mut st), 0);
+        st.f_flag
+    };
+    assert_ne!(
+        flags & libc::ST_RDONLY,
+        0,
+        "the init's exe is not on a read-only mount"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "s"]));
+    b.assert_gone("s");
+}
+
+trait OpenPath {
+    fn custom_flags_opath(&mut self) -> &mut Self;
+}
+
+impl OpenPath for std::fs::OpenOptions {
+    fn custom_flags_opath(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_PATH)
+    }
+}
+
+#[test]
+fn cve_2025_31133_a_fake_dev_null_is_not_bound_over_masked_paths() {
+    let mut b = Bundle::new("fakenull");
+    // /dev/null replaced by another device: masking must refuse it.
+    b.config["linux"]["devices"] =
+        json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 5}]);
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("/dev/null in the container is not the 1:3 character device"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+
+    // /dev bound from a directory whose null is a symlink.
+    let fake = b.dir.join("fakedev");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", fake.join("null")).unwrap();
+    b.config["linux"].as_object_mut().unwrap().remove("devices");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    mounts
+        .push(json!({"destination": "/dev", "type": "bind", "source": fake, "options": ["rbind"]}));
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("/dev/null in the container is not the 1:3 character device"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+}
+
+#[test]
+fn cve_2019_16884_a_proc_symlink_in_the_image_is_refused() {
+    let mut b = Bundle::new("procsymlink");
+    std::fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    std::os::unix::fs::symlink("/tmp", b.rootfs().join("proc")).unwrap();
+    b.config["linux"]["sysctl"] = json!({"kernel.shmmni": "99"});
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("rootfs /proc is a symlink"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+}
+
+#[test]
+fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut b = Bundle::new("notify");
+    let sock_path = b.dir.join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock_path,
+        "listenerMetadata": "hello-agent",
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("sleep 30");
+    // The listener answers while husk create waits for it.
+    let receiver = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let fds: Vec<i32> = msg
+            .cmsgs()
+            .unwrap()
+            .filter_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => Some(fds),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let n = msg.bytes;
+        (buf[..n].to_vec(), fds)
+    });
+    assert_ok(&b.create("n"));
+    let (payload, fds) = receiver.join().unwrap();
+    let state: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-agent");
+    assert_eq!(state["state"]["id"], "n");
+    assert_eq!(state["pid"], b.state("n")["pid"]);
+    assert_eq!(fds.len(), 1);
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fds[0])).unwrap();
+    assert!(
+        link.to_string_lossy().contains("seccomp notify"),
+        "{link:?}"
+    );
+    // SAFETY: closing the fd we received.
+    unsafe { libc::close(fds[0]) };
+    assert_ok(&b.husk(&["delete", "n"]));
+    b.assert_gone("n");
+}
+
+#[test]
+fn scheduler_personality_and_cpu_affinity() {
+    let mut b = Bundle::new("sched");
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+    b.config["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0-1"});
+    b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+    b.save();
+    // stat fields: 19 nice, 41 policy (SCHED_BATCH = 3).
+    let out = b.output_of(
+        "cut -d' ' -f19,41 /proc/self/stat; uname -m; grep Cpus_allowed_list /proc/self/status",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "7 3");
+    assert_eq!(lines[1], "i686", "LINUX32 personality");
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let want = if cpus > 1 { "0-1" } else { "0" };
+    assert!(lines[2].ends_with(want), "{out}");
+}
+
+#[test]
+fn a_session_keyring_per_container_unless_no_new_keyring() {
+    let mut b = Bundle::new("keyring");
+    b.script("sleep 30");
+    assert_ok(&b.create("k1"));
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(keys.contains("_ses.k1"), "{keys}");
+    let o = b.husk(&[
+        "create",
+        "--no-new-keyring",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "k2",
+    ]);
+    assert_ok(&o);
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(!keys.contains("_ses.k2"), "{keys}");
+    for id in ["k1", "k2"] {
+        assert_ok(&b.husk(&["delete", id]));
+    }
+    b.assert_gone("k1");
+}
+
+#[test]
+fn an_lsm_label_without_the_lsm_is_a_clear_error() {
+    let mut b = Bundle::new("lsm");
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    if apparmor {
+        eprintln!("AppArmor is enabled here: the error path cannot be exercised");
+        return;
+    }
+    b.config["process"]["apparmorProfile"] = json!("husk-test-profile");
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("AppArmor is not enabled on this host"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+}
