@@ -54,6 +54,8 @@ pub struct Plan {
     pub seccomp: Option<SeccompPlan>,
     /// The kernel's highest capability number.
     pub last_cap: u8,
+    /// `linux.timeOffsets` as /proc/self/timens_offsets takes them.
+    pub time_offsets: String,
 }
 
 /// What `create` and `run` add to the config.
@@ -156,6 +158,7 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let sysctl = sysctl::plan(&linux.sysctl().clone().unwrap_or_default(), &namespaces)?;
     let seccomp = linux.seccomp().as_ref().map(seccomp::compile).transpose()?;
     let last_cap = capabilities::last_cap();
+    let time_offsets = time_offsets(&linux, &namespaces)?;
 
     Ok(Plan {
         process: process_plan(process, &linux, opts, last_cap)?,
@@ -176,7 +179,30 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         sysctl,
         seccomp,
         last_cap,
+        time_offsets,
     })
+}
+
+fn time_offsets(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan) -> Result<String> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(String::new());
+    };
+    if !ns.is_new(libc::CLONE_NEWTIME) {
+        bail!("linux.timeOffsets need a new time namespace");
+    }
+    let mut lines = Vec::new();
+    for (clock, o) in offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            bail!("linux.timeOffsets: unknown clock \"{clock}\"");
+        }
+        lines.push(format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    lines.sort();
+    Ok(lines.concat())
 }
 
 fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {

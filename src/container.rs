@@ -123,6 +123,11 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
             libc::CLONE_NEWTIME,
         ))
         .context(|| "create time namespace".into())?;
+        if !plan.time_offsets.is_empty() {
+            // Only possible before any process has entered the new namespace.
+            std::fs::write("/proc/self/timens_offsets", &plan.time_offsets)
+                .context(|| "write linux.timeOffsets".into())?;
+        }
     }
     // SAFETY: husk is single-threaded; the child only runs init::run and exits.
     let pid = unsafe { sys::clone_process(plan.namespaces.clone_flags()) }

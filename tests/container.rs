@@ -346,3 +346,29 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
     );
     assert_eq!(stdout(&o).split_whitespace().count(), 5, "{}", stdout(&o));
 }
+
+#[test]
+fn a_time_namespace_with_offsets() {
+    let mut b = Bundle::new("timens");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    b.save();
+    let out = b.output_of("readlink /proc/self/ns/time; cut -d. -f1 /proc/uptime");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], ns_inode("/proc/self/ns/time"));
+    let host_uptime: u64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let inside: u64 = lines[1].parse().unwrap();
+    assert!(
+        inside >= host_uptime + 864000 - 5,
+        "boottime offset applied: {inside} vs {host_uptime}"
+    );
+}
