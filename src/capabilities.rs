@@ -34,11 +34,9 @@ pub fn plan(c: &LinuxCapabilities, last: u8) -> Result<(CapsPlan, Vec<String>)> 
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default();
-            let parsed: Capability = name.parse().map_err(|_| {
-                Error::new(format!(
-                    "process.capabilities.{field}: unknown capability {name}"
-                ))
-            })?;
+            let parsed: Capability = name
+                .parse()
+                .map_err(|_| Error::new(format!("process.capabilities.{field}: unknown capability {name}")))?;
             if parsed.index() > last {
                 if !missing.contains(&name) {
                     missing.push(name);
@@ -114,9 +112,7 @@ mod tests {
         let (p, missing) = plan(&c, 39).unwrap();
         assert_eq!(
             p.bounding,
-            [Capability::CAP_KILL, Capability::CAP_CHOWN]
-                .into_iter()
-                .collect()
+            [Capability::CAP_KILL, Capability::CAP_CHOWN].into_iter().collect()
         );
         assert_eq!(p.effective, [Capability::CAP_KILL].into_iter().collect());
         assert!(p.permitted.is_empty() && p.ambient.is_empty());

@@ -180,9 +180,7 @@ mod tests {
     #[test]
     fn spec_rootless_is_not_the_global_flag() {
         let cli = parse(&["spec", "--rootless"]);
-        let Some(Command::Spec(s)) = cli.command else {
-            panic!()
-        };
+        let Some(Command::Spec(s)) = cli.command else { panic!() };
         assert!(s.rootless);
         assert_eq!(cli.rootless, "auto");
     }

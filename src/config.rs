@@ -16,6 +16,7 @@ use crate::namespaces::NamespacePlan;
 use crate::process::{self, AttrsPlan};
 use crate::seccomp::{self, SeccompPlan};
 use crate::sys::cstring;
+use crate::userns::{self, UsernsPlan};
 use crate::{log, sysctl};
 
 pub struct ProcessPlan {
@@ -56,6 +57,17 @@ pub struct Plan {
     pub last_cap: u8,
     /// `linux.timeOffsets` as /proc/self/timens_offsets takes them.
     pub time_offsets: String,
+    /// The mappings of a new user namespace.
+    pub userns: Option<UsernsPlan>,
+    /// Whether husk runs unprivileged.
+    pub rootless: bool,
+}
+
+impl Plan {
+    /// Whether the container runs in a user namespace (new or joined).
+    pub fn in_userns(&self) -> bool {
+        self.namespaces.has(libc::CLONE_NEWUSER)
+    }
 }
 
 /// What `create` and `run` add to the config.
@@ -63,12 +75,12 @@ pub struct Options<'a> {
     pub id: &'a str,
     pub no_pivot: bool,
     pub new_keyring: bool,
+    pub rootless: bool,
 }
 
 /// Reads `BUNDLE/config.json` and validates it.
 pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
-    let bundle =
-        std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
+    let bundle = std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).context(|| format!("read {}", path.display()))?;
     let spec = parse(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
@@ -108,16 +120,12 @@ pub fn check_version(v: &str) -> Result<()> {
 
 pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     check_version(spec.version())?;
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| Error::new("root.path is missing"))?;
+    let root = spec.root().as_ref().ok_or_else(|| Error::new("root.path is missing"))?;
     if root.path().as_os_str().is_empty() {
         bail!("root.path is missing");
     }
     let rootfs_given = bundle.join(root.path());
-    let rootfs = std::fs::canonicalize(&rootfs_given)
-        .context(|| format!("root.path {}", rootfs_given.display()))?;
+    let rootfs = std::fs::canonicalize(&rootfs_given).context(|| format!("root.path {}", rootfs_given.display()))?;
     if !rootfs.is_dir() {
         bail!("root.path {} is not a directory", rootfs.display());
     }
@@ -140,14 +148,18 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         bail!("linux.namespaces: a mount namespace is required");
     }
 
+    let userns = userns_plan(&linux, &namespaces, opts.rootless)?;
     let mounts = spec
         .mounts()
         .as_deref()
         .unwrap_or(&[])
         .iter()
         .enumerate()
-        .map(|(i, m)| mounts::plan(i, m, &bundle))
+        .map(|(i, m)| mounts::plan(i, m, &bundle, userns.as_ref()))
         .collect::<Result<Vec<_>>>()?;
+    if opts.rootless && mounts.iter().any(|m| m.idmap.is_some()) {
+        bail!("mounts: idmapped mounts are not supported unprivileged yet");
+    }
     let rootfs_propagation = linux
         .rootfs_propagation()
         .as_deref()
@@ -159,6 +171,7 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let seccomp = linux.seccomp().as_ref().map(seccomp::compile).transpose()?;
     let last_cap = capabilities::last_cap();
     let time_offsets = time_offsets(&linux, &namespaces)?;
+    let rootless = opts.rootless;
 
     Ok(Plan {
         process: process_plan(process, &linux, opts, last_cap)?,
@@ -180,6 +193,8 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         seccomp,
         last_cap,
         time_offsets,
+        userns,
+        rootless,
     })
 }
 
@@ -205,6 +220,23 @@ fn time_offsets(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan) -> Result<
     Ok(lines.concat())
 }
 
+fn userns_plan(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan, rootless: bool) -> Result<Option<UsernsPlan>> {
+    // SAFETY: these getters cannot fail.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
+    let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
+    if rootless && !ns.has(libc::CLONE_NEWUSER) {
+        bail!("linux.namespaces: running unprivileged needs a user namespace (see husk spec --rootless)");
+    }
+    if ns.is_new(libc::CLONE_NEWUSER) {
+        Ok(Some(userns::plan(&uid_maps, &gid_maps, euid, egid)?))
+    } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
+        bail!("linux.uidMappings: mappings need a new user namespace in linux.namespaces");
+    } else {
+        Ok(None)
+    }
+}
+
 fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
     use libc::*;
     Ok(match p {
@@ -220,12 +252,7 @@ fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
     })
 }
 
-fn process_plan(
-    p: &Process,
-    linux: &oci_spec::runtime::Linux,
-    opts: &Options,
-    last_cap: u8,
-) -> Result<ProcessPlan> {
+fn process_plan(p: &Process, linux: &oci_spec::runtime::Linux, opts: &Options, last_cap: u8) -> Result<ProcessPlan> {
     let args = p.args().clone().unwrap_or_default();
     let Some(program) = args.first().cloned() else {
         bail!("process.args must not be empty")
@@ -295,26 +322,15 @@ mod tests {
             check_version(ok).unwrap();
         }
         assert!(check_version("").unwrap_err().message().contains("missing"));
-        assert!(check_version("2.0.0")
-            .unwrap_err()
-            .message()
-            .contains("not supported"));
-        assert!(check_version("1.3.0")
-            .unwrap_err()
-            .message()
-            .contains("not supported"));
-        assert!(check_version("one")
-            .unwrap_err()
-            .message()
-            .contains("semantic"));
+        assert!(check_version("2.0.0").unwrap_err().message().contains("not supported"));
+        assert!(check_version("1.3.0").unwrap_err().message().contains("not supported"));
+        assert!(check_version("one").unwrap_err().message().contains("semantic"));
     }
 
     #[test]
     fn parse_errors_name_the_field() {
-        let e = parse(
-            r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#,
-        )
-        .unwrap_err();
+        let e =
+            parse(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#).unwrap_err();
         assert!(e.message().starts_with("linux.namespaces[1].type"), "{e}");
         let e = parse("{\"ociVersion\": ").unwrap_err();
         assert!(e.message().starts_with("malformed JSON"), "{e}");
@@ -327,6 +343,7 @@ mod tests {
             id: "t",
             no_pivot: false,
             new_keyring: false,
+            rootless: false,
         };
         let r = plan(parse(json).unwrap(), dir.clone(), &opts);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -346,22 +363,14 @@ mod tests {
         };
         let ns = r#","linux":{"namespaces":[{"type":"mount"}]}"#;
         assert!(plan_of(&base(ns)).is_ok());
-        let e = plan_err(&base(
-            r#","hostname":"h","linux":{"namespaces":[{"type":"mount"}]}"#,
-        ));
+        let e = plan_err(&base(r#","hostname":"h","linux":{"namespaces":[{"type":"mount"}]}"#));
         assert!(e.message().contains("UTS namespace"), "{e}");
-        let e = plan_err(&base(
-            r#","linux":{"namespaces":[{"type":"mount"},{"type":"mount"}]}"#,
-        ));
+        let e = plan_err(&base(r#","linux":{"namespaces":[{"type":"mount"},{"type":"mount"}]}"#));
         assert!(e.message().contains("listed twice"), "{e}");
         let e = plan_err(&base(
             r#","linux":{"namespaces":[{"type":"mount"},{"type":"network","path":"/nonexistent"}]}"#,
         ));
-        assert!(
-            e.message()
-                .contains("linux.namespaces[1].path /nonexistent"),
-            "{e}"
-        );
+        assert!(e.message().contains("linux.namespaces[1].path /nonexistent"), "{e}");
         let e = plan_err(&base(
             r#","linux":{"namespaces":[{"type":"mount"},{"type":"uts","path":"/proc/self/ns/net"}]}"#,
         ));

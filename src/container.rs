@@ -1,7 +1,7 @@
 //! The lifecycle commands on the caller's side: create, start, state, kill,
 //! delete, run and list.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -61,7 +61,7 @@ fn describe_wait(status: i32) -> String {
 
 /// Validates the bundle, makes the state directory and the init process, and
 /// waits until the init is ready. Any failure leaves nothing behind.
-fn spawn(store: &Store, args: &CreateArgs, foreground: bool) -> Result<(Locked, Saved)> {
+fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> Result<(Locked, Saved)> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
         None => std::env::current_dir().context(|| "current directory".into())?,
@@ -70,6 +70,7 @@ fn spawn(store: &Store, args: &CreateArgs, foreground: bool) -> Result<(Locked, 
         id: &args.id,
         no_pivot: args.no_pivot,
         new_keyring: !args.no_new_keyring,
+        rootless,
     };
     let plan = config::load(&bundle, &opts)?;
     if plan.process.terminal {
@@ -107,6 +108,12 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
     if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } < 0 {
         return Err(std::io::Error::last_os_error()).context(|| "create exec fifo".into());
     }
+    // Writable by an init that is root of a user namespace (an "other" to the
+    // host), readable only by the owner: nobody else can trigger `start`.
+    // SAFETY: valid C string.
+    if unsafe { libc::chmod(fifo.as_ptr(), 0o622) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "chmod exec fifo".into());
+    }
     let state_dir = sys::openat(
         libc::AT_FDCWD,
         &sys::cstring(&locked.dir)?,
@@ -114,15 +121,11 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
         0,
     )?;
     let (parent_sock, child_sock) = sys::seqpacket_pair()?;
-    if let Some(join) = plan.namespaces.joined_pid() {
-        sys::setns(join.fd.as_raw_fd(), libc::CLONE_NEWPID)
-            .context(|| format!("join pid namespace {}", join.path.display()))?;
-    }
+    let premounted = crate::rootfs::idmapped_trees(plan)?;
+    plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
-        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
-            libc::CLONE_NEWTIME,
-        ))
-        .context(|| "create time namespace".into())?;
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .context(|| "create time namespace".into())?;
         if !plan.time_offsets.is_empty() {
             // Only possible before any process has entered the new namespace.
             std::fs::write("/proc/self/timens_offsets", &plan.time_offsets)
@@ -130,8 +133,7 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
         }
     }
     // SAFETY: husk is single-threaded; the child only runs init::run and exits.
-    let pid = unsafe { sys::clone_process(plan.namespaces.clone_flags()) }
-        .context(|| "clone container init".into())?;
+    let pid = unsafe { sys::clone_process(plan.namespaces.clone_flags()) }.context(|| "clone container init".into())?;
     if pid == 0 {
         drop(parent_sock);
         init::run(InitArgs {
@@ -140,11 +142,17 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
             state_dir,
             preserve_fds: args.preserve_fds,
             close: vec![locked.lock_fd()],
+            premounted,
         });
     }
     drop(child_sock);
     drop(state_dir);
     let mut guard = InitGuard { pid, armed: true };
+    if let Some(userns) = &plan.userns {
+        // The init waits for its maps before it does anything that needs its ids.
+        crate::userns::write_maps(pid, userns)?;
+        sync::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;
+    }
     let mut notify_fd = None;
     let mut msg = sync::recv(&parent_sock).context(|| "read from container init".into())?;
     if let Some(Msg::SeccompFd(fd)) = msg {
@@ -153,17 +161,14 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
     }
     match msg {
         Some(Msg::Ready) => {}
-        Some(Msg::SeccompFd(_)) => bail!("container init sent a second seccomp fd"),
+        Some(Msg::SeccompFd(_) | Msg::Go) => bail!("container init sent an unexpected message"),
         Some(Msg::Error(e)) => {
             guard.reap();
             return Err(Error::new(e));
         }
         None => {
             let status = guard.reap();
-            bail!(
-                "container init exited during setup ({})",
-                describe_wait(status)
-            );
+            bail!("container init exited during setup ({})", describe_wait(status));
         }
     }
     let Some((start_time, _)) = sys::process_start(pid) else {
@@ -181,10 +186,7 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
         annotations: plan.annotations.clone(),
     };
     locked.save(&saved)?;
-    if let (Some(fd), Some(listener)) = (
-        notify_fd,
-        plan.seccomp.as_ref().and_then(|s| s.listener.as_ref()),
-    ) {
+    if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
         send_to_listener(listener, &fd, &saved)?;
     }
     if let Some(p) = &args.pid_file {
@@ -197,11 +199,7 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
 
 /// Hands the seccomp notify fd to the listener with the container's state, in
 /// runc's format (`ContainerProcessState`).
-fn send_to_listener(
-    listener: &crate::seccomp::Listener,
-    fd: &OwnedFd,
-    saved: &Saved,
-) -> Result<()> {
+fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
     let path = &listener.path;
     let stream = std::os::unix::net::UnixStream::connect(path)
         .context(|| format!("linux.seccomp.listenerPath {}", path.display()))?;
@@ -234,8 +232,8 @@ fn owner_name() -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-pub fn create(store: &Store, args: &CreateArgs) -> Result<()> {
-    spawn(store, args, false).map(drop)
+pub fn create(store: &Store, args: &CreateArgs, rootless: bool) -> Result<()> {
+    spawn(store, args, rootless, false).map(drop)
 }
 
 pub fn start(store: &Store, id: &str) -> Result<()> {
@@ -352,12 +350,8 @@ fn kill_and_wait(saved: &Saved) -> Result<()> {
     let Ok(pidfd) = open_init(saved) else {
         return Ok(()); // already gone
     };
-    sys::pidfd_send_signal(&pidfd, libc::SIGKILL)
-        .context(|| format!("kill container \"{}\"", saved.id))?;
-    let mut fds = [nix::poll::PollFd::new(
-        pidfd.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
+    sys::pidfd_send_signal(&pidfd, libc::SIGKILL).context(|| format!("kill container \"{}\"", saved.id))?;
+    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
     let timeout = nix::poll::PollTimeout::try_from(KILL_TIMEOUT).expect("fits");
     match nix::poll::poll(&mut fds, timeout) {
         Ok(0) => bail!(
@@ -380,9 +374,9 @@ const FORWARDED: [i32; 7] = [
     libc::SIGWINCH,
 ];
 
-pub fn run(store: &Store, args: &RunArgs) -> Result<i32> {
+pub fn run(store: &Store, args: &RunArgs, rootless: bool) -> Result<i32> {
     if args.detach {
-        let (locked, saved) = spawn(store, &args.create, false)?;
+        let (locked, saved) = spawn(store, &args.create, rootless, false)?;
         return release_or_clean(locked, &saved).map(|()| 0);
     }
     // Blocked before the clone, so that an early exit's SIGCHLD cannot be lost.
@@ -395,7 +389,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<i32> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
 
-    let (locked, saved) = spawn(store, &args.create, true)?;
+    let (locked, saved) = spawn(store, &args.create, rootless, true)?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
     if let Err(e) = release(&dir, &saved) {
@@ -490,11 +484,7 @@ fn print_table(rows: &[(Saved, Status)]) {
         .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     for row in &table {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         println!("{}", line.join("   ").trim_end());
     }
 }

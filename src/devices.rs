@@ -87,10 +87,16 @@ fn device_plan(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
     })
 }
 
-/// Creates the device nodes and the /dev symlinks inside the rootfs.
-pub fn create(root: &OwnedFd, devices: &[DevicePlan]) -> Result<()> {
+/// Creates the device nodes and the /dev symlinks inside the rootfs. In a user
+/// namespace, where mknod is refused, the host's nodes are bound instead.
+pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> Result<()> {
     for d in devices {
-        create_node(root, d).context(|| format!("create device {}", d.path.display()))?;
+        let made = if bind_from_host {
+            bind_node(root, d)
+        } else {
+            create_node(root, d)
+        };
+        made.context(|| format!("create device {}", d.path.display()))?;
     }
     let dev = rootfs::resolve_dir(root, Path::new("/dev"), true)?;
     for (target, name) in SYMLINKS {
@@ -126,6 +132,14 @@ fn create_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
     Ok(())
 }
 
+fn bind_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
+    let target = rootfs::resolve_file(root, &d.path)?;
+    let tree = sys::open_tree(&sys::cstring(&d.path)?, sys::OPEN_TREE_CLONE)
+        .context(|| format!("bind {} from the host", d.path.display()))?;
+    sys::move_mount(&tree, &target)?;
+    Ok(())
+}
+
 fn symlink(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
     let t = CString::new(target).expect("static");
     let n = CString::new(name).expect("static");
@@ -152,15 +166,9 @@ mod tests {
         .unwrap();
         let plans = plan(&devs).unwrap();
         assert_eq!(plans.len(), DEFAULTS.len() + 1);
-        let null = plans
-            .iter()
-            .find(|p| p.path == Path::new("/dev/null"))
-            .unwrap();
+        let null = plans.iter().find(|p| p.path == Path::new("/dev/null")).unwrap();
         assert_eq!((null.mode, null.uid), (0o660, 5));
-        let fuse = plans
-            .iter()
-            .find(|p| p.path == Path::new("/dev/fuse"))
-            .unwrap();
+        let fuse = plans.iter().find(|p| p.path == Path::new("/dev/fuse")).unwrap();
         assert_eq!(
             (fuse.kind, fuse.major, fuse.minor, fuse.mode),
             (libc::S_IFCHR, 10, 229, 0o666)

@@ -31,6 +31,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Descriptors of the parent that must not stay open here (the state lock).
     pub close: Vec<RawFd>,
+    /// Mounts the parent prepared, by mount index (idmapped ones).
+    pub premounted: Vec<Option<OwnedFd>>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -70,6 +72,15 @@ fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
         process::set_affinity(cpus)?;
     }
     reset_signals();
+    if plan.userns.is_some() {
+        match sync::recv(&args.sock) {
+            Ok(Some(Msg::Go)) => {}
+            _ => bail!("the parent did not write the user namespace maps"),
+        }
+    }
+    if plan.in_userns() {
+        become_root_of_userns();
+    }
     // SAFETY: plain prctl/umask calls on this process.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -89,7 +100,7 @@ fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
     }
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
-    rootfs::setup(plan)?;
+    rootfs::setup(plan, &args.premounted)?;
     enter_cwd(&plan.process.cwd)?;
     let program = find_executable(&plan.process)?;
     process::apply_early(attrs, &proc)?;
@@ -104,6 +115,16 @@ fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
         sync::send(&args.sock, &Msg::SeccompFd(fd)).context(|| "send seccomp notify fd".into())?;
     }
     Ok((program, proc))
+}
+
+/// In a user namespace, take its uid and gid 0 (when mapped), so that what the
+/// init creates belongs to the container's root. An unmapped 0 leaves the ids be.
+fn become_root_of_userns() {
+    // SAFETY: plain syscalls; failure (EINVAL for an unmapped id) changes nothing.
+    unsafe {
+        libc::setresgid(0, 0, 0);
+        libc::setresuid(0, 0, 0);
+    }
 }
 
 fn reset_signals() {
@@ -213,11 +234,14 @@ fn exec(plan: &Plan, program: &CString, proc: &OwnedFd) -> Result<Infallible> {
         .iter()
         .map(|&g| nix::unistd::Gid::from_raw(g))
         .collect();
-    nix::unistd::setgroups(&gids).context(|| "setgroups process.user.additionalGids".into())?;
-    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid))
-        .context(|| format!("setgid {}", p.gid))?;
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid))
-        .context(|| format!("setuid {}", p.uid))?;
+    if let Err(e) = nix::unistd::setgroups(&gids) {
+        // A user namespace whose setgroups is denied keeps its groups; fine when none are asked.
+        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && plan.in_userns()) {
+            return Err(e).context(|| "setgroups process.user.additionalGids".into());
+        }
+    }
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid)).context(|| format!("setgid {}", p.gid))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid)).context(|| format!("setuid {}", p.uid))?;
     if let Some(caps) = &p.caps {
         capabilities::after_setuid(caps)?;
     }

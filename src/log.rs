@@ -21,11 +21,7 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-pub fn init(
-    path: Option<&std::path::Path>,
-    format: Format,
-    debug: bool,
-) -> crate::error::Result<()> {
+pub fn init(path: Option<&std::path::Path>, format: Format, debug: bool) -> crate::error::Result<()> {
     use crate::error::Context;
     let file = match path {
         Some(p) => Some(
@@ -37,11 +33,7 @@ pub fn init(
         ),
         None => None,
     };
-    let _ = LOGGER.set(Logger {
-        file,
-        format,
-        debug,
-    });
+    let _ = LOGGER.set(Logger { file, format, debug });
     Ok(())
 }
 
@@ -54,12 +46,7 @@ fn write(level: &str, msg: &str, to_stderr: bool) {
         eprintln!("husk: {msg}");
     }
     if let Some(mut file) = logger.file.as_ref() {
-        let line = format_line(
-            logger.format,
-            level,
-            msg,
-            &rfc3339(SystemTime::now(), false),
-        );
+        let line = format_line(logger.format, level, msg, &rfc3339(SystemTime::now(), false));
         let _ = file.write_all(line.as_bytes());
     }
 }
@@ -88,10 +75,7 @@ fn format_line(format: Format, level: &str, msg: &str, time: &str) -> String {
             let obj = serde_json::json!({ "level": level, "msg": msg, "time": time });
             format!("{obj}\n")
         }
-        Format::Text => format!(
-            "time=\"{time}\" level={level} msg={}\n",
-            serde_json::Value::from(msg)
-        ),
+        Format::Text => format!("time=\"{time}\" level={level} msg={}\n", serde_json::Value::from(msg)),
     }
 }
 

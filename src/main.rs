@@ -20,6 +20,7 @@ mod state;
 mod sync;
 mod sys;
 mod sysctl;
+mod userns;
 
 use std::path::PathBuf;
 
@@ -54,9 +55,7 @@ fn usage_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind;
     if matches!(
         e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         e.exit();
     }
@@ -68,10 +67,7 @@ fn usage_error(e: clap::Error) -> ! {
 
 fn print_version() {
     println!("husk version {VERSION}");
-    println!(
-        "commit: {}",
-        option_env!("HUSK_COMMIT").unwrap_or("unknown")
-    );
+    println!("commit: {}", option_env!("HUSK_COMMIT").unwrap_or("unknown"));
     println!("spec: {}", spec::OCI_VERSION);
 }
 
@@ -123,17 +119,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Create(a) => {
             seal::ensure_sealed()?;
-            container::create(&store()?, &a)?
+            container::create(&store()?, &a, rootless)?
         }
         Command::Start { id } => container::start(&store()?, &id)?,
         Command::State { id } => container::state(&store()?, &id)?,
-        Command::Kill { all, id, signal } => {
-            container::kill(&store()?, &id, signal.as_deref(), all)?
-        }
+        Command::Kill { all, id, signal } => container::kill(&store()?, &id, signal.as_deref(), all)?,
         Command::Delete { force, id } => container::delete(&store()?, &id, force)?,
         Command::Run(a) => {
             seal::ensure_sealed()?;
-            return container::run(&store()?, &a);
+            return container::run(&store()?, &a, rootless);
         }
         Command::List { format, quiet } => container::list(&store()?, format, quiet)?,
     }

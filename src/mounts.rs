@@ -8,6 +8,7 @@ use oci_spec::runtime::Mount;
 
 use crate::bail;
 use crate::error::Result;
+use crate::userns::{self, IdRange, UsernsPlan};
 
 // mount_setattr(2) attributes (linux/mount.h).
 pub const MOUNT_ATTR_RDONLY: u64 = 0x01;
@@ -57,6 +58,15 @@ pub struct MountPlan {
     pub propagation: Vec<libc::c_ulong>,
     /// Options the kernel interprets itself (`mode=755`, `size=64k`).
     pub data: String,
+    /// `idmap` / `ridmap`: the mount shows its files through these mappings.
+    pub idmap: Option<Idmap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idmap {
+    pub recursive: bool,
+    pub uids: Vec<IdRange>,
+    pub gids: Vec<IdRange>,
 }
 
 impl MountPlan {
@@ -170,7 +180,9 @@ fn bind_attrs(flags: libc::c_ulong, cleared: libc::c_ulong) -> Attrs {
     attrs
 }
 
-pub fn plan(index: usize, m: &Mount, bundle: &Path) -> Result<MountPlan> {
+/// `container` is the container's user namespace, whose mappings an `idmap`
+/// mount without mappings of its own uses.
+pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPlan>) -> Result<MountPlan> {
     let field = format!("mounts[{index}]");
     let dest = m.destination();
     if dest.as_os_str().is_empty() {
@@ -186,6 +198,7 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path) -> Result<MountPlan> {
     let mut propagation = Vec::new();
     let mut recursive_attrs = Attrs::default();
     let mut data = Vec::new();
+    let mut idmap = None;
     for opt in m.options().as_deref().unwrap_or(&[]) {
         match lookup(opt) {
             Some(Opt::Flag { set: true, flag }) => flags |= flag,
@@ -204,7 +217,8 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path) -> Result<MountPlan> {
             }
             Some(Opt::Recursive { set: false, attr }) => recursive_attrs.clear |= attr,
             Some(Opt::Bind { recursive }) => bind = Some(recursive || bind == Some(true)),
-            None if matches!(opt.as_str(), "idmap" | "ridmap" | "tmpcopyup") => {
+            None if opt == "idmap" || opt == "ridmap" => idmap = Some(opt == "ridmap"),
+            None if opt == "tmpcopyup" => {
                 bail!("{field}: mount option \"{opt}\" is not supported yet")
             }
             None => data.push(opt.as_str()),
@@ -225,10 +239,7 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path) -> Result<MountPlan> {
     } else if fstype.is_empty() {
         bail!("{field}.type is missing for {}", destination.display());
     } else {
-        let source = m
-            .source()
-            .as_deref()
-            .map(|s| s.to_string_lossy().into_owned());
+        let source = m.source().as_deref().map(|s| s.to_string_lossy().into_owned());
         MountKind::Fs {
             fstype: fstype.to_string(),
             source: source.unwrap_or_else(|| fstype.to_string()),
@@ -238,6 +249,13 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path) -> Result<MountPlan> {
         MountKind::Bind { .. } => bind_attrs(flags, cleared),
         _ => Attrs::default(),
     };
+    let idmap = match idmap {
+        None if m.uid_mappings().is_some() || m.gid_mappings().is_some() => {
+            bail!("{field}: uidMappings and gidMappings need the idmap or ridmap option")
+        }
+        None => None,
+        Some(recursive) => Some(idmap_plan(&field, m, &kind, recursive, container)?),
+    };
     Ok(MountPlan {
         destination,
         kind,
@@ -246,7 +264,32 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path) -> Result<MountPlan> {
         recursive_attrs,
         propagation,
         data: data.join(","),
+        idmap,
     })
+}
+
+fn idmap_plan(
+    field: &str,
+    m: &Mount,
+    kind: &MountKind,
+    recursive: bool,
+    container: Option<&UsernsPlan>,
+) -> Result<Idmap> {
+    if !matches!(kind, MountKind::Bind { .. }) {
+        bail!("{field}: idmap is supported on bind mounts only");
+    }
+    let (uids, gids) = match (m.uid_mappings(), m.gid_mappings(), container) {
+        (Some(u), Some(g), _) => (
+            userns::ranges(&format!("{field}.uidMappings"), u)?,
+            userns::ranges(&format!("{field}.gidMappings"), g)?,
+        ),
+        (None, None, Some(c)) => (c.uids.clone(), c.gids.clone()),
+        (None, None, None) => {
+            bail!("{field}: idmap without mappings needs a user namespace with mappings")
+        }
+        _ => bail!("{field}: give both uidMappings and gidMappings, or neither"),
+    };
+    Ok(Idmap { recursive, uids, gids })
 }
 
 #[cfg(test)]
@@ -255,7 +298,7 @@ mod tests {
 
     fn mount(json: &str) -> Result<MountPlan> {
         let m: Mount = serde_json::from_str(json).unwrap();
-        plan(0, &m, Path::new("/bundle"))
+        plan(0, &m, Path::new("/bundle"), None)
     }
 
     #[test]
@@ -268,7 +311,10 @@ mod tests {
 
     #[test]
     fn bind_ro_becomes_attributes_and_relative_source_joins_bundle() {
-        let p = mount(r#"{"destination":"data","type":"none","source":"vol","options":["rbind","ro","nosuid","rprivate"]}"#).unwrap();
+        let p = mount(
+            r#"{"destination":"data","type":"none","source":"vol","options":["rbind","ro","nosuid","rprivate"]}"#,
+        )
+        .unwrap();
         assert_eq!(p.destination, PathBuf::from("/data"));
         assert_eq!(
             p.kind,
@@ -283,10 +329,7 @@ mod tests {
 
     #[test]
     fn rw_clears_and_rro_is_recursive() {
-        let p = mount(
-            r#"{"destination":"/x","type":"bind","source":"/y","options":["rw","rro","noatime"]}"#,
-        )
-        .unwrap();
+        let p = mount(r#"{"destination":"/x","type":"bind","source":"/y","options":["rw","rro","noatime"]}"#).unwrap();
         assert_eq!(
             p.kind,
             MountKind::Bind {
@@ -321,8 +364,34 @@ mod tests {
         );
         let e = mount(r#"{"destination":"/x","source":"a"}"#).unwrap_err();
         assert!(e.message().contains("mounts[0].type"), "{e}");
-        let e = mount(r#"{"destination":"/x","type":"bind","source":"/a","options":["idmap"]}"#)
-            .unwrap_err();
-        assert!(e.message().contains("idmap"), "{e}");
+        let e = mount(r#"{"destination":"/x","type":"bind","source":"/a","options":["idmap"]}"#).unwrap_err();
+        assert!(e.message().contains("idmap without mappings"), "{e}");
+        let e = mount(r#"{"destination":"/x","type":"tmpfs","options":["idmap"]}"#).unwrap_err();
+        assert!(e.message().contains("bind mounts only"), "{e}");
+        let e = mount(
+            r#"{"destination":"/x","type":"bind","source":"/a","uidMappings":[{"containerID":0,"hostID":1,"size":1}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message().contains("need the idmap"), "{e}");
+    }
+
+    #[test]
+    fn idmap_with_own_mappings() {
+        let p = mount(
+            r#"{"destination":"/x","type":"bind","source":"/a","options":["rbind","ridmap"],
+                "uidMappings":[{"containerID":0,"hostID":1000,"size":10}],"gidMappings":[{"containerID":0,"hostID":2000,"size":10}]}"#,
+        )
+        .unwrap();
+        let idmap = p.idmap.unwrap();
+        assert!(idmap.recursive);
+        assert_eq!(
+            idmap.uids[0],
+            IdRange {
+                container: 0,
+                host: 1000,
+                size: 10
+            }
+        );
+        assert_eq!(idmap.gids[0].host, 2000);
     }
 }

@@ -68,10 +68,6 @@ impl NamespacePlan {
                 Some(path) => plan.joins.push(open_namespace(i, name, flag, path)?),
             }
         }
-        if plan.new & libc::CLONE_NEWUSER as u64 != 0 {
-            bail!("linux.namespaces: user namespaces are not supported yet");
-        }
-        plan.joins.sort_by_key(|j| j.flag != libc::CLONE_NEWUSER);
         Ok(plan)
     }
 
@@ -89,15 +85,31 @@ impl NamespacePlan {
         self.new & !(libc::CLONE_NEWTIME as u64)
     }
 
-    pub fn joined_pid(&self) -> Option<&Join> {
-        self.joins.iter().find(|j| j.flag == libc::CLONE_NEWPID)
+    fn joined(&self, flag: i32) -> Option<&Join> {
+        self.joins.iter().find(|j| j.flag == flag)
     }
 
-    /// In the child: enter every joined namespace but pid (entered by the parent).
+    /// In the parent, before the clone: the joined user and pid namespaces, which
+    /// must own (user) or contain (pid) what the clone creates. Root enters the pid
+    /// namespace first, while it still has every right on the host; an
+    /// unprivileged caller gets its rights on that namespace from the user one.
+    pub fn enter_before_clone(&self, privileged: bool) -> Result<()> {
+        let order = if privileged {
+            [libc::CLONE_NEWPID, libc::CLONE_NEWUSER]
+        } else {
+            [libc::CLONE_NEWUSER, libc::CLONE_NEWPID]
+        };
+        for join in order.iter().filter_map(|&f| self.joined(f)) {
+            sys::setns(join.fd.as_raw_fd(), join.flag).context(|| format!("join namespace {}", join.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// In the child: enter every other joined namespace.
     pub fn enter_joined(&self) -> Result<()> {
-        for join in self.joins.iter().filter(|j| j.flag != libc::CLONE_NEWPID) {
-            sys::setns(join.fd.as_raw_fd(), join.flag)
-                .context(|| format!("join namespace {}", join.path.display()))?;
+        let by_parent = |f: i32| f == libc::CLONE_NEWPID || f == libc::CLONE_NEWUSER;
+        for join in self.joins.iter().filter(|j| !by_parent(j.flag)) {
+            sys::setns(join.fd.as_raw_fd(), join.flag).context(|| format!("join namespace {}", join.path.display()))?;
         }
         Ok(())
     }
@@ -107,12 +119,8 @@ fn open_namespace(i: usize, name: &str, flag: i32, path: &std::path::Path) -> Re
     let fd: OwnedFd = std::fs::File::open(path)
         .context(|| format!("linux.namespaces[{i}].path {}", path.display()))?
         .into();
-    let actual = sys::namespace_type(&fd).context(|| {
-        format!(
-            "linux.namespaces[{i}].path {} is not a namespace",
-            path.display()
-        )
-    })?;
+    let actual = sys::namespace_type(&fd)
+        .context(|| format!("linux.namespaces[{i}].path {} is not a namespace", path.display()))?;
     if actual != flag {
         bail!(
             "linux.namespaces[{i}].path {} is not a {name} namespace",

@@ -130,10 +130,7 @@ fn io_priority(p: &Process) -> Result<Option<i32>> {
         other => bail!("process.ioPriority.class: unknown {other}"),
     };
     if !(0..=7).contains(&io.priority()) {
-        bail!(
-            "process.ioPriority.priority {} is not within 0-7",
-            io.priority()
-        );
+        bail!("process.ioPriority.priority {} is not within 0-7", io.priority());
     }
     Ok(Some(class << 13 | io.priority() as i32))
 }
@@ -153,8 +150,7 @@ fn personality(linux: &Linux) -> Result<Option<libc::c_ulong>> {
 }
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
 }
 
 pub fn selinux_enabled() -> bool {
@@ -174,11 +170,7 @@ pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<A
             (rlimit_resource(r.typ()), limit)
         })
         .collect::<Vec<_>>();
-    if let Some((i, _)) = rlimits
-        .iter()
-        .enumerate()
-        .find(|(_, (_, l))| l.rlim_cur > l.rlim_max)
-    {
+    if let Some((i, _)) = rlimits.iter().enumerate().find(|(_, (_, l))| l.rlim_cur > l.rlim_max) {
         bail!("process.rlimits[{i}]: soft limit is above the hard limit");
     }
     let apparmor = p.apparmor_profile().clone().filter(|a| !a.is_empty());
@@ -224,8 +216,7 @@ pub fn set_affinity(cpus: &[usize]) -> Result<()> {
             libc::CPU_SET(c, &mut set);
         }
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) < 0 {
-            return Err(std::io::Error::last_os_error())
-                .context(|| "process.execCPUAffinity".into());
+            return Err(std::io::Error::last_os_error()).context(|| "process.execCPUAffinity".into());
         }
     }
     Ok(())
@@ -236,8 +227,7 @@ pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     for (resource, limit) in &a.rlimits {
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(*resource, limit) } < 0 {
-            return Err(std::io::Error::last_os_error())
-                .context(|| format!("setrlimit {resource}"));
+            return Err(std::io::Error::last_os_error()).context(|| format!("setrlimit {resource}"));
         }
     }
     if let Some(adj) = a.oom_score_adj {
@@ -315,17 +305,12 @@ fn join_session_keyring(name: &str) -> Result<()> {
 /// LSM labels for the exec, written through the private procfs.
 pub fn set_exec_labels(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     if let Some(profile) = &a.apparmor {
-        let r = sys::write_proc(
-            proc,
-            "thread-self/attr/apparmor/exec",
-            &format!("exec {profile}"),
-        )
-        .or_else(|_| sys::write_proc(proc, "thread-self/attr/exec", &format!("exec {profile}")));
+        let r = sys::write_proc(proc, "thread-self/attr/apparmor/exec", &format!("exec {profile}"))
+            .or_else(|_| sys::write_proc(proc, "thread-self/attr/exec", &format!("exec {profile}")));
         r.context(|| format!("apply AppArmor profile {profile}"))?;
     }
     if let Some(label) = &a.selinux {
-        sys::write_proc(proc, "thread-self/attr/exec", label)
-            .context(|| format!("apply SELinux label {label}"))?;
+        sys::write_proc(proc, "thread-self/attr/exec", label).context(|| format!("apply SELinux label {label}"))?;
     }
     Ok(())
 }
@@ -364,10 +349,7 @@ mod tests {
         .unwrap();
         let a = plan(&p, &Linux::default(), "c1", true).unwrap();
         assert_eq!(a.rlimits.len(), 1);
-        assert_eq!(
-            (a.rlimits[0].1.rlim_cur, a.rlimits[0].1.rlim_max),
-            (100, 200)
-        );
+        assert_eq!((a.rlimits[0].1.rlim_cur, a.rlimits[0].1.rlim_max), (100, 200));
         assert_eq!(a.io_priority, Some(2 << 13 | 4));
         assert_eq!(
             a.scheduler.as_ref().map(|s| (s.policy, s.nice)),

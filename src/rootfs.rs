@@ -42,7 +42,7 @@ pub fn resolve_dir(root: &OwnedFd, path: &Path, create: bool) -> Result<OwnedFd>
 }
 
 /// A file inside the rootfs (created empty when missing), as a bind-mount target.
-fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+pub fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
     match sys::open_in_root(root, path, libc::O_PATH) {
         Ok(fd) => Ok(fd),
         Err(e) if is_enoent(&e) => walk_creating(root, path, Leaf::File),
@@ -68,10 +68,7 @@ const MAX_SYMLINKS: usize = 40;
 fn walk_creating(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
     let fail = |e: std::io::Error| Error::new(format!("resolve {} in rootfs: {e}", path.display()));
     let mut stack = vec![sys::openat(root.as_raw_fd(), c".", O_PATH_DIR, 0).map_err(fail)?];
-    let mut pending: VecDeque<OsString> = path
-        .components()
-        .map(|c| c.as_os_str().to_owned())
-        .collect();
+    let mut pending: VecDeque<OsString> = path.components().map(|c| c.as_os_str().to_owned()).collect();
     let mut links = 0;
     while let Some(name) = pending.pop_front() {
         match name.as_bytes() {
@@ -150,14 +147,7 @@ fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
 fn readlinkat(dir: &OwnedFd, name: &CStr) -> std::io::Result<PathBuf> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: buf is valid for its length.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -165,33 +155,48 @@ fn readlinkat(dir: &OwnedFd, name: &CStr) -> std::io::Result<PathBuf> {
     Ok(PathBuf::from(OsString::from_vec(buf)))
 }
 
-/// Builds the whole filesystem and switches root. Runs in the child.
-pub fn setup(plan: &Plan) -> Result<()> {
-    let private = plan
-        .rootfs_propagation
-        .is_some_and(|p| p & libc::MS_PRIVATE != 0);
-    let initial = libc::MS_REC
-        | if private {
-            libc::MS_PRIVATE
-        } else {
-            libc::MS_SLAVE
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// In the parent, before the clone: the detached, idmapped trees of the mounts
+/// with `idmap`/`ridmap`, by mount index. The init attaches them.
+pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
+    let tree = |i: usize, m: &MountPlan| -> Result<Option<OwnedFd>> {
+        let (Some(idmap), MountKind::Bind { source, recursive }) = (&m.idmap, &m.kind) else {
+            return Ok(None);
         };
+        let field = || format!("mounts[{i}] {}", m.destination.display());
+        let userns = crate::userns::idmap_userns(&idmap.uids, &idmap.gids).context(field)?;
+        let flags = sys::OPEN_TREE_CLONE | if *recursive { sys::AT_RECURSIVE } else { 0 };
+        let tree =
+            sys::open_tree(&cstring(source)?, flags).context(|| format!("{}: bind {}", field(), source.display()))?;
+        let attr = sys::MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: userns.as_raw_fd() as u64,
+        };
+        sys::mount_setattr(&tree, idmap.recursive, &attr).context(|| format!("{}: idmap", field()))?;
+        Ok(Some(tree))
+    };
+    plan.mounts.iter().enumerate().map(|(i, m)| tree(i, m)).collect()
+}
+
+/// Builds the whole filesystem and switches root. Runs in the child.
+/// `premounted` holds, by mount index, trees the parent prepared (idmapped ones).
+pub fn setup(plan: &Plan, premounted: &[Option<OwnedFd>]) -> Result<()> {
+    let private = plan.rootfs_propagation.is_some_and(|p| p & libc::MS_PRIVATE != 0);
+    let initial = libc::MS_REC | if private { libc::MS_PRIVATE } else { libc::MS_SLAVE };
     sys::mount(None, c"/", None, initial, None).context(|| "make / a slave mount".into())?;
 
     let rootfs = cstring(&plan.rootfs)?;
-    sys::mount(
-        Some(&rootfs),
-        &rootfs,
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )
-    .context(|| format!("bind rootfs {}", plan.rootfs.display()))?;
+    sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None)
+        .context(|| format!("bind rootfs {}", plan.rootfs.display()))?;
     let root = sys::openat(libc::AT_FDCWD, &rootfs, O_PATH_DIR, 0)?;
 
     refuse_proc_symlink(&root, plan)?;
     for (i, m) in plan.mounts.iter().enumerate() {
-        mount_one(&root, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+        let tree = premounted.get(i).and_then(Option::as_ref);
+        mount_one(&root, m, plan, tree).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
     check_proc_is_procfs(&root, plan)?;
     let dev_is_bind = plan
@@ -199,7 +204,7 @@ pub fn setup(plan: &Plan) -> Result<()> {
         .iter()
         .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
     if !dev_is_bind {
-        devices::create(&root, &plan.devices)?;
+        devices::create(&root, &plan.devices, plan.in_userns())?;
     }
     for path in &plan.readonly_paths {
         make_readonly(&root, path).context(|| format!("linux.readonlyPaths {}", path.display()))?;
@@ -228,9 +233,7 @@ pub fn setup(plan: &Plan) -> Result<()> {
 }
 
 fn mounts_proc(plan: &Plan) -> bool {
-    plan.mounts
-        .iter()
-        .any(|m| m.destination == Path::new("/proc"))
+    plan.mounts.iter().any(|m| m.destination == Path::new("/proc"))
 }
 
 /// A /proc in the image that is a symlink could aim the proc mount (and all that
@@ -239,12 +242,7 @@ fn refuse_proc_symlink(root: &OwnedFd, plan: &Plan) -> Result<()> {
     if !mounts_proc(plan) {
         return Ok(());
     }
-    match sys::openat(
-        root.as_raw_fd(),
-        c"proc",
-        libc::O_PATH | libc::O_NOFOLLOW,
-        0,
-    ) {
+    match sys::openat(root.as_raw_fd(), c"proc", libc::O_PATH | libc::O_NOFOLLOW, 0) {
         Ok(fd) if fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK => {
             bail!("rootfs /proc is a symlink: refusing to mount proc through it")
         }
@@ -261,8 +259,7 @@ fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
     // SAFETY: fstatfs fills the zeroed struct.
     let is_proc = unsafe {
         let mut st: libc::statfs = std::mem::zeroed();
-        libc::fstatfs(proc.as_raw_fd(), &mut st) == 0
-            && st.f_type as libc::c_long == PROC_SUPER_MAGIC
+        libc::fstatfs(proc.as_raw_fd(), &mut st) == 0 && st.f_type as libc::c_long == PROC_SUPER_MAGIC
     };
     if !is_proc {
         bail!("/proc in the container is not procfs");
@@ -273,12 +270,8 @@ fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
 /// The container's /dev/null, checked to be the real 1:3 character device before
 /// it is bound over masked files (CVE-2025-31133).
 fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let null = sys::open_in_root(
-        root,
-        Path::new("/dev/null"),
-        libc::O_PATH | libc::O_NOFOLLOW,
-    )
-    .context(|| "open /dev/null in rootfs".into())?;
+    let null = sys::open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+        .context(|| "open /dev/null in rootfs".into())?;
     let st = fstat(&null)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         bail!("/dev/null in the container is not the 1:3 character device");
@@ -316,10 +309,7 @@ fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let tree = sys::open_tree(
-        &fd_path(target.as_raw_fd()),
-        sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE,
-    )?;
+    let tree = sys::open_tree(&fd_path(target.as_raw_fd()), sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE)?;
     let ro = Attrs {
         set: crate::mounts::MOUNT_ATTR_RDONLY,
         clear: 0,
@@ -327,9 +317,9 @@ fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
     attach(tree, &target, Attrs::default(), ro, &[])
 }
 
-fn mount_one(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+fn mount_one(root: &OwnedFd, m: &MountPlan, plan: &Plan, premounted: Option<&OwnedFd>) -> Result<()> {
     match &m.kind {
-        MountKind::Bind { source, recursive } => bind(root, m, source, *recursive),
+        MountKind::Bind { source, recursive } => bind(root, m, source, *recursive, premounted),
         MountKind::Fs { fstype, source } => {
             let target = resolve_dir(root, &m.destination, true)?;
             let data = (!m.data.is_empty()).then(|| cstring(&m.data)).transpose()?;
@@ -350,16 +340,20 @@ fn mount_one(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
     }
 }
 
-fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool) -> Result<()> {
+fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounted: Option<&OwnedFd>) -> Result<()> {
     let meta = std::fs::metadata(source).context(|| format!("source {}", source.display()))?;
     let target = if meta.is_dir() {
         resolve_dir(root, &m.destination, true)?
     } else {
         resolve_file(root, &m.destination)?
     };
-    let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
-    let tree = sys::open_tree(&cstring(source)?, flags)
-        .context(|| format!("bind {}", source.display()))?;
+    let tree = match premounted {
+        Some(tree) => tree.try_clone()?,
+        None => {
+            let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
+            sys::open_tree(&cstring(source)?, flags).context(|| format!("bind {}", source.display()))?
+        }
+    };
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
 }
 
@@ -392,8 +386,7 @@ fn attach(
 
 fn propagate(mounted: &OwnedFd, propagation: &[libc::c_ulong]) -> Result<()> {
     for &p in propagation {
-        sys::mount(None, &fd_path(mounted.as_raw_fd()), None, p, None)
-            .context(|| "set mount propagation".into())?;
+        sys::mount(None, &fd_path(mounted.as_raw_fd()), None, p, None).context(|| "set mount propagation".into())?;
     }
     Ok(())
 }
@@ -403,8 +396,7 @@ fn is_cgroup2(path: &std::ffi::CStr) -> bool {
     // SAFETY: statfs fills the zeroed struct.
     unsafe {
         let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(path.as_ptr(), &mut st) == 0
-            && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
+        libc::statfs(path.as_ptr(), &mut st) == 0 && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
     }
 }
 
@@ -413,6 +405,18 @@ fn is_cgroup2(path: &std::ffi::CStr) -> bool {
 /// kernel shows the namespace's root), otherwise binds of the container's own
 /// cgroup directories, as runc does.
 fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+    // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
+    // would expose the host's hierarchy (CVE-2023-25809): always read-only then.
+    let forced_ro;
+    let m = if plan.rootless && !plan.namespaces.has(libc::CLONE_NEWCGROUP) && !m.is_readonly() {
+        forced_ro = MountPlan {
+            flags: m.flags | libc::MS_RDONLY,
+            ..m.clone()
+        };
+        &forced_ro
+    } else {
+        m
+    };
     let target = resolve_dir(root, &m.destination, true)?;
     if is_cgroup2(c"/sys/fs/cgroup") {
         sys::mount(
@@ -434,10 +438,12 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
     )?;
     let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
+    let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
     for h in host_cgroup_hierarchies()? {
         let dest = m.destination.join(&h.name);
         let sub = resolve_dir(root, &dest, true)?;
-        if own_ns {
+        if fresh(&h) {
             let (fstype, data) = if h.v2 {
                 (c"cgroup2", None)
             } else {
@@ -503,11 +509,9 @@ struct Hierarchy {
 }
 
 fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .context(|| "read /proc/self/mountinfo".into())?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
     let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
-    let is_controller =
-        |o: &str| o.starts_with("name=") || known.lines().any(|l| l.split('\t').next() == Some(o));
+    let is_controller = |o: &str| o.starts_with("name=") || known.lines().any(|l| l.split('\t').next() == Some(o));
     let mut out = Vec::new();
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
@@ -560,8 +564,7 @@ fn pivot(root: &OwnedFd) -> Result<()> {
     sys::pivot_root(c".", c".").context(|| "pivot_root".into())?;
     // The old root now sits on top of the new one: detach it without letting the
     // unmount propagate back to the host.
-    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
-        .context(|| "make old root a slave".into())?;
+    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).context(|| "make old root a slave".into())?;
     sys::umount_detach(c".").context(|| "unmount old root".into())?;
     std::env::set_current_dir("/").context(|| "chdir /".into())
 }
@@ -573,8 +576,7 @@ fn move_root(root: &OwnedFd) -> Result<()> {
             return Err(std::io::Error::last_os_error()).context(|| "chdir to rootfs".into());
         }
     }
-    sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None)
-        .context(|| "move rootfs to /".into())?;
+    sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None).context(|| "move rootfs to /".into())?;
     // SAFETY: valid C string.
     if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
         return Err(std::io::Error::last_os_error()).context(|| "chroot".into());
@@ -642,10 +644,7 @@ mod tests {
             cgroup_path(own, &hierarchy("systemd", "name=systemd", false)).as_deref(),
             Some("/a")
         );
-        assert_eq!(
-            cgroup_path(own, &hierarchy("unified", "", true)).as_deref(),
-            Some("/e")
-        );
+        assert_eq!(cgroup_path(own, &hierarchy("unified", "", true)).as_deref(), Some("/e"));
         assert_eq!(cgroup_path(own, &hierarchy("pids", "pids", false)), None);
     }
 }

@@ -56,7 +56,6 @@ pub fn ensure_sealed() -> Result<()> {
             CString::new(kv).expect("environ has no NUL")
         })
         .collect();
-    let err = nix::unistd::execveat(&tree, c"", &args, &env, nix::fcntl::AtFlags::AT_EMPTY_PATH)
-        .unwrap_err();
+    let err = nix::unistd::execveat(&tree, c"", &args, &env, nix::fcntl::AtFlags::AT_EMPTY_PATH).unwrap_err();
     Err(err).context(|| "re-exec sealed husk binary".into())
 }

@@ -7,9 +7,7 @@ use std::io::{Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 
 use crate::bail;
@@ -46,18 +44,12 @@ fn enum_name<T: serde::Serialize>(v: &T) -> String {
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
     match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            ScmpAction::KillThread
-        }
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => {
-            ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32)
-        }
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
-        LinuxSeccompAction::ScmpActTrace => {
-            ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16)
-        }
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
     }
@@ -153,10 +145,7 @@ fn add_rule(
             a.value()
         };
         if a.index() > 5 {
-            bail!(
-                "linux.seccomp.syscalls[{i}].args[{j}].index {} is over 5",
-                a.index()
-            );
+            bail!("linux.seccomp.syscalls[{i}].args[{j}].index {} is over 5", a.index());
         }
         conditions.push(ScmpArgCompare::new(a.index() as u32, op, datum));
         indexes.push(a.index());
@@ -277,9 +266,11 @@ mod tests {
 
     #[test]
     fn notify_needs_a_listener_path() {
-        let e = compile(&profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#))
-            .err()
-            .expect("an error");
+        let e = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        ))
+        .err()
+        .expect("an error");
         assert!(e.message().contains("listenerPath"), "{e}");
         let p = compile(&profile(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,

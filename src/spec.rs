@@ -15,8 +15,7 @@ const DEFAULT_SECCOMP: &str = include_str!("../seccomp/default.json");
 
 pub fn default_config() -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    let seccomp: Value =
-        serde_json::from_str(DEFAULT_SECCOMP).expect("the default profile is JSON");
+    let seccomp: Value = serde_json::from_str(DEFAULT_SECCOMP).expect("the default profile is JSON");
     json!({
         "ociVersion": OCI_VERSION,
         "process": {
@@ -99,10 +98,7 @@ pub fn rootless_config(uid: u32, gid: u32) -> Value {
 pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join("config.json");
     if path.exists() {
-        bail!(
-            "File {} exists. Remove it first or use --bundle",
-            path.display()
-        );
+        bail!("File {} exists. Remove it first or use --bundle", path.display());
     }
     let config = if rootless {
         // SAFETY: getuid/getgid cannot fail.

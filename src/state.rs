@@ -76,11 +76,7 @@ impl Saved {
         OciState {
             oci_version: &self.oci_version,
             id: &self.id,
-            pid: if status == Status::Stopped {
-                0
-            } else {
-                self.pid
-            },
+            pid: if status == Status::Stopped { 0 } else { self.pid },
             status,
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -107,10 +103,7 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id == "." || id == ".." || id.contains('/') || id.contains('\0') {
         bail!("invalid container id \"{id}\": it must not contain '/' or be '.' or '..'");
     }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-+:@".contains(c))
-    {
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-+:@".contains(c)) {
         bail!("invalid container id \"{id}\": use letters, digits and ._-+:@");
     }
     Ok(())
@@ -245,10 +238,7 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
 
 /// Writes a file so that readers see the old content or the new, never a part.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = File::options()
@@ -276,16 +266,7 @@ mod tests {
         for ok in ["a", "abc-123_x.y", "k8s.io:pod@1", &"x".repeat(1024)] {
             validate_id(ok).unwrap();
         }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a/b",
-            "../x",
-            "a b",
-            "a\0b",
-            &"x".repeat(1025),
-        ] {
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "a\0b", &"x".repeat(1025)] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
     }
@@ -309,10 +290,7 @@ mod tests {
         let me = std::process::id() as i32;
         let (start, _) = sys::process_start(me).unwrap();
         let dir = std::env::temp_dir();
-        assert_eq!(
-            status_of(&dir.join("nonexistent"), &saved(me, start)),
-            Status::Running
-        );
+        assert_eq!(status_of(&dir.join("nonexistent"), &saved(me, start)), Status::Running);
         assert_eq!(status_of(&dir, &saved(me, start + 1)), Status::Stopped);
         assert_eq!(status_of(&dir, &saved(0, 0)), Status::Stopped);
     }

@@ -10,6 +10,8 @@ const MAX: usize = 4096;
 #[derive(Debug)]
 pub enum Msg {
     Ready,
+    /// Parent to init: the user namespace maps are written, go on.
+    Go,
     Error(String),
     /// The seccomp notify fd of the init, for the listener.
     SeccompFd(OwnedFd),
@@ -18,7 +20,7 @@ pub enum Msg {
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
         match (self, other) {
-            (Msg::Ready, Msg::Ready) => true,
+            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) => true,
             (Msg::Error(a), Msg::Error(b)) => a == b,
             _ => false,
         }
@@ -44,6 +46,7 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
     let mut buf = Vec::with_capacity(64);
     match msg {
         Msg::Ready => buf.push(b'R'),
+        Msg::Go => buf.push(b'G'),
         Msg::SeccompFd(fd) => return send_fd(sock, fd),
         Msg::Error(e) => {
             buf.push(b'E');
@@ -52,14 +55,7 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         }
     }
     // SAFETY: buf is valid for its length.
-    let n = unsafe {
-        libc::send(
-            sock.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    };
+    let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -73,12 +69,7 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (n, fd) = loop {
         let mut iov = [io::IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
             Ok(msg) => {
                 let fd = msg.cmsgs()?.find_map(|c| match c {
                     ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
@@ -96,6 +87,7 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
         (None, _) => None,
         (Some((b'S', _)), Some(fd)) => Some(Msg::SeccompFd(fd)),
         (Some((b'R', _)), _) => Some(Msg::Ready),
+        (Some((b'G', _)), _) => Some(Msg::Go),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
 }
@@ -109,10 +101,7 @@ mod tests {
         let (a, b) = crate::sys::seqpacket_pair().unwrap();
         send(&a, &Msg::Error("mount /x: denied".into())).unwrap();
         send(&a, &Msg::Ready).unwrap();
-        assert_eq!(
-            recv(&b).unwrap(),
-            Some(Msg::Error("mount /x: denied".into()))
-        );
+        assert_eq!(recv(&b).unwrap(), Some(Msg::Error("mount /x: denied".into())));
         assert_eq!(recv(&b).unwrap(), Some(Msg::Ready));
         drop(a);
         assert_eq!(recv(&b).unwrap(), None);

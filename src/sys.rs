@@ -165,15 +165,7 @@ pub fn mount(
 ) -> io::Result<()> {
     let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: all pointers are null or valid C strings.
-    let ret = unsafe {
-        libc::mount(
-            ptr(source),
-            target.as_ptr(),
-            ptr(fstype),
-            flags,
-            ptr(data).cast(),
-        )
-    };
+    let ret = unsafe { libc::mount(ptr(source), target.as_ptr(), ptr(fstype), flags, ptr(data).cast()) };
     check_int(ret).map(drop)
 }
 
@@ -292,12 +284,7 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
     const FSMOUNT_CLOEXEC: u32 = 1;
     // SAFETY: plain syscalls with valid C strings; the fds are ours.
     unsafe {
-        let fs = check(libc::syscall(
-            libc::SYS_fsopen,
-            c"proc".as_ptr(),
-            FSOPEN_CLOEXEC,
-        ))
-        .map(owned)?;
+        let fs = check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned)?;
         check(libc::syscall(
             libc::SYS_fsconfig,
             fs.as_raw_fd(),
@@ -306,13 +293,7 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
             std::ptr::null::<libc::c_void>(),
             0,
         ))?;
-        check(libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            FSMOUNT_CLOEXEC,
-            0,
-        ))
-        .map(owned)
+        check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0)).map(owned)
     }
 }
 
@@ -349,8 +330,7 @@ mod tests {
 
     #[test]
     fn stat_parsing_survives_odd_command_names() {
-        let line =
-            b"42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
+        let line = b"42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(parse_stat(line), Some((987654, b'S')));
     }
 

@@ -33,11 +33,7 @@ fn namespace_of(key: &str) -> Option<(i32, &'static str)> {
 pub fn plan(sysctl: &HashMap<String, String>, ns: &NamespacePlan) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (key, value) in sysctl {
-        if key.is_empty()
-            || key
-                .split(['.', '/'])
-                .any(|part| part.is_empty() || part == "..")
-        {
+        if key.is_empty() || key.split(['.', '/']).any(|part| part.is_empty() || part == "..") {
             bail!("linux.sysctl: invalid key \"{key}\"");
         }
         match namespace_of(key) {

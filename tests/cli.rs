@@ -20,13 +20,9 @@ fn version_has_three_runc_style_lines() {
 fn spec_writes_a_runnable_config_once() {
     let dir = std::env::temp_dir().join(format!("husk-spec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let o = run_with_timeout(
-        Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir),
-        COMMAND_TIMEOUT,
-    );
+    let o = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
     assert_ok(&o);
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["ociVersion"], "1.2.0");
     assert_eq!(config["root"]["path"], "rootfs");
     assert_eq!(config["process"]["args"][0], "sh");
@@ -41,23 +37,14 @@ fn spec_writes_a_runnable_config_once() {
     }
     assert!(config["linux"]["maskedPaths"].as_array().unwrap().len() > 5);
 
-    let again = run_with_timeout(
-        Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir),
-        COMMAND_TIMEOUT,
-    );
+    let again = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
     assert!(!again.status.success());
-    assert!(
-        stderr(&again).contains("config.json exists"),
-        "{}",
-        stderr(&again)
-    );
+    assert!(stderr(&again).contains("config.json exists"), "{}", stderr(&again));
 
     let rootless = dir.join("rootless");
     std::fs::create_dir_all(&rootless).unwrap();
     let o = run_with_timeout(
-        Command::new(HUSK)
-            .args(["spec", "--rootless", "-b"])
-            .arg(&rootless),
+        Command::new(HUSK).args(["spec", "--rootless", "-b"]).arg(&rootless),
         COMMAND_TIMEOUT,
     );
     assert_ok(&o);
@@ -71,10 +58,7 @@ fn spec_writes_a_runnable_config_once() {
 fn list_of_an_empty_root_is_empty() {
     let dir = std::env::temp_dir().join(format!("husk-emptyroot-{}", std::process::id()));
     let o = run_with_timeout(
-        Command::new(HUSK)
-            .arg("--root")
-            .arg(&dir)
-            .args(["list", "-f", "json"]),
+        Command::new(HUSK).arg("--root").arg(&dir).args(["list", "-f", "json"]),
         COMMAND_TIMEOUT,
     );
     assert_ok(&o);

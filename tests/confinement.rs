@@ -59,11 +59,7 @@ fn unknown_capability_fails_create() {
     b.save();
     let o = b.create("x");
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("process.capabilities.bounding"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("process.capabilities.bounding"), "{}", stderr(&o));
     b.assert_gone("x");
 }
 
@@ -80,9 +76,7 @@ fn seccomp_denies_with_the_configured_errno() {
         ]
     });
     b.save();
-    let out = b.output_of(
-        "grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1; chmod 600 /etc/passwd 2>&1; echo done",
-    );
+    let out = b.output_of("grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1; chmod 600 /etc/passwd 2>&1; echo done");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0].split_whitespace().last(), Some("2"), "filter mode");
     assert!(lines[1].contains("Function not implemented"), "{out}");
@@ -97,14 +91,9 @@ fn default_profile_of_husk_spec_blocks_namespace_creation() {
         b.config["linux"]["seccomp"]["syscalls"].is_array(),
         "husk spec writes a profile"
     );
-    let out = b.output_of(
-        "grep Seccomp: /proc/self/status; unshare -n true 2>&1; echo rc=$?; echo still-works",
-    );
+    let out = b.output_of("grep Seccomp: /proc/self/status; unshare -n true 2>&1; echo rc=$?; echo still-works");
     assert!(out.lines().next().unwrap().ends_with('2'), "{out}");
-    assert!(
-        out.contains("Operation not permitted") && out.contains("rc=1"),
-        "{out}"
-    );
+    assert!(out.contains("Operation not permitted") && out.contains("rc=1"), "{out}");
     assert!(out.contains("still-works"));
 }
 
@@ -127,11 +116,7 @@ fn unknown_rlimit_type_fails_create() {
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]);
     b.save();
     let o = b.create("x");
-    assert!(
-        stderr(&o).contains("process.rlimits[0].type"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("process.rlimits[0].type"), "{}", stderr(&o));
     b.assert_gone("x");
 }
 
@@ -141,10 +126,7 @@ fn oom_score_adj_and_umask() {
     b.config["process"]["oomScoreAdj"] = json!(500);
     b.config["process"]["user"]["umask"] = json!(18);
     b.save();
-    assert_eq!(
-        b.output_of("cat /proc/self/oom_score_adj; umask"),
-        "500\n0022\n"
-    );
+    assert_eq!(b.output_of("cat /proc/self/oom_score_adj; umask"), "500\n0022\n");
 }
 
 #[test]
@@ -153,12 +135,7 @@ fn masked_paths_read_empty_and_readonly_paths_refuse_writes() {
     std::fs::write(b.rootfs().join("etc/secret"), "top secret").unwrap();
     std::fs::create_dir_all(b.rootfs().join("srv/private")).unwrap();
     std::fs::write(b.rootfs().join("srv/private/key"), "k").unwrap();
-    b.config["linux"]["maskedPaths"] = json!([
-        "/etc/secret",
-        "/srv/private",
-        "/proc/timer_list",
-        "/does/not/exist"
-    ]);
+    b.config["linux"]["maskedPaths"] = json!(["/etc/secret", "/srv/private", "/proc/timer_list", "/does/not/exist"]);
     b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/srv"]);
     b.config["root"]["readonly"] = json!(false);
     b.save();
@@ -181,8 +158,7 @@ fn sysctl_is_visible_inside_and_unchanged_on_the_host() {
     let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
     let want_forward = if host_forward.trim() == "1" { "0" } else { "1" };
-    b.config["linux"]["sysctl"] =
-        json!({"net.ipv4.ip_forward": want_forward, "kernel.shmmni": "1234"});
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want_forward, "kernel.shmmni": "1234"});
     b.save();
     let out = b.output_of("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni");
     assert_eq!(out, format!("{want_forward}\n1234\n"));
@@ -190,10 +166,7 @@ fn sysctl_is_visible_inside_and_unchanged_on_the_host() {
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         host_forward
     );
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
-        host_shmmni
-    );
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(), host_shmmni);
 }
 
 #[test]
@@ -227,14 +200,9 @@ fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
         b.config["process"]["cwd"] = json!(cwd);
         b.save();
         let mut cmd = std::process::Command::new(HUSK);
-        cmd.arg("--root").arg(&b.root).args([
-            "run",
-            "--preserve-fds",
-            "1",
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            "c",
-        ]);
+        cmd.arg("--root")
+            .arg(&b.root)
+            .args(["run", "--preserve-fds", "1", "--bundle", b.dir.to_str().unwrap(), "c"]);
         b.tag(&mut cmd);
         let host_dir = std::fs::File::open("/").unwrap();
         use std::os::fd::AsRawFd;
@@ -247,11 +215,7 @@ fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
             });
         }
         let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
-        assert!(
-            !o.status.success(),
-            "cwd {cwd} must be refused: {}",
-            stdout(&o)
-        );
+        assert!(!o.status.success(), "cwd {cwd} must be refused: {}", stdout(&o));
         assert!(stderr(&o).contains("process.cwd"), "{}", stderr(&o));
         b.assert_gone("c");
     }
@@ -288,11 +252,7 @@ fn cve_2019_5736_the_husk_binary_cannot_be_reopened_for_writing() {
         assert_eq!(libc::fstatvfs(exe.as_raw_fd(), &mut st), 0);
         st.f_flag
     };
-    assert_ne!(
-        flags & libc::ST_RDONLY,
-        0,
-        "the init's exe is not on a read-only mount"
-    );
+    assert_ne!(flags & libc::ST_RDONLY, 0, "the init's exe is not on a read-only mount");
     assert_ok(&b.husk(&["delete", "-f", "s"]));
     b.assert_gone("s");
 }
@@ -311,8 +271,7 @@ impl OpenPath for std::fs::OpenOptions {
 fn cve_2025_31133_a_fake_dev_null_is_not_bound_over_masked_paths() {
     let mut b = Bundle::new("fakenull");
     // /dev/null replaced by another device: masking must refuse it.
-    b.config["linux"]["devices"] =
-        json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 5}]);
+    b.config["linux"]["devices"] = json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 5}]);
     b.save();
     let o = b.create("x");
     assert!(
@@ -329,8 +288,7 @@ fn cve_2025_31133_a_fake_dev_null_is_not_bound_over_masked_paths() {
     b.config["linux"].as_object_mut().unwrap().remove("devices");
     let mounts = b.config["mounts"].as_array_mut().unwrap();
     mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
-    mounts
-        .push(json!({"destination": "/dev", "type": "bind", "source": fake, "options": ["rbind"]}));
+    mounts.push(json!({"destination": "/dev", "type": "bind", "source": fake, "options": ["rbind"]}));
     b.save();
     let o = b.create("x");
     assert!(
@@ -349,11 +307,7 @@ fn cve_2019_16884_a_proc_symlink_in_the_image_is_refused() {
     b.config["linux"]["sysctl"] = json!({"kernel.shmmni": "99"});
     b.save();
     let o = b.create("x");
-    assert!(
-        stderr(&o).contains("rootfs /proc is a symlink"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("rootfs /proc is a symlink"), "{}", stderr(&o));
     b.assert_gone("x");
 }
 
@@ -377,13 +331,7 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
         let mut buf = vec![0u8; 8192];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::empty(),
-        )
-        .unwrap();
+        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
         let fds: Vec<i32> = msg
             .cmsgs()
             .unwrap()
@@ -405,10 +353,7 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
     assert_eq!(state["pid"], b.state("n")["pid"]);
     assert_eq!(fds.len(), 1);
     let link = std::fs::read_link(format!("/proc/self/fd/{}", fds[0])).unwrap();
-    assert!(
-        link.to_string_lossy().contains("seccomp notify"),
-        "{link:?}"
-    );
+    assert!(link.to_string_lossy().contains("seccomp notify"), "{link:?}");
     // SAFETY: closing the fd we received.
     unsafe { libc::close(fds[0]) };
     assert_ok(&b.husk(&["delete", "n"]));
@@ -423,15 +368,11 @@ fn scheduler_personality_and_cpu_affinity() {
     b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
     b.save();
     // stat fields: 19 nice, 41 policy (SCHED_BATCH = 3).
-    let out = b.output_of(
-        "cut -d' ' -f19,41 /proc/self/stat; uname -m; grep Cpus_allowed_list /proc/self/status",
-    );
+    let out = b.output_of("cut -d' ' -f19,41 /proc/self/stat; uname -m; grep Cpus_allowed_list /proc/self/status");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "7 3");
     assert_eq!(lines[1], "i686", "LINUX32 personality");
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let want = if cpus > 1 { "0-1" } else { "0" };
     assert!(lines[2].ends_with(want), "{out}");
 }
@@ -443,13 +384,7 @@ fn a_session_keyring_per_container_unless_no_new_keyring() {
     assert_ok(&b.create("k1"));
     let keys = std::fs::read_to_string("/proc/keys").unwrap();
     assert!(keys.contains("_ses.k1"), "{keys}");
-    let o = b.husk(&[
-        "create",
-        "--no-new-keyring",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "k2",
-    ]);
+    let o = b.husk(&["create", "--no-new-keyring", "--bundle", b.dir.to_str().unwrap(), "k2"]);
     assert_ok(&o);
     let keys = std::fs::read_to_string("/proc/keys").unwrap();
     assert!(!keys.contains("_ses.k2"), "{keys}");
@@ -462,8 +397,7 @@ fn a_session_keyring_per_container_unless_no_new_keyring() {
 #[test]
 fn an_lsm_label_without_the_lsm_is_a_clear_error() {
     let mut b = Bundle::new("lsm");
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim() == "Y");
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
     if apparmor {
         eprintln!("AppArmor is enabled here: the error path cannot be exercised");
         return;

@@ -17,8 +17,7 @@ fn hostname_domainname_user_cwd_env_umask() {
     let mut b = Bundle::new("process");
     b.config["hostname"] = json!("box1");
     b.config["domainname"] = json!("example.org");
-    b.config["process"]["user"] =
-        json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 1002], "umask": 63});
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 1002], "umask": 63});
     b.config["process"]["cwd"] = json!("/work/dir");
     b.config["process"]["env"] = json!(["PATH=/bin", "GREETING=hello world"]);
     b.save();
@@ -46,11 +45,7 @@ fn hostname_domainname_user_cwd_env_umask() {
 fn program_is_found_in_the_containers_path() {
     let mut b = Bundle::new("pathlookup");
     std::fs::create_dir_all(b.rootfs().join("opt/tools")).unwrap();
-    std::fs::write(
-        b.rootfs().join("opt/tools/hello"),
-        "#!/bin/sh\necho found-in-path\n",
-    )
-    .unwrap();
+    std::fs::write(b.rootfs().join("opt/tools/hello"), "#!/bin/sh\necho found-in-path\n").unwrap();
     std::fs::set_permissions(
         b.rootfs().join("opt/tools/hello"),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -65,23 +60,16 @@ fn program_is_found_in_the_containers_path() {
 }
 
 fn ns_inode(path: &str) -> String {
-    std::fs::read_link(path)
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
+    std::fs::read_link(path).unwrap().to_string_lossy().into_owned()
 }
 
 #[test]
 fn namespaces_differ_from_the_host() {
     let mut b = Bundle::new("namespaces");
-    let out =
-        b.output_of("for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done");
+    let out = b.output_of("for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done");
     let inside: Vec<&str> = out.lines().collect();
     assert_eq!(inside.len(), 6);
-    for (n, seen) in ["pid", "net", "ipc", "uts", "mnt", "cgroup"]
-        .iter()
-        .zip(&inside)
-    {
+    for (n, seen) in ["pid", "net", "ipc", "uts", "mnt", "cgroup"].iter().zip(&inside) {
         assert_ne!(
             ns_inode(&format!("/proc/self/ns/{n}")),
             *seen,
@@ -102,10 +90,7 @@ fn namespaces_not_listed_are_shared_with_the_host() {
     remove_namespace(&mut b, "ipc");
     let out = b.output_of("readlink /proc/self/ns/net; readlink /proc/self/ns/ipc");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines,
-        [ns_inode("/proc/self/ns/net"), ns_inode("/proc/self/ns/ipc")]
-    );
+    assert_eq!(lines, [ns_inode("/proc/self/ns/net"), ns_inode("/proc/self/ns/ipc")]);
 }
 
 #[test]
@@ -153,15 +138,13 @@ fn mounts_of_the_config_appear_with_their_options() {
     let mounts = b.config["mounts"].as_array_mut().unwrap();
     mounts.push(json!({"destination": "/data", "type": "bind", "source": vol, "options": ["rbind", "ro", "nosuid"]}));
     mounts.push(json!({"destination": "/scratch/deep", "type": "tmpfs", "source": "tmpfs", "options": ["noexec", "size=1m", "mode=700"]}));
-    mounts.push(json!({"destination": "/etc/hostfile", "type": "none", "source": vol.join("file"), "options": ["bind"]}));
+    mounts
+        .push(json!({"destination": "/etc/hostfile", "type": "none", "source": vol.join("file"), "options": ["bind"]}));
     b.save();
     let out = b.output_of("cat /proc/self/mountinfo; echo ---; cat /data/file; echo; cat /etc/hostfile; echo; touch /data/x 2>&1 || echo ro-ok");
     let (info, rest) = out.split_once("---\n").unwrap();
     assert!(mountinfo_line(info, "/proc").contains(" - proc "));
-    assert!(
-        mountinfo_line(info, "/dev").contains("nosuid")
-            && mountinfo_line(info, "/dev").contains(" - tmpfs ")
-    );
+    assert!(mountinfo_line(info, "/dev").contains("nosuid") && mountinfo_line(info, "/dev").contains(" - tmpfs "));
     assert!(mountinfo_line(info, "/dev/pts").contains(" - devpts "));
     assert!(mountinfo_line(info, "/dev/mqueue").contains(" - mqueue "));
     assert!(mountinfo_line(info, "/dev/shm").contains("nodev"));
@@ -173,16 +156,11 @@ fn mounts_of_the_config_appear_with_their_options() {
     assert!(data.contains(" ro,nosuid"), "{data}");
     let scratch = mountinfo_line(info, "/scratch/deep");
     assert!(
-        scratch.contains("noexec")
-            && scratch.contains("size=1024k")
-            && scratch.contains("mode=700"),
+        scratch.contains("noexec") && scratch.contains("size=1024k") && scratch.contains("mode=700"),
         "{scratch}"
     );
     mountinfo_line(info, "/etc/hostfile");
-    assert!(
-        mountinfo_line(info, "/").contains(" / ro,"),
-        "root.readonly"
-    );
+    assert!(mountinfo_line(info, "/").contains(" / ro,"), "root.readonly");
     let rest: Vec<&str> = rest.lines().collect();
     assert_eq!(rest[..2], ["from-host", "from-host"]);
     assert!(rest[2].contains("Read-only file system"), "{rest:?}");
@@ -203,11 +181,7 @@ fn mount_target_symlink_cannot_escape_the_rootfs() {
     b.save();
     let out = b.output_of("awk '$5 ~ \"^/tmp\"' /proc/self/mountinfo | cut -d' ' -f5");
     let expected = outside.to_str().unwrap();
-    assert_eq!(
-        out.trim(),
-        expected,
-        "mounted at the path inside the rootfs"
-    );
+    assert_eq!(out.trim(), expected, "mounted at the path inside the rootfs");
     assert!(
         b.rootfs().join(expected.trim_start_matches('/')).is_dir(),
         "target created inside the rootfs"
@@ -274,10 +248,7 @@ fn dev_symlink_in_the_image_cannot_send_devices_to_the_host() {
 fn readonly_root_and_writable_root() {
     let mut b = Bundle::new("roroot");
     let out = b.output_of("touch /newfile 2>&1; echo rc=$?");
-    assert!(
-        out.contains("Read-only file system") && out.contains("rc=1"),
-        "{out}"
-    );
+    assert!(out.contains("Read-only file system") && out.contains("rc=1"), "{out}");
     b.config["root"]["readonly"] = Value::Bool(false);
     b.save();
     assert_eq!(b.output_of("touch /newfile && echo ok"), "ok\n");
@@ -288,13 +259,7 @@ fn readonly_root_and_writable_root() {
 fn no_pivot_moves_the_root() {
     let mut b = Bundle::new("nopivot");
     b.script("cat /etc/passwd | head -1; ls /");
-    let o = b.husk(&[
-        "run",
-        "--no-pivot",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "np",
-    ]);
+    let o = b.husk(&["run", "--no-pivot", "--bundle", b.dir.to_str().unwrap(), "np"]);
     assert_ok(&o);
     let out = stdout(&o);
     assert!(out.starts_with("root:x:0:0:root:/root:/bin/sh\n"), "{out}");
@@ -315,14 +280,9 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
     let mut b = Bundle::new("fds");
     b.script("ls /proc/self/fd | sort -n | tr '\\n' ' '");
     let mut cmd = std::process::Command::new(HUSK);
-    cmd.arg("--root").arg(&b.root).args([
-        "run",
-        "--preserve-fds",
-        "1",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "fds",
-    ]);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["run", "--preserve-fds", "1", "--bundle", b.dir.to_str().unwrap(), "fds"]);
     b.tag(&mut cmd);
     // fd 3 is passed on purpose; fd 4 (a host directory) must not leak.
     let keep = std::fs::File::open("/dev/null").unwrap();

@@ -10,10 +10,7 @@ use serde_json::{json, Value};
 #[track_caller]
 fn create_fails(b: &Bundle, id: &str, expect: &str) {
     let o = b.create(id);
-    assert!(
-        !o.status.success(),
-        "create succeeded but should fail with {expect:?}"
-    );
+    assert!(!o.status.success(), "create succeeded but should fail with {expect:?}");
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.contains(expect), "expected {expect:?} in: {err}");
@@ -64,11 +61,7 @@ fn missing_program_fails_create() {
     let mut b = Bundle::new("noprog");
     b.config["process"]["args"] = json!(["no-such-program"]);
     b.save();
-    create_fails(
-        &b,
-        "x",
-        "exec: \"no-such-program\": executable file not found in $PATH",
-    );
+    create_fails(&b, "x", "exec: \"no-such-program\": executable file not found in $PATH");
     b.config["process"]["args"] = json!(["/etc/passwd"]);
     b.save();
     create_fails(&b, "x", "exec: \"/etc/passwd\": permission denied");
@@ -191,14 +184,10 @@ fn json_log_of_a_failed_create_is_one_logrus_line() {
     assert!(!o.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    let line: Value =
-        serde_json::from_str(&text).expect("podman parses the whole file as one object");
+    let line: Value = serde_json::from_str(&text).expect("podman parses the whole file as one object");
     assert_eq!(line["level"], "error");
     assert!(
-        line["msg"]
-            .as_str()
-            .unwrap()
-            .contains("executable file not found"),
+        line["msg"].as_str().unwrap().contains("executable file not found"),
         "{line}"
     );
     let time = line["time"].as_str().unwrap();

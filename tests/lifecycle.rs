@@ -33,39 +33,20 @@ fn create_start_kill_delete() {
     assert!(state["created"].as_str().unwrap().ends_with('Z'));
     let pid = state["pid"].as_i64().unwrap();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
-    assert_eq!(
-        b.processes(),
-        vec![pid as i32],
-        "the init waits inside the rootfs"
-    );
+    assert_eq!(b.processes(), vec![pid as i32], "the init waits inside the rootfs");
 
     assert_ok(&b.husk(&["start", "c1"]));
     assert_eq!(b.status("c1"), "running");
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_eq!(
-        comm.trim(),
-        "sleep",
-        "the init became the container's program"
-    );
+    assert_eq!(comm.trim(), "sleep", "the init became the container's program");
 
     let again = b.husk(&["start", "c1"]);
     assert!(!again.status.success());
-    assert!(
-        stderr(&again).contains("already running"),
-        "{}",
-        stderr(&again)
-    );
+    assert!(stderr(&again).contains("already running"), "{}", stderr(&again));
 
     let refuse = b.husk(&["delete", "c1"]);
-    assert!(
-        !refuse.status.success(),
-        "a running container needs --force"
-    );
-    assert!(
-        stderr(&refuse).contains("not stopped"),
-        "{}",
-        stderr(&refuse)
-    );
+    assert!(!refuse.status.success(), "a running container needs --force");
+    assert!(stderr(&refuse).contains("not stopped"), "{}", stderr(&refuse));
 
     assert_ok(&b.husk(&["kill", "c1", "KILL"]));
     b.wait_status("c1", "stopped");
@@ -185,10 +166,7 @@ fn kill_accepts_names_numbers_and_realtime_signals() {
             if got.contains(want) {
                 return;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{want} never arrived: {got:?}"
-            );
+            assert!(std::time::Instant::now() < deadline, "{want} never arrived: {got:?}");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     };
@@ -201,11 +179,7 @@ fn kill_accepts_names_numbers_and_realtime_signals() {
     wait_for(&sigfile, "hup");
     let bad = b.husk(&["kill", "k", "SIGNOPE"]);
     assert!(!bad.status.success());
-    assert!(
-        stderr(&bad).contains("unknown signal \"SIGNOPE\""),
-        "{}",
-        stderr(&bad)
-    );
+    assert!(stderr(&bad).contains("unknown signal \"SIGNOPE\""), "{}", stderr(&bad));
     assert_ok(&b.husk(&["kill", "k"])); // SIGTERM by default
     b.wait_status("k", "stopped");
     assert_ok(&b.husk(&["delete", "k"]));
@@ -223,9 +197,7 @@ fn concurrent_creates_of_one_id_let_exactly_one_win() {
             let (dir, root) = (dir.clone(), root.clone());
             std::thread::spawn(move || {
                 let mut cmd = std::process::Command::new(HUSK);
-                cmd.arg("--root")
-                    .arg(root)
-                    .args(["create", "--bundle", &dir, "same"]);
+                cmd.arg("--root").arg(root).args(["create", "--bundle", &dir, "same"]);
                 cmd.env("HUSK_TEST_BUNDLE", &dir);
                 run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
             })
@@ -233,12 +205,7 @@ fn concurrent_creates_of_one_id_let_exactly_one_win() {
         .collect();
     let outputs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let wins = outputs.iter().filter(|o| o.status.success()).count();
-    assert_eq!(
-        wins,
-        1,
-        "{:?}",
-        outputs.iter().map(stderr).collect::<Vec<_>>()
-    );
+    assert_eq!(wins, 1, "{:?}", outputs.iter().map(stderr).collect::<Vec<_>>());
     for o in outputs.iter().filter(|o| !o.status.success()) {
         assert!(stderr(o).contains("already exists"), "{}", stderr(o));
     }
@@ -253,11 +220,7 @@ fn start_reports_an_exec_failure_with_the_path() {
     b.config["root"]["readonly"] = Value::Bool(false);
     b.config["process"]["args"] = serde_json::json!(["/bin/prog"]);
     b.save();
-    std::fs::write(
-        b.rootfs().join("bin/prog"),
-        "#!/bin/nonexistent-interpreter\n",
-    )
-    .unwrap();
+    std::fs::write(b.rootfs().join("bin/prog"), "#!/bin/nonexistent-interpreter\n").unwrap();
     std::fs::set_permissions(
         b.rootfs().join("bin/prog"),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -288,12 +251,8 @@ fn list_formats() {
         lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("BUNDLE"),
         "{table}"
     );
-    assert!(
-        lines[1].starts_with("one ") && lines[1].contains("created"),
-        "{table}"
-    );
-    let json: Value =
-        serde_json::from_slice(&b.husk(&["list", "--format", "json"]).stdout).unwrap();
+    assert!(lines[1].starts_with("one ") && lines[1].contains("created"), "{table}");
+    let json: Value = serde_json::from_slice(&b.husk(&["list", "--format", "json"]).stdout).unwrap();
     let ids: Vec<&str> = json
         .as_array()
         .unwrap()

@@ -59,11 +59,17 @@ pub fn make_rootfs(rootfs: &Path) {
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
     )
     .unwrap();
-    std::fs::write(
-        rootfs.join("etc/group"),
-        "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
-    )
-    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n").unwrap();
+}
+
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    let o = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "chown: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Runs a command to completion within `timeout`, killing it past that.
@@ -76,12 +82,7 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let (out_path, err_path) = (tmp.with_extension("out"), tmp.with_extension("err"));
     let out = std::fs::File::create(&out_path).unwrap();
     let err = std::fs::File::create(&err_path).unwrap();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("spawn");
+    let mut child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().expect("spawn");
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -123,12 +124,49 @@ pub fn assert_ok(o: &Output) {
     );
 }
 
+/// The unprivileged user the rootless tests run as: made once with `useradd -m`,
+/// which gives it /etc/subuid and /etc/subgid ranges. Returns its uid and gid.
+pub fn rootless_user() -> (u32, u32) {
+    static USER: OnceLock<(u32, u32)> = OnceLock::new();
+    *USER.get_or_init(|| {
+        const NAME: &str = "husk-rootless";
+        let id = |flag: &str| {
+            let o = Command::new("id").args([flag, NAME]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok()
+        };
+        if id("-u").is_none() {
+            let o = Command::new("useradd")
+                .args(["-m", "-s", "/bin/sh", NAME])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success() || id("-u").is_some(),
+                "useradd: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        (id("-u").unwrap(), id("-g").unwrap())
+    })
+}
+
+/// The first subordinate id range of the rootless user in /etc/subuid or /etc/subgid.
+pub fn subordinate_start(file: &str) -> u32 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("husk-rootless:"))
+        .expect("useradd gave no subordinate range");
+    line.split(':').nth(1).unwrap().parse().unwrap()
+}
+
 /// A bundle with its own state root. Dropping it deletes its containers and
 /// checks that no process of it and no state is left.
 pub struct Bundle {
     pub dir: PathBuf,
     pub root: PathBuf,
     pub config: Value,
+    /// Set for a rootless bundle: husk runs as this uid and gid.
+    pub user: Option<(u32, u32)>,
 }
 
 impl Bundle {
@@ -139,21 +177,39 @@ impl Bundle {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         make_rootfs(&dir.join("rootfs"));
-        let out = run_with_timeout(
-            Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir),
-            COMMAND_TIMEOUT,
-        );
+        let out = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
         assert_ok(&out);
-        let config: Value =
-            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let config: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         let root = dir.join("state");
-        let mut b = Bundle { dir, root, config };
+        let mut b = Bundle {
+            dir,
+            root,
+            config,
+            user: None,
+        };
         b.config["process"]["terminal"] = Value::Bool(false);
         let marker = Value::from(b.marker());
-        b.config["process"]["env"]
-            .as_array_mut()
-            .unwrap()
-            .push(marker);
+        b.config["process"]["env"].as_array_mut().unwrap().push(marker);
+        b.save();
+        b
+    }
+
+    /// A bundle of the rootless user, made by `husk spec --rootless` run as that
+    /// user; husk runs as the user with its state in $XDG_RUNTIME_DIR/husk.
+    pub fn rootless(name: &str) -> Bundle {
+        let (uid, gid) = rootless_user();
+        let mut b = Bundle::new(name);
+        b.user = Some((uid, gid));
+        std::fs::remove_file(b.dir.join("config.json")).unwrap();
+        let run = b.dir.join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        b.root = run.join("husk");
+        chown_tree(&b.dir, uid, gid);
+        assert_ok(&b.husk(&["spec", "--rootless", "--bundle", b.dir.to_str().unwrap()]));
+        b.config = serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
+        let marker = Value::from(b.marker());
+        b.config["process"]["env"].as_array_mut().unwrap().push(marker);
         b.save();
         b
     }
@@ -180,10 +236,17 @@ impl Bundle {
     /// `husk --root ROOT ARGS...` with the bundle as the working directory.
     pub fn husk(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(HUSK);
-        cmd.arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .current_dir(&self.dir);
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            // Rootless: the default state root, under the user's runtime dir.
+            cmd.uid(uid)
+                .gid(gid)
+                .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+                .env("HOME", &self.dir);
+        } else {
+            cmd.arg("--root").arg(&self.root);
+        }
+        cmd.args(args).current_dir(&self.dir);
         self.tag(&mut cmd);
         run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
     }
@@ -238,9 +301,7 @@ impl Bundle {
             .filter(|pid| {
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
                 let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-                !stat.is_empty()
-                    && !stat.contains(") Z ")
-                    && env.split(|&b| b == 0).any(|e| e == marker)
+                !stat.is_empty() && !stat.contains(") Z ") && env.split(|&b| b == 0).any(|e| e == marker)
             })
             .collect()
     }
@@ -248,20 +309,10 @@ impl Bundle {
     /// Asserts that container `id` left no state directory, process or host mount.
     #[track_caller]
     pub fn assert_gone(&self, id: &str) {
-        assert!(
-            !self.root.join(id).exists(),
-            "state directory of {id} left behind"
-        );
-        assert_eq!(
-            self.processes(),
-            Vec::<i32>::new(),
-            "container processes left behind"
-        );
+        assert!(!self.root.join(id).exists(), "state directory of {id} left behind");
+        assert_eq!(self.processes(), Vec::<i32>::new(), "container processes left behind");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(
-            !mounts.contains(self.dir.to_str().unwrap()),
-            "host mounts left behind"
-        );
+        assert!(!mounts.contains(self.dir.to_str().unwrap()), "host mounts left behind");
     }
 
     /// Waits (bounded) until `id` has the given status.
@@ -286,11 +337,7 @@ impl Drop for Bundle {
         let leftover = self.processes();
         let _ = std::fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {
-            assert_eq!(
-                leftover,
-                Vec::<i32>::new(),
-                "container processes left behind"
-            );
+            assert_eq!(leftover, Vec::<i32>::new(), "container processes left behind");
         }
     }
 }

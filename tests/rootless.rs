@@ -1,0 +1,249 @@
+//! User namespaces and rootless mode: husk run by an ordinary user with
+//! /etc/subuid ranges, and user-namespaced containers run by root.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn status_ids(pid: i64, field: &str) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect()
+}
+
+#[test]
+fn every_lifecycle_command_works_unprivileged() {
+    let mut b = Bundle::rootless("rl-lifecycle");
+    let (uid, _) = b.user.unwrap();
+    b.script("cat /proc/self/uid_map; id -u; sleep 30");
+    assert_ok(&b.create("r1"));
+    assert!(
+        b.root.join("r1/state.json").exists(),
+        "state under $XDG_RUNTIME_DIR/husk"
+    );
+    assert_eq!(b.status("r1"), "created");
+    let pid = b.state("r1")["pid"].as_i64().unwrap();
+    assert_eq!(status_ids(pid, "Uid:"), [uid; 4], "root inside is the user outside");
+    let list = stdout(&b.husk(&["list", "-q"]));
+    assert_eq!(list, "r1\n");
+    assert_ok(&b.husk(&["start", "r1"]));
+    assert_eq!(b.status("r1"), "running");
+    assert_ok(&b.husk(&["kill", "r1", "KILL"]));
+    b.wait_status("r1", "stopped");
+    assert_ok(&b.husk(&["delete", "r1"]));
+    b.assert_gone("r1");
+
+    b.script("cat /proc/self/uid_map; id -u");
+    let o = b.run("r2");
+    assert_ok(&o);
+    let out = stdout(&o);
+    let map: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(map, ["0", &uid.to_string(), "1"]);
+    assert_eq!(out.lines().nth(1), Some("0"));
+    b.assert_gone("r2");
+}
+
+#[test]
+fn multi_range_mappings_go_through_newuidmap() {
+    let mut b = Bundle::rootless("rl-multi");
+    let (uid, gid) = b.user.unwrap();
+    let (subuid, subgid) = (subordinate_start("/etc/subuid"), subordinate_start("/etc/subgid"));
+    b.config["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": uid, "size": 1}, {"containerID": 1, "hostID": subuid, "size": 1000}]);
+    b.config["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": gid, "size": 1}, {"containerID": 1, "hostID": subgid, "size": 1000}]);
+    b.config["process"]["user"] = json!({"uid": 5, "gid": 6});
+    b.save();
+    let out = b.output_of("cat /proc/self/uid_map; echo; cat /proc/self/gid_map; echo; id -u; id -g");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["0", &uid.to_string(), "1"]);
+    assert_eq!(rows[1], ["1", &subuid.to_string(), "1000"]);
+    assert_eq!(rows[2], ["0", &gid.to_string(), "1"]);
+    assert_eq!(rows[3], ["1", &subgid.to_string(), "1000"]);
+    assert_eq!(rows[4], ["5"]);
+    assert_eq!(rows[5], ["6"]);
+}
+
+#[test]
+fn files_made_by_the_containers_root_belong_to_the_user() {
+    let mut b = Bundle::rootless("rl-files");
+    let (uid, gid) = b.user.unwrap();
+    let shared = b.dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    chown_tree(&shared, uid, gid);
+    std::fs::write(b.dir.join("rootowned"), "host secret").unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]}));
+    mounts.push(json!({"destination": "/rootowned", "type": "bind", "source": b.dir.join("rootowned"), "options": ["bind", "rw"]}));
+    b.save();
+    let out = b.output_of("echo made > /shared/new; (echo x >> /rootowned) 2>&1; echo done");
+    assert!(
+        out.contains("Permission denied"),
+        "the container's root wrote a root-owned host file: {out}"
+    );
+    assert_eq!(std::fs::read_to_string(b.dir.join("rootowned")).unwrap(), "host secret");
+    let meta = std::fs::metadata(shared.join("new")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+}
+
+#[test]
+fn an_unentitled_mapping_fails_cleanly() {
+    let mut b = Bundle::rootless("rl-unentitled");
+    let (uid, gid) = b.user.unwrap();
+    b.config["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": uid, "size": 1}, {"containerID": 1, "hostID": 5000, "size": 10}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    b.save();
+    let o = b.create("u");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("linux.uidMappings[1]: host ids 5000-5009 are not yours"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+    b.assert_gone("u");
+}
+
+#[test]
+fn devices_are_bound_from_the_host_and_cgroupfs_is_read_only() {
+    let mut b = Bundle::rootless("rl-devices");
+    let out = b.output_of(
+        "stat -c '%t:%T' /dev/null /dev/zero; echo x > /dev/null && echo null-ok; \
+         grep ' /sys/fs/cgroup ' /proc/self/mountinfo | tail -1 | cut -d' ' -f6",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["1:3", "1:5", "null-ok"]);
+    assert!(lines[3].starts_with("ro"), "{out}");
+}
+
+#[test]
+fn without_a_cgroup_namespace_rootless_cgroupfs_is_forced_read_only() {
+    let mut b = Bundle::rootless("rl-cgroupro");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys/fs/cgroup" {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+        }
+    }
+    b.save();
+    // The last mount at /sys/fs/cgroup is the one the container sees.
+    let out = b.output_of(
+        "grep ' /sys/fs/cgroup ' /proc/self/mountinfo | tail -1 | cut -d' ' -f6; (touch /sys/fs/cgroup/x) 2>&1; true",
+    );
+    assert!(out.starts_with("ro"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+}
+
+#[test]
+fn rootless_without_a_user_namespace_is_refused() {
+    let mut b = Bundle::rootless("rl-nouserns");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "user");
+    b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
+    b.config["linux"].as_object_mut().unwrap().remove("gidMappings");
+    b.save();
+    let o = b.create("x");
+    assert!(stderr(&o).contains("needs a user namespace"), "{}", stderr(&o));
+    b.assert_gone("x");
+}
+
+#[test]
+fn root_runs_a_user_namespaced_container_with_a_custom_mapping() {
+    let mut b = Bundle::new("userns-root");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    b.config["root"]["readonly"] = json!(false);
+    b.script("cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/made; sleep 30");
+    std::fs::set_permissions(
+        b.rootfs().join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    assert_ok(&b.create("u"));
+    let pid = b.state("u")["pid"].as_i64().unwrap();
+    assert_ok(&b.husk(&["start", "u"]));
+    b.wait_status("u", "running");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !b.rootfs().join("tmp/made").exists() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(status_ids(pid, "Uid:"), [200000; 4]);
+    assert_eq!(status_ids(pid, "Gid:"), [300000; 4]);
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(b.rootfs().join("tmp/made")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (200000, 300000));
+    assert_ok(&b.husk(&["delete", "-f", "u"]));
+    b.assert_gone("u");
+}
+
+/// A host directory with one file owned by 0:0 and one by 7:8.
+fn owned_files(b: &Bundle) -> std::path::PathBuf {
+    let dir = b.dir.join("idmapped");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("root-file"), "r").unwrap();
+    std::fs::write(dir.join("seven-file"), "s").unwrap();
+    std::os::unix::fs::chown(dir.join("seven-file"), Some(7), Some(8)).unwrap();
+    dir
+}
+
+#[test]
+fn idmapped_bind_mount_with_its_own_mappings() {
+    let mut b = Bundle::new("idmap-own");
+    let dir = owned_files(&b);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": dir, "options": ["bind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1234, "size": 100}],
+        "gidMappings": [{"containerID": 0, "hostID": 5678, "size": 100}]
+    }));
+    b.save();
+    let out = b.output_of("stat -c '%n %u:%g' /data/root-file /data/seven-file");
+    assert_eq!(out, "/data/root-file 1234:5678\n/data/seven-file 1241:5686\n");
+    // The host sees the files as they are.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(dir.join("root-file")).unwrap().uid(), 0);
+}
+
+#[test]
+fn idmapped_bind_mount_with_the_containers_mappings() {
+    let mut b = Bundle::new("idmap-userns");
+    let dir = owned_files(&b);
+    // The container's root may not create directories in a root-owned rootfs.
+    std::fs::create_dir_all(b.rootfs().join("data")).unwrap();
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": dir, "options": ["rbind", "ridmap"]
+    }));
+    b.save();
+    // Files owned by 0 and 7 on disk belong to the container's 0 and 7.
+    let out = b.output_of("stat -c '%n %u:%g' /data/root-file /data/seven-file; echo new > /data/made && echo wrote");
+    assert_eq!(out, "/data/root-file 0:0\n/data/seven-file 7:8\nwrote\n");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir.join("made")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (0, 0),
+        "written through the mount as on-disk root"
+    );
+}
