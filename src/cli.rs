@@ -72,6 +72,8 @@ pub enum Command {
     },
     /// Create and start a container
     Run(RunArgs),
+    /// Run a new process inside a running container
+    Exec(ExecArgs),
     /// List containers
     #[command(visible_alias = "ps-all")]
     List {
@@ -126,6 +128,59 @@ pub struct RunArgs {
     /// Keep the container's state after it exits
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// A JSON `process` object (as in config.json) to run
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket that receives the pty master
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to this file
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Add or override an environment variable (KEY=VALUE)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// An additional group
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (bounding, effective, permitted)
+    #[arg(short, long = "cap", value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// AppArmor profile
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// SELinux process label
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Pass this many fds after stdio (3, 4, ...) to the process
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Exec even into a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments (unless --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
@@ -183,6 +238,15 @@ mod tests {
         let Some(Command::Spec(s)) = cli.command else { panic!() };
         assert!(s.rootless);
         assert_eq!(cli.rootless, "auto");
+    }
+
+    #[test]
+    fn exec_takes_the_command_after_the_id() {
+        let cli = parse(&["exec", "-e", "A=1", "--user", "5:6", "c", "sh", "-c", "echo -n hi"]);
+        let Some(Command::Exec(e)) = cli.command else { panic!() };
+        assert_eq!(e.id, "c");
+        assert_eq!(e.command, ["sh", "-c", "echo -n hi"]);
+        assert_eq!((e.env, e.user.as_deref()), (vec!["A=1".to_string()], Some("5:6")));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct ProcessPlan {
     pub additional_gids: Vec<u32>,
     pub umask: u32,
     pub terminal: bool,
+    /// process.consoleSize as (rows, columns).
+    pub console_size: Option<(u16, u16)>,
     /// None when the config has no `capabilities`: the sets are then left as they are.
     pub caps: Option<CapsPlan>,
     pub attrs: AttrsPlan,
@@ -61,6 +63,8 @@ pub struct Plan {
     pub userns: Option<UsernsPlan>,
     /// Whether husk runs unprivileged.
     pub rootless: bool,
+    /// config.json as read, kept in the state directory for `exec`.
+    pub config_text: String,
 }
 
 impl Plan {
@@ -84,7 +88,9 @@ pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).context(|| format!("read {}", path.display()))?;
     let spec = parse(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
-    plan(spec, bundle, opts)
+    let mut plan = plan(spec, bundle, opts)?;
+    plan.config_text = text;
+    Ok(plan)
 }
 
 /// Parses config.json text; a type error names the JSON path of the bad field.
@@ -195,6 +201,7 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         time_offsets,
         userns,
         rootless,
+        config_text: String::new(),
     })
 }
 
@@ -252,7 +259,12 @@ fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
     })
 }
 
-fn process_plan(p: &Process, linux: &oci_spec::runtime::Linux, opts: &Options, last_cap: u8) -> Result<ProcessPlan> {
+pub fn process_plan(
+    p: &Process,
+    linux: &oci_spec::runtime::Linux,
+    opts: &Options,
+    last_cap: u8,
+) -> Result<ProcessPlan> {
     let args = p.args().clone().unwrap_or_default();
     let Some(program) = args.first().cloned() else {
         bail!("process.args must not be empty")
@@ -283,6 +295,7 @@ fn process_plan(p: &Process, linux: &oci_spec::runtime::Linux, opts: &Options, l
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
         umask: user.umask().unwrap_or(0o022),
         terminal: p.terminal().unwrap_or(false),
+        console_size: p.console_size().map(|b| (b.height() as u16, b.width() as u16)),
         caps: caps_plan(p, last_cap)?,
         attrs: process::plan(p, linux, opts.id, opts.new_keyring)?,
     })

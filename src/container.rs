@@ -9,6 +9,7 @@ use crate::bail;
 use crate::cli::{CreateArgs, ListFormat, RunArgs};
 use crate::config::{self, Plan};
 use crate::error::{Context, Error, Result};
+use crate::foreground::Foreground;
 use crate::init::{self, InitArgs};
 use crate::state::{self, Locked, Saved, Status, Store, FIFO};
 use crate::sync::{self, Msg};
@@ -40,7 +41,7 @@ impl Drop for InitGuard {
     }
 }
 
-fn wait_status(pid: libc::pid_t) -> i32 {
+pub fn wait_status(pid: libc::pid_t) -> i32 {
     let mut status = 0;
     loop {
         // SAFETY: waiting for our own child.
@@ -61,7 +62,15 @@ fn describe_wait(status: i32) -> String {
 
 /// Validates the bundle, makes the state directory and the init process, and
 /// waits until the init is ready. Any failure leaves nothing behind.
-fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> Result<(Locked, Saved)> {
+/// A created container: its locked state, and for a foreground run with a
+/// terminal, the socket on which its pty master arrives.
+struct Spawned {
+    locked: Locked,
+    saved: Saved,
+    console: Option<OwnedFd>,
+}
+
+fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> Result<Spawned> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
         None => std::env::current_dir().context(|| "current directory".into())?,
@@ -73,16 +82,15 @@ fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> 
         rootless,
     };
     let plan = config::load(&bundle, &opts)?;
-    if plan.process.terminal {
-        if args.console_socket.is_none() && !foreground {
-            bail!("cannot allocate tty if husk will detach without setting console socket");
-        }
-        bail!("process.terminal: terminals are not supported yet");
-    }
+    let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     reserve_preserved_fds(args.preserve_fds);
     let locked = store.create(&args.id)?;
-    match spawn_init(&plan, &locked, args) {
-        Ok(saved) => Ok((locked, saved)),
+    match spawn_init(&plan, &locked, args, to_init) {
+        Ok(saved) => Ok(Spawned {
+            locked,
+            saved,
+            console: proxy,
+        }),
         Err(e) => {
             let _ = locked.remove();
             Err(e)
@@ -90,8 +98,26 @@ fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> 
     }
 }
 
+/// Where a terminal's pty master goes: the console socket, or (a foreground
+/// command without one) a socketpair whose other end husk keeps to proxy.
+pub fn console_for(
+    terminal: bool,
+    socket: Option<&Path>,
+    foreground: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match (terminal, socket) {
+        (false, _) => Ok((None, None)),
+        (true, Some(path)) => Ok((Some(crate::console::connect(path)?), None)),
+        (true, None) if foreground => {
+            let (mine, theirs) = std::os::unix::net::UnixStream::pair().context(|| "console socketpair".into())?;
+            Ok((Some(theirs.into()), Some(mine.into())))
+        }
+        (true, None) => bail!("cannot allocate tty if husk will detach without setting console socket"),
+    }
+}
+
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
-fn reserve_preserved_fds(n: u32) {
+pub fn reserve_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
         // SAFETY: F_GETFD only queries; opening /dev/null fills the lowest free number.
         unsafe {
@@ -102,7 +128,7 @@ fn reserve_preserved_fds(n: u32) {
     }
 }
 
-fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> {
+fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs, console: Option<OwnedFd>) -> Result<Saved> {
     let fifo = sys::cstring(locked.dir.join(FIFO))?;
     // SAFETY: valid C string.
     if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } < 0 {
@@ -143,6 +169,7 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
             preserve_fds: args.preserve_fds,
             close: vec![locked.lock_fd()],
             premounted,
+            console,
         });
     }
     drop(child_sock);
@@ -185,6 +212,8 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs) -> Result<Saved> 
         owner: owner_name(),
         annotations: plan.annotations.clone(),
     };
+    // exec reads the config as it was at create.
+    state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
     locked.save(&saved)?;
     if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
         send_to_listener(listener, &fd, &saved)?;
@@ -295,7 +324,7 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
 }
 
 /// A pidfd for the container's init, refusing a process that merely reused its pid.
-fn open_init(saved: &Saved) -> Result<OwnedFd> {
+pub fn open_init(saved: &Saved) -> Result<OwnedFd> {
     let not_running = || Error::new(format!("container \"{}\" not running", saved.id));
     let pidfd = sys::pidfd_open(saved.pid).map_err(|_| not_running())?;
     // Checked after pidfd_open: from here on the pidfd cannot refer to another process.
@@ -363,45 +392,30 @@ fn kill_and_wait(saved: &Saved) -> Result<()> {
     }
 }
 
-/// Signals that a foreground `run` passes on to the container.
-const FORWARDED: [i32; 7] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-];
-
 pub fn run(store: &Store, args: &RunArgs, rootless: bool) -> Result<i32> {
     if args.detach {
-        let (locked, saved) = spawn(store, &args.create, rootless, false)?;
-        return release_or_clean(locked, &saved).map(|()| 0);
+        let s = spawn(store, &args.create, rootless, false)?;
+        return release_or_clean(s.locked, &s.saved).map(|()| 0);
     }
-    // Blocked before the clone, so that an early exit's SIGCHLD cannot be lost.
-    let mut set = nix::sys::signal::SigSet::empty();
-    set.add(nix::sys::signal::Signal::SIGCHLD);
-    for s in FORWARDED {
-        set.add(nix::sys::signal::Signal::try_from(s).expect("valid"));
-    }
-    set.thread_block().context(|| "block signals".into())?;
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
-
-    let (locked, saved) = spawn(store, &args.create, rootless, true)?;
+    let foreground = Foreground::prepare()?;
+    let Spawned { locked, saved, console } = spawn(store, &args.create, rootless, true)?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
-    if let Err(e) = release(&dir, &saved) {
-        wait_status(saved.pid);
+    let master = console.as_ref().map(crate::console::receive_master).transpose();
+    let started = master.and_then(|m| release(&dir, &saved).map(|()| m));
+    let code = match started {
+        Ok(master) => foreground.wait(saved.pid, master),
+        Err(e) => {
+            // SAFETY: killing our own child, which then gets reaped.
+            unsafe { libc::kill(saved.pid, libc::SIGKILL) };
+            wait_status(saved.pid);
+            Err(e)
+        }
+    };
+    if !args.keep || code.is_err() {
         let _ = store.lock(&args.create.id).and_then(Locked::remove);
-        return Err(e);
     }
-    let status = wait_forwarding(saved.pid, &set);
-    if !args.keep {
-        let _ = store.lock(&args.create.id).and_then(Locked::remove);
-    }
-    Ok(exit_code(status))
+    code
 }
 
 fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
@@ -409,39 +423,6 @@ fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
         let _ = kill_and_wait(saved);
         let _ = locked.remove();
     })
-}
-
-/// Waits for the container's init, passing on forwarded signals and reaping any
-/// other process that was reparented to us. Returns the init's wait status.
-fn wait_forwarding(pid: libc::pid_t, set: &nix::sys::signal::SigSet) -> i32 {
-    loop {
-        loop {
-            let mut status = 0;
-            // SAFETY: reaping our children without blocking.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if r == pid {
-                return status;
-            }
-            if r <= 0 {
-                break;
-            }
-        }
-        match set.wait() {
-            Ok(nix::sys::signal::Signal::SIGCHLD) | Err(_) => {}
-            Ok(sig) => {
-                // SAFETY: signalling our own child.
-                unsafe { libc::kill(pid, sig as i32) };
-            }
-        }
-    }
-}
-
-fn exit_code(status: i32) -> i32 {
-    if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        libc::WEXITSTATUS(status)
-    }
 }
 
 pub fn list(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {

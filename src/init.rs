@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use crate::bail;
 use crate::config::{Plan, ProcessPlan};
 use crate::error::{Context, Result};
+use crate::seccomp::SeccompPlan;
 use crate::state::FIFO;
 use crate::sync::{self, Msg};
 use crate::sys;
-use crate::{capabilities, process, rootfs, seccomp, sysctl};
+use crate::{capabilities, console, process, rootfs, seccomp, sysctl};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -33,6 +34,8 @@ pub struct InitArgs<'a> {
     pub close: Vec<RawFd>,
     /// Mounts the parent prepared, by mount index (idmapped ones).
     pub premounted: Vec<Option<OwnedFd>>,
+    /// Where the pty master goes when the process has a terminal.
+    pub console: Option<OwnedFd>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -59,7 +62,7 @@ pub fn run(args: InitArgs) -> ! {
     }
 }
 
-fn exit(code: i32) -> ! {
+pub fn exit(code: i32) -> ! {
     // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
     unsafe { libc::_exit(code) }
 }
@@ -103,6 +106,13 @@ fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
     rootfs::setup(plan, &args.premounted)?;
     enter_cwd(&plan.process.cwd)?;
     let program = find_executable(&plan.process)?;
+    if plan.process.terminal {
+        let socket = args
+            .console
+            .as_ref()
+            .ok_or_else(|| crate::error::Error::new("no console socket"))?;
+        console::setup(socket, plan.process.console_size, true)?;
+    }
     process::apply_early(attrs, &proc)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|f| f.listener.is_some()) {
         // The listener must have the notify fd before the program runs, and the
@@ -119,7 +129,7 @@ fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
 
 /// In a user namespace, take its uid and gid 0 (when mapped), so that what the
 /// init creates belongs to the container's root. An unmapped 0 leaves the ids be.
-fn become_root_of_userns() {
+pub fn become_root_of_userns() {
     // SAFETY: plain syscalls; failure (EINVAL for an unmapped id) changes nothing.
     unsafe {
         libc::setresgid(0, 0, 0);
@@ -127,7 +137,7 @@ fn become_root_of_userns() {
     }
 }
 
-fn reset_signals() {
+pub fn reset_signals() {
     // SAFETY: an empty set and default dispositions for catchable signals.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -141,7 +151,7 @@ fn reset_signals() {
     }
 }
 
-fn pass_preserved_fds(n: u32) {
+pub fn pass_preserved_fds(n: u32) {
     for fd in 3..3 + n as RawFd {
         // SAFETY: clearing FD_CLOEXEC; a closed fd just fails with EBADF.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
@@ -158,7 +168,7 @@ fn set_domainname(d: &str) -> Result<()> {
 
 /// chdir to process.cwd (made by the rootfs setup), refusing any cwd that ends
 /// up outside the container's root (CVE-2024-21626).
-fn enter_cwd(cwd: &Path) -> Result<()> {
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
     std::env::set_current_dir(cwd).context(|| format!("process.cwd {}", cwd.display()))?;
     match std::env::current_dir() {
         Ok(p) if p.is_absolute() => Ok(()),
@@ -168,7 +178,7 @@ fn enter_cwd(cwd: &Path) -> Result<()> {
 
 /// The program to exec, looked up in the container's PATH, checked now so that
 /// `create` reports a missing or non-executable program.
-fn find_executable(p: &ProcessPlan) -> Result<CString> {
+pub fn find_executable(p: &ProcessPlan) -> Result<CString> {
     let program = &p.program;
     let check = |path: &Path| -> std::io::Result<bool> {
         let meta = std::fs::metadata(path)?;
@@ -200,7 +210,8 @@ fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: Owne
         Err(_) => exit(1),
     };
     drop(state_dir);
-    let err = match exec(plan, program, proc) {
+    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
+    let err = match become_process(&plan.process, filter, plan.last_cap, plan.in_userns(), program, proc) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -211,23 +222,28 @@ fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: Owne
     exit(127)
 }
 
-/// The last steps, after `start`: labels, capabilities, the user, no_new_privs
-/// and seccomp, in the order that leaves each the rights it needs; then execve.
-fn exec(plan: &Plan, program: &CString, proc: &OwnedFd) -> Result<Infallible> {
-    let p = &plan.process;
+/// The last steps (after `start`, or of `exec`): labels, capabilities, the user,
+/// no_new_privs and seccomp (`filter`, unless already loaded), in the order that
+/// leaves each the rights it needs; then execve.
+pub fn become_process(
+    p: &ProcessPlan,
+    filter: Option<&SeccompPlan>,
+    last_cap: u8,
+    in_userns: bool,
+    program: &CString,
+    proc: &OwnedFd,
+) -> Result<Infallible> {
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {
         process::set_affinity(cpus)?;
     }
     process::set_exec_labels(attrs, proc)?;
-    // A filter with a listener is already loaded (see prepare).
-    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
     if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
         seccomp::load(filter).context(|| "load seccomp filter".into())?;
     }
     if let Some(caps) = &p.caps {
-        capabilities::before_setuid(caps, plan.last_cap)?;
+        capabilities::before_setuid(caps, last_cap)?;
     }
     let gids: Vec<nix::unistd::Gid> = p
         .additional_gids
@@ -236,7 +252,7 @@ fn exec(plan: &Plan, program: &CString, proc: &OwnedFd) -> Result<Infallible> {
         .collect();
     if let Err(e) = nix::unistd::setgroups(&gids) {
         // A user namespace whose setgroups is denied keeps its groups; fine when none are asked.
-        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && plan.in_userns()) {
+        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && in_userns) {
             return Err(e).context(|| "setgroups process.user.additionalGids".into());
         }
     }

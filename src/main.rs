@@ -1,11 +1,15 @@
 //! husk: a daemonless OCI container runtime with runc's command line.
 
 mod capabilities;
+mod cgroups;
 mod cli;
 mod config;
+mod console;
 mod container;
 mod devices;
 mod error;
+mod exec;
+mod foreground;
 mod init;
 mod log;
 mod mounts;
@@ -128,6 +132,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(a) => {
             seal::ensure_sealed()?;
             return container::run(&store()?, &a, rootless);
+        }
+        Command::Exec(a) => {
+            seal::ensure_sealed()?;
+            return exec::exec(&store()?, &a, rootless);
         }
         Command::List { format, quiet } => container::list(&store()?, format, quiet)?,
     }

@@ -13,6 +13,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::bail;
+use crate::cgroups::{self, Hierarchy};
 use crate::config::Plan;
 use crate::devices;
 use crate::error::{Context, Error, Result};
@@ -440,7 +441,7 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
     let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
     let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
-    for h in host_cgroup_hierarchies()? {
+    for h in cgroups::hierarchies()?.into_iter().filter(|h| !h.name.is_empty()) {
         let dest = m.destination.join(&h.name);
         let sub = resolve_dir(root, &dest, true)?;
         if fresh(&h) {
@@ -458,7 +459,7 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
             )
             .context(|| format!("mount cgroup {}", h.name))?;
         } else {
-            let rel = cgroup_path(&own_cgroups, &h).unwrap_or_default();
+            let rel = cgroups::path_in(&own_cgroups, &h).unwrap_or_default();
             let source = h.mountpoint.join(rel.trim_start_matches('/'));
             let tree = sys::open_tree(&cstring(&source)?, sys::OPEN_TREE_CLONE)
                 .context(|| format!("bind {}", source.display()))?;
@@ -497,63 +498,6 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
         .context(|| "remount cgroup tmpfs read-only".into())?;
     }
     Ok(())
-}
-
-struct Hierarchy {
-    /// The directory name under /sys/fs/cgroup: `memory`, `cpu,cpuacct`, `unified`.
-    name: String,
-    mountpoint: PathBuf,
-    /// Mount data naming the hierarchy: `memory`, `name=systemd`; empty for cgroup2.
-    controllers: String,
-    v2: bool,
-}
-
-fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
-    let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
-    let is_controller = |o: &str| o.starts_with("name=") || known.lines().any(|l| l.split('\t').next() == Some(o));
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mountpoint = pre.split(' ').nth(4).unwrap_or("");
-        let mut post = post.split(' ');
-        let fstype = post.next().unwrap_or("");
-        let options = post.nth(1).unwrap_or("");
-        let Some(name) = mountpoint.strip_prefix("/sys/fs/cgroup/") else {
-            continue;
-        };
-        if name.contains('/') || !(fstype == "cgroup" || fstype == "cgroup2") {
-            continue;
-        }
-        let controllers: Vec<&str> = options.split(',').filter(|o| is_controller(o)).collect();
-        out.push(Hierarchy {
-            name: name.to_string(),
-            mountpoint: PathBuf::from(mountpoint),
-            controllers: controllers.join(","),
-            v2: fstype == "cgroup2",
-        });
-    }
-    Ok(out)
-}
-
-/// This process's path in hierarchy `h`, from /proc/self/cgroup.
-fn cgroup_path(own: &str, h: &Hierarchy) -> Option<String> {
-    own.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let same = if h.v2 {
-            ctrls.is_empty()
-        } else {
-            let mut a: Vec<&str> = ctrls.split(',').collect();
-            let mut b: Vec<&str> = h.controllers.split(',').collect();
-            a.sort_unstable();
-            b.sort_unstable();
-            !ctrls.is_empty() && a == b
-        };
-        same.then(|| path.to_string())
-    })
 }
 
 fn pivot(root: &OwnedFd) -> Result<()> {
@@ -614,37 +558,4 @@ fn remount_root_readonly() -> Result<()> {
         None,
     )
     .context(|| "remount / read-only".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hierarchy(name: &str, controllers: &str, v2: bool) -> Hierarchy {
-        Hierarchy {
-            name: name.into(),
-            mountpoint: PathBuf::from("/sys/fs/cgroup").join(name),
-            controllers: controllers.into(),
-            v2,
-        }
-    }
-
-    #[test]
-    fn own_cgroup_path_matches_hierarchies() {
-        let own = "9:name=systemd:/a\n4:cpu,cpuacct:/b\n3:memory:/c/d\n0::/e\n";
-        assert_eq!(
-            cgroup_path(own, &hierarchy("memory", "memory", false)).as_deref(),
-            Some("/c/d")
-        );
-        assert_eq!(
-            cgroup_path(own, &hierarchy("cpu,cpuacct", "cpuacct,cpu", false)).as_deref(),
-            Some("/b")
-        );
-        assert_eq!(
-            cgroup_path(own, &hierarchy("systemd", "name=systemd", false)).as_deref(),
-            Some("/a")
-        );
-        assert_eq!(cgroup_path(own, &hierarchy("unified", "", true)).as_deref(), Some("/e"));
-        assert_eq!(cgroup_path(own, &hierarchy("pids", "pids", false)), None);
-    }
 }

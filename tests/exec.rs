@@ -1,0 +1,338 @@
+//! exec, terminals over --console-socket, and interactive foreground runs.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// A running container whose init sleeps, for exec to enter.
+fn running(name: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("FROM_CONFIG=yes"));
+    b.config["hostname"] = json!("exec-host");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    b
+}
+
+#[test]
+fn exec_joins_the_namespaces_and_cgroups_of_the_init() {
+    let b = running("exec-ns");
+    let pid = b.state("c")["pid"].as_i64().unwrap();
+    let o = b.husk(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done; hostname; cat /proc/self/cgroup",
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, n) in ["pid", "net", "ipc", "uts", "mnt", "cgroup"].iter().enumerate() {
+        let init = std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+        assert_eq!(lines[i], init.to_str().unwrap(), "{n}");
+    }
+    assert_eq!(lines[6], "exec-host");
+    // In the init's cgroup namespace, both are at its root.
+    let init_cgroups = b.husk(&["exec", "c", "cat", "/proc/1/cgroup"]);
+    assert_eq!(lines[7..].join("\n") + "\n", stdout(&init_cgroups));
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
+fn exec_inherits_env_and_honours_user_cwd_and_env() {
+    let b = running("exec-env");
+    let out = stdout(&b.husk(&["exec", "c", "sh", "-c", "echo $FROM_CONFIG $PATH; id -u; pwd"]));
+    assert_eq!(
+        out,
+        "yes /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n0\n/\n"
+    );
+    let o = b.husk(&[
+        "exec",
+        "--user",
+        "1000:1001",
+        "--cwd",
+        "/tmp",
+        "-e",
+        "FROM_CONFIG=over",
+        "-e",
+        "NEW=1",
+        "c",
+        "sh",
+        "-c",
+        "echo $FROM_CONFIG $NEW; id -u; id -g; pwd; echo $PATH",
+    ]);
+    assert_ok(&o);
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines[..4], ["over 1", "1000", "1001", "/tmp"]);
+    assert!(lines[4].contains("/bin"), "--env adds to the environment: {lines:?}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+}
+
+#[test]
+fn exec_exit_codes() {
+    let b = running("exec-codes");
+    assert_eq!(b.husk(&["exec", "c", "true"]).status.code(), Some(0));
+    assert_eq!(b.husk(&["exec", "c", "sh", "-c", "exit 3"]).status.code(), Some(3));
+    assert_eq!(
+        b.husk(&["exec", "c", "sh", "-c", "kill -9 $$"]).status.code(),
+        Some(128 + 9)
+    );
+    let missing = b.husk(&["exec", "c", "no-such-command"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("executable file not found"),
+        "{}",
+        stderr(&missing)
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+}
+
+#[test]
+fn exec_into_a_stopped_container_fails() {
+    let b = running("exec-stopped");
+    assert_ok(&b.husk(&["kill", "c", "KILL"]));
+    b.wait_status("c", "stopped");
+    let o = b.husk(&["exec", "c", "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not running"), "{}", stderr(&o));
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
+fn exec_gets_seccomp_nnp_and_only_the_asked_capabilities() {
+    let b = running("exec-confine");
+    let o = b.husk(&[
+        "exec",
+        "--cap",
+        "CAP_CHOWN",
+        "c",
+        "grep",
+        "-E",
+        "^(Cap(Inh|Eff)|NoNewPrivs|Seccomp):",
+        "/proc/self/status",
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let field = |f: &str| {
+        out.lines()
+            .find(|l| l.starts_with(f))
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    // The spec's set (AUDIT_WRITE=29, KILL=5, NET_BIND_SERVICE=10) plus CHOWN=0.
+    assert_eq!(field("CapEff:"), "0000000020000421");
+    assert_eq!(field("CapInh:"), "0000000000000000", "CVE-2022-29162");
+    assert_eq!(field("NoNewPrivs:"), "1");
+    assert_eq!(field("Seccomp:"), "2");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+}
+
+#[test]
+fn exec_process_file_detached_with_pid_file() {
+    let b = running("exec-process");
+    let spec = json!({"args": ["sh", "-c", "echo from-process-file > /dev/shm/out; sleep 30"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]});
+    let file = b.dir.join("process.json");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let pid_file = b.dir.join("exec.pid");
+    let o = b.husk(&[
+        "exec",
+        "--process",
+        file.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+    ]);
+    assert_ok(&o);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = b.husk(&["exec", "c", "cat", "/dev/shm/out"]);
+        if stdout(&o) == "from-process-file\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the detached process never wrote");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
+fn exec_preserves_only_the_asked_fds() {
+    let b = running("exec-fds");
+    let mut cmd = std::process::Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["exec", "--preserve-fds", "1", "c", "ls", "/proc/self/fd"]);
+    b.tag(&mut cmd);
+    let keep = std::fs::File::open("/dev/null").unwrap();
+    let leak = std::fs::File::open("/").unwrap();
+    let (k, l) = (keep.as_raw_fd(), leak.as_raw_fd());
+    // SAFETY: dup2 in the child between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::dup2(k, 3);
+            libc::dup2(l, 4);
+            Ok(())
+        });
+    }
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    let fds: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(fds[..4], ["0", "1", "2", "3"]);
+    assert_eq!(fds.len(), 5, "only ls's own directory fd beyond: {fds:?}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+}
+
+/// Receives the pty master that husk sends to a console socket.
+fn receive_master(listener: std::os::unix::net::UnixListener) -> std::thread::JoinHandle<(String, OwnedFd)> {
+    std::thread::spawn(move || {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        let (stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("an fd");
+        let n = msg.bytes;
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), unsafe {
+            OwnedFd::from_raw_fd(fd)
+        })
+    })
+}
+
+/// Reads from the pty master until `want` shows up (bounded).
+fn read_until(master: &mut std::fs::File, want: &str) -> String {
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 1024];
+    while !seen.contains(want) {
+        assert!(Instant::now() < deadline, "never saw {want:?} in {seen:?}");
+        let mut fds = [libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: polling a valid fd.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) } <= 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    seen
+}
+
+#[test]
+fn terminal_create_and_exec_through_a_console_socket() {
+    let mut b = Bundle::new("console");
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["args"] = json!(["sh"]);
+    b.config["process"]["consoleSize"] = json!({"height": 33, "width": 99});
+    b.save();
+    let sock = b.dir.join("console.sock");
+    let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let o = b.husk(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "t",
+    ]);
+    assert_ok(&o);
+    let (path, master) = receiver.join().unwrap();
+    assert!(path.starts_with("/dev/pts/"), "{path}");
+    assert_ok(&b.husk(&["start", "t"]));
+    let mut master = std::fs::File::from(master);
+    read_until(&mut master, "# ");
+    master
+        .write_all(b"stty size; tty; readlink /proc/self/fd/0; ls -l /dev/console | cut -c1; echo done-$((6*7))\n")
+        .unwrap();
+    let out = read_until(&mut master, "done-42");
+    assert!(out.contains("33 99"), "consoleSize: {out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+
+    // exec -t with its own console socket.
+    let sock2 = b.dir.join("console2.sock");
+    let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock2).unwrap());
+    let o = b.husk(&[
+        "exec",
+        "-t",
+        "-d",
+        "--console-socket",
+        sock2.to_str().unwrap(),
+        "t",
+        "sh",
+    ]);
+    assert_ok(&o);
+    let (_, exec_master) = receiver.join().unwrap();
+    let mut exec_master = std::fs::File::from(exec_master);
+    read_until(&mut exec_master, "# ");
+    exec_master.write_all(b"tty; echo exec-$((2+3))\n").unwrap();
+    let out = read_until(&mut exec_master, "exec-5");
+    assert!(out.contains("/dev/pts/1"), "{out}");
+    exec_master.write_all(b"exit\n").unwrap();
+    master.write_all(b"exit\n").unwrap();
+    b.wait_status("t", "stopped");
+    assert_ok(&b.husk(&["delete", "t"]));
+    b.assert_gone("t");
+}
+
+#[test]
+fn interactive_run_with_a_terminal_under_script() {
+    let mut b = Bundle::new("interactive");
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["args"] = json!(["sh"]);
+    b.save();
+    let husk_cmd = format!("{HUSK} --root {} run --bundle {} i", b.root.display(), b.dir.display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &husk_cmd, "/dev/null"]);
+    b.tag(&mut cmd);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"tty; echo sum-$((40+2)); exit 5\n").unwrap();
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("husk run -t did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains("sum-42"), "{out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert_eq!(status.code(), Some(5), "{out}");
+    b.assert_gone("i");
+}
