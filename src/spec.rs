@@ -19,7 +19,7 @@ pub fn default_config() -> Value {
     json!({
         "ociVersion": OCI_VERSION,
         "process": {
-            "terminal": false,
+            "terminal": true,
             "user": { "uid": 0, "gid": 0 },
             "args": ["sh"],
             "env": [

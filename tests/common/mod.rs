@@ -208,6 +208,7 @@ impl Bundle {
         chown_tree(&b.dir, uid, gid);
         assert_ok(&b.husk(&["spec", "--rootless", "--bundle", b.dir.to_str().unwrap()]));
         b.config = serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
+        b.config["process"]["terminal"] = Value::Bool(false);
         let marker = Value::from(b.marker());
         b.config["process"]["env"].as_array_mut().unwrap().push(marker);
         b.save();
