@@ -65,9 +65,25 @@ pub struct Plan {
     pub rootless: bool,
     /// config.json as read, kept in the state directory for `exec`.
     pub config_text: String,
+    pub hooks: oci_spec::runtime::Hooks,
+    /// The file name of the notify socket in the container (NOTIFY_SOCKET set).
+    pub notify_name: Option<String>,
 }
 
 impl Plan {
+    /// Whether the init must stop before pivot_root for hooks (its own or the parent's).
+    pub fn has_create_hooks(&self) -> bool {
+        let h = &self.hooks;
+        [
+            h.prestart(),
+            h.create_runtime(),
+            h.create_container(),
+            h.start_container(),
+        ]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+    }
+
     /// Whether the container runs in a user namespace (new or joined).
     pub fn in_userns(&self) -> bool {
         self.namespaces.has(libc::CLONE_NEWUSER)
@@ -202,6 +218,8 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         userns,
         rootless,
         config_text: String::new(),
+        hooks: spec.hooks().clone().unwrap_or_default(),
+        notify_name: None,
     })
 }
 

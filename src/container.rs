@@ -2,6 +2,7 @@
 //! delete, run and list.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -81,11 +82,22 @@ fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> 
         new_keyring: !args.no_new_keyring,
         rootless,
     };
-    let plan = config::load(&bundle, &opts)?;
+    let mut plan = config::load(&bundle, &opts)?;
+    let notify = crate::notify::host_socket();
+    if let Some(host) = &notify {
+        pass_notify_socket(&mut plan, host, &store.dir(&args.id));
+    }
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     reserve_preserved_fds(args.preserve_fds);
     let locked = store.create(&args.id)?;
-    match spawn_init(&plan, &locked, args, to_init) {
+    let made = match &notify {
+        Some(_) => std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(locked.dir.join(crate::notify::DIR))
+            .context(|| "create notify directory".into()),
+        None => Ok(()),
+    };
+    match made.and_then(|()| spawn_init(&plan, &locked, args, to_init, notify.as_deref())) {
         Ok(saved) => Ok(Spawned {
             locked,
             saved,
@@ -96,6 +108,34 @@ fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> 
             Err(e)
         }
     }
+}
+
+/// The container gets the notify directory of its state dir bound at the
+/// directory of its NOTIFY_SOCKET path, and that path in its environment.
+fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
+    let inside = crate::notify::container_path(&plan.process.env, host);
+    plan.notify_name = inside.file_name().map(|n| n.to_string_lossy().into_owned());
+    let dir = inside.parent().unwrap_or(Path::new("/")).to_path_buf();
+    plan.mounts.push(crate::mounts::MountPlan {
+        destination: dir,
+        kind: crate::mounts::MountKind::Bind {
+            source: state_dir.join(crate::notify::DIR),
+            recursive: false,
+        },
+        flags: 0,
+        attrs: Default::default(),
+        recursive_attrs: Default::default(),
+        propagation: Vec::new(),
+        data: String::new(),
+        idmap: None,
+    });
+    plan.process
+        .env
+        .retain(|e| !e.as_bytes().starts_with(b"NOTIFY_SOCKET="));
+    let var = format!("NOTIFY_SOCKET={}", inside.display());
+    plan.process
+        .env
+        .push(std::ffi::CString::new(var).expect("a path has no NUL"));
 }
 
 /// Where a terminal's pty master goes: the console socket, or (a foreground
@@ -128,7 +168,13 @@ pub fn reserve_preserved_fds(n: u32) {
     }
 }
 
-fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs, console: Option<OwnedFd>) -> Result<Saved> {
+fn spawn_init(
+    plan: &Plan,
+    locked: &Locked,
+    args: &CreateArgs,
+    console: Option<OwnedFd>,
+    notify: Option<&Path>,
+) -> Result<Saved> {
     let fifo = sys::cstring(locked.dir.join(FIFO))?;
     // SAFETY: valid C string.
     if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } < 0 {
@@ -180,26 +226,8 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs, console: Option<O
         crate::userns::write_maps(pid, userns)?;
         sync::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;
     }
-    let mut notify_fd = None;
-    let mut msg = sync::recv(&parent_sock).context(|| "read from container init".into())?;
-    if let Some(Msg::SeccompFd(fd)) = msg {
-        notify_fd = Some(fd);
-        msg = sync::recv(&parent_sock).context(|| "read from container init".into())?;
-    }
-    match msg {
-        Some(Msg::Ready) => {}
-        Some(Msg::SeccompFd(_) | Msg::Go) => bail!("container init sent an unexpected message"),
-        Some(Msg::Error(e)) => {
-            guard.reap();
-            return Err(Error::new(e));
-        }
-        None => {
-            let status = guard.reap();
-            bail!("container init exited during setup ({})", describe_wait(status));
-        }
-    }
     let Some((start_time, _)) = sys::process_start(pid) else {
-        bail!("container init {pid} vanished after setup")
+        bail!("container init {pid} vanished at once")
     };
     let saved = Saved {
         oci_version: plan.oci_version.clone(),
@@ -211,7 +239,33 @@ fn spawn_init(plan: &Plan, locked: &Locked, args: &CreateArgs, console: Option<O
         created: log::rfc3339(SystemTime::now(), true),
         owner: owner_name(),
         annotations: plan.annotations.clone(),
+        hooks: Some(plan.hooks.clone()).filter(|h| *h != Default::default()),
+        notify_socket: notify.map(Path::to_path_buf),
+        notify_name: notify.and_then(|_| plan.notify_name.clone()),
     };
+    let mut notify_fd = None;
+    loop {
+        match sync::recv(&parent_sock).context(|| "read from container init".into())? {
+            Some(Msg::Ready) => break,
+            Some(Msg::Hooks) => {
+                let state = saved.hook_state("creating");
+                let h = &plan.hooks;
+                crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &state)?;
+                crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &state)?;
+                sync::send(&parent_sock, &Msg::State(state)).context(|| "signal container init".into())?;
+            }
+            Some(Msg::SeccompFd(fd)) => notify_fd = Some(fd),
+            Some(Msg::Error(e)) => {
+                guard.reap();
+                return Err(Error::new(e));
+            }
+            Some(Msg::Go | Msg::State(_)) => bail!("container init sent an unexpected message"),
+            None => {
+                let status = guard.reap();
+                bail!("container init exited during setup ({})", describe_wait(status));
+            }
+        }
+    }
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
     locked.save(&saved)?;
@@ -269,9 +323,36 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
     match locked.status(&saved) {
-        Status::Created => release(&locked.dir, &saved),
+        Status::Created => start_process(&locked.dir, &saved),
         Status::Stopped => bail!("cannot start a container that has stopped"),
         _ => bail!("cannot start an already running container"),
+    }
+}
+
+/// Starts the program, then runs the poststart hooks and, with NOTIFY_SOCKET,
+/// relays the container's notifications until READY=1.
+fn start_process(dir: &Path, saved: &Saved) -> Result<()> {
+    let pidfd = open_init(saved)?;
+    // Bound before the program runs, so that no notification is lost.
+    let notify = saved
+        .notify_name
+        .as_deref()
+        .map(|name| crate::notify::bind(dir, name))
+        .transpose()?;
+    release(dir, saved)?;
+    if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+        crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
+    }
+    if let (Some(sock), Some(host)) = (&notify, &saved.notify_socket) {
+        crate::notify::relay(sock, host, saved.pid, &pidfd)?;
+    }
+    Ok(())
+}
+
+/// The poststop hooks, once the container is gone; failures are warnings.
+fn poststop(saved: &Saved) {
+    if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+        crate::hooks::run_all_warn("poststop", hooks, &saved.hook_state("stopped"));
     }
 }
 
@@ -372,7 +453,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         status => bail!("cannot delete container {id} that is not stopped: {status}"),
     }
-    locked.remove()
+    locked.remove()?;
+    poststop(&saved);
+    Ok(())
 }
 
 fn kill_and_wait(saved: &Saved) -> Result<()> {
@@ -402,7 +485,7 @@ pub fn run(store: &Store, args: &RunArgs, rootless: bool) -> Result<i32> {
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
     let master = console.as_ref().map(crate::console::receive_master).transpose();
-    let started = master.and_then(|m| release(&dir, &saved).map(|()| m));
+    let started = master.and_then(|m| start_process(&dir, &saved).map(|()| m));
     let code = match started {
         Ok(master) => foreground.wait(saved.pid, master),
         Err(e) => {
@@ -412,14 +495,15 @@ pub fn run(store: &Store, args: &RunArgs, rootless: bool) -> Result<i32> {
             Err(e)
         }
     };
-    if !args.keep || code.is_err() {
-        let _ = store.lock(&args.create.id).and_then(Locked::remove);
+    let remove = !args.keep || code.is_err();
+    if remove && store.lock(&args.create.id).and_then(Locked::remove).is_ok() {
+        poststop(&saved);
     }
     code
 }
 
 fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
-    release(&locked.dir, saved).inspect_err(|_| {
+    start_process(&locked.dir, saved).inspect_err(|_| {
         let _ = kill_and_wait(saved);
         let _ = locked.remove();
     })

@@ -45,7 +45,11 @@ pub fn run(args: InitArgs) -> ! {
         unsafe { libc::close(*fd) };
     }
     match prepare(&args) {
-        Ok((program, proc)) => {
+        Ok(Prepared {
+            program,
+            proc,
+            hook_state,
+        }) => {
             // The parent exits once it has Ready; we must outlive it.
             // SAFETY: prctl with integer arguments.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
@@ -53,7 +57,7 @@ pub fn run(args: InitArgs) -> ! {
                 exit(1);
             }
             drop(args.sock);
-            wait_and_exec(args.plan, &program, &proc, args.state_dir)
+            wait_and_exec(args.plan, &program, &proc, args.state_dir, hook_state.as_deref())
         }
         Err(e) => {
             let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
@@ -67,8 +71,15 @@ pub fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+struct Prepared {
+    program: CString,
+    proc: OwnedFd,
+    /// The state the parent sent for the hooks the init runs.
+    hook_state: Option<String>,
+}
+
 /// Everything that can fail at `create`: namespaces, the filesystem, limits.
-fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
+fn prepare(args: &InitArgs) -> Result<Prepared> {
     let plan = args.plan;
     let attrs = &plan.process.attrs;
     if let Some(cpus) = &attrs.affinity_initial {
@@ -103,7 +114,22 @@ fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
     }
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
-    rootfs::setup(plan, &args.premounted)?;
+    let mut hook_state = None;
+    rootfs::setup(plan, &args.premounted, &mut || {
+        if !plan.has_create_hooks() {
+            return Ok(());
+        }
+        // The parent runs prestart and createRuntime, and sends the state.
+        sync::send(&args.sock, &Msg::Hooks).context(|| "ask for hooks".into())?;
+        let state = match sync::recv(&args.sock) {
+            Ok(Some(Msg::State(s))) => s,
+            _ => bail!("the parent did not run the createRuntime hooks"),
+        };
+        let hooks = plan.hooks.create_container().as_deref().unwrap_or(&[]);
+        crate::hooks::run_all("createContainer", hooks, &state)?;
+        hook_state = Some(state);
+        Ok(())
+    })?;
     enter_cwd(&plan.process.cwd)?;
     let program = find_executable(&plan.process)?;
     if plan.process.terminal {
@@ -124,7 +150,11 @@ fn prepare(args: &InitArgs) -> Result<(CString, OwnedFd)> {
         let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
         sync::send(&args.sock, &Msg::SeccompFd(fd)).context(|| "send seccomp notify fd".into())?;
     }
-    Ok((program, proc))
+    Ok(Prepared {
+        program,
+        proc,
+        hook_state,
+    })
 }
 
 /// In a user namespace, take its uid and gid 0 (when mapped), so that what the
@@ -203,7 +233,7 @@ pub fn find_executable(p: &ProcessPlan) -> Result<CString> {
 }
 
 /// Blocks until `start` opens the fifo, then becomes the container's program.
-fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: OwnedFd) -> ! {
+fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: OwnedFd, hook_state: Option<&str>) -> ! {
     let fifo_name = CString::new(FIFO).expect("static");
     let fifo = match sys::openat(state_dir.as_raw_fd(), &fifo_name, libc::O_WRONLY, 0) {
         Ok(fd) => fd,
@@ -211,7 +241,12 @@ fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: Owne
     };
     drop(state_dir);
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-    let err = match become_process(&plan.process, filter, plan.last_cap, plan.in_userns(), program, proc) {
+    let start_hooks = plan.hooks.start_container().as_deref().unwrap_or(&[]);
+    let state = hook_state.unwrap_or("{}").replacen("\"creating\"", "\"created\"", 1);
+    let started = crate::hooks::run_all("startContainer", start_hooks, &state);
+    let err = match started
+        .and_then(|()| become_process(&plan.process, filter, plan.last_cap, plan.in_userns(), program, proc))
+    {
         Err(e) => e,
         Ok(never) => match never {},
     };

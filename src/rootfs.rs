@@ -184,7 +184,9 @@ pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
 
 /// Builds the whole filesystem and switches root. Runs in the child.
 /// `premounted` holds, by mount index, trees the parent prepared (idmapped ones).
-pub fn setup(plan: &Plan, premounted: &[Option<OwnedFd>]) -> Result<()> {
+/// `before_pivot` runs with the container's mounts in place and the host's
+/// filesystem still reachable: the createRuntime and createContainer hooks.
+pub fn setup(plan: &Plan, premounted: &[Option<OwnedFd>], before_pivot: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let private = plan.rootfs_propagation.is_some_and(|p| p & libc::MS_PRIVATE != 0);
     let initial = libc::MS_REC | if private { libc::MS_PRIVATE } else { libc::MS_SLAVE };
     sys::mount(None, c"/", None, initial, None).context(|| "make / a slave mount".into())?;
@@ -219,6 +221,7 @@ pub fn setup(plan: &Plan, premounted: &[Option<OwnedFd>]) -> Result<()> {
     // Made now, while the root may still be written (runc does the same).
     resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
 
+    before_pivot()?;
     if plan.no_pivot {
         move_root(&root)?;
     } else {

@@ -54,6 +54,15 @@ pub struct Saved {
     pub owner: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// The config's hooks, for start (poststart) and delete (poststop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The host's NOTIFY_SOCKET at create, which start relays to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_socket: Option<PathBuf>,
+    /// The file name of the socket the container sends to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_name: Option<String>,
 }
 
 /// The OCI state, plus runc's extra fields, as `state` prints it.
@@ -72,6 +81,13 @@ pub struct OciState<'a> {
 }
 
 impl Saved {
+    /// The state as hooks get it on stdin.
+    pub fn hook_state(&self, status: &str) -> String {
+        let mut v = serde_json::to_value(self.oci_state(Status::Running)).expect("state serialises");
+        v["status"] = serde_json::Value::from(status);
+        v.to_string()
+    }
+
     pub fn oci_state(&self, status: Status) -> OciState<'_> {
         OciState {
             oci_version: &self.oci_version,
@@ -282,6 +298,9 @@ mod tests {
             created: "T".into(),
             owner: "root".into(),
             annotations: HashMap::new(),
+            hooks: None,
+            notify_socket: None,
+            notify_name: None,
         }
     }
 

@@ -12,6 +12,10 @@ pub enum Msg {
     Ready,
     /// Parent to init: the user namespace maps are written, go on.
     Go,
+    /// Init to parent: run the prestart and createRuntime hooks now.
+    Hooks,
+    /// Parent to init: the state JSON for the hooks the init runs.
+    State(String),
     Error(String),
     /// The seccomp notify fd of the init, for the listener.
     SeccompFd(OwnedFd),
@@ -20,7 +24,8 @@ pub enum Msg {
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
         match (self, other) {
-            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) => true,
+            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) | (Msg::Hooks, Msg::Hooks) => true,
+            (Msg::State(a), Msg::State(b)) => a == b,
             (Msg::Error(a), Msg::Error(b)) => a == b,
             _ => false,
         }
@@ -47,6 +52,11 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
     match msg {
         Msg::Ready => buf.push(b'R'),
         Msg::Go => buf.push(b'G'),
+        Msg::Hooks => buf.push(b'H'),
+        Msg::State(s) => {
+            buf.push(b'T');
+            buf.extend_from_slice(s.as_bytes());
+        }
         Msg::SeccompFd(fd) => return send_fd(sock, fd),
         Msg::Error(e) => {
             buf.push(b'E');
@@ -88,6 +98,8 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
         (Some((b'S', _)), Some(fd)) => Some(Msg::SeccompFd(fd)),
         (Some((b'R', _)), _) => Some(Msg::Ready),
         (Some((b'G', _)), _) => Some(Msg::Go),
+        (Some((b'H', _)), _) => Some(Msg::Hooks),
+        (Some((b'T', rest)), _) => Some(Msg::State(String::from_utf8_lossy(rest).into_owned())),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
 }

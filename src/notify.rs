@@ -1,0 +1,126 @@
+//! NOTIFY_SOCKET passthrough (`Type=notify` units, `podman --sdnotify=container`).
+//!
+//! At create, a directory of the state dir is bound into the container at the
+//! directory of the socket path the container's environment names (the host's
+//! path when it names none). `start` (or `run`) binds the socket in it just
+//! before the program runs and relays what the container sends to the host's
+//! socket, MAINPID rewritten to the host pid, until READY=1 or until the
+//! container dies. Nothing lingers between create and start, nor after READY.
+
+use std::os::fd::AsFd;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::{Path, PathBuf};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::error::{Context, Result};
+
+pub const DIR: &str = "notify";
+
+/// The socket path inside the container: what its env names, else the host's.
+pub fn container_path(env: &[std::ffi::CString], host: &Path) -> PathBuf {
+    env.iter()
+        .filter_map(|e| e.to_str().ok())
+        .find_map(|e| e.strip_prefix("NOTIFY_SOCKET=").map(PathBuf::from))
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| host.to_path_buf())
+}
+
+/// The host's socket from this process's environment (abstract ones start with '@').
+pub fn host_socket() -> Option<PathBuf> {
+    std::env::var_os("NOTIFY_SOCKET")
+        .map(PathBuf::from)
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Binds the socket the container sends to, `name` in `state_dir/notify`. The
+/// path is reached through a directory fd, so a long state dir cannot overflow
+/// sun_path.
+pub fn bind(state_dir: &Path, name: &str) -> Result<UnixDatagram> {
+    let dir = std::fs::File::open(state_dir.join(DIR)).context(|| "open notify directory".into())?;
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/self/fd/{}/{name}", dir.as_raw_fd());
+    let _ = std::fs::remove_file(&path);
+    let sock = UnixDatagram::bind(&path).context(|| "bind notify socket".into())?;
+    // The container's processes, of any uid, must be able to send.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).context(|| "chmod notify socket".into())?;
+    Ok(sock)
+}
+
+fn host_address(host: &Path) -> Result<SocketAddr> {
+    let bytes = host.as_os_str().as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        return SocketAddr::from_abstract_name(name).context(|| "NOTIFY_SOCKET".into());
+    }
+    SocketAddr::from_pathname(host).context(|| format!("NOTIFY_SOCKET {}", host.display()))
+}
+
+/// Relays messages until READY=1 (true) or the container's death (false).
+pub fn relay(sock: &UnixDatagram, host: &Path, pid: libc::pid_t, pidfd: &std::os::fd::OwnedFd) -> Result<bool> {
+    let out = UnixDatagram::unbound().context(|| "notify socket".into())?;
+    let to = host_address(host)?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let mut fds = [
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context(|| "wait for the container's notification".into()),
+            Ok(_) => {}
+        }
+        let message_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let died = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if !message_ready && died {
+            return Ok(false);
+        }
+        let n = sock.recv(&mut buf).context(|| "read notify socket".into())?;
+        let (message, ready) = rewrite(&String::from_utf8_lossy(&buf[..n]), pid);
+        out.send_to_addr(message.as_bytes(), &to)
+            .context(|| format!("send to NOTIFY_SOCKET {}", host.display()))?;
+        if ready {
+            return Ok(true);
+        }
+    }
+}
+
+/// The message with MAINPID set to the host pid (where it names one, or says
+/// READY=1); and whether it says READY=1.
+fn rewrite(message: &str, pid: libc::pid_t) -> (String, bool) {
+    let ready = message.lines().any(|l| l == "READY=1");
+    let had_mainpid = message.lines().any(|l| l.starts_with("MAINPID="));
+    let mut lines: Vec<String> = message
+        .lines()
+        .filter(|l| !l.starts_with("MAINPID="))
+        .map(String::from)
+        .collect();
+    if had_mainpid || ready {
+        lines.push(format!("MAINPID={pid}"));
+    }
+    (lines.join("\n") + "\n", ready)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mainpid_is_rewritten_to_the_host_pid() {
+        assert_eq!(rewrite("READY=1", 4242), ("READY=1\nMAINPID=4242\n".into(), true));
+        assert_eq!(
+            rewrite("STATUS=warming up\nMAINPID=1", 7),
+            ("STATUS=warming up\nMAINPID=7\n".into(), false)
+        );
+        assert_eq!(rewrite("STATUS=hi", 7), ("STATUS=hi\n".into(), false));
+    }
+
+    #[test]
+    fn container_path_prefers_the_containers_env() {
+        let env = [std::ffi::CString::new("NOTIFY_SOCKET=/run/n.sock").unwrap()];
+        assert_eq!(container_path(&env, Path::new("/host/s")), PathBuf::from("/run/n.sock"));
+        assert_eq!(container_path(&[], Path::new("/host/s")), PathBuf::from("/host/s"));
+    }
+}

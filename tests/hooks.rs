@@ -1,0 +1,257 @@
+//! Lifecycle hooks (order, state on stdin, namespaces, timeouts, failures) and
+//! NOTIFY_SOCKET passthrough.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+const KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+/// A hook that records its stdin, argv, env and mount/net namespaces under $OUT.
+fn recording_hook(kind: &str, out: &Path) -> Value {
+    let script = format!(
+        "cat > $OUT/{kind}.stdin; echo \"$0 $1\" > $OUT/{kind}.argv; echo \"$HOOK_VAR\" > $OUT/{kind}.env; \
+         readlink /proc/self/ns/mnt > $OUT/{kind}.mnt; echo {kind} >> $OUT/order"
+    );
+    // With sh -c, the arguments after the script are $0 and $1.
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script, "zero", "one"], "env": [format!("OUT={}", out.display()), format!("HOOK_VAR=var-{kind}")]})
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|_| panic!("{name} was not written"))
+}
+
+/// A bundle whose host directory `hookout` is bound at /hookout in the container.
+fn bundle_with_outdir(name: &str) -> (Bundle, PathBuf) {
+    let mut b = Bundle::new(name);
+    let out = b.dir.join("hookout");
+    std::fs::create_dir_all(&out).unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/hookout", "type": "bind", "source": out, "options": ["bind"]}));
+    (b, out)
+}
+
+#[test]
+fn all_six_hooks_run_in_order_with_the_state_and_their_namespaces() {
+    let (mut b, out) = bundle_with_outdir("hooks-order");
+    let mut hooks = serde_json::Map::new();
+    for kind in KINDS {
+        // startContainer runs in the container: its path and $OUT are the container's.
+        let dir = if kind == "startContainer" {
+            PathBuf::from("/hookout")
+        } else {
+            out.clone()
+        };
+        hooks.insert(kind.to_string(), json!([recording_hook(kind, &dir)]));
+    }
+    b.config["hooks"] = Value::Object(hooks);
+    b.script("echo ran > /hookout/program");
+    assert_ok(&b.create("h"));
+    let pid = b.state("h")["pid"].as_i64().unwrap();
+    assert_eq!(
+        read(&out, "order").lines().collect::<Vec<_>>(),
+        ["prestart", "createRuntime", "createContainer"]
+    );
+    assert_ok(&b.husk(&["start", "h"]));
+    b.wait_status("h", "stopped");
+    assert_ok(&b.husk(&["delete", "h"]));
+    b.assert_gone("h");
+
+    assert_eq!(read(&out, "order").lines().collect::<Vec<_>>(), KINDS);
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let statuses = ["creating", "creating", "creating", "created", "running", "stopped"];
+    for (kind, status) in KINDS.iter().zip(statuses) {
+        let state: Value = serde_json::from_str(&read(&out, &format!("{kind}.stdin"))).unwrap();
+        assert_eq!(state["id"], "h", "{kind}");
+        assert_eq!(state["status"], status, "{kind}");
+        assert_eq!(state["bundle"], b.dir.to_str().unwrap(), "{kind}");
+        if *kind != "poststop" {
+            assert_eq!(state["pid"], pid, "{kind}");
+        }
+        assert_eq!(read(&out, &format!("{kind}.argv")).trim(), "zero one", "{kind}");
+        assert_eq!(
+            read(&out, &format!("{kind}.env")).trim(),
+            format!("var-{kind}"),
+            "{kind}"
+        );
+        let mnt = read(&out, &format!("{kind}.mnt"));
+        let in_container = matches!(*kind, "createContainer" | "startContainer");
+        assert_eq!(
+            mnt.trim() != host_mnt,
+            in_container,
+            "{kind} ran in the wrong mount namespace"
+        );
+    }
+    assert_eq!(read(&out, "program"), "ran\n");
+}
+
+fn hook(kind: &str, script: &str, timeout: Option<u64>) -> Value {
+    let mut h = json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
+    if let Some(t) = timeout {
+        h["timeout"] = json!(t);
+    }
+    json!({ kind: [h] })
+}
+
+#[test]
+fn a_timed_out_hook_fails_create_and_leaves_nothing() {
+    let mut b = Bundle::new("hooks-timeout");
+    b.config["hooks"] = hook("createRuntime", "sleep 20", Some(1));
+    b.save();
+    let o = b.create("t");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("createRuntime hook /bin/sh: timed out after 1s"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("t");
+}
+
+#[test]
+fn failing_create_time_hooks_fail_create_with_path_and_status() {
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let mut b = Bundle::new(&format!("hooks-fail-{kind}"));
+        b.config["hooks"] = hook(kind, "echo broken >&2; exit 7", None);
+        b.save();
+        let o = b.create("f");
+        assert!(!o.status.success(), "{kind}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{kind} hook /bin/sh: exit status 7: broken")),
+            "{kind}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        b.assert_gone("f");
+    }
+}
+
+#[test]
+fn a_failing_start_container_hook_fails_start() {
+    let mut b = Bundle::new("hooks-fail-start");
+    b.config["hooks"] = hook("startContainer", "exit 9", None);
+    b.script("sleep 30");
+    assert_ok(&b.create("s"));
+    let o = b.husk(&["start", "s"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("startContainer hook /bin/sh: exit status 9"),
+        "{}",
+        stderr(&o)
+    );
+    b.wait_status("s", "stopped");
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}
+
+#[test]
+fn failing_poststart_and_poststop_hooks_warn_and_the_rest_still_run() {
+    let (mut b, out) = bundle_with_outdir("hooks-warn");
+    let second =
+        |kind: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {kind} >> {}/ran", out.display())]});
+    let failing = json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]});
+    b.config["hooks"] = json!({"poststart": [failing, second("poststart")], "poststop": [failing, second("poststop")]});
+    b.script("sleep 30");
+    assert_ok(&b.create("w"));
+    let o = b.husk(&["start", "w"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("warning: poststart hook /bin/sh: exit status 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(b.status("w"), "running");
+    let o = b.husk(&["delete", "-f", "w"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("warning: poststop hook /bin/sh: exit status 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(read(&out, "ran"), "poststart\npoststop\n");
+    b.assert_gone("w");
+}
+
+/// A static helper that sends its arguments, one datagram each, to $NOTIFY_SOCKET.
+fn build_notify_helper(rootfs: &Path) {
+    let src = rootfs.join("../notify.c");
+    std::fs::write(
+        &src,
+        r#"#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+int main(int argc, char **argv) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path) return 2;
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = {0};
+    a.sun_family = AF_UNIX;
+    strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+    for (int i = 1; i < argc; i++)
+        if (sendto(fd, argv[i], strlen(argv[i]), 0, (struct sockaddr *)&a, sizeof a) < 0) return 1;
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin/notify"))
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn receive(sock: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 1024];
+    let n = sock.recv(&mut buf).expect("a notification within the timeout");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn notify_socket_relays_ready_with_the_host_pid() {
+    let mut b = Bundle::new("notify");
+    build_notify_helper(&b.rootfs());
+    b.script(
+        "(echo $NOTIFY_SOCKET; ls -l $NOTIFY_SOCKET | cut -c1) > /dev/shm/seen; \
+         notify 'STATUS=starting' 'READY=1\nMAINPID=1'; sleep 30",
+    );
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+
+    // create, then start (which relays, with no husk process in between).
+    let mut create = std::process::Command::new(HUSK);
+    create
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "--bundle", b.dir.to_str().unwrap(), "n"])
+        .env("NOTIFY_SOCKET", &host);
+    b.tag(&mut create);
+    assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
+    let pid = b.state("n")["pid"].as_i64().unwrap();
+    assert_ok(&b.husk(&["start", "n"]));
+    assert_eq!(receive(&sock), "STATUS=starting\n");
+    assert_eq!(receive(&sock), format!("READY=1\nMAINPID={pid}\n"));
+    // What the container's program saw: the socket at the path its env names.
+    let seen = stdout(&b.husk(&["exec", "n", "cat", "/dev/shm/seen"]));
+    assert_eq!(seen, format!("{}\ns\n", host.display()));
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}
