@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::bail;
 use crate::error::{Context, Result};
+use crate::resources::{DeviceRule, Write};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchy {
@@ -80,13 +82,333 @@ pub fn join_cgroups_of(pid: libc::pid_t, of: libc::pid_t) -> Result<()> {
             continue;
         }
         let procs = h.mountpoint.join(path.trim_start_matches('/')).join("cgroup.procs");
-        std::fs::write(&procs, pid.to_string()).context(|| format!("join cgroup {}", display(&procs)))?;
+        std::fs::write(&procs, pid.to_string()).context(|| format!("join cgroup {}", procs.display()))?;
     }
     Ok(())
 }
 
-fn display(p: &Path) -> String {
-    p.display().to_string()
+/// Whether /sys/fs/cgroup itself is cgroup2 (a unified host).
+pub fn is_unified() -> bool {
+    const CGROUP2_SUPER_MAGIC: libc::c_long = 0x63677270;
+    // SAFETY: statfs fills the zeroed struct.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) == 0 && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
+    }
+}
+
+/// `linux.cgroupsPath` as runc reads it: absolute as is, relative under husk's
+/// own cgroup, empty as /husk/ID (/husk/HASH/ID for a state root other than the
+/// default one, since ids are unique only within a root). systemd's
+/// slice:prefix:name needs systemd.
+pub fn resolve_path(configured: &str, id: &str, systemd: bool, root: &Path) -> Result<String> {
+    if systemd {
+        if !Path::new("/run/systemd/system").exists() {
+            bail!("--systemd-cgroup: systemd is not running on this host (use the cgroupfs driver)");
+        }
+        bail!("--systemd-cgroup: cgroups through systemd are not supported yet");
+    }
+    if configured.contains(':') && !configured.starts_with('/') {
+        bail!("linux.cgroupsPath {configured}: slice:prefix:name paths need --systemd-cgroup");
+    }
+    if configured.split('/').any(|c| c == "..") {
+        bail!("linux.cgroupsPath {configured} must not contain ..");
+    }
+    if configured.is_empty() {
+        if root == Path::new(DEFAULT_ROOT) {
+            return Ok(format!("/husk/{id}"));
+        }
+        return Ok(format!(
+            "/husk/{:08x}/{id}",
+            fnv1a(root.as_os_str().as_encoded_bytes()) as u32
+        ));
+    }
+    if configured.starts_with('/') {
+        return Ok(configured.to_string());
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let base = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+    Ok(format!("{}/{configured}", base.trim_end_matches('/')))
+}
+
+pub const DEFAULT_ROOT: &str = "/run/husk";
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf29ce484222325, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+}
+
+/// A container's cgroup: the same path in every hierarchy of the host.
+pub struct Cgroup {
+    pub path: String,
+    pub dirs: Vec<(Hierarchy, PathBuf)>,
+}
+
+impl Cgroup {
+    pub fn new(path: &str) -> Result<Cgroup> {
+        let dirs = hierarchies()?
+            .into_iter()
+            .map(|h| {
+                let dir = h.mountpoint.join(path.trim_start_matches('/'));
+                (h, dir)
+            })
+            .collect();
+        Ok(Cgroup {
+            path: path.to_string(),
+            dirs,
+        })
+    }
+
+    /// The directory of the hierarchy that has `controller` (v1), or of the
+    /// unified hierarchy when it offers it (v2); `unified` names the latter.
+    fn dir_for(&self, controller: &str) -> Option<&(Hierarchy, PathBuf)> {
+        self.dirs
+            .iter()
+            .find(|(h, _)| !h.v2 && h.controllers.split(',').any(|c| c == controller))
+            .or_else(|| {
+                self.dirs
+                    .iter()
+                    .find(|(h, _)| h.v2 && (controller == "unified" || v2_offers(&h.mountpoint, controller)))
+            })
+    }
+
+    /// Whether `controller` is on cgroup v2 here.
+    pub fn is_v2(&self, controller: &str) -> bool {
+        self.dir_for(controller).is_some_and(|(h, _)| h.v2)
+    }
+
+    /// The file that tells whether the cgroup is frozen.
+    pub fn freezer_file(&self) -> Option<PathBuf> {
+        let (h, dir) = self
+            .dir_for("freezer")
+            .or_else(|| self.dirs.iter().find(|(h, _)| h.v2 && is_unified()))?;
+        Some(dir.join(if h.v2 { "cgroup.freeze" } else { "freezer.state" }))
+    }
+
+    pub fn create(&self) -> Result<()> {
+        for (h, dir) in &self.dirs {
+            let existed = dir.exists();
+            std::fs::create_dir_all(dir).context(|| format!("create cgroup {}", dir.display()))?;
+            if !existed && h.controllers.split(',').any(|c| c == "cpuset") {
+                inherit_cpuset(&h.mountpoint, dir)?;
+            }
+            if h.v2 {
+                enable_controllers(&h.mountpoint, dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies writes; a failure names the key and the value.
+    pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        for w in writes {
+            let Some((_, dir)) = self.dir_for(w.controller) else {
+                bail!(
+                    "linux.resources: {}: the {} controller is not available on this host",
+                    w.file,
+                    w.controller
+                )
+            };
+            write_file(&dir.join(&w.file), &w.value)
+                .context(|| format!("linux.resources: {} = {}", w.file, w.value))?;
+        }
+        Ok(())
+    }
+
+    /// The v1 device controller's rules: deny everything, then the rules in order.
+    pub fn apply_v1_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+        let Some((h, dir)) = self.dir_for("devices") else {
+            return Ok(());
+        };
+        if h.v2 {
+            return Ok(());
+        }
+        write_file(&dir.join("devices.deny"), "a").context(|| "linux.resources.devices".into())?;
+        for r in rules {
+            let file = if r.allow { "devices.allow" } else { "devices.deny" };
+            write_file(&dir.join(file), &r.v1_line()).context(|| format!("linux.resources.devices {}", r.v1_line()))?;
+        }
+        Ok(())
+    }
+
+    pub fn add(&self, pid: libc::pid_t) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            write_file(&procs, &pid.to_string()).context(|| format!("join cgroup {}", procs.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Every process in the cgroup.
+    pub fn pids(&self) -> Result<Vec<libc::pid_t>> {
+        let (_, dir) = self
+            .dir_for("pids")
+            .or_else(|| self.dirs.first())
+            .ok_or_else(|| crate::error::Error::new("no cgroup hierarchy on this host"))?;
+        let text = std::fs::read_to_string(dir.join("cgroup.procs")).context(|| format!("read {}", dir.display()))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.freezer_file().is_some_and(|f| is_frozen_file(&f))
+    }
+
+    /// Freezes or thaws the cgroup and waits until the kernel says it is done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let file = self
+            .freezer_file()
+            .ok_or_else(|| crate::error::Error::new("no freezer cgroup on this host"))?;
+        let v2 = file.ends_with("cgroup.freeze");
+        let value = match (v2, frozen) {
+            (true, true) => "1",
+            (true, false) => "0",
+            (false, true) => "FROZEN",
+            (false, false) => "THAWED",
+        };
+        write_file(&file, value).context(|| format!("write {}", file.display()))?;
+        // Freezing is asynchronous: wait (bounded) until every task has stopped.
+        let (check, want) = if v2 {
+            (
+                file.with_file_name("cgroup.events"),
+                if frozen { "frozen 1" } else { "frozen 0" },
+            )
+        } else {
+            (file.clone(), value)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut pause = std::time::Duration::from_micros(100);
+        while !std::fs::read_to_string(&check)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim() == want)
+        {
+            if std::time::Instant::now() > deadline {
+                bail!("the cgroup did not become {value} within 10s");
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Sends `sig` to every process of the cgroup (frozen meanwhile, so none escapes).
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        if sig == libc::SIGKILL {
+            if let Some((_, dir)) = self.dirs.iter().find(|(h, _)| h.v2 && is_unified()) {
+                if write_file(&dir.join("cgroup.kill"), "1").is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        let freezable = self.freezer_file().is_some();
+        if freezable {
+            let _ = self.freeze(true);
+        }
+        for pid in self.pids()? {
+            // SAFETY: plain kill; a process that is gone already is fine.
+            unsafe { libc::kill(pid, sig) };
+        }
+        if freezable {
+            self.freeze(false)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the cgroup's directories, waiting (bounded) for processes that are
+    /// still being reaped by their parent.
+    pub fn destroy(&self) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut pause = std::time::Duration::from_micros(200);
+            loop {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                    }
+                    Err(e) => return Err(e).context(|| format!("remove cgroup {}", dir.display())),
+                }
+            }
+            // The per-root directory of default paths goes once empty.
+            if let Some(parent) = dir.parent().filter(|p| p.parent().is_some_and(|g| g.ends_with("husk"))) {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a value of the cgroup: `file` in the directory of `controller`.
+    pub fn read(&self, controller: &str, file: &str) -> Option<String> {
+        let (_, dir) = self.dir_for(controller)?;
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}
+
+pub fn is_frozen_file(file: &Path) -> bool {
+    let v = std::fs::read_to_string(file).unwrap_or_default();
+    matches!(v.trim(), "1" | "FROZEN" | "FREEZING")
+}
+
+fn v2_offers(mountpoint: &Path, controller: &str) -> bool {
+    let c = if controller == "blkio" { "io" } else { controller };
+    std::fs::read_to_string(mountpoint.join("cgroup.controllers")).is_ok_and(|s| s.split_whitespace().any(|x| x == c))
+}
+
+fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(value.as_bytes())
+}
+
+/// A new v1 cpuset starts empty: copy cpus and mems down from the nearest set parent.
+fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
+    let mut chain = Vec::new();
+    let mut d = dir.to_path_buf();
+    while d != root && d.starts_with(root) {
+        chain.push(d.clone());
+        d.pop();
+    }
+    for level in chain.into_iter().rev() {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let current = std::fs::read_to_string(level.join(file)).unwrap_or_default();
+            if current.trim().is_empty() {
+                let parent = std::fs::read_to_string(level.parent().unwrap_or(root).join(file)).unwrap_or_default();
+                write_file(&level.join(file), parent.trim())
+                    .context(|| format!("initialise {}", level.join(file).display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// v2: every level above the cgroup delegates the controllers it has.
+fn enable_controllers(root: &Path, dir: &Path) -> Result<()> {
+    let mut levels = Vec::new();
+    let mut d = dir.parent().map(Path::to_path_buf);
+    while let Some(p) = d {
+        if !p.starts_with(root) {
+            break;
+        }
+        levels.push(p.clone());
+        if p == root {
+            break;
+        }
+        d = p.parent().map(Path::to_path_buf);
+    }
+    for level in levels.into_iter().rev() {
+        let available = std::fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
+        let enable: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
+        if !enable.is_empty() {
+            // A level with processes of its own cannot delegate: leave it be.
+            let _ = write_file(&level.join("cgroup.subtree_control"), &enable.join(" "));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

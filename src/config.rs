@@ -68,9 +68,26 @@ pub struct Plan {
     pub hooks: oci_spec::runtime::Hooks,
     /// The file name of the notify socket in the container (NOTIFY_SOCKET set).
     pub notify_name: Option<String>,
+    pub cgroup: Option<CgroupPlan>,
+}
+
+/// The container's cgroup and what goes into it.
+pub struct CgroupPlan {
+    pub cgroup: crate::cgroups::Cgroup,
+    pub writes: Vec<crate::resources::Write>,
+    pub devices: Vec<crate::resources::DeviceRule>,
+    /// Unprivileged: made only where the user's cgroup is delegated.
+    pub best_effort: bool,
+    /// Whether linux.resources asked for anything.
+    pub has_limits: bool,
 }
 
 impl Plan {
+    /// Whether the init waits for the parent (user namespace maps, cgroup) first.
+    pub fn init_waits_for_parent(&self) -> bool {
+        self.userns.is_some() || self.cgroup.is_some()
+    }
+
     /// Whether the init must stop before pivot_root for hooks (its own or the parent's).
     pub fn has_create_hooks(&self) -> bool {
         let h = &self.hooks;
@@ -96,6 +113,9 @@ pub struct Options<'a> {
     pub no_pivot: bool,
     pub new_keyring: bool,
     pub rootless: bool,
+    pub systemd_cgroup: bool,
+    /// The state root, which scopes default cgroup paths.
+    pub root: PathBuf,
 }
 
 /// Reads `BUNDLE/config.json` and validates it.
@@ -194,6 +214,7 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let last_cap = capabilities::last_cap();
     let time_offsets = time_offsets(&linux, &namespaces)?;
     let rootless = opts.rootless;
+    let cgroup = cgroup_plan(&linux, opts, &devices)?;
 
     Ok(Plan {
         process: process_plan(process, &linux, opts, last_cap)?,
@@ -220,6 +241,7 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         config_text: String::new(),
         hooks: spec.hooks().clone().unwrap_or_default(),
         notify_name: None,
+        cgroup,
     })
 }
 
@@ -243,6 +265,30 @@ fn time_offsets(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan) -> Result<
     }
     lines.sort();
     Ok(lines.concat())
+}
+
+fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[DevicePlan]) -> Result<Option<CgroupPlan>> {
+    let configured = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let path = crate::cgroups::resolve_path(&configured, opts.id, opts.systemd_cgroup, &opts.root)?;
+    let cgroup = crate::cgroups::Cgroup::new(&path)?;
+    let resources = linux.resources().as_ref();
+    let writes = match resources {
+        Some(r) => crate::resources::writes(r, &|c| cgroup.is_v2(c))?,
+        None => Vec::new(),
+    };
+    let devices = crate::resources::device_rules(resources, devices)?;
+    let has_limits = !writes.is_empty();
+    Ok(Some(CgroupPlan {
+        cgroup,
+        writes,
+        devices,
+        best_effort: opts.rootless,
+        has_limits,
+    }))
 }
 
 fn userns_plan(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan, rootless: bool) -> Result<Option<UsernsPlan>> {
@@ -375,6 +421,8 @@ mod tests {
             no_pivot: false,
             new_keyring: false,
             rootless: false,
+            systemd_cgroup: false,
+            root: PathBuf::from("/run/husk"),
         };
         let r = plan(parse(json).unwrap(), dir.clone(), &opts);
         std::fs::remove_dir_all(&dir).unwrap();

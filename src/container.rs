@@ -71,7 +71,14 @@ struct Spawned {
     console: Option<OwnedFd>,
 }
 
-fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> Result<Spawned> {
+/// Global options that shape how containers are made.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mode {
+    pub rootless: bool,
+    pub systemd_cgroup: bool,
+}
+
+fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Result<Spawned> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
         None => std::env::current_dir().context(|| "current directory".into())?,
@@ -80,7 +87,9 @@ fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> 
         id: &args.id,
         no_pivot: args.no_pivot,
         new_keyring: !args.no_new_keyring,
-        rootless,
+        rootless: mode.rootless,
+        systemd_cgroup: mode.systemd_cgroup,
+        root: store.root().to_path_buf(),
     };
     let mut plan = config::load(&bundle, &opts)?;
     let notify = crate::notify::host_socket();
@@ -104,9 +113,38 @@ fn spawn(store: &Store, args: &CreateArgs, rootless: bool, foreground: bool) -> 
             console: proxy,
         }),
         Err(e) => {
+            // The init is dead and reaped by now: nothing holds the cgroup.
+            if let Some(cp) = &plan.cgroup {
+                let _ = cp.cgroup.destroy();
+            }
             let _ = locked.remove();
             Err(e)
         }
+    }
+}
+
+/// Creates the container's cgroup and applies its limits. Unprivileged, a cgroup
+/// that cannot be made (not delegated to the user) is skipped with a warning
+/// when limits were asked for.
+fn make_cgroup(plan: &Plan) -> Result<Option<&crate::cgroups::Cgroup>> {
+    let Some(cp) = &plan.cgroup else { return Ok(None) };
+    let made = cp
+        .cgroup
+        .create()
+        .and_then(|()| cp.cgroup.apply(&cp.writes))
+        .and_then(|()| cp.cgroup.apply_v1_devices(&cp.devices));
+    match made {
+        Ok(()) => Ok(Some(&cp.cgroup)),
+        Err(e) if cp.best_effort => {
+            let _ = cp.cgroup.destroy();
+            if cp.has_limits {
+                log::warn(&format!(
+                    "no cgroup for this unprivileged container, its limits are not applied: {e}"
+                ));
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -193,6 +231,7 @@ fn spawn_init(
         0,
     )?;
     let (parent_sock, child_sock) = sys::seqpacket_pair()?;
+    let cgroup = make_cgroup(plan)?;
     let premounted = crate::rootfs::idmapped_trees(plan)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
@@ -216,14 +255,20 @@ fn spawn_init(
             close: vec![locked.lock_fd()],
             premounted,
             console,
+            cgroup: cgroup.map(|c| c.path.clone()),
         });
     }
     drop(child_sock);
     drop(state_dir);
     let mut guard = InitGuard { pid, armed: true };
-    if let Some(userns) = &plan.userns {
-        // The init waits for its maps before it does anything that needs its ids.
-        crate::userns::write_maps(pid, userns)?;
+    if plan.init_waits_for_parent() {
+        // The init waits for its maps and its cgroup before it runs anything.
+        if let Some(userns) = &plan.userns {
+            crate::userns::write_maps(pid, userns)?;
+        }
+        if let Some(cg) = cgroup {
+            cg.add(pid)?;
+        }
         sync::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;
     }
     let Some((start_time, _)) = sys::process_start(pid) else {
@@ -242,6 +287,8 @@ fn spawn_init(
         hooks: Some(plan.hooks.clone()).filter(|h| *h != Default::default()),
         notify_socket: notify.map(Path::to_path_buf),
         notify_name: notify.and_then(|_| plan.notify_name.clone()),
+        cgroup: cgroup.map(|c| c.path.clone()),
+        freezer: cgroup.and_then(|c| c.freezer_file()),
     };
     let mut notify_fd = None;
     loop {
@@ -315,8 +362,8 @@ fn owner_name() -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-pub fn create(store: &Store, args: &CreateArgs, rootless: bool) -> Result<()> {
-    spawn(store, args, rootless, false).map(drop)
+pub fn create(store: &Store, args: &CreateArgs, mode: Mode) -> Result<()> {
+    spawn(store, args, mode, false).map(drop)
 }
 
 pub fn start(store: &Store, id: &str) -> Result<()> {
@@ -423,10 +470,13 @@ pub fn state(store: &Store, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn kill(store: &Store, id: &str, signal: Option<&str>, _all: bool) -> Result<()> {
+pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = crate::signal::parse(signal.unwrap_or("SIGTERM"))?;
     let saved = store.load(id)?;
     let pidfd = open_init(&saved)?;
+    if let (true, Some(path)) = (all, &saved.cgroup) {
+        return crate::cgroups::Cgroup::new(path)?.signal_all(sig);
+    }
     sys::pidfd_send_signal(&pidfd, sig).map_err(|e| {
         if e.raw_os_error() == Some(libc::ESRCH) {
             Error::new(format!("container \"{id}\" not running"))
@@ -453,12 +503,31 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         status => bail!("cannot delete container {id} that is not stopped: {status}"),
     }
+    remove_container(locked, &saved)
+}
+
+/// Removes a container whose init is gone: what is left of its cgroup, its
+/// state directory; then the poststop hooks.
+fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
+    if let Some(path) = &saved.cgroup {
+        let cgroup = crate::cgroups::Cgroup::new(path)?;
+        // Processes outside the init's pid namespace may still be in it.
+        if !cgroup.pids().unwrap_or_default().is_empty() {
+            cgroup.signal_all(libc::SIGKILL)?;
+        }
+        cgroup.destroy()?;
+    }
     locked.remove()?;
-    poststop(&saved);
+    poststop(saved);
     Ok(())
 }
 
+/// Kills every process of the container (all of its cgroup when it has one,
+/// which also thaws a paused one) and waits for the init to exit.
 fn kill_and_wait(saved: &Saved) -> Result<()> {
+    if let Some(path) = &saved.cgroup {
+        crate::cgroups::Cgroup::new(path)?.signal_all(libc::SIGKILL)?;
+    }
     let Ok(pidfd) = open_init(saved) else {
         return Ok(()); // already gone
     };
@@ -475,13 +544,13 @@ fn kill_and_wait(saved: &Saved) -> Result<()> {
     }
 }
 
-pub fn run(store: &Store, args: &RunArgs, rootless: bool) -> Result<i32> {
+pub fn run(store: &Store, args: &RunArgs, mode: Mode) -> Result<i32> {
     if args.detach {
-        let s = spawn(store, &args.create, rootless, false)?;
+        let s = spawn(store, &args.create, mode, false)?;
         return release_or_clean(s.locked, &s.saved).map(|()| 0);
     }
     let foreground = Foreground::prepare()?;
-    let Spawned { locked, saved, console } = spawn(store, &args.create, rootless, true)?;
+    let Spawned { locked, saved, console } = spawn(store, &args.create, mode, true)?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
     let master = console.as_ref().map(crate::console::receive_master).transpose();
@@ -495,9 +564,10 @@ pub fn run(store: &Store, args: &RunArgs, rootless: bool) -> Result<i32> {
             Err(e)
         }
     };
-    let remove = !args.keep || code.is_err();
-    if remove && store.lock(&args.create.id).and_then(Locked::remove).is_ok() {
-        poststop(&saved);
+    if !args.keep || code.is_err() {
+        if let Err(e) = store.lock(&args.create.id).and_then(|l| remove_container(l, &saved)) {
+            log::warn(&format!("remove container {}: {e}", args.create.id));
+        }
     }
     code
 }

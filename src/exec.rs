@@ -35,7 +35,8 @@ const NAMESPACES: [(&str, i32); 8] = [
     ("mnt", libc::CLONE_NEWNS),
 ];
 
-pub fn exec(store: &Store, a: &ExecArgs, rootless: bool) -> Result<i32> {
+pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
+    let rootless = mode.rootless;
     let saved = store.load(&a.id)?;
     let dir = store.dir(&a.id);
     if state::status_of(&dir, &saved) == Status::Stopped {
@@ -50,6 +51,8 @@ pub fn exec(store: &Store, a: &ExecArgs, rootless: bool) -> Result<i32> {
         no_pivot: false,
         new_keyring: false,
         rootless,
+        systemd_cgroup: false,
+        root: store.root().to_path_buf(),
     };
     let last_cap = capabilities::last_cap();
     let plan = config::process_plan(&process, &linux, &opts, last_cap)?;

@@ -36,6 +36,8 @@ pub struct InitArgs<'a> {
     pub premounted: Vec<Option<OwnedFd>>,
     /// Where the pty master goes when the process has a terminal.
     pub console: Option<OwnedFd>,
+    /// The container's cgroup, when the parent made one.
+    pub cgroup: Option<String>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -86,14 +88,17 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         process::set_affinity(cpus)?;
     }
     reset_signals();
-    if plan.userns.is_some() {
+    if plan.init_waits_for_parent() {
         match sync::recv(&args.sock) {
             Ok(Some(Msg::Go)) => {}
-            _ => bail!("the parent did not write the user namespace maps"),
+            _ => bail!("the parent did not set up the user namespace or the cgroup"),
         }
     }
     if plan.in_userns() {
         become_root_of_userns();
+    }
+    if plan.namespaces.is_new(libc::CLONE_NEWCGROUP) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context(|| "create cgroup namespace".into())?;
     }
     // SAFETY: plain prctl/umask calls on this process.
     unsafe {
@@ -115,7 +120,7 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
     let mut hook_state = None;
-    rootfs::setup(plan, &args.premounted, &mut || {
+    rootfs::setup(plan, &args.premounted, args.cgroup.as_deref(), &mut || {
         if !plan.has_create_hooks() {
             return Ok(());
         }

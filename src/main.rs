@@ -17,6 +17,7 @@ mod mounts;
 mod namespaces;
 mod notify;
 mod process;
+mod resources;
 mod rootfs;
 mod seal;
 mod seccomp;
@@ -79,7 +80,7 @@ fn print_version() {
 
 fn default_root(rootless: bool) -> Result<PathBuf> {
     if !rootless {
-        return Ok(PathBuf::from("/run/husk"));
+        return Ok(PathBuf::from(cgroups::DEFAULT_ROOT));
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join("husk")),
@@ -111,6 +112,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     };
     let rootless = is_rootless(&cli.rootless)?;
+    let mode = container::Mode {
+        rootless,
+        systemd_cgroup: cli.systemd_cgroup,
+    };
     let store = || -> Result<Store> {
         let root = match &cli.root {
             Some(r) => r.clone(),
@@ -125,7 +130,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Create(a) => {
             seal::ensure_sealed()?;
-            container::create(&store()?, &a, rootless)?
+            container::create(&store()?, &a, mode)?
         }
         Command::Start { id } => container::start(&store()?, &id)?,
         Command::State { id } => container::state(&store()?, &id)?,
@@ -133,11 +138,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Delete { force, id } => container::delete(&store()?, &id, force)?,
         Command::Run(a) => {
             seal::ensure_sealed()?;
-            return container::run(&store()?, &a, rootless);
+            return container::run(&store()?, &a, mode);
         }
         Command::Exec(a) => {
             seal::ensure_sealed()?;
-            return exec::exec(&store()?, &a, rootless);
+            return exec::exec(&store()?, &a, mode);
         }
         Command::List { format, quiet } => container::list(&store()?, format, quiet)?,
     }

@@ -79,10 +79,12 @@ impl NamespacePlan {
         self.new & flag as u64 != 0
     }
 
-    /// Flags that clone3 can apply. A new time namespace is made with unshare
-    /// in the parent instead, so that offsets could be written before the child enters it.
+    /// Flags for clone3. A new time namespace is made with unshare in the parent
+    /// instead, so that offsets can be written before the child enters it; a new
+    /// cgroup namespace by the init once it is in its cgroup, so that the
+    /// namespace is rooted there.
     pub fn clone_flags(&self) -> u64 {
-        self.new & !(libc::CLONE_NEWTIME as u64)
+        self.new & !((libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP) as u64)
     }
 
     fn joined(&self, flag: i32) -> Option<&Join> {

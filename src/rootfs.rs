@@ -186,7 +186,13 @@ pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
 /// `premounted` holds, by mount index, trees the parent prepared (idmapped ones).
 /// `before_pivot` runs with the container's mounts in place and the host's
 /// filesystem still reachable: the createRuntime and createContainer hooks.
-pub fn setup(plan: &Plan, premounted: &[Option<OwnedFd>], before_pivot: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+/// `cgroup` is the container's cgroup path when the parent made one.
+pub fn setup(
+    plan: &Plan,
+    premounted: &[Option<OwnedFd>],
+    cgroup: Option<&str>,
+    before_pivot: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
     let private = plan.rootfs_propagation.is_some_and(|p| p & libc::MS_PRIVATE != 0);
     let initial = libc::MS_REC | if private { libc::MS_PRIVATE } else { libc::MS_SLAVE };
     sys::mount(None, c"/", None, initial, None).context(|| "make / a slave mount".into())?;
@@ -199,7 +205,7 @@ pub fn setup(plan: &Plan, premounted: &[Option<OwnedFd>], before_pivot: &mut dyn
     refuse_proc_symlink(&root, plan)?;
     for (i, m) in plan.mounts.iter().enumerate() {
         let tree = premounted.get(i).and_then(Option::as_ref);
-        mount_one(&root, m, plan, tree).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+        mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
     check_proc_is_procfs(&root, plan)?;
     let dev_is_bind = plan
@@ -321,7 +327,13 @@ fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
     attach(tree, &target, Attrs::default(), ro, &[])
 }
 
-fn mount_one(root: &OwnedFd, m: &MountPlan, plan: &Plan, premounted: Option<&OwnedFd>) -> Result<()> {
+fn mount_one(
+    root: &OwnedFd,
+    m: &MountPlan,
+    plan: &Plan,
+    premounted: Option<&OwnedFd>,
+    cgroup: Option<&str>,
+) -> Result<()> {
     match &m.kind {
         MountKind::Bind { source, recursive } => bind(root, m, source, *recursive, premounted),
         MountKind::Fs { fstype, source } => {
@@ -340,7 +352,7 @@ fn mount_one(root: &OwnedFd, m: &MountPlan, plan: &Plan, premounted: Option<&Own
             }
             Ok(())
         }
-        MountKind::Cgroup => mount_cgroup(root, m, plan),
+        MountKind::Cgroup => mount_cgroup(root, m, plan, cgroup),
     }
 }
 
@@ -408,7 +420,7 @@ fn is_cgroup2(path: &std::ffi::CStr) -> bool {
 /// holding one mount per hierarchy, fresh ones inside a cgroup namespace (the
 /// kernel shows the namespace's root), otherwise binds of the container's own
 /// cgroup directories, as runc does.
-fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>) -> Result<()> {
     // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
     // would expose the host's hierarchy (CVE-2023-25809): always read-only then.
     let forced_ro;
@@ -462,7 +474,11 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
             )
             .context(|| format!("mount cgroup {}", h.name))?;
         } else {
-            let rel = cgroups::path_in(&own_cgroups, &h).unwrap_or_default();
+            // The container's own cgroup, as the host sees it.
+            let rel = match cgroup {
+                Some(path) => path.to_string(),
+                None => cgroups::path_in(&own_cgroups, &h).unwrap_or_default(),
+            };
             let source = h.mountpoint.join(rel.trim_start_matches('/'));
             let tree = sys::open_tree(&cstring(&source)?, sys::OPEN_TREE_CLONE)
                 .context(|| format!("bind {}", source.display()))?;

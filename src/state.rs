@@ -25,6 +25,7 @@ const MAX_ID_LEN: usize = 1024;
 pub enum Status {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -33,6 +34,7 @@ impl std::fmt::Display for Status {
         let s = match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         };
         f.write_str(s)
@@ -63,6 +65,12 @@ pub struct Saved {
     /// The file name of the socket the container sends to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_name: Option<String>,
+    /// The container's cgroup path (in every hierarchy), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// The file that says whether that cgroup is frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freezer: Option<PathBuf>,
 }
 
 /// The OCI state, plus runc's extra fields, as `state` prints it.
@@ -150,6 +158,10 @@ fn lock_dir(dir: &Path) -> std::io::Result<File> {
 impl Store {
     pub fn new(root: PathBuf) -> Store {
         Store { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -247,6 +259,8 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
         Status::Stopped
     } else if dir.join(FIFO).exists() {
         Status::Created
+    } else if saved.freezer.as_deref().is_some_and(crate::cgroups::is_frozen_file) {
+        Status::Paused
     } else {
         Status::Running
     }
@@ -301,6 +315,8 @@ mod tests {
             hooks: None,
             notify_socket: None,
             notify_name: None,
+            cgroup: None,
+            freezer: None,
         }
     }
 

@@ -307,10 +307,27 @@ impl Bundle {
             .collect()
     }
 
-    /// Asserts that container `id` left no state directory, process or host mount.
+    /// The cgroup husk gives container `id` of this bundle's root by default.
+    pub fn default_cgroup(&self, id: &str) -> String {
+        let hash = self
+            .root
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ *b as u64).wrapping_mul(0x100000001b3)
+            });
+        format!("/husk/{:08x}/{id}", hash as u32)
+    }
+
+    /// Asserts that container `id` left no state directory, process, cgroup or host mount.
     #[track_caller]
     pub fn assert_gone(&self, id: &str) {
         assert!(!self.root.join(id).exists(), "state directory of {id} left behind");
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let dir = hierarchy.path().join(self.default_cgroup(id).trim_start_matches('/'));
+            assert!(!dir.exists(), "cgroup {} left behind", dir.display());
+        }
         assert_eq!(self.processes(), Vec::<i32>::new(), "container processes left behind");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(self.dir.to_str().unwrap()), "host mounts left behind");
