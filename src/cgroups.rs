@@ -186,15 +186,19 @@ impl Cgroup {
         Some(dir.join(if h.v2 { "cgroup.freeze" } else { "freezer.state" }))
     }
 
-    pub fn create(&self) -> Result<()> {
+    /// Makes the directories. On a unified host every controller is delegated to
+    /// the container; on a hybrid one only the v2 controllers its `writes` use.
+    pub fn create(&self, writes: &[Write]) -> Result<()> {
+        let wanted: Vec<&str> = writes.iter().map(|w| w.controller).filter(|c| self.is_v2(c)).collect();
+        let unified = is_unified();
         for (h, dir) in &self.dirs {
             let existed = dir.exists();
             std::fs::create_dir_all(dir).context(|| format!("create cgroup {}", dir.display()))?;
             if !existed && h.controllers.split(',').any(|c| c == "cpuset") {
                 inherit_cpuset(&h.mountpoint, dir)?;
             }
-            if h.v2 {
-                enable_controllers(&h.mountpoint, dir)?;
+            if h.v2 && (unified || !wanted.is_empty()) {
+                enable_controllers(&h.mountpoint, dir, if unified { None } else { Some(&wanted) })?;
             }
         }
         Ok(())
@@ -210,8 +214,12 @@ impl Cgroup {
                     w.controller
                 )
             };
-            write_file(&dir.join(&w.file), &w.value)
-                .context(|| format!("linux.resources: {} = {}", w.file, w.value))?;
+            let mut path = dir.join(&w.file);
+            // BFQ names the blkio weights differently (as runc handles too).
+            if w.file.starts_with("blkio.weight") && !path.exists() {
+                path = dir.join(w.file.replacen("blkio.", "blkio.bfq.", 1));
+            }
+            write_file(&path, &w.value).context(|| format!("linux.resources: {} = {}", w.file, w.value))?;
         }
         Ok(())
     }
@@ -248,10 +256,6 @@ impl Cgroup {
             .ok_or_else(|| crate::error::Error::new("no cgroup hierarchy on this host"))?;
         let text = std::fs::read_to_string(dir.join("cgroup.procs")).context(|| format!("read {}", dir.display()))?;
         Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
-    }
-
-    pub fn is_frozen(&self) -> bool {
-        self.freezer_file().is_some_and(|f| is_frozen_file(&f))
     }
 
     /// Freezes or thaws the cgroup and waits until the kernel says it is done.
@@ -386,8 +390,9 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// v2: every level above the cgroup delegates the controllers it has.
-fn enable_controllers(root: &Path, dir: &Path) -> Result<()> {
+/// v2: every level above the cgroup delegates the controllers it has (or only
+/// the `wanted` ones).
+fn enable_controllers(root: &Path, dir: &Path, wanted: Option<&[&str]>) -> Result<()> {
     let mut levels = Vec::new();
     let mut d = dir.parent().map(Path::to_path_buf);
     while let Some(p) = d {
@@ -402,7 +407,11 @@ fn enable_controllers(root: &Path, dir: &Path) -> Result<()> {
     }
     for level in levels.into_iter().rev() {
         let available = std::fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
-        let enable: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
+        let enable: Vec<String> = available
+            .split_whitespace()
+            .filter(|c| wanted.is_none_or(|w| w.contains(c)))
+            .map(|c| format!("+{c}"))
+            .collect();
         if !enable.is_empty() {
             // A level with processes of its own cannot delegate: leave it be.
             let _ = write_file(&level.join("cgroup.subtree_control"), &enable.join(" "));

@@ -74,6 +74,31 @@ pub enum Command {
     Run(RunArgs),
     /// Run a new process inside a running container
     Exec(ExecArgs),
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List the processes of a container
+    Ps {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print resource usage (and OOM) events of a container
+    Events {
+        /// Print the stats once and exit
+        #[arg(long)]
+        stats: bool,
+        /// How often to print stats
+        #[arg(long, default_value = "5s", value_name = "DURATION")]
+        interval: String,
+        id: String,
+    },
+    /// Change the resource limits of a running container
+    Update(UpdateArgs),
     /// List containers
     #[command(visible_alias = "ps-all")]
     List {
@@ -181,6 +206,44 @@ pub struct ExecArgs {
     /// The command and its arguments (unless --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// linux.resources JSON from this file, or - for stdin
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<String>,
+    /// Memory limit (64m, 1g, -1)
+    #[arg(long, short = 'm')]
+    pub memory: Option<String>,
+    /// Memory plus swap limit
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Ignored (deprecated by the kernel)
+    #[arg(long, hide = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long, alias = "cpu-shares")]
+    pub cpu_share: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    pub id: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]

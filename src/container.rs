@@ -130,7 +130,7 @@ fn make_cgroup(plan: &Plan) -> Result<Option<&crate::cgroups::Cgroup>> {
     let Some(cp) = &plan.cgroup else { return Ok(None) };
     let made = cp
         .cgroup
-        .create()
+        .create(&cp.writes)
         .and_then(|()| cp.cgroup.apply(&cp.writes))
         .and_then(|()| cp.cgroup.apply_v1_devices(&cp.devices));
     match made {

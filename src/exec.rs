@@ -39,8 +39,10 @@ pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
     let rootless = mode.rootless;
     let saved = store.load(&a.id)?;
     let dir = store.dir(&a.id);
-    if state::status_of(&dir, &saved) == Status::Stopped {
-        bail!("cannot exec in a stopped container: container \"{}\" not running", a.id);
+    match state::status_of(&dir, &saved) {
+        Status::Stopped => bail!("cannot exec in a stopped container: container \"{}\" not running", a.id),
+        Status::Paused if !a.ignore_paused => bail!("cannot exec in a paused container: container paused"),
+        _ => {}
     }
     let text = std::fs::read_to_string(dir.join("config.json")).context(|| format!("container \"{}\" config", a.id))?;
     let spec = config::parse(&text)?;

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod console;
 mod container;
+mod control;
 mod devices;
 mod error;
 mod exec;
@@ -144,6 +145,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             seal::ensure_sealed()?;
             return exec::exec(&store()?, &a, mode);
         }
+        Command::Pause { id } => control::pause(&store()?, &id)?,
+        Command::Resume { id } => control::resume(&store()?, &id)?,
+        Command::Ps { format, id, ps_args } => control::ps(&store()?, &id, format, &ps_args)?,
+        Command::Events { stats, interval, id } => control::events(&store()?, &id, stats, &interval)?,
+        Command::Update(a) => control::update(&store()?, &a)?,
         Command::List { format, quiet } => container::list(&store()?, format, quiet)?,
     }
     Ok(0)

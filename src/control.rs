@@ -1,0 +1,389 @@
+//! Commands that act on a running container through its cgroup: pause,
+//! resume, ps, events and update.
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Value};
+
+use crate::bail;
+use crate::cgroups::Cgroup;
+use crate::cli::{ListFormat, UpdateArgs};
+use crate::container::open_init;
+use crate::error::{Context, Error, Result};
+use crate::state::{Saved, Status, Store};
+
+fn cgroup_of(saved: &Saved) -> Result<Cgroup> {
+    match &saved.cgroup {
+        Some(path) => Cgroup::new(path),
+        None => bail!("container \"{}\" has no cgroup", saved.id),
+    }
+}
+
+pub fn pause(store: &Store, id: &str) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load(id)?;
+    match locked.status(&saved) {
+        Status::Running => cgroup_of(&saved)?.freeze(true),
+        Status::Paused => bail!("container \"{id}\" is already paused"),
+        _ => bail!("container \"{id}\" not running"),
+    }
+}
+
+pub fn resume(store: &Store, id: &str) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load(id)?;
+    match locked.status(&saved) {
+        Status::Paused => cgroup_of(&saved)?.freeze(false),
+        Status::Stopped => bail!("container \"{id}\" not running"),
+        _ => bail!("container \"{id}\" is not paused"),
+    }
+}
+
+/// `ps`: the container's processes, as pids (json) or as `ps` prints them.
+pub fn ps(store: &Store, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
+    let saved = store.load(id)?;
+    let pids = cgroup_of(&saved)?.pids()?;
+    if format == ListFormat::Json {
+        println!("{}", serde_json::to_string(&pids).expect("serialises"));
+        return Ok(());
+    }
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context(|| "run ps".into())?;
+    if !out.status.success() {
+        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let Some(column) = header.split_whitespace().position(|c| c == "PID") else {
+        bail!("ps {}: no PID column in its output", args.join(" "));
+    };
+    println!("{header}");
+    for line in lines {
+        let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn number(cg: &Cgroup, controller: &str, file: &str) -> Value {
+    match cg.read(controller, file).as_deref() {
+        Some("max") | None => json!(0),
+        Some(v) => v.parse::<u64>().map(Value::from).unwrap_or(json!(0)),
+    }
+}
+
+fn keyed(cg: &Cgroup, controller: &str, file: &str) -> serde_json::Map<String, Value> {
+    let text = cg.read(controller, file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), Value::from(v.trim().parse::<u64>().ok()?)))
+        })
+        .collect()
+}
+
+/// runc's stats (the parts containerd and podman read), from cgroup v1 or v2.
+pub fn stats(cg: &Cgroup) -> Value {
+    let pids = json!({ "current": number(cg, "pids", "pids.current"), "limit": number(cg, "pids", "pids.max") });
+    if cg.is_v2("memory") {
+        let cpu = keyed(cg, "cpu", "cpu.stat");
+        let usec = |k: &str| cpu.get(k).and_then(Value::as_u64).unwrap_or(0) * 1000;
+        let events = keyed(cg, "memory", "memory.events");
+        return json!({
+            "cpu": { "usage": { "total": usec("usage_usec"), "user": usec("user_usec"), "kernel": usec("system_usec"), "percpu": [] }, "throttling": {} },
+            "memory": {
+                "usage": { "usage": number(cg, "memory", "memory.current"), "max": number(cg, "memory", "memory.peak"), "limit": number(cg, "memory", "memory.max"), "failcnt": events.get("max").cloned().unwrap_or(json!(0)) },
+                "swap": { "usage": number(cg, "memory", "memory.swap.current"), "limit": number(cg, "memory", "memory.swap.max") },
+                "raw": keyed(cg, "memory", "memory.stat")
+            },
+            "pids": pids, "blkio": {}, "hugetlb": {}
+        });
+    }
+    let acct = keyed(cg, "cpuacct", "cpuacct.stat");
+    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
+    let tick_ns = 1_000_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let ticks = |k: &str| acct.get(k).and_then(Value::as_u64).unwrap_or(0) * tick_ns;
+    let percpu: Vec<u64> = cg
+        .read("cpuacct", "cpuacct.usage_percpu")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    json!({
+        "cpu": { "usage": { "total": number(cg, "cpuacct", "cpuacct.usage"), "user": ticks("user"), "kernel": ticks("system"), "percpu": percpu }, "throttling": keyed(cg, "cpu", "cpu.stat") },
+        "memory": {
+            "usage": { "usage": number(cg, "memory", "memory.usage_in_bytes"), "max": number(cg, "memory", "memory.max_usage_in_bytes"), "limit": number(cg, "memory", "memory.limit_in_bytes"), "failcnt": number(cg, "memory", "memory.failcnt") },
+            "swap": { "usage": number(cg, "memory", "memory.memsw.usage_in_bytes"), "limit": number(cg, "memory", "memory.memsw.limit_in_bytes") },
+            "raw": keyed(cg, "memory", "memory.stat")
+        },
+        "pids": pids, "blkio": {}, "hugetlb": {}
+    })
+}
+
+/// An fd that becomes readable when the cgroup has an OOM kill, and how to
+/// tell (v1: an eventfd registered on memory.oom_control; v2: memory.events).
+enum OomWatch {
+    V1(OwnedFd),
+    V2 { events: std::fs::File, kills: u64 },
+}
+
+fn oom_kills(events: &mut std::fs::File) -> u64 {
+    use std::io::Seek;
+    let mut text = String::new();
+    let _ = events.rewind();
+    let _ = events.read_to_string(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn watch_oom(cg: &Cgroup) -> Option<OomWatch> {
+    let dir = cg
+        .dirs
+        .iter()
+        .find(|(h, _)| {
+            if cg.is_v2("memory") {
+                h.v2
+            } else {
+                h.controllers.split(',').any(|c| c == "memory")
+            }
+        })?
+        .1
+        .clone();
+    if cg.is_v2("memory") {
+        let mut events = std::fs::File::open(dir.join("memory.events")).ok()?;
+        let kills = oom_kills(&mut events);
+        return Some(OomWatch::V2 { events, kills });
+    }
+    let control = std::fs::File::open(dir.join("memory.oom_control")).ok()?;
+    // SAFETY: eventfd returns a new fd we own.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if efd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor.
+    let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+    let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
+    std::fs::write(dir.join("cgroup.event_control"), line).ok()?;
+    std::mem::forget(control); // registered for as long as we listen
+    Some(OomWatch::V1(efd))
+}
+
+fn parse_duration(s: &str) -> Result<Duration> {
+    let bad = || Error::new(format!("--interval {s}: not a duration such as 5s or 500ms"));
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(bad()),
+    };
+    if secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `events`: stats every interval (once with --stats) and OOM events, in
+/// runc's envelope, until the container stops.
+pub fn events(store: &Store, id: &str, stats_once: bool, interval: &str) -> Result<()> {
+    let saved = store.load(id)?;
+    let cg = cgroup_of(&saved)?;
+    let emit = |kind: &str, data: Option<Value>| {
+        let mut e = json!({ "type": kind, "id": id });
+        if let Some(d) = data {
+            e["data"] = d;
+        }
+        println!("{e}");
+    };
+    if stats_once {
+        emit("stats", Some(stats(&cg)));
+        return Ok(());
+    }
+    let every = parse_duration(interval)?;
+    let pidfd = open_init(&saved)?;
+    let mut oom = watch_oom(&cg);
+    let timeout = PollTimeout::try_from(every).unwrap_or(PollTimeout::MAX);
+    loop {
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match &oom {
+            Some(OomWatch::V1(efd)) => fds.push(PollFd::new(efd.as_fd(), PollFlags::POLLIN)),
+            Some(OomWatch::V2 { events, .. }) => fds.push(PollFd::new(events.as_fd(), PollFlags::POLLPRI)),
+            None => {}
+        }
+        let n = match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context(|| "wait for events".into()),
+            Ok(n) => n,
+        };
+        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let (stopped, oom_ready) = (ready(0), ready(1));
+        drop(fds);
+        if oom_ready {
+            let fired = match &mut oom {
+                Some(OomWatch::V1(efd)) => {
+                    let mut buf = [0u8; 8];
+                    nix::unistd::read(&*efd, &mut buf).is_ok()
+                }
+                Some(OomWatch::V2 { events, kills }) => {
+                    let now = oom_kills(events);
+                    let fired = now > *kills;
+                    *kills = now;
+                    fired
+                }
+                None => false,
+            };
+            if fired {
+                emit("oom", None);
+            }
+        }
+        if stopped {
+            return Ok(());
+        }
+        if n == 0 {
+            emit("stats", Some(stats(&cg)));
+        }
+    }
+}
+
+/// "64m", "1g", "1024", "-1" (unlimited) as bytes.
+fn bytes(flag: &str, s: &str) -> Result<i64> {
+    let bad = || Error::new(format!("{flag} {s}: not a size such as 64m"));
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let lower = s.to_ascii_lowercase();
+    let trimmed = lower.trim_end_matches('b');
+    let (num, mult) = match trimmed.chars().last() {
+        Some('k') => (&trimmed[..trimmed.len() - 1], 1i64 << 10),
+        Some('m') => (&trimmed[..trimmed.len() - 1], 1 << 20),
+        Some('g') => (&trimmed[..trimmed.len() - 1], 1 << 30),
+        Some('t') => (&trimmed[..trimmed.len() - 1], 1 << 40),
+        _ => (trimmed, 1),
+    };
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+/// The resources `update` asks for: --resources (a file or - for stdin), then flags.
+fn requested(a: &UpdateArgs) -> Result<LinuxResources> {
+    let mut r: Value = match a.resources.as_deref() {
+        None => json!({}),
+        Some(src) => {
+            let mut text = String::new();
+            if src == "-" {
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context(|| "read --resources from stdin".into())?;
+            } else {
+                text = std::fs::read_to_string(src).context(|| format!("--resources {src}"))?;
+            }
+            serde_json::from_str(&text).context(|| format!("--resources {src}"))?
+        }
+    };
+    let mut set = |section: &str, key: &str, v: Value| {
+        if !r[section].is_object() {
+            r[section] = json!({});
+        }
+        r[section][key] = v;
+    };
+    if let Some(m) = &a.memory {
+        set("memory", "limit", json!(bytes("--memory", m)?));
+    }
+    if let Some(m) = &a.memory_swap {
+        set("memory", "swap", json!(bytes("--memory-swap", m)?));
+    }
+    if let Some(m) = &a.memory_reservation {
+        set("memory", "reservation", json!(bytes("--memory-reservation", m)?));
+    }
+    let cpu = [
+        ("quota", a.cpu_quota.map(Value::from)),
+        ("realtimeRuntime", a.cpu_rt_runtime.map(Value::from)),
+        ("period", a.cpu_period.map(Value::from)),
+        ("shares", a.cpu_share.map(Value::from)),
+        ("realtimePeriod", a.cpu_rt_period.map(Value::from)),
+    ];
+    for (key, v) in cpu {
+        if let Some(v) = v {
+            set("cpu", key, v);
+        }
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        set("cpu", "cpus", json!(c));
+    }
+    if let Some(m) = &a.cpuset_mems {
+        set("cpu", "mems", json!(m));
+    }
+    if let Some(p) = a.pids_limit {
+        set("pids", "limit", json!(p));
+    }
+    if let Some(w) = a.blkio_weight {
+        set("blockIO", "weight", json!(w));
+    }
+    serde_json::from_value(r).map_err(|e| Error::new(format!("update: {e}")))
+}
+
+pub fn update(store: &Store, a: &UpdateArgs) -> Result<()> {
+    let locked = store.lock(&a.id)?;
+    let saved = locked.load(&a.id)?;
+    if locked.status(&saved) == Status::Stopped {
+        bail!("container \"{}\" not running", a.id);
+    }
+    let cg = cgroup_of(&saved)?;
+    let r = requested(a)?;
+    if let Some(m) = r.memory() {
+        if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit().filter(|l| *l > 0)) {
+            let file = if cg.is_v2("memory") {
+                "memory.current"
+            } else {
+                "memory.usage_in_bytes"
+            };
+            let usage: i64 = cg.read("memory", file).and_then(|u| u.parse().ok()).unwrap_or(0);
+            if limit < usage {
+                bail!("linux.resources.memory.limit {limit} is below the current usage {usage}");
+            }
+        }
+    }
+    let writes = crate::resources::writes(&r, &|c| cg.is_v2(c))?;
+    cg.apply(&writes)?;
+    if r.devices().is_some() {
+        cg.apply_v1_devices(&crate::resources::device_rules(Some(&r), &[])?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(bytes("f", "64m").unwrap(), 64 << 20);
+        assert_eq!(bytes("f", "1G").unwrap(), 1 << 30);
+        assert_eq!(bytes("f", "512kb").unwrap(), 512 << 10);
+        assert_eq!(bytes("f", "-1").unwrap(), -1);
+        assert!(bytes("f", "lots").is_err());
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("0s").is_err() && parse_duration("soon").is_err());
+    }
+}

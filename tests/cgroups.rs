@@ -1,0 +1,292 @@
+//! Cgroups on this host (v1 controllers, plus a cgroup2 mount with hugetlb):
+//! limits in the files, update, pause/resume, ps, events, kill --all, removal.
+//! The pure cgroup v2 side runs in a VM (make test-cgroupv2).
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn v1(controller: &str, path: &str, file: &str) -> String {
+    let p = PathBuf::from("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+        .join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+fn unified_has(controller: &str) -> bool {
+    std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|x| x == controller))
+}
+
+fn limited(name: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 32},
+        "blockIO": {"weight": 300},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+        "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}]
+    });
+    b.script("sleep 30");
+    b
+}
+
+#[test]
+fn limits_land_in_the_v1_files() {
+    let b = limited("cg-limits");
+    assert_ok(&b.create("c"));
+    let path = b.default_cgroup("c");
+    assert_eq!(v1("memory", &path, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(v1("memory", &path, "memory.soft_limit_in_bytes"), "33554432");
+    assert_eq!(v1("memory", &path, "memory.memsw.limit_in_bytes"), "134217728");
+    assert_eq!(v1("cpu", &path, "cpu.shares"), "512");
+    assert_eq!(v1("cpu", &path, "cpu.cfs_quota_us"), "20000");
+    assert_eq!(v1("cpu", &path, "cpu.cfs_period_us"), "100000");
+    assert_eq!(v1("cpuset", &path, "cpuset.cpus"), "0");
+    assert_eq!(v1("pids", &path, "pids.max"), "32");
+    assert_eq!(
+        v1("blkio", &path, "blkio.bfq.weight").split_whitespace().last(),
+        Some("300")
+    );
+    let devices = v1("devices", &path, "devices.list");
+    assert!(
+        devices.contains("c 10:229 rw") && devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
+        "{devices}"
+    );
+    if unified_has("hugetlb") {
+        assert_eq!(v1("unified", &path, "hugetlb.2MB.max"), "4194304");
+    }
+    let pid = b.state("c")["pid"].as_i64().unwrap();
+    let procs = v1("memory", &path, "cgroup.procs");
+    assert_eq!(procs, pid.to_string(), "the init is in its cgroup before start");
+    // Inside, the cgroup namespace is rooted at the container's cgroup.
+    assert_ok(&b.husk(&["start", "c"]));
+    let o = b.husk(&["exec", "c", "cat", "/proc/self/cgroup"]);
+    assert!(stdout(&o).lines().all(|l| l.ends_with(":/")), "{}", stdout(&o));
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
+fn a_value_that_cannot_apply_fails_create_naming_the_key() {
+    let mut b = Bundle::new("cg-bad");
+    b.config["linux"]["resources"] = json!({"cpu": {"cpus": "63"}});
+    b.save();
+    let o = b.create("x");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("linux.resources: cpuset.cpus = 63"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+    b.config["linux"]["resources"] = json!({"unified": {"memory.high": "1M"}});
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("linux.resources.unified: memory.high needs"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+}
+
+#[test]
+fn an_absolute_cgroups_path_is_used_as_is() {
+    let mut b = Bundle::new("cg-path");
+    let path = format!("/husk-test-{}/custom", std::process::id());
+    b.config["linux"]["cgroupsPath"] = json!(path);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 7}});
+    b.script("sleep 30");
+    assert_ok(&b.create("p"));
+    assert_eq!(v1("pids", &path, "pids.max"), "7");
+    assert_ok(&b.husk(&["delete", "p"]));
+    assert!(!PathBuf::from("/sys/fs/cgroup/pids")
+        .join(path.trim_start_matches('/'))
+        .exists());
+    let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup/pids").join(format!("husk-test-{}", std::process::id())));
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(h.path().join(format!("husk-test-{}", std::process::id())));
+    }
+}
+
+#[test]
+fn update_changes_the_limits() {
+    let b = limited("cg-update");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "u"]));
+    let path = b.default_cgroup("u");
+    assert_ok(&b.husk(&[
+        "update",
+        "--memory",
+        "128m",
+        "--memory-swap",
+        "256m",
+        "--pids-limit",
+        "64",
+        "--cpu-quota",
+        "30000",
+        "--cpu-share",
+        "256",
+        "u",
+    ]));
+    assert_eq!(v1("memory", &path, "memory.limit_in_bytes"), (128u64 << 20).to_string());
+    assert_eq!(
+        v1("memory", &path, "memory.memsw.limit_in_bytes"),
+        (256u64 << 20).to_string()
+    );
+    assert_eq!(v1("pids", &path, "pids.max"), "64");
+    assert_eq!(v1("cpu", &path, "cpu.cfs_quota_us"), "30000");
+    assert_eq!(v1("cpu", &path, "cpu.shares"), "256");
+    // containerd's way: OCI resources JSON on stdin.
+    let mut cmd = std::process::Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["update", "--resources", "-", "u"])
+        .stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"pids": {"limit": 99}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(v1("pids", &path, "pids.max"), "99");
+    assert_ok(&b.husk(&["delete", "-f", "u"]));
+    b.assert_gone("u");
+}
+
+#[test]
+fn pause_and_resume() {
+    let mut b = Bundle::new("cg-pause");
+    b.script("while :; do date +%s%N > /dev/shm/tick; sleep 0.01; done");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "p"]));
+    assert_ok(&b.husk(&["pause", "p"]));
+    assert_eq!(b.status("p"), "paused");
+    assert_eq!(v1("freezer", &b.default_cgroup("p"), "freezer.state"), "FROZEN");
+    let o = b.husk(&["exec", "p", "true"]);
+    assert!(stderr(&o).contains("container paused"), "{}", stderr(&o));
+    let again = b.husk(&["pause", "p"]);
+    assert!(!again.status.success());
+    assert_ok(&b.husk(&["resume", "p"]));
+    assert_eq!(b.status("p"), "running");
+    assert_ok(&b.husk(&["exec", "p", "true"]));
+    assert!(
+        !b.husk(&["resume", "p"]).status.success(),
+        "resuming a running container is an error"
+    );
+    // A paused container can be deleted with --force.
+    assert_ok(&b.husk(&["pause", "p"]));
+    assert_ok(&b.husk(&["delete", "-f", "p"]));
+    b.assert_gone("p");
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let mut b = Bundle::new("cg-ps");
+    b.script("sleep 31 & sleep 32");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "s"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let pids: Vec<i64> = serde_json::from_slice(&b.husk(&["ps", "--format", "json", "s"]).stdout).unwrap();
+        if pids.len() == 2 || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let table = stdout(&b.husk(&["ps", "s", "-o", "pid,args"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("PID"), "{table}");
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(table.contains("sleep 31") && table.contains("sleep 32"), "{table}");
+    assert_ok(&b.husk(&["delete", "-f", "s"]));
+    b.assert_gone("s");
+}
+
+#[test]
+fn events_stats_and_an_oom_event() {
+    let mut b = Bundle::new("cg-events");
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 33554432, "swap": 33554432}});
+    b.config["root"]["readonly"] = json!(false);
+    b.script("while [ ! -e /tmp/go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "e"]));
+    let stats: Value = serde_json::from_slice(&b.husk(&["events", "--stats", "e"]).stdout).unwrap();
+    assert_eq!(stats["type"], "stats");
+    assert_eq!(stats["id"], "e");
+    assert_eq!(stats["data"]["memory"]["usage"]["limit"], 33554432);
+    assert!(stats["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+
+    let mut cmd = std::process::Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["events", "--interval", "100ms", "e"])
+        .stdout(std::process::Stdio::piped());
+    b.tag(&mut cmd);
+    let mut events = cmd.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(events.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "stats", "stats every interval");
+    std::fs::write(b.rootfs().join("tmp/go"), "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut saw_oom = false;
+    for line in lines.by_ref() {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["type"] == "oom" {
+            assert_eq!(event["id"], "e");
+            saw_oom = true;
+            break;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(saw_oom, "no oom event");
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+    b.assert_gone("e");
+}
+
+#[test]
+fn kill_all_signals_every_process_of_the_cgroup() {
+    let mut b = Bundle::new("cg-killall");
+    // Without a pid namespace, killing the init leaves its children: --all does not.
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    b.script("sleep 33 & sleep 34 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "k"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while serde_json::from_slice::<Vec<i64>>(&b.husk(&["ps", "-f", "json", "k"]).stdout)
+        .unwrap()
+        .len()
+        < 3
+    {
+        assert!(Instant::now() < deadline, "children never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ok(&b.husk(&["kill", "--all", "k", "KILL"]));
+    b.wait_status("k", "stopped");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.processes().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes survived kill --all: {:?}",
+            b.processes()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ok(&b.husk(&["delete", "k"]));
+    b.assert_gone("k");
+}
