@@ -2,7 +2,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 HUSK := target/release/husk
 
-.PHONY: all build deps demo test unit lint install clean
+.PHONY: all build deps demo test test-cgroupv2 unit lint install clean
 
 all: build
 
@@ -18,6 +18,13 @@ demo: deps build
 # Unit tests run anywhere; the integration tests in tests/ run real containers as root.
 test: deps
 	$(CARGO) test --release
+
+# The cgroup v2 tests, in a QEMU VM whose only hierarchy is cgroup v2.
+test-cgroupv2: deps
+	$(CARGO) build --release
+	bin=$$($(CARGO) test --release --test cgroupv2 --no-run --message-format=json \
+		| grep -o '"executable":"[^"]*cgroupv2[^"]*"' | cut -d'"' -f4) && \
+	integration/vm/run-in-vm.sh --timeout 900 -- $$bin --ignored --test-threads=1
 
 unit:
 	$(CARGO) test --release --bins

@@ -2,7 +2,8 @@
 # Installs what building and testing husk needs on Debian 12. Idempotent; root only.
 set -euo pipefail
 
-packages=(busybox-static libseccomp-dev pkg-config gcc make uidmap)
+packages=(busybox-static libseccomp-dev pkg-config gcc make uidmap procps util-linux
+          qemu-system-x86 linux-image-amd64 cpio xz-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -224,10 +224,14 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The v1 device controller's rules: deny everything, then the rules in order.
-    pub fn apply_v1_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+    /// The device rules: the v1 controller (deny everything, then the rules in
+    /// order), or on a unified host an eBPF filter attached to the cgroup.
+    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<()> {
         let Some((h, dir)) = self.dir_for("devices") else {
-            return Ok(());
+            return match self.dirs.iter().find(|(h, _)| h.v2 && is_unified()) {
+                Some((_, dir)) => crate::bpf::attach_device_filter(dir, rules),
+                None => Ok(()),
+            };
         };
         if h.v2 {
             return Ok(());
@@ -238,6 +242,16 @@ impl Cgroup {
             write_file(&dir.join(file), &r.v1_line()).context(|| format!("linux.resources.devices {}", r.v1_line()))?;
         }
         Ok(())
+    }
+
+    /// The cgroup's directory on a unified host, for CLONE_INTO_CGROUP.
+    pub fn open_unified(&self) -> Result<std::fs::File> {
+        let (_, dir) = self
+            .dirs
+            .iter()
+            .find(|(h, _)| h.v2)
+            .ok_or_else(|| crate::error::Error::new("no cgroup v2 hierarchy"))?;
+        std::fs::File::open(dir).context(|| format!("open {}", dir.display()))
     }
 
     pub fn add(&self, pid: libc::pid_t) -> Result<()> {

@@ -78,6 +78,8 @@ pub struct CgroupPlan {
     pub devices: Vec<crate::resources::DeviceRule>,
     /// Unprivileged: made only where the user's cgroup is delegated.
     pub best_effort: bool,
+    /// A unified host: the init is cloned straight into the cgroup.
+    pub clone_into: bool,
     /// Whether linux.resources asked for anything.
     pub has_limits: bool,
 }
@@ -85,7 +87,7 @@ pub struct CgroupPlan {
 impl Plan {
     /// Whether the init waits for the parent (user namespace maps, cgroup) first.
     pub fn init_waits_for_parent(&self) -> bool {
-        self.userns.is_some() || self.cgroup.is_some()
+        self.userns.is_some() || self.cgroup.as_ref().is_some_and(|c| !c.clone_into)
     }
 
     /// Whether the init must stop before pivot_root for hooks (its own or the parent's).
@@ -282,12 +284,14 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
     };
     let devices = crate::resources::device_rules(resources, devices)?;
     let has_limits = !writes.is_empty();
+    let clone_into = crate::cgroups::is_unified() && !opts.rootless;
     Ok(Some(CgroupPlan {
         cgroup,
         writes,
         devices,
         best_effort: opts.rootless,
         has_limits,
+        clone_into,
     }))
 }
 

@@ -1,7 +1,7 @@
 //! The lifecycle commands on the caller's side: create, start, state, kill,
 //! delete, run and list.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -132,7 +132,7 @@ fn make_cgroup(plan: &Plan) -> Result<Option<&crate::cgroups::Cgroup>> {
         .cgroup
         .create(&cp.writes)
         .and_then(|()| cp.cgroup.apply(&cp.writes))
-        .and_then(|()| cp.cgroup.apply_v1_devices(&cp.devices));
+        .and_then(|()| cp.cgroup.apply_devices(&cp.devices));
     match made {
         Ok(()) => Ok(Some(&cp.cgroup)),
         Err(e) if cp.best_effort => {
@@ -244,7 +244,13 @@ fn spawn_init(
         }
     }
     // SAFETY: husk is single-threaded; the child only runs init::run and exits.
-    let pid = unsafe { sys::clone_process(plan.namespaces.clone_flags()) }.context(|| "clone container init".into())?;
+    let into = match (cgroup, plan.cgroup.as_ref().is_some_and(|c| c.clone_into)) {
+        (Some(cg), true) => Some(cg.open_unified()?),
+        _ => None,
+    };
+    let pid = unsafe { sys::clone_into(plan.namespaces.clone_flags(), into.as_ref().map(|f| f.as_raw_fd())) }
+        .context(|| "clone container init".into())?;
+    drop(into);
     if pid == 0 {
         drop(parent_sock);
         init::run(InitArgs {
@@ -266,7 +272,7 @@ fn spawn_init(
         if let Some(userns) = &plan.userns {
             crate::userns::write_maps(pid, userns)?;
         }
-        if let Some(cg) = cgroup {
+        if let (Some(cg), false) = (cgroup, plan.cgroup.as_ref().is_some_and(|c| c.clone_into)) {
             cg.add(pid)?;
         }
         sync::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;

@@ -365,7 +365,7 @@ pub fn update(store: &Store, a: &UpdateArgs) -> Result<()> {
     let writes = crate::resources::writes(&r, &|c| cg.is_v2(c))?;
     cg.apply(&writes)?;
     if r.devices().is_some() {
-        cg.apply_v1_devices(&crate::resources::device_rules(Some(&r), &[])?)?;
+        cg.apply_devices(&crate::resources::device_rules(Some(&r), &[])?)?;
     }
     Ok(())
 }

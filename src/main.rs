@@ -1,5 +1,6 @@
 //! husk: a daemonless OCI container runtime with runc's command line.
 
+mod bpf;
 mod capabilities;
 mod cgroups;
 mod cli;

@@ -61,9 +61,20 @@ struct CloneArgs {
 /// # Safety
 /// The caller must be single-threaded: the child is a copy of this one thread.
 pub unsafe fn clone_process(flags: u64) -> io::Result<libc::pid_t> {
+    clone_into(flags, None)
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone_process, the child starting in the cgroup v2 directory `cgroup`.
+///
+/// # Safety
+/// As clone_process.
+pub unsafe fn clone_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<libc::pid_t> {
     let mut args = CloneArgs {
-        flags,
+        flags: flags | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
         exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.unwrap_or(0) as u64,
         ..Default::default()
     };
     let ret = libc::syscall(
@@ -75,8 +86,9 @@ pub unsafe fn clone_process(flags: u64) -> io::Result<libc::pid_t> {
         return Ok(ret as libc::pid_t);
     }
     let err = io::Error::last_os_error();
-    // clone3 may be filtered (ENOSYS) when husk itself runs inside a container.
-    if err.raw_os_error() != Some(libc::ENOSYS) {
+    // clone3 may be filtered (ENOSYS) when husk itself runs inside a container;
+    // clone(2) cannot start the child in a cgroup.
+    if err.raw_os_error() != Some(libc::ENOSYS) || cgroup.is_some() {
         return Err(err);
     }
     let ret = libc::syscall(

@@ -1,0 +1,166 @@
+//! Cgroup v2 behaviour, on a pure cgroup v2 host: `make test-cgroupv2` runs
+//! these inside a QEMU VM (integration/vm/run-in-vm.sh). On other hosts they
+//! are reported as ignored.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const WHY: &str = "needs a pure cgroup v2 host: make test-cgroupv2";
+
+fn require_v2() {
+    let unified = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup") && l.contains(" - cgroup2 "));
+    assert!(unified, "not a pure cgroup v2 host: {WHY}");
+}
+
+fn file(path: &str, name: &str) -> String {
+    let p = PathBuf::from("/sys/fs/cgroup")
+        .join(path.trim_start_matches('/'))
+        .join(name);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// A block device for io.max: null_blk, else a loop device.
+fn block_device() -> String {
+    let _ = std::process::Command::new("modprobe").arg("null_blk").status();
+    if let Ok(dev) = std::fs::read_to_string("/sys/block/nullb0/dev") {
+        return dev.trim().to_string();
+    }
+    let _ = std::process::Command::new("modprobe").arg("loop").status();
+    std::fs::write("/tmp/husk-loop.img", vec![0u8; 1 << 20]).unwrap();
+    let o = std::process::Command::new("losetup")
+        .args(["-f", "--show", "/tmp/husk-loop.img"])
+        .output()
+        .unwrap();
+    let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let name = dev.trim_start_matches("/dev/");
+    std::fs::read_to_string(format!("/sys/block/{name}/dev"))
+        .expect("no block device for io.max")
+        .trim()
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_limits_land_in_the_files() {
+    require_v2();
+    let dev = block_device();
+    let (major, minor) = dev.split_once(':').unwrap();
+    let mut b = Bundle::new("v2-limits");
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 67108864, "swap": 100663296},
+        "pids": {"limit": 32},
+        "cpu": {"quota": 20000, "period": 100000, "shares": 1024},
+        "blockIO": {"throttleReadBpsDevice": [{"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}]},
+        "unified": {"memory.high": "50331648"}
+    });
+    b.script("sleep 30");
+    assert_ok(&b.create("c"));
+    let path = b.default_cgroup("c");
+    assert_eq!(file(&path, "memory.max"), "67108864");
+    assert_eq!(file(&path, "memory.swap.max"), "33554432");
+    assert_eq!(file(&path, "memory.high"), "50331648");
+    assert_eq!(file(&path, "pids.max"), "32");
+    assert_eq!(file(&path, "cpu.max"), "20000 100000");
+    assert_eq!(file(&path, "cpu.weight"), "39");
+    assert!(
+        file(&path, "io.max").starts_with(&format!("{dev} rbps=1048576")),
+        "{}",
+        file(&path, "io.max")
+    );
+    let pid = b.state("c")["pid"].as_i64().unwrap();
+    assert_eq!(file(&path, "cgroup.procs"), pid.to_string());
+    assert_ok(&b.husk(&["delete", "c"]));
+    assert!(
+        !PathBuf::from("/sys/fs/cgroup")
+            .join(path.trim_start_matches('/'))
+            .exists(),
+        "cgroup removed on delete"
+    );
+    b.assert_gone("c");
+}
+
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_ebpf_device_filter() {
+    require_v2();
+    let mut b = Bundle::new("v2-devices");
+    // CAP_MKNOD, so that only the device filter can refuse.
+    let caps = json!(["CAP_MKNOD", "CAP_KILL"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    b.config["root"]["readonly"] = json!(false);
+    let out = b.output_of(
+        "(mknod /tmp/mem c 1 1) 2>&1; mknod /tmp/zero c 1 5 && head -c 4 /tmp/zero | wc -c; \
+         echo x > /dev/null && echo null-ok; (head -c1 /dev/kmsg) 2>&1 | head -1",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("Operation not permitted"), "{out}");
+    assert_eq!(lines[1].trim(), "4", "{out}");
+    assert_eq!(lines[2], "null-ok");
+}
+
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_freeze_and_thaw() {
+    require_v2();
+    let mut b = Bundle::new("v2-freeze");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "f"]));
+    let path = b.default_cgroup("f");
+    assert_ok(&b.husk(&["pause", "f"]));
+    assert_eq!(b.status("f"), "paused");
+    assert!(file(&path, "cgroup.events").contains("frozen 1"));
+    assert_ok(&b.husk(&["resume", "f"]));
+    assert_eq!(b.status("f"), "running");
+    assert!(file(&path, "cgroup.events").contains("frozen 0"));
+    assert_ok(&b.husk(&["delete", "-f", "f"]));
+    b.assert_gone("f");
+}
+
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_oom_event() {
+    require_v2();
+    let mut b = Bundle::new("v2-oom");
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 33554432, "swap": 33554432}});
+    b.config["root"]["readonly"] = json!(false);
+    b.script("while [ ! -e /tmp/go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "o"]));
+    let mut cmd = std::process::Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["events", "--interval", "1s", "o"])
+        .stdout(std::process::Stdio::piped());
+    b.tag(&mut cmd);
+    let mut events = cmd.spawn().unwrap();
+    let lines = std::io::BufReader::new(events.stdout.take().unwrap()).lines();
+    std::fs::write(b.rootfs().join("tmp/go"), "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut saw_oom = false;
+    for line in lines {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["type"] == "oom" {
+            saw_oom = true;
+            break;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(saw_oom, "no oom event");
+    assert_ok(&b.husk(&["delete", "-f", "o"]));
+    b.assert_gone("o");
+}
