@@ -247,3 +247,31 @@ fn idmapped_bind_mount_with_the_containers_mappings() {
         "written through the mount as on-disk root"
     );
 }
+
+/// Reads /proc/PID/environ as the rootless user, as another of its processes would.
+fn read_environ_as_user(pid: i64, uid: u32, gid: u32) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("cat");
+    cmd.arg(format!("/proc/{pid}/environ")).uid(uid).gid(gid);
+    run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
+}
+
+#[test]
+fn the_init_is_not_dumpable_until_it_execs() {
+    // Unprivileged, the init's host uid never changes, so only husk's own
+    // PR_SET_DUMPABLE keeps the user's other processes out of it.
+    let mut b = Bundle::rootless("rl-dumpable");
+    let (uid, gid) = b.user.unwrap();
+    b.script("sleep 30");
+    assert_ok(&b.create("d"));
+    let pid = b.state("d")["pid"].as_i64().unwrap();
+    let before = read_environ_as_user(pid, uid, gid);
+    assert!(!before.status.success(), "the waiting init was readable");
+    assert!(stderr(&before).contains("Permission denied"), "{}", stderr(&before));
+    assert_ok(&b.husk(&["start", "d"]));
+    let after = read_environ_as_user(pid, uid, gid);
+    assert_ok(&after);
+    assert!(stdout(&after).contains("HUSK_TEST_BUNDLE="), "{}", stdout(&after));
+    assert_ok(&b.husk(&["delete", "-f", "d"]));
+    b.assert_gone("d");
+}
