@@ -85,9 +85,11 @@ pub struct CgroupPlan {
 }
 
 impl Plan {
-    /// Whether the init waits for the parent (user namespace maps, cgroup) first.
-    pub fn init_waits_for_parent(&self) -> bool {
-        self.userns.is_some() || self.cgroup.as_ref().is_some_and(|c| !c.clone_into)
+    /// Whether the parent moves the init into its cgroup after the clone (v1:
+    /// there is no CLONE_INTO_CGROUP), which the init must wait for before
+    /// anything the cgroup affects.
+    pub fn parent_places_cgroup(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(|c| !c.clone_into)
     }
 
     /// Whether the init must stop before pivot_root for hooks (its own or the parent's).

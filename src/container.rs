@@ -267,15 +267,28 @@ fn spawn_init(
     drop(child_sock);
     drop(state_dir);
     let mut guard = InitGuard { pid, armed: true };
-    if plan.init_waits_for_parent() {
-        // The init waits for its maps and its cgroup before it runs anything.
+    let set_up = || -> Result<()> {
         if let Some(userns) = &plan.userns {
+            // The init waits for its maps before it does anything.
             crate::userns::write_maps(pid, userns)?;
+            sync::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;
         }
-        if let (Some(cg), false) = (cgroup, plan.cgroup.as_ref().is_some_and(|c| c.clone_into)) {
-            cg.add(pid)?;
+        if plan.parent_places_cgroup() {
+            // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
+            // the init sets up its mounts meanwhile, and waits only where it must.
+            if let Some(cg) = cgroup {
+                cg.add(pid)?;
+            }
+            sync::send(&parent_sock, &Msg::Placed).context(|| "signal container init".into())?;
         }
-        sync::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;
+        Ok(())
+    };
+    if let Err(e) = set_up() {
+        // An init that failed on its own said why before it exited.
+        return match sync::recv(&parent_sock) {
+            Ok(Some(Msg::Error(why))) => Err(Error::new(why)),
+            _ => Err(e),
+        };
     }
     let Some((start_time, _)) = sys::process_start(pid) else {
         bail!("container init {pid} vanished at once")
@@ -312,7 +325,7 @@ fn spawn_init(
                 guard.reap();
                 return Err(Error::new(e));
             }
-            Some(Msg::Go | Msg::State(_)) => bail!("container init sent an unexpected message"),
+            Some(Msg::Go | Msg::State(_) | Msg::Placed) => bail!("container init sent an unexpected message"),
             None => {
                 let status = guard.reap();
                 bail!("container init exited during setup ({})", describe_wait(status));

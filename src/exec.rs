@@ -87,10 +87,15 @@ pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
     // Unprivileged, the cgroups are usually not ours to write: best effort then.
     let joined = crate::cgroups::join_cgroups_of(pid, saved.pid).or_else(|e| if rootless { Ok(()) } else { Err(e) });
     if let Err(e) = joined.and_then(|()| sync::send(&parent_sock, &Msg::Go).context(|| "signal exec process".into())) {
+        // A child that failed on its own said why before it exited.
+        let why = match sync::recv(&parent_sock) {
+            Ok(Some(Msg::Error(why))) => Error::new(why),
+            _ => e,
+        };
         // SAFETY: killing and reaping our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         container::wait_status(pid);
-        return Err(e);
+        return Err(why);
     }
     // Success is the exec closing the child's end; anything else is an error.
     if let Some(Msg::Error(e)) = sync::recv(&parent_sock).context(|| "read from exec process".into())? {
@@ -254,10 +259,6 @@ fn child(c: Child) -> ! {
 
 fn prepare(c: &Child) -> Result<(std::ffi::CString, OwnedFd)> {
     init::reset_signals();
-    // The parent moves us into the container's cgroups first.
-    if !matches!(sync::recv(&c.sock), Ok(Some(Msg::Go))) {
-        bail!("exec: the parent did not place the process in the container's cgroups");
-    }
     // SAFETY: plain prctl calls on this process.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -278,6 +279,10 @@ fn prepare(c: &Child) -> Result<(std::ffi::CString, OwnedFd)> {
         console::setup(socket, c.plan.console_size, false)?;
     }
     process::apply_early(&c.plan.attrs, &proc)?;
+    // The parent moves us into the container's cgroups meanwhile (slow on v1).
+    if !matches!(sync::recv(&c.sock), Ok(Some(Msg::Go))) {
+        bail!("exec: the parent did not place the process in the container's cgroups");
+    }
     // Set up: from here the process must outlive a husk that detaches.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };

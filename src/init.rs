@@ -88,17 +88,22 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         process::set_affinity(cpus)?;
     }
     reset_signals();
-    if plan.init_waits_for_parent() {
+    if plan.userns.is_some() {
         match sync::recv(&args.sock) {
             Ok(Some(Msg::Go)) => {}
-            _ => bail!("the parent did not set up the user namespace or the cgroup"),
+            _ => bail!("the parent did not write the user namespace maps"),
         }
     }
     if plan.in_userns() {
         become_root_of_userns();
     }
-    if plan.namespaces.is_new(libc::CLONE_NEWCGROUP) {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context(|| "create cgroup namespace".into())?;
+    let gate = CgroupGate {
+        sock: &args.sock,
+        pending: std::cell::Cell::new(plan.parent_places_cgroup()),
+        new_namespace: plan.namespaces.is_new(libc::CLONE_NEWCGROUP),
+    };
+    if !gate.pending.get() {
+        gate.enter_namespace()?;
     }
     // SAFETY: plain prctl/umask calls on this process.
     unsafe {
@@ -120,7 +125,8 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
     let mut hook_state = None;
-    rootfs::setup(plan, &args.premounted, args.cgroup.as_deref(), &mut || {
+    rootfs::setup(plan, &args.premounted, args.cgroup.as_deref(), &mut || gate.wait(), &mut || {
+        gate.wait()?;
         if !plan.has_create_hooks() {
             return Ok(());
         }
@@ -155,11 +161,37 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
         sync::send(&args.sock, &Msg::SeccompFd(fd)).context(|| "send seccomp notify fd".into())?;
     }
-    Ok(Prepared {
-        program,
-        proc,
-        hook_state,
-    })
+    gate.wait()?;
+    Ok(Prepared { program, proc, hook_state })
+}
+
+/// Waits (once) for the parent to have moved the init into its cgroup, then
+/// enters a new cgroup namespace, rooted there.
+struct CgroupGate<'a> {
+    sock: &'a OwnedFd,
+    pending: std::cell::Cell<bool>,
+    new_namespace: bool,
+}
+
+impl CgroupGate<'_> {
+    fn wait(&self) -> Result<()> {
+        if !self.pending.get() {
+            return Ok(());
+        }
+        match sync::recv(self.sock) {
+            Ok(Some(Msg::Placed)) => {}
+            _ => bail!("the parent did not place the init in its cgroup"),
+        }
+        self.pending.set(false);
+        self.enter_namespace()
+    }
+
+    fn enter_namespace(&self) -> Result<()> {
+        if self.new_namespace {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context(|| "create cgroup namespace".into())?;
+        }
+        Ok(())
+    }
 }
 
 /// In a user namespace, take its uid and gid 0 (when mapped), so that what the

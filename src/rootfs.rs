@@ -186,11 +186,13 @@ pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
 /// `premounted` holds, by mount index, trees the parent prepared (idmapped ones).
 /// `before_pivot` runs with the container's mounts in place and the host's
 /// filesystem still reachable: the createRuntime and createContainer hooks.
-/// `cgroup` is the container's cgroup path when the parent made one.
+/// `cgroup` is the container's cgroup path when the parent made one;
+/// `before_cgroup_mount` runs before a mount of type cgroup.
 pub fn setup(
     plan: &Plan,
     premounted: &[Option<OwnedFd>],
     cgroup: Option<&str>,
+    before_cgroup_mount: &mut dyn FnMut() -> Result<()>,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
     let private = plan.rootfs_propagation.is_some_and(|p| p & libc::MS_PRIVATE != 0);
@@ -205,6 +207,9 @@ pub fn setup(
     refuse_proc_symlink(&root, plan)?;
     for (i, m) in plan.mounts.iter().enumerate() {
         let tree = premounted.get(i).and_then(Option::as_ref);
+        if m.kind == MountKind::Cgroup {
+            before_cgroup_mount()?;
+        }
         mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
     check_proc_is_procfs(&root, plan)?;

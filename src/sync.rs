@@ -14,6 +14,8 @@ pub enum Msg {
     Go,
     /// Init to parent: run the prestart and createRuntime hooks now.
     Hooks,
+    /// Parent to init: you are in your cgroup.
+    Placed,
     /// Parent to init: the state JSON for the hooks the init runs.
     State(String),
     Error(String),
@@ -24,7 +26,7 @@ pub enum Msg {
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
         match (self, other) {
-            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) | (Msg::Hooks, Msg::Hooks) => true,
+            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) | (Msg::Hooks, Msg::Hooks) | (Msg::Placed, Msg::Placed) => true,
             (Msg::State(a), Msg::State(b)) => a == b,
             (Msg::Error(a), Msg::Error(b)) => a == b,
             _ => false,
@@ -53,6 +55,7 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         Msg::Ready => buf.push(b'R'),
         Msg::Go => buf.push(b'G'),
         Msg::Hooks => buf.push(b'H'),
+        Msg::Placed => buf.push(b'C'),
         Msg::State(s) => {
             buf.push(b'T');
             buf.extend_from_slice(s.as_bytes());
@@ -99,6 +102,7 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
         (Some((b'R', _)), _) => Some(Msg::Ready),
         (Some((b'G', _)), _) => Some(Msg::Go),
         (Some((b'H', _)), _) => Some(Msg::Hooks),
+        (Some((b'C', _)), _) => Some(Msg::Placed),
         (Some((b'T', rest)), _) => Some(Msg::State(String::from_utf8_lossy(rest).into_owned())),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
