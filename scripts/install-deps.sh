@@ -2,7 +2,7 @@
 # Installs what building and testing husk needs on Debian 12. Idempotent; root only.
 set -euo pipefail
 
-packages=(busybox-static libseccomp-dev pkg-config gcc make uidmap procps util-linux
+packages=(busybox-static libseccomp-dev pkg-config gcc make uidmap procps util-linux hyperfine time crun runc
           qemu-system-x86 linux-image-amd64 cpio xz-utils)
 missing=()
 for p in "${packages[@]}"; do

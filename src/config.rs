@@ -214,7 +214,12 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let devices = devices::plan(linux.devices().as_deref().unwrap_or(&[]))?;
     let paths = |v: &Option<Vec<String>>| v.iter().flatten().map(PathBuf::from).collect::<Vec<_>>();
     let sysctl = sysctl::plan(&linux.sysctl().clone().unwrap_or_default(), &namespaces)?;
-    let seccomp = linux.seccomp().as_ref().map(seccomp::compile).transpose()?;
+    let cache = opts.root.join(crate::state::CACHE_DIR);
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| seccomp::compile_cached(s, &cache))
+        .transpose()?;
     let last_cap = capabilities::last_cap();
     let time_offsets = time_offsets(&linux, &namespaces)?;
     let rootless = opts.rootless;

@@ -79,6 +79,7 @@ pub struct Mode {
 }
 
 fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Result<Spawned> {
+    state::validate_id(&args.id)?;
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
         None => std::env::current_dir().context(|| "current directory".into())?,
@@ -374,11 +375,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 fn owner_name() -> String {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+    crate::userns::user_name(uid).unwrap_or_else(|| uid.to_string())
 }
 
 pub fn create(store: &Store, args: &CreateArgs, mode: Mode) -> Result<()> {

@@ -58,7 +58,12 @@ pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
     };
     let last_cap = capabilities::last_cap();
     let plan = config::process_plan(&process, &linux, &opts, last_cap)?;
-    let filter = linux.seccomp().as_ref().map(seccomp::compile).transpose()?;
+    let cache = store.root().join(crate::state::CACHE_DIR);
+    let filter = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| seccomp::compile_cached(s, &cache))
+        .transpose()?;
     let namespaces = init_namespaces(saved.pid)?;
     let _alive = container::open_init(&saved)?;
     let (to_child, proxy) = container::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;

@@ -125,22 +125,28 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
     let mut hook_state = None;
-    rootfs::setup(plan, &args.premounted, args.cgroup.as_deref(), &mut || gate.wait(), &mut || {
-        gate.wait()?;
-        if !plan.has_create_hooks() {
-            return Ok(());
-        }
-        // The parent runs prestart and createRuntime, and sends the state.
-        sync::send(&args.sock, &Msg::Hooks).context(|| "ask for hooks".into())?;
-        let state = match sync::recv(&args.sock) {
-            Ok(Some(Msg::State(s))) => s,
-            _ => bail!("the parent did not run the createRuntime hooks"),
-        };
-        let hooks = plan.hooks.create_container().as_deref().unwrap_or(&[]);
-        crate::hooks::run_all("createContainer", hooks, &state)?;
-        hook_state = Some(state);
-        Ok(())
-    })?;
+    rootfs::setup(
+        plan,
+        &args.premounted,
+        args.cgroup.as_deref(),
+        &mut || gate.wait(),
+        &mut || {
+            gate.wait()?;
+            if !plan.has_create_hooks() {
+                return Ok(());
+            }
+            // The parent runs prestart and createRuntime, and sends the state.
+            sync::send(&args.sock, &Msg::Hooks).context(|| "ask for hooks".into())?;
+            let state = match sync::recv(&args.sock) {
+                Ok(Some(Msg::State(s))) => s,
+                _ => bail!("the parent did not run the createRuntime hooks"),
+            };
+            let hooks = plan.hooks.create_container().as_deref().unwrap_or(&[]);
+            crate::hooks::run_all("createContainer", hooks, &state)?;
+            hook_state = Some(state);
+            Ok(())
+        },
+    )?;
     enter_cwd(&plan.process.cwd)?;
     let program = find_executable(&plan.process)?;
     if plan.process.terminal {
@@ -162,7 +168,11 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         sync::send(&args.sock, &Msg::SeccompFd(fd)).context(|| "send seccomp notify fd".into())?;
     }
     gate.wait()?;
-    Ok(Prepared { program, proc, hook_state })
+    Ok(Prepared {
+        program,
+        proc,
+        hook_state,
+    })
 }
 
 /// Waits (once) for the parent to have moved the init into its cgroup, then
@@ -188,7 +198,8 @@ impl CgroupGate<'_> {
 
     fn enter_namespace(&self) -> Result<()> {
         if self.new_namespace {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context(|| "create cgroup namespace".into())?;
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                .context(|| "create cgroup namespace".into())?;
         }
         Ok(())
     }

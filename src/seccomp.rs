@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::io::{Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
@@ -69,6 +69,66 @@ fn flag_bits(s: &LinuxSeccomp) -> Result<u32> {
     Ok(flags)
 }
 
+/// Compiling a full profile takes tens of milliseconds, so the BPF is kept in
+/// `cache` (under the state root), keyed by the profile, husk's version and
+/// libseccomp's; a hit skips libseccomp entirely.
+pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
+    let path = cache.join(format!("{:016x}.bpf", cache_key(s)));
+    if let Ok(bpf) = std::fs::read(&path) {
+        if !bpf.is_empty() && bpf.len() % std::mem::size_of::<libc::sock_filter>() == 0 {
+            let (flags, listener) = flags_and_listener(s)?;
+            return Ok(SeccompPlan { bpf, flags, listener });
+        }
+    }
+    let plan = compile(s)?;
+    // Best effort: a cache that cannot be written only costs time.
+    use std::os::unix::fs::DirBuilderExt;
+    if std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(cache)
+        .is_ok()
+    {
+        let _ = crate::state::write_atomic(&path, &plan.bpf, 0o600);
+    }
+    Ok(plan)
+}
+
+fn cache_key(s: &LinuxSeccomp) -> u64 {
+    let version = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro));
+    let mut bytes = serde_json::to_vec(s).expect("serialises");
+    bytes.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+    bytes.extend_from_slice(version.unwrap_or_default().as_bytes());
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// The filter's flags and its notify listener, checked.
+fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
+    let default = action(s.default_action(), s.default_errno_ret());
+    let uses_notify = default == ScmpAction::Notify
+        || s.syscalls()
+            .iter()
+            .flatten()
+            .any(|r| action(r.action(), r.errno_ret()) == ScmpAction::Notify);
+    let mut flags = flag_bits(s)?;
+    if !uses_notify {
+        return Ok((flags, None));
+    }
+    let Some(path) = s.listener_path().clone() else {
+        bail!("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")
+    };
+    flags |= FLAG_NEW_LISTENER;
+    Ok((
+        flags,
+        Some(Listener {
+            path,
+            metadata: s.listener_metadata().clone().unwrap_or_default(),
+        }),
+    ))
+}
+
 pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
     fn err(what: &'static str) -> impl Fn(libseccomp::error::SeccompError) -> Error {
         move |e| Error::new(format!("linux.seccomp: {what}: {e}"))
@@ -85,11 +145,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
             ctx.add_arch(arch).map_err(err("architectures"))?;
         }
     }
-    let mut uses_notify = default == ScmpAction::Notify;
+    let (flags, listener) = flags_and_listener(s)?;
     let mut named = HashSet::new();
     for (i, rule) in s.syscalls().as_deref().unwrap_or(&[]).iter().enumerate() {
         let act = action(rule.action(), rule.errno_ret());
-        uses_notify |= act == ScmpAction::Notify;
         add_rule(&mut ctx, i, rule, act, default, &mut named)?;
     }
     if !matches!(
@@ -98,19 +157,6 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
     ) {
         deny_newer_syscalls_with_enosys(&mut ctx, &named);
     }
-    let mut flags = flag_bits(s)?;
-    let listener = if uses_notify {
-        let Some(path) = s.listener_path().clone() else {
-            bail!("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")
-        };
-        flags |= FLAG_NEW_LISTENER;
-        Some(Listener {
-            path,
-            metadata: s.listener_metadata().clone().unwrap_or_default(),
-        })
-    } else {
-        None
-    };
     Ok(SeccompPlan {
         bpf: export(&ctx)?,
         flags,
@@ -262,6 +308,21 @@ mod tests {
         assert!(!p.bpf.is_empty() && p.bpf.len() % 8 == 0);
         assert_eq!(p.flags, FLAG_LOG);
         assert!(p.listener.is_none());
+    }
+
+    #[test]
+    fn the_cache_returns_the_same_filter() {
+        let dir = std::env::temp_dir().join(format!("husk-seccomp-cache-{}", std::process::id()));
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write","exit_group"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        );
+        let first = compile_cached(&p, &dir).unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(files.len(), 1, "one cached filter");
+        let second = compile_cached(&p, &dir).unwrap();
+        assert_eq!(first.bpf, second.bpf);
+        assert_eq!(first.flags, second.flags);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::sys;
 
 pub const STATE_FILE: &str = "state.json";
 pub const FIFO: &str = "exec.fifo";
+/// Compiled seccomp filters, in the state root; '#' is never in a container id.
+pub const CACHE_DIR: &str = "#seccomp";
 const MAX_ID_LEN: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -210,6 +212,7 @@ impl Store {
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| validate_id(name).is_ok())
             .collect();
         ids.sort();
         Ok(ids)

@@ -26,7 +26,9 @@ pub enum Msg {
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
         match (self, other) {
-            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) | (Msg::Hooks, Msg::Hooks) | (Msg::Placed, Msg::Placed) => true,
+            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) | (Msg::Hooks, Msg::Hooks) | (Msg::Placed, Msg::Placed) => {
+                true
+            }
             (Msg::State(a), Msg::State(b)) => a == b,
             (Msg::Error(a), Msg::Error(b)) => a == b,
             _ => false,

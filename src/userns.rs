@@ -109,11 +109,7 @@ pub fn plan(uid_list: &[LinuxIdMapping], gid_list: &[LinuxIdMapping], euid: u32,
             writer: Writer::Direct { deny_setgroups: true },
         });
     }
-    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(euid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_default();
+    let name = user_name(euid).unwrap_or_default();
     let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
     let subgid = std::fs::read_to_string("/etc/subgid").unwrap_or_default();
     check_entitled(
@@ -139,6 +135,16 @@ pub fn plan(uid_list: &[LinuxIdMapping], gid_list: &[LinuxIdMapping], euid: u32,
         uids,
         gids,
         writer: Writer::Helpers,
+    })
+}
+
+/// The name of `uid` in /etc/passwd (read directly: no NSS in a static binary).
+pub fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
     })
 }
 
@@ -220,6 +226,12 @@ mod tests {
 
     fn maps(json: &str) -> Vec<LinuxIdMapping> {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn user_names_come_from_etc_passwd() {
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+        assert_eq!(user_name(4_000_000_000), None);
     }
 
     #[test]

@@ -98,6 +98,21 @@ fn default_profile_of_husk_spec_blocks_namespace_creation() {
 }
 
 #[test]
+fn compiled_filters_are_cached_in_the_state_root_and_are_no_containers() {
+    let mut b = Bundle::new("seccompcache");
+    b.script("sleep 30");
+    assert_ok(&b.create("one"));
+    let cache: Vec<_> = std::fs::read_dir(b.root.join("#seccomp")).unwrap().flatten().collect();
+    assert_eq!(cache.len(), 1, "the default profile's filter is cached");
+    assert_ok(&b.create("two"));
+    assert_eq!(stdout(&b.husk(&["list", "-q"])), "one\ntwo\n");
+    for id in ["one", "two"] {
+        assert_ok(&b.husk(&["delete", id]));
+    }
+    b.assert_gone("one");
+}
+
+#[test]
 fn rlimits_are_applied() {
     let mut b = Bundle::new("rlimits");
     b.config["process"]["rlimits"] = json!([
