@@ -48,6 +48,7 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["args"] = ["true"]
 c["process"]["terminal"] = False
+c["ociVersion"] = "1.0.2-dev"  # crun 1.8 refuses 1.2.0
 json.dump(c, open(sys.argv[1], "w"))
 EOF
 sleeper=$work/sleeper

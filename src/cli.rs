@@ -74,6 +74,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run a new process inside a running container
     Exec(ExecArgs),
+    /// Print what this runtime supports (runtime-spec features document)
+    Features,
     /// Freeze every process of a container
     Pause { id: String },
     /// Thaw a paused container

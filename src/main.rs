@@ -11,6 +11,7 @@ mod control;
 mod devices;
 mod error;
 mod exec;
+mod features;
 mod foreground;
 mod hooks;
 mod init;
@@ -146,6 +147,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
             seal::ensure_sealed()?;
             return exec::exec(&store()?, &a, mode);
         }
+        Command::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&features::document()).expect("serialises")
+        ),
         Command::Pause { id } => control::pause(&store()?, &id)?,
         Command::Resume { id } => control::resume(&store()?, &id)?,
         Command::Ps { format, id, ps_args } => control::ps(&store()?, &id, format, &ps_args)?,

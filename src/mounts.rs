@@ -145,6 +145,11 @@ fn lookup(name: &str) -> Option<Opt> {
     }
 }
 
+/// Whether husk understands the mount option `name` (for `features`).
+pub fn is_known_option(name: &str) -> bool {
+    lookup(name).is_some() || matches!(name, "idmap" | "ridmap")
+}
+
 /// The mount_setattr(2) attributes that the MS_* `flags` ask of a bind mount.
 /// `cleared` are the flags an option such as `rw` or `suid` explicitly turned off.
 fn bind_attrs(flags: libc::c_ulong, cleared: libc::c_ulong) -> Attrs {
