@@ -23,9 +23,11 @@ fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/husk-bench.XXXXXX)
+# Ids unique to this run: crun and runc put a container's cgroup at /ID.
+tag=hb$$
 cleanup() {
     for r in husk crun runc; do
-        for id in $(ls "$work/state-$r" 2>/dev/null); do
+        for id in $("$(bin_of $r)" --root "$work/state-$r" list -q 2>/dev/null); do
             "$(bin_of $r)" --root "$work/state-$r" delete -f "$id" >/dev/null 2>&1 || true
         done
     done
@@ -63,18 +65,18 @@ EOF
 # One create+start+delete (youki's method); ids are unique per call.
 cat > "$work/lifecycle.sh" <<'EOF'
 #!/bin/sh
-r=$1; root=$2; bundle=$3; id=c$$
+r=$1; root=$2; bundle=$3; id=hb-c$$
 $r --root $root create --bundle $bundle $id >/dev/null && $r --root $root start $id && $r --root $root delete -f $id
 EOF
 cat > "$work/run100.sh" <<'EOF'
 #!/bin/sh
 r=$1; root=$2; bundle=$3
-i=0; while [ $i -lt 100 ]; do $r --root $root run --bundle $bundle r$$-$i || exit 1; i=$((i + 1)); done
+i=0; while [ $i -lt 100 ]; do $r --root $root run --bundle $bundle hb-r$$-$i || exit 1; i=$((i + 1)); done
 EOF
 cat > "$work/parallel20.sh" <<'EOF'
 #!/bin/sh
 r=$1; root=$2; bundle=$3
-for i in $(seq 20); do ( $r --root $root create --bundle $bundle p$$-$i >/dev/null && $r --root $root delete -f p$$-$i ) & done
+for i in $(seq 20); do ( $r --root $root create --bundle $bundle hb-p$$-$i >/dev/null && $r --root $root delete -f hb-p$$-$i ) & done
 wait
 EOF
 chmod +x "$work"/*.sh
@@ -106,10 +108,10 @@ bench run100 3 "${A[@]}"
 exec_args=() state_args=() list_args=()
 for r in "${runtimes[@]}"; do
     b=$(bin_of $r); root=$work/state-$r
-    $b --root $root run -d --bundle "$sleeper" target >/dev/null
-    for i in $(seq 99); do $b --root $root create --bundle "$sleeper" idle$i >/dev/null; done
-    exec_args+=(-n "$r" "$b --root $root exec target true")
-    state_args+=(-n "$r" "$b --root $root state target")
+    $b --root $root run -d --bundle "$sleeper" $tag-target >/dev/null
+    for i in $(seq 99); do $b --root $root create --bundle "$sleeper" $tag-idle$i >/dev/null; done
+    exec_args+=(-n "$r" "$b --root $root exec $tag-target true")
+    state_args+=(-n "$r" "$b --root $root state $tag-target")
     list_args+=(-n "$r" "$b --root $root list -q")
 done
 bench exec 50 "${exec_args[@]}"
@@ -117,7 +119,7 @@ bench state 100 "${state_args[@]}"
 bench list 30 "${list_args[@]}"
 for r in "${runtimes[@]}"; do
     b=$(bin_of $r); root=$work/state-$r
-    for id in $(ls $root); do $b --root $root delete -f $id >/dev/null; done
+    for id in $($b --root $root list -q); do $b --root $root delete -f $id >/dev/null; done
 done
 script_args parallel20.sh "$bundle"
 bench parallel20 10 "${A[@]}"
@@ -126,8 +128,10 @@ bench parallel20 10 "${A[@]}"
 : > "$json/rss.txt"
 for r in "${runtimes[@]}"; do
     b=$(bin_of $r); root=$work/state-$r
-    kb=$(/usr/bin/time -f %M "$b" --root $root create --bundle "$bundle" rss 2>&1 >/dev/null | tail -1)
-    $b --root $root delete -f rss >/dev/null
+    # To a file: the waiting init keeps whatever stdout and stderr it was given.
+    /usr/bin/time -o "$json/rss-$r" -f %M "$b" --root $root create --bundle "$bundle" $tag-rss >/dev/null 2>&1
+    kb=$(tail -1 "$json/rss-$r")
+    $b --root $root delete -f $tag-rss >/dev/null
     echo "$r $kb $(stat -L -c %s "$b")" >> "$json/rss.txt"
 done
 versions=$(for r in "${runtimes[@]}"; do echo "$r: $($(bin_of $r) --version | head -1)"; done)

@@ -93,12 +93,13 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
         root: store.root().to_path_buf(),
     };
     let mut plan = config::load(&bundle, &opts)?;
+    let preserve = args.preserve_fds + pass_listen_fds(&mut plan);
     let notify = crate::notify::host_socket();
     if let Some(host) = &notify {
         pass_notify_socket(&mut plan, host, &store.dir(&args.id));
     }
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
-    reserve_preserved_fds(args.preserve_fds);
+    reserve_preserved_fds(preserve);
     let locked = store.create(&args.id)?;
     let made = match &notify {
         Some(_) => std::fs::DirBuilder::new()
@@ -107,7 +108,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
             .context(|| "create notify directory".into()),
         None => Ok(()),
     };
-    match made.and_then(|()| spawn_init(&plan, &locked, args, to_init, notify.as_deref())) {
+    match made.and_then(|()| spawn_init(&plan, &locked, args, preserve, to_init, notify.as_deref())) {
         Ok(saved) => Ok(Spawned {
             locked,
             saved,
@@ -147,6 +148,24 @@ fn make_cgroup(plan: &Plan) -> Result<Option<&crate::cgroups::Cgroup>> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// systemd socket activation: with LISTEN_FDS=N set for husk, fds 3..3+N go to
+/// the container process (before --preserve-fds ones), which is told so by
+/// LISTEN_FDS=N and LISTEN_PID=1, as runc does. Returns N.
+fn pass_listen_fds(plan: &mut Plan) -> u32 {
+    let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+    else {
+        return 0;
+    };
+    let env = &mut plan.process.env;
+    env.retain(|e| !e.as_bytes().starts_with(b"LISTEN_FDS=") && !e.as_bytes().starts_with(b"LISTEN_PID="));
+    env.push(std::ffi::CString::new(format!("LISTEN_FDS={n}")).expect("no NUL"));
+    env.push(std::ffi::CString::new("LISTEN_PID=1").expect("no NUL"));
+    n
 }
 
 /// The container gets the notify directory of its state dir bound at the
@@ -211,6 +230,7 @@ fn spawn_init(
     plan: &Plan,
     locked: &Locked,
     args: &CreateArgs,
+    preserve_fds: u32,
     console: Option<OwnedFd>,
     notify: Option<&Path>,
 ) -> Result<Saved> {
@@ -258,7 +278,7 @@ fn spawn_init(
             plan,
             sock: child_sock,
             state_dir,
-            preserve_fds: args.preserve_fds,
+            preserve_fds,
             close: vec![locked.lock_fd()],
             premounted,
             console,

@@ -92,7 +92,9 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
                 });
                 break (msg.bytes, fd);
             }
-            Err(nix::errno::Errno::EINTR) => continue,
+            // A peer that exited with a message of ours unread leaves ECONNRESET,
+            // which the kernel reports (once) before what the peer still sent.
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
             Err(e) => return Err(e.into()),
         }
     };
@@ -113,6 +115,16 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_that_closed_with_our_message_unread_still_delivers_its_own() {
+        let (parent, child) = crate::sys::seqpacket_pair().unwrap();
+        send(&child, &Msg::Error("exec: not found".into())).unwrap();
+        send(&parent, &Msg::Go).unwrap(); // never read by the child
+        drop(child);
+        assert_eq!(recv(&parent).unwrap(), Some(Msg::Error("exec: not found".into())));
+        assert_eq!(recv(&parent).unwrap(), None);
+    }
 
     #[test]
     fn round_trip_and_eof() {

@@ -427,3 +427,23 @@ fn an_lsm_label_without_the_lsm_is_a_clear_error() {
     );
     b.assert_gone("x");
 }
+
+#[test]
+fn a_proc_that_is_not_procfs_is_refused() {
+    let mut b = Bundle::new("procnotprocfs");
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            *m = json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"});
+        }
+    }
+    b.config["linux"].as_object_mut().unwrap().remove("maskedPaths");
+    b.config["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+    b.save();
+    let o = b.create("x");
+    assert!(
+        stderr(&o).contains("/proc in the container is not procfs"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+}

@@ -336,3 +336,36 @@ fn interactive_run_with_a_terminal_under_script() {
     assert_eq!(status.code(), Some(5), "{out}");
     b.assert_gone("i");
 }
+
+#[test]
+fn listen_fds_pass_through_for_socket_activation() {
+    let mut b = Bundle::new("listenfds");
+    b.script("echo $LISTEN_FDS $LISTEN_PID; ls /proc/self/fd | sort -n | tr '\\n' ' '");
+    let mut cmd = std::process::Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), "l"])
+        .env("LISTEN_FDS", "2");
+    b.tag(&mut cmd);
+    let (one, two) = (
+        std::fs::File::open("/dev/null").unwrap(),
+        std::fs::File::open("/dev/null").unwrap(),
+    );
+    let (f1, f2) = (one.as_raw_fd(), two.as_raw_fd());
+    // SAFETY: dup2 in the child between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::dup2(f1, 3);
+            libc::dup2(f2, 4);
+            Ok(())
+        });
+    }
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("2 1"));
+    let fds: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(fds[..5], ["0", "1", "2", "3", "4"], "{out}");
+    b.assert_gone("l");
+}

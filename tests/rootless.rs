@@ -275,3 +275,61 @@ fn the_init_is_not_dumpable_until_it_execs() {
     assert_ok(&b.husk(&["delete", "-f", "d"]));
     b.assert_gone("d");
 }
+
+#[test]
+fn joining_another_containers_user_namespace_by_path() {
+    let mut first = Bundle::new("userns-holder");
+    first.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    first.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    first.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    first.script("sleep 30");
+    assert_ok(&first.create("holder"));
+    let pid = first.state("holder")["pid"].as_i64().unwrap();
+
+    // A pod-like second container: the holder's user and network namespaces, its own others.
+    let mut b = Bundle::new("userns-joiner");
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "network" {
+            n["path"] = json!(format!("/proc/{pid}/ns/net"));
+        }
+    }
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    let out = b.output_of("readlink /proc/self/ns/user; readlink /proc/self/ns/net; cat /proc/self/uid_map; id -u");
+    let lines: Vec<&str> = out.lines().collect();
+    let ns = |n: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{n}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    assert_eq!(lines[0], ns("user"));
+    assert_eq!(lines[1], ns("net"));
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"]
+    );
+    assert_eq!(lines[3], "0");
+    assert_ok(&first.husk(&["delete", "holder"]));
+    first.assert_gone("holder");
+}
+
+#[test]
+fn unprivileged_without_a_runtime_dir_is_a_clear_error() {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = rootless_user();
+    let mut cmd = std::process::Command::new(HUSK);
+    cmd.arg("list")
+        .uid(uid)
+        .gid(gid)
+        .env_remove("XDG_RUNTIME_DIR")
+        .current_dir("/");
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("XDG_RUNTIME_DIR is not set"), "{}", stderr(&o));
+}
