@@ -91,13 +91,7 @@ fn a_value_that_cannot_apply_fails_create_naming_the_key() {
     b.assert_gone("x");
     b.config["linux"]["resources"] = json!({"unified": {"memory.high": "1M"}});
     b.save();
-    let o = b.create("x");
-    assert!(
-        stderr(&o).contains("linux.resources.unified: memory.high needs"),
-        "{}",
-        stderr(&o)
-    );
-    b.assert_gone("x");
+    b.create_fails("x", "linux.resources.unified: memory.high needs");
 }
 
 #[test]
@@ -233,26 +227,14 @@ fn events_stats_and_an_oom_event() {
         .stdout(std::process::Stdio::piped());
     b.tag(&mut cmd);
     let mut events = cmd.spawn().unwrap();
-    let mut lines = std::io::BufReader::new(events.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert_eq!(first["type"], "stats", "stats every interval");
+    let mut out = events.stdout.take().unwrap();
+    let stats = wait_for_event(&mut out, "stats", Duration::from_secs(10));
+    assert!(stats.is_some(), "stats every interval");
     std::fs::write(b.rootfs().join("tmp/go"), "").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut saw_oom = false;
-    for line in lines.by_ref() {
-        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if event["type"] == "oom" {
-            assert_eq!(event["id"], "e");
-            saw_oom = true;
-            break;
-        }
-        if Instant::now() > deadline {
-            break;
-        }
-    }
+    let oom = wait_for_event(&mut out, "oom", Duration::from_secs(20));
     let _ = events.kill();
     let _ = events.wait();
-    assert!(saw_oom, "no oom event");
+    assert_eq!(oom.expect("an oom event")["id"], "e");
     assert_ok(&b.husk(&["delete", "-f", "e"]));
     b.assert_gone("e");
 }

@@ -5,10 +5,9 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
-use std::io::BufRead;
+use serde_json::json;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WHY: &str = "needs a pure cgroup v2 host: make test-cgroupv2";
 
@@ -144,23 +143,12 @@ fn v2_oom_event() {
         .stdout(std::process::Stdio::piped());
     b.tag(&mut cmd);
     let mut events = cmd.spawn().unwrap();
-    let lines = std::io::BufReader::new(events.stdout.take().unwrap()).lines();
+    let out = events.stdout.take().unwrap();
     std::fs::write(b.rootfs().join("tmp/go"), "").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut saw_oom = false;
-    for line in lines {
-        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if event["type"] == "oom" {
-            saw_oom = true;
-            break;
-        }
-        if Instant::now() > deadline {
-            break;
-        }
-    }
+    let oom = wait_for_event(out, "oom", Duration::from_secs(60));
     let _ = events.kill();
     let _ = events.wait();
-    assert!(saw_oom, "no oom event");
+    assert_eq!(oom.expect("an oom event")["id"], "o");
     assert_ok(&b.husk(&["delete", "-f", "o"]));
     b.assert_gone("o");
 }

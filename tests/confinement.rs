@@ -130,9 +130,7 @@ fn unknown_rlimit_type_fails_create() {
     let mut b = Bundle::new("badrlimit");
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]);
     b.save();
-    let o = b.create("x");
-    assert!(stderr(&o).contains("process.rlimits[0].type"), "{}", stderr(&o));
-    b.assert_gone("x");
+    b.create_fails("x", "process.rlimits[0].type");
 }
 
 #[test]
@@ -193,13 +191,7 @@ fn sysctl_without_its_namespace_is_refused() {
         .retain(|n| n["type"] != "network");
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     b.save();
-    let o = b.create("x");
-    assert!(
-        stderr(&o).contains("net.ipv4.ip_forward needs a network namespace"),
-        "{}",
-        stderr(&o)
-    );
-    b.assert_gone("x");
+    b.create_fails("x", "net.ipv4.ip_forward needs a network namespace");
     b.config["linux"]["sysctl"] = json!({"vm.swappiness": "1"});
     b.save();
     assert!(stderr(&b.create("x")).contains("vm.swappiness is not namespaced"));
@@ -222,13 +214,7 @@ fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
         let host_dir = std::fs::File::open("/").unwrap();
         use std::os::fd::AsRawFd;
         let fd = host_dir.as_raw_fd();
-        // SAFETY: dup2 in the child between fork and exec.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                libc::dup2(fd, 3);
-                Ok(())
-            });
-        }
+        pass_fds(&mut cmd, vec![(fd, 3)]);
         let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
         assert!(!o.status.success(), "cwd {cwd} must be refused: {}", stdout(&o));
         assert!(stderr(&o).contains("process.cwd"), "{}", stderr(&o));
@@ -288,13 +274,7 @@ fn cve_2025_31133_a_fake_dev_null_is_not_bound_over_masked_paths() {
     // /dev/null replaced by another device: masking must refuse it.
     b.config["linux"]["devices"] = json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 5}]);
     b.save();
-    let o = b.create("x");
-    assert!(
-        stderr(&o).contains("/dev/null in the container is not the 1:3 character device"),
-        "{}",
-        stderr(&o)
-    );
-    b.assert_gone("x");
+    b.create_fails("x", "/dev/null in the container is not the 1:3 character device");
 
     // /dev bound from a directory whose null is a symlink.
     let fake = b.dir.join("fakedev");
@@ -305,13 +285,7 @@ fn cve_2025_31133_a_fake_dev_null_is_not_bound_over_masked_paths() {
     mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
     mounts.push(json!({"destination": "/dev", "type": "bind", "source": fake, "options": ["rbind"]}));
     b.save();
-    let o = b.create("x");
-    assert!(
-        stderr(&o).contains("/dev/null in the container is not the 1:3 character device"),
-        "{}",
-        stderr(&o)
-    );
-    b.assert_gone("x");
+    b.create_fails("x", "/dev/null in the container is not the 1:3 character device");
 }
 
 #[test]
@@ -321,9 +295,7 @@ fn cve_2019_16884_a_proc_symlink_in_the_image_is_refused() {
     std::os::unix::fs::symlink("/tmp", b.rootfs().join("proc")).unwrap();
     b.config["linux"]["sysctl"] = json!({"kernel.shmmni": "99"});
     b.save();
-    let o = b.create("x");
-    assert!(stderr(&o).contains("rootfs /proc is a symlink"), "{}", stderr(&o));
-    b.assert_gone("x");
+    b.create_fails("x", "rootfs /proc is a symlink");
 }
 
 #[test]
@@ -419,13 +391,7 @@ fn an_lsm_label_without_the_lsm_is_a_clear_error() {
     }
     b.config["process"]["apparmorProfile"] = json!("husk-test-profile");
     b.save();
-    let o = b.create("x");
-    assert!(
-        stderr(&o).contains("AppArmor is not enabled on this host"),
-        "{}",
-        stderr(&o)
-    );
-    b.assert_gone("x");
+    b.create_fails("x", "AppArmor is not enabled on this host");
 }
 
 #[test]
@@ -439,11 +405,5 @@ fn a_proc_that_is_not_procfs_is_refused() {
     b.config["linux"].as_object_mut().unwrap().remove("maskedPaths");
     b.config["linux"].as_object_mut().unwrap().remove("readonlyPaths");
     b.save();
-    let o = b.create("x");
-    assert!(
-        stderr(&o).contains("/proc in the container is not procfs"),
-        "{}",
-        stderr(&o)
-    );
-    b.assert_gone("x");
+    b.create_fails("x", "/proc in the container is not procfs");
 }

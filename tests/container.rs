@@ -288,15 +288,7 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
     let keep = std::fs::File::open("/dev/null").unwrap();
     let leak = std::fs::File::open("/").unwrap();
     use std::os::fd::AsRawFd;
-    // SAFETY: dup2 in the child between fork and exec, onto fds the test chooses.
-    unsafe {
-        let (k, l) = (keep.as_raw_fd(), leak.as_raw_fd());
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            libc::dup2(k, 3);
-            libc::dup2(l, 4);
-            Ok(())
-        });
-    }
+    pass_fds(&mut cmd, vec![(keep.as_raw_fd(), 3), (leak.as_raw_fd(), 4)]);
     let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
     assert_ok(&o);
     // ls itself opens one more fd for the directory it lists.

@@ -6,22 +6,11 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-/// Runs `create` of a bundle that must fail; checks the error and the host.
-#[track_caller]
-fn create_fails(b: &Bundle, id: &str, expect: &str) {
-    let o = b.create(id);
-    assert!(!o.status.success(), "create succeeded but should fail with {expect:?}");
-    let err = stderr(&o);
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.contains(expect), "expected {expect:?} in: {err}");
-    b.assert_gone(id);
-}
-
 #[test]
 fn malformed_json() {
     let b = Bundle::new("badjson");
     std::fs::write(b.dir.join("config.json"), "{\"ociVersion\": \"1.0.0\", ").unwrap();
-    create_fails(&b, "x", "config.json: malformed JSON");
+    b.create_fails("x", "config.json: malformed JSON");
 }
 
 #[test]
@@ -29,7 +18,7 @@ fn wrong_field_type_is_named() {
     let mut b = Bundle::new("badtype");
     b.config["linux"]["namespaces"][1]["type"] = json!("bogus");
     b.save();
-    create_fails(&b, "x", "linux.namespaces[1].type");
+    b.create_fails("x", "linux.namespaces[1].type");
 }
 
 #[test]
@@ -37,10 +26,10 @@ fn oci_version_missing_or_unsupported() {
     let mut b = Bundle::new("version");
     b.config.as_object_mut().unwrap().remove("ociVersion");
     b.save();
-    create_fails(&b, "x", "ociVersion is missing");
+    b.create_fails("x", "ociVersion is missing");
     b.config["ociVersion"] = json!("2.0.0");
     b.save();
-    create_fails(&b, "x", "ociVersion 2.0.0 is not supported");
+    b.create_fails("x", "ociVersion 2.0.0 is not supported");
 }
 
 #[test]
@@ -48,10 +37,10 @@ fn root_path_missing_or_not_there() {
     let mut b = Bundle::new("rootpath");
     b.config.as_object_mut().unwrap().remove("root");
     b.save();
-    create_fails(&b, "x", "root.path is missing");
+    b.create_fails("x", "root.path is missing");
     b.config["root"] = json!({"path": "nowhere"});
     b.save();
-    create_fails(&b, "x", "root.path");
+    b.create_fails("x", "root.path");
     assert!(stderr(&b.create("x")).contains("nowhere"));
     b.assert_gone("x");
 }
@@ -61,13 +50,13 @@ fn missing_program_fails_create() {
     let mut b = Bundle::new("noprog");
     b.config["process"]["args"] = json!(["no-such-program"]);
     b.save();
-    create_fails(&b, "x", "exec: \"no-such-program\": executable file not found in $PATH");
+    b.create_fails("x", "exec: \"no-such-program\": executable file not found in $PATH");
     b.config["process"]["args"] = json!(["/etc/passwd"]);
     b.save();
-    create_fails(&b, "x", "exec: \"/etc/passwd\": permission denied");
+    b.create_fails("x", "exec: \"/etc/passwd\": permission denied");
     b.config["process"]["args"] = json!([]);
     b.save();
-    create_fails(&b, "x", "process.args must not be empty");
+    b.create_fails("x", "process.args must not be empty");
 }
 
 #[test]
@@ -78,8 +67,7 @@ fn failures_inside_the_init_are_reported_and_undone() {
         .unwrap()
         .push(json!({"destination": "/data", "type": "bind", "source": "/nonexistent/dir", "options": ["bind"]}));
     b.save();
-    create_fails(
-        &b,
+    b.create_fails(
         "x",
         "mounts[7] /data: source /nonexistent/dir: No such file or directory",
     );
@@ -93,11 +81,7 @@ fn hostname_needs_a_uts_namespace() {
         .unwrap()
         .retain(|n| n["type"] != "uts");
     b.save();
-    create_fails(
-        &b,
-        "x",
-        "hostname: cannot set a hostname without a private UTS namespace",
-    );
+    b.create_fails("x", "hostname: cannot set a hostname without a private UTS namespace");
 }
 
 #[test]

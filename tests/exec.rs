@@ -182,15 +182,7 @@ fn exec_preserves_only_the_asked_fds() {
     b.tag(&mut cmd);
     let keep = std::fs::File::open("/dev/null").unwrap();
     let leak = std::fs::File::open("/").unwrap();
-    let (k, l) = (keep.as_raw_fd(), leak.as_raw_fd());
-    // SAFETY: dup2 in the child between fork and exec.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            libc::dup2(k, 3);
-            libc::dup2(l, 4);
-            Ok(())
-        });
-    }
+    pass_fds(&mut cmd, vec![(keep.as_raw_fd(), 3), (leak.as_raw_fd(), 4)]);
     let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
     assert_ok(&o);
     let fds: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
@@ -352,14 +344,7 @@ fn listen_fds_pass_through_for_socket_activation() {
         std::fs::File::open("/dev/null").unwrap(),
     );
     let (f1, f2) = (one.as_raw_fd(), two.as_raw_fd());
-    // SAFETY: dup2 in the child between fork and exec.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            libc::dup2(f1, 3);
-            libc::dup2(f2, 4);
-            Ok(())
-        });
-    }
+    pass_fds(&mut cmd, vec![(f1, 3), (f2, 4)]);
     let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
     assert_ok(&o);
     let out = stdout(&o);

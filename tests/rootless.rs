@@ -154,9 +154,7 @@ fn rootless_without_a_user_namespace_is_refused() {
     b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
     b.config["linux"].as_object_mut().unwrap().remove("gidMappings");
     b.save();
-    let o = b.create("x");
-    assert!(stderr(&o).contains("needs a user namespace"), "{}", stderr(&o));
-    b.assert_gone("x");
+    b.create_fails("x", "needs a user namespace");
 }
 
 #[test]

@@ -62,6 +62,35 @@ pub fn make_rootfs(rootfs: &Path) {
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n").unwrap();
 }
 
+/// Gives the command's process the fds `map` (from, to) before it execs.
+pub fn pass_fds(cmd: &mut Command, map: Vec<(std::os::fd::RawFd, std::os::fd::RawFd)>) {
+    // SAFETY: only dup2 between fork and exec, onto numbers the test chooses.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            for &(from, to) in &map {
+                libc::dup2(from, to);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Reads JSON lines (husk events) until one of type `kind`, within `limit`.
+pub fn wait_for_event(out: impl std::io::Read, kind: &str, limit: Duration) -> Option<Value> {
+    use std::io::BufRead;
+    let deadline = Instant::now() + limit;
+    for line in std::io::BufReader::new(out).lines() {
+        let event: Value = serde_json::from_str(&line.ok()?).ok()?;
+        if event["type"] == kind {
+            return Some(event);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+    }
+    None
+}
+
 pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
     let o = Command::new("chown")
         .arg("-R")
@@ -331,6 +360,17 @@ impl Bundle {
         assert_eq!(self.processes(), Vec::<i32>::new(), "container processes left behind");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(self.dir.to_str().unwrap()), "host mounts left behind");
+    }
+
+    /// `create` of `id` must fail with `expect` in a one-line error, leaving nothing.
+    #[track_caller]
+    pub fn create_fails(&self, id: &str, expect: &str) {
+        let o = self.create(id);
+        assert!(!o.status.success(), "create succeeded but should fail with {expect:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(expect), "expected {expect:?} in: {err}");
+        self.assert_gone(id);
     }
 
     /// Waits (bounded) until `id` has the given status.
