@@ -407,3 +407,75 @@ fn a_proc_that_is_not_procfs_is_refused() {
     b.save();
     b.create_fails("x", "/proc in the container is not procfs");
 }
+
+/// A static helper that calls faccessat2 (syscall 439) and prints its errno.
+fn build_faccessat2_helper(rootfs: &std::path::Path) {
+    let src = rootfs.join("../faccessat2.c");
+    std::fs::write(
+        &src,
+        "#include <errno.h>\n#include <stdio.h>\n#include <unistd.h>\n#include <fcntl.h>\n#include <sys/syscall.h>\n\
+         int main(void) { long r = syscall(439, AT_FDCWD, \"/\", 0, 0); printf(\"%d\\n\", r == 0 ? 0 : errno); return 0; }\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin/faccessat2"))
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let mut b = Bundle::new("enosys");
+    build_faccessat2_helper(&b.rootfs());
+    // The default profile allows faccessat2.
+    assert_eq!(b.output_of("faccessat2"), "0\n");
+    // A profile that names nothing newer than pidfd_send_signal (424): faccessat2
+    // (439) is newer, so libc would see ENOSYS (38) and fall back, not EPERM.
+    let newer = [
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "open_tree",
+        "move_mount",
+        "fsopen",
+        "fsconfig",
+        "fsmount",
+        "fspick",
+        "pidfd_open",
+        "clone3",
+        "close_range",
+        "openat2",
+        "pidfd_getfd",
+        "faccessat2",
+        "process_madvise",
+        "epoll_pwait2",
+        "mount_setattr",
+        "quotactl_fd",
+        "landlock_create_ruleset",
+        "landlock_add_rule",
+        "landlock_restrict_self",
+        "memfd_secret",
+        "process_mrelease",
+        "futex_waitv",
+        "set_mempolicy_home_node",
+    ];
+    let rules = b.config["linux"]["seccomp"]["syscalls"].as_array_mut().unwrap();
+    rules.retain(|r| {
+        !r["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "clone3" || n == "personality")
+    });
+    for r in rules.iter_mut() {
+        r["names"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| !newer.contains(&n.as_str().unwrap()));
+    }
+    b.save();
+    assert_eq!(b.output_of("faccessat2"), "38\n");
+}
