@@ -103,7 +103,8 @@ mount -t tmpfs tmpfs /upper && mkdir /upper/u /upper/w
 mount -t overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w overlay /newroot || fail overlay
 R=/newroot
 mount -t proc proc $R/proc; mount -t sysfs sysfs $R/sys; mount --move /dev $R/dev
-mount -t tmpfs -o mode=755 tmpfs $R/run; mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+# /tmp stays the host's (through the overlay): a checkout may live there.
+mount -t tmpfs -o mode=755 tmpfs $R/run
 mkdir -p $R/dev/pts $R/dev/shm $R/run/vmctl
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts $R/dev/pts; mount -t tmpfs -o mode=1777 shm $R/dev/shm
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || fail "mount cgroup2"
