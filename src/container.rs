@@ -561,7 +561,11 @@ fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
 /// Kills every process of the container (all of its cgroup when it has one,
 /// which also thaws a paused one) and waits for the init to exit.
 fn kill_and_wait(saved: &Saved) -> Result<()> {
-    if let Some(path) = &saved.cgroup {
+    // A frozen init cannot die before it is thawed: kill the whole cgroup, which
+    // thaws it. Otherwise killing the init is enough for a private pid namespace
+    // (its end kills the rest), and remove_container signals whatever is left.
+    let frozen = saved.freezer.as_deref().is_some_and(crate::cgroups::is_frozen_file);
+    if let (true, Some(path)) = (frozen, &saved.cgroup) {
         crate::cgroups::Cgroup::new(path)?.signal_all(libc::SIGKILL)?;
     }
     let Ok(pidfd) = open_init(saved) else {
