@@ -392,6 +392,23 @@ fn an_lsm_label_without_the_lsm_is_a_clear_error() {
     b.config["process"]["apparmorProfile"] = json!("husk-test-profile");
     b.save();
     b.create_fails("x", "AppArmor is not enabled on this host");
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        return;
+    }
+    b.config["process"].as_object_mut().unwrap().remove("apparmorProfile");
+    b.config["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
+    b.save();
+    b.create_fails(
+        "x",
+        "linux.mountLabel system_u:object_r:container_file_t:s0: SELinux is not enabled on this host",
+    );
+    b.config["linux"].as_object_mut().unwrap().remove("mountLabel");
+    b.config["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+    b.save();
+    b.create_fails(
+        "x",
+        "process.selinuxLabel system_u:system_r:container_t:s0: SELinux is not enabled on this host",
+    );
 }
 
 #[test]
