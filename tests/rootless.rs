@@ -331,3 +331,19 @@ fn unprivileged_without_a_runtime_dir_is_a_clear_error() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("XDG_RUNTIME_DIR is not set"), "{}", stderr(&o));
 }
+
+#[test]
+fn limits_without_a_delegated_cgroup_are_skipped_with_a_warning() {
+    let mut b = Bundle::rootless("rl-nocgroup");
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    b.script("sleep 30");
+    let o = b.create("c");
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("warning: no cgroup for this unprivileged container"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+}
