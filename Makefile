@@ -7,7 +7,7 @@ HUSK := target/$(TARGET)/release/husk
 STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: all build deps demo test test-cgroupv2 bench bench-quick unit lint install clean
+.PHONY: all build deps demo test test-cgroupv2 integration bench bench-quick unit lint install clean
 
 all: build
 
@@ -29,6 +29,10 @@ test-cgroupv2: deps
 	bin=$$($(CARGO) test --release --test cgroupv2 --no-run --message-format=json \
 		| grep -o '"executable":"[^"]*cgroupv2[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 900 -- $$bin --ignored --test-threads=1
+
+# End-to-end runs under real managers (podman so far; needs podman installed).
+integration: build
+	integration/podman.sh $(HUSK)
 
 # Benchmarks against Debian's crun and runc: docs/bench.md and docs/bench.svg.
 bench: deps build
