@@ -1,73 +1,209 @@
 #!/usr/bin/env bash
-# End-to-end: podman (as root, through conmon) with husk as its runtime.
-# Builds a local busybox image (no registry is reachable), then checks run,
-# run -d + exec + logs + stop + rm, cgroup limits, pause/unpause, top, kill.
+# End-to-end: podman (through conmon) with husk as its runtime, as root and as
+# an unprivileged user. Builds a local busybox image (no registry is reachable).
 # Prints "N passed, N failed, N skipped"; exits non-zero on any failure.
 #
 # usage: integration/podman.sh HUSK_BINARY
 set -uo pipefail
+here=$(dirname "$(readlink -f "$0")")
+. "$here/lib.sh"
 
 husk=$(readlink -f "${1:?usage: integration/podman.sh HUSK_BINARY}")
-passed=0 failed=0 skipped=0
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-skip() { echo "skip $1: $2"; skipped=$((skipped + 1)); }
-summary() { echo "$passed passed, $failed failed, $skipped skipped"; [ "$failed" = 0 ]; exit $?; }
-
-if ! command -v podman >/dev/null; then
-    skip podman "podman is not installed (apt-get install podman)"
-    summary
-fi
+command -v podman >/dev/null || { skip podman "podman is not installed (apt-get install podman)"; summary; }
+command -v conmon >/dev/null || { skip podman "conmon is not installed (apt-get install conmon)"; summary; }
+need_root podman
 
 work=$(mktemp -d /tmp/husk-podman.XXXXXX)
-# podman keeps its own state; this run's lives in $work and goes with it.
-export CONTAINERS_CONF=$work/containers.conf XDG_DATA_HOME=$work/data
-cat > "$CONTAINERS_CONF" <<'EOF'
+chmod 755 "$work"
+image=localhost/husk-busybox:test
+rootless_user=husk-podman
+conf_common='
 [containers]
 # Root here lacks CAP_SYS_RESOURCE and the hard nofile limit is 20000.
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
-# No systemd on these machines.
+# These machines have no systemd.
 cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-image=localhost/husk-busybox:test
+events_logger = "file"'
+# podman keeps its own state; this run's lives in $work and goes with it.
+export CONTAINERS_CONF=$work/containers.conf XDG_DATA_HOME=$work/data
+echo "$conf_common" > "$CONTAINERS_CONF"
 P() { timeout 60 podman --root "$work/storage" --runroot "$work/run" --runtime "$husk" "$@"; }
-# No network: the runtime is under test, and the host's firewall stays untouched.
+# Most checks need no network: the runtime is under test, not netavark.
 R() { P run --network none "$@"; }
+
+# The default network makes netavark add iptables chains, a bridge and turn on
+# ip_forward; note what the host had so that cleanup can put it back.
+forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
+bridge_before=$(ip -o link show podman0 2>/dev/null)
+chains_before=$(iptables-save 2>/dev/null | grep -c NETAVARK)
+restore_host_network() {
+    if [ "$chains_before" = 0 ] && command -v iptables >/dev/null; then
+        for table in nat filter; do
+            iptables -t "$table" -S 2>/dev/null | grep -E '^-A (PREROUTING|POSTROUTING|OUTPUT|INPUT|FORWARD) .*NETAVARK' |
+                sed 's/^-A/-D/' | while read -r rule; do eval iptables -t "$table" "$rule"; done
+            for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N NETAVARK/ {print $2}'); do
+                iptables -t "$table" -F "$chain"
+            done
+            for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N NETAVARK/ {print $2}'); do
+                iptables -t "$table" -X "$chain"
+            done
+        done
+    fi
+    [ -z "$bridge_before" ] && ip link del podman0 2>/dev/null
+    echo "$forward_before" > /proc/sys/net/ipv4/ip_forward
+}
+
 cleanup() {
-    P rm -af >/dev/null 2>&1
+    P rm -af -t 0 >/dev/null 2>&1
     P rmi -af >/dev/null 2>&1
+    restore_host_network
+    if id "$rootless_user" >/dev/null 2>&1; then
+        pkill -KILL -u "$rootless_user" 2>/dev/null
+        sleep 0.2
+        userdel -r "$rootless_user" >/dev/null 2>&1
+    fi
+    # podman's overlay storage may hold mounts under $work.
+    grep -o " $work/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
-cd "$work" || exit 1
+cd "$work" || exit 1 # conmon writes an oom marker file into its cwd
 
-mkdir -p rootfs/bin rootfs/etc rootfs/www
-cp /bin/busybox rootfs/bin/busybox
-for a in $(rootfs/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > rootfs/etc/passwd
-echo 'root:x:0:' > rootfs/etc/group
+make_rootfs rootfs && make_sd_notify rootfs/bin/sd-notify || { fail image "cannot build the busybox rootfs"; summary; }
 tar -C rootfs -cf busybox.tar .
 P import busybox.tar "$image" >/dev/null || { fail import "podman import"; summary; }
 
-out=$(R --rm "$image" echo hi 2>&1)
-[ "$out" = hi ] && pass "run --rm" || fail "run --rm" "$out"
+root_basic() {
+    check "run --rm" hi "$(R --rm "$image" echo hi 2>&1)"
 
-if R -d --name t1 --memory 64m --pids-limit 32 "$image" sh -c 'echo started; exec sleep 300' >/dev/null; then
+    if ! R -d --name t1 --memory 64m --pids-limit 32 "$image" sh -c 'echo started; exec sleep 300' >/dev/null; then
+        fail "run -d" "podman run -d"
+        return
+    fi
     pass "run -d"
-    out=$(P exec t1 sh -c 'echo exec-ok' 2>&1)
-    [ "$out" = exec-ok ] && pass exec || fail exec "$out"
-    out=$(P logs t1 2>&1)
-    [ "$out" = started ] && pass logs || fail logs "$out"
-    limits=$(P exec t1 cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>&1 | tr '\n' ' ')
-    [ "$limits" = "67108864 32 " ] && pass "memory and pids limits" || fail "memory and pids limits" "$limits"
-    P pause t1 >/dev/null && [ "$(P inspect -f '{{.State.Status}}' t1)" = paused ] && pass pause || fail pause "not paused"
-    P unpause t1 >/dev/null && [ "$(P inspect -f '{{.State.Status}}' t1)" = running ] && pass unpause || fail unpause "not running"
+    check exec exec-ok "$(P exec t1 sh -c 'echo exec-ok' 2>&1)"
+    check logs started "$(P logs t1 2>&1)"
+    check "memory and pids limits" "67108864 32 " \
+        "$(P exec t1 cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>&1 | tr '\n' ' ')"
+    P pause t1 >/dev/null
+    check pause paused "$(P inspect -f '{{.State.Status}}' t1 2>&1)"
+    P unpause t1 >/dev/null
+    check unpause running "$(P inspect -f '{{.State.Status}}' t1 2>&1)"
     P top t1 | grep -q 'sleep 300' && pass top || fail top "no sleep in podman top"
     P kill -s KILL t1 >/dev/null && pass "kill -s" || fail "kill -s" "podman kill"
     P rm -f t1 >/dev/null && pass rm || fail rm "podman rm"
-else
-    fail "run -d" "podman run -d"
-fi
+
+    R -d --name t2 "$image" sleep 300 >/dev/null
+    P stop -t 2 t2 >/dev/null && check stop exited "$(P inspect -f '{{.State.Status}}' t2 2>&1)" || fail stop "podman stop"
+    P rm t2 >/dev/null
+}
+
+# run -it: conmon hands husk a console socket. script(1) gives podman a
+# terminal and types into it; the shell's answer must come back through it.
+root_terminal() {
+    local out
+    out=$(printf 'echo reply-$((6*7)); tty\nexit\n' | timeout 60 script -qec "podman --root $work/storage \
+        --runroot $work/run --runtime $husk run -it --rm --network none $image sh" /dev/null 2>&1 | tr -d '\r')
+    if echo "$out" | grep -qx reply-42 && echo "$out" | grep -qx /dev/pts/0; then
+        pass "run -it"
+    else
+        fail "run -it" "$out"
+    fi
+}
+
+# -p 127.0.0.1:PORT:80 to busybox httpd, fetched from the host.
+root_port() {
+    local port out
+    port=$(free_port) || { fail "run -p" "no free port"; return; }
+    if ! P run -d --name web -p "127.0.0.1:$port:80" "$image" httpd -f -p 80 -h /www >/dev/null 2>&1; then
+        fail "run -p" "podman run -p failed"
+        return
+    fi
+    retry 10 sh -c "busybox wget -q -O - http://127.0.0.1:$port/ >/dev/null 2>&1"
+    out=$(busybox wget -q -O - "http://127.0.0.1:$port/" 2>&1)
+    check "run -p 127.0.0.1:$port:80" husk-httpd-ok "$out"
+    P rm -f -t 0 web >/dev/null
+}
+
+# --sdnotify=container: READY=1 from inside reaches podman's NOTIFY_SOCKET.
+root_sdnotify() {
+    local sock=$work/notify.sock got=$work/notify.txt
+    python3 - "$sock" "$got" <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+with open(sys.argv[2], "a") as out:
+    while True:
+        msg = s.recv(4096).decode()
+        out.write(msg + "\n")
+        out.flush()
+        if "READY=1" in msg:
+            break
+EOF
+    local listener=$!
+    retry 5 test -S "$sock"
+    NOTIFY_SOCKET=$sock R -d --name notify --sdnotify=container "$image" \
+        sh -c 'sleep 0.3; sd-notify READY=1 STATUS=up; exec sleep 300' >/dev/null 2>&1
+    retry 30 grep -q READY=1 "$got" 2>/dev/null
+    if grep -q READY=1 "$got" 2>/dev/null; then
+        pass "--sdnotify=container"
+        grep -q '^MAINPID=[0-9]' "$got" && pass "--sdnotify=container MAINPID" ||
+            fail "--sdnotify=container MAINPID" "$(tr '\n' ' ' < "$got")"
+    else
+        fail "--sdnotify=container" "no READY=1 reached podman's socket"
+    fi
+    kill "$listener" 2>/dev/null
+    wait "$listener" 2>/dev/null
+    P rm -f -t 0 notify >/dev/null
+}
+
+# Rootless: a fresh user with /etc/subuid ranges runs podman with husk.
+rootless() {
+    if ! useradd -m "$rootless_user" 2>/dev/null || ! grep -q "^$rootless_user:" /etc/subuid; then
+        skip "rootless podman" "cannot create a user with /etc/subuid ranges"
+        return
+    fi
+    local home run
+    home=$(getent passwd "$rootless_user" | cut -d: -f6)
+    # A short XDG_RUNTIME_DIR: podman rejects a longer runroot in conmon's
+    # cleanup command and each exit then waits out a 20 s timeout.
+    run=$(mktemp -d /tmp/hp.XXXXXX)
+    chown "$rootless_user:" "$run"
+    chmod 700 "$run"
+    mkdir -p "$home/.config/containers"
+    echo "$conf_common" > "$home/.config/containers/containers.conf"
+    printf '[storage]\ndriver = "overlay"\n' > "$home/.config/containers/storage.conf"
+    chown -R "$rootless_user:" "$home/.config"
+    U() {
+        (cd "$home" && timeout 60 runuser -u "$rootless_user" -- env -i PATH="$PATH" HOME="$home" \
+            USER="$rootless_user" XDG_RUNTIME_DIR="$run" podman --runtime "$husk" "$@")
+    }
+    if ! U import "$work/busybox.tar" "$image" >/dev/null 2>&1; then
+        fail "rootless import" "$(U import "$work/busybox.tar" "$image" 2>&1 | tail -1)"
+        rm -rf "$run"
+        return
+    fi
+    check "rootless run --rm" "hi 0" "$(U run --rm --network none "$image" sh -c 'echo hi $(id -u)' 2>&1)"
+    if U run -d --name r1 --network none "$image" sleep 300 >/dev/null 2>&1; then
+        pass "rootless run -d"
+        check "rootless exec" exec-ok "$(U exec r1 echo exec-ok 2>&1)"
+        U stop -t 2 r1 >/dev/null 2>&1
+        check "rootless stop" exited "$(U inspect -f '{{.State.Status}}' r1 2>&1)"
+        U rm r1 >/dev/null 2>&1 && pass "rootless rm" || fail "rootless rm" "podman rm"
+    else
+        fail "rootless run -d" "$(U run -d --name r1b --network none "$image" true 2>&1 | tail -1)"
+    fi
+    U rm -af -t 0 >/dev/null 2>&1
+    U rmi -af >/dev/null 2>&1
+    U system migrate >/dev/null 2>&1 # stops the pause process
+    rm -rf "$run"
+}
+
+root_basic
+root_terminal
+root_port
+root_sdnotify
+rootless
 summary

@@ -81,22 +81,29 @@ fn print_version() {
     println!("spec: {}", spec::OCI_VERSION);
 }
 
-fn default_root(rootless: bool) -> Result<PathBuf> {
-    if !rootless {
-        return Ok(PathBuf::from(cgroups::DEFAULT_ROOT));
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join("husk")),
-        _ => Err(Error::new(
+/// Where state lives unless --root says: /run/husk for root, and
+/// $XDG_RUNTIME_DIR/husk for an ordinary user, or for a user's root inside a
+/// user namespace (podman rootless), as runc decides.
+fn default_root() -> Result<PathBuf> {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let honour_xdg = euid != 0 || (sys::in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root"));
+    match xdg {
+        Some(dir) if honour_xdg => Ok(PathBuf::from(dir).join("husk")),
+        None if euid != 0 => Err(Error::new(
             "XDG_RUNTIME_DIR is not set: give --root DIR, a directory this user can write",
         )),
+        _ => Ok(PathBuf::from(cgroups::DEFAULT_ROOT)),
     }
 }
 
+/// Rootless mode: an ordinary user, or root in a user namespace it did not
+/// get from the host (no cgroups unless delegated, devices bound, not made).
 fn is_rootless(mode: &str) -> Result<bool> {
     match mode {
         // SAFETY: geteuid cannot fail.
-        "auto" => Ok(unsafe { libc::geteuid() } != 0),
+        "auto" => Ok(unsafe { libc::geteuid() } != 0 || sys::in_user_namespace()),
         "true" => Ok(true),
         "false" => Ok(false),
         other => Err(Error::new(format!(
@@ -122,7 +129,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     let store = || -> Result<Store> {
         let root = match &cli.root {
             Some(r) => r.clone(),
-            None => default_root(rootless)?,
+            None => default_root()?,
         };
         Ok(Store::new(root))
     };

@@ -218,7 +218,7 @@ pub fn setup(
         .iter()
         .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
     if !dev_is_bind {
-        devices::create(&root, &plan.devices, plan.in_userns())?;
+        devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless)?;
     }
     for path in &plan.readonly_paths {
         make_readonly(&root, path).context(|| format!("linux.readonlyPaths {}", path.display()))?;

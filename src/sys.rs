@@ -353,3 +353,25 @@ mod tests {
         assert!(state == b'R' || state == b'S');
     }
 }
+
+/// Whether this process runs in a user namespace other than the initial one,
+/// whose uid_map is the identity over the whole range.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| !is_initial_uid_map(&map))
+}
+
+fn is_initial_uid_map(map: &str) -> bool {
+    map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+}
+
+#[cfg(test)]
+mod uid_map_tests {
+    use super::is_initial_uid_map;
+
+    #[test]
+    fn the_initial_namespace_maps_everything() {
+        assert!(is_initial_uid_map("         0          0 4294967295\n"));
+        assert!(!is_initial_uid_map("         0       1000          1\n"));
+        assert!(!is_initial_uid_map("0 1000 1\n1 100000 65536\n"));
+    }
+}
