@@ -30,9 +30,10 @@ test-cgroupv2: deps
 		| grep -o '"executable":"[^"]*cgroupv2[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 900 -- $$bin --ignored --test-threads=1
 
-# End-to-end runs under real managers (podman so far; needs podman installed).
+# End-to-end runs under podman (root and rootless), containerd and docker.
 integration: build
-	integration/podman.sh $(HUSK)
+	scripts/install-deps.sh --managers
+	integration/run.sh $(HUSK)
 
 # Benchmarks against Debian's crun and runc: docs/bench.md and docs/bench.svg.
 bench: deps build

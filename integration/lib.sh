@@ -86,3 +86,23 @@ retry() {
         sleep 0.2
     done
 }
+
+# Managers make parent cgroups (podman's libpod_parent, docker's /docker) and
+# leave them. cgroup_parents_note NAME... records which are there already;
+# cgroup_parents_restore removes the ones this run made, children first.
+cgroup_parents_note() {
+    cgroup_parents_new=()
+    local name dir
+    for name in "$@"; do
+        for dir in /sys/fs/cgroup /sys/fs/cgroup/*/; do
+            [ -d "${dir%/}/cgroup.procs" ] || [ -f "${dir%/}/cgroup.procs" ] || continue
+            [ -d "${dir%/}/$name" ] || cgroup_parents_new+=("${dir%/}/$name")
+        done
+    done
+}
+cgroup_parents_restore() {
+    local dir
+    for dir in "${cgroup_parents_new[@]}"; do
+        [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
+}

@@ -37,6 +37,7 @@ R() { P run --network none "$@"; }
 forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 bridge_before=$(ip -o link show podman0 2>/dev/null)
 chains_before=$(iptables-save 2>/dev/null | grep -c NETAVARK)
+cgroup_parents_note libpod_parent
 restore_host_network() {
     if [ "$chains_before" = 0 ] && command -v iptables >/dev/null; then
         for table in nat filter; do
@@ -66,6 +67,7 @@ cleanup() {
     # podman's overlay storage may hold mounts under $work.
     grep -o " $work/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
     rm -rf "$work"
+    cgroup_parents_restore
 }
 trap cleanup EXIT
 cd "$work" || exit 1 # conmon writes an oom marker file into its cwd
@@ -94,7 +96,8 @@ root_basic() {
     P kill -s KILL t1 >/dev/null && pass "kill -s" || fail "kill -s" "podman kill"
     P rm -f t1 >/dev/null && pass rm || fail rm "podman rm"
 
-    R -d --name t2 "$image" sleep 300 >/dev/null
+    # A PID 1 without a handler ignores SIGTERM; this one exits on it.
+    R -d --name t2 "$image" sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' >/dev/null
     P stop -t 2 t2 >/dev/null && check stop exited "$(P inspect -f '{{.State.Status}}' t2 2>&1)" || fail stop "podman stop"
     P rm t2 >/dev/null
 }

@@ -335,7 +335,8 @@ pub fn become_process(
         .collect();
     if let Err(e) = nix::unistd::setgroups(&gids) {
         // A user namespace whose setgroups is denied keeps its groups; fine when none are asked.
-        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && in_userns) {
+        let userns = in_userns || crate::sys::in_user_namespace();
+        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && userns) {
             return Err(e).context(|| "setgroups process.user.additionalGids".into());
         }
     }

@@ -58,17 +58,8 @@ pub fn writes(r: &LinuxResources, v2: &dyn Fn(&str) -> bool) -> Result<Vec<Write
             out.push(w("cpuset", "cpuset.mems", mems));
         }
     }
-    if let Some(p) = r.pids() {
-        let limit = p.limit();
-        out.push(w(
-            "pids",
-            "pids.max",
-            if limit <= 0 {
-                "max".to_string()
-            } else {
-                limit.to_string()
-            },
-        ));
+    if let Some(limit) = r.pids().map(|p| p.limit()).filter(|l| *l != 0) {
+        out.push(w("pids", "pids.max", max_or(limit)));
     }
     block_io(r, v2("io") || v2("blkio"), &mut out)?;
     for h in r.hugepage_limits().iter().flatten() {
@@ -79,7 +70,7 @@ pub fn writes(r: &LinuxResources, v2: &dyn Fn(&str) -> bool) -> Result<Vec<Write
         if v2("net_cls") {
             bail!("linux.resources.network needs the cgroup v1 net_cls and net_prio controllers");
         }
-        if let Some(id) = n.class_id() {
+        if let Some(id) = n.class_id().filter(|id| *id != 0) {
             out.push(w("net_cls", "net_cls.classid", id));
         }
         for p in n.priorities().iter().flatten() {
@@ -112,16 +103,17 @@ pub fn writes(r: &LinuxResources, v2: &dyn Fn(&str) -> bool) -> Result<Vec<Write
 
 fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     let Some(m) = r.memory() else { return Ok(()) };
+    let set = |v: Option<i64>| v.filter(|v| *v != 0);
     if v2 {
-        if let Some(limit) = m.limit() {
+        if let Some(limit) = set(m.limit()) {
             out.push(w("memory", "memory.max", max_or(limit)));
         }
-        if let Some(res) = m.reservation() {
+        if let Some(res) = set(m.reservation()) {
             out.push(w("memory", "memory.low", max_or(res)));
         }
-        if let Some(swap) = m.swap() {
+        if let Some(swap) = set(m.swap()) {
             // v1's swap is memory+swap; v2's swap.max is the swap alone.
-            let value = match (swap, m.limit()) {
+            let value = match (swap, set(m.limit())) {
                 (s, _) if s < 0 => "max".to_string(),
                 (s, Some(l)) if l >= 0 => (s - l).max(0).to_string(),
                 (_, _) => bail!("linux.resources.memory.swap needs memory.limit on cgroup v2"),
@@ -136,13 +128,13 @@ fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
         }
         return Ok(());
     }
-    if let Some(limit) = m.limit() {
+    if let Some(limit) = set(m.limit()) {
         out.push(w("memory", "memory.limit_in_bytes", limit));
     }
-    if let Some(swap) = m.swap() {
+    if let Some(swap) = set(m.swap()) {
         out.push(w("memory", "memory.memsw.limit_in_bytes", swap));
     }
-    if let Some(res) = m.reservation() {
+    if let Some(res) = set(m.reservation()) {
         out.push(w("memory", "memory.soft_limit_in_bytes", res));
     }
     if let Some(s) = m.swappiness() {
@@ -159,18 +151,21 @@ fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
 
 fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     let Some(c) = r.cpu() else { return Ok(()) };
+    // Zero means unset, as runc reads it (docker passes zeros).
+    let (quota, period) = (c.quota().filter(|q| *q != 0), c.period().filter(|p| *p != 0));
+    let (rt_runtime, rt_period) = (
+        c.realtime_runtime().filter(|r| *r != 0),
+        c.realtime_period().filter(|p| *p != 0),
+    );
     if v2 {
         if let Some(shares) = c.shares().filter(|s| *s > 0) {
             out.push(w("cpu", "cpu.weight", shares_to_weight(shares)));
         }
-        if c.quota().is_some() || c.period().is_some() {
-            let quota = c
-                .quota()
-                .filter(|q| *q > 0)
-                .map_or("max".to_string(), |q| q.to_string());
-            out.push(w("cpu", "cpu.max", format!("{quota} {}", c.period().unwrap_or(100000))));
+        if quota.is_some() || period.is_some() {
+            let quota = quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
+            out.push(w("cpu", "cpu.max", format!("{quota} {}", period.unwrap_or(100000))));
         }
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+        if rt_runtime.is_some() || rt_period.is_some() {
             bail!("linux.resources.cpu.realtimeRuntime is not supported on cgroup v2");
         }
         if let Some(idle) = c.idle() {
@@ -181,16 +176,16 @@ fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     if let Some(shares) = c.shares().filter(|s| *s > 0) {
         out.push(w("cpu", "cpu.shares", shares));
     }
-    if let Some(period) = c.period() {
+    if let Some(period) = period {
         out.push(w("cpu", "cpu.cfs_period_us", period));
     }
-    if let Some(quota) = c.quota() {
-        out.push(w("cpu", "cpu.cfs_quota_us", if quota > 0 { quota } else { -1 }));
+    if let Some(quota) = quota {
+        out.push(w("cpu", "cpu.cfs_quota_us", quota.max(-1)));
     }
-    if let Some(p) = c.realtime_period() {
+    if let Some(p) = rt_period {
         out.push(w("cpu", "cpu.rt_period_us", p));
     }
-    if let Some(rt) = c.realtime_runtime() {
+    if let Some(rt) = rt_runtime {
         out.push(w("cpu", "cpu.rt_runtime_us", rt));
     }
     if let Some(idle) = c.idle() {
@@ -206,7 +201,7 @@ fn block_io(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     } else {
         ("blkio", "blkio.weight")
     };
-    if let Some(weight) = b.weight() {
+    if let Some(weight) = b.weight().filter(|w| *w != 0) {
         let value = if v2 {
             format!("default {}", blkio_to_io_weight(weight))
         } else {
@@ -447,6 +442,20 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("devices[0].access"));
+    }
+
+    #[test]
+    fn zero_means_unset_as_docker_passes_it() {
+        let docker = r#"{"memory":{"limit":0,"reservation":0,"swap":0},
+            "cpu":{"shares":0,"quota":0,"period":0,"realtimeRuntime":0,"realtimePeriod":0,"cpus":"","mems":""},
+            "pids":{"limit":0},"blockIO":{"weight":0},"network":{"classID":0}}"#;
+        assert_eq!(writes(&res(docker), &|_| false).unwrap(), vec![]);
+        assert_eq!(writes(&res(docker), &|c| c != "net_cls").unwrap(), vec![]);
+        let unlimited = writes(&res(r#"{"cpu":{"quota":-1},"pids":{"limit":-1}}"#), &|_| false).unwrap();
+        assert_eq!(
+            files(&unlimited),
+            pairs(&[("cpu.cfs_quota_us", "-1"), ("pids.max", "max")])
+        );
     }
 
     #[test]

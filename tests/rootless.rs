@@ -157,6 +157,46 @@ fn rootless_without_a_user_namespace_is_refused() {
     b.create_fails("x", "needs a user namespace");
 }
 
+/// podman's rootless mode: the runtime runs as root of a user namespace that
+/// the manager made, and the config asks for no new one.
+#[test]
+fn root_of_a_user_namespace_runs_rootless_without_a_new_one() {
+    use std::os::unix::process::CommandExt;
+    let mut b = Bundle::rootless("rl-inuserns");
+    let (uid, gid) = b.user.unwrap();
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "user");
+    b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
+    b.config["linux"].as_object_mut().unwrap().remove("gidMappings");
+    b.script("id -u; cat /proc/self/uid_map; ls -l /dev/null");
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", HUSK, "run", "--bundle"])
+        .arg(&b.dir)
+        .arg("inner")
+        .uid(uid)
+        .gid(gid)
+        .env("XDG_RUNTIME_DIR", b.dir.join("run"))
+        .env("USER", "husk-rootless")
+        .current_dir(&b.dir);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", &uid.to_string(), "1"],
+        "the manager's user namespace, not a new one"
+    );
+    assert!(
+        lines[2].starts_with("crw-rw-rw-"),
+        "/dev/null bound from the host: {out}"
+    );
+    assert!(b.dir.join("run/husk").is_dir(), "state under $XDG_RUNTIME_DIR/husk");
+}
+
 #[test]
 fn root_runs_a_user_namespaced_container_with_a_custom_mapping() {
     let mut b = Bundle::new("userns-root");

@@ -120,6 +120,8 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_file(&out_path);
+            let _ = std::fs::remove_file(&err_path);
             panic!("command timed out after {timeout:?}: {cmd:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
