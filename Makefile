@@ -7,7 +7,7 @@ HUSK := target/$(TARGET)/release/husk
 STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: all build deps demo test test-cgroupv2 integration bench bench-quick unit lint install clean
+.PHONY: all build deps demo test test-cgroupv2 test-systemd integration bench bench-quick unit lint install clean
 
 all: build
 
@@ -29,6 +29,12 @@ test-cgroupv2: deps
 	bin=$$($(CARGO) test --release --test cgroupv2 --no-run --message-format=json \
 		| grep -o '"executable":"[^"]*cgroupv2[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 900 -- $$bin --ignored --test-threads=1
+
+# The systemd cgroup driver's tests, in a QEMU VM that boots systemd as PID 1.
+test-systemd: deps
+	bin=$$($(CARGO) test --release --test systemd --no-run --message-format=json \
+		| grep -o '"executable":"[^"]*systemd[^"]*"' | cut -d'"' -f4) && \
+	integration/vm/run-in-vm.sh --systemd --timeout 900 -- $$bin --ignored --test-threads=1
 
 # End-to-end runs under podman (root and rootless), containerd and docker.
 integration: build

@@ -82,6 +82,9 @@ pub struct CgroupPlan {
     pub clone_into: bool,
     /// Whether linux.resources asked for anything.
     pub has_limits: bool,
+    /// `--systemd-cgroup`: the unit systemd makes the cgroup as, and the
+    /// properties it starts with.
+    pub systemd: Option<(crate::systemd::Unit, Vec<crate::dbus::Value>)>,
 }
 
 impl Plan {
@@ -307,7 +310,14 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let path = crate::cgroups::resolve_path(&configured, opts.id, opts.systemd_cgroup, &opts.root)?;
+    let unit = match opts.systemd_cgroup {
+        true => Some(systemd_unit(&configured, opts)?),
+        false => None,
+    };
+    let path = match &unit {
+        Some(unit) => crate::systemd::cgroup_path(unit)?,
+        None => crate::cgroups::resolve_path(&configured, opts.id, &opts.root)?,
+    };
     let cgroup = crate::cgroups::Cgroup::new(&path)?;
     let resources = linux.resources().as_ref();
     let writes = match resources {
@@ -316,15 +326,34 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
     };
     let devices = crate::resources::device_rules(resources, devices)?;
     let has_limits = !writes.is_empty();
-    let clone_into = crate::cgroups::is_unified() && !opts.rootless;
+    // systemd can only make a scope around a process that exists.
+    let clone_into = crate::cgroups::is_unified() && !opts.rootless && unit.is_none();
+    let systemd = unit.map(|u| {
+        let props = crate::systemd::resource_properties(resources, cgroup.is_v2("memory"));
+        (u, props)
+    });
     Ok(Some(CgroupPlan {
         cgroup,
         writes,
         devices,
-        best_effort: opts.rootless,
+        best_effort: opts.rootless && systemd.is_none(),
         has_limits,
         clone_into,
+        systemd,
     }))
+}
+
+fn systemd_unit(configured: &str, opts: &Options) -> Result<crate::systemd::Unit> {
+    let unit = crate::systemd::parse_path(configured, opts.id, opts.rootless)?;
+    if !crate::systemd::running(opts.rootless) {
+        match opts.rootless {
+            true => {
+                bail!("--systemd-cgroup: no systemd user instance for this user ($XDG_RUNTIME_DIR/systemd/private)")
+            }
+            false => bail!("--systemd-cgroup: systemd is not running on this host (use the cgroupfs driver)"),
+        }
+    }
+    Ok(unit)
 }
 
 fn userns_plan(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan, rootless: bool) -> Result<Option<UsernsPlan>> {

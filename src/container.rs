@@ -117,12 +117,26 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
         Err(e) => {
             // The init is dead and reaped by now: nothing holds the cgroup.
             if let Some(cp) = &plan.cgroup {
+                if let Some((unit, _)) = &cp.systemd {
+                    let _ = crate::systemd::stop(unit, systemd_dir(&cp.cgroup).as_deref());
+                }
                 let _ = cp.cgroup.destroy();
             }
             let _ = locked.remove();
             Err(e)
         }
     }
+}
+
+/// The directory systemd makes for a unit and removes when it stops: the
+/// unified hierarchy's, or on a v1 host its own name=systemd one.
+fn systemd_dir(cgroup: &crate::cgroups::Cgroup) -> Option<PathBuf> {
+    let unified = crate::cgroups::is_unified();
+    cgroup
+        .dirs
+        .iter()
+        .find(|(h, _)| (unified && h.v2) || h.controllers == "name=systemd")
+        .map(|(_, dir)| dir.clone())
 }
 
 /// Creates the container's cgroup and applies its limits. Unprivileged, a cgroup
@@ -252,7 +266,12 @@ fn spawn_init(
         0,
     )?;
     let (parent_sock, child_sock) = sys::seqpacket_pair()?;
-    let cgroup = make_cgroup(plan)?;
+    let systemd = plan.cgroup.as_ref().and_then(|c| c.systemd.as_ref());
+    // systemd makes its unit's cgroup around the init, once that exists.
+    let cgroup = match systemd {
+        Some(_) => plan.cgroup.as_ref().map(|c| &c.cgroup),
+        None => make_cgroup(plan)?,
+    };
     let premounted = crate::rootfs::idmapped_trees(plan)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
@@ -297,6 +316,13 @@ fn spawn_init(
         if plan.parent_places_cgroup() {
             // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
             // the init sets up its mounts meanwhile, and waits only where it must.
+            if let (Some((unit, props)), Some(cp)) = (systemd, &plan.cgroup) {
+                crate::systemd::start(unit, pid, props, &format!("husk container {}", args.id))?;
+                cp.cgroup
+                    .create(&cp.writes)
+                    .and_then(|()| cp.cgroup.apply(&cp.writes))
+                    .and_then(|()| cp.cgroup.apply_devices(&cp.devices))?;
+            }
             if let Some(cg) = cgroup {
                 cg.add(pid)?;
             }
@@ -329,6 +355,7 @@ fn spawn_init(
         notify_name: notify.and_then(|_| plan.notify_name.clone()),
         cgroup: cgroup.map(|c| c.path.clone()),
         freezer: cgroup.and_then(|c| c.freezer_file()),
+        systemd_unit: systemd.map(|(unit, _)| unit.clone()),
     };
     let mut notify_fd = None;
     loop {
@@ -550,6 +577,9 @@ fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
         // Processes outside the init's pid namespace may still be in it.
         if !cgroup.pids().unwrap_or_default().is_empty() {
             cgroup.signal_all(libc::SIGKILL)?;
+        }
+        if let Some(unit) = &saved.systemd_unit {
+            crate::systemd::stop(unit, systemd_dir(&cgroup).as_deref())?;
         }
         cgroup.destroy()?;
     }

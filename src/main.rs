@@ -8,6 +8,7 @@ mod config;
 mod console;
 mod container;
 mod control;
+mod dbus;
 mod devices;
 mod error;
 mod exec;
@@ -30,6 +31,7 @@ mod state;
 mod sync;
 mod sys;
 mod sysctl;
+mod systemd;
 mod userns;
 
 use std::path::PathBuf;

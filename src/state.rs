@@ -73,6 +73,9 @@ pub struct Saved {
     /// The file that says whether that cgroup is frozen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freezer: Option<PathBuf>,
+    /// The systemd unit the cgroup is (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<crate::systemd::Unit>,
 }
 
 /// The OCI state, plus runc's extra fields, as `state` prints it.
@@ -320,6 +323,7 @@ mod tests {
             notify_name: None,
             cgroup: None,
             freezer: None,
+            systemd_unit: None,
         }
     }
 

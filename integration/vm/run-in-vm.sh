@@ -6,7 +6,11 @@
 # under a RAM overlay, so the freshly built husk, the test binaries and
 # /bin/busybox are at the same paths and nothing the guest writes survives.
 #
-# usage: integration/vm/run-in-vm.sh [--timeout SECS] -- COMMAND [ARGS...]
+# With --systemd, the guest boots the host's systemd as PID 1 (which mounts
+# cgroup2 itself) and runs COMMAND as a oneshot service: the host for the
+# systemd cgroup driver's tests.
+#
+# usage: integration/vm/run-in-vm.sh [--timeout SECS] [--systemd] -- COMMAND [ARGS...]
 # Exit status: COMMAND's; 124 on timeout; 125 when the VM gave no status.
 #
 # KVM is not usable on these machines (the /dev/kvm present hangs), so the VM
@@ -17,11 +21,13 @@
 set -euo pipefail
 
 timeout_s=900
+systemd=
 while [ $# -gt 0 ]; do
     case $1 in
         --timeout) timeout_s=$2; shift 2 ;;
+        --systemd) systemd=yes; shift ;;
         --) shift; break ;;
-        *) echo "usage: $0 [--timeout SECS] -- COMMAND [ARGS...]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--timeout SECS] [--systemd] -- COMMAND [ARGS...]" >&2; exit 2 ;;
     esac
 done
 [ $# -gt 0 ] || { echo "$0: no command" >&2; exit 2; }
@@ -107,10 +113,24 @@ mount -t proc proc $R/proc; mount -t sysfs sysfs $R/sys; mount --move /dev $R/de
 mount -t tmpfs -o mode=755 tmpfs $R/run
 mkdir -p $R/dev/pts $R/dev/shm $R/run/vmctl
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts $R/dev/pts; mount -t tmpfs -o mode=1777 shm $R/dev/shm
+mount --move /ctl $R/run/vmctl
+if [ -f $R/run/vmctl/systemd ]; then
+    # systemd mounts cgroup2 and starts only the test's unit.
+    cat > $R/etc/systemd/system/husk-vm.service <<UNIT
+[Unit]
+DefaultDependencies=no
+[Service]
+Type=oneshot
+ExecStart=/bin/busybox sh /run/vmctl/stage2
+StandardInput=null
+StandardOutput=null
+StandardError=null
+UNIT
+    exec switch_root $R /lib/systemd/systemd --unit=husk-vm.service
+fi
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || fail "mount cgroup2"
 for c in $(cat $R/sys/fs/cgroup/cgroup.controllers); do echo "+$c" > $R/sys/fs/cgroup/cgroup.subtree_control; done
 mount -t bpf bpf $R/sys/fs/bpf 2>/dev/null
-mount --move /ctl $R/run/vmctl
 exec switch_root $R /bin/busybox sh /run/vmctl/stage2
 INIT
     chmod 755 "$root/init"
@@ -130,6 +150,7 @@ trap 'rm -rf "$work"' EXIT
     echo 'echo $? > /run/vmctl/rc; sync; poweroff -f'
 } > "$work/stage2"
 : > "$work/out"
+[ -n "$systemd" ] && : > "$work/systemd"
 
 tsc=$(awk -F: '/^cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)
 append="console=ttyS0 quiet panic=-1 rdinit=/init cgroup_no_v1=all mitigations=off tsc=reliable tsc_early_khz=$tsc"
