@@ -221,6 +221,9 @@ impl Cgroup {
     /// The device rules: the v1 controller (deny everything, then the rules in
     /// order), or on a unified host an eBPF filter attached to the cgroup.
     pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+        if rules.is_empty() {
+            return Ok(()); // none planned (rootless): device access is left alone
+        }
         let Some((h, dir)) = self.dir_for("devices") else {
             return match self.dirs.iter().find(|(h, _)| h.v2 && is_unified()) {
                 Some((_, dir)) => crate::bpf::attach_device_filter(dir, rules),

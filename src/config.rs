@@ -324,7 +324,12 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
         Some(r) => crate::resources::writes(r, &|c| cgroup.is_v2(c))?,
         None => Vec::new(),
     };
-    let devices = crate::resources::device_rules(resources, devices)?;
+    // Unprivileged, nobody can attach device rules (v2 eBPF, v1 devices
+    // cgroup); the user namespace keeps the container from host devices.
+    let devices = match opts.rootless {
+        true => Vec::new(),
+        false => crate::resources::device_rules(resources, devices)?,
+    };
     let has_limits = !writes.is_empty();
     // systemd can only make a scope around a process that exists.
     let clone_into = crate::cgroups::is_unified() && !opts.rootless && unit.is_none();

@@ -331,7 +331,12 @@ fn spawn_init(
         Ok(())
     };
     if let Err(e) = set_up() {
-        // An init that failed on its own said why before it exited.
+        // The init may be waiting for us: stop it, so that the read below
+        // finds either why it failed on its own (said before it exited) or
+        // the end of the socket, never a wait.
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        guard.reap();
         return match sync::recv(&parent_sock) {
             Ok(Some(Msg::Error(why))) => Err(Error::new(why)),
             _ => Err(e),

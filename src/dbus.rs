@@ -331,8 +331,6 @@ pub struct Connection {
     timeout: Duration,
     /// A message bus (not systemd's private socket): calls name a destination.
     bus: bool,
-    /// Bytes to send before the next message.
-    pending: Vec<u8>,
 }
 
 impl Connection {
@@ -348,7 +346,6 @@ impl Connection {
             serial: 0,
             timeout,
             bus,
-            pending: Vec::new(),
         };
         conn.authenticate()
             .context(|| format!("D-Bus authentication at {}", path.display()))?;
@@ -362,7 +359,11 @@ impl Connection {
         // SAFETY: geteuid cannot fail.
         let uid = unsafe { libc::geteuid() }.to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
-        self.sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;
+        // BEGIN is sent along, as sd-bus does: sent later, systemd 252 can read
+        // it together with the first message in one go, keep that message
+        // buffered and never get back to it (the call then goes unanswered).
+        self.sock
+            .write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;
         let line = self.read_line()?;
         if !line.starts_with("OK ") {
             return Err(std::io::Error::other(format!(
@@ -370,9 +371,6 @@ impl Connection {
                 line.trim()
             )));
         }
-        // BEGIN goes out with the first message, in one write: systemd 252
-        // can leave a message that arrives on its own right after BEGIN unread.
-        self.pending = b"BEGIN\r\n".to_vec();
         Ok(())
     }
 
@@ -402,8 +400,7 @@ impl Connection {
             (true, _) => Some("org.freedesktop.systemd1"),
         };
         let what = || format!("D-Bus {iface}.{member}");
-        let mut msg = std::mem::take(&mut self.pending);
-        msg.extend(method_call(serial, dest, path, iface, member, args));
+        let msg = method_call(serial, dest, path, iface, member, args);
         self.sock.write_all(&msg).context(what)?;
         let deadline = Instant::now() + self.timeout;
         loop {

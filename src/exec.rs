@@ -92,15 +92,15 @@ pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
     // Unprivileged, the cgroups are usually not ours to write: best effort then.
     let joined = crate::cgroups::join_cgroups_of(pid, saved.pid).or_else(|e| if rootless { Ok(()) } else { Err(e) });
     if let Err(e) = joined.and_then(|()| sync::send(&parent_sock, &Msg::Go).context(|| "signal exec process".into())) {
-        // A child that failed on its own said why before it exited.
-        let why = match sync::recv(&parent_sock) {
-            Ok(Some(Msg::Error(why))) => Error::new(why),
-            _ => e,
-        };
+        // Stop the child first (it may be waiting for Go), then read why it
+        // failed if it did so on its own before.
         // SAFETY: killing and reaping our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         container::wait_status(pid);
-        return Err(why);
+        return Err(match sync::recv(&parent_sock) {
+            Ok(Some(Msg::Error(why))) => Error::new(why),
+            _ => e,
+        });
     }
     // Success is the exec closing the child's end; anything else is an error.
     if let Some(Msg::Error(e)) = sync::recv(&parent_sock).context(|| "read from exec process".into())? {

@@ -152,7 +152,7 @@ pub fn is_known_option(name: &str) -> bool {
 
 /// The mount_setattr(2) attributes that the MS_* `flags` ask of a bind mount.
 /// `cleared` are the flags an option such as `rw` or `suid` explicitly turned off.
-fn bind_attrs(flags: libc::c_ulong, cleared: libc::c_ulong) -> Attrs {
+pub fn bind_attrs(flags: libc::c_ulong, cleared: libc::c_ulong) -> Attrs {
     let pairs = [
         (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
         (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),

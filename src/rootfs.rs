@@ -439,15 +439,36 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
         m
     };
     let target = resolve_dir(root, &m.destination, true)?;
+    let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     if is_cgroup2(c"/sys/fs/cgroup") {
-        sys::mount(
+        let mounted = sys::mount(
             Some(c"cgroup2"),
             &fd_path(target.as_raw_fd()),
             Some(c"cgroup2"),
             m.flags,
             None,
-        )?;
-        return Ok(());
+        );
+        return match mounted {
+            Ok(()) => Ok(()),
+            // A user namespace cannot mount the cgroup2 of a cgroup namespace it
+            // does not own: bind the hierarchy instead (the container's own
+            // cgroup when it asked for a cgroup namespace), as runc does.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EBUSY)) && plan.in_userns() => {
+                let source = match (own_ns, cgroup) {
+                    (true, Some(path)) => Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')),
+                    _ => PathBuf::from("/sys/fs/cgroup"),
+                };
+                let attrs = crate::mounts::bind_attrs(m.flags, 0);
+                let bound = MountPlan {
+                    attrs,
+                    recursive_attrs: attrs,
+                    propagation: Vec::new(),
+                    ..m.clone()
+                };
+                bind(root, &bound, &source, true, None)
+            }
+            Err(e) => Err(e.into()),
+        };
     }
     let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
     sys::mount(
@@ -457,7 +478,6 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
         base,
         Some(c"mode=755"),
     )?;
-    let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
     let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());

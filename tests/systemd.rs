@@ -165,3 +165,62 @@ fn exec_joins_the_scope() {
     assert_ok(&b.husk(&["delete", "--force", "sd6"]));
     b.assert_gone("sd6");
 }
+
+/// Rootless: the user's own systemd instance (user@UID.service, started here
+/// with the system bus and logind it needs) makes the scope, in the subtree
+/// systemd delegates to the user.
+#[test]
+#[ignore = "needs systemd as PID 1: make test-systemd"]
+fn rootless_through_the_user_instance() {
+    use std::os::unix::process::CommandExt;
+    require_systemd();
+    let mut b = Bundle::rootless("sd-user");
+    let (uid, gid) = b.user.unwrap();
+    let manager = format!("user@{uid}.service");
+    // Slow under emulation: a bus, logind and a whole systemd --user.
+    let mut start = Command::new("systemctl");
+    start.args([
+        "start",
+        "dbus.socket",
+        "dbus.service",
+        "systemd-logind.service",
+        &manager,
+    ]);
+    assert_ok(&run_with_timeout(&mut start, std::time::Duration::from_secs(300)));
+    assert_eq!(
+        unit_property(&manager, "ActiveState"),
+        "active",
+        "the user instance runs"
+    );
+    b.config["linux"]["cgroupsPath"] = json!(":husk:urun");
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    b.script(
+        "cut -d: -f3 /proc/self/cgroup; cd /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup); cat memory.max pids.max",
+    );
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["--systemd-cgroup", "run", "--bundle"])
+        .arg(&b.dir)
+        .arg("urun")
+        .uid(uid)
+        .gid(gid)
+        .env("XDG_RUNTIME_DIR", format!("/run/user/{uid}"))
+        .current_dir(&b.dir);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    systemctl(&["stop", &manager]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let scope = format!("/user.slice/user-{uid}.slice/{manager}/user.slice/husk-urun.scope");
+    assert_eq!(lines, [scope.as_str(), "67108864", "20"]);
+    assert!(
+        !Path::new("/sys/fs/cgroup").join(&scope[1..]).exists(),
+        "the scope is gone"
+    );
+    b.assert_gone("urun");
+}

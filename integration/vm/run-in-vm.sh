@@ -126,6 +126,11 @@ StandardInput=null
 StandardOutput=null
 StandardError=null
 UNIT
+    # /tmp must stay the host's (a test's files live there): no tmpfs on it,
+    # and no boot-time cleaning of it (tmpfiles' "D /tmp").
+    for u in tmp.mount systemd-tmpfiles-setup.service systemd-tmpfiles-clean.timer; do
+        ln -sf /dev/null $R/etc/systemd/system/$u
+    done
     exec switch_root $R /lib/systemd/systemd --unit=husk-vm.service
 fi
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || fail "mount cgroup2"
