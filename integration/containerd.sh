@@ -11,9 +11,7 @@ here=$(dirname "$(readlink -f "$0")")
 . "$here/lib.sh"
 
 husk=$(readlink -f "${1:?usage: integration/containerd.sh HUSK_BINARY}")
-for tool in containerd ctr containerd-shim-runc-v2; do
-    command -v "$tool" >/dev/null || { skip containerd "$tool is not installed (apt-get install containerd)"; summary; }
-done
+require_tools containerd containerd containerd ctr containerd-shim-runc-v2
 need_root containerd
 
 work=$(mktemp -d /tmp/husk-containerd.XXXXXX)

@@ -11,9 +11,7 @@ here=$(dirname "$(readlink -f "$0")")
 . "$here/lib.sh"
 
 husk=$(readlink -f "${1:?usage: integration/docker.sh HUSK_BINARY}")
-for tool in dockerd docker containerd; do
-    command -v "$tool" >/dev/null || { skip docker "$tool is not installed (apt-get install docker.io)"; summary; }
-done
+require_tools docker docker.io dockerd docker containerd
 need_root docker
 
 work=$(mktemp -d /tmp/husk-docker.XXXXXX)
@@ -58,7 +56,8 @@ start_dockerd() {
 
 make_rootfs rootfs && tar -C rootfs -cf busybox.tar . || { fail image "cannot build the busybox rootfs"; summary; }
 start_dockerd || { fail dockerd "did not start: $(tail -3 dockerd.log)"; summary; }
-D info 2>/dev/null | grep -q 'Runtimes:.*husk' && pass "husk registered" || fail "husk registered" "not in docker info"
+runtimes=$(D info --format '{{json .Runtimes}}' 2>&1)
+echo "$runtimes" | grep -q '"husk"' && pass "husk registered" || fail "husk registered" "docker info: $runtimes"
 D import busybox.tar "$image" >/dev/null 2>&1 || { fail import "$(D import busybox.tar "$image" 2>&1 | tail -1)"; summary; }
 
 R() { D run --runtime husk --network none "$@"; }

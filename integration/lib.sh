@@ -20,6 +20,16 @@ check() {
     if [ "$3" = "$2" ]; then pass "$1"; else fail "$1" "expected '$2', got '$(echo "$3" | head -c 400)'"; fi
 }
 
+# require_tools CHECK PACKAGE TOOL...: skips CHECK (and ends the script) unless
+# every TOOL is installed.
+require_tools() {
+    local check=$1 package=$2 tool
+    shift 2
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { skip "$check" "$tool is not installed (apt-get install $package)"; summary; }
+    done
+}
+
 need_root() {
     [ "$(id -u)" = 0 ] || { skip "$1" "needs root"; summary; }
 }

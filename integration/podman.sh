@@ -9,8 +9,7 @@ here=$(dirname "$(readlink -f "$0")")
 . "$here/lib.sh"
 
 husk=$(readlink -f "${1:?usage: integration/podman.sh HUSK_BINARY}")
-command -v podman >/dev/null || { skip podman "podman is not installed (apt-get install podman)"; summary; }
-command -v conmon >/dev/null || { skip podman "conmon is not installed (apt-get install conmon)"; summary; }
+require_tools podman "podman conmon" podman conmon
 need_root podman
 
 work=$(mktemp -d /tmp/husk-podman.XXXXXX)

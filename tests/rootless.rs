@@ -144,15 +144,16 @@ fn without_a_cgroup_namespace_rootless_cgroupfs_is_forced_read_only() {
     assert!(out.contains("Read-only file system"), "{out}");
 }
 
+fn without_user_namespace(b: &mut Bundle) {
+    b.without_namespace("user");
+    b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
+    b.config["linux"].as_object_mut().unwrap().remove("gidMappings");
+}
+
 #[test]
 fn rootless_without_a_user_namespace_is_refused() {
     let mut b = Bundle::rootless("rl-nouserns");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "user");
-    b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
-    b.config["linux"].as_object_mut().unwrap().remove("gidMappings");
+    without_user_namespace(&mut b);
     b.save();
     b.create_fails("x", "needs a user namespace");
 }
@@ -164,12 +165,7 @@ fn root_of_a_user_namespace_runs_rootless_without_a_new_one() {
     use std::os::unix::process::CommandExt;
     let mut b = Bundle::rootless("rl-inuserns");
     let (uid, gid) = b.user.unwrap();
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "user");
-    b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
-    b.config["linux"].as_object_mut().unwrap().remove("gidMappings");
+    without_user_namespace(&mut b);
     b.script("id -u; cat /proc/self/uid_map; ls -l /dev/null");
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--user", "--map-root-user", HUSK, "run", "--bundle"])

@@ -100,17 +100,10 @@ fn a_nested_slice_is_made_and_the_default_path_is_husk_id() {
     require_systemd();
     let mut b = Bundle::new("sd-slice");
     b.config["linux"]["cgroupsPath"] = json!("husktest-inner.slice:pfx:sd2");
-    b.save();
-    let out = {
-        b.config["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["type"] != "cgroup");
-        b.script("cat /proc/self/cgroup");
-        let o = sd(&b, &["run", "--bundle", b.dir.to_str().unwrap(), "sd2"]);
-        assert_ok(&o);
-        stdout(&o)
-    };
+    b.without_namespace("cgroup").script("cat /proc/self/cgroup");
+    let o = sd(&b, &["run", "--bundle", b.dir.to_str().unwrap(), "sd2"]);
+    assert_ok(&o);
+    let out = stdout(&o);
     assert_eq!(out.trim(), "0::/husktest.slice/husktest-inner.slice/pfx-sd2.scope");
     b.assert_gone("sd2");
 
@@ -152,10 +145,7 @@ fn exec_joins_the_scope() {
     require_systemd();
     let mut b = Bundle::new("sd-exec");
     b.config["linux"]["cgroupsPath"] = json!("system.slice:husk:sd6");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "cgroup");
+    b.without_namespace("cgroup");
     b.script("sleep 30");
     assert_ok(&sd_create(&b, "sd6"));
     assert_ok(&b.husk(&["start", "sd6"]));
@@ -194,10 +184,7 @@ fn rootless_through_the_user_instance() {
     );
     b.config["linux"]["cgroupsPath"] = json!(":husk:urun");
     b.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "cgroup");
+    b.without_namespace("cgroup");
     b.script(
         "cut -d: -f3 /proc/self/cgroup; cd /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup); cat memory.max pids.max",
     );

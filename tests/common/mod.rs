@@ -250,6 +250,15 @@ impl Bundle {
         self.dir.join("rootfs")
     }
 
+    /// Drops namespace `kind` from the config (not saved until the next save or script).
+    pub fn without_namespace(&mut self, kind: &str) -> &mut Self {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != kind);
+        self
+    }
+
     /// Sets process.args to `sh -c SCRIPT`.
     pub fn script(&mut self, script: &str) -> &mut Self {
         self.config["process"]["args"] = serde_json::json!(["sh", "-c", script]);
