@@ -447,6 +447,141 @@ impl Connection {
 mod tests {
     use super::*;
 
+    /// A message as a server sends it: `kind`, header fields, body values.
+    fn server_message(kind: u8, fields: Vec<(u8, Value)>, body: &[Value]) -> Vec<u8> {
+        let mut b = Writer::default();
+        for v in body {
+            b.put(v);
+        }
+        let mut fields: Vec<Value> = fields
+            .into_iter()
+            .map(|(code, v)| Value::Struct(vec![Value::Byte(code), Value::Variant(Box::new(v))]))
+            .collect();
+        if !body.is_empty() {
+            let sig = body.iter().map(Value::signature).collect();
+            fields.push(Value::Struct(vec![
+                Value::Byte(8),
+                Value::Variant(Box::new(Value::Sig(sig))),
+            ]));
+        }
+        let mut m = Writer::default();
+        m.buf.extend_from_slice(&[b'l', kind, 1, 1]);
+        m.u32(b.buf.len() as u32);
+        m.u32(99);
+        m.put(&Value::Array("(yv)".into(), fields));
+        m.pad(8);
+        m.buf.extend_from_slice(&b.buf);
+        m.buf
+    }
+
+    /// A fake systemd: answers the auth, then a signal and the given reply to
+    /// the first call, and hands back what the call was.
+    fn fake_server(reply: Vec<u8>) -> (std::path::PathBuf, std::thread::JoinHandle<Vec<u8>>) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("husk-dbus-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("private");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut auth = Vec::new();
+            let mut byte = [0u8];
+            while !auth.ends_with(b"BEGIN\r\n") {
+                s.read_exact(&mut byte).unwrap();
+                auth.push(byte[0]);
+            }
+            assert!(auth.starts_with(b"\0AUTH EXTERNAL "), "{auth:?}");
+            s.write_all(b"OK 0123456789abcdef\r\n").unwrap();
+            let mut header = [0u8; 16];
+            s.read_exact(&mut header).unwrap();
+            let body = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
+            let fields = u32::from_le_bytes(header[12..16].try_into().unwrap()) as usize;
+            let mut rest = vec![0u8; (16 + fields).div_ceil(8) * 8 - 16 + body];
+            s.read_exact(&mut rest).unwrap();
+            if reply.is_empty() {
+                std::thread::sleep(Duration::from_millis(500)); // never answers
+            } else {
+                let signal = server_message(4, vec![(1, Value::Path("/x".into()))], &[Value::Str("noise".into())]);
+                s.write_all(&signal).unwrap();
+                s.write_all(&reply).unwrap();
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+            [header.to_vec(), rest].concat()
+        });
+        (path, server)
+    }
+
+    #[test]
+    fn a_call_skips_signals_and_returns_its_reply() {
+        let reply = server_message(METHOD_RETURN, vec![(5, Value::U32(1))], &[Value::Path("/job/7".into())]);
+        let (path, server) = fake_server(reply);
+        let mut conn = Connection::connect(&path, false, Duration::from_secs(5)).unwrap();
+        let got = conn
+            .call(
+                MANAGER_PATH_FOR_TEST,
+                "org.freedesktop.systemd1.Manager",
+                "StopUnit",
+                &[Value::Str("a.scope".into()), Value::Str("replace".into())],
+            )
+            .unwrap();
+        assert_eq!(got, [Value::Path("/job/7".into())]);
+        let sent = server.join().unwrap();
+        assert_eq!(sent[1], METHOD_CALL);
+    }
+
+    #[test]
+    fn an_error_reply_names_the_error_and_says_its_text() {
+        let reply = server_message(
+            ERROR,
+            vec![
+                (5, Value::U32(1)),
+                (4, Value::Str("org.freedesktop.systemd1.NoSuchUnit".into())),
+            ],
+            &[Value::Str("Unit a.scope not loaded.".into())],
+        );
+        let (path, server) = fake_server(reply);
+        let mut conn = Connection::connect(&path, false, Duration::from_secs(5)).unwrap();
+        let e = conn
+            .call(
+                MANAGER_PATH_FOR_TEST,
+                "org.freedesktop.systemd1.Manager",
+                "StopUnit",
+                &[],
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "D-Bus org.freedesktop.systemd1.Manager.StopUnit: org.freedesktop.systemd1.NoSuchUnit: Unit a.scope not loaded."
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_unanswered_call_times_out() {
+        let (path, server) = fake_server(Vec::new());
+        let mut conn = Connection::connect(&path, false, Duration::from_millis(100)).unwrap();
+        let started = Instant::now();
+        let e = conn
+            .call(
+                MANAGER_PATH_FOR_TEST,
+                "org.freedesktop.systemd1.Manager",
+                "StopUnit",
+                &[],
+            )
+            .unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("D-Bus org.freedesktop.systemd1.Manager.StopUnit: "),
+            "{e}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(450), "bounded by the timeout");
+        server.join().unwrap();
+    }
+
+    const MANAGER_PATH_FOR_TEST: &str = "/org/freedesktop/systemd1";
+
     #[test]
     fn signatures_split_into_complete_types() {
         assert_eq!(split_type("sa(sv)b").unwrap(), ("s", "a(sv)b"));
