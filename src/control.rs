@@ -364,6 +364,11 @@ pub fn update(store: &Store, a: &UpdateArgs) -> Result<()> {
     }
     let writes = crate::resources::writes(&r, &|c| cg.is_v2(c))?;
     cg.apply(&writes)?;
+    if let Some(unit) = &saved.systemd_unit {
+        // systemd puts back what it knows of a unit (on daemon-reload): tell it too.
+        let props = crate::systemd::resource_properties(Some(&r), cg.is_v2("memory"));
+        crate::systemd::set_properties(unit, props)?;
+    }
     if r.devices().is_some() {
         cg.apply_devices(&crate::resources::device_rules(Some(&r), &[])?)?;
     }

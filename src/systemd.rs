@@ -213,6 +213,26 @@ pub fn start(unit: &Unit, pid: libc::pid_t, resources: &[Value], description: &s
     wait_placed(unit, pid)
 }
 
+/// Tells systemd new limits of a running unit (runtime only, as runc does).
+pub fn set_properties(unit: &Unit, props: Vec<Value>) -> Result<()> {
+    if props.is_empty() {
+        return Ok(());
+    }
+    let mut conn = connect(unit.user)?;
+    conn.call(
+        MANAGER_PATH,
+        MANAGER,
+        "SetUnitProperties",
+        &[
+            Value::Str(unit.name.clone()),
+            Value::Bool(true),
+            Value::Array("(sv)".into(), props),
+        ],
+    )
+    .context(|| format!("systemd: set the limits of {}", unit.name))?;
+    Ok(())
+}
+
 /// StartTransientUnit returns once the job is queued; the pid moves when it runs.
 fn wait_placed(unit: &Unit, pid: libc::pid_t) -> Result<()> {
     let deadline = Instant::now() + TIMEOUT;

@@ -81,6 +81,11 @@ fn a_transient_scope_with_delegation_holds_the_container() {
     // update, pause and resume act on the unit's cgroup.
     assert_ok(&b.husk(&["update", "--memory", "128m", "sd1"]));
     assert_eq!(cgroup_file(path, "memory.max"), "134217728");
+    assert_eq!(
+        unit_property(unit, "MemoryMax"),
+        "134217728",
+        "systemd knows the new limit"
+    );
     assert_ok(&b.husk(&["start", "sd1"]));
     assert_ok(&b.husk(&["pause", "sd1"]));
     assert_eq!(b.status("sd1"), "paused");
