@@ -350,14 +350,7 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
 
 fn systemd_unit(configured: &str, opts: &Options) -> Result<crate::systemd::Unit> {
     let unit = crate::systemd::parse_path(configured, opts.id, opts.rootless)?;
-    if !crate::systemd::running(opts.rootless) {
-        match opts.rootless {
-            true => {
-                bail!("--systemd-cgroup: no systemd user instance for this user ($XDG_RUNTIME_DIR/systemd/private)")
-            }
-            false => bail!("--systemd-cgroup: systemd is not running on this host (use the cgroupfs driver)"),
-        }
-    }
+    crate::systemd::socket(opts.rootless)?;
     Ok(unit)
 }
 

@@ -255,7 +255,7 @@ const METHOD_RETURN: u8 = 2;
 const ERROR: u8 = 3;
 
 /// A method call as bytes: header fields, then the body.
-fn method_call(serial: u32, dest: Option<&str>, path: &str, iface: &str, member: &str, args: &[Value]) -> Vec<u8> {
+fn method_call(serial: u32, path: &str, iface: &str, member: &str, args: &[Value]) -> Vec<u8> {
     let mut body = Writer::default();
     for a in args {
         body.put(a);
@@ -267,9 +267,6 @@ fn method_call(serial: u32, dest: Option<&str>, path: &str, iface: &str, member:
         field(2, Value::Str(iface.into())),
         field(3, Value::Str(member.into())),
     ];
-    if let Some(d) = dest {
-        fields.push(field(6, Value::Str(d.into())));
-    }
     if !sig.is_empty() {
         fields.push(field(8, Value::Sig(sig)));
     }
@@ -325,18 +322,17 @@ fn parse(header: &[u8; 16], rest: &[u8]) -> Result<Incoming> {
     })
 }
 
+/// A connection to systemd's private socket: peer to peer, no message bus,
+/// so no Hello and no destinations.
 pub struct Connection {
     sock: UnixStream,
     serial: u32,
     timeout: Duration,
-    /// A message bus (not systemd's private socket): calls name a destination.
-    bus: bool,
 }
 
 impl Connection {
-    /// Connects and authenticates (EXTERNAL, by uid). On a message bus (`bus`),
-    /// also says Hello, as a bus requires before any other call.
-    pub fn connect(path: &Path, bus: bool, timeout: Duration) -> Result<Connection> {
+    /// Connects and authenticates (EXTERNAL, by uid).
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Connection> {
         let sock = UnixStream::connect(path).context(|| format!("connect to {}", path.display()))?;
         sock.set_read_timeout(Some(timeout)).context(|| "D-Bus socket".into())?;
         sock.set_write_timeout(Some(timeout))
@@ -345,13 +341,9 @@ impl Connection {
             sock,
             serial: 0,
             timeout,
-            bus,
         };
         conn.authenticate()
             .context(|| format!("D-Bus authentication at {}", path.display()))?;
-        if bus {
-            conn.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", &[])?;
-        }
         Ok(conn)
     }
 
@@ -389,18 +381,12 @@ impl Connection {
         Ok(String::from_utf8_lossy(&line).into_owned())
     }
 
-    /// Calls a method of systemd's manager (destination org.freedesktop.systemd1
-    /// on a bus) and returns the reply's values, or the error it answered.
+    /// Calls a method and returns the reply's values, or the error it answered.
     pub fn call(&mut self, path: &str, iface: &str, member: &str, args: &[Value]) -> Result<Vec<Value>> {
         self.serial += 1;
         let serial = self.serial;
-        let dest = match (self.bus, iface) {
-            (false, _) => None,
-            (true, "org.freedesktop.DBus") => Some("org.freedesktop.DBus"),
-            (true, _) => Some("org.freedesktop.systemd1"),
-        };
         let what = || format!("D-Bus {iface}.{member}");
-        let msg = method_call(serial, dest, path, iface, member, args);
+        let msg = method_call(serial, path, iface, member, args);
         self.sock.write_all(&msg).context(what)?;
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -517,7 +503,7 @@ mod tests {
     fn a_call_skips_signals_and_returns_its_reply() {
         let reply = server_message(METHOD_RETURN, vec![(5, Value::U32(1))], &[Value::Path("/job/7".into())]);
         let (path, server) = fake_server(reply);
-        let mut conn = Connection::connect(&path, false, Duration::from_secs(5)).unwrap();
+        let mut conn = Connection::connect(&path, Duration::from_secs(5)).unwrap();
         let got = conn
             .call(
                 MANAGER_PATH_FOR_TEST,
@@ -542,7 +528,7 @@ mod tests {
             &[Value::Str("Unit a.scope not loaded.".into())],
         );
         let (path, server) = fake_server(reply);
-        let mut conn = Connection::connect(&path, false, Duration::from_secs(5)).unwrap();
+        let mut conn = Connection::connect(&path, Duration::from_secs(5)).unwrap();
         let e = conn
             .call(
                 MANAGER_PATH_FOR_TEST,
@@ -561,7 +547,7 @@ mod tests {
     #[test]
     fn an_unanswered_call_times_out() {
         let (path, server) = fake_server(Vec::new());
-        let mut conn = Connection::connect(&path, false, Duration::from_millis(100)).unwrap();
+        let mut conn = Connection::connect(&path, Duration::from_millis(100)).unwrap();
         let started = Instant::now();
         let e = conn
             .call(
@@ -630,7 +616,6 @@ mod tests {
     fn a_method_call_has_its_header_fields_and_an_aligned_body() {
         let msg = method_call(
             7,
-            Some("org.freedesktop.systemd1"),
             "/org/freedesktop/systemd1",
             "org.freedesktop.systemd1.Manager",
             "StopUnit",
@@ -644,7 +629,7 @@ mod tests {
         let Value::Array(_, fields) = r.value("a(yv)").unwrap() else {
             panic!()
         };
-        assert_eq!(fields.len(), 5);
+        assert_eq!(fields.len(), 4);
         let mut body = Reader {
             buf: &msg[msg.len() - body_len..],
             pos: 0,

@@ -86,11 +86,9 @@ fn print_version() {
 /// Where state lives unless --root says: /run/husk for root, and
 /// $XDG_RUNTIME_DIR/husk for an ordinary user, or for a user's root inside a
 /// user namespace (podman rootless), as runc decides.
-fn default_root() -> Result<PathBuf> {
+fn default_root(euid: u32, in_userns: bool) -> Result<PathBuf> {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    let honour_xdg = euid != 0 || (sys::in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root"));
+    let honour_xdg = euid != 0 || (in_userns && std::env::var_os("USER").is_none_or(|u| u != "root"));
     match xdg {
         Some(dir) if honour_xdg => Ok(PathBuf::from(dir).join("husk")),
         None if euid != 0 => Err(Error::new(
@@ -102,10 +100,9 @@ fn default_root() -> Result<PathBuf> {
 
 /// Rootless mode: an ordinary user, or root in a user namespace it did not
 /// get from the host (no cgroups unless delegated, devices bound, not made).
-fn is_rootless(mode: &str) -> Result<bool> {
+fn is_rootless(mode: &str, euid: u32, in_userns: bool) -> Result<bool> {
     match mode {
-        // SAFETY: geteuid cannot fail.
-        "auto" => Ok(unsafe { libc::geteuid() } != 0 || sys::in_user_namespace()),
+        "auto" => Ok(euid != 0 || in_userns),
         "true" => Ok(true),
         "false" => Ok(false),
         other => Err(Error::new(format!(
@@ -123,7 +120,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
         print_version();
         return Ok(0);
     };
-    let rootless = is_rootless(&cli.rootless)?;
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    // Only root needs to know (an ordinary user is rootless either way).
+    let in_userns = euid == 0 && sys::in_user_namespace();
+    let rootless = is_rootless(&cli.rootless, euid, in_userns)?;
     let mode = container::Mode {
         rootless,
         systemd_cgroup: cli.systemd_cgroup,
@@ -131,7 +132,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     let store = || -> Result<Store> {
         let root = match &cli.root {
             Some(r) => r.clone(),
-            None => default_root()?,
+            None => default_root(euid, in_userns)?,
         };
         Ok(Store::new(root))
     };

@@ -30,21 +30,22 @@ pub struct Unit {
     pub user: bool,
 }
 
-/// Whether a systemd instance runs for this caller.
-pub fn running(user: bool) -> bool {
-    if user {
-        private_socket(true).is_some_and(|p| p.exists())
-    } else {
-        std::path::Path::new("/run/systemd/system").exists()
+/// The private socket of the systemd instance for this caller (the system's,
+/// or the user's own), or a clear error when none runs.
+pub fn socket(user: bool) -> Result<PathBuf> {
+    let path = match user {
+        false => Some(PathBuf::from("/run/systemd/private")),
+        true => std::env::var_os("XDG_RUNTIME_DIR")
+            .filter(|d| !d.is_empty())
+            .map(|d| PathBuf::from(d).join("systemd/private")),
+    };
+    match path.filter(|p| p.exists()) {
+        Some(path) => Ok(path),
+        None if user => {
+            bail!("--systemd-cgroup: no systemd user instance for this user ($XDG_RUNTIME_DIR/systemd/private)")
+        }
+        None => bail!("--systemd-cgroup: systemd is not running on this host (use the cgroupfs driver)"),
     }
-}
-
-fn private_socket(user: bool) -> Option<PathBuf> {
-    if !user {
-        return Some(PathBuf::from("/run/systemd/private"));
-    }
-    let dir = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
-    Some(PathBuf::from(dir).join("systemd/private"))
 }
 
 /// `slice:prefix:name` as runc reads it; an empty path is `:husk:ID`, an empty
@@ -111,13 +112,7 @@ pub fn expand_slice(slice: &str) -> Result<String> {
 }
 
 fn connect(user: bool) -> Result<Connection> {
-    let Some(path) = private_socket(user).filter(|p| p.exists()) else {
-        if user {
-            bail!("--systemd-cgroup: no systemd user instance ($XDG_RUNTIME_DIR/systemd/private)");
-        }
-        bail!("--systemd-cgroup: systemd is not running on this host (use the cgroupfs driver)");
-    };
-    Connection::connect(&path, false, TIMEOUT)
+    Connection::connect(&socket(user)?, TIMEOUT)
 }
 
 /// The unit's cgroup path: the manager's own cgroup (the user instance's

@@ -189,27 +189,40 @@ fn rootless_through_the_user_instance() {
     );
     b.config["linux"]["cgroupsPath"] = json!(":husk:urun");
     b.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
-    b.without_namespace("cgroup");
-    b.script(
+    let run_as_user = |b: &Bundle, id: &str| {
+        let mut cmd = Command::new(HUSK);
+        cmd.arg("--root")
+            .arg(&b.root)
+            .args(["--systemd-cgroup", "run", "--bundle"])
+            .arg(&b.dir)
+            .arg(id)
+            .uid(uid)
+            .gid(gid)
+            .env("XDG_RUNTIME_DIR", format!("/run/user/{uid}"))
+            .current_dir(&b.dir);
+        run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
+    };
+    // Without a cgroup namespace, cgroup2 cannot be mounted: the hierarchy is bound.
+    b.without_namespace("cgroup").script(
         "cut -d: -f3 /proc/self/cgroup; cd /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup); cat memory.max pids.max",
     );
-    let mut cmd = Command::new(HUSK);
-    cmd.arg("--root")
-        .arg(&b.root)
-        .args(["--systemd-cgroup", "run", "--bundle"])
-        .arg(&b.dir)
-        .arg("urun")
-        .uid(uid)
-        .gid(gid)
-        .env("XDG_RUNTIME_DIR", format!("/run/user/{uid}"))
-        .current_dir(&b.dir);
-    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    let plain = run_as_user(&b, "urun");
+    // With one, the container's own cgroup is bound at /sys/fs/cgroup.
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
+    b.script("cat /proc/self/cgroup /sys/fs/cgroup/memory.max");
+    let own_ns = run_as_user(&b, "urun");
     systemctl(&["stop", &manager]);
-    assert_ok(&o);
-    let out = stdout(&o);
+
+    assert_ok(&plain);
+    let out = stdout(&plain);
     let lines: Vec<&str> = out.lines().collect();
     let scope = format!("/user.slice/user-{uid}.slice/{manager}/user.slice/husk-urun.scope");
     assert_eq!(lines, [scope.as_str(), "67108864", "20"]);
+    assert_ok(&own_ns);
+    assert_eq!(stdout(&own_ns).lines().collect::<Vec<_>>(), ["0::/", "67108864"]);
     assert!(
         !Path::new("/sys/fs/cgroup").join(&scope[1..]).exists(),
         "the scope is gone"
