@@ -378,7 +378,9 @@ fn spawn_init(
                 guard.reap();
                 return Err(Error::new(e));
             }
-            Some(Msg::Go | Msg::State(_) | Msg::Placed) => bail!("container init sent an unexpected message"),
+            Some(Msg::Go | Msg::State(_) | Msg::Placed | Msg::Pid(_)) => {
+                bail!("container init sent an unexpected message")
+            }
             None => {
                 let status = guard.reap();
                 bail!("container init exited during setup ({})", describe_wait(status));

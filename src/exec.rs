@@ -4,7 +4,7 @@
 //! as its process spec says, and runs in the foreground (status, signals, a
 //! proxied terminal) or detached.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -71,24 +71,27 @@ pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
     container::reserve_preserved_fds(a.preserve_fds);
 
     let (parent_sock, child_sock) = sys::seqpacket_pair()?;
-    namespaces.enter_before_clone(!rootless)?;
-    // SAFETY: husk is single-threaded; the child only runs `child` and exits.
-    let pid = unsafe { sys::clone_process(0) }.context(|| "clone exec process".into())?;
-    if pid == 0 {
+    // Inherited by every clone: the exec process is non-dumpable from birth to execve.
+    sys::set_non_dumpable();
+    // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
+    let joiner = unsafe { sys::clone_process(0) }.context(|| "clone exec process".into())?;
+    if joiner == 0 {
         drop(parent_sock);
         let ctx = Child {
             plan: &plan,
             filter: filter.as_ref(),
             last_cap,
             namespaces: &namespaces,
+            rootless,
             sock: child_sock,
             console: to_child,
             preserve_fds: a.preserve_fds,
         };
-        child(ctx);
+        join_and_spawn(ctx);
     }
     drop(child_sock);
     drop(to_child);
+    let pid = spawned_pid(&parent_sock, joiner)?;
     // Unprivileged, the cgroups are usually not ours to write: best effort then.
     let joined = crate::cgroups::join_cgroups_of(pid, saved.pid).or_else(|e| if rootless { Ok(()) } else { Err(e) });
     if let Err(e) = joined.and_then(|()| sync::send(&parent_sock, &Msg::Go).context(|| "signal exec process".into())) {
@@ -242,9 +245,61 @@ struct Child<'a> {
     filter: Option<&'a SeccompPlan>,
     last_cap: u8,
     namespaces: &'a NamespacePlan,
+    rootless: bool,
     sock: OwnedFd,
     console: Option<OwnedFd>,
     preserve_fds: u32,
+}
+
+/// The pid of the exec process, which the joiner reports before it exits.
+fn spawned_pid(sock: &OwnedFd, joiner: libc::pid_t) -> Result<libc::pid_t> {
+    let msg = sync::recv(sock).context(|| "read from exec process".into());
+    let status = container::wait_status(joiner);
+    match msg? {
+        Some(Msg::Pid(pid)) => Ok(pid),
+        Some(Msg::Error(e)) => Err(Error::new(e)),
+        _ => bail!("exec: the process that joins the container's namespaces failed ({status:#x})"),
+    }
+}
+
+/// The first child: it joins every namespace of the container (user and pid
+/// too, which apply to its children), mount last, so that its root and cwd
+/// become the container's; closes every fd the exec process must not hold;
+/// then starts the exec process as husk's child and exits. The exec process
+/// thus appears in the container's pid namespace already inside the
+/// container's mount namespace and root: a container process that can ptrace
+/// (CAP_SYS_PTRACE) never finds a process there with the host's root.
+fn join_and_spawn(c: Child) -> ! {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let spawned = join_namespaces(&c).and_then(|()| {
+        // SAFETY: single-threaded; the child only runs `child` and exits.
+        unsafe { sys::clone_sibling() }.context(|| "clone exec process".into())
+    });
+    let msg = match spawned {
+        Ok(0) => child(c),
+        Ok(pid) => Msg::Pid(pid),
+        Err(e) => Msg::Error(e.to_string()),
+    };
+    let _ = sync::send(&c.sock, &msg);
+    init::exit(0)
+}
+
+fn join_namespaces(c: &Child) -> Result<()> {
+    c.namespaces.enter_before_clone(!c.rootless)?;
+    if c.namespaces.has(libc::CLONE_NEWUSER) {
+        init::become_root_of_userns();
+    }
+    // Joining the mount namespace also moves our root and cwd to the container's.
+    c.namespaces.enter_joined()?;
+    // A change of ids may have made us dumpable again (fs.suid_dumpable).
+    sys::set_non_dumpable();
+    // Nothing of husk's (its log, the namespace files, the pidfd) may be open
+    // in a process the container can see: only stdio, the passed fds, the
+    // sync socket and the console.
+    let mut keep = vec![c.sock.as_raw_fd()];
+    keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
+    sys::close_fds_from_except(3 + c.preserve_fds as i32, &keep).context(|| "close fds".into())
 }
 
 fn child(c: Child) -> ! {
@@ -264,18 +319,12 @@ fn child(c: Child) -> ! {
 
 fn prepare(c: &Child) -> Result<(std::ffi::CString, OwnedFd)> {
     init::reset_signals();
-    // SAFETY: plain prctl calls on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        libc::prctl(libc::PR_SET_DUMPABLE, 0);
-    }
+    // A husk that dies before Go leaves this process blocked on the socket,
+    // whose other end is then closed: it exits.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     sys::cloexec_from(3 + c.preserve_fds).context(|| "mark fds close-on-exec".into())?;
     init::pass_preserved_fds(c.preserve_fds);
-    if c.namespaces.has(libc::CLONE_NEWUSER) {
-        init::become_root_of_userns();
-    }
-    // Joining the mount namespace also moves our root and cwd to the container's.
-    c.namespaces.enter_joined()?;
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     init::enter_cwd(&c.plan.cwd)?;
     let program = init::find_executable(c.plan)?;

@@ -21,6 +21,8 @@ pub enum Msg {
     Error(String),
     /// The seccomp notify fd of the init, for the listener.
     SeccompFd(OwnedFd),
+    /// The pid (in the parent's pid namespace) of a process started for the parent.
+    Pid(libc::pid_t),
 }
 
 impl PartialEq for Msg {
@@ -31,6 +33,7 @@ impl PartialEq for Msg {
             }
             (Msg::State(a), Msg::State(b)) => a == b,
             (Msg::Error(a), Msg::Error(b)) => a == b,
+            (Msg::Pid(a), Msg::Pid(b)) => a == b,
             _ => false,
         }
     }
@@ -61,6 +64,10 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         Msg::State(s) => {
             buf.push(b'T');
             buf.extend_from_slice(s.as_bytes());
+        }
+        Msg::Pid(pid) => {
+            buf.push(b'P');
+            buf.extend_from_slice(pid.to_string().as_bytes());
         }
         Msg::SeccompFd(fd) => return send_fd(sock, fd),
         Msg::Error(e) => {
@@ -107,6 +114,10 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
         (Some((b'G', _)), _) => Some(Msg::Go),
         (Some((b'H', _)), _) => Some(Msg::Hooks),
         (Some((b'C', _)), _) => Some(Msg::Placed),
+        (Some((b'P', rest)), _) => match std::str::from_utf8(rest).ok().and_then(|p| p.parse().ok()) {
+            Some(pid) => Some(Msg::Pid(pid)),
+            None => Some(Msg::Error("a malformed pid message".into())),
+        },
         (Some((b'T', rest)), _) => Some(Msg::State(String::from_utf8_lossy(rest).into_owned())),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
@@ -131,8 +142,10 @@ mod tests {
         let (a, b) = crate::sys::seqpacket_pair().unwrap();
         send(&a, &Msg::Error("mount /x: denied".into())).unwrap();
         send(&a, &Msg::Ready).unwrap();
+        send(&a, &Msg::Pid(4242)).unwrap();
         assert_eq!(recv(&b).unwrap(), Some(Msg::Error("mount /x: denied".into())));
         assert_eq!(recv(&b).unwrap(), Some(Msg::Ready));
+        assert_eq!(recv(&b).unwrap(), Some(Msg::Pid(4242)));
         drop(a);
         assert_eq!(recv(&b).unwrap(), None);
     }

@@ -73,7 +73,12 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub unsafe fn clone_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<libc::pid_t> {
     let mut args = CloneArgs {
         flags: flags | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
-        exit_signal: libc::SIGCHLD as u64,
+        // A sibling signals our parent as we would (clone3 refuses any other value).
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         cgroup: cgroup.unwrap_or(0) as u64,
         ..Default::default()
     };
@@ -270,6 +275,40 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: plain syscall.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
     check(ret).map(drop)
+}
+
+/// Closes every fd from `first` upwards except those in `keep`.
+pub fn close_fds_from_except(first: RawFd, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    let mut from = first;
+    for fd in keep.into_iter().chain([RawFd::MAX]) {
+        if fd > from {
+            let last = if fd == RawFd::MAX { u32::MAX } else { fd as u32 - 1 };
+            // SAFETY: plain syscall; the closed fds are no longer referenced by this process.
+            check(unsafe { libc::syscall(libc::SYS_close_range, from as u32, last, 0u32) })?;
+        }
+        from = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Marks this process (and so whatever it clones from now on) non-dumpable:
+/// nothing without CAP_SYS_PTRACE in husk's user namespace can ptrace it or
+/// open its /proc/PID/{root,cwd,fd,mem}.
+pub fn set_non_dumpable() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+}
+
+/// Clones a sibling: a child of this process's parent (CLONE_PARENT), so that
+/// an intermediate process can start a process in the pid namespace it joined
+/// and exit, leaving that process to husk.
+///
+/// # Safety
+/// As for `clone_process`.
+pub unsafe fn clone_sibling() -> io::Result<libc::pid_t> {
+    clone_process(libc::CLONE_PARENT as u64)
 }
 
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {

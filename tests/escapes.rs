@@ -1,0 +1,91 @@
+//! Escapes through processes that husk starts in a container: none may be
+//! visible in the container's pid namespace with the host's root or mount
+//! namespace, even to a container process with CAP_SYS_PTRACE.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const EXECS: usize = 300;
+
+/// Builds tests/helpers/proc_root_racer.c into the rootfs as /bin/racer.
+fn build_racer(rootfs: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/proc_root_racer.c");
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin/racer"))
+        .arg(&src)
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Gives the container's process CAP_SYS_PTRACE in every set (docker --cap-add SYS_PTRACE).
+fn add_sys_ptrace(b: &mut Bundle) {
+    for set in ["bounding", "effective", "permitted"] {
+        let caps = b.config["process"]["capabilities"][set].as_array_mut().unwrap();
+        caps.push(json!("CAP_SYS_PTRACE"));
+    }
+}
+
+/// husk's log file in these tests: no process in the container may hold it open.
+const LOG: &str = "husk-race.log";
+
+/// A bundle whose process races every new pid for a host-only file, and for
+/// an open fd to husk's log.
+fn racing_bundle(name: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    build_racer(&b.rootfs());
+    let marker = b.dir.join("host-only-marker");
+    std::fs::write(&marker, "host").unwrap();
+    add_sys_ptrace(&mut b);
+    b.config["root"]["readonly"] = json!(false); // the racer writes its result there
+    let marker = marker.to_str().unwrap().to_string();
+    b.config["process"]["args"] = json!(["/bin/racer", marker, LOG, "/result", "/stop"]);
+    b.save();
+    b
+}
+
+/// Stops the racer and returns (pids seen, escapes, leaked fds).
+fn racer_result(b: &Bundle) -> (u64, u64, u64) {
+    std::fs::write(b.rootfs().join("stop"), "").unwrap();
+    let result = b.rootfs().join("result");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !result.exists() {
+        assert!(Instant::now() < deadline, "the racer never wrote its result");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let text = std::fs::read_to_string(&result).unwrap();
+    let field = |name: &str| -> u64 {
+        let v = text.split_whitespace().find_map(|f| f.strip_prefix(name)).unwrap();
+        v.parse().unwrap()
+    };
+    (field("seen="), field("escaped="), field("leaked="))
+}
+
+#[test]
+fn exec_processes_never_appear_with_the_hosts_root() {
+    let b = racing_bundle("exec-race");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let log = b.dir.join(LOG);
+    for _ in 0..EXECS {
+        assert_ok(&b.husk(&["--log", log.to_str().unwrap(), "exec", "c", "true"]));
+    }
+    let (seen, escaped, leaked) = racer_result(&b);
+    assert_eq!(escaped, 0, "the host's root was reachable through an exec process");
+    assert_eq!(
+        leaked, 0,
+        "an exec process held husk's log open where the container could see it"
+    );
+    // The race was real: the racer saw the exec processes come and go.
+    assert!(
+        seen as usize >= EXECS / 2,
+        "the racer saw only {seen} of {EXECS} exec processes"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
