@@ -311,6 +311,11 @@ pub unsafe fn clone_sibling() -> io::Result<libc::pid_t> {
     clone_process(libc::CLONE_PARENT as u64)
 }
 
+pub fn memfd_create(name: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
+    // SAFETY: valid C string; the returned fd is ours.
+    check_int(unsafe { libc::memfd_create(name.as_ptr(), flags) }).map(|fd| owned(fd as _))
+}
+
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors.

@@ -383,3 +383,46 @@ fn limits_without_a_delegated_cgroup_are_skipped_with_a_warning() {
     assert_ok(&b.husk(&["delete", "c"]));
     b.assert_gone("c");
 }
+
+/// CVE-2019-5736 in rootless mode: whatever fd of a husk process's exe a
+/// container gets hold of (a dumpable moment, a #! or ELF interpreter of
+/// /proc/self/exe), reopening it for writing once that process is gone must
+/// not reach a husk binary that the user owns and so could be written by the
+/// container's root. Here the test plays the attacker with an O_PATH fd of the
+/// created init's exe.
+#[test]
+fn a_user_owned_husk_binary_stays_unwritable_from_a_rootless_container() {
+    use std::os::unix::process::CommandExt;
+    let mut b = Bundle::rootless("rl-exe");
+    let (uid, gid) = b.user.unwrap();
+    let husk = b.dir.join("husk-of-the-user");
+    std::fs::copy(HUSK, &husk).unwrap();
+    std::os::unix::fs::chown(&husk, Some(uid), Some(gid)).unwrap();
+    let before = std::fs::read(&husk).unwrap();
+    b.script("sleep 30");
+
+    let mut cmd = std::process::Command::new(&husk);
+    cmd.uid(uid)
+        .gid(gid)
+        .env("XDG_RUNTIME_DIR", b.dir.join("run"))
+        .env("HOME", &b.dir)
+        .args(["create", "--bundle", b.dir.to_str().unwrap(), "c"])
+        .current_dir(&b.dir);
+    b.tag(&mut cmd);
+    assert_ok(&run_with_timeout(&mut cmd, COMMAND_TIMEOUT));
+    let pid = b.state("c")["pid"].as_i64().unwrap();
+    let exe = std::ffi::CString::new(format!("/proc/{pid}/exe")).unwrap();
+    // SAFETY: a plain open; the fd is closed below.
+    let fd = unsafe { libc::open(exe.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    assert!(fd >= 0, "open {exe:?}: {}", std::io::Error::last_os_error());
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    let reopened = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{fd}"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"#!"));
+    // SAFETY: closing the fd opened above.
+    unsafe { libc::close(fd) };
+    assert!(reopened.is_err(), "the exe of a rootless husk process was writable");
+    assert!(std::fs::read(&husk).unwrap() == before, "the husk binary was changed");
+    b.assert_gone("c");
+}
