@@ -288,6 +288,12 @@ fn spawn_init(
         (Some(cg), true) => Some(cg.open_unified()?),
         _ => None,
     };
+    // Inherited by the init: non-dumpable from birth until it execs. Not when
+    // we write its maps, which needs it dumpable: it is then in a new user
+    // namespace, and makes itself non-dumpable once it has them.
+    if plan.userns.is_none() {
+        sys::set_non_dumpable();
+    }
     let pid = unsafe { sys::clone_into(plan.namespaces.clone_flags(), into.as_ref().map(|f| f.as_raw_fd())) }
         .context(|| "clone container init".into())?;
     drop(into);
@@ -345,7 +351,7 @@ fn spawn_init(
     let Some((start_time, _)) = sys::process_start(pid) else {
         bail!("container init {pid} vanished at once")
     };
-    let saved = Saved {
+    let mut saved = Saved {
         oci_version: plan.oci_version.clone(),
         id: args.id.clone(),
         pid,
@@ -374,11 +380,24 @@ fn spawn_init(
                 sync::send(&parent_sock, &Msg::State(state)).context(|| "signal container init".into())?;
             }
             Some(Msg::SeccompFd(fd)) => notify_fd = Some(fd),
+            // The init started the container's process in the pid namespace it
+            // joins late, and exits: that process is the container's init now.
+            Some(Msg::Pid(process)) => {
+                guard.reap();
+                guard = InitGuard {
+                    pid: process,
+                    armed: true,
+                };
+                let Some((start_time, _)) = sys::process_start(process) else {
+                    bail!("container process {process} vanished at once")
+                };
+                (saved.pid, saved.start_time) = (process, start_time);
+            }
             Some(Msg::Error(e)) => {
                 guard.reap();
                 return Err(Error::new(e));
             }
-            Some(Msg::Go | Msg::State(_) | Msg::Placed | Msg::Pid(_)) => {
+            Some(Msg::Go | Msg::State(_) | Msg::Placed) => {
                 bail!("container init sent an unexpected message")
             }
             None => {
@@ -395,7 +414,7 @@ fn spawn_init(
     }
     if let Some(p) = &args.pid_file {
         let path = absolute(p)?;
-        state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)?;
+        state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
     guard.armed = false;
     Ok(saved)

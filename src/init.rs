@@ -147,6 +147,17 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
             Ok(())
         },
     )?;
+    let proc = match plan.namespaces.late_pid_namespace() {
+        Some(pid_ns) => {
+            drop(proc);
+            gate.wait()?;
+            start_in_joined_pid_namespace(args, pid_ns)?;
+            // A procfs of the host's pid namespace must not stay open where the
+            // pod can see it: the container's process makes its own.
+            sys::private_procfs().context(|| "mount a private procfs".into())?
+        }
+        None => proc,
+    };
     enter_cwd(&plan.process.cwd)?;
     let program = find_executable(&plan.process)?;
     if plan.process.terminal {
@@ -173,6 +184,38 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         proc,
         hook_state,
     })
+}
+
+/// With a late pid namespace join, the init has built the container outside
+/// the pid namespace it joins, so that no process there ever saw it with the
+/// host's root. Now that its root is the container's, it starts the
+/// container's process in that namespace as husk's child, tells husk its pid,
+/// and exits: only the new process returns, once husk knows about it.
+fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::namespaces::Join) -> Result<()> {
+    sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
+        .context(|| format!("join namespace {}", pid_ns.path.display()))?;
+    // What the process needs until it execs: stdio, the passed fds, the sync
+    // socket, the state directory (for exec.fifo) and the console.
+    let mut keep = vec![args.sock.as_raw_fd(), args.state_dir.as_raw_fd()];
+    keep.extend(args.console.as_ref().map(|f| f.as_raw_fd()));
+    let (known, announced) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    keep.extend([known.as_raw_fd(), announced.as_raw_fd()]);
+    sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into())?;
+    // SAFETY: single-threaded; the child returns into the init's code path.
+    match unsafe { sys::clone_sibling() }.context(|| "clone the container's process".into())? {
+        0 => {
+            drop(announced);
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            // EOF once the first init has sent our pid and exited.
+            let _ = nix::unistd::read(&known, &mut [0u8; 1]);
+            Ok(())
+        }
+        pid => {
+            let _ = sync::send(&args.sock, &Msg::Pid(pid));
+            exit(0)
+        }
+    }
 }
 
 /// Waits (once) for the parent to have moved the init into its cgroup, then

@@ -24,6 +24,9 @@ pub struct NamespacePlan {
     pub new: u64,
     /// Namespaces joined by path, user first (it grants the rights to enter the rest).
     pub joins: Vec<Join>,
+    /// The init builds the container outside the pid namespace it joins and
+    /// starts the container's process there after pivot_root (see `join_pid_late`).
+    pub pid_joined_late: bool,
 }
 
 pub fn clone_flag(t: LinuxNamespaceType) -> i32 {
@@ -68,6 +71,7 @@ impl NamespacePlan {
                 Some(path) => plan.joins.push(open_namespace(i, name, flag, path)?),
             }
         }
+        plan.pid_joined_late = plan.join_pid_late();
         Ok(plan)
     }
 
@@ -101,7 +105,8 @@ impl NamespacePlan {
         } else {
             [libc::CLONE_NEWUSER, libc::CLONE_NEWPID]
         };
-        for join in order.iter().filter_map(|&f| self.joined(f)) {
+        let late = |f: i32| f == libc::CLONE_NEWPID && self.pid_joined_late;
+        for join in order.iter().filter(|&&f| !late(f)).filter_map(|&f| self.joined(f)) {
             sys::setns(join.fd.as_raw_fd(), join.flag).context(|| format!("join namespace {}", join.path.display()))?;
         }
         Ok(())
@@ -114,6 +119,22 @@ impl NamespacePlan {
             sys::setns(join.fd.as_raw_fd(), join.flag).context(|| format!("join namespace {}", join.path.display()))?;
         }
         Ok(())
+    }
+}
+
+impl NamespacePlan {
+    /// See `pid_joined_late`: a joined pid namespace, no new user namespace,
+    /// and a kernel whose procfs takes the pidns option.
+    fn join_pid_late(&self) -> bool {
+        match self.joined(libc::CLONE_NEWPID) {
+            Some(pid) => !self.is_new(libc::CLONE_NEWUSER) && sys::procfs_takes_pidns(&pid.fd),
+            None => false,
+        }
+    }
+
+    /// The joined pid namespace, for the init that joins it late.
+    pub fn late_pid_namespace(&self) -> Option<&Join> {
+        self.joined(libc::CLONE_NEWPID).filter(|_| self.pid_joined_late)
     }
 }
 

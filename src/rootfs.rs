@@ -343,7 +343,8 @@ fn mount_one(
         MountKind::Bind { source, recursive } => bind(root, m, source, *recursive, premounted),
         MountKind::Fs { fstype, source } => {
             let target = resolve_dir(root, &m.destination, true)?;
-            let data = (!m.data.is_empty()).then(|| cstring(&m.data)).transpose()?;
+            let data = fs_data(m, fstype, plan);
+            let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
             sys::mount(
                 Some(&cstring(source)?),
                 &fd_path(target.as_raw_fd()),
@@ -358,6 +359,23 @@ fn mount_one(
             Ok(())
         }
         MountKind::Cgroup => mount_cgroup(root, m, plan, cgroup),
+    }
+}
+
+/// The mount's data; a proc mount made before the init is in the pid
+/// namespace it joins shows that namespace (`pidns`).
+fn fs_data(m: &MountPlan, fstype: &str, plan: &Plan) -> String {
+    match plan.namespaces.late_pid_namespace() {
+        Some(pid_ns) if fstype == "proc" => {
+            let pidns = format!("pidns=/proc/self/fd/{}", pid_ns.fd.as_raw_fd());
+            [m.data.as_str(), &pidns]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+        _ => m.data.clone(),
     }
 }
 

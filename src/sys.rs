@@ -331,6 +331,28 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((owned(fds[0] as _), owned(fds[1] as _)))
 }
 
+/// Whether procfs takes the pidns option (Linux 6.15), with `pid_ns` as its value.
+pub fn procfs_takes_pidns(pid_ns: &OwnedFd) -> bool {
+    const FSOPEN_CLOEXEC: u32 = 1;
+    const FSCONFIG_SET_FD: u32 = 5;
+    // SAFETY: plain syscalls with valid C strings; the fs context fd is ours.
+    unsafe {
+        let Ok(fs) = check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned) else {
+            return false;
+        };
+        let key = c"pidns";
+        let set = libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FD,
+            key.as_ptr(),
+            std::ptr::null::<libc::c_void>(),
+            pid_ns.as_raw_fd(),
+        );
+        set == 0
+    }
+}
+
 /// A fresh procfs instance that is mounted nowhere: only this process can reach
 /// it, so writes meant for /proc (sysctls, labels, oom_score_adj) cannot be
 /// redirected by whatever the container's own /proc is (CVE-2025-52881).

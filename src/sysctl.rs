@@ -64,7 +64,7 @@ mod tests {
     fn ns(flags: u64) -> NamespacePlan {
         NamespacePlan {
             new: flags,
-            joins: Vec::new(),
+            ..Default::default()
         }
     }
 

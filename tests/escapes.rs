@@ -89,3 +89,43 @@ fn exec_processes_never_appear_with_the_hosts_root() {
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
+
+const CREATES: usize = 100;
+
+/// A pod: containers that join the pid namespace of a first one. Their init
+/// must not appear there before its root is the container's.
+#[test]
+fn an_init_joining_a_pid_namespace_never_appears_there_with_the_hosts_root() {
+    let racer = racing_bundle("pod-race");
+    assert_ok(&racer.husk(&["run", "-d", "--bundle", racer.dir.to_str().unwrap(), "pause"]));
+    let pid = racer.state("pause")["pid"].as_i64().unwrap();
+
+    let mut member = Bundle::new("pod-member");
+    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    member.script("cat /proc/1/cmdline");
+    let log = racer.dir.join(LOG);
+    let bundle = member.dir.to_str().unwrap();
+    for i in 0..CREATES {
+        let id = format!("m{i}");
+        let o = member.husk(&["--log", log.to_str().unwrap(), "run", "--bundle", bundle, &id]);
+        assert_ok(&o);
+        // The member sees the pod's pid 1, the racer.
+        assert!(stdout(&o).starts_with("/bin/racer"), "{}", stdout(&o));
+    }
+    let (seen, escaped, leaked) = racer_result(&racer);
+    assert_eq!(escaped, 0, "the host's root was reachable through a joining init");
+    assert_eq!(
+        leaked, 0,
+        "a joining init held husk's log open where the pod could see it"
+    );
+    assert!(
+        seen as usize >= CREATES / 2,
+        "the racer saw only {seen} of {CREATES} inits"
+    );
+    assert_ok(&racer.husk(&["delete", "-f", "pause"]));
+    racer.assert_gone("pause");
+}
