@@ -21,14 +21,21 @@ pub enum Msg {
     Error(String),
     /// The seccomp notify fd of the init, for the listener.
     SeccompFd(OwnedFd),
+    /// Parent to init: the state is saved, stop dying with me.
+    Committed,
+    /// Init to parent: done, you may exit.
+    Detached,
 }
 
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
         match (self, other) {
-            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) | (Msg::Hooks, Msg::Hooks) | (Msg::Placed, Msg::Placed) => {
-                true
-            }
+            (Msg::Ready, Msg::Ready)
+            | (Msg::Go, Msg::Go)
+            | (Msg::Hooks, Msg::Hooks)
+            | (Msg::Placed, Msg::Placed)
+            | (Msg::Committed, Msg::Committed)
+            | (Msg::Detached, Msg::Detached) => true,
             (Msg::State(a), Msg::State(b)) => a == b,
             (Msg::Error(a), Msg::Error(b)) => a == b,
             _ => false,
@@ -58,6 +65,8 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         Msg::Go => buf.push(b'G'),
         Msg::Hooks => buf.push(b'H'),
         Msg::Placed => buf.push(b'C'),
+        Msg::Committed => buf.push(b'K'),
+        Msg::Detached => buf.push(b'D'),
         Msg::State(s) => {
             buf.push(b'T');
             buf.extend_from_slice(s.as_bytes());
@@ -107,6 +116,8 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
         (Some((b'G', _)), _) => Some(Msg::Go),
         (Some((b'H', _)), _) => Some(Msg::Hooks),
         (Some((b'C', _)), _) => Some(Msg::Placed),
+        (Some((b'K', _)), _) => Some(Msg::Committed),
+        (Some((b'D', _)), _) => Some(Msg::Detached),
         (Some((b'T', rest)), _) => Some(Msg::State(String::from_utf8_lossy(rest).into_owned())),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
