@@ -447,6 +447,29 @@ mod tests {
     }
 
     #[test]
+    fn an_uncommitted_container_is_creating_while_locked_and_stopped_after() {
+        let store = Store::new(std::env::temp_dir().join(format!("husk-state-test-{}", std::process::id())));
+        let locked = store.create("c").unwrap();
+        let blank = store.load_any("c").unwrap();
+        assert!(blank.provisional && blank.pid == 0);
+        locked.record(&saved(std::process::id() as i32, 1)).unwrap();
+        let recorded = store.load_any("c").unwrap();
+        assert!(recorded.provisional && recorded.bundle == Path::new("/b"));
+        assert_eq!(status_of(&locked.dir, &recorded), Status::Creating);
+        assert!(store.load("c").is_err(), "other commands do not see it");
+        let dir = locked.dir.clone();
+        drop(locked);
+        assert_eq!(status_of(&dir, &recorded), Status::Stopped);
+        let locked = store.lock("c").unwrap();
+        locked.commit(&saved(1, 1)).unwrap();
+        assert!(!store.load_any("c").unwrap().provisional);
+        assert!(!dir.join(CREATING_FILE).exists());
+        locked.remove().unwrap();
+        assert!(store.load_any("c").is_err());
+        std::fs::remove_dir(store.root()).unwrap();
+    }
+
+    #[test]
     fn stopped_state_has_pid_zero() {
         let s = saved(42, 1);
         let v = serde_json::to_value(s.oci_state(Status::Stopped)).unwrap();
