@@ -101,14 +101,17 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     reserve_preserved_fds(preserve);
     let locked = store.create(&args.id)?;
-    let made = match &notify {
+    // Recorded before the cgroup or the init exist, so that `delete` finds them
+    // whenever this command dies.
+    let record = describe(&plan, args, notify.as_deref());
+    let made = locked.record(&record).and_then(|()| match &notify {
         Some(_) => std::fs::DirBuilder::new()
             .mode(0o755)
             .create(locked.dir.join(crate::notify::DIR))
             .context(|| "create notify directory".into()),
         None => Ok(()),
-    };
-    match made.and_then(|()| spawn_init(&plan, &locked, args, preserve, to_init, notify.as_deref())) {
+    });
+    match made.and_then(|()| spawn_init(&plan, &locked, args, preserve, to_init, record)) {
         Ok(saved) => Ok(Spawned {
             locked,
             saved,
@@ -240,13 +243,41 @@ pub fn reserve_preserved_fds(n: u32) {
     }
 }
 
+/// The container's record, before its init exists (pid 0): what `create`
+/// is about to make, for `delete` to undo.
+fn describe(plan: &Plan, args: &CreateArgs, notify: Option<&Path>) -> Saved {
+    let cgroup = plan.cgroup.as_ref().map(|c| &c.cgroup);
+    Saved {
+        oci_version: plan.oci_version.clone(),
+        id: args.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: plan.bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: log::rfc3339(SystemTime::now(), true),
+        owner: owner_name(),
+        annotations: plan.annotations.clone(),
+        hooks: Some(plan.hooks.clone()).filter(|h| *h != Default::default()),
+        notify_socket: notify.map(Path::to_path_buf),
+        notify_name: notify.and_then(|_| plan.notify_name.clone()),
+        cgroup: cgroup.map(|c| c.path.clone()),
+        freezer: cgroup.and_then(|c| c.freezer_file()),
+        systemd_unit: plan
+            .cgroup
+            .as_ref()
+            .and_then(|c| c.systemd.as_ref())
+            .map(|(unit, _)| unit.clone()),
+        provisional: false,
+    }
+}
+
 fn spawn_init(
     plan: &Plan,
     locked: &Locked,
     args: &CreateArgs,
     preserve_fds: u32,
     console: Option<OwnedFd>,
-    notify: Option<&Path>,
+    mut saved: Saved,
 ) -> Result<Saved> {
     let fifo = sys::cstring(locked.dir.join(FIFO))?;
     // SAFETY: valid C string.
@@ -313,7 +344,12 @@ fn spawn_init(
     drop(child_sock);
     drop(state_dir);
     let mut guard = InitGuard { pid, armed: true };
+    let Some((start_time, _)) = sys::process_start(pid) else {
+        bail!("container init {pid} vanished at once")
+    };
+    (saved.pid, saved.start_time) = (pid, start_time);
     let set_up = || -> Result<()> {
+        locked.record(&saved)?;
         if let Some(userns) = &plan.userns {
             // The init waits for its maps before it does anything.
             crate::userns::write_maps(pid, userns)?;
@@ -348,26 +384,10 @@ fn spawn_init(
             _ => Err(e),
         };
     }
-    let Some((start_time, _)) = sys::process_start(pid) else {
-        bail!("container init {pid} vanished at once")
-    };
-    let mut saved = Saved {
-        oci_version: plan.oci_version.clone(),
-        id: args.id.clone(),
-        pid,
-        start_time,
-        bundle: plan.bundle.clone(),
-        rootfs: plan.rootfs.clone(),
-        created: log::rfc3339(SystemTime::now(), true),
-        owner: owner_name(),
-        annotations: plan.annotations.clone(),
-        hooks: Some(plan.hooks.clone()).filter(|h| *h != Default::default()),
-        notify_socket: notify.map(Path::to_path_buf),
-        notify_name: notify.and_then(|_| plan.notify_name.clone()),
-        cgroup: cgroup.map(|c| c.path.clone()),
-        freezer: cgroup.and_then(|c| c.freezer_file()),
-        systemd_unit: systemd.map(|(unit, _)| unit.clone()),
-    };
+    // A best-effort cgroup that could not be made is not the container's.
+    if cgroup.is_none() {
+        (saved.cgroup, saved.freezer) = (None, None);
+    }
     let mut notify_fd = None;
     loop {
         match sync::recv(&parent_sock).context(|| "read from container init".into())? {
@@ -392,14 +412,13 @@ fn spawn_init(
                     bail!("container process {process} vanished at once")
                 };
                 (saved.pid, saved.start_time) = (process, start_time);
+                locked.record(&saved)?;
             }
             Some(Msg::Error(e)) => {
                 guard.reap();
                 return Err(Error::new(e));
             }
-            Some(Msg::Go | Msg::State(_) | Msg::Placed) => {
-                bail!("container init sent an unexpected message")
-            }
+            Some(_) => bail!("container init sent an unexpected message"),
             None => {
                 let status = guard.reap();
                 bail!("container init exited during setup ({})", describe_wait(status));
@@ -408,7 +427,7 @@ fn spawn_init(
     }
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
-    locked.save(&saved)?;
+    locked.commit(&saved)?;
     if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
         send_to_listener(listener, &fd, &saved)?;
     }
@@ -416,8 +435,20 @@ fn spawn_init(
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
+    detach(&parent_sock)?;
     guard.armed = false;
     Ok(saved)
+}
+
+/// Lets the committed init outlive us. Until it has answered, it dies with us
+/// (PR_SET_PDEATHSIG), so a `create` killed at any point before leaves no
+/// init that no record names; after, the state names it.
+fn detach(sock: &OwnedFd) -> Result<()> {
+    sync::send(sock, &Msg::Committed).context(|| "signal container init".into())?;
+    match sync::recv(sock).context(|| "read from container init".into())? {
+        Some(Msg::Detached) => Ok(()),
+        _ => bail!("container init exited before it was started"),
+    }
 }
 
 /// Hands the seccomp notify fd to the listener with the container's state, in
@@ -506,19 +537,29 @@ fn release(dir: &Path, saved: &Saved) -> Result<()> {
         0,
     )
     .context(|| format!("open {}", fifo_path.display()))?;
-    let result = await_exec(&fifo, &pidfd);
-    std::fs::remove_file(&fifo_path).context(|| format!("remove {}", fifo_path.display()))?;
+    let result = await_exec(&fifo, &pidfd, saved);
+    match std::fs::remove_file(&fifo_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).context(|| format!("remove {}", fifo_path.display()))
+        }
+        _ => {}
+    }
     result
 }
 
-fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
+/// How often a start that sees nothing on the fifo asks the init whether it
+/// has exec'd meanwhile.
+const EXEC_CHECK: Duration = Duration::from_millis(20);
+
+fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let slice = PollTimeout::try_from(EXEC_CHECK).expect("fits");
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        match poll(&mut fds, slice) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e).context(|| "wait for container start".into()),
             Ok(_) => {}
@@ -526,6 +567,11 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
         if !fifo_ready && !init_gone {
+            // An init that exec'd before we opened the fifo (its `start` was
+            // killed) never shows us its end: ask the kernel.
+            if saved.init_alive() && !saved.init_before_exec() {
+                return Ok(());
+            }
             continue;
         }
         let mut buf = [0u8; 4096];
@@ -552,7 +598,7 @@ pub fn open_init(saved: &Saved) -> Result<OwnedFd> {
 }
 
 pub fn state(store: &Store, id: &str) -> Result<()> {
-    let saved = store.load(id)?;
+    let saved = store.load_any(id)?;
     let status = state::status_of(&store.dir(id), &saved);
     let json = serde_json::to_string_pretty(&saved.oci_state(status)).expect("state serialises");
     println!("{json}");
@@ -577,12 +623,12 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let locked = store.lock(id)?;
-    let saved = match locked.load(id) {
-        Ok(s) => s,
-        // A create that died half-way leaves a directory without state: clear it.
-        Err(_) if !locked.dir.join(state::STATE_FILE).exists() => return locked.remove(),
-        Err(e) => return Err(e),
-    };
+    let saved = locked.load_any(id)?;
+    if saved.provisional {
+        // A create that died before it committed: undo what it recorded.
+        kill_and_wait(&saved)?;
+        return remove_container(locked, &saved);
+    }
     match locked.status(&saved) {
         Status::Stopped => {}
         Status::Created => kill_and_wait(&saved)?,
@@ -610,7 +656,9 @@ fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
         cgroup.destroy()?;
     }
     locked.remove()?;
-    poststop(saved);
+    if !saved.provisional {
+        poststop(saved);
+    }
     Ok(())
 }
 
@@ -669,16 +717,17 @@ pub fn run(store: &Store, args: &RunArgs, mode: Mode) -> Result<i32> {
 }
 
 fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
-    start_process(&locked.dir, saved).inspect_err(|_| {
-        let _ = kill_and_wait(saved);
-        let _ = locked.remove();
-    })
+    let started = start_process(&locked.dir, saved);
+    if started.is_err() {
+        let _ = kill_and_wait(saved).and_then(|()| remove_container(locked, saved));
+    }
+    started
 }
 
 pub fn list(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
     let mut rows = Vec::new();
     for id in store.ids()? {
-        let Ok(saved) = store.load(&id) else { continue };
+        let Ok(saved) = store.load_any(&id) else { continue };
         let status = state::status_of(&store.dir(&id), &saved);
         rows.push((saved, status));
     }

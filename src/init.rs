@@ -42,6 +42,10 @@ pub struct InitArgs<'a> {
 
 /// Runs in the cloned child; never returns.
 pub fn run(args: InitArgs) -> ! {
+    // Tied to `create` until it has committed the state (see `detach`); should it
+    // die before this call, the sync socket's end tells us at the next message.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     for fd in &args.close {
         // SAFETY: closing the child's copies of the parent's descriptors.
         unsafe { libc::close(*fd) };
@@ -52,10 +56,7 @@ pub fn run(args: InitArgs) -> ! {
             proc,
             hook_state,
         }) => {
-            // The parent exits once it has Ready; we must outlive it.
-            // SAFETY: prctl with integer arguments.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
-            if sync::send(&args.sock, &Msg::Ready).is_err() {
+            if sync::send(&args.sock, &Msg::Ready).is_err() || !detach(&args.sock) {
                 exit(1);
             }
             drop(args.sock);
@@ -66,6 +67,18 @@ pub fn run(args: InitArgs) -> ! {
             exit(1)
         }
     }
+}
+
+/// Waits until the parent has committed the container's state, and only then
+/// stops dying with it, so that no init outlives a `create` unrecorded. False
+/// when the parent died first (the socket's end): the init must exit then.
+fn detach(sock: &OwnedFd) -> bool {
+    if !matches!(sync::recv(sock), Ok(Some(Msg::Committed))) {
+        return false;
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
+    sync::send(sock, &Msg::Detached).is_ok()
 }
 
 pub fn exit(code: i32) -> ! {

@@ -2,6 +2,12 @@
 //! holding `state.json` (written atomically) and, until `start`, the `exec.fifo`
 //! the init process waits on. Commands that change a container hold an exclusive
 //! flock on its directory; `state` and `list` read without locking.
+//!
+//! `create` commits a container by writing `state.json`. Until then the
+//! directory holds `creating.json`, the same record written before anything
+//! exists on the host (the cgroup path and systemd unit) and again with the
+//! init's pid once it is cloned, so that whatever a killed `create` left can be
+//! found and removed by `delete`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +24,8 @@ use crate::sys;
 
 pub const STATE_FILE: &str = "state.json";
 pub const FIFO: &str = "exec.fifo";
+/// The record of a container that `create` has not committed yet.
+pub const CREATING_FILE: &str = "creating.json";
 /// Compiled seccomp filters, in the state root; '#' is never in a container id.
 pub const CACHE_DIR: &str = "#seccomp";
 const MAX_ID_LEN: usize = 1024;
@@ -25,6 +33,7 @@ const MAX_ID_LEN: usize = 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    Creating,
     Created,
     Running,
     Paused,
@@ -34,6 +43,7 @@ pub enum Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -76,6 +86,9 @@ pub struct Saved {
     /// The systemd unit the cgroup is (`--systemd-cgroup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<crate::systemd::Unit>,
+    /// Read from `creating.json`: `create` has not committed the container.
+    #[serde(skip)]
+    pub provisional: bool,
 }
 
 /// The OCI state, plus runc's extra fields, as `state` prints it.
@@ -117,8 +130,39 @@ impl Saved {
 
     /// Whether the init process is still the one we started.
     pub fn init_alive(&self) -> bool {
-        matches!(sys::process_start(self.pid), Some((start, state))
-            if start == self.start_time && state != b'Z' && state != b'X')
+        self.init_stat().is_some()
+    }
+
+    /// Whether the init is alive and has not exec'd the container's program yet.
+    pub fn init_before_exec(&self) -> bool {
+        self.init_stat().is_some_and(|s| s.flags & sys::PF_FORKNOEXEC != 0)
+    }
+
+    fn init_stat(&self) -> Option<sys::ProcStat> {
+        sys::process_stat(self.pid).filter(|s| s.start_time == self.start_time && s.state != b'Z' && s.state != b'X')
+    }
+
+    /// What is known of a container whose directory holds no record at all (a
+    /// `create` killed right after making it).
+    fn unrecorded(id: &str) -> Saved {
+        Saved {
+            oci_version: crate::spec::OCI_VERSION.to_string(),
+            id: id.to_string(),
+            pid: 0,
+            start_time: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            hooks: None,
+            notify_socket: None,
+            notify_name: None,
+            cgroup: None,
+            freezer: None,
+            systemd_unit: None,
+            provisional: true,
+        }
     }
 }
 
@@ -206,6 +250,12 @@ impl Store {
         load_from(&self.dir(id), id)
     }
 
+    /// The committed state, or else what a `create` recorded before it.
+    pub fn load_any(&self, id: &str) -> Result<Saved> {
+        validate_id(id)?;
+        load_any(&self.dir(id), id)
+    }
+
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
@@ -230,6 +280,23 @@ fn not_found_or(e: std::io::Error, id: &str, dir: &Path) -> Error {
     }
 }
 
+/// `state.json`, else `creating.json` (marked provisional), else a blank
+/// provisional record for a directory that exists without either.
+pub fn load_any(dir: &Path, id: &str) -> Result<Saved> {
+    match load_from(dir, id) {
+        Err(_) if !dir.join(STATE_FILE).exists() && dir.is_dir() => {}
+        other => return other,
+    }
+    let path = dir.join(CREATING_FILE);
+    let mut saved = match std::fs::read(&path) {
+        // Written atomically, so unreadable only if tampered with: still removable.
+        Ok(text) => serde_json::from_slice(&text).unwrap_or_else(|_| Saved::unrecorded(id)),
+        Err(_) => Saved::unrecorded(id),
+    };
+    saved.provisional = true;
+    Ok(saved)
+}
+
 pub fn load_from(dir: &Path, id: &str) -> Result<Saved> {
     let path = dir.join(STATE_FILE);
     let text = std::fs::read(&path).map_err(|e| not_found_or(e, id, dir))?;
@@ -246,6 +313,23 @@ impl Locked {
         load_from(&self.dir, id)
     }
 
+    pub fn load_any(&self, id: &str) -> Result<Saved> {
+        load_any(&self.dir, id)
+    }
+
+    /// Writes the provisional record of a container being created.
+    pub fn record(&self, saved: &Saved) -> Result<()> {
+        let json = serde_json::to_vec(saved).expect("state serialises");
+        write_atomic(&self.dir.join(CREATING_FILE), &json, 0o600)
+    }
+
+    /// Commits the container: its state, then the provisional record goes.
+    pub fn commit(&self, saved: &Saved) -> Result<()> {
+        self.save(saved)?;
+        let _ = std::fs::remove_file(self.dir.join(CREATING_FILE));
+        Ok(())
+    }
+
     pub fn status(&self, saved: &Saved) -> Status {
         status_of(&self.dir, saved)
     }
@@ -260,16 +344,40 @@ impl Locked {
     }
 }
 
+/// The status, from the init itself: `created` until it has exec'd the
+/// program, whatever a killed `start` left in the directory. An uncommitted
+/// container is `creating` while a command holds its lock, else `stopped`
+/// (its init dies with the `create` that made it).
 pub fn status_of(dir: &Path, saved: &Saved) -> Status {
-    if !saved.init_alive() {
+    if saved.provisional {
+        if is_locked(dir) {
+            Status::Creating
+        } else {
+            Status::Stopped
+        }
+    } else if !saved.init_alive() {
         Status::Stopped
-    } else if dir.join(FIFO).exists() {
+    } else if saved.init_before_exec() {
         Status::Created
     } else if saved.freezer.as_deref().is_some_and(crate::cgroups::is_frozen_file) {
         Status::Paused
     } else {
         Status::Running
     }
+}
+
+/// Whether a command holds the directory's lock (tried, never waited for).
+fn is_locked(dir: &Path) -> bool {
+    let Ok(f) = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+    else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; closing it drops the shared lock.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
 }
 
 /// Writes a file so that readers see the old content or the new, never a part.
@@ -324,6 +432,7 @@ mod tests {
             cgroup: None,
             freezer: None,
             systemd_unit: None,
+            provisional: false,
         }
     }
 
@@ -335,6 +444,29 @@ mod tests {
         assert_eq!(status_of(&dir.join("nonexistent"), &saved(me, start)), Status::Running);
         assert_eq!(status_of(&dir, &saved(me, start + 1)), Status::Stopped);
         assert_eq!(status_of(&dir, &saved(0, 0)), Status::Stopped);
+    }
+
+    #[test]
+    fn an_uncommitted_container_is_creating_while_locked_and_stopped_after() {
+        let store = Store::new(std::env::temp_dir().join(format!("husk-state-test-{}", std::process::id())));
+        let locked = store.create("c").unwrap();
+        let blank = store.load_any("c").unwrap();
+        assert!(blank.provisional && blank.pid == 0);
+        locked.record(&saved(std::process::id() as i32, 1)).unwrap();
+        let recorded = store.load_any("c").unwrap();
+        assert!(recorded.provisional && recorded.bundle == Path::new("/b"));
+        assert_eq!(status_of(&locked.dir, &recorded), Status::Creating);
+        assert!(store.load("c").is_err(), "other commands do not see it");
+        let dir = locked.dir.clone();
+        drop(locked);
+        assert_eq!(status_of(&dir, &recorded), Status::Stopped);
+        let locked = store.lock("c").unwrap();
+        locked.commit(&saved(1, 1)).unwrap();
+        assert!(!store.load_any("c").unwrap().provisional);
+        assert!(!dir.join(CREATING_FILE).exists());
+        locked.remove().unwrap();
+        assert!(store.load_any("c").is_err());
+        std::fs::remove_dir(store.root()).unwrap();
     }
 
     #[test]

@@ -23,14 +23,21 @@ pub enum Msg {
     SeccompFd(OwnedFd),
     /// The pid (in the parent's pid namespace) of a process started for the parent.
     Pid(libc::pid_t),
+    /// Parent to init: the state is saved, stop dying with me.
+    Committed,
+    /// Init to parent: done, you may exit.
+    Detached,
 }
 
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
         match (self, other) {
-            (Msg::Ready, Msg::Ready) | (Msg::Go, Msg::Go) | (Msg::Hooks, Msg::Hooks) | (Msg::Placed, Msg::Placed) => {
-                true
-            }
+            (Msg::Ready, Msg::Ready)
+            | (Msg::Go, Msg::Go)
+            | (Msg::Hooks, Msg::Hooks)
+            | (Msg::Placed, Msg::Placed)
+            | (Msg::Committed, Msg::Committed)
+            | (Msg::Detached, Msg::Detached) => true,
             (Msg::State(a), Msg::State(b)) => a == b,
             (Msg::Error(a), Msg::Error(b)) => a == b,
             (Msg::Pid(a), Msg::Pid(b)) => a == b,
@@ -61,6 +68,8 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         Msg::Go => buf.push(b'G'),
         Msg::Hooks => buf.push(b'H'),
         Msg::Placed => buf.push(b'C'),
+        Msg::Committed => buf.push(b'K'),
+        Msg::Detached => buf.push(b'D'),
         Msg::State(s) => {
             buf.push(b'T');
             buf.extend_from_slice(s.as_bytes());
@@ -118,6 +127,8 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
             Some(pid) => Some(Msg::Pid(pid)),
             None => Some(Msg::Error("a malformed pid message".into())),
         },
+        (Some((b'K', _)), _) => Some(Msg::Committed),
+        (Some((b'D', _)), _) => Some(Msg::Detached),
         (Some((b'T', rest)), _) => Some(Msg::State(String::from_utf8_lossy(rest).into_owned())),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })

@@ -387,19 +387,39 @@ pub fn write_proc(proc: &OwnedFd, path: &str, value: &str) -> io::Result<()> {
 /// `/proc/PID/stat`; None when there is no such process. The start time is what
 /// tells the container's init apart from a later process that reused its pid.
 pub fn process_start(pid: libc::pid_t) -> Option<(u64, u8)> {
+    process_stat(pid).map(|s| (s.start_time, s.state))
+}
+
+/// What `/proc/PID/stat` says of a process that husk needs.
+#[derive(Debug, PartialEq)]
+pub struct ProcStat {
+    pub start_time: u64,
+    pub state: u8,
+    /// The kernel's PF_* flags.
+    pub flags: u64,
+}
+
+/// PF_FORKNOEXEC: set by clone, cleared by execve. A container's init has it until
+/// it execs the program: the kernel's own word on "created", which no crash of
+/// husk can leave stale and no container process can forge.
+pub const PF_FORKNOEXEC: u64 = 0x40;
+
+pub fn process_stat(pid: libc::pid_t) -> Option<ProcStat> {
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&stat)
 }
 
-fn parse_stat(stat: &[u8]) -> Option<(u64, u8)> {
+fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     let close = stat.iter().rposition(|&b| b == b')')?;
-    let mut fields = stat[close + 2..].split(|&b| b == b' ');
-    let state = *fields.next()?.first()?;
-    // starttime is field 22 overall, the 20th after the state.
-    let start = fields.nth(18)?;
-    let start = std::str::from_utf8(start).ok()?.parse().ok()?;
-    Some((start, state))
+    let fields: Vec<&[u8]> = stat.get(close + 2..)?.split(|&b| b == b' ').collect();
+    let number = |i: usize| std::str::from_utf8(fields.get(i)?).ok()?.parse().ok();
+    // Counted from the state, field 3 overall: flags is field 9, starttime 22.
+    Some(ProcStat {
+        state: *fields.first()?.first()?,
+        flags: number(6)?,
+        start_time: number(19)?,
+    })
 }
 
 #[cfg(test)]
@@ -409,7 +429,12 @@ mod tests {
     #[test]
     fn stat_parsing_survives_odd_command_names() {
         let line = b"42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
-        assert_eq!(parse_stat(line), Some((987654, b'S')));
+        let want = ProcStat {
+            start_time: 987654,
+            state: b'S',
+            flags: 4194560,
+        };
+        assert_eq!(parse_stat(line), Some(want));
     }
 
     #[test]
@@ -417,6 +442,28 @@ mod tests {
         let (start, state) = process_start(std::process::id() as i32).expect("own stat");
         assert!(start > 0);
         assert!(state == b'R' || state == b'S');
+    }
+
+    #[test]
+    fn forknoexec_is_set_until_exec() {
+        let me = process_stat(std::process::id() as i32).expect("own stat");
+        assert_eq!(me.flags & PF_FORKNOEXEC, 0, "the test binary was exec'd");
+        // SAFETY: the child only calls async-signal-safe functions.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: the child waits to be killed.
+            unsafe {
+                libc::pause();
+                libc::_exit(0);
+            }
+        }
+        let child = process_stat(pid).expect("child stat");
+        // SAFETY: killing and reaping our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        assert_ne!(child.flags & PF_FORKNOEXEC, 0, "a fork that did not exec");
     }
 }
 

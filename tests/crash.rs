@@ -1,0 +1,422 @@
+//! Crash consistency: every lifecycle command killed at any instant (after a
+//! random delay, or by strace at its Nth mkdir, write, rename, unlink, rmdir or
+//! openat) leaves either nothing or a container that `state` and `list` show
+//! and that `delete -f` removes completely; no command hangs after a kill.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// The syscalls at whose Nth call strace kills the command.
+const SYSCALLS: [&str; 7] = ["mkdir", "rmdir", "write", "rename", "unlink", "unlinkat", "openat"];
+/// Kills after a random delay, per command.
+const DELAY_KILLS: usize = 30;
+/// About this many strace kills per command: every call of a rare syscall, and
+/// evenly spread calls of the frequent ones.
+const SYSCALL_KILLS: usize = 48;
+/// A syscall made at most this often is killed at each of its calls.
+const RARE: u64 = 4;
+
+/// xorshift64*: deterministic, so that a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545f4914f6cdd1d) % n.max(1)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cmd {
+    Create,
+    Start,
+    Delete,
+    Exec,
+    Kill,
+    Run,
+}
+
+/// How the command dies.
+#[derive(Clone, Copy, Debug)]
+enum Death {
+    /// Not killed: the reference run, traced to count its syscalls.
+    Traced,
+    After(Duration),
+    /// strace kills it at the Nth call of the syscall.
+    At(&'static str, u64),
+}
+
+fn bundle(name: &str) -> Bundle {
+    assert!(
+        Command::new("strace").arg("-V").output().is_ok(),
+        "strace must be installed (scripts/install-deps.sh)"
+    );
+    let mut b = Bundle::new(name);
+    b.config["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    b.config["linux"]["resources"]["pids"] = serde_json::json!({"limit": 100});
+    b.save();
+    b
+}
+
+/// Brings container `id` to the state the command acts on; `variant` picks
+/// between the command's two forms.
+fn prepare(b: &Bundle, cmd: Cmd, id: &str, variant: u64) {
+    if matches!(cmd, Cmd::Create | Cmd::Run) {
+        return;
+    }
+    assert_ok(&b.create(id));
+    let started = matches!(cmd, Cmd::Exec | Cmd::Kill) || (cmd == Cmd::Delete && variant % 2 == 1);
+    if started {
+        assert_ok(&b.husk(&["start", id]));
+    }
+}
+
+fn arguments(b: &Bundle, cmd: Cmd, id: &str, variant: u64) -> Vec<String> {
+    let bundle = b.dir.to_str().unwrap();
+    let args: Vec<&str> = match (cmd, variant % 2) {
+        (Cmd::Create, _) => vec!["create", "--bundle", bundle, id],
+        (Cmd::Start, _) => vec!["start", id],
+        (Cmd::Delete, 0) => vec!["delete", id],
+        (Cmd::Delete, _) => vec!["delete", "--force", id],
+        (Cmd::Exec, 0) => vec!["exec", "--detach", id, "sleep", "1000"],
+        (Cmd::Exec, _) => vec!["exec", id, "true"],
+        (Cmd::Kill, 0) => vec!["kill", "--all", id, "KILL"],
+        (Cmd::Kill, _) => vec!["kill", id, "KILL"],
+        (Cmd::Run, 0) => vec!["run", "--detach", "--bundle", bundle, id],
+        // In the foreground until killed: only ever killed after a delay.
+        (Cmd::Run, _) => vec!["run", "--bundle", bundle, id],
+    };
+    args.into_iter().map(String::from).collect()
+}
+
+fn spawn(b: &Bundle, args: &[String], death: Death, trace: &std::path::Path) -> Child {
+    let mut cmd = match death {
+        Death::After(_) => Command::new(HUSK),
+        Death::Traced => {
+            let mut c = Command::new("strace");
+            // -y: paths of fds, to find the call that touches a given file.
+            c.arg("-y")
+                .arg("-o")
+                .arg(trace)
+                .arg("-e")
+                .arg(format!("trace={}", SYSCALLS.join(",")));
+            c.arg("--").arg(HUSK);
+            c
+        }
+        Death::At(syscall, n) => {
+            let mut c = Command::new("strace");
+            c.args(["-o", "/dev/null", "-e", &format!("trace={syscall}")]);
+            c.args(["-e", &format!("inject={syscall}:signal=SIGKILL:when={n}"), "--", HUSK]);
+            c
+        }
+    };
+    cmd.arg("--root").arg(&b.root).args(args).current_dir(&b.dir);
+    b.tag(&mut cmd);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.spawn().expect("spawn husk")
+}
+
+/// Runs the command and kills it as `death` says; every wait is bounded.
+fn run_and_kill(b: &Bundle, args: &[String], death: Death, trace: &std::path::Path) {
+    let mut child = spawn(b, args, death, trace);
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let kill_at = match death {
+        Death::After(d) => Instant::now() + d,
+        _ => deadline,
+    };
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        if Instant::now() >= kill_at {
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                matches!(death, Death::After(_)),
+                "husk {args:?} hung ({death:?}): not done within {COMMAND_TIMEOUT:?}"
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn command_of(pid: i64) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// After a kill: `state` and `list` answer and agree, a container whose program
+/// runs is never `created`, a second `start` does not hang, and `delete -f`
+/// leaves nothing.
+#[track_caller]
+fn check_and_clean(b: &Bundle, cmd: Cmd, id: &str, what: &str) {
+    let state = b.husk(&["state", id]);
+    let list = b.husk(&["list", "--format", "json"]);
+    assert_ok(&list);
+    let listed: Vec<Value> = serde_json::from_slice(&list.stdout).expect("list prints JSON");
+    let in_list = listed.iter().find(|c| c["id"] == id);
+    if state.status.success() {
+        let s: Value = serde_json::from_slice(&state.stdout).expect("state prints JSON");
+        let status = s["status"].as_str().unwrap_or_default();
+        assert!(
+            ["creating", "created", "running", "paused", "stopped"].contains(&status),
+            "{what}: status {status}"
+        );
+        assert_eq!(s["id"], id, "{what}");
+        assert!(
+            in_list.is_some(),
+            "{what}: state shows {id} but list does not: {listed:?}"
+        );
+        let pid = s["pid"].as_i64().unwrap_or(0);
+        if pid > 0 && command_of(pid) == "sleep" {
+            // Paused is fair: a `kill --all` killed while it froze the cgroup.
+            assert_ne!(
+                status, "created",
+                "{what}: the program runs, yet the container is {status}"
+            );
+        }
+    } else {
+        assert!(
+            stderr(&state).contains("does not exist"),
+            "{what}: state: {}",
+            stderr(&state)
+        );
+        assert!(in_list.is_none(), "{what}: list shows {id} that state does not");
+    }
+    if cmd == Cmd::Start && state.status.success() {
+        // Bounded by the harness: it starts the program, or says why not.
+        let again = b.husk(&["start", id]);
+        if !again.status.success() {
+            let err = stderr(&again);
+            assert!(
+                err.contains("running") || err.contains("stopped") || err.contains("exited"),
+                "{what}: second start: {err}"
+            );
+        }
+    }
+    let deleted = b.husk(&["delete", "--force", id]);
+    if !deleted.status.success() {
+        assert!(
+            stderr(&deleted).contains("does not exist"),
+            "{what}: delete -f: {}",
+            stderr(&deleted)
+        );
+    }
+    b.assert_gone(id);
+}
+
+/// Kills `cmd` after random delays and at each sampled syscall, checking after each.
+fn kill_at_every_instant(cmd: Cmd, seed: u64) {
+    let name = format!("{cmd:?}").to_lowercase();
+    let b = bundle(&format!("crash-{name}"));
+    let trace = b.dir.join("trace");
+    let mut rng = Rng(seed);
+    let mut n = 0;
+    let mut next_id = || {
+        n += 1;
+        format!("{name}-{n}")
+    };
+
+    // The reference run: how long the command takes and which syscalls it makes.
+    let id = next_id();
+    prepare(&b, cmd, &id, 0);
+    let began = Instant::now();
+    run_and_kill(&b, &arguments(&b, cmd, &id, 0), Death::Traced, &trace);
+    let took = began.elapsed();
+    check_and_clean(&b, cmd, &id, "reference run");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let calls = |syscall: &str| text.lines().filter(|l| l.starts_with(&format!("{syscall}("))).count() as u64;
+
+    let mut deaths = Vec::new();
+    for _ in 0..DELAY_KILLS {
+        let limit = took.as_micros() as u64 * 3 / 2 + 1000;
+        deaths.push(Death::After(Duration::from_micros(rng.below(limit))));
+    }
+    let mut frequent = Vec::new();
+    for syscall in SYSCALLS {
+        let count = calls(syscall);
+        let points = (1..=count).map(|k| Death::At(syscall, k));
+        if count <= RARE {
+            deaths.extend(points);
+        } else {
+            frequent.extend(points);
+        }
+    }
+    let budget = SYSCALL_KILLS.saturating_sub(deaths.len() - DELAY_KILLS).max(1);
+    let stride = frequent.len().div_ceil(budget).max(1);
+    deaths.extend(frequent.into_iter().step_by(stride));
+    assert!(deaths.len() >= 50, "{cmd:?}: only {} kills: {deaths:?}", deaths.len());
+    for (i, death) in deaths.into_iter().enumerate() {
+        // A foreground run never ends on its own: only a delay kills it.
+        let variant = match (cmd, death) {
+            (Cmd::Run, Death::At(..)) => 0,
+            _ => i as u64,
+        };
+        let id = next_id();
+        prepare(&b, cmd, &id, variant);
+        let args = arguments(&b, cmd, &id, variant);
+        run_and_kill(&b, &args, death, &trace);
+        check_and_clean(&b, cmd, &id, &format!("{args:?} killed {death:?}"));
+    }
+}
+
+#[test]
+fn create_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Create, 0x5eed_0001);
+}
+
+#[test]
+fn start_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Start, 0x5eed_0002);
+}
+
+#[test]
+fn delete_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Delete, 0x5eed_0003);
+}
+
+#[test]
+fn exec_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Exec, 0x5eed_0004);
+}
+
+#[test]
+fn kill_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Kill, 0x5eed_0005);
+}
+
+#[test]
+fn run_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Run, 0x5eed_0006);
+}
+
+/// Which call of `syscall` (counted from 1) in a traced run of `create` is
+/// the first whose line contains `needle`.
+fn nth_call_of_create(b: &Bundle, syscall: &str, needle: &str) -> u64 {
+    let trace = b.dir.join("trace");
+    run_and_kill(b, &arguments(b, Cmd::Create, "traced", 0), Death::Traced, &trace);
+    assert_ok(&b.husk(&["delete", "--force", "traced"]));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let calls: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("{syscall}("))).collect();
+    let at = calls.iter().position(|l| l.contains(needle));
+    at.unwrap_or_else(|| panic!("no {syscall} of {needle} in:\n{text}")) as u64 + 1
+}
+
+/// The window of the issue: the init is set up, `create` dies before it saved
+/// the state (at the rename of config.json, right after Ready). The init must
+/// not outlive it unreachable.
+#[test]
+fn create_killed_before_saving_state_leaves_no_init() {
+    let b = bundle("crash-create-window");
+    let n = nth_call_of_create(&b, "rename", "/config.json\"");
+    let args = arguments(&b, Cmd::Create, "c", 0);
+    run_and_kill(&b, &args, Death::At("rename", n), &b.dir.join("trace"));
+    check_and_clean(&b, Cmd::Create, "c", "create killed at the rename of config.json");
+}
+
+/// `start` killed after the exec, before it removed exec.fifo: the container
+/// runs, says so, cannot be started again, and a plain delete refuses.
+#[test]
+fn start_killed_after_exec_reports_running() {
+    let b = bundle("crash-start-window");
+    assert_ok(&b.create("c"));
+    run_and_kill(
+        &b,
+        &["start".into(), "c".into()],
+        Death::At("unlink", 1),
+        &b.dir.join("trace"),
+    );
+    let state = b.state("c");
+    assert_eq!(command_of(state["pid"].as_i64().unwrap()), "sleep", "the program runs");
+    assert_eq!(state["status"], "running");
+    let again = b.husk(&["start", "c"]);
+    assert!(
+        !again.status.success() && stderr(&again).contains("running"),
+        "{}",
+        stderr(&again)
+    );
+    let delete = b.husk(&["delete", "c"]);
+    assert!(
+        !delete.status.success(),
+        "a plain delete of a running container must refuse"
+    );
+    assert_eq!(b.status("c"), "running");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+/// The issue's other window: `create` killed after it made the cgroup, before
+/// Ready. The half-made container is listed (stopped: its `create` is gone)
+/// and a plain `delete` removes its cgroup directories too.
+#[test]
+fn create_killed_after_making_the_cgroup_is_listed_and_deleted() {
+    let b = bundle("crash-create-cgroup");
+    let n = nth_call_of_create(&b, "write", "/sys/fs/cgroup/");
+    let args = arguments(&b, Cmd::Create, "c", 0);
+    run_and_kill(&b, &args, Death::At("write", n), &b.dir.join("trace"));
+    let cgroup = b.default_cgroup("c");
+    let made = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .any(|h| h.path().join(cgroup.trim_start_matches('/')).exists());
+    assert!(made, "killed after the cgroup was made");
+    assert_eq!(b.status("c"), "stopped");
+    let list = b.husk(&["list", "--format", "json"]);
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed[0]["id"], "c", "{listed}");
+    assert_eq!(listed[0]["status"], "stopped", "{listed}");
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+}
+
+/// While `create` runs (here: in a slow createRuntime hook), the container is
+/// `creating`, and it is `created` once create is done.
+#[test]
+fn a_container_being_created_is_creating() {
+    let mut b = bundle("crash-creating");
+    b.config["hooks"]["createRuntime"] = serde_json::json!([{"path": "/bin/sleep", "args": ["sleep", "1"]}]);
+    b.save();
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root").arg(&b.root);
+    cmd.args(arguments(&b, Cmd::Create, "c", 0)).stdin(Stdio::null());
+    b.tag(&mut cmd);
+    let mut create = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = b.husk(&["state", "c"]);
+        if state.status.success() {
+            let s: Value = serde_json::from_slice(&state.stdout).unwrap();
+            assert_eq!(s["status"], "creating");
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = create.kill();
+            let _ = create.wait();
+            panic!("create never showed: {}", stderr(&state));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let list = b.husk(&["list", "--format", "json"]);
+    assert!(stdout(&list).contains("\"creating\""), "{}", stdout(&list));
+    while create.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = create.kill();
+            let _ = create.wait();
+            panic!("create did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(b.status("c"), "created");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
