@@ -167,6 +167,7 @@ impl Drop for RawMode {
 
 /// The window size of the caller's terminal, if stdin is one.
 pub fn caller_size() -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain integers, for which zero is valid.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: TIOCGWINSZ fills ws.
     (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0).then_some((ws.ws_row, ws.ws_col))
@@ -175,6 +176,7 @@ pub fn caller_size() -> Option<(u16, u16)> {
 /// Copies what is readable on `from` to `to`. Returns false at EOF or error.
 pub fn pump(from: BorrowedFd, to: &mut impl Write) -> bool {
     let mut buf = [0u8; 8192];
+    // SAFETY: the fd stays open for the borrow; ManuallyDrop never closes it.
     let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(from.as_raw_fd()) });
     match f.read(&mut buf) {
         Ok(0) | Err(_) => false,

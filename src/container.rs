@@ -314,7 +314,6 @@ fn spawn_init(
                 .context(|| "write linux.timeOffsets".into())?;
         }
     }
-    // SAFETY: husk is single-threaded; the child only runs init::run and exits.
     let into = match (cgroup, plan.cgroup.as_ref().is_some_and(|c| c.clone_into)) {
         (Some(cg), true) => Some(cg.open_unified()?),
         _ => None,
@@ -325,6 +324,7 @@ fn spawn_init(
     if plan.userns.is_none() {
         sys::set_non_dumpable();
     }
+    // SAFETY: husk is single-threaded; the child only runs init::run and exits.
     let pid = unsafe { sys::clone_into(plan.namespaces.clone_flags(), into.as_ref().map(|f| f.as_raw_fd())) }
         .context(|| "clone container init".into())?;
     drop(into);

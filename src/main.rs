@@ -1,4 +1,5 @@
 //! husk: a daemonless OCI container runtime with runc's command line.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod bpf;
 mod capabilities;

@@ -12,6 +12,7 @@
 //!   with EPERM; it costs a copy of the binary, so it is made only when the
 //!   caller could write the binary, since a container can never do more to
 //!   it than the user who runs husk.
+//!
 //! Commands that start no process (state, list, kill, delete) skip this.
 
 use std::ffi::CString;
