@@ -4,7 +4,7 @@
 //! a failing poststart or poststop hook is a warning and the rest still run.
 
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -35,16 +35,6 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &str) {
     }
 }
 
-fn memfd() -> Result<std::fs::File> {
-    // SAFETY: memfd_create with a valid name; the fd is ours.
-    let fd = unsafe { libc::memfd_create(c"husk-hook".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "memfd for hook output".into());
-    }
-    // SAFETY: a fresh descriptor owned by nothing else.
-    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
 fn run(hook: &Hook, state: &str) -> Result<()> {
     let mut cmd = Command::new(hook.path());
     let args = hook.args().clone().unwrap_or_default();
@@ -57,7 +47,7 @@ fn run(hook: &Hook, state: &str) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    let mut output = memfd()?;
+    let mut output = sys::memfd(c"husk-hook").context(|| "memfd for hook output".into())?;
     cmd.stdin(Stdio::piped())
         .stdout(output.try_clone()?)
         .stderr(output.try_clone()?);
