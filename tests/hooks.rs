@@ -317,6 +317,34 @@ fn a_hook_that_does_not_read_a_large_state_still_times_out() {
 }
 
 #[test]
+fn a_start_container_hook_that_does_not_read_a_large_state_still_times_out() {
+    let mut b = Bundle::new("hooks-stdin-timeout-start");
+    big_annotations(&mut b);
+    // Runs in the container after pivot_root: busybox's sleep.
+    let mut hooks = sleeping_hook(&b, "createContainer", &[]);
+    hooks["startContainer"] = hooks.as_object_mut().unwrap().remove("createContainer").unwrap();
+    b.config["hooks"] = hooks;
+    b.script("sleep 30");
+    assert_ok(&b.create("s"));
+    let started = std::time::Instant::now();
+    let o = b.husk(&["start", "s"]);
+    let took = started.elapsed();
+    assert!(!o.status.success(), "start succeeded past the timeout after {took:?}");
+    assert!(
+        stderr(&o).contains("startContainer hook /bin/sleep: timed out after 1s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "the timeout held for {took:?}"
+    );
+    b.wait_status("s", "stopped");
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}
+
+#[test]
 fn a_timed_out_hook_that_made_its_own_process_group_is_killed_with_it() {
     for kind in ["createRuntime", "createContainer"] {
         let mut b = Bundle::new(&format!("hooks-pgrp-timeout-{kind}"));
