@@ -3,12 +3,13 @@
 //! createRuntime, createContainer or startContainer hook stops the operation;
 //! a failing poststart or poststop hook is a warning and the rest still run.
 
-use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::io::{ErrorKind, Read, Seek};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::Hook;
 
@@ -35,17 +36,10 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &str) {
     }
 }
 
-fn memfd() -> Result<std::fs::File> {
-    // SAFETY: memfd_create with a valid name; the fd is ours.
-    let fd = unsafe { libc::memfd_create(c"husk-hook".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "memfd for hook output".into());
-    }
-    // SAFETY: a fresh descriptor owned by nothing else.
-    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
+/// How long a killed hook may take to die before husk stops waiting for it.
+const KILL_LIMIT: Duration = Duration::from_secs(5);
 
-fn run(hook: &Hook, state: &str) -> Result<()> {
+fn command(hook: &Hook) -> Command {
     let mut cmd = Command::new(hook.path());
     let args = hook.args().clone().unwrap_or_default();
     if let Some((arg0, rest)) = args.split_first() {
@@ -57,24 +51,42 @@ fn run(hook: &Hook, state: &str) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    let mut output = memfd()?;
-    cmd.stdin(Stdio::piped())
+    cmd
+}
+
+fn run(hook: &Hook, state: &str) -> Result<()> {
+    let mut output = sys::memfd(c"husk-hook").context(|| "memfd for hook output".into())?;
+    let mut child = command(hook)
+        .stdin(Stdio::piped())
         .stdout(output.try_clone()?)
-        .stderr(output.try_clone()?);
-    let mut child = cmd.spawn().context(|| "start".into())?;
-    let pidfd = sys::pidfd_open(child.id() as i32).context(|| "pidfd".into())?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine: EPIPE is ignored.
-        let _ = stdin.write_all(state.as_bytes());
-    }
+        .stderr(output.try_clone()?)
+        .spawn()
+        .context(|| "start".into())?;
+    // The clock starts now: feeding the state counts against the timeout.
     let timeout = hook.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
-    if !exited_within(&pidfd, timeout)? {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(Error::new(format!(
-            "timed out after {}s",
-            timeout.unwrap_or_default().as_secs()
-        )));
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let pidfd = match sys::pidfd_open(child.id() as i32) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e).context(|| "pidfd".into());
+        }
+    };
+    let stdin = child.stdin.take().map(OwnedFd::from);
+    match feed_and_wait(&pidfd, stdin, state.as_bytes(), deadline) {
+        Ok(true) => {}
+        Ok(false) => {
+            kill(&mut child, &pidfd);
+            return Err(Error::new(format!(
+                "timed out after {}s",
+                timeout.unwrap_or_default().as_secs()
+            )));
+        }
+        Err(e) => {
+            kill(&mut child, &pidfd);
+            return Err(e);
+        }
     }
     let status = child.wait().context(|| "wait".into())?;
     if status.success() {
@@ -92,18 +104,129 @@ fn run(hook: &Hook, state: &str) -> Result<()> {
     Err(Error::new(if text.is_empty() { how } else { format!("{how}: {text}") }))
 }
 
+/// Writes `input` to the hook's stdin while waiting for the hook to exit, both
+/// bounded by `deadline` (None: no bound). Returns whether the hook exited in
+/// time. The write never blocks, so neither a hook that does not read its stdin
+/// nor a child of it that keeps the pipe open after the hook exited can hold
+/// husk past the deadline or past the hook's exit.
+fn feed_and_wait(pidfd: &OwnedFd, stdin: Option<OwnedFd>, input: &[u8], deadline: Option<Instant>) -> Result<bool> {
+    let mut stdin = stdin.filter(|_| !input.is_empty());
+    if let Some(pipe) = &stdin {
+        set_nonblocking(pipe).context(|| "hook stdin".into())?;
+    }
+    let mut rest = input;
+    loop {
+        let (exited, writable) = {
+            let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            if let Some(pipe) = &stdin {
+                fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLOUT));
+            }
+            match poll(&mut fds, time_left(deadline)) {
+                Ok(0) => return Ok(false),
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e).context(|| "wait for hook".into()),
+            }
+            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+        };
+        if exited {
+            return Ok(true);
+        }
+        if let (true, Some(pipe)) = (writable, &stdin) {
+            match write_without_sigpipe(pipe, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                // EPIPE: the hook closed its stdin, which is its right.
+                Err(_) => rest = &[],
+            }
+            if rest.is_empty() {
+                // The hook reads EOF.
+                stdin = None;
+            }
+        }
+    }
+}
+
+fn time_left(deadline: Option<Instant>) -> PollTimeout {
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            // Rounded up, so that the poll does not wake just before the deadline.
+            let left = d.saturating_duration_since(Instant::now()) + Duration::from_micros(999);
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// write(2) that cannot kill husk with SIGPIPE when the reader is gone: the
+/// init runs hooks with the default disposition (it dies of it, unless it is a
+/// pid namespace's init). SIGPIPE is blocked around the write, and one that the
+/// write raised is taken back before it is unblocked.
+fn write_without_sigpipe(fd: &OwnedFd, buf: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: signal sets on the stack, a thread signal mask restored before
+    // returning, and a write from a live buffer of its length.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let n = libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len());
+        let result = if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        };
+        if matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) {
+            let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
+    }
+}
+
+/// SIGKILL to a hook past its timeout, and to its process group if it made one
+/// (runc kills the hook alone, but a hook that set up its own group, such as
+/// one run through setsid, would leave the rest of it running). The hook is
+/// killed and waited for first: dead, it cannot change its group any more, and
+/// unreaped, its pid (and so its group id) cannot be anyone else's.
+fn kill(child: &mut Child, pidfd: &OwnedFd) {
+    let _ = sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+    let dead = exited_within(pidfd, Some(KILL_LIMIT)).unwrap_or(false);
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: getpgid and kill take plain integers.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    if dead {
+        let _ = child.wait();
+    }
+}
+
 /// Whether the process behind `pidfd` exits within `timeout` (None: waits).
 fn exited_within(pidfd: &OwnedFd, timeout: Option<Duration>) -> Result<bool> {
-    let timeout = match timeout {
-        None => PollTimeout::NONE,
-        Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
-    };
+    let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
+        match poll(&mut fds, time_left(deadline)) {
             Ok(0) => return Ok(false),
             Ok(_) => return Ok(true),
-            Err(nix::errno::Errno::EINTR) => continue,
+            Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context(|| "wait for hook".into()),
         }
     }
@@ -150,5 +273,33 @@ mod tests {
             e.message().starts_with("poststart hook /nonexistent/hook: start"),
             "{e}"
         );
+    }
+
+    fn big_state() -> String {
+        format!("{{\"big\":\"{}\"}}", "x".repeat(1 << 20))
+    }
+
+    #[test]
+    fn a_hook_that_never_reads_a_large_state_still_times_out() {
+        let h = hook(r#"{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}"#);
+        let e = run_all("prestart", &[h], &big_state()).unwrap_err();
+        assert_eq!(e.message(), "prestart hook /bin/sleep: timed out after 1s");
+    }
+
+    #[test]
+    fn a_child_holding_the_stdin_of_an_exited_hook_does_not_hold_husk() {
+        let pidfile = std::env::temp_dir().join(format!("husk-hook-child-{}", std::process::id()));
+        let h = hook(&format!(
+            r#"{{"path":"/bin/sh","args":["sh","-c","exec 3<&0; sleep 30 & echo $! > {}"]}}"#,
+            pidfile.display()
+        ));
+        run_all("poststop", &[h], &big_state()).unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        std::fs::remove_file(&pidfile).unwrap();
+        // run_all returned with the child still there, holding the unread pipe.
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        // SAFETY: kill with plain integers, of the sleep this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert!(alive, "husk waited for the hook's child to close stdin");
     }
 }

@@ -380,18 +380,19 @@ fn fs_data(m: &MountPlan, fstype: &str, plan: &Plan) -> String {
 }
 
 fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounted: Option<&OwnedFd>) -> Result<()> {
-    let meta = std::fs::metadata(source).context(|| format!("source {}", source.display()))?;
-    let target = if meta.is_dir() {
-        resolve_dir(root, &m.destination, true)?
-    } else {
-        resolve_file(root, &m.destination)?
-    };
+    // The source is resolved once: what is mounted is what decides between a
+    // directory and a file target, whatever is renamed meanwhile.
     let tree = match premounted {
         Some(tree) => tree.try_clone()?,
         None => {
             let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
-            sys::open_tree(&cstring(source)?, flags).context(|| format!("bind {}", source.display()))?
+            sys::open_tree(&cstring(source)?, flags).context(|| format!("source {}", source.display()))?
         }
+    };
+    let target = if fstat(&tree)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        resolve_dir(root, &m.destination, true)?
+    } else {
+        resolve_file(root, &m.destination)?
     };
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
 }

@@ -16,7 +16,8 @@ pub enum Msg {
     Hooks,
     /// Parent to init: you are in your cgroup.
     Placed,
-    /// Parent to init: the state JSON for the hooks the init runs.
+    /// Parent to init: the state JSON for the hooks the init runs. It goes in a
+    /// memfd: with its annotations it can be far larger than one message.
     State(String),
     Error(String),
     /// The seccomp notify fd of the init, for the listener.
@@ -71,8 +72,9 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         Msg::Committed => buf.push(b'K'),
         Msg::Detached => buf.push(b'D'),
         Msg::State(s) => {
-            buf.push(b'T');
-            buf.extend_from_slice(s.as_bytes());
+            let mut file = crate::sys::memfd(c"husk-state")?;
+            io::Write::write_all(&mut file, s.as_bytes())?;
+            return send_with_fd(sock, b"T", &file);
         }
         Msg::Pid(pid) => {
             buf.push(b'P');
@@ -129,9 +131,19 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
         },
         (Some((b'K', _)), _) => Some(Msg::Committed),
         (Some((b'D', _)), _) => Some(Msg::Detached),
-        (Some((b'T', rest)), _) => Some(Msg::State(String::from_utf8_lossy(rest).into_owned())),
+        (Some((b'T', _)), Some(fd)) => Some(Msg::State(read_all(fd)?)),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
+}
+
+/// The whole content of a memfd the peer wrote (its offset is at the end).
+fn read_all(fd: OwnedFd) -> io::Result<String> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::from(fd);
+    file.rewind()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -159,5 +171,13 @@ mod tests {
         assert_eq!(recv(&b).unwrap(), Some(Msg::Pid(4242)));
         drop(a);
         assert_eq!(recv(&b).unwrap(), None);
+    }
+
+    #[test]
+    fn a_state_larger_than_any_message_arrives_whole() {
+        let (a, b) = crate::sys::seqpacket_pair().unwrap();
+        let state = format!("{{\"big\":\"{}\"}}", "x".repeat(1 << 20));
+        send(&a, &Msg::State(state.clone())).unwrap();
+        assert_eq!(recv(&b).unwrap(), Some(Msg::State(state)));
     }
 }

@@ -34,6 +34,13 @@ pub fn cstring(s: impl AsRef<OsStr>) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }
 
+/// An anonymous in-memory file (close-on-exec) named `name` in /proc/PID/fd.
+pub fn memfd(name: &CStr) -> io::Result<std::fs::File> {
+    // SAFETY: memfd_create with a valid C string.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    check_int(fd).map(|fd| std::fs::File::from(owned(fd as libc::c_long)))
+}
+
 /// The path through which a mount syscall reaches exactly the object behind `fd`.
 pub fn fd_path(fd: RawFd) -> CString {
     CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL in a number")

@@ -255,3 +255,149 @@ fn notify_socket_relays_ready_with_the_host_pid() {
     assert_ok(&b.husk(&["delete", "-f", "n"]));
     b.assert_gone("n");
 }
+
+/// Annotations of 200 KiB: the state no longer fits a pipe's 64 KiB buffer.
+fn big_annotations(b: &mut Bundle) {
+    b.config["annotations"] = json!({ "big": "x".repeat(200 * 1024) });
+}
+
+/// A hook that never reads its stdin and runs `sleep 20` (through `wrapper`,
+/// e.g. setsid), tagged so that a leftover is seen by assert_gone.
+fn sleeping_hook(b: &Bundle, kind: &str, wrapper: &[&str]) -> Value {
+    let mut args: Vec<&str> = wrapper.to_vec();
+    args.extend(["sleep", "20"]);
+    let path = if kind == "createContainer" {
+        // Runs in the container: busybox's applets.
+        format!("/bin/{}", args[0])
+    } else {
+        format!("/usr/bin/{}", args[0])
+    };
+    json!({ kind: [{"path": path, "args": args, "timeout": 1,
+        "env": [format!("HUSK_TEST_BUNDLE={}", b.dir.display())]}] })
+}
+
+/// Create must fail with the timeout (not 20 s later, not successfully), the
+/// hook and everything it started must be gone, and so must the container.
+#[track_caller]
+fn create_times_out(b: &Bundle, kind: &str, path: &str) {
+    let started = std::time::Instant::now();
+    let o = b.create("t");
+    let took = started.elapsed();
+    assert!(
+        !o.status.success(),
+        "{kind}: create succeeded past the timeout after {took:?}"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{kind} hook {path}: timed out after 1s")),
+        "{kind}: {err}"
+    );
+    // The deadline must hold whatever the hook does (not a speed check: 20 s is the hook's own end).
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "{kind}: the timeout held for {took:?}"
+    );
+    b.assert_gone("t");
+}
+
+#[test]
+fn a_hook_that_does_not_read_a_large_state_still_times_out() {
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let mut b = Bundle::new(&format!("hooks-stdin-timeout-{kind}"));
+        big_annotations(&mut b);
+        b.config["hooks"] = sleeping_hook(&b, kind, &[]);
+        b.save();
+        let path = if kind == "createContainer" {
+            "/bin/sleep"
+        } else {
+            "/usr/bin/sleep"
+        };
+        create_times_out(&b, kind, path);
+    }
+}
+
+#[test]
+fn a_start_container_hook_that_does_not_read_a_large_state_still_times_out() {
+    let mut b = Bundle::new("hooks-stdin-timeout-start");
+    big_annotations(&mut b);
+    // Runs in the container after pivot_root: busybox's sleep.
+    let mut hooks = sleeping_hook(&b, "createContainer", &[]);
+    hooks["startContainer"] = hooks.as_object_mut().unwrap().remove("createContainer").unwrap();
+    b.config["hooks"] = hooks;
+    b.script("sleep 30");
+    assert_ok(&b.create("s"));
+    let started = std::time::Instant::now();
+    let o = b.husk(&["start", "s"]);
+    let took = started.elapsed();
+    assert!(!o.status.success(), "start succeeded past the timeout after {took:?}");
+    assert!(
+        stderr(&o).contains("startContainer hook /bin/sleep: timed out after 1s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "the timeout held for {took:?}"
+    );
+    b.wait_status("s", "stopped");
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}
+
+#[test]
+fn a_timed_out_hook_that_made_its_own_process_group_is_killed_with_it() {
+    for kind in ["createRuntime", "createContainer"] {
+        let mut b = Bundle::new(&format!("hooks-pgrp-timeout-{kind}"));
+        big_annotations(&mut b);
+        // setsid makes the hook a group leader; sh leaves a background sleep in its group.
+        let mut hook = sleeping_hook(&b, kind, &["setsid", "sh", "-c", "sleep 20 & exec sleep 20"]);
+        hook[kind][0]["args"].as_array_mut().unwrap().truncate(4);
+        b.config["hooks"] = hook;
+        b.save();
+        let path = if kind == "createContainer" {
+            "/bin/setsid"
+        } else {
+            "/usr/bin/setsid"
+        };
+        create_times_out(&b, kind, path);
+    }
+}
+
+/// Each hook closes its stdin at once (husk must not die of SIGPIPE) and the
+/// next one records the state, which must arrive whole, 200 KiB of annotations included.
+/// Without a pid namespace: as pid 1 of its own, the init would shrug SIGPIPE off.
+#[test]
+fn hooks_that_close_stdin_at_once_succeed_and_the_next_gets_the_whole_state() {
+    let (mut b, out) = bundle_with_outdir("hooks-close-stdin");
+    b.without_namespace("pid");
+    big_annotations(&mut b);
+    let kinds = ["prestart", "createRuntime", "createContainer", "startContainer"];
+    let mut hooks = serde_json::Map::new();
+    for kind in kinds {
+        let dir = if kind == "startContainer" {
+            PathBuf::from("/hookout")
+        } else {
+            out.clone()
+        };
+        let closes = hook(kind, "exec 0<&-; exit 0", Some(10))[kind][0].clone();
+        let records = hook(kind, &format!("cat > {}/{kind}.stdin", dir.display()), Some(10))[kind][0].clone();
+        hooks.insert(kind.to_string(), json!([closes, records]));
+    }
+    b.config["hooks"] = Value::Object(hooks);
+    b.script("echo ran > /hookout/program");
+    assert_ok(&b.create("c"));
+    assert_ok(&b.husk(&["start", "c"]));
+    b.wait_status("c", "stopped");
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+    assert_eq!(read(&out, "program"), "ran\n");
+    for kind in kinds {
+        let state: Value = serde_json::from_str(&read(&out, &format!("{kind}.stdin")))
+            .unwrap_or_else(|e| panic!("{kind} got a broken state: {e}"));
+        assert_eq!(
+            state["annotations"]["big"].as_str().map(str::len),
+            Some(200 * 1024),
+            "{kind}"
+        );
+    }
+}
