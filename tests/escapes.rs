@@ -198,3 +198,37 @@ fn an_init_created_in_a_pod_holds_no_host_directory_open() {
         "the host was reachable through the pod member's init fds: {leaked}"
     );
 }
+
+/// A created init is visible to processes exec'd into the container (and to
+/// a whole pod when it joins a pid namespace) until `start`. One with
+/// CAP_SYS_PTRACE (and a seccomp profile that allows ptrace, as Docker's
+/// does with that capability) can attach to it and make it run any syscall:
+/// it must by then hold no capability beyond the container's own, as runc's
+/// init drops them before it waits on the fifo.
+#[test]
+fn a_created_init_has_no_more_capabilities_than_the_container() {
+    let mut b = Bundle::new("created-caps");
+    add_sys_ptrace(&mut b);
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    b.config["process"]["args"] = json!(["true"]);
+    b.save();
+    assert_ok(&b.create("c"));
+    let o = b.husk(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "grep -E '^Cap(Prm|Eff|Bnd)' /proc/1/status /proc/self/status",
+    ]);
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&o);
+    let out = stdout(&o);
+    let caps = |who: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with(who))
+            .map(|l| l.split_once(':').unwrap().1.to_string())
+            .collect()
+    };
+    assert_eq!(caps("/proc/1/"), caps("/proc/self/"), "{out}");
+}
