@@ -423,3 +423,97 @@ fn a_container_being_created_is_creating() {
     assert_ok(&b.husk(&["delete", "--force", "c"]));
     b.assert_gone("c");
 }
+
+/// A cgroup that the test makes and puts a process of its own in, as another
+/// service's cgroup: `pids` is enough for husk to find the process there.
+struct Victim {
+    dirs: Vec<std::path::PathBuf>,
+    process: Child,
+}
+
+impl Victim {
+    fn new(name: &str) -> Victim {
+        let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let hierarchies: &[&str] = if unified { &[""] } else { &["pids", "freezer"] };
+        let process = Command::new("sleep").arg("60").spawn().unwrap();
+        let dirs: Vec<_> = hierarchies
+            .iter()
+            .map(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(name))
+            .collect();
+        for dir in &dirs {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("cgroup.procs"), process.id().to_string()).unwrap();
+        }
+        Victim { dirs, process }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.process.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// linux.cgroupsPath naming a cgroup that holds processes that are not the
+/// container's (runc refuses such a create): neither create nor the delete
+/// of the container may kill them.
+#[test]
+fn a_cgroup_with_other_processes_is_not_taken_over() {
+    let name = format!("husk-test-victim-{}", std::process::id());
+    let mut victim = Victim::new(&name);
+    let mut b = bundle("crash-victim");
+    b.config["linux"]["cgroupsPath"] = Value::from(format!("/{name}"));
+    b.save();
+    let created = b.create("c").status.success();
+    if created {
+        assert_ok(&b.husk(&["delete", "--force", "c"]));
+    }
+    assert!(
+        victim.alive(),
+        "delete killed a process of a cgroup the container did not make"
+    );
+    assert!(!created, "create took over a cgroup that holds other processes");
+    b.assert_gone("c");
+}
+
+/// The same with `create` killed while it runs (in a slow createRuntime hook):
+/// its record names the cgroup of linux.cgroupsPath, which it did not make;
+/// `delete` of what is left must not kill that cgroup's processes.
+#[test]
+fn delete_after_a_killed_create_kills_only_what_create_made() {
+    let name = format!("husk-test-victim-killed-{}", std::process::id());
+    let mut victim = Victim::new(&name);
+    let mut b = bundle("crash-victim-killed");
+    b.config["linux"]["cgroupsPath"] = Value::from(format!("/{name}"));
+    b.config["hooks"]["createRuntime"] = serde_json::json!([{"path": "/bin/sleep", "args": ["sleep", "2"]}]);
+    b.save();
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root").arg(&b.root);
+    cmd.args(arguments(&b, Cmd::Create, "c", 0)).stdin(Stdio::null());
+    b.tag(&mut cmd);
+    let mut create = cmd.spawn().unwrap();
+    let record = b.root.join("c").join("creating.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !record.exists() && Instant::now() < deadline && create.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = create.kill();
+    let _ = create.wait();
+    let _ = b.husk(&["delete", "c"]);
+    assert!(
+        victim.alive(),
+        "delete killed a process of a cgroup that create did not make"
+    );
+    // The killed create's hook ends on its own.
+    std::thread::sleep(Duration::from_secs(2));
+    b.assert_gone("c");
+}

@@ -129,3 +129,106 @@ fn an_init_joining_a_pid_namespace_never_appears_there_with_the_hosts_root() {
     assert_ok(&racer.husk(&["delete", "-f", "pause"]));
     racer.assert_gone("pause");
 }
+
+/// A script that tries to reach MARKER (a host-only file) through every fd of
+/// every process it can see in its pid namespace: a runtime fd to a host
+/// directory lets `..` climb to the host's root (CVE-2024-21626's class).
+fn fd_escape_script(marker: &Path) -> String {
+    let up = "../".repeat(16);
+    format!(
+        "for f in /proc/[0-9]*/fd/*; do cat \"$f/{up}{}\" 2>/dev/null && echo \" via $f\"; done; true",
+        marker.display().to_string().trim_start_matches('/')
+    )
+}
+
+/// A created container's init waits for `start` holding nothing of the host
+/// that a process exec'd into the container (with CAP_SYS_PTRACE) could
+/// climb out of through /proc/1/fd.
+#[test]
+fn a_created_init_holds_no_host_directory_open() {
+    let mut b = Bundle::new("created-fds");
+    add_sys_ptrace(&mut b);
+    let marker = b.dir.join("host-only-marker");
+    std::fs::write(&marker, "host-secret").unwrap();
+    b.config["process"]["args"] = json!(["true"]);
+    b.save();
+    assert_ok(&b.create("c"));
+    let o = b.husk(&["exec", "c", "sh", "-c", &fd_escape_script(&marker)]);
+    assert_ok(&o);
+    assert!(
+        !stdout(&o).contains("host-secret"),
+        "the host was reachable through the created init's fds: {}",
+        stdout(&o)
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+/// The same for a pod: the init of a container created in a joined pid
+/// namespace waits for `start` where every pod member sees it.
+#[test]
+fn an_init_created_in_a_pod_holds_no_host_directory_open() {
+    let mut pause = Bundle::new("pod-fds");
+    add_sys_ptrace(&mut pause);
+    pause.config["process"]["args"] = json!(["sleep", "1000"]);
+    pause.save();
+    assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
+    let pid = pause.state("pause")["pid"].as_i64().unwrap();
+    let marker = pause.dir.join("host-only-marker");
+    std::fs::write(&marker, "host-secret").unwrap();
+
+    let mut member = Bundle::new("pod-fds-member");
+    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    member.config["process"]["args"] = json!(["true"]);
+    member.save();
+    assert_ok(&member.create("m"));
+    let o = pause.husk(&["exec", "pause", "sh", "-c", &fd_escape_script(&marker)]);
+    assert_ok(&o);
+    let leaked = stdout(&o);
+    assert_ok(&member.husk(&["delete", "-f", "m"]));
+    member.assert_gone("m");
+    assert_ok(&pause.husk(&["delete", "-f", "pause"]));
+    pause.assert_gone("pause");
+    assert!(
+        !leaked.contains("host-secret"),
+        "the host was reachable through the pod member's init fds: {leaked}"
+    );
+}
+
+/// A created init is visible to processes exec'd into the container (and to
+/// a whole pod when it joins a pid namespace) until `start`. One with
+/// CAP_SYS_PTRACE (and a seccomp profile that allows ptrace, as Docker's
+/// does with that capability) can attach to it and make it run any syscall:
+/// it must by then hold no capability beyond the container's own, as runc's
+/// init drops them before it waits on the fifo.
+#[test]
+fn a_created_init_has_no_more_capabilities_than_the_container() {
+    let mut b = Bundle::new("created-caps");
+    add_sys_ptrace(&mut b);
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    b.config["process"]["args"] = json!(["true"]);
+    b.save();
+    assert_ok(&b.create("c"));
+    let o = b.husk(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "grep -E '^Cap(Prm|Eff|Bnd)' /proc/1/status /proc/self/status",
+    ]);
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&o);
+    let out = stdout(&o);
+    let caps = |who: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with(who))
+            .map(|l| l.split_once(':').unwrap().1.to_string())
+            .collect()
+    };
+    assert_eq!(caps("/proc/1/"), caps("/proc/self/"), "{out}");
+}

@@ -291,3 +291,41 @@ fn a_reused_pid_does_not_make_a_dead_container_look_alive() {
     assert_ok(&b.husk(&["delete", "r"]));
     b.assert_gone("r");
 }
+
+/// A container whose init's main thread exits while another thread runs on
+/// is still running: it must not look stopped (the leader thread is a zombie),
+/// which would also make `kill` and `exec` refuse it.
+#[test]
+fn an_init_whose_main_thread_exits_is_still_running() {
+    let mut b = Bundle::new("leader-exit");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/leader_exit.c");
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(b.rootfs().join("bin/leader_exit"))
+        .arg(&src)
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    b.config["process"]["args"] = serde_json::json!(["/bin/leader_exit"]);
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    // The saved pid: `state` says 0 for a container it thinks stopped.
+    let saved: Value = serde_json::from_slice(&std::fs::read(b.root.join("c/state.json")).unwrap()).unwrap();
+    let pid = saved["pid"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // Wait until the main thread has exited.
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z ")) {
+        assert!(std::time::Instant::now() < deadline, "the main thread never exited");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = b.status("c");
+    let kill = b.husk(&["kill", "c", "KILL"]);
+    if !kill.status.success() {
+        assert_ok(&b.husk(&["delete", "--force", "c"]));
+    }
+    assert_eq!(status, "running");
+    assert_ok(&kill);
+    b.wait_status("c", "stopped");
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+}
