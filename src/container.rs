@@ -290,12 +290,10 @@ fn spawn_init(
     if unsafe { libc::chmod(fifo.as_ptr(), 0o622) } < 0 {
         return Err(std::io::Error::last_os_error()).context(|| "chmod exec fifo".into());
     }
-    let state_dir = sys::openat(
-        libc::AT_FDCWD,
-        &sys::cstring(&locked.dir)?,
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
-    )?;
+    // The init holds only the fifo until `start`, never the state directory:
+    // a container process that can read the init's fds must find nothing
+    // there to climb out of with "..".
+    let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
     let (parent_sock, child_sock) = sys::seqpacket_pair()?;
     let systemd = plan.cgroup.as_ref().and_then(|c| c.systemd.as_ref());
     // systemd makes its unit's cgroup around the init, once that exists.
@@ -333,7 +331,7 @@ fn spawn_init(
         init::run(InitArgs {
             plan,
             sock: child_sock,
-            state_dir,
+            exec_fifo,
             preserve_fds,
             close: vec![locked.lock_fd()],
             premounted,
@@ -342,7 +340,7 @@ fn spawn_init(
         });
     }
     drop(child_sock);
-    drop(state_dir);
+    drop(exec_fifo);
     let mut guard = InitGuard { pid, armed: true };
     let Some((start_time, _)) = sys::process_start(pid) else {
         bail!("container init {pid} vanished at once")
@@ -402,7 +400,7 @@ fn spawn_init(
             Some(Msg::SeccompFd(fd)) => notify_fd = Some(fd),
             // The init started the container's process in the pid namespace it
             // joins late, and exits: that process is the container's init now.
-            Some(Msg::Pid(process)) => {
+            Some(Msg::Pid(process)) if guard.pid == pid && sys::is_own_child(process) => {
                 guard.reap();
                 guard = InitGuard {
                     pid: process,

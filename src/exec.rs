@@ -256,7 +256,8 @@ fn spawned_pid(sock: &OwnedFd, joiner: libc::pid_t) -> Result<libc::pid_t> {
     let msg = sync::recv(sock).context(|| "read from exec process".into());
     let status = container::wait_status(joiner);
     match msg? {
-        Some(Msg::Pid(pid)) => Ok(pid),
+        Some(Msg::Pid(pid)) if sys::is_own_child(pid) => Ok(pid),
+        Some(Msg::Pid(pid)) => bail!("exec: the reported process {pid} is not husk's child"),
         Some(Msg::Error(e)) => Err(Error::new(e)),
         _ => bail!("exec: the process that joins the container's namespaces failed ({status:#x})"),
     }

@@ -17,7 +17,6 @@ use crate::bail;
 use crate::config::{Plan, ProcessPlan};
 use crate::error::{Context, Result};
 use crate::seccomp::SeccompPlan;
-use crate::state::FIFO;
 use crate::sync::{self, Msg};
 use crate::sys;
 use crate::{capabilities, console, process, rootfs, seccomp, sysctl};
@@ -27,8 +26,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     pub sock: OwnedFd,
-    /// The container's state directory (O_PATH), where exec.fifo lives.
-    pub state_dir: OwnedFd,
+    /// The container's exec.fifo (O_PATH), opened for writing once set up.
+    pub exec_fifo: OwnedFd,
     pub preserve_fds: u32,
     /// Descriptors of the parent that must not stay open here (the state lock).
     pub close: Vec<RawFd>,
@@ -56,11 +55,23 @@ pub fn run(args: InitArgs) -> ! {
             proc,
             hook_state,
         }) => {
+            // Confined before Ready: from here until `start`, whatever can see
+            // the init finds the container's user, capabilities and seccomp
+            // filter, and no fd but the fifo, the private procfs and passed ones.
+            let plan = args.plan;
+            let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
+            let keep = [args.sock.as_raw_fd(), args.exec_fifo.as_raw_fd(), proc.as_raw_fd()];
+            let confined = confine(&plan.process, filter, plan.last_cap, plan.in_userns(), &proc)
+                .and_then(|()| sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into()));
+            if let Err(e) = confined {
+                let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
+                exit(1);
+            }
             if sync::send(&args.sock, &Msg::Ready).is_err() || !detach(&args.sock) {
                 exit(1);
             }
             drop(args.sock);
-            wait_and_exec(args.plan, &program, &proc, args.state_dir, hook_state.as_deref())
+            wait_and_exec(plan, &program, &proc, &args.exec_fifo, hook_state.as_deref())
         }
         Err(e) => {
             let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
@@ -208,8 +219,8 @@ fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::namespaces::Jo
     sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
         .context(|| format!("join namespace {}", pid_ns.path.display()))?;
     // What the process needs until it execs: stdio, the passed fds, the sync
-    // socket, the state directory (for exec.fifo) and the console.
-    let mut keep = vec![args.sock.as_raw_fd(), args.state_dir.as_raw_fd()];
+    // socket, exec.fifo and the console.
+    let mut keep = vec![args.sock.as_raw_fd(), args.exec_fifo.as_raw_fd()];
     keep.extend(args.console.as_ref().map(|f| f.as_raw_fd()));
     let (known, announced) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
     keep.extend([known.as_raw_fd(), announced.as_raw_fd()]);
@@ -336,20 +347,21 @@ pub fn find_executable(p: &ProcessPlan) -> Result<CString> {
     bail!("exec: \"{program}\": executable file not found in $PATH")
 }
 
-/// Blocks until `start` opens the fifo, then becomes the container's program.
-fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: OwnedFd, hook_state: Option<&str>) -> ! {
-    let fifo_name = CString::new(FIFO).expect("static");
-    let fifo = match sys::openat(state_dir.as_raw_fd(), &fifo_name, libc::O_WRONLY, 0) {
+/// Blocks until `start` opens the fifo, then runs the startContainer hooks and
+/// execs the container's program; an error goes to `start` through the fifo.
+fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, exec_fifo: &OwnedFd, hook_state: Option<&str>) -> ! {
+    // Reopened through our own fd: the init never held the state directory.
+    let path = CString::new(format!("self/fd/{}", exec_fifo.as_raw_fd())).expect("no NUL");
+    let fifo = match sys::openat(proc.as_raw_fd(), &path, libc::O_WRONLY | libc::O_CLOEXEC, 0) {
         Ok(fd) => fd,
         Err(_) => exit(1),
     };
-    drop(state_dir);
-    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
     let start_hooks = plan.hooks.start_container().as_deref().unwrap_or(&[]);
     let state = hook_state.unwrap_or("{}").replacen("\"creating\"", "\"created\"", 1);
-    let started = crate::hooks::run_all("startContainer", start_hooks, &state);
-    let err = match started
-        .and_then(|()| become_process(&plan.process, filter, plan.last_cap, plan.in_userns(), program, proc))
+    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
+    let err = match crate::hooks::run_all("startContainer", start_hooks, &state)
+        .and_then(|()| load_late_seccomp(&plan.process, filter))
+        .and_then(|()| execute(&plan.process, program))
     {
         Err(e) => e,
         Ok(never) => match never {},
@@ -361,9 +373,7 @@ fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, state_dir: Owne
     exit(127)
 }
 
-/// The last steps (after `start`, or of `exec`): labels, capabilities, the user,
-/// no_new_privs and seccomp (`filter`, unless already loaded), in the order that
-/// leaves each the rights it needs; then execve.
+/// The last steps (of `exec`): `confine`, then `execute`.
 pub fn become_process(
     p: &ProcessPlan,
     filter: Option<&SeccompPlan>,
@@ -372,12 +382,26 @@ pub fn become_process(
     program: &CString,
     proc: &OwnedFd,
 ) -> Result<Infallible> {
+    confine(p, filter, last_cap, in_userns, proc)?;
+    load_late_seccomp(p, filter)?;
+    execute(p, program)
+}
+
+/// Labels, capabilities, the user and no_new_privs, in the order that leaves
+/// each the rights it needs; the seccomp filter (`filter`, unless already
+/// loaded) too when it needs CAP_SYS_ADMIN, that is without no_new_privs.
+pub fn confine(
+    p: &ProcessPlan,
+    filter: Option<&SeccompPlan>,
+    last_cap: u8,
+    in_userns: bool,
+    proc: &OwnedFd,
+) -> Result<()> {
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {
         process::set_affinity(cpus)?;
     }
     process::set_exec_labels(attrs, proc)?;
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
     if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
         seccomp::load(filter).context(|| "load seccomp filter".into())?;
     }
@@ -405,10 +429,22 @@ pub fn become_process(
     unsafe { libc::umask(p.umask as libc::mode_t) };
     if attrs.no_new_privileges {
         process::set_no_new_privileges()?;
-        if let Some(filter) = filter {
-            seccomp::load(filter).context(|| "load seccomp filter".into())?;
-        }
     }
+    Ok(())
+}
+
+/// With no_new_privs, the seccomp filter goes last, so that it need not allow
+/// what the steps before the exec do.
+pub fn load_late_seccomp(p: &ProcessPlan, filter: Option<&SeccompPlan>) -> Result<()> {
+    match filter {
+        Some(filter) if p.attrs.no_new_privileges => {
+            seccomp::load(filter).context(|| "load seccomp filter".into()).map(drop)
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn execute(p: &ProcessPlan, program: &CString) -> Result<Infallible> {
     let e = nix::unistd::execve(program, &p.args, &p.env).unwrap_err();
     bail!("exec {}: {}", program.to_string_lossy(), e.desc())
 }

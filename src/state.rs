@@ -139,7 +139,7 @@ impl Saved {
     }
 
     fn init_stat(&self) -> Option<sys::ProcStat> {
-        sys::process_stat(self.pid).filter(|s| s.start_time == self.start_time && s.state != b'Z' && s.state != b'X')
+        sys::process_stat(self.pid).filter(|s| s.start_time == self.start_time && s.alive())
     }
 
     /// What is known of a container whose directory holds no record at all (a

@@ -402,14 +402,36 @@ pub fn process_start(pid: libc::pid_t) -> Option<(u64, u8)> {
 pub struct ProcStat {
     pub start_time: u64,
     pub state: u8,
+    pub ppid: libc::pid_t,
     /// The kernel's PF_* flags.
     pub flags: u64,
+    pub threads: u64,
+}
+
+impl ProcStat {
+    /// Whether the process lives: a zombie leader whose other threads run on
+    /// (it called pthread_exit) still does.
+    pub fn alive(&self) -> bool {
+        match self.state {
+            b'X' => false,
+            b'Z' => self.threads > 1,
+            _ => true,
+        }
+    }
 }
 
 /// PF_FORKNOEXEC: set by clone, cleared by execve. A container's init has it until
 /// it execs the program: the kernel's own word on "created", which no crash of
 /// husk can leave stale and no container process can forge.
 pub const PF_FORKNOEXEC: u64 = 0x40;
+
+/// Whether `pid` is a live child of this process: a pid that a process we
+/// started reports is checked before husk signals, places or records it.
+pub fn is_own_child(pid: libc::pid_t) -> bool {
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    pid > 0 && process_stat(pid).is_some_and(|s| s.ppid == me && s.alive())
+}
 
 pub fn process_stat(pid: libc::pid_t) -> Option<ProcStat> {
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
@@ -421,10 +443,13 @@ fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let fields: Vec<&[u8]> = stat.get(close + 2..)?.split(|&b| b == b' ').collect();
     let number = |i: usize| std::str::from_utf8(fields.get(i)?).ok()?.parse().ok();
-    // Counted from the state, field 3 overall: flags is field 9, starttime 22.
+    // Counted from the state, field 3 overall: ppid is field 4, flags 9,
+    // num_threads 20, starttime 22.
     Some(ProcStat {
         state: *fields.first()?.first()?,
+        ppid: number(1)? as libc::pid_t,
         flags: number(6)?,
+        threads: number(17)?,
         start_time: number(19)?,
     })
 }
@@ -439,7 +464,9 @@ mod tests {
         let want = ProcStat {
             start_time: 987654,
             state: b'S',
+            ppid: 1,
             flags: 4194560,
+            threads: 1,
         };
         assert_eq!(parse_stat(line), Some(want));
     }
