@@ -12,7 +12,7 @@ use crate::capabilities::{self, CapsPlan};
 use crate::devices::{self, DevicePlan};
 use crate::error::{Context, Error, Result};
 use crate::mounts::{self, MountPlan};
-use crate::namespaces::NamespacePlan;
+use crate::namespaces::{NamespacePlan, Shared};
 use crate::process::{self, AttrsPlan};
 use crate::seccomp::{self, SeccompPlan};
 use crate::sys::cstring;
@@ -186,12 +186,11 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let namespaces = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
-    if hostname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
-        bail!("hostname: cannot set a hostname without a private UTS namespace");
-    }
     let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-    if domainname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
-        bail!("domainname: cannot set a domainname without a private UTS namespace");
+    for (field, value) in [("hostname", &hostname), ("domainname", &domainname)] {
+        if value.is_some() {
+            check_private_uts(field, &namespaces)?;
+        }
     }
     if !namespaces.has(libc::CLONE_NEWNS) {
         bail!("linux.namespaces: a mount namespace is required");
@@ -314,6 +313,19 @@ fn check_intel_rdt() -> Result<()> {
         bail!("linux.intelRdt: this host has no resctrl filesystem (Intel RDT is not enabled)");
     }
     bail!("linux.intelRdt: not supported by husk")
+}
+
+/// The hostname and domainname go into the container's uts namespace, which
+/// must not be husk's own (the host's).
+fn check_private_uts(field: &str, namespaces: &NamespacePlan) -> Result<()> {
+    match namespaces.shared_with_caller(libc::CLONE_NEWUTS)? {
+        None => Ok(()),
+        Some(Shared::Unlisted) => bail!("{field}: cannot set a {field} without a private UTS namespace"),
+        Some(Shared::Joined(path)) => bail!(
+            "{field}: the uts namespace {} is husk's own, not the container's",
+            path.display()
+        ),
+    }
 }
 
 fn time_offsets(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan) -> Result<String> {
