@@ -93,7 +93,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
         root: store.root().to_path_buf(),
     };
     let mut plan = config::load(&bundle, &opts)?;
-    let preserve = args.preserve_fds + pass_listen_fds(&mut plan);
+    let preserve = preserved_fds(args.preserve_fds, pass_listen_fds(&mut plan))?;
     let notify = crate::notify::host_socket();
     if let Some(host) = &notify {
         pass_notify_socket(&mut plan, host, &store.dir(&args.id));
@@ -253,6 +253,29 @@ pub fn console_for(
         }
         (true, None) => bail!("cannot allocate tty if husk will detach without setting console socket"),
     }
+}
+
+/// How many fds after stdio the container gets: systemd's LISTEN_FDS, then
+/// --preserve-fds; no more than this process may have open.
+pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let total = u64::from(flag) + u64::from(listen);
+    if total + 3 > limit.rlim_cur {
+        let also = match listen {
+            0 => String::new(),
+            n => format!(" (with {n} from LISTEN_FDS)"),
+        };
+        bail!(
+            "--preserve-fds {flag}: more fds than the limit of {} open files{also}",
+            limit.rlim_cur
+        );
+    }
+    Ok(total as u32)
 }
 
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
