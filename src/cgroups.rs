@@ -117,12 +117,36 @@ pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
             fnv1a(root.as_os_str().as_encoded_bytes()) as u32
         ));
     }
-    if configured.starts_with('/') {
-        return Ok(configured.to_string());
-    }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let base = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
-    Ok(format!("{}/{configured}", base.trim_end_matches('/')))
+    let path = match configured.starts_with('/') {
+        true => normalize(configured),
+        false => {
+            let base = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+            normalize(&format!("{base}/{configured}"))
+        }
+    };
+    check_not_husks_own(configured, &path, &own)?;
+    Ok(path)
+}
+
+/// An absolute cgroup path without empty or "." components ("//a/./b/" is /a/b).
+fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// A container's cgroup is killed whole and removed by `delete`: the root of a
+/// hierarchy, or a cgroup that holds husk itself (and so its caller), never is.
+fn check_not_husks_own(configured: &str, path: &str, own_cgroups: &str) -> Result<()> {
+    if path == "/" {
+        bail!("linux.cgroupsPath \"{configured}\": the root of the cgroup hierarchy cannot be a container's cgroup");
+    }
+    let holds = |own: &str| own == path || own.strip_prefix(path).is_some_and(|rest| rest.starts_with('/'));
+    let own_paths = own_cgroups.lines().filter_map(|l| l.splitn(3, ':').nth(2));
+    if let Some(own) = own_paths.into_iter().find(|own| holds(own)) {
+        bail!("linux.cgroupsPath \"{configured}\": {path} holds husk's own cgroup {own}: it cannot be a container's cgroup");
+    }
+    Ok(())
 }
 
 pub const DEFAULT_ROOT: &str = "/run/husk";
@@ -180,15 +204,37 @@ impl Cgroup {
         Some(dir.join(if h.v2 { "cgroup.freeze" } else { "freezer.state" }))
     }
 
-    /// Makes the directories. On a unified host every controller is delegated to
-    /// the container; on a hybrid one only the v2 controllers its `writes` use.
-    pub fn create(&self, writes: &[Write]) -> Result<()> {
+    /// The directories of this cgroup that exist now.
+    pub fn existing_dirs(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| d.exists())
+            .cloned()
+            .collect()
+    }
+
+    /// Makes the directories; those that were there already go into `existed`
+    /// (not husk's: delete leaves them and what is in them alone). On a unified
+    /// host every controller is delegated to the container; on a hybrid one only
+    /// the v2 controllers its `writes` use.
+    pub fn create(&self, writes: &[Write], existed: &mut Vec<PathBuf>) -> Result<()> {
         let wanted: Vec<&str> = writes.iter().map(|w| w.controller).filter(|c| self.is_v2(c)).collect();
         let unified = is_unified();
         for (h, dir) in &self.dirs {
-            let existed = dir.exists();
-            std::fs::create_dir_all(dir).context(|| format!("create cgroup {}", dir.display()))?;
-            if !existed && h.controllers.split(',').any(|c| c == "cpuset") {
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent).context(|| format!("create cgroup {}", parent.display()))?;
+            }
+            // mkdir itself tells, atomically, whether the directory is ours.
+            let made = match std::fs::create_dir(dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(e).context(|| format!("create cgroup {}", dir.display())),
+            };
+            if !made {
+                existed.push(dir.clone());
+            }
+            if made && h.controllers.split(',').any(|c| c == "cpuset") {
                 inherit_cpuset(&h.mountpoint, dir)?;
             }
             if h.v2 && (unified || !wanted.is_empty()) {
@@ -330,10 +376,10 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Removes the cgroup's directories, waiting (bounded) for processes that are
-    /// still being reaped by their parent.
-    pub fn destroy(&self) -> Result<()> {
-        for (_, dir) in &self.dirs {
+    /// Removes the cgroup's directories but those in `keep` (not made by husk),
+    /// waiting (bounded) for processes that are still being reaped by their parent.
+    pub fn destroy(&self, keep: &[PathBuf]) -> Result<()> {
+        for (_, dir) in self.dirs.iter().filter(|(_, d)| !keep.contains(d)) {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
             let mut pause = std::time::Duration::from_micros(200);
             loop {
@@ -482,5 +528,41 @@ mod tests {
                 Some("/e".into())
             ]
         );
+    }
+
+    #[test]
+    fn cgroups_paths_resolve_without_escapes() {
+        let root = Path::new(DEFAULT_ROOT);
+        assert_eq!(resolve_path("", "c", root).unwrap(), "/husk/c");
+        assert_eq!(resolve_path("//a/./b/", "c", root).unwrap(), "/a/b");
+        for bad in ["/", "//", "/.", "/./", "."] {
+            let e = resolve_path(bad, "c", root).unwrap_err();
+            assert!(
+                e.message().starts_with(&format!("linux.cgroupsPath \"{bad}\": ")),
+                "{bad}: {e}"
+            );
+        }
+        for escape in ["/a/..", "../x", "/a/../../b", "a/../.."] {
+            let e = resolve_path(escape, "c", root).unwrap_err();
+            assert!(e.message().contains("must not contain .."), "{escape}: {e}");
+        }
+    }
+
+    #[test]
+    fn ancestors_of_husks_own_cgroup_are_refused() {
+        let own = "4:memory:/process_api/abc\n1:cpu:/\n0::/user.slice/session-1.scope\n";
+        let check = |p: &str| check_not_husks_own(p, p, own);
+        assert!(check("/process_api/abc/husk").is_ok());
+        assert!(check("/process_api/ab").is_ok());
+        assert!(check("/user.slice/session-10.scope").is_ok());
+        for held in [
+            "/process_api",
+            "/process_api/abc",
+            "/user.slice",
+            "/user.slice/session-1.scope",
+        ] {
+            let e = check(held).unwrap_err();
+            assert!(e.message().contains("holds husk's own cgroup"), "{held}: {e}");
+        }
     }
 }

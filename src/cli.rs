@@ -216,32 +216,32 @@ pub struct UpdateArgs {
     #[arg(short, long, value_name = "FILE")]
     pub resources: Option<String>,
     /// Memory limit (64m, 1g, -1)
-    #[arg(long, short = 'm')]
+    #[arg(long, short = 'm', allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Memory soft limit
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Ignored (deprecated by the kernel)
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
     #[arg(long)]
     pub cpu_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     #[arg(long, alias = "cpu-shares")]
     pub cpu_share: Option<u64>,
     #[arg(long)]
     pub cpu_rt_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     #[arg(long)]
     pub blkio_weight: Option<u16>,
@@ -312,6 +312,27 @@ mod tests {
         assert_eq!(e.id, "c");
         assert_eq!(e.command, ["sh", "-c", "echo -n hi"]);
         assert_eq!((e.env, e.user.as_deref()), (vec!["A=1".to_string()], Some("5:6")));
+    }
+
+    #[test]
+    fn update_takes_negative_numbers_as_unlimited() {
+        let cli = parse(&[
+            "update",
+            "--memory",
+            "-1",
+            "--pids-limit",
+            "-1",
+            "--cpu-quota",
+            "-1",
+            "c",
+        ]);
+        let Some(Command::Update(u)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (u.memory.as_deref(), u.pids_limit, u.cpu_quota),
+            (Some("-1"), Some(-1), Some(-1))
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::capabilities::{self, CapsPlan};
 use crate::devices::{self, DevicePlan};
 use crate::error::{Context, Error, Result};
 use crate::mounts::{self, MountPlan};
-use crate::namespaces::NamespacePlan;
+use crate::namespaces::{NamespacePlan, Shared};
 use crate::process::{self, AttrsPlan};
 use crate::seccomp::{self, SeccompPlan};
 use crate::sys::cstring;
@@ -186,12 +186,11 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let namespaces = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
-    if hostname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
-        bail!("hostname: cannot set a hostname without a private UTS namespace");
-    }
     let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-    if domainname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
-        bail!("domainname: cannot set a domainname without a private UTS namespace");
+    for (field, value) in [("hostname", &hostname), ("domainname", &domainname)] {
+        if value.is_some() {
+            check_private_uts(field, &namespaces)?;
+        }
     }
     if !namespaces.has(libc::CLONE_NEWNS) {
         bail!("linux.namespaces: a mount namespace is required");
@@ -230,6 +229,13 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let time_offsets = time_offsets(&linux, &namespaces)?;
     let rootless = opts.rootless;
     let cgroup = cgroup_plan(&linux, opts, &devices)?;
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    check_hooks(&hooks)?;
+    check_absolute("linux.maskedPaths", linux.masked_paths())?;
+    check_absolute("linux.readonlyPaths", linux.readonly_paths())?;
+    if linux.intel_rdt().is_some() {
+        check_intel_rdt()?;
+    }
 
     Ok(Plan {
         process: process_plan(process, &linux, opts, last_cap)?,
@@ -254,10 +260,72 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         userns,
         rootless,
         config_text: String::new(),
-        hooks: spec.hooks().clone().unwrap_or_default(),
+        hooks,
         notify_name: None,
         cgroup,
     })
+}
+
+/// Hooks run on the host: a path relative to wherever husk happens to run, or a
+/// timeout that expires at once, is a mistake rather than a choice.
+fn check_hooks(hooks: &oci_spec::runtime::Hooks) -> Result<()> {
+    let kinds = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (kind, list) in kinds {
+        for (i, hook) in list.iter().flatten().enumerate() {
+            let path = hook.path();
+            if !path.is_absolute() {
+                bail!("hooks.{kind}[{i}].path \"{}\": must be absolute", path.display());
+            }
+            if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
+                bail!("hooks.{kind}[{i}].timeout {t}: must be a positive number of seconds");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// maskedPaths and readonlyPaths are paths in the container, from its root.
+fn check_absolute(field: &str, paths: &Option<Vec<String>>) -> Result<()> {
+    for (i, p) in paths.iter().flatten().enumerate() {
+        if !p.starts_with('/') {
+            bail!("{field}[{i}] \"{p}\": must be absolute");
+        }
+    }
+    Ok(())
+}
+
+/// husk does not implement Intel RDT: a config that asks for it must not
+/// silently run without it.
+fn check_intel_rdt() -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let has_resctrl = info.lines().any(|l| {
+        l.split_once(" - ")
+            .is_some_and(|(_, post)| post.starts_with("resctrl "))
+    });
+    if !has_resctrl {
+        bail!("linux.intelRdt: this host has no resctrl filesystem (Intel RDT is not enabled)");
+    }
+    bail!("linux.intelRdt: not supported by husk")
+}
+
+/// The hostname and domainname go into the container's uts namespace, which
+/// must not be husk's own (the host's).
+fn check_private_uts(field: &str, namespaces: &NamespacePlan) -> Result<()> {
+    match namespaces.shared_with_caller(libc::CLONE_NEWUTS)? {
+        None => Ok(()),
+        Some(Shared::Unlisted) => bail!("{field}: cannot set a {field} without a private UTS namespace"),
+        Some(Shared::Joined(path)) => bail!(
+            "{field}: the uts namespace {} is husk's own, not the container's",
+            path.display()
+        ),
+    }
 }
 
 fn time_offsets(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan) -> Result<String> {
@@ -477,7 +545,9 @@ mod tests {
     }
 
     fn plan_of(json: &str) -> Result<Plan> {
-        let dir = std::env::temp_dir().join(format!("husk-unit-{}", std::process::id()));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("husk-unit-{}-{n}", std::process::id()));
         std::fs::create_dir_all(dir.join("rootfs")).unwrap();
         let opts = Options {
             id: "t",
@@ -523,5 +593,34 @@ mod tests {
         assert!(e.message().contains("rootfsPropagation"), "{e}");
         let e = plan_err(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#));
         assert!(e.message().contains("mount namespace"), "{e}");
+    }
+
+    #[test]
+    fn hooks_paths_and_rdt_are_checked() {
+        let base = |extra: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{{"namespaces":[{{"type":"mount"}}]{extra}}}}}"#
+            )
+        };
+        let hooks = |h: &str| base(&format!(r#"}},"hooks":{{{h}"#));
+        assert!(plan_of(&hooks(r#""prestart":[{"path":"/bin/true","timeout":1}]"#)).is_ok());
+        let e = plan_err(&hooks(r#""prestart":[{"path":"/bin/true"},{"path":"x"}]"#));
+        assert_eq!(e.message(), r#"hooks.prestart[1].path "x": must be absolute"#);
+        let e = plan_err(&hooks(r#""poststop":[{"path":""}]"#));
+        assert_eq!(e.message(), r#"hooks.poststop[0].path "": must be absolute"#);
+        let e = plan_err(&hooks(r#""createRuntime":[{"path":"/bin/true","timeout":-1}]"#));
+        assert!(
+            e.message()
+                .starts_with("hooks.createRuntime[0].timeout -1: must be a positive"),
+            "{e}"
+        );
+        let e = plan_err(&hooks(r#""startContainer":[{"path":"/bin/true","timeout":0}]"#));
+        assert!(e.message().starts_with("hooks.startContainer[0].timeout 0"), "{e}");
+        let e = plan_err(&base(r#","maskedPaths":["/proc/kcore","proc/keys"]"#));
+        assert_eq!(e.message(), r#"linux.maskedPaths[1] "proc/keys": must be absolute"#);
+        let e = plan_err(&base(r#","readonlyPaths":[""]"#));
+        assert_eq!(e.message(), r#"linux.readonlyPaths[0] "": must be absolute"#);
+        let e = plan_err(&base(r#","intelRdt":{"closID":"c"}"#));
+        assert!(e.message().starts_with("linux.intelRdt: "), "{e}");
     }
 }

@@ -93,7 +93,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
         root: store.root().to_path_buf(),
     };
     let mut plan = config::load(&bundle, &opts)?;
-    let preserve = args.preserve_fds + pass_listen_fds(&mut plan);
+    let preserve = preserved_fds(args.preserve_fds, pass_listen_fds(&mut plan))?;
     let notify = crate::notify::host_socket();
     if let Some(host) = &notify {
         pass_notify_socket(&mut plan, host, &store.dir(&args.id));
@@ -104,6 +104,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
     // Recorded before the cgroup or the init exist, so that `delete` finds them
     // whenever this command dies.
     let record = describe(&plan, args, notify.as_deref());
+    let mut existed = Vec::new();
     let made = locked.record(&record).and_then(|()| match &notify {
         Some(_) => std::fs::DirBuilder::new()
             .mode(0o755)
@@ -111,7 +112,14 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
             .context(|| "create notify directory".into()),
         None => Ok(()),
     });
-    match made.and_then(|()| spawn_init(&plan, &locked, args, preserve, to_init, record)) {
+    let spawned = made.and_then(|()| {
+        let fds = Fds {
+            preserve,
+            console: to_init,
+        };
+        spawn_init(&plan, &locked, args, fds, record, &mut existed)
+    });
+    match spawned {
         Ok(saved) => Ok(Spawned {
             locked,
             saved,
@@ -123,7 +131,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
                 if let Some((unit, _)) = &cp.systemd {
                     let _ = crate::systemd::stop(unit, systemd_dir(&cp.cgroup).as_deref());
                 }
-                let _ = cp.cgroup.destroy();
+                let _ = cp.cgroup.destroy(&existed);
             }
             let _ = locked.remove();
             Err(e)
@@ -142,20 +150,21 @@ fn systemd_dir(cgroup: &crate::cgroups::Cgroup) -> Option<PathBuf> {
         .map(|(_, dir)| dir.clone())
 }
 
-/// Creates the container's cgroup and applies its limits. Unprivileged, a cgroup
-/// that cannot be made (not delegated to the user) is skipped with a warning
-/// when limits were asked for.
-fn make_cgroup(plan: &Plan) -> Result<Option<&crate::cgroups::Cgroup>> {
+/// Creates the container's cgroup and applies its limits; directories that were
+/// there already go into `existed`. Unprivileged, a cgroup that cannot be made
+/// (not delegated to the user) is skipped with a warning when limits were asked for.
+fn make_cgroup<'a>(plan: &'a Plan, existed: &mut Vec<PathBuf>) -> Result<Option<&'a crate::cgroups::Cgroup>> {
     let Some(cp) = &plan.cgroup else { return Ok(None) };
     let made = cp
         .cgroup
-        .create(&cp.writes)
+        .create(&cp.writes, existed)
+        .inspect(|()| warn_if_occupied(&cp.cgroup, existed))
         .and_then(|()| cp.cgroup.apply(&cp.writes))
         .and_then(|()| cp.cgroup.apply_devices(&cp.devices));
     match made {
         Ok(()) => Ok(Some(&cp.cgroup)),
         Err(e) if cp.best_effort => {
-            let _ = cp.cgroup.destroy();
+            let _ = cp.cgroup.destroy(existed);
             if cp.has_limits {
                 log::warn(&format!(
                     "no cgroup for this unprivileged container, its limits are not applied: {e}"
@@ -165,6 +174,24 @@ fn make_cgroup(plan: &Plan) -> Result<Option<&crate::cgroups::Cgroup>> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// A cgroup with processes in it before the container is shared with them (as
+/// runc, a warning): the container's limits apply to them too, and delete
+/// leaves them and the cgroup alone.
+fn warn_if_occupied(cgroup: &crate::cgroups::Cgroup, existed: &[PathBuf]) {
+    if !existed.is_empty() && !cgroup.pids().unwrap_or_default().is_empty() {
+        log::warn(&format!(
+            "linux.cgroupsPath {}: the cgroup already has processes; they share the container's limits, and delete will neither kill them nor remove the cgroup",
+            cgroup.path
+        ));
+    }
+}
+
+/// The fds `create` hands to the init: how many to preserve, and the console.
+struct Fds {
+    preserve: u32,
+    console: Option<OwnedFd>,
 }
 
 /// systemd socket activation: with LISTEN_FDS=N set for husk, fds 3..3+N go to
@@ -231,6 +258,29 @@ pub fn console_for(
     }
 }
 
+/// How many fds after stdio the container gets: systemd's LISTEN_FDS, then
+/// --preserve-fds; no more than this process may have open.
+pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let total = u64::from(flag) + u64::from(listen);
+    if total + 3 > limit.rlim_cur {
+        let also = match listen {
+            0 => String::new(),
+            n => format!(" (with {n} from LISTEN_FDS)"),
+        };
+        bail!(
+            "--preserve-fds {flag}: more fds than the limit of {} open files{also}",
+            limit.rlim_cur
+        );
+    }
+    Ok(total as u32)
+}
+
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
 pub fn reserve_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
@@ -261,6 +311,8 @@ fn describe(plan: &Plan, args: &CreateArgs, notify: Option<&Path>) -> Saved {
         notify_socket: notify.map(Path::to_path_buf),
         notify_name: notify.and_then(|_| plan.notify_name.clone()),
         cgroup: cgroup.map(|c| c.path.clone()),
+        // Not ours, whatever becomes of this create: never to be killed or removed.
+        cgroup_existed: cgroup.map(|c| c.existing_dirs()).unwrap_or_default(),
         freezer: cgroup.and_then(|c| c.freezer_file()),
         systemd_unit: plan
             .cgroup
@@ -275,10 +327,14 @@ fn spawn_init(
     plan: &Plan,
     locked: &Locked,
     args: &CreateArgs,
-    preserve_fds: u32,
-    console: Option<OwnedFd>,
+    fds: Fds,
     mut saved: Saved,
+    existed: &mut Vec<PathBuf>,
 ) -> Result<Saved> {
+    let Fds {
+        preserve: preserve_fds,
+        console,
+    } = fds;
     let fifo = sys::cstring(locked.dir.join(FIFO))?;
     // SAFETY: valid C string.
     if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } < 0 {
@@ -299,7 +355,7 @@ fn spawn_init(
     // systemd makes its unit's cgroup around the init, once that exists.
     let cgroup = match systemd {
         Some(_) => plan.cgroup.as_ref().map(|c| &c.cgroup),
-        None => make_cgroup(plan)?,
+        None => make_cgroup(plan, existed)?,
     };
     let premounted = crate::rootfs::idmapped_trees(plan)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
@@ -358,8 +414,9 @@ fn spawn_init(
             // the init sets up its mounts meanwhile, and waits only where it must.
             if let (Some((unit, props)), Some(cp)) = (systemd, &plan.cgroup) {
                 crate::systemd::start(unit, pid, props, &format!("husk container {}", args.id))?;
+                // The unit is new, and so is its cgroup: it is the container's.
                 cp.cgroup
-                    .create(&cp.writes)
+                    .create(&cp.writes, &mut Vec::new())
                     .and_then(|()| cp.cgroup.apply(&cp.writes))
                     .and_then(|()| cp.cgroup.apply_devices(&cp.devices))?;
             }
@@ -386,6 +443,7 @@ fn spawn_init(
     if cgroup.is_none() {
         (saved.cgroup, saved.freezer) = (None, None);
     }
+    saved.cgroup_existed = existed.clone();
     let mut notify_fd = None;
     loop {
         match sync::recv(&parent_sock).context(|| "read from container init".into())? {
@@ -608,7 +666,12 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
     let saved = store.load(id)?;
     let pidfd = open_init(&saved)?;
     if let (true, Some(path)) = (all, &saved.cgroup) {
-        return crate::cgroups::Cgroup::new(path)?.signal_all(sig);
+        if saved.owns_cgroup() {
+            return crate::cgroups::Cgroup::new(path)?.signal_all(sig);
+        }
+        log::warn(&format!(
+            "kill --all: the cgroup {path} was there before the container: only its init is signalled"
+        ));
     }
     sys::pidfd_send_signal(&pidfd, sig).map_err(|e| {
         if e.raw_os_error() == Some(libc::ESRCH) {
@@ -644,14 +707,15 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
     if let Some(path) = &saved.cgroup {
         let cgroup = crate::cgroups::Cgroup::new(path)?;
-        // Processes outside the init's pid namespace may still be in it.
-        if !cgroup.pids().unwrap_or_default().is_empty() {
+        // Processes outside the init's pid namespace may still be in it; in a
+        // cgroup husk did not make, they are someone else's.
+        if saved.owns_cgroup() && !cgroup.pids().unwrap_or_default().is_empty() {
             cgroup.signal_all(libc::SIGKILL)?;
         }
         if let Some(unit) = &saved.systemd_unit {
             crate::systemd::stop(unit, systemd_dir(&cgroup).as_deref())?;
         }
-        cgroup.destroy()?;
+        cgroup.destroy(&saved.cgroup_existed)?;
     }
     locked.remove()?;
     if !saved.provisional {
@@ -668,7 +732,11 @@ fn kill_and_wait(saved: &Saved) -> Result<()> {
     // (its end kills the rest), and remove_container signals whatever is left.
     let frozen = saved.freezer.as_deref().is_some_and(crate::cgroups::is_frozen_file);
     if let (true, Some(path)) = (frozen, &saved.cgroup) {
-        crate::cgroups::Cgroup::new(path)?.signal_all(libc::SIGKILL)?;
+        let cgroup = crate::cgroups::Cgroup::new(path)?;
+        match saved.owns_cgroup() {
+            true => cgroup.signal_all(libc::SIGKILL)?,
+            false => cgroup.freeze(false)?,
+        }
     }
     let Ok(pidfd) = open_init(saved) else {
         return Ok(()); // already gone

@@ -199,7 +199,7 @@ fn parse_duration(s: &str) -> Result<Duration> {
     if secs <= 0.0 {
         return Err(bad());
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| Error::new(format!("--interval {s}: too long")))
 }
 
 /// `events`: stats every interval (once with --stats) and OOM events, in
@@ -280,7 +280,12 @@ fn bytes(flag: &str, s: &str) -> Result<i64> {
         _ => (trimmed, 1),
     };
     let n: i64 = num.parse().map_err(|_| bad())?;
-    n.checked_mul(mult).ok_or_else(bad)
+    // Only "-1" means unlimited: any other negative size is a mistake.
+    if n < 0 {
+        return Err(bad());
+    }
+    n.checked_mul(mult)
+        .ok_or_else(|| Error::new(format!("{flag} {s}: too large")))
 }
 
 /// The resources `update` asks for: --resources (a file or - for stdin), then flags.
@@ -390,5 +395,8 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("0s").is_err() && parse_duration("soon").is_err());
+        let e = parse_duration("99999999999999999999999s").unwrap_err();
+        assert_eq!(e.message(), "--interval 99999999999999999999999s: too long");
+        assert!(parse_duration(&"9".repeat(400)).is_err());
     }
 }

@@ -68,6 +68,7 @@ pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
     let _alive = container::open_init(&saved)?;
     let (to_child, proxy) = container::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
+    container::preserved_fds(a.preserve_fds, 0)?;
     container::reserve_preserved_fds(a.preserve_fds);
 
     let (parent_sock, child_sock) = sys::seqpacket_pair()?;

@@ -61,8 +61,9 @@ pub fn run(args: InitArgs) -> ! {
             let plan = args.plan;
             let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
             let keep = [args.sock.as_raw_fd(), args.exec_fifo.as_raw_fd(), proc.as_raw_fd()];
-            let confined = confine(&plan.process, filter, plan.last_cap, plan.in_userns(), &proc)
-                .and_then(|()| sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into()));
+            let confined = confine(&plan.process, filter, plan.last_cap, plan.in_userns(), &proc).and_then(|()| {
+                sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into())
+            });
             if let Err(e) = confined {
                 let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
                 exit(1);

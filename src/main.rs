@@ -15,6 +15,8 @@ mod error;
 mod exec;
 mod features;
 mod foreground;
+#[cfg(test)]
+mod fuzz_tests;
 mod hooks;
 mod init;
 mod log;

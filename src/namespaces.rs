@@ -4,6 +4,7 @@
 //! children).
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
@@ -91,6 +92,24 @@ impl NamespacePlan {
         self.new & !((libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP) as u64)
     }
 
+    /// The namespace of type `flag` that husk itself is in, when the container
+    /// would share it: none listed, or one joined by a path that leads back to
+    /// husk's own (/proc/self/ns/net, /proc/1/ns/net run from the host). A
+    /// write there (sysctl, hostname) would change the host.
+    pub fn shared_with_caller(&self, flag: i32) -> Result<Option<Shared>> {
+        if self.is_new(flag) {
+            return Ok(None);
+        }
+        let Some(join) = self.joined(flag) else {
+            return Ok(Some(Shared::Unlisted));
+        };
+        let own = format!("/proc/self/ns/{}", proc_name(flag));
+        let own = std::fs::metadata(&own).context(|| format!("stat {own}"))?;
+        let joined = nix::sys::stat::fstat(&join.fd).context(|| format!("stat {}", join.path.display()))?;
+        let same = joined.st_dev == own.dev() && joined.st_ino == own.ino();
+        Ok(same.then(|| Shared::Joined(join.path.clone())))
+    }
+
     fn joined(&self, flag: i32) -> Option<&Join> {
         self.joins.iter().find(|j| j.flag == flag)
     }
@@ -135,6 +154,29 @@ impl NamespacePlan {
     /// The joined pid namespace, for the init that joins it late.
     pub fn late_pid_namespace(&self) -> Option<&Join> {
         self.joined(libc::CLONE_NEWPID).filter(|_| self.pid_joined_late)
+    }
+}
+
+/// How a container would share one of husk's own namespaces.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Shared {
+    /// The namespace is not in linux.namespaces at all.
+    Unlisted,
+    /// Joined by this path, which is husk's own namespace.
+    Joined(PathBuf),
+}
+
+/// The name of a namespace type in /proc/PID/ns.
+fn proc_name(flag: i32) -> &'static str {
+    match flag {
+        libc::CLONE_NEWNS => "mnt",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWNET => "net",
+        _ => "time",
     }
 }
 

@@ -28,7 +28,8 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
     }
-    1 + (shares.saturating_sub(2) * 9999) / 262142
+    // The kernel clamps shares into 2..=262144 too.
+    1 + ((shares.clamp(2, 262144) - 2) * 9999) / 262142
 }
 
 /// blkio.weight (10-1000) to io.weight (1-10000).

@@ -70,9 +70,9 @@ fn realtime(name: &str) -> Option<i32> {
         }
     };
     let n = if let Some(rest) = name.strip_prefix("RTMIN") {
-        SIGRTMIN + offset(rest.strip_prefix('+').unwrap_or(rest))?
+        SIGRTMIN.checked_add(offset(rest.strip_prefix('+').unwrap_or(rest))?)?
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
-        SIGRTMAX - offset(rest.strip_prefix('-').unwrap_or(rest))?
+        SIGRTMAX.checked_sub(offset(rest.strip_prefix('-').unwrap_or(rest))?)?
     } else {
         return None;
     };
@@ -101,7 +101,18 @@ mod tests {
 
     #[test]
     fn rejects_unknown_and_out_of_range() {
-        for bad in ["SIGFOO", "0", "65", "-1", "RTMIN+40", "", "SIG"] {
+        for bad in [
+            "SIGFOO",
+            "0",
+            "65",
+            "-1",
+            "RTMIN+40",
+            "",
+            "SIG",
+            "RTMIN+2147483647",
+            "RTMAX--2147483648",
+            "99999999999999999999",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.message().contains("unknown signal"), "{bad}: {err}");
         }

@@ -80,6 +80,11 @@ pub struct Saved {
     /// The container's cgroup path (in every hierarchy), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// The cgroup's directories that existed before create: husk did not make
+    /// them, so delete neither kills what is in them nor removes them. Empty
+    /// (as in states of older husks) when the cgroup is the container's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_existed: Vec<PathBuf>,
     /// The file that says whether that cgroup is frozen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freezer: Option<PathBuf>,
@@ -128,6 +133,11 @@ impl Saved {
         }
     }
 
+    /// Whether every process of the cgroup is the container's: husk made it.
+    pub fn owns_cgroup(&self) -> bool {
+        self.cgroup_existed.is_empty()
+    }
+
     /// Whether the init process is still the one we started.
     pub fn init_alive(&self) -> bool {
         self.init_stat().is_some()
@@ -159,6 +169,7 @@ impl Saved {
             notify_socket: None,
             notify_name: None,
             cgroup: None,
+            cgroup_existed: Vec::new(),
             freezer: None,
             systemd_unit: None,
             provisional: true,
@@ -430,6 +441,7 @@ mod tests {
             notify_socket: None,
             notify_name: None,
             cgroup: None,
+            cgroup_existed: Vec::new(),
             freezer: None,
             systemd_unit: None,
             provisional: false,
@@ -477,5 +489,17 @@ mod tests {
         assert_eq!(v["status"], "stopped");
         assert_eq!(v["ociVersion"], "1.2.0");
         assert!(v["annotations"].is_object());
+    }
+
+    #[test]
+    fn states_of_older_husks_own_their_cgroup() {
+        let mut v = serde_json::to_value(saved(1, 1)).unwrap();
+        v["cgroup"] = "/husk/t".into();
+        assert!(v.get("cgroupExisted").is_none());
+        let old: Saved = serde_json::from_value(v.clone()).unwrap();
+        assert!(old.owns_cgroup());
+        v["cgroupExisted"] = serde_json::json!(["/sys/fs/cgroup/pids/x"]);
+        let shared: Saved = serde_json::from_value(v).unwrap();
+        assert!(!shared.owns_cgroup());
     }
 }

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 
 use crate::bail;
 use crate::error::{Context, Result};
-use crate::namespaces::NamespacePlan;
+use crate::namespaces::{NamespacePlan, Shared};
 use crate::sys;
 
 /// The namespace a sysctl key belongs to, or None for a host-wide key.
@@ -36,12 +36,18 @@ pub fn plan(sysctl: &HashMap<String, String>, ns: &NamespacePlan) -> Result<Vec<
         if key.is_empty() || key.split(['.', '/']).any(|part| part.is_empty() || part == "..") {
             bail!("linux.sysctl: invalid key \"{key}\"");
         }
-        match namespace_of(key) {
-            Some((flag, _)) if ns.has(flag) => {}
-            Some((_, name)) => {
+        let Some((flag, name)) = namespace_of(key) else {
+            bail!("linux.sysctl: {key} is not namespaced: it would change the host")
+        };
+        match ns.shared_with_caller(flag)? {
+            None => {}
+            Some(Shared::Unlisted) => {
                 bail!("linux.sysctl: {key} needs a {name} namespace of the container's own")
             }
-            None => bail!("linux.sysctl: {key} is not namespaced: it would change the host"),
+            Some(Shared::Joined(path)) => bail!(
+                "linux.sysctl: {key}: the {name} namespace {} is husk's own, not the container's",
+                path.display()
+            ),
         }
         out.push((key.clone(), value.clone()));
     }
@@ -81,5 +87,26 @@ mod tests {
         let e = plan(&map("vm.swappiness"), &ns(net | ipc)).unwrap_err();
         assert!(e.message().contains("not namespaced"), "{e}");
         assert!(plan(&map("net..x"), &ns(net)).is_err());
+    }
+
+    #[test]
+    fn keys_of_a_joined_namespace_of_husks_own_are_refused() {
+        let list: Vec<oci_spec::runtime::LinuxNamespace> = serde_json::from_str(
+            r#"[{"type":"network","path":"/proc/self/ns/net"},{"type":"ipc","path":"/proc/self/ns/ipc"}]"#,
+        )
+        .unwrap();
+        let joined = NamespacePlan::from_spec(&list).unwrap();
+        let map = |k: &str| HashMap::from([(k.to_string(), "1".to_string())]);
+        let e = plan(&map("net.ipv4.ip_forward"), &joined).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "linux.sysctl: net.ipv4.ip_forward: the network namespace /proc/self/ns/net is husk's own, not the container's"
+        );
+        let e = plan(&map("fs.mqueue.msg_max"), &joined).unwrap_err();
+        assert!(
+            e.message()
+                .contains("the ipc namespace /proc/self/ns/ipc is husk's own"),
+            "{e}"
+        );
     }
 }

@@ -272,3 +272,126 @@ fn kill_all_signals_every_process_of_the_cgroup() {
     assert_ok(&b.husk(&["delete", "k"]));
     b.assert_gone("k");
 }
+
+#[test]
+fn cgroups_paths_at_or_above_husks_own_cgroup_are_refused() {
+    let mut b = Bundle::new("cg-root");
+    b.script("sleep 30");
+    for root in ["/", "//", "/.", "/./"] {
+        b.config["linux"]["cgroupsPath"] = json!(root);
+        b.save();
+        b.create_fails(
+            "x",
+            &format!("linux.cgroupsPath \"{root}\": the root of the cgroup hierarchy"),
+        );
+    }
+    for escape in ["/a/..", "/husk/../..", "../../x"] {
+        b.config["linux"]["cgroupsPath"] = json!(escape);
+        b.save();
+        b.create_fails("x", &format!("linux.cgroupsPath {escape} must not contain .."));
+    }
+    // Any cgroup above this test (and so above husk) in some hierarchy.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let above = own
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .find(|p| *p != "/")
+        .map(|p| format!("/{}", p.trim_start_matches('/').split('/').next().unwrap()));
+    if let Some(above) = above {
+        b.config["linux"]["cgroupsPath"] = json!(above);
+        b.save();
+        b.create_fails("x", "holds husk's own cgroup");
+    }
+}
+
+/// A `sleep` in a cgroup that husk did not make (in every hierarchy), removed on drop.
+struct Bystander {
+    child: std::process::Child,
+    path: String,
+}
+
+impl Bystander {
+    fn new() -> Bystander {
+        let path = format!("/husk-test-bystander-{}", std::process::id());
+        for h in Bystander::hierarchies() {
+            let dir = h.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(&dir).unwrap();
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(parent) = std::fs::read_to_string(h.join(file)) {
+                    std::fs::write(dir.join(file), parent.trim()).unwrap();
+                }
+            }
+        }
+        let child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        for h in Bystander::hierarchies() {
+            let procs = h.join(path.trim_start_matches('/')).join("cgroup.procs");
+            std::fs::write(&procs, child.id().to_string()).unwrap_or_else(|e| panic!("{}: {e}", procs.display()));
+        }
+        Bystander { child, path }
+    }
+
+    fn hierarchies() -> Vec<PathBuf> {
+        let mut hs: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("cgroup.procs").exists())
+            .collect();
+        hs.sort();
+        hs
+    }
+
+    #[track_caller]
+    fn assert_untouched(&mut self) {
+        assert!(self.child.try_wait().unwrap().is_none(), "the bystander was killed");
+        for h in Bystander::hierarchies() {
+            let dir = h.join(self.path.trim_start_matches('/'));
+            assert!(dir.exists(), "{} was removed", dir.display());
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+            assert!(
+                procs.lines().any(|p| p == self.child.id().to_string()),
+                "{}",
+                dir.display()
+            );
+        }
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for h in Bystander::hierarchies() {
+            let dir = h.join(self.path.trim_start_matches('/'));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cgroup_husk_did_not_make_is_left_with_its_processes() {
+    let mut bystander = Bystander::new();
+    let mut b = Bundle::new("cg-bystander");
+    b.config["linux"]["cgroupsPath"] = json!(bystander.path);
+    b.script("sleep 30");
+    let o = b.create("c1");
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("the cgroup already has processes"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ok(&b.husk(&["start", "c1"]));
+    assert_ok(&b.husk(&["kill", "--all", "c1", "KILL"]));
+    b.wait_status("c1", "stopped");
+    bystander.assert_untouched();
+    assert_ok(&b.husk(&["delete", "c1"]));
+    bystander.assert_untouched();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c2"]));
+    assert_ok(&b.husk(&["delete", "-f", "c2"]));
+    bystander.assert_untouched();
+    b.assert_gone("c2");
+}

@@ -65,3 +65,82 @@ fn list_of_an_empty_root_is_empty() {
     assert_eq!(stdout(&o).trim(), "[]");
     assert!(!dir.exists(), "listing creates nothing");
 }
+
+/// `husk ARGS` must fail with a one-line error containing `expect`, not abort.
+#[track_caller]
+fn refused(b: &Bundle, args: &[&str], expect: &str) {
+    let o = b.husk(args);
+    assert!(
+        matches!(o.status.code(), Some(1 | 2)),
+        "{args:?}: {} {}",
+        o.status,
+        stderr(&o)
+    );
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    assert!(err.contains(expect), "{args:?}: expected {expect:?} in: {err}");
+}
+
+#[test]
+fn huge_and_negative_numbers_on_the_command_line() {
+    let mut b = Bundle::new("numbers");
+    b.script("sleep 30");
+    let bundle = b.dir.to_str().unwrap().to_string();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", &bundle, "c"]));
+    refused(
+        &b,
+        &["events", "--interval", "99999999999999999999999s", "c"],
+        "--interval 99999999999999999999999s: too long",
+    );
+    for n in ["4294967295", "4294967293", "100000000"] {
+        refused(
+            &b,
+            &["create", "--preserve-fds", n, "--bundle", &bundle, "p"],
+            &format!("--preserve-fds {n}: more fds than the limit"),
+        );
+        assert!(!b.root.join("p").exists(), "state of p left behind");
+        refused(
+            &b,
+            &["exec", "--preserve-fds", n, "c", "true"],
+            &format!("--preserve-fds {n}"),
+        );
+    }
+    refused(
+        &b,
+        &["create", "--preserve-fds=-1", "--bundle", &bundle, "p"],
+        "--preserve-fds",
+    );
+    for sig in ["RTMIN+2147483647", "RTMAX--2147483648", "99999999999999999999", "-5"] {
+        refused(&b, &["kill", "c", sig], "");
+    }
+    refused(
+        &b,
+        &["update", "--memory", "9999999999t", "c"],
+        "--memory 9999999999t: too large",
+    );
+    refused(&b, &["update", "--memory", "-5m", "c"], "--memory -5m: not a size");
+    refused(
+        &b,
+        &["update", "--pids-limit", "99999999999999999999", "c"],
+        "--pids-limit",
+    );
+    refused(&b, &["update", "--cpu-period", "18446744073709551615", "c"], "cpu");
+    refused(&b, &["update", "--blkio-weight", "70000", "c"], "--blkio-weight");
+    refused(&b, &["exec", "--user", "4294967296", "c", "true"], "--user 4294967296");
+    refused(&b, &["exec", "-g", "99999999999", "c", "true"], "--additional-gids");
+    // -1 is runc's "unlimited", and must reach update as a value, not a flag.
+    assert_ok(&b.husk(&[
+        "update",
+        "--memory",
+        "-1",
+        "--pids-limit",
+        "-1",
+        "--cpu-quota",
+        "-1",
+        "c",
+    ]));
+    assert_eq!(b.status("c"), "running");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    b.assert_gone("p");
+}

@@ -198,6 +198,137 @@ fn sysctl_without_its_namespace_is_refused() {
     b.assert_gone("x");
 }
 
+/// Points namespace `kind` of the config at `path` (joined instead of new).
+fn join_namespace(b: &mut Bundle, kind: &str, path: &str) {
+    b.without_namespace(kind);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": kind, "path": path}));
+}
+
+/// Host sysctls as they were, checked unchanged (and put back if a failing
+/// husk changed them, so that one failure does not spoil the host).
+struct HostValues(Vec<(&'static str, String)>);
+
+impl HostValues {
+    fn save(files: &[&'static str]) -> HostValues {
+        HostValues(
+            files
+                .iter()
+                .map(|f| (*f, std::fs::read_to_string(f).unwrap()))
+                .collect(),
+        )
+    }
+
+    #[track_caller]
+    fn assert_unchanged(&self) {
+        for (file, value) in &self.0 {
+            assert_eq!(
+                &std::fs::read_to_string(file).unwrap(),
+                value,
+                "{file} changed on the host"
+            );
+        }
+    }
+}
+
+impl Drop for HostValues {
+    fn drop(&mut self) {
+        for (file, value) in &self.0 {
+            if std::fs::read_to_string(file).ok().as_ref() != Some(value) {
+                let _ = std::fs::write(file, value.trim_end());
+            }
+        }
+    }
+}
+
+#[test]
+fn sysctl_into_a_joined_namespace_of_husks_own_is_refused() {
+    let host = HostValues::save(&["/proc/sys/net/ipv4/tcp_keepalive_time", "/proc/sys/kernel/shmmni"]);
+    let mine = std::process::id();
+    for net in ["/proc/self/ns/net".to_string(), format!("/proc/{mine}/ns/net")] {
+        let mut b = Bundle::new("sysctl-hostnet");
+        join_namespace(&mut b, "network", &net);
+        b.config["linux"]["sysctl"] = json!({"net.ipv4.tcp_keepalive_time": "1234"});
+        b.save();
+        b.create_fails(
+            "x",
+            &format!("linux.sysctl: net.ipv4.tcp_keepalive_time: the network namespace {net} is husk's own"),
+        );
+    }
+    let mut b = Bundle::new("sysctl-hostipc");
+    join_namespace(&mut b, "ipc", "/proc/self/ns/ipc");
+    b.config["linux"]["sysctl"] = json!({"kernel.shmmni": "1234"});
+    b.save();
+    b.create_fails(
+        "x",
+        "linux.sysctl: kernel.shmmni: the ipc namespace /proc/self/ns/ipc is husk's own",
+    );
+    b.without_namespace("ipc");
+    b.save();
+    b.create_fails("x", "linux.sysctl: kernel.shmmni needs a ipc namespace");
+    host.assert_unchanged();
+}
+
+#[test]
+fn hostname_into_a_joined_uts_namespace_of_husks_own_is_refused() {
+    let host = HostValues::save(&["/proc/sys/kernel/hostname", "/proc/sys/kernel/domainname"]);
+    let mut b = Bundle::new("hostuts");
+    join_namespace(&mut b, "uts", &format!("/proc/{}/ns/uts", std::process::id()));
+    b.config["hostname"] = json!("husk-must-not-rename-the-host");
+    b.save();
+    b.create_fails("x", "hostname: the uts namespace /proc/");
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.config["domainname"] = json!("husk-must-not-rename.example");
+    b.save();
+    b.create_fails("x", "domainname: the uts namespace /proc/");
+    host.assert_unchanged();
+}
+
+/// A process in a network namespace of its own, killed on drop.
+struct OtherNetns(std::process::Child);
+
+impl OtherNetns {
+    fn new() -> OtherNetns {
+        let child = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "60"])
+            .spawn()
+            .expect("unshare (util-linux)");
+        let ns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ns(child.id()) == ns(std::process::id()) {
+            assert!(std::time::Instant::now() < deadline, "unshare --net did not happen");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        OtherNetns(child)
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+}
+
+impl Drop for OtherNetns {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sysctl_into_a_joined_network_namespace_not_husks_own_is_written() {
+    const KEEPALIVE: &str = "/proc/sys/net/ipv4/tcp_keepalive_time";
+    let host = HostValues::save(&[KEEPALIVE]);
+    let other = OtherNetns::new();
+    let mut b = Bundle::new("sysctl-othernet");
+    join_namespace(&mut b, "network", &other.path());
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.tcp_keepalive_time": "1234"});
+    b.save();
+    assert_eq!(b.output_of(&format!("cat {KEEPALIVE}")), "1234\n");
+    host.assert_unchanged();
+}
+
 // --- CVE regression tests -------------------------------------------------
 
 #[test]

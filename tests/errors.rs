@@ -178,3 +178,47 @@ fn json_log_of_a_failed_create_is_one_logrus_line() {
     assert!(time.len() == 20 && time.ends_with('Z'), "{time}");
     b.assert_gone("x");
 }
+
+#[test]
+fn hook_paths_and_timeouts_are_checked() {
+    let mut b = Bundle::new("badhooks");
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/true"}, {"path": "true"}]});
+    b.save();
+    b.create_fails("x", r#"hooks.prestart[1].path "true": must be absolute"#);
+    b.config["hooks"] = json!({"poststop": [{"path": ""}]});
+    b.save();
+    b.create_fails("x", r#"hooks.poststop[0].path "": must be absolute"#);
+    for timeout in [-5, 0] {
+        b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/true", "timeout": timeout}]});
+        b.save();
+        b.create_fails(
+            "x",
+            &format!("hooks.createRuntime[0].timeout {timeout}: must be a positive"),
+        );
+    }
+}
+
+#[test]
+fn masked_and_readonly_paths_must_be_absolute() {
+    let mut b = Bundle::new("relmasked");
+    b.config["linux"]["maskedPaths"] = json!(["/proc/kcore", "etc/passwd"]);
+    b.save();
+    b.create_fails("x", r#"linux.maskedPaths[1] "etc/passwd": must be absolute"#);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!(["proc/sys"]);
+    b.save();
+    b.create_fails("x", r#"linux.readonlyPaths[0] "proc/sys": must be absolute"#);
+}
+
+#[test]
+fn intel_rdt_is_refused_rather_than_ignored() {
+    let mut b = Bundle::new("rdt");
+    b.config["linux"]["intelRdt"] = json!({"closID": "husk-test", "l3CacheSchema": "L3:0=f"});
+    b.save();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let why = match mountinfo.contains(" - resctrl ") {
+        true => "linux.intelRdt: not supported by husk",
+        false => "linux.intelRdt: this host has no resctrl filesystem",
+    };
+    b.create_fails("x", why);
+}
