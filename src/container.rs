@@ -105,6 +105,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
     // whenever this command dies.
     let record = describe(&plan, args, notify.as_deref());
     let mut existed = Vec::new();
+    let unit_started = std::cell::Cell::new(false);
     let made = locked.record(&record).and_then(|()| match &notify {
         Some(_) => std::fs::DirBuilder::new()
             .mode(0o755)
@@ -117,7 +118,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
             preserve,
             console: to_init,
         };
-        spawn_init(&plan, &locked, args, fds, record, &mut existed)
+        spawn_init(&plan, &locked, args, fds, record, &mut existed, &unit_started)
     });
     match spawned {
         Ok(saved) => Ok(Spawned {
@@ -128,7 +129,7 @@ fn spawn(store: &Store, args: &CreateArgs, mode: Mode, foreground: bool) -> Resu
         Err(e) => {
             // The init is dead and reaped by now: nothing holds the cgroup.
             if let Some(cp) = &plan.cgroup {
-                if let Some((unit, _)) = &cp.systemd {
+                if let (Some((unit, _)), true) = (&cp.systemd, unit_started.get()) {
                     let _ = crate::systemd::stop(unit, systemd_dir(&cp.cgroup).as_deref());
                 }
                 let _ = cp.cgroup.destroy(&existed);
@@ -314,11 +315,8 @@ fn describe(plan: &Plan, args: &CreateArgs, notify: Option<&Path>) -> Saved {
         // Not ours, whatever becomes of this create: never to be killed or removed.
         cgroup_existed: cgroup.map(|c| c.existing_dirs()).unwrap_or_default(),
         freezer: cgroup.and_then(|c| c.freezer_file()),
-        systemd_unit: plan
-            .cgroup
-            .as_ref()
-            .and_then(|c| c.systemd.as_ref())
-            .map(|(unit, _)| unit.clone()),
+        // Recorded once systemd has made it: a unit husk did not start is not its to stop.
+        systemd_unit: None,
         provisional: false,
     }
 }
@@ -330,6 +328,7 @@ fn spawn_init(
     fds: Fds,
     mut saved: Saved,
     existed: &mut Vec<PathBuf>,
+    unit_started: &std::cell::Cell<bool>,
 ) -> Result<Saved> {
     let Fds {
         preserve: preserve_fds,
@@ -414,6 +413,11 @@ fn spawn_init(
             // the init sets up its mounts meanwhile, and waits only where it must.
             if let (Some((unit, props)), Some(cp)) = (systemd, &plan.cgroup) {
                 crate::systemd::start(unit, pid, props, &format!("husk container {}", args.id))?;
+                unit_started.set(true);
+                locked.record(&Saved {
+                    systemd_unit: Some(unit.clone()),
+                    ..saved.clone()
+                })?;
                 // The unit is new, and so is its cgroup: it is the container's.
                 cp.cgroup
                     .create(&cp.writes, &mut Vec::new())
@@ -444,6 +448,9 @@ fn spawn_init(
         (saved.cgroup, saved.freezer) = (None, None);
     }
     saved.cgroup_existed = existed.clone();
+    if unit_started.get() {
+        saved.systemd_unit = systemd.map(|(unit, _)| unit.clone());
+    }
     let mut notify_fd = None;
     loop {
         match sync::recv(&parent_sock).context(|| "read from container init".into())? {

@@ -45,6 +45,15 @@ fn command(hook: &Hook) -> Command {
     if let Some((arg0, rest)) = args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
+    // A hook dies with the husk process that runs it: a killed `create`
+    // leaves no hook behind (what the hook itself starts is its own).
+    // SAFETY: prctl is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     cmd.env_clear();
     for kv in hook.env().iter().flatten() {
         if let Some((k, v)) = kv.split_once('=') {

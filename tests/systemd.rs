@@ -144,6 +144,37 @@ fn a_failed_create_leaves_no_unit() {
     b.assert_gone("sd5");
 }
 
+/// A cgroupsPath naming a unit that exists already: create fails, and the
+/// unit, which husk did not start, is left running.
+#[test]
+#[ignore = "needs systemd as PID 1: make test-systemd"]
+fn a_unit_husk_did_not_start_is_not_stopped() {
+    require_systemd();
+    // systemd-run --scope stays as the scope's program: it runs in the background.
+    let mut bystander = Command::new("systemd-run")
+        .args(["--unit", "bystander", "--scope", "sleep", "300"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while unit_property("bystander.scope", "ActiveState") != "active" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bystander scope never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut b = Bundle::new("sd-bystander");
+    b.config["linux"]["cgroupsPath"] = json!("system.slice::bystander");
+    b.save();
+    let o = sd_create(&b, "sd6");
+    let still = unit_property("bystander.scope", "ActiveState");
+    systemctl(&["stop", "bystander.scope"]);
+    let _ = bystander.wait();
+    assert!(!o.status.success(), "create took over an existing unit");
+    assert_eq!(still, "active", "husk stopped a unit it did not start");
+    b.assert_gone("sd6");
+}
+
 #[test]
 #[ignore = "needs systemd as PID 1: make test-systemd"]
 fn exec_joins_the_scope() {
