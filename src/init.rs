@@ -41,7 +41,7 @@ pub struct InitArgs<'a> {
 
 /// Runs in the cloned child; never returns.
 pub fn run(args: InitArgs) -> ! {
-    // Tied to `create` until it has committed the state (see `detach`); should it
+    // Tied to `create` until it has committed the state (see `report_ready`); should it
     // die before this call, the sync socket's end tells us at the next message.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -68,7 +68,7 @@ pub fn run(args: InitArgs) -> ! {
                 let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
                 exit(1);
             }
-            if sync::send(&args.sock, &Msg::Ready).is_err() || !detach(&args.sock) {
+            if !report_ready(&args.sock) {
                 exit(1);
             }
             drop(args.sock);
@@ -81,16 +81,15 @@ pub fn run(args: InitArgs) -> ! {
     }
 }
 
-/// Waits until the parent has committed the container's state, and only then
-/// stops dying with it, so that no init outlives a `create` unrecorded. False
-/// when the parent died first (the socket's end): the init must exit then.
-fn detach(sock: &OwnedFd) -> bool {
-    if !matches!(sync::recv(sock), Ok(Some(Msg::Committed))) {
-        return false;
-    }
+/// Says Ready, then waits until the parent has committed the container's
+/// state. The init stops dying with the parent (PR_SET_PDEATHSIG) before it
+/// says Ready, since the parent exits right after it commits; from then on a
+/// parent that dies before committing closes the socket instead, and the init
+/// exits: no init outlives a `create` unrecorded.
+fn report_ready(sock: &OwnedFd) -> bool {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
-    sync::send(sock, &Msg::Detached).is_ok()
+    sync::send(sock, &Msg::Ready).is_ok() && matches!(sync::recv(sock), Ok(Some(Msg::Committed)))
 }
 
 pub fn exit(code: i32) -> ! {

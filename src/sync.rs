@@ -24,10 +24,8 @@ pub enum Msg {
     SeccompFd(OwnedFd),
     /// The pid (in the parent's pid namespace) of a process started for the parent.
     Pid(libc::pid_t),
-    /// Parent to init: the state is saved, stop dying with me.
+    /// Parent to init: the state is saved, go on without me.
     Committed,
-    /// Init to parent: done, you may exit.
-    Detached,
 }
 
 impl PartialEq for Msg {
@@ -37,8 +35,7 @@ impl PartialEq for Msg {
             | (Msg::Go, Msg::Go)
             | (Msg::Hooks, Msg::Hooks)
             | (Msg::Placed, Msg::Placed)
-            | (Msg::Committed, Msg::Committed)
-            | (Msg::Detached, Msg::Detached) => true,
+            | (Msg::Committed, Msg::Committed) => true,
             (Msg::State(a), Msg::State(b)) => a == b,
             (Msg::Error(a), Msg::Error(b)) => a == b,
             (Msg::Pid(a), Msg::Pid(b)) => a == b,
@@ -70,7 +67,6 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         Msg::Hooks => buf.push(b'H'),
         Msg::Placed => buf.push(b'C'),
         Msg::Committed => buf.push(b'K'),
-        Msg::Detached => buf.push(b'D'),
         Msg::State(s) => {
             let mut file = crate::sys::memfd(c"husk-state")?;
             io::Write::write_all(&mut file, s.as_bytes())?;
@@ -130,7 +126,6 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
             None => Some(Msg::Error("a malformed pid message".into())),
         },
         (Some((b'K', _)), _) => Some(Msg::Committed),
-        (Some((b'D', _)), _) => Some(Msg::Detached),
         (Some((b'T', _)), Some(fd)) => Some(Msg::State(read_all(fd)?)),
         (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
     })
