@@ -429,22 +429,14 @@ mod tests {
     fn saved(pid: i32, start_time: u64) -> Saved {
         Saved {
             oci_version: "1.2.0".into(),
-            id: "t".into(),
             pid,
             start_time,
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             created: "T".into(),
             owner: "root".into(),
-            annotations: HashMap::new(),
-            hooks: None,
-            notify_socket: None,
-            notify_name: None,
-            cgroup: None,
-            cgroup_existed: Vec::new(),
-            freezer: None,
-            systemd_unit: None,
             provisional: false,
+            ..Saved::unrecorded("t")
         }
     }
 
