@@ -203,16 +203,35 @@ pub struct Locked {
     _lock: File,
 }
 
+/// How long a command waits for another one (a `create` in a slow hook, say)
+/// to let go of a container before it gives up.
+const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn lock_dir(dir: &Path) -> std::io::Result<File> {
+    lock_dir_within(dir, LOCK_TIMEOUT)
+}
+
+fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<File> {
     let f = File::options()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(dir)?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } < 0 {
-        return Err(std::io::Error::last_os_error());
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(f);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(e);
+        }
+        if std::time::Instant::now() > deadline {
+            let why = format!("another husk command has held it for {:?}", timeout);
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    Ok(f)
 }
 
 impl Store {
@@ -438,6 +457,20 @@ mod tests {
             provisional: false,
             ..Saved::unrecorded("t")
         }
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_waited_for_within_a_bound() {
+        let dir = std::env::temp_dir().join(format!("husk-lock-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let held = lock_dir(&dir).unwrap();
+        let start = std::time::Instant::now();
+        let e = lock_dir_within(&dir, std::time::Duration::from_millis(100)).unwrap_err();
+        assert!(e.to_string().contains("another husk command has held it"), "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        drop(held);
+        lock_dir_within(&dir, std::time::Duration::from_millis(100)).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]
