@@ -176,6 +176,7 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
             drop(proc);
             gate.wait()?;
             start_in_joined_pid_namespace(args, pid_ns)?;
+            rootfs::mount_deferred_proc(plan)?;
             // A procfs of the host's pid namespace must not stay open where the
             // pod can see it: the container's process makes its own.
             sys::private_procfs().context(|| "mount a private procfs".into())?

@@ -28,6 +28,9 @@ pub struct NamespacePlan {
     /// The init builds the container outside the pid namespace it joins and
     /// starts the container's process there after pivot_root (see `join_pid_late`).
     pub pid_joined_late: bool,
+    /// With `pid_joined_late` on a kernel whose procfs lacks the pidns option:
+    /// the container's process mounts its /proc once it is in the namespace.
+    pub proc_after_join: bool,
 }
 
 pub fn clone_flag(t: LinuxNamespaceType) -> i32 {
@@ -73,6 +76,7 @@ impl NamespacePlan {
             }
         }
         plan.pid_joined_late = plan.join_pid_late();
+        plan.proc_after_join = plan.pid_joined_late && !plan.procfs_takes_pidns();
         Ok(plan)
     }
 
@@ -142,13 +146,25 @@ impl NamespacePlan {
 }
 
 impl NamespacePlan {
-    /// See `pid_joined_late`: a joined pid namespace, no new user namespace,
-    /// and a kernel whose procfs takes the pidns option.
+    /// See `pid_joined_late`: a joined pid namespace and no new user namespace
+    /// (which would have no rights on a pid namespace of its parent's).
     fn join_pid_late(&self) -> bool {
-        match self.joined(libc::CLONE_NEWPID) {
-            Some(pid) => !self.is_new(libc::CLONE_NEWUSER) && sys::procfs_takes_pidns(&pid.fd),
-            None => false,
-        }
+        self.joined(libc::CLONE_NEWPID).is_some() && !self.is_new(libc::CLONE_NEWUSER)
+    }
+
+    /// Whether procfs takes the pidns option (Linux 6.15). HUSK_NO_PROCFS_PIDNS=1
+    /// makes husk act as on an older kernel, for the tests of that path.
+    fn procfs_takes_pidns(&self) -> bool {
+        let pretend_old = std::env::var_os("HUSK_NO_PROCFS_PIDNS").is_some_and(|v| v == "1");
+        !pretend_old
+            && self
+                .joined(libc::CLONE_NEWPID)
+                .is_some_and(|pid| sys::procfs_takes_pidns(&pid.fd))
+    }
+
+    /// The joined pid namespace, when the init mounts /proc for it from outside.
+    pub fn pidns_for_proc_mounts(&self) -> Option<&Join> {
+        self.late_pid_namespace().filter(|_| !self.proc_after_join)
     }
 
     /// The joined pid namespace, for the init that joins it late.

@@ -205,14 +205,20 @@ pub fn setup(
     let root = sys::openat(libc::AT_FDCWD, &rootfs, O_PATH_DIR, 0)?;
 
     refuse_proc_symlink(&root, plan)?;
+    let deferred = deferred_proc_mounts(plan)?;
     for (i, m) in plan.mounts.iter().enumerate() {
+        if deferred.contains(&i) {
+            continue;
+        }
         let tree = premounted.get(i).and_then(Option::as_ref);
         if m.kind == MountKind::Cgroup {
             before_cgroup_mount()?;
         }
         mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
-    check_proc_is_procfs(&root, plan)?;
+    if deferred.is_empty() {
+        check_proc_is_procfs(&root, plan)?;
+    }
     let dev_is_bind = plan
         .mounts
         .iter()
@@ -220,15 +226,8 @@ pub fn setup(
     if !dev_is_bind {
         devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless)?;
     }
-    for path in &plan.readonly_paths {
-        make_readonly(&root, path).context(|| format!("linux.readonlyPaths {}", path.display()))?;
-    }
-    if !plan.masked_paths.is_empty() {
-        let null = verified_dev_null(&root)?;
-        for path in &plan.masked_paths {
-            mask(&root, &null, path).context(|| format!("linux.maskedPaths {}", path.display()))?;
-        }
-    }
+    let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
+    protect_paths(&root, plan, &|p| !under_deferred(p))?;
     // Made now, while the root may still be written (runc does the same).
     resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
 
@@ -243,6 +242,88 @@ pub fn setup(
     }
     if let Some(p) = plan.rootfs_propagation {
         sys::mount(None, c"/", None, p, None).context(|| "set rootfsPropagation".into())?;
+    }
+    Ok(())
+}
+
+/// linux.readonlyPaths and linux.maskedPaths, those that `which` takes.
+fn protect_paths(root: &OwnedFd, plan: &Plan, which: &dyn Fn(&Path) -> bool) -> Result<()> {
+    for path in plan.readonly_paths.iter().filter(|p| which(p)) {
+        make_readonly(root, path).context(|| format!("linux.readonlyPaths {}", path.display()))?;
+    }
+    let masked: Vec<&PathBuf> = plan.masked_paths.iter().filter(|p| which(p)).collect();
+    if !masked.is_empty() {
+        let null = verified_dev_null(root)?;
+        for path in masked {
+            mask(root, &null, path).context(|| format!("linux.maskedPaths {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The proc mounts (by index) that the container's process makes once it is
+/// in the pid namespace it joins (`proc_after_join`). Any other mount under
+/// one of them could not be made then: refused.
+fn deferred_proc_mounts(plan: &Plan) -> Result<Vec<usize>> {
+    if !plan.namespaces.proc_after_join {
+        return Ok(Vec::new());
+    }
+    let is_proc = |m: &MountPlan| matches!(&m.kind, MountKind::Fs { fstype, .. } if fstype == "proc");
+    let deferred: Vec<usize> = (0..plan.mounts.len()).filter(|&i| is_proc(&plan.mounts[i])).collect();
+    for (i, m) in plan.mounts.iter().enumerate().filter(|(_, m)| !is_proc(m)) {
+        if deferred
+            .iter()
+            .any(|&d| m.destination.starts_with(&plan.mounts[d].destination))
+        {
+            bail!(
+                "mounts[{i}] {}: a mount under /proc of a container that joins a pid namespace needs procfs's pidns option (Linux 6.15)",
+                m.destination.display()
+            );
+        }
+    }
+    Ok(deferred)
+}
+
+/// In the container's process, in the pid namespace it joined and under the
+/// container's root: the proc mounts deferred by `setup`, then the read-only
+/// and masked paths beneath them.
+pub fn mount_deferred_proc(plan: &Plan) -> Result<()> {
+    let deferred = deferred_proc_mounts(plan)?;
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let root = sys::openat(libc::AT_FDCWD, c"/", O_PATH_DIR, 0)?;
+    for &i in &deferred {
+        let m = &plan.mounts[i];
+        mount_proc_here(&root, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+    }
+    check_proc_is_procfs(&root, plan)?;
+    let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
+    protect_paths(&root, plan, &under_deferred)
+}
+
+/// A proc mount made with no /proc to name its target by (/proc/self/fd/N):
+/// through the cwd instead.
+fn mount_proc_here(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+    let MountKind::Fs { fstype, source } = &m.kind else {
+        bail!("not a proc mount")
+    };
+    let target = resolve_dir(root, &m.destination, true)?;
+    nix::unistd::fchdir(&target).context(|| "enter the mount's target".into())?;
+    let data = fs_data(m, fstype, plan);
+    let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
+    let mounted = sys::mount(
+        Some(&cstring(source)?),
+        c".",
+        Some(&cstring(fstype)?),
+        m.flags,
+        data.as_deref(),
+    );
+    nix::unistd::fchdir(root).context(|| "return to the root".into())?;
+    mounted?;
+    if !m.propagation.is_empty() {
+        let mounted = resolve_dir(root, &m.destination, false)?;
+        propagate(&mounted, &m.propagation)?;
     }
     Ok(())
 }
@@ -365,7 +446,7 @@ fn mount_one(
 /// The mount's data; a proc mount made before the init is in the pid
 /// namespace it joins shows that namespace (`pidns`).
 fn fs_data(m: &MountPlan, fstype: &str, plan: &Plan) -> String {
-    match plan.namespaces.late_pid_namespace() {
+    match plan.namespaces.pidns_for_proc_mounts() {
         Some(pid_ns) if fstype == "proc" => {
             let pidns = format!("pidns=/proc/self/fd/{}", pid_ns.fd.as_raw_fd());
             [m.data.as_str(), &pidns]

@@ -96,6 +96,17 @@ const CREATES: usize = 100;
 /// must not appear there before its root is the container's.
 #[test]
 fn an_init_joining_a_pid_namespace_never_appears_there_with_the_hosts_root() {
+    pod_members_race(false);
+}
+
+/// The same where procfs lacks the pidns option (Linux before 6.15): the
+/// member's process mounts its /proc itself, once in the pod's namespace.
+#[test]
+fn without_procfs_pidns_a_joining_init_still_never_appears_with_the_hosts_root() {
+    pod_members_race(true);
+}
+
+fn pod_members_race(old_kernel: bool) {
     let racer = racing_bundle("pod-race");
     assert_ok(&racer.husk(&["run", "-d", "--bundle", racer.dir.to_str().unwrap(), "pause"]));
     let pid = racer.state("pause")["pid"].as_i64().unwrap();
@@ -106,15 +117,26 @@ fn an_init_joining_a_pid_namespace_never_appears_there_with_the_hosts_root() {
             ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
         }
     }
-    member.script("cat /proc/1/cmdline");
+    // The member sees the pod's processes, and its /proc is masked as asked.
+    member.script("cat /proc/1/cmdline; echo; cat /proc/kcore | wc -c");
     let log = racer.dir.join(LOG);
     let bundle = member.dir.to_str().unwrap();
     for i in 0..CREATES {
         let id = format!("m{i}");
-        let o = member.husk(&["--log", log.to_str().unwrap(), "run", "--bundle", bundle, &id]);
+        let mut cmd = std::process::Command::new(HUSK);
+        cmd.arg("--root").arg(&member.root).arg("--log").arg(&log);
+        cmd.args(["run", "--bundle", bundle, &id]).current_dir(&member.dir);
+        cmd.env("HUSK_NO_PROCFS_PIDNS", if old_kernel { "1" } else { "0" });
+        member.tag(&mut cmd);
+        let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
         assert_ok(&o);
-        // The member sees the pod's pid 1, the racer.
-        assert!(stdout(&o).starts_with("/bin/racer"), "{}", stdout(&o));
+        let out = stdout(&o);
+        assert!(out.starts_with("/bin/racer"), "{out}");
+        assert_eq!(
+            out.lines().nth(1).map(str::trim),
+            Some("0"),
+            "/proc/kcore is not masked: {out}"
+        );
     }
     let (seen, escaped, leaked) = racer_result(&racer);
     assert_eq!(escaped, 0, "the host's root was reachable through a joining init");
