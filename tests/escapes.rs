@@ -232,3 +232,64 @@ fn a_created_init_has_no_more_capabilities_than_the_container() {
     };
     assert_eq!(caps("/proc/1/"), caps("/proc/self/"), "{out}");
 }
+
+/// A script that looks, through every fd of every process it can see, for a
+/// procfs whose sysctls it can open for writing: the container's own /proc has
+/// /proc/sys read-only, and kernel.core_pattern there is the host's root. The
+/// open writes nothing.
+fn writable_procfs_script() -> &'static str {
+    "for f in /proc/[0-9]*/fd/*; do \
+       [ -e \"$f/sys/kernel/core_pattern\" ] && (: >> \"$f/sys/kernel/core_pattern\") 2>/dev/null \
+         && echo \"writable sysctls via $f\"; \
+     done; \
+     (: >> /proc/sys/kernel/core_pattern) 2>/dev/null && echo 'the container /proc/sys is writable'; true"
+}
+
+/// The created init reopens exec.fifo through a private procfs at `start`; a
+/// process exec'd into the created container with CAP_SYS_PTRACE (Docker's
+/// --cap-add SYS_PTRACE) must not find through /proc/1/fd a procfs without the
+/// container's masked and read-only paths.
+#[test]
+fn a_created_init_holds_no_unmasked_procfs() {
+    let mut b = Bundle::new("created-procfs");
+    add_sys_ptrace(&mut b);
+    b.config["process"]["args"] = json!(["true"]);
+    b.save();
+    assert_ok(&b.create("c"));
+    let o = b.husk(&["exec", "c", "sh", "-c", writable_procfs_script()]);
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "", "the created init exposes an unmasked procfs");
+}
+
+/// The same for a pod member's init, which every pod member can see.
+#[test]
+fn an_init_created_in_a_pod_holds_no_unmasked_procfs() {
+    let mut pause = Bundle::new("pod-procfs");
+    add_sys_ptrace(&mut pause);
+    pause.config["process"]["args"] = json!(["sleep", "1000"]);
+    pause.save();
+    assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
+    let pid = pause.state("pause")["pid"].as_i64().unwrap();
+    let mut member = Bundle::new("pod-procfs-member");
+    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    member.config["process"]["args"] = json!(["true"]);
+    member.save();
+    assert_ok(&member.create("m"));
+    let o = pause.husk(&["exec", "pause", "sh", "-c", writable_procfs_script()]);
+    assert_ok(&member.husk(&["delete", "-f", "m"]));
+    member.assert_gone("m");
+    assert_ok(&pause.husk(&["delete", "-f", "pause"]));
+    pause.assert_gone("pause");
+    assert_ok(&o);
+    assert_eq!(
+        stdout(&o).trim(),
+        "",
+        "a pod member's created init exposes an unmasked procfs"
+    );
+}
