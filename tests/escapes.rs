@@ -293,3 +293,48 @@ fn an_init_created_in_a_pod_holds_no_unmasked_procfs() {
         "a pod member's created init exposes an unmasked procfs"
     );
 }
+
+/// An exec process appears in the container's pid namespace (non-dumpable)
+/// before it has dropped husk's capabilities. A container process with
+/// CAP_SYS_PTRACE and no seccomp profile (no user namespace) seizes it and
+/// makes it run a syscall with every capability: sethostname here, which
+/// needs CAP_SYS_ADMIN; finit_module or open_by_handle_at would reach the host.
+#[test]
+fn exec_processes_cannot_be_seized_with_husks_capabilities() {
+    let mut b = Bundle::new("exec-seize");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/ptrace_injector.c");
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.rootfs().join("bin/injector"))
+        .arg(&src)
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    add_sys_ptrace(&mut b);
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    b.config["root"]["readonly"] = json!(false);
+    b.config["hostname"] = json!("orig");
+    b.config["process"]["args"] = json!(["/bin/injector", "/result", "/stop"]);
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    for _ in 0..100 {
+        assert_ok(&b.husk(&["exec", "c", "true"]));
+    }
+    let hostname = b.husk(&["exec", "c", "hostname"]);
+    std::fs::write(b.rootfs().join("stop"), "").unwrap();
+    let result = b.rootfs().join("result");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !result.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let text = std::fs::read_to_string(&result).unwrap_or_default();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&hostname);
+    assert_eq!(stdout(&hostname).trim(), "orig", "racer: {text}");
+    assert!(
+        text.contains(" full=0 "),
+        "exec processes with CAP_SYS_ADMIN were visible: {text}"
+    );
+}
