@@ -627,3 +627,59 @@ fn syscalls_newer_than_the_profile_get_enosys() {
     b.save();
     assert_eq!(b.output_of("faccessat2"), "38\n");
 }
+
+/// A whitelist profile (defaultAction SCMP_ACT_ERRNO) that allows what the
+/// program needs plus what runc needs between loading the filter and execve
+/// (capset, prctl, setgroups/setgid/setuid, close, close_range, openat, write,
+/// umask): the container runs. runc tells its parent it is ready before it
+/// loads the filter; husk must not need socket calls (sendto, recvmsg) after it.
+#[test]
+fn a_whitelist_seccomp_profile_without_socket_calls_runs() {
+    let mut b = Bundle::new("seccomp-whitelist");
+    let allow = [
+        "execve",
+        "exit_group",
+        "exit",
+        "brk",
+        "mmap",
+        "munmap",
+        "mprotect",
+        "arch_prctl",
+        "set_tid_address",
+        "capget",
+        "capset",
+        "prctl",
+        "setgroups",
+        "setgid",
+        "setuid",
+        "setresuid",
+        "setresgid",
+        "close",
+        "close_range",
+        "openat",
+        "write",
+        "read",
+        "getpid",
+        "rt_sigprocmask",
+        "rt_sigaction",
+        "futex",
+        "fstat",
+        "newfstatat",
+        "umask",
+        "getuid",
+        "geteuid",
+        "set_robust_list",
+        "rseq",
+        "prlimit64",
+        "getrandom",
+    ];
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["process"]["args"] = json!(["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": allow.to_vec(), "action": "SCMP_ACT_ALLOW"}]
+    });
+    b.save();
+    assert_ok(&b.run("c"));
+}

@@ -254,3 +254,109 @@ fn a_created_init_has_no_more_capabilities_than_the_container() {
     };
     assert_eq!(caps("/proc/1/"), caps("/proc/self/"), "{out}");
 }
+
+/// A script that looks, through every fd of every process it can see, for a
+/// procfs whose sysctls it can open for writing: the container's own /proc has
+/// /proc/sys read-only, and kernel.core_pattern there is the host's root. The
+/// open writes nothing.
+fn writable_procfs_script() -> &'static str {
+    "for f in /proc/[0-9]*/fd/*; do \
+       [ -e \"$f/sys/kernel/core_pattern\" ] && (: >> \"$f/sys/kernel/core_pattern\") 2>/dev/null \
+         && echo \"writable sysctls via $f\"; \
+     done; \
+     (: >> /proc/sys/kernel/core_pattern) 2>/dev/null && echo 'the container /proc/sys is writable'; true"
+}
+
+/// The created init reopens exec.fifo through a private procfs at `start`; a
+/// process exec'd into the created container with CAP_SYS_PTRACE (Docker's
+/// --cap-add SYS_PTRACE) must not find through /proc/1/fd a procfs without the
+/// container's masked and read-only paths.
+#[test]
+fn a_created_init_holds_no_unmasked_procfs() {
+    let mut b = Bundle::new("created-procfs");
+    add_sys_ptrace(&mut b);
+    b.config["process"]["args"] = json!(["true"]);
+    b.save();
+    assert_ok(&b.create("c"));
+    let o = b.husk(&["exec", "c", "sh", "-c", writable_procfs_script()]);
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "", "the created init exposes an unmasked procfs");
+}
+
+/// The same for a pod member's init, which every pod member can see.
+#[test]
+fn an_init_created_in_a_pod_holds_no_unmasked_procfs() {
+    let mut pause = Bundle::new("pod-procfs");
+    add_sys_ptrace(&mut pause);
+    pause.config["process"]["args"] = json!(["sleep", "1000"]);
+    pause.save();
+    assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
+    let pid = pause.state("pause")["pid"].as_i64().unwrap();
+    let mut member = Bundle::new("pod-procfs-member");
+    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    member.config["process"]["args"] = json!(["true"]);
+    member.save();
+    assert_ok(&member.create("m"));
+    let o = pause.husk(&["exec", "pause", "sh", "-c", writable_procfs_script()]);
+    assert_ok(&member.husk(&["delete", "-f", "m"]));
+    member.assert_gone("m");
+    assert_ok(&pause.husk(&["delete", "-f", "pause"]));
+    pause.assert_gone("pause");
+    assert_ok(&o);
+    assert_eq!(
+        stdout(&o).trim(),
+        "",
+        "a pod member's created init exposes an unmasked procfs"
+    );
+}
+
+/// An exec process appears in the container's pid namespace (non-dumpable)
+/// before it has dropped husk's capabilities. A container process with
+/// CAP_SYS_PTRACE and no seccomp profile (no user namespace) seizes it and
+/// makes it run a syscall with every capability: sethostname here, which
+/// needs CAP_SYS_ADMIN; finit_module or open_by_handle_at would reach the host.
+#[test]
+fn exec_processes_cannot_be_seized_with_husks_capabilities() {
+    let mut b = Bundle::new("exec-seize");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/ptrace_injector.c");
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.rootfs().join("bin/injector"))
+        .arg(&src)
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    add_sys_ptrace(&mut b);
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    b.config["root"]["readonly"] = json!(false);
+    b.config["hostname"] = json!("orig");
+    b.config["process"]["args"] = json!(["/bin/injector", "/result", "/stop"]);
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    for _ in 0..100 {
+        assert_ok(&b.husk(&["exec", "c", "true"]));
+    }
+    let hostname = b.husk(&["exec", "c", "hostname"]);
+    std::fs::write(b.rootfs().join("stop"), "").unwrap();
+    let result = b.rootfs().join("result");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !result.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let text = std::fs::read_to_string(&result).unwrap_or_default();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&hostname);
+    assert_eq!(stdout(&hostname).trim(), "orig", "racer: {text}");
+    assert!(
+        text.contains(" full=0 "),
+        "exec processes with CAP_SYS_ADMIN were visible: {text}"
+    );
+}
