@@ -57,17 +57,16 @@ pub fn run(args: InitArgs) -> ! {
         }) => {
             // Confined before Ready: from here until `start`, whatever can see
             // the init finds the container's user, capabilities and seccomp
-            // filter, and no fd but the fifo, the private procfs and passed ones.
+            // filter, and no fd but the fifo, a read-only pid-only procfs and
+            // the passed ones.
             let plan = args.plan;
-            let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-            let keep = [args.sock.as_raw_fd(), args.exec_fifo.as_raw_fd(), proc.as_raw_fd()];
-            let confined = confine(&plan.process, filter, plan.last_cap, plan.in_userns(), &proc).and_then(|()| {
-                sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into())
-            });
-            if let Err(e) = confined {
-                let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
-                exit(1);
-            }
+            let proc = match confine_for_start(&args, &proc) {
+                Ok(waiting) => waiting,
+                Err(e) => {
+                    let _ = sync::send(&args.sock, &Msg::Error(e.to_string()));
+                    exit(1);
+                }
+            };
             if !report_ready(&args.sock) {
                 exit(1);
             }
@@ -79,6 +78,18 @@ pub fn run(args: InitArgs) -> ! {
             exit(1)
         }
     }
+}
+
+/// Confines the init (`confine`) and closes every fd it does not need until
+/// `start`; returns the procfs it keeps for that wait, in place of `proc`.
+fn confine_for_start(args: &InitArgs, proc: &OwnedFd) -> Result<OwnedFd> {
+    let plan = args.plan;
+    let waiting = sys::waiting_procfs().context(|| "mount a private procfs".into())?;
+    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
+    confine(&plan.process, filter, plan.last_cap, plan.in_userns(), proc)?;
+    let keep = [args.sock.as_raw_fd(), args.exec_fifo.as_raw_fd(), waiting.as_raw_fd()];
+    sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into())?;
+    Ok(waiting)
 }
 
 /// Says Ready, then waits until the parent has committed the container's

@@ -364,12 +364,37 @@ pub fn procfs_takes_pidns(pid_ns: &OwnedFd) -> bool {
 /// it, so writes meant for /proc (sysctls, labels, oom_score_adj) cannot be
 /// redirected by whatever the container's own /proc is (CVE-2025-52881).
 pub fn private_procfs() -> io::Result<OwnedFd> {
+    new_procfs(false)
+}
+
+/// A private procfs to keep while waiting (for exec.fifo through self/fd/N):
+/// read-only, and with only the processes' directories (subset=pid, Linux
+/// 5.8), so that a process that can open the waiting init's fds finds no
+/// sysctl, kcore or other host file there to write or read.
+pub fn waiting_procfs() -> io::Result<OwnedFd> {
+    new_procfs(true)
+}
+
+fn new_procfs(waiting: bool) -> io::Result<OwnedFd> {
+    const FSCONFIG_SET_STRING: u32 = 1;
     const FSCONFIG_CMD_CREATE: u32 = 6;
     const FSOPEN_CLOEXEC: u32 = 1;
     const FSMOUNT_CLOEXEC: u32 = 1;
+    const MOUNT_ATTR_RDONLY: u32 = 1;
     // SAFETY: plain syscalls with valid C strings; the fds are ours.
     unsafe {
         let fs = check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned)?;
+        if waiting {
+            // Older kernels refuse the option: read-only is then the guard.
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                c"subset".as_ptr(),
+                c"pid".as_ptr(),
+                0,
+            );
+        }
         check(libc::syscall(
             libc::SYS_fsconfig,
             fs.as_raw_fd(),
@@ -378,7 +403,8 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
             std::ptr::null::<libc::c_void>(),
             0,
         ))?;
-        check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0)).map(owned)
+        let attrs = if waiting { MOUNT_ATTR_RDONLY } else { 0 };
+        check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)).map(owned)
     }
 }
 
