@@ -92,20 +92,22 @@ pub fn exec(store: &Store, a: &ExecArgs, mode: container::Mode) -> Result<i32> {
     }
     drop(child_sock);
     drop(to_child);
-    let pid = spawned_pid(&parent_sock, joiner)?;
-    // Unprivileged, the cgroups are usually not ours to write: best effort then.
-    let joined = crate::cgroups::join_cgroups_of(pid, saved.pid).or_else(|e| if rootless { Ok(()) } else { Err(e) });
+    // The joiner goes into the container's cgroups, and the exec process it
+    // starts is born there. Unprivileged, the cgroups are usually not ours to
+    // write: best effort then.
+    let joined = crate::cgroups::join_cgroups_of(joiner, saved.pid).or_else(|e| if rootless { Ok(()) } else { Err(e) });
     if let Err(e) = joined.and_then(|()| sync::send(&parent_sock, &Msg::Go).context(|| "signal exec process".into())) {
-        // Stop the child first (it may be waiting for Go), then read why it
+        // Stop the joiner first (it may be waiting for Go), then read why it
         // failed if it did so on its own before.
         // SAFETY: killing and reaping our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        container::wait_status(pid);
+        unsafe { libc::kill(joiner, libc::SIGKILL) };
+        container::wait_status(joiner);
         return Err(match sync::recv(&parent_sock) {
             Ok(Some(Msg::Error(why))) => Error::new(why),
             _ => e,
         });
     }
+    let pid = spawned_pid(&parent_sock, joiner)?;
     // Success is the exec closing the child's end; anything else is an error.
     if let Some(Msg::Error(e)) = sync::recv(&parent_sock).context(|| "read from exec process".into())? {
         container::wait_status(pid);
@@ -267,23 +269,27 @@ fn spawned_pid(sock: &OwnedFd, joiner: libc::pid_t) -> Result<libc::pid_t> {
 /// The first child: it joins every namespace of the container (user and pid
 /// too, which apply to its children), mount last, so that its root and cwd
 /// become the container's; closes every fd the exec process must not hold;
-/// then starts the exec process as husk's child and exits. The exec process
-/// thus appears in the container's pid namespace already inside the
-/// container's mount namespace and root: a container process that can ptrace
-/// (CAP_SYS_PTRACE) never finds a process there with the host's root.
+/// waits until husk has put it in the container's cgroups; confines itself
+/// (`prepare`); then starts the exec process as husk's child and exits. The
+/// exec process is thus born in the container's pid namespace already inside
+/// its mount namespace, root and cgroups, with the process's user,
+/// capabilities and seccomp filter: a container process that can ptrace
+/// (CAP_SYS_PTRACE) finds nothing of the host's or of husk's rights in it.
 fn join_and_spawn(c: Child) -> ! {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    let spawned = join_namespaces(&c).and_then(|()| {
+    let spawned = join_namespaces(&c).and_then(|()| prepare(&c)).and_then(|program| {
         // SAFETY: single-threaded; the child only runs `child` and exits.
-        unsafe { sys::clone_sibling() }.context(|| "clone exec process".into())
+        let pid = unsafe { sys::clone_sibling() }.context(|| "clone exec process".into())?;
+        Ok((pid, program))
     });
     let msg = match spawned {
-        Ok(0) => child(c),
-        Ok(pid) => Msg::Pid(pid),
+        Ok((0, program)) => child(c, &program),
+        Ok((pid, _)) => Msg::Pid(pid),
         Err(e) => Msg::Error(e.to_string()),
     };
-    let _ = sync::send(&c.sock, &msg);
+    // The seccomp filter may be in place: a plain write.
+    let _ = sync::send_plain(&c.sock, &msg);
     init::exit(0)
 }
 
@@ -304,43 +310,41 @@ fn join_namespaces(c: &Child) -> Result<()> {
     sys::close_fds_from_except(3 + c.preserve_fds as i32, &keep).context(|| "close fds".into())
 }
 
-fn child(c: Child) -> ! {
-    let err = match prepare(&c) {
-        Ok((program, proc)) => {
-            let in_userns = c.namespaces.has(libc::CLONE_NEWUSER);
-            match init::become_process(c.plan, c.filter, c.last_cap, in_userns, &program, &proc) {
-                Err(e) => e,
-                Ok(never) => match never {},
-            }
-        }
-        Err(e) => e,
-    };
-    let _ = sync::send(&c.sock, &Msg::Error(err.to_string()));
-    init::exit(127)
-}
-
-fn prepare(c: &Child) -> Result<(std::ffi::CString, OwnedFd)> {
+/// In the joiner, all that needs husk's rights and is inherited by a clone:
+/// cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
+/// filter without no_new_privs, capabilities, ids and no_new_privs.
+fn prepare(c: &Child) -> Result<std::ffi::CString> {
     init::reset_signals();
-    // A husk that dies before Go leaves this process blocked on the socket,
-    // whose other end is then closed: it exits.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     sys::cloexec_from(3 + c.preserve_fds).context(|| "mark fds close-on-exec".into())?;
     init::pass_preserved_fds(c.preserve_fds);
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     init::enter_cwd(&c.plan.cwd)?;
     let program = init::find_executable(c.plan)?;
-    if c.plan.terminal {
-        let socket = c.console.as_ref().ok_or_else(|| Error::new("no console socket"))?;
-        console::setup(socket, c.plan.console_size, false)?;
-    }
     process::apply_early(&c.plan.attrs, &proc)?;
     // The parent moves us into the container's cgroups meanwhile (slow on v1).
     if !matches!(sync::recv(&c.sock), Ok(Some(Msg::Go))) {
         bail!("exec: the parent did not place the process in the container's cgroups");
     }
-    // Set up: from here the process must outlive a husk that detaches.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
-    Ok((program, proc))
+    let in_userns = c.namespaces.has(libc::CLONE_NEWUSER);
+    init::confine(c.plan, c.filter, c.last_cap, in_userns, &proc)?;
+    Ok(program)
+}
+
+/// The exec process: its terminal, a no_new_privs filter, then execve. It
+/// outlives a husk that detaches (no parent-death signal).
+fn child(c: Child, program: &std::ffi::CString) -> ! {
+    let run = || -> Result<std::convert::Infallible> {
+        if c.plan.terminal {
+            let socket = c.console.as_ref().ok_or_else(|| Error::new("no console socket"))?;
+            console::setup(socket, c.plan.console_size, false)?;
+        }
+        init::load_late_seccomp(c.plan, c.filter)?;
+        init::execute(c.plan, program)
+    };
+    let err = match run() {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    let _ = sync::send_plain(&c.sock, &Msg::Error(err.to_string()));
+    init::exit(127)
 }

@@ -100,7 +100,8 @@ fn confine_for_start(args: &InitArgs, proc: &OwnedFd) -> Result<OwnedFd> {
 fn report_ready(sock: &OwnedFd) -> bool {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
-    sync::send(sock, &Msg::Ready).is_ok() && matches!(sync::recv(sock), Ok(Some(Msg::Committed)))
+    // Plain write and read: the seccomp filter may be in place.
+    sync::send_plain(sock, &Msg::Ready).is_ok() && matches!(sync::recv_plain(sock), Ok(Some(Msg::Committed)))
 }
 
 pub fn exit(code: i32) -> ! {
@@ -383,20 +384,6 @@ fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, exec_fifo: &Own
     std::mem::forget(fifo);
     let _ = out.write_all(err.to_string().as_bytes());
     exit(127)
-}
-
-/// The last steps (of `exec`): `confine`, then `execute`.
-pub fn become_process(
-    p: &ProcessPlan,
-    filter: Option<&SeccompPlan>,
-    last_cap: u8,
-    in_userns: bool,
-    program: &CString,
-    proc: &OwnedFd,
-) -> Result<Infallible> {
-    confine(p, filter, last_cap, in_userns, proc)?;
-    load_late_seccomp(p, filter)?;
-    execute(p, program)
 }
 
 /// Labels, capabilities, the user and no_new_privs, in the order that leaves

@@ -59,7 +59,39 @@ pub fn send_with_fd(sock: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> i
     Ok(())
 }
 
-pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
+/// `send` for a process whose seccomp filter may be in place: a plain write,
+/// which any usable profile allows (a peer gone raises SIGPIPE, which ends
+/// such a process as it should).
+pub fn send_plain(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
+    let buf = encode(msg)?;
+    // SAFETY: buf is valid for its length.
+    let n = unsafe { libc::write(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `recv` for a process whose seccomp filter may be in place: a plain read;
+/// no fd can come with it.
+pub fn recv_plain(sock: &OwnedFd) -> io::Result<Option<Msg>> {
+    let mut buf = [0u8; MAX];
+    let n = loop {
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { libc::read(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ECONNRESET)) {
+            return Err(e);
+        }
+    };
+    decode(&buf[..n], None)
+}
+
+/// The bytes of a message that carries no fd.
+fn encode(msg: &Msg) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(64);
     match msg {
         Msg::Ready => buf.push(b'R'),
@@ -67,22 +99,35 @@ pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
         Msg::Hooks => buf.push(b'H'),
         Msg::Placed => buf.push(b'C'),
         Msg::Committed => buf.push(b'K'),
-        Msg::State(s) => {
-            let mut file = crate::sys::memfd(c"husk-state")?;
-            io::Write::write_all(&mut file, s.as_bytes())?;
-            return send_with_fd(sock, b"T", &file);
-        }
         Msg::Pid(pid) => {
             buf.push(b'P');
             buf.extend_from_slice(pid.to_string().as_bytes());
         }
-        Msg::SeccompFd(fd) => return send_fd(sock, fd),
         Msg::Error(e) => {
             buf.push(b'E');
             let bytes = e.as_bytes();
             buf.extend_from_slice(&bytes[..bytes.len().min(MAX - 1)]);
         }
+        Msg::State(_) | Msg::SeccompFd(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "this message goes with an fd",
+            ))
+        }
     }
+    Ok(buf)
+}
+
+pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
+    let buf = match msg {
+        Msg::State(s) => {
+            let mut file = crate::sys::memfd(c"husk-state")?;
+            io::Write::write_all(&mut file, s.as_bytes())?;
+            return send_with_fd(sock, b"T", &file);
+        }
+        Msg::SeccompFd(fd) => return send_fd(sock, fd),
+        other => encode(other)?,
+    };
     // SAFETY: buf is valid for its length.
     let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
     if n < 0 {
@@ -114,7 +159,11 @@ pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
     };
     // SAFETY: the kernel installed this descriptor for us with the message.
     let fd = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    Ok(match (buf[..n].split_first(), fd) {
+    decode(&buf[..n], fd)
+}
+
+fn decode(bytes: &[u8], fd: Option<OwnedFd>) -> io::Result<Option<Msg>> {
+    Ok(match (bytes.split_first(), fd) {
         (None, _) => None,
         (Some((b'S', _)), Some(fd)) => Some(Msg::SeccompFd(fd)),
         (Some((b'R', _)), _) => Some(Msg::Ready),

@@ -451,12 +451,13 @@ impl ProcStat {
 /// husk can leave stale and no container process can forge.
 pub const PF_FORKNOEXEC: u64 = 0x40;
 
-/// Whether `pid` is a live child of this process: a pid that a process we
-/// started reports is checked before husk signals, places or records it.
+/// Whether `pid` is a child of this process (maybe exited, not yet reaped):
+/// a pid that a process we started reports is checked before husk signals,
+/// places, waits for or records it.
 pub fn is_own_child(pid: libc::pid_t) -> bool {
     // SAFETY: getpid cannot fail.
     let me = unsafe { libc::getpid() };
-    pid > 0 && process_stat(pid).is_some_and(|s| s.ppid == me && s.alive())
+    pid > 0 && process_stat(pid).is_some_and(|s| s.ppid == me)
 }
 
 pub fn process_stat(pid: libc::pid_t) -> Option<ProcStat> {
