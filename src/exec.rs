@@ -278,7 +278,22 @@ fn spawned_pid(sock: &OwnedFd, joiner: libc::pid_t) -> Result<libc::pid_t> {
 fn join_and_spawn(c: Child) -> ! {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    let spawned = join_namespaces(&c).and_then(|()| prepare(&c)).and_then(|program| {
+    // husk's own procfs, taken before we join the mount namespace: our
+    // writes to self/ go there (the container's /proc may lie, and no procfs
+    // can be mounted from a pid namespace we cannot administer, as for root
+    // in a user namespace). Closed before the exec process is cloned.
+    let host_proc = sys::openat(
+        libc::AT_FDCWD,
+        c"/proc",
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )
+    .context(|| "open /proc".into());
+    let prepared = host_proc.and_then(|proc| {
+        join_namespaces(&c, &proc)?;
+        prepare(&c, &proc)
+    });
+    let spawned = prepared.and_then(|program| {
         // SAFETY: single-threaded; the child only runs `child` and exits.
         let pid = unsafe { sys::clone_sibling() }.context(|| "clone exec process".into())?;
         Ok((pid, program))
@@ -293,7 +308,7 @@ fn join_and_spawn(c: Child) -> ! {
     init::exit(0)
 }
 
-fn join_namespaces(c: &Child) -> Result<()> {
+fn join_namespaces(c: &Child, proc: &OwnedFd) -> Result<()> {
     c.namespaces.enter_before_clone(!c.rootless)?;
     if c.namespaces.has(libc::CLONE_NEWUSER) {
         init::become_root_of_userns();
@@ -305,7 +320,7 @@ fn join_namespaces(c: &Child) -> Result<()> {
     // Nothing of husk's (its log, the namespace files, the pidfd) may be open
     // in a process the container can see: only stdio, the passed fds, the
     // sync socket and the console.
-    let mut keep = vec![c.sock.as_raw_fd()];
+    let mut keep = vec![c.sock.as_raw_fd(), proc.as_raw_fd()];
     keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
     sys::close_fds_from_except(3 + c.preserve_fds as i32, &keep).context(|| "close fds".into())
 }
@@ -313,20 +328,19 @@ fn join_namespaces(c: &Child) -> Result<()> {
 /// In the joiner, all that needs husk's rights and is inherited by a clone:
 /// cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
 /// filter without no_new_privs, capabilities, ids and no_new_privs.
-fn prepare(c: &Child) -> Result<std::ffi::CString> {
+fn prepare(c: &Child, proc: &OwnedFd) -> Result<std::ffi::CString> {
     init::reset_signals();
     sys::cloexec_from(3 + c.preserve_fds).context(|| "mark fds close-on-exec".into())?;
     init::pass_preserved_fds(c.preserve_fds);
-    let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     init::enter_cwd(&c.plan.cwd)?;
     let program = init::find_executable(c.plan)?;
-    process::apply_early(&c.plan.attrs, &proc)?;
+    process::apply_early(&c.plan.attrs, proc)?;
     // The parent moves us into the container's cgroups meanwhile (slow on v1).
     if !matches!(sync::recv(&c.sock), Ok(Some(Msg::Go))) {
         bail!("exec: the parent did not place the process in the container's cgroups");
     }
     let in_userns = c.namespaces.has(libc::CLONE_NEWUSER);
-    init::confine(c.plan, c.filter, c.last_cap, in_userns, &proc)?;
+    init::confine(c.plan, c.filter, c.last_cap, in_userns, proc)?;
     Ok(program)
 }
 
