@@ -85,10 +85,19 @@ pub fn run(args: InitArgs) -> ! {
 fn confine_for_start(args: &InitArgs, proc: &OwnedFd) -> Result<OwnedFd> {
     let plan = args.plan;
     let waiting = sys::waiting_procfs().context(|| "mount a private procfs".into())?;
+    // Before the seccomp filter, which need not allow close_range.
+    let keep = [
+        args.sock.as_raw_fd(),
+        args.exec_fifo.as_raw_fd(),
+        waiting.as_raw_fd(),
+        proc.as_raw_fd(),
+    ];
+    sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into())?;
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
     confine(&plan.process, filter, plan.last_cap, plan.in_userns(), proc)?;
-    let keep = [args.sock.as_raw_fd(), args.exec_fifo.as_raw_fd(), waiting.as_raw_fd()];
-    sys::close_fds_from_except(3 + args.preserve_fds as RawFd, &keep).context(|| "close fds".into())?;
+    // SAFETY: the full procfs is not used again; its OwnedFd is never dropped
+    // (the init leaves by execve or _exit).
+    unsafe { libc::close(proc.as_raw_fd()) };
     Ok(waiting)
 }
 
