@@ -27,7 +27,11 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
     match locked.status(&saved) {
-        Status::Running => cgroup_of(&saved)?.freeze(true),
+        Status::Running => {
+            let cgroup = cgroup_of(&saved)?;
+            refuse_to_freeze_bystanders(&saved, &cgroup)?;
+            cgroup.freeze(true)
+        }
         Status::Paused => bail!("container \"{id}\" is already paused"),
         _ => bail!("container \"{id}\" not running"),
     }
@@ -41,6 +45,25 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
         Status::Stopped => bail!("container \"{id}\" not running"),
         _ => bail!("container \"{id}\" is not paused"),
     }
+}
+
+/// A cgroup that husk did not make may hold processes that are not the
+/// container's (outside its pid namespace): freezing it would freeze them.
+fn refuse_to_freeze_bystanders(saved: &crate::state::Saved, cgroup: &crate::cgroups::Cgroup) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if saved.owns_cgroup() {
+        return Ok(());
+    }
+    let pid_ns = |pid: libc::pid_t| std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino());
+    let container = pid_ns(saved.pid);
+    if cgroup.pids()?.into_iter().any(|p| pid_ns(p) != container) {
+        bail!(
+            "cannot pause container \"{}\": its cgroup {} was not made by husk and holds other processes",
+            saved.id,
+            cgroup.path
+        );
+    }
+    Ok(())
 }
 
 /// `ps`: the container's processes, as pids (json) or as `ps` prints them.

@@ -385,6 +385,12 @@ fn a_cgroup_husk_did_not_make_is_left_with_its_processes() {
         stderr(&o)
     );
     assert_ok(&b.husk(&["start", "c1"]));
+    // Freezing the cgroup would freeze the bystander too.
+    let paused = b.husk(&["pause", "c1"]);
+    assert!(!paused.status.success(), "pause froze a cgroup with a bystander");
+    assert!(stderr(&paused).contains("not made by husk"), "{}", stderr(&paused));
+    assert_eq!(b.status("c1"), "running");
+    bystander.assert_untouched();
     assert_ok(&b.husk(&["kill", "--all", "c1", "KILL"]));
     b.wait_status("c1", "stopped");
     bystander.assert_untouched();
