@@ -67,6 +67,28 @@ fn racer_result(b: &Bundle) -> (u64, u64, u64) {
     (field("seen="), field("escaped="), field("leaked="))
 }
 
+/// A bundle whose container joins the pid namespace of process `pid` (a pod).
+fn pod_member(name: &str, pid: i64) -> Bundle {
+    let mut member = Bundle::new(name);
+    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    member
+}
+
+/// A running pod's first container, with CAP_SYS_PTRACE, and its init's pid.
+fn running_pause(name: &str) -> (Bundle, i64) {
+    let mut pause = Bundle::new(name);
+    add_sys_ptrace(&mut pause);
+    pause.config["process"]["args"] = json!(["sleep", "1000"]);
+    pause.save();
+    assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
+    let pid = pause.state("pause")["pid"].as_i64().unwrap();
+    (pause, pid)
+}
+
 /// No host path through /proc/PID/root and no fd to husk's log among the
 /// `started` processes of `what`, which the racer saw come and go (the race
 /// was real).
@@ -118,12 +140,7 @@ fn pod_members_race(old_kernel: bool) {
     assert_ok(&racer.husk(&["run", "-d", "--bundle", racer.dir.to_str().unwrap(), "pause"]));
     let pid = racer.state("pause")["pid"].as_i64().unwrap();
 
-    let mut member = Bundle::new("pod-member");
-    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "pid" {
-            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
-        }
-    }
+    let mut member = pod_member("pod-member", pid);
     // The member sees the pod's processes, and its /proc is masked as asked.
     member.script("cat /proc/1/cmdline; echo; cat /proc/kcore | wc -c");
     let log = racer.dir.join(LOG);
@@ -188,21 +205,11 @@ fn a_created_init_holds_no_host_directory_open() {
 /// namespace waits for `start` where every pod member sees it.
 #[test]
 fn an_init_created_in_a_pod_holds_no_host_directory_open() {
-    let mut pause = Bundle::new("pod-fds");
-    add_sys_ptrace(&mut pause);
-    pause.config["process"]["args"] = json!(["sleep", "1000"]);
-    pause.save();
-    assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
-    let pid = pause.state("pause")["pid"].as_i64().unwrap();
+    let (pause, pid) = running_pause("pod-fds");
     let marker = pause.dir.join("host-only-marker");
     std::fs::write(&marker, "host-secret").unwrap();
 
-    let mut member = Bundle::new("pod-fds-member");
-    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "pid" {
-            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
-        }
-    }
+    let mut member = pod_member("pod-fds-member", pid);
     member.config["process"]["args"] = json!(["true"]);
     member.save();
     assert_ok(&member.create("m"));
@@ -286,18 +293,8 @@ fn a_created_init_holds_no_unmasked_procfs() {
 /// The same for a pod member's init, which every pod member can see.
 #[test]
 fn an_init_created_in_a_pod_holds_no_unmasked_procfs() {
-    let mut pause = Bundle::new("pod-procfs");
-    add_sys_ptrace(&mut pause);
-    pause.config["process"]["args"] = json!(["sleep", "1000"]);
-    pause.save();
-    assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
-    let pid = pause.state("pause")["pid"].as_i64().unwrap();
-    let mut member = Bundle::new("pod-procfs-member");
-    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "pid" {
-            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
-        }
-    }
+    let (pause, pid) = running_pause("pod-procfs");
+    let mut member = pod_member("pod-procfs-member", pid);
     member.config["process"]["args"] = json!(["true"]);
     member.save();
     assert_ok(&member.create("m"));
