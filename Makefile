@@ -50,7 +50,7 @@ bench-quick: deps build
 	scripts/bench.sh --quick $(HUSK) || true
 
 unit:
-	$(CARGO) test --release --bins
+	$(CARGO) test --release --workspace --lib --bins
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -13,7 +13,7 @@ const EXECS: usize = 300;
 
 /// Builds tests/helpers/proc_root_racer.c into the rootfs as /bin/racer.
 fn build_racer(rootfs: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/proc_root_racer.c");
+    let src = Path::new(common::HELPERS).join("proc_root_racer.c");
     let o = std::process::Command::new("gcc")
         .args(["-static", "-O2", "-o"])
         .arg(rootfs.join("bin/racer"))
@@ -319,7 +319,7 @@ fn an_init_created_in_a_pod_holds_no_unmasked_procfs() {
 #[test]
 fn exec_processes_cannot_be_seized_with_husks_capabilities() {
     let mut b = Bundle::new("exec-seize");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/ptrace_injector.c");
+    let src = Path::new(common::HELPERS).join("ptrace_injector.c");
     let o = std::process::Command::new("gcc")
         .args(["-static", "-O2", "-o"])
         .arg(b.rootfs().join("bin/injector"))

@@ -298,7 +298,7 @@ fn a_reused_pid_does_not_make_a_dead_container_look_alive() {
 #[test]
 fn an_init_whose_main_thread_exits_is_still_running() {
     let mut b = Bundle::new("leader-exit");
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/leader_exit.c");
+    let src = std::path::Path::new(common::HELPERS).join("leader_exit.c");
     let o = std::process::Command::new("gcc")
         .args(["-static", "-O2", "-pthread", "-o"])
         .arg(b.rootfs().join("bin/leader_exit"))

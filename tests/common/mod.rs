@@ -13,6 +13,8 @@ use serde_json::Value;
 
 pub const HUSK: &str = env!("CARGO_BIN_EXE_husk");
 pub const BUSYBOX: &str = "/bin/busybox";
+/// The C helpers that tests build into bundles (tests/helpers/).
+pub const HELPERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/helpers");
 /// No husk command in the tests may take longer than this.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -1,0 +1,571 @@
+//! Cgroup hierarchies of this host as /proc/self/mountinfo shows them, and
+//! moving a process into the cgroups of another (for `exec`).
+
+pub mod bpf;
+pub mod dbus;
+pub mod resources;
+pub mod systemd;
+
+use std::path::{Path, PathBuf};
+
+use crate::bail;
+use crate::cgroups::resources::{DeviceRule, Write};
+use crate::error::{Context, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// The directory name under /sys/fs/cgroup: `memory`, `cpu,cpuacct`, `unified`.
+    pub name: String,
+    pub mountpoint: PathBuf,
+    /// Mount data naming the hierarchy: `memory`, `name=systemd`; empty for cgroup2.
+    pub controllers: String,
+    pub v2: bool,
+}
+
+/// The cgroup hierarchies mounted under /sys/fs/cgroup (or cgroup2 on it).
+pub fn hierarchies() -> Result<Vec<Hierarchy>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
+    let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+    Ok(parse_mountinfo(&info, &known))
+}
+
+fn parse_mountinfo(info: &str, known: &str) -> Vec<Hierarchy> {
+    let is_controller = |o: &str| o.starts_with("name=") || known.lines().any(|l| l.split('\t').next() == Some(o));
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mountpoint = pre.split(' ').nth(4).unwrap_or("");
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let options = post.nth(1).unwrap_or("");
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let name = match mountpoint.strip_prefix("/sys/fs/cgroup") {
+            Some("") => String::new(),
+            Some(rest) if rest.starts_with('/') && !rest[1..].contains('/') => rest[1..].to_string(),
+            _ => continue,
+        };
+        let controllers: Vec<&str> = options.split(',').filter(|o| is_controller(o)).collect();
+        out.push(Hierarchy {
+            name,
+            mountpoint: PathBuf::from(mountpoint),
+            controllers: controllers.join(","),
+            v2: fstype == "cgroup2",
+        });
+    }
+    out
+}
+
+/// A process's path in hierarchy `h`, from its /proc/PID/cgroup text.
+pub fn path_in(proc_cgroup: &str, h: &Hierarchy) -> Option<String> {
+    proc_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let same = if h.v2 {
+            ctrls.is_empty()
+        } else {
+            let mut a: Vec<&str> = ctrls.split(',').collect();
+            let mut b: Vec<&str> = h.controllers.split(',').collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            !ctrls.is_empty() && a == b
+        };
+        same.then(|| path.to_string())
+    })
+}
+
+/// Moves `pid` into every cgroup that `of` is in.
+pub fn join_cgroups_of(pid: libc::pid_t, of: libc::pid_t) -> Result<()> {
+    let theirs = std::fs::read_to_string(format!("/proc/{of}/cgroup")).context(|| format!("read /proc/{of}/cgroup"))?;
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for h in hierarchies()? {
+        let Some(path) = path_in(&theirs, &h) else { continue };
+        if path_in(&ours, &h).as_deref() == Some(path.as_str()) {
+            continue;
+        }
+        let procs = h.mountpoint.join(path.trim_start_matches('/')).join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).context(|| format!("join cgroup {}", procs.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether /sys/fs/cgroup itself is cgroup2 (a unified host).
+pub fn is_unified() -> bool {
+    const CGROUP2_SUPER_MAGIC: libc::c_long = 0x63677270;
+    // SAFETY: statfs fills the zeroed struct.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) == 0 && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
+    }
+}
+
+/// `linux.cgroupsPath` as runc reads it: absolute as is, relative under husk's
+/// own cgroup, empty as /husk/ID (/husk/HASH/ID for a state root other than the
+/// default one, since ids are unique only within a root). systemd's
+/// slice:prefix:name is src/systemd.rs's.
+pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
+    if configured.contains(':') && !configured.starts_with('/') {
+        bail!("linux.cgroupsPath {configured}: slice:prefix:name paths need --systemd-cgroup");
+    }
+    if configured.split('/').any(|c| c == "..") {
+        bail!("linux.cgroupsPath {configured} must not contain ..");
+    }
+    if configured.is_empty() {
+        if root == Path::new(crate::state::DEFAULT_ROOT) {
+            return Ok(format!("/husk/{id}"));
+        }
+        return Ok(format!(
+            "/husk/{:08x}/{id}",
+            fnv1a(root.as_os_str().as_encoded_bytes()) as u32
+        ));
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let path = match configured.starts_with('/') {
+        true => normalize(configured),
+        false => {
+            let base = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+            normalize(&format!("{base}/{configured}"))
+        }
+    };
+    check_not_husks_own(configured, &path, &own)?;
+    Ok(path)
+}
+
+/// An absolute cgroup path without empty or "." components ("//a/./b/" is /a/b).
+fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// A container's cgroup is killed whole and removed by `delete`: the root of a
+/// hierarchy, or a cgroup that holds husk itself (and so its caller), never is.
+fn check_not_husks_own(configured: &str, path: &str, own_cgroups: &str) -> Result<()> {
+    if path == "/" {
+        bail!("linux.cgroupsPath \"{configured}\": the root of the cgroup hierarchy cannot be a container's cgroup");
+    }
+    let holds = |own: &str| own == path || own.strip_prefix(path).is_some_and(|rest| rest.starts_with('/'));
+    let own_paths = own_cgroups.lines().filter_map(|l| l.splitn(3, ':').nth(2));
+    if let Some(own) = own_paths.into_iter().find(|own| holds(own)) {
+        bail!("linux.cgroupsPath \"{configured}\": {path} holds husk's own cgroup {own}: it cannot be a container's cgroup");
+    }
+    Ok(())
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf29ce484222325, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+}
+
+/// A container's cgroup: the same path in every hierarchy of the host.
+pub struct Cgroup {
+    pub path: String,
+    pub dirs: Vec<(Hierarchy, PathBuf)>,
+}
+
+impl Cgroup {
+    pub fn new(path: &str) -> Result<Cgroup> {
+        let dirs = hierarchies()?
+            .into_iter()
+            .map(|h| {
+                let dir = h.mountpoint.join(path.trim_start_matches('/'));
+                (h, dir)
+            })
+            .collect();
+        Ok(Cgroup {
+            path: path.to_string(),
+            dirs,
+        })
+    }
+
+    /// The directory of the hierarchy that has `controller` (v1), or of the
+    /// unified hierarchy when it offers it (v2); `unified` names the latter.
+    fn dir_for(&self, controller: &str) -> Option<&(Hierarchy, PathBuf)> {
+        self.dirs
+            .iter()
+            .find(|(h, _)| !h.v2 && h.controllers.split(',').any(|c| c == controller))
+            .or_else(|| {
+                self.dirs
+                    .iter()
+                    .find(|(h, _)| h.v2 && (controller == "unified" || v2_offers(&h.mountpoint, controller)))
+            })
+    }
+
+    /// Whether `controller` is on cgroup v2 here.
+    pub fn is_v2(&self, controller: &str) -> bool {
+        self.dir_for(controller).is_some_and(|(h, _)| h.v2)
+    }
+
+    /// The file that tells whether the cgroup is frozen.
+    pub fn freezer_file(&self) -> Option<PathBuf> {
+        let (h, dir) = self
+            .dir_for("freezer")
+            .or_else(|| self.dirs.iter().find(|(h, _)| h.v2 && is_unified()))?;
+        Some(dir.join(if h.v2 { "cgroup.freeze" } else { "freezer.state" }))
+    }
+
+    /// The directories of this cgroup that exist now.
+    pub fn existing_dirs(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| d.exists())
+            .cloned()
+            .collect()
+    }
+
+    /// Makes the directories; those that were there already go into `existed`
+    /// (not husk's: delete leaves them and what is in them alone). On a unified
+    /// host every controller is delegated to the container; on a hybrid one only
+    /// the v2 controllers its `writes` use.
+    pub fn create(&self, writes: &[Write], existed: &mut Vec<PathBuf>) -> Result<()> {
+        let wanted: Vec<&str> = writes.iter().map(|w| w.controller).filter(|c| self.is_v2(c)).collect();
+        let unified = is_unified();
+        for (h, dir) in &self.dirs {
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent).context(|| format!("create cgroup {}", parent.display()))?;
+            }
+            // mkdir itself tells, atomically, whether the directory is ours.
+            let made = match std::fs::create_dir(dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(e).context(|| format!("create cgroup {}", dir.display())),
+            };
+            if !made {
+                existed.push(dir.clone());
+            }
+            if made && h.controllers.split(',').any(|c| c == "cpuset") {
+                inherit_cpuset(&h.mountpoint, dir)?;
+            }
+            if h.v2 && (unified || !wanted.is_empty()) {
+                enable_controllers(&h.mountpoint, dir, if unified { None } else { Some(&wanted) })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies writes; a failure names the key and the value.
+    pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        for w in writes {
+            let Some((_, dir)) = self.dir_for(w.controller) else {
+                bail!(
+                    "linux.resources: {}: the {} controller is not available on this host",
+                    w.file,
+                    w.controller
+                )
+            };
+            let mut path = dir.join(&w.file);
+            // BFQ names the blkio weights differently (as runc handles too).
+            if w.file.starts_with("blkio.weight") && !path.exists() {
+                path = dir.join(w.file.replacen("blkio.", "blkio.bfq.", 1));
+            }
+            write_file(&path, &w.value).context(|| format!("linux.resources: {} = {}", w.file, w.value))?;
+        }
+        Ok(())
+    }
+
+    /// The device rules: the v1 controller (deny everything, then the rules in
+    /// order), or on a unified host an eBPF filter attached to the cgroup.
+    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+        if rules.is_empty() {
+            return Ok(()); // none planned (rootless): device access is left alone
+        }
+        let Some((h, dir)) = self.dir_for("devices") else {
+            return match self.dirs.iter().find(|(h, _)| h.v2 && is_unified()) {
+                Some((_, dir)) => crate::cgroups::bpf::attach_device_filter(dir, rules),
+                None => Ok(()),
+            };
+        };
+        if h.v2 {
+            return Ok(());
+        }
+        write_file(&dir.join("devices.deny"), "a").context(|| "linux.resources.devices".into())?;
+        for r in rules {
+            let file = if r.allow { "devices.allow" } else { "devices.deny" };
+            write_file(&dir.join(file), &r.v1_line()).context(|| format!("linux.resources.devices {}", r.v1_line()))?;
+        }
+        Ok(())
+    }
+
+    /// The cgroup's directory on a unified host, for CLONE_INTO_CGROUP.
+    pub fn open_unified(&self) -> Result<std::fs::File> {
+        let (_, dir) = self
+            .dirs
+            .iter()
+            .find(|(h, _)| h.v2)
+            .ok_or_else(|| crate::error::Error::new("no cgroup v2 hierarchy"))?;
+        std::fs::File::open(dir).context(|| format!("open {}", dir.display()))
+    }
+
+    pub fn add(&self, pid: libc::pid_t) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            write_file(&procs, &pid.to_string()).context(|| format!("join cgroup {}", procs.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Every process in the cgroup.
+    pub fn pids(&self) -> Result<Vec<libc::pid_t>> {
+        let (_, dir) = self
+            .dir_for("pids")
+            .or_else(|| self.dirs.first())
+            .ok_or_else(|| crate::error::Error::new("no cgroup hierarchy on this host"))?;
+        let text = std::fs::read_to_string(dir.join("cgroup.procs")).context(|| format!("read {}", dir.display()))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Freezes or thaws the cgroup and waits until the kernel says it is done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let file = self
+            .freezer_file()
+            .ok_or_else(|| crate::error::Error::new("no freezer cgroup on this host"))?;
+        let v2 = file.ends_with("cgroup.freeze");
+        let value = match (v2, frozen) {
+            (true, true) => "1",
+            (true, false) => "0",
+            (false, true) => "FROZEN",
+            (false, false) => "THAWED",
+        };
+        write_file(&file, value).context(|| format!("write {}", file.display()))?;
+        // Freezing is asynchronous: wait (bounded) until every task has stopped.
+        let (check, want) = if v2 {
+            (
+                file.with_file_name("cgroup.events"),
+                if frozen { "frozen 1" } else { "frozen 0" },
+            )
+        } else {
+            (file.clone(), value)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut pause = std::time::Duration::from_micros(100);
+        while !std::fs::read_to_string(&check)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim() == want)
+        {
+            if std::time::Instant::now() > deadline {
+                bail!("the cgroup did not become {value} within 10s");
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Sends `sig` to every process of the cgroup (frozen meanwhile, so none escapes).
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        if sig == libc::SIGKILL {
+            if let Some((_, dir)) = self.dirs.iter().find(|(h, _)| h.v2 && is_unified()) {
+                if write_file(&dir.join("cgroup.kill"), "1").is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        let freezable = self.freezer_file().is_some();
+        if freezable {
+            let _ = self.freeze(true);
+        }
+        for pid in self.pids()? {
+            // SAFETY: plain kill; a process that is gone already is fine.
+            unsafe { libc::kill(pid, sig) };
+        }
+        if freezable {
+            self.freeze(false)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the cgroup's directories but those in `keep` (not made by husk),
+    /// waiting (bounded) for processes that are still being reaped by their parent.
+    pub fn destroy(&self, keep: &[PathBuf]) -> Result<()> {
+        for (_, dir) in self.dirs.iter().filter(|(_, d)| !keep.contains(d)) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut pause = std::time::Duration::from_micros(200);
+            loop {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                    }
+                    Err(e) => return Err(e).context(|| format!("remove cgroup {}", dir.display())),
+                }
+            }
+            // The per-root directory of default paths goes once empty.
+            if let Some(parent) = dir.parent().filter(|p| p.parent().is_some_and(|g| g.ends_with("husk"))) {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a value of the cgroup: `file` in the directory of `controller`.
+    pub fn read(&self, controller: &str, file: &str) -> Option<String> {
+        let (_, dir) = self.dir_for(controller)?;
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}
+
+pub fn is_frozen_file(file: &Path) -> bool {
+    let v = std::fs::read_to_string(file).unwrap_or_default();
+    matches!(v.trim(), "1" | "FROZEN" | "FREEZING")
+}
+
+fn v2_offers(mountpoint: &Path, controller: &str) -> bool {
+    let c = if controller == "blkio" { "io" } else { controller };
+    std::fs::read_to_string(mountpoint.join("cgroup.controllers")).is_ok_and(|s| s.split_whitespace().any(|x| x == c))
+}
+
+fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(value.as_bytes())
+}
+
+/// A new v1 cpuset starts empty: copy cpus and mems down from the nearest set parent.
+fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
+    let mut chain = Vec::new();
+    let mut d = dir.to_path_buf();
+    while d != root && d.starts_with(root) {
+        chain.push(d.clone());
+        d.pop();
+    }
+    for level in chain.into_iter().rev() {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let current = std::fs::read_to_string(level.join(file)).unwrap_or_default();
+            if current.trim().is_empty() {
+                let parent = std::fs::read_to_string(level.parent().unwrap_or(root).join(file)).unwrap_or_default();
+                write_file(&level.join(file), parent.trim())
+                    .context(|| format!("initialise {}", level.join(file).display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// v2: every level above the cgroup delegates the controllers it has (or only
+/// the `wanted` ones).
+fn enable_controllers(root: &Path, dir: &Path, wanted: Option<&[&str]>) -> Result<()> {
+    let mut levels = Vec::new();
+    let mut d = dir.parent().map(Path::to_path_buf);
+    while let Some(p) = d {
+        if !p.starts_with(root) {
+            break;
+        }
+        levels.push(p.clone());
+        if p == root {
+            break;
+        }
+        d = p.parent().map(Path::to_path_buf);
+    }
+    for level in levels.into_iter().rev() {
+        let available = std::fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
+        let enable: Vec<String> = available
+            .split_whitespace()
+            .filter(|c| wanted.is_none_or(|w| w.contains(c)))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !enable.is_empty() {
+            // A level with processes of its own cannot delegate: leave it be.
+            let _ = write_file(&level.join("cgroup.subtree_control"), &enable.join(" "));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n\
+        32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+        35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+        40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+        41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n\
+        50 27 0:40 / /mnt/other rw - cgroup cgroup rw,pids\n";
+    const KNOWN: &str = "#subsys_name\thierarchy\nfoo\ncpu\t1\ncpuacct\t2\nmemory\t3\npids\t4\n";
+
+    #[test]
+    fn hybrid_mountinfo() {
+        let hs = parse_mountinfo(INFO, KNOWN);
+        let names: Vec<(&str, &str, bool)> = hs
+            .iter()
+            .map(|h| (h.name.as_str(), h.controllers.as_str(), h.v2))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("cpu,cpuacct", "cpu,cpuacct", false),
+                ("memory", "memory", false),
+                ("systemd", "name=systemd", false),
+                ("unified", "", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn unified_mountinfo() {
+        let hs = parse_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", KNOWN);
+        assert_eq!(hs.len(), 1);
+        assert!(hs[0].v2 && hs[0].name.is_empty());
+    }
+
+    #[test]
+    fn paths_match_hierarchies() {
+        let hs = parse_mountinfo(INFO, KNOWN);
+        let own = "9:name=systemd:/a\n4:cpuacct,cpu:/b\n3:memory:/c/d\n0::/e\n";
+        let got: Vec<Option<String>> = hs.iter().map(|h| path_in(own, h)).collect();
+        assert_eq!(
+            got,
+            [
+                Some("/b".into()),
+                Some("/c/d".into()),
+                Some("/a".into()),
+                Some("/e".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn cgroups_paths_resolve_without_escapes() {
+        let root = Path::new(crate::state::DEFAULT_ROOT);
+        assert_eq!(resolve_path("", "c", root).unwrap(), "/husk/c");
+        assert_eq!(resolve_path("//a/./b/", "c", root).unwrap(), "/a/b");
+        for bad in ["/", "//", "/.", "/./", "."] {
+            let e = resolve_path(bad, "c", root).unwrap_err();
+            assert!(
+                e.message().starts_with(&format!("linux.cgroupsPath \"{bad}\": ")),
+                "{bad}: {e}"
+            );
+        }
+        for escape in ["/a/..", "../x", "/a/../../b", "a/../.."] {
+            let e = resolve_path(escape, "c", root).unwrap_err();
+            assert!(e.message().contains("must not contain .."), "{escape}: {e}");
+        }
+    }
+
+    #[test]
+    fn ancestors_of_husks_own_cgroup_are_refused() {
+        let own = "4:memory:/process_api/abc\n1:cpu:/\n0::/user.slice/session-1.scope\n";
+        let check = |p: &str| check_not_husks_own(p, p, own);
+        assert!(check("/process_api/abc/husk").is_ok());
+        assert!(check("/process_api/ab").is_ok());
+        assert!(check("/user.slice/session-10.scope").is_ok());
+        for held in [
+            "/process_api",
+            "/process_api/abc",
+            "/user.slice",
+            "/user.slice/session-1.scope",
+        ] {
+            let e = check(held).unwrap_err();
+            assert!(e.message().contains("holds husk's own cgroup"), "{held}: {e}");
+        }
+    }
+}

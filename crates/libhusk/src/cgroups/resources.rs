@@ -1,0 +1,472 @@
+//! `linux.resources` turned into cgroup file writes. Pure: which file names
+//! and values depends only on whether each controller is on cgroup v1 or v2 on
+//! this host (a hybrid host can have both), so all of it is unit-tested here.
+//! Device rules are separate: v1 writes them, v2 compiles them to eBPF.
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+
+use crate::bail;
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub controller: &'static str,
+    pub file: String,
+    pub value: String,
+}
+
+fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
+    Write {
+        controller,
+        file: file.into(),
+        value: value.to_string(),
+    }
+}
+
+/// runc's conversion of cpu.shares (2-262144) to cpu.weight (1-10000).
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    // The kernel clamps shares into 2..=262144 too.
+    1 + ((shares.clamp(2, 262144) - 2) * 9999) / 262142
+}
+
+/// blkio.weight (10-1000) to io.weight (1-10000).
+fn blkio_to_io_weight(weight: u16) -> u64 {
+    1 + (weight.saturating_sub(10) as u64 * 9999) / 990
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The writes for `r`; `v2(controller)` says whether that controller is on the
+/// unified hierarchy here. Writes are in the order they must be made.
+pub fn writes(r: &LinuxResources, v2: &dyn Fn(&str) -> bool) -> Result<Vec<Write>> {
+    let mut out = Vec::new();
+    memory(r, v2("memory"), &mut out)?;
+    cpu(r, v2("cpu"), &mut out)?;
+    if let Some(cpu) = r.cpu() {
+        if let Some(cpus) = cpu.cpus().as_ref().filter(|c| !c.is_empty()) {
+            out.push(w("cpuset", "cpuset.cpus", cpus));
+        }
+        if let Some(mems) = cpu.mems().as_ref().filter(|m| !m.is_empty()) {
+            out.push(w("cpuset", "cpuset.mems", mems));
+        }
+    }
+    if let Some(limit) = r.pids().map(|p| p.limit()).filter(|l| *l != 0) {
+        out.push(w("pids", "pids.max", max_or(limit)));
+    }
+    block_io(r, v2("io") || v2("blkio"), &mut out)?;
+    for h in r.hugepage_limits().iter().flatten() {
+        let suffix = if v2("hugetlb") { "max" } else { "limit_in_bytes" };
+        out.push(w("hugetlb", format!("hugetlb.{}.{suffix}", h.page_size()), h.limit()));
+    }
+    if let Some(n) = r.network() {
+        if v2("net_cls") {
+            bail!("linux.resources.network needs the cgroup v1 net_cls and net_prio controllers");
+        }
+        if let Some(id) = n.class_id().filter(|id| *id != 0) {
+            out.push(w("net_cls", "net_cls.classid", id));
+        }
+        for p in n.priorities().iter().flatten() {
+            out.push(w(
+                "net_prio",
+                "net_prio.ifpriomap",
+                format!("{} {}", p.name(), p.priority()),
+            ));
+        }
+    }
+    if let Some(unified) = r.unified().as_ref().filter(|u| !u.is_empty()) {
+        let mut keys: Vec<_> = unified.iter().collect();
+        keys.sort();
+        for (key, value) in keys {
+            let Some((controller, _)) = key.split_once('.') else {
+                bail!("linux.resources.unified: invalid key \"{key}\"")
+            };
+            if key.contains('/') || !v2(controller) {
+                bail!("linux.resources.unified: {key} needs the {controller} controller on cgroup v2");
+            }
+            out.push(Write {
+                controller: "unified",
+                file: key.clone(),
+                value: value.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
+    let Some(m) = r.memory() else { return Ok(()) };
+    let set = |v: Option<i64>| v.filter(|v| *v != 0);
+    if v2 {
+        if let Some(limit) = set(m.limit()) {
+            out.push(w("memory", "memory.max", max_or(limit)));
+        }
+        if let Some(res) = set(m.reservation()) {
+            out.push(w("memory", "memory.low", max_or(res)));
+        }
+        if let Some(swap) = set(m.swap()) {
+            // v1's swap is memory+swap; v2's swap.max is the swap alone.
+            let value = match (swap, set(m.limit())) {
+                (s, _) if s < 0 => "max".to_string(),
+                (s, Some(l)) if l >= 0 => (s - l).max(0).to_string(),
+                (_, _) => bail!("linux.resources.memory.swap needs memory.limit on cgroup v2"),
+            };
+            out.push(w("memory", "memory.swap.max", value));
+        }
+        if m.swappiness().is_some() {
+            bail!("linux.resources.memory.swappiness is not supported on cgroup v2");
+        }
+        if m.disable_oom_killer() == Some(true) {
+            bail!("linux.resources.memory.disableOOMKiller is not supported on cgroup v2");
+        }
+        return Ok(());
+    }
+    if let Some(limit) = set(m.limit()) {
+        out.push(w("memory", "memory.limit_in_bytes", limit));
+    }
+    if let Some(swap) = set(m.swap()) {
+        out.push(w("memory", "memory.memsw.limit_in_bytes", swap));
+    }
+    if let Some(res) = set(m.reservation()) {
+        out.push(w("memory", "memory.soft_limit_in_bytes", res));
+    }
+    if let Some(s) = m.swappiness() {
+        if s > 100 {
+            bail!("linux.resources.memory.swappiness {s} is over 100");
+        }
+        out.push(w("memory", "memory.swappiness", s));
+    }
+    if m.disable_oom_killer() == Some(true) {
+        out.push(w("memory", "memory.oom_control", 1));
+    }
+    Ok(())
+}
+
+fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
+    let Some(c) = r.cpu() else { return Ok(()) };
+    // Zero means unset, as runc reads it (docker passes zeros).
+    let (quota, period) = (c.quota().filter(|q| *q != 0), c.period().filter(|p| *p != 0));
+    let (rt_runtime, rt_period) = (
+        c.realtime_runtime().filter(|r| *r != 0),
+        c.realtime_period().filter(|p| *p != 0),
+    );
+    if v2 {
+        if let Some(shares) = c.shares().filter(|s| *s > 0) {
+            out.push(w("cpu", "cpu.weight", shares_to_weight(shares)));
+        }
+        if quota.is_some() || period.is_some() {
+            let quota = quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
+            out.push(w("cpu", "cpu.max", format!("{quota} {}", period.unwrap_or(100000))));
+        }
+        if rt_runtime.is_some() || rt_period.is_some() {
+            bail!("linux.resources.cpu.realtimeRuntime is not supported on cgroup v2");
+        }
+        if let Some(idle) = c.idle() {
+            out.push(w("cpu", "cpu.idle", idle));
+        }
+        return Ok(());
+    }
+    if let Some(shares) = c.shares().filter(|s| *s > 0) {
+        out.push(w("cpu", "cpu.shares", shares));
+    }
+    if let Some(period) = period {
+        out.push(w("cpu", "cpu.cfs_period_us", period));
+    }
+    if let Some(quota) = quota {
+        out.push(w("cpu", "cpu.cfs_quota_us", quota.max(-1)));
+    }
+    if let Some(p) = rt_period {
+        out.push(w("cpu", "cpu.rt_period_us", p));
+    }
+    if let Some(rt) = rt_runtime {
+        out.push(w("cpu", "cpu.rt_runtime_us", rt));
+    }
+    if let Some(idle) = c.idle() {
+        out.push(w("cpu", "cpu.idle", idle));
+    }
+    Ok(())
+}
+
+fn block_io(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
+    let Some(b) = r.block_io() else { return Ok(()) };
+    let (ctrl, weight_file) = if v2 {
+        ("io", "io.weight")
+    } else {
+        ("blkio", "blkio.weight")
+    };
+    if let Some(weight) = b.weight().filter(|w| *w != 0) {
+        let value = if v2 {
+            format!("default {}", blkio_to_io_weight(weight))
+        } else {
+            weight.to_string()
+        };
+        out.push(w(ctrl, weight_file, value));
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(weight) = d.weight() {
+            let weight = if v2 { blkio_to_io_weight(weight) } else { weight as u64 };
+            let file = if v2 { "io.weight" } else { "blkio.weight_device" };
+            out.push(w(ctrl, file, format!("{}:{} {weight}", d.major(), d.minor())));
+        }
+    }
+    let throttles = [
+        (b.throttle_read_bps_device(), "blkio.throttle.read_bps_device", "rbps"),
+        (b.throttle_write_bps_device(), "blkio.throttle.write_bps_device", "wbps"),
+        (
+            b.throttle_read_iops_device(),
+            "blkio.throttle.read_iops_device",
+            "riops",
+        ),
+        (
+            b.throttle_write_iops_device(),
+            "blkio.throttle.write_iops_device",
+            "wiops",
+        ),
+    ];
+    for (list, v1_file, v2_key) in throttles {
+        for d in list.iter().flatten() {
+            let dev = format!("{}:{}", d.major(), d.minor());
+            if v2 {
+                out.push(w("io", "io.max", format!("{dev} {v2_key}={}", d.rate())));
+            } else {
+                out.push(w("blkio", v1_file, format!("{dev} {}", d.rate())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A device rule as husk applies it (v1 lines, v2 eBPF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// 'a', 'c' or 'b'.
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    /// Any of "rwm".
+    pub access: String,
+}
+
+impl DeviceRule {
+    pub fn v1_line(&self) -> String {
+        let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
+        if self.kind == 'a' {
+            return "a".to_string();
+        }
+        format!("{} {}:{} {}", self.kind, n(self.major), n(self.minor), self.access)
+    }
+}
+
+/// Devices every container may use whatever the config says (runc's list).
+pub fn default_device_rules() -> Vec<DeviceRule> {
+    let c = |major, minor: Option<i64>| DeviceRule {
+        allow: true,
+        kind: 'c',
+        major: Some(major),
+        minor,
+        access: "rwm".into(),
+    };
+    vec![
+        c(1, Some(3)),    // null
+        c(1, Some(5)),    // zero
+        c(1, Some(7)),    // full
+        c(1, Some(8)),    // random
+        c(1, Some(9)),    // urandom
+        c(5, Some(0)),    // tty
+        c(5, Some(1)),    // console
+        c(5, Some(2)),    // ptmx
+        c(136, None),     // pts/*
+        c(10, Some(200)), // net/tun
+    ]
+}
+
+/// The config's rules, then the default ones, then the config's own devices.
+pub fn device_rules(
+    r: Option<&LinuxResources>,
+    devices: &[crate::rootfs::devices::DevicePlan],
+) -> Result<Vec<DeviceRule>> {
+    let mut rules = Vec::new();
+    for (i, d) in r
+        .and_then(|r| r.devices().as_ref())
+        .iter()
+        .flat_map(|v| v.iter())
+        .enumerate()
+    {
+        rules.push(rule(i, d)?);
+    }
+    rules.extend(default_device_rules());
+    for d in devices {
+        let kind = match d.kind {
+            libc::S_IFBLK => 'b',
+            libc::S_IFCHR => 'c',
+            _ => continue,
+        };
+        rules.push(DeviceRule {
+            allow: true,
+            kind,
+            major: Some(d.major as i64),
+            minor: Some(d.minor as i64),
+            access: "rwm".into(),
+        });
+    }
+    Ok(rules)
+}
+
+fn rule(i: usize, d: &LinuxDeviceCgroup) -> Result<DeviceRule> {
+    let kind = match d.typ() {
+        None | Some(LinuxDeviceType::A) => 'a',
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
+        Some(LinuxDeviceType::B) => 'b',
+        Some(LinuxDeviceType::P) => bail!("linux.resources.devices[{i}].type p is not a cgroup device type"),
+    };
+    let access = d.access().clone().unwrap_or_else(|| "rwm".into());
+    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+        bail!("linux.resources.devices[{i}].access \"{access}\" is not made of r, w and m");
+    }
+    Ok(DeviceRule {
+        allow: d.allow(),
+        kind,
+        major: d.major(),
+        minor: d.minor(),
+        access,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn files(ws: &[Write]) -> Vec<(String, String)> {
+        ws.iter().map(|w| (w.file.clone(), w.value.clone())).collect()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    const ALL: &str = r#"{"memory":{"limit":67108864,"reservation":33554432,"swap":134217728},
+        "cpu":{"shares":1024,"quota":50000,"period":100000,"cpus":"0","mems":"0"},
+        "pids":{"limit":32},
+        "blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}]},
+        "hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#;
+
+    #[test]
+    fn v1_files() {
+        let ws = writes(&res(ALL), &|_| false).unwrap();
+        assert_eq!(
+            files(&ws),
+            pairs(&[
+                ("memory.limit_in_bytes", "67108864"),
+                ("memory.memsw.limit_in_bytes", "134217728"),
+                ("memory.soft_limit_in_bytes", "33554432"),
+                ("cpu.shares", "1024"),
+                ("cpu.cfs_period_us", "100000"),
+                ("cpu.cfs_quota_us", "50000"),
+                ("cpuset.cpus", "0"),
+                ("cpuset.mems", "0"),
+                ("pids.max", "32"),
+                ("blkio.weight", "500"),
+                ("blkio.throttle.read_bps_device", "8:0 1048576"),
+                ("hugetlb.2MB.limit_in_bytes", "4194304"),
+            ])
+        );
+    }
+
+    #[test]
+    fn v2_files() {
+        let ws = writes(&res(ALL), &|_| true).unwrap();
+        assert_eq!(
+            files(&ws),
+            pairs(&[
+                ("memory.max", "67108864"),
+                ("memory.low", "33554432"),
+                ("memory.swap.max", "67108864"),
+                ("cpu.weight", "39"),
+                ("cpu.max", "50000 100000"),
+                ("cpuset.cpus", "0"),
+                ("cpuset.mems", "0"),
+                ("pids.max", "32"),
+                ("io.weight", "default 4950"),
+                ("io.max", "8:0 rbps=1048576"),
+                ("hugetlb.2MB.max", "4194304"),
+            ])
+        );
+    }
+
+    #[test]
+    fn hybrid_host_uses_each_controllers_own_version() {
+        let ws = writes(
+            &res(r#"{"pids":{"limit":-1},"hugepageLimits":[{"pageSize":"1GB","limit":0}]}"#),
+            &|c| c == "hugetlb",
+        )
+        .unwrap();
+        assert_eq!(files(&ws), pairs(&[("pids.max", "max"), ("hugetlb.1GB.max", "0")]));
+    }
+
+    #[test]
+    fn unsupported_values_name_the_key() {
+        let e = writes(&res(r#"{"unified":{"memory.high":"1M"}}"#), &|_| false).unwrap_err();
+        assert!(
+            e.message().contains("linux.resources.unified: memory.high needs"),
+            "{e}"
+        );
+        let e = writes(&res(r#"{"memory":{"swappiness":10}}"#), &|_| true).unwrap_err();
+        assert!(e.message().contains("swappiness"), "{e}");
+        let e = writes(&res(r#"{"cpu":{"realtimeRuntime":1000}}"#), &|_| true).unwrap_err();
+        assert!(e.message().contains("realtimeRuntime"), "{e}");
+        let ws = writes(&res(r#"{"unified":{"memory.high":"1048576"}}"#), &|_| true).unwrap();
+        assert_eq!(files(&ws), pairs(&[("memory.high", "1048576")]));
+    }
+
+    #[test]
+    fn device_rules_and_v1_lines() {
+        let r = res(
+            r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}]}"#,
+        );
+        let rules = device_rules(Some(&r), &[]).unwrap();
+        assert_eq!(rules[0].v1_line(), "a");
+        assert!(!rules[0].allow);
+        assert_eq!(rules[1].v1_line(), "c 10:229 rw");
+        assert!(rules.iter().any(|r| r.v1_line() == "c 136:* rwm"));
+        let bad = res(r#"{"devices":[{"allow":true,"access":"rx"}]}"#);
+        assert!(device_rules(Some(&bad), &[])
+            .unwrap_err()
+            .message()
+            .contains("devices[0].access"));
+    }
+
+    #[test]
+    fn zero_means_unset_as_docker_passes_it() {
+        let docker = r#"{"memory":{"limit":0,"reservation":0,"swap":0},
+            "cpu":{"shares":0,"quota":0,"period":0,"realtimeRuntime":0,"realtimePeriod":0,"cpus":"","mems":""},
+            "pids":{"limit":0},"blockIO":{"weight":0},"network":{"classID":0}}"#;
+        assert_eq!(writes(&res(docker), &|_| false).unwrap(), vec![]);
+        assert_eq!(writes(&res(docker), &|c| c != "net_cls").unwrap(), vec![]);
+        let unlimited = writes(&res(r#"{"cpu":{"quota":-1},"pids":{"limit":-1}}"#), &|_| false).unwrap();
+        assert_eq!(
+            files(&unlimited),
+            pairs(&[("cpu.cfs_quota_us", "-1"), ("pids.max", "max")])
+        );
+    }
+
+    #[test]
+    fn weights() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(1000), 10000);
+    }
+}

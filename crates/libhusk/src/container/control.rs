@@ -1,0 +1,274 @@
+//! Commands that act on a running container through its cgroup: pause,
+//! resume, ps, events and update.
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Value};
+
+use crate::bail;
+use crate::cgroups::Cgroup;
+use crate::container::open_init;
+use crate::error::{Context, Result};
+use crate::state::{Saved, Status, Store};
+
+fn cgroup_of(saved: &Saved) -> Result<Cgroup> {
+    match &saved.cgroup {
+        Some(path) => Cgroup::new(path),
+        None => bail!("container \"{}\" has no cgroup", saved.id),
+    }
+}
+
+pub fn pause(store: &Store, id: &str) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load(id)?;
+    match locked.status(&saved) {
+        Status::Running => {
+            let cgroup = cgroup_of(&saved)?;
+            refuse_to_freeze_bystanders(&saved, &cgroup)?;
+            cgroup.freeze(true)
+        }
+        Status::Paused => bail!("container \"{id}\" is already paused"),
+        _ => bail!("container \"{id}\" not running"),
+    }
+}
+
+pub fn resume(store: &Store, id: &str) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load(id)?;
+    match locked.status(&saved) {
+        Status::Paused => cgroup_of(&saved)?.freeze(false),
+        Status::Stopped => bail!("container \"{id}\" not running"),
+        _ => bail!("container \"{id}\" is not paused"),
+    }
+}
+
+/// A cgroup that husk did not make may hold processes that are not the
+/// container's (outside its pid namespace): freezing it would freeze them.
+fn refuse_to_freeze_bystanders(saved: &crate::state::Saved, cgroup: &crate::cgroups::Cgroup) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if saved.owns_cgroup() {
+        return Ok(());
+    }
+    let pid_ns = |pid: libc::pid_t| std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino());
+    let container = pid_ns(saved.pid);
+    if cgroup.pids()?.into_iter().any(|p| pid_ns(p) != container) {
+        bail!(
+            "cannot pause container \"{}\": its cgroup {} was not made by husk and holds other processes",
+            saved.id,
+            cgroup.path
+        );
+    }
+    Ok(())
+}
+
+/// The pids (in husk's pid namespace) of every process in the container's cgroup.
+pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
+    let saved = store.load(id)?;
+    cgroup_of(&saved)?.pids()
+}
+
+fn number(cg: &Cgroup, controller: &str, file: &str) -> Value {
+    match cg.read(controller, file).as_deref() {
+        Some("max") | None => json!(0),
+        Some(v) => v.parse::<u64>().map(Value::from).unwrap_or(json!(0)),
+    }
+}
+
+fn keyed(cg: &Cgroup, controller: &str, file: &str) -> serde_json::Map<String, Value> {
+    let text = cg.read(controller, file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), Value::from(v.trim().parse::<u64>().ok()?)))
+        })
+        .collect()
+}
+
+/// runc's stats (the parts containerd and podman read), from cgroup v1 or v2.
+pub fn stats(cg: &Cgroup) -> Value {
+    let pids = json!({ "current": number(cg, "pids", "pids.current"), "limit": number(cg, "pids", "pids.max") });
+    if cg.is_v2("memory") {
+        let cpu = keyed(cg, "cpu", "cpu.stat");
+        let usec = |k: &str| cpu.get(k).and_then(Value::as_u64).unwrap_or(0) * 1000;
+        let events = keyed(cg, "memory", "memory.events");
+        return json!({
+            "cpu": { "usage": { "total": usec("usage_usec"), "user": usec("user_usec"), "kernel": usec("system_usec"), "percpu": [] }, "throttling": {} },
+            "memory": {
+                "usage": { "usage": number(cg, "memory", "memory.current"), "max": number(cg, "memory", "memory.peak"), "limit": number(cg, "memory", "memory.max"), "failcnt": events.get("max").cloned().unwrap_or(json!(0)) },
+                "swap": { "usage": number(cg, "memory", "memory.swap.current"), "limit": number(cg, "memory", "memory.swap.max") },
+                "raw": keyed(cg, "memory", "memory.stat")
+            },
+            "pids": pids, "blkio": {}, "hugetlb": {}
+        });
+    }
+    let acct = keyed(cg, "cpuacct", "cpuacct.stat");
+    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
+    let tick_ns = 1_000_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let ticks = |k: &str| acct.get(k).and_then(Value::as_u64).unwrap_or(0) * tick_ns;
+    let percpu: Vec<u64> = cg
+        .read("cpuacct", "cpuacct.usage_percpu")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    json!({
+        "cpu": { "usage": { "total": number(cg, "cpuacct", "cpuacct.usage"), "user": ticks("user"), "kernel": ticks("system"), "percpu": percpu }, "throttling": keyed(cg, "cpu", "cpu.stat") },
+        "memory": {
+            "usage": { "usage": number(cg, "memory", "memory.usage_in_bytes"), "max": number(cg, "memory", "memory.max_usage_in_bytes"), "limit": number(cg, "memory", "memory.limit_in_bytes"), "failcnt": number(cg, "memory", "memory.failcnt") },
+            "swap": { "usage": number(cg, "memory", "memory.memsw.usage_in_bytes"), "limit": number(cg, "memory", "memory.memsw.limit_in_bytes") },
+            "raw": keyed(cg, "memory", "memory.stat")
+        },
+        "pids": pids, "blkio": {}, "hugetlb": {}
+    })
+}
+
+/// An fd that becomes readable when the cgroup has an OOM kill, and how to
+/// tell (v1: an eventfd registered on memory.oom_control; v2: memory.events).
+enum OomWatch {
+    V1(OwnedFd),
+    V2 { events: std::fs::File, kills: u64 },
+}
+
+fn oom_kills(events: &mut std::fs::File) -> u64 {
+    use std::io::Seek;
+    let mut text = String::new();
+    let _ = events.rewind();
+    let _ = events.read_to_string(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn watch_oom(cg: &Cgroup) -> Option<OomWatch> {
+    let dir = cg
+        .dirs
+        .iter()
+        .find(|(h, _)| {
+            if cg.is_v2("memory") {
+                h.v2
+            } else {
+                h.controllers.split(',').any(|c| c == "memory")
+            }
+        })?
+        .1
+        .clone();
+    if cg.is_v2("memory") {
+        let mut events = std::fs::File::open(dir.join("memory.events")).ok()?;
+        let kills = oom_kills(&mut events);
+        return Some(OomWatch::V2 { events, kills });
+    }
+    let control = std::fs::File::open(dir.join("memory.oom_control")).ok()?;
+    // SAFETY: eventfd returns a new fd we own.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if efd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor.
+    let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+    let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
+    std::fs::write(dir.join("cgroup.event_control"), line).ok()?;
+    std::mem::forget(control); // registered for as long as we listen
+    Some(OomWatch::V1(efd))
+}
+
+/// `events`: stats every interval (once with --stats) and OOM events, in
+/// runc's envelope, until the container stops.
+/// Each event goes to `emit` as runc's envelope (`{"type", "id", "data"}`).
+/// `every` is `None` for one stats event (`--stats`).
+pub fn events(store: &Store, id: &str, every: Option<Duration>, mut emit: impl FnMut(Value)) -> Result<()> {
+    let saved = store.load(id)?;
+    let cg = cgroup_of(&saved)?;
+    let mut emit = |kind: &str, data: Option<Value>| {
+        let mut e = json!({ "type": kind, "id": id });
+        if let Some(d) = data {
+            e["data"] = d;
+        }
+        emit(e);
+    };
+    let Some(every) = every else {
+        emit("stats", Some(stats(&cg)));
+        return Ok(());
+    };
+    let pidfd = open_init(&saved)?;
+    let mut oom = watch_oom(&cg);
+    let timeout = PollTimeout::try_from(every).unwrap_or(PollTimeout::MAX);
+    loop {
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match &oom {
+            Some(OomWatch::V1(efd)) => fds.push(PollFd::new(efd.as_fd(), PollFlags::POLLIN)),
+            Some(OomWatch::V2 { events, .. }) => fds.push(PollFd::new(events.as_fd(), PollFlags::POLLPRI)),
+            None => {}
+        }
+        let n = match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context(|| "wait for events".into()),
+            Ok(n) => n,
+        };
+        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let (stopped, oom_ready) = (ready(0), ready(1));
+        drop(fds);
+        if oom_ready {
+            let fired = match &mut oom {
+                Some(OomWatch::V1(efd)) => {
+                    let mut buf = [0u8; 8];
+                    nix::unistd::read(&*efd, &mut buf).is_ok()
+                }
+                Some(OomWatch::V2 { events, kills }) => {
+                    let now = oom_kills(events);
+                    let fired = now > *kills;
+                    *kills = now;
+                    fired
+                }
+                None => false,
+            };
+            if fired {
+                emit("oom", None);
+            }
+        }
+        if stopped {
+            return Ok(());
+        }
+        if n == 0 {
+            emit("stats", Some(stats(&cg)));
+        }
+    }
+}
+
+/// Changes the running container's cgroup limits to `r` (only what it sets).
+pub fn update(store: &Store, id: &str, r: &LinuxResources) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load(id)?;
+    if locked.status(&saved) == Status::Stopped {
+        bail!("container \"{id}\" not running");
+    }
+    let cg = cgroup_of(&saved)?;
+    if let Some(m) = r.memory() {
+        if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit().filter(|l| *l > 0)) {
+            let file = if cg.is_v2("memory") {
+                "memory.current"
+            } else {
+                "memory.usage_in_bytes"
+            };
+            let usage: i64 = cg.read("memory", file).and_then(|u| u.parse().ok()).unwrap_or(0);
+            if limit < usage {
+                bail!("linux.resources.memory.limit {limit} is below the current usage {usage}");
+            }
+        }
+    }
+    let writes = crate::cgroups::resources::writes(r, &|c| cg.is_v2(c))?;
+    cg.apply(&writes)?;
+    if let Some(unit) = &saved.systemd_unit {
+        // systemd puts back what it knows of a unit (on daemon-reload): tell it too.
+        let props = crate::cgroups::systemd::resource_properties(Some(r), cg.is_v2("memory"));
+        crate::cgroups::systemd::set_properties(unit, props)?;
+    }
+    if r.devices().is_some() {
+        cg.apply_devices(&crate::cgroups::resources::device_rules(Some(r), &[])?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! A foreground `run` or `exec`: husk waits for the container process as a
+//! subreaper, passes on the signals its user sends, proxies a terminal when it
+//! holds the pty master, and exits with the process's status.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::error::{Context, Result};
+use crate::process::console;
+
+/// Signals passed on to the container process (WINCH only without a proxied pty,
+/// which resizes the pty instead).
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+pub struct Foreground {
+    set: SigSet,
+}
+
+impl Foreground {
+    /// Blocks the signals it waits for before anything is cloned, so that an early
+    /// exit's SIGCHLD cannot be lost, and becomes a subreaper.
+    pub fn prepare() -> Result<Foreground> {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGCHLD);
+        for s in FORWARDED {
+            set.add(s);
+        }
+        set.thread_block().context(|| "block signals".into())?;
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+        Ok(Foreground { set })
+    }
+
+    /// Waits for `pid` (our child), reaping whatever else is reparented to us.
+    /// Returns the exit code husk should exit with: the status, or 128+N.
+    pub fn wait(&self, pid: libc::pid_t, master: Option<OwnedFd>) -> Result<i32> {
+        let signals = SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .context(|| "signalfd".into())?;
+        let _raw = master.as_ref().map(|m| {
+            if let Some((rows, cols)) = console::caller_size() {
+                console::set_size(m.as_raw_fd(), rows, cols);
+            }
+            console::RawMode::enter()
+        });
+        let mut stdin_open = master.is_some();
+        let mut master_open = master.is_some();
+        loop {
+            if let Some(status) = reap(pid) {
+                if let Some(m) = &master {
+                    drain(m);
+                }
+                return Ok(exit_code(status));
+            }
+            let stdin = std::io::stdin();
+            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            if let (Some(m), true) = (&master, master_open) {
+                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            }
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+                Err(e) => return Err(e).context(|| "wait for the container".into()),
+            }
+            let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+            let (sig_ready, master_ready, stdin_ready) = (ready(0), master_open && ready(1), {
+                let i = if master_open { 2 } else { 1 };
+                stdin_open && ready(i)
+            });
+            drop(fds);
+            if sig_ready {
+                self.handle_signals(&signals, pid, master.as_ref());
+            }
+            if let (true, Some(m)) = (master_ready, &master) {
+                master_open = console::pump(m.as_fd(), &mut std::io::stdout());
+            }
+            if let (true, Some(m)) = (stdin_ready, &master) {
+                let mut to = std::fs::File::from(m.try_clone()?);
+                stdin_open = console::pump(stdin.as_fd(), &mut to);
+            }
+        }
+    }
+
+    fn handle_signals(&self, signals: &SignalFd, pid: libc::pid_t, master: Option<&OwnedFd>) {
+        while let Ok(Some(info)) = signals.read_signal() {
+            let sig = info.ssi_signo as i32;
+            match (sig, master) {
+                (libc::SIGCHLD, _) => {}
+                (libc::SIGWINCH, Some(m)) => {
+                    if let Some((rows, cols)) = console::caller_size() {
+                        console::set_size(m.as_raw_fd(), rows, cols);
+                    }
+                }
+                // SAFETY: signalling our own child.
+                _ => unsafe {
+                    libc::kill(pid, sig);
+                },
+            }
+        }
+    }
+}
+
+/// Reaps every child that has exited; returns `pid`'s wait status once it has.
+fn reap(pid: libc::pid_t) -> Option<i32> {
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping our children without blocking.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return Some(status);
+        }
+        if r <= 0 {
+            return None;
+        }
+    }
+}
+
+/// What the process wrote before it exited but we had not yet copied.
+fn drain(master: &OwnedFd) {
+    // SAFETY: fcntl on our own fd.
+    unsafe {
+        let flags = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    while console::pump(master.as_fd(), &mut std::io::stdout()) {}
+    let _ = std::io::stdout().flush();
+}
+
+pub fn exit_code(status: i32) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}

@@ -1,0 +1,105 @@
+//! What the library reports besides its errors: warnings and debug lines. They
+//! go to the sink the program installs (husk's writes runc's log formats), or
+//! without one, warnings to stderr.
+
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How serious a line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Debug,
+}
+
+impl Level {
+    /// The name logrus gives the level.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+/// Where log lines go. Set once per process with [`set_sink`].
+pub trait Sink: Send + Sync {
+    fn write(&self, level: Level, msg: &str);
+    /// Whether debug lines are wanted at all (they can be costly to format).
+    fn debug_enabled(&self) -> bool;
+}
+
+static SINK: OnceLock<Box<dyn Sink>> = OnceLock::new();
+
+/// Installs the process's sink; false if one was installed already.
+pub fn set_sink(sink: Box<dyn Sink>) -> bool {
+    SINK.set(sink).is_ok()
+}
+
+pub fn error(msg: &str) {
+    match SINK.get() {
+        Some(sink) => sink.write(Level::Error, msg),
+        None => eprintln!("husk: {msg}"),
+    }
+}
+
+pub fn warn(msg: &str) {
+    match SINK.get() {
+        Some(sink) => sink.write(Level::Warning, msg),
+        None => eprintln!("husk: warning: {msg}"),
+    }
+}
+
+pub fn debug(msg: &str) {
+    if let Some(sink) = SINK.get().filter(|s| s.debug_enabled()) {
+        sink.write(Level::Debug, msg);
+    }
+}
+
+/// RFC 3339 in UTC, as Go prints `time.Time`: `2026-01-02T03:04:05Z`, or with
+/// nanoseconds (`...05.123456789Z`) when `nanos` is set.
+pub fn rfc3339(t: SystemTime, nanos: bool) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86400, secs % 86400);
+    let (y, m, day) = civil_from_days(days as i64);
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let frac = if nanos {
+        format!(".{:09}", d.subsec_nanos())
+    } else {
+        String::new()
+    };
+    format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}{frac}Z")
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH, false), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::new(1_772_420_645, 7);
+        assert_eq!(rfc3339(t, false), "2026-03-02T03:04:05Z");
+        assert_eq!(rfc3339(t, true), "2026-03-02T03:04:05.000000007Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap, false), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,136 @@
+//! Keeps the husk binary out of the container's reach (CVE-2019-5736).
+//!
+//! The container's init is a clone of husk, so until it execs, its
+//! `/proc/self/exe` is the husk binary. A container whose program is
+//! `/proc/self/exe` (directly, as a `#!` interpreter or as an ELF interpreter)
+//! would run the host binary and could reopen it for writing once it exits.
+//! Commands that start container processes therefore re-exec once from a copy
+//! of the binary that nobody can write:
+//! - a detached, read-only bind mount of the binary (as crun does): no copy,
+//!   and writes fail with EROFS; needs the right to mount;
+//! - otherwise (rootless) a sealed memfd copy (as runc does): writes fail
+//!   with EPERM; it costs a copy of the binary, so it is made only when the
+//!   caller could write the binary, since a container can never do more to
+//!   it than the user who runs husk.
+//!
+//! Commands that start no process (state, list, kill, delete) skip this.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+
+use crate::error::{Context, Result};
+use crate::sys;
+
+/// Whether the running binary already sits on a read-only mount.
+fn exe_is_readonly() -> bool {
+    // SAFETY: statvfs fills the zeroed struct.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c"/proc/self/exe".as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    }
+}
+
+/// The seals that make a memfd copy of husk immutable.
+const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// Whether the running binary is a sealed memfd copy (we re-exec'd already).
+fn exe_is_sealed_copy() -> bool {
+    let Ok(exe) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    // SAFETY: F_GET_SEALS only queries the open file.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & SEALS == SEALS
+}
+
+/// Whether this user could write the binary (or chmod it to write it).
+fn exe_is_writable_by_caller() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid cannot fail; faccessat only checks.
+    let (euid, writable) = unsafe {
+        (
+            libc::geteuid(),
+            libc::faccessat(libc::AT_FDCWD, c"/proc/self/exe".as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0,
+        )
+    };
+    writable || std::fs::metadata("/proc/self/exe").is_ok_and(|m| m.uid() == euid)
+}
+
+/// Re-execs husk from a copy of itself that no one can write, unless it
+/// already runs from one. Returns only when no re-exec is needed.
+pub fn ensure_sealed() -> Result<()> {
+    if exe_is_readonly() || exe_is_sealed_copy() {
+        return Ok(());
+    }
+    let sealed = match readonly_mount() {
+        Ok(tree) => tree,
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            if !exe_is_writable_by_caller() {
+                return Ok(());
+            }
+            sealed_copy().context(|| "copy husk binary into a sealed memfd".into())?
+        }
+        Err(e) => return Err(e).context(|| "seal husk binary".into()),
+    };
+    reexec(&sealed)
+}
+
+/// A detached read-only bind mount of the binary.
+fn readonly_mount() -> std::io::Result<OwnedFd> {
+    let tree = sys::open_tree(c"/proc/self/exe", sys::OPEN_TREE_CLONE)?;
+    let ro = sys::MountAttr {
+        attr_set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    sys::mount_setattr(&tree, false, &ro)?;
+    Ok(tree)
+}
+
+/// A memfd holding a copy of the binary, sealed against any change.
+fn sealed_copy() -> std::io::Result<OwnedFd> {
+    let memfd = sys::memfd_create(c"husk", libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)?;
+    let exe = std::fs::File::open("/proc/self/exe")?;
+    let len = exe.metadata()?.len();
+    let mut copied = 0;
+    while copied < len {
+        // copy_file_range refuses to cross filesystems (EXDEV); sendfile does not.
+        // SAFETY: both fds are open; the kernel copies between them.
+        let n = unsafe {
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                (len - copied) as usize,
+            )
+        };
+        match n {
+            n if n > 0 => copied += n as u64,
+            0 => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+            _ => return Err(std::io::Error::last_os_error()),
+        }
+    }
+    // SAFETY: F_ADD_SEALS on our own memfd.
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(memfd)
+}
+
+fn reexec(binary: &OwnedFd) -> Result<()> {
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.into_vec()).expect("argv has no NUL"))
+        .collect();
+    let env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            CString::new(kv).expect("environ has no NUL")
+        })
+        .collect();
+    let err = nix::unistd::execveat(binary, c"", &args, &env, nix::fcntl::AtFlags::AT_EMPTY_PATH).unwrap_err();
+    Err(err).context(|| "re-exec sealed husk binary".into())
+}

@@ -1,0 +1,707 @@
+//! The container's filesystem, built in the child's new mount namespace: root
+//! propagation, the mounts of the config in order, /dev, then pivot_root (or
+//! move + chroot with --no-pivot) and the read-only remount of `/`.
+//!
+//! Every mount target is resolved inside the rootfs with openat2(RESOLVE_IN_ROOT)
+//! and mounted through its fd, so a symlink in the image (or one swapped in by a
+//! shared volume) cannot redirect a mount to the host (CVE-2021-30465 class).
+
+pub mod devices;
+pub mod mounts;
+
+use std::collections::VecDeque;
+use std::ffi::{CStr, OsStr, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use crate::bail;
+use crate::cgroups::{self, Hierarchy};
+use crate::error::{Context, Error, Result};
+use crate::rootfs::mounts::{Attrs, MountKind, MountPlan};
+use crate::spec::Plan;
+use crate::sys::{self, cstring, fd_path};
+
+const O_PATH_DIR: i32 = libc::O_PATH | libc::O_DIRECTORY;
+
+fn is_enoent(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOENT)
+}
+
+/// What to make of a missing last component.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    Dir,
+    File,
+}
+
+/// A directory inside the rootfs, created (mkdir -p, 0755) when `create` is set.
+pub fn resolve_dir(root: &OwnedFd, path: &Path, create: bool) -> Result<OwnedFd> {
+    match sys::open_in_root(root, path, O_PATH_DIR) {
+        Ok(fd) => Ok(fd),
+        Err(e) if is_enoent(&e) && create => walk_creating(root, path, Leaf::Dir),
+        Err(e) => Err(e).context(|| format!("resolve {} in rootfs", path.display())),
+    }
+}
+
+/// A file inside the rootfs (created empty when missing), as a bind-mount target.
+pub fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    match sys::open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => Ok(fd),
+        Err(e) if is_enoent(&e) => walk_creating(root, path, Leaf::File),
+        Err(e) => Err(e).context(|| format!("resolve {} in rootfs", path.display())),
+    }
+}
+
+/// The (created) parent directory of `path` inside the rootfs, and the last component.
+pub fn resolve_parent<'a>(root: &OwnedFd, path: &'a Path) -> Result<(OwnedFd, &'a OsStr)> {
+    let Some(name) = path.file_name() else {
+        bail!("{} has no file name", path.display())
+    };
+    let parent = resolve_dir(root, path.parent().unwrap_or(Path::new("/")), true)?;
+    Ok((parent, name))
+}
+
+const MAX_SYMLINKS: usize = 40;
+
+/// Walks `path` one component at a time from `root`, creating what is missing.
+/// Symlinks are read and expanded by hand (absolute ones restart at `root`) and
+/// `..` never climbs above `root`, so a dangling link such as `/dev -> /host/dir`
+/// makes `/host/dir` inside the rootfs, never on the host.
+fn walk_creating(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
+    let fail = |e: std::io::Error| Error::new(format!("resolve {} in rootfs: {e}", path.display()));
+    let mut stack = vec![sys::openat(root.as_raw_fd(), c".", O_PATH_DIR, 0).map_err(fail)?];
+    let mut pending: VecDeque<OsString> = path.components().map(|c| c.as_os_str().to_owned()).collect();
+    let mut links = 0;
+    while let Some(name) = pending.pop_front() {
+        match name.as_bytes() {
+            b"/" | b"." | b"" => continue,
+            b".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let dir = stack.last().expect("root stays");
+        let cname = cstring(&name).map_err(fail)?;
+        let last = pending.is_empty();
+        let fd = match sys::openat(dir.as_raw_fd(), &cname, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            Ok(fd) => fd,
+            Err(e) if is_enoent(&e) => {
+                make(dir, &cname, if last { leaf } else { Leaf::Dir }).map_err(fail)?;
+                pending.push_front(name);
+                continue;
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        match fstat(&fd).map_err(fail)?.st_mode & libc::S_IFMT {
+            libc::S_IFLNK => {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(fail(std::io::Error::from_raw_os_error(libc::ELOOP)));
+                }
+                let target = readlinkat(dir, &cname).map_err(fail)?;
+                if target.is_absolute() {
+                    stack.truncate(1);
+                }
+                for c in target.components().rev() {
+                    pending.push_front(c.as_os_str().to_owned());
+                }
+            }
+            libc::S_IFDIR if !(last && leaf == Leaf::File) => stack.push(fd),
+            libc::S_IFDIR => return Err(fail(std::io::Error::from_raw_os_error(libc::EISDIR))),
+            _ if last && leaf == Leaf::File => return Ok(fd),
+            _ => return Err(fail(std::io::Error::from_raw_os_error(libc::ENOTDIR))),
+        }
+    }
+    Ok(stack.pop().expect("root stays"))
+}
+
+fn make(dir: &OwnedFd, name: &CStr, leaf: Leaf) -> std::io::Result<()> {
+    // SAFETY: valid dirfd and C string; neither call follows a symlink.
+    let ret = unsafe {
+        match leaf {
+            Leaf::Dir => libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755),
+            Leaf::File => libc::mknodat(dir.as_raw_fd(), name.as_ptr(), libc::S_IFREG | 0o644, 0),
+        }
+    };
+    if ret < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
+    // SAFETY: fstat fills the zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd.as_raw_fd(), &mut st) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(st)
+    }
+}
+
+fn readlinkat(dir: &OwnedFd, name: &CStr) -> std::io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is valid for its length.
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(OsString::from_vec(buf)))
+}
+
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// In the parent, before the clone: the detached, idmapped trees of the mounts
+/// with `idmap`/`ridmap`, by mount index. The init attaches them.
+pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
+    let tree = |i: usize, m: &MountPlan| -> Result<Option<OwnedFd>> {
+        let (Some(idmap), MountKind::Bind { source, recursive }) = (&m.idmap, &m.kind) else {
+            return Ok(None);
+        };
+        let field = || format!("mounts[{i}] {}", m.destination.display());
+        let userns = crate::process::userns::idmap_userns(&idmap.uids, &idmap.gids).context(field)?;
+        let flags = sys::OPEN_TREE_CLONE | if *recursive { sys::AT_RECURSIVE } else { 0 };
+        let tree =
+            sys::open_tree(&cstring(source)?, flags).context(|| format!("{}: bind {}", field(), source.display()))?;
+        let attr = sys::MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: userns.as_raw_fd() as u64,
+        };
+        sys::mount_setattr(&tree, idmap.recursive, &attr).context(|| format!("{}: idmap", field()))?;
+        Ok(Some(tree))
+    };
+    plan.mounts.iter().enumerate().map(|(i, m)| tree(i, m)).collect()
+}
+
+/// Builds the whole filesystem and switches root. Runs in the child.
+/// `premounted` holds, by mount index, trees the parent prepared (idmapped ones).
+/// `before_pivot` runs with the container's mounts in place and the host's
+/// filesystem still reachable: the createRuntime and createContainer hooks.
+/// `cgroup` is the container's cgroup path when the parent made one;
+/// `before_cgroup_mount` runs before a mount of type cgroup.
+pub fn setup(
+    plan: &Plan,
+    premounted: &[Option<OwnedFd>],
+    cgroup: Option<&str>,
+    before_cgroup_mount: &mut dyn FnMut() -> Result<()>,
+    before_pivot: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let private = plan.rootfs_propagation.is_some_and(|p| p & libc::MS_PRIVATE != 0);
+    let initial = libc::MS_REC | if private { libc::MS_PRIVATE } else { libc::MS_SLAVE };
+    sys::mount(None, c"/", None, initial, None).context(|| "make / a slave mount".into())?;
+
+    let rootfs = cstring(&plan.rootfs)?;
+    sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None)
+        .context(|| format!("bind rootfs {}", plan.rootfs.display()))?;
+    let root = sys::openat(libc::AT_FDCWD, &rootfs, O_PATH_DIR, 0)?;
+
+    refuse_proc_symlink(&root, plan)?;
+    let deferred = deferred_proc_mounts(plan)?;
+    for (i, m) in plan.mounts.iter().enumerate() {
+        if deferred.contains(&i) {
+            continue;
+        }
+        let tree = premounted.get(i).and_then(Option::as_ref);
+        if m.kind == MountKind::Cgroup {
+            before_cgroup_mount()?;
+        }
+        mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+    }
+    if deferred.is_empty() {
+        check_proc_is_procfs(&root, plan)?;
+    }
+    let dev_is_bind = plan
+        .mounts
+        .iter()
+        .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
+    if !dev_is_bind {
+        devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless)?;
+    }
+    let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
+    protect_paths(&root, plan, &|p| !under_deferred(p))?;
+    // Made now, while the root may still be written (runc does the same).
+    resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
+
+    before_pivot()?;
+    if plan.no_pivot {
+        move_root(&root)?;
+    } else {
+        pivot(&root)?;
+    }
+    if plan.root_readonly {
+        remount_root_readonly()?;
+    }
+    if let Some(p) = plan.rootfs_propagation {
+        sys::mount(None, c"/", None, p, None).context(|| "set rootfsPropagation".into())?;
+    }
+    Ok(())
+}
+
+/// linux.readonlyPaths and linux.maskedPaths, those that `which` takes.
+fn protect_paths(root: &OwnedFd, plan: &Plan, which: &dyn Fn(&Path) -> bool) -> Result<()> {
+    for path in plan.readonly_paths.iter().filter(|p| which(p)) {
+        make_readonly(root, path).context(|| format!("linux.readonlyPaths {}", path.display()))?;
+    }
+    let masked: Vec<&PathBuf> = plan.masked_paths.iter().filter(|p| which(p)).collect();
+    if !masked.is_empty() {
+        let null = verified_dev_null(root)?;
+        for path in masked {
+            mask(root, &null, path).context(|| format!("linux.maskedPaths {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The proc mounts (by index) that the container's process makes once it is
+/// in the pid namespace it joins (`proc_after_join`). Any other mount under
+/// one of them could not be made then: refused.
+fn deferred_proc_mounts(plan: &Plan) -> Result<Vec<usize>> {
+    if !plan.namespaces.proc_after_join {
+        return Ok(Vec::new());
+    }
+    let is_proc = |m: &MountPlan| matches!(&m.kind, MountKind::Fs { fstype, .. } if fstype == "proc");
+    let deferred: Vec<usize> = (0..plan.mounts.len()).filter(|&i| is_proc(&plan.mounts[i])).collect();
+    for (i, m) in plan.mounts.iter().enumerate().filter(|(_, m)| !is_proc(m)) {
+        if deferred
+            .iter()
+            .any(|&d| m.destination.starts_with(&plan.mounts[d].destination))
+        {
+            bail!(
+                "mounts[{i}] {}: a mount under /proc of a container that joins a pid namespace needs procfs's pidns option (Linux 6.15)",
+                m.destination.display()
+            );
+        }
+    }
+    Ok(deferred)
+}
+
+/// In the container's process, in the pid namespace it joined and under the
+/// container's root: the proc mounts deferred by `setup`, then the read-only
+/// and masked paths beneath them.
+pub fn mount_deferred_proc(plan: &Plan) -> Result<()> {
+    let deferred = deferred_proc_mounts(plan)?;
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let root = sys::openat(libc::AT_FDCWD, c"/", O_PATH_DIR, 0)?;
+    for &i in &deferred {
+        let m = &plan.mounts[i];
+        mount_proc_here(&root, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+    }
+    check_proc_is_procfs(&root, plan)?;
+    let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
+    protect_paths(&root, plan, &under_deferred)
+}
+
+/// A proc mount made with no /proc to name its target by (/proc/self/fd/N):
+/// through the cwd instead.
+fn mount_proc_here(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+    let MountKind::Fs { fstype, source } = &m.kind else {
+        bail!("not a proc mount")
+    };
+    let target = resolve_dir(root, &m.destination, true)?;
+    nix::unistd::fchdir(&target).context(|| "enter the mount's target".into())?;
+    let data = fs_data(m, fstype, plan);
+    let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
+    let mounted = sys::mount(
+        Some(&cstring(source)?),
+        c".",
+        Some(&cstring(fstype)?),
+        m.flags,
+        data.as_deref(),
+    );
+    nix::unistd::fchdir(root).context(|| "return to the root".into())?;
+    mounted?;
+    if !m.propagation.is_empty() {
+        let mounted = resolve_dir(root, &m.destination, false)?;
+        propagate(&mounted, &m.propagation)?;
+    }
+    Ok(())
+}
+
+fn mounts_proc(plan: &Plan) -> bool {
+    plan.mounts.iter().any(|m| m.destination == Path::new("/proc"))
+}
+
+/// A /proc in the image that is a symlink could aim the proc mount (and all that
+/// is written under it) elsewhere in the rootfs (CVE-2019-16884 class).
+fn refuse_proc_symlink(root: &OwnedFd, plan: &Plan) -> Result<()> {
+    if !mounts_proc(plan) {
+        return Ok(());
+    }
+    match sys::openat(root.as_raw_fd(), c"proc", libc::O_PATH | libc::O_NOFOLLOW, 0) {
+        Ok(fd) if fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+            bail!("rootfs /proc is a symlink: refusing to mount proc through it")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
+    const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+    if !mounts_proc(plan) {
+        return Ok(());
+    }
+    let proc = resolve_dir(root, Path::new("/proc"), false)?;
+    // SAFETY: fstatfs fills the zeroed struct.
+    let is_proc = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(proc.as_raw_fd(), &mut st) == 0 && st.f_type as libc::c_long == PROC_SUPER_MAGIC
+    };
+    if !is_proc {
+        bail!("/proc in the container is not procfs");
+    }
+    Ok(())
+}
+
+/// The container's /dev/null, checked to be the real 1:3 character device before
+/// it is bound over masked files (CVE-2025-31133).
+fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
+    let null = sys::open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+        .context(|| "open /dev/null in rootfs".into())?;
+    let st = fstat(&null)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        bail!("/dev/null in the container is not the 1:3 character device");
+    }
+    Ok(null)
+}
+
+/// A file gets /dev/null bound over it; a directory, an empty read-only tmpfs.
+fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path) -> Result<()> {
+    let target = match sys::open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if is_enoent(&e) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        sys::mount(
+            Some(c"tmpfs"),
+            &fd_path(target.as_raw_fd()),
+            Some(c"tmpfs"),
+            flags,
+            Some(c"size=0k,mode=755"),
+        )?;
+        return Ok(());
+    }
+    let tree = sys::open_tree(&fd_path(null.as_raw_fd()), sys::OPEN_TREE_CLONE)?;
+    sys::move_mount(&tree, &target)?;
+    Ok(())
+}
+
+/// A recursive read-only bind of the path onto itself.
+fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
+    let target = match sys::open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if is_enoent(&e) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let tree = sys::open_tree(&fd_path(target.as_raw_fd()), sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE)?;
+    let ro = Attrs {
+        set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
+        clear: 0,
+    };
+    attach(tree, &target, Attrs::default(), ro, &[])
+}
+
+fn mount_one(
+    root: &OwnedFd,
+    m: &MountPlan,
+    plan: &Plan,
+    premounted: Option<&OwnedFd>,
+    cgroup: Option<&str>,
+) -> Result<()> {
+    match &m.kind {
+        MountKind::Bind { source, recursive } => bind(root, m, source, *recursive, premounted),
+        MountKind::Fs { fstype, source } => {
+            let target = resolve_dir(root, &m.destination, true)?;
+            let data = fs_data(m, fstype, plan);
+            let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
+            sys::mount(
+                Some(&cstring(source)?),
+                &fd_path(target.as_raw_fd()),
+                Some(&cstring(fstype)?),
+                m.flags,
+                data.as_deref(),
+            )?;
+            if !m.propagation.is_empty() {
+                let mounted = resolve_dir(root, &m.destination, false)?;
+                propagate(&mounted, &m.propagation)?;
+            }
+            Ok(())
+        }
+        MountKind::Cgroup => mount_cgroup(root, m, plan, cgroup),
+    }
+}
+
+/// The mount's data; a proc mount made before the init is in the pid
+/// namespace it joins shows that namespace (`pidns`).
+fn fs_data(m: &MountPlan, fstype: &str, plan: &Plan) -> String {
+    match plan.namespaces.pidns_for_proc_mounts() {
+        Some(pid_ns) if fstype == "proc" => {
+            let pidns = format!("pidns=/proc/self/fd/{}", pid_ns.fd.as_raw_fd());
+            [m.data.as_str(), &pidns]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+        _ => m.data.clone(),
+    }
+}
+
+fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounted: Option<&OwnedFd>) -> Result<()> {
+    // The source is resolved once: what is mounted is what decides between a
+    // directory and a file target, whatever is renamed meanwhile.
+    let tree = match premounted {
+        Some(tree) => tree.try_clone()?,
+        None => {
+            let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
+            sys::open_tree(&cstring(source)?, flags).context(|| format!("source {}", source.display()))?
+        }
+    };
+    let target = if fstat(&tree)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        resolve_dir(root, &m.destination, true)?
+    } else {
+        resolve_file(root, &m.destination)?
+    };
+    attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
+}
+
+/// Sets attributes on a detached mount, attaches it at `target`, then sets propagation.
+fn attach(
+    tree: OwnedFd,
+    target: &OwnedFd,
+    attrs: Attrs,
+    recursive: Attrs,
+    propagation: &[libc::c_ulong],
+) -> Result<()> {
+    let setattr = |a: Attrs, rec: bool| -> Result<()> {
+        if a.is_empty() {
+            return Ok(());
+        }
+        let attr = sys::MountAttr {
+            attr_set: a.set,
+            attr_clr: a.clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        sys::mount_setattr(&tree, rec, &attr).context(|| "set mount attributes".into())
+    };
+    setattr(attrs, false)?;
+    setattr(recursive, true)?;
+    sys::move_mount(&tree, target).context(|| "attach mount".into())?;
+    // After move_mount the tree fd names the attached mount.
+    propagate(&tree, propagation)
+}
+
+fn propagate(mounted: &OwnedFd, propagation: &[libc::c_ulong]) -> Result<()> {
+    for &p in propagation {
+        sys::mount(None, &fd_path(mounted.as_raw_fd()), None, p, None).context(|| "set mount propagation".into())?;
+    }
+    Ok(())
+}
+
+fn is_cgroup2(path: &std::ffi::CStr) -> bool {
+    const CGROUP2_SUPER_MAGIC: libc::c_long = 0x63677270;
+    // SAFETY: statfs fills the zeroed struct.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(path.as_ptr(), &mut st) == 0 && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
+    }
+}
+
+/// `type: cgroup`. On a unified host: cgroup2. On a v1 or hybrid host: a tmpfs
+/// holding one mount per hierarchy, fresh ones inside a cgroup namespace (the
+/// kernel shows the namespace's root), otherwise binds of the container's own
+/// cgroup directories, as runc does.
+fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>) -> Result<()> {
+    // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
+    // would expose the host's hierarchy (CVE-2023-25809): always read-only then.
+    let forced_ro;
+    let m = if plan.rootless && !plan.namespaces.has(libc::CLONE_NEWCGROUP) && !m.is_readonly() {
+        forced_ro = MountPlan {
+            flags: m.flags | libc::MS_RDONLY,
+            ..m.clone()
+        };
+        &forced_ro
+    } else {
+        m
+    };
+    let target = resolve_dir(root, &m.destination, true)?;
+    let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
+    if is_cgroup2(c"/sys/fs/cgroup") {
+        let mounted = sys::mount(
+            Some(c"cgroup2"),
+            &fd_path(target.as_raw_fd()),
+            Some(c"cgroup2"),
+            m.flags,
+            None,
+        );
+        return match mounted {
+            Ok(()) => Ok(()),
+            // A user namespace cannot mount the cgroup2 of a cgroup namespace it
+            // does not own: bind the hierarchy instead (the container's own
+            // cgroup when it asked for a cgroup namespace), as runc does.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EBUSY)) && plan.in_userns() => {
+                let source = match (own_ns, cgroup) {
+                    (true, Some(path)) => Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')),
+                    _ => PathBuf::from("/sys/fs/cgroup"),
+                };
+                let attrs = crate::rootfs::mounts::bind_attrs(m.flags, 0);
+                let bound = MountPlan {
+                    attrs,
+                    recursive_attrs: attrs,
+                    propagation: Vec::new(),
+                    ..m.clone()
+                };
+                bind(root, &bound, &source, true, None)
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
+    let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    sys::mount(
+        Some(c"tmpfs"),
+        &fd_path(target.as_raw_fd()),
+        Some(c"tmpfs"),
+        base,
+        Some(c"mode=755"),
+    )?;
+    let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
+    let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
+    for h in cgroups::hierarchies()?.into_iter().filter(|h| !h.name.is_empty()) {
+        let dest = m.destination.join(&h.name);
+        let sub = resolve_dir(root, &dest, true)?;
+        if fresh(&h) {
+            let (fstype, data) = if h.v2 {
+                (c"cgroup2", None)
+            } else {
+                (c"cgroup", Some(cstring(&h.controllers)?))
+            };
+            sys::mount(
+                Some(fstype),
+                &fd_path(sub.as_raw_fd()),
+                Some(fstype),
+                m.flags,
+                data.as_deref(),
+            )
+            .context(|| format!("mount cgroup {}", h.name))?;
+        } else {
+            // The container's own cgroup, as the host sees it.
+            let rel = match cgroup {
+                Some(path) => path.to_string(),
+                None => cgroups::path_in(&own_cgroups, &h).unwrap_or_default(),
+            };
+            let source = h.mountpoint.join(rel.trim_start_matches('/'));
+            let tree = sys::open_tree(&cstring(&source)?, sys::OPEN_TREE_CLONE)
+                .context(|| format!("bind {}", source.display()))?;
+            let ro = if m.is_readonly() {
+                crate::rootfs::mounts::MOUNT_ATTR_RDONLY
+            } else {
+                0
+            };
+            let attrs = Attrs {
+                set: ro
+                    | crate::rootfs::mounts::MOUNT_ATTR_NOSUID
+                    | crate::rootfs::mounts::MOUNT_ATTR_NODEV
+                    | crate::rootfs::mounts::MOUNT_ATTR_NOEXEC,
+                clear: 0,
+            };
+            attach(tree, &sub, attrs, Attrs::default(), &[])?;
+        }
+        if h.name.contains(',') {
+            let dir = resolve_dir(root, &m.destination, false)?;
+            for c in h.name.split(',') {
+                let (t, n) = (cstring(&h.name)?, cstring(c)?);
+                // SAFETY: valid C strings; an existing name is left alone.
+                unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
+            }
+        }
+    }
+    if m.is_readonly() {
+        let mounted = resolve_dir(root, &m.destination, false)?;
+        sys::mount(
+            None,
+            &fd_path(mounted.as_raw_fd()),
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | base,
+            None,
+        )
+        .context(|| "remount cgroup tmpfs read-only".into())?;
+    }
+    Ok(())
+}
+
+fn pivot(root: &OwnedFd) -> Result<()> {
+    // SAFETY: fchdir on a valid directory fd.
+    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "chdir to rootfs".into());
+    }
+    sys::pivot_root(c".", c".").context(|| "pivot_root".into())?;
+    // The old root now sits on top of the new one: detach it without letting the
+    // unmount propagate back to the host.
+    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).context(|| "make old root a slave".into())?;
+    sys::umount_detach(c".").context(|| "unmount old root".into())?;
+    std::env::set_current_dir("/").context(|| "chdir /".into())
+}
+
+fn move_root(root: &OwnedFd) -> Result<()> {
+    // SAFETY: fchdir on a valid directory fd, then plain syscalls on ".".
+    unsafe {
+        if libc::fchdir(root.as_raw_fd()) < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "chdir to rootfs".into());
+        }
+    }
+    sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None).context(|| "move rootfs to /".into())?;
+    // SAFETY: valid C string.
+    if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error()).context(|| "chroot".into());
+    }
+    std::env::set_current_dir("/").context(|| "chdir /".into())
+}
+
+/// `root.readonly`: remount / read-only, keeping the flags the kernel may have
+/// locked on it (nosuid, nodev, noexec), which a remount must repeat.
+fn remount_root_readonly() -> Result<()> {
+    // SAFETY: statvfs fills the zeroed struct.
+    let flags = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c"/".as_ptr(), &mut st) < 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "statvfs /".into());
+        }
+        st.f_flag
+    };
+    let locked = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ]
+    .iter()
+    .filter(|(st, _)| flags & st != 0)
+    .fold(0, |acc, (_, ms)| acc | ms);
+    sys::mount(
+        None,
+        c"/",
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+        None,
+    )
+    .context(|| "remount / read-only".into())
+}

@@ -1,0 +1,402 @@
+//! Mount entries of config.json turned into plans: option strings parsed into
+//! mount(2) flags, mount_setattr(2) attributes, propagation changes and fs data.
+//! Pure: nothing here touches the host, so every rule is unit-tested.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Mount;
+
+use crate::bail;
+use crate::error::Result;
+use crate::process::userns::{self, IdRange, UsernsPlan};
+
+// mount_setattr(2) attributes (linux/mount.h).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x01;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x02;
+pub const MOUNT_ATTR_NODEV: u64 = 0x04;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x08;
+pub const MOUNT_ATTR_ATIME: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x00;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A bind of a host path (relative sources are relative to the bundle).
+    Bind { source: PathBuf, recursive: bool },
+    /// `type: cgroup`: the host's cgroup hierarchies as the container should see them.
+    Cgroup,
+    /// Any other filesystem: proc, sysfs, tmpfs, devpts, mqueue, cgroup2, ...
+    Fs { fstype: String, source: String },
+}
+
+/// A set of attributes to set and clear with mount_setattr(2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attrs {
+    pub set: u64,
+    pub clear: u64,
+}
+
+impl Attrs {
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clear == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    pub destination: PathBuf,
+    pub kind: MountKind,
+    /// MS_* flags for mount(2) (non-bind mounts).
+    pub flags: libc::c_ulong,
+    /// Attributes of the top mount (bind mounts).
+    pub attrs: Attrs,
+    /// Attributes of the whole tree: `rro`, `rnosuid`, ...
+    pub recursive_attrs: Attrs,
+    /// MS_SHARED, MS_SLAVE|MS_REC, ... applied after the mount, in order.
+    pub propagation: Vec<libc::c_ulong>,
+    /// Options the kernel interprets itself (`mode=755`, `size=64k`).
+    pub data: String,
+    /// `idmap` / `ridmap`: the mount shows its files through these mappings.
+    pub idmap: Option<Idmap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idmap {
+    pub recursive: bool,
+    pub uids: Vec<IdRange>,
+    pub gids: Vec<IdRange>,
+}
+
+impl MountPlan {
+    pub fn is_bind(&self) -> bool {
+        matches!(self.kind, MountKind::Bind { .. })
+    }
+
+    pub fn is_readonly(&self) -> bool {
+        self.flags & libc::MS_RDONLY != 0
+    }
+}
+
+enum Opt {
+    Flag { set: bool, flag: libc::c_ulong },
+    Propagation(libc::c_ulong),
+    Recursive { set: bool, attr: u64 },
+    Bind { recursive: bool },
+}
+
+fn lookup(name: &str) -> Option<Opt> {
+    use libc::*;
+    let flag = |set, flag| Some(Opt::Flag { set, flag });
+    let rec = |set, attr| Some(Opt::Recursive { set, attr });
+    match name {
+        "defaults" => flag(true, 0),
+        "ro" => flag(true, MS_RDONLY),
+        "rw" => flag(false, MS_RDONLY),
+        "nosuid" => flag(true, MS_NOSUID),
+        "suid" => flag(false, MS_NOSUID),
+        "nodev" => flag(true, MS_NODEV),
+        "dev" => flag(false, MS_NODEV),
+        "noexec" => flag(true, MS_NOEXEC),
+        "exec" => flag(false, MS_NOEXEC),
+        "sync" => flag(true, MS_SYNCHRONOUS),
+        "async" => flag(false, MS_SYNCHRONOUS),
+        "dirsync" => flag(true, MS_DIRSYNC),
+        "mand" => flag(true, MS_MANDLOCK),
+        "nomand" => flag(false, MS_MANDLOCK),
+        "noatime" => flag(true, MS_NOATIME),
+        "atime" => flag(false, MS_NOATIME),
+        "nodiratime" => flag(true, MS_NODIRATIME),
+        "diratime" => flag(false, MS_NODIRATIME),
+        "relatime" => flag(true, MS_RELATIME),
+        "norelatime" => flag(false, MS_RELATIME),
+        "strictatime" => flag(true, MS_STRICTATIME),
+        "nostrictatime" => flag(false, MS_STRICTATIME),
+        "lazytime" => flag(true, MS_LAZYTIME),
+        "nolazytime" => flag(false, MS_LAZYTIME),
+        "silent" => flag(true, MS_SILENT),
+        "loud" => flag(false, MS_SILENT),
+        "remount" => flag(true, MS_REMOUNT),
+        "bind" => Some(Opt::Bind { recursive: false }),
+        "rbind" => Some(Opt::Bind { recursive: true }),
+        "private" => Some(Opt::Propagation(MS_PRIVATE)),
+        "rprivate" => Some(Opt::Propagation(MS_PRIVATE | MS_REC)),
+        "shared" => Some(Opt::Propagation(MS_SHARED)),
+        "rshared" => Some(Opt::Propagation(MS_SHARED | MS_REC)),
+        "slave" => Some(Opt::Propagation(MS_SLAVE)),
+        "rslave" => Some(Opt::Propagation(MS_SLAVE | MS_REC)),
+        "unbindable" => Some(Opt::Propagation(MS_UNBINDABLE)),
+        "runbindable" => Some(Opt::Propagation(MS_UNBINDABLE | MS_REC)),
+        "rro" => rec(true, MOUNT_ATTR_RDONLY),
+        "rrw" => rec(false, MOUNT_ATTR_RDONLY),
+        "rnosuid" => rec(true, MOUNT_ATTR_NOSUID),
+        "rsuid" => rec(false, MOUNT_ATTR_NOSUID),
+        "rnodev" => rec(true, MOUNT_ATTR_NODEV),
+        "rdev" => rec(false, MOUNT_ATTR_NODEV),
+        "rnoexec" => rec(true, MOUNT_ATTR_NOEXEC),
+        "rexec" => rec(false, MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => rec(true, MOUNT_ATTR_NODIRATIME),
+        "rdiratime" => rec(false, MOUNT_ATTR_NODIRATIME),
+        "rrelatime" => rec(true, MOUNT_ATTR_RELATIME | MOUNT_ATTR_ATIME << 32),
+        "rnoatime" => rec(true, MOUNT_ATTR_NOATIME),
+        "rstrictatime" => rec(true, MOUNT_ATTR_STRICTATIME),
+        _ => None,
+    }
+}
+
+/// Whether husk understands the mount option `name` (for `features`).
+pub fn is_known_option(name: &str) -> bool {
+    lookup(name).is_some() || matches!(name, "idmap" | "ridmap")
+}
+
+/// The mount_setattr(2) attributes that the MS_* `flags` ask of a bind mount.
+/// `cleared` are the flags an option such as `rw` or `suid` explicitly turned off.
+pub fn bind_attrs(flags: libc::c_ulong, cleared: libc::c_ulong) -> Attrs {
+    let pairs = [
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+    ];
+    let mut attrs = Attrs::default();
+    for (flag, attr) in pairs {
+        if flags & flag != 0 {
+            attrs.set |= attr;
+        } else if cleared & flag != 0 {
+            attrs.clear |= attr;
+        }
+    }
+    let atime = if flags & libc::MS_NOATIME != 0 {
+        Some(MOUNT_ATTR_NOATIME)
+    } else if flags & libc::MS_STRICTATIME != 0 {
+        Some(MOUNT_ATTR_STRICTATIME)
+    } else if flags & libc::MS_RELATIME != 0 {
+        Some(MOUNT_ATTR_RELATIME)
+    } else {
+        None
+    };
+    if let Some(a) = atime {
+        // Changing the atime mode means clearing the whole atime field first.
+        attrs.set |= a;
+        attrs.clear |= MOUNT_ATTR_ATIME;
+    }
+    attrs
+}
+
+/// `container` is the container's user namespace, whose mappings an `idmap`
+/// mount without mappings of its own uses.
+pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPlan>) -> Result<MountPlan> {
+    let field = format!("mounts[{index}]");
+    let dest = m.destination();
+    if dest.as_os_str().is_empty() {
+        bail!("{field}.destination is empty");
+    }
+    // runc takes a relative destination as relative to the container's /.
+    let destination = Path::new("/").join(dest);
+    let fstype = m.typ().as_deref().unwrap_or("");
+
+    let mut flags: libc::c_ulong = 0;
+    let mut cleared: libc::c_ulong = 0;
+    let mut bind = (fstype == "bind").then_some(false);
+    let mut propagation = Vec::new();
+    let mut recursive_attrs = Attrs::default();
+    let mut data = Vec::new();
+    let mut idmap = None;
+    for opt in m.options().as_deref().unwrap_or(&[]) {
+        match lookup(opt) {
+            Some(Opt::Flag { set: true, flag }) => flags |= flag,
+            Some(Opt::Flag { set: false, flag }) => {
+                flags &= !flag;
+                cleared |= flag;
+            }
+            Some(Opt::Propagation(p)) => propagation.push(p),
+            Some(Opt::Recursive { set: true, attr }) => {
+                // rrelatime etc. carry the atime mask to clear in the high half.
+                recursive_attrs.set |= attr & 0xffff_ffff;
+                recursive_attrs.clear |= attr >> 32;
+                if attr & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME) != 0 {
+                    recursive_attrs.clear |= MOUNT_ATTR_ATIME;
+                }
+            }
+            Some(Opt::Recursive { set: false, attr }) => recursive_attrs.clear |= attr,
+            Some(Opt::Bind { recursive }) => bind = Some(recursive || bind == Some(true)),
+            None if opt == "idmap" || opt == "ridmap" => idmap = Some(opt == "ridmap"),
+            None if opt == "tmpcopyup" => {
+                bail!("{field}: mount option \"{opt}\" is not supported yet")
+            }
+            None => data.push(opt.as_str()),
+        }
+    }
+
+    let kind = if let Some(recursive) = bind {
+        let source = m.source().as_deref().unwrap_or(Path::new(""));
+        if source.as_os_str().is_empty() {
+            bail!("{field}: a bind mount needs a source");
+        }
+        MountKind::Bind {
+            source: bundle.join(source),
+            recursive,
+        }
+    } else if fstype == "cgroup" {
+        MountKind::Cgroup
+    } else if fstype.is_empty() {
+        bail!("{field}.type is missing for {}", destination.display());
+    } else {
+        let source = m.source().as_deref().map(|s| s.to_string_lossy().into_owned());
+        MountKind::Fs {
+            fstype: fstype.to_string(),
+            source: source.unwrap_or_else(|| fstype.to_string()),
+        }
+    };
+    let attrs = match kind {
+        MountKind::Bind { .. } => bind_attrs(flags, cleared),
+        _ => Attrs::default(),
+    };
+    let idmap = match idmap {
+        None if m.uid_mappings().is_some() || m.gid_mappings().is_some() => {
+            bail!("{field}: uidMappings and gidMappings need the idmap or ridmap option")
+        }
+        None => None,
+        Some(recursive) => Some(idmap_plan(&field, m, &kind, recursive, container)?),
+    };
+    Ok(MountPlan {
+        destination,
+        kind,
+        flags,
+        attrs,
+        recursive_attrs,
+        propagation,
+        data: data.join(","),
+        idmap,
+    })
+}
+
+fn idmap_plan(
+    field: &str,
+    m: &Mount,
+    kind: &MountKind,
+    recursive: bool,
+    container: Option<&UsernsPlan>,
+) -> Result<Idmap> {
+    if !matches!(kind, MountKind::Bind { .. }) {
+        bail!("{field}: idmap is supported on bind mounts only");
+    }
+    let (uids, gids) = match (m.uid_mappings(), m.gid_mappings(), container) {
+        (Some(u), Some(g), _) => (
+            userns::ranges(&format!("{field}.uidMappings"), u)?,
+            userns::ranges(&format!("{field}.gidMappings"), g)?,
+        ),
+        (None, None, Some(c)) => (c.uids.clone(), c.gids.clone()),
+        (None, None, None) => {
+            bail!("{field}: idmap without mappings needs a user namespace with mappings")
+        }
+        _ => bail!("{field}: give both uidMappings and gidMappings, or neither"),
+    };
+    Ok(Idmap { recursive, uids, gids })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(json: &str) -> Result<MountPlan> {
+        let m: Mount = serde_json::from_str(json).unwrap();
+        plan(0, &m, Path::new("/bundle"), None)
+    }
+
+    #[test]
+    fn tmpfs_flags_and_data() {
+        let p = mount(r#"{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]}"#).unwrap();
+        assert_eq!(p.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(p.data, "mode=755,size=65536k");
+        assert!(!p.is_bind());
+    }
+
+    #[test]
+    fn bind_ro_becomes_attributes_and_relative_source_joins_bundle() {
+        let p = mount(
+            r#"{"destination":"data","type":"none","source":"vol","options":["rbind","ro","nosuid","rprivate"]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.destination, PathBuf::from("/data"));
+        assert_eq!(
+            p.kind,
+            MountKind::Bind {
+                source: "/bundle/vol".into(),
+                recursive: true
+            }
+        );
+        assert_eq!(p.attrs.set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+        assert_eq!(p.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
+    }
+
+    #[test]
+    fn rw_clears_and_rro_is_recursive() {
+        let p = mount(r#"{"destination":"/x","type":"bind","source":"/y","options":["rw","rro","noatime"]}"#).unwrap();
+        assert_eq!(
+            p.kind,
+            MountKind::Bind {
+                source: "/y".into(),
+                recursive: false
+            }
+        );
+        assert_eq!(p.attrs.clear & MOUNT_ATTR_RDONLY, MOUNT_ATTR_RDONLY);
+        assert_eq!(p.attrs.set, MOUNT_ATTR_NOATIME);
+        assert_eq!(p.recursive_attrs.set, MOUNT_ATTR_RDONLY);
+    }
+
+    #[test]
+    fn later_options_override_earlier_ones() {
+        let p = mount(r#"{"destination":"/p","type":"proc","options":["ro","rw"]}"#).unwrap();
+        assert_eq!(p.flags & libc::MS_RDONLY, 0);
+        assert_eq!(
+            p.kind,
+            MountKind::Fs {
+                fstype: "proc".into(),
+                source: "proc".into()
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_mount() {
+        let e = mount(r#"{"destination":"/x","options":["bind"]}"#).unwrap_err();
+        assert!(
+            e.message().contains("mounts[0]") && e.message().contains("source"),
+            "{e}"
+        );
+        let e = mount(r#"{"destination":"/x","source":"a"}"#).unwrap_err();
+        assert!(e.message().contains("mounts[0].type"), "{e}");
+        let e = mount(r#"{"destination":"/x","type":"bind","source":"/a","options":["idmap"]}"#).unwrap_err();
+        assert!(e.message().contains("idmap without mappings"), "{e}");
+        let e = mount(r#"{"destination":"/x","type":"tmpfs","options":["idmap"]}"#).unwrap_err();
+        assert!(e.message().contains("bind mounts only"), "{e}");
+        let e = mount(
+            r#"{"destination":"/x","type":"bind","source":"/a","uidMappings":[{"containerID":0,"hostID":1,"size":1}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message().contains("need the idmap"), "{e}");
+    }
+
+    #[test]
+    fn idmap_with_own_mappings() {
+        let p = mount(
+            r#"{"destination":"/x","type":"bind","source":"/a","options":["rbind","ridmap"],
+                "uidMappings":[{"containerID":0,"hostID":1000,"size":10}],"gidMappings":[{"containerID":0,"hostID":2000,"size":10}]}"#,
+        )
+        .unwrap();
+        let idmap = p.idmap.unwrap();
+        assert!(idmap.recursive);
+        assert_eq!(
+            idmap.uids[0],
+            IdRange {
+                container: 0,
+                host: 1000,
+                size: 10
+            }
+        );
+        assert_eq!(idmap.gids[0].host, 2000);
+    }
+}

@@ -1,0 +1,632 @@
+//! config.json read, validated and turned into a `Plan`. Nothing on the host is
+//! created until this succeeds; every error names the field or path at fault.
+
+pub mod features;
+#[cfg(test)]
+mod fuzz_tests;
+pub mod template;
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Process, Spec};
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::log;
+use crate::process::attrs::{self, AttrsPlan};
+use crate::process::capabilities::{self, CapsPlan};
+use crate::process::namespaces::{NamespacePlan, Shared};
+use crate::process::sysctl;
+use crate::process::userns::{self, UsernsPlan};
+use crate::rootfs::devices::{self, DevicePlan};
+use crate::rootfs::mounts::{self, MountPlan};
+use crate::seccomp::{self, SeccompPlan};
+use crate::sys::cstring;
+
+pub struct ProcessPlan {
+    pub args: Vec<CString>,
+    /// `args[0]` as given, for messages.
+    pub program: String,
+    pub env: Vec<CString>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: u32,
+    pub terminal: bool,
+    /// process.consoleSize as (rows, columns).
+    pub console_size: Option<(u16, u16)>,
+    /// None when the config has no `capabilities`: the sets are then left as they are.
+    pub caps: Option<CapsPlan>,
+    pub attrs: AttrsPlan,
+}
+
+pub struct Plan {
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub root_readonly: bool,
+    pub namespaces: NamespacePlan,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub mounts: Vec<MountPlan>,
+    pub rootfs_propagation: Option<libc::c_ulong>,
+    pub devices: Vec<DevicePlan>,
+    pub process: ProcessPlan,
+    pub annotations: HashMap<String, String>,
+    pub oci_version: String,
+    pub no_pivot: bool,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub sysctl: Vec<(String, String)>,
+    pub seccomp: Option<SeccompPlan>,
+    /// The kernel's highest capability number.
+    pub last_cap: u8,
+    /// `linux.timeOffsets` as /proc/self/timens_offsets takes them.
+    pub time_offsets: String,
+    /// The mappings of a new user namespace.
+    pub userns: Option<UsernsPlan>,
+    /// Whether husk runs unprivileged.
+    pub rootless: bool,
+    /// config.json as read, kept in the state directory for `exec`.
+    pub config_text: String,
+    pub hooks: oci_spec::runtime::Hooks,
+    /// The file name of the notify socket in the container (NOTIFY_SOCKET set).
+    pub notify_name: Option<String>,
+    pub cgroup: Option<CgroupPlan>,
+}
+
+/// The container's cgroup and what goes into it.
+pub struct CgroupPlan {
+    pub cgroup: crate::cgroups::Cgroup,
+    pub writes: Vec<crate::cgroups::resources::Write>,
+    pub devices: Vec<crate::cgroups::resources::DeviceRule>,
+    /// Unprivileged: made only where the user's cgroup is delegated.
+    pub best_effort: bool,
+    /// A unified host: the init is cloned straight into the cgroup.
+    pub clone_into: bool,
+    /// Whether linux.resources asked for anything.
+    pub has_limits: bool,
+    /// `--systemd-cgroup`: the unit systemd makes the cgroup as, and the
+    /// properties it starts with.
+    pub systemd: Option<(crate::cgroups::systemd::Unit, Vec<crate::cgroups::dbus::Value>)>,
+}
+
+impl Plan {
+    /// Whether the parent moves the init into its cgroup after the clone (v1:
+    /// there is no CLONE_INTO_CGROUP), which the init must wait for before
+    /// anything the cgroup affects.
+    pub fn parent_places_cgroup(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(|c| !c.clone_into)
+    }
+
+    /// Whether the init must stop before pivot_root for hooks (its own or the parent's).
+    pub fn has_create_hooks(&self) -> bool {
+        let h = &self.hooks;
+        [
+            h.prestart(),
+            h.create_runtime(),
+            h.create_container(),
+            h.start_container(),
+        ]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+    }
+
+    /// Whether the container runs in a user namespace (new or joined).
+    pub fn in_userns(&self) -> bool {
+        self.namespaces.has(libc::CLONE_NEWUSER)
+    }
+}
+
+/// What `create` and `run` add to the config.
+pub struct Options<'a> {
+    pub id: &'a str,
+    pub no_pivot: bool,
+    pub new_keyring: bool,
+    pub rootless: bool,
+    pub systemd_cgroup: bool,
+    /// The state root, which scopes default cgroup paths.
+    pub root: PathBuf,
+}
+
+/// Reads `BUNDLE/config.json` and validates it.
+pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
+    let bundle = std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path).context(|| format!("read {}", path.display()))?;
+    let spec = parse(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+    let mut plan = plan(spec, bundle, opts)?;
+    plan.config_text = text;
+    Ok(plan)
+}
+
+/// Parses config.json text; a type error names the JSON path of the bad field.
+pub fn parse(text: &str) -> Result<Spec> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        if at == "." || inner.is_syntax() || inner.is_eof() {
+            Error::new(format!("malformed JSON: {inner}"))
+        } else {
+            Error::new(format!("{at}: {inner}"))
+        }
+    })
+}
+
+/// Versions of the runtime spec this runtime implements: 1.0.0 up to 1.2.x.
+pub fn check_version(v: &str) -> Result<()> {
+    if v.is_empty() {
+        bail!("ociVersion is missing");
+    }
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([1, minor, _]) if *minor <= 2 => Ok(()),
+        Some([_, _, _]) => {
+            bail!("ociVersion {v} is not supported (husk implements 1.0.0 to 1.2.x)")
+        }
+        _ => bail!("ociVersion \"{v}\" is not a semantic version"),
+    }
+}
+
+pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
+    check_version(spec.version())?;
+    let root = spec.root().as_ref().ok_or_else(|| Error::new("root.path is missing"))?;
+    if root.path().as_os_str().is_empty() {
+        bail!("root.path is missing");
+    }
+    let rootfs_given = bundle.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs_given).context(|| format!("root.path {}", rootfs_given.display()))?;
+    if !rootfs.is_dir() {
+        bail!("root.path {} is not a directory", rootfs.display());
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::new("process is missing"))?;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let namespaces = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
+
+    let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+    let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
+    for (field, value) in [("hostname", &hostname), ("domainname", &domainname)] {
+        if value.is_some() {
+            check_private_uts(field, &namespaces)?;
+        }
+    }
+    if !namespaces.has(libc::CLONE_NEWNS) {
+        bail!("linux.namespaces: a mount namespace is required");
+    }
+
+    let userns = userns_plan(&linux, &namespaces, opts.rootless)?;
+    let mut mounts = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+        .map(|(i, m)| mounts::plan(i, m, &bundle, userns.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(label) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) {
+        label_mounts(&mut mounts, label)?;
+    }
+    if opts.rootless && mounts.iter().any(|m| m.idmap.is_some()) {
+        bail!("mounts: idmapped mounts are not supported unprivileged yet");
+    }
+    let rootfs_propagation = linux
+        .rootfs_propagation()
+        .as_deref()
+        .map(rootfs_propagation)
+        .transpose()?;
+    let devices = devices::plan(linux.devices().as_deref().unwrap_or(&[]))?;
+    let paths = |v: &Option<Vec<String>>| v.iter().flatten().map(PathBuf::from).collect::<Vec<_>>();
+    let sysctl = sysctl::plan(&linux.sysctl().clone().unwrap_or_default(), &namespaces)?;
+    let cache = opts.root.join(crate::state::CACHE_DIR);
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| seccomp::compile_cached(s, &cache))
+        .transpose()?;
+    let last_cap = capabilities::last_cap();
+    let time_offsets = time_offsets(&linux, &namespaces)?;
+    let rootless = opts.rootless;
+    let cgroup = cgroup_plan(&linux, opts, &devices)?;
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    check_hooks(&hooks)?;
+    check_absolute("linux.maskedPaths", linux.masked_paths())?;
+    check_absolute("linux.readonlyPaths", linux.readonly_paths())?;
+    if linux.intel_rdt().is_some() {
+        check_intel_rdt()?;
+    }
+
+    Ok(Plan {
+        process: process_plan(process, &linux, opts, last_cap)?,
+        bundle,
+        rootfs,
+        root_readonly: root.readonly().unwrap_or(false),
+        namespaces,
+        hostname,
+        domainname,
+        mounts,
+        rootfs_propagation,
+        devices,
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        oci_version: spec.version().clone(),
+        no_pivot: opts.no_pivot,
+        masked_paths: paths(linux.masked_paths()),
+        readonly_paths: paths(linux.readonly_paths()),
+        sysctl,
+        seccomp,
+        last_cap,
+        time_offsets,
+        userns,
+        rootless,
+        config_text: String::new(),
+        hooks,
+        notify_name: None,
+        cgroup,
+    })
+}
+
+/// Hooks run on the host: a path relative to wherever husk happens to run, or a
+/// timeout that expires at once, is a mistake rather than a choice.
+fn check_hooks(hooks: &oci_spec::runtime::Hooks) -> Result<()> {
+    let kinds = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (kind, list) in kinds {
+        for (i, hook) in list.iter().flatten().enumerate() {
+            let path = hook.path();
+            if !path.is_absolute() {
+                bail!("hooks.{kind}[{i}].path \"{}\": must be absolute", path.display());
+            }
+            if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
+                bail!("hooks.{kind}[{i}].timeout {t}: must be a positive number of seconds");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// maskedPaths and readonlyPaths are paths in the container, from its root.
+fn check_absolute(field: &str, paths: &Option<Vec<String>>) -> Result<()> {
+    for (i, p) in paths.iter().flatten().enumerate() {
+        if !p.starts_with('/') {
+            bail!("{field}[{i}] \"{p}\": must be absolute");
+        }
+    }
+    Ok(())
+}
+
+/// husk does not implement Intel RDT: a config that asks for it must not
+/// silently run without it.
+fn check_intel_rdt() -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let has_resctrl = info.lines().any(|l| {
+        l.split_once(" - ")
+            .is_some_and(|(_, post)| post.starts_with("resctrl "))
+    });
+    if !has_resctrl {
+        bail!("linux.intelRdt: this host has no resctrl filesystem (Intel RDT is not enabled)");
+    }
+    bail!("linux.intelRdt: not supported by husk")
+}
+
+/// The hostname and domainname go into the container's uts namespace, which
+/// must not be husk's own (the host's).
+fn check_private_uts(field: &str, namespaces: &NamespacePlan) -> Result<()> {
+    match namespaces.shared_with_caller(libc::CLONE_NEWUTS)? {
+        None => Ok(()),
+        Some(Shared::Unlisted) => bail!("{field}: cannot set a {field} without a private UTS namespace"),
+        Some(Shared::Joined(path)) => bail!(
+            "{field}: the uts namespace {} is husk's own, not the container's",
+            path.display()
+        ),
+    }
+}
+
+fn time_offsets(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan) -> Result<String> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(String::new());
+    };
+    if !ns.is_new(libc::CLONE_NEWTIME) {
+        bail!("linux.timeOffsets need a new time namespace");
+    }
+    let mut lines = Vec::new();
+    for (clock, o) in offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            bail!("linux.timeOffsets: unknown clock \"{clock}\"");
+        }
+        lines.push(format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    lines.sort();
+    Ok(lines.concat())
+}
+
+/// `linux.mountLabel`: the SELinux context of the filesystems mounted for the
+/// container, as `context=` mount data (as runc does; proc, sysfs and cgroup
+/// take none).
+fn label_mounts(mounts: &mut [MountPlan], label: &str) -> Result<()> {
+    if !attrs::selinux_enabled() {
+        bail!("linux.mountLabel {label}: SELinux is not enabled on this host");
+    }
+    for m in mounts.iter_mut() {
+        if let mounts::MountKind::Fs { fstype, .. } = &m.kind {
+            if !matches!(fstype.as_str(), "proc" | "sysfs" | "cgroup2") {
+                let context = format!("context=\"{label}\"");
+                m.data = if m.data.is_empty() {
+                    context
+                } else {
+                    format!("{},{context}", m.data)
+                };
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[DevicePlan]) -> Result<Option<CgroupPlan>> {
+    let configured = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unit = match opts.systemd_cgroup {
+        true => Some(systemd_unit(&configured, opts)?),
+        false => None,
+    };
+    let path = match &unit {
+        Some(unit) => crate::cgroups::systemd::cgroup_path(unit)?,
+        None => crate::cgroups::resolve_path(&configured, opts.id, &opts.root)?,
+    };
+    let cgroup = crate::cgroups::Cgroup::new(&path)?;
+    let resources = linux.resources().as_ref();
+    let writes = match resources {
+        Some(r) => crate::cgroups::resources::writes(r, &|c| cgroup.is_v2(c))?,
+        None => Vec::new(),
+    };
+    // Unprivileged, nobody can attach device rules (v2 eBPF, v1 devices
+    // cgroup); the user namespace keeps the container from host devices.
+    let devices = match opts.rootless {
+        true => Vec::new(),
+        false => crate::cgroups::resources::device_rules(resources, devices)?,
+    };
+    let has_limits = !writes.is_empty();
+    // systemd can only make a scope around a process that exists.
+    let clone_into = crate::cgroups::is_unified() && !opts.rootless && unit.is_none();
+    let systemd = unit.map(|u| {
+        let props = crate::cgroups::systemd::resource_properties(resources, cgroup.is_v2("memory"));
+        (u, props)
+    });
+    Ok(Some(CgroupPlan {
+        cgroup,
+        writes,
+        devices,
+        best_effort: opts.rootless && systemd.is_none(),
+        has_limits,
+        clone_into,
+        systemd,
+    }))
+}
+
+fn systemd_unit(configured: &str, opts: &Options) -> Result<crate::cgroups::systemd::Unit> {
+    let unit = crate::cgroups::systemd::parse_path(configured, opts.id, opts.rootless)?;
+    crate::cgroups::systemd::socket(opts.rootless)?;
+    Ok(unit)
+}
+
+fn userns_plan(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan, rootless: bool) -> Result<Option<UsernsPlan>> {
+    // SAFETY: these getters cannot fail.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
+    let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
+    if rootless && euid != 0 && !ns.has(libc::CLONE_NEWUSER) {
+        bail!("linux.namespaces: running unprivileged needs a user namespace (see husk spec --rootless)");
+    }
+    if ns.is_new(libc::CLONE_NEWUSER) {
+        Ok(Some(userns::plan(&uid_maps, &gid_maps, euid, egid)?))
+    } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
+        bail!("linux.uidMappings: mappings need a new user namespace in linux.namespaces");
+    } else {
+        Ok(None)
+    }
+}
+
+fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
+    use libc::*;
+    Ok(match p {
+        "private" => MS_PRIVATE,
+        "rprivate" => MS_PRIVATE | MS_REC,
+        "shared" => MS_SHARED,
+        "rshared" => MS_SHARED | MS_REC,
+        "slave" => MS_SLAVE,
+        "rslave" => MS_SLAVE | MS_REC,
+        "unbindable" => MS_UNBINDABLE,
+        "runbindable" => MS_UNBINDABLE | MS_REC,
+        _ => bail!("linux.rootfsPropagation: unknown propagation \"{p}\""),
+    })
+}
+
+pub fn process_plan(
+    p: &Process,
+    linux: &oci_spec::runtime::Linux,
+    opts: &Options,
+    last_cap: u8,
+) -> Result<ProcessPlan> {
+    let args = p.args().clone().unwrap_or_default();
+    let Some(program) = args.first().cloned() else {
+        bail!("process.args must not be empty")
+    };
+    if program.is_empty() {
+        bail!("process.args[0] is empty");
+    }
+    if !p.cwd().is_absolute() {
+        bail!("process.cwd {} must be an absolute path", p.cwd().display());
+    }
+    let env = p.env().clone().unwrap_or_default();
+    if let Some((i, bad)) = env.iter().enumerate().find(|(_, e)| !e.contains('=')) {
+        bail!("process.env[{i}] \"{bad}\" is not KEY=VALUE");
+    }
+    let to_c = |v: &[String], field: &str| -> Result<Vec<CString>> {
+        v.iter()
+            .map(|s| cstring(s).context(|| format!("process.{field}")))
+            .collect()
+    };
+    let user = p.user();
+    Ok(ProcessPlan {
+        args: to_c(&args, "args")?,
+        program,
+        env: to_c(&env, "env")?,
+        cwd: p.cwd().clone(),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask().unwrap_or(0o022),
+        terminal: p.terminal().unwrap_or(false),
+        console_size: p.console_size().map(|b| (b.height() as u16, b.width() as u16)),
+        caps: caps_plan(p, last_cap)?,
+        attrs: attrs::plan(p, linux, opts.id, opts.new_keyring)?,
+    })
+}
+
+fn caps_plan(p: &Process, last_cap: u8) -> Result<Option<CapsPlan>> {
+    let Some(c) = p.capabilities() else {
+        return Ok(None);
+    };
+    let (plan, missing) = capabilities::plan(c, last_cap)?;
+    if !missing.is_empty() {
+        log::warn(&format!(
+            "this kernel lacks {}: left out of process.capabilities",
+            missing.join(", ")
+        ));
+    }
+    Ok(Some(plan))
+}
+
+impl ProcessPlan {
+    /// The container's PATH, as the process will see it.
+    pub fn path_var(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .filter_map(|e| e.to_str().ok())
+            .find_map(|e| e.strip_prefix("PATH="))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1+meta"] {
+            check_version(ok).unwrap();
+        }
+        assert!(check_version("").unwrap_err().message().contains("missing"));
+        assert!(check_version("2.0.0").unwrap_err().message().contains("not supported"));
+        assert!(check_version("1.3.0").unwrap_err().message().contains("not supported"));
+        assert!(check_version("one").unwrap_err().message().contains("semantic"));
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let e =
+            parse(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#).unwrap_err();
+        assert!(e.message().starts_with("linux.namespaces[1].type"), "{e}");
+        let e = parse("{\"ociVersion\": ").unwrap_err();
+        assert!(e.message().starts_with("malformed JSON"), "{e}");
+    }
+
+    fn plan_of(json: &str) -> Result<Plan> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("husk-unit-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        let opts = Options {
+            id: "t",
+            no_pivot: false,
+            new_keyring: false,
+            rootless: false,
+            systemd_cgroup: false,
+            root: PathBuf::from("/run/husk"),
+        };
+        let r = plan(parse(json).unwrap(), dir.clone(), &opts);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    fn plan_err(json: &str) -> Error {
+        plan_of(json).err().expect("an error")
+    }
+
+    #[test]
+    fn plan_errors_name_the_field() {
+        let base = |extra: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}}{extra}}}"#
+            )
+        };
+        let ns = r#","linux":{"namespaces":[{"type":"mount"}]}"#;
+        assert!(plan_of(&base(ns)).is_ok());
+        let e = plan_err(&base(r#","hostname":"h","linux":{"namespaces":[{"type":"mount"}]}"#));
+        assert!(e.message().contains("UTS namespace"), "{e}");
+        let e = plan_err(&base(r#","linux":{"namespaces":[{"type":"mount"},{"type":"mount"}]}"#));
+        assert!(e.message().contains("listed twice"), "{e}");
+        let e = plan_err(&base(
+            r#","linux":{"namespaces":[{"type":"mount"},{"type":"network","path":"/nonexistent"}]}"#,
+        ));
+        assert!(e.message().contains("linux.namespaces[1].path /nonexistent"), "{e}");
+        let e = plan_err(&base(
+            r#","linux":{"namespaces":[{"type":"mount"},{"type":"uts","path":"/proc/self/ns/net"}]}"#,
+        ));
+        assert!(e.message().contains("is not a uts namespace"), "{e}");
+        let e = plan_err(&base(
+            r#","linux":{"rootfsPropagation":"sideways","namespaces":[{"type":"mount"}]}"#,
+        ));
+        assert!(e.message().contains("rootfsPropagation"), "{e}");
+        let e = plan_err(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#));
+        assert!(e.message().contains("mount namespace"), "{e}");
+    }
+
+    #[test]
+    fn hooks_paths_and_rdt_are_checked() {
+        let base = |extra: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{{"namespaces":[{{"type":"mount"}}]{extra}}}}}"#
+            )
+        };
+        let hooks = |h: &str| base(&format!(r#"}},"hooks":{{{h}"#));
+        assert!(plan_of(&hooks(r#""prestart":[{"path":"/bin/true","timeout":1}]"#)).is_ok());
+        let e = plan_err(&hooks(r#""prestart":[{"path":"/bin/true"},{"path":"x"}]"#));
+        assert_eq!(e.message(), r#"hooks.prestart[1].path "x": must be absolute"#);
+        let e = plan_err(&hooks(r#""poststop":[{"path":""}]"#));
+        assert_eq!(e.message(), r#"hooks.poststop[0].path "": must be absolute"#);
+        let e = plan_err(&hooks(r#""createRuntime":[{"path":"/bin/true","timeout":-1}]"#));
+        assert!(
+            e.message()
+                .starts_with("hooks.createRuntime[0].timeout -1: must be a positive"),
+            "{e}"
+        );
+        let e = plan_err(&hooks(r#""startContainer":[{"path":"/bin/true","timeout":0}]"#));
+        assert!(e.message().starts_with("hooks.startContainer[0].timeout 0"), "{e}");
+        let e = plan_err(&base(r#","maskedPaths":["/proc/kcore","proc/keys"]"#));
+        assert_eq!(e.message(), r#"linux.maskedPaths[1] "proc/keys": must be absolute"#);
+        let e = plan_err(&base(r#","readonlyPaths":[""]"#));
+        assert_eq!(e.message(), r#"linux.readonlyPaths[0] "": must be absolute"#);
+        let e = plan_err(&base(r#","intelRdt":{"closID":"c"}"#));
+        assert!(e.message().starts_with("linux.intelRdt: "), "{e}");
+    }
+}

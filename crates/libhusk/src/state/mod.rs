@@ -1,0 +1,532 @@
+//! The container state store: one directory per container under `--root`,
+//! holding `state.json` (written atomically) and, until `start`, the `exec.fifo`
+//! the init process waits on. Commands that change a container hold an exclusive
+//! flock on its directory; `state` and `list` read without locking.
+//!
+//! `create` commits a container by writing `state.json`. Until then the
+//! directory holds `creating.json`, the same record written before anything
+//! exists on the host (the cgroup path and systemd unit) and again with the
+//! init's pid once it is cloned, so that whatever a killed `create` left can be
+//! found and removed by `delete`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::sys;
+
+/// Where root keeps container state unless told otherwise.
+pub const DEFAULT_ROOT: &str = "/run/husk";
+pub const STATE_FILE: &str = "state.json";
+pub const FIFO: &str = "exec.fifo";
+/// The record of a container that `create` has not committed yet.
+pub const CREATING_FILE: &str = "creating.json";
+/// Compiled seccomp filters, in the state root; '#' is never in a container id.
+pub const CACHE_DIR: &str = "#seccomp";
+const MAX_ID_LEN: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What husk keeps about a container between commands.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Start time of the init process (clock ticks since boot), against pid reuse.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// The config's hooks, for start (poststart) and delete (poststop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The host's NOTIFY_SOCKET at create, which start relays to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_socket: Option<PathBuf>,
+    /// The file name of the socket the container sends to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_name: Option<String>,
+    /// The container's cgroup path (in every hierarchy), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// The cgroup's directories that existed before create: husk did not make
+    /// them, so delete neither kills what is in them nor removes them. Empty
+    /// (as in states of older husks) when the cgroup is the container's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_existed: Vec<PathBuf>,
+    /// The file that says whether that cgroup is frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freezer: Option<PathBuf>,
+    /// The systemd unit the cgroup is (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
+    /// Read from `creating.json`: `create` has not committed the container.
+    #[serde(skip)]
+    pub provisional: bool,
+}
+
+/// The OCI state, plus runc's extra fields, as `state` prints it.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    pub annotations: &'a HashMap<String, String>,
+}
+
+impl Saved {
+    /// The state as hooks get it on stdin.
+    pub fn hook_state(&self, status: &str) -> String {
+        let mut v = serde_json::to_value(self.oci_state(Status::Running)).expect("state serialises");
+        v["status"] = serde_json::Value::from(status);
+        v.to_string()
+    }
+
+    pub fn oci_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: &self.annotations,
+        }
+    }
+
+    /// Whether every process of the cgroup is the container's: husk made it.
+    pub fn owns_cgroup(&self) -> bool {
+        self.cgroup_existed.is_empty()
+    }
+
+    /// Whether the init process is still the one we started.
+    pub fn init_alive(&self) -> bool {
+        self.init_stat().is_some()
+    }
+
+    /// Whether the init is alive and has not exec'd the container's program yet.
+    pub fn init_before_exec(&self) -> bool {
+        self.init_stat().is_some_and(|s| s.flags & sys::PF_FORKNOEXEC != 0)
+    }
+
+    fn init_stat(&self) -> Option<sys::ProcStat> {
+        sys::process_stat(self.pid).filter(|s| s.start_time == self.start_time && s.alive())
+    }
+
+    /// What is known of a container whose directory holds no record at all (a
+    /// `create` killed right after making it).
+    fn unrecorded(id: &str) -> Saved {
+        Saved {
+            oci_version: crate::spec::template::OCI_VERSION.to_string(),
+            id: id.to_string(),
+            pid: 0,
+            start_time: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            hooks: None,
+            notify_socket: None,
+            notify_name: None,
+            cgroup: None,
+            cgroup_existed: Vec::new(),
+            freezer: None,
+            systemd_unit: None,
+            provisional: true,
+        }
+    }
+}
+
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("container id must not be empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        bail!("container id is longer than {MAX_ID_LEN} bytes");
+    }
+    if id == "." || id == ".." || id.contains('/') || id.contains('\0') {
+        bail!("invalid container id \"{id}\": it must not contain '/' or be '.' or '..'");
+    }
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-+:@".contains(c)) {
+        bail!("invalid container id \"{id}\": use letters, digits and ._-+:@");
+    }
+    Ok(())
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A container's directory, locked for the lifetime of this value.
+pub struct Locked {
+    pub dir: PathBuf,
+    _lock: File,
+}
+
+/// How long a command waits for another one (a `create` in a slow hook, say)
+/// to let go of a container before it gives up.
+const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn lock_dir(dir: &Path) -> std::io::Result<File> {
+    lock_dir_within(dir, LOCK_TIMEOUT)
+}
+
+fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<File> {
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(f);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(e);
+        }
+        if std::time::Instant::now() > deadline {
+            let why = format!("another husk command has held it for {:?}", timeout);
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+impl Store {
+    pub fn new(root: PathBuf) -> Store {
+        Store { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Makes the directory of a new container; exactly one of two racing creates wins.
+    pub fn create(&self, id: &str) -> Result<Locked> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .context(|| format!("create state directory {}", self.root.display()))?;
+        let dir = self.dir(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("container \"{id}\" already exists")
+            }
+            Err(e) => return Err(e).context(|| format!("create {}", dir.display())),
+        }
+        let lock = lock_dir(&dir).context(|| format!("lock {}", dir.display()))?;
+        Ok(Locked { dir, _lock: lock })
+    }
+
+    /// Locks an existing container's directory.
+    pub fn lock(&self, id: &str) -> Result<Locked> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        let lock = lock_dir(&dir).map_err(|e| not_found_or(e, id, &dir))?;
+        Ok(Locked { dir, _lock: lock })
+    }
+
+    pub fn load(&self, id: &str) -> Result<Saved> {
+        validate_id(id)?;
+        load_from(&self.dir(id), id)
+    }
+
+    /// The committed state, or else what a `create` recorded before it.
+    pub fn load_any(&self, id: &str) -> Result<Saved> {
+        validate_id(id)?;
+        load_any(&self.dir(id), id)
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).context(|| format!("read {}", self.root.display())),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| validate_id(name).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn not_found_or(e: std::io::Error, id: &str, dir: &Path) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::new(format!("container \"{id}\" does not exist"))
+    } else {
+        Error::new(format!("{}: {e}", dir.display()))
+    }
+}
+
+/// `state.json`, else `creating.json` (marked provisional), else a blank
+/// provisional record for a directory that exists without either.
+pub fn load_any(dir: &Path, id: &str) -> Result<Saved> {
+    match load_from(dir, id) {
+        Err(_) if !dir.join(STATE_FILE).exists() && dir.is_dir() => {}
+        other => return other,
+    }
+    let path = dir.join(CREATING_FILE);
+    let mut saved = match std::fs::read(&path) {
+        // Written atomically, so unreadable only if tampered with: still removable.
+        Ok(text) => serde_json::from_slice(&text).unwrap_or_else(|_| Saved::unrecorded(id)),
+        Err(_) => Saved::unrecorded(id),
+    };
+    saved.provisional = true;
+    Ok(saved)
+}
+
+pub fn load_from(dir: &Path, id: &str) -> Result<Saved> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read(&path).map_err(|e| not_found_or(e, id, dir))?;
+    serde_json::from_slice(&text).context(|| format!("corrupt state {}", path.display()))
+}
+
+impl Locked {
+    pub fn save(&self, saved: &Saved) -> Result<()> {
+        let json = serde_json::to_vec(saved).expect("state serialises");
+        write_atomic(&self.dir.join(STATE_FILE), &json, 0o600)
+    }
+
+    pub fn load(&self, id: &str) -> Result<Saved> {
+        load_from(&self.dir, id)
+    }
+
+    pub fn load_any(&self, id: &str) -> Result<Saved> {
+        load_any(&self.dir, id)
+    }
+
+    /// Writes the provisional record of a container being created.
+    pub fn record(&self, saved: &Saved) -> Result<()> {
+        let json = serde_json::to_vec(saved).expect("state serialises");
+        write_atomic(&self.dir.join(CREATING_FILE), &json, 0o600)
+    }
+
+    /// Commits the container: its state, then the provisional record goes.
+    pub fn commit(&self, saved: &Saved) -> Result<()> {
+        self.save(saved)?;
+        let _ = std::fs::remove_file(self.dir.join(CREATING_FILE));
+        Ok(())
+    }
+
+    pub fn status(&self, saved: &Saved) -> Status {
+        status_of(&self.dir, saved)
+    }
+
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        self._lock.as_raw_fd()
+    }
+
+    /// Removes the directory and everything in it; the lock goes with it.
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.dir).context(|| format!("remove {}", self.dir.display()))
+    }
+}
+
+/// The status, from the init itself: `created` until it has exec'd the
+/// program, whatever a killed `start` left in the directory. An uncommitted
+/// container is `creating` while a command holds its lock, else `stopped`
+/// (its init dies with the `create` that made it).
+pub fn status_of(dir: &Path, saved: &Saved) -> Status {
+    if saved.provisional {
+        if is_locked(dir) {
+            Status::Creating
+        } else {
+            Status::Stopped
+        }
+    } else if !saved.init_alive() {
+        Status::Stopped
+    } else if saved.init_before_exec() {
+        Status::Created
+    } else if saved.freezer.as_deref().is_some_and(crate::cgroups::is_frozen_file) {
+        Status::Paused
+    } else {
+        Status::Running
+    }
+}
+
+/// Whether a command holds the directory's lock (tried, never waited for).
+fn is_locked(dir: &Path) -> bool {
+    let Ok(f) = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+    else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; closing it drops the shared lock.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
+}
+
+/// Writes a file so that readers see the old content or the new, never a part.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::new(format!("write {}: {e}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-123_x.y", "k8s.io:pod@1", &"x".repeat(1024)] {
+            validate_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "a\0b", &"x".repeat(1025)] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn saved(pid: i32, start_time: u64) -> Saved {
+        Saved {
+            oci_version: "1.2.0".into(),
+            pid,
+            start_time,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "T".into(),
+            owner: "root".into(),
+            provisional: false,
+            ..Saved::unrecorded("t")
+        }
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_waited_for_within_a_bound() {
+        let dir = std::env::temp_dir().join(format!("husk-lock-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let held = lock_dir(&dir).unwrap();
+        let start = std::time::Instant::now();
+        let e = lock_dir_within(&dir, std::time::Duration::from_millis(100)).unwrap_err();
+        assert!(e.to_string().contains("another husk command has held it"), "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        drop(held);
+        lock_dir_within(&dir, std::time::Duration::from_millis(100)).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn reused_pid_reads_as_stopped() {
+        let me = std::process::id() as i32;
+        let (start, _) = sys::process_start(me).unwrap();
+        let dir = std::env::temp_dir();
+        assert_eq!(status_of(&dir.join("nonexistent"), &saved(me, start)), Status::Running);
+        assert_eq!(status_of(&dir, &saved(me, start + 1)), Status::Stopped);
+        assert_eq!(status_of(&dir, &saved(0, 0)), Status::Stopped);
+    }
+
+    #[test]
+    fn an_uncommitted_container_is_creating_while_locked_and_stopped_after() {
+        let store = Store::new(std::env::temp_dir().join(format!("husk-state-test-{}", std::process::id())));
+        let locked = store.create("c").unwrap();
+        let blank = store.load_any("c").unwrap();
+        assert!(blank.provisional && blank.pid == 0);
+        locked.record(&saved(std::process::id() as i32, 1)).unwrap();
+        let recorded = store.load_any("c").unwrap();
+        assert!(recorded.provisional && recorded.bundle == Path::new("/b"));
+        assert_eq!(status_of(&locked.dir, &recorded), Status::Creating);
+        assert!(store.load("c").is_err(), "other commands do not see it");
+        let dir = locked.dir.clone();
+        drop(locked);
+        assert_eq!(status_of(&dir, &recorded), Status::Stopped);
+        let locked = store.lock("c").unwrap();
+        locked.commit(&saved(1, 1)).unwrap();
+        assert!(!store.load_any("c").unwrap().provisional);
+        assert!(!dir.join(CREATING_FILE).exists());
+        locked.remove().unwrap();
+        assert!(store.load_any("c").is_err());
+        std::fs::remove_dir(store.root()).unwrap();
+    }
+
+    #[test]
+    fn stopped_state_has_pid_zero() {
+        let s = saved(42, 1);
+        let v = serde_json::to_value(s.oci_state(Status::Stopped)).unwrap();
+        assert_eq!(v["pid"], 0);
+        assert_eq!(v["status"], "stopped");
+        assert_eq!(v["ociVersion"], "1.2.0");
+        assert!(v["annotations"].is_object());
+    }
+
+    #[test]
+    fn states_of_older_husks_own_their_cgroup() {
+        let mut v = serde_json::to_value(saved(1, 1)).unwrap();
+        v["cgroup"] = "/husk/t".into();
+        assert!(v.get("cgroupExisted").is_none());
+        let old: Saved = serde_json::from_value(v.clone()).unwrap();
+        assert!(old.owns_cgroup());
+        v["cgroupExisted"] = serde_json::json!(["/sys/fs/cgroup/pids/x"]);
+        let shared: Saved = serde_json::from_value(v).unwrap();
+        assert!(!shared.owns_cgroup());
+    }
+}
