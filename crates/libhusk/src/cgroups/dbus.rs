@@ -348,8 +348,7 @@ impl Connection {
     }
 
     fn authenticate(&mut self) -> std::io::Result<()> {
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() }.to_string();
+        let uid = nix::unistd::geteuid().as_raw().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         // BEGIN is sent along, as sd-bus does: sent later, systemd 252 can read
         // it together with the first message in one go, keep that message

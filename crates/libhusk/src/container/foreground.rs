@@ -3,14 +3,16 @@
 //! holds the pty master, and exits with the process's status.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
 
 use crate::error::{Context, Result};
 use crate::process::console;
+use crate::sys;
 
 /// Signals passed on to the container process (WINCH only without a proxied pty,
 /// which resizes the pty instead).
@@ -38,8 +40,7 @@ impl Foreground {
             set.add(s);
         }
         set.thread_block().context(|| "block signals".into())?;
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
         Ok(Foreground { set })
     }
 
@@ -50,7 +51,7 @@ impl Foreground {
             .context(|| "signalfd".into())?;
         let _raw = master.as_ref().map(|m| {
             if let Some((rows, cols)) = console::caller_size() {
-                console::set_size(m.as_raw_fd(), rows, cols);
+                console::set_size(m.as_fd(), rows, cols);
             }
             console::RawMode::enter()
         });
@@ -101,13 +102,15 @@ impl Foreground {
                 (libc::SIGCHLD, _) => {}
                 (libc::SIGWINCH, Some(m)) => {
                     if let Some((rows, cols)) = console::caller_size() {
-                        console::set_size(m.as_raw_fd(), rows, cols);
+                        console::set_size(m.as_fd(), rows, cols);
                     }
                 }
-                // SAFETY: signalling our own child.
-                _ => unsafe {
-                    libc::kill(pid, sig);
-                },
+                // Every signal in the set converts: it is one of FORWARDED.
+                _ => {
+                    if let Ok(sig) = Signal::try_from(sig) {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+                    }
+                }
             }
         }
     }
@@ -115,26 +118,17 @@ impl Foreground {
 
 /// Reaps every child that has exited; returns `pid`'s wait status once it has.
 fn reap(pid: libc::pid_t) -> Option<i32> {
-    loop {
-        let mut status = 0;
-        // SAFETY: reaping our children without blocking.
-        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if r == pid {
+    while let Ok(Some((reaped, status))) = sys::signal::reap_any_nohang() {
+        if reaped == pid {
             return Some(status);
         }
-        if r <= 0 {
-            return None;
-        }
     }
+    None
 }
 
 /// What the process wrote before it exited but we had not yet copied.
 fn drain(master: &OwnedFd) {
-    // SAFETY: fcntl on our own fd.
-    unsafe {
-        let flags = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
+    let _ = sys::fs::set_nonblocking(master.as_fd());
     while console::pump(master.as_fd(), &mut std::io::stdout()) {}
     let _ = std::io::stdout().flush();
 }

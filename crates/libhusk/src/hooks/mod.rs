@@ -4,13 +4,15 @@
 //! a failing poststart or poststop hook is a warning and the rest still run.
 
 use std::io::{ErrorKind, Read, Seek};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::{getpgid, Pid};
 use oci_spec::runtime::Hook;
 
 use crate::error::{Context, Error, Result};
@@ -47,13 +49,7 @@ fn command(hook: &Hook) -> Command {
     }
     // A hook dies with the husk process that runs it: a killed `create`
     // leaves no hook behind (what the hook itself starts is its own).
-    // SAFETY: prctl is async-signal-safe, as pre_exec requires.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    sys::signal::parent_death_signal(&mut cmd, Signal::SIGKILL);
     cmd.env_clear();
     for kv in hook.env().iter().flatten() {
         if let Some((k, v)) = kv.split_once('=') {
@@ -121,7 +117,7 @@ fn run(hook: &Hook, state: &str) -> Result<()> {
 fn feed_and_wait(pidfd: &OwnedFd, stdin: Option<OwnedFd>, input: &[u8], deadline: Option<Instant>) -> Result<bool> {
     let mut stdin = stdin.filter(|_| !input.is_empty());
     if let Some(pipe) = &stdin {
-        set_nonblocking(pipe).context(|| "hook stdin".into())?;
+        sys::fs::set_nonblocking(pipe.as_fd()).context(|| "hook stdin".into())?;
     }
     let mut rest = input;
     loop {
@@ -168,43 +164,21 @@ fn time_left(deadline: Option<Instant>) -> PollTimeout {
     }
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 /// write(2) that cannot kill husk with SIGPIPE when the reader is gone: the
 /// init runs hooks with the default disposition (it dies of it, unless it is a
 /// pid namespace's init). SIGPIPE is blocked around the write, and one that the
 /// write raised is taken back before it is unblocked.
 fn write_without_sigpipe(fd: &OwnedFd, buf: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: signal sets on the stack, a thread signal mask restored before
-    // returning, and a write from a live buffer of its length.
-    unsafe {
-        let mut pipe: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut pipe);
-        libc::sigaddset(&mut pipe, libc::SIGPIPE);
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
-        let n = libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len());
-        let result = if n < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        };
-        if matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) {
-            let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
-        }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        result
+    let mut pipe = SigSet::empty();
+    pipe.add(Signal::SIGPIPE);
+    let mut old = SigSet::empty();
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&pipe), Some(&mut old));
+    let result = nix::unistd::write(fd, buf).map_err(std::io::Error::from);
+    if matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) {
+        let _ = sys::signal::take_pending(&pipe);
     }
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    result
 }
 
 /// SIGKILL to a hook past its timeout, and to its process group if it made one
@@ -215,12 +189,9 @@ fn write_without_sigpipe(fd: &OwnedFd, buf: &[u8]) -> std::io::Result<usize> {
 fn kill(child: &mut Child, pidfd: &OwnedFd) {
     let _ = sys::pidfd_send_signal(pidfd, libc::SIGKILL);
     let dead = exited_within(pidfd, Some(KILL_LIMIT)).unwrap_or(false);
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: getpgid and kill take plain integers.
-    unsafe {
-        if libc::getpgid(pid) == pid {
-            libc::kill(-pid, libc::SIGKILL);
-        }
+    let pid = Pid::from_raw(child.id() as libc::pid_t);
+    if getpgid(Some(pid)) == Ok(pid) {
+        let _ = killpg(pid, Signal::SIGKILL);
     }
     if dead {
         let _ = child.wait();
@@ -307,8 +278,8 @@ mod tests {
         std::fs::remove_file(&pidfile).unwrap();
         // run_all returned with the child still there, holding the unread pipe.
         let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-        // SAFETY: kill with plain integers, of the sleep this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // The sleep this test started.
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         assert!(alive, "husk waited for the hook's child to close stdin");
     }
 }

@@ -4,6 +4,8 @@
 
 use std::os::fd::OwnedFd;
 
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
 use oci_spec::runtime::{Linux, PosixRlimitType, Process};
 
 use crate::bail;
@@ -209,26 +211,19 @@ pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<A
 }
 
 pub fn set_affinity(cpus: &[usize]) -> Result<()> {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it (checked at parse).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &c in cpus {
-            libc::CPU_SET(c, &mut set);
-        }
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| "process.execCPUAffinity".into());
-        }
-    }
-    Ok(())
+    let mut set = CpuSet::new();
+    // Every cpu fits in the set: checked at parse.
+    cpus.iter()
+        .try_for_each(|&c| set.set(c))
+        .and_then(|()| sched_setaffinity(Pid::from_raw(0), &set))
+        .map_err(std::io::Error::from)
+        .context(|| "process.execCPUAffinity".into())
 }
 
 /// Applied in the init before it reports Ready, so that a failure fails `create`.
 pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     for (resource, limit) in &a.rlimits {
-        // SAFETY: setrlimit with a valid struct.
-        if unsafe { libc::setrlimit(*resource, limit) } < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| format!("setrlimit {resource}"));
-        }
+        sys::attrs::setrlimit(*resource, limit).context(|| format!("setrlimit {resource}"))?;
     }
     if let Some(adj) = a.oom_score_adj {
         sys::write_proc(proc, "self/oom_score_adj", &adj.to_string())
@@ -238,17 +233,10 @@ pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
         set_scheduler(s)?;
     }
     if let Some(prio) = a.io_priority {
-        const IOPRIO_WHO_PROCESS: i32 = 1;
-        // SAFETY: plain syscall.
-        if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) } < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| "process.ioPriority".into());
-        }
+        sys::attrs::set_io_priority(prio).context(|| "process.ioPriority".into())?;
     }
     if let Some(p) = a.personality {
-        // SAFETY: plain syscall.
-        if unsafe { libc::personality(p) } < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| "linux.personality".into());
-        }
+        sys::attrs::personality(p).context(|| "linux.personality".into())?;
     }
     if let Some(name) = &a.keyring {
         join_session_keyring(name)?;
@@ -257,19 +245,7 @@ pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
 }
 
 fn set_scheduler(s: &SchedAttr) -> Result<()> {
-    #[repr(C)]
-    struct Attr {
-        size: u32,
-        policy: u32,
-        flags: u64,
-        nice: i32,
-        priority: u32,
-        runtime: u64,
-        deadline: u64,
-        period: u64,
-    }
-    let attr = Attr {
-        size: std::mem::size_of::<Attr>() as u32,
+    let params = sys::attrs::SchedParams {
         policy: s.policy,
         flags: s.flags,
         nice: s.nice,
@@ -278,28 +254,18 @@ fn set_scheduler(s: &SchedAttr) -> Result<()> {
         deadline: s.deadline,
         period: s.period,
     };
-    // SAFETY: attr is a valid sched_attr for the duration of the call.
-    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const Attr, 0) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "process.scheduler".into());
-    }
-    Ok(())
+    sys::attrs::sched_setattr(&params).context(|| "process.scheduler".into())
 }
 
 fn join_session_keyring(name: &str) -> Result<()> {
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     let c = sys::cstring(name)?;
-    // SAFETY: plain syscall with a valid C string.
-    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) } < 0 {
-        let e = std::io::Error::last_os_error();
+    match sys::attrs::join_session_keyring(&c) {
         // Kernels without keys, or keyrings denied in a user namespace: keep the caller's.
-        if !matches!(
-            e.raw_os_error(),
-            Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)
-        ) {
-            return Err(e).context(|| "join a new session keyring".into());
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EACCES | libc::EPERM)) => {
+            Err(e).context(|| "join a new session keyring".into())
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// LSM labels for the exec, written through the private procfs.
@@ -316,11 +282,9 @@ pub fn set_exec_labels(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
 }
 
 pub fn set_no_new_privileges() -> Result<()> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "process.noNewPrivileges".into());
-    }
-    Ok(())
+    nix::sys::prctl::set_no_new_privs()
+        .map_err(std::io::Error::from)
+        .context(|| "process.noNewPrivileges".into())
 }
 
 #[cfg(test)]

@@ -69,10 +69,7 @@ pub fn before_setuid(p: &CapsPlan, last: u8) -> Result<()> {
             caps::drop(None, CapSet::Bounding, cap).map_err(fail("drop from bounding set"))?;
         }
     }
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) } < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
+    nix::sys::prctl::set_keepcaps(true).map_err(std::io::Error::from)?;
     Ok(())
 }
 
@@ -94,8 +91,7 @@ pub fn after_setuid(p: &CapsPlan) -> Result<()> {
     {
         caps::raise(None, CapSet::Ambient, *cap).map_err(fail("raise ambient"))?;
     }
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0) };
+    let _ = nix::sys::prctl::set_keepcaps(false);
     Ok(())
 }
 

@@ -16,44 +16,40 @@
 //! Commands that start no process (state, list, kill, delete) skip this.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
+
+use nix::fcntl::{fcntl, AtFlags, FcntlArg, SealFlag, AT_FDCWD};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use nix::unistd::{faccessat, AccessFlags};
 
 use crate::error::{Context, Result};
 use crate::sys;
 
 /// Whether the running binary already sits on a read-only mount.
 fn exe_is_readonly() -> bool {
-    // SAFETY: statvfs fills the zeroed struct.
-    unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        libc::statvfs(c"/proc/self/exe".as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
-    }
+    statvfs(c"/proc/self/exe").is_ok_and(|st| st.flags().contains(FsFlags::ST_RDONLY))
 }
 
 /// The seals that make a memfd copy of husk immutable.
-const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
+    .union(SealFlag::F_SEAL_SHRINK)
+    .union(SealFlag::F_SEAL_GROW)
+    .union(SealFlag::F_SEAL_WRITE);
 
 /// Whether the running binary is a sealed memfd copy (we re-exec'd already).
 fn exe_is_sealed_copy() -> bool {
     let Ok(exe) = std::fs::File::open("/proc/self/exe") else {
         return false;
     };
-    // SAFETY: F_GET_SEALS only queries the open file.
-    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & SEALS == SEALS
+    fcntl(&exe, FcntlArg::F_GET_SEALS).is_ok_and(|seals| SealFlag::from_bits_retain(seals).contains(SEALS))
 }
 
 /// Whether this user could write the binary (or chmod it to write it).
 fn exe_is_writable_by_caller() -> bool {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid cannot fail; faccessat only checks.
-    let (euid, writable) = unsafe {
-        (
-            libc::geteuid(),
-            libc::faccessat(libc::AT_FDCWD, c"/proc/self/exe".as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0,
-        )
-    };
+    let euid = nix::unistd::geteuid().as_raw();
+    let writable = faccessat(AT_FDCWD, c"/proc/self/exe", AccessFlags::W_OK, AtFlags::AT_EACCESS).is_ok();
     writable || std::fs::metadata("/proc/self/exe").is_ok_and(|m| m.uid() == euid)
 }
 
@@ -97,25 +93,12 @@ fn sealed_copy() -> std::io::Result<OwnedFd> {
     let mut copied = 0;
     while copied < len {
         // copy_file_range refuses to cross filesystems (EXDEV); sendfile does not.
-        // SAFETY: both fds are open; the kernel copies between them.
-        let n = unsafe {
-            libc::sendfile(
-                memfd.as_raw_fd(),
-                exe.as_raw_fd(),
-                std::ptr::null_mut(),
-                (len - copied) as usize,
-            )
-        };
-        match n {
-            n if n > 0 => copied += n as u64,
+        match sys::fs::sendfile(memfd.as_fd(), exe.as_fd(), (len - copied) as usize)? {
             0 => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
-            _ => return Err(std::io::Error::last_os_error()),
+            n => copied += n as u64,
         }
     }
-    // SAFETY: F_ADD_SEALS on our own memfd.
-    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    fcntl(&memfd, FcntlArg::F_ADD_SEALS(SEALS))?;
     Ok(memfd)
 }
 

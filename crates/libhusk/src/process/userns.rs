@@ -185,8 +185,7 @@ pub fn idmap_userns(uids: &[IdRange], gids: &[IdRange]) -> Result<std::os::fd::O
     let pid = unsafe { crate::sys::clone_process(libc::CLONE_NEWUSER as u64) }.context(|| "clone for idmap".into())?;
     if pid == 0 {
         loop {
-            // SAFETY: pause only waits for a signal.
-            unsafe { libc::pause() };
+            nix::unistd::pause();
         }
     }
     let plan = UsernsPlan {
@@ -198,11 +197,10 @@ pub fn idmap_userns(uids: &[IdRange], gids: &[IdRange]) -> Result<std::os::fd::O
         let fd = std::fs::File::open(format!("/proc/{pid}/ns/user")).context(|| "open idmap user namespace".into())?;
         Ok(std::os::fd::OwnedFd::from(fd))
     });
-    // SAFETY: killing and reaping our own child.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
-    }
+    // Killing and reaping our own child.
+    let child = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
     result
 }
 

@@ -4,9 +4,13 @@
 //! device setup to the host (CVE-2026-41579).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{mknodat, Mode, SFlag};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use crate::bail;
@@ -111,24 +115,13 @@ pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> R
 fn create_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
     let (parent, name) = rootfs::resolve_parent(root, &d.path)?;
     let name = sys::cstring(name)?;
-    // SAFETY: valid C string and dirfd; the node replaces whatever the image had there.
-    unsafe {
-        libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0);
-        let dev = libc::makedev(d.major as u32, d.minor as u32);
-        if libc::mknodat(parent.as_raw_fd(), name.as_ptr(), d.kind | d.mode, dev) < 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        if libc::fchownat(
-            parent.as_raw_fd(),
-            name.as_ptr(),
-            d.uid,
-            d.gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        ) < 0
-        {
-            return Err(std::io::Error::last_os_error().into());
-        }
-    }
+    // The node replaces whatever the image had there.
+    let _ = unlinkat(&parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    let dev = libc::makedev(d.major as u32, d.minor as u32);
+    let (kind, mode) = (SFlag::from_bits_retain(d.kind), Mode::from_bits_retain(d.mode));
+    mknodat(&parent, name.as_c_str(), kind, mode, dev).map_err(std::io::Error::from)?;
+    let (uid, gid) = (Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)));
+    fchownat(&parent, name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(std::io::Error::from)?;
     Ok(())
 }
 
@@ -143,14 +136,10 @@ fn bind_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
 fn symlink(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
     let t = CString::new(target).expect("static");
     let n = CString::new(name).expect("static");
-    // SAFETY: valid C strings and dirfd.
-    if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) } < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(e).context(|| format!("symlink /dev/{name}"));
-        }
+    match symlinkat(t.as_c_str(), dir, n.as_c_str()) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(std::io::Error::from(e)).context(|| format!("symlink /dev/{name}")),
     }
-    Ok(())
 }
 
 #[cfg(test)]

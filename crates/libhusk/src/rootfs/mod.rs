@@ -15,6 +15,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use nix::sys::statfs;
+
 use crate::bail;
 use crate::cgroups::{self, Hierarchy};
 use crate::error::{Context, Error, Result};
@@ -349,16 +351,11 @@ fn refuse_proc_symlink(root: &OwnedFd, plan: &Plan) -> Result<()> {
 }
 
 fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
-    const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
     if !mounts_proc(plan) {
         return Ok(());
     }
     let proc = resolve_dir(root, Path::new("/proc"), false)?;
-    // SAFETY: fstatfs fills the zeroed struct.
-    let is_proc = unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::fstatfs(proc.as_raw_fd(), &mut st) == 0 && st.f_type as libc::c_long == PROC_SUPER_MAGIC
-    };
+    let is_proc = statfs::fstatfs(&proc).is_ok_and(|st| st.filesystem_type() == statfs::PROC_SUPER_MAGIC);
     if !is_proc {
         bail!("/proc in the container is not procfs");
     }
@@ -515,12 +512,7 @@ fn propagate(mounted: &OwnedFd, propagation: &[libc::c_ulong]) -> Result<()> {
 }
 
 fn is_cgroup2(path: &std::ffi::CStr) -> bool {
-    const CGROUP2_SUPER_MAGIC: libc::c_long = 0x63677270;
-    // SAFETY: statfs fills the zeroed struct.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(path.as_ptr(), &mut st) == 0 && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
-    }
+    statfs::statfs(path).is_ok_and(|st| st.filesystem_type() == statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// `type: cgroup`. On a unified host: cgroup2. On a v1 or hybrid host: a tmpfs
@@ -627,8 +619,8 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
             let dir = resolve_dir(root, &m.destination, false)?;
             for c in h.name.split(',') {
                 let (t, n) = (cstring(&h.name)?, cstring(c)?);
-                // SAFETY: valid C strings; an existing name is left alone.
-                unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
+                // An existing name is left alone.
+                let _ = nix::unistd::symlinkat(t.as_c_str(), &dir, n.as_c_str());
             }
         }
     }
@@ -647,10 +639,7 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
 }
 
 fn pivot(root: &OwnedFd) -> Result<()> {
-    // SAFETY: fchdir on a valid directory fd.
-    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "chdir to rootfs".into());
-    }
+    enter(root)?;
     sys::pivot_root(c".", c".").context(|| "pivot_root".into())?;
     // The old root now sits on top of the new one: detach it without letting the
     // unmount propagate back to the host.
@@ -660,31 +649,29 @@ fn pivot(root: &OwnedFd) -> Result<()> {
 }
 
 fn move_root(root: &OwnedFd) -> Result<()> {
-    // SAFETY: fchdir on a valid directory fd, then plain syscalls on ".".
-    unsafe {
-        if libc::fchdir(root.as_raw_fd()) < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| "chdir to rootfs".into());
-        }
-    }
+    enter(root)?;
     sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None).context(|| "move rootfs to /".into())?;
-    // SAFETY: valid C string.
-    if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "chroot".into());
-    }
+    nix::unistd::chroot(c".")
+        .map_err(std::io::Error::from)
+        .context(|| "chroot".into())?;
     std::env::set_current_dir("/").context(|| "chdir /".into())
+}
+
+/// Makes the rootfs the working directory, the "." that the root switch names.
+fn enter(root: &OwnedFd) -> Result<()> {
+    nix::unistd::fchdir(root)
+        .map_err(std::io::Error::from)
+        .context(|| "chdir to rootfs".into())
 }
 
 /// `root.readonly`: remount / read-only, keeping the flags the kernel may have
 /// locked on it (nosuid, nodev, noexec), which a remount must repeat.
 fn remount_root_readonly() -> Result<()> {
-    // SAFETY: statvfs fills the zeroed struct.
-    let flags = unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c"/".as_ptr(), &mut st) < 0 {
-            return Err(std::io::Error::last_os_error()).context(|| "statvfs /".into());
-        }
-        st.f_flag
-    };
+    let flags = nix::sys::statvfs::statvfs(c"/")
+        .map_err(std::io::Error::from)
+        .context(|| "statvfs /".into())?
+        .flags()
+        .bits();
     let locked = [
         (libc::ST_NOSUID, libc::MS_NOSUID),
         (libc::ST_NODEV, libc::MS_NODEV),

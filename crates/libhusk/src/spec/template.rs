@@ -101,8 +101,7 @@ pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
         bail!("File {} exists. Remove it first or use --bundle", path.display());
     }
     let config = if rootless {
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
         rootless_config(uid, gid)
     } else {
         default_config()

@@ -1,0 +1,121 @@
+//! Files and descriptors: the calls that nix does not wrap safely (or only
+//! behind a feature husk does not build).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+
+/// Copies up to `count` bytes from the current offset of `input` to `out`
+/// inside the kernel (sendfile(2)); returns how many it copied, 0 at the end
+/// of `input`. Unlike copy_file_range it crosses filesystems.
+pub fn sendfile(out: BorrowedFd<'_>, input: BorrowedFd<'_>, count: usize) -> io::Result<usize> {
+    // SAFETY: a null offset means "from and advancing the file's own offset".
+    let n = unsafe { libc::sendfile(out.as_raw_fd(), input.as_raw_fd(), std::ptr::null_mut(), count) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Sets O_NONBLOCK on the open file behind `fd`, keeping its other status flags.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL)?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK),
+    )?;
+    Ok(())
+}
+
+/// Receives one message on `socket` into `payload` and returns the first fd it
+/// carried (SCM_RIGHTS, installed close-on-exec), if any. The error is nix's,
+/// which is what callers have always shown.
+pub fn recv_fd(socket: BorrowedFd<'_>, payload: &mut [u8]) -> nix::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [io::IoSliceMut::new(payload)];
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel installed this fd for us and nothing else holds it.
+                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsFd;
+
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+    use super::*;
+
+    #[test]
+    fn sendfile_copies_from_the_file_offset() {
+        let mut from = crate::sys::memfd(c"husk-test-from").unwrap();
+        from.write_all(b"skip:copied").unwrap();
+        from.seek(std::io::SeekFrom::Start(5)).unwrap();
+        let mut to = crate::sys::memfd(c"husk-test-to").unwrap();
+        assert_eq!(sendfile(to.as_fd(), from.as_fd(), 100).unwrap(), 6);
+        assert_eq!(
+            sendfile(to.as_fd(), from.as_fd(), 100).unwrap(),
+            0,
+            "the end of the file"
+        );
+        let mut text = String::new();
+        to.rewind().unwrap();
+        to.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "copied");
+    }
+
+    #[test]
+    fn a_nonblocking_empty_pipe_would_block() {
+        let (read, _write) = nix::unistd::pipe().unwrap();
+        set_nonblocking(read.as_fd()).unwrap();
+        let e = std::fs::File::from(read).read(&mut [0u8; 1]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn an_fd_sent_over_a_socket_arrives_close_on_exec() {
+        let (a, b) = crate::sys::seqpacket_pair().unwrap();
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        let fds = [file.as_raw_fd()];
+        let iov = [io::IoSlice::new(b"fd")];
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        let mut buf = [0u8; 8];
+        let got = recv_fd(b.as_fd(), &mut buf).unwrap().expect("an fd");
+        assert_eq!(&buf[..2], b"fd");
+        let (sent, received) = (
+            nix::sys::stat::fstat(&file).unwrap(),
+            nix::sys::stat::fstat(&got).unwrap(),
+        );
+        assert_eq!((sent.st_dev, sent.st_ino), (received.st_dev, received.st_ino));
+        let flags = fcntl(&got, FcntlArg::F_GETFD).unwrap();
+        assert_ne!(flags & libc::FD_CLOEXEC, 0);
+
+        sendmsg::<()>(a.as_raw_fd(), &iov, &[], MsgFlags::empty(), None).unwrap();
+        assert!(
+            recv_fd(b.as_fd(), &mut buf).unwrap().is_none(),
+            "a message without an fd"
+        );
+    }
+}

@@ -1,0 +1,53 @@
+//! Signals and child exits: what nix wraps only in a form husk cannot use
+//! (a parsed wait status, a blocking sigwait) or not at all.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use nix::sys::signal::{SigSet, Signal};
+
+use super::check_int;
+
+/// Takes a pending signal of `set` off this thread without waiting
+/// (sigtimedwait with a zero timeout): the signal is discarded, not delivered.
+/// Returns the signal's number, or the error (EAGAIN: none was pending).
+pub fn take_pending(set: &SigSet) -> io::Result<libc::c_int> {
+    let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: the set and the timeout are live; a null siginfo is allowed.
+    check_int(unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &now) })
+}
+
+/// Has the process that `cmd` spawns get `sig` when the thread that spawned it
+/// exits (PR_SET_PDEATHSIG, set in the child between fork and exec).
+pub fn parent_death_signal(cmd: &mut Command, sig: Signal) {
+    // SAFETY: the closure only calls prctl, which is async-signal-safe and does
+    // not allocate, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _ = nix::sys::prctl::set_pdeathsig(sig);
+            Ok(())
+        });
+    }
+}
+
+/// Reaps one child of this process that has exited, without blocking: its pid
+/// and raw wait status, or None when none has exited (waitpid -1, WNOHANG).
+pub fn reap_any_nohang() -> io::Result<Option<(libc::pid_t, libc::c_int)>> {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into a live local.
+    let pid = check_int(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) })?;
+    Ok((pid > 0).then_some((pid, status)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_pending_is_eagain() {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGPIPE);
+        assert_eq!(take_pending(&set).unwrap_err().raw_os_error(), Some(libc::EAGAIN));
+    }
+}
