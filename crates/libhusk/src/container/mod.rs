@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use crate::bail;
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
-use crate::process::channel::{self, Msg};
+use crate::process::channel::{self, FromInit, InitParent};
 use crate::process::init::{self, InitArgs};
 use crate::spec::{self, Plan};
 use crate::state::{self, Locked, Saved, Status, Store, FIFO};
@@ -393,7 +393,7 @@ fn spawn_init(
     // a container process that can read the init's fds must find nothing
     // there to climb out of with "..".
     let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
-    let (parent_sock, child_sock) = sys::seqpacket_pair()?;
+    let (to_init, init_end) = channel::init_channel()?;
     let systemd = plan.cgroup.as_ref().and_then(|c| c.systemd.as_ref());
     // systemd makes its unit's cgroup around the init, once that exists.
     let cgroup = match systemd {
@@ -426,10 +426,10 @@ fn spawn_init(
         .context(|| "clone container init".into())?;
     drop(into);
     if pid == 0 {
-        drop(parent_sock);
+        drop(to_init);
         init::run(InitArgs {
             plan,
-            sock: child_sock,
+            channel: init_end,
             exec_fifo,
             preserve_fds,
             close: vec![locked.lock_fd()],
@@ -438,7 +438,7 @@ fn spawn_init(
             cgroup: cgroup.map(|c| c.path.clone()),
         });
     }
-    drop(child_sock);
+    drop(init_end);
     drop(exec_fifo);
     let mut guard = InitGuard { pid, armed: true };
     let Some((start_time, _)) = sys::process_start(pid) else {
@@ -450,7 +450,7 @@ fn spawn_init(
         if let Some(userns) = &plan.userns {
             // The init waits for its maps before it does anything.
             crate::process::userns::write_maps(pid, userns)?;
-            channel::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;
+            to_init.send_maps_written().context(|| "signal container init".into())?;
         }
         if plan.parent_places_cgroup() {
             // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
@@ -471,7 +471,7 @@ fn spawn_init(
             if let Some(cg) = cgroup {
                 cg.add(pid)?;
             }
-            channel::send(&parent_sock, &Msg::Placed).context(|| "signal container init".into())?;
+            to_init.send_placed().context(|| "signal container init".into())?;
         }
         Ok(())
     };
@@ -482,10 +482,7 @@ fn spawn_init(
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         guard.reap();
-        return match channel::recv(&parent_sock) {
-            Ok(Some(Msg::Error(why))) => Err(Error::new(why)),
-            _ => Err(e),
-        };
+        return Err(to_init.failure().map(Error::new).unwrap_or(e));
     }
     // A best-effort cgroup that could not be made is not the container's.
     if cgroup.is_none() {
@@ -497,19 +494,21 @@ fn spawn_init(
     }
     let mut notify_fd = None;
     loop {
-        match channel::recv(&parent_sock).context(|| "read from container init".into())? {
-            Some(Msg::Ready) => break,
-            Some(Msg::Hooks) => {
+        match to_init.recv_setup().context(|| "read from container init".into())? {
+            FromInit::Ready => break,
+            FromInit::RunHooks => {
                 let state = saved.hook_state("creating");
                 let h = &plan.hooks;
                 crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &state)?;
                 crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &state)?;
-                channel::send(&parent_sock, &Msg::State(state)).context(|| "signal container init".into())?;
+                to_init
+                    .send_hook_state(&state)
+                    .context(|| "signal container init".into())?;
             }
-            Some(Msg::SeccompFd(fd)) => notify_fd = Some(fd),
+            FromInit::SeccompFd(fd) => notify_fd = Some(fd),
             // The init started the container's process in the pid namespace it
             // joins late, and exits: that process is the container's init now.
-            Some(Msg::Pid(process)) if guard.pid == pid && sys::is_own_child(process) => {
+            FromInit::Pid(process) if guard.pid == pid && sys::is_own_child(process) => {
                 guard.reap();
                 guard = InitGuard {
                     pid: process,
@@ -521,12 +520,12 @@ fn spawn_init(
                 (saved.pid, saved.start_time) = (process, start_time);
                 locked.record(&saved)?;
             }
-            Some(Msg::Error(e)) => {
+            FromInit::Failed(e) => {
                 guard.reap();
                 return Err(Error::new(e));
             }
-            Some(_) => bail!("container init sent an unexpected message"),
-            None => {
+            FromInit::Pid(process) => bail!("container init sent an unexpected message: pid {process}"),
+            FromInit::Exited => {
                 let status = guard.reap();
                 bail!("container init exited during setup ({})", describe_wait(status));
             }
@@ -542,7 +541,7 @@ fn spawn_init(
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
-    detach(&parent_sock)?;
+    detach(&to_init)?;
     guard.armed = false;
     Ok(saved)
 }
@@ -550,8 +549,8 @@ fn spawn_init(
 /// Lets the committed init go on: until it reads this, the end of our socket
 /// (our death) makes it exit, so a `create` killed at any point before leaves
 /// no init that no record names; after, the state names it.
-fn detach(sock: &OwnedFd) -> Result<()> {
-    channel::send(sock, &Msg::Committed).context(|| "signal container init".into())
+fn detach(to_init: &InitParent) -> Result<()> {
+    to_init.send_committed().context(|| "signal container init".into())
 }
 
 /// Hands the seccomp notify fd to the listener with the container's state, in
