@@ -102,7 +102,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
     if let Err(e) = joined.and_then(|()| to_child.send_placed().context(|| "signal exec process".into())) {
         // Stop the joiner first (it may be waiting to be placed), then read
         // why it failed if it did so on its own before.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(joiner), nix::sys::signal::Signal::SIGKILL);
+        container::sigkill(joiner);
         container::wait_status(joiner);
         return Err(to_child.failure().map(Error::new).unwrap_or(e));
     }

@@ -39,20 +39,24 @@ impl InitGuard {
 impl Drop for InitGuard {
     fn drop(&mut self) {
         if self.armed {
-            // SAFETY: signalling and reaping our own child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            sigkill(self.pid);
             wait_status(self.pid);
         }
     }
 }
 
+/// Kills our own child `pid` (which must then be reaped).
+pub fn sigkill(pid: libc::pid_t) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Reaps our own child `pid`: its raw wait status (0 when there is none to reap).
 pub fn wait_status(pid: libc::pid_t) -> i32 {
-    let mut status = 0;
     loop {
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return status;
+        match sys::process::waitpid(pid) {
+            Ok(status) => return status,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(_) => return 0,
         }
     }
 }
@@ -306,22 +310,14 @@ pub fn console_for(
 /// How many fds after stdio the container gets: systemd's LISTEN_FDS, then
 /// --preserve-fds; no more than this process may have open.
 pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 1024,
-        rlim_max: 1024,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let limit = sys::process::open_files_limit().unwrap_or(1024);
     let total = u64::from(flag) + u64::from(listen);
-    if total + 3 > limit.rlim_cur {
+    if total + 3 > limit {
         let also = match listen {
             0 => String::new(),
             n => format!(" (with {n} from LISTEN_FDS)"),
         };
-        bail!(
-            "--preserve-fds {flag}: more fds than the limit of {} open files{also}",
-            limit.rlim_cur
-        );
+        bail!("--preserve-fds {flag}: more fds than the limit of {limit} open files{also}");
     }
     Ok(total as u32)
 }
@@ -329,11 +325,9 @@ pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
 pub fn reserve_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
-        // SAFETY: F_GETFD only queries; opening /dev/null fills the lowest free number.
-        unsafe {
-            if libc::fcntl(fd, libc::F_GETFD) < 0 {
-                libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            }
+        // The lowest free number is this one: the ones below are taken.
+        if !sys::process::is_open(fd) {
+            sys::process::hold_lowest_free_fd();
         }
     }
 }
@@ -378,17 +372,15 @@ fn spawn_init(
         preserve: preserve_fds,
         console,
     } = fds;
-    let fifo = sys::cstring(locked.dir.join(FIFO))?;
-    // SAFETY: valid C string.
-    if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "create exec fifo".into());
-    }
+    let fifo_path = locked.dir.join(FIFO);
+    let fifo = sys::cstring(&fifo_path)?;
+    nix::unistd::mkfifo(fifo.as_c_str(), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(std::io::Error::from)
+        .context(|| "create exec fifo".into())?;
     // Writable by an init that is root of a user namespace (an "other" to the
     // host), readable only by the owner: nobody else can trigger `start`.
-    // SAFETY: valid C string.
-    if unsafe { libc::chmod(fifo.as_ptr(), 0o622) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "chmod exec fifo".into());
-    }
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .context(|| "chmod exec fifo".into())?;
     // The init holds only the fifo until `start`, never the state directory:
     // a container process that can read the init's fds must find nothing
     // there to climb out of with "..".
@@ -479,8 +471,7 @@ fn spawn_init(
         // The init may be waiting for us: stop it, so that the read below
         // finds either why it failed on its own (said before it exited) or
         // the end of the socket, never a wait.
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        sigkill(pid);
         guard.reap();
         return Err(to_init.failure().map(Error::new).unwrap_or(e));
     }
@@ -579,8 +570,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn owner_name() -> String {
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     crate::process::userns::user_name(uid).unwrap_or_else(|| uid.to_string())
 }
 
@@ -823,8 +813,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     let code = match started {
         Ok(master) => foreground.wait(saved.pid, master),
         Err(e) => {
-            // SAFETY: killing our own child, which then gets reaped.
-            unsafe { libc::kill(saved.pid, libc::SIGKILL) };
+            sigkill(saved.pid);
             wait_status(saved.pid);
             Err(e)
         }

@@ -50,6 +50,42 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// One waitpid(2) for the child `pid`, blocking: its raw wait status.
+pub fn waitpid(pid: libc::pid_t) -> io::Result<i32> {
+    let mut status = 0;
+    // SAFETY: `status` is a live int that waitpid fills.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(status)
+}
+
+/// The soft limit on this process's open files (RLIMIT_NOFILE).
+pub fn open_files_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Opens /dev/null read-only (inheritable) at the lowest free fd number, and
+/// leaves it open: a placeholder that keeps that number taken.
+pub fn hold_lowest_free_fd() {
+    // SAFETY: a valid C string; the new descriptor is deliberately owned by nothing.
+    unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
+}
+
 /// One recvmsg(2) on `sock` into `buf`: how many bytes came, and the fd that
 /// came with them (SCM_RIGHTS, received close-on-exec), if any.
 pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize, Option<OwnedFd>)> {
@@ -82,6 +118,25 @@ mod tests {
         let (n, fd) = recv_with_fd(&b, &mut buf).unwrap();
         assert_eq!(&buf[..n], b"x");
         assert!(fd.is_some());
+    }
+
+    #[test]
+    fn a_reaped_child_leaves_its_status() {
+        // SAFETY: the test process's threads do not matter to a child that only exits.
+        let pid = unsafe { crate::sys::clone_process(0) }.unwrap();
+        if pid == 0 {
+            exit_now(3);
+        }
+        let status = waitpid(pid).unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3);
+        assert!(waitpid(pid).is_err(), "reaped once");
+    }
+
+    #[test]
+    fn there_is_a_limit_on_open_files() {
+        assert!(open_files_limit().unwrap() >= 3);
+        assert!(is_open(0) || is_open(1) || is_open(2));
+        assert!(!is_open(RawFd::MAX));
     }
 
     #[test]
