@@ -29,7 +29,9 @@
 //!   joining a pid namespace late (the first init clones and exits):
 //!     recv_setup: Pid <----------------------------- send_pid
 //!     [the clone is the container's init]
+//!                                                    [cwd, program, terminal, limits]
 //!   with a seccomp listener:
+//!                                                    [load the filter]
 //!     recv_setup: SeccompFd <----------------------- send_seccomp_fd (SCM_RIGHTS)
 //!                                                    [close fds, confine]
 //!     recv_setup: Ready <--------------------------- send_ready (plain write)
