@@ -2,9 +2,10 @@
 //! the container's init (user and pid through the parent, the rest in the
 //! child), gets the container's seccomp filter, capabilities and no_new_privs
 //! as its process spec says, and runs in the foreground (status, signals, a
-//! proxied terminal) or detached.
+//! proxied terminal) or detached. This is the caller's side; the child's is
+//! `process/exec.rs`, and the channel between them `process/channel.rs`.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -14,12 +15,12 @@ use crate::bail;
 use crate::container;
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
-use crate::process::channel::{self, Msg};
-use crate::process::init;
+use crate::process::channel::{self, ExecOutcome, ExecParent, FromJoiner};
+use crate::process::exec::{join_and_spawn, ExecArgs};
 use crate::process::namespaces::{Join, NamespacePlan};
-use crate::process::{attrs, capabilities, console};
-use crate::seccomp::{self, SeccompPlan};
-use crate::spec::{self, ProcessPlan};
+use crate::process::{capabilities, console};
+use crate::seccomp;
+use crate::spec;
 use crate::state::{self, Status, Store};
 use crate::sys;
 
@@ -69,51 +70,45 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         .transpose()?;
     let namespaces = init_namespaces(saved.pid)?;
     let _alive = container::open_init(&saved)?;
-    let (to_child, proxy) = container::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
+    let (console_end, proxy) = container::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
     container::preserved_fds(a.preserve_fds, 0)?;
     container::reserve_preserved_fds(a.preserve_fds);
 
-    let (parent_sock, child_sock) = sys::seqpacket_pair()?;
+    let (to_child, child_end) = channel::exec_channel()?;
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.
     sys::set_non_dumpable();
     // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
     let joiner = unsafe { sys::clone_process(0) }.context(|| "clone exec process".into())?;
     if joiner == 0 {
-        drop(parent_sock);
-        let ctx = Child {
+        drop(to_child);
+        join_and_spawn(ExecArgs {
             plan: &plan,
             filter: filter.as_ref(),
             last_cap,
             namespaces: &namespaces,
             rootless,
-            sock: child_sock,
-            console: to_child,
+            channel: child_end,
+            console: console_end,
             preserve_fds: a.preserve_fds,
-        };
-        join_and_spawn(ctx);
+        });
     }
-    drop(child_sock);
-    drop(to_child);
+    drop(child_end);
+    drop(console_end);
     // The joiner goes into the container's cgroups, and the exec process it
     // starts is born there. Unprivileged, the cgroups are usually not ours to
     // write: best effort then.
     let joined = crate::cgroups::join_cgroups_of(joiner, saved.pid).or_else(|e| if rootless { Ok(()) } else { Err(e) });
-    if let Err(e) = joined.and_then(|()| channel::send(&parent_sock, &Msg::Go).context(|| "signal exec process".into()))
-    {
-        // Stop the joiner first (it may be waiting for Go), then read why it
-        // failed if it did so on its own before.
-        // SAFETY: killing and reaping our own child.
-        unsafe { libc::kill(joiner, libc::SIGKILL) };
+    if let Err(e) = joined.and_then(|()| to_child.send_placed().context(|| "signal exec process".into())) {
+        // Stop the joiner first (it may be waiting to be placed), then read
+        // why it failed if it did so on its own before.
+        container::sigkill(joiner);
         container::wait_status(joiner);
-        return Err(match channel::recv(&parent_sock) {
-            Ok(Some(Msg::Error(why))) => Error::new(why),
-            _ => e,
-        });
+        return Err(to_child.failure().map(Error::new).unwrap_or(e));
     }
-    let pid = spawned_pid(&parent_sock, joiner)?;
-    // Success is the exec closing the child's end; anything else is an error.
-    if let Some(Msg::Error(e)) = channel::recv(&parent_sock).context(|| "read from exec process".into())? {
+    let pid = spawned_pid(&to_child, joiner)?;
+    // Success is the exec closing the child's end; an error is its own.
+    if let ExecOutcome::Failed(e) = to_child.wait_exec().context(|| "read from exec process".into())? {
         container::wait_status(pid);
         return Err(Error::new(e));
     }
@@ -277,122 +272,14 @@ pub struct ExecOptions {
     pub command: Vec<String>,
 }
 
-struct Child<'a> {
-    plan: &'a ProcessPlan,
-    filter: Option<&'a SeccompPlan>,
-    last_cap: u8,
-    namespaces: &'a NamespacePlan,
-    rootless: bool,
-    sock: OwnedFd,
-    console: Option<OwnedFd>,
-    preserve_fds: u32,
-}
-
 /// The pid of the exec process, which the joiner reports before it exits.
-fn spawned_pid(sock: &OwnedFd, joiner: libc::pid_t) -> Result<libc::pid_t> {
-    let msg = channel::recv(sock).context(|| "read from exec process".into());
+fn spawned_pid(to_child: &ExecParent, joiner: libc::pid_t) -> Result<libc::pid_t> {
+    let msg = to_child.recv_spawned().context(|| "read from exec process".into());
     let status = container::wait_status(joiner);
     match msg? {
-        Some(Msg::Pid(pid)) if sys::is_own_child(pid) => Ok(pid),
-        Some(Msg::Pid(pid)) => bail!("exec: the reported process {pid} is not husk's child"),
-        Some(Msg::Error(e)) => Err(Error::new(e)),
-        _ => bail!("exec: the process that joins the container's namespaces failed ({status:#x})"),
+        FromJoiner::Pid(pid) if sys::is_own_child(pid) => Ok(pid),
+        FromJoiner::Pid(pid) => bail!("exec: the reported process {pid} is not husk's child"),
+        FromJoiner::Failed(e) => Err(Error::new(e)),
+        FromJoiner::Exited => bail!("exec: the process that joins the container's namespaces failed ({status:#x})"),
     }
-}
-
-/// The first child: it joins every namespace of the container (user and pid
-/// too, which apply to its children), mount last, so that its root and cwd
-/// become the container's; closes every fd the exec process must not hold;
-/// waits until husk has put it in the container's cgroups; confines itself
-/// (`prepare`); then starts the exec process as husk's child and exits. The
-/// exec process is thus born in the container's pid namespace already inside
-/// its mount namespace, root and cgroups, with the process's user,
-/// capabilities and seccomp filter: a container process that can ptrace
-/// (CAP_SYS_PTRACE) finds nothing of the host's or of husk's rights in it.
-fn join_and_spawn(c: Child) -> ! {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    // husk's own procfs, taken before we join the mount namespace: our
-    // writes to self/ go there (the container's /proc may lie, and no procfs
-    // can be mounted from a pid namespace we cannot administer, as for root
-    // in a user namespace). Closed before the exec process is cloned.
-    let host_proc = sys::openat(
-        libc::AT_FDCWD,
-        c"/proc",
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        0,
-    )
-    .context(|| "open /proc".into());
-    let prepared = host_proc.and_then(|proc| {
-        join_namespaces(&c, &proc)?;
-        prepare(&c, &proc)
-    });
-    let spawned = prepared.and_then(|program| {
-        // SAFETY: single-threaded; the child only runs `child` and exits.
-        let pid = unsafe { sys::clone_sibling() }.context(|| "clone exec process".into())?;
-        Ok((pid, program))
-    });
-    let msg = match spawned {
-        Ok((0, program)) => child(c, &program),
-        Ok((pid, _)) => Msg::Pid(pid),
-        Err(e) => Msg::Error(e.to_string()),
-    };
-    // The seccomp filter may be in place: a plain write.
-    let _ = channel::send_plain(&c.sock, &msg);
-    init::exit(0)
-}
-
-fn join_namespaces(c: &Child, proc: &OwnedFd) -> Result<()> {
-    c.namespaces.enter_before_clone(!c.rootless)?;
-    if c.namespaces.has(libc::CLONE_NEWUSER) {
-        init::become_root_of_userns();
-    }
-    // Joining the mount namespace also moves our root and cwd to the container's.
-    c.namespaces.enter_joined()?;
-    // A change of ids may have made us dumpable again (fs.suid_dumpable).
-    sys::set_non_dumpable();
-    // Nothing of husk's (its log, the namespace files, the pidfd) may be open
-    // in a process the container can see: only stdio, the passed fds, the
-    // sync socket and the console.
-    let mut keep = vec![c.sock.as_raw_fd(), proc.as_raw_fd()];
-    keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
-    sys::close_fds_from_except(3 + c.preserve_fds as i32, &keep).context(|| "close fds".into())
-}
-
-/// In the joiner, all that needs husk's rights and is inherited by a clone:
-/// cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
-/// filter without no_new_privs, capabilities, ids and no_new_privs.
-fn prepare(c: &Child, proc: &OwnedFd) -> Result<std::ffi::CString> {
-    init::reset_signals();
-    sys::cloexec_from(3 + c.preserve_fds).context(|| "mark fds close-on-exec".into())?;
-    init::pass_preserved_fds(c.preserve_fds);
-    init::enter_cwd(&c.plan.cwd)?;
-    let program = init::find_executable(c.plan)?;
-    attrs::apply_early(&c.plan.attrs, proc)?;
-    // The parent moves us into the container's cgroups meanwhile (slow on v1).
-    if !matches!(channel::recv(&c.sock), Ok(Some(Msg::Go))) {
-        bail!("exec: the parent did not place the process in the container's cgroups");
-    }
-    let in_userns = c.namespaces.has(libc::CLONE_NEWUSER);
-    init::confine(c.plan, c.filter, c.last_cap, in_userns, proc)?;
-    Ok(program)
-}
-
-/// The exec process: its terminal, a no_new_privs filter, then execve. It
-/// outlives a husk that detaches (no parent-death signal).
-fn child(c: Child, program: &std::ffi::CString) -> ! {
-    let run = || -> Result<std::convert::Infallible> {
-        if c.plan.terminal {
-            let socket = c.console.as_ref().ok_or_else(|| Error::new("no console socket"))?;
-            console::setup(socket, c.plan.console_size, false)?;
-        }
-        init::load_late_seccomp(c.plan, c.filter)?;
-        init::execute(c.plan, program)
-    };
-    let err = match run() {
-        Err(e) => e,
-        Ok(never) => match never {},
-    };
-    let _ = channel::send_plain(&c.sock, &Msg::Error(err.to_string()));
-    init::exit(127)
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use crate::bail;
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
-use crate::process::channel::{self, Msg};
+use crate::process::channel::{self, FromInit, InitParent};
 use crate::process::init::{self, InitArgs};
 use crate::spec::{self, Plan};
 use crate::state::{self, Locked, Saved, Status, Store, FIFO};
@@ -39,20 +39,24 @@ impl InitGuard {
 impl Drop for InitGuard {
     fn drop(&mut self) {
         if self.armed {
-            // SAFETY: signalling and reaping our own child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            sigkill(self.pid);
             wait_status(self.pid);
         }
     }
 }
 
+/// Kills our own child `pid` (which must then be reaped).
+pub fn sigkill(pid: libc::pid_t) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Reaps our own child `pid`: its raw wait status (0 when there is none to reap).
 pub fn wait_status(pid: libc::pid_t) -> i32 {
-    let mut status = 0;
     loop {
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return status;
+        match sys::process::waitpid(pid) {
+            Ok(status) => return status,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(_) => return 0,
         }
     }
 }
@@ -306,22 +310,14 @@ pub fn console_for(
 /// How many fds after stdio the container gets: systemd's LISTEN_FDS, then
 /// --preserve-fds; no more than this process may have open.
 pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 1024,
-        rlim_max: 1024,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let limit = sys::process::open_files_limit().unwrap_or(1024);
     let total = u64::from(flag) + u64::from(listen);
-    if total + 3 > limit.rlim_cur {
+    if total + 3 > limit {
         let also = match listen {
             0 => String::new(),
             n => format!(" (with {n} from LISTEN_FDS)"),
         };
-        bail!(
-            "--preserve-fds {flag}: more fds than the limit of {} open files{also}",
-            limit.rlim_cur
-        );
+        bail!("--preserve-fds {flag}: more fds than the limit of {limit} open files{also}");
     }
     Ok(total as u32)
 }
@@ -329,11 +325,9 @@ pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
 pub fn reserve_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
-        // SAFETY: F_GETFD only queries; opening /dev/null fills the lowest free number.
-        unsafe {
-            if libc::fcntl(fd, libc::F_GETFD) < 0 {
-                libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            }
+        // The lowest free number is this one: the ones below are taken.
+        if !sys::process::is_open(fd) {
+            sys::process::hold_lowest_free_fd();
         }
     }
 }
@@ -378,22 +372,20 @@ fn spawn_init(
         preserve: preserve_fds,
         console,
     } = fds;
-    let fifo = sys::cstring(locked.dir.join(FIFO))?;
-    // SAFETY: valid C string.
-    if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "create exec fifo".into());
-    }
+    let fifo_path = locked.dir.join(FIFO);
+    let fifo = sys::cstring(&fifo_path)?;
+    nix::unistd::mkfifo(fifo.as_c_str(), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(std::io::Error::from)
+        .context(|| "create exec fifo".into())?;
     // Writable by an init that is root of a user namespace (an "other" to the
     // host), readable only by the owner: nobody else can trigger `start`.
-    // SAFETY: valid C string.
-    if unsafe { libc::chmod(fifo.as_ptr(), 0o622) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "chmod exec fifo".into());
-    }
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .context(|| "chmod exec fifo".into())?;
     // The init holds only the fifo until `start`, never the state directory:
     // a container process that can read the init's fds must find nothing
     // there to climb out of with "..".
     let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
-    let (parent_sock, child_sock) = sys::seqpacket_pair()?;
+    let (to_init, init_end) = channel::init_channel()?;
     let systemd = plan.cgroup.as_ref().and_then(|c| c.systemd.as_ref());
     // systemd makes its unit's cgroup around the init, once that exists.
     let cgroup = match systemd {
@@ -426,10 +418,10 @@ fn spawn_init(
         .context(|| "clone container init".into())?;
     drop(into);
     if pid == 0 {
-        drop(parent_sock);
+        drop(to_init);
         init::run(InitArgs {
             plan,
-            sock: child_sock,
+            channel: init_end,
             exec_fifo,
             preserve_fds,
             close: vec![locked.lock_fd()],
@@ -438,7 +430,7 @@ fn spawn_init(
             cgroup: cgroup.map(|c| c.path.clone()),
         });
     }
-    drop(child_sock);
+    drop(init_end);
     drop(exec_fifo);
     let mut guard = InitGuard { pid, armed: true };
     let Some((start_time, _)) = sys::process_start(pid) else {
@@ -450,7 +442,7 @@ fn spawn_init(
         if let Some(userns) = &plan.userns {
             // The init waits for its maps before it does anything.
             crate::process::userns::write_maps(pid, userns)?;
-            channel::send(&parent_sock, &Msg::Go).context(|| "signal container init".into())?;
+            to_init.send_maps_written().context(|| "signal container init".into())?;
         }
         if plan.parent_places_cgroup() {
             // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
@@ -471,7 +463,7 @@ fn spawn_init(
             if let Some(cg) = cgroup {
                 cg.add(pid)?;
             }
-            channel::send(&parent_sock, &Msg::Placed).context(|| "signal container init".into())?;
+            to_init.send_placed().context(|| "signal container init".into())?;
         }
         Ok(())
     };
@@ -479,13 +471,9 @@ fn spawn_init(
         // The init may be waiting for us: stop it, so that the read below
         // finds either why it failed on its own (said before it exited) or
         // the end of the socket, never a wait.
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        sigkill(pid);
         guard.reap();
-        return match channel::recv(&parent_sock) {
-            Ok(Some(Msg::Error(why))) => Err(Error::new(why)),
-            _ => Err(e),
-        };
+        return Err(to_init.failure().map(Error::new).unwrap_or(e));
     }
     // A best-effort cgroup that could not be made is not the container's.
     if cgroup.is_none() {
@@ -497,19 +485,21 @@ fn spawn_init(
     }
     let mut notify_fd = None;
     loop {
-        match channel::recv(&parent_sock).context(|| "read from container init".into())? {
-            Some(Msg::Ready) => break,
-            Some(Msg::Hooks) => {
+        match to_init.recv_setup().context(|| "read from container init".into())? {
+            FromInit::Ready => break,
+            FromInit::RunHooks => {
                 let state = saved.hook_state("creating");
                 let h = &plan.hooks;
                 crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &state)?;
                 crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &state)?;
-                channel::send(&parent_sock, &Msg::State(state)).context(|| "signal container init".into())?;
+                to_init
+                    .send_hook_state(&state)
+                    .context(|| "signal container init".into())?;
             }
-            Some(Msg::SeccompFd(fd)) => notify_fd = Some(fd),
+            FromInit::SeccompFd(fd) => notify_fd = Some(fd),
             // The init started the container's process in the pid namespace it
             // joins late, and exits: that process is the container's init now.
-            Some(Msg::Pid(process)) if guard.pid == pid && sys::is_own_child(process) => {
+            FromInit::Pid(process) if guard.pid == pid && sys::is_own_child(process) => {
                 guard.reap();
                 guard = InitGuard {
                     pid: process,
@@ -521,12 +511,12 @@ fn spawn_init(
                 (saved.pid, saved.start_time) = (process, start_time);
                 locked.record(&saved)?;
             }
-            Some(Msg::Error(e)) => {
+            FromInit::Failed(e) => {
                 guard.reap();
                 return Err(Error::new(e));
             }
-            Some(_) => bail!("container init sent an unexpected message"),
-            None => {
+            FromInit::Pid(process) => bail!("container init sent an unexpected message: pid {process}"),
+            FromInit::Exited => {
                 let status = guard.reap();
                 bail!("container init exited during setup ({})", describe_wait(status));
             }
@@ -542,7 +532,7 @@ fn spawn_init(
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
-    detach(&parent_sock)?;
+    detach(&to_init)?;
     guard.armed = false;
     Ok(saved)
 }
@@ -550,8 +540,8 @@ fn spawn_init(
 /// Lets the committed init go on: until it reads this, the end of our socket
 /// (our death) makes it exit, so a `create` killed at any point before leaves
 /// no init that no record names; after, the state names it.
-fn detach(sock: &OwnedFd) -> Result<()> {
-    channel::send(sock, &Msg::Committed).context(|| "signal container init".into())
+fn detach(to_init: &InitParent) -> Result<()> {
+    to_init.send_committed().context(|| "signal container init".into())
 }
 
 /// Hands the seccomp notify fd to the listener with the container's state, in
@@ -580,8 +570,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn owner_name() -> String {
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     crate::process::userns::user_name(uid).unwrap_or_else(|| uid.to_string())
 }
 
@@ -824,8 +813,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     let code = match started {
         Ok(master) => foreground.wait(saved.pid, master),
         Err(e) => {
-            // SAFETY: killing our own child, which then gets reaped.
-            unsafe { libc::kill(saved.pid, libc::SIGKILL) };
+            sigkill(saved.pid);
             wait_status(saved.pid);
             Err(e)
         }

@@ -1,52 +1,187 @@
-//! Messages between `husk create` and the container's init over a SOCK_SEQPACKET
-//! socketpair: the child reports that it is set up and waiting, or the error that
-//! stopped it, which the parent then reports as its own.
+//! The channels between husk and the processes it clones: one for `create`
+//! (husk and the container's init), one for `exec` (husk, the joiner, then the
+//! exec process). Each is a SOCK_SEQPACKET socketpair with a typed end for
+//! each side: a side has a method for each step it takes, and each receive
+//! returns only what the peer may send at that point; anything else is an
+//! error that names the message.
+//!
+//! `create`, time downwards (what each side does between, in brackets):
+//!
+//! ```text
+//!          [ husk create: InitParent ]               [ init: InitChild ]
+//!     clone into the new namespaces --------------> [affinity, signals]
+//!   with a new user namespace:
+//!     [write uid_map and gid_map]
+//!     send_maps_written ---------------------------> wait_maps_written
+//!                                                    [take uid and gid 0]
+//!   when husk places the init in its cgroup (no CLONE_INTO_CGROUP):
+//!     [start the systemd unit, write cgroup.procs]
+//!     send_placed ---------------------------------> wait_placed, only once
+//!                                                    the setup needs it
+//!                                                    [unshare the cgroup ns]
+//!                                                    [joined namespaces, sysctls,
+//!                                                     mounts, rootfs]
+//!   with create hooks, before pivot_root:
+//!     recv_setup: RunHooks <------------------------ send_run_hooks
+//!     [prestart, createRuntime hooks]
+//!     send_hook_state (in a memfd) ----------------> wait_hook_state
+//!                                                    [createContainer hooks]
+//!   joining a pid namespace late (the first init clones and exits):
+//!     recv_setup: Pid <----------------------------- send_pid
+//!     [the clone is the container's init]
+//!                                                    [cwd, program, terminal, limits]
+//!   with a seccomp listener:
+//!                                                    [load the filter]
+//!     recv_setup: SeccompFd <----------------------- send_seccomp_fd (SCM_RIGHTS)
+//!                                                    [close fds, confine]
+//!     recv_setup: Ready <--------------------------- send_ready (plain write)
+//!     [config.json, commit the state, hand the
+//!      seccomp fd to the listener, --pid-file]
+//!     send_committed ------------------------------> wait_committed (plain read)
+//!     exits                                          [waits on exec.fifo for `start`]
+//! ```
+//!
+//! Until it is ready, the init may send an error instead (`send_error`,
+//! `recv_setup`: Failed) and exit: husk reports the error as its own. An end
+//! of file means that the peer died: husk then reports the init's exit status.
+//! Until Ready the init dies with husk (PR_SET_PDEATHSIG), after it a husk
+//! that dies before committing closes the socket, and the init exits.
+//!
+//! `exec`:
+//!
+//! ```text
+//!       [ husk exec: ExecParent ]    [ joiner: ExecChild ]           [ exec process ]
+//!     clone -----------------------> [join the init's namespaces,
+//!                                     mnt last; close fds; signals,
+//!                                     cwd, program, limits]
+//!     [join the init's cgroups]
+//!     send_placed -----------------> wait_placed
+//!                                    [confine: labels, capabilities,
+//!                                     ids, seccomp]
+//!                                    clone (CLONE_PARENT) ----------> [terminal,
+//!     recv_spawned: Pid <----------- send_pid (plain write)            late seccomp]
+//!     [reap the joiner]              exits                             execve
+//!     wait_exec: Failed <--------------------------------------------- send_error (plain write)
+//!            or Execed: the end of file, as execve closes the socket (close-on-exec)
+//! ```
+//!
+//! The joiner sends an error instead of the pid when it fails; an end of file
+//! then means it died.
+//!
+//! On the wire, a message is one packet: a tag byte, then its text. The hook
+//! state goes in a memfd, as it can be larger than a packet; the seccomp fd
+//! goes with SCM_RIGHTS. A process whose seccomp filter may be in place sends
+//! and receives with plain write and read, which any usable profile allows.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use crate::sys;
+
+/// The largest packet.
 const MAX: usize = 4096;
 
-#[derive(Debug)]
-pub enum Msg {
-    Ready,
-    /// Parent to init: the user namespace maps are written, go on.
-    Go,
-    /// Init to parent: run the prestart and createRuntime hooks now.
-    Hooks,
-    /// Parent to init: you are in your cgroup.
-    Placed,
-    /// Parent to init: the state JSON for the hooks the init runs. It goes in a
-    /// memfd: with its annotations it can be far larger than one message.
-    State(String),
-    Error(String),
-    /// The seccomp notify fd of the init, for the listener.
-    SeccompFd(OwnedFd),
-    /// The pid (in the parent's pid namespace) of a process started for the parent.
-    Pid(libc::pid_t),
-    /// Parent to init: the state is saved, go on without me.
-    Committed,
+/// The first byte of each message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Tag {
+    MapsWritten = b'G',
+    Placed = b'C',
+    HookState = b'T',
+    Committed = b'K',
+    RunHooks = b'H',
+    SeccompFd = b'S',
+    Pid = b'P',
+    Ready = b'R',
+    Error = b'E',
 }
 
-impl PartialEq for Msg {
-    fn eq(&self, other: &Msg) -> bool {
-        match (self, other) {
-            (Msg::Ready, Msg::Ready)
-            | (Msg::Go, Msg::Go)
-            | (Msg::Hooks, Msg::Hooks)
-            | (Msg::Placed, Msg::Placed)
-            | (Msg::Committed, Msg::Committed) => true,
-            (Msg::State(a), Msg::State(b)) => a == b,
-            (Msg::Error(a), Msg::Error(b)) => a == b,
-            (Msg::Pid(a), Msg::Pid(b)) => a == b,
-            _ => false,
+impl Tag {
+    const ALL: [Tag; 9] = [
+        Tag::MapsWritten,
+        Tag::Placed,
+        Tag::HookState,
+        Tag::Committed,
+        Tag::RunHooks,
+        Tag::SeccompFd,
+        Tag::Pid,
+        Tag::Ready,
+        Tag::Error,
+    ];
+
+    fn of(byte: u8) -> Option<Tag> {
+        Tag::ALL.into_iter().find(|t| *t as u8 == byte)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Tag::MapsWritten => "maps written",
+            Tag::Placed => "placed",
+            Tag::HookState => "hook state",
+            Tag::Committed => "committed",
+            Tag::RunHooks => "run hooks",
+            Tag::SeccompFd => "seccomp fd",
+            Tag::Pid => "pid",
+            Tag::Ready => "ready",
+            Tag::Error => "error",
         }
     }
 }
 
-/// Sends `fd` with SCM_RIGHTS, tagged as the seccomp notify fd.
-pub fn send_fd(sock: &OwnedFd, fd: &OwnedFd) -> io::Result<()> {
-    send_with_fd(sock, b"S", fd)
+/// A message as it arrived: its tag, the text after it, and the fd that came with it.
+struct Packet {
+    tag: Tag,
+    text: Vec<u8>,
+    fd: Option<OwnedFd>,
+}
+
+impl Packet {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.text).into_owned()
+    }
+
+    fn fd(self) -> io::Result<OwnedFd> {
+        let name = self.tag.name();
+        self.fd
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("a {name} message without its fd")))
+    }
+
+    fn pid(&self) -> io::Result<libc::pid_t> {
+        std::str::from_utf8(&self.text)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a malformed pid message"))
+    }
+
+    /// The error for a message that the receiver does not take at this point.
+    fn unexpected(&self, expected: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected message {}, expected {expected}", self.tag.name()),
+        )
+    }
+}
+
+/// The bytes of a message: its tag, then `text`, cut to fit in a packet.
+fn encode(tag: Tag, text: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(1 + text.len().min(MAX - 1));
+    buf.push(tag as u8);
+    buf.extend_from_slice(&text[..text.len().min(MAX - 1)]);
+    buf
+}
+
+/// Sends a message; a peer that is gone is an error (EPIPE), not a SIGPIPE.
+fn send(sock: &OwnedFd, tag: Tag, text: &[u8]) -> io::Result<()> {
+    use nix::sys::socket::{send, MsgFlags};
+    send(sock.as_raw_fd(), &encode(tag, text), MsgFlags::MSG_NOSIGNAL)?;
+    Ok(())
+}
+
+/// `send` for a process whose seccomp filter may be in place: a plain write
+/// (a peer gone raises SIGPIPE, which ends such a process as it should).
+fn send_plain(sock: &OwnedFd, tag: Tag, text: &[u8]) -> io::Result<()> {
+    nix::unistd::write(sock, &encode(tag, text))?;
+    Ok(())
 }
 
 /// Sends `payload` with `fd` attached (SCM_RIGHTS).
@@ -59,125 +194,209 @@ pub fn send_with_fd(sock: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> i
     Ok(())
 }
 
-/// `send` for a process whose seccomp filter may be in place: a plain write,
-/// which any usable profile allows (a peer gone raises SIGPIPE, which ends
-/// such a process as it should).
-pub fn send_plain(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
-    let buf = encode(msg)?;
-    // SAFETY: buf is valid for its length.
-    let n = unsafe { libc::write(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+/// Sends `text` in a memfd: it may not fit in a packet.
+fn send_in_memfd(sock: &OwnedFd, tag: Tag, text: &str) -> io::Result<()> {
+    let mut file = sys::memfd(c"husk-state")?;
+    io::Write::write_all(&mut file, text.as_bytes())?;
+    send_with_fd(sock, &[tag as u8], &file)
 }
 
-/// `recv` for a process whose seccomp filter may be in place: a plain read;
-/// no fd can come with it.
-pub fn recv_plain(sock: &OwnedFd) -> io::Result<Option<Msg>> {
+/// The next message, or None when the peer closed its end (it died).
+fn recv(sock: &OwnedFd) -> io::Result<Option<Packet>> {
     let mut buf = [0u8; MAX];
-    let n = loop {
-        // SAFETY: buf is valid for its length.
-        let n = unsafe { libc::read(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let e = io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ECONNRESET)) {
-            return Err(e);
-        }
-    };
-    decode(&buf[..n], None)
-}
-
-/// The bytes of a message that carries no fd.
-fn encode(msg: &Msg) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(64);
-    match msg {
-        Msg::Ready => buf.push(b'R'),
-        Msg::Go => buf.push(b'G'),
-        Msg::Hooks => buf.push(b'H'),
-        Msg::Placed => buf.push(b'C'),
-        Msg::Committed => buf.push(b'K'),
-        Msg::Pid(pid) => {
-            buf.push(b'P');
-            buf.extend_from_slice(pid.to_string().as_bytes());
-        }
-        Msg::Error(e) => {
-            buf.push(b'E');
-            let bytes = e.as_bytes();
-            buf.extend_from_slice(&bytes[..bytes.len().min(MAX - 1)]);
-        }
-        Msg::State(_) | Msg::SeccompFd(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "this message goes with an fd",
-            ))
-        }
-    }
-    Ok(buf)
-}
-
-pub fn send(sock: &OwnedFd, msg: &Msg) -> io::Result<()> {
-    let buf = match msg {
-        Msg::State(s) => {
-            let mut file = crate::sys::memfd(c"husk-state")?;
-            io::Write::write_all(&mut file, s.as_bytes())?;
-            return send_with_fd(sock, b"T", &file);
-        }
-        Msg::SeccompFd(fd) => return send_fd(sock, fd),
-        other => encode(other)?,
-    };
-    // SAFETY: buf is valid for its length.
-    let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// The next message, or None when the other side closed without sending one.
-pub fn recv(sock: &OwnedFd) -> io::Result<Option<Msg>> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut buf = [0u8; MAX];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (n, fd) = loop {
-        let mut iov = [io::IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Ok(msg) => {
-                let fd = msg.cmsgs()?.find_map(|c| match c {
-                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                    _ => None,
-                });
-                break (msg.bytes, fd);
-            }
+        match sys::process::recv_with_fd(sock, &mut buf) {
+            Ok(received) => break received,
             // A peer that exited with a message of ours unread leaves ECONNRESET,
             // which the kernel reports (once) before what the peer still sent.
             Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
             Err(e) => return Err(e.into()),
         }
     };
-    // SAFETY: the kernel installed this descriptor for us with the message.
-    let fd = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
     decode(&buf[..n], fd)
 }
 
-fn decode(bytes: &[u8], fd: Option<OwnedFd>) -> io::Result<Option<Msg>> {
-    Ok(match (bytes.split_first(), fd) {
-        (None, _) => None,
-        (Some((b'S', _)), Some(fd)) => Some(Msg::SeccompFd(fd)),
-        (Some((b'R', _)), _) => Some(Msg::Ready),
-        (Some((b'G', _)), _) => Some(Msg::Go),
-        (Some((b'H', _)), _) => Some(Msg::Hooks),
-        (Some((b'C', _)), _) => Some(Msg::Placed),
-        (Some((b'P', rest)), _) => match std::str::from_utf8(rest).ok().and_then(|p| p.parse().ok()) {
-            Some(pid) => Some(Msg::Pid(pid)),
-            None => Some(Msg::Error("a malformed pid message".into())),
-        },
-        (Some((b'K', _)), _) => Some(Msg::Committed),
-        (Some((b'T', _)), Some(fd)) => Some(Msg::State(read_all(fd)?)),
-        (Some((_, rest)), _) => Some(Msg::Error(String::from_utf8_lossy(rest).into_owned())),
-    })
+/// `recv` for a process whose seccomp filter may be in place: a plain read;
+/// no fd can come with it.
+fn recv_plain(sock: &OwnedFd) -> io::Result<Option<Packet>> {
+    let mut buf = [0u8; MAX];
+    let n = loop {
+        match nix::unistd::read(sock, &mut buf) {
+            Ok(n) => break n,
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    decode(&buf[..n], None)
+}
+
+fn decode(bytes: &[u8], fd: Option<OwnedFd>) -> io::Result<Option<Packet>> {
+    let Some((&first, text)) = bytes.split_first() else {
+        return Ok(None);
+    };
+    let tag = Tag::of(first).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown message {:?}", char::from(first)),
+        )
+    })?;
+    Ok(Some(Packet {
+        tag,
+        text: text.to_vec(),
+        fd,
+    }))
+}
+
+/// The next message, which must be `tag`; the end of file is an error here.
+fn expect(received: io::Result<Option<Packet>>, tag: Tag) -> io::Result<Packet> {
+    match received? {
+        Some(p) if p.tag == tag => Ok(p),
+        Some(p) => Err(p.unexpected(tag.name())),
+        None => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the channel closed, expected {}", tag.name()),
+        )),
+    }
+}
+
+/// The first message that a peer we killed sent, if it was its error.
+fn failure(sock: &OwnedFd) -> Option<String> {
+    match recv(sock) {
+        Ok(Some(p)) if p.tag == Tag::Error => Some(p.text()),
+        _ => None,
+    }
+}
+
+/// The channel of `create`: husk's end and the init's.
+pub fn init_channel() -> io::Result<(InitParent, InitChild)> {
+    let (parent, child) = sys::seqpacket_pair()?;
+    Ok((InitParent { sock: parent }, InitChild { sock: child }))
+}
+
+/// husk's end of the `create` channel.
+pub struct InitParent {
+    sock: OwnedFd,
+}
+
+/// What the init says while it sets up the container.
+#[derive(Debug)]
+pub enum FromInit {
+    /// It is confined and waits for `start`; it goes on once husk has
+    /// committed the state and sent committed.
+    Ready,
+    /// husk runs the prestart and createRuntime hooks now and sends the state.
+    RunHooks,
+    /// The notify fd of the seccomp filter it loaded, for the listener.
+    SeccompFd(OwnedFd),
+    /// It started the container's process (this pid) in the pid namespace it
+    /// joins late, as husk's child, and exits.
+    Pid(libc::pid_t),
+    /// It failed with this error and exits.
+    Failed(String),
+    /// It is gone without a word.
+    Exited,
+}
+
+impl InitParent {
+    /// The init's user namespace has its uid and gid maps.
+    pub fn send_maps_written(&self) -> io::Result<()> {
+        send(&self.sock, Tag::MapsWritten, b"")
+    }
+
+    /// The init is in the container's cgroup.
+    pub fn send_placed(&self) -> io::Result<()> {
+        send(&self.sock, Tag::Placed, b"")
+    }
+
+    /// The answer to RunHooks: the state the hooks ran with, for createContainer.
+    pub fn send_hook_state(&self, state: &str) -> io::Result<()> {
+        send_in_memfd(&self.sock, Tag::HookState, state)
+    }
+
+    /// The state is saved: the init may outlive husk now.
+    pub fn send_committed(&self) -> io::Result<()> {
+        send(&self.sock, Tag::Committed, b"")
+    }
+
+    /// The init's next word while it sets up, up to Ready.
+    pub fn recv_setup(&self) -> io::Result<FromInit> {
+        let Some(p) = recv(&self.sock)? else {
+            return Ok(FromInit::Exited);
+        };
+        Ok(match p.tag {
+            Tag::Ready => FromInit::Ready,
+            Tag::RunHooks => FromInit::RunHooks,
+            Tag::SeccompFd => FromInit::SeccompFd(p.fd()?),
+            Tag::Pid => FromInit::Pid(p.pid()?),
+            Tag::Error => FromInit::Failed(p.text()),
+            _ => return Err(p.unexpected("ready, run hooks, seccomp fd, pid or error")),
+        })
+    }
+
+    /// Why an init that husk killed failed, if it said so before.
+    pub fn failure(&self) -> Option<String> {
+        failure(&self.sock)
+    }
+}
+
+/// The init's end of the `create` channel.
+pub struct InitChild {
+    sock: OwnedFd,
+}
+
+impl AsRawFd for InitChild {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl InitChild {
+    /// Until husk has written the maps of our user namespace.
+    pub fn wait_maps_written(&self) -> io::Result<()> {
+        expect(recv(&self.sock), Tag::MapsWritten).map(drop)
+    }
+
+    /// Until husk has put us in the container's cgroup.
+    pub fn wait_placed(&self) -> io::Result<()> {
+        expect(recv(&self.sock), Tag::Placed).map(drop)
+    }
+
+    /// Asks husk to run the prestart and createRuntime hooks.
+    pub fn send_run_hooks(&self) -> io::Result<()> {
+        send(&self.sock, Tag::RunHooks, b"")
+    }
+
+    /// The state husk ran the hooks with, for the createContainer hooks.
+    pub fn wait_hook_state(&self) -> io::Result<String> {
+        let p = expect(recv(&self.sock), Tag::HookState)?;
+        read_all(p.fd()?)
+    }
+
+    /// Hands husk the notify fd of our seccomp filter, for the listener.
+    pub fn send_seccomp_fd(&self, fd: &OwnedFd) -> io::Result<()> {
+        send_with_fd(&self.sock, &[Tag::SeccompFd as u8], fd)
+    }
+
+    /// The pid (in husk's pid namespace) of the container's process that we
+    /// started for husk before we exit.
+    pub fn send_pid(&self, pid: libc::pid_t) -> io::Result<()> {
+        send(&self.sock, Tag::Pid, pid.to_string().as_bytes())
+    }
+
+    /// The error that stops us, for husk to report.
+    pub fn send_error(&self, error: &str) -> io::Result<()> {
+        send(&self.sock, Tag::Error, error.as_bytes())
+    }
+
+    /// We are confined and wait for `start`. A plain write: our seccomp filter may be in place.
+    pub fn send_ready(&self) -> io::Result<()> {
+        send_plain(&self.sock, Tag::Ready, b"")
+    }
+
+    /// Until husk has committed the state. A plain read: our seccomp filter may be in place.
+    pub fn wait_committed(&self) -> io::Result<()> {
+        expect(recv_plain(&self.sock), Tag::Committed).map(drop)
+    }
 }
 
 /// The whole content of a memfd the peer wrote (its offset is at the end).
@@ -190,38 +409,236 @@ fn read_all(fd: OwnedFd) -> io::Result<String> {
     Ok(text)
 }
 
+/// The channel of `exec`: husk's end and the one of the joiner and the exec process.
+pub fn exec_channel() -> io::Result<(ExecParent, ExecChild)> {
+    let (parent, child) = sys::seqpacket_pair()?;
+    Ok((ExecParent { sock: parent }, ExecChild { sock: child }))
+}
+
+/// husk's end of the `exec` channel.
+pub struct ExecParent {
+    sock: OwnedFd,
+}
+
+/// What the joiner says once it is placed.
+#[derive(Debug)]
+pub enum FromJoiner {
+    /// It started the exec process (this pid, husk's child) and exits.
+    Pid(libc::pid_t),
+    /// It failed with this error and exits.
+    Failed(String),
+    /// It is gone without a word.
+    Exited,
+}
+
+/// How the exec process ended its setup.
+#[derive(Debug, PartialEq)]
+pub enum ExecOutcome {
+    /// It runs the program: its execve closed the socket.
+    Execed,
+    /// It failed with this error and exits.
+    Failed(String),
+}
+
+impl ExecParent {
+    /// The joiner is in the container's cgroups.
+    pub fn send_placed(&self) -> io::Result<()> {
+        send(&self.sock, Tag::Placed, b"")
+    }
+
+    /// The joiner's answer to placed: the exec process's pid, or its error.
+    pub fn recv_spawned(&self) -> io::Result<FromJoiner> {
+        let Some(p) = recv(&self.sock)? else {
+            return Ok(FromJoiner::Exited);
+        };
+        Ok(match p.tag {
+            Tag::Pid => FromJoiner::Pid(p.pid()?),
+            Tag::Error => FromJoiner::Failed(p.text()),
+            _ => return Err(p.unexpected("pid or error")),
+        })
+    }
+
+    /// Until the exec process has run its program, or failed to.
+    pub fn wait_exec(&self) -> io::Result<ExecOutcome> {
+        match recv(&self.sock)? {
+            None => Ok(ExecOutcome::Execed),
+            Some(p) if p.tag == Tag::Error => Ok(ExecOutcome::Failed(p.text())),
+            Some(p) => Err(p.unexpected("error or the end of file")),
+        }
+    }
+
+    /// Why a joiner that husk killed failed, if it said so before.
+    pub fn failure(&self) -> Option<String> {
+        failure(&self.sock)
+    }
+}
+
+/// The end of the `exec` channel of the joiner, then of the exec process.
+pub struct ExecChild {
+    sock: OwnedFd,
+}
+
+impl AsRawFd for ExecChild {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl ExecChild {
+    /// Until husk has put the joiner in the container's cgroups.
+    pub fn wait_placed(&self) -> io::Result<()> {
+        expect(recv(&self.sock), Tag::Placed).map(drop)
+    }
+
+    /// The exec process's pid, from the joiner. A plain write: the joiner is confined.
+    pub fn send_pid(&self, pid: libc::pid_t) -> io::Result<()> {
+        send_plain(&self.sock, Tag::Pid, pid.to_string().as_bytes())
+    }
+
+    /// The error that stops the joiner or the exec process. A plain write:
+    /// the seccomp filter may be in place.
+    pub fn send_error(&self, error: &str) -> io::Result<()> {
+        send_plain(&self.sock, Tag::Error, error.as_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_peer_that_closed_with_our_message_unread_still_delivers_its_own() {
-        let (parent, child) = crate::sys::seqpacket_pair().unwrap();
-        send(&child, &Msg::Error("exec: not found".into())).unwrap();
-        send(&parent, &Msg::Go).unwrap(); // never read by the child
-        drop(child);
-        assert_eq!(recv(&parent).unwrap(), Some(Msg::Error("exec: not found".into())));
-        assert_eq!(recv(&parent).unwrap(), None);
+    fn pid_of(m: FromInit) -> Option<libc::pid_t> {
+        match m {
+            FromInit::Pid(pid) => Some(pid),
+            _ => None,
+        }
     }
 
     #[test]
-    fn round_trip_and_eof() {
-        let (a, b) = crate::sys::seqpacket_pair().unwrap();
-        send(&a, &Msg::Error("mount /x: denied".into())).unwrap();
-        send(&a, &Msg::Ready).unwrap();
-        send(&a, &Msg::Pid(4242)).unwrap();
-        assert_eq!(recv(&b).unwrap(), Some(Msg::Error("mount /x: denied".into())));
-        assert_eq!(recv(&b).unwrap(), Some(Msg::Ready));
-        assert_eq!(recv(&b).unwrap(), Some(Msg::Pid(4242)));
-        drop(a);
-        assert_eq!(recv(&b).unwrap(), None);
+    fn a_peer_that_closed_with_our_message_unread_still_delivers_its_own() {
+        let (parent, child) = init_channel().unwrap();
+        child.send_error("exec: not found").unwrap();
+        parent.send_maps_written().unwrap(); // never read by the child
+        drop(child);
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Failed(e) if e == "exec: not found"));
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Exited));
+    }
+
+    #[test]
+    fn a_plain_read_also_gets_what_a_peer_sent_before_it_closed() {
+        let (parent, child) = init_channel().unwrap();
+        child.send_ready().unwrap(); // never read by the parent
+        parent.send_committed().unwrap();
+        drop(parent);
+        child.wait_committed().unwrap();
     }
 
     #[test]
     fn a_state_larger_than_any_message_arrives_whole() {
-        let (a, b) = crate::sys::seqpacket_pair().unwrap();
+        let (parent, child) = init_channel().unwrap();
         let state = format!("{{\"big\":\"{}\"}}", "x".repeat(1 << 20));
-        send(&a, &Msg::State(state.clone())).unwrap();
-        assert_eq!(recv(&b).unwrap(), Some(Msg::State(state)));
+        parent.send_hook_state(&state).unwrap();
+        assert_eq!(child.wait_hook_state().unwrap(), state);
+    }
+
+    #[test]
+    fn the_whole_create_sequence() {
+        let (parent, child) = init_channel().unwrap();
+        parent.send_maps_written().unwrap();
+        parent.send_placed().unwrap();
+        child.wait_maps_written().unwrap();
+        child.wait_placed().unwrap();
+
+        child.send_run_hooks().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::RunHooks));
+        parent.send_hook_state("{\"status\":\"creating\"}").unwrap();
+        assert_eq!(child.wait_hook_state().unwrap(), "{\"status\":\"creating\"}");
+
+        child.send_pid(4242).unwrap();
+        assert_eq!(pid_of(parent.recv_setup().unwrap()), Some(4242));
+
+        let notify = sys::memfd(c"husk-test").unwrap();
+        child.send_seccomp_fd(&OwnedFd::from(notify)).unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::SeccompFd(_)));
+
+        child.send_ready().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Ready));
+        parent.send_committed().unwrap();
+        child.wait_committed().unwrap();
+        drop(parent);
+        assert_eq!(
+            child.wait_committed().unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof,
+            "a parent that died before committing is an error"
+        );
+    }
+
+    #[test]
+    fn a_long_error_is_cut_to_one_message() {
+        let (parent, child) = init_channel().unwrap();
+        child.send_error(&"e".repeat(2 * MAX)).unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Failed(e) if e.len() == MAX - 1));
+    }
+
+    #[test]
+    fn an_unexpected_message_is_an_error_that_names_it() {
+        let (parent, child) = init_channel().unwrap();
+        parent.send_committed().unwrap();
+        let e = child.wait_maps_written().unwrap_err();
+        assert_eq!(e.to_string(), "unexpected message committed, expected maps written");
+
+        drop(parent);
+        let e = child.wait_placed().unwrap_err();
+        assert_eq!(e.to_string(), "the channel closed, expected placed");
+    }
+
+    #[test]
+    fn the_whole_exec_sequence() {
+        let (parent, child) = exec_channel().unwrap();
+        parent.send_placed().unwrap();
+        child.wait_placed().unwrap();
+        child.send_pid(77).unwrap();
+        assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(77)));
+        drop(child); // execve closes it
+        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Execed);
+    }
+
+    #[test]
+    fn an_exec_process_that_fails_says_why() {
+        let (parent, child) = exec_channel().unwrap();
+        child.send_pid(77).unwrap();
+        child
+            .send_error("exec: \"nope\": executable file not found in $PATH")
+            .unwrap();
+        assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(77)));
+        assert_eq!(
+            parent.wait_exec().unwrap(),
+            ExecOutcome::Failed("exec: \"nope\": executable file not found in $PATH".into())
+        );
+    }
+
+    #[test]
+    fn a_joiner_that_dies_is_an_end_of_file_and_a_killed_one_may_have_said_why() {
+        let (parent, child) = exec_channel().unwrap();
+        child
+            .send_error("join namespace /proc/1/ns/mnt: Operation not permitted")
+            .unwrap();
+        drop(child);
+        assert_eq!(
+            parent.failure().as_deref(),
+            Some("join namespace /proc/1/ns/mnt: Operation not permitted")
+        );
+        assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Exited));
+        assert_eq!(parent.failure(), None);
+    }
+
+    #[test]
+    fn the_parent_takes_no_message_of_its_own() {
+        let (parent, child) = exec_channel().unwrap();
+        // A message only husk sends, as if the child had sent it.
+        send(&child.sock, Tag::Placed, b"").unwrap();
+        let e = parent.recv_spawned().unwrap_err();
+        assert_eq!(e.to_string(), "unexpected message placed, expected pid or error");
+        send(&child.sock, Tag::Committed, b"").unwrap();
+        assert!(parent.wait_exec().is_err());
     }
 }

@@ -1,0 +1,118 @@
+//! The child side of `exec` (the caller's side is `container/exec.rs`): the
+//! joiner, which husk clones, enters the container and confines itself, then
+//! clones the exec process, which runs the program. The channel they share
+//! with husk, and the sequence, are in `channel.rs`.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::error::{Context, Result};
+use crate::process::attrs;
+use crate::process::channel::ExecChild;
+use crate::process::namespaces::NamespacePlan;
+use crate::process::prologue::{self, exit};
+use crate::seccomp::SeccompPlan;
+use crate::spec::ProcessPlan;
+use crate::sys;
+
+/// What the joiner gets from husk.
+pub struct ExecArgs<'a> {
+    pub plan: &'a ProcessPlan,
+    /// The container's seccomp filter.
+    pub filter: Option<&'a SeccompPlan>,
+    pub last_cap: u8,
+    /// The init's namespaces that differ from husk's.
+    pub namespaces: &'a NamespacePlan,
+    pub rootless: bool,
+    /// The end of the exec channel of the joiner, then of the exec process.
+    pub channel: ExecChild,
+    /// Where the pty master goes when the process has a terminal.
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+/// The joiner, husk's clone: it joins every namespace of the container (user
+/// and pid too, which apply to its children), mount last, so that its root
+/// and cwd become the container's; closes every fd the exec process must not
+/// hold; waits until husk has put it in the container's cgroups; confines
+/// itself (`prepare`); then starts the exec process as husk's child and exits.
+/// The exec process is thus born in the container's pid namespace already
+/// inside its mount namespace, root and cgroups, with the process's user,
+/// capabilities and seccomp filter: a container process that can ptrace
+/// (CAP_SYS_PTRACE) finds nothing of the host's or of husk's rights in it.
+/// Never returns.
+pub fn join_and_spawn(args: ExecArgs) -> ! {
+    prologue::die_with_parent();
+    // husk's own procfs, taken before we join the mount namespace: our
+    // writes to self/ go there (the container's /proc may lie, and no procfs
+    // can be mounted from a pid namespace we cannot administer, as for root
+    // in a user namespace). Closed before the exec process is cloned.
+    let host_proc = sys::openat(
+        libc::AT_FDCWD,
+        c"/proc",
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )
+    .context(|| "open /proc".into());
+    let prepared = host_proc.and_then(|proc| {
+        join_namespaces(&args, &proc)?;
+        prepare(&args, &proc)
+    });
+    let spawned = prepared.and_then(|program| {
+        // SAFETY: single-threaded; the child only runs `run_program` and exits.
+        let pid = unsafe { sys::clone_sibling() }.context(|| "clone exec process".into())?;
+        Ok((pid, program))
+    });
+    // The seccomp filter may be in place: the channel writes plainly.
+    let _ = match spawned {
+        Ok((0, program)) => run_program(args, &program),
+        Ok((pid, _)) => args.channel.send_pid(pid),
+        Err(e) => args.channel.send_error(&e.to_string()),
+    };
+    exit(0)
+}
+
+fn join_namespaces(args: &ExecArgs, proc: &OwnedFd) -> Result<()> {
+    args.namespaces.enter_before_clone(!args.rootless)?;
+    if args.namespaces.has(libc::CLONE_NEWUSER) {
+        prologue::become_root_of_userns();
+    }
+    // Joining the mount namespace also moves our root and cwd to the container's.
+    args.namespaces.enter_joined()?;
+    // A change of ids may have made us dumpable again (fs.suid_dumpable).
+    sys::set_non_dumpable();
+    // Nothing of husk's (its log, the namespace files, the pidfd) may be open
+    // in a process the container can see: only stdio, the passed fds, the
+    // channel and the console.
+    let mut keep = vec![args.channel.as_raw_fd(), proc.as_raw_fd()];
+    keep.extend(args.console.as_ref().map(|f| f.as_raw_fd()));
+    prologue::close_fds_except(args.preserve_fds, &keep)
+}
+
+/// In the joiner, all that needs husk's rights and is inherited by a clone:
+/// cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
+/// filter without no_new_privs, capabilities, ids and no_new_privs.
+fn prepare(args: &ExecArgs, proc: &OwnedFd) -> Result<CString> {
+    prologue::reset_signals();
+    prologue::pass_preserved_fds(args.preserve_fds)?;
+    let program = prologue::enter_cwd_and_find_program(args.plan)?;
+    attrs::apply_early(&args.plan.attrs, proc)?;
+    // husk moves us into the container's cgroups meanwhile (slow on v1).
+    args.channel
+        .wait_placed()
+        .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
+    let in_userns = args.namespaces.has(libc::CLONE_NEWUSER);
+    prologue::confine(args.plan, args.filter, args.last_cap, in_userns, proc)?;
+    Ok(program)
+}
+
+/// The exec process: its terminal, a no_new_privs filter, then execve; its
+/// error goes to husk. It outlives a husk that detaches (no parent-death signal).
+fn run_program(args: ExecArgs, program: &CString) -> ! {
+    let err = match prologue::set_up_terminal(args.plan, args.console.as_ref(), false) {
+        Ok(()) => prologue::exec_program(args.plan, args.filter, program),
+        Err(e) => e,
+    };
+    let _ = args.channel.send_error(&err.to_string());
+    exit(127)
+}

@@ -1,0 +1,192 @@
+//! What the container's init (`init.rs`) and the exec process (`exec.rs`)
+//! both do on their way from husk's clone to the container's program: the
+//! signals and ids they start with, the fds they keep, the cwd and the program,
+//! the terminal, their confinement (labels, seccomp, capabilities, groups,
+//! ids, no_new_privs), the late seccomp filter and the execve itself.
+//!
+//! Each caller runs these steps in its own order, which is security-relevant
+//! (fds closed before the seccomp filter, the exec process cloned only once
+//! the joiner is confined, ...): see the callers.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::process::{attrs, capabilities, console};
+use crate::seccomp::{self, SeccompPlan};
+use crate::spec::ProcessPlan;
+use crate::sys;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// SIGKILL when husk dies: until a process is handed over, husk's end is its end.
+pub fn die_with_parent() {
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+}
+
+/// No signal when husk dies: for the init once husk may exit (see `InitChild::send_ready`).
+pub fn outlive_parent() {
+    let _ = nix::sys::prctl::set_pdeathsig(None);
+}
+
+/// An empty signal mask and default dispositions: a clone starts with husk's.
+pub fn reset_signals() {
+    sys::process::reset_signals();
+}
+
+/// In a user namespace, take its uid and gid 0 (when mapped), so that what the
+/// process creates belongs to the container's root. An unmapped 0 leaves the ids be.
+pub fn become_root_of_userns() {
+    let (gid, uid) = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+    // Failure (EINVAL for an unmapped id) changes nothing.
+    let _ = nix::unistd::setresgid(gid, gid, gid);
+    let _ = nix::unistd::setresuid(uid, uid, uid);
+}
+
+/// The passed fds 3..3+`preserve_fds` stay open across execve; every fd
+/// above them is marked close-on-exec.
+pub fn pass_preserved_fds(preserve_fds: u32) -> Result<()> {
+    sys::cloexec_from(3 + preserve_fds).context(|| "mark fds close-on-exec".into())?;
+    sys::process::inherit_fds(3..3 + preserve_fds as RawFd);
+    Ok(())
+}
+
+/// Closes every fd above stdio and the passed ones but those in `keep`.
+pub fn close_fds_except(preserve_fds: u32, keep: &[RawFd]) -> Result<()> {
+    sys::close_fds_from_except(3 + preserve_fds as RawFd, keep).context(|| "close fds".into())
+}
+
+/// Enters process.cwd, then finds the program to exec (relative to it).
+pub fn enter_cwd_and_find_program(p: &ProcessPlan) -> Result<CString> {
+    enter_cwd(&p.cwd)?;
+    find_executable(p)
+}
+
+/// chdir to process.cwd (made by the rootfs setup), refusing any cwd that ends
+/// up outside the container's root (CVE-2024-21626).
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    std::env::set_current_dir(cwd).context(|| format!("process.cwd {}", cwd.display()))?;
+    match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => bail!("process.cwd {} is outside the container", cwd.display()),
+    }
+}
+
+/// The program to exec, looked up in the container's PATH, checked now so that
+/// a missing or non-executable program is reported before the process is handed over.
+fn find_executable(p: &ProcessPlan) -> Result<CString> {
+    let program = &p.program;
+    let check = |path: &Path| -> std::io::Result<bool> {
+        let meta = std::fs::metadata(path)?;
+        Ok(meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return match check(Path::new(program)) {
+            Ok(true) => Ok(sys::cstring(program)?),
+            Ok(false) => bail!("exec: \"{program}\": permission denied"),
+            Err(e) => bail!("exec: \"{program}\": {e}"),
+        };
+    }
+    let path_var = p.path_var().unwrap_or(DEFAULT_PATH);
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = PathBuf::from(dir).join(program);
+        if let Ok(true) = check(&candidate) {
+            return Ok(sys::cstring(&candidate)?);
+        }
+    }
+    bail!("exec: \"{program}\": executable file not found in $PATH")
+}
+
+/// With process.terminal, a new pty becomes the process's stdio and
+/// controlling terminal (and with `dev_console`, /dev/console); its master
+/// goes over `console_socket`.
+pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<()> {
+    if !p.terminal {
+        return Ok(());
+    }
+    let socket = console_socket.ok_or_else(|| Error::new("no console socket"))?;
+    console::setup(socket, p.console_size, dev_console)
+}
+
+/// Labels, capabilities, the user and no_new_privs, in the order that leaves
+/// each the rights it needs; the seccomp filter (`filter`, unless already
+/// loaded) too when it needs CAP_SYS_ADMIN, that is without no_new_privs.
+pub fn confine(
+    p: &ProcessPlan,
+    filter: Option<&SeccompPlan>,
+    last_cap: u8,
+    in_userns: bool,
+    proc: &OwnedFd,
+) -> Result<()> {
+    let attrs = &p.attrs;
+    if let Some(cpus) = &attrs.affinity_final {
+        attrs::set_affinity(cpus)?;
+    }
+    attrs::set_exec_labels(attrs, proc)?;
+    if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
+        seccomp::load(filter).context(|| "load seccomp filter".into())?;
+    }
+    if let Some(caps) = &p.caps {
+        capabilities::before_setuid(caps, last_cap)?;
+    }
+    let gids: Vec<nix::unistd::Gid> = p
+        .additional_gids
+        .iter()
+        .map(|&g| nix::unistd::Gid::from_raw(g))
+        .collect();
+    if let Err(e) = nix::unistd::setgroups(&gids) {
+        // A user namespace whose setgroups is denied keeps its groups; fine when none are asked.
+        let userns = in_userns || crate::sys::in_user_namespace();
+        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && userns) {
+            return Err(e).context(|| "setgroups process.user.additionalGids".into());
+        }
+    }
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid)).context(|| format!("setgid {}", p.gid))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid)).context(|| format!("setuid {}", p.uid))?;
+    if let Some(caps) = &p.caps {
+        capabilities::after_setuid(caps)?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask as libc::mode_t));
+    if attrs.no_new_privileges {
+        attrs::set_no_new_privileges()?;
+    }
+    Ok(())
+}
+
+/// The last steps: with no_new_privs the seccomp filter, which goes last so
+/// that it need not allow what the steps before the exec do; then execve.
+/// Returns only if one failed.
+pub fn exec_program(p: &ProcessPlan, filter: Option<&SeccompPlan>, program: &CString) -> Error {
+    let run = || -> Result<Infallible> {
+        load_late_seccomp(p, filter)?;
+        execute(p, program)
+    };
+    match run() {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+fn load_late_seccomp(p: &ProcessPlan, filter: Option<&SeccompPlan>) -> Result<()> {
+    match filter {
+        Some(filter) if p.attrs.no_new_privileges => {
+            seccomp::load(filter).context(|| "load seccomp filter".into()).map(drop)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn execute(p: &ProcessPlan, program: &CString) -> Result<Infallible> {
+    let e = nix::unistd::execve(program, &p.args, &p.env).unwrap_err();
+    bail!("exec {}: {}", program.to_string_lossy(), e.desc())
+}
+
+/// Leaves at once (`_exit`): the atexit handlers and buffers are husk's.
+pub fn exit(code: i32) -> ! {
+    sys::process::exit_now(code)
+}

@@ -1,0 +1,150 @@
+//! Calls for the processes husk clones (the container's init, the exec
+//! joiner and the exec process) on their way to execve, and the one receive
+//! of the channel between them and husk that takes an fd from the kernel.
+
+use std::io;
+use std::ops::Range;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Ends this process at once: no atexit handlers, and no flushing of buffers
+/// that are copies of the parent's.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and never returns; it touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}
+
+/// Empties the signal mask and puts every catchable signal back to its
+/// default disposition: a cloned child starts with husk's.
+pub fn reset_signals() {
+    // SAFETY: `set` is a local sigset_t that sigemptyset initialises before
+    // sigprocmask reads it; signal() with SIG_DFL installs no handler of ours,
+    // and fails harmlessly (EINVAL) for the numbers the C library reserves.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// Clears FD_CLOEXEC on each fd in `fds`, so that they stay open across
+/// execve; a number that is not open is skipped (EBADF).
+pub fn inherit_fds(fds: Range<RawFd>) {
+    for fd in fds {
+        // SAFETY: F_SETFD with an integer flag only changes the descriptor's
+        // flags, and borrows no memory; a closed fd just fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+}
+
+/// setdomainname(2): the NIS domain name of the current UTS namespace.
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length of a live buffer, which the kernel only reads.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One waitpid(2) for the child `pid`, blocking: its raw wait status.
+pub fn waitpid(pid: libc::pid_t) -> io::Result<i32> {
+    let mut status = 0;
+    // SAFETY: `status` is a live int that waitpid fills.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(status)
+}
+
+/// The soft limit on this process's open files (RLIMIT_NOFILE).
+pub fn open_files_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Opens /dev/null read-only (inheritable) at the lowest free fd number, and
+/// leaves it open: a placeholder that keeps that number taken.
+pub fn hold_lowest_free_fd() {
+    // SAFETY: a valid C string; the new descriptor is deliberately owned by nothing.
+    unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
+}
+
+/// One recvmsg(2) on `sock` into `buf`: how many bytes came, and the fd that
+/// came with them (SCM_RIGHTS, received close-on-exec), if any.
+pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let mut received = Vec::new();
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel installed these descriptors in this process
+            // for this message; nothing else refers to them.
+            received.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+    }
+    // Room is made for one fd; any other is closed here rather than leaked.
+    Ok((msg.bytes, received.into_iter().next()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_fd_sent_with_a_message_arrives_with_it() {
+        let (a, b) = crate::sys::seqpacket_pair().unwrap();
+        let file = crate::sys::memfd(c"husk-test").unwrap();
+        crate::process::channel::send_with_fd(&a, b"x", &file).unwrap();
+        let mut buf = [0u8; 8];
+        let (n, fd) = recv_with_fd(&b, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"x");
+        assert!(fd.is_some());
+    }
+
+    #[test]
+    fn a_reaped_child_leaves_its_status() {
+        // SAFETY: the test process's threads do not matter to a child that only exits.
+        let pid = unsafe { crate::sys::clone_process(0) }.unwrap();
+        if pid == 0 {
+            exit_now(3);
+        }
+        let status = waitpid(pid).unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3);
+        assert!(waitpid(pid).is_err(), "reaped once");
+    }
+
+    #[test]
+    fn there_is_a_limit_on_open_files() {
+        assert!(open_files_limit().unwrap() >= 3);
+        assert!(is_open(0) || is_open(1) || is_open(2));
+        assert!(!is_open(RawFd::MAX));
+    }
+
+    #[test]
+    fn fds_become_inheritable() {
+        let file = crate::sys::memfd(c"husk-test").unwrap();
+        let fd = file.as_raw_fd();
+        inherit_fds(fd..fd + 1);
+        let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_eq!(flags & libc::FD_CLOEXEC, 0);
+    }
+}
