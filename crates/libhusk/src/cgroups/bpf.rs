@@ -5,10 +5,11 @@
 //! rules from the last to the first: the first that matches decides, which is
 //! the OCI meaning of "later rules override earlier ones". No match: denied.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use crate::cgroups::resources::DeviceRule;
 use crate::error::{Context, Result};
+use crate::sys::cgroupfs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Insn {
@@ -106,27 +107,8 @@ fn assemble(rules: &[DeviceRule]) -> Vec<Insn> {
     prog
 }
 
-fn bpf(cmd: i32, attr: &mut [u8; 128]) -> std::io::Result<i64> {
-    // SAFETY: attr is a zeroed, large enough union bpf_attr.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
-    if ret < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(ret)
-}
-
-fn put32(attr: &mut [u8; 128], off: usize, v: u32) {
-    attr[off..off + 4].copy_from_slice(&v.to_ne_bytes());
-}
-
-fn put64(attr: &mut [u8; 128], off: usize, v: u64) {
-    attr[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-}
-
 /// Loads the filter for `rules` and attaches it to the cgroup directory `cgroup`.
 pub fn attach_device_filter(cgroup: &std::path::Path, rules: &[DeviceRule]) -> Result<()> {
-    const BPF_PROG_LOAD: i32 = 5;
-    const BPF_PROG_ATTACH: i32 = 8;
     const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
     const BPF_CGROUP_DEVICE: u32 = 6;
     const BPF_F_ALLOW_MULTI: u32 = 2;
@@ -138,22 +120,11 @@ pub fn attach_device_filter(cgroup: &std::path::Path, rules: &[DeviceRule]) -> R
         bytes.extend_from_slice(&i.off.to_ne_bytes());
         bytes.extend_from_slice(&i.imm.to_ne_bytes());
     }
-    let license = c"Apache-2.0";
-    let mut attr = [0u8; 128];
-    put32(&mut attr, 0, BPF_PROG_TYPE_CGROUP_DEVICE);
-    put32(&mut attr, 4, prog.len() as u32);
-    put64(&mut attr, 8, bytes.as_ptr() as u64);
-    put64(&mut attr, 16, license.as_ptr() as u64);
-    let fd = bpf(BPF_PROG_LOAD, &mut attr).context(|| "linux.resources.devices: load the eBPF device filter".into())?;
-    // SAFETY: the kernel returned a new program fd.
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let prog_fd = cgroupfs::bpf_prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, &bytes, c"Apache-2.0")
+        .context(|| "linux.resources.devices: load the eBPF device filter".into())?;
     let dir = std::fs::File::open(cgroup).context(|| format!("open {}", cgroup.display()))?;
-    let mut attr = [0u8; 128];
-    put32(&mut attr, 0, dir.as_raw_fd() as u32);
-    put32(&mut attr, 4, prog_fd.as_raw_fd() as u32);
-    put32(&mut attr, 8, BPF_CGROUP_DEVICE);
-    put32(&mut attr, 12, BPF_F_ALLOW_MULTI);
-    bpf(BPF_PROG_ATTACH, &mut attr).context(|| "linux.resources.devices: attach the eBPF device filter".into())?;
+    cgroupfs::bpf_prog_attach(dir.as_fd(), prog_fd.as_fd(), BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)
+        .context(|| "linux.resources.devices: attach the eBPF device filter".into())?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -348,8 +348,7 @@ impl Connection {
     }
 
     fn authenticate(&mut self) -> std::io::Result<()> {
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() }.to_string();
+        let uid = nix::unistd::geteuid().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         // BEGIN is sent along, as sd-bus does: sent later, systemd 252 can read
         // it together with the first message in one go, keep that message
@@ -407,7 +406,8 @@ impl Connection {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string();
-                    Err(Error::new(format!("{}: {name}: {text}", what())))
+                    let e = Error::new(format!("{}: {name}: {text}", what()));
+                    Err(e.with_kind(ErrorKind::DBus(name)))
                 }
                 other => bail!("{}: unexpected message type {other}", what()),
             };
@@ -541,6 +541,7 @@ mod tests {
             e.message(),
             "D-Bus org.freedesktop.systemd1.Manager.StopUnit: org.freedesktop.systemd1.NoSuchUnit: Unit a.scope not loaded."
         );
+        assert!(e.is_dbus("org.freedesktop.systemd1.NoSuchUnit"), "{:?}", e.kind());
         server.join().unwrap();
     }
 

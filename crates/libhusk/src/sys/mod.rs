@@ -2,6 +2,8 @@
 //! awkwardly). Everything here returns `io::Result` and holds no policy, so the
 //! logic above can be read and unit-tested without root.
 
+pub mod cgroupfs;
+
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
