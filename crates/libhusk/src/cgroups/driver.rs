@@ -76,15 +76,13 @@ pub fn for_plan(plan: Option<&CgroupPlan>) -> Result<Box<dyn Driver>> {
         devices: plan.devices.clone(),
     };
     let cgroup = Cgroup::at(&plan.hierarchies, path);
-    let systemd = plan.systemd.clone().map(|unit| (unit, false));
-    Ok(choose(
-        cgroup,
-        plan.unified,
-        limits,
-        plan.clone_into,
-        Owner::Unknown,
-        systemd,
-    ))
+    let (owner, systemd) = match &plan.systemd {
+        // Whatever of a unit's cgroup exists once husk started it, systemd
+        // made for it (until then, the driver records what exists as not ours).
+        Some(unit) => (Owner::Container, Some((unit.clone(), false))),
+        None => (Owner::Existing, None),
+    };
+    Ok(choose(cgroup, plan.unified, limits, plan.clone_into, owner, systemd))
 }
 
 /// The driver of a container's cgroup as its record names it.
@@ -93,7 +91,7 @@ pub fn for_record(record: &Record) -> Result<Box<dyn Driver>> {
         return Ok(Box::new(NoCgroup));
     };
     let cgroup = Cgroup::new(path)?;
-    let owner = Owner::Known(record.existed.clone());
+    let owner = Owner::Recorded(record.existed.clone());
     // A unit is recorded once husk has started it.
     let systemd = record.systemd_unit.clone().map(|unit| (SystemdPlan::of(unit), true));
     Ok(choose(
@@ -117,13 +115,10 @@ fn choose(
     owner: Owner,
     systemd: Option<(SystemdPlan, bool)>,
 ) -> Box<dyn Driver> {
+    let fs = Fs::new(cgroup, limits, owner);
     match systemd {
-        // Whatever of a unit's cgroup exists once husk started it, systemd made for it.
-        Some((unit, started)) => {
-            let fs = cgroupfs(unified, Fs::new(cgroup, limits, Owner::Container), false);
-            Box::new(Systemd::new(unit, started, fs, unified))
-        }
-        None => cgroupfs(unified, Fs::new(cgroup, limits, owner), clone_into),
+        Some((unit, started)) => Box::new(Systemd::new(unit, started, cgroupfs(unified, fs, false), unified)),
+        None => cgroupfs(unified, fs, clone_into),
     }
 }
 
@@ -143,11 +138,11 @@ struct Limits {
 
 /// Which of the cgroup's directories are not the container's.
 enum Owner {
-    /// Those that exist before husk makes them: linux.cgroupsPath may name
-    /// a cgroup of someone else.
-    Unknown,
-    /// These (from the record).
-    Known(Vec<PathBuf>),
+    /// Those that exist before husk makes them (linux.cgroupsPath may name a
+    /// cgroup of someone else): those that exist now, and those mkdir finds.
+    Existing,
+    /// Those the container's record names.
+    Recorded(Vec<PathBuf>),
     /// None: the cgroup of a unit husk started is all the container's.
     Container,
 }
@@ -165,8 +160,8 @@ struct Fs {
 impl Fs {
     fn new(cgroup: Cgroup, limits: Limits, owner: Owner) -> Fs {
         let (existed, track_existing) = match owner {
-            Owner::Unknown => (cgroup.existing_dirs(), true),
-            Owner::Known(existed) => (existed, true),
+            Owner::Existing => (cgroup.existing_dirs(), true),
+            Owner::Recorded(existed) => (existed, true),
             Owner::Container => (Vec::new(), false),
         };
         Fs {
@@ -518,7 +513,7 @@ mod tests {
         let theirs = host.0.join("pids/c");
         std::fs::create_dir(&theirs).unwrap();
         let cgroup = Cgroup::at(&host.hierarchies(), "/c");
-        let mut driver = choose(cgroup, false, Limits::default(), false, Owner::Unknown, None);
+        let mut driver = choose(cgroup, false, Limits::default(), false, Owner::Existing, None);
         assert_eq!(
             driver.record().existed,
             std::slice::from_ref(&theirs),
@@ -550,7 +545,7 @@ mod tests {
             true,
             Limits::default(),
             false,
-            Owner::Unknown,
+            Owner::Container,
             Some((plan, false)),
         );
         driver.create().unwrap();

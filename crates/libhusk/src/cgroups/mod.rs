@@ -109,7 +109,7 @@ pub fn is_unified() -> bool {
 /// `linux.cgroupsPath` as runc reads it: absolute as is, relative under husk's
 /// own cgroup, empty as /husk/ID (/husk/HASH/ID for a state root other than the
 /// default one, since ids are unique only within a root). systemd's
-/// slice:prefix:name is src/systemd.rs's.
+/// slice:prefix:name is `systemd::parse_path`'s.
 pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
     if configured.contains(':') && !configured.starts_with('/') {
         bail!("linux.cgroupsPath {configured}: slice:prefix:name paths need --systemd-cgroup");
