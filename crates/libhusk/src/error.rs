@@ -1,38 +1,128 @@
 //! One error type for the whole runtime: a message that reads as a single line,
-//! built up with context as it travels outwards.
+//! built up with context as it travels outwards, and beside it what callers
+//! branch on: the errno of the system call that failed, and a kind.
 
+use std::any::Any;
 use std::fmt;
 
 #[derive(Debug)]
-pub struct Error(String);
+pub struct Error {
+    message: String,
+    errno: Option<i32>,
+    kind: ErrorKind,
+}
+
+/// What a caller may need to tell apart without reading the message. Only
+/// what someone branches on is here; the message says everything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    #[default]
+    Other,
+    /// No container of that id exists.
+    ContainerNotFound,
+    /// A container of that id exists already.
+    ContainerExists,
+    /// The container's init is not running (any more).
+    NotRunning,
+    /// The config (config.json, or what the command line adds to it) is at
+    /// fault: the message names the field.
+    InvalidConfig,
+    /// A D-Bus peer answered with this error name (`org.freedesktop.systemd1.NoSuchUnit`).
+    DBus(String),
+}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(msg: impl Into<String>) -> Self {
-        Error(one_line(msg.into()))
+        Error {
+            message: one_line(msg.into()),
+            errno: None,
+            kind: ErrorKind::Other,
+        }
+    }
+
+    /// `container "ID" does not exist`.
+    pub fn container_not_found(id: &str) -> Self {
+        Error::new(format!("container \"{id}\" does not exist")).with_kind(ErrorKind::ContainerNotFound)
+    }
+
+    /// `container "ID" already exists`.
+    pub fn container_exists(id: &str) -> Self {
+        Error::new(format!("container \"{id}\" already exists")).with_kind(ErrorKind::ContainerExists)
+    }
+
+    /// `container "ID" not running`.
+    pub fn not_running(id: &str) -> Self {
+        Error::new(format!("container \"{id}\" not running")).with_kind(ErrorKind::NotRunning)
+    }
+
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub fn with_errno(mut self, errno: i32) -> Self {
+        self.errno = Some(errno);
+        self
     }
 
     pub fn message(&self) -> &str {
-        &self.0
+        &self.message
+    }
+
+    /// The errno of the system call at the root of the error, when there was one.
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Whether a D-Bus peer answered with the error `name`.
+    pub fn is_dbus(&self, name: &str) -> bool {
+        matches!(&self.kind, ErrorKind::DBus(n) if n == name)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
+impl std::error::Error for Error {}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::new(e.to_string())
+        let errno = e.raw_os_error();
+        Error {
+            message: one_line(e.to_string()),
+            errno,
+            kind: ErrorKind::Other,
+        }
     }
 }
 
 impl From<nix::Error> for Error {
     fn from(e: nix::Error) -> Self {
-        Error::new(e.desc())
+        Error::new(e.desc()).with_errno(e as i32)
+    }
+}
+
+/// The errno and kind that an error of any type carries, when it is one of
+/// the types that carry them.
+fn cause(e: &dyn Any) -> (Option<i32>, ErrorKind) {
+    if let Some(e) = e.downcast_ref::<Error>() {
+        (e.errno, e.kind.clone())
+    } else if let Some(e) = e.downcast_ref::<std::io::Error>() {
+        (e.raw_os_error(), ErrorKind::Other)
+    } else if let Some(e) = e.downcast_ref::<nix::Error>() {
+        (Some(*e as i32), ErrorKind::Other)
+    } else {
+        (None, ErrorKind::Other)
     }
 }
 
@@ -46,14 +136,22 @@ fn one_line(msg: String) -> String {
     msg.replace('\n', "\\n").replace('\r', "\\r")
 }
 
-/// Prefixes an error with what was being done: `open /x: No such file or directory`.
+/// Prefixes an error with what was being done: `open /x: No such file or
+/// directory`. The errno and kind of the error it wraps are kept.
 pub trait Context<T> {
     fn context<F: FnOnce() -> String>(self, what: F) -> Result<T>;
 }
 
-impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+impl<T, E: fmt::Display + 'static> Context<T> for std::result::Result<T, E> {
     fn context<F: FnOnce() -> String>(self, what: F) -> Result<T> {
-        self.map_err(|e| Error::new(format!("{}: {}", what(), e)))
+        self.map_err(|e| {
+            let (errno, kind) = cause(&e);
+            Error {
+                message: one_line(format!("{}: {}", what(), e)),
+                errno,
+                kind,
+            }
+        })
     }
 }
 
@@ -72,5 +170,24 @@ mod tests {
         assert_eq!(e.message(), "unknown propagation \"a\\nb\\r\"");
         let e: Result<()> = Err("x\ny").context(|| "read\nit".into());
         assert_eq!(e.unwrap_err().message(), "read\\nit: x\\ny");
+    }
+
+    #[test]
+    fn the_errno_and_kind_survive_context() {
+        let io: Result<()> = Err(std::io::Error::from_raw_os_error(libc::EBUSY)).context(|| "remove x".into());
+        let e = io.context(|| "delete".into()).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EBUSY));
+        assert!(e.message().starts_with("delete: remove x: "), "{e}");
+        let e: Result<()> = Err(nix::errno::Errno::ESRCH).context(|| "kill".into());
+        assert_eq!(e.unwrap_err().errno(), Some(libc::ESRCH));
+        let e = Error::from(std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+        let e: Result<()> = Err(Error::not_running("c")).context(|| "pause".into());
+        let e = e.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.message()),
+            (&ErrorKind::NotRunning, "pause: container \"c\" not running")
+        );
+        assert_eq!(Error::new("x").errno(), None);
     }
 }

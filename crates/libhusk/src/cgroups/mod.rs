@@ -1,16 +1,24 @@
-//! Cgroup hierarchies of this host as /proc/self/mountinfo shows them, and
-//! moving a process into the cgroups of another (for `exec`).
+//! Cgroups: the hierarchies of this host as /proc/self/mountinfo shows them,
+//! a container's cgroup in them (`Cgroup`), what its record keeps of it, and
+//! moving a process into the cgroups of another (for `exec`). The drivers that
+//! make and manage a container's cgroup (cgroupfs v1 and v2, systemd, none)
+//! are in `driver`; `resources` plans the file writes of `linux.resources`.
 
 pub mod bpf;
 pub mod dbus;
+pub mod driver;
 pub mod resources;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::bail;
 use crate::cgroups::resources::{DeviceRule, Write};
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
+
+pub use driver::Driver;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchy {
@@ -94,18 +102,14 @@ pub fn join_cgroups_of(pid: libc::pid_t, of: libc::pid_t) -> Result<()> {
 
 /// Whether /sys/fs/cgroup itself is cgroup2 (a unified host).
 pub fn is_unified() -> bool {
-    const CGROUP2_SUPER_MAGIC: libc::c_long = 0x63677270;
-    // SAFETY: statfs fills the zeroed struct.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) == 0 && st.f_type as libc::c_long == CGROUP2_SUPER_MAGIC
-    }
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+    statfs("/sys/fs/cgroup").is_ok_and(|st| st.filesystem_type() == CGROUP2_SUPER_MAGIC)
 }
 
 /// `linux.cgroupsPath` as runc reads it: absolute as is, relative under husk's
 /// own cgroup, empty as /husk/ID (/husk/HASH/ID for a state root other than the
 /// default one, since ids are unique only within a root). systemd's
-/// slice:prefix:name is src/systemd.rs's.
+/// slice:prefix:name is `systemd::parse_path`'s.
 pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
     if configured.contains(':') && !configured.starts_with('/') {
         bail!("linux.cgroupsPath {configured}: slice:prefix:name paths need --systemd-cgroup");
@@ -160,7 +164,87 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         .fold(0xcbf29ce484222325, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
 }
 
-/// A container's cgroup: the same path in every hierarchy of the host.
+/// What a container's record keeps of its cgroup, for the commands after
+/// `create` to find the same driver (`driver::for_record`). Flattened into
+/// state.json: the keys are those of older husks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// The container's cgroup path (in every hierarchy), when it has one.
+    #[serde(default, rename = "cgroup", skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The cgroup's directories that existed before create: husk did not make
+    /// them, so delete neither kills what is in them nor removes them. Empty
+    /// (as in states of older husks) when the cgroup is the container's own.
+    #[serde(default, rename = "cgroupExisted", skip_serializing_if = "Vec::is_empty")]
+    pub existed: Vec<PathBuf>,
+    /// The file that says whether that cgroup is frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freezer: Option<PathBuf>,
+    /// The systemd unit the cgroup is (`--systemd-cgroup`), once husk started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<systemd::Unit>,
+}
+
+impl Record {
+    /// Whether every process of the cgroup is the container's: husk made it.
+    pub fn owns(&self) -> bool {
+        self.existed.is_empty()
+    }
+}
+
+/// The container's cgroup as `spec::plan` made it out of the config: where it
+/// is, what goes into it, and how it is made. `driver::for_plan` picks the
+/// driver that makes it.
+#[derive(Debug, Clone)]
+pub struct CgroupPlan {
+    /// The path in every hierarchy. For a systemd unit, None until
+    /// `spec::prepare` has asked systemd where the unit's cgroup is.
+    pub path: Option<String>,
+    /// The hierarchies of this host.
+    pub hierarchies: Vec<Hierarchy>,
+    /// Whether /sys/fs/cgroup is cgroup2 only.
+    pub unified: bool,
+    pub writes: Vec<Write>,
+    pub devices: Vec<DeviceRule>,
+    /// Unprivileged: made only where the user's cgroup is delegated.
+    pub best_effort: bool,
+    /// A unified host: the init is cloned straight into the cgroup.
+    pub clone_into: bool,
+    /// Whether linux.resources asked for anything.
+    pub has_limits: bool,
+    /// `--systemd-cgroup`: the unit systemd makes the cgroup as.
+    pub systemd: Option<systemd::SystemdPlan>,
+}
+
+/// The hierarchy among `hs` that has `controller`: its v1 one, or the unified
+/// one when that offers it (`unified` names the latter). An index into `hs`.
+fn hierarchy_for<'a>(mut hs: impl Iterator<Item = &'a Hierarchy> + Clone, controller: &str) -> Option<usize> {
+    hs.clone()
+        .position(|h| !h.v2 && h.controllers.split(',').any(|c| c == controller))
+        .or_else(|| hs.position(|h| h.v2 && (controller == "unified" || v2_offers(&h.mountpoint, controller))))
+}
+
+/// Whether `controller` is on cgroup v2 on a host with hierarchies `hs`.
+pub fn is_v2_in(hs: &[Hierarchy], controller: &str) -> bool {
+    hierarchy_for(hs.iter(), controller).is_some_and(|i| hs[i].v2)
+}
+
+/// Which controllers the levels above a new cgroup2 directory delegate to it.
+#[derive(Debug, Clone, Copy)]
+pub enum Delegation<'a> {
+    /// None (a hybrid host whose limits all go to v1 controllers).
+    Nothing,
+    /// These ones (a hybrid host: the v2 controllers its limits use).
+    Only(&'a [&'a str]),
+    /// Every controller the level has (a unified host).
+    Everything,
+}
+
+/// A container's cgroup: the same path in every hierarchy of the host. What
+/// is here reads and writes its files the same way on every host; what
+/// differs between v1, v2 and systemd is the drivers' (`driver`).
+#[derive(Debug, Clone)]
 pub struct Cgroup {
     pub path: String,
     pub dirs: Vec<(Hierarchy, PathBuf)>,
@@ -168,30 +252,28 @@ pub struct Cgroup {
 
 impl Cgroup {
     pub fn new(path: &str) -> Result<Cgroup> {
-        let dirs = hierarchies()?
-            .into_iter()
+        Ok(Cgroup::at(&hierarchies()?, path))
+    }
+
+    /// The cgroup `path` in the hierarchies `hs`.
+    pub fn at(hs: &[Hierarchy], path: &str) -> Cgroup {
+        let dirs = hs
+            .iter()
             .map(|h| {
                 let dir = h.mountpoint.join(path.trim_start_matches('/'));
-                (h, dir)
+                (h.clone(), dir)
             })
             .collect();
-        Ok(Cgroup {
+        Cgroup {
             path: path.to_string(),
             dirs,
-        })
+        }
     }
 
     /// The directory of the hierarchy that has `controller` (v1), or of the
     /// unified hierarchy when it offers it (v2); `unified` names the latter.
     fn dir_for(&self, controller: &str) -> Option<&(Hierarchy, PathBuf)> {
-        self.dirs
-            .iter()
-            .find(|(h, _)| !h.v2 && h.controllers.split(',').any(|c| c == controller))
-            .or_else(|| {
-                self.dirs
-                    .iter()
-                    .find(|(h, _)| h.v2 && (controller == "unified" || v2_offers(&h.mountpoint, controller)))
-            })
+        hierarchy_for(self.dirs.iter().map(|(h, _)| h), controller).map(|i| &self.dirs[i])
     }
 
     /// Whether `controller` is on cgroup v2 here.
@@ -199,12 +281,17 @@ impl Cgroup {
         self.dir_for(controller).is_some_and(|(h, _)| h.v2)
     }
 
-    /// The file that tells whether the cgroup is frozen.
-    pub fn freezer_file(&self) -> Option<PathBuf> {
-        let (h, dir) = self
-            .dir_for("freezer")
-            .or_else(|| self.dirs.iter().find(|(h, _)| h.v2 && is_unified()))?;
-        Some(dir.join(if h.v2 { "cgroup.freeze" } else { "freezer.state" }))
+    /// The directory in the v1 hierarchy of `controller`.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(h, _)| !h.v2 && h.controllers.split(',').any(|c| c == controller))
+            .map(|(_, d)| d.as_path())
+    }
+
+    /// The directory in the cgroup2 hierarchy.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.dirs.iter().find(|(h, _)| h.v2).map(|(_, d)| d.as_path())
     }
 
     /// The directories of this cgroup that exist now.
@@ -217,13 +304,10 @@ impl Cgroup {
             .collect()
     }
 
-    /// Makes the directories; those that were there already go into `existed`
-    /// (not husk's: delete leaves them and what is in them alone). On a unified
-    /// host every controller is delegated to the container; on a hybrid one only
-    /// the v2 controllers its `writes` use.
-    pub fn create(&self, writes: &[Write], existed: &mut Vec<PathBuf>) -> Result<()> {
-        let wanted: Vec<&str> = writes.iter().map(|w| w.controller).filter(|c| self.is_v2(c)).collect();
-        let unified = is_unified();
+    /// Makes the directories; those that were there already go into `existed`.
+    /// A new v1 cpuset gets its parent's cpus and mems; the levels above the
+    /// cgroup2 directory delegate the controllers `delegation` says.
+    pub fn make_dirs(&self, delegation: Delegation, existed: &mut Vec<PathBuf>) -> Result<()> {
         for (h, dir) in &self.dirs {
             if let Some(parent) = dir.parent() {
                 std::fs::create_dir_all(parent).context(|| format!("create cgroup {}", parent.display()))?;
@@ -240,8 +324,11 @@ impl Cgroup {
             if made && h.controllers.split(',').any(|c| c == "cpuset") {
                 inherit_cpuset(&h.mountpoint, dir)?;
             }
-            if h.v2 && (unified || !wanted.is_empty()) {
-                enable_controllers(&h.mountpoint, dir, if unified { None } else { Some(&wanted) })?;
+            match delegation {
+                _ if !h.v2 => {}
+                Delegation::Nothing => {}
+                Delegation::Only(wanted) => enable_controllers(&h.mountpoint, dir, Some(wanted))?,
+                Delegation::Everything => enable_controllers(&h.mountpoint, dir, None)?,
             }
         }
         Ok(())
@@ -267,39 +354,7 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The device rules: the v1 controller (deny everything, then the rules in
-    /// order), or on a unified host an eBPF filter attached to the cgroup.
-    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<()> {
-        if rules.is_empty() {
-            return Ok(()); // none planned (rootless): device access is left alone
-        }
-        let Some((h, dir)) = self.dir_for("devices") else {
-            return match self.dirs.iter().find(|(h, _)| h.v2 && is_unified()) {
-                Some((_, dir)) => crate::cgroups::bpf::attach_device_filter(dir, rules),
-                None => Ok(()),
-            };
-        };
-        if h.v2 {
-            return Ok(());
-        }
-        write_file(&dir.join("devices.deny"), "a").context(|| "linux.resources.devices".into())?;
-        for r in rules {
-            let file = if r.allow { "devices.allow" } else { "devices.deny" };
-            write_file(&dir.join(file), &r.v1_line()).context(|| format!("linux.resources.devices {}", r.v1_line()))?;
-        }
-        Ok(())
-    }
-
-    /// The cgroup's directory on a unified host, for CLONE_INTO_CGROUP.
-    pub fn open_unified(&self) -> Result<std::fs::File> {
-        let (_, dir) = self
-            .dirs
-            .iter()
-            .find(|(h, _)| h.v2)
-            .ok_or_else(|| crate::error::Error::new("no cgroup v2 hierarchy"))?;
-        std::fs::File::open(dir).context(|| format!("open {}", dir.display()))
-    }
-
+    /// Moves `pid` into the cgroup in every hierarchy.
     pub fn add(&self, pid: libc::pid_t) -> Result<()> {
         for (_, dir) in &self.dirs {
             let procs = dir.join("cgroup.procs");
@@ -313,75 +368,30 @@ impl Cgroup {
         let (_, dir) = self
             .dir_for("pids")
             .or_else(|| self.dirs.first())
-            .ok_or_else(|| crate::error::Error::new("no cgroup hierarchy on this host"))?;
+            .ok_or_else(|| Error::new("no cgroup hierarchy on this host"))?;
         let text = std::fs::read_to_string(dir.join("cgroup.procs")).context(|| format!("read {}", dir.display()))?;
         Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
-    /// Freezes or thaws the cgroup and waits until the kernel says it is done.
-    pub fn freeze(&self, frozen: bool) -> Result<()> {
-        let file = self
-            .freezer_file()
-            .ok_or_else(|| crate::error::Error::new("no freezer cgroup on this host"))?;
-        let v2 = file.ends_with("cgroup.freeze");
-        let value = match (v2, frozen) {
-            (true, true) => "1",
-            (true, false) => "0",
-            (false, true) => "FROZEN",
-            (false, false) => "THAWED",
-        };
-        write_file(&file, value).context(|| format!("write {}", file.display()))?;
-        // Freezing is asynchronous: wait (bounded) until every task has stopped.
-        let (check, want) = if v2 {
-            (
-                file.with_file_name("cgroup.events"),
-                if frozen { "frozen 1" } else { "frozen 0" },
-            )
-        } else {
-            (file.clone(), value)
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut pause = std::time::Duration::from_micros(100);
-        while !std::fs::read_to_string(&check)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.trim() == want)
-        {
-            if std::time::Instant::now() > deadline {
-                bail!("the cgroup did not become {value} within 10s");
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(std::time::Duration::from_millis(20));
-        }
-        Ok(())
-    }
-
-    /// Sends `sig` to every process of the cgroup (frozen meanwhile, so none escapes).
-    pub fn signal_all(&self, sig: i32) -> Result<()> {
-        if sig == libc::SIGKILL {
-            if let Some((_, dir)) = self.dirs.iter().find(|(h, _)| h.v2 && is_unified()) {
-                if write_file(&dir.join("cgroup.kill"), "1").is_ok() {
-                    return Ok(());
-                }
-            }
-        }
-        let freezable = self.freezer_file().is_some();
-        if freezable {
-            let _ = self.freeze(true);
+    /// Sends `sig` to every process of the cgroup, frozen meanwhile through
+    /// `freezer` (when there is one) so that none escapes by forking.
+    pub fn signal_each(&self, sig: i32, freezer: Option<&Path>) -> Result<()> {
+        if let Some(file) = freezer {
+            let _ = freeze(file, true);
         }
         for pid in self.pids()? {
-            // SAFETY: plain kill; a process that is gone already is fine.
-            unsafe { libc::kill(pid, sig) };
+            // A process that is gone already is fine.
+            let _ = crate::sys::cgroupfs::kill(pid, sig);
         }
-        if freezable {
-            self.freeze(false)?;
+        if let Some(file) = freezer {
+            freeze(file, false)?;
         }
         Ok(())
     }
 
     /// Removes the cgroup's directories but those in `keep` (not made by husk),
     /// waiting (bounded) for processes that are still being reaped by their parent.
-    pub fn destroy(&self, keep: &[PathBuf]) -> Result<()> {
+    pub fn remove_dirs(&self, keep: &[PathBuf]) -> Result<()> {
         for (_, dir) in self.dirs.iter().filter(|(_, d)| !keep.contains(d)) {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
             let mut pause = std::time::Duration::from_micros(200);
@@ -413,6 +423,42 @@ impl Cgroup {
     }
 }
 
+/// Freezes or thaws a cgroup through its freezer file (v1 `freezer.state`, v2
+/// `cgroup.freeze`) and waits until the kernel says it is done.
+pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
+    let v2 = file.ends_with("cgroup.freeze");
+    let value = match (v2, frozen) {
+        (true, true) => "1",
+        (true, false) => "0",
+        (false, true) => "FROZEN",
+        (false, false) => "THAWED",
+    };
+    write_file(file, value).context(|| format!("write {}", file.display()))?;
+    // Freezing is asynchronous: wait (bounded) until every task has stopped.
+    let (check, want) = if v2 {
+        (
+            file.with_file_name("cgroup.events"),
+            if frozen { "frozen 1" } else { "frozen 0" },
+        )
+    } else {
+        (file.to_path_buf(), value)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_micros(100);
+    while !std::fs::read_to_string(&check)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == want)
+    {
+        if std::time::Instant::now() > deadline {
+            bail!("the cgroup did not become {value} within 10s");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 pub fn is_frozen_file(file: &Path) -> bool {
     let v = std::fs::read_to_string(file).unwrap_or_default();
     matches!(v.trim(), "1" | "FROZEN" | "FREEZING")
@@ -423,7 +469,7 @@ fn v2_offers(mountpoint: &Path, controller: &str) -> bool {
     std::fs::read_to_string(mountpoint.join("cgroup.controllers")).is_ok_and(|s| s.split_whitespace().any(|x| x == c))
 }
 
-fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
     f.write_all(value.as_bytes())

@@ -5,19 +5,23 @@
 //! cgroupfs driver. Root talks to the system instance, a rootless caller to
 //! its user instance (systemd --user), both over their private sockets.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
 
 use crate::bail;
 use crate::cgroups::dbus::{Connection, Value};
+use crate::cgroups::{Cgroup, Driver, Record};
 use crate::error::{Context, Result};
 
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 /// Every D-Bus call, and the wait for systemd to place the init, is bounded.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// systemd's answer to a call about a unit it does not have.
+const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
 /// The unit a container's cgroup is, and the manager that owns it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -112,7 +116,16 @@ pub fn expand_slice(slice: &str) -> Result<String> {
 }
 
 fn connect(user: bool) -> Result<Connection> {
+    #[cfg(test)]
+    tests::CONNECTS.with(|n| n.set(n.get() + 1));
     Connection::connect(&socket(user)?, TIMEOUT)
+}
+
+/// Finds the systemd instance of the unit and the unit's cgroup path: the
+/// step after planning (`spec::prepare`), the first that talks to systemd.
+pub fn locate(unit: &Unit) -> Result<String> {
+    socket(unit.user)?;
+    cgroup_path(unit)
 }
 
 /// The unit's cgroup path: the manager's own cgroup (the user instance's
@@ -262,7 +275,7 @@ fn wait_placed(unit: &Unit, pid: libc::pid_t) -> Result<()> {
 /// are all dead (husk kills them first) is stopped and removed by systemd on
 /// its own, so that is waited for first: asking systemd to stop a unit that
 /// it is collecting at that moment was seen to go unanswered (systemd 252).
-pub fn stop(unit: &Unit, cgroup_dir: Option<&std::path::Path>) -> Result<()> {
+pub fn stop(unit: &Unit, cgroup_dir: Option<&Path>) -> Result<()> {
     let gone = |limit: Duration| {
         let deadline = Instant::now() + limit;
         loop {
@@ -286,7 +299,7 @@ pub fn stop(unit: &Unit, cgroup_dir: Option<&std::path::Path>) -> Result<()> {
         &[Value::Str(unit.name.clone()), Value::Str("replace".into())],
     ) {
         Ok(_) => {}
-        Err(e) if e.message().contains("NoSuchUnit") => return Ok(()),
+        Err(e) if e.is_dbus(NO_SUCH_UNIT) => return Ok(()),
         Err(e) => return Err(e).context(|| format!("systemd: stop {}", unit.name)),
     }
     if !gone(TIMEOUT) {
@@ -295,9 +308,142 @@ pub fn stop(unit: &Unit, cgroup_dir: Option<&std::path::Path>) -> Result<()> {
     Ok(())
 }
 
+/// The unit `create` has systemd make, as planned.
+#[derive(Debug, Clone)]
+pub struct SystemdPlan {
+    pub unit: Unit,
+    /// The limits systemd is told of when it starts the unit.
+    pub properties: Vec<Value>,
+    /// The unit's Description.
+    pub description: String,
+}
+
+impl SystemdPlan {
+    /// A unit as a record names it (started already: nothing to start it with).
+    pub fn of(unit: Unit) -> SystemdPlan {
+        SystemdPlan {
+            unit,
+            properties: Vec::new(),
+            description: String::new(),
+        }
+    }
+}
+
+/// The systemd driver: systemd makes the cgroup as a transient unit around
+/// the init, once that exists; husk then makes the rest of it and writes the
+/// limits as cgroupfs does (`fs`, the driver of the host's cgroupfs), tells
+/// systemd of updates too, and stops the unit at the end. A unit that husk did
+/// not start is not its: neither stopped nor touched.
+pub struct Systemd {
+    plan: SystemdPlan,
+    started: bool,
+    fs: Box<dyn Driver>,
+    unified: bool,
+}
+
+impl Systemd {
+    pub fn new(plan: SystemdPlan, started: bool, fs: Box<dyn Driver>, unified: bool) -> Systemd {
+        Systemd {
+            plan,
+            started,
+            fs,
+            unified,
+        }
+    }
+
+    /// The directory systemd makes for the unit and removes when it stops: the
+    /// unified hierarchy's, or on a v1 host its own name=systemd one.
+    fn systemd_dir(&self) -> Option<PathBuf> {
+        let cgroup = self.fs.cgroup()?;
+        cgroup
+            .dirs
+            .iter()
+            .find(|(h, _)| (self.unified && h.v2) || h.controllers == "name=systemd")
+            .map(|(_, dir)| dir.clone())
+    }
+}
+
+impl Driver for Systemd {
+    fn cgroup(&self) -> Option<&Cgroup> {
+        self.fs.cgroup()
+    }
+
+    fn record(&self) -> Record {
+        let mut record = self.fs.record();
+        match self.started {
+            true => record.systemd_unit = Some(self.plan.unit.clone()),
+            // Until husk has started the unit, whatever of its cgroup exists is not the container's.
+            false => record.existed = self.fs.cgroup().map(Cgroup::existing_dirs).unwrap_or_default(),
+        }
+        record
+    }
+
+    fn create(&mut self) -> Result<()> {
+        Ok(()) // systemd makes the cgroup around the init, in `place`
+    }
+
+    fn clone_into(&self) -> Result<Option<File>> {
+        Ok(None) // systemd can only make a scope around a process that exists
+    }
+
+    fn place(&mut self, pid: libc::pid_t, recorded: &mut dyn FnMut(&Record) -> Result<()>) -> Result<()> {
+        let plan = &self.plan;
+        start(&plan.unit, pid, &plan.properties, &plan.description)?;
+        self.started = true;
+        recorded(&self.record())?;
+        // The unit is new, and so is its cgroup: it is the container's.
+        self.fs.create()?;
+        self.fs.place(pid, recorded)
+    }
+
+    fn update(&self, r: &LinuxResources) -> Result<()> {
+        let v2_memory = self.fs.cgroup().is_some_and(|c| c.is_v2("memory"));
+        let mut limits = r.clone();
+        limits.set_devices(None);
+        self.fs.update(&limits)?;
+        // systemd puts back what it knows of a unit (on daemon-reload): tell it too.
+        set_properties(&self.plan.unit, resource_properties(Some(r), v2_memory))?;
+        if r.devices().is_some() {
+            let mut devices = LinuxResources::default();
+            devices.set_devices(r.devices().clone());
+            self.fs.update(&devices)?;
+        }
+        Ok(())
+    }
+
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        self.fs.freeze(frozen)
+    }
+
+    fn pids(&self) -> Result<Vec<libc::pid_t>> {
+        self.fs.pids()
+    }
+
+    fn signal_all(&self, sig: i32) -> Result<()> {
+        self.fs.signal_all(sig)
+    }
+
+    fn destroy(&self) -> Result<()> {
+        if !self.started {
+            return Ok(());
+        }
+        // Killed before the stop, which would have systemd wait for them.
+        if self.fs.record().owns() && !self.fs.pids().unwrap_or_default().is_empty() {
+            self.fs.signal_all(libc::SIGKILL)?;
+        }
+        stop(&self.plan.unit, self.systemd_dir().as_deref())?;
+        self.fs.destroy()
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Connections to systemd this thread tried (planning must try none).
+        pub(crate) static CONNECTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     #[test]
     fn slices_expand_into_their_parents() {

@@ -2,7 +2,7 @@
 //! resume, ps, events and update.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -10,16 +10,26 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
 use crate::bail;
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Driver};
 use crate::container::open_init;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::state::{Saved, Status, Store};
+use crate::sys::cgroupfs;
 
+/// The container's cgroup, for what reads its files (stats, events).
 fn cgroup_of(saved: &Saved) -> Result<Cgroup> {
-    match &saved.cgroup {
+    match &saved.cgroup.path {
         Some(path) => Cgroup::new(path),
         None => bail!("container \"{}\" has no cgroup", saved.id),
     }
+}
+
+/// The driver of the container's cgroup; an error when it has none.
+fn driver_of(saved: &Saved) -> Result<Box<dyn Driver>> {
+    if saved.cgroup.path.is_none() {
+        bail!("container \"{}\" has no cgroup", saved.id);
+    }
+    crate::cgroups::driver::for_record(&saved.cgroup)
 }
 
 pub fn pause(store: &Store, id: &str) -> Result<()> {
@@ -27,12 +37,12 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
     let saved = locked.load(id)?;
     match locked.status(&saved) {
         Status::Running => {
-            let cgroup = cgroup_of(&saved)?;
-            refuse_to_freeze_bystanders(&saved, &cgroup)?;
+            let cgroup = driver_of(&saved)?;
+            refuse_to_freeze_bystanders(&saved, cgroup.as_ref())?;
             cgroup.freeze(true)
         }
         Status::Paused => bail!("container \"{id}\" is already paused"),
-        _ => bail!("container \"{id}\" not running"),
+        _ => Err(Error::not_running(id)),
     }
 }
 
@@ -40,17 +50,17 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
     match locked.status(&saved) {
-        Status::Paused => cgroup_of(&saved)?.freeze(false),
-        Status::Stopped => bail!("container \"{id}\" not running"),
+        Status::Paused => driver_of(&saved)?.freeze(false),
+        Status::Stopped => Err(Error::not_running(id)),
         _ => bail!("container \"{id}\" is not paused"),
     }
 }
 
 /// A cgroup that husk did not make may hold processes that are not the
 /// container's (outside its pid namespace): freezing it would freeze them.
-fn refuse_to_freeze_bystanders(saved: &crate::state::Saved, cgroup: &crate::cgroups::Cgroup) -> Result<()> {
+fn refuse_to_freeze_bystanders(saved: &Saved, cgroup: &dyn Driver) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    if saved.owns_cgroup() {
+    if saved.cgroup.owns() {
         return Ok(());
     }
     let pid_ns = |pid: libc::pid_t| std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino());
@@ -59,7 +69,7 @@ fn refuse_to_freeze_bystanders(saved: &crate::state::Saved, cgroup: &crate::cgro
         bail!(
             "cannot pause container \"{}\": its cgroup {} was not made by husk and holds other processes",
             saved.id,
-            cgroup.path
+            saved.cgroup.path.as_deref().unwrap_or_default()
         );
     }
     Ok(())
@@ -68,7 +78,7 @@ fn refuse_to_freeze_bystanders(saved: &crate::state::Saved, cgroup: &crate::cgro
 /// The pids (in husk's pid namespace) of every process in the container's cgroup.
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
     let saved = store.load(id)?;
-    cgroup_of(&saved)?.pids()
+    driver_of(&saved)?.pids()
 }
 
 fn number(cg: &Cgroup, controller: &str, file: &str) -> Value {
@@ -106,8 +116,7 @@ pub fn stats(cg: &Cgroup) -> Value {
         });
     }
     let acct = keyed(cg, "cpuacct", "cpuacct.stat");
-    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
-    let tick_ns = 1_000_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let tick_ns = 1_000_000_000 / cgroupfs::clock_ticks_per_second();
     let ticks = |k: &str| acct.get(k).and_then(Value::as_u64).unwrap_or(0) * tick_ns;
     let percpu: Vec<u64> = cg
         .read("cpuacct", "cpuacct.usage_percpu")
@@ -163,13 +172,7 @@ fn watch_oom(cg: &Cgroup) -> Option<OomWatch> {
         return Some(OomWatch::V2 { events, kills });
     }
     let control = std::fs::File::open(dir.join("memory.oom_control")).ok()?;
-    // SAFETY: eventfd returns a new fd we own.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-    if efd < 0 {
-        return None;
-    }
-    // SAFETY: a fresh descriptor.
-    let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+    let efd = cgroupfs::eventfd().ok()?;
     let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
     std::fs::write(dir.join("cgroup.event_control"), line).ok()?;
     std::mem::forget(control); // registered for as long as we listen
@@ -244,10 +247,10 @@ pub fn update(store: &Store, id: &str, r: &LinuxResources) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
     if locked.status(&saved) == Status::Stopped {
-        bail!("container \"{id}\" not running");
+        return Err(Error::not_running(id));
     }
-    let cg = cgroup_of(&saved)?;
-    if let Some(m) = r.memory() {
+    let driver = driver_of(&saved)?;
+    if let (Some(cg), Some(m)) = (driver.cgroup(), r.memory()) {
         if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit().filter(|l| *l > 0)) {
             let file = if cg.is_v2("memory") {
                 "memory.current"
@@ -260,15 +263,5 @@ pub fn update(store: &Store, id: &str, r: &LinuxResources) -> Result<()> {
             }
         }
     }
-    let writes = crate::cgroups::resources::writes(r, &|c| cg.is_v2(c))?;
-    cg.apply(&writes)?;
-    if let Some(unit) = &saved.systemd_unit {
-        // systemd puts back what it knows of a unit (on daemon-reload): tell it too.
-        let props = crate::cgroups::systemd::resource_properties(Some(r), cg.is_v2("memory"));
-        crate::cgroups::systemd::set_properties(unit, props)?;
-    }
-    if r.devices().is_some() {
-        cg.apply_devices(&crate::cgroups::resources::device_rules(Some(r), &[])?)?;
-    }
-    Ok(())
+    driver.update(r)
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::bail;
+use crate::cgroups::Driver;
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
 use crate::process::channel::{self, FromInit, InitParent};
@@ -141,6 +142,7 @@ fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> R
         root: store.root().to_path_buf(),
     };
     let mut plan = spec::load(&bundle, &opts)?;
+    spec::prepare(&mut plan, &opts)?;
     let preserve = preserved_fds(args.preserve_fds, pass_listen_fds(&mut plan))?;
     let notify = crate::container::notify::host_socket();
     if let Some(host) = &notify {
@@ -148,12 +150,11 @@ fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> R
     }
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     reserve_preserved_fds(preserve);
+    let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
     let locked = store.create(&args.id)?;
     // Recorded before the cgroup or the init exist, so that `delete` finds them
     // whenever this command dies.
-    let record = describe(&plan, args, notify.as_deref());
-    let mut existed = Vec::new();
-    let unit_started = std::cell::Cell::new(false);
+    let record = describe(&plan, args, notify.as_deref(), cgroup.record());
     let made = locked.record(&record).and_then(|()| match &notify {
         Some(_) => std::fs::DirBuilder::new()
             .mode(0o755)
@@ -166,7 +167,7 @@ fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> R
             preserve,
             console: to_init,
         };
-        spawn_init(&plan, &locked, args, fds, record, &mut existed, &unit_started)
+        spawn_init(&plan, &locked, args, fds, record, &mut cgroup)
     });
     match spawned {
         Ok(saved) => Ok(Spawned {
@@ -176,64 +177,32 @@ fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> R
         }),
         Err(e) => {
             // The init is dead and reaped by now: nothing holds the cgroup.
-            if let Some(cp) = &plan.cgroup {
-                if let (Some((unit, _)), true) = (&cp.systemd, unit_started.get()) {
-                    let _ = crate::cgroups::systemd::stop(unit, systemd_dir(&cp.cgroup).as_deref());
-                }
-                let _ = cp.cgroup.destroy(&existed);
-            }
+            let _ = cgroup.destroy();
             let _ = locked.remove();
             Err(e)
         }
     }
 }
 
-/// The directory systemd makes for a unit and removes when it stops: the
-/// unified hierarchy's, or on a v1 host its own name=systemd one.
-fn systemd_dir(cgroup: &crate::cgroups::Cgroup) -> Option<PathBuf> {
-    let unified = crate::cgroups::is_unified();
-    cgroup
-        .dirs
-        .iter()
-        .find(|(h, _)| (unified && h.v2) || h.controllers == "name=systemd")
-        .map(|(_, dir)| dir.clone())
-}
-
-/// Creates the container's cgroup and applies its limits; directories that were
-/// there already go into `existed`. Unprivileged, a cgroup that cannot be made
-/// (not delegated to the user) is skipped with a warning when limits were asked for.
-fn make_cgroup<'a>(plan: &'a Plan, existed: &mut Vec<PathBuf>) -> Result<Option<&'a crate::cgroups::Cgroup>> {
-    let Some(cp) = &plan.cgroup else { return Ok(None) };
-    let made = cp
-        .cgroup
-        .create(&cp.writes, existed)
-        .inspect(|()| warn_if_occupied(&cp.cgroup, existed))
-        .and_then(|()| cp.cgroup.apply(&cp.writes))
-        .and_then(|()| cp.cgroup.apply_devices(&cp.devices));
-    match made {
-        Ok(()) => Ok(Some(&cp.cgroup)),
+/// Creates the container's cgroup and applies its limits (or, with systemd,
+/// leaves that to the placing of the init). Unprivileged, a cgroup that cannot
+/// be made (not delegated to the user) is given up, with a warning when limits
+/// were asked for: the container then has none.
+fn make_cgroup(plan: &Plan, cgroup: &mut Box<dyn Driver>) -> Result<()> {
+    let Some(cp) = &plan.cgroup else { return Ok(()) };
+    match cgroup.create() {
+        Ok(()) => Ok(()),
         Err(e) if cp.best_effort => {
-            let _ = cp.cgroup.destroy(existed);
+            let _ = cgroup.destroy();
             if cp.has_limits {
                 log::warn(&format!(
                     "no cgroup for this unprivileged container, its limits are not applied: {e}"
                 ));
             }
-            Ok(None)
+            *cgroup = Box::new(crate::cgroups::driver::NoCgroup);
+            Ok(())
         }
         Err(e) => Err(e),
-    }
-}
-
-/// A cgroup with processes in it before the container is shared with them (as
-/// runc, a warning): the container's limits apply to them too, and delete
-/// leaves them and the cgroup alone.
-fn warn_if_occupied(cgroup: &crate::cgroups::Cgroup, existed: &[PathBuf]) {
-    if !existed.is_empty() && !cgroup.pids().unwrap_or_default().is_empty() {
-        log::warn(&format!(
-            "linux.cgroupsPath {}: the cgroup already has processes; they share the container's limits, and delete will neither kill them nor remove the cgroup",
-            cgroup.path
-        ));
     }
 }
 
@@ -334,8 +303,7 @@ pub fn reserve_preserved_fds(n: u32) {
 
 /// The container's record, before its init exists (pid 0): what `create`
 /// is about to make, for `delete` to undo.
-fn describe(plan: &Plan, args: &CreateOptions, notify: Option<&Path>) -> Saved {
-    let cgroup = plan.cgroup.as_ref().map(|c| &c.cgroup);
+fn describe(plan: &Plan, args: &CreateOptions, notify: Option<&Path>, cgroup: crate::cgroups::Record) -> Saved {
     Saved {
         oci_version: plan.oci_version.clone(),
         id: args.id.clone(),
@@ -349,12 +317,10 @@ fn describe(plan: &Plan, args: &CreateOptions, notify: Option<&Path>) -> Saved {
         hooks: Some(plan.hooks.clone()).filter(|h| *h != Default::default()),
         notify_socket: notify.map(Path::to_path_buf),
         notify_name: notify.and_then(|_| plan.notify_name.clone()),
-        cgroup: cgroup.map(|c| c.path.clone()),
-        // Not ours, whatever becomes of this create: never to be killed or removed.
-        cgroup_existed: cgroup.map(|c| c.existing_dirs()).unwrap_or_default(),
-        freezer: cgroup.and_then(|c| c.freezer_file()),
-        // Recorded once systemd has made it: a unit husk did not start is not its to stop.
-        systemd_unit: None,
+        // Its directories that exist now are not ours, whatever becomes of
+        // this create: never to be killed or removed. A systemd unit is
+        // recorded once husk started it: one it did not start is not its to stop.
+        cgroup,
         provisional: false,
     }
 }
@@ -365,8 +331,7 @@ fn spawn_init(
     args: &CreateOptions,
     fds: Fds,
     mut saved: Saved,
-    existed: &mut Vec<PathBuf>,
-    unit_started: &std::cell::Cell<bool>,
+    cgroup: &mut Box<dyn Driver>,
 ) -> Result<Saved> {
     let Fds {
         preserve: preserve_fds,
@@ -386,12 +351,7 @@ fn spawn_init(
     // there to climb out of with "..".
     let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
     let (to_init, init_end) = channel::init_channel()?;
-    let systemd = plan.cgroup.as_ref().and_then(|c| c.systemd.as_ref());
-    // systemd makes its unit's cgroup around the init, once that exists.
-    let cgroup = match systemd {
-        Some(_) => plan.cgroup.as_ref().map(|c| &c.cgroup),
-        None => make_cgroup(plan, existed)?,
-    };
+    make_cgroup(plan, cgroup)?;
     let premounted = crate::rootfs::idmapped_trees(plan)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
@@ -403,10 +363,7 @@ fn spawn_init(
                 .context(|| "write linux.timeOffsets".into())?;
         }
     }
-    let into = match (cgroup, plan.cgroup.as_ref().is_some_and(|c| c.clone_into)) {
-        (Some(cg), true) => Some(cg.open_unified()?),
-        _ => None,
-    };
+    let into = cgroup.clone_into()?;
     // Inherited by the init: non-dumpable from birth until it execs. Not when
     // we write its maps, which needs it dumpable: it is then in a new user
     // namespace, and makes itself non-dumpable once it has them.
@@ -427,7 +384,7 @@ fn spawn_init(
             close: vec![locked.lock_fd()],
             premounted,
             console,
-            cgroup: cgroup.map(|c| c.path.clone()),
+            cgroup: cgroup.cgroup().map(|c| c.path.clone()),
         });
     }
     drop(init_end);
@@ -437,7 +394,7 @@ fn spawn_init(
         bail!("container init {pid} vanished at once")
     };
     (saved.pid, saved.start_time) = (pid, start_time);
-    let set_up = || -> Result<()> {
+    let mut set_up = || -> Result<()> {
         locked.record(&saved)?;
         if let Some(userns) = &plan.userns {
             // The init waits for its maps before it does anything.
@@ -447,22 +404,14 @@ fn spawn_init(
         if plan.parent_places_cgroup() {
             // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
             // the init sets up its mounts meanwhile, and waits only where it must.
-            if let (Some((unit, props)), Some(cp)) = (systemd, &plan.cgroup) {
-                crate::cgroups::systemd::start(unit, pid, props, &format!("husk container {}", args.id))?;
-                unit_started.set(true);
+            let mut recorded = |cgroup: &crate::cgroups::Record| {
+                let cgroup = cgroup.clone();
                 locked.record(&Saved {
-                    systemd_unit: Some(unit.clone()),
+                    cgroup,
                     ..saved.clone()
-                })?;
-                // The unit is new, and so is its cgroup: it is the container's.
-                cp.cgroup
-                    .create(&cp.writes, &mut Vec::new())
-                    .and_then(|()| cp.cgroup.apply(&cp.writes))
-                    .and_then(|()| cp.cgroup.apply_devices(&cp.devices))?;
-            }
-            if let Some(cg) = cgroup {
-                cg.add(pid)?;
-            }
+                })
+            };
+            cgroup.place(pid, &mut recorded)?;
             to_init.send_placed().context(|| "signal container init".into())?;
         }
         Ok(())
@@ -475,14 +424,8 @@ fn spawn_init(
         guard.reap();
         return Err(to_init.failure().map(Error::new).unwrap_or(e));
     }
-    // A best-effort cgroup that could not be made is not the container's.
-    if cgroup.is_none() {
-        (saved.cgroup, saved.freezer) = (None, None);
-    }
-    saved.cgroup_existed = existed.clone();
-    if unit_started.get() {
-        saved.systemd_unit = systemd.map(|(unit, _)| unit.clone());
-    }
+    // What the driver made (none for a best-effort cgroup that could not be made).
+    saved.cgroup = cgroup.record();
     let mut notify_fd = None;
     loop {
         match to_init.recv_setup().context(|| "read from container init".into())? {
@@ -684,7 +627,7 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved) -> Result<()> {
 
 /// A pidfd for the container's init, refusing a process that merely reused its pid.
 pub fn open_init(saved: &Saved) -> Result<OwnedFd> {
-    let not_running = || Error::new(format!("container \"{}\" not running", saved.id));
+    let not_running = || Error::not_running(&saved.id);
     let pidfd = sys::pidfd_open(saved.pid).map_err(|_| not_running())?;
     // Checked after pidfd_open: from here on the pidfd cannot refer to another process.
     if !saved.init_alive() {
@@ -704,9 +647,9 @@ pub fn state(store: &Store, id: &str) -> Result<ContainerState> {
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let saved = store.load(id)?;
     let pidfd = open_init(&saved)?;
-    if let (true, Some(path)) = (all, &saved.cgroup) {
-        if saved.owns_cgroup() {
-            return crate::cgroups::Cgroup::new(path)?.signal_all(sig);
+    if let (true, Some(path)) = (all, &saved.cgroup.path) {
+        if saved.cgroup.owns() {
+            return crate::cgroups::driver::for_record(&saved.cgroup)?.signal_all(sig);
         }
         log::warn(&format!(
             "kill --all: the cgroup {path} was there before the container: only its init is signalled"
@@ -714,7 +657,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     sys::pidfd_send_signal(&pidfd, sig).map_err(|e| {
         if e.raw_os_error() == Some(libc::ESRCH) {
-            Error::new(format!("container \"{id}\" not running"))
+            Error::not_running(id).with_errno(libc::ESRCH)
         } else {
             Error::new(format!("kill container \"{id}\": {e}"))
         }
@@ -744,18 +687,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 /// Removes a container whose init is gone: what is left of its cgroup, its
 /// state directory; then the poststop hooks.
 fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
-    if let Some(path) = &saved.cgroup {
-        let cgroup = crate::cgroups::Cgroup::new(path)?;
-        // Processes outside the init's pid namespace may still be in it; in a
-        // cgroup husk did not make, they are someone else's.
-        if saved.owns_cgroup() && !cgroup.pids().unwrap_or_default().is_empty() {
-            cgroup.signal_all(libc::SIGKILL)?;
-        }
-        if let Some(unit) = &saved.systemd_unit {
-            crate::cgroups::systemd::stop(unit, systemd_dir(&cgroup).as_deref())?;
-        }
-        cgroup.destroy(&saved.cgroup_existed)?;
-    }
+    // Processes outside the init's pid namespace may still be in the cgroup:
+    // the driver kills them, unless husk did not make it (they are someone
+    // else's then), and removes what husk made.
+    crate::cgroups::driver::for_record(&saved.cgroup)?.destroy()?;
     locked.remove()?;
     if !saved.provisional {
         poststop(saved);
@@ -769,10 +704,14 @@ fn kill_and_wait(saved: &Saved) -> Result<()> {
     // A frozen init cannot die before it is thawed: kill the whole cgroup, which
     // thaws it. Otherwise killing the init is enough for a private pid namespace
     // (its end kills the rest), and remove_container signals whatever is left.
-    let frozen = saved.freezer.as_deref().is_some_and(crate::cgroups::is_frozen_file);
-    if let (true, Some(path)) = (frozen, &saved.cgroup) {
-        let cgroup = crate::cgroups::Cgroup::new(path)?;
-        match saved.owns_cgroup() {
+    let frozen = saved
+        .cgroup
+        .freezer
+        .as_deref()
+        .is_some_and(crate::cgroups::is_frozen_file);
+    if frozen && saved.cgroup.path.is_some() {
+        let cgroup = crate::cgroups::driver::for_record(&saved.cgroup)?;
+        match saved.cgroup.owns() {
             true => cgroup.signal_all(libc::SIGKILL)?,
             false => cgroup.freeze(false)?,
         }

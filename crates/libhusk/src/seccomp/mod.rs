@@ -1,10 +1,11 @@
-//! `linux.seccomp`: compiled to a BPF program by libseccomp in the parent, at
-//! validation (so a bad profile fails `create` before anything exists), then
-//! loaded by the init with seccomp(2) and the spec's flags.
+//! `linux.seccomp`: checked at validation (so a bad profile fails `create`
+//! before anything exists), compiled to a BPF program by libseccomp in the
+//! parent right after it (`spec::prepare`, through a cache of compiled
+//! filters), then loaded by the init with seccomp(2) and the spec's flags.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
@@ -13,7 +14,6 @@ use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 use crate::bail;
 use crate::error::{Context, Error, Result};
 
-const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 const FLAG_TSYNC: u32 = 1;
 const FLAG_LOG: u32 = 2;
 const FLAG_SPEC_ALLOW: u32 = 4;
@@ -29,10 +29,12 @@ pub struct Listener {
 }
 
 pub struct SeccompPlan {
-    /// struct sock_filter[], as the kernel takes it.
+    /// struct sock_filter[], as the kernel takes it; empty until compiled.
     pub bpf: Vec<u8>,
     pub flags: u32,
     pub listener: Option<Listener>,
+    /// The profile, checked, until it is compiled (`compile_planned`).
+    pending: Option<LinuxSeccomp>,
 }
 
 fn enum_name<T: serde::Serialize>(v: &T) -> String {
@@ -77,7 +79,12 @@ pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
     if let Ok(bpf) = std::fs::read(&path) {
         if !bpf.is_empty() && bpf.len() % std::mem::size_of::<libc::sock_filter>() == 0 {
             let (flags, listener) = flags_and_listener(s)?;
-            return Ok(SeccompPlan { bpf, flags, listener });
+            return Ok(SeccompPlan {
+                bpf,
+                flags,
+                listener,
+                pending: None,
+            });
         }
     }
     let plan = compile(s)?;
@@ -129,18 +136,55 @@ fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
     ))
 }
 
-pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
-    fn err(what: &'static str) -> impl Fn(libseccomp::error::SeccompError) -> Error {
-        move |e| Error::new(format!("linux.seccomp: {what}: {e}"))
+/// Checks everything in the profile that can be checked without compiling
+/// it, with the messages compiling would give; no side effect. The filter is
+/// compiled later, by `compile_planned`.
+pub fn check(s: &LinuxSeccomp) -> Result<SeccompPlan> {
+    let default = action(s.default_action(), s.default_errno_ret());
+    // Only builds the filter in memory: whether this kernel has the action.
+    ScmpFilterContext::new(default).map_err(libseccomp_error("default action"))?;
+    architectures(s)?;
+    let (flags, listener) = flags_and_listener(s)?;
+    for (i, rule) in s.syscalls().as_deref().unwrap_or(&[]).iter().enumerate() {
+        conditions(i, rule)?;
     }
+    Ok(SeccompPlan {
+        bpf: Vec::new(),
+        flags,
+        listener,
+        pending: Some(s.clone()),
+    })
+}
+
+/// Compiles a profile `check` passed, through the cache of compiled filters
+/// in `cache` (which it may write).
+pub fn compile_planned(plan: &mut SeccompPlan, cache: &Path) -> Result<()> {
+    if let Some(profile) = &plan.pending {
+        *plan = compile_cached(profile, cache)?;
+    }
+    Ok(())
+}
+
+fn libseccomp_error(what: &'static str) -> impl Fn(libseccomp::error::SeccompError) -> Error {
+    move |e| Error::new(format!("linux.seccomp: {what}: {e}"))
+}
+
+fn architectures(s: &LinuxSeccomp) -> Result<Vec<ScmpArch>> {
+    let names = s.architectures().as_deref().unwrap_or(&[]).iter().map(enum_name);
+    names
+        .map(|name| {
+            name.parse()
+                .map_err(|_| Error::new(format!("linux.seccomp.architectures: unknown {name}")))
+        })
+        .collect()
+}
+
+pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
+    let err = libseccomp_error;
     let default = action(s.default_action(), s.default_errno_ret());
     let mut ctx = ScmpFilterContext::new(default).map_err(err("default action"))?;
     ctx.set_ctl_nnp(false).map_err(err("filter attributes"))?;
-    for arch in s.architectures().as_deref().unwrap_or(&[]) {
-        let name = enum_name(arch);
-        let arch: ScmpArch = name
-            .parse()
-            .map_err(|_| Error::new(format!("linux.seccomp.architectures: unknown {name}")))?;
+    for arch in architectures(s)? {
         if !ctx.is_arch_present(arch).map_err(err("architectures"))? {
             ctx.add_arch(arch).map_err(err("architectures"))?;
         }
@@ -161,17 +205,13 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
         bpf: export(&ctx)?,
         flags,
         listener,
+        pending: None,
     })
 }
 
-fn add_rule(
-    ctx: &mut ScmpFilterContext,
-    i: usize,
-    rule: &LinuxSyscall,
-    act: ScmpAction,
-    default: ScmpAction,
-    named: &mut HashSet<i32>,
-) -> Result<()> {
+/// A rule's argument conditions, and whether two of them are on the same
+/// argument (alternatives, then).
+fn conditions(i: usize, rule: &LinuxSyscall) -> Result<(Vec<ScmpArgCompare>, bool)> {
     let mut conditions = Vec::new();
     let mut indexes = Vec::new();
     for (j, a) in rule.args().as_deref().unwrap_or(&[]).iter().enumerate() {
@@ -196,9 +236,21 @@ fn add_rule(
         conditions.push(ScmpArgCompare::new(a.index() as u32, op, datum));
         indexes.push(a.index());
     }
-    // Conditions on one argument index are alternatives: one rule each (as runc does).
     indexes.sort_unstable();
     let repeats = indexes.windows(2).any(|w| w[0] == w[1]);
+    Ok((conditions, repeats))
+}
+
+fn add_rule(
+    ctx: &mut ScmpFilterContext,
+    i: usize,
+    rule: &LinuxSyscall,
+    act: ScmpAction,
+    default: ScmpAction,
+    named: &mut HashSet<i32>,
+) -> Result<()> {
+    // Conditions on one argument index are alternatives: one rule each (as runc does).
+    let (conditions, repeats) = conditions(i, rule)?;
     for name in rule.names() {
         // A name this libseccomp does not know is skipped, not fatal.
         let Ok(sc) = ScmpSyscall::from_name(name) else {
@@ -246,13 +298,7 @@ fn deny_newer_syscalls_with_enosys(ctx: &mut ScmpFilterContext, named: &HashSet<
 /// The filter as BPF bytes. libseccomp 2.5 (Debian 12) has no export to memory,
 /// so it goes through a memfd.
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
-    // SAFETY: memfd_create with a valid name; we own the returned fd.
-    let fd = unsafe { libc::memfd_create(c"husk-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "memfd for seccomp".into());
-    }
-    // SAFETY: fd is a fresh descriptor owned by nothing else.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut file = crate::sys::memfd(c"husk-seccomp").context(|| "memfd for seccomp".into())?;
     ctx.export_bpf(&file)
         .map_err(|e| Error::new(format!("linux.seccomp: export filter: {e}")))?;
     let mut bpf = Vec::new();
@@ -264,27 +310,14 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
 /// Loads the filter into this process. Returns the notify fd when the filter
 /// has SCMP_ACT_NOTIFY rules.
 pub fn load(plan: &SeccompPlan) -> std::io::Result<Option<OwnedFd>> {
-    let prog = libc::sock_fprog {
-        len: (plan.bpf.len() / std::mem::size_of::<libc::sock_filter>()) as u16,
-        filter: plan.bpf.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: prog points at the live BPF buffer for the duration of the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            plan.flags,
-            &prog as *const _,
-        )
-    };
-    if ret < 0 {
-        return Err(std::io::Error::last_os_error());
+    if plan.bpf.is_empty() {
+        // Never run a container without the filter it asked for.
+        return Err(std::io::Error::other(
+            "the seccomp filter was not compiled (spec::prepare)",
+        ));
     }
-    if plan.flags & FLAG_NEW_LISTENER != 0 {
-        // SAFETY: with NEW_LISTENER the kernel returned a new fd.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as i32) }));
-    }
-    Ok(None)
+    let new_listener = plan.flags & FLAG_NEW_LISTENER != 0;
+    crate::sys::cgroupfs::seccomp_set_mode_filter(&plan.bpf, plan.flags, new_listener)
 }
 
 #[cfg(test)]

@@ -354,8 +354,10 @@ fn check(text: &str, bundle: &Path, opts: &spec::Options) -> bool {
             return false;
         }
     };
-    match spec::plan(spec, bundle.to_path_buf(), opts) {
-        Ok(_) => true,
+    // Planning and the step after it (which compiles the seccomp filter).
+    let planned = spec::plan(spec, bundle.to_path_buf(), opts).and_then(|mut plan| spec::prepare(&mut plan, opts));
+    match planned {
+        Ok(()) => true,
         Err(e) => {
             one_line(&e);
             false

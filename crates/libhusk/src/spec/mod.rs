@@ -1,5 +1,10 @@
-//! config.json read, validated and turned into a `Plan`. Nothing on the host is
-//! created until this succeeds; every error names the field or path at fault.
+//! config.json read, validated and turned into a `Plan` (`load`, `plan`),
+//! without side effects: planning reads files (the config, namespace paths,
+//! the cgroup hierarchies) and writes none, and talks to no one. `prepare` is
+//! the step after it that may: it compiles the seccomp filter through the
+//! cache in the state root, and asks systemd where a unit's cgroup is. Nothing
+//! for the container is created until both succeed; every error names the
+//! field or path at fault.
 
 pub mod features;
 #[cfg(test)]
@@ -13,7 +18,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{Process, Spec};
 
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 use crate::log;
 use crate::process::attrs::{self, AttrsPlan};
 use crate::process::capabilities::{self, CapsPlan};
@@ -77,21 +82,7 @@ pub struct Plan {
     pub cgroup: Option<CgroupPlan>,
 }
 
-/// The container's cgroup and what goes into it.
-pub struct CgroupPlan {
-    pub cgroup: crate::cgroups::Cgroup,
-    pub writes: Vec<crate::cgroups::resources::Write>,
-    pub devices: Vec<crate::cgroups::resources::DeviceRule>,
-    /// Unprivileged: made only where the user's cgroup is delegated.
-    pub best_effort: bool,
-    /// A unified host: the init is cloned straight into the cgroup.
-    pub clone_into: bool,
-    /// Whether linux.resources asked for anything.
-    pub has_limits: bool,
-    /// `--systemd-cgroup`: the unit systemd makes the cgroup as, and the
-    /// properties it starts with.
-    pub systemd: Option<(crate::cgroups::systemd::Unit, Vec<crate::cgroups::dbus::Value>)>,
-}
+pub use crate::cgroups::CgroupPlan;
 
 impl Plan {
     /// Whether the parent moves the init into its cgroup after the clone (v1:
@@ -131,15 +122,32 @@ pub struct Options<'a> {
     pub root: PathBuf,
 }
 
-/// Reads `BUNDLE/config.json` and validates it.
+/// Reads `BUNDLE/config.json` and validates it (`plan`): no side effects.
 pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
     let bundle = std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).context(|| format!("read {}", path.display()))?;
-    let spec = parse(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+    let spec = parse(&text).context(|| path.display().to_string())?;
     let mut plan = plan(spec, bundle, opts)?;
     plan.config_text = text;
     Ok(plan)
+}
+
+/// The step after validation, the first that reaches outside husk: compiles
+/// the seccomp filter through the cache of compiled filters in the state root
+/// (writing it on a miss), and with `--systemd-cgroup` finds the systemd
+/// instance and asks it where the unit's cgroup is. Nothing is made for the
+/// container yet.
+pub fn prepare(plan: &mut Plan, opts: &Options) -> Result<()> {
+    if let Some(filter) = &mut plan.seccomp {
+        seccomp::compile_planned(filter, &opts.root.join(crate::state::CACHE_DIR))?;
+    }
+    if let Some(cgroup) = &mut plan.cgroup {
+        if let Some(systemd) = &cgroup.systemd {
+            cgroup.path = Some(crate::cgroups::systemd::locate(&systemd.unit)?);
+        }
+    }
+    Ok(())
 }
 
 /// Parses config.json text; a type error names the JSON path of the bad field.
@@ -148,11 +156,12 @@ pub fn parse(text: &str) -> Result<Spec> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
         let inner = e.into_inner();
-        if at == "." || inner.is_syntax() || inner.is_eof() {
+        let e = if at == "." || inner.is_syntax() || inner.is_eof() {
             Error::new(format!("malformed JSON: {inner}"))
         } else {
             Error::new(format!("{at}: {inner}"))
-        }
+        };
+        e.with_kind(ErrorKind::InvalidConfig)
     })
 }
 
@@ -173,7 +182,13 @@ pub fn check_version(v: &str) -> Result<()> {
     }
 }
 
+/// Validates the config and plans the container from it: no side effects
+/// (see the module's comment). An error is the config's (`InvalidConfig`).
 pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
+    plan_of(spec, bundle, opts).map_err(|e| e.with_kind(ErrorKind::InvalidConfig))
+}
+
+fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     check_version(spec.version())?;
     let root = spec.root().as_ref().ok_or_else(|| Error::new("root.path is missing"))?;
     if root.path().as_os_str().is_empty() {
@@ -225,12 +240,7 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let devices = devices::plan(linux.devices().as_deref().unwrap_or(&[]))?;
     let paths = |v: &Option<Vec<String>>| v.iter().flatten().map(PathBuf::from).collect::<Vec<_>>();
     let sysctl = sysctl::plan(&linux.sysctl().clone().unwrap_or_default(), &namespaces)?;
-    let cache = opts.root.join(crate::state::CACHE_DIR);
-    let seccomp = linux
-        .seccomp()
-        .as_ref()
-        .map(|s| seccomp::compile_cached(s, &cache))
-        .transpose()?;
+    let seccomp = linux.seccomp().as_ref().map(seccomp::check).transpose()?;
     let last_cap = capabilities::last_cap();
     let time_offsets = time_offsets(&linux, &namespaces)?;
     let rootless = opts.rootless;
@@ -379,40 +389,43 @@ fn label_mounts(mounts: &mut [MountPlan], label: &str) -> Result<()> {
 }
 
 fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[DevicePlan]) -> Result<Option<CgroupPlan>> {
+    use crate::cgroups::{self, resources, systemd};
     let configured = linux
         .cgroups_path()
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let unit = match opts.systemd_cgroup {
-        true => Some(systemd_unit(&configured, opts)?),
-        false => None,
+    // A unit's cgroup path is systemd's to tell: `prepare` asks.
+    let (unit, path) = match opts.systemd_cgroup {
+        true => (Some(systemd::parse_path(&configured, opts.id, opts.rootless)?), None),
+        false => (None, Some(cgroups::resolve_path(&configured, opts.id, &opts.root)?)),
     };
-    let path = match &unit {
-        Some(unit) => crate::cgroups::systemd::cgroup_path(unit)?,
-        None => crate::cgroups::resolve_path(&configured, opts.id, &opts.root)?,
-    };
-    let cgroup = crate::cgroups::Cgroup::new(&path)?;
+    let hierarchies = cgroups::hierarchies()?;
+    let is_v2 = |c: &str| cgroups::is_v2_in(&hierarchies, c);
     let resources = linux.resources().as_ref();
     let writes = match resources {
-        Some(r) => crate::cgroups::resources::writes(r, &|c| cgroup.is_v2(c))?,
+        Some(r) => resources::writes(r, &is_v2)?,
         None => Vec::new(),
     };
     // Unprivileged, nobody can attach device rules (v2 eBPF, v1 devices
     // cgroup); the user namespace keeps the container from host devices.
     let devices = match opts.rootless {
         true => Vec::new(),
-        false => crate::cgroups::resources::device_rules(resources, devices)?,
+        false => resources::device_rules(resources, devices)?,
     };
     let has_limits = !writes.is_empty();
+    let unified = cgroups::is_unified();
     // systemd can only make a scope around a process that exists.
-    let clone_into = crate::cgroups::is_unified() && !opts.rootless && unit.is_none();
-    let systemd = unit.map(|u| {
-        let props = crate::cgroups::systemd::resource_properties(resources, cgroup.is_v2("memory"));
-        (u, props)
+    let clone_into = unified && !opts.rootless && unit.is_none();
+    let systemd = unit.map(|unit| systemd::SystemdPlan {
+        unit,
+        properties: systemd::resource_properties(resources, is_v2("memory")),
+        description: format!("husk container {}", opts.id),
     });
     Ok(Some(CgroupPlan {
-        cgroup,
+        path,
+        hierarchies,
+        unified,
         writes,
         devices,
         best_effort: opts.rootless && systemd.is_none(),
@@ -422,15 +435,8 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
     }))
 }
 
-fn systemd_unit(configured: &str, opts: &Options) -> Result<crate::cgroups::systemd::Unit> {
-    let unit = crate::cgroups::systemd::parse_path(configured, opts.id, opts.rootless)?;
-    crate::cgroups::systemd::socket(opts.rootless)?;
-    Ok(unit)
-}
-
 fn userns_plan(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan, rootless: bool) -> Result<Option<UsernsPlan>> {
-    // SAFETY: these getters cannot fail.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     if rootless && euid != 0 && !ns.has(libc::CLONE_NEWUSER) {
@@ -599,6 +605,72 @@ mod tests {
         assert!(e.message().contains("rootfsPropagation"), "{e}");
         let e = plan_err(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#));
         assert!(e.message().contains("mount namespace"), "{e}");
+    }
+
+    /// A config with a seccomp profile, run unprivileged through the user's
+    /// systemd instance (whose unit path only a D-Bus call tells).
+    fn seccomp_and_systemd_config(bundle: &Path) -> Spec {
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+        parse(&format!(
+            r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},
+                "process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},
+                "linux":{{"namespaces":[{{"type":"mount"}},{{"type":"user"}}],
+                    "uidMappings":[{{"containerID":0,"hostID":{uid},"size":1}}],
+                    "gidMappings":[{{"containerID":0,"hostID":{gid},"size":1}}],
+                    "resources":{{"memory":{{"limit":67108864}}}},
+                    "seccomp":{{"defaultAction":"SCMP_ACT_ALLOW",
+                        "syscalls":[{{"names":["unshare"],"action":"SCMP_ACT_ERRNO"}}]}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn planning_writes_nothing_and_talks_to_no_one() {
+        let dir = std::env::temp_dir().join(format!("husk-pure-plan-{}", std::process::id()));
+        let root = dir.join("state");
+        let opts = Options {
+            id: "t",
+            no_pivot: false,
+            new_keyring: false,
+            rootless: true,
+            systemd_cgroup: true,
+            root: root.clone(),
+        };
+        let before = crate::cgroups::systemd::tests::CONNECTS.with(|n| n.get());
+        let mut planned = plan(
+            seccomp_and_systemd_config(&dir.join("bundle")),
+            dir.join("bundle"),
+            &opts,
+        )
+        .unwrap();
+        let connects = crate::cgroups::systemd::tests::CONNECTS.with(|n| n.get()) - before;
+        assert_eq!(connects, 0, "planning connected to systemd");
+        assert!(!root.exists(), "planning wrote into the state root (the seccomp cache)");
+        let filter = planned.seccomp.as_ref().unwrap();
+        assert!(filter.bpf.is_empty(), "planning compiled the filter");
+        let cgroup = planned.cgroup.as_ref().unwrap();
+        assert!(cgroup.path.is_none(), "planning looked up the unit's cgroup");
+        assert_eq!(cgroup.systemd.as_ref().unwrap().unit.name, "husk-t.scope");
+
+        // Without systemd, prepare compiles (and caches) the filter only.
+        planned.cgroup.as_mut().unwrap().systemd = None;
+        prepare(&mut planned, &opts).unwrap();
+        assert!(!planned.seccomp.as_ref().unwrap().bpf.is_empty());
+        let cached = std::fs::read_dir(root.join(crate::state::CACHE_DIR)).unwrap().count();
+        assert_eq!(cached, 1, "prepare caches the compiled filter");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_bad_seccomp_profile_fails_planning() {
+        let e = plan_err(
+            r#"{"ociVersion":"1.0.0","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}},
+                "linux":{"namespaces":[{"type":"mount"}],"seccomp":{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"},{"index":9,"value":0,"op":"SCMP_CMP_EQ"}]}]}}}"#,
+        );
+        assert_eq!(e.message(), "linux.seccomp.syscalls[0].args[1].index 9 is over 5");
+        assert_eq!(e.kind(), &ErrorKind::InvalidConfig);
     }
 
     #[test]

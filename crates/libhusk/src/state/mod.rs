@@ -79,20 +79,10 @@ pub struct Saved {
     /// The file name of the socket the container sends to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_name: Option<String>,
-    /// The container's cgroup path (in every hierarchy), when it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup: Option<String>,
-    /// The cgroup's directories that existed before create: husk did not make
-    /// them, so delete neither kills what is in them nor removes them. Empty
-    /// (as in states of older husks) when the cgroup is the container's own.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cgroup_existed: Vec<PathBuf>,
-    /// The file that says whether that cgroup is frozen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub freezer: Option<PathBuf>,
-    /// The systemd unit the cgroup is (`--systemd-cgroup`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
+    /// The container's cgroup, as its driver describes it (`cgroup`,
+    /// `cgroupExisted`, `freezer`, `systemdUnit`).
+    #[serde(flatten)]
+    pub cgroup: crate::cgroups::Record,
     /// Read from `creating.json`: `create` has not committed the container.
     #[serde(skip)]
     pub provisional: bool,
@@ -135,11 +125,6 @@ impl Saved {
         }
     }
 
-    /// Whether every process of the cgroup is the container's: husk made it.
-    pub fn owns_cgroup(&self) -> bool {
-        self.cgroup_existed.is_empty()
-    }
-
     /// Whether the init process is still the one we started.
     pub fn init_alive(&self) -> bool {
         self.init_stat().is_some()
@@ -170,10 +155,7 @@ impl Saved {
             hooks: None,
             notify_socket: None,
             notify_name: None,
-            cgroup: None,
-            cgroup_existed: Vec::new(),
-            freezer: None,
-            systemd_unit: None,
+            cgroup: Default::default(),
             provisional: true,
         }
     }
@@ -220,13 +202,10 @@ fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<
         .open(dir)?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(f);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(e);
+        match sys::cgroupfs::flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => return Ok(f),
+            Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => return Err(e),
+            Err(_) => {}
         }
         if std::time::Instant::now() > deadline {
             let why = format!("another husk command has held it for {:?}", timeout);
@@ -261,7 +240,7 @@ impl Store {
         match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                bail!("container \"{id}\" already exists")
+                return Err(Error::container_exists(id).with_errno(libc::EEXIST))
             }
             Err(e) => return Err(e).context(|| format!("create {}", dir.display())),
         }
@@ -306,9 +285,14 @@ impl Store {
 
 fn not_found_or(e: std::io::Error, id: &str, dir: &Path) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
-        Error::new(format!("container \"{id}\" does not exist"))
+        Error::container_not_found(id).with_errno(libc::ENOENT)
     } else {
-        Error::new(format!("{}: {e}", dir.display()))
+        let errno = e.raw_os_error();
+        let err = Error::new(format!("{}: {e}", dir.display()));
+        match errno {
+            Some(n) => err.with_errno(n),
+            None => err,
+        }
     }
 }
 
@@ -391,7 +375,12 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
         Status::Stopped
     } else if saved.init_before_exec() {
         Status::Created
-    } else if saved.freezer.as_deref().is_some_and(crate::cgroups::is_frozen_file) {
+    } else if saved
+        .cgroup
+        .freezer
+        .as_deref()
+        .is_some_and(crate::cgroups::is_frozen_file)
+    {
         Status::Paused
     } else {
         Status::Running
@@ -407,9 +396,9 @@ fn is_locked(dir: &Path) -> bool {
     else {
         return false;
     };
-    // SAFETY: flock on a descriptor we own; closing it drops the shared lock.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
+    // Closing the file drops the shared lock, if we got it.
+    let r = sys::cgroupfs::flock(&f, libc::LOCK_SH | libc::LOCK_NB);
+    r.is_err_and(|e| e.raw_os_error() == Some(libc::EWOULDBLOCK))
 }
 
 /// Writes a file so that readers see the old content or the new, never a part.
@@ -427,10 +416,11 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         f.write_all(data)?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::new(format!("write {}: {e}", path.display()))
-    })
+    write()
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+        .context(|| format!("write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -524,9 +514,36 @@ mod tests {
         v["cgroup"] = "/husk/t".into();
         assert!(v.get("cgroupExisted").is_none());
         let old: Saved = serde_json::from_value(v.clone()).unwrap();
-        assert!(old.owns_cgroup());
+        assert!(old.cgroup.owns());
+        assert_eq!(old.cgroup.path.as_deref(), Some("/husk/t"));
         v["cgroupExisted"] = serde_json::json!(["/sys/fs/cgroup/pids/x"]);
         let shared: Saved = serde_json::from_value(v).unwrap();
-        assert!(!shared.owns_cgroup());
+        assert!(!shared.cgroup.owns());
+    }
+
+    #[test]
+    fn the_cgroup_record_keeps_the_keys_of_older_husks() {
+        let mut s = saved(1, 1);
+        s.cgroup = crate::cgroups::Record {
+            path: Some("/husk/t".into()),
+            existed: vec!["/sys/fs/cgroup/pids/husk/t".into()],
+            freezer: Some("/sys/fs/cgroup/freezer/husk/t/freezer.state".into()),
+            systemd_unit: Some(crate::cgroups::systemd::Unit {
+                name: "husk-t.scope".into(),
+                slice: "system.slice".into(),
+                user: false,
+            }),
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["cgroup"], "/husk/t");
+        assert_eq!(v["cgroupExisted"][0], "/sys/fs/cgroup/pids/husk/t");
+        assert_eq!(v["freezer"], "/sys/fs/cgroup/freezer/husk/t/freezer.state");
+        assert_eq!(v["systemdUnit"]["name"], "husk-t.scope");
+        let back: Saved = serde_json::from_value(v).unwrap();
+        assert_eq!(back.cgroup, s.cgroup);
+        let none = serde_json::to_value(saved(1, 1)).unwrap();
+        for key in ["cgroup", "cgroupExisted", "freezer", "systemdUnit"] {
+            assert!(none.get(key).is_none(), "{key} written without a cgroup");
+        }
     }
 }

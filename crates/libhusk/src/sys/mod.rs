@@ -2,8 +2,6 @@
 //! awkwardly). Everything here returns `io::Result` and holds no policy, so the
 //! logic above can be read and unit-tested without root.
 
-pub mod process;
-
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -12,7 +10,9 @@ use std::path::Path;
 
 pub mod attrs;
 pub mod bpf;
+pub mod cgroupfs;
 pub mod fs;
+pub mod process;
 pub mod signal;
 pub mod term;
 
