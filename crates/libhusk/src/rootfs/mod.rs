@@ -2,24 +2,25 @@
 //! propagation, the mounts of the config in order, /dev, then pivot_root (or
 //! move + chroot with --no-pivot) and the read-only remount of `/`.
 //!
-//! Every mount target is resolved inside the rootfs with openat2(RESOLVE_IN_ROOT)
-//! and mounted through its fd, so a symlink in the image (or one swapped in by a
-//! shared volume) cannot redirect a mount to the host (CVE-2021-30465 class).
+//! Every mount target is resolved inside the rootfs (`resolve`: openat2
+//! RESOLVE_IN_ROOT, or a walk that expands symlinks itself) and mounted
+//! through its fd, so a symlink in the image (or one swapped in by a shared
+//! volume) cannot redirect a mount to the host (CVE-2021-30465 class).
 
 pub mod devices;
 pub mod mounts;
+pub mod resolve;
 
-use std::collections::VecDeque;
-use std::ffi::{CStr, OsStr, OsString};
+pub use resolve::{open_in_root, resolve_dir, resolve_file, resolve_parent};
+
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::statfs;
 
 use crate::bail;
 use crate::cgroups::{self, Hierarchy};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::rootfs::mounts::{Attrs, MountKind, MountPlan};
 use crate::spec::Plan;
 use crate::sys::{self, cstring, fd_path};
@@ -28,114 +29,6 @@ const O_PATH_DIR: i32 = libc::O_PATH | libc::O_DIRECTORY;
 
 fn is_enoent(e: &std::io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENOENT)
-}
-
-/// What to make of a missing last component.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Leaf {
-    Dir,
-    File,
-}
-
-/// A directory inside the rootfs, created (mkdir -p, 0755) when `create` is set.
-pub fn resolve_dir(root: &OwnedFd, path: &Path, create: bool) -> Result<OwnedFd> {
-    match sys::open_in_root(root, path, O_PATH_DIR) {
-        Ok(fd) => Ok(fd),
-        Err(e) if is_enoent(&e) && create => walk_creating(root, path, Leaf::Dir),
-        Err(e) => Err(e).context(|| format!("resolve {} in rootfs", path.display())),
-    }
-}
-
-/// A file inside the rootfs (created empty when missing), as a bind-mount target.
-pub fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
-    match sys::open_in_root(root, path, libc::O_PATH) {
-        Ok(fd) => Ok(fd),
-        Err(e) if is_enoent(&e) => walk_creating(root, path, Leaf::File),
-        Err(e) => Err(e).context(|| format!("resolve {} in rootfs", path.display())),
-    }
-}
-
-/// The (created) parent directory of `path` inside the rootfs, and the last component.
-pub fn resolve_parent<'a>(root: &OwnedFd, path: &'a Path) -> Result<(OwnedFd, &'a OsStr)> {
-    let Some(name) = path.file_name() else {
-        bail!("{} has no file name", path.display())
-    };
-    let parent = resolve_dir(root, path.parent().unwrap_or(Path::new("/")), true)?;
-    Ok((parent, name))
-}
-
-const MAX_SYMLINKS: usize = 40;
-
-/// Walks `path` one component at a time from `root`, creating what is missing.
-/// Symlinks are read and expanded by hand (absolute ones restart at `root`) and
-/// `..` never climbs above `root`, so a dangling link such as `/dev -> /host/dir`
-/// makes `/host/dir` inside the rootfs, never on the host.
-fn walk_creating(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
-    let fail = |e: std::io::Error| Error::new(format!("resolve {} in rootfs: {e}", path.display()));
-    let mut stack = vec![sys::openat(root.as_raw_fd(), c".", O_PATH_DIR, 0).map_err(fail)?];
-    let mut pending: VecDeque<OsString> = path.components().map(|c| c.as_os_str().to_owned()).collect();
-    let mut links = 0;
-    while let Some(name) = pending.pop_front() {
-        match name.as_bytes() {
-            b"/" | b"." | b"" => continue,
-            b".." => {
-                if stack.len() > 1 {
-                    stack.pop();
-                }
-                continue;
-            }
-            _ => {}
-        }
-        let dir = stack.last().expect("root stays");
-        let cname = cstring(&name).map_err(fail)?;
-        let last = pending.is_empty();
-        let fd = match sys::openat(dir.as_raw_fd(), &cname, libc::O_PATH | libc::O_NOFOLLOW, 0) {
-            Ok(fd) => fd,
-            Err(e) if is_enoent(&e) => {
-                make(dir, &cname, if last { leaf } else { Leaf::Dir }).map_err(fail)?;
-                pending.push_front(name);
-                continue;
-            }
-            Err(e) => return Err(fail(e)),
-        };
-        match fstat(&fd).map_err(fail)?.st_mode & libc::S_IFMT {
-            libc::S_IFLNK => {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(fail(std::io::Error::from_raw_os_error(libc::ELOOP)));
-                }
-                let target = readlinkat(dir, &cname).map_err(fail)?;
-                if target.is_absolute() {
-                    stack.truncate(1);
-                }
-                for c in target.components().rev() {
-                    pending.push_front(c.as_os_str().to_owned());
-                }
-            }
-            libc::S_IFDIR if !(last && leaf == Leaf::File) => stack.push(fd),
-            libc::S_IFDIR => return Err(fail(std::io::Error::from_raw_os_error(libc::EISDIR))),
-            _ if last && leaf == Leaf::File => return Ok(fd),
-            _ => return Err(fail(std::io::Error::from_raw_os_error(libc::ENOTDIR))),
-        }
-    }
-    Ok(stack.pop().expect("root stays"))
-}
-
-fn make(dir: &OwnedFd, name: &CStr, leaf: Leaf) -> std::io::Result<()> {
-    // SAFETY: valid dirfd and C string; neither call follows a symlink.
-    let ret = unsafe {
-        match leaf {
-            Leaf::Dir => libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755),
-            Leaf::File => libc::mknodat(dir.as_raw_fd(), name.as_ptr(), libc::S_IFREG | 0o644, 0),
-        }
-    };
-    if ret < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
@@ -147,17 +40,6 @@ fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
         }
         Ok(st)
     }
-}
-
-fn readlinkat(dir: &OwnedFd, name: &CStr) -> std::io::Result<PathBuf> {
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: buf is valid for its length.
-    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
-    Ok(PathBuf::from(OsString::from_vec(buf)))
 }
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
@@ -365,7 +247,7 @@ fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
 /// The container's /dev/null, checked to be the real 1:3 character device before
 /// it is bound over masked files (CVE-2025-31133).
 fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let null = sys::open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+    let null = open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
         .context(|| "open /dev/null in rootfs".into())?;
     let st = fstat(&null)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
@@ -376,7 +258,7 @@ fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
 
 /// A file gets /dev/null bound over it; a directory, an empty read-only tmpfs.
 fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path) -> Result<()> {
-    let target = match sys::open_in_root(root, path, libc::O_PATH) {
+    let target = match open_in_root(root, path, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -399,7 +281,7 @@ fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path) -> Result<()> {
 
 /// A recursive read-only bind of the path onto itself.
 fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
-    let target = match sys::open_in_root(root, path, libc::O_PATH) {
+    let target = match open_in_root(root, path, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),

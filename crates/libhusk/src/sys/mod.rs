@@ -6,7 +6,8 @@ use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+
+pub mod resolve;
 
 pub mod attrs;
 pub mod bpf;
@@ -140,46 +141,6 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
         )
     };
     check(ret).map(drop)
-}
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-/// Opens `path` relative to `root` as if `root` were `/`: absolute symlinks and
-/// `..` cannot leave it. This is what keeps symlinks in an image from pointing a
-/// mount or a device node at the host.
-pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let c = cstring(path)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    loop {
-        // SAFETY: `how` and `c` outlive the call.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        match check(ret) {
-            Ok(fd) => return Ok(owned(fd)),
-            // openat2 asks to retry when a rename raced with the lookup.
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 pub fn openat(dir: RawFd, path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<OwnedFd> {
