@@ -5,6 +5,9 @@ pub mod control;
 pub mod exec;
 pub mod foreground;
 pub mod notify;
+mod wait;
+
+pub use wait::wait;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
