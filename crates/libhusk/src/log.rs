@@ -8,8 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// How serious a line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
+    /// What made a command fail (the program reports it).
     Error,
+    /// Something done differently than asked, or left undone; the call goes on.
     Warning,
+    /// Detail for `--debug`.
     Debug,
 }
 
@@ -26,6 +29,7 @@ impl Level {
 
 /// Where log lines go. Set once per process with [`set_sink`].
 pub trait Sink: Send + Sync {
+    /// Writes one line (`msg` has no line break).
     fn write(&self, level: Level, msg: &str);
     /// Whether debug lines are wanted at all (they can be costly to format).
     fn debug_enabled(&self) -> bool;
@@ -38,6 +42,7 @@ pub fn set_sink(sink: Box<dyn Sink>) -> bool {
     SINK.set(sink).is_ok()
 }
 
+/// Logs an error line (without a sink: `husk: MSG` on stderr).
 pub fn error(msg: &str) {
     match SINK.get() {
         Some(sink) => sink.write(Level::Error, msg),
@@ -45,6 +50,7 @@ pub fn error(msg: &str) {
     }
 }
 
+/// Logs a warning (without a sink: `husk: warning: MSG` on stderr).
 pub fn warn(msg: &str) {
     match SINK.get() {
         Some(sink) => sink.write(Level::Warning, msg),
@@ -52,6 +58,7 @@ pub fn warn(msg: &str) {
     }
 }
 
+/// Logs a debug line, only to a sink that wants them.
 pub fn debug(msg: &str) {
     if let Some(sink) = SINK.get().filter(|s| s.debug_enabled()) {
         sink.write(Level::Debug, msg);

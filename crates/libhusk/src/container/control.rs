@@ -32,6 +32,7 @@ fn driver_of(saved: &Saved) -> Result<Box<dyn Driver>> {
     crate::cgroups::driver::for_record(&saved.cgroup)
 }
 
+/// Freezes every process of a running container (its cgroup's freezer).
 pub fn pause(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
@@ -46,6 +47,7 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
     }
 }
 
+/// Thaws a paused container.
 pub fn resume(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;

@@ -37,7 +37,13 @@ const NAMESPACES: [(&str, i32); 8] = [
 ];
 
 /// Runs a new process in the running container `a.id`; in the foreground,
-/// waits for it and returns its exit status.
+/// waits for it and returns its exit status (128 + N when signal N killed
+/// it); detached, returns 0 once it runs.
+///
+/// As for [`create`](super::create), the caller must be single-threaded and
+/// may be re-executed once from a read-only copy of its binary; in the
+/// foreground it also blocks the signals it forwards and becomes a child
+/// subreaper, as [`run`](super::run) does.
 pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32> {
     crate::process::seal::ensure_sealed()?;
     let rootless = mode.rootless;
@@ -248,25 +254,36 @@ fn init_namespaces(pid: libc::pid_t) -> Result<NamespacePlan> {
 pub struct ExecOptions {
     /// A process.json to run instead of the container's process.
     pub process: Option<PathBuf>,
+    /// Give the process a terminal (its pty master goes to `console_socket`,
+    /// or in the foreground is proxied to the caller's terminal).
     pub tty: bool,
+    /// The unix socket that receives the pty master when `tty` is set.
     pub console_socket: Option<PathBuf>,
     /// Return once the process runs instead of waiting for its exit.
     pub detach: bool,
+    /// A file to write the process's pid to.
     pub pid_file: Option<PathBuf>,
+    /// The working directory in the container, instead of the process's.
     pub cwd: Option<PathBuf>,
     /// KEY=VALUE entries that replace or add to the container's environment.
     pub env: Vec<String>,
-    /// UID[:GID].
+    /// `UID` or `UID:GID`.
     pub user: Option<String>,
+    /// Supplementary groups, instead of the process's.
     pub additional_gids: Vec<u32>,
     /// Capabilities added to the bounding, effective and permitted sets.
     pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
     pub no_new_privs: bool,
+    /// The AppArmor profile to run the process under.
     pub apparmor: Option<String>,
+    /// The SELinux label to run the process with.
     pub process_label: Option<String>,
+    /// How many fds after stdio (3, 4, ...) the process gets.
     pub preserve_fds: u32,
     /// Exec even in a paused container.
     pub ignore_paused: bool,
+    /// The container to exec in.
     pub id: String,
     /// The program and its arguments (unless `process` is given).
     pub command: Vec<String>,

@@ -1,10 +1,19 @@
-//! The lifecycle commands on the caller's side: create, start, state, kill,
-//! delete, run and list.
+//! The lifecycle of a container, on the caller's side: [`create`], [`start`],
+//! [`state`](fn@state), [`kill`], [`delete`], [`run`] and [`list`]; [`exec`] runs one
+//! more process in a running container, [`control`] pauses, resumes, lists
+//! processes, reports events and updates limits.
+//!
+//! Every call takes the [`Store`] where container state lives (`--root`) and
+//! returns [`Result`], whose error is one line that names what
+//! failed. A call that starts a container process ([`create`], [`run`],
+//! [`exec::exec`]) needs a single-threaded caller, and first re-executes the
+//! calling program once from a read-only copy of its binary
+//! ([`crate::process::seal::ensure_sealed`]): call that at the top of `main`.
 
 pub mod control;
 pub mod exec;
-pub mod foreground;
-pub mod notify;
+pub(crate) mod foreground;
+pub(crate) mod notify;
 mod wait;
 
 pub use wait::wait;
@@ -50,12 +59,12 @@ impl Drop for InitGuard {
 }
 
 /// Kills our own child `pid` (which must then be reaped).
-pub fn sigkill(pid: libc::pid_t) {
+pub(crate) fn sigkill(pid: libc::pid_t) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 }
 
 /// Reaps our own child `pid`: its raw wait status (0 when there is none to reap).
-pub fn wait_status(pid: libc::pid_t) -> i32 {
+pub(crate) fn wait_status(pid: libc::pid_t) -> i32 {
     loop {
         match sys::process::waitpid(pid) {
             Ok(status) => return status,
@@ -96,15 +105,20 @@ pub struct CreateOptions {
 /// delete the container (unless `keep`).
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
+    /// The container to create, as for [`create`].
     pub create: CreateOptions,
+    /// Return once the container's process runs instead of waiting for it.
     pub detach: bool,
+    /// Keep the stopped container instead of deleting it after its exit.
     pub keep: bool,
 }
 
 /// A container as `state` and `list` see it: its record and its status now.
 #[derive(Debug)]
 pub struct ContainerState {
+    /// What husk recorded about the container.
     pub saved: Saved,
+    /// Its status now, asked of its init.
     pub status: Status,
 }
 
@@ -123,10 +137,15 @@ struct Spawned {
     console: Option<OwnedFd>,
 }
 
-/// Global options that shape how containers are made.
+/// Global options that shape how containers are made (husk's `--rootless`
+/// and `--systemd-cgroup`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Mode {
+    /// The caller is an ordinary user, or root in a user namespace it did not
+    /// get from the host: devices are bound rather than made, and cgroups are
+    /// used only where delegated (skipped with a warning when limits were asked).
     pub rootless: bool,
+    /// The cgroup is a transient systemd scope (or slice), made over D-Bus.
     pub systemd_cgroup: bool,
 }
 
@@ -263,7 +282,7 @@ fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
 
 /// Where a terminal's pty master goes: the console socket, or (a foreground
 /// command without one) a socketpair whose other end husk keeps to proxy.
-pub fn console_for(
+pub(crate) fn console_for(
     terminal: bool,
     socket: Option<&Path>,
     foreground: bool,
@@ -281,7 +300,7 @@ pub fn console_for(
 
 /// How many fds after stdio the container gets: systemd's LISTEN_FDS, then
 /// --preserve-fds; no more than this process may have open.
-pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
+pub(crate) fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
     let limit = sys::process::open_files_limit().unwrap_or(1024);
     let total = u64::from(flag) + u64::from(listen);
     if total + 3 > limit {
@@ -295,7 +314,7 @@ pub fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
 }
 
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
-pub fn reserve_preserved_fds(n: u32) {
+pub(crate) fn reserve_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
         // The lowest free number is this one: the ones below are taken.
         if !sys::process::is_open(fd) {
@@ -521,13 +540,24 @@ fn owner_name() -> String {
 }
 
 /// Creates the container: validates the bundle, builds the container in new
-/// namespaces and leaves its init waiting for `start`. Returns the init's pid.
-/// The caller must be single-threaded: the init is a clone of it.
+/// namespaces and leaves its init waiting for [`start`]. Returns the init's
+/// pid; the init is a child of the caller (see [`wait`](fn@wait)).
+///
+/// The caller must be single-threaded: the init is a clone of it. Unless the
+/// program already runs from a read-only or sealed copy of its binary, the
+/// first call re-executes the program from one (see
+/// [`crate::process::seal`]) and so never returns: call
+/// [`ensure_sealed`](crate::process::seal::ensure_sealed) first thing in
+/// `main` to have that happen before anything else.
 pub fn create(store: &Store, args: &CreateOptions, mode: Mode) -> Result<libc::pid_t> {
     crate::process::seal::ensure_sealed()?;
     spawn(store, args, mode, false).map(|s| s.saved.pid)
 }
 
+/// Starts a created container: its init runs the startContainer hooks and
+/// execs the program; an error there (a failed exec) is this call's error.
+/// Then runs the poststart hooks and, when the container was created with
+/// NOTIFY_SOCKET set, relays its notifications until READY=1 or its end.
 pub fn start(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
@@ -629,7 +659,7 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved) -> Result<()> {
 }
 
 /// A pidfd for the container's init, refusing a process that merely reused its pid.
-pub fn open_init(saved: &Saved) -> Result<OwnedFd> {
+pub(crate) fn open_init(saved: &Saved) -> Result<OwnedFd> {
     let not_running = || Error::not_running(&saved.id);
     let pidfd = sys::pidfd_open(saved.pid).map_err(|_| not_running())?;
     // Checked after pidfd_open: from here on the pidfd cannot refer to another process.
@@ -646,7 +676,8 @@ pub fn state(store: &Store, id: &str) -> Result<ContainerState> {
     Ok(ContainerState { saved, status })
 }
 
-/// Sends `sig` to the container's init, or with `all` to every process of its cgroup.
+/// Sends `sig` (a signal number) to the container's init, or with `all` to
+/// every process of its cgroup (only the init when husk did not make that cgroup).
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let saved = store.load(id)?;
     let pidfd = open_init(&saved)?;
@@ -667,6 +698,10 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     })
 }
 
+/// Deletes a stopped or created container (a created one is killed first), or
+/// with `force` one in any state (SIGKILL, then a wait of at most 10 s): its
+/// processes, its cgroup and its state go, then the poststop hooks run. Also
+/// removes what a `create` killed midway left.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load_any(id)?;
@@ -736,7 +771,14 @@ fn kill_and_wait(saved: &Saved) -> Result<()> {
 }
 
 /// Creates and starts a container; in the foreground, waits for its process
-/// and returns its exit status (128 + signal when killed).
+/// and returns its exit status (128 + signal when killed), then deletes the
+/// container unless `keep`. Detached, returns 0 once the process runs.
+///
+/// As for [`create`], the caller must be single-threaded and may be
+/// re-executed once. In the foreground this process also blocks SIGCHLD and
+/// the signals it forwards to the container (TERM, INT, HUP, QUIT, USR1,
+/// USR2, WINCH), becomes a child subreaper, and proxies its terminal when the
+/// process has one; that stays so after the call.
 pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     crate::process::seal::ensure_sealed()?;
     if args.detach {

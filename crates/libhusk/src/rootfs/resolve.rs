@@ -19,7 +19,7 @@
 //! magic link: the kernel refuses one (ELOOP), the walk expands its text as
 //! an ordinary symlink's, inside the root.
 //!
-//! Unit tests run every case both ways ([`Method::Walk`] forces the walk, as
+//! Unit tests run every case both ways (`Method::Walk` forces the walk, as
 //! crun's tests force their fallback with a no_openat2 shim).
 
 use std::collections::VecDeque;

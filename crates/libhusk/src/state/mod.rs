@@ -24,7 +24,9 @@ use crate::sys;
 
 /// Where root keeps container state unless told otherwise.
 pub const DEFAULT_ROOT: &str = "/run/husk";
+/// A committed container's record, in its directory.
 pub const STATE_FILE: &str = "state.json";
+/// The fifo a created init waits on until `start` opens it.
 pub const FIFO: &str = "exec.fifo";
 /// The record of a container that `create` has not committed yet.
 pub const CREATING_FILE: &str = "creating.json";
@@ -32,13 +34,19 @@ pub const CREATING_FILE: &str = "creating.json";
 pub const CACHE_DIR: &str = "#seccomp";
 const MAX_ID_LEN: usize = 1024;
 
+/// A container's status, as the runtime spec names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// A `create` is under way (or was killed midway: then `Stopped`).
     Creating,
+    /// Built, its init waiting for `start`.
     Created,
+    /// The container's program runs.
     Running,
+    /// Its cgroup is frozen.
     Paused,
+    /// Its init has exited.
     Stopped,
 }
 
@@ -59,15 +67,23 @@ impl std::fmt::Display for Status {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct Saved {
+    /// The runtime spec version of the config.
     pub oci_version: String,
+    /// The container's id.
     pub id: String,
+    /// The init's pid (in the caller's pid namespace); 0 before it exists.
     pub pid: i32,
     /// Start time of the init process (clock ticks since boot), against pid reuse.
     pub start_time: u64,
+    /// The bundle directory.
     pub bundle: PathBuf,
+    /// The root filesystem, as an absolute path.
     pub rootfs: PathBuf,
+    /// When it was created (RFC 3339, UTC).
     pub created: String,
+    /// The name of the user who created it.
     pub owner: String,
+    /// The config's annotations.
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     /// The config's hooks, for start (poststart) and delete (poststop).
@@ -92,14 +108,23 @@ pub struct Saved {
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct OciState<'a> {
+    /// The runtime spec version of the config.
     pub oci_version: &'a str,
+    /// The container's id.
     pub id: &'a str,
+    /// The init's pid; 0 once stopped.
     pub pid: i32,
+    /// The status now.
     pub status: Status,
+    /// The bundle directory.
     pub bundle: &'a Path,
+    /// The root filesystem (runc's extra field).
     pub rootfs: &'a Path,
+    /// When it was created (runc's extra field).
     pub created: &'a str,
+    /// Who created it (runc's extra field).
     pub owner: &'a str,
+    /// The config's annotations.
     pub annotations: &'a HashMap<String, String>,
 }
 
@@ -111,6 +136,7 @@ impl Saved {
         v.to_string()
     }
 
+    /// The runtime spec's state document for this container at `status`.
     pub fn oci_state(&self, status: Status) -> OciState<'_> {
         OciState {
             oci_version: &self.oci_version,
@@ -161,6 +187,8 @@ impl Saved {
     }
 }
 
+/// Checks that `id` can name a container: a non-empty file name of at most
+/// 1024 bytes of letters, digits and `._-+:@`.
 pub fn validate_id(id: &str) -> Result<()> {
     if id.is_empty() {
         bail!("container id must not be empty");
@@ -177,12 +205,14 @@ pub fn validate_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The state root (`--root`): one directory per container.
 pub struct Store {
     root: PathBuf,
 }
 
 /// A container's directory, locked for the lifetime of this value.
 pub struct Locked {
+    /// The container's directory.
     pub dir: PathBuf,
     _lock: File,
 }
@@ -216,14 +246,17 @@ fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<
 }
 
 impl Store {
+    /// The store under `root`, which is made when the first container is.
     pub fn new(root: PathBuf) -> Store {
         Store { root }
     }
 
+    /// The state root.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The directory of container `id`.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
     }
@@ -256,6 +289,7 @@ impl Store {
         Ok(Locked { dir, _lock: lock })
     }
 
+    /// The committed state of container `id`.
     pub fn load(&self, id: &str) -> Result<Saved> {
         validate_id(id)?;
         load_from(&self.dir(id), id)
@@ -267,6 +301,7 @@ impl Store {
         load_any(&self.dir(id), id)
     }
 
+    /// The ids of the containers under the root, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
@@ -313,6 +348,7 @@ pub fn load_any(dir: &Path, id: &str) -> Result<Saved> {
     Ok(saved)
 }
 
+/// The committed state (`state.json`) in `dir`.
 pub fn load_from(dir: &Path, id: &str) -> Result<Saved> {
     let path = dir.join(STATE_FILE);
     let text = std::fs::read(&path).map_err(|e| not_found_or(e, id, dir))?;
@@ -320,15 +356,18 @@ pub fn load_from(dir: &Path, id: &str) -> Result<Saved> {
 }
 
 impl Locked {
+    /// Writes the committed state.
     pub fn save(&self, saved: &Saved) -> Result<()> {
         let json = serde_json::to_vec(saved).expect("state serialises");
         write_atomic(&self.dir.join(STATE_FILE), &json, 0o600)
     }
 
+    /// The committed state.
     pub fn load(&self, id: &str) -> Result<Saved> {
         load_from(&self.dir, id)
     }
 
+    /// The committed state, or else the provisional record.
     pub fn load_any(&self, id: &str) -> Result<Saved> {
         load_any(&self.dir, id)
     }
@@ -346,10 +385,12 @@ impl Locked {
         Ok(())
     }
 
+    /// The container's status now (see [`status_of`]).
     pub fn status(&self, saved: &Saved) -> Status {
         status_of(&self.dir, saved)
     }
 
+    /// The fd that holds the lock (closed in the init, which must not hold it).
     pub fn lock_fd(&self) -> std::os::fd::RawFd {
         self._lock.as_raw_fd()
     }
