@@ -214,3 +214,93 @@ fn open_namespace(i: usize, name: &str, flag: i32, path: &std::path::Path) -> Re
         fd,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(json: &str) -> Result<NamespacePlan> {
+        let list: Vec<LinuxNamespace> = serde_json::from_str(json).unwrap();
+        NamespacePlan::from_spec(&list)
+    }
+
+    #[test]
+    fn new_namespaces_become_clone_flags_but_time_and_cgroup() {
+        let p =
+            plan(r#"[{"type":"pid"},{"type":"mount"},{"type":"network"},{"type":"time"},{"type":"cgroup"}]"#).unwrap();
+        for flag in [
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWTIME,
+            libc::CLONE_NEWCGROUP,
+        ] {
+            assert!(p.is_new(flag) && p.has(flag), "{flag:#x}");
+        }
+        assert!(!p.has(libc::CLONE_NEWUSER) && !p.has(libc::CLONE_NEWUTS));
+        // Time: unshared by the parent; cgroup: by the init once in its cgroup.
+        let want = (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET) as u64;
+        assert_eq!(p.clone_flags(), want);
+        assert!(p.joins.is_empty() && !p.pid_joined_late);
+    }
+
+    #[test]
+    fn a_namespace_listed_twice_is_an_error() {
+        let e = plan(r#"[{"type":"ipc"},{"type":"uts"},{"type":"ipc","path":"/proc/self/ns/ipc"}]"#)
+            .err()
+            .expect("refused");
+        assert_eq!(e.message(), "linux.namespaces[2]: the ipc namespace is listed twice");
+    }
+
+    #[test]
+    fn joined_paths_are_opened_and_type_checked() {
+        let p = plan(r#"[{"type":"uts","path":"/proc/self/ns/uts"},{"type":"mount"}]"#).unwrap();
+        assert_eq!(p.joins.len(), 1);
+        assert_eq!(p.joins[0].flag, libc::CLONE_NEWUTS);
+        assert!(p.has(libc::CLONE_NEWUTS) && !p.is_new(libc::CLONE_NEWUTS));
+        assert_eq!(p.clone_flags(), libc::CLONE_NEWNS as u64);
+
+        let e = plan(r#"[{"type":"network","path":"/proc/self/ns/uts"}]"#)
+            .err()
+            .expect("refused");
+        assert_eq!(
+            e.message(),
+            "linux.namespaces[0].path /proc/self/ns/uts is not a network namespace"
+        );
+        let e = plan(r#"[{"type":"ipc","path":"/proc/self/status"}]"#)
+            .err()
+            .expect("refused");
+        assert!(
+            e.message()
+                .starts_with("linux.namespaces[0].path /proc/self/status is not a namespace: "),
+            "{e}"
+        );
+        let e = plan(r#"[{"type":"ipc","path":"/no/such/ns"}]"#).err().expect("refused");
+        assert!(e.message().starts_with("linux.namespaces[0].path /no/such/ns: "), "{e}");
+    }
+
+    #[test]
+    fn namespaces_shared_with_husk_are_found() {
+        let p = plan(r#"[{"type":"uts","path":"/proc/self/ns/uts"},{"type":"ipc"}]"#).unwrap();
+        assert_eq!(
+            p.shared_with_caller(libc::CLONE_NEWUTS).unwrap(),
+            Some(Shared::Joined(PathBuf::from("/proc/self/ns/uts")))
+        );
+        assert_eq!(p.shared_with_caller(libc::CLONE_NEWIPC).unwrap(), None);
+        assert_eq!(
+            p.shared_with_caller(libc::CLONE_NEWNET).unwrap(),
+            Some(Shared::Unlisted)
+        );
+    }
+
+    #[test]
+    fn a_joined_pid_namespace_is_entered_late_unless_a_user_namespace_is_new() {
+        let late = plan(r#"[{"type":"pid","path":"/proc/self/ns/pid"},{"type":"mount"}]"#).unwrap();
+        assert!(late.pid_joined_late);
+        assert_eq!(late.late_pid_namespace().map(|j| j.flag), Some(libc::CLONE_NEWPID));
+
+        let early = plan(r#"[{"type":"pid","path":"/proc/self/ns/pid"},{"type":"user"},{"type":"mount"}]"#).unwrap();
+        assert!(!early.pid_joined_late && !early.proc_after_join);
+        assert!(early.late_pid_namespace().is_none() && early.pidns_for_proc_mounts().is_none());
+    }
+}

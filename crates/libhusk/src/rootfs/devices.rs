@@ -165,6 +165,27 @@ mod tests {
     }
 
     #[test]
+    fn device_types_and_modes() {
+        let devs: Vec<LinuxDevice> = serde_json::from_str(
+            r#"[{"path":"/dev/sda","type":"b","major":8,"minor":0,"fileMode":8624},
+                {"path":"/dev/pipe","type":"p","major":0,"minor":0},
+                {"path":"/dev/kmsg","type":"u","major":1,"minor":11,"gid":4}]"#,
+        )
+        .unwrap();
+        let plans = plan(&devs).unwrap();
+        let find = |p: &str| plans.iter().find(|d| d.path == Path::new(p)).unwrap().clone();
+        // The file type bits of fileMode (0o20660 here) are not the node's mode.
+        assert_eq!((find("/dev/sda").kind, find("/dev/sda").mode), (libc::S_IFBLK, 0o660));
+        assert_eq!(find("/dev/pipe").kind, libc::S_IFIFO);
+        assert_eq!((find("/dev/kmsg").kind, find("/dev/kmsg").gid), (libc::S_IFCHR, 4));
+        let all: Vec<LinuxDevice> = serde_json::from_str(r#"[{"path":"/dev/x","type":"a"}]"#).unwrap();
+        assert_eq!(
+            plan(&all).unwrap_err().message(),
+            "linux.devices[0].type \"a\" is not a device node type"
+        );
+    }
+
+    #[test]
     fn relative_device_path_is_an_error() {
         let devs: Vec<LinuxDevice> =
             serde_json::from_str(r#"[{"path":"dev/x","type":"b","major":8,"minor":0}]"#).unwrap();
