@@ -178,17 +178,7 @@ fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> io::Re
             if links > MAX_SYMLINKS {
                 return Err(errno(libc::ELOOP));
             }
-            let target = sys::resolve::readlink_fd(&fd)?;
-            let target = target.as_bytes();
-            if target.is_empty() {
-                return Err(errno(libc::ENOENT));
-            }
-            if target.starts_with(b"/") {
-                dirs.truncate(1);
-            }
-            for c in components(target).into_iter().rev() {
-                pending.push_front(c);
-            }
+            follow(&fd, &mut dirs, &mut pending)?;
             continue;
         }
         if !last {
@@ -208,6 +198,23 @@ fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> io::Re
         return Ok(dir);
     }
     sys::openat(dir.as_raw_fd(), c".", flags | libc::O_NOFOLLOW, 0)
+}
+
+/// Puts the target of the symlink `link` in front of what is left to walk;
+/// an absolute one takes the walk back to the root.
+fn follow(link: &OwnedFd, dirs: &mut Vec<OwnedFd>, pending: &mut VecDeque<Vec<u8>>) -> io::Result<()> {
+    let target = sys::resolve::readlink_fd(link)?;
+    let target = target.as_bytes();
+    if target.is_empty() {
+        return Err(errno(libc::ENOENT));
+    }
+    if target.starts_with(b"/") {
+        dirs.truncate(1);
+    }
+    for name in components(target).into_iter().rev() {
+        pending.push_front(name);
+    }
+    Ok(())
 }
 
 /// Whether what the walk ended on, of type `kind`, is what `flags` and
