@@ -13,11 +13,11 @@
 //!   filter that denies it that way), and the way missing components are
 //!   created (mkdir -p inside the root).
 //!
-//! What the walk cannot see that the kernel does: a directory it already
-//! holds being moved out of the root by a concurrent rename through another
-//! mount (openat2 notices and asks for a retry). Both never follow a /proc
-//! magic link: the kernel refuses one (ELOOP), the walk expands its text as
-//! an ordinary symlink's, inside the root.
+//! Neither follows a /proc magic link (/proc/self/cwd, /proc/self/fd/N):
+//! both refuse one with ELOOP. What the walk cannot see that the kernel
+//! does: a directory it already holds being moved out of the root by a
+//! concurrent rename through another mount (openat2 notices and asks for a
+//! retry).
 //!
 //! Unit tests run every case both ways (`Method::Walk` forces the walk, as
 //! crun's tests force their fallback with a no_openat2 shim).
@@ -201,12 +201,16 @@ fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> io::Re
 }
 
 /// Puts the target of the symlink `link` in front of what is left to walk;
-/// an absolute one takes the walk back to the root.
+/// an absolute one takes the walk back to the root. A magic link is refused
+/// with ELOOP, as RESOLVE_NO_MAGICLINKS has the kernel do.
 fn follow(link: &OwnedFd, dirs: &mut Vec<OwnedFd>, pending: &mut VecDeque<Vec<u8>>) -> io::Result<()> {
     let target = sys::resolve::readlink_fd(link)?;
     let target = target.as_bytes();
     if target.is_empty() {
         return Err(errno(libc::ENOENT));
+    }
+    if is_magic_link(link, target)? {
+        return Err(errno(libc::ELOOP));
     }
     if target.starts_with(b"/") {
         dirs.truncate(1);
@@ -215,6 +219,18 @@ fn follow(link: &OwnedFd, dirs: &mut Vec<OwnedFd>, pending: &mut VecDeque<Vec<u8
         pending.push_front(name);
     }
     Ok(())
+}
+
+/// Whether `link`, whose target reads `target`, is one of procfs's magic
+/// links (/proc/PID/cwd, root, exe, fd/N, ns/*, map_files/*), which the kernel
+/// follows to the object itself whatever their text. Those read as absolute
+/// paths or as `type:[inode]`; procfs's ordinary links (`self`, `thread-self`,
+/// `mounts`, `net`) are relative names.
+fn is_magic_link(link: &OwnedFd, target: &[u8]) -> io::Result<bool> {
+    if !target.starts_with(b"/") && !target.contains(&b':') {
+        return Ok(false);
+    }
+    Ok(nix::sys::statfs::fstatfs(link)?.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 /// Whether what the walk ended on, of type `kind`, is what `flags` and
@@ -426,6 +442,31 @@ mod tests {
         fails(&t, "filelink/", libc::O_PATH, libc::ENOTDIR);
         fails(&t, "etc/passwd", O_PATH_DIR, libc::ENOTDIR);
         lands_on(&t, "dir/", "dir");
+    }
+
+    #[test]
+    fn magic_links_are_refused() {
+        // The host's own root and procfs: magic links need a procfs, and one
+        // can be mounted only with privileges.
+        let root: OwnedFd = std::fs::File::open("/").unwrap().into();
+        let (pipe, _writer) = nix::unistd::pipe().unwrap();
+        let pipe_path = format!("/proc/self/fd/{}", pipe.as_raw_fd());
+        for method in [Method::Kernel, Method::Walk] {
+            for path in [
+                "/proc/self/cwd",
+                "/proc/self/root/etc",
+                "/proc/self/ns/net",
+                pipe_path.as_str(),
+            ] {
+                let got = outcome(open_by(method, &root, Path::new(path), libc::O_PATH));
+                assert_eq!(got, Err(libc::ELOOP), "{path} with {method:?}");
+            }
+            // /proc/self and /proc/mounts are ordinary links, followed.
+            for path in ["/proc/self/status", "/proc/mounts"] {
+                let fd = open_by(method, &root, Path::new(path), libc::O_RDONLY).expect(path);
+                assert_eq!(file_type(&fd).unwrap(), libc::S_IFREG, "{path} with {method:?}");
+            }
+        }
     }
 
     #[test]
