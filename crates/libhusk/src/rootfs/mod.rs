@@ -32,14 +32,7 @@ fn is_enoent(e: &std::io::Error) -> bool {
 }
 
 fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
-    // SAFETY: fstat fills the zeroed struct.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd.as_raw_fd(), &mut st) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(st)
-    }
+    Ok(nix::sys::stat::fstat(fd)?)
 }
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
