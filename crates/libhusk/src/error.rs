@@ -5,6 +5,9 @@
 use std::any::Any;
 use std::fmt;
 
+/// An error of libhusk: one line that names what failed (the config field,
+/// the path, the step), with the errno and the [`ErrorKind`] a caller may
+/// branch on.
 #[derive(Debug)]
 pub struct Error {
     message: String,
@@ -17,6 +20,7 @@ pub struct Error {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
+    /// Anything else: the message says what.
     #[default]
     Other,
     /// No container of that id exists.
@@ -32,9 +36,12 @@ pub enum ErrorKind {
     DBus(String),
 }
 
+/// What every fallible call of libhusk returns.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// An error of kind `Other` with no errno; line breaks in `msg` are shown
+    /// escaped, so that it stays one line.
     pub fn new(msg: impl Into<String>) -> Self {
         Error {
             message: one_line(msg.into()),
@@ -58,16 +65,19 @@ impl Error {
         Error::new(format!("container \"{id}\" not running")).with_kind(ErrorKind::NotRunning)
     }
 
+    /// The same error, of kind `kind`.
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.kind = kind;
         self
     }
 
+    /// The same error, caused by a system call that failed with `errno`.
     pub fn with_errno(mut self, errno: i32) -> Self {
         self.errno = Some(errno);
         self
     }
 
+    /// The one-line message.
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -77,6 +87,7 @@ impl Error {
         self.errno
     }
 
+    /// What kind of error it is.
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
@@ -139,6 +150,7 @@ fn one_line(msg: String) -> String {
 /// Prefixes an error with what was being done: `open /x: No such file or
 /// directory`. The errno and kind of the error it wraps are kept.
 pub trait Context<T> {
+    /// The error (if any) as an [`Error`] whose message starts with `what()`.
     fn context<F: FnOnce() -> String>(self, what: F) -> Result<T>;
 }
 
@@ -155,6 +167,7 @@ impl<T, E: fmt::Display + 'static> Context<T> for std::result::Result<T, E> {
     }
 }
 
+/// Returns early with an [`Error`](crate::error::Error) formatted as `format!` would.
 #[macro_export]
 macro_rules! bail {
     ($($arg:tt)*) => { return Err($crate::error::Error::new(format!($($arg)*))) };

@@ -16,17 +16,20 @@
 //!   [`container::delete`], [`container::run`], [`container::list`],
 //!   [`container::exec::exec`], and [`container::control`] (pause, resume,
 //!   pids, events, update). Each takes a [`state::Store`].
-//! - [`spec`]: `config.json` read and validated into a complete plan before
-//!   anything is made on the host; every error names the field at fault.
+//! - [`spec`]: `config.json` read and validated into a complete plan without
+//!   side effects (every error names the field at fault), then prepared in a
+//!   step of its own (the seccomp cache, systemd lookups).
 //! - [`process`]: what runs in the cloned children (the container's init and
 //!   the exec process), the parent/child channel, and
 //!   [`process::seal`] (CVE-2019-5736).
 //! - [`rootfs`]: the container's filesystem: mounts, devices, and the in-root
 //!   path resolver ([`rootfs::resolve`]).
-//! - [`cgroups`], [`seccomp`], [`hooks`]: limits, syscall filters, lifecycle hooks.
+//! - [`cgroups`] (a driver for cgroupfs v1 and v2, systemd, or none),
+//!   [`seccomp`], [`hooks`]: limits, syscall filters, lifecycle hooks.
 //! - [`state`]: the state root, one directory per container, with its lock.
 //! - [`sys`]: the raw syscalls, each behind a small safe function.
-//! - [`error`] and [`log`]: one-line errors, and where warnings go.
+//! - [`error`] and [`log`]: one-line errors that keep the errno and a kind,
+//!   and where warnings go.
 //!
 //! # Usage
 //!
@@ -83,6 +86,7 @@
 pub mod cgroups;
 #[warn(missing_docs)]
 pub mod container;
+#[warn(missing_docs)]
 pub mod error;
 pub mod hooks;
 #[warn(missing_docs)]
