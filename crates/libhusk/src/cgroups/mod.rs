@@ -118,7 +118,7 @@ pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
         bail!("linux.cgroupsPath {configured} must not contain ..");
     }
     if configured.is_empty() {
-        if root == Path::new(crate::state::DEFAULT_ROOT) {
+        if root == Path::new(crate::DEFAULT_ROOT) {
             return Ok(format!("/husk/{id}"));
         }
         return Ok(format!(
@@ -581,7 +581,7 @@ mod tests {
 
     #[test]
     fn cgroups_paths_resolve_without_escapes() {
-        let root = Path::new(crate::state::DEFAULT_ROOT);
+        let root = Path::new(crate::DEFAULT_ROOT);
         assert_eq!(resolve_path("", "c", root).unwrap(), "/husk/c");
         assert_eq!(resolve_path("//a/./b/", "c", root).unwrap(), "/a/b");
         for bad in ["/", "//", "/.", "/./", "."] {

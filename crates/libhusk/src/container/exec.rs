@@ -76,15 +76,16 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         .transpose()?;
     let namespaces = init_namespaces(saved.pid)?;
     let _alive = container::open_init(&saved)?;
-    let (console_end, proxy) = container::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
+    let (console_end, proxy) = container::stdio::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
-    container::preserved_fds(a.preserve_fds, 0)?;
-    container::reserve_preserved_fds(a.preserve_fds);
+    container::stdio::preserved_fds(a.preserve_fds, 0)?;
+    container::stdio::reserve_preserved_fds(a.preserve_fds);
 
     let (to_child, child_end) = channel::exec_channel()?;
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.
     sys::set_non_dumpable();
     // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
+    #[allow(unsafe_code)]
     let joiner = unsafe { sys::clone_process(0) }.context(|| "clone exec process".into())?;
     if joiner == 0 {
         drop(to_child);
@@ -108,14 +109,14 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
     if let Err(e) = joined.and_then(|()| to_child.send_placed().context(|| "signal exec process".into())) {
         // Stop the joiner first (it may be waiting to be placed), then read
         // why it failed if it did so on its own before.
-        container::sigkill(joiner);
-        container::wait_status(joiner);
+        container::wait::sigkill(joiner);
+        container::wait::wait_status(joiner);
         return Err(to_child.failure().map(Error::new).unwrap_or(e));
     }
     let pid = spawned_pid(&to_child, joiner)?;
     // Success is the exec closing the child's end; an error is its own.
     if let ExecOutcome::Failed(e) = to_child.wait_exec().context(|| "read from exec process".into())? {
-        container::wait_status(pid);
+        container::wait::wait_status(pid);
         return Err(Error::new(e));
     }
     if let Some(p) = &a.pid_file {
@@ -292,7 +293,7 @@ pub struct ExecOptions {
 /// The pid of the exec process, which the joiner reports before it exits.
 fn spawned_pid(to_child: &ExecParent, joiner: libc::pid_t) -> Result<libc::pid_t> {
     let msg = to_child.recv_spawned().context(|| "read from exec process".into());
-    let status = container::wait_status(joiner);
+    let status = container::wait::wait_status(joiner);
     match msg? {
         FromJoiner::Pid(pid) if sys::is_own_child(pid) => Ok(pid),
         FromJoiner::Pid(pid) => bail!("exec: the reported process {pid} is not husk's child"),

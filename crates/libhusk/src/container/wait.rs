@@ -50,6 +50,22 @@ pub fn wait(pid: libc::pid_t, timeout: Duration) -> Result<i32> {
     }
 }
 
+/// Kills our own child `pid` (which must then be reaped).
+pub(crate) fn sigkill(pid: libc::pid_t) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Reaps our own child `pid`: its raw wait status (0 when there is none to reap).
+pub(crate) fn wait_status(pid: libc::pid_t) -> i32 {
+    loop {
+        match sys::process::waitpid(pid) {
+            Ok(status) => return status,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(_) => return 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,7 @@ pub fn join_and_spawn(args: ExecArgs) -> ! {
     });
     let spawned = prepared.and_then(|program| {
         // SAFETY: single-threaded; the child only runs `run_program` and exits.
+        #[allow(unsafe_code)]
         let pid = unsafe { sys::clone_sibling() }.context(|| "clone exec process".into())?;
         Ok((pid, program))
     });

@@ -227,7 +227,9 @@ fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::process::names
     keep.extend([known.as_raw_fd(), announced.as_raw_fd()]);
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     // SAFETY: single-threaded; the child returns into the init's code path.
-    match unsafe { sys::clone_sibling() }.context(|| "clone the container's process".into())? {
+    #[allow(unsafe_code)]
+    let cloned = unsafe { sys::clone_sibling() };
+    match cloned.context(|| "clone the container's process".into())? {
         0 => {
             drop(announced);
             prologue::die_with_parent();

@@ -182,6 +182,7 @@ pub fn write_maps(pid: libc::pid_t, plan: &UsernsPlan) -> Result<()> {
 /// child that only waits holds it while the maps are written and it is opened.
 pub fn idmap_userns(uids: &[IdRange], gids: &[IdRange]) -> Result<std::os::fd::OwnedFd> {
     // SAFETY: single-threaded; the child only waits to be killed.
+    #[allow(unsafe_code)]
     let pid = unsafe { crate::sys::clone_process(libc::CLONE_NEWUSER as u64) }.context(|| "clone for idmap".into())?;
     if pid == 0 {
         loop {

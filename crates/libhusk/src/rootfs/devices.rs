@@ -15,7 +15,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use crate::bail;
 use crate::error::{Context, Result};
-use crate::rootfs;
+use crate::rootfs::resolve;
 use crate::sys;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> R
         };
         made.context(|| format!("create device {}", d.path.display()))?;
     }
-    let dev = rootfs::resolve_dir(root, Path::new("/dev"), true)?;
+    let dev = resolve::resolve_dir(root, Path::new("/dev"), true)?;
     for (target, name) in SYMLINKS {
         symlink(&dev, target, name)?;
     }
@@ -113,7 +113,7 @@ pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> R
 }
 
 fn create_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
-    let (parent, name) = rootfs::resolve_parent(root, &d.path)?;
+    let (parent, name) = resolve::resolve_parent(root, &d.path)?;
     let name = sys::cstring(name)?;
     // The node replaces whatever the image had there.
     let _ = unlinkat(&parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
@@ -126,7 +126,7 @@ fn create_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
 }
 
 fn bind_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
-    let target = rootfs::resolve_file(root, &d.path)?;
+    let target = resolve::resolve_file(root, &d.path)?;
     let tree = sys::open_tree(&sys::cstring(&d.path)?, sys::OPEN_TREE_CLONE)
         .context(|| format!("bind {} from the host", d.path.display()))?;
     sys::move_mount(&tree, &target)?;

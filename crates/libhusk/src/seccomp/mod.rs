@@ -96,7 +96,7 @@ pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
         .create(cache)
         .is_ok()
     {
-        let _ = crate::state::write_atomic(&path, &plan.bpf, 0o600);
+        let _ = crate::sys::fs::write_atomic(&path, &plan.bpf, 0o600);
     }
     Ok(plan)
 }

@@ -140,7 +140,7 @@ pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
 /// container yet.
 pub fn prepare(plan: &mut Plan, opts: &Options) -> Result<()> {
     if let Some(filter) = &mut plan.seccomp {
-        seccomp::compile_planned(filter, &opts.root.join(crate::state::CACHE_DIR))?;
+        seccomp::compile_planned(filter, &opts.root.join(crate::CACHE_DIR))?;
     }
     if let Some(cgroup) = &mut plan.cgroup {
         if let Some(systemd) = &cgroup.systemd {
@@ -657,7 +657,7 @@ mod tests {
         planned.cgroup.as_mut().unwrap().systemd = None;
         prepare(&mut planned, &opts).unwrap();
         assert!(!planned.seccomp.as_ref().unwrap().bpf.is_empty());
-        let cached = std::fs::read_dir(root.join(crate::state::CACHE_DIR)).unwrap().count();
+        let cached = std::fs::read_dir(root.join(crate::CACHE_DIR)).unwrap().count();
         assert_eq!(cached, 1, "prepare caches the compiled filter");
         std::fs::remove_dir_all(&dir).unwrap();
     }

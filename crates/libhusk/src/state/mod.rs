@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -22,16 +21,13 @@ use crate::bail;
 use crate::error::{Context, Error, Result};
 use crate::sys;
 
-/// Where root keeps container state unless told otherwise.
-pub const DEFAULT_ROOT: &str = "/run/husk";
+pub use crate::{CACHE_DIR, DEFAULT_ROOT};
 /// A committed container's record, in its directory.
 pub const STATE_FILE: &str = "state.json";
 /// The fifo a created init waits on until `start` opens it.
 pub const FIFO: &str = "exec.fifo";
 /// The record of a container that `create` has not committed yet.
 pub const CREATING_FILE: &str = "creating.json";
-/// Compiled seccomp filters, in the state root; '#' is never in a container id.
-pub const CACHE_DIR: &str = "#seccomp";
 const MAX_ID_LEN: usize = 1024;
 
 /// A container's status, as the runtime spec names them.
@@ -444,24 +440,7 @@ fn is_locked(dir: &Path) -> bool {
 
 /// Writes a file so that readers see the old content or the new, never a part.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        std::fs::rename(&tmp, path)
-    };
-    write()
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
-        .context(|| format!("write {}", path.display()))
+    crate::sys::fs::write_atomic(path, data, mode).context(|| format!("write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -52,6 +52,30 @@ pub fn recv_fd(socket: BorrowedFd<'_>, payload: &mut [u8]) -> nix::Result<Option
     Ok(None)
 }
 
+/// Writes `path` through a temporary file renamed over it (close-on-exec,
+/// with `mode`): readers see the old content or the new, never a part. The
+/// temporary file is removed when anything fails.
+pub fn write_atomic(path: &std::path::Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let write = || -> io::Result<()> {
+        let mut f = std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        std::fs::rename(&tmp, path)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Seek, Write};

@@ -1,0 +1,421 @@
+//! `create`: the bundle validated into a plan, the state recorded before
+//! anything exists, the cgroup, the init cloned into its namespaces and the
+//! protocol with it until it waits for `start`.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::stdio::{console_for, preserved_fds, reserve_preserved_fds};
+use super::wait::{sigkill, wait_status};
+use super::{CreateOptions, Mode};
+use crate::bail;
+use crate::cgroups::Driver;
+use crate::error::{Context, Error, Result};
+use crate::process::channel::{self, FromInit, InitParent};
+use crate::process::init::{self, InitArgs};
+use crate::spec::{self, Plan};
+use crate::state::{self, Locked, Saved, Status, Store, FIFO};
+use crate::{log, sys};
+
+/// A freshly cloned init that is killed and reaped unless creation succeeds.
+struct InitGuard {
+    pid: libc::pid_t,
+    armed: bool,
+}
+
+impl InitGuard {
+    fn reap(&mut self) -> i32 {
+        self.armed = false;
+        wait_status(self.pid)
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            sigkill(self.pid);
+            wait_status(self.pid);
+        }
+    }
+}
+
+fn describe_wait(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    }
+}
+
+/// A created container: its locked state, and for a foreground run with a
+/// terminal, the socket on which its pty master arrives.
+pub(super) struct Spawned {
+    pub(super) locked: Locked,
+    pub(super) saved: Saved,
+    pub(super) console: Option<OwnedFd>,
+}
+
+pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> Result<Spawned> {
+    state::validate_id(&args.id)?;
+    let bundle = match &args.bundle {
+        Some(b) => b.clone(),
+        None => std::env::current_dir().context(|| "current directory".into())?,
+    };
+    let opts = spec::Options {
+        id: &args.id,
+        no_pivot: args.no_pivot,
+        new_keyring: !args.no_new_keyring,
+        rootless: mode.rootless,
+        systemd_cgroup: mode.systemd_cgroup,
+        root: store.root().to_path_buf(),
+    };
+    let mut plan = spec::load(&bundle, &opts)?;
+    spec::prepare(&mut plan, &opts)?;
+    let preserve = preserved_fds(args.preserve_fds, pass_listen_fds(&mut plan))?;
+    let notify = crate::container::notify::host_socket();
+    if let Some(host) = &notify {
+        pass_notify_socket(&mut plan, host, &store.dir(&args.id));
+    }
+    let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
+    reserve_preserved_fds(preserve);
+    let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
+    let locked = store.create(&args.id)?;
+    // Recorded before the cgroup or the init exist, so that `delete` finds them
+    // whenever this command dies.
+    let record = describe(&plan, args, notify.as_deref(), cgroup.record());
+    let made = locked.record(&record).and_then(|()| match &notify {
+        Some(_) => std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(locked.dir.join(crate::container::notify::DIR))
+            .context(|| "create notify directory".into()),
+        None => Ok(()),
+    });
+    let spawned = made.and_then(|()| {
+        let fds = Fds {
+            preserve,
+            console: to_init,
+        };
+        spawn_init(&plan, &locked, args, fds, record, &mut cgroup)
+    });
+    match spawned {
+        Ok(saved) => Ok(Spawned {
+            locked,
+            saved,
+            console: proxy,
+        }),
+        Err(e) => {
+            // The init is dead and reaped by now: nothing holds the cgroup.
+            let _ = cgroup.destroy();
+            let _ = locked.remove();
+            Err(e)
+        }
+    }
+}
+
+/// Creates the container's cgroup and applies its limits (or, with systemd,
+/// leaves that to the placing of the init). Unprivileged, a cgroup that cannot
+/// be made (not delegated to the user) is given up, with a warning when limits
+/// were asked for: the container then has none.
+fn make_cgroup(plan: &Plan, cgroup: &mut Box<dyn Driver>) -> Result<()> {
+    let Some(cp) = &plan.cgroup else { return Ok(()) };
+    match cgroup.create() {
+        Ok(()) => Ok(()),
+        Err(e) if cp.best_effort => {
+            let _ = cgroup.destroy();
+            if cp.has_limits {
+                log::warn(&format!(
+                    "no cgroup for this unprivileged container, its limits are not applied: {e}"
+                ));
+            }
+            *cgroup = Box::new(crate::cgroups::driver::NoCgroup);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The fds `create` hands to the init: how many to preserve, and the console.
+struct Fds {
+    preserve: u32,
+    console: Option<OwnedFd>,
+}
+
+/// systemd socket activation: with LISTEN_FDS=N set for husk, fds 3..3+N go to
+/// the container process (before --preserve-fds ones), which is told so by
+/// LISTEN_FDS=N and LISTEN_PID=1, as runc does. Returns N.
+fn pass_listen_fds(plan: &mut Plan) -> u32 {
+    let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+    else {
+        return 0;
+    };
+    let env = &mut plan.process.env;
+    env.retain(|e| !e.as_bytes().starts_with(b"LISTEN_FDS=") && !e.as_bytes().starts_with(b"LISTEN_PID="));
+    env.push(std::ffi::CString::new(format!("LISTEN_FDS={n}")).expect("no NUL"));
+    env.push(std::ffi::CString::new("LISTEN_PID=1").expect("no NUL"));
+    n
+}
+
+/// The container gets the notify directory of its state dir bound at the
+/// directory of its NOTIFY_SOCKET path, and that path in its environment.
+fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
+    let inside = crate::container::notify::container_path(&plan.process.env, host);
+    plan.notify_name = inside.file_name().map(|n| n.to_string_lossy().into_owned());
+    let dir = inside.parent().unwrap_or(Path::new("/")).to_path_buf();
+    plan.mounts.push(crate::rootfs::mounts::MountPlan {
+        destination: dir,
+        kind: crate::rootfs::mounts::MountKind::Bind {
+            source: state_dir.join(crate::container::notify::DIR),
+            recursive: false,
+        },
+        flags: 0,
+        attrs: Default::default(),
+        recursive_attrs: Default::default(),
+        propagation: Vec::new(),
+        data: String::new(),
+        idmap: None,
+    });
+    plan.process
+        .env
+        .retain(|e| !e.as_bytes().starts_with(b"NOTIFY_SOCKET="));
+    let var = format!("NOTIFY_SOCKET={}", inside.display());
+    plan.process
+        .env
+        .push(std::ffi::CString::new(var).expect("a path has no NUL"));
+}
+
+/// The container's record, before its init exists (pid 0): what `create`
+/// is about to make, for `delete` to undo.
+fn describe(plan: &Plan, args: &CreateOptions, notify: Option<&Path>, cgroup: crate::cgroups::Record) -> Saved {
+    Saved {
+        oci_version: plan.oci_version.clone(),
+        id: args.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: plan.bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: log::rfc3339(SystemTime::now(), true),
+        owner: owner_name(),
+        annotations: plan.annotations.clone(),
+        hooks: Some(plan.hooks.clone()).filter(|h| *h != Default::default()),
+        notify_socket: notify.map(Path::to_path_buf),
+        notify_name: notify.and_then(|_| plan.notify_name.clone()),
+        // Its directories that exist now are not ours, whatever becomes of
+        // this create: never to be killed or removed. A systemd unit is
+        // recorded once husk started it: one it did not start is not its to stop.
+        cgroup,
+        provisional: false,
+    }
+}
+
+fn spawn_init(
+    plan: &Plan,
+    locked: &Locked,
+    args: &CreateOptions,
+    fds: Fds,
+    mut saved: Saved,
+    cgroup: &mut Box<dyn Driver>,
+) -> Result<Saved> {
+    let Fds {
+        preserve: preserve_fds,
+        console,
+    } = fds;
+    let fifo_path = locked.dir.join(FIFO);
+    let fifo = sys::cstring(&fifo_path)?;
+    nix::unistd::mkfifo(fifo.as_c_str(), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(std::io::Error::from)
+        .context(|| "create exec fifo".into())?;
+    // Writable by an init that is root of a user namespace (an "other" to the
+    // host), readable only by the owner: nobody else can trigger `start`.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .context(|| "chmod exec fifo".into())?;
+    // The init holds only the fifo until `start`, never the state directory:
+    // a container process that can read the init's fds must find nothing
+    // there to climb out of with "..".
+    let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
+    let (to_init, init_end) = channel::init_channel()?;
+    make_cgroup(plan, cgroup)?;
+    let premounted = crate::rootfs::idmapped_trees(plan)?;
+    plan.namespaces.enter_before_clone(!plan.rootless)?;
+    if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .context(|| "create time namespace".into())?;
+        if !plan.time_offsets.is_empty() {
+            // Only possible before any process has entered the new namespace.
+            std::fs::write("/proc/self/timens_offsets", &plan.time_offsets)
+                .context(|| "write linux.timeOffsets".into())?;
+        }
+    }
+    let into = cgroup.clone_into()?;
+    // Inherited by the init: non-dumpable from birth until it execs. Not when
+    // we write its maps, which needs it dumpable: it is then in a new user
+    // namespace, and makes itself non-dumpable once it has them.
+    if plan.userns.is_none() {
+        sys::set_non_dumpable();
+    }
+    // SAFETY: husk is single-threaded; the child only runs init::run and exits.
+    #[allow(unsafe_code)]
+    let pid = unsafe { sys::clone_into(plan.namespaces.clone_flags(), into.as_ref().map(|f| f.as_raw_fd())) }
+        .context(|| "clone container init".into())?;
+    drop(into);
+    if pid == 0 {
+        drop(to_init);
+        init::run(InitArgs {
+            plan,
+            channel: init_end,
+            exec_fifo,
+            preserve_fds,
+            close: vec![locked.lock_fd()],
+            premounted,
+            console,
+            cgroup: cgroup.cgroup().map(|c| c.path.clone()),
+        });
+    }
+    drop(init_end);
+    drop(exec_fifo);
+    let mut guard = InitGuard { pid, armed: true };
+    let Some((start_time, _)) = sys::process_start(pid) else {
+        bail!("container init {pid} vanished at once")
+    };
+    (saved.pid, saved.start_time) = (pid, start_time);
+    let mut set_up = || -> Result<()> {
+        locked.record(&saved)?;
+        if let Some(userns) = &plan.userns {
+            // The init waits for its maps before it does anything.
+            crate::process::userns::write_maps(pid, userns)?;
+            to_init.send_maps_written().context(|| "signal container init".into())?;
+        }
+        if plan.parent_places_cgroup() {
+            // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
+            // the init sets up its mounts meanwhile, and waits only where it must.
+            let mut recorded = |cgroup: &crate::cgroups::Record| {
+                let cgroup = cgroup.clone();
+                locked.record(&Saved {
+                    cgroup,
+                    ..saved.clone()
+                })
+            };
+            cgroup.place(pid, &mut recorded)?;
+            to_init.send_placed().context(|| "signal container init".into())?;
+        }
+        Ok(())
+    };
+    if let Err(e) = set_up() {
+        // The init may be waiting for us: stop it, so that the read below
+        // finds either why it failed on its own (said before it exited) or
+        // the end of the socket, never a wait.
+        sigkill(pid);
+        guard.reap();
+        return Err(to_init.failure().map(Error::new).unwrap_or(e));
+    }
+    // What the driver made (none for a best-effort cgroup that could not be made).
+    saved.cgroup = cgroup.record();
+    let mut notify_fd = None;
+    loop {
+        match to_init.recv_setup().context(|| "read from container init".into())? {
+            FromInit::Ready => break,
+            FromInit::RunHooks => {
+                let state = saved.hook_state("creating");
+                let h = &plan.hooks;
+                crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &state)?;
+                crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &state)?;
+                to_init
+                    .send_hook_state(&state)
+                    .context(|| "signal container init".into())?;
+            }
+            FromInit::SeccompFd(fd) => notify_fd = Some(fd),
+            // The init started the container's process in the pid namespace it
+            // joins late, and exits: that process is the container's init now.
+            FromInit::Pid(process) if guard.pid == pid && sys::is_own_child(process) => {
+                guard.reap();
+                guard = InitGuard {
+                    pid: process,
+                    armed: true,
+                };
+                let Some((start_time, _)) = sys::process_start(process) else {
+                    bail!("container process {process} vanished at once")
+                };
+                (saved.pid, saved.start_time) = (process, start_time);
+                locked.record(&saved)?;
+            }
+            FromInit::Failed(e) => {
+                guard.reap();
+                return Err(Error::new(e));
+            }
+            FromInit::Pid(process) => bail!("container init sent an unexpected message: pid {process}"),
+            FromInit::Exited => {
+                let status = guard.reap();
+                bail!("container init exited during setup ({})", describe_wait(status));
+            }
+        }
+    }
+    // exec reads the config as it was at create.
+    state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
+    locked.commit(&saved)?;
+    if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
+        send_to_listener(listener, &fd, &saved)?;
+    }
+    if let Some(p) = &args.pid_file {
+        let path = absolute(p)?;
+        state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
+    }
+    detach(&to_init)?;
+    guard.armed = false;
+    Ok(saved)
+}
+
+/// Lets the committed init go on: until it reads this, the end of our socket
+/// (our death) makes it exit, so a `create` killed at any point before leaves
+/// no init that no record names; after, the state names it.
+fn detach(to_init: &InitParent) -> Result<()> {
+    to_init.send_committed().context(|| "signal container init".into())
+}
+
+/// Hands the seccomp notify fd to the listener with the container's state, in
+/// runc's format (`ContainerProcessState`).
+fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
+    let path = &listener.path;
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .context(|| format!("linux.seccomp.listenerPath {}", path.display()))?;
+    let message = serde_json::json!({
+        "ociVersion": saved.oci_version,
+        "fds": ["seccompFd"],
+        "pid": saved.pid,
+        "metadata": listener.metadata,
+        "state": saved.oci_state(Status::Created),
+    });
+    channel::send_with_fd(&stream, message.to_string().as_bytes(), fd)
+        .context(|| format!("send seccomp fd to {}", path.display()))
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+fn owner_name() -> String {
+    let uid = nix::unistd::geteuid().as_raw();
+    crate::process::userns::user_name(uid).unwrap_or_else(|| uid.to_string())
+}
+
+/// Creates the container: validates the bundle, builds the container in new
+/// namespaces and leaves its init waiting for [`start`](super::start). Returns the init's
+/// pid; the init is a child of the caller (see [`wait`](super::wait)).
+///
+/// The caller must be single-threaded: the init is a clone of it. Unless the
+/// program already runs from a read-only or sealed copy of its binary, the
+/// first call re-executes the program from one (see
+/// [`crate::process::seal`]) and so never returns: call
+/// [`ensure_sealed`](crate::process::seal::ensure_sealed) first thing in
+/// `main` to have that happen before anything else.
+pub fn create(store: &Store, args: &CreateOptions, mode: Mode) -> Result<libc::pid_t> {
+    crate::process::seal::ensure_sealed()?;
+    spawn(store, args, mode, false).map(|s| s.saved.pid)
+}

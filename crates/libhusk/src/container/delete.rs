@@ -1,0 +1,114 @@
+//! `kill` and `delete`: signals, and removing a container and what it made.
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use super::open_init;
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::state::{Locked, Saved, Status, Store};
+use crate::{log, sys};
+
+/// How long `delete` waits for a killed init to exit.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The poststop hooks, once the container is gone; failures are warnings.
+fn poststop(saved: &Saved) {
+    if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+        crate::hooks::run_all_warn("poststop", hooks, &saved.hook_state("stopped"));
+    }
+}
+
+/// Sends `sig` (a signal number) to the container's init, or with `all` to
+/// every process of its cgroup (only the init when husk did not make that cgroup).
+pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
+    let saved = store.load(id)?;
+    let pidfd = open_init(&saved)?;
+    if let (true, Some(path)) = (all, &saved.cgroup.path) {
+        if saved.cgroup.owns() {
+            return crate::cgroups::driver::for_record(&saved.cgroup)?.signal_all(sig);
+        }
+        log::warn(&format!(
+            "kill --all: the cgroup {path} was there before the container: only its init is signalled"
+        ));
+    }
+    sys::pidfd_send_signal(&pidfd, sig).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ESRCH) {
+            Error::not_running(id).with_errno(libc::ESRCH)
+        } else {
+            Error::new(format!("kill container \"{id}\": {e}"))
+        }
+    })
+}
+
+/// Deletes a stopped or created container (a created one is killed first), or
+/// with `force` one in any state (SIGKILL, then a wait of at most 10 s): its
+/// processes, its cgroup and its state go, then the poststop hooks run. Also
+/// removes what a `create` killed midway left.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load_any(id)?;
+    if saved.provisional {
+        // A create that died before it committed: undo what it recorded.
+        kill_and_wait(&saved)?;
+        return remove_container(locked, &saved);
+    }
+    match locked.status(&saved) {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&saved)?,
+        status if force => {
+            log::debug(&format!("killing {status} container {id}"));
+            kill_and_wait(&saved)?
+        }
+        status => bail!("cannot delete container {id} that is not stopped: {status}"),
+    }
+    remove_container(locked, &saved)
+}
+
+/// Removes a container whose init is gone: what is left of its cgroup, its
+/// state directory; then the poststop hooks.
+pub(super) fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
+    // Processes outside the init's pid namespace may still be in the cgroup:
+    // the driver kills them, unless husk did not make it (they are someone
+    // else's then), and removes what husk made.
+    crate::cgroups::driver::for_record(&saved.cgroup)?.destroy()?;
+    locked.remove()?;
+    if !saved.provisional {
+        poststop(saved);
+    }
+    Ok(())
+}
+
+/// Kills every process of the container (all of its cgroup when it has one,
+/// which also thaws a paused one) and waits for the init to exit.
+pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
+    // A frozen init cannot die before it is thawed: kill the whole cgroup, which
+    // thaws it. Otherwise killing the init is enough for a private pid namespace
+    // (its end kills the rest), and remove_container signals whatever is left.
+    let frozen = saved
+        .cgroup
+        .freezer
+        .as_deref()
+        .is_some_and(crate::cgroups::is_frozen_file);
+    if frozen && saved.cgroup.path.is_some() {
+        let cgroup = crate::cgroups::driver::for_record(&saved.cgroup)?;
+        match saved.cgroup.owns() {
+            true => cgroup.signal_all(libc::SIGKILL)?,
+            false => cgroup.freeze(false)?,
+        }
+    }
+    let Ok(pidfd) = open_init(saved) else {
+        return Ok(()); // already gone
+    };
+    sys::pidfd_send_signal(&pidfd, libc::SIGKILL).context(|| format!("kill container \"{}\"", saved.id))?;
+    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let timeout = nix::poll::PollTimeout::try_from(KILL_TIMEOUT).expect("fits");
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(0) => bail!(
+            "container \"{}\" did not exit within {:?} of SIGKILL",
+            saved.id,
+            KILL_TIMEOUT
+        ),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,59 @@
+//! `run`: create and start, then in the foreground wait and delete.
+
+use super::create::{spawn, Spawned};
+use super::delete::{kill_and_wait, remove_container};
+use super::start::start_process;
+use super::wait::{sigkill, wait_status};
+use super::{Mode, RunOptions};
+use crate::container::foreground::Foreground;
+use crate::error::Result;
+use crate::log;
+use crate::state::{Locked, Saved, Store};
+
+/// Creates and starts a container; in the foreground, waits for its process
+/// and returns its exit status (128 + signal when killed), then deletes the
+/// container unless `keep`. Detached, returns 0 once the process runs.
+///
+/// As for [`create`](super::create), the caller must be single-threaded and may be
+/// re-executed once. In the foreground this process also blocks SIGCHLD and
+/// the signals it forwards to the container (TERM, INT, HUP, QUIT, USR1,
+/// USR2, WINCH), becomes a child subreaper, and proxies its terminal when the
+/// process has one; that stays so after the call.
+pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
+    crate::process::seal::ensure_sealed()?;
+    if args.detach {
+        let s = spawn(store, &args.create, mode, false)?;
+        return release_or_clean(s.locked, &s.saved).map(|()| 0);
+    }
+    let foreground = Foreground::prepare()?;
+    let Spawned { locked, saved, console } = spawn(store, &args.create, mode, true)?;
+    let dir = locked.dir.clone();
+    drop(locked); // other commands (kill, state, delete -f) must work while we wait
+    let master = console
+        .as_ref()
+        .map(crate::process::console::receive_master)
+        .transpose();
+    let started = master.and_then(|m| start_process(&dir, &saved).map(|()| m));
+    let code = match started {
+        Ok(master) => foreground.wait(saved.pid, master),
+        Err(e) => {
+            sigkill(saved.pid);
+            wait_status(saved.pid);
+            Err(e)
+        }
+    };
+    if !args.keep || code.is_err() {
+        if let Err(e) = store.lock(&args.create.id).and_then(|l| remove_container(l, &saved)) {
+            log::warn(&format!("remove container {}: {e}", args.create.id));
+        }
+    }
+    code
+}
+
+fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
+    let started = start_process(&locked.dir, saved);
+    if started.is_err() {
+        let _ = kill_and_wait(saved).and_then(|()| remove_container(locked, saved));
+    }
+    started
+}

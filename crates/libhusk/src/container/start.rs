@@ -1,0 +1,109 @@
+//! `start`: lets a created init exec the container's program, then the
+//! poststart hooks and the NOTIFY_SOCKET relay.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use super::open_init;
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::state::{Saved, Status, Store, FIFO};
+use crate::sys;
+
+/// Starts a created container: its init runs the startContainer hooks and
+/// execs the program; an error there (a failed exec) is this call's error.
+/// Then runs the poststart hooks and, when the container was created with
+/// NOTIFY_SOCKET set, relays its notifications until READY=1 or its end.
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let locked = store.lock(id)?;
+    let saved = locked.load(id)?;
+    match locked.status(&saved) {
+        Status::Created => start_process(&locked.dir, &saved),
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        _ => bail!("cannot start an already running container"),
+    }
+}
+
+/// Starts the program, then runs the poststart hooks and, with NOTIFY_SOCKET,
+/// relays the container's notifications until READY=1.
+pub(super) fn start_process(dir: &Path, saved: &Saved) -> Result<()> {
+    let pidfd = open_init(saved)?;
+    // Bound before the program runs, so that no notification is lost.
+    let notify = saved
+        .notify_name
+        .as_deref()
+        .map(|name| crate::container::notify::bind(dir, name))
+        .transpose()?;
+    release(dir, saved)?;
+    if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+        crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
+    }
+    if let (Some(sock), Some(host)) = (&notify, &saved.notify_socket) {
+        crate::container::notify::relay(sock, host, saved.pid, &pidfd)?;
+    }
+    Ok(())
+}
+
+/// Lets a created init exec its program: opening the fifo's read end unblocks the
+/// init; its exec then closes the write end (success) or it writes the error.
+/// The fifo is removed only afterwards, since the init opens it by name after Ready.
+fn release(dir: &Path, saved: &Saved) -> Result<()> {
+    // Taken while the init is still blocked on the fifo, so it is surely alive.
+    let pidfd = open_init(saved)?;
+    let fifo_path = dir.join(FIFO);
+    let fifo = sys::openat(
+        libc::AT_FDCWD,
+        &sys::cstring(&fifo_path)?,
+        libc::O_RDONLY | libc::O_NONBLOCK,
+        0,
+    )
+    .context(|| format!("open {}", fifo_path.display()))?;
+    let result = await_exec(&fifo, &pidfd, saved);
+    match std::fs::remove_file(&fifo_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).context(|| format!("remove {}", fifo_path.display()))
+        }
+        _ => {}
+    }
+    result
+}
+
+/// How often a start that sees nothing on the fifo asks the init whether it
+/// has exec'd meanwhile.
+const EXEC_CHECK: Duration = Duration::from_millis(20);
+
+fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let slice = PollTimeout::try_from(EXEC_CHECK).expect("fits");
+    loop {
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, slice) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context(|| "wait for container start".into()),
+            Ok(_) => {}
+        }
+        let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if !fifo_ready && !init_gone {
+            // An init that exec'd before we opened the fifo (its `start` was
+            // killed) never shows us its end: ask the kernel.
+            if saved.init_alive() && !saved.init_before_exec() {
+                return Ok(());
+            }
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        return match nix::unistd::read(fifo, &mut buf) {
+            Ok(n) if n > 0 => Err(Error::new(String::from_utf8_lossy(&buf[..n]).into_owned())),
+            // EOF: the exec closed the write end.
+            Ok(_) => Ok(()),
+            Err(nix::errno::Errno::EAGAIN) if !init_gone => continue,
+            Err(nix::errno::Errno::EAGAIN) => bail!("container init exited before it could start"),
+            Err(e) => Err(e).context(|| "read exec fifo".into()),
+        };
+    }
+}

@@ -1,0 +1,53 @@
+//! What the caller hands a container process besides its config: the fds
+//! it keeps (LISTEN_FDS, `--preserve-fds`) and where its terminal goes.
+//! Shared by `create` and `exec`.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use crate::bail;
+use crate::error::{Context, Result};
+use crate::sys;
+
+/// Where a terminal's pty master goes: the console socket, or (a foreground
+/// command without one) a socketpair whose other end husk keeps to proxy.
+pub(crate) fn console_for(
+    terminal: bool,
+    socket: Option<&Path>,
+    foreground: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match (terminal, socket) {
+        (false, _) => Ok((None, None)),
+        (true, Some(path)) => Ok((Some(crate::process::console::connect(path)?), None)),
+        (true, None) if foreground => {
+            let (mine, theirs) = std::os::unix::net::UnixStream::pair().context(|| "console socketpair".into())?;
+            Ok((Some(theirs.into()), Some(mine.into())))
+        }
+        (true, None) => bail!("cannot allocate tty if husk will detach without setting console socket"),
+    }
+}
+
+/// How many fds after stdio the container gets: systemd's LISTEN_FDS, then
+/// --preserve-fds; no more than this process may have open.
+pub(crate) fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
+    let limit = sys::process::open_files_limit().unwrap_or(1024);
+    let total = u64::from(flag) + u64::from(listen);
+    if total + 3 > limit {
+        let also = match listen {
+            0 => String::new(),
+            n => format!(" (with {n} from LISTEN_FDS)"),
+        };
+        bail!("--preserve-fds {flag}: more fds than the limit of {limit} open files{also}");
+    }
+    Ok(total as u32)
+}
+
+/// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
+pub(crate) fn reserve_preserved_fds(n: u32) {
+    for fd in 3..3 + n as i32 {
+        // The lowest free number is this one: the ones below are taken.
+        if !sys::process::is_open(fd) {
+            sys::process::hold_lowest_free_fd();
+        }
+    }
+}
