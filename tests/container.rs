@@ -324,3 +324,32 @@ fn a_time_namespace_with_offsets() {
         "boottime offset applied: {inside} vs {host_uptime}"
     );
 }
+
+/// Fds 3..3+N that the caller left closed must not be filled by husk's own
+/// (the --log file, the console socket): the container would get them.
+#[test]
+fn preserved_fd_numbers_the_caller_left_closed_hold_nothing_of_husks() {
+    let mut b = Bundle::new("fd-gaps");
+    b.script(
+        "for fd in 3 4; do readlink /proc/self/fd/$fd || echo closed; done; (echo INJECTED >&3) 2>/dev/null; true",
+    );
+    let log = b.dir.join("husk.log");
+    let o = b.husk(&[
+        "--log",
+        log.to_str().unwrap(),
+        "run",
+        "--preserve-fds",
+        "2",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "c",
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["/dev/null", "/dev/null"], "{out}");
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !logged.contains("INJECTED"),
+        "the container wrote into husk's log: {logged}"
+    );
+}

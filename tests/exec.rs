@@ -354,3 +354,26 @@ fn listen_fds_pass_through_for_socket_activation() {
     assert_eq!(fds[..5], ["0", "1", "2", "3", "4"], "{out}");
     b.assert_gone("l");
 }
+
+/// Exec opens the init's namespaces, a pidfd and the console socket: none may
+/// take a --preserve-fds number the caller left closed.
+#[test]
+fn exec_fills_preserved_fd_gaps_with_nothing_of_husks() {
+    let b = running("exec-fd-gaps");
+    let o = b.husk(&[
+        "exec",
+        "--preserve-fds",
+        "8",
+        "c",
+        "sh",
+        "-c",
+        "for fd in 3 4 5 6 7 8 9 10; do readlink /proc/self/fd/$fd; done",
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(
+        out.lines().count() == 8 && out.lines().all(|l| l == "/dev/null"),
+        "{out}"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+}

@@ -72,6 +72,18 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
+/// Holds fds 3..3+N for the container before husk opens anything; a count
+/// the library refuses is left for its call to report.
+pub fn hold_passed_fds(cli: &Cli) {
+    let (preserve, listen) = match &cli.command {
+        Some(Command::Create(a)) => (a.preserve_fds, container::listen_fds()),
+        Some(Command::Run(a)) => (a.create.preserve_fds, container::listen_fds()),
+        Some(Command::Exec(a)) => (a.preserve_fds, 0),
+        _ => return,
+    };
+    let _ = container::hold_passed_fds(preserve, listen);
+}
+
 fn print_version() {
     println!("husk version {VERSION}");
     println!("commit: {}", option_env!("HUSK_COMMIT").unwrap_or("unknown"));

@@ -7,7 +7,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::stdio::{console_for, preserved_fds, reserve_preserved_fds};
+use super::stdio::{console_for, hold_passed_fds, listen_fds};
 use super::wait::{sigkill, wait_status};
 use super::{CreateOptions, Mode};
 use crate::bail;
@@ -59,6 +59,8 @@ pub(super) struct Spawned {
 
 pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> Result<Spawned> {
     state::validate_id(&args.id)?;
+    let listen = listen_fds();
+    let preserve = hold_passed_fds(args.preserve_fds, listen)?;
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
         None => std::env::current_dir().context(|| "current directory".into())?,
@@ -73,13 +75,12 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground:
     };
     let mut plan = spec::load(&bundle, &opts)?;
     spec::prepare(&mut plan, &opts)?;
-    let preserve = preserved_fds(args.preserve_fds, pass_listen_fds(&mut plan))?;
+    pass_listen_fds(&mut plan, listen);
     let notify = crate::container::notify::host_socket();
     if let Some(host) = &notify {
         pass_notify_socket(&mut plan, host, &store.dir(&args.id));
     }
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
-    reserve_preserved_fds(preserve);
     let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
     let locked = store.create(&args.id)?;
     // Recorded before the cgroup or the init exist, so that `delete` finds them
@@ -144,20 +145,15 @@ struct Fds {
 
 /// systemd socket activation: with LISTEN_FDS=N set for husk, fds 3..3+N go to
 /// the container process (before --preserve-fds ones), which is told so by
-/// LISTEN_FDS=N and LISTEN_PID=1, as runc does. Returns N.
-fn pass_listen_fds(plan: &mut Plan) -> u32 {
-    let Some(n) = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| *n > 0)
-    else {
-        return 0;
-    };
+/// LISTEN_FDS=N and LISTEN_PID=1, as runc does.
+fn pass_listen_fds(plan: &mut Plan, n: u32) {
+    if n == 0 {
+        return;
+    }
     let env = &mut plan.process.env;
     env.retain(|e| !e.as_bytes().starts_with(b"LISTEN_FDS=") && !e.as_bytes().starts_with(b"LISTEN_PID="));
     env.push(std::ffi::CString::new(format!("LISTEN_FDS={n}")).expect("no NUL"));
     env.push(std::ffi::CString::new("LISTEN_PID=1").expect("no NUL"));
-    n
 }
 
 /// The container gets the notify directory of its state dir bound at the

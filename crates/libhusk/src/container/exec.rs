@@ -46,6 +46,7 @@ const NAMESPACES: [(&str, i32); 8] = [
 /// subreaper, as [`run`](super::run) does.
 pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32> {
     crate::process::seal::ensure_sealed()?;
+    container::hold_passed_fds(a.preserve_fds, 0)?;
     let rootless = mode.rootless;
     let saved = store.load(&a.id)?;
     let dir = store.dir(&a.id);
@@ -78,8 +79,6 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
     let _alive = container::open_init(&saved)?;
     let (console_end, proxy) = container::stdio::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
-    container::stdio::preserved_fds(a.preserve_fds, 0)?;
-    container::stdio::reserve_preserved_fds(a.preserve_fds);
 
     let (to_child, child_end) = channel::exec_channel()?;
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.

@@ -27,6 +27,7 @@ pub use delete::{delete, kill};
 pub use query::{list, state};
 pub use run::run;
 pub use start::start;
+pub use stdio::{hold_passed_fds, listen_fds};
 pub use wait::wait;
 
 use std::os::fd::OwnedFd;

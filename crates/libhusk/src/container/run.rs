@@ -21,6 +21,8 @@ use crate::state::{Locked, Saved, Store};
 /// process has one; that stays so after the call.
 pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     crate::process::seal::ensure_sealed()?;
+    // Before the foreground opens anything of its own.
+    super::hold_passed_fds(args.create.preserve_fds, super::listen_fds())?;
     if args.detach {
         let s = spawn(store, &args.create, mode, false)?;
         return release_or_clean(s.locked, &s.saved).map(|()| 0);

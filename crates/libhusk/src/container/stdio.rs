@@ -29,7 +29,7 @@ pub(crate) fn console_for(
 
 /// How many fds after stdio the container gets: systemd's LISTEN_FDS, then
 /// --preserve-fds; no more than this process may have open.
-pub(crate) fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
+fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
     let limit = sys::process::open_files_limit().unwrap_or(1024);
     let total = u64::from(flag) + u64::from(listen);
     if total + 3 > limit {
@@ -42,8 +42,30 @@ pub(crate) fn preserved_fds(flag: u32, listen: u32) -> Result<u32> {
     Ok(total as u32)
 }
 
+/// systemd socket activation: how many fds LISTEN_FDS says this process was
+/// given (0 without).
+pub fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0)
+}
+
+/// Holds the fd numbers 3..3+N that a container process gets (`listen`
+/// LISTEN_FDS, then `preserve` from `--preserve-fds`): a number the caller
+/// left closed gets /dev/null, so that no fd this process opens later (a log
+/// file, a socket, a namespace) can take it and be handed to the container.
+/// Call it before opening anything; [`create`](super::create),
+/// [`run`](super::run) and [`exec`](super::exec::exec) call it first thing.
+/// Returns N, checked against the open files limit.
+pub fn hold_passed_fds(preserve: u32, listen: u32) -> Result<u32> {
+    let n = preserved_fds(preserve, listen)?;
+    reserve_preserved_fds(n);
+    Ok(n)
+}
+
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
-pub(crate) fn reserve_preserved_fds(n: u32) {
+fn reserve_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
         // The lowest free number is this one: the ones below are taken.
         if !sys::process::is_open(fd) {
