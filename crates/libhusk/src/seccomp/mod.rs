@@ -72,20 +72,22 @@ fn flag_bits(s: &LinuxSeccomp) -> Result<u32> {
 }
 
 /// Compiling a full profile takes tens of milliseconds, so the BPF is kept in
-/// `cache` (under the state root), keyed by the profile, husk's version and
-/// libseccomp's; a hit skips libseccomp entirely.
+/// `cache` (under the state root), named by a hash of the profile, husk's
+/// version and libseccomp's. The file holds that whole key before the BPF,
+/// and a hit must match it byte for byte: the hash (FNV-1a) is no defence
+/// against a profile made to collide with another's, whose filter it would
+/// otherwise get.
 pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
-    let path = cache.join(format!("{:016x}.bpf", cache_key(s)));
-    if let Ok(bpf) = std::fs::read(&path) {
-        if !bpf.is_empty() && bpf.len() % std::mem::size_of::<libc::sock_filter>() == 0 {
-            let (flags, listener) = flags_and_listener(s)?;
-            return Ok(SeccompPlan {
-                bpf,
-                flags,
-                listener,
-                pending: None,
-            });
-        }
+    let key = cache_key(s);
+    let path = cache.join(format!("{:016x}.bpf", fnv1a(&key)));
+    if let Some(bpf) = std::fs::read(&path).ok().and_then(|entry| cached_bpf(&entry, &key)) {
+        let (flags, listener) = flags_and_listener(s)?;
+        return Ok(SeccompPlan {
+            bpf,
+            flags,
+            listener,
+            pending: None,
+        });
     }
     let plan = compile(s)?;
     // Best effort: a cache that cannot be written only costs time.
@@ -96,19 +98,41 @@ pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
         .create(cache)
         .is_ok()
     {
-        let _ = crate::sys::fs::write_atomic(&path, &plan.bpf, 0o600);
+        let _ = crate::sys::fs::write_atomic(&path, &cache_entry(&key, &plan.bpf), 0o600);
     }
     Ok(plan)
 }
 
-fn cache_key(s: &LinuxSeccomp) -> u64 {
+/// What the cache is keyed by: the profile as JSON, husk's and libseccomp's versions.
+fn cache_key(s: &LinuxSeccomp) -> Vec<u8> {
     let version = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro));
     let mut bytes = serde_json::to_vec(s).expect("serialises");
     bytes.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
     bytes.extend_from_slice(version.unwrap_or_default().as_bytes());
+    bytes
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ *b as u64).wrapping_mul(0x100000001b3)
     })
+}
+
+/// A cache file: the key's length (u64, little-endian), the key, the BPF.
+fn cache_entry(key: &[u8], bpf: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(8 + key.len() + bpf.len());
+    entry.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    entry.extend_from_slice(key);
+    entry.extend_from_slice(bpf);
+    entry
+}
+
+/// The BPF of a cache file made for exactly `key`; None for any other file.
+fn cached_bpf(entry: &[u8], key: &[u8]) -> Option<Vec<u8>> {
+    let (len, rest) = entry.split_first_chunk::<8>()?;
+    let (stored, bpf) = rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
+    let whole = !bpf.is_empty() && bpf.len() % std::mem::size_of::<libc::sock_filter>() == 0;
+    (stored == key && whole).then(|| bpf.to_vec())
 }
 
 /// The filter's flags and its notify listener, checked.
@@ -355,6 +379,29 @@ mod tests {
         let second = compile_cached(&p, &dir).unwrap();
         assert_eq!(first.bpf, second.bpf);
         assert_eq!(first.flags, second.flags);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cache_file_made_for_another_profile_is_never_loaded() {
+        let dir = std::env::temp_dir().join(format!("husk-seccomp-collide-{}", std::process::id()));
+        let strict = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["exit_group"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        );
+        let loose = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        let loose_bpf = compile(&loose).unwrap().bpf;
+        // As if the loose profile had been made to collide with the strict one.
+        let path = dir.join(format!("{:016x}.bpf", fnv1a(&cache_key(&strict))));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, cache_entry(&cache_key(&loose), &loose_bpf)).unwrap();
+        let got = compile_cached(&strict, &dir).unwrap();
+        assert_eq!(got.bpf, compile(&strict).unwrap().bpf);
+        assert_ne!(got.bpf, loose_bpf);
+        // A torn or foreign file is a miss too, never a filter.
+        for junk in [&b""[..], &b"\xff\xff\xff\xff\xff\xff\xff\xff"[..], &loose_bpf[..]] {
+            std::fs::write(&path, junk).unwrap();
+            assert_eq!(compile_cached(&strict, &dir).unwrap().bpf, got.bpf);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
