@@ -12,16 +12,8 @@ use crate::bail;
 use crate::error::{Context, Error, Result};
 use crate::sys;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SchedAttr {
-    pub policy: u32,
-    pub flags: u64,
-    pub nice: i32,
-    pub priority: u32,
-    pub runtime: u64,
-    pub deadline: u64,
-    pub period: u64,
-}
+/// `process.scheduler` as sched_setattr(2) takes it.
+pub use crate::sys::attrs::SchedParams as SchedAttr;
 
 #[derive(Debug, Default, Clone)]
 pub struct AttrsPlan {
@@ -245,16 +237,7 @@ pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
 }
 
 fn set_scheduler(s: &SchedAttr) -> Result<()> {
-    let params = sys::attrs::SchedParams {
-        policy: s.policy,
-        flags: s.flags,
-        nice: s.nice,
-        priority: s.priority,
-        runtime: s.runtime,
-        deadline: s.deadline,
-        period: s.period,
-    };
-    sys::attrs::sched_setattr(&params).context(|| "process.scheduler".into())
+    sys::attrs::sched_setattr(s).context(|| "process.scheduler".into())
 }
 
 fn join_session_keyring(name: &str) -> Result<()> {

@@ -3,21 +3,9 @@
 //! flock, seccomp. Each is a small safe function.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// Takes ownership of a descriptor the kernel just returned.
-fn owned(fd: libc::c_long) -> OwnedFd {
-    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }
-}
+use super::{check, owned};
 
 /// Sends `sig` to `pid` (any signal number, real-time ones too).
 pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
