@@ -180,8 +180,8 @@ pub struct ExecArgs {
     /// Add or override an environment variable (KEY=VALUE)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// UID[:GID] to run as
-    #[arg(short, long, value_name = "UID[:GID]")]
+    // The help is not a doc comment: rustdoc would read [:GID] as a link.
+    #[arg(short, long, value_name = "UID[:GID]", help = "UID[:GID] to run as")]
     pub user: Option<String>,
     /// An additional group
     #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
