@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use libhusk::container;
+use libhusk::container::control::Event;
 use libhusk::error::{Context, Error, Result};
 
 use super::Runtime;
@@ -62,7 +63,15 @@ pub fn events(rt: &Runtime, id: &str, stats_once: bool, interval: &str) -> Resul
         true => None,
         false => Some(parse_duration(interval)?),
     };
-    container::control::events(&rt.store, id, every, |e| println!("{e}"))
+    container::control::events(&rt.store, id, every, |event| println!("{}", envelope(id, event)))
+}
+
+/// runc's envelope of an event: `{"type": "stats"|"oom", "id": ID, "data": ...}`.
+fn envelope(id: &str, event: Event) -> serde_json::Value {
+    match event {
+        Event::Stats(data) => serde_json::json!({ "type": "stats", "id": id, "data": data }),
+        Event::Oom => serde_json::json!({ "type": "oom", "id": id }),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration> {

@@ -181,22 +181,22 @@ fn watch_oom(cg: &Cgroup) -> Option<OomWatch> {
     Some(OomWatch::V1(efd))
 }
 
-/// `events`: stats every interval (once with --stats) and OOM events, in
-/// runc's envelope, until the container stops.
-/// Each event goes to `emit` as runc's envelope (`{"type", "id", "data"}`).
-/// `every` is `None` for one stats event (`--stats`).
-pub fn events(store: &Store, id: &str, every: Option<Duration>, mut emit: impl FnMut(Value)) -> Result<()> {
+/// What [`events`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Resource usage, in runc's stats format (the part containerd and podman read).
+    Stats(Value),
+    /// The kernel's OOM killer killed a process of the container.
+    Oom,
+}
+
+/// Stats every `every` and OOM events, each handed to `emit`, until the
+/// container stops; with `every` None, one stats event (`events --stats`).
+pub fn events(store: &Store, id: &str, every: Option<Duration>, mut emit: impl FnMut(Event)) -> Result<()> {
     let saved = store.load(id)?;
     let cg = cgroup_of(&saved)?;
-    let mut emit = |kind: &str, data: Option<Value>| {
-        let mut e = json!({ "type": kind, "id": id });
-        if let Some(d) = data {
-            e["data"] = d;
-        }
-        emit(e);
-    };
     let Some(every) = every else {
-        emit("stats", Some(stats(&cg)));
+        emit(Event::Stats(stats(&cg)));
         return Ok(());
     };
     let pidfd = open_init(&saved)?;
@@ -232,14 +232,14 @@ pub fn events(store: &Store, id: &str, every: Option<Duration>, mut emit: impl F
                 None => false,
             };
             if fired {
-                emit("oom", None);
+                emit(Event::Oom);
             }
         }
         if stopped {
             return Ok(());
         }
         if n == 0 {
-            emit("stats", Some(stats(&cg)));
+            emit(Event::Stats(stats(&cg)));
         }
     }
 }
