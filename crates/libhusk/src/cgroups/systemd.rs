@@ -193,7 +193,8 @@ pub fn resource_properties(r: Option<&LinuxResources>, v2: bool) -> Vec<Value> {
     props
 }
 
-/// Has systemd make the unit with `pid` in it, and waits until the pid is there.
+/// Has systemd make the unit with `pid` in it (`wait_placed` then waits until
+/// the pid is there).
 pub fn start(unit: &Unit, pid: libc::pid_t, resources: &[Value], description: &str) -> Result<()> {
     let mut props = vec![
         prop("Description", Value::Str(description.into())),
@@ -220,8 +221,8 @@ pub fn start(unit: &Unit, pid: libc::pid_t, resources: &[Value], description: &s
             Value::Array("(sa(sv))".into(), vec![]),
         ],
     )
-    .context(|| format!("systemd: start {}", unit.name))?;
-    wait_placed(unit, pid)
+    .context(|| format!("systemd: start {}", unit.name))
+    .map(drop)
 }
 
 /// Tells systemd new limits of a running unit (runtime only, as runc does).
@@ -389,8 +390,11 @@ impl Driver for Systemd {
     fn place(&mut self, pid: libc::pid_t, recorded: &mut dyn FnMut(&Record) -> Result<()>) -> Result<()> {
         let plan = &self.plan;
         start(&plan.unit, pid, &plan.properties, &plan.description)?;
+        // Recorded before the wait for systemd to move the init, which can
+        // fail: the unit exists from here on and is husk's to stop.
         self.started = true;
         recorded(&self.record())?;
+        wait_placed(&plan.unit, pid)?;
         // The unit is new, and so is its cgroup: it is the container's.
         self.fs.create()?;
         self.fs.place(pid, recorded)
