@@ -379,14 +379,18 @@ impl Cgroup {
         if let Some(file) = freezer {
             let _ = freeze(file, true);
         }
-        for pid in self.pids()? {
-            // A process that is gone already is fine.
-            let _ = crate::sys::cgroupfs::kill(pid, sig);
-        }
+        // Thawed again even when the pids cannot be read: a frozen container
+        // left behind could not even be killed.
+        let signalled = self.pids().map(|pids| {
+            for pid in pids {
+                // A process that is gone already is fine.
+                let _ = crate::sys::cgroupfs::kill(pid, sig);
+            }
+        });
         if let Some(file) = freezer {
             freeze(file, false)?;
         }
-        Ok(())
+        signalled
     }
 
     /// Removes the cgroup's directories but those in `keep` (not made by husk),
