@@ -112,12 +112,22 @@ fn open_by(method: Method, root: &OwnedFd, path: &Path, flags: i32) -> io::Resul
     walk(root, path, flags, None)
 }
 
+/// How often openat2 is retried when renames inside the rootfs keep racing
+/// with it, before its EAGAIN is given up with: the container may hold that race.
+const RACE_RETRIES: u32 = 1000;
+
+/// The most directories a creating walk makes: far more than a path and its
+/// symlinks can name (40 links of at most 2048 components each), so only
+/// something that keeps removing what the walk makes reaches it.
+const MAX_MADE: u32 = 1 << 17;
+
 fn openat2(root: &OwnedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
     let c = cstring(path)?;
+    let mut retries = 0;
     loop {
         match sys::resolve::openat2_in_root(root, &c, flags) {
             // openat2 asks to retry when a rename raced with the lookup.
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && retries < RACE_RETRIES => retries += 1,
             opened => return opened,
         }
     }
@@ -147,7 +157,7 @@ fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> io::Re
     // but never the root.
     let mut dirs = vec![sys::openat(root.as_raw_fd(), c".", O_PATH_DIR, 0)?];
     let mut pending = components(path.as_os_str().as_bytes());
-    let mut links = 0;
+    let (mut links, mut made) = (0, 0);
     while let Some(name) = pending.pop_front() {
         match name.as_slice() {
             b"." => continue,
@@ -164,7 +174,9 @@ fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> io::Re
         let last = pending.is_empty();
         let fd = match sys::openat(dir.as_raw_fd(), &cname, libc::O_PATH | libc::O_NOFOLLOW, 0) {
             Ok(fd) => fd,
-            Err(e) if is_enoent(&e) && create.is_some() => {
+            Err(e) if is_enoent(&e) && create.is_some() && made < MAX_MADE => {
+                // Something that removes what we make would keep us here.
+                made += 1;
                 let leaf = if last { create.expect("checked") } else { Leaf::Dir };
                 make(dir, &cname, leaf)?;
                 pending.push_front(name);
