@@ -66,12 +66,30 @@ pub fn make_rootfs(rootfs: &Path) {
 
 /// Gives the command's process the fds `map` (from, to) before it execs.
 pub fn pass_fds(cmd: &mut Command, map: Vec<(std::os::fd::RawFd, std::os::fd::RawFd)>) {
-    // SAFETY: only dup2 between fork and exec, onto numbers the test chooses.
+    // SAFETY: only dup2 and fcntl between fork and exec, onto numbers the test chooses.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(cmd, move || {
             for &(from, to) in &map {
-                libc::dup2(from, to);
+                // dup2 onto itself leaves close-on-exec set: clear it instead.
+                if from == to {
+                    libc::fcntl(from, libc::F_SETFD, 0);
+                } else {
+                    libc::dup2(from, to);
+                }
             }
+            Ok(())
+        });
+    }
+}
+
+/// Closes every fd above stdio in the child that runs `cmd`: a test runner may
+/// have inherited some (a shell keeps one at 10), and husk passes on those
+/// that --preserve-fds names, as it should.
+pub fn close_inherited_fds(cmd: &mut Command) {
+    // SAFETY: only close_range between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
             Ok(())
         });
     }

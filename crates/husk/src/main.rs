@@ -15,7 +15,7 @@ fn main() {
         Err(e) => usage_error(e),
     };
     // The fds the container gets (3, 4, ...) must not be taken by the log file.
-    commands::hold_passed_fds(&cli);
+    commands::prepare(&cli);
     if let Err(e) = log::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!("husk: {e}");
         std::process::exit(1);

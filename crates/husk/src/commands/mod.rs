@@ -72,16 +72,21 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
-/// Holds fds 3..3+N for the container before husk opens anything; a count
-/// the library refuses is left for its call to report.
-pub fn hold_passed_fds(cli: &Cli) {
+/// For the commands that start a container process, before husk opens
+/// anything: re-executes from a sealed copy of the binary (create, run and
+/// exec would do it first thing anyway), then holds fds 3..3+N for the
+/// container. A failure of either is left for the library's call to report
+/// (through the log, which is not open yet).
+pub fn prepare(cli: &Cli) {
     let (preserve, listen) = match &cli.command {
         Some(Command::Create(a)) => (a.preserve_fds, container::listen_fds()),
         Some(Command::Run(a)) => (a.create.preserve_fds, container::listen_fds()),
         Some(Command::Exec(a)) => (a.preserve_fds, 0),
         _ => return,
     };
-    let _ = container::hold_passed_fds(preserve, listen);
+    if libhusk::process::seal::ensure_sealed().is_ok() {
+        let _ = container::hold_passed_fds(preserve, listen);
+    }
 }
 
 fn print_version() {

@@ -2,8 +2,9 @@
 //! it keeps (LISTEN_FDS, `--preserve-fds`) and where its terminal goes.
 //! Shared by `create` and `exec`.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::Mutex;
 
 use crate::bail;
 use crate::error::{Context, Result};
@@ -53,8 +54,9 @@ pub fn listen_fds() -> u32 {
 
 /// Holds the fd numbers 3..3+N that a container process gets (`listen`
 /// LISTEN_FDS, then `preserve` from `--preserve-fds`): a number the caller
-/// left closed gets /dev/null, so that no fd this process opens later (a log
-/// file, a socket, a namespace) can take it and be handed to the container.
+/// left closed gets a close-on-exec /dev/null, so that no fd this process
+/// opens later (a log file, a socket, a namespace) can take it and be handed
+/// to the container, which finds that number closed, as the caller left it.
 /// Call it before opening anything; [`create`](super::create),
 /// [`run`](super::run) and [`exec`](super::exec::exec) call it first thing.
 /// Returns N, checked against the open files limit.
@@ -64,12 +66,22 @@ pub fn hold_passed_fds(preserve: u32, listen: u32) -> Result<u32> {
     Ok(n)
 }
 
+/// The placeholders [`hold_passed_fds`] opened, which the container process
+/// must not get.
+static PLACEHOLDERS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
 /// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
 fn reserve_preserved_fds(n: u32) {
+    let mut held = PLACEHOLDERS.lock().unwrap_or_else(|e| e.into_inner());
     for fd in 3..3 + n as i32 {
         // The lowest free number is this one: the ones below are taken.
         if !sys::process::is_open(fd) {
-            sys::process::hold_lowest_free_fd();
+            held.extend(sys::process::hold_lowest_free_fd());
         }
     }
+}
+
+/// Whether `fd` is a placeholder of this process, not an fd its caller passed.
+pub(crate) fn is_placeholder(fd: RawFd) -> bool {
+    PLACEHOLDERS.lock().unwrap_or_else(|e| e.into_inner()).contains(&fd)
 }

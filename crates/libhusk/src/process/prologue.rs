@@ -47,11 +47,13 @@ pub fn become_root_of_userns() {
     let _ = nix::unistd::setresuid(uid, uid, uid);
 }
 
-/// The passed fds 3..3+`preserve_fds` stay open across execve; every fd
-/// above them is marked close-on-exec.
+/// The passed fds 3..3+`preserve_fds` stay open across execve, but for the
+/// numbers the caller left closed (husk's close-on-exec placeholders); every
+/// fd above them is marked close-on-exec.
 pub fn pass_preserved_fds(preserve_fds: u32) -> Result<()> {
     sys::cloexec_from(3 + preserve_fds).context(|| "mark fds close-on-exec".into())?;
-    sys::process::inherit_fds(3..3 + preserve_fds as RawFd);
+    let passed = (3..3 + preserve_fds as RawFd).filter(|fd| !crate::container::stdio::is_placeholder(*fd));
+    sys::process::inherit_fds(passed);
     Ok(())
 }
 

@@ -3,7 +3,6 @@
 //! of the channel between them and husk that takes an fd from the kernel.
 
 use std::io;
-use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Ends this process at once: no atexit handlers, and no flushing of buffers
@@ -33,7 +32,7 @@ pub fn reset_signals() {
 
 /// Clears FD_CLOEXEC on each fd in `fds`, so that they stay open across
 /// execve; a number that is not open is skipped (EBADF).
-pub fn inherit_fds(fds: Range<RawFd>) {
+pub fn inherit_fds(fds: impl IntoIterator<Item = RawFd>) {
     for fd in fds {
         // SAFETY: F_SETFD with an integer flag only changes the descriptor's
         // flags, and borrows no memory; a closed fd just fails with EBADF.
@@ -79,11 +78,13 @@ pub fn is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
-/// Opens /dev/null read-only (inheritable) at the lowest free fd number, and
-/// leaves it open: a placeholder that keeps that number taken.
-pub fn hold_lowest_free_fd() {
+/// Opens /dev/null read-only (close-on-exec) at the lowest free fd number,
+/// and leaves it open: a placeholder that keeps that number taken. Returns
+/// the number, or None when nothing could be opened.
+pub fn hold_lowest_free_fd() -> Option<RawFd> {
     // SAFETY: a valid C string; the new descriptor is deliberately owned by nothing.
-    unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    (fd >= 0).then_some(fd)
 }
 
 /// One recvmsg(2) on `sock` into `buf`: how many bytes came, and the fd that
