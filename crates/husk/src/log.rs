@@ -57,7 +57,13 @@ impl Sink for Logger {
                     self.to_file(level, msg);
                 }
             }
-            Level::Error | Level::Debug => {
+            // "error" on stderr, as runc's level=error: callers (contest)
+            // look for the word to tell a failed command.
+            Level::Error => {
+                eprintln!("husk: error: {msg}");
+                self.to_file(level, msg);
+            }
+            Level::Debug => {
                 eprintln!("husk: {msg}");
                 self.to_file(level, msg);
             }

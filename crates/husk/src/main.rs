@@ -17,7 +17,7 @@ fn main() {
     // The fds the container gets (3, 4, ...) must not be taken by the log file.
     commands::prepare(&cli);
     if let Err(e) = log::init(cli.log.as_deref(), cli.log_format, cli.debug) {
-        eprintln!("husk: {e}");
+        eprintln!("husk: error: {e}");
         std::process::exit(1);
     }
     match commands::dispatch(cli) {
@@ -40,6 +40,6 @@ fn usage_error(e: clap::Error) -> ! {
     }
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or("invalid arguments");
-    eprintln!("husk: {}", first.trim_start_matches("error: "));
+    eprintln!("husk: error: {}", first.trim_start_matches("error: "));
     std::process::exit(2);
 }

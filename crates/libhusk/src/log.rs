@@ -46,7 +46,7 @@ pub fn set_sink(sink: Box<dyn Sink>) -> bool {
 pub fn error(msg: &str) {
     match SINK.get() {
         Some(sink) => sink.write(Level::Error, msg),
-        None => eprintln!("husk: {msg}"),
+        None => eprintln!("husk: error: {msg}"),
     }
 }
 
