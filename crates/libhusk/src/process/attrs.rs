@@ -173,12 +173,17 @@ pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<A
             bail!("process.apparmorProfile {a}: AppArmor is not enabled on this host");
         }
     }
-    let selinux = p.selinux_label().clone().filter(|l| !l.is_empty());
-    if let Some(l) = &selinux {
-        if !selinux_enabled() {
-            bail!("process.selinuxLabel {l}: SELinux is not enabled on this host");
+    // Without SELinux there is no policy to label for: dropped with a
+    // warning, as crun and runc do (an AppArmor profile stays an error).
+    let selinux = p.selinux_label().clone().filter(|l| !l.is_empty()).filter(|l| {
+        let enabled = selinux_enabled();
+        if !enabled {
+            crate::log::warn(&format!(
+                "process.selinuxLabel {l}: SELinux is not enabled on this host, ignored"
+            ));
         }
-    }
+        enabled
+    });
     let affinity = p.exec_cpu_affinity().as_ref();
     let cpus = |field: &str, v: Option<&String>| v.map(|l| parse_cpu_list(field, l)).transpose();
     Ok(AttrsPlan {

@@ -368,10 +368,14 @@ fn time_offsets(linux: &oci_spec::runtime::Linux, ns: &NamespacePlan) -> Result<
 
 /// `linux.mountLabel`: the SELinux context of the filesystems mounted for the
 /// container, as `context=` mount data (as runc does; proc, sysfs and cgroup
-/// take none).
+/// take none). Without SELinux there is no policy to label for: dropped with
+/// a warning, as crun and runc do.
 fn label_mounts(mounts: &mut [MountPlan], label: &str) -> Result<()> {
     if !attrs::selinux_enabled() {
-        bail!("linux.mountLabel {label}: SELinux is not enabled on this host");
+        log::warn(&format!(
+            "linux.mountLabel {label}: SELinux is not enabled on this host, ignored"
+        ));
+        return Ok(());
     }
     for m in mounts.iter_mut() {
         if let mounts::MountKind::Fs { fstype, .. } = &m.kind {
