@@ -29,7 +29,7 @@ fn unified_has(controller: &str) -> bool {
 fn limited(name: &str) -> Bundle {
     let mut b = Bundle::new(name);
     b.config["linux"]["resources"] = json!({
-        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728},
+        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "kernelTCP": 16777216},
         "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
         "pids": {"limit": 32},
         "blockIO": {"weight": 300},
@@ -48,6 +48,7 @@ fn limits_land_in_the_v1_files() {
     assert_eq!(v1("memory", &path, "memory.limit_in_bytes"), "67108864");
     assert_eq!(v1("memory", &path, "memory.soft_limit_in_bytes"), "33554432");
     assert_eq!(v1("memory", &path, "memory.memsw.limit_in_bytes"), "134217728");
+    assert_eq!(v1("memory", &path, "memory.kmem.tcp.limit_in_bytes"), "16777216");
     assert_eq!(v1("cpu", &path, "cpu.shares"), "512");
     assert_eq!(v1("cpu", &path, "cpu.cfs_quota_us"), "20000");
     assert_eq!(v1("cpu", &path, "cpu.cfs_period_us"), "100000");

@@ -138,6 +138,10 @@ fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     if let Some(res) = set(m.reservation()) {
         out.push(w("memory", "memory.soft_limit_in_bytes", res));
     }
+    // cgroup v2 has no such limit (socket memory is charged to memory.max).
+    if let Some(tcp) = set(m.kernel_tcp()) {
+        out.push(w("memory", "memory.kmem.tcp.limit_in_bytes", tcp));
+    }
     if let Some(s) = m.swappiness() {
         if s > 100 {
             bail!("linux.resources.memory.swappiness {s} is over 100");
@@ -382,6 +386,23 @@ mod tests {
                 ("blkio.throttle.read_bps_device", "8:0 1048576"),
                 ("hugetlb.2MB.limit_in_bytes", "4194304"),
             ])
+        );
+    }
+
+    #[test]
+    fn kernel_tcp_is_a_v1_limit_only() {
+        let r = res(r#"{"memory":{"limit":67108864,"kernelTCP":16777216}}"#);
+        let v1 = writes(&r, &|_| false).unwrap();
+        assert_eq!(
+            files(&v1),
+            pairs(&[
+                ("memory.limit_in_bytes", "67108864"),
+                ("memory.kmem.tcp.limit_in_bytes", "16777216")
+            ])
+        );
+        assert_eq!(
+            files(&writes(&r, &|_| true).unwrap()),
+            pairs(&[("memory.max", "67108864")])
         );
     }
 
