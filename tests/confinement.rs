@@ -429,6 +429,15 @@ fn cve_2019_16884_a_proc_symlink_in_the_image_is_refused() {
     b.create_fails("x", "rootfs /proc is a symlink");
 }
 
+/// The same for sysfs (CVE-2019-19921 class; contest's prohibit_symlink).
+#[test]
+fn a_sys_symlink_in_the_image_is_refused() {
+    let b = Bundle::new("syssymlink");
+    std::fs::remove_dir(b.rootfs().join("sys")).unwrap();
+    std::os::unix::fs::symlink("/tmp", b.rootfs().join("sys")).unwrap();
+    b.create_fails("x", "rootfs /sys is a symlink: refusing to mount sysfs through it");
+}
+
 #[test]
 fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};

@@ -211,18 +211,38 @@ fn mounts_proc(plan: &Plan) -> bool {
     plan.mounts.iter().any(|m| m.destination == Path::new("/proc"))
 }
 
-/// A /proc in the image that is a symlink could aim the proc mount (and all that
-/// is written under it) elsewhere in the rootfs (CVE-2019-16884 class).
+/// A /proc (or /sys, or any proc or sysfs mount point) in the image that is a
+/// symlink could aim that mount, and all that is written under it, elsewhere
+/// in the rootfs (CVE-2019-16884 and CVE-2019-19921 class): refused, as runc
+/// does, instead of followed.
 fn refuse_proc_symlink(root: &OwnedFd, plan: &Plan) -> Result<()> {
-    if !mounts_proc(plan) {
-        return Ok(());
-    }
-    match sys::openat(root.as_raw_fd(), c"proc", libc::O_PATH | libc::O_NOFOLLOW, 0) {
-        Ok(fd) if fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK => {
-            bail!("rootfs /proc is a symlink: refusing to mount proc through it")
+    for m in &plan.mounts {
+        let MountKind::Fs { fstype, .. } = &m.kind else {
+            continue;
+        };
+        if fstype != "proc" && fstype != "sysfs" {
+            continue;
         }
-        _ => Ok(()),
+        // A mount point (or parent) that does not exist yet is made later,
+        // as a directory; nothing is made here.
+        let (Some(dir), Some(name)) = (m.destination.parent(), m.destination.file_name()) else {
+            continue;
+        };
+        let Ok(parent) = resolve_dir(root, dir, false) else {
+            continue;
+        };
+        let Ok(name) = sys::cstring(name) else { continue };
+        if let Ok(fd) = sys::openat(parent.as_raw_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            if fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                bail!(
+                    "rootfs {} is a symlink: refusing to mount {} through it",
+                    m.destination.display(),
+                    if fstype == "proc" { "proc" } else { "sysfs" }
+                );
+            }
+        }
     }
+    Ok(())
 }
 
 fn check_proc_is_procfs(root: &OwnedFd, plan: &Plan) -> Result<()> {
