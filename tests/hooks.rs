@@ -401,3 +401,21 @@ fn hooks_that_close_stdin_at_once_succeed_and_the_next_gets_the_whole_state() {
         );
     }
 }
+
+/// A startContainer hook runs in the container: without `env` it gets the
+/// container process's environment (as runc's), with one only that.
+#[test]
+fn a_start_container_hook_without_env_inherits_the_process_environment() {
+    let (mut b, out) = bundle_with_outdir("hooks-env-inherit");
+    b.config["process"]["env"] = json!(["PATH=/bin", "FROM_PROCESS=yes"]);
+    let record = |file: &str| format!("echo \"[$FROM_PROCESS]\" > /hookout/{file}");
+    b.config["hooks"] = json!({"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", record("inherited")]},
+        {"path": "/bin/sh", "args": ["sh", "-c", record("explicit")], "env": ["PATH=/bin"]},
+    ]});
+    b.script("true");
+    let o = b.run("h");
+    assert_ok(&o);
+    assert_eq!(read(&out, "inherited").trim(), "[yes]");
+    assert_eq!(read(&out, "explicit").trim(), "[]");
+}

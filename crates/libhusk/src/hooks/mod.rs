@@ -3,8 +3,10 @@
 //! createRuntime, createContainer or startContainer hook stops the operation;
 //! a failing poststart or poststop hook is a warning and the rest still run.
 
+use std::ffi::{CString, OsStr};
 use std::io::{ErrorKind, Read, Seek};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,10 +23,18 @@ use crate::{log, sys};
 /// How much of a failed hook's output goes into the error.
 const OUTPUT_LIMIT: usize = 512;
 
-/// Runs `hooks` in order; the first failure is the error.
+/// Runs `hooks` in order; the first failure is the error. A hook without
+/// `env` runs with an empty environment.
 pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
+    run_all_inheriting(kind, hooks, state, &[])
+}
+
+/// As [`run_all`], but a hook without `env` gets `inherited` (the
+/// startContainer hooks, in the container, get its process's environment,
+/// as runc's do; an empty `env` stays empty).
+pub fn run_all_inheriting(kind: &str, hooks: &[Hook], state: &str, inherited: &[CString]) -> Result<()> {
     for hook in hooks {
-        run(hook, state).map_err(|e| Error::new(format!("{kind} hook {}: {e}", hook.path().display())))?;
+        run(hook, state, inherited).map_err(|e| Error::new(format!("{kind} hook {}: {e}", hook.path().display())))?;
     }
     Ok(())
 }
@@ -32,7 +42,7 @@ pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
 /// Runs every hook of `hooks`; failures are warnings.
 pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &str) {
     for hook in hooks {
-        if let Err(e) = run(hook, state) {
+        if let Err(e) = run(hook, state, &[]) {
             log::warn(&format!("{kind} hook {}: {e}", hook.path().display()));
         }
     }
@@ -41,7 +51,7 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &str) {
 /// How long a killed hook may take to die before husk stops waiting for it.
 const KILL_LIMIT: Duration = Duration::from_secs(5);
 
-fn command(hook: &Hook) -> Command {
+fn command(hook: &Hook, inherited: &[CString]) -> Command {
     let mut cmd = Command::new(hook.path());
     let args = hook.args().clone().unwrap_or_default();
     if let Some((arg0, rest)) = args.split_first() {
@@ -51,17 +61,21 @@ fn command(hook: &Hook) -> Command {
     // leaves no hook behind (what the hook itself starts is its own).
     sys::signal::parent_death_signal(&mut cmd, Signal::SIGKILL);
     cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    let env: Vec<&[u8]> = match hook.env() {
+        Some(env) => env.iter().map(|kv| kv.as_bytes()).collect(),
+        None => inherited.iter().map(|kv| kv.as_bytes()).collect(),
+    };
+    for kv in env {
+        if let Some(eq) = kv.iter().position(|b| *b == b'=') {
+            cmd.env(OsStr::from_bytes(&kv[..eq]), OsStr::from_bytes(&kv[eq + 1..]));
         }
     }
     cmd
 }
 
-fn run(hook: &Hook, state: &str) -> Result<()> {
+fn run(hook: &Hook, state: &str, inherited: &[CString]) -> Result<()> {
     let mut output = sys::memfd(c"husk-hook").context(|| "memfd for hook output".into())?;
-    let mut child = command(hook)
+    let mut child = command(hook, inherited)
         .stdin(Stdio::piped())
         .stdout(output.try_clone()?)
         .stderr(output.try_clone()?)

@@ -285,7 +285,8 @@ fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, exec_fifo: &Own
     let start_hooks = plan.hooks.start_container().as_deref().unwrap_or(&[]);
     let state = hook_state.unwrap_or("{}").replacen("\"creating\"", "\"created\"", 1);
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-    let err = match crate::hooks::run_all("startContainer", start_hooks, &state) {
+    let env = &plan.process.env;
+    let err = match crate::hooks::run_all_inheriting("startContainer", start_hooks, &state, env) {
         Ok(()) => prologue::exec_program(&plan.process, filter, program),
         Err(e) => e,
     };
