@@ -426,7 +426,7 @@ fn cve_2019_16884_a_proc_symlink_in_the_image_is_refused() {
     std::os::unix::fs::symlink("/tmp", b.rootfs().join("proc")).unwrap();
     b.config["linux"]["sysctl"] = json!({"kernel.shmmni": "99"});
     b.save();
-    b.create_fails("x", "rootfs /proc is a symlink");
+    b.create_fails("x", "/proc: filesystem \"proc\" must be mounted on ordinary directory");
 }
 
 /// The same for sysfs (CVE-2019-19921 class; contest's prohibit_symlink).
@@ -435,7 +435,10 @@ fn a_sys_symlink_in_the_image_is_refused() {
     let b = Bundle::new("syssymlink");
     std::fs::remove_dir(b.rootfs().join("sys")).unwrap();
     std::os::unix::fs::symlink("/tmp", b.rootfs().join("sys")).unwrap();
-    b.create_fails("x", "rootfs /sys is a symlink: refusing to mount sysfs through it");
+    b.create_fails(
+        "x",
+        "/sys: filesystem \"sysfs\" must be mounted on ordinary directory, not on the rootfs's symlink",
+    );
 }
 
 #[test]

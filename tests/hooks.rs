@@ -73,7 +73,7 @@ fn all_six_hooks_run_in_order_with_the_state_and_their_namespaces() {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let statuses = ["creating", "creating", "creating", "created", "running", "stopped"];
+    let statuses = ["created", "created", "created", "created", "running", "stopped"];
     for (kind, status) in KINDS.iter().zip(statuses) {
         let state: Value = serde_json::from_str(&read(&out, &format!("{kind}.stdin"))).unwrap();
         assert_eq!(state["id"], "h", "{kind}");

@@ -239,6 +239,27 @@ fn start_reports_an_exec_failure_with_the_path() {
     b.assert_gone("e");
 }
 
+/// The spec makes `process` optional at create and has `start` fail then;
+/// until that, the init holds no capability.
+#[test]
+fn a_container_without_process_is_created_and_start_fails() {
+    let mut b = Bundle::new("noprocess");
+    b.config.as_object_mut().unwrap().remove("process");
+    b.save();
+    assert_ok(&b.create("n"));
+    assert_eq!(b.status("n"), "created");
+    let pid = b.state("n")["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    let o = b.husk(&["start", "n"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("process: config.json has none"), "{}", stderr(&o));
+    b.wait_status("n", "stopped");
+    assert_ok(&b.husk(&["delete", "n"]));
+    b.assert_gone("n");
+}
+
 #[test]
 fn list_formats() {
     let mut b = Bundle::new("list");

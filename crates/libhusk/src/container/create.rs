@@ -137,6 +137,15 @@ fn make_cgroup(plan: &Plan, cgroup: &mut Box<dyn Driver>) -> Result<()> {
     }
 }
 
+fn warn_unmounted(plan: &Plan) {
+    if !plan.own_mount_namespace && !plan.mounts.is_empty() {
+        log::warn(&format!(
+            "mounts: the container has no mount namespace of its own, so its {} mounts and /dev are not set up (they would change the host's mount table)",
+            plan.mounts.len()
+        ));
+    }
+}
+
 /// The fds `create` hands to the init: how many to preserve, and the console.
 struct Fds {
     preserve: u32,
@@ -235,6 +244,7 @@ fn spawn_init(
     let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
     let (to_init, init_end) = channel::init_channel()?;
     make_cgroup(plan, cgroup)?;
+    warn_unmounted(plan);
     let premounted = crate::rootfs::idmapped_trees(plan)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
@@ -315,7 +325,10 @@ fn spawn_init(
         match to_init.recv_setup().context(|| "read from container init".into())? {
             FromInit::Ready => break,
             FromInit::RunHooks => {
-                let state = saved.hook_state("creating");
+                // Steps 3-5 of the spec's lifecycle come after step 2, the last
+                // one it calls `creating` (crun and runtime-tools agree; runc
+                // says `creating`).
+                let state = saved.hook_state("created");
                 let h = &plan.hooks;
                 crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &state)?;
                 crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &state)?;

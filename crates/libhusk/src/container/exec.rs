@@ -75,8 +75,17 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         .as_ref()
         .map(|s| seccomp::compile_cached(s, &cache))
         .transpose()?;
-    let namespaces = init_namespaces(saved.pid)?;
     let _alive = container::open_init(&saved)?;
+    let namespaces = init_namespaces(saved.pid)?;
+    // In husk's own mount namespace the init only chrooted: so does the exec.
+    let root = (!namespaces.has(libc::CLONE_NEWNS))
+        .then(|| init_root(saved.pid))
+        .transpose()?;
+    // Alive after the opens (the pidfd keeps the pid from reuse until we
+    // exit): the namespaces and root are the init's.
+    if !saved.init_alive() {
+        return Err(Error::not_running(&a.id));
+    }
     let (console_end, proxy) = container::stdio::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
 
@@ -93,6 +102,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
             filter: filter.as_ref(),
             last_cap,
             namespaces: &namespaces,
+            root: root.as_ref(),
             rootless,
             channel: child_end,
             console: console_end,
@@ -228,6 +238,17 @@ fn ns_inode(path: &str) -> Option<u64> {
 }
 
 /// The init's namespaces that differ from ours, opened now.
+fn init_root(pid: libc::pid_t) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/root");
+    sys::openat(
+        libc::AT_FDCWD,
+        &sys::cstring(&path)?,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .context(|| format!("open {path}"))
+}
+
 fn init_namespaces(pid: libc::pid_t) -> Result<NamespacePlan> {
     let mut plan = NamespacePlan::default();
     for (name, flag) in NAMESPACES {

@@ -23,6 +23,9 @@ pub struct ExecArgs<'a> {
     pub last_cap: u8,
     /// The init's namespaces that differ from husk's.
     pub namespaces: &'a NamespacePlan,
+    /// The init's root, when it shares husk's mount namespace (joining none
+    /// would leave us at husk's root).
+    pub root: Option<&'a OwnedFd>,
     pub rootless: bool,
     /// The end of the exec channel of the joiner, then of the exec process.
     pub channel: ExecChild,
@@ -80,6 +83,9 @@ fn join_namespaces(args: &ExecArgs, proc: &OwnedFd) -> Result<()> {
     }
     // Joining the mount namespace also moves our root and cwd to the container's.
     args.namespaces.enter_joined()?;
+    if let Some(root) = args.root {
+        crate::rootfs::chroot_into(root)?;
+    }
     // A change of ids may have made us dumpable again (fs.suid_dumpable).
     sys::set_non_dumpable();
     // Nothing of husk's (its log, the namespace files, the pidfd) may be open

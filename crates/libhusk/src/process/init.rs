@@ -188,7 +188,11 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         }
         None => proc,
     };
-    let program = prologue::enter_cwd_and_find_program(&plan.process)?;
+    let program = if plan.has_process {
+        prologue::enter_cwd_and_find_program(&plan.process)?
+    } else {
+        CString::default()
+    };
     prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
     attrs::apply_early(attrs, &proc)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|f| f.listener.is_some()) {
@@ -283,12 +287,16 @@ fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, exec_fifo: &Own
         Err(_) => exit(1),
     };
     let start_hooks = plan.hooks.start_container().as_deref().unwrap_or(&[]);
-    let state = hook_state.unwrap_or("{}").replacen("\"creating\"", "\"created\"", 1);
+    let state = hook_state.unwrap_or("{}");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
     let env = &plan.process.env;
-    let err = match crate::hooks::run_all_inheriting("startContainer", start_hooks, &state, env) {
-        Ok(()) => prologue::exec_program(&plan.process, filter, program),
-        Err(e) => e,
+    let err = if !plan.has_process {
+        crate::error::Error::new("process: config.json has none, so there is nothing to start")
+    } else {
+        match crate::hooks::run_all_inheriting("startContainer", start_hooks, state, env) {
+            Ok(()) => prologue::exec_program(&plan.process, filter, program),
+            Err(e) => e,
+        }
     };
     // Never dropped: the init leaves by _exit.
     let mut out = std::fs::File::from(fifo);

@@ -40,6 +40,9 @@ const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 /// In the parent, before the clone: the detached, idmapped trees of the mounts
 /// with `idmap`/`ridmap`, by mount index. The init attaches them.
 pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
+    if !plan.own_mount_namespace {
+        return Ok(Vec::new());
+    }
     let tree = |i: usize, m: &MountPlan| -> Result<Option<OwnedFd>> {
         let (Some(idmap), MountKind::Bind { source, recursive }) = (&m.idmap, &m.kind) else {
             return Ok(None);
@@ -74,6 +77,9 @@ pub fn setup(
     before_cgroup_mount: &mut dyn FnMut() -> Result<()>,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
+    if !plan.own_mount_namespace {
+        return chroot_without_mounts(plan, before_pivot);
+    }
     let private = plan.rootfs_propagation.is_some_and(|p| p & libc::MS_PRIVATE != 0);
     let initial = libc::MS_REC | if private { libc::MS_PRIVATE } else { libc::MS_SLAVE };
     sys::mount(None, c"/", None, initial, None).context(|| "make / a slave mount".into())?;
@@ -125,6 +131,27 @@ pub fn setup(
     Ok(())
 }
 
+/// A container in husk's own mount namespace (see `Plan::own_mount_namespace`):
+/// no mount and no /dev, only its cwd made and a chroot into its rootfs.
+fn chroot_without_mounts(plan: &Plan, before_chroot: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+    let root = sys::openat(libc::AT_FDCWD, &cstring(&plan.rootfs)?, O_PATH_DIR, 0)
+        .context(|| format!("open rootfs {}", plan.rootfs.display()))?;
+    resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
+    before_chroot()?;
+    chroot_into(&root)
+}
+
+/// Makes `root` the root and the working directory. Without a pivot_root in
+/// a mount namespace of its own, a process with CAP_SYS_CHROOT can leave such
+/// a root: it is a view, not a boundary (as in runc and crun).
+pub fn chroot_into(root: &OwnedFd) -> Result<()> {
+    enter(root)?;
+    nix::unistd::chroot(c".")
+        .map_err(std::io::Error::from)
+        .context(|| "chroot".into())?;
+    std::env::set_current_dir("/").context(|| "chdir /".into())
+}
+
 /// linux.readonlyPaths and linux.maskedPaths, those that `which` takes.
 fn protect_paths(root: &OwnedFd, plan: &Plan, which: &dyn Fn(&Path) -> bool) -> Result<()> {
     for path in plan.readonly_paths.iter().filter(|p| which(p)) {
@@ -167,6 +194,9 @@ fn deferred_proc_mounts(plan: &Plan) -> Result<Vec<usize>> {
 /// container's root: the proc mounts deferred by `setup`, then the read-only
 /// and masked paths beneath them.
 pub fn mount_deferred_proc(plan: &Plan) -> Result<()> {
+    if !plan.own_mount_namespace {
+        return Ok(());
+    }
     let deferred = deferred_proc_mounts(plan)?;
     if deferred.is_empty() {
         return Ok(());
@@ -234,10 +264,10 @@ fn refuse_proc_symlink(root: &OwnedFd, plan: &Plan) -> Result<()> {
         let Ok(name) = sys::cstring(name) else { continue };
         if let Ok(fd) = sys::openat(parent.as_raw_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
             if fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                // runc's wording, which the conformance suites look for.
                 bail!(
-                    "rootfs {} is a symlink: refusing to mount {} through it",
+                    "{}: filesystem \"{fstype}\" must be mounted on ordinary directory, not on the rootfs's symlink",
                     m.destination.display(),
-                    if fstype == "proc" { "proc" } else { "sysfs" }
                 );
             }
         }
@@ -546,10 +576,7 @@ fn pivot(root: &OwnedFd) -> Result<()> {
 fn move_root(root: &OwnedFd) -> Result<()> {
     enter(root)?;
     sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None).context(|| "move rootfs to /".into())?;
-    nix::unistd::chroot(c".")
-        .map_err(std::io::Error::from)
-        .context(|| "chroot".into())?;
-    std::env::set_current_dir("/").context(|| "chdir /".into())
+    chroot_into(root)
 }
 
 /// Makes the rootfs the working directory, the "." that the root switch names.

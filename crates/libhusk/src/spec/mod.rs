@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::{Linux, Process, Spec};
 
 use crate::bail;
 use crate::error::{Context, Error, ErrorKind, Result};
@@ -52,6 +52,14 @@ pub struct Plan {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub root_readonly: bool,
+    /// Whether config.json has a `process`. Without one (the spec makes it
+    /// optional at create), the init waits as `placeholder_process` and
+    /// `start` fails.
+    pub has_process: bool,
+    /// Whether the container has a mount namespace husk may mount in: a new
+    /// one, or one joined that is not husk's own. Without it husk mounts
+    /// nothing (that would change the caller's mount table) and chroots.
+    pub own_mount_namespace: bool,
     pub namespaces: NamespacePlan,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
@@ -199,10 +207,9 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     if !rootfs.is_dir() {
         bail!("root.path {} is not a directory", rootfs.display());
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::new("process is missing"))?;
+    let has_process = spec.process().is_some();
+    let placeholder = spec.process().is_none().then(placeholder_process);
+    let process = spec.process().as_ref().or(placeholder.as_ref()).expect("one of them");
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
@@ -213,8 +220,9 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
             check_private_uts(field, &namespaces)?;
         }
     }
-    if !namespaces.has(libc::CLONE_NEWNS) {
-        bail!("linux.namespaces: a mount namespace is required");
+    let own_mount_namespace = namespaces.shared_with_caller(libc::CLONE_NEWNS)?.is_none();
+    if !own_mount_namespace {
+        check_shared_mount_namespace(root.readonly().unwrap_or(false), &linux, process)?;
     }
 
     let userns = userns_plan(&linux, &namespaces, opts.rootless)?;
@@ -258,6 +266,8 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         bundle,
         rootfs,
         root_readonly: root.readonly().unwrap_or(false),
+        has_process,
+        own_mount_namespace,
         namespaces,
         hostname,
         domainname,
@@ -280,6 +290,49 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         notify_name: None,
         cgroup,
     })
+}
+
+/// What the init of a container without `process` is until `start` fails:
+/// root in the container, no capability, no_new_privileges, no program.
+fn placeholder_process() -> Process {
+    let none = std::collections::HashSet::new();
+    let caps = oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+        .bounding(none.clone())
+        .effective(none.clone())
+        .inheritable(none.clone())
+        .permitted(none.clone())
+        .ambient(none)
+        .build()
+        .expect("all fields set");
+    let mut p = Process::default();
+    p.set_terminal(Some(false));
+    p.set_args(Some(vec!["(no process)".into()]));
+    p.set_env(None);
+    p.set_rlimits(None);
+    p.set_capabilities(Some(caps));
+    p.set_no_new_privileges(Some(true));
+    p.set_apparmor_profile(None);
+    p.set_selinux_label(None);
+    p
+}
+
+/// A container in husk's mount namespace gets no mounts (they would land in
+/// the host's mount table, and `/` would lose its propagation): what only
+/// mounts give is refused rather than silently missing.
+fn check_shared_mount_namespace(root_readonly: bool, linux: &Linux, process: &Process) -> Result<()> {
+    let non_empty = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    let needs = [
+        ("root.readonly", root_readonly),
+        ("linux.maskedPaths", non_empty(linux.masked_paths())),
+        ("linux.readonlyPaths", non_empty(linux.readonly_paths())),
+        ("linux.rootfsPropagation", linux.rootfs_propagation().is_some()),
+        // The pty comes from the container's own devpts.
+        ("process.terminal", process.terminal().unwrap_or(false)),
+    ];
+    if let Some((field, _)) = needs.iter().find(|(_, set)| *set) {
+        bail!("{field}: needs a mount namespace of the container's own, and linux.namespaces has none");
+    }
+    Ok(())
 }
 
 /// Hooks run on the host: a path relative to wherever husk happens to run, or a
@@ -607,8 +660,15 @@ mod tests {
             r#","linux":{"rootfsPropagation":"sideways","namespaces":[{"type":"mount"}]}"#,
         ));
         assert!(e.message().contains("rootfsPropagation"), "{e}");
-        let e = plan_err(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#));
-        assert!(e.message().contains("mount namespace"), "{e}");
+        let shared = plan_of(&base(r#","linux":{"namespaces":[{"type":"pid"}]}"#)).unwrap();
+        assert!(!shared.own_mount_namespace);
+        let joined = r#","linux":{"namespaces":[{"type":"mount","path":"/proc/self/ns/mnt"}]}"#;
+        assert!(!plan_of(&base(joined)).unwrap().own_mount_namespace);
+        let e = plan_err(&base(r#","linux":{"maskedPaths":["/proc/kcore"]}"#));
+        assert!(
+            e.message().starts_with("linux.maskedPaths: needs a mount namespace"),
+            "{e}"
+        );
     }
 
     /// A config with a seccomp profile, run unprivileged through the user's

@@ -1,0 +1,137 @@
+//! A container that shares husk's mount namespace (none listed in
+//! linux.namespaces, as the spec allows, or one joined by a path that leads
+//! back to husk's own): husk chroots it into its rootfs and changes nothing in
+//! the host's mount table (no mount, no propagation change), and `exec` finds
+//! the same root. What needs mounts of the container's own is refused.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::os::unix::fs::MetadataExt;
+
+/// The propagation fields of the host's `/` and every line that names the bundle.
+fn host_mount_view(b: &Bundle) -> (String, Vec<String>) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let root = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .map(|l| {
+            l.split(" - ")
+                .next()
+                .unwrap()
+                .split(' ')
+                .skip(6)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap();
+    let bundle = b.dir.to_str().unwrap();
+    let ours = info.lines().filter(|l| l.contains(bundle)).map(String::from).collect();
+    (root, ours)
+}
+
+/// A bundle whose config lists no mount namespace; its mounts (the default
+/// ones: /proc, /dev, /sys...) stay in the config.
+fn shared_mounts_bundle(name: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.without_namespace("mount");
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["root"]["readonly"] = json!(false);
+    std::fs::write(b.rootfs().join("marker"), "in the rootfs\n").unwrap();
+    b.save();
+    b
+}
+
+fn rootfs_inode(b: &Bundle) -> String {
+    std::fs::metadata(b.rootfs()).unwrap().ino().to_string()
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_is_chrooted_and_mounts_nothing() {
+    let mut b = shared_mounts_bundle("nomntns");
+    let before = host_mount_view(&b);
+    b.script("cat /marker; stat -c %i /; ls /proc | wc -l");
+    let o = b.run("c");
+    assert_ok(&o);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "in the rootfs");
+    assert_eq!(lines[1], rootfs_inode(&b), "the container's / is its rootfs");
+    assert_eq!(lines[2], "0", "no procfs was mounted into the rootfs");
+    assert!(
+        stderr(&o).contains("warning: mounts:"),
+        "the skipped mounts are reported: {}",
+        stderr(&o)
+    );
+    assert_eq!(host_mount_view(&b), before, "the host's mount table changed");
+    b.assert_gone("c");
+}
+
+#[test]
+fn joining_husks_own_mount_namespace_mounts_nothing_either() {
+    let mut b = shared_mounts_bundle("ownmntns");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "mount", "path": "/proc/self/ns/mnt"}));
+    b.save();
+    let before = host_mount_view(&b);
+    b.script("stat -c %i /; ls /proc | wc -l");
+    let o = b.run("c");
+    assert_ok(&o);
+    assert_eq!(stdout(&o), format!("{}\n0\n", rootfs_inode(&b)));
+    assert_eq!(host_mount_view(&b), before, "the host's mount table changed");
+    b.assert_gone("c");
+}
+
+#[test]
+fn exec_without_a_mount_namespace_gets_the_containers_root() {
+    let mut b = shared_mounts_bundle("nomntns-exec");
+    b.script("sleep 30");
+    assert_ok(&b.create("c"));
+    assert_ok(&b.husk(&["start", "c"]));
+    let o = b.husk(&["exec", "--cwd", "/", "c", "sh", "-c", "cat /marker; stat -c %i /; pwd"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), format!("in the rootfs\n{}\n/\n", rootfs_inode(&b)));
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+type Change = dyn Fn(&mut Bundle);
+
+#[test]
+fn what_needs_a_mount_namespace_of_its_own_is_refused() {
+    let cases: [(&str, &Change, &str); 5] = [
+        ("ro", &|b| b.config["root"]["readonly"] = json!(true), "root.readonly"),
+        (
+            "masked",
+            &|b| b.config["linux"]["maskedPaths"] = json!(["/proc/kcore"]),
+            "linux.maskedPaths",
+        ),
+        (
+            "readonly",
+            &|b| b.config["linux"]["readonlyPaths"] = json!(["/proc/sys"]),
+            "linux.readonlyPaths",
+        ),
+        (
+            "propagation",
+            &|b| b.config["linux"]["rootfsPropagation"] = json!("shared"),
+            "linux.rootfsPropagation",
+        ),
+        (
+            "tty",
+            &|b| b.config["process"]["terminal"] = json!(true),
+            "process.terminal",
+        ),
+    ];
+    for (name, change, field) in cases {
+        let mut b = shared_mounts_bundle(&format!("nomntns-{name}"));
+        change(&mut b);
+        b.save();
+        let before = host_mount_view(&b);
+        b.create_fails("c", &format!("{field}: needs a mount namespace of the container's own"));
+        assert_eq!(host_mount_view(&b), before);
+    }
+}
