@@ -35,6 +35,13 @@ fn spec_writes_a_runnable_config_once() {
     for ns in ["pid", "network", "ipc", "uts", "mount"] {
         assert!(types.contains(&ns), "{ns} missing");
     }
+    // As runc's: a cgroup namespace on a pure cgroup v2 host only.
+    let unified = Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/cgroup"])
+        .output()
+        .unwrap();
+    let unified = String::from_utf8_lossy(&unified.stdout).trim() == "cgroup2fs";
+    assert_eq!(types.contains(&"cgroup"), unified, "{types:?}");
     assert!(config["linux"]["maskedPaths"].as_array().unwrap().len() > 5);
 
     let again = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);

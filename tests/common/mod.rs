@@ -239,6 +239,7 @@ impl Bundle {
             user: None,
         };
         b.config["process"]["terminal"] = Value::Bool(false);
+        b.with_cgroup_namespace();
         let marker = Value::from(b.marker());
         b.config["process"]["env"].as_array_mut().unwrap().push(marker);
         b.save();
@@ -260,10 +261,20 @@ impl Bundle {
         assert_ok(&b.husk(&["spec", "--rootless", "--bundle", b.dir.to_str().unwrap()]));
         b.config = serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
         b.config["process"]["terminal"] = Value::Bool(false);
+        b.with_cgroup_namespace();
         let marker = Value::from(b.marker());
         b.config["process"]["env"].as_array_mut().unwrap().push(marker);
         b.save();
         b
+    }
+
+    /// The tests run with a private cgroup namespace, which `husk spec` lists
+    /// only on a pure cgroup v2 host (as runc's does).
+    fn with_cgroup_namespace(&mut self) {
+        let list = self.config["linux"]["namespaces"].as_array_mut().unwrap();
+        if !list.iter().any(|n| n["type"] == "cgroup") {
+            list.push(serde_json::json!({"type": "cgroup"}));
+        }
     }
 
     pub fn rootfs(&self) -> PathBuf {

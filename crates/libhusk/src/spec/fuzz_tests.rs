@@ -386,7 +386,7 @@ fn ten_thousand_mutated_configs_plan_or_fail_in_one_line() {
         systemd_cgroup: false,
         root: dir.0.join("state"),
     };
-    let mut base = crate::spec::template::default_config();
+    let mut base = crate::spec::template::default_config(true);
     // Compiling the default seccomp profile is most of the cost: a config with
     // a smaller one plans faster, while mutations still reach every field.
     base["linux"]["seccomp"] = serde_json::json!({
