@@ -329,6 +329,28 @@ fn interactive_run_with_a_terminal_under_script() {
     b.assert_gone("i");
 }
 
+/// Without a controlling terminal (setsid), a foreground run with a terminal
+/// fails at once instead of waiting forever for input nobody can type.
+#[test]
+fn run_with_a_terminal_but_none_to_attach_fails_at_once() {
+    let mut b = Bundle::new("notty");
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["args"] = json!(["sh"]);
+    b.save();
+    let mut cmd = std::process::Command::new("setsid");
+    cmd.args(["-w", HUSK, "--root"])
+        .arg(&b.root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), "n"])
+        .stdin(std::process::Stdio::null());
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no terminal to attach it to (open /dev/tty:"), "{err}");
+    b.assert_gone("n");
+}
+
 #[test]
 fn listen_fds_pass_through_for_socket_activation() {
     let mut b = Bundle::new("listenfds");

@@ -21,10 +21,23 @@ pub(crate) fn console_for(
         (false, _) => Ok((None, None)),
         (true, Some(path)) => Ok((Some(crate::process::console::connect(path)?), None)),
         (true, None) if foreground => {
+            require_a_terminal()?;
             let (mine, theirs) = std::os::unix::net::UnixStream::pair().context(|| "console socketpair".into())?;
             Ok((Some(theirs.into()), Some(mine.into())))
         }
         (true, None) => bail!("cannot allocate tty if husk will detach without setting console socket"),
+    }
+}
+
+/// A foreground process with a terminal is proxied to the caller's: without
+/// one (a script, CI, a service) nothing could ever type into it or end its
+/// input, and it would wait forever. runc fails the same way.
+fn require_a_terminal() -> Result<()> {
+    match sys::openat(libc::AT_FDCWD, c"/dev/tty", libc::O_RDWR | libc::O_NOCTTY, 0) {
+        Ok(_) => Ok(()),
+        Err(e) => bail!(
+            "process.terminal is set but husk has no terminal to attach it to (open /dev/tty: {e}): run it from a terminal, pass --console-socket, or set terminal to false"
+        ),
     }
 }
 
