@@ -17,6 +17,28 @@ fn version_has_three_runc_style_lines() {
 }
 
 #[test]
+fn no_command_prints_usage() {
+    let o = run_with_timeout(&mut Command::new(HUSK), COMMAND_TIMEOUT);
+    assert_ok(&o);
+    assert!(stdout(&o).contains("Usage: husk [OPTIONS] [COMMAND]"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_global_flag_after_the_command_gets_a_hint() {
+    let o = run_with_timeout(
+        Command::new(HUSK).args(["list", "--root", "/nonexistent"]),
+        COMMAND_TIMEOUT,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        "husk: error: unexpected argument '--root' found (--root is a global flag: put it before the command, as in husk --root ... COMMAND)"
+    );
+    let o = run_with_timeout(Command::new(HUSK).args(["list", "--bogus"]), COMMAND_TIMEOUT);
+    assert_eq!(stderr(&o).trim(), "husk: error: unexpected argument '--bogus' found");
+}
+
+#[test]
 fn spec_writes_a_runnable_config_once() {
     let dir = std::env::temp_dir().join(format!("husk-spec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -40,6 +40,29 @@ fn usage_error(e: clap::Error) -> ! {
     }
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or("invalid arguments");
-    eprintln!("husk: error: {}", first.trim_start_matches("error: "));
+    eprintln!(
+        "husk: error: {}{}",
+        first.trim_start_matches("error: "),
+        global_flag_hint(&e)
+    );
     std::process::exit(2);
+}
+
+/// runc's global flags go before the command (`husk --root R list`); given
+/// after it, clap only says the argument is unexpected.
+fn global_flag_hint(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return String::new();
+    };
+    let flag = arg.split('=').next().unwrap_or(arg);
+    let globals = <Cli as clap::CommandFactory>::command();
+    let is_global = globals
+        .get_arguments()
+        .any(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")));
+    if is_global {
+        format!(" ({flag} is a global flag: put it before the command, as in husk {flag} ... COMMAND)")
+    } else {
+        String::new()
+    }
 }

@@ -25,8 +25,13 @@ pub struct Runtime {
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
-    let Some(command) = cli.command.as_ref().filter(|_| !cli.version) else {
+    if cli.version {
         print_version();
+        return Ok(0);
+    }
+    let Some(command) = cli.command.as_ref() else {
+        // As runc: no command is a request for help.
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
         return Ok(0);
     };
     let euid = nix::unistd::geteuid().as_raw();
