@@ -101,6 +101,14 @@ root_basic() {
     P rm t2 >/dev/null
 }
 
+# --read-only: podman mounts tmpfs on /tmp, /run and /var/tmp with tmpcopyup;
+# each keeps the mode of the image's directory and stays writable.
+read_only_script='echo $(stat -c %a /run /tmp /var/tmp) $(touch /run/a /tmp/b /var/tmp/c && echo writable) $(touch /etc/x 2>/dev/null || echo root-ro)'
+root_read_only() {
+    check "run --read-only --cap-drop=all" "755 1777 1777 writable root-ro" \
+        "$(R --rm --read-only --cap-drop=all "$image" sh -c "$read_only_script" 2>&1)"
+}
+
 # run -it: conmon hands husk a console socket. script(1) gives podman a
 # terminal and types into it; the shell's answer must come back through it.
 root_terminal() {
@@ -188,6 +196,8 @@ rootless() {
         return
     fi
     check "rootless run --rm" "hi 0" "$(U run --rm --network none "$image" sh -c 'echo hi $(id -u)' 2>&1)"
+    check "rootless run --read-only --cap-drop=all" "755 1777 1777 writable root-ro" \
+        "$(U run --rm --network none --read-only --cap-drop=all "$image" sh -c "$read_only_script" 2>&1)"
     if U run -d --name r1 --network none "$image" sleep 300 >/dev/null 2>&1; then
         pass "rootless run -d"
         check "rootless exec" exec-ok "$(U exec r1 echo exec-ok 2>&1)"
@@ -204,6 +214,7 @@ rootless() {
 }
 
 root_basic
+root_read_only
 root_terminal
 root_port
 root_sdnotify

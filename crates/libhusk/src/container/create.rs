@@ -183,6 +183,7 @@ fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
         propagation: Vec::new(),
         data: String::new(),
         idmap: None,
+        extensions: Default::default(),
     });
     plan.process
         .env

@@ -7,6 +7,7 @@
 //! through its fd, so a symlink in the image (or one swapped in by a shared
 //! volume) cannot redirect a mount to the host (CVE-2021-30465 class).
 
+pub mod copyup;
 pub mod devices;
 pub mod mounts;
 pub mod resolve;
@@ -230,9 +231,10 @@ fn mount_proc_here(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
     );
     nix::unistd::fchdir(root).context(|| "return to the root".into())?;
     mounted?;
-    if !m.propagation.is_empty() {
+    if !m.propagation.is_empty() || !m.recursive_attrs.is_empty() {
         let mounted = resolve_dir(root, &m.destination, false)?;
         propagate(&mounted, &m.propagation)?;
+        set_attrs(&mounted, m.recursive_attrs, true)?;
     }
     Ok(())
 }
@@ -346,25 +348,66 @@ fn mount_one(
 ) -> Result<()> {
     match &m.kind {
         MountKind::Bind { source, recursive } => bind(root, m, source, *recursive, premounted),
-        MountKind::Fs { fstype, source } => {
-            let target = resolve_dir(root, &m.destination, true)?;
-            let data = fs_data(m, fstype, plan);
-            let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
-            sys::mount(
-                Some(&cstring(source)?),
-                &fd_path(target.as_raw_fd()),
-                Some(&cstring(fstype)?),
-                m.flags,
-                data.as_deref(),
-            )?;
-            if !m.propagation.is_empty() {
-                let mounted = resolve_dir(root, &m.destination, false)?;
-                propagate(&mounted, &m.propagation)?;
-            }
-            Ok(())
-        }
+        MountKind::Fs { fstype, source } => mount_fs(root, m, plan, fstype, source),
         MountKind::Cgroup => mount_cgroup(root, m, plan, cgroup),
     }
+}
+
+fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &str) -> Result<()> {
+    let is_tmpfs = fstype == "tmpfs";
+    let (target, existed) = match is_tmpfs.then(|| resolve_dir(root, &m.destination, false)) {
+        Some(Ok(dir)) => (dir, true),
+        _ => (resolve_dir(root, &m.destination, true)?, false),
+    };
+    let mut data = fs_data(m, fstype, plan);
+    if existed {
+        // A tmpfs over a directory of the image takes its mode unless the
+        // options say otherwise (a later mode= wins), as with runc and crun.
+        let mode = format!("mode={:04o}", fstat(&target)?.st_mode & 0o7777);
+        data = if data.is_empty() {
+            mode
+        } else {
+            format!("{mode},{data}")
+        };
+    }
+    let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
+    let copy_up = m.extensions.copy_up;
+    // A tmpfs that is copied into is made read-only only once it is filled.
+    let flags = if copy_up { m.flags & !libc::MS_RDONLY } else { m.flags };
+    sys::mount(
+        Some(&cstring(source)?),
+        &fd_path(target.as_raw_fd()),
+        Some(&cstring(fstype)?),
+        flags,
+        data.as_deref(),
+    )?;
+    if !copy_up && m.propagation.is_empty() && m.recursive_attrs.is_empty() {
+        return Ok(());
+    }
+    let mounted = resolve_dir(root, &m.destination, false)?;
+    if copy_up {
+        // `target` still names the directory under the new tmpfs.
+        fill_tmpfs(&target, &mounted, m)?;
+    }
+    propagate(&mounted, &m.propagation)?;
+    set_attrs(&mounted, m.recursive_attrs, true)
+}
+
+/// `tmpcopyup`: what the tmpfs `mounted` now covers is copied into it.
+fn fill_tmpfs(covered: &OwnedFd, mounted: &OwnedFd, m: &MountPlan) -> Result<()> {
+    let is_tmpfs = statfs::fstatfs(mounted).is_ok_and(|st| st.filesystem_type() == statfs::TMPFS_MAGIC);
+    if !is_tmpfs || fstat(mounted)?.st_dev == fstat(covered)?.st_dev {
+        bail!("tmpcopyup: {} is not the new tmpfs", m.destination.display());
+    }
+    copyup::copy_tree(covered, mounted, &m.destination).context(|| "tmpcopyup".into())?;
+    if m.is_readonly() {
+        let ro = Attrs {
+            set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
+            clear: 0,
+        };
+        set_attrs(mounted, ro, false)?;
+    }
+    Ok(())
 }
 
 /// The mount's data; a proc mount made before the init is in the pid
@@ -385,6 +428,11 @@ fn fs_data(m: &MountPlan, fstype: &str, plan: &Plan) -> String {
 }
 
 fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounted: Option<&OwnedFd>) -> Result<()> {
+    if m.extensions.copy_symlink {
+        if let Some(link) = symlink_target(source)? {
+            return copy_symlink(root, &m.destination, &link);
+        }
+    }
     // The source is resolved once: what is mounted is what decides between a
     // directory and a file target, whatever is renamed meanwhile.
     let tree = match premounted {
@@ -402,6 +450,49 @@ fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounte
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
 }
 
+/// The target of the bind source `source` when it is a symlink (`copy-symlink`).
+fn symlink_target(source: &Path) -> Result<Option<PathBuf>> {
+    match std::fs::read_link(source) {
+        Ok(link) => Ok(Some(link)),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(e) => Err(e).context(|| format!("source {}", source.display())),
+    }
+}
+
+/// `copy-symlink` (as crun): the source's symlink made again at the
+/// destination. One already there must point to the same place.
+fn copy_symlink(root: &OwnedFd, destination: &Path, link: &Path) -> Result<()> {
+    let (parent, name) = resolve_parent(root, destination)?;
+    match nix::unistd::symlinkat(link, &parent, name) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EEXIST) => {
+            if nix::fcntl::readlinkat(&parent, name).is_ok_and(|l| l == link.as_os_str()) {
+                return Ok(());
+            }
+            bail!(
+                "copy-symlink: {} exists and is not a symlink to {}",
+                destination.display(),
+                link.display()
+            )
+        }
+        Err(e) => Err(e).context(|| format!("copy-symlink: make {} a symlink", destination.display())),
+    }
+}
+
+/// mount_setattr(2) on the mount `fd` (or its whole tree with `recursive`).
+fn set_attrs(fd: &OwnedFd, a: Attrs, recursive: bool) -> Result<()> {
+    if a.is_empty() {
+        return Ok(());
+    }
+    let attr = sys::MountAttr {
+        attr_set: a.set,
+        attr_clr: a.clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    sys::mount_setattr(fd, recursive, &attr).context(|| "set mount attributes".into())
+}
+
 /// Sets attributes on a detached mount, attaches it at `target`, then sets propagation.
 fn attach(
     tree: OwnedFd,
@@ -410,20 +501,8 @@ fn attach(
     recursive: Attrs,
     propagation: &[libc::c_ulong],
 ) -> Result<()> {
-    let setattr = |a: Attrs, rec: bool| -> Result<()> {
-        if a.is_empty() {
-            return Ok(());
-        }
-        let attr = sys::MountAttr {
-            attr_set: a.set,
-            attr_clr: a.clear,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        sys::mount_setattr(&tree, rec, &attr).context(|| "set mount attributes".into())
-    };
-    setattr(attrs, false)?;
-    setattr(recursive, true)?;
+    set_attrs(&tree, attrs, false)?;
+    set_attrs(&tree, recursive, true)?;
     sys::move_mount(&tree, target).context(|| "attach mount".into())?;
     // After move_mount the tree fd names the attached mount.
     propagate(&tree, propagation)

@@ -42,6 +42,24 @@ impl Attrs {
     pub fn is_empty(&self) -> bool {
         self.set == 0 && self.clear == 0
     }
+
+    /// A recursive option: the later of two opposite options wins. The atime
+    /// modes are one field, which mount_setattr changes only when told to
+    /// clear it all (`rnoatime`, `rstrictatime`, `rrelatime` pick a mode;
+    /// `ratime`, `rnostrictatime`, `rnorelatime` go back to relatime, as runc).
+    fn apply(&mut self, set: bool, attr: u64) {
+        if attr & MOUNT_ATTR_ATIME == attr {
+            let mode = if set { attr } else { MOUNT_ATTR_RELATIME };
+            self.set = (self.set & !MOUNT_ATTR_ATIME) | mode;
+            self.clear |= MOUNT_ATTR_ATIME;
+        } else if set {
+            self.set |= attr;
+            self.clear &= !attr;
+        } else {
+            self.clear |= attr;
+            self.set &= !attr;
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +78,18 @@ pub struct MountPlan {
     pub data: String,
     /// `idmap` / `ridmap`: the mount shows its files through these mappings.
     pub idmap: Option<Idmap>,
+    /// `tmpcopyup`, `copy-symlink`.
+    pub extensions: Extensions,
+}
+
+/// Mount options that change what is mounted rather than how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// `tmpcopyup` (tmpfs): the new tmpfs starts with a copy of what it covers.
+    pub copy_up: bool,
+    /// `copy-symlink` (bind, as crun): a source that is a symlink is recreated
+    /// at the destination as the same symlink instead of bound.
+    pub copy_symlink: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +114,8 @@ enum Opt {
     Propagation(libc::c_ulong),
     Recursive { set: bool, attr: u64 },
     Bind { recursive: bool },
+    CopyUp,
+    CopySymlink,
 }
 
 fn lookup(name: &str) -> Option<Opt> {
@@ -138,9 +170,14 @@ fn lookup(name: &str) -> Option<Opt> {
         "rexec" => rec(false, MOUNT_ATTR_NOEXEC),
         "rnodiratime" => rec(true, MOUNT_ATTR_NODIRATIME),
         "rdiratime" => rec(false, MOUNT_ATTR_NODIRATIME),
-        "rrelatime" => rec(true, MOUNT_ATTR_RELATIME | MOUNT_ATTR_ATIME << 32),
+        "rrelatime" => rec(true, MOUNT_ATTR_RELATIME),
+        "rnorelatime" => rec(false, MOUNT_ATTR_RELATIME),
         "rnoatime" => rec(true, MOUNT_ATTR_NOATIME),
+        "ratime" => rec(false, MOUNT_ATTR_NOATIME),
         "rstrictatime" => rec(true, MOUNT_ATTR_STRICTATIME),
+        "rnostrictatime" => rec(false, MOUNT_ATTR_STRICTATIME),
+        "tmpcopyup" => Some(Opt::CopyUp),
+        "copy-symlink" => Some(Opt::CopySymlink),
         _ => None,
     }
 }
@@ -204,6 +241,7 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
     let mut recursive_attrs = Attrs::default();
     let mut data = Vec::new();
     let mut idmap = None;
+    let mut extensions = Extensions::default();
     for opt in m.options().as_deref().unwrap_or(&[]) {
         match lookup(opt) {
             Some(Opt::Flag { set: true, flag }) => flags |= flag,
@@ -212,20 +250,11 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
                 cleared |= flag;
             }
             Some(Opt::Propagation(p)) => propagation.push(p),
-            Some(Opt::Recursive { set: true, attr }) => {
-                // rrelatime etc. carry the atime mask to clear in the high half.
-                recursive_attrs.set |= attr & 0xffff_ffff;
-                recursive_attrs.clear |= attr >> 32;
-                if attr & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME) != 0 {
-                    recursive_attrs.clear |= MOUNT_ATTR_ATIME;
-                }
-            }
-            Some(Opt::Recursive { set: false, attr }) => recursive_attrs.clear |= attr,
+            Some(Opt::Recursive { set, attr }) => recursive_attrs.apply(set, attr),
             Some(Opt::Bind { recursive }) => bind = Some(recursive || bind == Some(true)),
+            Some(Opt::CopyUp) => extensions.copy_up = true,
+            Some(Opt::CopySymlink) => extensions.copy_symlink = true,
             None if opt == "idmap" || opt == "ridmap" => idmap = Some(opt == "ridmap"),
-            None if opt == "tmpcopyup" => {
-                bail!("{field}: mount option \"{opt}\" is not supported yet")
-            }
             None => data.push(opt.as_str()),
         }
     }
@@ -250,6 +279,7 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
             source: source.unwrap_or_else(|| fstype.to_string()),
         }
     };
+    check_extensions(&field, extensions, &kind)?;
     let attrs = match kind {
         MountKind::Bind { .. } => bind_attrs(flags, cleared),
         _ => Attrs::default(),
@@ -270,7 +300,20 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
         propagation,
         data: data.join(","),
         idmap,
+        extensions,
     })
+}
+
+/// Each extension on the one kind of mount it has a meaning for.
+fn check_extensions(field: &str, extensions: Extensions, kind: &MountKind) -> Result<()> {
+    let is_tmpfs = matches!(kind, MountKind::Fs { fstype, .. } if fstype == "tmpfs");
+    if extensions.copy_up && !is_tmpfs {
+        bail!("{field}: mount option \"tmpcopyup\" is for tmpfs mounts only");
+    }
+    if extensions.copy_symlink && !matches!(kind, MountKind::Bind { .. }) {
+        bail!("{field}: mount option \"copy-symlink\" is for bind mounts only");
+    }
+    Ok(())
 }
 
 fn idmap_plan(
@@ -378,6 +421,70 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message().contains("need the idmap"), "{e}");
+    }
+
+    #[test]
+    fn tmpcopyup_on_tmpfs_and_copy_symlink_on_binds() {
+        let p =
+            mount(r#"{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["rw","nosuid","tmpcopyup"]}"#)
+                .unwrap();
+        assert!(p.extensions.copy_up && !p.extensions.copy_symlink);
+        assert_eq!(p.data, "", "not passed to the kernel");
+        let p = mount(r#"{"destination":"/l","type":"bind","source":"/a","options":["bind","copy-symlink"]}"#).unwrap();
+        assert!(p.extensions.copy_symlink && !p.extensions.copy_up);
+
+        let e = mount(r#"{"destination":"/p","type":"proc","options":["tmpcopyup"]}"#).unwrap_err();
+        assert!(
+            e.message().contains("mounts[0]") && e.message().contains("tmpcopyup"),
+            "{e}"
+        );
+        let e = mount(r#"{"destination":"/t","type":"tmpfs","options":["copy-symlink"]}"#).unwrap_err();
+        assert!(
+            e.message().contains("copy-symlink") && e.message().contains("bind"),
+            "{e}"
+        );
+    }
+
+    fn recursive(options: &str) -> Attrs {
+        let json = format!(r#"{{"destination":"/x","type":"bind","source":"/y","options":[{options}]}}"#);
+        mount(&json).unwrap().recursive_attrs
+    }
+
+    #[test]
+    fn recursive_options_later_wins_and_atime_is_one_field() {
+        let r = recursive(r#""rro","rrw""#);
+        assert_eq!((r.set, r.clear), (0, MOUNT_ATTR_RDONLY));
+        let r = recursive(r#""rnosuid","rnodev","rsuid""#);
+        assert_eq!((r.set, r.clear), (MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID));
+        let r = recursive(r#""rnoatime""#);
+        assert_eq!((r.set, r.clear), (MOUNT_ATTR_NOATIME, MOUNT_ATTR_ATIME));
+        let r = recursive(r#""rnoatime","rstrictatime""#);
+        assert_eq!((r.set, r.clear), (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR_ATIME));
+        // The "no" forms (and ratime) go back to the default, relatime.
+        for back in ["ratime", "rnostrictatime", "rnorelatime", "rrelatime"] {
+            let r = recursive(&format!(r#""rnoatime","{back}""#));
+            assert_eq!((r.set, r.clear), (MOUNT_ATTR_RELATIME, MOUNT_ATTR_ATIME), "{back}");
+        }
+        let r = recursive(r#""rnodiratime","rstrictatime""#);
+        assert_eq!(
+            (r.set, r.clear),
+            (MOUNT_ATTR_NODIRATIME | MOUNT_ATTR_STRICTATIME, MOUNT_ATTR_ATIME)
+        );
+    }
+
+    #[test]
+    fn every_option_that_features_lists_is_parsed() {
+        for o in [
+            "tmpcopyup",
+            "copy-symlink",
+            "ratime",
+            "rnorelatime",
+            "rnostrictatime",
+            "rro",
+            "idmap",
+        ] {
+            assert!(is_known_option(o), "{o}");
+        }
     }
 
     #[test]

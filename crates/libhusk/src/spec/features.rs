@@ -4,10 +4,11 @@
 
 use serde_json::{json, Value};
 
-const MOUNT_OPTIONS: [&str; 59] = [
+const MOUNT_OPTIONS: &[&str] = &[
     "async",
     "atime",
     "bind",
+    "copy-symlink",
     "defaults",
     "dev",
     "diratime",
@@ -56,6 +57,7 @@ const MOUNT_OPTIONS: [&str; 59] = [
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
     "ratime",
     "rnostrictatime",
@@ -119,7 +121,17 @@ mod tests {
         assert!(d["linux"]["namespaces"].as_array().unwrap().contains(&json!("user")));
         assert_eq!(d["linux"]["mountExtensions"]["idmap"]["enabled"], true);
         let opts = d["mountOptions"].as_array().unwrap();
-        for o in ["rro", "idmap", "ridmap", "rbind", "ro"] {
+        for o in [
+            "rro",
+            "idmap",
+            "ridmap",
+            "rbind",
+            "ro",
+            "tmpcopyup",
+            "copy-symlink",
+            "ratime",
+            "rnostrictatime",
+        ] {
             assert!(opts.contains(&json!(o)), "{o}");
         }
         assert!(d["linux"]["capabilities"]

@@ -12,6 +12,7 @@ pub mod resolve;
 pub mod attrs;
 pub mod bpf;
 pub mod cgroupfs;
+pub mod dir;
 pub mod fs;
 pub mod process;
 pub mod signal;
