@@ -284,3 +284,17 @@ fn tmpcopyup_in_a_rootless_container() {
     assert_eq!(out, "/run/sub/f 0\nmine\nwritable\n");
     assert!(!run.join("new").exists());
 }
+
+#[test]
+fn idmap_unprivileged_is_refused_naming_the_mount() {
+    let mut b = Bundle::rootless("idmap-rootless");
+    add_mount(
+        &mut b,
+        json!({"destination": "/data", "type": "bind", "source": "/etc", "options": ["rbind", "ridmap"]}),
+    );
+    let index = b.config["mounts"].as_array().unwrap().len() - 1;
+    b.create_fails(
+        "idmap",
+        &format!("mounts[{index}] /data: idmap and ridmap are not supported unprivileged yet"),
+    );
+}

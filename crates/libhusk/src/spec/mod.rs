@@ -237,8 +237,15 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     if let Some(label) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) {
         label_mounts(&mut mounts, label)?;
     }
-    if opts.rootless && mounts.iter().any(|m| m.idmap.is_some()) {
-        bail!("mounts: idmapped mounts are not supported unprivileged yet");
+    if let Some((i, m)) = mounts
+        .iter()
+        .enumerate()
+        .find(|(_, m)| opts.rootless && m.idmap.is_some())
+    {
+        bail!(
+            "mounts[{i}] {}: idmap and ridmap are not supported unprivileged yet",
+            m.destination.display()
+        );
     }
     let rootfs_propagation = linux
         .rootfs_propagation()
