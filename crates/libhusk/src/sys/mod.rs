@@ -15,6 +15,7 @@ pub mod cgroupfs;
 pub mod fs;
 pub mod process;
 pub mod signal;
+pub mod spawn;
 pub mod term;
 
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
