@@ -7,7 +7,7 @@ HUSK := target/$(TARGET)/release/husk
 STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: all build deps demo test test-cgroupv2 test-systemd integration bench bench-quick unit lint install clean
+.PHONY: all build deps demo test test-cgroupv2 test-systemd test-checkpoint integration bench bench-quick unit lint install clean
 
 all: build
 
@@ -35,6 +35,13 @@ test-systemd: deps
 	bin=$$($(CARGO) test --release --test systemd --no-run --message-format=json \
 		| grep -o '"executable":"[^"]*systemd[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --systemd --timeout 900 -- $$bin --ignored --test-threads=1
+
+# checkpoint and restore (CRIU), in the QEMU VM: CRIU 3.17 fails on newer
+# kernels than Debian's 6.1 (a vDSO it does not know).
+test-checkpoint: deps
+	bin=$$($(CARGO) test --release --test checkpoint --no-run --message-format=json \
+		| grep -o '"executable":"[^"]*checkpoint[^"]*"' | cut -d'"' -f4) && \
+	integration/vm/run-in-vm.sh --timeout 1500 -- $$bin --ignored --test-threads=1
 
 # End-to-end runs under podman (root and rootless), containerd and docker.
 integration: build

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(busybox-static libseccomp-dev libc6-dev pkg-config gcc make uidmap procps util-linux hyperfine time
-          crun runc qemu-system-x86 linux-image-amd64 cpio xz-utils python3 strace)
+          crun runc criu iproute2 qemu-system-x86 linux-image-amd64 cpio xz-utils python3 strace)
 if [ "${1:-}" = --managers ]; then
     packages=(podman conmon containerd docker.io iptables iproute2 passwd bsdutils python3 gcc libc6-dev busybox-static)
 fi

@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+use crate::commands::checkpoint::{CheckpointArgs, RestoreArgs};
 use crate::log::Format;
 
 #[derive(Parser, Debug)]
@@ -101,6 +102,10 @@ pub enum Command {
     },
     /// Change the resource limits of a running container
     Update(UpdateArgs),
+    /// Checkpoint a running container with CRIU
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a CRIU checkpoint
+    Restore(RestoreArgs),
     /// List containers
     #[command(visible_alias = "ps-all")]
     List {

@@ -90,6 +90,8 @@ pub mod cgroups;
 #[warn(missing_docs)]
 pub mod container;
 #[warn(missing_docs)]
+pub mod criu;
+#[warn(missing_docs)]
 pub mod error;
 pub mod hooks;
 #[warn(missing_docs)]

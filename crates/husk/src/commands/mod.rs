@@ -1,6 +1,7 @@
 //! One handler per command: each turns its flags into a library call and
 //! prints what comes back.
 
+pub mod checkpoint;
 mod control;
 mod create;
 mod exec;
@@ -73,6 +74,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ps { format, id, ps_args } => control::ps(&rt()?, id, *format, ps_args)?,
         Command::Events { stats, interval, id } => control::events(&rt()?, id, *stats, interval)?,
         Command::Update(a) => update::update(&rt()?, a)?,
+        Command::Checkpoint(a) => checkpoint::checkpoint(&rt()?, a)?,
+        Command::Restore(a) => return checkpoint::restore(&rt()?, a),
     }
     Ok(0)
 }

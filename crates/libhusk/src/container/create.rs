@@ -119,7 +119,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground:
 /// leaves that to the placing of the init). Unprivileged, a cgroup that cannot
 /// be made (not delegated to the user) is given up, with a warning when limits
 /// were asked for: the container then has none.
-fn make_cgroup(plan: &Plan, cgroup: &mut Box<dyn Driver>) -> Result<()> {
+pub(super) fn make_cgroup(plan: &Plan, cgroup: &mut Box<dyn Driver>) -> Result<()> {
     let Some(cp) = &plan.cgroup else { return Ok(()) };
     match cgroup.create() {
         Ok(()) => Ok(()),
@@ -196,7 +196,12 @@ fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
 
 /// The container's record, before its init exists (pid 0): what `create`
 /// is about to make, for `delete` to undo.
-fn describe(plan: &Plan, args: &CreateOptions, notify: Option<&Path>, cgroup: crate::cgroups::Record) -> Saved {
+pub(super) fn describe(
+    plan: &Plan,
+    args: &CreateOptions,
+    notify: Option<&Path>,
+    cgroup: crate::cgroups::Record,
+) -> Saved {
     Saved {
         oci_version: plan.oci_version.clone(),
         id: args.id.clone(),
@@ -214,6 +219,7 @@ fn describe(plan: &Plan, args: &CreateOptions, notify: Option<&Path>, cgroup: cr
         // this create: never to be killed or removed. A systemd unit is
         // recorded once husk started it: one it did not start is not its to stop.
         cgroup,
+        restored: false,
         provisional: false,
     }
 }
@@ -402,7 +408,7 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
         .context(|| format!("send seccomp fd to {}", path.display()))
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(super) fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
     } else {

@@ -44,9 +44,15 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
 /// Deletes a stopped or created container (a created one is killed first), or
 /// with `force` one in any state (SIGKILL, then a wait of at most 10 s): its
 /// processes, its cgroup and its state go, then the poststop hooks run. Also
-/// removes what a `create` killed midway left.
+/// removes what a `create` killed midway left. With `force`, a container
+/// that does not exist is no error, as with runc.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
-    let locked = store.lock(id)?;
+    let locked = match store.lock(id) {
+        // As runc: with --force, a container that is not there is deleted
+        // (podman deletes the one that `checkpoint` already removed).
+        Err(e) if force && matches!(e.kind(), crate::error::ErrorKind::ContainerNotFound) => return Ok(()),
+        other => other?,
+    };
     let saved = locked.load_any(id)?;
     if saved.provisional {
         // A create that died before it committed: undo what it recorded.

@@ -1,7 +1,8 @@
 //! The lifecycle of a container, on the caller's side: [`create`], [`start`],
 //! [`state`](fn@state), [`kill`], [`delete`], [`run`] and [`list`]; [`exec`] runs one
 //! more process in a running container, [`control`] pauses, resumes, lists
-//! processes, reports events and updates limits.
+//! processes, reports events and updates limits; [`checkpoint`] and
+//! [`restore`] save a running container to disk and make it again (CRIU).
 //!
 //! Every call takes the [`Store`](crate::state::Store) where container state lives (`--root`) and
 //! returns [`Result`], whose error is one line that names what
@@ -10,6 +11,7 @@
 //! calling program once from a read-only copy of its binary
 //! ([`crate::process::seal::ensure_sealed`]): call that at the top of `main`.
 
+mod checkpoint;
 pub mod control;
 mod create;
 mod delete;
@@ -17,14 +19,17 @@ pub mod exec;
 pub(crate) mod foreground;
 pub(crate) mod notify;
 mod query;
+mod restore;
 mod run;
 mod start;
 pub(crate) mod stdio;
 mod wait;
 
+pub use checkpoint::{checkpoint, CheckpointOptions};
 pub use create::create;
 pub use delete::{delete, kill};
 pub use query::{list, state};
+pub use restore::{restore, RestoreOptions};
 pub use run::run;
 pub use start::start;
 pub use stdio::{hold_passed_fds, listen_fds};

@@ -106,9 +106,14 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
 
 /// With process.terminal, a new pty becomes the process's stdio and
 /// controlling terminal (and with `dev_console`, /dev/console); its master
-/// goes over `console_socket`.
+/// goes over `console_socket`. Either way the process leads a new session.
 pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<()> {
     if !p.terminal {
+        // A session of its own, as runc and crun give every container
+        // process: the caller's session and job control stop at the
+        // container (and CRIU refuses a process whose session leader is
+        // outside it). It fails only for a group leader, which a clone is not.
+        let _ = nix::unistd::setsid();
         return Ok(());
     }
     let socket = console_socket.ok_or_else(|| Error::new("no console socket"))?;

@@ -107,7 +107,13 @@ pub fn document() -> Value {
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": true } }
         },
-        "annotations": { "io.github.husk.version": env!("CARGO_PKG_VERSION") }
+        "annotations": {
+            "io.github.husk.version": env!("CARGO_PKG_VERSION"),
+            // As runc's org.opencontainers.runc.checkpoint.enabled: checkpoint
+            // and restore through criu(8), which must be installed.
+            "io.github.husk.checkpoint.enabled": "true",
+            "io.github.husk.checkpoint.unsupported": "rootless, process.terminal, --lazy-pages, restore with --systemd-cgroup"
+        }
     })
 }
 
@@ -138,5 +144,6 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("CAP_SYS_ADMIN")));
+        assert_eq!(d["annotations"]["io.github.husk.checkpoint.enabled"], "true");
     }
 }

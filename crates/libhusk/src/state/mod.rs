@@ -95,6 +95,10 @@ pub struct Saved {
     /// `cgroupExisted`, `freezer`, `systemdUnit`).
     #[serde(flatten)]
     pub cgroup: crate::cgroups::Record,
+    /// Restored from a checkpoint by CRIU: its init never exec'd in this
+    /// life (CRIU forks it), so it is `running`, never `created`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restored: bool,
     /// Read from `creating.json`: `create` has not committed the container.
     #[serde(skip)]
     pub provisional: bool,
@@ -178,6 +182,7 @@ impl Saved {
             notify_socket: None,
             notify_name: None,
             cgroup: Default::default(),
+            restored: false,
             provisional: true,
         }
     }
@@ -410,7 +415,7 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
         }
     } else if !saved.init_alive() {
         Status::Stopped
-    } else if saved.init_before_exec() {
+    } else if !saved.restored && saved.init_before_exec() {
         Status::Created
     } else if saved
         .cgroup

@@ -16,6 +16,7 @@ pub mod dir;
 pub mod fs;
 pub mod process;
 pub mod signal;
+pub mod spawn;
 pub mod term;
 
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {

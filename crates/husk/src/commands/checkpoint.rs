@@ -1,0 +1,128 @@
+//! `checkpoint` and `restore` (CRIU), with runc's flags.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use libhusk::container::{self, CheckpointOptions, RestoreOptions};
+use libhusk::criu::CriuOptions;
+use libhusk::Result;
+
+use super::Runtime;
+
+/// The flags checkpoint and restore share.
+#[derive(Args, Debug, Clone)]
+pub struct CriuArgs {
+    /// Directory of the checkpoint's images (default ./checkpoint)
+    #[arg(long, value_name = "DIR")]
+    pub image_path: Option<PathBuf>,
+    /// Directory for criu's work files and log (default: the image directory)
+    #[arg(long, value_name = "DIR")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long)]
+    pub tcp_established: bool,
+    /// Allow unix sockets connected outside the container
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    /// The container is a shell job
+    #[arg(long)]
+    pub shell_job: bool,
+    /// Handle file locks
+    #[arg(long)]
+    pub file_locks: bool,
+    /// What criu does with cgroups: soft, full, strict or ignore (default soft)
+    #[arg(long, value_name = "MODE")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Make this namespace empty rather than restore it (network)
+    #[arg(long, value_name = "NS")]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate memory images against the parent's
+    #[arg(long)]
+    pub auto_dedup: bool,
+    /// Restore memory lazily (not supported)
+    #[arg(long)]
+    pub lazy_pages: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Image directory of a previous pre-dump, relative to --image-path
+    #[arg(long, value_name = "DIR")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint
+    #[arg(long)]
+    pub leave_running: bool,
+    /// Dump only the memory, leaving the container running
+    #[arg(long)]
+    pub pre_dump: bool,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Bundle directory (default: current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Return once the container runs instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the restored process's pid to this file
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master (terminals are not restored yet)
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Accepted as runc does (criu makes the mount namespace)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not become a subreaper while waiting
+    #[arg(long)]
+    pub no_subreaper: bool,
+    pub id: String,
+}
+
+fn criu_options(a: &CriuArgs) -> CriuOptions {
+    CriuOptions {
+        image_path: a.image_path.clone(),
+        work_path: a.work_path.clone(),
+        tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
+        shell_job: a.shell_job,
+        file_locks: a.file_locks,
+        manage_cgroups_mode: a.manage_cgroups_mode.clone(),
+        empty_ns: a.empty_ns.clone(),
+        auto_dedup: a.auto_dedup,
+        lazy_pages: a.lazy_pages,
+    }
+}
+
+pub fn checkpoint(rt: &Runtime, a: &CheckpointArgs) -> Result<()> {
+    let opts = CheckpointOptions {
+        id: a.id.clone(),
+        criu: criu_options(&a.criu),
+        leave_running: a.leave_running,
+        pre_dump: a.pre_dump,
+        parent_path: a.parent_path.clone(),
+    };
+    container::checkpoint(&rt.store, &opts, rt.mode)
+}
+
+/// Returns the exit status husk exits with: the restored process's when it
+/// ran in the foreground.
+pub fn restore(rt: &Runtime, a: &RestoreArgs) -> Result<i32> {
+    let opts = RestoreOptions {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        criu: criu_options(&a.criu),
+        detach: a.detach,
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        no_subreaper: a.no_subreaper,
+    };
+    container::restore(&rt.store, &opts, rt.mode)
+}

@@ -1,0 +1,120 @@
+//! `checkpoint`: a running container's processes written to an image
+//! directory by CRIU, then (unless `leave_running` or `pre_dump`) the
+//! container is gone, as runc has it. A failed checkpoint leaves the
+//! container running as it was: criu thaws what it froze.
+
+use std::path::PathBuf;
+
+use super::delete::{kill_and_wait, remove_container};
+use super::Mode;
+use crate::bail;
+use crate::criu::{self, Args, CriuOptions};
+use crate::error::{Context, Result};
+use crate::state::{Saved, Status, Store};
+
+/// runc's checkpoint flags.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointOptions {
+    /// The container.
+    pub id: String,
+    /// The flags checkpoint and restore share.
+    pub criu: CriuOptions,
+    /// Leave the container running once it is checkpointed.
+    pub leave_running: bool,
+    /// Write only the memory (a pre-dump), leaving the container running.
+    pub pre_dump: bool,
+    /// A previous pre-dump's image directory, relative to the image directory.
+    pub parent_path: Option<PathBuf>,
+}
+
+/// Why checkpoint and restore refuse an unprivileged caller.
+pub(super) fn refuse_rootless(mode: Mode, what: &str) -> Result<()> {
+    if mode.rootless {
+        bail!(
+            "{what} needs root: CRIU reads and rebuilds every process, mount and namespace of the container through ptrace, /proc/PID/map_files and namespaces only root of the host may use, so husk does not run it rootless"
+        );
+    }
+    Ok(())
+}
+
+/// Checkpoints the running (or paused) container `opts.id` into the image
+/// directory with criu; see [`CheckpointOptions`].
+pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result<()> {
+    refuse_rootless(mode, "checkpoint")?;
+    opts.criu.check()?;
+    if let Some(parent) = &opts.parent_path {
+        if parent.is_absolute() {
+            bail!(
+                "--parent-path {}: must be relative to the image directory, as criu takes it",
+                parent.display()
+            );
+        }
+    }
+    let locked = store.lock(&opts.id)?;
+    let saved = locked.load(&opts.id)?;
+    match locked.status(&saved) {
+        Status::Running | Status::Paused => {}
+        status => bail!("cannot checkpoint container {}: it is {status}, not running", opts.id),
+    }
+    let config = locked.dir.join("config.json");
+    let text = std::fs::read_to_string(&config).context(|| format!("container \"{}\" config", opts.id))?;
+    let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
+    let image_dir = opts.criu.image_dir()?;
+    let work_dir = opts.criu.work_dir()?;
+    criu::make_dir(&image_dir)?;
+    criu::make_dir(&work_dir)?;
+    let (action, log) = if opts.pre_dump {
+        ("pre-dump", "pre-dump.log")
+    } else {
+        ("dump", "dump.log")
+    };
+    let args = dump_args(opts, &saved, &spec, &image_dir)?;
+    criu::run(action, args, &work_dir, log, criu::Spawn::default())?;
+    if opts.leave_running || opts.pre_dump {
+        return Ok(());
+    }
+    // criu killed the processes: the container is gone, as after runc's checkpoint.
+    kill_and_wait(&saved)?;
+    remove_container(locked, &saved)
+}
+
+fn dump_args(
+    opts: &CheckpointOptions,
+    saved: &Saved,
+    spec: &oci_spec::runtime::Spec,
+    image_dir: &std::path::Path,
+) -> Result<Args> {
+    let mut args = Args::default();
+    args.pair("--tree", saved.pid.to_string());
+    args.pair("--images-dir", image_dir);
+    args.pair("--root", &saved.rootfs);
+    opts.criu.common_args(&mut args);
+    if let Some(parent) = &opts.parent_path {
+        args.pair("--prev-images-dir", parent);
+    }
+    if opts.pre_dump || opts.parent_path.is_some() {
+        args.push("--track-mem");
+    }
+    if opts.leave_running && !opts.pre_dump {
+        args.push("--leave-running");
+    }
+    // criu stops every process of the container at once through its freezer
+    // (runc does so too), rather than one by one through ptrace.
+    if let Some(freezer) = saved.cgroup.freezer.as_deref().and_then(|f| f.parent()) {
+        if saved.cgroup.owns() {
+            args.pair("--freeze-cgroup", freezer);
+        }
+    }
+    if opts.pre_dump {
+        return Ok(args);
+    }
+    for m in criu::external_mounts(spec, &saved.bundle) {
+        args.pair("--ext-mount-map", format!("{}:{}", m.destination, m.key));
+    }
+    for file in criu::masked_files(spec, saved.pid) {
+        args.pair("--ext-mount-map", format!("{file}:/dev/null"));
+    }
+    criu::dump_external_namespaces(spec, &mut args)?;
+    criu::dump_stdio(image_dir, saved.pid, &mut args)?;
+    Ok(args)
+}

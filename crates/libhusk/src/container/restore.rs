@@ -1,0 +1,239 @@
+//! `restore`: a container made again from a checkpoint by CRIU. husk records
+//! it as `create` does (the state before anything exists, the cgroup made
+//! with the config's limits), runs criu inside that cgroup with the bundle's
+//! rootfs as root, then commits the restored init as a running container.
+//! A failed restore kills what criu restored and leaves nothing behind.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use super::checkpoint::refuse_rootless;
+use super::create::{absolute, describe, make_cgroup};
+use super::delete::remove_container;
+use super::foreground::Foreground;
+use super::{CreateOptions, Mode};
+use crate::bail;
+use crate::cgroups::Driver;
+use crate::criu::{self, Args, CriuOptions};
+use crate::error::{Context, Error, Result};
+use crate::spec::{self, Plan};
+use crate::state::{self, Locked, Saved, Store};
+use crate::{log, sys};
+
+/// runc's restore flags.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// The new container's name.
+    pub id: String,
+    /// The bundle whose config.json and rootfs the container gets (default: the current directory).
+    pub bundle: Option<PathBuf>,
+    /// The flags checkpoint and restore share.
+    pub criu: CriuOptions,
+    /// Return once the container runs instead of waiting for it.
+    pub detach: bool,
+    /// A file to write the restored init's pid to.
+    pub pid_file: Option<PathBuf>,
+    /// The socket for a terminal's pty master: restoring a terminal is not supported.
+    pub console_socket: Option<PathBuf>,
+    /// Accepted for runc's sake: criu makes the mount namespace itself.
+    pub no_pivot: bool,
+    /// Do not become a subreaper while waiting in the foreground.
+    pub no_subreaper: bool,
+}
+
+/// The state directory's mount point for the rootfs criu restores into:
+/// criu wants its root a mount point whose parent is not overmounted.
+const CRIU_ROOT: &str = "criu-root";
+/// Where criu writes the restored init's pid (in the state directory).
+const CRIU_PID: &str = "criu.pid";
+
+/// Restores container `opts.id` from the image directory; see
+/// [`RestoreOptions`]. Returns 0 detached, else the exit code of the
+/// container's process once it exits (the container is then deleted).
+pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> {
+    refuse_rootless(mode, "restore")?;
+    opts.criu.check()?;
+    if mode.systemd_cgroup {
+        bail!("restore with --systemd-cgroup is not supported yet: use the cgroupfs driver");
+    }
+    if opts.console_socket.is_some() {
+        bail!("--console-socket: restoring a container with a terminal is not supported yet");
+    }
+    state::validate_id(&opts.id)?;
+    let image_dir = opts.criu.image_dir()?;
+    if !image_dir.join("inventory.img").is_file() {
+        bail!(
+            "{}: no checkpoint there (no inventory.img): give --image-path",
+            image_dir.display()
+        );
+    }
+    let work_dir = opts.criu.work_dir()?;
+    criu::make_dir(&work_dir)?;
+    let create = CreateOptions {
+        id: opts.id.clone(),
+        bundle: opts.bundle.clone(),
+        no_pivot: opts.no_pivot,
+        ..Default::default()
+    };
+    let bundle = match &create.bundle {
+        Some(b) => b.clone(),
+        None => std::env::current_dir().context(|| "current directory".into())?,
+    };
+    let spec_opts = spec::Options {
+        id: &opts.id,
+        no_pivot: opts.no_pivot,
+        new_keyring: true,
+        rootless: false,
+        systemd_cgroup: false,
+        root: store.root().to_path_buf(),
+    };
+    let mut plan = spec::load(&bundle, &spec_opts)?;
+    spec::prepare(&mut plan, &spec_opts)?;
+    if plan.process.terminal {
+        bail!("process.terminal: restoring a container with a terminal is not supported yet");
+    }
+    let foreground = match opts.detach {
+        true => None,
+        false => Some(Foreground::prepare()?),
+    };
+    if opts.no_subreaper {
+        let _ = nix::sys::prctl::set_child_subreaper(false);
+    }
+    let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
+    let locked = store.create(&opts.id)?;
+    // Recorded before the cgroup exists, as create does, so that `delete`
+    // finds what a killed restore made.
+    let mut saved = describe(&plan, &create, None, cgroup.record());
+    let restored = locked
+        .record(&saved)
+        .and_then(|()| restore_into(&plan, &locked, opts, &image_dir, &work_dir, &mut cgroup, &mut saved));
+    if let Err(e) = restored {
+        // Whatever criu restored is in the cgroup: destroy kills it all.
+        if let Err(c) = cgroup.destroy() {
+            log::warn(&format!("restore: clean up the cgroup: {c}"));
+        }
+        let _ = locked.remove();
+        return Err(e);
+    }
+    if let Some(p) = &opts.pid_file {
+        state::write_atomic(&absolute(p)?, saved.pid.to_string().as_bytes(), 0o644)?;
+    }
+    let Some(foreground) = foreground else {
+        return Ok(0);
+    };
+    drop(locked); // kill, state, delete -f must work while we wait
+    let code = foreground.wait(saved.pid, None);
+    if let Err(e) = store.lock(&opts.id).and_then(|l| remove_container(l, &saved)) {
+        log::warn(&format!("remove container {}: {e}", opts.id));
+    }
+    code
+}
+
+fn restore_into(
+    plan: &Plan,
+    locked: &Locked,
+    opts: &RestoreOptions,
+    image_dir: &Path,
+    work_dir: &Path,
+    cgroup: &mut Box<dyn Driver>,
+    saved: &mut Saved,
+) -> Result<()> {
+    make_cgroup(plan, cgroup)?;
+    saved.cgroup = cgroup.record();
+    locked.record(saved)?;
+    let spec = spec::parse(&plan.config_text)?;
+    let root = locked.dir.join(CRIU_ROOT);
+    let pid_path = locked.dir.join(CRIU_PID);
+    let mut args = Args::default();
+    args.pair("--images-dir", image_dir);
+    args.pair("--root", &root);
+    args.push("--restore-detached");
+    args.push("--restore-sibling");
+    args.pair("--pidfile", &pid_path);
+    opts.criu.common_args(&mut args);
+    // Devices the image names by their numbers may be other nodes here.
+    args.push("--evasive-devices");
+    if let Some(c) = cgroup.cgroup() {
+        // The restored processes go into the new cgroup, whatever the old one was.
+        args.pair("--cgroup-root", &c.path);
+    }
+    for m in criu::external_mounts(&spec, &plan.bundle) {
+        args.pair("--ext-mount-map", format!("{}:{}", m.key, m.source.display()));
+    }
+    if !plan.masked_paths.is_empty() {
+        args.pair("--ext-mount-map", "/dev/null:/dev/null");
+    }
+    let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(&spec, &mut args)?;
+    let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+    inherit.extend(criu::inherit_stdio(image_dir, &mut args)?);
+    let spawn = criu::Spawn {
+        cgroup_procs: cgroup_procs(cgroup.as_ref())?,
+        inherit,
+    };
+    let _root = RootMount::bind(&plan.rootfs, &root)?;
+    criu::run("restore", args, work_dir, "restore.log", spawn)?;
+    drop(namespaces);
+    let text = std::fs::read_to_string(&pid_path).context(|| format!("read {}", pid_path.display()))?;
+    let _ = std::fs::remove_file(&pid_path);
+    let pid: libc::pid_t = text
+        .trim()
+        .parse()
+        .map_err(|_| Error::new(format!("criu wrote no pid to {}", pid_path.display())))?;
+    let Some((start_time, _)) = sys::process_start(pid) else {
+        bail!(
+            "the restored process {pid} exited at once; see {}",
+            work_dir.join("restore.log").display()
+        )
+    };
+    (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
+    // exec reads the config as it was at create.
+    state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
+    locked.commit(saved)
+}
+
+/// The `cgroup.procs` files of the new cgroup, open for criu to join
+/// before it execs (none without a cgroup).
+fn cgroup_procs(cgroup: &dyn Driver) -> Result<Vec<OwnedFd>> {
+    let Some(c) = cgroup.cgroup() else {
+        return Ok(Vec::new());
+    };
+    let mut fds = Vec::new();
+    for (_, dir) in &c.dirs {
+        if !dir.is_dir() {
+            continue;
+        }
+        let procs = dir.join("cgroup.procs");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&procs)
+            .context(|| format!("open {}", procs.display()))?;
+        fds.push(OwnedFd::from(f));
+    }
+    Ok(fds)
+}
+
+/// The rootfs bound (recursively) on a directory of the state dir for as
+/// long as criu runs; unmounted and removed on drop.
+struct RootMount {
+    at: PathBuf,
+}
+
+impl RootMount {
+    fn bind(rootfs: &Path, at: &Path) -> Result<RootMount> {
+        std::fs::create_dir(at).context(|| format!("create {}", at.display()))?;
+        let mount = RootMount { at: at.to_path_buf() };
+        let (src, dst) = (sys::cstring(rootfs)?, sys::cstring(at)?);
+        sys::mount(Some(&src), &dst, None, libc::MS_BIND | libc::MS_REC, None)
+            .context(|| format!("bind {} for criu", rootfs.display()))?;
+        Ok(mount)
+    }
+}
+
+impl Drop for RootMount {
+    fn drop(&mut self) {
+        if let Ok(at) = sys::cstring(&self.at) {
+            let _ = sys::umount_detach(&at);
+        }
+        let _ = std::fs::remove_dir(&self.at);
+    }
+}

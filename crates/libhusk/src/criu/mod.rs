@@ -1,0 +1,490 @@
+//! CRIU (checkpoint/restore in userspace), as `checkpoint` and `restore` use
+//! it: the flags both share, what the container's config must tell CRIU
+//! (bind mounts and masked files are external mounts, joined namespaces are
+//! external namespaces), and one bounded run of the `criu` program.
+//!
+//! husk runs criu's command line (`criu dump|pre-dump|restore ...`) rather
+//! than its RPC service (`criu swrk`): every option husk needs has a flag,
+//! the command is logged whole with `--debug` and can be rerun by hand, and
+//! husk carries no protobuf schema. What RPC alone offers (notifications,
+//! among them the pty master of a restored terminal) husk does not use yet.
+
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::log;
+
+/// The criu program; $HUSK_CRIU overrides (a test can point at a wrapper).
+fn program() -> OsString {
+    std::env::var_os("HUSK_CRIU")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "criu".into())
+}
+
+/// How long one criu run may take before husk kills it (criu can hang on a
+/// process it cannot freeze).
+pub const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where runc keeps the container's stdio at checkpoint, read at restore.
+pub const DESCRIPTORS: &str = "descriptors.json";
+
+/// The flags `checkpoint` and `restore` share, as runc names them.
+#[derive(Clone, Debug, Default)]
+pub struct CriuOptions {
+    /// The checkpoint's image directory (default ./checkpoint).
+    pub image_path: Option<PathBuf>,
+    /// Where criu writes its work files and log (default: the image directory).
+    pub work_path: Option<PathBuf>,
+    /// Checkpoint established TCP connections (`--tcp-established`).
+    pub tcp_established: bool,
+    /// Allow unix sockets connected outside the container (`--ext-unix-sk`).
+    pub ext_unix_sk: bool,
+    /// The container is a shell job: its session and terminal are outside.
+    pub shell_job: bool,
+    /// Checkpoint and restore file locks.
+    pub file_locks: bool,
+    /// soft, full, strict or ignore: what criu does with the cgroups.
+    pub manage_cgroups_mode: Option<String>,
+    /// Namespaces to make empty rather than restore: only `network`.
+    pub empty_ns: Vec<String>,
+    /// Deduplicate memory pages against the parent images as it goes.
+    pub auto_dedup: bool,
+    /// Restore memory lazily through userfaultfd: not supported (an error).
+    pub lazy_pages: bool,
+}
+
+impl CriuOptions {
+    /// The image directory as given, or ./checkpoint as runc has it; absolute.
+    pub fn image_dir(&self) -> Result<PathBuf> {
+        absolute(self.image_path.as_deref().unwrap_or(Path::new("checkpoint")))
+    }
+
+    /// The work directory (the image directory unless --work-path).
+    pub fn work_dir(&self) -> Result<PathBuf> {
+        match &self.work_path {
+            Some(w) => absolute(w),
+            None => self.image_dir(),
+        }
+    }
+
+    /// Refuses what husk cannot do before anything happens.
+    pub fn check(&self) -> Result<()> {
+        if self.lazy_pages {
+            bail!(
+                "--lazy-pages is not supported: husk runs criu without the lazy-pages daemon and page server it needs"
+            );
+        }
+        if let Some(mode) = &self.manage_cgroups_mode {
+            if !["soft", "full", "strict", "ignore"].contains(&mode.as_str()) {
+                bail!("--manage-cgroups-mode must be soft, full, strict or ignore, not \"{mode}\"");
+            }
+        }
+        for ns in &self.empty_ns {
+            if ns != "network" {
+                bail!("--empty-ns {ns}: only the network namespace can be left empty");
+            }
+        }
+        Ok(())
+    }
+
+    /// The flags both actions pass to criu.
+    pub fn common_args(&self, args: &mut Args) {
+        let mode = self.manage_cgroups_mode.as_deref().unwrap_or("soft");
+        args.push(format!("--manage-cgroups={mode}"));
+        args.flag(self.tcp_established, "--tcp-established");
+        args.flag(self.ext_unix_sk, "--ext-unix-sk");
+        args.flag(self.shell_job, "--shell-job");
+        args.flag(self.file_locks, "--file-locks");
+        args.flag(self.auto_dedup, "--auto-dedup");
+        if !self.empty_ns.is_empty() {
+            args.push("--empty-ns");
+            args.push("net");
+        }
+    }
+}
+
+/// A criu command line under construction.
+#[derive(Default, Debug)]
+pub struct Args(pub Vec<OsString>);
+
+impl Args {
+    /// Appends one argument.
+    pub fn push(&mut self, a: impl Into<OsString>) {
+        self.0.push(a.into());
+    }
+
+    /// Appends `name` when `on`.
+    pub fn flag(&mut self, on: bool, name: &str) {
+        if on {
+            self.push(name);
+        }
+    }
+
+    /// Appends `name value`.
+    pub fn pair(&mut self, name: &str, value: impl Into<OsString>) {
+        self.push(name);
+        self.push(value);
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir().context(|| "current directory".into())?.join(p))
+    }
+}
+
+/// Makes `dir` (mode 0700) unless it exists, as runc does: a container may
+/// be checkpointed into the same directory more than once.
+pub fn make_dir(dir: &Path) -> Result<()> {
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(e).context(|| format!("create {}", dir.display())),
+    }
+}
+
+/// A mount the container has from outside its mount namespace, which criu
+/// can neither dump nor make: where it is in the container, and what it is
+/// on the host at restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    /// The mount point in the container.
+    pub destination: String,
+    /// The key in the images: the destination, or /dev/null for masked files.
+    pub key: String,
+    /// At restore, the host path bound there.
+    pub source: PathBuf,
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
+}
+
+/// A container path as criu's mount table has it: absolute, no `.`, `..`
+/// or repeated or trailing slashes (`..` stops at the root, as in the rootfs).
+fn clean(dest: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in dest.components() {
+        match c {
+            std::path::Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The bind mounts of the config (and /dev/null, bound over masked files),
+/// which criu must be told are external.
+pub fn external_mounts(spec: &Spec, bundle: &Path) -> Vec<External> {
+    let mut out = Vec::new();
+    for m in spec.mounts().iter().flatten().filter(|m| is_bind(m)) {
+        let destination = clean(m.destination());
+        let source = m.source().clone().unwrap_or_default();
+        let source = if source.is_absolute() {
+            source
+        } else {
+            bundle.join(source)
+        };
+        out.push(External {
+            key: destination.clone(),
+            destination,
+            source,
+        });
+    }
+    out
+}
+
+/// The masked paths that are files (bound over with /dev/null) in the
+/// running container `pid`; a masked directory is an empty tmpfs that criu
+/// dumps itself. Read through /proc/PID/root without following the last
+/// component: a wrong answer makes criu fail, it gives nothing away.
+pub fn masked_files(spec: &Spec, pid: libc::pid_t) -> Vec<String> {
+    let masked = spec.linux().as_ref().and_then(|l| l.masked_paths().clone());
+    masked
+        .unwrap_or_default()
+        .iter()
+        .map(|p| clean(Path::new(p)))
+        .filter(|p| {
+            let at = format!("/proc/{pid}/root{p}");
+            std::fs::symlink_metadata(at).is_ok_and(|m| !m.is_dir())
+        })
+        .collect()
+}
+
+/// The key in the images of an external namespace of type `t` (runc's names).
+fn namespace_key(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Network => "extRootNetNS",
+        _ => "extRootPidNS",
+    }
+}
+
+fn criu_ns_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Network => "net",
+        _ => "pid",
+    }
+}
+
+/// The network and pid namespaces the config joins by path: criu dumps
+/// neither, and restore puts the processes back into the ones the config names.
+fn joined_namespaces(spec: &Spec) -> Vec<(LinuxNamespaceType, PathBuf)> {
+    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone());
+    nss.unwrap_or_default()
+        .into_iter()
+        .filter(|n| matches!(n.typ(), LinuxNamespaceType::Network | LinuxNamespaceType::Pid))
+        .filter_map(|n| n.path().clone().map(|p| (n.typ(), p)))
+        .collect()
+}
+
+/// `--external net[INODE]:extRootNetNS` for each joined namespace.
+pub fn dump_external_namespaces(spec: &Spec, args: &mut Args) -> Result<()> {
+    for (t, path) in joined_namespaces(spec) {
+        let ino = std::fs::metadata(&path)
+            .context(|| format!("linux.namespaces: {}", path.display()))?
+            .ino();
+        args.pair("--external", format!("{}[{ino}]:{}", criu_ns_name(t), namespace_key(t)));
+    }
+    Ok(())
+}
+
+/// Opens each joined namespace for criu to inherit (`--inherit-fd
+/// fd[N]:extRootNetNS`); the fds must stay open until criu has run.
+pub fn restore_external_namespaces(spec: &Spec, args: &mut Args) -> Result<Vec<OwnedFd>> {
+    let mut fds = Vec::new();
+    for (t, path) in joined_namespaces(spec) {
+        let f = std::fs::File::open(&path).context(|| format!("linux.namespaces: {}", path.display()))?;
+        let fd = OwnedFd::from(f);
+        args.pair("--inherit-fd", format!("fd[{}]:{}", fd.as_raw_fd(), namespace_key(t)));
+        fds.push(fd);
+    }
+    Ok(fds)
+}
+
+/// What the container's stdio (fds 0-2 of its init) were at checkpoint, in
+/// runc's `descriptors.json` (a list of three strings), and how restore
+/// reconnects each to the restoring husk's own fd of the same number: a pipe
+/// (`pipe:[INODE]`) as runc does, and a file outside the container's mounts
+/// (its caller's /dev/null, a log file) as an external file
+/// (`file[MNT:INODE]`, which `--external` tells criu to leave out of the images).
+pub fn dump_stdio(image_dir: &Path, pid: libc::pid_t, args: &mut Args) -> Result<()> {
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let ids: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').next()).collect();
+    let mut fds = Vec::new();
+    for n in 0..3 {
+        let link = std::fs::read_link(format!("/proc/{pid}/fd/{n}"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let external = external_file(pid, n).filter(|(mnt, _)| !ids.contains(&mnt.to_string().as_str()));
+        let entry = match external {
+            Some((mnt, ino)) if link.starts_with('/') => {
+                let key = format!("file[{mnt:x}:{ino:x}]");
+                if !fds.contains(&key) {
+                    args.pair("--external", &key);
+                }
+                key
+            }
+            _ => link,
+        };
+        fds.push(entry);
+    }
+    let path = image_dir.join(DESCRIPTORS);
+    let json = serde_json::to_vec(&fds).expect("strings serialise");
+    crate::state::write_atomic(&path, &json, 0o600)
+}
+
+/// The mount id and inode of fd `n` of `pid`.
+fn external_file(pid: libc::pid_t, n: i32) -> Option<(u64, u64)> {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{n}")).ok()?;
+    let mnt = info
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())?;
+    let ino = std::fs::metadata(format!("/proc/{pid}/fd/{n}")).ok()?.ino();
+    Some((mnt, ino))
+}
+
+/// `--inherit-fd fd[N]:KEY` for the checkpointed stdio that restore
+/// reconnects (see [`dump_stdio`]); the fds it inherits.
+pub fn inherit_stdio(image_dir: &Path, args: &mut Args) -> Result<Vec<RawFd>> {
+    let path = image_dir.join(DESCRIPTORS);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).context(|| format!("read {}", path.display())),
+    };
+    let fds: Vec<String> = serde_json::from_slice(&text).context(|| format!("corrupt {}", path.display()))?;
+    let mut inherited = Vec::new();
+    for (n, what) in fds.iter().enumerate().take(3) {
+        let reconnect = what.starts_with("pipe:[") || what.starts_with("file[");
+        if reconnect && what.ends_with(']') && !what.contains([',', '\n', ' ']) {
+            args.pair("--inherit-fd", format!("fd[{n}]:{what}"));
+            inherited.push(n as RawFd);
+        }
+    }
+    Ok(inherited)
+}
+
+/// Extra setup of the criu process: cgroups it joins before exec (restore
+/// puts criu in the new container's cgroup, so that what it forks is
+/// there from birth), fds it inherits.
+#[derive(Default)]
+pub struct Spawn {
+    /// Open `cgroup.procs` files of the cgroup criu joins.
+    pub cgroup_procs: Vec<OwnedFd>,
+    /// fds criu keeps open across its exec.
+    pub inherit: Vec<RawFd>,
+}
+
+/// Runs `criu ACTION ARGS` with its log at `work_dir/log_name`; waits at most
+/// [`TIMEOUT`] (then kills it). An error names the action, how criu ended,
+/// the first error line of its log and the log's path.
+pub fn run(action: &str, args: Args, work_dir: &Path, log_name: &str, spawn: Spawn) -> Result<()> {
+    let log_path = work_dir.join(log_name);
+    let mut cmd = Command::new(program());
+    cmd.arg(action)
+        .args(&args.0)
+        .arg("--work-dir")
+        .arg(work_dir)
+        .arg("--log-file")
+        .arg(log_name)
+        .arg("-v4")
+        .stdin(Stdio::inherit());
+    log::debug(&format!("running {cmd:?}"));
+    crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, spawn.inherit);
+    let child = cmd.spawn().map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            "criu is not installed (Debian: apt-get install criu)".to_string()
+        } else {
+            format!("run criu: {e}")
+        };
+        Error::new(format!("{action}: {what}"))
+    })?;
+    let pid = child.id() as libc::pid_t;
+    drop(cmd); // closes our copies of the cgroup.procs files
+    let code = match crate::container::wait(pid, TIMEOUT) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = crate::sys::process::waitpid(pid);
+            bail!("criu {action}: {e}, killed it; see {}", log_path.display());
+        }
+    };
+    if code == 0 {
+        return Ok(());
+    }
+    let how = if code > 128 {
+        format!("killed by signal {}", code - 128)
+    } else {
+        format!("exit status {code}")
+    };
+    let why = first_error(&log_path).map(|l| format!(": {l}")).unwrap_or_default();
+    bail!("criu {action} failed ({how}){why}; see {}", log_path.display())
+}
+
+/// The first line of criu's log that reports why it failed, trimmed of its
+/// timestamp: not the probes of kernel features it tolerates (a missing
+/// tun device), not the closing "FAILED".
+fn first_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("Error (")).collect();
+    let noise = |l: &&str| l.contains("criu/tun.c") || l.contains("criu/kerndat.c") || l.contains("FAILED");
+    let line = errors.iter().find(|l| !noise(l)).or(errors.first())?;
+    let line = match line.strip_prefix('(') {
+        Some(rest) => rest.split_once(") ").map_or(*line, |(_, l)| l),
+        None => line,
+    };
+    Some(line.trim().chars().take(300).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn paths_are_cleaned_as_criu_lists_mounts() {
+        assert_eq!(clean(Path::new("/data/")), "/data");
+        assert_eq!(clean(Path::new("data//x/.")), "/data/x");
+        assert_eq!(clean(Path::new("/../../etc/x")), "/etc/x");
+    }
+
+    #[test]
+    fn bind_mounts_are_external_with_bundle_relative_sources() {
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","mounts":[
+            {"destination":"/proc","type":"proc","source":"proc"},
+            {"destination":"/data/","type":"bind","source":"/srv/data","options":["rbind"]},
+            {"destination":"/conf","source":"conf","options":["bind","ro"]}]}"#,
+        );
+        let ext = external_mounts(&s, Path::new("/b"));
+        assert_eq!(ext.len(), 2);
+        assert_eq!(ext[0].destination, "/data");
+        assert_eq!(ext[0].source, PathBuf::from("/srv/data"));
+        assert_eq!(ext[1].source, PathBuf::from("/b/conf"));
+    }
+
+    #[test]
+    fn unsupported_flags_are_refused_before_anything() {
+        let lazy = CriuOptions {
+            lazy_pages: true,
+            ..Default::default()
+        };
+        assert!(lazy.check().unwrap_err().to_string().contains("--lazy-pages"));
+        let mode = CriuOptions {
+            manage_cgroups_mode: Some("loose".into()),
+            ..Default::default()
+        };
+        assert!(mode.check().is_err());
+        let ns = CriuOptions {
+            empty_ns: vec!["ipc".into()],
+            ..Default::default()
+        };
+        assert!(ns.check().is_err());
+        let ok = CriuOptions {
+            manage_cgroups_mode: Some("strict".into()),
+            empty_ns: vec!["network".into()],
+            ..Default::default()
+        };
+        ok.check().unwrap();
+        let mut args = Args::default();
+        ok.common_args(&mut args);
+        let args: Vec<String> = args.0.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["--manage-cgroups=strict", "--empty-ns", "net"]);
+    }
+
+    #[test]
+    fn the_first_error_of_the_log_is_quoted() {
+        let dir = std::env::temp_dir().join(format!("husk-criu-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("dump.log");
+        std::fs::write(
+            &log,
+            "(00.000001) Version: 3.17\n(00.1) Error (criu/tun.c:85): tun: Unable to create tun\n(00.2) Error (criu/mount.c:1): mnt: 42:./data doesn't have a proper root mount\n(00.3) Error (x): later\n",
+        )
+        .unwrap();
+        assert_eq!(
+            first_error(&log).unwrap(),
+            "Error (criu/mount.c:1): mnt: 42:./data doesn't have a proper root mount"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
