@@ -1,6 +1,7 @@
 //! Process attributes other than the user and capabilities: rlimits, OOM score,
-//! scheduler, I/O priority, personality, CPU affinity, the session keyring,
-//! no_new_privs and LSM labels. Validated into `AttrsPlan`; applied by the init.
+//! scheduler, I/O priority, personality, the NUMA memory policy, CPU affinity,
+//! the session keyring, no_new_privs and LSM labels. Validated into
+//! `AttrsPlan`; applied by the init and the exec process.
 
 use std::os::fd::OwnedFd;
 
@@ -10,6 +11,7 @@ use oci_spec::runtime::{Linux, PosixRlimitType, Process};
 
 use crate::bail;
 use crate::error::{Context, Error, Result};
+use crate::process::mempolicy::{self, MemPolicy};
 use crate::sys;
 
 /// `process.scheduler` as sched_setattr(2) takes it.
@@ -22,6 +24,8 @@ pub struct AttrsPlan {
     pub scheduler: Option<SchedAttr>,
     pub io_priority: Option<i32>,
     pub personality: Option<libc::c_ulong>,
+    /// `linux.memoryPolicy`: the container's, for the init and exec processes alike.
+    pub memory_policy: Option<MemPolicy>,
     pub affinity_initial: Option<Vec<usize>>,
     pub affinity_final: Option<Vec<usize>>,
     pub no_new_privileges: bool,
@@ -192,6 +196,7 @@ pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<A
         scheduler: scheduler(p)?,
         io_priority: io_priority(p)?,
         personality: personality(linux)?,
+        memory_policy: mempolicy::plan(linux.memory_policy().as_ref())?,
         affinity_initial: cpus(
             "process.execCPUAffinity.initial",
             affinity.and_then(|a| a.initial().as_ref()),
@@ -234,6 +239,9 @@ pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     }
     if let Some(p) = a.personality {
         sys::attrs::personality(p).context(|| "linux.personality".into())?;
+    }
+    if let Some(policy) = &a.memory_policy {
+        mempolicy::apply(policy)?;
     }
     if let Some(name) = &a.keyring {
         join_session_keyring(name)?;
