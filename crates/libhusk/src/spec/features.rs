@@ -66,6 +66,10 @@ const MOUNT_OPTIONS: &[&str] = &[
     "rlazytime",
     "rmand",
     "rnomand",
+    "nosymfollow",
+    "symfollow",
+    "rnosymfollow",
+    "rsymfollow",
 ];
 
 fn capabilities() -> Vec<String> {
@@ -136,6 +140,8 @@ mod tests {
             "copy-symlink",
             "ratime",
             "rnostrictatime",
+            "rnosymfollow",
+            "nosymfollow",
         ] {
             assert!(opts.contains(&json!(o)), "{o}");
         }
