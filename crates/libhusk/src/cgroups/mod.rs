@@ -2,11 +2,13 @@
 //! a container's cgroup in them (`Cgroup`), what its record keeps of it, and
 //! moving a process into the cgroups of another (for `exec`). The drivers that
 //! make and manage a container's cgroup (cgroupfs v1 and v2, systemd, none)
-//! are in `driver`; `resources` plans the file writes of `linux.resources`.
+//! are in `driver`; `resources` plans the file writes of `linux.resources`;
+//! `exec` says where an exec process goes (`exec --cgroup`).
 
 pub mod bpf;
 pub mod dbus;
 pub mod driver;
+pub mod exec;
 pub mod resources;
 pub mod systemd;
 
@@ -363,14 +365,16 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Every process in the cgroup.
+    /// Every process in the cgroup, its sub-cgroups included (where `exec
+    /// --cgroup` or the container itself put some).
     pub fn pids(&self) -> Result<Vec<libc::pid_t>> {
         let (_, dir) = self
             .dir_for("pids")
             .or_else(|| self.dirs.first())
             .ok_or_else(|| Error::new("no cgroup hierarchy on this host"))?;
-        let text = std::fs::read_to_string(dir.join("cgroup.procs")).context(|| format!("read {}", dir.display()))?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        let mut pids = Vec::new();
+        pids_below(dir, &mut pids).context(|| format!("read {}", dir.display()))?;
+        Ok(pids)
     }
 
     /// Sends `sig` to every process of the cgroup, frozen meanwhile through
@@ -394,22 +398,12 @@ impl Cgroup {
     }
 
     /// Removes the cgroup's directories but those in `keep` (not made by husk),
-    /// waiting (bounded) for processes that are still being reaped by their parent.
+    /// with the sub-cgroups the container made in them, waiting (bounded) for
+    /// processes that are still being reaped by their parent.
     pub fn remove_dirs(&self, keep: &[PathBuf]) -> Result<()> {
         for (_, dir) in self.dirs.iter().filter(|(_, d)| !keep.contains(d)) {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            let mut pause = std::time::Duration::from_micros(200);
-            loop {
-                match std::fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(std::time::Duration::from_millis(50));
-                    }
-                    Err(e) => return Err(e).context(|| format!("remove cgroup {}", dir.display())),
-                }
-            }
+            remove_tree(dir, deadline)?;
             // The per-root directory of default paths goes once empty.
             if let Some(parent) = dir.parent().filter(|p| p.parent().is_some_and(|g| g.ends_with("husk"))) {
                 let _ = std::fs::remove_dir(parent);
@@ -424,6 +418,48 @@ impl Cgroup {
         std::fs::read_to_string(dir.join(file))
             .ok()
             .map(|s| s.trim().to_string())
+    }
+}
+
+/// Adds the processes of cgroup `dir` and of its sub-cgroups to `pids`
+/// (cgroupfs holds no symlinks: the walk stays below `dir`). A sub-cgroup
+/// removed meanwhile has none.
+fn pids_below(dir: &Path, pids: &mut Vec<libc::pid_t>) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(dir.join("cgroup.procs"))?;
+    pids.extend(text.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()));
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            match pids_below(&entry.path(), pids) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the cgroup directory `dir`, its sub-cgroups first (a cgroup with
+/// children cannot go). cgroupfs holds no symlinks: the walk stays below `dir`.
+fn remove_tree(dir: &Path, deadline: std::time::Instant) -> Result<()> {
+    let children = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).context(|| format!("remove cgroup {}", dir.display())),
+    };
+    for child in children {
+        remove_tree(&child.path(), deadline)?;
+    }
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).context(|| format!("remove cgroup {}", dir.display())),
+        }
     }
 }
 
