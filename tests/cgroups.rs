@@ -497,3 +497,53 @@ fn exec_cgroup_runs_in_a_sub_cgroup_of_the_containers_own() {
     assert_ok(&b.husk(&["delete", "-f", "e"]));
     b.assert_gone("e");
 }
+
+#[test]
+fn a_process_in_a_sub_cgroup_does_not_escape_kill_all_or_delete() {
+    let mut b = Bundle::new("cg-subkill");
+    // Without a pid namespace, only the cgroup finds the init's children.
+    b.without_namespace("pid");
+    b.script("sleep 35 & sleep 36 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "s"]));
+    let path = b.default_cgroup("s");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let children = loop {
+        let procs: Vec<String> = v1("pids", &path, "cgroup.procs").lines().map(String::from).collect();
+        if procs.len() == 3 {
+            break procs;
+        }
+        assert!(Instant::now() < deadline, "children never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // What a container with a writable cgroupfs can do: hide a child in a
+    // sub-cgroup, nested, in every hierarchy.
+    let hierarchies: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|h| cgroup_dir(h, &path, "").is_dir())
+        .collect();
+    for h in &hierarchies {
+        let nested = cgroup_dir(h, &path, "hide/deeper");
+        std::fs::create_dir_all(&nested).unwrap();
+        if h == "cpuset" {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                for dir in [cgroup_dir(h, &path, "hide"), nested.clone()] {
+                    std::fs::write(dir.join(file), v1("cpuset", &path, file)).unwrap();
+                }
+            }
+        }
+        std::fs::write(nested.join("cgroup.procs"), &children[2]).unwrap();
+    }
+    let ps: Vec<i64> = serde_json::from_slice(&b.husk(&["ps", "-f", "json", "s"]).stdout).unwrap();
+    assert_eq!(ps.len(), 3, "ps misses the hidden process: {ps:?}");
+    assert_ok(&b.husk(&["kill", "--all", "s", "KILL"]));
+    b.wait_status("s", "stopped");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.processes().is_empty() {
+        assert!(Instant::now() < deadline, "survived kill --all: {:?}", b.processes());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}

@@ -193,10 +193,16 @@ fn join_init_cgroup_v2(pid: libc::pid_t, init: libc::pid_t, dirs: &[(PathBuf, St
         v2: true,
     };
     let init_path = path_in(&theirs, &v2).ok_or_else(|| Error::new("the init has no cgroup v2 path"))?;
-    let Some(below) = init_path.strip_prefix(path).filter(|rest| rest.starts_with('/')) else {
+    let Some(sub) = below(&init_path, path) else {
         bail!("the init's cgroup {init_path} is not below the container's {path}");
     };
-    join_below(dir, &sub_path(below, below)?, pid)
+    join_below(dir, &sub_path(sub, sub)?, pid)
+}
+
+/// `path` relative to the cgroup `top` when it is strictly below it.
+fn below<'a>(path: &'a str, top: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(top.trim_end_matches('/'))?;
+    rest.strip_prefix('/').filter(|r| !r.is_empty())
 }
 
 #[cfg(test)]
@@ -248,6 +254,16 @@ mod tests {
                 "{args:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn the_fallback_stays_below_the_containers_cgroup() {
+        assert_eq!(below("/husk/c/foobar", "/husk/c"), Some("foobar"));
+        assert_eq!(below("/husk/c/a/b", "/husk/c/"), Some("a/b"));
+        assert_eq!(below("/husk/c", "/husk/c"), None);
+        assert_eq!(below("/husk/c/", "/husk/c"), None);
+        assert_eq!(below("/husk/cc/x", "/husk/c"), None);
+        assert_eq!(below("/other", "/husk/c"), None);
     }
 
     #[test]
