@@ -402,3 +402,148 @@ fn a_cgroup_husk_did_not_make_is_left_with_its_processes() {
     bystander.assert_untouched();
     b.assert_gone("c2");
 }
+
+/// The container's cgroup directory `sub` in the hierarchy mounted at `/sys/fs/cgroup/HIERARCHY`.
+fn cgroup_dir(hierarchy: &str, path: &str, sub: &str) -> PathBuf {
+    PathBuf::from("/sys/fs/cgroup")
+        .join(hierarchy)
+        .join(path.trim_start_matches('/'))
+        .join(sub)
+}
+
+#[test]
+fn exec_cgroup_runs_in_a_sub_cgroup_of_the_containers_own() {
+    let mut b = Bundle::new("cg-exec");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "e"]));
+    let path = b.default_cgroup("e");
+    let hierarchies: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|h| cgroup_dir(h, &path, "").is_dir())
+        .collect();
+    // Sub-cgroups, as a container with a writable cgroupfs can make them.
+    for (h, sub) in [("memory", "submem"), ("cpu", "subcpu"), ("cpuacct", "subcpu")] {
+        std::fs::create_dir_all(cgroup_dir(h, &path, sub)).unwrap();
+    }
+    for h in &hierarchies {
+        std::fs::create_dir_all(cgroup_dir(h, &path, "all")).unwrap();
+    }
+    // A new v1 cpuset has no cpus and mems until given some.
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let parent = v1("cpuset", &path, file);
+        std::fs::write(cgroup_dir("cpuset", &path, "all").join(file), parent).unwrap();
+    }
+    // /proc/self/cgroup of an exec process: "N:controllers:path" in the container's cgroup namespace.
+    let cgroups_of = |args: &[&str]| -> Vec<String> {
+        let o = b.husk(&[&["exec"], args, &["e", "cat", "/proc/self/cgroup"]].concat());
+        assert_ok(&o);
+        stdout(&o).lines().map(String::from).collect()
+    };
+    let in_controller = |line: &str, c: &str| line.split(':').nth(1).unwrap().split(',').any(|x| x == c);
+
+    let lines = cgroups_of(&["--cgroup", "memory:submem", "--cgroup", "cpu,cpuacct:/subcpu"]);
+    for l in &lines {
+        let want = match () {
+            _ if in_controller(l, "memory") => ":/submem",
+            _ if in_controller(l, "cpu") || in_controller(l, "cpuacct") => ":/subcpu",
+            _ => ":/",
+        };
+        assert!(l.ends_with(want), "{l}: want {want} in {lines:?}");
+    }
+    let lines = cgroups_of(&["--cgroup", "all"]);
+    assert!(lines.iter().all(|l| l.ends_with(":/all")), "{lines:?}");
+    for top in ["/", ""] {
+        let lines = cgroups_of(&["--cgroup", top]);
+        assert!(lines.iter().all(|l| l.ends_with(":/")), "{top:?}: {lines:?}");
+    }
+
+    // Out of the container's cgroup, or not there: refused, nothing left running.
+    for (args, why) in [
+        (
+            &["--cgroup", ".."][..],
+            "exec --cgroup ..: a sub-cgroup cannot be outside the container's cgroup",
+        ),
+        (&["--cgroup", "all/../.."], "cannot be outside"),
+        (&["--cgroup", "memory:../../.."], "cannot be outside"),
+        (&["--cgroup", "nonexistent"], "nonexistent: No such file or directory"),
+        (&["--cgroup", "cpu:nonexistent"], "/cpu/husk/"),
+        (&["--cgroup", "waaaaat:/"], "unknown controller waaaaat"),
+        (
+            &["--cgroup", "memory:submem", "--cgroup", "memory:all"],
+            "controller memory given twice",
+        ),
+        (&["--cgroup", "a", "--cgroup", "b"], "give CONTROLLER:PATH"),
+    ] {
+        let o = b.husk(&[&["exec"], args, &["e", "true"]].concat());
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = stderr(&o);
+        assert!(err.contains(why) && err.lines().count() == 1, "{args:?}: {err}");
+        if args[1].contains("nonexistent") {
+            assert!(err.contains("/e/nonexistent: No such file or directory"), "{err}");
+        }
+    }
+    assert_eq!(b.processes().len(), 1, "a failed exec left a process");
+
+    // An init that moved itself to a sub-cgroup: exec still joins the container's
+    // cgroup, ps and delete still find it there.
+    let pid = b.state("e")["pid"].as_i64().unwrap();
+    std::fs::write(cgroup_dir("memory", &path, "submem/cgroup.procs"), pid.to_string()).unwrap();
+    let lines = cgroups_of(&[]);
+    assert!(lines.iter().all(|l| l.ends_with(":/")), "{lines:?}");
+    let ps: Vec<i64> = serde_json::from_slice(&b.husk(&["ps", "-f", "json", "e"]).stdout).unwrap();
+    assert!(ps.contains(&pid), "ps misses the init in a sub-cgroup: {ps:?}");
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+    b.assert_gone("e");
+}
+
+#[test]
+fn a_process_in_a_sub_cgroup_does_not_escape_kill_all_or_delete() {
+    let mut b = Bundle::new("cg-subkill");
+    // Without a pid namespace, only the cgroup finds the init's children.
+    b.without_namespace("pid");
+    b.script("sleep 35 & sleep 36 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "s"]));
+    let path = b.default_cgroup("s");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let children = loop {
+        let procs: Vec<String> = v1("pids", &path, "cgroup.procs").lines().map(String::from).collect();
+        if procs.len() == 3 {
+            break procs;
+        }
+        assert!(Instant::now() < deadline, "children never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // What a container with a writable cgroupfs can do: hide a child in a
+    // sub-cgroup, nested, in every hierarchy.
+    let hierarchies: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|h| cgroup_dir(h, &path, "").is_dir())
+        .collect();
+    for h in &hierarchies {
+        let nested = cgroup_dir(h, &path, "hide/deeper");
+        std::fs::create_dir_all(&nested).unwrap();
+        if h == "cpuset" {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                for dir in [cgroup_dir(h, &path, "hide"), nested.clone()] {
+                    std::fs::write(dir.join(file), v1("cpuset", &path, file)).unwrap();
+                }
+            }
+        }
+        std::fs::write(nested.join("cgroup.procs"), &children[2]).unwrap();
+    }
+    let ps: Vec<i64> = serde_json::from_slice(&b.husk(&["ps", "-f", "json", "s"]).stdout).unwrap();
+    assert_eq!(ps.len(), 3, "ps misses the hidden process: {ps:?}");
+    assert_ok(&b.husk(&["kill", "--all", "s", "KILL"]));
+    b.wait_status("s", "stopped");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.processes().is_empty() {
+        assert!(Instant::now() < deadline, "survived kill --all: {:?}", b.processes());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}

@@ -152,3 +152,80 @@ fn v2_oom_event() {
     assert_ok(&b.husk(&["delete", "-f", "o"]));
     b.assert_gone("o");
 }
+
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_exec_cgroup_and_the_fallback_to_the_inits_cgroup() {
+    require_v2();
+    let mut b = Bundle::new("v2-exec-cgroup");
+    // A writable cgroupfs: the container makes sub-cgroups and moves its init.
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys/fs/cgroup" {
+            m["options"].as_array_mut().unwrap().retain(|o| o != "ro");
+        }
+    }
+    b.script("sleep 60");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "e"]));
+    let exec = |args: &[&str]| b.husk(&[&["exec"], args].concat());
+    let fails = |args: &[&str], why: &str| {
+        let o = exec(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+    };
+    fails(
+        &["--cgroup", "..", "e", "true"],
+        "cannot be outside the container's cgroup",
+    );
+    fails(
+        &["--cgroup", "nonexistent", "e", "true"],
+        "/e/nonexistent: No such file or directory",
+    );
+    fails(
+        &["--cgroup", "cpu:nonexistent", "e", "true"],
+        "No such file or directory",
+    );
+    fails(&["--cgroup", "waaaaat:/", "e", "true"], "unknown controller waaaaat");
+    assert_ok(&exec(&["e", "grep", "^0::/$", "/proc/self/cgroup"]));
+    assert_ok(&exec(&["--cgroup", "/", "e", "grep", "^0::/$", "/proc/self/cgroup"]));
+
+    // The init moves to a sub-cgroup: exec still joins the container's cgroup.
+    assert_ok(&exec(&[
+        "e",
+        "sh",
+        "-euc",
+        "mkdir /sys/fs/cgroup/foobar && echo 1 > /sys/fs/cgroup/foobar/cgroup.procs && grep -w foobar /proc/1/cgroup",
+    ]));
+    assert_ok(&exec(&["e", "grep", "^0::/$", "/proc/self/cgroup"]));
+    // With a domain controller on, the container's cgroup takes no process:
+    // exec falls back to the init's cgroup, unless --cgroup names one.
+    assert_ok(&exec(&[
+        "e",
+        "sh",
+        "-euc",
+        "echo $$ > /sys/fs/cgroup/foobar/cgroup.procs; echo +memory > /sys/fs/cgroup/cgroup.subtree_control",
+    ]));
+    assert_ok(&exec(&["e", "grep", "^0::/foobar$", "/proc/self/cgroup"]));
+    fails(&["--cgroup", "/", "e", "true"], "Device or resource busy");
+    assert_ok(&exec(&[
+        "--cgroup",
+        "foobar",
+        "e",
+        "grep",
+        "^0::/foobar$",
+        "/proc/self/cgroup",
+    ]));
+    assert_ok(&exec(&["--cgroup", "foobar", "e", "mkdir", "/sys/fs/cgroup/second"]));
+    assert_ok(&exec(&[
+        "--cgroup",
+        "second",
+        "e",
+        "grep",
+        "-w",
+        "second",
+        "/proc/self/cgroup",
+    ]));
+    assert_eq!(b.processes().len(), 1, "an exec left a process");
+    // delete removes the sub-cgroups the container made.
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+    b.assert_gone("e");
+}

@@ -507,6 +507,37 @@ fn scheduler_personality_and_cpu_affinity() {
     assert!(lines[2].ends_with(want), "{out}");
 }
 
+/// The policy field of the first mapping in /proc/self/numa_maps: the task's
+/// policy where the mapping has none of its own.
+fn numa_policy(numa_maps: &str) -> &str {
+    numa_maps.lines().next().and_then(|l| l.split(' ').nth(1)).unwrap_or("")
+}
+
+#[test]
+fn the_memory_policy_holds_for_the_init_and_exec_processes() {
+    let mut b = Bundle::new("mempolicy");
+    b.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"});
+    b.script("head -1 /proc/self/numa_maps; sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "m"]));
+    let pid = b.state("m")["pid"].as_i64().unwrap();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/numa_maps")).unwrap();
+    assert_eq!(numa_policy(&maps), "interleave:0", "{maps}");
+    let o = b.husk(&["exec", "m", "head", "-1", "/proc/self/numa_maps"]);
+    assert_ok(&o);
+    assert_eq!(numa_policy(&stdout(&o)), "interleave:0", "exec: {}", stdout(&o));
+    assert_ok(&b.husk(&["delete", "--force", "m"]));
+    b.assert_gone("m");
+
+    // Nodes this host lacks: the kernel refuses them, and create fails whole.
+    b.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "1000"});
+    b.save();
+    b.create_fails("m", "linux.memoryPolicy MPOL_BIND nodes 1000: set_mempolicy: ");
+    // What no kernel takes is the config's error, before anything is made.
+    b.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_DEFAULT", "nodes": "0-7"});
+    b.save();
+    b.create_fails("m", "linux.memoryPolicy.nodes: MPOL_DEFAULT takes no nodes");
+}
+
 #[test]
 fn a_session_keyring_per_container_unless_no_new_keyring() {
     let mut b = Bundle::new("keyring");

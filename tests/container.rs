@@ -167,6 +167,58 @@ fn mounts_of_the_config_appear_with_their_options() {
     assert!(!b.rootfs().join("data/x").exists());
 }
 
+/// A tmpfs mounted on the host for the length of a test.
+struct HostTmpfs(std::path::PathBuf);
+
+impl HostTmpfs {
+    fn at(dir: std::path::PathBuf) -> HostTmpfs {
+        std::fs::create_dir_all(&dir).unwrap();
+        let flags = nix::mount::MsFlags::empty();
+        nix::mount::mount(Some("tmpfs"), &dir, Some("tmpfs"), flags, Some("size=64k")).unwrap();
+        HostTmpfs(dir)
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn nosymfollow_holds_on_the_mount_and_rnosymfollow_on_its_submounts_too() {
+    let mut b = Bundle::new("nosymfollow");
+    let vol = b.dir.join("vol");
+    let sub = HostTmpfs::at(vol.join("sub"));
+    for dir in [&vol, &sub.0] {
+        std::fs::write(dir.join("file"), "followed").unwrap();
+        std::os::unix::fs::symlink("file", dir.join("link")).unwrap();
+    }
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/all", "type": "bind", "source": vol, "options": ["rbind", "rnosymfollow"]}));
+    mounts.push(json!({"destination": "/top", "type": "bind", "source": vol, "options": ["rbind", "nosymfollow"]}));
+    mounts.push(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["nosymfollow"]}));
+    b.save();
+    let out = b.output_of(
+        "for l in /all/link /all/sub/link /top/link /top/sub/link; do \
+           echo $l $(cat $l 2>/dev/null || echo refused) $(readlink $l); done; \
+         grep ' /t ' /proc/self/mountinfo",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "/all/link refused file",
+            "/all/sub/link refused file",
+            "/top/link refused file",
+            "/top/sub/link followed file",
+        ],
+        "{out}"
+    );
+    assert!(lines[4].contains("nosymfollow"), "{out}");
+    drop(sub);
+}
+
 #[test]
 fn mount_target_symlink_cannot_escape_the_rootfs() {
     let mut b = Bundle::new("symlinkescape");

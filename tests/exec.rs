@@ -173,6 +173,38 @@ fn exec_process_file_detached_with_pid_file() {
 }
 
 #[test]
+fn exec_cpu_affinity_initial_then_final_with_a_debug_line() {
+    let b = running("exec-affinity");
+    let two = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) > 1;
+    let run = |affinity: serde_json::Value, debug: bool| {
+        let spec = json!({"args": ["grep", "Cpus_allowed_list", "/proc/self/status"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"], "execCPUAffinity": affinity});
+        let file = b.dir.join("process.json");
+        std::fs::write(&file, spec.to_string()).unwrap();
+        let global: &[&str] = if debug { &["--debug"] } else { &[] };
+        let o = b.husk(&[global, &["exec", "--process", file.to_str().unwrap(), "c"]].concat());
+        assert_ok(&o);
+        (stdout(&o).trim().to_string(), stderr(&o))
+    };
+    let (fin, last) = if two { ("1", "1") } else { ("0", "0") };
+    let (out, err) = run(json!({"initial": "0", "final": fin}), true);
+    assert!(out.ends_with(&format!("\t{last}")), "{out}");
+    assert!(err.contains("exec: initial CPU affinity: 0x1\n"), "{err}");
+    // Without `final`, the process keeps the initial CPUs.
+    let (out, _) = run(json!({"initial": "0"}), true);
+    assert!(out.ends_with("\t0"), "{out}");
+    if two {
+        let (out, err) = run(json!({"initial": "0,1"}), true);
+        assert!(out.ends_with("\t0-1"), "{out}");
+        assert!(err.contains("exec: initial CPU affinity: 0x3\n"), "{err}");
+    }
+    let (_, err) = run(json!({"initial": "0"}), false);
+    assert!(!err.contains("affinity"), "a debug line without --debug: {err}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
 fn exec_preserves_only_the_asked_fds() {
     let b = running("exec-fds");
     let mut cmd = std::process::Command::new(HUSK);

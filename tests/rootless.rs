@@ -380,7 +380,17 @@ fn limits_without_a_delegated_cgroup_are_skipped_with_a_warning() {
         "{}",
         stderr(&o)
     );
-    assert_ok(&b.husk(&["delete", "c"]));
+    assert_ok(&b.husk(&["start", "c"]));
+    // exec follows the init; a sub-cgroup of a cgroup it has not is an error.
+    assert_ok(&b.husk(&["exec", "c", "true"]));
+    let o = b.husk(&["exec", "--cgroup", "sub", "c", "true"]);
+    assert!(!o.status.success(), "exec --cgroup without a cgroup succeeded");
+    assert!(
+        stderr(&o).contains("exec --cgroup: the container has no cgroup"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
 

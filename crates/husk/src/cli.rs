@@ -209,6 +209,13 @@ pub struct ExecArgs {
     /// Exec even into a paused container
     #[arg(long)]
     pub ignore_paused: bool,
+    // Not a doc comment: rustdoc would read [...] as a link.
+    #[arg(
+        long,
+        value_name = "[CONTROLLER:]PATH",
+        help = "Run in this sub-cgroup of the container's cgroup (v1: CONTROLLER[,CONTROLLER]:PATH, repeatable)"
+    )]
+    pub cgroup: Vec<String>,
     pub id: String,
     /// The command and its arguments (unless --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -317,6 +324,9 @@ mod tests {
         assert_eq!(e.id, "c");
         assert_eq!(e.command, ["sh", "-c", "echo -n hi"]);
         assert_eq!((e.env, e.user.as_deref()), (vec!["A=1".to_string()], Some("5:6")));
+        let cli = parse(&["exec", "--cgroup", "..", "--cgroup=", "--cgroup", "cpu:x", "c", "true"]);
+        let Some(Command::Exec(e)) = cli.command else { panic!() };
+        assert_eq!(e.cgroup, ["..", "", "cpu:x"]);
     }
 
     #[test]

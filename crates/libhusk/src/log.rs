@@ -65,6 +65,11 @@ pub fn debug(msg: &str) {
     }
 }
 
+/// Whether debug lines are wanted (to skip the work of one that is not).
+pub fn debug_enabled() -> bool {
+    SINK.get().is_some_and(|s| s.debug_enabled())
+}
+
 /// RFC 3339 in UTC, as Go prints `time.Time`: `2026-01-02T03:04:05Z`, or with
 /// nanoseconds (`...05.123456789Z`) when `nanos` is set.
 pub fn rfc3339(t: SystemTime, nanos: bool) -> String {

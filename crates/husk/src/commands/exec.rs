@@ -24,6 +24,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         process_label: a.process_label.clone(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        cgroup: a.cgroup.clone(),
         id: a.id.clone(),
         command: a.command.clone(),
     };

@@ -2,11 +2,13 @@
 //! a container's cgroup in them (`Cgroup`), what its record keeps of it, and
 //! moving a process into the cgroups of another (for `exec`). The drivers that
 //! make and manage a container's cgroup (cgroupfs v1 and v2, systemd, none)
-//! are in `driver`; `resources` plans the file writes of `linux.resources`.
+//! are in `driver`; `resources` plans the file writes of `linux.resources`;
+//! `exec` says where an exec process goes (`exec --cgroup`).
 
 pub mod bpf;
 pub mod dbus;
 pub mod driver;
+pub mod exec;
 pub mod resources;
 pub mod systemd;
 
@@ -363,14 +365,16 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Every process in the cgroup.
+    /// Every process in the cgroup, its sub-cgroups included (where `exec
+    /// --cgroup` or the container itself put some).
     pub fn pids(&self) -> Result<Vec<libc::pid_t>> {
         let (_, dir) = self
             .dir_for("pids")
             .or_else(|| self.dirs.first())
             .ok_or_else(|| Error::new("no cgroup hierarchy on this host"))?;
-        let text = std::fs::read_to_string(dir.join("cgroup.procs")).context(|| format!("read {}", dir.display()))?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        let mut pids = Vec::new();
+        pids_below(dir, 0, &mut pids).context(|| format!("read {}", dir.display()))?;
+        Ok(pids)
     }
 
     /// Sends `sig` to every process of the cgroup, frozen meanwhile through
@@ -394,22 +398,12 @@ impl Cgroup {
     }
 
     /// Removes the cgroup's directories but those in `keep` (not made by husk),
-    /// waiting (bounded) for processes that are still being reaped by their parent.
+    /// with the sub-cgroups the container made in them, waiting (bounded) for
+    /// processes that are still being reaped by their parent.
     pub fn remove_dirs(&self, keep: &[PathBuf]) -> Result<()> {
         for (_, dir) in self.dirs.iter().filter(|(_, d)| !keep.contains(d)) {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            let mut pause = std::time::Duration::from_micros(200);
-            loop {
-                match std::fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(std::time::Duration::from_millis(50));
-                    }
-                    Err(e) => return Err(e).context(|| format!("remove cgroup {}", dir.display())),
-                }
-            }
+            remove_tree(dir, 0, deadline)?;
             // The per-root directory of default paths goes once empty.
             if let Some(parent) = dir.parent().filter(|p| p.parent().is_some_and(|g| g.ends_with("husk"))) {
                 let _ = std::fs::remove_dir(parent);
@@ -424,6 +418,68 @@ impl Cgroup {
         std::fs::read_to_string(dir.join(file))
             .ok()
             .map(|s| s.trim().to_string())
+    }
+}
+
+/// How deep husk follows the sub-cgroups a container made (systemd in a
+/// container nests some 6 levels): deeper is refused rather than followed
+/// without bound.
+const MAX_SUB_CGROUP_DEPTH: usize = 64;
+
+fn too_deep(dir: &Path) -> std::io::Error {
+    std::io::Error::other(format!(
+        "{}: sub-cgroups nested deeper than {MAX_SUB_CGROUP_DEPTH} levels",
+        dir.display()
+    ))
+}
+
+/// Adds the processes of cgroup `dir` (`depth` levels below the container's)
+/// and of its sub-cgroups to `pids` (cgroupfs holds no symlinks: the walk
+/// stays below `dir`). A sub-cgroup removed meanwhile has none.
+fn pids_below(dir: &Path, depth: usize, pids: &mut Vec<libc::pid_t>) -> std::io::Result<()> {
+    if depth > MAX_SUB_CGROUP_DEPTH {
+        return Err(too_deep(dir));
+    }
+    let text = std::fs::read_to_string(dir.join("cgroup.procs"))?;
+    pids.extend(text.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()));
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            match pids_below(&entry.path(), depth + 1, pids) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the cgroup directory `dir` (`depth` levels below the container's),
+/// its sub-cgroups first (a cgroup with children cannot go). cgroupfs holds
+/// no symlinks: the walk stays below `dir`.
+fn remove_tree(dir: &Path, depth: usize, deadline: std::time::Instant) -> Result<()> {
+    let context = || format!("remove cgroup {}", dir.display());
+    if depth > MAX_SUB_CGROUP_DEPTH {
+        return Err(too_deep(dir)).context(context);
+    }
+    let children = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).context(context),
+    };
+    for child in children {
+        remove_tree(&child.path(), depth + 1, deadline)?;
+    }
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).context(context),
+        }
     }
 }
 
@@ -599,6 +655,36 @@ mod tests {
             let e = resolve_path(escape, "c", root).unwrap_err();
             assert!(e.message().contains("must not contain .."), "{escape}: {e}");
         }
+    }
+
+    #[test]
+    fn sub_cgroups_are_walked_to_a_bounded_depth() {
+        // Directories with a cgroup.procs each, standing in for a cgroup tree
+        // one level deeper than husk follows.
+        let top = std::env::temp_dir().join(format!("husk-subcg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&top);
+        let mut level = top.clone();
+        for i in 0..=MAX_SUB_CGROUP_DEPTH + 1 {
+            std::fs::create_dir_all(&level).unwrap();
+            let procs = match i {
+                0 => "7\n",
+                1 => "8\n9\n",
+                _ => "",
+            };
+            std::fs::write(level.join("cgroup.procs"), procs).unwrap();
+            level.push(format!("d{i}"));
+        }
+        let deepest = level.parent().unwrap().to_path_buf();
+        let e = remove_tree(&top, 0, std::time::Instant::now()).unwrap_err();
+        assert!(e.message().contains("nested deeper than 64 levels"), "{e}");
+        let e = pids_below(&top, 0, &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("nested deeper than 64 levels"), "{e}");
+        // Within the bound, every level's processes.
+        std::fs::remove_dir_all(&deepest).unwrap();
+        let mut pids = Vec::new();
+        pids_below(&top, 0, &mut pids).unwrap();
+        assert_eq!(pids, [7, 8, 9]);
+        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]

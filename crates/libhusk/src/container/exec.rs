@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::{Capability, Process, Spec};
 
 use crate::bail;
+use crate::cgroups::exec::{SubCgroups, Targets};
 use crate::container;
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
@@ -55,6 +56,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         Status::Paused if !a.ignore_paused => bail!("cannot exec in a paused container: container paused"),
         _ => {}
     }
+    let sub_cgroups = SubCgroups::parse(&a.cgroup)?;
     let text = std::fs::read_to_string(dir.join("config.json")).context(|| format!("container \"{}\" config", a.id))?;
     let spec = spec::parse(&text)?;
     let process = exec_process(&spec, a)?;
@@ -75,6 +77,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         .as_ref()
         .map(|s| seccomp::compile_cached(s, &cache))
         .transpose()?;
+    let cgroup = Targets::of(&saved.cgroup, &sub_cgroups)?;
     let _alive = container::open_init(&saved)?;
     let namespaces = init_namespaces(saved.pid)?;
     // In husk's own mount namespace the init only chrooted: so does the exec.
@@ -113,8 +116,11 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
     drop(console_end);
     // The joiner goes into the container's cgroups, and the exec process it
     // starts is born there. Unprivileged, the cgroups are usually not ours to
-    // write: best effort then.
-    let joined = crate::cgroups::join_cgroups_of(joiner, saved.pid).or_else(|e| if rootless { Ok(()) } else { Err(e) });
+    // write: best effort then, unless --cgroup asked for a particular one.
+    let best_effort = rootless && sub_cgroups == SubCgroups::None;
+    let joined = cgroup
+        .join(joiner, saved.pid)
+        .or_else(|e| if best_effort { Ok(()) } else { Err(e) });
     if let Err(e) = joined.and_then(|()| to_child.send_placed().context(|| "signal exec process".into())) {
         // Stop the joiner first (it may be waiting to be placed), then read
         // why it failed if it did so on its own before.
@@ -304,6 +310,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// Exec even in a paused container.
     pub ignore_paused: bool,
+    /// `--cgroup`: a sub-cgroup of the container's to run in, `PATH` or
+    /// `CONTROLLER[,CONTROLLER]:PATH` (see [`SubCgroups`]).
+    pub cgroup: Vec<String>,
     /// The container to exec in.
     pub id: String,
     /// The program and its arguments (unless `process` is given).

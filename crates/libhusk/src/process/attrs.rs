@@ -1,6 +1,7 @@
 //! Process attributes other than the user and capabilities: rlimits, OOM score,
-//! scheduler, I/O priority, personality, CPU affinity, the session keyring,
-//! no_new_privs and LSM labels. Validated into `AttrsPlan`; applied by the init.
+//! scheduler, I/O priority, personality, the NUMA memory policy, CPU affinity,
+//! the session keyring, no_new_privs and LSM labels. Validated into
+//! `AttrsPlan`; applied by the init and the exec process.
 
 use std::os::fd::OwnedFd;
 
@@ -10,6 +11,7 @@ use oci_spec::runtime::{Linux, PosixRlimitType, Process};
 
 use crate::bail;
 use crate::error::{Context, Error, Result};
+use crate::process::mempolicy::{self, MemPolicy};
 use crate::sys;
 
 /// `process.scheduler` as sched_setattr(2) takes it.
@@ -22,6 +24,8 @@ pub struct AttrsPlan {
     pub scheduler: Option<SchedAttr>,
     pub io_priority: Option<i32>,
     pub personality: Option<libc::c_ulong>,
+    /// `linux.memoryPolicy`: the container's, for the init and exec processes alike.
+    pub memory_policy: Option<MemPolicy>,
     pub affinity_initial: Option<Vec<usize>>,
     pub affinity_final: Option<Vec<usize>>,
     pub no_new_privileges: bool,
@@ -192,6 +196,7 @@ pub fn plan(p: &Process, linux: &Linux, id: &str, new_keyring: bool) -> Result<A
         scheduler: scheduler(p)?,
         io_priority: io_priority(p)?,
         personality: personality(linux)?,
+        memory_policy: mempolicy::plan(linux.memory_policy().as_ref())?,
         affinity_initial: cpus(
             "process.execCPUAffinity.initial",
             affinity.and_then(|a| a.initial().as_ref()),
@@ -217,6 +222,33 @@ pub fn set_affinity(cpus: &[usize]) -> Result<()> {
         .context(|| "process.execCPUAffinity".into())
 }
 
+/// The calling process's CPU affinity as a hexadecimal mask (CPU 0 the
+/// lowest bit), as runc's and youki's debug logs print it.
+pub fn affinity_mask() -> Result<String> {
+    let set = nix::sched::sched_getaffinity(Pid::from_raw(0))
+        .map_err(std::io::Error::from)
+        .context(|| "sched_getaffinity".into())?;
+    Ok(hex_mask(
+        (0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)),
+    ))
+}
+
+/// CPUs [0, 1, 65] → "0x20000000000000003".
+fn hex_mask(cpus: impl Iterator<Item = usize>) -> String {
+    let mut words: Vec<u64> = vec![0];
+    for cpu in cpus {
+        if words.len() <= cpu / 64 {
+            words.resize(cpu / 64 + 1, 0);
+        }
+        words[cpu / 64] |= 1 << (cpu % 64);
+    }
+    let mut hex = format!("0x{:x}", words.pop().unwrap_or(0));
+    for w in words.iter().rev() {
+        hex.push_str(&format!("{w:016x}"));
+    }
+    hex
+}
+
 /// Applied in the init before it reports Ready, so that a failure fails `create`.
 pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     for (resource, limit) in &a.rlimits {
@@ -234,6 +266,9 @@ pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
     }
     if let Some(p) = a.personality {
         sys::attrs::personality(p).context(|| "linux.personality".into())?;
+    }
+    if let Some(policy) = &a.memory_policy {
+        mempolicy::apply(policy)?;
     }
     if let Some(name) = &a.keyring {
         join_session_keyring(name)?;
@@ -288,6 +323,17 @@ mod tests {
             .unwrap_err()
             .message()
             .starts_with("f: invalid CPU list"));
+    }
+
+    #[test]
+    fn affinity_masks_are_hexadecimal_with_cpu_0_lowest() {
+        assert_eq!(hex_mask([].into_iter()), "0x0");
+        assert_eq!(hex_mask([0].into_iter()), "0x1");
+        assert_eq!(hex_mask([0, 1].into_iter()), "0x3");
+        assert_eq!(hex_mask([1, 4].into_iter()), "0x12");
+        assert_eq!(hex_mask([0, 1, 65].into_iter()), "0x20000000000000003");
+        assert_eq!(hex_mask([64].into_iter()), "0x10000000000000000");
+        assert!(affinity_mask().unwrap().starts_with("0x"));
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub fn join_and_spawn(args: ExecArgs) -> ! {
     )
     .context(|| "open /proc".into());
     let prepared = host_proc.and_then(|proc| {
+        initial_affinity(args.plan)?;
         join_namespaces(&args, &proc)?;
         prepare(&args, &proc)
     });
@@ -74,6 +75,19 @@ pub fn join_and_spawn(args: ExecArgs) -> ! {
         Err(e) => args.channel.send_error(&e.to_string()),
     };
     exit(0)
+}
+
+/// process.execCPUAffinity.initial: the CPUs the joiner runs on until it is
+/// in the container's cgroup (then `final`, or the cgroup's cpuset, applies).
+/// Logged for --debug as runc and youki do, while husk's log fds are still open.
+fn initial_affinity(plan: &ProcessPlan) -> Result<()> {
+    if let Some(cpus) = &plan.attrs.affinity_initial {
+        attrs::set_affinity(cpus)?;
+    }
+    if crate::log::debug_enabled() {
+        crate::log::debug(&format!("exec: initial CPU affinity: {}", attrs::affinity_mask()?));
+    }
+    Ok(())
 }
 
 fn join_namespaces(args: &ExecArgs, proc: &OwnedFd) -> Result<()> {

@@ -8,6 +8,7 @@ pub mod channel;
 pub mod console;
 pub mod exec;
 pub mod init;
+pub mod mempolicy;
 pub mod namespaces;
 pub mod prologue;
 pub mod seal;

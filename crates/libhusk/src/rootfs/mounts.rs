@@ -20,6 +20,7 @@ pub const MOUNT_ATTR_RELATIME: u64 = 0x00;
 pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountKind {
@@ -150,6 +151,8 @@ fn lookup(name: &str) -> Option<Opt> {
         "silent" => flag(true, MS_SILENT),
         "loud" => flag(false, MS_SILENT),
         "remount" => flag(true, MS_REMOUNT),
+        "nosymfollow" => flag(true, MS_NOSYMFOLLOW),
+        "symfollow" => flag(false, MS_NOSYMFOLLOW),
         "bind" => Some(Opt::Bind { recursive: false }),
         "rbind" => Some(Opt::Bind { recursive: true }),
         "private" => Some(Opt::Propagation(MS_PRIVATE)),
@@ -176,6 +179,8 @@ fn lookup(name: &str) -> Option<Opt> {
         "ratime" => rec(false, MOUNT_ATTR_NOATIME),
         "rstrictatime" => rec(true, MOUNT_ATTR_STRICTATIME),
         "rnostrictatime" => rec(false, MOUNT_ATTR_STRICTATIME),
+        "rnosymfollow" => rec(true, MOUNT_ATTR_NOSYMFOLLOW),
+        "rsymfollow" => rec(false, MOUNT_ATTR_NOSYMFOLLOW),
         "tmpcopyup" => Some(Opt::CopyUp),
         "copy-symlink" => Some(Opt::CopySymlink),
         _ => None,
@@ -196,6 +201,7 @@ pub fn bind_attrs(flags: libc::c_ulong, cleared: libc::c_ulong) -> Attrs {
         (libc::MS_NODEV, MOUNT_ATTR_NODEV),
         (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
         (libc::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+        (libc::MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
     ];
     let mut attrs = Attrs::default();
     for (flag, attr) in pairs {
@@ -388,6 +394,24 @@ mod tests {
         assert_eq!(p.attrs.clear & MOUNT_ATTR_RDONLY, MOUNT_ATTR_RDONLY);
         assert_eq!(p.attrs.set, MOUNT_ATTR_NOATIME);
         assert_eq!(p.recursive_attrs.set, MOUNT_ATTR_RDONLY);
+    }
+
+    #[test]
+    fn nosymfollow_plain_and_recursive() {
+        // Unknown, these went into the fs data, which a bind mount ignores.
+        let p =
+            mount(r#"{"destination":"/x","type":"bind","source":"/y","options":["rbind","rnosymfollow"]}"#).unwrap();
+        assert_eq!(p.recursive_attrs.set, MOUNT_ATTR_NOSYMFOLLOW);
+        assert_eq!((p.attrs, p.data.as_str()), (Attrs::default(), ""));
+        let p = mount(r#"{"destination":"/x","type":"bind","source":"/y","options":["nosymfollow","rsymfollow"]}"#)
+            .unwrap();
+        assert_eq!(p.attrs.set, MOUNT_ATTR_NOSYMFOLLOW);
+        assert_eq!(p.recursive_attrs.clear, MOUNT_ATTR_NOSYMFOLLOW);
+        let p = mount(r#"{"destination":"/t","type":"tmpfs","options":["nosymfollow","symfollow","nosymfollow"]}"#)
+            .unwrap();
+        assert_eq!((p.flags, p.data.as_str()), (libc::MS_NOSYMFOLLOW, ""));
+        let p = mount(r#"{"destination":"/t","type":"tmpfs","options":["nosymfollow","symfollow"]}"#).unwrap();
+        assert_eq!(p.flags, 0);
     }
 
     #[test]

@@ -66,6 +66,10 @@ const MOUNT_OPTIONS: &[&str] = &[
     "rlazytime",
     "rmand",
     "rnomand",
+    "nosymfollow",
+    "symfollow",
+    "rnosymfollow",
+    "rsymfollow",
 ];
 
 fn capabilities() -> Vec<String> {
@@ -105,6 +109,11 @@ pub fn document() -> Value {
             "apparmor": { "enabled": crate::process::attrs::apparmor_enabled() },
             "selinux": { "enabled": crate::process::attrs::selinux_enabled() },
             "intelRdt": { "enabled": false },
+            "memoryPolicy": {
+                "modes": ["MPOL_BIND", "MPOL_DEFAULT", "MPOL_INTERLEAVE", "MPOL_LOCAL", "MPOL_PREFERRED",
+                          "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
             "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": {
@@ -137,9 +146,13 @@ mod tests {
             "copy-symlink",
             "ratime",
             "rnostrictatime",
+            "rnosymfollow",
+            "nosymfollow",
         ] {
             assert!(opts.contains(&json!(o)), "{o}");
         }
+        let modes = d["linux"]["memoryPolicy"]["modes"].as_array().unwrap();
+        assert!(modes.contains(&json!("MPOL_BIND")) && modes.len() == 7);
         assert!(d["linux"]["capabilities"]
             .as_array()
             .unwrap()

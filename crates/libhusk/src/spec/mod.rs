@@ -678,6 +678,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn memory_policy_errors_name_the_field() {
+        let base = |policy: &str| {
+            format!(
+                r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{{"namespaces":[{{"type":"mount"}}],"memoryPolicy":{policy}}}}}"#
+            )
+        };
+        let plan = plan_of(&base(r#"{"mode":"MPOL_INTERLEAVE","nodes":"0"}"#)).unwrap();
+        let policy = plan.process.attrs.memory_policy.unwrap();
+        assert_eq!((policy.mode, policy.nodes), (3, vec![1]));
+        for (policy, at) in [
+            (
+                r#"{"mode":"INTERLEAVE","nodes":"0"}"#,
+                "linux.memoryPolicy.mode: unknown variant",
+            ),
+            (r#"{"nodes":"0-7"}"#, "linux.memoryPolicy: missing field `mode`"),
+            (
+                r#"{"mode":"MPOL_PREFERRED","flags":["MPOL_F_RELATIVE_NODES","badflag"]}"#,
+                "linux.memoryPolicy.flags[1]: unknown variant",
+            ),
+        ] {
+            let e = parse(&base(policy)).expect_err("a parse error");
+            assert!(e.message().starts_with(at), "{policy}: {e}");
+        }
+        let e = plan_err(&base(r#"{"mode":"MPOL_BIND","nodes":"0-9876543210"}"#));
+        assert!(
+            e.message().starts_with("linux.memoryPolicy.nodes \"0-9876543210\""),
+            "{e}"
+        );
+        assert_eq!(e.kind(), &ErrorKind::InvalidConfig);
+    }
+
     /// A config with a seccomp profile, run unprivileged through the user's
     /// systemd instance (whose unit path only a D-Bus call tells).
     fn seccomp_and_systemd_config(bundle: &Path) -> Spec {

@@ -1,6 +1,6 @@
 //! Process attributes that nix does not wrap (or wraps in types husk's plans do
-//! not use): resource limits, I/O priority, personality, the scheduler and
-//! the session keyring. Each applies to the calling process.
+//! not use): resource limits, I/O priority, personality, the scheduler, the
+//! NUMA memory policy and the session keyring. Each applies to the calling process.
 
 use std::ffi::CStr;
 use std::io;
@@ -24,6 +24,22 @@ pub fn set_io_priority(prio: i32) -> io::Result<()> {
 pub fn personality(persona: libc::c_ulong) -> io::Result<libc::c_int> {
     // SAFETY: plain syscall with an integer argument.
     check_int(unsafe { libc::personality(persona) })
+}
+
+/// Sets the NUMA memory policy of the calling thread (set_mempolicy(2)):
+/// `mode` with its flags, and the nodes of `mask` (64 a word; none when empty).
+pub fn set_mempolicy(mode: i32, mask: &[u64]) -> io::Result<()> {
+    // The kernel reads maxnode - 1 bits of the mask, an array of unsigned
+    // long: u64 words are laid out alike on 64-bit and little-endian hosts.
+    let maxnode = if mask.is_empty() { 0 } else { mask.len() as u64 * 64 + 1 };
+    let ptr = if mask.is_empty() {
+        std::ptr::null()
+    } else {
+        mask.as_ptr()
+    };
+    // SAFETY: `ptr` is null or points at `mask`, borrowed for the call, of
+    // which the kernel reads at most maxnode - 1 bits (its whole length).
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) }).map(drop)
 }
 
 /// What sched_setattr(2) takes, but its size.

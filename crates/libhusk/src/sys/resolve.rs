@@ -1,6 +1,8 @@
 //! The raw syscalls of the in-root path resolver (`rootfs::resolve`):
 //! openat2(RESOLVE_IN_ROOT) and reading a symlink through its own fd. The
 //! resolution logic (retries, the fallback walk) lives in `rootfs::resolve`.
+//! Also openat2(RESOLVE_BENEATH), for paths that must stay below a directory
+//! (an exec's sub-cgroup).
 
 use std::ffi::{CStr, OsString};
 use std::io;
@@ -16,8 +18,30 @@ struct OpenHow {
     resolve: u64,
 }
 
+const RESOLVE_NO_XDEV: u64 = 0x01;
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
+
+fn openat2(dir: &OwnedFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve,
+    };
+    // SAFETY: `how` and `path` outlive the call, and the size passed is `how`'s.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    check(ret).map(owned)
+}
 
 /// One openat2(2) of `path` under `root` with RESOLVE_IN_ROOT and
 /// RESOLVE_NO_MAGICLINKS: the kernel resolves `..` and absolute symlinks as
@@ -25,22 +49,15 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 /// O_CLOEXEC. ENOSYS before Linux 5.6 (or under a seccomp filter that denies
 /// it that way); EAGAIN when a concurrent rename raced with the lookup.
 pub fn openat2_in_root(root: &OwnedFd, path: &CStr, flags: i32) -> io::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `how` and `path` outlive the call, and the size passed is `how`'s.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    check(ret).map(owned)
+    openat2(root, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+/// One openat2(2) of `path` strictly below `dir`, on its filesystem and
+/// through no symlink: `..` that would leave `dir`, an absolute path, a
+/// symlink or a mount point crossed fail (EXDEV, ELOOP). `flags` gets O_CLOEXEC.
+pub fn openat2_beneath(dir: &OwnedFd, path: &CStr, flags: i32) -> io::Result<OwnedFd> {
+    let resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    openat2(dir, path, flags, resolve)
 }
 
 /// The target of the symlink that `link` (opened O_PATH | O_NOFOLLOW) is:
