@@ -96,10 +96,11 @@ impl NamespacePlan {
         self.new & !((libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP) as u64)
     }
 
-    /// The namespace of type `flag` that husk itself is in, when the container
-    /// would share it: none listed, or one joined by a path that leads back to
-    /// husk's own (/proc/self/ns/net, /proc/1/ns/net run from the host). A
-    /// write there (sysctl, hostname) would change the host.
+    /// The namespace of type `flag` that husk itself or the host (pid 1) is
+    /// in, when the container would share it: none listed, or one joined by a
+    /// path that leads back to husk's own or pid 1's (/proc/self/ns/net,
+    /// /proc/1/ns/net). A write there (sysctl, hostname, mounts) would change
+    /// the host.
     pub fn shared_with_caller(&self, flag: i32) -> Result<Option<Shared>> {
         if self.is_new(flag) {
             return Ok(None);
@@ -109,8 +110,12 @@ impl NamespacePlan {
         };
         let own = format!("/proc/self/ns/{}", proc_name(flag));
         let own = std::fs::metadata(&own).context(|| format!("stat {own}"))?;
+        // pid 1's too: husk may run in private namespaces of its own (a
+        // systemd unit's PrivateTmp=, unshare) while the config names the host's.
+        let host = std::fs::metadata(format!("/proc/1/ns/{}", proc_name(flag))).ok();
         let joined = nix::sys::stat::fstat(&join.fd).context(|| format!("stat {}", join.path.display()))?;
-        let same = joined.st_dev == own.dev() && joined.st_ino == own.ino();
+        let is = |m: &std::fs::Metadata| joined.st_dev == m.dev() && joined.st_ino == m.ino();
+        let same = is(&own) || host.as_ref().is_some_and(is);
         Ok(same.then(|| Shared::Joined(join.path.clone())))
     }
 
@@ -178,7 +183,7 @@ impl NamespacePlan {
 pub enum Shared {
     /// The namespace is not in linux.namespaces at all.
     Unlisted,
-    /// Joined by this path, which is husk's own namespace.
+    /// Joined by this path, which is husk's own namespace or pid 1's.
     Joined(PathBuf),
 }
 

@@ -45,7 +45,7 @@ pub fn plan(sysctl: &HashMap<String, String>, ns: &NamespacePlan) -> Result<Vec<
                 bail!("linux.sysctl: {key} needs a {name} namespace of the container's own")
             }
             Some(Shared::Joined(path)) => bail!(
-                "linux.sysctl: {key}: the {name} namespace {} is husk's own, not the container's",
+                "linux.sysctl: {key}: the {name} namespace {} is husk's own or the host's, not the container's",
                 path.display()
             ),
         }
@@ -100,7 +100,7 @@ mod tests {
         let e = plan(&map("net.ipv4.ip_forward"), &joined).unwrap_err();
         assert_eq!(
             e.message(),
-            "linux.sysctl: net.ipv4.ip_forward: the network namespace /proc/self/ns/net is husk's own, not the container's"
+            "linux.sysctl: net.ipv4.ip_forward: the network namespace /proc/self/ns/net is husk's own or the host's, not the container's"
         );
         let e = plan(&map("fs.mqueue.msg_max"), &joined).unwrap_err();
         assert!(

@@ -57,8 +57,9 @@ pub struct Plan {
     /// `start` fails.
     pub has_process: bool,
     /// Whether the container has a mount namespace husk may mount in: a new
-    /// one, or one joined that is not husk's own. Without it husk mounts
-    /// nothing (that would change the caller's mount table) and chroots.
+    /// one, or one joined that is neither husk's own nor pid 1's. Without it
+    /// husk mounts nothing (that would change the host's mount table) and
+    /// chroots.
     pub own_mount_namespace: bool,
     pub namespaces: NamespacePlan,
     pub hostname: Option<String>,
@@ -337,7 +338,7 @@ fn check_shared_mount_namespace(root_readonly: bool, linux: &Linux, process: &Pr
         ("process.terminal", process.terminal().unwrap_or(false)),
     ];
     if let Some((field, _)) = needs.iter().find(|(_, set)| *set) {
-        bail!("{field}: needs a mount namespace of the container's own, and linux.namespaces has none");
+        bail!("{field}: needs a mount namespace of the container's own, not husk's or the host's");
     }
     Ok(())
 }
@@ -398,7 +399,7 @@ fn check_private_uts(field: &str, namespaces: &NamespacePlan) -> Result<()> {
         None => Ok(()),
         Some(Shared::Unlisted) => bail!("{field}: cannot set a {field} without a private UTS namespace"),
         Some(Shared::Joined(path)) => bail!(
-            "{field}: the uts namespace {} is husk's own, not the container's",
+            "{field}: the uts namespace {} is husk's own or the host's, not the container's",
             path.display()
         ),
     }
