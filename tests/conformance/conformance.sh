@@ -14,7 +14,9 @@
 #   --contest DIR          youki checkout (tested at bc787206); contest is
 #                          built there when not yet (cargo)
 #   --expected FILE        compare with FILE (compare.sh): exit 1 on a
-#                          regression; without it, results are only printed
+#                          regression; without it, results are only printed.
+#                          A test expected to pass that fails gets one retry
+#                          (flaky.txt in the logs lists those that then passed)
 #   --logdir DIR           per-test logs and results.txt (default
 #                          /var/tmp/husk-conformance/RUNTIME-DATE)
 #   --timeout SECS         time limit per test file or group (default 180)
@@ -58,6 +60,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 only=("$@")
+[ -z "$EXPECTED" ] || [ -f "$EXPECTED" ] || { echo "conformance: no file $EXPECTED" >&2; exit 2; }
 
 # The suites to run: "NAME DIR" of each one given.
 suites=()
@@ -103,6 +106,17 @@ selected() { # NAME
     printf '%s\n' "${only[@]}" | grep -qxF -- "$1"
 }
 
+run_test() { # SUITE DIR NAME LOG: prints the result line
+    case $1 in
+        runtime-tools) rt_run "$2" "$3" "$4" ;;
+        contest) ct_run "$2" "$3" "$4" ;;
+    esac
+}
+verdict() { echo "$1" | cut -d' ' -f3; }
+expected_verdict() { # SUITE NAME
+    [ -n "$EXPECTED" ] && awk -v s="$1" -v n="$2" '$1 == s && $2 == n { print $3; exit }' "$EXPECTED"
+}
+
 full=()
 start=$SECONDS
 for s in "${suites[@]}"; do
@@ -118,10 +132,18 @@ for s in "${suites[@]}"; do
     suite_start=$SECONDS
     for name in $names; do
         selected "$name" || continue
-        case $suite in
-            runtime-tools) line=$(rt_run "$dir" "$name" "$LOGDIR/$suite/$name") ;;
-            contest) line=$(ct_run "$dir" "$name" "$LOGDIR/$suite/$name") ;;
-        esac
+        log=$LOGDIR/$suite/$name
+        line=$(run_test "$suite" "$dir" "$name" "$log")
+        # Timing-sensitive tests fail now and then on a loaded host: one
+        # expected to pass gets a second try (the first one's logs kept).
+        if [ "$(verdict "$line")" != PASS ] && [ "$(expected_verdict "$suite" "$name")" = PASS ]; then
+            for f in "$log".*; do mv "$f" "$log.try1${f#"$log"}"; done
+            retry=$(run_test "$suite" "$dir" "$name" "$log")
+            if [ "$(verdict "$retry")" = PASS ]; then
+                echo "conformance: flaky: $line (passed on retry)" | tee -a "$LOGDIR/flaky.txt"
+            fi
+            line=$retry
+        fi
         echo "$line" | tee -a "$results"
     done
     echo "conformance: $suite took $((SECONDS - suite_start)) s"

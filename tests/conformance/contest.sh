@@ -68,7 +68,8 @@ ct_verdict() { # LOG
     rc=$(cat "$1.rc")
     oks=$(grep -cE ' : ok$' "$out")
     skipped=$(grep -cE ' : skipped$' "$out")
-    failed=$(sed -n 's/^[0-9]* \/ [0-9]* : \(.*\) : not ok$/\1/p' "$out" | paste -sd,)
+    # (test names may hold spaces: "_" in the list)
+    failed=$(sed -n 's/^[0-9]* \/ [0-9]* : \(.*\) : not ok$/\1/p' "$out" | tr ' ' _ | paste -sd,)
     first=$(grep -A1 -E ' : not ok$' "$out" | sed -n 2p)
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
         fail_line "${failed:+$failed,}timeout" "killed after ${TIMEOUT}s${first:+; $first}"

@@ -108,18 +108,27 @@ husk_root_hash() {
 
 cgroup_dirs() { find /sys/fs/cgroup -mindepth 2 -type d 2>/dev/null | sort; }
 
-# Kills what is in a cgroup and removes it (bounded: 5 s).
+# Thaws a cgroup (a paused container's processes cannot die while frozen)
+# and kills what is in it.
+cgroup_kill() {
+    local cg=$1
+    [ -f "$cg/freezer.state" ] && echo THAWED >"$cg/freezer.state" 2>/dev/null
+    [ -f "$cg/cgroup.freeze" ] && echo 0 >"$cg/cgroup.freeze" 2>/dev/null
+    if [ -f "$cg/cgroup.kill" ]; then
+        echo 1 >"$cg/cgroup.kill" 2>/dev/null
+    else
+        # (cgroupfs files report size 0: read them, never test -s)
+        xargs -r kill -9 <"$cg/cgroup.procs" 2>/dev/null
+    fi
+}
+
+# Removes a cgroup, killing what is still in it (bounded: 5 s).
 cgroup_remove() {
     local cg=$1 i
     for i in $(seq 50); do
         rmdir "$cg" 2>/dev/null && return 0
         [ -d "$cg" ] || return 0
-        if [ -f "$cg/cgroup.kill" ]; then
-            echo 1 >"$cg/cgroup.kill" 2>/dev/null
-        else
-            # (cgroupfs files report size 0: read them, never test -s)
-            xargs -r kill -9 <"$cg/cgroup.procs" 2>/dev/null
-        fi
+        cgroup_kill "$cg"
         sleep 0.1
     done
     echo "conformance: could not remove cgroup $cg" >&2
@@ -139,7 +148,7 @@ sandbox_kill_marked() {
 # Leaves the host as it was before the test: CGROUPS_BEFORE is the file
 # cgroup_dirs wrote before it ran.
 sandbox_cleanup() { # DIR CGROUPS_BEFORE
-    local dir=$1 before=$2 root id cg c mine
+    local dir=$1 before=$2 root id cg c
     sandbox_kill_marked "$dir"
     # every state root the test used; what is left in them is force-deleted
     local roots=("$dir/state")
@@ -156,14 +165,19 @@ sandbox_cleanup() { # DIR CGROUPS_BEFORE
     # container ids: both suites name containers by UUID
     mapfile -t -O ${#tags[@]} tags < <(grep -oE '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}' \
         "$dir/calls" 2>/dev/null | sort -u)
-    # the test's new cgroups, deepest first
+    # the test's new cgroups, deepest first: every one thawed and emptied
+    # before any is removed (a process can sit in one cgroup per hierarchy)
+    local cgroups=()
     while read -r cg; do
-        mine=0
         for c in ${cg//\// }; do
-            printf '%s\n' "${tags[@]}" | grep -qxF -- "$c" && { mine=1; break; }
+            if printf '%s\n' "${tags[@]}" | grep -qxF -- "$c"; then
+                cgroups+=("$cg")
+                break
+            fi
         done
-        [ $mine = 1 ] && cgroup_remove "$cg"
     done < <(comm -13 "$before" <(cgroup_dirs) | sort -r)
+    for cg in "${cgroups[@]}"; do cgroup_kill "$cg"; done
+    for cg in "${cgroups[@]}"; do cgroup_remove "$cg"; done
     awk -v d="$dir" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
         while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf --one-file-system "$dir"
