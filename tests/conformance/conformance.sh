@@ -117,6 +117,9 @@ expected_verdict() { # SUITE NAME
     [ -n "$EXPECTED" ] && awk -v s="$1" -v n="$2" '$1 == s && $2 == n { print $3; exit }' "$EXPECTED"
 }
 
+# ^C: the running test is killed and cleaned up (sandbox_run), then we stop.
+trap 'echo "conformance: interrupted" >&2; exit 130' INT TERM
+
 full=()
 start=$SECONDS
 for s in "${suites[@]}"; do

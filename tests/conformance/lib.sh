@@ -64,8 +64,9 @@ EOF
 # LOG.out and LOG.err, and the exit status in LOG.rc (124: timed out).
 # `timeout` runs it in a process group of its own and kills the whole group;
 # what left the group (containers, daemonized runtime parts) goes in cleanup.
+# On ^C the group is killed at once, and the caller's cleanup follows.
 sandbox_run() { # DIR LOG COMMAND...
-    local dir=$1 log=$2 rc
+    local dir=$1 log=$2 pid rc
     shift 2
     local ns=()
     [ "$HIDE_CGROUP2" = 1 ] &&
@@ -79,8 +80,18 @@ sandbox_run() { # DIR LOG COMMAND...
         done
         exec env HUSK_CONFORMANCE_SANDBOX="$dir" TMPDIR="$dir/tmp" \
             timeout -k 10 "$TIMEOUT" "${ns[@]}" "$@"
-    ) </dev/null >"$log.out" 2>"$log.err"
+    ) </dev/null >"$log.out" 2>"$log.err" &
+    pid=$!
+    # (timeout's pid is its process group's id)
+    trap 'kill -KILL -- -$pid 2>/dev/null' INT TERM
+    wait "$pid"
     rc=$?
+    # a trapped signal ends `wait` early: wait again for the real status
+    while kill -0 "$pid" 2>/dev/null; do
+        wait "$pid"
+        rc=$?
+    done
+    trap - INT TERM
     echo "$rc" >"$log.rc"
     cp "$dir/calls" "$log.calls" 2>/dev/null
     return 0
