@@ -7,7 +7,7 @@ HUSK := target/$(TARGET)/release/husk
 STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: all build deps demo test test-cgroupv2 test-systemd test-checkpoint integration bench bench-quick unit lint install clean
+.PHONY: all build deps demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick unit lint install clean
 
 all: build
 
@@ -47,6 +47,24 @@ test-checkpoint: deps
 integration: build
 	scripts/install-deps.sh --managers
 	integration/run.sh $(HUSK)
+
+# The OCI conformance suites, built in checkouts you name (nothing is fetched,
+# nothing lands in this repository; docs/conformance.md says how to get them):
+#   make conformance RUNTIME_TOOLS=~/src/runtime-tools CONTEST=~/src/youki
+# compares each test file / group with tests/conformance/expected.txt and fails
+# on a regression; a suite whose checkout is not given is skipped. Not in CI.
+# CONFORMANCE_ARGS: more options of tests/conformance/conformance.sh, then
+# test names to run only those.
+conformance: $(if $(RUNTIME_TOOLS)$(CONTEST),build)
+	tests/conformance/conformance.sh --runtime $(HUSK) \
+		--runtime-tools "$(RUNTIME_TOOLS)" --contest "$(CONTEST)" \
+		--expected tests/conformance/expected.txt $(CONFORMANCE_ARGS)
+
+# The same in the pure cgroup v2 VM (slow: TCG), against expected-cgroupv2.txt.
+conformance-cgroupv2: $(if $(RUNTIME_TOOLS)$(CONTEST),build)
+	tests/conformance/vm.sh --runtime $(HUSK) \
+		--runtime-tools "$(RUNTIME_TOOLS)" --contest "$(CONTEST)" \
+		--expected tests/conformance/expected-cgroupv2.txt $(CONFORMANCE_ARGS)
 
 # Benchmarks against Debian's crun and runc: docs/bench.md and docs/bench.svg.
 bench: deps build
