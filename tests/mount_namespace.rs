@@ -6,47 +6,9 @@
 
 mod common;
 
+use common::mounts::*;
 use common::*;
 use serde_json::json;
-use std::os::unix::fs::MetadataExt;
-
-/// The propagation fields of the host's `/` and every line that names the bundle.
-fn host_mount_view(b: &Bundle) -> (String, Vec<String>) {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let root = info
-        .lines()
-        .find(|l| l.split(' ').nth(4) == Some("/"))
-        .map(|l| {
-            l.split(" - ")
-                .next()
-                .unwrap()
-                .split(' ')
-                .skip(6)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap();
-    let bundle = b.dir.to_str().unwrap();
-    let ours = info.lines().filter(|l| l.contains(bundle)).map(String::from).collect();
-    (root, ours)
-}
-
-/// A bundle whose config lists no mount namespace; its mounts (the default
-/// ones: /proc, /dev, /sys...) stay in the config.
-fn shared_mounts_bundle(name: &str) -> Bundle {
-    let mut b = Bundle::new(name);
-    b.without_namespace("mount");
-    b.config["linux"]["maskedPaths"] = json!([]);
-    b.config["linux"]["readonlyPaths"] = json!([]);
-    b.config["root"]["readonly"] = json!(false);
-    std::fs::write(b.rootfs().join("marker"), "in the rootfs\n").unwrap();
-    b.save();
-    b
-}
-
-fn rootfs_inode(b: &Bundle) -> String {
-    std::fs::metadata(b.rootfs()).unwrap().ino().to_string()
-}
 
 #[test]
 fn without_a_mount_namespace_the_container_is_chrooted_and_mounts_nothing() {

@@ -3,6 +3,8 @@
 //! command, and a Drop that deletes every container and checks nothing is left.
 #![allow(dead_code)]
 
+pub mod mounts;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
