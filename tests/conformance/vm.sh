@@ -50,17 +50,30 @@ blob=$(mktemp /tmp/husk-conformance-vm.XXXXXX)
 trap 'rm -f "$blob"' EXIT
 
 cd "$here/../.." || exit 2
+# The guest's output, line by line as it comes (no buffering): the tar goes
+# to a file, the rest to stdout, and result lines to results.txt at once so
+# that they outlive a VM that runs out of time.
+split_output() {
+    local line inside=0
+    while IFS= read -r line; do
+        if [ "$line" = "$begin" ]; then inside=1
+        elif [ "$line" = "$end" ]; then inside=0
+        elif [ $inside = 1 ]; then echo "$line" >>"$blob"
+        else
+            echo "$line"
+            case $line in
+                "runtime-tools "* | "contest "*) echo "$line" >>"$logdir/results.txt" ;;
+            esac
+        fi
+    done
+}
+: >"$logdir/results.txt"
 integration/vm/run-in-vm.sh --timeout "${CONFORMANCE_VM_TIMEOUT:-14400}" -- \
-    "$here/vm.sh" --guest --timeout "$timeout" "${args[@]}" |
-    awk -v blob="$blob" -v begin="$begin" -v end="$end" '
-        $0 == begin { inside = 1; next }
-        $0 == end { inside = 0; next }
-        inside { print > blob; next }
-        { print; fflush() }'
+    "$here/vm.sh" --guest --timeout "$timeout" "${args[@]}" | split_output
 rc=${PIPESTATUS[0]}
 if [ -s "$blob" ] && base64 -d "$blob" | tar -xz -C "$logdir"; then
     echo "conformance: the guest's logs are in $logdir"
 else
-    echo "conformance: no logs came back from the VM" >&2
+    echo "conformance: no logs came back from the VM; results so far in $logdir/results.txt" >&2
 fi
 exit "$rc"
