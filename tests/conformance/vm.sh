@@ -22,6 +22,10 @@ if [ "${1:-}" = --guest ]; then
     shift
     # process substitution needs /dev/fd, which the guest's devtmpfs lacks
     [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+    # The sandboxes on a tmpfs, as on a host's /tmp, not on the guest's
+    # overlayfs root: overlayfs refuses a 0:0 character device (its whiteout),
+    # which runtime-tools' linux_masked_paths makes in its bundle.
+    export CONFORMANCE_TMP=/run
     "$here/conformance.sh" --logdir "$guest_logs" "$@"
     rc=$?
     echo "$begin"
@@ -50,17 +54,30 @@ blob=$(mktemp /tmp/husk-conformance-vm.XXXXXX)
 trap 'rm -f "$blob"' EXIT
 
 cd "$here/../.." || exit 2
+# The guest's output, line by line as it comes (no buffering): the tar goes
+# to a file, the rest to stdout, and result lines to results.txt at once so
+# that they outlive a VM that runs out of time.
+split_output() {
+    local line inside=0
+    while IFS= read -r line; do
+        if [ "$line" = "$begin" ]; then inside=1
+        elif [ "$line" = "$end" ]; then inside=0
+        elif [ $inside = 1 ]; then echo "$line" >>"$blob"
+        else
+            echo "$line"
+            case $line in
+                "runtime-tools "* | "contest "*) echo "$line" >>"$logdir/results.txt" ;;
+            esac
+        fi
+    done
+}
+: >"$logdir/results.txt"
 integration/vm/run-in-vm.sh --timeout "${CONFORMANCE_VM_TIMEOUT:-14400}" -- \
-    "$here/vm.sh" --guest --timeout "$timeout" "${args[@]}" |
-    awk -v blob="$blob" -v begin="$begin" -v end="$end" '
-        $0 == begin { inside = 1; next }
-        $0 == end { inside = 0; next }
-        inside { print > blob; next }
-        { print; fflush() }'
+    "$here/vm.sh" --guest --timeout "$timeout" "${args[@]}" | split_output
 rc=${PIPESTATUS[0]}
 if [ -s "$blob" ] && base64 -d "$blob" | tar -xz -C "$logdir"; then
     echo "conformance: the guest's logs are in $logdir"
 else
-    echo "conformance: no logs came back from the VM" >&2
+    echo "conformance: no logs came back from the VM; results so far in $logdir/results.txt" >&2
 fi
 exit "$rc"
