@@ -71,7 +71,7 @@ fn v2_limits_land_in_the_files() {
     assert_eq!(file(&path, "memory.high"), "50331648");
     assert_eq!(file(&path, "pids.max"), "32");
     assert_eq!(file(&path, "cpu.max"), "20000 100000");
-    assert_eq!(file(&path, "cpu.weight"), "39");
+    assert_eq!(file(&path, "cpu.weight"), "100");
     assert!(
         file(&path, "io.max").starts_with(&format!("{dev} rbps=1048576")),
         "{}",

@@ -23,13 +23,19 @@ fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) ->
     }
 }
 
-/// runc's conversion of cpu.shares (2-262144) to cpu.weight (1-10000).
+/// cpu.shares (2-262144) to cpu.weight (1-10000) as runc 1.3 and crun 1.23
+/// convert them: a quadratic in log2(shares) through (2, 1), (1024, 100) and
+/// (262144, 10000), so that the default 1024 shares give the kernel's default
+/// weight 100 (the older linear mapping gave 39, below every uncontained
+/// process). contest and Kubernetes expect this mapping.
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
     }
     // The kernel clamps shares into 2..=262144 too.
-    1 + ((shares.clamp(2, 262144) - 2) * 9999) / 262142
+    let l = (shares.clamp(2, 262144) as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    (10f64.powf(exponent).ceil() as u64).clamp(1, 10000)
 }
 
 /// blkio.weight (10-1000) to io.weight (1-10000).
@@ -415,7 +421,7 @@ mod tests {
                 ("memory.max", "67108864"),
                 ("memory.low", "33554432"),
                 ("memory.swap.max", "67108864"),
-                ("cpu.weight", "39"),
+                ("cpu.weight", "100"),
                 ("cpu.max", "50000 100000"),
                 ("cpuset.cpus", "0"),
                 ("cpuset.mems", "0"),
@@ -486,7 +492,11 @@ mod tests {
     #[test]
     fn weights() {
         assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 100);
+        assert_eq!(shares_to_weight(22000), 1204);
         assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(shares_to_weight(1), 1);
+        assert_eq!(shares_to_weight(u64::MAX), 10000);
         assert_eq!(blkio_to_io_weight(10), 1);
         assert_eq!(blkio_to_io_weight(1000), 10000);
     }

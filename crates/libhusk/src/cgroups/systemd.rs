@@ -496,7 +496,7 @@ pub(crate) mod tests {
         let v2 = names(true);
         assert!(v2[0].starts_with("MemoryMax=Variant(U64(67108864"), "{v2:?}");
         assert!(v2[1].contains(&format!("U64({})", u64::MAX)), "{v2:?}");
-        assert!(v2[2].starts_with("CPUWeight=Variant(U64(39"), "{v2:?}");
+        assert!(v2[2].starts_with("CPUWeight=Variant(U64(100)"), "{v2:?}");
         assert!(v2[3].starts_with("CPUQuotaPerSecUSec=Variant(U64(500000"), "{v2:?}");
         assert!(names(false)[0].starts_with("MemoryLimit="));
     }
