@@ -35,6 +35,14 @@ done
 cache=${HUSK_VM_CACHE:-/var/tmp/husk-vm-cache}
 mkdir -p "$cache"
 
+# One VM at a time: two TCG guests on a small host starve each other into
+# timeouts. A second caller waits here (its --timeout starts after the wait).
+exec 9>"$cache/vm.lock"
+if ! flock -n 9; then
+    echo "$0: waiting for another husk VM to finish" >&2
+    flock 9
+fi
+
 kernel=
 for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
     [ -f "/lib/modules/${k#/boot/vmlinuz-}/modules.dep" ] && { kernel=$k; break; }
