@@ -84,6 +84,32 @@ fn seccomp_denies_with_the_configured_errno() {
     assert_eq!(lines[3], "done");
 }
 
+/// Unknown names are left out of the filter (as in runc), but said at every
+/// create, cached filter or not: a misspelt name must not pass silently.
+#[test]
+fn unknown_seccomp_syscalls_get_a_warning_naming_them() {
+    let mut b = Bundle::new("seccomp-unknown");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["mkdir", "not_a_real_syscall", "mkdri"], "action": "SCMP_ACT_ERRNO"}
+        ]
+    });
+    b.script("sleep 30");
+    for id in ["fresh", "cached"] {
+        let o = b.create(id);
+        assert_ok(&o);
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("husk: warning: linux.seccomp: syscalls unknown to libseccomp"),
+            "{err}"
+        );
+        assert!(err.trim_end().ends_with(": mkdri, not_a_real_syscall"), "{err}");
+        assert_ok(&b.husk(&["delete", id]));
+    }
+}
+
 #[test]
 fn default_profile_of_husk_spec_blocks_namespace_creation() {
     let mut b = Bundle::new("defaultseccomp");
@@ -101,7 +127,13 @@ fn default_profile_of_husk_spec_blocks_namespace_creation() {
 fn compiled_filters_are_cached_in_the_state_root_and_are_no_containers() {
     let mut b = Bundle::new("seccompcache");
     b.script("sleep 30");
-    assert_ok(&b.create("one"));
+    let o = b.create("one");
+    assert_ok(&o);
+    assert_eq!(
+        stderr(&o),
+        "",
+        "husk's default profile names only syscalls libseccomp knows"
+    );
     let cache: Vec<_> = std::fs::read_dir(b.root.join("#seccomp")).unwrap().flatten().collect();
     assert_eq!(cache.len(), 1, "the default profile's filter is cached");
     assert_ok(&b.create("two"));

@@ -350,3 +350,100 @@ fn an_init_whose_main_thread_exits_is_still_running() {
     assert_ok(&b.husk(&["delete", "c"]));
     b.assert_gone("c");
 }
+
+/// A line `PHASE: STEP (Nus)` of `--debug` among `text`'s lines.
+#[track_caller]
+fn assert_step(text: &str, step: &str) {
+    let line = text
+        .lines()
+        .find(|l| l.contains(step))
+        .unwrap_or_else(|| panic!("no {step:?} step in:\n{text}"));
+    let took = line.trim_end_matches('"').rsplit_once(" (").map(|(_, t)| t);
+    let micros = took
+        .and_then(|t| t.strip_suffix("us)"))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(micros.is_some(), "no duration in {line:?}");
+}
+
+/// `--debug` (#17): each step of create, start, exec and delete is logged
+/// with its duration in microseconds, on husk's stderr and in `--log` in both
+/// formats. The init's and exec's joiner's lines reach husk over their channel,
+/// so that they are logged even after those processes closed every fd of
+/// husk's (the log file among them); without `--debug` nothing is printed.
+#[test]
+fn debug_logs_every_step_with_its_duration() {
+    let mut b = Bundle::new("debug-steps");
+    b.script("sleep 30");
+    let dir = b.dir.to_str().unwrap().to_string();
+    for format in ["json", "text"] {
+        let log = b.dir.join(format!("debug-{format}.log"));
+        let log = log.to_str().unwrap();
+        let debug = |args: &[&str]| {
+            let o = b.husk(&[&["--debug", "--log", log, "--log-format", format], args].concat());
+            assert_ok(&o);
+            stderr(&o)
+        };
+        let err = debug(&["create", "--bundle", &dir, "c"]);
+        for step in [
+            "create: config loaded",
+            "create: cgroup made",
+            "create: init cloned",
+            "init: mounts",
+            "init: pivot_root",
+            "init: fds closed",
+            "init: confined",
+            "create: init ready",
+            "create: state committed",
+        ] {
+            assert_step(&err, step);
+        }
+        assert!(err.lines().all(|l| l.starts_with("husk: ")), "{err}");
+        assert_step(&debug(&["start", "c"]), "start: init released");
+        let err = debug(&["exec", "c", "true"]);
+        for step in [
+            "exec: namespaces opened, joiner cloned",
+            "exec: joiner: confined",
+            "exec: program exec'd",
+        ] {
+            assert_step(&err, step);
+        }
+        let err = debug(&["delete", "-f", "c"]);
+        for step in [
+            "delete: state loaded",
+            "delete: cgroup removed",
+            "delete: state removed",
+        ] {
+            assert_step(&err, step);
+        }
+        b.assert_gone("c");
+        let text = std::fs::read_to_string(log).unwrap();
+        let messages: Vec<String> = match format {
+            "json" => text
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).expect("a JSON line")["msg"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect(),
+            _ => text.lines().map(|l| l.to_string()).collect(),
+        };
+        let messages = messages.join("\n");
+        // Logged after the init and the joiner closed husk's fds.
+        assert_step(&messages, "init: confined");
+        assert_step(&messages, "exec: joiner: confined");
+        assert_step(&messages, "delete: state removed");
+    }
+    for args in [
+        &["create", "--bundle", &dir, "quiet"][..],
+        &["start", "quiet"],
+        &["exec", "quiet", "true"],
+        &["delete", "-f", "quiet"],
+    ] {
+        let o = b.husk(args);
+        assert_ok(&o);
+        assert_eq!(stderr(&o), "", "{args:?} printed without --debug");
+    }
+    b.assert_gone("quiet");
+}

@@ -2,8 +2,10 @@
 //! go to the sink the program installs (husk's writes runc's log formats), or
 //! without one, warnings to stderr.
 
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// How serious a line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,11 +60,74 @@ pub fn warn(msg: &str) {
     }
 }
 
-/// Logs a debug line, only to a sink that wants them.
+/// Logs a debug line, only to a sink that wants them. In a process husk cloned
+/// (the init, exec's joiner), whose stderr is the container's, the line goes to
+/// husk over their channel instead (see [`forward_debug_to`]).
 pub fn debug(msg: &str) {
-    if let Some(sink) = SINK.get().filter(|s| s.debug_enabled()) {
-        sink.write(Level::Debug, msg);
+    let Some(sink) = SINK.get().filter(|s| s.debug_enabled()) else {
+        return;
+    };
+    match FORWARD.load(Ordering::Relaxed) {
+        -1 => sink.write(Level::Debug, msg),
+        fd => forward(fd, msg),
     }
+}
+
+/// The first byte of a debug line a cloned child forwards on its channel;
+/// the channel's receiving end logs such a message and reads on.
+pub(crate) const FORWARDED_TAG: u8 = b'D';
+
+/// The channel fd of this cloned process, or -1 in husk itself.
+static FORWARD: AtomicI32 = AtomicI32::new(-1);
+
+/// From now on, debug lines go to husk on this channel (a SOCK_SEQPACKET
+/// socket): a plain write, as the process's seccomp filter may be in place.
+pub(crate) fn forward_debug_to(fd: RawFd) {
+    FORWARD.store(fd, Ordering::Relaxed);
+}
+
+/// Debug lines are dropped from now on: husk stops reading the channel.
+pub(crate) fn stop_forwarding() {
+    FORWARD.store(-2, Ordering::Relaxed);
+}
+
+fn forward(fd: RawFd, msg: &str) {
+    if fd < 0 {
+        return;
+    }
+    let mut packet = Vec::with_capacity(1 + msg.len());
+    packet.push(FORWARDED_TAG);
+    packet.extend_from_slice(&msg.as_bytes()[..msg.len().min(1024)]);
+    let _ = crate::sys::write_raw(fd, &packet);
+}
+
+/// `--debug` step timings: the phase (`create`, `init`, `exec`...) and when its
+/// last step ended. The processes husk runs are single-threaded.
+static LAST_STEP: Mutex<Option<(&str, Instant)>> = Mutex::new(None);
+
+/// Starts timing a phase of a command: the next [`step`] measures from here.
+/// Costs nothing without `--debug`.
+pub fn begin(phase: &'static str) {
+    if debug_enabled() {
+        *LAST_STEP.lock().unwrap_or_else(|e| e.into_inner()) = Some((phase, Instant::now()));
+    }
+}
+
+/// Logs (with `--debug`) that `what` is done, with the microseconds since
+/// the previous step or [`begin`]: `create: cgroup made (312us)`.
+pub fn step(what: &str) {
+    if !debug_enabled() {
+        return;
+    }
+    let now = Instant::now();
+    let (phase, since) = {
+        let mut last = LAST_STEP.lock().unwrap_or_else(|e| e.into_inner());
+        let (phase, then) = last.get_or_insert(("husk", now));
+        let since = now.duration_since(*then);
+        *then = now;
+        (*phase, since)
+    };
+    debug(&format!("{phase}: {what} ({}us)", since.as_micros()));
 }
 
 /// Whether debug lines are wanted (to skip the work of one that is not).

@@ -58,6 +58,7 @@ pub(super) struct Spawned {
 }
 
 pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> Result<Spawned> {
+    log::begin("create");
     state::validate_id(&args.id)?;
     let listen = listen_fds();
     let preserve = hold_passed_fds(args.preserve_fds, listen)?;
@@ -74,7 +75,9 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground:
         root: store.root().to_path_buf(),
     };
     let mut plan = spec::load(&bundle, &opts)?;
+    log::step("config loaded and validated");
     spec::prepare(&mut plan, &opts)?;
+    log::step("prepared (seccomp filter, systemd)");
     pass_listen_fds(&mut plan, listen);
     let notify = crate::container::notify::host_socket();
     if let Some(host) = &notify {
@@ -86,13 +89,16 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground:
     // Recorded before the cgroup or the init exist, so that `delete` finds them
     // whenever this command dies.
     let record = describe(&plan, args, notify.as_deref(), cgroup.record());
-    let made = locked.record(&record).and_then(|()| match &notify {
-        Some(_) => std::fs::DirBuilder::new()
-            .mode(0o755)
-            .create(locked.dir.join(crate::container::notify::DIR))
-            .context(|| "create notify directory".into()),
-        None => Ok(()),
-    });
+    let made = locked
+        .record(&record)
+        .inspect(|()| log::step("state recorded"))
+        .and_then(|()| match &notify {
+            Some(_) => std::fs::DirBuilder::new()
+                .mode(0o755)
+                .create(locked.dir.join(crate::container::notify::DIR))
+                .context(|| "create notify directory".into()),
+            None => Ok(()),
+        });
     let spawned = made.and_then(|()| {
         let fds = Fds {
             preserve,
@@ -251,6 +257,7 @@ fn spawn_init(
     let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
     let (to_init, init_end) = channel::init_channel()?;
     make_cgroup(plan, cgroup)?;
+    log::step("cgroup made");
     warn_unmounted(plan);
     let premounted = crate::rootfs::idmapped_trees(plan)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
@@ -290,6 +297,7 @@ fn spawn_init(
     }
     drop(init_end);
     drop(exec_fifo);
+    log::step("init cloned");
     let mut guard = InitGuard { pid, armed: true };
     let Some((start_time, _)) = sys::process_start(pid) else {
         bail!("container init {pid} vanished at once")
@@ -301,6 +309,7 @@ fn spawn_init(
             // The init waits for its maps before it does anything.
             crate::process::userns::write_maps(pid, userns)?;
             to_init.send_maps_written().context(|| "signal container init".into())?;
+            log::step("uid/gid maps written");
         }
         if plan.parent_places_cgroup() {
             // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
@@ -314,6 +323,7 @@ fn spawn_init(
             };
             cgroup.place(pid, &mut recorded)?;
             to_init.send_placed().context(|| "signal container init".into())?;
+            log::step("init placed in its cgroup");
         }
         Ok(())
     };
@@ -330,7 +340,10 @@ fn spawn_init(
     let mut notify_fd = None;
     loop {
         match to_init.recv_setup().context(|| "read from container init".into())? {
-            FromInit::Ready => break,
+            FromInit::Ready => {
+                log::step("init ready");
+                break;
+            }
             FromInit::RunHooks => {
                 // Steps 3-5 of the spec's lifecycle come after step 2, the last
                 // one it calls `creating` (crun and runtime-tools agree; runc
@@ -339,6 +352,7 @@ fn spawn_init(
                 let h = &plan.hooks;
                 crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &state)?;
                 crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &state)?;
+                log::step("prestart and createRuntime hooks run");
                 to_init
                     .send_hook_state(&state)
                     .context(|| "signal container init".into())?;
@@ -380,6 +394,7 @@ fn spawn_init(
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
     detach(&to_init)?;
+    log::step("state committed, init detached");
     guard.armed = false;
     Ok(saved)
 }

@@ -16,6 +16,7 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 fn poststop(saved: &Saved) {
     if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         crate::hooks::run_all_warn("poststop", hooks, &saved.hook_state("stopped"));
+        log::step("poststop hooks run");
     }
 }
 
@@ -47,6 +48,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
 /// removes what a `create` killed midway left. With `force`, a container
 /// that does not exist is no error, as with runc.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    log::begin("delete");
     let locked = match store.lock(id) {
         // As runc: with --force, a container that is not there is deleted
         // (podman deletes the one that `checkpoint` already removed).
@@ -54,6 +56,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         other => other?,
     };
     let saved = locked.load_any(id)?;
+    log::step("state loaded");
     if saved.provisional {
         // A create that died before it committed: undo what it recorded.
         kill_and_wait(&saved)?;
@@ -68,6 +71,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         status => bail!("cannot delete container {id} that is not stopped: {status}"),
     }
+    log::step("processes ended");
     remove_container(locked, &saved)
 }
 
@@ -78,7 +82,9 @@ pub(super) fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
     // the driver kills them, unless husk did not make it (they are someone
     // else's then), and removes what husk made.
     crate::cgroups::driver::for_record(&saved.cgroup)?.destroy()?;
+    log::step("cgroup removed");
     locked.remove()?;
+    log::step("state removed");
     if !saved.provisional {
         poststop(saved);
     }

@@ -47,6 +47,7 @@ const NAMESPACES: [(&str, i32); 8] = [
 /// subreaper, as [`run`](super::run) does.
 pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32> {
     crate::process::seal::ensure_sealed()?;
+    crate::log::begin("exec");
     container::hold_passed_fds(a.preserve_fds, 0)?;
     let rootless = mode.rootless;
     let saved = store.load(&a.id)?;
@@ -77,6 +78,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         .as_ref()
         .map(|s| seccomp::compile_cached(s, &cache))
         .transpose()?;
+    crate::log::step("state and config loaded, process planned, seccomp filter ready");
     let cgroup = Targets::of(&saved.cgroup, &sub_cgroups)?;
     let _alive = container::open_init(&saved)?;
     let namespaces = init_namespaces(saved.pid)?;
@@ -114,6 +116,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
     }
     drop(child_end);
     drop(console_end);
+    crate::log::step("namespaces opened, joiner cloned");
     // The joiner goes into the container's cgroups, and the exec process it
     // starts is born there. Unprivileged, the cgroups are usually not ours to
     // write: best effort then, unless --cgroup asked for a particular one.
@@ -128,12 +131,15 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         container::wait::wait_status(joiner);
         return Err(to_child.failure().map(Error::new).unwrap_or(e));
     }
+    crate::log::step("joiner placed in the container's cgroups");
     let pid = spawned_pid(&to_child, joiner)?;
+    crate::log::step("exec process cloned");
     // Success is the exec closing the child's end; an error is its own.
     if let ExecOutcome::Failed(e) = to_child.wait_exec().context(|| "read from exec process".into())? {
         container::wait::wait_status(pid);
         return Err(Error::new(e));
     }
+    crate::log::step("program exec'd");
     if let Some(p) = &a.pid_file {
         let path = if p.is_absolute() {
             p.clone()

@@ -35,6 +35,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         .as_ref()
         .map(crate::process::console::receive_master)
         .transpose();
+    log::begin("start");
     let started = master.and_then(|m| start_process(&dir, &saved).map(|()| m));
     let code = match started {
         Ok(master) => foreground.wait(saved.pid, master),
@@ -53,6 +54,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
 }
 
 fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
+    log::begin("start");
     let started = start_process(&locked.dir, saved);
     if started.is_err() {
         let _ = kill_and_wait(saved).and_then(|()| remove_container(locked, saved));

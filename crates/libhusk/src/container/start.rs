@@ -16,8 +16,10 @@ use crate::sys;
 /// Then runs the poststart hooks and, when the container was created with
 /// NOTIFY_SOCKET set, relays its notifications until READY=1 or its end.
 pub fn start(store: &Store, id: &str) -> Result<()> {
+    crate::log::begin("start");
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
+    crate::log::step("state loaded");
     match locked.status(&saved) {
         Status::Created => start_process(&locked.dir, &saved),
         Status::Stopped => bail!("cannot start a container that has stopped"),
@@ -36,11 +38,14 @@ pub(super) fn start_process(dir: &Path, saved: &Saved) -> Result<()> {
         .map(|name| crate::container::notify::bind(dir, name))
         .transpose()?;
     release(dir, saved)?;
+    crate::log::step("init released: startContainer hooks run, program exec'd");
     if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
+        crate::log::step("poststart hooks run");
     }
     if let (Some(sock), Some(host)) = (&notify, &saved.notify_socket) {
         crate::container::notify::relay(sock, host, saved.pid, &pidfd)?;
+        crate::log::step("notifications relayed until READY=1");
     }
     Ok(())
 }

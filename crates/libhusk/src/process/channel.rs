@@ -68,6 +68,11 @@
 //! The joiner sends an error instead of the pid when it fails; an end of file
 //! then means it died.
 //!
+//! With `--debug`, the cloned side also sends its debug lines (tag `D`, see
+//! `log::forward_debug_to`) at any point until Ready or its exec: its stderr
+//! is the container's, and husk's log file is closed there early. Every
+//! receive logs such a line and reads on.
+//!
 //! On the wire, a message is one packet: a tag byte, then its text. The hook
 //! state goes in a memfd, as it can be larger than a packet; the seccomp fd
 //! goes with SCM_RIGHTS. A process whose seccomp filter may be in place sends
@@ -206,6 +211,7 @@ fn recv(sock: &OwnedFd) -> io::Result<Option<Packet>> {
     let mut buf = [0u8; MAX];
     let (n, fd) = loop {
         match sys::process::recv_with_fd(sock, &mut buf) {
+            Ok((n, _)) if is_forwarded_debug(&buf[..n]) => continue,
             Ok(received) => break received,
             // A peer that exited with a message of ours unread leaves ECONNRESET,
             // which the kernel reports (once) before what the peer still sent.
@@ -222,12 +228,25 @@ fn recv_plain(sock: &OwnedFd) -> io::Result<Option<Packet>> {
     let mut buf = [0u8; MAX];
     let n = loop {
         match nix::unistd::read(sock, &mut buf) {
+            Ok(n) if is_forwarded_debug(&buf[..n]) => continue,
             Ok(n) => break n,
             Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
             Err(e) => return Err(e.into()),
         }
     };
     decode(&buf[..n], None)
+}
+
+/// A `--debug` line of the peer (see `log::forward_debug_to`): logged here,
+/// then the receive goes on.
+fn is_forwarded_debug(bytes: &[u8]) -> bool {
+    match bytes.split_first() {
+        Some((&crate::log::FORWARDED_TAG, line)) => {
+            crate::log::debug(&String::from_utf8_lossy(line));
+            true
+        }
+        _ => false,
+    }
 }
 
 fn decode(bytes: &[u8], fd: Option<OwnedFd>) -> io::Result<Option<Packet>> {
@@ -570,6 +589,29 @@ mod tests {
             io::ErrorKind::UnexpectedEof,
             "a parent that died before committing is an error"
         );
+    }
+
+    #[test]
+    fn forwarded_debug_lines_are_skipped_by_every_receive() {
+        assert!(
+            Tag::of(crate::log::FORWARDED_TAG).is_none(),
+            "no message uses the debug tag"
+        );
+        let (parent, child) = init_channel().unwrap();
+        let debug_line = |text: &str| {
+            let mut packet = vec![crate::log::FORWARDED_TAG];
+            packet.extend_from_slice(text.as_bytes());
+            sys::write_raw(child.as_raw_fd(), &packet).unwrap();
+        };
+        debug_line("init: mounts (1us)");
+        child.send_run_hooks().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::RunHooks));
+        debug_line("init: confined (1us)");
+        child.send_ready().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Ready));
+        debug_line("init: after ready (1us)");
+        drop(child);
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Exited));
     }
 
     #[test]

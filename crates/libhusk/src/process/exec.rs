@@ -46,6 +46,8 @@ pub struct ExecArgs<'a> {
 /// Never returns.
 pub fn join_and_spawn(args: ExecArgs) -> ! {
     prologue::die_with_parent();
+    crate::log::forward_debug_to(args.channel.as_raw_fd());
+    crate::log::begin("exec: joiner");
     // husk's own procfs, taken before we join the mount namespace: our
     // writes to self/ go there (the container's /proc may lie, and no procfs
     // can be mounted from a pid namespace we cannot administer, as for root
@@ -60,6 +62,7 @@ pub fn join_and_spawn(args: ExecArgs) -> ! {
     let prepared = host_proc.and_then(|proc| {
         initial_affinity(args.plan)?;
         join_namespaces(&args, &proc)?;
+        crate::log::step("namespaces joined, fds closed");
         prepare(&args, &proc)
     });
     let spawned = prepared.and_then(|program| {
@@ -79,7 +82,7 @@ pub fn join_and_spawn(args: ExecArgs) -> ! {
 
 /// process.execCPUAffinity.initial: the CPUs the joiner runs on until it is
 /// in the container's cgroup (then `final`, or the cgroup's cpuset, applies).
-/// Logged for --debug as runc and youki do, while husk's log fds are still open.
+/// Logged for --debug as runc and youki do.
 fn initial_affinity(plan: &ProcessPlan) -> Result<()> {
     if let Some(cpus) = &plan.attrs.affinity_initial {
         attrs::set_affinity(cpus)?;
@@ -118,12 +121,15 @@ fn prepare(args: &ExecArgs, proc: &OwnedFd) -> Result<CString> {
     prologue::pass_preserved_fds(args.preserve_fds)?;
     let program = prologue::enter_cwd_and_find_program(args.plan)?;
     attrs::apply_early(&args.plan.attrs, proc)?;
+    crate::log::step("cwd, program, limits");
     // husk moves us into the container's cgroups meanwhile (slow on v1).
     args.channel
         .wait_placed()
         .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
     let in_userns = args.namespaces.has(libc::CLONE_NEWUSER);
+    crate::log::step("placed in the container's cgroups");
     prologue::confine(args.plan, args.filter, args.last_cap, in_userns, proc)?;
+    crate::log::step("confined");
     Ok(program)
 }
 

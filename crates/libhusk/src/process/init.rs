@@ -40,6 +40,9 @@ pub fn run(args: InitArgs) -> ! {
     // Tied to `create` until it has committed the state (see `report_ready`); should it
     // die before this call, the channel's end tells us at the next message.
     prologue::die_with_parent();
+    // --debug lines go to `create`: our stderr is the container's.
+    crate::log::forward_debug_to(args.channel.as_raw_fd());
+    crate::log::begin("init");
     for &fd in &args.close {
         // Our copies of the parent's descriptors: their owners (in the
         // parent's memory, copied here) are never dropped in this process,
@@ -90,8 +93,10 @@ fn confine_for_start(args: &InitArgs, proc: OwnedFd) -> Result<OwnedFd> {
         proc.as_raw_fd(),
     ];
     prologue::close_fds_except(args.preserve_fds, &keep)?;
+    crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
     prologue::confine(&plan.process, filter, plan.last_cap, plan.in_userns(), &proc)?;
+    crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.
     drop(proc);
     Ok(waiting)
@@ -104,6 +109,7 @@ fn confine_for_start(args: &InitArgs, proc: OwnedFd) -> Result<OwnedFd> {
 /// exits: no init outlives a `create` unrecorded.
 fn report_ready(channel: &InitChild) -> bool {
     prologue::outlive_parent();
+    crate::log::stop_forwarding();
     channel.send_ready().is_ok() && channel.wait_committed().is_ok()
 }
 
@@ -126,6 +132,7 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         args.channel
             .wait_maps_written()
             .context(|| "the parent did not write the user namespace maps".into())?;
+        crate::log::step("uid/gid maps awaited");
     }
     if plan.in_userns() {
         prologue::become_root_of_userns();
@@ -153,6 +160,7 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
     }
     let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
+    crate::log::step("namespaces joined, hostname, sysctls");
     let mut hook_state = None;
     rootfs::setup(
         plan,
@@ -171,7 +179,9 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
                 .wait_hook_state()
                 .context(|| "the parent did not run the createRuntime hooks".into())?;
             let hooks = plan.hooks.create_container().as_deref().unwrap_or(&[]);
+            crate::log::step("prestart and createRuntime hooks awaited");
             crate::hooks::run_all("createContainer", hooks, &state)?;
+            crate::log::step("createContainer hooks run");
             hook_state = Some(state);
             Ok(())
         },
@@ -195,6 +205,7 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
     };
     prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
     attrs::apply_early(attrs, &proc)?;
+    crate::log::step("cwd, program, terminal, limits");
     if let Some(filter) = plan.seccomp.as_ref().filter(|f| f.listener.is_some()) {
         // The listener must have the notify fd before the program runs, and the
         // parent, which hands it over, is gone by `start`: load the filter now.
@@ -206,6 +217,7 @@ fn prepare(args: &InitArgs) -> Result<Prepared> {
         args.channel
             .send_seccomp_fd(&fd)
             .context(|| "send seccomp notify fd".into())?;
+        crate::log::step("seccomp filter loaded, notify fd sent");
     }
     gate.wait()?;
     Ok(Prepared {

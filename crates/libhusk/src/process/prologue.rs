@@ -137,6 +137,7 @@ pub fn confine(
     attrs::set_exec_labels(attrs, proc)?;
     if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
         seccomp::load(filter).context(|| "load seccomp filter".into())?;
+        crate::log::step("seccomp filter loaded");
     }
     if let Some(caps) = &p.caps {
         capabilities::before_setuid(caps, last_cap)?;

@@ -102,6 +102,7 @@ pub fn setup(
         }
         mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
+    crate::log::step("mounts");
     if deferred.is_empty() {
         check_proc_is_procfs(&root, plan)?;
     }
@@ -111,17 +112,21 @@ pub fn setup(
         .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
     if !dev_is_bind {
         devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless)?;
+        crate::log::step("devices");
     }
     let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
     protect_paths(&root, plan, &|p| !under_deferred(p))?;
     // Made now, while the root may still be written (runc does the same).
     resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
+    crate::log::step("masked and read-only paths, cwd");
 
     before_pivot()?;
     if plan.no_pivot {
         move_root(&root)?;
+        crate::log::step("root moved (no pivot_root)");
     } else {
         pivot(&root)?;
+        crate::log::step("pivot_root");
     }
     if plan.root_readonly {
         remount_root_readonly()?;

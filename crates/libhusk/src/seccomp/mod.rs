@@ -33,6 +33,9 @@ pub struct SeccompPlan {
     pub bpf: Vec<u8>,
     pub flags: u32,
     pub listener: Option<Listener>,
+    /// The profile's syscall names this libseccomp does not know, left out
+    /// of the filter (as runc does).
+    pub unknown: Vec<String>,
     /// The profile, checked, until it is compiled (`compile_planned`).
     pending: Option<LinuxSeccomp>,
 }
@@ -80,12 +83,13 @@ fn flag_bits(s: &LinuxSeccomp) -> Result<u32> {
 pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
     let key = cache_key(s);
     let path = cache.join(format!("{:016x}.bpf", fnv1a(&key)));
-    if let Some(bpf) = std::fs::read(&path).ok().and_then(|entry| cached_bpf(&entry, &key)) {
+    if let Some((unknown, bpf)) = std::fs::read(&path).ok().and_then(|entry| cached_filter(&entry, &key)) {
         let (flags, listener) = flags_and_listener(s)?;
         return Ok(SeccompPlan {
             bpf,
             flags,
             listener,
+            unknown,
             pending: None,
         });
     }
@@ -98,7 +102,7 @@ pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
         .create(cache)
         .is_ok()
     {
-        let _ = crate::sys::fs::write_atomic(&path, &cache_entry(&key, &plan.bpf), 0o600);
+        let _ = crate::sys::fs::write_atomic(&path, &cache_entry(&key, &plan.unknown, &plan.bpf), 0o600);
     }
     Ok(plan)
 }
@@ -109,6 +113,8 @@ fn cache_key(s: &LinuxSeccomp) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(s).expect("serialises");
     bytes.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
     bytes.extend_from_slice(version.unwrap_or_default().as_bytes());
+    // The entry's layout: an entry of another layout is a miss.
+    bytes.extend_from_slice(b"\0entry: key, unknown names, bpf");
     bytes
 }
 
@@ -119,20 +125,35 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// A cache file: the key's length (u64, little-endian), the key, the BPF.
-fn cache_entry(key: &[u8], bpf: &[u8]) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(8 + key.len() + bpf.len());
-    entry.extend_from_slice(&(key.len() as u64).to_le_bytes());
-    entry.extend_from_slice(key);
+fn cache_entry(key: &[u8], unknown: &[String], bpf: &[u8]) -> Vec<u8> {
+    let names = unknown.join("\n");
+    let mut entry = Vec::with_capacity(16 + key.len() + names.len() + bpf.len());
+    for part in [key, names.as_bytes()] {
+        entry.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        entry.extend_from_slice(part);
+    }
     entry.extend_from_slice(bpf);
     entry
 }
 
-/// The BPF of a cache file made for exactly `key`; None for any other file.
-fn cached_bpf(entry: &[u8], key: &[u8]) -> Option<Vec<u8>> {
-    let (len, rest) = entry.split_first_chunk::<8>()?;
-    let (stored, bpf) = rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
+/// A length-prefixed part of a cache entry, and what follows it.
+fn entry_part(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<8>()?;
+    rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)
+}
+
+/// The unknown names and the BPF of a cache file made for exactly `key`;
+/// None for any other file.
+fn cached_filter(entry: &[u8], key: &[u8]) -> Option<(Vec<String>, Vec<u8>)> {
+    let (stored, rest) = entry_part(entry)?;
+    if stored != key {
+        return None;
+    }
+    let (names, bpf) = entry_part(rest)?;
     let whole = !bpf.is_empty() && bpf.len() % std::mem::size_of::<libc::sock_filter>() == 0;
-    (stored == key && whole).then(|| bpf.to_vec())
+    let names = std::str::from_utf8(names).ok()?;
+    let unknown = names.split('\n').filter(|n| !n.is_empty()).map(String::from).collect();
+    whole.then(|| (unknown, bpf.to_vec()))
 }
 
 /// The filter's flags and its notify listener, checked.
@@ -176,6 +197,7 @@ pub fn check(s: &LinuxSeccomp) -> Result<SeccompPlan> {
         bpf: Vec::new(),
         flags,
         listener,
+        unknown: Vec::new(),
         pending: Some(s.clone()),
     })
 }
@@ -185,8 +207,24 @@ pub fn check(s: &LinuxSeccomp) -> Result<SeccompPlan> {
 pub fn compile_planned(plan: &mut SeccompPlan, cache: &Path) -> Result<()> {
     if let Some(profile) = &plan.pending {
         *plan = compile_cached(profile, cache)?;
+        warn_unknown(&plan.unknown);
     }
     Ok(())
+}
+
+/// Names a profile may carry for a newer kernel or libseccomp: left out, but
+/// said, so that a misspelt name is not silently an unfiltered syscall.
+fn warn_unknown(names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let version = libseccomp::ScmpVersion::current()
+        .map(|v| format!(" {}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    crate::log::warn(&format!(
+        "linux.seccomp: syscalls unknown to libseccomp{version} are left out of the filter: {}",
+        names.join(", ")
+    ));
 }
 
 fn libseccomp_error(what: &'static str) -> impl Fn(libseccomp::error::SeccompError) -> Error {
@@ -215,10 +253,13 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
     }
     let (flags, listener) = flags_and_listener(s)?;
     let mut named = HashSet::new();
+    let mut unknown = Vec::new();
     for (i, rule) in s.syscalls().as_deref().unwrap_or(&[]).iter().enumerate() {
         let act = action(rule.action(), rule.errno_ret());
-        add_rule(&mut ctx, i, rule, act, default, &mut named)?;
+        add_rule(&mut ctx, i, rule, act, default, &mut named, &mut unknown)?;
     }
+    unknown.sort();
+    unknown.dedup();
     if !matches!(
         default,
         ScmpAction::Allow | ScmpAction::Log | ScmpAction::Errno(libc::ENOSYS)
@@ -229,6 +270,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
         bpf: export(&ctx)?,
         flags,
         listener,
+        unknown,
         pending: None,
     })
 }
@@ -272,12 +314,14 @@ fn add_rule(
     act: ScmpAction,
     default: ScmpAction,
     named: &mut HashSet<i32>,
+    unknown: &mut Vec<String>,
 ) -> Result<()> {
     // Conditions on one argument index are alternatives: one rule each (as runc does).
     let (conditions, repeats) = conditions(i, rule)?;
     for name in rule.names() {
         // A name this libseccomp does not know is skipped, not fatal.
         let Ok(sc) = ScmpSyscall::from_name(name) else {
+            unknown.push(name.clone());
             continue;
         };
         named.insert(sc.as_raw_syscall());
@@ -363,6 +407,7 @@ mod tests {
         ))
         .unwrap();
         assert!(!p.bpf.is_empty() && p.bpf.len() % 8 == 0);
+        assert_eq!(p.unknown, ["no_such_syscall_xyz"]);
         assert_eq!(p.flags, FLAG_LOG);
         assert!(p.listener.is_none());
     }
@@ -371,14 +416,16 @@ mod tests {
     fn the_cache_returns_the_same_filter() {
         let dir = std::env::temp_dir().join(format!("husk-seccomp-cache-{}", std::process::id()));
         let p = profile(
-            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write","exit_group"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write","exit_group","nope2","nope1"],"action":"SCMP_ACT_ALLOW"}]}"#,
         );
         let first = compile_cached(&p, &dir).unwrap();
+        assert_eq!(first.unknown, ["nope1", "nope2"]);
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(files.len(), 1, "one cached filter");
         let second = compile_cached(&p, &dir).unwrap();
         assert_eq!(first.bpf, second.bpf);
         assert_eq!(first.flags, second.flags);
+        assert_eq!(first.unknown, second.unknown, "a cache hit knows the unknown names too");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -393,7 +440,7 @@ mod tests {
         // As if the loose profile had been made to collide with the strict one.
         let path = dir.join(format!("{:016x}.bpf", fnv1a(&cache_key(&strict))));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(&path, cache_entry(&cache_key(&loose), &loose_bpf)).unwrap();
+        std::fs::write(&path, cache_entry(&cache_key(&loose), &[], &loose_bpf)).unwrap();
         let got = compile_cached(&strict, &dir).unwrap();
         assert_eq!(got.bpf, compile(&strict).unwrap().bpf);
         assert_ne!(got.bpf, loose_bpf);

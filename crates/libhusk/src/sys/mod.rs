@@ -289,6 +289,14 @@ pub unsafe fn clone_sibling() -> io::Result<libc::pid_t> {
     clone_process(libc::CLONE_PARENT as u64)
 }
 
+/// One `write` of `buf` to a descriptor known only by number (the channel a
+/// cloned child forwards its debug lines on, see `log::forward_debug_to`).
+pub fn write_raw(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for its length; a stale fd number fails with EBADF.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    check_int(n as i32).map(|_| n as usize)
+}
+
 pub fn memfd_create(name: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
     // SAFETY: valid C string; the returned fd is ours.
     check_int(unsafe { libc::memfd_create(name.as_ptr(), flags) }).map(|fd| owned(fd as _))
