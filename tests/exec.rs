@@ -427,3 +427,62 @@ fn exec_fills_preserved_fd_gaps_with_nothing_of_husks() {
     assert!(out.lines().count() == 8 && out.lines().all(|l| l == "closed"), "{out}");
     assert_ok(&b.husk(&["delete", "-f", "c"]));
 }
+
+/// A container whose init has exited but cannot finish (a process of its pid
+/// namespace, started by exec, is a zombie its parent outside never reaps) is
+/// stopping: exec says so instead of the failure of what it tried (its root
+/// is gone, its pid namespace takes no new process: ENOMEM).
+#[test]
+fn exec_into_a_stopping_container_says_it_is_stopping() {
+    use std::os::unix::process::CommandExt;
+    let b = running("exec-stopping");
+    // A subreaper that never reaps: it waits for `exec -d` only, then execs sleep.
+    let script = format!(
+        "{HUSK} --root {} exec -d c sleep 1000 && exec sleep 30",
+        b.root.display()
+    );
+    let mut holder = std::process::Command::new("/bin/sh");
+    holder.args(["-c", &script]);
+    b.tag(&mut holder);
+    // SAFETY: prctl with integer arguments, between fork and exec.
+    unsafe {
+        holder.pre_exec(|| {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            Ok(())
+        });
+    }
+    let mut holder = holder.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let me = holder.id();
+    while !std::fs::read_to_string(format!("/proc/{me}/comm"))
+        .unwrap_or_default()
+        .starts_with("sleep")
+    {
+        assert!(Instant::now() < deadline, "the holder never got to sleep");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let init = b.state("c")["pid"].as_i64().unwrap();
+    assert_eq!(unsafe { libc::kill(init as i32, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exiting = || {
+        let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(") ").map(|(_, s)| s).unwrap_or("");
+        let flags: u64 = after.split(' ').nth(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+        flags & 0x4 != 0
+    };
+    while !exiting() {
+        assert!(Instant::now() < deadline, "the init never started to exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = b.husk(&["exec", "c", "true"]);
+    assert!(!o.status.success(), "exec into a stopping container succeeded");
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "husk: error: cannot exec in container \"c\": it is stopping (its init has exited)"
+    );
+    // The zombie goes to pid 1, which reaps it: the init can finish.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}

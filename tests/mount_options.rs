@@ -298,3 +298,46 @@ fn idmap_unprivileged_is_refused_naming_the_mount() {
         &format!("mounts[{index}] /data: idmap and ridmap are not supported unprivileged yet"),
     );
 }
+
+/// Errors name the mount, its type and what the kernel refused (#17): a type
+/// it does not know, options a filesystem refuses; a bind mount's options
+/// that are no flag are ignored as in runc, with a warning naming them.
+#[test]
+fn mount_errors_name_the_type_and_the_options_at_fault() {
+    let cases = [
+        (
+            json!({"destination": "/x", "type": "nosuchfs", "source": "none"}),
+            " /x: type nosuchfs: not a filesystem this kernel knows",
+        ),
+        (
+            json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=abc"]}),
+            " /x: type tmpfs refused its options \"size=abc\"",
+        ),
+        (
+            json!({"destination": "/x", "type": "proc", "source": "proc", "options": ["hidepid=zz"]}),
+            " /x: type proc refused its options \"hidepid=zz\"",
+        ),
+    ];
+    for (i, (mount, expect)) in cases.into_iter().enumerate() {
+        let mut b = Bundle::new("mount-errors");
+        let index = b.config["mounts"].as_array().unwrap().len();
+        add_mount(&mut b, mount);
+        b.create_fails(&format!("c{i}"), &format!("mounts[{index}]{expect}"));
+    }
+    let mut b = Bundle::new("mount-bind-unknown");
+    let index = b.config["mounts"].as_array().unwrap().len();
+    let source = b.dir.join("src");
+    std::fs::create_dir(&source).unwrap();
+    add_mount(
+        &mut b,
+        json!({"destination": "/y", "type": "bind", "source": source, "options": ["rbind", "ro", "rfoo", "bar=1"]}),
+    );
+    b.script("grep -q ' /y ' /proc/mounts && touch /y/f 2>/dev/null || echo read-only");
+    let o = b.run("c");
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "read-only\n");
+    assert_eq!(
+        stderr(&o).trim_end(),
+        format!("husk: warning: mounts[{index}] /y: options a bind mount does not know are ignored: rfoo, bar=1")
+    );
+}

@@ -390,6 +390,23 @@ fn limits_without_a_delegated_cgroup_are_skipped_with_a_warning() {
         "{}",
         stderr(&o)
     );
+    // What needs the cgroup says why there is none and how to get one.
+    let update: &[&str] = &["update", "--pids-limit", "20", "c"];
+    let events: &[&str] = &["events", "--stats", "c"];
+    for args in [&["ps", "c"][..], &["pause", "c"], update, events] {
+        let o = b.husk(args);
+        assert!(!o.status.success(), "{args:?} without a cgroup succeeded");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("has no cgroup: it was created unprivileged"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("Delegate=yes") && err.contains("--systemd-cgroup"),
+            "{err}"
+        );
+    }
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }

@@ -20,16 +20,31 @@ use crate::sys::cgroupfs;
 fn cgroup_of(saved: &Saved) -> Result<Cgroup> {
     match &saved.cgroup.path {
         Some(path) => Cgroup::new(path),
-        None => bail!("container \"{}\" has no cgroup", saved.id),
+        None => Err(no_cgroup(saved)),
     }
 }
 
 /// The driver of the container's cgroup; an error when it has none.
 fn driver_of(saved: &Saved) -> Result<Box<dyn Driver>> {
     if saved.cgroup.path.is_none() {
-        bail!("container \"{}\" has no cgroup", saved.id);
+        return Err(no_cgroup(saved));
     }
     crate::cgroups::driver::for_record(&saved.cgroup)
+}
+
+/// A container without a cgroup was made by a user no cgroup was delegated
+/// to (root always gets one): say how to get one.
+fn no_cgroup(saved: &Saved) -> Error {
+    let mut msg = format!("container \"{}\" has no cgroup", saved.id);
+    if !nix::unistd::geteuid().is_root() || saved.owner != "root" {
+        msg.push_str(
+            ": it was created unprivileged, and no cgroup was delegated to the user; \
+             create it inside a systemd unit or scope with Delegate=yes \
+             (systemd-run --user --scope -p Delegate=yes husk ...), \
+             or with husk --systemd-cgroup in a systemd user session",
+        );
+    }
+    Error::new(msg)
 }
 
 /// Freezes every process of a running container (its cgroup's freezer).

@@ -116,6 +116,13 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
     let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
     let timeout = nix::poll::PollTimeout::try_from(KILL_TIMEOUT).expect("fits");
     match nix::poll::poll(&mut fds, timeout) {
+        Ok(0) if saved.init_exiting() => bail!(
+            "container \"{}\" did not exit within {:?} of SIGKILL: its init has exited, but waits until \
+             the processes of its pid namespace are reaped by their parents (an exec'd process whose \
+             parent outside the container does not reap it)",
+            saved.id,
+            KILL_TIMEOUT
+        ),
         Ok(0) => bail!(
             "container \"{}\" did not exit within {:?} of SIGKILL",
             saved.id,

@@ -49,8 +49,20 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
     crate::process::seal::ensure_sealed()?;
     crate::log::begin("exec");
     container::hold_passed_fds(a.preserve_fds, 0)?;
-    let rootless = mode.rootless;
     let saved = store.load(&a.id)?;
+    // An init that is exiting fails what comes in its own words (its root is
+    // gone, its pid namespace takes no new process: ENOMEM): say what it means.
+    exec_in(store, a, mode, &saved).map_err(|e| match saved.init_exiting() {
+        true => Error::new(format!(
+            "cannot exec in container \"{}\": it is stopping (its init has exited)",
+            a.id
+        )),
+        false => e,
+    })
+}
+
+fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate::state::Saved) -> Result<i32> {
+    let rootless = mode.rootless;
     let dir = store.dir(&a.id);
     match state::status_of(&dir, &saved) {
         Status::Stopped => bail!("cannot exec in a stopped container: container \"{}\" not running", a.id),

@@ -375,7 +375,7 @@ fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &s
             format!("{mode},{data}")
         };
     }
-    let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
+    let data_c = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
     let copy_up = m.extensions.copy_up;
     // A tmpfs that is copied into is made read-only only once it is filled.
     let flags = if copy_up { m.flags & !libc::MS_RDONLY } else { m.flags };
@@ -384,8 +384,9 @@ fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &s
         &fd_path(target.as_raw_fd()),
         Some(&cstring(fstype)?),
         flags,
-        data.as_deref(),
-    )?;
+        data_c.as_deref(),
+    )
+    .map_err(|e| refused_fs(&e, fstype, &data))?;
     if !copy_up && m.propagation.is_empty() && m.recursive_attrs.is_empty() {
         return Ok(());
     }
@@ -527,6 +528,17 @@ fn is_cgroup2(path: &std::ffi::CStr) -> bool {
 /// `type: cgroup`. On a unified host: cgroup2. On a v1 or hybrid host: a tmpfs
 /// holding one mount per hierarchy, fresh ones inside a cgroup namespace (the
 /// kernel shows the namespace's root), otherwise binds of the container's own
+/// A filesystem mount the kernel refused, naming what it refused: a type it
+/// does not know, or the options it was given (the kernel does not say which).
+fn refused_fs(e: &std::io::Error, fstype: &str, data: &str) -> crate::error::Error {
+    let what = match e.raw_os_error() {
+        Some(libc::ENODEV) => format!("type {fstype}: not a filesystem this kernel knows"),
+        Some(libc::EINVAL) if !data.is_empty() => format!("type {fstype} refused its options \"{data}\""),
+        _ => format!("mount type {fstype}"),
+    };
+    crate::error::Error::new(format!("{what}: {e}")).with_errno(e.raw_os_error().unwrap_or(0))
+}
+
 /// cgroup directories, as runc does.
 fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>) -> Result<()> {
     // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup

@@ -286,6 +286,15 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
         }
     };
     check_extensions(&field, extensions, &kind)?;
+    if matches!(kind, MountKind::Bind { .. }) && !data.is_empty() {
+        // A bind mount takes no filesystem options: what is not a flag is
+        // dropped (as runc does), but said, a misspelt flag among them.
+        crate::log::warn(&format!(
+            "{field} {}: options a bind mount does not know are ignored: {}",
+            destination.display(),
+            data.join(", ")
+        ));
+    }
     let attrs = match kind {
         MountKind::Bind { .. } => bind_attrs(flags, cleared),
         _ => Attrs::default(),

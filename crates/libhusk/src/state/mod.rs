@@ -161,6 +161,12 @@ impl Saved {
         self.init_stat().is_some_and(|s| s.flags & sys::PF_FORKNOEXEC != 0)
     }
 
+    /// Whether the init is exiting (its namespaces and root going away, new
+    /// processes refused there): the container is stopping.
+    pub fn init_exiting(&self) -> bool {
+        self.init_stat().is_some_and(|s| s.flags & sys::PF_EXITING != 0)
+    }
+
     fn init_stat(&self) -> Option<sys::ProcStat> {
         sys::process_stat(self.pid).filter(|s| s.start_time == self.start_time && s.alive())
     }

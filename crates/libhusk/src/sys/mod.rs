@@ -430,6 +430,10 @@ impl ProcStat {
 /// husk can leave stale and no container process can forge.
 pub const PF_FORKNOEXEC: u64 = 0x40;
 
+/// PF_EXITING: the process is exiting. A pid namespace's init stays so until
+/// every other process of the namespace is reaped.
+pub const PF_EXITING: u64 = 0x4;
+
 /// Whether `pid` is a child of this process (maybe exited, not yet reaped):
 /// a pid that a process we started reports is checked before husk signals,
 /// places, waits for or records it.
