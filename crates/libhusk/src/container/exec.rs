@@ -64,7 +64,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
 fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate::state::Saved) -> Result<i32> {
     let rootless = mode.rootless;
     let dir = store.dir(&a.id);
-    match state::status_of(&dir, &saved) {
+    match state::status_of(&dir, saved) {
         Status::Stopped => bail!("cannot exec in a stopped container: container \"{}\" not running", a.id),
         Status::Paused if !a.ignore_paused => bail!("cannot exec in a paused container: container paused"),
         _ => {}
@@ -92,7 +92,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         .transpose()?;
     crate::log::step("state and config loaded, process planned, seccomp filter ready");
     let cgroup = Targets::of(&saved.cgroup, &sub_cgroups)?;
-    let _alive = container::open_init(&saved)?;
+    let _alive = container::open_init(saved)?;
     let namespaces = init_namespaces(saved.pid)?;
     // In husk's own mount namespace the init only chrooted: so does the exec.
     let root = (!namespaces.has(libc::CLONE_NEWNS))
