@@ -66,9 +66,21 @@ fn spec_writes_a_runnable_config_once() {
     assert_eq!(types.contains(&"cgroup"), unified, "{types:?}");
     assert!(config["linux"]["maskedPaths"].as_array().unwrap().len() > 5);
 
+    let written = std::fs::read(dir.join("config.json")).unwrap();
     let again = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
-    assert!(!again.status.success());
-    assert!(stderr(&again).contains("config.json exists"), "{}", stderr(&again));
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        stderr(&again),
+        format!(
+            "husk: error: {}/config.json already exists (remove it first)\n",
+            dir.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read(dir.join("config.json")).unwrap(),
+        written,
+        "left as it was"
+    );
 
     let rootless = dir.join("rootless");
     std::fs::create_dir_all(&rootless).unwrap();
@@ -80,6 +92,22 @@ fn spec_writes_a_runnable_config_once() {
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(rootless.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["linux"]["uidMappings"][0]["hostID"], 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A config.json that is a symlink, even a dangling one, is never written
+/// through: `husk spec` in a hostile directory cannot create or clobber a file
+/// elsewhere.
+#[test]
+fn spec_does_not_write_through_a_symlink() {
+    let dir = std::env::temp_dir().join(format!("husk-spec-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("elsewhere");
+    std::os::unix::fs::symlink(&target, dir.join("config.json")).unwrap();
+    let o = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config.json already exists"), "{}", stderr(&o));
+    assert!(!target.exists(), "spec wrote through the symlink");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
