@@ -143,6 +143,29 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print a shell completion script for husk
+    ///
+    /// make install puts the three scripts where the shells look; for one user:
+    ///
+    /// bash: husk completion bash > ~/.local/share/bash-completion/completions/husk
+    ///
+    /// zsh: husk completion zsh > DIR/_husk (DIR one of $fpath)
+    ///
+    /// fish: husk completion fish > ~/.config/fish/completions/husk.fish
+    Completion {
+        /// The shell to write the script for
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write the man pages: husk.8, and husk-COMMAND.8 for each command
+    ///
+    /// Read one with man -l DIR/husk-run.8 (make install puts them in
+    /// PREFIX/share/man/man8).
+    Man {
+        /// Directory for the pages (made if missing)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -304,6 +327,13 @@ pub struct UpdateArgs {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[cfg(test)]
