@@ -7,7 +7,7 @@ HUSK := target/$(TARGET)/release/husk
 STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: all build deps demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick unit lint install clean
+.PHONY: all build deps demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick unit lint install uninstall clean
 
 all: build
 
@@ -82,8 +82,32 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
-install: build
-	install -D -m 0755 $(HUSK) $(DESTDIR)$(PREFIX)/bin/husk
+# Installs what `make build` built, and the man pages and shell completions
+# that binary writes (husk man, husk completion): no cargo here, so
+# `make build && sudo make install` never builds as root. DESTDIR for packaging.
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+BASHDIR = $(PREFIX)/share/bash-completion/completions
+ZSHDIR = $(PREFIX)/share/zsh/site-functions
+FISHDIR = $(PREFIX)/share/fish/vendor_completions.d
+INSTALLED = $(BINDIR)/husk $(MANDIR)/man8/husk.8 $(MANDIR)/man8/husk-*.8 $(BASHDIR)/husk $(ZSHDIR)/_husk $(FISHDIR)/husk.fish
+
+install:
+	@test -x $(HUSK) || { echo "make install: $(HUSK) is missing: run make build first" >&2; exit 1; }
+	gen=$$(mktemp -d) && trap 'rm -rf "$$gen"' EXIT && \
+	$(HUSK) man "$$gen/man8" && \
+	$(HUSK) completion bash > "$$gen/husk.bash" && \
+	$(HUSK) completion zsh > "$$gen/_husk" && \
+	$(HUSK) completion fish > "$$gen/husk.fish" && \
+	install -D -m 0755 $(HUSK) "$(DESTDIR)$(BINDIR)/husk" && \
+	install -d "$(DESTDIR)$(MANDIR)/man8" && \
+	install -m 0644 "$$gen"/man8/*.8 "$(DESTDIR)$(MANDIR)/man8/" && \
+	install -D -m 0644 "$$gen/husk.bash" "$(DESTDIR)$(BASHDIR)/husk" && \
+	install -D -m 0644 "$$gen/_husk" "$(DESTDIR)$(ZSHDIR)/_husk" && \
+	install -D -m 0644 "$$gen/husk.fish" "$(DESTDIR)$(FISHDIR)/husk.fish"
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	$(CARGO) clean

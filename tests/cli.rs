@@ -1,4 +1,5 @@
-//! Commands that run no container: --version, spec, and the default state root.
+//! Commands that run no container: --version, help, spec, completion, man,
+//! `make install`, and the default state root.
 
 mod common;
 
@@ -66,9 +67,21 @@ fn spec_writes_a_runnable_config_once() {
     assert_eq!(types.contains(&"cgroup"), unified, "{types:?}");
     assert!(config["linux"]["maskedPaths"].as_array().unwrap().len() > 5);
 
+    let written = std::fs::read(dir.join("config.json")).unwrap();
     let again = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
-    assert!(!again.status.success());
-    assert!(stderr(&again).contains("config.json exists"), "{}", stderr(&again));
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        stderr(&again),
+        format!(
+            "husk: error: {}/config.json already exists (remove it first)\n",
+            dir.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read(dir.join("config.json")).unwrap(),
+        written,
+        "left as it was"
+    );
 
     let rootless = dir.join("rootless");
     std::fs::create_dir_all(&rootless).unwrap();
@@ -81,6 +94,184 @@ fn spec_writes_a_runnable_config_once() {
         serde_json::from_slice(&std::fs::read(rootless.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["linux"]["uidMappings"][0]["hostID"], 0);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A config.json that is a symlink, even a dangling one, is never written
+/// through: `husk spec` in a hostile directory cannot create or clobber a file
+/// elsewhere.
+#[test]
+fn spec_does_not_write_through_a_symlink() {
+    let dir = std::env::temp_dir().join(format!("husk-spec-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("elsewhere");
+    std::os::unix::fs::symlink(&target, dir.join("config.json")).unwrap();
+    let o = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config.json already exists"), "{}", stderr(&o));
+    assert!(!target.exists(), "spec wrote through the symlink");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The commands `husk --help` lists (without clap's `help`).
+fn commands_in_help() -> Vec<String> {
+    let o = run_with_timeout(Command::new(HUSK).arg("--help"), COMMAND_TIMEOUT);
+    assert_ok(&o);
+    let help = stdout(&o);
+    let listing = help.split("Commands:").nth(1).expect("a Commands: section");
+    let listing = listing.split("\n\n").next().unwrap();
+    let names: Vec<String> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .map(String::from)
+        .collect();
+    assert!(names.iter().any(|n| n == "create") && names.len() > 15, "{names:?}");
+    names
+}
+
+#[test]
+fn completion_scripts_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F _husk"),
+        ("zsh", "#compdef husk"),
+        ("fish", "complete -c husk"),
+    ] {
+        let o = run_with_timeout(Command::new(HUSK).args(["completion", shell]), COMMAND_TIMEOUT);
+        assert_ok(&o);
+        let script = stdout(&o);
+        assert!(script.contains(marker), "{shell}: no {marker:?}");
+        for command in commands_in_help() {
+            assert!(script.contains(&command), "{shell}: {command} not completed");
+        }
+        assert!(
+            script.contains("console-socket") && script.contains("pids-limit"),
+            "{shell}"
+        );
+        // The shell parses it, where that shell is installed (zsh and fish may not be).
+        let check = match shell {
+            "fish" => "--no-execute",
+            _ => "-n",
+        };
+        let file = std::env::temp_dir().join(format!("husk-completion-{}.{shell}", std::process::id()));
+        std::fs::write(&file, &script).unwrap();
+        if let Ok(o) = Command::new(shell).arg(check).arg(&file).output() {
+            assert!(o.status.success(), "{shell} {check}: {}", stderr(&o));
+        }
+        std::fs::remove_file(&file).unwrap();
+    }
+    // bash itself completes a command and an option from the script.
+    let bash = |words: &str| {
+        let o = run_with_timeout(
+            Command::new("bash").arg("-c").arg(format!(
+                "source <({HUSK} completion bash) && COMP_WORDS=({words}) && \
+                 COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)) && \
+                 _husk husk \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\" && \
+                 echo \"${{COMPREPLY[@]}}\""
+            )),
+            COMMAND_TIMEOUT,
+        );
+        assert_ok(&o);
+        stdout(&o).trim().to_string()
+    };
+    assert_eq!(bash("husk chec"), "checkpoint");
+    assert_eq!(bash("husk exec --preserve"), "--preserve-fds");
+    let o = run_with_timeout(Command::new(HUSK).args(["completion", "tcsh"]), COMMAND_TIMEOUT);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("husk: error: invalid value 'tcsh'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn man_pages_for_husk_and_each_command() {
+    let dir = std::env::temp_dir().join(format!("husk-man-{}", std::process::id()));
+    let o = run_with_timeout(Command::new(HUSK).arg("man").arg(dir.join("man8")), COMMAND_TIMEOUT);
+    assert_ok(&o);
+    let mut pages: Vec<String> = std::fs::read_dir(dir.join("man8"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = commands_in_help().iter().map(|c| format!("husk-{c}.8")).collect();
+    expected.push("husk.8".into());
+    expected.sort();
+    assert_eq!(pages, expected);
+    let husk = std::fs::read_to_string(dir.join("man8/husk.8")).unwrap();
+    assert!(husk.contains("\n.TH HUSK 8 "), "{husk}");
+    assert!(
+        husk.contains("husk\\-create(8)") && husk.contains("systemd\\-cgroup"),
+        "{husk}"
+    );
+    let create = std::fs::read_to_string(dir.join("man8/husk-create.8")).unwrap();
+    assert!(create.contains("\n.TH HUSK-CREATE 8 "), "{create}");
+    assert!(
+        create.contains("console\\-socket") && create.contains("SEE ALSO"),
+        "{create}"
+    );
+    // man(1) renders it (where man is installed).
+    if let Ok(o) = Command::new("man").arg("-l").arg(dir.join("man8/husk-run.8")).output() {
+        assert_ok(&o);
+        assert!(stdout(&o).contains("Create and start a container"), "{}", stdout(&o));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `make install` installs the binary it is given, and the pages and scripts
+/// that binary writes, under DESTDIR; it never runs cargo (CARGO=false).
+#[test]
+fn make_install_into_destdir() {
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let dest = std::env::temp_dir().join(format!("husk-destdir-{}", std::process::id()));
+    let make = |husk: &str| {
+        run_with_timeout(
+            Command::new("make")
+                .args(["-s", "-C", repo, "install", "CARGO=false", "PREFIX=/opt/husk"])
+                .arg(format!("HUSK={husk}"))
+                .arg(format!("DESTDIR={}", dest.display())),
+            COMMAND_TIMEOUT,
+        )
+    };
+    let o = make("/nonexistent/husk");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("run make build first"), "{}", stderr(&o));
+    assert!(!dest.exists(), "nothing installed without a binary");
+
+    assert_ok(&make(HUSK));
+    let prefix = dest.join("opt/husk");
+    let mut installed = Vec::new();
+    let mut dirs = vec![prefix.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                installed.push(p.strip_prefix(&prefix).unwrap().display().to_string());
+            }
+        }
+    }
+    installed.sort();
+    for file in [
+        "bin/husk",
+        "share/bash-completion/completions/husk",
+        "share/fish/vendor_completions.d/husk.fish",
+        "share/man/man8/husk-create.8",
+        "share/man/man8/husk-update.8",
+        "share/man/man8/husk.8",
+        "share/zsh/site-functions/_husk",
+    ] {
+        assert!(installed.iter().any(|f| f == file), "{file} not in {installed:?}");
+    }
+    let pages = installed.iter().filter(|f| f.starts_with("share/man/man8/")).count();
+    assert_eq!(pages, commands_in_help().len() + 1, "{installed:?}");
+    assert_eq!(installed.len(), pages + 4, "{installed:?}");
+    assert_eq!(
+        std::fs::read(prefix.join("bin/husk")).unwrap(),
+        std::fs::read(HUSK).unwrap()
+    );
+    std::fs::remove_dir_all(&dest).unwrap();
 }
 
 #[test]

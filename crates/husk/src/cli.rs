@@ -11,8 +11,12 @@ use crate::log::Format;
 #[command(
     name = "husk",
     about = "A daemonless OCI container runtime",
+    long_about = "A daemonless OCI container runtime, with runc's command line.\n\n\
+                  Global options go before the command: husk --root DIR list.",
     disable_version_flag = true,
-    args_override_self = true
+    args_override_self = true,
+    subcommand_value_name = "COMMAND",
+    subcommand_help_heading = "Commands"
 )]
 pub struct Cli {
     /// Directory for container state (default /run/husk, or $XDG_RUNTIME_DIR/husk unprivileged)
@@ -24,7 +28,7 @@ pub struct Cli {
     pub log: Option<PathBuf>,
 
     /// Format of the --log file
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: Format,
 
     /// Print debug messages
@@ -47,28 +51,42 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `defer`: clap makes a command's arguments only when that command is the
+/// one parsed (or for help, man pages and completions), not those of every
+/// command on every start: `husk list` runs a third fewer instructions.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Write a default config.json into the bundle
     Spec(SpecArgs),
     /// Create a container whose process waits for `start`
     Create(CreateArgs),
     /// Let a created container run its process
-    Start { id: String },
+    Start {
+        /// The container's ID
+        id: String,
+    },
     /// Print the state of a container as JSON
-    State { id: String },
+    State {
+        /// The container's ID
+        id: String,
+    },
     /// Send a signal to a container's process (default SIGTERM)
     Kill {
         /// Signal every process of the container
         #[arg(short, long)]
         all: bool,
+        /// The container's ID
         id: String,
+        /// Signal name or number: TERM, SIGKILL, 9, RTMIN+3 ... (default SIGTERM)
         signal: Option<String>,
     },
     /// Delete a container (--force kills a running one first)
     Delete {
+        /// Kill a running container (SIGKILL) and delete it
         #[arg(short, long)]
         force: bool,
+        /// The container's ID
         id: String,
     },
     /// Create and start a container
@@ -78,13 +96,21 @@ pub enum Command {
     /// Print what this runtime supports (runtime-spec features document)
     Features,
     /// Freeze every process of a container
-    Pause { id: String },
+    Pause {
+        /// The container's ID
+        id: String,
+    },
     /// Thaw a paused container
-    Resume { id: String },
+    Resume {
+        /// The container's ID
+        id: String,
+    },
     /// List the processes of a container
     Ps {
+        /// Output format: ps(1)'s table, or a JSON array of pids
         #[arg(short, long, value_enum, default_value = "table")]
         format: ListFormat,
+        /// The container's ID
         id: String,
         /// Options for ps(1) (default -ef)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -98,6 +124,7 @@ pub enum Command {
         /// How often to print stats
         #[arg(long, default_value = "5s", value_name = "DURATION")]
         interval: String,
+        /// The container's ID
         id: String,
     },
     /// Change the resource limits of a running container
@@ -109,11 +136,35 @@ pub enum Command {
     /// List containers
     #[command(visible_alias = "ps-all")]
     List {
+        /// Output format: a table, or a JSON array of states
         #[arg(short, long, value_enum, default_value = "table")]
         format: ListFormat,
         /// Print only the ids
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Print a shell completion script for husk
+    ///
+    /// make install puts the three scripts where the shells look; for one user:
+    ///
+    /// bash: husk completion bash > ~/.local/share/bash-completion/completions/husk
+    ///
+    /// zsh: husk completion zsh > DIR/_husk (DIR one of $fpath)
+    ///
+    /// fish: husk completion fish > ~/.config/fish/completions/husk.fish
+    Completion {
+        /// The shell to write the script for
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write the man pages: husk.8, and husk-COMMAND.8 for each command
+    ///
+    /// Read one with man -l DIR/husk-run.8 (make install puts them in
+    /// PREFIX/share/man/man8).
+    Man {
+        /// Directory for the pages (made if missing)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -147,6 +198,7 @@ pub struct CreateArgs {
     /// Pass this many fds after stdio (3, 4, ...) to the container process
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
+    /// The new container's ID (unique under --root)
     pub id: String,
 }
 
@@ -216,6 +268,7 @@ pub struct ExecArgs {
         help = "Run in this sub-cgroup of the container's cgroup (v1: CONTROLLER[,CONTROLLER]:PATH, repeatable)"
     )]
     pub cgroup: Vec<String>,
+    /// The container's ID
     pub id: String,
     /// The command and its arguments (unless --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -227,36 +280,46 @@ pub struct UpdateArgs {
     /// linux.resources JSON from this file, or - for stdin
     #[arg(short, long, value_name = "FILE")]
     pub resources: Option<String>,
-    /// Memory limit (64m, 1g, -1)
-    #[arg(long, short = 'm', allow_hyphen_values = true)]
+    /// Memory limit in bytes, or with a suffix k, m, g, t (64m, 1g; -1: no limit)
+    #[arg(long, short = 'm', value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
-    /// Memory plus swap limit
-    #[arg(long, allow_hyphen_values = true)]
+    /// Memory plus swap limit (SIZE as --memory)
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
-    /// Memory soft limit
-    #[arg(long, allow_hyphen_values = true)]
+    /// Memory soft limit (SIZE as --memory)
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Ignored (deprecated by the kernel)
-    #[arg(long, hide = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "SIZE", hide = true, allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
-    #[arg(long)]
+    /// CPU CFS period in microseconds (with --cpu-quota)
+    #[arg(long, value_name = "USEC")]
     pub cpu_period: Option<u64>,
-    #[arg(long, allow_negative_numbers = true)]
+    /// CPU time in microseconds the container may use per --cpu-period (-1: no limit)
+    #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
-    #[arg(long, alias = "cpu-shares")]
+    /// CPU shares: weight relative to other cgroups (cgroup v2: mapped to cpu.weight)
+    #[arg(long, value_name = "SHARES", alias = "cpu-shares")]
     pub cpu_share: Option<u64>,
-    #[arg(long)]
+    /// Realtime CPU period in microseconds (cgroup v1)
+    #[arg(long, value_name = "USEC")]
     pub cpu_rt_period: Option<u64>,
-    #[arg(long, allow_negative_numbers = true)]
+    /// Realtime CPU time in microseconds per --cpu-rt-period (cgroup v1)
+    #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
-    #[arg(long)]
+    /// CPUs the container may use (0-3, 0,2)
+    #[arg(long, value_name = "CPUS")]
     pub cpuset_cpus: Option<String>,
-    #[arg(long)]
+    /// Memory nodes the container may use (0-1)
+    #[arg(long, value_name = "NODES")]
     pub cpuset_mems: Option<String>,
-    #[arg(long, allow_negative_numbers = true)]
+    /// Maximum number of processes (-1: no limit)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
-    #[arg(long)]
+    /// Block IO weight, 10 to 1000
+    #[arg(long, value_name = "WEIGHT")]
     pub blkio_weight: Option<u16>,
+    /// The container's ID
     pub id: String,
 }
 
@@ -264,6 +327,13 @@ pub struct UpdateArgs {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[cfg(test)]
@@ -348,6 +418,55 @@ mod tests {
             (u.memory.as_deref(), u.pids_limit, u.cpu_quota),
             (Some("-1"), Some(-1), Some(-1))
         );
+    }
+
+    /// Every option and positional argument of every command shows a help line
+    /// (in --help, the man pages and the completions).
+    #[test]
+    fn every_argument_has_a_help_line() {
+        fn undocumented(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+            if command.get_about().is_none() {
+                found.push(format!("{path} (the command)"));
+            }
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    found.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                undocumented(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut husk = <Cli as clap::CommandFactory>::command();
+        husk.build();
+        let mut found = Vec::new();
+        undocumented(&husk, "husk", &mut found);
+        assert!(found.is_empty(), "no help line: {found:?}");
+        // The walk does reach positional arguments (and would see one without help).
+        let start = husk.find_subcommand("start").unwrap();
+        assert!(start
+            .get_positionals()
+            .any(|a| a.get_id() == "id" && a.get_help().is_some()));
+    }
+
+    /// With `defer`, a command's arguments are added after its about line: a
+    /// doc comment on an `Args` struct would then replace the about that
+    /// `husk --help` lists (and `husk COMMAND --help`, the man page and the
+    /// completions would show the struct's comment instead).
+    #[test]
+    fn a_command_keeps_its_about_line_once_built() {
+        let listed = <Cli as clap::CommandFactory>::command();
+        let mut built = listed.clone();
+        built.build();
+        for command in listed.get_subcommands() {
+            let name = command.get_name();
+            let about = |c: &clap::Command| c.get_about().map(|a| a.to_string());
+            assert_eq!(
+                about(built.find_subcommand(name).unwrap()),
+                about(command),
+                "husk {name}"
+            );
+        }
     }
 
     #[test]

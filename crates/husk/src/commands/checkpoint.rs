@@ -9,7 +9,8 @@ use libhusk::Result;
 
 use super::Runtime;
 
-/// The flags checkpoint and restore share.
+// The flags checkpoint and restore share. (Not a doc comment: a flattened
+// struct's doc would replace the command's about line.)
 #[derive(Args, Debug, Clone)]
 pub struct CriuArgs {
     /// Directory of the checkpoint's images (default ./checkpoint)
@@ -57,6 +58,7 @@ pub struct CheckpointArgs {
     /// Dump only the memory, leaving the container running
     #[arg(long)]
     pub pre_dump: bool,
+    /// The container's ID
     pub id: String,
 }
 
@@ -82,6 +84,7 @@ pub struct RestoreArgs {
     /// Do not become a subreaper while waiting
     #[arg(long)]
     pub no_subreaper: bool,
+    /// The restored container's ID
     pub id: String,
 }
 

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 mod control;
 mod create;
+mod docs;
 mod exec;
 mod list;
 mod update;
@@ -76,6 +77,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Update(a) => update::update(&rt()?, a)?,
         Command::Checkpoint(a) => checkpoint::checkpoint(&rt()?, a)?,
         Command::Restore(a) => return checkpoint::restore(&rt()?, a),
+        Command::Completion { shell } => docs::completion(*shell)?,
+        Command::Man { dir } => docs::man(dir)?,
     }
     Ok(0)
 }

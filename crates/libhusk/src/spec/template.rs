@@ -1,6 +1,7 @@
 //! `husk spec`: a default config.json, runc's with husk's name, for a busybox or
 //! distribution rootfs in `BUNDLE/rootfs`.
 
+use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -107,9 +108,6 @@ pub fn rootless_config(uid: u32, gid: u32, cgroupns: bool) -> Value {
 
 pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join("config.json");
-    if path.exists() {
-        bail!("File {} exists. Remove it first or use --bundle", path.display());
-    }
     let cgroupns = crate::cgroups::is_unified();
     let config = if rootless {
         let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
@@ -118,7 +116,17 @@ pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
         default_config(cgroupns)
     };
     let text = serde_json::to_string_pretty(&config).expect("serialises");
-    std::fs::write(&path, text + "\n").context(|| format!("write {}", path.display()))
+    // create_new (O_EXCL): an existing config.json is never overwritten, and a
+    // symlink there (even a dangling one) is never written through.
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
+    let mut file = match file {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("{} already exists (remove it first)", path.display())
+        }
+        other => other.context(|| format!("create {}", path.display()))?,
+    };
+    file.write_all((text + "\n").as_bytes())
+        .context(|| format!("write {}", path.display()))
 }
 
 #[cfg(test)]
