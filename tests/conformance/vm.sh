@@ -9,7 +9,8 @@
 #   /var/tmp/husk-conformance/RUNTIME-cgroupv2-DATE); --timeout is per test in
 #   the guest (default 900: the VM runs under TCG, several times slower).
 # env: CONFORMANCE_VM_TIMEOUT  limit of the whole VM run in seconds (default 14400)
-#      HUSK_VM_CPUS            the guest's CPUs (run-in-vm.sh; default 1)
+#      HUSK_VM_CPUS            the guest's CPUs (run-in-vm.sh; default 2 here: contest's
+#                              exec_cpu_affinity needs two, and TCG is faster with them)
 # Exit status: conformance.sh's in the guest; 124 when the VM run timed out.
 set -uo pipefail
 
@@ -26,6 +27,10 @@ if [ "${1:-}" = --guest ]; then
     # overlayfs root: overlayfs refuses a 0:0 character device (its whiteout),
     # which runtime-tools' linux_masked_paths makes in its bundle.
     export CONFORMANCE_TMP=/run
+    # The guest's loopback is down (its init configures no network), which a
+    # real host's is not: criu's kernel probe (kerndat_tcp_repair connects to
+    # 127.0.0.1) fails there, and every contest checkpoint with it.
+    ip link set lo up 2>/dev/null || echo "conformance: cannot bring lo up in the guest" >&2
     "$here/conformance.sh" --logdir "$guest_logs" "$@"
     rc=$?
     echo "$begin"
@@ -54,6 +59,7 @@ blob=$(mktemp /tmp/husk-conformance-vm.XXXXXX)
 trap 'rm -f "$blob"' EXIT
 
 cd "$here/../.." || exit 2
+export HUSK_VM_CPUS=${HUSK_VM_CPUS:-2}
 # The guest's output, line by line as it comes (no buffering): the tar goes
 # to a file, the rest to stdout, and result lines to results.txt at once so
 # that they outlive a VM that runs out of time.
