@@ -60,7 +60,7 @@ cleanup() {
     fi
     rm -f "/etc/sudoers.d/$user"
     if [ -n "$installed_sudo" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $installed_sudo >/dev/null 2>&1
+        DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get purge -y -qq $installed_sudo >/dev/null 2>&1
     fi
     umount "$work/rust" 2>/dev/null
     snapshot > "$work/after"
@@ -100,7 +100,7 @@ if [ "$as" = user ] || [ "$as" = both ]; then
     if ! command -v sudo >/dev/null; then
         before=$(dpkg-query -W -f='${Package} ${Status}\n' | grep ' installed$' | cut -d' ' -f1)
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null
+        DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq sudo >/dev/null 2>&1
         installed_sudo=$(comm -13 <(echo "$before" | sort) \
             <(dpkg-query -W -f='${Package} ${Status}\n' | grep ' installed$' | cut -d' ' -f1 | sort) | xargs)
         ok "installed $installed_sudo (purged at the end)"

@@ -42,8 +42,8 @@ pub fn require_root() {
         // Straight to stderr: libtest captures only the print macros.
         let _ = writeln!(
             std::io::stderr(),
-            "\n{}: skipped: these tests run containers as root (run `make test`, \
-             which runs them through sudo, or cargo test as root)",
+            "\n{}: skipped from its first test that needs root: these tests run \
+             containers as root (`make test` runs them through sudo; or run cargo test as root)",
             env!("CARGO_CRATE_NAME")
         );
         std::process::exit(0);
