@@ -60,7 +60,11 @@ cleanup() {
     fi
     rm -f "/etc/sudoers.d/$user"
     if [ -n "$installed_sudo" ]; then
-        DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get purge -y -qq $installed_sudo >/dev/null 2>&1
+        # sudo's prerm refuses when root has no password unless forced; the
+        # purge also runs the triggers (ldconfig, man-db) the install left pending.
+        SUDO_FORCE_REMOVE=yes DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 \
+            apt-get purge -y -qq $installed_sudo > "$work/purge.log" 2>&1 ||
+            { echo "check-readme: apt-get purge $installed_sudo failed:" >&2; tail -5 "$work/purge.log" >&2; }
     fi
     umount "$work/rust" 2>/dev/null
     snapshot > "$work/after"

@@ -12,7 +12,8 @@ fi
 bundle=demo/bundle
 
 rm -rf "$bundle"
-mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/etc"
+# The mount points too: husk, as root, would make them root's in your tree.
+mkdir -p "$bundle"/rootfs/{bin,etc,proc,dev,sys}
 cp /bin/busybox "$bundle/rootfs/bin/busybox"
 for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -s busybox "$bundle/rootfs/bin/$applet"
