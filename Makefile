@@ -7,38 +7,51 @@ HUSK := target/$(TARGET)/release/husk
 STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: all build deps demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick unit lint install uninstall clean
+.PHONY: all build deps deps-vm deps-bench demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick unit lint install uninstall clean
 
 all: build
 
 build:
 	$(STATIC) $(CARGO) build --release --target $(TARGET)
 
+# `make demo` and `make test` work as root and as an ordinary user with sudo:
+# cargo always runs as the user who runs make (sudo would reset PATH and lose
+# rustup's cargo); sudo is used only for apt-get and to run what needs root.
+# deps: what building husk, the demo and the tests need; the VM suites, the
+# benchmarks and the managers install their own (scripts/install-deps.sh).
 deps:
 	scripts/install-deps.sh
+
+deps-vm:
+	scripts/install-deps.sh --vm
+
+deps-bench:
+	scripts/install-deps.sh --bench
 
 demo: deps build
 	HUSK=$(HUSK) scripts/demo.sh
 
-# Unit tests run anywhere; the integration tests in tests/ run real containers as root.
+# Unit tests run anywhere; the integration tests in tests/ run real containers
+# as root: scripts/test.sh builds them as the user and runs them as root.
+# TEST_ARGS: more arguments of cargo test (e.g. TEST_ARGS="--test rootless").
 test: deps
-	$(CARGO) test --release
+	CARGO=$(CARGO) scripts/test.sh $(TEST_ARGS)
 
 # The cgroup v2 tests, in a QEMU VM whose only hierarchy is cgroup v2.
-test-cgroupv2: deps
+test-cgroupv2: deps deps-vm
 	bin=$$($(CARGO) test --release --test cgroupv2 --no-run --message-format=json \
 		| grep -o '"executable":"[^"]*cgroupv2[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 900 -- $$bin --ignored --test-threads=1
 
 # The systemd cgroup driver's tests, in a QEMU VM that boots systemd as PID 1.
-test-systemd: deps
+test-systemd: deps deps-vm
 	bin=$$($(CARGO) test --release --test systemd --no-run --message-format=json \
 		| grep -o '"executable":"[^"]*systemd[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --systemd --timeout 900 -- $$bin --ignored --test-threads=1
 
 # checkpoint and restore (CRIU), in the QEMU VM: CRIU 3.17 fails on newer
 # kernels than Debian's 6.1 (a vDSO it does not know).
-test-checkpoint: deps
+test-checkpoint: deps deps-vm
 	bin=$$($(CARGO) test --release --test checkpoint --no-run --message-format=json \
 		| grep -o '"executable":"[^"]*checkpoint[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 1500 -- $$bin --ignored --test-threads=1
@@ -61,17 +74,17 @@ conformance: $(if $(RUNTIME_TOOLS)$(CONTEST),build)
 		--expected tests/conformance/expected.txt $(CONFORMANCE_ARGS)
 
 # The same in the pure cgroup v2 VM (slow: TCG), against expected-cgroupv2.txt.
-conformance-cgroupv2: $(if $(RUNTIME_TOOLS)$(CONTEST),build)
+conformance-cgroupv2: deps-vm $(if $(RUNTIME_TOOLS)$(CONTEST),build)
 	tests/conformance/vm.sh --runtime $(HUSK) \
 		--runtime-tools "$(RUNTIME_TOOLS)" --contest "$(CONTEST)" \
 		--expected tests/conformance/expected-cgroupv2.txt $(CONFORMANCE_ARGS)
 
 # Benchmarks against Debian's crun and runc: docs/bench.md and docs/bench.svg.
-bench: deps build
+bench: deps deps-bench build
 	scripts/bench.sh $(HUSK)
 
 # A quick create+start+delete comparison with crun (CI prints it; never fails).
-bench-quick: deps build
+bench-quick: deps deps-bench build
 	scripts/bench.sh --quick $(HUSK) || true
 
 unit:

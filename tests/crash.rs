@@ -433,6 +433,7 @@ struct Victim {
 
 impl Victim {
     fn new(name: &str) -> Victim {
+        require_root();
         let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let hierarchies: &[&str] = if unified { &[""] } else { &["pids", "freezer"] };
         let process = Command::new("sleep").arg("60").spawn().unwrap();

@@ -168,7 +168,7 @@ fn root_of_a_user_namespace_runs_rootless_without_a_new_one() {
     without_user_namespace(&mut b);
     b.script("id -u; cat /proc/self/uid_map; ls -l /dev/null");
     let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["--user", "--map-root-user", HUSK, "run", "--bundle"])
+    cmd.args(["--user", "--map-root-user", rootless_husk(), "run", "--bundle"])
         .arg(&b.dir)
         .arg("inner")
         .uid(uid)
@@ -357,7 +357,7 @@ fn joining_another_containers_user_namespace_by_path() {
 fn unprivileged_without_a_runtime_dir_is_a_clear_error() {
     use std::os::unix::process::CommandExt;
     let (uid, gid) = rootless_user();
-    let mut cmd = std::process::Command::new(HUSK);
+    let mut cmd = std::process::Command::new(rootless_husk());
     cmd.arg("list")
         .uid(uid)
         .gid(gid)

@@ -22,13 +22,32 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-pub fn require_root() {
+pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "these tests run containers and need root"
-    );
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Called first by every test that needs root (through `Bundle::new` for
+/// most). Run by an ordinary user, the test program prints why and ends with
+/// success at the first such test: libtest cannot mark one test skipped, and
+/// failing each would hide real failures. `make test` runs them as root
+/// (through sudo for an ordinary user).
+pub fn require_root() {
+    if is_root() {
+        return;
+    }
+    static SKIP: std::sync::Once = std::sync::Once::new();
+    SKIP.call_once(|| {
+        use std::io::Write;
+        // Straight to stderr: libtest captures only the print macros.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n{}: skipped from its first test that needs root: these tests run \
+             containers as root (`make test` runs them through sudo; or run cargo test as root)",
+            env!("CARGO_CRATE_NAME")
+        );
+        std::process::exit(0);
+    });
 }
 
 fn applets() -> &'static Vec<String> {
@@ -177,11 +196,14 @@ pub fn assert_ok(o: &Output) {
     );
 }
 
-/// The unprivileged user the rootless tests run as: made once with `useradd -m`,
-/// which gives it /etc/subuid and /etc/subgid ranges. Returns its uid and gid.
+/// The unprivileged user the rootless tests run as, `husk-rootless`: made
+/// once with `useradd -m`, which gives it /etc/subuid and /etc/subgid ranges,
+/// and left for the next run (`make test` removes it again when it made it;
+/// by hand: `userdel -r husk-rootless`). Returns its uid and gid.
 pub fn rootless_user() -> (u32, u32) {
     static USER: OnceLock<(u32, u32)> = OnceLock::new();
     *USER.get_or_init(|| {
+        require_root();
         const NAME: &str = "husk-rootless";
         let id = |flag: &str| {
             let o = Command::new("id").args([flag, NAME]).output().unwrap();
@@ -199,6 +221,44 @@ pub fn rootless_user() -> (u32, u32) {
             );
         }
         (id("-u").unwrap(), id("-g").unwrap())
+    })
+}
+
+/// The husk binary as the rootless user can run it: `HUSK` itself when the
+/// user can reach it, else a copy in a directory of this test program's own,
+/// removed when it exits. A checkout in a home directory of mode 0700
+/// (adduser's default on Debian 12) is out of the rootless user's reach.
+pub fn rootless_husk() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    static COPY_DIR: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove_copy() {
+        if let Some(dir) = COPY_DIR.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    PATH.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let (uid, gid) = rootless_user();
+        let reachable = Command::new(HUSK)
+            .arg("--version")
+            .uid(uid)
+            .gid(gid)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if reachable {
+            return HUSK.to_string();
+        }
+        let dir = COPY_DIR.get_or_init(|| std::env::temp_dir().join(format!("husk-test-bin-{}", std::process::id())));
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let husk = dir.join("husk");
+        std::fs::copy(HUSK, &husk).unwrap();
+        // SAFETY: registers a plain function to run at exit.
+        unsafe { libc::atexit(remove_copy) };
+        husk.to_str().unwrap().to_string()
     })
 }
 
@@ -309,7 +369,8 @@ impl Bundle {
 
     /// `husk --root ROOT ARGS...` with the bundle as the working directory.
     pub fn husk(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(HUSK);
+        let husk = if self.user.is_some() { rootless_husk() } else { HUSK };
+        let mut cmd = Command::new(husk);
         if let Some((uid, gid)) = self.user {
             use std::os::unix::process::CommandExt;
             // Rootless: the default state root, under the user's runtime dir.

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make test`: builds the unit and integration tests as the invoking user and
+# runs them as root, which the container tests need: directly when root, else
+# each test program through sudo (cargo's runner), so cargo, rustup's PATH and
+# the build stay the user's. Arguments go to `cargo test` (e.g. --test rootless).
+#
+# The rootless tests run as the user husk-rootless (tests/common makes it with
+# `useradd -m`, which also gives it /etc/subuid and /etc/subgid ranges). If it
+# did not exist before, it is removed again at the end, with its home and ranges.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo=${CARGO:-cargo}
+user=husk-rootless
+
+command -v "$cargo" >/dev/null || {
+    echo "test: cargo not found in PATH: install Rust first (https://rustup.rs)" >&2
+    exit 1
+}
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+        echo "test: the tests run containers as root: run make test as root, or install sudo" >&2
+        exit 1
+    }
+    as_root=(sudo)
+fi
+
+# Build first, as the user, so that a password prompt does not wait behind it.
+"$cargo" test --release --no-run "$@"
+
+remove_user() {
+    if id -u "$user" >/dev/null 2>&1; then
+        "${as_root[@]}" userdel -r "$user" 2>/dev/null ||
+            echo "test: could not remove the test user $user (userdel -r $user)" >&2
+    fi
+}
+if ! id -u "$user" >/dev/null 2>&1; then
+    trap remove_user EXIT
+fi
+
+if [ "${#as_root[@]}" -gt 0 ]; then
+    sudo -v
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    runner_var=CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUNNER
+    # libtest's own settings are the only environment the tests read.
+    export "$runner_var=sudo --preserve-env=RUST_BACKTRACE,RUST_TEST_THREADS,RUST_TEST_NOCAPTURE --"
+fi
+"$cargo" test --release "$@"
