@@ -146,7 +146,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
         None => Ok(0),
         Some(fg) => {
             let master = proxy.as_ref().map(console::receive_master).transpose()?;
-            fg.wait(pid, master)
+            fg.wait(pid, master, None)
         }
     }
 }
