@@ -5,6 +5,7 @@ pub mod checkpoint;
 mod control;
 mod create;
 mod exec;
+pub mod generate;
 mod list;
 mod update;
 
@@ -76,6 +77,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Update(a) => update::update(&rt()?, a)?,
         Command::Checkpoint(a) => checkpoint::checkpoint(&rt()?, a)?,
         Command::Restore(a) => return checkpoint::restore(&rt()?, a),
+        Command::Generate(a) => generate::generate(&cli, a)?,
     }
     Ok(0)
 }
