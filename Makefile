@@ -46,7 +46,7 @@ test-cgroupv2: deps deps-vm
 # The systemd cgroup driver's tests, in a QEMU VM that boots systemd as PID 1.
 test-systemd: deps deps-vm
 	bin=$$($(CARGO) test --release --test systemd --no-run --message-format=json \
-		| grep -o '"executable":"[^"]*systemd[^"]*"' | cut -d'"' -f4) && \
+		| grep -o '"executable":"[^"]*/deps/systemd-[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --systemd --timeout 900 -- $$bin --ignored --test-threads=1
 
 # checkpoint and restore (CRIU), in the QEMU VM: CRIU 3.17 fails on newer

@@ -260,3 +260,394 @@ fn rootless_through_the_user_instance() {
     );
     b.assert_gone("urun");
 }
+
+// husk run as a systemd service (docs/systemd.md): a Type=notify unit whose
+// ExecStart is `husk run` and whose container's cgroup is under the unit's.
+
+/// Bounds every wait for a unit: the VM runs under emulation, slowly.
+const UNIT_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A unit in /run/systemd/system, stopped and removed when dropped (also when
+/// a test fails), so that a failed test leaves nothing for the next.
+struct Service {
+    name: String,
+}
+
+impl Service {
+    /// The unit `husk generate systemd` prints (docs/systemd.md's) for
+    /// container `id` of bundle `b`, with `extra` lines in its [Service] section.
+    fn install(name: &str, b: &Bundle, id: &str, extra: &[&str]) -> Service {
+        let o = b.husk(&["generate", "systemd", "--bundle", b.dir.to_str().unwrap(), id]);
+        assert_ok(&o);
+        let unit = stdout(&o);
+        let (service, install) = unit.split_once("\n[Install]").expect("an [Install] section");
+        let mut text = service.to_string();
+        for line in extra {
+            text.push('\n');
+            text.push_str(line);
+        }
+        text.push_str("\n[Install]");
+        text.push_str(install);
+        let path = format!("/run/systemd/system/{name}.service");
+        std::fs::write(&path, text).unwrap();
+        systemctl(&["daemon-reload"]);
+        Service {
+            name: format!("{name}.service"),
+        }
+    }
+
+    fn property(&self, property: &str) -> String {
+        unit_property(&self.name, property)
+    }
+
+    /// Waits (bounded) until the unit's ActiveState is `want`.
+    #[track_caller]
+    fn wait_for(&self, want: &str) {
+        let deadline = std::time::Instant::now() + UNIT_WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let state = self.property("ActiveState");
+            if state == want {
+                return;
+            }
+            if seen.last() != Some(&state) {
+                seen.push(state);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never became {want}: {seen:?}\n{}",
+                self.name,
+                self.journal()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Waits (bounded) until the unit's property `name` is `want`.
+    #[track_caller]
+    fn wait_for_property(&self, name: &str, want: &str) {
+        let deadline = std::time::Instant::now() + UNIT_WAIT;
+        while self.property(name) != want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never had {name}={want}: {}",
+                self.name,
+                self.property(name)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// What systemd and the unit's programs said, for a failure's message.
+    fn journal(&self) -> String {
+        let o = run_with_timeout(
+            Command::new("journalctl").args(["--no-pager", "-n", "40", "-u", &self.name]),
+            COMMAND_TIMEOUT,
+        );
+        stdout(&o)
+    }
+
+    /// `systemctl stop`, bounded; how long it took.
+    fn stop(&self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let o = run_with_timeout(Command::new("systemctl").args(["stop", &self.name]), UNIT_WAIT);
+        assert!(o.status.success(), "systemctl stop {}: {}", self.name, stderr(&o));
+        started.elapsed()
+    }
+
+    /// The unit's own cgroup directory.
+    fn cgroup(&self) -> std::path::PathBuf {
+        Path::new("/sys/fs/cgroup/system.slice").join(&self.name)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = run_with_timeout(Command::new("systemctl").args(["stop", &self.name]), UNIT_WAIT);
+        let _ = systemctl(&["reset-failed", &self.name]);
+        let _ = std::fs::remove_file(format!("/run/systemd/system/{}", self.name));
+        systemctl(&["daemon-reload"]);
+    }
+}
+
+/// A bundle whose program runs `script` with /bin/sd-notify (tests/helpers/
+/// sd_notify.c, systemd-notify for busybox) and whose cgroup is "container",
+/// relative to husk's own: under the unit's cgroup, which Delegate=yes hands over.
+fn service_bundle(name: &str, script: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    let o = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.rootfs().join("bin/sd-notify"))
+        .arg(Path::new(HELPERS).join("sd_notify.c"))
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    b.config["linux"]["cgroupsPath"] = json!("container");
+    b.script(script);
+    b
+}
+
+/// Creates the file the container's program waits for.
+fn touch(b: &Bundle, name: &str) {
+    std::fs::write(b.rootfs().join(name), "").unwrap();
+}
+
+/// `husk state` of a container that must not exist.
+#[track_caller]
+fn assert_no_container(b: &Bundle, id: &str) {
+    let o = b.husk(&["state", id]);
+    assert!(!o.status.success(), "{id} still exists: {}", stdout(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    b.assert_gone(id);
+}
+
+/// The pid of the container's init, and its cgroup.
+fn container_cgroup(b: &Bundle, id: &str) -> String {
+    let pid = b.state(id)["pid"].as_i64().unwrap();
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn is_husk_run(pid: &str) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|&c| c == 0).collect();
+    args.first().is_some_and(|a| a.ends_with(b"husk")) && args.contains(&&b"run"[..])
+}
+
+/// Runs on any host: the unit `generate systemd` prints runs the bundle and
+/// deletes the container after it, and the bundles it cannot serve are said.
+#[test]
+fn generate_systemd_prints_the_unit_of_docs_systemd_md() {
+    let mut b = Bundle::new("sd-generate");
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let root = b.root.to_str().unwrap().to_string();
+    b.config["linux"]["cgroupsPath"] = json!("container");
+    b.save();
+    let o = b.husk(&["generate", "systemd", "--bundle", &bundle, "web"]);
+    assert_ok(&o);
+    assert_eq!(stderr(&o), "", "no warning for a cgroup under the service's");
+    let unit = stdout(&o);
+    let lines: Vec<&str> = unit.lines().collect();
+    for line in [
+        "Type=notify",
+        "NotifyAccess=all",
+        "Delegate=yes",
+        "KillMode=mixed",
+        &format!("ExecStart={HUSK} --root {root} run --bundle {bundle} web"),
+        &format!("ExecStopPost={HUSK} --root {root} delete --force web"),
+    ] {
+        assert!(lines.contains(&line), "{line} missing from:\n{unit}");
+    }
+
+    // A cgroup outside the service's: a warning, the unit all the same.
+    b.config["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+    b.save();
+    let o = b.husk(&["generate", "systemd", "--bundle", &bundle, "web"]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("linux.cgroupsPath"), "{}", stderr(&o));
+    // A terminal, which a service has not, and --systemd-cgroup are refused.
+    b.config["process"]["terminal"] = json!(true);
+    b.save();
+    let o = b.husk(&["generate", "systemd", "--bundle", &bundle, "web"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("process.terminal"), "{}", stderr(&o));
+    let o = b.husk(&["--systemd-cgroup", "generate", "systemd", "--bundle", &bundle, "web"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--systemd-cgroup"), "{}", stderr(&o));
+}
+
+/// Runs on any host: `run` in the foreground gives its own pid as MAINPID
+/// (husk stays the service's main process, and systemd gets the container's
+/// status from husk's), and relays for as long as it waits, not only until
+/// READY=1.
+#[test]
+fn run_in_the_foreground_is_the_main_process_and_relays_to_the_end() {
+    let mut b = service_bundle(
+        "sd-relay",
+        "sd-notify STATUS=starting READY=1; while [ ! -e /more ]; do sleep 0.05; done; \
+         sd-notify WATCHDOG=1 MAINPID=1; exit 7",
+    );
+    b.config["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+    b.save();
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    sock.set_read_timeout(Some(COMMAND_TIMEOUT)).unwrap();
+    let receive = || {
+        let mut buf = [0u8; 1024];
+        let n = sock.recv(&mut buf).expect("a notification within the timeout");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut run = Command::new(HUSK);
+    run.arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), "relay"])
+        .env("NOTIFY_SOCKET", &host)
+        .stdin(std::process::Stdio::null());
+    b.tag(&mut run);
+    let mut husk = run.spawn().unwrap();
+    let husk_pid = husk.id();
+
+    assert_eq!(receive(), "STATUS=starting\n");
+    assert_eq!(receive(), format!("READY=1\nMAINPID={husk_pid}\n"));
+    touch(&b, "more");
+    assert_eq!(receive(), "WATCHDOG=1\n");
+    assert_eq!(
+        receive(),
+        format!("MAINPID={husk_pid}\n"),
+        "the container cannot name another main pid"
+    );
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(status) = husk.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = husk.kill();
+            let _ = husk.wait();
+            panic!("husk run did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(7), "husk exits with the container's status");
+    b.assert_gone("relay");
+}
+
+#[test]
+#[ignore = "needs systemd as PID 1: make test-systemd"]
+fn a_notify_service_is_active_only_after_ready_and_its_stop_leaves_nothing() {
+    require_systemd();
+    let b = service_bundle(
+        "sd-ready",
+        "trap 'exit 0' TERM; \
+         while [ ! -e /ready ]; do sleep 0.1; done; sd-notify 'STATUS=up' READY=1; \
+         while [ ! -e /more ]; do sleep 0.1; done; sd-notify 'STATUS=still relaying'; \
+         while true; do sleep 0.1; done",
+    );
+    let unit = Service::install(
+        "husktest-ready",
+        &b,
+        "ready",
+        &["TimeoutStartSec=300", "TimeoutStopSec=100"],
+    );
+    systemctl(&["start", "--no-block", &unit.name]);
+    unit.wait_for("activating");
+    let deadline = std::time::Instant::now() + UNIT_WAIT;
+    while b.husk(&["state", "ready"]).status.code() != Some(0) || b.status("ready") != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never ran\n{}",
+            unit.journal()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Running, but not ready: still activating, husk the main process.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(unit.property("ActiveState"), "activating", "active before READY=1");
+    let main_pid = unit.property("MainPID");
+    assert!(is_husk_run(&main_pid), "MainPID {main_pid} is not husk run");
+    // systemd sees the container: its cgroup is under the unit's.
+    assert_eq!(
+        container_cgroup(&b, "ready"),
+        format!("0::/system.slice/{}/container", unit.name)
+    );
+
+    touch(&b, "ready");
+    unit.wait_for("active");
+    assert_eq!(unit.property("StatusText"), "up");
+    assert_eq!(unit.property("MainPID"), main_pid, "husk stays the main process");
+    // husk relays after READY=1 too (STATUS=, WATCHDOG=1...).
+    touch(&b, "more");
+    unit.wait_for_property("StatusText", "still relaying");
+
+    // stop: SIGTERM to husk, which passes it on; the program exits 0.
+    let took = unit.stop();
+    assert_eq!(unit.property("ActiveState"), "inactive");
+    assert_eq!(
+        unit.property("Result"),
+        "success",
+        "stopped by SIGTERM, not at the timeout ({took:?})"
+    );
+    assert!(!unit.cgroup().exists(), "the unit's cgroup is left");
+    assert_no_container(&b, "ready");
+}
+
+#[test]
+#[ignore = "needs systemd as PID 1: make test-systemd"]
+fn a_container_that_exits_ends_its_service_as_its_status_says() {
+    require_systemd();
+    let script = |code: i32| format!("sd-notify READY=1; while [ ! -e /end ]; do sleep 0.1; done; exit {code}");
+    let failing = service_bundle("sd-exit3", &script(3));
+    let clean = service_bundle("sd-exit0", &script(0));
+    let units = [
+        Service::install("husktest-exit3", &failing, "exit3", &["TimeoutStartSec=300"]),
+        Service::install("husktest-exit0", &clean, "exit0", &["TimeoutStartSec=300"]),
+    ];
+    for unit in &units {
+        systemctl(&["start", "--no-block", &unit.name]);
+    }
+    for unit in &units {
+        unit.wait_for("active");
+    }
+    touch(&failing, "end");
+    touch(&clean, "end");
+
+    units[0].wait_for("failed");
+    assert_eq!(units[0].property("Result"), "exit-code");
+    assert_eq!(units[0].property("ExecMainStatus"), "3");
+    units[1].wait_for("inactive");
+    assert_eq!(units[1].property("Result"), "success");
+    for (unit, (b, id)) in units.iter().zip([(&failing, "exit3"), (&clean, "exit0")]) {
+        assert!(!unit.cgroup().exists(), "{}'s cgroup is left", unit.name);
+        assert_no_container(b, id);
+    }
+}
+
+#[test]
+#[ignore = "needs systemd as PID 1: make test-systemd"]
+fn a_stop_before_ready_is_passed_on_and_a_program_deaf_to_it_is_killed() {
+    require_systemd();
+    // Never ready: stopped while activating, husk passes SIGTERM on.
+    let waiting = service_bundle("sd-early", "trap 'exit 0' TERM; while true; do sleep 0.1; done");
+    let early = Service::install(
+        "husktest-early",
+        &waiting,
+        "early",
+        &["TimeoutStartSec=300", "TimeoutStopSec=100"],
+    );
+    // A pid 1 without a SIGTERM handler ignores it: killed at TimeoutStopSec,
+    // then ExecStopPost's delete --force removes what husk could not.
+    let deaf = service_bundle("sd-deaf", "sd-notify READY=1; exec sleep 100000");
+    let killed = Service::install(
+        "husktest-deaf",
+        &deaf,
+        "deaf",
+        &["TimeoutStartSec=300", "TimeoutStopSec=5"],
+    );
+    systemctl(&["start", "--no-block", &early.name]);
+    systemctl(&["start", "--no-block", &killed.name]);
+    killed.wait_for("active");
+    early.wait_for("activating");
+    let deadline = std::time::Instant::now() + UNIT_WAIT;
+    while waiting.husk(&["state", "early"]).status.code() != Some(0) || waiting.status("early") != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never ran\n{}",
+            early.journal()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    early.stop();
+    assert_eq!(early.property("ActiveState"), "inactive");
+    assert_eq!(early.property("Result"), "success", "SIGTERM was not passed on");
+    assert!(!early.cgroup().exists(), "the unit's cgroup is left");
+    assert_no_container(&waiting, "early");
+
+    killed.stop();
+    assert_eq!(killed.property("ActiveState"), "failed");
+    assert_eq!(killed.property("Result"), "timeout");
+    assert!(!killed.cgroup().exists(), "the unit's cgroup is left");
+    assert_no_container(&deaf, "deaf");
+}

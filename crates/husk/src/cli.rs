@@ -133,6 +133,8 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Restore a container from a CRIU checkpoint
     Restore(RestoreArgs),
+    /// Print a systemd unit that runs a bundle (generate systemd --bundle B ID)
+    Generate(crate::commands::generate::GenerateArgs),
     /// List containers
     #[command(visible_alias = "ps-all")]
     List {

@@ -6,6 +6,7 @@ mod control;
 mod create;
 mod docs;
 mod exec;
+pub mod generate;
 mod list;
 mod update;
 
@@ -79,6 +80,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Restore(a) => return checkpoint::restore(&rt()?, a),
         Command::Completion { shell } => docs::completion(*shell)?,
         Command::Man { dir } => docs::man(dir)?,
+        Command::Generate(a) => generate::generate(&cli, a)?,
     }
     Ok(0)
 }

@@ -164,7 +164,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         None => Ok(0),
         Some(fg) => {
             let master = proxy.as_ref().map(console::receive_master).transpose()?;
-            fg.wait(pid, master)
+            fg.wait(pid, master, None)
         }
     }
 }

@@ -3,13 +3,14 @@
 //! holds the pty master, and exits with the process's status.
 
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
+use crate::container::notify::Relay;
 use crate::error::{Context, Result};
 use crate::process::console;
 use crate::sys;
@@ -44,9 +45,10 @@ impl Foreground {
         Ok(Foreground { set })
     }
 
-    /// Waits for `pid` (our child), reaping whatever else is reparented to us.
+    /// Waits for `pid` (our child), reaping whatever else is reparented to us,
+    /// and meanwhile relays the container's notifications when given `relay`.
     /// Returns the exit code husk should exit with: the status, or 128+N.
-    pub fn wait(&self, pid: libc::pid_t, master: Option<OwnedFd>) -> Result<i32> {
+    pub fn wait(&self, pid: libc::pid_t, master: Option<OwnedFd>, mut relay: Option<Relay>) -> Result<i32> {
         let signals = SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .context(|| "signalfd".into())?;
         let _raw = master.as_ref().map(|m| {
@@ -62,25 +64,27 @@ impl Foreground {
                 if let Some(m) = &master {
                     drain(m);
                 }
+                if let Some(Err(e)) = relay.as_ref().map(Relay::drain) {
+                    crate::log::warn(&format!("relay notifications: {e}"));
+                }
                 return Ok(exit_code(status));
             }
             let stdin = std::io::stdin();
             let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-            if let (Some(m), true) = (&master, master_open) {
-                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            }
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
+            let master_at = watch(&mut fds, master.as_ref().filter(|_| master_open).map(|m| m.as_fd()));
+            let stdin_at = watch(&mut fds, Some(stdin.as_fd()).filter(|_| stdin_open));
+            let relay_at = watch(&mut fds, relay.as_ref().map(|r| r.as_fd()));
             match poll(&mut fds, PollTimeout::NONE) {
                 Err(nix::errno::Errno::EINTR) | Ok(_) => {}
                 Err(e) => return Err(e).context(|| "wait for the container".into()),
             }
-            let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
-            let (sig_ready, master_ready, stdin_ready) = (ready(0), master_open && ready(1), {
-                let i = if master_open { 2 } else { 1 };
-                stdin_open && ready(i)
-            });
+            let ready = |i: Option<usize>| {
+                i.and_then(|i| fds.get(i))
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| !r.is_empty())
+            };
+            let (sig_ready, master_ready, stdin_ready, relay_ready) =
+                (ready(Some(0)), ready(master_at), ready(stdin_at), ready(relay_at));
             drop(fds);
             if sig_ready {
                 self.handle_signals(&signals, pid, master.as_ref());
@@ -91,6 +95,14 @@ impl Foreground {
             if let (true, Some(m)) = (stdin_ready, &master) {
                 let mut to = std::fs::File::from(m.try_clone()?);
                 stdin_open = console::pump(stdin.as_fd(), &mut to);
+            }
+            if let (true, Some(r)) = (relay_ready, &relay) {
+                // The host's socket gone (its manager restarted) is no reason
+                // to end the container: say so once and stop relaying.
+                if let Err(e) = r.forward() {
+                    crate::log::warn(&format!("stop relaying notifications: {e}"));
+                    relay = None;
+                }
             }
         }
     }
@@ -114,6 +126,14 @@ impl Foreground {
             }
         }
     }
+}
+
+/// Adds `fd` (when there is one) to the poll set; its index there.
+fn watch<'a>(fds: &mut Vec<PollFd<'a>>, fd: Option<BorrowedFd<'a>>) -> Option<usize> {
+    fd.map(|fd| {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        fds.len() - 1
+    })
 }
 
 /// Reaps every child that has exited; returns `pid`'s wait status once it has.

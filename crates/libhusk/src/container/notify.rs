@@ -4,8 +4,12 @@
 //! directory of the socket path the container's environment names (the host's
 //! path when it names none). `start` (or `run`) binds the socket in it just
 //! before the program runs and relays what the container sends to the host's
-//! socket, MAINPID rewritten to the host pid, until READY=1 or until the
-//! container dies. Nothing lingers between create and start, nor after READY.
+//! socket. `start` and `run -d` relay until READY=1 or until the container
+//! dies, MAINPID rewritten to the init's host pid; nothing lingers between
+//! create and start, nor after READY. `run` in the foreground relays for as
+//! long as it waits (STATUS=, WATCHDOG=1, RELOADING=1 after READY=1 too), with
+//! MAINPID its own pid: husk stays the service's main process and exits with
+//! the container's status (runc's `run` does the same).
 
 use std::os::fd::AsFd;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -16,6 +20,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::error::{Context, Result};
 
 pub const DIR: &str = "notify";
+
+/// How many messages a relay passes on after the container's process exited.
+const MAX_DRAINED: usize = 256;
 
 /// The socket path inside the container: what its env names, else the host's.
 pub fn container_path(env: &[std::ffi::CString], host: &Path) -> PathBuf {
@@ -57,14 +64,71 @@ fn host_address(host: &Path) -> Result<SocketAddr> {
     SocketAddr::from_pathname(host).context(|| format!("NOTIFY_SOCKET {}", host.display()))
 }
 
+/// Passes what the container sends to the host's socket, MAINPID set to
+/// `main_pid`: the container's init when husk leaves (`start`, `run -d`),
+/// husk itself when it stays as the container's parent (`run` in the
+/// foreground), as runc does, so that systemd gets the container's exit
+/// status from husk's.
+pub struct Relay {
+    sock: UnixDatagram,
+    out: UnixDatagram,
+    to: SocketAddr,
+    host: PathBuf,
+    main_pid: libc::pid_t,
+}
+
+impl Relay {
+    pub fn new(sock: UnixDatagram, host: &Path, main_pid: libc::pid_t) -> Result<Relay> {
+        // Read only when poll says so; a message taken by no one is no reason to block.
+        sock.set_nonblocking(true).context(|| "notify socket".into())?;
+        Ok(Relay {
+            sock,
+            out: UnixDatagram::unbound().context(|| "notify socket".into())?,
+            to: host_address(host)?,
+            host: host.to_path_buf(),
+            main_pid,
+        })
+    }
+
+    /// Passes on the message waiting: None when there is none, else whether
+    /// it said READY=1.
+    pub fn forward(&self) -> Result<Option<bool>> {
+        let mut buf = vec![0u8; 4096];
+        let n = match self.sock.recv(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            r => r.context(|| "read notify socket".into())?,
+        };
+        let (message, ready) = rewrite(&String::from_utf8_lossy(&buf[..n]), self.main_pid);
+        self.out
+            .send_to_addr(message.as_bytes(), &self.to)
+            .context(|| format!("send to NOTIFY_SOCKET {}", self.host.display()))?;
+        Ok(Some(ready))
+    }
+
+    /// Passes on the messages waiting (what a program said just before it
+    /// exited), a bounded number: processes left without a pid namespace
+    /// could keep sending.
+    pub fn drain(&self) -> Result<()> {
+        for _ in 0..MAX_DRAINED {
+            if self.forward()?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for Relay {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
 /// Relays messages until READY=1 (true) or the container's death (false).
-pub fn relay(sock: &UnixDatagram, host: &Path, pid: libc::pid_t, pidfd: &std::os::fd::OwnedFd) -> Result<bool> {
-    let out = UnixDatagram::unbound().context(|| "notify socket".into())?;
-    let to = host_address(host)?;
-    let mut buf = vec![0u8; 4096];
+pub fn relay_until_ready(relay: &Relay, pidfd: &std::os::fd::OwnedFd) -> Result<bool> {
     loop {
         let mut fds = [
-            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(relay.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::NONE) {
@@ -77,17 +141,13 @@ pub fn relay(sock: &UnixDatagram, host: &Path, pid: libc::pid_t, pidfd: &std::os
         if !message_ready && died {
             return Ok(false);
         }
-        let n = sock.recv(&mut buf).context(|| "read notify socket".into())?;
-        let (message, ready) = rewrite(&String::from_utf8_lossy(&buf[..n]), pid);
-        out.send_to_addr(message.as_bytes(), &to)
-            .context(|| format!("send to NOTIFY_SOCKET {}", host.display()))?;
-        if ready {
+        if relay.forward()? == Some(true) {
             return Ok(true);
         }
     }
 }
 
-/// The message with MAINPID set to the host pid (where it names one, or says
+/// The message with MAINPID set to `pid` (where it names one, or says
 /// READY=1); and whether it says READY=1.
 fn rewrite(message: &str, pid: libc::pid_t) -> (String, bool) {
     let ready = message.lines().any(|l| l == "READY=1");

@@ -122,7 +122,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
         return Ok(0);
     };
     drop(locked); // kill, state, delete -f must work while we wait
-    let code = foreground.wait(saved.pid, None);
+    let code = foreground.wait(saved.pid, None, None);
     if let Err(e) = store.lock(&opts.id).and_then(|l| remove_container(l, &saved)) {
         log::warn(&format!("remove container {}: {e}", opts.id));
     }

@@ -2,7 +2,7 @@
 
 use super::create::{spawn, Spawned};
 use super::delete::{kill_and_wait, remove_container};
-use super::start::start_process;
+use super::start::{start_in_foreground, start_process};
 use super::wait::{sigkill, wait_status};
 use super::{Mode, RunOptions};
 use crate::container::foreground::Foreground;
@@ -36,9 +36,9 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         .map(crate::process::console::receive_master)
         .transpose();
     log::begin("start");
-    let started = master.and_then(|m| start_process(&dir, &saved).map(|()| m));
+    let started = master.and_then(|m| start_in_foreground(&dir, &saved).map(|relay| (m, relay)));
     let code = match started {
-        Ok(master) => foreground.wait(saved.pid, master),
+        Ok((master, relay)) => foreground.wait(saved.pid, master, relay),
         Err(e) => {
             sigkill(saved.pid);
             wait_status(saved.pid);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::open_init;
 use crate::bail;
+use crate::container::notify::{self, Relay};
 use crate::error::{Context, Error, Result};
 use crate::state::{Saved, Status, Store, FIFO};
 use crate::sys;
@@ -31,23 +32,33 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// relays the container's notifications until READY=1.
 pub(super) fn start_process(dir: &Path, saved: &Saved) -> Result<()> {
     let pidfd = open_init(saved)?;
+    if let Some(relay) = start_relaying(dir, saved, saved.pid)? {
+        crate::container::notify::relay_until_ready(&relay, &pidfd)?;
+        crate::log::step("notifications relayed until READY=1");
+    }
+    Ok(())
+}
+
+/// Starts the program and runs the poststart hooks; with NOTIFY_SOCKET,
+/// returns the relay of the container's notifications for the caller, which
+/// stays as the container's parent, to run: MAINPID is the caller's own pid.
+pub(super) fn start_in_foreground(dir: &Path, saved: &Saved) -> Result<Option<Relay>> {
+    start_relaying(dir, saved, std::process::id() as libc::pid_t)
+}
+
+fn start_relaying(dir: &Path, saved: &Saved, main_pid: libc::pid_t) -> Result<Option<Relay>> {
     // Bound before the program runs, so that no notification is lost.
-    let notify = saved
-        .notify_name
-        .as_deref()
-        .map(|name| crate::container::notify::bind(dir, name))
-        .transpose()?;
+    let relay = match (&saved.notify_name, &saved.notify_socket) {
+        (Some(name), Some(host)) => Some(Relay::new(notify::bind(dir, name)?, host, main_pid)?),
+        _ => None,
+    };
     release(dir, saved)?;
     crate::log::step("init released: startContainer hooks run, program exec'd");
     if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
         crate::log::step("poststart hooks run");
     }
-    if let (Some(sock), Some(host)) = (&notify, &saved.notify_socket) {
-        crate::container::notify::relay(sock, host, saved.pid, &pidfd)?;
-        crate::log::step("notifications relayed until READY=1");
-    }
-    Ok(())
+    Ok(relay)
 }
 
 /// Lets a created init exec its program: opening the fifo's read end unblocks the
