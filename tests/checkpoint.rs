@@ -402,3 +402,108 @@ fn checkpoint_and_restore_refuse_what_husk_cannot_do() {
     assert_ok(&husk(&b, &["delete", "--force", "c"]));
     b.assert_gone("c");
 }
+
+/// `--image-path` and `--work-path` where the container's processes can
+/// write (its rootfs, a bind mount's source; also through a symlink) or
+/// another user can are refused, naming the flag, before anything is made
+/// there and with the container untouched.
+#[test]
+fn image_and_work_paths_the_container_or_another_user_can_write_are_refused() {
+    let b = counting_bundle("ckpt-paths");
+    run_detached(&b, "c");
+    let rootfs = b.rootfs();
+    let link = b.dir.join("link-to-rootfs-tmp");
+    std::os::unix::fs::symlink(rootfs.join("tmp"), &link).unwrap();
+    let in_rootfs = rootfs.join("tmp/ckpt");
+    let through_link = link.join("ckpt");
+    let in_bind = b.dir.join("data/ckpt");
+    let cases = [
+        ("--image-path", in_rootfs.as_path(), "the container's rootfs"),
+        ("--image-path", through_link.as_path(), "the container's rootfs"),
+        ("--image-path", in_bind.as_path(), "its bind mount /data"),
+        ("--work-path", in_rootfs.as_path(), "the container's rootfs"),
+        ("--work-path", in_bind.as_path(), "its bind mount /data"),
+    ];
+    for (flag, path, why) in cases {
+        let o = husk(&b, &["checkpoint", flag, path.to_str().unwrap(), "c"]);
+        assert!(!o.status.success(), "{flag} {path:?} was taken");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(flag) && err.contains(why), "{flag} {path:?}: {err}");
+        assert!(!path.exists(), "{path:?} was made");
+    }
+    // The container made rootfs/tmp a symlink to a host directory: the
+    // path as given is inside the rootfs, wherever it leads.
+    let host_dir = b.dir.join("host-dir");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::remove_dir_all(rootfs.join("tmp")).unwrap();
+    std::os::unix::fs::symlink(&host_dir, rootfs.join("tmp")).unwrap();
+    let o = husk(&b, &["checkpoint", "--image-path", in_rootfs.to_str().unwrap(), "c"]);
+    assert!(stderr(&o).contains("the container's rootfs"), "{}", stderr(&o));
+    assert!(!host_dir.join("ckpt").exists(), "made through the container's symlink");
+    // Directories another user can write (or owns).
+    let open = b.dir.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let theirs = b.dir.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    chown_tree(&theirs, 1000, 1000);
+    for (flag, dir) in [("--image-path", &open), ("--work-path", &open), ("--image-path", &theirs)] {
+        let o = husk(&b, &["checkpoint", flag, dir.to_str().unwrap(), "c"]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{flag} {dir:?} was taken");
+        assert!(
+            err.contains(flag) && err.contains("not writable by group or others"),
+            "{flag} {dir:?}: {err}"
+        );
+    }
+    assert_eq!(b.status("c"), "running", "a refused checkpoint touched the container");
+    count_passes(&b, count(&b));
+
+    // Restore: images another user could have written decide what runs as
+    // root; images inside the new container's rootfs are the container's.
+    let image = b.dir.join("fake-image");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::set_permissions(&image, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::write(image.join("inventory.img"), b"").unwrap();
+    std::fs::write(image.join("core-1.img"), b"").unwrap();
+    chown_tree(&image.join("core-1.img"), 1000, 1000);
+    let o = restore(&b, "c2", image.to_str().unwrap(), &[]);
+    assert!(
+        stderr(&o).contains("core-1.img is owned by uid 1000"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!b.root.join("c2").exists(), "a refused restore left state");
+    std::fs::create_dir_all(rootfs.join("ckpt")).unwrap();
+    std::fs::write(rootfs.join("ckpt/inventory.img"), b"").unwrap();
+    let o = restore(&b, "c2", rootfs.join("ckpt").to_str().unwrap(), &[]);
+    assert!(
+        stderr(&o).contains("--image-path") && stderr(&o).contains("the container's rootfs"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!b.root.join("c2").exists(), "a refused restore left state");
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+/// A bundle whose bind mount source is missing is refused before criu
+/// runs, naming the mount, and leaves nothing.
+#[test]
+fn restore_with_a_missing_bind_source_is_refused() {
+    let mut b = counting_bundle("ckpt-nosource");
+    let image = b.dir.join("image");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::write(image.join("inventory.img"), b"").unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/gone", "type": "bind", "source": b.dir.join("gone"), "options": ["rbind"]
+    }));
+    b.save();
+    let o = restore(&b, "c", image.to_str().unwrap(), &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("mounts: the source") && err.contains("/gone"), "{err}");
+    b.assert_gone("c");
+}
