@@ -113,5 +113,8 @@ fn dump_args(
     }
     criu::dump_external_namespaces(spec, &mut args)?;
     criu::dump_stdio(&dirs.image, saved.pid, &mut args)?;
+    if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        criu::dump_terminal(&dirs.image, saved.pid, &mut args)?;
+    }
     Ok(args)
 }

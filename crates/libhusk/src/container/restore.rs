@@ -4,7 +4,7 @@
 //! rootfs as root, then commits the restored init as a running container.
 //! A failed restore kills what criu restored and leaves nothing behind.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::refuse_rootless;
@@ -56,9 +56,6 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     if mode.systemd_cgroup {
         bail!("restore with --systemd-cgroup is not supported yet: use the cgroupfs driver");
     }
-    if opts.console_socket.is_some() {
-        bail!("--console-socket: restoring a container with a terminal is not supported yet");
-    }
     state::validate_id(&opts.id)?;
     if !opts.criu.image_dir()?.join("inventory.img").is_file() {
         // Checked before the bundle, which matters less.
@@ -84,9 +81,14 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     };
     let mut plan = spec::load(&bundle, &spec_opts)?;
     spec::prepare(&mut plan, &spec_opts)?;
-    if plan.process.terminal {
-        bail!("process.terminal: restoring a container with a terminal is not supported yet");
-    }
+    // As create: a terminal's master goes over the console socket, which
+    // is connected before anything is made.
+    let console = match (plan.process.terminal, &opts.console_socket) {
+        (true, Some(path)) => Some(crate::process::console::connect(path)?),
+        (true, None) => bail!("process.terminal: restore needs --console-socket, to send the new terminal's master to"),
+        (false, Some(_)) => bail!("--console-socket: the config's process.terminal is false"),
+        (false, None) => None,
+    };
     let spec = spec::parse(&plan.config_text)?;
     let dirs = opts
         .criu
@@ -106,7 +108,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     let mut saved = describe(&plan, &create, None, cgroup.record());
     let restored = locked
         .record(&saved)
-        .and_then(|()| restore_into(&plan, &spec, &locked, opts, &dirs, &mut cgroup, &mut saved));
+        .and_then(|()| restore_into(&plan, &spec, &locked, opts, console.as_ref(), &dirs, &mut cgroup, &mut saved));
     if let Err(e) = restored {
         // Whatever criu restored is in the cgroup: destroy kills it all.
         if let Err(c) = cgroup.destroy() {
@@ -150,6 +152,7 @@ fn restore_into(
     spec: &oci_spec::runtime::Spec,
     locked: &Locked,
     opts: &RestoreOptions,
+    console: Option<&OwnedFd>,
     dirs: &criu::Dirs,
     cgroup: &mut Box<dyn Driver>,
     saved: &mut Saved,
@@ -180,6 +183,13 @@ fn restore_into(
     let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(spec, &mut args)?;
     let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
     inherit.extend(criu::inherit_stdio(&dirs.image, &mut args)?);
+    let terminal = match console {
+        Some(_) => Some(criu::restore_terminal(&dirs.image, &mut args)?),
+        None => None,
+    };
+    if let Some((_, peer, _)) = &terminal {
+        inherit.push(peer.as_raw_fd());
+    }
     // criu wants its root a mount point whose parent is not overmounted: the
     // rootfs bound on a directory of the state dir, in criu's own mount
     // namespace (see Spawn::bind), so no SIGKILL leaves it mounted here,
@@ -210,6 +220,14 @@ fn restore_into(
     (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
+    if let (Some(socket), Some((master, peer, path))) = (console, terminal) {
+        drop(peer);
+        if let Some((rows, cols)) = plan.process.console_size {
+            crate::process::console::set_size(master.as_fd(), rows, cols);
+        }
+        crate::process::channel::send_with_fd(socket, path.as_bytes(), &master)
+            .context(|| "--console-socket: send the restored terminal's master".into())?;
+    }
     locked.commit(saved)
 }
 

@@ -497,6 +497,71 @@ pub fn inherit_stdio(image_dir: &PinnedDir, args: &mut Args) -> Result<Vec<RawFd
     Ok(inherited)
 }
 
+/// Where checkpoint keeps, for restore, criu's key of the terminal of a
+/// container with `process.terminal` (`tty[RDEV:DEV]`, as LXC names it).
+pub const TTY_INFO: &str = "tty.info";
+
+/// A container with a terminal: the pty's master is outside it (with
+/// whoever got it over the console socket), so criu must be told that the
+/// peer its processes hold is an external tty (`--external tty[RDEV:DEV]`)
+/// and that /dev/console, bound from that peer, is an external mount.
+/// criu's RPC would instead remake the pty and hand back an orphan master;
+/// its command line has no such option, hence this.
+pub fn dump_terminal(image_dir: &PinnedDir, pid: libc::pid_t, args: &mut Args) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let fd0 = format!("/proc/{pid}/fd/0");
+    let meta = std::fs::metadata(&fd0).context(|| "process.terminal: the container's terminal (fd 0 of its init)".into())?;
+    if !meta.file_type().is_char_device() {
+        bail!("process.terminal: fd 0 of the container's init is not its terminal any more");
+    }
+    let key = format!("tty[{:x}:{:x}]", meta.rdev(), meta.dev());
+    args.pair("--external", &key);
+    args.pair("--ext-mount-map", "/dev/console:console");
+    crate::state::write_atomic(&image_dir.file(TTY_INFO), key.as_bytes(), 0o600)
+        .context(|| format!("write {}", image_dir.path.join(TTY_INFO).display()))
+}
+
+/// A new pty standing for the checkpointed terminal at restore: criu gives
+/// its peer to the processes in place of the old one (`--inherit-fd`) and
+/// binds it on /dev/console. Returns the master, the peer (which must stay
+/// open until criu has run) and the peer's path.
+pub fn restore_terminal(image_dir: &PinnedDir, args: &mut Args) -> Result<(OwnedFd, OwnedFd, String)> {
+    let info = image_dir.path.join(TTY_INFO);
+    let key = std::fs::read_to_string(image_dir.file(TTY_INFO))
+        .context(|| format!("process.terminal: {} (a checkpoint of a container with a terminal has it)", info.display()))?;
+    let key = key.trim();
+    let hex = |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let well_formed = key
+        .strip_prefix("tty[")
+        .and_then(|k| k.strip_suffix(']'))
+        .and_then(|k| k.split_once(':'))
+        .is_some_and(|(r, d)| hex(r) && hex(d));
+    if !well_formed {
+        bail!("{}: not a tty key: {key:?}", info.display());
+    }
+    let (master, peer, path) = open_host_pty().context(|| "open a pty for the restored terminal".into())?;
+    args.pair("--inherit-fd", format!("fd[{}]:{key}", peer.as_raw_fd()));
+    args.pair("--ext-mount-map", format!("console:{path}"));
+    Ok((master, peer, path))
+}
+
+/// A pty of the host's /dev/ptmx: master, peer (opened from the master,
+/// TIOCGPTPEER) and the peer's path, checked to be that peer.
+fn open_host_pty() -> std::io::Result<(OwnedFd, OwnedFd, String)> {
+    use std::os::fd::AsFd;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let master = crate::sys::openat(libc::AT_FDCWD, c"/dev/ptmx", flags, 0)?;
+    crate::sys::term::unlock_pty(master.as_fd())?;
+    let peer = crate::sys::term::open_pty_peer(master.as_fd(), flags)?;
+    let path = format!("/dev/pts/{}", crate::sys::term::pty_number(master.as_fd())?);
+    let same = |p: &std::fs::Metadata, q: &std::fs::Metadata| p.rdev() == q.rdev() && p.dev() == q.dev();
+    let peer_meta = std::fs::metadata(format!("/proc/self/fd/{}", peer.as_raw_fd()))?;
+    if !std::fs::metadata(&path).is_ok_and(|m| same(&m, &peer_meta)) {
+        return Err(std::io::Error::other(format!("{path} is not the peer of /dev/ptmx's new pty")));
+    }
+    Ok((master, peer, path))
+}
+
 /// Extra setup of the criu process: cgroups it joins before exec (restore
 /// puts criu in the new container's cgroup, so that what it forks is
 /// there from birth), fds it inherits, the rootfs it binds for itself.
@@ -645,6 +710,18 @@ mod tests {
         ok.common_args(&mut args);
         let args: Vec<String> = args.0.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(args, ["--manage-cgroups=strict", "--empty-ns", "net"]);
+    }
+
+    #[test]
+    fn directories_inside_what_the_container_writes_are_refused_as_given() {
+        let writable = [("the container's rootfs".to_string(), PathBuf::from("/nonexistent/b/rootfs"))];
+        for bad in ["/nonexistent/b/rootfs/tmp/x", "/nonexistent/b/x/../rootfs/ckpt", "/nonexistent/b/rootfs"] {
+            let err = refuse_inside("--image-path", Path::new(bad), &writable).unwrap_err();
+            assert!(err.to_string().contains("--image-path"), "{err}");
+        }
+        for ok in ["/nonexistent/b/image", "/nonexistent/b/rootfs2"] {
+            refuse_inside("--work-path", Path::new(ok), &writable).unwrap();
+        }
     }
 
     #[test]
