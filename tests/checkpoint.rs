@@ -448,7 +448,11 @@ fn image_and_work_paths_the_container_or_another_user_can_write_are_refused() {
     let theirs = b.dir.join("theirs");
     std::fs::create_dir(&theirs).unwrap();
     chown_tree(&theirs, 1000, 1000);
-    for (flag, dir) in [("--image-path", &open), ("--work-path", &open), ("--image-path", &theirs)] {
+    for (flag, dir) in [
+        ("--image-path", &open),
+        ("--work-path", &open),
+        ("--image-path", &theirs),
+    ] {
         let o = husk(&b, &["checkpoint", flag, dir.to_str().unwrap(), "c"]);
         let err = stderr(&o);
         assert!(!o.status.success(), "{flag} {dir:?} was taken");
@@ -469,11 +473,7 @@ fn image_and_work_paths_the_container_or_another_user_can_write_are_refused() {
     std::fs::write(image.join("core-1.img"), b"").unwrap();
     chown_tree(&image.join("core-1.img"), 1000, 1000);
     let o = restore(&b, "c2", image.to_str().unwrap(), &[]);
-    assert!(
-        stderr(&o).contains("core-1.img is owned by uid 1000"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("core-1.img is owned by uid 1000"), "{}", stderr(&o));
     assert!(!b.root.join("c2").exists(), "a refused restore left state");
     std::fs::create_dir_all(rootfs.join("ckpt")).unwrap();
     std::fs::write(rootfs.join("ckpt/inventory.img"), b"").unwrap();
@@ -586,7 +586,10 @@ fn a_restore_killed_at_any_instant_leaves_what_delete_force_removes() {
         assert!(!criu_root_mounted(), "{at}: criu's root is still mounted on the host");
         let before = count(&b);
         std::thread::sleep(Duration::from_millis(500));
-        eprintln!("restore killed at {at}: criu ended with {criu}, the count went {before} -> {}", count(&b));
+        eprintln!(
+            "restore killed at {at}: criu ended with {criu}, the count went {before} -> {}",
+            count(&b)
+        );
         let o = husk(&b, &["delete", "--force", "c"]);
         assert_ok(&o);
         b.assert_gone("c");
@@ -665,7 +668,15 @@ fn restore_with_another_bundle_fails_cleanly() {
     other.script("sleep 1000");
     let o = husk(
         &other,
-        &["restore", "-d", "--image-path", image, "--bundle", other.dir.to_str().unwrap(), "c"],
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            image,
+            "--bundle",
+            other.dir.to_str().unwrap(),
+            "c",
+        ],
     );
     assert!(!o.status.success(), "restored without the bind mount");
     let err = stderr(&o);
@@ -677,7 +688,15 @@ fn restore_with_another_bundle_fails_cleanly() {
     std::fs::remove_file(odd.rootfs().join("bin/busybox")).unwrap();
     let o = husk(
         &odd,
-        &["restore", "-d", "--image-path", image, "--bundle", odd.dir.to_str().unwrap(), "c"],
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            image,
+            "--bundle",
+            odd.dir.to_str().unwrap(),
+            "c",
+        ],
     );
     assert!(!o.status.success(), "restored without the program");
     let err = stderr(&o);
@@ -805,7 +824,10 @@ fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket(
     let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock).unwrap());
     let sock = sock.to_str().unwrap();
     let bundle = b.dir.to_str().unwrap();
-    assert_ok(&husk(&b, &["run", "-d", "--console-socket", sock, "--bundle", bundle, "t"]));
+    assert_ok(&husk(
+        &b,
+        &["run", "-d", "--console-socket", sock, "--bundle", bundle, "t"],
+    ));
     let (_, master) = receiver.join().unwrap();
     let mut master = std::fs::File::from(master);
     read_until(&mut master, "# ");
@@ -828,7 +850,9 @@ fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket(
     assert!(path.starts_with("/dev/pts/"), "{path}");
     let mut master = std::fs::File::from(master);
     // The shell's memory came back ($x), and it talks over the new pty.
-    master.write_all(b"echo $x-after; tty; ls -l /dev/console | cut -c1\n").unwrap();
+    master
+        .write_all(b"echo $x-after; tty; ls -l /dev/console | cut -c1\n")
+        .unwrap();
     let out = read_until(&mut master, "before-42-after");
     eprintln!("after restore: {out:?}");
     master.write_all(b"exit\n").unwrap();

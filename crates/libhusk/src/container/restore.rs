@@ -106,9 +106,18 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     // Recorded before the cgroup exists, as create does, so that `delete`
     // finds what a killed restore made.
     let mut saved = describe(&plan, &create, None, cgroup.record());
-    let restored = locked
-        .record(&saved)
-        .and_then(|()| restore_into(&plan, &spec, &locked, opts, console.as_ref(), &dirs, &mut cgroup, &mut saved));
+    let restored = locked.record(&saved).and_then(|()| {
+        restore_into(
+            &plan,
+            &spec,
+            &locked,
+            opts,
+            console.as_ref(),
+            &dirs,
+            &mut cgroup,
+            &mut saved,
+        )
+    });
     if let Err(e) = restored {
         // Whatever criu restored is in the cgroup: destroy kills it all.
         if let Err(c) = cgroup.destroy() {

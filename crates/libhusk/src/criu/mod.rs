@@ -184,7 +184,8 @@ impl PinnedDir {
             .open(path)
             .context(|| format!("{flag} {}", path.display()))?;
         let fd = OwnedFd::from(file);
-        let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_else(|_| path.to_path_buf());
+        let real =
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_else(|_| path.to_path_buf());
         refuse_inside(flag, &real, writable)?;
         Ok(PinnedDir { flag, path: real, fd })
     }
@@ -510,7 +511,8 @@ pub const TTY_INFO: &str = "tty.info";
 pub fn dump_terminal(image_dir: &PinnedDir, pid: libc::pid_t, args: &mut Args) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let fd0 = format!("/proc/{pid}/fd/0");
-    let meta = std::fs::metadata(&fd0).context(|| "process.terminal: the container's terminal (fd 0 of its init)".into())?;
+    let meta =
+        std::fs::metadata(&fd0).context(|| "process.terminal: the container's terminal (fd 0 of its init)".into())?;
     if !meta.file_type().is_char_device() {
         bail!("process.terminal: fd 0 of the container's init is not its terminal any more");
     }
@@ -527,8 +529,12 @@ pub fn dump_terminal(image_dir: &PinnedDir, pid: libc::pid_t, args: &mut Args) -
 /// open until criu has run) and the peer's path.
 pub fn restore_terminal(image_dir: &PinnedDir, args: &mut Args) -> Result<(OwnedFd, OwnedFd, String)> {
     let info = image_dir.path.join(TTY_INFO);
-    let key = std::fs::read_to_string(image_dir.file(TTY_INFO))
-        .context(|| format!("process.terminal: {} (a checkpoint of a container with a terminal has it)", info.display()))?;
+    let key = std::fs::read_to_string(image_dir.file(TTY_INFO)).context(|| {
+        format!(
+            "process.terminal: {} (a checkpoint of a container with a terminal has it)",
+            info.display()
+        )
+    })?;
     let key = key.trim();
     let hex = |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
     let well_formed = key
@@ -557,7 +563,9 @@ fn open_host_pty() -> std::io::Result<(OwnedFd, OwnedFd, String)> {
     let same = |p: &std::fs::Metadata, q: &std::fs::Metadata| p.rdev() == q.rdev() && p.dev() == q.dev();
     let peer_meta = std::fs::metadata(format!("/proc/self/fd/{}", peer.as_raw_fd()))?;
     if !std::fs::metadata(&path).is_ok_and(|m| same(&m, &peer_meta)) {
-        return Err(std::io::Error::other(format!("{path} is not the peer of /dev/ptmx's new pty")));
+        return Err(std::io::Error::other(format!(
+            "{path} is not the peer of /dev/ptmx's new pty"
+        )));
     }
     Ok((master, peer, path))
 }
@@ -604,7 +612,9 @@ pub fn run(action: &str, mut args: Args, dirs: &Dirs, log_name: &str, mut spawn:
         dirs.work.fd.as_raw_fd(),
         dirs.work.path.display()
     ));
-    spawn.inherit.extend([dirs.image.fd.as_raw_fd(), dirs.work.fd.as_raw_fd()]);
+    spawn
+        .inherit
+        .extend([dirs.image.fd.as_raw_fd(), dirs.work.fd.as_raw_fd()]);
     crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, spawn.inherit, spawn.bind);
     let child = cmd.spawn().map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
@@ -714,8 +724,15 @@ mod tests {
 
     #[test]
     fn directories_inside_what_the_container_writes_are_refused_as_given() {
-        let writable = [("the container's rootfs".to_string(), PathBuf::from("/nonexistent/b/rootfs"))];
-        for bad in ["/nonexistent/b/rootfs/tmp/x", "/nonexistent/b/x/../rootfs/ckpt", "/nonexistent/b/rootfs"] {
+        let writable = [(
+            "the container's rootfs".to_string(),
+            PathBuf::from("/nonexistent/b/rootfs"),
+        )];
+        for bad in [
+            "/nonexistent/b/rootfs/tmp/x",
+            "/nonexistent/b/x/../rootfs/ckpt",
+            "/nonexistent/b/rootfs",
+        ] {
             let err = refuse_inside("--image-path", Path::new(bad), &writable).unwrap_err();
             assert!(err.to_string().contains("--image-path"), "{err}");
         }
