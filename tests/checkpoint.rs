@@ -753,7 +753,27 @@ fn manage_cgroups_modes_do_what_criu_documents() {
     for mode in ["soft", "full", "strict", "ignore"] {
         let (o, got) = cgroup_mode_round(&mut b, mode);
         eprintln!("--manage-cgroups-mode {mode}: {got:?} {}", stderr(&o));
+        if let Some((_, in_new_cgroup)) = &got {
+            // husk puts criu in the new cgroup before it execs, whatever the mode.
+            assert!(in_new_cgroup, "{mode}: the init is not in the new cgroup");
+        } else {
+            assert!(stderr(&o).contains("restore.log"), "{mode}: {}", stderr(&o));
+        }
+        // soft: criu sets no property of a cgroup it did not make (husk
+        // made it, with the config's limit); ignore: criu leaves cgroups alone.
+        if mode == "soft" || mode == "ignore" {
+            assert_eq!(got.map(|g| g.0).as_deref(), Some("100663296"), "{mode}");
+        }
     }
+    // An unknown mode is refused naming the flag, before anything.
+    let o = restore(
+        &b,
+        "x",
+        b.dir.join("image-soft").to_str().unwrap(),
+        &["--manage-cgroups-mode", "loose"],
+    );
+    assert!(stderr(&o).contains("--manage-cgroups-mode"), "{}", stderr(&o));
+    b.assert_gone("x");
 }
 
 /// Accepts one connection on the console socket and returns the pty path

@@ -114,7 +114,7 @@ fn dump_args(
     criu::dump_external_namespaces(spec, &mut args)?;
     criu::dump_stdio(&dirs.image, saved.pid, &mut args)?;
     if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
-        criu::dump_terminal(&dirs.image, saved.pid, &mut args)?;
+        criu::dump_terminal(&mut args);
     }
     Ok(args)
 }

@@ -4,7 +4,7 @@
 //! rootfs as root, then commits the restored init as a running container.
 //! A failed restore kills what criu restored and leaves nothing behind.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::refuse_rootless;
@@ -192,13 +192,13 @@ fn restore_into(
     let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(spec, &mut args)?;
     let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
     inherit.extend(criu::inherit_stdio(&dirs.image, &mut args)?);
-    let terminal = match console {
-        Some(_) => Some(criu::restore_terminal(&dirs.image, &mut args)?),
-        None => None,
+    let (master, stdin) = match console {
+        Some(_) => {
+            let (master, peer, path) = criu::restore_terminal(&mut args)?;
+            (Some((master, path)), Some(peer))
+        }
+        None => (None, None),
     };
-    if let Some((_, peer, _)) = &terminal {
-        inherit.push(peer.as_raw_fd());
-    }
     // criu wants its root a mount point whose parent is not overmounted: the
     // rootfs bound on a directory of the state dir, in criu's own mount
     // namespace (see Spawn::bind), so no SIGKILL leaves it mounted here,
@@ -210,7 +210,9 @@ fn restore_into(
         bind: Some(sys::spawn::PrivateBind {
             source: sys::cstring(&plan.rootfs)?,
             target: sys::cstring(&root)?,
+            cwd: -1, // criu::run sets it
         }),
+        stdin,
     };
     criu::run("restore", args, dirs, "restore.log", spawn)?;
     drop(namespaces);
@@ -229,8 +231,7 @@ fn restore_into(
     (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
-    if let (Some(socket), Some((master, peer, path))) = (console, terminal) {
-        drop(peer);
+    if let (Some(socket), Some((master, path))) = (console, master) {
         if let Some((rows, cols)) = plan.process.console_size {
             crate::process::console::set_size(master.as_fd(), rows, cols);
         }

@@ -498,55 +498,26 @@ pub fn inherit_stdio(image_dir: &PinnedDir, args: &mut Args) -> Result<Vec<RawFd
     Ok(inherited)
 }
 
-/// Where checkpoint keeps, for restore, criu's key of the terminal of a
-/// container with `process.terminal` (`tty[RDEV:DEV]`, as LXC names it).
-pub const TTY_INFO: &str = "tty.info";
-
 /// A container with a terminal: the pty's master is outside it (with
-/// whoever got it over the console socket), so criu must be told that the
-/// peer its processes hold is an external tty (`--external tty[RDEV:DEV]`)
-/// and that /dev/console, bound from that peer, is an external mount.
-/// criu's RPC would instead remake the pty and hand back an orphan master;
-/// its command line has no such option, hence this.
-pub fn dump_terminal(image_dir: &PinnedDir, pid: libc::pid_t, args: &mut Args) -> Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    let fd0 = format!("/proc/{pid}/fd/0");
-    let meta =
-        std::fs::metadata(&fd0).context(|| "process.terminal: the container's terminal (fd 0 of its init)".into())?;
-    if !meta.file_type().is_char_device() {
-        bail!("process.terminal: fd 0 of the container's init is not its terminal any more");
-    }
-    let key = format!("tty[{:x}:{:x}]", meta.rdev(), meta.dev());
-    args.pair("--external", &key);
+/// whoever got it over the console socket), so its processes are a shell
+/// job to criu (`--shell-job`: a session whose terminal's master is not
+/// dumped), and /dev/console, bound from the pty's peer, is an external
+/// mount. (criu's RPC would remake the pty and hand back an orphan master;
+/// its command line has no such option. `--external tty[RDEV:DEV]` does not
+/// do: criu 3.17 then refuses a process that has /dev/tty open, as an
+/// interactive shell has.)
+pub fn dump_terminal(args: &mut Args) {
+    args.push("--shell-job");
     args.pair("--ext-mount-map", "/dev/console:console");
-    crate::state::write_atomic(&image_dir.file(TTY_INFO), key.as_bytes(), 0o600)
-        .context(|| format!("write {}", image_dir.path.join(TTY_INFO).display()))
 }
 
-/// A new pty standing for the checkpointed terminal at restore: criu gives
-/// its peer to the processes in place of the old one (`--inherit-fd`) and
-/// binds it on /dev/console. Returns the master, the peer (which must stay
-/// open until criu has run) and the peer's path.
-pub fn restore_terminal(image_dir: &PinnedDir, args: &mut Args) -> Result<(OwnedFd, OwnedFd, String)> {
-    let info = image_dir.path.join(TTY_INFO);
-    let key = std::fs::read_to_string(image_dir.file(TTY_INFO)).context(|| {
-        format!(
-            "process.terminal: {} (a checkpoint of a container with a terminal has it)",
-            info.display()
-        )
-    })?;
-    let key = key.trim();
-    let hex = |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let well_formed = key
-        .strip_prefix("tty[")
-        .and_then(|k| k.strip_suffix(']'))
-        .and_then(|k| k.split_once(':'))
-        .is_some_and(|(r, d)| hex(r) && hex(d));
-    if !well_formed {
-        bail!("{}: not a tty key: {key:?}", info.display());
-    }
+/// A new pty standing for the checkpointed terminal at restore: criu, a
+/// shell job, gives its stdin (the new pty's peer) to the processes in
+/// place of the old terminal, and binds it on /dev/console. Returns the
+/// master and the peer (criu's stdin) and the peer's path.
+pub fn restore_terminal(args: &mut Args) -> Result<(OwnedFd, OwnedFd, String)> {
     let (master, peer, path) = open_host_pty().context(|| "open a pty for the restored terminal".into())?;
-    args.pair("--inherit-fd", format!("fd[{}]:{key}", peer.as_raw_fd()));
+    args.push("--shell-job");
     args.pair("--ext-mount-map", format!("console:{path}"));
     Ok((master, peer, path))
 }
@@ -583,6 +554,8 @@ pub struct Spawn {
     /// root): never mounted where husk is, so nothing stays mounted on the
     /// host whenever husk or criu dies.
     pub bind: Option<crate::sys::spawn::PrivateBind>,
+    /// criu's stdin instead of husk's.
+    pub stdin: Option<OwnedFd>,
 }
 
 /// Runs `criu ACTION ARGS` in `dirs` (images and work directory, log at
@@ -596,15 +569,28 @@ pub struct Spawn {
 pub fn run(action: &str, mut args: Args, dirs: &Dirs, log_name: &str, mut spawn: Spawn) -> Result<()> {
     let log_path = dirs.work.path.join(log_name);
     args.pair("--images-dir", dirs.image.arg());
+    // With a mount namespace of its own, criu starts in the work directory
+    // (see PrivateBind::cwd).
+    let work = match &mut spawn.bind {
+        Some(b) => {
+            b.cwd = dirs.work.fd.as_raw_fd();
+            ".".to_string()
+        }
+        None => dirs.work.arg(),
+    };
+    let stdin = match spawn.stdin.take() {
+        Some(fd) => Stdio::from(fd),
+        None => Stdio::inherit(),
+    };
     let mut cmd = Command::new(program());
     cmd.arg(action)
         .args(&args.0)
         .arg("--work-dir")
-        .arg(dirs.work.arg())
+        .arg(work)
         .arg("--log-file")
         .arg(log_name)
         .arg("-v4")
-        .stdin(Stdio::inherit());
+        .stdin(stdin);
     log::debug(&format!(
         "running {cmd:?} (fd {} is {}, fd {} is {})",
         dirs.image.fd.as_raw_fd(),

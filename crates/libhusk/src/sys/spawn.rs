@@ -13,6 +13,11 @@ pub struct PrivateBind {
     pub source: CString,
     /// Where, an existing directory.
     pub target: CString,
+    /// The directory the helper starts in, entered before the new mount
+    /// namespace so that its working directory is there (a directory
+    /// reached through an fd of the old one is not: nothing can be mounted
+    /// on it from the new namespace).
+    pub cwd: RawFd,
 }
 
 /// Has the process that `cmd` spawns, before it execs, join the cgroups
@@ -22,8 +27,8 @@ pub struct PrivateBind {
 /// the caller's) and make that bind mount there. A failure of any step
 /// fails the spawn.
 pub fn before_exec(cmd: &mut Command, procs: Vec<OwnedFd>, inherit: Vec<RawFd>, bind: Option<PrivateBind>) {
-    // SAFETY: the closure only calls write(2), fcntl(2), unshare(2) and
-    // mount(2) on descriptors it owns or was given and on strings made
+    // SAFETY: the closure only calls write(2), fcntl(2), fchdir(2), unshare(2)
+    // and mount(2) on descriptors it owns or was given and on strings made
     // before the fork, which are async-signal-safe and do not allocate, as
     // pre_exec requires.
     unsafe {
@@ -41,7 +46,7 @@ pub fn before_exec(cmd: &mut Command, procs: Vec<OwnedFd>, inherit: Vec<RawFd>, 
                 }
             }
             if let Some(b) = &bind {
-                if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                if libc::fchdir(b.cwd) != 0 || libc::unshare(libc::CLONE_NEWNS) != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 let none = std::ptr::null();
