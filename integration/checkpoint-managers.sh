@@ -9,8 +9,10 @@
 set -uo pipefail
 here=$(dirname "$(readlink -f "$0")")
 husk=$(readlink -f "${1:?usage: integration/checkpoint-managers.sh HUSK_BINARY}")
-# The VM's init leaves loopback down; criu probes TCP repair over it.
+# The VM's init leaves loopback down (criu probes TCP repair over it) and
+# makes no /dev/fd (bash's process substitution needs it).
 ip link set lo up 2>/dev/null
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 rc=0
 echo "== podman"
 HUSK_INTEGRATION_ONLY=checkpoint HUSK_PODMAN_STORAGE_DRIVER=vfs "$here/podman.sh" "$husk" || rc=1

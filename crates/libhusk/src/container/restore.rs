@@ -155,6 +155,31 @@ fn check_bind_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Result<(
     Ok(())
 }
 
+/// Makes the mount points of the config's bind mounts in the rootfs, as
+/// runc does before a restore: criu mounts on them but makes none, and a
+/// rootfs made afresh (`podman container restore --import`) lacks those the
+/// runtime made at create (/etc/hosts and the like). Made through the
+/// rootfs's fd: a symlink in it cannot lead them out.
+fn make_mount_points(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<()> {
+    let rootfs = sys::cstring(&plan.rootfs)?;
+    let root = sys::openat(
+        libc::AT_FDCWD,
+        &rootfs,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )
+    .context(|| format!("root.path {}", plan.rootfs.display()))?;
+    for m in criu::external_mounts(spec, &plan.bundle) {
+        let at = Path::new(&m.destination);
+        if m.source.is_dir() {
+            crate::rootfs::resolve::resolve_dir(&root, at, true)?;
+        } else {
+            crate::rootfs::resolve::resolve_file(&root, at)?;
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn restore_into(
     plan: &Plan,
@@ -169,6 +194,7 @@ fn restore_into(
     make_cgroup(plan, cgroup)?;
     saved.cgroup = cgroup.record();
     locked.record(saved)?;
+    make_mount_points(spec, plan)?;
     let root = locked.dir.join(CRIU_ROOT);
     let pid_path = locked.dir.join(CRIU_PID);
     let mut args = Args::default();
