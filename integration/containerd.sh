@@ -108,8 +108,9 @@ pass "images import"
 R() { C run $snap --runc-binary "$husk" "$@"; }
 
 # ctr task checkpoint (the shim runs husk checkpoint --leave-running into
-# an image in containerd's content store), then ctr container restore --live
-# and task start from it. Only where criu works on the kernel.
+# an image in containerd's content store), ctr container checkpoint --task,
+# then ctr container restore --live and task start from that. Only where
+# criu works on the kernel.
 task_state() { C task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
 checkpoint() {
     if ! criu_works; then
@@ -121,8 +122,11 @@ checkpoint() {
     sleep 2
     local out ref before after
     out=$(C task checkpoint ck 2>&1) && pass "task checkpoint" || fail "task checkpoint" "$(echo "$out" | tail -1)"
-    ref=$(echo "$out" | tail -1)
     check "left running" RUNNING "$(task_state ck)"
+    # A checkpoint restore takes: the container's (image, spec) and its task's.
+    ref=localhost/husk-checkpoint:ck
+    out=$(C container checkpoint --task --image ck "$ref" 2>&1) && pass "container checkpoint --task" ||
+        fail "container checkpoint --task" "$(echo "$out" | tail -1)"
     before=$(C task exec --exec-id r1 ck cat /tmp/count 2>&1)
     C task kill -s KILL ck >/dev/null 2>&1
     retry 10 sh -c "ctr --address $sock --namespace $ns task ls | grep -q '^ck .*STOPPED'"
