@@ -51,10 +51,13 @@ test-systemd: deps deps-vm
 
 # checkpoint and restore (CRIU), in the QEMU VM: CRIU 3.17 fails on newer
 # kernels than Debian's 6.1 (a vDSO it does not know).
-test-checkpoint: deps deps-vm
+# Then podman's and containerd's checkpoint and restore with husk, in the VM too.
+test-checkpoint: deps deps-vm build
 	bin=$$($(CARGO) test --release --test checkpoint --no-run --message-format=json \
 		| grep -o '"executable":"[^"]*checkpoint[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 1500 -- $$bin --ignored --test-threads=1
+	scripts/install-deps.sh --managers
+	integration/vm/run-in-vm.sh --timeout 900 -- integration/checkpoint-managers.sh $(HUSK)
 
 # End-to-end runs under podman (root and rootless), containerd and docker.
 integration: build

@@ -116,3 +116,18 @@ cgroup_parents_restore() {
         [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
     done
 }
+
+# criu_works: whether criu can dump a process on this kernel (criu 3.17 fails
+# on kernels much newer than 6.1: a vDSO it does not know).
+criu_works() {
+    local dir pid ok=1
+    command -v criu >/dev/null || return 1
+    dir=$(mktemp -d /tmp/husk-criu-probe.XXXXXX)
+    setsid sleep 60 </dev/null >/dev/null 2>&1 &
+    pid=$!
+    timeout 60 criu dump -t "$pid" -D "$dir" --leave-running --shell-job -o dump.log >/dev/null 2>&1 && ok=0
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rm -rf "$dir"
+    return $ok
+}

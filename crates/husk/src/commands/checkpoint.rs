@@ -75,7 +75,7 @@ pub struct RestoreArgs {
     /// Write the restored process's pid to this file
     #[arg(long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
-    /// Unix socket that receives the pty master (terminals are not restored yet)
+    /// Unix socket that receives the restored terminal's pty master
     #[arg(long, value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
     /// Accepted as runc does (criu makes the mount namespace)

@@ -59,17 +59,15 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let config = locked.dir.join("config.json");
     let text = std::fs::read_to_string(&config).context(|| format!("container \"{}\" config", opts.id))?;
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
-    let image_dir = opts.criu.image_dir()?;
-    let work_dir = opts.criu.work_dir()?;
-    criu::make_dir(&image_dir)?;
-    criu::make_dir(&work_dir)?;
+    let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
+    let dirs = opts.criu.open_dirs(true, &writable)?;
     let (action, log) = if opts.pre_dump {
         ("pre-dump", "pre-dump.log")
     } else {
         ("dump", "dump.log")
     };
-    let args = dump_args(opts, &saved, &spec, &image_dir)?;
-    criu::run(action, args, &work_dir, log, criu::Spawn::default())?;
+    let args = dump_args(opts, &saved, &spec, &dirs)?;
+    criu::run(action, args, &dirs, log, criu::Spawn::default())?;
     if opts.leave_running || opts.pre_dump {
         return Ok(());
     }
@@ -82,11 +80,10 @@ fn dump_args(
     opts: &CheckpointOptions,
     saved: &Saved,
     spec: &oci_spec::runtime::Spec,
-    image_dir: &std::path::Path,
+    dirs: &criu::Dirs,
 ) -> Result<Args> {
     let mut args = Args::default();
     args.pair("--tree", saved.pid.to_string());
-    args.pair("--images-dir", image_dir);
     args.pair("--root", &saved.rootfs);
     opts.criu.common_args(&mut args);
     if let Some(parent) = &opts.parent_path {
@@ -115,6 +112,9 @@ fn dump_args(
         args.pair("--ext-mount-map", format!("{file}:/dev/null"));
     }
     criu::dump_external_namespaces(spec, &mut args)?;
-    criu::dump_stdio(image_dir, saved.pid, &mut args)?;
+    criu::dump_stdio(&dirs.image, saved.pid, &mut args)?;
+    if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        criu::dump_terminal(&mut args);
+    }
     Ok(args)
 }

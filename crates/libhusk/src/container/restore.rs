@@ -4,7 +4,7 @@
 //! rootfs as root, then commits the restored init as a running container.
 //! A failed restore kills what criu restored and leaves nothing behind.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::refuse_rootless;
@@ -56,19 +56,11 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     if mode.systemd_cgroup {
         bail!("restore with --systemd-cgroup is not supported yet: use the cgroupfs driver");
     }
-    if opts.console_socket.is_some() {
-        bail!("--console-socket: restoring a container with a terminal is not supported yet");
-    }
     state::validate_id(&opts.id)?;
-    let image_dir = opts.criu.image_dir()?;
-    if !image_dir.join("inventory.img").is_file() {
-        bail!(
-            "{}: no checkpoint there (no inventory.img): give --image-path",
-            image_dir.display()
-        );
+    if !opts.criu.image_dir()?.join("inventory.img").is_file() {
+        // Checked before the bundle, which matters less.
+        opts.criu.open_dirs(false, &[])?;
     }
-    let work_dir = opts.criu.work_dir()?;
-    criu::make_dir(&work_dir)?;
     let create = CreateOptions {
         id: opts.id.clone(),
         bundle: opts.bundle.clone(),
@@ -89,9 +81,19 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     };
     let mut plan = spec::load(&bundle, &spec_opts)?;
     spec::prepare(&mut plan, &spec_opts)?;
-    if plan.process.terminal {
-        bail!("process.terminal: restoring a container with a terminal is not supported yet");
-    }
+    // As create: a terminal's master goes over the console socket, which
+    // is connected before anything is made.
+    let console = match (plan.process.terminal, &opts.console_socket) {
+        (true, Some(path)) => Some(crate::process::console::connect(path)?),
+        (true, None) => bail!("process.terminal: restore needs --console-socket, to send the new terminal's master to"),
+        (false, Some(_)) => bail!("--console-socket: the config's process.terminal is false"),
+        (false, None) => None,
+    };
+    let spec = spec::parse(&plan.config_text)?;
+    let dirs = opts
+        .criu
+        .open_dirs(false, &criu::writable_by_container(&spec, &plan.rootfs, &plan.bundle))?;
+    check_bind_sources(&spec, &plan.bundle)?;
     let foreground = match opts.detach {
         true => None,
         false => Some(Foreground::prepare()?),
@@ -104,9 +106,18 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     // Recorded before the cgroup exists, as create does, so that `delete`
     // finds what a killed restore made.
     let mut saved = describe(&plan, &create, None, cgroup.record());
-    let restored = locked
-        .record(&saved)
-        .and_then(|()| restore_into(&plan, &locked, opts, &image_dir, &work_dir, &mut cgroup, &mut saved));
+    let restored = locked.record(&saved).and_then(|()| {
+        restore_into(
+            &plan,
+            &spec,
+            &locked,
+            opts,
+            console.as_ref(),
+            &dirs,
+            &mut cgroup,
+            &mut saved,
+        )
+    });
     if let Err(e) = restored {
         // Whatever criu restored is in the cgroup: destroy kills it all.
         if let Err(c) = cgroup.destroy() {
@@ -129,23 +140,64 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     code
 }
 
+/// Every bind mount source of the bundle's config is there: criu would
+/// fail on a missing one deep in its restore, with a message about its images.
+fn check_bind_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Result<()> {
+    for m in criu::external_mounts(spec, bundle) {
+        if let Err(e) = std::fs::metadata(&m.source) {
+            bail!(
+                "mounts: the source {} of the bind mount {}: {e}: restore needs every bind mount of the checkpointed container",
+                m.source.display(),
+                m.destination
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Makes the mount points of the config's bind mounts in the rootfs, as
+/// runc does before a restore: criu mounts on them but makes none, and a
+/// rootfs made afresh (`podman container restore --import`) lacks those the
+/// runtime made at create (/etc/hosts and the like). Made through the
+/// rootfs's fd: a symlink in it cannot lead them out.
+fn make_mount_points(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<()> {
+    let rootfs = sys::cstring(&plan.rootfs)?;
+    let root = sys::openat(
+        libc::AT_FDCWD,
+        &rootfs,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )
+    .context(|| format!("root.path {}", plan.rootfs.display()))?;
+    for m in criu::external_mounts(spec, &plan.bundle) {
+        let at = Path::new(&m.destination);
+        if m.source.is_dir() {
+            crate::rootfs::resolve::resolve_dir(&root, at, true)?;
+        } else {
+            crate::rootfs::resolve::resolve_file(&root, at)?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn restore_into(
     plan: &Plan,
+    spec: &oci_spec::runtime::Spec,
     locked: &Locked,
     opts: &RestoreOptions,
-    image_dir: &Path,
-    work_dir: &Path,
+    console: Option<&OwnedFd>,
+    dirs: &criu::Dirs,
     cgroup: &mut Box<dyn Driver>,
     saved: &mut Saved,
 ) -> Result<()> {
     make_cgroup(plan, cgroup)?;
     saved.cgroup = cgroup.record();
     locked.record(saved)?;
-    let spec = spec::parse(&plan.config_text)?;
+    make_mount_points(spec, plan)?;
     let root = locked.dir.join(CRIU_ROOT);
     let pid_path = locked.dir.join(CRIU_PID);
     let mut args = Args::default();
-    args.pair("--images-dir", image_dir);
     args.pair("--root", &root);
     args.push("--restore-detached");
     args.push("--restore-sibling");
@@ -157,21 +209,38 @@ fn restore_into(
         // The restored processes go into the new cgroup, whatever the old one was.
         args.pair("--cgroup-root", &c.path);
     }
-    for m in criu::external_mounts(&spec, &plan.bundle) {
+    for m in criu::external_mounts(spec, &plan.bundle) {
         args.pair("--ext-mount-map", format!("{}:{}", m.key, m.source.display()));
     }
     if !plan.masked_paths.is_empty() {
         args.pair("--ext-mount-map", "/dev/null:/dev/null");
     }
-    let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(&spec, &mut args)?;
+    let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(spec, &mut args)?;
     let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
-    inherit.extend(criu::inherit_stdio(image_dir, &mut args)?);
+    inherit.extend(criu::inherit_stdio(&dirs.image, &mut args)?);
+    let (master, stdin) = match console {
+        Some(_) => {
+            let (master, peer, path) = criu::restore_terminal(&mut args)?;
+            (Some((master, path)), Some(peer))
+        }
+        None => (None, None),
+    };
+    // criu wants its root a mount point whose parent is not overmounted: the
+    // rootfs bound on a directory of the state dir, in criu's own mount
+    // namespace (see Spawn::bind), so no SIGKILL leaves it mounted here,
+    // where `delete` would remove the state dir through it.
+    let _root_dir = RootDir::make(&root)?;
     let spawn = criu::Spawn {
         cgroup_procs: cgroup_procs(cgroup.as_ref())?,
         inherit,
+        bind: Some(sys::spawn::PrivateBind {
+            source: sys::cstring(&plan.rootfs)?,
+            target: sys::cstring(&root)?,
+            cwd: -1, // criu::run sets it
+        }),
+        stdin,
     };
-    let _root = RootMount::bind(&plan.rootfs, &root)?;
-    criu::run("restore", args, work_dir, "restore.log", spawn)?;
+    criu::run("restore", args, dirs, "restore.log", spawn)?;
     drop(namespaces);
     let text = std::fs::read_to_string(&pid_path).context(|| format!("read {}", pid_path.display()))?;
     let _ = std::fs::remove_file(&pid_path);
@@ -182,12 +251,19 @@ fn restore_into(
     let Some((start_time, _)) = sys::process_start(pid) else {
         bail!(
             "the restored process {pid} exited at once; see {}",
-            work_dir.join("restore.log").display()
+            dirs.work.path.join("restore.log").display()
         )
     };
     (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
+    if let (Some(socket), Some((master, path))) = (console, master) {
+        if let Some((rows, cols)) = plan.process.console_size {
+            crate::process::console::set_size(master.as_fd(), rows, cols);
+        }
+        crate::process::channel::send_with_fd(socket, path.as_bytes(), &master)
+            .context(|| "--console-socket: send the restored terminal's master".into())?;
+    }
     locked.commit(saved)
 }
 
@@ -212,28 +288,25 @@ fn cgroup_procs(cgroup: &dyn Driver) -> Result<Vec<OwnedFd>> {
     Ok(fds)
 }
 
-/// The rootfs bound (recursively) on a directory of the state dir for as
-/// long as criu runs; unmounted and removed on drop.
-struct RootMount {
+/// The (empty) directory criu's root is bound on, in the state dir; removed on drop.
+struct RootDir {
     at: PathBuf,
 }
 
-impl RootMount {
-    fn bind(rootfs: &Path, at: &Path) -> Result<RootMount> {
-        std::fs::create_dir(at).context(|| format!("create {}", at.display()))?;
-        let mount = RootMount { at: at.to_path_buf() };
-        let (src, dst) = (sys::cstring(rootfs)?, sys::cstring(at)?);
-        sys::mount(Some(&src), &dst, None, libc::MS_BIND | libc::MS_REC, None)
-            .context(|| format!("bind {} for criu", rootfs.display()))?;
-        Ok(mount)
+impl RootDir {
+    fn make(at: &Path) -> Result<RootDir> {
+        match std::fs::create_dir(at) {
+            Ok(()) => {}
+            // Left by a restore that was killed.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).context(|| format!("create {}", at.display())),
+        }
+        Ok(RootDir { at: at.to_path_buf() })
     }
 }
 
-impl Drop for RootMount {
+impl Drop for RootDir {
     fn drop(&mut self) {
-        if let Ok(at) = sys::cstring(&self.at) {
-            let _ = sys::umount_detach(&at);
-        }
         let _ = std::fs::remove_dir(&self.at);
     }
 }

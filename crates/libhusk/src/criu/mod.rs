@@ -11,7 +11,7 @@
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -152,6 +152,164 @@ pub fn make_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// A directory criu reads or writes (`--image-path`, `--work-path`), opened
+/// once: husk checks what it opened and hands criu that very directory as
+/// `/proc/self/fd/N` of an fd it inherits, so a path swapped (a component
+/// replaced by a symlink) after the checks changes nothing.
+#[derive(Debug)]
+pub struct PinnedDir {
+    /// The flag that named it, for errors.
+    pub flag: &'static str,
+    /// Where it is (resolved), for messages.
+    pub path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl PinnedDir {
+    /// Opens directory `path` (made first, mode 0700, with `create`);
+    /// refuses it inside one of `writable`, directories the container's
+    /// processes can write (its rootfs, the sources of its bind mounts):
+    /// they could read the images (its memory, its secrets), swap them for
+    /// images that restore as root what they like, or turn the path or
+    /// criu's files into symlinks to the host's. Checked as given and as
+    /// resolved, before anything is made and after.
+    pub fn open(flag: &'static str, path: &Path, create: bool, writable: &[(String, PathBuf)]) -> Result<PinnedDir> {
+        refuse_inside(flag, path, writable)?;
+        if create {
+            make_dir(path).context(|| flag.to_string())?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(path)
+            .context(|| format!("{flag} {}", path.display()))?;
+        let fd = OwnedFd::from(file);
+        let real =
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_else(|_| path.to_path_buf());
+        refuse_inside(flag, &real, writable)?;
+        Ok(PinnedDir { flag, path: real, fd })
+    }
+
+    /// The directory as criu (which inherits the fd) and husk reach it.
+    pub fn arg(&self) -> String {
+        format!("/proc/self/fd/{}", self.fd.as_raw_fd())
+    }
+
+    /// A file in the directory, reached through the fd.
+    pub fn file(&self, name: &str) -> PathBuf {
+        Path::new(&self.arg()).join(name)
+    }
+
+    /// Refuses a directory another user could write: it must be husk's
+    /// user's (root) and not writable by group or others, as must, with
+    /// `contents`, every file and directory in it (and in the `parent`
+    /// images a pre-dump chain links). The images decide what criu restores
+    /// as root; the logs and images criu writes follow symlinks.
+    pub fn check_owner(&self, contents: bool) -> Result<()> {
+        let me = nix::unistd::geteuid().as_raw();
+        let unsafe_meta = |m: &std::fs::Metadata| m.uid() != me || m.mode() & 0o022 != 0;
+        let meta = std::fs::metadata(self.arg()).context(|| format!("{} {}", self.flag, self.path.display()))?;
+        if unsafe_meta(&meta) {
+            bail!(
+                "{} {}: owned by uid {} with mode {:o}: it must be owned by uid {me} and not writable by group or others",
+                self.flag,
+                self.path.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            );
+        }
+        if !contents {
+            return Ok(());
+        }
+        let mut dir = PathBuf::from(self.arg());
+        // A pre-dump chain is short; the bound stops a loop of `parent` links.
+        for _ in 0..16 {
+            for entry in std::fs::read_dir(&dir).context(|| format!("{} {}", self.flag, self.path.display()))? {
+                let entry = entry.context(|| format!("{} {}", self.flag, self.path.display()))?;
+                let Ok(m) = entry.metadata() else { continue };
+                if !m.file_type().is_symlink() && unsafe_meta(&m) {
+                    bail!(
+                        "{} {}: {} is owned by uid {} with mode {:o}: the images must be owned by uid {me} and not writable by group or others",
+                        self.flag,
+                        self.path.display(),
+                        entry.file_name().to_string_lossy(),
+                        m.uid(),
+                        m.mode() & 0o7777
+                    );
+                }
+            }
+            let parent = dir.join("parent");
+            if !parent.is_dir() {
+                break;
+            }
+            dir = parent;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses `path` (absolute) when it, or the deepest part of it that
+/// exists, resolved, is inside one of `writable` (itself as given or resolved).
+fn refuse_inside(flag: &str, path: &Path, writable: &[(String, PathBuf)]) -> Result<()> {
+    let lexical = PathBuf::from(clean(path));
+    let existing = path.ancestors().find_map(|a| std::fs::canonicalize(a).ok());
+    for (what, dir) in writable {
+        let dirs = [Some(PathBuf::from(clean(dir))), std::fs::canonicalize(dir).ok()];
+        for dir in dirs.iter().flatten() {
+            if lexical.starts_with(dir) || existing.as_ref().is_some_and(|e| e.starts_with(dir)) {
+                bail!(
+                    "{flag} {}: inside {what} {}, which the container's processes can write: choose a directory outside the container",
+                    path.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The image and the work directory of one criu run.
+#[derive(Debug)]
+pub struct Dirs {
+    /// `--image-path`.
+    pub image: PinnedDir,
+    /// `--work-path` (the image directory again without it).
+    pub work: PinnedDir,
+}
+
+impl CriuOptions {
+    /// Opens both directories (made, at checkpoint); refuses them inside
+    /// `writable` or writable by another user, and at restore images
+    /// another user could have written.
+    pub fn open_dirs(&self, create_image: bool, writable: &[(String, PathBuf)]) -> Result<Dirs> {
+        let image_path = self.image_dir()?;
+        if !create_image && !image_path.join("inventory.img").is_file() {
+            bail!(
+                "{}: no checkpoint there (no inventory.img): give --image-path",
+                image_path.display()
+            );
+        }
+        let image = PinnedDir::open("--image-path", &image_path, create_image, writable)?;
+        image.check_owner(!create_image)?;
+        let work = match &self.work_path {
+            Some(w) => PinnedDir::open("--work-path", &absolute(w)?, true, writable)?,
+            None => PinnedDir::open("--image-path", &image_path, false, writable)?,
+        };
+        work.check_owner(false)?;
+        Ok(Dirs { image, work })
+    }
+}
+
+/// What the container's processes can write on the host: its rootfs and
+/// the sources of its bind mounts.
+pub fn writable_by_container(spec: &Spec, rootfs: &Path, bundle: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = vec![("the container's rootfs".to_string(), rootfs.to_path_buf())];
+    for m in external_mounts(spec, bundle) {
+        out.push((format!("the source of its bind mount {}", m.destination), m.source));
+    }
+    out
+}
+
 /// A mount the container has from outside its mount namespace, which criu
 /// can neither dump nor make: where it is in the container, and what it is
 /// on the host at restore.
@@ -282,7 +440,7 @@ pub fn restore_external_namespaces(spec: &Spec, args: &mut Args) -> Result<Vec<O
 /// (`pipe:[INODE]`) as runc does, and a file outside the container's mounts
 /// (its caller's /dev/null, a log file) as an external file
 /// (`file[MNT:INODE]`, which `--external` tells criu to leave out of the images).
-pub fn dump_stdio(image_dir: &Path, pid: libc::pid_t, args: &mut Args) -> Result<()> {
+pub fn dump_stdio(image_dir: &PinnedDir, pid: libc::pid_t, args: &mut Args) -> Result<()> {
     let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
     let ids: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').next()).collect();
     let mut fds = Vec::new();
@@ -303,9 +461,9 @@ pub fn dump_stdio(image_dir: &Path, pid: libc::pid_t, args: &mut Args) -> Result
         };
         fds.push(entry);
     }
-    let path = image_dir.join(DESCRIPTORS);
     let json = serde_json::to_vec(&fds).expect("strings serialise");
-    crate::state::write_atomic(&path, &json, 0o600)
+    crate::state::write_atomic(&image_dir.file(DESCRIPTORS), &json, 0o600)
+        .context(|| format!("write {}", image_dir.path.join(DESCRIPTORS).display()))
 }
 
 /// The mount id and inode of fd `n` of `pid`.
@@ -321,9 +479,9 @@ fn external_file(pid: libc::pid_t, n: i32) -> Option<(u64, u64)> {
 
 /// `--inherit-fd fd[N]:KEY` for the checkpointed stdio that restore
 /// reconnects (see [`dump_stdio`]); the fds it inherits.
-pub fn inherit_stdio(image_dir: &Path, args: &mut Args) -> Result<Vec<RawFd>> {
-    let path = image_dir.join(DESCRIPTORS);
-    let text = match std::fs::read(&path) {
+pub fn inherit_stdio(image_dir: &PinnedDir, args: &mut Args) -> Result<Vec<RawFd>> {
+    let path = image_dir.path.join(DESCRIPTORS);
+    let text = match std::fs::read(image_dir.file(DESCRIPTORS)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).context(|| format!("read {}", path.display())),
@@ -340,33 +498,110 @@ pub fn inherit_stdio(image_dir: &Path, args: &mut Args) -> Result<Vec<RawFd>> {
     Ok(inherited)
 }
 
+/// A container with a terminal: the pty's master is outside it (with
+/// whoever got it over the console socket), so its processes are a shell
+/// job to criu (`--shell-job`: a session whose terminal's master is not
+/// dumped), and /dev/console, bound from the pty's peer, is an external
+/// mount. (criu's RPC would remake the pty and hand back an orphan master;
+/// its command line has no such option. `--external tty[RDEV:DEV]` does not
+/// do: criu 3.17 then refuses a process that has /dev/tty open, as an
+/// interactive shell has.)
+pub fn dump_terminal(args: &mut Args) {
+    args.push("--shell-job");
+    args.pair("--ext-mount-map", "/dev/console:console");
+}
+
+/// A new pty standing for the checkpointed terminal at restore: criu, a
+/// shell job, gives its stdin (the new pty's peer) to the processes in
+/// place of the old terminal, and binds it on /dev/console. Returns the
+/// master and the peer (criu's stdin) and the peer's path.
+pub fn restore_terminal(args: &mut Args) -> Result<(OwnedFd, OwnedFd, String)> {
+    let (master, peer, path) = open_host_pty().context(|| "open a pty for the restored terminal".into())?;
+    args.push("--shell-job");
+    args.pair("--ext-mount-map", format!("console:{path}"));
+    Ok((master, peer, path))
+}
+
+/// A pty of the host's /dev/ptmx: master, peer (opened from the master,
+/// TIOCGPTPEER) and the peer's path, checked to be that peer.
+fn open_host_pty() -> std::io::Result<(OwnedFd, OwnedFd, String)> {
+    use std::os::fd::AsFd;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let master = crate::sys::openat(libc::AT_FDCWD, c"/dev/ptmx", flags, 0)?;
+    crate::sys::term::unlock_pty(master.as_fd())?;
+    let peer = crate::sys::term::open_pty_peer(master.as_fd(), flags)?;
+    let path = format!("/dev/pts/{}", crate::sys::term::pty_number(master.as_fd())?);
+    let same = |p: &std::fs::Metadata, q: &std::fs::Metadata| p.rdev() == q.rdev() && p.dev() == q.dev();
+    let peer_meta = std::fs::metadata(format!("/proc/self/fd/{}", peer.as_raw_fd()))?;
+    if !std::fs::metadata(&path).is_ok_and(|m| same(&m, &peer_meta)) {
+        return Err(std::io::Error::other(format!(
+            "{path} is not the peer of /dev/ptmx's new pty"
+        )));
+    }
+    Ok((master, peer, path))
+}
+
 /// Extra setup of the criu process: cgroups it joins before exec (restore
 /// puts criu in the new container's cgroup, so that what it forks is
-/// there from birth), fds it inherits.
+/// there from birth), fds it inherits, the rootfs it binds for itself.
 #[derive(Default)]
 pub struct Spawn {
     /// Open `cgroup.procs` files of the cgroup criu joins.
     pub cgroup_procs: Vec<OwnedFd>,
     /// fds criu keeps open across its exec.
     pub inherit: Vec<RawFd>,
+    /// A bind mount criu gets in a mount namespace of its own (restore's
+    /// root): never mounted where husk is, so nothing stays mounted on the
+    /// host whenever husk or criu dies.
+    pub bind: Option<crate::sys::spawn::PrivateBind>,
+    /// criu's stdin instead of husk's.
+    pub stdin: Option<OwnedFd>,
 }
 
-/// Runs `criu ACTION ARGS` with its log at `work_dir/log_name`; waits at most
-/// [`TIMEOUT`] (then kills it). An error names the action, how criu ended,
-/// the first error line of its log and the log's path.
-pub fn run(action: &str, args: Args, work_dir: &Path, log_name: &str, spawn: Spawn) -> Result<()> {
-    let log_path = work_dir.join(log_name);
+/// Runs `criu ACTION ARGS` in `dirs` (images and work directory, log at
+/// `work/log_name`); waits at most [`TIMEOUT`] (then kills it). An error
+/// names the action, how criu ended, the first error line of its log and
+/// the log's path.
+///
+/// criu does not die with husk: a SIGKILL of husk leaves it to finish (or
+/// fail) as if husk were there, rather than killing it while its code is
+/// injected in the container's frozen processes.
+pub fn run(action: &str, mut args: Args, dirs: &Dirs, log_name: &str, mut spawn: Spawn) -> Result<()> {
+    let log_path = dirs.work.path.join(log_name);
+    args.pair("--images-dir", dirs.image.arg());
+    // With a mount namespace of its own, criu starts in the work directory
+    // (see PrivateBind::cwd).
+    let work = match &mut spawn.bind {
+        Some(b) => {
+            b.cwd = dirs.work.fd.as_raw_fd();
+            ".".to_string()
+        }
+        None => dirs.work.arg(),
+    };
+    let stdin = match spawn.stdin.take() {
+        Some(fd) => Stdio::from(fd),
+        None => Stdio::inherit(),
+    };
     let mut cmd = Command::new(program());
     cmd.arg(action)
         .args(&args.0)
         .arg("--work-dir")
-        .arg(work_dir)
+        .arg(work)
         .arg("--log-file")
         .arg(log_name)
         .arg("-v4")
-        .stdin(Stdio::inherit());
-    log::debug(&format!("running {cmd:?}"));
-    crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, spawn.inherit);
+        .stdin(stdin);
+    log::debug(&format!(
+        "running {cmd:?} (fd {} is {}, fd {} is {})",
+        dirs.image.fd.as_raw_fd(),
+        dirs.image.path.display(),
+        dirs.work.fd.as_raw_fd(),
+        dirs.work.path.display()
+    ));
+    spawn
+        .inherit
+        .extend([dirs.image.fd.as_raw_fd(), dirs.work.fd.as_raw_fd()]);
+    crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, spawn.inherit, spawn.bind);
     let child = cmd.spawn().map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
             "criu is not installed (Debian: apt-get install criu)".to_string()
@@ -393,7 +628,9 @@ pub fn run(action: &str, args: Args, work_dir: &Path, log_name: &str, spawn: Spa
     } else {
         format!("exit status {code}")
     };
-    let why = first_error(&log_path).map(|l| format!(": {l}")).unwrap_or_default();
+    let why = first_error(&dirs.work.file(log_name))
+        .map(|l| format!(": {l}"))
+        .unwrap_or_default();
     bail!("criu {action} failed ({how}){why}; see {}", log_path.display())
 }
 
@@ -469,6 +706,25 @@ mod tests {
         ok.common_args(&mut args);
         let args: Vec<String> = args.0.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(args, ["--manage-cgroups=strict", "--empty-ns", "net"]);
+    }
+
+    #[test]
+    fn directories_inside_what_the_container_writes_are_refused_as_given() {
+        let writable = [(
+            "the container's rootfs".to_string(),
+            PathBuf::from("/nonexistent/b/rootfs"),
+        )];
+        for bad in [
+            "/nonexistent/b/rootfs/tmp/x",
+            "/nonexistent/b/x/../rootfs/ckpt",
+            "/nonexistent/b/rootfs",
+        ] {
+            let err = refuse_inside("--image-path", Path::new(bad), &writable).unwrap_err();
+            assert!(err.to_string().contains("--image-path"), "{err}");
+        }
+        for ok in ["/nonexistent/b/image", "/nonexistent/b/rootfs2"] {
+            refuse_inside("--work-path", Path::new(ok), &writable).unwrap();
+        }
     }
 
     #[test]

@@ -1,17 +1,35 @@
 //! Steps a spawned helper program (criu) takes between fork and exec.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// A recursive bind mount the helper makes for itself, in a mount namespace
+/// of its own: `source` on `target`.
+pub struct PrivateBind {
+    /// What is bound.
+    pub source: CString,
+    /// Where, an existing directory.
+    pub target: CString,
+    /// The directory the helper starts in, entered before the new mount
+    /// namespace so that its working directory is there (a directory
+    /// reached through an fd of the old one is not: nothing can be mounted
+    /// on it from the new namespace).
+    pub cwd: RawFd,
+}
+
 /// Has the process that `cmd` spawns, before it execs, join the cgroups
-/// whose `cgroup.procs` files are open (for writing) in `procs`, and keep
-/// `inherit` open across the exec (close-on-exec cleared). A failure of
-/// either fails the spawn.
-pub fn before_exec(cmd: &mut Command, procs: Vec<OwnedFd>, inherit: Vec<RawFd>) {
-    // SAFETY: the closure only calls write(2) and fcntl(2) on descriptors it
-    // owns or was given, which are async-signal-safe and do not allocate, as
+/// whose `cgroup.procs` files are open (for writing) in `procs`, keep
+/// `inherit` open across the exec (close-on-exec cleared), and with `bind`
+/// move to a new mount namespace (whose mounts no longer propagate back to
+/// the caller's) and make that bind mount there. A failure of any step
+/// fails the spawn.
+pub fn before_exec(cmd: &mut Command, procs: Vec<OwnedFd>, inherit: Vec<RawFd>, bind: Option<PrivateBind>) {
+    // SAFETY: the closure only calls write(2), fcntl(2), fchdir(2), unshare(2)
+    // and mount(2) on descriptors it owns or was given and on strings made
+    // before the fork, which are async-signal-safe and do not allocate, as
     // pre_exec requires.
     unsafe {
         cmd.pre_exec(move || {
@@ -24,6 +42,20 @@ pub fn before_exec(cmd: &mut Command, procs: Vec<OwnedFd>, inherit: Vec<RawFd>) 
             for &fd in &inherit {
                 let flags = libc::fcntl(fd, libc::F_GETFD);
                 if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if let Some(b) = &bind {
+                if libc::fchdir(b.cwd) != 0 || libc::unshare(libc::CLONE_NEWNS) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let none = std::ptr::null();
+                // A slave of the caller's mounts: what is mounted here stays here.
+                if libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_SLAVE, none.cast()) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let flags = libc::MS_BIND | libc::MS_REC;
+                if libc::mount(b.source.as_ptr(), b.target.as_ptr(), none, flags, none.cast()) != 0 {
                     return Err(io::Error::last_os_error());
                 }
             }
