@@ -62,7 +62,7 @@ pub fn warn(msg: &str) {
 
 /// Logs a debug line, only to a sink that wants them. In a process husk cloned
 /// (the init, exec's joiner), whose stderr is the container's, the line goes to
-/// husk over their channel instead (see [`forward_debug_to`]).
+/// husk over their channel instead (see `forward_debug_to`).
 pub fn debug(msg: &str) {
     let Some(sink) = SINK.get().filter(|s| s.debug_enabled()) else {
         return;

@@ -26,6 +26,7 @@ pub enum Generated {
         /// Path to the bundle (default: the current directory)
         #[arg(short, long, value_name = "DIR")]
         bundle: Option<PathBuf>,
+        /// The container's id (the unit is husk-ID.service)
         id: String,
     },
 }
