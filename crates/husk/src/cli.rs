@@ -293,13 +293,13 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "SIZE", hide = true, allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
     /// CPU CFS period in microseconds (alone: the quota stays)
-    #[arg(long, value_name = "USEC")]
+    #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
     pub cpu_period: Option<u64>,
     /// CPU time in microseconds the container may use per --cpu-period (-1: no limit)
     #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     /// CPU time in microseconds the container may save up and use above --cpu-quota (0: none)
-    #[arg(long, value_name = "USEC")]
+    #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
     pub cpu_burst: Option<u64>,
     /// 1: schedule the container's processes as SCHED_IDLE; 0: normally
     #[arg(long, value_name = "0|1", allow_negative_numbers = true)]
