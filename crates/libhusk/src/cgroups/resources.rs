@@ -153,7 +153,7 @@ pub fn keep_current(
             r.set_cpu(Some(c));
         }
     }
-    if let Some(mut m) = r.memory().clone().filter(|_| v2("memory")) {
+    if let Some(mut m) = r.memory().filter(|_| v2("memory")) {
         if m.swap().is_some_and(|s| s > 0) && m.limit().is_none_or(|l| l == 0) {
             m.set_limit(read("memory", "memory.max").as_deref().and_then(number));
             r.set_memory(Some(m));
