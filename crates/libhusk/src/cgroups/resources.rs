@@ -255,11 +255,12 @@ fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
         c.realtime_period().filter(|p| *p != 0),
     );
     if v2 {
-        if let Some(shares) = c.shares().filter(|s| *s > 0) {
-            out.push(w("cpu", "cpu.weight", shares_to_weight(shares)));
-        }
+        // Idle first: the kernel refuses a weight for an idle cgroup.
         if let Some(idle) = idle(c.idle())? {
             out.push(w("cpu", "cpu.idle", idle));
+        }
+        if let Some(shares) = c.shares().filter(|s| *s > 0) {
+            out.push(w("cpu", "cpu.weight", shares_to_weight(shares)));
         }
         let max = (quota.is_some() || period.is_some()).then(|| {
             let quota = quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
@@ -270,6 +271,10 @@ fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
             bail!("linux.resources.cpu.realtimeRuntime is not supported on cgroup v2");
         }
         return Ok(());
+    }
+    // Idle first: the kernel refuses shares for an idle cgroup.
+    if let Some(idle) = idle(c.idle())? {
+        out.push(w("cpu", "cpu.idle", idle));
     }
     if let Some(shares) = c.shares().filter(|s| *s > 0) {
         out.push(w("cpu", "cpu.shares", shares));
@@ -289,9 +294,6 @@ fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     }
     if let Some(rt) = rt_runtime {
         out.push(w("cpu", "cpu.rt_runtime_us", rt));
-    }
-    if let Some(idle) = idle(c.idle())? {
-        out.push(w("cpu", "cpu.idle", idle));
     }
     Ok(())
 }
@@ -636,10 +638,10 @@ mod tests {
     }
 
     #[test]
-    fn idle_is_0_or_1() {
-        for v2 in [true, false] {
-            let ws = writes(&res(r#"{"cpu":{"idle":1}}"#), &|_| v2).unwrap();
-            assert_eq!(files(&ws), pairs(&[("cpu.idle", "1")]));
+    fn idle_is_0_or_1_and_goes_before_the_weight() {
+        for (v2, weight) in [(true, ("cpu.weight", "100")), (false, ("cpu.shares", "1024"))] {
+            let ws = writes(&res(r#"{"cpu":{"idle":0,"shares":1024}}"#), &|_| v2).unwrap();
+            assert_eq!(files(&ws), pairs(&[("cpu.idle", "0"), weight]));
             for bad in ["-1", "2"] {
                 let r = res(&format!(r#"{{"cpu":{{"idle":{bad}}}}}"#));
                 let e = writes(&r, &|_| v2).unwrap_err();
