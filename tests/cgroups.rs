@@ -160,6 +160,74 @@ fn update_changes_the_limits() {
     b.assert_gone("u");
 }
 
+/// runc's `update` flags on cgroup v1: each limit has a file of its own, so a
+/// period alone keeps the quota; burst and idle have v1 files too.
+#[test]
+fn update_flags_as_runc_takes_them_on_v1() {
+    let b = limited("cg-update-flags");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "f"]));
+    let path = b.default_cgroup("f");
+    let update = |args: &[&str]| {
+        let mut all = vec!["update"];
+        all.extend_from_slice(args);
+        all.push("f");
+        b.husk(&all)
+    };
+    assert_ok(&update(&["--cpu-period", "50000"]));
+    assert_eq!(v1("cpu", &path, "cpu.cfs_period_us"), "50000");
+    assert_eq!(v1("cpu", &path, "cpu.cfs_quota_us"), "20000");
+    // A burst above the old quota fits once the new quota is there.
+    assert_ok(&update(&["--cpu-quota", "40000", "--cpu-burst", "30000"]));
+    assert_eq!(v1("cpu", &path, "cpu.cfs_quota_us"), "40000");
+    assert_eq!(v1("cpu", &path, "cpu.cfs_burst_us"), "30000");
+    // ... and a quota below the old burst once the new burst is.
+    assert_ok(&update(&["--cpu-quota", "10000", "--cpu-burst", "5000"]));
+    assert_eq!(v1("cpu", &path, "cpu.cfs_quota_us"), "10000");
+    assert_eq!(v1("cpu", &path, "cpu.cfs_burst_us"), "5000");
+    assert_ok(&update(&["--memory", "32m"]));
+    assert_eq!(
+        v1("cpu", &path, "cpu.cfs_burst_us"),
+        "5000",
+        "a memory update keeps the burst"
+    );
+    // Lowering memory+swap below the old memory limit: memsw is written again after.
+    assert_ok(&update(&["--memory", "16m", "--memory-swap", "24m"]));
+    assert_eq!(v1("memory", &path, "memory.limit_in_bytes"), (16u64 << 20).to_string());
+    assert_eq!(
+        v1("memory", &path, "memory.memsw.limit_in_bytes"),
+        (24u64 << 20).to_string()
+    );
+    // Unlimited memory lifts memory+swap too.
+    assert_ok(&update(&["--memory", "-1"]));
+    let unlimited = v1("memory", &path, "memory.limit_in_bytes");
+    assert!(unlimited.parse::<u64>().unwrap() > 1 << 50, "{unlimited}");
+    assert_eq!(v1("memory", &path, "memory.memsw.limit_in_bytes"), unlimited);
+    assert_ok(&update(&["--pids-limit", "0"]));
+    assert_eq!(v1("pids", &path, "pids.max"), "1");
+    assert_ok(&update(&["--pids-limit", "-1"]));
+    assert_eq!(v1("pids", &path, "pids.max"), "max");
+    let idle = PathBuf::from("/sys/fs/cgroup/cpu")
+        .join(path.trim_start_matches('/'))
+        .join("cpu.idle");
+    if idle.exists() {
+        assert_ok(&update(&["--cpu-idle", "1"]));
+        assert_eq!(v1("cpu", &path, "cpu.idle"), "1");
+        assert_ok(&update(&["--cpu-idle", "0"]));
+        assert_eq!(v1("cpu", &path, "cpu.idle"), "0");
+    }
+    for (args, says) in [
+        (&["--cpu-idle", "2"][..], "--cpu-idle 2: must be 0 or 1"),
+        (&["--memory", "lots"][..], "--memory lots"),
+        (&["--cpu-burst", "-5"][..], "--cpu-burst"),
+    ] {
+        let o = update(args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    assert_ok(&b.husk(&["delete", "-f", "f"]));
+    b.assert_gone("f");
+}
+
 #[test]
 fn pause_and_resume() {
     let mut b = Bundle::new("cg-pause");

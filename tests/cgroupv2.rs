@@ -89,6 +89,95 @@ fn v2_limits_land_in_the_files() {
     b.assert_gone("c");
 }
 
+/// `update` on cgroup v2 as runc does it (contest's update group): cpu.max
+/// keeps its other half, burst and idle, swap counted from memory.
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_update_as_runc_does() {
+    require_v2();
+    let mut b = Bundle::new("v2-update");
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 33554432, "reservation": 25165824},
+        "cpu": {"quota": 500000, "period": 1000000},
+        "pids": {"limit": 20}
+    });
+    b.script("sleep 60");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "u"]));
+    let path = b.default_cgroup("u");
+    let update = |args: &[&str]| {
+        let mut all = vec!["update"];
+        all.extend_from_slice(args);
+        all.push("u");
+        b.husk(&all)
+    };
+    assert_ok(&update(&["--cpu-period", "900000"]));
+    assert_eq!(file(&path, "cpu.max"), "500000 900000");
+    assert_ok(&update(&["--cpu-quota", "600000"]));
+    assert_eq!(file(&path, "cpu.max"), "600000 900000");
+    assert_ok(&update(&["--cpu-quota", "-1"]));
+    assert_eq!(file(&path, "cpu.max"), "max 900000");
+    assert_ok(&update(&["--cpu-period", "900000", "--cpu-burst", "500000"]));
+    assert_eq!(file(&path, "cpu.max.burst"), "500000");
+    assert_ok(&update(&["--memory", "100M"]));
+    assert_eq!(
+        file(&path, "cpu.max.burst"),
+        "500000",
+        "a memory update keeps the burst"
+    );
+    // A quota below the old burst: the new burst goes first.
+    assert_ok(&update(&["--cpu-quota", "100000", "--cpu-burst", "50000"]));
+    assert_eq!(
+        (file(&path, "cpu.max"), file(&path, "cpu.max.burst")),
+        ("100000 900000".into(), "50000".into())
+    );
+    // A burst above the old quota: it goes again after the new quota.
+    assert_ok(&update(&["--cpu-quota", "600000", "--cpu-burst", "400000"]));
+    assert_eq!(
+        (file(&path, "cpu.max"), file(&path, "cpu.max.burst")),
+        ("600000 900000".into(), "400000".into())
+    );
+    for v in ["1", "0", "1"] {
+        assert_ok(&update(&["--cpu-idle", v]));
+        assert_eq!(file(&path, "cpu.idle"), v);
+    }
+    for v in ["-1", "2"] {
+        let o = update(&["--cpu-idle", v]);
+        assert!(
+            stderr(&o).contains(&format!("--cpu-idle {v}: must be 0 or 1")),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(file(&path, "cpu.idle"), "1");
+    }
+    assert_ok(&update(&["--cpu-period", "10000"]));
+    assert_eq!(file(&path, "cpu.idle"), "1");
+    assert_ok(&update(&["--pids-limit", "0"]));
+    assert_eq!(file(&path, "pids.max"), "1");
+    assert_ok(&update(&["--pids-limit", "-1"]));
+    assert_eq!(file(&path, "pids.max"), "max");
+    let swap = PathBuf::from("/sys/fs/cgroup")
+        .join(path.trim_start_matches('/'))
+        .join("memory.swap.max");
+    if swap.exists() {
+        assert_ok(&update(&["--memory", "30M", "--memory-swap", "50M"]));
+        assert_eq!(file(&path, "memory.max"), (30u64 << 20).to_string());
+        assert_eq!(file(&path, "memory.swap.max"), (20u64 << 20).to_string());
+        assert_ok(&update(&["--memory-swap", "-1"]));
+        assert_eq!(file(&path, "memory.swap.max"), "max");
+        // Swap alone: counted from the memory.max there is.
+        assert_ok(&update(&["--memory-swap", "40M"]));
+        assert_eq!(file(&path, "memory.swap.max"), (10u64 << 20).to_string());
+        assert_ok(&update(&["--memory", "-1"]));
+        assert_eq!(file(&path, "memory.max"), "max");
+        assert_eq!(file(&path, "memory.swap.max"), "max");
+    } else {
+        assert_ok(&update(&["--memory", "-1"]));
+        assert_eq!(file(&path, "memory.max"), "max");
+    }
+    assert_ok(&b.husk(&["delete", "-f", "u"]));
+    b.assert_gone("u");
+}
+
 #[test]
 #[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
 fn v2_ebpf_device_filter() {

@@ -294,12 +294,18 @@ pub struct UpdateArgs {
     /// Ignored (deprecated by the kernel)
     #[arg(long, value_name = "SIZE", hide = true, allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
-    /// CPU CFS period in microseconds (with --cpu-quota)
-    #[arg(long, value_name = "USEC")]
+    /// CPU CFS period in microseconds (alone: the quota stays)
+    #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
     pub cpu_period: Option<u64>,
     /// CPU time in microseconds the container may use per --cpu-period (-1: no limit)
     #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
+    /// CPU time in microseconds the container may save up and use above --cpu-quota (0: none)
+    #[arg(long, value_name = "USEC", allow_negative_numbers = true)]
+    pub cpu_burst: Option<u64>,
+    /// 1: schedule the container's processes as SCHED_IDLE; 0: normally
+    #[arg(long, value_name = "0|1", allow_negative_numbers = true)]
+    pub cpu_idle: Option<i64>,
     /// CPU shares: weight relative to other cgroups (cgroup v2: mapped to cpu.weight)
     #[arg(long, value_name = "SHARES", alias = "cpu-shares")]
     pub cpu_share: Option<u64>,
@@ -315,7 +321,7 @@ pub struct UpdateArgs {
     /// Memory nodes the container may use (0-1)
     #[arg(long, value_name = "NODES")]
     pub cpuset_mems: Option<String>,
-    /// Maximum number of processes (-1: no limit)
+    /// Maximum number of processes (-1: no limit; 0 is taken as 1, as runc does)
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// Block IO weight, 10 to 1000

@@ -74,12 +74,19 @@ fn requested(a: &UpdateArgs) -> Result<LinuxResources> {
         ("realtimeRuntime", a.cpu_rt_runtime.map(Value::from)),
         ("period", a.cpu_period.map(Value::from)),
         ("shares", a.cpu_share.map(Value::from)),
+        ("burst", a.cpu_burst.map(Value::from)),
         ("realtimePeriod", a.cpu_rt_period.map(Value::from)),
     ];
     for (key, v) in cpu {
         if let Some(v) = v {
             set("cpu", key, v);
         }
+    }
+    if let Some(idle) = a.cpu_idle {
+        if !(0..=1).contains(&idle) {
+            return Err(Error::new(format!("--cpu-idle {idle}: must be 0 or 1")));
+        }
+        set("cpu", "idle", json!(idle));
     }
     if let Some(c) = &a.cpuset_cpus {
         set("cpu", "cpus", json!(c));
@@ -93,12 +100,51 @@ fn requested(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(w) = a.blkio_weight {
         set("blockIO", "weight", json!(w));
     }
+    // A pids limit of 0 means no new process at all to `update`, not "unset"
+    // as in a config: runc writes 1 (systemd refuses 0, the kernel counts the
+    // same either way).
+    if r["pids"]["limit"] == json!(0) {
+        r["pids"]["limit"] = json!(1);
+    }
     serde_json::from_value(r).map_err(|e| Error::new(format!("update: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(flags: &[&str]) -> UpdateArgs {
+        let argv = ["husk", "update"].iter().chain(flags).chain(&["c"]).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Update(u)) => u,
+            _ => panic!("not update"),
+        }
+    }
+
+    #[test]
+    fn flags_as_runc_takes_them() {
+        let r = requested(&args(&[
+            "--cpu-burst",
+            "500000",
+            "--cpu-idle",
+            "1",
+            "--pids-limit",
+            "0",
+        ]))
+        .unwrap();
+        let cpu = r.cpu().clone().unwrap();
+        assert_eq!((cpu.burst(), cpu.idle()), (Some(500000), Some(1)));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 1);
+        let r = requested(&args(&["--pids-limit", "-1", "--memory-swap", "-1"])).unwrap();
+        assert_eq!(r.pids().as_ref().unwrap().limit(), -1);
+        assert_eq!(r.memory().as_ref().unwrap().swap(), Some(-1));
+        let e = requested(&args(&["--cpu-idle", "2"])).unwrap_err();
+        assert_eq!(e.message(), "--cpu-idle 2: must be 0 or 1");
+        let e = requested(&args(&["--memory", "-5m"])).unwrap_err();
+        assert!(e.message().starts_with("--memory -5m:"), "{e}");
+    }
 
     #[test]
     fn sizes() {

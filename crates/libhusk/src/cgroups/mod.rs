@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::bail;
-use crate::cgroups::resources::{DeviceRule, Write};
+use crate::cgroups::resources::{DeviceRule, Tolerate, Write};
 use crate::error::{Context, Error, Result};
 
 pub use driver::Driver;
@@ -351,7 +351,15 @@ impl Cgroup {
             if w.file.starts_with("blkio.weight") && !path.exists() {
                 path = dir.join(w.file.replacen("blkio.", "blkio.bfq.", 1));
             }
-            write_file(&path, &w.value).context(|| format!("linux.resources: {} = {}", w.file, w.value))?;
+            let tolerated = |e: &std::io::Error| match w.tolerate {
+                Tolerate::Nothing => false,
+                Tolerate::InvalidBeforeRetry => e.raw_os_error() == Some(libc::EINVAL),
+                Tolerate::Missing => e.kind() == std::io::ErrorKind::NotFound,
+            };
+            match write_file(&path, &w.value) {
+                Err(e) if tolerated(&e) => {}
+                r => r.context(|| format!("linux.resources: {} = {}", w.file, w.value))?,
+            }
         }
         Ok(())
     }

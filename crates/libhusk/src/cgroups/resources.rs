@@ -13,6 +13,20 @@ pub struct Write {
     pub controller: &'static str,
     pub file: String,
     pub value: String,
+    pub tolerate: Tolerate,
+}
+
+/// Which failure of a write is not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tolerate {
+    Nothing,
+    /// EINVAL: a first try of two limits the kernel checks against each other
+    /// (a burst against the quota, memsw against the memory limit); the same
+    /// write follows the other one, as runc retries it.
+    InvalidBeforeRetry,
+    /// A missing file: a value that only lifts a limit the kernel does not
+    /// account (memory.swap.max without swap accounting).
+    Missing,
 }
 
 fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
@@ -20,6 +34,14 @@ fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) ->
         controller,
         file: file.into(),
         value: value.to_string(),
+        tolerate: Tolerate::Nothing,
+    }
+}
+
+impl Write {
+    fn tolerating(mut self, tolerate: Tolerate) -> Write {
+        self.tolerate = tolerate;
+        self
     }
 }
 
@@ -98,34 +120,66 @@ pub fn writes(r: &LinuxResources, v2: &dyn Fn(&str) -> bool) -> Result<Vec<Write
             if key.contains('/') || !v2(controller) {
                 bail!("linux.resources.unified: {key} needs the {controller} controller on cgroup v2");
             }
-            out.push(Write {
-                controller: "unified",
-                file: key.clone(),
-                value: value.clone(),
-            });
+            out.push(w("unified", key.clone(), value));
         }
     }
     Ok(out)
+}
+
+/// `update`'s request completed from the cgroup as it is now (`read` gives
+/// a controller's file), where cgroup v2 keeps two of the spec's values in one
+/// file: a new period keeps the quota of cpu.max and a new quota its period,
+/// and a swap limit alone is counted from memory.max (runc keeps both from
+/// the container's config).
+pub fn keep_current(
+    r: &LinuxResources,
+    v2: &dyn Fn(&str) -> bool,
+    read: &dyn Fn(&str, &str) -> Option<String>,
+) -> LinuxResources {
+    let mut r = r.clone();
+    // "max" is the spec's -1.
+    let number = |s: &str| if s == "max" { Some(-1) } else { s.parse::<i64>().ok() };
+    if let Some(mut c) = r.cpu().clone().filter(|_| v2("cpu")) {
+        let (quota, period) = (c.quota().filter(|q| *q != 0), c.period().filter(|p| *p != 0));
+        if quota.is_some() != period.is_some() {
+            let current = read("cpu", "cpu.max").unwrap_or_default();
+            let mut fields = current.split_whitespace();
+            let (old_quota, old_period) = (fields.next().and_then(number), fields.next().and_then(number));
+            if quota.is_none() {
+                c.set_quota(old_quota);
+            } else if let Some(p) = old_period.filter(|p| *p > 0) {
+                c.set_period(Some(p as u64));
+            }
+            r.set_cpu(Some(c));
+        }
+    }
+    if let Some(mut m) = r.memory().filter(|_| v2("memory")) {
+        if m.swap().is_some_and(|s| s > 0) && m.limit().is_none_or(|l| l == 0) {
+            m.set_limit(read("memory", "memory.max").as_deref().and_then(number));
+            r.set_memory(Some(m));
+        }
+    }
+    r
 }
 
 fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     let Some(m) = r.memory() else { return Ok(()) };
     let set = |v: Option<i64>| v.filter(|v| *v != 0);
     if v2 {
-        if let Some(limit) = set(m.limit()) {
+        let limit = set(m.limit());
+        if let Some(swap) = v2_swap(set(m.swap()), limit)? {
+            // Unlimited or none: fine where the kernel accounts no swap.
+            let tolerate = match swap.as_str() {
+                "max" | "0" => Tolerate::Missing,
+                _ => Tolerate::Nothing,
+            };
+            out.push(w("memory", "memory.swap.max", swap).tolerating(tolerate));
+        }
+        if let Some(limit) = limit {
             out.push(w("memory", "memory.max", max_or(limit)));
         }
         if let Some(res) = set(m.reservation()) {
             out.push(w("memory", "memory.low", max_or(res)));
-        }
-        if let Some(swap) = set(m.swap()) {
-            // v1's swap is memory+swap; v2's swap.max is the swap alone.
-            let value = match (swap, set(m.limit())) {
-                (s, _) if s < 0 => "max".to_string(),
-                (s, Some(l)) if l >= 0 => (s - l).max(0).to_string(),
-                (_, _) => bail!("linux.resources.memory.swap needs memory.limit on cgroup v2"),
-            };
-            out.push(w("memory", "memory.swap.max", value));
         }
         if m.swappiness().is_some() {
             bail!("linux.resources.memory.swappiness is not supported on cgroup v2");
@@ -135,11 +189,25 @@ fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
         }
         return Ok(());
     }
-    if let Some(limit) = set(m.limit()) {
-        out.push(w("memory", "memory.limit_in_bytes", limit));
-    }
-    if let Some(swap) = set(m.swap()) {
-        out.push(w("memory", "memory.memsw.limit_in_bytes", swap));
+    let limit = set(m.limit());
+    let memsw = |v: i64| w("memory", "memory.memsw.limit_in_bytes", v.max(-1));
+    match (limit, set(m.swap())) {
+        (Some(limit), Some(swap)) => {
+            // memsw must stay >= the limit at each step, whichever way both move.
+            out.push(memsw(swap).tolerating(Tolerate::InvalidBeforeRetry));
+            out.push(w("memory", "memory.limit_in_bytes", limit.max(-1)));
+            out.push(memsw(swap));
+        }
+        (Some(limit), None) => {
+            // An unlimited memory lifts the memory+swap limit too (as runc
+            // does), first: the kernel refuses a memory limit above memsw.
+            if limit < 0 {
+                out.push(memsw(-1).tolerating(Tolerate::Missing));
+            }
+            out.push(w("memory", "memory.limit_in_bytes", limit.max(-1)));
+        }
+        (None, Some(swap)) => out.push(memsw(swap)),
+        (None, None) => {}
     }
     if let Some(res) = set(m.reservation()) {
         out.push(w("memory", "memory.soft_limit_in_bytes", res));
@@ -160,6 +228,24 @@ fn memory(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     Ok(())
 }
 
+/// The v2 memory.swap.max for the spec's memory+swap `swap` and memory
+/// `limit` (runc's conversion): swap alone, or nothing to write.
+fn v2_swap(swap: Option<i64>, limit: Option<i64>) -> Result<Option<String>> {
+    let value = match (swap, limit) {
+        // Unlimited memory without a swap limit: unlimited swap, as on v1.
+        (None, Some(l)) if l < 0 => "max".to_string(),
+        (None, _) => return Ok(None),
+        (Some(s), _) if s < 0 => "max".to_string(),
+        (Some(s), Some(l)) if l < 0 => s.to_string(),
+        (Some(_), None) => bail!("linux.resources.memory.swap needs memory.limit on cgroup v2"),
+        (Some(s), Some(l)) if s < l => {
+            bail!("linux.resources.memory.swap {s} is below memory.limit {l} (swap counts memory+swap)")
+        }
+        (Some(s), Some(l)) => (s - l).to_string(),
+    };
+    Ok(Some(value))
+}
+
 fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     let Some(c) = r.cpu() else { return Ok(()) };
     // Zero means unset, as runc reads it (docker passes zeros).
@@ -169,20 +255,26 @@ fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
         c.realtime_period().filter(|p| *p != 0),
     );
     if v2 {
+        // Idle first: the kernel refuses a weight for an idle cgroup.
+        if let Some(idle) = idle(c.idle())? {
+            out.push(w("cpu", "cpu.idle", idle));
+        }
         if let Some(shares) = c.shares().filter(|s| *s > 0) {
             out.push(w("cpu", "cpu.weight", shares_to_weight(shares)));
         }
-        if quota.is_some() || period.is_some() {
+        let max = (quota.is_some() || period.is_some()).then(|| {
             let quota = quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
-            out.push(w("cpu", "cpu.max", format!("{quota} {}", period.unwrap_or(100000))));
-        }
+            w("cpu", "cpu.max", format!("{quota} {}", period.unwrap_or(100000)))
+        });
+        burst_around(w("cpu", "cpu.max.burst", c.burst().unwrap_or(0)), c.burst(), max, out);
         if rt_runtime.is_some() || rt_period.is_some() {
             bail!("linux.resources.cpu.realtimeRuntime is not supported on cgroup v2");
         }
-        if let Some(idle) = c.idle() {
-            out.push(w("cpu", "cpu.idle", idle));
-        }
         return Ok(());
+    }
+    // Idle first: the kernel refuses shares for an idle cgroup.
+    if let Some(idle) = idle(c.idle())? {
+        out.push(w("cpu", "cpu.idle", idle));
     }
     if let Some(shares) = c.shares().filter(|s| *s > 0) {
         out.push(w("cpu", "cpu.shares", shares));
@@ -190,19 +282,45 @@ fn cpu(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
     if let Some(period) = period {
         out.push(w("cpu", "cpu.cfs_period_us", period));
     }
-    if let Some(quota) = quota {
-        out.push(w("cpu", "cpu.cfs_quota_us", quota.max(-1)));
-    }
+    let quota = quota.map(|q| w("cpu", "cpu.cfs_quota_us", q.max(-1)));
+    burst_around(
+        w("cpu", "cpu.cfs_burst_us", c.burst().unwrap_or(0)),
+        c.burst(),
+        quota,
+        out,
+    );
     if let Some(p) = rt_period {
         out.push(w("cpu", "cpu.rt_period_us", p));
     }
     if let Some(rt) = rt_runtime {
         out.push(w("cpu", "cpu.rt_runtime_us", rt));
     }
-    if let Some(idle) = c.idle() {
-        out.push(w("cpu", "cpu.idle", idle));
-    }
     Ok(())
+}
+
+/// cpu.idle: the kernel knows only 0 and 1.
+fn idle(idle: Option<i64>) -> Result<Option<i64>> {
+    match idle {
+        Some(i) if !(0..=1).contains(&i) => bail!("linux.resources.cpu.idle {i}: must be 0 or 1"),
+        _ => Ok(idle),
+    }
+}
+
+/// The quota write with the burst one around it: the kernel checks the burst
+/// against the quota, so a burst above the old quota only fits after the new
+/// quota, and a quota below the old burst only after the new burst. Like runc,
+/// try the burst first, tolerate EINVAL there, and write it again after.
+fn burst_around(burst: Write, wanted: Option<u64>, quota: Option<Write>, out: &mut Vec<Write>) {
+    match (wanted, quota) {
+        (Some(_), Some(quota)) => {
+            out.push(burst.clone().tolerating(Tolerate::InvalidBeforeRetry));
+            out.push(quota);
+            out.push(burst);
+        }
+        (Some(_), None) => out.push(burst),
+        (None, Some(quota)) => out.push(quota),
+        (None, None) => {}
+    }
 }
 
 fn block_io(r: &LinuxResources, v2: bool, out: &mut Vec<Write>) -> Result<()> {
@@ -379,6 +497,7 @@ mod tests {
         assert_eq!(
             files(&ws),
             pairs(&[
+                ("memory.memsw.limit_in_bytes", "134217728"),
                 ("memory.limit_in_bytes", "67108864"),
                 ("memory.memsw.limit_in_bytes", "134217728"),
                 ("memory.soft_limit_in_bytes", "33554432"),
@@ -418,9 +537,9 @@ mod tests {
         assert_eq!(
             files(&ws),
             pairs(&[
+                ("memory.swap.max", "67108864"),
                 ("memory.max", "67108864"),
                 ("memory.low", "33554432"),
-                ("memory.swap.max", "67108864"),
                 ("cpu.weight", "100"),
                 ("cpu.max", "50000 100000"),
                 ("cpuset.cpus", "0"),
@@ -486,6 +605,123 @@ mod tests {
         assert_eq!(
             files(&unlimited),
             pairs(&[("cpu.cfs_quota_us", "-1"), ("pids.max", "max")])
+        );
+    }
+
+    #[test]
+    fn burst_is_tried_before_the_quota_and_written_again_after() {
+        let r = res(r#"{"cpu":{"quota":600000,"period":900000,"burst":500000}}"#);
+        let ws = writes(&r, &|_| true).unwrap();
+        assert_eq!(
+            files(&ws),
+            pairs(&[
+                ("cpu.max.burst", "500000"),
+                ("cpu.max", "600000 900000"),
+                ("cpu.max.burst", "500000")
+            ])
+        );
+        assert_eq!(ws[0].tolerate, Tolerate::InvalidBeforeRetry);
+        assert_eq!(ws[2].tolerate, Tolerate::Nothing);
+        let v1 = writes(&r, &|_| false).unwrap();
+        assert_eq!(
+            files(&v1),
+            pairs(&[
+                ("cpu.cfs_period_us", "900000"),
+                ("cpu.cfs_burst_us", "500000"),
+                ("cpu.cfs_quota_us", "600000"),
+                ("cpu.cfs_burst_us", "500000")
+            ])
+        );
+        let alone = writes(&res(r#"{"cpu":{"burst":0}}"#), &|_| true).unwrap();
+        assert_eq!(files(&alone), pairs(&[("cpu.max.burst", "0")]));
+        assert_eq!(alone[0].tolerate, Tolerate::Nothing);
+    }
+
+    #[test]
+    fn idle_is_0_or_1_and_goes_before_the_weight() {
+        for (v2, weight) in [(true, ("cpu.weight", "100")), (false, ("cpu.shares", "1024"))] {
+            let ws = writes(&res(r#"{"cpu":{"idle":0,"shares":1024}}"#), &|_| v2).unwrap();
+            assert_eq!(files(&ws), pairs(&[("cpu.idle", "0"), weight]));
+            for bad in ["-1", "2"] {
+                let r = res(&format!(r#"{{"cpu":{{"idle":{bad}}}}}"#));
+                let e = writes(&r, &|_| v2).unwrap_err();
+                assert!(e.message().contains("linux.resources.cpu.idle"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn v2_swap_is_counted_as_runc_does() {
+        let v2 = |json: &str| files(&writes(&res(json), &|_| true).unwrap());
+        assert_eq!(
+            v2(r#"{"memory":{"limit":-1}}"#),
+            pairs(&[("memory.swap.max", "max"), ("memory.max", "max")])
+        );
+        assert_eq!(v2(r#"{"memory":{"swap":-1}}"#), pairs(&[("memory.swap.max", "max")]));
+        assert_eq!(
+            v2(r#"{"memory":{"limit":31457280,"swap":52428800}}"#),
+            pairs(&[("memory.swap.max", "20971520"), ("memory.max", "31457280")])
+        );
+        assert_eq!(
+            v2(r#"{"memory":{"limit":-1,"swap":52428800}}"#),
+            pairs(&[("memory.swap.max", "52428800"), ("memory.max", "max")])
+        );
+        let unlimited = writes(&res(r#"{"memory":{"limit":-1}}"#), &|_| true).unwrap();
+        assert_eq!(unlimited[0].tolerate, Tolerate::Missing);
+        for bad in [r#"{"swap":1048576}"#, r#"{"limit":2097152,"swap":1048576}"#] {
+            let r = res(&format!(r#"{{"memory":{bad}}}"#));
+            let e = writes(&r, &|_| true).unwrap_err();
+            assert!(e.message().contains("linux.resources.memory.swap"), "{e}");
+        }
+    }
+
+    #[test]
+    fn v1_unlimited_memory_lifts_memsw_first() {
+        let ws = writes(&res(r#"{"memory":{"limit":-1}}"#), &|_| false).unwrap();
+        assert_eq!(
+            files(&ws),
+            pairs(&[("memory.memsw.limit_in_bytes", "-1"), ("memory.limit_in_bytes", "-1")])
+        );
+        assert_eq!(ws[0].tolerate, Tolerate::Missing);
+    }
+
+    #[test]
+    fn update_keeps_the_other_half_of_cpu_max_and_counts_swap_from_memory_max() {
+        let cgroup = |_: &str, file: &str| match file {
+            "cpu.max" => Some("600000 900000".to_string()),
+            "memory.max" => Some("52428800".to_string()),
+            _ => None,
+        };
+        let kept = |json: &str, v2: bool| {
+            let r = keep_current(&res(json), &|_| v2, &cgroup);
+            files(&writes(&r, &|_| v2).unwrap())
+        };
+        assert_eq!(
+            kept(r#"{"cpu":{"period":100000}}"#, true),
+            pairs(&[("cpu.max", "600000 100000")])
+        );
+        assert_eq!(
+            kept(r#"{"cpu":{"quota":-1}}"#, true),
+            pairs(&[("cpu.max", "max 900000")])
+        );
+        assert_eq!(
+            kept(r#"{"cpu":{"quota":5000,"period":10000}}"#, true),
+            pairs(&[("cpu.max", "5000 10000")])
+        );
+        assert_eq!(
+            kept(r#"{"memory":{"swap":104857600}}"#, true),
+            pairs(&[("memory.swap.max", "52428800"), ("memory.max", "52428800")])
+        );
+        // v1 keeps the values in files of their own: nothing to complete.
+        assert_eq!(
+            kept(r#"{"cpu":{"period":100000}}"#, false),
+            pairs(&[("cpu.cfs_period_us", "100000")])
+        );
+        let max = |_: &str, _: &str| Some("max 100000".to_string());
+        let r = keep_current(&res(r#"{"cpu":{"period":50000}}"#), &|_| true, &max);
+        assert_eq!(
+            files(&writes(&r, &|_| true).unwrap()),
+            pairs(&[("cpu.max", "max 50000")])
         );
     }
 

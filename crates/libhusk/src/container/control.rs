@@ -10,7 +10,7 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
 use crate::bail;
-use crate::cgroups::{Cgroup, Driver};
+use crate::cgroups::{resources, Cgroup, Driver};
 use crate::container::open_init;
 use crate::error::{Context, Error, Result};
 use crate::state::{Saved, Status, Store};
@@ -267,6 +267,14 @@ pub fn update(store: &Store, id: &str, r: &LinuxResources) -> Result<()> {
         return Err(Error::not_running(id));
     }
     let driver = driver_of(&saved)?;
+    let completed;
+    let r = match driver.cgroup() {
+        Some(cg) => {
+            completed = resources::keep_current(r, &|c| cg.is_v2(c), &|c, f| cg.read(c, f));
+            &completed
+        }
+        None => r,
+    };
     if let (Some(cg), Some(m)) = (driver.cgroup(), r.memory()) {
         if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit().filter(|l| *l > 0)) {
             let file = if cg.is_v2("memory") {
