@@ -488,6 +488,56 @@ fn image_and_work_paths_the_container_or_another_user_can_write_are_refused() {
     b.assert_gone("c");
 }
 
+/// A path through /proc/PID/root (or cwd) of the container's process
+/// reaches its rootfs, though neither the path nor its resolution as text
+/// starts with it: refused before anything is made, and criu never opens
+/// the log the container planted there as a symlink to a host file.
+#[test]
+fn image_and_work_paths_through_the_containers_proc_root_are_refused() {
+    let b = counting_bundle("ckpt-procroot");
+    run_detached(&b, "c");
+    let pid = pid_of(&b, "c");
+    let rootfs = b.rootfs();
+    let victim = b.dir.join("victim");
+    std::fs::write(&victim, b"host data").unwrap();
+    // What the container's root can do in its own /tmp.
+    let planted = rootfs.join("tmp/planted");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&victim, planted.join("dump.log")).unwrap();
+    let root = format!("/proc/{pid}/root");
+    let cases = [
+        ("--image-path", format!("{root}/tmp/planted")),
+        ("--image-path", format!("{root}/tmp/new/ckpt")),
+        ("--work-path", format!("{root}/tmp/planted")),
+        ("--work-path", format!("/proc/{pid}/cwd/tmp/new")),
+    ];
+    for (flag, path) in &cases {
+        let image = b.dir.join("image");
+        let mut args = vec!["checkpoint", "--leave-running", flag, path.as_str()];
+        if *flag == "--work-path" {
+            args.extend(["--image-path", image.to_str().unwrap()]);
+        }
+        args.push("c");
+        let o = husk(&b, &args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{flag} {path} was taken: {err}");
+        assert!(
+            err.contains(flag) && err.contains("the container's rootfs"),
+            "{flag} {path}: {err}"
+        );
+        assert!(!rootfs.join("tmp/new").exists(), "{flag} {path}: made in the rootfs");
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            b"host data",
+            "{flag} {path}: criu wrote the host's file"
+        );
+    }
+    assert_eq!(b.status("c"), "running", "a refused checkpoint touched the container");
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
 /// A bundle whose bind mount source is missing is refused before criu
 /// runs, naming the mount, and leaves nothing.
 #[test]

@@ -43,6 +43,15 @@ pub fn generate(cli: &Cli, a: &GenerateArgs) -> Result<()> {
     let bundle = std::fs::canonicalize(&bundle).context(|| format!("bundle {}", bundle.display()))?;
     check_config(&bundle)?;
     let husk = std::env::current_exe().context(|| "the path of husk".into())?;
+    for (what, path) in [
+        ("bundle", Some(bundle.as_path())),
+        ("--root", cli.root.as_deref()),
+        ("husk", Some(husk.as_path())),
+    ] {
+        if let Some(path) = path {
+            refuse_control(what, path)?;
+        }
+    }
     print!("{}", unit(&husk, cli.root.as_deref(), &bundle, id));
     Ok(())
 }
@@ -104,6 +113,19 @@ fn unit(husk: &Path, root: Option<&Path>, bundle: &Path, id: &str) -> String {
     )
 }
 
+/// A unit is read line by line: a newline (or another control character)
+/// in a path, even quoted, would end the ExecStart= line and start a line of
+/// the path's choosing (the bundle is resolved, so a symlink's target counts).
+fn refuse_control(what: &str, path: &Path) -> Result<()> {
+    if path.to_string_lossy().chars().any(char::is_control) {
+        return Err(Error::new(format!(
+            "generate systemd: {what} {:?} has a newline or another control character, which a unit file cannot hold: rename it",
+            path
+        )));
+    }
+    Ok(())
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
@@ -137,6 +159,16 @@ mod tests {
         assert_eq!(quote("a%b$c"), "a%%b$$c");
         assert_eq!(quote("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
         assert_eq!(quote(""), "\"\"");
+    }
+
+    #[test]
+    fn paths_with_newlines_are_refused() {
+        // A bundle resolved from a symlink a user owns: its target's name
+        // would otherwise start a line of the unit after ExecStart=.
+        let evil = Path::new("/tmp/x\nExecStart=/bin/touch /tmp/pwned\n#");
+        assert!(refuse_control("bundle", evil).is_err());
+        assert!(refuse_control("bundle", Path::new("/tmp/x\ry")).is_err());
+        assert!(refuse_control("bundle", Path::new("/srv/my bundle")).is_ok());
     }
 
     #[test]

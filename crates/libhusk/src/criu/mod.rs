@@ -176,6 +176,13 @@ impl PinnedDir {
     pub fn open(flag: &'static str, path: &Path, create: bool, writable: &[(String, PathBuf)]) -> Result<PinnedDir> {
         refuse_inside(flag, path, writable)?;
         if create {
+            // What exists already is checked by its fd's ancestors before
+            // anything is made: a path through /proc/PID/root would
+            // otherwise make directories in the container, or through its
+            // symlinks on the host.
+            if let Some(existing) = path.ancestors().find_map(|a| std::fs::File::open(a).ok()) {
+                refuse_below(flag, &OwnedFd::from(existing), path, writable)?;
+            }
             make_dir(path).context(|| flag.to_string())?;
         }
         let file = std::fs::OpenOptions::new()
@@ -187,6 +194,7 @@ impl PinnedDir {
         let real =
             std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_else(|_| path.to_path_buf());
         refuse_inside(flag, &real, writable)?;
+        refuse_below(flag, &fd, path, writable)?;
         Ok(PinnedDir { flag, path: real, fd })
     }
 
@@ -242,6 +250,20 @@ impl PinnedDir {
             if !parent.is_dir() {
                 break;
             }
+            // The pre-dump `parent` links to (--parent-path, relative, may
+            // lead anywhere): its entries are checked next, and a
+            // directory another user can write could have them swapped after.
+            let meta = std::fs::metadata(&parent).context(|| format!("{} {}", self.flag, self.path.display()))?;
+            if unsafe_meta(&meta) {
+                bail!(
+                    "{} {}: its parent images {} are owned by uid {} with mode {:o}: they must be owned by uid {me} and not writable by group or others",
+                    self.flag,
+                    self.path.display(),
+                    std::fs::canonicalize(&parent).unwrap_or_else(|_| parent.clone()).display(),
+                    meta.uid(),
+                    meta.mode() & 0o7777
+                );
+            }
             dir = parent;
         }
         Ok(())
@@ -266,6 +288,48 @@ fn refuse_inside(flag: &str, path: &Path, writable: &[(String, PathBuf)]) -> Res
         }
     }
     Ok(())
+}
+
+/// Refuses the directory open at `fd` when it or one of its ancestors, by
+/// device and inode, is one of `writable`: paths and their resolution can
+/// lie (`/proc/PID/root/...` of a container's process resolves, as text, to
+/// a path in the container, not on the host, and /proc/self/fd then names
+/// it as the container sees it), but `..` from the fd climbs to the
+/// container's rootfs, whichever way the path went.
+fn refuse_below(flag: &str, fd: &OwnedFd, path: &Path, writable: &[(String, PathBuf)]) -> Result<()> {
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    let id = |fd: &OwnedFd| -> Result<(u64, u64)> {
+        let m = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .context(|| format!("{flag} {}", path.display()))?;
+        Ok((m.dev(), m.ino()))
+    };
+    let dirs: Vec<(&str, &Path, (u64, u64))> = writable
+        .iter()
+        .filter_map(|(what, dir)| {
+            let m = std::fs::metadata(dir).ok().filter(|m| m.is_dir())?;
+            Some((what.as_str(), dir.as_path(), (m.dev(), m.ino())))
+        })
+        .collect();
+    let mut at = crate::sys::openat(fd.as_raw_fd(), c".", flags, 0).context(|| format!("{flag} {}", path.display()))?;
+    let mut here = id(&at)?;
+    // The bound stops a walk that never reaches a root.
+    for _ in 0..4096 {
+        if let Some((what, dir, _)) = dirs.iter().find(|(_, _, d)| *d == here) {
+            bail!(
+                "{flag} {}: inside {what} {}, which the container's processes can write: choose a directory outside the container",
+                path.display(),
+                dir.display()
+            );
+        }
+        let up =
+            crate::sys::openat(at.as_raw_fd(), c"..", flags, 0).context(|| format!("{flag} {}", path.display()))?;
+        let above = id(&up)?;
+        if above == here {
+            return Ok(());
+        }
+        (at, here) = (up, above);
+    }
+    bail!("{flag} {}: too deep", path.display())
 }
 
 /// The image and the work directory of one criu run.
@@ -725,6 +789,46 @@ mod tests {
         for ok in ["/nonexistent/b/image", "/nonexistent/b/rootfs2"] {
             refuse_inside("--work-path", Path::new(ok), &writable).unwrap();
         }
+    }
+
+    #[test]
+    fn parent_images_another_user_can_write_are_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let tmp = std::env::temp_dir().join(format!("husk-criu-parent-{}", std::process::id()));
+        let (image, parent) = (tmp.join("image"), tmp.join("pre"));
+        for d in [&image, &parent] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        }
+        std::os::unix::fs::symlink("../pre", image.join("parent")).unwrap();
+        let dir = PinnedDir::open("--image-path", &image, false, &[]).unwrap();
+        dir.check_owner(true).unwrap();
+        std::os::unix::fs::chown(&parent, Some(1000), Some(1000)).unwrap();
+        let err = dir.check_owner(true).unwrap_err().to_string();
+        assert!(err.contains("parent images") && err.contains("uid 1000"), "{err}");
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn directories_reached_through_proc_pid_root_are_refused() {
+        // /proc/self/root/<rootfs>/x: as text neither the path nor its
+        // canonical form need start with the rootfs; the fd's ancestors do.
+        let tmp = std::env::temp_dir().join(format!("husk-criu-below-{}", std::process::id()));
+        let rootfs = tmp.join("rootfs");
+        std::fs::create_dir_all(rootfs.join("tmp/img")).unwrap();
+        let writable = vec![("the container's rootfs".to_string(), rootfs.clone())];
+        let file = std::fs::File::open(rootfs.join("tmp/img")).unwrap();
+        let fd = OwnedFd::from(file);
+        let via = Path::new("/proc/self/root/anything");
+        let err = refuse_below("--image-path", &fd, via, &writable)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inside the container's rootfs"), "{err}");
+        let outside = OwnedFd::from(std::fs::File::open(&tmp).unwrap());
+        refuse_below("--image-path", &outside, &tmp, &writable).unwrap();
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]
