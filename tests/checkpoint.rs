@@ -861,32 +861,6 @@ fn receive_master(
     })
 }
 
-/// Reads from the pty master until `want` shows up (bounded).
-fn read_until(master: &mut std::fs::File, want: &str) -> String {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut buf = [0u8; 1024];
-    while !seen.contains(want) {
-        assert!(Instant::now() < deadline, "never saw {want:?} in {seen:?}");
-        let mut fds = [libc::pollfd {
-            fd: master.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: polling a valid fd.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) } <= 0 {
-            continue;
-        }
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    seen
-}
-
 /// Runs `args` with a terminal as container `t`, sends `before` to it and
 /// waits for `reply`, checkpoints it; returns the image path.
 fn terminal_checkpoint(b: &mut Bundle, args: serde_json::Value, before: &[u8], reply: &str) -> String {
@@ -906,7 +880,7 @@ fn terminal_checkpoint(b: &mut Bundle, args: serde_json::Value, before: &[u8], r
     let (_, master) = receiver.join().unwrap().expect("the pty master");
     let mut master = std::fs::File::from(master);
     master.write_all(before).unwrap();
-    read_until(&mut master, reply);
+    read_until(&mut master, reply, Duration::from_secs(30));
     let image = b.dir.join("image");
     let _ = std::fs::remove_dir_all(&image);
     let o = husk(b, &["checkpoint", "--image-path", image.to_str().unwrap(), "t"]);
@@ -951,7 +925,7 @@ fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket(
     let mut master = master.expect("the new pty master");
     // The shell's memory came back ($n), and it talks over the new pty.
     master.write_all(b"b\n").unwrap();
-    read_until(&mut master, "got-b-2");
+    read_until(&mut master, "got-b-2", Duration::from_secs(30));
     let o = husk(&b, &["exec", "t", "sh", "-c", "ls -l /dev/console | cut -c1"]);
     assert_ok(&o);
     assert_eq!(stdout(&o).trim(), "c", "/dev/console is the new pty");

@@ -247,30 +247,6 @@ fn receive_master(listener: std::os::unix::net::UnixListener) -> std::thread::Jo
     })
 }
 
-/// Reads from the pty master until `want` shows up (bounded).
-fn read_until(master: &mut std::fs::File, want: &str) -> String {
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 1024];
-    while !seen.contains(want) {
-        assert!(Instant::now() < deadline, "never saw {want:?} in {seen:?}");
-        let mut fds = [libc::pollfd {
-            fd: master.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: polling a valid fd.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) } <= 0 {
-            continue;
-        }
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    seen
-}
-
 #[test]
 fn terminal_create_and_exec_through_a_console_socket() {
     let mut b = Bundle::new("console");
@@ -293,11 +269,11 @@ fn terminal_create_and_exec_through_a_console_socket() {
     assert!(path.starts_with("/dev/pts/"), "{path}");
     assert_ok(&b.husk(&["start", "t"]));
     let mut master = std::fs::File::from(master);
-    read_until(&mut master, "# ");
+    read_until(&mut master, "# ", Duration::from_secs(10));
     master
         .write_all(b"stty size; tty; readlink /proc/self/fd/0; ls -l /dev/console | cut -c1; echo done-$((6*7))\n")
         .unwrap();
-    let out = read_until(&mut master, "done-42");
+    let out = read_until(&mut master, "done-42", Duration::from_secs(10));
     assert!(out.contains("33 99"), "consoleSize: {out}");
     assert!(out.contains("/dev/pts/0"), "{out}");
 
@@ -316,9 +292,9 @@ fn terminal_create_and_exec_through_a_console_socket() {
     assert_ok(&o);
     let (_, exec_master) = receiver.join().unwrap();
     let mut exec_master = std::fs::File::from(exec_master);
-    read_until(&mut exec_master, "# ");
+    read_until(&mut exec_master, "# ", Duration::from_secs(10));
     exec_master.write_all(b"tty; echo exec-$((2+3))\n").unwrap();
-    let out = read_until(&mut exec_master, "exec-5");
+    let out = read_until(&mut exec_master, "exec-5", Duration::from_secs(10));
     assert!(out.contains("/dev/pts/1"), "{out}");
     exec_master.write_all(b"exit\n").unwrap();
     master.write_all(b"exit\n").unwrap();

@@ -504,3 +504,29 @@ impl Drop for Bundle {
         }
     }
 }
+
+/// Reads from a pty master until `want` shows up, for at most `limit`.
+pub fn read_until(master: &mut std::fs::File, want: &str, limit: Duration) -> String {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut seen = String::new();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 1024];
+    while !seen.contains(want) {
+        assert!(Instant::now() < deadline, "never saw {want:?} in {seen:?}");
+        let mut fds = [libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: polling a valid fd.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) } <= 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    seen
+}
