@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// A running container whose init sleeps, for exec to enter.
@@ -223,30 +223,6 @@ fn exec_preserves_only_the_asked_fds() {
     assert_ok(&b.husk(&["delete", "-f", "c"]));
 }
 
-/// Receives the pty master that husk sends to a console socket.
-fn receive_master(listener: std::os::unix::net::UnixListener) -> std::thread::JoinHandle<(String, OwnedFd)> {
-    std::thread::spawn(move || {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        let (stream, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 256];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
-        let fd = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-            .expect("an fd");
-        let n = msg.bytes;
-        (String::from_utf8_lossy(&buf[..n]).into_owned(), unsafe {
-            OwnedFd::from_raw_fd(fd)
-        })
-    })
-}
-
 #[test]
 fn terminal_create_and_exec_through_a_console_socket() {
     let mut b = Bundle::new("console");
@@ -265,7 +241,7 @@ fn terminal_create_and_exec_through_a_console_socket() {
         "t",
     ]);
     assert_ok(&o);
-    let (path, master) = receiver.join().unwrap();
+    let (path, master) = receiver.join().unwrap().expect("a pty master");
     assert!(path.starts_with("/dev/pts/"), "{path}");
     assert_ok(&b.husk(&["start", "t"]));
     let mut master = std::fs::File::from(master);
@@ -290,7 +266,7 @@ fn terminal_create_and_exec_through_a_console_socket() {
         "sh",
     ]);
     assert_ok(&o);
-    let (_, exec_master) = receiver.join().unwrap();
+    let (_, exec_master) = receiver.join().unwrap().expect("a pty master");
     let mut exec_master = std::fs::File::from(exec_master);
     read_until(&mut exec_master, "# ", Duration::from_secs(10));
     exec_master.write_all(b"tty; echo exec-$((2+3))\n").unwrap();

@@ -530,3 +530,28 @@ pub fn read_until(master: &mut std::fs::File, want: &str, limit: Duration) -> St
     }
     seen
 }
+
+/// Accepts one connection on the console socket and returns the pty path
+/// sent with the master, and the master.
+pub fn receive_master(
+    listener: std::os::unix::net::UnixListener,
+) -> std::thread::JoinHandle<Option<(String, std::os::fd::OwnedFd)>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+        let fd = msg.cmsgs().unwrap().find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })?;
+        let n = msg.bytes;
+        // SAFETY: the fd just received is ours.
+        Some((String::from_utf8_lossy(&buf[..n]).into_owned(), unsafe {
+            OwnedFd::from_raw_fd(fd)
+        }))
+    })
+}
