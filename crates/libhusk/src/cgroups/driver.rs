@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::cgroups::place::{SelfPlacement, Target};
 use crate::cgroups::resources::{self, DeviceRule, Write};
 use crate::cgroups::systemd::{Systemd, SystemdPlan};
 use crate::cgroups::{Cgroup, CgroupPlan, Delegation, Record};
@@ -34,6 +35,12 @@ pub trait Driver {
     /// The cgroup directory to clone the init into (CLONE_INTO_CGROUP), when
     /// the driver places it so; None when `place` moves it.
     fn clone_into(&self) -> Result<Option<File>>;
+
+    /// The files through which the init moves itself into the cgroup, when
+    /// the driver places it so (see `place`); None when `place` moves it.
+    fn self_placement(&self) -> Result<Option<SelfPlacement>> {
+        Ok(None)
+    }
 
     /// Moves the cloned init (`pid`) into the cgroup. `recorded` gets the
     /// record as soon as the driver holds something new that the record must
@@ -82,7 +89,7 @@ pub fn for_plan(plan: Option<&CgroupPlan>) -> Result<Box<dyn Driver>> {
         Some(unit) => (Owner::Container, Some((unit.clone(), false))),
         None => (Owner::Existing, None),
     };
-    Ok(choose(cgroup, plan.unified, limits, plan.clone_into, owner, systemd))
+    Ok(choose(cgroup, plan.unified, limits, plan.at_clone, owner, systemd))
 }
 
 /// The driver of a container's cgroup as its record names it.
@@ -111,21 +118,27 @@ fn choose(
     cgroup: Cgroup,
     unified: bool,
     limits: Limits,
-    clone_into: bool,
+    at_clone: bool,
     owner: Owner,
     systemd: Option<(SystemdPlan, bool)>,
 ) -> Box<dyn Driver> {
     let fs = Fs::new(cgroup, limits, owner);
     match systemd {
         Some((unit, started)) => Box::new(Systemd::new(unit, started, cgroupfs(unified, fs, false), unified)),
-        None => cgroupfs(unified, fs, clone_into),
+        None => cgroupfs(unified, fs, at_clone),
     }
 }
 
-fn cgroupfs(unified: bool, fs: Fs, clone_into: bool) -> Box<dyn Driver> {
+fn cgroupfs(unified: bool, fs: Fs, at_clone: bool) -> Box<dyn Driver> {
     match unified {
-        true => Box::new(V2 { fs, clone_into }),
-        false => Box::new(V1 { fs }),
+        true => Box::new(V2 {
+            fs,
+            clone_into: at_clone,
+        }),
+        false => Box::new(V1 {
+            fs,
+            self_placed: at_clone,
+        }),
     }
 }
 
@@ -243,10 +256,12 @@ impl Fs {
 
 /// cgroupfs on a v1 or hybrid host: the container's directory in every
 /// hierarchy; each limit goes to its v1 controller, or where only the unified
-/// hierarchy has the controller, there (delegated just for it). The parent
-/// moves the init in after the clone (v1 has no CLONE_INTO_CGROUP).
+/// hierarchy has the controller, there (delegated just for it). The init
+/// moves itself in (see `place`), unless unprivileged, when the parent
+/// moves it.
 pub struct V1 {
     fs: Fs,
+    self_placed: bool,
 }
 
 impl V1 {
@@ -297,8 +312,24 @@ impl Driver for V1 {
         Ok(None)
     }
 
+    fn self_placement(&self) -> Result<Option<SelfPlacement>> {
+        if !self.self_placed {
+            return Ok(None);
+        }
+        let targets = self
+            .fs
+            .cgroup
+            .dirs
+            .iter()
+            .map(|(h, dir)| Target { dir, sub: "", v2: h.v2 });
+        SelfPlacement::open(targets).map(Some)
+    }
+
     fn place(&mut self, pid: libc::pid_t, _: &mut dyn FnMut(&Record) -> Result<()>) -> Result<()> {
-        self.fs.cgroup.add(pid)
+        match self.self_placed {
+            true => Ok(()), // it moved itself
+            false => self.fs.cgroup.add(pid),
+        }
     }
 
     fn update(&self, r: &LinuxResources) -> Result<()> {

@@ -22,6 +22,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use crate::bail;
+use crate::cgroups::place::{SelfPlacement, Target};
 use crate::cgroups::{hierarchy_for, is_unified, path_in, Cgroup, Hierarchy, Record};
 use crate::error::{Context, Error, Result};
 use crate::sys;
@@ -89,6 +90,8 @@ pub enum Targets {
         dirs: Vec<(PathBuf, String)>,
         /// The container's cgroup path (for the v2 fallback).
         path: String,
+        /// Which of `dirs` is the cgroup2 one (a unified or hybrid host).
+        v2: Option<usize>,
         /// Whether the v2 fallback to the init's cgroup applies.
         fallback: bool,
     },
@@ -125,9 +128,11 @@ impl Targets {
                 }
             }
         }
+        let v2 = cgroup.dirs.iter().position(|(h, _)| h.v2);
         let dirs = cgroup.dirs.into_iter().map(|(_, d)| d).zip(subs).collect();
         Ok(Targets::Below {
             dirs,
+            v2,
             path: path.clone(),
             fallback: *sub == SubCgroups::None && is_unified(),
         })
@@ -137,7 +142,9 @@ impl Targets {
     pub fn join(&self, pid: libc::pid_t, init: libc::pid_t) -> Result<()> {
         let (dirs, path, fallback) = match self {
             Targets::AsInit => return crate::cgroups::join_cgroups_of(pid, init),
-            Targets::Below { dirs, path, fallback } => (dirs, path, *fallback),
+            Targets::Below {
+                dirs, path, fallback, ..
+            } => (dirs, path, *fallback),
         };
         let mut first_error = None;
         // Every hierarchy is tried: unprivileged, the caller goes on after errors.
@@ -150,6 +157,25 @@ impl Targets {
             None => Ok(()),
             Some(e) if fallback => join_init_cgroup_v2(pid, init, dirs, path).map_err(|_| e),
             Some(e) => Err(e),
+        }
+    }
+}
+
+impl Targets {
+    /// The files through which the joiner moves itself where it goes (see
+    /// `place`), on a v1 or hybrid host; None where husk moves it (a unified
+    /// host, whose fallback needs the write's error, or no cgroup of its own).
+    pub fn self_placement(&self) -> Result<Option<SelfPlacement>> {
+        match self {
+            Targets::Below { dirs, v2, .. } if !is_unified() => {
+                let targets = dirs.iter().enumerate().map(|(i, (dir, sub))| Target {
+                    dir,
+                    sub,
+                    v2: *v2 == Some(i),
+                });
+                SelfPlacement::open(targets).map(Some)
+            }
+            _ => Ok(None),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod bpf;
 pub mod dbus;
 pub mod driver;
 pub mod exec;
+pub mod place;
 pub mod resources;
 pub mod systemd;
 
@@ -211,8 +212,10 @@ pub struct CgroupPlan {
     pub devices: Vec<DeviceRule>,
     /// Unprivileged: made only where the user's cgroup is delegated.
     pub best_effort: bool,
-    /// A unified host: the init is cloned straight into the cgroup.
-    pub clone_into: bool,
+    /// Privileged and without systemd: the init is in the cgroup from its
+    /// clone on, cloned into it (unified host) or moving itself (v1, see
+    /// `place`), rather than moved in by husk.
+    pub at_clone: bool,
     /// Whether linux.resources asked for anything.
     pub has_limits: bool,
     /// `--systemd-cgroup`: the unit systemd makes the cgroup as.

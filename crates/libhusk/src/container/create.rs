@@ -11,6 +11,7 @@ use super::stdio::{console_for, hold_passed_fds, listen_fds};
 use super::wait::{sigkill, wait_status};
 use super::{CreateOptions, Mode};
 use crate::bail;
+use crate::cgroups::place::SelfPlacement;
 use crate::cgroups::Driver;
 use crate::error::{Context, Error, Result};
 use crate::process::channel::{self, FromInit, InitParent};
@@ -271,15 +272,17 @@ fn spawn_init(
         }
     }
     let into = cgroup.clone_into()?;
+    let mut placement = cgroup.self_placement()?;
     // Inherited by the init: non-dumpable from birth until it execs. Not when
     // we write its maps, which needs it dumpable: it is then in a new user
     // namespace, and makes itself non-dumpable once it has them.
     if plan.userns.is_none() {
         sys::set_non_dumpable();
     }
+    let flags = plan.namespaces.clone_flags();
     // SAFETY: husk is single-threaded; the child only runs init::run and exits.
     #[allow(unsafe_code)]
-    let pid = unsafe { sys::clone_into(plan.namespaces.clone_flags(), into.as_ref().map(|f| f.as_raw_fd())) }
+    let pid = unsafe { SelfPlacement::clone_with(placement.as_mut(), flags, into.as_ref().map(|f| f.as_raw_fd())) }
         .context(|| "clone container init".into())?;
     drop(into);
     if pid == 0 {
@@ -293,8 +296,10 @@ fn spawn_init(
             premounted,
             console,
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),
+            placement,
         });
     }
+    drop(placement);
     drop(init_end);
     drop(exec_fifo);
     log::step("init cloned");

@@ -13,6 +13,7 @@ use oci_spec::runtime::{Capability, Process, Spec};
 
 use crate::bail;
 use crate::cgroups::exec::{SubCgroups, Targets};
+use crate::cgroups::place::SelfPlacement;
 use crate::container;
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
@@ -107,11 +108,19 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
 
     let (to_child, child_end) = channel::exec_channel()?;
+    // Privileged, the joiner moves itself into the container's cgroups where
+    // it can (see cgroups::place); unprivileged, husk tries it (best effort).
+    let mut placement = match rootless {
+        true => None,
+        false => cgroup.self_placement()?,
+    };
+    let self_placed = placement.is_some();
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.
     sys::set_non_dumpable();
     // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
     #[allow(unsafe_code)]
-    let joiner = unsafe { sys::clone_process(0) }.context(|| "clone exec process".into())?;
+    let joiner =
+        unsafe { SelfPlacement::clone_with(placement.as_mut(), 0, None) }.context(|| "clone exec process".into())?;
     if joiner == 0 {
         drop(to_child);
         join_and_spawn(ExecArgs {
@@ -124,8 +133,10 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
             channel: child_end,
             console: console_end,
             preserve_fds: a.preserve_fds,
+            placement,
         });
     }
+    drop(placement);
     drop(child_end);
     drop(console_end);
     crate::log::step("namespaces opened, joiner cloned");
@@ -133,17 +144,23 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     // starts is born there. Unprivileged, the cgroups are usually not ours to
     // write: best effort then, unless --cgroup asked for a particular one.
     let best_effort = rootless && sub_cgroups == SubCgroups::None;
-    let joined = cgroup
-        .join(joiner, saved.pid)
-        .or_else(|e| if best_effort { Ok(()) } else { Err(e) });
-    if let Err(e) = joined.and_then(|()| to_child.send_placed().context(|| "signal exec process".into())) {
+    let joined = match self_placed {
+        true => Ok(()),
+        false => cgroup
+            .join(joiner, saved.pid)
+            .or_else(|e| if best_effort { Ok(()) } else { Err(e) })
+            .and_then(|()| to_child.send_placed().context(|| "signal exec process".into())),
+    };
+    if let Err(e) = joined {
         // Stop the joiner first (it may be waiting to be placed), then read
         // why it failed if it did so on its own before.
         container::wait::sigkill(joiner);
         container::wait::wait_status(joiner);
         return Err(to_child.failure().map(Error::new).unwrap_or(e));
     }
-    crate::log::step("joiner placed in the container's cgroups");
+    if !self_placed {
+        crate::log::step("joiner placed in the container's cgroups");
+    }
     let pid = spawned_pid(&to_child, joiner)?;
     crate::log::step("exec process cloned");
     // Success is the exec closing the child's end; an error is its own.

@@ -14,7 +14,9 @@
 //!     [write uid_map and gid_map]
 //!     send_maps_written ---------------------------> wait_maps_written
 //!                                                    [take uid and gid 0]
-//!   when husk places the init in its cgroup (no CLONE_INTO_CGROUP):
+//!   when husk places the init in its cgroup (unprivileged, or a systemd
+//!   unit; privileged, the init is cloned into it or moves itself first
+//!   thing, see cgroups::place):
 //!     [start the systemd unit, write cgroup.procs]
 //!     send_placed ---------------------------------> wait_placed, only once
 //!                                                    the setup needs it
@@ -51,9 +53,12 @@
 //!
 //! ```text
 //!       [ husk exec: ExecParent ]    [ joiner: ExecChild ]           [ exec process ]
-//!     clone -----------------------> [join the init's namespaces,
+//!     clone -----------------------> [privileged on v1: move itself into
+//!                                     the container's cgroups]
+//!                                    [join the init's namespaces,
 //!                                     mnt last; close fds; signals,
 //!                                     cwd, program, limits]
+//!   unprivileged or on a unified host:
 //!     [join the init's cgroups]
 //!     send_placed -----------------> wait_placed
 //!                                    [confine: labels, capabilities,

@@ -6,6 +6,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use crate::cgroups::place::SelfPlacement;
 use crate::error::{Context, Result};
 use crate::process::attrs;
 use crate::process::channel::ExecChild;
@@ -32,6 +33,9 @@ pub struct ExecArgs<'a> {
     /// Where the pty master goes when the process has a terminal.
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// The files through which the joiner moves itself into the container's
+    /// cgroups first thing; None when husk moves it (and says when).
+    pub placement: Option<SelfPlacement>,
 }
 
 /// The joiner, husk's clone: it joins every namespace of the container (user
@@ -44,7 +48,7 @@ pub struct ExecArgs<'a> {
 /// capabilities and seccomp filter: a container process that can ptrace
 /// (CAP_SYS_PTRACE) finds nothing of the host's or of husk's rights in it.
 /// Never returns.
-pub fn join_and_spawn(args: ExecArgs) -> ! {
+pub fn join_and_spawn(mut args: ExecArgs) -> ! {
     prologue::die_with_parent();
     crate::log::forward_debug_to(args.channel.as_raw_fd());
     crate::log::begin("exec: joiner");
@@ -59,11 +63,17 @@ pub fn join_and_spawn(args: ExecArgs) -> ! {
         0,
     )
     .context(|| "open /proc".into());
+    let placement = args.placement.take();
+    let parent_places = placement.is_none();
     let prepared = host_proc.and_then(|proc| {
         initial_affinity(args.plan)?;
+        if let Some(placement) = placement {
+            placement.enter()?;
+            crate::log::step("in the container's cgroups");
+        }
         join_namespaces(&args, &proc)?;
         crate::log::step("namespaces joined, fds closed");
-        prepare(&args, &proc)
+        prepare(&args, &proc, parent_places)
     });
     let spawned = prepared.and_then(|program| {
         // SAFETY: single-threaded; the child only runs `run_program` and exits.
@@ -116,18 +126,20 @@ fn join_namespaces(args: &ExecArgs, proc: &OwnedFd) -> Result<()> {
 /// In the joiner, all that needs husk's rights and is inherited by a clone:
 /// cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
 /// filter without no_new_privs, capabilities, ids and no_new_privs.
-fn prepare(args: &ExecArgs, proc: &OwnedFd) -> Result<CString> {
+fn prepare(args: &ExecArgs, proc: &OwnedFd, parent_places: bool) -> Result<CString> {
     prologue::reset_signals();
     prologue::pass_preserved_fds(args.preserve_fds)?;
     let program = prologue::enter_cwd_and_find_program(args.plan)?;
     attrs::apply_early(&args.plan.attrs, proc)?;
     crate::log::step("cwd, program, limits");
-    // husk moves us into the container's cgroups meanwhile (slow on v1).
-    args.channel
-        .wait_placed()
-        .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
+    if parent_places {
+        // husk moves us into the container's cgroups meanwhile.
+        args.channel
+            .wait_placed()
+            .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
+        crate::log::step("placed in the container's cgroups");
+    }
     let in_userns = args.namespaces.has(libc::CLONE_NEWUSER);
-    crate::log::step("placed in the container's cgroups");
     prologue::confine(args.plan, args.filter, args.last_cap, in_userns, proc)?;
     crate::log::step("confined");
     Ok(program)

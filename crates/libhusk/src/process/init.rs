@@ -10,6 +10,7 @@ use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use crate::cgroups::place::SelfPlacement;
 use crate::error::{Context, Result};
 use crate::process::channel::InitChild;
 use crate::process::prologue::{self, exit};
@@ -33,10 +34,12 @@ pub struct InitArgs<'a> {
     pub console: Option<OwnedFd>,
     /// The container's cgroup, when the parent made one.
     pub cgroup: Option<String>,
+    /// The files through which the init moves itself into that cgroup.
+    pub placement: Option<SelfPlacement>,
 }
 
 /// Runs in the cloned child; never returns.
-pub fn run(args: InitArgs) -> ! {
+pub fn run(mut args: InitArgs) -> ! {
     // Tied to `create` until it has committed the state (see `report_ready`); should it
     // die before this call, the channel's end tells us at the next message.
     prologue::die_with_parent();
@@ -49,7 +52,8 @@ pub fn run(args: InitArgs) -> ! {
         // which leaves by execve or _exit.
         let _ = nix::unistd::close(fd);
     }
-    match prepare(&args) {
+    let placement = args.placement.take();
+    match prepare(&args, placement) {
         Ok(Prepared {
             program,
             proc,
@@ -121,11 +125,15 @@ struct Prepared {
 }
 
 /// Everything that can fail at `create`: namespaces, the filesystem, limits.
-fn prepare(args: &InitArgs) -> Result<Prepared> {
+fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared> {
     let plan = args.plan;
     let attrs = &plan.process.attrs;
     if let Some(cpus) = &attrs.affinity_initial {
         attrs::set_affinity(cpus)?;
+    }
+    if let Some(placement) = placement {
+        placement.enter()?;
+        crate::log::step("in its cgroup");
     }
     prologue::reset_signals();
     if plan.userns.is_some() {

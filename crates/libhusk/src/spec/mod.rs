@@ -94,11 +94,11 @@ pub struct Plan {
 pub use crate::cgroups::CgroupPlan;
 
 impl Plan {
-    /// Whether the parent moves the init into its cgroup after the clone (v1:
-    /// there is no CLONE_INTO_CGROUP), which the init must wait for before
+    /// Whether the parent moves the init into its cgroup after the clone
+    /// (unprivileged, or a systemd unit), which the init must wait for before
     /// anything the cgroup affects.
     pub fn parent_places_cgroup(&self) -> bool {
-        self.cgroup.as_ref().is_some_and(|c| !c.clone_into)
+        self.cgroup.as_ref().is_some_and(|c| !c.at_clone)
     }
 
     /// Whether the init must stop before pivot_root for hooks (its own or the parent's).
@@ -481,7 +481,7 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
     let has_limits = !writes.is_empty();
     let unified = cgroups::is_unified();
     // systemd can only make a scope around a process that exists.
-    let clone_into = unified && !opts.rootless && unit.is_none();
+    let at_clone = !opts.rootless && unit.is_none();
     let systemd = unit.map(|unit| systemd::SystemdPlan {
         unit,
         properties: systemd::resource_properties(resources, is_v2("memory")),
@@ -495,7 +495,7 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
         devices,
         best_effort: opts.rootless && systemd.is_none(),
         has_limits,
-        clone_into,
+        at_clone,
         systemd,
     }))
 }
