@@ -17,6 +17,41 @@ fn version_has_three_runc_style_lines() {
     assert!(lines[2].starts_with("spec: 1.2."), "{out}");
 }
 
+/// A reader that goes away (`husk list | head -1`) ends husk by SIGPIPE, as
+/// it ends runc and crun, never with a panic.
+#[test]
+fn a_closed_stdout_ends_husk_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    // Never made: list prints its header alone.
+    let root = std::env::temp_dir().join(format!("husk-sigpipe-{}", std::process::id()));
+    let root = root.to_str().unwrap();
+    for args in [vec!["--version"], vec!["features"], vec!["--root", root, "list"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = Command::new(HUSK)
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{args:?} timed out");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "{args:?}: {status:?} {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn no_command_prints_usage() {
     let o = run_with_timeout(&mut Command::new(HUSK), COMMAND_TIMEOUT);

@@ -52,7 +52,7 @@ impl Sink for Logger {
             // A warning goes to stderr only: a log file holds errors, which
             // callers parse, unless debugging.
             Level::Warning => {
-                eprintln!("husk: warning: {msg}");
+                let _ = writeln!(std::io::stderr(), "husk: warning: {msg}");
                 if self.debug {
                     self.to_file(level, msg);
                 }
@@ -60,11 +60,11 @@ impl Sink for Logger {
             // "error" on stderr, as runc's level=error: callers (contest)
             // look for the word to tell a failed command.
             Level::Error => {
-                eprintln!("husk: error: {msg}");
+                let _ = writeln!(std::io::stderr(), "husk: error: {msg}");
                 self.to_file(level, msg);
             }
             Level::Debug => {
-                eprintln!("husk: {msg}");
+                let _ = writeln!(std::io::stderr(), "husk: {msg}");
                 self.to_file(level, msg);
             }
         }

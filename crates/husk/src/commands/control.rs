@@ -1,5 +1,6 @@
 //! `kill`, `ps` and `events`.
 
+use crate::out::outln;
 use std::time::Duration;
 
 use libhusk::container;
@@ -18,7 +19,7 @@ pub fn kill(rt: &Runtime, id: &str, signal: Option<&str>, all: bool) -> Result<(
 pub fn ps(rt: &Runtime, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
     let pids = container::control::pids(&rt.store, id)?;
     if format == ListFormat::Json {
-        println!("{}", serde_json::to_string(&pids).expect("serialises"));
+        outln!("{}", serde_json::to_string(&pids).expect("serialises"));
         return Ok(());
     }
     let args: Vec<String> = if ps_args.is_empty() {
@@ -46,11 +47,11 @@ pub fn ps(rt: &Runtime, id: &str, format: ListFormat, ps_args: &[String]) -> Res
             args.join(" ")
         )));
     };
-    println!("{header}");
+    outln!("{header}");
     for line in lines {
         let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(())
@@ -63,7 +64,7 @@ pub fn events(rt: &Runtime, id: &str, stats_once: bool, interval: &str) -> Resul
         true => None,
         false => Some(parse_duration(interval)?),
     };
-    container::control::events(&rt.store, id, every, |event| println!("{}", envelope(id, event)))
+    container::control::events(&rt.store, id, every, |event| outln!("{}", envelope(id, event)))
 }
 
 /// runc's envelope of an event: `{"type": "stats"|"oom", "id": ID, "data": ...}`.

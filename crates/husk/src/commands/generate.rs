@@ -52,7 +52,7 @@ pub fn generate(cli: &Cli, a: &GenerateArgs) -> Result<()> {
             refuse_control(what, path)?;
         }
     }
-    print!("{}", unit(&husk, cli.root.as_deref(), &bundle, id));
+    crate::out::print(format_args!("{}", unit(&husk, cli.root.as_deref(), &bundle, id)));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `state` and `list`: the state JSON, and the table (or JSON) of containers.
 
+use crate::out::outln;
 use libhusk::container::{self, ContainerState};
 use libhusk::state::Status;
 use libhusk::Result;
@@ -10,7 +11,7 @@ use crate::cli::ListFormat;
 pub fn state(rt: &Runtime, id: &str) -> Result<()> {
     let state = container::state(&rt.store, id)?;
     let json = serde_json::to_string_pretty(&state.oci_state()).expect("state serialises");
-    println!("{json}");
+    outln!("{json}");
     Ok(())
 }
 
@@ -18,14 +19,14 @@ pub fn list(rt: &Runtime, format: ListFormat, quiet: bool) -> Result<()> {
     let all = container::list(&rt.store)?;
     if quiet {
         for c in &all {
-            println!("{}", c.saved.id);
+            outln!("{}", c.saved.id);
         }
         return Ok(());
     }
     match format {
         ListFormat::Json => {
             let states: Vec<_> = all.iter().map(ContainerState::oci_state).collect();
-            println!("{}", serde_json::to_string(&states).expect("serialises"));
+            outln!("{}", serde_json::to_string(&states).expect("serialises"));
         }
         ListFormat::Table => print_table(&all),
     }
@@ -50,6 +51,6 @@ fn print_table(all: &[ContainerState]) {
         .collect();
     for row in &table {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        println!("{}", line.join("   ").trim_end());
+        outln!("{}", line.join("   ").trim_end());
     }
 }

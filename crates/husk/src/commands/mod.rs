@@ -10,6 +10,7 @@ pub mod generate;
 mod list;
 mod update;
 
+use crate::out::outln;
 use std::path::PathBuf;
 
 use libhusk::container::{self, Mode};
@@ -59,7 +60,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let bundle = a.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
             libhusk::spec::template::write(&bundle, a.rootless)?;
         }
-        Command::Features => println!(
+        Command::Features => outln!(
             "{}",
             serde_json::to_string_pretty(&libhusk::spec::features::document()).expect("serialises")
         ),
@@ -103,9 +104,9 @@ pub fn prepare(cli: &Cli) {
 }
 
 fn print_version() {
-    println!("husk version {VERSION}");
-    println!("commit: {}", option_env!("HUSK_COMMIT").unwrap_or("unknown"));
-    println!("spec: {}", libhusk::spec::template::OCI_VERSION);
+    outln!("husk version {VERSION}");
+    outln!("commit: {}", option_env!("HUSK_COMMIT").unwrap_or("unknown"));
+    outln!("spec: {}", libhusk::spec::template::OCI_VERSION);
 }
 
 /// Where state lives unless --root says: /run/husk for root, and

@@ -40,6 +40,18 @@ pub fn reap_any_nohang() -> io::Result<Option<(libc::pid_t, libc::c_int)>> {
     Ok((pid > 0).then_some((pid, status)))
 }
 
+/// Ends this process as a write to a pipe nobody reads ends a program that
+/// does not ignore SIGPIPE (as runc and crun end): killed by SIGPIPE.
+pub fn die_of_sigpipe() -> ! {
+    // SAFETY: restoring the default action and raising a signal touch no memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Blocked: exit as a shell reports a death by SIGPIPE.
+    std::process::exit(128 + libc::SIGPIPE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
