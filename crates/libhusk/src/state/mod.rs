@@ -414,14 +414,15 @@ impl Locked {
 /// (its init dies with the `create` that made it).
 pub fn status_of(dir: &Path, saved: &Saved) -> Status {
     if saved.provisional {
-        if is_locked(dir) {
-            Status::Creating
-        } else {
-            Status::Stopped
-        }
-    } else if !saved.init_alive() {
-        Status::Stopped
-    } else if !saved.restored && saved.init_before_exec() {
+        return match is_locked(dir) {
+            true => Status::Creating,
+            false => Status::Stopped,
+        };
+    }
+    let Some(init) = saved.init_stat() else {
+        return Status::Stopped;
+    };
+    if !saved.restored && init.flags & sys::PF_FORKNOEXEC != 0 {
         Status::Created
     } else if saved
         .cgroup

@@ -444,8 +444,21 @@ pub fn is_own_child(pid: libc::pid_t) -> bool {
 }
 
 pub fn process_stat(pid: libc::pid_t) -> Option<ProcStat> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat)
+    // A stat line is a few hundred bytes: read into one buffer, without the
+    // size probe and growing reads of fs::read (`list` reads one per container).
+    let mut buf = [0u8; 1024];
+    let path = CString::new(format!("/proc/{pid}/stat")).ok()?;
+    let file = std::fs::File::from(openat(libc::AT_FDCWD, &path, libc::O_RDONLY, 0).ok()?);
+    let mut len = 0;
+    while len < buf.len() {
+        match io::Read::read(&mut &file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    parse_stat(&buf[..len])
 }
 
 fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
