@@ -405,7 +405,7 @@ def svg_ratios(res, kind):
     height = top + 20 + 60 * len(rows)
     scale = (width - left - 110) / cap
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-           f'<text x="10" y="20" font-size="14">Median time relative to crun, {KIND_TITLES.get(kind, kind)} (shorter is faster)</text>']
+           f'<text x="10" y="20" font-size="14">Median time relative to crun, {KIND_TITLES.get(kind, kind)}: shorter is faster</text>']
     x1 = left + scale
     out.append(f'<line x1="{x1:.0f}" y1="{top}" x2="{x1:.0f}" y2="{height - 10}" stroke="#999" stroke-dasharray="4"/>')
     out.append(f'<text x="{x1 - 12:.0f}" y="{height - 2}" fill="#666">crun</text>')
@@ -470,8 +470,7 @@ def report(res):
     ns = res.wrapper_cost_ms("namespace-wrapper.json")
     md = ["# Benchmarks", ""]
     if s.get("smoke"):
-        md += [f"> **{s['smoke']}**: made with tiny settings to check the harness; the numbers are noise, "
-               "not results.", ""]
+        md += [f"> **Not results: {s['smoke']}**", ""]
     md += ["Made by `make bench` (scripts/bench.sh, scripts/bench-managers.sh, scripts/bench_report.py): "
            "husk against Debian's crun and runc for issue #18. Every number, ratio and met / not met "
            "below is computed from this run's raw results.", "",
@@ -516,7 +515,8 @@ def report(res):
            "that notes the time before it forks the runtime and after it has reaped it. The runtime's share "
            "is the union of those intervals inside the run, over the run's time less the wrapper's own "
            "cost once per invocation; the median over the runs. The runtime's intervals include the hooks "
-           "it runs (docker's libnetwork-setkey prestart hook is most of docker's `create`). crun cannot "
+           "it runs: docker adds a prestart hook, dockerd's own binary (libnetwork-setkey), even with "
+           "`--network none`, which is why its `create` takes far longer than podman's. crun cannot "
            "run under the managers on this hybrid host: husk against runc only.",
            "",
            "## Issue #18's targets", "", "| target | measured | |", "|---|---|---|"]
@@ -557,7 +557,7 @@ def update_readme(path, res):
         print(f"bench_report: {path} has no {README_BEGIN} ... {README_END}: not updated", file=sys.stderr)
         return
     s = res.settings
-    smoke = f"**{s['smoke']}: noise, not results.** " if s.get("smoke") else ""
+    smoke = f"**Not results: {s['smoke']}** " if s.get("smoke") else ""
     block = [README_BEGIN,
              f"{smoke}Medians of the last `make bench`, ratios to crun, on {s['machine']}, with "
              + ", ".join(s["versions"].values()) + ":", ""] + headline(res) + ["", README_END]
