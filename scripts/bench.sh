@@ -293,6 +293,9 @@ scale_phase() {
                     list) args+=(-n $r "$(bin_of $r) --root $work/roots/scale-$r list") ;;
                     esac
                 done
+                # A control: what the host's load alone (all those containers'
+                # processes and cgroups) does to starting any process.
+                [ $what = list ] || args+=(-n baseline /bin/true)
                 hf "scale-$what-$n-r$round" "$SCALE_RUNS" "${args[@]}"
             done
         done
