@@ -73,6 +73,10 @@ tag=hb$$
 bin_of() { case $1 in husk) echo "$husk" ;; crun) command -v crun ;; runc) command -v runc ;; esac; }
 runtimes=(husk)
 for r in crun runc; do command -v $r >/dev/null && runtimes+=($r); done
+# present LIST...: those of LIST that are installed.
+present() { local r; for r in "$@"; do [[ " ${runtimes[*]} " == *" $r "* ]] && echo -n "$r "; done; }
+SCALE_RUNTIMES=$(present $SCALE_RUNTIMES) PARALLEL_RUNTIMES=$(present $PARALLEL_RUNTIMES)
+CYCLE_RUNTIMES=$(present $CYCLE_RUNTIMES)
 
 # delete_all BINARY ROOT: removes every container of ROOT, two at a time.
 delete_all() {
@@ -244,7 +248,8 @@ measure() {
 wait_stopped() {
     local i
     for i in $(seq 50); do
-        "$1" --root "$2" state "$3" 2>/dev/null | grep -q '"status": *"stopped"' && return 0
+        # Read whole: a reader that quits early would make a writer see EPIPE.
+        case $("$1" --root "$2" state "$3" 2>/dev/null) in *'"status": "stopped"'* | *'"status":"stopped"'*) return 0 ;; esac
         sleep 0.1
     done
     return 1
@@ -258,8 +263,8 @@ memory_phase() {
                 b=$(bin_of $r) root=$work/roots/mem-$kind-$r id=$tag-m$i
                 mkdir -p "$root"
                 measure $kind $r create "$b" --root "$root" create --bundle "$(bundle $kind sleep)" "$id"
-                pid=$("$b" --root "$root" state "$id" | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$')
-                echo "$kind $r init-vmhwm $(awk '/^VmHWM/ {print $2}' /proc/$pid/status)" >> "$res/memory.txt"
+                pid=$("$b" --root "$root" state "$id" | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$') || true
+                [ -z "$pid" ] || echo "$kind $r init-vmhwm $(awk '/^VmHWM/ {print $2}' /proc/$pid/status)" >> "$res/memory.txt"
                 measure $kind $r state "$b" --root "$root" state "$id"
                 measure $kind $r list "$b" --root "$root" list
                 measure $kind $r start "$b" --root "$root" start "$id"
@@ -322,7 +327,7 @@ parallel_phase() {
 # What a leak would leave, one "name count" a line. ROOT: the state root.
 leak_counts() {
     local root=$1
-    echo "shell-fds $(ls /proc/$$/fd | wc -l)"
+    echo "shell-fds $(ls /proc/$cycles_shell/fd | wc -l)"
     echo "state-root-entries $(find "$root" -mindepth 1 | wc -l)"
     # Real cgroups only: not crun's directories in the tmpfs beneath the
     # hidden cgroup2 mount (see cleanup).
@@ -334,7 +339,7 @@ leak_counts() {
 }
 cycles_phase() {
     local r b root block=$((CYCLES >= 10 ? CYCLES / 10 : 1)) blocks i j id t0 t1
-    blocks=$((CYCLES / block))
+    blocks=$((CYCLES / block)) cycles_shell=$BASHPID
     for r in $CYCLE_RUNTIMES; do
         note "cycles: $((blocks * block)) create+start+delete of $r"
         b=$(bin_of $r) root=$work/roots/cycles-$r
@@ -372,28 +377,39 @@ json.dump({
     "parallel": $PARALLEL, "parallel_runs": $PARALLEL_RUNS, "cycles": $CYCLES,
     "manager_runs": $MANAGER_RUNS, "share_runs": $SHARE_RUNS, "runtimes": "${runtimes[*]}".split(),
     "machine": "$(nproc) cores, $(awk '/MemTotal/{printf "%d GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)",
-    "versions": {$(for r in "${runtimes[@]}"; do printf '"%s": "%s", ' $r "$($(bin_of $r) --version | head -1)"; done)},
+    "versions": {$(for r in "${runtimes[@]}"; do printf '"%s": "%s", ' $r "$($(bin_of $r) --version | sed -n 1p)"; done)},
     "sizes": {$(for r in "${runtimes[@]}"; do printf '"%s": %s, ' $r "$(stat -L -c %s "$(bin_of $r)")"; done)},
     "smoke": "${BENCH_SMOKE:-}", "duration_s": $SECONDS,
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 }
 
-want time && time_phase
+# phase NAME: runs NAME_phase if wanted, in a subshell that stops at its
+# first failure; the other phases and the report go on without it.
+phase() {
+    want "$1" || return 0
+    set +e
+    ( set -e; "$1_phase" )
+    local rc=$?
+    set -e
+    [ $rc = 0 ] || echo "bench: the $1 phase failed (status $rc); the report leaves out what it lacks" >&2
+}
+managers_phase() {
+    note "managers"
+    HUSK_BENCH_TAG=$tag "$repo/scripts/bench-managers.sh" "$husk" "$res"
+}
+
+phase time
 if [ $quick = 1 ]; then
     write_settings
     python3 "$repo/scripts/bench_report.py" --quick "$res"
     exit 0
 fi
-want memory && memory_phase
-want scale && scale_phase
-want parallel && parallel_phase
-want cycles && cycles_phase
-if want managers; then
-    note "managers"
-    HUSK_BENCH_TAG=$tag "$repo/scripts/bench-managers.sh" "$husk" "$res" ||
-        echo "bench: the managers' benchmark failed" >&2
-fi
+phase memory
+phase scale
+phase parallel
+phase cycles
+phase managers
 wrapper_cost
 write_settings
 python3 "$repo/scripts/bench_report.py" "$res" "$BENCH_DOCS" "$BENCH_README"
