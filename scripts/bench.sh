@@ -31,7 +31,10 @@
 #   CYCLES [1000] CYCLE_RUNTIMES ["husk crun"] MANAGERS [1: 0 skips them]
 #   MANAGER_RUNS [10 a round] SHARE_RUNS [10] BENCH_PHASES [all]
 #   BENCH_DOCS [docs/ of this repository: where the report goes]
-#   BENCH_KEEP [unset: a directory to copy the raw results to]
+#   BENCH_README [README.md of this repository: its table between the markers]
+#   BENCH_KEEP [unset: a directory to copy the raw results to; regenerate the
+#     report from it with scripts/bench_report.py KEEP DOCS README]
+#   (none of these, nor husk, under /tmp or /run)
 #   BENCH_SMOKE [unset: a note the report prints on top, e.g. "smoke run"]
 set -euo pipefail
 
@@ -41,7 +44,13 @@ husk=$(readlink -f "${1:?usage: scripts/bench.sh [--quick] HUSK_BINARY}")
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${HUSK_BENCH_INNER:-}" ]; then
     [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-    case $husk in /tmp/* | /run/*) echo "bench: $husk: /tmp and /run are replaced in the benchmark's namespace; put husk elsewhere" >&2; exit 1 ;; esac
+    # /tmp and /run are fresh in the benchmark's namespace: nothing there is seen.
+    for path in "$husk" "${BENCH_DOCS:-}" "${BENCH_KEEP:-}" "${BENCH_README:-}"; do
+        case $(readlink -m "$path") in /tmp | /tmp/* | /run | /run/*)
+            echo "bench: $path: /tmp and /run are replaced in the benchmark's namespace; use another directory" >&2
+            exit 1 ;;
+        esac
+    done
     exec unshare -m --propagation private env HUSK_BENCH_INNER=1 "$0" $([ $quick = 1 ] && echo --quick) "$husk"
 fi
 # Inside the private mount namespace from here on.

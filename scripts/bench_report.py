@@ -554,7 +554,9 @@ def report(res):
            "`WARMUP`, `KINDS`, `STATE_COUNT`, `MEM_RUNS`, `SCALE` (e.g. 1,10,100), `SCALE_RUNS`, "
            "`SCALE_RUNTIMES`, `PARALLEL`, `PARALLEL_RUNS`, `PARALLEL_RUNTIMES`, `CYCLES`, `CYCLE_RUNTIMES`, "
            "`MANAGERS=0`, `MANAGER_RUNS`, `SHARE_RUNS`, `BENCH_PHASES` (time,memory,scale,parallel,cycles,managers), "
-           "`BENCH_DOCS` (where this report goes), `BENCH_KEEP` (a directory for the raw results). "
+           "`BENCH_DOCS` (where this report goes), `BENCH_README` (whose table to rewrite), `BENCH_KEEP` (a directory "
+           "for the raw results; `scripts/bench_report.py KEEP DOCS README` makes the report again from them); "
+           "none of them under /tmp or /run, which the benchmark's namespace replaces. "
            "`make bench-quick` prints the ratios of (a) to (d) for both bundle kinds and never fails.", ""]
     return md
 
