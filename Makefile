@@ -82,11 +82,18 @@ conformance-cgroupv2: deps-vm $(if $(RUNTIME_TOOLS)$(CONTEST),build)
 		--runtime-tools "$(RUNTIME_TOOLS)" --contest "$(CONTEST)" \
 		--expected tests/conformance/expected-cgroupv2.txt $(CONFORMANCE_ARGS)
 
-# Benchmarks against Debian's crun and runc: docs/bench.md and docs/bench.svg.
+# Benchmarks against Debian's crun and runc (issue #18), as root: writes
+# docs/bench.md, docs/bench-*.svg and README's benchmark table. About an hour;
+# smaller runs through the environment or make's command line (scripts/bench.sh
+# lists the knobs), e.g.
+#   make bench RUNS=5 ROUNDS=1 SCALE=1,10,100 CYCLES=200 MANAGERS=0
+# The managers' part (podman, containerd, docker) installs them first.
 bench: deps deps-bench build
+	$(if $(filter 0,$(MANAGERS)),,scripts/install-deps.sh --managers)
 	scripts/bench.sh $(HUSK)
 
-# A quick create+start+delete comparison with crun (CI prints it; never fails).
+# The ratios to crun of (a)-(d), both bundle kinds, few runs (CI prints them;
+# never fails; about a minute).
 bench-quick: deps deps-bench build
 	scripts/bench.sh --quick $(HUSK) || true
 

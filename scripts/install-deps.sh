@@ -5,7 +5,9 @@
 #                test-checkpoint, conformance-cgroupv2): qemu, Debian's kernel
 #                (linux-image-amd64 also becomes the next boot kernel of the
 #                machine it is installed on), criu, cpio, xz
-#   --bench      make bench / bench-quick: hyperfine, time, crun and runc
+#   --bench      make bench / bench-quick: hyperfine, time, crun and runc, and
+#                gcc for the managers' part's wrapper (make bench also runs
+#                --managers for podman, containerd and docker)
 #   --managers   make integration: podman, conmon, containerd and docker.io
 #                (their daemons are not started: the tests start private ones)
 #   --all        everything above (CI on a fresh machine)
@@ -16,7 +18,7 @@ build=(busybox-static libseccomp-dev libc6-dev pkg-config gcc make)
 # The tests: newuidmap for rootless, unshare/script/setsid, ps, strace's fault injection.
 tests=(uidmap procps util-linux strace passwd)
 vm=(qemu-system-x86 linux-image-amd64 cpio xz-utils criu iproute2 busybox-static)
-bench=(hyperfine time crun runc python3)
+bench=(hyperfine time crun runc python3 util-linux procps findutils gcc libc6-dev busybox-static)
 managers=(podman conmon containerd docker.io iptables iproute2 passwd bsdutils python3 gcc libc6-dev busybox-static)
 
 case "${1:-}" in
