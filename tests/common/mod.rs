@@ -498,6 +498,12 @@ impl Drop for Bundle {
             }
         }
         let leftover = self.processes();
+        // husk keeps the per-root cgroup directory; the test's root goes now.
+        let per_root = self.default_cgroup("x");
+        let per_root = per_root.trim_start_matches('/').trim_end_matches("/x");
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(hierarchy.path().join(per_root));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {
             assert_eq!(leftover, Vec::<i32>::new(), "container processes left behind");
