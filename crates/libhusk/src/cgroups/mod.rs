@@ -472,6 +472,14 @@ fn remove_tree(dir: &Path, depth: usize, deadline: std::time::Instant) -> Result
     if depth > MAX_SUB_CGROUP_DEPTH {
         return Err(too_deep(dir)).context(context);
     }
+    // Most have no sub-cgroup: try at once, and list the directory (every
+    // control file of its controllers) only when the kernel says it is busy.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) => return Err(e).context(context),
+    }
     let children = match std::fs::read_dir(dir) {
         Ok(entries) => entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

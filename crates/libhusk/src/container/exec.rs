@@ -104,6 +104,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     if !saved.init_alive() {
         return Err(Error::not_running(&a.id));
     }
+    crate::log::step("init's namespaces opened");
     let (console_end, proxy) = container::stdio::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
 
@@ -115,6 +116,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         false => cgroup.self_placement()?,
     };
     let self_placed = placement.is_some();
+    crate::log::step("stdio, signals and cgroup files ready");
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.
     sys::set_non_dumpable();
     // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
@@ -139,7 +141,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     drop(placement);
     drop(child_end);
     drop(console_end);
-    crate::log::step("namespaces opened, joiner cloned");
+    crate::log::step("joiner cloned");
     // The joiner goes into the container's cgroups, and the exec process it
     // starts is born there. Unprivileged, the cgroups are usually not ours to
     // write: best effort then, unless --cgroup asked for a particular one.
