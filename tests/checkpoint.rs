@@ -878,11 +878,11 @@ fn terminal_restore(b: &Bundle, image: &str) -> (Output, Option<std::fs::File>) 
     (o, got.map(|(_, m)| std::fs::File::from(m)))
 }
 
-/// A container with a terminal is restored with a new pty, whose master
-/// comes over the console socket. Through criu 3.17's command line the
-/// restored session has no controlling terminal (criu restores one only
-/// with its RPC's orphan-pts-master), so a process that opens /dev/tty
-/// (an interactive shell) cannot be restored: that fails cleanly.
+/// A container with a terminal is restored with a new pty (criu's
+/// orphan-pts-master), whose master comes over the console socket, as the
+/// session's controlling terminal: an interactive shell (holding /dev/tty)
+/// is restored, answers, says its tty is a pts, and ^C on the master
+/// interrupts its foreground job while the shell lives on.
 #[test]
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket() {
@@ -908,11 +908,22 @@ fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket(
     b.assert_gone("t");
 
     let image = terminal_checkpoint(&mut b, json!(["sh"]), b"echo sum-$((40+2))\n", "sum-42");
-    let (o, _) = terminal_restore(&b, &image);
-    assert!(
-        !o.status.success(),
-        "an interactive shell restored without its controlling terminal"
-    );
-    assert!(stderr(&o).contains("restore.log"), "{}", stderr(&o));
+    let (o, master) = terminal_restore(&b, &image);
+    assert_ok(&o);
+    let mut master = master.expect("the new pty master");
+    master.write_all(b"echo again-$((6*7))\n").unwrap();
+    read_until(&mut master, "again-42", Duration::from_secs(30));
+    master.write_all(b"tty; echo tty-$((1+1))-done\n").unwrap();
+    let seen = read_until(&mut master, "tty-2-done", Duration::from_secs(30));
+    assert!(seen.contains("/dev/pts/") && !seen.contains("not a tty"), "{seen:?}");
+    // A foreground sleep, interrupted by ^C typed on the master: the shell
+    // answers long before the sleep would have ended.
+    master.write_all(b"sleep 1000\n").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    master.write_all(&[3]).unwrap();
+    master.write_all(b"echo alive-$((1+1))\n").unwrap();
+    read_until(&mut master, "alive-2", Duration::from_secs(20));
+    assert_eq!(b.status("t"), "running");
+    assert_ok(&husk(&b, &["delete", "--force", "t"]));
     b.assert_gone("t");
 }
