@@ -636,13 +636,37 @@ fn a_restore_killed_at_any_instant_leaves_what_delete_force_removes() {
         assert!(!criu_root_mounted(), "{at}: criu's root is still mounted on the host");
         let before = count(&b);
         std::thread::sleep(Duration::from_millis(500));
-        eprintln!(
-            "restore killed at {at}: criu ended with {criu}, the count went {before} -> {}",
-            count(&b)
-        );
+        let after = count(&b);
+        // `state` tells the truth: running exactly when restored processes run.
+        let status = b.status("c");
+        eprintln!("restore killed at {at}: criu ended with {criu}, the count went {before} -> {after}, {status}");
+        // (A criu killed after husk recorded the restored tree may leave
+        // it alive but stuck mid-restore: running, not counting.)
+        let pid = b.state("c")["pid"].as_i64().unwrap_or(0);
+        if after > before {
+            assert_eq!(status, "running", "{at}: the restored processes run");
+        } else {
+            assert!(status == "stopped" || status == "running", "{at}: {status}");
+        }
+        if status == "running" {
+            assert!(
+                pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "{at}: pid {pid}"
+            );
+        }
+        if status == "running" {
+            // A running container: delete without --force refuses it.
+            assert!(!husk(&b, &["delete", "c"]).status.success(), "{at}");
+        }
         let o = husk(&b, &["delete", "--force", "c"]);
         assert_ok(&o);
         b.assert_gone("c");
+        if pid > 0 {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "{at}: {pid} outlived delete"
+            );
+        }
         assert!(b.rootfs().join("bin/sh").exists(), "{at}: the rootfs lost files");
         let stopped = count(&b);
         std::thread::sleep(Duration::from_millis(300));
