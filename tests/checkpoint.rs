@@ -376,6 +376,19 @@ fn checkpoint_and_restore_refuse_what_husk_cannot_do() {
     assert!(stderr(&o).contains("--lazy-pages is not supported"), "{}", stderr(&o));
     let o = husk(&b, &["checkpoint", "--manage-cgroups-mode", "loose", "c"]);
     assert!(stderr(&o).contains("soft, full, strict or ignore"), "{}", stderr(&o));
+    for bad in ["127.0.0.1", "127.0.0.1:0", "host:99999", ":27"] {
+        let o = husk(&b, &["checkpoint", "--page-server", bad, "c"]);
+        assert!(stderr(&o).contains("--page-server"), "{bad}: {}", stderr(&o));
+    }
+    // Checkpoint-only flags, as runc's restore has none of them.
+    for flag in ["--page-server=127.0.0.1:27", "--tcp-skip-in-flight", "--link-remap"] {
+        let o = husk(&b, &["restore", flag, "c2"]);
+        assert!(
+            !o.status.success() && stderr(&o).contains(flag.split('=').next().unwrap()),
+            "{}",
+            stderr(&o)
+        );
+    }
     assert_eq!(b.status("c"), "running", "a refused checkpoint touched the container");
     // A failing criu (here, not criu at all) leaves the container running
     // and untouched, and the error names criu's log.
@@ -950,4 +963,96 @@ fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket(
     assert_eq!(b.status("t"), "running");
     assert_ok(&husk(&b, &["delete", "--force", "t"]));
     b.assert_gone("t");
+}
+
+/// runc's checkpoint flags --page-server (the pages go to a `criu
+/// page-server`, here into the image directory as runc's test has it),
+/// --tcp-skip-in-flight and --link-remap are passed to criu; the image
+/// restores.
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn page_server_tcp_skip_in_flight_and_link_remap_reach_criu() {
+    require_criu();
+    let b = counting_bundle("ckpt-flags");
+    run_detached(&b, "c");
+    count_passes(&b, 2);
+    let image = b.dir.join("image");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::set_permissions(&image, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let port = 27000 + (std::process::id() % 1000) as u16;
+    let mut server = Command::new("criu")
+        .args([
+            "page-server",
+            "--images-dir",
+            image.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["-v4", "--log-file", "page-server.log"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the page server never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The probe connection above ended the first server: criu's page
+    // server serves one client. Start the one the dump uses.
+    let _ = server.wait();
+    let mut server = Command::new("criu")
+        .args([
+            "page-server",
+            "--images-dir",
+            image.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["-v4", "--log-file", "page-server2.log"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let address = format!("127.0.0.1:{port}");
+    let o = husk(
+        &b,
+        &[
+            "checkpoint",
+            "--image-path",
+            image.to_str().unwrap(),
+            "--page-server",
+            &address,
+            "--tcp-skip-in-flight",
+            "--link-remap",
+            "c",
+        ],
+    );
+    let served = wait_child(&mut server, Duration::from_secs(60));
+    assert_ok(&o);
+    // The server ends once a dump has sent it the pages: it got them.
+    assert_eq!(served, Some(0), "the page server failed or was never used");
+    let names: Vec<String> = std::fs::read_dir(&image)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("pages-")), "{names:?}");
+    b.assert_gone("c");
+    assert_ok(&restore(&b, "c", image.to_str().unwrap(), &[]));
+    count_passes(&b, count(&b));
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+/// The exit code of `child` within `limit`, else it is killed (None).
+fn wait_child(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
