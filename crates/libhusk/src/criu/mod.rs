@@ -186,8 +186,9 @@ pub fn make_dir(dir: &Path) -> Result<()> {
 
 /// A directory criu reads or writes (`--image-path`, `--work-path`), opened
 /// once: husk checks what it opened and hands criu that very directory as
-/// `/proc/self/fd/N` of an fd it inherits, so a path swapped (a component
-/// replaced by a symlink) after the checks changes nothing.
+/// husk's fd N (criu opens `/proc/HUSK/fd/N`, husk being its RPC peer), so
+/// a path swapped (a component replaced by a symlink) after the checks
+/// changes nothing.
 #[derive(Debug)]
 pub struct PinnedDir {
     /// The flag that named it, for errors.
@@ -230,7 +231,7 @@ impl PinnedDir {
         Ok(PinnedDir { flag, path: real, fd })
     }
 
-    /// The directory as criu (which inherits the fd) and husk reach it.
+    /// The directory as husk reaches it through the fd.
     pub fn arg(&self) -> String {
         format!("/proc/self/fd/{}", self.fd.as_raw_fd())
     }
