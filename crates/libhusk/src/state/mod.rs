@@ -417,7 +417,7 @@ impl Locked {
 pub fn status_of(dir: &Path, saved: &Saved) -> Status {
     if saved.provisional && is_locked(dir) {
         Status::Creating
-    } else if !saved.init_alive() || (saved.provisional && !saved.restored) {
+    } else if (saved.provisional && !saved.restored) || !saved.init_alive() {
         Status::Stopped
     } else if !saved.restored && saved.init_before_exec() {
         Status::Created
