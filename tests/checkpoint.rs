@@ -376,6 +376,19 @@ fn checkpoint_and_restore_refuse_what_husk_cannot_do() {
     assert!(stderr(&o).contains("--lazy-pages is not supported"), "{}", stderr(&o));
     let o = husk(&b, &["checkpoint", "--manage-cgroups-mode", "loose", "c"]);
     assert!(stderr(&o).contains("soft, full, strict or ignore"), "{}", stderr(&o));
+    for bad in ["127.0.0.1", "127.0.0.1:0", "host:99999", ":27"] {
+        let o = husk(&b, &["checkpoint", "--page-server", bad, "c"]);
+        assert!(stderr(&o).contains("--page-server"), "{bad}: {}", stderr(&o));
+    }
+    // Checkpoint-only flags, as runc's restore has none of them.
+    for flag in ["--page-server=127.0.0.1:27", "--tcp-skip-in-flight", "--link-remap"] {
+        let o = husk(&b, &["restore", flag, "c2"]);
+        assert!(
+            !o.status.success() && stderr(&o).contains(flag.split('=').next().unwrap()),
+            "{}",
+            stderr(&o)
+        );
+    }
     assert_eq!(b.status("c"), "running", "a refused checkpoint touched the container");
     // A failing criu (here, not criu at all) leaves the container running
     // and untouched, and the error names criu's log.
@@ -636,13 +649,37 @@ fn a_restore_killed_at_any_instant_leaves_what_delete_force_removes() {
         assert!(!criu_root_mounted(), "{at}: criu's root is still mounted on the host");
         let before = count(&b);
         std::thread::sleep(Duration::from_millis(500));
-        eprintln!(
-            "restore killed at {at}: criu ended with {criu}, the count went {before} -> {}",
-            count(&b)
-        );
+        let after = count(&b);
+        // `state` tells the truth: running exactly when restored processes run.
+        let status = b.status("c");
+        eprintln!("restore killed at {at}: criu ended with {criu}, the count went {before} -> {after}, {status}");
+        // (A criu killed after husk recorded the restored tree may leave
+        // it alive but stuck mid-restore: running, not counting.)
+        let pid = b.state("c")["pid"].as_i64().unwrap_or(0);
+        if after > before {
+            assert_eq!(status, "running", "{at}: the restored processes run");
+        } else {
+            assert!(status == "stopped" || status == "running", "{at}: {status}");
+        }
+        if status == "running" {
+            assert!(
+                pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "{at}: pid {pid}"
+            );
+        }
+        if status == "running" {
+            // A running container: delete without --force refuses it.
+            assert!(!husk(&b, &["delete", "c"]).status.success(), "{at}");
+        }
         let o = husk(&b, &["delete", "--force", "c"]);
         assert_ok(&o);
         b.assert_gone("c");
+        if pid > 0 {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "{at}: {pid} outlived delete"
+            );
+        }
         assert!(b.rootfs().join("bin/sh").exists(), "{at}: the rootfs lost files");
         let stopped = count(&b);
         std::thread::sleep(Duration::from_millis(300));
@@ -878,11 +915,11 @@ fn terminal_restore(b: &Bundle, image: &str) -> (Output, Option<std::fs::File>) 
     (o, got.map(|(_, m)| std::fs::File::from(m)))
 }
 
-/// A container with a terminal is restored with a new pty, whose master
-/// comes over the console socket. Through criu 3.17's command line the
-/// restored session has no controlling terminal (criu restores one only
-/// with its RPC's orphan-pts-master), so a process that opens /dev/tty
-/// (an interactive shell) cannot be restored: that fails cleanly.
+/// A container with a terminal is restored with a new pty (criu's
+/// orphan-pts-master), whose master comes over the console socket, as the
+/// session's controlling terminal: an interactive shell (holding /dev/tty)
+/// is restored, answers, says its tty is a pts, and ^C on the master
+/// interrupts its foreground job while the shell lives on.
 #[test]
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket() {
@@ -908,11 +945,114 @@ fn a_container_with_a_terminal_is_restored_with_a_new_pty_on_the_console_socket(
     b.assert_gone("t");
 
     let image = terminal_checkpoint(&mut b, json!(["sh"]), b"echo sum-$((40+2))\n", "sum-42");
-    let (o, _) = terminal_restore(&b, &image);
-    assert!(
-        !o.status.success(),
-        "an interactive shell restored without its controlling terminal"
-    );
-    assert!(stderr(&o).contains("restore.log"), "{}", stderr(&o));
+    let (o, master) = terminal_restore(&b, &image);
+    assert_ok(&o);
+    let mut master = master.expect("the new pty master");
+    master.write_all(b"echo again-$((6*7))\n").unwrap();
+    read_until(&mut master, "again-42", Duration::from_secs(30));
+    master.write_all(b"tty; echo tty-$((1+1))-done\n").unwrap();
+    let seen = read_until(&mut master, "tty-2-done", Duration::from_secs(30));
+    assert!(seen.contains("/dev/pts/") && !seen.contains("not a tty"), "{seen:?}");
+    // A foreground sleep, interrupted by ^C typed on the master: the shell
+    // answers long before the sleep would have ended.
+    master.write_all(b"sleep 1000\n").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    master.write_all(&[3]).unwrap();
+    master.write_all(b"echo alive-$((1+1))\n").unwrap();
+    read_until(&mut master, "alive-2", Duration::from_secs(20));
+    assert_eq!(b.status("t"), "running");
+    assert_ok(&husk(&b, &["delete", "--force", "t"]));
     b.assert_gone("t");
+}
+
+/// runc's checkpoint flags --page-server (the pages go to a `criu
+/// page-server`, here into the image directory as runc's test has it),
+/// --tcp-skip-in-flight and --link-remap are passed to criu; the image
+/// restores.
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn page_server_tcp_skip_in_flight_and_link_remap_reach_criu() {
+    require_criu();
+    let b = counting_bundle("ckpt-flags");
+    run_detached(&b, "c");
+    count_passes(&b, 2);
+    let image = b.dir.join("image");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::set_permissions(&image, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let port = 27000 + (std::process::id() % 1000) as u16;
+    let mut server = Command::new("criu")
+        .args([
+            "page-server",
+            "--images-dir",
+            image.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["-v4", "--log-file", "page-server.log"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the page server never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The probe connection above ended the first server: criu's page
+    // server serves one client. Start the one the dump uses.
+    let _ = server.wait();
+    let mut server = Command::new("criu")
+        .args([
+            "page-server",
+            "--images-dir",
+            image.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["-v4", "--log-file", "page-server2.log"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let address = format!("127.0.0.1:{port}");
+    let o = husk(
+        &b,
+        &[
+            "checkpoint",
+            "--image-path",
+            image.to_str().unwrap(),
+            "--page-server",
+            &address,
+            "--tcp-skip-in-flight",
+            "--link-remap",
+            "c",
+        ],
+    );
+    let served = wait_child(&mut server, Duration::from_secs(60));
+    assert_ok(&o);
+    // The server ends once a dump has sent it the pages: it got them.
+    assert_eq!(served, Some(0), "the page server failed or was never used");
+    let names: Vec<String> = std::fs::read_dir(&image)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("pages-")), "{names:?}");
+    b.assert_gone("c");
+    assert_ok(&restore(&b, "c", image.to_str().unwrap(), &[]));
+    count_passes(&b, count(&b));
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+/// The exit code of `child` within `limit`, else it is killed (None).
+fn wait_child(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

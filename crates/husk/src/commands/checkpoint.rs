@@ -58,6 +58,15 @@ pub struct CheckpointArgs {
     /// Dump only the memory, leaving the container running
     #[arg(long)]
     pub pre_dump: bool,
+    /// Send the memory pages to a criu page server at ADDRESS:PORT
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub page_server: Option<String>,
+    /// Skip TCP connections being established or closed
+    #[arg(long)]
+    pub tcp_skip_in_flight: bool,
+    /// Dump files unlinked but open by linking them back
+    #[arg(long)]
+    pub link_remap: bool,
     /// The container's ID
     pub id: String,
 }
@@ -100,13 +109,19 @@ fn criu_options(a: &CriuArgs) -> CriuOptions {
         empty_ns: a.empty_ns.clone(),
         auto_dedup: a.auto_dedup,
         lazy_pages: a.lazy_pages,
+        ..Default::default()
     }
 }
 
 pub fn checkpoint(rt: &Runtime, a: &CheckpointArgs) -> Result<()> {
     let opts = CheckpointOptions {
         id: a.id.clone(),
-        criu: criu_options(&a.criu),
+        criu: CriuOptions {
+            page_server: a.page_server.clone(),
+            tcp_skip_in_flight: a.tcp_skip_in_flight,
+            link_remap: a.link_remap,
+            ..criu_options(&a.criu)
+        },
         leave_running: a.leave_running,
         pre_dump: a.pre_dump,
         parent_path: a.parent_path.clone(),

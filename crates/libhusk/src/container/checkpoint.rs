@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use super::delete::{kill_and_wait, remove_container};
 use super::Mode;
 use crate::bail;
-use crate::criu::{self, Args, CriuOptions};
+use crate::criu::rpc::{Opts, ReqType};
+use crate::criu::{self, CriuOptions};
 use crate::error::{Context, Result};
 use crate::state::{Saved, Status, Store};
 
@@ -61,13 +62,13 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
     let dirs = opts.criu.open_dirs(true, &writable)?;
-    let (action, log) = if opts.pre_dump {
-        ("pre-dump", "pre-dump.log")
+    let (kind, log) = if opts.pre_dump {
+        (ReqType::PreDump, "pre-dump.log")
     } else {
-        ("dump", "dump.log")
+        (ReqType::Dump, "dump.log")
     };
-    let args = dump_args(opts, &saved, &spec, &dirs)?;
-    criu::run(action, args, &dirs, log, criu::Spawn::default())?;
+    let criu_opts = dump_opts(opts, &saved, &spec, &dirs)?;
+    criu::run(kind, criu_opts, &dirs, log, criu::Spawn::default(), &mut |_, _| Ok(()))?;
     if opts.leave_running || opts.pre_dump {
         return Ok(());
     }
@@ -76,45 +77,44 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     remove_container(locked, &saved)
 }
 
-fn dump_args(
+fn dump_opts(
     opts: &CheckpointOptions,
     saved: &Saved,
     spec: &oci_spec::runtime::Spec,
     dirs: &criu::Dirs,
-) -> Result<Args> {
-    let mut args = Args::default();
-    args.pair("--tree", saved.pid.to_string());
-    args.pair("--root", &saved.rootfs);
-    opts.criu.common_args(&mut args);
+) -> Result<Opts> {
+    let mut args = Opts {
+        pid: Some(saved.pid),
+        root: Some(saved.rootfs.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    opts.criu.common_opts(&mut args);
+    opts.criu.dump_opts(&mut args)?;
     if let Some(parent) = &opts.parent_path {
-        args.pair("--prev-images-dir", parent);
+        args.parent_img = Some(parent.to_string_lossy().into_owned());
     }
-    if opts.pre_dump || opts.parent_path.is_some() {
-        args.push("--track-mem");
-    }
-    if opts.leave_running && !opts.pre_dump {
-        args.push("--leave-running");
-    }
+    args.track_mem = opts.pre_dump || opts.parent_path.is_some();
+    args.leave_running = opts.leave_running && !opts.pre_dump;
     // criu stops every process of the container at once through its freezer
     // (runc does so too), rather than one by one through ptrace.
     if let Some(freezer) = saved.cgroup.freezer.as_deref().and_then(|f| f.parent()) {
         if saved.cgroup.owns() {
-            args.pair("--freeze-cgroup", freezer);
+            args.freeze_cgroup = Some(freezer.to_string_lossy().into_owned());
         }
     }
     if opts.pre_dump {
         return Ok(args);
     }
     for m in criu::external_mounts(spec, &saved.bundle) {
-        args.pair("--ext-mount-map", format!("{}:{}", m.destination, m.key));
+        args.ext_mnt.push((m.destination, m.key));
     }
     for file in criu::masked_files(spec, saved.pid) {
-        args.pair("--ext-mount-map", format!("{file}:/dev/null"));
+        args.ext_mnt.push((file, "/dev/null".into()));
     }
     criu::dump_external_namespaces(spec, &mut args)?;
     criu::dump_stdio(&dirs.image, saved.pid, &mut args)?;
-    if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
-        criu::dump_terminal(&mut args);
-    }
+    // A terminal's master is outside the container (with whoever got it
+    // over the console socket): criu dumps the pty's slave, which restore
+    // gives a new master (orphan_pts_master, set on every run), as runc has it.
     Ok(args)
 }

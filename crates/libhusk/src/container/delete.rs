@@ -58,7 +58,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let saved = locked.load_any(id)?;
     log::step("state loaded");
     if saved.provisional {
-        // A create that died before it committed: undo what it recorded.
+        // A create or restore that died before it committed: undo what it
+        // recorded. The processes a killed restore left running are a
+        // running container's: only --force kills them.
+        // (Not locked.status: the lock held here would make it `creating`.)
+        if !force && saved.restored && saved.init_alive() {
+            bail!("cannot delete container {id} that is not stopped: running (a restore that did not finish: use --force)");
+        }
         kill_and_wait(&saved)?;
         return remove_container(locked, &saved);
     }

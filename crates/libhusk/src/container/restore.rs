@@ -14,8 +14,9 @@ use super::foreground::Foreground;
 use super::{CreateOptions, Mode};
 use crate::bail;
 use crate::cgroups::Driver;
-use crate::criu::{self, Args, CriuOptions};
-use crate::error::{Context, Error, Result};
+use crate::criu::rpc::{Opts, ReqType};
+use crate::criu::{self, CriuOptions};
+use crate::error::{Context, Result};
 use crate::spec::{self, Plan};
 use crate::state::{self, Locked, Saved, Store};
 use crate::{log, sys};
@@ -33,7 +34,7 @@ pub struct RestoreOptions {
     pub detach: bool,
     /// A file to write the restored init's pid to.
     pub pid_file: Option<PathBuf>,
-    /// The socket for a terminal's pty master: restoring a terminal is not supported.
+    /// The socket the restored terminal's new pty master is sent to.
     pub console_socket: Option<PathBuf>,
     /// Accepted for runc's sake: criu makes the mount namespace itself.
     pub no_pivot: bool,
@@ -44,8 +45,9 @@ pub struct RestoreOptions {
 /// The state directory's mount point for the rootfs criu restores into:
 /// criu wants its root a mount point whose parent is not overmounted.
 const CRIU_ROOT: &str = "criu-root";
-/// Where criu writes the restored init's pid (in the state directory).
-const CRIU_PID: &str = "criu.pid";
+/// The directory criu mounts the cgroup hierarchies it restores into on
+/// (in the state directory; mounted only in criu's own mount namespace).
+const CRIU_YARD: &str = "criu-yard";
 
 /// Restores container `opts.id` from the image directory; see
 /// [`RestoreOptions`]. Returns 0 detached, else the exit code of the
@@ -53,6 +55,7 @@ const CRIU_PID: &str = "criu.pid";
 pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> {
     refuse_rootless(mode, "restore")?;
     opts.criu.check()?;
+    opts.criu.check_restore()?;
     if mode.systemd_cgroup {
         bail!("restore with --systemd-cgroup is not supported yet: use the cgroupfs driver");
     }
@@ -196,40 +199,38 @@ fn restore_into(
     locked.record(saved)?;
     make_mount_points(spec, plan)?;
     let root = locked.dir.join(CRIU_ROOT);
-    let pid_path = locked.dir.join(CRIU_PID);
-    let mut args = Args::default();
-    args.pair("--root", &root);
-    args.push("--restore-detached");
-    args.push("--restore-sibling");
-    args.pair("--pidfile", &pid_path);
-    opts.criu.common_args(&mut args);
-    // Devices the image names by their numbers may be other nodes here.
-    args.push("--evasive-devices");
+    let yard = locked.dir.join(CRIU_YARD);
+    let mut args = Opts {
+        root: Some(root.to_string_lossy().into_owned()),
+        rst_sibling: true,
+        // Devices the image names by their numbers may be other nodes here.
+        evasive_devices: true,
+        // criu's work directory is reached through husk's /proc/PID/fd, in
+        // husk's mount namespace, where criu (in its own) can mount nothing:
+        // its cgroup yard is a directory of the state dir instead.
+        cgroup_yard: Some(yard.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    opts.criu.common_opts(&mut args);
     if let Some(c) = cgroup.cgroup() {
         // The restored processes go into the new cgroup, whatever the old one was.
-        args.pair("--cgroup-root", &c.path);
+        args.cg_root.push(c.path.clone());
     }
     for m in criu::external_mounts(spec, &plan.bundle) {
-        args.pair("--ext-mount-map", format!("{}:{}", m.key, m.source.display()));
+        args.ext_mnt.push((m.key, m.source.to_string_lossy().into_owned()));
     }
     if !plan.masked_paths.is_empty() {
-        args.pair("--ext-mount-map", "/dev/null:/dev/null");
+        args.ext_mnt.push(("/dev/null".into(), "/dev/null".into()));
     }
     let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(spec, &mut args)?;
     let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
     inherit.extend(criu::inherit_stdio(&dirs.image, &mut args)?);
-    let (master, stdin) = match console {
-        Some(_) => {
-            let (master, peer, path) = criu::restore_terminal(&mut args)?;
-            (Some((master, path)), Some(peer))
-        }
-        None => (None, None),
-    };
     // criu wants its root a mount point whose parent is not overmounted: the
     // rootfs bound on a directory of the state dir, in criu's own mount
     // namespace (see Spawn::bind), so no SIGKILL leaves it mounted here,
     // where `delete` would remove the state dir through it.
-    let _root_dir = RootDir::make(&root)?;
+    let _root_dir = ScratchDir::make(&root)?;
+    let _yard_dir = ScratchDir::make(&yard)?;
     let spawn = criu::Spawn {
         cgroup_procs: cgroup_procs(cgroup.as_ref())?,
         inherit,
@@ -238,31 +239,53 @@ fn restore_into(
             target: sys::cstring(&root)?,
             cwd: -1, // criu::run sets it
         }),
-        stdin,
     };
-    criu::run("restore", args, dirs, "restore.log", spawn)?;
+    // The restored tree exists, stopped, when criu sends post-restore: it
+    // is recorded (still uncommitted) before criu is told to go on, so
+    // that whenever husk dies from then on, `state` finds the processes
+    // and `delete --force` kills them. A husk that dies before answering
+    // makes criu kill them itself.
+    let mut on_notify = |script: &str, pid: Option<libc::pid_t>| -> Result<()> {
+        if script != "post-restore" {
+            return Ok(());
+        }
+        let Some(pid) = pid.filter(|&p| p > 0) else {
+            bail!("criu's post-restore notification names no process")
+        };
+        let Some((start_time, _)) = sys::process_start(pid) else {
+            bail!("the restored process {pid} is gone")
+        };
+        (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
+        locked.record(saved)
+    };
+    let outcome = criu::run(ReqType::Restore, args, dirs, "restore.log", spawn, &mut on_notify)?;
     drop(namespaces);
-    let text = std::fs::read_to_string(&pid_path).context(|| format!("read {}", pid_path.display()))?;
-    let _ = std::fs::remove_file(&pid_path);
-    let pid: libc::pid_t = text
-        .trim()
-        .parse()
-        .map_err(|_| Error::new(format!("criu wrote no pid to {}", pid_path.display())))?;
+    let log_path = dirs.work.path.join("restore.log");
+    let Some(pid) = outcome.restored_pid.filter(|&p| p > 0) else {
+        bail!("criu named no restored process; see {}", log_path.display())
+    };
     let Some((start_time, _)) = sys::process_start(pid) else {
-        bail!(
-            "the restored process {pid} exited at once; see {}",
-            dirs.work.path.join("restore.log").display()
-        )
+        bail!("the restored process {pid} exited at once; see {}", log_path.display())
     };
     (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
-    if let (Some(socket), Some((master, path))) = (console, master) {
-        if let Some((rows, cols)) = plan.process.console_size {
-            crate::process::console::set_size(master.as_fd(), rows, cols);
+    match (console, outcome.pts_master) {
+        (Some(socket), Some(master)) => {
+            if let Some((rows, cols)) = plan.process.console_size {
+                crate::process::console::set_size(master.as_fd(), rows, cols);
+            }
+            let path = criu::pty_path(&master).unwrap_or_else(|| "/dev/pts/ptmx".into());
+            crate::process::channel::send_with_fd(socket, path.as_bytes(), &master)
+                .context(|| "--console-socket: send the restored terminal's master".into())?;
         }
-        crate::process::channel::send_with_fd(socket, path.as_bytes(), &master)
-            .context(|| "--console-socket: send the restored terminal's master".into())?;
+        (Some(_), None) => bail!(
+            "process.terminal: the checkpoint has no terminal to restore (it was made of a container without one)"
+        ),
+        (None, Some(_)) => {
+            bail!("the checkpoint has a terminal: restore it with process.terminal true and --console-socket")
+        }
+        (None, None) => {}
     }
     locked.commit(saved)
 }
@@ -288,25 +311,33 @@ fn cgroup_procs(cgroup: &dyn Driver) -> Result<Vec<OwnedFd>> {
     Ok(fds)
 }
 
-/// The (empty) directory criu's root is bound on, in the state dir; removed on drop.
-struct RootDir {
+/// An (empty) directory of the state dir criu mounts on in its own mount
+/// namespace (its root, its cgroup yard); removed on drop.
+struct ScratchDir {
     at: PathBuf,
 }
 
-impl RootDir {
-    fn make(at: &Path) -> Result<RootDir> {
+impl ScratchDir {
+    fn make(at: &Path) -> Result<ScratchDir> {
         match std::fs::create_dir(at) {
             Ok(()) => {}
             // Left by a restore that was killed.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e).context(|| format!("create {}", at.display())),
         }
-        Ok(RootDir { at: at.to_path_buf() })
+        Ok(ScratchDir { at: at.to_path_buf() })
     }
 }
 
-impl Drop for RootDir {
+impl Drop for ScratchDir {
     fn drop(&mut self) {
+        // criu makes a directory per hierarchy in the yard; mounted only
+        // in its namespace, they are empty directories here.
+        if let Ok(entries) = std::fs::read_dir(&self.at) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
         let _ = std::fs::remove_dir(&self.at);
     }
 }

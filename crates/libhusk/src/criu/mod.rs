@@ -1,19 +1,25 @@
 //! CRIU (checkpoint/restore in userspace), as `checkpoint` and `restore` use
 //! it: the flags both share, what the container's config must tell CRIU
 //! (bind mounts and masked files are external mounts, joined namespaces are
-//! external namespaces), and one bounded run of the `criu` program.
+//! external namespaces), and one bounded run of criu.
 //!
-//! husk runs criu's command line (`criu dump|pre-dump|restore ...`) rather
-//! than its RPC service (`criu swrk`): every option husk needs has a flag,
-//! the command is logged whole with `--debug` and can be rerun by hand, and
-//! husk carries no protobuf schema. What RPC alone offers (notifications,
-//! among them the pty master of a restored terminal) husk does not use yet.
+//! husk runs criu as runc does, as its RPC service (`criu swrk FD`, one
+//! request over a SOCK_SEQPACKET socket pair, see [`rpc`]), not its command
+//! line: only RPC restores a terminal container's pty as its session's
+//! controlling terminal (`orphan_pts_master`: criu makes a new pty pair and
+//! sends the master back in a notification), and with notifications criu
+//! waits for husk at each step, so that a husk that dies makes criu fail
+//! cleanly (thaw what it froze, kill what it restored) rather than go on
+//! alone. Every run goes through RPC, one code path for all containers;
+//! `--debug` logs the request's options.
+
+pub mod rpc;
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -21,6 +27,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use crate::bail;
 use crate::error::{Context, Error, Result};
 use crate::log;
+use rpc::{CgMode, Opts, ReqType};
 
 /// The criu program; $HUSK_CRIU overrides (a test can point at a wrapper).
 fn program() -> OsString {
@@ -59,6 +66,12 @@ pub struct CriuOptions {
     pub auto_dedup: bool,
     /// Restore memory lazily through userfaultfd: not supported (an error).
     pub lazy_pages: bool,
+    /// `ADDR:PORT` of a criu page server the memory pages go to (checkpoint).
+    pub page_server: Option<String>,
+    /// Skip TCP connections not yet established or closing (checkpoint).
+    pub tcp_skip_in_flight: bool,
+    /// Dump files unlinked but still open by linking them back (checkpoint).
+    pub link_remap: bool,
 }
 
 impl CriuOptions {
@@ -83,7 +96,7 @@ impl CriuOptions {
             );
         }
         if let Some(mode) = &self.manage_cgroups_mode {
-            if !["soft", "full", "strict", "ignore"].contains(&mode.as_str()) {
+            if CgMode::parse(mode).is_none() {
                 bail!("--manage-cgroups-mode must be soft, full, strict or ignore, not \"{mode}\"");
             }
         }
@@ -92,47 +105,66 @@ impl CriuOptions {
                 bail!("--empty-ns {ns}: only the network namespace can be left empty");
             }
         }
+        if let Some(ps) = &self.page_server {
+            page_server(ps)?;
+        }
         Ok(())
     }
 
-    /// The flags both actions pass to criu.
-    pub fn common_args(&self, args: &mut Args) {
+    /// The options both actions give criu.
+    pub fn common_opts(&self, opts: &mut Opts) {
         let mode = self.manage_cgroups_mode.as_deref().unwrap_or("soft");
-        args.push(format!("--manage-cgroups={mode}"));
-        args.flag(self.tcp_established, "--tcp-established");
-        args.flag(self.ext_unix_sk, "--ext-unix-sk");
-        args.flag(self.shell_job, "--shell-job");
-        args.flag(self.file_locks, "--file-locks");
-        args.flag(self.auto_dedup, "--auto-dedup");
+        opts.manage_cgroups_mode = Some(CgMode::parse(mode).unwrap_or(CgMode::Soft));
+        opts.tcp_established = self.tcp_established;
+        opts.ext_unix_sk = self.ext_unix_sk;
+        opts.shell_job = self.shell_job;
+        opts.file_locks = self.file_locks;
+        opts.auto_dedup = self.auto_dedup;
         if !self.empty_ns.is_empty() {
-            args.push("--empty-ns");
-            args.push("net");
+            opts.empty_ns = libc::CLONE_NEWNET as u32;
         }
+    }
+
+    /// The options only a checkpoint gives criu.
+    pub fn dump_opts(&self, opts: &mut Opts) -> Result<()> {
+        opts.tcp_skip_in_flight = self.tcp_skip_in_flight;
+        opts.link_remap = self.link_remap;
+        if let Some(ps) = &self.page_server {
+            opts.page_server = Some(page_server(ps)?);
+        }
+        Ok(())
+    }
+
+    /// Refuses the checkpoint-only flags at restore, as criu would ignore them.
+    pub fn check_restore(&self) -> Result<()> {
+        for (on, flag) in [
+            (self.page_server.is_some(), "--page-server"),
+            (self.tcp_skip_in_flight, "--tcp-skip-in-flight"),
+            (self.link_remap, "--link-remap"),
+        ] {
+            if on {
+                bail!("{flag} is a checkpoint flag: restore does not take it");
+            }
+        }
+        Ok(())
     }
 }
 
-/// A criu command line under construction.
-#[derive(Default, Debug)]
-pub struct Args(pub Vec<OsString>);
-
-impl Args {
-    /// Appends one argument.
-    pub fn push(&mut self, a: impl Into<OsString>) {
-        self.0.push(a.into());
+/// `ADDR:PORT` (runc's --page-server; an IPv6 address in brackets) as
+/// criu's page server address and port.
+fn page_server(value: &str) -> Result<(String, i32)> {
+    let bad = || {
+        Error::new(format!(
+            "--page-server {value}: give ADDRESS:PORT, a port from 1 to 65535"
+        ))
+    };
+    let (addr, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if addr.is_empty() || port == 0 || addr.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
     }
-
-    /// Appends `name` when `on`.
-    pub fn flag(&mut self, on: bool, name: &str) {
-        if on {
-            self.push(name);
-        }
-    }
-
-    /// Appends `name value`.
-    pub fn pair(&mut self, name: &str, value: impl Into<OsString>) {
-        self.push(name);
-        self.push(value);
-    }
+    Ok((addr.to_string(), port.into()))
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -154,8 +186,9 @@ pub fn make_dir(dir: &Path) -> Result<()> {
 
 /// A directory criu reads or writes (`--image-path`, `--work-path`), opened
 /// once: husk checks what it opened and hands criu that very directory as
-/// `/proc/self/fd/N` of an fd it inherits, so a path swapped (a component
-/// replaced by a symlink) after the checks changes nothing.
+/// husk's fd N (criu opens `/proc/HUSK/fd/N`, husk being its RPC peer), so
+/// a path swapped (a component replaced by a symlink) after the checks
+/// changes nothing.
 #[derive(Debug)]
 pub struct PinnedDir {
     /// The flag that named it, for errors.
@@ -198,7 +231,7 @@ impl PinnedDir {
         Ok(PinnedDir { flag, path: real, fd })
     }
 
-    /// The directory as criu (which inherits the fd) and husk reach it.
+    /// The directory as husk reaches it through the fd.
     pub fn arg(&self) -> String {
         format!("/proc/self/fd/{}", self.fd.as_raw_fd())
     }
@@ -474,25 +507,27 @@ fn joined_namespaces(spec: &Spec) -> Vec<(LinuxNamespaceType, PathBuf)> {
         .collect()
 }
 
-/// `--external net[INODE]:extRootNetNS` for each joined namespace.
-pub fn dump_external_namespaces(spec: &Spec, args: &mut Args) -> Result<()> {
+/// `net[INODE]:extRootNetNS` (criu's `--external`) for each joined namespace.
+pub fn dump_external_namespaces(spec: &Spec, opts: &mut Opts) -> Result<()> {
     for (t, path) in joined_namespaces(spec) {
         let ino = std::fs::metadata(&path)
             .context(|| format!("linux.namespaces: {}", path.display()))?
             .ino();
-        args.pair("--external", format!("{}[{ino}]:{}", criu_ns_name(t), namespace_key(t)));
+        opts.external
+            .push(format!("{}[{ino}]:{}", criu_ns_name(t), namespace_key(t)));
     }
     Ok(())
 }
 
-/// Opens each joined namespace for criu to inherit (`--inherit-fd
-/// fd[N]:extRootNetNS`); the fds must stay open until criu has run.
-pub fn restore_external_namespaces(spec: &Spec, args: &mut Args) -> Result<Vec<OwnedFd>> {
+/// Opens each joined namespace for criu to inherit (`inherit_fd`
+/// extRootNetNS, criu's `--inherit-fd fd[N]:extRootNetNS`); the fds must
+/// stay open until criu has run.
+pub fn restore_external_namespaces(spec: &Spec, opts: &mut Opts) -> Result<Vec<OwnedFd>> {
     let mut fds = Vec::new();
     for (t, path) in joined_namespaces(spec) {
         let f = std::fs::File::open(&path).context(|| format!("linux.namespaces: {}", path.display()))?;
         let fd = OwnedFd::from(f);
-        args.pair("--inherit-fd", format!("fd[{}]:{}", fd.as_raw_fd(), namespace_key(t)));
+        opts.inherit_fd.push((namespace_key(t).to_string(), fd.as_raw_fd()));
         fds.push(fd);
     }
     Ok(fds)
@@ -503,8 +538,8 @@ pub fn restore_external_namespaces(spec: &Spec, args: &mut Args) -> Result<Vec<O
 /// reconnects each to the restoring husk's own fd of the same number: a pipe
 /// (`pipe:[INODE]`) as runc does, and a file outside the container's mounts
 /// (its caller's /dev/null, a log file) as an external file
-/// (`file[MNT:INODE]`, which `--external` tells criu to leave out of the images).
-pub fn dump_stdio(image_dir: &PinnedDir, pid: libc::pid_t, args: &mut Args) -> Result<()> {
+/// (`file[MNT:INODE]`, which `external` tells criu to leave out of the images).
+pub fn dump_stdio(image_dir: &PinnedDir, pid: libc::pid_t, opts: &mut Opts) -> Result<()> {
     let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
     let ids: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').next()).collect();
     let mut fds = Vec::new();
@@ -517,7 +552,7 @@ pub fn dump_stdio(image_dir: &PinnedDir, pid: libc::pid_t, args: &mut Args) -> R
             Some((mnt, ino)) if link.starts_with('/') => {
                 let key = format!("file[{mnt:x}:{ino:x}]");
                 if !fds.contains(&key) {
-                    args.pair("--external", &key);
+                    opts.external.push(key.clone());
                 }
                 key
             }
@@ -541,9 +576,9 @@ fn external_file(pid: libc::pid_t, n: i32) -> Option<(u64, u64)> {
     Some((mnt, ino))
 }
 
-/// `--inherit-fd fd[N]:KEY` for the checkpointed stdio that restore
-/// reconnects (see [`dump_stdio`]); the fds it inherits.
-pub fn inherit_stdio(image_dir: &PinnedDir, args: &mut Args) -> Result<Vec<RawFd>> {
+/// `inherit_fd` (criu's `--inherit-fd fd[N]:KEY`) for the checkpointed
+/// stdio that restore reconnects (see [`dump_stdio`]); the fds it inherits.
+pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<RawFd>> {
     let path = image_dir.path.join(DESCRIPTORS);
     let text = match std::fs::read(image_dir.file(DESCRIPTORS)) {
         Ok(t) => t,
@@ -555,54 +590,11 @@ pub fn inherit_stdio(image_dir: &PinnedDir, args: &mut Args) -> Result<Vec<RawFd
     for (n, what) in fds.iter().enumerate().take(3) {
         let reconnect = what.starts_with("pipe:[") || what.starts_with("file[");
         if reconnect && what.ends_with(']') && !what.contains([',', '\n', ' ']) {
-            args.pair("--inherit-fd", format!("fd[{n}]:{what}"));
+            opts.inherit_fd.push((what.clone(), n as RawFd));
             inherited.push(n as RawFd);
         }
     }
     Ok(inherited)
-}
-
-/// A container with a terminal: the pty's master is outside it (with
-/// whoever got it over the console socket), so its processes are a shell
-/// job to criu (`--shell-job`: a session whose terminal's master is not
-/// dumped), and /dev/console, bound from the pty's peer, is an external
-/// mount. (criu's RPC would remake the pty and hand back an orphan master;
-/// its command line has no such option. `--external tty[RDEV:DEV]` does not
-/// do: criu 3.17 then refuses a process that has /dev/tty open, as an
-/// interactive shell has.)
-pub fn dump_terminal(args: &mut Args) {
-    args.push("--shell-job");
-    args.pair("--ext-mount-map", "/dev/console:console");
-}
-
-/// A new pty standing for the checkpointed terminal at restore: criu, a
-/// shell job, gives its stdin (the new pty's peer) to the processes in
-/// place of the old terminal, and binds it on /dev/console. Returns the
-/// master and the peer (criu's stdin) and the peer's path.
-pub fn restore_terminal(args: &mut Args) -> Result<(OwnedFd, OwnedFd, String)> {
-    let (master, peer, path) = open_host_pty().context(|| "open a pty for the restored terminal".into())?;
-    args.push("--shell-job");
-    args.pair("--ext-mount-map", format!("console:{path}"));
-    Ok((master, peer, path))
-}
-
-/// A pty of the host's /dev/ptmx: master, peer (opened from the master,
-/// TIOCGPTPEER) and the peer's path, checked to be that peer.
-fn open_host_pty() -> std::io::Result<(OwnedFd, OwnedFd, String)> {
-    use std::os::fd::AsFd;
-    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
-    let master = crate::sys::openat(libc::AT_FDCWD, c"/dev/ptmx", flags, 0)?;
-    crate::sys::term::unlock_pty(master.as_fd())?;
-    let peer = crate::sys::term::open_pty_peer(master.as_fd(), flags)?;
-    let path = format!("/dev/pts/{}", crate::sys::term::pty_number(master.as_fd())?);
-    let same = |p: &std::fs::Metadata, q: &std::fs::Metadata| p.rdev() == q.rdev() && p.dev() == q.dev();
-    let peer_meta = std::fs::metadata(format!("/proc/self/fd/{}", peer.as_raw_fd()))?;
-    if !std::fs::metadata(&path).is_ok_and(|m| same(&m, &peer_meta)) {
-        return Err(std::io::Error::other(format!(
-            "{path} is not the peer of /dev/ptmx's new pty"
-        )));
-    }
-    Ok((master, peer, path))
 }
 
 /// Extra setup of the criu process: cgroups it joins before exec (restore
@@ -618,53 +610,85 @@ pub struct Spawn {
     /// root): never mounted where husk is, so nothing stays mounted on the
     /// host whenever husk or criu dies.
     pub bind: Option<crate::sys::spawn::PrivateBind>,
-    /// criu's stdin instead of husk's.
-    pub stdin: Option<OwnedFd>,
 }
 
-/// Runs `criu ACTION ARGS` in `dirs` (images and work directory, log at
-/// `work/log_name`); waits at most [`TIMEOUT`] (then kills it). An error
-/// names the action, how criu ended, the first error line of its log and
-/// the log's path.
+/// The path of a pty master's peer, as the devpts it was made in numbers it
+/// (the container's /dev/pts, for the master criu makes at restore).
+pub fn pty_path(master: &OwnedFd) -> Option<String> {
+    use std::os::fd::AsFd;
+    let n = crate::sys::term::pty_number(master.as_fd()).ok()?;
+    Some(format!("/dev/pts/{n}"))
+}
+
+/// What a successful criu run handed back.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The restored tree's root (restore).
+    pub restored_pid: Option<libc::pid_t>,
+    /// The master of the new pty criu made for a pty slave whose master
+    /// was outside (a terminal container's console), from its
+    /// "orphan-pts-master" notification.
+    pub pts_master: Option<OwnedFd>,
+}
+
+/// The largest answer husk reads from criu (runc's size): its answers are
+/// a few hundred bytes.
+const MAX_ANSWER: usize = 10 * 4096;
+
+fn action_name(kind: ReqType) -> &'static str {
+    match kind {
+        ReqType::Dump => "dump",
+        ReqType::Restore => "restore",
+        ReqType::PreDump => "pre-dump",
+        ReqType::Notify => "notify",
+    }
+}
+
+/// Runs one criu request `kind` with `opts` through `criu swrk` in `dirs`
+/// (images and work directory, log at `work/log_name`); waits at most
+/// [`TIMEOUT`] in all (then kills criu). criu's notifications are answered
+/// as they come, each first given to `on_notify` (script name and pid): its
+/// error makes husk answer that the script failed, so criu gives up (thaws
+/// what it froze, kills what it restored) and the error is returned. An
+/// error names the action, why criu failed, the first error line of its
+/// log and the log's path.
 ///
-/// criu does not die with husk: a SIGKILL of husk leaves it to finish (or
-/// fail) as if husk were there, rather than killing it while its code is
-/// injected in the container's frozen processes.
-pub fn run(action: &str, mut args: Args, dirs: &Dirs, log_name: &str, mut spawn: Spawn) -> Result<()> {
+/// criu does not die with husk: a SIGKILL of husk makes criu fail at its
+/// next notification, the way it fails on any error, rather than killing
+/// it while its code is injected in the container's frozen processes.
+pub fn run(
+    kind: ReqType,
+    mut opts: Opts,
+    dirs: &Dirs,
+    log_name: &str,
+    mut spawn: Spawn,
+    on_notify: &mut dyn FnMut(&str, Option<libc::pid_t>) -> Result<()>,
+) -> Result<Outcome> {
+    let action = action_name(kind);
     let log_path = dirs.work.path.join(log_name);
-    args.pair("--images-dir", dirs.image.arg());
-    // With a mount namespace of its own, criu starts in the work directory
-    // (see PrivateBind::cwd).
-    let work = match &mut spawn.bind {
-        Some(b) => {
-            b.cwd = dirs.work.fd.as_raw_fd();
-            ".".to_string()
-        }
-        None => dirs.work.arg(),
-    };
-    let stdin = match spawn.stdin.take() {
-        Some(fd) => Stdio::from(fd),
-        None => Stdio::inherit(),
-    };
+    // criu opens both through /proc/HUSK/fd/N (husk is its socket's peer).
+    opts.images_dir_fd = dirs.image.fd.as_raw_fd();
+    opts.work_dir_fd = Some(dirs.work.fd.as_raw_fd());
+    opts.log_file = log_name.to_string();
+    opts.log_level = 4;
+    opts.notify_scripts = true;
+    opts.orphan_pts_master = true;
+    if let Some(b) = &mut spawn.bind {
+        b.cwd = dirs.work.fd.as_raw_fd();
+    }
+    let (client, server) = crate::sys::seqpacket_pair().context(|| format!("{action}: a socket pair for criu"))?;
     let mut cmd = Command::new(program());
-    cmd.arg(action)
-        .args(&args.0)
-        .arg("--work-dir")
-        .arg(work)
-        .arg("--log-file")
-        .arg(log_name)
-        .arg("-v4")
-        .stdin(stdin);
+    cmd.arg("swrk").arg(server.as_raw_fd().to_string());
     log::debug(&format!(
-        "running {cmd:?} (fd {} is {}, fd {} is {})",
+        "running {cmd:?}: {} (fd {} is {}, fd {} is {})",
+        action,
         dirs.image.fd.as_raw_fd(),
         dirs.image.path.display(),
         dirs.work.fd.as_raw_fd(),
         dirs.work.path.display()
     ));
-    spawn
-        .inherit
-        .extend([dirs.image.fd.as_raw_fd(), dirs.work.fd.as_raw_fd()]);
+    log::debug(&format!("criu options: {opts:?}"));
+    spawn.inherit.push(server.as_raw_fd());
     crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, spawn.inherit, spawn.bind);
     let child = cmd.spawn().map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
@@ -676,7 +700,12 @@ pub fn run(action: &str, mut args: Args, dirs: &Dirs, log_name: &str, mut spawn:
     })?;
     let pid = child.id() as libc::pid_t;
     drop(cmd); // closes our copies of the cgroup.procs files
-    let code = match crate::container::wait(pid, TIMEOUT) {
+    drop(server); // criu's end: a criu that dies is then an end of file here
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let talked = converse(&client, kind, &opts, deadline, on_notify);
+    drop(client);
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let code = match crate::container::wait(pid, left.max(Duration::from_secs(1))) {
         Ok(code) => code,
         Err(e) => {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -684,18 +713,143 @@ pub fn run(action: &str, mut args: Args, dirs: &Dirs, log_name: &str, mut spawn:
             bail!("criu {action}: {e}, killed it; see {}", log_path.display());
         }
     };
-    if code == 0 {
-        return Ok(());
-    }
-    let how = if code > 128 {
-        format!("killed by signal {}", code - 128)
-    } else {
-        format!("exit status {code}")
+    let why = |what: String| {
+        let line = first_error(&dirs.work.file(log_name))
+            .map(|l| format!(": {l}"))
+            .unwrap_or_default();
+        Error::new(format!(
+            "criu {action} failed ({what}){line}; see {}",
+            log_path.display()
+        ))
     };
-    let why = first_error(&dirs.work.file(log_name))
-        .map(|l| format!(": {l}"))
-        .unwrap_or_default();
-    bail!("criu {action} failed ({how}){why}; see {}", log_path.display())
+    let outcome = match talked {
+        Ok(Ok(o)) => o,
+        Ok(Err(answer)) => return Err(why(answer)),
+        Err(e) => {
+            let how = match code {
+                0 => "exit status 0".to_string(),
+                c if c > 128 => format!("{e}; criu was killed by signal {}", c - 128),
+                c => format!("{e}; criu exit status {c}"),
+            };
+            return Err(why(how));
+        }
+    };
+    // A pre-dump service waits for the next request, and ends with an error
+    // once the socket closes: its answer said how it went (runc does so too).
+    if code != 0 && kind != ReqType::PreDump {
+        let how = if code > 128 {
+            format!("killed by signal {}", code - 128)
+        } else {
+            format!("exit status {code}")
+        };
+        return Err(why(how));
+    }
+    Ok(outcome)
+}
+
+/// Sends the request and answers criu's notifications until its final
+/// answer: Ok(Ok) when it succeeded, Ok(Err(why)) when criu said it failed,
+/// Err when the conversation broke (criu died, timed out, garbled).
+fn converse(
+    client: &OwnedFd,
+    kind: ReqType,
+    opts: &Opts,
+    deadline: std::time::Instant,
+    on_notify: &mut dyn FnMut(&str, Option<libc::pid_t>) -> Result<()>,
+) -> Result<std::result::Result<Outcome, String>> {
+    send(client, &rpc::request(kind, opts))?;
+    let mut outcome = Outcome::default();
+    let mut refused: Option<Error> = None;
+    let mut buf = vec![0u8; MAX_ANSWER];
+    loop {
+        let Some((n, fd)) = receive(client, &mut buf, deadline)? else {
+            bail!("criu ended without answering")
+        };
+        if n == buf.len() {
+            bail!("criu's answer is larger than {MAX_ANSWER} bytes");
+        }
+        let answer = rpc::Response::decode(&buf[..n])?;
+        if answer.kind == ReqType::Notify as u64 {
+            let script = answer.script.clone().unwrap_or_default();
+            log::debug(&format!("criu notification {script} (pid {:?})", answer.notify_pid));
+            if script == "orphan-pts-master" {
+                match fd {
+                    Some(fd) => outcome.pts_master = Some(fd),
+                    None => bail!("criu's orphan-pts-master notification came without the pty master"),
+                }
+            }
+            let handled = if refused.is_some() {
+                Ok(())
+            } else {
+                on_notify(&script, answer.notify_pid)
+            };
+            match handled {
+                Ok(()) if refused.is_none() => send(client, &rpc::notify_success())?,
+                Ok(()) => send(client, &rpc::notify_failure())?,
+                Err(e) => {
+                    refused = Some(e);
+                    send(client, &rpc::notify_failure())?;
+                }
+            }
+            continue;
+        }
+        if answer.kind != kind as u64 {
+            bail!(
+                "criu answered a request of type {} to one of type {}",
+                answer.kind,
+                kind as u64
+            );
+        }
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        if !answer.success {
+            let mut why = String::from("it said it failed");
+            if let Some(m) = answer.errmsg.filter(|m| !m.is_empty()) {
+                why = format!("{why}: {m}");
+            }
+            if let Some(errno) = answer.errno.filter(|&e| e > 0) {
+                why = format!("{why}, {}", std::io::Error::from_raw_os_error(errno));
+            }
+            return Ok(Err(why));
+        }
+        outcome.restored_pid = answer.restored_pid;
+        return Ok(Ok(outcome));
+    }
+}
+
+/// One packet to criu (never SIGPIPE: a dead criu is an error here).
+fn send(client: &OwnedFd, packet: &[u8]) -> Result<()> {
+    use nix::sys::socket::{send, MsgFlags};
+    match send(client.as_raw_fd(), packet, MsgFlags::MSG_NOSIGNAL) {
+        Ok(n) if n == packet.len() => Ok(()),
+        Ok(_) => bail!("a short write to criu"),
+        Err(e) => Err(Error::new(format!("write to criu: {e}"))),
+    }
+}
+
+/// The next packet from criu and the fd it carried, waiting until
+/// `deadline`; None when criu closed its end (it ended).
+fn receive(client: &OwnedFd, buf: &mut [u8], deadline: std::time::Instant) -> Result<Option<(usize, Option<OwnedFd>)>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut fds = [PollFd::new(client.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
+            Ok(0) => bail!("criu did not answer within {TIMEOUT:?}"),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::new(format!("wait for criu: {e}"))),
+        }
+        match crate::sys::process::recv_with_fd(client, buf) {
+            Ok((0, _)) => return Ok(None),
+            Ok((n, fd)) => return Ok(Some((n, fd))),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
+            Err(e) => return Err(Error::new(format!("read from criu: {e}"))),
+        }
+    }
 }
 
 /// The first line of criu's log that reports why it failed, trimmed of its
@@ -766,10 +920,24 @@ mod tests {
             ..Default::default()
         };
         ok.check().unwrap();
-        let mut args = Args::default();
-        ok.common_args(&mut args);
-        let args: Vec<String> = args.0.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        assert_eq!(args, ["--manage-cgroups=strict", "--empty-ns", "net"]);
+        let mut opts = Opts::default();
+        ok.common_opts(&mut opts);
+        assert_eq!(opts.manage_cgroups_mode, Some(CgMode::Strict));
+        assert_eq!(opts.empty_ns, libc::CLONE_NEWNET as u32);
+        for bad in ["10.0.0.1", "10.0.0.1:0", "10.0.0.1:65536", ":27", "a b:27", "h:x"] {
+            let o = CriuOptions {
+                page_server: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(o.check().unwrap_err().to_string().contains("--page-server"), "{bad}");
+        }
+        assert_eq!(page_server("[::1]:27").unwrap(), ("::1".to_string(), 27));
+        assert_eq!(page_server("10.0.0.1:27").unwrap(), ("10.0.0.1".to_string(), 27));
+        let link = CriuOptions {
+            link_remap: true,
+            ..Default::default()
+        };
+        assert!(link.check_restore().unwrap_err().to_string().contains("--link-remap"));
     }
 
     #[test]

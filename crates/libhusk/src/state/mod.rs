@@ -411,13 +411,15 @@ impl Locked {
 /// The status, from the init itself: `created` until it has exec'd the
 /// program, whatever a killed `start` left in the directory. An uncommitted
 /// container is `creating` while a command holds its lock, else `stopped`
-/// (its init dies with the `create` that made it).
+/// (its init dies with the `create` that made it), unless `restore`
+/// recorded the processes criu restored, which outlive a killed restore:
+/// then they tell.
 pub fn status_of(dir: &Path, saved: &Saved) -> Status {
-    if saved.provisional {
-        return match is_locked(dir) {
-            true => Status::Creating,
-            false => Status::Stopped,
-        };
+    if saved.provisional && is_locked(dir) {
+        return Status::Creating;
+    }
+    if saved.provisional && !saved.restored {
+        return Status::Stopped;
     }
     let Some(init) = saved.init_stat() else {
         return Status::Stopped;
@@ -528,6 +530,25 @@ mod tests {
         locked.remove().unwrap();
         assert!(store.load_any("c").is_err());
         std::fs::remove_dir(store.root()).unwrap();
+    }
+
+    #[test]
+    fn an_uncommitted_restore_whose_processes_live_is_running() {
+        // A restore killed after recording what criu restored: no lock.
+        let me = std::process::id() as i32;
+        let (start, _) = sys::process_start(me).unwrap();
+        let unlocked = std::env::temp_dir().join("nonexistent");
+        let mut s = saved(me, start);
+        s.provisional = true;
+        assert_eq!(
+            status_of(&unlocked, &s),
+            Status::Stopped,
+            "a create's init dies with it"
+        );
+        s.restored = true;
+        assert_eq!(status_of(&unlocked, &s), Status::Running);
+        s.start_time += 1;
+        assert_eq!(status_of(&unlocked, &s), Status::Stopped, "gone (its pid reused)");
     }
 
     #[test]
