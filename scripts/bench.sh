@@ -99,7 +99,7 @@ husk_cgroup_hash() {
 h = 0xcbf29ce484222325
 for b in sys.argv[1].encode():
     h = ((h ^ b) * 0x100000001b3) % 2**64
-print("root=%08x" % (h & 0xffffffff))' "$1"
+print("root=%016x" % h)' "$1"
 }
 husk_parents_before=$(ls -d /sys/fs/cgroup/*/husk 2>/dev/null || true)
 cleanup() {

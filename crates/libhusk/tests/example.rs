@@ -103,7 +103,7 @@ impl Scratch {
             .fold(0xcbf29ce484222325u64, |h, b| {
                 (h ^ *b as u64).wrapping_mul(0x100000001b3)
             });
-        format!("/husk/root={:08x}/{id}", hash as u32)
+        format!("/husk/root={hash:016x}/{id}")
     }
 
     #[track_caller]

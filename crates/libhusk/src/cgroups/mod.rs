@@ -163,9 +163,12 @@ fn check_not_husks_own(configured: &str, path: &str, own_cgroups: &str) -> Resul
 }
 
 /// The directory of a state root's containers under /husk: `root=HASH`, never
-/// a container id (validate_id refuses '=').
+/// a container id (validate_id refuses '='). All 64 bits of the hash: with 32,
+/// two roots that collide (one in ~65,000 names tried) shared their
+/// directories, and `delete -f` of one root's container killed the other's
+/// container of the same id.
 fn root_dir_name(root: &Path) -> String {
-    format!("root={:08x}", fnv1a(root.as_os_str().as_encoded_bytes()) as u32)
+    format!("root={:016x}", fnv1a(root.as_os_str().as_encoded_bytes()))
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -679,7 +682,7 @@ mod tests {
     fn a_roots_directory_is_never_a_container_of_the_default_root() {
         let other = Path::new("/run/attack-r");
         let path = resolve_path("", "c", other).unwrap();
-        assert_eq!(path, "/husk/root=a0c18c6b/c");
+        assert_eq!(path, "/husk/root=2b9d463ba0c18c6b/c");
         let dir = path.split('/').nth(2).unwrap();
         assert!(crate::state::validate_id(dir).is_err(), "{dir} is a valid container id");
     }
