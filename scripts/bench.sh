@@ -91,14 +91,15 @@ CYCLE_RUNTIMES=$(present $CYCLE_RUNTIMES)
 delete_all() {
     "$1" --root "$2" list -q 2>/dev/null | xargs -r -P 2 -n 1 "$1" --root "$2" delete -f >/dev/null 2>&1 || true
 }
-# husk's cgroups for a --root other than its default are /husk/HASH/ID, HASH
-# from the root's path (cgroups::resolve_path): the HASH parents go at the end.
+# husk's cgroups for a --root other than its default are /husk/root=HASH/ID,
+# HASH from the root's path (cgroups::resolve_path): the root=HASH parents go
+# at the end. husk_cgroup_hash prints that directory's name.
 husk_cgroup_hash() {
     python3 -c 'import sys
 h = 0xcbf29ce484222325
 for b in sys.argv[1].encode():
     h = ((h ^ b) * 0x100000001b3) % 2**64
-print("%08x" % (h & 0xffffffff))' "$1"
+print("root=%016x" % h)' "$1"
 }
 husk_parents_before=$(ls -d /sys/fs/cgroup/*/husk 2>/dev/null || true)
 cleanup() {

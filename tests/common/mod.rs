@@ -451,7 +451,7 @@ impl Bundle {
             .fold(0xcbf29ce484222325u64, |h, b| {
                 (h ^ *b as u64).wrapping_mul(0x100000001b3)
             });
-        format!("/husk/{:08x}/{id}", hash as u32)
+        format!("/husk/root={hash:016x}/{id}")
     }
 
     /// Asserts that container `id` left no state directory, process, cgroup or host mount.

@@ -107,14 +107,15 @@ sandbox_runtime() {
 }
 
 # husk's cgroup for a container without linux.cgroupsPath under a state root
-# other than its default is /husk/<low 32 bits of FNV-1a-64 of the root>/<id>
+# other than its default is /husk/root=<FNV-1a-64 of the root, 16 hex digits>/<id>
+# (husk_root_hash prints that root=... directory's name)
 # (crates/libhusk/src/cgroups/mod.rs, resolve_path).
 husk_root_hash() {
     local h=$((0xcbf29ce484222325)) b
     for b in $(printf %s "$1" | od -An -v -tu1); do
         h=$(((h ^ b) * 0x100000001b3))
     done
-    printf '%08x\n' $((h & 0xffffffff))
+    printf 'root=%016x\n' "$h"
 }
 
 cgroup_dirs() { find /sys/fs/cgroup -mindepth 2 -type d 2>/dev/null | sort; }

@@ -93,7 +93,7 @@ impl Scratch {
     }
 
     /// The cgroup husk gives container `id` under a --root other than the
-    /// default: /husk/HASH/ID, HASH being FNV-1a of the root's path.
+    /// default: /husk/root=HASH/ID, HASH being FNV-1a of the root's path.
     fn default_cgroup(&self, id: &str) -> String {
         let hash = self
             .root()
@@ -103,7 +103,7 @@ impl Scratch {
             .fold(0xcbf29ce484222325u64, |h, b| {
                 (h ^ *b as u64).wrapping_mul(0x100000001b3)
             });
-        format!("/husk/{:08x}/{id}", hash as u32)
+        format!("/husk/root={hash:016x}/{id}")
     }
 
     #[track_caller]

@@ -110,9 +110,13 @@ pub fn is_unified() -> bool {
 }
 
 /// `linux.cgroupsPath` as runc reads it: absolute as is, relative under husk's
-/// own cgroup, empty as /husk/ID (/husk/HASH/ID for a state root other than the
-/// default one, since ids are unique only within a root). systemd's
-/// slice:prefix:name is `systemd::parse_path`'s.
+/// own cgroup, empty as /husk/ID (/husk/root=HASH/ID for a state root other
+/// than the default one, since ids are unique only within a root). The '='
+/// no container id may hold keeps a root's directory apart from the default
+/// root's containers: without it, a container named like another root's HASH
+/// got that root's directory (its limits over all that root's containers, its
+/// `delete -f` killing them), or a root's containers were made inside it.
+/// systemd's slice:prefix:name is `systemd::parse_path`'s.
 pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
     if configured.contains(':') && !configured.starts_with('/') {
         bail!("linux.cgroupsPath {configured}: slice:prefix:name paths need --systemd-cgroup");
@@ -124,10 +128,7 @@ pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
         if root == Path::new(crate::DEFAULT_ROOT) {
             return Ok(format!("/husk/{id}"));
         }
-        return Ok(format!(
-            "/husk/{:08x}/{id}",
-            fnv1a(root.as_os_str().as_encoded_bytes()) as u32
-        ));
+        return Ok(format!("/husk/{}/{id}", root_dir_name(root)));
     }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let path = match configured.starts_with('/') {
@@ -159,6 +160,15 @@ fn check_not_husks_own(configured: &str, path: &str, own_cgroups: &str) -> Resul
         bail!("linux.cgroupsPath \"{configured}\": {path} holds husk's own cgroup {own}: it cannot be a container's cgroup");
     }
     Ok(())
+}
+
+/// The directory of a state root's containers under /husk: `root=HASH`, never
+/// a container id (validate_id refuses '='). All 64 bits of the hash: with 32,
+/// two roots that collide (one in ~65,000 names tried) shared their
+/// directories, and `delete -f` of one root's container killed the other's
+/// container of the same id.
+fn root_dir_name(root: &Path) -> String {
+    format!("root={:016x}", fnv1a(root.as_os_str().as_encoded_bytes()))
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -675,6 +685,15 @@ mod tests {
             let e = resolve_path(escape, "c", root).unwrap_err();
             assert!(e.message().contains("must not contain .."), "{escape}: {e}");
         }
+    }
+
+    #[test]
+    fn a_roots_directory_is_never_a_container_of_the_default_root() {
+        let other = Path::new("/run/attack-r");
+        let path = resolve_path("", "c", other).unwrap();
+        assert_eq!(path, "/husk/root=2b9d463ba0c18c6b/c");
+        let dir = path.split('/').nth(2).unwrap();
+        assert!(crate::state::validate_id(dir).is_err(), "{dir} is a valid container id");
     }
 
     #[test]
