@@ -168,6 +168,38 @@ fn leave_running_keeps_the_original_running() {
     b.assert_gone("c");
 }
 
+/// As runc: restore runs the prestart and createRuntime hooks once criu has
+/// made the namespaces, their state naming the restored tree's root.
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn restore_runs_the_prestart_and_create_runtime_hooks() {
+    require_criu();
+    let mut b = counting_bundle("ckpt-hooks");
+    run_detached(&b, "c");
+    count_passes(&b, 3);
+    let image = b.dir.join("image");
+    let image = image.to_str().unwrap();
+    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
+    let hook = |kind: &str| {
+        let out = b.dir.join(format!("{kind}.json"));
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out.display())]}])
+    };
+    b.config["hooks"] = json!({"prestart": hook("prestart"), "createRuntime": hook("createRuntime")});
+    b.save();
+    assert_ok(&restore(&b, "c", image, &[]));
+    let pid = pid_of(&b, "c");
+    for kind in ["prestart", "createRuntime"] {
+        let text = std::fs::read_to_string(b.dir.join(format!("{kind}.json")))
+            .unwrap_or_else(|e| panic!("the {kind} hook did not run: {e}"));
+        let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(state["id"], "c", "{kind}: {text}");
+        assert_eq!(state["pid"].as_i64(), Some(pid), "{kind}: {text}");
+    }
+    count_passes(&b, count(&b));
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
 #[test]
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn a_pre_dump_then_a_dump_on_top_of_it_restores() {

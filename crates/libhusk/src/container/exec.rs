@@ -116,6 +116,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         false => cgroup.self_placement()?,
     };
     let self_placed = placement.is_some();
+    let husk_pid = std::process::id() as libc::pid_t;
     crate::log::step("stdio, signals and cgroup files ready");
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.
     sys::set_non_dumpable();
@@ -136,6 +137,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
             console: console_end,
             preserve_fds: a.preserve_fds,
             placement,
+            parent: husk_pid,
         });
     }
     drop(placement);

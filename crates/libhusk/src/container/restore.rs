@@ -184,6 +184,23 @@ fn make_mount_points(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<()> 
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The prestart and createRuntime hooks of a restore (runc's order), their
+/// state naming `pid`, the root of the tree criu restores.
+fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>) -> Result<()> {
+    let h = &plan.hooks;
+    let (prestart, create_runtime) = (h.prestart().as_deref(), h.create_runtime().as_deref());
+    if prestart.is_none_or(<[_]>::is_empty) && create_runtime.is_none_or(<[_]>::is_empty) {
+        return Ok(());
+    }
+    let state = Saved {
+        pid: pid.unwrap_or_default(),
+        ..saved.clone()
+    }
+    .hook_state("created");
+    crate::hooks::run_all("prestart", prestart.unwrap_or(&[]), &state)?;
+    crate::hooks::run_all("createRuntime", create_runtime.unwrap_or(&[]), &state)
+}
+
 fn restore_into(
     plan: &Plan,
     spec: &oci_spec::runtime::Spec,
@@ -240,12 +257,18 @@ fn restore_into(
             cwd: -1, // criu::run sets it
         }),
     };
+    // With the namespaces made and before any process is restored into
+    // them, criu sends setup-namespaces: the prestart and createRuntime
+    // hooks run then, with the pid of the tree's root, as runc runs them.
     // The restored tree exists, stopped, when criu sends post-restore: it
     // is recorded (still uncommitted) before criu is told to go on, so
     // that whenever husk dies from then on, `state` finds the processes
     // and `delete --force` kills them. A husk that dies before answering
     // makes criu kill them itself.
     let mut on_notify = |script: &str, pid: Option<libc::pid_t>| -> Result<()> {
+        if script == "setup-namespaces" {
+            return run_create_hooks(plan, saved, pid);
+        }
         if script != "post-restore" {
             return Ok(());
         }

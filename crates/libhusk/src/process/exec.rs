@@ -36,6 +36,8 @@ pub struct ExecArgs<'a> {
     /// The files through which the joiner moves itself into the container's
     /// cgroups first thing; None when husk moves it (and says when).
     pub placement: Option<SelfPlacement>,
+    /// husk's pid: a joiner whose parent is another has outlived husk.
+    pub parent: libc::pid_t,
 }
 
 /// The joiner, husk's clone: it joins every namespace of the container (user
@@ -50,6 +52,11 @@ pub struct ExecArgs<'a> {
 /// Never returns.
 pub fn join_and_spawn(mut args: ExecArgs) -> ! {
     prologue::die_with_parent();
+    // husk killed before the line above: no signal comes, and a joiner that
+    // places itself would go on to start the process for nobody.
+    if nix::unistd::getppid().as_raw() != args.parent {
+        exit(1);
+    }
     crate::log::forward_debug_to(args.channel.as_raw_fd());
     crate::log::begin("exec: joiner");
     // husk's own procfs, taken before we join the mount namespace: our
