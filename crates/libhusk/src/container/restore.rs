@@ -183,7 +183,6 @@ fn make_mount_points(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<()> 
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 /// The prestart and createRuntime hooks of a restore (runc's order), their
 /// state naming `pid`, the root of the tree criu restores.
 fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>) -> Result<()> {
@@ -201,6 +200,7 @@ fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>) -> Res
     crate::hooks::run_all("createRuntime", create_runtime.unwrap_or(&[]), &state)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn restore_into(
     plan: &Plan,
     spec: &oci_spec::runtime::Spec,
