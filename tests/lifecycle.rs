@@ -388,6 +388,7 @@ fn debug_logs_every_step_with_its_duration() {
             "create: config loaded",
             "create: cgroup made",
             "create: init cloned",
+            "init: in its cgroup",
             "init: mounts",
             "init: pivot_root",
             "init: fds closed",
@@ -401,7 +402,9 @@ fn debug_logs_every_step_with_its_duration() {
         assert_step(&debug(&["start", "c"]), "start: init released");
         let err = debug(&["exec", "c", "true"]);
         for step in [
-            "exec: namespaces opened, joiner cloned",
+            "exec: init's namespaces opened",
+            "exec: joiner cloned",
+            "exec: joiner: in the container's cgroups",
             "exec: joiner: confined",
             "exec: program exec'd",
         ] {
