@@ -249,8 +249,11 @@ fn restore_into(
         if script != "post-restore" {
             return Ok(());
         }
-        let Some(pid) = pid.filter(|&p| p > 0) else {
-            bail!("criu's post-restore notification names no process")
+        // criu forks the restored tree's root as husk's child (rst_sibling):
+        // a pid that is not one (a confused criu's) is no container's init,
+        // and `delete --force` would kill it.
+        let Some(pid) = pid.filter(|&p| sys::is_own_child(p)) else {
+            bail!("criu's post-restore notification names no child of husk's ({pid:?})")
         };
         let Some((start_time, _)) = sys::process_start(pid) else {
             bail!("the restored process {pid} is gone")
@@ -261,8 +264,12 @@ fn restore_into(
     let outcome = criu::run(ReqType::Restore, args, dirs, "restore.log", spawn, &mut on_notify)?;
     drop(namespaces);
     let log_path = dirs.work.path.join("restore.log");
-    let Some(pid) = outcome.restored_pid.filter(|&p| p > 0) else {
-        bail!("criu named no restored process; see {}", log_path.display())
+    let Some(pid) = outcome.restored_pid.filter(|&p| sys::is_own_child(p)) else {
+        bail!(
+            "criu named no restored process of husk's ({:?}); see {}",
+            outcome.restored_pid,
+            log_path.display()
+        )
     };
     let Some((start_time, _)) = sys::process_start(pid) else {
         bail!("the restored process {pid} exited at once; see {}", log_path.display())

@@ -726,8 +726,9 @@ pub fn run(
         Ok(Ok(o)) => o,
         Ok(Err(answer)) => return Err(why(answer)),
         Err(e) => {
+            // What broke the conversation (a garbled answer, an end of
+            // file) is the news: criu's exit status only adds to it.
             let how = match code {
-                0 => "exit status 0".to_string(),
                 c if c > 128 => format!("{e}; criu was killed by signal {}", c - 128),
                 c => format!("{e}; criu exit status {c}"),
             };
