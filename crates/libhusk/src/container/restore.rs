@@ -275,6 +275,7 @@ fn restore_into(
         bail!("the restored process {pid} exited at once; see {}", log_path.display())
     };
     (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
+    refuse_lost_no_new_privs(plan, pid, &log_path)?;
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
     match (console, outcome.pts_master) {
@@ -295,6 +296,27 @@ fn restore_into(
         (None, None) => {}
     }
     locked.commit(saved)
+}
+
+/// Refuses a restored init without the no_new_privs its config asks for:
+/// criu before 3.19 does not restore it (it restores the capabilities and
+/// the seccomp filter, not that flag), and the container would then be free
+/// to gain privileges through setuid and file-capability programs. criu has
+/// resumed the tree when husk can see its credentials (they are restored
+/// after the post-restore notification): the error undoes the restore.
+fn refuse_lost_no_new_privs(plan: &Plan, pid: libc::pid_t, log: &Path) -> Result<()> {
+    if !plan.process.attrs.no_new_privileges {
+        return Ok(());
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kept = status.lines().any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"]));
+    if !kept {
+        bail!(
+            "process.noNewPrivileges: criu did not restore no_new_privs of the restored process {pid} (criu 3.19 and later do): the restore is undone rather than let the container gain privileges through setuid programs; see {}",
+            log.display()
+        );
+    }
+    Ok(())
 }
 
 /// The `cgroup.procs` files of the new cgroup, open for criu to join
