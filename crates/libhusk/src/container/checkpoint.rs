@@ -53,7 +53,8 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     }
     let locked = store.lock(&opts.id)?;
     let saved = locked.load(&opts.id)?;
-    match locked.status(&saved) {
+    let status = locked.status(&saved);
+    match status {
         Status::Running | Status::Paused => {}
         status => bail!("cannot checkpoint container {}: it is {status}, not running", opts.id),
     }
@@ -68,13 +69,30 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
         (ReqType::Dump, "dump.log")
     };
     let criu_opts = dump_opts(opts, &saved, &spec, &dirs)?;
-    criu::run(kind, criu_opts, &dirs, log, criu::Spawn::default(), &mut |_, _| Ok(()))?;
+    let frozen_by_criu = criu_opts.freeze_cgroup.is_some() && status == Status::Running;
+    if let Err(e) = criu::run(kind, criu_opts, &dirs, log, criu::Spawn::default(), &mut |_, _| Ok(())) {
+        if frozen_by_criu {
+            thaw_after(&saved);
+        }
+        return Err(e);
+    }
     if opts.leave_running || opts.pre_dump {
         return Ok(());
     }
     // criu killed the processes: the container is gone, as after runc's checkpoint.
     kill_and_wait(&saved)?;
     remove_container(locked, &saved)
+}
+
+/// Thaws a container that was running before a criu that failed: a criu
+/// that reports its failure thaws what it froze itself, but one killed (by
+/// husk's timeout, the OOM killer, a signal) leaves the cgroup frozen, and
+/// the container would be stuck, paused, though nobody paused it.
+fn thaw_after(saved: &Saved) {
+    let thawed = crate::cgroups::driver::for_record(&saved.cgroup).and_then(|cgroup| cgroup.freeze(false));
+    if let Err(e) = thawed {
+        crate::log::warn(&format!("checkpoint failed: thaw container {}: {e}", saved.id));
+    }
 }
 
 fn dump_opts(

@@ -272,8 +272,11 @@ fn restore_into(
         if script != "post-restore" {
             return Ok(());
         }
-        let Some(pid) = pid.filter(|&p| p > 0) else {
-            bail!("criu's post-restore notification names no process")
+        // criu forks the restored tree's root as husk's child (rst_sibling):
+        // a pid that is not one (a confused criu's) is no container's init,
+        // and `delete --force` would kill it.
+        let Some(pid) = pid.filter(|&p| sys::is_own_child(p)) else {
+            bail!("criu's post-restore notification names no child of husk's ({pid:?})")
         };
         let Some((start_time, _)) = sys::process_start(pid) else {
             bail!("the restored process {pid} is gone")
@@ -284,13 +287,18 @@ fn restore_into(
     let outcome = criu::run(ReqType::Restore, args, dirs, "restore.log", spawn, &mut on_notify)?;
     drop(namespaces);
     let log_path = dirs.work.path.join("restore.log");
-    let Some(pid) = outcome.restored_pid.filter(|&p| p > 0) else {
-        bail!("criu named no restored process; see {}", log_path.display())
+    let Some(pid) = outcome.restored_pid.filter(|&p| sys::is_own_child(p)) else {
+        bail!(
+            "criu named no restored process of husk's ({:?}); see {}",
+            outcome.restored_pid,
+            log_path.display()
+        )
     };
     let Some((start_time, _)) = sys::process_start(pid) else {
         bail!("the restored process {pid} exited at once; see {}", log_path.display())
     };
     (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
+    refuse_lost_no_new_privs(plan, pid, &log_path)?;
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
     match (console, outcome.pts_master) {
@@ -311,6 +319,27 @@ fn restore_into(
         (None, None) => {}
     }
     locked.commit(saved)
+}
+
+/// Refuses a restored init without the no_new_privs its config asks for:
+/// criu before 3.19 does not restore it (it restores the capabilities and
+/// the seccomp filter, not that flag), and the container would then be free
+/// to gain privileges through setuid and file-capability programs. criu has
+/// resumed the tree when husk can see its credentials (they are restored
+/// after the post-restore notification): the error undoes the restore.
+fn refuse_lost_no_new_privs(plan: &Plan, pid: libc::pid_t, log: &Path) -> Result<()> {
+    if !plan.process.attrs.no_new_privileges {
+        return Ok(());
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kept = status.lines().any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"]));
+    if !kept {
+        bail!(
+            "process.noNewPrivileges: criu did not restore no_new_privs of the restored process {pid} (criu 3.19 and later do): the restore is undone rather than let the container gain privileges through setuid programs; see {}",
+            log.display()
+        );
+    }
+    Ok(())
 }
 
 /// The `cgroup.procs` files of the new cgroup, open for criu to join

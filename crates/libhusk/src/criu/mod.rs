@@ -702,7 +702,11 @@ pub fn run(
     drop(cmd); // closes our copies of the cgroup.procs files
     drop(server); // criu's end: a criu that dies is then an end of file here
     let deadline = std::time::Instant::now() + TIMEOUT;
-    let talked = converse(&client, kind, &opts, deadline, on_notify);
+    // criu's end of the socket may outlive criu: the processes it forks
+    // at restore hold it until they close criu's files, and they are
+    // stuck for good when criu dies first. Its exit ends the wait too.
+    let exited = crate::sys::pidfd_open(pid).ok();
+    let talked = converse(&client, exited.as_ref(), kind, &opts, deadline, on_notify);
     drop(client);
     let left = deadline.saturating_duration_since(std::time::Instant::now());
     let code = match crate::container::wait(pid, left.max(Duration::from_secs(1))) {
@@ -726,8 +730,9 @@ pub fn run(
         Ok(Ok(o)) => o,
         Ok(Err(answer)) => return Err(why(answer)),
         Err(e) => {
+            // What broke the conversation (a garbled answer, an end of
+            // file) is the news: criu's exit status only adds to it.
             let how = match code {
-                0 => "exit status 0".to_string(),
                 c if c > 128 => format!("{e}; criu was killed by signal {}", c - 128),
                 c => format!("{e}; criu exit status {c}"),
             };
@@ -752,6 +757,7 @@ pub fn run(
 /// Err when the conversation broke (criu died, timed out, garbled).
 fn converse(
     client: &OwnedFd,
+    exited: Option<&OwnedFd>,
     kind: ReqType,
     opts: &Opts,
     deadline: std::time::Instant,
@@ -762,7 +768,7 @@ fn converse(
     let mut refused: Option<Error> = None;
     let mut buf = vec![0u8; MAX_ANSWER];
     loop {
-        let Some((n, fd)) = receive(client, &mut buf, deadline)? else {
+        let Some((n, fd)) = receive(client, exited, &mut buf, deadline)? else {
             bail!("criu ended without answering")
         };
         if n == buf.len() {
@@ -829,18 +835,33 @@ fn send(client: &OwnedFd, packet: &[u8]) -> Result<()> {
 }
 
 /// The next packet from criu and the fd it carried, waiting until
-/// `deadline`; None when criu closed its end (it ended).
-fn receive(client: &OwnedFd, buf: &mut [u8], deadline: std::time::Instant) -> Result<Option<(usize, Option<OwnedFd>)>> {
+/// `deadline`; None when criu closed its end or exited (pidfd `exited`
+/// readable) with nothing left to read: what it sent before it exited is
+/// in the socket already.
+fn receive(
+    client: &OwnedFd,
+    exited: Option<&OwnedFd>,
+    buf: &mut [u8],
+    deadline: std::time::Instant,
+) -> Result<Option<(usize, Option<OwnedFd>)>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let mut fds = [PollFd::new(client.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(client.as_fd(), PollFlags::POLLIN)];
+        if let Some(pidfd) = exited {
+            fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
             Ok(0) => bail!("criu did not answer within {TIMEOUT:?}"),
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::new(format!("wait for criu: {e}"))),
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        if !ready(&fds[0]) {
+            // Only the pidfd: criu exited, and sent nothing more.
+            return Ok(None);
         }
         match crate::sys::process::recv_with_fd(client, buf) {
             Ok((0, _)) => return Ok(None),
