@@ -165,7 +165,18 @@ fn a_restore_that_loses_no_new_privs_is_undone() {
     assert!(nnp(pid), "the container's init has no_new_privs");
     count_passes(&b, 3);
     let image = b.dir.join("image");
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    let o = husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]);
+    if !o.status.success() {
+        // A criu that would lose it (3.17 here): refused before anything, the
+        // container runs on.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("process.noNewPrivileges: criu 3."), "{err}");
+        assert_eq!(b.status("c"), "running");
+        count_passes(&b, count(&b));
+        assert_ok(&husk(&b, &["delete", "--force", "c"]));
+        b.assert_gone("c");
+        return;
+    }
     let o = restore(&b, "c", image.to_str().unwrap(), &[]);
     if o.status.success() {
         // A criu that restores it.

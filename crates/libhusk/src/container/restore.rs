@@ -191,11 +191,12 @@ fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>) -> Res
     if prestart.is_none_or(<[_]>::is_empty) && create_runtime.is_none_or(<[_]>::is_empty) {
         return Ok(());
     }
-    let state = Saved {
-        pid: pid.unwrap_or_default(),
-        ..saved.clone()
-    }
-    .hook_state("created");
+    // criu makes the tree's root husk's child (rst_sibling): anything else
+    // is not a pid to hand the hooks.
+    let Some(pid) = pid.filter(|&p| sys::is_own_child(p)) else {
+        bail!("criu's setup-namespaces notification names no process of husk's")
+    };
+    let state = Saved { pid, ..saved.clone() }.hook_state("created");
     crate::hooks::run_all("prestart", prestart.unwrap_or(&[]), &state)?;
     crate::hooks::run_all("createRuntime", create_runtime.unwrap_or(&[]), &state)
 }

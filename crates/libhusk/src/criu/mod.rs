@@ -29,6 +29,37 @@ use crate::error::{Context, Error, Result};
 use crate::log;
 use rpc::{CgMode, Opts, ReqType};
 
+/// criu's version (major, minor), from `criu --version` ("Version: 3.17");
+/// None when it cannot be told.
+pub fn version() -> Option<(u32, u32)> {
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(program())
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().ok()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
+    parse_version(&out)
+}
+
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let v = text.lines().find_map(|l| l.trim().strip_prefix("Version:"))?.trim();
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
 /// The criu program; $HUSK_CRIU overrides (a test can point at a wrapper).
 fn program() -> OsString {
     std::env::var_os("HUSK_CRIU")
@@ -891,6 +922,13 @@ fn first_error(log: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn criu_version_lines_are_read() {
+        assert_eq!(parse_version("Version: 3.17\n"), Some((3, 17)));
+        assert_eq!(parse_version("Version: 3.19.1\nGitID: v3.19\n"), Some((3, 19)));
+        assert_eq!(parse_version("criu: command not found"), None);
+    }
 
     fn spec(json: &str) -> Spec {
         serde_json::from_str(json).unwrap()
