@@ -805,13 +805,10 @@ fn a_checkpoint_killed_at_any_instant_leaves_the_container_usable() {
             assert_ok(&restore(&b, &id, image, &[]));
             count_passes(&b, count(&b));
         } else {
-            // criu was killed before: the container runs on (after resume,
-            // if criu had frozen it), and the partial image restores nothing
-            // or a copy.
-            assert!(
-                criu != "0",
-                "{at}: criu finished the dump and the container is {status}"
-            );
+            // criu was killed, or gave up when husk stopped answering its
+            // notifications (`criu swrk` then still exits 0: the outcome goes
+            // in its answer): the container runs on (after resume, if criu
+            // had frozen it), and the partial image restores nothing or a copy.
             assert!(status == "running" || status == "paused", "{at}: {status}");
             if status == "paused" {
                 assert_ok(&husk(&b, &["resume", &id]));
