@@ -61,7 +61,7 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let config = locked.dir.join("config.json");
     let text = std::fs::read_to_string(&config).context(|| format!("container \"{}\" config", opts.id))?;
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
-    refuse_lost_no_new_privs(&spec)?;
+    warn_lost_no_new_privs(&spec);
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
     let dirs = opts.criu.open_dirs(true, &writable)?;
     let (kind, log) = if opts.pre_dump {
@@ -85,23 +85,21 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     remove_container(locked, &saved)
 }
 
-/// A container whose config asks for no_new_privs is not checkpointed with
-/// a criu that would restore it without (before 3.19, as Debian 12's 3.17):
-/// `restore` would refuse the image (see restore.rs), and a checkpoint
-/// without --leave-running ends the container.
-fn refuse_lost_no_new_privs(spec: &oci_spec::runtime::Spec) -> Result<()> {
+/// A container whose config asks for no_new_privs, checkpointed where criu
+/// would restore it without (before 3.19, as Debian 12's 3.17): the image
+/// is sound (a newer criu elsewhere restores it), but `restore` refuses it
+/// here (see restore.rs), so say so before a checkpoint ends the container.
+fn warn_lost_no_new_privs(spec: &oci_spec::runtime::Spec) {
     let asks = spec
         .process()
         .as_ref()
         .and_then(|p| p.no_new_privileges())
         .unwrap_or(false);
-    match criu::version() {
-        Some(v) if asks && v < (3, 19) => bail!(
-            "process.noNewPrivileges: criu {}.{} restores processes without no_new_privs (3.19 and later keep it): checkpoint refused",
-            v.0,
-            v.1
-        ),
-        _ => Ok(()),
+    if let Some(v) = criu::version().filter(|v| asks && *v < (3, 19)) {
+        crate::log::warn(&format!(
+            "process.noNewPrivileges: criu {}.{} restores processes without no_new_privs (3.19 and later keep it): husk restores this image only with a newer criu",
+            v.0, v.1
+        ));
     }
 }
 

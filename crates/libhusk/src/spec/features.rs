@@ -121,7 +121,7 @@ pub fn document() -> Value {
             // As runc's org.opencontainers.runc.checkpoint.enabled: checkpoint
             // and restore through criu(8), which must be installed.
             "io.github.husk.checkpoint.enabled": "true",
-            "io.github.husk.checkpoint.unsupported": "rootless, --lazy-pages, restore with --systemd-cgroup, process.noNewPrivileges with criu before 3.19"
+            "io.github.husk.checkpoint.unsupported": "rootless, --lazy-pages, restore with --systemd-cgroup, restore of process.noNewPrivileges with criu before 3.19"
         }
     })
 }
