@@ -121,6 +121,12 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // husk keeps the root's cgroup directory (husk/root=HASH): it goes with the root.
+        let per_root = self.default_cgroup("x");
+        let per_root = per_root.trim_start_matches('/').trim_end_matches("/x");
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(hierarchy.path().join(per_root));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
