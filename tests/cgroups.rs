@@ -74,11 +74,19 @@ fn limits_land_in_the_v1_files() {
         let dir = h.path().join(path.trim_start_matches('/'));
         if dir.is_dir() {
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
-            assert_eq!(procs.trim(), pid.to_string(), "{}: the init is in its cgroup", dir.display());
+            assert_eq!(
+                procs.trim(),
+                pid.to_string(),
+                "{}: the init is in its cgroup",
+                dir.display()
+            );
             hierarchies += 1;
         }
     }
-    assert!(hierarchies > 1, "the container's cgroup is in {hierarchies} hierarchies");
+    assert!(
+        hierarchies > 1,
+        "the container's cgroup is in {hierarchies} hierarchies"
+    );
     // Inside, the cgroup namespace is rooted at the container's cgroup.
     assert_ok(&b.husk(&["start", "c"]));
     let o = b.husk(&["exec", "c", "cat", "/proc/self/cgroup"]);
