@@ -7,7 +7,7 @@ HUSK := target/$(TARGET)/release/husk
 STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: all build deps deps-vm deps-bench demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick unit lint install uninstall clean
+.PHONY: all build deps deps-vm deps-bench demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick link-order unit lint install uninstall clean
 
 all: build
 
@@ -99,6 +99,12 @@ bench-quick: deps deps-bench build
 
 unit:
 	$(CARGO) test --release --workspace --lib --bins
+
+# Remakes crates/husk/link-order.txt, the order lld lays out the functions
+# husk's commands run (crates/husk/build.rs): as root, 10-20 minutes. Run it
+# when a change moves much code; names that no longer exist are skipped.
+link-order: deps
+	scripts/link-order/run.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

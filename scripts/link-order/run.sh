@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Remakes crates/husk/link-order.txt: the functions husk runs in a container's
+# life, in the order the linker should place them (see crates/husk/build.rs).
+# Builds husk with a link map, runs each command once under a tracer that
+# single-steps it and every process it clones (steptrace.c), then maps the
+# executed addresses to the functions that hold them (order.py).
+# Needs root; single-stepping is slow: 10-20 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" -eq 0 ] || { echo "link-order: run as root (it runs containers)" >&2; exit 1; }
+work=$(mktemp -d /tmp/husk-link-order.XXXXXX)
+root=$work/state
+husk=target/x86_64-unknown-linux-gnu/release/husk
+cleanup() {
+    [ -x "$husk" ] && for id in $("$husk" --root "$root" list -q 2>/dev/null); do
+        "$husk" --root "$root" delete -f "$id" || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+HUSK_LINK_MAP=$work/husk.map make build
+cc -O2 -o "$work/steptrace" scripts/link-order/steptrace.c
+
+# The bench's bundles: busybox, husk's default config, with and without seccomp.
+mkdir -p "$work/rootfs/bin" "$work/rootfs/"{proc,sys,dev,etc,tmp}
+cp /bin/busybox "$work/rootfs/bin/busybox"
+for a in true sh sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
+"$husk" spec --bundle "$work"
+for b in plain-true plain-sleep seccomp-true seccomp-sleep; do
+    python3 - "$work" "$b" <<'PY'
+import json, os, sys
+work, name = sys.argv[1:]
+kind, what = name.split("-")
+c = json.load(open(os.path.join(work, "config.json")))
+c["root"]["path"] = os.path.join(work, "rootfs")
+c["process"]["args"] = ["true"] if what == "true" else ["sleep", "600"]
+c["process"]["terminal"] = False
+if kind == "plain":
+    c["linux"].pop("seccomp")
+os.makedirs(os.path.join(work, name))
+json.dump(c, open(os.path.join(work, name, "config.json"), "w"))
+PY
+done
+
+inode=$(stat -c %i "$husk")
+n=0
+# trace ARGS...: one husk command under the tracer, its addresses to trace-N.
+trace() {
+    n=$((n + 1))
+    echo "link-order: tracing husk $*" >&2
+    timeout 1800 "$work/steptrace" "$work/trace-$(printf %02d $n).txt" "$inode" "$husk" --root "$root" "$@" > /dev/null
+}
+# The seccomp filter is compiled once per profile and cached: trace the cached path.
+"$husk" --root "$root" run --bundle "$work/seccomp-true" warm
+trace run --bundle "$work/plain-true" r1
+trace run --bundle "$work/seccomp-true" r2
+trace create --bundle "$work/plain-sleep" c1
+trace start c1
+trace state c1
+trace list
+trace exec c1 true
+trace kill c1 KILL
+for _ in $(seq 50); do "$husk" --root "$root" state c1 | grep -q '"stopped"' && break; sleep 0.1; done
+trace delete c1
+trace create --bundle "$work/seccomp-sleep" c2
+"$husk" --root "$root" start c2
+trace delete -f c2
+
+python3 scripts/link-order/order.py "$work/husk.map" "$work"/trace-*.txt > crates/husk/link-order.txt
+echo "link-order: crates/husk/link-order.txt: $(wc -l < crates/husk/link-order.txt) functions" >&2
