@@ -42,9 +42,13 @@ def main():
     print(f'# {len(order)} sections, {total} bytes', file=sys.stderr)
     for i in order:
         name = secs[i][2]
-        if name.startswith('.text.') and not name.startswith(('.text.unlikely.', '.text.hot.', '.text.startup.', '.text.exit.')):
-            print(name[len('.text.'):])
-        elif secs[i][3]:
-            print(secs[i][3][0])
+        symbol = name[len('.text.'):] if name.startswith('.text.') else ''
+        for kind in ('unlikely.', 'hot.', 'startup.', 'exit.', 'split.'):
+            symbol = symbol.removeprefix(kind)
+        # C objects without function sections: their first symbol (not demangled).
+        if not symbol and secs[i][3]:
+            symbol = secs[i][3][0]
+        if symbol:
+            print(symbol)
 if __name__ == "__main__":
     main()

@@ -19,7 +19,7 @@ pub use crate::sys::attrs::SchedParams as SchedAttr;
 
 #[derive(Debug, Default, Clone)]
 pub struct AttrsPlan {
-    pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+    pub rlimits: Vec<(sys::attrs::Resource, libc::rlimit)>,
     pub oom_score_adj: Option<i32>,
     pub scheduler: Option<SchedAttr>,
     pub io_priority: Option<i32>,
@@ -35,7 +35,7 @@ pub struct AttrsPlan {
     pub keyring: Option<String>,
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+fn rlimit_resource(t: PosixRlimitType) -> sys::attrs::Resource {
     use PosixRlimitType::*;
     match t {
         RlimitCpu => libc::RLIMIT_CPU,

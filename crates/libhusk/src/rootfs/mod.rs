@@ -682,6 +682,9 @@ fn enter(root: &OwnedFd) -> Result<()> {
         .context(|| "chdir to rootfs".into())
 }
 
+/// statvfs's relatime flag (Linux's ST_RELATIME; musl's libc crate lacks it).
+const ST_RELATIME: libc::c_ulong = 0x1000;
+
 /// `root.readonly`: remount / read-only, keeping the flags the kernel may have
 /// locked on it (nosuid, nodev, noexec), which a remount must repeat.
 fn remount_root_readonly() -> Result<()> {
@@ -696,7 +699,7 @@ fn remount_root_readonly() -> Result<()> {
         (libc::ST_NOEXEC, libc::MS_NOEXEC),
         (libc::ST_NOATIME, libc::MS_NOATIME),
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (ST_RELATIME, libc::MS_RELATIME),
     ]
     .iter()
     .filter(|(st, _)| flags & st != 0)

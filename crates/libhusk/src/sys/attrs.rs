@@ -7,7 +7,13 @@ use std::io;
 
 use super::{check, check_int};
 
-pub fn setrlimit(resource: libc::__rlimit_resource_t, limit: &libc::rlimit) -> io::Result<()> {
+/// setrlimit's resource: an enum type in glibc, an int in musl.
+#[cfg(target_env = "gnu")]
+pub type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+pub type Resource = libc::c_int;
+
+pub fn setrlimit(resource: Resource, limit: &libc::rlimit) -> io::Result<()> {
     // SAFETY: setrlimit reads a live rlimit.
     check_int(unsafe { libc::setrlimit(resource, limit) }).map(drop)
 }

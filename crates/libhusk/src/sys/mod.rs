@@ -244,7 +244,7 @@ pub fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
 pub fn namespace_type(fd: &OwnedFd) -> io::Result<i32> {
     const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
     // SAFETY: this ioctl takes no argument.
-    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) })
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as libc::Ioctl) })
 }
 
 /// Marks every fd from `first` upwards close-on-exec, leaving lower ones alone.
