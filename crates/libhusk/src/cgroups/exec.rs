@@ -211,7 +211,7 @@ fn join_init_cgroup_v2(pid: libc::pid_t, init: libc::pid_t, dirs: &[(PathBuf, St
         bail!("not a cgroup v2 host");
     };
     let theirs =
-        std::fs::read_to_string(format!("/proc/{init}/cgroup")).context(|| format!("read /proc/{init}/cgroup"))?;
+        crate::sys::fs::read_proc(format!("/proc/{init}/cgroup")).context(|| format!("read /proc/{init}/cgroup"))?;
     let v2 = Hierarchy {
         name: String::new(),
         mountpoint: PathBuf::new(),

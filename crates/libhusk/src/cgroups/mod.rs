@@ -35,8 +35,8 @@ pub struct Hierarchy {
 
 /// The cgroup hierarchies mounted under /sys/fs/cgroup (or cgroup2 on it).
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
-    let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+    let info = crate::sys::fs::read_proc("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
+    let known = crate::sys::fs::read_proc("/proc/cgroups").unwrap_or_default();
     Ok(parse_mountinfo(&info, &known))
 }
 
@@ -90,8 +90,9 @@ pub fn path_in(proc_cgroup: &str, h: &Hierarchy) -> Option<String> {
 
 /// Moves `pid` into every cgroup that `of` is in.
 pub fn join_cgroups_of(pid: libc::pid_t, of: libc::pid_t) -> Result<()> {
-    let theirs = std::fs::read_to_string(format!("/proc/{of}/cgroup")).context(|| format!("read /proc/{of}/cgroup"))?;
-    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let theirs =
+        crate::sys::fs::read_proc(format!("/proc/{of}/cgroup")).context(|| format!("read /proc/{of}/cgroup"))?;
+    let ours = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     for h in hierarchies()? {
         let Some(path) = path_in(&theirs, &h) else { continue };
         if path_in(&ours, &h).as_deref() == Some(path.as_str()) {
@@ -130,7 +131,7 @@ pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
         }
         return Ok(format!("/husk/{}/{id}", root_dir_name(root)));
     }
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     let path = match configured.starts_with('/') {
         true => normalize(configured),
         false => {
@@ -265,6 +266,17 @@ pub struct Cgroup {
     pub dirs: Vec<(Hierarchy, PathBuf)>,
 }
 
+/// Makes `dir` and any missing parents: as `fs::create_dir_all`, but an
+/// existing `dir` (the per-root parent, after the first container) costs one
+/// mkdir and no stat; were it not a directory, the mkdir below it would fail.
+fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir),
+        other => other,
+    }
+}
+
 impl Cgroup {
     pub fn new(path: &str) -> Result<Cgroup> {
         Ok(Cgroup::at(&hierarchies()?, path))
@@ -325,7 +337,7 @@ impl Cgroup {
     pub fn make_dirs(&self, delegation: Delegation, existed: &mut Vec<PathBuf>) -> Result<()> {
         for (h, dir) in &self.dirs {
             if let Some(parent) = dir.parent() {
-                std::fs::create_dir_all(parent).context(|| format!("create cgroup {}", parent.display()))?;
+                ensure_dir(parent).context(|| format!("create cgroup {}", parent.display()))?;
             }
             // mkdir itself tells, atomically, whether the directory is ours.
             let made = match std::fs::create_dir(dir) {

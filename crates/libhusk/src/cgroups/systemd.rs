@@ -250,7 +250,7 @@ fn wait_placed(unit: &Unit, pid: libc::pid_t) -> Result<()> {
     let deadline = Instant::now() + TIMEOUT;
     let needle = format!("/{}", unit.name);
     loop {
-        let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        let Ok(cgroups) = crate::sys::fs::read_proc(format!("/proc/{pid}/cgroup")) else {
             bail!(
                 "systemd: the container init {pid} exited before it reached {}",
                 unit.name

@@ -593,7 +593,7 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
         base,
         Some(c"mode=755"),
     )?;
-    let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own_cgroups = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
     let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
     for h in cgroups::hierarchies()?.into_iter().filter(|h| !h.name.is_empty()) {

@@ -52,6 +52,17 @@ pub fn recv_fd(socket: BorrowedFd<'_>, payload: &mut [u8]) -> nix::Result<Option
     Ok(None)
 }
 
+/// Reads a text file of /proc whole in one read (and one that finds its end):
+/// `fs::read_to_string` starts with 32 bytes and doubles, and each read of a
+/// seq_file such as mountinfo takes the lock of what it lists (mountinfo: the
+/// host's mount lock, which every container's mounts take for writing).
+pub fn read_proc(path: impl AsRef<std::path::Path>) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Writes `path` through a temporary file renamed over it (close-on-exec,
 /// with `mode`): readers see the old content or the new, never a part. The
 /// temporary file is removed when anything fails.
