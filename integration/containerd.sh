@@ -82,18 +82,7 @@ EOF
 }
 
 start_containerd() {
-    cat > config.toml <<EOF
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  address = "$work/debug.sock"
-EOF
+    containerd_config "$work/" "$sock" > config.toml
     mkdir -p bin && ln -s "$husk" bin/runc
     PATH=$work/bin:$PATH containerd --config config.toml > containerd.log 2>&1 &
     daemon=$!

@@ -26,10 +26,7 @@ D() { timeout 60 docker -H "unix://$sock" "$@"; }
 cleanup() {
     if [ -n "$daemon" ]; then
         D rm -f $(D ps -aq 2>/dev/null) >/dev/null 2>&1
-        kill "$daemon" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$daemon" 2>/dev/null
-        wait "$daemon" 2>/dev/null
+        stop_daemon "$daemon"
     fi
     pkill -KILL -f "containerd-shim-runc-v2 .*-address $work/" 2>/dev/null
     pkill -KILL -f "containerd --config $work/" 2>/dev/null

@@ -131,3 +131,29 @@ criu_works() {
     rm -rf "$dir"
     return $ok
 }
+
+# stop_daemon PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaps it.
+stop_daemon() {
+    kill "$1" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+# containerd_config PREFIX SOCKET: a containerd 1.x config that keeps its
+# root, state and debug socket at PREFIXroot, PREFIXstate, PREFIXdebug.sock,
+# listens on SOCKET, and has no CRI plugin.
+containerd_config() {
+    cat <<CONFIG
+version = 2
+root = "${1}root"
+state = "${1}state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$2"
+[ttrpc]
+  address = "$2.ttrpc"
+[debug]
+  address = "${1}debug.sock"
+CONFIG
+}

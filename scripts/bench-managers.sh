@@ -47,10 +47,7 @@ cleanup() {
     fi
     if [ -n "$dockerd_pid" ]; then
         D rm -f $(D ps -aq 2>/dev/null) >/dev/null 2>&1
-        kill "$dockerd_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$dockerd_pid" 2>/dev/null
-        wait "$dockerd_pid" 2>/dev/null
+        stop_daemon "$dockerd_pid"
     fi
     if [ -n "$containerd_pid" ]; then
         for id in $(C task ls -q 2>/dev/null); do C task kill -s KILL "$id" >/dev/null 2>&1; done
@@ -180,18 +177,7 @@ EOF
 
 containerd_bench() {
     command -v containerd >/dev/null && command -v ctr >/dev/null || { note "no containerd or ctr: skipped"; return; }
-    cat > "$work/containerd.toml" <<EOF
-version = 2
-root = "$work/containerd-root"
-state = "$work/containerd-state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  address = "$work/containerd-debug.sock"
-EOF
+    containerd_config "$work/containerd-" "$sock" > "$work/containerd.toml"
     containerd --config "$work/containerd.toml" > "$work/containerd.log" 2>&1 &
     containerd_pid=$!
     retry 30 C version > /dev/null 2>&1 || { note "containerd did not start: skipped"; return; }
