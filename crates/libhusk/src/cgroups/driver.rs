@@ -279,10 +279,21 @@ impl V1 {
         let Some(dir) = self.fs.cgroup.v1_dir("devices") else {
             return Ok(());
         };
-        super::write_file(&dir.join("devices.deny"), "a").context(|| "linux.resources.devices".into())?;
+        use std::io::Write as _;
+        // Each write is one rule: the two files are opened once for all of
+        // them (a path lookup through /sys costs more than the write).
+        let open = |file: &str| {
+            let path = dir.join(file);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .context(|| format!("linux.resources.devices: open {}", path.display()))
+        };
+        let (mut deny, mut allow) = (open("devices.deny")?, open("devices.allow")?);
+        deny.write_all(b"a").context(|| "linux.resources.devices".into())?;
         for r in rules {
-            let file = if r.allow { "devices.allow" } else { "devices.deny" };
-            super::write_file(&dir.join(file), &r.v1_line())
+            let file = if r.allow { &mut allow } else { &mut deny };
+            file.write_all(r.v1_line().as_bytes())
                 .context(|| format!("linux.resources.devices {}", r.v1_line()))?;
         }
         Ok(())
