@@ -11,10 +11,17 @@ cd "$(dirname "$0")/../.."
 work=$(mktemp -d /tmp/husk-link-order.XXXXXX)
 root=$work/state
 husk=target/x86_64-unknown-linux-gnu/release/husk
+# The per-root cgroup husk keeps for the containers of $root (its name is
+# cgroups::root_dir_name's): no container of this throwaway root will use it again.
+root_cgroup=$(python3 -c 'import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode(): h = ((h ^ b) * 0x100000001b3) % 2**64
+print("husk/root=%016x" % h)' "$root")
 cleanup() {
     [ -x "$husk" ] && for id in $("$husk" --root "$root" list -q 2>/dev/null); do
         "$husk" --root "$root" delete -f "$id" || true
     done
+    rmdir /sys/fs/cgroup/"$root_cgroup" /sys/fs/cgroup/*/"$root_cgroup" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,5 +74,8 @@ trace create --bundle "$work/seccomp-sleep" c2
 "$husk" --root "$root" start c2
 trace delete -f c2
 
-python3 scripts/link-order/order.py "$work/husk.map" "$work"/trace-*.txt > crates/husk/link-order.txt
+# Written whole or not at all: an interrupted run leaves the old list.
+python3 scripts/link-order/order.py "$work/husk.map" "$work"/trace-*.txt > "$work/link-order.txt"
+cp "$work/link-order.txt" crates/husk/link-order.txt.new
+mv crates/husk/link-order.txt.new crates/husk/link-order.txt
 echo "link-order: crates/husk/link-order.txt: $(wc -l < crates/husk/link-order.txt) functions" >&2

@@ -18,7 +18,19 @@ static uint32_t *first; /* first[off] = 1 + sequence of first execution */
 static uint32_t seq;
 static unsigned long ino;
 #define MAXPID (1 << 22)
-static unsigned long *bias; /* 0: unknown, 1: not our binary */
+static unsigned long *bias; /* 0: not traced (any more), 1: not our binary */
+static volatile sig_atomic_t stopping; /* SIGTERM, SIGINT or SIGHUP came */
+
+static void on_signal(int sig) { (void)sig; stopping = 1; }
+
+/* Detaching clears the single-step flag; a tracee the kernel detaches
+ * because the tracer died keeps it and dies of SIGTRAP at its next
+ * instruction. A detached pid is forgotten: it may be reused by any process,
+ * which release_others would stop. */
+static void detach(pid_t pid, int sig) {
+    ptrace(PTRACE_DETACH, pid, 0, sig);
+    bias[pid] = 0;
+}
 
 static unsigned long find_bias(pid_t pid) {
     char path[64], line[512];
@@ -46,7 +58,7 @@ static void release_others(void) {
     while ((pid = waitpid(-1, &st, __WALL)) > 0) {
         if (!WIFSTOPPED(st)) continue;
         int sig = WSTOPSIG(st);
-        if (sig == SIGSTOP && (st >> 16) == 0) ptrace(PTRACE_DETACH, pid, 0, 0);
+        if (sig == SIGSTOP && (st >> 16) == 0) detach(pid, 0);
         else ptrace(PTRACE_CONT, pid, 0, sig == SIGTRAP ? 0 : sig);
     }
 }
@@ -56,6 +68,11 @@ int main(int argc, char **argv) {
     ino = strtoul(argv[2], 0, 10);
     first = calloc(SPAN, sizeof *first);
     bias = calloc(MAXPID, sizeof *bias);
+    /* Not SA_RESTART: waitpid returns EINTR and the tracees are released. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, 0);
+    sigaction(SIGINT, &sa, 0);
+    sigaction(SIGHUP, &sa, 0);
     pid_t child = fork();
     if (child == 0) {
         ptrace(PTRACE_TRACEME, 0, 0, 0);
@@ -69,6 +86,13 @@ int main(int argc, char **argv) {
     ptrace(PTRACE_SINGLESTEP, child, 0, 0);
     int exit_code = 0;
     for (;;) {
+        if (stopping) {
+            /* The command goes on untraced to its end: killing it (or letting
+             * the kernel's SIGTRAP do so) could leave a half-made container. */
+            fprintf(stderr, "steptrace: interrupted, releasing the traced processes\n");
+            release_others();
+            return 128 + SIGTERM;
+        }
         pid_t pid = waitpid(-1, &st, __WALL);
         if (pid < 0) { if (errno == EINTR) continue; break; }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
@@ -85,7 +109,7 @@ int main(int argc, char **argv) {
         if (!bias[pid]) { ptrace(PTRACE_SETOPTIONS, pid, 0, opts); bias[pid] = find_bias(pid); }
         if (event == PTRACE_EVENT_EXEC) {
             bias[pid] = find_bias(pid);
-            if (bias[pid] == 1) { ptrace(PTRACE_DETACH, pid, 0, 0); continue; }
+            if (bias[pid] == 1) { detach(pid, 0); continue; }
             sig = 0;
         } else if (event) {
             sig = 0;
@@ -99,7 +123,7 @@ int main(int argc, char **argv) {
         } else if (sig == SIGSTOP) {
             sig = 0;
         }
-        if (bias[pid] == 1) { ptrace(PTRACE_DETACH, pid, 0, sig); continue; }
+        if (bias[pid] == 1) { detach(pid, sig); continue; }
         ptrace(PTRACE_SINGLESTEP, pid, 0, sig);
     }
     FILE *out = fopen(argv[1], "a");
