@@ -19,8 +19,9 @@ fn main() {
         // scripts/link-order.sh maps executed addresses back to functions.
         println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.to_string_lossy());
     }
-    if links_with_rust_lld() {
-        let order = format!("{}/link-order.txt", env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let order = format!("{}/link-order.txt", env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    // -Wl, splits its argument at commas.
+    if links_with_rust_lld() && !order.contains(',') {
         println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={order}");
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
@@ -29,8 +30,14 @@ fn main() {
 fn links_with_rust_lld() -> bool {
     let target = env::var("TARGET").unwrap_or_default();
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let own_linker = env::vars().any(|(k, _)| k.starts_with("CARGO_TARGET_") && k.ends_with("_LINKER"));
-    target == "x86_64-unknown-linux-gnu" && !flags.contains("linker") && !own_linker && rustc_minor() >= Some(90)
+    // A linker from .cargo/config.toml or CARGO_TARGET_<triple>_LINKER is in
+    // RUSTC_LINKER; -Clinker, -Clinker-features=-lld or -Clink-self-contained=-linker
+    // say "linker"; -Clink-arg(s)=-fuse-ld=bfd|gold|mold picks another ld
+    // through the C compiler (bfd and gold know no --symbol-ordering-file).
+    let own_linker = env::var_os("RUSTC_LINKER").is_some()
+        || env::vars().any(|(k, _)| k.starts_with("CARGO_TARGET_") && k.ends_with("_LINKER"));
+    let other_ld = flags.contains("linker") || flags.contains("fuse-ld") || flags.contains("ld-path");
+    target == "x86_64-unknown-linux-gnu" && !other_ld && !own_linker && rustc_minor() >= Some(90)
 }
 
 /// The minor version of the rustc that builds husk (`rustc 1.95.0 (...)`).
