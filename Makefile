@@ -101,10 +101,12 @@ unit:
 	$(CARGO) test --release --workspace --lib --bins
 
 # Remakes crates/husk/link-order.txt, the order lld lays out the functions
-# husk's commands run (crates/husk/build.rs): as root, 10-20 minutes. Run it
-# when a change moves much code; names that no longer exist are skipped.
+# husk's commands run (crates/husk/build.rs): 10-20 minutes. Run it when a
+# change moves much code or after a Rust update; names that no longer exist
+# are skipped. Builds as you (with lld's map), traces as root (sudo if needed).
 link-order: deps
-	scripts/link-order/run.sh
+	HUSK_LINK_MAP=$(CURDIR)/target/link-order.map $(STATIC) $(CARGO) build --release --target $(TARGET)
+	$$([ "$$(id -u)" -eq 0 ] || echo sudo) scripts/link-order/run.sh target/link-order.map
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Remakes crates/husk/link-order.txt: the functions husk runs in a container's
 # life, in the order the linker should place them (see crates/husk/build.rs).
-# Builds husk with a link map, runs each command once under a tracer that
-# single-steps it and every process it clones (steptrace.c), then maps the
-# executed addresses to the functions that hold them (order.py).
-# Needs root; single-stepping is slow: 10-20 minutes.
+# Usage: run.sh MAP, as root, after `make build` with HUSK_LINK_MAP=MAP (as
+# `make link-order` does: cargo runs as the user, this script as root). Runs
+# each command once under a tracer that single-steps it and every process it
+# clones (steptrace.c), then maps the executed addresses to the functions
+# that hold them through lld's MAP (order.py). Single-stepping is slow:
+# 10-20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+map=${1:?usage: run.sh MAP}
 [ "$(id -u)" -eq 0 ] || { echo "link-order: run as root (it runs containers)" >&2; exit 1; }
 work=$(mktemp -d /tmp/husk-link-order.XXXXXX)
 root=$work/state
@@ -26,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-HUSK_LINK_MAP=$work/husk.map make build
+[ -f "$map" ] || { echo "link-order: no $map: build with HUSK_LINK_MAP=$map first (make link-order)" >&2; exit 1; }
 cc -O2 -o "$work/steptrace" scripts/link-order/steptrace.c
 
 # The bench's bundles: busybox, husk's default config, with and without seccomp.
@@ -75,7 +78,8 @@ trace create --bundle "$work/seccomp-sleep" c2
 trace delete -f c2
 
 # Written whole or not at all: an interrupted run leaves the old list.
-python3 scripts/link-order/order.py "$work/husk.map" "$work"/trace-*.txt > "$work/link-order.txt"
+python3 scripts/link-order/order.py "$map" "$work"/trace-*.txt > "$work/link-order.txt"
 cp "$work/link-order.txt" crates/husk/link-order.txt.new
+chown --reference=crates/husk crates/husk/link-order.txt.new
 mv crates/husk/link-order.txt.new crates/husk/link-order.txt
 echo "link-order: crates/husk/link-order.txt: $(wc -l < crates/husk/link-order.txt) functions" >&2
