@@ -1054,17 +1054,20 @@ fn page_server_tcp_skip_in_flight_and_link_remap_reach_criu() {
     std::fs::create_dir(&image).unwrap();
     std::fs::set_permissions(&image, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let port = 27000 + (std::process::id() % 1000) as u16;
-    let mut server = Command::new("criu")
-        .args([
-            "page-server",
-            "--images-dir",
-            image.to_str().unwrap(),
-            "--port",
-            &port.to_string(),
-        ])
-        .args(["-v4", "--log-file", "page-server.log"])
-        .spawn()
-        .unwrap();
+    let page_server = |log: &str| {
+        Command::new("criu")
+            .args([
+                "page-server",
+                "--images-dir",
+                image.to_str().unwrap(),
+                "--port",
+                &port.to_string(),
+            ])
+            .args(["-v4", "--log-file", log])
+            .spawn()
+            .unwrap()
+    };
+    let mut server = page_server("page-server.log");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "the page server never listened");
@@ -1073,17 +1076,7 @@ fn page_server_tcp_skip_in_flight_and_link_remap_reach_criu() {
     // The probe connection above ended the first server: criu's page
     // server serves one client. Start the one the dump uses.
     let _ = server.wait();
-    let mut server = Command::new("criu")
-        .args([
-            "page-server",
-            "--images-dir",
-            image.to_str().unwrap(),
-            "--port",
-            &port.to_string(),
-        ])
-        .args(["-v4", "--log-file", "page-server2.log"])
-        .spawn()
-        .unwrap();
+    let mut server = page_server("page-server2.log");
     std::thread::sleep(Duration::from_secs(1));
     let address = format!("127.0.0.1:{port}");
     let o = husk(
