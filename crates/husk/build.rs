@@ -3,7 +3,7 @@
 //! A process maps the binary's text in 64 KiB windows around each page it
 //! executes (the kernel's fault-around), so code scattered over the 3.8 MiB
 //! text made each command resident in most of it. `link-order.txt` lists the
-//! functions the commands run (scripts/link-order.sh records them), and lld
+//! functions the commands run (`make link-order`, scripts/link-order/, records them), and lld
 //! places them first, in that order. Names it does not find (code changed
 //! since the list was made) are skipped: the binary is the same, only larger
 //! in memory. The list is used only where rustc links with lld by default
@@ -16,7 +16,7 @@ fn main() {
     println!("cargo:rerun-if-changed=link-order.txt");
     println!("cargo:rerun-if-env-changed=HUSK_LINK_MAP");
     if let Some(map) = env::var_os("HUSK_LINK_MAP") {
-        // scripts/link-order.sh maps executed addresses back to functions.
+        // scripts/link-order/ maps executed addresses back to functions with it.
         println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.to_string_lossy());
     }
     let order = format!("{}/link-order.txt", env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
