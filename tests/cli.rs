@@ -34,17 +34,7 @@ fn a_closed_stdout_ends_husk_by_sigpipe() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{args:?} timed out");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
+        let status = wait_within(&mut child, COMMAND_TIMEOUT, &format!("{args:?}"));
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         assert_eq!(status.signal(), Some(libc::SIGPIPE), "{args:?}: {status:?} {err}");

@@ -498,18 +498,7 @@ fn run_in_the_foreground_is_the_main_process_and_relays_to_the_end() {
         format!("MAINPID={husk_pid}\n"),
         "the container cannot name another main pid"
     );
-    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(status) = husk.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = husk.kill();
-            let _ = husk.wait();
-            panic!("husk run did not end");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk run");
     assert_eq!(status.code(), Some(7), "husk exits with the container's status");
     b.assert_gone("relay");
 }

@@ -142,6 +142,23 @@ pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
     assert!(o.status.success(), "chown: {}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// Waits for `child` at most `timeout`; past that, kills and reaps it and
+/// fails the test, saying `what` did not end.
+pub fn wait_within(child: &mut std::process::Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Runs a command to completion within `timeout`, killing it past that.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let tmp = std::env::temp_dir().join(format!(
