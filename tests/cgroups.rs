@@ -27,7 +27,10 @@ fn unified_has(controller: &str) -> bool {
 }
 
 fn limited(name: &str) -> Bundle {
-    let mut b = Bundle::new(name);
+    limited_in(Bundle::new(name))
+}
+
+fn limited_in(mut b: Bundle) -> Bundle {
     b.config["linux"]["resources"] = json!({
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "kernelTCP": 16777216},
         "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
@@ -42,7 +45,44 @@ fn limited(name: &str) -> Bundle {
 
 #[test]
 fn limits_land_in_the_v1_files() {
-    let b = limited("cg-limits");
+    limits_land_in(limited("cg-limits"));
+}
+
+/// On a pure v1 host (as in the benchmarks' namespace) `create` makes the
+/// cgroup while the init sets up, and the init moves itself in through the
+/// files husk hands it then: the same limits, the init in every hierarchy
+/// before start, its cgroup namespace rooted at its cgroup.
+#[test]
+fn limits_land_in_the_v1_files_made_after_the_clone() {
+    let mut b = limited_in(Bundle::on_pure_v1("cg-limits-v1"));
+    // The hugetlb controller is in the hidden cgroup2 mount only.
+    b.config["linux"]["resources"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hugepageLimits");
+    b.save();
+    let o = b.husk(&["--debug", "create", "--bundle", b.dir.to_str().unwrap(), "probe"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("create: cgroup made, its files handed to the init"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ok(&b.husk(&["delete", "-f", "probe"]));
+    limits_land_in(b);
+}
+
+/// A limit the kernel refuses, written after the clone on a pure v1 host:
+/// create fails naming it, and the init, the cgroup and the state are gone.
+#[test]
+fn a_value_that_cannot_apply_after_the_clone_leaves_nothing() {
+    let mut b = Bundle::on_pure_v1("cg-bad-v1");
+    b.config["linux"]["resources"] = json!({"cpu": {"cpus": "63"}});
+    b.save();
+    b.create_fails("x", "linux.resources: cpuset.cpus = 63");
+}
+
+fn limits_land_in(b: Bundle) {
     assert_ok(&b.create("c"));
     let path = b.default_cgroup("c");
     assert_eq!(v1("memory", &path, "memory.limit_in_bytes"), "67108864");
@@ -63,7 +103,7 @@ fn limits_land_in_the_v1_files() {
         devices.contains("c 10:229 rw") && devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
         "{devices}"
     );
-    if unified_has("hugetlb") {
+    if unified_has("hugetlb") && !b.pure_v1 {
         assert_eq!(v1("unified", &path, "hugetlb.2MB.max"), "4194304");
     }
     let pid = b.state("c")["pid"].as_i64().unwrap();

@@ -59,10 +59,14 @@ fn bundle(name: &str) -> Bundle {
         "strace must be installed (scripts/install-deps.sh)"
     );
     let mut b = Bundle::new(name);
+    configure(&mut b);
+    b
+}
+
+fn configure(b: &mut Bundle) {
     b.config["process"]["args"] = serde_json::json!(["sleep", "1000"]);
     b.config["linux"]["resources"]["pids"] = serde_json::json!({"limit": 100});
     b.save();
-    b
 }
 
 /// Brings container `id` to the state the command acts on; `variant` picks
@@ -97,8 +101,13 @@ fn arguments(b: &Bundle, cmd: Cmd, id: &str, variant: u64) -> Vec<String> {
 }
 
 fn spawn(b: &Bundle, args: &[String], death: Death, trace: &std::path::Path) -> Child {
+    let husk = b.husk_argv();
     let mut cmd = match death {
-        Death::After(_) => Command::new(HUSK),
+        Death::After(_) => {
+            let mut c = Command::new(&husk[0]);
+            c.args(&husk[1..]);
+            c
+        }
         Death::Traced => {
             let mut c = Command::new("strace");
             // -y: paths of fds, to find the call that touches a given file.
@@ -107,13 +116,14 @@ fn spawn(b: &Bundle, args: &[String], death: Death, trace: &std::path::Path) -> 
                 .arg(trace)
                 .arg("-e")
                 .arg(format!("trace={}", SYSCALLS.join(",")));
-            c.arg("--").arg(HUSK);
+            c.arg("--").args(&husk);
             c
         }
         Death::At(syscall, n) => {
             let mut c = Command::new("strace");
             c.args(["-o", "/dev/null", "-e", &format!("trace={syscall}")]);
-            c.args(["-e", &format!("inject={syscall}:signal=SIGKILL:when={n}"), "--", HUSK]);
+            c.args(["-e", &format!("inject={syscall}:signal=SIGKILL:when={n}"), "--"]);
+            c.args(&husk);
             c
         }
     };
@@ -221,7 +231,11 @@ fn check_and_clean(b: &Bundle, cmd: Cmd, id: &str, what: &str) {
 /// Kills `cmd` after random delays and at each sampled syscall, checking after each.
 fn kill_at_every_instant(cmd: Cmd, seed: u64) {
     let name = format!("{cmd:?}").to_lowercase();
-    let b = bundle(&format!("crash-{name}"));
+    kill_at_every_instant_in(bundle(&format!("crash-{name}")), cmd, seed);
+}
+
+fn kill_at_every_instant_in(b: Bundle, cmd: Cmd, seed: u64) {
+    let name = format!("{cmd:?}").to_lowercase();
     let trace = b.dir.join("trace");
     let mut rng = Rng(seed);
     let mut n = 0;
@@ -301,6 +315,24 @@ fn kill_killed_at_any_instant() {
 #[test]
 fn run_killed_at_any_instant() {
     kill_at_every_instant(Cmd::Run, 0x5eed_0006);
+}
+
+/// On a pure v1 host `create` makes the cgroup after the clone, while the init
+/// sets up (`Driver::places_after_clone`): killed anywhere there too.
+fn on_pure_v1(name: &str) -> Bundle {
+    let mut b = Bundle::on_pure_v1(name);
+    configure(&mut b);
+    b
+}
+
+#[test]
+fn create_killed_at_any_instant_on_pure_v1() {
+    kill_at_every_instant_in(on_pure_v1("crash-create-v1"), Cmd::Create, 0x5eed_0011);
+}
+
+#[test]
+fn run_killed_at_any_instant_on_pure_v1() {
+    kill_at_every_instant_in(on_pure_v1("crash-run-v1"), Cmd::Run, 0x5eed_0016);
 }
 
 /// Which call of `syscall` (counted from 1) in a traced run of `create` is

@@ -297,7 +297,15 @@ pub struct Bundle {
     pub config: Value,
     /// Set for a rootless bundle: husk runs as this uid and gid.
     pub user: Option<(u32, u32)>,
+    /// husk runs where the cgroup2 mount of this hybrid host is hidden (see
+    /// `on_pure_v1`).
+    pub pure_v1: bool,
 }
+
+/// A shell line that runs "$0" "$@" in a private mount namespace without the
+/// cgroup2 mount at /sys/fs/cgroup/unified: a pure cgroup v1 host to husk,
+/// as the benchmarks' namespace is (crun refuses hybrid hosts).
+const PURE_V1: &str = "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"";
 
 impl Bundle {
     pub fn new(name: &str) -> Bundle {
@@ -316,6 +324,7 @@ impl Bundle {
             root,
             config,
             user: None,
+            pure_v1: false,
         };
         b.config["process"]["terminal"] = Value::Bool(false);
         b.with_cgroup_namespace();
@@ -345,6 +354,25 @@ impl Bundle {
         b.config["process"]["env"].as_array_mut().unwrap().push(marker);
         b.save();
         b
+    }
+
+    /// A bundle whose every husk command sees a pure cgroup v1 host: the
+    /// paths only such a host takes (see `Driver::places_after_clone`).
+    pub fn on_pure_v1(name: &str) -> Bundle {
+        let mut b = Bundle::new(name);
+        b.pure_v1 = true;
+        b
+    }
+
+    /// The program and first arguments that run husk for this bundle.
+    pub fn husk_argv(&self) -> Vec<String> {
+        let husk = if self.user.is_some() { rootless_husk() } else { HUSK };
+        match self.pure_v1 {
+            false => vec![husk.to_string()],
+            true => ["unshare", "-m", "--propagation", "private", "sh", "-c", PURE_V1, husk]
+                .map(String::from)
+                .to_vec(),
+        }
     }
 
     /// The tests run with a private cgroup namespace, which `husk spec` lists
@@ -386,8 +414,9 @@ impl Bundle {
 
     /// `husk --root ROOT ARGS...` with the bundle as the working directory.
     pub fn husk(&self, args: &[&str]) -> Output {
-        let husk = if self.user.is_some() { rootless_husk() } else { HUSK };
-        let mut cmd = Command::new(husk);
+        let argv = self.husk_argv();
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
         if let Some((uid, gid)) = self.user {
             use std::os::unix::process::CommandExt;
             // Rootless: the default state root, under the user's runtime dir.

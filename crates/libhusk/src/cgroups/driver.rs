@@ -42,6 +42,14 @@ pub trait Driver {
         Ok(None)
     }
 
+    /// Whether `create` may make the cgroup after the clone, while the init
+    /// sets up, and hand it the files of `self_placement` then: every
+    /// hierarchy is v1, where a thread moves itself cheaply at any time (a
+    /// cgroup2 directory must exist before the clone, for CLONE_INTO_CGROUP).
+    fn places_after_clone(&self) -> bool {
+        false
+    }
+
     /// Moves the cloned init (`pid`) into the cgroup. `recorded` gets the
     /// record as soon as the driver holds something new that the record must
     /// name (a systemd unit it started), before anything else can fail.
@@ -94,10 +102,19 @@ pub fn for_plan(plan: Option<&CgroupPlan>) -> Result<Box<dyn Driver>> {
 
 /// The driver of a container's cgroup as its record names it.
 pub fn for_record(record: &Record) -> Result<Box<dyn Driver>> {
+    for_record_in(record, None)
+}
+
+/// [`for_record`] in the hierarchies `known` (this host's, as a command that
+/// made the cgroup found them) rather than found again in mountinfo.
+pub fn for_record_in(record: &Record, known: Option<&[super::Hierarchy]>) -> Result<Box<dyn Driver>> {
     let Some(path) = &record.path else {
         return Ok(Box::new(NoCgroup));
     };
-    let cgroup = Cgroup::new(path)?;
+    let cgroup = match known {
+        Some(hs) => Cgroup::at(hs, path),
+        None => Cgroup::new(path)?,
+    };
     let owner = Owner::Recorded(record.existed.clone());
     // A unit is recorded once husk has started it.
     let systemd = record.systemd_unit.clone().map(|unit| (SystemdPlan::of(unit), true));
@@ -334,6 +351,10 @@ impl Driver for V1 {
             .iter()
             .map(|(h, dir)| Target { dir, sub: "", v2: h.v2 });
         SelfPlacement::open(targets).map(Some)
+    }
+
+    fn places_after_clone(&self) -> bool {
+        self.self_placed && self.fs.cgroup.dirs.iter().all(|(h, _)| !h.v2)
     }
 
     fn place(&mut self, pid: libc::pid_t, _: &mut dyn FnMut(&Record) -> Result<()>) -> Result<()> {

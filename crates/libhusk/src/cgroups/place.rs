@@ -11,9 +11,15 @@
 //! directory of a hybrid host has no such file for processes: the clone
 //! starts there instead (CLONE_INTO_CGROUP takes the lock only for reading).
 //!
-//! husk opens the files before the clone, so the kernel checks husk's rights
-//! (a v1 write is checked against the opener's credentials), and the clone
-//! writes them first thing, before it joins anything of the container's.
+//! husk opens the files, so the kernel checks husk's rights (a v1 write is
+//! checked against the opener's credentials). Usually it opens them before
+//! the clone, which writes them first thing, before it joins anything of the
+//! container's. On a pure v1 host (no cgroup2 directory to clone into) the
+//! init instead starts on its namespaces and mounts while husk makes the
+//! cgroup, and gets the files over the create channel (SCM_RIGHTS keeps the
+//! opener's credentials): it writes them before anything the cgroup governs
+//! can matter, i.e. before a cgroup mount, the hooks, and Ready (see
+//! `Driver::places_after_clone`); until then only husk's own code runs in it.
 
 use std::fs::File;
 use std::io::Write;
@@ -128,6 +134,21 @@ impl SelfPlacement {
         match placement {
             Some(p) => p.clone_process(flags),
             None => sys::clone_into(flags, into),
+        }
+    }
+
+    /// The v1 `tasks` files, to hand to a clone that moves itself later
+    /// (`Driver::places_after_clone`: there is no cgroup2 directory then).
+    pub fn into_tasks(self) -> Vec<(PathBuf, File)> {
+        self.tasks
+    }
+
+    /// The placement of `tasks` files handed over by `into_tasks`.
+    pub fn from_tasks(tasks: Vec<(PathBuf, File)>) -> SelfPlacement {
+        SelfPlacement {
+            tasks,
+            v2: None,
+            started_in_v2: false,
         }
     }
 

@@ -438,15 +438,30 @@ pub fn device_rules(
             libc::S_IFCHR => 'c',
             _ => continue,
         };
-        rules.push(DeviceRule {
-            allow: true,
-            kind,
-            major: Some(d.major as i64),
-            minor: Some(d.minor as i64),
-            access: "rwm".into(),
-        });
+        push_allow(
+            &mut rules,
+            DeviceRule {
+                allow: true,
+                kind,
+                major: Some(d.major as i64),
+                minor: Some(d.minor as i64),
+                access: "rwm".into(),
+            },
+        );
     }
     Ok(rules)
+}
+
+/// Adds an allow rule unless the same one already follows the last deny
+/// (the default devices are in linux.devices too: each is a write on v1).
+fn push_allow(rules: &mut Vec<DeviceRule>, rule: DeviceRule) {
+    let since_deny = rules.iter().rev().take_while(|r| r.allow);
+    let dup = since_deny
+        .into_iter()
+        .any(|r| (r.kind, r.major, r.minor, &r.access) == (rule.kind, rule.major, rule.minor, &rule.access));
+    if !dup {
+        rules.push(rule);
+    }
 }
 
 fn rule(i: usize, d: &LinuxDeviceCgroup) -> Result<DeviceRule> {

@@ -56,6 +56,8 @@ pub(super) struct Spawned {
     pub(super) locked: Locked,
     pub(super) saved: Saved,
     pub(super) console: Option<OwnedFd>,
+    /// The host's cgroup hierarchies as create found them (none without a cgroup).
+    pub(super) hierarchies: Option<Vec<crate::cgroups::Hierarchy>>,
 }
 
 pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> Result<Spawned> {
@@ -112,6 +114,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground:
             locked,
             saved,
             console: proxy,
+            hierarchies: plan.cgroup.map(|c| c.hierarchies),
         }),
         Err(e) => {
             // The init is dead and reaped by now: nothing holds the cgroup.
@@ -257,8 +260,14 @@ fn spawn_init(
     // there to climb out of with "..".
     let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
     let (to_init, init_end) = channel::init_channel()?;
-    make_cgroup(plan, cgroup)?;
-    log::step("cgroup made");
+    // On a v1 host the cgroup is made while the init builds the container
+    // (its namespaces and mounts take longer), which waits for it only where
+    // the cgroup counts: before a cgroup mount, the hooks, and Ready.
+    let cgroup_after_clone = cgroup.places_after_clone();
+    if !cgroup_after_clone {
+        make_cgroup(plan, cgroup)?;
+        log::step("cgroup made");
+    }
     warn_unmounted(plan);
     let premounted = crate::rootfs::idmapped_trees(plan)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
@@ -272,7 +281,10 @@ fn spawn_init(
         }
     }
     let into = cgroup.clone_into()?;
-    let mut placement = cgroup.self_placement()?;
+    let mut placement = match cgroup_after_clone {
+        true => None,
+        false => cgroup.self_placement()?,
+    };
     // Inherited by the init: non-dumpable from birth until it execs. Not when
     // we write its maps, which needs it dumpable: it is then in a new user
     // namespace, and makes itself non-dumpable once it has them.
@@ -297,6 +309,7 @@ fn spawn_init(
             console,
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),
             placement,
+            cgroup_after_clone,
         });
     }
     drop(placement);
@@ -316,7 +329,17 @@ fn spawn_init(
             to_init.send_maps_written().context(|| "signal container init".into())?;
             log::step("uid/gid maps written");
         }
-        if plan.parent_places_cgroup() {
+        if cgroup_after_clone {
+            make_cgroup(plan, cgroup)?;
+            let tasks = cgroup
+                .self_placement()?
+                .map(SelfPlacement::into_tasks)
+                .unwrap_or_default();
+            to_init
+                .send_placement(&tasks)
+                .context(|| "signal container init".into())?;
+            log::step("cgroup made, its files handed to the init");
+        } else if plan.parent_places_cgroup() {
             // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
             // the init sets up its mounts meanwhile, and waits only where it must.
             let mut recorded = |cgroup: &crate::cgroups::Record| {
@@ -330,7 +353,9 @@ fn spawn_init(
             to_init.send_placed().context(|| "signal container init".into())?;
             log::step("init placed in its cgroup");
         }
-        Ok(())
+        // exec reads the config as it was at create. Written while the init
+        // sets up, not after.
+        state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)
     };
     if let Err(e) = set_up() {
         // The init may be waiting for us: stop it, so that the read below
@@ -388,8 +413,6 @@ fn spawn_init(
             }
         }
     }
-    // exec reads the config as it was at create.
-    state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
     locked.commit(&saved)?;
     if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
         send_to_listener(listener, &fd, &saved)?;

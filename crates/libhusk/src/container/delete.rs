@@ -84,10 +84,20 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 /// Removes a container whose init is gone: what is left of its cgroup, its
 /// state directory; then the poststop hooks.
 pub(super) fn remove_container(locked: Locked, saved: &Saved) -> Result<()> {
+    remove_container_in(locked, saved, None)
+}
+
+/// [`remove_container`] with the host's cgroup hierarchies as the caller
+/// knows them (`run`, which found them at create).
+pub(super) fn remove_container_in(
+    locked: Locked,
+    saved: &Saved,
+    hierarchies: Option<&[crate::cgroups::Hierarchy]>,
+) -> Result<()> {
     // Processes outside the init's pid namespace may still be in the cgroup:
     // the driver kills them, unless husk did not make it (they are someone
     // else's then), and removes what husk made.
-    crate::cgroups::driver::for_record(&saved.cgroup)?.destroy()?;
+    crate::cgroups::driver::for_record_in(&saved.cgroup, hierarchies)?.destroy()?;
     log::step("cgroup removed");
     locked.remove()?;
     log::step("state removed");

@@ -5,8 +5,7 @@
 //! proxied terminal) or detached. This is the caller's side; the child's is
 //! `process/exec.rs`, and the channel between them `process/channel.rs`.
 
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{Capability, Process, Spec};
@@ -278,11 +277,7 @@ fn add_capabilities(p: &mut Process, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn ns_inode(path: &str) -> Option<u64> {
-    std::fs::metadata(path).ok().map(|m| m.ino())
-}
-
-/// The init's namespaces that differ from ours, opened now.
+/// The init's root, when it shares husk's mount namespace.
 fn init_root(pid: libc::pid_t) -> Result<OwnedFd> {
     let path = format!("/proc/{pid}/root");
     sys::openat(
@@ -294,17 +289,42 @@ fn init_root(pid: libc::pid_t) -> Result<OwnedFd> {
     .context(|| format!("open {path}"))
 }
 
+/// The init's namespaces that differ from ours, opened now. Both ns
+/// directories are opened once: each path from /proc would look the process
+/// up again (two lookups a namespace, a fifth of exec's system time).
 fn init_namespaces(pid: libc::pid_t) -> Result<NamespacePlan> {
+    let open_dir = |path: &str| {
+        sys::openat(
+            libc::AT_FDCWD,
+            &sys::cstring(path)?,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        )
+        .context(|| format!("open {path}"))
+    };
+    let theirs_dir = open_dir(&format!("/proc/{pid}/ns"))?;
+    let ours_dir = open_dir("/proc/self/ns")?;
     let mut plan = NamespacePlan::default();
     for (name, flag) in NAMESPACES {
         let theirs = format!("/proc/{pid}/ns/{name}");
-        let Some(inode) = ns_inode(&theirs) else { continue };
-        if ns_inode(&format!("/proc/self/ns/{name}")) == Some(inode) {
+        let fd = match sys::openat(
+            theirs_dir.as_raw_fd(),
+            &sys::cstring(name)?,
+            libc::O_RDONLY | libc::O_CLOEXEC,
+            0,
+        ) {
+            Ok(fd) => fd,
+            // A kernel without this kind of namespace.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(Error::from(e)).context(|| format!("open {theirs}")),
+        };
+        let joined = nix::sys::stat::fstat(&fd)
+            .map_err(std::io::Error::from)
+            .context(|| format!("stat {theirs}"))?;
+        let ours = nix::sys::stat::fstatat(&ours_dir, name, nix::fcntl::AtFlags::empty()).ok();
+        if ours.is_some_and(|o| (o.st_dev, o.st_ino) == (joined.st_dev, joined.st_ino)) {
             continue;
         }
-        let fd: OwnedFd = std::fs::File::open(&theirs)
-            .context(|| format!("open {theirs}"))?
-            .into();
         plan.joins.push(Join {
             flag,
             path: PathBuf::from(theirs),

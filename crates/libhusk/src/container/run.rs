@@ -1,7 +1,7 @@
 //! `run`: create and start, then in the foreground wait and delete.
 
 use super::create::{spawn, Spawned};
-use super::delete::{kill_and_wait, remove_container};
+use super::delete::{kill_and_wait, remove_container, remove_container_in};
 use super::start::{start_in_foreground, start_process};
 use super::wait::{sigkill, wait_status};
 use super::{Mode, RunOptions};
@@ -28,7 +28,12 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         return release_or_clean(s.locked, &s.saved).map(|()| 0);
     }
     let foreground = Foreground::prepare()?;
-    let Spawned { locked, saved, console } = spawn(store, &args.create, mode, true)?;
+    let Spawned {
+        locked,
+        saved,
+        console,
+        hierarchies,
+    } = spawn(store, &args.create, mode, true)?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
     let master = console
@@ -46,7 +51,10 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         }
     };
     if !args.keep || code.is_err() {
-        if let Err(e) = store.lock(&args.create.id).and_then(|l| remove_container(l, &saved)) {
+        if let Err(e) = store
+            .lock(&args.create.id)
+            .and_then(|l| remove_container_in(l, &saved, hierarchies.as_deref()))
+        {
             log::warn(&format!("remove container {}: {e}", args.create.id));
         }
     }

@@ -21,6 +21,13 @@
 //!     send_placed ---------------------------------> wait_placed, only once
 //!                                                    the setup needs it
 //!                                                    [unshare the cgroup ns]
+//!   privileged on a pure v1 host, where husk makes the cgroup while the
+//!   init sets up (Driver::places_after_clone):
+//!     [make the cgroup, apply the limits]
+//!     send_placement: each tasks file (SCM_RIGHTS),
+//!     then placed ---------------------------------> wait_placed, as above
+//!                                                    [write "0" to each]
+//!                                                    [unshare the cgroup ns]
 //!                                                    [joined namespaces, sysctls,
 //!                                                     mounts, rootfs]
 //!   with create hooks, before pivot_root:
@@ -96,6 +103,7 @@ const MAX: usize = 4096;
 #[repr(u8)]
 enum Tag {
     MapsWritten = b'G',
+    PlacementFile = b'F',
     Placed = b'C',
     HookState = b'T',
     Committed = b'K',
@@ -107,8 +115,9 @@ enum Tag {
 }
 
 impl Tag {
-    const ALL: [Tag; 9] = [
+    const ALL: [Tag; 10] = [
         Tag::MapsWritten,
+        Tag::PlacementFile,
         Tag::Placed,
         Tag::HookState,
         Tag::Committed,
@@ -126,6 +135,7 @@ impl Tag {
     fn name(self) -> &'static str {
         match self {
             Tag::MapsWritten => "maps written",
+            Tag::PlacementFile => "placement file",
             Tag::Placed => "placed",
             Tag::HookState => "hook state",
             Tag::Committed => "committed",
@@ -332,6 +342,18 @@ impl InitParent {
         send(&self.sock, Tag::Placed, b"")
     }
 
+    /// The cgroup is made: the `tasks` files through which the init moves
+    /// itself into it (each with its directory, for errors), then placed.
+    pub fn send_placement(&self, tasks: &[(std::path::PathBuf, std::fs::File)]) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        for (dir, file) in tasks {
+            let mut payload = vec![Tag::PlacementFile as u8];
+            payload.extend_from_slice(&dir.as_os_str().as_bytes()[..dir.as_os_str().len().min(MAX - 1)]);
+            send_with_fd(&self.sock, &payload, file)?;
+        }
+        self.send_placed()
+    }
+
     /// The answer to RunHooks: the state the hooks ran with, for createContainer.
     pub fn send_hook_state(&self, state: &str) -> io::Result<()> {
         send_in_memfd(&self.sock, Tag::HookState, state)
@@ -380,9 +402,19 @@ impl InitChild {
         expect(recv(&self.sock), Tag::MapsWritten).map(drop)
     }
 
-    /// Until husk has put us in the container's cgroup.
-    pub fn wait_placed(&self) -> io::Result<()> {
-        expect(recv(&self.sock), Tag::Placed).map(drop)
+    /// Until husk has put us in the container's cgroup, or handed us the
+    /// `tasks` files to move ourselves through (`send_placement`).
+    pub fn wait_placed(&self) -> io::Result<Vec<(std::path::PathBuf, std::fs::File)>> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut tasks = Vec::new();
+        loop {
+            let p = match recv(&self.sock)? {
+                Some(p) if p.tag == Tag::PlacementFile => p,
+                received => return expect(Ok(received), Tag::Placed).map(|_| tasks),
+            };
+            let dir = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&p.text));
+            tasks.push((dir, std::fs::File::from(p.fd()?)));
+        }
     }
 
     /// Asks husk to run the prestart and createRuntime hooks.
@@ -593,6 +625,29 @@ mod tests {
             child.wait_committed().unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof,
             "a parent that died before committing is an error"
+        );
+    }
+
+    #[test]
+    fn placement_files_arrive_with_their_directories_then_placed() {
+        let (parent, child) = init_channel().unwrap();
+        let files: Vec<(std::path::PathBuf, std::fs::File)> = ["/sys/fs/cgroup/pids/c", "/sys/fs/cgroup/memory/c"]
+            .into_iter()
+            .map(|dir| (dir.into(), std::fs::File::from(sys::memfd(c"husk-test").unwrap())))
+            .collect();
+        parent.send_placement(&files).unwrap();
+        let got = child.wait_placed().unwrap();
+        let dirs: Vec<_> = got.iter().map(|(d, _)| d.to_str().unwrap()).collect();
+        assert_eq!(dirs, ["/sys/fs/cgroup/pids/c", "/sys/fs/cgroup/memory/c"]);
+        // Placed alone (husk moved the init itself): no file.
+        parent.send_placed().unwrap();
+        assert!(child.wait_placed().unwrap().is_empty());
+        // Anything else there is an error that names it.
+        parent.send_committed().unwrap();
+        let e = child.wait_placed().unwrap_err();
+        assert!(
+            e.to_string().contains("unexpected message committed, expected placed"),
+            "{e}"
         );
     }
 

@@ -36,6 +36,10 @@ pub struct InitArgs<'a> {
     pub cgroup: Option<String>,
     /// The files through which the init moves itself into that cgroup.
     pub placement: Option<SelfPlacement>,
+    /// husk makes the cgroup while we set up, then hands us those files
+    /// (`Driver::places_after_clone`): we wait for them where the cgroup
+    /// counts, as for a cgroup husk places us in.
+    pub cgroup_after_clone: bool,
 }
 
 /// Runs in the cloned child; never returns.
@@ -147,7 +151,7 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
     }
     let gate = CgroupGate {
         channel: &args.channel,
-        pending: std::cell::Cell::new(plan.parent_places_cgroup()),
+        pending: std::cell::Cell::new(plan.parent_places_cgroup() || args.cgroup_after_clone),
         new_namespace: plan.namespaces.is_new(libc::CLONE_NEWCGROUP),
     };
     if !gate.pending.get() {
@@ -281,9 +285,11 @@ impl CgroupGate<'_> {
         if !self.pending.get() {
             return Ok(());
         }
-        self.channel
+        let tasks = self
+            .channel
             .wait_placed()
             .context(|| "the parent did not place the init in its cgroup".into())?;
+        SelfPlacement::from_tasks(tasks).enter()?;
         self.pending.set(false);
         self.enter_namespace()
     }

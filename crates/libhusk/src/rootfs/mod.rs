@@ -596,7 +596,12 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
     let own_cgroups = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
     let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
-    for h in cgroups::hierarchies()?.into_iter().filter(|h| !h.name.is_empty()) {
+    // As husk found them before the clone (this mount namespace is a copy).
+    let hierarchies = match &plan.cgroup {
+        Some(c) => c.hierarchies.clone(),
+        None => cgroups::hierarchies()?,
+    };
+    for h in hierarchies.into_iter().filter(|h| !h.name.is_empty()) {
         let dest = m.destination.join(&h.name);
         let sub = resolve_dir(root, &dest, true)?;
         if fresh(&h) {
