@@ -70,6 +70,14 @@ impl SelfPlacement {
                 sub => t.dir.join(sub),
             };
             let context = || format!("join cgroup {}", shown.display());
+            if t.sub.is_empty() && !t.v2 {
+                // The container's own directory (husk's path): one open.
+                let path = sys::cstring(t.dir.join("tasks"))?;
+                let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+                let tasks = sys::openat(libc::AT_FDCWD, &path, flags, 0).context(context)?;
+                placement.tasks.push((shown, File::from(tasks)));
+                continue;
+            }
             let base = sys::openat(
                 libc::AT_FDCWD,
                 &sys::cstring(t.dir)?,
