@@ -147,8 +147,14 @@ impl SelfPlacement {
 
     /// The v1 `tasks` files, to hand to a clone that moves itself later
     /// (`Driver::places_after_clone`: there is no cgroup2 directory then).
-    pub fn into_tasks(self) -> Vec<(PathBuf, File)> {
-        self.tasks
+    pub fn into_tasks(self) -> Result<Vec<(PathBuf, File)>> {
+        match self.v2 {
+            None => Ok(self.tasks),
+            Some(v2) => Err(crate::error::Error::new(format!(
+                "join cgroup {}: a cgroup2 directory cannot be joined after the clone",
+                v2.shown.display()
+            ))),
+        }
     }
 
     /// The placement of `tasks` files handed over by `into_tasks`.

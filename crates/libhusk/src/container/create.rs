@@ -331,10 +331,12 @@ fn spawn_init(
         }
         if cgroup_after_clone {
             make_cgroup(plan, cgroup)?;
-            let tasks = cgroup
-                .self_placement()?
-                .map(SelfPlacement::into_tasks)
-                .unwrap_or_default();
+            let tasks = match cgroup.self_placement()? {
+                Some(placement) => placement.into_tasks()?,
+                // Given up (unprivileged, best effort): no cgroup to join.
+                None if cgroup.cgroup().is_none() => Vec::new(),
+                None => bail!("container cgroup: no files through which the init could join it"),
+            };
             to_init
                 .send_placement(&tasks)
                 .context(|| "signal container init".into())?;
