@@ -673,3 +673,49 @@ fn a_process_in_a_sub_cgroup_does_not_escape_kill_all_or_delete() {
     assert_ok(&b.husk(&["delete", "s"]));
     b.assert_gone("s");
 }
+
+/// On a pure v1 host the init enters its cgroup, and creates its cgroup
+/// namespace, only at its cgroup gate. A mount of type `cgroup2` (not
+/// `cgroup`) must wait for it too: made before, it is rooted at husk's cgroup
+/// namespace, and the container sees (and may write) the host's whole cgroup2
+/// tree. husk starts in a cgroup2 directory of its own here, so that the
+/// container's root there differs from the host's.
+#[test]
+fn a_cgroup2_mount_on_pure_v1_shows_only_the_containers_cgroup() {
+    let host = std::path::Path::new("/sys/fs/cgroup/unified");
+    if !host.join("cgroup.procs").exists() {
+        return; // no cgroup2 hierarchy mounted to start husk below its root
+    }
+    let mut b = Bundle::on_pure_v1("cg2-mount-v1");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["type"] != "cgroup");
+    // Before any `cgroup` mount, which would open the gate first.
+    mounts.insert(
+        0,
+        json!({"destination": "/mnt/cg2", "type": "cgroup2", "source": "cgroup2", "options": ["nosuid", "noexec", "nodev"]}),
+    );
+    // The container's processes are in its cgroup2 root's cgroup.procs; from
+    // the host's root they would not be.
+    b.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "grep -qx 1 /mnt/cg2/cgroup.procs && echo own || ls /mnt/cg2"
+    ]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
+    b.save();
+    let start = host.join(format!("husk-test-cg2-mount-{}", std::process::id()));
+    std::fs::create_dir(&start).unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "echo $$ > \"$0\" && exec \"$@\""])
+        .arg(start.join("cgroup.procs"))
+        .args(b.husk_argv())
+        .arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), "c"])
+        .current_dir(&b.dir);
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    let _ = std::fs::remove_dir(&start);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "own", "the container sees the host's cgroup2 tree");
+}
