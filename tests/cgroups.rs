@@ -719,3 +719,38 @@ fn a_cgroup2_mount_on_pure_v1_shows_only_the_containers_cgroup() {
     assert_ok(&o);
     assert_eq!(stdout(&o).trim(), "own", "the container sees the host's cgroup2 tree");
 }
+
+/// A container that joins a mount namespace gets the cgroup hierarchies
+/// mounted there, not those of husk's own (which `create` found before the
+/// clone): here husk sees a pure v1 host, the joined namespace has the
+/// host's cgroup2 mount too.
+#[test]
+fn a_joined_mount_namespace_gets_its_own_cgroup_hierarchies() {
+    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        return; // no cgroup2 mount to tell the two apart
+    }
+    let mut b = Bundle::on_pure_v1("cg-joined-mnt");
+    let mut holder = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    // unshare execs sleep once its namespace exists.
+    let ns = format!("/proc/{}/ns/mnt", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(&ns).ok() == std::fs::read_link("/proc/self/ns/mnt").ok() {
+        assert!(Instant::now() < deadline, "unshare -m never made its namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "mount" {
+            n["path"] = json!(ns);
+        }
+    }
+    b.config["process"]["args"] = json!(["ls", "/sys/fs/cgroup"]);
+    b.save();
+    let o = b.run("c");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_ok(&o);
+    assert!(stdout(&o).lines().any(|l| l == "unified"), "{}", stdout(&o));
+}

@@ -608,10 +608,11 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
     let own_cgroups = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
     let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
-    // As husk found them before the clone (this mount namespace is a copy).
+    // As husk found them before the clone when this mount namespace is a new
+    // copy of husk's; a joined one may have other cgroup mounts: read there.
     let hierarchies = match &plan.cgroup {
-        Some(c) => c.hierarchies.clone(),
-        None => cgroups::hierarchies()?,
+        Some(c) if plan.namespaces.is_new(libc::CLONE_NEWNS) => c.hierarchies.clone(),
+        _ => cgroups::hierarchies()?,
     };
     for h in hierarchies.into_iter().filter(|h| !h.name.is_empty()) {
         let dest = m.destination.join(&h.name);
