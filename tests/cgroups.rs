@@ -754,3 +754,45 @@ fn a_joined_mount_namespace_gets_its_own_cgroup_hierarchies() {
     assert_ok(&o);
     assert!(stdout(&o).lines().any(|l| l == "unified"), "{}", stdout(&o));
 }
+
+/// The `tasks` files husk hands the init on a pure v1 host (SCM_RIGHTS) are
+/// closed once it has moved itself: none is left in the created init, nor in
+/// the container's process after start, with or without --preserve-fds.
+#[test]
+fn the_handed_tasks_files_stay_out_of_the_container_on_pure_v1() {
+    let mut b = Bundle::on_pure_v1("cg-tasks-fds");
+    b.config["process"]["args"] = json!(["sleep", "1000"]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
+    b.save();
+    let cgroup_fds = |pid: i64| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .map(|t| t.display().to_string())
+            .filter(|t| t.contains("/sys/fs/cgroup") || t.ends_with("/tasks"))
+            .collect()
+    };
+    for (id, preserve) in [("plain", "0"), ("preserving", "2")] {
+        let mut cmd = std::process::Command::new(&b.husk_argv()[0]);
+        cmd.args(&b.husk_argv()[1..])
+            .arg("--root")
+            .arg(&b.root)
+            .args([
+                "create",
+                "--preserve-fds",
+                preserve,
+                "--bundle",
+                b.dir.to_str().unwrap(),
+                id,
+            ])
+            .current_dir(&b.dir);
+        pass_fds(&mut cmd, vec![(0, 3), (0, 4)]);
+        b.tag(&mut cmd);
+        assert_ok(&run_with_timeout(&mut cmd, COMMAND_TIMEOUT));
+        let pid = b.state(id)["pid"].as_i64().unwrap();
+        assert_eq!(cgroup_fds(pid), Vec::<String>::new(), "{id}: created init");
+        assert_ok(&b.husk(&["start", id]));
+        assert_eq!(cgroup_fds(pid), Vec::<String>::new(), "{id}: container process");
+        assert_ok(&b.husk(&["delete", "-f", id]));
+    }
+}
