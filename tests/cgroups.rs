@@ -673,3 +673,126 @@ fn a_process_in_a_sub_cgroup_does_not_escape_kill_all_or_delete() {
     assert_ok(&b.husk(&["delete", "s"]));
     b.assert_gone("s");
 }
+
+/// On a pure v1 host the init enters its cgroup, and creates its cgroup
+/// namespace, only at its cgroup gate. A mount of type `cgroup2` (not
+/// `cgroup`) must wait for it too: made before, it is rooted at husk's cgroup
+/// namespace, and the container sees (and may write) the host's whole cgroup2
+/// tree. husk starts in a cgroup2 directory of its own here, so that the
+/// container's root there differs from the host's.
+#[test]
+fn a_cgroup2_mount_on_pure_v1_shows_only_the_containers_cgroup() {
+    let host = std::path::Path::new("/sys/fs/cgroup/unified");
+    if !host.join("cgroup.procs").exists() {
+        return; // no cgroup2 hierarchy mounted to start husk below its root
+    }
+    let mut b = Bundle::on_pure_v1("cg2-mount-v1");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["type"] != "cgroup");
+    // Before any `cgroup` mount, which would open the gate first.
+    mounts.insert(
+        0,
+        json!({"destination": "/mnt/cg2", "type": "cgroup2", "source": "cgroup2", "options": ["nosuid", "noexec", "nodev"]}),
+    );
+    // The container's processes are in its cgroup2 root's cgroup.procs; from
+    // the host's root they would not be.
+    b.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "grep -qx 1 /mnt/cg2/cgroup.procs && echo own || ls /mnt/cg2"
+    ]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
+    b.save();
+    let start = host.join(format!("husk-test-cg2-mount-{}", std::process::id()));
+    std::fs::create_dir(&start).unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "echo $$ > \"$0\" && exec \"$@\""])
+        .arg(start.join("cgroup.procs"))
+        .args(b.husk_argv())
+        .arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), "c"])
+        .current_dir(&b.dir);
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    let _ = std::fs::remove_dir(&start);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "own", "the container sees the host's cgroup2 tree");
+}
+
+/// A container that joins a mount namespace gets the cgroup hierarchies
+/// mounted there, not those of husk's own (which `create` found before the
+/// clone): here husk sees a pure v1 host, the joined namespace has the
+/// host's cgroup2 mount too.
+#[test]
+fn a_joined_mount_namespace_gets_its_own_cgroup_hierarchies() {
+    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        return; // no cgroup2 mount to tell the two apart
+    }
+    let mut b = Bundle::on_pure_v1("cg-joined-mnt");
+    let mut holder = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    // unshare execs sleep once its namespace exists.
+    let ns = format!("/proc/{}/ns/mnt", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(&ns).ok() == std::fs::read_link("/proc/self/ns/mnt").ok() {
+        assert!(Instant::now() < deadline, "unshare -m never made its namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "mount" {
+            n["path"] = json!(ns);
+        }
+    }
+    b.config["process"]["args"] = json!(["ls", "/sys/fs/cgroup"]);
+    b.save();
+    let o = b.run("c");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_ok(&o);
+    assert!(stdout(&o).lines().any(|l| l == "unified"), "{}", stdout(&o));
+}
+
+/// The `tasks` files husk hands the init on a pure v1 host (SCM_RIGHTS) are
+/// closed once it has moved itself: none is left in the created init, nor in
+/// the container's process after start, with or without --preserve-fds.
+#[test]
+fn the_handed_tasks_files_stay_out_of_the_container_on_pure_v1() {
+    let mut b = Bundle::on_pure_v1("cg-tasks-fds");
+    b.config["process"]["args"] = json!(["sleep", "1000"]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
+    b.save();
+    let cgroup_fds = |pid: i64| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .map(|t| t.display().to_string())
+            .filter(|t| t.contains("/sys/fs/cgroup") || t.ends_with("/tasks"))
+            .collect()
+    };
+    for (id, preserve) in [("plain", "0"), ("preserving", "2")] {
+        let mut cmd = std::process::Command::new(&b.husk_argv()[0]);
+        cmd.args(&b.husk_argv()[1..])
+            .arg("--root")
+            .arg(&b.root)
+            .args([
+                "create",
+                "--preserve-fds",
+                preserve,
+                "--bundle",
+                b.dir.to_str().unwrap(),
+                id,
+            ])
+            .current_dir(&b.dir);
+        pass_fds(&mut cmd, vec![(0, 3), (0, 4)]);
+        b.tag(&mut cmd);
+        assert_ok(&run_with_timeout(&mut cmd, COMMAND_TIMEOUT));
+        let pid = b.state(id)["pid"].as_i64().unwrap();
+        assert_eq!(cgroup_fds(pid), Vec::<String>::new(), "{id}: created init");
+        assert_ok(&b.husk(&["start", id]));
+        assert_eq!(cgroup_fds(pid), Vec::<String>::new(), "{id}: container process");
+        assert_ok(&b.husk(&["delete", "-f", id]));
+    }
+}

@@ -549,3 +549,64 @@ fn delete_after_a_killed_create_kills_only_what_create_made() {
     std::thread::sleep(Duration::from_secs(2));
     b.assert_gone("c");
 }
+
+/// The children of `pid` (from /proc/*/stat).
+fn children_of(pid: u32) -> Vec<u32> {
+    let ppid_of = |stat: &str| -> Option<u32> { stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok() };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| ppid_of(&s) == Some(pid)))
+        .collect()
+}
+
+/// On a pure v1 host the init sets up while `create` makes its cgroup: the
+/// init killed then (strace holds `create` just after the clone) makes
+/// create fail in one line, with no state, cgroup or process left.
+#[test]
+fn init_killed_while_create_makes_its_cgroup_on_pure_v1() {
+    let b = on_pure_v1("crash-init-v1");
+    let mut cmd = Command::new("strace");
+    cmd.args([
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=clone3",
+        "-e",
+        "inject=clone3:delay_exit=1000000",
+        "--",
+    ])
+    .args(b.husk_argv())
+    .arg("--root")
+    .arg(&b.root)
+    .args(["create", "--bundle", b.dir.to_str().unwrap(), "c"])
+    .current_dir(&b.dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    b.tag(&mut cmd);
+    let mut strace = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // strace's child is husk (unshare and sh exec it); husk's child, the init.
+    let init = loop {
+        let init = children_of(strace.id())
+            .into_iter()
+            .flat_map(children_of)
+            .find(|&p| command_of(p as i64) == "husk");
+        if let Some(init) = init {
+            break init;
+        }
+        assert!(Instant::now() < deadline, "no container init appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // SAFETY: kill(2) of the init this test's create just cloned.
+    assert_eq!(unsafe { libc::kill(init as i32, libc::SIGKILL) }, 0);
+    let status = wait_within(&mut strace, COMMAND_TIMEOUT, "create");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut strace.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "create succeeded with its init killed");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("husk: error: "), "{err}");
+    b.assert_gone("c");
+}

@@ -190,4 +190,75 @@ mod tests {
             "nothing unreachable after a rule that matches everything"
         );
     }
+
+    /// `device_rules` leaves out a linux.devices allow rule equal to one after
+    /// the last deny: for random mixes of allow and deny rules, whatever the
+    /// device and access asked, the program decides as with every rule kept.
+    #[test]
+    fn dropping_a_repeated_allow_never_changes_a_decision() {
+        use crate::rootfs::devices::DevicePlan;
+        use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResourcesBuilder};
+        let mut seed = 0x005e_edd3_u64;
+        let mut below = |n: u64| {
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            seed.wrapping_mul(0x2545f4914f6cdd1d) % n
+        };
+        let majors = [1, 5, 10, 136];
+        let minors = [0, 1, 3, 229];
+        let accesses = ["r", "w", "m", "rw", "rwm"];
+        let mut dropped = 0;
+        for _ in 0..2000 {
+            let mut config = Vec::new();
+            for _ in 0..below(6) {
+                let typ = [LinuxDeviceType::A, LinuxDeviceType::C, LinuxDeviceType::B][below(3) as usize];
+                let mut d = LinuxDeviceCgroupBuilder::default()
+                    .allow(below(2) == 0)
+                    .typ(typ)
+                    .access(accesses[below(5) as usize]);
+                if below(3) > 0 {
+                    d = d.major(majors[below(4) as usize]);
+                }
+                if below(3) > 0 {
+                    d = d.minor(minors[below(4) as usize]);
+                }
+                config.push(d.build().unwrap());
+            }
+            let resources = LinuxResourcesBuilder::default().devices(config).build().unwrap();
+            let devices: Vec<DevicePlan> = (0..below(4))
+                .map(|_| DevicePlan {
+                    path: "/dev/x".into(),
+                    kind: if below(4) == 0 { libc::S_IFBLK } else { libc::S_IFCHR },
+                    major: majors[below(4) as usize] as u64,
+                    minor: minors[below(4) as usize] as u64,
+                    mode: 0o666,
+                    uid: 0,
+                    gid: 0,
+                })
+                .collect();
+            let kept = crate::cgroups::resources::device_rules(Some(&resources), &devices).unwrap();
+            let mut all = crate::cgroups::resources::device_rules(Some(&resources), &[]).unwrap();
+            all.extend(devices.iter().map(|d| {
+                let kind = if d.kind == libc::S_IFBLK { 'b' } else { 'c' };
+                rule(true, kind, Some(d.major as i64), Some(d.minor as i64), "rwm")
+            }));
+            dropped += all.len() - kept.len();
+            let (kept_prog, all_prog) = (assemble(&kept), assemble(&all));
+            for kind in [DEV_BLOCK, DEV_CHAR] {
+                for access in 1..8 {
+                    for major in majors {
+                        for minor in minors {
+                            assert_eq!(
+                                run(&kept_prog, kind, access, major, minor),
+                                run(&all_prog, kind, access, major, minor),
+                                "{kind} {major}:{minor} access {access}: {all:?} kept as {kept:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(dropped > 100, "only {dropped} rules dropped: the mixes miss the case");
+    }
 }

@@ -633,7 +633,7 @@ mod tests {
         let (parent, child) = init_channel().unwrap();
         let files: Vec<(std::path::PathBuf, std::fs::File)> = ["/sys/fs/cgroup/pids/c", "/sys/fs/cgroup/memory/c"]
             .into_iter()
-            .map(|dir| (dir.into(), std::fs::File::from(sys::memfd(c"husk-test").unwrap())))
+            .map(|dir| (dir.into(), sys::memfd(c"husk-test").unwrap()))
             .collect();
         parent.send_placement(&files).unwrap();
         let got = child.wait_placed().unwrap();

@@ -70,7 +70,7 @@ pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
 /// `before_pivot` runs with the container's mounts in place and the host's
 /// filesystem still reachable: the createRuntime and createContainer hooks.
 /// `cgroup` is the container's cgroup path when the parent made one;
-/// `before_cgroup_mount` runs before a mount of type cgroup.
+/// `before_cgroup_mount` runs before a mount of a cgroup filesystem (cgroup or cgroup2).
 pub fn setup(
     plan: &Plan,
     premounted: &[Option<OwnedFd>],
@@ -97,7 +97,7 @@ pub fn setup(
             continue;
         }
         let tree = premounted.get(i).and_then(Option::as_ref);
-        if m.kind == MountKind::Cgroup {
+        if mounts_a_cgroup_fs(m) {
             before_cgroup_mount()?;
         }
         mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
@@ -135,6 +135,18 @@ pub fn setup(
         sys::mount(None, c"/", None, p, None).context(|| "set rootfsPropagation".into())?;
     }
     Ok(())
+}
+
+/// Whether `m` mounts a cgroup filesystem, whose root is the mounter's
+/// cgroup namespace root: a `cgroup2` mount made before the init is in its
+/// cgroup namespace would show the host's whole tree (only `cgroup` is
+/// `MountKind::Cgroup`).
+fn mounts_a_cgroup_fs(m: &MountPlan) -> bool {
+    match &m.kind {
+        MountKind::Cgroup => true,
+        MountKind::Fs { fstype, .. } => fstype == "cgroup2",
+        _ => false,
+    }
 }
 
 /// A container in husk's own mount namespace (see `Plan::own_mount_namespace`):
@@ -596,10 +608,11 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
     let own_cgroups = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
     let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
-    // As husk found them before the clone (this mount namespace is a copy).
+    // As husk found them before the clone when this mount namespace is a new
+    // copy of husk's; a joined one may have other cgroup mounts: read there.
     let hierarchies = match &plan.cgroup {
-        Some(c) => c.hierarchies.clone(),
-        None => cgroups::hierarchies()?,
+        Some(c) if plan.namespaces.is_new(libc::CLONE_NEWNS) => c.hierarchies.clone(),
+        _ => cgroups::hierarchies()?,
     };
     for h in hierarchies.into_iter().filter(|h| !h.name.is_empty()) {
         let dest = m.destination.join(&h.name);
