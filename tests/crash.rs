@@ -608,5 +608,9 @@ fn init_killed_while_create_makes_its_cgroup_on_pure_v1() {
     assert!(!status.success(), "create succeeded with its init killed");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.starts_with("husk: error: "), "{err}");
+    assert!(
+        err.contains("container init exited during setup (killed by signal 9)"),
+        "{err}"
+    );
     b.assert_gone("c");
 }

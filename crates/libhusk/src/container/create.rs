@@ -364,8 +364,17 @@ fn spawn_init(
         // finds either why it failed on its own (said before it exited) or
         // the end of the socket, never a wait.
         sigkill(pid);
-        guard.reap();
-        return Err(to_init.failure().map(Error::new).unwrap_or(e));
+        let status = guard.reap();
+        let gone = matches!(e.errno(), Some(libc::EPIPE | libc::ECONNRESET));
+        return Err(match to_init.failure() {
+            Some(said) => Error::new(said),
+            // Its end closed under us: it had died (how is its status).
+            None if gone => Error::new(format!(
+                "container init exited during setup ({})",
+                describe_wait(status)
+            )),
+            None => e,
+        });
     }
     // What the driver made (none for a best-effort cgroup that could not be made).
     saved.cgroup = cgroup.record();
