@@ -290,8 +290,8 @@ fn init_root(pid: libc::pid_t) -> Result<OwnedFd> {
 }
 
 /// The init's namespaces that differ from ours, opened now. Both ns
-/// directories are opened once: each path from /proc would look the process
-/// up again (two lookups a namespace, a fifth of exec's system time).
+/// directories are opened once: each path from /proc looks the process up
+/// again (it was 16 such lookups and 6 opens; 1-2% of an exec measured).
 fn init_namespaces(pid: libc::pid_t) -> Result<NamespacePlan> {
     let open_dir = |path: &str| {
         sys::openat(
