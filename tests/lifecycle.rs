@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::process::Command;
 
 #[test]
 fn create_start_kill_delete() {
@@ -111,6 +112,35 @@ fn run_detach_then_state_and_delete() {
     assert_eq!(b.status("d"), "running");
     assert_ok(&b.husk(&["delete", "-f", "d"]));
     b.assert_gone("d");
+}
+
+/// husk started with stdin, stdout and stderr closed gives them /dev/null
+/// before it opens anything (husk has no Rust `main`, so this is its own
+/// doing): the container gets /dev/null, not a file husk opened for itself.
+#[test]
+fn closed_stdio_becomes_dev_null() {
+    let mut b = Bundle::new("closed-stdio");
+    b.config["root"]["readonly"] = serde_json::json!(false);
+    // $(...) is a child: the shell's own fds stay as husk gave them.
+    b.script("echo $(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) $(readlink /proc/$$/fd/2) > /stdio.txt");
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root").arg(&b.root);
+    cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), "c"]);
+    b.tag(&mut cmd);
+    // SAFETY: only close between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            for fd in 0..=2 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let seen = std::fs::read_to_string(b.rootfs().join("stdio.txt")).unwrap();
+    assert_eq!(seen, "/dev/null /dev/null /dev/null\n");
+    b.assert_gone("c");
 }
 
 #[test]
