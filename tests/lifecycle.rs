@@ -508,7 +508,7 @@ fn partly_closed_stdio_with_passed_fds_gives_the_container_exactly_those() {
         std::fs::write(&path, name).unwrap();
         path
     };
-    let stdio = ["in", "out", "err"].map(|n| file(n));
+    let stdio = ["in", "out", "err"].map(file);
     let passed = [file("passed3"), file("passed4")];
     let opened: Vec<std::fs::File> = passed.iter().map(|p| std::fs::File::open(p).unwrap()).collect();
     let raw: Vec<i32> = opened.iter().map(|f| f.as_raw_fd()).collect();
