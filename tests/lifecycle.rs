@@ -608,3 +608,35 @@ fn run_with_timeout_keeping_stdio(cmd: &mut Command) -> std::process::ExitStatus
     let mut child = cmd.spawn().unwrap();
     wait_within(&mut child, COMMAND_TIMEOUT, "husk")
 }
+
+/// husk ignores SIGPIPE (since e333020 by its own start, no longer Rust's)
+/// and a foreground run or exec blocks the signals it forwards: the
+/// container's processes start with no signal blocked and none of 1-31
+/// ignored. (32 and 33, glibc's own, stay as husk got them: a caller that
+/// started husk with posix_spawn, as std's Command does, leaves them ignored,
+/// and neither husk, runc nor crun can reset them through the C library.)
+#[test]
+fn container_processes_start_with_no_signal_ignored_or_blocked() {
+    let mut b = Bundle::new("sigdefault");
+    let field = |out: &str, name: &str| -> u64 {
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {out}"));
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    let check = |out: &str, what: &str| {
+        assert_eq!(field(out, "SigBlk:"), 0, "{what}: {out}");
+        assert_eq!(field(out, "SigIgn:") & 0x7fff_ffff, 0, "{what}: {out}");
+    };
+    // exec: the fields of the process itself, not of a shell that forks.
+    let out = b.output_of("exec grep -E 'SigIgn|SigBlk' /proc/self/status");
+    check(&out, "run");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "e"]));
+    let o = b.husk(&["exec", "e", "grep", "-E", "SigIgn|SigBlk", "/proc/self/status"]);
+    assert_ok(&o);
+    check(&stdout(&o), "exec");
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+    b.assert_gone("e");
+}
