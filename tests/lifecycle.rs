@@ -613,8 +613,9 @@ fn run_with_timeout_keeping_stdio(cmd: &mut Command) -> std::process::ExitStatus
 /// and a foreground run or exec blocks the signals it forwards: the
 /// container's processes start with no signal blocked and none of 1-31
 /// ignored. (32 and 33, glibc's own, stay as husk got them: a caller that
-/// started husk with posix_spawn, as std's Command does, leaves them ignored,
-/// and neither husk, runc nor crun can reset them through the C library.)
+/// started husk with glibc's posix_spawn, as std's Command does, leaves them
+/// ignored, and glibc's signal() refuses to reset them; runc, started so,
+/// leaves 32 ignored too.)
 #[test]
 fn container_processes_start_with_no_signal_ignored_or_blocked() {
     let mut b = Bundle::new("sigdefault");
