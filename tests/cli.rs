@@ -389,3 +389,31 @@ fn huge_and_negative_numbers_on_the_command_line() {
     b.assert_gone("c");
     b.assert_gone("p");
 }
+
+/// husk started with stdout closed where /dev/null cannot be opened (a
+/// private /dev without it) must not run on: the first file it opened would
+/// take fd 1 and get what husk prints (here the --log file got `list`'s
+/// table). It aborts, as Rust's own start did before husk had no Rust `main`
+/// (and as Go's runtime does).
+#[test]
+fn closed_stdout_without_dev_null_aborts_husk() {
+    require_root();
+    use std::os::unix::process::ExitStatusExt;
+    let dir = std::env::temp_dir().join(format!("husk-nonull-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    // A private mount namespace whose /dev is an empty tmpfs; `>&-` closes fd 1.
+    let script = "mount -t tmpfs none /dev && exec \"$0\" --root \"$1\" --log \"$2\" list >&-";
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script, HUSK])
+        .arg(dir.join("root"))
+        .arg(&log);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !logged.contains("STATUS"),
+        "list's output went into the --log file: {logged:?}"
+    );
+    assert_eq!(o.status.signal(), Some(libc::SIGABRT), "{o:?}");
+}

@@ -762,3 +762,119 @@ fn a_whitelist_seccomp_profile_without_socket_calls_runs() {
     b.save();
     assert_ok(&b.run("c"));
 }
+
+/// Whether the process `pid` runs husk from a copy no one can write: a
+/// read-only mount (root) or a memfd sealed against writes (rootless).
+fn runs_from_sealed_copy(pid: u32) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(exe) = std::fs::File::open(format!("/proc/{pid}/exe")) else {
+        return false;
+    };
+    // SAFETY: fstatvfs fills the zeroed struct from a valid fd; F_GET_SEALS only reads.
+    let (flags, seals) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        assert_eq!(libc::fstatvfs(exe.as_raw_fd(), &mut st), 0);
+        (st.f_flag, libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS))
+    };
+    flags & libc::ST_RDONLY != 0 || (seals >= 0 && seals & libc::F_SEAL_WRITE != 0)
+}
+
+/// Starts `husk ARGS` whose container process (run, or exec'd) touches
+/// rootfs/`mark` and then waits for its stdin to close; asserts that husk,
+/// whose clone the process was until its execve, runs from the sealed copy.
+fn assert_husk_sealed_while_its_process_runs(b: &Bundle, args: &[std::ffi::OsString], mark: &str) {
+    use std::process::{Command, Stdio};
+    let flag = b.rootfs().join(mark);
+    let _ = std::fs::remove_file(&flag);
+    let mut cmd = Command::new(HUSK);
+    cmd.args(args).current_dir(&b.dir);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    b.tag(&mut cmd);
+    let mut husk = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while !flag.exists() {
+        if husk.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            let _ = husk.kill();
+            let o = husk.wait_with_output().unwrap();
+            panic!("{args:?}: the container process never started: {}", stderr(&o));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let sealed = runs_from_sealed_copy(husk.id());
+    drop(husk.stdin.take());
+    let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk");
+    assert!(sealed, "{args:?}: husk (and so its clone) ran from the writable binary");
+    assert!(status.success(), "{args:?}: {status}");
+}
+
+/// CVE-2019-5736 for every way of spelling the command line: the argv scan
+/// that re-execs before clap (main.rs) or, where it cannot tell, the re-exec
+/// after parsing, leaves no `run` and no `exec` whose process starts as a
+/// clone of the writable binary: global flags with `=`, flags the scan does
+/// not know, a non-UTF-8 word before the command, `--`, container IDs
+/// that are command names.
+#[test]
+fn cve_2019_5736_run_and_exec_are_sealed_however_the_command_line_is_spelled() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let mut b = Bundle::new("sealspell");
+    b.config["root"]["readonly"] = json!(false);
+    b.script("touch /run-started; read line; exit 0");
+    let root = b.root.clone().into_os_string();
+    let bundle = b.dir.clone().into_os_string();
+    let mut root_eq = OsString::from("--root=");
+    root_eq.push(&root);
+    let log_not_utf8 = OsString::from_vec(b"husk-\xff.log".to_vec());
+    let word = |s: &str| OsString::from(s);
+    let run = |id: &str, global: &[OsString]| -> Vec<OsString> {
+        let mut v = global.to_vec();
+        v.extend([word("run"), word("--bundle"), bundle.clone(), word(id)]);
+        v
+    };
+    let spellings = [
+        run("plain", &[word("--root"), root.clone()]),
+        run("equals", std::slice::from_ref(&root_eq)),
+        run("debug", &[word("--root"), root.clone(), word("--debug")]),
+        run(
+            "fmt",
+            &[word("--log-format"), word("json"), word("--root"), root.clone()],
+        ),
+        run("rl", &[word("--rootless=false"), root_eq.clone()]),
+        run("rl2", &[word("--rootless"), word("false"), root_eq.clone()]),
+        // --log's value is the word "run" (a file in the bundle).
+        run("logrun", &[word("--log"), word("run"), root_eq.clone()]),
+        // The scan stops at a word it cannot read: the re-exec after parsing.
+        run("notutf8", &[word("--log"), log_not_utf8.clone(), root_eq.clone()]),
+        run("exec", std::slice::from_ref(&root_eq)),
+        run("create", std::slice::from_ref(&root_eq)),
+    ];
+    for args in &spellings {
+        assert_husk_sealed_while_its_process_runs(&b, args, "run-started");
+    }
+
+    b.script("sleep 30");
+    assert_ok(&b.create("exec"));
+    assert_ok(&b.husk(&["start", "exec"]));
+    let exec = |global: &[OsString], sep: bool| -> Vec<OsString> {
+        let mut v = global.to_vec();
+        v.push(word("exec"));
+        if sep {
+            v.push(word("--"));
+        }
+        v.extend(["exec", "sh", "-c", "touch /exec-started; read line; exit 0"].map(word));
+        v
+    };
+    let spellings = [
+        exec(&[word("--root"), root.clone()], false),
+        exec(std::slice::from_ref(&root_eq), true),
+        exec(&[word("--debug"), word("--log-format=json"), root_eq.clone()], false),
+        exec(&[word("--log"), log_not_utf8, root_eq.clone()], false),
+    ];
+    for args in &spellings {
+        assert_husk_sealed_while_its_process_runs(&b, args, "exec-started");
+    }
+    assert_ok(&b.husk(&["delete", "-f", "exec"]));
+    for id in ["plain", "exec", "notutf8"] {
+        b.assert_gone(id);
+    }
+}

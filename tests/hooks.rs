@@ -419,3 +419,31 @@ fn a_start_container_hook_without_env_inherits_the_process_environment() {
     assert_eq!(read(&out, "inherited").trim(), "[yes]");
     assert_eq!(read(&out, "explicit").trim(), "[]");
 }
+
+/// `husk run` in the foreground blocks the signals it forwards (and SIGCHLD)
+/// to read them from a signalfd; the hooks it starts must not inherit that
+/// mask: a hook, or a daemon a poststart hook leaves behind, would ignore
+/// SIGTERM and SIGINT for good. runc's hooks (Go) start with an empty mask.
+#[test]
+fn hooks_of_a_foreground_run_start_with_no_signal_blocked() {
+    let (mut b, out) = bundle_with_outdir("hooks-mask");
+    let mut hooks = serde_json::Map::new();
+    for kind in ["prestart", "createRuntime", "poststart", "poststop"] {
+        // exec: the mask of the hook's own process, not of a shell that forks.
+        let script = format!("exec grep SigBlk /proc/self/status > $OUT/{kind}.mask");
+        let hook = json!({"path": "/bin/sh", "args": ["sh", "-c", script], "env": [format!("OUT={}", out.display())]});
+        hooks.insert(kind.to_string(), json!([hook]));
+    }
+    b.config["hooks"] = Value::Object(hooks);
+    b.script("exec grep SigBlk /proc/self/status > /hookout/program.mask");
+    assert_ok(&b.run("m"));
+    for kind in ["program", "prestart", "createRuntime", "poststart", "poststop"] {
+        let mask = read(&out, &format!("{kind}.mask"));
+        assert_eq!(
+            mask.split_whitespace().nth(1),
+            Some("0000000000000000"),
+            "{kind}: {mask}"
+        );
+    }
+    b.assert_gone("m");
+}

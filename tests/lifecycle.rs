@@ -480,3 +480,164 @@ fn debug_logs_every_step_with_its_duration() {
     }
     b.assert_gone("quiet");
 }
+
+/// The fds of process `pid`: number -> what it points at.
+fn fd_table(pid: i64) -> std::collections::BTreeMap<i32, String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let n = e.file_name().to_str().unwrap().parse().unwrap();
+            (n, std::fs::read_link(e.path()).unwrap().display().to_string())
+        })
+        .collect()
+}
+
+/// Stdio partly closed when husk starts, with fds passed by --preserve-fds
+/// and LISTEN_FDS: the container (run and exec'd process alike) gets exactly
+/// stdio, a closed one as /dev/null, and the passed fds at their numbers;
+/// never a /dev/null or a file of husk's anywhere else.
+#[test]
+fn partly_closed_stdio_with_passed_fds_gives_the_container_exactly_those() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let mut b = Bundle::new("stdio-fds");
+    b.script("sleep 30");
+    let file = |name: &str| {
+        let path = b.dir.join(name);
+        std::fs::write(&path, name).unwrap();
+        path
+    };
+    let stdio = ["in", "out", "err"].map(file);
+    let passed = [file("passed3"), file("passed4")];
+    let opened: Vec<std::fs::File> = passed.iter().map(|p| std::fs::File::open(p).unwrap()).collect();
+    let raw: Vec<i32> = opened.iter().map(|f| f.as_raw_fd()).collect();
+    let cases: [(&[i32], Option<&str>, &[&str]); 4] = [
+        (&[0], None, &["--preserve-fds", "2"]),
+        (&[1], Some("1"), &["--preserve-fds", "1"]),
+        (&[2], Some("2"), &[]),
+        (&[0, 1, 2], None, &["--preserve-fds", "2"]),
+    ];
+    for (n, (closed, listen, flags)) in cases.into_iter().enumerate() {
+        let id = format!("c{n}");
+        let want: std::collections::BTreeMap<i32, String> = (0..3)
+            .map(|fd| {
+                let path = if closed.contains(&fd) {
+                    "/dev/null".into()
+                } else {
+                    stdio[fd as usize].display().to_string()
+                };
+                (fd, path)
+            })
+            .collect();
+        let preserve = flags.last().map_or(0, |f| f.parse::<usize>().unwrap());
+        for command in ["run", "exec"] {
+            // exec passes no LISTEN_FDS, as runc's does not.
+            let listened = if command == "run" {
+                listen.map_or(0, |l| l.parse().unwrap())
+            } else {
+                0
+            };
+            let mut want = want.clone();
+            for (i, path) in passed.iter().take(listened + preserve).enumerate() {
+                want.insert(3 + i as i32, path.display().to_string());
+            }
+            let mut cmd = Command::new(HUSK);
+            cmd.arg("--root").arg(&b.root);
+            if command == "run" {
+                cmd.args(["run", "-d", "--bundle", b.dir.to_str().unwrap()])
+                    .args(flags)
+                    .arg(&id);
+            } else {
+                cmd.args(["exec", "-d"]).args(flags).args([id.as_str(), "sleep", "30"]);
+            }
+            if let Some(l) = listen {
+                cmd.env("LISTEN_FDS", l).env("LISTEN_PID", "1");
+            }
+            b.tag(&mut cmd);
+            cmd.stdin(std::fs::File::open(&stdio[0]).unwrap());
+            cmd.stdout(std::fs::OpenOptions::new().append(true).open(&stdio[1]).unwrap());
+            cmd.stderr(std::fs::OpenOptions::new().append(true).open(&stdio[2]).unwrap());
+            let (to_close, raw) = (closed.to_vec(), raw.clone());
+            // SAFETY: only dup2, close_range and close between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::dup2(raw[0], 7);
+                    libc::dup2(raw[1], 8);
+                    libc::syscall(libc::SYS_close_range, 3u32, 6u32, 0u32);
+                    libc::syscall(libc::SYS_close_range, 9u32, u32::MAX, 0u32);
+                    libc::dup2(7, 3);
+                    libc::dup2(8, 4);
+                    libc::close(7);
+                    libc::close(8);
+                    for fd in &to_close {
+                        libc::close(*fd);
+                    }
+                    Ok(())
+                });
+            }
+            let o = run_with_timeout_keeping_stdio(&mut cmd);
+            assert!(o.success(), "{command} {closed:?} {flags:?}: {o}");
+            let pid = if command == "run" {
+                b.state(&id)["pid"].as_i64().unwrap()
+            } else {
+                // The exec'd sleep: the one process of the container besides the init.
+                let init = b.state(&id)["pid"].as_i64().unwrap();
+                let others: Vec<i64> = b
+                    .processes()
+                    .into_iter()
+                    .map(i64::from)
+                    .filter(|p| *p != init)
+                    .collect();
+                assert_eq!(others.len(), 1, "{others:?}");
+                others[0]
+            };
+            assert_eq!(
+                fd_table(pid),
+                want,
+                "{command} with {closed:?} closed, {flags:?}, LISTEN_FDS {listen:?}"
+            );
+        }
+        assert_ok(&b.husk(&["delete", "-f", &id]));
+        b.assert_gone(&id);
+    }
+}
+
+/// Runs `cmd` (stdio already set) within COMMAND_TIMEOUT.
+fn run_with_timeout_keeping_stdio(cmd: &mut Command) -> std::process::ExitStatus {
+    let mut child = cmd.spawn().unwrap();
+    wait_within(&mut child, COMMAND_TIMEOUT, "husk")
+}
+
+/// husk ignores SIGPIPE (since e333020 by its own start, no longer Rust's)
+/// and a foreground run or exec blocks the signals it forwards: the
+/// container's processes start with no signal blocked and none of 1-31
+/// ignored. (32 and 33, glibc's own, stay as husk got them: a caller that
+/// started husk with glibc's posix_spawn, as std's Command does, leaves them
+/// ignored, and glibc's signal() refuses to reset them; runc, started so,
+/// leaves 32 ignored too.)
+#[test]
+fn container_processes_start_with_no_signal_ignored_or_blocked() {
+    let mut b = Bundle::new("sigdefault");
+    let field = |out: &str, name: &str| -> u64 {
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {out}"));
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    let check = |out: &str, what: &str| {
+        assert_eq!(field(out, "SigBlk:"), 0, "{what}: {out}");
+        assert_eq!(field(out, "SigIgn:") & 0x7fff_ffff, 0, "{what}: {out}");
+    };
+    // exec: the fields of the process itself, not of a shell that forks.
+    let out = b.output_of("exec grep -E 'SigIgn|SigBlk' /proc/self/status");
+    check(&out, "run");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "e"]));
+    let o = b.husk(&["exec", "e", "grep", "-E", "SigIgn|SigBlk", "/proc/self/status"]);
+    assert_ok(&o);
+    check(&stdout(&o), "exec");
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+    b.assert_gone("e");
+}

@@ -69,16 +69,24 @@ fn start_process() {
     // SAFETY: 0..=2 are only polled, never closed or owned here.
     let std_fds = [0, 1, 2].map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
     let mut fds = std_fds.map(|fd| PollFd::new(fd, PollFlags::empty()));
-    if poll(&mut fds, PollTimeout::ZERO).is_ok() {
-        for fd in &fds {
-            if fd.revents().is_some_and(|r| r.contains(PollFlags::POLLNVAL)) {
-                // The lowest free fd is the closed one; it stays open for good,
-                // and across exec (std's File would be close-on-exec).
-                let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty());
-                if let Ok(null) = null {
-                    let _ = null.into_raw_fd();
-                }
+    let closed = match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds.map(|fd| fd.revents().is_some_and(|r| r.contains(PollFlags::POLLNVAL))),
+        // As Rust's start does when poll fails (EINVAL below 3 open files, ENOMEM).
+        Err(_) => {
+            std_fds.map(|fd| nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD) == Err(nix::errno::Errno::EBADF))
+        }
+    };
+    for _ in closed.iter().filter(|closed| **closed) {
+        // The lowest free fd is the closed one; it stays open for good,
+        // and across exec (std's File would be close-on-exec).
+        match nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
+            Ok(null) => {
+                let _ = null.into_raw_fd();
             }
+            // Without it, the next file husk opens would become this stdio
+            // fd and get what husk prints (or the container's stdio). Rust's
+            // start (and Go's) abort here too.
+            Err(_) => std::process::abort(),
         }
     }
     // SAFETY: SIG_IGN installs no handler; nothing else runs yet.

@@ -60,6 +60,7 @@ fn command(hook: &Hook, inherited: &[CString]) -> Command {
     // A hook dies with the husk process that runs it: a killed `create`
     // leaves no hook behind (what the hook itself starts is its own).
     sys::signal::parent_death_signal(&mut cmd, Signal::SIGKILL);
+    sys::signal::empty_signal_mask(&mut cmd);
     cmd.env_clear();
     let env: Vec<&[u8]> = match hook.env() {
         Some(env) => env.iter().map(|kv| kv.as_bytes()).collect(),

@@ -31,6 +31,23 @@ pub fn parent_death_signal(cmd: &mut Command, sig: Signal) {
     }
 }
 
+/// Has the process that `cmd` spawns start with no signal blocked (std's
+/// spawn keeps the caller's mask): a foreground `run` blocks the signals it
+/// forwards, and a hook or what it leaves behind would never see them.
+pub fn empty_signal_mask(cmd: &mut Command) {
+    // SAFETY: the closure only fills a local sigset_t and calls
+    // pthread_sigmask, both async-signal-safe and allocation-free, as
+    // pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 /// Reaps one child of this process that has exited, without blocking: its pid
 /// and raw wait status, or None when none has exited (waitpid -1, WNOHANG).
 pub fn reap_any_nohang() -> io::Result<Option<(libc::pid_t, libc::c_int)>> {
