@@ -143,37 +143,39 @@ fn closed_stdio_becomes_dev_null() {
     b.assert_gone("c");
 }
 
+/// A foreground run passes on what it is sent, signals it has no use for
+/// (ALRM) and real-time ones included: one that ended husk instead would
+/// leave the container running with no one waiting for it.
 #[test]
 fn run_forwards_signals_to_the_container() {
     let mut b = Bundle::new("forward");
-    b.script("trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done");
-    let mut cmd = std::process::Command::new(HUSK);
-    cmd.arg("--root")
-        .arg(&b.root)
-        .args(["run", "--bundle", b.dir.to_str().unwrap(), "f"]);
-    b.tag(&mut cmd);
-    cmd.stdout(std::process::Stdio::piped())
-        .stdin(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut buf = [0u8; 6];
-    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
-    assert_eq!(&buf, b"ready\n");
-    // SAFETY: signalling the husk process we started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(std::time::Instant::now() < deadline, "run did not exit");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-    assert_eq!(rest, "got-term\n");
-    assert_eq!(status.code(), Some(7));
-    b.assert_gone("f");
+    for (name, sig) in [("TERM", libc::SIGTERM), ("ALRM", libc::SIGALRM), ("40", 40)] {
+        b.script(&format!(
+            "trap 'echo got-{name}; exit 7' {name}; echo ready; while :; do sleep 0.05; done"
+        ));
+        let id = format!("f{sig}");
+        let mut cmd = std::process::Command::new(HUSK);
+        cmd.arg("--root")
+            .arg(&b.root)
+            .args(["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+        b.tag(&mut cmd);
+        cmd.stdout(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut buf = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+        assert_eq!(&buf, b"ready\n");
+        // SAFETY: signalling the husk process we started.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = wait_within(&mut child, COMMAND_TIMEOUT, &format!("run sent {name}"));
+        // First: a container left running keeps the pipe open.
+        assert_eq!(status.code(), Some(7), "{name}: {status:?}");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        assert_eq!(rest, format!("got-{name}\n"), "{name}");
+        b.assert_gone(&id);
+    }
 }
 
 #[test]

@@ -421,7 +421,7 @@ impl Cgroup {
         let signalled = self.pids().map(|pids| {
             for pid in pids {
                 // A process that is gone already is fine.
-                let _ = crate::sys::cgroupfs::kill(pid, sig);
+                let _ = crate::sys::signal::kill(pid, sig);
             }
         });
         if let Some(file) = freezer {

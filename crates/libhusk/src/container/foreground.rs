@@ -8,23 +8,28 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::unistd::Pid;
 
 use crate::container::notify::Relay;
 use crate::error::{Context, Result};
 use crate::process::console;
 use crate::sys;
 
-/// Signals passed on to the container process (WINCH only without a proxied pty,
-/// which resizes the pty instead).
-const FORWARDED: [Signal; 7] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
+/// Signals husk keeps for itself: those that cannot be caught, the faults of
+/// husk's own code, and SIGPIPE, which husk ignores (a write to a closed pipe
+/// is its own error, not the container's). Every other signal, the real-time
+/// ones too, is passed on to the container process as runc does (SIGCHLD
+/// reaps, SIGWINCH resizes a proxied pty): one that killed husk instead
+/// would leave the container running with no one waiting for it.
+const KEPT: [Signal; 9] = [
+    Signal::SIGKILL,
+    Signal::SIGSTOP,
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+    Signal::SIGPIPE,
 ];
 
 pub struct Foreground {
@@ -35,10 +40,10 @@ impl Foreground {
     /// Blocks the signals it waits for before anything is cloned, so that an early
     /// exit's SIGCHLD cannot be lost, and becomes a subreaper.
     pub fn prepare() -> Result<Foreground> {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGCHLD);
-        for s in FORWARDED {
-            set.add(s);
+        // SigSet::all() leaves out glibc's own signals (32 and 33).
+        let mut set = SigSet::all();
+        for s in KEPT {
+            set.remove(s);
         }
         set.thread_block().context(|| "block signals".into())?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -117,11 +122,9 @@ impl Foreground {
                         console::set_size(m.as_fd(), rows, cols);
                     }
                 }
-                // Every signal in the set converts: it is one of FORWARDED.
+                // A process that is gone already is fine.
                 _ => {
-                    if let Ok(sig) = Signal::try_from(sig) {
-                        let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
-                    }
+                    let _ = sys::signal::kill(pid, sig);
                 }
             }
         }

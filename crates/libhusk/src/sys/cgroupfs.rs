@@ -1,17 +1,11 @@
 //! The raw system calls of the cgroup drivers and of what goes with them (the
-//! state store's locks, the seccomp filter): eventfd for OOM events, kill,
+//! state store's locks, the seccomp filter): eventfd for OOM events,
 //! flock, seccomp. Each is a small safe function.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use super::{check, owned};
-
-/// Sends `sig` to `pid` (any signal number, real-time ones too).
-pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: kill takes plain integers and touches no memory of ours.
-    check(unsafe { libc::kill(pid, sig) }.into()).map(drop)
-}
 
 /// flock(2) on `fd` with `operation` (LOCK_EX, LOCK_SH, | LOCK_NB).
 pub fn flock(fd: impl AsFd, operation: libc::c_int) -> io::Result<()> {

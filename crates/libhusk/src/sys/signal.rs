@@ -9,6 +9,12 @@ use nix::sys::signal::{SigSet, Signal};
 
 use super::check_int;
 
+/// Sends `sig` to `pid` (any signal number, real-time ones too).
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill takes plain integers and touches no memory of ours.
+    check_int(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
 /// Takes a pending signal of `set` off this thread without waiting
 /// (sigtimedwait with a zero timeout): the signal is discarded, not delivered.
 /// Returns the signal's number, or the error (EAGAIN: none was pending).
