@@ -80,6 +80,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn signal_zero_tells_whether_a_process_exists() {
+        kill(std::process::id() as libc::pid_t, 0).unwrap();
+        let e = kill(i32::MAX, 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ESRCH));
+    }
+
+    #[test]
     fn nothing_pending_is_eagain() {
         let mut set = SigSet::empty();
         set.add(Signal::SIGPIPE);
