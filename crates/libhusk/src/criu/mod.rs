@@ -710,6 +710,8 @@ pub fn run(
     let (client, server) = crate::sys::seqpacket_pair().context(|| format!("{action}: a socket pair for criu"))?;
     let mut cmd = Command::new(program());
     cmd.arg("swrk").arg(server.as_raw_fd().to_string());
+    // A foreground restore has every signal it forwards blocked.
+    crate::sys::signal::empty_signal_mask(&mut cmd);
     log::debug(&format!(
         "running {cmd:?}: {} (fd {} is {}, fd {} is {})",
         action,

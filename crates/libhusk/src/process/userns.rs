@@ -208,6 +208,8 @@ pub fn idmap_userns(uids: &[IdRange], gids: &[IdRange]) -> Result<std::os::fd::O
 fn run_helper(helper: &str, pid: libc::pid_t, ranges: &[IdRange]) -> Result<()> {
     let mut cmd = Command::new(helper);
     cmd.arg(pid.to_string());
+    // A foreground run has every signal it forwards blocked.
+    crate::sys::signal::empty_signal_mask(&mut cmd);
     for r in ranges {
         cmd.args([r.container.to_string(), r.host.to_string(), r.size.to_string()]);
     }

@@ -38,8 +38,9 @@ pub fn parent_death_signal(cmd: &mut Command, sig: Signal) {
 }
 
 /// Has the process that `cmd` spawns start with no signal blocked (std's
-/// spawn keeps the caller's mask): a foreground `run` blocks the signals it
-/// forwards, and a hook or what it leaves behind would never see them.
+/// spawn keeps the caller's mask): a foreground `run` blocks every signal it
+/// forwards, and a hook, criu or newuidmap, or what they leave behind, would
+/// never see them.
 pub fn empty_signal_mask(cmd: &mut Command) {
     // SAFETY: the closure only fills a local sigset_t and calls
     // pthread_sigmask, both async-signal-safe and allocation-free, as
