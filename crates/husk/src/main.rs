@@ -3,9 +3,10 @@
 //! No Rust `main`: `main` below is the C entry point, and Rust's own start
 //! (reading /proc/self/maps for the main thread's stack guard, stack-overflow
 //! handlers on an alternate stack) is skipped: 36 syscalls at start become
-//! 19. create, run and exec start husk twice (the sealed re-exec), and the
-//! first start now re-execs before clap parses anything. Both together,
-//! interleaved against the previous binary: exec 0.94, run 0.96-0.98,
+//! 19. create, run and exec seal husk (libhusk's process::seal) before clap
+//! parses anything: where that takes a re-exec (rootless), the first start
+//! does no work that the second does again. Both together, interleaved
+//! against the previous binary: exec 0.94, run 0.96-0.98,
 //! create+start+delete 0.99 of its time. What husk needs of Rust's start is
 //! done in `start_process`. The arguments reach `std::env::args` from glibc's
 //! init_array, as they do with a Rust `main`.
@@ -40,7 +41,7 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
 
 /// Whether the command (the first word that is neither a global flag nor a
 /// global flag's value) is one that starts a container process: create, run
-/// or exec. A wrong answer costs only time: a needless re-exec, or the one in
+/// or exec. A wrong answer costs only time: a needless seal, or the one in
 /// commands::prepare.
 fn starts_container_process(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
     const TAKES_VALUE: [&str; 4] = ["--root", "--log", "--log-format", "--rootless"];

@@ -71,10 +71,13 @@
 //!   program runs from a copy of its binary that nobody can write (a
 //!   read-only bind mount, or a sealed memfd when rootless), so that a
 //!   container cannot overwrite the binary its init was cloned from
-//!   (CVE-2019-5736): unless it already does, the program is re-executed from
-//!   such a copy with the same arguments and environment, and starts again
-//!   from `main`. Call [`process::seal::ensure_sealed`] at the top of `main`,
-//!   before anything with side effects, so that the re-exec happens there.
+//!   (CVE-2019-5736). Unless it already does, the copy becomes the process's
+//!   executable in place where the kernel allows it (root: its segments are
+//!   remapped from the copy, its data moved to anonymous memory), and
+//!   otherwise the program is re-executed from the copy with the same
+//!   arguments and environment, and starts again from `main`. Call
+//!   [`process::seal::ensure_sealed`] at the top of `main`, before anything
+//!   with side effects, so that a re-exec happens there.
 //! - **Reap its children** only through [`container::wait`] (or leave them
 //!   to [`container::run`]): the init of a created container is the caller's
 //!   child, and a caller that ignores SIGCHLD or reaps every child loses its

@@ -87,7 +87,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 /// For the commands that start a container process, before husk opens
-/// anything: re-executes from a sealed copy of the binary (create, run and
+/// anything: runs from a sealed copy of the binary (create, run and
 /// exec would do it first thing anyway), then holds fds 3..3+N for the
 /// container. A failure of either is left for the library's call to report
 /// (through the log, which is not open yet).

@@ -481,10 +481,10 @@ fn owner_name() -> String {
 ///
 /// The caller must be single-threaded: the init is a clone of it. Unless the
 /// program already runs from a read-only or sealed copy of its binary, the
-/// first call re-executes the program from one (see
-/// [`crate::process::seal`]) and so never returns: call
-/// [`ensure_sealed`](crate::process::seal::ensure_sealed) first thing in
-/// `main` to have that happen before anything else.
+/// first call makes one its executable (see [`crate::process::seal`]): in
+/// place as root, otherwise by re-executing the program, and then it never
+/// returns: call [`ensure_sealed`](crate::process::seal::ensure_sealed)
+/// first thing in `main` to have that happen before anything else.
 pub fn create(store: &Store, args: &CreateOptions, mode: Mode) -> Result<libc::pid_t> {
     crate::process::seal::ensure_sealed()?;
     spawn(store, args, mode, false).map(|s| s.saved.pid)

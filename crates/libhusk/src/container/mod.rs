@@ -7,9 +7,10 @@
 //! Every call takes the [`Store`](crate::state::Store) where container state lives (`--root`) and
 //! returns [`Result`], whose error is one line that names what
 //! failed. A call that starts a container process ([`create`], [`run`],
-//! [`exec::exec`]) needs a single-threaded caller, and first re-executes the
-//! calling program once from a read-only copy of its binary
-//! ([`crate::process::seal::ensure_sealed`]): call that at the top of `main`.
+//! [`exec::exec`]) needs a single-threaded caller, and first makes a
+//! read-only copy of the calling program's binary its executable, in place
+//! or by re-executing it once ([`crate::process::seal::ensure_sealed`]): call
+//! that at the top of `main`.
 
 mod checkpoint;
 pub mod control;

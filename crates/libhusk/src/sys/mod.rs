@@ -13,6 +13,7 @@ pub mod attrs;
 pub mod bpf;
 pub mod cgroupfs;
 pub mod dir;
+pub mod exe;
 pub mod fs;
 pub mod process;
 pub mod signal;

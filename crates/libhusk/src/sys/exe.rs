@@ -1,0 +1,400 @@
+//! A new `/proc/self/exe` for the running process, without an exec.
+//!
+//! The kernel lets a process replace its executable link (`PR_SET_MM_MAP`
+//! with `exe_fd`, as criu does on restore; CAP_SYS_ADMIN or
+//! CAP_CHECKPOINT_RESTORE in its user namespace) once no mapping of the old
+//! file's path is left. So the binary's read-only segments are mapped again
+//! from the new file (the same inode through another mount: the same page
+//! cache, the same bytes), and the segments written since the start
+//! (relocated data, globals) are moved, contents and all, to anonymous
+//! memory. `process::seal` uses this instead of a second exec of husk.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::signal::{SigSet, SigmaskHow};
+
+use super::check;
+
+const PR_SET_MM: libc::c_int = 35;
+const PR_SET_MM_MAP: libc::c_ulong = 14;
+
+/// `struct prctl_mm_map` of <linux/prctl.h>.
+#[repr(C)]
+#[derive(Default)]
+struct MmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
+/// One PT_LOAD of the running binary, as mapped: page-aligned addresses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Segment {
+    start: usize,
+    /// The end of the part mapped from the file (the rest is zero-fill).
+    file_end: usize,
+    offset: u64,
+    prot: libc::c_int,
+    writable: bool,
+}
+
+const PAGE: usize = 4096;
+
+fn page_down(a: usize) -> usize {
+    a & !(PAGE - 1)
+}
+
+fn page_up(a: usize) -> usize {
+    (a + PAGE - 1) & !(PAGE - 1)
+}
+
+fn unsupported(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, what.to_string())
+}
+
+/// Makes `exe` (open for reading: the running binary's own file, reached
+/// through another mount) the process's executable. The caller must be
+/// single-threaded (checked): the written segments are copied, then moved
+/// into place, with every signal blocked. On an error the process goes on as
+/// it was: its memory holds the same bytes, moved or not, and
+/// `/proc/self/exe` is unchanged.
+pub fn replace(exe: &OwnedFd) -> io::Result<()> {
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    if super::process_stat(me).is_none_or(|s| s.threads != 1) {
+        return Err(unsupported("more than one thread"));
+    }
+    let segments = own_segments()?;
+    let protections = read_maps()?;
+    // No signal handler may write a global between its copy and its move.
+    let mask = SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK)?;
+    let moved = segments.iter().try_for_each(|s| {
+        if s.writable {
+            move_to_anonymous(s, &protections)
+        } else {
+            remap_from(exe, s)
+        }
+    });
+    mask.thread_set_mask()?;
+    moved?;
+    set_exe_link(exe)
+}
+
+/// The running binary's PT_LOAD segments, from its program headers (AT_PHDR).
+fn own_segments() -> io::Result<Vec<Segment>> {
+    // SAFETY: getauxval reads the process's auxiliary vector.
+    let (phdr, phnum, phent) = unsafe {
+        (
+            libc::getauxval(libc::AT_PHDR) as usize,
+            libc::getauxval(libc::AT_PHNUM) as usize,
+            libc::getauxval(libc::AT_PHENT) as usize,
+        )
+    };
+    if phdr == 0 || phent != std::mem::size_of::<libc::Elf64_Phdr>() {
+        return Err(unsupported("no program headers"));
+    }
+    // SAFETY: the kernel maps the program headers (AT_PHDR, AT_PHNUM entries)
+    // for the life of the process, and nothing writes them.
+    let headers = unsafe { std::slice::from_raw_parts(phdr as *const libc::Elf64_Phdr, phnum) };
+    let bias = headers
+        .iter()
+        .find(|h| h.p_type == libc::PT_PHDR)
+        .map(|h| phdr.wrapping_sub(h.p_vaddr as usize))
+        .ok_or_else(|| unsupported("no PT_PHDR"))?;
+    let segments: Vec<Segment> = headers
+        .iter()
+        .filter(|h| h.p_type == libc::PT_LOAD && h.p_filesz > 0)
+        .map(|h| {
+            let vaddr = bias.wrapping_add(h.p_vaddr as usize);
+            let prot = [
+                (libc::PF_R, libc::PROT_READ),
+                (libc::PF_W, libc::PROT_WRITE),
+                (libc::PF_X, libc::PROT_EXEC),
+            ]
+            .iter()
+            .filter(|(flag, _)| h.p_flags & flag != 0)
+            .fold(0, |p, (_, bit)| p | bit);
+            Segment {
+                start: page_down(vaddr),
+                file_end: page_up(vaddr + h.p_filesz as usize),
+                offset: h.p_offset & !(PAGE as u64 - 1),
+                prot,
+                writable: h.p_flags & libc::PF_W != 0,
+            }
+        })
+        .collect();
+    // Two segments on one page (some linkers do this) cannot be handled apart.
+    for pair in segments.windows(2) {
+        if pair[0].file_end > pair[1].start {
+            return Err(unsupported("segments share a page"));
+        }
+    }
+    Ok(segments)
+}
+
+/// Each mapping's range and protection, from /proc/self/maps.
+fn read_maps() -> io::Result<Vec<(usize, usize, libc::c_int)>> {
+    let text = super::fs::read_proc("/proc/self/maps")?;
+    Ok(text.lines().filter_map(parse_maps_line).collect())
+}
+
+fn parse_maps_line(line: &str) -> Option<(usize, usize, libc::c_int)> {
+    let mut words = line.split(' ');
+    let (start, end) = words.next()?.split_once('-')?;
+    let perms = words.next()?.as_bytes();
+    let prot = [
+        (b'r', libc::PROT_READ),
+        (b'w', libc::PROT_WRITE),
+        (b'x', libc::PROT_EXEC),
+    ]
+    .iter()
+    .zip(perms)
+    .filter(|((c, _), p)| c == *p)
+    .fold(0, |acc, ((_, bit), _)| acc | bit);
+    Some((
+        usize::from_str_radix(start, 16).ok()?,
+        usize::from_str_radix(end, 16).ok()?,
+        prot,
+    ))
+}
+
+/// Maps the segment again from `exe`: the same bytes, from the new file.
+fn remap_from(exe: &OwnedFd, s: &Segment) -> io::Result<()> {
+    // SAFETY: the range holds this segment of the binary, and the new mapping
+    // holds the same bytes (same inode and offset), so code running from it,
+    // this function included, goes on unchanged.
+    let at = unsafe {
+        libc::mmap(
+            s.start as *mut libc::c_void,
+            s.file_end - s.start,
+            s.prot,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
+            exe.as_raw_fd(),
+            s.offset as libc::off_t,
+        )
+    };
+    if at == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Replaces the file-backed part of a written segment with anonymous memory
+/// holding the same bytes, with the protections it had (RELRO stays read-only).
+fn move_to_anonymous(s: &Segment, protections: &[(usize, usize, libc::c_int)]) -> io::Result<()> {
+    let len = s.file_end - s.start;
+    // SAFETY: a fresh private anonymous mapping.
+    let copy = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
+    };
+    if copy == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the segment is mapped readable over `len` bytes (PF_W segments
+    // are always readable here) and `copy` is a new mapping of `len` bytes.
+    // Nothing writes the segment between the copy and the move: one thread,
+    // every signal blocked.
+    let moved = unsafe {
+        std::ptr::copy_nonoverlapping(s.start as *const u8, copy.cast::<u8>(), len);
+        libc::mremap(
+            copy,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            s.start as *mut libc::c_void,
+        )
+    };
+    if moved == libc::MAP_FAILED {
+        let err = io::Error::last_os_error();
+        // SAFETY: `copy` is ours and nothing points into it.
+        unsafe { libc::munmap(copy, len) };
+        return Err(err);
+    }
+    for &(start, end, prot) in protections {
+        let (from, to) = (start.max(s.start), end.min(s.file_end));
+        if from < to && prot != libc::PROT_READ | libc::PROT_WRITE {
+            // SAFETY: the range lies within the segment just moved; it gets back
+            // the protection it had.
+            check(unsafe { libc::mprotect(from as *mut libc::c_void, to - from, prot) } as libc::c_long)?;
+        }
+    }
+    Ok(())
+}
+
+/// `PR_SET_MM_MAP` with `exe_fd`: every other field as it is now.
+fn set_exe_link(exe: &OwnedFd) -> io::Result<()> {
+    let stat = super::fs::read_proc("/proc/self/stat")?;
+    let mut map = mm_fields(&stat).ok_or_else(|| unsupported("unreadable /proc/self/stat"))?;
+    // SAFETY: brk(0) only reports the current break.
+    map.brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
+    map.exe_fd = exe.as_raw_fd() as u32;
+    // SAFETY: `map` is a valid prctl_mm_map that outlives the call.
+    let ret = unsafe {
+        libc::prctl(
+            PR_SET_MM,
+            PR_SET_MM_MAP,
+            &map as *const MmMap,
+            std::mem::size_of::<MmMap>(),
+            0,
+        )
+    };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// The memory layout fields of a `/proc/self/stat` line (proc(5): startcode
+/// is field 26, startstack 28, start_data 45 to env_end 51).
+fn mm_fields(stat: &str) -> Option<MmMap> {
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<u64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    // fields[0] is field 3 (the state).
+    let field = |n: usize| fields.get(n - 3).copied();
+    Some(MmMap {
+        start_code: field(26)?,
+        end_code: field(27)?,
+        start_stack: field(28)?,
+        start_data: field(45)?,
+        end_data: field(46)?,
+        start_brk: field(47)?,
+        arg_start: field(48)?,
+        arg_end: field(49)?,
+        env_start: field(50)?,
+        env_end: field(51)?,
+        ..MmMap::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines_give_range_and_protection() {
+        let line = "5555e8a00000-5555e8b1d000 r-xp 0011c000 fe:00 1234   /usr/bin/husk";
+        assert_eq!(
+            parse_maps_line(line),
+            Some((0x5555e8a00000, 0x5555e8b1d000, libc::PROT_READ | libc::PROT_EXEC))
+        );
+        let line = "7ffd1000-7ffd2000 rw-p 00000000 00:00 0";
+        assert_eq!(
+            parse_maps_line(line),
+            Some((0x7ffd1000, 0x7ffd2000, libc::PROT_READ | libc::PROT_WRITE))
+        );
+    }
+
+    #[test]
+    fn stat_fields_by_number() {
+        // A command name with spaces and a parenthesis, then fields 3 to 52.
+        let mut stat = String::from("42 (a) b) S");
+        for n in 4..=52 {
+            stat.push_str(&format!(" {n}"));
+        }
+        let m = mm_fields(&stat).unwrap();
+        assert_eq!((m.start_code, m.end_code, m.start_stack), (26, 27, 28));
+        assert_eq!((m.start_data, m.env_end), (45, 51));
+    }
+
+    /// In a forked child (one thread): the test binary's read-only bind
+    /// becomes its executable, and the process goes on with its data intact.
+    #[test]
+    fn replace_swaps_the_exe_link_and_keeps_the_data() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static MARKER: AtomicU64 = AtomicU64::new(0);
+        MARKER.store(0x5eed, Ordering::SeqCst);
+        let original = std::fs::read_link("/proc/self/exe").unwrap();
+        // SAFETY: the child runs only this test's code and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = match super::super::open_tree(c"/proc/self/exe", super::super::OPEN_TREE_CLONE) {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => 77,
+                Err(_) => 1,
+                Ok(tree) => child_replaces(&tree, &original, &MARKER),
+            };
+            // SAFETY: leaves the forked child without running the harness's exit.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        // SAFETY: geteuid cannot fail.
+        if libc::WEXITSTATUS(status) == 77 && unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: a read-only bind of the binary needs root");
+            return;
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child failed at step {status:#x}"
+        );
+    }
+
+    fn child_replaces(tree: &OwnedFd, original: &std::path::Path, marker: &std::sync::atomic::AtomicU64) -> i32 {
+        use std::sync::atomic::Ordering;
+        let ro = super::super::MountAttr {
+            attr_set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        if super::super::mount_setattr(tree, false, &ro).is_err() {
+            return 8;
+        }
+        let Ok(file) = super::super::openat(
+            libc::AT_FDCWD,
+            &super::super::fd_path(tree.as_raw_fd()),
+            libc::O_RDONLY,
+            0,
+        ) else {
+            return 2;
+        };
+        if replace(&file).is_err() {
+            return 3;
+        }
+        // The link names the detached bind now, a read-only mount. (A write
+        // through it fails with ETXTBSY first: the test binary runs.)
+        if std::fs::read_link("/proc/self/exe").ok().as_deref() != Some(std::path::Path::new("/")) {
+            return 4;
+        }
+        let readonly = nix::sys::statvfs::statvfs("/proc/self/exe")
+            .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+        if !readonly {
+            return 5;
+        }
+        // Globals, the heap and formatting still work; no mapping of the old path is left.
+        if marker.load(Ordering::SeqCst) != 0x5eed {
+            return 6;
+        }
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        if maps.is_empty() || maps.contains(original.to_str().unwrap_or("?")) {
+            return 7;
+        }
+        0
+    }
+
+    #[test]
+    fn own_segments_cover_the_text() {
+        let segments = own_segments().unwrap();
+        let here = own_segments_cover_the_text as *const () as usize;
+        assert!(segments
+            .iter()
+            .any(|s| !s.writable && s.prot & libc::PROT_EXEC != 0 && (s.start..s.file_end).contains(&here)));
+        assert!(segments.iter().any(|s| s.writable));
+    }
+}
