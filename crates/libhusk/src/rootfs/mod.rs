@@ -605,6 +605,8 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
         base,
         Some(c"mode=755"),
     )?;
+    // The tmpfs just mounted: empty, and nothing of the container runs yet.
+    let top = resolve_dir(root, &m.destination, false)?;
     let own_cgroups = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     // A user namespace may mount cgroup2 but no v1 hierarchy: those are bound instead.
     let fresh = |h: &Hierarchy| own_ns && (h.v2 || !plan.in_userns());
@@ -615,8 +617,7 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
         _ => cgroups::hierarchies()?,
     };
     for h in hierarchies.into_iter().filter(|h| !h.name.is_empty()) {
-        let dest = m.destination.join(&h.name);
-        let sub = resolve_dir(root, &dest, true)?;
+        let sub = hierarchy_dir(&top, &h.name)?;
         if fresh(&h) {
             let (fstype, data) = if h.v2 {
                 (c"cgroup2", None)
@@ -655,19 +656,17 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
             attach(tree, &sub, attrs, Attrs::default(), &[])?;
         }
         if h.name.contains(',') {
-            let dir = resolve_dir(root, &m.destination, false)?;
             for c in h.name.split(',') {
                 let (t, n) = (cstring(&h.name)?, cstring(c)?);
                 // An existing name is left alone.
-                let _ = nix::unistd::symlinkat(t.as_c_str(), &dir, n.as_c_str());
+                let _ = nix::unistd::symlinkat(t.as_c_str(), &top, n.as_c_str());
             }
         }
     }
     if m.is_readonly() {
-        let mounted = resolve_dir(root, &m.destination, false)?;
         sys::mount(
             None,
-            &fd_path(mounted.as_raw_fd()),
+            &fd_path(top.as_raw_fd()),
             None,
             libc::MS_REMOUNT | libc::MS_RDONLY | base,
             None,
@@ -675,6 +674,22 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
         .context(|| "remount cgroup tmpfs read-only".into())?;
     }
     Ok(())
+}
+
+/// The directory for hierarchy `name` (a mountpoint's last component, from
+/// mountinfo) in the cgroup tmpfs `top` just mounted: made and opened by name,
+/// with no walk from the rootfs (nothing else can be in that tmpfs yet).
+fn hierarchy_dir(top: &OwnedFd, name: &str) -> Result<OwnedFd> {
+    if name.contains('/') || name == "." || name == ".." {
+        bail!("cgroup hierarchy name {name:?} is not a single path component");
+    }
+    let c_name = cstring(name)?;
+    match nix::sys::stat::mkdirat(top, c_name.as_c_str(), nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(std::io::Error::from(e)).context(|| format!("mkdir {name} in the cgroup tmpfs")),
+    }
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    sys::openat(top.as_raw_fd(), &c_name, flags, 0).context(|| format!("open {name} in the cgroup tmpfs"))
 }
 
 fn pivot(root: &OwnedFd) -> Result<()> {
