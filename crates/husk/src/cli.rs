@@ -32,11 +32,11 @@ pub struct Cli {
     pub log_format: Format,
 
     /// Print debug messages
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", value_parser = go_bool, hide_possible_values = true)]
     pub debug: bool,
 
     /// Manage cgroups through systemd
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", value_parser = go_bool, hide_possible_values = true)]
     pub systemd_cgroup: bool,
 
     /// Rootless mode: auto, true or false
@@ -49,6 +49,16 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// A global switch's value as runc (Go's strconv.ParseBool) reads it:
+/// `--debug`, `--debug=true`, `--systemd-cgroup=false`.
+fn go_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("{value:?} is not true or false")),
+    }
 }
 
 /// `defer`: clap makes a command's arguments only when that command is the
@@ -385,6 +395,21 @@ mod tests {
         assert_eq!(c.preserve_fds, 2);
         assert!(c.no_pivot && c.no_new_keyring);
         assert_eq!(cli.log_format, Format::Json);
+    }
+
+    #[test]
+    fn global_switches_take_runcs_optional_values() {
+        let cli = parse(&["--debug", "--systemd-cgroup", "list"]);
+        assert!(cli.debug && cli.systemd_cgroup);
+        assert!(matches!(cli.command, Some(Command::List { .. })));
+        let cli = parse(&["--debug=true", "--systemd-cgroup=false", "state", "x"]);
+        assert!(cli.debug && !cli.systemd_cgroup);
+        let cli = parse(&["--debug=0", "--systemd-cgroup=T", "list"]);
+        assert!(!cli.debug && cli.systemd_cgroup);
+        let err = Cli::try_parse_from(["husk", "--debug=maybe", "list"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"maybe\" is not true or false"), "{err}");
     }
 
     #[test]
