@@ -194,7 +194,27 @@ fn remap_from(exe: &OwnedFd, s: &Segment) -> io::Result<()> {
 /// Replaces the file-backed part of a written segment with anonymous memory
 /// holding the same bytes, with the protections it had (RELRO stays read-only).
 fn move_to_anonymous(s: &Segment, protections: &[(usize, usize, libc::c_int)]) -> io::Result<()> {
-    let len = s.file_end - s.start;
+    // A piece at a time: the old and the new pages are both resident only for
+    // one piece, so the process's peak RSS (which its clones inherit as their
+    // VmHWM) grows by a piece, not by the segment.
+    for piece in (s.start..s.file_end).step_by(MOVE_PIECE) {
+        move_piece(piece, MOVE_PIECE.min(s.file_end - piece))?;
+    }
+    for &(start, end, prot) in protections {
+        let (from, to) = (start.max(s.start), end.min(s.file_end));
+        if from < to && prot != libc::PROT_READ | libc::PROT_WRITE {
+            // SAFETY: the range lies within the segment just moved; it gets back
+            // the protection it had.
+            check(unsafe { libc::mprotect(from as *mut libc::c_void, to - from, prot) } as libc::c_long)?;
+        }
+    }
+    Ok(())
+}
+
+const MOVE_PIECE: usize = 16 * PAGE;
+
+/// Copies `len` bytes at `at` into new anonymous memory and moves that over them.
+fn move_piece(at: usize, len: usize) -> io::Result<()> {
     // SAFETY: a fresh private anonymous mapping.
     let copy = unsafe {
         libc::mmap(
@@ -209,18 +229,18 @@ fn move_to_anonymous(s: &Segment, protections: &[(usize, usize, libc::c_int)]) -
     if copy == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the segment is mapped readable over `len` bytes (PF_W segments
+    // SAFETY: the segment is mapped readable over these bytes (PF_W segments
     // are always readable here) and `copy` is a new mapping of `len` bytes.
     // Nothing writes the segment between the copy and the move: one thread,
     // every signal blocked.
     let moved = unsafe {
-        std::ptr::copy_nonoverlapping(s.start as *const u8, copy.cast::<u8>(), len);
+        std::ptr::copy_nonoverlapping(at as *const u8, copy.cast::<u8>(), len);
         libc::mremap(
             copy,
             len,
             len,
             libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-            s.start as *mut libc::c_void,
+            at as *mut libc::c_void,
         )
     };
     if moved == libc::MAP_FAILED {
@@ -228,14 +248,6 @@ fn move_to_anonymous(s: &Segment, protections: &[(usize, usize, libc::c_int)]) -
         // SAFETY: `copy` is ours and nothing points into it.
         unsafe { libc::munmap(copy, len) };
         return Err(err);
-    }
-    for &(start, end, prot) in protections {
-        let (from, to) = (start.max(s.start), end.min(s.file_end));
-        if from < to && prot != libc::PROT_READ | libc::PROT_WRITE {
-            // SAFETY: the range lies within the segment just moved; it gets back
-            // the protection it had.
-            check(unsafe { libc::mprotect(from as *mut libc::c_void, to - from, prot) } as libc::c_long)?;
-        }
     }
     Ok(())
 }
