@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """order.py MAP TRACE... : prints a symbol ordering file for lld.
-Each TRACE holds 'offset seq' lines (executed instruction addresses of the
-binary the MAP describes). Sections hit by more traces go first; among
+Each TRACE holds 'offset seq role' lines (executed instruction addresses of
+the binary the MAP describes; role 0: the command's process, 1: its clones),
+each role a trace of its own. Sections hit by more traces go first; among
 them, by the bitset of traces and then by first execution."""
 import bisect, re, sys
 
@@ -29,8 +30,14 @@ def main():
     secs = sections(sys.argv[1])
     starts = [s[0] for s in secs]
     hit = {}  # index -> [bitset, first seq rank]
-    for t, path in enumerate(sys.argv[2:]):
-        rows = sorted((int(seq), int(off, 16)) for off, seq in (l.split() for l in open(path)))
+    traces = []  # one per (file, role): a command's own process, its clones
+    for path in sys.argv[2:]:
+        by_role = {}
+        for line in open(path):
+            off, seq, *role = line.split()
+            by_role.setdefault(role[0] if role else '0', []).append((int(seq), int(off, 16)))
+        traces += [sorted(rows) for _, rows in sorted(by_role.items())]
+    for t, rows in enumerate(traces):
         for rank, (seq, off) in enumerate(rows):
             i = bisect.bisect_right(starts, off) - 1
             if i < 0 or off >= secs[i][0] + secs[i][1]:

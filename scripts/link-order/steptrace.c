@@ -1,6 +1,9 @@
 // steptrace OUT INODE CMD ARGS...: runs CMD single-stepping it and every
 // process it forks, recording which instructions of the binary with inode
-// INODE are executed (offsets from its load address), in first-hit order.
+// INODE are executed (offsets from its load address), in first-hit order:
+// "offset sequence role" lines, role 0 for the command's own process and 1
+// for the processes it clones (a container's init, exec's joiner), so that
+// their code can be laid out apart from the caller's.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -14,7 +17,7 @@
 #include <unistd.h>
 
 #define SPAN (64u << 20)
-static uint32_t *first; /* first[off] = 1 + sequence of first execution */
+static uint32_t *first[2]; /* first[role][off] = 1 + sequence of first execution */
 static uint32_t seq;
 static unsigned long ino;
 #define MAXPID (1 << 22)
@@ -66,7 +69,8 @@ static void release_others(void) {
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage\n"); return 2; }
     ino = strtoul(argv[2], 0, 10);
-    first = calloc(SPAN, sizeof *first);
+    first[0] = calloc(SPAN, sizeof *first[0]);
+    first[1] = calloc(SPAN, sizeof *first[1]);
     bias = calloc(MAXPID, sizeof *bias);
     /* Not SA_RESTART: waitpid returns EINTR and the tracees are released. */
     struct sigaction sa = {.sa_handler = on_signal};
@@ -117,7 +121,8 @@ int main(int argc, char **argv) {
             struct user_regs_struct r;
             if (bias[pid] > 1 && ptrace(PTRACE_GETREGS, pid, 0, &r) == 0) {
                 unsigned long off = r.rip - bias[pid];
-                if (off < SPAN && !first[off]) first[off] = ++seq;
+                uint32_t *mine = first[pid != child];
+                if (off < SPAN && !mine[off]) mine[off] = ++seq;
             }
             sig = 0;
         } else if (sig == SIGSTOP) {
@@ -127,8 +132,9 @@ int main(int argc, char **argv) {
         ptrace(PTRACE_SINGLESTEP, pid, 0, sig);
     }
     FILE *out = fopen(argv[1], "a");
-    for (unsigned long off = 0; off < SPAN; off++)
-        if (first[off]) fprintf(out, "%lx %u\n", off, first[off]);
+    for (int role = 0; role < 2; role++)
+        for (unsigned long off = 0; off < SPAN; off++)
+            if (first[role][off]) fprintf(out, "%lx %u %d\n", off, first[role][off], role);
     fclose(out);
     return exit_code;
 }
