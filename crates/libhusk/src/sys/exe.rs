@@ -77,7 +77,24 @@ pub fn replace(exe: &OwnedFd) -> io::Result<()> {
         return Err(unsupported("more than one thread"));
     }
     let segments = own_segments()?;
-    let protections = read_maps()?;
+    let maps = super::fs::read_proc("/proc/self/maps")?;
+    // The program headers (AT_PHDR) are those of the program that runs, which
+    // is not always the file of /proc/self/exe: run as
+    // `ld-linux-x86-64.so.2 husk ...`, the executable is the loader. Its
+    // bytes mapped over husk's segments would crash the process (SIGBUS past
+    // its end): only the very file whose segments are mapped can replace them.
+    let meta = std::fs::File::from(exe.try_clone()?).metadata()?;
+    let file = {
+        use std::os::unix::fs::MetadataExt;
+        (libc::major(meta.dev()), libc::minor(meta.dev()), meta.ino())
+    };
+    if !segments
+        .iter()
+        .all(|s| maps.lines().any(|l| mapping_of(l, s.start) == Some(file)))
+    {
+        return Err(unsupported("the running binary is not the given file"));
+    }
+    let protections: Vec<_> = maps.lines().filter_map(parse_maps_line).collect();
     // No signal handler may write a global between its copy and its move.
     let mask = SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK)?;
     let moved = segments.iter().try_for_each(|s| {
@@ -144,10 +161,21 @@ fn own_segments() -> io::Result<Vec<Segment>> {
     Ok(segments)
 }
 
-/// Each mapping's range and protection, from /proc/self/maps.
-fn read_maps() -> io::Result<Vec<(usize, usize, libc::c_int)>> {
-    let text = super::fs::read_proc("/proc/self/maps")?;
-    Ok(text.lines().filter_map(parse_maps_line).collect())
+/// The file (device major, minor, inode) of a /proc/self/maps line, if it
+/// maps `addr` from a file.
+fn mapping_of(line: &str, addr: usize) -> Option<(u32, u32, u64)> {
+    let (start, end, _) = parse_maps_line(line)?;
+    if !(start..end).contains(&addr) {
+        return None;
+    }
+    let mut words = line.split(' ').filter(|w| !w.is_empty()).skip(3);
+    let (major, minor) = words.next()?.split_once(':')?;
+    let inode: u64 = words.next()?.parse().ok()?;
+    (inode != 0).then_some((
+        u32::from_str_radix(major, 16).ok()?,
+        u32::from_str_radix(minor, 16).ok()?,
+        inode,
+    ))
 }
 
 fn parse_maps_line(line: &str) -> Option<(usize, usize, libc::c_int)> {
@@ -310,6 +338,15 @@ mod tests {
             parse_maps_line(line),
             Some((0x7ffd1000, 0x7ffd2000, libc::PROT_READ | libc::PROT_WRITE))
         );
+    }
+
+    #[test]
+    fn maps_lines_give_the_file_of_an_address() {
+        let line = "5555e8a00000-5555e8b1d000 r-xp 0011c000 fe:01 1234   /usr/bin/husk";
+        assert_eq!(mapping_of(line, 0x5555e8a00000), Some((0xfe, 1, 1234)));
+        assert_eq!(mapping_of(line, 0x5555e8b1d000), None);
+        let line = "7ffd1000-7ffd2000 rw-p 00000000 00:00 0";
+        assert_eq!(mapping_of(line, 0x7ffd1000), None);
     }
 
     #[test]
