@@ -922,3 +922,46 @@ fn cve_2019_5736_husk_run_by_its_loader_dies_of_no_signal() {
     }
     let _ = b.husk(&["delete", "-f", "l2"]);
 }
+
+/// Each step of the in-place seal refused (strace's fault injection on husk
+/// itself, not on the init it clones): `create` still works, and the init
+/// waits in husk's code with an executable no one can write: the read-only
+/// bind (the re-exec when the swap is refused) or a sealed memfd (when no
+/// read-only bind can be made: no mount API, a seccomp filter's ENOSYS).
+#[test]
+fn cve_2019_5736_a_refused_seal_step_falls_back_to_a_sealed_copy() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("skipped: no strace");
+        return;
+    }
+    let mut b = Bundle::new("sealfail");
+    b.script("sleep 30");
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let refusals = [
+        ("open_tree", "ENOSYS"),
+        ("mount_setattr", "EINVAL"),
+        ("prctl", "EPERM"),
+        ("mremap", "ENOMEM"),
+    ];
+    for (n, (syscall, errno)) in refusals.iter().enumerate() {
+        let id = format!("f{n}");
+        // Without -f: only husk's own calls fail, not those of its clones.
+        let mut c = std::process::Command::new("strace");
+        c.args(["-o", "/dev/null", "-e"])
+            .arg(format!("inject={syscall}:error={errno}"))
+            .arg(HUSK)
+            .arg("--root")
+            .arg(&b.root)
+            .args(["create", "--bundle", &bundle, &id]);
+        b.tag(&mut c);
+        let o = run_with_timeout(&mut c, COMMAND_TIMEOUT);
+        assert!(o.status.success(), "{syscall} {errno}: {}", stderr(&o));
+        let pid = b.state(&id)["pid"].as_i64().unwrap();
+        assert!(
+            runs_from_sealed_copy(pid as u32),
+            "{syscall} {errno}: the init runs from the writable binary"
+        );
+        assert_ok(&b.husk(&["delete", "-f", &id]));
+        b.assert_gone(&id);
+    }
+}

@@ -68,7 +68,9 @@ pub fn ensure_sealed() -> Result<()> {
     let sealed = match readonly_mount() {
         Ok(tree) if swap_in_place(&tree).is_ok() => return Ok(()),
         Ok(tree) => tree,
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+        // No right to mount (rootless), or no new mount API here (a kernel
+        // before 5.12, or a seccomp filter answering ENOSYS): the copy.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS | libc::EINVAL)) => {
             if !exe_is_writable_by_caller() {
                 return Ok(());
             }
