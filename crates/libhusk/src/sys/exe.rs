@@ -221,13 +221,10 @@ fn remap_from(exe: &OwnedFd, s: &Segment) -> io::Result<()> {
 
 /// Replaces the file-backed part of a written segment with anonymous memory
 /// holding the same bytes, with the protections it had (RELRO stays read-only).
+/// (In one piece: a process's peak RSS, which the copy raises by the
+/// segment's size for an instant, is not inherited by its clones.)
 fn move_to_anonymous(s: &Segment, protections: &[(usize, usize, libc::c_int)]) -> io::Result<()> {
-    // A piece at a time: the old and the new pages are both resident only for
-    // one piece, so the process's peak RSS (which its clones inherit as their
-    // VmHWM) grows by a piece, not by the segment.
-    for piece in (s.start..s.file_end).step_by(MOVE_PIECE) {
-        move_piece(piece, MOVE_PIECE.min(s.file_end - piece))?;
-    }
+    move_piece(s.start, s.file_end - s.start)?;
     for &(start, end, prot) in protections {
         let (from, to) = (start.max(s.start), end.min(s.file_end));
         if from < to && prot != libc::PROT_READ | libc::PROT_WRITE {
@@ -238,8 +235,6 @@ fn move_to_anonymous(s: &Segment, protections: &[(usize, usize, libc::c_int)]) -
     }
     Ok(())
 }
-
-const MOVE_PIECE: usize = 16 * PAGE;
 
 /// Copies `len` bytes at `at` into new anonymous memory and moves that over them.
 fn move_piece(at: usize, len: usize) -> io::Result<()> {
