@@ -78,20 +78,7 @@ pub fn replace(exe: &OwnedFd) -> io::Result<()> {
     }
     let segments = own_segments()?;
     let maps = super::fs::read_proc("/proc/self/maps")?;
-    // The program headers (AT_PHDR) are those of the program that runs, which
-    // is not always the file of /proc/self/exe: run as
-    // `ld-linux-x86-64.so.2 husk ...`, the executable is the loader. Its
-    // bytes mapped over husk's segments would crash the process (SIGBUS past
-    // its end): only the very file whose segments are mapped can replace them.
-    let meta = std::fs::File::from(exe.try_clone()?).metadata()?;
-    let file = {
-        use std::os::unix::fs::MetadataExt;
-        (libc::major(meta.dev()), libc::minor(meta.dev()), meta.ino())
-    };
-    if !segments
-        .iter()
-        .all(|s| maps.lines().any(|l| mapping_of(l, s.start) == Some(file)))
-    {
+    if !mapped_from(exe, &segments, &maps)? {
         return Err(unsupported("the running binary is not the given file"));
     }
     let protections: Vec<_> = maps.lines().filter_map(parse_maps_line).collect();
@@ -107,6 +94,20 @@ pub fn replace(exe: &OwnedFd) -> io::Result<()> {
     mask.thread_set_mask()?;
     moved?;
     set_exe_link(exe)
+}
+
+/// Whether every segment is mapped from the file `exe` is open on. The
+/// program headers (AT_PHDR) are those of the program that runs, which is
+/// not always the file of /proc/self/exe: run as `ld-linux-x86-64.so.2 husk
+/// ...`, the executable is the loader, whose bytes mapped over husk's
+/// segments would crash the process (SIGBUS past its end).
+fn mapped_from(exe: &OwnedFd, segments: &[Segment], maps: &str) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::File::from(exe.try_clone()?).metadata()?;
+    let file = (libc::major(meta.dev()), libc::minor(meta.dev()), meta.ino());
+    Ok(segments
+        .iter()
+        .all(|s| maps.lines().any(|l| mapping_of(l, s.start) == Some(file))))
 }
 
 /// The running binary's PT_LOAD segments, from its program headers (AT_PHDR).
