@@ -62,6 +62,11 @@ fn a_global_flag_after_the_command_gets_a_hint() {
     );
     let o = run_with_timeout(Command::new(HUSK).args(["list", "--bogus"]), COMMAND_TIMEOUT);
     assert_eq!(stderr(&o).trim(), "husk: error: unexpected argument '--bogus' found");
+    // Before the command, with a bad value: no hint to move it.
+    let o = run_with_timeout(Command::new(HUSK).args(["--debug=maybe", "list"]), COMMAND_TIMEOUT);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!stderr(&o).contains("global flag"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("\"maybe\" is not true or false"), "{}", stderr(&o));
 }
 
 #[test]

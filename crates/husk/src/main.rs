@@ -137,7 +137,11 @@ fn usage_error(e: clap::Error) -> ! {
 /// runc's global flags go before the command (`husk --root R list`); given
 /// after it, clap only says the argument is unexpected.
 fn global_flag_hint(e: &clap::Error) -> String {
-    use clap::error::{ContextKind, ContextValue};
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        // A global flag before the command, with a bad value or none.
+        return String::new();
+    }
     let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
         return String::new();
     };
