@@ -965,3 +965,35 @@ fn cve_2019_5736_a_refused_seal_step_falls_back_to_a_sealed_copy() {
         b.assert_gone(&id);
     }
 }
+
+/// As root the seal happens in place: `run` and `exec` start husk once (no
+/// execveat of the sealed binary), and the process still ends up running
+/// from the read-only bind. With the swap broken and always falling back,
+/// every other CVE-2019-5736 test would still pass; this one would not.
+#[test]
+fn cve_2019_5736_as_root_the_seal_needs_no_second_start_of_husk() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("skipped: no strace");
+        return;
+    }
+    let mut b = Bundle::new("sealinplace");
+    b.script("exit 0");
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let trace = b.dir.join("execs.strace");
+    let mut c = std::process::Command::new("strace");
+    c.args(["-f", "-e", "trace=execve,execveat", "-o"])
+        .arg(&trace)
+        .arg(HUSK)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", &bundle, "once"]);
+    b.tag(&mut c);
+    let o = run_with_timeout(&mut c, COMMAND_TIMEOUT);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let execs = std::fs::read_to_string(&trace).unwrap();
+    let starts = execs.lines().filter(|l| l.contains(" execve") && !l.contains("resumed")).count();
+    // husk itself, then the container's program (/bin/sh for the script).
+    assert!(!execs.contains("execveat("), "husk re-exec'd itself:\n{execs}");
+    assert_eq!(starts, 2, "{execs}");
+    b.assert_gone("once");
+}

@@ -71,11 +71,13 @@ fn unsupported(what: &str) -> io::Error {
 /// it was: its memory holds the same bytes, moved or not, and
 /// `/proc/self/exe` is unchanged.
 pub fn replace(exe: &OwnedFd) -> io::Result<()> {
-    // SAFETY: getpid cannot fail.
-    let me = unsafe { libc::getpid() };
-    if super::process_stat(me).is_none_or(|s| s.threads != 1) {
+    // One read of /proc/self/stat: the thread count, and the layout fields
+    // PR_SET_MM_MAP takes back unchanged (moving segments changes none).
+    let stat = super::fs::read_proc("/proc/self/stat")?;
+    if super::parse_stat(stat.as_bytes()).is_none_or(|s| s.threads != 1) {
         return Err(unsupported("more than one thread"));
     }
+    let layout = mm_fields(&stat).ok_or_else(|| unsupported("unreadable /proc/self/stat"))?;
     let segments = own_segments()?;
     let maps = super::fs::read_proc("/proc/self/maps")?;
     if !mapped_from(exe, &segments, &maps)? {
@@ -93,7 +95,7 @@ pub fn replace(exe: &OwnedFd) -> io::Result<()> {
     });
     mask.thread_set_mask()?;
     moved?;
-    set_exe_link(exe)
+    set_exe_link(exe, layout)
 }
 
 /// Whether every segment is mapped from the file `exe` is open on. The
@@ -277,9 +279,7 @@ fn move_piece(at: usize, len: usize) -> io::Result<()> {
 }
 
 /// `PR_SET_MM_MAP` with `exe_fd`: every other field as it is now.
-fn set_exe_link(exe: &OwnedFd) -> io::Result<()> {
-    let stat = super::fs::read_proc("/proc/self/stat")?;
-    let mut map = mm_fields(&stat).ok_or_else(|| unsupported("unreadable /proc/self/stat"))?;
+fn set_exe_link(exe: &OwnedFd, mut map: MmMap) -> io::Result<()> {
     // SAFETY: brk(0) only reports the current break.
     map.brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
     map.exe_fd = exe.as_raw_fd() as u32;
