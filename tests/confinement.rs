@@ -991,7 +991,10 @@ fn cve_2019_5736_as_root_the_seal_needs_no_second_start_of_husk() {
     let o = run_with_timeout(&mut c, COMMAND_TIMEOUT);
     assert!(o.status.success(), "{}", stderr(&o));
     let execs = std::fs::read_to_string(&trace).unwrap();
-    let starts = execs.lines().filter(|l| l.contains(" execve") && !l.contains("resumed")).count();
+    let starts = execs
+        .lines()
+        .filter(|l| l.contains(" execve") && !l.contains("resumed"))
+        .count();
     // husk itself, then the container's program (/bin/sh for the script).
     assert!(!execs.contains("execveat("), "husk re-exec'd itself:\n{execs}");
     assert_eq!(starts, 2, "{execs}");
