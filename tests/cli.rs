@@ -422,3 +422,47 @@ fn closed_stdout_without_dev_null_aborts_husk() {
     );
     assert_eq!(o.status.signal(), Some(libc::SIGABRT), "{o:?}");
 }
+
+/// The ELF section headers of `binary`: (name, type) of each.
+fn elf_sections(binary: &[u8]) -> Vec<(String, u32)> {
+    let u16_at = |at: usize| u16::from_le_bytes(binary[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(binary[at..at + 4].try_into().unwrap());
+    let u64_at = |at: usize| u64::from_le_bytes(binary[at..at + 8].try_into().unwrap()) as usize;
+    assert_eq!(&binary[..5], b"\x7fELF\x02", "not a 64-bit ELF file");
+    let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let header = |i: usize| shoff + i * shentsize;
+    let names = u64_at(header(shstrndx) + 0x18);
+    (0..shnum)
+        .map(|i| {
+            let name = names + u32_at(header(i)) as usize;
+            let end = binary[name..].iter().position(|b| *b == 0).unwrap();
+            (
+                String::from_utf8_lossy(&binary[name..name + end]).into_owned(),
+                u32_at(header(i) + 4),
+            )
+        })
+        .collect()
+}
+
+/// Linked by lld where the build host's glibc (2.36 or later) applies RELR,
+/// husk's relative relocations are packed: each start reads 3 KiB of them, not
+/// 242 KiB. With an older glibc they must not be, or husk would crash at start.
+#[test]
+fn relocations_are_packed_only_where_glibc_applies_them() {
+    const SHT_RELR: u32 = 19;
+    let binary = std::fs::read(HUSK).unwrap();
+    let sections = elf_sections(&binary);
+    let by_lld = binary.windows(12).any(|w| w == b"Linker: LLD ");
+    let getconf = Command::new("getconf").arg("GNU_LIBC_VERSION").output().unwrap();
+    let version = String::from_utf8_lossy(&getconf.stdout).trim().to_string();
+    let minor: u32 = version
+        .strip_prefix("glibc 2.")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let packed = sections.iter().any(|(_, kind)| *kind == SHT_RELR);
+    if minor < 36 {
+        assert!(!packed, "{version}: RELR relocations that this glibc does not apply");
+    } else if by_lld {
+        assert!(packed, "{version} and lld: relocations not packed: {sections:?}");
+    }
+}
