@@ -923,6 +923,20 @@ fn cve_2019_5736_husk_run_by_its_loader_dies_of_no_signal() {
     let _ = b.husk(&["delete", "-f", "l2"]);
 }
 
+/// `husk --root ROOT ARGS` of bundle `b`, run by strace with `strace_args`.
+/// strace is required (scripts/install-deps.sh installs it), as in crash.rs:
+/// a test skipped for its lack would assert nothing.
+fn husk_under_strace(b: &Bundle, strace_args: &[&str], args: &[&str]) -> std::process::Command {
+    assert!(
+        std::process::Command::new("strace").arg("-V").output().is_ok(),
+        "strace must be installed (scripts/install-deps.sh)"
+    );
+    let mut c = std::process::Command::new("strace");
+    c.args(strace_args).arg(HUSK).arg("--root").arg(&b.root).args(args);
+    b.tag(&mut c);
+    c
+}
+
 /// Each step of the in-place seal refused (strace's fault injection on husk
 /// itself, not on the init it clones): `create` still works, and the init
 /// waits in husk's code with an executable no one can write: the read-only
@@ -930,10 +944,6 @@ fn cve_2019_5736_husk_run_by_its_loader_dies_of_no_signal() {
 /// read-only bind can be made: no mount API, a seccomp filter's ENOSYS).
 #[test]
 fn cve_2019_5736_a_refused_seal_step_falls_back_to_a_sealed_copy() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: no strace");
-        return;
-    }
     let mut b = Bundle::new("sealfail");
     b.script("sleep 30");
     let bundle = b.dir.to_str().unwrap().to_string();
@@ -946,14 +956,12 @@ fn cve_2019_5736_a_refused_seal_step_falls_back_to_a_sealed_copy() {
     for (n, (syscall, errno)) in refusals.iter().enumerate() {
         let id = format!("f{n}");
         // Without -f: only husk's own calls fail, not those of its clones.
-        let mut c = std::process::Command::new("strace");
-        c.args(["-o", "/dev/null", "-e"])
-            .arg(format!("inject={syscall}:error={errno}"))
-            .arg(HUSK)
-            .arg("--root")
-            .arg(&b.root)
-            .args(["create", "--bundle", &bundle, &id]);
-        b.tag(&mut c);
+        let inject = format!("inject={syscall}:error={errno}");
+        let mut c = husk_under_strace(
+            &b,
+            &["-o", "/dev/null", "-e", &inject],
+            &["create", "--bundle", &bundle, &id],
+        );
         let o = run_with_timeout(&mut c, COMMAND_TIMEOUT);
         assert!(o.status.success(), "{syscall} {errno}: {}", stderr(&o));
         let pid = b.state(&id)["pid"].as_i64().unwrap();
@@ -972,22 +980,16 @@ fn cve_2019_5736_a_refused_seal_step_falls_back_to_a_sealed_copy() {
 /// every other CVE-2019-5736 test would still pass; this one would not.
 #[test]
 fn cve_2019_5736_as_root_the_seal_needs_no_second_start_of_husk() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: no strace");
-        return;
-    }
     let mut b = Bundle::new("sealinplace");
     b.script("exit 0");
     let bundle = b.dir.to_str().unwrap().to_string();
     let trace = b.dir.join("execs.strace");
-    let mut c = std::process::Command::new("strace");
-    c.args(["-f", "-e", "trace=execve,execveat", "-o"])
-        .arg(&trace)
-        .arg(HUSK)
-        .arg("--root")
-        .arg(&b.root)
-        .args(["run", "--bundle", &bundle, "once"]);
-    b.tag(&mut c);
+    let trace_arg = trace.to_str().unwrap();
+    let mut c = husk_under_strace(
+        &b,
+        &["-f", "-e", "trace=execve,execveat", "-o", trace_arg],
+        &["run", "--bundle", &bundle, "once"],
+    );
     let o = run_with_timeout(&mut c, COMMAND_TIMEOUT);
     assert!(o.status.success(), "{}", stderr(&o));
     let execs = std::fs::read_to_string(&trace).unwrap();
