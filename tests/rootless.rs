@@ -227,6 +227,40 @@ fn root_runs_a_user_namespaced_container_with_a_custom_mapping() {
     b.assert_gone("u");
 }
 
+/// The init makes the network namespace itself, after the clone: it must
+/// still belong to the container's user namespace, as one made by the clone
+/// would. Owned by the host's, the container's root could neither set its
+/// sysctls nor mount its /sys, and /proc/sys/net would not be root's inside.
+#[test]
+fn a_user_namespaced_containers_network_namespace_is_its_own() {
+    let mut b = Bundle::new("userns-net");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let want = if host_forward.trim() == "1" { "0" } else { "1" };
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want});
+    b.save();
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let out = b.output_of(
+        "readlink /proc/self/ns/net; cat /proc/sys/net/ipv4/ip_forward; \
+         stat -c %u /proc/sys/net/ipv4/ip_forward; ls /sys/class/net",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_ne!(lines[0], host_net.to_str().unwrap(), "a network namespace of its own");
+    assert_eq!(lines[1], want, "the sysctl written by the container's root: {out}");
+    assert_eq!(lines[2], "0", "the namespace's sysctls belong to the container's root");
+    assert_eq!(lines[3], "lo", "only the namespace's loopback: {out}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward
+    );
+}
+
 /// A host directory with one file owned by 0:0 and one by 7:8.
 fn owned_files(b: &Bundle) -> std::path::PathBuf {
     let dir = b.dir.join("idmapped");

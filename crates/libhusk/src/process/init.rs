@@ -131,6 +131,7 @@ struct Prepared {
 /// Everything that can fail at `create`: namespaces, the filesystem, limits.
 fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared> {
     let plan = args.plan;
+    plan.namespaces.unshare_in_init()?;
     let attrs = &plan.process.attrs;
     if let Some(cpus) = &attrs.affinity_initial {
         attrs::set_affinity(cpus)?;

@@ -91,9 +91,23 @@ impl NamespacePlan {
     /// Flags for clone3. A new time namespace is made with unshare in the parent
     /// instead, so that offsets can be written before the child enters it; a new
     /// cgroup namespace by the init once it is in its cgroup, so that the
-    /// namespace is rooted there.
+    /// namespace is rooted there; a new network namespace by the init first
+    /// thing (`unshare_in_init`).
     pub fn clone_flags(&self) -> u64 {
-        self.new & !((libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP) as u64)
+        self.new & !((libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP | libc::CLONE_NEWNET) as u64)
+    }
+
+    /// In the init, before anything else: the new network namespace. Its
+    /// making is the longest part of a clone (~0.6 ms); made here, it runs
+    /// while `create` makes the cgroup instead of before. The init is already
+    /// in the user namespace it will have (created by the clone or joined by
+    /// the parent before it), so that namespace owns the new one, as it
+    /// would at the clone.
+    pub fn unshare_in_init(&self) -> Result<()> {
+        if self.is_new(libc::CLONE_NEWNET) {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context(|| "create network namespace".into())?;
+        }
+        Ok(())
     }
 
     /// The namespace of type `flag` that husk itself or the host (pid 1) is
@@ -230,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn new_namespaces_become_clone_flags_but_time_and_cgroup() {
+    fn new_namespaces_become_clone_flags_but_time_cgroup_and_network() {
         let p =
             plan(r#"[{"type":"pid"},{"type":"mount"},{"type":"network"},{"type":"time"},{"type":"cgroup"}]"#).unwrap();
         for flag in [
@@ -243,8 +257,9 @@ mod tests {
             assert!(p.is_new(flag) && p.has(flag), "{flag:#x}");
         }
         assert!(!p.has(libc::CLONE_NEWUSER) && !p.has(libc::CLONE_NEWUTS));
-        // Time: unshared by the parent; cgroup: by the init once in its cgroup.
-        let want = (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET) as u64;
+        // Time: unshared by the parent; cgroup: by the init once in its
+        // cgroup; network: by the init first thing.
+        let want = (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64;
         assert_eq!(p.clone_flags(), want);
         assert!(p.joins.is_empty() && !p.pid_joined_late);
     }
