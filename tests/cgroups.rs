@@ -796,3 +796,91 @@ fn the_handed_tasks_files_stay_out_of_the_container_on_pure_v1() {
         assert_ok(&b.husk(&["delete", "-f", id]));
     }
 }
+
+/// The /sys/fs/cgroup mounts of the container, with what differs between
+/// containers (the per-root directory, optional fields) left out: root,
+/// mountpoint, options, and the filesystem part.
+fn cgroup_mounts_seen_inside(b: &mut Bundle) -> String {
+    let out = b.output_of(
+        "awk '$5 ~ \"^/sys/fs/cgroup\"' /proc/self/mountinfo; echo ---; \
+         touch /sys/fs/cgroup/x /sys/fs/cgroup/pids/x 2>&1; cat /sys/fs/cgroup/pids/cgroup.procs",
+    );
+    let (info, rest) = out.split_once("---\n").unwrap();
+    let mut lines: Vec<String> = info
+        .lines()
+        .map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let fs = l.split_once(" - ").unwrap().1;
+            let root = fields[3]
+                .split('/')
+                .map(|c| if c.starts_with("root=") { "ROOT" } else { c });
+            format!(
+                "{} {} {} - {fs}",
+                root.collect::<Vec<_>>().join("/"),
+                fields[4],
+                fields[5]
+            )
+        })
+        .collect();
+    lines.sort();
+    format!("{}\n---\n{rest}", lines.join("\n"))
+}
+
+/// On a pure v1 host `create` builds the container's cgroup tmpfs and the
+/// init attaches it (rootfs::cgroup_tree_for_init); with a user namespace the
+/// init builds it itself. Both must give the same mounts: read-only binds of
+/// the container's own cgroup, in a read-only tmpfs.
+#[test]
+fn the_v1_cgroup_tmpfs_is_the_same_whoever_builds_it() {
+    let bundle = |name: &str| {
+        let mut b = Bundle::on_pure_v1(name);
+        b.without_namespace("cgroup");
+        b
+    };
+    let mut by_create = bundle("cg-tree-create");
+    let mut by_init = bundle("cg-tree-init");
+    by_init.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    by_init.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    by_init.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    let built = cgroup_mounts_seen_inside(&mut by_create);
+    assert_eq!(built, cgroup_mounts_seen_inside(&mut by_init));
+    let (mounts, rest) = built.split_once("\n---\n").unwrap();
+    let top = mounts.lines().find(|l| l.contains(" /sys/fs/cgroup ")).unwrap();
+    assert!(top.starts_with("/ /sys/fs/cgroup ro,nosuid,nodev,noexec"), "{top}");
+    assert!(top.ends_with("- tmpfs tmpfs ro,mode=755"), "{top}");
+    let pids = mounts.lines().find(|l| l.contains(" /sys/fs/cgroup/pids ")).unwrap();
+    assert!(pids.starts_with("/husk/ROOT/out /sys/fs/cgroup/pids ro,"), "{pids}");
+    assert!(rest.contains("/sys/fs/cgroup/x: Read-only file system"), "{rest}");
+    assert!(rest.contains("/sys/fs/cgroup/pids/x: Read-only file system"), "{rest}");
+    assert!(rest.lines().any(|l| l == "1"), "the init is in that cgroup: {rest}");
+}
+
+/// A rootfs whose /sys/fs/cgroup is a symlink out of it: the tmpfs `create`
+/// built is still attached inside the rootfs, where the symlink leads from
+/// the container's root, never on the host's path.
+#[test]
+fn the_cgroup_tmpfs_create_builds_lands_inside_the_rootfs() {
+    let mut b = Bundle::on_pure_v1("cg-tree-symlink");
+    b.without_namespace("cgroup");
+    // No sysfs over /sys: the rootfs's own /sys/fs/cgroup is the destination.
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/sys");
+    let outside = std::env::temp_dir().join(format!("husk-cg-escape-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    let fs_dir = b.rootfs().join("sys/fs");
+    std::fs::create_dir_all(&fs_dir).unwrap();
+    let _ = std::fs::remove_dir(fs_dir.join("cgroup"));
+    let escape = format!("../../../../../../../..{}", outside.display());
+    std::os::unix::fs::symlink(&escape, fs_dir.join("cgroup")).unwrap();
+    let out = b.output_of(&format!("ls {}", outside.display()));
+    assert!(
+        out.lines().any(|l| l == "pids"),
+        "the cgroup tmpfs where the link leads inside: {out}"
+    );
+    assert!(!outside.exists(), "a host directory was made at {}", outside.display());
+}

@@ -104,6 +104,7 @@ const MAX: usize = 4096;
 enum Tag {
     MapsWritten = b'G',
     PlacementFile = b'F',
+    CgroupTree = b'M',
     Placed = b'C',
     HookState = b'T',
     Committed = b'K',
@@ -115,9 +116,10 @@ enum Tag {
 }
 
 impl Tag {
-    const ALL: [Tag; 10] = [
+    const ALL: [Tag; 11] = [
         Tag::MapsWritten,
         Tag::PlacementFile,
+        Tag::CgroupTree,
         Tag::Placed,
         Tag::HookState,
         Tag::Committed,
@@ -136,6 +138,7 @@ impl Tag {
         match self {
             Tag::MapsWritten => "maps written",
             Tag::PlacementFile => "placement file",
+            Tag::CgroupTree => "cgroup tree",
             Tag::Placed => "placed",
             Tag::HookState => "hook state",
             Tag::Committed => "committed",
@@ -343,13 +346,22 @@ impl InitParent {
     }
 
     /// The cgroup is made: the `tasks` files through which the init moves
-    /// itself into it (each with its directory, for errors), then placed.
-    pub fn send_placement(&self, tasks: &[(std::path::PathBuf, std::fs::File)]) -> io::Result<()> {
+    /// itself into it (each with its directory, for errors), the detached
+    /// cgroup tmpfs built for it if any (`rootfs::cgroup_tree_for_init`),
+    /// then placed.
+    pub fn send_placement(
+        &self,
+        tasks: &[(std::path::PathBuf, std::fs::File)],
+        cgroup_tree: Option<&OwnedFd>,
+    ) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
         for (dir, file) in tasks {
             let mut payload = vec![Tag::PlacementFile as u8];
             payload.extend_from_slice(&dir.as_os_str().as_bytes()[..dir.as_os_str().len().min(MAX - 1)]);
             send_with_fd(&self.sock, &payload, file)?;
+        }
+        if let Some(tree) = cgroup_tree {
+            send_with_fd(&self.sock, &[Tag::CgroupTree as u8], tree)?;
         }
         self.send_placed()
     }
@@ -385,6 +397,15 @@ impl InitParent {
     }
 }
 
+/// What `create` hands the init with its cgroup (`send_placement`).
+#[derive(Debug, Default)]
+pub struct Placement {
+    /// The `tasks` files the init moves itself through, with their directories.
+    pub tasks: Vec<(std::path::PathBuf, std::fs::File)>,
+    /// The v1 cgroup tmpfs, built and detached.
+    pub cgroup_tree: Option<OwnedFd>,
+}
+
 /// The init's end of the `create` channel.
 pub struct InitChild {
     sock: OwnedFd,
@@ -403,17 +424,22 @@ impl InitChild {
     }
 
     /// Until husk has put us in the container's cgroup, or handed us the
-    /// `tasks` files to move ourselves through (`send_placement`).
-    pub fn wait_placed(&self) -> io::Result<Vec<(std::path::PathBuf, std::fs::File)>> {
+    /// `tasks` files to move ourselves through, and perhaps the cgroup tmpfs
+    /// (`send_placement`).
+    pub fn wait_placed(&self) -> io::Result<Placement> {
         use std::os::unix::ffi::OsStrExt;
-        let mut tasks = Vec::new();
+        let mut placement = Placement::default();
         loop {
             let p = match recv(&self.sock)? {
                 Some(p) if p.tag == Tag::PlacementFile => p,
-                received => return expect(Ok(received), Tag::Placed).map(|_| tasks),
+                Some(p) if p.tag == Tag::CgroupTree && placement.cgroup_tree.is_none() => {
+                    placement.cgroup_tree = Some(p.fd()?);
+                    continue;
+                }
+                received => return expect(Ok(received), Tag::Placed).map(|_| placement),
             };
             let dir = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&p.text));
-            tasks.push((dir, std::fs::File::from(p.fd()?)));
+            placement.tasks.push((dir, std::fs::File::from(p.fd()?)));
         }
     }
 
@@ -635,13 +661,21 @@ mod tests {
             .into_iter()
             .map(|dir| (dir.into(), sys::memfd(c"husk-test").unwrap()))
             .collect();
-        parent.send_placement(&files).unwrap();
+        parent.send_placement(&files, None).unwrap();
         let got = child.wait_placed().unwrap();
-        let dirs: Vec<_> = got.iter().map(|(d, _)| d.to_str().unwrap()).collect();
+        let dirs: Vec<_> = got.tasks.iter().map(|(d, _)| d.to_str().unwrap()).collect();
         assert_eq!(dirs, ["/sys/fs/cgroup/pids/c", "/sys/fs/cgroup/memory/c"]);
+        assert!(got.cgroup_tree.is_none());
+        // With the cgroup tmpfs: it arrives too.
+        let tree = OwnedFd::from(sys::memfd(c"husk-test").unwrap());
+        parent.send_placement(&files, Some(&tree)).unwrap();
+        let got = child.wait_placed().unwrap();
+        assert_eq!(got.tasks.len(), 2);
+        assert!(got.cgroup_tree.is_some());
         // Placed alone (husk moved the init itself): no file.
         parent.send_placed().unwrap();
-        assert!(child.wait_placed().unwrap().is_empty());
+        let got = child.wait_placed().unwrap();
+        assert!(got.tasks.is_empty() && got.cgroup_tree.is_none());
         // Anything else there is an error that names it.
         parent.send_committed().unwrap();
         let e = child.wait_placed().unwrap_err();

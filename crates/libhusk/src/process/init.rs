@@ -154,6 +154,7 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
         channel: &args.channel,
         pending: std::cell::Cell::new(plan.parent_places_cgroup() || args.cgroup_after_clone),
         new_namespace: plan.namespaces.is_new(libc::CLONE_NEWCGROUP),
+        cgroup_tree: std::cell::Cell::new(None),
     };
     if !gate.pending.get() {
         gate.enter_namespace()?;
@@ -179,7 +180,7 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
         plan,
         &args.premounted,
         args.cgroup.as_deref(),
-        &mut || gate.wait(),
+        &mut |wanted| gate.wait_for_mount(wanted),
         &mut || {
             gate.wait()?;
             if !plan.has_create_hooks() {
@@ -279,6 +280,8 @@ struct CgroupGate<'a> {
     channel: &'a InitChild,
     pending: std::cell::Cell<bool>,
     new_namespace: bool,
+    /// The cgroup tmpfs that came with the placement (`rootfs::cgroup_tree_for_init`).
+    cgroup_tree: std::cell::Cell<Option<OwnedFd>>,
 }
 
 impl CgroupGate<'_> {
@@ -286,13 +289,21 @@ impl CgroupGate<'_> {
         if !self.pending.get() {
             return Ok(());
         }
-        let tasks = self
+        let placement = self
             .channel
             .wait_placed()
             .context(|| "the parent did not place the init in its cgroup".into())?;
-        SelfPlacement::from_tasks(tasks).enter()?;
+        SelfPlacement::from_tasks(placement.tasks).enter()?;
+        self.cgroup_tree.set(placement.cgroup_tree);
         self.pending.set(false);
         self.enter_namespace()
+    }
+
+    /// Waits as `wait`, then hands over the cgroup tmpfs `create` built, if
+    /// any and if `wanted` (once).
+    fn wait_for_mount(&self, wanted: bool) -> Result<Option<OwnedFd>> {
+        self.wait()?;
+        Ok(self.cgroup_tree.take().filter(|_| wanted))
     }
 
     fn enter_namespace(&self) -> Result<()> {

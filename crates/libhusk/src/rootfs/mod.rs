@@ -70,12 +70,14 @@ pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
 /// `before_pivot` runs with the container's mounts in place and the host's
 /// filesystem still reachable: the createRuntime and createContainer hooks.
 /// `cgroup` is the container's cgroup path when the parent made one;
-/// `before_cgroup_mount` runs before a mount of a cgroup filesystem (cgroup or cgroup2).
+/// `before_cgroup_mount` runs before a mount of a cgroup filesystem (cgroup or
+/// cgroup2), and returns the cgroup tmpfs `create` built (see
+/// [`cgroup_tree_for_init`]), if any, when asked for it (for `type: cgroup`).
 pub fn setup(
     plan: &Plan,
     premounted: &[Option<OwnedFd>],
     cgroup: Option<&str>,
-    before_cgroup_mount: &mut dyn FnMut() -> Result<()>,
+    before_cgroup_mount: &mut dyn FnMut(bool) -> Result<Option<OwnedFd>>,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
     if !plan.own_mount_namespace {
@@ -96,10 +98,11 @@ pub fn setup(
         if deferred.contains(&i) {
             continue;
         }
-        let tree = premounted.get(i).and_then(Option::as_ref);
-        if mounts_a_cgroup_fs(m) {
-            before_cgroup_mount()?;
-        }
+        let prepared = match mounts_a_cgroup_fs(m) {
+            true => before_cgroup_mount(matches!(m.kind, MountKind::Cgroup))?,
+            false => None,
+        };
+        let tree = prepared.as_ref().or(premounted.get(i).and_then(Option::as_ref));
         mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
     crate::log::step("mounts");
@@ -366,7 +369,7 @@ fn mount_one(
     match &m.kind {
         MountKind::Bind { source, recursive } => bind(root, m, source, *recursive, premounted),
         MountKind::Fs { fstype, source } => mount_fs(root, m, plan, fstype, source),
-        MountKind::Cgroup => mount_cgroup(root, m, plan, cgroup),
+        MountKind::Cgroup => mount_cgroup(root, m, plan, cgroup, premounted),
     }
 }
 
@@ -537,9 +540,6 @@ fn is_cgroup2(path: &std::ffi::CStr) -> bool {
     statfs::statfs(path).is_ok_and(|st| st.filesystem_type() == statfs::CGROUP2_SUPER_MAGIC)
 }
 
-/// `type: cgroup`. On a unified host: cgroup2. On a v1 or hybrid host: a tmpfs
-/// holding one mount per hierarchy, fresh ones inside a cgroup namespace (the
-/// kernel shows the namespace's root), otherwise binds of the container's own
 /// A filesystem mount the kernel refused, naming what it refused: a type it
 /// does not know, or the options it was given (the kernel does not say which).
 fn refused_fs(e: &std::io::Error, fstype: &str, data: &str) -> crate::error::Error {
@@ -551,8 +551,22 @@ fn refused_fs(e: &std::io::Error, fstype: &str, data: &str) -> crate::error::Err
     crate::error::Error::new(format!("{what}: {e}")).with_errno(e.raw_os_error().unwrap_or(0))
 }
 
-/// cgroup directories, as runc does.
-fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>) -> Result<()> {
+/// `type: cgroup`. On a unified host: cgroup2. On a v1 or hybrid host: a tmpfs
+/// holding one mount per hierarchy, fresh ones inside a cgroup namespace (the
+/// kernel shows the namespace's root), otherwise binds of the container's own
+/// cgroup directories, as runc does; that tmpfs comes whole from `create`
+/// when it could build it (`prepared`, see [`cgroup_tree_for_init`]).
+fn mount_cgroup(
+    root: &OwnedFd,
+    m: &MountPlan,
+    plan: &Plan,
+    cgroup: Option<&str>,
+    prepared: Option<&OwnedFd>,
+) -> Result<()> {
+    if let Some(tree) = prepared {
+        let target = resolve_dir(root, &m.destination, true)?;
+        return sys::move_mount(tree, &target).context(|| "attach the cgroup tmpfs".into());
+    }
     // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
     // would expose the host's hierarchy (CVE-2023-25809): always read-only then.
     let forced_ro;
@@ -616,9 +630,101 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
         Some(c) if plan.namespaces.is_new(libc::CLONE_NEWNS) => c.hierarchies.clone(),
         _ => cgroups::hierarchies()?,
     };
-    for h in hierarchies.into_iter().filter(|h| !h.name.is_empty()) {
-        let sub = hierarchy_dir(&top, &h.name)?;
-        if fresh(&h) {
+    // The container's own cgroup, as the host sees it.
+    let own_dir = |h: &Hierarchy| match cgroup {
+        Some(path) => path.to_string(),
+        None => cgroups::path_in(&own_cgroups, h).unwrap_or_default(),
+    };
+    fill_cgroup_tmpfs(&top, m, &hierarchies, &fresh, &own_dir)?;
+    if m.is_readonly() {
+        sys::mount(
+            None,
+            &fd_path(top.as_raw_fd()),
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | base,
+            None,
+        )
+        .context(|| "remount cgroup tmpfs read-only".into())?;
+    }
+    Ok(())
+}
+
+/// The v1 /sys/fs/cgroup that `create` builds for the init while the init
+/// sets up (its mounts of the cgroup tmpfs cost ~0.35 ms on the critical
+/// path of a `run`): a detached tmpfs with a bind of the container's
+/// cgroup directory per hierarchy, as `mount_cgroup` would make it, which
+/// the init attaches in one move. Only where that function would bind every
+/// hierarchy from the host's tree: a new mount namespace (a copy of
+/// husk's), no cgroup namespace, no user namespace (whose root must own
+/// its mounts), not rootless, on a v1 or hybrid host. None otherwise, and
+/// where it cannot be built here (see below): the init makes it then.
+pub fn cgroup_tree_for_init(plan: &Plan, cgroup: &str) -> Option<OwnedFd> {
+    let (i, m) = plan
+        .mounts
+        .iter()
+        .enumerate()
+        .find(|(_, m)| matches!(m.kind, MountKind::Cgroup))?;
+    let cp = plan.cgroup.as_ref()?;
+    let eligible = plan.namespaces.is_new(libc::CLONE_NEWNS)
+        && !plan.namespaces.has(libc::CLONE_NEWCGROUP)
+        && !plan.in_userns()
+        && !plan.rootless
+        && !is_cgroup2(c"/sys/fs/cgroup");
+    if !eligible {
+        return None;
+    }
+    let mut attrs = 0;
+    for (flag, attr) in [
+        (libc::MS_NOSUID, crate::rootfs::mounts::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, crate::rootfs::mounts::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, crate::rootfs::mounts::MOUNT_ATTR_NOEXEC),
+    ] {
+        if m.flags & flag != 0 {
+            attrs |= attr;
+        }
+    }
+    let built = build_cgroup_tmpfs(m, attrs, &cp.hierarchies, cgroup);
+    // The init builds it where this could not (a kernel before 6.15 attaches
+    // no mount to a detached one; a seccomp filter around husk), and says
+    // why if it cannot either.
+    if let Err(e) = &built {
+        crate::log::debug(&format!(
+            "mounts[{i}] {}: left to the init: {e}",
+            m.destination.display()
+        ));
+    }
+    built.ok()
+}
+
+fn build_cgroup_tmpfs(m: &MountPlan, attrs: u64, hierarchies: &[Hierarchy], cgroup: &str) -> Result<OwnedFd> {
+    let options = [(c"source", c"tmpfs"), (c"mode", c"755")];
+    let top = sys::detached_tmpfs(&options, attrs)?;
+    fill_cgroup_tmpfs(&top, m, hierarchies, &|_| false, &|_| cgroup.to_string())?;
+    if m.is_readonly() {
+        let ro = Attrs {
+            set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
+            clear: 0,
+        };
+        set_attrs(&top, ro, false)?;
+        // As the remount of `mount_cgroup` does: the filesystem too.
+        sys::make_superblock_readonly(&top)?;
+    }
+    Ok(top)
+}
+
+/// Fills the cgroup tmpfs `top` of mount `m`: per hierarchy, a fresh cgroup
+/// mount where `fresh` says so, otherwise a bind of its `own_dir`; the
+/// names of co-mounted controllers as symlinks.
+fn fill_cgroup_tmpfs(
+    top: &OwnedFd,
+    m: &MountPlan,
+    hierarchies: &[Hierarchy],
+    fresh: &dyn Fn(&Hierarchy) -> bool,
+    own_dir: &dyn Fn(&Hierarchy) -> String,
+) -> Result<()> {
+    for h in hierarchies.iter().filter(|h| !h.name.is_empty()) {
+        let sub = hierarchy_dir(top, &h.name)?;
+        if fresh(h) {
             let (fstype, data) = if h.v2 {
                 (c"cgroup2", None)
             } else {
@@ -633,11 +739,7 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
             )
             .context(|| format!("mount cgroup {}", h.name))?;
         } else {
-            // The container's own cgroup, as the host sees it.
-            let rel = match cgroup {
-                Some(path) => path.to_string(),
-                None => cgroups::path_in(&own_cgroups, &h).unwrap_or_default(),
-            };
+            let rel = own_dir(h);
             let source = h.mountpoint.join(rel.trim_start_matches('/'));
             let tree = sys::open_tree(&cstring(&source)?, sys::OPEN_TREE_CLONE)
                 .context(|| format!("bind {}", source.display()))?;
@@ -659,19 +761,9 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>
             for c in h.name.split(',') {
                 let (t, n) = (cstring(&h.name)?, cstring(c)?);
                 // An existing name is left alone.
-                let _ = nix::unistd::symlinkat(t.as_c_str(), &top, n.as_c_str());
+                let _ = nix::unistd::symlinkat(t.as_c_str(), top, n.as_c_str());
             }
         }
-    }
-    if m.is_readonly() {
-        sys::mount(
-            None,
-            &fd_path(top.as_raw_fd()),
-            None,
-            libc::MS_REMOUNT | libc::MS_RDONLY | base,
-            None,
-        )
-        .context(|| "remount cgroup tmpfs read-only".into())?;
     }
     Ok(())
 }

@@ -388,6 +388,77 @@ fn new_procfs(waiting: bool) -> io::Result<OwnedFd> {
     }
 }
 
+/// A tmpfs mounted nowhere (fsopen, fsmount), with mount attributes `attrs`
+/// (MOUNT_ATTR_*) and mount data `options` (`mode=755`), to fill through its
+/// fd and attach later with [`move_mount`].
+pub fn detached_tmpfs(options: &[(&CStr, &CStr)], attrs: u64) -> io::Result<OwnedFd> {
+    const FSCONFIG_SET_STRING: u32 = 1;
+    const FSCONFIG_CMD_CREATE: u32 = 6;
+    const FSOPEN_CLOEXEC: u32 = 1;
+    const FSMOUNT_CLOEXEC: u32 = 1;
+    // SAFETY: plain syscalls with valid C strings; the fds are ours.
+    unsafe {
+        let fs = check(libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC)).map(owned)?;
+        for (key, value) in options {
+            check(libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            ))?;
+        }
+        check(libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        ))?;
+        check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)).map(owned)
+    }
+}
+
+/// Makes the superblock under mount `mount` read-only (fspick, then a
+/// reconfigure with "ro"), as MS_REMOUNT|MS_RDONLY does, but for a mount
+/// that may be detached.
+pub fn make_superblock_readonly(mount: &OwnedFd) -> io::Result<()> {
+    const FSPICK_CLOEXEC: u32 = 1;
+    const FSPICK_EMPTY_PATH: u32 = 8;
+    const FSCONFIG_SET_FLAG: u32 = 0;
+    const FSCONFIG_CMD_RECONFIGURE: u32 = 7;
+    // SAFETY: plain syscalls with valid C strings; the fds are ours.
+    unsafe {
+        let fs = check(libc::syscall(
+            libc::SYS_fspick,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            FSPICK_CLOEXEC | FSPICK_EMPTY_PATH,
+        ))
+        .map(owned)?;
+        let null = std::ptr::null::<libc::c_void>();
+        check(libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FLAG,
+            c"ro".as_ptr(),
+            null,
+            0,
+        ))?;
+        check(libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_RECONFIGURE,
+            std::ptr::null::<libc::c_char>(),
+            null,
+            0,
+        ))?;
+    }
+    Ok(())
+}
+
 /// Writes `value` to `path` under a private procfs, without following symlinks.
 pub fn write_proc(proc: &OwnedFd, path: &str, value: &str) -> io::Result<()> {
     let c = cstring(path)?;
