@@ -73,6 +73,20 @@ fn failures_inside_the_init_are_reported_and_undone() {
     );
 }
 
+/// A cgroup tmpfs over the whole rootfs would have its hierarchies made in
+/// the rootfs (the bundle) beneath it, then fail or hide them.
+#[test]
+fn a_cgroup_mount_at_the_root_is_refused() {
+    let mut b = Bundle::new("cgroot");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/", "type": "cgroup", "source": "cgroup", "options": ["ro"]}));
+    b.save();
+    b.create_fails("x", "mounts[7].destination: a cgroup mount cannot be at /");
+    assert!(!b.rootfs().join("pids").exists(), "nothing made in the rootfs");
+}
+
 #[test]
 fn hostname_needs_a_uts_namespace() {
     let mut b = Bundle::new("nouts");

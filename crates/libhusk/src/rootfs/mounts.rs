@@ -275,6 +275,11 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
             recursive,
         }
     } else if fstype == "cgroup" {
+        // Its hierarchies would be made in the rootfs itself, under a tmpfs
+        // that hides them from the container.
+        if destination == Path::new("/") {
+            bail!("{field}.destination: a cgroup mount cannot be at /");
+        }
         MountKind::Cgroup
     } else if fstype.is_empty() {
         bail!("{field}.type is missing for {}", destination.display());
