@@ -839,12 +839,7 @@ fn the_v1_cgroup_tmpfs_is_the_same_whoever_builds_it() {
     };
     let mut by_create = bundle("cg-tree-create");
     let mut by_init = bundle("cg-tree-init");
-    by_init.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    by_init.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
-    by_init.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    by_init.with_user_namespace(0, 0);
     let built = cgroup_mounts_seen_inside(&mut by_create);
     assert_eq!(built, cgroup_mounts_seen_inside(&mut by_init));
     let (mounts, rest) = built.split_once("\n---\n").unwrap();

@@ -196,12 +196,7 @@ fn root_of_a_user_namespace_runs_rootless_without_a_new_one() {
 #[test]
 fn root_runs_a_user_namespaced_container_with_a_custom_mapping() {
     let mut b = Bundle::new("userns-root");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    b.with_user_namespace(200000, 300000);
     b.config["root"]["readonly"] = json!(false);
     b.script("cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/made; sleep 30");
     std::fs::set_permissions(
@@ -234,12 +229,7 @@ fn root_runs_a_user_namespaced_container_with_a_custom_mapping() {
 #[test]
 fn a_user_namespaced_containers_network_namespace_is_its_own() {
     let mut b = Bundle::new("userns-net");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.with_user_namespace(200000, 200000);
     let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let want = if host_forward.trim() == "1" { "0" } else { "1" };
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want});
@@ -294,12 +284,7 @@ fn idmapped_bind_mount_with_the_containers_mappings() {
     let dir = owned_files(&b);
     // The container's root may not create directories in a root-owned rootfs.
     std::fs::create_dir_all(b.rootfs().join("data")).unwrap();
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.with_user_namespace(200000, 200000);
     b.config["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/data", "type": "bind", "source": dir, "options": ["rbind", "ridmap"]
     }));

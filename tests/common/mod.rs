@@ -388,6 +388,16 @@ impl Bundle {
         self.dir.join("rootfs")
     }
 
+    /// Gives the container a new user namespace whose ids 0-65535 are
+    /// `uid`.. and `gid`.. on the host (not saved until the next save or script).
+    pub fn with_user_namespace(&mut self, uid: u32, gid: u32) -> &mut Self {
+        let list = self.config["linux"]["namespaces"].as_array_mut().unwrap();
+        list.push(serde_json::json!({"type": "user"}));
+        self.config["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 65536}]);
+        self.config["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 65536}]);
+        self
+    }
+
     /// Drops namespace `kind` from the config (not saved until the next save or script).
     pub fn without_namespace(&mut self, kind: &str) -> &mut Self {
         self.config["linux"]["namespaces"]

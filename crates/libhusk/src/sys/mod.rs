@@ -356,25 +356,45 @@ pub fn waiting_procfs() -> io::Result<OwnedFd> {
 }
 
 fn new_procfs(waiting: bool) -> io::Result<OwnedFd> {
-    const FSCONFIG_SET_STRING: u32 = 1;
-    const FSCONFIG_CMD_CREATE: u32 = 6;
+    const MOUNT_ATTR_RDONLY: u64 = 1;
+    let fs = fs_context(c"proc")?;
+    if waiting {
+        // Older kernels refuse the option: read-only is then the guard.
+        let _ = fs_set_string(&fs, c"subset", c"pid");
+    }
+    fs_mount(&fs, if waiting { MOUNT_ATTR_RDONLY } else { 0 })
+}
+
+/// A filesystem context of type `fstype` (fsopen), to configure and mount.
+fn fs_context(fstype: &CStr) -> io::Result<OwnedFd> {
     const FSOPEN_CLOEXEC: u32 = 1;
+    // SAFETY: a valid C string; the returned fd is ours.
+    unsafe { check(libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC)).map(owned) }
+}
+
+fn fs_set_string(fs: &OwnedFd, key: &CStr, value: &CStr) -> io::Result<()> {
+    const FSCONFIG_SET_STRING: u32 = 1;
+    // SAFETY: valid C strings and a filesystem context fd.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// Creates the filesystem of context `fs` and returns it mounted nowhere
+/// (fsmount), with mount attributes `attrs` (MOUNT_ATTR_*).
+fn fs_mount(fs: &OwnedFd, attrs: u64) -> io::Result<OwnedFd> {
+    const FSCONFIG_CMD_CREATE: u32 = 6;
     const FSMOUNT_CLOEXEC: u32 = 1;
-    const MOUNT_ATTR_RDONLY: u32 = 1;
-    // SAFETY: plain syscalls with valid C strings; the fds are ours.
+    // SAFETY: a filesystem context fd; the returned fd is ours.
     unsafe {
-        let fs = check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned)?;
-        if waiting {
-            // Older kernels refuse the option: read-only is then the guard.
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_SET_STRING,
-                c"subset".as_ptr(),
-                c"pid".as_ptr(),
-                0,
-            );
-        }
         check(libc::syscall(
             libc::SYS_fsconfig,
             fs.as_raw_fd(),
@@ -383,7 +403,6 @@ fn new_procfs(waiting: bool) -> io::Result<OwnedFd> {
             std::ptr::null::<libc::c_void>(),
             0,
         ))?;
-        let attrs = if waiting { MOUNT_ATTR_RDONLY } else { 0 };
         check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)).map(owned)
     }
 }
@@ -392,33 +411,11 @@ fn new_procfs(waiting: bool) -> io::Result<OwnedFd> {
 /// (MOUNT_ATTR_*) and mount data `options` (`mode=755`), to fill through its
 /// fd and attach later with [`move_mount`].
 pub fn detached_tmpfs(options: &[(&CStr, &CStr)], attrs: u64) -> io::Result<OwnedFd> {
-    const FSCONFIG_SET_STRING: u32 = 1;
-    const FSCONFIG_CMD_CREATE: u32 = 6;
-    const FSOPEN_CLOEXEC: u32 = 1;
-    const FSMOUNT_CLOEXEC: u32 = 1;
-    // SAFETY: plain syscalls with valid C strings; the fds are ours.
-    unsafe {
-        let fs = check(libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC)).map(owned)?;
-        for (key, value) in options {
-            check(libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_SET_STRING,
-                key.as_ptr(),
-                value.as_ptr(),
-                0,
-            ))?;
-        }
-        check(libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        ))?;
-        check(libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)).map(owned)
+    let fs = fs_context(c"tmpfs")?;
+    for (key, value) in options {
+        fs_set_string(&fs, key, value)?;
     }
+    fs_mount(&fs, attrs)
 }
 
 /// Makes the superblock under mount `mount` read-only (fspick, then a
