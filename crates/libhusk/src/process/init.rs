@@ -300,10 +300,11 @@ impl CgroupGate<'_> {
     }
 
     /// Waits as `wait`, then hands over the cgroup tmpfs `create` built, if
-    /// any and if `wanted` (once).
+    /// any and `wanted` (once: to the first `type: cgroup` mount).
     fn wait_for_mount(&self, wanted: bool) -> Result<Option<OwnedFd>> {
         self.wait()?;
-        Ok(self.cgroup_tree.take().filter(|_| wanted))
+        // Left for a later `type: cgroup` mount when this one is cgroup2.
+        Ok(if wanted { self.cgroup_tree.take() } else { None })
     }
 
     fn enter_namespace(&self) -> Result<()> {
