@@ -673,16 +673,9 @@ pub fn cgroup_tree_for_init(plan: &Plan, cgroup: &str) -> Option<OwnedFd> {
     if !eligible {
         return None;
     }
-    let mut attrs = 0;
-    for (flag, attr) in [
-        (libc::MS_NOSUID, crate::rootfs::mounts::MOUNT_ATTR_NOSUID),
-        (libc::MS_NODEV, crate::rootfs::mounts::MOUNT_ATTR_NODEV),
-        (libc::MS_NOEXEC, crate::rootfs::mounts::MOUNT_ATTR_NOEXEC),
-    ] {
-        if m.flags & flag != 0 {
-            attrs |= attr;
-        }
-    }
+    // What `mount_cgroup` mounts its tmpfs with; read-only comes once it is filled.
+    let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    let attrs = crate::rootfs::mounts::bind_attrs(base, 0).set;
     let built = build_cgroup_tmpfs(m, attrs, &cp.hierarchies, cgroup);
     // The init builds it where this could not (a kernel before 6.15 attaches
     // no mount to a detached one; a seccomp filter around husk), and says
