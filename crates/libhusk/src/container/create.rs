@@ -337,12 +337,15 @@ fn spawn_init(
                 None if cgroup.cgroup().is_none() => Vec::new(),
                 None => bail!("container cgroup: no files through which the init could join it"),
             };
+            // Sent first: the init moves itself while the cgroup tmpfs is built.
+            to_init.send_tasks(&tasks).context(|| "signal container init".into())?;
+            drop(tasks);
             let tree = match cgroup.cgroup() {
                 Some(c) => crate::rootfs::cgroup_tree_for_init(plan, &c.path),
                 None => None,
             };
             to_init
-                .send_placement(&tasks, tree.as_ref())
+                .send_placed_with(tree.as_ref())
                 .context(|| "signal container init".into())?;
             log::step("cgroup made, its files handed to the init");
         } else if plan.parent_places_cgroup() {

@@ -24,9 +24,9 @@
 //!   privileged on a pure v1 host, where husk makes the cgroup while the
 //!   init sets up (Driver::places_after_clone):
 //!     [make the cgroup, apply the limits]
-//!     send_placement: each tasks file (SCM_RIGHTS),
-//!     then placed ---------------------------------> wait_placed, as above
-//!                                                    [write "0" to each]
+//!     send_tasks: the tasks files (SCM_RIGHTS) ----> recv_placement, as above
+//!     [build the cgroup tmpfs]                       [write "0" to each]
+//!     send_placed_with the tmpfs ------------------> recv_placement
 //!                                                    [unshare the cgroup ns]
 //!                                                    [joined namespaces, sysctls,
 //!                                                     mounts, rootfs]
@@ -86,8 +86,8 @@
 //! receive logs such a line and reads on.
 //!
 //! On the wire, a message is one packet: a tag byte, then its text. The hook
-//! state goes in a memfd, as it can be larger than a packet; the seccomp fd
-//! goes with SCM_RIGHTS. A process whose seccomp filter may be in place sends
+//! state goes in a memfd, as it can be larger than a packet; the seccomp fd,
+//! the `tasks` files and the cgroup tmpfs go with SCM_RIGHTS. A process whose seccomp filter may be in place sends
 //! and receives with plain write and read, which any usable profile allows.
 
 use std::io;
@@ -103,8 +103,7 @@ const MAX: usize = 4096;
 #[repr(u8)]
 enum Tag {
     MapsWritten = b'G',
-    PlacementFile = b'F',
-    CgroupTree = b'M',
+    PlacementFiles = b'F',
     Placed = b'C',
     HookState = b'T',
     Committed = b'K',
@@ -116,10 +115,9 @@ enum Tag {
 }
 
 impl Tag {
-    const ALL: [Tag; 11] = [
+    const ALL: [Tag; 10] = [
         Tag::MapsWritten,
-        Tag::PlacementFile,
-        Tag::CgroupTree,
+        Tag::PlacementFiles,
         Tag::Placed,
         Tag::HookState,
         Tag::Committed,
@@ -137,8 +135,7 @@ impl Tag {
     fn name(self) -> &'static str {
         match self {
             Tag::MapsWritten => "maps written",
-            Tag::PlacementFile => "placement file",
-            Tag::CgroupTree => "cgroup tree",
+            Tag::PlacementFiles => "placement files",
             Tag::Placed => "placed",
             Tag::HookState => "hook state",
             Tag::Committed => "committed",
@@ -151,11 +148,11 @@ impl Tag {
     }
 }
 
-/// A message as it arrived: its tag, the text after it, and the fd that came with it.
+/// A message as it arrived: its tag, the text after it, and the fds that came with it.
 struct Packet {
     tag: Tag,
     text: Vec<u8>,
-    fd: Option<OwnedFd>,
+    fds: Vec<OwnedFd>,
 }
 
 impl Packet {
@@ -165,7 +162,9 @@ impl Packet {
 
     fn fd(self) -> io::Result<OwnedFd> {
         let name = self.tag.name();
-        self.fd
+        self.fds
+            .into_iter()
+            .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("a {name} message without its fd")))
     }
 
@@ -209,11 +208,16 @@ fn send_plain(sock: &OwnedFd, tag: Tag, text: &[u8]) -> io::Result<()> {
 
 /// Sends `payload` with `fd` attached (SCM_RIGHTS).
 pub fn send_with_fd(sock: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> io::Result<()> {
+    send_with_fds(sock, payload, &[fd.as_raw_fd()])
+}
+
+/// Sends `payload` with `fds` attached (SCM_RIGHTS; none: a plain message).
+fn send_with_fds(sock: &impl AsRawFd, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let fds = [fd.as_raw_fd()];
     let iov = [io::IoSlice::new(payload)];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
     Ok(())
 }
 
@@ -227,8 +231,8 @@ fn send_in_memfd(sock: &OwnedFd, tag: Tag, text: &str) -> io::Result<()> {
 /// The next message, or None when the peer closed its end (it died).
 fn recv(sock: &OwnedFd) -> io::Result<Option<Packet>> {
     let mut buf = [0u8; MAX];
-    let (n, fd) = loop {
-        match sys::process::recv_with_fd(sock, &mut buf) {
+    let (n, fds) = loop {
+        match sys::process::recv_with_fds(sock, &mut buf) {
             Ok((n, _)) if is_forwarded_debug(&buf[..n]) => continue,
             Ok(received) => break received,
             // A peer that exited with a message of ours unread leaves ECONNRESET,
@@ -237,7 +241,7 @@ fn recv(sock: &OwnedFd) -> io::Result<Option<Packet>> {
             Err(e) => return Err(e.into()),
         }
     };
-    decode(&buf[..n], fd)
+    decode(&buf[..n], fds)
 }
 
 /// `recv` for a process whose seccomp filter may be in place: a plain read;
@@ -252,7 +256,7 @@ fn recv_plain(sock: &OwnedFd) -> io::Result<Option<Packet>> {
             Err(e) => return Err(e.into()),
         }
     };
-    decode(&buf[..n], None)
+    decode(&buf[..n], Vec::new())
 }
 
 /// A `--debug` line of the peer (see `log::forward_debug_to`): logged here,
@@ -267,7 +271,7 @@ fn is_forwarded_debug(bytes: &[u8]) -> bool {
     }
 }
 
-fn decode(bytes: &[u8], fd: Option<OwnedFd>) -> io::Result<Option<Packet>> {
+fn decode(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Option<Packet>> {
     let Some((&first, text)) = bytes.split_first() else {
         return Ok(None);
     };
@@ -280,7 +284,7 @@ fn decode(bytes: &[u8], fd: Option<OwnedFd>) -> io::Result<Option<Packet>> {
     Ok(Some(Packet {
         tag,
         text: text.to_vec(),
-        fd,
+        fds,
     }))
 }
 
@@ -346,24 +350,35 @@ impl InitParent {
     }
 
     /// The cgroup is made: the `tasks` files through which the init moves
-    /// itself into it (each with its directory, for errors), the detached
-    /// cgroup tmpfs built for it if any (`rootfs::cgroup_tree_for_init`),
-    /// then placed.
-    pub fn send_placement(
-        &self,
-        tasks: &[(std::path::PathBuf, std::fs::File)],
-        cgroup_tree: Option<&OwnedFd>,
-    ) -> io::Result<()> {
+    /// itself into it now, each with its directory (for errors). As few
+    /// packets as they fit in (MAX_FDS files, the directories cut to share
+    /// one packet's text), so that the init wakes about once; `send_placed_with`
+    /// follows.
+    pub fn send_tasks(&self, tasks: &[(std::path::PathBuf, std::fs::File)]) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
-        for (dir, file) in tasks {
-            let mut payload = vec![Tag::PlacementFile as u8];
-            payload.extend_from_slice(&dir.as_os_str().as_bytes()[..dir.as_os_str().len().min(MAX - 1)]);
-            send_with_fd(&self.sock, &payload, file)?;
+        for chunk in tasks.chunks(sys::process::MAX_FDS) {
+            // Each directory with its separator gets an equal share of the text.
+            let share = (MAX - 1) / chunk.len() - 1;
+            let mut payload = vec![Tag::PlacementFiles as u8];
+            for (i, (dir, _)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    payload.push(0);
+                }
+                let dir = dir.as_os_str().as_bytes();
+                payload.extend_from_slice(&dir[..dir.len().min(share)]);
+            }
+            let fds: Vec<RawFd> = chunk.iter().map(|(_, file)| file.as_raw_fd()).collect();
+            send_with_fds(&self.sock, &payload, &fds)?;
         }
-        if let Some(tree) = cgroup_tree {
-            send_with_fd(&self.sock, &[Tag::CgroupTree as u8], tree)?;
-        }
-        self.send_placed()
+        Ok(())
+    }
+
+    /// The init is in its cgroup, or has its `tasks` files (`send_tasks`);
+    /// with the v1 cgroup tmpfs built for it, if any
+    /// (`rootfs::cgroup_tree_for_init`).
+    pub fn send_placed_with(&self, cgroup_tree: Option<&OwnedFd>) -> io::Result<()> {
+        let fds: Vec<RawFd> = cgroup_tree.iter().map(|t| t.as_raw_fd()).collect();
+        send_with_fds(&self.sock, &[Tag::Placed as u8], &fds)
     }
 
     /// The answer to RunHooks: the state the hooks ran with, for createContainer.
@@ -397,13 +412,15 @@ impl InitParent {
     }
 }
 
-/// What `create` hands the init with its cgroup (`send_placement`).
-#[derive(Debug, Default)]
-pub struct Placement {
-    /// The `tasks` files the init moves itself through, with their directories.
-    pub tasks: Vec<(std::path::PathBuf, std::fs::File)>,
-    /// The v1 cgroup tmpfs, built and detached.
-    pub cgroup_tree: Option<OwnedFd>,
+/// What `create` hands the init for its cgroup, in turn.
+#[derive(Debug)]
+pub enum PlacementStep {
+    /// `tasks` files to move itself through at once, each with its
+    /// directory (`send_tasks`).
+    Tasks(Vec<(std::path::PathBuf, std::fs::File)>),
+    /// The cgroup is complete, with the v1 cgroup tmpfs built and detached,
+    /// if any (`send_placed_with`).
+    Placed(Option<OwnedFd>),
 }
 
 /// The init's end of the `create` channel.
@@ -423,23 +440,43 @@ impl InitChild {
         expect(recv(&self.sock), Tag::MapsWritten).map(drop)
     }
 
-    /// Until husk has put us in the container's cgroup, or handed us the
-    /// `tasks` files to move ourselves through, and perhaps the cgroup tmpfs
-    /// (`send_placement`).
-    pub fn wait_placed(&self) -> io::Result<Placement> {
+    /// husk's next word about our cgroup: `tasks` files to move ourselves
+    /// through, or placed (once husk has put us in the cgroup, or after the
+    /// files), perhaps with the cgroup tmpfs.
+    pub fn recv_placement(&self) -> io::Result<PlacementStep> {
         use std::os::unix::ffi::OsStrExt;
-        let mut placement = Placement::default();
-        loop {
-            let p = match recv(&self.sock)? {
-                Some(p) if p.tag == Tag::PlacementFile => p,
-                Some(p) if p.tag == Tag::CgroupTree && placement.cgroup_tree.is_none() => {
-                    placement.cgroup_tree = Some(p.fd()?);
-                    continue;
-                }
-                received => return expect(Ok(received), Tag::Placed).map(|_| placement),
-            };
-            let dir = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&p.text));
-            placement.tasks.push((dir, std::fs::File::from(p.fd()?)));
+        let p = match recv(&self.sock)? {
+            Some(p) if p.tag == Tag::PlacementFiles => p,
+            received => {
+                let placed = expect(Ok(received), Tag::Placed)?;
+                return Ok(PlacementStep::Placed(placed.fds.into_iter().next()));
+            }
+        };
+        let dirs: Vec<_> = p.text.split(|b| *b == 0).collect();
+        if dirs.len() != p.fds.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a placement message with {} files for {} directories",
+                    p.fds.len(),
+                    dirs.len()
+                ),
+            ));
+        }
+        let dirs = dirs
+            .into_iter()
+            .map(|d| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(d)));
+        Ok(PlacementStep::Tasks(
+            dirs.zip(p.fds.into_iter().map(std::fs::File::from)).collect(),
+        ))
+    }
+
+    /// Until placed, for a caller that expects no `tasks` files.
+    #[cfg(test)]
+    fn wait_placed(&self) -> io::Result<Option<OwnedFd>> {
+        match self.recv_placement()? {
+            PlacementStep::Placed(tree) => Ok(tree),
+            PlacementStep::Tasks(_) => Err(io::Error::other("tasks files before placed")),
         }
     }
 
@@ -587,6 +624,7 @@ impl ExecChild {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn pid_of(m: FromInit) -> Option<libc::pid_t> {
         match m {
@@ -628,7 +666,7 @@ mod tests {
         parent.send_maps_written().unwrap();
         parent.send_placed().unwrap();
         child.wait_maps_written().unwrap();
-        child.wait_placed().unwrap();
+        assert!(child.wait_placed().unwrap().is_none());
 
         child.send_run_hooks().unwrap();
         assert!(matches!(parent.recv_setup().unwrap(), FromInit::RunHooks));
@@ -654,35 +692,69 @@ mod tests {
         );
     }
 
-    #[test]
-    fn placement_files_arrive_with_their_directories_then_placed() {
-        let (parent, child) = init_channel().unwrap();
-        let files: Vec<(std::path::PathBuf, std::fs::File)> = ["/sys/fs/cgroup/pids/c", "/sys/fs/cgroup/memory/c"]
-            .into_iter()
+    fn memfds(dirs: &[&str]) -> Vec<(std::path::PathBuf, std::fs::File)> {
+        dirs.iter()
             .map(|dir| (dir.into(), sys::memfd(c"husk-test").unwrap()))
-            .collect();
-        parent.send_placement(&files, None).unwrap();
-        let got = child.wait_placed().unwrap();
-        let dirs: Vec<_> = got.tasks.iter().map(|(d, _)| d.to_str().unwrap()).collect();
+            .collect()
+    }
+
+    fn tasks_of(step: PlacementStep) -> Vec<(std::path::PathBuf, std::fs::File)> {
+        match step {
+            PlacementStep::Tasks(tasks) => tasks,
+            PlacementStep::Placed(_) => panic!("placed, expected tasks files"),
+        }
+    }
+
+    #[test]
+    fn placement_files_arrive_in_one_message_with_their_directories_then_placed() {
+        let (parent, child) = init_channel().unwrap();
+        let files = memfds(&["/sys/fs/cgroup/pids/c", "/sys/fs/cgroup/memory/c"]);
+        parent.send_tasks(&files).unwrap();
+        parent.send_placed_with(None).unwrap();
+        let got = tasks_of(child.recv_placement().unwrap());
+        let dirs: Vec<_> = got.iter().map(|(d, _)| d.to_str().unwrap()).collect();
         assert_eq!(dirs, ["/sys/fs/cgroup/pids/c", "/sys/fs/cgroup/memory/c"]);
-        assert!(got.cgroup_tree.is_none());
-        // With the cgroup tmpfs: it arrives too.
+        // Each file is its own: what is written through it lands in that memfd.
+        for ((_, mut got), (_, sent)) in got.into_iter().zip(&files) {
+            got.write_all(b"0").unwrap();
+            assert_eq!(sent.metadata().unwrap().len(), 1);
+        }
+        assert!(child.wait_placed().unwrap().is_none());
+        // With the cgroup tmpfs: it comes with placed.
         let tree = OwnedFd::from(sys::memfd(c"husk-test").unwrap());
-        parent.send_placement(&files, Some(&tree)).unwrap();
-        let got = child.wait_placed().unwrap();
-        assert_eq!(got.tasks.len(), 2);
-        assert!(got.cgroup_tree.is_some());
-        // Placed alone (husk moved the init itself): no file.
-        parent.send_placed().unwrap();
-        let got = child.wait_placed().unwrap();
-        assert!(got.tasks.is_empty() && got.cgroup_tree.is_none());
+        parent.send_placed_with(Some(&tree)).unwrap();
+        assert!(child.wait_placed().unwrap().is_some());
         // Anything else there is an error that names it.
         parent.send_committed().unwrap();
-        let e = child.wait_placed().unwrap_err();
+        let e = child.recv_placement().unwrap_err();
         assert!(
             e.to_string().contains("unexpected message committed, expected placed"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn many_placement_files_with_long_directories_go_in_as_many_messages_as_needed() {
+        let (parent, child) = init_channel().unwrap();
+        let long = format!("/sys/fs/cgroup/{}", "d".repeat(2 * MAX));
+        let dirs: Vec<String> = (0..sys::process::MAX_FDS + 3).map(|i| format!("{long}/{i}")).collect();
+        let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+        parent.send_tasks(&memfds(&dirs)).unwrap();
+        let first = tasks_of(child.recv_placement().unwrap());
+        let second = tasks_of(child.recv_placement().unwrap());
+        assert_eq!((first.len(), second.len()), (sys::process::MAX_FDS, 3));
+        for (dir, _) in first.iter().chain(&second) {
+            assert!(dir.to_str().unwrap().starts_with("/sys/fs/cgroup/ddd"), "{dir:?}");
+        }
+    }
+
+    #[test]
+    fn a_placement_message_whose_files_and_directories_differ_is_refused() {
+        let (parent, child) = init_channel().unwrap();
+        let file = sys::memfd(c"husk-test").unwrap();
+        send_with_fds(&parent.sock, b"Fa\0b", &[file.as_raw_fd()]).unwrap();
+        let e = child.recv_placement().unwrap_err();
+        assert_eq!(e.to_string(), "a placement message with 1 files for 2 directories");
     }
 
     #[test]

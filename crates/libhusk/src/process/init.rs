@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::cgroups::place::SelfPlacement;
 use crate::error::{Context, Result};
-use crate::process::channel::InitChild;
+use crate::process::channel::{InitChild, PlacementStep};
 use crate::process::prologue::{self, exit};
 use crate::process::{attrs, sysctl};
 use crate::spec::Plan;
@@ -289,12 +289,18 @@ impl CgroupGate<'_> {
         if !self.pending.get() {
             return Ok(());
         }
-        let placement = self
-            .channel
-            .wait_placed()
-            .context(|| "the parent did not place the init in its cgroup".into())?;
-        SelfPlacement::from_tasks(placement.tasks).enter()?;
-        self.cgroup_tree.set(placement.cgroup_tree);
+        // The tasks files come first: we move ourselves while husk builds the
+        // cgroup tmpfs, which comes with placed.
+        let placed = || "the parent did not place the init in its cgroup".into();
+        loop {
+            match self.channel.recv_placement().context(placed)? {
+                PlacementStep::Tasks(tasks) => SelfPlacement::from_tasks(tasks).enter()?,
+                PlacementStep::Placed(tree) => {
+                    self.cgroup_tree.set(tree);
+                    break;
+                }
+            }
+        }
         self.pending.set(false);
         self.enter_namespace()
     }

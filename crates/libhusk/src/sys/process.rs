@@ -87,11 +87,23 @@ pub fn hold_lowest_free_fd() -> Option<RawFd> {
     (fd >= 0).then_some(fd)
 }
 
+/// The most fds one message may carry (`recv_with_fds`).
+pub const MAX_FDS: usize = 16;
+
 /// One recvmsg(2) on `sock` into `buf`: how many bytes came, and the fd that
 /// came with them (SCM_RIGHTS, received close-on-exec), if any.
 pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize, Option<OwnedFd>)> {
+    // Any fd past the first is closed here rather than leaked.
+    recv_with_fds(sock, buf).map(|(n, fds)| (n, fds.into_iter().next()))
+}
+
+/// One recvmsg(2) on `sock` into `buf`: how many bytes came, and the fds that
+/// came with them (SCM_RIGHTS, received close-on-exec). A message with more
+/// than MAX_FDS fds is an error (ENOBUFS: nix sees MSG_CTRUNC), the kernel
+/// having closed the ones that did not fit.
+pub fn recv_with_fds(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
     let mut received = Vec::new();
@@ -102,8 +114,7 @@ pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize, 
             received.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
-    // Room is made for one fd; any other is closed here rather than leaked.
-    Ok((msg.bytes, received.into_iter().next()))
+    Ok((msg.bytes, received))
 }
 
 #[cfg(test)]
@@ -119,6 +130,21 @@ mod tests {
         let (n, fd) = recv_with_fd(&b, &mut buf).unwrap();
         assert_eq!(&buf[..n], b"x");
         assert!(fd.is_some());
+    }
+
+    #[test]
+    fn a_message_with_more_fds_than_room_is_an_error() {
+        let (a, b) = crate::sys::seqpacket_pair().unwrap();
+        let files: Vec<_> = (0..=MAX_FDS)
+            .map(|_| crate::sys::memfd(c"husk-test").unwrap())
+            .collect();
+        let fds: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+        let rights = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+        let iov = [io::IoSlice::new(b"x")];
+        nix::sys::socket::sendmsg::<()>(a.as_raw_fd(), &iov, &rights, nix::sys::socket::MsgFlags::empty(), None)
+            .unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(recv_with_fds(&b, &mut buf).unwrap_err(), nix::errno::Errno::ENOBUFS);
     }
 
     #[test]
