@@ -350,27 +350,34 @@ impl InitParent {
     }
 
     /// The cgroup is made: the `tasks` files through which the init moves
-    /// itself into it now, each with its directory (for errors). As few
-    /// packets as they fit in (MAX_FDS files, the directories cut to share
-    /// one packet's text), so that the init wakes about once; `send_placed_with`
+    /// itself into it now, each with its directory (for errors). In as few
+    /// packets as they fit in (MAX_FDS files, the directories NUL-separated
+    /// in the text), so that the init wakes about once; `send_placed_with`
     /// follows.
     pub fn send_tasks(&self, tasks: &[(std::path::PathBuf, std::fs::File)]) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
-        for chunk in tasks.chunks(sys::process::MAX_FDS) {
-            // Each directory with its separator gets an equal share of the text.
-            let share = (MAX - 1) / chunk.len() - 1;
-            let mut payload = vec![Tag::PlacementFiles as u8];
-            for (i, (dir, _)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    payload.push(0);
-                }
-                let dir = dir.as_os_str().as_bytes();
-                payload.extend_from_slice(&dir[..dir.len().min(share)]);
+        let mut payload = vec![Tag::PlacementFiles as u8];
+        let mut fds: Vec<RawFd> = Vec::new();
+        for (dir, file) in tasks {
+            // Only a directory longer than a whole packet is cut.
+            let dir = dir.as_os_str().as_bytes();
+            let dir = &dir[..dir.len().min(MAX - 1)];
+            let room = MAX - payload.len() - usize::from(!fds.is_empty());
+            if !fds.is_empty() && (dir.len() > room || fds.len() == sys::process::MAX_FDS) {
+                send_with_fds(&self.sock, &payload, &fds)?;
+                payload.truncate(1);
+                fds.clear();
             }
-            let fds: Vec<RawFd> = chunk.iter().map(|(_, file)| file.as_raw_fd()).collect();
-            send_with_fds(&self.sock, &payload, &fds)?;
+            if !fds.is_empty() {
+                payload.push(0);
+            }
+            payload.extend_from_slice(dir);
+            fds.push(file.as_raw_fd());
         }
-        Ok(())
+        match fds.is_empty() {
+            true => Ok(()),
+            false => send_with_fds(&self.sock, &payload, &fds),
+        }
     }
 
     /// The init is in its cgroup, or has its `tasks` files (`send_tasks`);
@@ -733,19 +740,38 @@ mod tests {
         );
     }
 
+    fn dirs_of(step: PlacementStep) -> Vec<String> {
+        let tasks = tasks_of(step);
+        tasks.iter().map(|(d, _)| d.to_str().unwrap().to_string()).collect()
+    }
+
     #[test]
-    fn many_placement_files_with_long_directories_go_in_as_many_messages_as_needed() {
+    fn placement_files_go_sixteen_to_a_message() {
         let (parent, child) = init_channel().unwrap();
-        let long = format!("/sys/fs/cgroup/{}", "d".repeat(2 * MAX));
-        let dirs: Vec<String> = (0..sys::process::MAX_FDS + 3).map(|i| format!("{long}/{i}")).collect();
+        let dirs: Vec<String> = (0..sys::process::MAX_FDS + 3)
+            .map(|i| format!("/sys/fs/cgroup/h{i}/c"))
+            .collect();
         let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
         parent.send_tasks(&memfds(&dirs)).unwrap();
-        let first = tasks_of(child.recv_placement().unwrap());
-        let second = tasks_of(child.recv_placement().unwrap());
-        assert_eq!((first.len(), second.len()), (sys::process::MAX_FDS, 3));
-        for (dir, _) in first.iter().chain(&second) {
-            assert!(dir.to_str().unwrap().starts_with("/sys/fs/cgroup/ddd"), "{dir:?}");
-        }
+        let first = dirs_of(child.recv_placement().unwrap());
+        let second = dirs_of(child.recv_placement().unwrap());
+        assert_eq!(first, dirs[..sys::process::MAX_FDS]);
+        assert_eq!(second, dirs[sys::process::MAX_FDS..]);
+    }
+
+    #[test]
+    fn long_directories_arrive_whole_in_as_many_messages_as_they_need() {
+        let (parent, child) = init_channel().unwrap();
+        let long: Vec<String> = (0..3)
+            .map(|i| format!("/sys/fs/cgroup/{i}/{}", "d".repeat(1500)))
+            .collect();
+        let longest = format!("/sys/fs/cgroup/{}", "e".repeat(2 * MAX));
+        let dirs = [long[0].as_str(), long[1].as_str(), long[2].as_str(), longest.as_str()];
+        parent.send_tasks(&memfds(&dirs)).unwrap();
+        assert_eq!(dirs_of(child.recv_placement().unwrap()), dirs[..2]);
+        assert_eq!(dirs_of(child.recv_placement().unwrap()), dirs[2..3]);
+        // Only what no packet can hold is cut.
+        assert_eq!(dirs_of(child.recv_placement().unwrap()), [&longest[..MAX - 1]]);
     }
 
     #[test]
