@@ -50,17 +50,27 @@ fn describe_wait(status: i32) -> String {
     }
 }
 
-/// A created container: its locked state, and for a foreground run with a
-/// terminal, the socket on which its pty master arrives.
+/// Who spawns the container: `create`, or `run`, which starts it at once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Caller {
+    Create,
+    Run { foreground: bool },
+}
+
+/// A created container: its locked state, for a foreground run with a
+/// terminal the socket on which its pty master arrives, and for a run the
+/// read end of the exec fifo when it was opened early (`open_exec_fifo_early`).
 pub(super) struct Spawned {
     pub(super) locked: Locked,
     pub(super) saved: Saved,
     pub(super) console: Option<OwnedFd>,
+    pub(super) exec_fifo: Option<OwnedFd>,
     /// The host's cgroup hierarchies as create found them (none without a cgroup).
     pub(super) hierarchies: Option<Vec<crate::cgroups::Hierarchy>>,
 }
 
-pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground: bool) -> Result<Spawned> {
+pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Caller) -> Result<Spawned> {
+    let foreground = caller == Caller::Run { foreground: true };
     log::begin("create");
     state::validate_id(&args.id)?;
     let listen = listen_fds();
@@ -107,13 +117,14 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, foreground:
             preserve,
             console: to_init,
         };
-        spawn_init(&plan, &locked, args, fds, record, &mut cgroup)
+        spawn_init(&plan, &locked, args, fds, record, &mut cgroup, caller)
     });
     match spawned {
-        Ok(saved) => Ok(Spawned {
+        Ok((saved, exec_fifo)) => Ok(Spawned {
             locked,
             saved,
             console: proxy,
+            exec_fifo,
             hierarchies: plan.cgroup.map(|c| c.hierarchies),
         }),
         Err(e) => {
@@ -241,7 +252,8 @@ fn spawn_init(
     fds: Fds,
     mut saved: Saved,
     cgroup: &mut Box<dyn Driver>,
-) -> Result<Saved> {
+    caller: Caller,
+) -> Result<(Saved, Option<OwnedFd>)> {
     let Fds {
         preserve: preserve_fds,
         console,
@@ -439,10 +451,28 @@ fn spawn_init(
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
+    let exec_fifo = match open_exec_fifo_early(plan, &saved, caller) {
+        true => Some(sys::openat(
+            libc::AT_FDCWD,
+            &sys::cstring(&fifo_path)?,
+            libc::O_RDONLY | libc::O_NONBLOCK,
+            0,
+        )?),
+        false => None,
+    };
     detach(&to_init)?;
     log::step("state committed, init detached");
     guard.armed = false;
-    Ok(saved)
+    Ok((saved, exec_fifo))
+}
+
+/// Whether `run` opens the read end of the exec fifo before it lets the init
+/// go on: the init's open of the write end then finds it and does not wait
+/// for `start`'s. Never for `create`, whose init must wait for `start`; nor
+/// where `start` has work of its own to do before the program runs (bind the
+/// NOTIFY_SOCKET relay) or a terminal (its master comes after).
+fn open_exec_fifo_early(plan: &Plan, saved: &Saved, caller: Caller) -> bool {
+    matches!(caller, Caller::Run { .. }) && saved.notify_name.is_none() && !plan.process.terminal
 }
 
 /// Lets the committed init go on: until it reads this, the end of our socket
@@ -494,5 +524,5 @@ fn owner_name() -> String {
 /// first thing in `main` to have that happen before anything else.
 pub fn create(store: &Store, args: &CreateOptions, mode: Mode) -> Result<libc::pid_t> {
     crate::process::seal::ensure_sealed()?;
-    spawn(store, args, mode, false).map(|s| s.saved.pid)
+    spawn(store, args, mode, Caller::Create).map(|s| s.saved.pid)
 }

@@ -1,6 +1,8 @@
 //! `run`: create and start, then in the foreground wait and delete.
 
-use super::create::{spawn, Spawned};
+use std::os::fd::OwnedFd;
+
+use super::create::{spawn, Caller, Spawned};
 use super::delete::{kill_and_wait, remove_container, remove_container_in};
 use super::start::{start_in_foreground, start_process};
 use super::wait::{sigkill, wait_status};
@@ -24,16 +26,17 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     // Before the foreground opens anything of its own.
     super::hold_passed_fds(args.create.preserve_fds, super::listen_fds())?;
     if args.detach {
-        let s = spawn(store, &args.create, mode, false)?;
-        return release_or_clean(s.locked, &s.saved).map(|()| 0);
+        let s = spawn(store, &args.create, mode, Caller::Run { foreground: false })?;
+        return release_or_clean(s.locked, &s.saved, s.exec_fifo).map(|()| 0);
     }
     let foreground = Foreground::prepare()?;
     let Spawned {
         locked,
         saved,
         console,
+        exec_fifo,
         hierarchies,
-    } = spawn(store, &args.create, mode, true)?;
+    } = spawn(store, &args.create, mode, Caller::Run { foreground: true })?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
     let master = console
@@ -41,7 +44,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         .map(crate::process::console::receive_master)
         .transpose();
     log::begin("start");
-    let started = master.and_then(|m| start_in_foreground(&dir, &saved).map(|relay| (m, relay)));
+    let started = master.and_then(|m| start_in_foreground(&dir, &saved, exec_fifo).map(|relay| (m, relay)));
     let code = match started {
         Ok((master, relay)) => foreground.wait(saved.pid, master, relay),
         Err(e) => {
@@ -61,9 +64,9 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     code
 }
 
-fn release_or_clean(locked: Locked, saved: &Saved) -> Result<()> {
+fn release_or_clean(locked: Locked, saved: &Saved, exec_fifo: Option<OwnedFd>) -> Result<()> {
     log::begin("start");
-    let started = start_process(&locked.dir, saved);
+    let started = start_process(&locked.dir, saved, exec_fifo);
     if started.is_err() {
         let _ = kill_and_wait(saved).and_then(|()| remove_container(locked, saved));
     }

@@ -22,17 +22,18 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let saved = locked.load(id)?;
     crate::log::step("state loaded");
     match locked.status(&saved) {
-        Status::Created => start_process(&locked.dir, &saved),
+        Status::Created => start_process(&locked.dir, &saved, None),
         Status::Stopped => bail!("cannot start a container that has stopped"),
         _ => bail!("cannot start an already running container"),
     }
 }
 
 /// Starts the program, then runs the poststart hooks and, with NOTIFY_SOCKET,
-/// relays the container's notifications until READY=1.
-pub(super) fn start_process(dir: &Path, saved: &Saved) -> Result<()> {
+/// relays the container's notifications until READY=1. `exec_fifo`: the
+/// fifo's read end if the caller opened it already (`run`).
+pub(super) fn start_process(dir: &Path, saved: &Saved, exec_fifo: Option<OwnedFd>) -> Result<()> {
     let pidfd = open_init(saved)?;
-    if let Some(relay) = start_relaying(dir, saved, saved.pid)? {
+    if let Some(relay) = start_relaying(dir, saved, saved.pid, exec_fifo)? {
         crate::container::notify::relay_until_ready(&relay, &pidfd)?;
         crate::log::step("notifications relayed until READY=1");
     }
@@ -42,17 +43,22 @@ pub(super) fn start_process(dir: &Path, saved: &Saved) -> Result<()> {
 /// Starts the program and runs the poststart hooks; with NOTIFY_SOCKET,
 /// returns the relay of the container's notifications for the caller, which
 /// stays as the container's parent, to run: MAINPID is the caller's own pid.
-pub(super) fn start_in_foreground(dir: &Path, saved: &Saved) -> Result<Option<Relay>> {
-    start_relaying(dir, saved, std::process::id() as libc::pid_t)
+pub(super) fn start_in_foreground(dir: &Path, saved: &Saved, exec_fifo: Option<OwnedFd>) -> Result<Option<Relay>> {
+    start_relaying(dir, saved, std::process::id() as libc::pid_t, exec_fifo)
 }
 
-fn start_relaying(dir: &Path, saved: &Saved, main_pid: libc::pid_t) -> Result<Option<Relay>> {
+fn start_relaying(
+    dir: &Path,
+    saved: &Saved,
+    main_pid: libc::pid_t,
+    exec_fifo: Option<OwnedFd>,
+) -> Result<Option<Relay>> {
     // Bound before the program runs, so that no notification is lost.
     let relay = match (&saved.notify_name, &saved.notify_socket) {
         (Some(name), Some(host)) => Some(Relay::new(notify::bind(dir, name)?, host, main_pid)?),
         _ => None,
     };
-    release(dir, saved)?;
+    release(dir, saved, exec_fifo)?;
     crate::log::step("init released: startContainer hooks run, program exec'd");
     if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
@@ -64,17 +70,22 @@ fn start_relaying(dir: &Path, saved: &Saved, main_pid: libc::pid_t) -> Result<Op
 /// Lets a created init exec its program: opening the fifo's read end unblocks the
 /// init; its exec then closes the write end (success) or it writes the error.
 /// The fifo is removed only afterwards, since the init opens it by name after Ready.
-fn release(dir: &Path, saved: &Saved) -> Result<()> {
+/// `opened`: the read end, when `run` opened it before it let the init go on
+/// (the init may have exec'd by now: as our own child, it stays until reaped).
+fn release(dir: &Path, saved: &Saved, opened: Option<OwnedFd>) -> Result<()> {
     // Taken while the init is still blocked on the fifo, so it is surely alive.
     let pidfd = open_init(saved)?;
     let fifo_path = dir.join(FIFO);
-    let fifo = sys::openat(
-        libc::AT_FDCWD,
-        &sys::cstring(&fifo_path)?,
-        libc::O_RDONLY | libc::O_NONBLOCK,
-        0,
-    )
-    .context(|| format!("open {}", fifo_path.display()))?;
+    let fifo = match opened {
+        Some(fifo) => fifo,
+        None => sys::openat(
+            libc::AT_FDCWD,
+            &sys::cstring(&fifo_path)?,
+            libc::O_RDONLY | libc::O_NONBLOCK,
+            0,
+        )
+        .context(|| format!("open {}", fifo_path.display()))?,
+    };
     let result = await_exec(&fifo, &pidfd, saved);
     match std::fs::remove_file(&fifo_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
