@@ -923,20 +923,6 @@ fn cve_2019_5736_husk_run_by_its_loader_dies_of_no_signal() {
     let _ = b.husk(&["delete", "-f", "l2"]);
 }
 
-/// `husk --root ROOT ARGS` of bundle `b`, run by strace with `strace_args`.
-/// strace is required (scripts/install-deps.sh installs it), as in crash.rs:
-/// a test skipped for its lack would assert nothing.
-fn husk_under_strace(b: &Bundle, strace_args: &[&str], args: &[&str]) -> std::process::Command {
-    assert!(
-        std::process::Command::new("strace").arg("-V").output().is_ok(),
-        "strace must be installed (scripts/install-deps.sh)"
-    );
-    let mut c = std::process::Command::new("strace");
-    c.args(strace_args).arg(HUSK).arg("--root").arg(&b.root).args(args);
-    b.tag(&mut c);
-    c
-}
-
 /// Each step of the in-place seal refused (strace's fault injection on husk
 /// itself, not on the init it clones): `create` still works, and the init
 /// waits in husk's code with an executable no one can write: the read-only
@@ -957,8 +943,7 @@ fn cve_2019_5736_a_refused_seal_step_falls_back_to_a_sealed_copy() {
         let id = format!("f{n}");
         // Without -f: only husk's own calls fail, not those of its clones.
         let inject = format!("inject={syscall}:error={errno}");
-        let mut c = husk_under_strace(
-            &b,
+        let mut c = b.husk_under_strace(
             &["-o", "/dev/null", "-e", &inject],
             &["create", "--bundle", &bundle, &id],
         );
@@ -985,8 +970,7 @@ fn cve_2019_5736_as_root_the_seal_needs_no_second_start_of_husk() {
     let bundle = b.dir.to_str().unwrap().to_string();
     let trace = b.dir.join("execs.strace");
     let trace_arg = trace.to_str().unwrap();
-    let mut c = husk_under_strace(
-        &b,
+    let mut c = b.husk_under_strace(
         &["-f", "-e", "trace=execve,execveat", "-o", trace_arg],
         &["run", "--bundle", &bundle, "once"],
     );

@@ -114,6 +114,28 @@ fn run_detach_then_state_and_delete() {
     b.assert_gone("d");
 }
 
+/// `run` opens the exec fifo before it lets the init go on, so the program
+/// may have run and ended before `run` looks at it. Slowed by 300 ms where it
+/// takes its pidfd of the init (strace's delay, on husk itself only), a
+/// foreground `run` still gives the program's exit status, and `run -d`
+/// succeeds (it once said "not running" of its own container).
+#[test]
+fn run_of_a_program_that_ends_before_husk_looks_at_it() {
+    let mut b = Bundle::new("endsfirst");
+    b.script("exit 7");
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let slow = ["-o", "/dev/null", "-e", "inject=pidfd_open:delay_enter=300000"];
+    let mut fg = b.husk_under_strace(&slow, &["run", "--bundle", &bundle, "fg"]);
+    let o = run_with_timeout(&mut fg, COMMAND_TIMEOUT);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    b.assert_gone("fg");
+    let mut bg = b.husk_under_strace(&slow, &["run", "-d", "--bundle", &bundle, "bg"]);
+    assert_ok(&run_with_timeout(&mut bg, COMMAND_TIMEOUT));
+    b.wait_status("bg", "stopped");
+    assert_ok(&b.husk(&["delete", "bg"]));
+    b.assert_gone("bg");
+}
+
 /// husk started with stdin, stdout and stderr closed gives them /dev/null
 /// before it opens anything (husk has no Rust `main`, so this is its own
 /// doing): the container gets /dev/null, not a file husk opened for itself.

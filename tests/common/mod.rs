@@ -442,6 +442,20 @@ impl Bundle {
         run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
     }
 
+    /// `husk --root ROOT ARGS` run by strace with `strace_args`, for the
+    /// caller to run. strace is required (scripts/install-deps.sh installs
+    /// it): a test skipped for its lack would assert nothing.
+    pub fn husk_under_strace(&self, strace_args: &[&str], args: &[&str]) -> Command {
+        assert!(
+            Command::new("strace").arg("-V").output().is_ok(),
+            "strace must be installed (scripts/install-deps.sh)"
+        );
+        let mut c = Command::new("strace");
+        c.args(strace_args).arg(HUSK).arg("--root").arg(&self.root).args(args);
+        self.tag(&mut c);
+        c
+    }
+
     /// `husk run --bundle DIR ID` in the foreground.
     pub fn run(&self, id: &str) -> Output {
         self.husk(&["run", "--bundle", self.dir.to_str().unwrap(), id])

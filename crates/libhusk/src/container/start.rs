@@ -32,7 +32,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// relays the container's notifications until READY=1. `exec_fifo`: the
 /// fifo's read end if the caller opened it already (`run`).
 pub(super) fn start_process(dir: &Path, saved: &Saved, exec_fifo: Option<OwnedFd>) -> Result<()> {
-    let pidfd = open_init(saved)?;
+    let pidfd = pidfd_of_init(saved, exec_fifo.is_some())?;
     if let Some(relay) = start_relaying(dir, saved, saved.pid, exec_fifo)? {
         crate::container::notify::relay_until_ready(&relay, &pidfd)?;
         crate::log::step("notifications relayed until READY=1");
@@ -73,8 +73,8 @@ fn start_relaying(
 /// `opened`: the read end, when `run` opened it before it let the init go on
 /// (the init may have exec'd by now: as our own child, it stays until reaped).
 fn release(dir: &Path, saved: &Saved, opened: Option<OwnedFd>) -> Result<()> {
-    // Taken while the init is still blocked on the fifo, so it is surely alive.
-    let pidfd = open_init(saved)?;
+    let opened_first = opened.is_some();
+    let pidfd = pidfd_of_init(saved, opened_first)?;
     let fifo_path = dir.join(FIFO);
     let fifo = match opened {
         Some(fifo) => fifo,
@@ -86,7 +86,7 @@ fn release(dir: &Path, saved: &Saved, opened: Option<OwnedFd>) -> Result<()> {
         )
         .context(|| format!("open {}", fifo_path.display()))?,
     };
-    let result = await_exec(&fifo, &pidfd, saved);
+    let result = await_exec(&fifo, &pidfd, saved, opened_first);
     match std::fs::remove_file(&fifo_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).context(|| format!("remove {}", fifo_path.display()))
@@ -96,11 +96,25 @@ fn release(dir: &Path, saved: &Saved, opened: Option<OwnedFd>) -> Result<()> {
     result
 }
 
+/// A pidfd for the init. Taken by `start` while the init is still blocked on
+/// the fifo, so it is surely alive (`open_init` refuses a process that reused
+/// its pid). When `run` opened the fifo first (`own_child`), the init may have
+/// exec'd, and its program ended, already: as our own child it keeps its pid
+/// until we reap it.
+fn pidfd_of_init(saved: &Saved, own_child: bool) -> Result<OwnedFd> {
+    match own_child {
+        true => sys::pidfd_open(saved.pid).context(|| format!("pidfd of container init {}", saved.pid)),
+        false => open_init(saved),
+    }
+}
+
 /// How often a start that sees nothing on the fifo asks the init whether it
 /// has exec'd meanwhile.
 const EXEC_CHECK: Duration = Duration::from_millis(20);
 
-fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved) -> Result<()> {
+/// `opened_first`: we opened the fifo before the init could open its end, so
+/// an init that did shows it (POLLHUP once it is closed) even if it is gone.
+fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved, opened_first: bool) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let slice = PollTimeout::try_from(EXEC_CHECK).expect("fits");
     loop {
@@ -115,6 +129,9 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved) -> Result<()> {
         }
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if init_gone && !fifo_ready && opened_first {
+            bail!("container init exited before it could start");
+        }
         if !fifo_ready && !init_gone {
             // An init that exec'd before we opened the fifo (its `start` was
             // killed) never shows us its end: ask the kernel.
