@@ -986,3 +986,35 @@ fn cve_2019_5736_as_root_the_seal_needs_no_second_start_of_husk() {
     assert_eq!(starts, 2, "{execs}");
     b.assert_gone("once");
 }
+
+/// The exec fifo is writable by anyone (an init that is root of a user
+/// namespace is an "other" to the host), so no other user may reach it: one
+/// who could would write a false error into it, which makes `start` fail
+/// and kill the container, or close it to fake an exec. Its directory is
+/// the owner's alone.
+#[test]
+fn another_user_cannot_reach_the_exec_fifo() {
+    use std::os::unix::process::CommandExt;
+    let mut b = Bundle::new("fifo-others");
+    b.script("exit 0");
+    assert_ok(&b.create("c"));
+    let as_nobody = |script: &str, path: &std::path::Path| {
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", script]).arg(path).uid(65534).gid(65534);
+        run_with_timeout(&mut c, COMMAND_TIMEOUT)
+    };
+    // The way to the state root is open to others (else this would prove nothing).
+    // (husk makes the root 0711, less the umask of whoever runs it).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&b.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&b.root, std::fs::Permissions::from_mode(0o711)).unwrap();
+    assert_ok(&as_nobody("test -x \"$0\"", &b.root));
+    // A non-blocking open for writing: with no reader it would fail with
+    // ENXIO if it were allowed at all.
+    let o = as_nobody("dd if=/dev/null of=\"$0\" oflag=nonblock", &b.root.join("c/exec.fifo"));
+    assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
+    assert_ok(&b.husk(&["start", "c"]));
+    b.wait_status("c", "stopped");
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+}

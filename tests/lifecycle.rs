@@ -115,16 +115,16 @@ fn run_detach_then_state_and_delete() {
 }
 
 /// `run` opens the exec fifo before it lets the init go on, so the program
-/// may have run and ended before `run` looks at it. Slowed by 300 ms where it
-/// takes its pidfd of the init (strace's delay, on husk itself only), a
-/// foreground `run` still gives the program's exit status, and `run -d`
+/// may have run and ended before `run` looks at it. Slowed by 300 ms after
+/// each send (strace's delay, on husk itself only: the last is "committed"),
+/// a foreground `run` still gives the program's exit status, and `run -d`
 /// succeeds (it once said "not running" of its own container).
 #[test]
 fn run_of_a_program_that_ends_before_husk_looks_at_it() {
     let mut b = Bundle::new("endsfirst");
     b.script("exit 7");
     let bundle = b.dir.to_str().unwrap().to_string();
-    let slow = ["-o", "/dev/null", "-e", "inject=pidfd_open:delay_enter=300000"];
+    let slow = ["-o", "/dev/null", "-e", "inject=sendto:delay_exit=300000"];
     let mut fg = b.husk_under_strace(&slow, &["run", "--bundle", &bundle, "fg"]);
     let o = run_with_timeout(&mut fg, COMMAND_TIMEOUT);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
@@ -134,6 +134,53 @@ fn run_of_a_program_that_ends_before_husk_looks_at_it() {
     b.wait_status("bg", "stopped");
     assert_ok(&b.husk(&["delete", "bg"]));
     b.assert_gone("bg");
+}
+
+/// What `run` needs to start the container (the exec fifo's read end, the
+/// init's pidfd) it takes before the init goes on: when that fails, the
+/// program has not run.
+#[test]
+fn run_that_cannot_start_leaves_the_program_unrun() {
+    let mut b = Bundle::new("startfails");
+    b.config["root"]["readonly"] = serde_json::json!(false);
+    b.script("touch /ran");
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let refuse = ["-o", "/dev/null", "-e", "inject=pidfd_open:error=EMFILE"];
+    for detach in [false, true] {
+        let id = format!("d{detach}");
+        let mut args = vec!["run", "--bundle", &bundle, &id];
+        if detach {
+            args.insert(1, "-d");
+        }
+        let o = run_with_timeout(&mut b.husk_under_strace(&refuse, &args), COMMAND_TIMEOUT);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains("pidfd of container init"), "{}", stderr(&o));
+        assert!(!b.rootfs().join("ran").exists(), "{args:?}: the program ran");
+        b.assert_gone(&id);
+    }
+}
+
+/// A caller that ignores SIGCHLD passes that on through exec: husk restores
+/// its default, or the kernel would reap the container's process unseen and
+/// `run` would wait for it forever.
+#[test]
+fn run_by_a_caller_that_ignores_sigchld() {
+    let mut b = Bundle::new("sigchld-ign");
+    b.script("exit 3");
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root").arg(&b.root);
+    cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), "c"]);
+    b.tag(&mut cmd);
+    // SAFETY: only signal() between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    b.assert_gone("c");
 }
 
 /// husk started with stdin, stdout and stderr closed gives them /dev/null

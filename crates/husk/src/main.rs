@@ -63,6 +63,9 @@ fn starts_container_process(args: impl Iterator<Item = std::ffi::OsString>) -> b
 /// /dev/null, or the first file husk opens (a state file, a cgroup file)
 /// would become its stdout or stderr. SIGPIPE is ignored: a closed pipe is an
 /// error husk reports (EPIPE), not a silent death halfway through a command.
+/// SIGCHLD ignored by the caller (inherited through exec) would have the
+/// kernel reap the container's process unseen: `run` would wait for it
+/// forever; it gets its default back.
 #[allow(unsafe_code)]
 fn start_process() {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -90,9 +93,10 @@ fn start_process() {
             Err(_) => std::process::abort(),
         }
     }
-    // SAFETY: SIG_IGN installs no handler; nothing else runs yet.
-    let _ =
-        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_IGN and SIG_DFL install no handler; nothing else runs yet.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+    let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
 }
 
 fn husk() -> ! {

@@ -7,6 +7,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::start::EarlyStart;
 use super::stdio::{console_for, hold_passed_fds, listen_fds};
 use super::wait::{sigkill, wait_status};
 use super::{CreateOptions, Mode};
@@ -59,12 +60,12 @@ pub(super) enum Caller {
 
 /// A created container: its locked state, for a foreground run with a
 /// terminal the socket on which its pty master arrives, and for a run the
-/// read end of the exec fifo when it was opened early (`open_exec_fifo_early`).
+/// fifo and pidfd taken before the init went on (`open_exec_fifo_early`).
 pub(super) struct Spawned {
     pub(super) locked: Locked,
     pub(super) saved: Saved,
     pub(super) console: Option<OwnedFd>,
-    pub(super) exec_fifo: Option<OwnedFd>,
+    pub(super) early: Option<EarlyStart>,
     /// The host's cgroup hierarchies as create found them (none without a cgroup).
     pub(super) hierarchies: Option<Vec<crate::cgroups::Hierarchy>>,
 }
@@ -120,11 +121,11 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
         spawn_init(&plan, &locked, args, fds, record, &mut cgroup, caller)
     });
     match spawned {
-        Ok((saved, exec_fifo)) => Ok(Spawned {
+        Ok((saved, early)) => Ok(Spawned {
             locked,
             saved,
             console: proxy,
-            exec_fifo,
+            early,
             hierarchies: plan.cgroup.map(|c| c.hierarchies),
         }),
         Err(e) => {
@@ -253,7 +254,7 @@ fn spawn_init(
     mut saved: Saved,
     cgroup: &mut Box<dyn Driver>,
     caller: Caller,
-) -> Result<(Saved, Option<OwnedFd>)> {
+) -> Result<(Saved, Option<EarlyStart>)> {
     let Fds {
         preserve: preserve_fds,
         console,
@@ -264,7 +265,8 @@ fn spawn_init(
         .map_err(std::io::Error::from)
         .context(|| "create exec fifo".into())?;
     // Writable by an init that is root of a user namespace (an "other" to the
-    // host), readable only by the owner: nobody else can trigger `start`.
+    // host), readable only by the owner: nobody else can trigger `start`. No
+    // other user reaches it: the state directory is the owner's alone.
     std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
         .context(|| "chmod exec fifo".into())?;
     // The init holds only the fifo until `start`, never the state directory:
@@ -451,24 +453,20 @@ fn spawn_init(
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
-    let exec_fifo = match open_exec_fifo_early(plan, &saved, caller) {
-        true => Some(sys::openat(
-            libc::AT_FDCWD,
-            &sys::cstring(&fifo_path)?,
-            libc::O_RDONLY | libc::O_NONBLOCK,
-            0,
-        )?),
+    let early = match open_exec_fifo_early(plan, &saved, caller) {
+        true => Some(EarlyStart::take(&locked.dir, saved.pid)?),
         false => None,
     };
     detach(&to_init)?;
     log::step("state committed, init detached");
     guard.armed = false;
-    Ok((saved, exec_fifo))
+    Ok((saved, early))
 }
 
-/// Whether `run` opens the read end of the exec fifo before it lets the init
-/// go on: the init's open of the write end then finds it and does not wait
-/// for `start`'s. Never for `create`, whose init must wait for `start`; nor
+/// Whether `run` opens the read end of the exec fifo (and takes the init's
+/// pidfd, `EarlyStart`) before it lets the init go on: the init's open of
+/// the write end then finds it and does not wait for `start`'s, and nothing
+/// that can fail is left between the init going on and its program. Never for `create`, whose init must wait for `start`; nor
 /// where `start` has work of its own to do before the program runs (bind the
 /// NOTIFY_SOCKET relay) or a terminal (its master comes after).
 fn open_exec_fifo_early(plan: &Plan, saved: &Saved, caller: Caller) -> bool {

@@ -1,10 +1,8 @@
 //! `run`: create and start, then in the foreground wait and delete.
 
-use std::os::fd::OwnedFd;
-
 use super::create::{spawn, Caller, Spawned};
 use super::delete::{kill_and_wait, remove_container, remove_container_in};
-use super::start::{start_in_foreground, start_process};
+use super::start::{start_in_foreground, start_process, EarlyStart};
 use super::wait::{sigkill, wait_status};
 use super::{Mode, RunOptions};
 use crate::container::foreground::Foreground;
@@ -27,14 +25,14 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     super::hold_passed_fds(args.create.preserve_fds, super::listen_fds())?;
     if args.detach {
         let s = spawn(store, &args.create, mode, Caller::Run { foreground: false })?;
-        return release_or_clean(s.locked, &s.saved, s.exec_fifo).map(|()| 0);
+        return release_or_clean(s.locked, &s.saved, s.early).map(|()| 0);
     }
     let foreground = Foreground::prepare()?;
     let Spawned {
         locked,
         saved,
         console,
-        exec_fifo,
+        early,
         hierarchies,
     } = spawn(store, &args.create, mode, Caller::Run { foreground: true })?;
     let dir = locked.dir.clone();
@@ -44,7 +42,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         .map(crate::process::console::receive_master)
         .transpose();
     log::begin("start");
-    let started = master.and_then(|m| start_in_foreground(&dir, &saved, exec_fifo).map(|relay| (m, relay)));
+    let started = master.and_then(|m| start_in_foreground(&dir, &saved, early).map(|relay| (m, relay)));
     let code = match started {
         Ok((master, relay)) => foreground.wait(saved.pid, master, relay),
         Err(e) => {
@@ -64,9 +62,9 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     code
 }
 
-fn release_or_clean(locked: Locked, saved: &Saved, exec_fifo: Option<OwnedFd>) -> Result<()> {
+fn release_or_clean(locked: Locked, saved: &Saved, early: Option<EarlyStart>) -> Result<()> {
     log::begin("start");
-    let started = start_process(&locked.dir, saved, exec_fifo);
+    let started = start_process(&locked.dir, saved, early);
     if started.is_err() {
         let _ = kill_and_wait(saved).and_then(|()| remove_container(locked, saved));
     }

@@ -29,11 +29,14 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 }
 
 /// Starts the program, then runs the poststart hooks and, with NOTIFY_SOCKET,
-/// relays the container's notifications until READY=1. `exec_fifo`: the
-/// fifo's read end if the caller opened it already (`run`).
-pub(super) fn start_process(dir: &Path, saved: &Saved, exec_fifo: Option<OwnedFd>) -> Result<()> {
-    let pidfd = pidfd_of_init(saved, exec_fifo.is_some())?;
-    if let Some(relay) = start_relaying(dir, saved, saved.pid, exec_fifo)? {
+/// relays the container's notifications until READY=1. `early`: what `run`
+/// took before it let the init go on, if it did.
+pub(super) fn start_process(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<()> {
+    let pidfd = match &early {
+        Some(e) => e.pidfd.try_clone().context(|| "duplicate the init's pidfd".into())?,
+        None => open_init(saved)?,
+    };
+    if let Some(relay) = start_relaying(dir, saved, saved.pid, early)? {
         crate::container::notify::relay_until_ready(&relay, &pidfd)?;
         crate::log::step("notifications relayed until READY=1");
     }
@@ -43,22 +46,22 @@ pub(super) fn start_process(dir: &Path, saved: &Saved, exec_fifo: Option<OwnedFd
 /// Starts the program and runs the poststart hooks; with NOTIFY_SOCKET,
 /// returns the relay of the container's notifications for the caller, which
 /// stays as the container's parent, to run: MAINPID is the caller's own pid.
-pub(super) fn start_in_foreground(dir: &Path, saved: &Saved, exec_fifo: Option<OwnedFd>) -> Result<Option<Relay>> {
-    start_relaying(dir, saved, std::process::id() as libc::pid_t, exec_fifo)
+pub(super) fn start_in_foreground(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Relay>> {
+    start_relaying(dir, saved, std::process::id() as libc::pid_t, early)
 }
 
 fn start_relaying(
     dir: &Path,
     saved: &Saved,
     main_pid: libc::pid_t,
-    exec_fifo: Option<OwnedFd>,
+    early: Option<EarlyStart>,
 ) -> Result<Option<Relay>> {
     // Bound before the program runs, so that no notification is lost.
     let relay = match (&saved.notify_name, &saved.notify_socket) {
         (Some(name), Some(host)) => Some(Relay::new(notify::bind(dir, name)?, host, main_pid)?),
         _ => None,
     };
-    release(dir, saved, exec_fifo)?;
+    release(dir, saved, early)?;
     crate::log::step("init released: startContainer hooks run, program exec'd");
     if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
@@ -70,21 +73,17 @@ fn start_relaying(
 /// Lets a created init exec its program: opening the fifo's read end unblocks the
 /// init; its exec then closes the write end (success) or it writes the error.
 /// The fifo is removed only afterwards, since the init opens it by name after Ready.
-/// `opened`: the read end, when `run` opened it before it let the init go on
-/// (the init may have exec'd by now: as our own child, it stays until reaped).
-fn release(dir: &Path, saved: &Saved, opened: Option<OwnedFd>) -> Result<()> {
-    let opened_first = opened.is_some();
-    let pidfd = pidfd_of_init(saved, opened_first)?;
+/// With `early` (`run`), the init went on at once, and may have exec'd, and
+/// its program ended, by now.
+fn release(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<()> {
     let fifo_path = dir.join(FIFO);
-    let fifo = match opened {
-        Some(fifo) => fifo,
-        None => sys::openat(
-            libc::AT_FDCWD,
-            &sys::cstring(&fifo_path)?,
-            libc::O_RDONLY | libc::O_NONBLOCK,
-            0,
-        )
-        .context(|| format!("open {}", fifo_path.display()))?,
+    let (fifo, pidfd, opened_first) = match early {
+        Some(e) => (e.fifo, e.pidfd, true),
+        None => {
+            // Taken while the init is still blocked on the fifo, so it is surely alive.
+            let pidfd = open_init(saved)?;
+            (open_fifo(&fifo_path)?, pidfd, false)
+        }
     };
     let result = await_exec(&fifo, &pidfd, saved, opened_first);
     match std::fs::remove_file(&fifo_path) {
@@ -96,15 +95,27 @@ fn release(dir: &Path, saved: &Saved, opened: Option<OwnedFd>) -> Result<()> {
     result
 }
 
-/// A pidfd for the init. Taken by `start` while the init is still blocked on
-/// the fifo, so it is surely alive (`open_init` refuses a process that reused
-/// its pid). When `run` opened the fifo first (`own_child`), the init may have
-/// exec'd, and its program ended, already: as our own child it keeps its pid
-/// until we reap it.
-fn pidfd_of_init(saved: &Saved, own_child: bool) -> Result<OwnedFd> {
-    match own_child {
-        true => sys::pidfd_open(saved.pid).context(|| format!("pidfd of container init {}", saved.pid)),
-        false => open_init(saved),
+/// The read end of the exec fifo at `path`.
+fn open_fifo(path: &Path) -> Result<OwnedFd> {
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK;
+    sys::openat(libc::AT_FDCWD, &sys::cstring(path)?, flags, 0).context(|| format!("open {}", path.display()))
+}
+
+/// What `run` takes before it lets a committed init go on
+/// (`create::open_exec_fifo_early`): the read end of the exec fifo, so that
+/// the init does not wait for it, and a pidfd of the init, taken while it
+/// is surely alive (it waits for `run` then).
+pub(super) struct EarlyStart {
+    fifo: OwnedFd,
+    pidfd: OwnedFd,
+}
+
+impl EarlyStart {
+    pub(super) fn take(dir: &Path, pid: libc::pid_t) -> Result<EarlyStart> {
+        Ok(EarlyStart {
+            fifo: open_fifo(&dir.join(FIFO))?,
+            pidfd: sys::pidfd_open(pid).context(|| format!("pidfd of container init {pid}"))?,
+        })
     }
 }
 

@@ -277,7 +277,11 @@ impl Store {
             .create(&self.root)
             .context(|| format!("create state directory {}", self.root.display()))?;
         let dir = self.dir(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        // The owner's alone: the exec fifo inside must be writable by the
+        // init (see create), which reopens it through its own fd and needs no
+        // way through this directory; another user who could reach it could
+        // write a false error into it, or close it to fake an exec.
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::container_exists(id).with_errno(libc::EEXIST))
