@@ -99,7 +99,8 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     }
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
-    let locked = store.create(&args.id)?;
+    // Known limit: with both, another user can reach the exec fifo.
+    let locked = store.create_reachable(&args.id, notify.is_some() && plan.in_userns())?;
     // Recorded before the cgroup or the init exist, so that `delete` finds them
     // whenever this command dies.
     let record = describe(&plan, args, notify.as_deref(), cgroup.record());
