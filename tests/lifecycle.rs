@@ -630,17 +630,17 @@ fn partly_closed_stdio_with_passed_fds_gives_the_container_exactly_those() {
             cmd.stdout(std::fs::OpenOptions::new().append(true).open(&stdio[1]).unwrap());
             cmd.stderr(std::fs::OpenOptions::new().append(true).open(&stdio[2]).unwrap());
             let (to_close, raw) = (closed.to_vec(), raw.clone());
-            // SAFETY: only dup2, close_range and close between fork and exec.
+            // SAFETY: only fcntl, dup2, close_range and close between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
-                    libc::dup2(raw[0], 7);
-                    libc::dup2(raw[1], 8);
-                    libc::syscall(libc::SYS_close_range, 3u32, 6u32, 0u32);
-                    libc::syscall(libc::SYS_close_range, 9u32, u32::MAX, 0u32);
-                    libc::dup2(7, 3);
-                    libc::dup2(8, 4);
-                    libc::close(7);
-                    libc::close(8);
+                    // Out of the way first: the files may have any numbers
+                    // (other tests open files meanwhile), 3 and 4 among them.
+                    let a = libc::fcntl(raw[0], libc::F_DUPFD, 256);
+                    let b = libc::fcntl(raw[1], libc::F_DUPFD, 256);
+                    libc::syscall(libc::SYS_close_range, 3u32, 255u32, 0u32);
+                    libc::dup2(a, 3);
+                    libc::dup2(b, 4);
+                    libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32);
                     for fd in &to_close {
                         libc::close(*fd);
                     }
