@@ -258,17 +258,13 @@ fn a_config_without_process_can_be_created_execed_into_killed_and_deleted() {
     let o = b.husk(&["exec", "--process", pfile.to_str().unwrap(), "c"]);
     assert_eq!(stdout(&o), "in the rootfs\n", "{}", stderr(&o));
     assert_ok(&b.husk(&["kill", "c", "KILL"]));
-    b.wait_status("c", "stopped");
-    assert_ok(&b.husk(&["delete", "c"]));
-    b.assert_gone("c");
+    b.delete_once_stopped("c");
 
     // start: fails in one line, and the init then exits (runc's init does too).
     assert_ok(&b.create("s"));
     let o = b.husk(&["start", "s"]);
     assert_one_line_failure(&o, "start without process");
-    b.wait_status("s", "stopped");
-    assert_ok(&b.husk(&["delete", "s"]));
-    b.assert_gone("s");
+    b.delete_once_stopped("s");
 }
 
 // ---------------------------------------------------------------------------

@@ -1014,7 +1014,5 @@ fn another_user_cannot_reach_the_exec_fifo() {
     let o = as_nobody("dd if=/dev/null of=\"$0\" oflag=nonblock", &b.root.join("c/exec.fifo"));
     assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
     assert_ok(&b.husk(&["start", "c"]));
-    b.wait_status("c", "stopped");
-    assert_ok(&b.husk(&["delete", "c"]));
-    b.assert_gone("c");
+    b.delete_once_stopped("c");
 }

@@ -274,9 +274,7 @@ fn terminal_create_and_exec_through_a_console_socket() {
     assert!(out.contains("/dev/pts/1"), "{out}");
     exec_master.write_all(b"exit\n").unwrap();
     master.write_all(b"exit\n").unwrap();
-    b.wait_status("t", "stopped");
-    assert_ok(&b.husk(&["delete", "t"]));
-    b.assert_gone("t");
+    b.delete_once_stopped("t");
 }
 
 #[test]

@@ -64,9 +64,7 @@ fn all_six_hooks_run_in_order_with_the_state_and_their_namespaces() {
         ["prestart", "createRuntime", "createContainer"]
     );
     assert_ok(&b.husk(&["start", "h"]));
-    b.wait_status("h", "stopped");
-    assert_ok(&b.husk(&["delete", "h"]));
-    b.assert_gone("h");
+    b.delete_once_stopped("h");
 
     assert_eq!(read(&out, "order").lines().collect::<Vec<_>>(), KINDS);
     let host_mnt = std::fs::read_link("/proc/self/ns/mnt")
@@ -153,9 +151,7 @@ fn a_failing_start_container_hook_fails_start() {
         "{}",
         stderr(&o)
     );
-    b.wait_status("s", "stopped");
-    assert_ok(&b.husk(&["delete", "s"]));
-    b.assert_gone("s");
+    b.delete_once_stopped("s");
 }
 
 #[test]
@@ -339,9 +335,7 @@ fn a_start_container_hook_that_does_not_read_a_large_state_still_times_out() {
         took < std::time::Duration::from_secs(15),
         "the timeout held for {took:?}"
     );
-    b.wait_status("s", "stopped");
-    assert_ok(&b.husk(&["delete", "s"]));
-    b.assert_gone("s");
+    b.delete_once_stopped("s");
 }
 
 #[test]
@@ -387,9 +381,7 @@ fn hooks_that_close_stdin_at_once_succeed_and_the_next_gets_the_whole_state() {
     b.script("echo ran > /hookout/program");
     assert_ok(&b.create("c"));
     assert_ok(&b.husk(&["start", "c"]));
-    b.wait_status("c", "stopped");
-    assert_ok(&b.husk(&["delete", "c"]));
-    b.assert_gone("c");
+    b.delete_once_stopped("c");
     assert_eq!(read(&out, "program"), "ran\n");
     for kind in kinds {
         let state: Value = serde_json::from_str(&read(&out, &format!("{kind}.stdin")))

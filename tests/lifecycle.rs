@@ -131,9 +131,7 @@ fn run_of_a_program_that_ends_before_husk_looks_at_it() {
     b.assert_gone("fg");
     let mut bg = b.husk_under_strace(&slow, &["run", "-d", "--bundle", &bundle, "bg"]);
     assert_ok(&run_with_timeout(&mut bg, COMMAND_TIMEOUT));
-    b.wait_status("bg", "stopped");
-    assert_ok(&b.husk(&["delete", "bg"]));
-    b.assert_gone("bg");
+    b.delete_once_stopped("bg");
 }
 
 /// What `run` needs to start the container (the exec fifo's read end, the
@@ -167,10 +165,7 @@ fn run_that_cannot_start_leaves_the_program_unrun() {
 fn run_by_a_caller_that_ignores_sigchld() {
     let mut b = Bundle::new("sigchld-ign");
     b.script("exit 3");
-    let mut cmd = Command::new(HUSK);
-    cmd.arg("--root").arg(&b.root);
-    cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), "c"]);
-    b.tag(&mut cmd);
+    let mut cmd = b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), "c"]);
     // SAFETY: only signal() between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
@@ -192,10 +187,7 @@ fn closed_stdio_becomes_dev_null() {
     b.config["root"]["readonly"] = serde_json::json!(false);
     // $(...) is a child: the shell's own fds stay as husk gave them.
     b.script("echo $(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) $(readlink /proc/$$/fd/2) > /stdio.txt");
-    let mut cmd = Command::new(HUSK);
-    cmd.arg("--root").arg(&b.root);
-    cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), "c"]);
-    b.tag(&mut cmd);
+    let mut cmd = b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), "c"]);
     // SAFETY: only close between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
@@ -282,9 +274,7 @@ fn kill_accepts_names_numbers_and_realtime_signals() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("unknown signal \"SIGNOPE\""), "{}", stderr(&bad));
     assert_ok(&b.husk(&["kill", "k"])); // SIGTERM by default
-    b.wait_status("k", "stopped");
-    assert_ok(&b.husk(&["delete", "k"]));
-    b.assert_gone("k");
+    b.delete_once_stopped("k");
 }
 
 #[test]
@@ -335,9 +325,7 @@ fn start_reports_an_exec_failure_with_the_path() {
         "{}",
         stderr(&o)
     );
-    b.wait_status("e", "stopped");
-    assert_ok(&b.husk(&["delete", "e"]));
-    b.assert_gone("e");
+    b.delete_once_stopped("e");
 }
 
 /// The spec makes `process` optional at create and has `start` fail then;
@@ -356,9 +344,7 @@ fn a_container_without_process_is_created_and_start_fails() {
     let o = b.husk(&["start", "n"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("process: config.json has none"), "{}", stderr(&o));
-    b.wait_status("n", "stopped");
-    assert_ok(&b.husk(&["delete", "n"]));
-    b.assert_gone("n");
+    b.delete_once_stopped("n");
 }
 
 #[test]
@@ -447,9 +433,7 @@ fn an_init_whose_main_thread_exits_is_still_running() {
     }
     assert_eq!(status, "running");
     assert_ok(&kill);
-    b.wait_status("c", "stopped");
-    assert_ok(&b.husk(&["delete", "c"]));
-    b.assert_gone("c");
+    b.delete_once_stopped("c");
 }
 
 /// A line `PHASE: STEP (Nus)` of `--debug` among `text`'s lines.

@@ -30,9 +30,7 @@ fn every_lifecycle_command_works_unprivileged() {
     assert_ok(&b.husk(&["start", "r1"]));
     assert_eq!(b.status("r1"), "running");
     assert_ok(&b.husk(&["kill", "r1", "KILL"]));
-    b.wait_status("r1", "stopped");
-    assert_ok(&b.husk(&["delete", "r1"]));
-    b.assert_gone("r1");
+    b.delete_once_stopped("r1");
 
     b.script("cat /proc/self/uid_map; id -u");
     let o = b.run("r2");

@@ -442,6 +442,14 @@ impl Bundle {
         run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
     }
 
+    /// `husk --root ROOT ARGS` (as root), for the caller to adjust and run.
+    pub fn husk_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(HUSK);
+        c.arg("--root").arg(&self.root).args(args);
+        self.tag(&mut c);
+        c
+    }
+
     /// `husk --root ROOT ARGS` run by strace with `strace_args`, for the
     /// caller to run. strace is required (scripts/install-deps.sh installs
     /// it): a test skipped for its lack would assert nothing.
@@ -454,6 +462,15 @@ impl Bundle {
         c.args(strace_args).arg(HUSK).arg("--root").arg(&self.root).args(args);
         self.tag(&mut c);
         c
+    }
+
+    /// Waits until container `id` has stopped, deletes it (no force) and
+    /// checks that nothing of it is left.
+    #[track_caller]
+    pub fn delete_once_stopped(&self, id: &str) {
+        self.wait_status(id, "stopped");
+        assert_ok(&self.husk(&["delete", id]));
+        self.assert_gone(id);
     }
 
     /// `husk run --bundle DIR ID` in the foreground.
