@@ -252,6 +252,30 @@ fn notify_socket_relays_ready_with_the_host_pid() {
     b.assert_gone("n");
 }
 
+/// In a user namespace the init could not pass through the state directory
+/// (the owner's alone) to bind the notify directory inside: husk hands it
+/// over, and the relay works as without one.
+#[test]
+fn notify_socket_relays_ready_from_a_user_namespace() {
+    let mut b = Bundle::new("notify-userns");
+    build_notify_helper(&b.rootfs());
+    b.with_user_namespace(200000, 200000);
+    b.script("notify 'READY=1'; sleep 30");
+    // Where the socket's directory goes: the container's root (host uid
+    // 200000) may not make it in a rootfs that host root owns.
+    std::fs::create_dir_all(b.rootfs().join(b.dir.strip_prefix("/").unwrap())).unwrap();
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    run.env("NOTIFY_SOCKET", &host);
+    assert_ok(&run_with_timeout(&mut run, COMMAND_TIMEOUT));
+    let pid = b.state("n")["pid"].as_i64().unwrap();
+    assert_eq!(receive(&sock), format!("READY=1\nMAINPID={pid}\n"));
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}
+
 /// Annotations of 200 KiB: the state no longer fits a pipe's 64 KiB buffer.
 fn big_annotations(b: &mut Bundle) {
     b.config["annotations"] = json!({ "big": "x".repeat(200 * 1024) });

@@ -99,8 +99,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     }
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
-    // Known limit: with both, another user can reach the exec fifo.
-    let locked = store.create_reachable(&args.id, notify.is_some() && plan.in_userns())?;
+    let locked = store.create(&args.id)?;
     // Recorded before the cgroup or the init exist, so that `delete` finds them
     // whenever this command dies.
     let record = describe(&plan, args, notify.as_deref(), cgroup.record());
@@ -284,7 +283,8 @@ fn spawn_init(
         log::step("cgroup made");
     }
     warn_unmounted(plan);
-    let premounted = crate::rootfs::idmapped_trees(plan)?;
+    let mut premounted = crate::rootfs::idmapped_trees(plan)?;
+    premount_notify_dir(plan, &locked.dir, &mut premounted)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
@@ -462,6 +462,30 @@ fn spawn_init(
     log::step("state committed, init detached");
     guard.armed = false;
     Ok((saved, early))
+}
+
+/// The NOTIFY_SOCKET directory inside the state directory, cloned here for
+/// an init in a user namespace: as the user it is there, it could not pass
+/// through the state directory (the owner's alone) to bind it by path.
+fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd>]) -> Result<()> {
+    if plan.notify_name.is_none() || !plan.in_userns() {
+        return Ok(());
+    }
+    let source = dir.join(crate::container::notify::DIR);
+    let is_notify = |m: &crate::rootfs::mounts::MountPlan| matches!(&m.kind, crate::rootfs::mounts::MountKind::Bind { source: s, .. } if *s == source);
+    // None without a mount namespace of its own: nothing is mounted then.
+    let Some(slot) = plan
+        .mounts
+        .iter()
+        .position(is_notify)
+        .and_then(|i| premounted.get_mut(i))
+    else {
+        return Ok(());
+    };
+    let tree = sys::open_tree(&sys::cstring(&source)?, sys::OPEN_TREE_CLONE)
+        .context(|| format!("bind {}", source.display()))?;
+    *slot = Some(tree);
+    Ok(())
 }
 
 /// Whether `run` opens the read end of the exec fifo (and takes the init's

@@ -270,13 +270,6 @@ impl Store {
 
     /// Makes the directory of a new container; exactly one of two racing creates wins.
     pub fn create(&self, id: &str) -> Result<Locked> {
-        self.create_reachable(id, false)
-    }
-
-    /// As `create`; `reachable`: others may pass through the directory (to
-    /// the NOTIFY_SOCKET directory inside, which an init in a user namespace
-    /// binds by path as a user that is not the owner).
-    pub fn create_reachable(&self, id: &str, reachable: bool) -> Result<Locked> {
         validate_id(id)?;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -284,12 +277,12 @@ impl Store {
             .create(&self.root)
             .context(|| format!("create state directory {}", self.root.display()))?;
         let dir = self.dir(id);
-        // Else the owner's alone: the exec fifo inside must be writable by
-        // the init (see create), which reopens it through its own fd and needs
-        // no way through this directory; another user who could reach it
-        // could write a false error into it, or close it to fake an exec.
-        let mode = if reachable { 0o711 } else { 0o700 };
-        match std::fs::DirBuilder::new().mode(mode).create(&dir) {
+        // The owner's alone: the exec fifo inside must be writable by the
+        // init (see create), which reopens it through its own fd and needs no
+        // way through this directory (nor does it bind the NOTIFY_SOCKET
+        // directory inside by path); another user who could reach it could
+        // write a false error into it, or close it to fake an exec.
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::container_exists(id).with_errno(libc::EEXIST))
