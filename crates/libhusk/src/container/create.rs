@@ -491,9 +491,10 @@ fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd
 /// Whether `run` opens the read end of the exec fifo (and takes the init's
 /// pidfd, `EarlyStart`) before it lets the init go on: the init's open of
 /// the write end then finds it and does not wait for `start`'s, and nothing
-/// that can fail is left between the init going on and its program. Never for `create`, whose init must wait for `start`; nor
-/// where `start` has work of its own to do before the program runs (bind the
-/// NOTIFY_SOCKET relay) or a terminal (its master comes after).
+/// that can fail is left between the init going on and its program. Never
+/// for `create`, whose init must wait for `start`; nor where `start` has
+/// work of its own to do before the program runs (bind the NOTIFY_SOCKET
+/// relay) or a terminal (its master comes after).
 fn open_exec_fifo_early(plan: &Plan, saved: &Saved, caller: Caller) -> bool {
     matches!(caller, Caller::Run { .. }) && saved.notify_name.is_none() && !plan.process.terminal
 }
