@@ -276,6 +276,61 @@ fn notify_socket_relays_ready_from_a_user_namespace() {
     b.assert_gone("n");
 }
 
+/// `start` and `run -d` wait, with NOTIFY_SOCKET, for the program's READY=1.
+/// One that never sends it must not make its container undeletable for as
+/// long as they wait; they end with it.
+#[test]
+fn a_container_that_never_sends_ready_can_be_deleted_while_husk_waits() {
+    let mut b = Bundle::new("notify-never");
+    b.script("sleep 30");
+    let host = b.dir.join("host-notify.sock");
+    let _sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    for how in ["start", "run -d"] {
+        let mut waiting = if how == "start" {
+            let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "n"]);
+            create.env("NOTIFY_SOCKET", &host);
+            assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
+            b.husk_command(&["start", "n"])
+        } else {
+            let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
+            run.env("NOTIFY_SOCKET", &host);
+            run
+        };
+        let mut child = waiting.stdout(std::process::Stdio::null()).spawn().unwrap();
+        b.wait_status("n", "running");
+        assert_ok(&b.husk(&["delete", "-f", "n"]));
+        let status = wait_within(&mut child, COMMAND_TIMEOUT, how);
+        assert!(status.success(), "{how}: {status:?}");
+        b.assert_gone("n");
+    }
+}
+
+/// A `run -d` whose relay fails (the host's socket went away) kills and
+/// removes its container, as when the start itself fails.
+#[test]
+fn run_detached_whose_relay_fails_removes_its_container() {
+    let mut b = Bundle::new("notify-lost");
+    build_notify_helper(&b.rootfs());
+    b.script("notify 'STATUS=one'; while [ ! -e /dev/shm/go ]; do sleep 0.05; done; notify 'STATUS=two'; sleep 30");
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    let errors = b.dir.join("run.err");
+    run.env("NOTIFY_SOCKET", &host)
+        .stderr(std::fs::File::create(&errors).unwrap());
+    let mut child = run.spawn().unwrap();
+    assert_eq!(receive(&sock), "STATUS=one\n");
+    drop(sock);
+    std::fs::remove_file(&host).unwrap();
+    assert_ok(&b.husk(&["exec", "n", "touch", "/dev/shm/go"]));
+    let status = wait_within(&mut child, COMMAND_TIMEOUT, "run -d");
+    let errors = std::fs::read_to_string(&errors).unwrap();
+    assert!(!status.success(), "{status:?}");
+    assert!(errors.contains("send to NOTIFY_SOCKET"), "{errors}");
+    b.assert_gone("n");
+}
+
 /// Annotations of 200 KiB: the state no longer fits a pipe's 64 KiB buffer.
 fn big_annotations(b: &mut Bundle) {
     b.config["annotations"] = json!({ "big": "x".repeat(200 * 1024) });

@@ -696,3 +696,49 @@ fn container_processes_start_with_no_signal_ignored_or_blocked() {
     assert_ok(&b.husk(&["delete", "-f", "e"]));
     b.assert_gone("e");
 }
+
+/// Continues a process the test stopped, whatever the test's end.
+struct StoppedProcess(i32);
+
+impl StoppedProcess {
+    fn stop(pid: u32) -> StoppedProcess {
+        // SAFETY: signalling a process the test started.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+        StoppedProcess(pid as i32)
+    }
+}
+
+impl Drop for StoppedProcess {
+    fn drop(&mut self) {
+        // SAFETY: as in stop.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+/// A foreground `run` removes its container when the program ends. If a
+/// `delete -f` removed it first and a `create` made another of the same id
+/// meanwhile, that one is not the run's to remove.
+#[test]
+fn a_foreground_run_leaves_a_container_made_anew_under_its_id_alone() {
+    let mut b = Bundle::new("made-anew");
+    b.script("sleep 30");
+    let mut run = b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), "c"]);
+    run.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let mut child = run.spawn().unwrap();
+    b.wait_status("c", "running");
+    let first = b.state("c")["pid"].as_i64().unwrap();
+    {
+        // The run cannot see its program end before the new container exists.
+        let _stopped = StoppedProcess::stop(child.id());
+        assert_ok(&b.husk(&["delete", "-f", "c"]));
+        assert_ok(&b.create("c"));
+    }
+    let status = wait_within(&mut child, COMMAND_TIMEOUT, "run of a deleted container");
+    assert_eq!(status.code(), Some(128 + libc::SIGKILL), "{status:?}");
+    let second = b.state("c");
+    assert_eq!(second["status"], "created");
+    assert_ne!(second["pid"].as_i64().unwrap(), first);
+    assert_ok(&b.husk(&["delete", "c"]));
+    b.assert_gone("c");
+}

@@ -565,11 +565,17 @@ impl Bundle {
         self.assert_gone(id);
     }
 
-    /// Waits (bounded) until `id` has the given status.
+    /// Waits (bounded) until `id` has the given status; it may not exist yet
+    /// (a `run -d` that has not committed it).
     #[track_caller]
     pub fn wait_status(&self, id: &str, want: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.status(id) != want {
+        let status = || {
+            let o = self.husk(&["state", id]);
+            let state: Option<Value> = serde_json::from_slice(&o.stdout).ok();
+            state.and_then(|s| s["status"].as_str().map(String::from))
+        };
+        while status().as_deref() != Some(want) {
             assert!(Instant::now() < deadline, "{id} never became {want}");
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::open_init;
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 use crate::state::{Locked, Saved, Status, Store};
 use crate::{log, sys};
 
@@ -105,6 +105,32 @@ pub(super) fn remove_container_in(
         poststop(saved);
     }
     Ok(())
+}
+
+/// Removes the container `saved` describes once a caller that let its lock
+/// go (to wait for it) is done, as [`remove_container_in`]; unless it is
+/// gone (a `delete -f` meanwhile) or `id` names a container made since.
+pub(super) fn remove_unless_replaced(
+    store: &Store,
+    saved: &Saved,
+    hierarchies: Option<&[crate::cgroups::Hierarchy]>,
+) -> Result<()> {
+    let gone = |e: &Error| matches!(e.kind(), ErrorKind::ContainerNotFound);
+    let locked = match store.lock(&saved.id) {
+        Err(e) if gone(&e) => return Ok(()),
+        other => other?,
+    };
+    // The lock may be that of the directory a `delete -f` removed: what
+    // now has the path is another container's, or nothing.
+    let current = match locked.load(&saved.id) {
+        Err(e) if gone(&e) => return Ok(()),
+        other => other?,
+    };
+    if (current.pid, current.start_time) != (saved.pid, saved.start_time) {
+        log::debug(&format!("container {} was deleted and made anew meanwhile", saved.id));
+        return Ok(());
+    }
+    remove_container_in(locked, saved, hierarchies)
 }
 
 /// Kills every process of the container (all of its cgroup when it has one,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::checkpoint::refuse_rootless;
 use super::create::{absolute, describe, make_cgroup};
-use super::delete::remove_container;
+use super::delete::remove_unless_replaced;
 use super::foreground::Foreground;
 use super::{CreateOptions, Mode};
 use crate::bail;
@@ -137,7 +137,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     };
     drop(locked); // kill, state, delete -f must work while we wait
     let code = foreground.wait(saved.pid, None, None);
-    if let Err(e) = store.lock(&opts.id).and_then(|l| remove_container(l, &saved)) {
+    if let Err(e) = remove_unless_replaced(store, &saved, None) {
         log::warn(&format!("remove container {}: {e}", opts.id));
     }
     code

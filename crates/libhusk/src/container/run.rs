@@ -1,14 +1,14 @@
 //! `run`: create and start, then in the foreground wait and delete.
 
 use super::create::{spawn, Caller, Spawned};
-use super::delete::{kill_and_wait, remove_container, remove_container_in};
-use super::start::{start_in_foreground, start_process, EarlyStart};
+use super::delete::{kill_and_wait, remove_container, remove_unless_replaced};
+use super::start::{relay_until_ready, start_in_foreground, start_process};
 use super::wait::{sigkill, wait_status};
 use super::{Mode, RunOptions};
 use crate::container::foreground::Foreground;
 use crate::error::Result;
 use crate::log;
-use crate::state::{Locked, Saved, Store};
+use crate::state::Store;
 
 /// Creates and starts a container; in the foreground, waits for its process
 /// and returns its exit status (128 + signal when killed), then deletes the
@@ -25,7 +25,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     super::hold_passed_fds(args.create.preserve_fds, super::listen_fds())?;
     if args.detach {
         let s = spawn(store, &args.create, mode, Caller::Run { foreground: false })?;
-        return release_or_clean(s.locked, &s.saved, s.early).map(|()| 0);
+        return start_detached(store, s).map(|()| 0);
     }
     let foreground = Foreground::prepare()?;
     let Spawned {
@@ -52,21 +52,32 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         }
     };
     if !args.keep || code.is_err() {
-        if let Err(e) = store
-            .lock(&args.create.id)
-            .and_then(|l| remove_container_in(l, &saved, hierarchies.as_deref()))
-        {
+        if let Err(e) = remove_unless_replaced(store, &saved, hierarchies.as_deref()) {
             log::warn(&format!("remove container {}: {e}", args.create.id));
         }
     }
     code
 }
 
-fn release_or_clean(locked: Locked, saved: &Saved, early: Option<EarlyStart>) -> Result<()> {
+/// Starts the program, and relays its notifications until READY=1 with
+/// the lock let go. A container that cannot be started, or whose relay
+/// fails, is killed and removed.
+fn start_detached(store: &Store, spawned: Spawned) -> Result<()> {
+    let Spawned {
+        locked, saved, early, ..
+    } = spawned;
     log::begin("start");
-    let started = start_process(&locked.dir, saved, early);
-    if started.is_err() {
-        let _ = kill_and_wait(saved).and_then(|()| remove_container(locked, saved));
+    let notifications = match start_process(&locked.dir, &saved, early) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = kill_and_wait(&saved).and_then(|()| remove_container(locked, &saved));
+            return Err(e);
+        }
+    };
+    drop(locked); // kill, state, delete -f must work while we wait for READY=1
+    let relayed = relay_until_ready(notifications);
+    if relayed.is_err() {
+        let _ = kill_and_wait(&saved).and_then(|()| remove_unless_replaced(store, &saved, None));
     }
-    started
+    relayed
 }

@@ -22,22 +22,39 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let saved = locked.load(id)?;
     crate::log::step("state loaded");
     match locked.status(&saved) {
-        Status::Created => start_process(&locked.dir, &saved, None),
+        Status::Created => {
+            let notifications = start_process(&locked.dir, &saved, None)?;
+            drop(locked); // kill, state, delete -f must work while we wait for READY=1
+            relay_until_ready(notifications)
+        }
         Status::Stopped => bail!("cannot start a container that has stopped"),
         _ => bail!("cannot start an already running container"),
     }
 }
 
-/// Starts the program, then runs the poststart hooks and, with NOTIFY_SOCKET,
-/// relays the container's notifications until READY=1. `early`: what `run`
-/// took before it let the init go on, if it did.
-pub(super) fn start_process(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<()> {
+/// Starts the program, then runs the poststart hooks. With NOTIFY_SOCKET,
+/// returns the container's notifications, which the caller relays with
+/// [`relay_until_ready`] once it has let the container's lock go. `early`:
+/// what `run` took before it let the init go on, if it did.
+pub(super) fn start_process(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Notifications>> {
     let pidfd = match &early {
         Some(e) => e.pidfd.try_clone().context(|| "duplicate the init's pidfd".into())?,
         None => open_init(saved)?,
     };
-    if let Some(relay) = start_relaying(dir, saved, saved.pid, early)? {
-        crate::container::notify::relay_until_ready(&relay, &pidfd)?;
+    let relay = start_relaying(dir, saved, saved.pid, early)?;
+    Ok(relay.map(|relay| Notifications { relay, pidfd }))
+}
+
+/// A started container's notifications, and its init's pidfd.
+pub(super) struct Notifications {
+    relay: Relay,
+    pidfd: OwnedFd,
+}
+
+/// Relays the container's notifications until READY=1 or its end.
+pub(super) fn relay_until_ready(notifications: Option<Notifications>) -> Result<()> {
+    if let Some(n) = notifications {
+        notify::relay_until_ready(&n.relay, &n.pidfd)?;
         crate::log::step("notifications relayed until READY=1");
     }
     Ok(())
