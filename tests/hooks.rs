@@ -518,3 +518,44 @@ fn hooks_of_a_foreground_run_start_with_no_signal_blocked() {
     }
     b.assert_gone("m");
 }
+
+/// A host socket that takes no more (its reader stopped reading, its queue
+/// full): the relay of `start`, `run -d` and `run` must still end with the
+/// container, not wait for room forever once it is deleted.
+#[test]
+fn a_relay_to_a_full_host_socket_ends_with_the_container() {
+    let mut b = Bundle::new("notify-full");
+    build_notify_helper(&b.rootfs());
+    // Far more messages than the host's queue holds (max_dgram_qlen, 10 by default).
+    b.script("i=0; while [ $i -lt 100 ]; do notify STATUS=$i; i=$((i+1)); done; touch /dev/shm/sent; sleep 30");
+    let host = b.dir.join("host-notify.sock");
+    let _sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap(); // never read
+    for how in ["start", "run -d", "run"] {
+        let mut waiting = if how == "start" {
+            let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "n"]);
+            create.env("NOTIFY_SOCKET", &host);
+            assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
+            b.husk_command(&["start", "n"])
+        } else {
+            let mut args = vec!["run", "--bundle", b.dir.to_str().unwrap(), "n"];
+            if how == "run -d" {
+                args.insert(1, "-d");
+            }
+            let mut run = b.husk_command(&args);
+            run.env("NOTIFY_SOCKET", &host);
+            run
+        };
+        let mut child = waiting
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        b.wait_status("n", "running");
+        // Let the container send until the relay is stuck (or all is sent).
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_ok(&b.husk(&["delete", "-f", "n"]));
+        wait_within(&mut child, COMMAND_TIMEOUT, how);
+        b.assert_gone("n");
+    }
+}

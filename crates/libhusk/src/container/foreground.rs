@@ -104,7 +104,12 @@ impl Foreground {
             if let (true, Some(r)) = (relay_ready, &relay) {
                 // The host's socket gone (its manager restarted) is no reason
                 // to end the container: say so once and stop relaying.
-                if let Err(e) = r.forward() {
+                // A host socket with no room keeps us only while the process lives.
+                let exited = |wait| {
+                    std::thread::sleep(wait);
+                    exited(pid)
+                };
+                if let Err(e) = r.forward_unless(exited) {
                     crate::log::warn(&format!("stop relaying notifications: {e}"));
                     relay = None;
                 }
@@ -147,6 +152,16 @@ fn reap(pid: libc::pid_t) -> Option<i32> {
         }
     }
     None
+}
+
+/// Whether our child `pid` has exited (it is left to be reaped).
+fn exited(pid: libc::pid_t) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(
+        waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags),
+        Ok(WaitStatus::StillAlive)
+    )
 }
 
 /// What the process wrote before it exited but we had not yet copied.

@@ -24,6 +24,10 @@ pub const DIR: &str = "notify";
 /// How many messages a relay passes on after the container's process exited.
 const MAX_DRAINED: usize = 256;
 
+/// How often a relay whose host socket has no room tries again (and asks
+/// whether the container is still there).
+const ROOM_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The socket path inside the container: what its env names, else the host's.
 pub fn container_path(env: &[std::ffi::CString], host: &Path) -> PathBuf {
     env.iter()
@@ -81,41 +85,73 @@ impl Relay {
     pub fn new(sock: UnixDatagram, host: &Path, main_pid: libc::pid_t) -> Result<Relay> {
         // Read only when poll says so; a message taken by no one is no reason to block.
         sock.set_nonblocking(true).context(|| "notify socket".into())?;
+        // A host socket with no room (its reader stopped reading) must not
+        // keep us waiting once the container is gone: see `forward_unless`.
+        let out = UnixDatagram::unbound().context(|| "notify socket".into())?;
+        out.set_nonblocking(true).context(|| "notify socket".into())?;
         Ok(Relay {
             sock,
-            out: UnixDatagram::unbound().context(|| "notify socket".into())?,
+            out,
             to: host_address(host)?,
             host: host.to_path_buf(),
             main_pid,
         })
     }
 
-    /// Passes on the message waiting: None when there is none, else whether
-    /// it said READY=1.
-    pub fn forward(&self) -> Result<Option<bool>> {
+    /// Passes on the message waiting, if one is. While the host's socket has
+    /// no room (its reader is slow, or stopped reading), asks `gone` (which
+    /// may wait as long as it is given) whether to give up; then the message
+    /// is dropped.
+    pub fn forward_unless(&self, gone: impl Fn(std::time::Duration) -> bool) -> Result<Forwarded> {
         let mut buf = vec![0u8; 4096];
         let n = match self.sock.recv(&mut buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Forwarded::Nothing),
             r => r.context(|| "read notify socket".into())?,
         };
         let (message, ready) = rewrite(&String::from_utf8_lossy(&buf[..n]), self.main_pid);
-        self.out
-            .send_to_addr(message.as_bytes(), &self.to)
-            .context(|| format!("send to NOTIFY_SOCKET {}", self.host.display()))?;
-        Ok(Some(ready))
+        loop {
+            match self.out.send_to_addr(message.as_bytes(), &self.to) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if gone(ROOM_CHECK) {
+                        return Ok(Forwarded::Dropped);
+                    }
+                }
+                r => {
+                    r.context(|| format!("send to NOTIFY_SOCKET {}", self.host.display()))?;
+                    return Ok(Forwarded::Sent { ready });
+                }
+            }
+        }
     }
 
     /// Passes on the messages waiting (what a program said just before it
     /// exited), a bounded number: processes left without a pid namespace
     /// could keep sending.
+    /// A host socket with no room gets a second at most.
     pub fn drain(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let out_of_time = |wait| {
+            std::thread::sleep(wait);
+            std::time::Instant::now() > deadline
+        };
         for _ in 0..MAX_DRAINED {
-            if self.forward()?.is_none() {
-                break;
+            match self.forward_unless(out_of_time)? {
+                Forwarded::Sent { .. } => {}
+                Forwarded::Nothing | Forwarded::Dropped => break,
             }
         }
         Ok(())
     }
+}
+
+/// What [`Relay::forward_unless`] did.
+pub enum Forwarded {
+    /// No message was waiting.
+    Nothing,
+    /// The message went to the host's socket.
+    Sent { ready: bool },
+    /// The host's socket had no room until the caller gave up.
+    Dropped,
 }
 
 impl AsFd for Relay {
@@ -141,8 +177,16 @@ pub fn relay_until_ready(relay: &Relay, pidfd: &std::os::fd::OwnedFd) -> Result<
         if !message_ready && died {
             return Ok(false);
         }
-        if relay.forward()? == Some(true) {
-            return Ok(true);
+        // Waiting for room in the host's socket, the container's death ends the wait.
+        let gone = |wait: std::time::Duration| {
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            let wait = PollTimeout::try_from(wait).expect("fits");
+            matches!(poll(&mut fds, wait), Ok(n) if n > 0)
+        };
+        match relay.forward_unless(gone)? {
+            Forwarded::Dropped => return Ok(false),
+            Forwarded::Sent { ready: true } => return Ok(true),
+            _ => {}
         }
     }
 }
