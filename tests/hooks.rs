@@ -559,3 +559,54 @@ fn a_relay_to_a_full_host_socket_ends_with_the_container() {
         b.assert_gone("n");
     }
 }
+
+/// A `run -d` whose relay fails kills and removes its container; not
+/// another one that a `delete -f` and a `create` made under the same id
+/// meanwhile, which has the same cgroup, even when that one is paused.
+#[test]
+fn run_detached_whose_relay_fails_leaves_a_container_made_anew_alone() {
+    let mut b = Bundle::new("notify-anew");
+    build_notify_helper(&b.rootfs());
+    b.script("while [ ! -e /dev/shm/go ]; do sleep 0.05; done; notify 'STATUS=late'; touch /dev/shm/sent; sleep 30");
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    run.env("NOTIFY_SOCKET", &host)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = run.spawn().unwrap();
+    b.wait_status("n", "running");
+    let first = b.state("n")["pid"].as_i64().unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: signalling the process the test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    struct Cont(i32);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            // SAFETY: as above.
+            unsafe { libc::kill(self.0, libc::SIGCONT) };
+        }
+    }
+    let stopped = Cont(pid);
+    // A message waits in the relay's socket, which fails once the host's is gone.
+    assert_ok(&b.husk(&["exec", "n", "touch", "/dev/shm/go"]));
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    while !b.husk(&["exec", "n", "test", "-e", "/dev/shm/sent"]).status.success() {
+        assert!(std::time::Instant::now() < deadline, "the container never sent");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(sock);
+    std::fs::remove_file(&host).unwrap();
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    assert_ok(&b.create("n"));
+    assert_ok(&b.husk(&["start", "n"]));
+    assert_ok(&b.husk(&["pause", "n"]));
+    drop(stopped);
+    let status = wait_within(&mut child, COMMAND_TIMEOUT, "run -d");
+    assert!(!status.success(), "{status:?}");
+    let second = b.state("n");
+    assert_eq!(second["status"], "paused");
+    assert_ne!(second["pid"].as_i64().unwrap(), first);
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}

@@ -110,10 +110,14 @@ pub(super) fn remove_container_in(
 /// Removes the container `saved` describes once a caller that let its lock
 /// go (to wait for it) is done, as [`remove_container_in`]; unless it is
 /// gone (a `delete -f` meanwhile) or `id` names a container made since.
+/// With `kill`, kills its processes first ([`kill_and_wait`]), once it is
+/// known to be the same container: the one made since has the same cgroup,
+/// which `kill_and_wait` would kill if it is paused.
 pub(super) fn remove_unless_replaced(
     store: &Store,
     saved: &Saved,
     hierarchies: Option<&[crate::cgroups::Hierarchy]>,
+    kill: bool,
 ) -> Result<()> {
     let gone = |e: &Error| matches!(e.kind(), ErrorKind::ContainerNotFound);
     let locked = match store.lock(&saved.id) {
@@ -129,6 +133,9 @@ pub(super) fn remove_unless_replaced(
     if (current.pid, current.start_time) != (saved.pid, saved.start_time) {
         log::debug(&format!("container {} was deleted and made anew meanwhile", saved.id));
         return Ok(());
+    }
+    if kill {
+        kill_and_wait(saved)?;
     }
     remove_container_in(locked, saved, hierarchies)
 }

@@ -137,7 +137,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     };
     drop(locked); // kill, state, delete -f must work while we wait
     let code = foreground.wait(saved.pid, None, None);
-    if let Err(e) = remove_unless_replaced(store, &saved, None) {
+    if let Err(e) = remove_unless_replaced(store, &saved, None, false) {
         log::warn(&format!("remove container {}: {e}", opts.id));
     }
     code

@@ -52,7 +52,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         }
     };
     if !args.keep || code.is_err() {
-        if let Err(e) = remove_unless_replaced(store, &saved, hierarchies.as_deref()) {
+        if let Err(e) = remove_unless_replaced(store, &saved, hierarchies.as_deref(), false) {
             log::warn(&format!("remove container {}: {e}", args.create.id));
         }
     }
@@ -77,7 +77,9 @@ fn start_detached(store: &Store, spawned: Spawned) -> Result<()> {
     drop(locked); // kill, state, delete -f must work while we wait for READY=1
     let relayed = relay_until_ready(notifications);
     if relayed.is_err() {
-        let _ = kill_and_wait(&saved).and_then(|()| remove_unless_replaced(store, &saved, None));
+        // Only once it is known to be ours: a `delete -f` and a `create` may
+        // have made another under its id, and cgroup, meanwhile.
+        let _ = remove_unless_replaced(store, &saved, None, true);
     }
     relayed
 }
