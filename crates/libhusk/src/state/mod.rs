@@ -233,23 +233,37 @@ fn lock_dir(dir: &Path) -> std::io::Result<File> {
 }
 
 fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<File> {
-    let f = File::options()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(dir)?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        match sys::cgroupfs::flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
-            Ok(()) => return Ok(f),
-            Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => return Err(e),
-            Err(_) => {}
+        let f = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)?;
+        loop {
+            match sys::cgroupfs::flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+                Ok(()) => break,
+                Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => return Err(e),
+                Err(_) => {}
+            }
+            if std::time::Instant::now() > deadline {
+                let why = format!("another husk command has held it for {:?}", timeout);
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        if std::time::Instant::now() > deadline {
-            let why = format!("another husk command has held it for {:?}", timeout);
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+        // The holder we waited for may have removed the directory, and a
+        // `create` made another at its path: the lock must be that one's.
+        if still_at(&f, dir)? {
+            return Ok(f);
         }
-        std::thread::sleep(std::time::Duration::from_millis(2));
     }
+}
+
+/// Whether the directory open as `f` is still the one at `path`.
+fn still_at(f: &File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (held, now) = (f.metadata()?, std::fs::metadata(path)?);
+    Ok((held.dev(), held.ino()) == (now.dev(), now.ino()))
 }
 
 impl Store {
@@ -535,6 +549,34 @@ mod tests {
         locked.remove().unwrap();
         assert!(store.load_any("c").is_err());
         std::fs::remove_dir(store.root()).unwrap();
+    }
+
+    /// A command that waited for the lock while its holder removed the
+    /// container, and a `create` made another of the same id, gets the new
+    /// one's lock, not that of the directory that is gone.
+    #[test]
+    fn a_lock_waited_for_is_that_of_the_directory_at_the_path_now() {
+        let root = std::env::temp_dir().join(format!("husk-lock-moved-{}", std::process::id()));
+        let store = Store::new(root.clone());
+        let first = store.create("c").unwrap();
+        let waiter = {
+            let store = Store::new(root.clone());
+            std::thread::spawn(move || {
+                use std::os::unix::fs::MetadataExt;
+                let locked = store.lock("c").unwrap();
+                let held = std::fs::metadata(format!("/proc/self/fd/{}", locked.lock_fd())).unwrap();
+                (held.dev(), held.ino())
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let dir = first.dir.clone();
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        drop(first);
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::metadata(&dir).unwrap();
+        assert_eq!(waiter.join().unwrap(), (now.dev(), now.ino()));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
