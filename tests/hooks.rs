@@ -276,6 +276,24 @@ fn notify_socket_relays_ready_from_a_user_namespace() {
     b.assert_gone("n");
 }
 
+/// The command that relays container "n"'s notifications to `host`: `start`
+/// (after a `create`, done here), `run -d` or `run`.
+fn relaying_command(b: &Bundle, how: &str, host: &Path) -> std::process::Command {
+    let bundle = b.dir.to_str().unwrap();
+    let mut c = match how {
+        "start" => {
+            let mut create = b.husk_command(&["create", "--bundle", bundle, "n"]);
+            create.env("NOTIFY_SOCKET", host);
+            assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
+            return b.husk_command(&["start", "n"]);
+        }
+        "run -d" => b.husk_command(&["run", "-d", "--bundle", bundle, "n"]),
+        _ => b.husk_command(&["run", "--bundle", bundle, "n"]),
+    };
+    c.env("NOTIFY_SOCKET", host);
+    c
+}
+
 /// `start` and `run -d` wait, with NOTIFY_SOCKET, for the program's READY=1.
 /// One that never sends it must not make its container undeletable for as
 /// long as they wait; they end with it.
@@ -286,16 +304,7 @@ fn a_container_that_never_sends_ready_can_be_deleted_while_husk_waits() {
     let host = b.dir.join("host-notify.sock");
     let _sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
     for how in ["start", "run -d"] {
-        let mut waiting = if how == "start" {
-            let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "n"]);
-            create.env("NOTIFY_SOCKET", &host);
-            assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
-            b.husk_command(&["start", "n"])
-        } else {
-            let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
-            run.env("NOTIFY_SOCKET", &host);
-            run
-        };
+        let mut waiting = relaying_command(&b, how, &host);
         let mut child = waiting.stdout(std::process::Stdio::null()).spawn().unwrap();
         b.wait_status("n", "running");
         assert_ok(&b.husk(&["delete", "-f", "n"]));
@@ -531,20 +540,7 @@ fn a_relay_to_a_full_host_socket_ends_with_the_container() {
     let host = b.dir.join("host-notify.sock");
     let _sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap(); // never read
     for how in ["start", "run -d", "run"] {
-        let mut waiting = if how == "start" {
-            let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "n"]);
-            create.env("NOTIFY_SOCKET", &host);
-            assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
-            b.husk_command(&["start", "n"])
-        } else {
-            let mut args = vec!["run", "--bundle", b.dir.to_str().unwrap(), "n"];
-            if how == "run -d" {
-                args.insert(1, "-d");
-            }
-            let mut run = b.husk_command(&args);
-            run.env("NOTIFY_SOCKET", &host);
-            run
-        };
+        let mut waiting = relaying_command(&b, how, &host);
         let mut child = waiting
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
