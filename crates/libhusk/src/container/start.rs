@@ -37,12 +37,19 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// [`relay_until_ready`] once it has let the container's lock go. `early`:
 /// what `run` took before it let the init go on, if it did.
 pub(super) fn start_process(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Notifications>> {
-    let pidfd = match &early {
-        Some(e) => e.pidfd.try_clone().context(|| "duplicate the init's pidfd".into())?,
-        None => open_init(saved)?,
-    };
-    let relay = start_relaying(dir, saved, saved.pid, early)?;
+    let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
+    let relay = start_relaying(dir, saved, saved.pid, fifo, &pidfd)?;
     Ok(relay.map(|relay| Notifications { relay, pidfd }))
+}
+
+/// The read end of the exec fifo if `run` opened it first, and a pidfd of
+/// the init: `run`'s, or one taken now, while a created init is still
+/// blocked on the fifo and so surely alive.
+fn fifo_and_pidfd(saved: &Saved, early: Option<EarlyStart>) -> Result<(Option<OwnedFd>, OwnedFd)> {
+    Ok(match early {
+        Some(e) => (Some(e.fifo), e.pidfd),
+        None => (None, open_init(saved)?),
+    })
 }
 
 /// A started container's notifications, and its init's pidfd.
@@ -64,21 +71,23 @@ pub(super) fn relay_until_ready(notifications: Option<Notifications>) -> Result<
 /// returns the relay of the container's notifications for the caller, which
 /// stays as the container's parent, to run: MAINPID is the caller's own pid.
 pub(super) fn start_in_foreground(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Relay>> {
-    start_relaying(dir, saved, std::process::id() as libc::pid_t, early)
+    let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
+    start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd)
 }
 
 fn start_relaying(
     dir: &Path,
     saved: &Saved,
     main_pid: libc::pid_t,
-    early: Option<EarlyStart>,
+    early_fifo: Option<OwnedFd>,
+    pidfd: &OwnedFd,
 ) -> Result<Option<Relay>> {
     // Bound before the program runs, so that no notification is lost.
     let relay = match (&saved.notify_name, &saved.notify_socket) {
         (Some(name), Some(host)) => Some(Relay::new(notify::bind(dir, name)?, host, main_pid)?),
         _ => None,
     };
-    release(dir, saved, early)?;
+    release(dir, saved, early_fifo, pidfd)?;
     crate::log::step("init released: startContainer hooks run, program exec'd");
     if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
@@ -90,19 +99,16 @@ fn start_relaying(
 /// Lets a created init exec its program: opening the fifo's read end unblocks the
 /// init; its exec then closes the write end (success) or it writes the error.
 /// The fifo is removed only afterwards, since the init opens it by name after Ready.
-/// With `early` (`run`), the init went on at once, and may have exec'd, and
-/// its program ended, by now.
-fn release(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<()> {
+/// With `early_fifo` (`run`), the init went on at once, and may have exec'd,
+/// and its program ended, by now.
+fn release(dir: &Path, saved: &Saved, early_fifo: Option<OwnedFd>, pidfd: &OwnedFd) -> Result<()> {
     let fifo_path = dir.join(FIFO);
-    let (fifo, pidfd, opened_first) = match early {
-        Some(e) => (e.fifo, e.pidfd, true),
-        None => {
-            // Taken while the init is still blocked on the fifo, so it is surely alive.
-            let pidfd = open_init(saved)?;
-            (open_fifo(&fifo_path)?, pidfd, false)
-        }
+    let opened_first = early_fifo.is_some();
+    let fifo = match early_fifo {
+        Some(fifo) => fifo,
+        None => open_fifo(&fifo_path)?,
     };
-    let result = await_exec(&fifo, &pidfd, saved, opened_first);
+    let result = await_exec(&fifo, pidfd, saved, opened_first);
     match std::fs::remove_file(&fifo_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).context(|| format!("remove {}", fifo_path.display()))

@@ -519,7 +519,9 @@ pub fn process_stat(pid: libc::pid_t) -> Option<ProcStat> {
     let path = CString::new(format!("/proc/{pid}/stat")).ok()?;
     let file = std::fs::File::from(openat(libc::AT_FDCWD, &path, libc::O_RDONLY, 0).ok()?);
     let mut len = 0;
-    while len < buf.len() {
+    // The line ends with a newline, and procfs hands it whole to the first
+    // read: stop there rather than read again for the end of file.
+    while len < buf.len() && !buf[..len].ends_with(b"\n") {
         match io::Read::read(&mut &file, &mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
