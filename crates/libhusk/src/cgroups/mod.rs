@@ -336,11 +336,19 @@ impl Cgroup {
     /// cgroup2 directory delegate the controllers `delegation` says.
     pub fn make_dirs(&self, delegation: Delegation, existed: &mut Vec<PathBuf>) -> Result<()> {
         for (h, dir) in &self.dirs {
-            if let Some(parent) = dir.parent() {
-                ensure_dir(parent).context(|| format!("create cgroup {}", parent.display()))?;
-            }
             // mkdir itself tells, atomically, whether the directory is ours.
             let made = match std::fs::create_dir(dir) {
+                // The parents (the per-root one is kept for all of a root's
+                // containers) are made only when missing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if let Some(parent) = dir.parent() {
+                        ensure_dir(parent).context(|| format!("create cgroup {}", parent.display()))?;
+                    }
+                    std::fs::create_dir(dir)
+                }
+                other => other,
+            };
+            let made = match made {
                 Ok(()) => true,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
                 Err(e) => return Err(e).context(|| format!("create cgroup {}", dir.display())),
@@ -577,22 +585,25 @@ pub(crate) fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
     f.write_all(value.as_bytes())
 }
 
-/// A new v1 cpuset starts empty: copy cpus and mems down from the nearest set parent.
+/// A new v1 cpuset starts empty: its cpus and mems are copied from the
+/// nearest level above that has them (most often its parent), down through
+/// the empty levels between.
 fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
-    let mut chain = Vec::new();
-    let mut d = dir.to_path_buf();
-    while d != root && d.starts_with(root) {
-        chain.push(d.clone());
-        d.pop();
-    }
-    for level in chain.into_iter().rev() {
-        for file in ["cpuset.cpus", "cpuset.mems"] {
-            let current = std::fs::read_to_string(level.join(file)).unwrap_or_default();
-            if current.trim().is_empty() {
-                let parent = std::fs::read_to_string(level.parent().unwrap_or(root).join(file)).unwrap_or_default();
-                write_file(&level.join(file), parent.trim())
-                    .context(|| format!("initialise {}", level.join(file).display()))?;
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let read = |level: &Path| crate::sys::fs::read_line_file(level.join(file)).unwrap_or_default();
+        let mut empty = Vec::new();
+        let mut level = dir.to_path_buf();
+        let value = loop {
+            let value = read(&level);
+            if !value.trim().is_empty() || level == root || !level.starts_with(root) {
+                break value;
             }
+            empty.push(level.clone());
+            level.pop();
+        };
+        for level in empty.iter().rev() {
+            write_file(&level.join(file), value.trim())
+                .context(|| format!("initialise {}", level.join(file).display()))?;
         }
     }
     Ok(())
@@ -754,5 +765,36 @@ mod tests {
             let e = check(held).unwrap_err();
             assert!(e.message().contains("holds husk's own cgroup"), "{held}: {e}");
         }
+    }
+
+    #[test]
+    fn a_new_cpuset_takes_the_nearest_values_above_it() {
+        let root = std::env::temp_dir().join(format!("husk-cpuset-{}", std::process::id()));
+        let deepest = root.join("a/b/c");
+        std::fs::create_dir_all(&deepest).unwrap();
+        let file = |dir: &Path, name: &str| dir.join(name);
+        for (dir, cpus, mems) in [(&root, "0-3\n", "0\n"), (&root.join("a"), "1-2\n", "")] {
+            std::fs::write(file(dir, "cpuset.cpus"), cpus).unwrap();
+            std::fs::write(file(dir, "cpuset.mems"), mems).unwrap();
+        }
+        for dir in [root.join("a/b"), deepest.clone()] {
+            std::fs::write(file(&dir, "cpuset.cpus"), "\n").unwrap();
+            std::fs::write(file(&dir, "cpuset.mems"), "\n").unwrap();
+        }
+        inherit_cpuset(&root, &deepest).unwrap();
+        let read = |dir: &Path, name: &str| std::fs::read_to_string(file(dir, name)).unwrap();
+        // cpus from its grandparent, mems from the root through every empty level.
+        for dir in [root.join("a/b"), deepest.clone()] {
+            assert_eq!(read(&dir, "cpuset.cpus"), "1-2", "{}", dir.display());
+        }
+        for dir in [root.join("a"), root.join("a/b"), deepest.clone()] {
+            assert_eq!(read(&dir, "cpuset.mems"), "0", "{}", dir.display());
+        }
+        assert_eq!(
+            read(&root.join("a"), "cpuset.cpus"),
+            "1-2\n",
+            "a level that had its value keeps it"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

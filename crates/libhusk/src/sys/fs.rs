@@ -64,6 +64,29 @@ pub fn read_proc(path: impl AsRef<std::path::Path>) -> io::Result<String> {
     Ok(text)
 }
 
+/// Reads a kernel file of one line (a cgroup value such as cpuset.cpus): the
+/// kernel hands the whole line, newline included, to the first read, so that
+/// is where it stops; `fs::read_to_string` would stat the file first and read
+/// again for the end.
+pub fn read_line_file(path: impl AsRef<std::path::Path>) -> io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match (&file).read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        text.extend_from_slice(&chunk[..n]);
+        if n == 0 || text.ends_with(b"\n") {
+            break;
+        }
+    }
+    String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Writes `path` through a temporary file renamed over it (close-on-exec,
 /// with `mode`): readers see the old content or the new, never a part. The
 /// temporary file is removed when anything fails.
