@@ -94,34 +94,60 @@ fn device_plan(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
 /// Creates the device nodes and the /dev symlinks inside the rootfs. In a user
 /// namespace, where mknod is refused, the host's nodes are bound instead.
 pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> Result<()> {
+    let mut dirs = Dirs { root, open: Vec::new() };
     for d in devices {
         let made = if bind_from_host {
             bind_node(root, d)
         } else {
-            create_node(root, d)
+            create_node(&mut dirs, d)
         };
         made.context(|| format!("create device {}", d.path.display()))?;
     }
-    let dev = resolve::resolve_dir(root, Path::new("/dev"), true)?;
+    let dev = dirs.get(Path::new("/dev"))?;
     for (target, name) in SYMLINKS {
-        symlink(&dev, target, name)?;
+        symlink(dev, target, name)?;
     }
     if Path::new("/proc/kcore").exists() {
-        symlink(&dev, "/proc/kcore", "core")?;
+        symlink(dev, "/proc/kcore", "core")?;
     }
     Ok(())
 }
 
-fn create_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
-    let (parent, name) = resolve::resolve_parent(root, &d.path)?;
+/// The directories the nodes go in (made where missing), each resolved in
+/// the rootfs once: most nodes share /dev. Nothing of the container runs yet
+/// that could move them.
+struct Dirs<'r> {
+    root: &'r OwnedFd,
+    open: Vec<(PathBuf, OwnedFd)>,
+}
+
+impl Dirs<'_> {
+    fn get(&mut self, dir: &Path) -> Result<&OwnedFd> {
+        let i = match self.open.iter().position(|(path, _)| path == dir) {
+            Some(i) => i,
+            None => {
+                let fd = resolve::resolve_dir(self.root, dir, true)?;
+                self.open.push((dir.to_path_buf(), fd));
+                self.open.len() - 1
+            }
+        };
+        Ok(&self.open[i].1)
+    }
+}
+
+fn create_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
+    let (Some(dir), Some(name)) = (d.path.parent(), d.path.file_name()) else {
+        bail!("{} has no file name", d.path.display())
+    };
+    let parent = dirs.get(dir)?;
     let name = sys::cstring(name)?;
     // The node replaces whatever the image had there.
-    let _ = unlinkat(&parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    let _ = unlinkat(parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
     let dev = libc::makedev(d.major as u32, d.minor as u32);
     let (kind, mode) = (SFlag::from_bits_retain(d.kind), Mode::from_bits_retain(d.mode));
-    mknodat(&parent, name.as_c_str(), kind, mode, dev).map_err(std::io::Error::from)?;
+    mknodat(parent, name.as_c_str(), kind, mode, dev).map_err(std::io::Error::from)?;
     let (uid, gid) = (Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)));
-    fchownat(&parent, name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(std::io::Error::from)?;
+    fchownat(parent, name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(std::io::Error::from)?;
     Ok(())
 }
 
