@@ -220,6 +220,37 @@ fn root_runs_a_user_namespaced_container_with_a_custom_mapping() {
     b.assert_gone("u");
 }
 
+/// oomScoreAdj in a user namespace: the init and exec's joiner could not
+/// write it themselves there (not dumpable, their /proc files belong to the
+/// host's root: EACCES), so husk sets its own before it clones them.
+#[test]
+fn oom_score_adj_reaches_user_namespaced_and_unprivileged_containers() {
+    let mut b = Bundle::new("userns-oom");
+    b.with_user_namespace(200000, 200000);
+    b.config["process"]["oomScoreAdj"] = json!(700);
+    b.script("cat /proc/self/oom_score_adj; sleep 30");
+    assert_ok(&b.create("c"));
+    let pid = b.state("c")["pid"].as_i64().unwrap();
+    let own = |pid: i64| std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+    assert_eq!(own(pid), "700\n", "the init's");
+    let process = json!({"args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 800});
+    let file = b.dir.join("process.json");
+    std::fs::write(&file, process.to_string()).unwrap();
+    let o = b.husk(&["exec", "--process", file.to_str().unwrap(), "c"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "800\n", "the exec process's");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+
+    let mut b = Bundle::rootless("rl-oom");
+    b.config["process"]["oomScoreAdj"] = json!(600);
+    b.script("cat /proc/self/oom_score_adj");
+    let o = b.run("r");
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "600\n", "an unprivileged user's container");
+    b.assert_gone("r");
+}
+
 /// The init makes the network namespace itself, after the clone: it must
 /// still belong to the container's user namespace, as one made by the clone
 /// would. Owned by the host's, the container's root could neither set its

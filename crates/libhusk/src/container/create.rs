@@ -15,6 +15,7 @@ use crate::bail;
 use crate::cgroups::place::SelfPlacement;
 use crate::cgroups::Driver;
 use crate::error::{Context, Error, Result};
+use crate::process::attrs::OomScoreAdjForClone;
 use crate::process::channel::{self, FromInit, InitParent};
 use crate::process::init::{self, InitArgs};
 use crate::spec::{self, Plan};
@@ -285,6 +286,7 @@ fn spawn_init(
     warn_unmounted(plan);
     let mut premounted = crate::rootfs::idmapped_trees(plan)?;
     premount_notify_dir(plan, &locked.dir, &mut premounted)?;
+    let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
@@ -312,6 +314,9 @@ fn spawn_init(
     let pid = unsafe { SelfPlacement::clone_with(placement.as_mut(), flags, into.as_ref().map(|f| f.as_raw_fd())) }
         .context(|| "clone container init".into())?;
     drop(into);
+    if pid != 0 {
+        oom_score_adj.restore();
+    }
     if pid == 0 {
         drop(to_init);
         init::run(InitArgs {

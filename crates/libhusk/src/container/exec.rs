@@ -16,6 +16,7 @@ use crate::cgroups::place::SelfPlacement;
 use crate::container;
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
+use crate::process::attrs::OomScoreAdjForClone;
 use crate::process::channel::{self, ExecOutcome, ExecParent, FromJoiner};
 use crate::process::exec::{join_and_spawn, ExecArgs};
 use crate::process::namespaces::{Join, NamespacePlan};
@@ -117,12 +118,16 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     let self_placed = placement.is_some();
     let husk_pid = std::process::id() as libc::pid_t;
     crate::log::step("stdio, signals and cgroup files ready");
+    let oom_score_adj = OomScoreAdjForClone::set(&plan.attrs)?;
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.
     sys::set_non_dumpable();
     // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
     #[allow(unsafe_code)]
     let joiner =
         unsafe { SelfPlacement::clone_with(placement.as_mut(), 0, None) }.context(|| "clone exec process".into())?;
+    if joiner != 0 {
+        oom_score_adj.restore();
+    }
     if joiner == 0 {
         drop(to_child);
         join_and_spawn(ExecArgs {

@@ -3,8 +3,6 @@
 //! the session keyring, no_new_privs and LSM labels. Validated into
 //! `AttrsPlan`; applied by the init and the exec process.
 
-use std::os::fd::OwnedFd;
-
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Linux, PosixRlimitType, Process};
@@ -249,14 +247,56 @@ fn hex_mask(cpus: impl Iterator<Item = usize>) -> String {
     hex
 }
 
+impl AttrsPlan {
+    /// Whether applying these writes through the private procfs (`set_exec_labels`).
+    pub fn writes_proc(&self) -> bool {
+        self.apparmor.is_some() || self.selinux.is_some()
+    }
+}
+
+/// `process.oomScoreAdj`, handed to a clone (the init, exec's joiner) by its
+/// parent: the parent sets its own just before the clone, which inherits it,
+/// and puts its own back after. The clone could not set it itself in a user
+/// namespace (not dumpable, its /proc files are the host root's), nor lower
+/// it without the host's CAP_SYS_RESOURCE.
+pub struct OomScoreAdjForClone(Option<String>);
+
+const OWN_OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
+
+impl OomScoreAdjForClone {
+    /// Before the parent makes itself non-dumpable (unprivileged, it could
+    /// not open its own file then) or joins a namespace.
+    pub fn set(a: &AttrsPlan) -> Result<OomScoreAdjForClone> {
+        let Some(adj) = a.oom_score_adj else {
+            return Ok(OomScoreAdjForClone(None));
+        };
+        let own = std::fs::read_to_string(OWN_OOM_SCORE_ADJ).context(|| format!("read {OWN_OOM_SCORE_ADJ}"))?;
+        write_own_oom_score_adj(&adj.to_string()).context(|| format!("process.oomScoreAdj {adj}"))?;
+        Ok(OomScoreAdjForClone(Some(own.trim().to_string())))
+    }
+
+    /// After the clone. Best effort: a parent that joined a user namespace,
+    /// or an unprivileged one (now not dumpable), keeps the container's value
+    /// until it exits.
+    pub fn restore(self) {
+        if let Some(own) = self.0 {
+            let _ = write_own_oom_score_adj(&own);
+        }
+    }
+}
+
+fn write_own_oom_score_adj(value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(OWN_OOM_SCORE_ADJ)?
+        .write_all(value.as_bytes())
+}
+
 /// Applied in the init before it reports Ready, so that a failure fails `create`.
-pub fn apply_early(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
+pub fn apply_early(a: &AttrsPlan) -> Result<()> {
     for (resource, limit) in &a.rlimits {
         sys::attrs::setrlimit(*resource, limit).context(|| format!("setrlimit {resource}"))?;
-    }
-    if let Some(adj) = a.oom_score_adj {
-        sys::write_proc(proc, "self/oom_score_adj", &adj.to_string())
-            .context(|| format!("process.oomScoreAdj {adj}"))?;
     }
     if let Some(s) = &a.scheduler {
         set_scheduler(s)?;
@@ -292,7 +332,7 @@ fn join_session_keyring(name: &str) -> Result<()> {
 }
 
 /// LSM labels for the exec, written through the private procfs.
-pub fn set_exec_labels(a: &AttrsPlan, proc: &OwnedFd) -> Result<()> {
+pub fn set_exec_labels(a: &AttrsPlan, proc: &sys::Procfs) -> Result<()> {
     if let Some(profile) = &a.apparmor {
         let r = sys::write_proc(proc, "thread-self/attr/apparmor/exec", &format!("exec {profile}"))
             .or_else(|_| sys::write_proc(proc, "thread-self/attr/exec", &format!("exec {profile}")));

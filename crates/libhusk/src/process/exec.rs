@@ -72,7 +72,7 @@ pub fn join_and_spawn(mut args: ExecArgs) -> ! {
     .context(|| "open /proc".into());
     let placement = args.placement.take();
     let parent_places = placement.is_none();
-    let prepared = host_proc.and_then(|proc| {
+    let prepared = host_proc.map(sys::Procfs::given).and_then(|proc| {
         initial_affinity(args.plan)?;
         if let Some(placement) = placement {
             placement.enter()?;
@@ -110,7 +110,7 @@ fn initial_affinity(plan: &ProcessPlan) -> Result<()> {
     Ok(())
 }
 
-fn join_namespaces(args: &ExecArgs, proc: &OwnedFd) -> Result<()> {
+fn join_namespaces(args: &ExecArgs, proc: &sys::Procfs) -> Result<()> {
     args.namespaces.enter_before_clone(!args.rootless)?;
     if args.namespaces.has(libc::CLONE_NEWUSER) {
         prologue::become_root_of_userns();
@@ -125,7 +125,8 @@ fn join_namespaces(args: &ExecArgs, proc: &OwnedFd) -> Result<()> {
     // Nothing of husk's (its log, the namespace files, the pidfd) may be open
     // in a process the container can see: only stdio, the passed fds, the
     // channel and the console.
-    let mut keep = vec![args.channel.as_raw_fd(), proc.as_raw_fd()];
+    let mut keep = vec![args.channel.as_raw_fd()];
+    keep.extend(proc.raw_fd());
     keep.extend(args.console.as_ref().map(|f| f.as_raw_fd()));
     prologue::close_fds_except(args.preserve_fds, &keep)
 }
@@ -133,11 +134,11 @@ fn join_namespaces(args: &ExecArgs, proc: &OwnedFd) -> Result<()> {
 /// In the joiner, all that needs husk's rights and is inherited by a clone:
 /// cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
 /// filter without no_new_privs, capabilities, ids and no_new_privs.
-fn prepare(args: &ExecArgs, proc: &OwnedFd, parent_places: bool) -> Result<CString> {
+fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<CString> {
     prologue::reset_signals();
     prologue::pass_preserved_fds(args.preserve_fds)?;
     let program = prologue::enter_cwd_and_find_program(args.plan)?;
-    attrs::apply_early(&args.plan.attrs, proc)?;
+    attrs::apply_early(&args.plan.attrs)?;
     crate::log::step("cwd, program, limits");
     if parent_places {
         // husk moves us into the container's cgroups meanwhile.

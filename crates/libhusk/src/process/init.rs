@@ -90,16 +90,16 @@ pub fn run(mut args: InitArgs) -> ! {
 
 /// Confines the init (`confine`) and closes every fd it does not need until
 /// `start`; returns the procfs it keeps for that wait, in place of `proc`.
-fn confine_for_start(args: &InitArgs, proc: OwnedFd) -> Result<OwnedFd> {
+fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<OwnedFd> {
     let plan = args.plan;
     let waiting = sys::waiting_procfs().context(|| "mount a private procfs".into())?;
     // Before the seccomp filter, which need not allow close_range.
-    let keep = [
+    let mut keep = vec![
         args.channel.as_raw_fd(),
         args.exec_fifo.as_raw_fd(),
         waiting.as_raw_fd(),
-        proc.as_raw_fd(),
     ];
+    keep.extend(proc.raw_fd());
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
@@ -123,7 +123,7 @@ fn report_ready(channel: &InitChild) -> bool {
 
 struct Prepared {
     program: CString,
-    proc: OwnedFd,
+    proc: sys::Procfs,
     /// The state the parent sent for the hooks the init runs.
     hook_state: Option<String>,
 }
@@ -172,7 +172,8 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
     if let Some(d) = &plan.domainname {
         sys::process::set_domainname(d).context(|| format!("set domainname {d}"))?;
     }
-    let proc = sys::private_procfs().context(|| "mount a private procfs".into())?;
+    let writes_proc = !plan.sysctl.is_empty() || attrs.writes_proc();
+    let proc = sys::Procfs::private(writes_proc).context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
     crate::log::step("namespaces joined, hostname, sysctls");
     let mut hook_state = None;
@@ -208,7 +209,7 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
             rootfs::mount_deferred_proc(plan)?;
             // A procfs of the host's pid namespace must not stay open where the
             // pod can see it: the container's process makes its own.
-            sys::private_procfs().context(|| "mount a private procfs".into())?
+            sys::Procfs::private(attrs.writes_proc()).context(|| "mount a private procfs".into())?
         }
         None => proc,
     };
@@ -218,7 +219,7 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
         CString::default()
     };
     prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
-    attrs::apply_early(attrs, &proc)?;
+    attrs::apply_early(attrs)?;
     crate::log::step("cwd, program, terminal, limits");
     if let Some(filter) = plan.seccomp.as_ref().filter(|f| f.listener.is_some()) {
         // The listener must have the notify fd before the program runs, and the

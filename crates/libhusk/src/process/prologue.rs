@@ -128,7 +128,7 @@ pub fn confine(
     filter: Option<&SeccompPlan>,
     last_cap: u8,
     in_userns: bool,
-    proc: &OwnedFd,
+    proc: &sys::Procfs,
 ) -> Result<()> {
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {

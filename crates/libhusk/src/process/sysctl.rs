@@ -2,7 +2,6 @@
 //! written by the init through its private procfs (never the container's /proc).
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 
 use crate::bail;
 use crate::error::{Context, Result};
@@ -55,7 +54,7 @@ pub fn plan(sysctl: &HashMap<String, String>, ns: &NamespacePlan) -> Result<Vec<
     Ok(out)
 }
 
-pub fn apply(sysctls: &[(String, String)], proc: &OwnedFd) -> Result<()> {
+pub fn apply(sysctls: &[(String, String)], proc: &sys::Procfs) -> Result<()> {
     for (key, value) in sysctls {
         let path = format!("sys/{}", key.replace('.', "/"));
         sys::write_proc(proc, &path, value).context(|| format!("linux.sysctl {key}={value}"))?;

@@ -347,6 +347,44 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
     new_procfs(false)
 }
 
+/// The procfs that writes meant for /proc go through: a private one (see
+/// [`private_procfs`]) made up front where the plan writes there (sysctls,
+/// oomScoreAdj, LSM labels), or at the first write; or one handed in. A
+/// container that writes nothing there gets none: making one and dropping it
+/// costs ~60 us of its start (the drop waits for an RCU grace period).
+pub struct Procfs(std::cell::OnceCell<OwnedFd>);
+
+impl Procfs {
+    /// A private procfs, made now if `needed`, else at the first write. Made
+    /// before the rootfs is set up, it can be in a user namespace, where a
+    /// new procfs is refused once the mount namespace has none fully visible.
+    pub fn private(needed: bool) -> io::Result<Procfs> {
+        let cell = std::cell::OnceCell::new();
+        if needed {
+            let _ = cell.set(private_procfs()?);
+        }
+        Ok(Procfs(cell))
+    }
+
+    /// `fd`, a procfs opened before.
+    pub fn given(fd: OwnedFd) -> Procfs {
+        Procfs(std::cell::OnceCell::from(fd))
+    }
+
+    pub fn get(&self) -> io::Result<&OwnedFd> {
+        if let Some(fd) = self.0.get() {
+            return Ok(fd);
+        }
+        let fd = private_procfs()?;
+        Ok(self.0.get_or_init(|| fd))
+    }
+
+    /// Its fd, once there is one (to keep open when the others are closed).
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        self.0.get().map(|fd| fd.as_raw_fd())
+    }
+}
+
 /// A private procfs to keep while waiting (for exec.fifo through self/fd/N):
 /// read-only, and with only the processes' directories (subset=pid, Linux
 /// 5.8), so that a process that can open the waiting init's fds finds no
@@ -457,9 +495,9 @@ pub fn make_superblock_readonly(mount: &OwnedFd) -> io::Result<()> {
 }
 
 /// Writes `value` to `path` under a private procfs, without following symlinks.
-pub fn write_proc(proc: &OwnedFd, path: &str, value: &str) -> io::Result<()> {
+pub fn write_proc(proc: &Procfs, path: &str, value: &str) -> io::Result<()> {
     let c = cstring(path)?;
-    let fd = openat(proc.as_raw_fd(), &c, libc::O_WRONLY | libc::O_NOFOLLOW, 0)?;
+    let fd = openat(proc.get()?.as_raw_fd(), &c, libc::O_WRONLY | libc::O_NOFOLLOW, 0)?;
     let mut f = std::fs::File::from(fd);
     std::io::Write::write_all(&mut f, value.as_bytes())
 }
