@@ -5,6 +5,8 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn status_ids(pid: i64, field: &str) -> Vec<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -500,4 +502,148 @@ fn a_user_owned_husk_binary_stays_unwritable_from_a_rootless_container() {
     assert!(reopened.is_err(), "the exe of a rootless husk process was writable");
     assert!(std::fs::read(&husk).unwrap() == before, "the husk binary was changed");
     b.assert_gone("c");
+}
+
+/// Spawns husk for `b` (as its user when rootless) with `args`, stdio null.
+fn spawn_husk(b: &Bundle, args: &[&str]) -> std::process::Child {
+    let argv = b.husk_argv();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    if let Some((uid, gid)) = b.user {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid)
+            .gid(gid)
+            .env("XDG_RUNTIME_DIR", b.dir.join("run"))
+            .env("HOME", &b.dir);
+    } else {
+        cmd.arg("--root").arg(&b.root);
+    }
+    cmd.args(args)
+        .current_dir(&b.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    b.tag(&mut cmd);
+    cmd.spawn().unwrap()
+}
+
+fn own_adj(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// husk's own oom_score_adj 1.5 s into a husk command whose container
+/// process sleeps for 3 s (the clone, and any restore, are long done).
+fn husk_value_while_running(b: &Bundle, args: &[&str]) -> String {
+    let mut child = spawn_husk(b, args);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "husk ended early");
+    let v = own_adj(child.id());
+    let status = wait_within(&mut child, Duration::from_secs(30), "husk");
+    assert!(status.success(), "husk: {status:?}");
+    v
+}
+
+#[test]
+fn oom_score_adj_in_a_joined_user_namespace_leaves_a_foreground_runs_own_value_alone() {
+    let mut first = Bundle::new("oom-holder");
+    first.with_user_namespace(200000, 200000);
+    first.script("sleep 30");
+    assert_ok(&first.create("holder"));
+    let pid = first.state("holder")["pid"].as_i64().unwrap();
+
+    let mut b = Bundle::new("oom-joiner");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    b.config["process"]["oomScoreAdj"] = json!(700);
+    b.script("sleep 3");
+    let husk_own = husk_value_while_running(&b, &["run", "--bundle", b.dir.to_str().unwrap(), "j"]);
+    let before = own_adj(std::process::id());
+    assert_eq!(husk_own, before, "husk's own value during the run");
+    b.assert_gone("j");
+    assert_ok(&first.husk(&["delete", "-f", "holder"]));
+    first.assert_gone("holder");
+}
+
+/// exec's parent is non-dumpable from before the clone: unprivileged, it
+/// could not reopen its own oom_score_adj to put its value back, and a
+/// foreground exec kept the container's for as long as it waited (900 where
+/// the caller's was 0) before the file was kept open from set to restore.
+#[test]
+fn oom_score_adj_leaves_an_unprivileged_foreground_execs_own_value_alone() {
+    let mut b = Bundle::rootless("oom-rl-exec");
+    b.script("sleep 30");
+    assert_ok(&b.create("c"));
+    assert_ok(&b.husk(&["start", "c"]));
+    let process = json!({"args": ["sleep", "3"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 900});
+    let file = b.dir.join("process.json");
+    std::fs::write(&file, process.to_string()).unwrap();
+    let (uid, gid) = b.user.unwrap();
+    std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+    let husk_own = husk_value_while_running(&b, &["exec", "--process", file.to_str().unwrap(), "c"]);
+    assert_eq!(
+        husk_own,
+        own_adj(std::process::id()),
+        "husk's own value during the exec"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+#[test]
+fn oom_score_adj_leaves_an_unprivileged_foreground_runs_own_value_alone() {
+    let mut b = Bundle::rootless("oom-rl-run");
+    b.config["process"]["oomScoreAdj"] = json!(900);
+    b.script("sleep 3");
+    let husk_own = husk_value_while_running(&b, &["run", "r"]);
+    assert_eq!(husk_own, own_adj(std::process::id()), "husk's own value during the run");
+    b.assert_gone("r");
+}
+
+#[test]
+fn oom_score_adj_out_of_range_or_lowered_without_the_capability_fails_cleanly() {
+    for (adj, user) in [(1001, false), (-1001, false), (-500, false), (-500, true), (1001, true)] {
+        let mut b = if user {
+            Bundle::rootless("oom-bad-u")
+        } else {
+            Bundle::new("oom-bad")
+        };
+        b.config["process"]["oomScoreAdj"] = json!(adj);
+        b.script("true");
+        let o = b.create("c");
+        eprintln!("{adj} user={user}: {:?} {}", o.status, stderr(&o));
+        assert!(!o.status.success(), "{adj}: {}", stderr(&o));
+        b.assert_gone("c");
+    }
+}
+
+/// A joined pid namespace (joined late, by the init, which forks into it):
+/// the container's process still has the value, and husk's is its own again.
+#[test]
+fn oom_score_adj_reaches_a_container_in_a_joined_pid_namespace() {
+    let mut first = Bundle::new("oom-pidholder");
+    first.script("sleep 30");
+    assert_ok(&first.create("holder"));
+    let pid = first.state("holder")["pid"].as_i64().unwrap();
+    let mut b = Bundle::new("oom-pidjoin");
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "pid" {
+            n["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    b.config["process"]["oomScoreAdj"] = json!(650);
+    let out = b.output_of("cat /proc/self/oom_score_adj");
+    assert_eq!(out, "650\n");
+    b.script("sleep 3");
+    assert_eq!(
+        husk_value_while_running(&b, &["run", "--bundle", b.dir.to_str().unwrap(), "p2"]),
+        own_adj(std::process::id())
+    );
+    b.assert_gone("p2");
+    assert_ok(&first.husk(&["delete", "-f", "holder"]));
+    first.assert_gone("holder");
 }

@@ -314,8 +314,9 @@ fn spawn_init(
     let pid = unsafe { SelfPlacement::clone_with(placement.as_mut(), flags, into.as_ref().map(|f| f.as_raw_fd())) }
         .context(|| "clone container init".into())?;
     drop(into);
-    if pid != 0 {
-        oom_score_adj.restore();
+    match pid {
+        0 => oom_score_adj.forget(),
+        _ => oom_score_adj.restore(),
     }
     if pid == 0 {
         drop(to_init);

@@ -125,8 +125,9 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     #[allow(unsafe_code)]
     let joiner =
         unsafe { SelfPlacement::clone_with(placement.as_mut(), 0, None) }.context(|| "clone exec process".into())?;
-    if joiner != 0 {
-        oom_score_adj.restore();
+    match joiner {
+        0 => oom_score_adj.forget(),
+        _ => oom_score_adj.restore(),
     }
     if joiner == 0 {
         drop(to_child);

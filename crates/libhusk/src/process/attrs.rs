@@ -259,7 +259,12 @@ impl AttrsPlan {
 /// and puts its own back after. The clone could not set it itself in a user
 /// namespace (not dumpable, its /proc files are the host root's), nor lower
 /// it without the host's CAP_SYS_RESOURCE.
-pub struct OomScoreAdjForClone(Option<String>);
+///
+/// The parent's file stays open from the set to the restore: by then the
+/// parent may be non-dumpable (exec's parent always is), so that an
+/// unprivileged husk could no longer open it, and a foreground `exec` or
+/// `run` kept the container's value for as long as it waited.
+pub struct OomScoreAdjForClone(Option<(std::fs::File, String)>);
 
 const OWN_OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
 
@@ -267,30 +272,37 @@ impl OomScoreAdjForClone {
     /// Before the parent makes itself non-dumpable (unprivileged, it could
     /// not open its own file then) or joins a namespace.
     pub fn set(a: &AttrsPlan) -> Result<OomScoreAdjForClone> {
+        use std::io::Read;
         let Some(adj) = a.oom_score_adj else {
             return Ok(OomScoreAdjForClone(None));
         };
-        let own = std::fs::read_to_string(OWN_OOM_SCORE_ADJ).context(|| format!("read {OWN_OOM_SCORE_ADJ}"))?;
-        write_own_oom_score_adj(&adj.to_string()).context(|| format!("process.oomScoreAdj {adj}"))?;
-        Ok(OomScoreAdjForClone(Some(own.trim().to_string())))
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(OWN_OOM_SCORE_ADJ)
+            .context(|| format!("open {OWN_OOM_SCORE_ADJ}"))?;
+        let mut own = String::new();
+        file.read_to_string(&mut own)
+            .context(|| format!("read {OWN_OOM_SCORE_ADJ}"))?;
+        write_oom_score_adj(&file, &adj.to_string()).context(|| format!("process.oomScoreAdj {adj}"))?;
+        Ok(OomScoreAdjForClone(Some((file, own.trim().to_string()))))
     }
 
-    /// After the clone. Best effort: a parent that joined a user namespace,
-    /// or an unprivileged one (now not dumpable), keeps the container's value
-    /// until it exits.
+    /// After the clone, in the parent. Best effort: lowering it back below a
+    /// minimum that the set raised needs CAP_SYS_RESOURCE, which a parent
+    /// that joined a user namespace has lost.
     pub fn restore(self) {
-        if let Some(own) = self.0 {
-            let _ = write_own_oom_score_adj(&own);
+        if let Some((file, own)) = self.0 {
+            let _ = write_oom_score_adj(&file, &own);
         }
     }
+
+    /// In the clone: closes the parent's file (it is the parent's process).
+    pub fn forget(self) {}
 }
 
-fn write_own_oom_score_adj(value: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(OWN_OOM_SCORE_ADJ)?
-        .write_all(value.as_bytes())
+fn write_oom_score_adj(file: &std::fs::File, value: &str) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, value.as_bytes(), 0)
 }
 
 /// Applied in the init before it reports Ready, so that a failure fails `create`.
