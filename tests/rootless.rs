@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 fn status_ids(pid: i64, field: &str) -> Vec<u32> {
@@ -506,24 +506,8 @@ fn a_user_owned_husk_binary_stays_unwritable_from_a_rootless_container() {
 
 /// Spawns husk for `b` (as its user when rootless) with `args`, stdio null.
 fn spawn_husk(b: &Bundle, args: &[&str]) -> std::process::Child {
-    let argv = b.husk_argv();
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
-    if let Some((uid, gid)) = b.user {
-        use std::os::unix::process::CommandExt;
-        cmd.uid(uid)
-            .gid(gid)
-            .env("XDG_RUNTIME_DIR", b.dir.join("run"))
-            .env("HOME", &b.dir);
-    } else {
-        cmd.arg("--root").arg(&b.root);
-    }
-    cmd.args(args)
-        .current_dir(&b.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    b.tag(&mut cmd);
+    let mut cmd = b.husk_as_owner(args);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     cmd.spawn().unwrap()
 }
 

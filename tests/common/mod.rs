@@ -424,6 +424,13 @@ impl Bundle {
 
     /// `husk --root ROOT ARGS...` with the bundle as the working directory.
     pub fn husk(&self, args: &[&str]) -> Output {
+        run_with_timeout(&mut self.husk_as_owner(args), COMMAND_TIMEOUT)
+    }
+
+    /// What [`husk`](Bundle::husk) runs, for the caller to run: as the
+    /// bundle's user when rootless (the state root under its runtime dir),
+    /// else with `--root ROOT`.
+    pub fn husk_as_owner(&self, args: &[&str]) -> Command {
         let argv = self.husk_argv();
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..]);
@@ -439,7 +446,7 @@ impl Bundle {
         }
         cmd.args(args).current_dir(&self.dir);
         self.tag(&mut cmd);
-        run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
+        cmd
     }
 
     /// `husk --root ROOT ARGS` (as root), for the caller to adjust and run.
