@@ -349,7 +349,7 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
 
 /// The procfs that writes meant for /proc go through: a private one (see
 /// [`private_procfs`]) made up front where the plan writes there (sysctls,
-/// oomScoreAdj, LSM labels), or at the first write; or one handed in. A
+/// LSM labels), or at the first write; or one handed in. A
 /// container that writes nothing there gets none: making one and dropping it
 /// costs ~60 us of its start (the drop waits for an RCU grace period).
 pub struct Procfs(std::cell::OnceCell<OwnedFd>);
