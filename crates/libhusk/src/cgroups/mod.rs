@@ -769,7 +769,15 @@ mod tests {
 
     #[test]
     fn a_new_cpuset_takes_the_nearest_values_above_it() {
-        let root = std::env::temp_dir().join(format!("husk-cpuset-{}", std::process::id()));
+        /// Removes the tree even when an assertion fails.
+        struct TempTree(PathBuf);
+        impl Drop for TempTree {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let tree = TempTree(std::env::temp_dir().join(format!("husk-cpuset-{}", std::process::id())));
+        let root = tree.0.clone();
         let deepest = root.join("a/b/c");
         std::fs::create_dir_all(&deepest).unwrap();
         let file = |dir: &Path, name: &str| dir.join(name);
@@ -795,6 +803,5 @@ mod tests {
             "1-2\n",
             "a level that had its value keeps it"
         );
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }
