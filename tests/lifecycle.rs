@@ -328,6 +328,45 @@ fn start_reports_an_exec_failure_with_the_path() {
     b.delete_once_stopped("e");
 }
 
+/// `run` hands its init the exec fifo's write end at the clone (no procfs to
+/// reopen it through): an exec failure still comes back through it, in the
+/// foreground and detached, and the program finds no fd but its stdio.
+#[test]
+fn run_reports_an_exec_failure_and_passes_the_program_no_fifo() {
+    let mut b = Bundle::new("runfifo");
+    b.config["root"]["readonly"] = Value::Bool(false);
+    b.config["process"]["args"] = serde_json::json!(["/bin/prog"]);
+    b.save();
+    std::fs::write(b.rootfs().join("bin/prog"), "#!/bin/nonexistent-interpreter\n").unwrap();
+    std::fs::set_permissions(
+        b.rootfs().join("bin/prog"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let bundle = b.dir.to_str().unwrap().to_string();
+    for (id, detach) in [("fg", false), ("bg", true)] {
+        let mut args = vec!["run", "--bundle", &bundle, id];
+        if detach {
+            args.insert(1, "-d");
+        }
+        let o = b.husk(&args);
+        assert!(!o.status.success(), "{id}: the exec failed, yet run succeeded");
+        assert!(
+            stderr(&o).contains("exec /bin/prog: No such file or directory"),
+            "{id}: {}",
+            stderr(&o)
+        );
+        b.assert_gone(id);
+    }
+    // ls's own directory fd is the 4th.
+    let listed = b.output_of("ls /proc/self/fd");
+    assert_eq!(
+        listed.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"],
+        "{listed}"
+    );
+}
+
 /// The spec makes `process` optional at create and has `start` fail then;
 /// until that, the init holds no capability.
 #[test]

@@ -17,7 +17,7 @@ use crate::cgroups::Driver;
 use crate::error::{Context, Error, Result};
 use crate::process::attrs::OomScoreAdjForClone;
 use crate::process::channel::{self, FromInit, InitParent};
-use crate::process::init::{self, InitArgs};
+use crate::process::init::{self, ExecFifo, InitArgs};
 use crate::spec::{self, Plan};
 use crate::state::{self, Locked, Saved, Status, Store, FIFO};
 use crate::{log, sys};
@@ -273,7 +273,18 @@ fn spawn_init(
     // The init holds only the fifo until `start`, never the state directory:
     // a container process that can read the init's fds must find nothing
     // there to climb out of with "..".
-    let exec_fifo = sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH | libc::O_CLOEXEC, 0)?;
+    let (exec_fifo, early_reader) = match open_exec_fifo_early(plan, &saved, caller) {
+        true => {
+            let reader = super::start::open_fifo(&fifo_path)?;
+            let writer = sys::openat(libc::AT_FDCWD, &fifo, libc::O_WRONLY | libc::O_NONBLOCK, 0)
+                .context(|| format!("open {}", fifo_path.display()))?;
+            (ExecFifo::Writer(writer), Some(reader))
+        }
+        false => (
+            ExecFifo::Path(sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH, 0)?),
+            None,
+        ),
+    };
     let (to_init, init_end) = channel::init_channel()?;
     // On a v1 host the cgroup is made while the init builds the container
     // (its namespaces and mounts take longer), which waits for it only where
@@ -325,7 +336,10 @@ fn spawn_init(
             channel: init_end,
             exec_fifo,
             preserve_fds,
-            close: vec![locked.lock_fd()],
+            close: [Some(locked.lock_fd()), early_reader.as_ref().map(|r| r.as_raw_fd())]
+                .into_iter()
+                .flatten()
+                .collect(),
             premounted,
             console,
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),
@@ -335,6 +349,7 @@ fn spawn_init(
     }
     drop(placement);
     drop(init_end);
+    // Ours closed: the init's end alone tells `start` whether it exec'd.
     drop(exec_fifo);
     log::step("init cloned");
     let mut guard = InitGuard { pid, armed: true };
@@ -460,9 +475,9 @@ fn spawn_init(
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
-    let early = match open_exec_fifo_early(plan, &saved, caller) {
-        true => Some(EarlyStart::take(&locked.dir, saved.pid)?),
-        false => None,
+    let early = match early_reader {
+        Some(fifo) => Some(EarlyStart::new(fifo, saved.pid)?),
+        None => None,
     };
     detach(&to_init)?;
     log::step("state committed, init detached");
@@ -494,10 +509,11 @@ fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd
     Ok(())
 }
 
-/// Whether `run` opens the read end of the exec fifo (and takes the init's
-/// pidfd, `EarlyStart`) before it lets the init go on: the init's open of
-/// the write end then finds it and does not wait for `start`'s, and nothing
-/// that can fail is left between the init going on and its program. Never
+/// Whether `run` opens the read end of the exec fifo before the clone, and
+/// hands the init the write end (and takes the init's pidfd, `EarlyStart`,
+/// before it lets the init go on): the init then does not wait for `start`,
+/// needs no procfs to reopen the fifo through, and nothing that can fail is
+/// left between the init going on and its program. Never
 /// for `create`, whose init must wait for `start`; nor where `start` has
 /// work of its own to do before the program runs (bind the NOTIFY_SOCKET
 /// relay) or a terminal (its master comes after).

@@ -119,7 +119,7 @@ fn release(dir: &Path, saved: &Saved, early_fifo: Option<OwnedFd>, pidfd: &Owned
 }
 
 /// The read end of the exec fifo at `path`.
-fn open_fifo(path: &Path) -> Result<OwnedFd> {
+pub(super) fn open_fifo(path: &Path) -> Result<OwnedFd> {
     let flags = libc::O_RDONLY | libc::O_NONBLOCK;
     sys::openat(libc::AT_FDCWD, &sys::cstring(path)?, flags, 0).context(|| format!("open {}", path.display()))
 }
@@ -134,9 +134,10 @@ pub(super) struct EarlyStart {
 }
 
 impl EarlyStart {
-    pub(super) fn take(dir: &Path, pid: libc::pid_t) -> Result<EarlyStart> {
+    /// `fifo`: the read end, opened before the clone.
+    pub(super) fn new(fifo: OwnedFd, pid: libc::pid_t) -> Result<EarlyStart> {
         Ok(EarlyStart {
-            fifo: open_fifo(&dir.join(FIFO))?,
+            fifo,
             pidfd: sys::pidfd_open(pid).context(|| format!("pidfd of container init {pid}"))?,
         })
     }

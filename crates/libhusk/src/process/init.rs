@@ -23,8 +23,8 @@ pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     /// The init's end of the create channel.
     pub channel: InitChild,
-    /// The container's exec.fifo (O_PATH), opened for writing once set up.
-    pub exec_fifo: OwnedFd,
+    /// The container's exec.fifo, written to only if its program cannot run.
+    pub exec_fifo: ExecFifo,
     pub preserve_fds: u32,
     /// Descriptors of the parent that must not stay open here (the state lock).
     pub close: Vec<RawFd>,
@@ -68,7 +68,7 @@ pub fn run(mut args: InitArgs) -> ! {
             // filter, and no fd but the fifo, a read-only pid-only procfs and
             // the passed ones.
             let plan = args.plan;
-            let proc = match confine_for_start(&args, proc) {
+            let waiting = match confine_for_start(&args, proc) {
                 Ok(waiting) => waiting,
                 Err(e) => {
                     let _ = args.channel.send_error(&e.to_string());
@@ -79,7 +79,8 @@ pub fn run(mut args: InitArgs) -> ! {
                 exit(1);
             }
             drop(args.channel);
-            wait_and_exec(plan, &program, &proc, &args.exec_fifo, hook_state.as_deref())
+            let fifo = open_fifo_for_writing(args.exec_fifo, waiting.as_ref());
+            exec_or_report(plan, &program, fifo, hook_state.as_deref())
         }
         Err(e) => {
             let _ = args.channel.send_error(&e.to_string());
@@ -89,16 +90,17 @@ pub fn run(mut args: InitArgs) -> ! {
 }
 
 /// Confines the init (`confine`) and closes every fd it does not need until
-/// `start`; returns the procfs it keeps for that wait, in place of `proc`.
-fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<OwnedFd> {
+/// `start`; returns the procfs it keeps to reopen the fifo through, in place
+/// of `proc`, if it has only the fifo's path.
+fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<Option<OwnedFd>> {
     let plan = args.plan;
-    let waiting = sys::waiting_procfs().context(|| "mount a private procfs".into())?;
+    let waiting = match args.exec_fifo {
+        ExecFifo::Path(_) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
+        ExecFifo::Writer(_) => None,
+    };
     // Before the seccomp filter, which need not allow close_range.
-    let mut keep = vec![
-        args.channel.as_raw_fd(),
-        args.exec_fifo.as_raw_fd(),
-        waiting.as_raw_fd(),
-    ];
+    let mut keep = vec![args.channel.as_raw_fd(), args.exec_fifo.as_raw_fd()];
+    keep.extend(waiting.as_ref().map(|w| w.as_raw_fd()));
     keep.extend(proc.raw_fd());
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
@@ -323,15 +325,44 @@ impl CgroupGate<'_> {
     }
 }
 
-/// Blocks until `start` opens the fifo, then runs the startContainer hooks and
-/// execs the container's program; an error goes to `start` through the fifo.
-fn wait_and_exec(plan: &Plan, program: &CString, proc: &OwnedFd, exec_fifo: &OwnedFd, hook_state: Option<&str>) -> ! {
+/// The container's exec.fifo as the init holds it until its program runs.
+pub enum ExecFifo {
+    /// An O_PATH fd (`create`): reopened for writing once Ready, which blocks
+    /// until `start` opens the read end.
+    Path(OwnedFd),
+    /// The write end itself, opened before the clone by `run`, which holds
+    /// the read end (`create::open_exec_fifo_early`): nothing to wait for,
+    /// and no procfs to reopen it through.
+    Writer(OwnedFd),
+}
+
+impl AsRawFd for ExecFifo {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            ExecFifo::Path(fd) | ExecFifo::Writer(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
+/// The fifo's write end; with only its path, blocks until `start` opens the
+/// read end.
+fn open_fifo_for_writing(fifo: ExecFifo, waiting: Option<&OwnedFd>) -> OwnedFd {
+    let path = match fifo {
+        ExecFifo::Writer(fd) => return fd,
+        ExecFifo::Path(path) => path,
+    };
+    let Some(proc) = waiting else { exit(1) };
     // Reopened through our own fd: the init never held the state directory.
-    let path = CString::new(format!("self/fd/{}", exec_fifo.as_raw_fd())).expect("no NUL");
-    let fifo = match sys::openat(proc.as_raw_fd(), &path, libc::O_WRONLY | libc::O_CLOEXEC, 0) {
+    let name = CString::new(format!("self/fd/{}", path.as_raw_fd())).expect("no NUL");
+    match sys::openat(proc.as_raw_fd(), &name, libc::O_WRONLY | libc::O_CLOEXEC, 0) {
         Ok(fd) => fd,
         Err(_) => exit(1),
-    };
+    }
+}
+
+/// Runs the startContainer hooks and execs the container's program; an error
+/// goes to `start` through the fifo.
+fn exec_or_report(plan: &Plan, program: &CString, fifo: OwnedFd, hook_state: Option<&str>) -> ! {
     let start_hooks = plan.hooks.start_container().as_deref().unwrap_or(&[]);
     let state = hook_state.unwrap_or("{}");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
