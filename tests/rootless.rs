@@ -644,3 +644,53 @@ fn oom_score_adj_reaches_a_container_in_a_joined_pid_namespace() {
     assert_ok(&first.husk(&["delete", "-f", "holder"]));
     first.assert_gone("holder");
 }
+
+/// The CPUs in a task's /proc status.
+fn cpus_allowed(status: &str) -> String {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap_or("");
+    line.split_whitespace().nth(1).unwrap_or("").to_string()
+}
+
+/// husk moves a new init off the CPU husk runs on, so that both set up at
+/// once; the init takes husk's CPUs back before anything else. Unprivileged,
+/// no cgroup resets them, so the program must find exactly husk's CPUs,
+/// whichever CPU husk ran on: all of ours, or a single one (nowhere to move).
+#[test]
+fn the_container_gets_the_cpus_husk_runs_with() {
+    use std::os::unix::process::CommandExt;
+    let mut b = Bundle::rootless("rl-cpus");
+    b.script("grep Cpus_allowed_list /proc/self/status");
+    let ours = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let last = cpus - 1;
+    for (mask, want) in [(None, ours), (Some(last), last.to_string())] {
+        for i in 0..6 {
+            let id = format!("c{i}");
+            let mut cmd = b.husk_as_owner(&["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+            if let Some(cpu) = mask {
+                // SAFETY: only async-signal-safe calls between fork and exec.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        let mut set: libc::cpu_set_t = std::mem::zeroed();
+                        libc::CPU_SET(cpu, &mut set);
+                        match libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) {
+                            0 => Ok(()),
+                            _ => Err(std::io::Error::last_os_error()),
+                        }
+                    });
+                }
+            }
+            let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+            assert_ok(&o);
+            assert_eq!(
+                cpus_allowed(&stdout(&o)),
+                want,
+                "husk on {mask:?}, run {i}: {}",
+                stdout(&o)
+            );
+        }
+    }
+}

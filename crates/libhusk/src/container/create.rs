@@ -320,6 +320,7 @@ fn spawn_init(
         sys::set_non_dumpable();
     }
     let flags = plan.namespaces.clone_flags();
+    let cpus = sys::process::own_affinity();
     // SAFETY: husk is single-threaded; the child only runs init::run and exits.
     #[allow(unsafe_code)]
     let pid = unsafe { SelfPlacement::clone_with(placement.as_mut(), flags, into.as_ref().map(|f| f.as_raw_fd())) }
@@ -345,7 +346,12 @@ fn spawn_init(
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),
             placement,
             cgroup_after_clone,
+            cpus,
         });
+    }
+    // Both of us have work to do until it is ready (see cgroup_after_clone).
+    if let Some(cpus) = &cpus {
+        sys::process::move_child_off_this_cpu(pid, cpus);
     }
     drop(placement);
     drop(init_end);
@@ -358,6 +364,7 @@ fn spawn_init(
     };
     (saved.pid, saved.start_time) = (pid, start_time);
     let mut set_up = || -> Result<()> {
+        to_init.send_scheduled().context(|| "signal container init".into())?;
         locked.record(&saved)?;
         if let Some(userns) = &plan.userns {
             // The init waits for its maps before it does anything.

@@ -40,6 +40,9 @@ pub struct InitArgs<'a> {
     /// (`Driver::places_after_clone`): we wait for them where the cgroup
     /// counts, as for a cgroup husk places us in.
     pub cgroup_after_clone: bool,
+    /// husk's CPUs at the clone: ours again once husk has moved us off its
+    /// own CPU (`send_scheduled`).
+    pub cpus: Option<nix::sched::CpuSet>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -47,6 +50,12 @@ pub fn run(mut args: InitArgs) -> ! {
     // Tied to `create` until it has committed the state (see `report_ready`); should it
     // die before this call, the channel's end tells us at the next message.
     prologue::die_with_parent();
+    if args.channel.wait_scheduled().is_err() {
+        exit(1);
+    }
+    if let Some(cpus) = &args.cpus {
+        sys::process::restore_own_affinity(cpus);
+    }
     // --debug lines go to `create`: our stderr is the container's.
     crate::log::forward_debug_to(args.channel.as_raw_fd());
     crate::log::begin("init");

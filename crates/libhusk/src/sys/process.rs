@@ -117,6 +117,39 @@ pub fn recv_with_fds(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize,
     Ok((msg.bytes, received))
 }
 
+/// The CPUs this process may run on (None if the kernel will not say).
+pub fn own_affinity() -> Option<nix::sched::CpuSet> {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()
+}
+
+/// Sets this process's CPUs back to `cpus`, best effort (the kernel keeps
+/// them within its cpuset either way).
+pub fn restore_own_affinity(cpus: &nix::sched::CpuSet) {
+    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), cpus);
+}
+
+/// Moves the just-cloned `child`, which has not run yet, to a CPU of `cpus`
+/// other than the one we run on, if there is one: a new child is queued on
+/// its parent's CPU far more often than on an idle one, and then waits until
+/// the parent blocks. Best effort; the child restores `cpus` itself first
+/// thing ([`restore_own_affinity`]).
+pub fn move_child_off_this_cpu(child: libc::pid_t, cpus: &nix::sched::CpuSet) {
+    // SAFETY: no arguments; returns the CPU or -1.
+    #[allow(unsafe_code)]
+    let here = unsafe { libc::sched_getcpu() };
+    let Ok(here) = usize::try_from(here) else {
+        return;
+    };
+    let mut elsewhere = *cpus;
+    if elsewhere.unset(here).is_err() {
+        return;
+    }
+    let any_left = (0..nix::sched::CpuSet::count()).any(|c| elsewhere.is_set(c).unwrap_or(false));
+    if any_left {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(child), &elsewhere);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
