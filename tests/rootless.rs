@@ -693,4 +693,64 @@ fn the_container_gets_the_cpus_husk_runs_with() {
             );
         }
     }
+
+/// A new time namespace needs CAP_SYS_ADMIN in the user namespace that owns
+/// it, which an unprivileged caller has only in the container's new one (as
+/// `unshare --user --map-root-user --time` shows); husk 0.1.0 (c46d441)
+/// unshares it in the parent, before the clone makes that user namespace:
+/// "create time namespace: EPERM".
+#[test]
+fn a_rootless_container_gets_a_time_namespace_with_offsets() {
+    let mut b = Bundle::rootless("rl-timens");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    let out = b.output_of("cat /proc/self/timens_offsets");
+    let monotonic: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("monotonic"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(monotonic, ["monotonic", "86400", "0"], "{out}");
+}
+
+/// A rootless pod: the second container joins the first's user and pid
+/// namespaces by path (no mappings of its own). As root with a user
+/// namespace this works; rootless, husk 0.1.0 (c46d441) fails with "mounts[0]
+/// /proc: Operation not permitted": its probe for procfs's pidns option
+/// (fsopen("proc")) runs as the unprivileged caller, outside any user
+/// namespace, gets EPERM and so takes the pre-6.15 path, where the container's
+/// process mounts /proc after pivot_root, which a user-namespaced mounter may
+/// not do (no fully visible procfs is left). The kernel allows the mount:
+/// `nsenter -t PID -U -p --preserve-credentials unshare -m mount -t proc ...`
+/// as the same user succeeds.
+#[test]
+fn a_rootless_container_joins_another_rootless_containers_user_and_pid_namespaces() {
+    let mut first = Bundle::rootless("rl-pidholder");
+    first.script("sleep 30");
+    assert_ok(&first.create("holder"));
+    // Started: a created init is not dumpable, so its namespaces are not the user's to open.
+    assert_ok(&first.husk(&["start", "holder"]));
+    let pid = first.state("holder")["pid"].as_i64().unwrap();
+
+    let mut b = Bundle::rootless("rl-pidjoiner");
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        match n["type"].as_str() {
+            Some("user") => n["path"] = json!(format!("/proc/{pid}/ns/user")),
+            Some("pid") => n["path"] = json!(format!("/proc/{pid}/ns/pid")),
+            _ => {}
+        }
+    }
+    let linux = b.config["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    let out = b.output_of("readlink /proc/self/ns/pid; cat /proc/1/cmdline");
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_eq!(out.lines().next(), Some(want.to_str().unwrap()), "{out}");
+    assert!(out.contains("sleep"), "pid 1 is the holder's process: {out}");
+    assert_ok(&first.husk(&["delete", "-f", "holder"]));
+    first.assert_gone("holder");
 }
