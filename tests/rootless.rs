@@ -754,3 +754,35 @@ fn a_rootless_container_joins_another_rootless_containers_user_and_pid_namespace
     assert_ok(&first.husk(&["delete", "-f", "holder"]));
     first.assert_gone("holder");
 }
+
+/// `exec` into a user-namespaced container with a new time namespace: husk
+/// 0.1.0 (c46d441) makes the time namespace in the parent, as root, so it
+/// belongs to the host's user namespace, and exec enters the container's user
+/// namespace before its time namespace: "join namespace /proc/PID/ns/time:
+/// Operation not permitted". The container's own process has the offsets; an
+/// exec into the same container without a user namespace works.
+#[test]
+fn exec_enters_the_time_namespace_of_a_user_namespaced_container() {
+    let mut b = Bundle::new("userns-timens-exec");
+    b.with_user_namespace(200000, 200000);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    b.script("sleep 30");
+    assert_ok(&b.create("t"));
+    assert_ok(&b.husk(&["start", "t"]));
+    let o = b.husk(&["exec", "t", "cat", "/proc/self/timens_offsets"]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let monotonic: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("monotonic"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(monotonic, ["monotonic", "86400", "0"], "{out}");
+    assert_ok(&b.husk(&["delete", "-f", "t"]));
+    b.assert_gone("t");
+}
