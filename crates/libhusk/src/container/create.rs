@@ -299,14 +299,11 @@ fn spawn_init(
     premount_notify_dir(plan, &locked.dir, &mut premounted)?;
     let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
-    if plan.namespaces.is_new(libc::CLONE_NEWTIME) {
-        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
-            .context(|| "create time namespace".into())?;
-        if !plan.time_offsets.is_empty() {
-            // Only possible before any process has entered the new namespace.
-            std::fs::write("/proc/self/timens_offsets", &plan.time_offsets)
-                .context(|| "write linux.timeOffsets".into())?;
-        }
+    if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
+        // The clone is born in it. With a new user namespace the init makes
+        // it (`new_time_namespace`), so that the container's user namespace
+        // owns it.
+        crate::process::namespaces::new_time_namespace(&plan.time_offsets, false)?;
     }
     let into = cgroup.clone_into()?;
     let mut placement = match cgroup_after_clone {

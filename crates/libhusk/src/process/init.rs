@@ -158,6 +158,11 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
             .context(|| "the parent did not write the user namespace maps".into())?;
         crate::log::step("uid/gid maps awaited");
     }
+    if plan.userns.is_some() && plan.namespaces.is_new(libc::CLONE_NEWTIME) {
+        // Before we take the namespace's uid 0: a change of uid makes us
+        // non-dumpable, and our /proc files the host root's.
+        crate::process::namespaces::new_time_namespace(&plan.time_offsets, true)?;
+    }
     if plan.in_userns() {
         prologue::become_root_of_userns();
     }

@@ -172,13 +172,15 @@ impl NamespacePlan {
     }
 
     /// Whether procfs takes the pidns option (Linux 6.15). HUSK_NO_PROCFS_PIDNS=1
-    /// makes husk act as on an older kernel, for the tests of that path.
+    /// makes husk act as on an older kernel, for the tests of that path. An
+    /// unprivileged husk may not ask procfs (the init, in its user namespace,
+    /// may): the kernel's release answers then.
     fn procfs_takes_pidns(&self) -> bool {
         let pretend_old = std::env::var_os("HUSK_NO_PROCFS_PIDNS").is_some_and(|v| v == "1");
         !pretend_old
             && self
                 .joined(libc::CLONE_NEWPID)
-                .is_some_and(|pid| sys::procfs_takes_pidns(&pid.fd))
+                .is_some_and(|pid| sys::procfs_takes_pidns(&pid.fd).unwrap_or_else(|| sys::kernel_at_least(6, 15)))
     }
 
     /// The joined pid namespace, when the init mounts /proc for it from outside.
@@ -190,6 +192,27 @@ impl NamespacePlan {
     pub fn late_pid_namespace(&self) -> Option<&Join> {
         self.joined(libc::CLONE_NEWPID).filter(|_| self.pid_joined_late)
     }
+}
+
+/// A new time namespace with `offsets` (the lines of /proc/PID/timens_offsets)
+/// for this process's children; with `enter`, this process enters it too.
+/// The namespace belongs to this process's user namespace, in which the
+/// process needs CAP_SYS_ADMIN, and it must still be dumpable to write its
+/// own timens_offsets as a user namespace's root.
+pub fn new_time_namespace(offsets: &str, enter: bool) -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .context(|| "create time namespace".into())?;
+    if !offsets.is_empty() {
+        // Only possible before any process has entered the new namespace.
+        std::fs::write("/proc/self/timens_offsets", offsets).context(|| "write linux.timeOffsets".into())?;
+    }
+    if enter {
+        let path = c"/proc/self/ns/time_for_children";
+        let ns =
+            sys::openat(libc::AT_FDCWD, path, libc::O_RDONLY, 0).context(|| "open the new time namespace".into())?;
+        sys::setns(ns.as_raw_fd(), libc::CLONE_NEWTIME).context(|| "enter the new time namespace".into())?;
+    }
+    Ok(())
 }
 
 /// How a container would share one of husk's own namespaces.

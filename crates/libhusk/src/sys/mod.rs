@@ -318,26 +318,49 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((owned(fds[0] as _), owned(fds[1] as _)))
 }
 
-/// Whether procfs takes the pidns option (Linux 6.15), with `pid_ns` as its value.
-pub fn procfs_takes_pidns(pid_ns: &OwnedFd) -> bool {
+/// Whether procfs takes the pidns option (Linux 6.15), with `pid_ns` as its
+/// value; None when this process may not ask (no right to configure a
+/// procfs: unprivileged, outside any user namespace of its own).
+pub fn procfs_takes_pidns(pid_ns: &OwnedFd) -> Option<bool> {
     const FSOPEN_CLOEXEC: u32 = 1;
     const FSCONFIG_SET_FD: u32 = 5;
+    let refused = |e: &io::Error| e.raw_os_error() == Some(libc::EPERM);
     // SAFETY: plain syscalls with valid C strings; the fs context fd is ours.
-    unsafe {
-        let Ok(fs) = check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned) else {
-            return false;
-        };
-        let key = c"pidns";
-        let set = libc::syscall(
+    let fs = match unsafe { check(libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)).map(owned) } {
+        Ok(fs) => fs,
+        Err(e) if refused(&e) => return None,
+        Err(_) => return Some(false),
+    };
+    let key = c"pidns";
+    // SAFETY: as above.
+    let set = unsafe {
+        libc::syscall(
             libc::SYS_fsconfig,
             fs.as_raw_fd(),
             FSCONFIG_SET_FD,
             key.as_ptr(),
             std::ptr::null::<libc::c_void>(),
             pid_ns.as_raw_fd(),
-        );
-        set == 0
+        )
+    };
+    match check_int(set as libc::c_int) {
+        Ok(_) => Some(true),
+        Err(e) if refused(&e) => None,
+        Err(_) => Some(false),
     }
+}
+
+/// Whether the running kernel's release is at least `major.minor`.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let Ok(uts) = nix::sys::utsname::uname() else {
+        return false;
+    };
+    let release = uts.release().to_string_lossy();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    found >= (major, minor)
 }
 
 /// A fresh procfs instance that is mounted nowhere: only this process can reach
