@@ -693,6 +693,7 @@ fn the_container_gets_the_cpus_husk_runs_with() {
             );
         }
     }
+}
 
 /// A new time namespace needs CAP_SYS_ADMIN in the user namespace that owns
 /// it, which an unprivileged caller has only in the container's new one (as
@@ -785,4 +786,23 @@ fn exec_enters_the_time_namespace_of_a_user_namespaced_container() {
     assert_eq!(monotonic, ["monotonic", "86400", "0"], "{out}");
     assert_ok(&b.husk(&["delete", "-f", "t"]));
     b.assert_gone("t");
+}
+
+/// A process id that the container's user namespace does not map fails
+/// create with the field named, not a bare setgid EINVAL.
+#[test]
+fn an_unmapped_process_user_is_named() {
+    let mut b = Bundle::rootless("rl-unmapped");
+    b.config["process"]["user"] = json!({"uid": 0, "gid": 1000});
+    b.save();
+    b.create_fails(
+        "g",
+        "process.user.gid 1000: not mapped in the container's user namespace",
+    );
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 0});
+    b.save();
+    b.create_fails(
+        "u",
+        "process.user.uid 1000: not mapped in the container's user namespace",
+    );
 }

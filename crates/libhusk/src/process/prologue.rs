@@ -154,8 +154,12 @@ pub fn confine(
             return Err(e).context(|| "setgroups process.user.additionalGids".into());
         }
     }
-    nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid)).context(|| format!("setgid {}", p.gid))?;
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid)).context(|| format!("setuid {}", p.uid))?;
+    if let Err(e) = nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid)) {
+        return Err(e).context(|| id_error("setgid", "process.user.gid", p.gid, e));
+    }
+    if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid)) {
+        return Err(e).context(|| id_error("setuid", "process.user.uid", p.uid, e));
+    }
     if let Some(caps) = &p.caps {
         capabilities::after_setuid(caps)?;
     }
@@ -197,4 +201,12 @@ fn execute(p: &ProcessPlan, program: &CString) -> Result<Infallible> {
 /// Leaves at once (`_exit`): the atexit handlers and buffers are husk's.
 pub fn exit(code: i32) -> ! {
     sys::process::exit_now(code)
+}
+
+/// The context of a failed setuid or setgid: the field, and why EINVAL.
+fn id_error(call: &str, field: &str, id: u32, e: nix::errno::Errno) -> String {
+    match e {
+        nix::errno::Errno::EINVAL => format!("{field} {id}: not mapped in the container's user namespace ({call})"),
+        _ => format!("{call} {field} {id}"),
+    }
 }
