@@ -619,3 +619,35 @@ fn init_killed_while_create_makes_its_cgroup_on_pure_v1() {
     );
     b.assert_gone("c");
 }
+
+/// The window aaeb08f opened: husk killed after the clone, before it moved
+/// the init off its CPU (its first sched_setaffinity) or before it sent
+/// Scheduled (its first sendto), while the init waits for that message
+/// before anything else. The init must exit on its own, within a bound, and
+/// state, list and delete -f must agree and leave nothing; for create and
+/// run -d, on this host and on a pure v1 one (where the init places itself
+/// in its cgroup after the message).
+#[test]
+fn killed_between_the_clone_and_scheduled_leaves_no_init() {
+    for (name, b) in [
+        ("hybrid", bundle("crash-scheduled")),
+        ("pure v1", on_pure_v1("crash-scheduled-v1")),
+    ] {
+        for cmd in [Cmd::Create, Cmd::Run] {
+            for death in [Death::At("sched_setaffinity", 1), Death::At("sendto", 1)] {
+                let id = format!("{cmd:?}-{death:?}")
+                    .to_lowercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+                let args = arguments(&b, cmd, &id, 0);
+                let what = format!("{name}: {args:?} killed {death:?}");
+                run_and_kill(&b, &args, death, &b.dir.join("trace"));
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !b.processes().is_empty() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                assert_eq!(b.processes(), Vec::<i32>::new(), "{what}: the init outlived husk");
+                check_and_clean(&b, cmd, &id, &what);
+            }
+        }
+    }
+}

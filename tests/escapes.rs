@@ -355,3 +355,58 @@ fn exec_processes_cannot_be_seized_with_husks_capabilities() {
         "exec processes with CAP_SYS_ADMIN were visible: {text}"
     );
 }
+
+/// A pod member with a user namespace of its own cannot join the pod's pid
+/// namespace late (its user namespace has no right there): husk joins it
+/// before the clone, and the init is born in the pod, holding a copy of
+/// husk's fds (the state directory's lock among them) until it closes them,
+/// which it does once husk has sent Scheduled. Root makes that init
+/// non-dumpable from birth, so that a pod process (without CAP_SYS_PTRACE,
+/// the default) cannot open them through /proc/PID/fd and climb out with
+/// "..": husk 0.1.0 at cf59b29 left it dumpable until it had its maps, and a
+/// pod process listed the host's directories through it (attack review of
+/// aaeb08f, which made the init wait for husk before it closes those fds).
+/// Deterministic: strace holds husk for 2 s before it sends Scheduled.
+#[test]
+fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
+    let mut pod = Bundle::new("userns-pod");
+    pod.config["process"]["args"] = json!(["sleep", "1000"]);
+    pod.save();
+    assert_ok(&pod.husk(&["run", "-d", "--bundle", pod.dir.to_str().unwrap(), "pod"]));
+    let pid = pod.state("pod")["pid"].as_i64().unwrap();
+
+    let mut member = pod_member("userns-pod-member", pid);
+    member.with_user_namespace(200000, 200000);
+    member.config["process"]["args"] = json!(["true"]);
+    member.save();
+    let strace = [
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=sendto",
+        "-e",
+        "inject=sendto:delay_enter=2000000:when=1",
+    ];
+    let mut create = member.husk_under_strace(&strace, &["create", "--bundle", member.dir.to_str().unwrap(), "m"]);
+    create.current_dir(&member.dir);
+    create
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut create = create.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let script = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done; \
+                  for f in /proc/[0-9]*/fd/*; do [ -d $f ] && echo \"DIR $(readlink $f): $(ls $f/..)\"; done";
+    let o = pod.husk(&["exec", "pod", "sh", "-c", script]);
+    wait_within(&mut create, COMMAND_TIMEOUT, "husk create of the pod member");
+    let out = stdout(&o);
+    assert!(
+        out.contains("create --bundle"),
+        "the member's init was not seen in the pod: {out}"
+    );
+    let dirs: Vec<&str> = out.lines().filter(|l| l.starts_with("DIR ")).collect();
+    assert!(dirs.is_empty(), "a pod process reached host directories: {dirs:?}");
+    let _ = member.husk(&["delete", "-f", "m"]);
+    member.assert_gone("m");
+    assert_ok(&pod.husk(&["delete", "-f", "pod"]));
+    pod.assert_gone("pod");
+}

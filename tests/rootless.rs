@@ -806,3 +806,140 @@ fn an_unmapped_process_user_is_named() {
         "process.user.uid 1000: not mapped in the container's user namespace",
     );
 }
+
+/// The offsets line of `kind` ("monotonic", "boottime") in the output of
+/// `cat /proc/self/timens_offsets`, split into its fields.
+fn offsets_of<'a>(out: &'a str, kind: &str) -> Vec<&'a str> {
+    out.lines()
+        .find(|l| l.starts_with(kind))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
+/// A rootless container with subordinate id ranges (newuidmap writes the
+/// maps while the init waits, dumpable) and a time namespace with offsets:
+/// its process and an `exec` into it are in the same time namespace, with
+/// the offsets.
+#[test]
+fn rootless_time_offsets_with_subuid_ranges_hold_for_exec() {
+    let mut b = Bundle::rootless("rl-timens-ranges");
+    let (uid, gid) = b.user.unwrap();
+    let (subuid, subgid) = (subordinate_start("/etc/subuid"), subordinate_start("/etc/subgid"));
+    b.config["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": uid, "size": 1}, {"containerID": 1, "hostID": subuid, "size": 1000}]);
+    b.config["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": gid, "size": 1}, {"containerID": 1, "hostID": subgid, "size": 1000}]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] =
+        json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 7200, "nanosecs": 0}});
+    b.script("sleep 30");
+    assert_ok(&b.create("t"));
+    assert_ok(&b.husk(&["start", "t"]));
+    let o = b.husk(&[
+        "exec",
+        "t",
+        "sh",
+        "-c",
+        "cat /proc/self/timens_offsets; for n in /proc/self/ns/time /proc/1/ns/time; do readlink $n; done",
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert_eq!(offsets_of(&out, "monotonic"), ["monotonic", "86400", "0"], "{out}");
+    assert_eq!(offsets_of(&out, "boottime"), ["boottime", "7200", "0"], "{out}");
+    let links: Vec<&str> = out.lines().filter(|l| l.starts_with("time:")).collect();
+    assert_eq!(links.len(), 2, "{out}");
+    assert_eq!(links[0], links[1], "exec and the container's process: {out}");
+    assert_ok(&b.husk(&["delete", "-f", "t"]));
+    b.assert_gone("t");
+}
+
+/// A rootless container that joins another's user namespace by path and
+/// asks for a new time namespace with offsets: husk makes it in the parent
+/// (no new user namespace), inside the joined one, which owns it; the
+/// program and an `exec` see the offsets.
+#[test]
+fn a_rootless_container_in_a_joined_user_namespace_gets_its_own_time_namespace() {
+    let mut first = Bundle::rootless("rl-userholder");
+    first.script("sleep 30");
+    assert_ok(&first.create("holder"));
+    assert_ok(&first.husk(&["start", "holder"]));
+    let pid = first.state("holder")["pid"].as_i64().unwrap();
+
+    let mut b = Bundle::rootless("rl-userjoiner-timens");
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "user" {
+            n["path"] = json!(format!("/proc/{pid}/ns/user"));
+        }
+    }
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 5000, "nanosecs": 0}});
+    let linux = b.config["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    b.script("sleep 30");
+    assert_ok(&b.create("j"));
+    assert_ok(&b.husk(&["start", "j"]));
+    let o = b.husk(&[
+        "exec",
+        "j",
+        "sh",
+        "-c",
+        "cat /proc/self/timens_offsets; for n in /proc/1/ns/time /proc/self/ns/time /proc/self/ns/user; do readlink $n; done",
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert_eq!(offsets_of(&out, "boottime"), ["boottime", "5000", "0"], "{out}");
+    let links: Vec<&str> = out.lines().filter(|l| l.starts_with("time:")).collect();
+    assert_eq!(links.len(), 2, "{out}");
+    assert_eq!(links[0], links[1], "exec and the container's process: {out}");
+    let holder_user = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    assert!(
+        out.contains(holder_user.to_str().unwrap()),
+        "the holder's user namespace: {out}"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "j"]));
+    b.assert_gone("j");
+    assert_ok(&first.husk(&["delete", "-f", "holder"]));
+    first.assert_gone("holder");
+}
+
+/// As root: a container joins both the user and the time namespace of a
+/// user-namespaced container with offsets, by path. The time namespace
+/// belongs to the holder's user namespace (husk 0.1.0, c46d441, made it in
+/// the parent, owned by the host's, and this failed: join namespace
+/// .../ns/time: EPERM).
+#[test]
+fn a_container_joins_the_user_and_time_namespaces_of_a_user_namespaced_one() {
+    let mut first = Bundle::new("userns-timens-holder");
+    first.with_user_namespace(200000, 200000);
+    first.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    first.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    first.script("sleep 30");
+    assert_ok(&first.create("holder"));
+    assert_ok(&first.husk(&["start", "holder"]));
+    let pid = first.state("holder")["pid"].as_i64().unwrap();
+
+    let mut b = Bundle::new("userns-timens-joiner");
+    let list = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    list.push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    list.push(json!({"type": "time", "path": format!("/proc/{pid}/ns/time")}));
+    let out = b.output_of("cat /proc/self/timens_offsets; readlink /proc/self/ns/time");
+    assert_eq!(offsets_of(&out, "monotonic"), ["monotonic", "86400", "0"], "{out}");
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/time")).unwrap();
+    assert!(
+        out.contains(want.to_str().unwrap()),
+        "the holder's time namespace: {out}"
+    );
+    assert_ok(&first.husk(&["delete", "-f", "holder"]));
+    first.assert_gone("holder");
+}

@@ -311,9 +311,12 @@ fn spawn_init(
         false => cgroup.self_placement()?,
     };
     // Inherited by the init: non-dumpable from birth until it execs. Not when
-    // we write its maps, which needs it dumpable: it is then in a new user
-    // namespace, and makes itself non-dumpable once it has them.
-    if plan.userns.is_none() {
+    // an unprivileged husk writes the maps of its new user namespace, which
+    // needs it dumpable (its /proc files would be the host root's); it makes
+    // itself non-dumpable once it has them. Root writes them either way, and
+    // a dumpable init born into a joined pid namespace would show the pod's
+    // processes its fds (the state directory's lock among them) until then.
+    if plan.userns.is_none() || !plan.rootless {
         sys::set_non_dumpable();
     }
     let flags = plan.namespaces.clone_flags();
