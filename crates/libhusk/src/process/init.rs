@@ -50,6 +50,14 @@ pub fn run(mut args: InitArgs) -> ! {
     // Tied to `create` until it has committed the state (see `report_ready`); should it
     // die before this call, the channel's end tells us at the next message.
     prologue::die_with_parent();
+    for &fd in &args.close {
+        // Our copies of the parent's descriptors: their owners (in the
+        // parent's memory, copied here) are never dropped in this process,
+        // which leaves by execve or _exit. Closed before any wait: a process
+        // that can read our fds (a pod's, when we are born in its pid
+        // namespace) must find the state directory's lock gone.
+        let _ = nix::unistd::close(fd);
+    }
     if args.channel.wait_scheduled().is_err() {
         exit(1);
     }
@@ -59,12 +67,6 @@ pub fn run(mut args: InitArgs) -> ! {
     // --debug lines go to `create`: our stderr is the container's.
     crate::log::forward_debug_to(args.channel.as_raw_fd());
     crate::log::begin("init");
-    for &fd in &args.close {
-        // Our copies of the parent's descriptors: their owners (in the
-        // parent's memory, copied here) are never dropped in this process,
-        // which leaves by execve or _exit.
-        let _ = nix::unistd::close(fd);
-    }
     let placement = args.placement.take();
     match prepare(&args, placement) {
         Ok(Prepared {
