@@ -346,25 +346,25 @@ fn spawn_init(
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),
             placement,
             cgroup_after_clone,
-            cpus,
         });
     }
-    // Both of us have work to do until it is ready (see cgroup_after_clone).
-    if let Some(cpus) = &cpus {
-        sys::process::move_child_off_this_cpu(pid, cpus);
-    }
+
     drop(placement);
     drop(init_end);
     // Ours closed: the init's end alone tells `start` whether it exec'd.
     drop(exec_fifo);
     log::step("init cloned");
     let mut guard = InitGuard { pid, armed: true };
-    let Some((start_time, _)) = sys::process_start(pid) else {
+    let Some(stat) = sys::process_stat(pid) else {
         bail!("container init {pid} vanished at once")
     };
+    // Both of us have work to do until it is ready (see cgroup_after_clone).
+    if let (Some(cpus), Some(cpu)) = (&cpus, stat.processor) {
+        sys::process::make_way_for_child(cpus, cpu);
+    }
+    let start_time = stat.start_time;
     (saved.pid, saved.start_time) = (pid, start_time);
     let mut set_up = || -> Result<()> {
-        to_init.send_scheduled().context(|| "signal container init".into())?;
         locked.record(&saved)?;
         if let Some(userns) = &plan.userns {
             // The init waits for its maps before it does anything.

@@ -9,11 +9,9 @@
 //!
 //! ```text
 //!          [ husk create: InitParent ]               [ init: InitChild ]
-//!     clone into the new namespaces
-//!     [move the init off husk's CPU]
-//!     send_scheduled ------------------------------> wait_scheduled
-//!                                                    [its CPUs back, affinity,
-//!                                                     signals]
+//!     clone into the new namespaces --------------> [affinity, signals]
+//!     [husk moves off its CPU if the
+//!      init is queued there]
 //!   with a new user namespace:
 //!     [write uid_map and gid_map]
 //!     send_maps_written ---------------------------> wait_maps_written
@@ -106,7 +104,6 @@ const MAX: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 enum Tag {
-    Scheduled = b'Q',
     MapsWritten = b'G',
     PlacementFiles = b'F',
     Placed = b'C',
@@ -120,8 +117,7 @@ enum Tag {
 }
 
 impl Tag {
-    const ALL: [Tag; 11] = [
-        Tag::Scheduled,
+    const ALL: [Tag; 10] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -140,7 +136,6 @@ impl Tag {
 
     fn name(self) -> &'static str {
         match self {
-            Tag::Scheduled => "scheduled",
             Tag::MapsWritten => "maps written",
             Tag::PlacementFiles => "placement files",
             Tag::Placed => "placed",
@@ -346,12 +341,6 @@ pub enum FromInit {
 }
 
 impl InitParent {
-    /// husk has moved the new init off its own CPU (or left it): from now on
-    /// the init's CPUs are its own to set.
-    pub fn send_scheduled(&self) -> io::Result<()> {
-        send(&self.sock, Tag::Scheduled, b"")
-    }
-
     /// The init's user namespace has its uid and gid maps.
     pub fn send_maps_written(&self) -> io::Result<()> {
         send(&self.sock, Tag::MapsWritten, b"")
@@ -455,11 +444,6 @@ impl AsRawFd for InitChild {
 }
 
 impl InitChild {
-    /// Until husk has done with our CPUs (`send_scheduled`).
-    pub fn wait_scheduled(&self) -> io::Result<()> {
-        expect(recv(&self.sock), Tag::Scheduled).map(drop)
-    }
-
     /// Until husk has written the maps of our user namespace.
     pub fn wait_maps_written(&self) -> io::Result<()> {
         expect(recv(&self.sock), Tag::MapsWritten).map(drop)

@@ -40,9 +40,6 @@ pub struct InitArgs<'a> {
     /// (`Driver::places_after_clone`): we wait for them where the cgroup
     /// counts, as for a cgroup husk places us in.
     pub cgroup_after_clone: bool,
-    /// husk's CPUs at the clone: ours again once husk has moved us off its
-    /// own CPU (`send_scheduled`).
-    pub cpus: Option<nix::sched::CpuSet>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -57,12 +54,6 @@ pub fn run(mut args: InitArgs) -> ! {
         // that can read our fds (a pod's, when we are born in its pid
         // namespace) must find the state directory's lock gone.
         let _ = nix::unistd::close(fd);
-    }
-    if args.channel.wait_scheduled().is_err() {
-        exit(1);
-    }
-    if let Some(cpus) = &args.cpus {
-        sys::process::restore_own_affinity(cpus);
     }
     // --debug lines go to `create`: our stderr is the container's.
     crate::log::forward_debug_to(args.channel.as_raw_fd());

@@ -541,6 +541,8 @@ pub struct ProcStat {
     /// The kernel's PF_* flags.
     pub flags: u64,
     pub threads: u64,
+    /// The CPU it last ran on, or is queued on.
+    pub processor: Option<u32>,
 }
 
 impl ProcStat {
@@ -606,6 +608,7 @@ fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
         flags: number(6)?,
         threads: number(17)?,
         start_time: number(19)?,
+        processor: number(36).and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -622,6 +625,7 @@ mod tests {
             ppid: 1,
             flags: 4194560,
             threads: 1,
+            processor: None,
         };
         assert_eq!(parse_stat(line), Some(want));
     }

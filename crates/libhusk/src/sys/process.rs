@@ -122,31 +122,31 @@ pub fn own_affinity() -> Option<nix::sched::CpuSet> {
     nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()
 }
 
-/// Sets this process's CPUs back to `cpus`, best effort (the kernel keeps
-/// them within its cpuset either way).
-pub fn restore_own_affinity(cpus: &nix::sched::CpuSet) {
-    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), cpus);
-}
-
-/// Moves the just-cloned `child`, which has not run yet, to a CPU of `cpus`
-/// other than the one we run on, if there is one: a new child is queued on
-/// its parent's CPU far more often than on an idle one, and then waits until
-/// the parent blocks. Best effort; the child restores `cpus` itself first
-/// thing ([`restore_own_affinity`]).
-pub fn move_child_off_this_cpu(child: libc::pid_t, cpus: &nix::sched::CpuSet) {
+/// Moves this process off the CPU it runs on, to another of `cpus`, then
+/// lets it run on all of `cpus` again (it stays where it went), when
+/// `child_cpu`, where the kernel queued a child that has not run yet, is
+/// this one and `cpus` has another: a new child is queued on its parent's
+/// CPU far more often than on an idle one, and then waits until the parent
+/// blocks. Only this process's CPUs change, never the child's (its user
+/// affinity would then narrow what its cpuset gives it later). Best effort.
+pub fn make_way_for_child(cpus: &nix::sched::CpuSet, child_cpu: u32) {
     // SAFETY: no arguments; returns the CPU or -1.
     #[allow(unsafe_code)]
     let here = unsafe { libc::sched_getcpu() };
     let Ok(here) = usize::try_from(here) else {
         return;
     };
+    if usize::try_from(child_cpu) != Ok(here) {
+        return;
+    }
     let mut elsewhere = *cpus;
     if elsewhere.unset(here).is_err() {
         return;
     }
     let any_left = (0..nix::sched::CpuSet::count()).any(|c| elsewhere.is_set(c).unwrap_or(false));
-    if any_left {
-        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(child), &elsewhere);
+    let me = nix::unistd::Pid::from_raw(0);
+    if any_left && nix::sched::sched_setaffinity(me, &elsewhere).is_ok() {
+        let _ = nix::sched::sched_setaffinity(me, cpus);
     }
 }
 
