@@ -305,9 +305,9 @@ fn concurrent_creates_of_one_id_let_exactly_one_win() {
     b.assert_gone("same");
 }
 
-#[test]
-fn start_reports_an_exec_failure_with_the_path() {
-    let mut b = Bundle::new("execfail");
+/// A bundle whose program, /bin/prog, is a script for a missing interpreter.
+fn bundle_whose_program_cannot_run(name: &str) -> Bundle {
+    let mut b = Bundle::new(name);
     b.config["root"]["readonly"] = Value::Bool(false);
     b.config["process"]["args"] = serde_json::json!(["/bin/prog"]);
     b.save();
@@ -317,6 +317,12 @@ fn start_reports_an_exec_failure_with_the_path() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    b
+}
+
+#[test]
+fn start_reports_an_exec_failure_with_the_path() {
+    let b = bundle_whose_program_cannot_run("execfail");
     assert_ok(&b.create("e"));
     let o = b.husk(&["start", "e"]);
     assert!(!o.status.success());
@@ -333,16 +339,7 @@ fn start_reports_an_exec_failure_with_the_path() {
 /// foreground and detached, and the program finds no fd but its stdio.
 #[test]
 fn run_reports_an_exec_failure_and_passes_the_program_no_fifo() {
-    let mut b = Bundle::new("runfifo");
-    b.config["root"]["readonly"] = Value::Bool(false);
-    b.config["process"]["args"] = serde_json::json!(["/bin/prog"]);
-    b.save();
-    std::fs::write(b.rootfs().join("bin/prog"), "#!/bin/nonexistent-interpreter\n").unwrap();
-    std::fs::set_permissions(
-        b.rootfs().join("bin/prog"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let mut b = bundle_whose_program_cannot_run("runfifo");
     let bundle = b.dir.to_str().unwrap().to_string();
     for (id, detach) in [("fg", false), ("bg", true)] {
         let mut args = vec!["run", "--bundle", &bundle, id];

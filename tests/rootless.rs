@@ -703,19 +703,9 @@ fn the_container_gets_the_cpus_husk_runs_with() {
 #[test]
 fn a_rootless_container_gets_a_time_namespace_with_offsets() {
     let mut b = Bundle::rootless("rl-timens");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
-    b.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    with_time_offsets(&mut b, json!({"monotonic": {"secs": 86400, "nanosecs": 0}}));
     let out = b.output_of("cat /proc/self/timens_offsets");
-    let monotonic: Vec<&str> = out
-        .lines()
-        .find(|l| l.starts_with("monotonic"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    assert_eq!(monotonic, ["monotonic", "86400", "0"], "{out}");
+    assert_eq!(offsets_of(&out, "monotonic"), ["monotonic", "86400", "0"], "{out}");
 }
 
 /// A rootless pod: the second container joins the first's user and pid
@@ -766,24 +756,14 @@ fn a_rootless_container_joins_another_rootless_containers_user_and_pid_namespace
 fn exec_enters_the_time_namespace_of_a_user_namespaced_container() {
     let mut b = Bundle::new("userns-timens-exec");
     b.with_user_namespace(200000, 200000);
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
-    b.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    with_time_offsets(&mut b, json!({"monotonic": {"secs": 86400, "nanosecs": 0}}));
     b.script("sleep 30");
     assert_ok(&b.create("t"));
     assert_ok(&b.husk(&["start", "t"]));
     let o = b.husk(&["exec", "t", "cat", "/proc/self/timens_offsets"]);
     assert_ok(&o);
     let out = stdout(&o);
-    let monotonic: Vec<&str> = out
-        .lines()
-        .find(|l| l.starts_with("monotonic"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    assert_eq!(monotonic, ["monotonic", "86400", "0"], "{out}");
+    assert_eq!(offsets_of(&out, "monotonic"), ["monotonic", "86400", "0"], "{out}");
     assert_ok(&b.husk(&["delete", "-f", "t"]));
     b.assert_gone("t");
 }
@@ -809,6 +789,15 @@ fn an_unmapped_process_user_is_named() {
 
 /// The offsets line of `kind` ("monotonic", "boottime") in the output of
 /// `cat /proc/self/timens_offsets`, split into its fields.
+/// Asks for a new time namespace with these offsets (linux.timeOffsets).
+fn with_time_offsets(b: &mut Bundle, offsets: serde_json::Value) {
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = offsets;
+}
+
 fn offsets_of<'a>(out: &'a str, kind: &str) -> Vec<&'a str> {
     out.lines()
         .find(|l| l.starts_with(kind))
@@ -830,12 +819,10 @@ fn rootless_time_offsets_with_subuid_ranges_hold_for_exec() {
         json!([{"containerID": 0, "hostID": uid, "size": 1}, {"containerID": 1, "hostID": subuid, "size": 1000}]);
     b.config["linux"]["gidMappings"] =
         json!([{"containerID": 0, "hostID": gid, "size": 1}, {"containerID": 1, "hostID": subgid, "size": 1000}]);
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
-    b.config["linux"]["timeOffsets"] =
-        json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 7200, "nanosecs": 0}});
+    with_time_offsets(
+        &mut b,
+        json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 7200, "nanosecs": 0}}),
+    );
     b.script("sleep 30");
     assert_ok(&b.create("t"));
     assert_ok(&b.husk(&["start", "t"]));
@@ -875,11 +862,7 @@ fn a_rootless_container_in_a_joined_user_namespace_gets_its_own_time_namespace()
             n["path"] = json!(format!("/proc/{pid}/ns/user"));
         }
     }
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
-    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 5000, "nanosecs": 0}});
+    with_time_offsets(&mut b, json!({"boottime": {"secs": 5000, "nanosecs": 0}}));
     let linux = b.config["linux"].as_object_mut().unwrap();
     linux.remove("uidMappings");
     linux.remove("gidMappings");
@@ -919,11 +902,7 @@ fn a_rootless_container_in_a_joined_user_namespace_gets_its_own_time_namespace()
 fn a_container_joins_the_user_and_time_namespaces_of_a_user_namespaced_one() {
     let mut first = Bundle::new("userns-timens-holder");
     first.with_user_namespace(200000, 200000);
-    first.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
-    first.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    with_time_offsets(&mut first, json!({"monotonic": {"secs": 86400, "nanosecs": 0}}));
     first.script("sleep 30");
     assert_ok(&first.create("holder"));
     assert_ok(&first.husk(&["start", "holder"]));
