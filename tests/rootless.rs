@@ -754,12 +754,7 @@ fn a_rootless_container_joins_another_rootless_containers_user_and_pid_namespace
 /// exec into the same container without a user namespace works.
 #[test]
 fn exec_enters_the_time_namespace_of_a_user_namespaced_container() {
-    let mut b = Bundle::new("userns-timens-exec");
-    b.with_user_namespace(200000, 200000);
-    with_time_offsets(&mut b, json!({"monotonic": {"secs": 86400, "nanosecs": 0}}));
-    b.script("sleep 30");
-    assert_ok(&b.create("t"));
-    assert_ok(&b.husk(&["start", "t"]));
+    let b = started_with_a_days_offset("userns-timens-exec", "t");
     let o = b.husk(&["exec", "t", "cat", "/proc/self/timens_offsets"]);
     assert_ok(&o);
     let out = stdout(&o);
@@ -796,6 +791,18 @@ fn with_time_offsets(b: &mut Bundle, offsets: serde_json::Value) {
         .unwrap()
         .push(json!({"type": "time"}));
     b.config["linux"]["timeOffsets"] = offsets;
+}
+
+/// As root: a container with a user namespace and a monotonic offset of a
+/// day, created and started (its program sleeps).
+fn started_with_a_days_offset(name: &str, id: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.with_user_namespace(200000, 200000);
+    with_time_offsets(&mut b, json!({"monotonic": {"secs": 86400, "nanosecs": 0}}));
+    b.script("sleep 30");
+    assert_ok(&b.create(id));
+    assert_ok(&b.husk(&["start", id]));
+    b
 }
 
 fn offsets_of<'a>(out: &'a str, kind: &str) -> Vec<&'a str> {
@@ -900,12 +907,7 @@ fn a_rootless_container_in_a_joined_user_namespace_gets_its_own_time_namespace()
 /// .../ns/time: EPERM).
 #[test]
 fn a_container_joins_the_user_and_time_namespaces_of_a_user_namespaced_one() {
-    let mut first = Bundle::new("userns-timens-holder");
-    first.with_user_namespace(200000, 200000);
-    with_time_offsets(&mut first, json!({"monotonic": {"secs": 86400, "nanosecs": 0}}));
-    first.script("sleep 30");
-    assert_ok(&first.create("holder"));
-    assert_ok(&first.husk(&["start", "holder"]));
+    let first = started_with_a_days_offset("userns-timens-holder", "holder");
     let pid = first.state("holder")["pid"].as_i64().unwrap();
 
     let mut b = Bundle::new("userns-timens-joiner");
