@@ -369,9 +369,7 @@ fn joining_another_containers_user_namespace_by_path() {
         .push(json!({"type": "user"}));
     first.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     first.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    first.script("sleep 30");
-    assert_ok(&first.create("holder"));
-    let pid = first.state("holder")["pid"].as_i64().unwrap();
+    let pid = hold(&mut first, false);
 
     // A pod-like second container: the holder's user and network namespaces, its own others.
     let mut b = Bundle::new("userns-joiner");
@@ -534,9 +532,7 @@ fn husk_value_while_running(b: &Bundle, args: &[&str]) -> String {
 fn oom_score_adj_in_a_joined_user_namespace_leaves_a_foreground_runs_own_value_alone() {
     let mut first = Bundle::new("oom-holder");
     first.with_user_namespace(200000, 200000);
-    first.script("sleep 30");
-    assert_ok(&first.create("holder"));
-    let pid = first.state("holder")["pid"].as_i64().unwrap();
+    let pid = hold(&mut first, false);
 
     let mut b = Bundle::new("oom-joiner");
     b.config["linux"]["namespaces"]
@@ -623,9 +619,7 @@ fn oom_score_adj_out_of_range_or_lowered_without_the_capability_fails_cleanly() 
 #[test]
 fn oom_score_adj_reaches_a_container_in_a_joined_pid_namespace() {
     let mut first = Bundle::new("oom-pidholder");
-    first.script("sleep 30");
-    assert_ok(&first.create("holder"));
-    let pid = first.state("holder")["pid"].as_i64().unwrap();
+    let pid = hold(&mut first, false);
     let mut b = Bundle::new("oom-pidjoin");
     for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if n["type"] == "pid" {
@@ -721,11 +715,8 @@ fn a_rootless_container_gets_a_time_namespace_with_offsets() {
 #[test]
 fn a_rootless_container_joins_another_rootless_containers_user_and_pid_namespaces() {
     let mut first = Bundle::rootless("rl-pidholder");
-    first.script("sleep 30");
-    assert_ok(&first.create("holder"));
     // Started: a created init is not dumpable, so its namespaces are not the user's to open.
-    assert_ok(&first.husk(&["start", "holder"]));
-    let pid = first.state("holder")["pid"].as_i64().unwrap();
+    let pid = hold(&mut first, true);
 
     let mut b = Bundle::rootless("rl-pidjoiner");
     for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
@@ -784,6 +775,17 @@ fn an_unmapped_process_user_is_named() {
 
 /// The offsets line of `kind` ("monotonic", "boottime") in the output of
 /// `cat /proc/self/timens_offsets`, split into its fields.
+/// Makes `first` the holder of namespaces that others join: its program
+/// sleeps, it is created as "holder" (and started, with `start`); its pid.
+fn hold(first: &mut Bundle, start: bool) -> i64 {
+    first.script("sleep 30");
+    assert_ok(&first.create("holder"));
+    if start {
+        assert_ok(&first.husk(&["start", "holder"]));
+    }
+    first.state("holder")["pid"].as_i64().unwrap()
+}
+
 /// Asks for a new time namespace with these offsets (linux.timeOffsets).
 fn with_time_offsets(b: &mut Bundle, offsets: serde_json::Value) {
     b.config["linux"]["namespaces"]
@@ -858,10 +860,7 @@ fn rootless_time_offsets_with_subuid_ranges_hold_for_exec() {
 #[test]
 fn a_rootless_container_in_a_joined_user_namespace_gets_its_own_time_namespace() {
     let mut first = Bundle::rootless("rl-userholder");
-    first.script("sleep 30");
-    assert_ok(&first.create("holder"));
-    assert_ok(&first.husk(&["start", "holder"]));
-    let pid = first.state("holder")["pid"].as_i64().unwrap();
+    let pid = hold(&mut first, true);
 
     let mut b = Bundle::rootless("rl-userjoiner-timens");
     for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
