@@ -373,11 +373,7 @@ fn joining_another_containers_user_namespace_by_path() {
 
     // A pod-like second container: the holder's user and network namespaces, its own others.
     let mut b = Bundle::new("userns-joiner");
-    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
-        if n["type"] == "network" {
-            n["path"] = json!(format!("/proc/{pid}/ns/net"));
-        }
-    }
+    join(&mut b, "network", pid);
     b.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
@@ -621,11 +617,7 @@ fn oom_score_adj_reaches_a_container_in_a_joined_pid_namespace() {
     let mut first = Bundle::new("oom-pidholder");
     let pid = hold(&mut first, false);
     let mut b = Bundle::new("oom-pidjoin");
-    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
-        if n["type"] == "pid" {
-            n["path"] = json!(format!("/proc/{pid}/ns/pid"));
-        }
-    }
+    join(&mut b, "pid", pid);
     b.config["process"]["oomScoreAdj"] = json!(650);
     let out = b.output_of("cat /proc/self/oom_score_adj");
     assert_eq!(out, "650\n");
@@ -719,13 +711,8 @@ fn a_rootless_container_joins_another_rootless_containers_user_and_pid_namespace
     let pid = hold(&mut first, true);
 
     let mut b = Bundle::rootless("rl-pidjoiner");
-    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
-        match n["type"].as_str() {
-            Some("user") => n["path"] = json!(format!("/proc/{pid}/ns/user")),
-            Some("pid") => n["path"] = json!(format!("/proc/{pid}/ns/pid")),
-            _ => {}
-        }
-    }
+    join(&mut b, "user", pid);
+    join(&mut b, "pid", pid);
     let linux = b.config["linux"].as_object_mut().unwrap();
     linux.remove("uidMappings");
     linux.remove("gidMappings");
@@ -775,6 +762,17 @@ fn an_unmapped_process_user_is_named() {
 
 /// The offsets line of `kind` ("monotonic", "boottime") in the output of
 /// `cat /proc/self/timens_offsets`, split into its fields.
+/// Has `b`'s listed namespace of `kind` (its spec name) joined: that of
+/// process `pid`.
+fn join(b: &mut Bundle, kind: &str, pid: i64) {
+    let file = if kind == "network" { "net" } else { kind };
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == kind {
+            n["path"] = json!(format!("/proc/{pid}/ns/{file}"));
+        }
+    }
+}
+
 /// Makes `first` the holder of namespaces that others join: its program
 /// sleeps, it is created as "holder" (and started, with `start`); its pid.
 fn hold(first: &mut Bundle, start: bool) -> i64 {
@@ -863,11 +861,7 @@ fn a_rootless_container_in_a_joined_user_namespace_gets_its_own_time_namespace()
     let pid = hold(&mut first, true);
 
     let mut b = Bundle::rootless("rl-userjoiner-timens");
-    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
-        if n["type"] == "user" {
-            n["path"] = json!(format!("/proc/{pid}/ns/user"));
-        }
-    }
+    join(&mut b, "user", pid);
     with_time_offsets(&mut b, json!({"boottime": {"secs": 5000, "nanosecs": 0}}));
     let linux = b.config["linux"].as_object_mut().unwrap();
     linux.remove("uidMappings");
