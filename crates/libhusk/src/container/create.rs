@@ -359,7 +359,9 @@ fn spawn_init(
         bail!("container init {pid} vanished at once")
     };
     // Both of us have work to do until it is ready (see cgroup_after_clone).
-    if let (Some(cpus), Some(cpu)) = (&cpus, stat.processor) {
+    // Not when husk will run hooks: moving records a CPU set on husk, which
+    // its hooks (and what they leave running) would inherit as a limit.
+    if let (Some(cpus), Some(cpu), false) = (&cpus, stat.processor, plan.has_host_hooks()) {
         sys::process::make_way_for_child(cpus, cpu);
     }
     let start_time = stat.start_time;

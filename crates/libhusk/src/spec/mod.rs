@@ -114,6 +114,15 @@ impl Plan {
         .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
     }
 
+    /// Whether husk itself runs hooks for this container (prestart,
+    /// createRuntime, poststart, poststop): its children.
+    pub fn has_host_hooks(&self) -> bool {
+        let h = &self.hooks;
+        [h.prestart(), h.create_runtime(), h.poststart(), h.poststop()]
+            .iter()
+            .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+    }
+
     /// Whether the container runs in a user namespace (new or joined).
     pub fn in_userns(&self) -> bool {
         self.namespaces.has(libc::CLONE_NEWUSER)

@@ -635,6 +635,11 @@ mod tests {
         let (start, state) = process_start(std::process::id() as i32).expect("own stat");
         assert!(start > 0);
         assert!(state == b'R' || state == b'S');
+        // Field 39: the CPU we run on, one of ours.
+        let me = process_stat(std::process::id() as i32).expect("own stat");
+        let cpus = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+        let cpu = me.processor.expect("field 39") as usize;
+        assert!(cpus.is_set(cpu).unwrap_or(false), "processor {cpu}");
     }
 
     #[test]

@@ -128,7 +128,9 @@ pub fn own_affinity() -> Option<nix::sched::CpuSet> {
 /// this one and `cpus` has another: a new child is queued on its parent's
 /// CPU far more often than on an idle one, and then waits until the parent
 /// blocks. Only this process's CPUs change, never the child's (its user
-/// affinity would then narrow what its cpuset gives it later). Best effort.
+/// affinity would then narrow what its cpuset gives it later); this
+/// process keeps `cpus` as its user affinity, which its later children
+/// inherit. Best effort.
 pub fn make_way_for_child(cpus: &nix::sched::CpuSet, child_cpu: u32) {
     // SAFETY: no arguments; returns the CPU or -1.
     #[allow(unsafe_code)]
