@@ -348,7 +348,6 @@ fn spawn_init(
             cgroup_after_clone,
         });
     }
-
     drop(placement);
     drop(init_end);
     // Ours closed: the init's end alone tells `start` whether it exec'd.
@@ -364,8 +363,7 @@ fn spawn_init(
     if let (Some(cpus), Some(cpu), false) = (&cpus, stat.processor, plan.has_host_hooks()) {
         sys::process::make_way_for_child(cpus, cpu);
     }
-    let start_time = stat.start_time;
-    (saved.pid, saved.start_time) = (pid, start_time);
+    (saved.pid, saved.start_time) = (pid, stat.start_time);
     let mut set_up = || -> Result<()> {
         locked.record(&saved)?;
         if let Some(userns) = &plan.userns {
