@@ -366,7 +366,8 @@ fn exec_processes_cannot_be_seized_with_husks_capabilities() {
 /// "..": husk 0.1.0 at cf59b29 left it dumpable until it had its maps, and a
 /// pod process listed the host's directories through it (attack review of
 /// aaeb08f, which made the init wait for husk before it closes those fds).
-/// Deterministic: strace holds husk for 2 s before it sends Scheduled.
+/// Nor its root (the host's until pivot_root). Deterministic: strace holds
+/// husk for 2 s right after the clone.
 #[test]
 fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
     let mut pod = Bundle::new("userns-pod");
@@ -383,9 +384,9 @@ fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
         "-o",
         "/dev/null",
         "-e",
-        "trace=sendto",
+        "trace=clone3",
         "-e",
-        "inject=sendto:delay_enter=2000000:when=1",
+        "inject=clone3:delay_exit=2000000:when=1",
     ];
     let mut create = member.husk_under_strace(&strace, &["create", "--bundle", member.dir.to_str().unwrap(), "m"]);
     create.current_dir(&member.dir);
@@ -394,9 +395,13 @@ fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
         .stderr(std::process::Stdio::null());
     let mut create = create.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    let script = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done; \
-                  for f in /proc/[0-9]*/fd/*; do [ -d $f ] && echo \"DIR $(readlink $f): $(ls $f/..)\"; done";
-    let o = pod.husk(&["exec", "pod", "sh", "-c", script]);
+    let script = format!(
+        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; \
+         [ -e $p/root{} ] && echo \"DIR $p/root\"; done; \
+         for f in /proc/[0-9]*/fd/*; do [ -d $f ] && echo \"DIR $(readlink $f): $(ls $f/..)\"; done",
+        member.dir.join("config.json").display()
+    );
+    let o = pod.husk(&["exec", "pod", "sh", "-c", &script]);
     wait_within(&mut create, COMMAND_TIMEOUT, "husk create of the pod member");
     let out = stdout(&o);
     assert!(

@@ -917,3 +917,101 @@ fn a_container_joins_the_user_and_time_namespaces_of_a_user_namespaced_one() {
     assert_ok(&first.husk(&["delete", "-f", "holder"]));
     first.assert_gone("holder");
 }
+
+/// Runs `script` (sh) as the rootless user, as root of a user namespace of
+/// its own making, the way podman runs a runtime in rootless mode; the
+/// script's $1 is husk, $2 the state root, $LOOK `look`.
+fn in_a_managers_user_namespace(b: &Bundle, script: &str, look: &str) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = b.user.unwrap();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "sh", "-c", script, "sh", rootless_husk()])
+        .arg(&b.root)
+        .uid(uid)
+        .gid(gid)
+        .env("XDG_RUNTIME_DIR", b.dir.join("run"))
+        .env("LOOK", look)
+        .current_dir(&b.dir);
+    run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
+}
+
+/// podman's rootless mode, where the user namespace denies setgroups
+/// (`unshare --map-root-user`): husk 0.1.0 (2d50907) failed every `exec`
+/// there with "setgroups process.user.additionalGids: EPERM", asking the
+/// container's /proc whether it was in a user namespace, where the joiner
+/// has no /proc/self.
+#[test]
+fn root_of_a_user_namespace_execs_into_its_container() {
+    let mut b = Bundle::rootless("rl-inuserns-exec");
+    without_user_namespace(&mut b);
+    b.config["process"]["args"] = json!(["sleep", "1000"]);
+    b.save();
+    let o = in_a_managers_user_namespace(
+        &b,
+        "$1 --root $2 run -d --bundle . c || exit 1; \
+         $1 --root $2 exec c sh -c 'echo exec ran as $(id -u)'; r=$?; \
+         $1 --root $2 delete -f c; exit $r",
+        "",
+    );
+    assert_ok(&o);
+    assert!(stdout(&o).contains("exec ran as 0"), "{}", stdout(&o));
+    b.assert_gone("c");
+}
+
+/// podman's rootless mode again, a pod: its processes run as root of the
+/// manager's user namespace, which owns and so has every right in the user
+/// namespace of a member created with one of its own. husk 0.1.0 (2d50907)
+/// left that member's init dumpable until it had its maps (it did so for
+/// every rootless create, though only a husk without uid 0 needs it), and a
+/// pod process listed the host's root through its /proc/PID/root. The hold
+/// (strace, 2 s right after the clone) is before husk writes
+/// the maps. The member itself cannot be made here (its own user namespace
+/// may not mount a procfs of the pod's pid namespace): only its window counts.
+#[test]
+fn a_pod_member_with_its_own_user_namespace_is_closed_to_the_pod_in_a_managers_user_namespace() {
+    let mut pod = Bundle::rootless("rl-mgr-pod");
+    without_user_namespace(&mut pod);
+    pod.config["process"]["args"] = json!(["sleep", "1000"]);
+    pod.save();
+    let mut member = Bundle::rootless("rl-mgr-member");
+    member.config["process"]["args"] = json!(["true"]);
+    member.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    member.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    let ns = member.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    ns.push(json!({"type": "pid", "path": "POD_PID_NS"}));
+    member.save();
+    let marker = member.dir.join("config.json");
+    let look = format!(
+        "for p in /proc/[0-9]*; do echo \"$p $(tr '\\0' ' ' < $p/cmdline)\"; \
+         [ -e $p/root{} ] && echo HOSTROOT $p; \
+         for f in $p/fd/*; do [ -d $f ] && echo DIR $f; done; done",
+        marker.display()
+    );
+    let script = format!(
+        "$1 --root $2 run -d --bundle . pod || exit 1; \
+         pid=$($1 --root $2 state pod | sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); \
+         sed -i \"s|POD_PID_NS|/proc/$pid/ns/pid|\" {m}/config.json; \
+         strace -o /dev/null -e trace=clone3 -e inject=clone3:delay_exit=2000000:when=1 \
+           $1 --root $2 create --bundle {m} m >/dev/null 2>&1 & \
+         sleep 0.7; $1 --root $2 exec pod sh -c \"$LOOK\"; wait; \
+         $1 --root $2 delete -f m 2>/dev/null; $1 --root $2 delete -f pod",
+        m = member.dir.display(),
+    );
+    let o = in_a_managers_user_namespace(&pod, &script, &look);
+    let out = stdout(&o);
+    assert!(
+        out.contains("create --bundle"),
+        "the member's init was not seen in the pod: {out}"
+    );
+    let reached: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("HOSTROOT") || l.starts_with("DIR"))
+        .collect();
+    assert!(
+        reached.is_empty(),
+        "a pod process reached the host through the member's init: {reached:?}"
+    );
+    pod.assert_gone("pod");
+    pod.assert_gone("m");
+}

@@ -311,12 +311,16 @@ fn spawn_init(
         false => cgroup.self_placement()?,
     };
     // Inherited by the init: non-dumpable from birth until it execs. Not when
-    // an unprivileged husk writes the maps of its new user namespace, which
-    // needs it dumpable (its /proc files would be the host root's); it makes
-    // itself non-dumpable once it has them. Root writes them either way, and
-    // a dumpable init born into a joined pid namespace would show the pod's
-    // processes its fds (the state directory's lock among them) until then.
-    if plan.userns.is_none() || !plan.rootless {
+    // a husk other than root writes the maps of its new user namespace, which
+    // needs it dumpable (its /proc files would belong to root of husk's user
+    // namespace); it makes itself non-dumpable once it has them. Root, of the
+    // host or of a manager's user namespace (podman's rootless mode), writes
+    // them either way. A dumpable init is open to every process of husk's
+    // user namespace with husk's uid, which has all rights in the init's new
+    // one: a pod process of the manager's user namespace would reach the
+    // host's root through its /proc/PID/root, or its fds (the state
+    // directory's lock among them), until it has its maps.
+    if plan.userns.is_none() || nix::unistd::geteuid().is_root() {
         sys::set_non_dumpable();
     }
     let flags = plan.namespaces.clone_flags();

@@ -107,7 +107,8 @@ fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<Option<OwnedF
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-    prologue::confine(&plan.process, filter, plan.last_cap, plan.in_userns(), &proc)?;
+    let in_userns = plan.in_userns() || plan.rootless;
+    prologue::confine(&plan.process, filter, plan.last_cap, in_userns, &proc)?;
     crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.
     drop(proc);

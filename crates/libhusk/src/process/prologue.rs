@@ -123,6 +123,8 @@ pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_co
 /// Labels, capabilities, the user and no_new_privs, in the order that leaves
 /// each the rights it needs; the seccomp filter (`filter`, unless already
 /// loaded) too when it needs CAP_SYS_ADMIN, that is without no_new_privs.
+/// `in_userns`: the container or husk is in a user namespace, whose setgroups
+/// may be denied.
 pub fn confine(
     p: &ProcessPlan,
     filter: Option<&SeccompPlan>,
