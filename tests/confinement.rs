@@ -1016,3 +1016,33 @@ fn another_user_cannot_reach_the_exec_fifo() {
     assert_ok(&b.husk(&["start", "c"]));
     b.delete_once_stopped("c");
 }
+
+/// setgroups refused by the bundle's own seccomp filter (loaded before the
+/// ids change, without no_new_privs) must fail the container, not leave it
+/// the groups of whoever ran husk: only a user namespace that denies
+/// setgroups may keep them. husk 0.1.0 (2d50907) let any EPERM pass in a
+/// container with a user namespace; an outside review found it.
+#[test]
+fn a_refused_setgroups_never_leaves_the_callers_groups() {
+    let mut b = Bundle::new("setgroups-refused");
+    b.with_user_namespace(200000, 200000);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["setgroups"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    b.script("id");
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--groups", "0,6,42", HUSK, "--root"])
+        .arg(&b.root)
+        .args(["run", "--bundle"])
+        .arg(&b.dir)
+        .arg("g");
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert!(!o.status.success(), "ran with the caller's groups: {}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("setgroups process.user.additionalGids"), "{err}");
+    b.assert_gone("g");
+}

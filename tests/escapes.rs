@@ -1,6 +1,10 @@
 //! Escapes through processes that husk starts in a container: none may be
 //! visible in the container's pid namespace with the host's root or mount
-//! namespace, even to a container process with CAP_SYS_PTRACE.
+//! namespace, even to a container process with CAP_SYS_PTRACE. One case is
+//! left (README, "Left as is"): a pod member that makes its own user
+//! namespace is born in the pod's pid namespace before pivot_root, where a
+//! pod process with CAP_SYS_PTRACE can attach to it; without that capability
+//! it finds the init non-dumpable (see the pod tests below).
 
 mod common;
 

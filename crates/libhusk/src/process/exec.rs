@@ -147,10 +147,7 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
             .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
         crate::log::step("placed in the container's cgroups");
     }
-    // Known before we joined anything: the container's /proc cannot tell us
-    // (it has no /proc/self for a process outside its pid namespace).
-    let in_userns = args.namespaces.has(libc::CLONE_NEWUSER) || args.rootless;
-    prologue::confine(args.plan, args.filter, args.last_cap, in_userns, proc)?;
+    prologue::confine(args.plan, args.filter, args.last_cap, proc)?;
     crate::log::step("confined");
     Ok(program)
 }

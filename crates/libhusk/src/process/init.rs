@@ -107,8 +107,7 @@ fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<Option<OwnedF
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-    let in_userns = plan.in_userns() || plan.rootless;
-    prologue::confine(&plan.process, filter, plan.last_cap, in_userns, &proc)?;
+    prologue::confine(&plan.process, filter, plan.last_cap, &proc)?;
     crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.
     drop(proc);

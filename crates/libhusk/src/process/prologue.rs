@@ -120,18 +120,17 @@ pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_co
     console::setup(socket, p.console_size, dev_console)
 }
 
+/// Whether our user namespace denies setgroups, read through `proc`: the
+/// container's /proc may have no /proc/self for us (exec's joiner is outside
+/// its pid namespace).
+fn setgroups_denied(proc: &sys::Procfs) -> bool {
+    sys::read_proc(proc, "self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 /// Labels, capabilities, the user and no_new_privs, in the order that leaves
 /// each the rights it needs; the seccomp filter (`filter`, unless already
 /// loaded) too when it needs CAP_SYS_ADMIN, that is without no_new_privs.
-/// `in_userns`: the container or husk is in a user namespace, whose setgroups
-/// may be denied.
-pub fn confine(
-    p: &ProcessPlan,
-    filter: Option<&SeccompPlan>,
-    last_cap: u8,
-    in_userns: bool,
-    proc: &sys::Procfs,
-) -> Result<()> {
+pub fn confine(p: &ProcessPlan, filter: Option<&SeccompPlan>, last_cap: u8, proc: &sys::Procfs) -> Result<()> {
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {
         attrs::set_affinity(cpus)?;
@@ -150,9 +149,10 @@ pub fn confine(
         .map(|&g| nix::unistd::Gid::from_raw(g))
         .collect();
     if let Err(e) = nix::unistd::setgroups(&gids) {
-        // A user namespace whose setgroups is denied keeps its groups; fine when none are asked.
-        let userns = in_userns || crate::sys::in_user_namespace();
-        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && userns) {
+        // A user namespace whose setgroups is denied keeps its groups; fine
+        // when none are asked. Any other refusal (the bundle's own seccomp
+        // filter, say) must not leave the caller's groups to the process.
+        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && setgroups_denied(proc)) {
             return Err(e).context(|| "setgroups process.user.additionalGids".into());
         }
     }

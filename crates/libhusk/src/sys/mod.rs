@@ -525,6 +525,13 @@ pub fn write_proc(proc: &Procfs, path: &str, value: &str) -> io::Result<()> {
     std::io::Write::write_all(&mut f, value.as_bytes())
 }
 
+/// Reads `path` under a procfs (see [`write_proc`]).
+pub fn read_proc(proc: &Procfs, path: &str) -> io::Result<String> {
+    let c = cstring(path)?;
+    let fd = openat(proc.get()?.as_raw_fd(), &c, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
+    std::io::read_to_string(std::fs::File::from(fd))
+}
+
 /// The start time (clock ticks since boot) and state letter of a live process, from
 /// `/proc/PID/stat`; None when there is no such process. The start time is what
 /// tells the container's init apart from a later process that reused its pid.
