@@ -120,11 +120,17 @@ pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_co
     console::setup(socket, p.console_size, dev_console)
 }
 
-/// Whether our user namespace denies setgroups, read through `proc`: the
-/// container's /proc may have no /proc/self for us (exec's joiner is outside
-/// its pid namespace).
+/// Whether our user namespace denies setgroups. Through `proc` when there is
+/// one (exec's joiner always has husk's: it has no /proc/self in the
+/// container's /proc, outside its pid namespace), else through /proc, which
+/// for the init is the procfs it has just mounted (a private one made only
+/// for this would cost its start ~60 us).
 fn setgroups_denied(proc: &sys::Procfs) -> bool {
-    sys::read_proc(proc, "self/setgroups").is_ok_and(|s| s.trim() == "deny")
+    let text = match proc.raw_fd() {
+        Some(_) => sys::read_proc(proc, "self/setgroups"),
+        None => std::fs::read_to_string("/proc/self/setgroups"),
+    };
+    text.is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Labels, capabilities, the user and no_new_privs, in the order that leaves
