@@ -935,6 +935,16 @@ fn in_a_managers_user_namespace(b: &Bundle, script: &str, look: &str) -> std::pr
     run_with_timeout(&mut cmd, COMMAND_TIMEOUT)
 }
 
+/// A rootless bundle of `sleep` that makes no user namespace: a container
+/// of the manager's, as podman's rootless ones are.
+fn sleeping_without_a_user_namespace(name: &str) -> Bundle {
+    let mut b = Bundle::rootless(name);
+    without_user_namespace(&mut b);
+    b.config["process"]["args"] = json!(["sleep", "1000"]);
+    b.save();
+    b
+}
+
 /// podman's rootless mode, where the user namespace denies setgroups
 /// (`unshare --map-root-user`): husk 0.1.0 (2d50907) failed every `exec`
 /// there with "setgroups process.user.additionalGids: EPERM", asking the
@@ -942,10 +952,7 @@ fn in_a_managers_user_namespace(b: &Bundle, script: &str, look: &str) -> std::pr
 /// has no /proc/self.
 #[test]
 fn root_of_a_user_namespace_execs_into_its_container() {
-    let mut b = Bundle::rootless("rl-inuserns-exec");
-    without_user_namespace(&mut b);
-    b.config["process"]["args"] = json!(["sleep", "1000"]);
-    b.save();
+    let b = sleeping_without_a_user_namespace("rl-inuserns-exec");
     let o = in_a_managers_user_namespace(
         &b,
         "$1 --root $2 run -d --bundle . c || exit 1; \
@@ -969,10 +976,7 @@ fn root_of_a_user_namespace_execs_into_its_container() {
 /// may not mount a procfs of the pod's pid namespace): only its window counts.
 #[test]
 fn a_pod_member_with_its_own_user_namespace_is_closed_to_the_pod_in_a_managers_user_namespace() {
-    let mut pod = Bundle::rootless("rl-mgr-pod");
-    without_user_namespace(&mut pod);
-    pod.config["process"]["args"] = json!(["sleep", "1000"]);
-    pod.save();
+    let pod = sleeping_without_a_user_namespace("rl-mgr-pod");
     let mut member = Bundle::rootless("rl-mgr-member");
     member.config["process"]["args"] = json!(["true"]);
     member.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
