@@ -208,6 +208,11 @@ rootless() {
     else
         fail "rootless run -d" "$(U run -d --name r1b --network none "$image" true 2>&1 | tail -1)"
     fi
+    # A user namespace of the container's own inside podman's: husk, root
+    # of podman's, writes its maps itself (the init non-dumpable throughout).
+    check "rootless run --uidmap" "0 1 1000 exec-ok" \
+        "$(U run --rm --network none --uidmap 0:1:1000 --gidmap 0:1:1000 "$image" \
+            sh -c 'echo $(cat /proc/self/uid_map) exec-ok' 2>&1 | tr -s ' ' | sed 's/^ //')"
     U rm -af -t 0 >/dev/null 2>&1
     U rmi -af >/dev/null 2>&1
     U system migrate >/dev/null 2>&1 # stops the pause process
