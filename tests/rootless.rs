@@ -1019,3 +1019,21 @@ fn a_pod_member_with_its_own_user_namespace_is_closed_to_the_pod_in_a_managers_u
     pod.assert_gone("pod");
     pod.assert_gone("m");
 }
+
+/// An unprivileged self-mapping denies setgroups, so the init keeps its
+/// groups, as it may when none are asked; the init knows that from its plan,
+/// not from a /proc the container may not have. (A check through the
+/// container's /proc alone, in a review fix of this session, failed here.)
+#[test]
+fn a_rootless_container_without_proc_runs() {
+    let mut b = Bundle::rootless("rl-noproc");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/proc");
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    let out = b.output_of("id -u; ls /proc | wc -l");
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "{out}");
+    b.assert_gone("out");
+}

@@ -147,7 +147,7 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
             .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
         crate::log::step("placed in the container's cgroups");
     }
-    prologue::confine(args.plan, args.filter, args.last_cap, proc)?;
+    prologue::confine(args.plan, args.filter, args.last_cap, proc, false)?;
     crate::log::step("confined");
     Ok(program)
 }

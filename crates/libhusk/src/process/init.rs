@@ -107,11 +107,25 @@ fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<Option<OwnedF
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-    prologue::confine(&plan.process, filter, plan.last_cap, &proc)?;
+    prologue::confine(&plan.process, filter, plan.last_cap, &proc, denies_setgroups(plan))?;
     crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.
     drop(proc);
     Ok(waiting)
+}
+
+/// Whether the new user namespace's maps were written after denying
+/// setgroups (an unprivileged self-mapping): known without reading /proc,
+/// which the container may not mount.
+fn denies_setgroups(plan: &Plan) -> bool {
+    use crate::process::userns::{UsernsPlan, Writer};
+    matches!(
+        plan.userns,
+        Some(UsernsPlan {
+            writer: Writer::Direct { deny_setgroups: true },
+            ..
+        })
+    )
 }
 
 /// Says Ready, then waits until the parent has committed the container's

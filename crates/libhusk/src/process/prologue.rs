@@ -136,7 +136,14 @@ fn setgroups_denied(proc: &sys::Procfs) -> bool {
 /// Labels, capabilities, the user and no_new_privs, in the order that leaves
 /// each the rights it needs; the seccomp filter (`filter`, unless already
 /// loaded) too when it needs CAP_SYS_ADMIN, that is without no_new_privs.
-pub fn confine(p: &ProcessPlan, filter: Option<&SeccompPlan>, last_cap: u8, proc: &sys::Procfs) -> Result<()> {
+/// `denies_setgroups`: our user namespace is known to deny setgroups.
+pub fn confine(
+    p: &ProcessPlan,
+    filter: Option<&SeccompPlan>,
+    last_cap: u8,
+    proc: &sys::Procfs,
+    denies_setgroups: bool,
+) -> Result<()> {
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {
         attrs::set_affinity(cpus)?;
@@ -158,7 +165,8 @@ pub fn confine(p: &ProcessPlan, filter: Option<&SeccompPlan>, last_cap: u8, proc
         // A user namespace whose setgroups is denied keeps its groups; fine
         // when none are asked. Any other refusal (the bundle's own seccomp
         // filter, say) must not leave the caller's groups to the process.
-        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && setgroups_denied(proc)) {
+        let denied = || denies_setgroups || setgroups_denied(proc);
+        if !(e == nix::errno::Errno::EPERM && gids.is_empty() && denied()) {
             return Err(e).context(|| "setgroups process.user.additionalGids".into());
         }
     }
