@@ -20,6 +20,8 @@ const DELAY_KILLS: usize = 30;
 const SYSCALL_KILLS: usize = 48;
 /// A syscall made at most this often is killed at each of its calls.
 const RARE: u64 = 4;
+/// Kills per command, at the least.
+const MIN_KILLS: usize = 50;
 
 /// xorshift64*: deterministic, so that a failure can be replayed.
 struct Rng(u64);
@@ -254,11 +256,9 @@ fn kill_at_every_instant_in(b: Bundle, cmd: Cmd, seed: u64) {
     let text = std::fs::read_to_string(&trace).unwrap();
     let calls = |syscall: &str| text.lines().filter(|l| l.starts_with(&format!("{syscall}("))).count() as u64;
 
-    let mut deaths = Vec::new();
-    for _ in 0..DELAY_KILLS {
-        let limit = took.as_micros() as u64 * 3 / 2 + 1000;
-        deaths.push(Death::After(Duration::from_micros(rng.below(limit))));
-    }
+    let limit = took.as_micros() as u64 * 3 / 2 + 1000;
+    let mut random_delay = || Death::After(Duration::from_micros(rng.below(limit)));
+    let mut deaths: Vec<Death> = (0..DELAY_KILLS).map(|_| random_delay()).collect();
     let mut frequent = Vec::new();
     for syscall in SYSCALLS {
         let count = calls(syscall);
@@ -272,7 +272,15 @@ fn kill_at_every_instant_in(b: Bundle, cmd: Cmd, seed: u64) {
     let budget = SYSCALL_KILLS.saturating_sub(deaths.len() - DELAY_KILLS).max(1);
     let stride = frequent.len().div_ceil(budget).max(1);
     deaths.extend(frequent.into_iter().step_by(stride));
-    assert!(deaths.len() >= 50, "{cmd:?}: only {} kills: {deaths:?}", deaths.len());
+    assert!(
+        deaths.len() > DELAY_KILLS,
+        "{cmd:?}: the reference run made none of {SYSCALLS:?}: {text}"
+    );
+    // A command with few calls (kill, start: 40-50 kills in all, by how
+    // often they poll) gets more random delays.
+    while deaths.len() < MIN_KILLS {
+        deaths.push(random_delay());
+    }
     for (i, death) in deaths.into_iter().enumerate() {
         // A foreground run never ends on its own: only a delay kills it.
         let variant = match (cmd, death) {
