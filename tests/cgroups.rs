@@ -879,3 +879,42 @@ fn the_cgroup_tmpfs_create_builds_lands_inside_the_rootfs() {
     );
     assert!(!outside.exists(), "a host directory was made at {}", outside.display());
 }
+
+/// Once a shared-pid container's init is gone, containerd's shim kills what
+/// it left in the cgroup with `kill --all`: husk 0.1.0 (4491cad) refused
+/// ("not running") and left the processes running until `delete`. As runc,
+/// --all reaches the cgroup whatever the init's state.
+#[test]
+fn kill_all_reaches_what_a_stopped_init_left_in_its_cgroup() {
+    let mut b = Bundle::new("cg-killall-stopped");
+    b.without_namespace("pid");
+    b.script("sleep 1234 & exit 0");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "k"]));
+    b.wait_status("k", "stopped");
+    assert!(!b.processes().is_empty(), "the init left its child");
+    assert_ok(&b.husk(&["kill", "--all", "k", "KILL"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.processes().is_empty() {
+        assert!(Instant::now() < deadline, "kill --all missed {:?}", b.processes());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ok(&b.husk(&["delete", "k"]));
+    b.assert_gone("k");
+}
+
+/// On cgroup v1 a frozen process dies of SIGKILL only once thawed: husk
+/// 0.1.0 (4491cad) left a paused container paused after `kill KILL`, and
+/// `delete` refused it ("not stopped: paused") until a `resume`. As runc, a
+/// SIGKILL thaws it.
+#[test]
+fn a_paused_container_killed_stops() {
+    let mut b = Bundle::new("cg-killpaused");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "p"]));
+    assert_ok(&b.husk(&["pause", "p"]));
+    assert_eq!(b.status("p"), "paused");
+    assert_ok(&b.husk(&["kill", "p", "KILL"]));
+    b.wait_status("p", "stopped");
+    assert_ok(&b.husk(&["delete", "p"]));
+    b.assert_gone("p");
+}

@@ -466,3 +466,51 @@ fn relocations_are_packed_only_where_glibc_applies_them() {
         assert!(packed, "{version} and lld: relocations not packed: {sections:?}");
     }
 }
+
+/// runc's global --criu names the criu program (go-runc passes it when a
+/// manager is configured with one); husk 0.1.0 (4491cad) refused the flag.
+#[test]
+fn the_global_criu_flag_names_the_program() {
+    let mut b = Bundle::new("cli-criu");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let image = b.dir.join("image");
+    let o = b.husk(&[
+        "--criu",
+        "/nonexistent/criu",
+        "checkpoint",
+        "--image-path",
+        image.to_str().unwrap(),
+        "c",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("run --criu /nonexistent/criu: No such file"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(b.status("c"), "running", "a failed checkpoint leaves it running");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+/// `run` in the foreground is a subreaper of what the container's process
+/// leaves behind, unless --no-subreaper (runc's flag; husk 0.1.0 had it only
+/// for restore).
+#[test]
+fn run_without_subreaper_leaves_orphans_to_the_caller() {
+    let mut b = Bundle::new("cli-subreaper");
+    b.without_namespace("pid");
+    b.script(
+        "(sleep 100 & echo $! > /dev/shm/o); sleep 0.3; o=$(cat /dev/shm/o); \
+         p=$(awk '/^PPid/{print $2}' /proc/$o/status); kill $o; \
+         [ \"$p\" = \"$PPID\" ] && echo reaped-by-husk || echo reaped-elsewhere",
+    );
+    let dir = b.dir.to_str().unwrap().to_string();
+    let o = b.husk(&["run", "--bundle", &dir, "s1"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "reaped-by-husk");
+    let o = b.husk(&["run", "--no-subreaper", "--bundle", &dir, "s2"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "reaped-elsewhere");
+}

@@ -473,22 +473,12 @@ fn a_sys_symlink_in_the_image_is_refused() {
     );
 }
 
-#[test]
-fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
+/// A seccomp agent at `path`: the one message husk sends it and its fds.
+fn seccomp_agent(path: &std::path::Path) -> std::thread::JoinHandle<(Vec<u8>, Vec<i32>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::AsRawFd;
-    let mut b = Bundle::new("notify");
-    let sock_path = b.dir.join("listener.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock_path,
-        "listenerMetadata": "hello-agent",
-        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
-    b.script("sleep 30");
-    // The listener answers while husk create waits for it.
-    let receiver = std::thread::spawn(move || {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut buf = vec![0u8; 8192];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -505,7 +495,22 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
             .collect();
         let n = msg.bytes;
         (buf[..n].to_vec(), fds)
+    })
+}
+
+#[test]
+fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
+    let mut b = Bundle::new("notify");
+    let sock_path = b.dir.join("listener.sock");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock_path,
+        "listenerMetadata": "hello-agent",
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
     });
+    b.script("sleep 30");
+    // The listener answers while husk create waits for it.
+    let receiver = seccomp_agent(&sock_path);
     assert_ok(&b.create("n"));
     let (payload, fds) = receiver.join().unwrap();
     let state: Value = serde_json::from_slice(&payload).unwrap();
@@ -520,6 +525,53 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
     unsafe { libc::close(fds[0]) };
     assert_ok(&b.husk(&["delete", "n"]));
     b.assert_gone("n");
+}
+
+/// husk's default profile refuses mounts: with a notify rule added, husk
+/// 0.1.0 (4491cad) failed every `create` ("mount a private procfs: EPERM"),
+/// as its init mounted the procfs it waits with after loading the filter.
+/// The agent gets the fd while the container is `creating` (as runc's), so
+/// that it can answer the init's own calls.
+#[test]
+fn seccomp_notify_with_the_default_profile_on_create() {
+    let mut b = Bundle::new("notify-default");
+    let sock_path = b.dir.join("listener.sock");
+    let seccomp = &mut b.config["linux"]["seccomp"];
+    assert_eq!(seccomp["defaultAction"], "SCMP_ACT_ERRNO", "husk spec's profile");
+    seccomp["listenerPath"] = json!(sock_path);
+    seccomp["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}));
+    b.script("sleep 30");
+    let receiver = seccomp_agent(&sock_path);
+    assert_ok(&b.create("n"));
+    let (payload, fds) = receiver.join().unwrap();
+    let state: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(state["state"]["status"], "creating");
+    assert_eq!(fds.len(), 1);
+    // SAFETY: closing the fd we received.
+    unsafe { libc::close(fds[0]) };
+    assert_ok(&b.husk(&["start", "n"]));
+    assert_eq!(b.status("n"), "running");
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}
+
+/// A notify default action would hold the init's sendmsg of its notify fd,
+/// with no agent to answer: husk 0.1.0 (4491cad) `create` waited for ever.
+#[test]
+fn seccomp_notify_as_the_default_action_is_refused() {
+    let mut b = Bundle::new("notify-refused");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_NOTIFY",
+        "listenerPath": b.dir.join("none.sock"),
+    });
+    b.save();
+    b.create_fails(
+        "n",
+        "linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not allowed as the default action",
+    );
 }
 
 #[test]

@@ -402,3 +402,36 @@ fn preserved_fd_numbers_the_caller_left_closed_hold_nothing_of_husks() {
         "the container wrote into husk's log: {logged}"
     );
 }
+
+/// As runc and crun: a process whose env has no HOME gets its user's home
+/// from the container's /etc/passwd, else /; a HOME in env stays. husk
+/// 0.1.0 (4491cad) set none.
+#[test]
+fn home_comes_from_the_containers_passwd_unless_the_env_has_one() {
+    let mut b = Bundle::new("home");
+    std::fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nsvc:x:1000:1000::/home/svc:/bin/sh\n",
+    )
+    .unwrap();
+    assert_eq!(b.output_of("echo $HOME").trim(), "/root");
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    assert_eq!(b.output_of("echo $HOME").trim(), "/home/svc");
+    b.config["process"]["user"] = json!({"uid": 1001, "gid": 1000});
+    assert_eq!(b.output_of("echo $HOME").trim(), "/");
+    b.config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("HOME=/mine"));
+    assert_eq!(b.output_of("echo $HOME").trim(), "/mine");
+    b.config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e != "HOME=/mine");
+    // The image's /etc/passwd a fifo: neither waited on nor read.
+    let passwd = b.rootfs().join("etc/passwd");
+    std::fs::remove_file(&passwd).unwrap();
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    b.config["process"]["user"] = json!({"uid": 0, "gid": 0});
+    assert_eq!(b.output_of("echo $HOME").trim(), "/");
+}

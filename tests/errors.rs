@@ -73,18 +73,32 @@ fn failures_inside_the_init_are_reported_and_undone() {
     );
 }
 
-/// A cgroup tmpfs over the whole rootfs would have its hierarchies made in
-/// the rootfs (the bundle) beneath it, then fail or hide them.
+/// A mount over the container's root would stand in for root.path: a cgroup
+/// tmpfs there would have its hierarchies made in the rootfs (the bundle)
+/// beneath it; a /dev tmpfs at ".." (relative, so "/..") had husk 0.1.0
+/// (4491cad) mount it over the root and make /dev's nodes in the bundle's
+/// rootfs, even with root.readonly. runc refuses ".." too.
 #[test]
-fn a_cgroup_mount_at_the_root_is_refused() {
-    let mut b = Bundle::new("cgroot");
-    b.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"destination": "/", "type": "cgroup", "source": "cgroup", "options": ["ro"]}));
-    b.save();
-    b.create_fails("x", "mounts[7].destination: a cgroup mount cannot be at /");
-    assert!(!b.rootfs().join("pids").exists(), "nothing made in the rootfs");
+fn a_mount_over_the_root_is_refused() {
+    for (dest, typ, source) in [
+        ("/", "cgroup", "cgroup"),
+        ("..", "tmpfs", "tmpfs"),
+        ("/x/../.", "tmpfs", "tmpfs"),
+    ] {
+        let mut b = Bundle::new("mntroot");
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": dest, "type": typ, "source": source}));
+        b.save();
+        let n = b.config["mounts"].as_array().unwrap().len() - 1;
+        b.create_fails(
+            "x",
+            &format!("mounts[{n}].destination {dest}: the container's root cannot be a mount destination"),
+        );
+        assert!(!b.rootfs().join("pids").exists(), "nothing made in the rootfs");
+        assert!(!b.rootfs().join("dev/null").exists(), "no /dev made in the rootfs");
+    }
 }
 
 #[test]
@@ -125,7 +139,7 @@ fn unknown_id_for_every_command() {
         // "error" on stderr, as runc's level=error: contest looks for the word.
         assert_eq!(
             stderr(&o).trim_end(),
-            "husk: error: container \"ghost\" does not exist",
+            "husk: error: container does not exist: \"ghost\"",
             "{cmd:?}"
         );
     }

@@ -436,3 +436,49 @@ fn exec_into_a_stopping_container_says_it_is_stopping() {
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
+
+/// A caller told that exec failed never waits for nor kills its process:
+/// husk 0.1.0 (4491cad) reported a --pid-file it could not write and left
+/// the process running in the container (runc kills it).
+#[test]
+fn an_exec_whose_pid_file_cannot_be_written_leaves_no_process() {
+    let b = running("exec-pidfile");
+    let pid_file = b.dir.join("no-such-dir/e.pid");
+    let o = b.husk(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+        "sleep",
+        "778",
+    ]);
+    assert!(!o.status.success(), "exec succeeded without its pid file");
+    assert!(stderr(&o).contains("no-such-dir/e.pid"), "{}", stderr(&o));
+    let cmdlines: Vec<String> = b
+        .processes()
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    assert!(
+        !cmdlines.iter().any(|c| c.contains("778")),
+        "left running: {cmdlines:?}"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+/// As for the init: HOME from the container's /etc/passwd for the exec's
+/// user, else /.
+#[test]
+fn an_exec_process_gets_its_users_home() {
+    let b = running("exec-home");
+    let o = b.husk(&["exec", "c", "sh", "-c", "echo $HOME"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "/root");
+    let o = b.husk(&["exec", "-u", "4242", "c", "sh", "-c", "echo $HOME"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "/");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}

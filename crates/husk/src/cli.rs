@@ -43,6 +43,10 @@ pub struct Cli {
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub rootless: String,
 
+    /// The criu program for checkpoint and restore (default: criu in PATH)
+    #[arg(long, value_name = "PATH")]
+    pub criu: Option<PathBuf>,
+
     /// Print version information
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -224,6 +228,9 @@ pub struct RunArgs {
     /// Keep the container's state after it exits
     #[arg(long)]
     pub keep: bool,
+    /// Do not become a subreaper while waiting
+    #[arg(long)]
+    pub no_subreaper: bool,
 }
 
 #[derive(Args, Debug)]

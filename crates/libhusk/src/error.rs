@@ -50,9 +50,9 @@ impl Error {
         }
     }
 
-    /// `container "ID" does not exist`.
+    /// `container does not exist: "ID"`: managers match runc's phrase.
     pub fn container_not_found(id: &str) -> Self {
-        Error::new(format!("container \"{id}\" does not exist")).with_kind(ErrorKind::ContainerNotFound)
+        Error::new(format!("container does not exist: \"{id}\"")).with_kind(ErrorKind::ContainerNotFound)
     }
 
     /// `container "ID" already exists`.
@@ -60,9 +60,10 @@ impl Error {
         Error::new(format!("container \"{id}\" already exists")).with_kind(ErrorKind::ContainerExists)
     }
 
-    /// `container "ID" not running`.
+    /// `container not running: "ID"`: containerd's shim takes a kill that
+    /// fails with runc's phrase for a process that has already exited.
     pub fn not_running(id: &str) -> Self {
-        Error::new(format!("container \"{id}\" not running")).with_kind(ErrorKind::NotRunning)
+        Error::new(format!("container not running: \"{id}\"")).with_kind(ErrorKind::NotRunning)
     }
 
     /// The same error, of kind `kind`.
@@ -199,7 +200,7 @@ mod tests {
         let e = e.unwrap_err();
         assert_eq!(
             (e.kind(), e.message()),
-            (&ErrorKind::NotRunning, "pause: container \"c\" not running")
+            (&ErrorKind::NotRunning, "pause: container not running: \"c\"")
         );
         assert_eq!(Error::new("x").errno(), None);
     }

@@ -17,6 +17,7 @@ pub fn run(rt: &Runtime, a: &RunArgs) -> Result<i32> {
         create: options(&a.create),
         detach: a.detach,
         keep: a.keep,
+        no_subreaper: a.no_subreaper,
     };
     container::run(&rt.store, &opts, rt.mode)
 }

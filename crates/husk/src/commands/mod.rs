@@ -38,6 +38,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return Ok(0);
     };
+    if let Some(criu) = &cli.criu {
+        libhusk::criu::use_program(criu.into());
+    }
     let euid = nix::unistd::geteuid().as_raw();
     // Only root needs to know (an ordinary user is rootless either way).
     let in_userns = euid == 0 && libhusk::sys::in_user_namespace();

@@ -432,7 +432,6 @@ fn spawn_init(
     }
     // What the driver made (none for a best-effort cgroup that could not be made).
     saved.cgroup = cgroup.record();
-    let mut notify_fd = None;
     loop {
         match to_init.recv_setup().context(|| "read from container init".into())? {
             FromInit::Ready => {
@@ -452,7 +451,13 @@ fn spawn_init(
                     .send_hook_state(&state)
                     .context(|| "signal container init".into())?;
             }
-            FromInit::SeccompFd(fd) => notify_fd = Some(fd),
+            FromInit::SeccompFd(fd) => {
+                // At once, as runc (state `creating`): the init's next calls
+                // may be ones the listener must answer.
+                if let Some(listener) = plan.seccomp.as_ref().and_then(|s| s.listener.as_ref()) {
+                    send_to_listener(listener, &fd, &saved)?;
+                }
+            }
             // The init started the container's process in the pid namespace it
             // joins late, and exits: that process is the container's init now.
             FromInit::Pid(process) if guard.pid == pid && sys::is_own_child(process) => {
@@ -479,9 +484,6 @@ fn spawn_init(
         }
     }
     locked.commit(&saved)?;
-    if let (Some(fd), Some(listener)) = (notify_fd, plan.seccomp.as_ref().and_then(|s| s.listener.as_ref())) {
-        send_to_listener(listener, &fd, &saved)?;
-    }
     if let Some(p) = &args.pid_file {
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
@@ -550,7 +552,7 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
         "fds": ["seccompFd"],
         "pid": saved.pid,
         "metadata": listener.metadata,
-        "state": saved.oci_state(Status::Created),
+        "state": saved.oci_state(Status::Creating),
     });
     channel::send_with_fd(&stream, message.to_string().as_bytes(), fd)
         .context(|| format!("send seccomp fd to {}", path.display()))

@@ -20,17 +20,23 @@ fn poststop(saved: &Saved) {
     }
 }
 
-/// Sends `sig` (a signal number) to the container's init, or with `all` to
-/// every process of its cgroup (only the init when husk did not make that cgroup).
+/// Sends `sig` (a signal number; 0 only checks the init is there) to the
+/// container's init, or with `all` to every process of its cgroup (only the
+/// init when husk did not make that cgroup).
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let saved = store.load(id)?;
+    let has_cgroup = saved.cgroup.path.is_some();
+    if all && has_cgroup && saved.cgroup.owns() {
+        // Also once the init is gone, as runc: what it left in the cgroup
+        // (processes outside its pid namespace) is still the container's, and
+        // containerd's shim kills a shared-pid container's leftovers so.
+        return signal_all(&saved, sig);
+    }
     let pidfd = open_init(&saved)?;
-    if let (true, Some(path)) = (all, &saved.cgroup.path) {
-        if saved.cgroup.owns() {
-            return crate::cgroups::driver::for_record(&saved.cgroup)?.signal_all(sig);
-        }
+    if all && has_cgroup {
         log::warn(&format!(
-            "kill --all: the cgroup {path} was there before the container: only its init is signalled"
+            "kill --all: the cgroup {} was there before the container: only its init is signalled",
+            saved.cgroup.path.as_deref().unwrap_or_default()
         ));
     }
     sys::pidfd_send_signal(&pidfd, sig).map_err(|e| {
@@ -39,7 +45,31 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         } else {
             Error::new(format!("kill container \"{id}\": {e}"))
         }
-    })
+    })?;
+    if sig == libc::SIGKILL && is_frozen(&saved) {
+        // A frozen init (cgroup v1) dies only once thawed: as runc, a paused
+        // container killed is thawed, or it would stay paused until `resume`.
+        crate::cgroups::driver::for_record(&saved.cgroup)?.freeze(false)?;
+    }
+    Ok(())
+}
+
+/// `sig` to every process of the container's cgroup (husk's own); a cgroup
+/// already removed (its init gone, a systemd unit's) holds none.
+fn signal_all(saved: &Saved, sig: i32) -> Result<()> {
+    let signalled = crate::cgroups::driver::for_record(&saved.cgroup)?.signal_all(sig);
+    match signalled {
+        Err(e) if e.errno() == Some(libc::ENOENT) && !saved.init_alive() => Ok(()),
+        other => other,
+    }
+}
+
+fn is_frozen(saved: &Saved) -> bool {
+    saved
+        .cgroup
+        .freezer
+        .as_deref()
+        .is_some_and(crate::cgroups::is_frozen_file)
 }
 
 /// Deletes a stopped or created container (a created one is killed first), or
@@ -146,12 +176,7 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
     // A frozen init cannot die before it is thawed: kill the whole cgroup, which
     // thaws it. Otherwise killing the init is enough for a private pid namespace
     // (its end kills the rest), and remove_container signals whatever is left.
-    let frozen = saved
-        .cgroup
-        .freezer
-        .as_deref()
-        .is_some_and(crate::cgroups::is_frozen_file);
-    if frozen && saved.cgroup.path.is_some() {
+    if is_frozen(saved) && saved.cgroup.path.is_some() {
         let cgroup = crate::cgroups::driver::for_record(&saved.cgroup)?;
         match saved.cgroup.owns() {
             true => cgroup.signal_all(libc::SIGKILL)?,

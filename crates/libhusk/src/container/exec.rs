@@ -66,7 +66,10 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     let rootless = mode.rootless;
     let dir = store.dir(&a.id);
     match state::status_of(&dir, saved) {
-        Status::Stopped => bail!("cannot exec in a stopped container: container \"{}\" not running", a.id),
+        Status::Stopped => bail!(
+            "cannot exec in a stopped container: container not running: \"{}\"",
+            a.id
+        ),
         Status::Paused if !a.ignore_paused => bail!("cannot exec in a paused container: container paused"),
         _ => {}
     }
@@ -179,12 +182,13 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     }
     crate::log::step("program exec'd");
     if let Some(p) = &a.pid_file {
-        let path = if p.is_absolute() {
-            p.clone()
-        } else {
-            std::env::current_dir()?.join(p)
-        };
-        state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)?;
+        if let Err(e) = write_pid_file(p, pid) {
+            // A caller told of a failure must not find the process running
+            // (as runc): it would never be waited for, nor killed.
+            container::wait::sigkill(pid);
+            container::wait::wait_status(pid);
+            return Err(e);
+        }
     }
     match foreground {
         None => Ok(0),
@@ -193,6 +197,15 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
             fg.wait(pid, master, None)
         }
     }
+}
+
+fn write_pid_file(p: &std::path::Path, pid: libc::pid_t) -> Result<()> {
+    let path = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    };
+    state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)
 }
 
 /// The process to run: `--process`, or the container's process with the

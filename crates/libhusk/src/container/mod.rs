@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub detach: bool,
     /// Keep the stopped container instead of deleting it after its exit.
     pub keep: bool,
+    /// In the foreground, do not become a subreaper (runc's --no-subreaper):
+    /// what the container's process leaves behind goes to the caller's.
+    pub no_subreaper: bool,
 }
 
 /// A container as `state` and `list` see it: its record and its status now.

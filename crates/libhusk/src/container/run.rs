@@ -28,6 +28,9 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         return start_detached(store, s).map(|()| 0);
     }
     let foreground = Foreground::prepare()?;
+    if args.no_subreaper {
+        let _ = nix::sys::prctl::set_child_subreaper(false);
+    }
     let Spawned {
         locked,
         saved,

@@ -28,6 +28,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             relay_until_ready(notifications)
         }
         Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Paused => bail!("cannot start a container in the paused state"),
         _ => bail!("cannot start an already running container"),
     }
 }

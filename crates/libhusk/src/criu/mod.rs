@@ -60,8 +60,19 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()??, parts.next()??))
 }
 
-/// The criu program; $HUSK_CRIU overrides (a test can point at a wrapper).
+static PROGRAM: std::sync::OnceLock<OsString> = std::sync::OnceLock::new();
+
+/// Runs `program` as criu from now on (runc's `--criu`); the first call counts.
+pub fn use_program(program: OsString) {
+    let _ = PROGRAM.set(program);
+}
+
+/// The criu program: the one [`use_program`] named, else $HUSK_CRIU (a test
+/// can point at a wrapper), else criu in PATH.
 fn program() -> OsString {
+    if let Some(p) = PROGRAM.get() {
+        return p.clone();
+    }
     std::env::var_os("HUSK_CRIU")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "criu".into())
@@ -724,10 +735,13 @@ pub fn run(
     spawn.inherit.push(server.as_raw_fd());
     crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, spawn.inherit, spawn.bind);
     let child = cmd.spawn().map_err(|e| {
-        let what = if e.kind() == std::io::ErrorKind::NotFound {
-            "criu is not installed (Debian: apt-get install criu)".to_string()
-        } else {
-            format!("run criu: {e}")
+        let criu = program();
+        let what = match PROGRAM.get() {
+            Some(_) => format!("run --criu {}: {e}", criu.to_string_lossy()),
+            None if e.kind() == std::io::ErrorKind::NotFound => {
+                "criu is not installed (Debian: apt-get install criu)".to_string()
+            }
+            None => format!("run criu: {e}"),
         };
         Error::new(format!("{action}: {what}"))
     })?;

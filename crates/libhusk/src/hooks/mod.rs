@@ -84,7 +84,7 @@ fn run(hook: &Hook, state: &str, inherited: &[CString]) -> Result<()> {
         .context(|| "start".into())?;
     // The clock starts now: feeding the state counts against the timeout.
     let timeout = hook.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(deadline_after);
     let pidfd = match sys::pidfd_open(child.id() as i32) {
         Ok(fd) => fd,
         Err(e) => {
@@ -168,6 +168,12 @@ fn feed_and_wait(pidfd: &OwnedFd, stdin: Option<OwnedFd>, input: &[u8], deadline
     }
 }
 
+/// `timeout` from now; None (no deadline) for one beyond what the clock can
+/// hold (a timeout of i64::MAX seconds, some 292 billion years).
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 fn time_left(deadline: Option<Instant>) -> PollTimeout {
     match deadline {
         None => PollTimeout::NONE,
@@ -215,7 +221,7 @@ fn kill(child: &mut Child, pidfd: &OwnedFd) {
 
 /// Whether the process behind `pidfd` exits within `timeout` (None: waits).
 fn exited_within(pidfd: &OwnedFd, timeout: Option<Duration>) -> Result<bool> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(deadline_after);
     loop {
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, time_left(deadline)) {
@@ -245,6 +251,12 @@ mod tests {
         run_all("test", &[h], r#"{"id":"x"}"#).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}first  v1\n");
         std::fs::remove_file(out).unwrap();
+    }
+
+    #[test]
+    fn a_timeout_beyond_the_clock_is_no_deadline() {
+        let h = hook(r#"{"path":"/bin/true","timeout":9223372036854775807}"#);
+        assert!(run_all("prestart", &[h], "{}").is_ok());
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub fn run(mut args: InitArgs) -> ! {
         Ok(Prepared {
             program,
             proc,
+            waiting,
             hook_state,
         }) => {
             // Confined before Ready: from here until `start`, whatever can see
@@ -70,13 +71,10 @@ pub fn run(mut args: InitArgs) -> ! {
             // filter, and no fd but the fifo, a read-only pid-only procfs and
             // the passed ones.
             let plan = args.plan;
-            let waiting = match confine_for_start(&args, proc) {
-                Ok(waiting) => waiting,
-                Err(e) => {
-                    let _ = args.channel.send_error(&e.to_string());
-                    exit(1);
-                }
-            };
+            if let Err(e) = confine_for_start(&args, proc, waiting.as_ref()) {
+                let _ = args.channel.send_error(&e.to_string());
+                exit(1);
+            }
             if !report_ready(&args.channel) {
                 exit(1);
             }
@@ -92,17 +90,12 @@ pub fn run(mut args: InitArgs) -> ! {
 }
 
 /// Confines the init (`confine`) and closes every fd it does not need until
-/// `start`; returns the procfs it keeps to reopen the fifo through, in place
-/// of `proc`, if it has only the fifo's path.
-fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<Option<OwnedFd>> {
+/// `start`: it keeps `waiting` in place of `proc`, to reopen the fifo through.
+fn confine_for_start(args: &InitArgs, proc: sys::Procfs, waiting: Option<&OwnedFd>) -> Result<()> {
     let plan = args.plan;
-    let waiting = match args.exec_fifo {
-        ExecFifo::Path(_) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
-        ExecFifo::Writer(_) => None,
-    };
     // Before the seccomp filter, which need not allow close_range.
     let mut keep = vec![args.channel.as_raw_fd(), args.exec_fifo.as_raw_fd()];
-    keep.extend(waiting.as_ref().map(|w| w.as_raw_fd()));
+    keep.extend(waiting.map(|w| w.as_raw_fd()));
     keep.extend(proc.raw_fd());
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
@@ -111,7 +104,7 @@ fn confine_for_start(args: &InitArgs, proc: sys::Procfs) -> Result<Option<OwnedF
     crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.
     drop(proc);
-    Ok(waiting)
+    Ok(())
 }
 
 /// Whether the new user namespace's maps were written after denying
@@ -142,6 +135,8 @@ fn report_ready(channel: &InitChild) -> bool {
 struct Prepared {
     program: CString,
     proc: sys::Procfs,
+    /// The procfs kept to reopen exec.fifo through, when the init has only its path.
+    waiting: Option<OwnedFd>,
     /// The state the parent sent for the hooks the init runs.
     hook_state: Option<String>,
 }
@@ -241,6 +236,16 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
     } else {
         CString::default()
     };
+    // Before the limits (RLIMIT_NOFILE) and a listener's seccomp filter
+    // (which may refuse mounts): the procfs that the wait for `start` needs.
+    let waiting = match args.exec_fifo {
+        ExecFifo::Path(_) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
+        ExecFifo::Writer(_) => None,
+    };
+    if plan.namespaces.is_new(libc::CLONE_NEWPID) {
+        // Before any seccomp filter, which need not allow rt_sigaction.
+        prologue::exit_on_terminating_signals();
+    }
     prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
     attrs::apply_early(attrs)?;
     crate::log::step("cwd, program, terminal, limits");
@@ -261,6 +266,7 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
     Ok(Prepared {
         program,
         proc,
+        waiting,
         hook_state,
     })
 }

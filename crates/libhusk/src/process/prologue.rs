@@ -38,6 +38,15 @@ pub fn reset_signals() {
     sys::process::reset_signals();
 }
 
+/// The init of a pid namespace ignores every signal it has no handler for
+/// (but SIGKILL from outside), so the init that waits for `start` would lose
+/// a `kill` of the created container: it ends instead as the default action
+/// would end its program, with status 128 + the signal (as runc's does), and
+/// execve restores the defaults for the program.
+pub fn exit_on_terminating_signals() {
+    sys::process::exit_on_terminating_signals();
+}
+
 /// In a user namespace, take its uid and gid 0 (when mapped), so that what the
 /// process creates belongs to the container's root. An unmapped 0 leaves the ids be.
 pub fn become_root_of_userns() {
@@ -191,8 +200,9 @@ pub fn confine(
 /// Returns only if one failed.
 pub fn exec_program(p: &ProcessPlan, filter: Option<&SeccompPlan>, program: &CString) -> Error {
     let run = || -> Result<Infallible> {
+        let env = env_with_home(p);
         load_late_seccomp(p, filter)?;
-        execute(p, program)
+        execute(p, program, &env)
     };
     match run() {
         Err(e) => e,
@@ -209,9 +219,52 @@ fn load_late_seccomp(p: &ProcessPlan, filter: Option<&SeccompPlan>) -> Result<()
     }
 }
 
-fn execute(p: &ProcessPlan, program: &CString) -> Result<Infallible> {
-    let e = nix::unistd::execve(program, &p.args, &p.env).unwrap_err();
+fn execute(p: &ProcessPlan, program: &CString, env: &[CString]) -> Result<Infallible> {
+    let e = nix::unistd::execve(program, &p.args, env).unwrap_err();
     bail!("exec {}: {}", program.to_string_lossy(), e.desc())
+}
+
+/// process.env, with HOME added when it has none, as runc and crun do: the
+/// home of process.user.uid in the container's /etc/passwd, else "/".
+/// Looked up by the confined process itself, in the container's root and
+/// cgroup, so that it opens nothing the container could not.
+fn env_with_home(p: &ProcessPlan) -> std::borrow::Cow<'_, [CString]> {
+    if p.env.iter().any(|e| e.as_bytes().starts_with(b"HOME=")) {
+        return std::borrow::Cow::Borrowed(&p.env);
+    }
+    let home = home_in_passwd(p.uid).unwrap_or_else(|| "/".into());
+    let mut env = p.env.clone();
+    env.push(CString::new(format!("HOME={home}")).unwrap_or_else(|_| c"HOME=/".into()));
+    std::borrow::Cow::Owned(env)
+}
+
+/// The home directory of `uid` in /etc/passwd, which the image made: read
+/// only if it is a regular file, and only its first MiB; a fifo there is not
+/// waited on (O_NONBLOCK), nor a terminal taken (O_NOCTTY), and a device
+/// node opens only as the container could open it itself.
+fn home_in_passwd(uid: u32) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open("/etc/passwd")
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    file.take(1 << 20).read_to_end(&mut text).ok()?;
+    home_of(&String::from_utf8_lossy(&text), uid)
+}
+
+/// The sixth field of the passwd line whose third field is `uid`.
+fn home_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let matches = fields.len() >= 7 && fields[2].parse::<u32>() == Ok(uid);
+        (matches && !fields[5].is_empty()).then(|| fields[5].to_string())
+    })
 }
 
 /// Leaves at once (`_exit`): the atexit handlers and buffers are husk's.
@@ -224,5 +277,20 @@ fn id_error(call: &str, field: &str, id: u32, e: nix::errno::Errno) -> String {
     match e {
         nix::errno::Errno::EINVAL => format!("{field} {id}: not mapped in the container's user namespace ({call})"),
         _ => format!("{call} {field} {id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_of;
+
+    #[test]
+    fn home_is_the_sixth_field_of_the_uids_line() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nbroken\nsvc:x:1000:1000::/home/svc:/bin/false\nnohome:x:7:7:::\n";
+        assert_eq!(home_of(passwd, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(passwd, 1000).as_deref(), Some("/home/svc"));
+        assert_eq!(home_of(passwd, 7), None);
+        assert_eq!(home_of(passwd, 42), None);
+        assert_eq!(home_of("x:x:notanumber:0::/h:/s", 0), None);
     }
 }

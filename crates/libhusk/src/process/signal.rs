@@ -44,10 +44,12 @@ const NAMES: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
+/// A signal by name (`TERM`, `SIGTERM`, `RTMIN+3`) or number; 0 (no signal:
+/// only whether the process is there) as runc takes it, for liveness probes.
 pub fn parse(input: &str) -> Result<i32> {
     let unknown = || Error::new(format!("unknown signal \"{input}\""));
     if let Ok(n) = input.parse::<i32>() {
-        return if (1..=SIGRTMAX).contains(&n) {
+        return if (0..=SIGRTMAX).contains(&n) {
             Ok(n)
         } else {
             Err(unknown())
@@ -89,6 +91,7 @@ mod tests {
         assert_eq!(parse("SIGKILL").unwrap(), 9);
         assert_eq!(parse("sigusr1").unwrap(), 10);
         assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("0").unwrap(), 0);
     }
 
     #[test]
@@ -103,7 +106,6 @@ mod tests {
     fn rejects_unknown_and_out_of_range() {
         for bad in [
             "SIGFOO",
-            "0",
             "65",
             "-1",
             "RTMIN+40",

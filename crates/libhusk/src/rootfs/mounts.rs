@@ -228,6 +228,20 @@ pub fn bind_attrs(flags: libc::c_ulong, cleared: libc::c_ulong) -> Attrs {
     attrs
 }
 
+/// Whether `path` (absolute) names / once `.` and `..` are taken as they read.
+fn is_root(path: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = 0usize;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
 /// `container` is the container's user namespace, whose mappings an `idmap`
 /// mount without mappings of its own uses.
 pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPlan>) -> Result<MountPlan> {
@@ -236,8 +250,23 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
     if dest.as_os_str().is_empty() {
         bail!("{field}.destination is empty");
     }
-    // runc takes a relative destination as relative to the container's /.
     let destination = Path::new("/").join(dest);
+    if is_root(&destination) {
+        // A mount over the root would stand in for root.path (its
+        // readonly, its /dev made in the bundle's directory beneath).
+        bail!(
+            "{field}.destination {}: the container's root cannot be a mount destination",
+            dest.display()
+        );
+    }
+    if dest.is_relative() {
+        // As runc: relative to the container's /, with a warning.
+        crate::log::warn(&format!(
+            "{field}.destination {} is not absolute: taken as {}",
+            dest.display(),
+            destination.display()
+        ));
+    }
     let fstype = m.typ().as_deref().unwrap_or("");
 
     let mut flags: libc::c_ulong = 0;
@@ -277,9 +306,6 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
     } else if fstype == "cgroup" {
         // Its hierarchies would be made in the rootfs itself, under a tmpfs
         // that hides them from the container.
-        if destination == Path::new("/") {
-            bail!("{field}.destination: a cgroup mount cannot be at /");
-        }
         MountKind::Cgroup
     } else if fstype.is_empty() {
         bail!("{field}.type is missing for {}", destination.display());

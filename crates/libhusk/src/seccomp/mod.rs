@@ -159,6 +159,7 @@ fn cached_filter(entry: &[u8], key: &[u8]) -> Option<(Vec<String>, Vec<u8>)> {
 /// The filter's flags and its notify listener, checked.
 fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
     let default = action(s.default_action(), s.default_errno_ret());
+    check_notify_lets_the_fd_out(s, default)?;
     let uses_notify = default == ScmpAction::Notify
         || s.syscalls()
             .iter()
@@ -179,6 +180,22 @@ fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
             metadata: s.listener_metadata().clone().unwrap_or_default(),
         }),
     ))
+}
+
+/// The init loads a filter with SCMP_ACT_NOTIFY, then hands its notify fd
+/// to husk with sendmsg: were that call held for a listener, none could ever
+/// get the fd, and `create` would wait for ever (runc refuses the same).
+fn check_notify_lets_the_fd_out(s: &LinuxSeccomp, default: ScmpAction) -> Result<()> {
+    if default == ScmpAction::Notify {
+        bail!("linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not allowed as the default action (the init could not hand over the notify fd)");
+    }
+    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        let notify = action(rule.action(), rule.errno_ret()) == ScmpAction::Notify;
+        if notify && rule.names().iter().any(|n| n == "sendmsg") {
+            bail!("linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY not allowed for sendmsg (the init hands over the notify fd with it)");
+        }
+    }
+    Ok(())
 }
 
 /// Checks everything in the profile that can be checked without compiling
@@ -450,6 +467,30 @@ mod tests {
             assert_eq!(compile_cached(&strict, &dir).unwrap().bpf, got.bpf);
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn notify_may_not_hold_the_fds_way_out() {
+        let e = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/run/l.sock"}"#,
+        ))
+        .err()
+        .expect("an error");
+        assert!(
+            e.message()
+                .starts_with("linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not allowed"),
+            "{e}"
+        );
+        let e = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ALLOW"},{"names":["read","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        ))
+        .err()
+        .expect("an error");
+        assert!(
+            e.message()
+                .starts_with("linux.seccomp.syscalls[1]: SCMP_ACT_NOTIFY not allowed for sendmsg"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -30,6 +30,43 @@ pub fn reset_signals() {
     }
 }
 
+/// The signals whose default action ends a process, but those the kernel
+/// raises for a fault of the process itself (SEGV, BUS, ILL, FPE, TRAP, SYS)
+/// or a broken pipe, and the uncatchable SIGKILL.
+const TERMINATING: [libc::c_int; 15] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGABRT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
+];
+
+extern "C" fn exit_with_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe and touches no memory of ours.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// Makes each signal that would end a process end this one with status
+/// 128 + the signal, through a handler (execve puts the defaults back).
+pub fn exit_on_terminating_signals() {
+    let realtime = libc::SIGRTMIN()..=libc::SIGRTMAX();
+    for sig in TERMINATING.into_iter().chain(realtime) {
+        // SAFETY: the handler only calls _exit; a number the C library
+        // reserves fails harmlessly (EINVAL).
+        unsafe { libc::signal(sig, exit_with_signal as *const () as libc::sighandler_t) };
+    }
+}
+
 /// Clears FD_CLOEXEC on each fd in `fds`, so that they stay open across
 /// execve; a number that is not open is skipped (EBADF).
 pub fn inherit_fds(fds: impl IntoIterator<Item = RawFd>) {
