@@ -99,6 +99,28 @@ fn a_mount_over_the_root_is_refused() {
         assert!(!b.rootfs().join("pids").exists(), "nothing made in the rootfs");
         assert!(!b.rootfs().join("dev/null").exists(), "no /dev made in the rootfs");
     }
+    // Through the image's symlinks, which only the mount itself sees.
+    for (link, to, mount) in [
+        (
+            "lnk",
+            "/",
+            json!({"destination": "/lnk", "type": "tmpfs", "source": "tmpfs"}),
+        ),
+        (
+            "up",
+            "..",
+            json!({"destination": "/up", "type": "bind", "source": "/tmp", "options": ["rbind"]}),
+        ),
+    ] {
+        let mut b = Bundle::new("mntroot-link");
+        std::os::unix::fs::symlink(to, b.rootfs().join(link)).unwrap();
+        b.config["mounts"].as_array_mut().unwrap().insert(1, mount);
+        b.save();
+        b.create_fails(
+            "x",
+            &format!("mounts[1] /{link}: the destination resolves to the container's root, which cannot be a mount destination"),
+        );
+    }
 }
 
 #[test]

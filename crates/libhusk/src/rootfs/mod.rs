@@ -379,6 +379,7 @@ fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &s
         Some(Ok(dir)) => (dir, true),
         _ => (resolve_dir(root, &m.destination, true)?, false),
     };
+    not_the_root(root, &target)?;
     let mut data = fs_data(m, fstype, plan);
     if existed {
         // A tmpfs over a directory of the image takes its mode unless the
@@ -412,6 +413,17 @@ fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &s
     }
     propagate(&mounted, &m.propagation)?;
     set_attrs(&mounted, m.recursive_attrs, true)
+}
+
+/// A mount target that is the container's root (a destination through a
+/// symlink to / or ..): the plan refuses what reads so, the image's symlinks
+/// are seen only here. A mount there would stand in for root.path.
+fn not_the_root(root: &OwnedFd, target: &OwnedFd) -> Result<()> {
+    let (t, r) = (fstat(target)?, fstat(root)?);
+    if (t.st_dev, t.st_ino) == (r.st_dev, r.st_ino) {
+        bail!("the destination resolves to the container's root, which cannot be a mount destination");
+    }
+    Ok(())
 }
 
 /// `tmpcopyup`: what the tmpfs `mounted` now covers is copied into it.
@@ -468,6 +480,7 @@ fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounte
     } else {
         resolve_file(root, &m.destination)?
     };
+    not_the_root(root, &target)?;
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
 }
 
@@ -565,6 +578,7 @@ fn mount_cgroup(
 ) -> Result<()> {
     if let Some(tree) = prepared {
         let target = resolve_dir(root, &m.destination, true)?;
+        not_the_root(root, &target)?;
         return sys::move_mount(tree, &target).context(|| "attach the cgroup tmpfs".into());
     }
     // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
@@ -580,6 +594,7 @@ fn mount_cgroup(
         m
     };
     let target = resolve_dir(root, &m.destination, true)?;
+    not_the_root(root, &target)?;
     let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     if is_cgroup2(c"/sys/fs/cgroup") {
         let mounted = sys::mount(
