@@ -346,6 +346,17 @@ fn events_stats_and_an_oom_event() {
     assert_eq!(stats["id"], "e");
     assert_eq!(stats["data"]["memory"]["usage"]["limit"], 33554432);
     assert!(stats["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+    // runc's names (go-runc decodes them): husk 0.1.0 (4491cad) gave cpu.stat's own keys.
+    let throttling = &stats["data"]["cpu"]["throttling"];
+    for key in ["periods", "throttledPeriods", "throttledTime"] {
+        assert!(throttling[key].is_u64(), "{key} in {throttling}");
+    }
+    assert!(stats["data"]["memory"]["cache"].is_u64(), "{}", stats["data"]["memory"]);
+    assert!(
+        stats["data"]["blkio"]["ioServiceBytesRecursive"].is_array(),
+        "{}",
+        stats["data"]["blkio"]
+    );
 
     let mut cmd = std::process::Command::new(HUSK);
     cmd.arg("--root")

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -79,6 +79,13 @@ fn v2_limits_land_in_the_files() {
     );
     let pid = b.state("c")["pid"].as_i64().unwrap();
     assert_eq!(file(&path, "cgroup.procs"), pid.to_string());
+    // Stats under runc's names, from the v2 files.
+    let o = b.husk(&["events", "--stats", "c"]);
+    assert_ok(&o);
+    let stats: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(stats["data"]["cpu"]["throttling"]["periods"].is_u64(), "{stats}");
+    assert!(stats["data"]["blkio"]["ioServiceBytesRecursive"].is_array(), "{stats}");
+    assert_eq!(stats["data"]["memory"]["usage"]["limit"], 67108864, "{stats}");
     assert_ok(&b.husk(&["delete", "c"]));
     assert!(
         !PathBuf::from("/sys/fs/cgroup")

@@ -141,7 +141,7 @@ fn cause(e: &dyn Any) -> (Option<i32>, ErrorKind) {
 /// Line breaks in what a message quotes (a config value, a hook's output, a
 /// library's message) are shown escaped: callers read the last line of the log
 /// as the error, so an error is always exactly one line.
-fn one_line(msg: String) -> String {
+pub(crate) fn one_line(msg: String) -> String {
     if !msg.contains(['\n', '\r']) {
         return msg;
     }

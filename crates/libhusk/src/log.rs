@@ -54,6 +54,8 @@ pub fn error(msg: &str) {
 
 /// Logs a warning (without a sink: `husk: warning: MSG` on stderr).
 pub fn warn(msg: &str) {
+    // One line, like errors: a field's value may hold line breaks.
+    let msg = &crate::error::one_line(msg.to_string());
     match SINK.get() {
         Some(sink) => sink.write(Level::Warning, msg),
         None => eprintln!("husk: warning: {msg}"),

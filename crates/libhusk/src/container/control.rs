@@ -122,14 +122,16 @@ pub fn stats(cg: &Cgroup) -> Value {
         let cpu = keyed(cg, "cpu", "cpu.stat");
         let usec = |k: &str| cpu.get(k).and_then(Value::as_u64).unwrap_or(0) * 1000;
         let events = keyed(cg, "memory", "memory.events");
+        let raw = keyed(cg, "memory", "memory.stat");
         return json!({
-            "cpu": { "usage": { "total": usec("usage_usec"), "user": usec("user_usec"), "kernel": usec("system_usec"), "percpu": [] }, "throttling": {} },
+            "cpu": { "usage": { "total": usec("usage_usec"), "user": usec("user_usec"), "kernel": usec("system_usec"), "percpu": [] }, "throttling": throttling(&cpu, "throttled_usec", 1000) },
             "memory": {
+                "cache": raw.get("file").cloned().unwrap_or(json!(0)),
                 "usage": { "usage": number(cg, "memory", "memory.current"), "max": number(cg, "memory", "memory.peak"), "limit": number(cg, "memory", "memory.max"), "failcnt": events.get("max").cloned().unwrap_or(json!(0)) },
                 "swap": { "usage": number(cg, "memory", "memory.swap.current"), "limit": number(cg, "memory", "memory.swap.max") },
-                "raw": keyed(cg, "memory", "memory.stat")
+                "raw": raw
             },
-            "pids": pids, "blkio": {}, "hugetlb": {}
+            "pids": pids, "blkio": blkio_v2(cg), "hugetlb": {}
         });
     }
     let acct = keyed(cg, "cpuacct", "cpuacct.stat");
@@ -141,15 +143,73 @@ pub fn stats(cg: &Cgroup) -> Value {
         .split_whitespace()
         .filter_map(|n| n.parse().ok())
         .collect();
+    let raw = keyed(cg, "memory", "memory.stat");
     json!({
-        "cpu": { "usage": { "total": number(cg, "cpuacct", "cpuacct.usage"), "user": ticks("user"), "kernel": ticks("system"), "percpu": percpu }, "throttling": keyed(cg, "cpu", "cpu.stat") },
+        "cpu": { "usage": { "total": number(cg, "cpuacct", "cpuacct.usage"), "user": ticks("user"), "kernel": ticks("system"), "percpu": percpu }, "throttling": throttling(&keyed(cg, "cpu", "cpu.stat"), "throttled_time", 1) },
         "memory": {
+            "cache": raw.get("cache").cloned().unwrap_or(json!(0)),
             "usage": { "usage": number(cg, "memory", "memory.usage_in_bytes"), "max": number(cg, "memory", "memory.max_usage_in_bytes"), "limit": number(cg, "memory", "memory.limit_in_bytes"), "failcnt": number(cg, "memory", "memory.failcnt") },
             "swap": { "usage": number(cg, "memory", "memory.memsw.usage_in_bytes"), "limit": number(cg, "memory", "memory.memsw.limit_in_bytes") },
-            "raw": keyed(cg, "memory", "memory.stat")
+            "raw": raw
         },
-        "pids": pids, "blkio": {}, "hugetlb": {}
+        "pids": pids,
+        "blkio": {
+            "ioServiceBytesRecursive": blkio_v1(cg, "blkio.throttle.io_service_bytes_recursive"),
+            "ioServicedRecursive": blkio_v1(cg, "blkio.throttle.io_serviced_recursive"),
+        },
+        "hugetlb": {}
     })
+}
+
+/// cpu.stat's throttling under runc's names (`throttledTime` in ns: the
+/// file's `time_key` times `to_ns`).
+fn throttling(cpu_stat: &serde_json::Map<String, Value>, time_key: &str, to_ns: u64) -> Value {
+    let get = |k: &str| cpu_stat.get(k).and_then(Value::as_u64).unwrap_or(0);
+    json!({
+        "periods": get("nr_periods"),
+        "throttledPeriods": get("nr_throttled"),
+        "throttledTime": get(time_key).saturating_mul(to_ns),
+    })
+}
+
+/// A v1 blkio file (`8:0 Read 4096` lines) as runc's entries.
+fn blkio_v1(cg: &Cgroup, file: &str) -> Vec<Value> {
+    let text = cg.read("blkio", file).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let (dev, op, value) = (f.next()?, f.next()?, f.next()?.parse::<u64>().ok()?);
+            let (major, minor) = dev.split_once(':')?;
+            Some(json!({"major": major.parse::<u64>().ok()?, "minor": minor.parse::<u64>().ok()?, "op": op, "value": value}))
+        })
+        .collect()
+}
+
+/// io.stat (`8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...`) as runc's blkio entries.
+fn blkio_v2(cg: &Cgroup) -> Value {
+    let text = cg.read("io", "io.stat").unwrap_or_default();
+    let (mut bytes, mut ios) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        let Some((major, minor)) = f.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse::<u64>(), minor.parse::<u64>()) else {
+            continue;
+        };
+        for (key, value) in f.filter_map(|kv| kv.split_once('=')) {
+            let Ok(value) = value.parse::<u64>() else { continue };
+            let (list, op) = match key {
+                "rbytes" => (&mut bytes, "Read"),
+                "wbytes" => (&mut bytes, "Write"),
+                "rios" => (&mut ios, "Read"),
+                "wios" => (&mut ios, "Write"),
+                _ => continue,
+            };
+            list.push(json!({"major": major, "minor": minor, "op": op, "value": value}));
+        }
+    }
+    json!({"ioServiceBytesRecursive": bytes, "ioServicedRecursive": ios})
 }
 
 /// An fd that becomes readable when the cgroup has an OOM kill, and how to

@@ -174,8 +174,13 @@ pub fn parse(text: &str) -> Result<Spec> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
         let inner = e.into_inner();
-        let e = if at == "." || inner.is_syntax() || inner.is_eof() {
+        // serde_json calls a wrong type for an enum (`"type": 7`) a syntax
+        // error: only JSON that does not parse at all is malformed.
+        let malformed = at == "." || serde_json::from_str::<serde::de::IgnoredAny>(text).is_err();
+        let e = if malformed {
             Error::new(format!("malformed JSON: {inner}"))
+        } else if inner.is_syntax() {
+            Error::new(format!("{at}: not a value this field takes ({inner})"))
         } else {
             Error::new(format!("{at}: {inner}"))
         };
@@ -626,6 +631,10 @@ mod tests {
         let e =
             parse(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#).unwrap_err();
         assert!(e.message().starts_with("linux.namespaces[1].type"), "{e}");
+        // A wrong type for an enum is no syntax error (serde_json says so).
+        let e = parse(r#"{"ociVersion":"1.0.0","process":{"cwd":"/","rlimits":[{"type":7,"soft":1,"hard":1}]}}"#)
+            .unwrap_err();
+        assert!(e.message().starts_with("process.rlimits[0].type: not a value"), "{e}");
         let e = parse("{\"ociVersion\": ").unwrap_err();
         assert!(e.message().starts_with("malformed JSON"), "{e}");
     }
