@@ -110,11 +110,17 @@ fn husk() -> ! {
         eprintln!("husk: error: {e}");
         std::process::exit(1);
     }
+    // exec passes its process's status through: its own failure is 255, as
+    // runc's, out of the range a program's exit status usually takes.
+    let failed = match cli.command {
+        Some(cli::Command::Exec(_)) => 255,
+        _ => 1,
+    };
     match commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             libhusk::log::error(e.message());
-            std::process::exit(1);
+            std::process::exit(failed);
         }
     }
 }
