@@ -276,3 +276,13 @@ fn intel_rdt_is_refused_rather_than_ignored() {
     };
     b.create_fails("x", why);
 }
+
+/// An init killed by the OOM killer during setup says nothing itself: husk
+/// 0.1.0 (4491cad) said only "killed by signal 9". The memory limit is named.
+#[test]
+fn a_memory_limit_too_low_to_start_is_named() {
+    let mut b = Bundle::new("memtoolow");
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 4096}});
+    b.save();
+    b.create_fails("x", "linux.resources.memory.limit 4096 may be too low");
+}

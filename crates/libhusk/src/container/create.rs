@@ -52,6 +52,25 @@ fn describe_wait(status: i32) -> String {
     }
 }
 
+/// The init died before it could say why: a SIGKILL under a memory limit is
+/// most likely the OOM killer, which the limit's field should be named for.
+fn init_died(status: i32, plan: &Plan) -> Error {
+    let mut msg = format!("container init exited during setup ({})", describe_wait(status));
+    let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+    let limit = plan.cgroup.as_ref().and_then(|c| {
+        c.writes
+            .iter()
+            .find(|w| w.file == "memory.limit_in_bytes" || w.file == "memory.max")
+    });
+    if let (true, Some(limit)) = (killed, limit) {
+        msg.push_str(&format!(
+            ": linux.resources.memory.limit {} may be too low for it to start",
+            limit.value
+        ));
+    }
+    Error::new(msg)
+}
+
 /// Who spawns the container: `create`, or `run`, which starts it at once.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Caller {
@@ -423,10 +442,7 @@ fn spawn_init(
         return Err(match to_init.failure() {
             Some(said) => Error::new(said),
             // Its end closed under us: it had died (how is its status).
-            None if gone => Error::new(format!(
-                "container init exited during setup ({})",
-                describe_wait(status)
-            )),
+            None if gone => init_died(status, plan),
             None => e,
         });
     }
@@ -479,7 +495,7 @@ fn spawn_init(
             FromInit::Pid(process) => bail!("container init sent an unexpected message: pid {process}"),
             FromInit::Exited => {
                 let status = guard.reap();
-                bail!("container init exited during setup ({})", describe_wait(status));
+                return Err(init_died(status, plan));
             }
         }
     }
