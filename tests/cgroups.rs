@@ -929,3 +929,26 @@ fn a_paused_container_killed_stops() {
     assert_ok(&b.husk(&["delete", "p"]));
     b.assert_gone("p");
 }
+
+/// A probe (`kill --all ID 0`) changes nothing, and a paused container stays
+/// paused under other signals: 1a7e6b3 froze and then thawed the cgroup for
+/// every signal, so a probe unpaused a paused container, and a probe killed
+/// between the two left a running one frozen (the outside review). SIGKILL
+/// still ends a paused one.
+#[test]
+fn kill_all_leaves_a_paused_container_paused_but_for_sigkill() {
+    let mut b = Bundle::new("cg-killall-paused");
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "p"]));
+    assert_ok(&b.husk(&["kill", "--all", "p", "0"]));
+    assert_eq!(b.status("p"), "running");
+    assert_ok(&b.husk(&["pause", "p"]));
+    for sig in ["0", "WINCH"] {
+        assert_ok(&b.husk(&["kill", "--all", "p", sig]));
+        assert_eq!(b.status("p"), "paused", "after {sig}");
+    }
+    assert_ok(&b.husk(&["kill", "--all", "p", "KILL"]));
+    b.wait_status("p", "stopped");
+    assert_ok(&b.husk(&["delete", "p"]));
+    b.assert_gone("p");
+}

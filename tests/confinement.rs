@@ -558,6 +558,28 @@ fn seccomp_notify_with_the_default_profile_on_create() {
     b.assert_gone("n");
 }
 
+/// An agent that never accepts (its backlog full): `create` waited in
+/// connect for ever in 1a7e6b3, holding the container's lock (the outside
+/// review). It gives up after 10 s.
+#[test]
+fn a_seccomp_agent_that_never_accepts_fails_create_in_bounded_time() {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let mut b = Bundle::new("notify-stuck");
+    let path = b.dir.join("stuck.sock");
+    let agent = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(agent.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+    listen(&agent, Backlog::new(0).unwrap()).unwrap();
+    let _queued = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": path,
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("true");
+    b.create_fails("n", "the agent did not accept within 10s");
+}
+
 /// A notify default action would hold the init's sendmsg of its notify fd,
 /// with no agent to answer: husk 0.1.0 (4491cad) `create` waited for ever.
 #[test]

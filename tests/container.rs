@@ -434,4 +434,14 @@ fn home_comes_from_the_containers_passwd_unless_the_env_has_one() {
     nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     b.config["process"]["user"] = json!({"uid": 0, "gid": 0});
     assert_eq!(b.output_of("echo $HOME").trim(), "/");
+    // Until execve the process is a clone of husk: a link to /proc/self/environ
+    // read husk's environment into HOME in 1a7e6b3 (the outside review).
+    std::fs::remove_file(&passwd).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", &passwd).unwrap();
+    b.script("echo $HOME");
+    let mut cmd = b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), "leak"]);
+    cmd.env("HUSK_TEST_SECRET", "x\nroot:x:0:0::LEAKED:/bin/sh\n");
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), "/");
 }

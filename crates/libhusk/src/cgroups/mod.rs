@@ -421,7 +421,11 @@ impl Cgroup {
     /// Sends `sig` to every process of the cgroup, frozen meanwhile through
     /// `freezer` (when there is one) so that none escapes by forking.
     pub fn signal_each(&self, sig: i32, freezer: Option<&Path>) -> Result<()> {
-        if let Some(file) = freezer {
+        // Signal 0 changes nothing, so it freezes nothing: a probe killed
+        // between the freeze and the thaw would leave the container frozen.
+        let freezer = freezer.filter(|_| sig != 0);
+        let was_frozen = freezer.is_some_and(is_frozen_file);
+        if let Some(file) = freezer.filter(|_| !was_frozen) {
             let _ = freeze(file, true);
         }
         // Thawed again even when the pids cannot be read: a frozen container
@@ -432,7 +436,9 @@ impl Cgroup {
                 let _ = crate::sys::signal::kill(pid, sig);
             }
         });
-        if let Some(file) = freezer {
+        // A paused container stays paused, but for SIGKILL: a frozen process
+        // (cgroup v1) dies of it only once thawed.
+        if let Some(file) = freezer.filter(|_| !was_frozen || sig == libc::SIGKILL) {
             freeze(file, false)?;
         }
         signalled

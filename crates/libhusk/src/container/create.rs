@@ -559,10 +559,23 @@ fn detach(to_init: &InitParent) -> Result<()> {
 
 /// Hands the seccomp notify fd to the listener with the container's state, in
 /// runc's format (`ContainerProcessState`).
+/// How long the seccomp agent may take to accept husk's connection, and
+/// then to take the message: `create` holds the container's lock meanwhile.
+const LISTENER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
     let path = &listener.path;
-    let stream = std::os::unix::net::UnixStream::connect(path)
-        .context(|| format!("linux.seccomp.listenerPath {}", path.display()))?;
+    let stream = match connect_within(path, LISTENER_TIMEOUT) {
+        Ok(stream) => stream,
+        Err(nix::errno::Errno::EAGAIN) => bail!(
+            "linux.seccomp.listenerPath {}: the agent did not accept within {}s",
+            path.display(),
+            LISTENER_TIMEOUT.as_secs()
+        ),
+        Err(e) => {
+            return Err(std::io::Error::from(e)).context(|| format!("linux.seccomp.listenerPath {}", path.display()))
+        }
+    };
     let message = serde_json::json!({
         "ociVersion": saved.oci_version,
         "fds": ["seccompFd"],
@@ -572,6 +585,20 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
     });
     channel::send_with_fd(&stream, message.to_string().as_bytes(), fd)
         .context(|| format!("send seccomp fd to {}", path.display()))
+}
+
+/// A unix stream connection to `path` whose connect and sends give up after
+/// `timeout` (SO_SNDTIMEO bounds both for a unix socket: EAGAIN).
+fn connect_within(path: &Path, timeout: std::time::Duration) -> nix::Result<OwnedFd> {
+    use nix::sys::socket::{connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(
+        &sock,
+        sockopt::SendTimeout,
+        &nix::sys::time::TimeVal::new(timeout.as_secs() as i64, 0),
+    )?;
+    connect(sock.as_raw_fd(), &UnixAddr::new(path)?)?;
+    Ok(sock)
 }
 
 pub(super) fn absolute(p: &Path) -> Result<PathBuf> {

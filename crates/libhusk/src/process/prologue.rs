@@ -227,22 +227,24 @@ fn execute(p: &ProcessPlan, program: &CString, env: &[CString]) -> Result<Infall
 /// process.env, with HOME added when it has none, as runc and crun do: the
 /// home of process.user.uid in the container's /etc/passwd, else "/".
 /// Looked up by the confined process itself, in the container's root and
-/// cgroup, so that it opens nothing the container could not.
+/// cgroup, so that it opens nothing the container could not, but for its own
+/// /proc/self (husk's memory until execve): no procfs file is read.
 fn env_with_home(p: &ProcessPlan) -> std::borrow::Cow<'_, [CString]> {
     if p.env.iter().any(|e| e.as_bytes().starts_with(b"HOME=")) {
         return std::borrow::Cow::Borrowed(&p.env);
     }
-    let home = home_in_passwd(p.uid).unwrap_or_else(|| "/".into());
+    let home = home_in_passwd(p.uid).unwrap_or_else(|| b"/".to_vec());
     let mut env = p.env.clone();
-    env.push(CString::new(format!("HOME={home}")).unwrap_or_else(|_| c"HOME=/".into()));
+    env.push(CString::new([b"HOME=".as_slice(), &home].concat()).unwrap_or_else(|_| c"HOME=/".into()));
     std::borrow::Cow::Owned(env)
 }
 
 /// The home directory of `uid` in /etc/passwd, which the image made: read
-/// only if it is a regular file, and only its first MiB; a fifo there is not
-/// waited on (O_NONBLOCK), nor a terminal taken (O_NOCTTY), and a device
-/// node opens only as the container could open it itself.
-fn home_in_passwd(uid: u32) -> Option<String> {
+/// only if it is a regular file outside procfs (a link to /proc/self/environ
+/// would hand over husk's environment), and only its first MiB; a fifo
+/// there is not waited on (O_NONBLOCK), nor a terminal taken (O_NOCTTY), and
+/// a device node opens only as the container could open it itself.
+fn home_in_passwd(uid: u32) -> Option<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::File::options()
@@ -250,20 +252,24 @@ fn home_in_passwd(uid: u32) -> Option<String> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open("/etc/passwd")
         .ok()?;
-    if !file.metadata().ok()?.is_file() {
+    let on_procfs = nix::sys::statfs::fstatfs(&file).ok()?.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC;
+    if on_procfs || !file.metadata().ok()?.is_file() {
         return None;
     }
     let mut text = Vec::new();
     file.take(1 << 20).read_to_end(&mut text).ok()?;
-    home_of(&String::from_utf8_lossy(&text), uid)
+    home_of(&text, uid)
 }
 
-/// The sixth field of the passwd line whose third field is `uid`.
-fn home_of(passwd: &str, uid: u32) -> Option<String> {
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        let matches = fields.len() >= 7 && fields[2].parse::<u32>() == Ok(uid);
-        (matches && !fields[5].is_empty()).then(|| fields[5].to_string())
+/// The sixth field of the passwd line whose third field is `uid`, as bytes.
+fn home_of(passwd: &[u8], uid: u32) -> Option<Vec<u8>> {
+    passwd.split(|&b| b == b'\n').find_map(|line| {
+        let fields: Vec<&[u8]> = line.split(|&b| b == b':').collect();
+        let id = fields
+            .get(2)
+            .and_then(|f| std::str::from_utf8(f).ok()?.parse::<u32>().ok());
+        let matches = fields.len() >= 7 && id == Some(uid);
+        (matches && !fields[5].is_empty()).then(|| fields[5].to_vec())
     })
 }
 
@@ -286,11 +292,16 @@ mod tests {
 
     #[test]
     fn home_is_the_sixth_field_of_the_uids_line() {
-        let passwd = "root:x:0:0:root:/root:/bin/sh\nbroken\nsvc:x:1000:1000::/home/svc:/bin/false\nnohome:x:7:7:::\n";
-        assert_eq!(home_of(passwd, 0).as_deref(), Some("/root"));
-        assert_eq!(home_of(passwd, 1000).as_deref(), Some("/home/svc"));
+        let passwd = b"root:x:0:0:root:/root:/bin/sh\nbroken\nsvc:x:1000:1000::/home/svc:/bin/false\nnohome:x:7:7:::\nraw:x:8:8::/h\xff:/s\n";
+        assert_eq!(home_of(passwd, 0).as_deref(), Some(b"/root".as_slice()));
+        assert_eq!(home_of(passwd, 1000).as_deref(), Some(b"/home/svc".as_slice()));
         assert_eq!(home_of(passwd, 7), None);
         assert_eq!(home_of(passwd, 42), None);
-        assert_eq!(home_of("x:x:notanumber:0::/h:/s", 0), None);
+        assert_eq!(
+            home_of(passwd, 8).as_deref(),
+            Some(b"/h\xff".as_slice()),
+            "the image's bytes"
+        );
+        assert_eq!(home_of(b"x:x:notanumber:0::/h:/s", 0), None);
     }
 }
