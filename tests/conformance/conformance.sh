@@ -103,7 +103,7 @@ echo "conformance: $RUNTIME ($("$RUNTIME" --version 2>/dev/null | head -1)); log
 
 selected() { # NAME
     [ ${#only[@]} = 0 ] && return 0
-    printf '%s\n' "${only[@]}" | grep -qxF -- "$1"
+    printf '%s\n' "${only[@]}" | grep -xF -- "$1" >/dev/null
 }
 
 run_test() { # SUITE DIR NAME LOG: prints the result line

@@ -182,7 +182,9 @@ sandbox_cleanup() { # DIR CGROUPS_BEFORE
     local cgroups=()
     while read -r cg; do
         for c in ${cg//\// }; do
-            if printf '%s\n' "${tags[@]}" | grep -qxF -- "$c"; then
+            # Not grep -q: leaving at the first match would end printf by
+            # SIGPIPE, which pipefail takes for a failure (a cgroup left).
+            if printf '%s\n' "${tags[@]}" | grep -xF -- "$c" >/dev/null; then
                 cgroups+=("$cg")
                 break
             fi
