@@ -693,6 +693,17 @@ fn an_lsm_label_without_the_lsm_is_an_error_or_for_selinux_a_warning() {
     }
     assert_ok(&b.husk(&["delete", "x"]));
     b.assert_gone("x");
+    // A warning is one line, as errors are, whatever the field holds: a
+    // label with a line break was two lines in 4491cad (the fuzzing).
+    b.config["linux"].as_object_mut().unwrap().remove("mountLabel");
+    b.config["process"]["selinuxLabel"] = json!("system_u:\nsystem_r");
+    b.save();
+    let o = b.create("x");
+    assert_ok(&o);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("system_u:\\nsystem_r"), "{}", stderr(&o));
+    assert_ok(&b.husk(&["delete", "x"]));
+    b.assert_gone("x");
 }
 
 #[test]
