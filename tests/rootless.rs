@@ -1037,3 +1037,20 @@ fn a_rootless_container_without_proc_runs() {
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "{out}");
     b.assert_gone("out");
 }
+
+/// What 1a7e6b3 gave root's containers holds rootless too: HOME from the
+/// container's /etc/passwd, and a created container's init ends on a
+/// terminating signal instead of dropping it (pid 1 of its pid namespace).
+#[test]
+fn a_rootless_container_gets_home_and_ends_on_term_while_created() {
+    let mut b = Bundle::rootless("rl-home-term");
+    assert_eq!(b.output_of("echo $HOME").trim(), "/root");
+    b.config["process"]["args"] = json!(["sleep", "30"]);
+    b.save();
+    assert_ok(&b.create("t"));
+    assert_ok(&b.husk(&["kill", "t", "TERM"]));
+    b.wait_status("t", "stopped");
+    assert!(!b.husk(&["start", "t"]).status.success(), "started after TERM");
+    assert_ok(&b.husk(&["delete", "t"]));
+    b.assert_gone("t");
+}
