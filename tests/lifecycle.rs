@@ -813,3 +813,38 @@ fn a_created_container_ends_on_a_signal_that_ends_a_process() {
     assert_ok(&b.husk(&["delete", "-f", "k"]));
     b.assert_gone("k");
 }
+
+/// An init ended by a signal after `start` opened exec.fifo but before its
+/// execve (here while a startContainer hook runs) ran no program: `start`
+/// took the fifo's end for the execve and said the container started (as
+/// runc does; the outside review of 1a7e6b3). It now says why it did not.
+#[test]
+fn start_fails_when_the_init_is_ended_before_its_program_runs() {
+    let mut b = Bundle::new("start-ended");
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.config["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]});
+    b.save();
+    assert_ok(&b.create("s"));
+    let err = b.dir.join("start.err");
+    let mut start = b.husk_as_owner(&["start", "s"]);
+    start.stderr(std::fs::File::create(&err).unwrap());
+    let mut start = start.spawn().unwrap();
+    let hook_runs = || {
+        b.processes()
+            .iter()
+            .any(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x003\x00"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !hook_runs() {
+        assert!(std::time::Instant::now() < deadline, "the hook never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_ok(&b.husk(&["kill", "s", "TERM"]));
+    let status = wait_within(&mut start, std::time::Duration::from_secs(10), "start");
+    let err = std::fs::read_to_string(&err).unwrap();
+    assert!(!status.success(), "start succeeded: {err}");
+    assert!(err.contains("ended by signal 15 before its program ran"), "{err}");
+    b.wait_status("s", "stopped");
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}

@@ -80,6 +80,7 @@ pub fn run(mut args: InitArgs) -> ! {
             }
             drop(args.channel);
             let fifo = open_fifo_for_writing(args.exec_fifo, waiting.as_ref());
+            sys::process::report_signal_death_to(fifo.as_raw_fd());
             exec_or_report(plan, &program, fifo, hook_state.as_deref())
         }
         Err(e) => {

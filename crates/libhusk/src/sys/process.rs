@@ -51,9 +51,29 @@ const TERMINATING: [libc::c_int; 15] = [
     libc::SIGPWR,
 ];
 
+/// Where the handler says why the process ended (exec.fifo, once `start`
+/// opened it); -1 for nowhere.
+static DEATH_REPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
 extern "C" fn exit_with_signal(sig: libc::c_int) {
+    let fd = DEATH_REPORT_FD.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        // Formatted by hand: no allocation in a signal handler.
+        let mut msg = *b"the container's init ended by signal 00 before its program ran";
+        msg[37] = b'0' + (sig / 10 % 10) as u8;
+        msg[38] = b'0' + (sig % 10) as u8;
+        // SAFETY: write(2) is async-signal-safe; `msg` is a live local buffer.
+        unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
+    }
     // SAFETY: _exit is async-signal-safe and touches no memory of ours.
     unsafe { libc::_exit(128 + sig) }
+}
+
+/// From now on, a signal that ends the process (see
+/// `exit_on_terminating_signals`) first writes why into `fd`, where `start`
+/// would otherwise read an end of file as the program's execve.
+pub fn report_signal_death_to(fd: RawFd) {
+    DEATH_REPORT_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Makes each signal that would end a process end this one with status
