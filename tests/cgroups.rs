@@ -930,6 +930,36 @@ fn a_paused_container_killed_stops() {
     b.assert_gone("p");
 }
 
+/// As runc: a created container can be paused (its waiting init frozen);
+/// it is `paused` until resumed, `start` refuses it meanwhile, and resumed
+/// it is created again and starts. husk refused the pause ("not running").
+#[test]
+fn a_created_container_pauses_and_resumes_to_created() {
+    let mut b = Bundle::new("cg-pausecreated");
+    b.config["root"]["readonly"] = serde_json::json!(false);
+    b.script("echo ran > /tmp/ran; sleep 30");
+    assert_ok(&b.create("p"));
+    assert_ok(&b.husk(&["pause", "p"]));
+    assert_eq!(b.status("p"), "paused");
+    let o = b.husk(&["start", "p"]);
+    assert!(!o.status.success(), "start of a paused container succeeded");
+    assert!(stderr(&o).contains("paused"), "{}", stderr(&o));
+    let o = b.husk(&["delete", "p"]);
+    assert!(stderr(&o).contains("not stopped: paused"), "{}", stderr(&o));
+    assert_ok(&b.husk(&["resume", "p"]));
+    assert_eq!(b.status("p"), "created");
+    assert_ok(&b.husk(&["start", "p"]));
+    b.wait_status("p", "running");
+    let ran = b.rootfs().join("tmp/ran");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ran.exists() {
+        assert!(std::time::Instant::now() < deadline, "the program never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_ok(&b.husk(&["delete", "--force", "p"]));
+    b.assert_gone("p");
+}
+
 /// A probe (`kill --all ID 0`) changes nothing, and a paused container stays
 /// paused under other signals: 1a7e6b3 froze and then thawed the cgroup for
 /// every signal, so a probe unpaused a paused container, and a probe killed

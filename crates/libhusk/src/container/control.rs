@@ -47,12 +47,14 @@ fn no_cgroup(saved: &Saved) -> Error {
     Error::new(msg)
 }
 
-/// Freezes every process of a running container (its cgroup's freezer).
+/// Freezes every process of a running or created container (its cgroup's
+/// freezer). A paused created container is created again once resumed, and
+/// `start` refuses it until then, as with runc.
 pub fn pause(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
     match locked.status(&saved) {
-        Status::Running => {
+        Status::Running | Status::Created => {
             let cgroup = driver_of(&saved)?;
             refuse_to_freeze_bystanders(&saved, cgroup.as_ref())?;
             cgroup.freeze(true)

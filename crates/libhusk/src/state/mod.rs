@@ -168,7 +168,12 @@ impl Saved {
     }
 
     fn init_stat(&self) -> Option<sys::ProcStat> {
-        sys::process_stat(self.pid).filter(|s| s.start_time == self.start_time && s.alive())
+        self.init_stat_even_ended().filter(sys::ProcStat::alive)
+    }
+
+    /// The init's stat, alive or a zombie not yet reaped.
+    pub fn init_stat_even_ended(&self) -> Option<sys::ProcStat> {
+        sys::process_stat(self.pid).filter(|s| s.start_time == self.start_time)
     }
 
     /// What is known of a container whose directory holds no record at all (a
@@ -428,7 +433,8 @@ impl Locked {
 }
 
 /// The status, from the init itself: `created` until it has exec'd the
-/// program, whatever a killed `start` left in the directory. An uncommitted
+/// program, whatever a killed `start` left in the directory, and `paused`
+/// whenever its cgroup is frozen. An uncommitted
 /// container is `creating` while a command holds its lock, else `stopped`
 /// (its init dies with the `create` that made it), unless `restore`
 /// recorded the processes criu restored, which outlive a killed restore:
@@ -443,15 +449,16 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
     let Some(init) = saved.init_stat() else {
         return Status::Stopped;
     };
-    if !saved.restored && init.flags & sys::PF_FORKNOEXEC != 0 {
-        Status::Created
-    } else if saved
+    // Frozen first: runc calls a paused created container `paused` too.
+    if saved
         .cgroup
         .freezer
         .as_deref()
         .is_some_and(crate::cgroups::is_frozen_file)
     {
         Status::Paused
+    } else if !saved.restored && init.flags & sys::PF_FORKNOEXEC != 0 {
+        Status::Created
     } else {
         Status::Running
     }
