@@ -81,11 +81,55 @@ pub fn report_signal_death_to(fd: RawFd) {
 pub fn exit_on_terminating_signals() {
     let realtime = libc::SIGRTMIN()..=libc::SIGRTMAX();
     for sig in TERMINATING.into_iter().chain(realtime) {
-        // SAFETY: the handler only calls _exit; a number the C library
-        // reserves fails harmlessly (EINVAL).
+        // SAFETY: the handler only calls _exit.
         unsafe { libc::signal(sig, exit_with_signal as *const () as libc::sighandler_t) };
     }
+    // glibc keeps these two for its threads (SIGCANCEL, SIGSETXID) and
+    // refuses them to sigaction; a caller may still send them, and this
+    // process, single-threaded until execve, does not use them.
+    for sig in 32..libc::SIGRTMIN() {
+        set_exiting_handler_raw(sig);
+    }
 }
+
+/// rt_sigaction(2) itself, for the numbers glibc refuses. The handler never
+/// returns, so the restorer x86_64 requires is never called.
+#[cfg(target_arch = "x86_64")]
+fn set_exiting_handler_raw(sig: libc::c_int) {
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    // <asm/signal.h>; the libc crate leaves it out for glibc.
+    const SA_RESTORER: libc::c_int = 0x0400_0000;
+    extern "C" fn never_called() {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(127) }
+    }
+    let action = KernelSigaction {
+        handler: exit_with_signal as *const () as usize,
+        flags: (SA_RESTORER | libc::SA_RESTART) as libc::c_ulong,
+        restorer: never_called as *const () as usize,
+        mask: 0,
+    };
+    // SAFETY: the kernel reads `action` (the layout x86_64 defines, with an
+    // 8-byte mask) and writes no old action (null).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn set_exiting_handler_raw(_sig: libc::c_int) {}
 
 /// Clears FD_CLOEXEC on each fd in `fds`, so that they stay open across
 /// execve; a number that is not open is skipped (EBADF).
