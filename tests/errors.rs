@@ -286,3 +286,30 @@ fn a_memory_limit_too_low_to_start_is_named() {
     b.save();
     b.create_fails("x", "linux.resources.memory.limit 4096 may be too low");
 }
+
+/// A seccomp profile that refuses everything (`syscalls: []`, an ERRNO
+/// default) refuses the init its execve, the write of that error and its
+/// exit_group, and a fault ends it: husk 0.1.0 (ee9f267) said nothing, `run`
+/// exited 139 as if the program had crashed and `start` said it started.
+#[test]
+fn an_init_ended_by_its_seccomp_profile_says_so() {
+    let mut b = Bundle::new("seccompall");
+    b.config["process"]["args"] = json!(["true"]);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []});
+    b.save();
+    let want = "the container's init ended by signal 11 before its program ran \
+                (does linux.seccomp allow execve, write and exit_group?)";
+    let o = b.run("x");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim(), format!("husk: error: {want}"));
+    b.assert_gone("x");
+    assert_ok(&b.create("y"));
+    let o = b.husk(&["start", "y"]);
+    // The init is not start's child: one reaped before start looks leaves
+    // nothing to tell, and start then cannot say it failed.
+    if !o.status.success() {
+        assert_eq!(stderr(&o).trim(), format!("husk: error: {want}"));
+    }
+    assert_ok(&b.husk(&["delete", "-f", "y"]));
+    b.assert_gone("y");
+}

@@ -179,11 +179,49 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved, opened_first: bool
         let mut buf = [0u8; 4096];
         return match nix::unistd::read(fifo, &mut buf) {
             Ok(n) if n > 0 => Err(Error::new(String::from_utf8_lossy(&buf[..n]).into_owned())),
-            // EOF: the exec closed the write end.
-            Ok(_) => Ok(()),
+            // EOF: the exec closed the write end, or the init's end did.
+            Ok(_) => match ended_before_exec(saved, pidfd) {
+                Some(why) => Err(Error::new(why)),
+                None => Ok(()),
+            },
             Err(nix::errno::Errno::EAGAIN) if !init_gone => continue,
             Err(nix::errno::Errno::EAGAIN) => bail!("container init exited before it could start"),
             Err(e) => Err(e).context(|| "read exec fifo".into()),
         };
     }
+}
+
+/// How long an init that is ending without its program is waited for, to
+/// read how it ended.
+const END_WAIT: Duration = Duration::from_secs(1);
+
+/// An init that ends without exec'ing closes the fifo too, silently when a
+/// fault ends it: a seccomp profile that refuses execve and the write of the
+/// error (`syscalls: []` with an SCMP_ACT_ERRNO default) ended it with
+/// SIGSEGV, and `start` said the container started. execve clears
+/// PF_FORKNOEXEC before it closes the fifo, so an init that still has it
+/// and is ending never ran the program. `None` when it did, or when nothing
+/// is left to tell (an init already reaped: the program may have run and
+/// ended).
+fn ended_before_exec(saved: &Saved, pidfd: &OwnedFd) -> Option<String> {
+    let stat = saved.init_stat_even_ended()?;
+    let ending = stat.flags & sys::PF_EXITING != 0 || !stat.alive();
+    if stat.flags & sys::PF_FORKNOEXEC == 0 || !ending {
+        return None;
+    }
+    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(END_WAIT).expect("fits"));
+    let status = saved.init_stat_even_ended().and_then(|s| s.exit_code).unwrap_or(0);
+    let (how, hint) = match (status & 0x7f, (status >> 8) & 0xff) {
+        (0, 0) => (String::new(), ""),
+        (0, code) => (format!(" with status {code}"), ""),
+        // A fault before the program: what a filter that refuses execve,
+        // and then the error's write and exit_group, leads to.
+        (sig @ (libc::SIGSEGV | libc::SIGSYS), _) => (
+            format!(" by signal {sig}"),
+            " (does linux.seccomp allow execve, write and exit_group?)",
+        ),
+        (sig, _) => (format!(" by signal {sig}"), ""),
+    };
+    Some(format!("the container's init ended{how} before its program ran{hint}"))
 }

@@ -550,6 +550,8 @@ pub struct ProcStat {
     pub threads: u64,
     /// The CPU it last ran on, or is queued on.
     pub processor: Option<u32>,
+    /// A zombie's wait status (as waitpid gives it); 0 before its end.
+    pub exit_code: Option<i32>,
 }
 
 impl ProcStat {
@@ -605,10 +607,11 @@ pub fn process_stat(pid: libc::pid_t) -> Option<ProcStat> {
 fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     let close = stat.iter().rposition(|&b| b == b')')?;
-    let fields: Vec<&[u8]> = stat.get(close + 2..)?.split(|&b| b == b' ').collect();
+    let rest = stat.get(close + 2..)?;
+    let fields: Vec<&[u8]> = rest.strip_suffix(b"\n").unwrap_or(rest).split(|&b| b == b' ').collect();
     let number = |i: usize| std::str::from_utf8(fields.get(i)?).ok()?.parse().ok();
     // Counted from the state, field 3 overall: ppid is field 4, flags 9,
-    // num_threads 20, starttime 22.
+    // num_threads 20, starttime 22, processor 39, exit_code 52.
     Some(ProcStat {
         state: *fields.first()?.first()?,
         ppid: number(1)? as libc::pid_t,
@@ -616,6 +619,7 @@ fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
         threads: number(17)?,
         start_time: number(19)?,
         processor: number(36).and_then(|n| u32::try_from(n).ok()),
+        exit_code: number(49).and_then(|n| i32::try_from(n).ok()),
     })
 }
 
@@ -633,8 +637,19 @@ mod tests {
             flags: 4194560,
             threads: 1,
             processor: None,
+            exit_code: None,
         };
         assert_eq!(parse_stat(line), Some(want));
+    }
+
+    #[test]
+    fn a_zombies_exit_code_is_the_last_field() {
+        let line = b"7 (sh) Z 1 7 7 0 -1 4194380 56 0 0 0 0 0 0 0 20 0 1 0 3311 0 0 \
+18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 11\n";
+        let stat = parse_stat(line).expect("parsed");
+        assert_eq!(stat.exit_code, Some(11));
+        assert_eq!(stat.processor, Some(1));
+        assert!(!stat.alive());
     }
 
     #[test]
