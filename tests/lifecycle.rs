@@ -849,3 +849,87 @@ fn start_fails_when_the_init_is_ended_before_its_program_runs() {
     assert_ok(&b.husk(&["delete", "s"]));
     b.assert_gone("s");
 }
+
+/// A created init that is stopped (SIGSTOP: from the host here, from any
+/// process of its pod in a shared pid namespace) never opens its fifo, and
+/// `start` waits for it holding the container's lock: `delete -f` waited the
+/// lock's minute behind it and failed (the outside review of 70bccf9; runc's
+/// `delete -f` goes through). `delete -f` now kills the init first, which
+/// ends `start`'s wait too.
+#[test]
+fn delete_force_ends_a_start_that_waits_for_a_stopped_init() {
+    let mut b = Bundle::new("start-stopped");
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.save();
+    assert_ok(&b.create("s"));
+    let pid = b.state("s")["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP).unwrap();
+    let mut start = b.husk_command(&["start", "s"]);
+    start
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut start = start.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let begun = std::time::Instant::now();
+    assert_ok(&b.husk(&["delete", "-f", "s"]));
+    assert!(
+        begun.elapsed() < std::time::Duration::from_secs(10),
+        "delete -f waited {:?}",
+        begun.elapsed()
+    );
+    let status = wait_within(&mut start, std::time::Duration::from_secs(10), "start");
+    assert!(!status.success(), "start of a container deleted meanwhile succeeded");
+    b.assert_gone("s");
+}
+
+/// An init that is ending before its execve stays (pid 1 of its namespace)
+/// until the namespace's other processes are reaped: here an exec'd process
+/// whose parent outside (a subreaper that never waits) does not reap it.
+/// `start` waited for it for ever; it now fails at once, saying so.
+#[test]
+fn start_fails_when_the_init_is_ending_before_its_program_runs() {
+    let mut b = Bundle::new("start-ending");
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.save();
+    assert_ok(&b.create("e"));
+    let pid = b.state("e")["pid"].as_i64().unwrap() as i32;
+    // sh makes the exec'd process, which husk leaves as an orphan: the
+    // subreaper gets it, and then becomes a `sleep` that never reaps it.
+    let mut holder = Command::new("sh");
+    holder.arg("-c").arg(format!(
+        "{HUSK} --root {} exec -d e sleep 60 && exec sleep 60",
+        b.root.display()
+    ));
+    b.tag(&mut holder);
+    // SAFETY: prctl between fork and exec; the setting survives the exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut holder, || {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            Ok(())
+        })
+    };
+    let mut holder = holder.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{}/cmdline", holder.id()))
+        .unwrap_or_default()
+        .starts_with("sleep")
+    {
+        assert!(std::time::Instant::now() < deadline, "the exec never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let begun = std::time::Instant::now();
+    let o = b.husk(&["start", "e"]);
+    assert!(
+        begun.elapsed() < std::time::Duration::from_secs(5),
+        "start waited {:?}",
+        begun.elapsed()
+    );
+    assert!(!o.status.success(), "start of an ending init succeeded");
+    assert!(stderr(&o).contains("before its program ran"), "{}", stderr(&o));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+    b.assert_gone("e");
+}

@@ -79,7 +79,11 @@ fn is_frozen(saved: &Saved) -> bool {
 /// that does not exist is no error, as with runc.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     log::begin("delete");
-    let locked = match store.lock(id) {
+    let lock = match force {
+        true => lock_killing_holder(store, id),
+        false => store.lock(id),
+    };
+    let locked = match lock {
         // As runc: with --force, a container that is not there is deleted
         // (podman deletes the one that `checkpoint` already removed).
         Err(e) if force && matches!(e.kind(), crate::error::ErrorKind::ContainerNotFound) => return Ok(()),
@@ -109,6 +113,21 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     }
     log::step("processes ended");
     remove_container(locked, &saved)
+}
+
+/// With --force, another command that holds the container (a `start`
+/// waiting for an init that a process of its pod stopped, say) does not keep
+/// it for the lock's whole minute: the init is killed first, which ends that
+/// command's wait, and the lock is then waited for as usual.
+fn lock_killing_holder(store: &Store, id: &str) -> Result<Locked> {
+    if let Some(locked) = store.try_lock(id)? {
+        return Ok(locked);
+    }
+    if let Ok(pidfd) = store.load_any(id).and_then(|saved| open_init(&saved)) {
+        log::debug(&format!("another command holds container {id}: killing its init"));
+        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+    }
+    store.lock(id)
 }
 
 /// Removes a container whose init is gone: what is left of its cgroup, its

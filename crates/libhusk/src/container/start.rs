@@ -169,12 +169,21 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved, opened_first: bool
             bail!("container init exited before it could start");
         }
         if !fifo_ready && !init_gone {
-            // An init that exec'd before we opened the fifo (its `start` was
-            // killed) never shows us its end: ask the kernel.
-            if saved.init_alive() && !saved.init_before_exec() {
-                return Ok(());
+            match saved.init_stat_even_ended() {
+                // An init that exec'd before we opened the fifo (its `start`
+                // was killed) never shows us its end: ask the kernel.
+                Some(s) if s.alive() && s.flags & sys::PF_FORKNOEXEC == 0 => return Ok(()),
+                // One that is ending before its execve never opens the fifo,
+                // and stays (pid 1 of its namespace) until the namespace's
+                // other processes are reaped, which may be never.
+                Some(s) if s.flags & sys::PF_EXITING != 0 => {
+                    let why = ended_before_exec(saved, pidfd);
+                    return Err(Error::new(
+                        why.unwrap_or_else(|| "container init exited before it could start".into()),
+                    ));
+                }
+                _ => continue,
             }
-            continue;
         }
         let mut buf = [0u8; 4096];
         return match nix::unistd::read(fifo, &mut buf) {
@@ -214,6 +223,9 @@ fn ended_before_exec(saved: &Saved, pidfd: &OwnedFd) -> Option<String> {
     let status = saved.init_stat_even_ended().and_then(|s| s.exit_code).unwrap_or(0);
     let (how, hint) = match (status & 0x7f, (status >> 8) & 0xff) {
         (0, 0) => (String::new(), ""),
+        // The init's signal handler exits so, when the signal came before
+        // it had the fifo to say which.
+        (0, code @ 129..=192) => (format!(" by signal {}", code - 128), ""),
         (0, code) => (format!(" with status {code}"), ""),
         // A fault before the program: what a filter that refuses execve,
         // and then the error's write and exit_group, leads to.

@@ -320,6 +320,17 @@ impl Store {
         Ok(Locked { dir, _lock: lock })
     }
 
+    /// Locks container `id` if no other command holds it now; `None` if one does.
+    pub fn try_lock(&self, id: &str) -> Result<Option<Locked>> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        match lock_dir_within(&dir, std::time::Duration::ZERO) {
+            Ok(lock) => Ok(Some(Locked { dir, _lock: lock })),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Ok(None),
+            Err(e) => Err(not_found_or(e, id, &dir)),
+        }
+    }
+
     /// The committed state of container `id`.
     pub fn load(&self, id: &str) -> Result<Saved> {
         validate_id(id)?;
