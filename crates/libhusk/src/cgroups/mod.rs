@@ -567,6 +567,13 @@ pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
         .any(|l| l.trim() == want)
     {
         if std::time::Instant::now() > deadline {
+            if frozen {
+                // As runc: a freeze that does not finish is undone, rather
+                // than left FREEZING, which husk and its callers read as
+                // paused (half the processes stopped).
+                let _ = write_file(file, if v2 { "0" } else { "THAWED" });
+                bail!("the cgroup did not become {value} within 10s: thawed it again");
+            }
             bail!("the cgroup did not become {value} within 10s");
         }
         std::thread::sleep(pause);

@@ -56,7 +56,7 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
     match locked.status(&saved) {
         Status::Running | Status::Created => {
             let cgroup = driver_of(&saved)?;
-            refuse_to_freeze_bystanders(&saved, cgroup.as_ref())?;
+            refuse_to_reach_bystanders(&saved, cgroup.as_ref(), "pause")?;
             cgroup.freeze(true)
         }
         Status::Paused => bail!("container \"{id}\" is already paused"),
@@ -69,29 +69,99 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
     match locked.status(&saved) {
-        Status::Paused => driver_of(&saved)?.freeze(false),
+        Status::Paused => {
+            let cgroup = driver_of(&saved)?;
+            refuse_to_reach_bystanders(&saved, cgroup.as_ref(), "resume")?;
+            cgroup.freeze(false)
+        }
         Status::Stopped => Err(Error::not_running(id)),
         _ => bail!("container \"{id}\" is not paused"),
     }
 }
 
-/// A cgroup that husk did not make may hold processes that are not the
-/// container's (outside its pid namespace): freezing it would freeze them.
-fn refuse_to_freeze_bystanders(saved: &Saved, cgroup: &dyn Driver) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    if saved.cgroup.owns() {
-        return Ok(());
-    }
-    let pid_ns = |pid: libc::pid_t| std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino());
-    let container = pid_ns(saved.pid);
-    if cgroup.pids()?.into_iter().any(|p| pid_ns(p) != container) {
-        bail!(
-            "cannot pause container \"{}\": its cgroup {} was not made by husk and holds other processes",
-            saved.id,
-            saved.cgroup.path.as_deref().unwrap_or_default()
-        );
+/// Freezing or thawing a cgroup reaches every process in it: refuse when one
+/// is not the container's. In a cgroup husk made, a process of a pid
+/// namespace that is neither the container's nor below it belongs to another
+/// container given the same cgroupsPath, which this would pause or unpause.
+/// A cgroup husk did not make may hold the host's processes: there, what
+/// cannot be shown to be the container's counts as a bystander (with no pid
+/// namespace of its own, only the init and its descendants are).
+fn refuse_to_reach_bystanders(saved: &Saved, cgroup: &dyn Driver, verb: &str) -> Result<()> {
+    let ours = saved.cgroup.owns();
+    let Some(container_ns) = pid_namespace_of(saved.pid) else {
+        return match ours {
+            true => Ok(()),
+            false => Err(bystanders(saved, verb, saved.pid)),
+        };
+    };
+    let own_ns = pid_namespace_of(std::process::id() as libc::pid_t) != Some(container_ns);
+    for pid in cgroup.pids()? {
+        let container_s = match own_ns {
+            true => in_pid_namespace_or_below(pid, container_ns),
+            false => Some(ours || descends_from(pid, saved.pid)),
+        };
+        if !container_s.unwrap_or(ours) {
+            return Err(bystanders(saved, verb, pid));
+        }
     }
     Ok(())
+}
+
+fn bystanders(saved: &Saved, verb: &str, pid: libc::pid_t) -> Error {
+    let path = saved.cgroup.path.as_deref().unwrap_or_default();
+    let whose = match saved.cgroup.owns() {
+        true => "another container's, given the same cgroupsPath",
+        false => "not the container's (the cgroup was not made by husk)",
+    };
+    Error::new(format!(
+        "cannot {verb} container \"{}\": its cgroup {path} holds process {pid}, {whose}",
+        saved.id
+    ))
+}
+
+/// The inode of the pid namespace of `pid`; `None` when it cannot be read.
+fn pid_namespace_of(pid: libc::pid_t) -> Option<u64> {
+    namespace_inode(&open_pid_namespace(pid)?)
+}
+
+fn open_pid_namespace(pid: libc::pid_t) -> Option<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/ns/pid")).ok()?;
+    crate::sys::openat(libc::AT_FDCWD, &path, libc::O_RDONLY, 0).ok()
+}
+
+fn namespace_inode(fd: &OwnedFd) -> Option<u64> {
+    nix::sys::stat::fstat(fd).ok().map(|st| st.st_ino)
+}
+
+/// Whether `pid` is in the pid namespace `ns` or a namespace below it (a
+/// container may make its own); `None` when it cannot be read.
+fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64) -> Option<bool> {
+    let mut fd = open_pid_namespace(pid)?;
+    loop {
+        if namespace_inode(&fd)? == ns {
+            return Some(true);
+        }
+        match crate::sys::namespace_parent(&fd) {
+            Ok(parent) => fd = parent,
+            Err(_) => return Some(false),
+        }
+    }
+}
+
+/// Whether `pid` is `ancestor` or one of its descendants (by parent pids,
+/// a bounded walk: the chain is read one process at a time).
+fn descends_from(pid: libc::pid_t, ancestor: libc::pid_t) -> bool {
+    let mut p = pid;
+    for _ in 0..4096 {
+        if p == ancestor {
+            return true;
+        }
+        match crate::sys::process_stat(p) {
+            Some(stat) if stat.ppid > 1 => p = stat.ppid,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// The pids (in husk's pid namespace) of every process in the container's cgroup.

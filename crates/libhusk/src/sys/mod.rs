@@ -248,6 +248,17 @@ pub fn namespace_type(fd: &OwnedFd) -> io::Result<i32> {
     check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as libc::Ioctl) })
 }
 
+/// The namespace that owns (a user namespace) or is the parent of (a pid
+/// namespace) the one open as `fd` (ioctl NS_GET_PARENT); EPERM above the
+/// caller's own.
+pub fn namespace_parent(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    const NS_GET_PARENT: libc::c_ulong = 0xb702;
+    // SAFETY: this ioctl takes no argument and returns a new fd.
+    let parent = check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_PARENT as libc::Ioctl) })?;
+    // SAFETY: the kernel just returned this fd, owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(parent) })
+}
+
 /// Marks every fd from `first` upwards close-on-exec, leaving lower ones alone.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
