@@ -489,8 +489,20 @@ fn checkpoint_and_restore_refuse_what_husk_cannot_do() {
     // deletes the one its checkpoint removed) succeeds; without --force not.
     assert_ok(&husk(&b, &["delete", "--force", "c2"]));
     assert!(stderr(&husk(&b, &["delete", "c2"])).contains("does not exist"));
+    // A created container, paused, is `paused` but not running: its init
+    // has not exec'd (70bccf9 let it past the refusal of a created one).
+    assert_ok(&husk(&b, &["create", "--bundle", b.dir.to_str().unwrap(), "p"]));
+    assert_ok(&husk(&b, &["pause", "p"]));
+    let o = husk(&b, &["checkpoint", "p"]);
+    assert!(
+        stderr(&o).contains("it is paused while created, not running"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ok(&husk(&b, &["delete", "--force", "p"]));
     assert_ok(&husk(&b, &["delete", "--force", "c"]));
     b.assert_gone("c");
+    b.assert_gone("p");
 }
 
 /// `--image-path` and `--work-path` where the container's processes can

@@ -55,6 +55,13 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let saved = locked.load(&opts.id)?;
     let status = locked.status(&saved);
     match status {
+        // A paused container may be a created one (its init before execve).
+        Status::Paused if !saved.restored && saved.init_before_exec() => {
+            bail!(
+                "cannot checkpoint container {}: it is paused while created, not running",
+                opts.id
+            )
+        }
         Status::Running | Status::Paused => {}
         status => bail!("cannot checkpoint container {}: it is {status}, not running", opts.id),
     }
