@@ -71,7 +71,13 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
     match locked.status(&saved) {
         Status::Paused => {
             let cgroup = driver_of(&saved)?;
-            refuse_to_reach_bystanders(&saved, cgroup.as_ref(), "resume")?;
+            // A cgroup husk made is always thawed: what is frozen there
+            // with the container is husk's own (an exec's joiner caught by
+            // the pause) or came after it, and refusing would leave the
+            // container paused for good.
+            if !saved.cgroup.owns() {
+                refuse_to_reach_bystanders(&saved, cgroup.as_ref(), "resume")?;
+            }
             cgroup.freeze(false)
         }
         Status::Stopped => Err(Error::not_running(id)),
@@ -82,7 +88,9 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
 /// Freezing or thawing a cgroup reaches every process in it: refuse when one
 /// is not the container's. In a cgroup husk made, a process of a pid
 /// namespace that is neither the container's nor below it belongs to another
-/// container given the same cgroupsPath, which this would pause or unpause.
+/// container given the same cgroupsPath, which this would pause or unpause,
+/// unless its children's pid namespace is the container's: `exec`'s joiner,
+/// which stays in husk's until its child has exec'd.
 /// A cgroup husk did not make may hold the host's processes: there, what
 /// cannot be shown to be the container's counts as a bystander (with no pid
 /// namespace of its own, only the init and its descendants are).
@@ -97,7 +105,9 @@ fn refuse_to_reach_bystanders(saved: &Saved, cgroup: &dyn Driver, verb: &str) ->
     let own_ns = pid_namespace_of(std::process::id() as libc::pid_t) != Some(container_ns);
     for pid in cgroup.pids()? {
         let container_s = match own_ns {
-            true => in_pid_namespace_or_below(pid, container_ns),
+            true => in_pid_namespace_or_below(pid, container_ns, "pid")
+                .filter(|&yes| yes)
+                .or_else(|| in_pid_namespace_or_below(pid, container_ns, "pid_for_children")),
             false => Some(ours || descends_from(pid, saved.pid)),
         };
         if !container_s.unwrap_or(ours) {
@@ -121,11 +131,12 @@ fn bystanders(saved: &Saved, verb: &str, pid: libc::pid_t) -> Error {
 
 /// The inode of the pid namespace of `pid`; `None` when it cannot be read.
 fn pid_namespace_of(pid: libc::pid_t) -> Option<u64> {
-    namespace_inode(&open_pid_namespace(pid)?)
+    namespace_inode(&open_pid_namespace(pid, "pid")?)
 }
 
-fn open_pid_namespace(pid: libc::pid_t) -> Option<OwnedFd> {
-    let path = std::ffi::CString::new(format!("/proc/{pid}/ns/pid")).ok()?;
+/// `/proc/PID/ns/NAME`: `pid`, or `pid_for_children`.
+fn open_pid_namespace(pid: libc::pid_t, name: &str) -> Option<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/ns/{name}")).ok()?;
     crate::sys::openat(libc::AT_FDCWD, &path, libc::O_RDONLY, 0).ok()
 }
 
@@ -133,10 +144,11 @@ fn namespace_inode(fd: &OwnedFd) -> Option<u64> {
     nix::sys::stat::fstat(fd).ok().map(|st| st.st_ino)
 }
 
-/// Whether `pid` is in the pid namespace `ns` or a namespace below it (a
-/// container may make its own); `None` when it cannot be read.
-fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64) -> Option<bool> {
-    let mut fd = open_pid_namespace(pid)?;
+/// Whether `pid`'s pid namespace `name` (see [`open_pid_namespace`]) is `ns`
+/// or a namespace below it (a container may make its own); `None` when it
+/// cannot be read.
+fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64, name: &str) -> Option<bool> {
+    let mut fd = open_pid_namespace(pid, name)?;
     loop {
         if namespace_inode(&fd)? == ns {
             return Some(true);

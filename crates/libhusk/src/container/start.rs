@@ -169,20 +169,15 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved, opened_first: bool
             bail!("container init exited before it could start");
         }
         if !fifo_ready && !init_gone {
-            match saved.init_stat_even_ended() {
-                // An init that exec'd before we opened the fifo (its `start`
-                // was killed) never shows us its end: ask the kernel.
-                Some(s) if s.alive() && s.flags & sys::PF_FORKNOEXEC == 0 => return Ok(()),
-                // One that is ending before its execve never opens the fifo,
-                // and stays (pid 1 of its namespace) until the namespace's
-                // other processes are reaped, which may be never.
-                Some(s) if s.flags & sys::PF_EXITING != 0 => {
+            match init_progress(saved.init_stat_even_ended().as_ref()) {
+                InitProgress::Execed => return Ok(()),
+                InitProgress::EndingBeforeExec => {
                     let why = ended_before_exec(saved, pidfd);
                     return Err(Error::new(
                         why.unwrap_or_else(|| "container init exited before it could start".into()),
                     ));
                 }
-                _ => continue,
+                InitProgress::Waiting => continue,
             }
         }
         let mut buf = [0u8; 4096];
@@ -197,6 +192,28 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved, opened_first: bool
             Err(nix::errno::Errno::EAGAIN) => bail!("container init exited before it could start"),
             Err(e) => Err(e).context(|| "read exec fifo".into()),
         };
+    }
+}
+
+/// What the init's /proc stat says while `start` sees nothing on the fifo.
+#[derive(Debug, PartialEq)]
+enum InitProgress {
+    /// It exec'd (before we opened the fifo: its `start` was killed), and
+    /// may have run and ended since the poll.
+    Execed,
+    /// It is ending before its execve: it will never open the fifo, and
+    /// stays, pid 1 of its namespace, until the namespace's other processes
+    /// are reaped, which may be never.
+    EndingBeforeExec,
+    /// Not yet there, or not to be told apart (gone: the pidfd will say).
+    Waiting,
+}
+
+fn init_progress(stat: Option<&sys::ProcStat>) -> InitProgress {
+    match stat {
+        Some(s) if s.flags & sys::PF_FORKNOEXEC == 0 => InitProgress::Execed,
+        Some(s) if s.flags & sys::PF_EXITING != 0 => InitProgress::EndingBeforeExec,
+        _ => InitProgress::Waiting,
     }
 }
 
@@ -236,4 +253,38 @@ fn ended_before_exec(saved: &Saved, pidfd: &OwnedFd) -> Option<String> {
         (sig, _) => (format!(" by signal {sig}"), ""),
     };
     Some(format!("the container's init ended{how} before its program ran{hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(state: u8, flags: u64) -> sys::ProcStat {
+        sys::ProcStat {
+            start_time: 1,
+            state,
+            ppid: 1,
+            flags,
+            threads: 1,
+            processor: None,
+            exit_code: None,
+        }
+    }
+
+    /// A program that ran and ended between the poll and the stat read is a
+    /// zombie that is exiting: 1287294 took it for an init that never ran
+    /// (the outside review of it, with strace delaying the read).
+    #[test]
+    fn an_init_that_execd_counts_as_started_even_once_ended() {
+        let exiting = sys::PF_EXITING;
+        assert_eq!(init_progress(Some(&stat(b'Z', exiting))), InitProgress::Execed);
+        assert_eq!(init_progress(Some(&stat(b'S', 0))), InitProgress::Execed);
+        let before_exec = sys::PF_FORKNOEXEC;
+        assert_eq!(
+            init_progress(Some(&stat(b'S', before_exec | exiting))),
+            InitProgress::EndingBeforeExec
+        );
+        assert_eq!(init_progress(Some(&stat(b'S', before_exec))), InitProgress::Waiting);
+        assert_eq!(init_progress(None), InitProgress::Waiting);
+    }
 }
