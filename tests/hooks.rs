@@ -606,3 +606,31 @@ fn run_detached_whose_relay_fails_leaves_a_container_made_anew_alone() {
     assert_ok(&b.husk(&["delete", "-f", "n"]));
     b.assert_gone("n");
 }
+
+/// A poststart hook that takes long ran with the container's lock held, so
+/// `delete -f` waited for it and failed after the lock's minute (the
+/// outside review of 1287294). The hooks now run with the lock let go.
+#[test]
+fn a_slow_poststart_hook_does_not_keep_delete_force_out() {
+    let mut b = Bundle::new("hook-slow-poststart");
+    b.config["process"]["args"] = json!(["sleep", "30"]);
+    b.config["hooks"] = json!({"poststart": [{"path": "/bin/sleep", "args": ["sleep", "8"]}]});
+    b.save();
+    assert_ok(&b.create("p"));
+    let mut start = b.husk_command(&["start", "p"]);
+    start
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut start = start.spawn().unwrap();
+    b.wait_status("p", "running");
+    let begun = std::time::Instant::now();
+    assert_ok(&b.husk(&["delete", "-f", "p"]));
+    assert!(
+        begun.elapsed() < std::time::Duration::from_secs(4),
+        "delete -f waited {:?}",
+        begun.elapsed()
+    );
+    // start (and its hook, tagged as the bundle's) ends with the hook.
+    wait_within(&mut start, std::time::Duration::from_secs(20), "start");
+    b.assert_gone("p");
+}

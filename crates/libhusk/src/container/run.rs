@@ -2,7 +2,7 @@
 
 use super::create::{spawn, Caller, Spawned};
 use super::delete::{kill_and_wait, remove_container, remove_unless_replaced};
-use super::start::{relay_until_ready, start_in_foreground, start_process};
+use super::start::{poststart, relay_until_ready, start_in_foreground, start_process};
 use super::wait::{sigkill, wait_status};
 use super::{Mode, RunOptions};
 use crate::container::foreground::Foreground;
@@ -77,7 +77,10 @@ fn start_detached(store: &Store, spawned: Spawned) -> Result<()> {
             return Err(e);
         }
     };
-    drop(locked); // kill, state, delete -f must work while we wait for READY=1
+    // kill, state, delete -f must work while the poststart hooks run and we
+    // wait for READY=1.
+    drop(locked);
+    poststart(&saved);
     let relayed = relay_until_ready(notifications);
     if relayed.is_err() {
         // Only once it is known to be ours: a `delete -f` and a `create` may

@@ -24,7 +24,10 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     match locked.status(&saved) {
         Status::Created => {
             let notifications = start_process(&locked.dir, &saved, None)?;
-            drop(locked); // kill, state, delete -f must work while we wait for READY=1
+            // kill, state, delete -f must work while the poststart hooks run
+            // and we wait for READY=1.
+            drop(locked);
+            poststart(&saved);
             relay_until_ready(notifications)
         }
         Status::Stopped => bail!("cannot start a container that has stopped"),
@@ -33,9 +36,10 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     }
 }
 
-/// Starts the program, then runs the poststart hooks. With NOTIFY_SOCKET,
-/// returns the container's notifications, which the caller relays with
-/// [`relay_until_ready`] once it has let the container's lock go. `early`:
+/// Starts the program; the caller runs the poststart hooks ([`poststart`])
+/// once it has let the container's lock go. With NOTIFY_SOCKET, returns the
+/// container's notifications, which the caller then relays with
+/// [`relay_until_ready`]. `early`:
 /// what `run` took before it let the init go on, if it did.
 pub(super) fn start_process(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Notifications>> {
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
@@ -73,7 +77,9 @@ pub(super) fn relay_until_ready(notifications: Option<Notifications>) -> Result<
 /// stays as the container's parent, to run: MAINPID is the caller's own pid.
 pub(super) fn start_in_foreground(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Relay>> {
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
-    start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd)
+    let relay = start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd)?;
+    poststart(saved);
+    Ok(relay)
 }
 
 fn start_relaying(
@@ -90,11 +96,16 @@ fn start_relaying(
     };
     release(dir, saved, early_fifo, pidfd)?;
     crate::log::step("init released: startContainer hooks run, program exec'd");
+    Ok(relay)
+}
+
+/// Runs the poststart hooks, with the container's lock let go: a hook that
+/// takes long (or waits on the container) must not keep `delete -f` out.
+pub(super) fn poststart(saved: &Saved) {
     if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
         crate::log::step("poststart hooks run");
     }
-    Ok(relay)
 }
 
 /// Lets a created init exec its program: opening the fifo's read end unblocks the
