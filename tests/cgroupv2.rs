@@ -221,6 +221,18 @@ fn v2_freeze_and_thaw() {
     assert!(file(&path, "cgroup.events").contains("frozen 0"));
     assert_ok(&b.husk(&["delete", "-f", "f"]));
     b.assert_gone("f");
+    // A created container too, as with runc: v2 freezes its waiting init in
+    // `S`, as it waits unfrozen, so the status reads cgroup.freeze.
+    assert_ok(&b.create("c"));
+    assert_ok(&b.husk(&["pause", "c"]));
+    assert_eq!(b.status("c"), "paused");
+    assert!(!b.husk(&["start", "c"]).status.success(), "a paused container started");
+    assert_ok(&b.husk(&["resume", "c"]));
+    assert_eq!(b.status("c"), "created");
+    assert_ok(&b.husk(&["start", "c"]));
+    b.wait_status("c", "running");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
 }
 
 #[test]
