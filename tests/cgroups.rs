@@ -536,6 +536,96 @@ fn pause_refuses_a_foreign_cgroup_shared_with_the_host_pid_namespace() {
     b.assert_gone("h");
 }
 
+/// A host process only in the freezer hierarchy's cgroup (as `cgexec -g
+/// freezer:...` puts it): the check read the pids hierarchy's processes,
+/// and `pause` froze it (the outside review of f595507).
+#[test]
+fn pause_checks_the_processes_the_freezer_reaches() {
+    let path = format!("husk-test-freezer-only-{}", std::process::id());
+    let dir = std::path::Path::new("/sys/fs/cgroup/freezer").join(&path);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    std::fs::write(dir.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let mut b = Bundle::new("cg-freezer-only");
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{path}"));
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "f"]));
+    let paused = b.husk(&["pause", "f"]);
+    let state = std::fs::read_to_string(dir.join("freezer.state")).unwrap();
+    std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
+    assert!(
+        !paused.status.success(),
+        "pause froze a host process ({})",
+        state.trim()
+    );
+    let want = format!("holds process {}, not the container's", sleeper.id());
+    assert!(stderr(&paused).contains(&want), "{}", stderr(&paused));
+    assert_ok(&b.husk(&["delete", "-f", "f"]));
+    assert!(sleeper.try_wait().unwrap().is_none(), "the host process was killed");
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.assert_gone("f");
+    for h in Bystander::hierarchies() {
+        assert!(!h.join(&path).exists(), "{} left", h.join(&path).display());
+    }
+}
+
+/// `exec`'s joiner enters the container's cgroup before it joins the pid
+/// namespace (for its children): a `pause` then took it for the host's in a
+/// cgroup husk did not make and refused, or, had it frozen it in between,
+/// `resume` refused for ever (the outside review of f595507; strace holds
+/// the joiner's first setns here). It is known as husk itself now.
+#[test]
+fn pause_takes_execs_joiner_for_the_containers_before_it_joins() {
+    let path = format!("husk-test-joiner-{}", std::process::id());
+    for h in Bystander::hierarchies() {
+        let dir = h.join(&path);
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(parent) = std::fs::read_to_string(h.join(file)) {
+                std::fs::write(dir.join(file), parent.trim()).unwrap();
+            }
+        }
+    }
+    let mut b = Bundle::new("cg-joiner");
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{path}"));
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "j"]));
+    let init = b.state("j")["pid"].as_i64().unwrap().to_string();
+    let inject = "inject=setns:delay_enter=2000000:when=1";
+    let mut exec = b.husk_under_strace(&["-f", "-o", "/dev/null", "-e", inject], &["exec", "j", "true"]);
+    let mut exec = exec
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let procs = std::path::Path::new("/sys/fs/cgroup/freezer")
+        .join(&path)
+        .join("cgroup.procs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&procs).unwrap().lines().all(|p| p == init) {
+        assert!(Instant::now() < deadline, "the joiner never entered the cgroup");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let paused = b.husk(&["pause", "j"]);
+    let resumed = b.husk(&["resume", "j"]);
+    assert!(paused.status.success(), "{}", stderr(&paused));
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let status = wait_within(&mut exec, Duration::from_secs(20), "exec");
+    assert!(status.success(), "exec: {status}");
+    assert_eq!(b.status("j"), "running");
+    assert_ok(&b.husk(&["delete", "-f", "j"]));
+    b.assert_gone("j");
+    for h in Bystander::hierarchies() {
+        let _ = std::fs::remove_dir(h.join(&path));
+        assert!(!h.join(&path).exists(), "{} left", h.join(&path).display());
+    }
+}
+
 /// Two containers given one cgroupsPath: pausing the one that made it froze
 /// the other, and resuming either thawed both (the outside review of
 /// 70bccf9). Pausing either is now refused, naming the other's process, and

@@ -861,25 +861,36 @@ fn delete_force_ends_a_start_that_waits_for_a_stopped_init() {
     let mut b = Bundle::new("start-stopped");
     b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
     b.save();
-    assert_ok(&b.create("s"));
-    let pid = b.state("s")["pid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP).unwrap();
-    let mut start = b.husk_command(&["start", "s"]);
-    start
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut start = start.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let begun = std::time::Instant::now();
-    assert_ok(&b.husk(&["delete", "-f", "s"]));
-    assert!(
-        begun.elapsed() < std::time::Duration::from_secs(10),
-        "delete -f waited {:?}",
-        begun.elapsed()
-    );
-    let status = wait_within(&mut start, std::time::Duration::from_secs(10), "start");
-    assert!(!status.success(), "start of a container deleted meanwhile succeeded");
-    b.assert_gone("s");
+    // Then also frozen by someone else once start waits: a frozen init dies
+    // only once thawed (the outside review of 1287294).
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer");
+    for frozen_too in [false, true] {
+        assert_ok(&b.create("s"));
+        let pid = b.state("s")["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP).unwrap();
+        let mut start = b.husk_command(&["start", "s"]);
+        start
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut start = start.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if frozen_too {
+            let state = freezer
+                .join(b.default_cgroup("s").trim_start_matches('/'))
+                .join("freezer.state");
+            std::fs::write(&state, "FROZEN").unwrap();
+        }
+        let begun = std::time::Instant::now();
+        assert_ok(&b.husk(&["delete", "-f", "s"]));
+        assert!(
+            begun.elapsed() < std::time::Duration::from_secs(10),
+            "delete -f waited {:?}",
+            begun.elapsed()
+        );
+        let status = wait_within(&mut start, std::time::Duration::from_secs(10), "start");
+        assert!(!status.success(), "start of a container deleted meanwhile succeeded");
+        b.assert_gone("s");
+    }
 }
 
 /// An init that is ending before its execve stays (pid 1 of its namespace)

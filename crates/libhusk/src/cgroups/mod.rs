@@ -483,6 +483,13 @@ fn too_deep(dir: &Path) -> std::io::Error {
 /// Adds the processes of cgroup `dir` (`depth` levels below the container's)
 /// and of its sub-cgroups to `pids` (cgroupfs holds no symlinks: the walk
 /// stays below `dir`). A sub-cgroup removed meanwhile has none.
+/// Every process in the cgroup directory `dir` and below it.
+pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
+    let mut pids = Vec::new();
+    pids_below(dir, 0, &mut pids).context(|| format!("read {}", dir.display()))?;
+    Ok(pids)
+}
+
 fn pids_below(dir: &Path, depth: usize, pids: &mut Vec<libc::pid_t>) -> std::io::Result<()> {
     if depth > MAX_SUB_CGROUP_DEPTH {
         return Err(too_deep(dir));

@@ -89,8 +89,10 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
 /// is not the container's. In a cgroup husk made, a process of a pid
 /// namespace that is neither the container's nor below it belongs to another
 /// container given the same cgroupsPath, which this would pause or unpause,
-/// unless its children's pid namespace is the container's: `exec`'s joiner,
-/// which stays in husk's until its child has exec'd.
+/// unless its children's pid namespace is the container's, or it is husk
+/// itself in husk's pid namespace: `exec`'s joiner, which stays in husk's
+/// pid namespace until its child has exec'd, and enters the cgroup before
+/// it joins the container's for its children.
 /// A cgroup husk did not make may hold the host's processes: there, what
 /// cannot be shown to be the container's counts as a bystander (with no pid
 /// namespace of its own, only the init and its descendants are).
@@ -102,15 +104,22 @@ fn refuse_to_reach_bystanders(saved: &Saved, cgroup: &dyn Driver, verb: &str) ->
             false => Err(bystanders(saved, verb, saved.pid)),
         };
     };
-    let own_ns = pid_namespace_of(std::process::id() as libc::pid_t) != Some(container_ns);
-    for pid in cgroup.pids()? {
+    let husks_ns = pid_namespace_of(std::process::id() as libc::pid_t);
+    let own_ns = husks_ns != Some(container_ns);
+    // What the freeze reaches: on v1 the freezer hierarchy's processes,
+    // which need not be those of the others (a foreign cgroup).
+    let pids = match saved.cgroup.freezer.as_deref().and_then(std::path::Path::parent) {
+        Some(dir) => crate::cgroups::pids_in(dir)?,
+        None => cgroup.pids()?,
+    };
+    for pid in pids {
         let container_s = match own_ns {
             true => in_pid_namespace_or_below(pid, container_ns, "pid")
                 .filter(|&yes| yes)
                 .or_else(|| in_pid_namespace_or_below(pid, container_ns, "pid_for_children")),
             false => Some(ours || descends_from(pid, saved.pid)),
         };
-        if !container_s.unwrap_or(ours) {
+        if !container_s.unwrap_or(ours) && !is_husk_here(pid, husks_ns) {
             return Err(bystanders(saved, verb, pid));
         }
     }
@@ -127,6 +136,21 @@ fn bystanders(saved: &Saved, verb: &str, pid: libc::pid_t) -> Error {
         "cannot {verb} container \"{}\": its cgroup {path} holds process {pid}, {whose}",
         saved.id
     ))
+}
+
+/// Whether `pid` runs this very husk binary in husk's pid namespace: an
+/// `exec`'s joiner, which enters the container's cgroup before its pid
+/// namespace (and then has it for its children only).
+fn is_husk_here(pid: libc::pid_t, husks_ns: Option<u64>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let same_file = match (
+        std::fs::metadata(format!("/proc/{pid}/exe")),
+        std::fs::metadata("/proc/self/exe"),
+    ) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    };
+    same_file && husks_ns.is_some() && pid_namespace_of(pid) == husks_ns
 }
 
 /// The inode of the pid namespace of `pid`; `None` when it cannot be read.

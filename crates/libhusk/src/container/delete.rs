@@ -123,9 +123,16 @@ fn lock_killing_holder(store: &Store, id: &str) -> Result<Locked> {
     if let Some(locked) = store.try_lock(id)? {
         return Ok(locked);
     }
-    if let Ok(pidfd) = store.load_any(id).and_then(|saved| open_init(&saved)) {
-        log::debug(&format!("another command holds container {id}: killing its init"));
-        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+    if let Ok(saved) = store.load_any(id) {
+        if let Ok(pidfd) = open_init(&saved) {
+            log::debug(&format!("another command holds container {id}: killing its init"));
+            let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            // A frozen init dies only once thawed (a `start` that found it
+            // frozen by someone else after its status check waits on).
+            if is_frozen(&saved) {
+                let _ = crate::cgroups::driver::for_record(&saved.cgroup).and_then(|c| c.freeze(false));
+            }
+        }
     }
     store.lock(id)
 }
