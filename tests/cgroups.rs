@@ -626,6 +626,53 @@ fn pause_takes_execs_joiner_for_the_containers_before_it_joins() {
     }
 }
 
+/// d5aedec took any process running husk in husk's pid namespace for exec's
+/// joiner: a husk command of the host in a cgroup husk did not make (here
+/// one blocked opening its --log fifo) was frozen by `pause` (the outside
+/// review of d5aedec). Only a child of `husk exec ... ID` is the joiner.
+#[test]
+fn pause_refuses_a_husk_command_of_the_host_in_a_foreign_cgroup() {
+    let path = format!("husk-test-husk-bystander-{}", std::process::id());
+    let dir = std::path::Path::new("/sys/fs/cgroup/freezer").join(&path);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut b = Bundle::new("cg-husk-bystander");
+    let fifo = b.dir.join("log.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut blocked = std::process::Command::new(HUSK)
+        .arg("--log")
+        .arg(&fifo)
+        .args(["state", "nosuch"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::write(dir.join("cgroup.procs"), blocked.id().to_string()).unwrap();
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{path}"));
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "h"]));
+    let paused = b.husk(&["pause", "h"]);
+    let state = std::fs::read_to_string(dir.join("freezer.state")).unwrap();
+    std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
+    let blocked_pid = blocked.id();
+    let _ = blocked.kill();
+    let _ = blocked.wait();
+    assert!(
+        !paused.status.success(),
+        "pause froze a husk command of the host ({})",
+        state.trim()
+    );
+    let want = format!("holds process {blocked_pid}, not the container's");
+    assert!(stderr(&paused).contains(&want), "{}", stderr(&paused));
+    assert_ok(&b.husk(&["delete", "-f", "h"]));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.assert_gone("h");
+    for h in Bystander::hierarchies() {
+        assert!(!h.join(&path).exists(), "{} left", h.join(&path).display());
+    }
+}
+
 /// Two containers given one cgroupsPath: pausing the one that made it froze
 /// the other, and resuming either thawed both (the outside review of
 /// 70bccf9). Pausing either is now refused, naming the other's process, and

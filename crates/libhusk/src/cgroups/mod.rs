@@ -480,9 +480,6 @@ fn too_deep(dir: &Path) -> std::io::Error {
     ))
 }
 
-/// Adds the processes of cgroup `dir` (`depth` levels below the container's)
-/// and of its sub-cgroups to `pids` (cgroupfs holds no symlinks: the walk
-/// stays below `dir`). A sub-cgroup removed meanwhile has none.
 /// Every process in the cgroup directory `dir` and below it.
 pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
     let mut pids = Vec::new();
@@ -490,6 +487,9 @@ pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
     Ok(pids)
 }
 
+/// Adds the processes of cgroup `dir` (`depth` levels below the container's)
+/// and of its sub-cgroups to `pids` (cgroupfs holds no symlinks: the walk
+/// stays below `dir`). A sub-cgroup removed meanwhile has none.
 fn pids_below(dir: &Path, depth: usize, pids: &mut Vec<libc::pid_t>) -> std::io::Result<()> {
     if depth > MAX_SUB_CGROUP_DEPTH {
         return Err(too_deep(dir));
@@ -573,6 +573,10 @@ pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
         .lines()
         .any(|l| l.trim() == want)
     {
+        if frozen && !v2 && std::fs::read_to_string(file).is_ok_and(|v| v.trim() == "THAWED") {
+            // Another command (a `delete -f`) thawed it meanwhile.
+            bail!("the cgroup was thawed while husk froze it");
+        }
         if std::time::Instant::now() > deadline {
             if frozen {
                 // As runc: a freeze that does not finish is undone, rather

@@ -119,7 +119,7 @@ fn refuse_to_reach_bystanders(saved: &Saved, cgroup: &dyn Driver, verb: &str) ->
                 .or_else(|| in_pid_namespace_or_below(pid, container_ns, "pid_for_children")),
             false => Some(ours || descends_from(pid, saved.pid)),
         };
-        if !container_s.unwrap_or(ours) && !is_husk_here(pid, husks_ns) {
+        if !container_s.unwrap_or(ours) && !is_exec_joiner(pid, husks_ns, &saved.id) {
             return Err(bystanders(saved, verb, pid));
         }
     }
@@ -138,19 +138,32 @@ fn bystanders(saved: &Saved, verb: &str, pid: libc::pid_t) -> Error {
     ))
 }
 
-/// Whether `pid` runs this very husk binary in husk's pid namespace: an
-/// `exec`'s joiner, which enters the container's cgroup before its pid
-/// namespace (and then has it for its children only).
-fn is_husk_here(pid: libc::pid_t, husks_ns: Option<u64>) -> bool {
+/// Whether `pid` is the joiner of an `exec` into container `id`, which
+/// enters the container's cgroup before its pid namespace (and then has it
+/// for its children only): it runs this very husk binary in husk's pid
+/// namespace, and so does its parent, `husk ... exec ... ID`. Running husk
+/// is not enough: any husk command, or code loaded into one, would pass.
+fn is_exec_joiner(pid: libc::pid_t, husks_ns: Option<u64>, id: &str) -> bool {
+    let runs_husk_here = |p: libc::pid_t| runs_this_husk(p) && husks_ns.is_some() && pid_namespace_of(p) == husks_ns;
+    let Some(parent) = crate::sys::process_stat(pid).map(|s| s.ppid) else {
+        return false;
+    };
+    let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap_or_default();
+    let mut args = cmdline.split(|&b| b == 0).map(|a| std::str::from_utf8(a).unwrap_or(""));
+    let execs_into_id = args.any(|a| a == "exec") && args.any(|a| a == id);
+    execs_into_id && runs_husk_here(pid) && runs_husk_here(parent)
+}
+
+/// Whether `pid`'s executable is the same file as this process's.
+fn runs_this_husk(pid: libc::pid_t) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let same_file = match (
+    match (
         std::fs::metadata(format!("/proc/{pid}/exe")),
         std::fs::metadata("/proc/self/exe"),
     ) {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
         _ => false,
-    };
-    same_file && husks_ns.is_some() && pid_namespace_of(pid) == husks_ns
+    }
 }
 
 /// The inode of the pid namespace of `pid`; `None` when it cannot be read.
