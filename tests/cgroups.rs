@@ -564,14 +564,8 @@ fn pause_checks_the_processes_the_freezer_reaches() {
     assert!(sleeper.try_wait().unwrap().is_none(), "the host process was killed");
     let _ = sleeper.kill();
     let _ = sleeper.wait();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    remove_foreign_cgroup(&dir, &path);
     b.assert_gone("f");
-    for h in Bystander::hierarchies() {
-        assert!(!h.join(&path).exists(), "{} left", h.join(&path).display());
-    }
 }
 
 /// `exec`'s joiner enters the container's cgroup before it joins the pid
@@ -663,13 +657,20 @@ fn pause_refuses_a_husk_command_of_the_host_in_a_foreign_cgroup() {
     let want = format!("holds process {blocked_pid}, not the container's");
     assert!(stderr(&paused).contains(&want), "{}", stderr(&paused));
     assert_ok(&b.husk(&["delete", "-f", "h"]));
+    remove_foreign_cgroup(&dir, &path);
+    b.assert_gone("h");
+}
+
+/// Removes the freezer cgroup `dir` a test made (its processes gone, it
+/// empties within moments), and checks no hierarchy keeps `path`.
+#[track_caller]
+fn remove_foreign_cgroup(dir: &std::path::Path, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
+    while dir.exists() && std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    b.assert_gone("h");
     for h in Bystander::hierarchies() {
-        assert!(!h.join(&path).exists(), "{} left", h.join(&path).display());
+        assert!(!h.join(path).exists(), "{} left", h.join(path).display());
     }
 }
 
