@@ -568,13 +568,14 @@ pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_micros(100);
-    while !std::fs::read_to_string(&check)
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.trim() == want)
-    {
-        if frozen && !v2 && std::fs::read_to_string(file).is_ok_and(|v| v.trim() == "THAWED") {
-            // Another command (a `delete -f`) thawed it meanwhile.
+    loop {
+        let now = std::fs::read_to_string(&check).unwrap_or_default();
+        if now.lines().any(|l| l.trim() == want) {
+            return Ok(());
+        }
+        // On v1 `check` is the freezer's state: another command (a
+        // `delete -f`) may have thawed it meanwhile.
+        if frozen && !v2 && now.trim() == "THAWED" {
             bail!("the cgroup was thawed while husk froze it");
         }
         if std::time::Instant::now() > deadline {
@@ -590,7 +591,6 @@ pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(20));
     }
-    Ok(())
 }
 
 pub fn is_frozen_file(file: &Path) -> bool {
