@@ -931,6 +931,83 @@ fn a_process_in_a_sub_cgroup_does_not_escape_kill_all_or_delete() {
     b.assert_gone("s");
 }
 
+/// Makes `levels` sub-cgroups nested in `top`, by fd (together longer than
+/// PATH_MAX, as a container in its cgroup namespace can make them), v1
+/// cpusets given their cpus and mems; returns the deepest.
+fn nest_sub_cgroups(top: &std::path::Path, levels: usize) -> std::os::fd::OwnedFd {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    let name = "hidden-sub-cgroup-with-a-name-long-enough-to-pass-path-max";
+    let cpuset: Vec<(&str, String)> = ["cpuset.cpus", "cpuset.mems"]
+        .into_iter()
+        .filter_map(|f| Some((f, std::fs::read_to_string(top.join(f)).ok()?)))
+        .collect();
+    let mut dir = nix::fcntl::open(top, OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).unwrap();
+    for _ in 0..levels {
+        mkdirat(&dir, name, Mode::from_bits_truncate(0o755)).unwrap();
+        dir = openat(&dir, name, OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).unwrap();
+        for (file, value) in &cpuset {
+            let fd = openat(&dir, *file, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).unwrap();
+            std::fs::File::from(fd).write_all(value.as_bytes()).unwrap();
+        }
+    }
+    dir
+}
+
+/// A container with a writable cgroupfs nests sub-cgroups as deep as it likes:
+/// a process hidden below PATH_MAX is still found, frozen, killed, and every
+/// level removed.
+#[test]
+fn a_process_hidden_below_path_max_does_not_escape_pause_or_delete() {
+    let mut b = Bundle::new("cg-deep");
+    b.without_namespace("pid");
+    b.script("sleep 37 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "d"]));
+    let path = b.default_cgroup("d");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let child = loop {
+        let procs: Vec<String> = v1("pids", &path, "cgroup.procs").lines().map(String::from).collect();
+        if procs.len() == 2 {
+            break procs[1].clone();
+        }
+        assert!(Instant::now() < deadline, "the child never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut deepest_freezer = None;
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let hierarchy = h.file_name().to_string_lossy().into_owned();
+        let top = cgroup_dir(&hierarchy, &path, "");
+        if top.is_dir() {
+            let deepest = nest_sub_cgroups(&top, 80);
+            let procs = nix::fcntl::openat(
+                &deepest,
+                "cgroup.procs",
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .unwrap();
+            std::fs::File::from(procs).write_all(child.as_bytes()).unwrap();
+            if hierarchy == "freezer" {
+                deepest_freezer = Some(deepest);
+            }
+        }
+    }
+    let ps: Vec<i64> = serde_json::from_slice(&b.husk(&["ps", "-f", "json", "d"]).stdout).unwrap();
+    assert_eq!(ps.len(), 2, "ps misses the hidden process: {ps:?}");
+    let freezer_state = || {
+        let dir = deepest_freezer.as_ref().expect("no freezer hierarchy");
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(dir, "freezer.state", flags, nix::sys::stat::Mode::empty()).unwrap();
+        std::io::read_to_string(std::fs::File::from(fd)).unwrap()
+    };
+    assert_ok(&b.husk(&["pause", "d"]));
+    assert_eq!(freezer_state().trim(), "FROZEN");
+    assert_ok(&b.husk(&["resume", "d"]));
+    assert_eq!(freezer_state().trim(), "THAWED");
+    assert_ok(&b.husk(&["delete", "-f", "d"]));
+    b.assert_gone("d");
+}
+
 /// On a pure v1 host the init enters its cgroup, and creates its cgroup
 /// namespace, only at its cgroup gate. A mount of type `cgroup2` (not
 /// `cgroup`) must wait for it too: made before, it is rooted at husk's cgroup

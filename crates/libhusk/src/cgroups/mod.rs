@@ -12,6 +12,7 @@ pub mod exec;
 pub mod place;
 pub mod resources;
 pub mod systemd;
+mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ use crate::cgroups::resources::{DeviceRule, Tolerate, Write};
 use crate::error::{Context, Error, Result};
 
 pub use driver::Driver;
+pub use tree::pids_in;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchy {
@@ -413,9 +415,7 @@ impl Cgroup {
             .dir_for("pids")
             .or_else(|| self.dirs.first())
             .ok_or_else(|| Error::new("no cgroup hierarchy on this host"))?;
-        let mut pids = Vec::new();
-        pids_below(dir, 0, &mut pids).context(|| format!("read {}", dir.display()))?;
-        Ok(pids)
+        pids_in(dir)
     }
 
     /// Sends `sig` to every process of the cgroup, frozen meanwhile through
@@ -454,7 +454,7 @@ impl Cgroup {
             // the state root does: making it again for the next container
             // (a v1 cpuset's cpus and mems too) cost ~1.5 ms a container in
             // 10 hierarchies.
-            remove_tree(dir, 0, deadline)?;
+            tree::remove_tree(dir, deadline)?;
         }
         Ok(())
     }
@@ -465,84 +465,6 @@ impl Cgroup {
         std::fs::read_to_string(dir.join(file))
             .ok()
             .map(|s| s.trim().to_string())
-    }
-}
-
-/// How deep husk follows the sub-cgroups a container made (systemd in a
-/// container nests some 6 levels): deeper is refused rather than followed
-/// without bound.
-const MAX_SUB_CGROUP_DEPTH: usize = 64;
-
-fn too_deep(dir: &Path) -> std::io::Error {
-    std::io::Error::other(format!(
-        "{}: sub-cgroups nested deeper than {MAX_SUB_CGROUP_DEPTH} levels",
-        dir.display()
-    ))
-}
-
-/// Every process in the cgroup directory `dir` and below it.
-pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
-    let mut pids = Vec::new();
-    pids_below(dir, 0, &mut pids).context(|| format!("read {}", dir.display()))?;
-    Ok(pids)
-}
-
-/// Adds the processes of cgroup `dir` (`depth` levels below the container's)
-/// and of its sub-cgroups to `pids` (cgroupfs holds no symlinks: the walk
-/// stays below `dir`). A sub-cgroup removed meanwhile has none.
-fn pids_below(dir: &Path, depth: usize, pids: &mut Vec<libc::pid_t>) -> std::io::Result<()> {
-    if depth > MAX_SUB_CGROUP_DEPTH {
-        return Err(too_deep(dir));
-    }
-    let text = std::fs::read_to_string(dir.join("cgroup.procs"))?;
-    pids.extend(text.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()));
-    for entry in std::fs::read_dir(dir)?.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            match pids_below(&entry.path(), depth + 1, pids) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                other => other?,
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes the cgroup directory `dir` (`depth` levels below the container's),
-/// its sub-cgroups first (a cgroup with children cannot go). cgroupfs holds
-/// no symlinks: the walk stays below `dir`.
-fn remove_tree(dir: &Path, depth: usize, deadline: std::time::Instant) -> Result<()> {
-    let context = || format!("remove cgroup {}", dir.display());
-    if depth > MAX_SUB_CGROUP_DEPTH {
-        return Err(too_deep(dir)).context(context);
-    }
-    // Most have no sub-cgroup: try at once, and list the directory (every
-    // control file of its controllers) only when the kernel says it is busy.
-    match std::fs::remove_dir(dir) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        // ENOTEMPTY: not cgroupfs (the unit tests' stand-in tree).
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
-        Err(e) => return Err(e).context(context),
-    }
-    let children = match std::fs::read_dir(dir) {
-        Ok(entries) => entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).context(context),
-    };
-    for child in children {
-        remove_tree(&child.path(), depth + 1, deadline)?;
-    }
-    let mut pause = std::time::Duration::from_micros(200);
-    loop {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
-            }
-            Err(e) => return Err(e).context(context),
-        }
     }
 }
 
@@ -741,36 +663,6 @@ mod tests {
         assert_eq!(path, "/husk/root=2b9d463ba0c18c6b/c");
         let dir = path.split('/').nth(2).unwrap();
         assert!(crate::state::validate_id(dir).is_err(), "{dir} is a valid container id");
-    }
-
-    #[test]
-    fn sub_cgroups_are_walked_to_a_bounded_depth() {
-        // Directories with a cgroup.procs each, standing in for a cgroup tree
-        // one level deeper than husk follows.
-        let top = std::env::temp_dir().join(format!("husk-subcg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&top);
-        let mut level = top.clone();
-        for i in 0..=MAX_SUB_CGROUP_DEPTH + 1 {
-            std::fs::create_dir_all(&level).unwrap();
-            let procs = match i {
-                0 => "7\n",
-                1 => "8\n9\n",
-                _ => "",
-            };
-            std::fs::write(level.join("cgroup.procs"), procs).unwrap();
-            level.push(format!("d{i}"));
-        }
-        let deepest = level.parent().unwrap().to_path_buf();
-        let e = remove_tree(&top, 0, std::time::Instant::now()).unwrap_err();
-        assert!(e.message().contains("nested deeper than 64 levels"), "{e}");
-        let e = pids_below(&top, 0, &mut Vec::new()).unwrap_err();
-        assert!(e.to_string().contains("nested deeper than 64 levels"), "{e}");
-        // Within the bound, every level's processes.
-        std::fs::remove_dir_all(&deepest).unwrap();
-        let mut pids = Vec::new();
-        pids_below(&top, 0, &mut pids).unwrap();
-        assert_eq!(pids, [7, 8, 9]);
-        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]

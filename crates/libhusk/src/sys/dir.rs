@@ -12,6 +12,17 @@ use nix::errno::Errno;
 /// `.` and `..`. Reads through a fresh open of the directory, so `dir` keeps
 /// its offset.
 pub fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+    list(dir, |_| true)
+}
+
+/// The names of the directories in the directory behind `dir`, as `names`
+/// (an entry whose type the filesystem does not say is listed too: the
+/// caller's open with O_DIRECTORY tells).
+pub fn subdirectories(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+    list(dir, |d_type| matches!(d_type, libc::DT_DIR | libc::DT_UNKNOWN))
+}
+
+fn list(dir: BorrowedFd<'_>, keep: impl Fn(u8) -> bool) -> io::Result<Vec<OsString>> {
     let fd = super::openat(dir.as_raw_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
     let raw = fd.into_raw_fd();
     // SAFETY: `raw` is an open directory fd that we own; on success the stream owns it.
@@ -37,7 +48,9 @@ pub fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
         // SAFETY: d_name is a NUL-terminated name inside the entry, which stays
         // valid until the next readdir on this stream; it is copied before that.
         let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
-        if name != c"." && name != c".." {
+        // SAFETY: as above, the entry is valid until the next readdir.
+        let d_type = unsafe { (*entry).d_type };
+        if name != c"." && name != c".." && keep(d_type) {
             names.push(OsString::from_vec(name.to_bytes().to_vec()));
         }
     };
@@ -69,6 +82,7 @@ mod tests {
         assert_eq!(got, ["file", "link", "sub"]);
         // A second listing starts from the beginning again.
         assert_eq!(names(fd.as_fd()).unwrap().len(), 3);
+        assert_eq!(subdirectories(fd.as_fd()).unwrap(), ["sub"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,7 @@
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 pub mod resolve;
@@ -234,6 +234,12 @@ pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
 pub fn umount_detach(target: &CStr) -> io::Result<()> {
     // SAFETY: valid C string.
     check_int(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
+/// Removes the empty directory `name` in `dir`.
+pub fn rmdir_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: `name` is a valid C string; `dir` an open fd.
+    check_int(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
 }
 
 pub fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {

@@ -1,0 +1,212 @@
+//! The sub-cgroups below a container's cgroup, walked by directory fd. A
+//! container with a writable cgroupfs nests them as deep as it likes: a walk
+//! by path stops at PATH_MAX and a recursive one at husk's stack, and what it
+//! cannot walk it can neither kill nor remove. This walk holds one directory
+//! fd, keeps only the names still to visit, and climbs back through `..`
+//! (cgroupfs renames a cgroup only within its parent, so `..` is the
+//! directory the walk came down from).
+
+use std::ffi::{CStr, CString, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Context, Result};
+use crate::sys;
+
+/// How many directories one walk visits at most: far above what a container
+/// needs (the memory controller alone stops at 65,535 cgroups), a bound for a
+/// tree that keeps growing while it is walked.
+const MAX_CGROUPS: usize = 1 << 20;
+
+/// Every process in the cgroup directory `dir` and below it.
+pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
+    let mut pids = Vec::new();
+    let mut enter = |cgroup: BorrowedFd<'_>| {
+        let text = read_at(cgroup, c"cgroup.procs")?;
+        pids.extend(text.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()));
+        Ok(())
+    };
+    walk(dir, &mut enter, &mut |_, _| Ok(())).context(|| format!("read {}", dir.display()))?;
+    Ok(pids)
+}
+
+/// Removes the cgroup directory `dir` with its sub-cgroups (the deepest
+/// first: a cgroup with children cannot go), waiting until `deadline` for
+/// processes their parents are still reaping.
+pub fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
+    let context = || format!("remove cgroup {}", dir.display());
+    // Most have no sub-cgroup: try at once, and walk (listing every control
+    // file of each directory) only when the kernel says it is busy.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        // ENOTEMPTY: not cgroupfs (the unit tests' stand-in tree).
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+        Err(e) => return Err(e).context(context),
+    }
+    let mut remove_child =
+        |parent: BorrowedFd<'_>, name: &CStr| until_not_busy(deadline, || sys::rmdir_at(parent, name));
+    match walk(dir, &mut |_| Ok(()), &mut remove_child) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        other => other.context(context)?,
+    }
+    until_not_busy(deadline, || std::fs::remove_dir(dir)).context(context)
+}
+
+/// Runs `remove` again while the kernel says busy, until `deadline`; a
+/// directory already gone is fine.
+fn until_not_busy(deadline: Instant, mut remove: impl FnMut() -> io::Result<()>) -> io::Result<()> {
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match remove() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A directory on the walk's way down: the subdirectories it has left to
+/// visit, and its name in its parent (none for the top).
+struct Level {
+    todo: Vec<OsString>,
+    name: Option<CString>,
+}
+
+/// Walks `top` and every directory below it: `enter` is given each directory
+/// as it is reached, `leave` each but `top` once everything below it is
+/// walked, as its parent's fd and its name there. A directory removed
+/// meanwhile is skipped.
+fn walk(
+    top: &Path,
+    enter: &mut dyn FnMut(BorrowedFd<'_>) -> io::Result<()>,
+    leave: &mut dyn FnMut(BorrowedFd<'_>, &CStr) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut dir = sys::openat(
+        libc::AT_FDCWD,
+        &sys::cstring(top)?,
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )?;
+    enter(dir.as_fd())?;
+    let mut levels = vec![Level {
+        todo: sys::dir::subdirectories(dir.as_fd())?,
+        name: None,
+    }];
+    let mut visited = 1;
+    while let Some(level) = levels.last_mut() {
+        let Some(next) = level.todo.pop() else {
+            let Some(name) = levels.pop().and_then(|l| l.name) else {
+                return Ok(());
+            };
+            dir = sys::openat(dir.as_raw_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+            leave(dir.as_fd(), &name)?;
+            continue;
+        };
+        let name = CString::new(next.into_vec()).map_err(io::Error::other)?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let child = match sys::openat(dir.as_raw_fd(), &name, flags, 0) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => continue,
+            other => other?,
+        };
+        visited += 1;
+        if visited > MAX_CGROUPS {
+            return Err(io::Error::other(format!("more than {MAX_CGROUPS} sub-cgroups")));
+        }
+        let todo = match enter(child.as_fd()).and_then(|()| sys::dir::subdirectories(child.as_fd())) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            other => other?,
+        };
+        levels.push(Level { todo, name: Some(name) });
+        dir = child;
+    }
+    Ok(())
+}
+
+fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<String> {
+    use std::io::Read as _;
+    let fd = sys::openat(dir.as_raw_fd(), name, libc::O_RDONLY, 0)?;
+    let mut text = String::new();
+    std::fs::File::from(fd).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::OwnedFd;
+
+    /// Makes `levels` nested directories named `name` below `top` by fd (the
+    /// whole path is longer than PATH_MAX), each with a `cgroup.procs` from
+    /// `procs` (empty past its end); returns the fd of the deepest.
+    fn nest(top: &Path, levels: usize, name: &CStr, procs: &[&str]) -> OwnedFd {
+        let mut dir = sys::openat(libc::AT_FDCWD, &sys::cstring(top).unwrap(), libc::O_DIRECTORY, 0).unwrap();
+        for i in 0..levels {
+            write_at(&dir, procs.get(i).unwrap_or(&""));
+            nix::sys::stat::mkdirat(&dir, name, nix::sys::stat::Mode::from_bits_truncate(0o755)).unwrap();
+            dir = sys::openat(dir.as_raw_fd(), name, libc::O_DIRECTORY, 0).unwrap();
+        }
+        dir
+    }
+
+    fn write_at(dir: &OwnedFd, procs: &str) {
+        use std::io::Write as _;
+        let file = sys::openat(dir.as_raw_fd(), c"cgroup.procs", libc::O_WRONLY | libc::O_CREAT, 0o644).unwrap();
+        std::fs::File::from(file).write_all(procs.as_bytes()).unwrap();
+    }
+
+    fn scratch(what: &str) -> std::path::PathBuf {
+        let top = std::env::temp_dir().join(format!("husk-tree-{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&top).unwrap();
+        top
+    }
+
+    const LONG: &CStr = c"a-sub-cgroup-name-long-enough-that-200-of-them-pass-path-max";
+
+    #[test]
+    fn processes_are_found_below_path_max() {
+        let top = scratch("pids");
+        let deepest = nest(&top, 200, LONG, &["7\n", "8\n9\n"]);
+        write_at(&deepest, "10\n");
+        // A sibling tree; a directory without the file is one removed meanwhile.
+        std::fs::create_dir(top.join("sibling")).unwrap();
+        std::fs::write(top.join("sibling/cgroup.procs"), "11\n").unwrap();
+        let mut pids = pids_in(&top).unwrap();
+        pids.sort();
+        assert_eq!(pids, [7, 8, 9, 10, 11]);
+        std::fs::create_dir(top.join("sibling/gone")).unwrap();
+        std::fs::create_dir(top.join("sibling/gone/below")).unwrap();
+        std::fs::write(top.join("sibling/gone/below/cgroup.procs"), "12\n").unwrap();
+        assert_eq!(pids_in(&top).unwrap().len(), 5);
+        // What remove_tree cannot (files in the stand-in), a shell can.
+        assert!(std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&top)
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    #[test]
+    fn a_tree_deeper_than_path_max_is_removed_deepest_first() {
+        let top = scratch("remove");
+        drop(nest(&top, 200, LONG, &[]));
+        // The stand-in's files are not cgroupfs's: only directories here.
+        let status = std::process::Command::new("find")
+            .arg(&top)
+            .args(["-name", "cgroup.procs", "-delete"])
+            .status();
+        assert!(status.unwrap().success());
+        std::fs::create_dir_all(top.join("x/y")).unwrap();
+        remove_tree(&top, Instant::now()).unwrap();
+        assert!(!top.exists());
+        // Gone already is fine.
+        remove_tree(&top, Instant::now()).unwrap();
+    }
+}
