@@ -1008,6 +1008,53 @@ fn a_process_hidden_below_path_max_does_not_escape_pause_or_delete() {
     b.assert_gone("d");
 }
 
+/// A sub-cgroup the container removes while husk walks its cgroup answers
+/// ENODEV (its files) rather than ENOENT: it is skipped as gone, not a failure
+/// of `pause` or `ps` (1.6% of pauses failed against such a loop).
+#[test]
+fn sub_cgroups_removed_during_the_walk_fail_neither_pause_nor_ps() {
+    let mut b = Bundle::new("cg-churn");
+    b.script("sleep 38");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let path = b.default_cgroup("c");
+    // What a container with a writable cgroupfs can do, done from the host.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        let dirs: Vec<PathBuf> = ["freezer", "pids"]
+            .iter()
+            .flat_map(|h| ["a", "b", "c", "d"].map(|n| cgroup_dir(h, &path, n)))
+            .collect();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for d in &dirs {
+                    let _ = std::fs::create_dir(d);
+                }
+                for d in &dirs {
+                    let _ = std::fs::remove_dir(d);
+                }
+            }
+        })
+    };
+    let mut failures = Vec::new();
+    for _ in 0..300 {
+        for args in [["pause", "c"], ["resume", "c"], ["ps", "c"]] {
+            let o = b.husk(&args);
+            if !o.status.success() {
+                failures.push(format!("{}: {}", args[0], stderr(&o).trim()));
+            }
+        }
+        if b.status("c") == "paused" {
+            assert_ok(&b.husk(&["resume", "c"]));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(failures.is_empty(), "{} failed: {failures:?}", failures.len());
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 /// On a pure v1 host the init enters its cgroup, and creates its cgroup
 /// namespace, only at its cgroup gate. A mount of type `cgroup2` (not
 /// `cgroup`) must wait for it too: made before, it is rooted at husk's cgroup

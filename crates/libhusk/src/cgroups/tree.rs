@@ -106,27 +106,48 @@ fn walk(
                 return Ok(());
             };
             dir = sys::openat(dir.as_raw_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-            leave(dir.as_fd(), &name)?;
+            leave(dir.as_fd(), &name).map_err(|e| below(&levels, &name, e))?;
             continue;
         };
         let name = CString::new(next.into_vec()).map_err(io::Error::other)?;
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
         let child = match sys::openat(dir.as_raw_fd(), &name, flags, 0) {
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => continue,
-            other => other?,
+            Err(e) if is_gone(&e) || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
+            other => other.map_err(|e| below(&levels, &name, e))?,
         };
         visited += 1;
         if visited > MAX_CGROUPS {
             return Err(io::Error::other(format!("more than {MAX_CGROUPS} sub-cgroups")));
         }
         let todo = match enter(child.as_fd()).and_then(|()| sys::dir::subdirectories(child.as_fd())) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            other => other?,
+            Err(e) if is_gone(&e) => continue,
+            other => other.map_err(|e| below(&levels, &name, e))?,
         };
         levels.push(Level { todo, name: Some(name) });
         dir = child;
     }
     Ok(())
+}
+
+/// Whether an error says the cgroup was removed meanwhile: its files answer
+/// ENODEV once it is going, its name ENOENT once it is gone.
+fn is_gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV))
+}
+
+/// `e`, naming the sub-cgroup `name` below the walk's `levels` (the path
+/// relative to the top; its last names only when it is deep).
+fn below(levels: &[Level], name: &CStr, e: io::Error) -> io::Error {
+    const SHOWN: usize = 4;
+    let mut names: Vec<_> = levels.iter().filter_map(|l| l.name.as_deref()).collect();
+    names.push(name);
+    let skipped = names.len().saturating_sub(SHOWN);
+    let tail: Vec<_> = names[skipped..].iter().map(|n| n.to_string_lossy()).collect();
+    let path = match skipped {
+        0 => tail.join("/"),
+        _ => format!(".../{} ({} levels down)", tail.join("/"), names.len()),
+    };
+    io::Error::new(e.kind(), format!("sub-cgroup {path}: {e}"))
 }
 
 fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<String> {
@@ -191,6 +212,20 @@ mod tests {
             .status()
             .unwrap()
             .success());
+    }
+
+    #[test]
+    fn an_error_below_names_the_sub_cgroup() {
+        let top = scratch("error");
+        drop(nest(&top, 6, c"n", &[]));
+        // A file where a sub-cgroup's cgroup.procs is: not removable, as EBUSY is not.
+        let e = remove_tree(&top, Instant::now()).unwrap_err();
+        assert!(e.message().contains("sub-cgroup .../n/n/n/n (5 levels down): "), "{e}");
+        assert!(
+            e.message().starts_with(&format!("remove cgroup {}: ", top.display())),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]
