@@ -97,3 +97,25 @@ fn what_needs_a_mount_namespace_of_its_own_is_refused() {
         assert_eq!(host_mount_view(&b), before);
     }
 }
+
+/// A config without `linux` (the spec makes it optional) asks for no
+/// namespace, as `"linux": {}` does; it used to get oci-spec's template of
+/// new namespaces and masked paths, which checkpoint did not know of.
+#[test]
+fn a_config_without_linux_shares_every_namespace_with_husk() {
+    let mut b = shared_mounts_bundle("nolinux");
+    b.config.as_object_mut().unwrap().remove("linux");
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.script("sleep 30");
+    let before = host_mount_view(&b);
+    assert_ok(&b.create("c"));
+    let pid = b.state("c")["pid"].as_i64().unwrap();
+    for ns in ["mnt", "net", "pid", "uts", "ipc", "cgroup"] {
+        let own = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        let init = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+        assert_eq!(init, own, "the container's {ns} namespace is husk's");
+    }
+    assert_eq!(host_mount_view(&b), before, "the host's mount table changed");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}

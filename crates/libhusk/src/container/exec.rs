@@ -77,7 +77,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     let text = std::fs::read_to_string(dir.join("config.json")).context(|| format!("container \"{}\" config", a.id))?;
     let spec = spec::parse(&text)?;
     let process = exec_process(&spec, a)?;
-    let linux = spec.linux().clone().unwrap_or_default();
+    let linux = spec::linux_or_empty(&spec);
     let opts = spec::Options {
         id: &a.id,
         no_pivot: false,

@@ -225,7 +225,7 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let has_process = spec.process().is_some();
     let placeholder = spec.process().is_none().then(placeholder_process);
     let process = spec.process().as_ref().or(placeholder.as_ref()).expect("one of them");
-    let linux = spec.linux().clone().unwrap_or_default();
+    let linux = linux_or_empty(&spec);
     let namespaces = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
@@ -312,6 +312,17 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         notify_name: None,
         cgroup,
     })
+}
+
+/// The config's `linux`, or, where it has none, one that asks for nothing
+/// (as `"linux": {}`): no namespaces, masked paths or resources. oci-spec's
+/// `Linux::default()` is not that but a template, with new namespaces and
+/// masked paths: a container would get them from create and not from
+/// checkpoint, which reads the config as it is.
+pub fn linux_or_empty(spec: &Spec) -> Linux {
+    spec.linux()
+        .clone()
+        .unwrap_or_else(|| serde_json::from_str("{}").expect("every field of linux is optional"))
 }
 
 /// What the init of a container without `process` is until `start` fails:
