@@ -119,3 +119,17 @@ fn a_config_without_linux_shares_every_namespace_with_husk() {
     assert_ok(&b.husk(&["delete", "--force", "c"]));
     b.assert_gone("c");
 }
+
+/// A hostile bundle that leaves `linux` out gets no more than `"linux": {}`:
+/// what needs a mount namespace of its own is refused, the host unchanged.
+#[test]
+fn a_config_without_linux_is_refused_what_needs_a_mount_namespace() {
+    let mut b = shared_mounts_bundle("nolinux-ro");
+    b.config.as_object_mut().unwrap().remove("linux");
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.config["root"]["readonly"] = json!(true);
+    b.save();
+    let before = host_mount_view(&b);
+    b.create_fails("c", "root.readonly: needs a mount namespace of the container's own");
+    assert_eq!(host_mount_view(&b), before, "the host's mount table changed");
+}
