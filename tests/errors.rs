@@ -234,6 +234,21 @@ fn json_log_of_a_failed_create_is_one_logrus_line() {
 }
 
 #[test]
+fn json_log_format_without_a_log_file_makes_stderr_json() {
+    let b = Bundle::new("jsonstderr");
+    let o = b.husk(&["--log-format", "json", "state", "no-such-container"]);
+    assert!(!o.status.success());
+    let text = stderr(&o);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let line: Value = serde_json::from_str(&text).expect("runc's stderr is its JSON log here");
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("does not exist"), "{line}");
+    // Text (the default) stays husk's own line for people.
+    let o = b.husk(&["--log-format", "text", "state", "no-such-container"]);
+    assert!(stderr(&o).starts_with("husk: error: "), "{}", stderr(&o));
+}
+
+#[test]
 fn hook_paths_and_timeouts_are_checked() {
     let mut b = Bundle::new("badhooks");
     b.config["hooks"] = json!({"prestart": [{"path": "/bin/true"}, {"path": "true"}]});

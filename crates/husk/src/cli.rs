@@ -27,7 +27,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
-    /// Format of the --log file
+    /// Format of the --log file (without --log, json is stderr's format)
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: Format,
 

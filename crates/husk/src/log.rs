@@ -1,7 +1,8 @@
 //! Error and debug reporting: to stderr, and to `--log FILE` in runc's (logrus's)
 //! text or JSON format. containerd reads the last error line of that file and
 //! podman parses a failed create's file as one JSON object, so one failure writes
-//! exactly one line.
+//! exactly one line. Without `--log`, JSON lines go to stderr instead of husk's
+//! text ones, as runc and crun write them.
 
 use std::io::Write;
 use std::time::SystemTime;
@@ -40,9 +41,22 @@ pub fn init(path: Option<&std::path::Path>, format: Format, debug: bool) -> Resu
 impl Logger {
     fn to_file(&self, level: Level, msg: &str) {
         if let Some(mut file) = self.file.as_ref() {
-            let line = format_line(self.format, level.name(), msg, &rfc3339(SystemTime::now(), false));
-            let _ = file.write_all(line.as_bytes());
+            let _ = file.write_all(self.line(level, msg).as_bytes());
         }
+    }
+
+    /// `husk: error: MSG` for people; but without `--log`, `--log-format
+    /// json` makes stderr the log, each line the JSON one (as runc and crun).
+    fn to_stderr(&self, level: Level, prefix: &str, msg: &str) {
+        let line = match (&self.file, self.format) {
+            (None, Format::Json) => self.line(level, msg),
+            _ => format!("husk: {prefix}{msg}\n"),
+        };
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+
+    fn line(&self, level: Level, msg: &str) -> String {
+        format_line(self.format, level.name(), msg, &rfc3339(SystemTime::now(), false))
     }
 }
 
@@ -52,7 +66,7 @@ impl Sink for Logger {
             // A warning goes to stderr only: a log file holds errors, which
             // callers parse, unless debugging.
             Level::Warning => {
-                let _ = writeln!(std::io::stderr(), "husk: warning: {msg}");
+                self.to_stderr(level, "warning: ", msg);
                 if self.debug {
                     self.to_file(level, msg);
                 }
@@ -60,11 +74,11 @@ impl Sink for Logger {
             // "error" on stderr, as runc's level=error: callers (contest)
             // look for the word to tell a failed command.
             Level::Error => {
-                let _ = writeln!(std::io::stderr(), "husk: error: {msg}");
+                self.to_stderr(level, "error: ", msg);
                 self.to_file(level, msg);
             }
             Level::Debug => {
-                let _ = writeln!(std::io::stderr(), "husk: {msg}");
+                self.to_stderr(level, "", msg);
                 self.to_file(level, msg);
             }
         }
