@@ -466,6 +466,47 @@ fn checkpoint_and_restore_refuse_what_husk_cannot_do() {
             stderr(&o)
         );
     }
+    // A pre-dump to build on that is not there is named before criu runs
+    // (runc's wording names the flag too), and the directories the refused
+    // checkpoint made for its images are gone again.
+    let image = b.dir.join("made/image");
+    let image = image.to_str().unwrap();
+    let o = husk(
+        &b,
+        &["checkpoint", "--image-path", image, "--parent-path", "../pre", "c"],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("--parent-path ../pre (in the image directory "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !b.dir.join("made").exists(),
+        "a refused checkpoint left its image directory"
+    );
+    std::fs::write(b.dir.join("pre"), "").unwrap();
+    std::fs::create_dir(b.dir.join("kept")).unwrap();
+    let kept = b.dir.join("kept");
+    let o = husk(
+        &b,
+        &[
+            "checkpoint",
+            "--image-path",
+            kept.to_str().unwrap(),
+            "--parent-path",
+            "../pre",
+            "c",
+        ],
+    );
+    assert!(stderr(&o).contains("--parent-path ../pre"), "{}", stderr(&o));
+    assert!(stderr(&o).ends_with(": not a directory\n"), "{}", stderr(&o));
+    assert!(kept.is_dir(), "an image directory that was there is the caller's");
+    let o = husk(&b, &["checkpoint", "--parent-path", "/pre", "c"]);
+    assert!(
+        stderr(&o).contains("--parent-path /pre: must be relative"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(b.status("c"), "running", "a refused checkpoint touched the container");
     // A failing criu (here, not criu at all) leaves the container running
     // and untouched, and the error names criu's log.

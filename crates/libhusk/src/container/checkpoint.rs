@@ -3,13 +3,13 @@
 //! container is gone, as runc has it. A failed checkpoint leaves the
 //! container running as it was: criu thaws what it froze.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::delete::{kill_and_wait, remove_container};
 use super::Mode;
 use crate::bail;
 use crate::criu::rpc::{Opts, ReqType};
-use crate::criu::{self, CriuOptions};
+use crate::criu::{self, CriuOptions, PinnedDir};
 use crate::error::{Context, Result};
 use crate::state::{Saved, Status, Store};
 
@@ -36,6 +36,43 @@ pub(super) fn refuse_rootless(mode: Mode, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// criu links the new images to the pre-dump's at `parent` (relative to
+/// the image directory) and, when there is none, fails deep in its dump with
+/// a message that names no flag: said first, as runc does.
+fn check_parent(image: &PinnedDir, parent: &Path) -> Result<()> {
+    let at = || {
+        format!(
+            "--parent-path {} (in the image directory {})",
+            parent.display(),
+            image.path.display()
+        )
+    };
+    match std::fs::metadata(Path::new(&image.arg()).join(parent)) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => bail!("{}: not a directory", at()),
+        Err(e) => Err(e).context(at),
+    }
+}
+
+/// The directories of `dir`'s path (itself first) that do not exist yet:
+/// those a recursive mkdir makes.
+fn missing_ancestors(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|a| a.symlink_metadata().is_err())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Removes what a refused checkpoint made, the deepest first; a directory
+/// something went into meanwhile stays.
+fn remove_empty(dirs: &[PathBuf]) {
+    for dir in dirs {
+        if std::fs::remove_dir(dir).is_err() {
+            return;
+        }
+    }
 }
 
 /// Checkpoints the running (or paused) container `opts.id` into the image
@@ -70,7 +107,11 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
     warn_lost_no_new_privs(&spec);
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
+    let made = missing_ancestors(&opts.criu.image_dir()?);
     let dirs = opts.criu.open_dirs(true, &writable)?;
+    if let Some(parent) = &opts.parent_path {
+        check_parent(&dirs.image, parent).inspect_err(|_| remove_empty(&made))?;
+    }
     let (kind, log) = if opts.pre_dump {
         (ReqType::PreDump, "pre-dump.log")
     } else {
