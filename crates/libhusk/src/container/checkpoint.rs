@@ -3,6 +3,7 @@
 //! container is gone, as runc has it. A failed checkpoint leaves the
 //! container running as it was: criu thaws what it froze.
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::delete::{kill_and_wait, remove_container};
@@ -12,6 +13,7 @@ use crate::criu::rpc::{Opts, ReqType};
 use crate::criu::{self, CriuOptions, PinnedDir};
 use crate::error::{Context, Result};
 use crate::state::{Saved, Status, Store};
+use crate::sys;
 
 /// runc's checkpoint flags.
 #[derive(Clone, Debug, Default)]
@@ -65,13 +67,26 @@ fn missing_ancestors(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Removes what a refused checkpoint made, the deepest first; a directory
-/// something went into meanwhile stays.
-fn remove_empty(dirs: &[PathBuf]) {
-    for dir in dirs {
-        if std::fs::remove_dir(dir).is_err() {
+/// Removes what a refused checkpoint made (`made`: the image directory,
+/// then the ancestors made with it), climbing from the pinned directory
+/// through `..`, never by a path a component of which could have been
+/// swapped for a symlink meanwhile. One that is not empty stays, and those
+/// above it.
+fn remove_made(image: &PinnedDir, made: &[PathBuf]) {
+    let Ok(mut dir) = std::fs::File::open(image.arg()).map(OwnedFd::from) else {
+        return;
+    };
+    for path in made {
+        let Some(Ok(name)) = path.file_name().map(sys::cstring) else {
+            return;
+        };
+        let Ok(parent) = sys::openat(dir.as_raw_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY, 0) else {
+            return;
+        };
+        if sys::rmdir_at(parent.as_fd(), &name).is_err() {
             return;
         }
+        dir = parent;
     }
 }
 
@@ -110,7 +125,7 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let made = missing_ancestors(&opts.criu.image_dir()?);
     let dirs = opts.criu.open_dirs(true, &writable)?;
     if let Some(parent) = &opts.parent_path {
-        check_parent(&dirs.image, parent).inspect_err(|_| remove_empty(&made))?;
+        check_parent(&dirs.image, parent).inspect_err(|_| remove_made(&dirs.image, &made))?;
     }
     let (kind, log) = if opts.pre_dump {
         (ReqType::PreDump, "pre-dump.log")
