@@ -143,6 +143,111 @@ fn a_checkpointed_container_is_restored_and_counts_on() {
     b.assert_gone("c");
 }
 
+/// The configuration file the `org.criu.config` annotation names (as
+/// runc reads it) reaches criu at checkpoint and at restore: its
+/// `log-file` replaces husk's.
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn the_criu_config_file_the_annotation_names_is_read_at_checkpoint_and_restore() {
+    require_criu();
+    let mut b = counting_bundle("ckpt-conf");
+    let conf = b.dir.join("criu.conf");
+    std::fs::write(&conf, "log-file=custom.log\n").unwrap();
+    b.config["annotations"] = json!({"org.criu.config": conf});
+    b.save();
+    run_detached(&b, "c");
+    count_passes(&b, 3);
+    let image = b.dir.join("image");
+    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    assert!(
+        image.join("custom.log").is_file(),
+        "criu did not read the file at checkpoint"
+    );
+    assert!(
+        !image.join("dump.log").exists(),
+        "the file's log-file did not replace husk's"
+    );
+    std::fs::remove_file(image.join("custom.log")).unwrap();
+    assert_ok(&restore(&b, "c", image.to_str().unwrap(), &[]));
+    assert!(
+        image.join("custom.log").is_file(),
+        "criu did not read the file at restore"
+    );
+    assert_eq!(b.status("c"), "running");
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+/// criu reads the annotation's file as root and runs the `action-script`s
+/// it names on the host: one the container's processes or another user
+/// could write is refused before criu runs, the container untouched; one
+/// that is not there is skipped with a warning, as criu skips it for runc.
+#[test]
+fn a_criu_config_file_the_container_or_another_user_can_write_is_refused() {
+    let mut b = counting_bundle("ckpt-conf-refused");
+    let inside = b.rootfs().join("criu.conf");
+    let open = b.dir.join("open.conf");
+    let linked = b.dir.join("linked.conf");
+    for f in [&inside, &open] {
+        std::fs::write(f, "log-file=custom.log\n").unwrap();
+    }
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let safe = b.dir.join("safe.conf");
+    std::fs::write(&safe, "log-file=custom.log\n").unwrap();
+    std::os::unix::fs::symlink(&safe, &linked).unwrap();
+    let hard = b.dir.join("hard.conf");
+    std::fs::hard_link(&safe, &hard).unwrap();
+    let cases = [
+        (inside.clone(), "which the container's processes can write"),
+        (open.clone(), "not writable by group or others (it is uid 0 mode 666"),
+        (linked.clone(), "a symlink; name the file itself"),
+        (hard.clone(), "mode 644 with 2 links"),
+    ];
+    for (i, (conf, why)) in cases.iter().enumerate() {
+        b.config["annotations"] = json!({"org.criu.config": conf});
+        b.save();
+        let id = format!("c{i}");
+        run_detached(&b, &id);
+        let o = husk(
+            &b,
+            &["checkpoint", "--image-path", b.dir.join("image").to_str().unwrap(), &id],
+        );
+        assert!(!o.status.success(), "{}", conf.display());
+        assert!(
+            stderr(&o).contains(r#"annotations["org.criu.config"] "#) && stderr(&o).contains(why),
+            "{}: {}",
+            conf.display(),
+            stderr(&o)
+        );
+        assert_eq!(b.status(&id), "running", "a refused checkpoint touched the container");
+        assert_ok(&husk(&b, &["delete", "--force", &id]));
+    }
+    assert!(
+        !b.dir.join("image").exists(),
+        "a refused checkpoint made its image directory"
+    );
+    // Not there: a warning, and criu runs without it (here a criu that fails).
+    b.config["annotations"] = json!({"org.criu.config": b.dir.join("missing.conf")});
+    b.save();
+    run_detached(&b, "m");
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["checkpoint", "m"])
+        .current_dir(&b.dir)
+        .env("HUSK_CRIU", "/bin/false");
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert!(
+        stderr(&o).contains("missing.conf: not found; criu runs without it"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("checkpoint/dump.log"), "{}", stderr(&o));
+    assert_ok(&husk(&b, &["delete", "--force", "m"]));
+    b.assert_gone("m");
+}
+
 /// A restored init must keep the no_new_privs its config asks for: criu
 /// before 3.19 drops it, and husk then undoes the restore (kills what criu
 /// restored, removes cgroup and state) rather than let setuid programs in

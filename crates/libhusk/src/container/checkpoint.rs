@@ -122,8 +122,10 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
     warn_lost_no_new_privs(&spec);
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
+    let config = criu::config_file(&spec, &writable)?;
     let made = missing_ancestors(&opts.criu.image_dir()?);
-    let dirs = opts.criu.open_dirs(true, &writable)?;
+    let mut dirs = opts.criu.open_dirs(true, &writable)?;
+    dirs.config = config;
     if let Some(parent) = &opts.parent_path {
         check_parent(&dirs.image, parent).inspect_err(|_| remove_made(&dirs.image, &made))?;
     }

@@ -93,9 +93,9 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
         (false, None) => None,
     };
     let spec = spec::parse(&plan.config_text)?;
-    let dirs = opts
-        .criu
-        .open_dirs(false, &criu::writable_by_container(&spec, &plan.rootfs, &plan.bundle))?;
+    let writable = criu::writable_by_container(&spec, &plan.rootfs, &plan.bundle);
+    let mut dirs = opts.criu.open_dirs(false, &writable)?;
+    dirs.config = criu::config_file(&spec, &writable)?;
     check_bind_sources(&spec, &plan.bundle)?;
     let foreground = match opts.detach {
         true => None,

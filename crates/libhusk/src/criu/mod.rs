@@ -407,13 +407,80 @@ fn refuse_below(flag: &str, fd: &OwnedFd, path: &Path, writable: &[(String, Path
     bail!("{flag} {}: too deep", path.display())
 }
 
-/// The image and the work directory of one criu run.
+/// The image and the work directory of one criu run, and the container's
+/// criu configuration file.
 #[derive(Debug)]
 pub struct Dirs {
     /// `--image-path`.
     pub image: PinnedDir,
     /// `--work-path` (the image directory again without it).
     pub work: PinnedDir,
+    /// The file the `org.criu.config` annotation names ([`config_file`]).
+    pub config: Option<PinnedFile>,
+}
+
+/// The annotation that names a criu configuration file for the container,
+/// as runc reads it (criu 3.11 and later; its settings override the RPC's).
+pub const CONFIG_ANNOTATION: &str = "org.criu.config";
+
+/// A criu configuration file, opened once and handed to criu as husk's fd,
+/// as [`PinnedDir`]s are.
+#[derive(Debug)]
+pub struct PinnedFile {
+    fd: OwnedFd,
+}
+
+impl PinnedFile {
+    /// The path criu opens: husk's fd, through /proc.
+    fn for_criu(&self) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd())
+    }
+}
+
+/// The file the config's `org.criu.config` annotation names (none when it
+/// is absent or empty: runc then reads /etc/criu/runc.conf, which is
+/// runc's; husk reads none; none, with a warning, when it is not there). criu runs as root and an `action-script` in
+/// the file runs as root on the host, so the file must be root's (husk's
+/// user's), a regular file with one link, not writable by group or others,
+/// and in a directory the container's processes cannot write.
+pub fn config_file(spec: &Spec, writable: &[(String, PathBuf)]) -> Result<Option<PinnedFile>> {
+    let named = spec.annotations().as_ref().and_then(|a| a.get(CONFIG_ANNOTATION));
+    let Some(name) = named.filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    let flag = format!("annotations[\"{CONFIG_ANNOTATION}\"]");
+    let path = absolute(Path::new(name))?;
+    let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+        bail!("{flag} {name}: not a file");
+    };
+    refuse_inside(&flag, &path, writable)?;
+    let dir = std::fs::File::open(dir)
+        .map(OwnedFd::from)
+        .context(|| format!("{flag} {name}"))?;
+    refuse_below(&flag, &dir, &path, writable)?;
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let fd = match crate::sys::cstring(file).and_then(|file| crate::sys::openat(dir.as_raw_fd(), &file, flags, 0)) {
+        // criu skips a configuration file that is not there (runc relies on it).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::warn(&format!("{flag} {name}: not found; criu runs without it"));
+            return Ok(None);
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            bail!("{flag} {name}: a symlink; name the file itself")
+        }
+        other => other.context(|| format!("{flag} {name}"))?,
+    };
+    let meta = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).context(|| format!("{flag} {name}"))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_file() || meta.nlink() != 1 || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        bail!(
+            "{flag} {name}: criu reads it as root and runs the commands it names, so it must be a regular file with one link, owned by uid {me} and not writable by group or others (it is uid {} mode {:o} with {} links)",
+            meta.uid(),
+            meta.mode() & 0o7777,
+            meta.nlink()
+        );
+    }
+    Ok(Some(PinnedFile { fd }))
 }
 
 impl CriuOptions {
@@ -435,7 +502,11 @@ impl CriuOptions {
             None => PinnedDir::open("--image-path", &image_path, false, writable)?,
         };
         work.check_owner(false)?;
-        Ok(Dirs { image, work })
+        Ok(Dirs {
+            image,
+            work,
+            config: None,
+        })
     }
 }
 
@@ -715,6 +786,7 @@ pub fn run(
     opts.log_level = 4;
     opts.notify_scripts = true;
     opts.orphan_pts_master = true;
+    opts.config_file = dirs.config.as_ref().map(PinnedFile::for_criu);
     if let Some(b) = &mut spawn.bind {
         b.cwd = dirs.work.fd.as_raw_fd();
     }

@@ -230,6 +230,8 @@ pub struct Opts {
     /// 50: a pty slave whose master is outside is restored with a new
     /// master, sent back in an "orphan-pts-master" notification.
     pub orphan_pts_master: bool,
+    /// 51: a configuration file whose settings override these.
+    pub config_file: Option<String>,
     /// 60: where criu mounts the cgroup hierarchies it restores into.
     pub cgroup_yard: Option<String>,
 }
@@ -302,6 +304,9 @@ impl Opts {
         e.bool(46, self.tcp_skip_in_flight);
         e.bool(48, self.lazy_pages);
         e.bool(50, self.orphan_pts_master);
+        if let Some(f) = &self.config_file {
+            e.string(51, f);
+        }
         if let Some(y) = &self.cgroup_yard {
             e.string(60, y);
         }
