@@ -651,6 +651,49 @@ fn checkpoint_and_restore_refuse_what_husk_cannot_do() {
     b.assert_gone("p");
 }
 
+/// A missing component of `--image-path` swapped for a symlink to another
+/// directory of the same name while husk makes the path (strace holds its
+/// first mkdir): nothing is made or removed through it. The outside review
+/// of f04385b had a refused checkpoint make the image directory in the
+/// other directory and then remove that directory, as root.
+#[test]
+fn a_symlink_planted_while_the_image_path_is_made_is_not_followed() {
+    let b = counting_bundle("ckpt-swap");
+    run_detached(&b, "c");
+    let victim = b.dir.join("victim/ck");
+    std::fs::create_dir_all(&victim).unwrap();
+    let planted = b.dir.join("atk/ck");
+    std::fs::create_dir(b.dir.join("atk")).unwrap();
+    let image = planted.join("img");
+    let image = image.to_str().unwrap();
+    let inject = "inject=mkdir,mkdirat:delay_enter=1500000:when=1";
+    let mut cmd = b.husk_under_strace(
+        &["-f", "-o", "/dev/null", "-e", inject],
+        &["checkpoint", "--image-path", image, "--parent-path", "../pre", "c"],
+    );
+    let plant = {
+        let (victim, planted) = (victim.clone(), planted.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            std::os::unix::fs::symlink(victim, planted).unwrap();
+        })
+    };
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    plant.join().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        victim.is_dir(),
+        "a refused checkpoint removed a directory it did not make"
+    );
+    assert!(
+        !victim.join("img").exists(),
+        "husk made the image directory through the symlink"
+    );
+    assert_eq!(b.status("c"), "running");
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
 /// `--image-path` and `--work-path` where the container's processes can
 /// write (its rootfs, a bind mount's source; also through a symlink) or
 /// another user can are refused, naming the flag, before anything is made

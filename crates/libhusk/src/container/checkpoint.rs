@@ -3,7 +3,6 @@
 //! container is gone, as runc has it. A failed checkpoint leaves the
 //! container running as it was: criu thaws what it froze.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::delete::{kill_and_wait, remove_container};
@@ -13,7 +12,6 @@ use crate::criu::rpc::{Opts, ReqType};
 use crate::criu::{self, CriuOptions, PinnedDir};
 use crate::error::{Context, Result};
 use crate::state::{Saved, Status, Store};
-use crate::sys;
 
 /// runc's checkpoint flags.
 #[derive(Clone, Debug, Default)]
@@ -58,38 +56,6 @@ fn check_parent(image: &PinnedDir, parent: &Path) -> Result<()> {
     }
 }
 
-/// The directories of `dir`'s path (itself first) that do not exist yet:
-/// those a recursive mkdir makes.
-fn missing_ancestors(dir: &Path) -> Vec<PathBuf> {
-    dir.ancestors()
-        .take_while(|a| a.symlink_metadata().is_err())
-        .map(Path::to_path_buf)
-        .collect()
-}
-
-/// Removes what a refused checkpoint made (`made`: the image directory,
-/// then the ancestors made with it), climbing from the pinned directory
-/// through `..`, never by a path a component of which could have been
-/// swapped for a symlink meanwhile. One that is not empty stays, and those
-/// above it.
-fn remove_made(image: &PinnedDir, made: &[PathBuf]) {
-    let Ok(mut dir) = std::fs::File::open(image.arg()).map(OwnedFd::from) else {
-        return;
-    };
-    for path in made {
-        let Some(Ok(name)) = path.file_name().map(sys::cstring) else {
-            return;
-        };
-        let Ok(parent) = sys::openat(dir.as_raw_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY, 0) else {
-            return;
-        };
-        if sys::rmdir_at(parent.as_fd(), &name).is_err() {
-            return;
-        }
-        dir = parent;
-    }
-}
-
 /// Checkpoints the running (or paused) container `opts.id` into the image
 /// directory with criu; see [`CheckpointOptions`].
 pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result<()> {
@@ -123,11 +89,10 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     warn_lost_no_new_privs(&spec);
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
     let config = criu::config_file(&spec, &writable)?;
-    let made = missing_ancestors(&opts.criu.image_dir()?);
     let mut dirs = opts.criu.open_dirs(true, &writable)?;
     dirs.config = config;
     if let Some(parent) = &opts.parent_path {
-        check_parent(&dirs.image, parent).inspect_err(|_| remove_made(&dirs.image, &made))?;
+        check_parent(&dirs.image, parent).inspect_err(|_| dirs.remove_made())?;
     }
     let (kind, log) = if opts.pre_dump {
         (ReqType::PreDump, "pre-dump.log")

@@ -15,9 +15,9 @@
 
 pub mod rpc;
 
-use std::ffi::OsString;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -217,13 +217,54 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Makes `dir` (mode 0700) unless it exists, as runc does: a container may
-/// be checkpointed into the same directory more than once.
-pub fn make_dir(dir: &Path) -> Result<()> {
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-        Ok(()) => Ok(()),
-        Err(e) => Err(e).context(|| format!("create {}", dir.display())),
+/// A directory husk made for criu: how many levels above the pinned
+/// directory it is (0: that one), its name in its parent and what it is
+/// (device, inode), so that undoing removes it and nothing put in its place.
+#[derive(Debug)]
+struct Made {
+    level: usize,
+    name: CString,
+    id: (u64, u64),
+}
+
+fn id_of(fd: &OwnedFd) -> std::io::Result<(u64, u64)> {
+    let m = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Makes the directories of `dir` that are missing (mode 0700; one that
+/// exists is fine, as runc has it: a container may be checkpointed into the
+/// same directory more than once), each in its parent's fd from the deepest
+/// one that exists, so that none is made or entered through a symlink
+/// planted among them meanwhile; returns `dir` open and what was made.
+fn make_dirs(dir: &Path) -> std::io::Result<(OwnedFd, Vec<Made>)> {
+    let existing = dir.ancestors().find(|a| a.is_dir()).unwrap_or(Path::new("/"));
+    let missing: Vec<_> = dir
+        .strip_prefix(existing)
+        .unwrap_or(Path::new(""))
+        .components()
+        .collect();
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+    let mut at = crate::sys::openat(libc::AT_FDCWD, &crate::sys::cstring(existing)?, flags, 0)?;
+    let mut made = Vec::new();
+    for (i, component) in missing.iter().enumerate() {
+        let name = crate::sys::cstring(component)?;
+        let new = match crate::sys::mkdir_at(at.as_fd(), &name, 0o700) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e),
+        };
+        at = crate::sys::openat(at.as_raw_fd(), &name, flags | libc::O_NOFOLLOW, 0)?;
+        if new {
+            let level = missing.len() - 1 - i;
+            made.push(Made {
+                level,
+                name,
+                id: id_of(&at)?,
+            });
+        }
     }
+    Ok((at, made))
 }
 
 /// A directory criu reads or writes (`--image-path`, `--work-path`), opened
@@ -238,6 +279,7 @@ pub struct PinnedDir {
     /// Where it is (resolved), for messages.
     pub path: PathBuf,
     fd: OwnedFd,
+    made: Vec<Made>,
 }
 
 impl PinnedDir {
@@ -250,7 +292,7 @@ impl PinnedDir {
     /// resolved, before anything is made and after.
     pub fn open(flag: &'static str, path: &Path, create: bool, writable: &[(String, PathBuf)]) -> Result<PinnedDir> {
         refuse_inside(flag, path, writable)?;
-        if create {
+        let (fd, made) = if create {
             // What exists already is checked by its fd's ancestors before
             // anything is made: a path through /proc/PID/root would
             // otherwise make directories in the container, or through its
@@ -258,19 +300,51 @@ impl PinnedDir {
             if let Some(existing) = path.ancestors().find_map(|a| std::fs::File::open(a).ok()) {
                 refuse_below(flag, &OwnedFd::from(existing), path, writable)?;
             }
-            make_dir(path).context(|| flag.to_string())?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(path)
-            .context(|| format!("{flag} {}", path.display()))?;
-        let fd = OwnedFd::from(file);
+            make_dirs(path).context(|| format!("{flag} {}: create", path.display()))?
+        } else {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(path)
+                .context(|| format!("{flag} {}", path.display()))?;
+            (OwnedFd::from(file), Vec::new())
+        };
         let real =
             std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_else(|_| path.to_path_buf());
-        refuse_inside(flag, &real, writable)?;
-        refuse_below(flag, &fd, path, writable)?;
-        Ok(PinnedDir { flag, path: real, fd })
+        let pinned = PinnedDir {
+            flag,
+            path: real,
+            fd,
+            made,
+        };
+        let checked =
+            refuse_inside(flag, &pinned.path, writable).and_then(|()| refuse_below(flag, &pinned.fd, path, writable));
+        checked.inspect_err(|_| pinned.remove_made())?;
+        Ok(pinned)
+    }
+
+    /// Removes the directories [`open`](PinnedDir::open) made, the deepest
+    /// first, climbing from the pinned one through `..` (never by a path,
+    /// whose components could have been swapped for symlinks), each only if
+    /// it is still the one made and empty.
+    pub fn remove_made(&self) {
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        let Ok(mut at) = crate::sys::openat(self.fd.as_raw_fd(), c".", flags, 0) else {
+            return;
+        };
+        for (level, made) in self.made.iter().rev().enumerate() {
+            let Ok(parent) = crate::sys::openat(at.as_raw_fd(), c"..", flags, 0) else {
+                return;
+            };
+            let Ok(child) = crate::sys::openat(parent.as_raw_fd(), &made.name, flags | libc::O_NOFOLLOW, 0) else {
+                return;
+            };
+            let same = id_of(&child).is_ok_and(|id| id == made.id);
+            if made.level != level || !same || crate::sys::rmdir_at(parent.as_fd(), &made.name).is_err() {
+                return;
+            }
+            at = parent;
+        }
     }
 
     /// The directory as husk reaches it through the fd.
@@ -483,6 +557,15 @@ pub fn config_file(spec: &Spec, writable: &[(String, PathBuf)]) -> Result<Option
     Ok(Some(PinnedFile { fd }))
 }
 
+impl Dirs {
+    /// Removes the directories opening them made (a checkpoint refused
+    /// after that).
+    pub fn remove_made(&self) {
+        self.work.remove_made();
+        self.image.remove_made();
+    }
+}
+
 impl CriuOptions {
     /// Opens both directories (made, at checkpoint); refuses them inside
     /// `writable` or writable by another user, and at restore images
@@ -498,10 +581,14 @@ impl CriuOptions {
         let image = PinnedDir::open("--image-path", &image_path, create_image, writable)?;
         image.check_owner(!create_image)?;
         let work = match &self.work_path {
-            Some(w) => PinnedDir::open("--work-path", &absolute(w)?, true, writable)?,
-            None => PinnedDir::open("--image-path", &image_path, false, writable)?,
+            Some(w) => absolute(w).and_then(|w| PinnedDir::open("--work-path", &w, true, writable)),
+            None => PinnedDir::open("--image-path", &image_path, false, writable),
         };
-        work.check_owner(false)?;
+        let work = work.inspect_err(|_| image.remove_made())?;
+        work.check_owner(false).inspect_err(|_| {
+            work.remove_made();
+            image.remove_made();
+        })?;
         Ok(Dirs {
             image,
             work,

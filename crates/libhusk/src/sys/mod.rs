@@ -236,6 +236,12 @@ pub fn umount_detach(target: &CStr) -> io::Result<()> {
     check_int(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) }).map(drop)
 }
 
+/// Makes the directory `name` in `dir`.
+pub fn mkdir_at(dir: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> io::Result<()> {
+    // SAFETY: `name` is a valid C string; `dir` an open fd.
+    check_int(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }).map(drop)
+}
+
 /// Removes the empty directory `name` in `dir`.
 pub fn rmdir_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     // SAFETY: `name` is a valid C string; `dir` an open fd.
