@@ -651,6 +651,72 @@ fn checkpoint_and_restore_refuse_what_husk_cannot_do() {
     b.assert_gone("p");
 }
 
+/// Unmounts its mount point when dropped (a failing test leaves no mount).
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The upper directory of an overlay rootfs (containerd's, podman's and
+/// docker's layout) is the container's to write through: a criu
+/// configuration file or an image directory there is refused. The outside
+/// review of 4df8cb1: the container's root rewrote the file husk then
+/// handed criu (its log-file overwrote a host file).
+#[test]
+fn the_upper_directory_of_an_overlay_rootfs_is_the_containers() {
+    let mut b = counting_bundle("ckpt-overlay");
+    let (upper, work, merged) = (b.dir.join("upper"), b.dir.join("work"), b.dir.join("merged"));
+    for dir in [&upper, &work, &merged] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    std::fs::write(upper.join("criu.conf"), "log-file=custom.log\n").unwrap();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        b.rootfs().display(),
+        upper.display(),
+        work.display()
+    );
+    let mount = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &options])
+        .arg(&merged)
+        .status();
+    assert!(mount.unwrap().success());
+    let mounted = Mounted(merged.clone());
+    b.config["root"]["path"] = json!(merged);
+    b.config["annotations"] = json!({"org.criu.config": upper.join("criu.conf")});
+    b.save();
+    run_detached(&b, "c");
+    let image = b.dir.join("image");
+    let o = husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]);
+    assert!(
+        stderr(&o).contains(r#"annotations["org.criu.config"] "#)
+            && stderr(&o).contains("inside the upperdir of its rootfs overlay"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(b.status("c"), "running");
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.config["annotations"] = json!({});
+    b.save();
+    run_detached(&b, "d");
+    let image = upper.join("image");
+    let o = husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "d"]);
+    assert!(
+        stderr(&o).contains("--image-path") && stderr(&o).contains("inside the upperdir of its rootfs overlay"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!image.exists(), "a refused checkpoint made its image directory");
+    assert_eq!(b.status("d"), "running");
+    assert_ok(&husk(&b, &["delete", "--force", "d"]));
+    drop(mounted);
+    b.assert_gone("c");
+    b.assert_gone("d");
+}
+
 /// A missing component of `--image-path` swapped for a symlink to another
 /// directory of the same name while husk makes the path (strace holds its
 /// first mkdir): nothing is made or removed through it. The outside review

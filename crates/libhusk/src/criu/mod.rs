@@ -604,7 +604,77 @@ pub fn writable_by_container(spec: &Spec, rootfs: &Path, bundle: &Path) -> Vec<(
     for m in external_mounts(spec, bundle) {
         out.push((format!("the source of its bind mount {}", m.destination), m.source));
     }
+    let info = crate::sys::fs::read_proc("/proc/self/mountinfo").unwrap_or_default();
+    let real = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf());
+    for options in overlays_at(&info, &real) {
+        out.extend(overlay_dirs(&options, "its rootfs overlay"));
+    }
+    for m in spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| m.typ().as_deref() == Some("overlay"))
+    {
+        let options = m.options().clone().unwrap_or_default().join(",");
+        let what = format!("its overlay mount {}", m.destination().display());
+        out.extend(overlay_dirs(&options, &what));
+    }
     out
+}
+
+/// The options of each overlay mounted at `point` in `mountinfo` (as
+/// containerd, podman and docker mount a container's rootfs).
+fn overlays_at(mountinfo: &str, point: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((mount, fs)) = line.split_once(" - ") else {
+            continue;
+        };
+        let at = mount.split(' ').nth(4).map(unescape);
+        let mut fs = fs.split(' ');
+        if fs.next() == Some("overlay") && at.as_deref() == Some(point.as_os_str()) {
+            out.push(fs.nth(1).unwrap_or_default().to_string());
+        }
+    }
+    out
+}
+
+/// The upper and work directories an overlay's `options` name: the host
+/// directories the container writes through it.
+fn overlay_dirs(options: &str, what: &str) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for option in options.split(',') {
+        for key in ["upperdir", "workdir"] {
+            if let Some(dir) = option.strip_prefix(key).and_then(|o| o.strip_prefix('=')) {
+                out.push((format!("the {key} of {what}"), PathBuf::from(unescape(dir))));
+            }
+        }
+    }
+    out
+}
+
+/// A mountinfo field with its octal escapes (`\040` for a space) undone.
+fn unescape(field: &str) -> OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
+            Some(b) => {
+                out.push(b);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    OsString::from_vec(out)
 }
 
 /// A mount the container has from outside its mount namespace, which criu
@@ -1107,6 +1177,45 @@ mod tests {
 
     fn spec(json: &str) -> Spec {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_upper_and_work_directories_of_a_rootfs_overlay_are_the_containers() {
+        let info = "\
+22 1 254:0 / / rw - ext4 /dev/vda1 rw
+99 22 0:55 / /b/with\\040space/rootfs rw,relatime - overlay overlay rw,lowerdir=/l1:/l2,upperdir=/var/u\\054p,workdir=/var/w
+100 22 0:56 / /other rw - overlay overlay rw,lowerdir=/l,upperdir=/o,workdir=/ow
+";
+        let options = overlays_at(info, Path::new("/b/with space/rootfs"));
+        assert_eq!(options.len(), 1, "{options:?}");
+        let dirs = overlay_dirs(&options[0], "its rootfs overlay");
+        assert_eq!(
+            dirs,
+            [
+                (
+                    "the upperdir of its rootfs overlay".to_string(),
+                    PathBuf::from("/var/u,p")
+                ),
+                ("the workdir of its rootfs overlay".to_string(), PathBuf::from("/var/w")),
+            ]
+        );
+        let s = spec(
+            r#"{"ociVersion": "1.0.2", "root": {"path": "r"}, "mounts": [{"destination": "/data",
+            "type": "overlay", "source": "overlay", "options": ["lowerdir=/l", "upperdir=/up", "workdir=/wk"]}]}"#,
+        );
+        let writable = writable_by_container(&s, Path::new("/no/such/rootfs"), Path::new("/b"));
+        let names: Vec<_> = writable
+            .iter()
+            .map(|(what, dir)| (what.as_str(), dir.to_str().unwrap()))
+            .collect();
+        assert!(
+            names.contains(&("the upperdir of its overlay mount /data", "/up")),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&("the workdir of its overlay mount /data", "/wk")),
+            "{names:?}"
+        );
     }
 
     #[test]
