@@ -513,10 +513,11 @@ impl PinnedFile {
 
 /// The file the config's `org.criu.config` annotation names (none when it
 /// is absent or empty: runc then reads /etc/criu/runc.conf, which is
-/// runc's; husk reads none; none, with a warning, when it is not there). criu runs as root and an `action-script` in
-/// the file runs as root on the host, so the file must be root's (husk's
-/// user's), a regular file with one link, not writable by group or others,
-/// and in a directory the container's processes cannot write.
+/// runc's, and husk reads none; none, with a warning, when it is not
+/// there). criu runs as root and an `action-script` in the file runs as
+/// root on the host, so the file must be root's (husk's user's), a regular
+/// file with one link, not writable by group or others, and in a directory
+/// the container's processes cannot write.
 pub fn config_file(spec: &Spec, writable: &[(String, PathBuf)]) -> Result<Option<PinnedFile>> {
     let named = spec.annotations().as_ref().and_then(|a| a.get(CONFIG_ANNOTATION));
     let Some(name) = named.filter(|n| !n.is_empty()) else {
