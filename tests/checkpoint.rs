@@ -143,6 +143,45 @@ fn a_checkpointed_container_is_restored_and_counts_on() {
     b.assert_gone("c");
 }
 
+/// Files of this test program in /etc/criu, the only directory husk takes
+/// criu configuration files from; removed when dropped, with /etc/criu if
+/// it made it.
+struct CriuConfigs {
+    made_dir: bool,
+    prefix: String,
+}
+
+impl CriuConfigs {
+    fn new(test: &str) -> CriuConfigs {
+        let made_dir = std::fs::create_dir("/etc/criu").is_ok();
+        let prefix = format!("husk-test-{}-{test}-", std::process::id());
+        CriuConfigs { made_dir, prefix }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        std::path::Path::new("/etc/criu").join(format!("{}{name}", self.prefix))
+    }
+
+    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for CriuConfigs {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir("/etc/criu").into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&self.prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        if self.made_dir {
+            let _ = std::fs::remove_dir("/etc/criu");
+        }
+    }
+}
+
 /// The configuration file the `org.criu.config` annotation names (as
 /// runc reads it) reaches criu at checkpoint and at restore: its
 /// `log-file` replaces husk's.
@@ -150,9 +189,9 @@ fn a_checkpointed_container_is_restored_and_counts_on() {
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn the_criu_config_file_the_annotation_names_is_read_at_checkpoint_and_restore() {
     require_criu();
+    let configs = CriuConfigs::new("read");
     let mut b = counting_bundle("ckpt-conf");
-    let conf = b.dir.join("criu.conf");
-    std::fs::write(&conf, "log-file=custom.log\n").unwrap();
+    let conf = configs.write("criu.conf", "log-file=custom.log\n");
     b.config["annotations"] = json!({"org.criu.config": conf});
     b.save();
     run_detached(&b, "c");
@@ -179,26 +218,38 @@ fn the_criu_config_file_the_annotation_names_is_read_at_checkpoint_and_restore()
 }
 
 /// criu reads the annotation's file as root and runs the `action-script`s
-/// it names on the host: one the container's processes or another user
-/// could write is refused before criu runs, the container untouched; one
-/// that is not there is skipped with a warning, as criu skips it for runc.
+/// it names on the host: one outside /etc/criu (where the container's
+/// storage may be, in ways husk cannot always tell: the outside review of
+/// 7d96392), through a symlink, or one another user could write is refused
+/// before criu runs, the container untouched; one that is not there is
+/// skipped with a warning, as criu skips it for runc.
 #[test]
 fn a_criu_config_file_the_container_or_another_user_can_write_is_refused() {
+    let configs = CriuConfigs::new("refused");
     let mut b = counting_bundle("ckpt-conf-refused");
-    let inside = b.rootfs().join("criu.conf");
-    let open = b.dir.join("open.conf");
-    let linked = b.dir.join("linked.conf");
-    for f in [&inside, &open] {
+    let in_rootfs = b.rootfs().join("criu.conf");
+    let in_bundle = b.dir.join("criu.conf");
+    for f in [&in_rootfs, &in_bundle] {
         std::fs::write(f, "log-file=custom.log\n").unwrap();
     }
+    let open = configs.write("open.conf", "log-file=custom.log\n");
     std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
-    let safe = b.dir.join("safe.conf");
-    std::fs::write(&safe, "log-file=custom.log\n").unwrap();
+    let safe = configs.write("safe.conf", "log-file=custom.log\n");
+    let linked = configs.path("linked.conf");
     std::os::unix::fs::symlink(&safe, &linked).unwrap();
-    let hard = b.dir.join("hard.conf");
+    let hard = configs.path("hard.conf");
     std::fs::hard_link(&safe, &hard).unwrap();
+    // A directory of /etc/criu that is a symlink to the bundle.
+    let dir = configs.path("dir");
+    std::os::unix::fs::symlink(&b.dir, &dir).unwrap();
+    let only = "husk takes configuration files only from /etc/criu";
+    let through = format!("(it is in {})", b.dir.display());
+    let climbing = format!("/etc/criu/../..{}", in_bundle.display());
     let cases = [
-        (inside.clone(), "which the container's processes can write"),
+        (in_rootfs.clone(), only),
+        (in_bundle.clone(), only),
+        (std::path::PathBuf::from(&climbing), only),
+        (dir.join("criu.conf"), through.as_str()),
         (open.clone(), "not writable by group or others (it is uid 0 mode 666"),
         (linked.clone(), "a symlink; name the file itself"),
         (hard.clone(), "mode 644 with 2 links"),
@@ -208,10 +259,8 @@ fn a_criu_config_file_the_container_or_another_user_can_write_is_refused() {
         b.save();
         let id = format!("c{i}");
         run_detached(&b, &id);
-        let o = husk(
-            &b,
-            &["checkpoint", "--image-path", b.dir.join("image").to_str().unwrap(), &id],
-        );
+        let image = b.dir.join("image");
+        let o = husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), &id]);
         assert!(!o.status.success(), "{}", conf.display());
         assert!(
             stderr(&o).contains(r#"annotations["org.criu.config"] "#) && stderr(&o).contains(why),
@@ -227,7 +276,7 @@ fn a_criu_config_file_the_container_or_another_user_can_write_is_refused() {
         "a refused checkpoint made its image directory"
     );
     // Not there: a warning, and criu runs without it (here a criu that fails).
-    b.config["annotations"] = json!({"org.criu.config": b.dir.join("missing.conf")});
+    b.config["annotations"] = json!({"org.criu.config": configs.path("missing.conf")});
     b.save();
     run_detached(&b, "m");
     let mut cmd = Command::new(HUSK);
@@ -692,8 +741,7 @@ fn the_upper_directory_of_an_overlay_rootfs_is_the_containers() {
     let image = b.dir.join("image");
     let o = husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]);
     assert!(
-        stderr(&o).contains(r#"annotations["org.criu.config"] "#)
-            && stderr(&o).contains("inside the upperdir of its rootfs overlay"),
+        stderr(&o).contains(r#"annotations["org.criu.config"] "#) && stderr(&o).contains("only from /etc/criu"),
         "{}",
         stderr(&o)
     );

@@ -497,6 +497,15 @@ pub struct Dirs {
 /// as runc reads it (criu 3.11 and later; its settings override the RPC's).
 pub const CONFIG_ANNOTATION: &str = "org.criu.config";
 
+/// The only directory husk takes criu configuration files from.
+pub const CONFIG_DIR: &str = "/etc/criu";
+
+/// criu skips a configuration file that is not there (runc relies on it).
+fn not_found(flag: &str, name: &str) -> Option<PinnedFile> {
+    log::warn(&format!("{flag} {name}: not found; criu runs without it"));
+    None
+}
+
 /// A criu configuration file, opened once and handed to criu as husk's fd,
 /// as [`PinnedDir`]s are.
 #[derive(Debug)]
@@ -515,31 +524,43 @@ impl PinnedFile {
 /// is absent or empty: runc then reads /etc/criu/runc.conf, which is
 /// runc's, and husk reads none; none, with a warning, when it is not
 /// there). criu runs as root and an `action-script` in the file runs as
-/// root on the host, so the file must be root's (husk's user's), a regular
-/// file with one link, not writable by group or others, and in a directory
-/// the container's processes cannot write.
+/// root on the host, so the file must be in [`CONFIG_DIR`] (which paths
+/// and mountinfo cannot tell from a container's storage in every layout: an
+/// overlay's relative upperdir, fuse-overlayfs, a bind of an overlay), not
+/// through a symlink, root's (husk's user's), a regular file with one link,
+/// not writable by group or others, and outside what the container writes.
 pub fn config_file(spec: &Spec, writable: &[(String, PathBuf)]) -> Result<Option<PinnedFile>> {
     let named = spec.annotations().as_ref().and_then(|a| a.get(CONFIG_ANNOTATION));
     let Some(name) = named.filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
     let flag = format!("annotations[\"{CONFIG_ANNOTATION}\"]");
-    let path = absolute(Path::new(name))?;
+    let path = PathBuf::from(clean(&absolute(Path::new(name))?));
     let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
         bail!("{flag} {name}: not a file");
     };
+    let outside = || {
+        format!("{flag} {name}: criu reads it as root and runs the commands it names, so husk takes configuration files only from {CONFIG_DIR}, which the container's storage never is (an overlay's upper layer, say)")
+    };
+    if !path.starts_with(CONFIG_DIR) {
+        bail!("{}", outside());
+    }
     refuse_inside(&flag, &path, writable)?;
-    let dir = std::fs::File::open(dir)
-        .map(OwnedFd::from)
-        .context(|| format!("{flag} {name}"))?;
+    let dir = match std::fs::File::open(dir) {
+        Ok(dir) => OwnedFd::from(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(not_found(&flag, name)),
+        Err(e) => return Err(e).context(|| format!("{flag} {name}")),
+    };
+    // Through a symlink among its directories the file could be anywhere.
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).unwrap_or_default();
+    let trusted = std::fs::canonicalize(CONFIG_DIR).unwrap_or_default();
+    if trusted.as_os_str().is_empty() || !real.starts_with(&trusted) {
+        bail!("{} (it is in {})", outside(), real.display());
+    }
     refuse_below(&flag, &dir, &path, writable)?;
     let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
     let fd = match crate::sys::cstring(file).and_then(|file| crate::sys::openat(dir.as_raw_fd(), &file, flags, 0)) {
-        // criu skips a configuration file that is not there (runc relies on it).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            log::warn(&format!("{flag} {name}: not found; criu runs without it"));
-            return Ok(None);
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(not_found(&flag, name)),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             bail!("{flag} {name}: a symlink; name the file itself")
         }
