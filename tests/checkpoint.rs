@@ -765,6 +765,25 @@ fn the_upper_directory_of_an_overlay_rootfs_is_the_containers() {
     b.assert_gone("d");
 }
 
+/// Whether a husk process (not strace) whose command line holds `needle`
+/// is in mkdir or mkdirat (x86-64 numbers 83 and 258) now.
+fn husk_held_in_mkdir(needle: &str) -> bool {
+    let pids = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    pids.filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .any(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let syscall = std::fs::read_to_string(e.path().join("syscall")).unwrap_or_default();
+            let number = syscall.split(' ').next().unwrap_or_default();
+            args.first().is_some_and(|a| !a.ends_with("strace"))
+                && args.iter().any(|a| a == needle)
+                && matches!(number, "83" | "258")
+        })
+}
+
 /// A missing component of `--image-path` swapped for a symlink to another
 /// directory of the same name while husk makes the path (strace holds its
 /// first mkdir): nothing is made or removed through it. The outside review
@@ -785,15 +804,24 @@ fn a_symlink_planted_while_the_image_path_is_made_is_not_followed() {
         &["-f", "-o", "/dev/null", "-e", inject],
         &["checkpoint", "--image-path", image, "--parent-path", "../pre", "c"],
     );
+    // Planted only once husk is held at the entry of that mkdir: the
+    // window between its look at the path and its making of it.
     let plant = {
-        let (victim, planted) = (victim.clone(), planted.clone());
+        let (victim, planted, needle) = (victim.clone(), planted.clone(), image.to_string());
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !husk_held_in_mkdir(&needle) {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
             std::os::unix::fs::symlink(victim, planted).unwrap();
+            true
         })
     };
     let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
-    plant.join().unwrap();
+    assert!(plant.join().unwrap(), "husk was never seen held in its mkdir");
     assert!(!o.status.success());
     assert!(
         victim.is_dir(),
