@@ -21,6 +21,48 @@ fn wrong_field_type_is_named() {
     b.create_fails("x", "linux.namespaces[1].type");
 }
 
+/// serde's derived structs would also take their fields as an array, in
+/// order: runc and crun refuse that, and a config must not run as something
+/// other than it says. The same holds for `exec --process` and `update`.
+#[test]
+fn an_array_where_an_object_belongs_is_refused_naming_the_field() {
+    let mut b = Bundle::new("arrays");
+    let root = b.config["root"].clone();
+    b.config["root"] = json!(["rootfs", false]);
+    b.save();
+    b.create_fails("x", "root: invalid type: sequence, expected a JSON object");
+    b.config["root"] = root;
+    b.config["linux"]["resources"] = json!({"pids": [5]});
+    b.save();
+    b.create_fails("x", "linux.resources.pids: invalid type: sequence");
+    b.config["linux"].as_object_mut().unwrap().remove("resources");
+    b.script("sleep 30");
+    assert_ok(&b.create("c"));
+
+    let mut process = b.config["process"].clone();
+    process["user"] = json!([0, 0]);
+    let file = b.dir.join("process.json");
+    std::fs::write(&file, process.to_string()).unwrap();
+    let o = b.husk(&["exec", "--process", file.to_str().unwrap(), "c"]);
+    assert!(!o.status.success(), "exec took an array for process.user");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains(": user: invalid type: sequence"), "{}", stderr(&o));
+
+    std::fs::write(&file, r#"{"pids": [5]}"#).unwrap();
+    let o = b.husk(&["update", "--resources", file.to_str().unwrap(), "c"]);
+    assert!(!o.status.success(), "update took an array for pids");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("update: pids: invalid type: sequence"),
+        "{}",
+        stderr(&o)
+    );
+
+    assert_eq!(b.status("c"), "created");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 #[test]
 fn oci_version_missing_or_unsupported() {
     let mut b = Bundle::new("version");

@@ -106,7 +106,7 @@ fn requested(a: &UpdateArgs) -> Result<LinuxResources> {
     if r["pids"]["limit"] == json!(0) {
         r["pids"]["limit"] = json!(1);
     }
-    serde_json::from_value(r).map_err(|e| Error::new(format!("update: {e}")))
+    libhusk::spec::strict::from_value(r).map_err(|e| Error::new(format!("update: {}: {}", e.path(), e.inner())))
 }
 
 #[cfg(test)]

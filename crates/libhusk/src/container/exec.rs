@@ -213,8 +213,7 @@ fn write_pid_file(p: &std::path::Path, pid: libc::pid_t) -> Result<()> {
 fn exec_process(spec: &Spec, a: &ExecOptions) -> Result<Process> {
     if let Some(path) = &a.process {
         let text = std::fs::read_to_string(path).context(|| format!("--process {}", path.display()))?;
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        return serde_path_to_error::deserialize(de)
+        return crate::spec::strict::from_str(&text)
             .map_err(|e| Error::new(format!("--process {}: {}: {}", path.display(), e.path(), e.inner())));
     }
     if a.command.is_empty() {

@@ -9,6 +9,7 @@
 pub mod features;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod strict;
 pub mod template;
 
 use std::collections::HashMap;
@@ -170,8 +171,7 @@ pub fn prepare(plan: &mut Plan, opts: &Options) -> Result<()> {
 
 /// Parses config.json text; a type error names the JSON path of the bad field.
 pub fn parse(text: &str) -> Result<Spec> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    strict::from_str(text).map_err(|e| {
         let at = e.path().to_string();
         let inner = e.into_inner();
         // serde_json calls a wrong type for an enum (`"type": 7`) a syntax
