@@ -2,6 +2,8 @@
 //! random delay, or by strace at its Nth mkdir, write, rename, unlink, rmdir or
 //! openat) leaves either nothing or a container that `state` and `list` show
 //! and that `delete -f` removes completely; no command hangs after a kill.
+//! A killed pause, resume or update leaves a container that still pauses,
+//! resumes and takes new limits.
 
 mod common;
 
@@ -43,6 +45,9 @@ enum Cmd {
     Exec,
     Kill,
     Run,
+    Pause,
+    Resume,
+    Update,
 }
 
 /// How the command dies.
@@ -78,9 +83,18 @@ fn prepare(b: &Bundle, cmd: Cmd, id: &str, variant: u64) {
         return;
     }
     assert_ok(&b.create(id));
-    let started = matches!(cmd, Cmd::Exec | Cmd::Kill) || (cmd == Cmd::Delete && variant % 2 == 1);
+    let started = match cmd {
+        Cmd::Exec | Cmd::Kill | Cmd::Update => true,
+        // Odd variants act on a created container.
+        Cmd::Delete => variant % 2 == 1,
+        Cmd::Pause | Cmd::Resume => variant % 2 == 0,
+        _ => false,
+    };
     if started {
         assert_ok(&b.husk(&["start", id]));
+    }
+    if cmd == Cmd::Resume {
+        assert_ok(&b.husk(&["pause", id]));
     }
 }
 
@@ -98,6 +112,10 @@ fn arguments(b: &Bundle, cmd: Cmd, id: &str, variant: u64) -> Vec<String> {
         (Cmd::Run, 0) => vec!["run", "--detach", "--bundle", bundle, id],
         // In the foreground until killed: only ever killed after a delay.
         (Cmd::Run, _) => vec!["run", "--bundle", bundle, id],
+        (Cmd::Pause, _) => vec!["pause", id],
+        (Cmd::Resume, _) => vec!["resume", id],
+        (Cmd::Update, 0) => vec!["update", "--pids-limit", "50", "--cpu-share", "512", id],
+        (Cmd::Update, _) => vec!["update", "--pids-limit", "60", id],
     };
     args.into_iter().map(String::from).collect()
 }
@@ -208,6 +226,10 @@ fn check_and_clean(b: &Bundle, cmd: Cmd, id: &str, what: &str) {
         );
         assert!(in_list.is_none(), "{what}: list shows {id} that state does not");
     }
+    if matches!(cmd, Cmd::Pause | Cmd::Resume | Cmd::Update) {
+        assert!(state.status.success(), "{what}: the container is gone");
+        not_wedged(b, cmd, id, what);
+    }
     if cmd == Cmd::Start && state.status.success() {
         // Bounded by the harness: it starts the program, or says why not.
         let again = b.husk(&["start", id]);
@@ -228,6 +250,35 @@ fn check_and_clean(b: &Bundle, cmd: Cmd, id: &str, what: &str) {
         );
     }
     b.assert_gone(id);
+}
+
+/// After a killed pause, resume or update, the container still takes both
+/// again: it pauses and resumes back to what it was, and takes a new limit.
+#[track_caller]
+fn not_wedged(b: &Bundle, cmd: Cmd, id: &str, what: &str) {
+    let status = b.status(id);
+    let unpaused = match status.as_str() {
+        "paused" => {
+            assert_ok(&b.husk(&["resume", id]));
+            b.status(id)
+        }
+        "running" | "created" => status,
+        other => panic!("{what}: status {other} after the kill"),
+    };
+    assert!(
+        ["running", "created"].contains(&unpaused.as_str()),
+        "{what}: {unpaused}"
+    );
+    assert_ok(&b.husk(&["pause", id]));
+    assert_eq!(b.status(id), "paused", "{what}");
+    assert_ok(&b.husk(&["resume", id]));
+    assert_eq!(b.status(id), unpaused, "{what}");
+    if cmd == Cmd::Update {
+        assert_ok(&b.husk(&["update", "--pids-limit", "70", id]));
+        let pids_max = format!("/sys/fs/cgroup/pids{}/pids.max", b.default_cgroup(id));
+        let limit = std::fs::read_to_string(&pids_max).unwrap_or_default();
+        assert_eq!(limit.trim(), "70", "{what}: {pids_max}");
+    }
 }
 
 /// Kills `cmd` after random delays and at each sampled syscall, checking after each.
@@ -323,6 +374,21 @@ fn kill_killed_at_any_instant() {
 #[test]
 fn run_killed_at_any_instant() {
     kill_at_every_instant(Cmd::Run, 0x5eed_0006);
+}
+
+#[test]
+fn pause_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Pause, 0x5eed_0007);
+}
+
+#[test]
+fn resume_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Resume, 0x5eed_0008);
+}
+
+#[test]
+fn update_killed_at_any_instant() {
+    kill_at_every_instant(Cmd::Update, 0x5eed_0009);
 }
 
 /// On a pure v1 host `create` makes the cgroup after the clone, while the init
