@@ -1131,3 +1131,84 @@ fn a_refused_setgroups_never_leaves_the_callers_groups() {
     assert!(err.contains("setgroups process.user.additionalGids"), "{err}");
     b.assert_gone("g");
 }
+
+/// Plants, in `dir`, links named as husk's temporary pid files used to be
+/// (`.NAME.PID`) for the next `window` pids, and one at `NAME` itself, all
+/// to `victim`.
+fn plant_pid_file_links(dir: &std::path::Path, name: &str, victim: &std::path::Path, window: u32) {
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for pid in last..last + window {
+        std::os::unix::fs::symlink(victim, dir.join(format!(".{name}.{pid}"))).unwrap();
+    }
+    std::os::unix::fs::symlink(victim, dir.join(name)).unwrap();
+}
+
+/// A pid file asked for in a directory the container can write (its rootfs):
+/// links the container planted at the temporary names husk might take, or
+/// at the pid file itself, are never written through (root would truncate
+/// any host file). husk 5f164bf wrote through `.NAME.<its pid>`.
+#[test]
+fn a_pid_file_in_a_directory_the_container_writes_follows_no_planted_link() {
+    let mut b = Bundle::new("pidfile-links");
+    b.script("sleep 30");
+    let victim = b.dir.join("victim");
+    std::fs::write(&victim, "host secret\n").unwrap();
+    let tmp = b.rootfs().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+
+    plant_pid_file_links(&tmp, "create.pid", &victim, 3000);
+    let pid_file = tmp.join("create.pid");
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let o = b.husk(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+    ]);
+    assert_ok(&o);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "host secret\n",
+        "create wrote through a link"
+    );
+    let meta = std::fs::symlink_metadata(&pid_file).unwrap();
+    assert!(meta.file_type().is_file(), "the pid file is a regular file now");
+    let init = b.state("c")["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), init.to_string());
+
+    plant_pid_file_links(&tmp, "exec.pid", &victim, 3000);
+    let exec_pid = tmp.join("exec.pid");
+    let o = b.husk(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        exec_pid.to_str().unwrap(),
+        "c",
+        "sleep",
+        "30",
+    ]);
+    assert_ok(&o);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "host secret\n",
+        "exec wrote through a link"
+    );
+    assert!(std::fs::symlink_metadata(&exec_pid).unwrap().file_type().is_file());
+
+    // Nothing but the planted links and the two pid files is left there.
+    let regular: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(regular.len(), 2, "{regular:?}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}

@@ -90,25 +90,73 @@ pub fn read_line_file(path: impl AsRef<std::path::Path>) -> io::Result<String> {
 /// Writes `path` through a temporary file renamed over it (close-on-exec,
 /// with `mode`): readers see the old content or the new, never a part. The
 /// temporary file is removed when anything fails.
+///
+/// The directory may be one that others can write (a pid file in a bundle's
+/// rootfs): the temporary name is random and made with O_EXCL, so a link
+/// planted there is never followed (root would write through it), and the
+/// rename replaces a link at `path` rather than following it.
 pub fn write_atomic(path: &std::path::Path, data: &[u8], mode: u32) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
-    let write = || -> io::Result<()> {
-        let mut f = std::fs::File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        std::fs::rename(&tmp, path)
+    use std::os::unix::ffi::OsStrExt;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
     };
-    write().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let dir = crate::sys::openat(libc::AT_FDCWD, &cstring(parent.as_os_str().as_bytes())?, DIR_FLAGS, 0)?;
+    for _ in 0..TEMPORARY_NAME_TRIES {
+        let mut tmp = b".".to_vec();
+        tmp.extend_from_slice(name.as_bytes());
+        tmp.extend_from_slice(format!(".{:016x}", random_u64()?).as_bytes());
+        let tmp = cstring(&tmp)?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        let file = match crate::sys::openat(dir.as_raw_fd(), &tmp, flags, mode) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            other => other?,
+        };
+        let name = cstring(name.as_bytes())?;
+        return fill_and_rename(file, &dir, &tmp, &name, data).inspect_err(|_| {
+            // SAFETY: both are valid for the call.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
+        });
+    }
+    Err(io::Error::from_raw_os_error(libc::EEXIST))
+}
+
+const DIR_FLAGS: i32 = libc::O_PATH | libc::O_DIRECTORY;
+/// Random names taken by someone else before husk gives up.
+const TEMPORARY_NAME_TRIES: usize = 8;
+
+fn fill_and_rename(
+    file: OwnedFd,
+    dir: &OwnedFd,
+    tmp: &std::ffi::CStr,
+    name: &std::ffi::CStr,
+    data: &[u8],
+) -> io::Result<()> {
+    use std::io::Write;
+    std::fs::File::from(file).write_all(data)?;
+    // SAFETY: both names are valid C strings, the fd a directory.
+    let r = unsafe { libc::renameat(dir.as_raw_fd(), tmp.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn cstring(bytes: &[u8]) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn random_u64() -> io::Result<u64> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: writes at most 8 bytes into `bytes`.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from_ne_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -119,6 +167,32 @@ mod tests {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
     use super::*;
+
+    #[test]
+    fn write_atomic_replaces_a_link_at_the_path_and_leaves_no_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("husk-write-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("pid")).unwrap();
+        write_atomic(&dir.join("pid"), b"42", 0o640).unwrap();
+        let meta = std::fs::symlink_metadata(dir.join("pid")).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640 & !current_umask());
+        assert_eq!(std::fs::read_to_string(dir.join("pid")).unwrap(), "42");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "a temporary file is left");
+        let e = write_atomic(&dir.join("no-such-dir/pid"), b"1", 0o600).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn current_umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status.lines().find_map(|l| l.strip_prefix("Umask:")).unwrap();
+        u32::from_str_radix(umask.trim(), 8).unwrap()
+    }
 
     #[test]
     fn sendfile_copies_from_the_file_offset() {
