@@ -252,6 +252,45 @@ fn notify_socket_relays_ready_with_the_host_pid() {
     b.assert_gone("n");
 }
 
+/// The notify directory is bound read-only, nosuid, nodev and noexec (as
+/// runc binds it): through a writable one the container wrote into root's
+/// state dir, could fill it, or nest directories `delete` could not remove
+/// (husk 5f164bf). Sending still works.
+#[test]
+fn the_notify_directory_is_read_only_in_the_container() {
+    let mut b = Bundle::new("notify-ro");
+    build_notify_helper(&b.rootfs());
+    b.script("sleep 0.5; notify 'READY=1'; sleep 30");
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    create.env("NOTIFY_SOCKET", &host);
+    assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
+
+    let dir = b.dir.to_str().unwrap();
+    let attempt = format!("mkdir {dir}/d; echo x > {dir}/f; grep ' {dir} ' /proc/self/mountinfo");
+    let o = b.husk(&["exec", "n", "sh", "-c", &attempt]);
+    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    let options = stdout(&o);
+    let options = options.split_whitespace().nth(5).unwrap_or_default().to_string();
+    for option in ["ro", "nosuid", "nodev", "noexec"] {
+        assert!(options.split(',').any(|o| o == option), "{option} missing: {options}");
+    }
+    let notify_dir = b.root.join("n").join("notify");
+    assert_eq!(
+        std::fs::read_dir(&notify_dir).unwrap().count(),
+        0,
+        "the container wrote there"
+    );
+
+    assert_ok(&b.husk(&["start", "n"]));
+    let pid = b.state("n")["pid"].as_i64().unwrap();
+    assert_eq!(receive(&sock), format!("READY=1\nMAINPID={pid}\n"));
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}
+
 /// In a user namespace the init could not pass through the state directory
 /// (the owner's alone) to bind the notify directory inside: husk hands it
 /// over, and the relay works as without one.

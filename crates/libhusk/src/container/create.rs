@@ -209,18 +209,22 @@ fn pass_listen_fds(plan: &mut Plan, n: u32) {
 
 /// The container gets the notify directory of its state dir bound at the
 /// directory of its NOTIFY_SOCKET path, and that path in its environment.
+/// Read-only, as runc binds it: sending needs no write to the directory, and
+/// a writable one would let the container fill root's state dir, or nest
+/// directories there that `delete` could not remove.
 fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
     let inside = crate::container::notify::container_path(&plan.process.env, host);
     plan.notify_name = inside.file_name().map(|n| n.to_string_lossy().into_owned());
     let dir = inside.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     plan.mounts.push(crate::rootfs::mounts::MountPlan {
         destination: dir,
         kind: crate::rootfs::mounts::MountKind::Bind {
             source: state_dir.join(crate::container::notify::DIR),
             recursive: false,
         },
-        flags: 0,
-        attrs: Default::default(),
+        flags,
+        attrs: crate::rootfs::mounts::bind_attrs(flags, 0),
         recursive_attrs: Default::default(),
         propagation: Vec::new(),
         data: String::new(),

@@ -54,9 +54,25 @@ pub fn bind(state_dir: &Path, name: &str) -> Result<UnixDatagram> {
     let _ = std::fs::remove_file(&path);
     let sock = UnixDatagram::bind(&path).context(|| "bind notify socket".into())?;
     // The container's processes, of any uid, must be able to send.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).context(|| "chmod notify socket".into())?;
+    allow_everyone(&dir, name).context(|| "chmod notify socket".into())?;
     Ok(sock)
+}
+
+/// chmod 0777 of the socket `name` in `dir`, never of what a link put in
+/// its place would name: the socket is opened O_PATH without following
+/// links, checked to be a socket, and changed through that fd.
+fn allow_everyone(dir: &std::fs::File, name: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let name = std::ffi::CString::new(name).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let flags = libc::O_PATH | libc::O_NOFOLLOW;
+    let sock = crate::sys::openat(dir.as_raw_fd(), &name, flags, 0)?;
+    let st = nix::sys::stat::fstat(&sock)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(std::io::Error::other("not the socket husk bound"));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let path = format!("/proc/self/fd/{}", sock.as_raw_fd());
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
 }
 
 fn host_address(host: &Path) -> Result<SocketAddr> {
