@@ -1352,3 +1352,49 @@ fn kill_all_leaves_a_paused_container_paused_but_for_sigkill() {
     assert_ok(&b.husk(&["delete", "p"]));
     b.assert_gone("p");
 }
+
+/// A hugepageLimits pageSize is part of a file name: one that climbs out
+/// (`x/../../..`) is refused, in config.json and in `update`, and no file
+/// outside the container's cgroup is written. husk 5f164bf wrote a host file
+/// as root once the container had made a `hugetlb.x` directory in its cgroup.
+#[test]
+fn a_hugepage_size_that_climbs_out_of_the_cgroup_is_refused() {
+    let mut b = limited("cg-hugetlb-path");
+    let victim = b.dir.join("victim");
+    let (hierarchy, suffix) = match unified_has("hugetlb") {
+        true => ("/sys/fs/cgroup/unified", "max"),
+        false => ("/sys/fs/cgroup/hugetlb", "limit_in_bytes"),
+    };
+    let victim_file = PathBuf::from(format!("{}.{suffix}", victim.display()));
+    std::fs::write(&victim_file, "original\n").unwrap();
+    let climb = format!(
+        "x/{}{}",
+        "../".repeat(16),
+        victim.to_str().unwrap().trim_start_matches('/')
+    );
+
+    let sane = b.config["linux"]["resources"].clone();
+    b.config["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": climb, "limit": 1}]);
+    b.save();
+    b.create_fails("h", "linux.resources.hugepageLimits[0].pageSize");
+    b.config["linux"]["resources"] = sane;
+    b.save();
+
+    assert_ok(&b.create("h"));
+    // What the container could make in a cgroup it may write.
+    let planted = PathBuf::from(hierarchy)
+        .join(b.default_cgroup("h").trim_start_matches('/'))
+        .join("hugetlb.x");
+    std::fs::create_dir(&planted).unwrap();
+    let request = json!({"hugepageLimits": [{"pageSize": climb, "limit": 1}]}).to_string();
+    let file = b.dir.join("resources.json");
+    std::fs::write(&file, request).unwrap();
+    let o = b.husk(&["update", "--resources", file.to_str().unwrap(), "h"]);
+    std::fs::remove_dir(&planted).unwrap();
+    assert!(!o.status.success(), "update took a page size that climbs out");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("hugepageLimits[0].pageSize"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim_file).unwrap(), "original\n");
+    assert_ok(&b.husk(&["delete", "-f", "h"]));
+    b.assert_gone("h");
+}

@@ -381,6 +381,11 @@ impl Cgroup {
                     w.controller
                 )
             };
+            // Every file is the cgroup's own: no value from a config or an
+            // `update` may make a path that leaves it.
+            if w.file.contains('/') || w.file.starts_with('.') {
+                bail!("linux.resources: {:?} is not a cgroup file name", w.file);
+            }
             let mut path = dir.join(&w.file);
             // BFQ names the blkio weights differently (as runc handles too).
             if w.file.starts_with("blkio.weight") && !path.exists() {

@@ -65,6 +65,14 @@ fn blkio_to_io_weight(weight: u16) -> u64 {
     1 + (weight.saturating_sub(10) as u64 * 9999) / 990
 }
 
+/// A page size as the kernel names hugetlb's files (`hugetlb.2MB.max`): it
+/// becomes part of a file name, so nothing else may pass.
+fn is_hugepage_size(size: &str) -> bool {
+    let digits = size.trim_end_matches(['K', 'M', 'G', 'B']);
+    let unit = &size[digits.len()..];
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && ["KB", "MB", "GB"].contains(&unit)
+}
+
 fn max_or(v: i64) -> String {
     if v < 0 {
         "max".to_string()
@@ -91,7 +99,13 @@ pub fn writes(r: &LinuxResources, v2: &dyn Fn(&str) -> bool) -> Result<Vec<Write
         out.push(w("pids", "pids.max", max_or(limit)));
     }
     block_io(r, v2("io") || v2("blkio"), &mut out)?;
-    for h in r.hugepage_limits().iter().flatten() {
+    for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
+        if !is_hugepage_size(h.page_size()) {
+            bail!(
+                "linux.resources.hugepageLimits[{i}].pageSize {:?} is not a page size such as 2MB or 1GB",
+                h.page_size()
+            );
+        }
         let suffix = if v2("hugetlb") { "max" } else { "limit_in_bytes" };
         out.push(w("hugetlb", format!("hugetlb.{}.{suffix}", h.page_size()), h.limit()));
     }
@@ -590,6 +604,31 @@ mod tests {
         assert!(e.message().contains("realtimeRuntime"), "{e}");
         let ws = writes(&res(r#"{"unified":{"memory.high":"1048576"}}"#), &|_| true).unwrap();
         assert_eq!(files(&ws), pairs(&[("memory.high", "1048576")]));
+    }
+
+    #[test]
+    fn a_page_size_is_digits_and_a_unit_never_a_path() {
+        for size in ["64KB", "2MB", "1GB", "32MB"] {
+            let r = res(&format!(r#"{{"hugepageLimits":[{{"pageSize":"{size}","limit":1}}]}}"#));
+            assert!(writes(&r, &|_| true).is_ok(), "{size}");
+        }
+        for size in [
+            "x/../../../victim",
+            "2MB/../pids",
+            "..",
+            "",
+            "MB",
+            "2mb",
+            "2 MB",
+            "2MBB",
+            "-2MB",
+        ] {
+            let r = res(&format!(
+                r#"{{"hugepageLimits":[{{"pageSize":"1GB","limit":1}},{{"pageSize":"{size}","limit":1}}]}}"#
+            ));
+            let e = writes(&r, &|_| false).unwrap_err();
+            assert!(e.message().contains("hugepageLimits[1].pageSize"), "{size}: {e}");
+        }
     }
 
     #[test]
