@@ -1,5 +1,5 @@
 //! Crash consistency: every lifecycle command killed at any instant (after a
-//! random delay, or by strace at its Nth mkdir, write, rename, unlink, rmdir or
+//! random delay, or by strace at its Nth mkdir, write, renameat, unlink, rmdir or
 //! openat) leaves either nothing or a container that `state` and `list` show
 //! and that `delete -f` removes completely; no command hangs after a kill.
 //! A killed pause, resume or update leaves a container that still pauses,
@@ -14,7 +14,7 @@ use common::*;
 use serde_json::Value;
 
 /// The syscalls at whose Nth call strace kills the command.
-const SYSCALLS: [&str; 7] = ["mkdir", "rmdir", "write", "rename", "unlink", "unlinkat", "openat"];
+const SYSCALLS: [&str; 7] = ["mkdir", "rmdir", "write", "renameat", "unlink", "unlinkat", "openat"];
 /// Kills after a random delay, per command.
 const DELAY_KILLS: usize = 30;
 /// About this many strace kills per command: every call of a rare syscall, and
@@ -432,9 +432,9 @@ fn nth_call_of_create(b: &Bundle, syscall: &str, needle: &str) -> u64 {
 #[test]
 fn create_killed_before_saving_state_leaves_no_init() {
     let b = bundle("crash-create-window");
-    let n = nth_call_of_create(&b, "rename", "/config.json\"");
+    let n = nth_call_of_create(&b, "renameat", "\"config.json\"");
     let args = arguments(&b, Cmd::Create, "c", 0);
-    run_and_kill(&b, &args, Death::At("rename", n), &b.dir.join("trace"));
+    run_and_kill(&b, &args, Death::At("renameat", n), &b.dir.join("trace"));
     check_and_clean(&b, Cmd::Create, "c", "create killed at the rename of config.json");
 }
 
