@@ -106,10 +106,8 @@ pub fn write_atomic(path: &std::path::Path, data: &[u8], mode: u32) -> io::Resul
     };
     let dir = crate::sys::openat(libc::AT_FDCWD, &cstring(parent.as_os_str().as_bytes())?, DIR_FLAGS, 0)?;
     for _ in 0..TEMPORARY_NAME_TRIES {
-        let mut tmp = b".".to_vec();
-        tmp.extend_from_slice(name.as_bytes());
-        tmp.extend_from_slice(format!(".{:016x}", random_u64()?).as_bytes());
-        let tmp = cstring(&tmp)?;
+        // Not derived from `name`: a name near NAME_MAX must still fit.
+        let tmp = cstring(format!(".husk-{:016x}", random_u64()?).as_bytes())?;
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
         let file = match crate::sys::openat(dir.as_raw_fd(), &tmp, flags, mode) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
@@ -183,6 +181,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("pid")).unwrap(), "42");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "a temporary file is left");
+        // A name as long as a file name may be (runc takes it too).
+        let long = dir.join("p".repeat(255));
+        write_atomic(&long, b"7", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&long).unwrap(), "7");
         let e = write_atomic(&dir.join("no-such-dir/pid"), b"1", 0o600).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
         std::fs::remove_dir_all(&dir).unwrap();
