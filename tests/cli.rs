@@ -217,8 +217,18 @@ fn completion_scripts_for_bash_zsh_and_fish() {
 #[test]
 fn man_pages_for_husk_and_each_command() {
     let dir = std::env::temp_dir().join(format!("husk-man-{}", std::process::id()));
+    // DIR may be one others write: a link planted at a page's name is
+    // replaced, not written through (husk 5f164bf overwrote its target).
+    std::fs::create_dir_all(dir.join("man8")).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("man8/husk-run.8")).unwrap();
     let o = run_with_timeout(Command::new(HUSK).arg("man").arg(dir.join("man8")), COMMAND_TIMEOUT);
     assert_ok(&o);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert!(std::fs::symlink_metadata(dir.join("man8/husk-run.8"))
+        .unwrap()
+        .is_file());
     let mut pages: Vec<String> = std::fs::read_dir(dir.join("man8"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

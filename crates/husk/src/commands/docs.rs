@@ -62,5 +62,7 @@ fn write_page(dir: &Path, command: &clap::Command, extra: &str) -> Result<()> {
     page.render(&mut text).context(|| format!("render {name}.8"))?;
     text.extend_from_slice(extra.as_bytes());
     let path = dir.join(page.get_filename());
-    std::fs::write(&path, text).context(|| format!("write {}", path.display()))
+    // DIR may be one others can write: a link planted at a page's name is
+    // replaced, never written through.
+    libhusk::state::write_atomic(&path, &text, 0o644)
 }
