@@ -555,6 +555,35 @@ fn a_failed_restore_leaves_nothing_and_names_the_log() {
     b.assert_gone("c");
 }
 
+/// A pid file restore cannot write (a directory the container put at its
+/// name) fails the restore, and the restored processes go with it, as with
+/// create and exec: husk 5f164bf left them running, recorded, with the
+/// caller told of a failure.
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn a_restore_whose_pid_file_cannot_be_written_leaves_nothing() {
+    require_criu();
+    let b = counting_bundle("ckpt-pidfile");
+    run_detached(&b, "c");
+    count_passes(&b, 3);
+    let image = b.dir.join("image");
+    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    let pid_file = b.dir.join("data/restore.pid");
+    std::fs::create_dir(&pid_file).unwrap();
+    let o = restore(
+        &b,
+        "c",
+        image.to_str().unwrap(),
+        &["--pid-file", pid_file.to_str().unwrap()],
+    );
+    assert!(!o.status.success(), "restore succeeded without its pid file");
+    assert!(stderr(&o).contains("restore.pid"), "{}", stderr(&o));
+    b.assert_gone("c");
+    let before = count(&b);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(&b), before, "the restored process still counts");
+}
+
 #[test]
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn a_failed_checkpoint_leaves_the_container_running() {

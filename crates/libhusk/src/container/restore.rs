@@ -109,18 +109,25 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     // Recorded before the cgroup exists, as create does, so that `delete`
     // finds what a killed restore made.
     let mut saved = describe(&plan, &create, None, cgroup.record());
-    let restored = locked.record(&saved).and_then(|()| {
-        restore_into(
-            &plan,
-            &spec,
-            &locked,
-            opts,
-            console.as_ref(),
-            &dirs,
-            &mut cgroup,
-            &mut saved,
-        )
-    });
+    let restored = locked
+        .record(&saved)
+        .and_then(|()| {
+            restore_into(
+                &plan,
+                &spec,
+                &locked,
+                opts,
+                console.as_ref(),
+                &dirs,
+                &mut cgroup,
+                &mut saved,
+            )
+        })
+        // A caller told restore failed must not find the container running.
+        .and_then(|()| match &opts.pid_file {
+            Some(p) => state::write_atomic(&absolute(p)?, saved.pid.to_string().as_bytes(), 0o644),
+            None => Ok(()),
+        });
     if let Err(e) = restored {
         // Whatever criu restored is in the cgroup: destroy kills it all.
         if let Err(c) = cgroup.destroy() {
@@ -128,9 +135,6 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
         }
         let _ = locked.remove();
         return Err(e);
-    }
-    if let Some(p) = &opts.pid_file {
-        state::write_atomic(&absolute(p)?, saved.pid.to_string().as_bytes(), 0o644)?;
     }
     let Some(foreground) = foreground else {
         return Ok(0);
