@@ -291,6 +291,30 @@ fn the_notify_directory_is_read_only_in_the_container() {
     b.assert_gone("n");
 }
 
+/// An abstract host socket (`@name`) has no path to bind in the container:
+/// the container gets runc's /run/notify/notify.sock, and the relay sends
+/// to the abstract socket (husk 5f164bf refused the create).
+#[test]
+fn notify_socket_relays_to_an_abstract_host_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    let mut b = Bundle::new("notify-abstract");
+    build_notify_helper(&b.rootfs());
+    b.script("echo $NOTIFY_SOCKET > /dev/shm/seen; notify 'READY=1'; sleep 30");
+    let name = format!("husk-test-notify-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let sock = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    run.env("NOTIFY_SOCKET", format!("@{name}"));
+    assert_ok(&run_with_timeout(&mut run, COMMAND_TIMEOUT));
+    let pid = b.state("n")["pid"].as_i64().unwrap();
+    assert_eq!(receive(&sock), format!("READY=1\nMAINPID={pid}\n"));
+    let seen = stdout(&b.husk(&["exec", "n", "cat", "/dev/shm/seen"]));
+    assert_eq!(seen, "/run/notify/notify.sock\n");
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}
+
 /// In a user namespace the init could not pass through the state directory
 /// (the owner's alone) to bind the notify directory inside: husk hands it
 /// over, and the relay works as without one.

@@ -28,14 +28,23 @@ const MAX_DRAINED: usize = 256;
 /// whether the container is still there).
 const ROOM_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The socket path inside the container: what its env names, else the host's.
+/// The socket path inside the container: what its env names, else the
+/// host's, else (an abstract or relative host socket) runc's
+/// /run/notify/notify.sock. A path must name a file in a directory: one
+/// ending in `..` would bind the directory with no socket in it.
 pub fn container_path(env: &[std::ffi::CString], host: &Path) -> PathBuf {
+    let usable = |p: &Path| {
+        p.is_absolute() && p.file_name().is_some() && !p.components().any(|c| c == std::path::Component::ParentDir)
+    };
     env.iter()
         .filter_map(|e| e.to_str().ok())
         .find_map(|e| e.strip_prefix("NOTIFY_SOCKET=").map(PathBuf::from))
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| host.to_path_buf())
+        .filter(|p| usable(p))
+        .or_else(|| Some(host.to_path_buf()).filter(|p| usable(p)))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_INSIDE))
 }
+
+const DEFAULT_INSIDE: &str = "/run/notify/notify.sock";
 
 /// The host's socket from this process's environment (abstract ones start with '@').
 pub fn host_socket() -> Option<PathBuf> {
@@ -242,5 +251,26 @@ mod tests {
         let env = [std::ffi::CString::new("NOTIFY_SOCKET=/run/n.sock").unwrap()];
         assert_eq!(container_path(&env, Path::new("/host/s")), PathBuf::from("/run/n.sock"));
         assert_eq!(container_path(&[], Path::new("/host/s")), PathBuf::from("/host/s"));
+    }
+
+    #[test]
+    fn an_abstract_or_relative_host_socket_or_a_path_ending_in_dots_gets_runcs_path() {
+        let default = PathBuf::from("/run/notify/notify.sock");
+        assert_eq!(container_path(&[], Path::new("@abstract")), default);
+        assert_eq!(container_path(&[], Path::new("relative.sock")), default);
+        for bad in [
+            "NOTIFY_SOCKET=/run/..",
+            "NOTIFY_SOCKET=/run/x/../n.sock",
+            "NOTIFY_SOCKET=/",
+            "NOTIFY_SOCKET=n",
+        ] {
+            let env = [std::ffi::CString::new(bad).unwrap()];
+            assert_eq!(
+                container_path(&env, Path::new("/host/s")),
+                PathBuf::from("/host/s"),
+                "{bad}"
+            );
+            assert_eq!(container_path(&env, Path::new("@a")), default, "{bad}");
+        }
     }
 }
