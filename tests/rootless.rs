@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn status_ids(pid: i64, field: &str) -> Vec<u32> {
@@ -1053,4 +1054,34 @@ fn a_rootless_container_gets_home_and_ends_on_term_while_created() {
     assert!(!b.husk(&["start", "t"]).status.success(), "started after TERM");
     assert_ok(&b.husk(&["delete", "t"]));
     b.assert_gone("t");
+}
+
+/// NOTIFY_SOCKET passthrough for an unprivileged user: husk may not clone
+/// the notify directory's mount for the init, which binds it by path (the
+/// state directory is the user's own). husk 5f164bf refused the create.
+#[test]
+fn notify_socket_relays_ready_unprivileged() {
+    let mut b = Bundle::rootless("rl-notify");
+    let o = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.rootfs().join("bin/notify"))
+        .arg(Path::new(HELPERS).join("sd_notify.c"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    b.script("notify 'READY=1'; sleep 30");
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o777)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut run = b.husk_as_owner(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    run.env("NOTIFY_SOCKET", &host);
+    assert_ok(&run_with_timeout(&mut run, COMMAND_TIMEOUT));
+    let pid = b.state("n")["pid"].as_i64().unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 within the timeout");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), format!("READY=1\nMAINPID={pid}\n"));
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
 }

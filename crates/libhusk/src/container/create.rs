@@ -536,9 +536,13 @@ fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd
     else {
         return Ok(());
     };
-    let tree = sys::open_tree(&sys::cstring(&source)?, sys::OPEN_TREE_CLONE)
-        .context(|| format!("bind {}", source.display()))?;
-    *slot = Some(tree);
+    match sys::open_tree(&sys::cstring(&source)?, sys::OPEN_TREE_CLONE) {
+        Ok(tree) => *slot = Some(tree),
+        // An unprivileged husk may not clone a mount; its init, whose root
+        // is the user whose state directory it is, binds it by path.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() => {}
+        Err(e) => return Err(e).context(|| format!("bind {}", source.display())),
+    }
     Ok(())
 }
 
