@@ -1209,6 +1209,19 @@ fn a_pid_file_in_a_directory_the_container_writes_follows_no_planted_link() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(regular.len(), 2, "{regular:?}");
+
+    // `..` after a link the container planted is taken by the path's text
+    // (runc cleans it too), not from where the link leads (husk 5f164bf).
+    let outside = b.dir.join("outside/sub");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, tmp.join("planted")).unwrap();
+    let through = format!("{}/planted/../dots.pid", tmp.display());
+    assert_ok(&b.husk(&["exec", "-d", "--pid-file", &through, "c", "sleep", "30"]));
+    assert!(
+        tmp.join("dots.pid").is_file(),
+        "the pid file is not where its text says"
+    );
+    assert!(!b.dir.join("outside/dots.pid").exists(), "written where the link led");
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }

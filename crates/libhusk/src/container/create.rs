@@ -609,12 +609,30 @@ fn connect_within(path: &Path, timeout: std::time::Duration) -> nix::Result<Owne
     Ok(sock)
 }
 
+/// Where a `--pid-file` goes: `p` made absolute and cleaned of `.` and `..`
+/// by its text, as runc's filepath.Clean does, so that a `..` after a link
+/// the container planted in the path stays where the caller's text says.
 pub(super) fn absolute(p: &Path) -> Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()?.join(p))
+    let joined = match p.is_absolute() {
+        true => p.to_path_buf(),
+        false => std::env::current_dir()?.join(p),
+    };
+    Ok(lexically_clean(&joined))
+}
+
+fn lexically_clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut clean = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(name) => clean.push(name),
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
     }
+    clean
 }
 
 fn owner_name() -> String {
@@ -635,4 +653,22 @@ fn owner_name() -> String {
 pub fn create(store: &Store, args: &CreateOptions, mode: Mode) -> Result<libc::pid_t> {
     crate::process::seal::ensure_sealed()?;
     spawn(store, args, mode, Caller::Create).map(|s| s.saved.pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_file_paths_are_cleaned_by_their_text() {
+        let clean = |p: &str| lexically_clean(Path::new(p));
+        assert_eq!(clean("/a/link/../p"), PathBuf::from("/a/p"));
+        assert_eq!(clean("/a/./b//p"), PathBuf::from("/a/b/p"));
+        assert_eq!(clean("/../../p"), PathBuf::from("/p"));
+        assert_eq!(clean("/a/b/.."), PathBuf::from("/a"));
+        assert_eq!(
+            absolute(Path::new("x/../p")).unwrap(),
+            std::env::current_dir().unwrap().join("p")
+        );
+    }
 }

@@ -200,11 +200,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
 }
 
 fn write_pid_file(p: &std::path::Path, pid: libc::pid_t) -> Result<()> {
-    let path = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(p)
-    };
+    let path = crate::container::create::absolute(p)?;
     state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)
 }
 
