@@ -63,6 +63,33 @@ fn an_array_where_an_object_belongs_is_refused_naming_the_field() {
     b.assert_gone("c");
 }
 
+/// A hostile bundle's config.json (or an exec's --process file) that never
+/// ends: husk reads at most 16 MiB of it and says so in one line, rather
+/// than grow until the OOM killer comes (husk 5f164bf).
+#[test]
+fn an_endless_json_file_is_refused_in_bounded_memory() {
+    let mut b = Bundle::new("endless");
+    let config = b.dir.join("config.json");
+    let saved = std::fs::read(&config).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    b.create_fails("x", "config.json: larger than 16 MiB");
+    std::fs::remove_file(&config).unwrap();
+    std::fs::write(&config, saved).unwrap();
+    b.script("sleep 30");
+    assert_ok(&b.create("c"));
+    let o = b.husk(&["exec", "--process", "/dev/zero", "c"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--process /dev/zero: larger than 16 MiB"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 #[test]
 fn oci_version_missing_or_unsupported() {
     let mut b = Bundle::new("version");

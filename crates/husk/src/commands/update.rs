@@ -1,7 +1,5 @@
 //! `update`: the new limits from --resources and the flags, applied by the library.
 
-use std::io::Read;
-
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
@@ -43,14 +41,12 @@ fn requested(a: &UpdateArgs) -> Result<LinuxResources> {
     let mut r: Value = match a.resources.as_deref() {
         None => json!({}),
         Some(src) => {
-            let mut text = String::new();
-            if src == "-" {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .context(|| "read --resources from stdin".into())?;
-            } else {
-                text = std::fs::read_to_string(src).context(|| format!("--resources {src}"))?;
+            let text = match src {
+                // Taken as it is (a pipe or a socket): never reopened by path.
+                "-" => libhusk::spec::read_json_from(std::io::stdin().lock(), 0),
+                file => libhusk::spec::read_json(std::path::Path::new(file)),
             }
+            .context(|| format!("--resources {src}"))?;
             serde_json::from_str(&text).context(|| format!("--resources {src}"))?
         }
     };

@@ -208,7 +208,7 @@ fn write_pid_file(p: &std::path::Path, pid: libc::pid_t) -> Result<()> {
 /// command line's changes.
 fn exec_process(spec: &Spec, a: &ExecOptions) -> Result<Process> {
     if let Some(path) = &a.process {
-        let text = std::fs::read_to_string(path).context(|| format!("--process {}", path.display()))?;
+        let text = crate::spec::read_json(path).context(|| format!("--process {}", path.display()))?;
         return crate::spec::strict::from_str(&text)
             .map_err(|e| Error::new(format!("--process {}: {}: {}", path.display(), e.path(), e.inner())));
     }

@@ -145,7 +145,7 @@ pub struct Options<'a> {
 pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
     let bundle = std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
-    let text = std::fs::read_to_string(&path).context(|| format!("read {}", path.display()))?;
+    let text = read_json(&path).context(|| format!("read {}", path.display()))?;
     let spec = parse(&text).context(|| path.display().to_string())?;
     let mut plan = plan(spec, bundle, opts)?;
     plan.config_text = text;
@@ -167,6 +167,29 @@ pub fn prepare(plan: &mut Plan, opts: &Options) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The most a JSON file husk reads (config.json, exec's --process, update's
+/// --resources) may hold: far above any real one, and a bound on what a
+/// hostile bundle (config.json a link to /dev/zero) makes husk allocate.
+pub const MAX_JSON: u64 = 16 << 20;
+
+/// Reads a JSON file of at most [`MAX_JSON`] bytes as text.
+pub fn read_json(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read_json_from(file, size)
+}
+
+/// As [`read_json`], from a reader; `size` is a hint (0: unknown).
+pub fn read_json_from(reader: impl std::io::Read, size: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(size.min(MAX_JSON) as usize + 1);
+    reader.take(MAX_JSON + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_JSON {
+        return Err(std::io::Error::other(format!("larger than {} MiB", MAX_JSON >> 20)));
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Parses config.json text; a type error names the JSON path of the bad field.
