@@ -390,6 +390,14 @@ impl Cgroup {
             // BFQ names the blkio weights differently (as runc handles too).
             if w.file.starts_with("blkio.weight") && !path.exists() {
                 path = dir.join(w.file.replacen("blkio.", "blkio.bfq.", 1));
+                if !path.exists() {
+                    bail!(
+                        "linux.resources: {} = {}: this kernel's blkio controller has no weights \
+                         (they come with the BFQ I/O scheduler)",
+                        w.file,
+                        w.value
+                    )
+                }
             }
             let tolerated = |e: &std::io::Error| match w.tolerate {
                 Tolerate::Nothing => false,
