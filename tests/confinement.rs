@@ -1225,3 +1225,69 @@ fn a_pid_file_in_a_directory_the_container_writes_follows_no_planted_link() {
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
+
+/// A state root another user controls (owns, can write, or owns the link
+/// to) lets that user plant a container whose state.json names a poststop
+/// hook, which `delete` run as root would run: husk refuses such a root for
+/// every command before it reads anything there. husk 6be7006 ran the hook.
+#[test]
+fn a_state_root_another_user_controls_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::new("root-trust");
+    b.script("sleep 30");
+    assert_ok(&b.create("x"));
+    let mut planted: Value = serde_json::from_slice(&std::fs::read(b.root.join("x/state.json")).unwrap()).unwrap();
+    assert_ok(&b.husk(&["delete", "-f", "x"]));
+    let marker = b.dir.join("hook-ran");
+    planted["hooks"] =
+        json!({"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]}]});
+    let (nobody, root) = (65534, 0);
+    let hostile = b.dir.join("hostile");
+    std::fs::create_dir_all(hostile.join("x")).unwrap();
+    std::fs::write(hostile.join("x/state.json"), planted.to_string()).unwrap();
+    let link = b.dir.join("link");
+    std::os::unix::fs::symlink(&b.root, &link).unwrap();
+    let refused_for = |root_dir: &std::path::Path, why: &str| {
+        let r = root_dir.to_str().unwrap();
+        for args in [
+            &["delete", "x"][..],
+            &["delete", "-f", "x"],
+            &["state", "x"],
+            &["list"],
+            &["kill", "x"],
+        ] {
+            let mut argv = vec!["--root", r];
+            argv.extend_from_slice(args);
+            let o = b.husk(&argv);
+            assert!(!o.status.success(), "{args:?} took root {r} ({why})");
+            assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains("state root (--root)") && stderr(&o).contains(why),
+                "{}",
+                stderr(&o)
+            );
+        }
+        let create = vec!["--root", r, "create", "--bundle", b.dir.to_str().unwrap(), "y"];
+        let o = b.husk(&create);
+        assert!(!o.status.success(), "create took root {r} ({why})");
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+        assert!(!marker.exists(), "a planted poststop hook ran as root ({why})");
+    };
+    std::os::unix::fs::chown(&hostile, Some(nobody), Some(nobody)).unwrap();
+    refused_for(&hostile, "owned by uid 65534");
+    std::os::unix::fs::chown(&hostile, Some(root), Some(root)).unwrap();
+    std::fs::set_permissions(&hostile, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    refused_for(&hostile, "writable by its group or others (mode 1777)");
+    std::fs::set_permissions(&hostile, std::fs::Permissions::from_mode(0o775)).unwrap();
+    refused_for(&hostile, "writable by its group or others (mode 775)");
+    std::os::unix::fs::lchown(&link, Some(nobody), Some(nobody)).unwrap();
+    refused_for(&link, "a link owned by uid 65534");
+    // Root's own root, its own link, and a root owned by the caller: taken.
+    std::fs::set_permissions(&hostile, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_ok(&b.husk(&["--root", hostile.to_str().unwrap(), "list"]));
+    std::os::unix::fs::lchown(&link, Some(root), Some(root)).unwrap();
+    assert_ok(&b.husk(&["--root", link.to_str().unwrap(), "list"]));
+    std::fs::remove_dir_all(&hostile).unwrap();
+    assert!(!marker.exists());
+    b.assert_gone("x");
+}

@@ -220,6 +220,8 @@ pub fn validate_id(id: &str) -> Result<()> {
 /// The state root (`--root`): one directory per container.
 pub struct Store {
     root: PathBuf,
+    /// Set once the root has passed [`Store::check_root`].
+    root_checked: std::sync::OnceLock<()>,
 }
 
 /// A container's directory, locked for the lifetime of this value.
@@ -274,7 +276,10 @@ fn still_at(f: &File, path: &Path) -> std::io::Result<bool> {
 impl Store {
     /// The store under `root`, which is made when the first container is.
     pub fn new(root: PathBuf) -> Store {
-        Store { root }
+        Store {
+            root,
+            root_checked: std::sync::OnceLock::new(),
+        }
     }
 
     /// The state root.
@@ -287,6 +292,56 @@ impl Store {
         self.root.join(id)
     }
 
+    /// Refuses a state root that another user controls: one who can write it
+    /// (or owns it, or the link to it) can plant a container there whose
+    /// state.json names hooks that `delete` runs as the caller, or a pid
+    /// that `exec` joins, or a weaker filter in the seccomp cache. runc and
+    /// crun take any directory; a root a user pre-made in /tmp is the trap.
+    /// Only the root itself is checked: above it, an unmapped owner (root, in
+    /// a user namespace) cannot be told from another user.
+    fn check_root(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        if self.root_checked.get().is_some() {
+            return Ok(());
+        }
+        let euid = nix::unistd::geteuid().as_raw();
+        let trusted = |uid: u32| uid == 0 || uid == euid;
+        let refuse = |why: String| {
+            Error::new(format!(
+                "state root (--root) {}: {why}: another user could plant containers there",
+                self.root.display()
+            ))
+        };
+        let mut meta = match std::fs::symlink_metadata(&self.root) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).context(|| format!("state root (--root) {}", self.root.display())),
+        };
+        if meta.file_type().is_symlink() {
+            if !trusted(meta.uid()) {
+                return Err(refuse(format!("a link owned by uid {}", meta.uid())));
+            }
+            meta = std::fs::metadata(&self.root).context(|| format!("state root (--root) {}", self.root.display()))?;
+        }
+        if !meta.is_dir() {
+            bail!("state root (--root) {}: not a directory", self.root.display());
+        }
+        if !trusted(meta.uid()) {
+            return Err(refuse(format!(
+                "owned by uid {}, neither this user nor root",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(refuse(format!(
+                "writable by its group or others (mode {:o})",
+                meta.mode() & 0o7777
+            )));
+        }
+        let _ = self.root_checked.set(());
+        Ok(())
+    }
+
     /// Makes the directory of a new container; exactly one of two racing creates wins.
     pub fn create(&self, id: &str) -> Result<Locked> {
         validate_id(id)?;
@@ -295,6 +350,7 @@ impl Store {
             .mode(0o711)
             .create(&self.root)
             .context(|| format!("create state directory {}", self.root.display()))?;
+        self.check_root()?;
         let dir = self.dir(id);
         // The owner's alone: the exec fifo inside must be writable by the
         // init (see create), which reopens it through its own fd and needs no
@@ -315,6 +371,7 @@ impl Store {
     /// Locks an existing container's directory.
     pub fn lock(&self, id: &str) -> Result<Locked> {
         validate_id(id)?;
+        self.check_root()?;
         let dir = self.dir(id);
         let lock = lock_dir(&dir).map_err(|e| not_found_or(e, id, &dir))?;
         Ok(Locked { dir, _lock: lock })
@@ -323,6 +380,7 @@ impl Store {
     /// Locks container `id` if no other command holds it now; `None` if one does.
     pub fn try_lock(&self, id: &str) -> Result<Option<Locked>> {
         validate_id(id)?;
+        self.check_root()?;
         let dir = self.dir(id);
         match lock_dir_within(&dir, std::time::Duration::ZERO) {
             Ok(lock) => Ok(Some(Locked { dir, _lock: lock })),
@@ -334,17 +392,20 @@ impl Store {
     /// The committed state of container `id`.
     pub fn load(&self, id: &str) -> Result<Saved> {
         validate_id(id)?;
+        self.check_root()?;
         load_from(&self.dir(id), id)
     }
 
     /// The committed state, or else what a `create` recorded before it.
     pub fn load_any(&self, id: &str) -> Result<Saved> {
         validate_id(id)?;
+        self.check_root()?;
         load_any(&self.dir(id), id)
     }
 
     /// The ids of the containers under the root, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
+        self.check_root()?;
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
