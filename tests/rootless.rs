@@ -1085,3 +1085,55 @@ fn notify_socket_relays_ready_unprivileged() {
     assert_ok(&b.husk(&["delete", "-f", "n"]));
     b.assert_gone("n");
 }
+
+/// The same with the container's root a subordinate uid (newuidmap): the
+/// init, as that uid, cannot pass through the user's state directory, so it
+/// clones the notify directory's mount while it still has the user's ids.
+/// husk 3a866aa failed the create ("bind ...: Permission denied").
+#[test]
+fn notify_socket_relays_ready_with_a_subordinate_root() {
+    let mut b = Bundle::rootless("rl-notify-sub");
+    let (subuid, subgid) = (subordinate_start("/etc/subuid"), subordinate_start("/etc/subgid"));
+    // The user's own ids unmapped: the container's root has no right to
+    // their files (mapped, its capabilities would pass).
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": subuid, "size": 1000}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": subgid, "size": 1000}]);
+    let o = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.rootfs().join("bin/notify"))
+        .arg(Path::new(HELPERS).join("sd_notify.c"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    // The container's root owns its rootfs, as with podman's subuid mappings.
+    chown_tree(&b.rootfs(), subuid, subgid);
+    b.script("notify 'READY=1'; sleep 30");
+    let host = b.dir.join("host-notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o777)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut run = b.husk_as_owner(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    run.env("NOTIFY_SOCKET", &host);
+    assert_ok(&run_with_timeout(&mut run, COMMAND_TIMEOUT));
+    let pid = b.state("n")["pid"].as_i64().unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 within the timeout");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), format!("READY=1\nMAINPID={pid}\n"));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let host_uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        host_uid,
+        subuid.to_string(),
+        "the container's root is the subordinate uid"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}

@@ -319,7 +319,7 @@ fn spawn_init(
     }
     warn_unmounted(plan);
     let mut premounted = crate::rootfs::idmapped_trees(plan)?;
-    premount_notify_dir(plan, &locked.dir, &mut premounted)?;
+    let clone_before_root = premount_notify_dir(plan, &locked.dir, &mut premounted)?;
     let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
@@ -369,6 +369,7 @@ fn spawn_init(
                 .flatten()
                 .collect(),
             premounted,
+            clone_before_root,
             console,
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),
             placement,
@@ -521,29 +522,29 @@ fn spawn_init(
 /// The NOTIFY_SOCKET directory inside the state directory, cloned here for
 /// an init in a user namespace: as the user it is there, it could not pass
 /// through the state directory (the owner's alone) to bind it by path.
-fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd>]) -> Result<()> {
+/// An unprivileged husk may not clone a mount: then the index of that mount,
+/// which the init clones itself while it still has the user's ids.
+fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd>]) -> Result<Option<usize>> {
     if plan.notify_name.is_none() || !plan.in_userns() {
-        return Ok(());
+        return Ok(None);
     }
     let source = dir.join(crate::container::notify::DIR);
     let is_notify = |m: &crate::rootfs::mounts::MountPlan| matches!(&m.kind, crate::rootfs::mounts::MountKind::Bind { source: s, .. } if *s == source);
     // None without a mount namespace of its own: nothing is mounted then.
-    let Some(slot) = plan
+    let Some((index, slot)) = plan
         .mounts
         .iter()
         .position(is_notify)
-        .and_then(|i| premounted.get_mut(i))
+        .and_then(|i| Some((i, premounted.get_mut(i)?)))
     else {
-        return Ok(());
+        return Ok(None);
     };
     match sys::open_tree(&sys::cstring(&source)?, sys::OPEN_TREE_CLONE) {
         Ok(tree) => *slot = Some(tree),
-        // An unprivileged husk may not clone a mount; its init, whose root
-        // is the user whose state directory it is, binds it by path.
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() => {}
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() => return Ok(Some(index)),
         Err(e) => return Err(e).context(|| format!("bind {}", source.display())),
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Whether `run` opens the read end of the exec fifo before the clone, and

@@ -30,6 +30,11 @@ pub struct InitArgs<'a> {
     pub close: Vec<RawFd>,
     /// Mounts the parent prepared, by mount index (idmapped ones).
     pub premounted: Vec<Option<OwnedFd>>,
+    /// A bind mount (by index) whose source only the caller's ids may reach
+    /// (the NOTIFY_SOCKET directory in an unprivileged user's state
+    /// directory), which the parent could not clone: we clone it before we
+    /// take the user namespace's root, which may be another uid.
+    pub clone_before_root: Option<usize>,
     /// Where the pty master goes when the process has a terminal.
     pub console: Option<OwnedFd>,
     /// The container's cgroup, when the parent made one.
@@ -59,7 +64,7 @@ pub fn run(mut args: InitArgs) -> ! {
     crate::log::forward_debug_to(args.channel.as_raw_fd());
     crate::log::begin("init");
     let placement = args.placement.take();
-    match prepare(&args, placement) {
+    match prepare(&mut args, placement) {
         Ok(Prepared {
             program,
             proc,
@@ -143,7 +148,7 @@ struct Prepared {
 }
 
 /// Everything that can fail at `create`: namespaces, the filesystem, limits.
-fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared> {
+fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared> {
     let plan = args.plan;
     plan.namespaces.unshare_in_init()?;
     let attrs = &plan.process.attrs;
@@ -165,6 +170,10 @@ fn prepare(args: &InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared
         // Before we take the namespace's uid 0: a change of uid makes us
         // non-dumpable, and our /proc files the host root's.
         crate::process::namespaces::new_time_namespace(&plan.time_offsets, true)?;
+    }
+    if let Some(i) = args.clone_before_root {
+        let tree = rootfs::clone_bind_source(&plan.mounts[i]).context(|| format!("mounts[{i}]"))?;
+        args.premounted[i] = Some(tree);
     }
     if plan.in_userns() {
         prologue::become_root_of_userns();

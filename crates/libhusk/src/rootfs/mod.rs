@@ -470,10 +470,7 @@ fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounte
     // directory and a file target, whatever is renamed meanwhile.
     let tree = match premounted {
         Some(tree) => tree.try_clone()?,
-        None => {
-            let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
-            sys::open_tree(&cstring(source)?, flags).context(|| format!("source {}", source.display()))?
-        }
+        None => clone_source(source, recursive)?,
     };
     let target = if fstat(&tree)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
         resolve_dir(root, &m.destination, true)?
@@ -482,6 +479,20 @@ fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounte
     };
     not_the_root(root, &target)?;
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
+}
+
+/// A detached copy of bind mount `m`'s source, made now (by the init, with
+/// ids that the container's root may not have), for [`setup`] to attach.
+pub fn clone_bind_source(m: &MountPlan) -> Result<OwnedFd> {
+    let MountKind::Bind { source, recursive } = &m.kind else {
+        bail!("{}: not a bind mount", m.destination.display())
+    };
+    clone_source(source, *recursive)
+}
+
+fn clone_source(source: &Path, recursive: bool) -> Result<OwnedFd> {
+    let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
+    sys::open_tree(&cstring(source)?, flags).context(|| format!("source {}", source.display()))
 }
 
 /// The target of the bind source `source` when it is a symlink (`copy-symlink`).
