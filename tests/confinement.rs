@@ -1282,12 +1282,89 @@ fn a_state_root_another_user_controls_is_refused() {
     refused_for(&hostile, "writable by its group or others (mode 775)");
     std::os::unix::fs::lchown(&link, Some(nobody), Some(nobody)).unwrap();
     refused_for(&link, "a link owned by uid 65534");
-    // Root's own root, its own link, and a root owned by the caller: taken.
+    // Above the root: another user who may rename what a directory holds
+    // could swap root's own root for theirs between two steps of a command
+    // (an outside review won that race in under a second).
+    let parent = b.dir.join("parent");
+    let inner = parent.join("husk");
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::rename(hostile.join("x"), inner.join("x")).unwrap();
+    std::os::unix::fs::chown(&parent, Some(nobody), Some(nobody)).unwrap();
+    refused_for(&inner, &format!("{} is owned by uid 65534", parent.display()));
+    std::os::unix::fs::chown(&parent, Some(root), Some(root)).unwrap();
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
+    refused_for(
+        &inner,
+        &format!("{} is writable by its group or others (mode 777)", parent.display()),
+    );
+    let via = b.dir.join("via");
+    std::os::unix::fs::symlink(&parent, &via).unwrap();
+    std::os::unix::fs::lchown(&via, Some(nobody), Some(nobody)).unwrap();
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    refused_for(
+        &via.join("husk"),
+        &format!("{} is a link owned by uid 65534", via.display()),
+    );
+    // Root's own root, its own links, and a sticky directory above it (as
+    // /tmp, where no one else may rename root's entries): taken.
+    std::os::unix::fs::lchown(&via, Some(root), Some(root)).unwrap();
+    assert_ok(&b.husk(&["--root", via.join("husk").to_str().unwrap(), "list"]));
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    assert_ok(&b.husk(&["--root", inner.to_str().unwrap(), "list"]));
     std::fs::set_permissions(&hostile, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert_ok(&b.husk(&["--root", hostile.to_str().unwrap(), "list"]));
     std::os::unix::fs::lchown(&link, Some(root), Some(root)).unwrap();
     assert_ok(&b.husk(&["--root", link.to_str().unwrap(), "list"]));
     std::fs::remove_dir_all(&hostile).unwrap();
+    std::fs::remove_dir_all(&parent).unwrap();
     assert!(!marker.exists());
     b.assert_gone("x");
+}
+
+/// The compiled seccomp filters cached under the state root: an entry husk
+/// did not write (another user's, with an allow-all filter in it), a fifo
+/// that would hold husk, or a link to /dev/zero is a miss: the container
+/// gets the profile's real filter, at once. husk 3a866aa took the forged
+/// filter (and hung on the fifo).
+#[test]
+fn a_seccomp_cache_entry_husk_did_not_write_is_never_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::new("seccomp-cache-forged");
+    assert!(b.config["linux"]["seccomp"].is_object(), "husk spec's default profile");
+    // The default profile refuses a user namespace to a process without CAP_SYS_ADMIN.
+    assert_eq!(
+        b.output_of("if unshare -U true 2>/dev/null; then echo WEAK; else echo STRONG; fi")
+            .trim(),
+        "STRONG"
+    );
+    let cache = b.root.join("#seccomp");
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    let genuine = std::fs::read(entry).unwrap();
+    // The entry's layout: the key and the unknown names, each after its
+    // u64 length, then the BPF: keep both, and put an allow-all filter after.
+    let part = |at: usize| at + 8 + u64::from_le_bytes(genuine[at..at + 8].try_into().unwrap()) as usize;
+    let mut forged = genuine[..part(part(0))].to_vec();
+    forged.extend_from_slice(&[0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f]);
+    let plant = |how: &dyn Fn(&std::path::Path)| {
+        let _ = std::fs::remove_file(entry);
+        how(entry);
+        let out = b.husk(&["run", "--bundle", b.dir.to_str().unwrap(), "probe"]);
+        assert_ok(&out);
+        assert_eq!(stdout(&out).trim(), "STRONG", "a planted cache entry was used");
+        let rewritten = std::fs::read(entry).unwrap();
+        assert_eq!(rewritten, genuine, "the real entry replaces what was planted");
+    };
+    plant(&|p| {
+        std::fs::write(p, &forged).unwrap();
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    });
+    plant(&|p| {
+        std::fs::write(p, &forged).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o622)).unwrap();
+    });
+    plant(&|p| nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap());
+    plant(&|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
 }

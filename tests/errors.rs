@@ -397,3 +397,52 @@ fn an_init_ended_by_its_seccomp_profile_says_so() {
     assert_ok(&b.husk(&["delete", "-f", "y"]));
     b.assert_gone("y");
 }
+
+/// A console socket whose owner stops accepting (a hung shim, or a socket
+/// another user planted at the path) fails the create, naming the flag,
+/// within husk's bound; husk 3a866aa waited for ever (runc fails at once).
+#[test]
+fn a_console_socket_that_never_accepts_fails_the_create() {
+    use nix::sys::socket::{bind, connect, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    let mut b = Bundle::new("console-stuck");
+    b.config["process"]["terminal"] = json!(true);
+    b.script("sleep 30");
+    let path = b.dir.join("stuck.sock");
+    let addr = UnixAddr::new(&path).unwrap();
+    let listener = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(std::os::fd::AsRawFd::as_raw_fd(&listener), &addr).unwrap();
+    listen(&listener, Backlog::new(0).unwrap()).unwrap();
+    // One connection never accepted fills a backlog of 0.
+    let queued = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    connect(std::os::fd::AsRawFd::as_raw_fd(&queued), &addr).unwrap();
+    let o = b.husk(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--console-socket",
+        path.to_str().unwrap(),
+        "c",
+    ]);
+    assert!(!o.status.success(), "create went on without its console socket");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--console-socket"), "{}", stderr(&o));
+    b.assert_gone("c");
+    drop((queued, listener));
+}
+
+/// A fifo at the `--log` path (no one reading it) fails the command at once
+/// instead of holding it; husk 3a866aa (and runc) waited for ever.
+#[test]
+fn a_log_path_that_is_an_unread_fifo_fails_at_once() {
+    let b = Bundle::new("log-fifo");
+    let fifo = b.dir.join("log.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let o = b.husk(&["--log", fifo.to_str().unwrap(), "list"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("open log file {}", fifo.display())),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -25,17 +25,27 @@ struct Logger {
 /// Installs husk's sink for the library's log lines: `--log`, `--log-format`, `--debug`.
 pub fn init(path: Option<&std::path::Path>, format: Format, debug: bool) -> Result<()> {
     let file = match path {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .context(|| format!("open log file {}", p.display()))?,
-        ),
+        Some(p) => Some(open_log(p).context(|| format!("open log file {}", p.display()))?),
         None => None,
     };
     libhusk::log::set_sink(Box::new(Logger { file, format, debug }));
     Ok(())
+}
+
+/// Opens `--log` for appending without waiting: a fifo no one reads (planted
+/// at the path, say) fails at once (ENXIO) instead of holding husk for good;
+/// writes then block as usual.
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)?;
+    let blocking = nix::fcntl::OFlag::from_bits_retain(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(blocking))?;
+    Ok(file)
 }
 
 impl Logger {

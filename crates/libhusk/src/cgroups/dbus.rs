@@ -333,7 +333,10 @@ pub struct Connection {
 impl Connection {
     /// Connects and authenticates (EXTERNAL, by uid).
     pub fn connect(path: &Path, timeout: Duration) -> Result<Connection> {
-        let sock = UnixStream::connect(path).context(|| format!("connect to {}", path.display()))?;
+        let sock = crate::sys::fs::connect_within(path, timeout)
+            .map(UnixStream::from)
+            .map_err(std::io::Error::from)
+            .context(|| format!("connect to {}", path.display()))?;
         sock.set_read_timeout(Some(timeout)).context(|| "D-Bus socket".into())?;
         sock.set_write_timeout(Some(timeout))
             .context(|| "D-Bus socket".into())?;

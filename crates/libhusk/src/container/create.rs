@@ -110,6 +110,8 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     };
     let mut plan = spec::load(&bundle, &opts)?;
     log::step("config loaded and validated");
+    // Before the seccomp cache under the root is read.
+    store.check_root()?;
     spec::prepare(&mut plan, &opts)?;
     log::step("prepared (seccomp filter, systemd)");
     pass_listen_fds(&mut plan, listen);
@@ -574,7 +576,7 @@ const LISTENER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 
 fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
     let path = &listener.path;
-    let stream = match connect_within(path, LISTENER_TIMEOUT) {
+    let stream = match sys::fs::connect_within(path, LISTENER_TIMEOUT) {
         Ok(stream) => stream,
         Err(nix::errno::Errno::EAGAIN) => bail!(
             "linux.seccomp.listenerPath {}: the agent did not accept within {}s",
@@ -594,20 +596,6 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
     });
     channel::send_with_fd(&stream, message.to_string().as_bytes(), fd)
         .context(|| format!("send seccomp fd to {}", path.display()))
-}
-
-/// A unix stream connection to `path` whose connect and sends give up after
-/// `timeout` (SO_SNDTIMEO bounds both for a unix socket: EAGAIN).
-fn connect_within(path: &Path, timeout: std::time::Duration) -> nix::Result<OwnedFd> {
-    use nix::sys::socket::{connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
-    setsockopt(
-        &sock,
-        sockopt::SendTimeout,
-        &nix::sys::time::TimeVal::new(timeout.as_secs() as i64, 0),
-    )?;
-    connect(sock.as_raw_fd(), &UnixAddr::new(path)?)?;
-    Ok(sock)
 }
 
 /// Where a `--pid-file` goes: `p` made absolute and cleaned of `.` and `..`

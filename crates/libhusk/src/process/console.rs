@@ -21,11 +21,16 @@ use crate::error::{Context, Result};
 use crate::sys;
 use crate::sys::term;
 
+/// How long the console socket's owner has to accept us, and then to take
+/// the pty master: a peer that stops accepting or reading fails the command
+/// instead of holding it (runc fails at once when the backlog is full).
+const CONSOLE_SOCKET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The console socket (`--console-socket`), connected in the parent.
 pub fn connect(path: &Path) -> Result<OwnedFd> {
-    let stream =
-        std::os::unix::net::UnixStream::connect(path).context(|| format!("--console-socket {}", path.display()))?;
-    Ok(stream.into())
+    sys::fs::connect_within(path, CONSOLE_SOCKET_TIMEOUT)
+        .map_err(std::io::Error::from)
+        .context(|| format!("--console-socket {}", path.display()))
 }
 
 /// A pty in the devpts at /dev/pts of the current root. Returns master and peer.

@@ -83,7 +83,7 @@ fn flag_bits(s: &LinuxSeccomp) -> Result<u32> {
 pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
     let key = cache_key(s);
     let path = cache.join(format!("{:016x}.bpf", fnv1a(&key)));
-    if let Some((unknown, bpf)) = std::fs::read(&path).ok().and_then(|entry| cached_filter(&entry, &key)) {
+    if let Some((unknown, bpf)) = read_entry(&path).and_then(|entry| cached_filter(&entry, &key)) {
         let (flags, listener) = flags_and_listener(s)?;
         return Ok(SeccompPlan {
             bpf,
@@ -105,6 +105,31 @@ pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
         let _ = crate::sys::fs::write_atomic(&path, &cache_entry(&key, &plan.unknown, &plan.bpf), 0o600);
     }
     Ok(plan)
+}
+
+/// The largest cache entry read: the biggest profiles make well under 1 MiB.
+const MAX_ENTRY: u64 = 4 << 20;
+
+/// The cache entry at `path`, if it is one husk could have written: a
+/// regular file of this user's that no one else may write, of a bounded
+/// size, opened without following a link or waiting on a fifo. Anything
+/// else (another user's forged entry, a fifo that would hold husk, a link to
+/// /dev/zero) is a miss, and the entry written after the compile replaces it.
+fn read_entry(path: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o022 == 0;
+    if !meta.is_file() || !ours || meta.len() > MAX_ENTRY {
+        return None;
+    }
+    let mut entry = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_ENTRY).read_to_end(&mut entry).ok()?;
+    Some(entry)
 }
 
 /// What the cache is keyed by: the profile as JSON, husk's and libseccomp's versions.

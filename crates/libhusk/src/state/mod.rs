@@ -21,6 +21,8 @@ use crate::bail;
 use crate::error::{Context, Error, Result};
 use crate::sys;
 
+mod trust;
+
 pub use crate::{CACHE_DIR, DEFAULT_ROOT};
 /// A committed container's record, in its directory.
 pub const STATE_FILE: &str = "state.json";
@@ -292,54 +294,36 @@ impl Store {
         self.root.join(id)
     }
 
-    /// Refuses a state root that another user controls: one who can write it
-    /// (or owns it, or the link to it) can plant a container there whose
-    /// state.json names hooks that `delete` runs as the caller, or a pid
-    /// that `exec` joins, or a weaker filter in the seccomp cache. runc and
-    /// crun take any directory; a root a user pre-made in /tmp is the trap.
-    /// Only the root itself is checked: above it, an unmapped owner (root, in
-    /// a user namespace) cannot be told from another user.
-    fn check_root(&self) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
+    /// Refuses a state root that another user controls: one who can write it,
+    /// or a directory above it, or owns a link on the way, can plant a
+    /// container there whose state.json names hooks that `delete` runs as
+    /// the caller, or a pid that `exec` joins, or swap the root for their own
+    /// between two steps of a command (every directory on the way is checked:
+    /// see `trust::check`). runc and crun take any
+    /// directory; a root under a directory a user made in /tmp is the trap.
+    /// Checked once per command, before anything there is read (the seccomp
+    /// cache included: `create` calls it first).
+    pub fn check_root(&self) -> Result<()> {
         if self.root_checked.get().is_some() {
             return Ok(());
         }
-        let euid = nix::unistd::geteuid().as_raw();
-        let trusted = |uid: u32| uid == 0 || uid == euid;
-        let refuse = |why: String| {
-            Error::new(format!(
+        let root = match self.root.is_absolute() {
+            true => self.root.clone(),
+            false => std::env::current_dir()
+                .context(|| "current directory".into())?
+                .join(&self.root),
+        };
+        match trust::check(&root) {
+            Ok(true) => {
+                let _ = self.root_checked.set(());
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(why) => Err(Error::new(format!(
                 "state root (--root) {}: {why}: another user could plant containers there",
                 self.root.display()
-            ))
-        };
-        let mut meta = match std::fs::symlink_metadata(&self.root) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).context(|| format!("state root (--root) {}", self.root.display())),
-        };
-        if meta.file_type().is_symlink() {
-            if !trusted(meta.uid()) {
-                return Err(refuse(format!("a link owned by uid {}", meta.uid())));
-            }
-            meta = std::fs::metadata(&self.root).context(|| format!("state root (--root) {}", self.root.display()))?;
+            ))),
         }
-        if !meta.is_dir() {
-            bail!("state root (--root) {}: not a directory", self.root.display());
-        }
-        if !trusted(meta.uid()) {
-            return Err(refuse(format!(
-                "owned by uid {}, neither this user nor root",
-                meta.uid()
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(refuse(format!(
-                "writable by its group or others (mode {:o})",
-                meta.mode() & 0o7777
-            )));
-        }
-        let _ = self.root_checked.set(());
-        Ok(())
     }
 
     /// Makes the directory of a new container; exactly one of two racing creates wins.

@@ -157,6 +157,21 @@ fn random_u64() -> io::Result<u64> {
     Ok(u64::from_ne_bytes(bytes))
 }
 
+/// A unix stream connection to `path` whose connect and sends give up after
+/// `timeout` (SO_SNDTIMEO bounds both for a unix socket: EAGAIN), so that a
+/// peer that stops accepting or reading never holds husk.
+pub fn connect_within(path: &std::path::Path, timeout: std::time::Duration) -> nix::Result<OwnedFd> {
+    use nix::sys::socket::{connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(
+        &sock,
+        sockopt::SendTimeout,
+        &nix::sys::time::TimeVal::new(timeout.as_secs() as i64, 0),
+    )?;
+    connect(sock.as_raw_fd(), &UnixAddr::new(path)?)?;
+    Ok(sock)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Seek, Write};

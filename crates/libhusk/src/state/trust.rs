@@ -1,0 +1,181 @@
+//! Whether a state root is out of other users' reach: see [`check`].
+
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+/// At most this many links are followed on the way (as the kernel's 40).
+const MAX_LINKS: usize = 40;
+
+/// Checks every directory and link on the way to `root` (absolute), as
+/// OpenSSH's StrictModes does, so that what the path names cannot change
+/// under husk: each is owned by root or the caller; no directory is
+/// writable by its group or others unless it is sticky (as /tmp, where no
+/// one else may rename what root or the caller made), and the root itself
+/// is writable by its owner alone. Links are followed as the kernel would.
+/// Ok(false) when the root does not exist (yet); Err names what fails.
+pub fn check(root: &Path) -> Result<bool, String> {
+    let owner = Owners::of_caller();
+    let mut pending: Vec<OsString> = Vec::new();
+    push_components(&mut pending, root);
+    let mut at = PathBuf::from("/");
+    check_dir(
+        &at,
+        &std::fs::metadata(&at).map_err(|e| format!("/: {e}"))?,
+        &owner,
+        pending.is_empty(),
+    )?;
+    let mut links = 0;
+    while let Some(name) = pending.pop() {
+        if name == ".." {
+            at.pop();
+            continue;
+        }
+        let next = at.join(&name);
+        let meta = match std::fs::symlink_metadata(&next) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(format!("{}: {e}", next.display())),
+        };
+        if meta.file_type().is_symlink() {
+            if !owner.trusted_above(meta.uid()) {
+                return Err(format!("{} is a link owned by uid {}", next.display(), meta.uid()));
+            }
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(format!("{}: too many levels of links", next.display()));
+            }
+            let target = std::fs::read_link(&next).map_err(|e| format!("{}: {e}", next.display()))?;
+            if target.is_absolute() {
+                at = PathBuf::from("/");
+            }
+            push_components(&mut pending, &target);
+            continue;
+        }
+        check_dir(&next, &meta, &owner, pending.is_empty())?;
+        at = next;
+    }
+    Ok(true)
+}
+
+/// Queues the components of `path` so that the first is popped first.
+fn push_components(pending: &mut Vec<OsString>, path: &Path) {
+    let names = path.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some(OsString::from("..")),
+        _ => None,
+    });
+    let names: Vec<OsString> = names.collect();
+    pending.extend(names.into_iter().rev());
+}
+
+fn check_dir(path: &Path, meta: &std::fs::Metadata, owner: &Owners, last: bool) -> Result<(), String> {
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", path.display()));
+    }
+    let trusted = match last {
+        true => owner.trusted(meta.uid()),
+        false => owner.trusted_above(meta.uid()),
+    };
+    if !trusted {
+        return Err(format!(
+            "{} is owned by uid {}, neither this user nor root",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    let others_write = meta.mode() & 0o022 != 0;
+    let sticky = meta.mode() & libc::S_ISVTX != 0;
+    if others_write && (last || !sticky) {
+        return Err(format!(
+            "{} is writable by its group or others (mode {:o})",
+            path.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// The owners husk trusts: root and the caller. In a user namespace, the
+/// host's root (and any id the namespace does not map) shows as the
+/// overflow uid, which is trusted above the root itself (/, /run, /run/user
+/// as rootless podman's runtime sees them): there, another user's
+/// directory cannot be told from root's.
+struct Owners {
+    euid: u32,
+    overflow: std::cell::OnceCell<Option<u32>>,
+}
+
+impl Owners {
+    fn of_caller() -> Owners {
+        Owners {
+            euid: nix::unistd::geteuid().as_raw(),
+            overflow: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn trusted(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.euid
+    }
+
+    /// Trusted, or (above the root) unmapped in our user namespace.
+    fn trusted_above(&self, uid: u32) -> bool {
+        self.trusted(uid)
+            || Some(uid)
+                == *self
+                    .overflow
+                    .get_or_init(|| in_user_namespace().then(overflow_uid).flatten())
+    }
+}
+
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
+fn overflow_uid() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn links_and_dot_dots_are_followed_as_the_kernel_would() {
+        let base = std::env::temp_dir().join(format!("husk-trust-test-{}", std::process::id()));
+        let real = base.join("a/real");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink("../a/real", base.join("a/rel")).unwrap();
+        std::os::unix::fs::symlink("loop2", base.join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", base.join("loop2")).unwrap();
+        assert_eq!(check(&base.join("a/rel")), Ok(true));
+        assert_eq!(check(&base.join("a/real/../real")), Ok(true));
+        assert_eq!(check(&base.join("a/missing/deeper")), Ok(false));
+        assert!(check(&base.join("loop1"))
+            .unwrap_err()
+            .contains("too many levels of links"));
+        // A group-writable directory on the way (not sticky), through a link.
+        std::fs::set_permissions(base.join("a"), std::fs::Permissions::from_mode(0o775)).unwrap();
+        let err = check(&base.join("a/rel")).unwrap_err();
+        assert!(
+            err.contains("/a is writable by its group or others (mode 775)"),
+            "{err}"
+        );
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::set_permissions(base.join("a"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = check(&real).unwrap_err();
+        assert!(
+            err.contains("writable by its group or others (mode 1777)"),
+            "sticky is no excuse for the root itself: {err}"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
