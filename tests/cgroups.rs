@@ -656,7 +656,7 @@ fn pause_takes_execs_joiner_for_the_containers_before_it_joins() {
 
 /// d5aedec took any process running husk in husk's pid namespace for exec's
 /// joiner: a husk command of the host in a cgroup husk did not make (here
-/// one blocked opening its --log fifo) was frozen by `pause` (the outside
+/// one waiting for a container's lock) was frozen by `pause` (the outside
 /// review of d5aedec). Only a child of `husk exec ... ID` is the joiner.
 #[test]
 fn pause_refuses_a_husk_command_of_the_host_in_a_foreign_cgroup() {
@@ -664,12 +664,19 @@ fn pause_refuses_a_husk_command_of_the_host_in_a_foreign_cgroup() {
     let dir = std::path::Path::new("/sys/fs/cgroup/freezer").join(&path);
     std::fs::create_dir_all(&dir).unwrap();
     let mut b = Bundle::new("cg-husk-bystander");
-    let fifo = b.dir.join("log.fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // A husk command of the host that waits (for the lock of a container of
+    // another root, which the test holds).
+    let other_root = b.dir.join("other-root");
+    std::fs::create_dir_all(other_root.join("x")).unwrap();
+    let held = nix::fcntl::Flock::lock(
+        std::fs::File::open(other_root.join("x")).unwrap(),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .unwrap();
     let mut blocked = std::process::Command::new(HUSK)
-        .arg("--log")
-        .arg(&fifo)
-        .args(["state", "nosuch"])
+        .arg("--root")
+        .arg(&other_root)
+        .args(["delete", "x"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -683,6 +690,7 @@ fn pause_refuses_a_husk_command_of_the_host_in_a_foreign_cgroup() {
     let blocked_pid = blocked.id();
     let _ = blocked.kill();
     let _ = blocked.wait();
+    drop(held);
     assert!(
         !paused.status.success(),
         "pause froze a husk command of the host ({})",
