@@ -1306,6 +1306,28 @@ fn a_state_root_another_user_controls_is_refused() {
         &via.join("husk"),
         &format!("{} is a link owned by uid 65534", via.display()),
     );
+    // A link in procfs leads to its object, not its text: /proc/PID/root
+    // may be a container's root, whose files the walk would not see.
+    refused_for(
+        std::path::Path::new("/proc/self/cwd/state"),
+        "/proc/self is a link in procfs, whose target is not its text",
+    );
+    // Root in a user namespace of its own sees other users' directories as
+    // the overflow uid: still another user's.
+    std::os::unix::fs::chown(&parent, Some(nobody), Some(nobody)).unwrap();
+    let o = run_with_timeout(
+        std::process::Command::new("unshare")
+            .args(["-Ur", HUSK, "--root"])
+            .arg(&inner)
+            .args(["delete", "x"]),
+        COMMAND_TIMEOUT,
+    );
+    assert!(
+        !o.status.success(),
+        "delete took a root under another user's directory in a user namespace"
+    );
+    assert!(stderr(&o).contains("is owned by uid 65534"), "{}", stderr(&o));
+    std::os::unix::fs::chown(&parent, Some(root), Some(root)).unwrap();
     // Root's own root, its own links, and a sticky directory above it (as
     // /tmp, where no one else may rename root's entries): taken.
     std::os::unix::fs::lchown(&via, Some(root), Some(root)).unwrap();

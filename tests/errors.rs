@@ -430,14 +430,15 @@ fn a_console_socket_that_never_accepts_fails_the_create() {
     drop((queued, listener));
 }
 
-/// A fifo at the `--log` path (no one reading it) fails the command at once
-/// instead of holding it; husk 3a866aa (and runc) waited for ever.
+/// A fifo at the `--log` path that no one reads fails the command within
+/// husk's bound instead of holding it (husk 3a866aa and runc waited for
+/// ever); a reader that comes a moment later gets the log.
 #[test]
-fn a_log_path_that_is_an_unread_fifo_fails_at_once() {
+fn a_log_path_that_is_an_unread_fifo_fails_within_a_bound() {
     let b = Bundle::new("log-fifo");
     let fifo = b.dir.join("log.fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let o = b.husk(&["--log", fifo.to_str().unwrap(), "list"]);
+    let o = b.husk(&["--log", fifo.to_str().unwrap(), "delete", "nosuch"]);
     assert!(!o.status.success());
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     assert!(
@@ -445,4 +446,15 @@ fn a_log_path_that_is_an_unread_fifo_fails_at_once() {
         "{}",
         stderr(&o)
     );
+    let late_reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::read_to_string(&fifo).unwrap()
+        })
+    };
+    let o = b.husk(&["--log", fifo.to_str().unwrap(), "delete", "nosuch"]);
+    assert!(!o.status.success());
+    let logged = late_reader.join().unwrap();
+    assert!(logged.contains("container does not exist"), "{logged:?}");
 }

@@ -32,16 +32,31 @@ pub fn init(path: Option<&std::path::Path>, format: Format, debug: bool) -> Resu
     Ok(())
 }
 
-/// Opens `--log` for appending without waiting: a fifo no one reads (planted
-/// at the path, say) fails at once (ENXIO) instead of holding husk for good;
+/// How long a `--log` fifo may go without a reader before husk gives up.
+const LOG_READER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens `--log` for appending without waiting for ever: a fifo that no one
+/// reads within [`LOG_READER_WAIT`] (one planted at the path, say) fails
+/// (ENXIO) instead of holding husk for good (runc's open waits for ever);
 /// writes then block as usual.
 fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
+    let deadline = std::time::Instant::now() + LOG_READER_WAIT;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+    };
+    let file = loop {
+        match open() {
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => break other?,
+        }
+    };
     let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)?;
     let blocking = nix::fcntl::OFlag::from_bits_retain(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
     nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(blocking))?;

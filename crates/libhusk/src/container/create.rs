@@ -110,8 +110,8 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     };
     let mut plan = spec::load(&bundle, &opts)?;
     log::step("config loaded and validated");
-    // Before the seccomp cache under the root is read.
-    store.check_root()?;
+    // Before the seccomp cache under the root is read or written.
+    store.make_root()?;
     spec::prepare(&mut plan, &opts)?;
     log::step("prepared (seccomp filter, systemd)");
     pass_listen_fds(&mut plan, listen);

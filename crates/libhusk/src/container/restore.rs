@@ -83,8 +83,8 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
         root: store.root().to_path_buf(),
     };
     let mut plan = spec::load(&bundle, &spec_opts)?;
-    // Before the seccomp cache under the root is read.
-    store.check_root()?;
+    // Before the seccomp cache under the root is read or written.
+    store.make_root()?;
     spec::prepare(&mut plan, &spec_opts)?;
     // As create: a terminal's master goes over the console socket, which
     // is connected before anything is made.

@@ -299,13 +299,14 @@ impl Store {
     /// container there whose state.json names hooks that `delete` runs as
     /// the caller, or a pid that `exec` joins, or swap the root for their own
     /// between two steps of a command (every directory on the way is checked:
-    /// see `trust::check`). runc and crun take any
-    /// directory; a root under a directory a user made in /tmp is the trap.
-    /// Checked once per command, before anything there is read (the seccomp
-    /// cache included: `create` calls it first).
-    pub fn check_root(&self) -> Result<()> {
+    /// see `trust::check`). runc and crun take any directory; a root under a
+    /// directory a user made in /tmp is the trap. Checked once per command,
+    /// before anything there is read. Whether the root exists: where it does
+    /// not, nothing further is looked for there (another user might make it
+    /// meanwhile); `create` makes it first ([`Store::make_root`]).
+    fn check_root(&self) -> Result<bool> {
         if self.root_checked.get().is_some() {
-            return Ok(());
+            return Ok(true);
         }
         let root = match self.root.is_absolute() {
             true => self.root.clone(),
@@ -316,9 +317,9 @@ impl Store {
         match trust::check(&root) {
             Ok(true) => {
                 let _ = self.root_checked.set(());
-                Ok(())
+                Ok(true)
             }
-            Ok(false) => Ok(()),
+            Ok(false) => Ok(false),
             Err(why) => Err(Error::new(format!(
                 "state root (--root) {}: {why}: another user could plant containers there",
                 self.root.display()
@@ -326,15 +327,37 @@ impl Store {
         }
     }
 
-    /// Makes the directory of a new container; exactly one of two racing creates wins.
-    pub fn create(&self, id: &str) -> Result<Locked> {
-        validate_id(id)?;
+    /// Makes the state root where it is missing, then checks it
+    /// (`Store::check_root`): before `create` reads or writes anything
+    /// there (the seccomp cache, the container's directory).
+    pub fn make_root(&self) -> Result<()> {
+        // Checked first too: mkdir -p must not follow another user's link.
+        if self.check_root()? {
+            return Ok(());
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
             .create(&self.root)
             .context(|| format!("create state directory {}", self.root.display()))?;
-        self.check_root()?;
+        match self.check_root()? {
+            true => Ok(()),
+            false => bail!("state root (--root) {}: vanished as it was made", self.root.display()),
+        }
+    }
+
+    /// The checked root, or the error of a container that is not there.
+    fn root_holding(&self, id: &str) -> Result<()> {
+        match self.check_root()? {
+            true => Ok(()),
+            false => Err(Error::container_not_found(id).with_errno(libc::ENOENT)),
+        }
+    }
+
+    /// Makes the directory of a new container; exactly one of two racing creates wins.
+    pub fn create(&self, id: &str) -> Result<Locked> {
+        validate_id(id)?;
+        self.make_root()?;
         let dir = self.dir(id);
         // The owner's alone: the exec fifo inside must be writable by the
         // init (see create), which reopens it through its own fd and needs no
@@ -355,7 +378,7 @@ impl Store {
     /// Locks an existing container's directory.
     pub fn lock(&self, id: &str) -> Result<Locked> {
         validate_id(id)?;
-        self.check_root()?;
+        self.root_holding(id)?;
         let dir = self.dir(id);
         let lock = lock_dir(&dir).map_err(|e| not_found_or(e, id, &dir))?;
         Ok(Locked { dir, _lock: lock })
@@ -364,7 +387,7 @@ impl Store {
     /// Locks container `id` if no other command holds it now; `None` if one does.
     pub fn try_lock(&self, id: &str) -> Result<Option<Locked>> {
         validate_id(id)?;
-        self.check_root()?;
+        self.root_holding(id)?;
         let dir = self.dir(id);
         match lock_dir_within(&dir, std::time::Duration::ZERO) {
             Ok(lock) => Ok(Some(Locked { dir, _lock: lock })),
@@ -376,20 +399,22 @@ impl Store {
     /// The committed state of container `id`.
     pub fn load(&self, id: &str) -> Result<Saved> {
         validate_id(id)?;
-        self.check_root()?;
+        self.root_holding(id)?;
         load_from(&self.dir(id), id)
     }
 
     /// The committed state, or else what a `create` recorded before it.
     pub fn load_any(&self, id: &str) -> Result<Saved> {
         validate_id(id)?;
-        self.check_root()?;
+        self.root_holding(id)?;
         load_any(&self.dir(id), id)
     }
 
     /// The ids of the containers under the root, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
-        self.check_root()?;
+        if !self.check_root()? {
+            return Ok(Vec::new());
+        }
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -38,6 +38,14 @@ pub fn check(root: &Path) -> Result<bool, String> {
             Err(e) => return Err(format!("{}: {e}", next.display())),
         };
         if meta.file_type().is_symlink() {
+            // /proc/PID/root, cwd and fd/N lead to the object, not to their
+            // text: another mount namespace's files (a container's).
+            if on_procfs(&at) {
+                return Err(format!(
+                    "{} is a link in procfs, whose target is not its text",
+                    next.display()
+                ));
+            }
             if !owner.trusted_above(meta.uid()) {
                 return Err(format!("{} is a link owned by uid {}", next.display(), meta.uid()));
             }
@@ -56,6 +64,10 @@ pub fn check(root: &Path) -> Result<bool, String> {
         at = next;
     }
     Ok(true)
+}
+
+fn on_procfs(dir: &Path) -> bool {
+    nix::sys::statfs::statfs(dir).is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 /// Queues the components of `path` so that the first is popped first.
@@ -96,11 +108,13 @@ fn check_dir(path: &Path, meta: &std::fs::Metadata, owner: &Owners, last: bool) 
     Ok(())
 }
 
-/// The owners husk trusts: root and the caller. In a user namespace, the
-/// host's root (and any id the namespace does not map) shows as the
-/// overflow uid, which is trusted above the root itself (/, /run, /run/user
-/// as rootless podman's runtime sees them): there, another user's
-/// directory cannot be told from root's.
+/// The owners husk trusts: root and the caller. In a user namespace of an
+/// unprivileged user (rootless podman's), the host's root (and any id the
+/// namespace does not map) shows as the overflow uid, which is trusted for
+/// the directories and links above the root (/, /run, /run/user as that
+/// runtime sees them): there, another user's cannot be told from root's,
+/// and husk has no more than that user's rights to lose. Not when husk is
+/// the host's root in a user namespace.
 struct Owners {
     euid: u32,
     overflow: std::cell::OnceCell<Option<u32>>,
@@ -118,20 +132,29 @@ impl Owners {
         uid == 0 || uid == self.euid
     }
 
-    /// Trusted, or (above the root) unmapped in our user namespace.
+    /// Trusted, or (above the root) unmapped in an unprivileged user's namespace.
     fn trusted_above(&self, uid: u32) -> bool {
-        self.trusted(uid)
-            || Some(uid)
-                == *self
-                    .overflow
-                    .get_or_init(|| in_user_namespace().then(overflow_uid).flatten())
+        self.trusted(uid) || Some(uid) == *self.overflow.get_or_init(|| self.unmapped_owner())
+    }
+
+    /// The overflow uid, where it may stand for the host's root: in a user
+    /// namespace whose map takes our euid to a host uid other than 0.
+    fn unmapped_owner(&self) -> Option<u32> {
+        let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+        let whole = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+        let host = host_uid(&map, self.euid)?;
+        (!whole && host != 0).then(overflow_uid).flatten()
     }
 }
 
-fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
-        .unwrap_or(false)
+/// The host uid that `uid` maps to in a uid_map.
+fn host_uid(map: &str, uid: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let f: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let (inside, outside, count) = (*f.first()?, *f.get(1)?, *f.get(2)?);
+        let uid = uid as u64;
+        (uid >= inside && uid < inside + count).then(|| (outside + uid - inside) as u32)
+    })
 }
 
 fn overflow_uid() -> Option<u32> {
@@ -144,7 +167,16 @@ fn overflow_uid() -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{check, host_uid};
+
+    #[test]
+    fn host_uid_reads_the_line_that_maps_the_uid() {
+        let map = "         0       1000          1\n         1     100000      65536\n";
+        assert_eq!(host_uid(map, 0), Some(1000));
+        assert_eq!(host_uid(map, 5), Some(100004));
+        assert_eq!(host_uid(map, 65537), None);
+        assert_eq!(host_uid("0 0 4294967295\n", 0), Some(0));
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
