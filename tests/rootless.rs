@@ -1056,12 +1056,8 @@ fn a_rootless_container_gets_home_and_ends_on_term_while_created() {
     b.assert_gone("t");
 }
 
-/// NOTIFY_SOCKET passthrough for an unprivileged user: husk may not clone
-/// the notify directory's mount for the init, which binds it by path (the
-/// state directory is the user's own). husk 5f164bf refused the create.
-#[test]
-fn notify_socket_relays_ready_unprivileged() {
-    let mut b = Bundle::rootless("rl-notify");
+/// Builds the sd_notify helper into the rootfs of `b` (as root).
+fn with_notify_helper(b: &mut Bundle) {
     let o = Command::new("gcc")
         .args(["-static", "-O2", "-o"])
         .arg(b.rootfs().join("bin/notify"))
@@ -1070,6 +1066,11 @@ fn notify_socket_relays_ready_unprivileged() {
         .unwrap();
     assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
     b.script("notify 'READY=1'; sleep 30");
+}
+
+/// Runs container `n` of `b` detached with a host NOTIFY_SOCKET, checks
+/// that READY=1 arrives with the init's pid, and returns that pid.
+fn run_relaying_ready(b: &Bundle) -> i64 {
     let host = b.dir.join("host-notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -1082,6 +1083,17 @@ fn notify_socket_relays_ready_unprivileged() {
     let mut buf = [0u8; 256];
     let n = sock.recv(&mut buf).expect("READY=1 within the timeout");
     assert_eq!(String::from_utf8_lossy(&buf[..n]), format!("READY=1\nMAINPID={pid}\n"));
+    pid
+}
+
+/// NOTIFY_SOCKET passthrough for an unprivileged user: husk may not clone
+/// the notify directory's mount for the init, which binds it by path (the
+/// state directory is the user's own). husk 5f164bf refused the create.
+#[test]
+fn notify_socket_relays_ready_unprivileged() {
+    let mut b = Bundle::rootless("rl-notify");
+    with_notify_helper(&mut b);
+    run_relaying_ready(&b);
     assert_ok(&b.husk(&["delete", "-f", "n"]));
     b.assert_gone("n");
 }
@@ -1098,40 +1110,15 @@ fn notify_socket_relays_ready_with_a_subordinate_root() {
     // their files (mapped, its capabilities would pass).
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": subuid, "size": 1000}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": subgid, "size": 1000}]);
-    let o = Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(b.rootfs().join("bin/notify"))
-        .arg(Path::new(HELPERS).join("sd_notify.c"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    with_notify_helper(&mut b);
     // The container's root owns its rootfs, as with podman's subuid mappings.
     chown_tree(&b.rootfs(), subuid, subgid);
-    b.script("notify 'READY=1'; sleep 30");
-    let host = b.dir.join("host-notify.sock");
-    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o777)).unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-    let mut run = b.husk_as_owner(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "n"]);
-    run.env("NOTIFY_SOCKET", &host);
-    assert_ok(&run_with_timeout(&mut run, COMMAND_TIMEOUT));
-    let pid = b.state("n")["pid"].as_i64().unwrap();
-    let mut buf = [0u8; 256];
-    let n = sock.recv(&mut buf).expect("READY=1 within the timeout");
-    assert_eq!(String::from_utf8_lossy(&buf[..n]), format!("READY=1\nMAINPID={pid}\n"));
+    let pid = run_relaying_ready(&b);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let host_uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap();
     assert_eq!(
-        host_uid,
-        subuid.to_string(),
+        uids.split_whitespace().next(),
+        Some(subuid.to_string().as_str()),
         "the container's root is the subordinate uid"
     );
     assert_ok(&b.husk(&["delete", "-f", "n"]));
