@@ -1327,6 +1327,29 @@ fn a_state_root_another_user_controls_is_refused() {
         "delete took a root under another user's directory in a user namespace"
     );
     assert!(stderr(&o).contains("is owned by uid 65534"), "{}", stderr(&o));
+    // Two namespaces down, root mapped to uid 5 between: still the host's
+    // root (its uid_map shows uid 5; / shows as its own).
+    let o = run_with_timeout(
+        std::process::Command::new("unshare")
+            .args([
+                "--user",
+                "--map-user=5",
+                "--map-group=5",
+                "--",
+                "unshare",
+                "-Ur",
+                HUSK,
+                "--root",
+            ])
+            .arg(&inner)
+            .args(["delete", "x"]),
+        COMMAND_TIMEOUT,
+    );
+    assert!(
+        !o.status.success(),
+        "delete took another user's directory two user namespaces down"
+    );
+    assert!(stderr(&o).contains("is owned by uid 65534"), "{}", stderr(&o));
     std::os::unix::fs::chown(&parent, Some(root), Some(root)).unwrap();
     // Root's own root, its own links, and a sticky directory above it (as
     // /tmp, where no one else may rename root's entries): taken.

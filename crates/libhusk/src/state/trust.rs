@@ -108,13 +108,15 @@ fn check_dir(path: &Path, meta: &std::fs::Metadata, owner: &Owners, last: bool) 
     Ok(())
 }
 
-/// The owners husk trusts: root and the caller. In a user namespace of an
-/// unprivileged user (rootless podman's), the host's root (and any id the
-/// namespace does not map) shows as the overflow uid, which is trusted for
-/// the directories and links above the root (/, /run, /run/user as that
-/// runtime sees them): there, another user's cannot be told from root's,
-/// and husk has no more than that user's rights to lose. Not when husk is
-/// the host's root in a user namespace.
+/// The owners husk trusts: root and the caller. In a user namespace that
+/// does not map the host's root (rootless podman's), the host's root (and
+/// any id the namespace does not map) shows as the overflow uid, which is
+/// trusted for the directories and links above the root (/, /run, /run/user
+/// as that runtime sees them): there, another user's cannot be told from
+/// root's, and husk, not the host's root, has no more than its user's
+/// rights to lose. Whether the host's root is unmapped is read from the
+/// owner of / (a uid_map names the parent namespace's ids only: root two
+/// namespaces down would pass for an ordinary user).
 struct Owners {
     euid: u32,
     overflow: std::cell::OnceCell<Option<u32>>,
@@ -132,29 +134,18 @@ impl Owners {
         uid == 0 || uid == self.euid
     }
 
-    /// Trusted, or (above the root) unmapped in an unprivileged user's namespace.
+    /// Trusted, or (above the root) the overflow uid where the host's root is unmapped.
     fn trusted_above(&self, uid: u32) -> bool {
-        self.trusted(uid) || Some(uid) == *self.overflow.get_or_init(|| self.unmapped_owner())
-    }
-
-    /// The overflow uid, where it may stand for the host's root: in a user
-    /// namespace whose map takes our euid to a host uid other than 0.
-    fn unmapped_owner(&self) -> Option<u32> {
-        let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
-        let whole = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
-        let host = host_uid(&map, self.euid)?;
-        (!whole && host != 0).then(overflow_uid).flatten()
+        self.trusted(uid) || Some(uid) == *self.overflow.get_or_init(host_root_unmapped_as)
     }
 }
 
-/// The host uid that `uid` maps to in a uid_map.
-fn host_uid(map: &str, uid: u32) -> Option<u32> {
-    map.lines().find_map(|line| {
-        let f: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        let (inside, outside, count) = (*f.first()?, *f.get(1)?, *f.get(2)?);
-        let uid = uid as u64;
-        (uid >= inside && uid < inside + count).then(|| (outside + uid - inside) as u32)
-    })
+/// The overflow uid, when / shows as owned by it: the host's root is not
+/// mapped in our user namespace, so we are not it.
+fn host_root_unmapped_as() -> Option<u32> {
+    let overflow = overflow_uid()?;
+    let root_owner = std::fs::metadata("/").ok()?.uid();
+    (root_owner == overflow && overflow != nix::unistd::geteuid().as_raw()).then_some(overflow)
 }
 
 fn overflow_uid() -> Option<u32> {
@@ -167,16 +158,8 @@ fn overflow_uid() -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, host_uid};
+    use super::check;
 
-    #[test]
-    fn host_uid_reads_the_line_that_maps_the_uid() {
-        let map = "         0       1000          1\n         1     100000      65536\n";
-        assert_eq!(host_uid(map, 0), Some(1000));
-        assert_eq!(host_uid(map, 5), Some(100004));
-        assert_eq!(host_uid(map, 65537), None);
-        assert_eq!(host_uid("0 0 4294967295\n", 0), Some(0));
-    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
