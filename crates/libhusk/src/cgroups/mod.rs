@@ -128,10 +128,11 @@ pub fn resolve_path(configured: &str, id: &str, root: &Path) -> Result<String> {
         bail!("linux.cgroupsPath {configured} must not contain ..");
     }
     if configured.is_empty() {
+        let root = absolute_form(root);
         if root == Path::new(crate::DEFAULT_ROOT) {
             return Ok(format!("/husk/{id}"));
         }
-        return Ok(format!("/husk/{}/{id}", root_dir_name(root)));
+        return Ok(format!("/husk/{}/{id}", root_dir_name(&root)));
     }
     let own = crate::sys::fs::read_proc("/proc/self/cgroup").unwrap_or_default();
     let path = match configured.starts_with('/') {
@@ -163,6 +164,18 @@ fn check_not_husks_own(configured: &str, path: &str, own_cgroups: &str) -> Resul
         bail!("linux.cgroupsPath \"{configured}\": {path} holds husk's own cgroup {own}: it cannot be a container's cgroup");
     }
     Ok(())
+}
+
+/// One spelling per state root, so that `r`, `./r/` and `$PWD//r` share their
+/// cgroup directory and two relative `r` in different directories do not:
+/// absolute, without "." components, repeated or trailing slashes. Links and
+/// ".." are left as typed (the root may not exist yet).
+fn absolute_form(root: &Path) -> PathBuf {
+    let absolute = match root.is_absolute() {
+        true => root.to_path_buf(),
+        false => std::env::current_dir().map_or_else(|_| root.to_path_buf(), |cwd| cwd.join(root)),
+    };
+    absolute.components().collect()
 }
 
 /// The directory of a state root's containers under /husk: `root=HASH`, never
@@ -667,6 +680,20 @@ mod tests {
             let e = resolve_path(escape, "c", root).unwrap_err();
             assert!(e.message().contains("must not contain .."), "{escape}: {e}");
         }
+    }
+
+    #[test]
+    fn a_root_has_one_cgroup_directory_however_it_is_spelt() {
+        let cwd = std::env::current_dir().unwrap();
+        let dir_of = |root: &Path| resolve_path("", "c", root).unwrap();
+        let expected = dir_of(&cwd.join("r"));
+        for spelling in ["r", "./r", "r/", "./r//"] {
+            assert_eq!(dir_of(Path::new(spelling)), expected, "{spelling}");
+        }
+        let doubled = format!("{}//./r/", cwd.display());
+        assert_eq!(dir_of(Path::new(&doubled)), expected);
+        assert_eq!(dir_of(Path::new("/run//husk/")), "/husk/c");
+        assert_ne!(dir_of(Path::new("r")), dir_of(Path::new("/r")));
     }
 
     #[test]
