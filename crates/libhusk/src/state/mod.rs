@@ -308,42 +308,45 @@ impl Store {
         if self.root_checked.get().is_some() {
             return Ok(true);
         }
-        let root = match self.root.is_absolute() {
-            true => self.root.clone(),
-            false => std::env::current_dir()
-                .context(|| "current directory".into())?
-                .join(&self.root),
-        };
-        match trust::check(&root) {
-            Ok(true) => {
+        let exists = trust::check(&self.absolute_root()?).map_err(|why| self.untrusted(why))?;
+        if exists {
+            let _ = self.root_checked.set(());
+        }
+        Ok(exists)
+    }
+
+    /// Makes the state root where it is missing, each directory only once
+    /// the walk of `Store::check_root` has found its parent trusted
+    /// (`trust::make`): before `create` reads or writes anything there (the
+    /// seccomp cache, the container's directory).
+    pub fn make_root(&self) -> Result<()> {
+        if self.root_checked.get().is_some() {
+            return Ok(());
+        }
+        match trust::make(&self.absolute_root()?) {
+            Ok(()) => {
                 let _ = self.root_checked.set(());
-                Ok(true)
+                Ok(())
             }
-            Ok(false) => Ok(false),
-            Err(why) => Err(Error::new(format!(
-                "state root (--root) {}: {why}: another user could plant containers there",
-                self.root.display()
-            ))),
+            Err(trust::Refusal::Untrusted(why)) => Err(self.untrusted(why)),
+            Err(trust::Refusal::Unmade(why)) => bail!("state root (--root) {}: {why}", self.root.display()),
         }
     }
 
-    /// Makes the state root where it is missing, then checks it
-    /// (`Store::check_root`): before `create` reads or writes anything
-    /// there (the seccomp cache, the container's directory).
-    pub fn make_root(&self) -> Result<()> {
-        // Checked first too: mkdir -p must not follow another user's link.
-        if self.check_root()? {
-            return Ok(());
+    fn absolute_root(&self) -> Result<PathBuf> {
+        match self.root.is_absolute() {
+            true => Ok(self.root.clone()),
+            false => Ok(std::env::current_dir()
+                .context(|| "current directory".into())?
+                .join(&self.root)),
         }
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(&self.root)
-            .context(|| format!("create state directory {}", self.root.display()))?;
-        match self.check_root()? {
-            true => Ok(()),
-            false => bail!("state root (--root) {}: vanished as it was made", self.root.display()),
-        }
+    }
+
+    fn untrusted(&self, why: String) -> Error {
+        Error::new(format!(
+            "state root (--root) {}: {why}: another user could plant containers there",
+            self.root.display()
+        ))
     }
 
     /// The checked root, or the error of a container that is not there.

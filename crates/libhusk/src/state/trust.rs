@@ -15,16 +15,45 @@ const MAX_LINKS: usize = 40;
 /// is writable by its owner alone. Links are followed as the kernel would.
 /// Ok(false) when the root does not exist (yet); Err names what fails.
 pub fn check(root: &Path) -> Result<bool, String> {
+    walk(root, false).map_err(|refusal| match refusal {
+        Refusal::Untrusted(why) | Refusal::Unmade(why) => why,
+    })
+}
+
+/// Why [`make`] failed.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// What another user could change (as [`check`] says).
+    Untrusted(String),
+    /// A directory that could not be made.
+    Unmade(String),
+}
+
+/// Makes the missing directories of `root` (mode 0711) as [`check`] walks
+/// to them, so that each is made only where the walk has found its parent
+/// trusted, and is checked in turn: a name another user takes first in a
+/// sticky directory (/tmp) is refused as theirs, and no directory is ever
+/// made inside theirs (as `mkdir -p` before the check would).
+pub fn make(root: &Path) -> Result<(), Refusal> {
+    match walk(root, true)? {
+        true => Ok(()),
+        false => Err(Refusal::Unmade(format!("{}: vanished as it was made", root.display()))),
+    }
+}
+
+fn walk(root: &Path, make: bool) -> Result<bool, Refusal> {
+    let untrusted = Refusal::Untrusted;
     let owner = Owners::of_caller();
     let mut pending: Vec<OsString> = Vec::new();
     push_components(&mut pending, root);
     let mut at = PathBuf::from("/");
     check_dir(
         &at,
-        &std::fs::metadata(&at).map_err(|e| format!("/: {e}"))?,
+        &std::fs::metadata(&at).map_err(|e| untrusted(format!("/: {e}")))?,
         &owner,
         pending.is_empty(),
-    )?;
+    )
+    .map_err(untrusted)?;
     let mut links = 0;
     while let Some(name) = pending.pop() {
         if name == ".." {
@@ -34,36 +63,56 @@ pub fn check(root: &Path) -> Result<bool, String> {
         let next = at.join(&name);
         let meta = match std::fs::symlink_metadata(&next) {
             Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && make => {
+                make_dir(&next)?;
+                std::fs::symlink_metadata(&next).map_err(|e| untrusted(format!("{}: {e}", next.display())))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(format!("{}: {e}", next.display())),
+            Err(e) => return Err(untrusted(format!("{}: {e}", next.display()))),
         };
         if meta.file_type().is_symlink() {
             // /proc/PID/root, cwd and fd/N lead to the object, not to their
             // text: another mount namespace's files (a container's).
             if on_procfs(&at) {
-                return Err(format!(
+                return Err(untrusted(format!(
                     "{} is a link in procfs, whose target is not its text",
                     next.display()
-                ));
+                )));
             }
             if !owner.trusted_above(meta.uid()) {
-                return Err(format!("{} is a link owned by uid {}", next.display(), meta.uid()));
+                return Err(untrusted(format!(
+                    "{} is a link owned by uid {}",
+                    next.display(),
+                    meta.uid()
+                )));
             }
             links += 1;
             if links > MAX_LINKS {
-                return Err(format!("{}: too many levels of links", next.display()));
+                return Err(untrusted(format!("{}: too many levels of links", next.display())));
             }
-            let target = std::fs::read_link(&next).map_err(|e| format!("{}: {e}", next.display()))?;
+            let target = std::fs::read_link(&next).map_err(|e| untrusted(format!("{}: {e}", next.display())))?;
             if target.is_absolute() {
                 at = PathBuf::from("/");
             }
             push_components(&mut pending, &target);
             continue;
         }
-        check_dir(&next, &meta, &owner, pending.is_empty())?;
+        check_dir(&next, &meta, &owner, pending.is_empty()).map_err(untrusted)?;
         at = next;
     }
     Ok(true)
+}
+
+/// One directory of the root's path; one made meanwhile (by a racing
+/// create, or by another user, whom the walk then refuses) is no error.
+fn make_dir(path: &Path) -> Result<(), Refusal> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o711).create(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(Refusal::Unmade(format!("create {}: {e}", path.display())))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn on_procfs(dir: &Path) -> bool {
@@ -158,7 +207,7 @@ fn overflow_uid() -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{check, make, Refusal};
 
     use std::os::unix::fs::PermissionsExt;
 
@@ -191,6 +240,33 @@ mod tests {
             err.contains("writable by its group or others (mode 1777)"),
             "sticky is no excuse for the root itself: {err}"
         );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn missing_directories_are_made_only_inside_trusted_ones() {
+        use std::os::unix::fs::MetadataExt;
+        let base = std::env::temp_dir().join(format!("husk-trust-make-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let root = base.join("a/b/../c/r");
+        assert_eq!(make(&root), Ok(()));
+        assert_eq!(check(&root), Ok(true));
+        assert_eq!(std::fs::metadata(base.join("a/c/r")).unwrap().mode() & 0o7777, 0o711);
+        if nix::unistd::geteuid().is_root() {
+            // Another user's name in a sticky directory: refused, and
+            // nothing made inside it (mkdir -p before the check did).
+            let sticky = base.join("t");
+            std::fs::create_dir(&sticky).unwrap();
+            std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+            std::fs::create_dir(sticky.join("theirs")).unwrap();
+            std::os::unix::fs::chown(sticky.join("theirs"), Some(4242), None).unwrap();
+            let refusal = make(&sticky.join("theirs/x/r")).unwrap_err();
+            assert!(
+                matches!(&refusal, Refusal::Untrusted(why) if why.contains("theirs is owned by uid 4242")),
+                "{refusal:?}"
+            );
+            assert!(!sticky.join("theirs/x").exists());
+        }
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
