@@ -419,3 +419,79 @@ fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
     assert_ok(&pod.husk(&["delete", "-f", "pod"]));
     pod.assert_gone("pod");
 }
+
+/// Every process the pod's first container can see, as `cmdline\nenviron\n`
+/// (raw, NULs kept), read by its process with CAP_SYS_PTRACE.
+fn what_the_pod_sees(pause: &Bundle) -> Vec<u8> {
+    let scan = "for p in /proc/[0-9]*; do cat $p/cmdline; echo; cat $p/environ; echo; done 2>/dev/null";
+    let o = pause.husk(&["exec", "pause", "sh", "-c", scan]);
+    assert_ok(&o);
+    o.stdout
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Until it execs, the init (and the exec process) is a clone of husk: its
+/// cmdline (readable by every process that sees its pid) showed husk's
+/// arguments, and its environ (to CAP_SYS_PTRACE) the environment of
+/// whoever ran husk, with the tokens it may hold (review 42, F1; runc
+/// starts its init with a clean environment). Here a pod member's init
+/// waits for `start` in the pod's pid namespace, and an exec process is
+/// held before its execve (strace), while the pod's first container reads
+/// every process it sees: it finds them, titled `husk init` and `husk
+/// exec`, and neither the caller's environment nor husk's arguments.
+#[test]
+fn the_pod_never_sees_the_callers_environment_or_husks_arguments() {
+    const SECRET: &str = "HUSK_TEST_SECRET=s3cr3t-token";
+    let (pause, pid) = running_pause("env-pause");
+    let member = pod_member("env-member", pid);
+    member.save();
+    let mut create = member.husk_command(&["create", "--bundle", member.dir.to_str().unwrap(), "m"]);
+    create.env("HUSK_TEST_SECRET", "s3cr3t-token").current_dir(&member.dir);
+    assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
+    let seen = what_the_pod_sees(&pause);
+    assert!(
+        !holds(&seen, SECRET.as_bytes()),
+        "the caller's environment reached the pod"
+    );
+    assert!(!holds(&seen, b"--root"), "husk's arguments reached the pod");
+    assert!(holds(&seen, b"husk\0init\0"), "the waiting init is not in the pod");
+
+    let delay = "inject=execve:delay_enter=2000000";
+    let mut exec = pause.husk_under_strace(
+        &["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", delay],
+        &["exec", "pause", "true"],
+    );
+    let mut exec = exec
+        .env("HUSK_TEST_SECRET", "s3cr3t-token")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let seen = what_the_pod_sees(&pause);
+        let found: [&[u8]; 3] = [b"husk\0exec\0", SECRET.as_bytes(), b"--root"];
+        if found.iter().any(|n| holds(&seen, n)) {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "the exec process never showed in the pod");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !holds(&seen, SECRET.as_bytes()),
+        "the caller's environment reached the pod through exec"
+    );
+    assert!(
+        !holds(&seen, b"--root"),
+        "husk's arguments reached the pod through exec"
+    );
+    assert!(wait_within(&mut exec, Duration::from_secs(20), "exec").success());
+
+    assert_ok(&member.husk(&["delete", "-f", "m"]));
+    member.assert_gone("m");
+    assert_ok(&pause.husk(&["delete", "-f", "pause"]));
+    pause.assert_gone("pause");
+}

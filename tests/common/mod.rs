@@ -508,8 +508,9 @@ impl Bundle {
         self.state(id)["status"].as_str().unwrap().to_string()
     }
 
-    /// An environment entry that tags every process of this bundle: husk and the
-    /// init before exec inherit it from the command, the program gets it from config.
+    /// An environment entry that tags every process of this bundle: husk
+    /// inherits it from the command, the program gets it from config (the
+    /// init before exec holds its exec fifo instead: see `processes`).
     fn marker(&self) -> String {
         format!("HUSK_TEST_BUNDLE={}", self.dir.display())
     }
@@ -519,7 +520,8 @@ impl Bundle {
         cmd.env("HUSK_TEST_BUNDLE", &self.dir);
     }
 
-    /// Live processes of this bundle: containers, inits waiting for start, and any husk.
+    /// Live processes of this bundle: containers, inits waiting for start
+    /// (known by the exec fifo they hold), and any husk.
     pub fn processes(&self) -> Vec<i32> {
         let marker = self.marker().into_bytes();
         let me = std::process::id() as i32;
@@ -530,9 +532,22 @@ impl Bundle {
             .filter(|pid| {
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
                 let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-                !stat.is_empty() && !stat.contains(") Z ") && env.split(|&b| b == 0).any(|e| e == marker)
+                !stat.is_empty()
+                    && !stat.contains(") Z ")
+                    && (env.split(|&b| b == 0).any(|e| e == marker) || self.holds_a_file_of_the_root(*pid))
             })
             .collect()
+    }
+
+    /// Whether process `pid` has a file of this bundle's state root open: an
+    /// init before its execve (its exec fifo), whose environment husk blanks.
+    fn holds_a_file_of_the_root(&self, pid: i32) -> bool {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| target.starts_with(&self.root))
     }
 
     /// The cgroup husk gives container `id` of this bundle's root by default.

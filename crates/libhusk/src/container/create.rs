@@ -352,8 +352,10 @@ fn spawn_init(
     let cpus = sys::process::own_affinity();
     // SAFETY: husk is single-threaded; the child only runs init::run and exits.
     #[allow(unsafe_code)]
-    let pid = unsafe { SelfPlacement::clone_with(placement.as_mut(), flags, into.as_ref().map(|f| f.as_raw_fd())) }
-        .context(|| "clone container init".into())?;
+    let pid = sys::process::clone_with_strings_blanked(b"husk\0init", || unsafe {
+        SelfPlacement::clone_with(placement.as_mut(), flags, into.as_ref().map(|f| f.as_raw_fd()))
+    })
+    .context(|| "clone container init".into())?;
     drop(into);
     match pid {
         0 => oom_score_adj.forget(),

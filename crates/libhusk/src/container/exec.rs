@@ -126,8 +126,10 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     sys::set_non_dumpable();
     // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
     #[allow(unsafe_code)]
-    let joiner =
-        unsafe { SelfPlacement::clone_with(placement.as_mut(), 0, None) }.context(|| "clone exec process".into())?;
+    let joiner = sys::process::clone_with_strings_blanked(b"husk\0exec", || unsafe {
+        SelfPlacement::clone_with(placement.as_mut(), 0, None)
+    })
+    .context(|| "clone exec process".into())?;
     match joiner {
         0 => oom_score_adj.forget(),
         _ => oom_score_adj.restore(),

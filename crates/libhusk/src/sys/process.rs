@@ -253,6 +253,99 @@ pub fn make_way_for_child(cpus: &nix::sched::CpuSet, child_cpu: u32) {
     }
 }
 
+/// Clones this process by `clone` (0 in the child, as fork) with its
+/// argument and environment strings blanked in the child's copy: the kernel
+/// shows them as /proc/PID/cmdline (to anyone who sees the pid) and environ
+/// (to a ptracer), and the init and exec process keep husk's copy until
+/// they execve, in the container's pid namespace, where a process with
+/// CAP_SYS_PTRACE, or any for cmdline, read the caller's environment (its
+/// tokens) and husk's arguments (review 42, F1; runc starts its init with
+/// a clean environment). The environment moves to the heap first, so that
+/// getenv still answers in both; the parent gets its strings back. `title`
+/// ("husk\0init") is what the child's cmdline shows instead.
+pub fn clone_with_strings_blanked(
+    title: &[u8],
+    clone: impl FnOnce() -> io::Result<libc::pid_t>,
+) -> io::Result<libc::pid_t> {
+    let Some(areas) = shown_string_areas() else {
+        return clone();
+    };
+    move_environment_to_heap();
+    let saved = [blank(&areas[0], title), blank(&areas[1], b"")];
+    let cloned = clone();
+    if cloned.as_ref().map_or(true, |pid| *pid != 0) {
+        for (area, bytes) in areas.iter().zip(&saved) {
+            // SAFETY: the area is this process's own writable stack strings
+            // (see `shown_string_areas`), of the length `blank` copied.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), area.0 as *mut u8, bytes.len()) };
+        }
+    }
+    cloned
+}
+
+/// [arg_start, arg_end) and [env_start, env_end) of this process, from
+/// /proc/self/stat (fields 48-51): the strings the kernel put on the stack
+/// at execve.
+fn shown_string_areas() -> Option<[(usize, usize); 2]> {
+    let stat = crate::sys::fs::read_proc("/proc/self/stat").ok()?;
+    let fields: Vec<usize> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_ascii_whitespace()
+        .skip(45)
+        .take(4)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [arg_start, arg_end, env_start, env_end] = fields[..] else {
+        return None;
+    };
+    (arg_start > 0 && arg_start <= arg_end && env_start <= env_end)
+        .then_some([(arg_start, arg_end), (env_start, env_end)])
+}
+
+/// Copies the area, zeroes it and writes `title` at its start where it fits
+/// with its NUL. The copy.
+fn blank(area: &(usize, usize), title: &[u8]) -> Vec<u8> {
+    let (start, end) = *area;
+    let len = end - start;
+    // SAFETY: the area lies in this process's stack, mapped and writable for
+    // as long as the process lives; nothing else holds a reference into it
+    // once the environment is on the heap (Rust's args, read from there, are
+    // taken by then) and the process is single-threaded.
+    unsafe {
+        let bytes = std::slice::from_raw_parts_mut(start as *mut u8, len);
+        let saved = bytes.to_vec();
+        bytes.fill(0);
+        if title.len() < len {
+            bytes[..title.len()].copy_from_slice(title);
+        }
+        saved
+    }
+}
+
+extern "C" {
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// Points `environ` at heap copies of its strings (once): blanking the
+/// strings on the stack must not blank the environment getenv reads.
+fn move_environment_to_heap() {
+    static MOVED: std::sync::Once = std::sync::Once::new();
+    // SAFETY: single-threaded (no threads before a clone, see the callers);
+    // each entry is a NUL-terminated string until the NULL that ends the
+    // array; the copies and the new array are leaked, so they outlive every
+    // reader, and glibc's setenv copies an array it did not allocate.
+    MOVED.call_once(|| unsafe {
+        let mut copies: Vec<*mut libc::c_char> = Vec::new();
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            copies.push(std::ffi::CStr::from_ptr(*entry).to_owned().into_raw());
+            entry = entry.add(1);
+        }
+        copies.push(std::ptr::null_mut());
+        environ = copies.leak().as_mut_ptr();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +374,39 @@ mod tests {
             .unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(recv_with_fds(&b, &mut buf).unwrap_err(), nix::errno::Errno::ENOBUFS);
+    }
+
+    #[test]
+    fn a_clone_shows_its_title_and_no_environment_but_keeps_it() {
+        let own = std::fs::read("/proc/self/cmdline").unwrap();
+        let own_env = std::fs::read("/proc/self/environ").unwrap();
+        let pid = clone_with_strings_blanked(b"husk\0test", || {
+            // SAFETY: the child only reads files and exits.
+            unsafe { crate::sys::clone_process(0) }
+        })
+        .unwrap();
+        if pid == 0 {
+            let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+            let shown_env = std::fs::read("/proc/self/environ").unwrap_or_default();
+            let titled = cmdline.starts_with(b"husk\0test\0") && cmdline[10..].iter().all(|b| *b == 0);
+            let blank = shown_env.iter().all(|b| *b == 0);
+            let kept = std::env::var_os("PATH").is_some();
+            exit_now(titled as i32 | (blank as i32) << 1 | (kept as i32) << 2);
+        }
+        let status = waitpid(pid).unwrap();
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            7,
+            "1: titled, 2: no environment, 4: getenv answers"
+        );
+        assert_eq!(
+            std::fs::read("/proc/self/cmdline").unwrap(),
+            own,
+            "the parent's are back"
+        );
+        assert!(
+            std::fs::read("/proc/self/environ").unwrap().starts_with(b"PATH=") || std::env::var_os("PATH").is_some()
+        );
     }
 
     #[test]
