@@ -409,7 +409,7 @@ fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
     wait_within(&mut create, COMMAND_TIMEOUT, "husk create of the pod member");
     let out = stdout(&o);
     assert!(
-        out.contains("create --bundle"),
+        out.contains("husk init"),
         "the member's init was not seen in the pod: {out}"
     );
     let dirs: Vec<&str> = out.lines().filter(|l| l.starts_with("DIR ")).collect();

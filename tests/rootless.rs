@@ -1006,7 +1006,7 @@ fn a_pod_member_with_its_own_user_namespace_is_closed_to_the_pod_in_a_managers_u
     let o = in_a_managers_user_namespace(&pod, &script, &look);
     let out = stdout(&o);
     assert!(
-        out.contains("create --bundle"),
+        out.contains("husk init"),
         "the member's init was not seen in the pod: {out}"
     );
     let reached: Vec<&str> = out
