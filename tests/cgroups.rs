@@ -1440,3 +1440,52 @@ fn a_hugepage_size_that_climbs_out_of_the_cgroup_is_refused() {
     assert_ok(&b.husk(&["delete", "-f", "h"]));
     b.assert_gone("h");
 }
+
+/// Moves a process of running container `id` other than its init into a
+/// sub-cgroup of its v1 freezer cgroup and freezes that (as a container with
+/// its own cgroupfs mount can); returns the sub-cgroup.
+fn freeze_a_sub_cgroup(b: &Bundle, id: &str) -> PathBuf {
+    let top = std::path::Path::new("/sys/fs/cgroup/freezer").join(b.default_cgroup(id).trim_start_matches('/'));
+    let init = b.state(id)["pid"].as_i64().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let other = loop {
+        let procs = std::fs::read_to_string(top.join("cgroup.procs")).unwrap();
+        if let Some(p) = procs.lines().find(|p| *p != init) {
+            break p.to_string();
+        }
+        assert!(Instant::now() < deadline, "the container's second process never came");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let sub = top.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("cgroup.procs"), &other).unwrap();
+    std::fs::write(sub.join("freezer.state"), "FROZEN").unwrap();
+    while std::fs::read_to_string(sub.join("freezer.state")).unwrap().trim() != "FROZEN" {
+        assert!(Instant::now() < deadline, "the sub-cgroup never froze");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sub
+}
+
+/// A container that froze a sub-cgroup of its own (v1) could not be
+/// deleted: its init, killed, waited in its exit for the frozen processes of
+/// its pid namespace, which die of SIGKILL only once thawed; `delete -f`
+/// failed after 10 s, for ever, and `kill --all` left it running (review
+/// 42, F2; runc fails the same). Both thaw the sub-cgroups they kill now.
+#[test]
+fn a_sub_cgroup_the_container_froze_keeps_it_from_neither_delete_nor_kill() {
+    let mut b = Bundle::new("cg-frozen-sub");
+    b.script("sleep 1000 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "f"]));
+    freeze_a_sub_cgroup(&b, "f");
+    let o = b.husk(&["delete", "-f", "f"]);
+    assert_ok(&o);
+    b.assert_gone("f");
+
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "k"]));
+    freeze_a_sub_cgroup(&b, "k");
+    assert_ok(&b.husk(&["kill", "--all", "k", "KILL"]));
+    b.wait_status("k", "stopped");
+    assert_ok(&b.husk(&["delete", "k"]));
+    b.assert_gone("k");
+}

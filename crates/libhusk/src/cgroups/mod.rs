@@ -463,9 +463,13 @@ impl Cgroup {
             }
         });
         // A paused container stays paused, but for SIGKILL: a frozen process
-        // (cgroup v1) dies of it only once thawed.
+        // (cgroup v1) dies of it only once thawed, in a sub-cgroup the
+        // container froze too.
         if let Some(file) = freezer.filter(|_| !was_frozen || sig == libc::SIGKILL) {
             freeze(file, false)?;
+        }
+        if let Some(dir) = freezer.filter(|_| sig == libc::SIGKILL).and_then(Path::parent) {
+            tree::thaw_below(dir)?;
         }
         signalled
     }

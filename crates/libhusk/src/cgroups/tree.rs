@@ -33,6 +33,27 @@ pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
     Ok(pids)
 }
 
+/// Thaws every v1 freezer cgroup below `dir` that is frozen: a container
+/// may freeze a sub-cgroup of its own, whose processes then die of SIGKILL
+/// only once thawed, while its init waits for them in its exit (review 42,
+/// F2: `delete -f` failed for ever). Whether any was frozen.
+pub fn thaw_below(dir: &Path) -> Result<bool> {
+    let (mut top, mut thawed) = (true, false);
+    let mut enter = |cgroup: BorrowedFd<'_>| {
+        if std::mem::take(&mut top) {
+            return Ok(());
+        }
+        if read_at(cgroup, c"freezer.state")?.trim() != "THAWED" {
+            let fd = sys::openat(cgroup.as_raw_fd(), c"freezer.state", libc::O_WRONLY, 0)?;
+            std::io::Write::write_all(&mut std::fs::File::from(fd), b"THAWED")?;
+            thawed = true;
+        }
+        Ok(())
+    };
+    walk(dir, &mut enter, &mut |_, _| Ok(())).context(|| format!("thaw below {}", dir.display()))?;
+    Ok(thawed)
+}
+
 /// Removes the cgroup directory `dir` with its sub-cgroups (the deepest
 /// first: a cgroup with children cannot go), waiting until `deadline` for
 /// processes their parents are still reaping.

@@ -213,21 +213,39 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
         return Ok(()); // already gone
     };
     sys::pidfd_send_signal(&pidfd, libc::SIGKILL).context(|| format!("kill container \"{}\"", saved.id))?;
-    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
-    let timeout = nix::poll::PollTimeout::try_from(KILL_TIMEOUT).expect("fits");
-    match nix::poll::poll(&mut fds, timeout) {
-        Ok(0) if saved.init_exiting() => bail!(
+    if !exits_within(&pidfd, FIRST_WAIT) && saved.cgroup.owns() && saved.cgroup.path.is_some() {
+        // The init may wait in its exit for processes of its pid namespace
+        // that a sub-cgroup the container froze keeps from dying: killing
+        // the cgroup thaws them.
+        log::debug("the init is still there: killing its cgroup, sub-cgroups thawed");
+        let killed = crate::cgroups::driver::for_record(&saved.cgroup).and_then(|c| c.signal_all(libc::SIGKILL));
+        if let Err(e) = killed {
+            log::debug(&format!("kill the cgroup: {e}"));
+        }
+    }
+    match exits_within(&pidfd, KILL_TIMEOUT - FIRST_WAIT) {
+        false if saved.init_exiting() => bail!(
             "container \"{}\" did not exit within {:?} of SIGKILL: its init has exited, but waits until \
              the processes of its pid namespace are reaped by their parents (an exec'd process whose \
              parent outside the container does not reap it)",
             saved.id,
             KILL_TIMEOUT
         ),
-        Ok(0) => bail!(
+        false => bail!(
             "container \"{}\" did not exit within {:?} of SIGKILL",
             saved.id,
             KILL_TIMEOUT
         ),
-        _ => Ok(()),
+        true => Ok(()),
     }
+}
+
+/// How long `kill_and_wait` waits for the init alone before it kills its cgroup too.
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+
+/// Whether the process of `pidfd` exits within `timeout` (an error of poll counts as yes: nothing to wait for).
+fn exits_within(pidfd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
+    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let timeout = nix::poll::PollTimeout::try_from(timeout).expect("fits");
+    !matches!(nix::poll::poll(&mut fds, timeout), Ok(0))
 }
