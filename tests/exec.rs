@@ -483,3 +483,41 @@ fn an_exec_process_gets_its_users_home() {
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
+
+/// husk blocks the signals it passes on from before the exec process
+/// exists: an exec that never got as far as the process (here its joiner
+/// frozen in a paused container it was told to ignore; in the outside
+/// review the container froze its own cgroup, or ptraced the process) then
+/// ignored SIGTERM and SIGINT for ever, and `timeout` could not end it
+/// (review 42, F3; runc hangs the same). Such a signal now ends it.
+#[test]
+fn an_exec_that_never_starts_its_process_ends_on_sigterm() {
+    let mut b = Bundle::new("exec-never-starts");
+    b.script("sleep 1000");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    assert_ok(&b.husk(&["pause", "c"]));
+    let err = b.dir.join("exec.err");
+    let mut exec = b
+        .husk_command(&["exec", "--ignore-paused", "c", "true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        exec.try_wait().unwrap().is_none(),
+        "the exec did not wait for its frozen joiner"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(exec.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_within(&mut exec, Duration::from_secs(10), "exec after SIGTERM");
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(text.contains("SIGTERM came before the process started"), "{text}");
+    assert_ok(&b.husk(&["resume", "c"]));
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}

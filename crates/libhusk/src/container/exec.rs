@@ -175,8 +175,16 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     if !self_placed {
         crate::log::step("joiner placed in the container's cgroups");
     }
+    let readable = |pids: &[libc::pid_t]| match &foreground {
+        Some(fg) => fg
+            .until_readable(to_child.as_fd())
+            .map_err(|sig| end_unstarted(&a.id, pids, sig)),
+        None => Ok(()),
+    };
+    readable(&[joiner])?;
     let pid = spawned_pid(&to_child, joiner)?;
     crate::log::step("exec process cloned");
+    readable(&[pid])?;
     // Success is the exec closing the child's end; an error is its own.
     if let ExecOutcome::Failed(e) = to_child.wait_exec().context(|| "read from exec process".into())? {
         container::wait::wait_status(pid);
@@ -199,6 +207,19 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
             fg.wait(pid, master, None)
         }
     }
+}
+
+/// Kills and reaps `pids` (the joiner, or the exec process before its
+/// execve): the error of an exec that `sig` ended before the process ran.
+fn end_unstarted(id: &str, pids: &[libc::pid_t], sig: nix::sys::signal::Signal) -> Error {
+    for &pid in pids {
+        container::wait::sigkill(pid);
+        // Bounded: a process frozen by the v1 freezer dies only once thawed.
+        let _ = container::wait::wait(pid, std::time::Duration::from_secs(2));
+    }
+    Error::new(format!(
+        "exec in container \"{id}\": {sig} came before the process started"
+    ))
 }
 
 fn write_pid_file(p: &std::path::Path, pid: libc::pid_t) -> Result<()> {

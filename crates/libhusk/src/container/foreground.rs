@@ -50,6 +50,40 @@ impl Foreground {
         Ok(Foreground { set })
     }
 
+    /// Waits until `channel` has something to read, unless a signal that
+    /// asks husk to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT) comes first,
+    /// which it returns: before the process runs there is no one to pass it
+    /// to, and husk blocks it meanwhile, so an exec that never gets there
+    /// (the container froze its cgroup, or ptraced the process) could be
+    /// ended by SIGKILL only (review 42, F3). Other signals stay pending,
+    /// for the process.
+    pub fn until_readable(&self, channel: BorrowedFd<'_>) -> std::result::Result<(), Signal> {
+        let mut ending = SigSet::empty();
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            ending.add(sig);
+        }
+        let Ok(signals) = SignalFd::with_flags(&ending, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
+            return Ok(()); // the receive then blocks, as before
+        };
+        loop {
+            let mut fds = [
+                PollFd::new(channel, PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+            if let Ok(Some(info)) = signals.read_signal() {
+                return Err(Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM));
+            }
+            if fds[0].any().unwrap_or(true) {
+                return Ok(());
+            }
+        }
+    }
+
     /// Waits for `pid` (our child), reaping whatever else is reparented to us,
     /// and meanwhile relays the container's notifications when given `relay`.
     /// Returns the exit code husk should exit with: the status, or 128+N.

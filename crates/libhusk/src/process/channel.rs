@@ -569,6 +569,11 @@ pub enum ExecOutcome {
 }
 
 impl ExecParent {
+    /// The channel's socket, to wait on (`Foreground::until_readable`).
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.sock)
+    }
+
     /// The joiner is in the container's cgroups.
     pub fn send_placed(&self) -> io::Result<()> {
         send(&self.sock, Tag::Placed, b"")
