@@ -1489,3 +1489,35 @@ fn a_sub_cgroup_the_container_froze_keeps_it_from_neither_delete_nor_kill() {
     assert_ok(&b.husk(&["delete", "k"]));
     b.assert_gone("k");
 }
+
+/// A cgroupsPath whose v1 freezer cgroup is frozen (it existed so) froze the
+/// init as it joined, and create waited for it for ever; `run`, which holds
+/// SIGTERM for the container's process, could be ended by SIGKILL only
+/// (runc fails: "container's cgroup unexpectedly frozen"). Refused now,
+/// naming the cgroup, for create and run, on this host and a pure v1 one
+/// (where the init moves itself in after the clone).
+#[test]
+fn a_frozen_cgroup_is_refused_rather_than_waited_for() {
+    let path = format!("husk-test-frozen-{}", std::process::id());
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer").join(&path);
+    std::fs::create_dir(&freezer).unwrap();
+    std::fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
+    for mut b in [Bundle::new("cg-frozen"), Bundle::on_pure_v1("cg-frozen-v1")] {
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{path}"));
+        b.script("true");
+        b.create_fails("f", "it is frozen");
+        let o = b.run("r");
+        assert!(!o.status.success(), "run into a frozen cgroup succeeded");
+        assert!(
+            stderr(&o).contains(&format!("cgroup /{path}: it is frozen")),
+            "{}",
+            stderr(&o)
+        );
+        b.assert_gone("r");
+    }
+    std::fs::write(freezer.join("freezer.state"), "THAWED").unwrap();
+    for h in Bystander::hierarchies() {
+        let _ = std::fs::remove_dir(h.join(&path));
+        assert!(!h.join(&path).exists(), "{} left", h.join(&path).display());
+    }
+}

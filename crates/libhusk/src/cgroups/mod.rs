@@ -468,7 +468,8 @@ impl Cgroup {
         if let Some(file) = freezer.filter(|_| !was_frozen || sig == libc::SIGKILL) {
             freeze(file, false)?;
         }
-        if let Some(dir) = freezer.filter(|_| sig == libc::SIGKILL).and_then(Path::parent) {
+        let v1_freezer = freezer.filter(|f| f.ends_with("freezer.state"));
+        if let Some(dir) = v1_freezer.filter(|_| sig == libc::SIGKILL).and_then(Path::parent) {
             tree::thaw_below(dir)?;
         }
         signalled
@@ -542,6 +543,17 @@ pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether the cgroup of freezer `file` is frozen now, by itself or by an
+/// ancestor (v2's cgroup.freeze says only what was asked of the cgroup
+/// itself: cgroup.events says what is).
+pub fn is_frozen_in_effect(file: &Path) -> bool {
+    match file.ends_with("cgroup.freeze") {
+        true => std::fs::read_to_string(file.with_file_name("cgroup.events"))
+            .is_ok_and(|events| events.lines().any(|l| l == "frozen 1")),
+        false => is_frozen_file(file),
     }
 }
 

@@ -166,7 +166,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
 pub(super) fn make_cgroup(plan: &Plan, cgroup: &mut Box<dyn Driver>) -> Result<()> {
     let Some(cp) = &plan.cgroup else { return Ok(()) };
     match cgroup.create() {
-        Ok(()) => Ok(()),
+        Ok(()) => refuse_frozen(cgroup.as_ref()),
         Err(e) if cp.best_effort => {
             let _ = cgroup.destroy();
             if cp.has_limits {
@@ -178,6 +178,21 @@ pub(super) fn make_cgroup(plan: &Plan, cgroup: &mut Box<dyn Driver>) -> Result<(
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A cgroup that is frozen (one that was there, or below a frozen parent)
+/// freezes the init as it joins, and create waited for it for ever, deaf to
+/// SIGTERM under `run` (runc fails: "container's cgroup unexpectedly
+/// frozen").
+fn refuse_frozen(cgroup: &dyn Driver) -> Result<()> {
+    let record = cgroup.record();
+    match record.freezer.as_deref() {
+        Some(file) if crate::cgroups::is_frozen_in_effect(file) => bail!(
+            "cgroup {}: it is frozen (paused): the container's processes would stop as they join it",
+            record.path.as_deref().unwrap_or_default()
+        ),
+        _ => Ok(()),
     }
 }
 
