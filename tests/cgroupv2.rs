@@ -337,3 +337,45 @@ fn v2_exec_cgroup_and_the_fallback_to_the_inits_cgroup() {
     assert_ok(&b.husk(&["delete", "-f", "e"]));
     b.assert_gone("e");
 }
+
+/// A frozen cgroup (here the parent of the container's: v2's cgroup.freeze
+/// of the new cgroup says 0, its cgroup.events says frozen) is refused at
+/// create rather than waited for; and a container that froze a sub-cgroup
+/// of its own is still deleted (v2's freezer lets SIGKILL through).
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_a_frozen_cgroup_is_refused_and_a_frozen_sub_cgroup_is_no_obstacle() {
+    require_v2();
+    let parent = PathBuf::from("/sys/fs/cgroup/husk-test-frozen-parent");
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::write(parent.join("cgroup.freeze"), "1").unwrap();
+    let mut b = Bundle::new("v2-frozen");
+    b.config["linux"]["cgroupsPath"] = json!("/husk-test-frozen-parent/c");
+    b.script("true");
+    b.create_fails("f", "cgroup /husk-test-frozen-parent/c: it is frozen");
+    std::fs::write(parent.join("cgroup.freeze"), "0").unwrap();
+    std::fs::remove_dir(&parent).unwrap();
+
+    let mut b = Bundle::new("v2-frozen-sub");
+    b.script("sleep 1000 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "s"]));
+    let top = PathBuf::from("/sys/fs/cgroup").join(b.default_cgroup("s").trim_start_matches('/'));
+    let init = b.state("s")["pid"].as_i64().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let other = loop {
+        let procs = std::fs::read_to_string(top.join("cgroup.procs")).unwrap();
+        if let Some(p) = procs.lines().find(|p| *p != init) {
+            break p.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no second process");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // A cgroup with processes cannot have children with controllers
+    // enabled, but a plain child takes a process (the leaf rule is v2's
+    // subtree_control only).
+    std::fs::create_dir(top.join("sub")).unwrap();
+    std::fs::write(top.join("sub/cgroup.procs"), &other).unwrap();
+    std::fs::write(top.join("sub/cgroup.freeze"), "1").unwrap();
+    assert_ok(&b.husk(&["delete", "-f", "s"]));
+    b.assert_gone("s");
+}
