@@ -209,16 +209,22 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     }
 }
 
-/// Kills and reaps `pids` (the joiner, or the exec process before its
-/// execve): the error of an exec that `sig` ended before the process ran.
-fn end_unstarted(id: &str, pids: &[libc::pid_t], sig: nix::sys::signal::Signal) -> Error {
-    for &pid in pids {
+/// Kills and reaps (bounded: a process frozen by the v1 freezer dies only
+/// once thawed) every child of husk's, the joiner and whatever it cloned,
+/// which it may not have said yet: the error of an exec that `sig` ended
+/// before its process started.
+fn end_unstarted(id: &str, known: &[libc::pid_t], sig: nix::sys::signal::Signal) -> Error {
+    let mut children = sys::process::own_children();
+    let unlisted: Vec<libc::pid_t> = known.iter().copied().filter(|p| !children.contains(p)).collect();
+    children.extend(unlisted);
+    for &pid in &children {
         container::wait::sigkill(pid);
-        // Bounded: a process frozen by the v1 freezer dies only once thawed.
+    }
+    for &pid in &children {
         let _ = container::wait::wait(pid, std::time::Duration::from_secs(2));
     }
     Error::new(format!(
-        "exec in container \"{id}\": {sig} came before the process started"
+        "exec in container \"{id}\": {sig} came, and the process had not started within 2s"
     ))
 }
 

@@ -32,6 +32,13 @@ const KEPT: [Signal; 9] = [
     Signal::SIGPIPE,
 ];
 
+/// The signals that ask husk to end: before the process runs, they end the
+/// exec (`Foreground::until_readable`).
+const ENDING: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
+
+/// How long an exec asked to end waits for its process to start and take the signal.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Foreground {
     set: SigSet,
 }
@@ -50,36 +57,54 @@ impl Foreground {
         Ok(Foreground { set })
     }
 
-    /// Waits until `channel` has something to read, unless a signal that
-    /// asks husk to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT) comes first,
-    /// which it returns: before the process runs there is no one to pass it
-    /// to, and husk blocks it meanwhile, so an exec that never gets there
-    /// (the container froze its cgroup, or ptraced the process) could be
-    /// ended by SIGKILL only (review 42, F3). Other signals stay pending,
-    /// for the process.
+    /// Waits until `channel` has something to read. husk blocks the signals
+    /// it passes on from before the clone: an exec that never gets as far
+    /// as its process (the container froze its cgroup, or ptraced the
+    /// process) ignored SIGINT, SIGTERM, SIGHUP and SIGQUIT for ever (review
+    /// 42, F3). One of them now gives the process `GRACE` to get there, to
+    /// be passed on to it as before (raised again, for `wait`); past that,
+    /// it is returned, for the caller to end the exec. Other signals stay
+    /// pending, for the process.
     pub fn until_readable(&self, channel: BorrowedFd<'_>) -> std::result::Result<(), Signal> {
         let mut ending = SigSet::empty();
-        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+        for sig in ENDING {
             ending.add(sig);
         }
         let Ok(signals) = SignalFd::with_flags(&ending, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
             return Ok(()); // the receive then blocks, as before
         };
+        let mut asked: Option<(Signal, std::time::Instant)> = None;
         loop {
+            let timeout = match asked {
+                None => PollTimeout::NONE,
+                Some((_, by)) => PollTimeout::try_from(by.saturating_duration_since(std::time::Instant::now()))
+                    .unwrap_or(PollTimeout::MAX),
+            };
             let mut fds = [
                 PollFd::new(channel, PollFlags::POLLIN),
                 PollFd::new(signals.as_fd(), PollFlags::POLLIN),
             ];
-            match poll(&mut fds, PollTimeout::NONE) {
+            let watched = if asked.is_none() { 2 } else { 1 };
+            match poll(&mut fds[..watched], timeout) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => return Ok(()),
                 Ok(_) => {}
             }
-            if let Ok(Some(info)) = signals.read_signal() {
-                return Err(Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM));
-            }
             if fds[0].any().unwrap_or(true) {
+                if let Some((sig, _)) = asked {
+                    let _ = nix::sys::signal::raise(sig);
+                }
                 return Ok(());
+            }
+            match asked {
+                Some((sig, by)) if std::time::Instant::now() >= by => return Err(sig),
+                Some(_) => {}
+                None => {
+                    if let Ok(Some(info)) = signals.read_signal() {
+                        let sig = Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
+                        asked = Some((sig, std::time::Instant::now() + GRACE));
+                    }
+                }
             }
         }
     }

@@ -253,6 +253,17 @@ pub fn make_way_for_child(cpus: &nix::sched::CpuSet, child_cpu: u32) {
     }
 }
 
+/// This process's children (/proc/self/task/PID/children; husk is
+/// single-threaded), none where the kernel does not list them.
+pub fn own_children() -> Vec<libc::pid_t> {
+    let me = std::process::id();
+    std::fs::read_to_string(format!("/proc/self/task/{me}/children"))
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 /// Clones this process by `clone` (0 in the child, as fork) with its
 /// argument and environment strings blanked in the child's copy: the kernel
 /// shows them as /proc/PID/cmdline (to anyone who sees the pid) and environ
