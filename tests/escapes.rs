@@ -429,14 +429,35 @@ fn what_the_pod_sees(pause: &Bundle) -> Vec<u8> {
     o.stdout
 }
 
+/// What tests/helpers/mem_grep.c finds of the needle (the file /needle) in
+/// the memory of every process the pod's first container can see (it has
+/// CAP_SYS_PTRACE).
+fn memory_hits(pause: &Bundle) -> String {
+    let o = pause.husk(&["exec", "pause", "/bin/mem_grep", "/needle"]);
+    assert_ok(&o);
+    stdout(&o)
+}
+
+/// Builds tests/helpers/NAME as the static program `to`.
+fn build_helper(name: &str, to: &Path) {
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(to)
+        .arg(Path::new(common::HELPERS).join(name))
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+}
+
 fn holds(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Until it execs, the init (and the exec process) is a clone of husk: its
 /// cmdline (readable by every process that sees its pid) showed husk's
-/// arguments, and its environ (to CAP_SYS_PTRACE) the environment of
-/// whoever ran husk, with the tokens it may hold (review 42, F1; runc
+/// arguments, and its environ and memory (to CAP_SYS_PTRACE) the
+/// environment of whoever ran husk, with the tokens it may hold (review 42,
+/// F1, and 42b, G1, which found it in the heap after the first fix; runc
 /// starts its init with a clean environment). Here a pod member's init
 /// waits for `start` in the pod's pid namespace, and an exec process is
 /// held before its execve (strace), while the pod's first container reads
@@ -446,6 +467,8 @@ fn holds(haystack: &[u8], needle: &[u8]) -> bool {
 fn the_pod_never_sees_the_callers_environment_or_husks_arguments() {
     const SECRET: &str = "HUSK_TEST_SECRET=s3cr3t-token";
     let (pause, pid) = running_pause("env-pause");
+    build_helper("mem_grep.c", &pause.rootfs().join("bin/mem_grep"));
+    std::fs::write(pause.rootfs().join("needle"), "s3cr3t-token").unwrap();
     let member = pod_member("env-member", pid);
     member.save();
     let mut create = member.husk_command(&["create", "--bundle", member.dir.to_str().unwrap(), "m"]);
@@ -458,6 +481,11 @@ fn the_pod_never_sees_the_callers_environment_or_husks_arguments() {
     );
     assert!(!holds(&seen, b"--root"), "husk's arguments reached the pod");
     assert!(holds(&seen, b"husk\0init\0"), "the waiting init is not in the pod");
+    let memory = memory_hits(&pause);
+    assert!(
+        memory.ends_with("total 0\n"),
+        "the caller's environment is in the memory of a process in the pod: {memory}"
+    );
 
     let delay = "inject=execve:delay_enter=2000000";
     let mut exec = pause.husk_under_strace(
@@ -471,11 +499,11 @@ fn the_pod_never_sees_the_callers_environment_or_husks_arguments() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let seen = loop {
+    let (seen, memory) = loop {
         let seen = what_the_pod_sees(&pause);
         let found: [&[u8]; 3] = [b"husk\0exec\0", SECRET.as_bytes(), b"--root"];
         if found.iter().any(|n| holds(&seen, n)) {
-            break seen;
+            break (seen, memory_hits(&pause));
         }
         assert!(Instant::now() < deadline, "the exec process never showed in the pod");
         std::thread::sleep(Duration::from_millis(50));
@@ -487,6 +515,10 @@ fn the_pod_never_sees_the_callers_environment_or_husks_arguments() {
     assert!(
         !holds(&seen, b"--root"),
         "husk's arguments reached the pod through exec"
+    );
+    assert!(
+        memory.ends_with("total 0\n"),
+        "the caller's environment is in the exec process's memory: {memory}"
     );
     assert!(wait_within(&mut exec, Duration::from_secs(20), "exec").success());
 

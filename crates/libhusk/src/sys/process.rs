@@ -264,35 +264,51 @@ pub fn own_children() -> Vec<libc::pid_t> {
         .collect()
 }
 
-/// Clones this process by `clone` (0 in the child, as fork) with its
-/// argument and environment strings blanked in the child's copy: the kernel
-/// shows them as /proc/PID/cmdline (to anyone who sees the pid) and environ
-/// (to a ptracer), and the init and exec process keep husk's copy until
-/// they execve, in the container's pid namespace, where a process with
-/// CAP_SYS_PTRACE, or any for cmdline, read the caller's environment (its
-/// tokens) and husk's arguments (review 42, F1; runc starts its init with
-/// a clean environment). The environment moves to the heap first, so that
-/// getenv still answers in both; the parent gets its strings back. `title`
-/// ("husk\0init") is what the child's cmdline shows instead.
+/// Clones this process by `clone` (0 in the child, as fork) with none of
+/// the caller's environment nor husk's arguments in the child: the init and
+/// exec process keep husk's memory until they execve, in the container's
+/// pid namespace, where /proc/PID/cmdline (to any process that sees the
+/// pid), environ and mem (to one with CAP_SYS_PTRACE, a pod's first
+/// container, say) gave away the caller's environment (its tokens) and
+/// husk's arguments (review 42, F1 and 42b, G1; runc starts its init with
+/// a clean environment). The stack strings the kernel shows are blanked for
+/// the clone (`title`, "husk\0init", is its cmdline) and given back to the
+/// parent; the environment getenv reads lives where a clone gets zeroes
+/// (`environment_kept_from_clones`), and the child starts with an empty
+/// one: nothing after the clone reads it.
 pub fn clone_with_strings_blanked(
     title: &[u8],
     clone: impl FnOnce() -> io::Result<libc::pid_t>,
 ) -> io::Result<libc::pid_t> {
-    let Some(areas) = shown_string_areas() else {
-        return clone();
-    };
-    move_environment_to_heap();
-    let saved = [blank(&areas[0], title), blank(&areas[1], b"")];
+    let full = environment_kept_from_clones();
+    let areas = shown_string_areas();
+    let saved = areas.and_then(|areas| blank(&areas, title));
+    // SAFETY: single-threaded; EMPTY_ENVIRONMENT is a NULL-ended array that
+    // lives for ever, and nothing ever writes through it (setenv copies an
+    // array it did not allocate).
+    unsafe { environ = std::ptr::addr_of_mut!(EMPTY_ENVIRONMENT).cast() };
     let cloned = clone();
     if cloned.as_ref().map_or(true, |pid| *pid != 0) {
-        for (area, bytes) in areas.iter().zip(&saved) {
-            // SAFETY: the area is this process's own writable stack strings
-            // (see `shown_string_areas`), of the length `blank` copied.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), area.0 as *mut u8, bytes.len()) };
+        // SAFETY: as above; `full` is the array environment_kept_from_clones made.
+        unsafe { environ = full };
+        if let (Some(areas), Some(saved)) = (areas, saved) {
+            let mut from = saved;
+            for (start, end) in areas {
+                // SAFETY: each area is this process's own writable stack
+                // strings (see `shown_string_areas`); `blank` saved them,
+                // one after the other, at `saved`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(from, start as *mut u8, end - start);
+                    from = from.add(end - start);
+                }
+            }
         }
     }
     cloned
 }
+
+/// The environment of a clone of husk (`clone_with_strings_blanked`).
+static mut EMPTY_ENVIRONMENT: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
 
 /// [arg_start, arg_end) and [env_start, env_end) of this process, from
 /// /proc/self/stat (fields 48-51): the strings the kernel put on the stack
@@ -313,23 +329,58 @@ fn shown_string_areas() -> Option<[(usize, usize); 2]> {
         .then_some([(arg_start, arg_end), (env_start, env_end)])
 }
 
-/// Copies the area, zeroes it and writes `title` at its start where it fits
-/// with its NUL. The copy.
-fn blank(area: &(usize, usize), title: &[u8]) -> Vec<u8> {
-    let (start, end) = *area;
-    let len = end - start;
-    // SAFETY: the area lies in this process's stack, mapped and writable for
-    // as long as the process lives; nothing else holds a reference into it
-    // once the environment is on the heap (Rust's args, read from there, are
-    // taken by then) and the process is single-threaded.
-    unsafe {
-        let bytes = std::slice::from_raw_parts_mut(start as *mut u8, len);
-        let saved = bytes.to_vec();
-        bytes.fill(0);
-        if title.len() < len {
-            bytes[..title.len()].copy_from_slice(title);
+/// Saves both areas (one after the other, where a clone gets zeroes: the
+/// copy holds the caller's strings), zeroes them and writes `title` at the
+/// start of the first (the arguments) where it fits with its NUL. Where the
+/// saved copy is, or None (nothing blanked) without such memory.
+fn blank(areas: &[(usize, usize); 2], title: &[u8]) -> Option<*const u8> {
+    static SAVE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let len: usize = areas.iter().map(|(start, end)| end - start).sum();
+    // The areas of a process never change: one save area for all clones.
+    let save = (*SAVE.get_or_init(|| wipe_on_fork_area(len).map(|p| p as usize)))? as *mut u8;
+    let mut to = save;
+    for (i, (start, end)) in areas.iter().enumerate() {
+        // SAFETY: the areas lie in this process's stack, mapped and writable
+        // for as long as the process lives; nothing holds a reference into
+        // them once the environment has moved (Rust's args are read from
+        // there, but only at parse time) and the process is single-threaded.
+        // `save` has room for both (`len`).
+        unsafe {
+            let bytes = std::slice::from_raw_parts_mut(*start as *mut u8, end - start);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, bytes.len());
+            to = to.add(bytes.len());
+            bytes.fill(0);
+            if i == 0 && title.len() < bytes.len() {
+                bytes[..title.len()].copy_from_slice(title);
+            }
         }
-        saved
+    }
+    Some(save)
+}
+
+/// `len` bytes of memory that a clone of this process gets zeroed
+/// (MADV_WIPEONFORK, Linux 4.14), mapped for ever; None where there is no such memory.
+fn wipe_on_fork_area(len: usize) -> Option<*mut u8> {
+    // SAFETY: a new private anonymous mapping, touched by no one else; it is
+    // never unmapped.
+    unsafe {
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let area = libc::mmap(
+            std::ptr::null_mut(),
+            len.max(1),
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        );
+        if area == libc::MAP_FAILED {
+            return None;
+        }
+        if libc::madvise(area, len.max(1), libc::MADV_WIPEONFORK) != 0 {
+            libc::munmap(area, len.max(1));
+            return None;
+        }
+        Some(area.cast())
     }
 }
 
@@ -337,24 +388,41 @@ extern "C" {
     static mut environ: *mut *mut libc::c_char;
 }
 
-/// Points `environ` at heap copies of its strings (once): blanking the
-/// strings on the stack must not blank the environment getenv reads.
-fn move_environment_to_heap() {
-    static MOVED: std::sync::Once = std::sync::Once::new();
+/// Moves the environment (once) into memory that every clone of husk gets
+/// zeroed (MADV_WIPEONFORK), strings and array, and points `environ` there:
+/// the copy of the stack strings getenv reads once they are blanked, kept
+/// from the clones. The array (husk's environment from then on).
+fn environment_kept_from_clones() -> *mut *mut libc::c_char {
+    static FULL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     // SAFETY: single-threaded (no threads before a clone, see the callers);
     // each entry is a NUL-terminated string until the NULL that ends the
-    // array; the copies and the new array are leaked, so they outlive every
-    // reader, and glibc's setenv copies an array it did not allocate.
-    MOVED.call_once(|| unsafe {
-        let mut copies: Vec<*mut libc::c_char> = Vec::new();
+    // array. The area is mapped for ever and sized for the array and every
+    // string with its NUL; glibc's setenv copies an array it did not allocate.
+    let full = FULL.get_or_init(|| unsafe {
+        let mut entries: Vec<&[u8]> = Vec::new();
         let mut entry = environ;
         while !entry.is_null() && !(*entry).is_null() {
-            copies.push(std::ffi::CStr::from_ptr(*entry).to_owned().into_raw());
+            entries.push(std::ffi::CStr::from_ptr(*entry).to_bytes_with_nul());
             entry = entry.add(1);
         }
-        copies.push(std::ptr::null_mut());
-        environ = copies.leak().as_mut_ptr();
+        let array_len = (entries.len() + 1) * std::mem::size_of::<*mut libc::c_char>();
+        let len = array_len + entries.iter().map(|e| e.len()).sum::<usize>();
+        let Some(area) = wipe_on_fork_area(len) else {
+            // Left where it is (before Linux 4.14, where nothing is blanked).
+            return environ as usize;
+        };
+        let array = area as *mut *mut libc::c_char;
+        let mut at = area.add(array_len);
+        for (i, e) in entries.iter().enumerate() {
+            std::ptr::copy_nonoverlapping(e.as_ptr(), at, e.len());
+            *array.add(i) = at.cast();
+            at = at.add(e.len());
+        }
+        *array.add(entries.len()) = std::ptr::null_mut();
+        environ = array;
+        array as usize
     });
+    *full as *mut *mut libc::c_char
 }
 
 #[cfg(test)]
@@ -392,7 +460,7 @@ mod tests {
         let own = std::fs::read("/proc/self/cmdline").unwrap();
         let own_env = std::fs::read("/proc/self/environ").unwrap();
         let pid = clone_with_strings_blanked(b"husk\0test", || {
-            // SAFETY: the child only reads files and exits.
+            // SAFETY: the child only reads files and memory and exits.
             unsafe { crate::sys::clone_process(0) }
         })
         .unwrap();
@@ -401,14 +469,16 @@ mod tests {
             let shown_env = std::fs::read("/proc/self/environ").unwrap_or_default();
             let titled = cmdline.starts_with(b"husk\0test\0") && cmdline[10..].iter().all(|b| *b == 0);
             let blank = shown_env.iter().all(|b| *b == 0);
-            let kept = std::env::var_os("PATH").is_some();
-            exit_now(titled as i32 | (blank as i32) << 1 | (kept as i32) << 2);
+            // SAFETY: the array environment_kept_from_clones made, mapped for ever.
+            let wiped = unsafe { (*environment_kept_from_clones()).is_null() };
+            let empty = std::env::var_os("PATH").is_none();
+            exit_now(titled as i32 | (blank as i32) << 1 | (wiped as i32) << 2 | (empty as i32) << 3);
         }
         let status = waitpid(pid).unwrap();
         assert_eq!(
             libc::WEXITSTATUS(status),
-            7,
-            "1: titled, 2: no environment, 4: getenv answers"
+            15,
+            "1: titled, 2: no environment shown, 4: the moved one zeroed, 8: getenv finds nothing"
         );
         assert_eq!(
             std::fs::read("/proc/self/cmdline").unwrap(),
@@ -416,6 +486,7 @@ mod tests {
             "the parent's are back"
         );
         assert_eq!(std::fs::read("/proc/self/environ").unwrap(), own_env);
+        assert!(std::env::var_os("PATH").is_some(), "the parent's getenv still answers");
     }
 
     #[test]
