@@ -213,17 +213,33 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
         return Ok(()); // already gone
     };
     sys::pidfd_send_signal(&pidfd, libc::SIGKILL).context(|| format!("kill container \"{}\"", saved.id))?;
-    if !exits_within(&pidfd, FIRST_WAIT) && saved.cgroup.owns() && saved.cgroup.path.is_some() {
+    let deadline = std::time::Instant::now() + KILL_TIMEOUT;
+    let owned = saved.cgroup.owns() && saved.cgroup.path.is_some();
+    let mut wait = FIRST_WAIT;
+    let exited = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if exits_within(&pidfd, wait.min(left)) {
+            break true;
+        }
+        if left <= wait {
+            break false;
+        }
+        if !owned {
+            wait = left;
+            continue;
+        }
         // The init may wait in its exit for processes of its pid namespace
         // that a sub-cgroup the container froze keeps from dying: killing
-        // the cgroup thaws them.
+        // the cgroup thaws them; again while it lasts, should anything of
+        // the container's freeze them anew.
         log::debug("the init is still there: killing its cgroup, sub-cgroups thawed");
         let killed = crate::cgroups::driver::for_record(&saved.cgroup).and_then(|c| c.signal_all(libc::SIGKILL));
         if let Err(e) = killed {
             log::debug(&format!("kill the cgroup: {e}"));
         }
-    }
-    match exits_within(&pidfd, KILL_TIMEOUT - FIRST_WAIT) {
+        wait = AGAIN_AFTER;
+    };
+    match exited {
         false if saved.init_exiting() => bail!(
             "container \"{}\" did not exit within {:?} of SIGKILL: its init has exited, but waits until \
              the processes of its pid namespace are reaped by their parents (an exec'd process whose \
@@ -242,6 +258,9 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
 
 /// How long `kill_and_wait` waits for the init alone before it kills its cgroup too.
 const FIRST_WAIT: Duration = Duration::from_millis(100);
+
+/// How often `kill_and_wait` kills the cgroup again while the init is there.
+const AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 /// Whether the process of `pidfd` exits within `timeout` (an error of poll counts as yes: nothing to wait for).
 fn exits_within(pidfd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
