@@ -697,3 +697,77 @@ fn a_slow_poststart_hook_does_not_keep_delete_force_out() {
     wait_within(&mut start, std::time::Duration::from_secs(20), "start");
     b.assert_gone("p");
 }
+
+/// `husk run` in the foreground, with its stderr in the bundle's `run.err`.
+fn spawn_foreground_run(b: &Bundle, id: &str) -> std::process::Child {
+    b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(b.dir.join("run.err")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+}
+
+/// A foreground `run` holds SIGTERM, SIGINT, SIGHUP and SIGQUIT for the
+/// container's process; one whose process never got that far (a hook
+/// without a timeout that never ends here; in a pod, an init another member
+/// stopped) ignored them for ever. Now it is ended 2 s after the signal, and nothing of it is left.
+#[test]
+fn a_foreground_run_whose_process_never_starts_ends_on_sigterm() {
+    for kind in ["prestart", "createRuntime", "createContainer", "startContainer"] {
+        let mut b = Bundle::new(&format!("run-never-starts-{kind}"));
+        let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
+        // The container's busybox, or the host's sleep.
+        let path = match kind {
+            "createContainer" | "startContainer" => "/bin/sleep",
+            _ => "/usr/bin/sleep",
+        };
+        b.config["hooks"] = json!({ kind: [{"path": path, "args": ["sleep", "1000"], "env": [marker]}] });
+        b.script("true");
+        let mut run = spawn_foreground_run(&b, "r");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "{kind}: run did not wait for its hook"
+        );
+        sigterm(&run);
+        let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
+        assert!(!status.success(), "{kind}: {status:?}");
+        let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+        assert!(
+            err.contains("SIGTERM came, and the container's process had not started within 2s"),
+            "{kind}: {err}"
+        );
+        b.assert_gone("r");
+    }
+}
+
+/// A SIGTERM that comes while a hook still holds the container's process
+/// back (for less than the 2 s) reaches the process once it runs, as before.
+/// Without a pid namespace: as pid 1 of its own, the process would ignore a
+/// SIGTERM that came before it could set a handler.
+#[test]
+fn a_sigterm_before_the_run_process_starts_still_reaches_it() {
+    for kind in ["createContainer", "startContainer"] {
+        let mut b = Bundle::new(&format!("run-early-term-{kind}"));
+        b.without_namespace("pid");
+        b.config["hooks"] = json!({ kind: [{"path": "/bin/sleep", "args": ["sleep", "1"]}] });
+        b.script("exec sleep 1000");
+        let mut run = spawn_foreground_run(&b, "r");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "{kind}: run did not wait for its hook"
+        );
+        sigterm(&run);
+        let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
+        let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+        assert_eq!(status.code(), Some(128 + 15), "{kind}: {err}");
+        b.assert_gone("r");
+    }
+}

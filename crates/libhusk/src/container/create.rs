@@ -14,6 +14,7 @@ use super::{CreateOptions, Mode};
 use crate::bail;
 use crate::cgroups::place::SelfPlacement;
 use crate::cgroups::Driver;
+use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
 use crate::process::attrs::OomScoreAdjForClone;
 use crate::process::channel::{self, FromInit, InitParent};
@@ -44,6 +45,33 @@ impl Drop for InitGuard {
     }
 }
 
+/// The error of a foreground `run` that `sig` ended before its process started.
+pub(super) fn unstarted(id: &str, sig: nix::sys::signal::Signal) -> Error {
+    Error::new(format!(
+        "run of container \"{id}\": {sig} came, and the container's process had not started within {}s",
+        crate::container::foreground::GRACE.as_secs()
+    ))
+}
+
+/// Runs husk's own hooks of `kind` before the container's process starts;
+/// a foreground `run` asked to end meanwhile ends them as it would its wait.
+fn run_hooks(
+    caller: Caller,
+    id: &str,
+    kind: &str,
+    hooks: Option<&[oci_spec::runtime::Hook]>,
+    state: &str,
+) -> Result<()> {
+    let hooks = hooks.unwrap_or(&[]);
+    match caller {
+        Caller::Run { foreground: Some(fg) } => {
+            let stop = || fg.unstarted_end().map(|sig| unstarted(id, sig));
+            crate::hooks::run_all_unless(kind, hooks, state, &stop)
+        }
+        _ => crate::hooks::run_all(kind, hooks, state),
+    }
+}
+
 fn describe_wait(status: i32) -> String {
     if libc::WIFSIGNALED(status) {
         format!("killed by signal {}", libc::WTERMSIG(status))
@@ -71,11 +99,12 @@ fn init_died(status: i32, plan: &Plan) -> Error {
     Error::new(msg)
 }
 
-/// Who spawns the container: `create`, or `run`, which starts it at once.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Caller {
+/// Who spawns the container: `create`, or `run`, which starts it at once
+/// (in the foreground, with the signals it holds for the process).
+#[derive(Clone, Copy)]
+pub(super) enum Caller<'a> {
     Create,
-    Run { foreground: bool },
+    Run { foreground: Option<&'a Foreground> },
 }
 
 /// A created container: its locked state, for a foreground run with a
@@ -91,7 +120,7 @@ pub(super) struct Spawned {
 }
 
 pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Caller) -> Result<Spawned> {
-    let foreground = caller == Caller::Run { foreground: true };
+    let foreground = matches!(caller, Caller::Run { foreground: Some(_) });
     log::begin("create");
     state::validate_id(&args.id)?;
     let listen = listen_fds();
@@ -473,6 +502,10 @@ fn spawn_init(
     // What the driver made (none for a best-effort cgroup that could not be made).
     saved.cgroup = cgroup.record();
     loop {
+        if let Caller::Run { foreground: Some(fg) } = caller {
+            fg.until_readable(to_init.as_fd())
+                .map_err(|sig| unstarted(&args.id, sig))?;
+        }
         match to_init.recv_setup().context(|| "read from container init".into())? {
             FromInit::Ready => {
                 log::step("init ready");
@@ -484,8 +517,8 @@ fn spawn_init(
                 // says `creating`).
                 let state = saved.hook_state("created");
                 let h = &plan.hooks;
-                crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &state)?;
-                crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &state)?;
+                run_hooks(caller, &args.id, "prestart", h.prestart().as_deref(), &state)?;
+                run_hooks(caller, &args.id, "createRuntime", h.create_runtime().as_deref(), &state)?;
                 log::step("prestart and createRuntime hooks run");
                 to_init
                     .send_hook_state(&state)

@@ -2,8 +2,10 @@
 //! subreaper, passes on the signals its user sends, proxies a terminal when it
 //! holds the pty master, and exits with the process's status.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -33,14 +35,25 @@ const KEPT: [Signal; 9] = [
 ];
 
 /// The signals that ask husk to end: before the process runs, they end the
-/// exec (`Foreground::until_readable`).
+/// `run` or `exec` (`Foreground::until_readable`, `Foreground::unstarted_end`).
 const ENDING: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
 
-/// How long an exec asked to end waits for its process to start and take the signal.
-const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a `run` or `exec` asked to end waits for its process to start and take the signal.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 pub struct Foreground {
     set: SigSet,
+    /// An ending signal that came before the process ran, and the time by
+    /// which the process must run to take it.
+    asked: Cell<Option<(Signal, Instant)>>,
+}
+
+fn ending_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in ENDING {
+        set.add(sig);
+    }
+    set
 }
 
 impl Foreground {
@@ -54,31 +67,31 @@ impl Foreground {
         }
         set.thread_block().context(|| "block signals".into())?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
-        Ok(Foreground { set })
+        Ok(Foreground {
+            set,
+            asked: Cell::new(None),
+        })
     }
 
     /// Waits until `channel` has something to read. husk blocks the signals
-    /// it passes on from before the clone: an exec that never gets as far
-    /// as its process (the container froze its cgroup, or ptraced the
-    /// process) ignored SIGINT, SIGTERM, SIGHUP and SIGQUIT for ever (review
-    /// 42, F3). One of them now gives the process `GRACE` to get there, to
-    /// be passed on to it as before (raised again, for `wait`); past that,
-    /// it is returned, for the caller to end the exec. Other signals stay
-    /// pending, for the process.
+    /// it passes on from before the clone: a `run` or `exec` that never gets
+    /// as far as its process (the container froze its cgroup, ptraced or
+    /// stopped the process, a hook that never ends) ignored SIGINT, SIGTERM,
+    /// SIGHUP and SIGQUIT for ever (review 42, F3). One of them now gives
+    /// the process `GRACE` to get there, to be passed on to it as before (by
+    /// `wait`); past that, it is returned, for the caller to end the
+    /// command. Other signals stay pending, for the process.
     pub fn until_readable(&self, channel: BorrowedFd<'_>) -> std::result::Result<(), Signal> {
-        let mut ending = SigSet::empty();
-        for sig in ENDING {
-            ending.add(sig);
-        }
-        let Ok(signals) = SignalFd::with_flags(&ending, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
+        let Ok(signals) = SignalFd::with_flags(&ending_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
             return Ok(()); // the receive then blocks, as before
         };
-        let mut asked: Option<(Signal, std::time::Instant)> = None;
         loop {
+            let asked = self.asked.get();
             let timeout = match asked {
                 None => PollTimeout::NONE,
-                Some((_, by)) => PollTimeout::try_from(by.saturating_duration_since(std::time::Instant::now()))
-                    .unwrap_or(PollTimeout::MAX),
+                Some((_, by)) => {
+                    PollTimeout::try_from(by.saturating_duration_since(Instant::now())).unwrap_or(PollTimeout::MAX)
+                }
             };
             let mut fds = [
                 PollFd::new(channel, PollFlags::POLLIN),
@@ -91,21 +104,47 @@ impl Foreground {
                 Ok(_) => {}
             }
             if fds[0].any().unwrap_or(true) {
-                if let Some((sig, _)) = asked {
-                    let _ = nix::sys::signal::raise(sig);
-                }
                 return Ok(());
             }
-            match asked {
-                Some((sig, by)) if std::time::Instant::now() >= by => return Err(sig),
-                Some(_) => {}
-                None => {
-                    if let Ok(Some(info)) = signals.read_signal() {
-                        let sig = Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
-                        asked = Some((sig, std::time::Instant::now() + GRACE));
-                    }
+            if let Some(sig) = self.past_grace() {
+                return Err(sig);
+            }
+            if asked.is_none() {
+                if let Ok(Some(info)) = signals.read_signal() {
+                    self.take(info.ssi_signo as i32);
                 }
             }
+        }
+    }
+
+    /// For a caller that waits for the process in slices of its own: the
+    /// ending signal that came before the process ran and whose grace is
+    /// over, if one did. Never waits.
+    pub fn unstarted_end(&self) -> Option<Signal> {
+        if self.asked.get().is_none() {
+            if let Ok(sig) = sys::signal::take_pending(&ending_set()) {
+                self.take(sig);
+            }
+        }
+        self.past_grace()
+    }
+
+    fn take(&self, signo: i32) {
+        let sig = Signal::try_from(signo).unwrap_or(Signal::SIGTERM);
+        self.asked.set(Some((sig, Instant::now() + GRACE)));
+    }
+
+    fn past_grace(&self) -> Option<Signal> {
+        self.asked
+            .get()
+            .filter(|(_, by)| Instant::now() >= *by)
+            .map(|(sig, _)| sig)
+    }
+
+    /// The process runs: an ending signal taken while it did not is passed on to it.
+    fn pass_on_asked(&self) {
+        if let Some((sig, _)) = self.asked.take() {
+            let _ = nix::sys::signal::raise(sig);
         }
     }
 
@@ -113,6 +152,7 @@ impl Foreground {
     /// and meanwhile relays the container's notifications when given `relay`.
     /// Returns the exit code husk should exit with: the status, or 128+N.
     pub fn wait(&self, pid: libc::pid_t, master: Option<OwnedFd>, mut relay: Option<Relay>) -> Result<i32> {
+        self.pass_on_asked();
         let signals = SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .context(|| "signalfd".into())?;
         let _raw = master.as_ref().map(|m| {

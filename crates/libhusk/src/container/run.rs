@@ -24,7 +24,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     // Before the foreground opens anything of its own.
     super::hold_passed_fds(args.create.preserve_fds, super::listen_fds())?;
     if args.detach {
-        let s = spawn(store, &args.create, mode, Caller::Run { foreground: false })?;
+        let s = spawn(store, &args.create, mode, Caller::Run { foreground: None })?;
         return start_detached(store, s).map(|()| 0);
     }
     let foreground = Foreground::prepare()?;
@@ -37,7 +37,14 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         console,
         early,
         hierarchies,
-    } = spawn(store, &args.create, mode, Caller::Run { foreground: true })?;
+    } = spawn(
+        store,
+        &args.create,
+        mode,
+        Caller::Run {
+            foreground: Some(&foreground),
+        },
+    )?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
     let master = console
@@ -45,7 +52,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         .map(crate::process::console::receive_master)
         .transpose();
     log::begin("start");
-    let started = master.and_then(|m| start_in_foreground(&dir, &saved, early).map(|relay| (m, relay)));
+    let started = master.and_then(|m| start_in_foreground(&dir, &saved, early, &foreground).map(|relay| (m, relay)));
     let code = match started {
         Ok((master, relay)) => foreground.wait(saved.pid, master, relay),
         Err(e) => {

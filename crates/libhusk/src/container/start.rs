@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::open_init;
 use crate::bail;
+use crate::container::foreground::Foreground;
 use crate::container::notify::{self, Relay};
 use crate::error::{Context, Error, Result};
 use crate::state::{Saved, Status, Store, FIFO};
@@ -43,7 +44,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// what `run` took before it let the init go on, if it did.
 pub(super) fn start_process(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Notifications>> {
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
-    let relay = start_relaying(dir, saved, saved.pid, fifo, &pidfd)?;
+    let relay = start_relaying(dir, saved, saved.pid, fifo, &pidfd, None)?;
     Ok(relay.map(|relay| Notifications { relay, pidfd }))
 }
 
@@ -75,9 +76,14 @@ pub(super) fn relay_until_ready(notifications: Option<Notifications>) -> Result<
 /// Starts the program and runs the poststart hooks; with NOTIFY_SOCKET,
 /// returns the relay of the container's notifications for the caller, which
 /// stays as the container's parent, to run: MAINPID is the caller's own pid.
-pub(super) fn start_in_foreground(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Relay>> {
+pub(super) fn start_in_foreground(
+    dir: &Path,
+    saved: &Saved,
+    early: Option<EarlyStart>,
+    fg: &Foreground,
+) -> Result<Option<Relay>> {
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
-    let relay = start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd)?;
+    let relay = start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd, Some(fg))?;
     poststart(saved);
     Ok(relay)
 }
@@ -88,13 +94,14 @@ fn start_relaying(
     main_pid: libc::pid_t,
     early_fifo: Option<OwnedFd>,
     pidfd: &OwnedFd,
+    fg: Option<&Foreground>,
 ) -> Result<Option<Relay>> {
     // Bound before the program runs, so that no notification is lost.
     let relay = match (&saved.notify_name, &saved.notify_socket) {
         (Some(name), Some(host)) => Some(Relay::new(notify::bind(dir, name)?, host, main_pid)?),
         _ => None,
     };
-    release(dir, saved, early_fifo, pidfd)?;
+    release(dir, saved, early_fifo, pidfd, fg)?;
     crate::log::step("init released: startContainer hooks run, program exec'd");
     Ok(relay)
 }
@@ -112,15 +119,22 @@ pub(super) fn poststart(saved: &Saved) {
 /// init; its exec then closes the write end (success) or it writes the error.
 /// The fifo is removed only afterwards, since the init opens it by name after Ready.
 /// With `early_fifo` (`run`), the init went on at once, and may have exec'd,
-/// and its program ended, by now.
-fn release(dir: &Path, saved: &Saved, early_fifo: Option<OwnedFd>, pidfd: &OwnedFd) -> Result<()> {
+/// and its program ended, by now. With `fg` (a foreground `run`), a signal
+/// that asks husk to end ends the wait once the process has had its grace.
+fn release(
+    dir: &Path,
+    saved: &Saved,
+    early_fifo: Option<OwnedFd>,
+    pidfd: &OwnedFd,
+    fg: Option<&Foreground>,
+) -> Result<()> {
     let fifo_path = dir.join(FIFO);
     let opened_first = early_fifo.is_some();
     let fifo = match early_fifo {
         Some(fifo) => fifo,
         None => open_fifo(&fifo_path)?,
     };
-    let result = await_exec(&fifo, pidfd, saved, opened_first);
+    let result = await_exec(&fifo, pidfd, saved, opened_first, fg);
     match std::fs::remove_file(&fifo_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).context(|| format!("remove {}", fifo_path.display()))
@@ -161,7 +175,13 @@ const EXEC_CHECK: Duration = Duration::from_millis(20);
 
 /// `opened_first`: we opened the fifo before the init could open its end, so
 /// an init that did shows it (POLLHUP once it is closed) even if it is gone.
-fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved, opened_first: bool) -> Result<()> {
+fn await_exec(
+    fifo: &OwnedFd,
+    pidfd: &OwnedFd,
+    saved: &Saved,
+    opened_first: bool,
+    fg: Option<&Foreground>,
+) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let slice = PollTimeout::try_from(EXEC_CHECK).expect("fits");
     loop {
@@ -188,7 +208,10 @@ fn await_exec(fifo: &OwnedFd, pidfd: &OwnedFd, saved: &Saved, opened_first: bool
                         why.unwrap_or_else(|| "container init exited before it could start".into()),
                     ));
                 }
-                InitProgress::Waiting => continue,
+                InitProgress::Waiting => match fg.and_then(Foreground::unstarted_end) {
+                    Some(sig) => return Err(super::create::unstarted(&saved.id, sig)),
+                    None => continue,
+                },
             }
         }
         let mut buf = [0u8; 4096];

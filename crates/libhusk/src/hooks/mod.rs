@@ -34,7 +34,20 @@ pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
 /// as runc's do; an empty `env` stays empty).
 pub fn run_all_inheriting(kind: &str, hooks: &[Hook], state: &str, inherited: &[CString]) -> Result<()> {
     for hook in hooks {
-        run(hook, state, inherited).map_err(|e| Error::new(format!("{kind} hook {}: {e}", hook.path().display())))?;
+        run(hook, state, inherited, None)
+            .map_err(|e| Error::new(format!("{kind} hook {}: {e}", hook.path().display())))?;
+    }
+    Ok(())
+}
+
+/// As [`run_all`], asking `stop` every 20 ms while a hook runs: its error
+/// ends the hook (killed, as past its timeout) and is the error. A
+/// foreground `run` stops so on the signals it holds for a process that has
+/// not started.
+pub fn run_all_unless(kind: &str, hooks: &[Hook], state: &str, stop: &dyn Fn() -> Option<Error>) -> Result<()> {
+    for hook in hooks {
+        run(hook, state, &[], Some(stop))
+            .map_err(|e| Error::new(format!("{kind} hook {}: {e}", hook.path().display())))?;
     }
     Ok(())
 }
@@ -42,7 +55,7 @@ pub fn run_all_inheriting(kind: &str, hooks: &[Hook], state: &str, inherited: &[
 /// Runs every hook of `hooks`; failures are warnings.
 pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &str) {
     for hook in hooks {
-        if let Err(e) = run(hook, state, &[]) {
+        if let Err(e) = run(hook, state, &[], None) {
             log::warn(&format!("{kind} hook {}: {e}", hook.path().display()));
         }
     }
@@ -74,7 +87,10 @@ fn command(hook: &Hook, inherited: &[CString]) -> Command {
     cmd
 }
 
-fn run(hook: &Hook, state: &str, inherited: &[CString]) -> Result<()> {
+/// What a hook's waiter asks, if anything, whether it should stop waiting.
+type Stop<'a> = Option<&'a dyn Fn() -> Option<Error>>;
+
+fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Result<()> {
     let mut output = sys::memfd(c"husk-hook").context(|| "memfd for hook output".into())?;
     let mut child = command(hook, inherited)
         .stdin(Stdio::piped())
@@ -94,7 +110,7 @@ fn run(hook: &Hook, state: &str, inherited: &[CString]) -> Result<()> {
         }
     };
     let stdin = child.stdin.take().map(OwnedFd::from);
-    match feed_and_wait(&pidfd, stdin, state.as_bytes(), deadline) {
+    match feed_and_wait(&pidfd, stdin, state.as_bytes(), deadline, stop) {
         Ok(true) => {}
         Ok(false) => {
             kill(&mut child, &pidfd);
@@ -128,8 +144,15 @@ fn run(hook: &Hook, state: &str, inherited: &[CString]) -> Result<()> {
 /// bounded by `deadline` (None: no bound). Returns whether the hook exited in
 /// time. The write never blocks, so neither a hook that does not read its stdin
 /// nor a child of it that keeps the pipe open after the hook exited can hold
-/// husk past the deadline or past the hook's exit.
-fn feed_and_wait(pidfd: &OwnedFd, stdin: Option<OwnedFd>, input: &[u8], deadline: Option<Instant>) -> Result<bool> {
+/// husk past the deadline or past the hook's exit. `stop`'s error, asked
+/// every `STOP_CHECK`, is the error.
+fn feed_and_wait(
+    pidfd: &OwnedFd,
+    stdin: Option<OwnedFd>,
+    input: &[u8],
+    deadline: Option<Instant>,
+    stop: Stop<'_>,
+) -> Result<bool> {
     let mut stdin = stdin.filter(|_| !input.is_empty());
     if let Some(pipe) = &stdin {
         sys::fs::set_nonblocking(pipe.as_fd()).context(|| "hook stdin".into())?;
@@ -141,11 +164,14 @@ fn feed_and_wait(pidfd: &OwnedFd, stdin: Option<OwnedFd>, input: &[u8], deadline
             if let Some(pipe) = &stdin {
                 fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLOUT));
             }
-            match poll(&mut fds, time_left(deadline)) {
-                Ok(0) => return Ok(false),
+            match poll(&mut fds, slice(deadline, stop.is_some())) {
+                Ok(0) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e).context(|| "wait for hook".into()),
+            }
+            if let Some(e) = stop.and_then(|stop| stop()) {
+                return Err(e);
             }
             let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
             (ready(&fds[0]), fds.get(1).is_some_and(ready))
@@ -165,6 +191,23 @@ fn feed_and_wait(pidfd: &OwnedFd, stdin: Option<OwnedFd>, input: &[u8], deadline
                 stdin = None;
             }
         }
+    }
+}
+
+/// How often a hook's waiter asks its `stop`.
+const STOP_CHECK: Duration = Duration::from_millis(20);
+
+/// How long the next poll may wait: until the deadline, and no longer than
+/// `STOP_CHECK` when there is a `stop` to ask.
+fn slice(deadline: Option<Instant>, stop: bool) -> PollTimeout {
+    let left = time_left(deadline);
+    let check = PollTimeout::try_from(STOP_CHECK).expect("fits");
+    // Not as_millis(): nix 0.30's panics on NONE.
+    let sooner = left.is_some() && i64::from(left) <= STOP_CHECK.as_millis() as i64;
+    if stop && !sooner {
+        check
+    } else {
+        left
     }
 }
 
@@ -251,6 +294,32 @@ mod tests {
         run_all("test", &[h], r#"{"id":"x"}"#).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}first  v1\n");
         std::fs::remove_file(out).unwrap();
+    }
+
+    #[test]
+    fn a_stop_to_ask_cuts_the_wait_into_slices() {
+        let check = PollTimeout::try_from(STOP_CHECK).unwrap();
+        assert_eq!(slice(None, false), PollTimeout::NONE);
+        assert_eq!(slice(None, true), check);
+        let far = Some(Instant::now() + Duration::from_secs(5));
+        assert_eq!(slice(far, true), check);
+        assert!(i64::from(slice(far, false)) > 4000);
+        let near = Some(Instant::now() + Duration::from_millis(5));
+        assert!(i64::from(slice(near, true)) <= 6);
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_for_a_hook_with_its_error() {
+        let h = hook(r#"{"path":"/bin/sleep","args":["sleep","5"]}"#);
+        let asked = std::cell::Cell::new(0);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            (asked.get() >= 3).then(|| Error::new("stopped"))
+        };
+        let started = Instant::now();
+        let e = run_all_unless("prestart", &[h], "{}", &stop).unwrap_err();
+        assert_eq!(e.to_string(), "prestart hook /bin/sleep: stopped");
+        assert!(started.elapsed() < Duration::from_secs(4));
     }
 
     #[test]

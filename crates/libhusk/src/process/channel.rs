@@ -341,6 +341,11 @@ pub enum FromInit {
 }
 
 impl InitParent {
+    /// The channel's socket, to wait on (`Foreground::until_readable`).
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.sock)
+    }
+
     /// The init's user namespace has its uid and gid maps.
     pub fn send_maps_written(&self) -> io::Result<()> {
         send(&self.sock, Tag::MapsWritten, b"")
