@@ -1521,3 +1521,44 @@ fn a_frozen_cgroup_is_refused_rather_than_waited_for() {
         assert!(!h.join(&path).exists(), "{} left", h.join(&path).display());
     }
 }
+
+/// A foreground `run` whose init froze (the v1 freezer: a pod member with
+/// the cgroup's freezer in reach) before its process started: a SIGTERM
+/// ended the grace, and husk then waited for ever for the killed init,
+/// which dies only once thawed (review 43, F1). Its cgroup is killed now,
+/// which thaws it, and nothing is left.
+#[test]
+fn a_foreground_run_frozen_before_its_process_starts_still_ends_on_sigterm() {
+    for (kind, sleep) in [("createRuntime", "/usr/bin/sleep"), ("startContainer", "/bin/sleep")] {
+        let mut b = Bundle::new(&format!("cg-run-frozen-{kind}"));
+        let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
+        b.config["hooks"] = json!({ kind: [{"path": sleep, "args": ["sleep", "1000"], "env": [marker]}] });
+        b.script("true");
+        let mut run = b.spawn_run("r");
+        let state = PathBuf::from("/sys/fs/cgroup/freezer")
+            .join(b.default_cgroup("r").trim_start_matches('/'))
+            .join("freezer.state");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !state.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::write(&state, "FROZEN").unwrap();
+        let _thaw = ThawOnDrop(state.clone());
+        send_signal(&run, nix::sys::signal::Signal::SIGTERM);
+        let status = wait_within(&mut run, Duration::from_secs(15), "run after SIGTERM, its init frozen");
+        let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+        assert!(!status.success(), "{kind}: {err}");
+        assert!(err.contains("SIGTERM came"), "{kind}: {err}");
+        b.assert_gone("r");
+    }
+}
+
+/// Thaws a v1 freezer cgroup the test froze, whatever happens to the test.
+struct ThawOnDrop(PathBuf);
+
+impl Drop for ThawOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "THAWED");
+    }
+}

@@ -698,21 +698,6 @@ fn a_slow_poststart_hook_does_not_keep_delete_force_out() {
     b.assert_gone("p");
 }
 
-/// `husk run` in the foreground, with its stderr in the bundle's `run.err`.
-fn spawn_foreground_run(b: &Bundle, id: &str) -> std::process::Child {
-    b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), id])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(b.dir.join("run.err")).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn sigterm(child: &std::process::Child) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-}
-
 /// A foreground `run` holds SIGTERM, SIGINT, SIGHUP and SIGQUIT for the
 /// container's process; one whose process never got that far (a hook
 /// without a timeout that never ends here; in a pod, an init another member
@@ -729,13 +714,13 @@ fn a_foreground_run_whose_process_never_starts_ends_on_sigterm() {
         };
         b.config["hooks"] = json!({ kind: [{"path": path, "args": ["sleep", "1000"], "env": [marker]}] });
         b.script("true");
-        let mut run = spawn_foreground_run(&b, "r");
+        let mut run = b.spawn_run("r");
         std::thread::sleep(std::time::Duration::from_millis(700));
         assert!(
             run.try_wait().unwrap().is_none(),
             "{kind}: run did not wait for its hook"
         );
-        sigterm(&run);
+        send_signal(&run, nix::sys::signal::Signal::SIGTERM);
         let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
         assert!(!status.success(), "{kind}: {status:?}");
         let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
@@ -758,16 +743,74 @@ fn a_sigterm_before_the_run_process_starts_still_reaches_it() {
         b.without_namespace("pid");
         b.config["hooks"] = json!({ kind: [{"path": "/bin/sleep", "args": ["sleep", "1"]}] });
         b.script("exec sleep 1000");
-        let mut run = spawn_foreground_run(&b, "r");
+        let mut run = b.spawn_run("r");
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert!(
             run.try_wait().unwrap().is_none(),
             "{kind}: run did not wait for its hook"
         );
-        sigterm(&run);
+        send_signal(&run, nix::sys::signal::Signal::SIGTERM);
         let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
         let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
         assert_eq!(status.code(), Some(128 + 15), "{kind}: {err}");
         b.assert_gone("r");
     }
+}
+
+/// A SIGTERM that comes while a poststart hook runs (the process runs
+/// already) reaches the process at once: it waited for the hook, for ever
+/// for a hook without a timeout that never ends (review 43, F2). run itself
+/// still ends once the hook has.
+#[test]
+fn a_sigterm_during_a_poststart_hook_reaches_the_running_process() {
+    let mut b = Bundle::new("run-poststart-term");
+    b.without_namespace("pid");
+    let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
+    b.config["hooks"] = json!({ "poststart": [{"path": "/usr/bin/sleep", "args": ["sleep", "6"], "env": [marker]}] });
+    b.script("exec sleep 1000");
+    let mut run = b.spawn_run("r");
+    let program = || {
+        b.processes()
+            .into_iter()
+            .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() == b"sleep\x001000\x00")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while program().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(program().is_some(), "the container's program never ran");
+    send_signal(&run, nix::sys::signal::Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while program().is_some() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        program().is_none(),
+        "the program still runs 3 s after SIGTERM: husk held it for the poststart hook"
+    );
+    assert!(run.try_wait().unwrap().is_none(), "run did not wait for its hook");
+    let status = wait_within(&mut run, std::time::Duration::from_secs(15), "run after SIGTERM");
+    let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{err}");
+    b.assert_gone("r");
+}
+
+/// Signals that come before the process starts reach it in the kernel's
+/// order, the lower number first: SIGUSR1 (10) before a SIGTERM (15) husk
+/// took while it waited (which went first: review 43, F3).
+#[test]
+fn signals_before_the_run_process_starts_keep_their_order() {
+    let mut b = Bundle::new("run-early-order");
+    b.without_namespace("pid");
+    b.config["hooks"] = json!({ "prestart": [{"path": "/usr/bin/sleep", "args": ["sleep", "1"]}] });
+    b.script("exec sleep 1000");
+    let mut run = b.spawn_run("r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    send_signal(&run, nix::sys::signal::Signal::SIGUSR1);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    send_signal(&run, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
+    let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+    assert_eq!(status.code(), Some(128 + 10), "{err}");
+    b.assert_gone("r");
 }

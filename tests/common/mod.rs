@@ -159,6 +159,11 @@ pub fn wait_within(child: &mut std::process::Child, timeout: Duration, what: &st
     }
 }
 
+/// Sends `sig` to a child process of the test.
+pub fn send_signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
 /// Runs a command to completion within `timeout`, killing it past that.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let tmp = std::env::temp_dir().join(format!(
@@ -483,6 +488,17 @@ impl Bundle {
     /// `husk run --bundle DIR ID` in the foreground.
     pub fn run(&self, id: &str) -> Output {
         self.husk(&["run", "--bundle", self.dir.to_str().unwrap(), id])
+    }
+
+    /// `husk run --bundle DIR ID` in the foreground, left running, with its
+    /// stderr in the bundle's `run.err`.
+    pub fn spawn_run(&self, id: &str) -> std::process::Child {
+        self.husk_command(&["run", "--bundle", self.dir.to_str().unwrap(), id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("run.err")).unwrap())
+            .spawn()
+            .unwrap()
     }
 
     /// Runs the container and returns its stdout, asserting success.

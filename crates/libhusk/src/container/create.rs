@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use super::start::EarlyStart;
 use super::stdio::{console_for, hold_passed_fds, listen_fds};
-use super::wait::{sigkill, wait_status};
+use super::wait::{kill_and_reap, sigkill, wait_status};
 use super::{CreateOptions, Mode};
 use crate::bail;
 use crate::cgroups::place::SelfPlacement;
@@ -27,6 +27,8 @@ use crate::{log, sys};
 struct InitGuard {
     pid: libc::pid_t,
     armed: bool,
+    /// The container's cgroup, once made (see `kill_and_reap`).
+    cgroup: Option<crate::cgroups::Record>,
 }
 
 impl InitGuard {
@@ -39,8 +41,7 @@ impl InitGuard {
 impl Drop for InitGuard {
     fn drop(&mut self) {
         if self.armed {
-            sigkill(self.pid);
-            wait_status(self.pid);
+            kill_and_reap(self.pid, self.cgroup.as_ref());
         }
     }
 }
@@ -429,7 +430,11 @@ fn spawn_init(
     // Ours closed: the init's end alone tells `start` whether it exec'd.
     drop(exec_fifo);
     log::step("init cloned");
-    let mut guard = InitGuard { pid, armed: true };
+    let mut guard = InitGuard {
+        pid,
+        armed: true,
+        cgroup: None,
+    };
     let Some(stat) = sys::process_stat(pid) else {
         bail!("container init {pid} vanished at once")
     };
@@ -501,6 +506,7 @@ fn spawn_init(
     }
     // What the driver made (none for a best-effort cgroup that could not be made).
     saved.cgroup = cgroup.record();
+    guard.cgroup = Some(saved.cgroup.clone());
     loop {
         if let Caller::Run { foreground: Some(fg) } = caller {
             fg.until_readable(to_init.as_fd())
@@ -538,6 +544,7 @@ fn spawn_init(
                 guard = InitGuard {
                     pid: process,
                     armed: true,
+                    cgroup: Some(saved.cgroup.clone()),
                 };
                 let Some((start_time, _)) = sys::process_start(process) else {
                     bail!("container process {process} vanished at once")

@@ -141,10 +141,27 @@ impl Foreground {
             .map(|(sig, _)| sig)
     }
 
-    /// The process runs: an ending signal taken while it did not is passed on to it.
+    /// The process runs: an ending signal taken while it did not is pending
+    /// again, for the process. To the process, not the thread (raise): a
+    /// thread's own signals are taken before the process's, and this one
+    /// would overtake signals that came before it (review 43, F3).
     fn pass_on_asked(&self) {
         if let Some((sig, _)) = self.asked.take() {
-            let _ = nix::sys::signal::raise(sig);
+            let _ = sys::signal::kill(std::process::id() as libc::pid_t, sig as i32);
+        }
+    }
+
+    /// Passes on to `pid`, which runs, the signals that came so far (but
+    /// SIGCHLD and SIGWINCH, left for `wait`): for a wait of husk's own
+    /// before `wait`, the poststart hooks', which kept them from it for as
+    /// long as a hook ran (review 43, F2).
+    pub fn pass_on_pending(&self, pid: libc::pid_t) {
+        self.pass_on_asked();
+        let mut set = self.set;
+        set.remove(Signal::SIGCHLD);
+        set.remove(Signal::SIGWINCH);
+        while let Ok(sig) = sys::signal::take_pending(&set) {
+            let _ = sys::signal::kill(pid, sig);
         }
     }
 

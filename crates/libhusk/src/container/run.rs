@@ -3,7 +3,7 @@
 use super::create::{spawn, Caller, Spawned};
 use super::delete::{kill_and_wait, remove_container, remove_unless_replaced};
 use super::start::{poststart, relay_until_ready, start_in_foreground, start_process};
-use super::wait::{sigkill, wait_status};
+use super::wait::kill_and_reap;
 use super::{Mode, RunOptions};
 use crate::container::foreground::Foreground;
 use crate::error::Result;
@@ -56,8 +56,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     let code = match started {
         Ok((master, relay)) => foreground.wait(saved.pid, master, relay),
         Err(e) => {
-            sigkill(saved.pid);
-            wait_status(saved.pid);
+            kill_and_reap(saved.pid, Some(&saved.cgroup));
             Err(e)
         }
     };

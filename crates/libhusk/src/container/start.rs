@@ -84,7 +84,14 @@ pub(super) fn start_in_foreground(
 ) -> Result<Option<Relay>> {
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
     let relay = start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd, Some(fg))?;
-    poststart(saved);
+    if let Some(hooks) = poststart_hooks(saved) {
+        let pass_on = || {
+            fg.pass_on_pending(saved.pid);
+            None
+        };
+        crate::hooks::run_all_warn_meanwhile("poststart", hooks, &saved.hook_state("running"), &pass_on);
+        crate::log::step("poststart hooks run");
+    }
     Ok(relay)
 }
 
@@ -109,10 +116,14 @@ fn start_relaying(
 /// Runs the poststart hooks, with the container's lock let go: a hook that
 /// takes long (or waits on the container) must not keep `delete -f` out.
 pub(super) fn poststart(saved: &Saved) {
-    if let Some(hooks) = saved.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+    if let Some(hooks) = poststart_hooks(saved) {
         crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
         crate::log::step("poststart hooks run");
     }
+}
+
+fn poststart_hooks(saved: &Saved) -> Option<&[oci_spec::runtime::Hook]> {
+    saved.hooks.as_ref().and_then(|h| h.poststart().as_deref())
 }
 
 /// Lets a created init exec its program: opening the fifo's read end unblocks the

@@ -55,6 +55,36 @@ pub(crate) fn sigkill(pid: libc::pid_t) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 }
 
+/// How long `kill_and_reap` waits for a killed child before it kills or thaws its cgroup.
+const BEFORE_THAW: Duration = Duration::from_millis(100);
+/// How long `kill_and_reap` waits after that.
+const AFTER_THAW: Duration = Duration::from_secs(5);
+
+/// Kills our own child `pid`, a container's init not yet started, and reaps
+/// it. One that the v1 freezer holds (a pod member froze its cgroup) dies of
+/// SIGKILL only once thawed, and the reap waited for ever (review 43, F1):
+/// if it is still there after a moment, `cgroup` is killed (which thaws it;
+/// one husk made) or thawed (one it did not), and the wait is bounded; past
+/// it, the init is left to whoever reaps it then.
+pub(super) fn kill_and_reap(pid: libc::pid_t, cgroup: Option<&crate::cgroups::Record>) {
+    sigkill(pid);
+    if wait(pid, BEFORE_THAW).is_ok() {
+        return;
+    }
+    if let Some(record) = cgroup.filter(|r| r.path.is_some()) {
+        let ended = crate::cgroups::driver::for_record(record).and_then(|c| match record.owns() {
+            true => c.signal_all(libc::SIGKILL),
+            false => c.freeze(false),
+        });
+        if let Err(e) = ended {
+            crate::log::debug(&format!("end the cgroup of container init {pid}: {e}"));
+        }
+    }
+    if let Err(e) = wait(pid, AFTER_THAW) {
+        crate::log::warn(&format!("container init {pid}, killed: {e}"));
+    }
+}
+
 /// Reaps our own child `pid`: its raw wait status (0 when there is none to reap).
 pub(crate) fn wait_status(pid: libc::pid_t) -> i32 {
     loop {

@@ -54,8 +54,18 @@ pub fn run_all_unless(kind: &str, hooks: &[Hook], state: &str, stop: &dyn Fn() -
 
 /// Runs every hook of `hooks`; failures are warnings.
 pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &str) {
+    warn_each(kind, hooks, state, None)
+}
+
+/// As [`run_all_warn`], calling `meanwhile` every 20 ms while a hook runs
+/// (an error it returns ends that hook, killed, as a failure).
+pub fn run_all_warn_meanwhile(kind: &str, hooks: &[Hook], state: &str, meanwhile: &dyn Fn() -> Option<Error>) {
+    warn_each(kind, hooks, state, Some(meanwhile))
+}
+
+fn warn_each(kind: &str, hooks: &[Hook], state: &str, stop: Stop<'_>) {
     for hook in hooks {
-        if let Err(e) = run(hook, state, &[], None) {
+        if let Err(e) = run(hook, state, &[], stop) {
             log::warn(&format!("{kind} hook {}: {e}", hook.path().display()));
         }
     }
