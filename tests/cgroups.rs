@@ -1554,6 +1554,43 @@ fn a_foreground_run_frozen_before_its_process_starts_still_ends_on_sigterm() {
     }
 }
 
+/// The same with the per-root parent (husk/root=HASH) frozen instead: the
+/// init cannot be thawed, and run took 27 s (two 10 s waits for a thaw)
+/// and left the cgroup behind with no state that named it (review 43b,
+/// N1). It ends soon after the grace now, and keeps the state, which
+/// `delete -f` removes with the cgroup once the parent is thawed.
+#[test]
+fn a_foreground_run_under_a_frozen_parent_keeps_its_state_for_delete() {
+    let mut b = Bundle::new("cg-run-parent-frozen");
+    let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
+    b.config["hooks"] =
+        json!({ "createRuntime": [{"path": "/usr/bin/sleep", "args": ["sleep", "1000"], "env": [marker]}] });
+    b.script("true");
+    let mut run = b.spawn_run("r");
+    let own = PathBuf::from("/sys/fs/cgroup/freezer").join(b.default_cgroup("r").trim_start_matches('/'));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !own.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let parent = own.parent().unwrap().join("freezer.state");
+    std::fs::write(&parent, "FROZEN").unwrap();
+    let thaw = ThawOnDrop(parent);
+    send_signal(&run, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_within(
+        &mut run,
+        Duration::from_secs(15),
+        "run after SIGTERM, its parent cgroup frozen",
+    );
+    let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("SIGTERM came"), "{err}");
+    assert!(b.root.join("r").exists(), "the state naming the cgroup is gone: {err}");
+    drop(thaw);
+    assert_ok(&b.husk(&["delete", "-f", "r"]));
+    b.assert_gone("r");
+}
+
 /// Thaws a v1 freezer cgroup the test froze, whatever happens to the test.
 struct ThawOnDrop(PathBuf);
 

@@ -814,3 +814,25 @@ fn signals_before_the_run_process_starts_keep_their_order() {
     assert_eq!(status.code(), Some(128 + 10), "{err}");
     b.assert_gone("r");
 }
+
+/// A poststart hook that never ends kept run after the process it had
+/// passed a SIGTERM on to had ended, deaf to more (review 43b, N2): the hook
+/// is ended then, and run exits with the process's status.
+#[test]
+fn a_poststart_hook_that_never_ends_does_not_keep_run_after_its_process() {
+    let mut b = Bundle::new("run-poststart-hung");
+    b.without_namespace("pid");
+    let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
+    b.config["hooks"] =
+        json!({ "poststart": [{"path": "/usr/bin/sleep", "args": ["sleep", "1000"], "env": [marker]}] });
+    b.script("exec sleep 1000");
+    let mut run = b.spawn_run("r");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(run.try_wait().unwrap().is_none(), "run did not wait for its hook");
+    send_signal(&run, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
+    let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{err}");
+    assert!(err.contains("poststart hook /usr/bin/sleep: ended"), "{err}");
+    b.assert_gone("r");
+}

@@ -181,9 +181,19 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
             hierarchies: plan.cgroup.map(|c| c.hierarchies),
         }),
         Err(e) => {
-            // The init is dead and reaped by now: nothing holds the cgroup.
-            let _ = cgroup.destroy();
-            let _ = locked.remove();
+            // The init is dead and reaped by now, unless a frozen ancestor
+            // kept it from dying (kill_and_reap gave up): a cgroup that
+            // cannot be removed keeps the state that records it, for
+            // `delete -f` (review 43b, N1).
+            match cgroup.destroy() {
+                Ok(()) => {
+                    let _ = locked.remove();
+                }
+                Err(d) => log::warn(&format!(
+                    "container \"{}\" failed; its cgroup is left, and its state for `delete -f`: {d}",
+                    args.id
+                )),
+            }
             Err(e)
         }
     }

@@ -187,7 +187,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     readable(&[pid])?;
     // Success is the exec closing the child's end; an error is its own.
     if let ExecOutcome::Failed(e) = to_child.wait_exec().context(|| "read from exec process".into())? {
-        container::wait::wait_status(pid);
+        end_exec_process(pid);
         return Err(Error::new(e));
     }
     crate::log::step("program exec'd");
@@ -195,8 +195,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         if let Err(e) = write_pid_file(p, pid) {
             // A caller told of a failure must not find the process running
             // (as runc): it would never be waited for, nor killed.
-            container::wait::sigkill(pid);
-            container::wait::wait_status(pid);
+            end_exec_process(pid);
             return Err(e);
         }
     }
@@ -226,6 +225,17 @@ fn end_unstarted(id: &str, known: &[libc::pid_t], sig: nix::sys::signal::Signal)
     Error::new(format!(
         "exec in container \"{id}\": {sig} came, and the process had not started within 2s"
     ))
+}
+
+/// Kills and reaps the exec process of a failed exec, for at most 2 s: one
+/// the container froze (the v1 freezer) dies only once thawed, and the reap
+/// waited for ever, deaf to SIGTERM (review 43b, N3). Past that it is left,
+/// killed, for whoever reaps it once it is thawed.
+fn end_exec_process(pid: libc::pid_t) {
+    container::wait::sigkill(pid);
+    if let Err(e) = container::wait::wait(pid, std::time::Duration::from_secs(2)) {
+        crate::log::warn(&format!("exec process, killed: {e}"));
+    }
 }
 
 fn write_pid_file(p: &std::path::Path, pid: libc::pid_t) -> Result<()> {

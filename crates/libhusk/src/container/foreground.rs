@@ -155,14 +155,18 @@ impl Foreground {
     /// SIGCHLD and SIGWINCH, left for `wait`): for a wait of husk's own
     /// before `wait`, the poststart hooks', which kept them from it for as
     /// long as a hook ran (review 43, F2).
-    pub fn pass_on_pending(&self, pid: libc::pid_t) {
+    /// Returns whether one of them asked to end.
+    pub fn pass_on_pending(&self, pid: libc::pid_t) -> bool {
         self.pass_on_asked();
         let mut set = self.set;
         set.remove(Signal::SIGCHLD);
         set.remove(Signal::SIGWINCH);
+        let mut ending = false;
         while let Ok(sig) = sys::signal::take_pending(&set) {
+            ending |= ENDING.iter().any(|e| *e as i32 == sig);
             let _ = sys::signal::kill(pid, sig);
         }
+        ending
     }
 
     /// Waits for `pid` (our child), reaping whatever else is reparented to us,
@@ -271,7 +275,7 @@ fn reap(pid: libc::pid_t) -> Option<i32> {
 }
 
 /// Whether our child `pid` has exited (it is left to be reaped).
-fn exited(pid: libc::pid_t) -> bool {
+pub(super) fn exited(pid: libc::pid_t) -> bool {
     use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
     let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
     !matches!(

@@ -85,9 +85,17 @@ pub(super) fn start_in_foreground(
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
     let relay = start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd, Some(fg))?;
     if let Some(hooks) = poststart_hooks(saved) {
+        // A hook that never ends kept run waiting after the process it
+        // passed an ending signal on to had ended (review 43b, N2): such a
+        // hook is ended then. A process that ends by itself leaves its
+        // hooks their time.
+        let asked_to_end = std::cell::Cell::new(false);
         let pass_on = || {
-            fg.pass_on_pending(saved.pid);
-            None
+            if fg.pass_on_pending(saved.pid) {
+                asked_to_end.set(true);
+            }
+            (asked_to_end.get() && super::foreground::exited(saved.pid))
+                .then(|| Error::new("ended: the container's process ended on a signal husk passed on"))
         };
         crate::hooks::run_all_warn_meanwhile("poststart", hooks, &saved.hook_state("running"), &pass_on);
         crate::log::step("poststart hooks run");
