@@ -312,6 +312,29 @@ fn interactive_run_with_a_terminal_under_script() {
     b.assert_gone("i");
 }
 
+/// The process of a `run -t` has the caller's terminal size from its
+/// start: husk set it only once the poststart hooks had run, and a process
+/// that ran meanwhile saw 0x0 (review 43b).
+#[test]
+fn run_with_a_terminal_has_the_callers_size_while_poststart_hooks_run() {
+    let mut b = Bundle::new("tty-size-poststart");
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["args"] = json!(["sh", "-c", "echo size-$(stty size | tr ' ' x)"]);
+    b.config["hooks"] = json!({ "poststart": [{"path": "/usr/bin/sleep", "args": ["sleep", "1"]}] });
+    b.save();
+    let husk_cmd = format!(
+        "stty rows 41 cols 123; {HUSK} --root {} run --bundle {} s",
+        b.root.display(),
+        b.dir.display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &husk_cmd, "/dev/null"]);
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd.stdin(std::process::Stdio::null()), COMMAND_TIMEOUT);
+    assert!(stdout(&o).contains("size-41x123"), "{}{}", stdout(&o), stderr(&o));
+    b.assert_gone("s");
+}
+
 /// Without a controlling terminal (setsid), a foreground run with a terminal
 /// fails at once instead of waiting forever for input nobody can type.
 #[test]

@@ -50,7 +50,8 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     let master = console
         .as_ref()
         .map(crate::process::console::receive_master)
-        .transpose();
+        .transpose()
+        .inspect(|m| m.as_ref().map_or((), sized_as_the_callers));
     log::begin("start");
     let started = master.and_then(|m| start_in_foreground(&dir, &saved, early, &foreground).map(|relay| (m, relay)));
     let code = match started {
@@ -94,4 +95,14 @@ fn start_detached(store: &Store, spawned: Spawned) -> Result<()> {
         let _ = remove_unless_replaced(store, &saved, None, true);
     }
     relayed
+}
+
+/// The pty sized as the caller's terminal before the process starts: `wait`
+/// does it too, but only once the poststart hooks have run, and until then
+/// the process saw a 0x0 terminal (review 43b; runc the same).
+fn sized_as_the_callers(master: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsFd;
+    if let Some((rows, cols)) = crate::process::console::caller_size() {
+        crate::process::console::set_size(master.as_fd(), rows, cols);
+    }
 }
