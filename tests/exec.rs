@@ -330,7 +330,7 @@ fn run_with_a_terminal_has_the_callers_size_while_poststart_hooks_run() {
     let mut cmd = std::process::Command::new("script");
     cmd.args(["-q", "-e", "-c", &husk_cmd, "/dev/null"]);
     b.tag(&mut cmd);
-    let o = run_with_timeout(&mut cmd.stdin(std::process::Stdio::null()), COMMAND_TIMEOUT);
+    let o = run_with_timeout(cmd.stdin(std::process::Stdio::null()), COMMAND_TIMEOUT);
     assert!(stdout(&o).contains("size-41x123"), "{}{}", stdout(&o), stderr(&o));
     b.assert_gone("s");
 }
