@@ -1599,3 +1599,14 @@ impl Drop for ThawOnDrop {
         let _ = std::fs::write(&self.0, "THAWED");
     }
 }
+
+/// A cgroupsPath through a file of the cgroupfs (`/tasks/y`) fails create
+/// and leaves nothing: 8fba0c9 kept the state of every create whose cgroup
+/// could not be removed, and no `delete` could remove this one (review 43c).
+#[test]
+fn a_cgroups_path_through_a_cgroup_file_fails_and_leaves_nothing() {
+    let mut b = Bundle::new("cg-path-file");
+    b.config["linux"]["cgroupsPath"] = json!("/tasks/y");
+    b.script("true");
+    b.create_fails("f", "Not a directory");
+}

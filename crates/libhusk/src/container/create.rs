@@ -185,14 +185,16 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
             // kept it from dying (kill_and_reap gave up): a cgroup that
             // cannot be removed keeps the state that records it, for
             // `delete -f` (review 43b, N1).
+            // Only a cgroup with processes left: one that never was (a bad
+            // cgroupsPath) would keep a state no `delete` can remove (review 43c).
             match cgroup.destroy() {
-                Ok(()) => {
-                    let _ = locked.remove();
-                }
-                Err(d) => log::warn(&format!(
-                    "container \"{}\" failed; its cgroup is left, and its state for `delete -f`: {d}",
+                Err(d) if cgroup.pids().is_ok_and(|p| !p.is_empty()) => log::warn(&format!(
+                    "container \"{}\" failed; its cgroup is left with processes in it, and its state for `delete -f`: {d}",
                     args.id
                 )),
+                _ => {
+                    let _ = locked.remove();
+                }
             }
             Err(e)
         }

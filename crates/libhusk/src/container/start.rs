@@ -95,7 +95,7 @@ pub(super) fn start_in_foreground(
                 asked_to_end.set(true);
             }
             (asked_to_end.get() && super::foreground::exited(saved.pid))
-                .then(|| Error::new("ended: the container's process ended on a signal husk passed on"))
+                .then(|| Error::new("ended: the container's process has ended, after husk passed on a signal to end"))
         };
         crate::hooks::run_all_warn_meanwhile("poststart", hooks, &saved.hook_state("running"), &pass_on);
         crate::log::step("poststart hooks run");

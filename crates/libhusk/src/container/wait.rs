@@ -59,6 +59,8 @@ pub(crate) fn sigkill(pid: libc::pid_t) {
 const BEFORE_THAW: Duration = Duration::from_millis(100);
 /// How long `kill_and_reap` waits after that.
 const AFTER_THAW: Duration = Duration::from_secs(5);
+/// ... or after it could not.
+const NOT_THAWED: Duration = Duration::from_secs(1);
 
 /// Kills our own child `pid`, a container's init not yet started, and reaps
 /// it. One that the v1 freezer holds (a pod member froze its cgroup) dies of
@@ -71,16 +73,19 @@ pub(super) fn kill_and_reap(pid: libc::pid_t, cgroup: Option<&crate::cgroups::Re
     if wait(pid, BEFORE_THAW).is_ok() {
         return;
     }
+    let mut bound = AFTER_THAW;
     if let Some(record) = cgroup.filter(|r| r.path.is_some()) {
         let ended = crate::cgroups::driver::for_record(record).and_then(|c| match record.owns() {
             true => c.signal_all(libc::SIGKILL),
             false => c.freeze(false),
         });
         if let Err(e) = ended {
+            // Not thawed (a frozen ancestor): little use waiting long.
             crate::log::debug(&format!("end the cgroup of container init {pid}: {e}"));
+            bound = NOT_THAWED;
         }
     }
-    if let Err(e) = wait(pid, AFTER_THAW) {
+    if let Err(e) = wait(pid, bound) {
         crate::log::warn(&format!("container init {pid}, killed: {e}"));
     }
 }
