@@ -65,7 +65,13 @@ pub fn run_all_warn_meanwhile(kind: &str, hooks: &[Hook], state: &str, meanwhile
 
 fn warn_each(kind: &str, hooks: &[Hook], state: &str, stop: Stop<'_>) {
     for hook in hooks {
-        if let Err(e) = run(hook, state, &[], stop) {
+        // Once `stop` says so, the hooks left are not started only to be
+        // killed (review 43c).
+        let result = match stop.and_then(|stop| stop()) {
+            Some(e) => Err(Error::new(format!("not run: {e}"))),
+            None => run(hook, state, &[], stop),
+        };
+        if let Err(e) = result {
             log::warn(&format!("{kind} hook {}: {e}", hook.path().display()));
         }
     }
@@ -304,6 +310,23 @@ mod tests {
         run_all("test", &[h], r#"{"id":"x"}"#).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}first  v1\n");
         std::fs::remove_file(out).unwrap();
+    }
+
+    #[test]
+    fn hooks_left_once_stopped_are_not_started() {
+        let dir = std::env::temp_dir().join(format!("husk-hooks-left-{}", std::process::id()));
+        let marker = dir.join("ran");
+        std::fs::create_dir_all(&dir).unwrap();
+        let touch = format!(r#"{{"path":"/usr/bin/touch","args":["touch","{}"]}}"#, marker.display());
+        let hooks = [hook(r#"{"path":"/bin/sleep","args":["sleep","5"]}"#), hook(&touch)];
+        let asked = std::cell::Cell::new(0);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            (asked.get() >= 3).then(|| Error::new("stopped"))
+        };
+        run_all_warn_meanwhile("poststart", &hooks, "{}", &stop);
+        assert!(!marker.exists(), "the second hook ran");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
