@@ -721,9 +721,8 @@ fn a_foreground_run_whose_process_never_starts_ends_on_sigterm() {
             "{kind}: run did not wait for its hook"
         );
         send_signal(&run, nix::sys::signal::Signal::SIGTERM);
-        let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
+        let (status, err) = run_outcome(&b, &mut run);
         assert!(!status.success(), "{kind}: {status:?}");
-        let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
         assert!(
             err.contains("SIGTERM came, and the container's process had not started within 2s"),
             "{kind}: {err}"
@@ -739,19 +738,14 @@ fn a_foreground_run_whose_process_never_starts_ends_on_sigterm() {
 #[test]
 fn a_sigterm_before_the_run_process_starts_still_reaches_it() {
     for kind in ["createContainer", "startContainer"] {
-        let mut b = Bundle::new(&format!("run-early-term-{kind}"));
-        b.without_namespace("pid");
-        b.config["hooks"] = json!({ kind: [{"path": "/bin/sleep", "args": ["sleep", "1"]}] });
-        b.script("exec sleep 1000");
-        let mut run = b.spawn_run("r");
+        let (b, mut run) = run_held_by_a_hook(&format!("run-early-term-{kind}"), kind, "/bin/sleep", "1");
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert!(
             run.try_wait().unwrap().is_none(),
             "{kind}: run did not wait for its hook"
         );
         send_signal(&run, nix::sys::signal::Signal::SIGTERM);
-        let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
-        let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+        let (status, err) = run_outcome(&b, &mut run);
         assert_eq!(status.code(), Some(128 + 15), "{kind}: {err}");
         b.assert_gone("r");
     }
@@ -763,12 +757,7 @@ fn a_sigterm_before_the_run_process_starts_still_reaches_it() {
 /// still ends once the hook has.
 #[test]
 fn a_sigterm_during_a_poststart_hook_reaches_the_running_process() {
-    let mut b = Bundle::new("run-poststart-term");
-    b.without_namespace("pid");
-    let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
-    b.config["hooks"] = json!({ "poststart": [{"path": "/usr/bin/sleep", "args": ["sleep", "6"], "env": [marker]}] });
-    b.script("exec sleep 1000");
-    let mut run = b.spawn_run("r");
+    let (b, mut run) = run_held_by_a_hook("run-poststart-term", "poststart", "/usr/bin/sleep", "6");
     let program = || {
         b.processes()
             .into_iter()
@@ -789,8 +778,7 @@ fn a_sigterm_during_a_poststart_hook_reaches_the_running_process() {
         "the program still runs 3 s after SIGTERM: husk held it for the poststart hook"
     );
     assert!(run.try_wait().unwrap().is_none(), "run did not wait for its hook");
-    let status = wait_within(&mut run, std::time::Duration::from_secs(15), "run after SIGTERM");
-    let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+    let (status, err) = run_outcome(&b, &mut run);
     assert_eq!(status.code(), Some(128 + 15), "{err}");
     b.assert_gone("r");
 }
@@ -800,17 +788,12 @@ fn a_sigterm_during_a_poststart_hook_reaches_the_running_process() {
 /// took while it waited (which went first: review 43, F3).
 #[test]
 fn signals_before_the_run_process_starts_keep_their_order() {
-    let mut b = Bundle::new("run-early-order");
-    b.without_namespace("pid");
-    b.config["hooks"] = json!({ "prestart": [{"path": "/usr/bin/sleep", "args": ["sleep", "1"]}] });
-    b.script("exec sleep 1000");
-    let mut run = b.spawn_run("r");
+    let (b, mut run) = run_held_by_a_hook("run-early-order", "prestart", "/usr/bin/sleep", "1");
     std::thread::sleep(std::time::Duration::from_millis(300));
     send_signal(&run, nix::sys::signal::Signal::SIGUSR1);
     std::thread::sleep(std::time::Duration::from_millis(100));
     send_signal(&run, nix::sys::signal::Signal::SIGTERM);
-    let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
-    let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+    let (status, err) = run_outcome(&b, &mut run);
     assert_eq!(status.code(), Some(128 + 10), "{err}");
     b.assert_gone("r");
 }
@@ -820,19 +803,31 @@ fn signals_before_the_run_process_starts_keep_their_order() {
 /// is ended then, and run exits with the process's status.
 #[test]
 fn a_poststart_hook_that_never_ends_does_not_keep_run_after_its_process() {
-    let mut b = Bundle::new("run-poststart-hung");
-    b.without_namespace("pid");
-    let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
-    b.config["hooks"] =
-        json!({ "poststart": [{"path": "/usr/bin/sleep", "args": ["sleep", "1000"], "env": [marker]}] });
-    b.script("exec sleep 1000");
-    let mut run = b.spawn_run("r");
+    let (b, mut run) = run_held_by_a_hook("run-poststart-hung", "poststart", "/usr/bin/sleep", "1000");
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert!(run.try_wait().unwrap().is_none(), "run did not wait for its hook");
     send_signal(&run, nix::sys::signal::Signal::SIGTERM);
-    let status = wait_within(&mut run, std::time::Duration::from_secs(10), "run after SIGTERM");
-    let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap();
+    let (status, err) = run_outcome(&b, &mut run);
     assert_eq!(status.code(), Some(128 + 15), "{err}");
     assert!(err.contains("poststart hook /usr/bin/sleep: ended"), "{err}");
     b.assert_gone("r");
+}
+
+/// Waits (bounded) for a foreground run after a signal: its status and stderr.
+fn run_outcome(b: &Bundle, run: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+    let status = wait_within(run, std::time::Duration::from_secs(15), "run after its signal");
+    (status, std::fs::read_to_string(b.dir.join("run.err")).unwrap())
+}
+
+/// A foreground `husk run` of `exec sleep 1000` (no pid namespace: the
+/// program is not pid 1, which would shrug off a SIGTERM) whose `kind` hook
+/// sleeps `seconds`, tagged so that a leftover is seen.
+fn run_held_by_a_hook(name: &str, kind: &str, sleep: &str, seconds: &str) -> (Bundle, std::process::Child) {
+    let mut b = Bundle::new(name);
+    b.without_namespace("pid");
+    let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
+    b.config["hooks"] = json!({ kind: [{"path": sleep, "args": ["sleep", seconds], "env": [marker]}] });
+    b.script("exec sleep 1000");
+    let run = b.spawn_run("r");
+    (b, run)
 }
