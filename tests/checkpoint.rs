@@ -425,6 +425,86 @@ fn a_pre_dump_then_a_dump_on_top_of_it_restores() {
     b.assert_gone("c");
 }
 
+/// The container's stdio is what husk took at create, not what its program
+/// has on fds 0-2 at checkpoint: a shell's `echo n > file` holds the file on
+/// fd 1 and its stdout on fd 10 for an instant, and a checkpoint that read
+/// fd 1 then (CI's failure of stop 42) left the stdout in the images, where
+/// criu cannot name its mount. This container keeps its stdout on fd 9.
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn a_container_that_moved_its_stdout_is_restored_onto_the_restorers() {
+    require_criu();
+    let mut b = counting_bundle("ckpt-moved");
+    b.script(
+        "exec 9>&1 >/dev/null; i=0; while true; do i=$((i+1)); echo $i > /data/count; echo $i >&9; sleep 0.1; done",
+    );
+    let (run_out, restore_out) = (b.dir.join("run.out"), b.dir.join("restore"));
+    assert_ok(&husk_to(
+        &b,
+        &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"],
+        &run_out,
+    ));
+    count_passes(&b, 3);
+    let image = b.dir.join("image");
+    let image = image.to_str().unwrap();
+    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
+    assert!(std::fs::read_to_string(&run_out).unwrap().lines().count() >= 3);
+    // Restored, it is checkpointed and restored again: restore recorded
+    // its own stdio, which the process has now.
+    for round in 1..=2 {
+        let stopped_at = count(&b);
+        let args = [
+            "restore",
+            "-d",
+            "--image-path",
+            image,
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            "c",
+        ];
+        assert_ok(&husk_to(&b, &args, &restore_out.with_extension(format!("{round}"))));
+        count_passes(&b, stopped_at + 2);
+        let written = std::fs::read_to_string(restore_out.with_extension(format!("{round}"))).unwrap();
+        let first: u64 = written.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
+        assert!(
+            first > stopped_at && first < stopped_at + 100,
+            "round {round}: the restored fd 9 is not the restorer's stdout: {written:?} (stopped at {stopped_at})"
+        );
+        if round == 1 {
+            std::fs::remove_dir_all(b.dir.join("image")).unwrap();
+            assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
+        }
+    }
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+/// A log file's open: criu checks the size of a regular file it restores
+/// (an external one too) unless it is written only at its end.
+fn append_to(path: &std::path::Path) -> std::fs::File {
+    std::fs::File::options().append(true).create(true).open(path).unwrap()
+}
+
+/// husk as [`husk`] does, its stdout (which a detached container keeps) to
+/// `out`, opened as a log.
+fn husk_to(b: &Bundle, args: &[&str], out: &std::path::Path) -> Output {
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root").arg(&b.root).args(args).current_dir(&b.dir);
+    b.tag(&mut cmd);
+    // Not a pipe: the detached container would hold it open.
+    let err = out.with_extension("err");
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(append_to(out))
+        .stderr(std::fs::File::create(&err).unwrap());
+    let mut child = cmd.spawn().expect("spawn husk");
+    let status = wait_within(&mut child, CRIU_TIMEOUT, "husk");
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: std::fs::read(err).unwrap(),
+    }
+}
+
 #[test]
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn an_established_tcp_connection_survives_with_tcp_established() {

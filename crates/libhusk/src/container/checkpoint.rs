@@ -179,7 +179,7 @@ fn dump_opts(
         args.ext_mnt.push((file, "/dev/null".into()));
     }
     criu::dump_external_namespaces(spec, &mut args)?;
-    criu::dump_stdio(&dirs.image, saved.pid, &mut args)?;
+    criu::dump_stdio(&dirs.image, saved.pid, saved.stdio.as_deref(), &mut args)?;
     // A terminal's master is outside the container (with whoever got it
     // over the console socket): criu dumps the pty's slave, which restore
     // gives a new master (orphan_pts_master, set on every run), as runc has it.

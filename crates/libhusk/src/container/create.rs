@@ -325,6 +325,8 @@ pub(super) fn describe(
         // recorded once husk started it: one it did not start is not its to stop.
         cgroup,
         restored: false,
+        // A terminal's pty is the container's own (criu dumps it).
+        stdio: (!plan.process.terminal).then(crate::criu::own_stdio),
         provisional: false,
     }
 }

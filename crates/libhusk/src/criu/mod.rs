@@ -831,40 +831,84 @@ pub fn restore_external_namespaces(spec: &Spec, opts: &mut Opts) -> Result<Vec<O
 /// (`pipe:[INODE]`) as runc does, and a file outside the container's mounts
 /// (its caller's /dev/null, a log file) as an external file
 /// (`file[MNT:INODE]`, which `external` tells criu to leave out of the images).
-pub fn dump_stdio(image_dir: &PinnedDir, pid: libc::pid_t, opts: &mut Opts) -> Result<()> {
-    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    let ids: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').next()).collect();
-    let mut fds = Vec::new();
-    for n in 0..3 {
-        let link = std::fs::read_link(format!("/proc/{pid}/fd/{n}"))
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let external = external_file(pid, n).filter(|(mnt, _)| !ids.contains(&mnt.to_string().as_str()));
-        let entry = match external {
-            Some((mnt, ino)) if link.starts_with('/') => {
-                let key = format!("file[{mnt:x}:{ino:x}]");
-                if !fds.contains(&key) {
-                    opts.external.push(key.clone());
-                }
-                key
-            }
-            _ => link,
-        };
-        fds.push(entry);
+/// `recorded` is what [`own_stdio`] took when the container was made; a
+/// container recorded by an older husk has its init's fds read now.
+pub fn dump_stdio(image_dir: &PinnedDir, pid: libc::pid_t, recorded: Option<&[String]>, opts: &mut Opts) -> Result<()> {
+    let entries = match recorded {
+        Some(entries) => entries.to_vec(),
+        None => live_stdio(pid),
+    };
+    for entry in entries.iter().filter(|e| e.starts_with("file[")) {
+        if !opts.external.contains(entry) {
+            opts.external.push(entry.clone());
+        }
     }
-    let json = serde_json::to_vec(&fds).expect("strings serialise");
+    let json = serde_json::to_vec(&entries).expect("strings serialise");
     crate::state::write_atomic(&image_dir.file(DESCRIPTORS), &json, 0o600)
         .context(|| format!("write {}", image_dir.path.join(DESCRIPTORS).display()))
 }
 
-/// The mount id and inode of fd `n` of `pid`.
-fn external_file(pid: libc::pid_t, n: i32) -> Option<(u64, u64)> {
-    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{n}")).ok()?;
+/// The three entries of `descriptors.json` (see [`dump_stdio`]) for the
+/// stdio this process hands a container's init: its own fds 0-2, every one
+/// opened outside the container's mounts. Taken when the container is made,
+/// as runc does, not at checkpoint: by then the container's program may have
+/// moved its stdio about (a shell running `echo 1 > /data/n` has that file
+/// on fd 1 and its stdout on fd 10 for an instant), and criu would find the
+/// real stdout on some fd, not left out of the images, and fail.
+pub fn own_stdio() -> Vec<String> {
+    use std::os::fd::AsFd;
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let fds = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    (0..3)
+        .zip(fds)
+        .map(|(n, fd)| {
+            let id = crate::sys::fs::mount_and_inode(fd)
+                .ok()
+                .flatten()
+                .or_else(|| file_id("self", n));
+            stdio_entry(fd_link("self", n), id)
+        })
+        .collect()
+}
+
+/// The entries of `descriptors.json` for the stdio the init `pid` has now:
+/// an external file is one on a mount the container does not have.
+fn live_stdio(pid: libc::pid_t) -> Vec<String> {
+    let proc = pid.to_string();
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let ids: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').next()).collect();
+    (0..3)
+        .map(|n| {
+            let id = file_id(&proc, n).filter(|(mnt, _)| !ids.contains(&mnt.to_string().as_str()));
+            stdio_entry(fd_link(&proc, n), id)
+        })
+        .collect()
+}
+
+/// A file outside the container (`link` a path, `id` its mount and inode)
+/// is named by its key; anything else (a pipe, a socket) by its link.
+fn stdio_entry(link: String, outside: Option<(u64, u64)>) -> String {
+    match outside {
+        Some((mnt, ino)) if link.starts_with('/') => format!("file[{mnt:x}:{ino:x}]"),
+        _ => link,
+    }
+}
+
+/// What fd `n` of the process `proc` (a pid, or `self`) links to.
+fn fd_link(proc: &str, n: i32) -> String {
+    std::fs::read_link(format!("/proc/{proc}/fd/{n}"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The mount id and inode of fd `n` of the process `proc` (a pid, or `self`).
+fn file_id(proc: &str, n: i32) -> Option<(u64, u64)> {
+    let info = std::fs::read_to_string(format!("/proc/{proc}/fdinfo/{n}")).ok()?;
     let mnt = info
         .lines()
         .find_map(|l| l.strip_prefix("mnt_id:"))
         .and_then(|v| v.trim().parse().ok())?;
-    let ino = std::fs::metadata(format!("/proc/{pid}/fd/{n}")).ok()?.ino();
+    let ino = std::fs::metadata(format!("/proc/{proc}/fd/{n}")).ok()?.ino();
     Some((mnt, ino))
 }
 
@@ -1342,6 +1386,32 @@ mod tests {
         let err = dir.check_owner(true).unwrap_err().to_string();
         assert!(err.contains("parent images") && err.contains("uid 1000"), "{err}");
         std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn the_recorded_stdio_is_what_a_checkpoint_leaves_out() {
+        let image = std::env::temp_dir().join(format!("husk-criu-stdio-{}", std::process::id()));
+        let dir = PinnedDir::open("--image-path", &image, true, &[]).unwrap();
+        let recorded = ["file[1e:7]", "pipe:[5]", "file[1e:7]"].map(String::from);
+        let mut opts = Opts::default();
+        // No process 0: only a container recorded by an older husk is read live.
+        dump_stdio(&dir, 0, Some(&recorded), &mut opts).unwrap();
+        assert_eq!(opts.external, ["file[1e:7]"]);
+        let written: Vec<String> = serde_json::from_slice(&std::fs::read(image.join(DESCRIPTORS)).unwrap()).unwrap();
+        assert_eq!(written, recorded);
+        std::fs::remove_dir_all(&image).unwrap();
+    }
+
+    #[test]
+    fn a_file_is_named_by_its_mount_and_inode_alike_from_statx_and_fdinfo() {
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        let n = file.as_raw_fd();
+        let id = crate::sys::fs::mount_and_inode(file.as_fd()).unwrap();
+        assert!(id.is_some(), "statx gave no mount id");
+        assert_eq!(id, file_id("self", n));
+        let key = stdio_entry(fd_link("self", n), id);
+        assert!(key.starts_with("file[") && key.ends_with(']'), "{key}");
+        assert_eq!(stdio_entry("pipe:[5]".into(), id), "pipe:[5]");
     }
 
     #[test]

@@ -101,6 +101,11 @@ pub struct Saved {
     /// life (CRIU forks it), so it is `running`, never `created`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restored: bool,
+    /// What checkpoint records of the init's stdio (runc's
+    /// `external_descriptors`), taken before the container's program runs:
+    /// see `criu::own_stdio`. None with a terminal, and from older husks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<Vec<String>>,
     /// Read from `creating.json`: `create` has not committed the container.
     #[serde(skip)]
     pub provisional: bool,
@@ -196,6 +201,7 @@ impl Saved {
             notify_name: None,
             cgroup: Default::default(),
             restored: false,
+            stdio: None,
             provisional: true,
         }
     }

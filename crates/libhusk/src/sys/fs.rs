@@ -64,6 +64,21 @@ pub fn read_proc(path: impl AsRef<std::path::Path>) -> io::Result<String> {
     Ok(text)
 }
 
+/// The mount id and inode of the file behind open fd `fd` (statx(2) with
+/// AT_EMPTY_PATH), or None where the kernel gives no mount id (before 5.8).
+pub fn mount_and_inode(fd: BorrowedFd<'_>) -> io::Result<Option<(u64, u64)>> {
+    // SAFETY: statx is plain old data, filled in by the kernel.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let mask = libc::STATX_INO | libc::STATX_MNT_ID;
+    // SAFETY: an empty C string with AT_EMPTY_PATH names `fd` itself; the
+    // kernel writes no more than a struct statx into `stx`.
+    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, mask, &mut stx) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((stx.stx_mask & libc::STATX_MNT_ID != 0).then_some((stx.stx_mnt_id, stx.stx_ino)))
+}
+
 /// Reads a kernel file of one line (a cgroup value such as cpuset.cpus): the
 /// kernel hands the whole line, newline included, to the first read, so that
 /// is where it stops; `fs::read_to_string` would stat the file first and read
