@@ -46,10 +46,11 @@ impl Drop for InitGuard {
     }
 }
 
-/// The error of a foreground `run` that `sig` ended before its process started.
-pub(super) fn unstarted(id: &str, sig: nix::sys::signal::Signal) -> Error {
+/// The error of a foreground `command` (run, restore) that `sig` ended
+/// before its process started.
+pub(super) fn unstarted(command: &str, id: &str, sig: nix::sys::signal::Signal) -> Error {
     Error::new(format!(
-        "run of container \"{id}\": {sig} came, and the container's process had not started within {}s",
+        "{command} of container \"{id}\": {sig} came, and the container's process had not started within {}s",
         crate::container::foreground::GRACE.as_secs()
     ))
 }
@@ -66,7 +67,7 @@ fn run_hooks(
     let hooks = hooks.unwrap_or(&[]);
     match caller {
         Caller::Run { foreground: Some(fg) } => {
-            let stop = || fg.unstarted_end().map(|sig| unstarted(id, sig));
+            let stop = || fg.unstarted_end().map(|sig| unstarted("run", id, sig));
             crate::hooks::run_all_unless(kind, hooks, state, &stop)
         }
         _ => crate::hooks::run_all(kind, hooks, state),
@@ -524,7 +525,7 @@ fn spawn_init(
     loop {
         if let Caller::Run { foreground: Some(fg) } = caller {
             fg.until_readable(to_init.as_fd())
-                .map_err(|sig| unstarted(&args.id, sig))?;
+                .map_err(|sig| unstarted("run", &args.id, sig))?;
         }
         match to_init.recv_setup().context(|| "read from container init".into())? {
             FromInit::Ready => {

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::refuse_rootless;
-use super::create::{absolute, describe, make_cgroup};
+use super::create::{absolute, describe, make_cgroup, unstarted};
 use super::delete::remove_unless_replaced;
 use super::foreground::Foreground;
 use super::{CreateOptions, Mode};
@@ -119,6 +119,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
                 &spec,
                 &locked,
                 opts,
+                foreground.as_ref(),
                 console.as_ref(),
                 &dirs,
                 &mut cgroup,
@@ -190,8 +191,10 @@ fn make_mount_points(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<()> 
 }
 
 /// The prestart and createRuntime hooks of a restore (runc's order), their
-/// state naming `pid`, the root of the tree criu restores.
-fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>) -> Result<()> {
+/// state naming `pid`, the root of the tree criu restores. A foreground
+/// restore ends them as `run` does its own (see `Foreground::unstarted_end`):
+/// a hook that never ends held its SIGTERM for ever (review 43b).
+fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>, fg: Option<&Foreground>) -> Result<()> {
     let h = &plan.hooks;
     let (prestart, create_runtime) = (h.prestart().as_deref(), h.create_runtime().as_deref());
     if prestart.is_none_or(<[_]>::is_empty) && create_runtime.is_none_or(<[_]>::is_empty) {
@@ -203,8 +206,15 @@ fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>) -> Res
         bail!("criu's setup-namespaces notification names no process of husk's")
     };
     let state = Saved { pid, ..saved.clone() }.hook_state("created");
-    crate::hooks::run_all("prestart", prestart.unwrap_or(&[]), &state)?;
-    crate::hooks::run_all("createRuntime", create_runtime.unwrap_or(&[]), &state)
+    let run = |kind: &str, hooks: Option<&[oci_spec::runtime::Hook]>| match fg {
+        Some(fg) => {
+            let stop = || fg.unstarted_end().map(|sig| unstarted("restore", &saved.id, sig));
+            crate::hooks::run_all_unless(kind, hooks.unwrap_or(&[]), &state, &stop)
+        }
+        None => crate::hooks::run_all(kind, hooks.unwrap_or(&[]), &state),
+    };
+    run("prestart", prestart)?;
+    run("createRuntime", create_runtime)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -213,6 +223,7 @@ fn restore_into(
     spec: &oci_spec::runtime::Spec,
     locked: &Locked,
     opts: &RestoreOptions,
+    foreground: Option<&Foreground>,
     console: Option<&OwnedFd>,
     dirs: &criu::Dirs,
     cgroup: &mut Box<dyn Driver>,
@@ -274,7 +285,7 @@ fn restore_into(
     // makes criu kill them itself.
     let mut on_notify = |script: &str, pid: Option<libc::pid_t>| -> Result<()> {
         if script == "setup-namespaces" {
-            return run_create_hooks(plan, saved, pid);
+            return run_create_hooks(plan, saved, pid, foreground);
         }
         if script != "post-restore" {
             return Ok(());

@@ -228,7 +228,7 @@ fn await_exec(
                     ));
                 }
                 InitProgress::Waiting => match fg.and_then(Foreground::unstarted_end) {
-                    Some(sig) => return Err(super::create::unstarted(&saved.id, sig)),
+                    Some(sig) => return Err(super::create::unstarted("run", &saved.id, sig)),
                     None => continue,
                 },
             }
