@@ -487,6 +487,70 @@ fn append_to(path: &std::path::Path) -> std::fs::File {
     std::fs::File::options().append(true).create(true).open(path).unwrap()
 }
 
+/// A host file handed with --preserve-fds and moved onto the container's
+/// stdout is left out of the images and restored onto the restorer's
+/// stdout, as before the stdio was recorded at create (review 44 F1).
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn a_preserved_fd_moved_onto_stdout_is_restored_onto_the_restorers() {
+    require_criu();
+    let mut b = counting_bundle("ckpt-preserved");
+    b.script("exec 1>&3 3>&-; i=0; while true; do i=$((i+1)); echo $i > /data/count; echo $i; sleep 0.1; done");
+    let preserved = b.dir.join("preserved.out");
+    // Its own /dev/null stdio; fd 3 the host file, opened as a log.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("exec \"$0\" \"$@\" 3>>{} >/dev/null", preserved.display()))
+        .arg(HUSK)
+        .arg("--root")
+        .arg(&b.root)
+        .args([
+            "run",
+            "-d",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            "c",
+        ])
+        .current_dir(&b.dir)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(b.dir.join("run.err")).unwrap());
+    b.tag(&mut cmd);
+    let status = wait_within(&mut cmd.spawn().unwrap(), CRIU_TIMEOUT, "husk run");
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(b.dir.join("run.err")).unwrap()
+    );
+    count_passes(&b, 3);
+    assert!(std::fs::read_to_string(&preserved).unwrap().lines().count() >= 3);
+    let image = b.dir.join("image");
+    let image = image.to_str().unwrap();
+    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
+    let stopped_at = count(&b);
+    let restore_out = b.dir.join("restore.out");
+    let args = [
+        "restore",
+        "-d",
+        "--image-path",
+        image,
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "c",
+    ];
+    assert_ok(&husk_to(&b, &args, &restore_out));
+    count_passes(&b, stopped_at + 2);
+    let written = std::fs::read_to_string(&restore_out).unwrap();
+    let first: u64 = written.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    assert!(
+        first >= stopped_at && first < stopped_at + 100,
+        "the restored stdout is not the restorer's: {written:?} (stopped at {stopped_at})"
+    );
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
 /// A foreground `restore` whose prestart hook never ends ends on SIGTERM
 /// (2 s later), as `run` does: it held the signal for ever (review 43b).
 /// The hook is killed, criu told the restore failed, nothing left.

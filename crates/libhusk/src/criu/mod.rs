@@ -831,21 +831,41 @@ pub fn restore_external_namespaces(spec: &Spec, opts: &mut Opts) -> Result<Vec<O
 /// (`pipe:[INODE]`) as runc does, and a file outside the container's mounts
 /// (its caller's /dev/null, a log file) as an external file
 /// (`file[MNT:INODE]`, which `external` tells criu to leave out of the images).
-/// `recorded` is what [`own_stdio`] took when the container was made; a
-/// container recorded by an older husk has its init's fds read now.
+/// `recorded` is what [`own_stdio`] took when the container was made (a
+/// container recorded by an older husk has none), merged with what the
+/// init's fds 0-2 are now by `merge_stdio`.
 pub fn dump_stdio(image_dir: &PinnedDir, pid: libc::pid_t, recorded: Option<&[String]>, opts: &mut Opts) -> Result<()> {
+    let live = live_stdio(pid);
     let entries = match recorded {
-        Some(entries) => entries.to_vec(),
-        None => live_stdio(pid),
+        Some(recorded) => merge_stdio(&live, recorded),
+        None => live,
     };
-    for entry in entries.iter().filter(|e| e.starts_with("file[")) {
-        if !opts.external.contains(entry) {
-            opts.external.push(entry.clone());
+    let keys = entries.iter().chain(recorded.into_iter().flatten());
+    for key in keys.filter(|e| is_external(e)) {
+        if !opts.external.contains(key) {
+            opts.external.push(key.clone());
         }
     }
     let json = serde_json::to_vec(&entries).expect("strings serialise");
     crate::state::write_atomic(&image_dir.file(DESCRIPTORS), &json, 0o600)
         .context(|| format!("write {}", image_dir.path.join(DESCRIPTORS).display()))
+}
+
+/// Fd N's entry: what it is now when that is a file outside the container
+/// (which it could only have been handed: a host file passed with
+/// --preserve-fds and moved onto fd 1, review 44 F1), else the record (a
+/// file inside the container now may be a shell's redirection of an
+/// instant). Every recorded file is left out of the images as well, for
+/// the fd the container moved it to.
+fn merge_stdio(live: &[String], recorded: &[String]) -> Vec<String> {
+    live.iter()
+        .zip(recorded)
+        .map(|(now, then)| if is_external(now) { now } else { then }.clone())
+        .collect()
+}
+
+fn is_external(entry: &str) -> bool {
+    entry.starts_with("file[")
 }
 
 /// The three entries of `descriptors.json` (see [`dump_stdio`]) for the
@@ -1389,12 +1409,24 @@ mod tests {
     }
 
     #[test]
+    fn a_file_from_outside_on_fd_n_now_overrides_the_record() {
+        let recorded = ["file[1e:7]", "pipe:[5]", "file[1e:7]"].map(String::from);
+        // A shell's redirection of an instant, a host file moved onto fd 1,
+        // a read that failed.
+        let live = ["/data/count", "file[1e:9]", ""].map(String::from);
+        assert_eq!(
+            merge_stdio(&live, &recorded),
+            ["file[1e:7]", "file[1e:9]", "file[1e:7]"]
+        );
+    }
+
+    #[test]
     fn the_recorded_stdio_is_what_a_checkpoint_leaves_out() {
         let image = std::env::temp_dir().join(format!("husk-criu-stdio-{}", std::process::id()));
         let dir = PinnedDir::open("--image-path", &image, true, &[]).unwrap();
         let recorded = ["file[1e:7]", "pipe:[5]", "file[1e:7]"].map(String::from);
         let mut opts = Opts::default();
-        // No process 0: only a container recorded by an older husk is read live.
+        // No process 0: nothing read live overrides the record.
         dump_stdio(&dir, 0, Some(&recorded), &mut opts).unwrap();
         assert_eq!(opts.external, ["file[1e:7]"]);
         let written: Vec<String> = serde_json::from_slice(&std::fs::read(image.join(DESCRIPTORS)).unwrap()).unwrap();
