@@ -551,6 +551,48 @@ fn a_preserved_fd_moved_onto_stdout_is_restored_onto_the_restorers() {
     b.assert_gone("c");
 }
 
+/// A container whose stdio is its caller's terminal (no process.terminal)
+/// is refused a checkpoint without --shell-job, before criu runs: criu
+/// dumped it and ended it, and no restore could use the image ("tty: BUG").
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn a_container_on_its_callers_terminal_is_refused_a_checkpoint_without_shell_job() {
+    require_criu();
+    let b = counting_bundle("ckpt-host-tty");
+    // script(1) gives husk, and so the container, a terminal as stdio.
+    let run = format!(
+        "{HUSK} --root {} run -d --bundle {} c",
+        b.root.display(),
+        b.dir.display()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &run, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(b.dir.join("script.out")).unwrap())
+        .stderr(std::process::Stdio::null());
+    b.tag(&mut cmd);
+    let status = wait_within(&mut cmd.spawn().unwrap(), CRIU_TIMEOUT, "script husk run");
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(b.dir.join("script.out")).unwrap()
+    );
+    count_passes(&b, 3);
+    let image = b.dir.join("image");
+    let o = husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("fd 0 of the container's process is a terminal outside it") && err.contains("--shell-job"),
+        "{err}"
+    );
+    assert!(!image.join("inventory.img").exists(), "criu ran");
+    assert_eq!(b.status("c"), "running");
+    count_passes(&b, count(&b));
+    assert_ok(&husk(&b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
 /// A foreground `restore` whose prestart hook never ends ends on SIGTERM
 /// (2 s later), as `run` does: it held the signal for ever (review 43b).
 /// The hook is killed, criu told the restore failed, nothing left.

@@ -87,6 +87,9 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let text = std::fs::read_to_string(&config).context(|| format!("container \"{}\" config", opts.id))?;
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
     warn_lost_no_new_privs(&spec);
+    if !opts.criu.shell_job {
+        refuse_host_terminals(&spec, saved.pid)?;
+    }
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
     let config = criu::config_file(&spec, &writable)?;
     let mut dirs = opts.criu.open_dirs(true, &writable)?;
@@ -131,6 +134,23 @@ fn warn_lost_no_new_privs(spec: &oci_spec::runtime::Spec) {
             v.0, v.1
         ));
     }
+}
+
+/// A container whose stdio is its caller's terminal (`husk run -d` typed
+/// at a shell, without `process.terminal`) is dumped by criu, but restored
+/// only as a shell job: checkpointed without `--shell-job`, it would be
+/// ended for an image no restore can use (criu: "tty: BUG").
+fn refuse_host_terminals(spec: &oci_spec::runtime::Spec, pid: libc::pid_t) -> Result<()> {
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    if terminal {
+        return Ok(());
+    }
+    if let Some((n, link)) = criu::host_terminals(pid).into_iter().next() {
+        bail!(
+            "fd {n} of the container's process is a terminal outside it ({link}), which criu restores only as a shell job: checkpoint it with --shell-job, and restore it with --shell-job from a terminal"
+        );
+    }
+    Ok(())
 }
 
 /// Thaws a container that was running before a criu that failed: a criu

@@ -882,10 +882,10 @@ pub fn own_stdio() -> Vec<String> {
     (0..3)
         .zip(fds)
         .map(|(n, fd)| {
-            let id = crate::sys::fs::mount_and_inode(fd)
-                .ok()
-                .flatten()
-                .or_else(|| file_id("self", n));
+            let id = match crate::sys::fs::file_id(fd) {
+                Ok(id) if id.mount.is_some() => Some(id),
+                _ => proc_file_id("self", n),
+            };
             stdio_entry(fd_link("self", n), id)
         })
         .collect()
@@ -895,21 +895,48 @@ pub fn own_stdio() -> Vec<String> {
 /// an external file is one on a mount the container does not have.
 fn live_stdio(pid: libc::pid_t) -> Vec<String> {
     let proc = pid.to_string();
-    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    let ids: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').next()).collect();
+    let ids = mount_ids(pid);
     (0..3)
         .map(|n| {
-            let id = file_id(&proc, n).filter(|(mnt, _)| !ids.contains(&mnt.to_string().as_str()));
+            let id = proc_file_id(&proc, n).filter(|id| !id.mount.is_some_and(|m| ids.contains(&m)));
             stdio_entry(fd_link(&proc, n), id)
         })
         .collect()
 }
 
-/// A file outside the container (`link` a path, `id` its mount and inode)
-/// is named by its key; anything else (a pipe, a socket) by its link.
-fn stdio_entry(link: String, outside: Option<(u64, u64)>) -> String {
+/// The mount ids of the mount namespace of `pid`.
+fn mount_ids(pid: libc::pid_t) -> Vec<u64> {
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// Fds 0-2 of the init `pid` that are terminals outside the container (a
+/// caller's terminal handed as its stdio, without `process.terminal`): criu
+/// dumps them, but restores them only as a shell job (`--shell-job`).
+pub fn host_terminals(pid: libc::pid_t) -> Vec<(i32, String)> {
+    let proc = pid.to_string();
+    let ids = mount_ids(pid);
+    (0..3)
+        .filter(|&n| {
+            proc_file_id(&proc, n).is_some_and(|id| id.terminal && !id.mount.is_some_and(|m| ids.contains(&m)))
+        })
+        .map(|n| (n, fd_link(&proc, n)))
+        .collect()
+}
+
+/// A file outside the container (`link` a path, `outside` its identity) is
+/// named by its key; anything else (a pipe, a socket) by its link, and so
+/// is a terminal: criu dumps one as a tty, never as an external file, and
+/// an fd restore inherited for it would be taken from criu's own stdin,
+/// which `--shell-job` restores the terminal from.
+fn stdio_entry(link: String, outside: Option<crate::sys::fs::FileId>) -> String {
     match outside {
-        Some((mnt, ino)) if link.starts_with('/') => format!("file[{mnt:x}:{ino:x}]"),
+        Some(id) if link.starts_with('/') && !id.terminal => {
+            format!("file[{:x}:{:x}]", id.mount.unwrap_or_default(), id.inode)
+        }
         _ => link,
     }
 }
@@ -921,15 +948,22 @@ fn fd_link(proc: &str, n: i32) -> String {
         .unwrap_or_default()
 }
 
-/// The mount id and inode of fd `n` of the process `proc` (a pid, or `self`).
-fn file_id(proc: &str, n: i32) -> Option<(u64, u64)> {
+/// The identity of fd `n` of the process `proc` (a pid, or `self`), its
+/// mount read from fdinfo.
+fn proc_file_id(proc: &str, n: i32) -> Option<crate::sys::fs::FileId> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let info = std::fs::read_to_string(format!("/proc/{proc}/fdinfo/{n}")).ok()?;
-    let mnt = info
+    let mount = info
         .lines()
         .find_map(|l| l.strip_prefix("mnt_id:"))
         .and_then(|v| v.trim().parse().ok())?;
-    let ino = std::fs::metadata(format!("/proc/{proc}/fd/{n}")).ok()?.ino();
-    Some((mnt, ino))
+    let meta = std::fs::metadata(format!("/proc/{proc}/fd/{n}")).ok()?;
+    let major = libc::major(meta.rdev());
+    Some(crate::sys::fs::FileId {
+        mount: Some(mount),
+        inode: meta.ino(),
+        terminal: meta.file_type().is_char_device() && crate::sys::fs::is_terminal(libc::S_IFCHR, major),
+    })
 }
 
 /// `inherit_fd` (criu's `--inherit-fd fd[N]:KEY`) for the checkpointed
@@ -1436,14 +1470,30 @@ mod tests {
 
     #[test]
     fn a_file_is_named_by_its_mount_and_inode_alike_from_statx_and_fdinfo() {
-        let file = std::fs::File::open("/proc/self/status").unwrap();
-        let n = file.as_raw_fd();
-        let id = crate::sys::fs::mount_and_inode(file.as_fd()).unwrap();
-        assert!(id.is_some(), "statx gave no mount id");
-        assert_eq!(id, file_id("self", n));
-        let key = stdio_entry(fd_link("self", n), id);
-        assert!(key.starts_with("file[") && key.ends_with(']'), "{key}");
-        assert_eq!(stdio_entry("pipe:[5]".into(), id), "pipe:[5]");
+        for path in ["/proc/self/status", "/dev/null"] {
+            let file = std::fs::File::open(path).unwrap();
+            let n = file.as_raw_fd();
+            let id = crate::sys::fs::file_id(file.as_fd()).unwrap();
+            assert!(id.mount.is_some(), "statx gave no mount id");
+            assert!(!id.terminal, "{path}");
+            assert_eq!(Some(id), proc_file_id("self", n));
+            let key = stdio_entry(fd_link("self", n), Some(id));
+            assert!(key.starts_with("file[") && key.ends_with(']'), "{key}");
+            assert_eq!(stdio_entry("pipe:[5]".into(), Some(id)), "pipe:[5]");
+        }
+    }
+
+    #[test]
+    fn a_terminal_is_named_by_its_path_never_by_a_key() {
+        let tty = crate::sys::fs::FileId {
+            mount: Some(30),
+            inode: 3,
+            terminal: true,
+        };
+        assert_eq!(stdio_entry("/dev/pts/0".into(), Some(tty)), "/dev/pts/0");
+        assert!(crate::sys::fs::is_terminal(libc::S_IFCHR, 136));
+        assert!(!crate::sys::fs::is_terminal(libc::S_IFCHR, 1), "/dev/null");
+        assert!(!crate::sys::fs::is_terminal(libc::S_IFBLK, 4));
     }
 
     #[test]

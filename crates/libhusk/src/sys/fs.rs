@@ -64,19 +64,39 @@ pub fn read_proc(path: impl AsRef<std::path::Path>) -> io::Result<String> {
     Ok(text)
 }
 
-/// The mount id and inode of the file behind open fd `fd` (statx(2) with
-/// AT_EMPTY_PATH), or None where the kernel gives no mount id (before 5.8).
-pub fn mount_and_inode(fd: BorrowedFd<'_>) -> io::Result<Option<(u64, u64)>> {
+/// What identifies the file behind an open fd to criu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// The mount it was opened through; None where the kernel does not say
+    /// (statx before 5.8).
+    pub mount: Option<u64>,
+    pub inode: u64,
+    /// A terminal (a character device of the tty, pts or /dev/tty majors).
+    pub terminal: bool,
+}
+
+/// Whether a file of `mode` on device `rdev` is a terminal: majors 4 (ttyN,
+/// serial), 5 (/dev/tty, /dev/console, /dev/ptmx) and 136-143 (/dev/pts).
+pub fn is_terminal(mode: u32, rdev_major: u32) -> bool {
+    mode & libc::S_IFMT == libc::S_IFCHR && matches!(rdev_major, 4 | 5 | 136..=143)
+}
+
+/// The [`FileId`] of open fd `fd` (statx(2) with AT_EMPTY_PATH).
+pub fn file_id(fd: BorrowedFd<'_>) -> io::Result<FileId> {
     // SAFETY: statx is plain old data, filled in by the kernel.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let mask = libc::STATX_INO | libc::STATX_MNT_ID;
+    let mask = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID;
     // SAFETY: an empty C string with AT_EMPTY_PATH names `fd` itself; the
     // kernel writes no more than a struct statx into `stx`.
     let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, mask, &mut stx) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((stx.stx_mask & libc::STATX_MNT_ID != 0).then_some((stx.stx_mnt_id, stx.stx_ino)))
+    Ok(FileId {
+        mount: (stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id),
+        inode: stx.stx_ino,
+        terminal: is_terminal(u32::from(stx.stx_mode), stx.stx_rdev_major),
+    })
 }
 
 /// Reads a kernel file of one line (a cgroup value such as cpuset.cpus): the
