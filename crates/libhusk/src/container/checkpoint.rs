@@ -87,7 +87,7 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let text = std::fs::read_to_string(&config).context(|| format!("container \"{}\" config", opts.id))?;
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
     warn_lost_no_new_privs(&spec);
-    if !opts.criu.shell_job {
+    if !opts.criu.shell_job && !opts.pre_dump {
         refuse_host_terminals(&spec, saved.pid)?;
     }
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
@@ -137,9 +137,9 @@ fn warn_lost_no_new_privs(spec: &oci_spec::runtime::Spec) {
 }
 
 /// A container whose stdio is its caller's terminal (`husk run -d` typed
-/// at a shell, without `process.terminal`) is dumped by criu, but restored
-/// only as a shell job: checkpointed without `--shell-job`, it would be
-/// ended for an image no restore can use (criu: "tty: BUG").
+/// at a shell, without `process.terminal`) is restored only as a shell job:
+/// a checkpoint without `--shell-job` would end it for an image no restore
+/// can use (criu: "tty: BUG"). A pre-dump writes only memory.
 fn refuse_host_terminals(spec: &oci_spec::runtime::Spec, pid: libc::pid_t) -> Result<()> {
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     if terminal {
@@ -147,7 +147,7 @@ fn refuse_host_terminals(spec: &oci_spec::runtime::Spec, pid: libc::pid_t) -> Re
     }
     if let Some((n, link)) = criu::host_terminals(pid).into_iter().next() {
         bail!(
-            "fd {n} of the container's process is a terminal outside it ({link}), which criu restores only as a shell job: checkpoint it with --shell-job, and restore it with --shell-job from a terminal"
+            "fd {n} of the container's process is a terminal outside it ({link}), which criu restores only as a shell job: checkpoint and restore it with --shell-job (Debian 12's criu 3.17 fails to dump it even so, leaving it running), or give the container a pipe, a file or process.terminal"
         );
     }
     Ok(())

@@ -259,7 +259,8 @@ fn restore_into(
     }
     let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(spec, &mut args)?;
     let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
-    inherit.extend(criu::inherit_stdio(&dirs.image, &mut args)?);
+    let stdio = criu::inherit_stdio(&dirs.image, &mut args)?;
+    inherit.extend(stdio.iter().map(std::os::fd::AsRawFd::as_raw_fd));
     // criu wants its root a mount point whose parent is not overmounted: the
     // rootfs bound on a directory of the state dir, in criu's own mount
     // namespace (see Spawn::bind), so no SIGKILL leaves it mounted here,

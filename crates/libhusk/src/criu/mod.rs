@@ -929,9 +929,9 @@ pub fn host_terminals(pid: libc::pid_t) -> Vec<(i32, String)> {
 
 /// A file outside the container (`link` a path, `outside` its identity) is
 /// named by its key; anything else (a pipe, a socket) by its link, and so
-/// is a terminal: criu dumps one as a tty, never as an external file, and
-/// an fd restore inherited for it would be taken from criu's own stdin,
-/// which `--shell-job` restores the terminal from.
+/// is a terminal, as runc writes it: a `--shell-job` restore takes the
+/// terminal from criu's stdin, and criu needs its path to open it (a key
+/// for a path makes criu 3.17 fail: "tty: BUG").
 fn stdio_entry(link: String, outside: Option<crate::sys::fs::FileId>) -> String {
     match outside {
         Some(id) if link.starts_with('/') && !id.terminal => {
@@ -967,8 +967,11 @@ fn proc_file_id(proc: &str, n: i32) -> Option<crate::sys::fs::FileId> {
 }
 
 /// `inherit_fd` (criu's `--inherit-fd fd[N]:KEY`) for the checkpointed
-/// stdio that restore reconnects (see [`dump_stdio`]); the fds it inherits.
-pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<RawFd>> {
+/// stdio that restore reconnects (see [`dump_stdio`]): copies of this
+/// process's fds 0-2, for criu to inherit. Not fds 0-2 themselves: criu
+/// moves what it inherits to its fd store and closes it, and a `--shell-job`
+/// restore then finds its stdin, the terminal it restores, closed.
+pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<OwnedFd>> {
     let path = image_dir.path.join(DESCRIPTORS);
     let text = match std::fs::read(image_dir.file(DESCRIPTORS)) {
         Ok(t) => t,
@@ -976,15 +979,21 @@ pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<RawFd
         Err(e) => return Err(e).context(|| format!("read {}", path.display())),
     };
     let fds: Vec<String> = serde_json::from_slice(&text).context(|| format!("corrupt {}", path.display()))?;
-    let mut inherited = Vec::new();
-    for (n, what) in fds.iter().enumerate().take(3) {
+    use std::os::fd::AsFd;
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let own = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let mut copies = Vec::new();
+    for ((n, what), fd) in fds.iter().enumerate().zip(own) {
         let reconnect = what.starts_with("pipe:[") || what.starts_with("file[");
         if reconnect && what.ends_with(']') && !what.contains([',', '\n', ' ']) {
-            opts.inherit_fd.push((what.clone(), n as RawFd));
-            inherited.push(n as RawFd);
+            let copy = fd
+                .try_clone_to_owned()
+                .context(|| format!("restore: a copy of fd {n} for criu"))?;
+            opts.inherit_fd.push((what.clone(), copy.as_raw_fd()));
+            copies.push(copy);
         }
     }
-    Ok(inherited)
+    Ok(copies)
 }
 
 /// Extra setup of the criu process: cgroups it joins before exec (restore
