@@ -69,6 +69,35 @@ fn count_passes(b: &Bundle, n: u64) -> u64 {
     }
 }
 
+/// A counting container `c`, run and checkpointed (so ended) into the
+/// bundle's `image` directory.
+fn checkpointed(name: &str) -> (Bundle, std::path::PathBuf) {
+    let b = counting_bundle(name);
+    run_detached(&b, "c");
+    count_passes(&b, 3);
+    let image = b.dir.join("image");
+    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    (b, image)
+}
+
+/// The container `c` counts on; `delete --force` then leaves nothing.
+fn counts_on_then_goes(b: &Bundle) {
+    count_passes(b, count(b));
+    assert_ok(&husk(b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+/// `run -d` of `c` that hands the container `fd` as its fd 3 (--preserve-fds).
+fn run_detached_with_fd3(b: &Bundle, fd: std::os::fd::RawFd) -> Output {
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root").arg(&b.root).current_dir(&b.dir);
+    let dir = b.dir.to_str().unwrap();
+    cmd.args(["run", "-d", "--preserve-fds", "1", "--bundle", dir, "c"]);
+    pass_fds(&mut cmd, vec![(fd, 3)]);
+    b.tag(&mut cmd);
+    run_with_timeout(&mut cmd, CRIU_TIMEOUT)
+}
+
 fn run_detached(b: &Bundle, id: &str) {
     assert_ok(&husk(b, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), id]));
 }
@@ -362,9 +391,7 @@ fn leave_running_keeps_the_original_running() {
     b.assert_gone("c");
     assert_ok(&restore(&b, "c", image, &[]));
     assert_eq!(b.status("c"), "running");
-    count_passes(&b, count(&b));
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    counts_on_then_goes(&b);
 }
 
 /// As runc: restore runs the prestart and createRuntime hooks once criu has
@@ -373,12 +400,8 @@ fn leave_running_keeps_the_original_running() {
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn restore_runs_the_prestart_and_create_runtime_hooks() {
     require_criu();
-    let mut b = counting_bundle("ckpt-hooks");
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
+    let (mut b, image) = checkpointed("ckpt-hooks");
     let image = image.to_str().unwrap();
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
     let hook = |kind: &str| {
         let out = b.dir.join(format!("{kind}.json"));
         json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out.display())]}])
@@ -394,9 +417,7 @@ fn restore_runs_the_prestart_and_create_runtime_hooks() {
         assert_eq!(state["id"], "c", "{kind}: {text}");
         assert_eq!(state["pid"].as_i64(), Some(pid), "{kind}: {text}");
     }
-    count_passes(&b, count(&b));
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    counts_on_then_goes(&b);
 }
 
 #[test]
@@ -452,26 +473,7 @@ fn a_container_that_moved_its_stdout_is_restored_onto_the_restorers() {
     // Restored, it is checkpointed and restored again: restore recorded
     // its own stdio, which the process has now.
     for round in 1..=2 {
-        let stopped_at = count(&b);
-        let args = [
-            "restore",
-            "-d",
-            "--image-path",
-            image,
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            "c",
-        ];
-        assert_ok(&husk_to(&b, &args, &restore_out.with_extension(format!("{round}"))));
-        count_passes(&b, stopped_at + 2);
-        let written = std::fs::read_to_string(restore_out.with_extension(format!("{round}"))).unwrap();
-        // The dump may have come between the two echos: the first line may
-        // repeat the count.
-        let first: u64 = written.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
-        assert!(
-            first >= stopped_at && first < stopped_at + 100,
-            "round {round}: the restored fd 9 is not the restorer's stdout: {written:?} (stopped at {stopped_at})"
-        );
+        restore_writes_to(&b, image, &restore_out.with_extension(format!("{round}")));
         if round == 1 {
             std::fs::remove_dir_all(b.dir.join("image")).unwrap();
             assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
@@ -479,6 +481,25 @@ fn a_container_that_moved_its_stdout_is_restored_onto_the_restorers() {
     }
     assert_ok(&husk(&b, &["delete", "--force", "c"]));
     b.assert_gone("c");
+}
+
+/// Restores `c` from `image` with its stdout to `out`, where the restored
+/// process (which echoes its count there) must write on from where the
+/// checkpoint stopped it.
+fn restore_writes_to(b: &Bundle, image: &str, out: &std::path::Path) {
+    let stopped_at = count(b);
+    let dir = b.dir.to_str().unwrap();
+    let args = ["restore", "-d", "--image-path", image, "--bundle", dir, "c"];
+    assert_ok(&husk_to(b, &args, out));
+    count_passes(b, stopped_at + 2);
+    let written = std::fs::read_to_string(out).unwrap();
+    // The dump may have come between the two echos: the first line may
+    // repeat the count.
+    let first: u64 = written.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    assert!(
+        first >= stopped_at && first < stopped_at + 100,
+        "the restored stdout is not the restorer's: {written:?} (stopped at {stopped_at})"
+    );
 }
 
 /// A log file's open: criu checks the size of a regular file it restores
@@ -497,58 +518,16 @@ fn a_preserved_fd_moved_onto_stdout_is_restored_onto_the_restorers() {
     let mut b = counting_bundle("ckpt-preserved");
     b.script("exec 1>&3 3>&-; i=0; while true; do i=$((i+1)); echo $i > /data/count; echo $i; sleep 0.1; done");
     let preserved = b.dir.join("preserved.out");
-    // Its own /dev/null stdio; fd 3 the host file, opened as a log.
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("exec \"$0\" \"$@\" 3>>{} >/dev/null", preserved.display()))
-        .arg(HUSK)
-        .arg("--root")
-        .arg(&b.root)
-        .args([
-            "run",
-            "-d",
-            "--preserve-fds",
-            "1",
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            "c",
-        ])
-        .current_dir(&b.dir)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::fs::File::create(b.dir.join("run.err")).unwrap());
-    b.tag(&mut cmd);
-    let status = wait_within(&mut cmd.spawn().unwrap(), CRIU_TIMEOUT, "husk run");
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(b.dir.join("run.err")).unwrap()
-    );
+    // fd 3 the host file, opened as a log.
+    let log = append_to(&preserved);
+    assert_ok(&run_detached_with_fd3(&b, std::os::fd::AsRawFd::as_raw_fd(&log)));
     count_passes(&b, 3);
     assert!(std::fs::read_to_string(&preserved).unwrap().lines().count() >= 3);
     let image = b.dir.join("image");
     let image = image.to_str().unwrap();
     assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
-    let stopped_at = count(&b);
-    let restore_out = b.dir.join("restore.out");
-    let args = [
-        "restore",
-        "-d",
-        "--image-path",
-        image,
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "c",
-    ];
-    assert_ok(&husk_to(&b, &args, &restore_out));
-    count_passes(&b, stopped_at + 2);
-    let written = std::fs::read_to_string(&restore_out).unwrap();
-    let first: u64 = written.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
-    assert!(
-        first >= stopped_at && first < stopped_at + 100,
-        "the restored stdout is not the restorer's: {written:?} (stopped at {stopped_at})"
-    );
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    restore_writes_to(&b, image, &b.dir.join("restore.out"));
+    counts_on_then_goes(&b);
 }
 
 /// A container whose stdio is its caller's terminal (no process.terminal)
@@ -612,9 +591,7 @@ fn a_container_on_its_callers_terminal_is_refused_a_checkpoint_without_shell_job
         &["checkpoint", "--pre-dump", "--image-path", pre.to_str().unwrap(), "c"],
     ));
     assert_eq!(b.status("c"), "running");
-    count_passes(&b, count(&b));
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    counts_on_then_goes(&b);
 }
 
 /// A foreground `restore` whose prestart hook never ends ends on SIGTERM
@@ -624,12 +601,8 @@ fn a_container_on_its_callers_terminal_is_refused_a_checkpoint_without_shell_job
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
 fn a_foreground_restore_held_by_a_hook_ends_on_sigterm() {
     require_criu();
-    let mut b = counting_bundle("ckpt-restore-term");
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
+    let (mut b, image) = checkpointed("ckpt-restore-term");
     let image = image.to_str().unwrap();
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
     let started = b.dir.join("hook-started");
     let hook = format!("touch {}; exec sleep 1000", started.display());
     // Tagged: assert_gone finds a hook left running.
@@ -862,20 +835,7 @@ fn a_failed_checkpoint_leaves_the_container_running() {
     // The container holds a unix socket connected outside it (fd 3, from
     // here): criu refuses to dump it without --ext-unix-sk.
     let (_mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    let mut cmd = Command::new(HUSK);
-    cmd.arg("--root").arg(&b.root).current_dir(&b.dir);
-    cmd.args([
-        "run",
-        "-d",
-        "--preserve-fds",
-        "1",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "c",
-    ]);
-    pass_fds(&mut cmd, vec![(std::os::fd::AsRawFd::as_raw_fd(&theirs), 3)]);
-    b.tag(&mut cmd);
-    assert_ok(&run_with_timeout(&mut cmd, CRIU_TIMEOUT));
+    assert_ok(&run_detached_with_fd3(&b, std::os::fd::AsRawFd::as_raw_fd(&theirs)));
     let pid = pid_of(&b, "c");
     count_passes(&b, 3);
     let image = b.dir.join("image");
@@ -889,9 +849,7 @@ fn a_failed_checkpoint_leaves_the_container_running() {
     );
     assert_eq!(b.status("c"), "running");
     assert_eq!(pid_of(&b, "c"), pid);
-    count_passes(&b, count(&b));
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    counts_on_then_goes(&b);
 }
 
 /// What is refused before criu runs, on any host.
@@ -1406,9 +1364,7 @@ fn a_restore_killed_at_any_instant_leaves_what_delete_force_removes() {
     }
     // The image still restores.
     assert_ok(&restore(&b, "c", image, &[]));
-    count_passes(&b, count(&b));
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    counts_on_then_goes(&b);
 }
 
 #[test]
@@ -1514,9 +1470,7 @@ fn restore_with_another_bundle_fails_cleanly() {
     odd.assert_gone("c");
     // The right bundle still restores it.
     assert_ok(&restore(&b, "c", image, &[]));
-    count_passes(&b, count(&b));
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    counts_on_then_goes(&b);
 }
 
 /// Runs a container limited to 64 MiB, checkpoints it with `mode`, and
@@ -1745,9 +1699,7 @@ fn page_server_tcp_skip_in_flight_and_link_remap_reach_criu() {
     assert!(names.iter().any(|n| n.starts_with("pages-")), "{names:?}");
     b.assert_gone("c");
     assert_ok(&restore(&b, "c", image.to_str().unwrap(), &[]));
-    count_passes(&b, count(&b));
-    assert_ok(&husk(&b, &["delete", "--force", "c"]));
-    b.assert_gone("c");
+    counts_on_then_goes(&b);
 }
 
 /// The exit code of `child` within `limit`, else it is killed (None).
