@@ -1446,25 +1446,35 @@ fn a_hugepage_size_that_climbs_out_of_the_cgroup_is_refused() {
 /// its own cgroupfs mount can); returns the sub-cgroup.
 fn freeze_a_sub_cgroup(b: &Bundle, id: &str) -> PathBuf {
     let top = std::path::Path::new("/sys/fs/cgroup/freezer").join(b.default_cgroup(id).trim_start_matches('/'));
-    let init = b.state(id)["pid"].as_i64().unwrap().to_string();
+    freeze_a_sub_cgroup_of(&top, &[b.state(id)["pid"].as_i64().unwrap() as u32])
+}
+
+/// Moves a process of the v1 freezer cgroup `top` but those in `skip` into
+/// its sub-cgroup `sub` and freezes that; returns the sub-cgroup.
+fn freeze_a_sub_cgroup_of(top: &std::path::Path, skip: &[u32]) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(10);
     let other = loop {
         let procs = std::fs::read_to_string(top.join("cgroup.procs")).unwrap();
-        if let Some(p) = procs.lines().find(|p| *p != init) {
+        if let Some(p) = procs.lines().find(|p| !skip.iter().any(|s| s.to_string() == *p)) {
             break p.to_string();
         }
         assert!(Instant::now() < deadline, "the container's second process never came");
         std::thread::sleep(Duration::from_millis(10));
     };
-    let sub = top.join("sub");
-    std::fs::create_dir(&sub).unwrap();
-    std::fs::write(sub.join("cgroup.procs"), &other).unwrap();
-    std::fs::write(sub.join("freezer.state"), "FROZEN").unwrap();
-    while std::fs::read_to_string(sub.join("freezer.state")).unwrap().trim() != "FROZEN" {
+    freeze_into(&top.join("sub"), &other)
+}
+
+/// Makes the v1 freezer cgroup `dir`, moves `pid` into it and freezes it.
+fn freeze_into(dir: &std::path::Path, pid: &str) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    std::fs::create_dir(dir).unwrap();
+    std::fs::write(dir.join("cgroup.procs"), pid).unwrap();
+    std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+    while std::fs::read_to_string(dir.join("freezer.state")).unwrap().trim() != "FROZEN" {
         assert!(Instant::now() < deadline, "the sub-cgroup never froze");
         std::thread::sleep(Duration::from_millis(10));
     }
-    sub
+    dir.to_path_buf()
 }
 
 /// A container that froze a sub-cgroup of its own (v1) could not be
@@ -1488,6 +1498,49 @@ fn a_sub_cgroup_the_container_froze_keeps_it_from_neither_delete_nor_kill() {
     b.wait_status("k", "stopped");
     assert_ok(&b.husk(&["delete", "k"]));
     b.assert_gone("k");
+}
+
+/// The same in a cgroup husk did not make (a cgroupsPath that existed):
+/// husk neither kills nor thaws such a cgroup, whose other processes are its
+/// owner's, so `delete -f` failed after 10 s, for ever (review 42b G3; runc
+/// the same). The sub-cgroups whose every process is of the container's pid
+/// namespace are thawed now; one holding a process of the host stays frozen.
+#[test]
+fn a_sub_cgroup_the_container_froze_in_a_foreign_cgroup_keeps_it_from_delete() {
+    let mut bystander = Bystander::new();
+    let mut b = Bundle::new("cg-foreign-frozen-sub");
+    b.config["linux"]["cgroupsPath"] = json!(bystander.path);
+    b.script("sleep 1000 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "f"]));
+    let top = std::path::Path::new("/sys/fs/cgroup/freezer").join(bystander.path.trim_start_matches('/'));
+    let init = b.state("f")["pid"].as_i64().unwrap() as u32;
+    let containers = freeze_a_sub_cgroup_of(&top, &[init, bystander.child.id()]);
+    let mut owners_process = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let owners = freeze_into(&top.join("owners"), &owners_process.id().to_string());
+    let deleted = b.husk(&["delete", "-f", "f"]);
+    let owners_state = std::fs::read_to_string(owners.join("freezer.state")).unwrap();
+    // Undone before the checks, whatever they find.
+    std::fs::write(owners.join("freezer.state"), "THAWED").unwrap();
+    let _ = owners_process.kill();
+    let _ = owners_process.wait();
+    std::fs::write(containers.join("freezer.state"), "THAWED").unwrap();
+    if !deleted.status.success() {
+        let _ = b.husk(&["delete", "-f", "f"]);
+    }
+    for dir in [&owners, &containers] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    assert_ok(&deleted);
+    b.assert_gone("f");
+    assert_eq!(
+        owners_state.trim(),
+        "FROZEN",
+        "delete -f thawed the cgroup owner's sub-cgroup"
+    );
+    bystander.assert_untouched();
 }
 
 /// A cgroupsPath whose v1 freezer cgroup is frozen (it existed so) froze the

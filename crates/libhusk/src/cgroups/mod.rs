@@ -23,7 +23,7 @@ use crate::cgroups::resources::{DeviceRule, Tolerate, Write};
 use crate::error::{Context, Error, Result};
 
 pub use driver::Driver;
-pub use tree::pids_in;
+pub use tree::{pids_in, thaw_below};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchy {
@@ -470,7 +470,7 @@ impl Cgroup {
         }
         let v1_freezer = freezer.filter(|f| f.ends_with("freezer.state"));
         if let Some(dir) = v1_freezer.filter(|_| sig == libc::SIGKILL).and_then(Path::parent) {
-            tree::thaw_below(dir)?;
+            tree::thaw_below(dir, &|_| true)?;
         }
         signalled
     }

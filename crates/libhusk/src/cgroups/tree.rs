@@ -26,24 +26,25 @@ pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
     let mut pids = Vec::new();
     let mut enter = |cgroup: BorrowedFd<'_>| {
         let text = read_at(cgroup, c"cgroup.procs")?;
-        pids.extend(text.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()));
+        pids.extend(parse_pids(&text));
         Ok(())
     };
     walk(dir, &mut enter, &mut |_, _| Ok(())).context(|| format!("read {}", dir.display()))?;
     Ok(pids)
 }
 
-/// Thaws every v1 freezer cgroup below `dir` that is frozen: a container
-/// may freeze a sub-cgroup of its own, whose processes then die of SIGKILL
-/// only once thawed, while its init waits for them in its exit (review 42,
-/// F2: `delete -f` failed for ever). Whether any was frozen.
-pub fn thaw_below(dir: &Path) -> Result<bool> {
+/// Thaws every v1 freezer cgroup below `dir` that is frozen and whose
+/// processes `may_thaw` accepts: a container may freeze a sub-cgroup of its
+/// own, whose processes then die of SIGKILL only once thawed, while its init
+/// waits for them in its exit (review 42, F2: `delete -f` failed for ever).
+/// Whether any was thawed.
+pub fn thaw_below(dir: &Path, may_thaw: &dyn Fn(&[libc::pid_t]) -> bool) -> Result<bool> {
     let (mut top, mut thawed) = (true, false);
     let mut enter = |cgroup: BorrowedFd<'_>| {
-        if std::mem::take(&mut top) {
+        if std::mem::take(&mut top) || read_at(cgroup, c"freezer.state")?.trim() == "THAWED" {
             return Ok(());
         }
-        if read_at(cgroup, c"freezer.state")?.trim() != "THAWED" {
+        if may_thaw(&parse_pids(&read_at(cgroup, c"cgroup.procs")?)) {
             let fd = sys::openat(cgroup.as_raw_fd(), c"freezer.state", libc::O_WRONLY, 0)?;
             std::io::Write::write_all(&mut std::fs::File::from(fd), b"THAWED")?;
             thawed = true;
@@ -52,6 +53,10 @@ pub fn thaw_below(dir: &Path) -> Result<bool> {
     };
     walk(dir, &mut enter, &mut |_, _| Ok(())).context(|| format!("thaw below {}", dir.display()))?;
     Ok(thawed)
+}
+
+fn parse_pids(procs: &str) -> Vec<libc::pid_t> {
+    procs.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 /// Removes the cgroup directory `dir` with its sub-cgroups (the deepest
@@ -264,5 +269,34 @@ mod tests {
         assert!(!top.exists());
         // Gone already is fine.
         remove_tree(&top, Instant::now()).unwrap();
+    }
+
+    #[test]
+    fn only_frozen_sub_cgroups_whose_processes_are_accepted_are_thawed() {
+        let top = scratch("thaw");
+        let cgroup = |name: &str, state: &str, procs: &str| {
+            let dir = top.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("freezer.state"), state).unwrap();
+            std::fs::write(dir.join("cgroup.procs"), procs).unwrap();
+            dir
+        };
+        // The stand-in's files are overwritten in place, not truncated.
+        let own_top = cgroup("", "FROZEN", "1\n");
+        let ours = cgroup("ours", "FROZEN", "7\n8\n");
+        let deep = cgroup("ours/deeper", "FROZEN", "9\n");
+        let mixed = cgroup("mixed", "FROZEN", "7\n100\n");
+        let empty = cgroup("empty", "FROZEN", "");
+        let thawed = cgroup("thawed", "THAWED", "100\n");
+        let state = |dir: &Path| std::fs::read_to_string(dir.join("freezer.state")).unwrap();
+        let ours_only = |pids: &[libc::pid_t]| !pids.is_empty() && pids.iter().all(|&p| p < 100);
+        assert!(thaw_below(&top, &ours_only).unwrap());
+        assert_eq!(
+            [&own_top, &ours, &deep, &mixed, &empty, &thawed].map(|d| state(d)),
+            ["FROZEN", "THAWED", "THAWED", "FROZEN", "FROZEN", "THAWED"]
+        );
+        assert!(thaw_below(&top, &|_| true).unwrap());
+        assert!(!thaw_below(&top, &|_| true).unwrap());
+        std::fs::remove_dir_all(&top).unwrap();
     }
 }

@@ -167,7 +167,7 @@ fn runs_this_husk(pid: libc::pid_t) -> bool {
 }
 
 /// The inode of the pid namespace of `pid`; `None` when it cannot be read.
-fn pid_namespace_of(pid: libc::pid_t) -> Option<u64> {
+pub(super) fn pid_namespace_of(pid: libc::pid_t) -> Option<u64> {
     namespace_inode(&open_pid_namespace(pid, "pid")?)
 }
 
@@ -184,7 +184,7 @@ fn namespace_inode(fd: &OwnedFd) -> Option<u64> {
 /// Whether `pid`'s pid namespace `name` (see [`open_pid_namespace`]) is `ns`
 /// or a namespace below it (a container may make its own); `None` when it
 /// cannot be read.
-fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64, name: &str) -> Option<bool> {
+pub(super) fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64, name: &str) -> Option<bool> {
     let mut fd = open_pid_namespace(pid, name)?;
     loop {
         if namespace_inode(&fd)? == ns {

@@ -212,9 +212,10 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
     let Ok(pidfd) = open_init(saved) else {
         return Ok(()); // already gone
     };
+    let owned = saved.cgroup.owns() && saved.cgroup.path.is_some();
+    let foreign_freezer = (!owned).then(|| containers_v1_freezer(saved)).flatten();
     sys::pidfd_send_signal(&pidfd, libc::SIGKILL).context(|| format!("kill container \"{}\"", saved.id))?;
     let deadline = std::time::Instant::now() + KILL_TIMEOUT;
-    let owned = saved.cgroup.owns() && saved.cgroup.path.is_some();
     let mut wait = FIRST_WAIT;
     let exited = loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -225,7 +226,13 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
             break false;
         }
         if !owned {
-            wait = left;
+            wait = match &foreign_freezer {
+                Some(freezer) => {
+                    freezer.thaw_the_containers_sub_cgroups();
+                    AGAIN_AFTER
+                }
+                None => left,
+            };
             continue;
         }
         // The init may wait in its exit for processes of its pid namespace
@@ -253,6 +260,47 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
             KILL_TIMEOUT
         ),
         true => Ok(()),
+    }
+}
+
+/// The v1 freezer directory of a cgroup husk did not make, and the pid
+/// namespace of the container in it (its own, not husk's).
+struct ForeignFreezer {
+    dir: std::path::PathBuf,
+    pid_namespace: u64,
+}
+
+/// The container's [`ForeignFreezer`], read while its init is alive (a
+/// zombie's namespaces are gone); none without a v1 freezer or a pid
+/// namespace of its own (killing the init then ends nothing else).
+fn containers_v1_freezer(saved: &Saved) -> Option<ForeignFreezer> {
+    let file = saved.cgroup.freezer.as_deref()?;
+    let dir = file.ends_with("freezer.state").then(|| file.parent())??;
+    let pid_namespace = super::control::pid_namespace_of(saved.pid)?;
+    let own = super::control::pid_namespace_of(std::process::id() as libc::pid_t) != Some(pid_namespace);
+    own.then(|| ForeignFreezer {
+        dir: dir.to_path_buf(),
+        pid_namespace,
+    })
+}
+
+impl ForeignFreezer {
+    /// Thaws the frozen sub-cgroups whose every process is in the
+    /// container's pid namespace or below: the container froze them (the
+    /// killed init waits in its exit for their processes, which die of
+    /// SIGKILL only once thawed: review 42b G3), while a sub-cgroup holding
+    /// anything else is the cgroup's owner's, left as it is.
+    fn thaw_the_containers_sub_cgroups(&self) {
+        let containers = |pids: &[libc::pid_t]| {
+            !pids.is_empty()
+                && pids
+                    .iter()
+                    .all(|&pid| super::control::in_pid_namespace_or_below(pid, self.pid_namespace, "pid") == Some(true))
+        };
+        log::debug("the init is still there: thawing the container's frozen sub-cgroups");
+        if let Err(e) = crate::cgroups::thaw_below(&self.dir, &containers) {
+            log::debug(&format!("thaw the container's sub-cgroups: {e}"));
+        }
     }
 }
 
