@@ -252,6 +252,40 @@ fn update_changes_the_limits() {
     b.assert_gone("u");
 }
 
+/// An `update` of the device rules dropped the allow rule of each device
+/// node of linux.devices, which `create` adds after the rules: the node was
+/// there, and the container could no longer use it. Kept now (recorded in
+/// the state), as at create.
+#[test]
+fn an_update_of_the_device_rules_keeps_the_containers_device_nodes() {
+    let mut b = Bundle::new("cg-update-devices");
+    b.config["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    b.script("sleep 60");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "u"]));
+    let path = b.default_cgroup("u");
+    assert!(v1("devices", &path, "devices.list").contains("c 10:229 rwm"));
+    let file = b.dir.join("resources.json");
+    let kmsg = json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwm"});
+    std::fs::write(
+        &file,
+        json!({"devices": [{"allow": false, "access": "rwm"}, kmsg]}).to_string(),
+    )
+    .unwrap();
+    assert_ok(&b.husk(&["update", "--resources", file.to_str().unwrap(), "u"]));
+    let devices = v1("devices", &path, "devices.list");
+    assert!(
+        devices.contains("c 1:11 rwm") && devices.contains("c 10:229 rwm"),
+        "{devices}"
+    );
+    assert!(
+        devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
+        "{devices}"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "u"]));
+    b.assert_gone("u");
+}
+
 /// runc's `update` flags on cgroup v1: each limit has a file of its own, so a
 /// period alone keeps the quota; burst and idle have v1 files too.
 #[test]

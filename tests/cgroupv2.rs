@@ -205,6 +205,65 @@ fn v2_ebpf_device_filter() {
     assert_eq!(lines[2], "null-ok");
 }
 
+/// Each `update` of the device rules attached one more eBPF filter beside
+/// the earlier ones, and a request must pass every filter: an update could
+/// never allow what an earlier filter denied, dropped the device nodes of
+/// linux.devices, and failed once the kernel's 64 filters were reached. The
+/// new filter now replaces husk's earlier one.
+#[test]
+#[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
+fn v2_an_update_of_the_device_rules_replaces_the_filter() {
+    require_v2();
+    let mut b = Bundle::new("v2-update-devices");
+    let caps = json!(["CAP_MKNOD", "CAP_KILL"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.config["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    b.config["root"]["readonly"] = json!(false);
+    b.script("sleep 60");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "u"]));
+    // mknod of kmsg (1:11) and an open of the fuse node: which the filter refuses.
+    let refused = |b: &Bundle, n: usize| {
+        let probe = format!("mknod /tmp/kmsg{n} c 1 11 2>&1 || true; (head -c0 /dev/fuse) 2>&1 || true");
+        let o = b.husk(&["exec", "u", "sh", "-c", &probe]);
+        assert_ok(&o);
+        let out = stdout(&o);
+        let denied: Vec<bool> = ["kmsg", "fuse"]
+            .iter()
+            .map(|what| {
+                out.lines()
+                    .any(|l| l.contains(what) && l.contains("Operation not permitted"))
+            })
+            .collect();
+        (denied[0], denied[1], out)
+    };
+    let (kmsg, fuse, out) = refused(&b, 0);
+    assert!(kmsg && !fuse, "at create: {out}");
+    let file = b.dir.join("resources.json");
+    let kmsg_rule = json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwm"});
+    std::fs::write(
+        &file,
+        json!({"devices": [{"allow": false, "access": "rwm"}, kmsg_rule]}).to_string(),
+    )
+    .unwrap();
+    for i in 0..70 {
+        let o = b.husk(&["update", "--resources", file.to_str().unwrap(), "u"]);
+        assert!(o.status.success(), "update {i}: {}", stderr(&o));
+    }
+    let (kmsg, fuse, out) = refused(&b, 1);
+    assert!(!kmsg && !fuse, "after updates allowing kmsg: {out}");
+    std::fs::write(
+        &file,
+        json!({"devices": [{"allow": false, "access": "rwm"}]}).to_string(),
+    )
+    .unwrap();
+    assert_ok(&b.husk(&["update", "--resources", file.to_str().unwrap(), "u"]));
+    let (kmsg, fuse, out) = refused(&b, 2);
+    assert!(kmsg && !fuse, "after an update denying it again: {out}");
+    assert_ok(&b.husk(&["delete", "-f", "u"]));
+    b.assert_gone("u");
+}
+
 #[test]
 #[ignore = "needs a pure cgroup v2 host: make test-cgroupv2"]
 fn v2_freeze_and_thaw() {

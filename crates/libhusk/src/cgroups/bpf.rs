@@ -107,11 +107,21 @@ fn assemble(rules: &[DeviceRule]) -> Vec<Insn> {
     prog
 }
 
-/// Loads the filter for `rules` and attaches it to the cgroup directory `cgroup`.
-pub fn attach_device_filter(cgroup: &std::path::Path, rules: &[DeviceRule]) -> Result<()> {
-    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-    const BPF_CGROUP_DEVICE: u32 = 6;
-    const BPF_F_ALLOW_MULTI: u32 = 2;
+/// The name of husk's device filters, by which a later one finds those it replaces.
+const FILTER_NAME: &std::ffi::CStr = c"husk_devices";
+
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// Loads the device filter of `rules` and attaches it to the cgroup
+/// directory `cgroup`. With `replace`, it takes the place of the filters husk
+/// attached there before (an `update`, or a cgroup that existed): a cgroup's
+/// filters must all allow a request, so a filter left beside the new one
+/// would keep denying what the new one allows, and each `update` would add
+/// one until the kernel's 64 are reached. Filters someone else attached
+/// stay.
+pub fn attach_device_filter(cgroup: &std::path::Path, rules: &[DeviceRule], replace: bool) -> Result<()> {
     let prog = assemble(rules);
     let mut bytes = Vec::with_capacity(prog.len() * 8);
     for i in &prog {
@@ -120,11 +130,43 @@ pub fn attach_device_filter(cgroup: &std::path::Path, rules: &[DeviceRule]) -> R
         bytes.extend_from_slice(&i.off.to_ne_bytes());
         bytes.extend_from_slice(&i.imm.to_ne_bytes());
     }
-    let prog_fd = sys::bpf::prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, &bytes, c"Apache-2.0")
+    let prog_fd = sys::bpf::prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, &bytes, c"Apache-2.0", FILTER_NAME)
         .context(|| "linux.resources.devices: load the eBPF device filter".into())?;
     let dir = std::fs::File::open(cgroup).context(|| format!("open {}", cgroup.display()))?;
-    sys::bpf::prog_attach(dir.as_fd(), prog_fd.as_fd(), BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)
-        .context(|| "linux.resources.devices: attach the eBPF device filter".into())
+    let previous = match replace {
+        true => husks_filters(dir.as_fd())
+            .context(|| format!("linux.resources.devices: the device filters of {}", cgroup.display()))?,
+        false => Vec::new(),
+    };
+    let attach = |old: Option<std::os::fd::BorrowedFd<'_>>| {
+        sys::bpf::prog_attach(dir.as_fd(), prog_fd.as_fd(), BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, old)
+            .context(|| "linux.resources.devices: attach the eBPF device filter".into())
+    };
+    let Some((first, others)) = previous.split_first() else {
+        return attach(None);
+    };
+    attach(Some(first.as_fd()))?;
+    for old in others {
+        sys::bpf::prog_detach(dir.as_fd(), old.as_fd(), BPF_CGROUP_DEVICE)
+            .context(|| "linux.resources.devices: detach an earlier eBPF device filter".into())?;
+    }
+    Ok(())
+}
+
+/// The device filters husk attached to the cgroup `dir` (by their name).
+fn husks_filters(dir: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Vec<std::os::fd::OwnedFd>> {
+    let mut filters = Vec::new();
+    for id in sys::bpf::prog_query(dir, BPF_CGROUP_DEVICE)? {
+        let prog = match sys::bpf::prog_fd_by_id(id) {
+            // Detached and freed since the query.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            other => other?,
+        };
+        if sys::bpf::prog_name(prog.as_fd())? == FILTER_NAME.to_bytes() {
+            filters.push(prog);
+        }
+    }
+    Ok(filters)
 }
 
 #[cfg(test)]
@@ -237,7 +279,8 @@ mod tests {
                     gid: 0,
                 })
                 .collect();
-            let kept = crate::cgroups::resources::device_rules(Some(&resources), &devices).unwrap();
+            let nodes = crate::cgroups::resources::device_nodes(&devices);
+            let kept = crate::cgroups::resources::device_rules(Some(&resources), &nodes).unwrap();
             let mut all = crate::cgroups::resources::device_rules(Some(&resources), &[]).unwrap();
             all.extend(devices.iter().map(|d| {
                 let kind = if d.kind == libc::S_IFBLK { 'b' } else { 'c' };

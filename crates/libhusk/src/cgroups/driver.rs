@@ -89,6 +89,7 @@ pub fn for_plan(plan: Option<&CgroupPlan>) -> Result<Box<dyn Driver>> {
     let limits = Limits {
         writes: plan.writes.clone(),
         devices: plan.devices.clone(),
+        device_nodes: plan.device_nodes.clone(),
     };
     let cgroup = Cgroup::at(&plan.hierarchies, path);
     let (owner, systemd) = match &plan.systemd {
@@ -118,14 +119,11 @@ pub fn for_record_in(record: &Record, known: Option<&[super::Hierarchy]>) -> Res
     let owner = Owner::Recorded(record.existed.clone());
     // A unit is recorded once husk has started it.
     let systemd = record.systemd_unit.clone().map(|unit| (SystemdPlan::of(unit), true));
-    Ok(choose(
-        cgroup,
-        super::is_unified(),
-        Limits::default(),
-        false,
-        owner,
-        systemd,
-    ))
+    let limits = Limits {
+        device_nodes: record.device_nodes.clone(),
+        ..Limits::default()
+    };
+    Ok(choose(cgroup, super::is_unified(), limits, false, owner, systemd))
 }
 
 /// The one place that picks the driver: systemd when a unit makes the
@@ -164,6 +162,7 @@ fn cgroupfs(unified: bool, fs: Fs, at_clone: bool) -> Box<dyn Driver> {
 struct Limits {
     writes: Vec<Write>,
     devices: Vec<DeviceRule>,
+    device_nodes: Vec<resources::DeviceNode>,
 }
 
 /// Which of the cgroup's directories are not the container's.
@@ -249,6 +248,7 @@ impl Fs {
             existed: self.existed.clone(),
             freezer,
             systemd_unit: None,
+            device_nodes: self.limits.device_nodes.clone(),
         }
     }
 
@@ -257,7 +257,7 @@ impl Fs {
         let writes = resources::writes(r, &|c| self.cgroup.is_v2(c))?;
         self.cgroup.apply(&writes)?;
         if r.devices().is_some() {
-            devices(&resources::device_rules(Some(r), &[])?)?;
+            devices(&resources::device_rules(Some(r), &self.limits.device_nodes)?)?;
         }
         Ok(())
     }
@@ -408,12 +408,14 @@ impl V2 {
         self.fs.cgroup.v2_dir().map(|d| d.join("cgroup.freeze"))
     }
 
-    fn apply_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+    /// Attaches the filter of `rules`, in the place of husk's earlier ones
+    /// with `replace` (see `attach_device_filter`).
+    fn apply_devices(&self, rules: &[DeviceRule], replace: bool) -> Result<()> {
         if rules.is_empty() {
             return Ok(()); // none planned (rootless): device access is left alone
         }
         match self.fs.cgroup.v2_dir() {
-            Some(dir) => crate::cgroups::bpf::attach_device_filter(dir, rules),
+            Some(dir) => crate::cgroups::bpf::attach_device_filter(dir, rules, replace),
             None => Ok(()),
         }
     }
@@ -430,7 +432,8 @@ impl Driver for V2 {
 
     fn create(&mut self) -> Result<()> {
         self.fs.make(Delegation::Everything)?;
-        self.apply_devices(&self.fs.limits.devices)
+        // A cgroup that existed may have the filter of an earlier container.
+        self.apply_devices(&self.fs.limits.devices, !self.fs.owns())
     }
 
     fn clone_into(&self) -> Result<Option<File>> {
@@ -449,7 +452,7 @@ impl Driver for V2 {
     }
 
     fn update(&self, r: &LinuxResources) -> Result<()> {
-        self.fs.update(r, |rules| self.apply_devices(rules))
+        self.fs.update(r, |rules| self.apply_devices(rules, true))
     }
 
     fn freeze(&self, frozen: bool) -> Result<()> {

@@ -213,6 +213,10 @@ pub struct Record {
     /// The systemd unit the cgroup is (`--systemd-cgroup`), once husk started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<systemd::Unit>,
+    /// The device nodes of linux.devices, which an `update` of the device
+    /// rules allows as `create` did.
+    #[serde(default, rename = "deviceNodes", skip_serializing_if = "Vec::is_empty")]
+    pub device_nodes: Vec<resources::DeviceNode>,
 }
 
 impl Record {
@@ -236,6 +240,8 @@ pub struct CgroupPlan {
     pub unified: bool,
     pub writes: Vec<Write>,
     pub devices: Vec<DeviceRule>,
+    /// The device nodes of linux.devices, allowed whatever the rules say.
+    pub device_nodes: Vec<resources::DeviceNode>,
     /// Unprivileged: made only where the user's cgroup is delegated.
     pub best_effort: bool,
     /// Privileged and without systemd: the init is in the cgroup from its

@@ -431,11 +431,36 @@ pub fn default_device_rules() -> Vec<DeviceRule> {
     ]
 }
 
+/// A device node of linux.devices: the container may use it whatever
+/// linux.resources.devices says (its allow rule comes last), at create and
+/// at every `update` (so it is recorded in the state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceNode {
+    /// 'c' or 'b'.
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+}
+
+/// The character and block devices of linux.devices.
+pub fn device_nodes(devices: &[crate::rootfs::devices::DevicePlan]) -> Vec<DeviceNode> {
+    let node = |d: &crate::rootfs::devices::DevicePlan| {
+        let kind = match d.kind {
+            libc::S_IFBLK => 'b',
+            libc::S_IFCHR => 'c',
+            _ => return None,
+        };
+        Some(DeviceNode {
+            kind,
+            major: d.major as i64,
+            minor: d.minor as i64,
+        })
+    };
+    devices.iter().filter_map(node).collect()
+}
+
 /// The config's rules, then the default ones, then the config's own devices.
-pub fn device_rules(
-    r: Option<&LinuxResources>,
-    devices: &[crate::rootfs::devices::DevicePlan],
-) -> Result<Vec<DeviceRule>> {
+pub fn device_rules(r: Option<&LinuxResources>, nodes: &[DeviceNode]) -> Result<Vec<DeviceRule>> {
     let mut rules = Vec::new();
     for (i, d) in r
         .and_then(|r| r.devices().as_ref())
@@ -446,19 +471,14 @@ pub fn device_rules(
         rules.push(rule(i, d)?);
     }
     rules.extend(default_device_rules());
-    for d in devices {
-        let kind = match d.kind {
-            libc::S_IFBLK => 'b',
-            libc::S_IFCHR => 'c',
-            _ => continue,
-        };
+    for node in nodes {
         push_allow(
             &mut rules,
             DeviceRule {
                 allow: true,
-                kind,
-                major: Some(d.major as i64),
-                minor: Some(d.minor as i64),
+                kind: node.kind,
+                major: Some(node.major),
+                minor: Some(node.minor),
                 access: "rwm".into(),
             },
         );

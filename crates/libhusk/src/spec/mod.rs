@@ -522,9 +522,13 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
     };
     // Unprivileged, nobody can attach device rules (v2 eBPF, v1 devices
     // cgroup); the user namespace keeps the container from host devices.
+    let device_nodes = match opts.rootless {
+        true => Vec::new(),
+        false => resources::device_nodes(devices),
+    };
     let devices = match opts.rootless {
         true => Vec::new(),
-        false => resources::device_rules(resources, devices)?,
+        false => resources::device_rules(resources, &device_nodes)?,
     };
     let has_limits = !writes.is_empty();
     let unified = cgroups::is_unified();
@@ -541,6 +545,7 @@ fn cgroup_plan(linux: &oci_spec::runtime::Linux, opts: &Options, devices: &[Devi
         unified,
         writes,
         devices,
+        device_nodes,
         best_effort: opts.rootless && systemd.is_none(),
         has_limits,
         at_clone,

@@ -743,16 +743,25 @@ mod tests {
                 slice: "system.slice".into(),
                 user: false,
             }),
+            device_nodes: vec![crate::cgroups::resources::DeviceNode {
+                kind: 'c',
+                major: 10,
+                minor: 229,
+            }],
         };
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["cgroup"], "/husk/t");
         assert_eq!(v["cgroupExisted"][0], "/sys/fs/cgroup/pids/husk/t");
         assert_eq!(v["freezer"], "/sys/fs/cgroup/freezer/husk/t/freezer.state");
         assert_eq!(v["systemdUnit"]["name"], "husk-t.scope");
+        assert_eq!(
+            v["deviceNodes"][0],
+            serde_json::json!({"kind": "c", "major": 10, "minor": 229})
+        );
         let back: Saved = serde_json::from_value(v).unwrap();
         assert_eq!(back.cgroup, s.cgroup);
         let none = serde_json::to_value(saved(1, 1)).unwrap();
-        for key in ["cgroup", "cgroupExisted", "freezer", "systemdUnit"] {
+        for key in ["cgroup", "cgroupExisted", "freezer", "systemdUnit", "deviceNodes"] {
             assert!(none.get(key).is_none(), "{key} written without a cgroup");
         }
     }
