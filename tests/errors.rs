@@ -72,7 +72,8 @@ fn an_endless_json_file_is_refused_in_bounded_memory() {
     let config = b.dir.join("config.json");
     let saved = std::fs::read(&config).unwrap();
     std::fs::remove_file(&config).unwrap();
-    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    // A sparse regular file (a device is refused before it is read: below).
+    std::fs::File::create(&config).unwrap().set_len(17 << 20).unwrap();
     b.create_fails("x", "config.json: larger than 16 MiB");
     std::fs::remove_file(&config).unwrap();
     std::fs::write(&config, saved).unwrap();
@@ -88,6 +89,37 @@ fn an_endless_json_file_is_refused_in_bounded_memory() {
     );
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
+}
+
+/// A bundle's config.json that is a FIFO: the open waited for a writer
+/// that never came, and a foreground `run`, which holds SIGTERM and SIGINT
+/// for its container from before it reads the bundle, could be ended only
+/// by SIGKILL (the outside review of 1267b82, F1). Only a regular file is
+/// opened now; a device is not even opened (/dev/watchdog arms on open).
+#[test]
+fn a_config_json_that_is_not_a_regular_file_is_refused_unopened() {
+    let b = Bundle::new("fifo-config");
+    let config = b.dir.join("config.json");
+    std::fs::remove_file(&config).unwrap();
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let started = std::time::Instant::now();
+    let o = b.run("x");
+    assert!(!o.status.success(), "run of a FIFO config.json succeeded");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "run waited {:?} on a FIFO",
+        started.elapsed()
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("config.json: not a regular file (a FIFO)"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    b.create_fails("x", "config.json: not a regular file (a device)");
 }
 
 #[test]

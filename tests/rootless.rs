@@ -353,7 +353,16 @@ fn the_init_is_not_dumpable_until_it_execs() {
     let before = read_environ_as_user(pid, uid, gid);
     assert!(!before.status.success(), "the waiting init was readable");
     assert!(stderr(&before).contains("Permission denied"), "{}", stderr(&before));
+    // So `exec` cannot enter it yet either: said so (it was "open
+    // /proc/PID/ns/user: Permission denied"), the container left as it was.
+    let exec = b.husk(&["exec", "d", "true"]);
+    assert!(!exec.status.success(), "exec entered a waiting init");
+    let want = "cannot exec in container \"d\" before it is started";
+    assert!(stderr(&exec).contains(want), "{}", stderr(&exec));
+    assert_eq!(stderr(&exec).lines().count(), 1, "{}", stderr(&exec));
+    assert_eq!(b.status("d"), "created");
     assert_ok(&b.husk(&["start", "d"]));
+    assert_ok(&b.husk(&["exec", "d", "true"]));
     let after = read_environ_as_user(pid, uid, gid);
     assert_ok(&after);
     assert!(stdout(&after).contains("HUSK_TEST_BUNDLE="), "{}", stdout(&after));

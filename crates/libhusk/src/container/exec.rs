@@ -65,7 +65,8 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
 fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate::state::Saved) -> Result<i32> {
     let rootless = mode.rootless;
     let dir = store.dir(&a.id);
-    match state::status_of(&dir, saved) {
+    let status = state::status_of(&dir, saved);
+    match status {
         Status::Stopped => bail!(
             "cannot exec in a stopped container: container not running: \"{}\"",
             a.id
@@ -97,7 +98,16 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     crate::log::step("state and config loaded, process planned, seccomp filter ready");
     let cgroup = Targets::of(&saved.cgroup, &sub_cgroups)?;
     let _alive = container::open_init(saved)?;
-    let namespaces = init_namespaces(saved.pid)?;
+    let namespaces = init_namespaces(saved.pid).map_err(|e| match (status, e.errno()) {
+        // The waiting init is not dumpable, so that nothing of the container
+        // reaches husk through it: /proc/PID/ns is root's until it execs.
+        (Status::Created, Some(libc::EACCES | libc::EPERM)) => Error::new(format!(
+            "cannot exec in container \"{}\" before it is started: its init, waiting for `start`, \
+             cannot be entered unprivileged ({e})",
+            a.id
+        )),
+        _ => e,
+    })?;
     // In husk's own mount namespace the init only chrooted: so does the exec.
     let root = (!namespaces.has(libc::CLONE_NEWNS))
         .then(|| init_root(saved.pid))

@@ -145,7 +145,7 @@ pub struct Options<'a> {
 pub fn load(bundle: &Path, opts: &Options) -> Result<Plan> {
     let bundle = std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
-    let text = read_json(&path).context(|| format!("read {}", path.display()))?;
+    let text = read_config(&path).context(|| format!("read {}", path.display()))?;
     let spec = parse(&text).context(|| path.display().to_string())?;
     let mut plan = plan(spec, bundle, opts)?;
     plan.config_text = text;
@@ -179,6 +179,36 @@ pub fn read_json(path: &Path) -> std::io::Result<String> {
     let file = std::fs::File::open(path)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     read_json_from(file, size)
+}
+
+/// Reads config.json, which must be a regular file: a bundle's is not the
+/// caller's to vouch for, and opening what else it may name can wait for ever
+/// (a FIFO: `run` holds the signals that would end it) or wake a driver
+/// (/dev/watchdog arms on open). So the name is opened O_PATH, which opens
+/// nothing, and the file itself only once it is known to be a regular one,
+/// through that fd: nothing can be swapped in between.
+pub fn read_config(path: &Path) -> std::io::Result<String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let named = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)?;
+    let meta = named.metadata()?;
+    let kind = meta.file_type();
+    let what = match () {
+        _ if kind.is_file() => None,
+        _ if kind.is_fifo() => Some("a FIFO"),
+        _ if kind.is_char_device() || kind.is_block_device() => Some("a device"),
+        _ if kind.is_socket() => Some("a socket"),
+        _ if kind.is_dir() => Some("a directory"),
+        _ => Some("not a file"),
+    };
+    if let Some(what) = what {
+        return Err(std::io::Error::other(format!("not a regular file ({what})")));
+    }
+    let file = std::fs::File::open(format!("/proc/self/fd/{}", named.as_raw_fd()))?;
+    read_json_from(file, meta.len())
 }
 
 /// As [`read_json`], from a reader; `size` is a hint (0: unknown).
