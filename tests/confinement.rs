@@ -203,10 +203,12 @@ fn sysctl_is_visible_inside_and_unchanged_on_the_host() {
     let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
     let want_forward = if host_forward.trim() == "1" { "0" } else { "1" };
-    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want_forward, "kernel.shmmni": "1234"});
+    // sysctl(8)'s '/' form too (refused as "not namespaced" before).
+    b.config["linux"]["sysctl"] =
+        json!({"net.ipv4.ip_forward": want_forward, "kernel.shmmni": "1234", "net/core/somaxconn": "1111"});
     b.save();
-    let out = b.output_of("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni");
-    assert_eq!(out, format!("{want_forward}\n1234\n"));
+    let out = b.output_of("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/sys/net/core/somaxconn");
+    assert_eq!(out, format!("{want_forward}\n1234\n1111\n"));
     assert_eq!(
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         host_forward

@@ -8,8 +8,20 @@ use crate::error::{Context, Result};
 use crate::process::namespaces::{NamespacePlan, Shared};
 use crate::sys;
 
+/// The key's file below /proc/sys: a key with a '/' is in that form already
+/// (sysctl(8)'s other form, where a '.' belongs to a name, as in an
+/// interface `eth0.100`), else each '.' separates two names.
+fn path_of(key: &str) -> String {
+    match key.contains('/') {
+        true => key.to_string(),
+        false => key.replace('.', "/"),
+    }
+}
+
 /// The namespace a sysctl key belongs to, or None for a host-wide key.
 fn namespace_of(key: &str) -> Option<(i32, &'static str)> {
+    let dotted = path_of(key).replace('/', ".");
+    let key = dotted.as_str();
     const IPC: [&str; 6] = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -56,7 +68,7 @@ pub fn plan(sysctl: &HashMap<String, String>, ns: &NamespacePlan) -> Result<Vec<
 
 pub fn apply(sysctls: &[(String, String)], proc: &sys::Procfs) -> Result<()> {
     for (key, value) in sysctls {
-        let path = format!("sys/{}", key.replace('.', "/"));
+        let path = format!("sys/{}", path_of(key));
         sys::write_proc(proc, &path, value).context(|| format!("linux.sysctl {key}={value}"))?;
     }
     Ok(())
@@ -86,6 +98,19 @@ mod tests {
         let e = plan(&map("vm.swappiness"), &ns(net | ipc)).unwrap_err();
         assert!(e.message().contains("not namespaced"), "{e}");
         assert!(plan(&map("net..x"), &ns(net)).is_err());
+        // sysctl(8)'s form with '/': the same namespaces; a '.' stays in its name.
+        assert!(plan(&map("net/core/somaxconn"), &ns(net)).is_ok());
+        assert!(plan(&map("kernel/shmmax"), &ns(ipc)).is_ok());
+        let e = plan(&map("net/core/somaxconn"), &ns(ipc)).unwrap_err();
+        assert!(e.message().contains("needs a network namespace"), "{e}");
+        let e = plan(&map("vm/swappiness"), &ns(net | ipc)).unwrap_err();
+        assert!(e.message().contains("not namespaced"), "{e}");
+        assert!(plan(&map("net/../vm/swappiness"), &ns(net)).is_err());
+        assert_eq!(
+            path_of("net/ipv4/conf/eth0.100/forwarding"),
+            "net/ipv4/conf/eth0.100/forwarding"
+        );
+        assert_eq!(path_of("net.ipv4.ip_forward"), "net/ipv4/ip_forward");
     }
 
     #[test]
