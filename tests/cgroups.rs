@@ -1538,43 +1538,67 @@ fn a_sub_cgroup_the_container_froze_keeps_it_from_neither_delete_nor_kill() {
 /// husk neither kills nor thaws such a cgroup, whose other processes are its
 /// owner's, so `delete -f` failed after 10 s, for ever (review 42b G3; runc
 /// the same). The sub-cgroups whose every process is of the container's pid
-/// namespace are thawed now; one holding a process of the host stays frozen.
+/// namespace are thawed now, also an empty one frozen above them (which kept
+/// them frozen: review 45b, F1); one holding a process of the host stays
+/// frozen.
 #[test]
 fn a_sub_cgroup_the_container_froze_in_a_foreign_cgroup_keeps_it_from_delete() {
-    let mut bystander = Bystander::new();
-    let mut b = Bundle::new("cg-foreign-frozen-sub");
-    b.config["linux"]["cgroupsPath"] = json!(bystander.path);
-    b.script("sleep 1000 & wait");
-    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "f"]));
-    let top = std::path::Path::new("/sys/fs/cgroup/freezer").join(bystander.path.trim_start_matches('/'));
-    let init = b.state("f")["pid"].as_i64().unwrap() as u32;
-    let containers = freeze_a_sub_cgroup_of(&top, &[init, bystander.child.id()]);
-    let mut owners_process = std::process::Command::new("sleep").arg("60").spawn().unwrap();
-    let owners = freeze_into(&top.join("owners"), &owners_process.id().to_string());
-    let deleted = b.husk(&["delete", "-f", "f"]);
-    let owners_state = std::fs::read_to_string(owners.join("freezer.state")).unwrap();
-    // Undone before the checks, whatever they find.
-    std::fs::write(owners.join("freezer.state"), "THAWED").unwrap();
-    let _ = owners_process.kill();
-    let _ = owners_process.wait();
-    std::fs::write(containers.join("freezer.state"), "THAWED").unwrap();
-    if !deleted.status.success() {
-        let _ = b.husk(&["delete", "-f", "f"]);
-    }
-    for dir in [&owners, &containers] {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+    for above in [false, true] {
+        let mut bystander = Bystander::new();
+        let mut b = Bundle::new("cg-foreign-frozen-sub");
+        b.config["linux"]["cgroupsPath"] = json!(bystander.path);
+        b.script("sleep 1000 & wait");
+        assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "f"]));
+        let top = std::path::Path::new("/sys/fs/cgroup/freezer").join(bystander.path.trim_start_matches('/'));
+        let init = b.state("f")["pid"].as_i64().unwrap() as u32;
+        let containers = match above {
+            false => freeze_a_sub_cgroup_of(&top, &[init, bystander.child.id()]),
+            true => freeze_empty_above(&top, &[init, bystander.child.id()]),
+        };
+        let mut owners_process = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let owners = freeze_into(&top.join("owners"), &owners_process.id().to_string());
+        let deleted = b.husk(&["delete", "-f", "f"]);
+        let owners_state = std::fs::read_to_string(owners.join("freezer.state")).unwrap();
+        // Undone before the checks, whatever they find.
+        std::fs::write(owners.join("freezer.state"), "THAWED").unwrap();
+        let _ = owners_process.kill();
+        let _ = owners_process.wait();
+        std::fs::write(containers.join("freezer.state"), "THAWED").unwrap();
+        if !deleted.status.success() {
+            let _ = b.husk(&["delete", "-f", "f"]);
         }
+        for dir in [owners, containers.join("inner"), containers] {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        assert!(deleted.status.success(), "above: {above}: {}", stderr(&deleted));
+        b.assert_gone("f");
+        assert_eq!(
+            owners_state.trim(),
+            "FROZEN",
+            "delete -f thawed the cgroup owner's sub-cgroup"
+        );
+        bystander.assert_untouched();
     }
-    assert_ok(&deleted);
-    b.assert_gone("f");
-    assert_eq!(
-        owners_state.trim(),
-        "FROZEN",
-        "delete -f thawed the cgroup owner's sub-cgroup"
-    );
-    bystander.assert_untouched();
+}
+
+/// Moves a process of the v1 freezer cgroup `top` but those in `skip` into
+/// its sub-cgroup `sub/inner`, and freezes `sub`, empty itself; returns `sub`.
+fn freeze_empty_above(top: &std::path::Path, skip: &[u32]) -> PathBuf {
+    let sub = freeze_a_sub_cgroup_of(top, skip);
+    let pid = std::fs::read_to_string(sub.join("cgroup.procs")).unwrap();
+    std::fs::write(sub.join("freezer.state"), "THAWED").unwrap();
+    std::fs::create_dir(sub.join("inner")).unwrap();
+    std::fs::write(sub.join("inner/cgroup.procs"), pid.trim()).unwrap();
+    std::fs::write(sub.join("freezer.state"), "FROZEN").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(sub.join("inner/freezer.state")).unwrap().trim() != "FROZEN" {
+        assert!(Instant::now() < deadline, "the sub-cgroup never froze");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sub
 }
 
 /// A cgroupsPath whose v1 freezer cgroup is frozen (it existed so) froze the

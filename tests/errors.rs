@@ -120,6 +120,18 @@ fn a_config_json_that_is_not_a_regular_file_is_refused_unopened() {
     std::fs::remove_file(&config).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
     b.create_fails("x", "config.json: not a regular file (a device)");
+    // Regular files of the kernel's interfaces, which may block a read as a
+    // FIFO does (the outside review of 53668c3, F3) or act when read.
+    for (file, fs) in [("/proc/kmsg", "procfs"), ("/sys/kernel/uevent_seqnum", "sysfs")] {
+        std::fs::remove_file(&config).unwrap();
+        std::os::unix::fs::symlink(file, &config).unwrap();
+        let o = b.run("x");
+        assert!(!o.status.success(), "run of {file} as config.json succeeded");
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        let want = format!("config.json: a file of the kernel's {fs}, not a config");
+        assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+        b.assert_gone("x");
+    }
 }
 
 #[test]

@@ -34,25 +34,54 @@ pub fn pids_in(dir: &Path) -> Result<Vec<libc::pid_t>> {
 }
 
 /// Thaws every v1 freezer cgroup below `dir` that is frozen and whose
-/// processes `may_thaw` accepts: a container may freeze a sub-cgroup of its
-/// own, whose processes then die of SIGKILL only once thawed, while its init
-/// waits for them in its exit (review 42, F2: `delete -f` failed for ever).
-/// Whether any was thawed.
+/// processes, those of its sub-cgroups included, `may_thaw` accepts: a
+/// container may freeze a sub-cgroup of its own, whose processes then die of
+/// SIGKILL only once thawed, while its init waits for them in its exit
+/// (review 42, F2: `delete -f` failed for ever). A frozen cgroup freezes
+/// those below it whatever their own state, so it is judged by all of them
+/// (an empty one above the container's processes: review 45b, F1). Whether
+/// any was thawed.
 pub fn thaw_below(dir: &Path, may_thaw: &dyn Fn(&[libc::pid_t]) -> bool) -> Result<bool> {
-    let (mut top, mut thawed) = (true, false);
+    /// A directory on the walk's way down: whether it was frozen, and the
+    /// processes in it and in what was walked below it so far.
+    struct Seen {
+        frozen: bool,
+        pids: Vec<libc::pid_t>,
+    }
+    let seen = std::cell::RefCell::new(Vec::<Seen>::new());
+    let thawed = std::cell::Cell::new(false);
     let mut enter = |cgroup: BorrowedFd<'_>| {
-        if std::mem::take(&mut top) || read_at(cgroup, c"freezer.state")?.trim() == "THAWED" {
+        let top = seen.borrow().is_empty();
+        let frozen = !top && read_at(cgroup, c"freezer.state")?.trim() != "THAWED";
+        let pids = parse_pids(&read_at(cgroup, c"cgroup.procs")?);
+        seen.borrow_mut().push(Seen { frozen, pids });
+        Ok(())
+    };
+    let mut leave = |parent: BorrowedFd<'_>, name: &CStr| {
+        let Some(child) = seen.borrow_mut().pop() else {
             return Ok(());
+        };
+        if child.frozen && may_thaw(&child.pids) {
+            match thaw_at(parent, name) {
+                Err(e) if is_gone(&e) => {}
+                other => other?,
+            }
+            thawed.set(true);
         }
-        if may_thaw(&parse_pids(&read_at(cgroup, c"cgroup.procs")?)) {
-            let fd = sys::openat(cgroup.as_raw_fd(), c"freezer.state", libc::O_WRONLY, 0)?;
-            std::io::Write::write_all(&mut std::fs::File::from(fd), b"THAWED")?;
-            thawed = true;
+        if let Some(parent) = seen.borrow_mut().last_mut() {
+            parent.pids.extend(child.pids);
         }
         Ok(())
     };
-    walk(dir, &mut enter, &mut |_, _| Ok(())).context(|| format!("thaw below {}", dir.display()))?;
-    Ok(thawed)
+    walk(dir, &mut enter, &mut leave).context(|| format!("thaw below {}", dir.display()))?;
+    Ok(thawed.get())
+}
+
+/// Thaws the v1 freezer cgroup `name` in the directory `parent`.
+fn thaw_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    let cgroup = sys::openat(parent.as_raw_fd(), name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let fd = sys::openat(cgroup.as_raw_fd(), c"freezer.state", libc::O_WRONLY, 0)?;
+    std::io::Write::write_all(&mut std::fs::File::from(fd), b"THAWED")
 }
 
 fn parse_pids(procs: &str) -> Vec<libc::pid_t> {
@@ -106,9 +135,9 @@ struct Level {
 }
 
 /// Walks `top` and every directory below it: `enter` is given each directory
-/// as it is reached, `leave` each but `top` once everything below it is
-/// walked, as its parent's fd and its name there. A directory removed
-/// meanwhile is skipped.
+/// as it is reached, `leave` each but `top` that `enter` took once everything
+/// below it is walked, as its parent's fd and its name there. A directory
+/// removed meanwhile is skipped (left at once when it was entered).
 fn walk(
     top: &Path,
     enter: &mut dyn FnMut(BorrowedFd<'_>) -> io::Result<()>,
@@ -145,8 +174,16 @@ fn walk(
         if visited > MAX_CGROUPS {
             return Err(io::Error::other(format!("more than {MAX_CGROUPS} sub-cgroups")));
         }
-        let todo = match enter(child.as_fd()).and_then(|()| sys::dir::subdirectories(child.as_fd())) {
+        match enter(child.as_fd()) {
             Err(e) if is_gone(&e) => continue,
+            other => other.map_err(|e| below(&levels, &name, e))?,
+        }
+        // Every directory entered is left, also one removed meanwhile.
+        let todo = match sys::dir::subdirectories(child.as_fd()) {
+            Err(e) if is_gone(&e) => {
+                leave(dir.as_fd(), &name).map_err(|e| below(&levels, &name, e))?;
+                continue;
+            }
             other => other.map_err(|e| below(&levels, &name, e))?,
         };
         levels.push(Level { todo, name: Some(name) });
@@ -288,12 +325,28 @@ mod tests {
         let mixed = cgroup("mixed", "FROZEN", "7\n100\n");
         let empty = cgroup("empty", "FROZEN", "");
         let thawed = cgroup("thawed", "THAWED", "100\n");
+        // Frozen and empty, above ours only / above another's too.
+        let above_ours = cgroup("above-ours", "FROZEN", "");
+        cgroup("above-ours/b", "THAWED", "5\n");
+        let above_theirs = cgroup("above-theirs", "FROZEN", "");
+        cgroup("above-theirs/b", "THAWED", "5\n");
+        cgroup("above-theirs/c", "THAWED", "101\n");
         let state = |dir: &Path| std::fs::read_to_string(dir.join("freezer.state")).unwrap();
         let ours_only = |pids: &[libc::pid_t]| !pids.is_empty() && pids.iter().all(|&p| p < 100);
         assert!(thaw_below(&top, &ours_only).unwrap());
         assert_eq!(
-            [&own_top, &ours, &deep, &mixed, &empty, &thawed].map(|d| state(d)),
-            ["FROZEN", "THAWED", "THAWED", "FROZEN", "FROZEN", "THAWED"]
+            [
+                &own_top,
+                &ours,
+                &deep,
+                &mixed,
+                &empty,
+                &thawed,
+                &above_ours,
+                &above_theirs
+            ]
+            .map(|d| state(d)),
+            ["FROZEN", "THAWED", "THAWED", "FROZEN", "FROZEN", "THAWED", "THAWED", "FROZEN"]
         );
         assert!(thaw_below(&top, &|_| true).unwrap());
         assert!(!thaw_below(&top, &|_| true).unwrap());

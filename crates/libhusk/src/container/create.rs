@@ -140,6 +140,12 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
         root: store.root().to_path_buf(),
     };
     let mut plan = spec::load(&bundle, &opts)?;
+    if let Caller::Run {
+        foreground: Some(foreground),
+    } = &caller
+    {
+        foreground.hold()?;
+    }
     log::step("config loaded and validated");
     // Before the seccomp cache under the root is read or written.
     store.make_root()?;

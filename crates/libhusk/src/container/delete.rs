@@ -271,16 +271,28 @@ struct ForeignFreezer {
 }
 
 /// The container's [`ForeignFreezer`], read while its init is alive (a
-/// zombie's namespaces are gone); none without a v1 freezer or a pid
-/// namespace of its own (killing the init then ends nothing else).
+/// zombie's namespaces are gone); none without a v1 freezer, or unless the
+/// init is pid 1 of its pid namespace: only then does its end kill the
+/// namespace's other processes and wait for them (one joined by path may be
+/// another container's, which this must not thaw: review 45b, F2).
 fn containers_v1_freezer(saved: &Saved) -> Option<ForeignFreezer> {
     let file = saved.cgroup.freezer.as_deref()?;
     let dir = file.ends_with("freezer.state").then(|| file.parent())??;
     let pid_namespace = super::control::pid_namespace_of(saved.pid)?;
-    let own = super::control::pid_namespace_of(std::process::id() as libc::pid_t) != Some(pid_namespace);
-    own.then(|| ForeignFreezer {
+    is_its_namespaces_init(saved.pid).then(|| ForeignFreezer {
         dir: dir.to_path_buf(),
         pid_namespace,
+    })
+}
+
+/// Whether `pid` is pid 1 of its own pid namespace (the last of its
+/// `NSpid`, which is husk's view first and its own last).
+fn is_its_namespaces_init(pid: libc::pid_t) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"));
+    nspid.is_some_and(|ids| {
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        ids.len() > 1 && ids.last() == Some(&"1")
     })
 }
 
@@ -315,4 +327,33 @@ fn exits_within(pidfd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
     let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
     let timeout = nix::poll::PollTimeout::try_from(timeout).expect("fits");
     !matches!(nix::poll::poll(&mut fds, timeout), Ok(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pid_1_of_a_namespace_below_is_its_init() {
+        let mut unshare = std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--pid", "--fork", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let children = format!("/proc/{0}/task/{0}/children", unshare.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let sleep = loop {
+            let text = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = text.split_whitespace().next() {
+                break pid.parse::<libc::pid_t>().unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "unshare's child never came");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let verdicts =
+            [sleep, unshare.id() as libc::pid_t, std::process::id() as libc::pid_t].map(is_its_namespaces_init);
+        let _ = unshare.kill();
+        let _ = sys::signal::kill(sleep, libc::SIGKILL);
+        let _ = unshare.wait();
+        assert_eq!(verdicts, [true, false, false]);
+    }
 }

@@ -60,17 +60,31 @@ impl Foreground {
     /// Blocks the signals it waits for before anything is cloned, so that an early
     /// exit's SIGCHLD cannot be lost, and becomes a subreaper.
     pub fn prepare() -> Result<Foreground> {
+        let foreground = Foreground::unheld();
+        foreground.hold()?;
+        Ok(foreground)
+    }
+
+    /// [`prepare`](Self::prepare) but for the signals, which [`hold`](Self::hold)
+    /// blocks: `run` holds them once it has read the bundle, which may make
+    /// it wait (a config.json that is a FIFO, /proc/kmsg), and which an
+    /// ending signal must still end then, with nothing made yet.
+    pub fn unheld() -> Foreground {
         // SigSet::all() leaves out glibc's own signals (32 and 33).
         let mut set = SigSet::all();
         for s in KEPT {
             set.remove(s);
         }
-        set.thread_block().context(|| "block signals".into())?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
-        Ok(Foreground {
+        Foreground {
             set,
             asked: Cell::new(None),
-        })
+        }
+    }
+
+    /// Blocks the signals this foreground command takes.
+    pub fn hold(&self) -> Result<()> {
+        self.set.thread_block().context(|| "block signals".into())
     }
 
     /// Waits until `channel` has something to read. husk blocks the signals

@@ -27,7 +27,8 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         let s = spawn(store, &args.create, mode, Caller::Run { foreground: None })?;
         return start_detached(store, s).map(|()| 0);
     }
-    let foreground = Foreground::prepare()?;
+    // Held by `spawn` once it has read the bundle.
+    let foreground = Foreground::unheld();
     if args.no_subreaper {
         let _ = nix::sys::prctl::set_child_subreaper(false);
     }

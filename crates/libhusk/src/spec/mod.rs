@@ -207,8 +207,35 @@ pub fn read_config(path: &Path) -> std::io::Result<String> {
     if let Some(what) = what {
         return Err(std::io::Error::other(format!("not a regular file ({what})")));
     }
+    if let Some(fs) = kernel_interface(&named) {
+        return Err(std::io::Error::other(format!(
+            "a file of the kernel's {fs}, not a config"
+        )));
+    }
     let file = std::fs::File::open(format!("/proc/self/fd/{}", named.as_raw_fd()))?;
     read_json_from(file, meta.len())
+}
+
+/// The kernel interface `file` is on, when it is one: their "regular" files
+/// may block a read (/proc/kmsg, tracefs's trace_pipe) or act when read.
+fn kernel_interface(file: &std::fs::File) -> Option<&'static str> {
+    use nix::sys::statfs::*;
+    const TRACEFS_MAGIC: FsType = FsType(0x7472_6163);
+    const CONFIGFS_MAGIC: FsType = FsType(0x6265_6570);
+    const BPF_FS_MAGIC: FsType = FsType(0xcafe_4a11);
+    let kind = fstatfs(file).ok()?.filesystem_type();
+    let known = [
+        (PROC_SUPER_MAGIC, "procfs"),
+        (SYSFS_MAGIC, "sysfs"),
+        (DEBUGFS_MAGIC, "debugfs"),
+        (TRACEFS_MAGIC, "tracefs"),
+        (SECURITYFS_MAGIC, "securityfs"),
+        (CONFIGFS_MAGIC, "configfs"),
+        (BPF_FS_MAGIC, "bpf filesystem"),
+        (CGROUP_SUPER_MAGIC, "cgroupfs"),
+        (CGROUP2_SUPER_MAGIC, "cgroupfs"),
+    ];
+    known.iter().find(|(magic, _)| *magic == kind).map(|(_, name)| *name)
 }
 
 /// As [`read_json`], from a reader; `size` is a hint (0: unknown).
