@@ -1584,6 +1584,74 @@ fn a_sub_cgroup_the_container_froze_in_a_foreign_cgroup_keeps_it_from_delete() {
     }
 }
 
+/// A container that joined a pid namespace by path, in a cgroup husk did not
+/// make, whose init sits in a sub-cgroup it froze: the killed init could not
+/// die, and `delete -f` failed after 10 s (review 45c G1). The init and its
+/// descendants are the container's there, and thawed; what else shares the
+/// namespace is not: another container's paused cgroup below stays paused
+/// (review 45b F2, which thawed it).
+#[test]
+fn a_container_in_a_joined_pid_namespace_that_froze_its_init_is_deleted_alone() {
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let children = format!("/proc/{0}/task/{0}/children", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let namespace_init = loop {
+        if let Some(pid) = std::fs::read_to_string(&children)
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+        {
+            break pid.to_string();
+        }
+        assert!(Instant::now() < deadline, "unshare's child never came");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let joined = json!({"type": "pid", "path": format!("/proc/{namespace_init}/ns/pid")});
+    let bystander = Bystander::new();
+    let mut a = Bundle::new("cg-joined-a");
+    let mut b = Bundle::new("cg-joined-b");
+    for (bundle, path) in [
+        (&mut a, bystander.path.clone()),
+        (&mut b, format!("{}/b", bystander.path)),
+    ] {
+        bundle.config["linux"]["cgroupsPath"] = json!(path);
+        let namespaces = bundle.config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "pid");
+        namespaces.push(joined.clone());
+        bundle.script("sleep 1000");
+        assert_ok(&bundle.husk(&["run", "-d", "--bundle", bundle.dir.to_str().unwrap(), "j"]));
+    }
+    assert_ok(&b.husk(&["pause", "j"]));
+    let top = std::path::Path::new("/sys/fs/cgroup/freezer").join(bystander.path.trim_start_matches('/'));
+    let init = a.state("j")["pid"].as_i64().unwrap().to_string();
+    let frozen = freeze_into(&top.join("z"), &init);
+    let deleted = a.husk(&["delete", "-f", "j"]);
+    let b_status = b.status("j");
+    // Undone before the checks, whatever they find.
+    std::fs::write(frozen.join("freezer.state"), "THAWED").unwrap();
+    if !deleted.status.success() {
+        let _ = a.husk(&["delete", "-f", "j"]);
+    }
+    assert_ok(&b.husk(&["delete", "-f", "j"]));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(namespace_init.parse().unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while frozen.exists() && std::fs::remove_dir(&frozen).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    a.assert_gone("j");
+    b.assert_gone("j");
+    assert_eq!(b_status, "paused", "delete -f of one container resumed another");
+}
+
 /// Moves a process of the v1 freezer cgroup `top` but those in `skip` into
 /// its sub-cgroup `sub/inner`, and freezes `sub`, empty itself; returns `sub`.
 fn freeze_empty_above(top: &std::path::Path, skip: &[u32]) -> PathBuf {

@@ -45,14 +45,18 @@ pub fn thaw_below(dir: &Path, may_thaw: &dyn Fn(&[libc::pid_t]) -> bool) -> Resu
     /// A directory on the walk's way down: whether it was frozen, and the
     /// processes in it and in what was walked below it so far.
     struct Seen {
-        frozen: bool,
+        /// The inode of a frozen one (none when thawed).
+        frozen: Option<u64>,
         pids: Vec<libc::pid_t>,
     }
     let seen = std::cell::RefCell::new(Vec::<Seen>::new());
     let thawed = std::cell::Cell::new(false);
     let mut enter = |cgroup: BorrowedFd<'_>| {
         let top = seen.borrow().is_empty();
-        let frozen = !top && read_at(cgroup, c"freezer.state")?.trim() != "THAWED";
+        let frozen = match !top && read_at(cgroup, c"freezer.state")?.trim() != "THAWED" {
+            true => Some(nix::sys::stat::fstat(cgroup)?.st_ino),
+            false => None,
+        };
         let pids = parse_pids(&read_at(cgroup, c"cgroup.procs")?);
         seen.borrow_mut().push(Seen { frozen, pids });
         Ok(())
@@ -61,12 +65,11 @@ pub fn thaw_below(dir: &Path, may_thaw: &dyn Fn(&[libc::pid_t]) -> bool) -> Resu
         let Some(child) = seen.borrow_mut().pop() else {
             return Ok(());
         };
-        if child.frozen && may_thaw(&child.pids) {
-            match thaw_at(parent, name) {
+        if let Some(ino) = child.frozen.filter(|_| may_thaw(&child.pids)) {
+            match thaw_at(parent, name, ino) {
                 Err(e) if is_gone(&e) => {}
-                other => other?,
+                other => thawed.set(other? || thawed.get()),
             }
-            thawed.set(true);
         }
         if let Some(parent) = seen.borrow_mut().last_mut() {
             parent.pids.extend(child.pids);
@@ -77,11 +80,18 @@ pub fn thaw_below(dir: &Path, may_thaw: &dyn Fn(&[libc::pid_t]) -> bool) -> Resu
     Ok(thawed.get())
 }
 
-/// Thaws the v1 freezer cgroup `name` in the directory `parent`.
-fn thaw_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-    let cgroup = sys::openat(parent.as_raw_fd(), name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+/// Thaws the v1 freezer cgroup `name` in the directory `parent` when it is
+/// still the one walked, inode `ino` (v1 cgroups can be renamed: another
+/// one given its name meanwhile is not what was judged). Whether it did.
+fn thaw_at(parent: BorrowedFd<'_>, name: &CStr, ino: u64) -> io::Result<bool> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    let cgroup = sys::openat(parent.as_raw_fd(), name, flags, 0)?;
+    if nix::sys::stat::fstat(&cgroup)?.st_ino != ino {
+        return Ok(false);
+    }
     let fd = sys::openat(cgroup.as_raw_fd(), c"freezer.state", libc::O_WRONLY, 0)?;
-    std::io::Write::write_all(&mut std::fs::File::from(fd), b"THAWED")
+    std::io::Write::write_all(&mut std::fs::File::from(fd), b"THAWED")?;
+    Ok(true)
 }
 
 fn parse_pids(procs: &str) -> Vec<libc::pid_t> {
@@ -350,6 +360,28 @@ mod tests {
         );
         assert!(thaw_below(&top, &|_| true).unwrap());
         assert!(!thaw_below(&top, &|_| true).unwrap());
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn a_cgroup_renamed_in_the_place_of_the_one_walked_is_not_thawed() {
+        use std::os::unix::fs::MetadataExt;
+        let top = scratch("renamed");
+        for name in ["walked", "theirs"] {
+            std::fs::create_dir_all(top.join(name)).unwrap();
+            std::fs::write(top.join(name).join("freezer.state"), "FROZEN").unwrap();
+        }
+        let walked = std::fs::metadata(top.join("walked")).unwrap().ino();
+        std::fs::rename(top.join("walked"), top.join("elsewhere")).unwrap();
+        std::fs::rename(top.join("theirs"), top.join("walked")).unwrap();
+        let parent = std::fs::File::open(&top).unwrap();
+        assert!(!thaw_at(parent.as_fd(), c"walked", walked).unwrap());
+        let state = |name: &str| std::fs::read_to_string(top.join(name).join("freezer.state")).unwrap();
+        assert_eq!(state("walked"), "FROZEN");
+        std::fs::rename(top.join("walked"), top.join("theirs")).unwrap();
+        std::fs::rename(top.join("elsewhere"), top.join("walked")).unwrap();
+        assert!(thaw_at(parent.as_fd(), c"walked", walked).unwrap());
+        assert_eq!((state("walked"), state("theirs")), ("THAWED".into(), "FROZEN".into()));
         std::fs::remove_dir_all(&top).unwrap();
     }
 }

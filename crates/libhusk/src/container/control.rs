@@ -199,7 +199,7 @@ pub(super) fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64, name: &str) -
 
 /// Whether `pid` is `ancestor` or one of its descendants (by parent pids,
 /// a bounded walk: the chain is read one process at a time).
-fn descends_from(pid: libc::pid_t, ancestor: libc::pid_t) -> bool {
+pub(super) fn descends_from(pid: libc::pid_t, ancestor: libc::pid_t) -> bool {
     let mut p = pid;
     for _ in 0..4096 {
         if p == ancestor {

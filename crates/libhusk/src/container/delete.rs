@@ -263,25 +263,35 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
     }
 }
 
-/// The v1 freezer directory of a cgroup husk did not make, and the pid
-/// namespace of the container in it (its own, not husk's).
+/// The v1 freezer directory of a cgroup husk did not make, and how the
+/// container's processes in it are told from the others.
 struct ForeignFreezer {
     dir: std::path::PathBuf,
-    pid_namespace: u64,
+    whose: Whose,
+}
+
+enum Whose {
+    /// The init is pid 1 of this pid namespace: its end kills the
+    /// namespace's other processes and waits for them.
+    PidNamespace(u64),
+    /// The init shares its pid namespace (joined by path, or husk's): one
+    /// that may hold others, another container's; the init and its
+    /// descendants are the container's (review 45b F2, 45c G1).
+    Descendants(libc::pid_t),
 }
 
 /// The container's [`ForeignFreezer`], read while its init is alive (a
-/// zombie's namespaces are gone); none without a v1 freezer, or unless the
-/// init is pid 1 of its pid namespace: only then does its end kill the
-/// namespace's other processes and wait for them (one joined by path may be
-/// another container's, which this must not thaw: review 45b, F2).
+/// zombie's namespaces are gone); none without a v1 freezer.
 fn containers_v1_freezer(saved: &Saved) -> Option<ForeignFreezer> {
     let file = saved.cgroup.freezer.as_deref()?;
     let dir = file.ends_with("freezer.state").then(|| file.parent())??;
-    let pid_namespace = super::control::pid_namespace_of(saved.pid)?;
-    is_its_namespaces_init(saved.pid).then(|| ForeignFreezer {
+    let whose = match is_its_namespaces_init(saved.pid) {
+        true => Whose::PidNamespace(super::control::pid_namespace_of(saved.pid)?),
+        false => Whose::Descendants(saved.pid),
+    };
+    Some(ForeignFreezer {
         dir: dir.to_path_buf(),
-        pid_namespace,
+        whose,
     })
 }
 
@@ -297,21 +307,23 @@ fn is_its_namespaces_init(pid: libc::pid_t) -> bool {
 }
 
 impl ForeignFreezer {
-    /// Thaws the frozen sub-cgroups whose every process is in the
-    /// container's pid namespace or below: the container froze them (the
-    /// killed init waits in its exit for their processes, which die of
-    /// SIGKILL only once thawed: review 42b G3), while a sub-cgroup holding
-    /// anything else is the cgroup's owner's, left as it is.
+    /// Thaws the frozen sub-cgroups whose every process (below them too) is
+    /// the container's: the container froze them, and the killed init waits
+    /// for their processes (or is one of them), which die of SIGKILL only
+    /// once thawed (review 42b G3); a sub-cgroup holding anything else is
+    /// the cgroup's owner's, left as it is.
     fn thaw_the_containers_sub_cgroups(&self) {
-        let containers = |pids: &[libc::pid_t]| {
-            !pids.is_empty()
-                && pids
-                    .iter()
-                    .all(|&pid| super::control::in_pid_namespace_or_below(pid, self.pid_namespace, "pid") == Some(true))
-        };
+        let containers = |pids: &[libc::pid_t]| !pids.is_empty() && pids.iter().all(|&pid| self.is_the_containers(pid));
         log::debug("the init is still there: thawing the container's frozen sub-cgroups");
         if let Err(e) = crate::cgroups::thaw_below(&self.dir, &containers) {
             log::debug(&format!("thaw the container's sub-cgroups: {e}"));
+        }
+    }
+
+    fn is_the_containers(&self, pid: libc::pid_t) -> bool {
+        match self.whose {
+            Whose::PidNamespace(ns) => super::control::in_pid_namespace_or_below(pid, ns, "pid") == Some(true),
+            Whose::Descendants(init) => super::control::descends_from(pid, init),
         }
     }
 }
