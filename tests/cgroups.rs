@@ -604,6 +604,111 @@ fn pause_refuses_a_foreign_cgroup_shared_with_the_host_pid_namespace() {
     b.assert_gone("h");
 }
 
+/// A container without a pid namespace of its own, in a cgroup husk did not
+/// make, whose init leaves a daemon (reparented away from it): `delete`
+/// left the daemon running in the cgroup's owner's cgroup. The processes of
+/// the mount namespace the container made are its own; the owner's are left
+/// alone.
+#[test]
+fn a_daemon_of_a_container_without_a_pid_namespace_in_a_foreign_cgroup_is_deleted() {
+    let mut bystander = Bystander::new();
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "running",
+            "(sleep 1000 &); exec sleep 1000",
+            &["delete", "-f", "running"],
+        ),
+        ("stopped", "(sleep 1000 &); exit 0", &["delete", "stopped"]),
+    ];
+    for (id, script, delete) in cases {
+        let b = daemon_bundle(&bystander, id, script);
+        let daemon = daemon_of(&b, id, &bystander, id == "stopped");
+        let deleted = b.husk(delete);
+        let daemon_left = outlives(daemon, Duration::from_secs(5));
+        assert_ok(&deleted);
+        assert!(
+            !daemon_left,
+            "{id}: delete left the container's daemon {daemon} running"
+        );
+        bystander.assert_untouched();
+        b.assert_gone(id);
+    }
+}
+
+/// The same container alone in that cgroup: `pause` refused it, taking its
+/// daemon for a process of the cgroup's owner; `kill --all` signalled only
+/// its init.
+#[test]
+fn a_daemon_of_a_container_without_a_pid_namespace_in_a_foreign_cgroup_is_paused_and_killed() {
+    let mut bystander = Bystander::new();
+    let _ = bystander.child.kill();
+    let _ = bystander.child.wait();
+    let b = daemon_bundle(&bystander, "alone", "(sleep 1000 &); exec sleep 1000");
+    let daemon = daemon_of(&b, "alone", &bystander, false);
+    let paused = b.husk(&["pause", "alone"]);
+    let status = b.status("alone");
+    let resumed = b.husk(&["resume", "alone"]);
+    let killed = b.husk(&["kill", "--all", "alone", "KILL"]);
+    let daemon_left = outlives(daemon, Duration::from_secs(5));
+    let deleted = b.husk(&["delete", "-f", "alone"]);
+    assert_ok(&paused);
+    assert_eq!(status, "paused");
+    assert_ok(&resumed);
+    assert_ok(&killed);
+    assert!(!daemon_left, "kill --all left the container's daemon {daemon} running");
+    assert_ok(&deleted);
+    b.assert_gone("alone");
+}
+
+/// A running container with no pid namespace of its own in `bystander`'s
+/// cgroup, running `script`.
+fn daemon_bundle(bystander: &Bystander, id: &str, script: &str) -> Bundle {
+    let mut b = Bundle::new(&format!("cg-daemon-{id}"));
+    b.config["linux"]["cgroupsPath"] = json!(bystander.path);
+    let namespaces = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|ns| ns["type"] != "pid");
+    b.script(script);
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), id]));
+    b
+}
+
+/// The process of `bystander`'s cgroup that is neither the bystander nor
+/// container `id`'s init, once there (and once the container is stopped
+/// with `stopped`).
+fn daemon_of(b: &Bundle, id: &str, bystander: &Bystander, stopped: bool) -> i32 {
+    let procs = std::path::Path::new("/sys/fs/cgroup/pids")
+        .join(bystander.path.trim_start_matches('/'))
+        .join("cgroup.procs");
+    let others = [bystander.child.id() as i32, b.state(id)["pid"].as_i64().unwrap() as i32];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&procs).unwrap();
+        let daemon = text
+            .lines()
+            .filter_map(|l| l.parse::<i32>().ok())
+            .find(|p| !others.contains(p));
+        if let (Some(daemon), true) = (daemon, !stopped || b.status(id) == "stopped") {
+            return daemon;
+        }
+        assert!(Instant::now() < deadline, "{id}: no daemon in {}", procs.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether process `pid` is still there after `wait` (killed if so).
+fn outlives(pid: i32, wait: Duration) -> bool {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let deadline = Instant::now() + wait;
+    while proc_dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left = proc_dir.exists();
+    if left {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    left
+}
+
 /// A host process only in the freezer hierarchy's cgroup (as `cgexec -g
 /// freezer:...` puts it): the check read the pids hierarchy's processes,
 /// and `pause` froze it (the outside review of f595507).

@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 use crate::bail;
 use crate::cgroups::{resources, Cgroup, Driver};
+use crate::container::members::{
+    descends_from, in_containers_mount_namespace, in_pid_namespace_or_below, pid_namespace_of,
+};
 use crate::container::open_init;
 use crate::error::{Context, Error, Result};
 use crate::state::{Saved, Status, Store};
@@ -95,7 +98,8 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
 /// it joins the container's for its children.
 /// A cgroup husk did not make may hold the host's processes: there, what
 /// cannot be shown to be the container's counts as a bystander (with no pid
-/// namespace of its own, only the init and its descendants are).
+/// namespace of its own, only the init, its descendants and the processes
+/// of the mount namespace it made are).
 fn refuse_to_reach_bystanders(saved: &Saved, cgroup: &dyn Driver, verb: &str) -> Result<()> {
     let ours = saved.cgroup.owns();
     let Some(container_ns) = pid_namespace_of(saved.pid) else {
@@ -119,7 +123,8 @@ fn refuse_to_reach_bystanders(saved: &Saved, cgroup: &dyn Driver, verb: &str) ->
                 .or_else(|| in_pid_namespace_or_below(pid, container_ns, "pid_for_children")),
             false => Some(ours || descends_from(pid, saved.pid)),
         };
-        if !container_s.unwrap_or(ours) && !is_exec_joiner(pid, husks_ns, &saved.id) {
+        let container_s = container_s.unwrap_or(ours) || in_containers_mount_namespace(saved, pid);
+        if !container_s && !is_exec_joiner(pid, husks_ns, &saved.id) {
             return Err(bystanders(saved, verb, pid));
         }
     }
@@ -164,53 +169,6 @@ fn runs_this_husk(pid: libc::pid_t) -> bool {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
         _ => false,
     }
-}
-
-/// The inode of the pid namespace of `pid`; `None` when it cannot be read.
-pub(super) fn pid_namespace_of(pid: libc::pid_t) -> Option<u64> {
-    namespace_inode(&open_pid_namespace(pid, "pid")?)
-}
-
-/// `/proc/PID/ns/NAME`: `pid`, or `pid_for_children`.
-fn open_pid_namespace(pid: libc::pid_t, name: &str) -> Option<OwnedFd> {
-    let path = std::ffi::CString::new(format!("/proc/{pid}/ns/{name}")).ok()?;
-    crate::sys::openat(libc::AT_FDCWD, &path, libc::O_RDONLY, 0).ok()
-}
-
-fn namespace_inode(fd: &OwnedFd) -> Option<u64> {
-    nix::sys::stat::fstat(fd).ok().map(|st| st.st_ino)
-}
-
-/// Whether `pid`'s pid namespace `name` (see [`open_pid_namespace`]) is `ns`
-/// or a namespace below it (a container may make its own); `None` when it
-/// cannot be read.
-pub(super) fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64, name: &str) -> Option<bool> {
-    let mut fd = open_pid_namespace(pid, name)?;
-    loop {
-        if namespace_inode(&fd)? == ns {
-            return Some(true);
-        }
-        match crate::sys::namespace_parent(&fd) {
-            Ok(parent) => fd = parent,
-            Err(_) => return Some(false),
-        }
-    }
-}
-
-/// Whether `pid` is `ancestor` or one of its descendants (by parent pids,
-/// a bounded walk: the chain is read one process at a time).
-pub(super) fn descends_from(pid: libc::pid_t, ancestor: libc::pid_t) -> bool {
-    let mut p = pid;
-    for _ in 0..4096 {
-        if p == ancestor {
-            return true;
-        }
-        match crate::sys::process_stat(p) {
-            Some(stat) if stat.ppid > 1 => p = stat.ppid,
-            _ => return false,
-        }
-    }
-    false
 }
 
 /// The pids (in husk's pid namespace) of every process in the container's cgroup.

@@ -334,6 +334,7 @@ pub(super) fn describe(
         restored: false,
         // A terminal's pty is the container's own (criu dumps it).
         stdio: (!plan.process.terminal).then(crate::criu::own_stdio),
+        mount_namespace: None,
         provisional: false,
     }
 }
@@ -536,6 +537,8 @@ fn spawn_init(
         match to_init.recv_setup().context(|| "read from container init".into())? {
             FromInit::Ready => {
                 log::step("init ready");
+                let new_mount_namespace = plan.namespaces.is_new(libc::CLONE_NEWNS);
+                saved.mount_namespace = super::members::mount_namespace_to_record(&saved, new_mount_namespace);
                 break;
             }
             FromInit::RunHooks => {

@@ -3,7 +3,7 @@
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use super::open_init;
+use super::{members, open_init};
 use crate::bail;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::state::{Locked, Saved, Status, Store};
@@ -21,8 +21,9 @@ fn poststop(saved: &Saved) {
 }
 
 /// Sends `sig` (a signal number; 0 only checks the init is there) to the
-/// container's init, or with `all` to every process of its cgroup (only the
-/// init when husk did not make that cgroup).
+/// container's init, or with `all` to every process of its cgroup (when
+/// husk did not make that cgroup, those of the mount namespace the
+/// container made, or only the init).
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let saved = store.load(id)?;
     let has_cgroup = saved.cgroup.path.is_some();
@@ -31,6 +32,10 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         // (processes outside its pid namespace) is still the container's, and
         // containerd's shim kills a shared-pid container's leftovers so.
         return signal_all(&saved, sig);
+    }
+    if all && has_cgroup && saved.mount_namespace.is_some() {
+        signal_left(&saved, sig, None)?;
+        return thaw_if_killed(&saved, sig);
     }
     let pidfd = open_init(&saved)?;
     if all && has_cgroup {
@@ -46,12 +51,72 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             Error::new(format!("kill container \"{id}\": {e}"))
         }
     })?;
-    if sig == libc::SIGKILL && is_frozen(&saved) {
-        // A frozen init (cgroup v1) dies only once thawed: as runc, a paused
-        // container killed is thawed, or it would stay paused until `resume`.
+    thaw_if_killed(&saved, sig)
+}
+
+/// A frozen init (cgroup v1) dies only once thawed: as runc, a paused
+/// container killed is thawed, or it would stay paused until `resume`.
+fn thaw_if_killed(saved: &Saved, sig: i32) -> Result<()> {
+    if sig == libc::SIGKILL && is_frozen(saved) {
         crate::cgroups::driver::for_record(&saved.cgroup)?.freeze(false)?;
     }
     Ok(())
+}
+
+/// `sig` to the processes of the container's cgroup (one husk did not make)
+/// in the mount namespace the container made; how many there were.
+fn signal_left(saved: &Saved, sig: i32, hierarchies: Option<&[crate::cgroups::Hierarchy]>) -> Result<usize> {
+    let pids = match crate::cgroups::driver::for_record_in(&saved.cgroup, hierarchies)?.pids() {
+        Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(0),
+        other => other?,
+    };
+    let left = members::left_in_mount_namespace(saved, &pids);
+    for pidfd in &left {
+        if let Err(e) = sys::pidfd_send_signal(pidfd, sig) {
+            log::debug(&format!("signal a process the container left: {e}"));
+        }
+    }
+    Ok(left.len())
+}
+
+/// In a cgroup husk did not make, what the container leaves (with no pid
+/// namespace of its own, a daemon that its init's end does not take) is
+/// killed: the processes of the mount namespace it made, thawed where a
+/// sub-cgroup it froze holds them. Again until none is left, for at most
+/// the kill's timeout.
+fn kill_what_it_left(saved: &Saved, hierarchies: Option<&[crate::cgroups::Hierarchy]>) -> Result<()> {
+    if saved.cgroup.owns() || saved.mount_namespace.is_none() {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + KILL_TIMEOUT;
+    let freezer = saved.cgroup.freezer.as_deref().filter(|f| f.ends_with("freezer.state"));
+    loop {
+        let left = signal_left(saved, libc::SIGKILL, hierarchies)?;
+        if left == 0 {
+            return Ok(());
+        }
+        log::debug(&format!("killed {left} processes the container left in its cgroup"));
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "container \"{}\": {left} processes it left in the cgroup {} did not exit within {:?} of SIGKILL",
+                saved.id,
+                saved.cgroup.path.as_deref().unwrap_or_default(),
+                KILL_TIMEOUT
+            );
+        }
+        if let Some(dir) = freezer.and_then(std::path::Path::parent) {
+            let its_own = |pids: &[libc::pid_t]| {
+                !pids.is_empty()
+                    && pids
+                        .iter()
+                        .all(|&pid| members::in_containers_mount_namespace(saved, pid))
+            };
+            if let Err(e) = crate::cgroups::thaw_below(dir, &its_own) {
+                log::debug(&format!("thaw the container's sub-cgroups: {e}"));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// `sig` to every process of the container's cgroup (husk's own); a cgroup
@@ -152,7 +217,9 @@ pub(super) fn remove_container_in(
 ) -> Result<()> {
     // Processes outside the init's pid namespace may still be in the cgroup:
     // the driver kills them, unless husk did not make it (they are someone
-    // else's then), and removes what husk made.
+    // else's then, but for those of the container's mount namespace), and
+    // removes what husk made.
+    kill_what_it_left(saved, hierarchies)?;
     crate::cgroups::driver::for_record_in(&saved.cgroup, hierarchies)?.destroy()?;
     log::step("cgroup removed");
     locked.remove()?;
@@ -268,6 +335,9 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
 struct ForeignFreezer {
     dir: std::path::PathBuf,
     whose: Whose,
+    /// The mount namespace the container made: its processes are the
+    /// container's too (a daemon reparented away from the init).
+    mount_namespace: Option<u64>,
 }
 
 enum Whose {
@@ -286,12 +356,13 @@ fn containers_v1_freezer(saved: &Saved) -> Option<ForeignFreezer> {
     let file = saved.cgroup.freezer.as_deref()?;
     let dir = file.ends_with("freezer.state").then(|| file.parent())??;
     let whose = match is_its_namespaces_init(saved.pid) {
-        true => Whose::PidNamespace(super::control::pid_namespace_of(saved.pid)?),
+        true => Whose::PidNamespace(members::pid_namespace_of(saved.pid)?),
         false => Whose::Descendants(saved.pid),
     };
     Some(ForeignFreezer {
         dir: dir.to_path_buf(),
         whose,
+        mount_namespace: saved.mount_namespace,
     })
 }
 
@@ -321,10 +392,11 @@ impl ForeignFreezer {
     }
 
     fn is_the_containers(&self, pid: libc::pid_t) -> bool {
-        match self.whose {
-            Whose::PidNamespace(ns) => super::control::in_pid_namespace_or_below(pid, ns, "pid") == Some(true),
-            Whose::Descendants(init) => super::control::descends_from(pid, init),
-        }
+        let by_pid = match self.whose {
+            Whose::PidNamespace(ns) => members::in_pid_namespace_or_below(pid, ns, "pid") == Some(true),
+            Whose::Descendants(init) => members::descends_from(pid, init),
+        };
+        by_pid || (self.mount_namespace.is_some() && members::mount_namespace_of(pid) == self.mount_namespace)
     }
 }
 

@@ -18,6 +18,7 @@ mod create;
 mod delete;
 pub mod exec;
 pub(crate) mod foreground;
+mod members;
 pub(crate) mod notify;
 mod query;
 mod restore;

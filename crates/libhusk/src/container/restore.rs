@@ -301,6 +301,8 @@ fn restore_into(
             bail!("the restored process {pid} is gone")
         };
         (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
+        let new_mount_namespace = plan.namespaces.is_new(libc::CLONE_NEWNS);
+        saved.mount_namespace = super::members::mount_namespace_to_record(saved, new_mount_namespace);
         locked.record(saved)
     };
     let outcome = criu::run(ReqType::Restore, args, dirs, "restore.log", spawn, &mut on_notify)?;

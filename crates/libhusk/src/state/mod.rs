@@ -106,6 +106,11 @@ pub struct Saved {
     /// see `criu::own_stdio`. None with a terminal, and from older husks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdio: Option<Vec<String>>,
+    /// In a cgroup husk did not make: the id of the mount namespace the
+    /// container made (see `container::members`), by which what it leaves
+    /// there is told from the cgroup owner's processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_namespace: Option<u64>,
     /// Read from `creating.json`: `create` has not committed the container.
     #[serde(skip)]
     pub provisional: bool,
@@ -202,6 +207,7 @@ impl Saved {
             cgroup: Default::default(),
             restored: false,
             stdio: None,
+            mount_namespace: None,
             provisional: true,
         }
     }

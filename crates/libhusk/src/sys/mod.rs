@@ -271,6 +271,17 @@ pub fn namespace_parent(fd: &OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(parent) })
 }
 
+/// The id of the mount namespace open as `fd` (ioctl NS_GET_MNTNS_ID,
+/// Linux 6.8): unlike the file's inode, which a namespace made once this one
+/// has ended may get, never another namespace's.
+pub fn mount_namespace_id(fd: &OwnedFd) -> io::Result<u64> {
+    const NS_GET_MNTNS_ID: libc::c_ulong = 0x8008_b705; // _IOR(0xb7, 5, u64)
+    let mut id: u64 = 0;
+    // SAFETY: the ioctl writes one u64 through the pointer.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_MNTNS_ID as libc::Ioctl, &mut id as *mut u64) })?;
+    Ok(id)
+}
+
 /// Marks every fd from `first` upwards close-on-exec, leaving lower ones alone.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;

@@ -1,0 +1,128 @@
+//! Which processes are the container's, where its cgroup may hold others: a
+//! cgroup husk did not make (a linux.cgroupsPath that existed), whose owner's
+//! processes `pause`, `kill --all` and `delete` must leave alone.
+
+use std::os::fd::OwnedFd;
+
+use crate::state::Saved;
+
+/// The inode of the pid namespace of `pid`; `None` when it cannot be read.
+pub(super) fn pid_namespace_of(pid: libc::pid_t) -> Option<u64> {
+    namespace_inode(&open_namespace(pid, "pid")?)
+}
+
+/// `/proc/PID/ns/NAME`.
+fn open_namespace(pid: libc::pid_t, name: &str) -> Option<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/ns/{name}")).ok()?;
+    crate::sys::openat(libc::AT_FDCWD, &path, libc::O_RDONLY, 0).ok()
+}
+
+fn namespace_inode(fd: &OwnedFd) -> Option<u64> {
+    nix::sys::stat::fstat(fd).ok().map(|st| st.st_ino)
+}
+
+/// Whether `pid`'s pid namespace `name` (`pid`, or `pid_for_children`) is
+/// `ns` or a namespace below it (a container may make its own); `None` when
+/// it cannot be read.
+pub(super) fn in_pid_namespace_or_below(pid: libc::pid_t, ns: u64, name: &str) -> Option<bool> {
+    let mut fd = open_namespace(pid, name)?;
+    loop {
+        if namespace_inode(&fd)? == ns {
+            return Some(true);
+        }
+        match crate::sys::namespace_parent(&fd) {
+            Ok(parent) => fd = parent,
+            Err(_) => return Some(false),
+        }
+    }
+}
+
+/// Whether `pid` is `ancestor` or one of its descendants (by parent pids,
+/// a bounded walk: the chain is read one process at a time).
+pub(super) fn descends_from(pid: libc::pid_t, ancestor: libc::pid_t) -> bool {
+    let mut p = pid;
+    for _ in 0..4096 {
+        if p == ancestor {
+            return true;
+        }
+        match crate::sys::process_stat(p) {
+            Some(stat) if stat.ppid > 1 => p = stat.ppid,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The id of `pid`'s mount namespace that no other namespace ever gets
+/// (Linux 6.8); `None` when it cannot be read (an older kernel, a process
+/// gone or not ours to look at).
+pub(super) fn mount_namespace_of(pid: libc::pid_t) -> Option<u64> {
+    crate::sys::mount_namespace_id(&open_namespace(pid, "mnt")?).ok()
+}
+
+/// What `create` records of a container in a cgroup it did not make: the
+/// id of the mount namespace it made. Without a pid namespace of its own,
+/// the processes it leaves (a daemon, reparented away from its init) are
+/// told from the cgroup owner's by it. Not in a cgroup husk made (all of
+/// it is the container's) nor in a mount namespace joined (not its own).
+pub(super) fn mount_namespace_to_record(saved: &Saved, new_mount_namespace: bool) -> Option<u64> {
+    match saved.cgroup.owns() || saved.cgroup.path.is_none() || !new_mount_namespace {
+        true => None,
+        false => mount_namespace_of(saved.pid),
+    }
+}
+
+/// Whether `pid` is in the mount namespace the container made (when its
+/// state recorded one). A process of the container that made a mount
+/// namespace of its own is not found so.
+pub(super) fn in_containers_mount_namespace(saved: &Saved, pid: libc::pid_t) -> bool {
+    saved
+        .mount_namespace
+        .is_some_and(|id| mount_namespace_of(pid) == Some(id))
+}
+
+/// The processes of the container's cgroup (a cgroup husk did not make) in
+/// the mount namespace the container made, each as a pidfd opened before
+/// its namespace was read (a pid reused meanwhile is not signalled).
+pub(super) fn left_in_mount_namespace(saved: &Saved, pids: &[libc::pid_t]) -> Vec<OwnedFd> {
+    let mut found = Vec::new();
+    for &pid in pids {
+        let Ok(pidfd) = crate::sys::pidfd_open(pid) else {
+            continue;
+        };
+        // Alive after the read: the pid was this process's throughout.
+        if in_containers_mount_namespace(saved, pid) && crate::sys::pidfd_send_signal(&pidfd, 0).is_ok() {
+            found.push(pidfd);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_namespace_id_is_its_own() {
+        let mut other = std::process::Command::new("unshare")
+            .args(["--mount", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as libc::pid_t;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // unshare execs sleep once it has its namespace.
+        while std::fs::read_link(format!("/proc/{}/exe", other.id())).is_ok_and(|e| !e.ends_with("sleep")) {
+            assert!(std::time::Instant::now() < deadline, "unshare never exec'd");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let ids = [me, me, other.id() as libc::pid_t].map(mount_namespace_of);
+        let _ = other.kill();
+        let _ = other.wait();
+        if !crate::sys::kernel_at_least(6, 8) {
+            return assert_eq!(ids, [None; 3]);
+        }
+        assert!(ids[0].is_some());
+        assert_eq!(ids[0], ids[1]);
+        assert_ne!(ids[0], ids[2]);
+    }
+}
