@@ -635,6 +635,32 @@ fn a_daemon_of_a_container_without_a_pid_namespace_in_a_foreign_cgroup_is_delete
     }
 }
 
+/// The cgroup's owner froze it with the daemon in it: the killed daemon
+/// dies only once thawed; `delete` does not wait for that for ever (nor
+/// fail for ever), and the daemon is gone once the owner thaws.
+#[test]
+fn a_daemon_in_a_foreign_cgroup_its_owner_froze_does_not_keep_its_container() {
+    let mut bystander = Bystander::new();
+    let b = daemon_bundle(&bystander, "frozen", "(sleep 1000 &); exit 0");
+    let daemon = daemon_of(&b, "frozen", &bystander, true);
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer")
+        .join(bystander.path.trim_start_matches('/'))
+        .join("freezer.state");
+    std::fs::write(&freezer, "FROZEN").unwrap();
+    let deleted = b.husk(&["delete", "frozen"]);
+    std::fs::write(&freezer, "THAWED").unwrap();
+    let daemon_left = outlives(daemon, Duration::from_secs(5));
+    assert_ok(&deleted);
+    assert!(
+        stderr(&deleted).contains("were killed but have not exited"),
+        "{}",
+        stderr(&deleted)
+    );
+    assert!(!daemon_left, "the daemon {daemon} outlived the thaw");
+    bystander.assert_untouched();
+    b.assert_gone("frozen");
+}
+
 /// The same container alone in that cgroup: `pause` refused it, taking its
 /// daemon for a process of the cgroup's owner; `kill --all` signalled only
 /// its init.

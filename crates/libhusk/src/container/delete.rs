@@ -83,7 +83,7 @@ fn signal_left(saved: &Saved, sig: i32, hierarchies: Option<&[crate::cgroups::Hi
 /// namespace of its own, a daemon that its init's end does not take) is
 /// killed: the processes of the mount namespace it made, thawed where a
 /// sub-cgroup it froze holds them. Again until none is left, for at most
-/// the kill's timeout.
+/// the kill's timeout (then a warning).
 fn kill_what_it_left(saved: &Saved, hierarchies: Option<&[crate::cgroups::Hierarchy]>) -> Result<()> {
     if saved.cgroup.owns() || saved.mount_namespace.is_none() {
         return Ok(());
@@ -97,12 +97,15 @@ fn kill_what_it_left(saved: &Saved, hierarchies: Option<&[crate::cgroups::Hierar
         }
         log::debug(&format!("killed {left} processes the container left in its cgroup"));
         if std::time::Instant::now() >= deadline {
-            bail!(
-                "container \"{}\": {left} processes it left in the cgroup {} did not exit within {:?} of SIGKILL",
+            // Killed, they die once thawed (a cgroup its owner froze): not
+            // a reason to keep a container that has ended.
+            log::warn(&format!(
+                "container \"{}\": {left} processes it left in the cgroup {} were killed but have not exited within {:?} (frozen?)",
                 saved.id,
                 saved.cgroup.path.as_deref().unwrap_or_default(),
                 KILL_TIMEOUT
-            );
+            ));
+            return Ok(());
         }
         if let Some(dir) = freezer.and_then(std::path::Path::parent) {
             let its_own = |pids: &[libc::pid_t]| {
