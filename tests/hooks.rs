@@ -563,6 +563,35 @@ fn a_start_container_hook_without_env_inherits_the_process_environment() {
     assert_eq!(read(&out, "explicit").trim(), "[]");
 }
 
+/// startContainer hooks are binaries of the image, run in the container: as
+/// runc, under its seccomp filter. With noNewPrivileges (the filter loaded
+/// last, before the execve), they ran unfiltered, and so did a daemon one
+/// left for the container's whole life (review 46 F1).
+#[test]
+fn start_container_hooks_run_under_the_seccomp_filter() {
+    for no_new_privileges in [true, false] {
+        let (mut b, out) = bundle_with_outdir(&format!("hooks-seccomp-{no_new_privileges}"));
+        b.config["process"]["noNewPrivileges"] = json!(no_new_privileges);
+        b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+        b.config["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            "grep Seccomp: /proc/self/status > /hookout/status; mkdir /hookout/made || true"]}]});
+        b.script("true");
+        let o = b.run("h");
+        assert_ok(&o);
+        let status = read(&out, "status");
+        assert_eq!(
+            status.split_whitespace().collect::<Vec<_>>(),
+            ["Seccomp:", "2"],
+            "nnp {no_new_privileges}"
+        );
+        assert!(
+            !out.join("made").exists(),
+            "the hook escaped the filter (nnp {no_new_privileges})"
+        );
+    }
+}
+
 /// `husk run` in the foreground blocks the signals it forwards (and SIGCHLD)
 /// to read them from a signalfd; the hooks it starts must not inherit that
 /// mask: a hook, or a daemon a poststart hook leaves behind, would ignore

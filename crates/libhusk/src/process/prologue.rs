@@ -210,7 +210,9 @@ pub fn exec_program(p: &ProcessPlan, filter: Option<&SeccompPlan>, program: &CSt
     }
 }
 
-fn load_late_seccomp(p: &ProcessPlan, filter: Option<&SeccompPlan>) -> Result<()> {
+/// The filter that comes with no_new_privs (process.noNewPrivileges), which
+/// needs no capability to load: as late as it can be.
+pub fn load_late_seccomp(p: &ProcessPlan, filter: Option<&SeccompPlan>) -> Result<()> {
     match filter {
         Some(filter) if p.attrs.no_new_privileges => {
             seccomp::load(filter).context(|| "load seccomp filter".into()).map(drop)
