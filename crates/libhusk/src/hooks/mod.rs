@@ -4,7 +4,7 @@
 //! a failing poststart or poststop hook is a warning and the rest still run.
 
 use std::ffi::{CString, OsStr};
-use std::io::{ErrorKind, Read, Seek};
+use std::io::ErrorKind;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -106,12 +106,60 @@ fn command(hook: &Hook, inherited: &[CString]) -> Command {
 /// What a hook's waiter asks, if anything, whether it should stop waiting.
 type Stop<'a> = Option<&'a dyn Fn() -> Option<Error>>;
 
+/// A hook's stdout and stderr: a memfd, so that neither a hook that writes
+/// much nor a child of it that keeps them open can block husk. Once the hook
+/// has ended, what it wrote is freed and nothing more is kept: a child that
+/// holds the file (a daemon the hook left) would otherwise keep all of it in
+/// memory for its whole life, and what it writes later too (review 46 F5);
+/// its writes fail from then on (EPERM), where runc's closed pipe would kill
+/// it with SIGPIPE.
+struct Output(std::fs::File);
+
+impl Output {
+    fn new() -> Result<Output> {
+        let fd = sys::memfd_create(c"husk-hook", libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+            .context(|| "memfd for hook output".into())?;
+        Ok(Output(fd.into()))
+    }
+
+    /// The start of what the hook wrote, made fit for one line on a
+    /// terminal: the hook may be the image's, and its bytes must not move
+    /// the operator's cursor or change their terminal (review 46 F4).
+    fn head(&self) -> String {
+        let mut buf = [0; OUTPUT_LIMIT];
+        let n = std::os::unix::fs::FileExt::read_at(&self.0, &mut buf, 0).unwrap_or(0);
+        printable(&String::from_utf8_lossy(&buf[..n]))
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        let _ = self.0.set_len(0);
+        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+        let _ = fcntl(&self.0, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_GROW));
+    }
+}
+
+/// `text` on one line, its control characters (escape sequences among them)
+/// shown as escapes.
+fn printable(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.trim().chars() {
+        match c {
+            '\n' | '\t' | '\r' => line.push(' '),
+            c if c.is_control() => line.extend(c.escape_default()),
+            c => line.push(c),
+        }
+    }
+    line
+}
+
 fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Result<()> {
-    let mut output = sys::memfd(c"husk-hook").context(|| "memfd for hook output".into())?;
+    let output = Output::new()?;
     let mut child = command(hook, inherited)
         .stdin(Stdio::piped())
-        .stdout(output.try_clone()?)
-        .stderr(output.try_clone()?)
+        .stdout(output.0.try_clone()?)
+        .stderr(output.0.try_clone()?)
         .spawn()
         .context(|| "start".into())?;
     // The clock starts now: feeding the state counts against the timeout.
@@ -144,10 +192,7 @@ fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Resul
     if status.success() {
         return Ok(());
     }
-    let mut text = String::new();
-    output.rewind()?;
-    let _ = output.take(OUTPUT_LIMIT as u64).read_to_string(&mut text);
-    let text = text.trim().replace('\n', " ");
+    let text = output.head();
     let how = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),
@@ -393,6 +438,39 @@ mod tests {
         let h = hook(r#"{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}"#);
         let e = run_all("prestart", &[h], &big_state()).unwrap_err();
         assert_eq!(e.message(), "prestart hook /bin/sleep: timed out after 1s");
+    }
+
+    #[test]
+    fn a_failed_hooks_output_is_one_line_without_control_characters() {
+        let script = r"printf '\033]0;PWNED\007\033[2Jfake\r\033[K\nline two\377'; exit 1";
+        let h = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
+        let e = run_all("startContainer", &[serde_json::from_value(h).unwrap()], "{}").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "startContainer hook /bin/sh: exit status 1: \\u{1b}]0;PWNED\\u{7}\\u{1b}[2Jfake \\u{1b}[K line two\u{fffd}"
+        );
+    }
+
+    #[test]
+    fn a_daemon_a_hook_left_keeps_none_of_its_output() {
+        let pidfile = std::env::temp_dir().join(format!("husk-hook-daemon-{}", std::process::id()));
+        let h = hook(&format!(
+            r#"{{"path":"/bin/sh","args":["sh","-c","sleep 30 & echo $! > {}; head -c 4000000 /dev/zero"]}}"#,
+            pidfile.display()
+        ));
+        run_all("poststop", &[h], "{}").unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        std::fs::remove_file(&pidfile).unwrap();
+        let stdout = format!("/proc/{pid}/fd/1");
+        let kept = std::fs::metadata(&stdout).map(|m| m.len());
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&stdout)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"more"));
+        // The sleep this test started.
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        assert_eq!(kept.unwrap(), 0, "the hook's output outlived it");
+        assert_eq!(written.unwrap_err().raw_os_error(), Some(libc::EPERM));
     }
 
     #[test]
