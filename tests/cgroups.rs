@@ -669,28 +669,38 @@ fn a_daemon_of_a_container_without_a_pid_namespace_in_a_foreign_cgroup_is_paused
     let mut bystander = Bystander::new();
     let _ = bystander.child.kill();
     let _ = bystander.child.wait();
-    let b = daemon_bundle(&bystander, "alone", "(sleep 1000 &); exec sleep 1000");
+    // An init in a mount namespace of its own is signalled too (review 46b F2).
+    let b = daemon_bundle(&bystander, "alone", "(sleep 1000 &); exec unshare -m sleep 1000");
     let daemon = daemon_of(&b, "alone", &bystander, false);
+    let init = b.state("alone")["pid"].as_i64().unwrap() as i32;
     let paused = b.husk(&["pause", "alone"]);
     let status = b.status("alone");
     let resumed = b.husk(&["resume", "alone"]);
     let killed = b.husk(&["kill", "--all", "alone", "KILL"]);
     let daemon_left = outlives(daemon, Duration::from_secs(5));
+    let init_left = outlives(init, Duration::from_secs(5));
     let deleted = b.husk(&["delete", "-f", "alone"]);
     assert_ok(&paused);
     assert_eq!(status, "paused");
     assert_ok(&resumed);
     assert_ok(&killed);
     assert!(!daemon_left, "kill --all left the container's daemon {daemon} running");
+    assert!(
+        !init_left,
+        "kill --all left the init {init} in its own mount namespace running"
+    );
     assert_ok(&deleted);
     b.assert_gone("alone");
 }
 
 /// A running container with no pid namespace of its own in `bystander`'s
-/// cgroup, running `script`.
+/// cgroup, running `script` (with CAP_SYS_ADMIN, unfiltered).
 fn daemon_bundle(bystander: &Bystander, id: &str, script: &str) -> Bundle {
     let mut b = Bundle::new(&format!("cg-daemon-{id}"));
     b.config["linux"]["cgroupsPath"] = json!(bystander.path);
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    let caps = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
     let namespaces = b.config["linux"]["namespaces"].as_array_mut().unwrap();
     namespaces.retain(|ns| ns["type"] != "pid");
     b.script(script);

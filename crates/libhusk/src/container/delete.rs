@@ -34,6 +34,11 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         return signal_all(&saved, sig);
     }
     if all && has_cgroup && saved.mount_namespace.is_some() {
+        // The init too, which may have made a mount namespace of its own
+        // (review 46b F2).
+        if let Ok(pidfd) = open_init(&saved) {
+            let _ = sys::pidfd_send_signal(&pidfd, sig);
+        }
         signal_left(&saved, sig, None)?;
         return thaw_if_killed(&saved, sig);
     }
