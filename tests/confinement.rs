@@ -582,6 +582,31 @@ fn a_seccomp_agent_that_never_accepts_fails_create_in_bounded_time() {
     b.create_fails("n", "the agent did not accept within 10s");
 }
 
+/// A seccomp agent that does not read a large message (its metadata, the
+/// state's annotations) within the bound: `create` sent as much as the
+/// socket took, the rest never, and reported success (the agent got broken
+/// JSON; review 46 F3). It fails now, naming how much went.
+#[test]
+fn a_seccomp_agent_that_does_not_read_the_whole_message_fails_create() {
+    let mut b = Bundle::new("notify-slow");
+    let path = b.dir.join("slow.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let agent = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(12));
+        drop(stream);
+    });
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": path,
+        "listenerMetadata": "M".repeat(3_000_000),
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("true");
+    b.create_fails("n", "bytes sent: the agent did not read it within 10s");
+    agent.join().unwrap();
+}
+
 /// A notify default action would hold the init's sendmsg of its notify fd,
 /// with no agent to answer: husk 0.1.0 (4491cad) `create` waited for ever.
 #[test]

@@ -675,8 +675,19 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
         "metadata": listener.metadata,
         "state": saved.oci_state(Status::Creating),
     });
-    channel::send_with_fd(&stream, message.to_string().as_bytes(), fd)
-        .context(|| format!("send seccomp fd to {}", path.display()))
+    let message = message.to_string();
+    let deadline = std::time::Instant::now() + LISTENER_TIMEOUT;
+    channel::send_all_with_fd(&stream, message.as_bytes(), fd, deadline).map_err(|(e, sent)| {
+        let why = match e.raw_os_error() {
+            Some(libc::EAGAIN) | None => format!("the agent did not read it within {}s", LISTENER_TIMEOUT.as_secs()),
+            _ => e.to_string(),
+        };
+        Error::new(format!(
+            "linux.seccomp.listenerPath {}: send the seccomp fd and the state: {sent} of {} bytes sent: {why}",
+            path.display(),
+            message.len()
+        ))
+    })
 }
 
 /// Where a `--pid-file` goes: `p` made absolute and cleaned of `.` and `..`

@@ -213,6 +213,35 @@ pub fn send_with_fd(sock: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> i
     send_with_fds(sock, payload, &[fd.as_raw_fd()])
 }
 
+/// Sends all of `payload` on a stream socket, `fd` attached to its first
+/// bytes: a stream may take less than all at once (a peer that reads slowly),
+/// and the rest follows. The socket's send timeout bounds each call,
+/// `deadline` them all; how much went is the error's when it is not all.
+pub fn send_all_with_fd(
+    sock: &impl AsRawFd,
+    payload: &[u8],
+    fd: &impl AsRawFd,
+    deadline: std::time::Instant,
+) -> std::result::Result<(), (io::Error, usize)> {
+    use nix::sys::socket::{send, sendmsg, ControlMessage, MsgFlags};
+    let iov = [io::IoSlice::new(payload)];
+    let fds = [fd.as_raw_fd()];
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let mut sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &rights, MsgFlags::MSG_NOSIGNAL, None)
+        .map_err(|e| (io::Error::from(e), 0))?;
+    while sent < payload.len() {
+        if std::time::Instant::now() >= deadline {
+            return Err((io::ErrorKind::TimedOut.into(), sent));
+        }
+        match send(sock.as_raw_fd(), &payload[sent..], MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => sent += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err((e.into(), sent)),
+        }
+    }
+    Ok(())
+}
+
 /// Sends `payload` with `fds` attached (SCM_RIGHTS; none: a plain message).
 fn send_with_fds(sock: &impl AsRawFd, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
