@@ -133,6 +133,11 @@ impl NamespacePlan {
         Ok(same.then(|| Shared::Joined(join.path.clone())))
     }
 
+    /// The path of the namespace of type `flag` joined by path, if any.
+    pub fn joined_path(&self, flag: i32) -> Option<&std::path::Path> {
+        self.joined(flag).map(|j| j.path.as_path())
+    }
+
     fn joined(&self, flag: i32) -> Option<&Join> {
         self.joins.iter().find(|j| j.flag == flag)
     }

@@ -357,6 +357,7 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let cgroup = cgroup_plan(&linux, opts, &devices)?;
     let hooks = spec.hooks().clone().unwrap_or_default();
     check_hooks(&hooks)?;
+    check_create_container_hooks(&hooks, &namespaces, own_mount_namespace)?;
     check_absolute("linux.maskedPaths", linux.masked_paths())?;
     check_absolute("linux.readonlyPaths", linux.readonly_paths())?;
     if linux.intel_rdt().is_some() {
@@ -446,6 +447,27 @@ fn check_shared_mount_namespace(root_readonly: bool, linux: &Linux, process: &Pr
         bail!("{field}: needs a mount namespace of the container's own, not husk's or the host's");
     }
     Ok(())
+}
+
+/// createContainer hooks' paths resolve in the runtime's mount namespace (the
+/// spec), of which a new mount namespace is a copy until pivot_root. In one
+/// joined by path they would resolve in that namespace's files (another
+/// container's, say), and that file run with husk's rights (review 46 F2).
+fn check_create_container_hooks(
+    hooks: &oci_spec::runtime::Hooks,
+    namespaces: &NamespacePlan,
+    own_mount_namespace: bool,
+) -> Result<()> {
+    let joined = namespaces
+        .joined_path(libc::CLONE_NEWNS)
+        .filter(|_| own_mount_namespace);
+    match (joined, hooks.create_container().as_deref()) {
+        (Some(path), Some([_, ..])) => bail!(
+            "hooks.createContainer: not with the mount namespace joined from {}: the hooks' paths must resolve in the runtime's mount namespace",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Hooks run on the host: a path relative to wherever husk happens to run, or a
@@ -786,6 +808,11 @@ mod tests {
         assert!(!shared.own_mount_namespace);
         let joined = r#","linux":{"namespaces":[{"type":"mount","path":"/proc/self/ns/mnt"}]}"#;
         assert!(!plan_of(&base(joined)).unwrap().own_mount_namespace);
+        let hooked = r#","hooks":{"createContainer":[{"path":"/bin/true"}]},"linux":{"namespaces":[{"type":"mount","path":"/proc/self/ns/mnt"}]}"#;
+        assert!(
+            plan_of(&base(hooked)).is_ok(),
+            "husk's own mount namespace is the runtime's"
+        );
         let e = plan_err(&base(r#","linux":{"maskedPaths":["/proc/kcore"]}"#));
         assert!(
             e.message().starts_with("linux.maskedPaths: needs a mount namespace"),
@@ -889,6 +916,38 @@ mod tests {
         );
         assert_eq!(e.message(), "linux.seccomp.syscalls[0].args[1].index 9 is over 5");
         assert_eq!(e.kind(), &ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn create_container_hooks_are_refused_in_a_joined_mount_namespace() {
+        let mut other = std::process::Command::new("unshare")
+            .args(["--mount", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_link(format!("/proc/{}/exe", other.id())).is_ok_and(|e| !e.ends_with("sleep")) {
+            assert!(std::time::Instant::now() < deadline, "unshare never exec'd");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let ns = format!("/proc/{}/ns/mnt", other.id());
+        let config = |hooks: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"hooks":{{{hooks}}},"linux":{{"namespaces":[{{"type":"mount","path":"{ns}"}}]}}}}"#
+            )
+        };
+        let refused = plan_of(&config(r#""createContainer":[{"path":"/bin/true"}]"#)).err();
+        let others = plan_of(&config(
+            r#""createRuntime":[{"path":"/bin/true"}],"createContainer":[]"#,
+        ))
+        .is_ok();
+        let _ = other.kill();
+        let _ = other.wait();
+        let refused = refused.expect("refused");
+        assert_eq!(
+            refused.message(),
+            format!("hooks.createContainer: not with the mount namespace joined from {ns}: the hooks' paths must resolve in the runtime's mount namespace")
+        );
+        assert!(others);
     }
 
     #[test]
