@@ -585,16 +585,22 @@ fn a_seccomp_agent_that_never_accepts_fails_create_in_bounded_time() {
 /// A seccomp agent that does not read a large message (its metadata, the
 /// state's annotations) within the bound: `create` sent as much as the
 /// socket took, the rest never, and reported success (the agent got broken
-/// JSON; review 46 F3). It fails now, naming how much went.
+/// JSON; review 46 F3). Then one that reads a little every 2 s held `create`
+/// for as long as it liked (a send timeout restarts with each read; review
+/// 46c F1). It fails now, within its bound, naming how much went.
 #[test]
 fn a_seccomp_agent_that_does_not_read_the_whole_message_fails_create() {
     let mut b = Bundle::new("notify-slow");
     let path = b.dir.join("slow.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let agent = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        std::thread::sleep(std::time::Duration::from_secs(12));
-        drop(stream);
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut chunk = vec![0; 64 * 1024];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < deadline && std::io::Read::read(&mut stream, &mut chunk).is_ok_and(|n| n > 0)
+        {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
     });
     b.config["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",

@@ -141,17 +141,25 @@ impl Drop for Output {
 }
 
 /// `text` on one line, its control characters (escape sequences among them)
-/// shown as escapes.
+/// and the invisible ones that reorder or break what follows (bidi overrides,
+/// line separators) shown as escapes.
 fn printable(text: &str) -> String {
     let mut line = String::with_capacity(text.len());
     for c in text.trim().chars() {
         match c {
             '\n' | '\t' | '\r' => line.push(' '),
-            c if c.is_control() => line.extend(c.escape_default()),
+            c if c.is_control() || is_invisible_format(c) => line.extend(c.escape_default()),
             c => line.push(c),
         }
     }
     line
+}
+
+/// Unicode's format characters that change how a terminal shows the rest of
+/// a line: zero-width ones, bidi marks, embeddings, overrides and isolates,
+/// line and paragraph separators, the byte-order mark, interlinear annotation.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
 fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Result<()> {
@@ -442,12 +450,12 @@ mod tests {
 
     #[test]
     fn a_failed_hooks_output_is_one_line_without_control_characters() {
-        let script = r"printf '\033]0;PWNED\007\033[2Jfake\r\033[K\nline two\377'; exit 1";
+        let script = r"printf '\033]0;PWNED\007\033[2Jfake\r\033[K\nline two\377\342\200\256x'; exit 1";
         let h = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
         let e = run_all("startContainer", &[serde_json::from_value(h).unwrap()], "{}").unwrap_err();
         assert_eq!(
             e.message(),
-            "startContainer hook /bin/sh: exit status 1: \\u{1b}]0;PWNED\\u{7}\\u{1b}[2Jfake \\u{1b}[K line two\u{fffd}"
+            "startContainer hook /bin/sh: exit status 1: \\u{1b}]0;PWNED\\u{7}\\u{1b}[2Jfake \\u{1b}[K line two\u{fffd}\\u{202e}x"
         );
     }
 

@@ -93,7 +93,7 @@
 //! and receives with plain write and read, which any usable profile allows.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use crate::sys;
 
@@ -215,27 +215,46 @@ pub fn send_with_fd(sock: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> i
 
 /// Sends all of `payload` on a stream socket, `fd` attached to its first
 /// bytes: a stream may take less than all at once (a peer that reads slowly),
-/// and the rest follows. The socket's send timeout bounds each call,
-/// `deadline` them all; how much went is the error's when it is not all.
+/// and the rest follows, all within `deadline`. The socket is made
+/// non-blocking for it: a send timeout restarts with every bit the peer
+/// reads, and would let a peer that reads a little now and then hold the
+/// sender for ever. How much went is the error's when it is not all.
 pub fn send_all_with_fd(
-    sock: &impl AsRawFd,
+    sock: &impl AsFd,
     payload: &[u8],
     fd: &impl AsRawFd,
     deadline: std::time::Instant,
 ) -> std::result::Result<(), (io::Error, usize)> {
-    use nix::sys::socket::{send, sendmsg, ControlMessage, MsgFlags};
-    let iov = [io::IoSlice::new(payload)];
+    use nix::errno::Errno;
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let sock = sock.as_fd();
+    sys::fs::set_nonblocking(sock).map_err(|e| (e, 0))?;
     let fds = [fd.as_raw_fd()];
     let rights = [ControlMessage::ScmRights(&fds)];
-    let mut sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &rights, MsgFlags::MSG_NOSIGNAL, None)
-        .map_err(|e| (io::Error::from(e), 0))?;
+    let mut sent = 0;
     while sent < payload.len() {
-        if std::time::Instant::now() >= deadline {
-            return Err((io::ErrorKind::TimedOut.into(), sent));
-        }
-        match send(sock.as_raw_fd(), &payload[sent..], MsgFlags::MSG_NOSIGNAL) {
+        // The fd goes with the first bytes that go.
+        let cmsg: &[ControlMessage] = if sent == 0 { &rights } else { &[] };
+        let iov = [io::IoSlice::new(&payload[sent..])];
+        match sendmsg::<()>(
+            sock.as_raw_fd(),
+            &iov,
+            cmsg,
+            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+            None,
+        ) {
             Ok(n) => sent += n,
-            Err(nix::errno::Errno::EINTR) => {}
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let timeout = nix::poll::PollTimeout::try_from(left).unwrap_or(nix::poll::PollTimeout::MAX);
+                let mut poll_fds = [nix::poll::PollFd::new(sock, nix::poll::PollFlags::POLLOUT)];
+                match nix::poll::poll(&mut poll_fds, timeout) {
+                    Ok(0) => return Err((io::ErrorKind::TimedOut.into(), sent)),
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err((e.into(), sent)),
+                }
+            }
             Err(e) => return Err((e.into(), sent)),
         }
     }

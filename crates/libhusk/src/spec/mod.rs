@@ -663,6 +663,19 @@ fn rootfs_propagation(p: &str) -> Result<libc::c_ulong> {
     })
 }
 
+/// process.consoleSize as the terminal takes it (16 bits each): a larger
+/// value was cut to its low bits (65537 rows became 1), as runc does.
+fn console_size(p: &Process) -> Result<Option<(u16, u16)>> {
+    let Some(size) = p.console_size() else {
+        return Ok(None);
+    };
+    let fit = |field: &str, value: u64| {
+        u16::try_from(value)
+            .map_err(|_| Error::new(format!("process.consoleSize.{field} {value}: must be at most 65535")))
+    };
+    Ok(Some((fit("height", size.height())?, fit("width", size.width())?)))
+}
+
 pub fn process_plan(
     p: &Process,
     linux: &oci_spec::runtime::Linux,
@@ -699,7 +712,7 @@ pub fn process_plan(
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
         umask: user.umask().unwrap_or(0o022),
         terminal: p.terminal().unwrap_or(false),
-        console_size: p.console_size().map(|b| (b.height() as u16, b.width() as u16)),
+        console_size: console_size(p)?,
         caps: caps_plan(p, last_cap)?,
         attrs: attrs::plan(p, linux, opts.id, opts.new_keyring)?,
     })
@@ -916,6 +929,19 @@ mod tests {
         );
         assert_eq!(e.message(), "linux.seccomp.syscalls[0].args[1].index 9 is over 5");
         assert_eq!(e.kind(), &ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn a_console_size_beyond_16_bits_is_refused() {
+        let config = |size: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"terminal":true,"consoleSize":{size},"user":{{"uid":0,"gid":0}}}},"linux":{{"namespaces":[{{"type":"mount"}}]}}}}"#
+            )
+        };
+        let plan = plan_of(&config(r#"{"height":65535,"width":80}"#)).unwrap();
+        assert_eq!(plan.process.console_size, Some((65535, 80)));
+        let e = plan_err(&config(r#"{"height":24,"width":65536}"#));
+        assert_eq!(e.message(), "process.consoleSize.width 65536: must be at most 65535");
     }
 
     #[test]
