@@ -107,6 +107,8 @@ pub mod spec;
 pub mod state;
 #[allow(unsafe_code)]
 pub mod sys;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, Result};
 

@@ -104,17 +104,8 @@ mod tests {
 
     #[test]
     fn a_mount_namespace_id_is_its_own() {
-        let mut other = std::process::Command::new("unshare")
-            .args(["--mount", "sleep", "30"])
-            .spawn()
-            .unwrap();
+        let mut other = crate::test_support::in_new_mount_namespace();
         let me = std::process::id() as libc::pid_t;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        // unshare execs sleep once it has its namespace.
-        while std::fs::read_link(format!("/proc/{}/exe", other.id())).is_ok_and(|e| !e.ends_with("sleep")) {
-            assert!(std::time::Instant::now() < deadline, "unshare never exec'd");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
         let ids = [me, me, other.id() as libc::pid_t].map(mount_namespace_of);
         let _ = other.kill();
         let _ = other.wait();

@@ -946,15 +946,7 @@ mod tests {
 
     #[test]
     fn create_container_hooks_are_refused_in_a_joined_mount_namespace() {
-        let mut other = std::process::Command::new("unshare")
-            .args(["--mount", "sleep", "30"])
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::fs::read_link(format!("/proc/{}/exe", other.id())).is_ok_and(|e| !e.ends_with("sleep")) {
-            assert!(std::time::Instant::now() < deadline, "unshare never exec'd");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let mut other = crate::test_support::in_new_mount_namespace();
         let ns = format!("/proc/{}/ns/mnt", other.id());
         let config = |hooks: &str| {
             format!(
