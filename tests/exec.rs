@@ -492,6 +492,43 @@ fn an_exec_whose_pid_file_cannot_be_written_leaves_no_process() {
     b.assert_gone("c");
 }
 
+/// A --pid-file that is there and is not a regular file (a fifo standing in
+/// for /dev/null here) was replaced by a file (review 46: `--pid-file
+/// /dev/null` cost the host its /dev/null; runc the same). create and exec
+/// refuse it before they make anything; the fifo stays.
+#[test]
+fn a_pid_file_that_is_not_a_regular_file_is_not_replaced() {
+    let b = running("exec-pidfile-node");
+    let fifo = b.dir.join("null");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let want = format!("--pid-file {}: there already and not a regular file", fifo.display());
+    let exec = b.husk(&["exec", "-d", "--pid-file", fifo.to_str().unwrap(), "c", "sleep", "779"]);
+    let created = b.husk(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--pid-file",
+        fifo.to_str().unwrap(),
+        "d",
+    ]);
+    let still_a_fifo =
+        std::fs::symlink_metadata(&fifo).map(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+    assert!(
+        !exec.status.success() && stderr(&exec).contains(&want),
+        "{}",
+        stderr(&exec)
+    );
+    assert!(
+        !created.status.success() && stderr(&created).contains(&want),
+        "{}",
+        stderr(&created)
+    );
+    assert!(still_a_fifo.unwrap(), "the fifo was replaced");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    b.assert_gone("d");
+}
+
 /// As for the init: HOME from the container's /etc/passwd for the exec's
 /// user, else /.
 #[test]

@@ -125,6 +125,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     let foreground = matches!(caller, Caller::Run { foreground: Some(_) });
     log::begin("create");
     state::validate_id(&args.id)?;
+    check_pid_file(args.pid_file.as_deref())?;
     let listen = listen_fds();
     let preserve = hold_passed_fds(args.preserve_fds, listen)?;
     let bundle = match &args.bundle {
@@ -693,6 +694,25 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
 /// Where a `--pid-file` goes: `p` made absolute and cleaned of `.` and `..`
 /// by its text, as runc's filepath.Clean does, so that a `..` after a link
 /// the container planted in the path stays where the caller's text says.
+/// --pid-file names a file that husk replaces (renames a new one over):
+/// one that is there and is neither a regular file nor a link (a link is
+/// replaced, not followed) would be lost, as the host's /dev/null was to
+/// `--pid-file /dev/null` (runc the same; review 46). Refused before
+/// anything is made.
+pub(super) fn check_pid_file(p: Option<&Path>) -> Result<()> {
+    let Some(p) = p else {
+        return Ok(());
+    };
+    let path = absolute(p)?;
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if !m.is_file() && !m.is_symlink() => bail!(
+            "--pid-file {}: there already and not a regular file: not replaced",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn absolute(p: &Path) -> Result<PathBuf> {
     let joined = match p.is_absolute() {
         true => p.to_path_buf(),

@@ -49,6 +49,7 @@ const NAMESPACES: [(&str, i32); 8] = [
 pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32> {
     crate::process::seal::ensure_sealed()?;
     crate::log::begin("exec");
+    container::create::check_pid_file(a.pid_file.as_deref())?;
     container::hold_passed_fds(a.preserve_fds, 0)?;
     let saved = store.load(&a.id)?;
     // An init that is exiting fails what comes in its own words (its root is

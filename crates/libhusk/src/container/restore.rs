@@ -60,6 +60,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
         bail!("restore with --systemd-cgroup is not supported yet: use the cgroupfs driver");
     }
     state::validate_id(&opts.id)?;
+    super::create::check_pid_file(opts.pid_file.as_deref())?;
     if !opts.criu.image_dir()?.join("inventory.img").is_file() {
         // Checked before the bundle, which matters less.
         opts.criu.open_dirs(false, &[])?;
