@@ -613,6 +613,45 @@ fn a_seccomp_agent_that_does_not_read_the_whole_message_fails_create() {
     agent.join().unwrap();
 }
 
+/// One bound for the agent's accept and its read of the message together:
+/// an agent that took 6 s to accept, then did not read, held `create` for
+/// 16 s (review 46d F1).
+#[test]
+fn a_seccomp_agent_slow_to_accept_and_to_read_has_one_bound() {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let mut b = Bundle::new("notify-slow-accept");
+    let path = b.dir.join("slow.sock");
+    let agent = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(agent.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+    listen(&agent, Backlog::new(0).unwrap()).unwrap();
+    // The backlog is full: husk's connect waits until this one is accepted.
+    let queued = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let listener = std::os::unix::net::UnixListener::from(agent);
+    let agent = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        let _first = listener.accept().unwrap();
+        let (mut husks, _) = listener.accept().unwrap();
+        // Held unread until husk gives up and closes it.
+        let _ = husks.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        let _ = std::io::Read::read_to_end(&mut husks, &mut Vec::new());
+    });
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": path,
+        "listenerMetadata": "M".repeat(3_000_000),
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("true");
+    let started = std::time::Instant::now();
+    b.create_fails("n", "bytes sent: the agent did not read it within 10s");
+    let took = started.elapsed();
+    agent.join().unwrap();
+    drop(queued);
+    assert!(took < std::time::Duration::from_secs(13), "create took {took:?}");
+}
+
 /// A notify default action would hold the init's sendmsg of its notify fd,
 /// with no agent to answer: husk 0.1.0 (4491cad) `create` waited for ever.
 #[test]

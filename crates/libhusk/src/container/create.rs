@@ -650,14 +650,16 @@ fn detach(to_init: &InitParent) -> Result<()> {
     to_init.send_committed().context(|| "signal container init".into())
 }
 
-/// Hands the seccomp notify fd to the listener with the container's state, in
-/// runc's format (`ContainerProcessState`).
-/// How long the seccomp agent may take to accept husk's connection, and
-/// then to take the message: `create` holds the container's lock meanwhile.
+/// How long the seccomp agent may take to accept husk's connection and take
+/// the whole message, together: `create` holds the container's lock meanwhile.
 const LISTENER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Hands the seccomp notify fd to the listener with the container's state, in
+/// runc's format (`ContainerProcessState`).
 fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
     let path = &listener.path;
+    // One bound for the connect and the send (review 46d F1).
+    let deadline = std::time::Instant::now() + LISTENER_TIMEOUT;
     let stream = match sys::fs::connect_within(path, LISTENER_TIMEOUT) {
         Ok(stream) => stream,
         Err(nix::errno::Errno::EAGAIN) => bail!(
@@ -677,7 +679,6 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
         "state": saved.oci_state(Status::Creating),
     });
     let message = message.to_string();
-    let deadline = std::time::Instant::now() + LISTENER_TIMEOUT;
     channel::send_all_with_fd(&stream, message.as_bytes(), fd, deadline).map_err(|(e, sent)| {
         let why = match e.raw_os_error() {
             Some(libc::EAGAIN) | None => format!("the agent did not read it within {}s", LISTENER_TIMEOUT.as_secs()),
@@ -691,9 +692,6 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
     })
 }
 
-/// Where a `--pid-file` goes: `p` made absolute and cleaned of `.` and `..`
-/// by its text, as runc's filepath.Clean does, so that a `..` after a link
-/// the container planted in the path stays where the caller's text says.
 /// --pid-file names a file that husk replaces (renames a new one over):
 /// one that is there and is neither a regular file nor a link (a link is
 /// replaced, not followed) would be lost, as the host's /dev/null was to
@@ -713,6 +711,9 @@ pub(super) fn check_pid_file(p: Option<&Path>) -> Result<()> {
     }
 }
 
+/// Where a `--pid-file` goes: `p` made absolute and cleaned of `.` and `..`
+/// by its text, as runc's filepath.Clean does, so that a `..` after a link
+/// the container planted in the path stays where the caller's text says.
 pub(super) fn absolute(p: &Path) -> Result<PathBuf> {
     let joined = match p.is_absolute() {
         true => p.to_path_buf(),
