@@ -49,9 +49,9 @@ const NAMESPACES: [(&str, i32); 8] = [
 pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32> {
     crate::process::seal::ensure_sealed()?;
     crate::log::begin("exec");
-    container::create::check_pid_file(a.pid_file.as_deref())?;
     container::hold_passed_fds(a.preserve_fds, 0)?;
     let saved = store.load(&a.id)?;
+    container::create::check_pid_file(a.pid_file.as_deref())?;
     // An init that is exiting fails what comes in its own words (its root is
     // gone, its pid namespace takes no new process: ENOMEM): say what it means.
     exec_in(store, a, mode, &saved).map_err(|e| match saved.init_exiting() {
