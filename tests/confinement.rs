@@ -565,19 +565,10 @@ fn seccomp_notify_with_the_default_profile_on_create() {
 /// review). It gives up after 10 s.
 #[test]
 fn a_seccomp_agent_that_never_accepts_fails_create_in_bounded_time() {
-    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
-    use std::os::fd::AsRawFd;
     let mut b = Bundle::new("notify-stuck");
     let path = b.dir.join("stuck.sock");
-    let agent = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
-    bind(agent.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
-    listen(&agent, Backlog::new(0).unwrap()).unwrap();
-    let _queued = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": path,
-        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
+    let (_agent, _queued) = listener_with_a_full_backlog(&path);
+    b.config["linux"]["seccomp"] = notifying_profile(&path, "");
     b.script("true");
     b.create_fails("n", "the agent did not accept within 10s");
 }
@@ -602,12 +593,7 @@ fn a_seccomp_agent_that_does_not_read_the_whole_message_fails_create() {
             std::thread::sleep(std::time::Duration::from_secs(2));
         }
     });
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": path,
-        "listenerMetadata": "M".repeat(3_000_000),
-        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
+    b.config["linux"]["seccomp"] = notifying_profile(&path, &"M".repeat(3_000_000));
     b.script("true");
     b.create_fails("n", "bytes sent: the agent did not read it within 10s");
     agent.join().unwrap();
@@ -618,16 +604,10 @@ fn a_seccomp_agent_that_does_not_read_the_whole_message_fails_create() {
 /// 16 s (review 46d F1).
 #[test]
 fn a_seccomp_agent_slow_to_accept_and_to_read_has_one_bound() {
-    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
-    use std::os::fd::AsRawFd;
     let mut b = Bundle::new("notify-slow-accept");
     let path = b.dir.join("slow.sock");
-    let agent = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
-    bind(agent.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
-    listen(&agent, Backlog::new(0).unwrap()).unwrap();
-    // The backlog is full: husk's connect waits until this one is accepted.
-    let queued = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    let listener = std::os::unix::net::UnixListener::from(agent);
+    // husk's connect waits until the queued one is accepted.
+    let (listener, queued) = listener_with_a_full_backlog(&path);
     let agent = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(6));
         let _first = listener.accept().unwrap();
@@ -637,12 +617,7 @@ fn a_seccomp_agent_slow_to_accept_and_to_read_has_one_bound() {
         std::thread::sleep(std::time::Duration::from_secs(8));
         let _ = std::io::Read::read_to_end(&mut husks, &mut Vec::new());
     });
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": path,
-        "listenerMetadata": "M".repeat(3_000_000),
-        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
+    b.config["linux"]["seccomp"] = notifying_profile(&path, &"M".repeat(3_000_000));
     b.script("true");
     let started = std::time::Instant::now();
     b.create_fails("n", "bytes sent: the agent did not read it within 10s");
@@ -650,6 +625,31 @@ fn a_seccomp_agent_slow_to_accept_and_to_read_has_one_bound() {
     agent.join().unwrap();
     drop(queued);
     assert!(took < std::time::Duration::from_secs(13), "create took {took:?}");
+}
+
+/// A listener at `path` whose backlog is full: a connect waits until the
+/// queued connection (returned with it) is accepted.
+fn listener_with_a_full_backlog(
+    path: &std::path::Path,
+) -> (std::os::unix::net::UnixListener, std::os::unix::net::UnixStream) {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let agent = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(agent.as_raw_fd(), &UnixAddr::new(path).unwrap()).unwrap();
+    listen(&agent, Backlog::new(0).unwrap()).unwrap();
+    let queued = std::os::unix::net::UnixStream::connect(path).unwrap();
+    (agent.into(), queued)
+}
+
+/// A profile that allows everything but sends mkdirat to the agent at
+/// `path`, with `metadata`.
+fn notifying_profile(path: &std::path::Path, metadata: &str) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": path,
+        "listenerMetadata": metadata,
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    })
 }
 
 /// A notify default action would hold the init's sendmsg of its notify fd,
