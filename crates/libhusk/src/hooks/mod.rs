@@ -106,37 +106,71 @@ fn command(hook: &Hook, inherited: &[CString]) -> Command {
 /// What a hook's waiter asks, if anything, whether it should stop waiting.
 type Stop<'a> = Option<&'a dyn Fn() -> Option<Error>>;
 
-/// A hook's stdout and stderr: a memfd, so that neither a hook that writes
-/// much nor a child of it that keeps them open can block husk. Once the hook
-/// has ended, what it wrote is freed and nothing more is kept: a child that
-/// holds the file (a daemon the hook left) would otherwise keep all of it in
-/// memory for its whole life, and what it writes later too (review 46 F5);
-/// its writes fail from then on (EPERM), where runc's closed pipe would kill
-/// it with SIGPIPE.
-struct Output(std::fs::File);
+/// A hook's stdout and stderr: a pipe that husk reads while it waits for
+/// the hook, keeping the first `OUTPUT_LIMIT` bytes, so that neither a hook
+/// that writes much nor a child of it that keeps the pipe open can block
+/// husk. Once the hook has ended, what is left in the pipe is read and the
+/// pipe closed: a child that holds it (a daemon the hook left) gets SIGPIPE
+/// or EPIPE for what it writes later, as with runc, and nothing it wrote is
+/// kept for it (review 46 F5; a memfd before, which the hook could seal
+/// against being emptied: review 46c I1).
+struct Output {
+    pipe: Option<OwnedFd>,
+    head: Vec<u8>,
+}
+
+/// How much a final read takes of a pipe that a hook's child keeps filling.
+const DRAIN_LIMIT: usize = 1 << 20;
 
 impl Output {
-    fn new() -> Result<Output> {
-        let fd = sys::memfd_create(c"husk-hook", libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-            .context(|| "memfd for hook output".into())?;
-        Ok(Output(fd.into()))
+    /// The output and the end to give the hook.
+    fn new() -> Result<(Output, OwnedFd)> {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe for hook output".into())?;
+        sys::fs::set_nonblocking(read.as_fd()).context(|| "pipe for hook output".into())?;
+        Ok((
+            Output {
+                pipe: Some(read),
+                head: Vec::new(),
+            },
+            write,
+        ))
+    }
+
+    /// Reads what the pipe holds now, up to `limit` bytes; at its end (every
+    /// writer gone) the pipe is closed.
+    fn take(&mut self, limit: usize) {
+        let Some(pipe) = &self.pipe else { return };
+        let mut buf = [0; 16384];
+        let mut taken = 0;
+        while taken < limit {
+            match nix::unistd::read(pipe, &mut buf) {
+                Ok(0) => {
+                    self.pipe = None;
+                    return;
+                }
+                Ok(n) => {
+                    taken += n;
+                    let room = OUTPUT_LIMIT.saturating_sub(self.head.len());
+                    self.head.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The last read, then the pipe is closed.
+    fn finish(&mut self) {
+        self.take(DRAIN_LIMIT);
+        self.pipe = None;
     }
 
     /// The start of what the hook wrote, made fit for one line on a
     /// terminal: the hook may be the image's, and its bytes must not move
     /// the operator's cursor or change their terminal (review 46 F4).
     fn head(&self) -> String {
-        let mut buf = [0; OUTPUT_LIMIT];
-        let n = std::os::unix::fs::FileExt::read_at(&self.0, &mut buf, 0).unwrap_or(0);
-        printable(&String::from_utf8_lossy(&buf[..n]))
-    }
-}
-
-impl Drop for Output {
-    fn drop(&mut self) {
-        let _ = self.0.set_len(0);
-        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-        let _ = fcntl(&self.0, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_GROW));
+        printable(&String::from_utf8_lossy(&self.head))
     }
 }
 
@@ -163,11 +197,15 @@ fn is_invisible_format(c: char) -> bool {
 }
 
 fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Result<()> {
-    let output = Output::new()?;
+    let (mut output, hook_end) = Output::new()?;
+    let hook_end_too = hook_end.try_clone().context(|| "pipe for hook output".into())?;
+    // The Command, and husk's copies of the write end with it, are gone once
+    // the hook has started: the pipe ends when the hook and its children
+    // have closed it.
     let mut child = command(hook, inherited)
         .stdin(Stdio::piped())
-        .stdout(output.0.try_clone()?)
-        .stderr(output.0.try_clone()?)
+        .stdout(hook_end)
+        .stderr(hook_end_too)
         .spawn()
         .context(|| "start".into())?;
     // The clock starts now: feeding the state counts against the timeout.
@@ -182,7 +220,7 @@ fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Resul
         }
     };
     let stdin = child.stdin.take().map(OwnedFd::from);
-    match feed_and_wait(&pidfd, stdin, state.as_bytes(), deadline, stop) {
+    match feed_and_wait(&pidfd, stdin, state.as_bytes(), &mut output, deadline, stop) {
         Ok(true) => {}
         Ok(false) => {
             kill(&mut child, &pidfd);
@@ -209,16 +247,18 @@ fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Resul
     Err(Error::new(if text.is_empty() { how } else { format!("{how}: {text}") }))
 }
 
-/// Writes `input` to the hook's stdin while waiting for the hook to exit, both
-/// bounded by `deadline` (None: no bound). Returns whether the hook exited in
-/// time. The write never blocks, so neither a hook that does not read its stdin
-/// nor a child of it that keeps the pipe open after the hook exited can hold
+/// Writes `input` to the hook's stdin and reads its `output` while waiting
+/// for the hook to exit, all bounded by `deadline` (None: no bound). Returns
+/// whether the hook exited in time. Neither the write nor the read blocks, so
+/// neither a hook that does not read its stdin, nor one that writes much,
+/// nor a child of it that keeps a pipe open after the hook exited can hold
 /// husk past the deadline or past the hook's exit. `stop`'s error, asked
 /// every `STOP_CHECK`, is the error.
 fn feed_and_wait(
     pidfd: &OwnedFd,
     stdin: Option<OwnedFd>,
     input: &[u8],
+    output: &mut Output,
     deadline: Option<Instant>,
     stop: Stop<'_>,
 ) -> Result<bool> {
@@ -228,11 +268,16 @@ fn feed_and_wait(
     }
     let mut rest = input;
     loop {
-        let (exited, writable) = {
+        let (exited, readable, writable) = {
             let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            if let Some(pipe) = &stdin {
+            let out = output.pipe.as_ref().map(|pipe| {
+                fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let feed = stdin.as_ref().map(|pipe| {
                 fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLOUT));
-            }
+                fds.len() - 1
+            });
             match poll(&mut fds, slice(deadline, stop.is_some())) {
                 Ok(0) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
                 Ok(_) => {}
@@ -243,10 +288,15 @@ fn feed_and_wait(
                 return Err(e);
             }
             let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            let ready_at = |at: Option<usize>| at.is_some_and(|i| ready(&fds[i]));
+            (ready(&fds[0]), ready_at(out), ready_at(feed))
         };
         if exited {
+            output.finish();
             return Ok(true);
+        }
+        if readable {
+            output.take(DRAIN_LIMIT);
         }
         if let (true, Some(pipe)) = (writable, &stdin) {
             match write_without_sigpipe(pipe, rest) {
@@ -460,25 +510,43 @@ mod tests {
     }
 
     #[test]
-    fn a_daemon_a_hook_left_keeps_none_of_its_output() {
+    fn a_hook_that_writes_much_is_read_while_it_runs() {
+        let h = hook(
+            r#"{"path":"/bin/sh","args":["sh","-c","head -c 4000000 /dev/zero | tr '\\0' y; exit 3"],"timeout":20}"#,
+        );
+        let e = run_all("prestart", &[h], "{}").unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!("prestart hook /bin/sh: exit status 3: {}", "y".repeat(OUTPUT_LIMIT))
+        );
+    }
+
+    /// A pid's state letter, or None once it is gone.
+    fn state_of(pid: i32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(") ").next()?.chars().next()
+    }
+
+    #[test]
+    fn a_daemon_a_hook_left_loses_its_output() {
         let pidfile = std::env::temp_dir().join(format!("husk-hook-daemon-{}", std::process::id()));
+        // The daemon writes on after the hook has ended: its writes fail
+        // (SIGPIPE) rather than pile up in memory for it (review 46 F5, 46c I1).
         let h = hook(&format!(
-            r#"{{"path":"/bin/sh","args":["sh","-c","sleep 30 & echo $! > {}; head -c 4000000 /dev/zero"]}}"#,
+            r#"{{"path":"/bin/sh","args":["sh","-c","(while :; do echo more; sleep 0.05; done) & echo $! > {}; head -c 1000000 /dev/zero"]}}"#,
             pidfile.display()
         ));
         run_all("poststop", &[h], "{}").unwrap();
         let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
         std::fs::remove_file(&pidfile).unwrap();
-        let stdout = format!("/proc/{pid}/fd/1");
-        let kept = std::fs::metadata(&stdout).map(|m| m.len());
-        let written = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&stdout)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, b"more"));
-        // The sleep this test started.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while state_of(pid).is_some_and(|s| s != 'Z') && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = state_of(pid).filter(|s| *s != 'Z');
+        // The loop this test started, if it lived on.
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-        assert_eq!(kept.unwrap(), 0, "the hook's output outlived it");
-        assert_eq!(written.unwrap_err().raw_os_error(), Some(libc::EPERM));
+        assert_eq!(left, None, "the daemon still writes to the hook's output");
     }
 
     #[test]
