@@ -486,7 +486,7 @@ impl Locked {
     /// Writes the committed state.
     pub fn save(&self, saved: &Saved) -> Result<()> {
         let json = serde_json::to_vec(saved).expect("state serialises");
-        write_atomic(&self.dir.join(STATE_FILE), &json, 0o600)
+        write_own(&self.dir.join(STATE_FILE), &json)
     }
 
     /// The committed state.
@@ -502,7 +502,7 @@ impl Locked {
     /// Writes the provisional record of a container being created.
     pub fn record(&self, saved: &Saved) -> Result<()> {
         let json = serde_json::to_vec(saved).expect("state serialises");
-        write_atomic(&self.dir.join(CREATING_FILE), &json, 0o600)
+        write_own(&self.dir.join(CREATING_FILE), &json)
     }
 
     /// Commits the container: its state, then the provisional record goes.
@@ -585,6 +585,11 @@ fn is_locked(dir: &Path) -> bool {
     // Closing the file drops the shared lock, if we got it.
     let r = sys::cgroupfs::flock(&f, libc::LOCK_SH | libc::LOCK_NB);
     r.is_err_and(|e| e.raw_os_error() == Some(libc::EWOULDBLOCK))
+}
+
+/// Writes a file of a container's state directory, as [`write_atomic`].
+fn write_own(path: &Path, data: &[u8]) -> Result<()> {
+    crate::sys::fs::write_atomic_own(path, data, 0o600).context(|| format!("write {}", path.display()))
 }
 
 /// Writes a file so that readers see the old content or the new, never a part.

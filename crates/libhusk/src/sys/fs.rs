@@ -131,6 +131,29 @@ pub fn read_line_file(path: impl AsRef<std::path::Path>) -> io::Result<String> {
 /// planted there is never followed (root would write through it), and the
 /// rename replaces a link at `path` rather than following it.
 pub fn write_atomic(path: &std::path::Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_by(path, data, mode, Replace::Rename)
+}
+
+/// As [`write_atomic`], for a file of a directory only husk writes (a
+/// container's state directory): a file already at `path` is swapped with
+/// the new one (RENAME_EXCHANGE), then removed. A rename over a file makes
+/// ext4 (auto_da_alloc) put the new file's blocks on disk at once; when that
+/// file goes, a filesystem mounted with `discard` and no journal discards
+/// them before unlink returns: ~0.15 ms of each `create`, for a provisional
+/// record that lives a few milliseconds. Not for a path a caller names: the
+/// swap would move a directory or anything else found there.
+pub fn write_atomic_own(path: &std::path::Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_by(path, data, mode, Replace::Exchange)
+}
+
+/// How the new file takes the place of the old.
+#[derive(Clone, Copy)]
+enum Replace {
+    Rename,
+    Exchange,
+}
+
+fn write_atomic_by(path: &std::path::Path, data: &[u8], mode: u32, replace: Replace) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let name = path
         .file_name()
@@ -149,7 +172,7 @@ pub fn write_atomic(path: &std::path::Path, data: &[u8], mode: u32) -> io::Resul
             other => other?,
         };
         let name = cstring(name.as_bytes())?;
-        return fill_and_rename(file, &dir, &tmp, &name, data).inspect_err(|_| {
+        return fill_and_rename(file, &dir, &tmp, &name, data, replace).inspect_err(|_| {
             // SAFETY: both are valid for the call.
             unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
         });
@@ -167,11 +190,28 @@ fn fill_and_rename(
     tmp: &std::ffi::CStr,
     name: &std::ffi::CStr,
     data: &[u8],
+    replace: Replace,
 ) -> io::Result<()> {
     use std::io::Write;
     std::fs::File::from(file).write_all(data)?;
+    let d = dir.as_raw_fd();
+    if let Replace::Exchange = replace {
+        // SAFETY: both names are valid C strings, the fd a directory.
+        let r = unsafe { libc::renameat2(d, tmp.as_ptr(), d, name.as_ptr(), libc::RENAME_EXCHANGE) };
+        if r == 0 {
+            // The old content, under the temporary name now.
+            // SAFETY: as above.
+            unsafe { libc::unlinkat(d, tmp.as_ptr(), 0) };
+            return Ok(());
+        }
+        // ENOENT: nothing to swap with; EINVAL: a filesystem without it.
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) {
+            return Err(e);
+        }
+    }
     // SAFETY: both names are valid C strings, the fd a directory.
-    let r = unsafe { libc::renameat(dir.as_raw_fd(), tmp.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
+    let r = unsafe { libc::renameat(d, tmp.as_ptr(), d, name.as_ptr()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -237,6 +277,21 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&long).unwrap(), "7");
         let e = write_atomic(&dir.join("no-such-dir/pid"), b"1", 0o600).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_atomic_own_swaps_an_old_file_out_and_leaves_only_the_new() {
+        let dir = std::env::temp_dir().join(format!("husk-write-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("state.json");
+        write_atomic_own(&state, b"first", 0o600).unwrap();
+        let reader = std::fs::File::open(&state).unwrap();
+        write_atomic_own(&state, b"second", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), "second");
+        // One open on the old file reads it whole: it was swapped, not rewritten.
+        assert_eq!(std::io::read_to_string(reader).unwrap(), "first");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "the old file is left");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
