@@ -1133,3 +1133,79 @@ fn notify_socket_relays_ready_with_a_subordinate_root() {
     assert_ok(&b.husk(&["delete", "-f", "n"]));
     b.assert_gone("n");
 }
+
+/// A rootless container in the host's pid namespace: its /proc is the
+/// host's, bound (no procfs can be mounted for a pid namespace its user
+/// namespace does not own).
+fn rootless_without_a_pid_namespace(name: &str) -> Bundle {
+    let mut b = Bundle::rootless(name);
+    b.without_namespace("pid");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/proc");
+    mounts.push(json!({"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]}));
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.script("(sleep 1001 &); exec sleep 1000");
+    b
+}
+
+/// Starts container `id` of `b` by create and start, with a daemon its
+/// script leaves and a process `exec -d` starts: all three, once there.
+fn started_with_a_daemon_and_an_exec(b: &Bundle, id: &str) -> Vec<i32> {
+    // Failed: "mount a private procfs: Operation not permitted" (review 47 F1).
+    assert_ok(&b.create(id));
+    assert_ok(&b.husk(&["start", id]));
+    assert_ok(&b.husk(&["exec", "-d", id, "sleep", "1002"]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = b.processes();
+        if found.len() == 3 {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id}: processes {found:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether any of `pids` is still there after `wait`.
+fn any_outlives(pids: &[i32], wait: Duration) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    let alive = || {
+        pids.iter().any(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            !stat.is_empty() && !stat.contains(") Z ")
+        })
+    };
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    alive()
+}
+
+/// Rootless on cgroup v1 has no cgroup: without a pid namespace of its own
+/// nothing held the container's processes. `create` failed (review 47 F1);
+/// `kill --all` signalled the init alone, silently, and a daemon and an
+/// exec'd process outlived `delete -f`, found by no later command (47 F3).
+/// They are found now by the mount namespace the container made.
+#[test]
+fn a_rootless_container_without_a_pid_namespace_is_created_and_leaves_nothing() {
+    let b = rootless_without_a_pid_namespace("rl-nopidns");
+    let killed = started_with_a_daemon_and_an_exec(&b, "k");
+    let o = b.husk(&["kill", "--all", "k", "KILL"]);
+    assert_ok(&o);
+    assert_eq!(stderr(&o), "", "a warning");
+    assert!(
+        !any_outlives(&killed, Duration::from_secs(5)),
+        "kill --all left some of {killed:?}"
+    );
+    assert_ok(&b.husk(&["delete", "k"]));
+    b.assert_gone("k");
+
+    let deleted = started_with_a_daemon_and_an_exec(&b, "d");
+    assert_ok(&b.husk(&["delete", "-f", "d"]));
+    assert!(
+        !any_outlives(&deleted, Duration::from_secs(5)),
+        "delete -f left some of {deleted:?}"
+    );
+    b.assert_gone("d");
+}

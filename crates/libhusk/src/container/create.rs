@@ -468,6 +468,12 @@ fn spawn_init(
         sys::process::make_way_for_child(cpus, cpu);
     }
     (saved.pid, saved.start_time) = (pid, stat.start_time);
+    let born_in = super::members::init_mount_namespace(
+        &saved,
+        pid,
+        plan.namespaces.is_new(libc::CLONE_NEWNS),
+        plan.namespaces.is_new(libc::CLONE_NEWPID),
+    );
     let mut set_up = || -> Result<()> {
         locked.record(&saved)?;
         if let Some(userns) = &plan.userns {
@@ -538,8 +544,8 @@ fn spawn_init(
         match to_init.recv_setup().context(|| "read from container init".into())? {
             FromInit::Ready => {
                 log::step("init ready");
-                let new_mount_namespace = plan.namespaces.is_new(libc::CLONE_NEWNS);
-                saved.mount_namespace = super::members::mount_namespace_to_record(&saved, new_mount_namespace);
+                let new_pid_namespace = plan.namespaces.is_new(libc::CLONE_NEWPID);
+                saved.mount_namespace = super::members::mount_namespace_to_record(&saved, born_in, new_pid_namespace);
                 break;
             }
             FromInit::RunHooks => {

@@ -22,8 +22,9 @@ fn poststop(saved: &Saved) {
 
 /// Sends `sig` (a signal number; 0 only checks the init is there) to the
 /// container's init, or with `all` to every process of its cgroup (when
-/// husk did not make that cgroup, those of the mount namespace the
-/// container made, or only the init).
+/// husk did not make that cgroup, or there is none and no pid namespace of
+/// its own, those of the mount namespace the container made, or only the
+/// init).
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let saved = store.load(id)?;
     let has_cgroup = saved.cgroup.path.is_some();
@@ -33,7 +34,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         // containerd's shim kills a shared-pid container's leftovers so.
         return signal_all(&saved, sig);
     }
-    if all && has_cgroup && saved.mount_namespace.is_some() {
+    if all && saved.mount_namespace.is_some() {
         // The init too, which may have made a mount namespace of its own
         // (review 46b F2).
         if let Ok(pidfd) = open_init(&saved) {
@@ -47,6 +48,13 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         log::warn(&format!(
             "kill --all: the cgroup {} was there before the container: only its init is signalled",
             saved.cgroup.path.as_deref().unwrap_or_default()
+        ));
+    }
+    if all && !has_cgroup && members::shares_our_pid_namespace(saved.pid) {
+        // Nothing to find the others by (a kernel before 6.8 records no
+        // mount namespace id).
+        log::warn(&format!(
+            "kill --all: container \"{id}\" has no cgroup and no pid namespace of its own: only its init is signalled"
         ));
     }
     sys::pidfd_send_signal(&pidfd, sig).map_err(|e| {
@@ -68,12 +76,16 @@ fn thaw_if_killed(saved: &Saved, sig: i32) -> Result<()> {
     Ok(())
 }
 
-/// `sig` to the processes of the container's cgroup (one husk did not make)
-/// in the mount namespace the container made; how many there were.
+/// `sig` to the processes of the container's cgroup (one husk did not make),
+/// or with no cgroup to every process, in the mount namespace the container
+/// made; how many there were.
 fn signal_left(saved: &Saved, sig: i32, hierarchies: Option<&[crate::cgroups::Hierarchy]>) -> Result<usize> {
-    let pids = match crate::cgroups::driver::for_record_in(&saved.cgroup, hierarchies)?.pids() {
-        Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(0),
-        other => other?,
+    let pids = match saved.cgroup.path {
+        None => sys::process::all_pids().context(|| "list processes".into())?,
+        Some(_) => match crate::cgroups::driver::for_record_in(&saved.cgroup, hierarchies)?.pids() {
+            Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(0),
+            other => other?,
+        },
     };
     let left = members::left_in_mount_namespace(saved, &pids);
     for pidfd in &left {
@@ -84,13 +96,14 @@ fn signal_left(saved: &Saved, sig: i32, hierarchies: Option<&[crate::cgroups::Hi
     Ok(left.len())
 }
 
-/// In a cgroup husk did not make, what the container leaves (with no pid
-/// namespace of its own, a daemon that its init's end does not take) is
-/// killed: the processes of the mount namespace it made, thawed where a
-/// sub-cgroup it froze holds them. Again until none is left, for at most
-/// the kill's timeout (then a warning).
+/// In a cgroup husk did not make, or in none, what the container leaves
+/// (with no pid namespace of its own, a daemon that its init's end does not
+/// take) is killed: the processes of the mount namespace it made, thawed
+/// where a sub-cgroup it froze holds them. Again until none is left, for at
+/// most the kill's timeout (then a warning).
 fn kill_what_it_left(saved: &Saved, hierarchies: Option<&[crate::cgroups::Hierarchy]>) -> Result<()> {
-    if saved.cgroup.owns() || saved.mount_namespace.is_none() {
+    // Recorded only where no cgroup of husk's holds them all.
+    if saved.mount_namespace.is_none() {
         return Ok(());
     }
     let deadline = std::time::Instant::now() + KILL_TIMEOUT;
@@ -104,11 +117,13 @@ fn kill_what_it_left(saved: &Saved, hierarchies: Option<&[crate::cgroups::Hierar
         if std::time::Instant::now() >= deadline {
             // Killed, they die once thawed (a cgroup its owner froze): not
             // a reason to keep a container that has ended.
+            let place = match saved.cgroup.path.as_deref() {
+                Some(path) => format!(" in the cgroup {path}"),
+                None => String::new(),
+            };
             log::warn(&format!(
-                "container \"{}\": {left} processes it left in the cgroup {} were killed but have not exited within {:?} (frozen?)",
-                saved.id,
-                saved.cgroup.path.as_deref().unwrap_or_default(),
-                KILL_TIMEOUT
+                "container \"{}\": {left} processes it left{place} were killed but have not exited within {:?} (frozen?)",
+                saved.id, KILL_TIMEOUT
             ));
             return Ok(());
         }

@@ -1,6 +1,8 @@
 //! Which processes are the container's, where its cgroup may hold others: a
 //! cgroup husk did not make (a linux.cgroupsPath that existed), whose owner's
-//! processes `pause`, `kill --all` and `delete` must leave alone.
+//! processes `pause`, `kill --all` and `delete` must leave alone; or where
+//! nothing holds them: no cgroup (rootless on cgroup v1) and no pid
+//! namespace of its own.
 
 use std::os::fd::OwnedFd;
 
@@ -9,6 +11,12 @@ use crate::state::Saved;
 /// The inode of the pid namespace of `pid`; `None` when it cannot be read.
 pub(super) fn pid_namespace_of(pid: libc::pid_t) -> Option<u64> {
     namespace_inode(&open_namespace(pid, "pid")?)
+}
+
+/// Whether `pid` is in husk's own pid namespace (false when it cannot be read).
+pub(super) fn shares_our_pid_namespace(pid: libc::pid_t) -> bool {
+    let own = pid_namespace_of(std::process::id() as libc::pid_t);
+    own.is_some() && pid_namespace_of(pid) == own
 }
 
 /// `/proc/PID/ns/NAME`.
@@ -60,15 +68,35 @@ pub(super) fn mount_namespace_of(pid: libc::pid_t) -> Option<u64> {
     crate::sys::mount_namespace_id(&open_namespace(pid, "mnt")?).ok()
 }
 
-/// What `create` records of a container in a cgroup it did not make: the
-/// id of the mount namespace it made. Without a pid namespace of its own,
-/// the processes it leaves (a daemon, reparented away from its init) are
-/// told from the cgroup owner's by it. Not in a cgroup husk made (all of
-/// it is the container's) nor in a mount namespace joined (not its own).
-pub(super) fn mount_namespace_to_record(saved: &Saved, new_mount_namespace: bool) -> Option<u64> {
-    match saved.cgroup.owns() || saved.cgroup.path.is_none() || !new_mount_namespace {
-        true => None,
-        false => mount_namespace_of(saved.pid),
+/// What `create` records of a container in a cgroup it did not make, or in
+/// no cgroup and no pid namespace of its own: the id of the mount namespace
+/// it made (`born_in`, see [`init_mount_namespace`]). Without a pid
+/// namespace of its own, the processes it leaves (a daemon, reparented away
+/// from its init; what `exec` started) are told from the cgroup owner's, or
+/// found at all, by it. Not in a cgroup husk made (all of it is the
+/// container's), nor with a pid namespace and no cgroup (its processes die
+/// with its init).
+pub(super) fn mount_namespace_to_record(saved: &Saved, born_in: Option<u64>, new_pid_namespace: bool) -> Option<u64> {
+    let foreign_cgroup = saved.cgroup.path.is_some() && !saved.cgroup.owns();
+    let nothing_holds_it = saved.cgroup.path.is_none() && !new_pid_namespace;
+    born_in.filter(|_| foreign_cgroup || nothing_holds_it)
+}
+
+/// The id of the mount namespace the init `pid` was cloned into, where
+/// `create` may record it (see [`mount_namespace_to_record`]; not with a
+/// cgroup husk makes and a pid namespace): read at once, for an
+/// unprivileged husk may read it only until the init takes its ids in its
+/// user namespace. None for a mount namespace joined (not its own).
+pub(super) fn init_mount_namespace(
+    saved: &Saved,
+    pid: libc::pid_t,
+    new_mount_namespace: bool,
+    new_pid_namespace: bool,
+) -> Option<u64> {
+    let may_record = !saved.cgroup.owns() || !new_pid_namespace;
+    match may_record && new_mount_namespace {
+        true => mount_namespace_of(pid),
+        false => None,
     }
 }
 
@@ -81,9 +109,10 @@ pub(super) fn in_containers_mount_namespace(saved: &Saved, pid: libc::pid_t) -> 
         .is_some_and(|id| mount_namespace_of(pid) == Some(id))
 }
 
-/// The processes of the container's cgroup (a cgroup husk did not make) in
-/// the mount namespace the container made, each as a pidfd opened before
-/// its namespace was read (a pid reused meanwhile is not signalled).
+/// The processes of `pids` (the container's cgroup, one husk did not make;
+/// or every process) in the mount namespace the container made, each as a
+/// pidfd opened before its namespace was read (a pid reused meanwhile is
+/// not signalled).
 pub(super) fn left_in_mount_namespace(saved: &Saved, pids: &[libc::pid_t]) -> Vec<OwnedFd> {
     let mut found = Vec::new();
     for &pid in pids {
@@ -101,6 +130,20 @@ pub(super) fn left_in_mount_namespace(saved: &Saved, pids: &[libc::pid_t]) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mount_namespace_is_recorded_where_no_cgroup_of_husks_holds_the_container() {
+        let record = |path: Option<&str>, existed: &[&str], new_pid_namespace| {
+            let mut saved = Saved::unrecorded("t");
+            saved.cgroup.path = path.map(String::from);
+            saved.cgroup.existed = existed.iter().map(std::path::PathBuf::from).collect();
+            mount_namespace_to_record(&saved, Some(7), new_pid_namespace)
+        };
+        assert_eq!(record(Some("/husk/t"), &[], false), None, "husk's cgroup");
+        assert_eq!(record(Some("/theirs"), &["/sys/fs/cgroup/pids/theirs"], true), Some(7));
+        assert_eq!(record(None, &[], false), Some(7), "no cgroup, no pid namespace");
+        assert_eq!(record(None, &[], true), None, "no cgroup, a pid namespace");
+    }
 
     #[test]
     fn a_mount_namespace_id_is_its_own() {

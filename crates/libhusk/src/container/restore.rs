@@ -303,7 +303,9 @@ fn restore_into(
         };
         (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
         let new_mount_namespace = plan.namespaces.is_new(libc::CLONE_NEWNS);
-        saved.mount_namespace = super::members::mount_namespace_to_record(saved, new_mount_namespace);
+        let new_pid_namespace = plan.namespaces.is_new(libc::CLONE_NEWPID);
+        let born_in = super::members::init_mount_namespace(saved, pid, new_mount_namespace, new_pid_namespace);
+        saved.mount_namespace = super::members::mount_namespace_to_record(saved, born_in, new_pid_namespace);
         locked.record(saved)
     };
     let outcome = criu::run(ReqType::Restore, args, dirs, "restore.log", spawn, &mut on_notify)?;

@@ -150,6 +150,7 @@ struct Prepared {
 /// Everything that can fail at `create`: namespaces, the filesystem, limits.
 fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared> {
     let plan = args.plan;
+    let host_proc = host_proc_to_wait_through(args)?;
     plan.namespaces.unshare_in_init()?;
     let attrs = &plan.process.attrs;
     if let Some(cpus) = &attrs.affinity_initial {
@@ -248,9 +249,10 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     };
     // Before the limits (RLIMIT_NOFILE) and a listener's seccomp filter
     // (which may refuse mounts): the procfs that the wait for `start` needs.
-    let waiting = match args.exec_fifo {
-        ExecFifo::Path(_) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
-        ExecFifo::Writer(_) => None,
+    let waiting = match (&args.exec_fifo, host_proc) {
+        (ExecFifo::Writer(_), _) => None,
+        (ExecFifo::Path(_), Some(host_proc)) => Some(sys::waiting_procfs().unwrap_or(host_proc)),
+        (ExecFifo::Path(_), None) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
     };
     if plan.namespaces.is_new(libc::CLONE_NEWPID) {
         // Before any seccomp filter, which need not allow rt_sigaction.
@@ -279,6 +281,26 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
         waiting,
         hook_state,
     })
+}
+
+/// The host's /proc, opened before anything else, for an init that waits for
+/// `start` in a user namespace without a pid namespace of its own: no procfs
+/// can be mounted there (the kernel wants a pid namespace the user namespace
+/// owns), and exec.fifo is reopened through `self/fd/N` of this one then
+/// (review 47 F1; the container sees the host's pids anyway). It is closed
+/// at the program's exec, and the init is non-dumpable meanwhile.
+fn host_proc_to_wait_through(args: &InitArgs) -> Result<Option<OwnedFd>> {
+    let plan = args.plan;
+    let waits = matches!(args.exec_fifo, ExecFifo::Path(_));
+    // A late pid namespace join closes every fd it does not name, and makes
+    // a procfs of that namespace.
+    let own_procfs = plan.namespaces.is_new(libc::CLONE_NEWPID) || plan.namespaces.late_pid_namespace().is_some();
+    if !waits || !plan.in_userns() || own_procfs {
+        return Ok(None);
+    }
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    let proc = sys::openat(libc::AT_FDCWD, c"/proc", flags, 0).context(|| "open /proc".into())?;
+    Ok(Some(proc))
 }
 
 /// With a late pid namespace join, the init has built the container outside

@@ -190,7 +190,7 @@ impl Saved {
 
     /// What is known of a container whose directory holds no record at all (a
     /// `create` killed right after making it).
-    fn unrecorded(id: &str) -> Saved {
+    pub(crate) fn unrecorded(id: &str) -> Saved {
         Saved {
             oci_version: crate::spec::template::OCI_VERSION.to_string(),
             id: id.to_string(),

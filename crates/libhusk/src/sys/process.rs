@@ -264,6 +264,13 @@ pub fn own_children() -> Vec<libc::pid_t> {
         .collect()
 }
 
+/// Every process of husk's pid namespace, as /proc lists them.
+pub fn all_pids() -> io::Result<Vec<libc::pid_t>> {
+    Ok(std::fs::read_dir("/proc")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
 /// Clones this process by `clone` (0 in the child, as fork) with none of
 /// the caller's environment nor husk's arguments in the child: the init and
 /// exec process keep husk's memory until they execve, in the container's
