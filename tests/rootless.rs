@@ -1209,3 +1209,26 @@ fn a_rootless_container_without_a_pid_namespace_is_created_and_leaves_nothing() 
     );
     b.assert_gone("d");
 }
+
+/// A container whose root is the user, with CAP_SYS_ADMIN, remounts the
+/// notify directory bound into it read-write (its user namespace owns that
+/// mount) and plants directories of mode 000 there: `delete` failed for
+/// ever ("Permission denied"), the container `stopped` in every `list`
+/// (review 47 F2; runc leaves the directory behind).
+#[test]
+fn a_container_that_plants_unreadable_directories_in_its_notify_directory_is_deleted() {
+    let mut b = Bundle::rootless("rl-notify-plant");
+    with_notify_helper(&mut b);
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    let caps = json!(["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.script(
+        "d=$(dirname $NOTIFY_SOCKET); mount -o remount,bind,rw $d && mkdir -p $d/x/y && touch $d/x/y/f \
+         && chmod 000 $d/x/y $d/x && notify 'READY=1'; sleep 30",
+    );
+    run_relaying_ready(&b);
+    let planted = b.root.join("n/notify/x");
+    assert!(planted.exists(), "nothing planted: the test proves nothing");
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}

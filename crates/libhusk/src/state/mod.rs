@@ -524,7 +524,7 @@ impl Locked {
 
     /// Removes the directory and everything in it; the lock goes with it.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.dir).context(|| format!("remove {}", self.dir.display()))
+        crate::sys::fs::remove_dir_all_forcing(&self.dir).context(|| format!("remove {}", self.dir.display()))
     }
 }
 

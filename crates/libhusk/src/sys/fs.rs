@@ -218,6 +218,61 @@ fn fill_and_rename(
     Ok(())
 }
 
+/// `remove_dir_all`, and where that is refused for want of permission (a
+/// directory of mode 000 in it), again once every directory below `path`
+/// that this user owns has been given u+rwx. A container whose root is the
+/// user could plant such a directory in the notify directory bound into it
+/// (review 47 F2), and no `delete` could remove its state any more.
+pub fn remove_dir_all_forcing(path: &std::path::Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            use std::os::unix::ffi::OsStrExt;
+            let top = cstring(path.as_os_str().as_bytes())?;
+            let _ = make_owned_dirs_removable(libc::AT_FDCWD, &top, 0);
+            std::fs::remove_dir_all(path)
+        }
+        other => other,
+    }
+}
+
+/// How deep [`make_owned_dirs_removable`] goes.
+const REMOVABLE_DEPTH: usize = 64;
+
+/// u+rwx for `name` in `dir`, if it is a directory (never through a link)
+/// that this user owns, and the same below it.
+fn make_owned_dirs_removable(dir: RawFd, name: &std::ffi::CStr, depth: usize) -> io::Result<()> {
+    if depth > REMOVABLE_DEPTH {
+        return Ok(());
+    }
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    let handle = crate::sys::openat(dir, name, flags, 0)?;
+    let st = nix::sys::stat::fstat(&handle)?;
+    if st.st_uid != nix::unistd::geteuid().as_raw() {
+        return Ok(());
+    }
+    // Through the fd's /proc link: the directory opened, not a path.
+    let by_fd = crate::sys::fd_path(handle.as_raw_fd());
+    if st.st_mode & 0o700 != 0o700 {
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            by_fd.as_c_str(),
+            nix::sys::stat::Mode::from_bits_truncate((st.st_mode & 0o7777) | 0o700),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )?;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let listed = std::path::Path::new(std::ffi::OsStr::from_bytes(by_fd.as_bytes()));
+    let names: Vec<std::ffi::CString> = std::fs::read_dir(listed)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| cstring(e.file_name().as_bytes()).ok())
+        .collect();
+    for child in names {
+        let _ = make_owned_dirs_removable(handle.as_raw_fd(), &child, depth + 1);
+    }
+    Ok(())
+}
+
 fn cstring(bytes: &[u8]) -> io::Result<std::ffi::CString> {
     std::ffi::CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
@@ -278,6 +333,33 @@ mod tests {
         let e = write_atomic(&dir.join("no-such-dir/pid"), b"1", 0o600).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn directories_of_mode_000_are_opened_up_for_removal_never_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("husk-remove-forcing-{}", std::process::id()));
+        let victim = std::env::temp_dir().join(format!("husk-remove-forcing-victim-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("notify/x/y")).unwrap();
+        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::write(dir.join("notify/x/y/f"), "").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("notify/x/link")).unwrap();
+        let mode = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        for d in [dir.join("notify/x/y"), dir.join("notify/x"), victim.clone()] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o000)).unwrap();
+        }
+        let top = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+        make_owned_dirs_removable(libc::AT_FDCWD, &top, 0).unwrap();
+        let (x, y, linked) = (
+            mode(&dir.join("notify/x")),
+            mode(&dir.join("notify/x/y")),
+            mode(&victim),
+        );
+        std::fs::remove_dir(&victim).unwrap();
+        remove_dir_all_forcing(&dir).unwrap();
+        assert_eq!((x, y), (0o700, 0o700));
+        assert_eq!(linked, 0, "the link was followed");
+        assert!(!dir.exists());
     }
 
     #[test]
