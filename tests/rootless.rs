@@ -1214,7 +1214,9 @@ fn a_rootless_container_without_a_pid_namespace_is_created_and_leaves_nothing() 
 /// notify directory bound into it read-write (its user namespace owns that
 /// mount) and plants directories of mode 000 there: `delete` failed for
 /// ever ("Permission denied"), the container `stopped` in every `list`
-/// (review 47 F2; runc leaves the directory behind).
+/// (review 47 F2; runc leaves the directory behind). The same below the
+/// first fix's depth bound, and a tree deeper than the open files allow
+/// (EMFILE, review 47b F1, F2; runc removes that one).
 #[test]
 fn a_container_that_plants_unreadable_directories_in_its_notify_directory_is_deleted() {
     let mut b = Bundle::rootless("rl-notify-plant");
@@ -1224,11 +1226,29 @@ fn a_container_that_plants_unreadable_directories_in_its_notify_directory_is_del
     b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
     b.script(
         "d=$(dirname $NOTIFY_SOCKET); mount -o remount,bind,rw $d && mkdir -p $d/x/y && touch $d/x/y/f \
-         && chmod 000 $d/x/y $d/x && notify 'READY=1'; sleep 30",
+         && chmod 000 $d/x/y $d/x && mkdir $d/deep && cd $d/deep && i=0 && while [ $i -lt 300 ]; do \
+         mkdir d && cd d || exit 1; [ $i = 70 ] && mkdir -p z/q && chmod 000 z; i=$((i+1)); done && touch f \
+         && notify 'READY=1'; sleep 30",
     );
     run_relaying_ready(&b);
     let planted = b.root.join("n/notify/x");
     assert!(planted.exists(), "nothing planted: the test proves nothing");
-    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    // Fewer open files than the tree is deep, as a deeper tree would do.
+    let mut delete = b.husk_as_owner(&["delete", "-f", "n"]);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only setrlimit between fork and exec.
+    unsafe {
+        delete.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 128,
+                rlim_max: 128,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    assert_ok(&run_with_timeout(&mut delete, COMMAND_TIMEOUT));
     b.assert_gone("n");
 }

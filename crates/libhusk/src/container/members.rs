@@ -65,7 +65,22 @@ pub(super) fn descends_from(pid: libc::pid_t, ancestor: libc::pid_t) -> bool {
 /// (Linux 6.8); `None` when it cannot be read (an older kernel, a process
 /// gone or not ours to look at).
 pub(super) fn mount_namespace_of(pid: libc::pid_t) -> Option<u64> {
-    crate::sys::mount_namespace_id(&open_namespace(pid, "mnt")?).ok()
+    let ns = open_namespace(pid, "mnt").or_else(|| open_a_threads_namespace(pid, "mnt"))?;
+    crate::sys::mount_namespace_id(&ns).ok()
+}
+
+/// `/proc/PID/task/TID/ns/NAME` of the first thread whose is there: a
+/// process whose main thread has exited (the others run on) has none of its
+/// own to show (review 47b F3).
+fn open_a_threads_namespace(pid: libc::pid_t, name: &str) -> Option<OwnedFd> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.find_map(|task| {
+        let path = std::ffi::CString::new(format!(
+            "/proc/{pid}/task/{}/ns/{name}",
+            task.ok()?.file_name().to_str()?
+        ))
+        .ok()?;
+        crate::sys::openat(libc::AT_FDCWD, &path, libc::O_RDONLY, 0).ok()
+    })
 }
 
 /// What `create` records of a container in a cgroup it did not make, or in
@@ -143,6 +158,29 @@ mod tests {
         assert_eq!(record(Some("/theirs"), &["/sys/fs/cgroup/pids/theirs"], true), Some(7));
         assert_eq!(record(None, &[], false), Some(7), "no cgroup, no pid namespace");
         assert_eq!(record(None, &[], true), None, "no cgroup, a pid namespace");
+    }
+
+    #[test]
+    fn the_mount_namespace_of_a_process_whose_main_thread_exited_is_read_from_another_thread() {
+        // The main thread exits by exit(2), not exit_group: a thread sleeps on.
+        let script = "import ctypes, threading, time; threading.Thread(target=time.sleep, args=(30,)).start(); ctypes.CDLL(None).syscall(60, 0)";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let zombie_leader = || crate::sys::process_stat(pid).is_some_and(|s| s.state == b'Z');
+        while !zombie_leader() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let (leader, found) = (zombie_leader(), mount_namespace_of(pid));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(leader, "the main thread did not exit alone");
+        if crate::sys::kernel_at_least(6, 8) {
+            assert_eq!(found, mount_namespace_of(std::process::id() as libc::pid_t));
+        }
     }
 
     #[test]

@@ -279,7 +279,6 @@ fn feed_and_wait(
                 fds.len() - 1
             });
             match poll(&mut fds, slice(deadline, stop.is_some())) {
-                Ok(0) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e).context(|| "wait for hook".into()),
@@ -294,6 +293,11 @@ fn feed_and_wait(
         if exited {
             output.finish();
             return Ok(true);
+        }
+        // Checked after every poll: a hook whose output never lets the
+        // poll time out would otherwise outlive its timeout.
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
         }
         if readable {
             output.take(DRAIN_LIMIT);
@@ -519,6 +523,15 @@ mod tests {
             e.message(),
             format!("prestart hook /bin/sh: exit status 3: {}", "y".repeat(OUTPUT_LIMIT))
         );
+    }
+
+    #[test]
+    fn a_hook_that_writes_without_a_pause_still_times_out() {
+        let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","yes & yes & yes; wait"],"timeout":1}"#);
+        let started = Instant::now();
+        let e = run_all("prestart", &[h], "{}").unwrap_err();
+        assert_eq!(e.message(), "prestart hook /bin/sh: timed out after 1s");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     /// A pid's state letter, or None once it is gone.

@@ -2,7 +2,7 @@
 //! behind a feature husk does not build).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
@@ -218,41 +218,62 @@ fn fill_and_rename(
     Ok(())
 }
 
-/// `remove_dir_all`, and where that is refused for want of permission (a
-/// directory of mode 000 in it), again once every directory below `path`
-/// that this user owns has been given u+rwx. A container whose root is the
-/// user could plant such a directory in the notify directory bound into it
-/// (review 47 F2), and no `delete` could remove its state any more.
+/// `remove_dir_all`, and where that fails, [`remove_tree`]: a container
+/// whose root is the user could plant directories of mode 000 in the notify
+/// directory bound into it (review 47 F2), or a tree deeper than the open
+/// files allow (std holds a directory fd per level: EMFILE; review 47b F2),
+/// and no `delete` could remove its state any more.
 pub fn remove_dir_all_forcing(path: &std::path::Path) -> io::Result<()> {
     match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            use std::os::unix::ffi::OsStrExt;
-            let top = cstring(path.as_os_str().as_bytes())?;
-            let _ = make_owned_dirs_removable(libc::AT_FDCWD, &top, 0);
-            std::fs::remove_dir_all(path)
-        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => remove_tree(path),
         other => other,
     }
 }
 
-/// How deep [`make_owned_dirs_removable`] goes.
-const REMOVABLE_DEPTH: usize = 64;
+/// Removes the tree at `path` at any depth with two directory fds open at
+/// most (it climbs back by `..`), giving u+rwx first to each directory this
+/// user owns that lacks it. Never follows a link: each directory is opened
+/// O_NOFOLLOW from its parent's fd. The names still to remove are kept per
+/// level, so each directory is listed once.
+fn remove_tree(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut dir = open_dir_forcing(libc::AT_FDCWD, &cstring(path.as_os_str().as_bytes())?)?;
+    // The name of each directory gone down into, from the top.
+    let mut entered: Vec<std::ffi::CString> = Vec::new();
+    // Per level, from the top: its subdirectories still there.
+    let mut pending = vec![remove_files_listing_dirs(&dir)?];
+    loop {
+        let level = pending.last_mut().expect("the top's level is popped last");
+        if let Some(name) = level.pop() {
+            // An empty one goes at once, without a descent.
+            if crate::sys::rmdir_at(dir.as_fd(), &name).is_ok() {
+                continue;
+            }
+            dir = match open_dir_forcing(dir.as_raw_fd(), &name) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => other?,
+            };
+            entered.push(name);
+            pending.push(remove_files_listing_dirs(&dir)?);
+            continue;
+        }
+        pending.pop();
+        let Some(emptied) = entered.pop() else { break };
+        dir = crate::sys::openat(dir.as_raw_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        crate::sys::rmdir_at(dir.as_fd(), &emptied)?;
+    }
+    drop(dir);
+    std::fs::remove_dir(path)
+}
 
-/// u+rwx for `name` in `dir`, if it is a directory (never through a link)
-/// that this user owns, and the same below it.
-fn make_owned_dirs_removable(dir: RawFd, name: &std::ffi::CStr, depth: usize) -> io::Result<()> {
-    if depth > REMOVABLE_DEPTH {
-        return Ok(());
-    }
-    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-    let handle = crate::sys::openat(dir, name, flags, 0)?;
+/// `name` in `dir` opened for listing; one this user owns that it may not
+/// list, or not change, gets u+rwx first (through its O_PATH fd's /proc
+/// link: the directory opened, never a link in its place).
+fn open_dir_forcing(dir: RawFd, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    let handle = crate::sys::openat(dir, name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
     let st = nix::sys::stat::fstat(&handle)?;
-    if st.st_uid != nix::unistd::geteuid().as_raw() {
-        return Ok(());
-    }
-    // Through the fd's /proc link: the directory opened, not a path.
     let by_fd = crate::sys::fd_path(handle.as_raw_fd());
-    if st.st_mode & 0o700 != 0o700 {
+    if st.st_uid == nix::unistd::geteuid().as_raw() && st.st_mode & 0o700 != 0o700 {
         nix::sys::stat::fchmodat(
             nix::fcntl::AT_FDCWD,
             by_fd.as_c_str(),
@@ -260,17 +281,31 @@ fn make_owned_dirs_removable(dir: RawFd, name: &std::ffi::CStr, depth: usize) ->
             nix::sys::stat::FchmodatFlags::FollowSymlink,
         )?;
     }
+    crate::sys::openat(libc::AT_FDCWD, &by_fd, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+}
+
+/// Unlinks every entry of `dir` that is not a directory; returns the
+/// names of those that are.
+fn remove_files_listing_dirs(dir: &OwnedFd) -> io::Result<Vec<std::ffi::CString>> {
     use std::os::unix::ffi::OsStrExt;
-    let listed = std::path::Path::new(std::ffi::OsStr::from_bytes(by_fd.as_bytes()));
-    let names: Vec<std::ffi::CString> = std::fs::read_dir(listed)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| cstring(e.file_name().as_bytes()).ok())
-        .collect();
-    for child in names {
-        let _ = make_owned_dirs_removable(handle.as_raw_fd(), &child, depth + 1);
+    let by_fd = crate::sys::fd_path(dir.as_raw_fd());
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(std::ffi::OsStr::from_bytes(by_fd.as_bytes()))? {
+        let entry = entry?;
+        let name = cstring(entry.file_name().as_bytes())?;
+        if entry.file_type()?.is_dir() {
+            dirs.push(name);
+            continue;
+        }
+        // SAFETY: a valid C string and a directory fd.
+        if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(e);
+            }
+        }
     }
-    Ok(())
+    Ok(dirs)
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<std::ffi::CString> {
@@ -336,29 +371,44 @@ mod tests {
     }
 
     #[test]
-    fn directories_of_mode_000_are_opened_up_for_removal_never_through_a_link() {
+    fn a_tree_with_directories_of_mode_000_is_removed_never_through_a_link() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("husk-remove-forcing-{}", std::process::id()));
-        let victim = std::env::temp_dir().join(format!("husk-remove-forcing-victim-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("husk-remove-tree-{}", std::process::id()));
+        let victim = std::env::temp_dir().join(format!("husk-remove-tree-victim-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("notify/x/y")).unwrap();
-        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::create_dir_all(dir.join("notify/empty")).unwrap();
+        std::fs::create_dir_all(victim.join("kept")).unwrap();
         std::fs::write(dir.join("notify/x/y/f"), "").unwrap();
         std::os::unix::fs::symlink(&victim, dir.join("notify/x/link")).unwrap();
-        let mode = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
-        for d in [dir.join("notify/x/y"), dir.join("notify/x"), victim.clone()] {
+        for d in [dir.join("notify/x/y"), dir.join("notify/x")] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o000)).unwrap();
         }
-        let top = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
-        make_owned_dirs_removable(libc::AT_FDCWD, &top, 0).unwrap();
-        let (x, y, linked) = (
-            mode(&dir.join("notify/x")),
-            mode(&dir.join("notify/x/y")),
-            mode(&victim),
-        );
-        std::fs::remove_dir(&victim).unwrap();
-        remove_dir_all_forcing(&dir).unwrap();
-        assert_eq!((x, y), (0o700, 0o700));
-        assert_eq!(linked, 0, "the link was followed");
+        // As root remove_dir_all would do; the walk is what a user needs.
+        remove_tree(&dir).unwrap();
+        let kept = victim.join("kept").exists();
+        std::fs::remove_dir_all(&victim).unwrap();
+        assert!(!dir.exists());
+        assert!(kept, "the link was followed");
+    }
+
+    #[test]
+    fn a_tree_thousands_deep_is_removed() {
+        let dir = std::env::temp_dir().join(format!("husk-remove-deep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut at = crate::sys::openat(
+            libc::AT_FDCWD,
+            &std::ffi::CString::new(dir.to_str().unwrap()).unwrap(),
+            libc::O_PATH,
+            0,
+        )
+        .unwrap();
+        // Deeper than std's walk could go with 1024 open files.
+        for _ in 0..3000 {
+            nix::sys::stat::mkdirat(&at, c"d", nix::sys::stat::Mode::from_bits_truncate(0o700)).unwrap();
+            at = crate::sys::openat(at.as_raw_fd(), c"d", libc::O_PATH, 0).unwrap();
+        }
+        drop(at);
+        remove_tree(&dir).unwrap();
         assert!(!dir.exists());
     }
 
