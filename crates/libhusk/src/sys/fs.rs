@@ -234,12 +234,16 @@ pub fn remove_dir_all_forcing(path: &std::path::Path) -> io::Result<()> {
 /// most (it climbs back by `..`), giving u+rwx first to each directory this
 /// user owns that lacks it. Never follows a link: each directory is opened
 /// O_NOFOLLOW from its parent's fd. The names still to remove are kept per
-/// level, so each directory is listed once.
+/// level, so each directory is listed once. A `..` that is not the
+/// directory it came down from (a process of the container, still there,
+/// moved the one being emptied higher in its tree) stops the walk: climbing
+/// on would remove what lies around the state directory (review 47c F1).
 fn remove_tree(path: &std::path::Path) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let mut dir = open_dir_forcing(libc::AT_FDCWD, &cstring(path.as_os_str().as_bytes())?)?;
-    // The name of each directory gone down into, from the top.
-    let mut entered: Vec<std::ffi::CString> = Vec::new();
+    // Each directory gone down into, from the top: its name, and the
+    // identity of the one it was entered from.
+    let mut entered: Vec<(std::ffi::CString, FileId)> = Vec::new();
     // Per level, from the top: its subdirectories still there.
     let mut pending = vec![remove_files_listing_dirs(&dir)?];
     loop {
@@ -249,17 +253,23 @@ fn remove_tree(path: &std::path::Path) -> io::Result<()> {
             if crate::sys::rmdir_at(dir.as_fd(), &name).is_ok() {
                 continue;
             }
+            let parent = file_id(dir.as_fd())?;
             dir = match open_dir_forcing(dir.as_raw_fd(), &name) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 other => other?,
             };
-            entered.push(name);
+            entered.push((name, parent));
             pending.push(remove_files_listing_dirs(&dir)?);
             continue;
         }
         pending.pop();
-        let Some(emptied) = entered.pop() else { break };
+        let Some((emptied, parent)) = entered.pop() else { break };
         dir = crate::sys::openat(dir.as_raw_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        if file_id(dir.as_fd())? != parent {
+            return Err(io::Error::other(
+                "a directory was moved while the tree was removed (a process of the container still running?)",
+            ));
+        }
         crate::sys::rmdir_at(dir.as_fd(), &emptied)?;
     }
     drop(dir);
@@ -389,6 +399,40 @@ mod tests {
         std::fs::remove_dir_all(&victim).unwrap();
         assert!(!dir.exists());
         assert!(kept, "the link was followed");
+    }
+
+    /// Review 47c F1: a process moved the directory being emptied higher in
+    /// the tree; climbing back by `..` went above the tree and removed what
+    /// was there by the names still pending.
+    #[test]
+    fn a_directory_moved_while_it_is_emptied_stops_the_walk_inside_the_tree() {
+        let base = std::env::temp_dir().join(format!("husk-remove-moved-{}", std::process::id()));
+        let tree = base.join("tree");
+        std::fs::create_dir_all(tree.join("a/b")).unwrap();
+        // Beside the tree, by the name the walk removes once it is back at
+        // what it takes for the top.
+        std::fs::create_dir_all(base.join("a")).unwrap();
+        for i in 0..10_000 {
+            std::fs::File::create(tree.join(format!("a/b/f{i}"))).unwrap();
+        }
+        let first = std::fs::read_dir(tree.join("a/b"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let (from, to) = (tree.join("a/b"), tree.join("b"));
+        let mover = std::thread::spawn(move || {
+            while first.exists() {}
+            std::fs::rename(from, to).is_ok()
+        });
+        let removed = remove_tree(&tree);
+        let moved = mover.join().unwrap();
+        let kept = base.join("a").exists();
+        std::fs::remove_dir_all(&base).unwrap();
+        assert!(moved, "the mover was late: the test proves nothing");
+        assert!(kept, "the walk climbed out of the tree");
+        assert!(removed.unwrap_err().to_string().contains("was moved"));
     }
 
     #[test]
