@@ -245,7 +245,8 @@ pub(super) fn remove_container_in(
     kill_what_it_left(saved, hierarchies)?;
     crate::cgroups::driver::for_record_in(&saved.cgroup, hierarchies)?.destroy()?;
     log::step("cgroup removed");
-    locked.remove()?;
+    let notify = saved.notify_socket.is_some().then_some(crate::container::notify::DIR);
+    locked.remove_after(notify)?;
     log::step("state removed");
     if !saved.provisional {
         poststop(saved);

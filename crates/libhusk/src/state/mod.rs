@@ -526,6 +526,23 @@ impl Locked {
     pub fn remove(self) -> Result<()> {
         crate::sys::fs::remove_dir_all_forcing(&self.dir).context(|| format!("remove {}", self.dir.display()))
     }
+
+    /// As [`Locked::remove`], its subdirectory `first` (one the container
+    /// could write: the notify directory) before the rest: while that cannot
+    /// be removed, the records stay, and the container is listed with its
+    /// pid and bundle (review 47d F2).
+    pub fn remove_after(self, first: Option<&str>) -> Result<()> {
+        if let Some(sub) = first {
+            let dir = self.dir.join(sub);
+            match crate::sys::fs::remove_dir_all_forcing(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).context(|| format!("remove {}", dir.display()))
+                }
+                _ => {}
+            }
+        }
+        self.remove()
+    }
 }
 
 /// The status, from the init itself: `created` until it has exec'd the
@@ -670,6 +687,34 @@ mod tests {
         locked.remove().unwrap();
         assert!(store.load_any("c").is_err());
         std::fs::remove_dir(store.root()).unwrap();
+    }
+
+    /// The notify directory a container could write goes first: while it
+    /// cannot be removed (here a file in it made immutable, which root cannot
+    /// unlink either), the state is still there to say what the container was.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_notify_directory_that_cannot_go_keeps_the_state() {
+        let store = Store::new(std::env::temp_dir().join(format!("husk-remove-after-{}", std::process::id())));
+        let locked = store.create("c").unwrap();
+        locked.commit(&saved(1, 1)).unwrap();
+        let stuck = locked.dir.join("notify/stuck");
+        std::fs::create_dir_all(locked.dir.join("notify")).unwrap();
+        let file = std::fs::File::create(&stuck).unwrap();
+        const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+        // SAFETY: FS_IOC_SETFLAGS reads one long from the pointer.
+        let set = |flags: libc::c_long| unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
+        if set(FS_IMMUTABLE_FL) != 0 {
+            drop(locked);
+            std::fs::remove_dir_all(store.root()).unwrap();
+            return eprintln!("skipped: no immutable files here ({})", std::io::Error::last_os_error());
+        }
+        let removed = locked.remove_after(Some("notify"));
+        let still = store.load("c");
+        set(0);
+        std::fs::remove_dir_all(store.root()).unwrap();
+        assert!(removed.is_err(), "an immutable file was removed");
+        assert_eq!(still.unwrap().pid, 1, "the state went before the notify directory");
     }
 
     /// A command that waited for the lock while its holder removed the

@@ -238,6 +238,10 @@ pub fn remove_dir_all_forcing(path: &std::path::Path) -> io::Result<()> {
 /// directory it came down from (a process of the container, still there,
 /// moved the one being emptied higher in its tree) stops the walk: climbing
 /// on would remove what lies around the state directory (review 47c F1).
+/// The check alone is not the guard (a freed inode can be reused by a
+/// directory the container makes, review 47d): what keeps the walk in the
+/// tree is that the container reaches only the notify directory, the root
+/// of its bind, which it cannot move, so no `..` from below leads past it.
 fn remove_tree(path: &std::path::Path) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let mut dir = open_dir_forcing(libc::AT_FDCWD, &cstring(path.as_os_str().as_bytes())?)?;
