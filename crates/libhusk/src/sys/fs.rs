@@ -218,7 +218,7 @@ fn fill_and_rename(
     Ok(())
 }
 
-/// `remove_dir_all`, and where that fails, [`remove_tree`]: a container
+/// `remove_dir_all`, and where that fails, `remove_tree`: a container
 /// whose root is the user could plant directories of mode 000 in the notify
 /// directory bound into it (review 47 F2), or a tree deeper than the open
 /// files allow (std holds a directory fd per level: EMFILE; review 47b F2),
