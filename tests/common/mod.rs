@@ -557,13 +557,40 @@ impl Bundle {
 
     /// Whether process `pid` has a file of this bundle's state root open: an
     /// init before its execve (its exec fifo), whose environment husk blanks.
+    /// A copy of this test binary is not one: a command another test thread
+    /// forks holds, until its execve, every fd this thread has open then (the
+    /// root's directory, which `Drop` reads, say), and was once counted as
+    /// left behind here.
     fn holds_a_file_of_the_root(&self, pid: i32) -> bool {
+        if is_a_copy_of_this_test(pid) {
+            return false;
+        }
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             return false;
         };
         fds.flatten()
             .filter_map(|fd| std::fs::read_link(fd.path()).ok())
             .any(|target| target.starts_with(&self.root))
+    }
+
+    /// What `processes` found, to say in a failure: each one's pid, state,
+    /// parent and command line.
+    pub fn describe(pids: &[i32]) -> String {
+        let one = |pid: &i32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state: Vec<&str> = stat
+                .rsplit_once(") ")
+                .map_or("", |(_, rest)| rest)
+                .split(' ')
+                .take(2)
+                .collect();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!(
+                "{pid} {state:?} {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            )
+        };
+        pids.iter().map(one).collect::<Vec<_>>().join("; ")
     }
 
     /// The cgroup husk gives container `id` of this bundle's root by default.
@@ -587,7 +614,12 @@ impl Bundle {
             let dir = hierarchy.path().join(self.default_cgroup(id).trim_start_matches('/'));
             assert!(!dir.exists(), "cgroup {} left behind", dir.display());
         }
-        assert_eq!(self.processes(), Vec::<i32>::new(), "container processes left behind");
+        let leftover = self.processes();
+        assert!(
+            leftover.is_empty(),
+            "container processes left behind: {}",
+            Self::describe(&leftover)
+        );
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(self.dir.to_str().unwrap()), "host mounts left behind");
     }
@@ -637,9 +669,19 @@ impl Drop for Bundle {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {
-            assert_eq!(leftover, Vec::<i32>::new(), "container processes left behind");
+            assert!(
+                leftover.is_empty(),
+                "container processes left behind: {}",
+                Self::describe(&leftover)
+            );
         }
     }
+}
+
+/// Whether process `pid` still runs this test binary: forked, not yet exec'd.
+fn is_a_copy_of_this_test(pid: i32) -> bool {
+    let exe = |pid: &str| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    exe(&pid.to_string()).is_some_and(|theirs| Some(theirs) == exe("self"))
 }
 
 /// Reads from a pty master until `want` shows up, for at most `limit`.
