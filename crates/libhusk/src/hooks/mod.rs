@@ -26,13 +26,18 @@ const OUTPUT_LIMIT: usize = 512;
 /// Runs `hooks` in order; the first failure is the error. A hook without
 /// `env` runs with an empty environment.
 pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
-    run_all_inheriting(kind, hooks, state, &[])
+    run_each(kind, hooks, state, None)
 }
 
 /// As [`run_all`], but a hook without `env` gets `inherited` (the
 /// startContainer hooks, in the container, get its process's environment,
-/// as runc's do; an empty `env` stays empty).
+/// as runc's do; an empty `env` stays empty), and the fds the program will
+/// get.
 pub fn run_all_inheriting(kind: &str, hooks: &[Hook], state: &str, inherited: &[CString]) -> Result<()> {
+    run_each(kind, hooks, state, Some(inherited))
+}
+
+fn run_each(kind: &str, hooks: &[Hook], state: &str, inherited: Inherited<'_>) -> Result<()> {
     for hook in hooks {
         run(hook, state, inherited, None)
             .map_err(|e| Error::new(format!("{kind} hook {}: {e}", hook.path().display())))?;
@@ -46,7 +51,7 @@ pub fn run_all_inheriting(kind: &str, hooks: &[Hook], state: &str, inherited: &[
 /// not started.
 pub fn run_all_unless(kind: &str, hooks: &[Hook], state: &str, stop: &dyn Fn() -> Option<Error>) -> Result<()> {
     for hook in hooks {
-        run(hook, state, &[], Some(stop))
+        run(hook, state, None, Some(stop))
             .map_err(|e| Error::new(format!("{kind} hook {}: {e}", hook.path().display())))?;
     }
     Ok(())
@@ -69,7 +74,7 @@ fn warn_each(kind: &str, hooks: &[Hook], state: &str, stop: Stop<'_>) {
         // killed (review 43c).
         let result = match stop.and_then(|stop| stop()) {
             Some(e) => Err(Error::new(format!("not run: {e}"))),
-            None => run(hook, state, &[], stop),
+            None => run(hook, state, None, stop),
         };
         if let Err(e) = result {
             log::warn(&format!("{kind} hook {}: {e}", hook.path().display()));
@@ -80,7 +85,11 @@ fn warn_each(kind: &str, hooks: &[Hook], state: &str, stop: Stop<'_>) {
 /// How long a killed hook may take to die before husk stops waiting for it.
 const KILL_LIMIT: Duration = Duration::from_secs(5);
 
-fn command(hook: &Hook, inherited: &[CString]) -> Command {
+/// What a hook run as the container's process would be gets from it: its
+/// environment and its fds. None: a hook of the host, with neither.
+type Inherited<'a> = Option<&'a [CString]>;
+
+fn command(hook: &Hook, inherited: Inherited<'_>) -> Command {
     let mut cmd = Command::new(hook.path());
     let args = hook.args().clone().unwrap_or_default();
     if let Some((arg0, rest)) = args.split_first() {
@@ -90,10 +99,15 @@ fn command(hook: &Hook, inherited: &[CString]) -> Command {
     // leaves no hook behind (what the hook itself starts is its own).
     sys::signal::parent_death_signal(&mut cmd, Signal::SIGKILL);
     sys::signal::empty_signal_mask(&mut cmd);
+    // In the container, under its seccomp filter, which need not allow
+    // close_range, the init has left only the program's fds open.
+    if inherited.is_none() {
+        sys::only_stdio_across_exec(&mut cmd);
+    }
     cmd.env_clear();
     let env: Vec<&[u8]> = match hook.env() {
         Some(env) => env.iter().map(|kv| kv.as_bytes()).collect(),
-        None => inherited.iter().map(|kv| kv.as_bytes()).collect(),
+        None => inherited.unwrap_or_default().iter().map(|kv| kv.as_bytes()).collect(),
     };
     for kv in env {
         if let Some(eq) = kv.iter().position(|b| *b == b'=') {
@@ -196,7 +210,7 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
-fn run(hook: &Hook, state: &str, inherited: &[CString], stop: Stop<'_>) -> Result<()> {
+fn run(hook: &Hook, state: &str, inherited: Inherited<'_>, stop: Stop<'_>) -> Result<()> {
     let (mut output, hook_end) = Output::new()?;
     let hook_end_too = hook_end.try_clone().context(|| "pipe for hook output".into())?;
     // The Command, and husk's copies of the write end with it, are gone once
@@ -402,6 +416,7 @@ fn exited_within(pidfd: &OwnedFd, timeout: Option<Duration>) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     fn hook(json: &str) -> Hook {
         serde_json::from_str(json).unwrap()
@@ -417,6 +432,16 @@ mod tests {
         run_all("test", &[h], r#"{"id":"x"}"#).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}first  v1\n");
         std::fs::remove_file(out).unwrap();
+    }
+
+    #[test]
+    fn a_hook_gets_no_fd_of_husks_caller() {
+        // Not close-on-exec, as what a caller passes is.
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let (r, w) = (read.as_raw_fd(), write.as_raw_fd());
+        let probe = format!("[ -e /proc/self/fd/{r} ] || [ -e /proc/self/fd/{w} ] && exit 3; exit 0");
+        let h = hook(&format!(r#"{{"path":"/bin/sh","args":["sh","-c","{probe}"]}}"#));
+        run_all("test", &[h], "{}").unwrap();
     }
 
     #[test]

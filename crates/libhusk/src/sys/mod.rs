@@ -290,6 +290,17 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     check(ret).map(drop)
 }
 
+/// Has the process that `cmd` spawns get only its stdio across its execve:
+/// what husk's caller left open (podman's, conmon's, a shell's fds) is not
+/// for a hook, as runc's hooks get only their stdio too.
+pub fn only_stdio_across_exec(cmd: &mut std::process::Command) {
+    // SAFETY: the closure makes one syscall, async-signal-safe and
+    // allocation-free, as pre_exec requires; std has set up stdio already.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || cloexec_from(3));
+    }
+}
+
 /// Closes every fd from `first` upwards except those in `keep`.
 pub fn close_fds_from_except(first: RawFd, keep: &[RawFd]) -> io::Result<()> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= first).collect();
