@@ -83,7 +83,7 @@ conformance-cgroupv2: deps-vm $(if $(RUNTIME_TOOLS)$(CONTEST),build)
 		--expected tests/conformance/expected-cgroupv2.txt $(CONFORMANCE_ARGS)
 
 # Benchmarks against Debian's crun and runc (issue #18), as root: writes
-# docs/bench.md, docs/bench-*.svg and README's benchmark table. About an hour;
+# docs/bench.md, docs/bench-*.svg and README's benchmark table. About 5 minutes here;
 # smaller runs through the environment or make's command line (scripts/bench.sh
 # lists the knobs), e.g.
 #   make bench RUNS=5 ROUNDS=1 SCALE=1,10,100 CYCLES=200 MANAGERS=0
