@@ -23,6 +23,17 @@ const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 /// The highest syscall number probed when looking for syscalls newer than a profile.
 const MAX_SYSCALL_PROBE: i32 = 1024;
 
+/// A profile that names more syscalls than this gets a filter in the shape
+/// of a binary tree. With few a tree gains nothing, and with none libseccomp
+/// before 2.5.4 made a filter that ignored the default action (its issue
+/// 370); runc's threshold.
+const TREE_FROM: usize = 8;
+
+/// Changed whenever `compile` makes another filter of the same profile, so
+/// that the cache (keyed by husk's version, which a build does not change)
+/// does not hand back the old one.
+const COMPILE_REVISION: &[u8] = b"binary tree from 8 syscalls";
+
 pub struct Listener {
     pub path: PathBuf,
     pub metadata: String,
@@ -138,6 +149,7 @@ fn cache_key(s: &LinuxSeccomp) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(s).expect("serialises");
     bytes.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
     bytes.extend_from_slice(version.unwrap_or_default().as_bytes());
+    bytes.extend_from_slice(COMPILE_REVISION);
     // The entry's layout: an entry of another layout is a miss.
     bytes.extend_from_slice(b"\0entry: key, unknown names, bpf");
     bytes
@@ -284,6 +296,21 @@ fn architectures(s: &LinuxSeccomp) -> Result<Vec<ScmpArch>> {
 }
 
 pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
+    let plan = compile_shaped(s, true)?;
+    // A tree is longer than the chain: one the kernel would refuse for its
+    // length, where the chain fits, is not worth the failure.
+    if plan.bpf.len() / 8 > BPF_MAXINSNS {
+        return compile_shaped(s, false);
+    }
+    Ok(plan)
+}
+
+/// The most instructions the kernel takes in one filter.
+const BPF_MAXINSNS: usize = 4096;
+
+/// As [`compile`]; `tree_if_large`: false gives the chain whatever the size
+/// (what the tests compare the tree with).
+fn compile_shaped(s: &LinuxSeccomp, tree_if_large: bool) -> Result<SeccompPlan> {
     let err = libseccomp_error;
     let default = action(s.default_action(), s.default_errno_ret());
     let mut ctx = ScmpFilterContext::new(default).map_err(err("default action"))?;
@@ -302,6 +329,15 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompPlan> {
     }
     unknown.sort();
     unknown.dedup();
+    if tree_if_large && named.len() > TREE_FROM {
+        // A chain of one test per syscall costs the kernel at load a pass
+        // of it for every syscall number of every architecture (the cache of
+        // what is always allowed), and every syscall a pass down to its
+        // test: a tree is O(log n). Loading husk's default profile took
+        // ~840 us as a chain, ~370 as a tree (`exec --debug`). Only an
+        // optimisation: a libseccomp older than 2.5 makes the chain.
+        let _ = ctx.set_ctl_optimize(2);
+    }
     if !matches!(
         default,
         ScmpAction::Allow | ScmpAction::Log | ScmpAction::Errno(libc::ENOSYS)
@@ -452,6 +488,143 @@ mod tests {
         assert_eq!(p.unknown, ["no_such_syscall_xyz"]);
         assert_eq!(p.flags, FLAG_LOG);
         assert!(p.listener.is_none());
+    }
+
+    /// What classic BPF `filter` returns for one seccomp_data: a small
+    /// interpreter of the instructions libseccomp emits.
+    fn run_bpf(filter: &[u8], data: &[u8; 64]) -> u32 {
+        let insn = |pc: usize| {
+            let b = &filter[pc * 8..pc * 8 + 8];
+            let k = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+            (u16::from_le_bytes([b[0], b[1]]), b[2] as usize, b[3] as usize, k)
+        };
+        let (mut a, mut x, mut mem, mut pc) = (0u32, 0u32, [0u32; 16], 0usize);
+        loop {
+            let (code, jt, jf, k) = insn(pc);
+            pc += 1;
+            let jump = |cond: bool| if cond { jt } else { jf };
+            match code {
+                0x20 => a = u32::from_le_bytes(data[k as usize..k as usize + 4].try_into().unwrap()),
+                0x00 => a = k,
+                0x01 => x = k,
+                0x60 => a = mem[k as usize],
+                0x61 => x = mem[k as usize],
+                0x02 => mem[k as usize] = a,
+                0x03 => mem[k as usize] = x,
+                0x54 => a &= k,
+                0x44 => a |= k,
+                0x07 => x = a,
+                0x87 => a = x,
+                0x05 => pc += k as usize,
+                0x15 => pc += jump(a == k),
+                0x25 => pc += jump(a > k),
+                0x35 => pc += jump(a >= k),
+                0x45 => pc += jump(a & k != 0),
+                0x1d => pc += jump(a == x),
+                0x2d => pc += jump(a > x),
+                0x3d => pc += jump(a >= x),
+                0x4d => pc += jump(a & x != 0),
+                0x06 => return k,
+                0x16 => return a,
+                other => panic!("BPF opcode {other:#x} at {}", pc - 1),
+            }
+        }
+    }
+
+    /// The chain and the tree of `p` return the same for every syscall
+    /// number of every x86 architecture, with arguments from `values`.
+    fn assert_tree_is_chain(p: &LinuxSeccomp, values: &[u64]) {
+        let chain = compile_shaped(p, false).unwrap().bpf;
+        let tree = compile(p).unwrap().bpf;
+        assert_ne!(chain, tree, "no tree was made");
+        const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        const X32_BIT: u32 = 0x4000_0000;
+        let targets = [
+            (AUDIT_ARCH_X86_64, 0),
+            (AUDIT_ARCH_X86_64, X32_BIT),
+            (AUDIT_ARCH_I386, 0),
+            (0xdead, 0),
+        ];
+        let mut checked = 0;
+        for (arch, bit) in targets {
+            for nr in 0..600u32 {
+                for &v in values {
+                    for which in 0..7 {
+                        let mut data = [0u8; 64];
+                        data[0..4].copy_from_slice(&(nr | bit).to_le_bytes());
+                        data[4..8].copy_from_slice(&arch.to_le_bytes());
+                        for i in 0..6 {
+                            let arg = if which == 6 || which == i { v } else { 0 };
+                            data[16 + i * 8..24 + i * 8].copy_from_slice(&arg.to_le_bytes());
+                        }
+                        let (c, t) = (run_bpf(&chain, &data), run_bpf(&tree, &data));
+                        assert_eq!(c, t, "arch {arch:#x} nr {} arg {which} = {v:#x}", nr | bit);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn the_tree_filter_of_the_default_profile_decides_as_the_chain() {
+        let p: LinuxSeccomp = serde_json::from_str(crate::spec::template::DEFAULT_SECCOMP).unwrap();
+        let values = [
+            0,
+            1,
+            8,
+            0x20000,
+            0x20008,
+            0xffff_ffff,
+            0x7e02_0000,
+            0x1000_0000,
+            0x1_0000_0000,
+            u64::MAX,
+        ];
+        assert_tree_is_chain(&p, &values);
+    }
+
+    #[test]
+    fn the_tree_filter_of_rules_with_arguments_decides_as_the_chain() {
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,
+                "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
+                "syscalls":[
+                  {"names":["read","write","close","openat","mmap","brk","exit","exit_group","futex","getpid"],"action":"SCMP_ACT_ALLOW"},
+                  {"names":["socket"],"action":"SCMP_ACT_ERRNO","errnoRet":97,"args":[{"index":0,"value":16,"op":"SCMP_CMP_EQ"}]},
+                  {"names":["socketpair"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":10,"op":"SCMP_CMP_LE"}]},
+                  {"names":["ioctl"],"action":"SCMP_ACT_ALLOW","args":[{"index":1,"value":21505,"op":"SCMP_CMP_NE"}]},
+                  {"names":["kill"],"action":"SCMP_ACT_TRAP","args":[{"index":1,"value":9,"op":"SCMP_CMP_GE"}]},
+                  {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]},
+                  {"names":["lseek"],"action":"SCMP_ACT_ALLOW","args":[{"index":2,"value":4294967296,"op":"SCMP_CMP_LT"}]},
+                  {"names":["mkdir","rmdir","unlink"],"action":"SCMP_ACT_LOG"},
+                  {"names":["ptrace"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#,
+        );
+        let values = [
+            0,
+            1,
+            9,
+            10,
+            11,
+            16,
+            21505,
+            0x7e02_0000,
+            0x1000_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            u64::MAX,
+        ];
+        assert_tree_is_chain(&p, &values);
+    }
+
+    #[test]
+    fn a_profile_of_few_syscalls_stays_a_chain() {
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["ptrace"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        assert_eq!(compile(&p).unwrap().bpf, compile_shaped(&p, false).unwrap().bpf);
     }
 
     #[test]
