@@ -384,7 +384,12 @@ fn write_without_sigpipe(fd: &OwnedFd, buf: &[u8]) -> std::io::Result<usize> {
 
 /// SIGKILL to a hook past its timeout, and to its process group if it made one
 /// (runc kills the hook alone, but a hook that set up its own group, such as
-/// one run through setsid, would leave the rest of it running). The hook is
+/// one run through setsid, would leave the rest of it running). Hooks are not
+/// started in a group of their own, which would end what a script hook
+/// started too: a group leader's setsid(2) fails and setsid(1) forks and
+/// returns at once, so a hook run through setsid would change (tried:
+/// hooks.rs `a_timed_out_hook_that_made_its_own_process_group...` then
+/// saw its hook end at once). The hook is
 /// killed and waited for first: dead, it cannot change its group any more, and
 /// unreaped, its pid (and so its group id) cannot be anyone else's.
 fn kill(child: &mut Child, pidfd: &OwnedFd) {
