@@ -23,8 +23,8 @@ const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 /// The highest syscall number probed when looking for syscalls newer than a profile.
 const MAX_SYSCALL_PROBE: i32 = 1024;
 
-/// A profile that names more syscalls than this gets a filter in the shape
-/// of a binary tree. With few a tree gains nothing, and with none libseccomp
+/// A profile that adds rules for more syscalls than this gets a filter in
+/// the shape of a binary tree. With few a tree gains nothing, and with none libseccomp
 /// before 2.5.4 made a filter that ignored the default action (its issue
 /// 370); runc's threshold.
 const TREE_FROM: usize = 8;
@@ -32,7 +32,7 @@ const TREE_FROM: usize = 8;
 /// Changed whenever `compile` makes another filter of the same profile, so
 /// that the cache (keyed by husk's version, which a build does not change)
 /// does not hand back the old one.
-const COMPILE_REVISION: &[u8] = b"binary tree from 8 syscalls";
+const COMPILE_REVISION: &[u8] = b"binary tree past 8 syscalls with rules";
 
 pub struct Listener {
     pub path: PathBuf,
@@ -321,15 +321,21 @@ fn compile_shaped(s: &LinuxSeccomp, tree_if_large: bool) -> Result<SeccompPlan> 
         }
     }
     let (flags, listener) = flags_and_listener(s)?;
-    let mut named = HashSet::new();
-    let mut unknown = Vec::new();
+    let mut seen = Names::default();
     for (i, rule) in s.syscalls().as_deref().unwrap_or(&[]).iter().enumerate() {
         let act = action(rule.action(), rule.errno_ret());
-        add_rule(&mut ctx, i, rule, act, default, &mut named, &mut unknown)?;
+        add_rule(&mut ctx, i, rule, act, default, &mut seen)?;
     }
+    let Names {
+        named,
+        ruled,
+        mut unknown,
+    } = seen;
     unknown.sort();
     unknown.dedup();
-    if tree_if_large && named.len() > TREE_FROM {
+    // Counted by the syscalls that got a rule: names with the default
+    // action add none (review 48b).
+    if tree_if_large && ruled.len() > TREE_FROM {
         // A chain of one test per syscall costs the kernel at load a pass
         // of it for every syscall number of every architecture (the cache of
         // what is always allowed), and every syscall a pass down to its
@@ -385,24 +391,32 @@ fn conditions(i: usize, rule: &LinuxSyscall) -> Result<(Vec<ScmpArgCompare>, boo
     Ok((conditions, repeats))
 }
 
+/// The syscalls a profile names, those of them that got a rule (an action
+/// other than the default), and the names libseccomp does not know.
+#[derive(Default)]
+struct Names {
+    named: HashSet<i32>,
+    ruled: HashSet<i32>,
+    unknown: Vec<String>,
+}
+
 fn add_rule(
     ctx: &mut ScmpFilterContext,
     i: usize,
     rule: &LinuxSyscall,
     act: ScmpAction,
     default: ScmpAction,
-    named: &mut HashSet<i32>,
-    unknown: &mut Vec<String>,
+    seen: &mut Names,
 ) -> Result<()> {
     // Conditions on one argument index are alternatives: one rule each (as runc does).
     let (conditions, repeats) = conditions(i, rule)?;
     for name in rule.names() {
         // A name this libseccomp does not know is skipped, not fatal.
         let Ok(sc) = ScmpSyscall::from_name(name) else {
-            unknown.push(name.clone());
+            seen.unknown.push(name.clone());
             continue;
         };
-        named.insert(sc.as_raw_syscall());
+        seen.named.insert(sc.as_raw_syscall());
         if act == default {
             continue;
         }
@@ -417,6 +431,7 @@ fn add_rule(
             ctx.add_rule_conditional(act, sc, &conditions)
         };
         added.map_err(|e| Error::new(format!("linux.seccomp.syscalls[{i}] {name}: {e}")))?;
+        seen.ruled.insert(sc.as_raw_syscall());
     }
     Ok(())
 }
@@ -623,6 +638,11 @@ mod tests {
     fn a_profile_of_few_syscalls_stays_a_chain() {
         let p = profile(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["ptrace"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        assert_eq!(compile(&p).unwrap().bpf, compile_shaped(&p, false).unwrap().bpf);
+        // Names with the default action add no rule, however many.
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read","write","close","openat","mmap","brk","futex","getpid","gettid","uname"],"action":"SCMP_ACT_ALLOW"}]}"#,
         );
         assert_eq!(compile(&p).unwrap().bpf, compile_shaped(&p, false).unwrap().bpf);
     }
