@@ -85,8 +85,8 @@ fn warn_each(kind: &str, hooks: &[Hook], state: &str, stop: Stop<'_>) {
 /// How long a killed hook may take to die before husk stops waiting for it.
 const KILL_LIMIT: Duration = Duration::from_secs(5);
 
-/// What a hook run as the container's process would be gets from it: its
-/// environment and its fds. None: a hook of the host, with neither.
+/// What a hook run in the container gets of its process: the environment
+/// and the fds. None: a hook of the host, which gets neither.
 type Inherited<'a> = Option<&'a [CString]>;
 
 fn command(hook: &Hook, inherited: Inherited<'_>) -> Command {
