@@ -178,7 +178,13 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
             preserve,
             console: to_init,
         };
-        spawn_init(&plan, &locked, args, fds, record, &mut cgroup, caller)
+        let c = Creating {
+            plan: &plan,
+            locked: &locked,
+            args,
+            caller,
+        };
+        spawn_init(c, fds, record, &mut cgroup)
     });
     match spawned {
         Ok((saved, early)) => Ok(Spawned {
@@ -340,20 +346,74 @@ pub(super) fn describe(
     }
 }
 
+/// What stays the same through one `create` of the init.
+#[derive(Clone, Copy)]
+struct Creating<'a> {
+    plan: &'a Plan,
+    locked: &'a Locked,
+    args: &'a CreateOptions,
+    caller: Caller<'a>,
+}
+
+/// husk's side of a cloned init.
+struct Cloned {
+    pid: libc::pid_t,
+    to_init: InitParent,
+    /// husk's CPUs before the clone (see `make_way_for_child`).
+    cpus: Option<nix::sched::CpuSet>,
+    /// Whether husk makes the cgroup after the clone, while the init builds
+    /// the container.
+    cgroup_after_clone: bool,
+}
+
 fn spawn_init(
-    plan: &Plan,
-    locked: &Locked,
-    args: &CreateOptions,
+    c: Creating,
     fds: Fds,
     mut saved: Saved,
     cgroup: &mut Box<dyn Driver>,
-    caller: Caller,
 ) -> Result<(Saved, Option<EarlyStart>)> {
-    let Fds {
-        preserve: preserve_fds,
-        console,
-    } = fds;
-    let fifo_path = locked.dir.join(FIFO);
+    let (exec_fifo, early_reader) = make_exec_fifo(c, &saved)?;
+    let init = clone_init(c, fds, exec_fifo, early_reader.as_ref(), cgroup)?;
+    let mut guard = InitGuard {
+        pid: init.pid,
+        armed: true,
+        cgroup: None,
+    };
+    let Some(stat) = sys::process_stat(init.pid) else {
+        bail!("container init {} vanished at once", init.pid)
+    };
+    // Both of us have work to do until it is ready (see cgroup_after_clone).
+    // Not when husk will run hooks: moving records a CPU set on husk, which
+    // its hooks (and what they leave running) would inherit as a limit.
+    if let (Some(cpus), Some(cpu), false) = (&init.cpus, stat.processor, c.plan.has_host_hooks()) {
+        sys::process::make_way_for_child(cpus, cpu);
+    }
+    (saved.pid, saved.start_time) = (init.pid, stat.start_time);
+    let born_in = super::members::init_mount_namespace(
+        &saved,
+        init.pid,
+        c.plan.namespaces.is_new(libc::CLONE_NEWNS),
+        c.plan.namespaces.is_new(libc::CLONE_NEWPID),
+    );
+    if let Err(e) = set_up_init(c, &init, &saved, cgroup) {
+        return Err(set_up_failed(e, c.plan, &init, &mut guard));
+    }
+    // What the driver made (none for a best-effort cgroup that could not be made).
+    saved.cgroup = cgroup.record();
+    guard.cgroup = Some(saved.cgroup.clone());
+    await_ready(c, &init, &mut guard, &mut saved)?;
+    let new_pid_namespace = c.plan.namespaces.is_new(libc::CLONE_NEWPID);
+    saved.mount_namespace = super::members::mount_namespace_to_record(&saved, born_in, new_pid_namespace);
+    let early = commit(c, &init, &saved, early_reader)?;
+    guard.armed = false;
+    Ok((saved, early))
+}
+
+/// Makes the exec fifo in the state directory: what the init gets of it
+/// (the write end for `run`, else a path fd to reopen it by), and for `run`
+/// the read end.
+fn make_exec_fifo(c: Creating, saved: &Saved) -> Result<(ExecFifo, Option<OwnedFd>)> {
+    let fifo_path = c.locked.dir.join(FIFO);
     let fifo = sys::cstring(&fifo_path)?;
     nix::unistd::mkfifo(fifo.as_c_str(), nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(std::io::Error::from)
@@ -366,7 +426,7 @@ fn spawn_init(
     // The init holds only the fifo until `start`, never the state directory:
     // a container process that can read the init's fds must find nothing
     // there to climb out of with "..".
-    let (exec_fifo, early_reader) = match open_exec_fifo_early(plan, &saved, caller) {
+    Ok(match open_exec_fifo_early(c.plan, saved, c.caller) {
         true => {
             let reader = super::start::open_fifo(&fifo_path)?;
             let writer = sys::openat(libc::AT_FDCWD, &fifo, libc::O_WRONLY | libc::O_NONBLOCK, 0)
@@ -377,7 +437,23 @@ fn spawn_init(
             ExecFifo::Path(sys::openat(libc::AT_FDCWD, &fifo, libc::O_PATH, 0)?),
             None,
         ),
-    };
+    })
+}
+
+/// Clones the init into its namespaces (and, where the driver can, its
+/// cgroup); the clone runs `init::run` and never returns here.
+fn clone_init(
+    c: Creating,
+    fds: Fds,
+    exec_fifo: ExecFifo,
+    early_reader: Option<&OwnedFd>,
+    cgroup: &mut Box<dyn Driver>,
+) -> Result<Cloned> {
+    let plan = c.plan;
+    let Fds {
+        preserve: preserve_fds,
+        console,
+    } = fds;
     let (to_init, init_end) = channel::init_channel()?;
     // On a v1 host the cgroup is made while the init builds the container
     // (its namespaces and mounts take longer), which waits for it only where
@@ -389,7 +465,7 @@ fn spawn_init(
     }
     warn_unmounted(plan);
     let mut premounted = crate::rootfs::idmapped_trees(plan)?;
-    let clone_before_root = premount_notify_dir(plan, &locked.dir, &mut premounted)?;
+    let clone_before_root = premount_notify_dir(plan, &c.locked.dir, &mut premounted)?;
     let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
@@ -436,7 +512,7 @@ fn spawn_init(
             channel: init_end,
             exec_fifo,
             preserve_fds,
-            close: [Some(locked.lock_fd()), early_reader.as_ref().map(|r| r.as_raw_fd())]
+            close: [Some(c.locked.lock_fd()), early_reader.map(|r| r.as_raw_fd())]
                 .into_iter()
                 .flatten()
                 .collect(),
@@ -453,109 +529,108 @@ fn spawn_init(
     // Ours closed: the init's end alone tells `start` whether it exec'd.
     drop(exec_fifo);
     log::step("init cloned");
-    let mut guard = InitGuard {
+    Ok(Cloned {
         pid,
-        armed: true,
-        cgroup: None,
-    };
-    let Some(stat) = sys::process_stat(pid) else {
-        bail!("container init {pid} vanished at once")
-    };
-    // Both of us have work to do until it is ready (see cgroup_after_clone).
-    // Not when husk will run hooks: moving records a CPU set on husk, which
-    // its hooks (and what they leave running) would inherit as a limit.
-    if let (Some(cpus), Some(cpu), false) = (&cpus, stat.processor, plan.has_host_hooks()) {
-        sys::process::make_way_for_child(cpus, cpu);
+        to_init,
+        cpus,
+        cgroup_after_clone,
+    })
+}
+
+/// husk's half of the init's setup, while the init does its own: the state
+/// that names the init, its uid/gid maps, its cgroup, the config as it was.
+fn set_up_init(c: Creating, init: &Cloned, saved: &Saved, cgroup: &mut Box<dyn Driver>) -> Result<()> {
+    let (plan, locked, to_init) = (c.plan, c.locked, &init.to_init);
+    locked.record(saved)?;
+    if let Some(userns) = &plan.userns {
+        // The init waits for its maps before it does anything.
+        crate::process::userns::write_maps(init.pid, userns)?;
+        to_init.send_maps_written().context(|| "signal container init".into())?;
+        log::step("uid/gid maps written");
     }
-    (saved.pid, saved.start_time) = (pid, stat.start_time);
-    let born_in = super::members::init_mount_namespace(
-        &saved,
-        pid,
-        plan.namespaces.is_new(libc::CLONE_NEWNS),
-        plan.namespaces.is_new(libc::CLONE_NEWPID),
-    );
-    let mut set_up = || -> Result<()> {
-        locked.record(&saved)?;
-        if let Some(userns) = &plan.userns {
-            // The init waits for its maps before it does anything.
-            crate::process::userns::write_maps(pid, userns)?;
-            to_init.send_maps_written().context(|| "signal container init".into())?;
-            log::step("uid/gid maps written");
-        }
-        if cgroup_after_clone {
-            make_cgroup(plan, cgroup)?;
-            let tasks = match cgroup.self_placement()? {
-                Some(placement) => placement.into_tasks()?,
-                // Given up (unprivileged, best effort): no cgroup to join.
-                None if cgroup.cgroup().is_none() => Vec::new(),
-                None => bail!("container cgroup: no files through which the init could join it"),
-            };
-            // Sent first: the init moves itself while the cgroup tmpfs is built.
-            to_init.send_tasks(&tasks).context(|| "signal container init".into())?;
-            drop(tasks);
-            let tree = match cgroup.cgroup() {
-                Some(c) => crate::rootfs::cgroup_tree_for_init(plan, &c.path),
-                None => None,
-            };
-            to_init
-                .send_placed_with(tree.as_ref())
-                .context(|| "signal container init".into())?;
-            log::step("cgroup made, its files handed to the init");
-        } else if plan.parent_places_cgroup() {
-            // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
-            // the init sets up its mounts meanwhile, and waits only where it must.
-            let mut recorded = |cgroup: &crate::cgroups::Record| {
-                let cgroup = cgroup.clone();
-                locked.record(&Saved {
-                    cgroup,
-                    ..saved.clone()
-                })
-            };
-            cgroup.place(pid, &mut recorded)?;
-            to_init.send_placed().context(|| "signal container init".into())?;
-            log::step("init placed in its cgroup");
-        }
-        // exec reads the config as it was at create. Written while the init
-        // sets up, not after.
-        state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)
-    };
-    if let Err(e) = set_up() {
-        // The init may be waiting for us: stop it, so that the read below
-        // finds either why it failed on its own (said before it exited) or
-        // the end of the socket, never a wait.
-        sigkill(pid);
-        let status = guard.reap();
-        let gone = matches!(e.errno(), Some(libc::EPIPE | libc::ECONNRESET));
-        return Err(match to_init.failure() {
-            Some(said) => Error::new(said),
-            // Its end closed under us: it had died (how is its status).
-            None if gone => init_died(status, plan),
-            None => e,
-        });
+    if init.cgroup_after_clone {
+        make_cgroup(plan, cgroup)?;
+        let tasks = match cgroup.self_placement()? {
+            Some(placement) => placement.into_tasks()?,
+            // Given up (unprivileged, best effort): no cgroup to join.
+            None if cgroup.cgroup().is_none() => Vec::new(),
+            None => bail!("container cgroup: no files through which the init could join it"),
+        };
+        // Sent first: the init moves itself while the cgroup tmpfs is built.
+        to_init.send_tasks(&tasks).context(|| "signal container init".into())?;
+        drop(tasks);
+        let tree = match cgroup.cgroup() {
+            Some(c) => crate::rootfs::cgroup_tree_for_init(plan, &c.path),
+            None => None,
+        };
+        to_init
+            .send_placed_with(tree.as_ref())
+            .context(|| "signal container init".into())?;
+        log::step("cgroup made, its files handed to the init");
+    } else if plan.parent_places_cgroup() {
+        // The first migration on cgroup v1 waits for an RCU grace period (~10 ms):
+        // the init sets up its mounts meanwhile, and waits only where it must.
+        let mut recorded = |cgroup: &crate::cgroups::Record| {
+            let cgroup = cgroup.clone();
+            locked.record(&Saved {
+                cgroup,
+                ..saved.clone()
+            })
+        };
+        cgroup.place(init.pid, &mut recorded)?;
+        to_init.send_placed().context(|| "signal container init".into())?;
+        log::step("init placed in its cgroup");
     }
-    // What the driver made (none for a best-effort cgroup that could not be made).
-    saved.cgroup = cgroup.record();
-    guard.cgroup = Some(saved.cgroup.clone());
+    // exec reads the config as it was at create. Written while the init
+    // sets up, not after.
+    state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)
+}
+
+/// The error of a failed [`set_up_init`]. The init may be waiting for us:
+/// it is killed first, so that the read of its end finds either why it
+/// failed on its own (said before it exited) or the end of the socket,
+/// never a wait.
+fn set_up_failed(e: Error, plan: &Plan, init: &Cloned, guard: &mut InitGuard) -> Error {
+    sigkill(init.pid);
+    let status = guard.reap();
+    let gone = matches!(e.errno(), Some(libc::EPIPE | libc::ECONNRESET));
+    match init.to_init.failure() {
+        Some(said) => Error::new(said),
+        // Its end closed under us: it had died (how is its status).
+        None if gone => init_died(status, plan),
+        None => e,
+    }
+}
+
+/// Answers the init until it is ready: the prestart and createRuntime hooks
+/// when it asks, its seccomp fd for the listener, and the pid of the process
+/// it started in a pid namespace it joined late, which takes its place.
+fn await_ready(c: Creating, init: &Cloned, guard: &mut InitGuard, saved: &mut Saved) -> Result<()> {
+    let to_init = &init.to_init;
     loop {
-        if let Caller::Run { foreground: Some(fg) } = caller {
+        if let Caller::Run { foreground: Some(fg) } = c.caller {
             fg.until_readable(to_init.as_fd())
-                .map_err(|sig| unstarted("run", &args.id, sig))?;
+                .map_err(|sig| unstarted("run", &c.args.id, sig))?;
         }
         match to_init.recv_setup().context(|| "read from container init".into())? {
             FromInit::Ready => {
                 log::step("init ready");
-                let new_pid_namespace = plan.namespaces.is_new(libc::CLONE_NEWPID);
-                saved.mount_namespace = super::members::mount_namespace_to_record(&saved, born_in, new_pid_namespace);
-                break;
+                return Ok(());
             }
             FromInit::RunHooks => {
                 // Steps 3-5 of the spec's lifecycle come after step 2, the last
                 // one it calls `creating` (crun and runtime-tools agree; runc
                 // says `creating`).
                 let state = saved.hook_state("created");
-                let h = &plan.hooks;
-                run_hooks(caller, &args.id, "prestart", h.prestart().as_deref(), &state)?;
-                run_hooks(caller, &args.id, "createRuntime", h.create_runtime().as_deref(), &state)?;
+                let h = &c.plan.hooks;
+                run_hooks(c.caller, &c.args.id, "prestart", h.prestart().as_deref(), &state)?;
+                run_hooks(
+                    c.caller,
+                    &c.args.id,
+                    "createRuntime",
+                    h.create_runtime().as_deref(),
+                    &state,
+                )?;
                 log::step("prestart and createRuntime hooks run");
                 to_init
                     .send_hook_state(&state)
@@ -564,15 +639,15 @@ fn spawn_init(
             FromInit::SeccompFd(fd) => {
                 // At once, as runc (state `creating`): the init's next calls
                 // may be ones the listener must answer.
-                if let Some(listener) = plan.seccomp.as_ref().and_then(|s| s.listener.as_ref()) {
-                    send_to_listener(listener, &fd, &saved)?;
+                if let Some(listener) = c.plan.seccomp.as_ref().and_then(|s| s.listener.as_ref()) {
+                    send_to_listener(listener, &fd, saved)?;
                 }
             }
             // The init started the container's process in the pid namespace it
             // joins late, and exits: that process is the container's init now.
-            FromInit::Pid(process) if guard.pid == pid && sys::is_own_child(process) => {
+            FromInit::Pid(process) if guard.pid == init.pid && sys::is_own_child(process) => {
                 guard.reap();
-                guard = InitGuard {
+                *guard = InitGuard {
                     pid: process,
                     armed: true,
                     cgroup: Some(saved.cgroup.clone()),
@@ -581,7 +656,7 @@ fn spawn_init(
                     bail!("container process {process} vanished at once")
                 };
                 (saved.pid, saved.start_time) = (process, start_time);
-                locked.record(&saved)?;
+                c.locked.record(saved)?;
             }
             FromInit::Failed(e) => {
                 guard.reap();
@@ -590,12 +665,17 @@ fn spawn_init(
             FromInit::Pid(process) => bail!("container init sent an unexpected message: pid {process}"),
             FromInit::Exited => {
                 let status = guard.reap();
-                return Err(init_died(status, plan));
+                return Err(init_died(status, c.plan));
             }
         }
     }
-    locked.commit(&saved)?;
-    if let Some(p) = &args.pid_file {
+}
+
+/// Commits the ready container's record (and the pid file), then lets the
+/// init go on; for `run`, what it takes before (see `EarlyStart`).
+fn commit(c: Creating, init: &Cloned, saved: &Saved, early_reader: Option<OwnedFd>) -> Result<Option<EarlyStart>> {
+    c.locked.commit(saved)?;
+    if let Some(p) = &c.args.pid_file {
         let path = absolute(p)?;
         state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
     }
@@ -603,10 +683,9 @@ fn spawn_init(
         Some(fifo) => Some(EarlyStart::new(fifo, saved.pid)?),
         None => None,
     };
-    detach(&to_init)?;
+    detach(&init.to_init)?;
     log::step("state committed, init detached");
-    guard.armed = false;
-    Ok((saved, early))
+    Ok(early)
 }
 
 /// The NOTIFY_SOCKET directory inside the state directory, cloned here for

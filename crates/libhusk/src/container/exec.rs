@@ -64,7 +64,6 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
 }
 
 fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate::state::Saved) -> Result<i32> {
-    let rootless = mode.rootless;
     let dir = store.dir(&a.id);
     let status = state::status_of(&dir, saved);
     match status {
@@ -76,6 +75,52 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         _ => {}
     }
     let sub_cgroups = SubCgroups::parse(&a.cgroup)?;
+    let planned = plan_exec(store, a, mode.rootless, &dir)?;
+    crate::log::step("state and config loaded, process planned, seccomp filter ready");
+    let cgroup = Targets::of(&saved.cgroup, &sub_cgroups)?;
+    let _alive = container::open_init(saved)?;
+    let entry = open_init_entry(a, saved, status)?;
+    crate::log::step("init's namespaces opened");
+    let (console_end, proxy) =
+        container::stdio::console_for(planned.plan.terminal, a.console_socket.as_deref(), !a.detach)?;
+    let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
+    let joiner = clone_joiner(&planned, a, &entry, console_end, &cgroup)?;
+    // The joiner goes into the container's cgroups, and the exec process it
+    // starts is born there. Unprivileged, the cgroups are usually not ours to
+    // write: best effort then, unless --cgroup asked for a particular one.
+    if !joiner.self_placed {
+        let best_effort = planned.rootless && sub_cgroups == SubCgroups::None;
+        place_joiner(&joiner, &cgroup, saved.pid, best_effort)?;
+        crate::log::step("joiner placed in the container's cgroups");
+    }
+    let pid = await_exec_process(a, &joiner, foreground.as_ref())?;
+    if let Some(p) = &a.pid_file {
+        if let Err(e) = write_pid_file(p, pid) {
+            // A caller told of a failure must not find the process running
+            // (as runc): it would never be waited for, nor killed.
+            end_exec_process(pid);
+            return Err(e);
+        }
+    }
+    match foreground {
+        None => Ok(0),
+        Some(fg) => {
+            let master = proxy.as_ref().map(console::receive_master).transpose()?;
+            fg.wait(pid, master, None)
+        }
+    }
+}
+
+/// The exec process as planned from the container's config as it was at
+/// create and exec's options.
+struct Planned {
+    plan: spec::ProcessPlan,
+    filter: Option<seccomp::SeccompPlan>,
+    last_cap: u8,
+    rootless: bool,
+}
+
+fn plan_exec(store: &Store, a: &ExecOptions, rootless: bool, dir: &std::path::Path) -> Result<Planned> {
     let text = std::fs::read_to_string(dir.join("config.json")).context(|| format!("container \"{}\" config", a.id))?;
     let spec = spec::parse(&text)?;
     let process = exec_process(&spec, a)?;
@@ -96,9 +141,22 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         .as_ref()
         .map(|s| seccomp::compile_cached(s, &cache))
         .transpose()?;
-    crate::log::step("state and config loaded, process planned, seccomp filter ready");
-    let cgroup = Targets::of(&saved.cgroup, &sub_cgroups)?;
-    let _alive = container::open_init(saved)?;
+    Ok(Planned {
+        plan,
+        filter,
+        last_cap,
+        rootless,
+    })
+}
+
+/// The init's namespaces, and its root when it has no mount namespace of
+/// its own (it only chrooted: so does the exec).
+struct InitEntry {
+    namespaces: NamespacePlan,
+    root: Option<OwnedFd>,
+}
+
+fn open_init_entry(a: &ExecOptions, saved: &crate::state::Saved, status: Status) -> Result<InitEntry> {
     let namespaces = init_namespaces(saved.pid).map_err(|e| match (status, e.errno()) {
         // The waiting init is not dumpable, so that nothing of the container
         // reaches husk through it: /proc/PID/ns is root's until it execs.
@@ -109,7 +167,6 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         )),
         _ => e,
     })?;
-    // In husk's own mount namespace the init only chrooted: so does the exec.
     let root = (!namespaces.has(libc::CLONE_NEWNS))
         .then(|| init_root(saved.pid))
         .transpose()?;
@@ -118,42 +175,58 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     if !saved.init_alive() {
         return Err(Error::not_running(&a.id));
     }
-    crate::log::step("init's namespaces opened");
-    let (console_end, proxy) = container::stdio::console_for(plan.terminal, a.console_socket.as_deref(), !a.detach)?;
-    let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
+    Ok(InitEntry { namespaces, root })
+}
 
+/// husk's side of the cloned joiner.
+struct Joiner {
+    pid: libc::pid_t,
+    to_child: ExecParent,
+    /// It moves itself into the container's cgroups (else husk moves it).
+    self_placed: bool,
+}
+
+/// Clones the joiner, which enters the init's namespaces and starts the exec
+/// process; the clone runs `join_and_spawn` and never returns here.
+fn clone_joiner(
+    planned: &Planned,
+    a: &ExecOptions,
+    entry: &InitEntry,
+    console_end: Option<OwnedFd>,
+    cgroup: &Targets,
+) -> Result<Joiner> {
     let (to_child, child_end) = channel::exec_channel()?;
     // Privileged, the joiner moves itself into the container's cgroups where
     // it can (see cgroups::place); unprivileged, husk tries it (best effort).
-    let mut placement = match rootless {
+    let mut placement = match planned.rootless {
         true => None,
         false => cgroup.self_placement()?,
     };
     let self_placed = placement.is_some();
     let husk_pid = std::process::id() as libc::pid_t;
     crate::log::step("stdio, signals and cgroup files ready");
-    let oom_score_adj = OomScoreAdjForClone::set(&plan.attrs)?;
+    let oom_score_adj = OomScoreAdjForClone::set(&planned.plan.attrs)?;
     // Inherited by every clone: the exec process is non-dumpable from birth to execve.
     sys::set_non_dumpable();
     // SAFETY: husk is single-threaded; the child only runs `join_and_spawn` and exits.
     #[allow(unsafe_code)]
-    let joiner = sys::process::clone_with_strings_blanked(b"husk\0exec", || unsafe {
+    let pid = sys::process::clone_with_strings_blanked(b"husk\0exec", || unsafe {
         SelfPlacement::clone_with(placement.as_mut(), 0, None)
     })
     .context(|| "clone exec process".into())?;
-    match joiner {
+    match pid {
         0 => oom_score_adj.forget(),
         _ => oom_score_adj.restore(),
     }
-    if joiner == 0 {
+    if pid == 0 {
         drop(to_child);
         join_and_spawn(ExecArgs {
-            plan: &plan,
-            filter: filter.as_ref(),
-            last_cap,
-            namespaces: &namespaces,
-            root: root.as_ref(),
-            rootless,
+            plan: &planned.plan,
+            filter: planned.filter.as_ref(),
+            last_cap: planned.last_cap,
+            namespaces: &entry.namespaces,
+            root: entry.root.as_ref(),
+            rootless: planned.rootless,
             channel: child_end,
             console: console_end,
             preserve_fds: a.preserve_fds,
@@ -165,35 +238,40 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     drop(child_end);
     drop(console_end);
     crate::log::step("joiner cloned");
-    // The joiner goes into the container's cgroups, and the exec process it
-    // starts is born there. Unprivileged, the cgroups are usually not ours to
-    // write: best effort then, unless --cgroup asked for a particular one.
-    let best_effort = rootless && sub_cgroups == SubCgroups::None;
-    let joined = match self_placed {
-        true => Ok(()),
-        false => cgroup
-            .join(joiner, saved.pid)
-            .or_else(|e| if best_effort { Ok(()) } else { Err(e) })
-            .and_then(|()| to_child.send_placed().context(|| "signal exec process".into())),
-    };
+    Ok(Joiner {
+        pid,
+        to_child,
+        self_placed,
+    })
+}
+
+/// Moves the joiner into the container's cgroups and tells it so.
+fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effort: bool) -> Result<()> {
+    let joined = cgroup
+        .join(joiner.pid, init)
+        .or_else(|e| if best_effort { Ok(()) } else { Err(e) })
+        .and_then(|()| joiner.to_child.send_placed().context(|| "signal exec process".into()));
     if let Err(e) = joined {
         // Stop the joiner first (it may be waiting to be placed), then read
         // why it failed if it did so on its own before.
-        container::wait::sigkill(joiner);
-        container::wait::wait_status(joiner);
-        return Err(to_child.failure().map(Error::new).unwrap_or(e));
+        container::wait::sigkill(joiner.pid);
+        container::wait::wait_status(joiner.pid);
+        return Err(joiner.to_child.failure().map(Error::new).unwrap_or(e));
     }
-    if !self_placed {
-        crate::log::step("joiner placed in the container's cgroups");
-    }
-    let readable = |pids: &[libc::pid_t]| match &foreground {
+    Ok(())
+}
+
+/// Waits for the joiner's exec process to exec its program: its pid.
+fn await_exec_process(a: &ExecOptions, joiner: &Joiner, foreground: Option<&Foreground>) -> Result<libc::pid_t> {
+    let to_child = &joiner.to_child;
+    let readable = |pids: &[libc::pid_t]| match foreground {
         Some(fg) => fg
             .until_readable(to_child.as_fd())
             .map_err(|sig| end_unstarted(&a.id, pids, sig)),
         None => Ok(()),
     };
-    readable(&[joiner])?;
-    let pid = spawned_pid(&to_child, joiner)?;
+    readable(&[joiner.pid])?;
+    let pid = spawned_pid(to_child, joiner.pid)?;
     crate::log::step("exec process cloned");
     readable(&[pid])?;
     // Success is the exec closing the child's end; an error is its own.
@@ -202,21 +280,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         return Err(Error::new(e));
     }
     crate::log::step("program exec'd");
-    if let Some(p) = &a.pid_file {
-        if let Err(e) = write_pid_file(p, pid) {
-            // A caller told of a failure must not find the process running
-            // (as runc): it would never be waited for, nor killed.
-            end_exec_process(pid);
-            return Err(e);
-        }
-    }
-    match foreground {
-        None => Ok(0),
-        Some(fg) => {
-            let master = proxy.as_ref().map(console::receive_master).transpose()?;
-            fg.wait(pid, master, None)
-        }
-    }
+    Ok(pid)
 }
 
 /// Kills and reaps (bounded: a process frozen by the v1 freezer dies only
