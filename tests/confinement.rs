@@ -475,6 +475,45 @@ fn a_sys_symlink_in_the_image_is_refused() {
     );
 }
 
+/// An image's /dev that was a symlink into /proc had husk mount the /dev
+/// tmpfs, devpts, shm and mqueue over procfs directories (/proc/1 through
+/// /proc/self), where the container's root could write what the kernel says
+/// of its processes for whatever runs there later, `husk exec` among them;
+/// through /proc/sys it could hide the read-only /proc/sys (review 49 F1).
+/// runc refuses mounts inside /proc (CVE-2019-19921) but for the files
+/// lxcfs stands in for, which still work.
+#[test]
+fn a_mount_that_the_image_redirects_into_proc_is_refused() {
+    for (link, to) in [
+        ("dev", "/proc/self"),
+        ("dev", "/proc/sys/kernel"),
+        ("data", "/proc/1/fd"),
+    ] {
+        let mut b = Bundle::new("mntinproc");
+        let path = b.rootfs().join(link);
+        let _ = std::fs::remove_dir_all(&path);
+        std::os::unix::fs::symlink(to, &path).unwrap();
+        if link == "data" {
+            let data = b.dir.join("data");
+            std::fs::create_dir_all(&data).unwrap();
+            let bind = json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind"]});
+            b.config["mounts"].as_array_mut().unwrap().push(bind);
+        }
+        b.save();
+        b.create_fails(
+            "x",
+            &format!("/{link}: the destination resolves inside /proc, where only proc and the files lxcfs stands in for may be mounted"),
+        );
+    }
+
+    let mut b = Bundle::new("lxcfs");
+    let meminfo = b.dir.join("meminfo");
+    std::fs::write(&meminfo, "MemTotal: 4242 kB\n").unwrap();
+    let bind = json!({"destination": "/proc/meminfo", "type": "bind", "source": meminfo, "options": ["bind", "ro"]});
+    b.config["mounts"].as_array_mut().unwrap().push(bind);
+    assert_eq!(b.output_of("cat /proc/meminfo"), "MemTotal: 4242 kB\n");
+}
+
 /// A seccomp agent at `path`: the one message husk sends it and its fds.
 fn seccomp_agent(path: &std::path::Path) -> std::thread::JoinHandle<(Vec<u8>, Vec<i32>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};

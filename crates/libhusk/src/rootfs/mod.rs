@@ -379,7 +379,7 @@ fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &s
         Some(Ok(dir)) => (dir, true),
         _ => (resolve_dir(root, &m.destination, true)?, false),
     };
-    not_the_root(root, &target)?;
+    check_target(root, &target, m)?;
     let mut data = fs_data(m, fstype, plan);
     if existed {
         // A tmpfs over a directory of the image takes its mode unless the
@@ -415,6 +415,13 @@ fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &s
     set_attrs(&mounted, m.recursive_attrs, true)
 }
 
+/// What a mount's resolved target may not be: the container's root, or a
+/// place inside its procfs.
+fn check_target(root: &OwnedFd, target: &OwnedFd, m: &MountPlan) -> Result<()> {
+    not_the_root(root, target)?;
+    not_inside_procfs(target, m)
+}
+
 /// A mount target that is the container's root (a destination through a
 /// symlink to / or ..): the plan refuses what reads so, the image's symlinks
 /// are seen only here. A mount there would stand in for root.path.
@@ -425,6 +432,47 @@ fn not_the_root(root: &OwnedFd, target: &OwnedFd) -> Result<()> {
     }
     Ok(())
 }
+
+/// The files of /proc that lxcfs stands in for, which may be mounted over
+/// (runc's list).
+const LXCFS_PROC_FILES: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// A mount inside the container's procfs hides what the kernel says there:
+/// an image whose /dev was a symlink to /proc/self had the /dev tmpfs,
+/// devpts, shm and mqueue mounted over /proc/1, where the container could
+/// fake its processes' status, environment and cgroups to what runs in it
+/// later, an operator's `husk exec` among them (review 49 F1); through
+/// /proc/sys it could hide the read-only /proc/sys. Refused, as runc does
+/// (CVE-2019-19921), but for a proc mount on the root of a procfs and the
+/// files lxcfs stands in for.
+fn not_inside_procfs(target: &OwnedFd, m: &MountPlan) -> Result<()> {
+    let in_procfs = statfs::fstatfs(target).is_ok_and(|st| st.filesystem_type() == statfs::PROC_SUPER_MAGIC);
+    if !in_procfs {
+        return Ok(());
+    }
+    let is_proc = matches!(&m.kind, MountKind::Fs { fstype, .. } if fstype == "proc");
+    if is_proc && fstat(target)?.st_ino == PROC_ROOT_INO {
+        return Ok(());
+    }
+    if LXCFS_PROC_FILES.iter().any(|f| m.destination == Path::new(f)) {
+        return Ok(());
+    }
+    bail!("the destination resolves inside /proc, where only proc and the files lxcfs stands in for may be mounted")
+}
+
+/// The inode number of a procfs's root directory.
+const PROC_ROOT_INO: u64 = 1;
 
 /// `tmpcopyup`: what the tmpfs `mounted` now covers is copied into it.
 fn fill_tmpfs(covered: &OwnedFd, mounted: &OwnedFd, m: &MountPlan) -> Result<()> {
@@ -477,7 +525,7 @@ fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounte
     } else {
         resolve_file(root, &m.destination)?
     };
-    not_the_root(root, &target)?;
+    check_target(root, &target, m)?;
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
 }
 
@@ -589,7 +637,7 @@ fn mount_cgroup(
 ) -> Result<()> {
     if let Some(tree) = prepared {
         let target = resolve_dir(root, &m.destination, true)?;
-        not_the_root(root, &target)?;
+        check_target(root, &target, m)?;
         return sys::move_mount(tree, &target).context(|| "attach the cgroup tmpfs".into());
     }
     // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
@@ -605,7 +653,7 @@ fn mount_cgroup(
         m
     };
     let target = resolve_dir(root, &m.destination, true)?;
-    not_the_root(root, &target)?;
+    check_target(root, &target, m)?;
     let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     if is_cgroup2(c"/sys/fs/cgroup") {
         let mounted = sys::mount(
