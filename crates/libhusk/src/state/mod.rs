@@ -253,8 +253,15 @@ fn lock_dir(dir: &Path) -> std::io::Result<File> {
     lock_dir_within(dir, LOCK_TIMEOUT)
 }
 
+/// How long a holder of a container's lock that is stopped (SIGSTOP, ^Z)
+/// is waited for before the wait gives up and names it: nothing moves
+/// until someone resumes or ends it (review 49b F1: `delete -f` waited the
+/// whole minute for a stopped `create`).
+const STOPPED_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<File> {
-    let deadline = std::time::Instant::now() + timeout;
+    let start = std::time::Instant::now();
+    let mut holder_checked = start;
     loop {
         let f = File::options()
             .read(true)
@@ -266,9 +273,20 @@ fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<
                 Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => return Err(e),
                 Err(_) => {}
             }
-            if std::time::Instant::now() > deadline {
-                let why = format!("another husk command has held it for {:?}", timeout);
+            let waited = start.elapsed();
+            if waited > timeout {
+                let why = format!("another husk command has held it for {timeout:?}{}", holder_of(&f));
                 return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+            }
+            if waited > STOPPED_HOLDER_WAIT && holder_checked.elapsed() > STOPPED_HOLDER_WAIT / 8 {
+                holder_checked = std::time::Instant::now();
+                if let Some(pid) = lock_holder(&f).filter(|&pid| is_stopped(pid)) {
+                    let why = format!(
+                        "another husk command holds it and is stopped: {}: resume it (kill -CONT {pid}) or end it",
+                        describe_process(pid)
+                    );
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
@@ -278,6 +296,50 @@ fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<
             return Ok(f);
         }
     }
+}
+
+/// The pid of the process that holds the flock on the directory open as
+/// `f`, as /proc/locks names it (0 there: not in our pid namespace).
+fn lock_holder(f: &File) -> Option<libc::pid_t> {
+    use std::os::unix::fs::MetadataExt;
+    let m = f.metadata().ok()?;
+    let file = format!("{:02x}:{:02x}:{}", libc::major(m.dev()), libc::minor(m.dev()), m.ino());
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have "->".
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [_, "FLOCK", _, _, pid, at, ..] if *at == file => pid.parse().ok().filter(|&p| p > 0),
+            _ => None,
+        }
+    })
+}
+
+fn is_stopped(pid: libc::pid_t) -> bool {
+    sys::process_stat(pid).is_some_and(|s| s.state == b'T')
+}
+
+/// ": pid N (its command line), stopped" of the holder of `f`'s lock, or
+/// nothing when it cannot be told.
+fn holder_of(f: &File) -> String {
+    match lock_holder(f) {
+        Some(pid) if is_stopped(pid) => format!(": {}, stopped", describe_process(pid)),
+        Some(pid) => format!(": {}", describe_process(pid)),
+        None => String::new(),
+    }
+}
+
+/// "pid N (its command line)", the command line's first words without
+/// control characters.
+fn describe_process(pid: libc::pid_t) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| String::from_utf8_lossy(w).chars().filter(|c| !c.is_control()).collect())
+        .collect();
+    format!("pid {pid} ({})", words.join(" "))
 }
 
 /// Whether the directory open as `f` is still the one at `path`.
@@ -654,6 +716,39 @@ mod tests {
         drop(held);
         lock_dir_within(&dir, std::time::Duration::from_millis(100)).unwrap();
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    /// Review 49b F1: a `delete -f` waited a minute for a `create` stopped
+    /// with SIGSTOP, then failed without saying by whom.
+    #[test]
+    fn a_stopped_holder_of_the_lock_is_named_and_not_waited_for() {
+        let dir = std::env::temp_dir().join(format!("husk-lock-stopped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut holder = std::process::Command::new("flock")
+            .arg("-o")
+            .arg(&dir)
+            .arg("cat")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = holder.id() as libc::pid_t;
+        let held = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            lock_dir_within(&dir, std::time::Duration::ZERO).is_err()
+        });
+        assert!(held, "flock never took the lock");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP).unwrap();
+        let start = std::time::Instant::now();
+        let e = lock_dir_within(&dir, std::time::Duration::from_secs(30)).unwrap_err();
+        let waited = start.elapsed();
+        let _ = holder.kill();
+        drop(holder.stdin.take());
+        let _ = holder.wait();
+        std::fs::remove_dir(&dir).unwrap();
+        let want = format!("holds it and is stopped: pid {pid} (flock -o ");
+        assert!(e.to_string().contains(&want), "{e}");
+        assert!(e.to_string().contains(&format!("kill -CONT {pid}")), "{e}");
+        assert!(waited < std::time::Duration::from_secs(10), "waited {waited:?}");
     }
 
     #[test]
