@@ -115,17 +115,16 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     let restored = locked
         .record(&saved)
         .and_then(|()| {
-            restore_into(
-                &plan,
-                &spec,
-                &locked,
+            let r = Restoring {
+                plan: &plan,
+                spec: &spec,
+                locked: &locked,
                 opts,
-                foreground.as_ref(),
-                console.as_ref(),
-                &dirs,
-                &mut cgroup,
-                &mut saved,
-            )
+                foreground: foreground.as_ref(),
+                console: console.as_ref(),
+                dirs: &dirs,
+            };
+            restore_into(&r, &mut cgroup, &mut saved)
         })
         // A caller told restore failed must not find the container running.
         .and_then(|()| match &opts.pid_file {
@@ -218,49 +217,29 @@ fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>, fg: Op
     run("createRuntime", create_runtime)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn restore_into(
-    plan: &Plan,
-    spec: &oci_spec::runtime::Spec,
-    locked: &Locked,
-    opts: &RestoreOptions,
-    foreground: Option<&Foreground>,
-    console: Option<&OwnedFd>,
-    dirs: &criu::Dirs,
-    cgroup: &mut Box<dyn Driver>,
-    saved: &mut Saved,
-) -> Result<()> {
+/// What stays the same through one restore.
+struct Restoring<'a> {
+    plan: &'a Plan,
+    spec: &'a oci_spec::runtime::Spec,
+    locked: &'a Locked,
+    opts: &'a RestoreOptions,
+    foreground: Option<&'a Foreground>,
+    console: Option<&'a OwnedFd>,
+    dirs: &'a criu::Dirs,
+}
+
+fn restore_into(r: &Restoring, cgroup: &mut Box<dyn Driver>, saved: &mut Saved) -> Result<()> {
+    let (plan, locked) = (r.plan, r.locked);
     make_cgroup(plan, cgroup)?;
     saved.cgroup = cgroup.record();
     locked.record(saved)?;
-    make_mount_points(spec, plan)?;
+    make_mount_points(r.spec, plan)?;
     let root = locked.dir.join(CRIU_ROOT);
     let yard = locked.dir.join(CRIU_YARD);
-    let mut args = Opts {
-        root: Some(root.to_string_lossy().into_owned()),
-        rst_sibling: true,
-        // Devices the image names by their numbers may be other nodes here.
-        evasive_devices: true,
-        // criu's work directory is reached through husk's /proc/PID/fd, in
-        // husk's mount namespace, where criu (in its own) can mount nothing:
-        // its cgroup yard is a directory of the state dir instead.
-        cgroup_yard: Some(yard.to_string_lossy().into_owned()),
-        ..Default::default()
-    };
-    opts.criu.common_opts(&mut args);
-    if let Some(c) = cgroup.cgroup() {
-        // The restored processes go into the new cgroup, whatever the old one was.
-        args.cg_root.push(c.path.clone());
-    }
-    for m in criu::external_mounts(spec, &plan.bundle) {
-        args.ext_mnt.push((m.key, m.source.to_string_lossy().into_owned()));
-    }
-    if !plan.masked_paths.is_empty() {
-        args.ext_mnt.push(("/dev/null".into(), "/dev/null".into()));
-    }
-    let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(spec, &mut args)?;
+    let mut args = criu_opts(r, cgroup.as_ref(), &root, &yard);
+    let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(r.spec, &mut args)?;
     let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
-    let stdio = criu::inherit_stdio(&dirs.image, &mut args)?;
+    let stdio = criu::inherit_stdio(&r.dirs.image, &mut args)?;
     inherit.extend(stdio.iter().map(std::os::fd::AsRawFd::as_raw_fd));
     // criu wants its root a mount point whose parent is not overmounted: the
     // rootfs bound on a directory of the state dir, in criu's own mount
@@ -286,31 +265,15 @@ fn restore_into(
     // and `delete --force` kills them. A husk that dies before answering
     // makes criu kill them itself.
     let mut on_notify = |script: &str, pid: Option<libc::pid_t>| -> Result<()> {
-        if script == "setup-namespaces" {
-            return run_create_hooks(plan, saved, pid, foreground);
+        match script {
+            "setup-namespaces" => run_create_hooks(plan, saved, pid, r.foreground),
+            "post-restore" => record_restored(plan, locked, saved, pid),
+            _ => Ok(()),
         }
-        if script != "post-restore" {
-            return Ok(());
-        }
-        // criu forks the restored tree's root as husk's child (rst_sibling):
-        // a pid that is not one (a confused criu's) is no container's init,
-        // and `delete --force` would kill it.
-        let Some(pid) = pid.filter(|&p| sys::is_own_child(p)) else {
-            bail!("criu's post-restore notification names no child of husk's ({pid:?})")
-        };
-        let Some((start_time, _)) = sys::process_start(pid) else {
-            bail!("the restored process {pid} is gone")
-        };
-        (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
-        let new_mount_namespace = plan.namespaces.is_new(libc::CLONE_NEWNS);
-        let new_pid_namespace = plan.namespaces.is_new(libc::CLONE_NEWPID);
-        let born_in = super::members::init_mount_namespace(saved, pid, new_mount_namespace, new_pid_namespace);
-        saved.mount_namespace = super::members::mount_namespace_to_record(saved, born_in, new_pid_namespace);
-        locked.record(saved)
     };
-    let outcome = criu::run(ReqType::Restore, args, dirs, "restore.log", spawn, &mut on_notify)?;
+    let outcome = criu::run(ReqType::Restore, args, r.dirs, "restore.log", spawn, &mut on_notify)?;
     drop(namespaces);
-    let log_path = dirs.work.path.join("restore.log");
+    let log_path = r.dirs.work.path.join("restore.log");
     let Some(pid) = outcome.restored_pid.filter(|&p| sys::is_own_child(p)) else {
         bail!(
             "criu named no restored process of husk's ({:?}); see {}",
@@ -325,14 +288,69 @@ fn restore_into(
     refuse_lost_no_new_privs(plan, pid, &log_path)?;
     // exec reads the config as it was at create.
     state::write_atomic(&locked.dir.join("config.json"), plan.config_text.as_bytes(), 0o600)?;
-    match (console, outcome.pts_master) {
+    hand_over_terminal(plan, r.console, outcome.pts_master)?;
+    locked.commit(saved)
+}
+
+/// criu's restore request: its root and cgroup yard in the state directory
+/// (`root`, `yard`), the new cgroup, the bind mounts' sources.
+fn criu_opts(r: &Restoring, cgroup: &dyn Driver, root: &Path, yard: &Path) -> Opts {
+    let mut args = Opts {
+        root: Some(root.to_string_lossy().into_owned()),
+        rst_sibling: true,
+        // Devices the image names by their numbers may be other nodes here.
+        evasive_devices: true,
+        // criu's work directory is reached through husk's /proc/PID/fd, in
+        // husk's mount namespace, where criu (in its own) can mount nothing:
+        // its cgroup yard is a directory of the state dir instead.
+        cgroup_yard: Some(yard.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    r.opts.criu.common_opts(&mut args);
+    if let Some(c) = cgroup.cgroup() {
+        // The restored processes go into the new cgroup, whatever the old one was.
+        args.cg_root.push(c.path.clone());
+    }
+    for m in criu::external_mounts(r.spec, &r.plan.bundle) {
+        args.ext_mnt.push((m.key, m.source.to_string_lossy().into_owned()));
+    }
+    if !r.plan.masked_paths.is_empty() {
+        args.ext_mnt.push(("/dev/null".into(), "/dev/null".into()));
+    }
+    args
+}
+
+/// criu's post-restore: the restored tree's root, stopped, recorded (still
+/// uncommitted) as the container's init.
+fn record_restored(plan: &Plan, locked: &Locked, saved: &mut Saved, pid: Option<libc::pid_t>) -> Result<()> {
+    // criu forks the restored tree's root as husk's child (rst_sibling):
+    // a pid that is not one (a confused criu's) is no container's init,
+    // and `delete --force` would kill it.
+    let Some(pid) = pid.filter(|&p| sys::is_own_child(p)) else {
+        bail!("criu's post-restore notification names no child of husk's ({pid:?})")
+    };
+    let Some((start_time, _)) = sys::process_start(pid) else {
+        bail!("the restored process {pid} is gone")
+    };
+    (saved.pid, saved.start_time, saved.restored) = (pid, start_time, true);
+    let new_mount_namespace = plan.namespaces.is_new(libc::CLONE_NEWNS);
+    let new_pid_namespace = plan.namespaces.is_new(libc::CLONE_NEWPID);
+    let born_in = super::members::init_mount_namespace(saved, pid, new_mount_namespace, new_pid_namespace);
+    saved.mount_namespace = super::members::mount_namespace_to_record(saved, born_in, new_pid_namespace);
+    locked.record(saved)
+}
+
+/// Sends the restored terminal's new pty master over the console socket;
+/// a checkpoint and a config that disagree on the terminal fail.
+fn hand_over_terminal(plan: &Plan, console: Option<&OwnedFd>, master: Option<OwnedFd>) -> Result<()> {
+    match (console, master) {
         (Some(socket), Some(master)) => {
             if let Some((rows, cols)) = plan.process.console_size {
                 crate::process::console::set_size(master.as_fd(), rows, cols);
             }
             let path = criu::pty_path(&master).unwrap_or_else(|| "/dev/pts/ptmx".into());
             crate::process::channel::send_with_fd(socket, path.as_bytes(), &master)
-                .context(|| "--console-socket: send the restored terminal's master".into())?;
+                .context(|| "--console-socket: send the restored terminal's master".into())
         }
         (Some(_), None) => bail!(
             "process.terminal: the checkpoint has no terminal to restore (it was made of a container without one)"
@@ -340,9 +358,8 @@ fn restore_into(
         (None, Some(_)) => {
             bail!("the checkpoint has a terminal: restore it with process.terminal true and --console-socket")
         }
-        (None, None) => {}
+        (None, None) => Ok(()),
     }
-    locked.commit(saved)
 }
 
 /// Refuses a restored init without the no_new_privs its config asks for:
