@@ -151,9 +151,71 @@ struct Prepared {
 fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared> {
     let plan = args.plan;
     let host_proc = host_proc_to_wait_through(args)?;
+    enter_new_namespaces(args, placement)?;
+    let gate = CgroupGate {
+        channel: &args.channel,
+        pending: std::cell::Cell::new(plan.parent_places_cgroup() || args.cgroup_after_clone),
+        new_namespace: plan.namespaces.is_new(libc::CLONE_NEWCGROUP),
+        cgroup_tree: std::cell::Cell::new(None),
+    };
+    if !gate.pending.get() {
+        gate.enter_namespace()?;
+    }
+    prologue::die_with_parent();
+    // Nothing may ptrace or read our memory until we are the container's program.
+    sys::set_non_dumpable();
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    prologue::pass_preserved_fds(args.preserve_fds)?;
+    let proc = join_and_name(plan)?;
+    let hook_state = build_rootfs(args, &gate)?;
+    let proc = match plan.namespaces.late_pid_namespace() {
+        Some(pid_ns) => {
+            drop(proc);
+            gate.wait()?;
+            start_in_joined_pid_namespace(args, pid_ns)?;
+            rootfs::mount_deferred_proc(plan)?;
+            // A procfs of the host's pid namespace must not stay open where the
+            // pod can see it: the container's process makes its own.
+            sys::Procfs::private(plan.process.attrs.writes_proc()).context(|| "mount a private procfs".into())?
+        }
+        None => proc,
+    };
+    let program = if plan.has_process {
+        prologue::enter_cwd_and_find_program(&plan.process)?
+    } else {
+        CString::default()
+    };
+    // Before the limits (RLIMIT_NOFILE) and a listener's seccomp filter
+    // (which may refuse mounts): the procfs that the wait for `start` needs.
+    let waiting = match (&args.exec_fifo, host_proc) {
+        (ExecFifo::Writer(_), _) => None,
+        (ExecFifo::Path(_), Some(host_proc)) => Some(sys::waiting_procfs().unwrap_or(host_proc)),
+        (ExecFifo::Path(_), None) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
+    };
+    if plan.namespaces.is_new(libc::CLONE_NEWPID) {
+        // Before any seccomp filter, which need not allow rt_sigaction.
+        prologue::exit_on_terminating_signals();
+    }
+    prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
+    attrs::apply_early(&plan.process.attrs)?;
+    crate::log::step("cwd, program, terminal, limits");
+    load_filter_for_listener(args)?;
+    gate.wait()?;
+    Ok(Prepared {
+        program,
+        proc,
+        waiting,
+        hook_state,
+    })
+}
+
+/// The namespaces the init makes itself, its CPUs and cgroup when it moves
+/// itself, its uid/gid maps awaited and the root of its new user namespace
+/// taken.
+fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<()> {
+    let plan = args.plan;
     plan.namespaces.unshare_in_init()?;
-    let attrs = &plan.process.attrs;
-    if let Some(cpus) = &attrs.affinity_initial {
+    if let Some(cpus) = &plan.process.attrs.affinity_initial {
         attrs::set_affinity(cpus)?;
     }
     if let Some(placement) = placement {
@@ -179,21 +241,13 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     if plan.in_userns() {
         prologue::become_root_of_userns();
     }
-    let gate = CgroupGate {
-        channel: &args.channel,
-        pending: std::cell::Cell::new(plan.parent_places_cgroup() || args.cgroup_after_clone),
-        new_namespace: plan.namespaces.is_new(libc::CLONE_NEWCGROUP),
-        cgroup_tree: std::cell::Cell::new(None),
-    };
-    if !gate.pending.get() {
-        gate.enter_namespace()?;
-    }
-    prologue::die_with_parent();
-    // Nothing may ptrace or read our memory until we are the container's program.
-    sys::set_non_dumpable();
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    prologue::pass_preserved_fds(args.preserve_fds)?;
+    Ok(())
+}
 
+/// The namespaces joined by path, the hostname, the domainname and the
+/// sysctls; the private procfs they are written through, kept for what
+/// writes to /proc later.
+fn join_and_name(plan: &Plan) -> Result<sys::Procfs> {
     plan.namespaces.enter_joined()?;
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).context(|| format!("set hostname {h}"))?;
@@ -201,10 +255,18 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     if let Some(d) = &plan.domainname {
         sys::process::set_domainname(d).context(|| format!("set domainname {d}"))?;
     }
-    let writes_proc = !plan.sysctl.is_empty() || attrs.writes_proc();
+    let writes_proc = !plan.sysctl.is_empty() || plan.process.attrs.writes_proc();
     let proc = sys::Procfs::private(writes_proc).context(|| "mount a private procfs".into())?;
     sysctl::apply(&plan.sysctl, &proc)?;
     crate::log::step("namespaces joined, hostname, sysctls");
+    Ok(proc)
+}
+
+/// The container's filesystem and root, with the prestart, createRuntime
+/// (the parent's) and createContainer hooks run before the pivot: the state
+/// the parent sent for them, if it did.
+fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
+    let plan = args.plan;
     let mut hook_state = None;
     rootfs::setup(
         plan,
@@ -230,57 +292,27 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
             Ok(())
         },
     )?;
-    let proc = match plan.namespaces.late_pid_namespace() {
-        Some(pid_ns) => {
-            drop(proc);
-            gate.wait()?;
-            start_in_joined_pid_namespace(args, pid_ns)?;
-            rootfs::mount_deferred_proc(plan)?;
-            // A procfs of the host's pid namespace must not stay open where the
-            // pod can see it: the container's process makes its own.
-            sys::Procfs::private(attrs.writes_proc()).context(|| "mount a private procfs".into())?
-        }
-        None => proc,
+    Ok(hook_state)
+}
+
+/// With a seccomp listener: the filter loaded now and its notify fd sent.
+/// The listener must have the fd before the program runs, and the parent,
+/// which hands it over, is gone by `start`.
+fn load_filter_for_listener(args: &InitArgs) -> Result<()> {
+    let attrs = &args.plan.process.attrs;
+    let Some(filter) = args.plan.seccomp.as_ref().filter(|f| f.listener.is_some()) else {
+        return Ok(());
     };
-    let program = if plan.has_process {
-        prologue::enter_cwd_and_find_program(&plan.process)?
-    } else {
-        CString::default()
-    };
-    // Before the limits (RLIMIT_NOFILE) and a listener's seccomp filter
-    // (which may refuse mounts): the procfs that the wait for `start` needs.
-    let waiting = match (&args.exec_fifo, host_proc) {
-        (ExecFifo::Writer(_), _) => None,
-        (ExecFifo::Path(_), Some(host_proc)) => Some(sys::waiting_procfs().unwrap_or(host_proc)),
-        (ExecFifo::Path(_), None) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
-    };
-    if plan.namespaces.is_new(libc::CLONE_NEWPID) {
-        // Before any seccomp filter, which need not allow rt_sigaction.
-        prologue::exit_on_terminating_signals();
+    if attrs.no_new_privileges {
+        attrs::set_no_new_privileges()?;
     }
-    prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
-    attrs::apply_early(attrs)?;
-    crate::log::step("cwd, program, terminal, limits");
-    if let Some(filter) = plan.seccomp.as_ref().filter(|f| f.listener.is_some()) {
-        // The listener must have the notify fd before the program runs, and the
-        // parent, which hands it over, is gone by `start`: load the filter now.
-        if attrs.no_new_privileges {
-            attrs::set_no_new_privileges()?;
-        }
-        let fd = seccomp::load(filter).context(|| "load seccomp filter".into())?;
-        let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
-        args.channel
-            .send_seccomp_fd(&fd)
-            .context(|| "send seccomp notify fd".into())?;
-        crate::log::step("seccomp filter loaded, notify fd sent");
-    }
-    gate.wait()?;
-    Ok(Prepared {
-        program,
-        proc,
-        waiting,
-        hook_state,
-    })
+    let fd = seccomp::load(filter).context(|| "load seccomp filter".into())?;
+    let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
+    args.channel
+        .send_seccomp_fd(&fd)
+        .context(|| "send seccomp notify fd".into())?;
+    crate::log::step("seccomp filter loaded, notify fd sent");
+    Ok(())
 }
 
 /// The host's /proc, opened before anything else, for an init that waits for
