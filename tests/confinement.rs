@@ -514,6 +514,32 @@ fn a_mount_that_the_image_redirects_into_proc_is_refused() {
     assert_eq!(b.output_of("cat /proc/meminfo"), "MemTotal: 4242 kB\n");
 }
 
+/// In a user namespace the device nodes are the host's, bound: a symlink
+/// the image had at a node's path was followed, which put the host's
+/// /dev/zero over /proc/1/status and /dev/full over
+/// /proc/sys/kernel/hostname (review 49c F1). The node replaces the link,
+/// as a node made with mknod does.
+#[test]
+fn a_device_bound_from_the_host_replaces_the_images_symlink() {
+    let mut b = Bundle::new("devlink");
+    b.with_user_namespace(200000, 200000);
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    let dev = b.rootfs().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    std::os::unix::fs::symlink("/proc/self/status", dev.join("zero")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/hostname", dev.join("full")).unwrap();
+    // Its root may make the nodes' files in the image's /dev.
+    chown_tree(&dev, 200000, 200000);
+    let out = b.output_of(
+        "head -c 5 /proc/1/status; echo; grep -c -e ' /proc/1/status ' -e ' /proc/sys/kernel/hostname ' /proc/self/mountinfo; \
+         [ -c /dev/zero ] && [ -c /dev/full ] && echo nodes",
+    );
+    assert_eq!(out, "Name:\n0\nnodes\n");
+}
+
 /// A seccomp agent at `path`: the one message husk sends it and its fds.
 fn seccomp_agent(path: &std::path::Path) -> std::thread::JoinHandle<(Vec<u8>, Vec<i32>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};

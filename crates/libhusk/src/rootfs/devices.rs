@@ -4,7 +4,7 @@
 //! device setup to the host (CVE-2026-41579).
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -97,7 +97,7 @@ pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> R
     let mut dirs = Dirs { root, open: Vec::new() };
     for d in devices {
         let made = if bind_from_host {
-            bind_node(root, d)
+            bind_node(&mut dirs, d)
         } else {
             create_node(&mut dirs, d)
         };
@@ -135,14 +135,20 @@ impl Dirs<'_> {
     }
 }
 
-fn create_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
+/// The directory the node `d` goes in and its name there, whatever the
+/// image had at that name removed: the node replaces it, never follows it.
+fn place_of<'d>(dirs: &'d mut Dirs, d: &DevicePlan) -> Result<(&'d OwnedFd, CString)> {
     let (Some(dir), Some(name)) = (d.path.parent(), d.path.file_name()) else {
         bail!("{} has no file name", d.path.display())
     };
     let parent = dirs.get(dir)?;
     let name = sys::cstring(name)?;
-    // The node replaces whatever the image had there.
     let _ = unlinkat(parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    Ok((parent, name))
+}
+
+fn create_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
+    let (parent, name) = place_of(dirs, d)?;
     let dev = libc::makedev(d.major as u32, d.minor as u32);
     let (kind, mode) = (SFlag::from_bits_retain(d.kind), Mode::from_bits_retain(d.mode));
     mknodat(parent, name.as_c_str(), kind, mode, dev).map_err(std::io::Error::from)?;
@@ -151,10 +157,15 @@ fn create_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
     Ok(())
 }
 
-fn bind_node(root: &OwnedFd, d: &DevicePlan) -> Result<()> {
-    let target = resolve::resolve_file(root, &d.path)?;
+/// The host's node bound on a new empty file at its path. A symlink the
+/// image had there was followed, and put the host's /dev/zero over
+/// /proc/1/status (review 49c F1).
+fn bind_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
     let tree = sys::open_tree(&sys::cstring(&d.path)?, sys::OPEN_TREE_CLONE)
         .context(|| format!("bind {} from the host", d.path.display()))?;
+    let (parent, name) = place_of(dirs, d)?;
+    let flags = libc::O_RDONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+    let target = sys::openat(parent.as_raw_fd(), &name, flags, 0)?;
     sys::move_mount(&tree, &target)?;
     Ok(())
 }

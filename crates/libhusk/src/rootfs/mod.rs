@@ -239,6 +239,7 @@ fn mount_proc_here(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
         bail!("not a proc mount")
     };
     let target = resolve_dir(root, &m.destination, true)?;
+    check_target(root, &target, m)?;
     nix::unistd::fchdir(&target).context(|| "enter the mount's target".into())?;
     let data = fs_data(m, fstype, plan);
     let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
