@@ -184,30 +184,8 @@ impl Output {
     /// terminal: the hook may be the image's, and its bytes must not move
     /// the operator's cursor or change their terminal (review 46 F4).
     fn head(&self) -> String {
-        printable(&String::from_utf8_lossy(&self.head))
+        crate::log::printable(&String::from_utf8_lossy(&self.head))
     }
-}
-
-/// `text` on one line, its control characters (escape sequences among them)
-/// and the invisible ones that reorder or break what follows (bidi overrides,
-/// line separators) shown as escapes.
-fn printable(text: &str) -> String {
-    let mut line = String::with_capacity(text.len());
-    for c in text.trim().chars() {
-        match c {
-            '\n' | '\t' | '\r' => line.push(' '),
-            c if c.is_control() || is_invisible_format(c) => line.extend(c.escape_default()),
-            c => line.push(c),
-        }
-    }
-    line
-}
-
-/// Unicode's format characters that change how a terminal shows the rest of
-/// a line: zero-width ones, bidi marks, embeddings, overrides and isolates,
-/// line and paragraph separators, the byte-order mark, interlinear annotation.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
 fn run(hook: &Hook, state: &str, inherited: Inherited<'_>, stop: Stop<'_>) -> Result<()> {

@@ -261,7 +261,7 @@ const STOPPED_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(
 
 fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<File> {
     let start = std::time::Instant::now();
-    let mut holder_checked = start;
+    let mut holder_check = HolderCheck::new(start + STOPPED_HOLDER_WAIT);
     loop {
         let f = File::options()
             .read(true)
@@ -273,20 +273,16 @@ fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<
                 Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => return Err(e),
                 Err(_) => {}
             }
-            let waited = start.elapsed();
-            if waited > timeout {
+            if start.elapsed() > timeout {
                 let why = format!("another husk command has held it for {timeout:?}{}", holder_of(&f));
                 return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
             }
-            if waited > STOPPED_HOLDER_WAIT && holder_checked.elapsed() > STOPPED_HOLDER_WAIT / 8 {
-                holder_checked = std::time::Instant::now();
-                if let Some(pid) = lock_holder(&f).filter(|&pid| is_stopped(pid)) {
-                    let why = format!(
-                        "another husk command holds it and is stopped: {}: resume it (kill -CONT {pid}) or end it",
-                        describe_process(pid)
-                    );
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
-                }
+            if let Some(pid) = holder_check.stopped_holder(&f) {
+                let why = format!(
+                    "another husk command holds it and is stopped: {}: resume it (kill -CONT {pid}) or end it",
+                    describe_process(pid)
+                );
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
@@ -298,21 +294,65 @@ fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<
     }
 }
 
+/// When a lock wait next looks up its holder, to see whether it is stopped:
+/// from [`STOPPED_HOLDER_WAIT`] on, at growing intervals counted from the
+/// end of each lookup.
+struct HolderCheck {
+    next: std::time::Instant,
+    interval: std::time::Duration,
+}
+
+impl HolderCheck {
+    fn new(first: std::time::Instant) -> HolderCheck {
+        HolderCheck {
+            next: first,
+            interval: STOPPED_HOLDER_WAIT / 8,
+        }
+    }
+
+    /// The holder of `f`'s lock when it is due for a lookup and stopped.
+    fn stopped_holder(&mut self, f: &File) -> Option<libc::pid_t> {
+        if std::time::Instant::now() < self.next {
+            return None;
+        }
+        let stopped = lock_holder(f).filter(|&pid| is_stopped(pid));
+        self.next = std::time::Instant::now() + self.interval;
+        self.interval = (self.interval * 2).min(std::time::Duration::from_secs(4));
+        stopped
+    }
+}
+
+/// How much of /proc/locks a holder lookup reads: any local user can fill it
+/// with locks of their own, and the kernel walks it from the start for each
+/// page read (review 49c F2: 380,000 locks took 16 s to read whole). A
+/// holder past this is not named; the wait goes on as before.
+const LOCKS_READ_LIMIT: u64 = 256 * 1024;
+
 /// The pid of the process that holds the flock on the directory open as
 /// `f`, as /proc/locks names it (0 there: not in our pid namespace).
 fn lock_holder(f: &File) -> Option<libc::pid_t> {
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     let m = f.metadata().ok()?;
     let file = format!("{:02x}:{:02x}:{}", libc::major(m.dev()), libc::minor(m.dev()), m.ino());
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    locks.lines().find_map(|line| {
-        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have "->".
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            [_, "FLOCK", _, _, pid, at, ..] if *at == file => pid.parse().ok().filter(|&p| p > 0),
-            _ => None,
-        }
-    })
+    let mut locks = Vec::new();
+    File::open("/proc/locks")
+        .ok()?
+        .take(LOCKS_READ_LIMIT)
+        .read_to_end(&mut locks)
+        .ok()?;
+    // Whole lines only: the limit may have cut the last one.
+    let text = String::from_utf8_lossy(&locks);
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .find_map(|line| {
+            // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have "->".
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [_, "FLOCK", _, _, pid, at, ..] if *at == file => pid.parse().ok().filter(|&p| p > 0),
+                _ => None,
+            }
+        })
 }
 
 fn is_stopped(pid: libc::pid_t) -> bool {
@@ -337,7 +377,7 @@ fn describe_process(pid: libc::pid_t) -> String {
         .split(|&b| b == 0)
         .filter(|w| !w.is_empty())
         .take(8)
-        .map(|w| String::from_utf8_lossy(w).chars().filter(|c| !c.is_control()).collect())
+        .map(|w| crate::log::printable(&String::from_utf8_lossy(w)))
         .collect();
     format!("pid {pid} ({})", words.join(" "))
 }
@@ -722,7 +762,8 @@ mod tests {
     /// with SIGSTOP, then failed without saying by whom.
     #[test]
     fn a_stopped_holder_of_the_lock_is_named_and_not_waited_for() {
-        let dir = std::env::temp_dir().join(format!("husk-lock-stopped-{}", std::process::id()));
+        // A bidi override in its command line stays an escape (review 49c F3).
+        let dir = std::env::temp_dir().join(format!("husk-lock-stopped-{}-\u{202e}x", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut holder = std::process::Command::new("flock")
             .arg("-o")
@@ -748,6 +789,8 @@ mod tests {
         let want = format!("holds it and is stopped: pid {pid} (flock -o ");
         assert!(e.to_string().contains(&want), "{e}");
         assert!(e.to_string().contains(&format!("kill -CONT {pid}")), "{e}");
+        assert!(e.to_string().contains("-\\u{202e}x cat)"), "{e}");
+        assert!(!e.to_string().contains('\u{202e}'), "{e}");
         assert!(waited < std::time::Duration::from_secs(10), "waited {waited:?}");
     }
 
