@@ -183,15 +183,51 @@ pub(crate) fn printable(text: &str) -> String {
 }
 
 /// Unicode's format characters that change how a terminal shows the rest of
-/// a line: zero-width ones, bidi marks, embeddings, overrides and isolates,
-/// line and paragraph separators, the byte-order mark, interlinear annotation.
+/// a line: zero-width ones, bidi marks (the Arabic letter mark too),
+/// embeddings, overrides and isolates, line and paragraph separators, the
+/// byte-order mark, interlinear annotation, the soft hyphen, the Mongolian
+/// vowel separator and the tag characters (review 49d F1).
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a hook or another process can put in husk's messages cannot
+    /// move the operator's cursor or reorder what follows (reviews 46 F4,
+    /// 49c F3, 49d F1).
+    #[test]
+    fn printable_escapes_controls_and_invisible_format_characters() {
+        for c in [
+            '\u{1b}',
+            '\u{9b}',
+            '\u{ad}',
+            '\u{61c}',
+            '\u{180e}',
+            '\u{200b}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{feff}',
+            '\u{e0041}',
+        ] {
+            let shown = printable(&format!("a{c}b"));
+            assert_eq!(shown, format!("a{}b", c.escape_default()), "{c:?}");
+        }
+        assert_eq!(printable(" one\ntwo\t\u{e9} "), "one two \u{e9}");
+    }
     use std::time::Duration;
 
     #[test]

@@ -323,10 +323,12 @@ impl HolderCheck {
 }
 
 /// How much of /proc/locks a holder lookup reads: any local user can fill it
-/// with locks of their own, and the kernel walks it from the start for each
-/// page read (review 49c F2: 380,000 locks took 16 s to read whole). A
-/// holder past this is not named; the wait goes on as before.
-const LOCKS_READ_LIMIT: u64 = 256 * 1024;
+/// with locks of their own (review 49c F2: 380,000 locks took 16 s to read
+/// whole), and each page read takes the kernel's lock table for writing,
+/// which can wait for an RCU grace period (256 KiB took 2.4 s under such a
+/// flood). A holder past this (~900 lines) is not named; the wait goes on
+/// as before.
+const LOCKS_READ_LIMIT: u64 = 64 * 1024;
 
 /// The pid of the process that holds the flock on the directory open as
 /// `f`, as /proc/locks names it (0 there: not in our pid namespace).
