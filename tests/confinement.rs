@@ -540,6 +540,54 @@ fn a_device_bound_from_the_host_replaces_the_images_symlink() {
     assert_eq!(out, "Name:\n0\nnodes\n");
 }
 
+/// A /dev/null of the host passed as stdio (conmon's for a detached
+/// container, a shell's `</dev/null`) was the host's node inside: a root
+/// container with CAP_FOWNER made the host's /dev/null mode 000 through
+/// /proc/self/fd/0 (review 48b's probe did). The init and exec's process get
+/// the container's own /dev/null instead, as runc does. The host's node
+/// here is one the test makes, 1:3 like it.
+#[test]
+fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut b = Bundle::new("hostnull");
+    let node = b.dir.join("null");
+    let made = nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        libc::makedev(1, 3),
+    );
+    made.unwrap();
+    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let attack = "chmod 0 /proc/self/fd/0 /proc/self/fd/2; chown 7:7 /proc/self/fd/0; echo done";
+    let untouched = |what: &str| {
+        let m = std::fs::metadata(&node).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o666, 0, 0), "{what}");
+    };
+    let with_node_as_stdio = |mut cmd: std::process::Command| {
+        cmd.stdin(std::fs::File::open(&node).unwrap())
+            .stderr(std::fs::OpenOptions::new().write(true).open(&node).unwrap())
+            .stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        wait_within(&mut child, COMMAND_TIMEOUT, "husk");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+        out
+    };
+
+    b.script(attack);
+    let run = b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), "r"]);
+    assert_eq!(with_node_as_stdio(run), "done\n");
+    untouched("after run");
+
+    b.script("sleep 100");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "e"]));
+    let exec = b.husk_command(&["exec", "e", "sh", "-c", attack]);
+    assert_eq!(with_node_as_stdio(exec), "done\n");
+    untouched("after exec");
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+}
+
 /// A seccomp agent at `path`: the one message husk sends it and its fds.
 fn seccomp_agent(path: &std::path::Path) -> std::thread::JoinHandle<(Vec<u8>, Vec<i32>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};

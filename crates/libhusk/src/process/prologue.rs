@@ -113,11 +113,45 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
     bail!("exec: \"{program}\": executable file not found in $PATH")
 }
 
+/// A /dev/null of the host passed as the process's stdio (a detached
+/// container's under conmon, a shell's `</dev/null`) is the host's node: a
+/// container root with CAP_FOWNER could fchmod it through the fd and leave
+/// the host's /dev/null mode 000, which breaks the host (newuidmap among
+/// others). Such fds get the container's own /dev/null instead, opened in
+/// its root, as runc does (reOpenDevNull). Nothing changes when the
+/// container has no /dev/null of its own.
+fn reopen_dev_null_stdio() {
+    let flags = libc::O_RDWR | libc::O_NOFOLLOW;
+    let Ok(null) = sys::openat(libc::AT_FDCWD, c"/dev/null", flags, 0) else {
+        return;
+    };
+    let Ok(own) = nix::sys::stat::fstat(&null) else {
+        return;
+    };
+    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+    if !is_null(&own) {
+        return;
+    }
+    let foreign = |st: nix::Result<libc::stat>| {
+        st.is_ok_and(|st| is_null(&st) && (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino))
+    };
+    if foreign(nix::sys::stat::fstat(std::io::stdin())) {
+        let _ = nix::unistd::dup2_stdin(&null);
+    }
+    if foreign(nix::sys::stat::fstat(std::io::stdout())) {
+        let _ = nix::unistd::dup2_stdout(&null);
+    }
+    if foreign(nix::sys::stat::fstat(std::io::stderr())) {
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+}
+
 /// With process.terminal, a new pty becomes the process's stdio and
 /// controlling terminal (and with `dev_console`, /dev/console); its master
 /// goes over `console_socket`. Either way the process leads a new session.
 pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<()> {
     if !p.terminal {
+        reopen_dev_null_stdio();
         // A session of its own, as runc and crun give every container
         // process: the caller's session and job control stop at the
         // container (and CRIU refuses a process whose session leader is
