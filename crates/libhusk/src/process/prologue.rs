@@ -121,15 +121,28 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
 /// its root, as runc does (reOpenDevNull). Nothing changes when the
 /// container has no /dev/null of its own.
 fn reopen_dev_null_stdio() {
-    let flags = libc::O_RDWR | libc::O_NOFOLLOW;
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+    // Checked before it is opened: without a mount namespace of its own the
+    // node is the image's, and opening another device (a serial line, a
+    // watchdog) can block or act.
+    let at = nix::sys::stat::fstatat(
+        nix::fcntl::AT_FDCWD,
+        c"/dev/null",
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    );
+    if !at.is_ok_and(|st| is_null(&st)) {
+        return;
+    }
+    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
     let Ok(null) = sys::openat(libc::AT_FDCWD, c"/dev/null", flags, 0) else {
         return;
     };
     let Ok(own) = nix::sys::stat::fstat(&null) else {
         return;
     };
-    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
-    if !is_null(&own) {
+    let blocking = fcntl(&null, FcntlArg::F_SETFL(OFlag::O_RDWR));
+    if !is_null(&own) || blocking.is_err() {
         return;
     }
     let foreign = |st: nix::Result<libc::stat>| {
