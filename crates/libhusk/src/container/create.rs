@@ -128,30 +128,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     check_pid_file(args.pid_file.as_deref())?;
     let listen = listen_fds();
     let preserve = hold_passed_fds(args.preserve_fds, listen)?;
-    let bundle = match &args.bundle {
-        Some(b) => b.clone(),
-        None => std::env::current_dir().context(|| "current directory".into())?,
-    };
-    let opts = spec::Options {
-        id: &args.id,
-        no_pivot: args.no_pivot,
-        new_keyring: !args.no_new_keyring,
-        rootless: mode.rootless,
-        systemd_cgroup: mode.systemd_cgroup,
-        root: store.root().to_path_buf(),
-    };
-    let mut plan = spec::load(&bundle, &opts)?;
-    if let Caller::Run {
-        foreground: Some(foreground),
-    } = &caller
-    {
-        foreground.hold()?;
-    }
-    log::step("config loaded and validated");
-    // Before the seccomp cache under the root is read or written.
-    store.make_root()?;
-    spec::prepare(&mut plan, &opts)?;
-    log::step("prepared (seccomp filter, systemd)");
+    let mut plan = load_plan(store, args, mode, &caller)?;
     pass_listen_fds(&mut plan, listen);
     let notify = crate::container::notify::host_socket();
     if let Some(host) = &notify {
@@ -160,19 +137,8 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
     let locked = store.create(&args.id)?;
-    // Recorded before the cgroup or the init exist, so that `delete` finds them
-    // whenever this command dies.
     let record = describe(&plan, args, notify.as_deref(), cgroup.record());
-    let made = locked
-        .record(&record)
-        .inspect(|()| log::step("state recorded"))
-        .and_then(|()| match &notify {
-            Some(_) => std::fs::DirBuilder::new()
-                .mode(0o755)
-                .create(locked.dir.join(crate::container::notify::DIR))
-                .context(|| "create notify directory".into()),
-            None => Ok(()),
-        });
+    let made = record_state(&locked, &record, notify.is_some());
     let spawned = made.and_then(|()| {
         let fds = Fds {
             preserve,
@@ -195,22 +161,71 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
             hierarchies: plan.cgroup.map(|c| c.hierarchies),
         }),
         Err(e) => {
-            // The init is dead and reaped by now, unless a frozen ancestor
-            // kept it from dying (kill_and_reap gave up): a cgroup that
-            // cannot be removed keeps the state that records it, for
-            // `delete -f` (review 43b, N1).
-            // Only a cgroup with processes left: one that never was (a bad
-            // cgroupsPath) would keep a state no `delete` can remove (review 43c).
-            match cgroup.destroy() {
-                Err(d) if cgroup.pids().is_ok_and(|p| !p.is_empty()) => log::warn(&format!(
-                    "container \"{}\" failed; its cgroup is left with processes in it, and its state for `delete -f`: {d}",
-                    args.id
-                )),
-                _ => {
-                    let _ = locked.remove();
-                }
-            }
+            clean_up_failed(&args.id, cgroup, locked);
             Err(e)
+        }
+    }
+}
+
+/// The bundle's config, validated and prepared for `args` (the seccomp
+/// filter compiled or taken from the cache, systemd's unit named). A
+/// foreground run holds its terminal from here on.
+fn load_plan(store: &Store, args: &CreateOptions, mode: Mode, caller: &Caller) -> Result<Plan> {
+    let bundle = match &args.bundle {
+        Some(b) => b.clone(),
+        None => std::env::current_dir().context(|| "current directory".into())?,
+    };
+    let opts = spec::Options {
+        id: &args.id,
+        no_pivot: args.no_pivot,
+        new_keyring: !args.no_new_keyring,
+        rootless: mode.rootless,
+        systemd_cgroup: mode.systemd_cgroup,
+        root: store.root().to_path_buf(),
+    };
+    let mut plan = spec::load(&bundle, &opts)?;
+    if let Caller::Run {
+        foreground: Some(foreground),
+    } = caller
+    {
+        foreground.hold()?;
+    }
+    log::step("config loaded and validated");
+    // Before the seccomp cache under the root is read or written.
+    store.make_root()?;
+    spec::prepare(&mut plan, &opts)?;
+    log::step("prepared (seccomp filter, systemd)");
+    Ok(plan)
+}
+
+/// Records the container's state (and makes its notify directory) before
+/// its cgroup or init exist, so that `delete` finds them whenever this
+/// command dies.
+fn record_state(locked: &Locked, record: &Saved, notify: bool) -> Result<()> {
+    locked.record(record)?;
+    log::step("state recorded");
+    if notify {
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(locked.dir.join(crate::container::notify::DIR))
+            .context(|| "create notify directory".into())?;
+    }
+    Ok(())
+}
+
+/// After a failed create: the cgroup and the state go. The init is dead and
+/// reaped by now, unless a frozen ancestor kept it from dying (kill_and_reap
+/// gave up): a cgroup that cannot be removed keeps the state that records
+/// it, for `delete -f` (review 43b, N1). Only a cgroup with processes left:
+/// one that never was (a bad cgroupsPath) would keep a state no `delete` can
+/// remove (review 43c).
+fn clean_up_failed(id: &str, cgroup: Box<dyn Driver>, locked: Locked) {
+    match cgroup.destroy() {
+        Err(d) if cgroup.pids().is_ok_and(|p| !p.is_empty()) => log::warn(&format!(
+            "container \"{id}\" failed; its cgroup is left with processes in it, and its state for `delete -f`: {d}"
+        )),
+        _ => {
+            let _ = locked.remove();
         }
     }
 }

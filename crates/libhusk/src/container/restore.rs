@@ -53,48 +53,15 @@ const CRIU_YARD: &str = "criu-yard";
 /// [`RestoreOptions`]. Returns 0 detached, else the exit code of the
 /// container's process once it exits (the container is then deleted).
 pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> {
-    refuse_rootless(mode, "restore")?;
-    opts.criu.check()?;
-    opts.criu.check_restore()?;
-    if mode.systemd_cgroup {
-        bail!("restore with --systemd-cgroup is not supported yet: use the cgroupfs driver");
-    }
-    state::validate_id(&opts.id)?;
-    super::create::check_pid_file(opts.pid_file.as_deref())?;
-    if !opts.criu.image_dir()?.join("inventory.img").is_file() {
-        // Checked before the bundle, which matters less.
-        opts.criu.open_dirs(false, &[])?;
-    }
+    check_request(opts, mode)?;
     let create = CreateOptions {
         id: opts.id.clone(),
         bundle: opts.bundle.clone(),
         no_pivot: opts.no_pivot,
         ..Default::default()
     };
-    let bundle = match &create.bundle {
-        Some(b) => b.clone(),
-        None => std::env::current_dir().context(|| "current directory".into())?,
-    };
-    let spec_opts = spec::Options {
-        id: &opts.id,
-        no_pivot: opts.no_pivot,
-        new_keyring: true,
-        rootless: false,
-        systemd_cgroup: false,
-        root: store.root().to_path_buf(),
-    };
-    let mut plan = spec::load(&bundle, &spec_opts)?;
-    // Before the seccomp cache under the root is read or written.
-    store.make_root()?;
-    spec::prepare(&mut plan, &spec_opts)?;
-    // As create: a terminal's master goes over the console socket, which
-    // is connected before anything is made.
-    let console = match (plan.process.terminal, &opts.console_socket) {
-        (true, Some(path)) => Some(crate::process::console::connect(path)?),
-        (true, None) => bail!("process.terminal: restore needs --console-socket, to send the new terminal's master to"),
-        (false, Some(_)) => bail!("--console-socket: the config's process.terminal is false"),
-        (false, None) => None,
-    };
+    let plan = plan_restore(store, opts)?;
+    let console = connect_console(&plan, opts)?;
     let spec = spec::parse(&plan.config_text)?;
     let writable = criu::writable_by_container(&spec, &plan.rootfs, &plan.bundle);
     let mut dirs = opts.criu.open_dirs(false, &writable)?;
@@ -148,6 +115,56 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
         log::warn(&format!("remove container {}: {e}", opts.id));
     }
     code
+}
+
+/// What can be refused before the bundle is read: the mode, criu, the id,
+/// the pid file and the image directory.
+fn check_request(opts: &RestoreOptions, mode: Mode) -> Result<()> {
+    refuse_rootless(mode, "restore")?;
+    opts.criu.check()?;
+    opts.criu.check_restore()?;
+    if mode.systemd_cgroup {
+        bail!("restore with --systemd-cgroup is not supported yet: use the cgroupfs driver");
+    }
+    state::validate_id(&opts.id)?;
+    super::create::check_pid_file(opts.pid_file.as_deref())?;
+    if !opts.criu.image_dir()?.join("inventory.img").is_file() {
+        // Checked before the bundle, which matters less.
+        opts.criu.open_dirs(false, &[])?;
+    }
+    Ok(())
+}
+
+/// The plan of the bundle's container, prepared as create prepares it.
+fn plan_restore(store: &Store, opts: &RestoreOptions) -> Result<Plan> {
+    let bundle = match &opts.bundle {
+        Some(b) => b.clone(),
+        None => std::env::current_dir().context(|| "current directory".into())?,
+    };
+    let spec_opts = spec::Options {
+        id: &opts.id,
+        no_pivot: opts.no_pivot,
+        new_keyring: true,
+        rootless: false,
+        systemd_cgroup: false,
+        root: store.root().to_path_buf(),
+    };
+    let mut plan = spec::load(&bundle, &spec_opts)?;
+    // Before the seccomp cache under the root is read or written.
+    store.make_root()?;
+    spec::prepare(&mut plan, &spec_opts)?;
+    Ok(plan)
+}
+
+/// As create: a terminal's master goes over the console socket, which is
+/// connected before anything is made.
+fn connect_console(plan: &Plan, opts: &RestoreOptions) -> Result<Option<OwnedFd>> {
+    Ok(match (plan.process.terminal, &opts.console_socket) {
+        (true, Some(path)) => Some(crate::process::console::connect(path)?),
+        (true, None) => bail!("process.terminal: restore needs --console-socket, to send the new terminal's master to"),
+        (false, Some(_)) => bail!("--console-socket: the config's process.terminal is false"),
+        (false, None) => None,
+    })
 }
 
 /// Every bind mount source of the bundle's config is there: criu would

@@ -1065,47 +1065,9 @@ pub fn run(
 ) -> Result<Outcome> {
     let action = action_name(kind);
     let log_path = dirs.work.path.join(log_name);
-    // criu opens both through /proc/HUSK/fd/N (husk is its socket's peer).
-    opts.images_dir_fd = dirs.image.fd.as_raw_fd();
-    opts.work_dir_fd = Some(dirs.work.fd.as_raw_fd());
-    opts.log_file = log_name.to_string();
-    opts.log_level = 4;
-    opts.notify_scripts = true;
-    opts.orphan_pts_master = true;
-    opts.config_file = dirs.config.as_ref().map(PinnedFile::for_criu);
-    if let Some(b) = &mut spawn.bind {
-        b.cwd = dirs.work.fd.as_raw_fd();
-    }
+    point_at_dirs(&mut opts, &mut spawn, dirs, log_name);
     let (client, server) = crate::sys::seqpacket_pair().context(|| format!("{action}: a socket pair for criu"))?;
-    let mut cmd = Command::new(program());
-    cmd.arg("swrk").arg(server.as_raw_fd().to_string());
-    // A foreground restore has every signal it forwards blocked.
-    crate::sys::signal::empty_signal_mask(&mut cmd);
-    log::debug(&format!(
-        "running {cmd:?}: {} (fd {} is {}, fd {} is {})",
-        action,
-        dirs.image.fd.as_raw_fd(),
-        dirs.image.path.display(),
-        dirs.work.fd.as_raw_fd(),
-        dirs.work.path.display()
-    ));
-    log::debug(&format!("criu options: {opts:?}"));
-    spawn.inherit.push(server.as_raw_fd());
-    crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, spawn.inherit, spawn.bind);
-    let child = cmd.spawn().map_err(|e| {
-        let criu = program();
-        let what = match PROGRAM.get() {
-            Some(_) => format!("run --criu {}: {e}", criu.to_string_lossy()),
-            None if e.kind() == std::io::ErrorKind::NotFound => {
-                "criu is not installed (Debian: apt-get install criu)".to_string()
-            }
-            None => format!("run criu: {e}"),
-        };
-        Error::new(format!("{action}: {what}"))
-    })?;
-    let pid = child.id() as libc::pid_t;
-    drop(cmd); // closes our copies of the cgroup.procs files
-    drop(server); // criu's end: a criu that dies is then an end of file here
+    let pid = spawn_swrk(action, &opts, dirs, spawn, server)?;
     let deadline = std::time::Instant::now() + TIMEOUT;
     // criu's end of the socket may outlive criu: the processes it forks
     // at restore hold it until they close criu's files, and they are
@@ -1131,28 +1093,85 @@ pub fn run(
             log_path.display()
         ))
     };
+    outcome_of(kind, talked, code).map_err(why)
+}
+
+/// The options that point criu at `dirs` (which it opens through
+/// /proc/HUSK/fd/N: husk is its socket's peer) and at its log `log_name`.
+fn point_at_dirs(opts: &mut Opts, spawn: &mut Spawn, dirs: &Dirs, log_name: &str) {
+    opts.images_dir_fd = dirs.image.fd.as_raw_fd();
+    opts.work_dir_fd = Some(dirs.work.fd.as_raw_fd());
+    opts.log_file = log_name.to_string();
+    opts.log_level = 4;
+    opts.notify_scripts = true;
+    opts.orphan_pts_master = true;
+    opts.config_file = dirs.config.as_ref().map(PinnedFile::for_criu);
+    if let Some(b) = &mut spawn.bind {
+        b.cwd = dirs.work.fd.as_raw_fd();
+    }
+}
+
+/// Starts `criu swrk` on the socket's end `server` (closed here once criu
+/// has it, so that a criu that dies is an end of file for husk); its pid.
+fn spawn_swrk(action: &str, opts: &Opts, dirs: &Dirs, spawn: Spawn, server: OwnedFd) -> Result<libc::pid_t> {
+    let mut cmd = Command::new(program());
+    cmd.arg("swrk").arg(server.as_raw_fd().to_string());
+    // A foreground restore has every signal it forwards blocked.
+    crate::sys::signal::empty_signal_mask(&mut cmd);
+    log::debug(&format!(
+        "running {cmd:?}: {} (fd {} is {}, fd {} is {})",
+        action,
+        dirs.image.fd.as_raw_fd(),
+        dirs.image.path.display(),
+        dirs.work.fd.as_raw_fd(),
+        dirs.work.path.display()
+    ));
+    log::debug(&format!("criu options: {opts:?}"));
+    let mut inherit = spawn.inherit;
+    inherit.push(server.as_raw_fd());
+    crate::sys::spawn::before_exec(&mut cmd, spawn.cgroup_procs, inherit, spawn.bind);
+    let child = cmd.spawn().map_err(|e| {
+        let criu = program();
+        let what = match PROGRAM.get() {
+            Some(_) => format!("run --criu {}: {e}", criu.to_string_lossy()),
+            None if e.kind() == std::io::ErrorKind::NotFound => {
+                "criu is not installed (Debian: apt-get install criu)".to_string()
+            }
+            None => format!("run criu: {e}"),
+        };
+        Error::new(format!("{action}: {what}"))
+    })?;
+    // Dropping cmd closes our copies of the cgroup.procs files.
+    Ok(child.id() as libc::pid_t)
+}
+
+/// What came of the request, from how the conversation `talked` ended and
+/// criu's exit `code`; an error is why, for the caller to dress.
+fn outcome_of(
+    kind: ReqType,
+    talked: Result<std::result::Result<Outcome, String>>,
+    code: i32,
+) -> std::result::Result<Outcome, String> {
     let outcome = match talked {
         Ok(Ok(o)) => o,
-        Ok(Err(answer)) => return Err(why(answer)),
+        Ok(Err(answer)) => return Err(answer),
         Err(e) => {
             // What broke the conversation (a garbled answer, an end of
             // file) is the news: criu's exit status only adds to it.
-            let how = match code {
+            return Err(match code {
                 c if c > 128 => format!("{e}; criu was killed by signal {}", c - 128),
                 c => format!("{e}; criu exit status {c}"),
-            };
-            return Err(why(how));
+            });
         }
     };
     // A pre-dump service waits for the next request, and ends with an error
     // once the socket closes: its answer said how it went (runc does so too).
     if code != 0 && kind != ReqType::PreDump {
-        let how = if code > 128 {
+        return Err(if code > 128 {
             format!("killed by signal {}", code - 128)
         } else {
             format!("exit status {code}")
-        };
-        return Err(why(how));
+        });
     }
     Ok(outcome)
 }

@@ -655,37 +655,57 @@ fn mount_cgroup(
     };
     let target = resolve_dir(root, &m.destination, true)?;
     check_target(root, &target, m)?;
-    let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     if is_cgroup2(c"/sys/fs/cgroup") {
-        let mounted = sys::mount(
-            Some(c"cgroup2"),
-            &fd_path(target.as_raw_fd()),
-            Some(c"cgroup2"),
-            m.flags,
-            None,
-        );
-        return match mounted {
-            Ok(()) => Ok(()),
-            // A user namespace cannot mount the cgroup2 of a cgroup namespace it
-            // does not own: bind the hierarchy instead (the container's own
-            // cgroup when it asked for a cgroup namespace), as runc does.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EBUSY)) && plan.in_userns() => {
-                let source = match (own_ns, cgroup) {
-                    (true, Some(path)) => Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')),
-                    _ => PathBuf::from("/sys/fs/cgroup"),
-                };
-                let attrs = crate::rootfs::mounts::bind_attrs(m.flags, 0);
-                let bound = MountPlan {
-                    attrs,
-                    recursive_attrs: attrs,
-                    propagation: Vec::new(),
-                    ..m.clone()
-                };
-                bind(root, &bound, &source, true, None)
-            }
-            Err(e) => Err(e.into()),
-        };
+        mount_cgroup2(root, m, plan, cgroup, &target)
+    } else {
+        mount_cgroup_tmpfs(root, m, plan, cgroup, &target)
     }
+}
+
+/// cgroup2 on `target`, or, where a user namespace may not mount it, a bind
+/// of the hierarchy.
+fn mount_cgroup2(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>, target: &OwnedFd) -> Result<()> {
+    let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
+    let mounted = sys::mount(
+        Some(c"cgroup2"),
+        &fd_path(target.as_raw_fd()),
+        Some(c"cgroup2"),
+        m.flags,
+        None,
+    );
+    match mounted {
+        Ok(()) => Ok(()),
+        // A user namespace cannot mount the cgroup2 of a cgroup namespace it
+        // does not own: bind the hierarchy instead (the container's own
+        // cgroup when it asked for a cgroup namespace), as runc does.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EBUSY)) && plan.in_userns() => {
+            let source = match (own_ns, cgroup) {
+                (true, Some(path)) => Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')),
+                _ => PathBuf::from("/sys/fs/cgroup"),
+            };
+            let attrs = crate::rootfs::mounts::bind_attrs(m.flags, 0);
+            let bound = MountPlan {
+                attrs,
+                recursive_attrs: attrs,
+                propagation: Vec::new(),
+                ..m.clone()
+            };
+            bind(root, &bound, &source, true, None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A v1 or hybrid host's /sys/fs/cgroup: a tmpfs on `target` holding one
+/// mount per hierarchy (see [`mount_cgroup`]).
+fn mount_cgroup_tmpfs(
+    root: &OwnedFd,
+    m: &MountPlan,
+    plan: &Plan,
+    cgroup: Option<&str>,
+    target: &OwnedFd,
+) -> Result<()> {
+    let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
     sys::mount(
         Some(c"tmpfs"),

@@ -246,6 +246,46 @@ fn is_root(path: &Path) -> bool {
 /// mount without mappings of its own uses.
 pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPlan>) -> Result<MountPlan> {
     let field = format!("mounts[{index}]");
+    let destination = destination_of(&field, m)?;
+    let fstype = m.typ().as_deref().unwrap_or("");
+    let opts = Options::parse(fstype, m.options().as_deref().unwrap_or(&[]));
+    let kind = kind_of(&field, m, fstype, opts.bind, bundle, &destination)?;
+    check_extensions(&field, opts.extensions, &kind)?;
+    if matches!(kind, MountKind::Bind { .. }) && !opts.data.is_empty() {
+        // A bind mount takes no filesystem options: what is not a flag is
+        // dropped (as runc does), but said, a misspelt flag among them.
+        crate::log::warn(&format!(
+            "{field} {}: options a bind mount does not know are ignored: {}",
+            destination.display(),
+            opts.data.join(", ")
+        ));
+    }
+    let attrs = match kind {
+        MountKind::Bind { .. } => bind_attrs(opts.flags, opts.cleared),
+        _ => Attrs::default(),
+    };
+    let idmap = match opts.idmap {
+        None if m.uid_mappings().is_some() || m.gid_mappings().is_some() => {
+            bail!("{field}: uidMappings and gidMappings need the idmap or ridmap option")
+        }
+        None => None,
+        Some(recursive) => Some(idmap_plan(&field, m, &kind, recursive, container)?),
+    };
+    Ok(MountPlan {
+        destination,
+        kind,
+        flags: opts.flags,
+        attrs,
+        recursive_attrs: opts.recursive_attrs,
+        propagation: opts.propagation,
+        data: opts.data.join(","),
+        idmap,
+        extensions: opts.extensions,
+    })
+}
+
+/// The mount's destination, absolute; never the container's root.
+fn destination_of(field: &str, m: &Mount) -> Result<PathBuf> {
     let dest = m.destination();
     if dest.as_os_str().is_empty() {
         bail!("{field}.destination is empty");
@@ -267,34 +307,68 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
             destination.display()
         ));
     }
-    let fstype = m.typ().as_deref().unwrap_or("");
+    Ok(destination)
+}
 
-    let mut flags: libc::c_ulong = 0;
-    let mut cleared: libc::c_ulong = 0;
-    let mut bind = (fstype == "bind").then_some(false);
-    let mut propagation = Vec::new();
-    let mut recursive_attrs = Attrs::default();
-    let mut data = Vec::new();
-    let mut idmap = None;
-    let mut extensions = Extensions::default();
-    for opt in m.options().as_deref().unwrap_or(&[]) {
-        match lookup(opt) {
-            Some(Opt::Flag { set: true, flag }) => flags |= flag,
-            Some(Opt::Flag { set: false, flag }) => {
-                flags &= !flag;
-                cleared |= flag;
+/// A mount's options, sorted by what each is.
+struct Options<'a> {
+    flags: libc::c_ulong,
+    /// Flags an option cleared ("rw", "suid", ...).
+    cleared: libc::c_ulong,
+    /// Some(recursive) for a bind mount.
+    bind: Option<bool>,
+    propagation: Vec<libc::c_ulong>,
+    recursive_attrs: Attrs,
+    /// What is no flag: the filesystem's own options.
+    data: Vec<&'a str>,
+    /// Some(recursive) for an idmap or ridmap mount.
+    idmap: Option<bool>,
+    extensions: Extensions,
+}
+
+impl<'a> Options<'a> {
+    fn parse(fstype: &str, options: &'a [String]) -> Options<'a> {
+        let mut o = Options {
+            flags: 0,
+            cleared: 0,
+            bind: (fstype == "bind").then_some(false),
+            propagation: Vec::new(),
+            recursive_attrs: Attrs::default(),
+            data: Vec::new(),
+            idmap: None,
+            extensions: Extensions::default(),
+        };
+        for opt in options {
+            match lookup(opt) {
+                Some(Opt::Flag { set: true, flag }) => o.flags |= flag,
+                Some(Opt::Flag { set: false, flag }) => {
+                    o.flags &= !flag;
+                    o.cleared |= flag;
+                }
+                Some(Opt::Propagation(p)) => o.propagation.push(p),
+                Some(Opt::Recursive { set, attr }) => o.recursive_attrs.apply(set, attr),
+                Some(Opt::Bind { recursive }) => o.bind = Some(recursive || o.bind == Some(true)),
+                Some(Opt::CopyUp) => o.extensions.copy_up = true,
+                Some(Opt::CopySymlink) => o.extensions.copy_symlink = true,
+                None if opt == "idmap" || opt == "ridmap" => o.idmap = Some(opt == "ridmap"),
+                None => o.data.push(opt.as_str()),
             }
-            Some(Opt::Propagation(p)) => propagation.push(p),
-            Some(Opt::Recursive { set, attr }) => recursive_attrs.apply(set, attr),
-            Some(Opt::Bind { recursive }) => bind = Some(recursive || bind == Some(true)),
-            Some(Opt::CopyUp) => extensions.copy_up = true,
-            Some(Opt::CopySymlink) => extensions.copy_symlink = true,
-            None if opt == "idmap" || opt == "ridmap" => idmap = Some(opt == "ridmap"),
-            None => data.push(opt.as_str()),
         }
+        o
     }
+}
 
-    let kind = if let Some(recursive) = bind {
+/// What is mounted: a bind of `bind`'s source (`Some(recursive)`), a
+/// cgroup hierarchy, or a filesystem of `fstype`.
+fn kind_of(
+    field: &str,
+    m: &Mount,
+    fstype: &str,
+    bind: Option<bool>,
+    bundle: &Path,
+    destination: &Path,
+) -> Result<MountKind> {
+    Ok(if let Some(recursive) = bind {
         let source = m.source().as_deref().unwrap_or(Path::new(""));
         if source.as_os_str().is_empty() {
             bail!("{field}: a bind mount needs a source");
@@ -315,38 +389,6 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, container: Option<&UsernsPla
             fstype: fstype.to_string(),
             source: source.unwrap_or_else(|| fstype.to_string()),
         }
-    };
-    check_extensions(&field, extensions, &kind)?;
-    if matches!(kind, MountKind::Bind { .. }) && !data.is_empty() {
-        // A bind mount takes no filesystem options: what is not a flag is
-        // dropped (as runc does), but said, a misspelt flag among them.
-        crate::log::warn(&format!(
-            "{field} {}: options a bind mount does not know are ignored: {}",
-            destination.display(),
-            data.join(", ")
-        ));
-    }
-    let attrs = match kind {
-        MountKind::Bind { .. } => bind_attrs(flags, cleared),
-        _ => Attrs::default(),
-    };
-    let idmap = match idmap {
-        None if m.uid_mappings().is_some() || m.gid_mappings().is_some() => {
-            bail!("{field}: uidMappings and gidMappings need the idmap or ridmap option")
-        }
-        None => None,
-        Some(recursive) => Some(idmap_plan(&field, m, &kind, recursive, container)?),
-    };
-    Ok(MountPlan {
-        destination,
-        kind,
-        flags,
-        attrs,
-        recursive_attrs,
-        propagation,
-        data: data.join(","),
-        idmap,
-        extensions,
     })
 }
 

@@ -294,54 +294,21 @@ pub fn plan(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
 fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     check_version(spec.version())?;
     let root = spec.root().as_ref().ok_or_else(|| Error::new("root.path is missing"))?;
-    if root.path().as_os_str().is_empty() {
-        bail!("root.path is missing");
-    }
-    let rootfs_given = bundle.join(root.path());
-    let rootfs = std::fs::canonicalize(&rootfs_given).context(|| format!("root.path {}", rootfs_given.display()))?;
-    if !rootfs.is_dir() {
-        bail!("root.path {} is not a directory", rootfs.display());
-    }
+    let rootfs = rootfs_of(root, &bundle)?;
     let has_process = spec.process().is_some();
     let placeholder = spec.process().is_none().then(placeholder_process);
     let process = spec.process().as_ref().or(placeholder.as_ref()).expect("one of them");
     let linux = linux_or_empty(&spec);
     let namespaces = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
-    let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
-    let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-    for (field, value) in [("hostname", &hostname), ("domainname", &domainname)] {
-        if value.is_some() {
-            check_private_uts(field, &namespaces)?;
-        }
-    }
+    let (hostname, domainname) = names_of(&spec, &namespaces)?;
     let own_mount_namespace = namespaces.shared_with_caller(libc::CLONE_NEWNS)?.is_none();
     if !own_mount_namespace {
         check_shared_mount_namespace(root.readonly().unwrap_or(false), &linux, process)?;
     }
 
     let userns = userns_plan(&linux, &namespaces, opts.rootless)?;
-    let mut mounts = spec
-        .mounts()
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .enumerate()
-        .map(|(i, m)| mounts::plan(i, m, &bundle, userns.as_ref()))
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(label) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) {
-        label_mounts(&mut mounts, label)?;
-    }
-    if let Some((i, m)) = mounts
-        .iter()
-        .enumerate()
-        .find(|(_, m)| opts.rootless && m.idmap.is_some())
-    {
-        bail!(
-            "mounts[{i}] {}: idmap and ridmap are not supported unprivileged yet",
-            m.destination.display()
-        );
-    }
+    let mounts = mounts_of(&spec, &linux, &bundle, userns.as_ref(), opts.rootless)?;
     let rootfs_propagation = linux
         .rootfs_propagation()
         .as_deref()
@@ -358,11 +325,7 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
     let hooks = spec.hooks().clone().unwrap_or_default();
     check_hooks(&hooks)?;
     check_create_container_hooks(&hooks, &namespaces, own_mount_namespace)?;
-    check_absolute("linux.maskedPaths", linux.masked_paths())?;
-    check_absolute("linux.readonlyPaths", linux.readonly_paths())?;
-    if linux.intel_rdt().is_some() {
-        check_intel_rdt()?;
-    }
+    check_paths_and_rdt(&linux)?;
 
     Ok(Plan {
         process: process_plan(process, &linux, opts, last_cap)?,
@@ -393,6 +356,69 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         notify_name: None,
         cgroup,
     })
+}
+
+/// root.path, resolved against the bundle: an existing directory.
+fn rootfs_of(root: &oci_spec::runtime::Root, bundle: &Path) -> Result<PathBuf> {
+    if root.path().as_os_str().is_empty() {
+        bail!("root.path is missing");
+    }
+    let given = bundle.join(root.path());
+    let rootfs = std::fs::canonicalize(&given).context(|| format!("root.path {}", given.display()))?;
+    if !rootfs.is_dir() {
+        bail!("root.path {} is not a directory", rootfs.display());
+    }
+    Ok(rootfs)
+}
+
+/// hostname and domainname (none when empty), which need a UTS namespace of the container's own.
+fn names_of(spec: &Spec, namespaces: &NamespacePlan) -> Result<(Option<String>, Option<String>)> {
+    let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+    let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
+    for (field, value) in [("hostname", &hostname), ("domainname", &domainname)] {
+        if value.is_some() {
+            check_private_uts(field, namespaces)?;
+        }
+    }
+    Ok((hostname, domainname))
+}
+
+/// The plans of the config's mounts, labelled with linux.mountLabel.
+fn mounts_of(
+    spec: &Spec,
+    linux: &Linux,
+    bundle: &Path,
+    userns: Option<&UsernsPlan>,
+    rootless: bool,
+) -> Result<Vec<MountPlan>> {
+    let mut mounts = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+        .map(|(i, m)| mounts::plan(i, m, bundle, userns))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(label) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) {
+        label_mounts(&mut mounts, label)?;
+    }
+    if let Some((i, m)) = mounts.iter().enumerate().find(|(_, m)| rootless && m.idmap.is_some()) {
+        bail!(
+            "mounts[{i}] {}: idmap and ridmap are not supported unprivileged yet",
+            m.destination.display()
+        );
+    }
+    Ok(mounts)
+}
+
+/// maskedPaths and readonlyPaths are absolute; intelRdt is refused where it cannot be had.
+fn check_paths_and_rdt(linux: &Linux) -> Result<()> {
+    check_absolute("linux.maskedPaths", linux.masked_paths())?;
+    check_absolute("linux.readonlyPaths", linux.readonly_paths())?;
+    if linux.intel_rdt().is_some() {
+        check_intel_rdt()?;
+    }
+    Ok(())
 }
 
 /// The config's `linux`, or, where it has none, one that asks for nothing
