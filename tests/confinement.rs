@@ -544,8 +544,10 @@ fn a_device_bound_from_the_host_replaces_the_images_symlink() {
 /// container, a shell's `</dev/null`) was the host's node inside: a root
 /// container with CAP_FOWNER made the host's /dev/null mode 000 through
 /// /proc/self/fd/0 (review 48b's probe did). The init and exec's process get
-/// the container's own /dev/null instead, as runc does. The host's node
-/// here is one the test makes, 1:3 like it.
+/// the container's own /dev/null instead, as runc does, or, where the
+/// container has none (it removed it, or put a fifo there), one of their own
+/// (review 50, F1: they kept the host's). The host's node here is one the
+/// test makes, 1:3 like it.
 #[test]
 fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -585,7 +587,71 @@ fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
     let exec = b.husk_command(&["exec", "e", "sh", "-c", attack]);
     assert_eq!(with_node_as_stdio(exec), "done\n");
     untouched("after exec");
+    // A fifo there must not hang the exec either.
+    for replace in ["rm /dev/null", "mkfifo /dev/null"] {
+        assert_ok(&b.husk(&["exec", "e", "sh", "-c", replace]));
+        let exec = b.husk_command(&["exec", "e", "sh", "-c", attack]);
+        assert_eq!(with_node_as_stdio(exec), "done\n");
+        untouched(&format!("after exec once the container ran {replace}"));
+    }
     assert_ok(&b.husk(&["delete", "-f", "e"]));
+
+    // Without a mount namespace the container's /dev/null is the image's,
+    // and this image has none.
+    let mut shared = Bundle::new("hostnull-shared-mnt");
+    shared.without_namespace("mount").without_namespace("cgroup");
+    shared.config["mounts"] = json!([]);
+    shared.config["root"]["readonly"] = json!(false);
+    // No /proc either: the program changes its stdio through the fds.
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(shared.rootfs().join("bin/chmod_stdio"))
+        .arg(std::path::Path::new(HELPERS).join("chmod_stdio.c"))
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    shared.config["process"]["args"] = json!(["/bin/chmod_stdio"]);
+    shared.config["linux"].as_object_mut().unwrap().remove("maskedPaths");
+    shared.config["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+    shared.save();
+    assert!(!shared.rootfs().join("dev/null").exists());
+    let run = shared.husk_command(&["run", "--bundle", shared.dir.to_str().unwrap(), "n"]);
+    assert_eq!(with_node_as_stdio(run), "done\n");
+    untouched("after run without a mount namespace");
+}
+
+/// The numbers of `--preserve-fds` that the caller left closed are held by
+/// husk with its /dev/null, so that nothing else of husk's takes them: a
+/// created container whose processes may ptrace (CAP_SYS_PTRACE, no user
+/// namespace) found the host's /dev/null there in its init, and could chmod
+/// it (review 50, F2). The init closes them once it is on its own.
+#[test]
+fn the_placeholders_of_preserved_fds_are_not_left_in_the_init() {
+    use std::os::unix::fs::MetadataExt;
+    let mut b = Bundle::new("placeholders");
+    b.script("sleep 100");
+    let id = b.dir.to_str().unwrap().to_string();
+    // fds 3 and 4 are closed in the command: Rust opens everything close-on-exec.
+    assert_ok(&b.husk(&["create", "--preserve-fds", "2", "--bundle", &id, "p"]));
+    let host_null = std::fs::metadata("/dev/null").unwrap();
+    let listing = b.husk(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_PTRACE",
+        "p",
+        "sh",
+        "-c",
+        "for f in /proc/1/fd/*; do stat -L -c '%d:%i' $f; done; echo listed",
+    ]);
+    assert_ok(&listing);
+    let out = stdout(&listing);
+    assert!(out.ends_with("listed\n"), "{out}");
+    let host = format!("{}:{}", host_null.dev(), host_null.ino());
+    assert!(
+        !out.lines().any(|l| l == host),
+        "the init holds the host's /dev/null: {out}"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "p"]));
 }
 
 /// A seccomp agent at `path`: the one message husk sends it and its fds.

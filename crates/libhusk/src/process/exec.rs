@@ -132,11 +132,13 @@ fn join_namespaces(args: &ExecArgs, proc: &sys::Procfs) -> Result<()> {
 }
 
 /// In the joiner, all that needs husk's rights and is inherited by a clone:
-/// cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
+/// stdio without the host's /dev/null, cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
 /// filter without no_new_privs, capabilities, ids and no_new_privs.
 fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<CString> {
     prologue::reset_signals();
     prologue::pass_preserved_fds(args.preserve_fds)?;
+    // Here, where the container cannot see us: the exec process is born with it.
+    prologue::replace_outside_null_stdio()?;
     let program = prologue::enter_cwd_and_find_program(args.plan)?;
     attrs::apply_early(&args.plan.attrs)?;
     crate::log::step("cwd, program, limits");

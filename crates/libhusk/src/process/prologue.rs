@@ -57,17 +57,28 @@ pub fn become_root_of_userns() {
 }
 
 /// The passed fds 3..3+`preserve_fds` stay open across execve, but for the
-/// numbers the caller left closed (husk's close-on-exec placeholders); every
-/// fd above them is marked close-on-exec.
+/// numbers the caller left closed, whose placeholders (the host's /dev/null,
+/// see `hold_passed_fds`) are closed now: a container process that can
+/// ptrace would find them until the execve. Every fd above them is marked
+/// close-on-exec; whatever takes a placeholder's number later is too.
 pub fn pass_preserved_fds(preserve_fds: u32) -> Result<()> {
+    use crate::container::stdio::is_placeholder;
     sys::cloexec_from(3 + preserve_fds).context(|| "mark fds close-on-exec".into())?;
-    let passed = (3..3 + preserve_fds as RawFd).filter(|fd| !crate::container::stdio::is_placeholder(*fd));
+    let (held, passed): (Vec<RawFd>, Vec<RawFd>) = (3..3 + preserve_fds as RawFd).partition(|fd| is_placeholder(*fd));
     sys::process::inherit_fds(passed);
+    for fd in held {
+        let _ = nix::unistd::close(fd);
+    }
     Ok(())
 }
 
-/// Closes every fd above stdio and the passed ones but those in `keep`.
+/// Closes every fd above stdio and the passed ones but those in `keep`, and
+/// whatever took the number of a placeholder (see [`pass_preserved_fds`]).
 pub fn close_fds_except(preserve_fds: u32, keep: &[RawFd]) -> Result<()> {
+    let taken = (3..3 + preserve_fds as RawFd).filter(|fd| crate::container::stdio::is_placeholder(*fd));
+    for fd in taken.filter(|fd| !keep.contains(fd)) {
+        let _ = nix::unistd::close(fd);
+    }
     sys::close_fds_from_except(3 + preserve_fds as RawFd, keep).context(|| "close fds".into())
 }
 
@@ -113,50 +124,88 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
     bail!("exec: \"{program}\": executable file not found in $PATH")
 }
 
-/// A /dev/null of the host passed as the process's stdio (a detached
-/// container's under conmon, a shell's `</dev/null`) is the host's node: a
-/// container root with CAP_FOWNER could fchmod it through the fd and leave
-/// the host's /dev/null mode 000, which breaks the host (newuidmap among
-/// others). Such fds get the container's own /dev/null instead, opened in
-/// its root, as runc does (reOpenDevNull). Nothing changes when the
-/// container has no /dev/null of its own.
-fn reopen_dev_null_stdio() {
+/// A char device 1:3 on fds 0-2 other than the container's own /dev/null
+/// came from outside: conmon's for a detached container, a shell's
+/// `</dev/null`. A container root with CAP_FOWNER could fchmod the host's
+/// /dev/null through it and leave it mode 000, which breaks the host
+/// (newuidmap among others). Such fds get the container's own /dev/null, as
+/// runc's init does (reOpenDevNull), or, where the container has no 1:3 node
+/// there (it may remove or replace it at any time before an exec), one of
+/// the process's own ([`sys::private_null`]). Without either the process
+/// fails, unless it could not change the node anyway (its owner is not
+/// mapped in the process's user namespace).
+/// Call it in the container's mount namespace and root, before the process
+/// is confined (the private /dev/null needs husk's rights) and, where that
+/// can be, before the container can see the process (exec's joiner).
+pub fn replace_outside_null_stdio() -> Result<()> {
+    use nix::sys::stat::fstat;
+    let stdio = [
+        (0, fstat(std::io::stdin())),
+        (1, fstat(std::io::stdout())),
+        (2, fstat(std::io::stderr())),
+    ];
+    let outside: Vec<(RawFd, libc::stat)> = stdio
+        .into_iter()
+        .filter_map(|(fd, st)| st.ok().filter(is_null).map(|st| (fd, st)))
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let (null, own_id) = match own_null() {
+        Some((null, st)) => (Ok(null), Some((st.st_dev, st.st_ino))),
+        None => (sys::private_null(), None),
+    };
+    for (fd, st) in outside
+        .into_iter()
+        .filter(|(_, st)| Some((st.st_dev, st.st_ino)) != own_id)
+    {
+        match &null {
+            Ok(null) => put_on_stdio(null, fd).context(|| format!("put a /dev/null on fd {fd}"))?,
+            Err(_) if st.st_uid == OVERFLOW_UID => {}
+            Err(e) => bail!(
+                "fd {fd} is a /dev/null from outside the container, and the container has no /dev/null of its own to put in its place ({e})"
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn put_on_stdio(file: &OwnedFd, fd: RawFd) -> nix::Result<()> {
+    match fd {
+        0 => nix::unistd::dup2_stdin(file),
+        1 => nix::unistd::dup2_stdout(file),
+        _ => nix::unistd::dup2_stderr(file),
+    }
+}
+
+/// The id the kernel shows for an owner not mapped in the user namespace
+/// (its default overflowuid).
+const OVERFLOW_UID: libc::uid_t = 65534;
+
+fn is_null(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
+}
+
+/// The container's own /dev/null, opened in its root, when it is a 1:3 node.
+/// Checked before it is opened: without a mount namespace of its own the
+/// node is the image's, and opening another device (a serial line, a
+/// watchdog) could block or act; checked again once open (the container may
+/// swap it meanwhile).
+fn own_null() -> Option<(OwnedFd, libc::stat)> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
-    // Checked before it is opened: without a mount namespace of its own the
-    // node is the image's, and opening another device (a serial line, a
-    // watchdog) can block or act.
     let at = nix::sys::stat::fstatat(
         nix::fcntl::AT_FDCWD,
         c"/dev/null",
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     );
     if !at.is_ok_and(|st| is_null(&st)) {
-        return;
+        return None;
     }
     let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
-    let Ok(null) = sys::openat(libc::AT_FDCWD, c"/dev/null", flags, 0) else {
-        return;
-    };
-    let Ok(own) = nix::sys::stat::fstat(&null) else {
-        return;
-    };
-    let blocking = fcntl(&null, FcntlArg::F_SETFL(OFlag::O_RDWR));
-    if !is_null(&own) || blocking.is_err() {
-        return;
-    }
-    let foreign = |st: nix::Result<libc::stat>| {
-        st.is_ok_and(|st| is_null(&st) && (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino))
-    };
-    if foreign(nix::sys::stat::fstat(std::io::stdin())) {
-        let _ = nix::unistd::dup2_stdin(&null);
-    }
-    if foreign(nix::sys::stat::fstat(std::io::stdout())) {
-        let _ = nix::unistd::dup2_stdout(&null);
-    }
-    if foreign(nix::sys::stat::fstat(std::io::stderr())) {
-        let _ = nix::unistd::dup2_stderr(&null);
-    }
+    let null = sys::openat(libc::AT_FDCWD, c"/dev/null", flags, 0).ok()?;
+    let st = nix::sys::stat::fstat(&null).ok().filter(is_null)?;
+    fcntl(&null, FcntlArg::F_SETFL(OFlag::O_RDWR)).ok()?;
+    Some((null, st))
 }
 
 /// With process.terminal, a new pty becomes the process's stdio and
@@ -164,7 +213,6 @@ fn reopen_dev_null_stdio() {
 /// goes over `console_socket`. Either way the process leads a new session.
 pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<()> {
     if !p.terminal {
-        reopen_dev_null_stdio();
         // A session of its own, as runc and crun give every container
         // process: the caller's session and job control stop at the
         // container (and CRIU refuses a process whose session leader is

@@ -524,6 +524,36 @@ pub fn detached_tmpfs(options: &[(&CStr, &CStr)], attrs: u64) -> io::Result<Owne
     fs_mount(&fs, attrs)
 }
 
+/// A /dev/null of the caller's alone: the 1:3 node made on a tmpfs mounted
+/// nowhere, opened, then unlinked, so that nothing but this fd (and its
+/// dups) reaches it, and a chmod or chown through it changes no other file.
+/// Needs CAP_SYS_ADMIN over the mount namespace and CAP_MKNOD outside any
+/// user namespace.
+pub fn private_null() -> io::Result<OwnedFd> {
+    const MOUNT_ATTR_NOSUID: u64 = 0x02;
+    const MOUNT_ATTR_NOEXEC: u64 = 0x08;
+    let options: [(&CStr, &CStr); 3] = [(c"mode", c"700"), (c"size", c"4k"), (c"nr_inodes", c"2")];
+    let tmpfs = detached_tmpfs(&options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)?;
+    // SAFETY: a valid C string and a directory fd.
+    check_int(unsafe {
+        libc::mknodat(
+            tmpfs.as_raw_fd(),
+            c"null".as_ptr(),
+            libc::S_IFCHR | 0o666,
+            libc::makedev(1, 3),
+        )
+    })?;
+    let null = openat(
+        tmpfs.as_raw_fd(),
+        c"null",
+        libc::O_RDWR | libc::O_NOCTTY | libc::O_NOFOLLOW,
+        0,
+    )?;
+    // SAFETY: as above.
+    check_int(unsafe { libc::unlinkat(tmpfs.as_raw_fd(), c"null".as_ptr(), 0) })?;
+    Ok(null)
+}
+
 /// Makes the superblock under mount `mount` read-only (fspick, then a
 /// reconfigure with "ro"), as MS_REMOUNT|MS_RDONLY does, but for a mount
 /// that may be detached.
