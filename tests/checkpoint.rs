@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -769,6 +770,18 @@ fn restore_keeps_bind_mounts_masked_paths_and_cgroup_limits() {
     );
     assert_ok(&o);
     assert_eq!(stdout(&o).split_whitespace().collect::<Vec<_>>(), ["0", "0"]);
+    // What masks the files is a /dev/null of the container's alone: the
+    // host's, bound there, was its root's to chmod (review 50, F3).
+    let host_null = std::fs::metadata("/dev/null").unwrap();
+    let o = husk(&b, &["exec", "c", "stat", "-L", "-c", "%d:%i %t:%T %a", "/proc/kcore"]);
+    assert_ok(&o);
+    let masked = stdout(&o);
+    let host = format!("{}:{}", host_null.dev(), host_null.ino());
+    let fields: Vec<&str> = masked.split_whitespace().collect();
+    assert!(
+        fields.len() == 3 && fields[0] != host && fields[1..] == ["1:3", "666"],
+        "{masked}"
+    );
     let o = husk(&b, &["exec", "c", "cat", "/proc/self/mountinfo"]);
     assert!(stdout(&o).contains(" /data "), "{}", stdout(&o));
     assert_ok(&husk(&b, &["delete", "--force", "c"]));

@@ -48,6 +48,11 @@ const CRIU_ROOT: &str = "criu-root";
 /// The directory criu mounts the cgroup hierarchies it restores into on
 /// (in the state directory; mounted only in criu's own mount namespace).
 const CRIU_YARD: &str = "criu-yard";
+/// The directory of the state directory on which criu's mount namespace gets
+/// a tmpfs with a /dev/null of the container's alone, which criu binds over
+/// its masked files: the host's, bound there, would be the container root's
+/// to chmod (review 50, F3), as it was with runc.
+const CRIU_NULL: &str = "criu-null";
 
 /// Restores container `opts.id` from the image directory; see
 /// [`RestoreOptions`]. Returns 0 detached, else the exit code of the
@@ -253,7 +258,9 @@ fn restore_into(r: &Restoring, cgroup: &mut Box<dyn Driver>, saved: &mut Saved) 
     make_mount_points(r.spec, plan)?;
     let root = locked.dir.join(CRIU_ROOT);
     let yard = locked.dir.join(CRIU_YARD);
-    let mut args = criu_opts(r, cgroup.as_ref(), &root, &yard);
+    let null_dir = locked.dir.join(CRIU_NULL);
+    let null = null_dir.join("null");
+    let mut args = criu_opts(r, cgroup.as_ref(), &root, &yard, &null);
     let namespaces: Vec<OwnedFd> = criu::restore_external_namespaces(r.spec, &mut args)?;
     let mut inherit: Vec<_> = namespaces.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
     let stdio = criu::inherit_stdio(&r.dirs.image, &mut args)?;
@@ -264,6 +271,7 @@ fn restore_into(r: &Restoring, cgroup: &mut Box<dyn Driver>, saved: &mut Saved) 
     // where `delete` would remove the state dir through it.
     let _root_dir = ScratchDir::make(&root)?;
     let _yard_dir = ScratchDir::make(&yard)?;
+    let _null_dir = ScratchDir::make(&null_dir)?;
     let spawn = criu::Spawn {
         cgroup_procs: cgroup_procs(cgroup.as_ref())?,
         inherit,
@@ -271,6 +279,7 @@ fn restore_into(r: &Restoring, cgroup: &mut Box<dyn Driver>, saved: &mut Saved) 
             source: sys::cstring(&plan.rootfs)?,
             target: sys::cstring(&root)?,
             cwd: -1, // criu::run sets it
+            null: Some((sys::cstring(&null_dir)?, sys::cstring(&null)?)),
         }),
     };
     // With the namespaces made and before any process is restored into
@@ -310,8 +319,9 @@ fn restore_into(r: &Restoring, cgroup: &mut Box<dyn Driver>, saved: &mut Saved) 
 }
 
 /// criu's restore request: its root and cgroup yard in the state directory
-/// (`root`, `yard`), the new cgroup, the bind mounts' sources.
-fn criu_opts(r: &Restoring, cgroup: &dyn Driver, root: &Path, yard: &Path) -> Opts {
+/// (`root`, `yard`), the new cgroup, the bind mounts' sources, and the
+/// `null` it binds over masked files.
+fn criu_opts(r: &Restoring, cgroup: &dyn Driver, root: &Path, yard: &Path, null: &Path) -> Opts {
     let mut args = Opts {
         root: Some(root.to_string_lossy().into_owned()),
         rst_sibling: true,
@@ -332,7 +342,8 @@ fn criu_opts(r: &Restoring, cgroup: &dyn Driver, root: &Path, yard: &Path) -> Op
         args.ext_mnt.push((m.key, m.source.to_string_lossy().into_owned()));
     }
     if !r.plan.masked_paths.is_empty() {
-        args.ext_mnt.push(("/dev/null".into(), "/dev/null".into()));
+        args.ext_mnt
+            .push(("/dev/null".into(), null.to_string_lossy().into_owned()));
     }
     args
 }

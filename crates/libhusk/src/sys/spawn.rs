@@ -18,6 +18,10 @@ pub struct PrivateBind {
     /// reached through an fd of the old one is not: nothing can be mounted
     /// on it from the new namespace).
     pub cwd: RawFd,
+    /// A directory (and the path of `null` in it) on which the helper mounts
+    /// a tmpfs with a /dev/null node (1:3, mode 0666) of its own: a null
+    /// that is no other file, to bind where the host's would be reachable.
+    pub null: Option<(CString, CString)>,
 }
 
 /// Has the process that `cmd` spawns, before it execs, join the cgroups
@@ -27,8 +31,8 @@ pub struct PrivateBind {
 /// the caller's) and make that bind mount there. A failure of any step
 /// fails the spawn.
 pub fn before_exec(cmd: &mut Command, procs: Vec<OwnedFd>, inherit: Vec<RawFd>, bind: Option<PrivateBind>) {
-    // SAFETY: the closure only calls write(2), fcntl(2), fchdir(2), unshare(2)
-    // and mount(2) on descriptors it owns or was given and on strings made
+    // SAFETY: the closure only calls write(2), fcntl(2), fchdir(2), unshare(2),
+    // mount(2), mknod(2) and chmod(2) on descriptors it owns or was given and on strings made
     // before the fork, which are async-signal-safe and do not allocate, as
     // pre_exec requires.
     unsafe {
@@ -57,6 +61,16 @@ pub fn before_exec(cmd: &mut Command, procs: Vec<OwnedFd>, inherit: Vec<RawFd>, 
                 let flags = libc::MS_BIND | libc::MS_REC;
                 if libc::mount(b.source.as_ptr(), b.target.as_ptr(), none, flags, none.cast()) != 0 {
                     return Err(io::Error::last_os_error());
+                }
+                if let Some((dir, node)) = &b.null {
+                    let (fs, flags) = (c"tmpfs".as_ptr(), libc::MS_NOSUID | libc::MS_NOEXEC);
+                    let data = c"mode=755,size=4k,nr_inodes=2";
+                    if libc::mount(fs, dir.as_ptr(), fs, flags, data.as_ptr().cast()) != 0
+                        || libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) != 0
+                        || libc::chmod(node.as_ptr(), 0o666) != 0
+                    {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
             }
             Ok(())
