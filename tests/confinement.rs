@@ -590,6 +590,9 @@ fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
     // A fifo there must not hang the exec either.
     for replace in ["rm /dev/null", "mkfifo /dev/null"] {
         assert_ok(&b.husk(&["exec", "e", "sh", "-c", replace]));
+        // Writable by every user, whatever the caller's umask (review 50b N3).
+        let mode = b.husk_command(&["exec", "e", "stat", "-L", "-c", "%a", "/proc/self/fd/0"]);
+        assert_eq!(with_node_as_stdio(mode), "666\n");
         let exec = b.husk_command(&["exec", "e", "sh", "-c", attack]);
         assert_eq!(with_node_as_stdio(exec), "done\n");
         untouched(&format!("after exec once the container ran {replace}"));
@@ -618,6 +621,62 @@ fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
     let run = shared.husk_command(&["run", "--bundle", shared.dir.to_str().unwrap(), "n"]);
     assert_eq!(with_node_as_stdio(run), "done\n");
     untouched("after run without a mount namespace");
+}
+
+/// In a user namespace no /dev/null can be made (mknod is refused there): a
+/// container that has none of its own, its bind of the host's unmounted and
+/// removed, gets no exec with an outside /dev/null on its stdio. Passing it
+/// on when its owner looked unmapped (uid 65534) gave it to a container that
+/// maps the host's root to its 65534 (review 50b N2).
+#[test]
+fn an_exec_that_could_only_pass_an_outside_dev_null_on_fails() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut b = Bundle::new("hostnull-userns");
+    b.with_user_namespace(200000, 200000);
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    b.script("sleep 100");
+    let node = b.dir.join("null");
+    let made = nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        libc::makedev(1, 3),
+    );
+    made.unwrap();
+    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "u"]));
+    let gone = b.husk(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_ADMIN",
+        "u",
+        "sh",
+        "-c",
+        "umount /dev/null && rm /dev/null",
+    ]);
+    assert_ok(&gone);
+    let exec_with_stdin = |stdin: std::process::Stdio, script: &str| {
+        let mut cmd = b.husk_command(&["exec", "u", "sh", "-c", script]);
+        cmd.stdin(stdin)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let status = wait_within(&mut child, COMMAND_TIMEOUT, "husk exec");
+        let mut out = (String::new(), String::new());
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out.0).unwrap();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut out.1).unwrap();
+        (status, out.0, out.1)
+    };
+    let (status, _, err) = exec_with_stdin(std::fs::File::open(&node).unwrap().into(), "chmod 0 /proc/self/fd/0");
+    assert!(
+        !status.success() && err.contains("has no /dev/null of its own"),
+        "{err}"
+    );
+    assert_eq!(std::fs::metadata(&node).unwrap().mode() & 0o7777, 0o666);
+    // Its execs with other stdio go on.
+    let (status, out, err) = exec_with_stdin(std::process::Stdio::piped(), "echo on");
+    assert!(status.success() && out == "on\n", "{err}");
+    assert_ok(&b.husk(&["delete", "-f", "u"]));
 }
 
 /// The numbers of `--preserve-fds` that the caller left closed are held by

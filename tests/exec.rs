@@ -402,6 +402,30 @@ fn exec_fills_preserved_fd_gaps_with_nothing_of_husks() {
     assert_ok(&b.husk(&["delete", "-f", "c"]));
 }
 
+/// The same where husk finds no /dev/null (a minimal /dev, an LSM's
+/// refusal): its placeholders were /dev/null, and without one husk's own
+/// fds (the pidfd, its channel to the joiner, a namespace) took the numbers
+/// and reached the program (review 50b N4). They are memfds now.
+#[test]
+fn exec_fills_preserved_fd_gaps_without_a_dev_null_too() {
+    let b = running("exec-fd-gaps-nonull");
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs none /dev && exec \"$0\" \"$@\"")
+        .arg(HUSK)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["exec", "--preserve-fds", "8", "c", "sh", "-c"]);
+    cmd.arg("for fd in 3 4 5 6 7 8 9 10; do readlink /proc/self/fd/$fd || echo closed; done");
+    b.tag(&mut cmd);
+    close_inherited_fds(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(out.lines().count() == 8 && out.lines().all(|l| l == "closed"), "{out}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+}
+
 /// A container whose init has exited but cannot finish (a process of its pid
 /// namespace, started by exec, is a zombie its parent outside never reaps) is
 /// stopping: exec says so instead of the failure of what it tried (its root

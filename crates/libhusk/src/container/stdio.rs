@@ -67,7 +67,7 @@ pub fn listen_fds() -> u32 {
 
 /// Holds the fd numbers 3..3+N that a container process gets (`listen`
 /// LISTEN_FDS, then `preserve` from `--preserve-fds`): a number the caller
-/// left closed gets a close-on-exec /dev/null, so that no fd this process
+/// left closed gets a close-on-exec placeholder (an empty memfd), so that no fd this process
 /// opens later (a log file, a socket, a namespace) can take it and be handed
 /// to the container, which finds that number closed, as the caller left it.
 /// Call it before opening anything; [`create`](super::create),
@@ -75,7 +75,7 @@ pub fn listen_fds() -> u32 {
 /// Returns N, checked against the open files limit.
 pub fn hold_passed_fds(preserve: u32, listen: u32) -> Result<u32> {
     let n = preserved_fds(preserve, listen)?;
-    reserve_preserved_fds(n);
+    reserve_preserved_fds(n)?;
     Ok(n)
 }
 
@@ -83,15 +83,36 @@ pub fn hold_passed_fds(preserve: u32, listen: u32) -> Result<u32> {
 /// must not get.
 static PLACEHOLDERS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 
-/// Fds 3..3+N are the caller's to pass on; none of ours may take one of those numbers.
-fn reserve_preserved_fds(n: u32) {
+/// A number an earlier call could not hold (the command line's, made before
+/// the log is open and reported by the library's call): whatever husk opened
+/// since may have taken it, and would pass for the caller's.
+static UNHELD: Mutex<Option<String>> = Mutex::new(None);
+
+/// Fds 3..3+N are the caller's to pass on; none of ours may take one of those
+/// numbers. One that cannot be held fails this and every later call (review
+/// 50b N4: husk's own fds, its exec channel among them, took the numbers and
+/// reached the container's program).
+fn reserve_preserved_fds(n: u32) -> Result<()> {
+    let mut unheld = UNHELD.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = unheld.as_ref() {
+        bail!("{why}");
+    }
     let mut held = PLACEHOLDERS.lock().unwrap_or_else(|e| e.into_inner());
     for fd in 3..3 + n as i32 {
         // The lowest free number is this one: the ones below are taken.
         if !sys::process::is_open(fd) {
-            held.extend(sys::process::hold_lowest_free_fd());
+            match sys::process::hold_lowest_free_fd() {
+                Ok(placeholder) => held.push(placeholder),
+                Err(e) => {
+                    let why =
+                        format!("hold fd {fd}, which the container gets closed (--preserve-fds, LISTEN_FDS): {e}");
+                    *unheld = Some(why.clone());
+                    bail!("{why}");
+                }
+            }
         }
     }
+    Ok(())
 }
 
 /// Whether `fd` is a placeholder of this process, not an fd its caller passed.

@@ -968,7 +968,8 @@ fn proc_file_id(proc: &str, n: i32) -> Option<crate::sys::fs::FileId> {
 
 /// `inherit_fd` (criu's `--inherit-fd fd[N]:KEY`) for the checkpointed
 /// stdio that restore reconnects (see [`dump_stdio`]): copies of this
-/// process's fds 0-2, for criu to inherit. Not fds 0-2 themselves: criu
+/// process's fds 0-2, for criu to inherit, but a /dev/null of its own for
+/// one that is a /dev/null. Not fds 0-2 themselves: criu
 /// moves what it inherits to its fd store and closes it, and a `--shell-job`
 /// restore then finds its stdin, the terminal it restores, closed.
 pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<OwnedFd>> {
@@ -986,14 +987,24 @@ pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<Owned
     for ((n, what), fd) in fds.iter().enumerate().zip(own) {
         let reconnect = what.starts_with("pipe:[") || what.starts_with("file[");
         if reconnect && what.ends_with(']') && !what.contains([',', '\n', ' ']) {
-            let copy = fd
-                .try_clone_to_owned()
-                .context(|| format!("restore: a copy of fd {n} for criu"))?;
+            let copy = match is_null(fd) {
+                // The host's, a root container could chmod through its fd
+                // (review 50b N1): one of its own instead.
+                true => crate::sys::private_null(),
+                false => fd.try_clone_to_owned(),
+            }
+            .context(|| format!("restore: a copy of fd {n} for criu"))?;
             opts.inherit_fd.push((what.clone(), copy.as_raw_fd()));
             copies.push(copy);
         }
     }
     Ok(copies)
+}
+
+/// Whether `fd` is a 1:3 character device: a /dev/null.
+fn is_null(fd: std::os::fd::BorrowedFd) -> bool {
+    nix::sys::stat::fstat(fd)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3))
 }
 
 /// Extra setup of the criu process: cgroups it joins before exec (restore
@@ -1493,6 +1504,35 @@ mod tests {
         assert_eq!(opts.external, ["file[1e:7]"]);
         let written: Vec<String> = serde_json::from_slice(&std::fs::read(image.join(DESCRIPTORS)).unwrap()).unwrap();
         assert_eq!(written, recorded);
+        std::fs::remove_dir_all(&image).unwrap();
+    }
+
+    /// A /dev/null on the restorer's stdio is the host's, which a restored
+    /// root container could chmod through its fd: criu gets a /dev/null of
+    /// the container's alone to reconnect instead (review 50b N1).
+    #[test]
+    fn a_dev_null_on_the_restorers_stdio_is_not_handed_to_criu() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let host = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        nix::unistd::dup2_stdin(&host).unwrap();
+        let image = std::env::temp_dir().join(format!("husk-criu-inherit-{}", std::process::id()));
+        let dir = PinnedDir::open("--image-path", &image, true, &[]).unwrap();
+        std::fs::write(image.join(DESCRIPTORS), r#"["file[1e:7]","/dev/pts/0","/dev/pts/0"]"#).unwrap();
+        let mut opts = Opts::default();
+        let copies = inherit_stdio(&dir, &mut opts).unwrap();
+        assert_eq!(opts.inherit_fd.len(), 1);
+        assert_eq!(opts.inherit_fd[0].0, "file[1e:7]");
+        let given = nix::sys::stat::fstat(&copies[0]).unwrap();
+        let host = host.metadata().unwrap();
+        assert_eq!((given.st_rdev, given.st_mode & 0o777), (libc::makedev(1, 3), 0o666));
+        assert_ne!((given.st_dev, given.st_ino), (host.dev(), host.ino()));
         std::fs::remove_dir_all(&image).unwrap();
     }
 

@@ -138,7 +138,7 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
     prologue::reset_signals();
     prologue::pass_preserved_fds(args.preserve_fds)?;
     // Here, where the container cannot see us: the exec process is born with it.
-    prologue::replace_outside_null_stdio()?;
+    prologue::replace_outside_null_stdio(args.plan.terminal)?;
     let program = prologue::enter_cwd_and_find_program(args.plan)?;
     attrs::apply_early(&args.plan.attrs)?;
     crate::log::step("cwd, program, limits");

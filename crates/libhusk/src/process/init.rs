@@ -168,7 +168,7 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     prologue::pass_preserved_fds(args.preserve_fds)?;
     let proc = join_and_name(plan)?;
     let hook_state = build_rootfs(args, &gate)?;
-    prologue::replace_outside_null_stdio()?;
+    prologue::replace_outside_null_stdio(plan.process.terminal)?;
     let proc = match plan.namespaces.late_pid_namespace() {
         Some(pid_ns) => {
             drop(proc);

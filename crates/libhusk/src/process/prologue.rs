@@ -57,9 +57,9 @@ pub fn become_root_of_userns() {
 }
 
 /// The passed fds 3..3+`preserve_fds` stay open across execve, but for the
-/// numbers the caller left closed, whose placeholders (the host's /dev/null,
-/// see `hold_passed_fds`) are closed now: a container process that can
-/// ptrace would find them until the execve. Every fd above them is marked
+/// numbers the caller left closed, whose placeholders (see
+/// `hold_passed_fds`) are closed now: a container process that can ptrace
+/// would find them until the execve (they were the host's /dev/null). Every fd above them is marked
 /// close-on-exec; whatever takes a placeholder's number later is too.
 pub fn pass_preserved_fds(preserve_fds: u32) -> Result<()> {
     use crate::container::stdio::is_placeholder;
@@ -131,13 +131,13 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
 /// (newuidmap among others). Such fds get the container's own /dev/null, as
 /// runc's init does (reOpenDevNull), or, where the container has no 1:3 node
 /// there (it may remove or replace it at any time before an exec), one of
-/// the process's own ([`sys::private_null`]). Without either the process
-/// fails, unless it could not change the node anyway (its owner is not
-/// mapped in the process's user namespace).
+/// the process's own ([`sys::private_null`]). Without either (in a user
+/// namespace, where mknod is refused, a container that removed its own) the
+/// process fails, but for one that gets a `terminal` in their place.
 /// Call it in the container's mount namespace and root, before the process
 /// is confined (the private /dev/null needs husk's rights) and, where that
 /// can be, before the container can see the process (exec's joiner).
-pub fn replace_outside_null_stdio() -> Result<()> {
+pub fn replace_outside_null_stdio(terminal: bool) -> Result<()> {
     use nix::sys::stat::fstat;
     let stdio = [
         (0, fstat(std::io::stdin())),
@@ -155,13 +155,13 @@ pub fn replace_outside_null_stdio() -> Result<()> {
         Some((null, st)) => (Ok(null), Some((st.st_dev, st.st_ino))),
         None => (sys::private_null(), None),
     };
-    for (fd, st) in outside
+    for (fd, _) in outside
         .into_iter()
         .filter(|(_, st)| Some((st.st_dev, st.st_ino)) != own_id)
     {
         match &null {
             Ok(null) => put_on_stdio(null, fd).context(|| format!("put a /dev/null on fd {fd}"))?,
-            Err(_) if st.st_uid == OVERFLOW_UID => {}
+            Err(_) if terminal => {}
             Err(e) => bail!(
                 "fd {fd} is a /dev/null from outside the container, and the container has no /dev/null of its own to put in its place ({e})"
             ),
@@ -177,10 +177,6 @@ fn put_on_stdio(file: &OwnedFd, fd: RawFd) -> nix::Result<()> {
         _ => nix::unistd::dup2_stderr(file),
     }
 }
-
-/// The id the kernel shows for an owner not mapped in the user namespace
-/// (its default overflowuid).
-const OVERFLOW_UID: libc::uid_t = 65534;
 
 fn is_null(st: &libc::stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)

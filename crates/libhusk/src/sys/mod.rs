@@ -549,6 +549,9 @@ pub fn private_null() -> io::Result<OwnedFd> {
         libc::O_RDWR | libc::O_NOCTTY | libc::O_NOFOLLOW,
         0,
     )?;
+    // mknod's mode went through the umask (an exec joiner has its caller's).
+    // SAFETY: an fd we own.
+    check_int(unsafe { libc::fchmod(null.as_raw_fd(), 0o666) })?;
     // SAFETY: as above.
     check_int(unsafe { libc::unlinkat(tmpfs.as_raw_fd(), c"null".as_ptr(), 0) })?;
     Ok(null)

@@ -179,13 +179,17 @@ pub fn is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
-/// Opens /dev/null read-only (close-on-exec) at the lowest free fd number,
-/// and leaves it open: a placeholder that keeps that number taken. Returns
-/// the number, or None when nothing could be opened.
-pub fn hold_lowest_free_fd() -> Option<RawFd> {
+/// Makes an empty memfd (close-on-exec) at the lowest free fd number, and
+/// leaves it open: a placeholder that keeps that number taken. A file of its
+/// own, which needs no /dev/null and is no file of the host's. Returns the
+/// number.
+pub fn hold_lowest_free_fd() -> io::Result<RawFd> {
     // SAFETY: a valid C string; the new descriptor is deliberately owned by nothing.
-    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    (fd >= 0).then_some(fd)
+    let fd = unsafe { libc::memfd_create(c"husk-placeholder".as_ptr(), libc::MFD_CLOEXEC) };
+    match fd {
+        -1 => Err(io::Error::last_os_error()),
+        fd => Ok(fd),
+    }
 }
 
 /// The most fds one message may carry (`recv_with_fds`).
