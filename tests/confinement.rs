@@ -540,6 +540,22 @@ fn a_device_bound_from_the_host_replaces_the_images_symlink() {
     assert_eq!(out, "Name:\n0\nnodes\n");
 }
 
+/// A 1:3 node, mode 0666, in the bundle's directory: what husk takes for
+/// the host's /dev/null, for a container to try to change.
+fn stand_in_for_the_hosts_dev_null(b: &Bundle) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let node = b.dir.join("null");
+    let made = nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        libc::makedev(1, 3),
+    );
+    made.unwrap();
+    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
+    node
+}
+
 /// A /dev/null of the host passed as stdio (conmon's for a detached
 /// container, a shell's `</dev/null`) was the host's node inside: a root
 /// container with CAP_FOWNER made the host's /dev/null mode 000 through
@@ -550,17 +566,9 @@ fn a_device_bound_from_the_host_replaces_the_images_symlink() {
 /// test makes, 1:3 like it.
 #[test]
 fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::MetadataExt;
     let mut b = Bundle::new("hostnull");
-    let node = b.dir.join("null");
-    let made = nix::sys::stat::mknod(
-        &node,
-        nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o666),
-        libc::makedev(1, 3),
-    );
-    made.unwrap();
-    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let node = stand_in_for_the_hosts_dev_null(&b);
     let attack = "chmod 0 /proc/self/fd/0 /proc/self/fd/2; chown 7:7 /proc/self/fd/0; echo done";
     let untouched = |what: &str| {
         let m = std::fs::metadata(&node).unwrap();
@@ -630,20 +638,12 @@ fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
 /// maps the host's root to its 65534 (review 50b N2).
 #[test]
 fn an_exec_that_could_only_pass_an_outside_dev_null_on_fails() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::MetadataExt;
     let mut b = Bundle::new("hostnull-userns");
     b.with_user_namespace(200000, 200000);
     b.config["linux"].as_object_mut().unwrap().remove("seccomp");
     b.script("sleep 100");
-    let node = b.dir.join("null");
-    let made = nix::sys::stat::mknod(
-        &node,
-        nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o666),
-        libc::makedev(1, 3),
-    );
-    made.unwrap();
-    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let node = stand_in_for_the_hosts_dev_null(&b);
     assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "u"]));
     let gone = b.husk(&[
         "exec",

@@ -389,17 +389,8 @@ fn listen_fds_pass_through_for_socket_activation() {
 fn exec_fills_preserved_fd_gaps_with_nothing_of_husks() {
     let b = running("exec-fd-gaps");
     let mut cmd = std::process::Command::new(HUSK);
-    cmd.arg("--root")
-        .arg(&b.root)
-        .args(["exec", "--preserve-fds", "8", "c", "sh", "-c"]);
-    cmd.arg("for fd in 3 4 5 6 7 8 9 10; do readlink /proc/self/fd/$fd || echo closed; done");
-    b.tag(&mut cmd);
-    close_inherited_fds(&mut cmd);
-    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
-    assert_ok(&o);
-    let out = stdout(&o);
-    assert!(out.lines().count() == 8 && out.lines().all(|l| l == "closed"), "{out}");
-    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    cmd.arg("--root").arg(&b.root);
+    assert_preserved_fd_gaps_stay_closed(&b, cmd);
 }
 
 /// The same where husk finds no /dev/null (a minimal /dev, an LSM's
@@ -414,8 +405,14 @@ fn exec_fills_preserved_fd_gaps_without_a_dev_null_too() {
         .arg("mount -t tmpfs none /dev && exec \"$0\" \"$@\"")
         .arg(HUSK)
         .arg("--root")
-        .arg(&b.root)
-        .args(["exec", "--preserve-fds", "8", "c", "sh", "-c"]);
+        .arg(&b.root);
+    assert_preserved_fd_gaps_stay_closed(&b, cmd);
+}
+
+/// `husk` (the command so far) `exec --preserve-fds 8` into container c of
+/// `b`, with fds 3-10 closed: the program finds them closed. Deletes c.
+fn assert_preserved_fd_gaps_stay_closed(b: &Bundle, mut cmd: std::process::Command) {
+    cmd.args(["exec", "--preserve-fds", "8", "c", "sh", "-c"]);
     cmd.arg("for fd in 3 4 5 6 7 8 9 10; do readlink /proc/self/fd/$fd || echo closed; done");
     b.tag(&mut cmd);
     close_inherited_fds(&mut cmd);
