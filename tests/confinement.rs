@@ -540,6 +540,31 @@ fn a_device_bound_from_the_host_replaces_the_images_symlink() {
     assert_eq!(out, "Name:\n0\nnodes\n");
 }
 
+/// In a user namespace the device nodes are the host's, bound: their inodes
+/// are the host's, which a container whose user namespace maps their owner
+/// (`husk spec --rootless` run as root maps the host's root) could chmod,
+/// and a peer that may ptrace reach through /proc/PID/root (review 50 F5,
+/// 50c C2). The binds are read-only: the nodes read and write as ever.
+#[test]
+fn a_device_bound_from_the_host_is_read_only_to_the_container() {
+    let mut b = Bundle::new("devro");
+    b.with_user_namespace(200000, 200000);
+    let out = b.output_of(
+        "chmod 666 /dev/null 2>&1; touch /dev/zero 2>&1; echo x > /dev/null && echo wrote; \
+         head -c 3 /dev/zero | wc -c",
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "chmod: /dev/null: Read-only file system",
+            "touch: /dev/zero: Read-only file system",
+            "wrote",
+            "3"
+        ],
+        "{out}"
+    );
+}
+
 /// A 1:3 node, mode 0666, in the bundle's directory: what husk takes for
 /// the host's /dev/null, for a container to try to change.
 fn stand_in_for_the_hosts_dev_null(b: &Bundle) -> std::path::PathBuf {

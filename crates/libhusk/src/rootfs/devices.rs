@@ -159,10 +159,22 @@ fn create_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
 
 /// The host's node bound on a new empty file at its path. A symlink the
 /// image had there was followed, and put the host's /dev/zero over
-/// /proc/1/status (review 49c F1).
+/// /proc/1/status (review 49c F1). The bind is read-only: the node reads
+/// and writes as ever (a device's data is no write to its mount), but its
+/// inode, the host's, is not the container's to chmod, chown or touch,
+/// through the path or an fd (its stdio, a peer's /proc/PID/root): a
+/// container whose user namespace maps the node's owner could (review 50
+/// F5, 50c C2; as runc).
 fn bind_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
     let tree = sys::open_tree(&sys::cstring(&d.path)?, sys::OPEN_TREE_CLONE)
         .context(|| format!("bind {} from the host", d.path.display()))?;
+    let read_only = sys::MountAttr {
+        attr_set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    sys::mount_setattr(&tree, false, &read_only).context(|| format!("bind {} read-only", d.path.display()))?;
     let (parent, name) = place_of(dirs, d)?;
     let flags = libc::O_RDONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
     let target = sys::openat(parent.as_raw_fd(), &name, flags, 0)?;
