@@ -455,6 +455,60 @@ fn make_exec_fifo(c: Creating, saved: &Saved) -> Result<(ExecFifo, Option<OwnedF
     })
 }
 
+/// What husk does and takes just before it clones the init, for the clone.
+struct ForClone {
+    /// Whether husk makes the cgroup after the clone (see `Cloned`).
+    cgroup_after_clone: bool,
+    /// The idmapped mounts' trees, and the notify directory's.
+    premounted: Vec<Option<OwnedFd>>,
+    /// Which of `premounted` is mounted before the pivot (the notify directory).
+    clone_before_root: Option<usize>,
+    /// process.oomScoreAdj, set on husk for the clone to inherit.
+    oom_score_adj: OomScoreAdjForClone,
+    /// The cgroup the clone is born in (CLONE_INTO_CGROUP).
+    into: Option<std::fs::File>,
+    /// The files through which the init places itself in its cgroup.
+    placement: Option<SelfPlacement>,
+}
+
+/// The cgroup (unless it is made after the clone), the mounts prepared
+/// outside, the oom score, the namespaces husk enters for the clone to be
+/// born in, and where the init's cgroup is joined: in this order.
+fn prepare_clone(plan: &Plan, state_dir: &Path, cgroup: &mut Box<dyn Driver>) -> Result<ForClone> {
+    // On a v1 host the cgroup is made while the init builds the container
+    // (its namespaces and mounts take longer), which waits for it only where
+    // the cgroup counts: before a cgroup mount, the hooks, and Ready.
+    let cgroup_after_clone = cgroup.places_after_clone();
+    if !cgroup_after_clone {
+        make_cgroup(plan, cgroup)?;
+        log::step("cgroup made");
+    }
+    warn_unmounted(plan);
+    let mut premounted = crate::rootfs::idmapped_trees(plan)?;
+    let clone_before_root = premount_notify_dir(plan, state_dir, &mut premounted)?;
+    let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
+    plan.namespaces.enter_before_clone(!plan.rootless)?;
+    if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
+        // The clone is born in it. With a new user namespace the init makes
+        // it (`new_time_namespace`), so that the container's user namespace
+        // owns it.
+        crate::process::namespaces::new_time_namespace(&plan.time_offsets, false)?;
+    }
+    let into = cgroup.clone_into()?;
+    let placement = match cgroup_after_clone {
+        true => None,
+        false => cgroup.self_placement()?,
+    };
+    Ok(ForClone {
+        cgroup_after_clone,
+        premounted,
+        clone_before_root,
+        oom_score_adj,
+        into,
+        placement,
+    })
+}
+
 /// Clones the init into its namespaces (and, where the driver can, its
 /// cgroup); the clone runs `init::run` and never returns here.
 fn clone_init(
@@ -470,30 +524,14 @@ fn clone_init(
         console,
     } = fds;
     let (to_init, init_end) = channel::init_channel()?;
-    // On a v1 host the cgroup is made while the init builds the container
-    // (its namespaces and mounts take longer), which waits for it only where
-    // the cgroup counts: before a cgroup mount, the hooks, and Ready.
-    let cgroup_after_clone = cgroup.places_after_clone();
-    if !cgroup_after_clone {
-        make_cgroup(plan, cgroup)?;
-        log::step("cgroup made");
-    }
-    warn_unmounted(plan);
-    let mut premounted = crate::rootfs::idmapped_trees(plan)?;
-    let clone_before_root = premount_notify_dir(plan, &c.locked.dir, &mut premounted)?;
-    let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
-    plan.namespaces.enter_before_clone(!plan.rootless)?;
-    if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
-        // The clone is born in it. With a new user namespace the init makes
-        // it (`new_time_namespace`), so that the container's user namespace
-        // owns it.
-        crate::process::namespaces::new_time_namespace(&plan.time_offsets, false)?;
-    }
-    let into = cgroup.clone_into()?;
-    let mut placement = match cgroup_after_clone {
-        true => None,
-        false => cgroup.self_placement()?,
-    };
+    let ForClone {
+        cgroup_after_clone,
+        premounted,
+        clone_before_root,
+        oom_score_adj,
+        into,
+        mut placement,
+    } = prepare_clone(plan, &c.locked.dir, cgroup)?;
     // Inherited by the init: non-dumpable from birth until it execs. Not when
     // a husk other than root writes the maps of its new user namespace, which
     // needs it dumpable (its /proc files would belong to root of husk's user
