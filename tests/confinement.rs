@@ -565,6 +565,18 @@ fn a_device_bound_from_the_host_is_read_only_to_the_container() {
     );
 }
 
+/// tests/helpers/NAME.c built static into the bundle's /bin: its path there.
+fn static_helper(b: &Bundle, name: &str) -> String {
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.rootfs().join("bin").join(name))
+        .arg(std::path::Path::new(HELPERS).join(format!("{name}.c")))
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    format!("/bin/{name}")
+}
+
 /// A 1:3 node, mode 0666, in the bundle's directory: what husk takes for
 /// the host's /dev/null, for a container to try to change.
 fn stand_in_for_the_hosts_dev_null(b: &Bundle) -> std::path::PathBuf {
@@ -639,14 +651,7 @@ fn a_dev_null_of_the_host_passed_as_stdio_is_out_of_the_containers_reach() {
     shared.config["mounts"] = json!([]);
     shared.config["root"]["readonly"] = json!(false);
     // No /proc either: the program changes its stdio through the fds.
-    let o = std::process::Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(shared.rootfs().join("bin/chmod_stdio"))
-        .arg(std::path::Path::new(HELPERS).join("chmod_stdio.c"))
-        .output()
-        .expect("gcc must be installed");
-    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
-    shared.config["process"]["args"] = json!(["/bin/chmod_stdio"]);
+    shared.config["process"]["args"] = json!([static_helper(&shared, "chmod_stdio")]);
     shared.config["linux"].as_object_mut().unwrap().remove("maskedPaths");
     shared.config["linux"].as_object_mut().unwrap().remove("readonlyPaths");
     shared.save();
@@ -701,7 +706,79 @@ fn an_exec_that_could_only_pass_an_outside_dev_null_on_fails() {
     // Its execs with other stdio go on.
     let (status, out, err) = exec_with_stdin(std::process::Stdio::piped(), "echo on");
     assert!(status.success() && out == "on\n", "{err}");
+    // So does one with a terminal, whose pty replaces the outside node (it
+    // holds an empty memfd until then, review 50c C1).
+    let sock = b.dir.join("console.sock");
+    let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let mut exec_t = b.husk_command(&[
+        "exec",
+        "-t",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "u",
+        "sh",
+        "-c",
+        "tty; sleep 1",
+    ]);
+    exec_t.stdin(std::fs::File::open(&node).unwrap());
+    let mut child = exec_t.spawn().unwrap();
+    let (_, master) = receiver.join().unwrap().expect("a pty master");
+    let mut master = std::fs::File::from(master);
+    let out = read_until(&mut master, "/dev/pts/", COMMAND_TIMEOUT);
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(wait_within(&mut child, COMMAND_TIMEOUT, "husk exec -t").success());
+    drop(master);
+    assert_eq!(std::fs::metadata(&node).unwrap().mode() & 0o7777, 0o666);
     assert_ok(&b.husk(&["delete", "-f", "u"]));
+}
+
+/// A container with a user namespace that joins another container's pid
+/// namespace is cloned into it: that container's processes see its init from
+/// its birth, and one that may ptrace (CAP_SYS_PTRACE, no user namespace)
+/// chmodded the host's /dev/null (here a stand-in) through /proc/PID/fd/0
+/// before the init put its own in place (review 50c C1: in 15 of 15
+/// creates). husk gives that clone a /dev/null of its own.
+#[test]
+fn an_init_born_in_a_joined_pid_namespace_holds_no_dev_null_of_the_hosts() {
+    use std::os::unix::fs::MetadataExt;
+    let mut peer = Bundle::new("pid-peer");
+    for set in ["bounding", "effective", "permitted"] {
+        let caps = peer.config["process"]["capabilities"][set].as_array_mut().unwrap();
+        caps.push(json!("CAP_SYS_PTRACE"));
+    }
+    peer.config["process"]["args"] = json!([static_helper(&peer, "chmod_fd0_scanner")]);
+    peer.save();
+    assert_ok(&peer.husk(&["run", "-d", "--bundle", peer.dir.to_str().unwrap(), "peer"]));
+    let pid = peer.state("peer")["pid"].as_i64().unwrap();
+
+    let mut b = Bundle::new("pid-joiner");
+    b.with_user_namespace(200000, 200000);
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "pid" {
+            n["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    // A user namespace may not mount the proc of a pid namespace it does not own.
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/proc");
+    b.config["linux"].as_object_mut().unwrap().remove("maskedPaths");
+    b.config["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+    b.script("true");
+    let node = stand_in_for_the_hosts_dev_null(&b);
+    for i in 0..20 {
+        let mut run = b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), &format!("j{i}")]);
+        run.stdin(std::fs::File::open(&node).unwrap())
+            .stderr(std::process::Stdio::piped());
+        let mut child = run.spawn().unwrap();
+        let status = wait_within(&mut child, COMMAND_TIMEOUT, "husk run");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "{err}");
+    }
+    assert_ok(&peer.husk(&["delete", "-f", "peer"]));
+    assert_eq!(std::fs::metadata(&node).unwrap().mode() & 0o7777, 0o666);
 }
 
 /// The numbers of `--preserve-fds` that the caller left closed are held by

@@ -487,6 +487,10 @@ fn prepare_clone(plan: &Plan, state_dir: &Path, cgroup: &mut Box<dyn Driver>) ->
     let mut premounted = crate::rootfs::idmapped_trees(plan)?;
     let clone_before_root = premount_notify_dir(plan, state_dir, &mut premounted)?;
     let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
+    if plan.namespaces.pid_joined_at_clone() {
+        // Before a joined user namespace takes husk's rights on the host.
+        super::stdio::keep_the_hosts_dev_null_from_the_clone();
+    }
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
         // The clone is born in it. With a new user namespace the init makes

@@ -987,7 +987,7 @@ pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<Owned
     for ((n, what), fd) in fds.iter().enumerate().zip(own) {
         let reconnect = what.starts_with("pipe:[") || what.starts_with("file[");
         if reconnect && what.ends_with(']') && !what.contains([',', '\n', ' ']) {
-            let copy = match is_null(fd) {
+            let copy = match nix::sys::stat::fstat(fd).is_ok_and(|st| crate::sys::fs::is_dev_null(&st)) {
                 // The host's, a root container could chmod through its fd
                 // (review 50b N1): one of its own instead.
                 true => crate::sys::private_null(),
@@ -999,12 +999,6 @@ pub fn inherit_stdio(image_dir: &PinnedDir, opts: &mut Opts) -> Result<Vec<Owned
         }
     }
     Ok(copies)
-}
-
-/// Whether `fd` is a 1:3 character device: a /dev/null.
-fn is_null(fd: std::os::fd::BorrowedFd) -> bool {
-    nix::sys::stat::fstat(fd)
-        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3))
 }
 
 /// Extra setup of the criu process: cgroups it joins before exec (restore

@@ -193,6 +193,12 @@ impl NamespacePlan {
         self.late_pid_namespace().filter(|_| !self.proc_after_join)
     }
 
+    /// Whether the init is cloned into a joined pid namespace, where its
+    /// processes see it from its birth.
+    pub fn pid_joined_at_clone(&self) -> bool {
+        self.joined(libc::CLONE_NEWPID).is_some() && !self.pid_joined_late
+    }
+
     /// The joined pid namespace, for the init that joins it late.
     pub fn late_pid_namespace(&self) -> Option<&Join> {
         self.joined(libc::CLONE_NEWPID).filter(|_| self.pid_joined_late)

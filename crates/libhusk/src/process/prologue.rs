@@ -133,7 +133,8 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
 /// there (it may remove or replace it at any time before an exec), one of
 /// the process's own ([`sys::private_null`]). Without either (in a user
 /// namespace, where mknod is refused, a container that removed its own) the
-/// process fails, but for one that gets a `terminal` in their place.
+/// process fails, but for one that gets a `terminal` in their place, which
+/// holds an empty memfd there until then.
 /// Call it in the container's mount namespace and root, before the process
 /// is confined (the private /dev/null needs husk's rights) and, where that
 /// can be, before the container can see the process (exec's joiner).
@@ -146,7 +147,7 @@ pub fn replace_outside_null_stdio(terminal: bool) -> Result<()> {
     ];
     let outside: Vec<(RawFd, libc::stat)> = stdio
         .into_iter()
-        .filter_map(|(fd, st)| st.ok().filter(is_null).map(|st| (fd, st)))
+        .filter_map(|(fd, st)| st.ok().filter(sys::fs::is_dev_null).map(|st| (fd, st)))
         .collect();
     if outside.is_empty() {
         return Ok(());
@@ -161,7 +162,12 @@ pub fn replace_outside_null_stdio(terminal: bool) -> Result<()> {
     {
         match &null {
             Ok(null) => put_on_stdio(null, fd).context(|| format!("put a /dev/null on fd {fd}"))?,
-            Err(_) if terminal => {}
+            // The pty replaces it before the execve: until then, an empty
+            // file of the process's own (review 50c C1).
+            Err(_) if terminal => {
+                let memfd = sys::empty_memfd(c"husk-stdio").context(|| "an empty memfd".into())?;
+                put_on_stdio(&memfd, fd).context(|| format!("put a memfd on fd {fd}"))?
+            }
             Err(e) => bail!(
                 "fd {fd} is a /dev/null from outside the container, and the container has no /dev/null of its own to put in its place ({e})"
             ),
@@ -178,10 +184,6 @@ fn put_on_stdio(file: &OwnedFd, fd: RawFd) -> nix::Result<()> {
     }
 }
 
-fn is_null(st: &libc::stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
-}
-
 /// The container's own /dev/null, opened in its root, when it is a 1:3 node.
 /// Checked before it is opened: without a mount namespace of its own the
 /// node is the image's, and opening another device (a serial line, a
@@ -194,12 +196,12 @@ fn own_null() -> Option<(OwnedFd, libc::stat)> {
         c"/dev/null",
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     );
-    if !at.is_ok_and(|st| is_null(&st)) {
+    if !at.is_ok_and(|st| sys::fs::is_dev_null(&st)) {
         return None;
     }
     let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
     let null = sys::openat(libc::AT_FDCWD, c"/dev/null", flags, 0).ok()?;
-    let st = nix::sys::stat::fstat(&null).ok().filter(is_null)?;
+    let st = nix::sys::stat::fstat(&null).ok().filter(sys::fs::is_dev_null)?;
     fcntl(&null, FcntlArg::F_SETFL(OFlag::O_RDWR)).ok()?;
     Some((null, st))
 }

@@ -75,6 +75,11 @@ pub struct FileId {
     pub terminal: bool,
 }
 
+/// Whether `st` is a /dev/null: a character device 1:3, wherever it is.
+pub fn is_dev_null(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
+}
+
 /// Whether a file of `mode` on device `rdev` is a terminal: majors 4 (ttyN,
 /// serial), 5 (/dev/tty, /dev/console, /dev/ptmx) and 136-143 (/dev/pts).
 pub fn is_terminal(mode: u32, rdev_major: u32) -> bool {

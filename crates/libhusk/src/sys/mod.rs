@@ -524,6 +524,13 @@ pub fn detached_tmpfs(options: &[(&CStr, &CStr)], attrs: u64) -> io::Result<Owne
     fs_mount(&fs, attrs)
 }
 
+/// An empty memfd (close-on-exec) at the lowest free fd number: a file of
+/// the caller's alone that needs no filesystem.
+pub fn empty_memfd(name: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a valid C string; the new descriptor is ours.
+    check_int(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) }).map(|fd| owned(fd as libc::c_long))
+}
+
 /// A /dev/null of the caller's alone: the 1:3 node made on a tmpfs mounted
 /// nowhere, opened, then unlinked, so that nothing but this fd (and its
 /// dups) reaches it, and a chmod or chown through it changes no other file.

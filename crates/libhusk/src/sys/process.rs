@@ -184,12 +184,8 @@ pub fn is_open(fd: RawFd) -> bool {
 /// own, which needs no /dev/null and is no file of the host's. Returns the
 /// number.
 pub fn hold_lowest_free_fd() -> io::Result<RawFd> {
-    // SAFETY: a valid C string; the new descriptor is deliberately owned by nothing.
-    let fd = unsafe { libc::memfd_create(c"husk-placeholder".as_ptr(), libc::MFD_CLOEXEC) };
-    match fd {
-        -1 => Err(io::Error::last_os_error()),
-        fd => Ok(fd),
-    }
+    // Deliberately owned by nothing from here on.
+    super::empty_memfd(c"husk-placeholder").map(std::os::fd::IntoRawFd::into_raw_fd)
 }
 
 /// The most fds one message may carry (`recv_with_fds`).
