@@ -59,8 +59,9 @@ pub fn become_root_of_userns() {
 /// The passed fds 3..3+`preserve_fds` stay open across execve, but for the
 /// numbers the caller left closed, whose placeholders (see
 /// `hold_passed_fds`) are closed now: a container process that can ptrace
-/// would find them until the execve (they were the host's /dev/null). Every fd above them is marked
-/// close-on-exec; whatever takes a placeholder's number later is too.
+/// would find them until the execve (they were the host's /dev/null).
+/// Every fd above them is marked close-on-exec; whatever takes a
+/// placeholder's number later is too.
 pub fn pass_preserved_fds(preserve_fds: u32) -> Result<()> {
     use crate::container::stdio::is_placeholder;
     sys::cloexec_from(3 + preserve_fds).context(|| "mark fds close-on-exec".into())?;
