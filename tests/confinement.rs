@@ -544,7 +544,9 @@ fn a_device_bound_from_the_host_replaces_the_images_symlink() {
 /// are the host's, which a container whose user namespace maps their owner
 /// (`husk spec --rootless` run as root maps the host's root) could chmod,
 /// and a peer that may ptrace reach through /proc/PID/root (review 50 F5,
-/// 50c C2). The binds are read-only: the nodes read and write as ever.
+/// 50c C2). The binds are read-only: the nodes read and write as ever. (A
+/// container with CAP_SYS_ADMIN in its user namespace may remount its own
+/// bind writable, review 50d D1: this holds for the others.)
 #[test]
 fn a_device_bound_from_the_host_is_read_only_to_the_container() {
     let mut b = Bundle::new("devro");
