@@ -67,9 +67,10 @@ pub fn listen_fds() -> u32 {
 
 /// Holds the fd numbers 3..3+N that a container process gets (`listen`
 /// LISTEN_FDS, then `preserve` from `--preserve-fds`): a number the caller
-/// left closed gets a close-on-exec placeholder (an empty memfd), so that no fd this process
-/// opens later (a log file, a socket, a namespace) can take it and be handed
-/// to the container, which finds that number closed, as the caller left it.
+/// left closed gets a close-on-exec placeholder (an empty memfd), so that
+/// no fd this process opens later (a log file, a socket, a namespace) can
+/// take it and be handed to the container, which finds that number closed,
+/// as the caller left it.
 /// Call it before opening anything; [`create`](super::create),
 /// [`run`](super::run) and [`exec`](super::exec::exec) call it first thing.
 /// Returns N, checked against the open files limit.
@@ -139,10 +140,6 @@ pub(crate) fn keep_the_hosts_dev_null_from_the_clone() {
     }
     let Ok(private) = sys::private_null() else { return };
     for i in nulls {
-        let _ = match i {
-            0 => nix::unistd::dup2_stdin(&private),
-            1 => nix::unistd::dup2_stdout(&private),
-            _ => nix::unistd::dup2_stderr(&private),
-        };
+        let _ = crate::process::prologue::put_on_stdio(&private, i as RawFd);
     }
 }

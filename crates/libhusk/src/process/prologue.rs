@@ -177,7 +177,8 @@ pub fn replace_outside_null_stdio(terminal: bool) -> Result<()> {
     Ok(())
 }
 
-fn put_on_stdio(file: &OwnedFd, fd: RawFd) -> nix::Result<()> {
+/// dup2 of `file` onto stdio fd `fd` (0, 1 or 2).
+pub(crate) fn put_on_stdio(file: &OwnedFd, fd: RawFd) -> nix::Result<()> {
     match fd {
         0 => nix::unistd::dup2_stdin(file),
         1 => nix::unistd::dup2_stdout(file),
