@@ -15,8 +15,9 @@
 set -euo pipefail
 
 build=(busybox-static libseccomp-dev libc6-dev pkg-config gcc make)
-# The tests: newuidmap for rootless, unshare/script/setsid, ps, strace's fault injection.
-tests=(uidmap procps util-linux strace passwd)
+# The tests: newuidmap for rootless, unshare/script/setsid, ps, strace's
+# fault injection, ip for the network devices moved in.
+tests=(uidmap procps util-linux strace passwd iproute2)
 vm=(qemu-system-x86 linux-image-amd64 cpio xz-utils criu iproute2 busybox-static)
 bench=(hyperfine time crun runc python3 util-linux procps findutils gcc libc6-dev busybox-static)
 managers=(podman conmon containerd docker.io iptables iproute2 passwd bsdutils python3 gcc libc6-dev busybox-static)

@@ -159,6 +159,21 @@ fn rootless_without_a_user_namespace_is_refused() {
     b.create_fails("x", "needs a user namespace");
 }
 
+#[test]
+fn moving_network_devices_is_refused_rootless() {
+    let mut b = Bundle::rootless("rl-netdev");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "network"}));
+    b.config["linux"]["netDevices"] = json!({"eth0": {}});
+    b.save();
+    b.create_fails(
+        "x",
+        "linux.netDevices: moving network devices needs root (husk runs rootless)",
+    );
+}
+
 /// podman's rootless mode: the runtime runs as root of a user namespace that
 /// the manager made, and the config asks for no new one.
 #[test]

@@ -99,6 +99,7 @@ pub mod error;
 pub mod hooks;
 #[warn(missing_docs)]
 pub mod log;
+pub mod netdev;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

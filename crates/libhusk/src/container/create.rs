@@ -715,6 +715,11 @@ fn await_ready(c: Creating, init: &Cloned, guard: &mut InitGuard, saved: &mut Sa
                 (saved.pid, saved.start_time) = (process, start_time);
                 c.locked.record(saved)?;
             }
+            FromInit::NetReady => {
+                let netns = crate::netdev::namespace_of(&c.plan.namespaces, guard.pid)?;
+                crate::netdev::move_into(&c.plan.net_devices, &netns)?;
+                to_init.send_net_moved().context(|| "signal container init".into())?;
+            }
             FromInit::Failed(e) => {
                 guard.reap();
                 return Err(Error::new(e));

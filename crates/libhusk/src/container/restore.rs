@@ -155,6 +155,10 @@ fn plan_restore(store: &Store, opts: &RestoreOptions) -> Result<Plan> {
         root: store.root().to_path_buf(),
     };
     let mut plan = spec::load(&bundle, &spec_opts)?;
+    if !plan.net_devices.is_empty() {
+        // criu makes the network namespace; nothing would move them into it.
+        bail!("linux.netDevices: restore does not move network devices into the restored container");
+    }
     // Before the seccomp cache under the root is read or written.
     store.make_root()?;
     spec::prepare(&mut plan, &spec_opts)?;

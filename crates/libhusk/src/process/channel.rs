@@ -114,10 +114,12 @@ enum Tag {
     Pid = b'P',
     Ready = b'R',
     Error = b'E',
+    NetReady = b'N',
+    NetMoved = b'M',
 }
 
 impl Tag {
-    const ALL: [Tag; 10] = [
+    const ALL: [Tag; 12] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -128,6 +130,8 @@ impl Tag {
         Tag::Pid,
         Tag::Ready,
         Tag::Error,
+        Tag::NetReady,
+        Tag::NetMoved,
     ];
 
     fn of(byte: u8) -> Option<Tag> {
@@ -146,6 +150,8 @@ impl Tag {
             Tag::Pid => "pid",
             Tag::Ready => "ready",
             Tag::Error => "error",
+            Tag::NetReady => "network namespace ready",
+            Tag::NetMoved => "network devices moved",
         }
     }
 }
@@ -382,6 +388,9 @@ pub enum FromInit {
     /// It started the container's process (this pid) in the pid namespace it
     /// joins late, as husk's child, and exits.
     Pid(libc::pid_t),
+    /// It is in the container's network namespace and waits until husk has
+    /// moved the network devices there (`send_net_moved`).
+    NetReady,
     /// It failed with this error and exits.
     Failed(String),
     /// It is gone without a word.
@@ -448,6 +457,11 @@ impl InitParent {
         send_in_memfd(&self.sock, Tag::HookState, state)
     }
 
+    /// The answer to NetReady.
+    pub fn send_net_moved(&self) -> io::Result<()> {
+        send(&self.sock, Tag::NetMoved, b"")
+    }
+
     /// The state is saved: the init may outlive husk now.
     pub fn send_committed(&self) -> io::Result<()> {
         send(&self.sock, Tag::Committed, b"")
@@ -464,7 +478,8 @@ impl InitParent {
             Tag::SeccompFd => FromInit::SeccompFd(p.fd()?),
             Tag::Pid => FromInit::Pid(p.pid()?),
             Tag::Error => FromInit::Failed(p.text()),
-            _ => return Err(p.unexpected("ready, run hooks, seccomp fd, pid or error")),
+            Tag::NetReady => FromInit::NetReady,
+            _ => return Err(p.unexpected("ready, run hooks, seccomp fd, pid, network namespace ready or error")),
         })
     }
 
@@ -540,6 +555,13 @@ impl InitChild {
             PlacementStep::Placed(tree) => Ok(tree),
             PlacementStep::Tasks(_) => Err(io::Error::other("tasks files before placed")),
         }
+    }
+
+    /// Asks husk to move the network devices into our network namespace,
+    /// and waits until it has.
+    pub fn await_net_devices(&self) -> io::Result<()> {
+        send(&self.sock, Tag::NetReady, b"")?;
+        expect(recv(&self.sock), Tag::NetMoved).map(drop)
     }
 
     /// Asks husk to run the prestart and createRuntime hooks.
@@ -734,6 +756,11 @@ mod tests {
         parent.send_placed().unwrap();
         child.wait_maps_written().unwrap();
         assert!(child.wait_placed().unwrap().is_none());
+
+        // Answered ahead here: the init's side waits for the answer.
+        parent.send_net_moved().unwrap();
+        child.await_net_devices().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::NetReady));
 
         child.send_run_hooks().unwrap();
         assert!(matches!(parent.recv_setup().unwrap(), FromInit::RunHooks));

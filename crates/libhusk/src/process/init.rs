@@ -166,7 +166,7 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     sys::set_non_dumpable();
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     prologue::pass_preserved_fds(args.preserve_fds)?;
-    let proc = join_and_name(plan)?;
+    let proc = join_and_name(args)?;
     let hook_state = build_rootfs(args, &gate)?;
     prologue::replace_outside_null_stdio(plan.process.terminal)?;
     let proc = match plan.namespaces.late_pid_namespace() {
@@ -245,11 +245,19 @@ fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -
     Ok(())
 }
 
-/// The namespaces joined by path, the hostname, the domainname and the
-/// sysctls; the private procfs they are written through, kept for what
+/// The namespaces joined by path, the network devices moved in, the
+/// hostname, the domainname and the sysctls; the private procfs they are written through, kept for what
 /// writes to /proc later.
-fn join_and_name(plan: &Plan) -> Result<sys::Procfs> {
+fn join_and_name(args: &InitArgs) -> Result<sys::Procfs> {
+    let plan = args.plan;
     plan.namespaces.enter_joined()?;
+    if !plan.net_devices.is_empty() {
+        // Before the sysctls, which may name a device moved in.
+        args.channel
+            .await_net_devices()
+            .context(|| "the parent did not move the network devices".into())?;
+        crate::log::step("network devices awaited");
+    }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).context(|| format!("set hostname {h}"))?;
     }

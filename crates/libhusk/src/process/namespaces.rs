@@ -138,6 +138,11 @@ impl NamespacePlan {
         self.joined(flag).map(|j| j.path.as_path())
     }
 
+    /// The namespace of type `flag` joined by path, open.
+    pub fn joined_fd(&self, flag: i32) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.joined(flag).map(|j| std::os::fd::AsFd::as_fd(&j.fd))
+    }
+
     fn joined(&self, flag: i32) -> Option<&Join> {
         self.joins.iter().find(|j| j.flag == flag)
     }

@@ -114,7 +114,8 @@ pub fn document() -> Value {
                           "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
             },
-            "mountExtensions": { "idmap": { "enabled": true } }
+            "mountExtensions": { "idmap": { "enabled": true } },
+            "netDevices": { "enabled": true }
         },
         "annotations": {
             "io.github.husk.version": env!("CARGO_PKG_VERSION"),
@@ -135,6 +136,7 @@ mod tests {
         let d = document();
         assert!(d["linux"]["namespaces"].as_array().unwrap().contains(&json!("user")));
         assert_eq!(d["linux"]["mountExtensions"]["idmap"]["enabled"], true);
+        assert_eq!(d["linux"]["netDevices"]["enabled"], true);
         let opts = d["mountOptions"].as_array().unwrap();
         for o in [
             "rro",

@@ -68,6 +68,8 @@ pub struct Plan {
     pub mounts: Vec<MountPlan>,
     pub rootfs_propagation: Option<libc::c_ulong>,
     pub devices: Vec<DevicePlan>,
+    /// `linux.netDevices`, moved by `create` (see `netdev`).
+    pub net_devices: Vec<crate::netdev::NetDevicePlan>,
     pub process: ProcessPlan,
     pub annotations: HashMap<String, String>,
     pub oci_version: String,
@@ -315,6 +317,7 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         .map(rootfs_propagation)
         .transpose()?;
     let devices = devices::plan(linux.devices().as_deref().unwrap_or(&[]))?;
+    let net_devices = crate::netdev::plan(linux.net_devices().as_ref(), &namespaces, opts.rootless)?;
     let paths = |v: &Option<Vec<String>>| v.iter().flatten().map(PathBuf::from).collect::<Vec<_>>();
     let sysctl = sysctl::plan(&linux.sysctl().clone().unwrap_or_default(), &namespaces)?;
     let seccomp = linux.seccomp().as_ref().map(seccomp::check).transpose()?;
@@ -340,6 +343,7 @@ fn plan_of(spec: Spec, bundle: PathBuf, opts: &Options) -> Result<Plan> {
         mounts,
         rootfs_propagation,
         devices,
+        net_devices,
         annotations: spec.annotations().clone().unwrap_or_default(),
         oci_version: spec.version().clone(),
         no_pivot: opts.no_pivot,

@@ -15,6 +15,7 @@ pub mod cgroupfs;
 pub mod dir;
 pub mod exe;
 pub mod fs;
+pub mod netlink;
 pub mod process;
 pub mod signal;
 pub mod spawn;

@@ -1,0 +1,186 @@
+//! linux.netDevices: host network devices moved into the container's network
+//! namespace (veth pairs made for each test; their host ends are removed
+//! after it, and a named namespace is deleted).
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use serde_json::json;
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique device name of at most 15 bytes.
+fn device_name(tag: char) -> String {
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    format!("hk{}{tag}{n}", std::process::id() % 100_000)
+}
+
+#[track_caller]
+fn ip(args: &[&str]) -> String {
+    let o = run_with_timeout(Command::new("ip").args(args), COMMAND_TIMEOUT);
+    assert_ok(&o);
+    stdout(&o)
+}
+
+fn ip_succeeds(args: &[&str]) -> bool {
+    run_with_timeout(Command::new("ip").args(args), COMMAND_TIMEOUT)
+        .status
+        .success()
+}
+
+/// A veth pair on the host: `name` to move, its peer left behind.
+struct Veth {
+    name: String,
+    peer: String,
+}
+
+impl Veth {
+    fn new(tag: char) -> Veth {
+        let (name, peer) = (device_name(tag), device_name('p'));
+        ip(&["link", "add", &name, "type", "veth", "peer", "name", &peer]);
+        Veth { name, peer }
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        // Deleting either end deletes both; a moved end goes with its namespace.
+        for end in [&self.peer, &self.name] {
+            let _ = run_with_timeout(Command::new("ip").args(["link", "del", end]), COMMAND_TIMEOUT);
+        }
+    }
+}
+
+/// A named network namespace (/run/netns/NAME), deleted after the test.
+struct NetNs(String);
+
+impl NetNs {
+    fn new() -> NetNs {
+        let name = device_name('n');
+        ip(&["netns", "add", &name]);
+        NetNs(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = run_with_timeout(Command::new("ip").args(["netns", "del", &self.0]), COMMAND_TIMEOUT);
+    }
+}
+
+fn on_host(device: &str) -> bool {
+    ip_succeeds(&["link", "show", device])
+}
+
+fn join_network_namespace(b: &mut Bundle, path: &str) {
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "network");
+    ns.push(json!({"type": "network", "path": path}));
+}
+
+#[test]
+fn devices_move_in_renamed_with_their_global_addresses_and_up_before_the_sysctls() {
+    let a = Veth::new('a');
+    let t = Veth::new('t');
+    ip(&["addr", "add", "10.201.7.2/24", "dev", &a.name]);
+    ip(&["addr", "add", "fd00:201::2/64", "dev", &a.name, "nodad"]);
+    // Neither moves: one of link scope, one with a lifetime (not permanent).
+    ip(&["addr", "add", "10.202.7.2/24", "scope", "link", "dev", &a.name]);
+    ip(&[
+        "addr",
+        "add",
+        "10.203.7.2/24",
+        "dev",
+        &a.name,
+        "valid_lft",
+        "300",
+        "preferred_lft",
+        "300",
+    ]);
+    let mut b = Bundle::new("netdev-move");
+    b.config["linux"]["netDevices"] = json!({ &a.name: {"name": "ceth0"}, &t.name: {"name": "c%d"} });
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.conf.ceth0.forwarding": "1"});
+    let out = b.output_of(
+        "ip -o link show ceth0; ip -o addr show dev ceth0; ip -o link show c0; \
+         cat /proc/sys/net/ipv4/conf/ceth0/forwarding; ls /sys/class/net",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains(": ceth0@") && lines[0].contains(",UP"), "{out}");
+    let addresses = lines.iter().filter(|l| l.contains(" inet")).count();
+    assert!(
+        out.contains("inet 10.201.7.2/24 ") && out.contains("inet6 fd00:201::2/64 "),
+        "{out}"
+    );
+    assert!(!out.contains("10.202.") && !out.contains("10.203."), "{out}");
+    // The two moved, and the kernel's link-local IPv6 address if it made one.
+    assert!((2..=3).contains(&addresses), "{out}");
+    assert!(out.contains(": c0@"), "the template was filled: {out}");
+    assert_eq!(lines[lines.len() - 4], "1", "the sysctl named the moved device: {out}");
+    let inside: Vec<&str> = lines[lines.len() - 3..].to_vec();
+    assert_eq!(inside, ["c0", "ceth0", "lo"]);
+    assert!(!on_host(&a.name) && !on_host(&t.name), "the devices left the host");
+}
+
+#[test]
+fn a_device_the_host_does_not_have_fails_create_naming_it() {
+    let missing = device_name('m');
+    let mut b = Bundle::new("netdev-missing");
+    b.config["linux"]["netDevices"] = json!({ &missing: {} });
+    b.save();
+    b.create_fails(
+        "x",
+        &format!("linux.netDevices[\"{missing}\"]: the host has no network device {missing}"),
+    );
+}
+
+#[test]
+fn a_name_taken_in_a_joined_namespace_is_refused_before_the_device_leaves_the_host() {
+    let ns = NetNs::new();
+    ip(&[
+        "-n", &ns.0, "link", "add", "taken0", "type", "veth", "peer", "name", "taken1",
+    ]);
+    let c = Veth::new('c');
+    let mut b = Bundle::new("netdev-joined");
+    join_network_namespace(&mut b, &ns.path());
+    b.config["linux"]["netDevices"] = json!({ &c.name: {"name": "taken0"} });
+    b.save();
+    b.create_fails(
+        "x",
+        "the container's network namespace already has a device named taken0",
+    );
+    assert!(on_host(&c.name), "the device stayed on the host");
+
+    // Moved into the joined namespace, it stays there when the container ends.
+    b.config["linux"]["netDevices"] = json!({ &c.name: {"name": "inner0"} });
+    let out = b.output_of("ip -o link show inner0");
+    assert!(out.contains(": inner0@"), "{out}");
+    assert!(!on_host(&c.name));
+    assert!(
+        ip_succeeds(&["-n", &ns.0, "link", "show", "inner0"]),
+        "it stays in the namespace"
+    );
+}
+
+#[test]
+fn devices_move_into_a_container_with_a_user_namespace() {
+    let u = Veth::new('u');
+    ip(&["addr", "add", "10.204.7.2/24", "dev", &u.name]);
+    let mut b = Bundle::new("netdev-userns");
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
+    b.config["linux"]["netDevices"] = json!({ &u.name: {"name": "eth0"} });
+    let out = b.output_of("ip -o addr show dev eth0; head -1 /proc/self/uid_map");
+    assert!(out.contains("inet 10.204.7.2/24 "), "{out}");
+    assert!(out.contains("200000"), "{out}");
+    assert!(!on_host(&u.name));
+}
