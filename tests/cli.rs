@@ -14,7 +14,7 @@ fn version_has_three_runc_style_lines() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("husk version "), "{out}");
     assert!(lines[1].starts_with("commit: "), "{out}");
-    assert!(lines[2].starts_with("spec: 1.2."), "{out}");
+    assert!(lines[2].starts_with("spec: 1.3."), "{out}");
 }
 
 /// A reader that goes away (`husk list | head -1`) ends husk by SIGPIPE, as
@@ -76,7 +76,7 @@ fn spec_writes_a_runnable_config_once() {
     let o = run_with_timeout(Command::new(HUSK).args(["spec", "--bundle"]).arg(&dir), COMMAND_TIMEOUT);
     assert_ok(&o);
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["ociVersion"], "1.2.0");
+    assert_eq!(config["ociVersion"], "1.3.0");
     assert_eq!(config["root"]["path"], "rootfs");
     assert_eq!(config["process"]["args"][0], "sh");
     let types: Vec<&str> = config["linux"]["namespaces"]

@@ -154,9 +154,11 @@ fn a_failing_start_container_hook_fails_start() {
     b.delete_once_stopped("s");
 }
 
+/// runtime-spec before 1.3 (runtime-tools' poststart_fail checks it).
 #[test]
-fn failing_poststart_and_poststop_hooks_warn_and_the_rest_still_run() {
+fn failing_poststart_and_poststop_hooks_of_a_1_2_config_warn_and_the_rest_still_run() {
     let (mut b, out) = bundle_with_outdir("hooks-warn");
+    b.config["ociVersion"] = json!("1.2.0");
     let second =
         |kind: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {kind} >> {}/ran", out.display())]});
     let failing = json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]});
@@ -180,6 +182,50 @@ fn failing_poststart_and_poststop_hooks_warn_and_the_rest_still_run() {
     );
     assert_eq!(read(&out, "ran"), "poststart\npoststop\n");
     b.assert_gone("w");
+}
+
+/// runtime-spec 1.3: a failed poststart hook fails `start` (and `run`), the
+/// hooks after it do not run, and the container is stopped; `run` also
+/// removes it.
+#[test]
+fn a_failed_poststart_hook_of_a_1_3_config_fails_start_and_stops_the_container() {
+    let (mut b, out) = bundle_with_outdir("hooks-poststart-13");
+    assert_eq!(b.config["ociVersion"], "1.3.0", "husk spec writes 1.3.0");
+    let record = |what: &str| {
+        let line = format!("echo {what} >> {}/ran; [ {what} != failing ]", out.display());
+        json!({"path": "/bin/sh", "args": ["sh", "-c", line]})
+    };
+    b.config["hooks"] = json!({"poststart": [record("first"), record("failing"), record("third")]});
+    b.script("sleep 30");
+    assert_ok(&b.create("p"));
+    let o = b.husk(&["start", "p"]);
+    assert!(!o.status.success(), "start succeeded");
+    assert!(
+        stderr(&o).contains("poststart hook /bin/sh: exit status 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        read(&out, "ran"),
+        "first\nfailing\n",
+        "the hook after the failed one did not run"
+    );
+    assert_eq!(b.status("p"), "stopped", "the container was stopped");
+    b.delete_once_stopped("p");
+
+    std::fs::remove_file(out.join("ran")).unwrap();
+    let o = b.run("r");
+    assert!(!o.status.success(), "run succeeded");
+    assert!(
+        stderr(&o).contains("poststart hook /bin/sh: exit status 1"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("r");
+    let o = b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "d"]);
+    assert!(!o.status.success(), "run -d succeeded");
+    b.assert_gone("d");
+    assert_eq!(read(&out, "ran"), "first\nfailing\n".repeat(2));
 }
 
 /// A static helper that sends its arguments, one datagram each, to $NOTIFY_SOCKET.

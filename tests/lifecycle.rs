@@ -26,7 +26,7 @@ fn create_start_kill_delete() {
     let state = b.state("c1");
     assert_eq!(state["status"], "created");
     assert_eq!(state["id"], "c1");
-    assert_eq!(state["ociVersion"], "1.2.0");
+    assert_eq!(state["ociVersion"], "1.3.0");
     assert_eq!(state["bundle"], b.dir.to_str().unwrap());
     assert_eq!(state["rootfs"], b.rootfs().to_str().unwrap());
     assert_eq!(state["owner"], "root");

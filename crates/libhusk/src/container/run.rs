@@ -88,8 +88,7 @@ fn start_detached(store: &Store, spawned: Spawned) -> Result<()> {
     // kill, state, delete -f must work while the poststart hooks run and we
     // wait for READY=1.
     drop(locked);
-    poststart(&saved);
-    let relayed = relay_until_ready(notifications);
+    let relayed = poststart(&saved).and_then(|()| relay_until_ready(notifications));
     if relayed.is_err() {
         // Only once it is known to be ours: a `delete -f` and a `create` may
         // have made another under its id, and cgroup, meanwhile.

@@ -28,7 +28,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             // kill, state, delete -f must work while the poststart hooks run
             // and we wait for READY=1.
             drop(locked);
-            poststart(&saved);
+            poststart(&saved)?;
             relay_until_ready(notifications)
         }
         Status::Stopped => bail!("cannot start a container that has stopped"),
@@ -97,7 +97,19 @@ pub(super) fn start_in_foreground(
             (asked_to_end.get() && super::foreground::exited(saved.pid))
                 .then(|| Error::new("ended: the container's process has ended, after husk passed on a signal to end"))
         };
-        crate::hooks::run_all_warn_meanwhile("poststart", hooks, &saved.hook_state("running"), &pass_on);
+        let state = saved.hook_state("running");
+        if poststart_failure_fails_start(saved) {
+            match crate::hooks::run_all_unless("poststart", hooks, &state, &pass_on) {
+                // A hook husk ended because the process ended on a signal
+                // it passed on: the process's status is run's outcome.
+                Err(e) if asked_to_end.get() => crate::log::warn(&e.to_string()),
+                // run kills the container on this error.
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+        } else {
+            crate::hooks::run_all_warn_meanwhile("poststart", hooks, &state, &pass_on);
+        }
         crate::log::step("poststart hooks run");
     }
     Ok(relay)
@@ -123,11 +135,31 @@ fn start_relaying(
 
 /// Runs the poststart hooks, with the container's lock let go: a hook that
 /// takes long (or waits on the container) must not keep `delete -f` out.
-pub(super) fn poststart(saved: &Saved) {
-    if let Some(hooks) = poststart_hooks(saved) {
-        crate::hooks::run_all_warn("poststart", hooks, &saved.hook_state("running"));
-        crate::log::step("poststart hooks run");
+/// For a config of runtime-spec 1.3 or later, a failed hook is the error,
+/// the hooks after it are not run, and the container is stopped (killed;
+/// `delete` removes it); before 1.3 a failure was a warning.
+pub(super) fn poststart(saved: &Saved) -> Result<()> {
+    let Some(hooks) = poststart_hooks(saved) else {
+        return Ok(());
+    };
+    let state = saved.hook_state("running");
+    if !poststart_failure_fails_start(saved) {
+        crate::hooks::run_all_warn("poststart", hooks, &state);
+    } else if let Err(e) = crate::hooks::run_all("poststart", hooks, &state) {
+        if let Err(kill) = super::delete::kill_and_wait(saved) {
+            crate::log::warn(&format!("stop the container after its failed poststart hook: {kill}"));
+        }
+        return Err(e);
     }
+    crate::log::step("poststart hooks run");
+    Ok(())
+}
+
+/// Whether the config is of runtime-spec 1.3 or later, which made a failed
+/// poststart hook an error that stops the container (runtime-tools, at 1.2,
+/// checks the warning of the older rule).
+fn poststart_failure_fails_start(saved: &Saved) -> bool {
+    crate::spec::minor_version(&saved.oci_version).is_some_and(|minor| minor >= 3)
 }
 
 fn poststart_hooks(saved: &Saved) -> Option<&[oci_spec::runtime::Hook]> {

@@ -270,7 +270,7 @@ pub fn parse(text: &str) -> Result<Spec> {
     })
 }
 
-/// Versions of the runtime spec this runtime implements: 1.0.0 up to 1.2.x.
+/// Versions of the runtime spec this runtime implements: 1.0.0 up to 1.3.x.
 pub fn check_version(v: &str) -> Result<()> {
     if v.is_empty() {
         bail!("ociVersion is missing");
@@ -279,11 +279,20 @@ pub fn check_version(v: &str) -> Result<()> {
     let parts: Vec<&str> = core.split('.').collect();
     let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
     match nums.as_deref() {
-        Some([1, minor, _]) if *minor <= 2 => Ok(()),
+        Some([1, minor, _]) if *minor <= 3 => Ok(()),
         Some([_, _, _]) => {
-            bail!("ociVersion {v} is not supported (husk implements 1.0.0 to 1.2.x)")
+            bail!("ociVersion {v} is not supported (husk implements 1.0.0 to 1.3.x)")
         }
         _ => bail!("ociVersion \"{v}\" is not a semantic version"),
+    }
+}
+
+/// The minor version of a runtime-spec version `1.MINOR.PATCH[-pre][+meta]`.
+pub fn minor_version(v: &str) -> Option<u32> {
+    let core = v.split(['-', '+']).next()?;
+    match core.split('.').collect::<Vec<_>>().as_slice() {
+        ["1", minor, _] => minor.parse().ok(),
+        _ => None,
     }
 }
 
@@ -778,12 +787,25 @@ mod tests {
 
     #[test]
     fn versions() {
-        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1+meta"] {
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.0",
+            "1.2.1+meta",
+            "1.3.0",
+            "1.3.1-rc.1",
+        ] {
             check_version(ok).unwrap();
         }
         assert!(check_version("").unwrap_err().message().contains("missing"));
         assert!(check_version("2.0.0").unwrap_err().message().contains("not supported"));
-        assert!(check_version("1.3.0").unwrap_err().message().contains("not supported"));
+        assert!(check_version("1.4.0").unwrap_err().message().contains("not supported"));
+        assert_eq!(minor_version("1.3.0"), Some(3));
+        assert_eq!(minor_version("1.0.2-dev"), Some(0));
+        assert_eq!(minor_version("1.12.0+x"), Some(12));
+        assert_eq!(minor_version("2.3.0"), None);
+        assert_eq!(minor_version("one"), None);
         assert!(check_version("one").unwrap_err().message().contains("semantic"));
     }
 
