@@ -182,7 +182,7 @@ fn move_one(d: &NetDevicePlan, host: &mut Route, inside: &mut Route, netns: Borr
 /// Given explicitly, so that the device is found by it after the move,
 /// whatever name a template gave it.
 fn free_index(inside: &mut Route, wanted: i32) -> Result<i32> {
-    for index in (wanted..).take(4096) {
+    for index in (0..4096).map_while(|k| wanted.checked_add(k)) {
         if inside.link_by_index(index)?.is_none() {
             return Ok(index);
         }
