@@ -128,16 +128,51 @@ fn devices_move_in_renamed_with_their_global_addresses_and_up_before_the_sysctls
     assert!(!on_host(&a.name) && !on_host(&t.name), "the devices left the host");
 }
 
+/// Every device is found and checked before any moves: a refusal at a later
+/// one used to lose those moved before it (review 51, L1).
 #[test]
-fn a_device_the_host_does_not_have_fails_create_naming_it() {
-    let missing = device_name('m');
+fn a_device_the_host_does_not_have_fails_create_before_any_device_moves() {
+    let present = Veth::new('q');
+    let missing = format!("{}z", present.name);
     let mut b = Bundle::new("netdev-missing");
-    b.config["linux"]["netDevices"] = json!({ &missing: {} });
+    b.config["linux"]["netDevices"] = json!({ &present.name: {"name": "first0"}, &missing: {} });
     b.save();
     b.create_fails(
         "x",
         &format!("linux.netDevices[\"{missing}\"]: the host has no network device {missing}"),
     );
+    assert!(on_host(&present.name), "the device found first stayed on the host");
+
+    // One device under two names (its altname).
+    let altname = format!("{}alt", present.name);
+    ip(&["link", "property", "add", "dev", &present.name, "altname", &altname]);
+    b.config["linux"]["netDevices"] = json!({ &present.name: {}, &altname: {"name": "second0"} });
+    b.save();
+    b.create_fails("x", "the same device as linux.netDevices");
+    assert!(on_host(&present.name));
+}
+
+/// A create that fails once the devices are in (here a prestart hook) gives
+/// them back to the host, with their index and addresses: a veth would
+/// otherwise die with the container's namespace.
+#[test]
+fn a_create_that_fails_after_the_move_gives_the_devices_back() {
+    let v = Veth::new('r');
+    ip(&["addr", "add", "10.205.7.2/24", "dev", &v.name]);
+    let before = ip(&["-o", "link", "show", &v.name]);
+    let index = before.split(':').next().unwrap().to_string();
+    let mut b = Bundle::new("netdev-back");
+    b.config["linux"]["netDevices"] = json!({ &v.name: {"name": "gone0"} });
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]});
+    b.save();
+    b.create_fails("x", "prestart hook /bin/sh: exit status 7");
+    let after = ip(&["-o", "link", "show", &v.name]);
+    assert!(
+        after.starts_with(&format!("{index}: {}@", v.name)),
+        "{before} then {after}"
+    );
+    let addresses = ip(&["-o", "addr", "show", "dev", &v.name]);
+    assert!(addresses.contains("inet 10.205.7.2/24 "), "{addresses}");
 }
 
 #[test]

@@ -51,11 +51,11 @@ pub fn plan(
     let mut planned = Vec::new();
     for (host_name, device) in devices {
         if !is_valid_name(host_name, false) {
-            bail!("linux.netDevices: \"{host_name}\" is not a valid network device name");
+            bail!("linux.netDevices: {host_name:?} is not a valid network device name");
         }
         let name = device.name().as_deref().filter(|n| !n.is_empty()).unwrap_or(host_name);
         if !is_valid_name(name, true) {
-            bail!("linux.netDevices[\"{host_name}\"].name: \"{name}\" is not a valid network device name");
+            bail!("linux.netDevices[{host_name:?}].name: {name:?} is not a valid network device name");
         }
         planned.push(NetDevicePlan {
             host_name: host_name.clone(),
@@ -74,8 +74,11 @@ pub fn plan(
     Ok(planned)
 }
 
-/// The kernel's rule (dev_valid_name): 1 to 15 bytes, not `.` or `..`, no
-/// `/`, `:` or white space; `%` only as one `%d`, in a template.
+/// Printable ASCII but `/`, `:` and space, 1 to 15 bytes, not `.`, `..`,
+/// `all` or `default` (the kernel's dev_valid_name and its sysctl
+/// directories; stricter: its other bytes, NUL or 0xA0, it cuts or
+/// refuses only at the rename, after the move); `%` only as one `%d`, in
+/// a template.
 fn is_valid_name(name: &str, template_allowed: bool) -> bool {
     let percent_ok = match name.find('%') {
         None => true,
@@ -83,11 +86,8 @@ fn is_valid_name(name: &str, template_allowed: bool) -> bool {
     };
     !name.is_empty()
         && name.len() < IFNAMSIZ
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0x0b)
+        && ![".", "..", "all", "default"].contains(&name)
+        && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
         && percent_ok
 }
 
@@ -126,68 +126,210 @@ impl NetNamespace<'_> {
     }
 }
 
-/// Moves `devices` into `netns`. husk must be single-threaded (it enters
-/// the namespace for a moment, for a socket there).
-pub fn move_into(devices: &[NetDevicePlan], netns: &NetNamespace) -> Result<()> {
+/// Moves `devices` into `netns`: every device is found on the host and its
+/// name and index checked in `netns` before any moves, and a failure on
+/// the way (or `init_alive` saying no) moves back those already moved.
+/// husk must be single-threaded (it enters the namespace for a moment, for
+/// a socket there).
+pub fn move_into(devices: &[NetDevicePlan], netns: &NetNamespace, init_alive: &dyn Fn() -> bool) -> Result<Moved> {
     let netns = netns.fd();
+    let home: OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")
+        .context(|| "open husk's own network namespace".into())?
+        .into();
     let mut host = Route::open().context(|| "linux.netDevices: netlink socket".into())?;
     let mut inside = Route::open_in(netns)
         .context(|| "linux.netDevices: netlink socket in the container's network namespace".into())?;
-    for device in devices {
-        move_one(device, &mut host, &mut inside, netns)?;
+    let checked = check_all(devices, &mut host, &mut inside)?;
+    let mut moved = Moved {
+        host,
+        inside,
+        home,
+        devices: Vec::new(),
+    };
+    for device in checked {
+        let result = if init_alive() {
+            moved.move_one(device, netns)
+        } else {
+            Err(crate::error::Error::new(
+                "linux.netDevices: the container's init ended while its network devices were moved",
+            ))
+        };
+        if let Err(e) = result {
+            moved.move_back();
+            return Err(e);
+        }
     }
-    Ok(())
+    Ok(moved)
 }
 
-fn move_one(d: &NetDevicePlan, host: &mut Route, inside: &mut Route, netns: BorrowedFd) -> Result<()> {
-    let what = || format!("linux.netDevices[\"{}\"]", d.host_name);
-    let Some(link) = host.link_by_name(&d.host_name).context(what)? else {
-        bail!("{}: the host has no network device {}", what(), d.host_name);
-    };
-    if !is_template(&d.name) && inside.link_by_name(&d.name).context(what)?.is_some() {
-        bail!(
-            "{}: the container's network namespace already has a device named {}",
-            what(),
-            d.name
-        );
+/// A device found on the host and checked against the container's
+/// namespace, not moved yet.
+struct Checked<'a> {
+    plan: &'a NetDevicePlan,
+    host_index: i32,
+    addresses: Vec<Address>,
+    index: i32,
+}
+
+/// Every device found and checked, those with a plain name first (a
+/// template then skips their names).
+fn check_all<'a>(devices: &'a [NetDevicePlan], host: &mut Route, inside: &mut Route) -> Result<Vec<Checked<'a>>> {
+    let mut ordered: Vec<&NetDevicePlan> = devices.iter().collect();
+    ordered.sort_by_key(|d| is_template(&d.name));
+    let mut checked: Vec<Checked> = Vec::new();
+    for d in ordered {
+        let what = || format!("linux.netDevices[\"{}\"]", d.host_name);
+        let Some(link) = host.link_by_name(&d.host_name).context(what)? else {
+            bail!("{}: the host has no network device {}", what(), d.host_name);
+        };
+        if let Some(same) = checked.iter().find(|c| c.host_index == link.index) {
+            bail!(
+                "{}: the same device as linux.netDevices[\"{}\"]",
+                what(),
+                same.plan.host_name
+            );
+        }
+        if !is_template(&d.name) && inside.link_by_name(&d.name).context(what)?.is_some() {
+            bail!(
+                "{}: the container's network namespace already has a device named {}",
+                what(),
+                d.name
+            );
+        }
+        let addresses = host
+            .addresses(link.index)
+            .context(|| format!("{}: read its addresses", what()))?
+            .into_iter()
+            .filter(Address::moves_with_device)
+            .collect();
+        let taken: Vec<i32> = checked.iter().map(|c| c.index).collect();
+        let index = free_index(inside, link.index, &taken).context(what)?;
+        checked.push(Checked {
+            plan: d,
+            host_index: link.index,
+            addresses,
+            index,
+        });
     }
-    let addresses: Vec<Address> = host
-        .addresses(link.index)
-        .context(|| format!("{}: read its addresses", what()))?
-        .into_iter()
-        .filter(Address::moves_with_device)
-        .collect();
-    let index = free_index(inside, link.index).context(what)?;
-    host.move_link(link.index, netns, index, &d.name).context(|| {
-        format!(
-            "{}: move it into the container's network namespace as {}",
-            what(),
-            d.name
-        )
-    })?;
-    for a in &addresses {
-        inside
-            .add_address(index, a)
-            .context(|| format!("{}: add address {} in the container", what(), a.describe()))?;
-    }
-    inside
-        .set_up(index)
-        .context(|| format!("{}: set it up in the container", what()))?;
-    crate::log::step(&format!("network device {} moved in as {}", d.host_name, d.name));
-    Ok(())
+    Ok(checked)
 }
 
 /// The index the device gets in the container's namespace: its own where
 /// that is free there (as the kernel would keep it), else the next free one.
 /// Given explicitly, so that the device is found by it after the move,
 /// whatever name a template gave it.
-fn free_index(inside: &mut Route, wanted: i32) -> Result<i32> {
+fn free_index(inside: &mut Route, wanted: i32, taken: &[i32]) -> Result<i32> {
     for index in (0..4096).map_while(|k| wanted.checked_add(k)) {
-        if inside.link_by_index(index)?.is_none() {
+        if !taken.contains(&index) && inside.link_by_index(index)?.is_none() {
             return Ok(index);
         }
     }
     bail!("no free interface index from {wanted} in the container's network namespace")
+}
+
+/// Devices moved into a container's network namespace, and what it takes
+/// to move them back: a create that fails after the move leaves the host's
+/// devices where they were (once it has succeeded, nothing moves them
+/// back: the spec leaves them to the namespace's end).
+pub struct Moved {
+    host: Route,
+    /// Also keeps the namespace alive after the init is gone.
+    inside: Route,
+    /// husk's own network namespace.
+    home: OwnedFd,
+    devices: Vec<MovedDevice>,
+}
+
+struct MovedDevice {
+    host_name: String,
+    host_index: i32,
+    index: i32,
+    addresses: Vec<Address>,
+}
+
+impl Moved {
+    fn move_one(&mut self, c: Checked, netns: BorrowedFd) -> Result<()> {
+        let d = c.plan;
+        let what = || format!("linux.netDevices[\"{}\"]", d.host_name);
+        let moving = self.host.move_link(c.host_index, netns, Some(c.index), &d.name);
+        if let Err(e) = moving {
+            // The kernel moves a device, then renames it: a failed rename
+            // (a name taken there meanwhile) leaves it moved, to move back.
+            if !self.is_on_host(c.host_index, &d.host_name) {
+                self.record(&c);
+            }
+            return Err(e).context(|| {
+                format!(
+                    "{}: move it into the container's network namespace as {}",
+                    what(),
+                    d.name
+                )
+            });
+        }
+        self.record(&c);
+        for a in &c.addresses {
+            self.inside
+                .add_address(c.index, a)
+                .context(|| format!("{}: add address {} in the container", what(), a.describe()))?;
+        }
+        self.inside
+            .set_up(c.index)
+            .context(|| format!("{}: set it up in the container", what()))?;
+        crate::log::step(&format!("network device {} moved in as {}", d.host_name, d.name));
+        Ok(())
+    }
+
+    fn record(&mut self, c: &Checked) {
+        self.devices.push(MovedDevice {
+            host_name: c.plan.host_name.clone(),
+            host_index: c.host_index,
+            index: c.index,
+            addresses: c.addresses.clone(),
+        });
+    }
+
+    fn is_on_host(&mut self, index: i32, name: &str) -> bool {
+        matches!(self.host.link_by_index(index), Ok(Some(link)) if link.name == name)
+    }
+
+    /// Moves every device back to the host, under its name and index there
+    /// when they are still free, with its addresses. Best effort: what
+    /// fails is a warning.
+    pub fn move_back(&mut self) {
+        for d in std::mem::take(&mut self.devices).into_iter().rev() {
+            if let Err(e) = self.move_back_one(&d) {
+                crate::log::warn(&format!(
+                    "linux.netDevices[\"{}\"]: could not move it back to the host: {e}",
+                    d.host_name
+                ));
+            }
+        }
+    }
+
+    fn move_back_one(&mut self, d: &MovedDevice) -> Result<()> {
+        let home = self.home.as_fd();
+        let pinned = self.inside.move_link(d.index, home, Some(d.host_index), &d.host_name);
+        let host_index = match pinned {
+            Ok(()) => d.host_index,
+            // Its old index was taken on the host meanwhile.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                self.inside
+                    .move_link(d.index, home, None, &d.host_name)
+                    .context(|| "move".into())?;
+                match self.host.link_by_name(&d.host_name).context(|| "find it".into())? {
+                    Some(link) => link.index,
+                    None => bail!("it is back, but not as {}", d.host_name),
+                }
+            }
+            Err(e) => return Err(e).context(|| "move".into()),
+        };
+        for a in &d.addresses {
+            self.host
+                .add_address(host_index, a)
+                .context(|| format!("add address {}", a.describe()))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +370,15 @@ mod tests {
             (r#"{"eth0":{"name":"c:0"}}"#, "is not a valid"),
             (r#"{"eth0":{"name":"c%s"}}"#, "is not a valid"),
             (r#"{"eth0":{"name":"c%d%d"}}"#, "is not a valid"),
+            // The kernel cuts at a NUL, takes 0xA0 (also inside UTF-8) for a
+            // space, and keeps all and default for its sysctl directories.
+            (r#"{"a\u0000zz":{}}"#, r#""a\0zz" is not a valid"#),
+            (r#"{"eth0":{"name":"x\u00a0"}}"#, "is not a valid"),
+            (r#"{"eth0":{"name":"\u00e0"}}"#, "is not a valid"),
+            (r#"{"eth0":{"name":"all"}}"#, "is not a valid"),
+            (r#"{"default":{}}"#, "is not a valid"),
+            // Escaped in the message: it goes to a terminal.
+            (r#"{"\u001b[31mRED":{}}"#, r#""\u{1b}[31mRED" is not a valid"#),
         ] {
             let e = plan_of(json).unwrap_err();
             assert!(e.message().contains(said), "{json}: {}", e.message());

@@ -416,12 +416,25 @@ fn spawn_init(
     // What the driver made (none for a best-effort cgroup that could not be made).
     saved.cgroup = cgroup.record();
     guard.cgroup = Some(saved.cgroup.clone());
-    await_ready(c, &init, &mut guard, &mut saved)?;
-    let new_pid_namespace = c.plan.namespaces.is_new(libc::CLONE_NEWPID);
-    saved.mount_namespace = super::members::mount_namespace_to_record(&saved, born_in, new_pid_namespace);
-    let early = commit(c, &init, &saved, early_reader)?;
-    guard.armed = false;
-    Ok((saved, early))
+    let mut moved = None;
+    let ready = await_ready(c, &init, &mut guard, &mut saved, &mut moved).and_then(|()| {
+        let new_pid_namespace = c.plan.namespaces.is_new(libc::CLONE_NEWPID);
+        saved.mount_namespace = super::members::mount_namespace_to_record(&saved, born_in, new_pid_namespace);
+        commit(c, &init, &saved, early_reader)
+    });
+    match ready {
+        Ok(early) => {
+            guard.armed = false;
+            Ok((saved, early))
+        }
+        Err(e) => {
+            // The host's devices go back where they were.
+            if let Some(moved) = moved.as_mut() {
+                moved.move_back();
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Makes the exec fifo in the state directory: what the init gets of it
@@ -659,10 +672,26 @@ fn set_up_failed(e: Error, plan: &Plan, init: &Cloned, guard: &mut InitGuard) ->
     }
 }
 
-/// Answers the init until it is ready: the prestart and createRuntime hooks
-/// when it asks, its seccomp fd for the listener, and the pid of the process
-/// it started in a pid namespace it joined late, which takes its place.
-fn await_ready(c: Creating, init: &Cloned, guard: &mut InitGuard, saved: &mut Saved) -> Result<()> {
+/// Whether the init's end of the channel closed (it died) or has something
+/// to say while it waits for us.
+fn init_went_away(to_init: &InitParent) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(to_init.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
+/// Answers the init until it is ready: the network devices moved in (into
+/// `moved`, for the caller to move back should create fail later), the
+/// prestart and createRuntime hooks when it asks, its seccomp fd for the
+/// listener, and the pid of the process it started in a pid namespace it
+/// joined late, which takes its place.
+fn await_ready(
+    c: Creating,
+    init: &Cloned,
+    guard: &mut InitGuard,
+    saved: &mut Saved,
+    moved: &mut Option<crate::netdev::Moved>,
+) -> Result<()> {
     let to_init = &init.to_init;
     loop {
         if let Caller::Run { foreground: Some(fg) } = c.caller {
@@ -717,7 +746,8 @@ fn await_ready(c: Creating, init: &Cloned, guard: &mut InitGuard, saved: &mut Sa
             }
             FromInit::NetReady => {
                 let netns = crate::netdev::namespace_of(&c.plan.namespaces, guard.pid)?;
-                crate::netdev::move_into(&c.plan.net_devices, &netns)?;
+                let alive = || !init_went_away(to_init);
+                *moved = Some(crate::netdev::move_into(&c.plan.net_devices, &netns, &alive)?);
                 to_init.send_net_moved().context(|| "signal container init".into())?;
             }
             FromInit::Failed(e) => {
