@@ -1243,6 +1243,61 @@ fn image_and_work_paths_through_the_containers_proc_root_are_refused() {
 
 /// A bundle whose bind mount source is missing is refused before criu
 /// runs, naming the mount, and leaves nothing.
+/// linux.netDevices: in a joined network namespace the devices stay there
+/// through a checkpoint and a restore (criu takes the namespace as
+/// external); a namespace criu makes anew would lack them: refused before
+/// criu runs.
+#[test]
+#[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
+fn net_devices_in_a_joined_namespace_stay_through_checkpoint_and_restore() {
+    require_criu();
+    let tag = std::process::id() % 100_000;
+    let (netns, device, peer) = (format!("hkcr{tag}"), format!("hkcd{tag}"), format!("hkcp{tag}"));
+    let ip = |args: &[&str]| assert_ok(&run_with_timeout(Command::new("ip").args(args), COMMAND_TIMEOUT));
+    ip(&["netns", "add", &netns]);
+    ip(&["link", "add", &device, "type", "veth", "peer", "name", &peer]);
+    ip(&["addr", "add", "10.206.7.2/24", "dev", &device]);
+    let mut b = counting_bundle("ckpt-netdev");
+    let namespaces = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|n| n["type"] != "network");
+    namespaces.push(json!({"type": "network", "path": format!("/run/netns/{netns}")}));
+    b.config["linux"]["netDevices"] = json!({ &device: {"name": "nd0"} });
+    b.save();
+    run_detached(&b, "c");
+    count_passes(&b, 3);
+    let image = b.dir.join("image");
+    let image = image.to_str().unwrap();
+    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
+    assert_ok(&restore(&b, "c", image, &[]));
+    let o = husk(&b, &["exec", "c", "ip", "-o", "addr", "show", "dev", "nd0"]);
+    let shown = stdout(&o);
+    let _ = Command::new("ip").args(["netns", "del", &netns]).status();
+    let _ = Command::new("ip").args(["link", "del", &peer]).status();
+    assert_ok(&o);
+    assert!(shown.contains("inet 10.206.7.2/24 "), "{shown}");
+    counts_on_then_goes(&b);
+}
+
+/// See above: the refusal comes before criu runs.
+#[test]
+fn restore_refuses_net_devices_in_a_network_namespace_criu_would_make() {
+    let mut b = counting_bundle("ckpt-netdev-new");
+    let image = b.dir.join("image");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::write(image.join("inventory.img"), b"").unwrap();
+    b.config["linux"]["netDevices"] = json!({"eth0": {}});
+    b.save();
+    let o = restore(&b, "c", image.to_str().unwrap(), &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("linux.netDevices: restore cannot move network devices"),
+        "{err}"
+    );
+    b.assert_gone("c");
+}
+
 #[test]
 fn restore_with_a_missing_bind_source_is_refused() {
     let mut b = counting_bundle("ckpt-nosource");

@@ -155,9 +155,10 @@ fn plan_restore(store: &Store, opts: &RestoreOptions) -> Result<Plan> {
         root: store.root().to_path_buf(),
     };
     let mut plan = spec::load(&bundle, &spec_opts)?;
-    if !plan.net_devices.is_empty() {
-        // criu makes the network namespace; nothing would move them into it.
-        bail!("linux.netDevices: restore does not move network devices into the restored container");
+    if !plan.net_devices.is_empty() && plan.namespaces.is_new(libc::CLONE_NEWNET) {
+        // criu makes that namespace anew, and nothing would move them into
+        // it; in a joined one they stayed (criu takes it as external).
+        bail!("linux.netDevices: restore cannot move network devices into the network namespace criu makes (in a joined one they stay)");
     }
     // Before the seccomp cache under the root is read or written.
     store.make_root()?;
