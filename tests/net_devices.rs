@@ -153,16 +153,22 @@ fn a_device_the_host_does_not_have_fails_create_before_any_device_moves() {
 }
 
 /// A create that fails once the devices are in (here a prestart hook) gives
-/// them back to the host, with their index and addresses: a veth would
-/// otherwise die with the container's namespace.
+/// them back to the host from the namespace it made, with their index,
+/// addresses and up state: a veth would otherwise die with the container's
+/// namespace. The key may be an altname: the device comes back under its
+/// name (review 51b, M1).
 #[test]
 fn a_create_that_fails_after_the_move_gives_the_devices_back() {
     let v = Veth::new('r');
+    let w = Veth::new('s');
     ip(&["addr", "add", "10.205.7.2/24", "dev", &v.name]);
+    ip(&["link", "set", &v.name, "up"]);
+    let altname = format!("{}alt", w.name);
+    ip(&["link", "property", "add", "dev", &w.name, "altname", &altname]);
     let before = ip(&["-o", "link", "show", &v.name]);
     let index = before.split(':').next().unwrap().to_string();
     let mut b = Bundle::new("netdev-back");
-    b.config["linux"]["netDevices"] = json!({ &v.name: {"name": "gone0"} });
+    b.config["linux"]["netDevices"] = json!({ &v.name: {"name": "gone0"}, &altname: {} });
     b.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]});
     b.save();
     b.create_fails("x", "prestart hook /bin/sh: exit status 7");
@@ -171,8 +177,35 @@ fn a_create_that_fails_after_the_move_gives_the_devices_back() {
         after.starts_with(&format!("{index}: {}@", v.name)),
         "{before} then {after}"
     );
+    assert!(after.contains(",UP"), "set up again: {after}");
     let addresses = ip(&["-o", "addr", "show", "dev", &v.name]);
     assert!(addresses.contains("inet 10.205.7.2/24 "), "{addresses}");
+    assert!(
+        on_host(&w.name),
+        "the device named by its altname is back under its name"
+    );
+}
+
+/// From a joined namespace nothing is moved back: others there may have
+/// put a device of theirs at the moved one's index, which would come to the
+/// host as the host's (review 51b, H1). Its owner holds what it was given.
+#[test]
+fn a_create_that_fails_leaves_devices_in_a_joined_namespace_to_its_owner() {
+    let ns = NetNs::new();
+    let v = Veth::new('j');
+    let mut b = Bundle::new("netdev-joined-fail");
+    join_network_namespace(&mut b, &ns.path());
+    b.config["linux"]["netDevices"] = json!({ &v.name: {"name": "kept0"} });
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]});
+    b.save();
+    let o = b.create("x");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("stays in the joined network namespace"), "{err}");
+    assert!(err.contains("prestart hook /bin/sh: exit status 7"), "{err}");
+    b.assert_gone("x");
+    assert!(!on_host(&v.name));
+    assert!(ip_succeeds(&["-n", &ns.0, "link", "show", "kept0"]));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use oci_spec::runtime::LinuxNetDevice;
 use crate::bail;
 use crate::error::{Context, Result};
 use crate::process::namespaces::NamespacePlan;
-use crate::sys::netlink::{Address, Route};
+use crate::sys::netlink::{Address, Link, Route};
 
 /// One device to move: its name on the host and in the container (a name
 /// ending in `%d` is a template the kernel fills).
@@ -128,10 +128,12 @@ impl NetNamespace<'_> {
 
 /// Moves `devices` into `netns`: every device is found on the host and its
 /// name and index checked in `netns` before any moves, and a failure on
-/// the way (or `init_alive` saying no) moves back those already moved.
+/// the way (or `init_alive` saying no) moves back those already moved
+/// (see [`Moved::move_back`]).
 /// husk must be single-threaded (it enters the namespace for a moment, for
 /// a socket there).
 pub fn move_into(devices: &[NetDevicePlan], netns: &NetNamespace, init_alive: &dyn Fn() -> bool) -> Result<Moved> {
+    let joined = matches!(netns, NetNamespace::Joined(_));
     let netns = netns.fd();
     let home: OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")
         .context(|| "open husk's own network namespace".into())?
@@ -144,6 +146,7 @@ pub fn move_into(devices: &[NetDevicePlan], netns: &NetNamespace, init_alive: &d
         host,
         inside,
         home,
+        joined,
         devices: Vec::new(),
     };
     for device in checked {
@@ -166,7 +169,13 @@ pub fn move_into(devices: &[NetDevicePlan], netns: &NetNamespace, init_alive: &d
 /// namespace, not moved yet.
 struct Checked<'a> {
     plan: &'a NetDevicePlan,
-    host_index: i32,
+    /// As found on the host: its index, its name (the key may be an
+    /// altname) and whether it was up.
+    host: Link,
+    /// Its name in the container: as planned, but its own name when the
+    /// plan names it by an altname of its (which it keeps there: the
+    /// kernel renames no device to an altname it has).
+    name: String,
     addresses: Vec<Address>,
     index: i32,
 }
@@ -182,19 +191,28 @@ fn check_all<'a>(devices: &'a [NetDevicePlan], host: &mut Route, inside: &mut Ro
         let Some(link) = host.link_by_name(&d.host_name).context(what)? else {
             bail!("{}: the host has no network device {}", what(), d.host_name);
         };
-        if let Some(same) = checked.iter().find(|c| c.host_index == link.index) {
+        if let Some(same) = checked.iter().find(|c| c.host.index == link.index) {
             bail!(
                 "{}: the same device as linux.netDevices[\"{}\"]",
                 what(),
                 same.plan.host_name
             );
         }
-        if !is_template(&d.name) && inside.link_by_name(&d.name).context(what)?.is_some() {
-            bail!(
-                "{}: the container's network namespace already has a device named {}",
-                what(),
-                d.name
-            );
+        let name = if d.name == d.host_name {
+            link.name.clone()
+        } else {
+            d.name.clone()
+        };
+        if !is_template(&name) && checked.iter().any(|c| c.name == name) {
+            bail!("linux.netDevices: two devices would be named \"{name}\" in the container");
+        }
+        for taken in [&name, &d.host_name].into_iter().filter(|n| !is_template(n)) {
+            if inside.link_by_name(taken).context(what)?.is_some() {
+                bail!(
+                    "{}: the container's network namespace already has a device named {taken}",
+                    what()
+                );
+            }
         }
         let addresses = host
             .addresses(link.index)
@@ -206,7 +224,8 @@ fn check_all<'a>(devices: &'a [NetDevicePlan], host: &mut Route, inside: &mut Ro
         let index = free_index(inside, link.index, &taken).context(what)?;
         checked.push(Checked {
             plan: d,
-            host_index: link.index,
+            host: link,
+            name,
             addresses,
             index,
         });
@@ -228,21 +247,23 @@ fn free_index(inside: &mut Route, wanted: i32, taken: &[i32]) -> Result<i32> {
 }
 
 /// Devices moved into a container's network namespace, and what it takes
-/// to move them back: a create that fails after the move leaves the host's
-/// devices where they were (once it has succeeded, nothing moves them
-/// back: the spec leaves them to the namespace's end).
+/// to move them back: a create that fails after the move gives the host
+/// its devices back from a namespace the container made (once it has
+/// succeeded, nothing moves them back: the spec leaves them to the
+/// namespace's end).
 pub struct Moved {
     host: Route,
     /// Also keeps the namespace alive after the init is gone.
     inside: Route,
     /// husk's own network namespace.
     home: OwnedFd,
+    /// Whether the container joined the namespace (not made it).
+    joined: bool,
     devices: Vec<MovedDevice>,
 }
 
 struct MovedDevice {
-    host_name: String,
-    host_index: i32,
+    host: Link,
     index: i32,
     addresses: Vec<Address>,
 }
@@ -251,18 +272,18 @@ impl Moved {
     fn move_one(&mut self, c: Checked, netns: BorrowedFd) -> Result<()> {
         let d = c.plan;
         let what = || format!("linux.netDevices[\"{}\"]", d.host_name);
-        let moving = self.host.move_link(c.host_index, netns, Some(c.index), &d.name);
+        let moving = self.host.move_link(c.host.index, netns, Some(c.index), &c.name);
         if let Err(e) = moving {
             // The kernel moves a device, then renames it: a failed rename
             // (a name taken there meanwhile) leaves it moved, to move back.
-            if !self.is_on_host(c.host_index, &d.host_name) {
+            if !self.is_on_host(&c.host) {
                 self.record(&c);
             }
             return Err(e).context(|| {
                 format!(
                     "{}: move it into the container's network namespace as {}",
                     what(),
-                    d.name
+                    c.name
                 )
             });
         }
@@ -275,50 +296,56 @@ impl Moved {
         self.inside
             .set_up(c.index)
             .context(|| format!("{}: set it up in the container", what()))?;
-        crate::log::step(&format!("network device {} moved in as {}", d.host_name, d.name));
+        crate::log::step(&format!("network device {} moved in as {}", d.host_name, c.name));
         Ok(())
     }
 
     fn record(&mut self, c: &Checked) {
         self.devices.push(MovedDevice {
-            host_name: c.plan.host_name.clone(),
-            host_index: c.host_index,
+            host: c.host.clone(),
             index: c.index,
             addresses: c.addresses.clone(),
         });
     }
 
-    fn is_on_host(&mut self, index: i32, name: &str) -> bool {
-        matches!(self.host.link_by_index(index), Ok(Some(link)) if link.name == name)
+    fn is_on_host(&mut self, host: &Link) -> bool {
+        matches!(self.host.link_by_index(host.index), Ok(Some(link)) if link.name == host.name)
     }
 
     /// Moves every device back to the host, under its name and index there
-    /// when they are still free, with its addresses. Best effort: what
-    /// fails is a warning.
+    /// when they are still free, with its addresses, up if it was. Not out
+    /// of a joined namespace: others there may have replaced a device by one
+    /// of theirs at its index (review 51b, H1), which would then come to the
+    /// host as the host's; its owner holds what it was given. Best effort:
+    /// what fails is a warning.
     pub fn move_back(&mut self) {
-        for d in std::mem::take(&mut self.devices).into_iter().rev() {
-            if let Err(e) = self.move_back_one(&d) {
+        let devices = std::mem::take(&mut self.devices);
+        for d in devices.into_iter().rev() {
+            let said = format!("linux.netDevices[\"{}\"]", d.host.name);
+            if self.joined {
                 crate::log::warn(&format!(
-                    "linux.netDevices[\"{}\"]: could not move it back to the host: {e}",
-                    d.host_name
+                    "{said}: stays in the joined network namespace, whose owner holds it"
                 ));
+            } else if let Err(e) = self.move_back_one(&d) {
+                crate::log::warn(&format!("{said}: could not move it back to the host: {e}"));
             }
         }
     }
 
     fn move_back_one(&mut self, d: &MovedDevice) -> Result<()> {
         let home = self.home.as_fd();
-        let pinned = self.inside.move_link(d.index, home, Some(d.host_index), &d.host_name);
+        let name = &d.host.name;
+        let pinned = self.inside.move_link(d.index, home, Some(d.host.index), name);
         let host_index = match pinned {
-            Ok(()) => d.host_index,
+            Ok(()) => d.host.index,
             // Its old index was taken on the host meanwhile.
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 self.inside
-                    .move_link(d.index, home, None, &d.host_name)
+                    .move_link(d.index, home, None, name)
                     .context(|| "move".into())?;
-                match self.host.link_by_name(&d.host_name).context(|| "find it".into())? {
+                match self.host.link_by_name(name).context(|| "find it".into())? {
                     Some(link) => link.index,
-                    None => bail!("it is back, but not as {}", d.host_name),
+                    None => bail!("it is back, but not as {name}"),
                 }
             }
             Err(e) => return Err(e).context(|| "move".into()),
@@ -327,6 +354,9 @@ impl Moved {
             self.host
                 .add_address(host_index, a)
                 .context(|| format!("add address {}", a.describe()))?;
+        }
+        if d.host.up {
+            self.host.set_up(host_index).context(|| "set it up".into())?;
         }
         Ok(())
     }

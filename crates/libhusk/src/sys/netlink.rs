@@ -47,7 +47,10 @@ const IFADDRMSG: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     pub index: i32,
+    /// Its name (a lookup by name also finds it by an altname).
     pub name: String,
+    /// Whether it is set up (IFF_UP).
+    pub up: bool,
 }
 
 /// An address of a link, as the kernel reported it, to be added again.
@@ -403,12 +406,14 @@ fn error_of(payload: &[u8]) -> io::Result<()> {
 
 fn parse_link(payload: &[u8]) -> Option<Link> {
     let index = u32_at(payload, 4)? as i32;
+    let flags = u32_at(payload, 8)?;
     let attrs = attributes(payload.get(IFINFOMSG..)?);
     let name = attrs.iter().find(|(k, _)| *k == IFLA_IFNAME)?.1;
     let name = name.split(|&c| c == 0).next()?;
     Some(Link {
         index,
         name: String::from_utf8_lossy(name).into_owned(),
+        up: flags & libc::IFF_UP as u32 != 0,
     })
 }
 
