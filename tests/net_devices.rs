@@ -54,6 +54,15 @@ impl Drop for Veth {
     }
 }
 
+/// A device of the host made by the test, deleted after it.
+struct Device(String);
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = run_with_timeout(Command::new("ip").args(["link", "del", &self.0]), COMMAND_TIMEOUT);
+    }
+}
+
 /// A named network namespace (/run/netns/NAME), deleted after the test.
 struct NetNs(String);
 
@@ -251,4 +260,50 @@ fn devices_move_into_a_container_with_a_user_namespace() {
     assert!(out.contains("inet 10.204.7.2/24 "), "{out}");
     assert!(out.contains("200000"), "{out}");
     assert!(!on_host(&u.name));
+}
+
+/// What the kernel would refuse only once a device has moved (its rename,
+/// an altname it takes along, a device it keeps in its namespace) is
+/// refused before any moves: out of a joined namespace nothing comes back
+/// (review 51c, M1). A host name that the joined namespace has too is no
+/// obstacle to a device given another name there.
+#[test]
+fn what_the_kernel_would_refuse_after_a_move_is_refused_before_any() {
+    let ns = NetNs::new();
+    let (a, c) = (Veth::new('a'), Veth::new('c'));
+    let (a_alt, c_alt) = (format!("{}alt", a.name), format!("{}alt", c.name));
+    ip(&["link", "property", "add", "dev", &a.name, "altname", &a_alt]);
+    ip(&["link", "property", "add", "dev", &c.name, "altname", &c_alt]);
+    ip(&[
+        "-n", &ns.0, "link", "add", &c_alt, "type", "veth", "peer", "name", "zz0",
+    ]);
+    let bridge = Device(device_name('b'));
+    ip(&["link", "add", &bridge.0, "type", "bridge"]);
+    let mut b = Bundle::new("netdev-before-any");
+    join_network_namespace(&mut b, &ns.path());
+    for (devices, said) in [
+        (json!({ &a.name: {"name": &a_alt} }), "is an altname the device has"),
+        (
+            json!({ &a.name: {"name": "in0"}, &c.name: {"name": &a_alt} }),
+            "two devices would be named",
+        ),
+        (
+            json!({ &a.name: {"name": "in0"}, &c.name: {"name": "in1"} }),
+            &format!("already has a device named {c_alt}"),
+        ),
+        (json!({ &a.name: {"name": "in0"}, &bridge.0: {} }), "the kernel keeps"),
+    ] {
+        b.config["linux"]["netDevices"] = devices;
+        b.save();
+        b.create_fails("x", said);
+        assert!(on_host(&a.name) && on_host(&c.name), "both devices stayed on the host");
+    }
+    drop(bridge);
+
+    ip(&[
+        "-n", &ns.0, "link", "add", &a.name, "type", "veth", "peer", "name", "zz1",
+    ]);
+    b.config["linux"]["netDevices"] = json!({ &a.name: {"name": "other0"} });
+    let out = b.output_of("ip -o link show other0");
+    assert!(out.contains(": other0@"), "{out}");
 }

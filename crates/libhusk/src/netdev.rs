@@ -48,6 +48,10 @@ pub fn plan(
     if rootless {
         bail!("linux.netDevices: moving network devices needs root (husk runs rootless)");
     }
+    if namespaces.joined_path(libc::CLONE_NEWUSER).is_some() {
+        // husk joins it before the clone, and so has no rights on the host's devices.
+        bail!("linux.netDevices: moving network devices cannot be done with a user namespace joined by path");
+    }
     let mut planned = Vec::new();
     for (host_name, device) in devices {
         if !is_valid_name(host_name, false) {
@@ -181,47 +185,50 @@ struct Checked<'a> {
 }
 
 /// Every device found and checked, those with a plain name first (a
-/// template then skips their names).
+/// template then skips their names): found on the host, movable, given a
+/// name no other (nor any altname of theirs, which go along) takes, and
+/// no name or altname of it taken in the container's namespace.
 fn check_all<'a>(devices: &'a [NetDevicePlan], host: &mut Route, inside: &mut Route) -> Result<Vec<Checked<'a>>> {
     let mut ordered: Vec<&NetDevicePlan> = devices.iter().collect();
     ordered.sort_by_key(|d| is_template(&d.name));
-    let mut checked: Vec<Checked> = Vec::new();
+    let mut found: Vec<(&NetDevicePlan, Link, String)> = Vec::new();
     for d in ordered {
-        let what = || format!("linux.netDevices[\"{}\"]", d.host_name);
-        let Some(link) = host.link_by_name(&d.host_name).context(what)? else {
-            bail!("{}: the host has no network device {}", what(), d.host_name);
-        };
-        if let Some(same) = checked.iter().find(|c| c.host.index == link.index) {
+        let (link, name) = find_on_host(d, host)?;
+        if let Some((same, ..)) = found.iter().find(|(_, l, _)| l.index == link.index) {
             bail!(
                 "{}: the same device as linux.netDevices[\"{}\"]",
-                what(),
-                same.plan.host_name
+                what(d),
+                same.host_name
             );
         }
-        let name = if d.name == d.host_name {
-            link.name.clone()
-        } else {
-            d.name.clone()
-        };
-        if !is_template(&name) && checked.iter().any(|c| c.name == name) {
-            bail!("linux.netDevices: two devices would be named \"{name}\" in the container");
+        found.push((d, link, name));
+    }
+    let altnames: Vec<&String> = found.iter().flat_map(|(_, l, _)| &l.altnames).collect();
+    for (i, (d, link, name)) in found.iter().enumerate() {
+        let plain = !is_template(name);
+        if plain && (found[..i].iter().any(|(_, _, n)| n == name) || altnames.contains(&name)) {
+            bail!("linux.netDevices: two devices would be named \"{name}\" in the container (a name or an altname)");
         }
-        for taken in [&name, &d.host_name].into_iter().filter(|n| !is_template(n)) {
-            if inside.link_by_name(taken).context(what)?.is_some() {
+        let names = std::iter::once(name).filter(|_| plain).chain(&link.altnames);
+        for taken in names {
+            if inside.link_by_name(taken).context(|| what(d))?.is_some() {
                 bail!(
                     "{}: the container's network namespace already has a device named {taken}",
-                    what()
+                    what(d)
                 );
             }
         }
+    }
+    let mut checked: Vec<Checked> = Vec::new();
+    for (d, link, name) in found {
         let addresses = host
             .addresses(link.index)
-            .context(|| format!("{}: read its addresses", what()))?
+            .context(|| format!("{}: read its addresses", what(d)))?
             .into_iter()
             .filter(Address::moves_with_device)
             .collect();
         let taken: Vec<i32> = checked.iter().map(|c| c.index).collect();
-        let index = free_index(inside, link.index, &taken).context(what)?;
+        let index = free_index(inside, link.index, &taken).context(|| what(d))?;
         checked.push(Checked {
             plan: d,
             host: link,
@@ -231,6 +238,38 @@ fn check_all<'a>(devices: &'a [NetDevicePlan], host: &mut Route, inside: &mut Ro
         });
     }
     Ok(checked)
+}
+
+fn what(d: &NetDevicePlan) -> String {
+    format!("linux.netDevices[\"{}\"]", d.host_name)
+}
+
+/// The device on the host, and its name in the container: as planned, but
+/// its own name when the plan names it by an altname (the kernel renames
+/// no device to an altname it has, which goes along).
+fn find_on_host(d: &NetDevicePlan, host: &mut Route) -> Result<(Link, String)> {
+    let Some(link) = host.link_by_name(&d.host_name).context(|| what(d))? else {
+        bail!("{}: the host has no network device {}", what(d), d.host_name);
+    };
+    if link.netns_immutable == Some(true) {
+        bail!(
+            "{}: the kernel keeps {} in its network namespace (a bridge, a loopback...)",
+            what(d),
+            link.name
+        );
+    }
+    if d.name == d.host_name {
+        let name = link.name.clone();
+        return Ok((link, name));
+    }
+    if link.altnames.contains(&d.name) {
+        bail!(
+            "{}.name: {} is an altname the device has, and keeps in the container",
+            what(d),
+            d.name
+        );
+    }
+    Ok((link, d.name.clone()))
 }
 
 /// The index the device gets in the container's namespace: its own where
@@ -444,6 +483,9 @@ mod tests {
         assert!(e.message().contains("is the host's"), "{}", e.message());
         let e = plan(Some(&one), &namespaces(r#"[{"type":"network"}]"#), true).unwrap_err();
         assert!(e.message().contains("needs root"), "{}", e.message());
+        let joined_user = namespaces(r#"[{"type":"network"},{"type":"user","path":"/proc/self/ns/user"}]"#);
+        let e = plan(Some(&one), &joined_user, false).unwrap_err();
+        assert!(e.message().contains("user namespace joined by path"), "{}", e.message());
         // Nothing asked, nothing needed.
         assert!(plan(None, &namespaces("[]"), true).unwrap().is_empty());
         assert!(plan(Some(&devices("{}")), &namespaces("[]"), true).unwrap().is_empty());

@@ -27,6 +27,10 @@ const NLM_F_CREATE: u16 = 0x400;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_NEW_IFINDEX: u16 = 49;
+const IFLA_PROP_LIST: u16 = 52;
+const IFLA_ALT_IFNAME: u16 = 53;
+/// Linux 6.15.
+const IFLA_NETNS_IMMUTABLE: u16 = 67;
 
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
@@ -51,6 +55,11 @@ pub struct Link {
     pub name: String,
     /// Whether it is set up (IFF_UP).
     pub up: bool,
+    /// Its other names, which go with it to another namespace.
+    pub altnames: Vec<String>,
+    /// Whether the kernel keeps it in its namespace (a bridge, the
+    /// loopback); unknown before Linux 6.15.
+    pub netns_immutable: Option<bool>,
 }
 
 /// An address of a link, as the kernel reported it, to be added again.
@@ -408,12 +417,26 @@ fn parse_link(payload: &[u8]) -> Option<Link> {
     let index = u32_at(payload, 4)? as i32;
     let flags = u32_at(payload, 8)?;
     let attrs = attributes(payload.get(IFINFOMSG..)?);
-    let name = attrs.iter().find(|(k, _)| *k == IFLA_IFNAME)?.1;
-    let name = name.split(|&c| c == 0).next()?;
+    let text = |v: &[u8]| String::from_utf8_lossy(v.split(|&c| c == 0).next().unwrap_or(v)).into_owned();
+    let name = text(attrs.iter().find(|(k, _)| *k == IFLA_IFNAME)?.1);
+    let altnames = attrs
+        .iter()
+        .filter(|(k, _)| *k == IFLA_PROP_LIST)
+        .flat_map(|(_, nested)| attributes(nested))
+        .filter(|(k, _)| *k == IFLA_ALT_IFNAME)
+        .map(|(_, v)| text(v))
+        .collect();
+    let netns_immutable = attrs
+        .iter()
+        .find(|(k, _)| *k == IFLA_NETNS_IMMUTABLE)
+        .and_then(|(_, v)| v.first())
+        .map(|&b| b != 0);
     Some(Link {
         index,
-        name: String::from_utf8_lossy(name).into_owned(),
+        name,
         up: flags & libc::IFF_UP as u32 != 0,
+        altnames,
+        netns_immutable,
     })
 }
 
