@@ -74,11 +74,18 @@ fn count_passes(b: &Bundle, n: u64) -> u64 {
 /// bundle's `image` directory.
 fn checkpointed(name: &str) -> (Bundle, std::path::PathBuf) {
     let b = counting_bundle(name);
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    let image = run_and_checkpoint(&b);
     (b, image)
+}
+
+/// Runs the bundle's container `c`, lets it count, and checkpoints it (so
+/// ends it) into the bundle's `image` directory.
+fn run_and_checkpoint(b: &Bundle) -> std::path::PathBuf {
+    run_detached(b, "c");
+    count_passes(b, 3);
+    let image = b.dir.join("image");
+    assert_ok(&husk(b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    image
 }
 
 /// The container `c` counts on; `delete --force` then leaves nothing.
@@ -224,10 +231,7 @@ fn the_criu_config_file_the_annotation_names_is_read_at_checkpoint_and_restore()
     let conf = configs.write("criu.conf", "log-file=custom.log\n");
     b.config["annotations"] = json!({"org.criu.config": conf});
     b.save();
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    let image = run_and_checkpoint(&b);
     assert!(
         image.join("custom.log").is_file(),
         "criu did not read the file at checkpoint"
@@ -735,11 +739,8 @@ fn restore_keeps_bind_mounts_masked_paths_and_cgroup_limits() {
         "pids": {"limit": 50}
     });
     b.save();
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
+    let image = run_and_checkpoint(&b);
     let image = image.to_str().unwrap();
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
     assert_ok(&restore(&b, "c", image, &[]));
     let cgroup = format!("/sys/fs/cgroup{}", b.default_cgroup("c"));
     let file = |name: &str| {
@@ -793,10 +794,7 @@ fn restore_keeps_bind_mounts_masked_paths_and_cgroup_limits() {
 fn a_failed_restore_leaves_nothing_and_names_the_log() {
     require_criu();
     let b = counting_bundle("ckpt-corrupt");
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    let image = run_and_checkpoint(&b);
     // Corrupt the memory of every process.
     for e in std::fs::read_dir(&image).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -820,10 +818,7 @@ fn a_failed_restore_leaves_nothing_and_names_the_log() {
 fn a_restore_whose_pid_file_cannot_be_written_leaves_nothing() {
     require_criu();
     let b = counting_bundle("ckpt-pidfile");
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image.to_str().unwrap(), "c"]));
+    let image = run_and_checkpoint(&b);
     let pid_file = b.dir.join("data/restore.pid");
     std::fs::create_dir(&pid_file).unwrap();
     let o = restore(
@@ -1263,11 +1258,8 @@ fn net_devices_in_a_joined_namespace_stay_through_checkpoint_and_restore() {
     namespaces.push(json!({"type": "network", "path": format!("/run/netns/{netns}")}));
     b.config["linux"]["netDevices"] = json!({ &device: {"name": "nd0"} });
     b.save();
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
+    let image = run_and_checkpoint(&b);
     let image = image.to_str().unwrap();
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
     assert_ok(&restore(&b, "c", image, &[]));
     let o = husk(&b, &["exec", "c", "ip", "-o", "addr", "show", "dev", "nd0"]);
     let shown = stdout(&o);
@@ -1377,11 +1369,8 @@ fn criu_root_mounted() -> bool {
 fn a_restore_killed_at_any_instant_leaves_what_delete_force_removes() {
     require_criu();
     let b = counting_bundle("ckpt-kill-restore");
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
+    let image = run_and_checkpoint(&b);
     let image = image.to_str().unwrap();
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
     let done = b.dir.join("done");
     for at in ["start", "end", "0.2", "1", "3"] {
         let env = killing_criu(&b, at, &done);
@@ -1491,11 +1480,8 @@ fn a_checkpoint_killed_at_any_instant_leaves_the_container_usable() {
 fn restore_with_another_bundle_fails_cleanly() {
     require_criu();
     let b = counting_bundle("ckpt-other");
-    run_detached(&b, "c");
-    count_passes(&b, 3);
-    let image = b.dir.join("image");
+    let image = run_and_checkpoint(&b);
     let image = image.to_str().unwrap();
-    assert_ok(&husk(&b, &["checkpoint", "--image-path", image, "c"]));
     // A bundle without the bind mount the checkpoint has.
     let mut other = Bundle::new("ckpt-other-nomount");
     other.script("sleep 1000");
