@@ -555,6 +555,21 @@ impl Bundle {
             .collect()
     }
 
+    /// The container's processes, but for those that have a SIGKILL pending
+    /// and go within 2 s: an init a killed `create` left is killed by the
+    /// kernel (PDEATHSIG), and may sit a while in an uninterruptible wait (a
+    /// v1 cgroup move on a loaded host) before it can die.
+    fn processes_not_dying_soon(&self) -> Vec<i32> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let left = self.processes();
+            if left.is_empty() || Instant::now() >= deadline || !left.iter().all(|&pid| is_dying(pid)) {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether process `pid` has a file of this bundle's state root open: an
     /// init before its execve (its exec fifo), whose environment husk blanks.
     /// A copy of this test binary is not one: a command another test thread
@@ -614,7 +629,7 @@ impl Bundle {
             let dir = hierarchy.path().join(self.default_cgroup(id).trim_start_matches('/'));
             assert!(!dir.exists(), "cgroup {} left behind", dir.display());
         }
-        let leftover = self.processes();
+        let leftover = self.processes_not_dying_soon();
         assert!(
             leftover.is_empty(),
             "container processes left behind: {}",
@@ -676,6 +691,25 @@ impl Drop for Bundle {
             );
         }
     }
+}
+
+/// Whether process `pid` is on its way out: exiting already (PF_EXITING),
+/// or with a SIGKILL pending (its own or its group's).
+fn is_dying(pid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let flags = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok());
+    if flags.is_some_and(|f| f & PF_EXITING != 0) {
+        return true;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .any(|mask| mask & (1 << (libc::SIGKILL - 1)) != 0)
 }
 
 /// Whether process `pid` still runs this test binary: forked, not yet exec'd.
