@@ -606,6 +606,59 @@ fn an_exec_that_never_starts_its_process_ends_on_sigterm() {
     b.assert_gone("c");
 }
 
+/// A detached exec waited for a joiner that never got anywhere (frozen
+/// here, in a paused container it was told to ignore) for ever, and no
+/// signal came to end it. Each step is bounded now (HUSK_SETUP_TIMEOUT): past
+/// it, exec fails, detached or not, and its program never runs.
+#[test]
+fn an_exec_whose_process_makes_no_progress_fails_within_the_setup_bound() {
+    let mut b = Bundle::new("exec-stalled");
+    b.script("sleep 1000");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let witness = "/tmp/exec-stalled-ran";
+    for detach in [true, false] {
+        assert_ok(&b.husk(&["pause", "c"]));
+        let mut args = vec!["exec", "--ignore-paused"];
+        if detach {
+            args.push("-d");
+        }
+        args.extend(["c", "touch", witness]);
+        let mut cmd = b.husk_command(&args);
+        cmd.env("HUSK_SETUP_TIMEOUT", "2").stdin(std::process::Stdio::null());
+        let begun = Instant::now();
+        let o = run_with_timeout(&mut cmd, Duration::from_secs(30));
+        assert!(
+            !o.status.success(),
+            "exec (detach {detach}) into a frozen container succeeded"
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains("exec process made no progress within 2s"),
+            "detach {detach}: {err}"
+        );
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "exec took {:?}",
+            begun.elapsed()
+        );
+        assert_ok(&b.husk(&["resume", "c"]));
+        std::thread::sleep(Duration::from_millis(300));
+        let o = b.husk(&[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            &format!("test -e {witness} && echo ran || echo not"),
+        ]);
+        assert_eq!(stdout(&o).trim(), "not", "the program of a failed exec ran");
+        let o = b.husk(&["ps", "--format", "json", "c"]);
+        let pids: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(pids.len(), 1, "processes left in the container: {pids:?}");
+    }
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 /// A SIGTERM that comes while the exec process is on its way to execve
 /// (strace holds its execve for 1.5 s) is passed on to it once it runs, as
 /// before: the first answer to review 42's F3 killed it instead (and in

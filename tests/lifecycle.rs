@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn create_start_kill_delete() {
@@ -943,4 +944,70 @@ fn start_fails_when_the_init_is_ending_before_its_program_runs() {
     let _ = holder.wait();
     assert_ok(&b.husk(&["delete", "-f", "e"]));
     b.assert_gone("e");
+}
+
+/// A createRuntime hook that stops the init, as a host process with the
+/// init's uid could: `create` waited for it for ever, holding the lock and
+/// what it had made (moved network devices; review 51c, L1). Each step of
+/// the init's setup is bounded now (HUSK_SETUP_TIMEOUT, 60 s unless set):
+/// `create` and a foreground `run` fail past it, and leave nothing.
+#[test]
+fn create_and_run_fail_when_the_init_makes_no_progress() {
+    let mut b = Bundle::new("setup-stalled");
+    b.config["hooks"] = hook_that_stops_the_init();
+    b.config["process"]["args"] = serde_json::json!(["true"]);
+    b.save();
+    for command in ["create", "run"] {
+        let mut cmd = b.husk_command(&[command, "--bundle", b.dir.to_str().unwrap(), "s"]);
+        cmd.env("HUSK_SETUP_TIMEOUT", "2").stdin(std::process::Stdio::null());
+        let begun = std::time::Instant::now();
+        let o = run_with_timeout(&mut cmd, Duration::from_secs(30));
+        assert!(!o.status.success(), "{command} of a stopped init succeeded");
+        let err = stderr(&o);
+        assert!(
+            err.contains("container init made no progress within 2s"),
+            "{command}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{command}: one line: {err}");
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "{command} took {:?}",
+            begun.elapsed()
+        );
+        b.assert_gone("s");
+    }
+}
+
+/// The bound leaves out the createContainer hooks, which the init runs
+/// with their own timeouts (none here): one longer than the bound is waited for.
+#[test]
+fn the_setup_bound_leaves_out_the_create_container_hooks() {
+    let mut b = Bundle::new("setup-bound-hooks");
+    b.config["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 3"]}]});
+    b.config["process"]["args"] = serde_json::json!(["true"]);
+    b.save();
+    let mut cmd = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "h"]);
+    cmd.env("HUSK_SETUP_TIMEOUT", "1");
+    assert_ok(&run_with_timeout(&mut cmd, Duration::from_secs(30)));
+    assert_eq!(b.state("h")["status"], "created");
+    assert_ok(&b.husk(&["delete", "-f", "h"]));
+    b.assert_gone("h");
+}
+
+#[test]
+fn a_setup_bound_that_is_not_whole_seconds_is_refused_up_front() {
+    let b = Bundle::new("setup-bound-bad");
+    for bad in ["1.5", "-1", "soon", ""] {
+        let mut cmd = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
+        cmd.env("HUSK_SETUP_TIMEOUT", bad);
+        let o = run_with_timeout(&mut cmd, Duration::from_secs(30));
+        assert!(!o.status.success(), "{bad:?} was taken");
+        let err = stderr(&o);
+        assert!(
+            err.contains("HUSK_SETUP_TIMEOUT") && err.contains("whole number of seconds"),
+            "{bad:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        b.assert_gone("x");
+    }
 }

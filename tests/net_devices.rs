@@ -195,6 +195,30 @@ fn a_create_that_fails_after_the_move_gives_the_devices_back() {
     );
 }
 
+/// An init stopped once the devices are in (by a createRuntime hook here;
+/// a host process with its uid could) held `create`, and the devices with
+/// it, for ever (review 51c, L1): past the setup bound `create` fails and
+/// gives them back.
+#[test]
+fn a_create_whose_init_makes_no_progress_gives_the_devices_back() {
+    let v = Veth::new('t');
+    let mut b = Bundle::new("netdev-stalled");
+    b.config["linux"]["netDevices"] = json!({ &v.name: {} });
+    b.config["hooks"] = hook_that_stops_the_init();
+    b.save();
+    let mut cmd = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
+    cmd.env("HUSK_SETUP_TIMEOUT", "2");
+    let o = run_with_timeout(&mut cmd, std::time::Duration::from_secs(30));
+    assert!(!o.status.success(), "create of a stopped init succeeded");
+    assert!(
+        stderr(&o).contains("container init made no progress within 2s"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_gone("x");
+    assert!(on_host(&v.name), "the device is back on the host");
+}
+
 /// From a joined namespace nothing is moved back: others there may have
 /// put a device of theirs at the moved one's index, which would come to the
 /// host as the host's (review 51b, H1). Its owner holds what it was given.

@@ -126,6 +126,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     log::begin("create");
     state::validate_id(&args.id)?;
     check_pid_file(args.pid_file.as_deref())?;
+    let setup_bound = super::wait::setup_timeout()?;
     let listen = listen_fds();
     let preserve = hold_passed_fds(args.preserve_fds, listen)?;
     let mut plan = load_plan(store, args, mode, &caller)?;
@@ -149,6 +150,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
             locked: &locked,
             args,
             caller,
+            setup_bound,
         };
         spawn_init(c, fds, record, &mut cgroup)
     });
@@ -368,6 +370,9 @@ struct Creating<'a> {
     locked: &'a Locked,
     args: &'a CreateOptions,
     caller: Caller<'a>,
+    /// How long the init may take for each step of its setup, but for
+    /// the createContainer hooks it runs (see `wait::setup_timeout`).
+    setup_bound: Option<std::time::Duration>,
 }
 
 /// husk's side of a cloned init.
@@ -693,12 +698,12 @@ fn await_ready(
     moved: &mut Option<crate::netdev::Moved>,
 ) -> Result<()> {
     let to_init = &init.to_init;
+    let mut bound = c.setup_bound;
+    to_init
+        .bound_receives(bound)
+        .context(|| "bound the wait for container init".into())?;
     loop {
-        if let Caller::Run { foreground: Some(fg) } = c.caller {
-            fg.until_readable(to_init.as_fd())
-                .map_err(|sig| unstarted("run", &c.args.id, sig))?;
-        }
-        match to_init.recv_setup().context(|| "read from container init".into())? {
+        match next_from_init(c, to_init, bound)? {
             FromInit::Ready => {
                 log::step("init ready");
                 return Ok(());
@@ -718,6 +723,13 @@ fn await_ready(
                     &state,
                 )?;
                 log::step("prestart and createRuntime hooks run");
+                if h.create_container().as_ref().is_some_and(|hooks| !hooks.is_empty()) {
+                    // The init runs them next, bounded by their own timeouts only.
+                    bound = None;
+                    to_init
+                        .bound_receives(None)
+                        .context(|| "unbound the wait for container init".into())?;
+                }
                 to_init
                     .send_hook_state(&state)
                     .context(|| "signal container init".into())?;
@@ -760,6 +772,25 @@ fn await_ready(
                 return Err(init_died(status, c.plan));
             }
         }
+    }
+}
+
+/// The init's next word, within `bound`; a foreground run's ending signal
+/// ends the wait too.
+fn next_from_init(c: Creating, to_init: &InitParent, bound: Option<std::time::Duration>) -> Result<FromInit> {
+    let stalled = |bound| super::wait::stalled("container init", bound);
+    if let Caller::Run { foreground: Some(fg) } = c.caller {
+        let deadline = bound.map(|b| std::time::Instant::now() + b);
+        let readable = fg
+            .until_readable(to_init.as_fd(), deadline)
+            .map_err(|sig| unstarted("run", &c.args.id, sig))?;
+        if let (false, Some(bound)) = (readable, bound) {
+            return Err(stalled(bound));
+        }
+    }
+    match (to_init.recv_setup(), bound) {
+        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => Err(stalled(bound)),
+        (received, _) => received.context(|| "read from container init".into()),
     }
 }
 

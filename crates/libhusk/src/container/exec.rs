@@ -64,6 +64,7 @@ pub fn exec(store: &Store, a: &ExecOptions, mode: container::Mode) -> Result<i32
 }
 
 fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate::state::Saved) -> Result<i32> {
+    let setup_bound = container::wait::setup_timeout()?;
     let dir = store.dir(&a.id);
     let status = state::status_of(&dir, saved);
     match status {
@@ -93,7 +94,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         place_joiner(&joiner, &cgroup, saved.pid, best_effort)?;
         crate::log::step("joiner placed in the container's cgroups");
     }
-    let pid = await_exec_process(a, &joiner, foreground.as_ref())?;
+    let pid = await_exec_process(a, &joiner, foreground.as_ref(), setup_bound)?;
     if let Some(p) = &a.pid_file {
         if let Err(e) = write_pid_file(p, pid) {
             // A caller told of a failure must not find the process running
@@ -261,23 +262,49 @@ fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effor
     Ok(())
 }
 
-/// Waits for the joiner's exec process to exec its program: its pid.
-fn await_exec_process(a: &ExecOptions, joiner: &Joiner, foreground: Option<&Foreground>) -> Result<libc::pid_t> {
+/// Waits for the joiner's exec process to exec its program: its pid. Each
+/// step within `bound`: past it, the joiner and what it cloned are ended.
+fn await_exec_process(
+    a: &ExecOptions,
+    joiner: &Joiner,
+    foreground: Option<&Foreground>,
+    bound: Option<std::time::Duration>,
+) -> Result<libc::pid_t> {
     let to_child = &joiner.to_child;
-    let readable = |pids: &[libc::pid_t]| match foreground {
-        Some(fg) => fg
-            .until_readable(to_child.as_fd())
-            .map_err(|sig| end_unstarted(&a.id, pids, sig)),
-        None => Ok(()),
+    to_child
+        .bound_receives(bound)
+        .context(|| "bound the wait for the exec process".into())?;
+    let stalled = |pids: &[libc::pid_t], bound| {
+        end_children(pids);
+        container::wait::stalled("exec process", bound)
+    };
+    let readable = |pids: &[libc::pid_t]| match (foreground, bound) {
+        (Some(fg), _) => match fg.until_readable(to_child.as_fd(), bound.map(|b| std::time::Instant::now() + b)) {
+            Err(sig) => Err(end_unstarted(&a.id, pids, sig)),
+            Ok(false) => Err(stalled(pids, bound.unwrap_or_default())),
+            Ok(true) => Ok(()),
+        },
+        (None, _) => Ok(()),
     };
     readable(&[joiner.pid])?;
-    let pid = spawned_pid(to_child, joiner.pid)?;
+    let pid = match (to_child.recv_spawned(), bound) {
+        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            return Err(stalled(&[joiner.pid], bound))
+        }
+        (said, _) => spawned_pid(said, joiner.pid)?,
+    };
     crate::log::step("exec process cloned");
     readable(&[pid])?;
     // Success is the exec closing the child's end; an error is its own.
-    if let ExecOutcome::Failed(e) = to_child.wait_exec().context(|| "read from exec process".into())? {
-        end_exec_process(pid);
-        return Err(Error::new(e));
+    match (to_child.wait_exec(), bound) {
+        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(stalled(&[pid], bound)),
+        (Ok(ExecOutcome::Failed(e)), _) => {
+            end_exec_process(pid);
+            return Err(Error::new(e));
+        }
+        (outcome, _) => {
+            outcome.context(|| "read from exec process".into())?;
+        }
     }
     crate::log::step("program exec'd");
     Ok(pid)
@@ -285,9 +312,8 @@ fn await_exec_process(a: &ExecOptions, joiner: &Joiner, foreground: Option<&Fore
 
 /// Kills and reaps (bounded: a process frozen by the v1 freezer dies only
 /// once thawed) every child of husk's, the joiner and whatever it cloned,
-/// which it may not have said yet: the error of an exec that `sig` ended
-/// before its process started.
-fn end_unstarted(id: &str, known: &[libc::pid_t], sig: nix::sys::signal::Signal) -> Error {
+/// which it may not have said yet.
+fn end_children(known: &[libc::pid_t]) {
     let mut children = sys::process::own_children();
     let unlisted: Vec<libc::pid_t> = known.iter().copied().filter(|p| !children.contains(p)).collect();
     children.extend(unlisted);
@@ -297,6 +323,12 @@ fn end_unstarted(id: &str, known: &[libc::pid_t], sig: nix::sys::signal::Signal)
     for &pid in &children {
         let _ = container::wait::wait(pid, std::time::Duration::from_secs(2));
     }
+}
+
+/// The error of an exec that `sig` ended before its process started, its
+/// processes ended.
+fn end_unstarted(id: &str, known: &[libc::pid_t], sig: nix::sys::signal::Signal) -> Error {
+    end_children(known);
     Error::new(format!(
         "exec in container \"{id}\": {sig} came, and the process had not started within 2s"
     ))
@@ -507,8 +539,8 @@ pub struct ExecOptions {
 }
 
 /// The pid of the exec process, which the joiner reports before it exits.
-fn spawned_pid(to_child: &ExecParent, joiner: libc::pid_t) -> Result<libc::pid_t> {
-    let msg = to_child.recv_spawned().context(|| "read from exec process".into());
+fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result<libc::pid_t> {
+    let msg = said.context(|| "read from exec process".into());
     let status = container::wait::wait_status(joiner);
     match msg? {
         FromJoiner::Pid(pid) if sys::is_own_child(pid) => Ok(pid),

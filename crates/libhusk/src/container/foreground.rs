@@ -87,7 +87,8 @@ impl Foreground {
         self.set.thread_block().context(|| "block signals".into())
     }
 
-    /// Waits until `channel` has something to read. husk blocks the signals
+    /// Waits until `channel` has something to read, or `deadline` passes
+    /// (false). husk blocks the signals
     /// it passes on from before the clone: a `run` or `exec` that never gets
     /// as far as its process (the container froze its cgroup, ptraced or
     /// stopped the process, a hook that never ends) ignored SIGINT, SIGTERM,
@@ -95,15 +96,20 @@ impl Foreground {
     /// the process `GRACE` to get there, to be passed on to it as before (by
     /// `wait`); past that, it is returned, for the caller to end the
     /// command. Other signals stay pending, for the process.
-    pub fn until_readable(&self, channel: BorrowedFd<'_>) -> std::result::Result<(), Signal> {
+    pub fn until_readable(
+        &self,
+        channel: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<bool, Signal> {
         let Ok(signals) = SignalFd::with_flags(&ending_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
-            return Ok(()); // the receive then blocks, as before
+            return Ok(true); // the receive then blocks, as before
         };
         loop {
             let asked = self.asked.get();
-            let timeout = match asked {
+            let until = [asked.map(|(_, by)| by), deadline].into_iter().flatten().min();
+            let timeout = match until {
                 None => PollTimeout::NONE,
-                Some((_, by)) => {
+                Some(by) => {
                     PollTimeout::try_from(by.saturating_duration_since(Instant::now())).unwrap_or(PollTimeout::MAX)
                 }
             };
@@ -114,14 +120,17 @@ impl Foreground {
             let watched = if asked.is_none() { 2 } else { 1 };
             match poll(&mut fds[..watched], timeout) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return Ok(()),
+                Err(_) => return Ok(true),
                 Ok(_) => {}
             }
             if fds[0].any().unwrap_or(true) {
-                return Ok(());
+                return Ok(true);
             }
             if let Some(sig) = self.past_grace() {
                 return Err(sig);
+            }
+            if deadline.is_some_and(|by| Instant::now() >= by) {
+                return Ok(false);
             }
             if asked.is_none() {
                 if let Ok(Some(info)) = signals.read_signal() {

@@ -50,6 +50,38 @@ pub fn wait(pid: libc::pid_t, timeout: Duration) -> Result<i32> {
     }
 }
 
+/// How long `create` and `exec` wait for each step of the process they set
+/// up, when `HUSK_SETUP_TIMEOUT` does not say. A step takes milliseconds;
+/// the bound is for a process that makes no progress at all: stopped by a
+/// host process with its uid, frozen with its cgroup, stuck in a mount. It
+/// held the command, the container's lock and what the command had made
+/// (network devices moved into the container) for as long (review 51c, L1).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The bound of each setup step (see `SETUP_TIMEOUT`): `HUSK_SETUP_TIMEOUT`
+/// in whole seconds, for a slow machine or a test; 0 for none.
+pub(crate) fn setup_timeout() -> Result<Option<Duration>> {
+    let Some(text) = std::env::var_os("HUSK_SETUP_TIMEOUT") else {
+        return Ok(Some(SETUP_TIMEOUT));
+    };
+    match text.to_str().and_then(|t| t.parse::<u32>().ok()) {
+        Some(0) => Ok(None),
+        Some(secs) => Ok(Some(Duration::from_secs(secs.into()))),
+        None => bail!(
+            "HUSK_SETUP_TIMEOUT: {:?} is not a whole number of seconds (0 for no bound)",
+            text
+        ),
+    }
+}
+
+/// The error of a setup step that `bound` ended: `what` said nothing.
+pub(crate) fn stalled(what: &str, bound: Duration) -> crate::error::Error {
+    crate::error::Error::new(format!(
+        "{what} made no progress within {}s (stopped, frozen or stuck?); HUSK_SETUP_TIMEOUT sets the bound in seconds",
+        bound.as_secs()
+    ))
+}
+
 /// Kills our own child `pid` (which must then be reaped).
 pub(crate) fn sigkill(pid: libc::pid_t) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);

@@ -403,6 +403,12 @@ impl InitParent {
         std::os::fd::AsFd::as_fd(&self.sock)
     }
 
+    /// Bounds each of the receives that follow (`None`: no bound): one that
+    /// times out fails with `io::ErrorKind::WouldBlock`.
+    pub fn bound_receives(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        sys::set_receive_timeout(&self.sock, timeout)
+    }
+
     /// The init's user namespace has its uid and gid maps.
     pub fn send_maps_written(&self) -> io::Result<()> {
         send(&self.sock, Tag::MapsWritten, b"")
@@ -647,6 +653,11 @@ impl ExecParent {
     /// The channel's socket, to wait on (`Foreground::until_readable`).
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         std::os::fd::AsFd::as_fd(&self.sock)
+    }
+
+    /// Bounds each of the receives that follow, as [`InitParent::bound_receives`].
+    pub fn bound_receives(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        sys::set_receive_timeout(&self.sock, timeout)
     }
 
     /// The joiner is in the container's cgroups.

@@ -364,6 +364,15 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((owned(fds[0] as _), owned(fds[1] as _)))
 }
 
+/// Makes each receive on `sock` give up with EAGAIN after `timeout` without
+/// data (SO_RCVTIMEO); `None` waits for ever again.
+pub fn set_receive_timeout(sock: &OwnedFd, timeout: Option<std::time::Duration>) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let t = timeout.unwrap_or_default();
+    let t = nix::sys::time::TimeVal::new(t.as_secs() as i64, t.subsec_micros().into());
+    setsockopt(sock, sockopt::ReceiveTimeout, &t).map_err(io::Error::from)
+}
+
 /// Whether procfs takes the pidns option (Linux 6.15), with `pid_ns` as its
 /// value; None when this process may not ask (no right to configure a
 /// procfs: unprivileged, outside any user namespace of its own).
