@@ -1011,3 +1011,52 @@ fn a_setup_bound_that_is_not_whole_seconds_is_refused_up_front() {
         b.assert_gone("x");
     }
 }
+
+/// A created init that a host process with its uid stopped held `start`
+/// (and the lock) until a `delete -f`. Without startContainer hooks,
+/// `start` now gives it the setup bound, then kills it and fails: the
+/// container must not run its program after its `start` failed.
+#[test]
+fn start_fails_and_kills_an_init_that_makes_no_progress() {
+    let mut b = Bundle::new("start-stalled");
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.save();
+    assert_ok(&b.create("s"));
+    let pid = b.state("s")["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP).unwrap();
+    let mut start = b.husk_command(&["start", "s"]);
+    start.env("HUSK_SETUP_TIMEOUT", "2");
+    let begun = std::time::Instant::now();
+    let o = run_with_timeout(&mut start, Duration::from_secs(30));
+    assert!(!o.status.success(), "start of a stopped init succeeded");
+    let err = stderr(&o);
+    assert!(
+        err.contains("container init made no progress within 2s") && err.contains("was killed"),
+        "{err}"
+    );
+    assert!(
+        begun.elapsed() < Duration::from_secs(20),
+        "start took {:?}",
+        begun.elapsed()
+    );
+    b.wait_status("s", "stopped");
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}
+
+/// startContainer hooks (run by the init, in the container) have only
+/// their own timeouts: one longer than the bound is waited for.
+#[test]
+fn the_setup_bound_of_start_leaves_out_the_start_container_hooks() {
+    let mut b = Bundle::new("start-bound-hooks");
+    b.config["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 3"]}]});
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.save();
+    assert_ok(&b.create("h"));
+    let mut start = b.husk_command(&["start", "h"]);
+    start.env("HUSK_SETUP_TIMEOUT", "1");
+    assert_ok(&run_with_timeout(&mut start, Duration::from_secs(30)));
+    assert_eq!(b.state("h")["status"], "running");
+    assert_ok(&b.husk(&["delete", "-f", "h"]));
+    b.assert_gone("h");
+}

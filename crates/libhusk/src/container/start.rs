@@ -19,6 +19,7 @@ use crate::sys;
 /// NOTIFY_SOCKET set, relays its notifications until READY=1 or its end.
 pub fn start(store: &Store, id: &str) -> Result<()> {
     crate::log::begin("start");
+    super::wait::setup_timeout()?; // a bad value refused before anything
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
     crate::log::step("state loaded");
@@ -185,7 +186,12 @@ fn release(
         Some(fifo) => fifo,
         None => open_fifo(&fifo_path)?,
     };
-    let result = await_exec(&fifo, pidfd, saved, opened_first, fg);
+    // The startContainer hooks, which the init runs now, have only their own timeouts.
+    let bound = match saved.hooks.as_ref().and_then(|h| h.start_container().as_ref()) {
+        Some(hooks) if !hooks.is_empty() => None,
+        _ => super::wait::setup_timeout()?,
+    };
+    let result = await_exec(&fifo, pidfd, saved, opened_first, fg, bound);
     match std::fs::remove_file(&fifo_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).context(|| format!("remove {}", fifo_path.display()))
@@ -226,15 +232,19 @@ const EXEC_CHECK: Duration = Duration::from_millis(20);
 
 /// `opened_first`: we opened the fifo before the init could open its end, so
 /// an init that did shows it (POLLHUP once it is closed) even if it is gone.
+/// An init that has not exec'd within `bound` (stopped, frozen) is killed:
+/// it must not run the program of a container whose `start` failed.
 fn await_exec(
     fifo: &OwnedFd,
     pidfd: &OwnedFd,
     saved: &Saved,
     opened_first: bool,
     fg: Option<&Foreground>,
+    bound: Option<Duration>,
 ) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let slice = PollTimeout::try_from(EXEC_CHECK).expect("fits");
+    let deadline = bound.map(|b| std::time::Instant::now() + b);
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
@@ -259,9 +269,13 @@ fn await_exec(
                         why.unwrap_or_else(|| "container init exited before it could start".into()),
                     ));
                 }
-                InitProgress::Waiting => match fg.and_then(Foreground::unstarted_end) {
-                    Some(sig) => return Err(super::create::unstarted("run", &saved.id, sig)),
-                    None => continue,
+                InitProgress::Waiting => match (fg.and_then(Foreground::unstarted_end), bound) {
+                    (Some(sig), _) => return Err(super::create::unstarted("run", &saved.id, sig)),
+                    (None, Some(bound)) if deadline.is_some_and(|by| std::time::Instant::now() >= by) => {
+                        let _ = sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+                        return Err(super::wait::stalled("container init", bound));
+                    }
+                    (None, _) => continue,
                 },
             }
         }

@@ -74,10 +74,10 @@ pub(crate) fn setup_timeout() -> Result<Option<Duration>> {
     }
 }
 
-/// The error of a setup step that `bound` ended: `what` said nothing.
+/// The error of a setup step that `bound` ended: `what`, killed, said nothing.
 pub(crate) fn stalled(what: &str, bound: Duration) -> crate::error::Error {
     crate::error::Error::new(format!(
-        "{what} made no progress within {}s (stopped, frozen or stuck?); HUSK_SETUP_TIMEOUT sets the bound in seconds",
+        "{what} made no progress within {}s (stopped, frozen or stuck?) and was killed; HUSK_SETUP_TIMEOUT sets the bound in seconds",
         bound.as_secs()
     ))
 }
