@@ -538,14 +538,21 @@ pub struct ExecOptions {
     pub command: Vec<String>,
 }
 
+/// How long the joiner may take to exit once it has said its word: it is in
+/// the container's cgroup, which the container may freeze meanwhile.
+const JOINER_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The pid of the exec process, which the joiner reports before it exits.
 fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result<libc::pid_t> {
     let msg = said.context(|| "read from exec process".into());
-    let status = container::wait::wait_status(joiner);
+    let status = container::wait::wait(joiner, JOINER_EXIT);
     match msg? {
         FromJoiner::Pid(pid) if sys::is_own_child(pid) => Ok(pid),
         FromJoiner::Pid(pid) => bail!("exec: the reported process {pid} is not husk's child"),
         FromJoiner::Failed(e) => Err(Error::new(e)),
-        FromJoiner::Exited => bail!("exec: the process that joins the container's namespaces failed ({status:#x})"),
+        FromJoiner::Exited => match status {
+            Ok(code) => bail!("exec: the process that joins the container's namespaces failed (status {code})"),
+            Err(e) => bail!("exec: the process that joins the container's namespaces failed: {e}"),
+        },
     }
 }
