@@ -762,10 +762,9 @@ fn await_ready(
                 *moved = Some(crate::netdev::move_into(&c.plan.net_devices, &netns, &alive)?);
                 to_init.send_net_moved().context(|| "signal container init".into())?;
             }
-            FromInit::Failed(e) => {
-                guard.reap();
-                return Err(Error::new(e));
-            }
+            // The guard kills and reaps it, bounded: one stopped on its way
+            // out (a host process with its uid) is not waited for.
+            FromInit::Failed(e) => return Err(Error::new(e)),
             FromInit::Pid(process) => bail!("container init sent an unexpected message: pid {process}"),
             FromInit::Exited => {
                 let status = guard.reap();
