@@ -994,10 +994,31 @@ fn the_setup_bound_leaves_out_the_create_container_hooks() {
     b.assert_gone("h");
 }
 
+/// An init stopped while its createContainer hook runs (the hook stops
+/// it here) held `create` for ever: the bound was lifted for the hooks and
+/// never came back (review 52, F1). The wait for hooks with timeouts is
+/// now as long as those and the bound, and the bound is back after them.
+#[test]
+fn an_init_stopped_during_its_create_container_hooks_fails_create() {
+    let mut b = Bundle::new("setup-stalled-hooks");
+    b.without_namespace("pid"); // $PPID: the init, as the host sees it
+    let stop_parent = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -STOP $PPID"], "timeout": 1});
+    b.config["hooks"] = serde_json::json!({ "createContainer": [stop_parent] });
+    b.config["process"]["args"] = serde_json::json!(["true"]);
+    b.save();
+    let mut cmd = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "s"]);
+    cmd.env("HUSK_SETUP_TIMEOUT", "2");
+    let o = run_with_timeout(&mut cmd, Duration::from_secs(30));
+    assert!(!o.status.success(), "create of a stopped init succeeded");
+    let err = stderr(&o);
+    assert!(err.contains("container init made no progress within 3s"), "{err}");
+    b.assert_gone("s");
+}
+
 #[test]
 fn a_setup_bound_that_is_not_whole_seconds_is_refused_up_front() {
     let b = Bundle::new("setup-bound-bad");
-    for bad in ["1.5", "-1", "soon", ""] {
+    for bad in ["1.5", "-1", "+5", " 5", "soon", ""] {
         let mut cmd = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
         cmd.env("HUSK_SETUP_TIMEOUT", bad);
         let o = run_with_timeout(&mut cmd, Duration::from_secs(30));

@@ -36,7 +36,20 @@ impl InitGuard {
         self.armed = false;
         wait_status(self.pid)
     }
+
+    /// Ends the first init of a late pid namespace join, which has said the
+    /// pid of its clone and exits: one stopped on its way out (by a host
+    /// process with its uid) held create in its reap (review 52, F3).
+    fn end_first_init(&mut self) {
+        self.armed = false;
+        sigkill(self.pid);
+        let _ = super::wait::wait(self.pid, FIRST_INIT_EXIT);
+    }
 }
+
+/// How long the first init of a late pid namespace join may take to go
+/// once killed (a frozen one goes only once thawed, later).
+const FIRST_INIT_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Drop for InitGuard {
     fn drop(&mut self) {
@@ -723,12 +736,13 @@ fn await_ready(
                     &state,
                 )?;
                 log::step("prestart and createRuntime hooks run");
-                if h.create_container().as_ref().is_some_and(|hooks| !hooks.is_empty()) {
-                    // The init runs them next, bounded by their own timeouts only.
-                    bound = None;
+                if let Some(hooks) = h.create_container().as_ref().filter(|hooks| !hooks.is_empty()) {
+                    // The init runs them next, then says so (HooksRun): the
+                    // wait is as long as their timeouts, unbounded when one has none.
+                    bound = c.setup_bound.zip(hooks_time(hooks)).map(|(setup, hooks)| setup + hooks);
                     to_init
-                        .bound_receives(None)
-                        .context(|| "unbound the wait for container init".into())?;
+                        .bound_receives(bound)
+                        .context(|| "bound the wait for container init".into())?;
                 }
                 to_init
                     .send_hook_state(&state)
@@ -744,7 +758,7 @@ fn await_ready(
             // The init started the container's process in the pid namespace it
             // joins late, and exits: that process is the container's init now.
             FromInit::Pid(process) if guard.pid == init.pid && sys::is_own_child(process) => {
-                guard.reap();
+                guard.end_first_init();
                 *guard = InitGuard {
                     pid: process,
                     armed: true,
@@ -755,6 +769,13 @@ fn await_ready(
                 };
                 (saved.pid, saved.start_time) = (process, start_time);
                 c.locked.record(saved)?;
+            }
+            FromInit::Logged => {}
+            FromInit::HooksRun => {
+                bound = c.setup_bound;
+                to_init
+                    .bound_receives(bound)
+                    .context(|| "bound the wait for container init".into())?;
             }
             FromInit::NetReady => {
                 let netns = crate::netdev::namespace_of(&c.plan.namespaces, guard.pid)?;
@@ -772,6 +793,14 @@ fn await_ready(
             }
         }
     }
+}
+
+/// How long `hooks` may take in all, if each has a timeout.
+fn hooks_time(hooks: &[oci_spec::runtime::Hook]) -> Option<std::time::Duration> {
+    hooks.iter().try_fold(std::time::Duration::ZERO, |sum, hook| {
+        let secs = u64::try_from(hook.timeout()?).ok()?;
+        Some(sum + std::time::Duration::from_secs(secs))
+    })
 }
 
 /// The init's next word, within `bound`; a foreground run's ending signal

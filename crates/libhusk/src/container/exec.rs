@@ -274,36 +274,42 @@ fn await_exec_process(
     to_child
         .bound_receives(bound)
         .context(|| "bound the wait for the exec process".into())?;
-    let stalled = |pids: &[libc::pid_t], bound| {
+    let stalled = |pids: &[libc::pid_t]| {
         end_children(pids);
-        container::wait::stalled("exec process", bound)
+        container::wait::stalled("exec process", bound.unwrap_or_default())
     };
-    let readable = |pids: &[libc::pid_t]| match (foreground, bound) {
-        (Some(fg), _) => match fg.until_readable(to_child.as_fd(), bound.map(|b| std::time::Instant::now() + b)) {
+    let timed_out = |e: &std::io::Error| bound.is_some() && e.kind() == std::io::ErrorKind::WouldBlock;
+    let readable = |pids: &[libc::pid_t]| match foreground {
+        Some(fg) => match fg.until_readable(to_child.as_fd(), bound.map(|b| std::time::Instant::now() + b)) {
             Err(sig) => Err(end_unstarted(&a.id, pids, sig)),
-            Ok(false) => Err(stalled(pids, bound.unwrap_or_default())),
+            Ok(false) => Err(stalled(pids)),
             Ok(true) => Ok(()),
         },
-        (None, _) => Ok(()),
+        None => Ok(()),
     };
-    readable(&[joiner.pid])?;
-    let pid = match (to_child.recv_spawned(), bound) {
-        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            return Err(stalled(&[joiner.pid], bound))
+    // Each wait as long as the one before a `--debug` line of the process.
+    let said = loop {
+        readable(&[joiner.pid])?;
+        match to_child.recv_spawned() {
+            Ok(FromJoiner::Logged) => {}
+            Err(e) if timed_out(&e) => return Err(stalled(&[joiner.pid])),
+            said => break said,
         }
-        (said, _) => spawned_pid(said, joiner.pid)?,
     };
+    let pid = spawned_pid(said, joiner.pid)?;
     crate::log::step("exec process cloned");
-    readable(&[pid])?;
     // Success is the exec closing the child's end; an error is its own.
-    match (to_child.wait_exec(), bound) {
-        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(stalled(&[pid], bound)),
-        (Ok(ExecOutcome::Failed(e)), _) => {
-            end_exec_process(pid);
-            return Err(Error::new(e));
-        }
-        (outcome, _) => {
-            outcome.context(|| "read from exec process".into())?;
+    loop {
+        readable(&[pid])?;
+        match to_child.wait_exec() {
+            Ok(ExecOutcome::Logged) => {}
+            Ok(ExecOutcome::Execed) => break,
+            Ok(ExecOutcome::Failed(e)) => {
+                end_exec_process(pid);
+                return Err(Error::new(e));
+            }
+            Err(e) if timed_out(&e) => return Err(stalled(&[pid])),
+            Err(e) => return Err(e).context(|| "read from exec process".into()),
         }
     }
     crate::log::step("program exec'd");
@@ -550,7 +556,7 @@ fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result
         FromJoiner::Pid(pid) if sys::is_own_child(pid) => Ok(pid),
         FromJoiner::Pid(pid) => bail!("exec: the reported process {pid} is not husk's child"),
         FromJoiner::Failed(e) => Err(Error::new(e)),
-        FromJoiner::Exited => match status {
+        FromJoiner::Logged | FromJoiner::Exited => match status {
             Ok(code) => bail!("exec: the process that joins the container's namespaces failed (status {code})"),
             Err(e) => bail!("exec: the process that joins the container's namespaces failed: {e}"),
         },

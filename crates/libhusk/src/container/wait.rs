@@ -64,7 +64,10 @@ pub(crate) fn setup_timeout() -> Result<Option<Duration>> {
     let Some(text) = std::env::var_os("HUSK_SETUP_TIMEOUT") else {
         return Ok(Some(SETUP_TIMEOUT));
     };
-    match text.to_str().and_then(|t| t.parse::<u32>().ok()) {
+    let digits = text
+        .to_str()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+    match digits.and_then(|t| t.parse::<u32>().ok()) {
         Some(0) => Ok(None),
         Some(secs) => Ok(Some(Duration::from_secs(secs.into()))),
         None => bail!(

@@ -37,6 +37,8 @@
 //!     [prestart, createRuntime hooks]
 //!     send_hook_state (in a memfd) ----------------> wait_hook_state
 //!                                                    [createContainer hooks]
+//!     recv_setup: HooksRun <------------------------ send_hooks_run (only
+//!                                                    with createContainer hooks)
 //!   joining a pid namespace late (the first init clones and exits):
 //!     recv_setup: Pid <----------------------------- send_pid
 //!     [the clone is the container's init]
@@ -116,10 +118,11 @@ enum Tag {
     Error = b'E',
     NetReady = b'N',
     NetMoved = b'M',
+    HooksRun = b'O',
 }
 
 impl Tag {
-    const ALL: [Tag; 12] = [
+    const ALL: [Tag; 13] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -132,6 +135,7 @@ impl Tag {
         Tag::Error,
         Tag::NetReady,
         Tag::NetMoved,
+        Tag::HooksRun,
     ];
 
     fn of(byte: u8) -> Option<Tag> {
@@ -152,6 +156,7 @@ impl Tag {
             Tag::Error => "error",
             Tag::NetReady => "network namespace ready",
             Tag::NetMoved => "network devices moved",
+            Tag::HooksRun => "createContainer hooks run",
         }
     }
 }
@@ -286,10 +291,25 @@ fn send_in_memfd(sock: &OwnedFd, tag: Tag, text: &str) -> io::Result<()> {
 
 /// The next message, or None when the peer closed its end (it died).
 fn recv(sock: &OwnedFd) -> io::Result<Option<Packet>> {
+    loop {
+        if let Received::Packet(p) = recv_one(sock)? {
+            return Ok(p);
+        }
+    }
+}
+
+/// One datagram of the peer's.
+enum Received {
+    /// A `--debug` line, logged.
+    Logged,
+    /// A message, or None when the peer closed its end.
+    Packet(Option<Packet>),
+}
+
+fn recv_one(sock: &OwnedFd) -> io::Result<Received> {
     let mut buf = [0u8; MAX];
     let (n, fds) = loop {
         match sys::process::recv_with_fds(sock, &mut buf) {
-            Ok((n, _)) if is_forwarded_debug(&buf[..n]) => continue,
             Ok(received) => break received,
             // A peer that exited with a message of ours unread leaves ECONNRESET,
             // which the kernel reports (once) before what the peer still sent.
@@ -297,7 +317,10 @@ fn recv(sock: &OwnedFd) -> io::Result<Option<Packet>> {
             Err(e) => return Err(e.into()),
         }
     };
-    decode(&buf[..n], fds)
+    match is_forwarded_debug(&buf[..n]) {
+        true => Ok(Received::Logged),
+        false => decode(&buf[..n], fds).map(Received::Packet),
+    }
 }
 
 /// `recv` for a process whose seccomp filter may be in place: a plain read;
@@ -388,6 +411,10 @@ pub enum FromInit {
     /// It started the container's process (this pid) in the pid namespace it
     /// joins late, as husk's child, and exits.
     Pid(libc::pid_t),
+    /// It has run its createContainer hooks (see `InitChild::send_hooks_run`).
+    HooksRun,
+    /// A `--debug` line of its, logged.
+    Logged,
     /// It is in the container's network namespace and waits until husk has
     /// moved the network devices there (`send_net_moved`).
     NetReady,
@@ -473,9 +500,14 @@ impl InitParent {
         send(&self.sock, Tag::Committed, b"")
     }
 
-    /// The init's next word while it sets up, up to Ready.
+    /// The init's next word while it sets up, up to Ready; each `--debug`
+    /// line of its too (`Logged`), so that the caller waits for the next as
+    /// it waited for this one.
     pub fn recv_setup(&self) -> io::Result<FromInit> {
-        let Some(p) = recv(&self.sock)? else {
+        let Received::Packet(packet) = recv_one(&self.sock)? else {
+            return Ok(FromInit::Logged);
+        };
+        let Some(p) = packet else {
             return Ok(FromInit::Exited);
         };
         Ok(match p.tag {
@@ -485,6 +517,7 @@ impl InitParent {
             Tag::Pid => FromInit::Pid(p.pid()?),
             Tag::Error => FromInit::Failed(p.text()),
             Tag::NetReady => FromInit::NetReady,
+            Tag::HooksRun => FromInit::HooksRun,
             _ => return Err(p.unexpected("ready, run hooks, seccomp fd, pid, network namespace ready or error")),
         })
     }
@@ -575,6 +608,12 @@ impl InitChild {
         send(&self.sock, Tag::RunHooks, b"")
     }
 
+    /// Its createContainer hooks have run: husk, which waited for them
+    /// without a bound (they have their own timeouts), bounds its waits again.
+    pub fn send_hooks_run(&self) -> io::Result<()> {
+        send(&self.sock, Tag::HooksRun, b"")
+    }
+
     /// The state husk ran the hooks with, for the createContainer hooks.
     pub fn wait_hook_state(&self) -> io::Result<String> {
         let p = expect(recv(&self.sock), Tag::HookState)?;
@@ -638,6 +677,8 @@ pub enum FromJoiner {
     Failed(String),
     /// It is gone without a word.
     Exited,
+    /// A `--debug` line of its, logged.
+    Logged,
 }
 
 /// How the exec process ended its setup.
@@ -647,6 +688,8 @@ pub enum ExecOutcome {
     Execed,
     /// It failed with this error and exits.
     Failed(String),
+    /// Not yet: a `--debug` line of its, logged.
+    Logged,
 }
 
 impl ExecParent {
@@ -667,7 +710,10 @@ impl ExecParent {
 
     /// The joiner's answer to placed: the exec process's pid, or its error.
     pub fn recv_spawned(&self) -> io::Result<FromJoiner> {
-        let Some(p) = recv(&self.sock)? else {
+        let Received::Packet(packet) = recv_one(&self.sock)? else {
+            return Ok(FromJoiner::Logged);
+        };
+        let Some(p) = packet else {
             return Ok(FromJoiner::Exited);
         };
         Ok(match p.tag {
@@ -679,10 +725,11 @@ impl ExecParent {
 
     /// Until the exec process has run its program, or failed to.
     pub fn wait_exec(&self) -> io::Result<ExecOutcome> {
-        match recv(&self.sock)? {
-            None => Ok(ExecOutcome::Execed),
-            Some(p) if p.tag == Tag::Error => Ok(ExecOutcome::Failed(p.text())),
-            Some(p) => Err(p.unexpected("error or the end of file")),
+        match recv_one(&self.sock)? {
+            Received::Logged => Ok(ExecOutcome::Logged),
+            Received::Packet(None) => Ok(ExecOutcome::Execed),
+            Received::Packet(Some(p)) if p.tag == Tag::Error => Ok(ExecOutcome::Failed(p.text())),
+            Received::Packet(Some(p)) => Err(p.unexpected("error or the end of file")),
         }
     }
 

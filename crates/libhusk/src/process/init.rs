@@ -296,6 +296,9 @@ fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
             let hooks = plan.hooks.create_container().as_deref().unwrap_or(&[]);
             crate::log::step("prestart and createRuntime hooks awaited");
             crate::hooks::run_all("createContainer", hooks, &state)?;
+            if !hooks.is_empty() {
+                args.channel.send_hooks_run().context(|| "signal husk".into())?;
+            }
             crate::log::step("createContainer hooks run");
             hook_state = Some(state);
             Ok(())
