@@ -1015,6 +1015,35 @@ fn an_init_stopped_during_its_create_container_hooks_fails_create() {
     b.assert_gone("s");
 }
 
+/// With `--debug`, the init forwards its log lines over the channel: a
+/// foreground `run` that read one then waited in the receive for the next,
+/// deaf to SIGTERM until the bound (review 52, F4). Here the init logs a
+/// line and is stopped by its createContainer hook: SIGTERM ends the run
+/// after its 2 s grace, as without `--debug`.
+#[test]
+fn a_foreground_run_with_debug_still_ends_on_sigterm_while_the_init_stalls() {
+    let mut b = Bundle::new("setup-stalled-debug");
+    b.without_namespace("pid"); // $PPID: the init, as the host sees it
+    let stop_parent = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -STOP $PPID"], "timeout": 1});
+    b.config["hooks"] = serde_json::json!({ "createContainer": [stop_parent] });
+    b.config["process"]["args"] = serde_json::json!(["true"]);
+    b.save();
+    let err = b.dir.join("run.err");
+    let mut run = b.husk_command(&["--debug", "run", "--bundle", b.dir.to_str().unwrap(), "s"]);
+    run.env("HUSK_SETUP_TIMEOUT", "60")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let mut run = run.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    send_signal(&run, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_within(&mut run, Duration::from_secs(10), "run --debug after SIGTERM");
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(text.contains("SIGTERM came"), "{text}");
+    b.assert_gone("s");
+}
+
 #[test]
 fn a_setup_bound_that_is_not_whole_seconds_is_refused_up_front() {
     let b = Bundle::new("setup-bound-bad");
