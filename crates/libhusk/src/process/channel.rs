@@ -929,7 +929,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_debug_lines_are_skipped_by_every_receive() {
+    fn forwarded_debug_lines_are_logged_and_skipped_or_said() {
         assert!(
             Tag::of(crate::log::FORWARDED_TAG).is_none(),
             "no message uses the debug tag"
@@ -940,15 +940,37 @@ mod tests {
             packet.extend_from_slice(text.as_bytes());
             sys::write_raw(child.as_raw_fd(), &packet).unwrap();
         };
+        // recv_setup says each: its caller waits again, watching what it watched.
         debug_line("init: mounts (1us)");
         child.send_run_hooks().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Logged));
         assert!(matches!(parent.recv_setup().unwrap(), FromInit::RunHooks));
         debug_line("init: confined (1us)");
         child.send_ready().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Logged));
         assert!(matches!(parent.recv_setup().unwrap(), FromInit::Ready));
         debug_line("init: after ready (1us)");
         drop(child);
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Logged));
         assert!(matches!(parent.recv_setup().unwrap(), FromInit::Exited));
+    }
+
+    #[test]
+    fn the_exec_process_debug_lines_are_said_to_exec() {
+        let (parent, child) = exec_channel().unwrap();
+        let debug_line = || {
+            let mut packet = vec![crate::log::FORWARDED_TAG];
+            packet.extend_from_slice(b"exec: joined (1us)");
+            sys::write_raw(child.as_raw_fd(), &packet).unwrap();
+        };
+        debug_line();
+        child.send_pid(42).unwrap();
+        assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Logged));
+        assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(42)));
+        debug_line();
+        drop(child);
+        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Logged);
+        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Execed);
     }
 
     #[test]

@@ -409,6 +409,7 @@ mod tests {
         ) else {
             return 2;
         };
+        unmap_other_mappings_of(original);
         if replace(&file).is_err() {
             return 3;
         }
@@ -431,6 +432,25 @@ mod tests {
             return 7;
         }
         0
+    }
+
+    /// Unmaps what maps the test binary but its own segments: a test that
+    /// panicked in another thread as the harness forked had it mapped for
+    /// the backtrace's debug info, which replace() rightly refuses to leave.
+    fn unmap_other_mappings_of(original: &std::path::Path) {
+        let Ok(segments) = own_segments() else { return };
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let name = original.to_string_lossy();
+        for line in maps.lines().filter(|l| l.ends_with(&*name)) {
+            let Some((start, end, _)) = parse_maps_line(line) else {
+                continue;
+            };
+            if segments.iter().any(|s| page_down(s.start) < end && start < s.file_end) {
+                continue;
+            }
+            // SAFETY: a read-only mapping that no code of this child uses.
+            unsafe { libc::munmap(start as *mut libc::c_void, end - start) };
+        }
     }
 
     #[test]
