@@ -1094,8 +1094,31 @@ fn start_fails_and_kills_an_init_that_makes_no_progress() {
     b.assert_gone("s");
 }
 
-/// startContainer hooks (run by the init, in the container) have only
-/// their own timeouts: one longer than the bound is waited for.
+/// An init stopped while it runs a startContainer hook (the hook stops it
+/// here) held `start` for ever (review 52b, N1): the wait is the bound plus
+/// the hooks' timeouts, then the init is killed.
+#[test]
+fn start_fails_when_the_init_stalls_in_its_start_container_hooks() {
+    let mut b = Bundle::new("start-stalled-hooks");
+    b.without_namespace("pid"); // $PPID: the init, as the host sees it
+    let stop_parent = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -STOP $PPID"], "timeout": 1});
+    b.config["hooks"] = serde_json::json!({ "startContainer": [stop_parent] });
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.save();
+    assert_ok(&b.create("s"));
+    let mut start = b.husk_command(&["start", "s"]);
+    start.env("HUSK_SETUP_TIMEOUT", "2");
+    let o = run_with_timeout(&mut start, Duration::from_secs(30));
+    assert!(!o.status.success(), "start of a stopped init succeeded");
+    let err = stderr(&o);
+    assert!(err.contains("container init made no progress within 3s"), "{err}");
+    b.wait_status("s", "stopped");
+    assert_ok(&b.husk(&["delete", "s"]));
+    b.assert_gone("s");
+}
+
+/// startContainer hooks (run by the init, in the container) without a
+/// timeout are waited for: one longer than the bound.
 #[test]
 fn the_setup_bound_of_start_leaves_out_the_start_container_hooks() {
     let mut b = Bundle::new("start-bound-hooks");

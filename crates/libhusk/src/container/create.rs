@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use super::start::EarlyStart;
 use super::stdio::{console_for, hold_passed_fds, listen_fds};
-use super::wait::{kill_and_reap, sigkill, wait_status};
+use super::wait::{kill_and_reap, sigkill};
 use super::{CreateOptions, Mode};
 use crate::bail;
 use crate::cgroups::place::SelfPlacement;
@@ -32,9 +32,12 @@ struct InitGuard {
 }
 
 impl InitGuard {
-    fn reap(&mut self) -> i32 {
-        self.armed = false;
-        wait_status(self.pid)
+    /// Reaps the init, on its way out, within `EXIT_WAIT`: its raw wait
+    /// status; None leaves it to the guard, which kills it (bounded too).
+    fn reap(&mut self) -> Option<i32> {
+        let status = super::wait::wait_status_within(self.pid, super::wait::EXIT_WAIT);
+        self.armed = status.is_none();
+        status
     }
 
     /// Ends the first init of a late pid namespace join, which has said the
@@ -97,7 +100,13 @@ fn describe_wait(status: i32) -> String {
 
 /// The init died before it could say why: a SIGKILL under a memory limit is
 /// most likely the OOM killer, which the limit's field should be named for.
-fn init_died(status: i32, plan: &Plan) -> Error {
+fn init_died(status: Option<i32>, plan: &Plan) -> Error {
+    let Some(status) = status else {
+        return Error::new(format!(
+            "container init closed its channel during setup and had not exited {}s later: killed",
+            super::wait::EXIT_WAIT.as_secs()
+        ));
+    };
     let mut msg = format!("container init exited during setup ({})", describe_wait(status));
     let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
     let limit = plan.cgroup.as_ref().and_then(|c| {
@@ -739,7 +748,7 @@ fn await_ready(
                 if let Some(hooks) = h.create_container().as_ref().filter(|hooks| !hooks.is_empty()) {
                     // The init runs them next, then says so (HooksRun): the
                     // wait is as long as their timeouts, unbounded when one has none.
-                    bound = c.setup_bound.zip(hooks_time(hooks)).map(|(setup, hooks)| setup + hooks);
+                    bound = super::wait::with_hooks(c.setup_bound, hooks);
                     to_init
                         .bound_receives(bound)
                         .context(|| "bound the wait for container init".into())?;
@@ -793,14 +802,6 @@ fn await_ready(
             }
         }
     }
-}
-
-/// How long `hooks` may take in all, if each has a timeout.
-fn hooks_time(hooks: &[oci_spec::runtime::Hook]) -> Option<std::time::Duration> {
-    hooks.iter().try_fold(std::time::Duration::ZERO, |sum, hook| {
-        let secs = u64::try_from(hook.timeout()?).ok()?;
-        Some(sum + std::time::Duration::from_secs(secs))
-    })
 }
 
 /// The init's next word, within `bound`; a foreground run's ending signal

@@ -256,7 +256,7 @@ fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effor
         // Stop the joiner first (it may be waiting to be placed), then read
         // why it failed if it did so on its own before.
         container::wait::sigkill(joiner.pid);
-        container::wait::wait_status(joiner.pid);
+        container::wait::wait_status_within(joiner.pid, container::wait::EXIT_WAIT);
         return Err(joiner.to_child.failure().map(Error::new).unwrap_or(e));
     }
     Ok(())

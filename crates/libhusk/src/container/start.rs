@@ -186,11 +186,9 @@ fn release(
         Some(fifo) => fifo,
         None => open_fifo(&fifo_path)?,
     };
-    // The startContainer hooks, which the init runs now, have only their own timeouts.
-    let bound = match saved.hooks.as_ref().and_then(|h| h.start_container().as_ref()) {
-        Some(hooks) if !hooks.is_empty() => None,
-        _ => super::wait::setup_timeout()?,
-    };
+    // The init runs the startContainer hooks now: as long as their timeouts more.
+    let hooks = saved.hooks.as_ref().and_then(|h| h.start_container().as_deref());
+    let bound = super::wait::with_hooks(super::wait::setup_timeout()?, hooks.unwrap_or(&[]));
     let result = await_exec(&fifo, pidfd, saved, opened_first, fg, bound);
     match std::fs::remove_file(&fifo_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -232,7 +230,8 @@ const EXEC_CHECK: Duration = Duration::from_millis(20);
 
 /// `opened_first`: we opened the fifo before the init could open its end, so
 /// an init that did shows it (POLLHUP once it is closed) even if it is gone.
-/// An init that has not exec'd within `bound` (stopped, frozen) is killed:
+/// An init that has not exec'd within `bound` (stopped, frozen; the
+/// startContainer hooks' timeouts are in it) is killed:
 /// it must not run the program of a container whose `start` failed.
 fn await_exec(
     fifo: &OwnedFd,

@@ -125,6 +125,44 @@ pub(super) fn kill_and_reap(pid: libc::pid_t, cgroup: Option<&crate::cgroups::Re
     }
 }
 
+/// How long a child that is on its way out (it said its last word, or
+/// closed its end) may take to exit before husk stops waiting for it: one
+/// stuck in its exit (a file on a FUSE mount that never answers) or stopped
+/// just before it held the command for ever (review 52b, N2).
+pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Reaps our own child `pid` once it has exited, waiting at most `timeout`:
+/// its raw wait status, or None when it is still there.
+pub(crate) fn wait_status_within(pid: libc::pid_t, timeout: Duration) -> Option<i32> {
+    if let Ok(pidfd) = sys::pidfd_open(pid) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
+                Ok(0) => return None,
+                Err(Errno::EINTR) => continue,
+                _ => break,
+            }
+        }
+    }
+    Some(wait_status(pid))
+}
+
+/// The bound of a step in which the process runs `hooks`: `bound` plus
+/// their timeouts; none when one has no timeout (the spec lets a hook run
+/// for ever) or when the sum is past any sensible wait.
+pub(crate) fn with_hooks(bound: Option<Duration>, hooks: &[oci_spec::runtime::Hook]) -> Option<Duration> {
+    let limit = Duration::from_secs(u32::MAX.into());
+    hooks
+        .iter()
+        .try_fold(bound?, |sum, hook| {
+            let secs = u64::try_from(hook.timeout()?).ok()?;
+            sum.checked_add(Duration::from_secs(secs))
+        })
+        .filter(|total| *total <= limit)
+}
+
 /// Reaps our own child `pid`: its raw wait status (0 when there is none to reap).
 pub(crate) fn wait_status(pid: libc::pid_t) -> i32 {
     loop {
@@ -139,6 +177,27 @@ pub(crate) fn wait_status(pid: libc::pid_t) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hook(timeout: Option<i64>) -> oci_spec::runtime::Hook {
+        let mut h = oci_spec::runtime::Hook::default();
+        h.set_timeout(timeout);
+        h
+    }
+
+    #[test]
+    fn a_step_with_hooks_is_bounded_by_their_timeouts_if_each_has_one() {
+        let bound = Some(Duration::from_secs(3));
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(with_hooks(bound, &[]), secs(3));
+        assert_eq!(with_hooks(bound, &[hook(Some(1)), hook(Some(5))]), secs(9));
+        assert_eq!(with_hooks(bound, &[hook(Some(1)), hook(None)]), None);
+        assert_eq!(with_hooks(None, &[hook(Some(1))]), None);
+        // No overflow, no panic: past any sensible wait is no bound.
+        assert_eq!(with_hooks(bound, &[hook(Some(i64::MAX))]), None);
+        let three = [hook(Some(i64::MAX)), hook(Some(i64::MAX)), hook(Some(i64::MAX))];
+        assert_eq!(with_hooks(bound, &three), None);
+        assert_eq!(with_hooks(bound, &[hook(Some(-1))]), None);
+    }
 
     /// A child running `script`, left for `wait` to reap.
     #[allow(clippy::zombie_processes)]
