@@ -1011,7 +1011,7 @@ fn an_init_stopped_during_its_create_container_hooks_fails_create() {
     let o = run_with_timeout(&mut cmd, Duration::from_secs(30));
     assert!(!o.status.success(), "create of a stopped init succeeded");
     let err = stderr(&o);
-    assert!(err.contains("container init made no progress within 3s"), "{err}");
+    assert!(err.contains("container init made no progress within 8s"), "{err}");
     b.assert_gone("s");
 }
 
@@ -1111,7 +1111,7 @@ fn start_fails_when_the_init_stalls_in_its_start_container_hooks() {
     let o = run_with_timeout(&mut start, Duration::from_secs(30));
     assert!(!o.status.success(), "start of a stopped init succeeded");
     let err = stderr(&o);
-    assert!(err.contains("container init made no progress within 3s"), "{err}");
+    assert!(err.contains("container init made no progress within 8s"), "{err}");
     b.wait_status("s", "stopped");
     assert_ok(&b.husk(&["delete", "s"]));
     b.assert_gone("s");

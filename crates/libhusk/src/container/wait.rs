@@ -150,15 +150,18 @@ pub(crate) fn wait_status_within(pid: libc::pid_t, timeout: Duration) -> Option<
 }
 
 /// The bound of a step in which the process runs `hooks`: `bound` plus
-/// their timeouts; none when one has no timeout (the spec lets a hook run
-/// for ever) or when the sum is past any sensible wait.
+/// their timeouts and the time each may take to die once killed (so that
+/// a hook's own timeout is the error, review 52c F2); none when one has no
+/// timeout (the spec lets a hook run for ever) or when the sum is past any
+/// sensible wait.
 pub(crate) fn with_hooks(bound: Option<Duration>, hooks: &[oci_spec::runtime::Hook]) -> Option<Duration> {
     let limit = Duration::from_secs(u32::MAX.into());
     hooks
         .iter()
         .try_fold(bound?, |sum, hook| {
             let secs = u64::try_from(hook.timeout()?).ok()?;
-            sum.checked_add(Duration::from_secs(secs))
+            sum.checked_add(Duration::from_secs(secs))?
+                .checked_add(crate::hooks::KILL_LIMIT)
         })
         .filter(|total| *total <= limit)
 }
@@ -189,7 +192,8 @@ mod tests {
         let bound = Some(Duration::from_secs(3));
         let secs = |s| Some(Duration::from_secs(s));
         assert_eq!(with_hooks(bound, &[]), secs(3));
-        assert_eq!(with_hooks(bound, &[hook(Some(1)), hook(Some(5))]), secs(9));
+        let killed = crate::hooks::KILL_LIMIT.as_secs();
+        assert_eq!(with_hooks(bound, &[hook(Some(1)), hook(Some(5))]), secs(9 + 2 * killed));
         assert_eq!(with_hooks(bound, &[hook(Some(1)), hook(None)]), None);
         assert_eq!(with_hooks(None, &[hook(Some(1))]), None);
         // No overflow, no panic: past any sensible wait is no bound.

@@ -83,7 +83,7 @@ fn warn_each(kind: &str, hooks: &[Hook], state: &str, stop: Stop<'_>) {
 }
 
 /// How long a killed hook may take to die before husk stops waiting for it.
-const KILL_LIMIT: Duration = Duration::from_secs(5);
+pub(crate) const KILL_LIMIT: Duration = Duration::from_secs(5);
 
 /// What a hook run in the container gets of its process: the environment
 /// and the fds. None: a hook of the host, which gets neither.
