@@ -1000,10 +1000,7 @@ fn the_setup_bound_leaves_out_the_create_container_hooks() {
 /// now as long as those and the bound, and the bound is back after them.
 #[test]
 fn an_init_stopped_during_its_create_container_hooks_fails_create() {
-    let mut b = Bundle::new("setup-stalled-hooks");
-    b.without_namespace("pid"); // $PPID: the init, as the host sees it
-    let stop_parent = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -STOP $PPID"], "timeout": 1});
-    b.config["hooks"] = serde_json::json!({ "createContainer": [stop_parent] });
+    let mut b = bundle_whose_hook_stops_the_init("setup-stalled-hooks", "createContainer");
     b.config["process"]["args"] = serde_json::json!(["true"]);
     b.save();
     let mut cmd = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "s"]);
@@ -1022,10 +1019,7 @@ fn an_init_stopped_during_its_create_container_hooks_fails_create() {
 /// after its 2 s grace, as without `--debug`.
 #[test]
 fn a_foreground_run_with_debug_still_ends_on_sigterm_while_the_init_stalls() {
-    let mut b = Bundle::new("setup-stalled-debug");
-    b.without_namespace("pid"); // $PPID: the init, as the host sees it
-    let stop_parent = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -STOP $PPID"], "timeout": 1});
-    b.config["hooks"] = serde_json::json!({ "createContainer": [stop_parent] });
+    let mut b = bundle_whose_hook_stops_the_init("setup-stalled-debug", "createContainer");
     b.config["process"]["args"] = serde_json::json!(["true"]);
     b.save();
     let err = b.dir.join("run.err");
@@ -1099,10 +1093,7 @@ fn start_fails_and_kills_an_init_that_makes_no_progress() {
 /// the hooks' timeouts, then the init is killed.
 #[test]
 fn start_fails_when_the_init_stalls_in_its_start_container_hooks() {
-    let mut b = Bundle::new("start-stalled-hooks");
-    b.without_namespace("pid"); // $PPID: the init, as the host sees it
-    let stop_parent = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -STOP $PPID"], "timeout": 1});
-    b.config["hooks"] = serde_json::json!({ "startContainer": [stop_parent] });
+    let mut b = bundle_whose_hook_stops_the_init("start-stalled-hooks", "startContainer");
     b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
     b.save();
     assert_ok(&b.create("s"));
@@ -1132,4 +1123,14 @@ fn the_setup_bound_of_start_leaves_out_the_start_container_hooks() {
     assert_eq!(b.state("h")["status"], "running");
     assert_ok(&b.husk(&["delete", "-f", "h"]));
     b.assert_gone("h");
+}
+
+/// A bundle without a pid namespace whose `kind` hook (timeout 1 s) stops
+/// its parent: the init ($PPID, as the host sees it).
+fn bundle_whose_hook_stops_the_init(name: &str, kind: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.without_namespace("pid");
+    let stop_parent = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -STOP $PPID"], "timeout": 1});
+    b.config["hooks"] = serde_json::json!({ kind: [stop_parent] });
+    b
 }
