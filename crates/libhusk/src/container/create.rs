@@ -392,8 +392,9 @@ struct Creating<'a> {
     locked: &'a Locked,
     args: &'a CreateOptions,
     caller: Caller<'a>,
-    /// How long the init may take for each step of its setup, but for
-    /// the createContainer hooks it runs (see `wait::setup_timeout`).
+    /// How long the init may take for each step of its setup (see
+    /// `wait::setup_timeout`; the step of its createContainer hooks:
+    /// `wait::with_hooks`).
     setup_bound: Option<std::time::Duration>,
 }
 
