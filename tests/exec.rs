@@ -613,6 +613,7 @@ fn an_exec_that_never_starts_its_process_ends_on_sigterm() {
 #[test]
 fn an_exec_whose_process_makes_no_progress_fails_within_the_setup_bound() {
     let mut b = Bundle::new("exec-stalled");
+    b.config["root"]["readonly"] = json!(false);
     b.script("sleep 1000");
     assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
     let witness = "/tmp/exec-stalled-ran";
@@ -655,6 +656,8 @@ fn an_exec_whose_process_makes_no_progress_fails_within_the_setup_bound() {
         let pids: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(pids.len(), 1, "processes left in the container: {pids:?}");
     }
+    // The witness can be made: its absence says something.
+    assert_ok(&b.husk(&["exec", "c", "touch", witness]));
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
@@ -682,25 +685,7 @@ fn a_sigterm_before_the_exec_process_runs_still_reaches_it() {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let children = |pid: u32| -> Vec<u32> {
-        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        list.split_whitespace().filter_map(|p| p.parse().ok()).collect()
-    };
-    // Once a child of husk is held in execve (x86-64 number 59).
-    let in_execve = |pid: &u32| {
-        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        syscall.split(' ').next() == Some("59")
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let husk = loop {
-        if let Some(&husk) = children(exec.id()).first() {
-            if children(husk).iter().any(in_execve) {
-                break husk;
-            }
-        }
-        assert!(Instant::now() < deadline, "the exec process never reached its execve");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let husk = husk_holding_a_child_in_execve(&exec);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(husk as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -722,6 +707,80 @@ fn a_sigterm_before_the_exec_process_runs_still_reaches_it() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+/// The pid of the husk that `strace` runs, once a child of it is held in
+/// execve (x86-64 number 59) by strace's delay.
+fn husk_holding_a_child_in_execve(strace: &std::process::Child) -> u32 {
+    let children = |pid: u32| -> Vec<u32> {
+        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        list.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+    };
+    let in_execve = |pid: &u32| {
+        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        syscall.split(' ').next() == Some("59")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(&husk) = children(strace.id()).first() {
+            if children(husk).iter().any(in_execve) {
+                return husk;
+            }
+        }
+        assert!(Instant::now() < deadline, "the exec process never reached its execve");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A detached exec ended by a signal while its process was on its way to
+/// execve (strace holds it there for 3 s) died and left that process, which
+/// ran the program once let go, though exec had not said it started (review
+/// 51b L2, review 52 F7). The exec now ends its processes, then dies of the
+/// signal as before.
+#[test]
+fn a_detached_exec_ended_by_a_signal_leaves_no_process_to_run_later() {
+    let mut b = Bundle::new("exec-d-ended");
+    b.config["root"]["readonly"] = json!(false);
+    b.script("sleep 1000");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let witness = "/tmp/exec-d-ended-ran";
+    let delay = "inject=execve:delay_enter=3000000";
+    let begun = Instant::now();
+    let mut exec = b
+        .husk_under_strace(
+            &["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", delay],
+            &["exec", "-d", "c", "touch", witness],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let husk = husk_holding_a_child_in_execve(&exec);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(husk as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_within(&mut exec, Duration::from_secs(20), "exec -d after SIGTERM");
+    assert!(
+        std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGTERM) || status.code() == Some(143),
+        "exec -d did not die of the SIGTERM: {status}"
+    );
+    // Past the delay, when a process left would have run the program.
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(begun.elapsed()));
+    let o = b.husk(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        &format!("test -e {witness} && echo ran || echo not"),
+    ]);
+    assert_eq!(stdout(&o).trim(), "not", "the program of the ended exec ran");
+    assert_eq!(b.processes().len(), 1, "processes left: {:?}", b.processes());
+    // The witness can be made: its absence says something.
+    assert_ok(&b.husk(&["exec", "c", "touch", witness]));
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }

@@ -1134,3 +1134,110 @@ fn bundle_whose_hook_stops_the_init(name: &str, kind: &str) -> Bundle {
     b.config["hooks"] = serde_json::json!({ kind: [stop_parent] });
     b
 }
+
+/// `husk` (as `args` say) spawned with no stdio, for a test to signal.
+fn spawn_husk(b: &Bundle, args: &[&str]) -> std::process::Child {
+    let mut husk = b.husk_command(args);
+    husk.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    husk.spawn().unwrap()
+}
+
+/// Waits for `husk` to die of `sig`, sent once `marker` exists.
+#[track_caller]
+fn ends_of(husk: &mut std::process::Child, marker: &std::path::Path, sig: nix::sys::signal::Signal) {
+    use std::os::unix::process::ExitStatusExt;
+    wait_for_file(marker, Duration::from_secs(20));
+    send_signal(husk, sig);
+    let status = wait_within(husk, Duration::from_secs(15), "husk after an ending signal");
+    assert_eq!(status.signal(), Some(sig as i32), "did not die of {sig}: {status}");
+}
+
+/// A create or `run -d` ended by SIGTERM, SIGINT or SIGHUP while it set the
+/// container up died there and left it half made: a `stopped` container,
+/// its cgroup and state for `delete`, and any network devices moved in lost
+/// with the namespace (review 51b, L2). It now undoes what it made, as a
+/// failure does, then dies of the signal: here while the init it waits for
+/// is stopped, and while one of its own hooks runs.
+#[test]
+fn create_and_run_d_ended_by_a_signal_during_setup_leave_nothing() {
+    use nix::sys::signal::Signal;
+    let cases = [
+        ("create", Signal::SIGTERM, "init"),
+        ("run", Signal::SIGINT, "init"),
+        ("create", Signal::SIGHUP, "hook"),
+        ("run", Signal::SIGTERM, "hook"),
+    ];
+    for (i, (command, sig, waiting_for)) in cases.into_iter().enumerate() {
+        let mut b = Bundle::new(&format!("setup-ended-{i}"));
+        let marker = b.dir.join("marker");
+        b.config["hooks"] = match waiting_for {
+            "init" => hook_that_stops_the_init_and_marks(&marker),
+            _ => {
+                let script = format!("echo $$ > {0}.pid; mv {0}.pid {0}; exec sleep 60", marker.display());
+                serde_json::json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]})
+            }
+        };
+        b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        b.save();
+        let bundle = b.dir.to_str().unwrap().to_string();
+        let args: Vec<&str> = match command {
+            "run" => vec!["run", "-d", "--bundle", &bundle, "e"],
+            _ => vec!["create", "--bundle", &bundle, "e"],
+        };
+        let mut husk = spawn_husk(&b, &args);
+        ends_of(&mut husk, &marker, sig);
+        b.assert_gone("e");
+        if waiting_for == "hook" {
+            let hook = std::fs::read_to_string(&marker).unwrap();
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", hook.trim())).unwrap_or_default();
+            assert!(!cmdline.starts_with(b"sleep"), "{command}: the hook {hook} runs on");
+        }
+    }
+}
+
+/// A signal the caller ignores (`nohup`'s SIGHUP) or blocks is not one
+/// that ends the create: it goes on.
+#[test]
+fn a_create_whose_caller_ignores_sighup_is_not_ended_by_it() {
+    use std::os::unix::process::CommandExt;
+    let mut b = Bundle::new("setup-nohup");
+    let marker = b.dir.join("marker");
+    let script = format!("touch {}; sleep 1", marker.display());
+    b.config["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.save();
+    let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "n"]);
+    create.stdin(std::process::Stdio::null());
+    // SAFETY: signal() only, between fork and exec.
+    unsafe {
+        create.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut create = create.spawn().unwrap();
+    wait_for_file(&marker, Duration::from_secs(20));
+    send_signal(&create, nix::sys::signal::Signal::SIGHUP);
+    let status = wait_within(&mut create, Duration::from_secs(20), "create");
+    assert!(status.success(), "create ended by an ignored SIGHUP: {status}");
+    assert_eq!(b.state("n")["status"], "created");
+    assert_ok(&b.husk(&["delete", "-f", "n"]));
+    b.assert_gone("n");
+}
+
+/// `run -d` ended while a poststart hook runs (the program runs by then):
+/// the container is killed and removed, as when the hook fails.
+#[test]
+fn run_d_ended_by_a_signal_during_its_poststart_hooks_leaves_nothing() {
+    let mut b = Bundle::new("poststart-ended");
+    let marker = b.dir.join("marker");
+    let script = format!("touch {}; exec sleep 60", marker.display());
+    b.config["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    b.save();
+    let mut run = spawn_husk(&b, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "p"]);
+    ends_of(&mut run, &marker, nix::sys::signal::Signal::SIGTERM);
+    b.assert_gone("p");
+}

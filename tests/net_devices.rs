@@ -219,6 +219,33 @@ fn a_create_whose_init_makes_no_progress_gives_the_devices_back() {
     assert!(on_host(&v.name), "the device is back on the host");
 }
 
+/// A create ended by SIGTERM once the devices were in died, and the
+/// namespace took them with it (a veth is deleted so; review 51b, L2): it
+/// now gives them back, as a failed create does, then dies of the signal.
+#[test]
+fn a_create_ended_by_a_signal_gives_the_devices_back() {
+    use std::os::unix::process::ExitStatusExt;
+    let v = Veth::new('s');
+    let mut b = Bundle::new("netdev-ended");
+    let marker = b.dir.join("marker");
+    b.config["linux"]["netDevices"] = json!({ &v.name: {} });
+    b.config["hooks"] = hook_that_stops_the_init_and_marks(&marker);
+    b.save();
+    let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
+    create
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut create = create.spawn().unwrap();
+    wait_for_file(&marker, std::time::Duration::from_secs(20));
+    assert!(!on_host(&v.name), "the device was moved in");
+    send_signal(&create, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_within(&mut create, std::time::Duration::from_secs(15), "create after SIGTERM");
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status}");
+    b.assert_gone("x");
+    assert!(on_host(&v.name), "the device is back on the host");
+}
+
 /// From a joined namespace nothing is moved back: others there may have
 /// put a device of theirs at the moved one's index, which would come to the
 /// host as the host's (review 51b, H1). Its owner holds what it was given.

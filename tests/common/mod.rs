@@ -772,6 +772,32 @@ pub fn receive_master(
 /// A createRuntime hook (run by husk, with the state on its stdin) that
 /// stops the container's init (SIGSTOP), as a host process with its uid could.
 pub fn hook_that_stops_the_init() -> Value {
-    let script = "pid=$(tr , '\\n' | sed -n 's/^ *\"pid\": *\\([0-9]*\\).*/\\1/p'); kill -STOP $pid";
+    create_runtime_hook(STOP_THE_INIT)
+}
+
+/// What [`hook_that_stops_the_init`] runs: reads the init's pid from the state on its stdin.
+const STOP_THE_INIT: &str = "pid=$(tr , '\\n' | sed -n 's/^ *\"pid\": *\\([0-9]*\\).*/\\1/p'); kill -STOP $pid";
+
+fn create_runtime_hook(script: &str) -> Value {
     serde_json::json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]})
+}
+
+/// As [`hook_that_stops_the_init`], the hook then making `marker` for the
+/// test to wait on ([`wait_for_file`]).
+pub fn hook_that_stops_the_init_and_marks(marker: &Path) -> Value {
+    create_runtime_hook(&format!("{STOP_THE_INIT}; touch {}", marker.display()))
+}
+
+/// Waits at most `limit` for `path` to exist; fails the test past that.
+#[track_caller]
+pub fn wait_for_file(path: &Path, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear within {limit:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

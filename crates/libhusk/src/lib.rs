@@ -82,6 +82,13 @@
 //!   to [`container::run`]): the init of a created container is the caller's
 //!   child, and a caller that ignores SIGCHLD or reaps every child loses its
 //!   exit status.
+//! - **Know that SIGINT, SIGTERM, SIGHUP and SIGQUIT are held** (blocked)
+//!   while [`container::create`], a detached [`container::run`] or a
+//!   detached [`container::exec::exec`] sets up, those the caller neither
+//!   blocks nor ignores: one that comes fails the call, which undoes what it
+//!   made, and is raised again as the call returns, reaching the caller's
+//!   handler (or default action) then. A foreground `run` or `exec` takes
+//!   them for the container's process instead (see [`container::run`]).
 //! - Optionally install a [`log::Sink`] for warnings and debug lines (without
 //!   one, warnings go to stderr).
 #![warn(clippy::undocumented_unsafe_blocks)]

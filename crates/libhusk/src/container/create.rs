@@ -14,6 +14,7 @@ use super::{CreateOptions, Mode};
 use crate::bail;
 use crate::cgroups::place::SelfPlacement;
 use crate::cgroups::Driver;
+use crate::container::endings::{Endings, Held};
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
 use crate::process::attrs::OomScoreAdjForClone;
@@ -72,7 +73,7 @@ pub(super) fn unstarted(command: &str, id: &str, sig: nix::sys::signal::Signal) 
 }
 
 /// Runs husk's own hooks of `kind` before the container's process starts;
-/// a foreground `run` asked to end meanwhile ends them as it would its wait.
+/// an ending signal ends them as it would the wait for the init.
 fn run_hooks(
     caller: Caller,
     id: &str,
@@ -81,13 +82,8 @@ fn run_hooks(
     state: &str,
 ) -> Result<()> {
     let hooks = hooks.unwrap_or(&[]);
-    match caller {
-        Caller::Run { foreground: Some(fg) } => {
-            let stop = || fg.unstarted_end().map(|sig| unstarted("run", id, sig));
-            crate::hooks::run_all_unless(kind, hooks, state, &stop)
-        }
-        _ => crate::hooks::run_all(kind, hooks, state),
-    }
+    let stop = || caller.ended(id);
+    crate::hooks::run_all_unless(kind, hooks, state, &stop)
 }
 
 fn describe_wait(status: i32) -> String {
@@ -123,12 +119,43 @@ fn init_died(status: Option<i32>, plan: &Plan) -> Error {
     Error::new(msg)
 }
 
-/// Who spawns the container: `create`, or `run`, which starts it at once
-/// (in the foreground, with the signals it holds for the process).
+/// Who spawns the container, and how it watches for a signal that asks it
+/// to end: `create`, or `run`, which starts it at once (in the foreground,
+/// with the signals it holds for the process).
 #[derive(Clone, Copy)]
 pub(super) enum Caller<'a> {
-    Create,
-    Run { foreground: Option<&'a Foreground> },
+    Create(&'a Held),
+    Run(Endings<'a>),
+}
+
+impl<'a> Caller<'a> {
+    fn endings(self) -> Endings<'a> {
+        match self {
+            Caller::Create(held) => Endings::Held(held),
+            Caller::Run(endings) => endings,
+        }
+    }
+
+    fn foreground(self) -> Option<&'a Foreground> {
+        match self {
+            Caller::Run(Endings::Foreground(fg)) => Some(fg),
+            _ => None,
+        }
+    }
+
+    /// The error of this command that `sig` ended.
+    fn ended_by(self, id: &str, sig: nix::sys::signal::Signal) -> Error {
+        let what = match self {
+            Caller::Create(_) => format!("create of container \"{id}\""),
+            Caller::Run(_) => format!("run of container \"{id}\""),
+        };
+        self.endings().error(&what, "the container's process", sig)
+    }
+
+    /// The error of this command if an ending signal ends it now.
+    fn ended(self, id: &str) -> Option<Error> {
+        self.endings().ending().map(|sig| self.ended_by(id, sig))
+    }
 }
 
 /// A created container: its locked state, for a foreground run with a
@@ -144,7 +171,7 @@ pub(super) struct Spawned {
 }
 
 pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Caller) -> Result<Spawned> {
-    let foreground = matches!(caller, Caller::Run { foreground: Some(_) });
+    let foreground = caller.foreground().is_some();
     log::begin("create");
     state::validate_id(&args.id)?;
     check_pid_file(args.pid_file.as_deref())?;
@@ -208,12 +235,7 @@ fn load_plan(store: &Store, args: &CreateOptions, mode: Mode, caller: &Caller) -
         root: store.root().to_path_buf(),
     };
     let mut plan = spec::load(&bundle, &opts)?;
-    if let Caller::Run {
-        foreground: Some(foreground),
-    } = caller
-    {
-        foreground.hold()?;
-    }
+    caller.endings().hold()?;
     log::step("config loaded and validated");
     // Before the seccomp cache under the root is read or written.
     store.make_root()?;
@@ -805,18 +827,17 @@ fn await_ready(
     }
 }
 
-/// The init's next word, within `bound`; a foreground run's ending signal
-/// ends the wait too.
+/// The init's next word, within `bound`; an ending signal ends the wait too.
 fn next_from_init(c: Creating, to_init: &InitParent, bound: Option<std::time::Duration>) -> Result<FromInit> {
     let stalled = |bound| super::wait::stalled("container init", bound);
-    if let Caller::Run { foreground: Some(fg) } = c.caller {
-        let deadline = bound.map(|b| std::time::Instant::now() + b);
-        let readable = fg
-            .until_readable(to_init.as_fd(), deadline)
-            .map_err(|sig| unstarted("run", &c.args.id, sig))?;
-        if let (false, Some(bound)) = (readable, bound) {
-            return Err(stalled(bound));
-        }
+    let deadline = bound.map(|b| std::time::Instant::now() + b);
+    let readable = c
+        .caller
+        .endings()
+        .until_readable(to_init.as_fd(), deadline)
+        .map_err(|sig| c.caller.ended_by(&c.args.id, sig))?;
+    if let (false, Some(bound)) = (readable, bound) {
+        return Err(stalled(bound));
     }
     match (to_init.recv_setup(), bound) {
         (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => Err(stalled(bound)),
@@ -878,7 +899,7 @@ fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd
 /// work of its own to do before the program runs (bind the NOTIFY_SOCKET
 /// relay) or a terminal (its master comes after).
 fn open_exec_fifo_early(plan: &Plan, saved: &Saved, caller: Caller) -> bool {
-    matches!(caller, Caller::Run { .. }) && saved.notify_name.is_none() && !plan.process.terminal
+    matches!(caller, Caller::Run(_)) && saved.notify_name.is_none() && !plan.process.terminal
 }
 
 /// Lets the committed init go on: until it reads this, the end of our socket
@@ -990,9 +1011,15 @@ fn owner_name() -> String {
 /// place as root, otherwise by re-executing the program, and then it never
 /// returns: call [`ensure_sealed`](crate::process::seal::ensure_sealed)
 /// first thing in `main` to have that happen before anything else.
+///
+/// An ending signal (INT, TERM, HUP, QUIT) that the caller neither blocks nor
+/// ignores is held meanwhile: one that comes fails the create, which undoes
+/// what it made, and is raised again as it returns.
 pub fn create(store: &Store, args: &CreateOptions, mode: Mode) -> Result<libc::pid_t> {
     crate::process::seal::ensure_sealed()?;
-    spawn(store, args, mode, Caller::Create).map(|s| s.saved.pid)
+    // Taken again, once what was made is undone, if one ended the create.
+    let held = Held::unheld();
+    spawn(store, args, mode, Caller::Create(&held)).map(|s| s.saved.pid)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::bail;
 use crate::cgroups::exec::{SubCgroups, Targets};
 use crate::cgroups::place::SelfPlacement;
 use crate::container;
+use crate::container::endings::{Endings, Held};
 use crate::container::foreground::Foreground;
 use crate::error::{Context, Error, Result};
 use crate::process::attrs::OomScoreAdjForClone;
@@ -85,6 +86,13 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     let (console_end, proxy) =
         container::stdio::console_for(planned.plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
+    // Detached, an ending signal ends the exec (its processes killed), then
+    // is raised again.
+    let held = a.detach.then(Held::unheld);
+    let endings = (held.as_ref().map(Endings::Held)).or(foreground.as_ref().map(Endings::Foreground));
+    if let Some(held) = &held {
+        held.hold()?;
+    }
     let joiner = clone_joiner(&planned, a, &entry, console_end, &cgroup)?;
     // The joiner goes into the container's cgroups, and the exec process it
     // starts is born there. Unprivileged, the cgroups are usually not ours to
@@ -94,7 +102,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         place_joiner(&joiner, &cgroup, saved.pid, best_effort)?;
         crate::log::step("joiner placed in the container's cgroups");
     }
-    let pid = await_exec_process(a, &joiner, foreground.as_ref(), setup_bound)?;
+    let pid = await_exec_process(a, &joiner, endings, setup_bound)?;
     if let Some(p) = &a.pid_file {
         if let Err(e) = write_pid_file(p, pid) {
             // A caller told of a failure must not find the process running
@@ -263,11 +271,12 @@ fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effor
 }
 
 /// Waits for the joiner's exec process to exec its program: its pid. Each
-/// step within `bound`: past it, the joiner and what it cloned are ended.
+/// step within `bound`: past it, or on an ending signal, the joiner and what
+/// it cloned are ended.
 fn await_exec_process(
     a: &ExecOptions,
     joiner: &Joiner,
-    foreground: Option<&Foreground>,
+    endings: Option<Endings>,
     bound: Option<std::time::Duration>,
 ) -> Result<libc::pid_t> {
     let to_child = &joiner.to_child;
@@ -279,13 +288,13 @@ fn await_exec_process(
         container::wait::stalled("exec process", bound.unwrap_or_default())
     };
     let timed_out = |e: &std::io::Error| bound.is_some() && e.kind() == std::io::ErrorKind::WouldBlock;
-    let readable = |pids: &[libc::pid_t]| match foreground {
-        Some(fg) => match fg.until_readable(to_child.as_fd(), bound.map(|b| std::time::Instant::now() + b)) {
-            Err(sig) => Err(end_unstarted(&a.id, pids, sig)),
+    let readable = |pids: &[libc::pid_t]| {
+        let Some(endings) = endings else { return Ok(()) };
+        match endings.until_readable(to_child.as_fd(), bound.map(|b| std::time::Instant::now() + b)) {
+            Err(sig) => Err(end_unstarted(&a.id, pids, endings, sig)),
             Ok(false) => Err(stalled(pids)),
             Ok(true) => Ok(()),
-        },
-        None => Ok(()),
+        }
     };
     // Each wait as long as the one before a `--debug` line of the process.
     let said = loop {
@@ -333,11 +342,9 @@ fn end_children(known: &[libc::pid_t]) {
 
 /// The error of an exec that `sig` ended before its process started, its
 /// processes ended.
-fn end_unstarted(id: &str, known: &[libc::pid_t], sig: nix::sys::signal::Signal) -> Error {
+fn end_unstarted(id: &str, known: &[libc::pid_t], endings: Endings, sig: nix::sys::signal::Signal) -> Error {
     end_children(known);
-    Error::new(format!(
-        "exec in container \"{id}\": {sig} came, and the process had not started within 2s"
-    ))
+    endings.error(&format!("exec in container \"{id}\""), "the process", sig)
 }
 
 /// Kills and reaps the exec process of a failed exec, for at most 2 s: one

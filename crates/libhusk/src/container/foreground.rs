@@ -36,7 +36,7 @@ const KEPT: [Signal; 9] = [
 
 /// The signals that ask husk to end: before the process runs, they end the
 /// `run` or `exec` (`Foreground::until_readable`, `Foreground::unstarted_end`).
-const ENDING: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
+pub(super) const ENDING: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
 
 /// How long a `run` or `exec` asked to end waits for its process to start and take the signal.
 pub const GRACE: Duration = Duration::from_secs(2);

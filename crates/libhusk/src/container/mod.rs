@@ -16,6 +16,7 @@ mod checkpoint;
 pub mod control;
 mod create;
 mod delete;
+mod endings;
 pub mod exec;
 pub(crate) mod foreground;
 mod members;

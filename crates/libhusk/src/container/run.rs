@@ -5,6 +5,7 @@ use super::delete::{kill_and_wait, remove_container, remove_unless_replaced};
 use super::start::{poststart, relay_until_ready, start_in_foreground, start_process};
 use super::wait::kill_and_reap;
 use super::{Mode, RunOptions};
+use crate::container::endings::{Endings, Held};
 use crate::container::foreground::Foreground;
 use crate::error::Result;
 use crate::log;
@@ -24,8 +25,9 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     // Before the foreground opens anything of its own.
     super::hold_passed_fds(args.create.preserve_fds, super::listen_fds())?;
     if args.detach {
-        let s = spawn(store, &args.create, mode, Caller::Run { foreground: None })?;
-        return start_detached(store, s).map(|()| 0);
+        let held = Held::unheld();
+        let s = spawn(store, &args.create, mode, Caller::Run(Endings::Held(&held)))?;
+        return start_detached(store, s, held).map(|()| 0);
     }
     // Held by `spawn` once it has read the bundle.
     let foreground = Foreground::unheld();
@@ -38,14 +40,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         console,
         early,
         hierarchies,
-    } = spawn(
-        store,
-        &args.create,
-        mode,
-        Caller::Run {
-            foreground: Some(&foreground),
-        },
-    )?;
+    } = spawn(store, &args.create, mode, Caller::Run(Endings::Foreground(&foreground)))?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
     let master = console
@@ -72,13 +67,15 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
 
 /// Starts the program, and relays its notifications until READY=1 with
 /// the lock let go. A container that cannot be started, or whose relay
-/// fails, is killed and removed.
-fn start_detached(store: &Store, spawned: Spawned) -> Result<()> {
+/// fails, is killed and removed; so is one whose start an ending signal
+/// `held` ended before the poststart hooks were done.
+fn start_detached(store: &Store, spawned: Spawned, held: Held) -> Result<()> {
     let Spawned {
         locked, saved, early, ..
     } = spawned;
     log::begin("start");
-    let notifications = match start_process(&locked.dir, &saved, early) {
+    let endings = Endings::Held(&held);
+    let notifications = match start_process(&locked.dir, &saved, early, Some(endings)) {
         Ok(n) => n,
         Err(e) => {
             let _ = kill_and_wait(&saved).and_then(|()| remove_container(locked, &saved));
@@ -88,7 +85,16 @@ fn start_detached(store: &Store, spawned: Spawned) -> Result<()> {
     // kill, state, delete -f must work while the poststart hooks run and we
     // wait for READY=1.
     drop(locked);
-    let relayed = poststart(&saved).and_then(|()| relay_until_ready(notifications));
+    let relayed = match poststart(&saved, Some(endings)) {
+        Ok(()) => {
+            // Started: as before `run -d` held them, a signal that comes
+            // while it waits for READY=1 ends husk, the container running.
+            drop(held);
+            relay_until_ready(notifications)
+        }
+        // `held` raises its signal once the container is removed.
+        Err(e) => Err(e),
+    };
     if relayed.is_err() {
         // Only once it is known to be ours: a `delete -f` and a `create` may
         // have made another under its id, and cgroup, meanwhile.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::open_init;
 use crate::bail;
+use crate::container::endings::Endings;
 use crate::container::foreground::Foreground;
 use crate::container::notify::{self, Relay};
 use crate::error::{Context, Error, Result};
@@ -25,11 +26,11 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     crate::log::step("state loaded");
     match locked.status(&saved) {
         Status::Created => {
-            let notifications = start_process(&locked.dir, &saved, None)?;
+            let notifications = start_process(&locked.dir, &saved, None, None)?;
             // kill, state, delete -f must work while the poststart hooks run
             // and we wait for READY=1.
             drop(locked);
-            poststart(&saved)?;
+            poststart(&saved, None)?;
             relay_until_ready(notifications)
         }
         Status::Stopped => bail!("cannot start a container that has stopped"),
@@ -42,10 +43,16 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// once it has let the container's lock go. With NOTIFY_SOCKET, returns the
 /// container's notifications, which the caller then relays with
 /// [`relay_until_ready`]. `early`:
-/// what `run` took before it let the init go on, if it did.
-pub(super) fn start_process(dir: &Path, saved: &Saved, early: Option<EarlyStart>) -> Result<Option<Notifications>> {
+/// what `run` took before it let the init go on, if it did; `endings`: how
+/// `run -d` watches for a signal that ends it.
+pub(super) fn start_process(
+    dir: &Path,
+    saved: &Saved,
+    early: Option<EarlyStart>,
+    endings: Option<Endings>,
+) -> Result<Option<Notifications>> {
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
-    let relay = start_relaying(dir, saved, saved.pid, fifo, &pidfd, None)?;
+    let relay = start_relaying(dir, saved, saved.pid, fifo, &pidfd, endings)?;
     Ok(relay.map(|relay| Notifications { relay, pidfd }))
 }
 
@@ -84,7 +91,8 @@ pub(super) fn start_in_foreground(
     fg: &Foreground,
 ) -> Result<Option<Relay>> {
     let (fifo, pidfd) = fifo_and_pidfd(saved, early)?;
-    let relay = start_relaying(dir, saved, std::process::id() as libc::pid_t, fifo, &pidfd, Some(fg))?;
+    let main_pid = std::process::id() as libc::pid_t;
+    let relay = start_relaying(dir, saved, main_pid, fifo, &pidfd, Some(Endings::Foreground(fg)))?;
     if let Some(hooks) = poststart_hooks(saved) {
         // A hook that never ends kept run waiting after the process it
         // passed an ending signal on to had ended (review 43b, N2): such a
@@ -122,14 +130,14 @@ fn start_relaying(
     main_pid: libc::pid_t,
     early_fifo: Option<OwnedFd>,
     pidfd: &OwnedFd,
-    fg: Option<&Foreground>,
+    endings: Option<Endings>,
 ) -> Result<Option<Relay>> {
     // Bound before the program runs, so that no notification is lost.
     let relay = match (&saved.notify_name, &saved.notify_socket) {
         (Some(name), Some(host)) => Some(Relay::new(notify::bind(dir, name)?, host, main_pid)?),
         _ => None,
     };
-    release(dir, saved, early_fifo, pidfd, fg)?;
+    release(dir, saved, early_fifo, pidfd, endings)?;
     crate::log::step("init released: startContainer hooks run, program exec'd");
     Ok(relay)
 }
@@ -139,17 +147,29 @@ fn start_relaying(
 /// For a config of runtime-spec 1.3 or later, a failed hook is the error,
 /// the hooks after it are not run, and the container is stopped (killed;
 /// `delete` removes it); before 1.3 a failure was a warning.
-pub(super) fn poststart(saved: &Saved) -> Result<()> {
+/// With `endings` (`run -d`), an ending signal ends the hook that runs and
+/// is the error, whatever the version.
+pub(super) fn poststart(saved: &Saved, endings: Option<Endings>) -> Result<()> {
     let Some(hooks) = poststart_hooks(saved) else {
         return Ok(());
     };
     let state = saved.hook_state("running");
+    let ended = || {
+        let endings = endings?;
+        let what = format!("run of container \"{}\"", saved.id);
+        endings
+            .ending()
+            .map(|sig| endings.error(&what, "its poststart hooks", sig))
+    };
     if !poststart_failure_fails_start(saved) {
-        crate::hooks::run_all_warn("poststart", hooks, &state);
-    } else if let Err(e) = crate::hooks::run_all("poststart", hooks, &state) {
+        crate::hooks::run_all_warn_meanwhile("poststart", hooks, &state, &ended);
+    } else if let Err(e) = crate::hooks::run_all_unless("poststart", hooks, &state, &ended) {
         if let Err(kill) = super::delete::kill_and_wait(saved) {
             crate::log::warn(&format!("stop the container after its failed poststart hook: {kill}"));
         }
+        return Err(e);
+    }
+    if let Some(e) = ended() {
         return Err(e);
     }
     crate::log::step("poststart hooks run");
@@ -171,14 +191,15 @@ fn poststart_hooks(saved: &Saved) -> Option<&[oci_spec::runtime::Hook]> {
 /// init; its exec then closes the write end (success) or it writes the error.
 /// The fifo is removed only afterwards, since the init opens it by name after Ready.
 /// With `early_fifo` (`run`), the init went on at once, and may have exec'd,
-/// and its program ended, by now. With `fg` (a foreground `run`), a signal
-/// that asks husk to end ends the wait once the process has had its grace.
+/// and its program ended, by now. With `endings` (`run`), a signal that asks
+/// husk to end ends the wait (in the foreground, once the process has had
+/// its grace).
 fn release(
     dir: &Path,
     saved: &Saved,
     early_fifo: Option<OwnedFd>,
     pidfd: &OwnedFd,
-    fg: Option<&Foreground>,
+    endings: Option<Endings>,
 ) -> Result<()> {
     let fifo_path = dir.join(FIFO);
     let opened_first = early_fifo.is_some();
@@ -189,7 +210,7 @@ fn release(
     // The init runs the startContainer hooks now: as long as their timeouts more.
     let hooks = saved.hooks.as_ref().and_then(|h| h.start_container().as_deref());
     let bound = super::wait::with_hooks(super::wait::setup_timeout()?, hooks.unwrap_or(&[]));
-    let result = await_exec(&fifo, pidfd, saved, opened_first, fg, bound);
+    let result = await_exec(&fifo, pidfd, saved, opened_first, endings, bound);
     match std::fs::remove_file(&fifo_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).context(|| format!("remove {}", fifo_path.display()))
@@ -238,7 +259,7 @@ fn await_exec(
     pidfd: &OwnedFd,
     saved: &Saved,
     opened_first: bool,
-    fg: Option<&Foreground>,
+    endings: Option<Endings>,
     bound: Option<Duration>,
 ) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -268,8 +289,11 @@ fn await_exec(
                         why.unwrap_or_else(|| "container init exited before it could start".into()),
                     ));
                 }
-                InitProgress::Waiting => match (fg.and_then(Foreground::unstarted_end), bound) {
-                    (Some(sig), _) => return Err(super::create::unstarted("run", &saved.id, sig)),
+                InitProgress::Waiting => match (endings.and_then(|e| Some((e, e.ending()?))), bound) {
+                    (Some((endings, sig)), _) => {
+                        let what = format!("run of container \"{}\"", saved.id);
+                        return Err(endings.error(&what, "the container's process", sig));
+                    }
                     (None, Some(bound)) if deadline.is_some_and(|by| std::time::Instant::now() >= by) => {
                         let _ = sys::pidfd_send_signal(pidfd, libc::SIGKILL);
                         return Err(super::wait::stalled("container init", bound));

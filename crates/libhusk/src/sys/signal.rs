@@ -24,6 +24,16 @@ pub fn take_pending(set: &SigSet) -> io::Result<libc::c_int> {
     check_int(unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &now) })
 }
 
+/// Whether this process ignores `sig` (its action is SIG_IGN).
+pub fn is_ignored(sig: libc::c_int) -> bool {
+    // SAFETY: with a null new action, sigaction only writes the current one
+    // into a live local.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut action) == 0 && action.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Has the process that `cmd` spawns get `sig` when the thread that spawned it
 /// exits (PR_SET_PDEATHSIG, set in the child between fork and exec).
 pub fn parent_death_signal(cmd: &mut Command, sig: Signal) {
@@ -85,6 +95,18 @@ mod tests {
         kill(std::process::id() as libc::pid_t, 0).unwrap();
         let e = kill(i32::MAX, 0).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ESRCH));
+    }
+
+    #[test]
+    fn an_ignored_signal_is_told_from_a_handled_one() {
+        // SAFETY: SIGXFSZ's action is this test's alone; it is put back.
+        let old = unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+        assert!(is_ignored(libc::SIGXFSZ));
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_DFL) };
+        assert!(!is_ignored(libc::SIGXFSZ));
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGXFSZ, old) };
     }
 
     #[test]
