@@ -214,16 +214,29 @@ fn a_failed_poststart_hook_of_a_1_3_config_fails_start_and_stops_the_container()
     b.delete_once_stopped("p");
 
     std::fs::remove_file(out.join("ran")).unwrap();
-    let o = b.run("r");
+    // Neither leaves a pid file naming the dead init (review 53 F1).
+    let pid_file = out.join("run.pid");
+    let pid_file = pid_file.to_str().unwrap();
+    let o = b.husk(&["run", "--pid-file", pid_file, "--bundle", b.dir.to_str().unwrap(), "r"]);
     assert!(!o.status.success(), "run succeeded");
+    assert!(!Path::new(pid_file).exists(), "run left its pid file");
     assert!(
         stderr(&o).contains("poststart hook /bin/sh: exit status 1"),
         "{}",
         stderr(&o)
     );
     b.assert_gone("r");
-    let o = b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "d"]);
+    let o = b.husk(&[
+        "run",
+        "-d",
+        "--pid-file",
+        pid_file,
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "d",
+    ]);
     assert!(!o.status.success(), "run -d succeeded");
+    assert!(!Path::new(pid_file).exists(), "run -d left its pid file");
     b.assert_gone("d");
     assert_eq!(read(&out, "ran"), "first\nfailing\n".repeat(2));
 }

@@ -1135,23 +1135,29 @@ fn bundle_whose_hook_stops_the_init(name: &str, kind: &str) -> Bundle {
     b
 }
 
-/// `husk` (as `args` say) spawned with no stdio, for a test to signal.
+/// `husk` (as `args` say) spawned for a test to signal, its stderr to
+/// `husk.err` in the bundle.
 fn spawn_husk(b: &Bundle, args: &[&str]) -> std::process::Child {
     let mut husk = b.husk_command(args);
     husk.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::fs::File::create(b.dir.join("husk.err")).unwrap());
     husk.spawn().unwrap()
 }
 
-/// Waits for `husk` to die of `sig`, sent once `marker` exists.
+/// Waits for `husk` to die of `sig`, sent once `marker` exists, having
+/// said why in one line.
 #[track_caller]
-fn ends_of(husk: &mut std::process::Child, marker: &std::path::Path, sig: nix::sys::signal::Signal) {
+fn ends_of(b: &Bundle, husk: &mut std::process::Child, marker: &std::path::Path, sig: nix::sys::signal::Signal) {
     use std::os::unix::process::ExitStatusExt;
     wait_for_file(marker, Duration::from_secs(20));
     send_signal(husk, sig);
     let status = wait_within(husk, Duration::from_secs(15), "husk after an ending signal");
     assert_eq!(status.signal(), Some(sig as i32), "did not die of {sig}: {status}");
+    let err = std::fs::read_to_string(b.dir.join("husk.err")).unwrap();
+    let said = format!("{sig} came before");
+    assert!(err.contains(&said) && err.contains("what was made is undone"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.contains(&said)).count(), 1, "{err}");
 }
 
 /// A create or `run -d` ended by SIGTERM, SIGINT or SIGHUP while it set the
@@ -1187,7 +1193,7 @@ fn create_and_run_d_ended_by_a_signal_during_setup_leave_nothing() {
             _ => vec!["create", "--bundle", &bundle, "e"],
         };
         let mut husk = spawn_husk(&b, &args);
-        ends_of(&mut husk, &marker, sig);
+        ends_of(&b, &mut husk, &marker, sig);
         b.assert_gone("e");
         if waiting_for == "hook" {
             let hook = std::fs::read_to_string(&marker).unwrap();
@@ -1228,7 +1234,9 @@ fn a_create_whose_caller_ignores_sighup_is_not_ended_by_it() {
 }
 
 /// `run -d` ended while a poststart hook runs (the program runs by then):
-/// the container is killed and removed, as when the hook fails.
+/// the container is killed and removed, as when the hook fails, and its
+/// pid file, written when the container was made, goes too (it named a
+/// dead init's pid, free for another process; review 53 F1).
 #[test]
 fn run_d_ended_by_a_signal_during_its_poststart_hooks_leaves_nothing() {
     let mut b = Bundle::new("poststart-ended");
@@ -1237,7 +1245,18 @@ fn run_d_ended_by_a_signal_during_its_poststart_hooks_leaves_nothing() {
     b.config["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
     b.config["process"]["args"] = serde_json::json!(["sleep", "30"]);
     b.save();
-    let mut run = spawn_husk(&b, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "p"]);
-    ends_of(&mut run, &marker, nix::sys::signal::Signal::SIGTERM);
+    let pid_file = b.dir.join("p.pid");
+    let args = [
+        "run",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "p",
+    ];
+    let mut run = spawn_husk(&b, &args);
+    ends_of(&b, &mut run, &marker, nix::sys::signal::Signal::SIGTERM);
     b.assert_gone("p");
+    assert!(!pid_file.exists(), "the pid file of a run that failed is left");
 }

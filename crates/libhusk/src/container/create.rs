@@ -848,6 +848,11 @@ fn next_from_init(c: Creating, to_init: &InitParent, bound: Option<std::time::Du
 /// Commits the ready container's record (and the pid file), then lets the
 /// init go on; for `run`, what it takes before (see `EarlyStart`).
 fn commit(c: Creating, init: &Cloned, saved: &Saved, early_reader: Option<OwnedFd>) -> Result<Option<EarlyStart>> {
+    // The last moment at which an ending signal undoes the create: once the
+    // init is let go, the container is made.
+    if let Some(e) = c.caller.ended(&c.args.id) {
+        return Err(e);
+    }
     c.locked.commit(saved)?;
     if let Some(p) = &c.args.pid_file {
         let path = absolute(p)?;

@@ -8,7 +8,7 @@
 //! container with its cgroup and state for `delete`, and the network devices
 //! it had moved in were lost with the namespace (review 51b, L2).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
@@ -64,9 +64,13 @@ impl Endings<'_> {
                 "{what}: {sig} came, and {process} had not started within {}s",
                 super::foreground::GRACE.as_secs()
             )),
-            Endings::Held(_) => Error::new(format!(
-                "{what}: {sig} came before {process} ran; what was made is undone"
-            )),
+            Endings::Held(held) => {
+                let e = Error::new(format!(
+                    "{what}: {sig} came before {process} ran; what was made is undone"
+                ));
+                held.said.replace(Some(e.to_string()));
+                e
+            }
         }
     }
 }
@@ -80,6 +84,9 @@ impl Endings<'_> {
 pub(crate) struct Held {
     set: SigSet,
     taken: Cell<Option<Signal>>,
+    /// The error the signal made, logged if the signal then ends husk
+    /// (its caller would never print it).
+    said: RefCell<Option<String>>,
 }
 
 impl Held {
@@ -98,6 +105,7 @@ impl Held {
         Held {
             set,
             taken: Cell::new(None),
+            said: RefCell::new(None),
         }
     }
 
@@ -167,6 +175,10 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(sig) = self.taken.take() {
+            if sys::signal::is_default(sig as libc::c_int) {
+                let said = self.said.take();
+                crate::log::error(&said.unwrap_or_else(|| format!("{sig} came: what was made is undone")));
+            }
             // Pending again (blocked still), delivered as we unblock it.
             let _ = sys::signal::kill(std::process::id() as libc::pid_t, sig as libc::c_int);
         }

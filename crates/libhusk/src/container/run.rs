@@ -27,7 +27,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     if args.detach {
         let held = Held::unheld();
         let s = spawn(store, &args.create, mode, Caller::Run(Endings::Held(&held)))?;
-        return start_detached(store, s, held).map(|()| 0);
+        return start_detached(store, s, held, args.create.pid_file.as_deref()).map(|()| 0);
     }
     // Held by `spawn` once it has read the bundle.
     let foreground = Foreground::unheld();
@@ -54,6 +54,7 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
         Ok((master, relay)) => foreground.wait(saved.pid, master, relay),
         Err(e) => {
             kill_and_reap(saved.pid, Some(&saved.cgroup));
+            remove_pid_file(args.create.pid_file.as_deref(), saved.pid);
             Err(e)
         }
     };
@@ -67,9 +68,9 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
 
 /// Starts the program, and relays its notifications until READY=1 with
 /// the lock let go. A container that cannot be started, or whose relay
-/// fails, is killed and removed; so is one whose start an ending signal
-/// `held` ended before the poststart hooks were done.
-fn start_detached(store: &Store, spawned: Spawned, held: Held) -> Result<()> {
+/// fails, is killed and removed (and its `pid_file`); so is one whose start
+/// an ending signal `held` ended before the poststart hooks were done.
+fn start_detached(store: &Store, spawned: Spawned, held: Held, pid_file: Option<&std::path::Path>) -> Result<()> {
     let Spawned {
         locked, saved, early, ..
     } = spawned;
@@ -79,6 +80,7 @@ fn start_detached(store: &Store, spawned: Spawned, held: Held) -> Result<()> {
         Ok(n) => n,
         Err(e) => {
             let _ = kill_and_wait(&saved).and_then(|()| remove_container(locked, &saved));
+            remove_pid_file(pid_file, saved.pid);
             return Err(e);
         }
     };
@@ -99,8 +101,21 @@ fn start_detached(store: &Store, spawned: Spawned, held: Held) -> Result<()> {
         // Only once it is known to be ours: a `delete -f` and a `create` may
         // have made another under its id, and cgroup, meanwhile.
         let _ = remove_unless_replaced(store, &saved, None, true);
+        remove_pid_file(pid_file, saved.pid);
     }
     relayed
+}
+
+/// A failed run's pid file goes while it names the container's init: a
+/// caller told of the failure must not find a pid that another process may
+/// take (runc writes it only once the run has succeeded).
+fn remove_pid_file(pid_file: Option<&std::path::Path>, pid: libc::pid_t) {
+    let Some(path) = pid_file.and_then(|p| super::create::absolute(p).ok()) else {
+        return;
+    };
+    if std::fs::read_to_string(&path).is_ok_and(|text| text.trim() == pid.to_string()) {
+        let _ = std::fs::remove_file(&path);
+    }
 }
 
 /// The pty sized as the caller's terminal before the process starts: `wait`

@@ -24,14 +24,24 @@ pub fn take_pending(set: &SigSet) -> io::Result<libc::c_int> {
     check_int(unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &now) })
 }
 
-/// Whether this process ignores `sig` (its action is SIG_IGN).
-pub fn is_ignored(sig: libc::c_int) -> bool {
+/// This process's action for `sig`: SIG_DFL, SIG_IGN or a handler.
+fn action(sig: libc::c_int) -> Option<libc::sighandler_t> {
     // SAFETY: with a null new action, sigaction only writes the current one
     // into a live local.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut action) == 0 && action.sa_sigaction == libc::SIG_IGN
+        (libc::sigaction(sig, std::ptr::null(), &mut action) == 0).then_some(action.sa_sigaction)
     }
+}
+
+/// Whether this process ignores `sig` (its action is SIG_IGN).
+pub fn is_ignored(sig: libc::c_int) -> bool {
+    action(sig) == Some(libc::SIG_IGN)
+}
+
+/// Whether `sig` takes its default action here (no handler, not ignored).
+pub fn is_default(sig: libc::c_int) -> bool {
+    action(sig) == Some(libc::SIG_DFL)
 }
 
 /// Has the process that `cmd` spawns get `sig` when the thread that spawned it
@@ -101,10 +111,10 @@ mod tests {
     fn an_ignored_signal_is_told_from_a_handled_one() {
         // SAFETY: SIGXFSZ's action is this test's alone; it is put back.
         let old = unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-        assert!(is_ignored(libc::SIGXFSZ));
+        assert!(is_ignored(libc::SIGXFSZ) && !is_default(libc::SIGXFSZ));
         // SAFETY: as above.
         unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_DFL) };
-        assert!(!is_ignored(libc::SIGXFSZ));
+        assert!(!is_ignored(libc::SIGXFSZ) && is_default(libc::SIGXFSZ));
         // SAFETY: as above.
         unsafe { libc::signal(libc::SIGXFSZ, old) };
     }
