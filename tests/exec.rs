@@ -673,25 +673,10 @@ fn a_sigterm_before_the_exec_process_runs_still_reaches_it() {
     b.script("sleep 1000");
     assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
     let err = b.dir.join("exec.err");
-    let delay = "inject=execve:delay_enter=1500000";
     // No long child: strace follows it and waits for it to end.
     let script = "trap 'exit 7' TERM; while :; do sleep 0.1; done";
-    let mut exec = b
-        .husk_under_strace(
-            &["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", delay],
-            &["exec", "c", "sh", "-c", script],
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let husk = husk_holding_a_child_in_execve(&exec);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(husk as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = wait_within(&mut exec, Duration::from_secs(20), "exec after SIGTERM");
+    let stderr = std::fs::File::create(&err).unwrap();
+    let status = exec_termed_in_its_execve(&b, &["exec", "c", "sh", "-c", script], 1500, stderr.into());
     let text = std::fs::read_to_string(&err).unwrap();
     assert!(!text.contains("came, and"), "{text}");
     assert!(
@@ -709,6 +694,34 @@ fn a_sigterm_before_the_exec_process_runs_still_reaches_it() {
     }
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
+}
+
+/// Runs husk `args` (an exec) under strace, which holds the execve of its
+/// children for `delay_ms`, and sends husk SIGTERM once a child is held
+/// there; how strace (which ends as husk did) ended.
+fn exec_termed_in_its_execve(
+    b: &Bundle,
+    args: &[&str],
+    delay_ms: u64,
+    stderr: std::process::Stdio,
+) -> std::process::ExitStatus {
+    let delay = format!("inject=execve:delay_enter={}", delay_ms * 1000);
+    let mut exec = b
+        .husk_under_strace(
+            &["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", &delay],
+            args,
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let husk = husk_holding_a_child_in_execve(&exec);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(husk as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_within(&mut exec, Duration::from_secs(20), "exec after SIGTERM")
 }
 
 /// The pid of the husk that `strace` runs, once a child of it is held in
@@ -746,24 +759,9 @@ fn a_detached_exec_ended_by_a_signal_leaves_no_process_to_run_later() {
     b.script("sleep 1000");
     assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
     let witness = "/tmp/exec-d-ended-ran";
-    let delay = "inject=execve:delay_enter=3000000";
     let begun = Instant::now();
-    let mut exec = b
-        .husk_under_strace(
-            &["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", delay],
-            &["exec", "-d", "c", "touch", witness],
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let husk = husk_holding_a_child_in_execve(&exec);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(husk as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = wait_within(&mut exec, Duration::from_secs(20), "exec -d after SIGTERM");
+    let args = ["exec", "-d", "c", "touch", witness];
+    let status = exec_termed_in_its_execve(&b, &args, 3000, std::process::Stdio::null());
     assert!(
         std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGTERM) || status.code() == Some(143),
         "exec -d did not die of the SIGTERM: {status}"
