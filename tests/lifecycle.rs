@@ -1260,3 +1260,90 @@ fn run_d_ended_by_a_signal_during_its_poststart_hooks_leaves_nothing() {
     b.assert_gone("p");
     assert!(!pid_file.exists(), "the pid file of a run that failed is left");
 }
+
+/// A create that failed on its own while an ending signal was pending (held,
+/// not yet taken) died of the signal before it could say why (review 53b,
+/// G2): its error is logged first. Here it waits for a console socket that
+/// never accepts (10 s), and SIGTERM comes meanwhile.
+#[test]
+fn a_create_that_fails_with_a_signal_pending_still_says_why() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::ExitStatusExt;
+    let mut b = Bundle::new("pending-says-why");
+    b.config["process"]["terminal"] = serde_json::json!(true);
+    b.save();
+    let socket = b.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // SAFETY: listen() again on our own socket only sets its backlog: one
+    // waiting connection fills it, and the next waits.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let _filler = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let args = [
+        "create",
+        "--console-socket",
+        socket.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "w",
+    ];
+    let mut create = spawn_husk(&b, &args);
+    // Once it waits in connect (42; bounded by SO_SNDTIMEO), poll (7) or ppoll (271).
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while !std::fs::read_to_string(format!("/proc/{}/syscall", create.id()))
+        .is_ok_and(|s| ["42 ", "7 ", "271 "].iter().any(|n| s.starts_with(n)))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "create never waited for the socket"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    send_signal(&create, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_within(&mut create, Duration::from_secs(30), "create");
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status}");
+    let err = std::fs::read_to_string(b.dir.join("husk.err")).unwrap();
+    assert!(err.contains("--console-socket"), "nothing said: {err:?}");
+    b.assert_gone("w");
+}
+
+/// An init that died between the commit of its state, which wrote the pid
+/// file, and the word that lets it go on (strace holds that send; the test
+/// kills the init meanwhile) failed the create, and left the pid file
+/// naming the dead init (review 53b, G1): it goes with the rest.
+#[test]
+fn a_create_whose_init_dies_as_it_commits_leaves_no_pid_file() {
+    let b = Bundle::new("commit-died");
+    let pid_file = b.dir.join("s.pid");
+    let mut create = b
+        .husk_under_strace(
+            &[
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=sendto",
+                "-e",
+                "inject=sendto:delay_enter=1500000",
+            ],
+            &[
+                "create",
+                "--pid-file",
+                pid_file.to_str().unwrap(),
+                "--bundle",
+                b.dir.to_str().unwrap(),
+                "s",
+            ],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&pid_file, Duration::from_secs(20));
+    let init: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let status = wait_within(&mut create, Duration::from_secs(30), "create");
+    assert!(!status.success(), "create of a dead init succeeded");
+    assert!(!pid_file.exists(), "the pid file names the dead init {init}");
+    b.assert_gone("s");
+}

@@ -854,17 +854,32 @@ fn commit(c: Creating, init: &Cloned, saved: &Saved, early_reader: Option<OwnedF
         return Err(e);
     }
     c.locked.commit(saved)?;
-    if let Some(p) = &c.args.pid_file {
-        let path = absolute(p)?;
-        state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
-    }
     let early = match early_reader {
         Some(fifo) => Some(EarlyStart::new(fifo, saved.pid)?),
         None => None,
     };
-    detach(&init.to_init)?;
+    if let Some(p) = &c.args.pid_file {
+        let path = absolute(p)?;
+        state::write_atomic(&path, saved.pid.to_string().as_bytes(), 0o644)?;
+    }
+    // An init that died meanwhile (the OOM killer, a host kill) fails the
+    // create: its pid, free for another process, must not stay in the file.
+    detach(&init.to_init).inspect_err(|_| remove_pid_file(c.args.pid_file.as_deref(), saved.pid))?;
     log::step("state committed, init detached");
     Ok(early)
+}
+
+/// The pid file of a create or run that failed once it was written goes,
+/// while it names the container's init: a caller told of the failure must
+/// not find a pid that another process may take (runc writes it only once
+/// it has succeeded).
+pub(super) fn remove_pid_file(pid_file: Option<&Path>, pid: libc::pid_t) {
+    let Some(path) = pid_file.and_then(|p| absolute(p).ok()) else {
+        return;
+    };
+    if std::fs::read_to_string(&path).is_ok_and(|text| text.trim() == pid.to_string()) {
+        let _ = std::fs::remove_file(&path);
+    }
 }
 
 /// The NOTIFY_SOCKET directory inside the state directory, cloned here for
@@ -1024,7 +1039,9 @@ pub fn create(store: &Store, args: &CreateOptions, mode: Mode) -> Result<libc::p
     crate::process::seal::ensure_sealed()?;
     // Taken again, once what was made is undone, if one ended the create.
     let held = Held::unheld();
-    spawn(store, args, mode, Caller::Create(&held)).map(|s| s.saved.pid)
+    let created = spawn(store, args, mode, Caller::Create(&held)).map(|s| s.saved.pid);
+    held.outcome(&created);
+    created
 }
 
 #[cfg(test)]

@@ -82,10 +82,11 @@ impl Endings<'_> {
 /// what the command made is undone (a shell's `husk create` ended by ^C
 /// still dies of SIGINT).
 pub(crate) struct Held {
-    set: SigSet,
+    /// Empty once let go.
+    set: Cell<SigSet>,
     taken: Cell<Option<Signal>>,
-    /// The error the signal made, logged if the signal then ends husk
-    /// (its caller would never print it).
+    /// The command's error, logged if a signal then ends husk: its caller
+    /// would never print it.
     said: RefCell<Option<String>>,
 }
 
@@ -103,7 +104,7 @@ impl Held {
             }
         }
         Held {
-            set,
+            set: Cell::new(set),
             taken: Cell::new(None),
             said: RefCell::new(None),
         }
@@ -111,13 +112,39 @@ impl Held {
 
     pub(crate) fn hold(&self) -> crate::Result<()> {
         use crate::error::Context;
-        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&self.set), None)
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&self.set.get()), None)
             .map_err(std::io::Error::from)
             .context(|| "block signals".into())
     }
 
     fn is_empty(&self) -> bool {
-        ENDING.iter().all(|sig| !self.set.contains(*sig))
+        ENDING.iter().all(|sig| !self.set.get().contains(*sig))
+    }
+
+    /// The command's outcome: its error is what is logged should a signal,
+    /// taken or still pending, end husk as the signals are let go.
+    pub(crate) fn outcome<T>(&self, result: &crate::Result<T>) {
+        self.said.replace(result.as_ref().err().map(|e| e.to_string()));
+    }
+
+    /// Lets the signals through now, a signal that came first raised again
+    /// (after its error is logged, when it will end husk).
+    pub(crate) fn let_go(&self) {
+        let set = self.set.replace(SigSet::empty());
+        let pending = || {
+            sys::signal::take_pending(&set)
+                .ok()
+                .and_then(|s| Signal::try_from(s).ok())
+        };
+        if let Some(sig) = self.taken.take().or_else(pending) {
+            let said = self.said.take();
+            if let (true, Some(said)) = (sys::signal::is_default(sig as libc::c_int), said) {
+                crate::log::error(&said);
+            }
+            // Pending again (blocked still), delivered as we unblock it.
+            let _ = sys::signal::kill(std::process::id() as libc::pid_t, sig as libc::c_int);
+        }
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
     }
 
     /// As [`Endings::until_readable`]: the first ending signal ends the wait.
@@ -129,7 +156,7 @@ impl Held {
         let signals = match self.is_empty() {
             true => None,
             // None: the receive then waits as it would without us.
-            false => SignalFd::with_flags(&self.set, flags).ok(),
+            false => SignalFd::with_flags(&self.set.get(), flags).ok(),
         };
         loop {
             let timeout = match deadline {
@@ -164,7 +191,7 @@ impl Held {
     /// be raised again). Never waits.
     fn came(&self) -> Option<Signal> {
         if self.taken.get().is_none() && !self.is_empty() {
-            if let Ok(signo) = sys::signal::take_pending(&self.set) {
+            if let Ok(signo) = sys::signal::take_pending(&self.set.get()) {
                 self.taken.set(Signal::try_from(signo).ok());
             }
         }
@@ -174,14 +201,6 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(sig) = self.taken.take() {
-            if sys::signal::is_default(sig as libc::c_int) {
-                let said = self.said.take();
-                crate::log::error(&said.unwrap_or_else(|| format!("{sig} came: what was made is undone")));
-            }
-            // Pending again (blocked still), delivered as we unblock it.
-            let _ = sys::signal::kill(std::process::id() as libc::pid_t, sig as libc::c_int);
-        }
-        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&self.set), None);
+        self.let_go();
     }
 }

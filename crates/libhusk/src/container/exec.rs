@@ -93,24 +93,31 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     if let Some(held) = &held {
         held.hold()?;
     }
-    let joiner = clone_joiner(&planned, a, &entry, console_end, &cgroup)?;
-    // The joiner goes into the container's cgroups, and the exec process it
-    // starts is born there. Unprivileged, the cgroups are usually not ours to
-    // write: best effort then, unless --cgroup asked for a particular one.
-    if !joiner.self_placed {
-        let best_effort = planned.rootless && sub_cgroups == SubCgroups::None;
-        place_joiner(&joiner, &cgroup, saved.pid, best_effort)?;
-        crate::log::step("joiner placed in the container's cgroups");
-    }
-    let pid = await_exec_process(a, &joiner, endings, setup_bound)?;
-    if let Some(p) = &a.pid_file {
-        if let Err(e) = write_pid_file(p, pid) {
-            // A caller told of a failure must not find the process running
-            // (as runc): it would never be waited for, nor killed.
-            end_exec_process(pid);
-            return Err(e);
+    let started = (|| {
+        let joiner = clone_joiner(&planned, a, &entry, console_end, &cgroup)?;
+        // The joiner goes into the container's cgroups, and the exec process it
+        // starts is born there. Unprivileged, the cgroups are usually not ours to
+        // write: best effort then, unless --cgroup asked for a particular one.
+        if !joiner.self_placed {
+            let best_effort = planned.rootless && sub_cgroups == SubCgroups::None;
+            place_joiner(&joiner, &cgroup, saved.pid, best_effort)?;
+            crate::log::step("joiner placed in the container's cgroups");
         }
+        let pid = await_exec_process(a, &joiner, endings, setup_bound)?;
+        if let Some(p) = &a.pid_file {
+            if let Err(e) = write_pid_file(p, pid) {
+                // A caller told of a failure must not find the process running
+                // (as runc): it would never be waited for, nor killed.
+                end_exec_process(pid);
+                return Err(e);
+            }
+        }
+        Ok(pid)
+    })();
+    if let Some(held) = &held {
+        held.outcome(&started);
     }
+    let pid = started?;
     match foreground {
         None => Ok(0),
         Some(fg) => {

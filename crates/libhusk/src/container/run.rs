@@ -1,6 +1,6 @@
 //! `run`: create and start, then in the foreground wait and delete.
 
-use super::create::{spawn, Caller, Spawned};
+use super::create::{remove_pid_file, spawn, Caller, Spawned};
 use super::delete::{kill_and_wait, remove_container, remove_unless_replaced};
 use super::start::{poststart, relay_until_ready, start_in_foreground, start_process};
 use super::wait::kill_and_reap;
@@ -26,8 +26,11 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     super::hold_passed_fds(args.create.preserve_fds, super::listen_fds())?;
     if args.detach {
         let held = Held::unheld();
-        let s = spawn(store, &args.create, mode, Caller::Run(Endings::Held(&held)))?;
-        return start_detached(store, s, held, args.create.pid_file.as_deref()).map(|()| 0);
+        let pid_file = args.create.pid_file.as_deref();
+        let ran = spawn(store, &args.create, mode, Caller::Run(Endings::Held(&held)))
+            .and_then(|s| start_detached(store, s, &held, pid_file));
+        held.outcome(&ran);
+        return ran.map(|()| 0);
     }
     // Held by `spawn` once it has read the bundle.
     let foreground = Foreground::unheld();
@@ -70,12 +73,12 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
 /// the lock let go. A container that cannot be started, or whose relay
 /// fails, is killed and removed (and its `pid_file`); so is one whose start
 /// an ending signal `held` ended before the poststart hooks were done.
-fn start_detached(store: &Store, spawned: Spawned, held: Held, pid_file: Option<&std::path::Path>) -> Result<()> {
+fn start_detached(store: &Store, spawned: Spawned, held: &Held, pid_file: Option<&std::path::Path>) -> Result<()> {
     let Spawned {
         locked, saved, early, ..
     } = spawned;
     log::begin("start");
-    let endings = Endings::Held(&held);
+    let endings = Endings::Held(held);
     let notifications = match start_process(&locked.dir, &saved, early, Some(endings)) {
         Ok(n) => n,
         Err(e) => {
@@ -91,7 +94,7 @@ fn start_detached(store: &Store, spawned: Spawned, held: Held, pid_file: Option<
         Ok(()) => {
             // Started: as before `run -d` held them, a signal that comes
             // while it waits for READY=1 ends husk, the container running.
-            drop(held);
+            held.let_go();
             relay_until_ready(notifications)
         }
         // `held` raises its signal once the container is removed.
@@ -104,18 +107,6 @@ fn start_detached(store: &Store, spawned: Spawned, held: Held, pid_file: Option<
         remove_pid_file(pid_file, saved.pid);
     }
     relayed
-}
-
-/// A failed run's pid file goes while it names the container's init: a
-/// caller told of the failure must not find a pid that another process may
-/// take (runc writes it only once the run has succeeded).
-fn remove_pid_file(pid_file: Option<&std::path::Path>, pid: libc::pid_t) {
-    let Some(path) = pid_file.and_then(|p| super::create::absolute(p).ok()) else {
-        return;
-    };
-    if std::fs::read_to_string(&path).is_ok_and(|text| text.trim() == pid.to_string()) {
-        let _ = std::fs::remove_file(&path);
-    }
 }
 
 /// The pty sized as the caller's terminal before the process starts: `wait`
