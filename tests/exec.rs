@@ -612,10 +612,7 @@ fn an_exec_that_never_starts_its_process_ends_on_sigterm() {
 /// it, exec fails, detached or not, and its program never runs.
 #[test]
 fn an_exec_whose_process_makes_no_progress_fails_within_the_setup_bound() {
-    let mut b = Bundle::new("exec-stalled");
-    b.config["root"]["readonly"] = json!(false);
-    b.script("sleep 1000");
-    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let b = running_with_room_for_a_witness("exec-stalled");
     let witness = "/tmp/exec-stalled-ran";
     for detach in [true, false] {
         assert_ok(&b.husk(&["pause", "c"]));
@@ -644,22 +641,38 @@ fn an_exec_whose_process_makes_no_progress_fails_within_the_setup_bound() {
         );
         assert_ok(&b.husk(&["resume", "c"]));
         std::thread::sleep(Duration::from_millis(300));
-        let o = b.husk(&[
-            "exec",
-            "c",
-            "sh",
-            "-c",
-            &format!("test -e {witness} && echo ran || echo not"),
-        ]);
-        assert_eq!(stdout(&o).trim(), "not", "the program of a failed exec ran");
+        assert_witness_absent(&b, witness);
         let o = b.husk(&["ps", "--format", "json", "c"]);
         let pids: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(pids.len(), 1, "processes left in the container: {pids:?}");
     }
-    // The witness can be made: its absence says something.
-    assert_ok(&b.husk(&["exec", "c", "touch", witness]));
+    assert_witness_can_be_made(&b, witness);
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
+}
+
+/// A running container `c` (its init sleeps) whose root is writable, for
+/// an exec's witness file (husk spec's root is read-only).
+fn running_with_room_for_a_witness(name: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.config["root"]["readonly"] = json!(false);
+    b.script("sleep 1000");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    b
+}
+
+/// The program of an exec that failed did not make `witness` in `c`.
+#[track_caller]
+fn assert_witness_absent(b: &Bundle, witness: &str) {
+    let test = format!("test -e {witness} && echo ran || echo not");
+    let o = b.husk(&["exec", "c", "sh", "-c", &test]);
+    assert_eq!(stdout(&o).trim(), "not", "the program of a failed exec ran");
+}
+
+/// `witness` can be made in `c`: its absence said something.
+#[track_caller]
+fn assert_witness_can_be_made(b: &Bundle, witness: &str) {
+    assert_ok(&b.husk(&["exec", "c", "touch", witness]));
 }
 
 /// A SIGTERM that comes while the exec process is on its way to execve
@@ -754,10 +767,7 @@ fn husk_holding_a_child_in_execve(strace: &std::process::Child) -> u32 {
 /// signal as before.
 #[test]
 fn a_detached_exec_ended_by_a_signal_leaves_no_process_to_run_later() {
-    let mut b = Bundle::new("exec-d-ended");
-    b.config["root"]["readonly"] = json!(false);
-    b.script("sleep 1000");
-    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let b = running_with_room_for_a_witness("exec-d-ended");
     let witness = "/tmp/exec-d-ended-ran";
     let begun = Instant::now();
     let args = ["exec", "-d", "c", "touch", witness];
@@ -768,17 +778,9 @@ fn a_detached_exec_ended_by_a_signal_leaves_no_process_to_run_later() {
     );
     // Past the delay, when a process left would have run the program.
     std::thread::sleep(Duration::from_secs(4).saturating_sub(begun.elapsed()));
-    let o = b.husk(&[
-        "exec",
-        "c",
-        "sh",
-        "-c",
-        &format!("test -e {witness} && echo ran || echo not"),
-    ]);
-    assert_eq!(stdout(&o).trim(), "not", "the program of the ended exec ran");
+    assert_witness_absent(&b, witness);
     assert_eq!(b.processes().len(), 1, "processes left: {:?}", b.processes());
-    // The witness can be made: its absence says something.
-    assert_ok(&b.husk(&["exec", "c", "touch", witness]));
+    assert_witness_can_be_made(&b, witness);
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
