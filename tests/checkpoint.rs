@@ -601,56 +601,64 @@ fn a_container_on_its_callers_terminal_is_refused_a_checkpoint_without_shell_job
 
 /// A foreground `restore` whose prestart hook never ends ends on SIGTERM
 /// (2 s later), as `run` does: it held the signal for ever (review 43b).
-/// The hook is killed, criu told the restore failed, nothing left.
+/// A detached one ends at once, then dies of the signal, as `create` does
+/// (it died halfway, leaving a record for `delete`). The hook is killed,
+/// criu told the restore failed, nothing left.
 #[test]
 #[ignore = "needs a kernel CRIU 3.17 works on: make test-checkpoint"]
-fn a_foreground_restore_held_by_a_hook_ends_on_sigterm() {
+fn a_restore_held_by_a_hook_ends_on_sigterm() {
     require_criu();
-    let (mut b, image) = checkpointed("ckpt-restore-term");
-    let image = image.to_str().unwrap();
-    let started = b.dir.join("hook-started");
-    let hook = format!("touch {}; exec sleep 1000", started.display());
-    // Tagged: assert_gone finds a hook left running.
-    let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
-    b.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", hook], "env": [marker]}]});
-    b.save();
-    let mut cmd = Command::new(HUSK);
-    let args = [
-        "restore",
-        "--image-path",
-        image,
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "c",
-    ];
-    cmd.arg("--root").arg(&b.root).args(args).current_dir(&b.dir);
-    b.tag(&mut cmd);
-    let err = b.dir.join("restore.err");
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(b.dir.join("restore.out")).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap());
-    let mut restore = cmd.spawn().expect("spawn husk restore");
-    let deadline = Instant::now() + CRIU_TIMEOUT;
-    while !started.exists() {
-        if Instant::now() > deadline || restore.try_wait().unwrap().is_some() {
-            let _ = restore.kill();
-            let _ = restore.wait();
-            panic!(
-                "the prestart hook never ran: {}",
-                std::fs::read_to_string(&err).unwrap()
-            );
+    for detach in [false, true] {
+        let (mut b, image) = checkpointed(&format!("ckpt-restore-term-{detach}"));
+        let image = image.to_str().unwrap();
+        let started = b.dir.join("hook-started");
+        let hook = format!("touch {}; exec sleep 1000", started.display());
+        // Tagged: assert_gone finds a hook left running.
+        let marker = format!("HUSK_TEST_BUNDLE={}", b.dir.display());
+        b.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", hook], "env": [marker]}]});
+        b.save();
+        let mut cmd = Command::new(HUSK);
+        let mut args = vec!["restore", "--image-path", image, "--bundle", b.dir.to_str().unwrap()];
+        if detach {
+            args.push("-d");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        args.push("c");
+        cmd.arg("--root").arg(&b.root).args(args).current_dir(&b.dir);
+        b.tag(&mut cmd);
+        let err = b.dir.join("restore.err");
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(b.dir.join("restore.out")).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap());
+        let mut restore = cmd.spawn().expect("spawn husk restore");
+        let deadline = Instant::now() + CRIU_TIMEOUT;
+        while !started.exists() {
+            if Instant::now() > deadline || restore.try_wait().unwrap().is_some() {
+                let _ = restore.kill();
+                let _ = restore.wait();
+                panic!(
+                    "the prestart hook never ran: {}",
+                    std::fs::read_to_string(&err).unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        send_signal(&restore, nix::sys::signal::Signal::SIGTERM);
+        let status = wait_within(&mut restore, Duration::from_secs(60), "restore after its SIGTERM");
+        let err = std::fs::read_to_string(&err).unwrap();
+        assert!(!status.success(), "{err}");
+        let said = match detach {
+            false => "restore of container \"c\": SIGTERM came, and the container's process had not started within 2s",
+            true => {
+                "restore of container \"c\": SIGTERM came before the container's process ran; what was made is undone"
+            }
+        };
+        assert!(err.contains(said), "detach {detach}: {err}");
+        if detach {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(libc::SIGTERM), "{status}");
+        }
+        b.assert_gone("c");
     }
-    send_signal(&restore, nix::sys::signal::Signal::SIGTERM);
-    let status = wait_within(&mut restore, Duration::from_secs(60), "restore after its SIGTERM");
-    let err = std::fs::read_to_string(&err).unwrap();
-    assert!(!status.success(), "{err}");
-    assert!(
-        err.contains("restore of container \"c\": SIGTERM came, and the container's process had not started within 2s"),
-        "{err}"
-    );
-    b.assert_gone("c");
 }
 
 /// husk as [`husk`] does, its stdout (which a detached container keeps) to

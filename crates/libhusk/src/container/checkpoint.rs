@@ -104,7 +104,15 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     };
     let criu_opts = dump_opts(opts, &saved, &spec, &dirs)?;
     let frozen_by_criu = criu_opts.freeze_cgroup.is_some() && status == Status::Running;
-    if let Err(e) = criu::run(kind, criu_opts, &dirs, log, criu::Spawn::default(), &mut |_, _| Ok(())) {
+    if let Err(e) = criu::run(
+        kind,
+        criu_opts,
+        &dirs,
+        log,
+        criu::Spawn::default(),
+        &mut |_, _| Ok(()),
+        None,
+    ) {
         if frozen_by_criu {
             thaw_after(&saved);
         }

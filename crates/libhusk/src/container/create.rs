@@ -63,15 +63,6 @@ impl Drop for InitGuard {
     }
 }
 
-/// The error of a foreground `command` (run, restore) that `sig` ended
-/// before its process started.
-pub(super) fn unstarted(command: &str, id: &str, sig: nix::sys::signal::Signal) -> Error {
-    Error::new(format!(
-        "{command} of container \"{id}\": {sig} came, and the container's process had not started within {}s",
-        crate::container::foreground::GRACE.as_secs()
-    ))
-}
-
 /// Runs husk's own hooks of `kind` before the container's process starts;
 /// an ending signal ends them as it would the wait for the init.
 fn run_hooks(

@@ -8,8 +8,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::refuse_rootless;
-use super::create::{absolute, describe, make_cgroup, unstarted};
+use super::create::{absolute, describe, make_cgroup};
 use super::delete::remove_unless_replaced;
+use super::endings::{Endings, Held};
 use super::foreground::Foreground;
 use super::{CreateOptions, Mode};
 use crate::bail;
@@ -76,6 +77,13 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
         true => None,
         false => Some(Foreground::prepare()?),
     };
+    // Detached, an ending signal ends the restore (what it made undone),
+    // then is raised again, as for create.
+    let held = opts.detach.then(Held::unheld);
+    if let Some(held) = &held {
+        held.hold()?;
+    }
+    let endings = (held.as_ref().map(Endings::Held)).or(foreground.as_ref().map(Endings::Foreground));
     if opts.no_subreaper {
         let _ = nix::sys::prctl::set_child_subreaper(false);
     }
@@ -92,7 +100,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
                 spec: &spec,
                 locked: &locked,
                 opts,
-                foreground: foreground.as_ref(),
+                endings,
                 console: console.as_ref(),
                 dirs: &dirs,
             };
@@ -109,7 +117,11 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
             log::warn(&format!("restore: clean up the cgroup: {c}"));
         }
         let _ = locked.remove();
-        return Err(e);
+        let failed = Err(e);
+        if let Some(held) = &held {
+            held.outcome(&failed);
+        }
+        return failed;
     }
     let Some(foreground) = foreground else {
         return Ok(0);
@@ -218,10 +230,10 @@ fn make_mount_points(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<()> 
 }
 
 /// The prestart and createRuntime hooks of a restore (runc's order), their
-/// state naming `pid`, the root of the tree criu restores. A foreground
-/// restore ends them as `run` does its own (see `Foreground::unstarted_end`):
-/// a hook that never ends held its SIGTERM for ever (review 43b).
-fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>, fg: Option<&Foreground>) -> Result<()> {
+/// state naming `pid`, the root of the tree criu restores. An ending signal
+/// ends them as it does `run`'s own (see `Endings`): a hook that never ends
+/// held a foreground restore's SIGTERM for ever (review 43b).
+fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>, endings: Option<Endings>) -> Result<()> {
     let h = &plan.hooks;
     let (prestart, create_runtime) = (h.prestart().as_deref(), h.create_runtime().as_deref());
     if prestart.is_none_or(<[_]>::is_empty) && create_runtime.is_none_or(<[_]>::is_empty) {
@@ -233,9 +245,14 @@ fn run_create_hooks(plan: &Plan, saved: &Saved, pid: Option<libc::pid_t>, fg: Op
         bail!("criu's setup-namespaces notification names no process of husk's")
     };
     let state = Saved { pid, ..saved.clone() }.hook_state("created");
-    let run = |kind: &str, hooks: Option<&[oci_spec::runtime::Hook]>| match fg {
-        Some(fg) => {
-            let stop = || fg.unstarted_end().map(|sig| unstarted("restore", &saved.id, sig));
+    let run = |kind: &str, hooks: Option<&[oci_spec::runtime::Hook]>| match endings {
+        Some(endings) => {
+            let what = format!("restore of container \"{}\"", saved.id);
+            let stop = || {
+                endings
+                    .ending()
+                    .map(|sig| endings.error(&what, "the container's process", sig))
+            };
             crate::hooks::run_all_unless(kind, hooks.unwrap_or(&[]), &state, &stop)
         }
         None => crate::hooks::run_all(kind, hooks.unwrap_or(&[]), &state),
@@ -250,7 +267,8 @@ struct Restoring<'a> {
     spec: &'a oci_spec::runtime::Spec,
     locked: &'a Locked,
     opts: &'a RestoreOptions,
-    foreground: Option<&'a Foreground>,
+    /// How it watches for a signal that ends it.
+    endings: Option<Endings<'a>>,
     console: Option<&'a OwnedFd>,
     dirs: &'a criu::Dirs,
 }
@@ -295,14 +313,30 @@ fn restore_into(r: &Restoring, cgroup: &mut Box<dyn Driver>, saved: &mut Saved) 
     // that whenever husk dies from then on, `state` finds the processes
     // and `delete --force` kills them. A husk that dies before answering
     // makes criu kill them itself.
+    let what = format!("restore of container \"{}\"", saved.id);
     let mut on_notify = |script: &str, pid: Option<libc::pid_t>| -> Result<()> {
         match script {
-            "setup-namespaces" => run_create_hooks(plan, saved, pid, r.foreground),
+            "setup-namespaces" => run_create_hooks(plan, saved, pid, r.endings),
             "post-restore" => record_restored(plan, locked, saved, pid),
             _ => Ok(()),
         }
     };
-    let outcome = criu::run(ReqType::Restore, args, r.dirs, "restore.log", spawn, &mut on_notify)?;
+    let ended = |endings: Endings| {
+        endings
+            .ending()
+            .map(|sig| endings.error(&what, "the container's process", sig))
+    };
+    let stop = r.endings.map(|endings| move || ended(endings));
+    let stop = stop.as_ref().map(|s| s as &dyn Fn() -> Option<crate::Error>);
+    let outcome = criu::run(
+        ReqType::Restore,
+        args,
+        r.dirs,
+        "restore.log",
+        spawn,
+        &mut on_notify,
+        stop,
+    )?;
     drop(namespaces);
     let log_path = r.dirs.work.path.join("restore.log");
     let Some(pid) = outcome.restored_pid.filter(|&p| sys::is_own_child(p)) else {

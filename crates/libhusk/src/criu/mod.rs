@@ -1067,6 +1067,7 @@ pub fn run(
     log_name: &str,
     mut spawn: Spawn,
     on_notify: &mut dyn FnMut(&str, Option<libc::pid_t>) -> Result<()>,
+    stop: Stop<'_>,
 ) -> Result<Outcome> {
     let action = action_name(kind);
     let log_path = dirs.work.path.join(log_name);
@@ -1078,8 +1079,24 @@ pub fn run(
     // at restore hold it until they close criu's files, and they are
     // stuck for good when criu dies first. Its exit ends the wait too.
     let exited = crate::sys::pidfd_open(pid).ok();
-    let talked = converse(&client, exited.as_ref(), kind, &opts, deadline, on_notify);
+    let stopped = std::cell::Cell::new(false);
+    let stop_and_say = || {
+        let e = stop.and_then(|stop| stop());
+        stopped.set(stopped.get() || e.is_some());
+        e
+    };
+    let wait = Wait {
+        exited: exited.as_ref(),
+        deadline,
+        stop: stop.map(|_| &stop_and_say as &dyn Fn() -> Option<Error>),
+    };
+    let talked = converse(&client, &wait, kind, &opts, on_notify);
     drop(client);
+    if stopped.get() {
+        // Asked to end (a restore only: what criu made goes with the
+        // container's cgroup): criu is not waited for.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
     let left = deadline.saturating_duration_since(std::time::Instant::now());
     let code = match crate::container::wait(pid, left.max(Duration::from_secs(1))) {
         Ok(code) => code,
@@ -1181,15 +1198,28 @@ fn outcome_of(
     Ok(outcome)
 }
 
+/// Asked while husk waits for criu: an error ends the wait (and criu).
+pub type Stop<'a> = Option<&'a dyn Fn() -> Option<Error>>;
+
+/// How often a wait for criu asks its `Stop`.
+const STOP_CHECK: Duration = Duration::from_millis(20);
+
+/// What ends a wait for criu's next word: criu's exit (its pidfd), the
+/// deadline, or `stop`.
+struct Wait<'a> {
+    exited: Option<&'a OwnedFd>,
+    deadline: std::time::Instant,
+    stop: Stop<'a>,
+}
+
 /// Sends the request and answers criu's notifications until its final
 /// answer: Ok(Ok) when it succeeded, Ok(Err(why)) when criu said it failed,
 /// Err when the conversation broke (criu died, timed out, garbled).
 fn converse(
     client: &OwnedFd,
-    exited: Option<&OwnedFd>,
+    wait: &Wait,
     kind: ReqType,
     opts: &Opts,
-    deadline: std::time::Instant,
     on_notify: &mut dyn FnMut(&str, Option<libc::pid_t>) -> Result<()>,
 ) -> Result<std::result::Result<Outcome, String>> {
     send(client, &rpc::request(kind, opts))?;
@@ -1197,7 +1227,7 @@ fn converse(
     let mut refused: Option<Error> = None;
     let mut buf = vec![0u8; MAX_ANSWER];
     loop {
-        let Some((n, fd)) = receive(client, exited, &mut buf, deadline)? else {
+        let Some((n, fd)) = receive(client, wait, &mut buf)? else {
             bail!("criu ended without answering")
         };
         if n == buf.len() {
@@ -1267,22 +1297,26 @@ fn send(client: &OwnedFd, packet: &[u8]) -> Result<()> {
 /// `deadline`; None when criu closed its end or exited (pidfd `exited`
 /// readable) with nothing left to read: what it sent before it exited is
 /// in the socket already.
-fn receive(
-    client: &OwnedFd,
-    exited: Option<&OwnedFd>,
-    buf: &mut [u8],
-    deadline: std::time::Instant,
-) -> Result<Option<(usize, Option<OwnedFd>)>> {
+fn receive(client: &OwnedFd, wait: &Wait, buf: &mut [u8]) -> Result<Option<(usize, Option<OwnedFd>)>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = wait.deadline.saturating_duration_since(std::time::Instant::now());
+        // With `stop`, asked every STOP_CHECK.
+        let slice = match wait.stop {
+            Some(_) => left.min(STOP_CHECK),
+            None => left,
+        };
         let mut fds = vec![PollFd::new(client.as_fd(), PollFlags::POLLIN)];
-        if let Some(pidfd) = exited {
+        if let Some(pidfd) = wait.exited {
             fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
-            Ok(0) => bail!("criu did not answer within {TIMEOUT:?}"),
+        match poll(&mut fds, PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX)) {
+            Ok(0) if slice == left => bail!("criu did not answer within {TIMEOUT:?}"),
+            Ok(0) => match wait.stop.and_then(|stop| stop()) {
+                Some(e) => return Err(e),
+                None => continue,
+            },
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::new(format!("wait for criu: {e}"))),
