@@ -127,6 +127,11 @@ impl Held {
         self.said.replace(result.as_ref().err().map(|e| e.to_string()));
     }
 
+    /// As [`outcome`](Self::outcome), for a command that failed with `e`.
+    pub(crate) fn failed(&self, e: &Error) {
+        self.said.replace(Some(e.to_string()));
+    }
+
     /// Lets the signals through now, a signal that came first raised again
     /// (after its error is logged, when it will end husk).
     pub(crate) fn let_go(&self) {

@@ -87,8 +87,15 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
     if opts.no_subreaper {
         let _ = nix::sys::prctl::set_child_subreaper(false);
     }
-    let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
-    let locked = store.create(&opts.id)?;
+    // A held signal's error is the restore's own when it failed first.
+    let said = |e: crate::Error| {
+        if let Some(held) = &held {
+            held.failed(&e);
+        }
+        e
+    };
+    let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref()).map_err(said)?;
+    let locked = store.create(&opts.id).map_err(said)?;
     // Recorded before the cgroup exists, as create does, so that `delete`
     // finds what a killed restore made.
     let mut saved = describe(&plan, &create, None, cgroup.record());
@@ -117,11 +124,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions, mode: Mode) -> Result<i32> 
             log::warn(&format!("restore: clean up the cgroup: {c}"));
         }
         let _ = locked.remove();
-        let failed = Err(e);
-        if let Some(held) = &held {
-            held.outcome(&failed);
-        }
-        return failed;
+        return Err(said(e));
     }
     let Some(foreground) = foreground else {
         return Ok(0);
