@@ -1347,3 +1347,107 @@ fn a_create_whose_init_dies_as_it_commits_leaves_no_pid_file() {
     assert!(!pid_file.exists(), "the pid file names the dead init {init}");
     b.assert_gone("s");
 }
+
+/// Waits (bounded) until a process of the container waits on a FUSE request.
+fn wait_for_a_fuse_waiter(b: &Bundle) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let waits =
+        |pid: &i32| std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w == "request_wait_answer");
+    while !b.processes().iter().any(waits) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no process of the container came to wait on the FUSE mount"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Puts `pid` into every cgroup directory of container `id`.
+fn move_into_the_containers_cgroup(b: &Bundle, id: &str, pid: u32) {
+    let path = b.default_cgroup(id);
+    let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let hierarchies: Vec<std::path::PathBuf> = match unified {
+        true => vec!["/sys/fs/cgroup".into()],
+        false => std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect(),
+    };
+    for hierarchy in hierarchies {
+        let procs = hierarchy.join(path.trim_start_matches('/')).join("cgroup.procs");
+        if procs.exists() {
+            std::fs::write(&procs, pid.to_string()).unwrap();
+        }
+    }
+}
+
+/// A process waiting on a FUSE request cannot be frozen: the v1 freezer
+/// stays FREEZING for ever. `delete -f` froze the container's cgroup before
+/// its kill (so that nothing escapes it by forking) and waited for the
+/// freeze its whole 10 s bound: the kill that ends the FUSE daemon (a
+/// process of the container's cgroup that the end of its pid namespace does
+/// not take, as a pod's member) and with it the wait came too late, and
+/// `delete -f` failed. Now it waits a moment, then kills the frozen and the
+/// unfrozen alike.
+#[test]
+fn delete_f_ends_a_container_waiting_on_a_fuse_daemon_of_its_cgroup() {
+    let mut b = Bundle::new("fuse-waiter");
+    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
+    std::fs::create_dir_all(b.rootfs().join("fz")).unwrap();
+    let source = fuse.mountpoint.to_str().unwrap().to_string();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"destination": "/fz", "type": "bind", "source": source, "options": ["rbind"]}));
+    b.script("cat /fz/x & exec sleep 100");
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    wait_for_a_fuse_waiter(&b);
+    move_into_the_containers_cgroup(&b, "c", fuse.daemon.id());
+
+    let o = b.husk(&["delete", "--force", "c"]);
+    drop(fuse);
+    assert_ok(&o);
+    b.assert_gone("c");
+}
+
+/// What no signal ends keeps `delete -f` from ending a container: it fails
+/// after its bound, naming the process and where it waits, and the
+/// container stays for a later `delete`.
+#[test]
+fn delete_f_names_a_process_no_signal_reaches() {
+    let mut b = Bundle::new("fuse-stuck");
+    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
+    std::fs::create_dir_all(b.rootfs().join("fz")).unwrap();
+    let source = fuse.mountpoint.to_str().unwrap().to_string();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"destination": "/fz", "type": "bind", "source": source, "options": ["rbind"]}));
+    b.script("cat /fz/x & exec sleep 100");
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    wait_for_a_fuse_waiter(&b);
+
+    let stuck = b.husk(&["delete", "--force", "c"]);
+    let listed = b.husk(&["list", "-q"]);
+    drop(fuse);
+    let err = stderr(&stuck);
+    assert!(
+        !stuck.status.success(),
+        "delete -f succeeded with a process it cannot end"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("\"cat\" waits in the kernel (\"request_wait_answer\")"),
+        "{err}"
+    );
+    assert_eq!(
+        stdout(&listed).trim(),
+        "c",
+        "the container must stay for a later delete"
+    );
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}

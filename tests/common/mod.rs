@@ -801,3 +801,43 @@ pub fn wait_for_file(path: &Path, limit: Duration) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A FUSE filesystem that never answers (tests/helpers/fuse_hang.c), served
+/// by a child of the test: killed and unmounted when dropped.
+pub struct HangingFuse {
+    pub daemon: std::process::Child,
+    pub mountpoint: std::path::PathBuf,
+}
+
+impl HangingFuse {
+    pub fn mount(b: &Bundle, mountpoint: std::path::PathBuf) -> HangingFuse {
+        let binary = b.dir.join("fuse_hang");
+        let src = std::path::Path::new(HELPERS).join("fuse_hang.c");
+        let o = std::process::Command::new("gcc")
+            .args(["-O2", "-o"])
+            .arg(&binary)
+            .arg(&src)
+            .output();
+        let o = o.expect("gcc must be installed");
+        assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+        std::fs::create_dir_all(&mountpoint).unwrap();
+        let mut daemon = std::process::Command::new(&binary)
+            .arg(&mountpoint)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(daemon.stdout.take().unwrap()), &mut said).unwrap();
+        let fuse = HangingFuse { daemon, mountpoint };
+        assert_eq!(said, "mounted\n", "the FUSE helper did not mount");
+        fuse
+    }
+}
+
+impl Drop for HangingFuse {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = nix::mount::umount2(&self.mountpoint, nix::mount::MntFlags::MNT_DETACH);
+    }
+}

@@ -458,7 +458,11 @@ impl Cgroup {
         let freezer = freezer.filter(|_| sig != 0);
         let was_frozen = freezer.is_some_and(is_frozen_file);
         if let Some(file) = freezer.filter(|_| !was_frozen) {
-            let _ = freeze(file, true);
+            // Signalled frozen or not: a process that cannot freeze (one
+            // waiting on a FUSE request) keeps the cgroup FREEZING for ever,
+            // and waiting for it spent `delete -f`'s whole bound before the
+            // kill that would end the FUSE daemon it waits for.
+            let _ = freeze_within(file, true, FREEZE_BEFORE_SIGNAL);
         }
         // Thawed again even when the pids cannot be read: a frozen container
         // left behind could not even be killed.
@@ -505,18 +509,45 @@ impl Cgroup {
     }
 }
 
+/// How long a freeze may take: past it, it is undone.
+const FREEZE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long `signal_each` waits for the freeze that keeps forks from
+/// escaping its signal before it signals anyway.
+const FREEZE_BEFORE_SIGNAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Freezes or thaws a cgroup through its freezer file (v1 `freezer.state`, v2
 /// `cgroup.freeze`) and waits until the kernel says it is done.
 pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
-    let v2 = file.ends_with("cgroup.freeze");
-    let value = match (v2, frozen) {
+    if freeze_within(file, frozen, FREEZE_WAIT)? {
+        return Ok(());
+    }
+    let value = freezer_value(file, frozen);
+    if frozen {
+        // As runc: a freeze that does not finish is undone, rather than left
+        // FREEZING, which husk and its callers read as paused (half the
+        // processes stopped).
+        let _ = write_file(file, freezer_value(file, false));
+        bail!("the cgroup did not become {value} within 10s: thawed it again");
+    }
+    bail!("the cgroup did not become {value} within 10s")
+}
+
+fn freezer_value(file: &Path, frozen: bool) -> &'static str {
+    match (file.ends_with("cgroup.freeze"), frozen) {
         (true, true) => "1",
         (true, false) => "0",
         (false, true) => "FROZEN",
         (false, false) => "THAWED",
-    };
+    }
+}
+
+/// Writes the freezer file and waits at most `bound` until every task has
+/// stopped (or runs again): whether it has. Freezing is asynchronous.
+fn freeze_within(file: &Path, frozen: bool, bound: std::time::Duration) -> Result<bool> {
+    let v2 = file.ends_with("cgroup.freeze");
+    let value = freezer_value(file, frozen);
     write_file(file, value).context(|| format!("write {}", file.display()))?;
-    // Freezing is asynchronous: wait (bounded) until every task has stopped.
     let (check, want) = if v2 {
         (
             file.with_file_name("cgroup.events"),
@@ -525,12 +556,12 @@ pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
     } else {
         (file.to_path_buf(), value)
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + bound;
     let mut pause = std::time::Duration::from_micros(100);
     loop {
         let now = std::fs::read_to_string(&check).unwrap_or_default();
         if now.lines().any(|l| l.trim() == want) {
-            return Ok(());
+            return Ok(true);
         }
         // On v1 `check` is the freezer's state: another command (a
         // `delete -f`) may have thawed it meanwhile.
@@ -543,14 +574,7 @@ pub fn freeze(file: &Path, frozen: bool) -> Result<()> {
             bail!("a parent cgroup is frozen: this one cannot be thawed");
         }
         if std::time::Instant::now() > deadline {
-            if frozen {
-                // As runc: a freeze that does not finish is undone, rather
-                // than left FREEZING, which husk and its callers read as
-                // paused (half the processes stopped).
-                let _ = write_file(file, if v2 { "0" } else { "THAWED" });
-                bail!("the cgroup did not become {value} within 10s: thawed it again");
-            }
-            bail!("the cgroup did not become {value} within 10s");
+            return Ok(false);
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(20));

@@ -337,6 +337,13 @@ pub(super) fn kill_and_wait(saved: &Saved) -> Result<()> {
         }
         wait = AGAIN_AFTER;
     };
+    if let Some(stuck) = (!exited).then(|| unkillable(saved)).flatten() {
+        bail!(
+            "container \"{}\" did not exit within {:?} of SIGKILL: {stuck}",
+            saved.id,
+            KILL_TIMEOUT
+        );
+    }
     match exited {
         false if saved.init_exiting() => bail!(
             "container \"{}\" did not exit within {:?} of SIGKILL: its init has exited, but waits until \
@@ -429,6 +436,34 @@ const FIRST_WAIT: Duration = Duration::from_millis(100);
 
 /// How often `kill_and_wait` kills the cgroup again while the init is there.
 const AGAIN_AFTER: Duration = Duration::from_millis(500);
+
+/// What keeps a killed container from dying when it is one of its processes
+/// in an uninterruptible wait, which no signal ends (a request to a FUSE
+/// filesystem that never answers): the first such one, named.
+fn unkillable(saved: &Saved) -> Option<String> {
+    let cgroup = saved
+        .cgroup
+        .path
+        .as_ref()
+        .and_then(|_| crate::cgroups::driver::for_record(&saved.cgroup).ok());
+    let pids = cgroup.and_then(|c| c.pids().ok()).unwrap_or_default();
+    let pid = [saved.pid]
+        .into_iter()
+        .chain(pids)
+        .find(|&pid| sys::process_stat(pid).is_some_and(|s| s.state == b'D'))?;
+    let read = |what: &str| std::fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap_or_default();
+    // The command name is the container's to choose: quoted, escaped.
+    let (comm, wchan) = (read("comm"), read("wchan"));
+    let wchan = match wchan.trim() {
+        "" | "0" => String::new(),
+        w => format!(" ({w:?})"),
+    };
+    Some(format!(
+        "process {pid} {:?} waits in the kernel{wchan} where no signal reaches it (a filesystem that does not \
+         answer, such as a FUSE mount?)",
+        comm.trim_end_matches('\n')
+    ))
+}
 
 /// Whether the process of `pidfd` exits within `timeout` (an error of poll counts as yes: nothing to wait for).
 fn exits_within(pidfd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
