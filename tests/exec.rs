@@ -784,3 +784,72 @@ fn a_detached_exec_ended_by_a_signal_leaves_no_process_to_run_later() {
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
+
+/// The status fields of `pid` named `names`, as "Name:\tvalue" lines.
+fn status_fields(pid: u32, names: &[&str]) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let wanted = |l: &&str| names.iter().any(|n| l.starts_with(&format!("{n}:")));
+    status.lines().filter(wanted).collect::<Vec<_>>().join("\n")
+}
+
+/// An exec process is seen in the container's pid namespace from its clone
+/// on. With no_new_privs its filter was loaded by the exec process itself,
+/// just before execve: until then a container process that may ptrace it
+/// (CAP_SYS_PTRACE, no user namespace, a profile that allows ptrace, as
+/// Docker's) seized it and made it run a program of its own without the
+/// filter (review 54 F1). The joiner loads it before the clone now. Held
+/// deterministically: the exec process looks its HOME up in an /etc that a
+/// FUSE filesystem never answers, before its execve.
+#[test]
+fn an_exec_process_is_born_under_its_seccomp_filter() {
+    let mut b = Bundle::new("exec-born-filtered");
+    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
+    let source = fuse.mountpoint.to_str().unwrap().to_string();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/etc", "type": "bind", "source": source, "options": ["rbind"]}));
+    // The init finds its HOME in its env, and so never looks at /etc.
+    b.config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("HOME=/root"));
+    b.config["process"]["args"] = json!(["sleep", "100"]);
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let process = json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"], "noNewPrivileges": true});
+    let file = b.dir.join("process.json");
+    std::fs::write(&file, process.to_string()).unwrap();
+    let mut exec = b.husk_command(&["exec", "--process", file.to_str().unwrap(), "c"]);
+    let mut exec = exec
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let waiting =
+        |pid: &u32| std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w == "request_wait_answer");
+    let exec_process = loop {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", exec.id())).unwrap_or_default();
+        let found = children.split_whitespace().filter_map(|p| p.parse().ok()).find(waiting);
+        if found.is_some() || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let seen = exec_process.map(|pid| status_fields(pid, &["NoNewPrivs", "Seccomp"]));
+    drop(fuse);
+    let exited = wait_within(&mut exec, COMMAND_TIMEOUT, "husk exec");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    let seen = seen.expect("the exec process never came to look at /etc/passwd");
+    assert_eq!(
+        seen, "NoNewPrivs:\t1\nSeccomp:\t2",
+        "the exec process before its execve"
+    );
+    assert!(
+        exited.success(),
+        "the exec of true failed once /etc went away: {exited}"
+    );
+}

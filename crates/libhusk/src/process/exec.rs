@@ -132,8 +132,9 @@ fn join_namespaces(args: &ExecArgs, proc: &sys::Procfs) -> Result<()> {
 }
 
 /// In the joiner, all that needs husk's rights and is inherited by a clone:
-/// stdio without the host's /dev/null, cwd, limits and priorities, then (once in the cgroups) labels, the seccomp
-/// filter without no_new_privs, capabilities, ids and no_new_privs.
+/// stdio without the host's /dev/null, cwd, limits and priorities, then (once
+/// in the cgroups) labels, capabilities, ids, no_new_privs and the seccomp
+/// filter (before the ids when it needs CAP_SYS_ADMIN, without no_new_privs).
 fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<CString> {
     prologue::reset_signals();
     prologue::pass_preserved_fds(args.preserve_fds)?;
@@ -150,15 +151,24 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
         crate::log::step("placed in the container's cgroups");
     }
     prologue::confine(args.plan, args.filter, args.last_cap, proc, false)?;
+    // A filter that comes with no_new_privs goes last, after the ids and
+    // capabilities, but here, before the clone: loaded by the exec process
+    // (as the init does), it left that process unfiltered in the container's
+    // pid namespace, where one that may ptrace it (CAP_SYS_PTRACE, no user
+    // namespace) made it run a program of its own without the filter
+    // (review 54 F1). The steps after it are those a filter loaded without
+    // no_new_privs (in `confine`) allows too: the clone, the terminal, the
+    // execve.
+    prologue::load_late_seccomp(args.plan, args.filter)?;
     crate::log::step("confined");
     Ok(program)
 }
 
-/// The exec process: its terminal, a no_new_privs filter, then execve; its
-/// error goes to husk. It outlives a husk that detaches (no parent-death signal).
+/// The exec process, born confined: its terminal, then execve; its error goes
+/// to husk. It outlives a husk that detaches (no parent-death signal).
 fn run_program(args: ExecArgs, program: &CString) -> ! {
     let err = match prologue::set_up_terminal(args.plan, args.console.as_ref(), false) {
-        Ok(()) => prologue::exec_program(args.plan, args.filter, program),
+        Ok(()) => prologue::exec_program(args.plan, None, program),
         Err(e) => e,
     };
     let _ = args.channel.send_error(&err.to_string());
