@@ -87,8 +87,13 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let text = std::fs::read_to_string(&config).context(|| format!("container \"{}\" config", opts.id))?;
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
     warn_lost_no_new_privs(&spec);
+    // A pre-dump looks at neither the terminals nor the stdio.
+    let mounts = match opts.pre_dump {
+        true => Vec::new(),
+        false => criu::mount_ids(saved.pid),
+    };
     if !opts.criu.shell_job && !opts.pre_dump {
-        refuse_host_terminals(&spec, saved.pid)?;
+        refuse_host_terminals(&spec, saved.pid, &mounts)?;
     }
     let writable = criu::writable_by_container(&spec, &saved.rootfs, &saved.bundle);
     let config = criu::config_file(&spec, &writable)?;
@@ -102,7 +107,7 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     } else {
         (ReqType::Dump, "dump.log")
     };
-    let criu_opts = dump_opts(opts, &saved, &spec, &dirs)?;
+    let criu_opts = dump_opts(opts, &saved, &spec, &dirs, &mounts)?;
     let frozen_by_criu = criu_opts.freeze_cgroup.is_some() && status == Status::Running;
     if let Err(e) = criu::run(
         kind,
@@ -148,12 +153,12 @@ fn warn_lost_no_new_privs(spec: &oci_spec::runtime::Spec) {
 /// at a shell, without `process.terminal`) is restored only as a shell job:
 /// a checkpoint without `--shell-job` would end it for an image no restore
 /// can use (criu: "tty: BUG"). A pre-dump writes only memory.
-fn refuse_host_terminals(spec: &oci_spec::runtime::Spec, pid: libc::pid_t) -> Result<()> {
+fn refuse_host_terminals(spec: &oci_spec::runtime::Spec, pid: libc::pid_t, mounts: &[u64]) -> Result<()> {
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     if terminal {
         return Ok(());
     }
-    if let Some((n, link)) = criu::host_terminals(pid).into_iter().next() {
+    if let Some((n, link)) = criu::host_terminals(pid, mounts).into_iter().next() {
         bail!(
             "fd {n} of the container's process is a terminal outside it ({link}), which criu restores only as a shell job: checkpoint and restore it with --shell-job (Debian 12's criu 3.17 fails to dump it even so, leaving it running), or give the container a pipe, a file or process.terminal"
         );
@@ -177,6 +182,7 @@ fn dump_opts(
     saved: &Saved,
     spec: &oci_spec::runtime::Spec,
     dirs: &criu::Dirs,
+    mounts: &[u64],
 ) -> Result<Opts> {
     let mut args = Opts {
         pid: Some(saved.pid),
@@ -207,7 +213,7 @@ fn dump_opts(
         args.ext_mnt.push((file, "/dev/null".into()));
     }
     criu::dump_external_namespaces(spec, &mut args)?;
-    criu::dump_stdio(&dirs.image, saved.pid, saved.stdio.as_deref(), &mut args)?;
+    criu::dump_stdio(&dirs.image, saved.pid, mounts, saved.stdio.as_deref(), &mut args)?;
     // A terminal's master is outside the container (with whoever got it
     // over the console socket): criu dumps the pty's slave, which restore
     // gives a new master (orphan_pts_master, set on every run), as runc has it.
