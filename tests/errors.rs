@@ -416,30 +416,27 @@ fn a_memory_limit_too_low_to_start_is_named() {
 }
 
 /// A seccomp profile that refuses everything (`syscalls: []`, an ERRNO
-/// default) refuses the init its execve, the write of that error and its
-/// exit_group, and a fault ends it: husk 0.1.0 (ee9f267) said nothing, `run`
-/// exited 139 as if the program had crashed and `start` said it started.
+/// default) refuses the init what it does once the filter is in (its Ready,
+/// the write of that error, its exit_group), and a fault ends it: husk 0.1.0
+/// (ee9f267) said nothing, `run` exited 139 as if the program had crashed and
+/// `start` said it started. The filter goes in before Ready (review 54 F1),
+/// with or without no_new_privs: `create` fails, saying so.
 #[test]
 fn an_init_ended_by_its_seccomp_profile_says_so() {
     let mut b = Bundle::new("seccompall");
     b.config["process"]["args"] = json!(["true"]);
     b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []});
-    b.save();
-    let want = "the container's init ended by signal 11 before its program ran \
-                (does linux.seccomp allow execve, write and exit_group?)";
-    let o = b.run("x");
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert_eq!(stderr(&o).trim(), format!("husk: error: {want}"));
-    b.assert_gone("x");
-    assert_ok(&b.create("y"));
-    let o = b.husk(&["start", "y"]);
-    // The init is not start's child: one reaped before start looks leaves
-    // nothing to tell, and start then cannot say it failed.
-    if !o.status.success() {
+    for no_new_privileges in [true, false] {
+        b.config["process"]["noNewPrivileges"] = json!(no_new_privileges);
+        b.save();
+        let want = "container init exited during setup (killed by signal 11): does linux.seccomp allow \
+                    what the init does under it (read, write, openat, execve, exit_group)?";
+        let o = b.run("x");
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         assert_eq!(stderr(&o).trim(), format!("husk: error: {want}"));
+        b.assert_gone("x");
+        b.create_fails("y", want);
     }
-    assert_ok(&b.husk(&["delete", "-f", "y"]));
-    b.assert_gone("y");
 }
 
 /// A console socket whose owner stops accepting (a hung shim, or a socket

@@ -527,3 +527,30 @@ fn the_pod_never_sees_the_callers_environment_or_husks_arguments() {
     assert_ok(&pause.husk(&["delete", "-f", "pause"]));
     pause.assert_gone("pause");
 }
+
+/// A pod member's created init waits for `start` in the pod's pid namespace,
+/// seen by the pod's processes. With no_new_privs it loaded its seccomp
+/// filter only at `start`, just before its execve: until then a pod process
+/// that may ptrace it (CAP_SYS_PTRACE, no user namespace, a profile that
+/// allows ptrace) could make it run a program of its own without the filter
+/// (review 54 F1, as an exec process). It is filtered before Ready now.
+#[test]
+fn a_pod_members_created_init_is_under_its_seccomp_filter() {
+    let (pause, pid) = running_pause("pod-filtered");
+    let member = pod_member("pod-filtered-member", pid);
+    assert_eq!(member.config["process"]["noNewPrivileges"], json!(true));
+    assert!(member.config["linux"]["seccomp"].is_object(), "the member has a filter");
+    let created = member.create("m");
+    let init = member.state("m")["pid"].as_i64().unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).unwrap_or("").to_string();
+    let seen = format!("{}\n{}", field("NoNewPrivs:"), field("Seccomp:"));
+    let deleted = member.husk(&["delete", "-f", "m"]);
+    let pause_deleted = pause.husk(&["delete", "-f", "pause"]);
+    assert_ok(&created);
+    assert_ok(&deleted);
+    assert_ok(&pause_deleted);
+    member.assert_gone("m");
+    pause.assert_gone("pause");
+    assert_eq!(seen, "NoNewPrivs:\t1\nSeccomp:\t2", "the created init of a pod member");
+}

@@ -107,6 +107,15 @@ fn init_died(status: Option<i32>, plan: &Plan) -> Error {
             limit.value
         ));
     }
+    // A fault after the filter went in, before Ready: what a filter that
+    // refuses the init's next steps, then its error's write and exit_group,
+    // leads to.
+    let faulted = libc::WIFSIGNALED(status) && matches!(libc::WTERMSIG(status), libc::SIGSEGV | libc::SIGSYS);
+    if faulted && plan.seccomp.is_some() {
+        msg.push_str(
+            ": does linux.seccomp allow what the init does under it (read, write, openat, execve, exit_group)?",
+        );
+    }
     Error::new(msg)
 }
 

@@ -150,16 +150,9 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
             .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
         crate::log::step("placed in the container's cgroups");
     }
+    // The seccomp filter too, before the clone: the exec process is seen
+    // by the container from its birth.
     prologue::confine(args.plan, args.filter, args.last_cap, proc, false)?;
-    // A filter that comes with no_new_privs goes last, after the ids and
-    // capabilities, but here, before the clone: loaded by the exec process
-    // (as the init does), it left that process unfiltered in the container's
-    // pid namespace, where one that may ptrace it (CAP_SYS_PTRACE, no user
-    // namespace) made it run a program of its own without the filter
-    // (review 54 F1). The steps after it are those a filter loaded without
-    // no_new_privs (in `confine`) allows too: the clone, the terminal, the
-    // execve.
-    prologue::load_late_seccomp(args.plan, args.filter)?;
     crate::log::step("confined");
     Ok(program)
 }
@@ -168,7 +161,7 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
 /// to husk. It outlives a husk that detaches (no parent-death signal).
 fn run_program(args: ExecArgs, program: &CString) -> ! {
     let err = match prologue::set_up_terminal(args.plan, args.console.as_ref(), false) {
-        Ok(()) => prologue::exec_program(args.plan, None, program),
+        Ok(()) => prologue::exec_program(args.plan, program),
         Err(e) => e,
     };
     let _ = args.channel.send_error(&err.to_string());

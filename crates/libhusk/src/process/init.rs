@@ -468,20 +468,14 @@ fn open_fifo_for_writing(fifo: ExecFifo, waiting: Option<&OwnedFd>) -> OwnedFd {
 fn exec_or_report(plan: &Plan, program: &CString, fifo: OwnedFd, hook_state: Option<&str>) -> ! {
     let start_hooks = plan.hooks.start_container().as_deref().unwrap_or(&[]);
     let state = hook_state.unwrap_or("{}");
-    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
     let env = &plan.process.env;
     let err = if !plan.has_process {
         crate::error::Error::new("process: config.json has none, so there is nothing to start")
     } else {
         // The hooks are the image's binaries, run in the container: under its
-        // filter, as runc (review 46 F1). A filter that comes with
-        // no_new_privs is loaded last, before the execve, and so now before
-        // the hooks when there are any.
-        let filter_for_hooks = filter.filter(|_| !start_hooks.is_empty());
-        let late_filter = filter.filter(|_| start_hooks.is_empty());
-        prologue::load_late_seccomp(&plan.process, filter_for_hooks)
-            .and_then(|()| crate::hooks::run_all_inheriting("startContainer", start_hooks, state, env))
-            .map_or_else(|e| e, |()| prologue::exec_program(&plan.process, late_filter, program))
+        // filter (loaded before Ready), as runc (review 46 F1).
+        crate::hooks::run_all_inheriting("startContainer", start_hooks, state, env)
+            .map_or_else(|e| e, |()| prologue::exec_program(&plan.process, program))
     };
     // Never dropped: the init leaves by _exit.
     let mut out = std::fs::File::from(fifo);

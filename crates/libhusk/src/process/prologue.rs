@@ -1,8 +1,8 @@
 //! What the container's init (`init.rs`) and the exec process (`exec.rs`)
 //! both do on their way from husk's clone to the container's program: the
 //! signals and ids they start with, the fds they keep, the cwd and the program,
-//! the terminal, their confinement (labels, seccomp, capabilities, groups,
-//! ids, no_new_privs), the late seccomp filter and the execve itself.
+//! the terminal, their confinement (labels, capabilities, groups, ids,
+//! no_new_privs, the seccomp filter) and the execve itself.
 //!
 //! Each caller runs these steps in its own order, which is security-relevant
 //! (fds closed before the seccomp filter, the exec process cloned only once
@@ -237,9 +237,10 @@ fn setgroups_denied(proc: &sys::Procfs) -> bool {
     text.is_ok_and(|s| s.trim() == "deny")
 }
 
-/// Labels, capabilities, the user and no_new_privs, in the order that leaves
-/// each the rights it needs; the seccomp filter (`filter`, unless already
-/// loaded) too when it needs CAP_SYS_ADMIN, that is without no_new_privs.
+/// Labels, capabilities, the user, no_new_privs and the seccomp filter
+/// (`filter`, unless already loaded), in the order that leaves each the
+/// rights it needs: the filter before the ids when it needs CAP_SYS_ADMIN
+/// (without no_new_privs), else last.
 /// `denies_setgroups`: our user namespace is known to deny setgroups.
 pub fn confine(
     p: &ProcessPlan,
@@ -286,33 +287,26 @@ pub fn confine(
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask as libc::mode_t));
     if attrs.no_new_privileges {
         attrs::set_no_new_privileges()?;
+        // Needing no capability, it could wait until just before the execve,
+        // but a process the container can see by then (exec's, or a pod
+        // member's init between create and start) was unfiltered meanwhile:
+        // one that may ptrace it (CAP_SYS_PTRACE, no user namespace) made it
+        // run a program of its own without the filter (review 54 F1). What
+        // follows runs under it, as it always did without no_new_privs.
+        if let Some(filter) = filter {
+            seccomp::load(filter).context(|| "load seccomp filter".into())?;
+            crate::log::step("seccomp filter loaded");
+        }
     }
     Ok(())
 }
 
-/// The last steps: with no_new_privs the seccomp filter, which goes last so
-/// that it need not allow what the steps before the exec do; then execve.
-/// Returns only if one failed.
-pub fn exec_program(p: &ProcessPlan, filter: Option<&SeccompPlan>, program: &CString) -> Error {
-    let run = || -> Result<Infallible> {
-        let env = env_with_home(p);
-        load_late_seccomp(p, filter)?;
-        execute(p, program, &env)
-    };
-    match run() {
+/// The last step, execve (the process is confined). Returns only if it failed.
+pub fn exec_program(p: &ProcessPlan, program: &CString) -> Error {
+    let env = env_with_home(p);
+    match execute(p, program, &env) {
         Err(e) => e,
         Ok(never) => match never {},
-    }
-}
-
-/// The filter that comes with no_new_privs (process.noNewPrivileges), which
-/// needs no capability to load: as late as it can be.
-pub fn load_late_seccomp(p: &ProcessPlan, filter: Option<&SeccompPlan>) -> Result<()> {
-    match filter {
-        Some(filter) if p.attrs.no_new_privileges => {
-            seccomp::load(filter).context(|| "load seccomp filter".into()).map(drop)
-        }
-        _ => Ok(()),
     }
 }
 
