@@ -554,3 +554,112 @@ fn a_pod_members_created_init_is_under_its_seccomp_filter() {
     pause.assert_gone("pause");
     assert_eq!(seen, "NoNewPrivs:\t1\nSeccomp:\t2", "the created init of a pod member");
 }
+
+/// A pod member's process was cloned into the pod's pid namespace before it
+/// confined itself: the pod saw it with every capability of husk's and no
+/// seccomp filter until then (mounting its procfs, finding its program,
+/// setting up its terminal and limits), and a pod process with
+/// CAP_SYS_PTRACE (no user namespace) seized it and ran code with them
+/// (review 54b F1: a host file read through open_by_handle_at). Where procfs
+/// takes the pidns option it is cloned there only once confined: the racer
+/// must never see a process with CAP_SYS_ADMIN.
+#[test]
+fn pod_members_are_never_seen_with_husks_capabilities() {
+    let mut pause = Bundle::new("pod-seize");
+    let src = Path::new(common::HELPERS).join("ptrace_injector.c");
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(pause.rootfs().join("bin/injector"))
+        .arg(&src)
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    add_sys_ptrace(&mut pause);
+    pause.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    pause.config["root"]["readonly"] = json!(false);
+    pause.config["process"]["args"] = json!(["/bin/injector", "/result", "/stop"]);
+    pause.save();
+    assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
+    let pid = pause.state("pause")["pid"].as_i64().unwrap();
+    let mut member = pod_member("pod-seize-member", pid);
+    member.config["process"]["args"] = json!(["true"]);
+    member.save();
+    for i in 0..CREATES {
+        let id = format!("m{i}");
+        assert_ok(&member.create(&id));
+        assert_ok(&member.husk(&["delete", "-f", &id]));
+    }
+    std::fs::write(pause.rootfs().join("stop"), "").unwrap();
+    let result = pause.rootfs().join("result");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !result.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let text = std::fs::read_to_string(&result).unwrap_or_default();
+    assert_ok(&pause.husk(&["delete", "-f", "pause"]));
+    pause.assert_gone("pause");
+    member.assert_gone("m0");
+    assert!(
+        text.contains(" full=0 "),
+        "pod members with CAP_SYS_ADMIN were visible: {text}"
+    );
+    let seen: usize = text
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("seen=")?.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        seen >= CREATES / 2,
+        "the racer saw too few of the members ({text}): the race was not run"
+    );
+}
+
+/// A pod member with a terminal: its process, cloned into the pod once
+/// confined, sets the terminal up itself (a session of its own, the pty as
+/// its controlling terminal and stdio), as before.
+#[test]
+fn a_pod_member_with_a_terminal_gets_it_and_a_session_of_its_own() {
+    use std::io::Write;
+    let (pause, pid) = running_pause("pod-tty");
+    let mut member = pod_member("pod-tty-member", pid);
+    member.config["process"]["terminal"] = json!(true);
+    member.config["process"]["args"] = json!(["sh"]);
+    member.save();
+    let sock = member.dir.join("console.sock");
+    let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let bundle = member.dir.to_str().unwrap();
+    let created = member.husk(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        bundle,
+        "m",
+    ]);
+    assert_ok(&created);
+    let (path, master) = receiver.join().unwrap().expect("a pty master");
+    assert_ok(&member.husk(&["start", "m"]));
+    let mut master = std::fs::File::from(master);
+    read_until(&mut master, "# ", Duration::from_secs(10));
+    master
+        .write_all(b"tty; echo sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$ tpgid=$(cut -d' ' -f8 /proc/$$/stat) done-$((6*7))\n")
+        .unwrap();
+    let out = read_until(&mut master, "done-42", Duration::from_secs(10));
+    master.write_all(b"exit\n").unwrap();
+    member.delete_once_stopped("m");
+    assert_ok(&pause.husk(&["delete", "-f", "pause"]));
+    pause.assert_gone("pause");
+    assert!(path.starts_with("/dev/pts/"), "{path}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("sid=") && l.contains("done-42"))
+        .unwrap_or("");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or("?")
+            .to_string()
+    };
+    assert_eq!(field("sid="), field("pid="), "the shell leads its own session: {out}");
+}

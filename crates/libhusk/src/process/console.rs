@@ -10,7 +10,7 @@
 //! exit).
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::stat::{Mode, SFlag};
@@ -62,6 +62,12 @@ pub fn set_size(fd: BorrowedFd, rows: u16, cols: u16) {
 /// and make the peer stdio and the controlling terminal. With `console` set
 /// (the init), the peer is also bound on /dev/console.
 pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<()> {
+    take(open(socket, size, console)?)
+}
+
+/// The first half of [`setup`], which needs the rights to mount: the pty
+/// made, bound on /dev/console, its master sent; its peer returned.
+pub fn open(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<OwnedFd> {
     let (master, peer) = open_pty()?;
     if let Some((rows, cols)) = size {
         set_size(master.as_fd(), rows, cols);
@@ -71,8 +77,12 @@ pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Resul
     }
     crate::process::channel::send_with_fd(socket, pty_name(&master).as_bytes(), &master)
         .context(|| "send pty master".into())?;
-    drop(master);
-    // A new session, then the peer as its controlling terminal and stdio.
+    Ok(peer)
+}
+
+/// The second half of [`setup`], for the process that will run the
+/// program: a new session, then `peer` as its controlling terminal and stdio.
+pub fn take(peer: OwnedFd) -> Result<()> {
     nix::unistd::setsid()
         .map_err(std::io::Error::from)
         .context(|| "setsid".into())?;
@@ -89,8 +99,7 @@ fn bind_dev_console(peer: &OwnedFd) -> Result<()> {
     let _ = nix::sys::stat::mknod(c"/dev/console", SFlag::S_IFREG, Mode::from_bits_truncate(0o600), 0);
     let target = sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW, 0)
         .context(|| "open /dev/console".into())?;
-    let tree = sys::open_tree(&sys::fd_path(peer.as_raw_fd()), sys::OPEN_TREE_CLONE)
-        .context(|| "bind pty on /dev/console".into())?;
+    let tree = sys::open_tree_of(peer, sys::OPEN_TREE_CLONE).context(|| "bind pty on /dev/console".into())?;
     sys::move_mount(&tree, &target).context(|| "bind pty on /dev/console".into())
 }
 

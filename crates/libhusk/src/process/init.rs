@@ -70,15 +70,24 @@ pub fn run(mut args: InitArgs) -> ! {
             proc,
             waiting,
             hook_state,
+            listener,
+            terminal,
         }) => {
             // Confined before Ready: from here until `start`, whatever can see
             // the init finds the container's user, capabilities and seccomp
             // filter, and no fd but the fifo, a read-only pid-only procfs and
             // the passed ones.
             let plan = args.plan;
-            if let Err(e) = confine_for_start(&args, proc, waiting.as_ref()) {
+            let pod_fds = [listener.as_ref(), terminal.as_ref()];
+            if let Err(e) = confine_for_start(&args, proc, waiting.as_ref(), &pod_fds) {
                 let _ = args.channel.send_error(&e.to_string());
                 exit(1);
+            }
+            if born_confined_in_pod(plan) {
+                if let Err(e) = start_confined_in_joined_pid_namespace(&args, listener, terminal) {
+                    let _ = args.channel.send_error(&e.to_string());
+                    exit(1);
+                }
             }
             if !report_ready(&args.channel) {
                 exit(1);
@@ -97,12 +106,20 @@ pub fn run(mut args: InitArgs) -> ! {
 
 /// Confines the init (`confine`) and closes every fd it does not need until
 /// `start`: it keeps `waiting` in place of `proc`, to reopen the fifo through.
-fn confine_for_start(args: &InitArgs, proc: sys::Procfs, waiting: Option<&OwnedFd>) -> Result<()> {
+fn confine_for_start(
+    args: &InitArgs,
+    proc: sys::Procfs,
+    waiting: Option<&OwnedFd>,
+    pod_fds: &[Option<&OwnedFd>],
+) -> Result<()> {
     let plan = args.plan;
     // Before the seccomp filter, which need not allow close_range.
     let mut keep = vec![args.channel.as_raw_fd(), args.exec_fifo.as_raw_fd()];
     keep.extend(waiting.map(|w| w.as_raw_fd()));
     keep.extend(proc.raw_fd());
+    // Born confined in a pod: what the container's process takes, and the
+    // listener's fd the init sends once it has told husk that process's pid.
+    keep.extend(pod_fds.iter().flatten().map(|f| f.as_raw_fd()));
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
@@ -145,6 +162,21 @@ struct Prepared {
     waiting: Option<OwnedFd>,
     /// The state the parent sent for the hooks the init runs.
     hook_state: Option<String>,
+    /// A listener's notify fd not yet sent (see `born_confined_in_pod`).
+    listener: Option<OwnedFd>,
+    /// The pty's peer, for the container's process to take (ditto).
+    terminal: Option<OwnedFd>,
+}
+
+/// Whether the container's process is cloned into the pid namespace it
+/// joins only once it is confined (its user, capabilities, no_new_privs and
+/// seccomp filter): where procfs takes the pidns option, nothing needs doing
+/// from inside. Cloned first, it was seen by the pod's processes with every
+/// capability of husk's and no filter until then, and one that may ptrace it
+/// (CAP_SYS_PTRACE, no user namespace) ran code with them (review 54b F1).
+/// On older kernels it still mounts /proc from inside, unconfined.
+fn born_confined_in_pod(plan: &Plan) -> bool {
+    plan.namespaces.late_pid_namespace().is_some() && !plan.namespaces.proc_after_join
 }
 
 /// Everything that can fail at `create`: namespaces, the filesystem, limits.
@@ -170,7 +202,7 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     let hook_state = build_rootfs(args, &gate)?;
     prologue::replace_outside_null_stdio(plan.process.terminal)?;
     let proc = match plan.namespaces.late_pid_namespace() {
-        Some(pid_ns) => {
+        Some(pid_ns) if plan.namespaces.proc_after_join => {
             drop(proc);
             gate.wait()?;
             start_in_joined_pid_namespace(args, pid_ns)?;
@@ -178,6 +210,14 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
             // A procfs of the host's pid namespace must not stay open where the
             // pod can see it: the container's process makes its own.
             sys::Procfs::private(plan.process.attrs.writes_proc()).context(|| "mount a private procfs".into())?
+        }
+        Some(pid_ns) => {
+            // For the children only: the clone comes once we are confined
+            // (`born_confined_in_pod`); this procfs of the host's pid
+            // namespace is closed before it.
+            sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
+                .context(|| format!("join namespace {}", pid_ns.path.display()))?;
+            proc
         }
         None => proc,
     };
@@ -188,25 +228,43 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     };
     // Before the limits (RLIMIT_NOFILE) and a listener's seccomp filter
     // (which may refuse mounts): the procfs that the wait for `start` needs.
-    let waiting = match (&args.exec_fifo, host_proc) {
-        (ExecFifo::Writer(_), _) => None,
-        (ExecFifo::Path(_), Some(host_proc)) => Some(sys::waiting_procfs().unwrap_or(host_proc)),
-        (ExecFifo::Path(_), None) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
+    let pod = plan
+        .namespaces
+        .late_pid_namespace()
+        .filter(|_| born_confined_in_pod(plan));
+    let waiting = match (&args.exec_fifo, host_proc, pod) {
+        (ExecFifo::Writer(_), _, _) => None,
+        // The container's process waits there, and reopens the fifo through its self/.
+        (ExecFifo::Path(_), _, Some(pod)) => {
+            Some(sys::waiting_procfs_of(&pod.fd).context(|| "mount a procfs of the joined pid namespace".into())?)
+        }
+        (ExecFifo::Path(_), Some(host_proc), None) => Some(sys::waiting_procfs().unwrap_or(host_proc)),
+        (ExecFifo::Path(_), None, None) => Some(sys::waiting_procfs().context(|| "mount a private procfs".into())?),
     };
     if plan.namespaces.is_new(libc::CLONE_NEWPID) {
         // Before any seccomp filter, which need not allow rt_sigaction.
         prologue::exit_on_terminating_signals();
     }
-    prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
+    // Born confined in a pod, the container's process takes the terminal
+    // itself, once cloned (a session of its own); the bind needs our rights.
+    let terminal = match pod {
+        Some(_) => prologue::open_terminal(&plan.process, args.console.as_ref(), true)?,
+        None => {
+            prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
+            None
+        }
+    };
     attrs::apply_early(&plan.process.attrs)?;
     crate::log::step("cwd, program, terminal, limits");
-    load_filter_for_listener(args)?;
+    let listener = load_filter_for_listener(args, pod.is_none())?;
     gate.wait()?;
     Ok(Prepared {
         program,
         proc,
         waiting,
         hook_state,
+        listener,
+        terminal,
     })
 }
 
@@ -307,21 +365,31 @@ fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
     Ok(hook_state)
 }
 
-/// With a seccomp listener: the filter loaded now and its notify fd sent.
-/// The listener must have the fd before the program runs, and the parent,
-/// which hands it over, is gone by `start`.
-fn load_filter_for_listener(args: &InitArgs) -> Result<()> {
+/// With a seccomp listener: the filter loaded now and its notify fd sent
+/// (`send`), or returned to send once the container's process is cloned, so
+/// that the listener is told that process's pid. The listener must have the
+/// fd before the program runs, and the parent, which hands it over, is gone
+/// by `start`.
+fn load_filter_for_listener(args: &InitArgs, send: bool) -> Result<Option<OwnedFd>> {
     let attrs = &args.plan.process.attrs;
     let Some(filter) = args.plan.seccomp.as_ref().filter(|f| f.listener.is_some()) else {
-        return Ok(());
+        return Ok(None);
     };
     if attrs.no_new_privileges {
         attrs::set_no_new_privileges()?;
     }
     let fd = seccomp::load(filter).context(|| "load seccomp filter".into())?;
     let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
-    args.channel
-        .send_seccomp_fd(&fd)
+    if !send {
+        return Ok(Some(fd));
+    }
+    send_listener_fd(&args.channel, &fd)?;
+    Ok(None)
+}
+
+fn send_listener_fd(channel: &InitChild, fd: &OwnedFd) -> Result<()> {
+    channel
+        .send_seccomp_fd(fd)
         .context(|| "send seccomp notify fd".into())?;
     crate::log::step("seccomp filter loaded, notify fd sent");
     Ok(())
@@ -375,6 +443,40 @@ fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::process::names
         }
         pid => {
             let _ = args.channel.send_pid(pid);
+            exit(0)
+        }
+    }
+}
+
+/// `born_confined_in_pod`: the init, confined and a member of the pid
+/// namespace's children already (setns), starts the container's process
+/// there as husk's child, tells husk its pid (then the listener's fd), and
+/// exits; only the new process returns, once husk knows about it, and sets
+/// up its terminal (a session of its own) under its filter, as exec's does.
+fn start_confined_in_joined_pid_namespace(
+    args: &InitArgs,
+    listener: Option<OwnedFd>,
+    terminal: Option<OwnedFd>,
+) -> Result<()> {
+    let (known, announced) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    // SAFETY: single-threaded; the child returns into the init's code path.
+    #[allow(unsafe_code)]
+    let cloned = unsafe { sys::clone_sibling() };
+    match cloned.context(|| "clone the container's process".into())? {
+        0 => {
+            drop(announced);
+            drop(listener);
+            prologue::die_with_parent();
+            // EOF once the first init has sent our pid and exited.
+            let _ = nix::unistd::read(&known, &mut [0u8; 1]);
+            prologue::take_terminal(terminal)
+        }
+        pid => {
+            drop(terminal);
+            let _ = args.channel.send_pid(pid);
+            if let Some(fd) = &listener {
+                let _ = send_listener_fd(&args.channel, fd);
+            }
             exit(0)
         }
     }

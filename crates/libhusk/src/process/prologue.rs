@@ -212,16 +212,31 @@ fn own_null() -> Option<(OwnedFd, libc::stat)> {
 /// controlling terminal (and with `dev_console`, /dev/console); its master
 /// goes over `console_socket`. Either way the process leads a new session.
 pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<()> {
+    take_terminal(open_terminal(p, console_socket, dev_console)?)
+}
+
+/// The part of [`set_up_terminal`] that needs rights (the bind on
+/// /dev/console): the pty's peer, none without a terminal.
+pub fn open_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<Option<OwnedFd>> {
     if !p.terminal {
+        return Ok(None);
+    }
+    let socket = console_socket.ok_or_else(|| Error::new("no console socket"))?;
+    console::open(socket, p.console_size, dev_console).map(Some)
+}
+
+/// The rest, in the process that runs the program: a session of its own,
+/// with the pty `peer` as its terminal when there is one.
+pub fn take_terminal(peer: Option<OwnedFd>) -> Result<()> {
+    let Some(peer) = peer else {
         // A session of its own, as runc and crun give every container
         // process: the caller's session and job control stop at the
         // container (and CRIU refuses a process whose session leader is
         // outside it). It fails only for a group leader, which a clone is not.
         let _ = nix::unistd::setsid();
         return Ok(());
-    }
-    let socket = console_socket.ok_or_else(|| Error::new("no console socket"))?;
-    console::setup(socket, p.console_size, dev_console)
+    };
+    console::take(peer)
 }
 
 /// Whether our user namespace denies setgroups. Through `proc` when there is

@@ -183,6 +183,21 @@ pub fn open_tree(path: &CStr, flags: u32) -> io::Result<OwnedFd> {
     check(ret).map(owned)
 }
 
+/// [`open_tree`] of what `fd` is (AT_EMPTY_PATH): no procfs needed to name
+/// it, which a process outside the pid namespace of the /proc it sees lacks.
+pub fn open_tree_of(fd: &impl AsRawFd, flags: u32) -> io::Result<OwnedFd> {
+    // SAFETY: an empty C string and an fd of ours.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags | libc::O_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32,
+        )
+    };
+    check(ret).map(owned)
+}
+
 #[repr(C)]
 pub struct MountAttr {
     pub attr_set: u64,
@@ -469,6 +484,28 @@ impl Procfs {
 /// sysctl, kcore or other host file there to write or read.
 pub fn waiting_procfs() -> io::Result<OwnedFd> {
     new_procfs(true)
+}
+
+/// [`waiting_procfs`] of the pid namespace `pid_ns` rather than ours (the
+/// pidns option, Linux 6.15): for a process that will wait there.
+pub fn waiting_procfs_of(pid_ns: &OwnedFd) -> io::Result<OwnedFd> {
+    const MOUNT_ATTR_RDONLY: u64 = 1;
+    const FSCONFIG_SET_FD: u32 = 5;
+    let fs = fs_context(c"proc")?;
+    let _ = fs_set_string(&fs, c"subset", c"pid");
+    // SAFETY: a valid C string and fds of ours.
+    let set = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FD,
+            c"pidns".as_ptr(),
+            std::ptr::null::<libc::c_void>(),
+            pid_ns.as_raw_fd(),
+        )
+    };
+    check(set)?;
+    fs_mount(&fs, MOUNT_ATTR_RDONLY)
 }
 
 fn new_procfs(waiting: bool) -> io::Result<OwnedFd> {
