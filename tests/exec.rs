@@ -853,3 +853,34 @@ fn an_exec_process_is_born_under_its_seccomp_filter() {
         "the exec of true failed once /etc went away: {exited}"
     );
 }
+
+/// exec's joiner clones the exec process under the container's filter
+/// (review 54 F1): a profile that refuses clone3 with EPERM (not ENOSYS, on
+/// which husk already fell back to clone) failed every exec with "clone
+/// exec process: Operation not permitted" (review 54b F2).
+#[test]
+fn exec_works_under_a_profile_that_refuses_clone3_with_eperm() {
+    let mut b = Bundle::new("exec-clone3-eperm");
+    let seccomp = &mut b.config["linux"]["seccomp"];
+    for rule in seccomp["syscalls"].as_array_mut().unwrap() {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != "clone3");
+        }
+    }
+    seccomp["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["names"].as_array().is_none_or(|n| !n.is_empty()));
+    seccomp["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}));
+    b.config["process"]["args"] = json!(["sleep", "100"]);
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let o = b.husk(&["exec", "c", "echo", "exec-ran"]);
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "exec-ran\n");
+}

@@ -571,6 +571,10 @@ fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result
         FromJoiner::Pid(pid) => bail!("exec: the reported process {pid} is not husk's child"),
         FromJoiner::Failed(e) => Err(Error::new(e)),
         FromJoiner::Logged | FromJoiner::Exited => match status {
+            Ok(code) if code == 128 + libc::SIGSYS => bail!(
+                "exec: the process that joins the container's namespaces was killed by the container's seccomp \
+                 filter (SIGSYS): linux.seccomp must allow what it does under it (clone3 or clone, write, exit_group)"
+            ),
             Ok(code) => bail!("exec: the process that joins the container's namespaces failed (status {code})"),
             Err(e) => bail!("exec: the process that joins the container's namespaces failed: {e}"),
         },

@@ -111,9 +111,11 @@ pub unsafe fn clone_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<libc::
         return Ok(ret as libc::pid_t);
     }
     let err = io::Error::last_os_error();
-    // clone3 may be filtered (ENOSYS) when husk itself runs inside a container;
-    // clone(2) cannot start the child in a cgroup.
-    if err.raw_os_error() != Some(libc::ENOSYS) || cgroup.is_some() {
+    // clone3 may be filtered (ENOSYS, or EPERM by a strict profile: exec's
+    // joiner clones under the container's filter) when husk itself runs
+    // inside a container; clone(2) cannot start the child in a cgroup.
+    let filtered = matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM));
+    if !filtered || cgroup.is_some() {
         return Err(err);
     }
     let ret = libc::syscall(
