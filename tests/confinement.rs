@@ -1827,3 +1827,42 @@ fn a_seccomp_cache_entry_husk_did_not_write_is_never_used() {
     plant(&|p| nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap());
     plant(&|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
 }
+
+/// A pod member's init sends a listener's notify fd before it clones the
+/// container's process into the pod (which so never holds it where a pod
+/// process could take it with pidfd_getfd and answer in the agent's place:
+/// review 54c), and husk hands it to the agent once it knows that process:
+/// the agent is told the container's pid, not the first init's.
+#[test]
+fn a_pod_members_listener_is_told_the_containers_pid() {
+    let mut pod = Bundle::new("notify-pod");
+    pod.config["process"]["args"] = json!(["sleep", "100"]);
+    pod.save();
+    assert_ok(&pod.husk(&["run", "-d", "--bundle", pod.dir.to_str().unwrap(), "pod"]));
+    let pid = pod.state("pod")["pid"].as_i64().unwrap();
+    let mut b = Bundle::new("notify-pod-member");
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    let sock_path = b.dir.join("listener.sock");
+    b.config["linux"]["seccomp"] = notifying_profile(&sock_path, "pod");
+    b.script("sleep 30");
+    let receiver = seccomp_agent(&sock_path);
+    let created = b.create("m");
+    let (payload, fds) = receiver.join().unwrap();
+    for fd in &fds {
+        // SAFETY: closing the fd we received.
+        unsafe { libc::close(*fd) };
+    }
+    let state: Value = serde_json::from_slice(&payload).unwrap_or_default();
+    let container = b.state("m")["pid"].clone();
+    assert_ok(&b.husk(&["delete", "-f", "m"]));
+    b.assert_gone("m");
+    assert_ok(&pod.husk(&["delete", "-f", "pod"]));
+    pod.assert_gone("pod");
+    assert_ok(&created);
+    assert_eq!(fds.len(), 1);
+    assert_eq!(state["pid"], container, "the agent's pid: {state}");
+}

@@ -747,6 +747,8 @@ fn await_ready(
     to_init
         .bound_receives(bound)
         .context(|| "bound the wait for container init".into())?;
+    // A listener's notify fd that waits for the pid of the process it is for.
+    let held_listener_fd = &mut None;
     loop {
         match next_from_init(c, to_init, bound)? {
             FromInit::Ready => {
@@ -782,9 +784,16 @@ fn await_ready(
             }
             FromInit::SeccompFd(fd) => {
                 // At once, as runc (state `creating`): the init's next calls
-                // may be ones the listener must answer.
-                if let Some(listener) = c.plan.seccomp.as_ref().and_then(|s| s.listener.as_ref()) {
-                    send_to_listener(listener, &fd, saved)?;
+                // may be ones the listener must answer. But for the process
+                // a pod member's init is about to clone (born confined): its
+                // pid, which the listener is told, comes next.
+                let listener = c.plan.seccomp.as_ref().and_then(|s| s.listener.as_ref());
+                match listener {
+                    Some(_) if crate::process::init::born_confined_in_pod(c.plan) && guard.pid == init.pid => {
+                        *held_listener_fd = Some(fd)
+                    }
+                    Some(listener) => send_to_listener(listener, &fd, saved)?,
+                    None => {}
                 }
             }
             // The init started the container's process in the pid namespace it
@@ -801,6 +810,10 @@ fn await_ready(
                 };
                 (saved.pid, saved.start_time) = (process, start_time);
                 c.locked.record(saved)?;
+                let listener = c.plan.seccomp.as_ref().and_then(|s| s.listener.as_ref());
+                if let (Some(listener), Some(fd)) = (listener, held_listener_fd.take()) {
+                    send_to_listener(listener, &fd, saved)?;
+                }
             }
             FromInit::Logged => {}
             FromInit::HooksRun => {

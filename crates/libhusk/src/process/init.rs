@@ -70,21 +70,21 @@ pub fn run(mut args: InitArgs) -> ! {
             proc,
             waiting,
             hook_state,
-            listener,
             terminal,
+            setgroups_denied,
         }) => {
             // Confined before Ready: from here until `start`, whatever can see
             // the init finds the container's user, capabilities and seccomp
             // filter, and no fd but the fifo, a read-only pid-only procfs and
             // the passed ones.
             let plan = args.plan;
-            let pod_fds = [listener.as_ref(), terminal.as_ref()];
-            if let Err(e) = confine_for_start(&args, proc, waiting.as_ref(), &pod_fds) {
+            let denied = setgroups_denied || denies_setgroups(plan);
+            if let Err(e) = confine_for_start(&args, proc, waiting.as_ref(), terminal.as_ref(), denied) {
                 let _ = args.channel.send_error(&e.to_string());
                 exit(1);
             }
             if born_confined_in_pod(plan) {
-                if let Err(e) = start_confined_in_joined_pid_namespace(&args, listener, terminal) {
+                if let Err(e) = start_confined_in_joined_pid_namespace(&args, terminal) {
                     let _ = args.channel.send_error(&e.to_string());
                     exit(1);
                 }
@@ -110,20 +110,20 @@ fn confine_for_start(
     args: &InitArgs,
     proc: sys::Procfs,
     waiting: Option<&OwnedFd>,
-    pod_fds: &[Option<&OwnedFd>],
+    terminal: Option<&OwnedFd>,
+    setgroups_denied: bool,
 ) -> Result<()> {
     let plan = args.plan;
     // Before the seccomp filter, which need not allow close_range.
     let mut keep = vec![args.channel.as_raw_fd(), args.exec_fifo.as_raw_fd()];
     keep.extend(waiting.map(|w| w.as_raw_fd()));
     keep.extend(proc.raw_fd());
-    // Born confined in a pod: what the container's process takes, and the
-    // listener's fd the init sends once it has told husk that process's pid.
-    keep.extend(pod_fds.iter().flatten().map(|f| f.as_raw_fd()));
+    // Born confined in a pod: the pty the container's process takes.
+    keep.extend(terminal.map(|f| f.as_raw_fd()));
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-    prologue::confine(&plan.process, filter, plan.last_cap, &proc, denies_setgroups(plan))?;
+    prologue::confine(&plan.process, filter, plan.last_cap, &proc, setgroups_denied)?;
     crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.
     drop(proc);
@@ -162,10 +162,10 @@ struct Prepared {
     waiting: Option<OwnedFd>,
     /// The state the parent sent for the hooks the init runs.
     hook_state: Option<String>,
-    /// A listener's notify fd not yet sent (see `born_confined_in_pod`).
-    listener: Option<OwnedFd>,
     /// The pty's peer, for the container's process to take (ditto).
     terminal: Option<OwnedFd>,
+    /// Our user namespace denies setgroups, as read before the pivot.
+    setgroups_denied: bool,
 }
 
 /// Whether the container's process is cloned into the pid namespace it
@@ -175,7 +175,7 @@ struct Prepared {
 /// capability of husk's and no filter until then, and one that may ptrace it
 /// (CAP_SYS_PTRACE, no user namespace) ran code with them (review 54b F1).
 /// On older kernels it still mounts /proc from inside, unconfined.
-fn born_confined_in_pod(plan: &Plan) -> bool {
+pub(crate) fn born_confined_in_pod(plan: &Plan) -> bool {
     plan.namespaces.late_pid_namespace().is_some() && !plan.namespaces.proc_after_join
 }
 
@@ -199,6 +199,11 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     prologue::pass_preserved_fds(args.preserve_fds)?;
     let proc = join_and_name(args)?;
+    // Born confined in a pod, the init confines itself outside the pod's pid
+    // namespace, where the container's /proc has no self/ for it: whether a
+    // joined user namespace denies setgroups is read now, in the host's.
+    let setgroups_denied =
+        born_confined_in_pod(plan) && std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     let hook_state = build_rootfs(args, &gate)?;
     prologue::replace_outside_null_stdio(plan.process.terminal)?;
     let proc = match plan.namespaces.late_pid_namespace() {
@@ -256,15 +261,15 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     };
     attrs::apply_early(&plan.process.attrs)?;
     crate::log::step("cwd, program, terminal, limits");
-    let listener = load_filter_for_listener(args, pod.is_none())?;
+    load_filter_for_listener(args)?;
     gate.wait()?;
     Ok(Prepared {
         program,
         proc,
         waiting,
         hook_state,
-        listener,
         terminal,
+        setgroups_denied,
     })
 }
 
@@ -365,31 +370,24 @@ fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
     Ok(hook_state)
 }
 
-/// With a seccomp listener: the filter loaded now and its notify fd sent
-/// (`send`), or returned to send once the container's process is cloned, so
-/// that the listener is told that process's pid. The listener must have the
-/// fd before the program runs, and the parent, which hands it over, is gone
-/// by `start`.
-fn load_filter_for_listener(args: &InitArgs, send: bool) -> Result<Option<OwnedFd>> {
+/// With a seccomp listener: the filter loaded now and its notify fd sent.
+/// The listener must have the fd before the program runs, and the parent,
+/// which hands it over, is gone by `start`. Born confined in a pod, the init
+/// sends it before the container's process is cloned, which so never holds
+/// it where the pod could take it (review 54c); husk hands it over once it
+/// knows that process's pid.
+fn load_filter_for_listener(args: &InitArgs) -> Result<()> {
     let attrs = &args.plan.process.attrs;
     let Some(filter) = args.plan.seccomp.as_ref().filter(|f| f.listener.is_some()) else {
-        return Ok(None);
+        return Ok(());
     };
     if attrs.no_new_privileges {
         attrs::set_no_new_privileges()?;
     }
     let fd = seccomp::load(filter).context(|| "load seccomp filter".into())?;
     let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
-    if !send {
-        return Ok(Some(fd));
-    }
-    send_listener_fd(&args.channel, &fd)?;
-    Ok(None)
-}
-
-fn send_listener_fd(channel: &InitChild, fd: &OwnedFd) -> Result<()> {
-    channel
-        .send_seccomp_fd(fd)
+    args.channel
+        .send_seccomp_fd(&fd)
         .context(|| "send seccomp notify fd".into())?;
     crate::log::step("seccomp filter loaded, notify fd sent");
     Ok(())
@@ -450,14 +448,10 @@ fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::process::names
 
 /// `born_confined_in_pod`: the init, confined and a member of the pid
 /// namespace's children already (setns), starts the container's process
-/// there as husk's child, tells husk its pid (then the listener's fd), and
+/// there as husk's child, tells husk its pid, and
 /// exits; only the new process returns, once husk knows about it, and sets
 /// up its terminal (a session of its own) under its filter, as exec's does.
-fn start_confined_in_joined_pid_namespace(
-    args: &InitArgs,
-    listener: Option<OwnedFd>,
-    terminal: Option<OwnedFd>,
-) -> Result<()> {
+fn start_confined_in_joined_pid_namespace(args: &InitArgs, terminal: Option<OwnedFd>) -> Result<()> {
     let (known, announced) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
     // SAFETY: single-threaded; the child returns into the init's code path.
     #[allow(unsafe_code)]
@@ -465,7 +459,6 @@ fn start_confined_in_joined_pid_namespace(
     match cloned.context(|| "clone the container's process".into())? {
         0 => {
             drop(announced);
-            drop(listener);
             prologue::die_with_parent();
             // EOF once the first init has sent our pid and exited.
             let _ = nix::unistd::read(&known, &mut [0u8; 1]);
@@ -474,9 +467,6 @@ fn start_confined_in_joined_pid_namespace(
         pid => {
             drop(terminal);
             let _ = args.channel.send_pid(pid);
-            if let Some(fd) = &listener {
-                let _ = send_listener_fd(&args.channel, fd);
-            }
             exit(0)
         }
     }
