@@ -1348,6 +1348,24 @@ fn a_create_whose_init_dies_as_it_commits_leaves_no_pid_file() {
     b.assert_gone("s");
 }
 
+/// Container "c" running, with a process of it waiting on a FUSE mount that
+/// never answers (bound at /fz).
+fn running_with_a_fuse_waiter(name: &str) -> (Bundle, HangingFuse) {
+    let mut b = Bundle::new(name);
+    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
+    std::fs::create_dir_all(b.rootfs().join("fz")).unwrap();
+    let source = fuse.mountpoint.to_str().unwrap().to_string();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"destination": "/fz", "type": "bind", "source": source, "options": ["rbind"]}));
+    b.script("cat /fz/x & exec sleep 100");
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    wait_for_a_fuse_waiter(&b);
+    (b, fuse)
+}
+
 /// Waits (bounded) until a process of the container waits on a FUSE request.
 fn wait_for_a_fuse_waiter(b: &Bundle) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -1392,18 +1410,7 @@ fn move_into_the_containers_cgroup(b: &Bundle, id: &str, pid: u32) {
 /// unfrozen alike.
 #[test]
 fn delete_f_ends_a_container_waiting_on_a_fuse_daemon_of_its_cgroup() {
-    let mut b = Bundle::new("fuse-waiter");
-    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
-    std::fs::create_dir_all(b.rootfs().join("fz")).unwrap();
-    let source = fuse.mountpoint.to_str().unwrap().to_string();
-    b.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"destination": "/fz", "type": "bind", "source": source, "options": ["rbind"]}));
-    b.script("cat /fz/x & exec sleep 100");
-    b.save();
-    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
-    wait_for_a_fuse_waiter(&b);
+    let (b, fuse) = running_with_a_fuse_waiter("fuse-waiter");
     move_into_the_containers_cgroup(&b, "c", fuse.daemon.id());
 
     let o = b.husk(&["delete", "--force", "c"]);
@@ -1417,18 +1424,7 @@ fn delete_f_ends_a_container_waiting_on_a_fuse_daemon_of_its_cgroup() {
 /// container stays for a later `delete`.
 #[test]
 fn delete_f_names_a_process_no_signal_reaches() {
-    let mut b = Bundle::new("fuse-stuck");
-    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
-    std::fs::create_dir_all(b.rootfs().join("fz")).unwrap();
-    let source = fuse.mountpoint.to_str().unwrap().to_string();
-    b.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"destination": "/fz", "type": "bind", "source": source, "options": ["rbind"]}));
-    b.script("cat /fz/x & exec sleep 100");
-    b.save();
-    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
-    wait_for_a_fuse_waiter(&b);
+    let (b, fuse) = running_with_a_fuse_waiter("fuse-stuck");
 
     let stuck = b.husk(&["delete", "--force", "c"]);
     let listed = b.husk(&["list", "-q"]);

@@ -425,9 +425,17 @@ fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::process::names
     // channel, exec.fifo and the console.
     let mut keep = vec![args.channel.as_raw_fd(), args.exec_fifo.as_raw_fd()];
     keep.extend(args.console.as_ref().map(|f| f.as_raw_fd()));
-    let (known, announced) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
-    keep.extend([known.as_raw_fd(), announced.as_raw_fd()]);
+    let pipe = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    keep.extend([pipe.0.as_raw_fd(), pipe.1.as_raw_fd()]);
     prologue::close_fds_except(args.preserve_fds, &keep)?;
+    clone_into_joined_pid_namespace(args, pipe)
+}
+
+/// Clones the container's process into the pid namespace we joined for our
+/// children, as husk's child. The init tells husk its pid and exits; the new
+/// process returns once husk knows about it (`pipe`'s end of file).
+fn clone_into_joined_pid_namespace(args: &InitArgs, pipe: (OwnedFd, OwnedFd)) -> Result<()> {
+    let (known, announced) = pipe;
     // SAFETY: single-threaded; the child returns into the init's code path.
     #[allow(unsafe_code)]
     let cloned = unsafe { sys::clone_sibling() };
@@ -452,24 +460,9 @@ fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::process::names
 /// exits; only the new process returns, once husk knows about it, and sets
 /// up its terminal (a session of its own) under its filter, as exec's does.
 fn start_confined_in_joined_pid_namespace(args: &InitArgs, terminal: Option<OwnedFd>) -> Result<()> {
-    let (known, announced) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
-    // SAFETY: single-threaded; the child returns into the init's code path.
-    #[allow(unsafe_code)]
-    let cloned = unsafe { sys::clone_sibling() };
-    match cloned.context(|| "clone the container's process".into())? {
-        0 => {
-            drop(announced);
-            prologue::die_with_parent();
-            // EOF once the first init has sent our pid and exited.
-            let _ = nix::unistd::read(&known, &mut [0u8; 1]);
-            prologue::take_terminal(terminal)
-        }
-        pid => {
-            drop(terminal);
-            let _ = args.channel.send_pid(pid);
-            exit(0)
-        }
-    }
+    let pipe = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    clone_into_joined_pid_namespace(args, pipe)?;
+    prologue::take_terminal(terminal)
 }
 
 /// Waits (once) for the parent to have moved the init into its cgroup, then
