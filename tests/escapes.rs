@@ -315,14 +315,9 @@ fn an_init_created_in_a_pod_holds_no_unmasked_procfs() {
     );
 }
 
-/// An exec process appears in the container's pid namespace (non-dumpable)
-/// before it has dropped husk's capabilities. A container process with
-/// CAP_SYS_PTRACE and no seccomp profile (no user namespace) seizes it and
-/// makes it run a syscall with every capability: sethostname here, which
-/// needs CAP_SYS_ADMIN; finit_module or open_by_handle_at would reach the host.
-#[test]
-fn exec_processes_cannot_be_seized_with_husks_capabilities() {
-    let mut b = Bundle::new("exec-seize");
+/// Makes `b` run tests/helpers/ptrace_injector.c (its args are the caller's
+/// to set): CAP_SYS_PTRACE, no seccomp filter, a writable root for its result.
+fn injecting_bundle(b: &mut Bundle) {
     let src = Path::new(common::HELPERS).join("ptrace_injector.c");
     let o = std::process::Command::new("gcc")
         .args(["-static", "-O2", "-o"])
@@ -331,9 +326,20 @@ fn exec_processes_cannot_be_seized_with_husks_capabilities() {
         .output()
         .expect("gcc must be installed");
     assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
-    add_sys_ptrace(&mut b);
+    add_sys_ptrace(b);
     b.config["linux"].as_object_mut().unwrap().remove("seccomp");
     b.config["root"]["readonly"] = json!(false);
+}
+
+/// An exec process appears in the container's pid namespace (non-dumpable)
+/// before it has dropped husk's capabilities. A container process with
+/// CAP_SYS_PTRACE and no seccomp profile (no user namespace) seizes it and
+/// makes it run a syscall with every capability: sethostname here, which
+/// needs CAP_SYS_ADMIN; finit_module or open_by_handle_at would reach the host.
+#[test]
+fn exec_processes_cannot_be_seized_with_husks_capabilities() {
+    let mut b = Bundle::new("exec-seize");
+    injecting_bundle(&mut b);
     b.config["hostname"] = json!("orig");
     b.config["process"]["args"] = json!(["/bin/injector", "/result", "/stop"]);
     b.save();
@@ -566,17 +572,7 @@ fn a_pod_members_created_init_is_under_its_seccomp_filter() {
 #[test]
 fn pod_members_are_never_seen_with_husks_capabilities() {
     let mut pause = Bundle::new("pod-seize");
-    let src = Path::new(common::HELPERS).join("ptrace_injector.c");
-    let o = std::process::Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(pause.rootfs().join("bin/injector"))
-        .arg(&src)
-        .output()
-        .expect("gcc must be installed");
-    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
-    add_sys_ptrace(&mut pause);
-    pause.config["linux"].as_object_mut().unwrap().remove("seccomp");
-    pause.config["root"]["readonly"] = json!(false);
+    injecting_bundle(&mut pause);
     pause.config["process"]["args"] = json!(["/bin/injector", "/result", "/stop"]);
     pause.save();
     assert_ok(&pause.husk(&["run", "-d", "--bundle", pause.dir.to_str().unwrap(), "pause"]));
