@@ -884,3 +884,37 @@ fn exec_works_under_a_profile_that_refuses_clone3_with_eperm() {
     assert_ok(&o);
     assert_eq!(stdout(&o), "exec-ran\n");
 }
+
+/// An exec process runs under the container's filter from its clone (review
+/// 54 F1): a profile that kills on setsid ended it before its execve, and
+/// husk took the closed channel for the execve: `exec` exited 159 with no
+/// word (review 54b F2). It says why now.
+#[test]
+fn an_exec_process_its_filter_kills_before_execve_says_so() {
+    let mut b = Bundle::new("exec-killed-by-filter");
+    let seccomp = &mut b.config["linux"]["seccomp"];
+    seccomp["defaultAction"] = json!("SCMP_ACT_KILL_PROCESS");
+    for rule in seccomp["syscalls"].as_array_mut().unwrap() {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != "setsid");
+        }
+    }
+    seccomp["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["names"].as_array().is_none_or(|n| !n.is_empty()));
+    b.config["process"]["args"] = json!(["sleep", "100"]);
+    b.save();
+    let ran = b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]);
+    let o = b.husk(&["exec", "c", "true"]);
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert_ok(&ran);
+    assert!(!o.status.success(), "exec succeeded: {}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("the exec process ended by signal 31 before its program ran (does linux.seccomp allow"),
+        "{err}"
+    );
+}

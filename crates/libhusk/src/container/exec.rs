@@ -319,7 +319,10 @@ fn await_exec_process(
         readable(&[pid])?;
         match to_child.wait_exec() {
             Ok(ExecOutcome::Logged) => {}
-            Ok(ExecOutcome::Execed) => break,
+            Ok(ExecOutcome::Execed) => match died_before_execve(pid) {
+                None => break,
+                Some(e) => return Err(e),
+            },
             Ok(ExecOutcome::Failed(e)) => {
                 end_exec_process(pid);
                 return Err(Error::new(e));
@@ -358,6 +361,35 @@ fn end_unstarted(id: &str, known: &[libc::pid_t], endings: Endings, sig: nix::sy
 /// the container froze (the v1 freezer) dies only once thawed, and the reap
 /// waited for ever, deaf to SIGTERM (review 43b, N3). Past that it is left,
 /// killed, for whoever reaps it once it is thawed.
+/// The error of an exec process whose end of the channel closed because it
+/// is dying, not because it exec'd: it still has PF_FORKNOEXEC, which the
+/// kernel clears before an execve closes the channel. Reaped here. A fault
+/// is most likely the filter's (a profile that kills on setsid, say: the exec
+/// process runs under it from its clone), which ended it with no word.
+fn died_before_execve(pid: libc::pid_t) -> Option<Error> {
+    sys::process_stat(pid).filter(|s| s.flags & sys::PF_FORKNOEXEC != 0)?;
+    let code = match container::wait::wait(pid, container::wait::EXIT_WAIT) {
+        Ok(code) => code,
+        Err(_) => {
+            end_exec_process(pid);
+            return Some(Error::new("exec: the exec process ended before its program ran"));
+        }
+    };
+    let hint = match code - 128 {
+        libc::SIGSYS | libc::SIGSEGV => {
+            " (does linux.seccomp allow what it does under the filter: setsid, with a terminal ioctl and dup2, then execve?)"
+        }
+        _ => "",
+    };
+    let how = match code {
+        129..=192 => format!("by signal {}", code - 128),
+        code => format!("with status {code}"),
+    };
+    Some(Error::new(format!(
+        "exec: the exec process ended {how} before its program ran{hint}"
+    )))
+}
+
 fn end_exec_process(pid: libc::pid_t) {
     container::wait::sigkill(pid);
     if let Err(e) = container::wait::wait(pid, std::time::Duration::from_secs(2)) {
