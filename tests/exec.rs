@@ -854,6 +854,18 @@ fn an_exec_process_is_born_under_its_seccomp_filter() {
     );
 }
 
+/// Takes `name` out of every rule of the seccomp profile `seccomp` (a rule
+/// left with no name goes too): the profile's default action applies to it.
+fn drop_syscall(seccomp: &mut serde_json::Value, name: &str) {
+    let rules = seccomp["syscalls"].as_array_mut().unwrap();
+    for rule in rules.iter_mut() {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != name);
+        }
+    }
+    rules.retain(|r| r["names"].as_array().is_none_or(|n| !n.is_empty()));
+}
+
 /// exec's joiner clones the exec process under the container's filter
 /// (review 54 F1): a profile that refuses clone3 with EPERM (not ENOSYS, on
 /// which husk already fell back to clone) failed every exec with "clone
@@ -862,15 +874,7 @@ fn an_exec_process_is_born_under_its_seccomp_filter() {
 fn exec_works_under_a_profile_that_refuses_clone3_with_eperm() {
     let mut b = Bundle::new("exec-clone3-eperm");
     let seccomp = &mut b.config["linux"]["seccomp"];
-    for rule in seccomp["syscalls"].as_array_mut().unwrap() {
-        if let Some(names) = rule["names"].as_array_mut() {
-            names.retain(|n| n != "clone3");
-        }
-    }
-    seccomp["syscalls"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|r| r["names"].as_array().is_none_or(|n| !n.is_empty()));
+    drop_syscall(seccomp, "clone3");
     seccomp["syscalls"]
         .as_array_mut()
         .unwrap()
@@ -894,15 +898,7 @@ fn an_exec_process_its_filter_kills_before_execve_says_so() {
     let mut b = Bundle::new("exec-killed-by-filter");
     let seccomp = &mut b.config["linux"]["seccomp"];
     seccomp["defaultAction"] = json!("SCMP_ACT_KILL_PROCESS");
-    for rule in seccomp["syscalls"].as_array_mut().unwrap() {
-        if let Some(names) = rule["names"].as_array_mut() {
-            names.retain(|n| n != "setsid");
-        }
-    }
-    seccomp["syscalls"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|r| r["names"].as_array().is_none_or(|n| !n.is_empty()));
+    drop_syscall(seccomp, "setsid");
     b.config["process"]["args"] = json!(["sleep", "100"]);
     b.save();
     let ran = b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]);
