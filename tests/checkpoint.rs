@@ -1815,3 +1815,88 @@ fn a_checkpoint_reads_the_containers_mountinfo_once() {
     b.assert_gone("c");
     assert_eq!(reads, 1, "opens of the init's mountinfo:\n{opened}");
 }
+
+/// `checkpoint` looks nothing up in the container's files: a container that
+/// pointed a masked path's parent at a FUSE mount that never answers held a
+/// checkpoint's lookup of the masked path in a wait no signal ends, with the
+/// container's lock (review 54b F3). The FUSE mount is below the bind's
+/// source, so that only the container's link leads to it.
+#[test]
+fn a_checkpoint_looks_nothing_up_in_the_containers_files() {
+    let mut b = Bundle::new("ckpt-fuse-masked");
+    let fuse = HangingFuse::mount(&b, b.dir.join("above/fuse"));
+    let above = b.dir.join("above");
+    bind_into(&mut b, &above, "/fz");
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/x/kcore"));
+    b.script("ln -s /fz/fuse /x && exec sleep 100");
+    b.save();
+    run_detached(&b, "c");
+    wait_for_link(&b.rootfs().join("x"));
+    checkpoint_ends_despite(&b, fuse);
+}
+
+/// A bind mount's source on a FUSE mount that stopped answering (an NFS
+/// server gone does the same) held `checkpoint`, which looked at the source
+/// to keep its images out of what the container writes, and the lock with
+/// it (review 54b F3).
+#[test]
+fn a_checkpoint_asks_nothing_of_a_bind_sources_filesystem() {
+    let mut b = Bundle::new("ckpt-fuse-source");
+    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
+    let source = fuse.mountpoint.clone();
+    bind_into(&mut b, &source, "/fz");
+    b.script("exec sleep 100");
+    b.save();
+    run_detached(&b, "c");
+    checkpoint_ends_despite(&b, fuse);
+}
+
+fn bind_into(b: &mut Bundle, source: &std::path::Path, destination: &str) {
+    std::fs::create_dir_all(b.rootfs().join(destination.trim_start_matches('/'))).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": destination, "type": "bind", "source": source.to_str().unwrap(), "options": ["rbind"]}),
+    );
+}
+
+fn wait_for_link(link: &std::path::Path) {
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    while link.symlink_metadata().is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the container did not make {}",
+            link.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Checkpoints "c" with /bin/false for criu (what is looked at is husk's
+/// own work before criu): it must end within 20 s while `fuse` hangs, and
+/// leave the container running.
+fn checkpoint_ends_despite(b: &Bundle, fuse: HangingFuse) {
+    let (image, work) = (b.dir.join("image"), b.dir.join("work"));
+    let mut cmd = Command::new(HUSK);
+    cmd.arg("--root").arg(&b.root).args(["checkpoint", "--image-path"]);
+    cmd.arg(&image).arg("--work-path").arg(&work).arg("c");
+    cmd.current_dir(&b.dir).env("HUSK_CRIU", "/bin/false");
+    b.tag(&mut cmd);
+    let mut checkpoint = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while checkpoint.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hung = checkpoint.try_wait().unwrap().is_none();
+    // Only the daemon's end releases a process waiting on its answer.
+    drop(fuse);
+    let _ = checkpoint.kill();
+    let status = checkpoint.wait().unwrap();
+    assert!(!hung, "checkpoint waited on the FUSE mount");
+    assert!(!status.success(), "checkpoint with /bin/false for criu succeeded");
+    assert_eq!(b.status("c"), "running");
+    assert_ok(&husk(b, &["delete", "--force", "c"]));
+    b.assert_gone("c");
+}

@@ -88,10 +88,11 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     let spec = crate::spec::parse(&text).context(|| config.display().to_string())?;
     warn_lost_no_new_privs(&spec);
     // A pre-dump looks at neither the terminals nor the stdio.
-    let mounts = match opts.pre_dump {
-        true => Vec::new(),
-        false => criu::mount_ids(saved.pid),
+    let mountinfo = match opts.pre_dump {
+        true => String::new(),
+        false => criu::mountinfo(saved.pid),
     };
+    let mounts = criu::mount_ids(&mountinfo);
     if !opts.criu.shell_job && !opts.pre_dump {
         refuse_host_terminals(&spec, saved.pid, &mounts)?;
     }
@@ -107,7 +108,7 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
     } else {
         (ReqType::Dump, "dump.log")
     };
-    let criu_opts = dump_opts(opts, &saved, &spec, &dirs, &mounts)?;
+    let criu_opts = dump_opts(opts, &saved, &spec, &dirs, (&mountinfo, &mounts))?;
     let frozen_by_criu = criu_opts.freeze_cgroup.is_some() && status == Status::Running;
     if let Err(e) = criu::run(
         kind,
@@ -182,7 +183,7 @@ fn dump_opts(
     saved: &Saved,
     spec: &oci_spec::runtime::Spec,
     dirs: &criu::Dirs,
-    mounts: &[u64],
+    (mountinfo, mounts): (&str, &[u64]),
 ) -> Result<Opts> {
     let mut args = Opts {
         pid: Some(saved.pid),
@@ -209,7 +210,7 @@ fn dump_opts(
     for m in criu::external_mounts(spec, &saved.bundle) {
         args.ext_mnt.push((m.destination, m.key));
     }
-    for file in criu::masked_files(spec, saved.pid) {
+    for file in criu::masked_files(spec, mountinfo) {
         args.ext_mnt.push((file, "/dev/null".into()));
     }
     criu::dump_external_namespaces(spec, &mut args)?;

@@ -455,8 +455,10 @@ fn refuse_below(flag: &str, fd: &OwnedFd, path: &Path, writable: &[(String, Path
     let dirs: Vec<(&str, &Path, (u64, u64))> = writable
         .iter()
         .filter_map(|(what, dir)| {
-            let m = std::fs::metadata(dir).ok().filter(|m| m.is_dir())?;
-            Some((what.as_str(), dir.as_path(), (m.dev(), m.ino())))
+            // A bind source on a FUSE or NFS mount that stopped answering
+            // must not hold the checkpoint (and the container's lock).
+            let id = crate::sys::fs::dir_id(dir).ok().flatten()?;
+            Some((what.as_str(), dir.as_path(), id))
         })
         .collect();
     let mut at = crate::sys::openat(fd.as_raw_fd(), c".", flags, 0).context(|| format!("{flag} {}", path.display()))?;
@@ -757,34 +759,32 @@ pub fn external_mounts(spec: &Spec, bundle: &Path) -> Vec<External> {
 }
 
 /// The masked paths that are files (bound over with /dev/null) in the
-/// running container `pid`; a masked directory is an empty tmpfs that criu
-/// dumps itself. Looked up in the container's root (its symlinks resolved
-/// there: through /proc/PID/root an absolute one led to the host's files,
-/// review 54 F5), the last component not followed: a wrong answer makes
+/// running container whose `mountinfo` is given; a masked directory is an
+/// empty tmpfs that criu dumps itself. Read from the mount table, not looked
+/// up: a lookup in the container's root followed the container's links
+/// (to the host's files through /proc/PID/root, review 54 F5; into its own
+/// FUSE mount that never answers, which held `checkpoint` unkillably with
+/// the lock, review 54b F3). A bind of a file has the file's path for its
+/// root; a filesystem's own root ("/") is a directory. A wrong answer makes
 /// criu fail, it gives nothing away.
-pub fn masked_files(spec: &Spec, pid: libc::pid_t) -> Vec<String> {
+pub fn masked_files(spec: &Spec, mountinfo: &str) -> Vec<String> {
     let masked = spec.linux().as_ref().and_then(|l| l.masked_paths().clone());
-    let root = crate::sys::openat(
-        libc::AT_FDCWD,
-        &CString::new(format!("/proc/{pid}/root")).expect("no NUL"),
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        0,
-    );
-    let Ok(root) = root else {
-        return Vec::new();
-    };
-    let is_file = |path: &str| {
-        let flags = libc::O_PATH | libc::O_NOFOLLOW;
-        crate::rootfs::resolve::open_in_root(&root, Path::new(path), flags)
-            .and_then(|fd| std::fs::File::from(fd).metadata())
-            .is_ok_and(|m| !m.is_dir())
-    };
     masked
         .unwrap_or_default()
         .iter()
         .map(|p| clean(Path::new(p)))
-        .filter(|p| is_file(p))
+        .filter(|p| topmost_mount_root(mountinfo, p).is_some_and(|root| root != "/"))
         .collect()
+}
+
+/// The root (the path in its filesystem) of the last mount at `point` in
+/// `mountinfo`: the one the path shows.
+fn topmost_mount_root(mountinfo: &str, point: &str) -> Option<OsString> {
+    mountinfo.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let root = fields.nth(3)?;
+        (unescape(fields.next()?) == point).then(|| unescape(root))
+    })
 }
 
 /// The key in the images of an external namespace of type `t` (runc's names).
@@ -924,12 +924,16 @@ fn live_stdio(pid: libc::pid_t, ids: &[u64]) -> Vec<String> {
         .collect()
 }
 
-/// The mount ids of the mount namespace of `pid`. Read once a checkpoint:
-/// the kernel walks every mount's path to print it, which a container that
+/// The mount table of `pid`, as it sees it. Read once a checkpoint: the
+/// kernel walks every mount's path to print it, which a container that
 /// stacked 30,000 mounts made take 6 s a read (review 54 F2).
-pub fn mount_ids(pid: libc::pid_t) -> Vec<u64> {
-    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    mounts
+pub fn mountinfo(pid: libc::pid_t) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
+}
+
+/// The mount ids in a [`mountinfo`].
+pub fn mount_ids(mountinfo: &str) -> Vec<u64> {
+    mountinfo
         .lines()
         .filter_map(|l| l.split(' ').next()?.parse().ok())
         .collect()
@@ -1635,45 +1639,28 @@ mod tests {
     }
 
     #[test]
-    fn masked_files_are_looked_up_in_the_containers_root() {
-        if !nix::unistd::geteuid().is_root() {
-            return;
-        }
-        // A container whose `/a` is a link to an absolute path that only the
-        // host has: through /proc/PID/root that path was the host's.
-        let tmp = std::env::temp_dir().join(format!("husk-criu-masked-{}", std::process::id()));
-        let (root, outside) = (tmp.join("root"), tmp.join("outside"));
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::create_dir_all(root.join("proc")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
-        std::fs::write(outside.join("secret"), "").unwrap();
-        std::fs::write(root.join("proc/kcore"), "").unwrap();
-        std::os::unix::fs::symlink(&outside, root.join("a")).unwrap();
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        let mut sleeper = std::process::Command::new("/bin/busybox");
-        sleeper.args(["sleep", "30"]);
-        let chroot_to = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: chroot and chdir only, between fork and exec.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut sleeper, move || {
-                nix::unistd::chroot(chroot_to.as_c_str())?;
-                nix::unistd::chdir("/")?;
-                Ok(())
-            });
-        }
-        let mut sleeper = sleeper.spawn().unwrap();
+    fn masked_files_are_read_from_the_mount_table() {
+        // /proc/kcore bound over with /dev/null (a file: its root is the
+        // file's path), /proc/acpi an empty tmpfs (a filesystem's root),
+        // /proc/keys masked and then mounted over by a directory, /a b a
+        // file with a space, /proc/missing not there (nothing mounted).
+        let mountinfo = "\
+22 1 0:20 / / rw - overlay overlay rw
+23 22 0:21 / /proc rw - proc proc rw
+24 23 0:5 /null /proc/kcore rw - devtmpfs udev rw
+25 23 0:22 / /proc/acpi ro - tmpfs tmpfs ro,size=0k
+26 23 0:23 /null /proc/keys rw - tmpfs tmpfs rw
+27 23 0:24 / /proc/keys ro - tmpfs tmpfs ro
+28 22 0:5 /null /a\\040b rw - devtmpfs udev rw
+";
         let spec: Spec = serde_json::from_value(serde_json::json!({
             "ociVersion": "1.0.2",
             "root": {"path": "rootfs"},
-            "linux": {"maskedPaths": ["/a/secret", "/proc/kcore", "/proc/missing"]}
+            "linux": {"maskedPaths": ["/proc/kcore", "/proc/acpi", "/proc/keys", "/a b", "/proc//kcore/", "/proc/missing"]}
         }))
         .unwrap();
-        let found = masked_files(&spec, sleeper.id() as libc::pid_t);
-        let _ = sleeper.kill();
-        let _ = sleeper.wait();
-        std::fs::remove_dir_all(&tmp).unwrap();
-        assert_eq!(found, ["/proc/kcore"]);
+        assert_eq!(masked_files(&spec, mountinfo), ["/proc/kcore", "/a b", "/proc/kcore"]);
+        assert_eq!(mount_ids(mountinfo), [22, 23, 24, 25, 26, 27, 28]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Files and descriptors: the calls that nix does not wrap safely (or only
 //! behind a feature husk does not build).
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -86,22 +87,44 @@ pub fn is_terminal(mode: u32, rdev_major: u32) -> bool {
     mode & libc::S_IFMT == libc::S_IFCHR && matches!(rdev_major, 4 | 5 | 136..=143)
 }
 
-/// The [`FileId`] of open fd `fd` (statx(2) with AT_EMPTY_PATH).
-pub fn file_id(fd: BorrowedFd<'_>) -> io::Result<FileId> {
+/// What statx(2) says of `path` (relative to `dirfd`) without asking the
+/// filesystem: AT_STATX_DONT_SYNC takes the attributes the kernel has, so
+/// that a FUSE daemon or an NFS server that never answers cannot hold the
+/// caller (review 54b F3); type, inode, device and mount never go stale.
+fn statx_unsynced(dirfd: RawFd, path: &CStr, flags: i32, mask: u32) -> io::Result<libc::statx> {
     // SAFETY: statx is plain old data, filled in by the kernel.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let mask = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID;
-    // SAFETY: an empty C string with AT_EMPTY_PATH names `fd` itself; the
-    // kernel writes no more than a struct statx into `stx`.
-    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, mask, &mut stx) };
+    let flags = flags | libc::AT_STATX_DONT_SYNC;
+    // SAFETY: `path` is a C string; the kernel writes no more than a
+    // struct statx into `stx`.
+    let rc = unsafe { libc::statx(dirfd, path.as_ptr(), flags, mask, &mut stx) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(stx)
+}
+
+/// The [`FileId`] of open fd `fd`.
+pub fn file_id(fd: BorrowedFd<'_>) -> io::Result<FileId> {
+    let mask = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID;
+    let stx = statx_unsynced(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH, mask)?;
     Ok(FileId {
         mount: (stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id),
         inode: stx.stx_ino,
         terminal: is_terminal(u32::from(stx.stx_mode), stx.stx_rdev_major),
     })
+}
+
+/// The device and inode of the directory at `path` (followed), or None
+/// when it is not one; asks nothing of its filesystem (AT_STATX_DONT_SYNC).
+pub fn dir_id(path: &std::path::Path) -> io::Result<Option<(u64, u64)>> {
+    use std::os::unix::ffi::OsStrExt;
+    let path =
+        std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let stx = statx_unsynced(libc::AT_FDCWD, &path, 0, libc::STATX_TYPE | libc::STATX_INO)?;
+    let dev = libc::makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    let is_dir = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFDIR;
+    Ok(is_dir.then_some((dev, stx.stx_ino)))
 }
 
 /// Reads a kernel file of one line (a cgroup value such as cpuset.cpus): the
