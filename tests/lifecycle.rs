@@ -1447,3 +1447,40 @@ fn delete_f_names_a_process_no_signal_reaches() {
     assert_ok(&b.husk(&["delete", "--force", "c"]));
     b.assert_gone("c");
 }
+
+/// A `kill --all` asked to end (SIGTERM) while it waits for the freeze that
+/// keeps forks from escaping its signal ends only once it has thawed the
+/// container again: killed there, it left the cgroup FREEZING, the container
+/// paused though nobody paused it (review 54b F4). A process waiting on a
+/// FUSE request keeps the freeze from finishing, so the window is 0.5 s.
+#[test]
+fn a_kill_all_ended_in_its_freeze_leaves_the_container_thawed() {
+    let (b, fuse) = running_with_a_fuse_waiter("fuse-kill-term");
+    let mut kill = b.husk_command(&["kill", "--all", "c", "CONT"]);
+    let mut kill = kill.spawn().unwrap();
+    let state = std::path::Path::new("/sys/fs/cgroup/freezer")
+        .join(b.default_cgroup("c").trim_start_matches('/'))
+        .join("freezer.state");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&state).unwrap_or_default().trim() != "FREEZING" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kill --all never froze the container"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    send_signal(&kill, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_within(&mut kill, COMMAND_TIMEOUT, "kill --all");
+    let after = std::fs::read_to_string(&state).unwrap_or_default();
+    let status_after = b.status("c");
+    drop(fuse);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM),
+        "kill --all must still end by the signal"
+    );
+    assert_eq!(after.trim(), "THAWED");
+    assert_eq!(status_after, "running");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}

@@ -456,6 +456,10 @@ impl Cgroup {
         // Signal 0 changes nothing, so it freezes nothing: a probe killed
         // between the freeze and the thaw would leave the container frozen.
         let freezer = freezer.filter(|_| sig != 0);
+        // A `kill --all` or `delete -f` ended between the freeze and the
+        // thaw left the container frozen, paused though nobody paused it
+        // (review 54b F4): a signal asking husk to end waits for the thaw.
+        let _deferred = freezer.map(|_| crate::sys::signal::EndingDeferred::block());
         let was_frozen = freezer.is_some_and(is_frozen_file);
         if let Some(file) = freezer.filter(|_| !was_frozen) {
             // Signalled frozen or not: a process that cannot freeze (one

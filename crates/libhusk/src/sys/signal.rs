@@ -44,6 +44,34 @@ pub fn is_default(sig: libc::c_int) -> bool {
     action(sig) == Some(libc::SIG_DFL)
 }
 
+/// INT, TERM, HUP and QUIT, the signals that ask husk to end, blocked while
+/// it lives: for a step that must not be cut in half (a freeze that must be
+/// thawed again). Dropped, it unblocks those it blocked, and one that came
+/// meanwhile is delivered then. Those blocked before stay blocked.
+pub struct EndingDeferred(SigSet);
+
+impl EndingDeferred {
+    pub fn block() -> EndingDeferred {
+        let mut set = SigSet::empty();
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            set.add(sig);
+        }
+        let before = SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::all());
+        let mut blocked = SigSet::empty();
+        for sig in set.iter().filter(|sig| !before.contains(*sig)) {
+            blocked.add(sig);
+        }
+        let _ = blocked.thread_block();
+        EndingDeferred(blocked)
+    }
+}
+
+impl Drop for EndingDeferred {
+    fn drop(&mut self) {
+        let _ = self.0.thread_unblock();
+    }
+}
+
 /// Has the process that `cmd` spawns get `sig` when the thread that spawned it
 /// exits (PR_SET_PDEATHSIG, set in the child between fork and exec).
 pub fn parent_death_signal(cmd: &mut Command, sig: Signal) {
