@@ -914,3 +914,97 @@ fn an_exec_process_its_filter_kills_before_execve_says_so() {
         "{err}"
     );
 }
+
+/// A seccomp agent at `path` for a container and one exec: it takes the
+/// init's notify fd (and keeps it), then the exec process's, and answers
+/// that filter's first notification with EXDEV. Returns the exec's message
+/// to the agent and the pid the notification came from. Each wait bounded.
+fn exdev_agent(path: &std::path::Path) -> std::thread::JoinHandle<Result<(serde_json::Value, u32), String>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let ready = |fd: std::os::fd::BorrowedFd| {
+            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::from(20_000u16)).is_ok_and(|n| n == 1)
+        };
+        let take = || -> Result<(serde_json::Value, OwnedFd), String> {
+            if !ready(listener.as_fd()) {
+                return Err("no connection from husk within 20 s".into());
+            }
+            let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+            let mut buf = vec![0u8; 8192];
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
+                .map_err(|e| e.to_string())?;
+            let fd = msg
+                .cmsgs()
+                .map_err(|e| e.to_string())?
+                .find_map(|c| match c {
+                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                    _ => None,
+                })
+                .ok_or("no fd")?;
+            let n = msg.bytes;
+            // SAFETY: the fd just received is ours alone.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            Ok((serde_json::from_slice(&buf[..n]).map_err(|e| e.to_string())?, fd))
+        };
+        let (_init_message, _init_fd) = take()?;
+        let (message, notify) = take()?;
+        if !ready(notify.as_fd()) {
+            return Err("no notification from the exec process within 20 s".into());
+        }
+        // struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes).
+        const RECV: u64 = 0xc050_2100;
+        const SEND: u64 = 0xc018_2101;
+        let mut request = [0u64; 10];
+        // SAFETY: the kernel writes one struct seccomp_notif into `request`.
+        if unsafe { libc::ioctl(notify.as_raw_fd(), RECV as _, request.as_mut_ptr()) } != 0 {
+            return Err(format!("NOTIF_RECV: {}", std::io::Error::last_os_error()));
+        }
+        let (id, pid) = (request[0], request[1] as u32);
+        let response: [u64; 3] = [id, 0, (-libc::EXDEV) as u32 as u64];
+        // SAFETY: the kernel reads one struct seccomp_notif_resp.
+        if unsafe { libc::ioctl(notify.as_raw_fd(), SEND as _, response.as_ptr()) } != 0 {
+            return Err(format!("NOTIF_SEND: {}", std::io::Error::last_os_error()));
+        }
+        Ok((message, pid))
+    })
+}
+
+/// An exec process under a profile with a listener: its filter's notify
+/// fd goes to the agent as the init's does, with the container's state
+/// (runc's message for exec). husk dropped it, and every notified call of
+/// the exec process failed with ENOSYS, the agent never asked (review 54b F5).
+#[test]
+fn an_exec_processs_notified_calls_go_to_the_agent() {
+    let mut b = Bundle::new("exec-notify");
+    let sock = b.dir.join("agent.sock");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("sleep 100");
+    let agent = exdev_agent(&sock);
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let mut exec = b.husk_command(&["exec", "c", "mkdir", "/tmp/asked"]);
+    let o = run_with_timeout(&mut exec, COMMAND_TIMEOUT);
+    let told = agent.join().unwrap();
+    let init = b.state("c")["pid"].clone();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    let (message, asker) = told.unwrap_or_else(|e| panic!("agent: {e}; exec: {}", stderr(&o)));
+    assert!(stderr(&o).contains("Invalid cross-device link"), "{}", stderr(&o));
+    assert_eq!(message["fds"], json!(["seccompFd"]));
+    assert_eq!(message["state"]["status"], "running");
+    assert_eq!(message["pid"], init);
+    assert_ne!(
+        json!(asker),
+        init,
+        "the notification came from the init, not the exec process"
+    );
+}

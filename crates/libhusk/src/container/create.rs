@@ -792,7 +792,7 @@ fn await_ready(
                     Some(_) if crate::process::init::born_confined_in_pod(c.plan) && guard.pid == init.pid => {
                         *held_listener_fd = Some(fd)
                     }
-                    Some(listener) => send_to_listener(listener, &fd, saved)?,
+                    Some(listener) => send_to_listener(listener, &fd, saved, Status::Creating)?,
                     None => {}
                 }
             }
@@ -812,7 +812,7 @@ fn await_ready(
                 c.locked.record(saved)?;
                 let listener = c.plan.seccomp.as_ref().and_then(|s| s.listener.as_ref());
                 if let (Some(listener), Some(fd)) = (listener, held_listener_fd.take()) {
-                    send_to_listener(listener, &fd, saved)?;
+                    send_to_listener(listener, &fd, saved, Status::Creating)?;
                 }
             }
             FromInit::Logged => {}
@@ -946,9 +946,16 @@ fn detach(to_init: &InitParent) -> Result<()> {
 /// the whole message, together: `create` holds the container's lock meanwhile.
 const LISTENER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Hands the seccomp notify fd to the listener with the container's state, in
-/// runc's format (`ContainerProcessState`).
-fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &Saved) -> Result<()> {
+/// Hands the seccomp notify fd to the listener with the container's state
+/// (`status`: creating for the init, running for an exec process), in
+/// runc's format (`ContainerProcessState`, whose pid is the init's for an
+/// exec process too, as runc has it).
+pub(super) fn send_to_listener(
+    listener: &crate::seccomp::Listener,
+    fd: &OwnedFd,
+    saved: &Saved,
+    status: Status,
+) -> Result<()> {
     let path = &listener.path;
     // One bound for the connect and the send (review 46d F1).
     let deadline = std::time::Instant::now() + LISTENER_TIMEOUT;
@@ -968,7 +975,7 @@ fn send_to_listener(listener: &crate::seccomp::Listener, fd: &OwnedFd, saved: &S
         "fds": ["seccompFd"],
         "pid": saved.pid,
         "metadata": listener.metadata,
-        "state": saved.oci_state(Status::Creating),
+        "state": saved.oci_state(status),
     });
     let message = message.to_string();
     channel::send_all_with_fd(&stream, message.as_bytes(), fd, deadline).map_err(|(e, sent)| {

@@ -103,7 +103,8 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
             place_joiner(&joiner, &cgroup, saved.pid, best_effort)?;
             crate::log::step("joiner placed in the container's cgroups");
         }
-        let pid = await_exec_process(a, &joiner, endings, setup_bound)?;
+        let listener = planned.filter.as_ref().and_then(|f| f.listener.as_ref());
+        let pid = await_exec_process(a, &joiner, (listener, saved), endings, setup_bound)?;
         if let Some(p) = &a.pid_file {
             if let Err(e) = write_pid_file(p, pid) {
                 // A caller told of a failure must not find the process running
@@ -283,6 +284,7 @@ fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effor
 fn await_exec_process(
     a: &ExecOptions,
     joiner: &Joiner,
+    (listener, saved): (Option<&seccomp::Listener>, &crate::state::Saved),
     endings: Option<Endings>,
     bound: Option<std::time::Duration>,
 ) -> Result<libc::pid_t> {
@@ -308,6 +310,13 @@ fn await_exec_process(
         readable(&[joiner.pid])?;
         match to_child.recv_spawned() {
             Ok(FromJoiner::Logged) => {}
+            Ok(FromJoiner::SeccompFd(fd)) => {
+                if let Some(listener) = listener {
+                    let sent = super::create::send_to_listener(listener, &fd, saved, Status::Running);
+                    sent.inspect_err(|_| end_children(&[joiner.pid]))?;
+                    crate::log::step("seccomp notify fd handed to the listener");
+                }
+            }
             Err(e) if timed_out(&e) => return Err(stalled(&[joiner.pid])),
             said => break said,
         }
@@ -602,6 +611,10 @@ fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result
         FromJoiner::Pid(pid) if sys::is_own_child(pid) => Ok(pid),
         FromJoiner::Pid(pid) => bail!("exec: the reported process {pid} is not husk's child"),
         FromJoiner::Failed(e) => Err(Error::new(e)),
+        // Taken by the loop that reads the joiner's words.
+        FromJoiner::SeccompFd(_) => {
+            bail!("exec: an unexpected seccomp fd from the process that joins the container's namespaces")
+        }
         FromJoiner::Logged | FromJoiner::Exited => match status {
             Ok(code) if code == 128 + libc::SIGSYS => bail!(
                 "exec: the process that joins the container's namespaces was killed by the container's seccomp \

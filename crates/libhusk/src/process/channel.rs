@@ -74,6 +74,9 @@
 //!     send_placed -----------------> wait_placed
 //!                                    [confine: labels, capabilities,
 //!                                     ids, seccomp]
+//!   with a seccomp listener:
+//!     recv_spawned: SeccompFd <----- send_seccomp_fd (SCM_RIGHTS)
+//!     [hand it to the listener]      [close it]
 //!                                    clone (CLONE_PARENT) ----------> [terminal,
 //!     recv_spawned: Pid <----------- send_pid (plain write)            late seccomp]
 //!     [reap the joiner]              exits                             execve
@@ -679,6 +682,9 @@ pub enum FromJoiner {
     Exited,
     /// A `--debug` line of its, logged.
     Logged,
+    /// The notify fd of the seccomp filter it loaded, for the listener;
+    /// the pid or an error follows.
+    SeccompFd(OwnedFd),
 }
 
 /// How the exec process ended its setup.
@@ -719,7 +725,8 @@ impl ExecParent {
         Ok(match p.tag {
             Tag::Pid => FromJoiner::Pid(p.pid()?),
             Tag::Error => FromJoiner::Failed(p.text()),
-            _ => return Err(p.unexpected("pid or error")),
+            Tag::SeccompFd => FromJoiner::SeccompFd(p.fd()?),
+            _ => return Err(p.unexpected("pid, seccomp fd or error")),
         })
     }
 
@@ -754,6 +761,12 @@ impl ExecChild {
     /// Until husk has put the joiner in the container's cgroups.
     pub fn wait_placed(&self) -> io::Result<()> {
         expect(recv(&self.sock), Tag::Placed).map(drop)
+    }
+
+    /// Hands husk the notify fd of the joiner's seccomp filter, for the
+    /// listener (sendmsg, which a profile with a listener may not notify).
+    pub fn send_seccomp_fd(&self, fd: &OwnedFd) -> io::Result<()> {
+        send_with_fd(&self.sock, &[Tag::SeccompFd as u8], fd)
     }
 
     /// The exec process's pid, from the joiner. A plain write: the joiner is confined.

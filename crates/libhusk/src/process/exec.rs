@@ -152,8 +152,18 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
     }
     // The seccomp filter too, before the clone: the exec process is seen
     // by the container from its birth.
-    prologue::confine(args.plan, args.filter, args.last_cap, proc, false)?;
+    let notify = prologue::confine(args.plan, args.filter, args.last_cap, proc, false)?;
     crate::log::step("confined");
+    // A listener's fd goes to husk, for the agent, and is closed before the
+    // clone: the exec process never holds it where the container could take
+    // it (pidfd_getfd), and its notified calls wait for the agent, not fail
+    // with ENOSYS as they did when the fd was dropped (review 54b F5).
+    if let Some(fd) = notify {
+        args.channel
+            .send_seccomp_fd(&fd)
+            .context(|| "send seccomp notify fd".into())?;
+        crate::log::step("seccomp notify fd sent");
+    }
     Ok(program)
 }
 

@@ -123,6 +123,7 @@ fn confine_for_start(
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
     let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
+    // A listener's filter is loaded apart (load_filter_for_listener).
     prologue::confine(&plan.process, filter, plan.last_cap, &proc, setgroups_denied)?;
     crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.

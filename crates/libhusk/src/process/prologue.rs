@@ -255,7 +255,8 @@ fn setgroups_denied(proc: &sys::Procfs) -> bool {
 /// Labels, capabilities, the user, no_new_privs and the seccomp filter
 /// (`filter`, unless already loaded), in the order that leaves each the
 /// rights it needs: the filter before the ids when it needs CAP_SYS_ADMIN
-/// (without no_new_privs), else last.
+/// (without no_new_privs), else last. Returns the filter's notify fd when
+/// it has a listener.
 /// `denies_setgroups`: our user namespace is known to deny setgroups.
 pub fn confine(
     p: &ProcessPlan,
@@ -263,14 +264,15 @@ pub fn confine(
     last_cap: u8,
     proc: &sys::Procfs,
     denies_setgroups: bool,
-) -> Result<()> {
+) -> Result<Option<OwnedFd>> {
+    let mut notify = None;
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {
         attrs::set_affinity(cpus)?;
     }
     attrs::set_exec_labels(attrs, proc)?;
     if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
-        seccomp::load(filter).context(|| "load seccomp filter".into())?;
+        notify = seccomp::load(filter).context(|| "load seccomp filter".into())?;
         crate::log::step("seccomp filter loaded");
     }
     if let Some(caps) = &p.caps {
@@ -309,11 +311,11 @@ pub fn confine(
         // run a program of its own without the filter (review 54 F1). What
         // follows runs under it, as it always did without no_new_privs.
         if let Some(filter) = filter {
-            seccomp::load(filter).context(|| "load seccomp filter".into())?;
+            notify = seccomp::load(filter).context(|| "load seccomp filter".into())?;
             crate::log::step("seccomp filter loaded");
         }
     }
-    Ok(())
+    Ok(notify)
 }
 
 /// The last step, execve (the process is confined). Returns only if it failed.
