@@ -922,3 +922,42 @@ fn run_held_by_a_hook(name: &str, kind: &str, sleep: &str, seconds: &str) -> (Bu
     let run = b.spawn_run("r");
     (b, run)
 }
+
+/// A pod member's startContainer hooks get the container's pid, as `state`
+/// has it: husk makes the hooks' state before the member's first init
+/// clones the container's process into the pod, and they were given the
+/// first init's pid, a process that had exited (review 54c F3). Both
+/// orders: born confined (procfs with pidns, Linux 6.15) and the older one.
+#[test]
+fn a_pod_members_start_container_hooks_get_its_pid() {
+    let mut pod = Bundle::new("hook-pod");
+    pod.script("sleep 100");
+    assert_ok(&pod.husk(&["run", "-d", "--bundle", pod.dir.to_str().unwrap(), "pod"]));
+    let pod_pid = pod.state("pod")["pid"].as_i64().unwrap();
+    let (mut b, out) = bundle_with_outdir("hook-pod-member");
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pod_pid}/ns/pid"));
+        }
+    }
+    b.config["hooks"] = json!({"startContainer": [recording_hook("startContainer", Path::new("/hookout"))]});
+    b.script("sleep 100");
+    let mut seen = Vec::new();
+    for old_kernel in ["0", "1"] {
+        let _ = std::fs::remove_file(out.join("order"));
+        let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "m"]);
+        create.env("HUSK_NO_PROCFS_PIDNS", old_kernel);
+        assert_ok(&run_with_timeout(&mut create, COMMAND_TIMEOUT));
+        assert_ok(&b.husk(&["start", "m"]));
+        wait_for_file(&out.join("order"), std::time::Duration::from_secs(10));
+        let given: Value = serde_json::from_str(&read(&out, "startContainer.stdin")).unwrap();
+        seen.push((old_kernel, given["pid"].clone(), b.state("m")["pid"].clone()));
+        assert_ok(&b.husk(&["delete", "-f", "m"]));
+        b.assert_gone("m");
+    }
+    assert_ok(&pod.husk(&["delete", "-f", "pod"]));
+    pod.assert_gone("pod");
+    for (old_kernel, given, pid) in seen {
+        assert_eq!(given, pid, "HUSK_NO_PROCFS_PIDNS={old_kernel}");
+    }
+}

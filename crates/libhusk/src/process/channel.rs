@@ -1051,7 +1051,10 @@ mod tests {
         // A message only husk sends, as if the child had sent it.
         send(&child.sock, Tag::Placed, b"").unwrap();
         let e = parent.recv_spawned().unwrap_err();
-        assert_eq!(e.to_string(), "unexpected message placed, expected pid or error");
+        assert_eq!(
+            e.to_string(),
+            "unexpected message placed, expected pid, seccomp fd or error"
+        );
         send(&child.sock, Tag::Committed, b"").unwrap();
         assert!(parent.wait_exec().is_err());
     }

@@ -83,10 +83,14 @@ pub fn run(mut args: InitArgs) -> ! {
                 let _ = args.channel.send_error(&e.to_string());
                 exit(1);
             }
+            let mut hook_state = hook_state;
             if born_confined_in_pod(plan) {
-                if let Err(e) = start_confined_in_joined_pid_namespace(&args, terminal) {
-                    let _ = args.channel.send_error(&e.to_string());
-                    exit(1);
+                match start_confined_in_joined_pid_namespace(&args, terminal) {
+                    Ok(pid) => hook_state = hook_state.zip(pid).map(|(state, pid)| with_pid(state, pid)),
+                    Err(e) => {
+                        let _ = args.channel.send_error(&e.to_string());
+                        exit(1);
+                    }
                 }
             }
             if !report_ready(&args.channel) {
@@ -205,13 +209,15 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     // joined user namespace denies setgroups is read now, in the host's.
     let setgroups_denied =
         born_confined_in_pod(plan) && std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    let hook_state = build_rootfs(args, &gate)?;
+    let mut hook_state = build_rootfs(args, &gate)?;
     prologue::replace_outside_null_stdio(plan.process.terminal)?;
     let proc = match plan.namespaces.late_pid_namespace() {
         Some(pid_ns) if plan.namespaces.proc_after_join => {
             drop(proc);
             gate.wait()?;
-            start_in_joined_pid_namespace(args, pid_ns)?;
+            if let Some(pid) = start_in_joined_pid_namespace(args, pid_ns)? {
+                hook_state = hook_state.map(|state| with_pid(state, pid));
+            }
             rootfs::mount_deferred_proc(plan)?;
             // A procfs of the host's pid namespace must not stay open where the
             // pod can see it: the container's process makes its own.
@@ -419,7 +425,10 @@ fn host_proc_to_wait_through(args: &InitArgs) -> Result<Option<OwnedFd>> {
 /// host's root. Now that its root is the container's, it starts the
 /// container's process in that namespace as husk's child, tells husk its pid,
 /// and exits: only the new process returns, once husk knows about it.
-fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::process::namespaces::Join) -> Result<()> {
+fn start_in_joined_pid_namespace(
+    args: &InitArgs,
+    pid_ns: &crate::process::namespaces::Join,
+) -> Result<Option<libc::pid_t>> {
     sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
         .context(|| format!("join namespace {}", pid_ns.path.display()))?;
     // What the process needs until it execs: stdio, the passed fds, the
@@ -435,7 +444,9 @@ fn start_in_joined_pid_namespace(args: &InitArgs, pid_ns: &crate::process::names
 /// Clones the container's process into the pid namespace we joined for our
 /// children, as husk's child. The init tells husk its pid and exits; the new
 /// process returns once husk knows about it (`pipe`'s end of file).
-fn clone_into_joined_pid_namespace(args: &InitArgs, pipe: (OwnedFd, OwnedFd)) -> Result<()> {
+/// Returns in the new process only, with its pid as husk sees it (the first
+/// init's pid namespace is husk's), which the pod's namespace cannot tell it.
+fn clone_into_joined_pid_namespace(args: &InitArgs, pipe: (OwnedFd, OwnedFd)) -> Result<Option<libc::pid_t>> {
     let (known, announced) = pipe;
     // SAFETY: single-threaded; the child returns into the init's code path.
     #[allow(unsafe_code)]
@@ -444,11 +455,15 @@ fn clone_into_joined_pid_namespace(args: &InitArgs, pipe: (OwnedFd, OwnedFd)) ->
         0 => {
             drop(announced);
             prologue::die_with_parent();
-            // EOF once the first init has sent our pid and exited.
+            // Our pid, then EOF once the first init has sent it to husk and
+            // exited. A plain read: we are confined.
+            let mut said = [0u8; 16];
+            let n = nix::unistd::read(&known, &mut said).unwrap_or(0);
             let _ = nix::unistd::read(&known, &mut [0u8; 1]);
-            Ok(())
+            Ok(std::str::from_utf8(&said[..n]).ok().and_then(|s| s.parse().ok()))
         }
         pid => {
+            let _ = nix::unistd::write(&announced, pid.to_string().as_bytes());
             let _ = args.channel.send_pid(pid);
             exit(0)
         }
@@ -460,10 +475,24 @@ fn clone_into_joined_pid_namespace(args: &InitArgs, pipe: (OwnedFd, OwnedFd)) ->
 /// there as husk's child, tells husk its pid, and
 /// exits; only the new process returns, once husk knows about it, and sets
 /// up its terminal (a session of its own) under its filter, as exec's does.
-fn start_confined_in_joined_pid_namespace(args: &InitArgs, terminal: Option<OwnedFd>) -> Result<()> {
+fn start_confined_in_joined_pid_namespace(args: &InitArgs, terminal: Option<OwnedFd>) -> Result<Option<libc::pid_t>> {
     let pipe = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
-    clone_into_joined_pid_namespace(args, pipe)?;
-    prologue::take_terminal(terminal)
+    let pid = clone_into_joined_pid_namespace(args, pipe)?;
+    prologue::take_terminal(terminal)?;
+    Ok(pid)
+}
+
+/// The hooks' `state` with the container's process's pid: husk made it
+/// before a pod member's first init cloned that process (review 54c F3: its
+/// startContainer hooks were given the first init's pid, which had exited).
+fn with_pid(state: String, pid: libc::pid_t) -> String {
+    match serde_json::from_str::<serde_json::Value>(&state) {
+        Ok(mut value) if value.get("pid").is_some() => {
+            value["pid"] = pid.into();
+            value.to_string()
+        }
+        _ => state,
+    }
 }
 
 /// Waits (once) for the parent to have moved the init into its cgroup, then
