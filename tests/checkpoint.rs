@@ -1855,6 +1855,32 @@ fn a_checkpoint_asks_nothing_of_a_bind_sources_filesystem() {
     checkpoint_ends_despite(&b, fuse);
 }
 
+/// The init's stdio is looked at without asking its filesystem: a
+/// container whose init's stdout was a file of its own FUSE mount, whose
+/// daemon it then stopped, held `checkpoint` in a wait no signal ends, with
+/// the lock (review 55 F1). Here fd 1 is an O_PATH fd of a FUSE mount that
+/// answers GETATTR but not the statx of everything `std::fs::metadata` asks.
+#[test]
+fn a_checkpoint_asks_nothing_of_the_filesystem_of_the_inits_stdio() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut b = Bundle::new("ckpt-fuse-stdio");
+    let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
+    b.script("exec sleep 100");
+    b.save();
+    let on_fuse = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(&fuse.mountpoint)
+        .unwrap();
+    let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]);
+    run.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(on_fuse))
+        .stderr(std::process::Stdio::null());
+    let status = wait_within(&mut run.spawn().unwrap(), COMMAND_TIMEOUT, "husk run -d");
+    assert!(status.success(), "run -d with its stdout on FUSE failed");
+    checkpoint_ends_despite(&b, fuse);
+}
+
 fn bind_into(b: &mut Bundle, source: &std::path::Path, destination: &str) {
     std::fs::create_dir_all(b.rootfs().join(destination.trim_start_matches('/'))).unwrap();
     b.config["mounts"].as_array_mut().unwrap().push(

@@ -916,63 +916,99 @@ fn an_exec_process_its_filter_kills_before_execve_says_so() {
 }
 
 /// A seccomp agent at `path` for a container and one exec: it takes the
-/// init's notify fd (and keeps it), then the exec process's, and answers
-/// that filter's first notification with EXDEV. Returns the exec's message
-/// to the agent and the pid the notification came from. Each wait bounded.
+/// init's notify fd, then the exec's, and answers the notifications of both,
+/// letting them through (SECCOMP_USER_NOTIF_FLAG_CONTINUE), until it has
+/// answered a mkdir or mkdirat of the exec's filter with EXDEV. Returns the
+/// exec's message to the agent and the pid the mkdir came from. Bounded:
+/// 20 s without a word from husk or a notification ends it.
 fn exdev_agent(path: &std::path::Path) -> std::thread::JoinHandle<Result<(serde_json::Value, u32), String>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsFd;
     let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
     std::thread::spawn(move || {
-        let ready = |fd: std::os::fd::BorrowedFd| {
-            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-            poll(&mut fds, PollTimeout::from(20_000u16)).is_ok_and(|n| n == 1)
-        };
-        let take = || -> Result<(serde_json::Value, OwnedFd), String> {
-            if !ready(listener.as_fd()) {
-                return Err("no connection from husk within 20 s".into());
+        let mut notify: Vec<std::os::fd::OwnedFd> = Vec::new();
+        let mut exec_message = None;
+        loop {
+            let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            fds.extend(notify.iter().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
+            if !poll(&mut fds, PollTimeout::from(20_000u16)).is_ok_and(|n| n > 0) {
+                return Err(format!(
+                    "nothing from husk or a filter within 20 s ({} fds taken)",
+                    notify.len()
+                ));
             }
-            let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
-            let mut buf = vec![0u8; 8192];
-            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
-                .map_err(|e| e.to_string())?;
-            let fd = msg
-                .cmsgs()
-                .map_err(|e| e.to_string())?
-                .find_map(|c| match c {
-                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                    _ => None,
-                })
-                .ok_or("no fd")?;
-            let n = msg.bytes;
-            // SAFETY: the fd just received is ours alone.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            Ok((serde_json::from_slice(&buf[..n]).map_err(|e| e.to_string())?, fd))
-        };
-        let (_init_message, _init_fd) = take()?;
-        let (message, notify) = take()?;
-        if !ready(notify.as_fd()) {
-            return Err("no notification from the exec process within 20 s".into());
+            let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+            drop(fds);
+            if ready[0] {
+                let (message, fd) = take_notify_fd(&listener)?;
+                if !notify.is_empty() {
+                    exec_message = Some(message);
+                }
+                notify.push(fd);
+            }
+            for (i, fd) in notify
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| ready.get(i + 1) == Some(&true))
+            {
+                let (pid, mkdir) = answer_one(fd, |nr| nr == libc::SYS_mkdir || nr == libc::SYS_mkdirat)?;
+                if mkdir && i == 1 {
+                    return Ok((exec_message.take().unwrap_or_default(), pid));
+                }
+            }
         }
-        // struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes).
-        const RECV: u64 = 0xc050_2100;
-        const SEND: u64 = 0xc018_2101;
-        let mut request = [0u64; 10];
-        // SAFETY: the kernel writes one struct seccomp_notif into `request`.
-        if unsafe { libc::ioctl(notify.as_raw_fd(), RECV as _, request.as_mut_ptr()) } != 0 {
-            return Err(format!("NOTIF_RECV: {}", std::io::Error::last_os_error()));
-        }
-        let (id, pid) = (request[0], request[1] as u32);
-        let response: [u64; 3] = [id, 0, (-libc::EXDEV) as u32 as u64];
-        // SAFETY: the kernel reads one struct seccomp_notif_resp.
-        if unsafe { libc::ioctl(notify.as_raw_fd(), SEND as _, response.as_ptr()) } != 0 {
-            return Err(format!("NOTIF_SEND: {}", std::io::Error::last_os_error()));
-        }
-        Ok((message, pid))
     })
+}
+
+/// Accepts one connection of husk's: its message and the notify fd with it.
+fn take_notify_fd(
+    listener: &std::os::unix::net::UnixListener,
+) -> Result<(serde_json::Value, std::os::fd::OwnedFd), String> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 8192];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg =
+        recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).map_err(|e| e.to_string())?;
+    let fd = msg
+        .cmsgs()
+        .map_err(|e| e.to_string())?
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .ok_or("no fd")?;
+    let n = msg.bytes;
+    // SAFETY: the fd just received is ours alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok((serde_json::from_slice(&buf[..n]).map_err(|e| e.to_string())?, fd))
+}
+
+/// Answers the notification waiting on `notify`: EXDEV for a syscall that
+/// `refused` picks, else let through. Returns the caller's pid and whether
+/// it was refused.
+fn answer_one(notify: &std::os::fd::OwnedFd, refused: impl Fn(i64) -> bool) -> Result<(u32, bool), String> {
+    // struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes).
+    const RECV: u64 = 0xc050_2100;
+    const SEND: u64 = 0xc018_2101;
+    const CONTINUE: u64 = 1 << 32;
+    let mut request = [0u64; 10];
+    // SAFETY: the kernel writes one struct seccomp_notif into `request`.
+    if unsafe { libc::ioctl(notify.as_raw_fd(), RECV as _, request.as_mut_ptr()) } != 0 {
+        return Err(format!("NOTIF_RECV: {}", std::io::Error::last_os_error()));
+    }
+    let (id, pid, nr) = (request[0], request[1] as u32, request[2] as u32 as i64);
+    let refuse = refused(nr);
+    // {id, val, error, flags}: error and flags share the last word.
+    let last = if refuse { (-libc::EXDEV) as u32 as u64 } else { CONTINUE };
+    let response: [u64; 3] = [id, 0, last];
+    // SAFETY: the kernel reads one struct seccomp_notif_resp.
+    if unsafe { libc::ioctl(notify.as_raw_fd(), SEND as _, response.as_ptr()) } != 0 {
+        return Err(format!("NOTIF_SEND: {}", std::io::Error::last_os_error()));
+    }
+    Ok((pid, refuse))
 }
 
 /// An exec process under a profile with a listener: its filter's notify
@@ -1007,4 +1043,77 @@ fn an_exec_processs_notified_calls_go_to_the_agent() {
         init,
         "the notification came from the init, not the exec process"
     );
+}
+
+/// Without no_new_privs the joiner loads a listener's filter while it still
+/// has husk's rights, then drops them: capset and the rest are calls the
+/// agent may be asked to answer, and the joiner made them before it had
+/// sent the notify fd, so it waited on itself and every exec hung (review
+/// 55 F2). It hands the fd over before anything else now.
+#[test]
+fn an_exec_processs_joiner_hands_the_fd_over_before_its_notified_calls() {
+    let mut b = Bundle::new("exec-notify-capset");
+    let sock = b.dir.join("agent.sock");
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["mkdir", "mkdirat", "capset", "setresuid", "setgroups"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("sleep 100");
+    let agent = exdev_agent(&sock);
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let mut exec = b.husk_command(&["exec", "c", "mkdir", "/tmp/asked"]);
+    let o = run_with_timeout(&mut exec, COMMAND_TIMEOUT);
+    let told = agent.join().unwrap();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    told.unwrap_or_else(|e| panic!("agent: {e}; exec: {}", stderr(&o)));
+    assert!(stderr(&o).contains("Invalid cross-device link"), "{}", stderr(&o));
+}
+
+/// The exec process is cloned only once the agent has the notify fd: with
+/// an agent that never read it, `exec` failed after its 10 s, but the
+/// program had run meanwhile, its notified calls failing with ENOSYS (review
+/// 55 F3; runc waits for its parent's word too).
+#[test]
+fn an_exec_whose_agent_never_takes_the_fd_runs_nothing() {
+    let (mut b, out) = {
+        let mut b = Bundle::new("exec-notify-unread");
+        let out = b.dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/out", "type": "bind", "source": out, "options": ["rbind"]}));
+        (b, out)
+    };
+    let sock = b.dir.join("agent.sock");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "M".repeat(3_000_000),
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("sleep 100");
+    b.save();
+    // Reads the init's message whole, takes the exec's connection and never reads it.
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let agent = std::thread::spawn(move || {
+        let (mut init, _) = listener.accept().unwrap();
+        let _ = std::io::Read::read_to_end(&mut init, &mut Vec::new());
+        let (exec, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(12));
+        drop(exec);
+    });
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let mut exec = b.husk_command(&["exec", "c", "sh", "-c", "echo ran > /out/ran"]);
+    let o = run_with_timeout(&mut exec, COMMAND_TIMEOUT);
+    agent.join().unwrap();
+    let ran = out.join("ran").exists();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    assert!(!o.status.success(), "exec succeeded with an agent that never read");
+    assert!(stderr(&o).contains("did not read it within 10s"), "{}", stderr(&o));
+    assert!(!ran, "the program ran before the agent had the fd");
 }

@@ -311,11 +311,21 @@ fn await_exec_process(
         match to_child.recv_spawned() {
             Ok(FromJoiner::Logged) => {}
             Ok(FromJoiner::SeccompFd(fd)) => {
-                if let Some(listener) = listener {
-                    let sent = super::create::send_to_listener(listener, &fd, saved, Status::Running);
-                    sent.inspect_err(|_| end_children(&[joiner.pid]))?;
-                    crate::log::step("seccomp notify fd handed to the listener");
-                }
+                let Some(listener) = listener else {
+                    end_children(&[joiner.pid]);
+                    bail!(
+                        "exec: a seccomp fd from the process that joins the container's namespaces, with no listener"
+                    );
+                };
+                // The joiner waits for our word: it clones the exec process
+                // only once the agent has the fd.
+                let handed = super::create::send_to_listener(listener, &fd, saved, Status::Running).and_then(|()| {
+                    to_child
+                        .send_seccomp_fd_taken()
+                        .context(|| "signal exec process".into())
+                });
+                handed.inspect_err(|_| end_children(&[joiner.pid]))?;
+                crate::log::step("seccomp notify fd handed to the listener");
             }
             Err(e) if timed_out(&e) => return Err(stalled(&[joiner.pid])),
             said => break said,

@@ -975,20 +975,19 @@ fn fd_link(proc: &str, n: i32) -> String {
 }
 
 /// The identity of fd `n` of the process `proc` (a pid, or `self`), its
-/// mount read from fdinfo.
+/// mount read from fdinfo. Asks nothing of the file's filesystem: a
+/// container's init with its stdout on a FUSE file whose daemon stopped
+/// held `checkpoint` in a wait no signal ends (review 55 F1).
 fn proc_file_id(proc: &str, n: i32) -> Option<crate::sys::fs::FileId> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let info = std::fs::read_to_string(format!("/proc/{proc}/fdinfo/{n}")).ok()?;
     let mount = info
         .lines()
         .find_map(|l| l.strip_prefix("mnt_id:"))
         .and_then(|v| v.trim().parse().ok())?;
-    let meta = std::fs::metadata(format!("/proc/{proc}/fd/{n}")).ok()?;
-    let major = libc::major(meta.rdev());
+    let id = crate::sys::fs::path_file_id(Path::new(&format!("/proc/{proc}/fd/{n}"))).ok()?;
     Some(crate::sys::fs::FileId {
         mount: Some(mount),
-        inode: meta.ino(),
-        terminal: meta.file_type().is_char_device() && crate::sys::fs::is_terminal(libc::S_IFCHR, major),
+        ..id
     })
 }
 

@@ -72,11 +72,13 @@
 //!   unprivileged or on a unified host:
 //!     [join the init's cgroups]
 //!     send_placed -----------------> wait_placed
+//!   with a seccomp listener:        [no_new_privs if asked, load the filter]
+//!     recv_spawned: SeccompFd <----- send_seccomp_fd (SCM_RIGHTS)
+//!     [hand it to the listener]
+//!     send_seccomp_fd_taken -------> wait_seccomp_fd_taken (plain read)
+//!                                    [close it]
 //!                                    [confine: labels, capabilities,
 //!                                     ids, seccomp]
-//!   with a seccomp listener:
-//!     recv_spawned: SeccompFd <----- send_seccomp_fd (SCM_RIGHTS)
-//!     [hand it to the listener]      [close it]
 //!                                    clone (CLONE_PARENT) ----------> [terminal,
 //!     recv_spawned: Pid <----------- send_pid (plain write)            late seccomp]
 //!     [reap the joiner]              exits                             execve
@@ -116,6 +118,7 @@ enum Tag {
     Committed = b'K',
     RunHooks = b'H',
     SeccompFd = b'S',
+    SeccompFdTaken = b'A',
     Pid = b'P',
     Ready = b'R',
     Error = b'E',
@@ -125,7 +128,7 @@ enum Tag {
 }
 
 impl Tag {
-    const ALL: [Tag; 13] = [
+    const ALL: [Tag; 14] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -133,6 +136,7 @@ impl Tag {
         Tag::Committed,
         Tag::RunHooks,
         Tag::SeccompFd,
+        Tag::SeccompFdTaken,
         Tag::Pid,
         Tag::Ready,
         Tag::Error,
@@ -154,6 +158,7 @@ impl Tag {
             Tag::Committed => "committed",
             Tag::RunHooks => "run hooks",
             Tag::SeccompFd => "seccomp fd",
+            Tag::SeccompFdTaken => "seccomp fd taken",
             Tag::Pid => "pid",
             Tag::Ready => "ready",
             Tag::Error => "error",
@@ -714,6 +719,11 @@ impl ExecParent {
         send(&self.sock, Tag::Placed, b"")
     }
 
+    /// The agent has the joiner's notify fd: it may go on.
+    pub fn send_seccomp_fd_taken(&self) -> io::Result<()> {
+        send(&self.sock, Tag::SeccompFdTaken, b"")
+    }
+
     /// The joiner's answer to placed: the exec process's pid, or its error.
     pub fn recv_spawned(&self) -> io::Result<FromJoiner> {
         let Received::Packet(packet) = recv_one(&self.sock)? else {
@@ -767,6 +777,12 @@ impl ExecChild {
     /// listener (sendmsg, which a profile with a listener may not notify).
     pub fn send_seccomp_fd(&self, fd: &OwnedFd) -> io::Result<()> {
         send_with_fd(&self.sock, &[Tag::SeccompFd as u8], fd)
+    }
+
+    /// Until husk has handed the notify fd to the agent. A plain read: the
+    /// filter is in place.
+    pub fn wait_seccomp_fd_taken(&self) -> io::Result<()> {
+        expect(recv_plain(&self.sock), Tag::SeccompFdTaken).map(drop)
     }
 
     /// The exec process's pid, from the joiner. A plain write: the joiner is confined.

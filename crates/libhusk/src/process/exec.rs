@@ -150,20 +150,25 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
             .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
         crate::log::step("placed in the container's cgroups");
     }
+    // A listener's filter first, its notify fd to husk for the agent (as
+    // the init's): then closed, before the clone, so that the exec process
+    // never holds it where the container could take it (pidfd_getfd); and
+    // not a step further until husk says the agent has it: the program
+    // must not run with calls that fail with ENOSYS (review 54b F5, 55 F3).
+    let listened = args.filter.filter(|f| f.listener.is_some());
+    if let Some(filter) = listened {
+        prologue::load_listener_filter(filter, &args.plan.attrs, |fd| {
+            args.channel
+                .send_seccomp_fd(fd)
+                .and_then(|()| args.channel.wait_seccomp_fd_taken())
+                .context(|| "hand the seccomp notify fd to the agent".into())
+        })?;
+    }
     // The seccomp filter too, before the clone: the exec process is seen
     // by the container from its birth.
-    let notify = prologue::confine(args.plan, args.filter, args.last_cap, proc, false)?;
+    let filter = args.filter.filter(|f| f.listener.is_none());
+    prologue::confine(args.plan, filter, args.last_cap, proc, false)?;
     crate::log::step("confined");
-    // A listener's fd goes to husk, for the agent, and is closed before the
-    // clone: the exec process never holds it where the container could take
-    // it (pidfd_getfd), and its notified calls wait for the agent, not fail
-    // with ENOSYS as they did when the fd was dropped (review 54b F5).
-    if let Some(fd) = notify {
-        args.channel
-            .send_seccomp_fd(&fd)
-            .context(|| "send seccomp notify fd".into())?;
-        crate::log::step("seccomp notify fd sent");
-    }
     Ok(program)
 }
 

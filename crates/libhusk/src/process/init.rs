@@ -15,9 +15,9 @@ use crate::error::{Context, Result};
 use crate::process::channel::{InitChild, PlacementStep};
 use crate::process::prologue::{self, exit};
 use crate::process::{attrs, sysctl};
+use crate::rootfs;
 use crate::spec::Plan;
 use crate::sys;
-use crate::{rootfs, seccomp};
 
 pub struct InitArgs<'a> {
     pub plan: &'a Plan,
@@ -384,20 +384,14 @@ fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
 /// it where the pod could take it (review 54c); husk hands it over once it
 /// knows that process's pid.
 fn load_filter_for_listener(args: &InitArgs) -> Result<()> {
-    let attrs = &args.plan.process.attrs;
     let Some(filter) = args.plan.seccomp.as_ref().filter(|f| f.listener.is_some()) else {
         return Ok(());
     };
-    if attrs.no_new_privileges {
-        attrs::set_no_new_privileges()?;
-    }
-    let fd = seccomp::load(filter).context(|| "load seccomp filter".into())?;
-    let fd = fd.ok_or_else(|| crate::error::Error::new("seccomp: no notify fd"))?;
-    args.channel
-        .send_seccomp_fd(&fd)
-        .context(|| "send seccomp notify fd".into())?;
-    crate::log::step("seccomp filter loaded, notify fd sent");
-    Ok(())
+    prologue::load_listener_filter(filter, &args.plan.process.attrs, |fd| {
+        args.channel
+            .send_seccomp_fd(fd)
+            .context(|| "send seccomp notify fd".into())
+    })
 }
 
 /// The host's /proc, opened before anything else, for an init that waits for

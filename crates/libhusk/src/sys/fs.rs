@@ -106,8 +106,21 @@ fn statx_unsynced(dirfd: RawFd, path: &CStr, flags: i32, mask: u32) -> io::Resul
 
 /// The [`FileId`] of open fd `fd`.
 pub fn file_id(fd: BorrowedFd<'_>) -> io::Result<FileId> {
+    file_id_at(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH)
+}
+
+/// The [`FileId`] of the file `path` names, followed (a /proc/PID/fd/N link
+/// leads to the open file itself, with no lookup in its filesystem).
+pub fn path_file_id(path: &std::path::Path) -> io::Result<FileId> {
+    use std::os::unix::ffi::OsStrExt;
+    let path =
+        std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    file_id_at(libc::AT_FDCWD, &path, 0)
+}
+
+fn file_id_at(dirfd: RawFd, path: &CStr, flags: i32) -> io::Result<FileId> {
     let mask = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID;
-    let stx = statx_unsynced(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH, mask)?;
+    let stx = statx_unsynced(dirfd, path, flags, mask)?;
     Ok(FileId {
         mount: (stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id),
         inode: stx.stx_ino,
