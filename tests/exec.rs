@@ -951,7 +951,7 @@ fn exdev_agent(path: &std::path::Path) -> std::thread::JoinHandle<Result<(serde_
                 .enumerate()
                 .filter(|(i, _)| ready.get(i + 1) == Some(&true))
             {
-                let (pid, mkdir) = answer_one(fd, |nr| nr == libc::SYS_mkdir || nr == libc::SYS_mkdirat)?;
+                let (pid, mkdir) = answer_one(fd, |nr| nr == libc::SYS_mkdir || nr == libc::SYS_mkdirat, |_| false)?;
                 if mkdir && i == 1 {
                     return Ok((exec_message.take().unwrap_or_default(), pid));
                 }
@@ -987,9 +987,13 @@ fn take_notify_fd(
 }
 
 /// Answers the notification waiting on `notify`: EXDEV for a syscall that
-/// `refused` picks, else let through. Returns the caller's pid and whether
-/// it was refused.
-fn answer_one(notify: &std::os::fd::OwnedFd, refused: impl Fn(i64) -> bool) -> Result<(u32, bool), String> {
+/// `refused` picks, success without running it for one `faked` picks, else
+/// let through. Returns the caller's pid and whether it was refused.
+fn answer_one(
+    notify: &std::os::fd::OwnedFd,
+    refused: impl Fn(i64) -> bool,
+    faked: impl Fn(i64) -> bool,
+) -> Result<(u32, bool), String> {
     // struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes).
     const RECV: u64 = 0xc050_2100;
     const SEND: u64 = 0xc018_2101;
@@ -1002,7 +1006,11 @@ fn answer_one(notify: &std::os::fd::OwnedFd, refused: impl Fn(i64) -> bool) -> R
     let (id, pid, nr) = (request[0], request[1] as u32, request[2] as u32 as i64);
     let refuse = refused(nr);
     // {id, val, error, flags}: error and flags share the last word.
-    let last = if refuse { (-libc::EXDEV) as u32 as u64 } else { CONTINUE };
+    let last = match (refuse, faked(nr)) {
+        (true, _) => (-libc::EXDEV) as u32 as u64,
+        (false, true) => 0,
+        (false, false) => CONTINUE,
+    };
     let response: [u64; 3] = [id, 0, last];
     // SAFETY: the kernel reads one struct seccomp_notif_resp.
     if unsafe { libc::ioctl(notify.as_raw_fd(), SEND as _, response.as_ptr()) } != 0 {
@@ -1116,4 +1124,81 @@ fn an_exec_whose_agent_never_takes_the_fd_runs_nothing() {
     assert!(!o.status.success(), "exec succeeded with an agent that never read");
     assert!(stderr(&o).contains("did not read it within 10s"), "{}", stderr(&o));
     assert!(!ran, "the program ran before the agent had the fd");
+}
+
+/// With no_new_privs a listener's filter is loaded last, after the ids and
+/// capabilities, as every other filter: loaded before them, it let an agent
+/// that answered setresuid, setgroups and capset with a success it never
+/// performed run the program as root with every capability (review 55b F1).
+#[test]
+fn an_agent_cannot_fake_the_exec_processs_user() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut b = Bundle::new("exec-notify-fake");
+    let sock = b.dir.join("agent.sock");
+    assert_eq!(b.config["process"]["noNewPrivileges"], json!(true), "husk spec's");
+    let ids = ["setuid", "setresuid", "setgid", "setresgid", "setgroups", "capset"];
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ids, "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.script("sleep 100");
+    // Fakes every notified call, on both filters, until 3 s go by without one.
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let agent = std::thread::spawn(move || -> Result<usize, String> {
+        let (mut notify, mut taken, mut faked) = (Vec::new(), 0, 0);
+        loop {
+            let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            fds.extend(
+                notify
+                    .iter()
+                    .map(|fd: &std::os::fd::OwnedFd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
+            );
+            let wait = if taken < 2 { 20_000u16 } else { 3_000 };
+            if !poll(&mut fds, PollTimeout::from(wait)).is_ok_and(|n| n > 0) {
+                return if taken < 2 {
+                    Err("husk sent no second fd".into())
+                } else {
+                    Ok(faked)
+                };
+            }
+            let events: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+            drop(fds);
+            let mut gone = Vec::new();
+            for (i, fd) in notify.iter().enumerate() {
+                let event = events[i + 1];
+                if event.contains(PollFlags::POLLIN) && answer_one(fd, |_| false, |_| true).is_ok() {
+                    faked += 1;
+                } else if event.contains(PollFlags::POLLHUP) {
+                    gone.push(i); // every process of that filter has exited
+                }
+            }
+            for i in gone.into_iter().rev() {
+                notify.remove(i);
+            }
+            if events[0].contains(PollFlags::POLLIN) {
+                notify.push(take_notify_fd(&listener)?.1);
+                taken += 1;
+            }
+        }
+    });
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let o = b.husk(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "c",
+        "sh",
+        "-c",
+        "id -u; grep CapEff /proc/self/status",
+    ]);
+    let told = agent.join().unwrap();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    told.unwrap_or_else(|e| panic!("agent: {e}; exec: {}", stderr(&o)));
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(out.starts_with("1000\n"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
 }

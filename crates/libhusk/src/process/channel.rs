@@ -43,10 +43,9 @@
 //!     recv_setup: Pid <----------------------------- send_pid
 //!     [the clone is the container's init]
 //!                                                    [cwd, program, terminal, limits]
-//!   with a seccomp listener:
-//!                                                    [load the filter]
-//!     recv_setup: SeccompFd <----------------------- send_seccomp_fd (SCM_RIGHTS)
 //!                                                    [close fds, confine]
+//!   with a seccomp listener, as soon as confine has loaded the filter:
+//!     recv_setup: SeccompFd <----------------------- send_seccomp_fd (SCM_RIGHTS)
 //!     recv_setup: Ready <--------------------------- send_ready (plain write)
 //!     [config.json, commit the state, hand the
 //!      seccomp fd to the listener, --pid-file]

@@ -150,24 +150,21 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
             .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
         crate::log::step("placed in the container's cgroups");
     }
-    // A listener's filter first, its notify fd to husk for the agent (as
-    // the init's): then closed, before the clone, so that the exec process
-    // never holds it where the container could take it (pidfd_getfd); and
-    // not a step further until husk says the agent has it: the program
-    // must not run with calls that fail with ENOSYS (review 54b F5, 55 F3).
-    let listened = args.filter.filter(|f| f.listener.is_some());
-    if let Some(filter) = listened {
-        prologue::load_listener_filter(filter, &args.plan.attrs, |fd| {
-            args.channel
-                .send_seccomp_fd(fd)
-                .and_then(|()| args.channel.wait_seccomp_fd_taken())
-                .context(|| "hand the seccomp notify fd to the agent".into())
-        })?;
-    }
     // The seccomp filter too, before the clone: the exec process is seen
-    // by the container from its birth.
-    let filter = args.filter.filter(|f| f.listener.is_none());
-    prologue::confine(args.plan, filter, args.last_cap, proc, false)?;
+    // by the container from its birth. A listener's notify fd goes to husk
+    // for the agent (as the init's) and is closed at once: the exec process
+    // never holds it where the container could take it (pidfd_getfd), and
+    // an agent that closes its copy ends the listener (our wait below fails
+    // then, rather than be held by a notified read: review 55b F3). We go
+    // no further until husk says the agent has it: the program must not run
+    // with calls that fail with ENOSYS (review 54b F5, 55 F3).
+    let mut hand_over = |fd: OwnedFd| {
+        let sent = args.channel.send_seccomp_fd(&fd);
+        drop(fd);
+        sent.and_then(|()| args.channel.wait_seccomp_fd_taken())
+            .context(|| "hand the seccomp notify fd to the agent".into())
+    };
+    prologue::confine(args.plan, args.filter, args.last_cap, proc, false, &mut hand_over)?;
     crate::log::step("confined");
     Ok(program)
 }

@@ -126,9 +126,22 @@ fn confine_for_start(
     keep.extend(terminal.map(|f| f.as_raw_fd()));
     prologue::close_fds_except(args.preserve_fds, &keep)?;
     crate::log::step("fds closed");
-    let filter = plan.seccomp.as_ref().filter(|f| f.listener.is_none());
-    // A listener's filter is loaded apart (load_filter_for_listener).
-    prologue::confine(&plan.process, filter, plan.last_cap, &proc, setgroups_denied)?;
+    // A listener's notify fd goes to husk at once: it hands it to the agent
+    // (or holds it until it knows the pid of a pod member's process).
+    let mut hand_over = |fd: OwnedFd| {
+        args.channel
+            .send_seccomp_fd(&fd)
+            .context(|| "send seccomp notify fd".into())
+    };
+    let filter = plan.seccomp.as_ref();
+    prologue::confine(
+        &plan.process,
+        filter,
+        plan.last_cap,
+        &proc,
+        setgroups_denied,
+        &mut hand_over,
+    )?;
     crate::log::step("confined: user, capabilities");
     // The full procfs is not used again.
     drop(proc);
@@ -268,7 +281,6 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     };
     attrs::apply_early(&plan.process.attrs)?;
     crate::log::step("cwd, program, terminal, limits");
-    load_filter_for_listener(args)?;
     gate.wait()?;
     Ok(Prepared {
         program,
@@ -375,23 +387,6 @@ fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
         },
     )?;
     Ok(hook_state)
-}
-
-/// With a seccomp listener: the filter loaded now and its notify fd sent.
-/// The listener must have the fd before the program runs, and the parent,
-/// which hands it over, is gone by `start`. Born confined in a pod, the init
-/// sends it before the container's process is cloned, which so never holds
-/// it where the pod could take it (review 54c); husk hands it over once it
-/// knows that process's pid.
-fn load_filter_for_listener(args: &InitArgs) -> Result<()> {
-    let Some(filter) = args.plan.seccomp.as_ref().filter(|f| f.listener.is_some()) else {
-        return Ok(());
-    };
-    prologue::load_listener_filter(filter, &args.plan.process.attrs, |fd| {
-        args.channel
-            .send_seccomp_fd(fd)
-            .context(|| "send seccomp notify fd".into())
-    })
 }
 
 /// The host's /proc, opened before anything else, for an init that waits for

@@ -255,8 +255,14 @@ fn setgroups_denied(proc: &sys::Procfs) -> bool {
 /// Labels, capabilities, the user, no_new_privs and the seccomp filter
 /// (`filter`, unless already loaded), in the order that leaves each the
 /// rights it needs: the filter before the ids when it needs CAP_SYS_ADMIN
-/// (without no_new_privs), else last. A filter with a listener is not
-/// `filter`: see [`load_listener_filter`].
+/// (without no_new_privs), else last. A listener's notify fd goes to
+/// `hand_over` as soon as the filter is loaded, before anything else (a
+/// `--debug` line's write, capset, setuid may be calls the agent answers:
+/// review 55 F2). With no_new_privs, a listener's filter too comes last:
+/// loaded before the ids, it let an agent that answered setuid and capset
+/// with a success it never performed run the program as root with every
+/// capability (review 55b F1; without no_new_privs it must come first, as
+/// with runc).
 /// `denies_setgroups`: our user namespace is known to deny setgroups.
 pub fn confine(
     p: &ProcessPlan,
@@ -264,15 +270,22 @@ pub fn confine(
     last_cap: u8,
     proc: &sys::Procfs,
     denies_setgroups: bool,
+    hand_over: &mut dyn FnMut(OwnedFd) -> Result<()>,
 ) -> Result<()> {
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {
         attrs::set_affinity(cpus)?;
     }
     attrs::set_exec_labels(attrs, proc)?;
-    if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
-        seccomp::load(filter).context(|| "load seccomp filter".into())?;
+    let mut load = |filter: &SeccompPlan| -> Result<()> {
+        if let Some(fd) = seccomp::load(filter).context(|| "load seccomp filter".into())? {
+            hand_over(fd)?;
+        }
         crate::log::step("seccomp filter loaded");
+        Ok(())
+    };
+    if let Some(filter) = filter.filter(|_| !attrs.no_new_privileges) {
+        load(filter)?;
     }
     if let Some(caps) = &p.caps {
         capabilities::before_setuid(caps, last_cap)?;
@@ -310,30 +323,9 @@ pub fn confine(
         // run a program of its own without the filter (review 54 F1). What
         // follows runs under it, as it always did without no_new_privs.
         if let Some(filter) = filter {
-            seccomp::load(filter).context(|| "load seccomp filter".into())?;
-            crate::log::step("seccomp filter loaded");
+            load(filter)?;
         }
     }
-    Ok(())
-}
-
-/// A filter with a listener, loaded before the rest of the confinement
-/// (no_new_privs first, when asked), its notify fd given to `hand_over` at
-/// once: whatever the process does next (capset, setuid, a `--debug` line's
-/// write) may be a call the agent must answer, and one made before the
-/// agent has the fd would wait for ever (review 55 F2).
-pub fn load_listener_filter(
-    filter: &SeccompPlan,
-    attrs: &crate::process::attrs::AttrsPlan,
-    hand_over: impl FnOnce(&OwnedFd) -> Result<()>,
-) -> Result<()> {
-    if attrs.no_new_privileges {
-        attrs::set_no_new_privileges()?;
-    }
-    let fd = seccomp::load(filter).context(|| "load seccomp filter".into())?;
-    let fd = fd.ok_or_else(|| Error::new("seccomp: no notify fd"))?;
-    hand_over(&fd)?;
-    crate::log::step("seccomp filter loaded, notify fd handed over");
     Ok(())
 }
 
