@@ -1019,6 +1019,25 @@ fn answer_one(
     Ok((pid, refuse))
 }
 
+/// Container "c" of `b` (whose profile sends mkdir to the agent at `sock`)
+/// runs, and an exec of `mkdir` in it must fail with the EXDEV of
+/// [`exdev_agent`]. Returns the exec's message to the agent, the pid the
+/// mkdir came from and the init's pid; the container is gone.
+fn mkdir_asks_an_exdev_agent(b: &mut Bundle, sock: &std::path::Path) -> (serde_json::Value, u32, serde_json::Value) {
+    b.script("sleep 100");
+    let agent = exdev_agent(sock);
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let mut exec = b.husk_command(&["exec", "c", "mkdir", "/tmp/asked"]);
+    let o = run_with_timeout(&mut exec, COMMAND_TIMEOUT);
+    let told = agent.join().unwrap();
+    let init = b.state("c")["pid"].clone();
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+    let (message, asker) = told.unwrap_or_else(|e| panic!("agent: {e}; exec: {}", stderr(&o)));
+    assert!(stderr(&o).contains("Invalid cross-device link"), "{}", stderr(&o));
+    (message, asker, init)
+}
+
 /// An exec process under a profile with a listener: its filter's notify
 /// fd goes to the agent as the init's does, with the container's state
 /// (runc's message for exec). husk dropped it, and every notified call of
@@ -1032,17 +1051,7 @@ fn an_exec_processs_notified_calls_go_to_the_agent() {
         "listenerPath": sock,
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
     });
-    b.script("sleep 100");
-    let agent = exdev_agent(&sock);
-    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
-    let mut exec = b.husk_command(&["exec", "c", "mkdir", "/tmp/asked"]);
-    let o = run_with_timeout(&mut exec, COMMAND_TIMEOUT);
-    let told = agent.join().unwrap();
-    let init = b.state("c")["pid"].clone();
-    assert_ok(&b.husk(&["delete", "-f", "c"]));
-    b.assert_gone("c");
-    let (message, asker) = told.unwrap_or_else(|e| panic!("agent: {e}; exec: {}", stderr(&o)));
-    assert!(stderr(&o).contains("Invalid cross-device link"), "{}", stderr(&o));
+    let (message, asker, init) = mkdir_asks_an_exdev_agent(&mut b, &sock);
     assert_eq!(message["fds"], json!(["seccompFd"]));
     assert_eq!(message["state"]["status"], "running");
     assert_eq!(message["pid"], init);
@@ -1068,16 +1077,7 @@ fn an_exec_processs_joiner_hands_the_fd_over_before_its_notified_calls() {
         "listenerPath": sock,
         "syscalls": [{"names": ["mkdir", "mkdirat", "capset", "setresuid", "setgroups"], "action": "SCMP_ACT_NOTIFY"}]
     });
-    b.script("sleep 100");
-    let agent = exdev_agent(&sock);
-    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
-    let mut exec = b.husk_command(&["exec", "c", "mkdir", "/tmp/asked"]);
-    let o = run_with_timeout(&mut exec, COMMAND_TIMEOUT);
-    let told = agent.join().unwrap();
-    assert_ok(&b.husk(&["delete", "-f", "c"]));
-    b.assert_gone("c");
-    told.unwrap_or_else(|e| panic!("agent: {e}; exec: {}", stderr(&o)));
-    assert!(stderr(&o).contains("Invalid cross-device link"), "{}", stderr(&o));
+    mkdir_asks_an_exdev_agent(&mut b, &sock);
 }
 
 /// The exec process is cloned only once the agent has the notify fd: with
