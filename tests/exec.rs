@@ -1202,3 +1202,22 @@ fn an_agent_cannot_fake_the_exec_processs_user() {
     assert!(out.starts_with("1000\n"), "{out}");
     assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
 }
+
+/// husk clones the exec process (and a pod member's process) under the
+/// container's filter: a profile under which that clone could seem to
+/// return 0 (SCMP_ACT_ERRNO with errnoRet 0, or an agent's answer) made the
+/// cloner take itself for the child and run the program in the host's pid
+/// namespace (review 55c F1). Such a profile is refused at `create`.
+#[test]
+fn a_profile_that_could_fake_husks_clone_is_refused() {
+    let mut b = Bundle::new("fake-clone");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]
+    });
+    b.script("sleep 100");
+    b.create_fails(
+        "c",
+        "linux.seccomp.syscalls[0]: SCMP_ACT_ERRNO with errnoRet 0 not allowed for clone3",
+    );
+}

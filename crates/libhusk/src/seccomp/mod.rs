@@ -197,6 +197,7 @@ fn cached_filter(entry: &[u8], key: &[u8]) -> Option<(Vec<String>, Vec<u8>)> {
 fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
     let default = action(s.default_action(), s.default_errno_ret());
     check_notify_lets_the_fd_out(s, default)?;
+    check_clone_cannot_be_faked(s, default)?;
     let uses_notify = default == ScmpAction::Notify
         || s.syscalls()
             .iter()
@@ -217,6 +218,34 @@ fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
             metadata: s.listener_metadata().clone().unwrap_or_default(),
         }),
     ))
+}
+
+/// exec's joiner, and a pod member's init, clone the process that runs the
+/// program under the container's filter: a clone that an agent answers
+/// (SCMP_ACT_NOTIFY) or that the filter skips with SCMP_ACT_ERRNO and
+/// errnoRet 0 "returns 0", and the cloner takes itself for the child and
+/// runs the program outside the container's pid namespace (review 55c F1).
+fn check_clone_cannot_be_faked(s: &LinuxSeccomp, default: ScmpAction) -> Result<()> {
+    let fakes = |a: ScmpAction| matches!(a, ScmpAction::Notify | ScmpAction::Errno(0));
+    if fakes(default) {
+        bail!("linux.seccomp.defaultAction SCMP_ACT_ERRNO with errnoRet 0: not allowed (every call it refuses would seem to succeed, husk's clone of the process that runs the program among them)");
+    }
+    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        let a = action(rule.action(), rule.errno_ret());
+        if let Some(name) = rule
+            .names()
+            .iter()
+            .find(|n| matches!(n.as_str(), "clone" | "clone3"))
+            .filter(|_| fakes(a))
+        {
+            let how = match a {
+                ScmpAction::Notify => "SCMP_ACT_NOTIFY",
+                _ => "SCMP_ACT_ERRNO with errnoRet 0",
+            };
+            bail!("linux.seccomp.syscalls[{i}]: {how} not allowed for {name} (husk clones the process that runs the program under the filter: a clone that seems to return 0 would run it outside the container)");
+        }
+    }
+    Ok(())
 }
 
 /// The init loads a filter with SCMP_ACT_NOTIFY, then hands its notify fd
@@ -709,6 +738,23 @@ mod tests {
                 .starts_with("linux.seccomp.syscalls[1]: SCMP_ACT_NOTIFY not allowed for sendmsg"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_clone_the_filter_could_fake_is_refused() {
+        let refused = [
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":0}"#,
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":0}]}"#,
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","syscalls":[{"names":["read","clone"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        ];
+        for json in refused {
+            let s: LinuxSeccomp = serde_json::from_str(json).unwrap();
+            let e = check(&s).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.starts_with("linux.seccomp.") && e.contains("seem"), "{json}: {e}");
+        }
+        // ENOSYS or EPERM for clone3 is fine (clone(2) is tried then).
+        let allowed = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#;
+        assert!(check(&serde_json::from_str(allowed).unwrap()).is_ok());
     }
 
     #[test]
