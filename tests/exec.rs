@@ -1221,3 +1221,20 @@ fn a_profile_that_could_fake_husks_clone_is_refused() {
         "linux.seccomp.syscalls[0]: SCMP_ACT_ERRNO with errnoRet 0 not allowed for clone3",
     );
 }
+
+/// The kernel keeps the low 16 bits of an errno: errnoRet 65536 was
+/// errno 0, and got past the check above (review 56 F1: exec ran the
+/// program in the host's pid namespace, a pod member's init too).
+#[test]
+fn an_errno_the_kernel_cuts_to_0_is_refused() {
+    let mut b = Bundle::new("fake-clone-65536");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["clone3", "clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 65536}]
+    });
+    b.script("sleep 100");
+    b.create_fails(
+        "c",
+        "linux.seccomp.syscalls[0].errnoRet: 65536 is out of range for SCMP_ACT_ERRNO (at most 4094)",
+    );
+}

@@ -195,6 +195,7 @@ fn cached_filter(entry: &[u8], key: &[u8]) -> Option<(Vec<String>, Vec<u8>)> {
 
 /// The filter's flags and its notify listener, checked.
 fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
+    check_errno_values(s)?;
     let default = action(s.default_action(), s.default_errno_ret());
     check_notify_lets_the_fd_out(s, default)?;
     check_clone_cannot_be_faked(s, default)?;
@@ -219,6 +220,41 @@ fn flags_and_listener(s: &LinuxSeccomp) -> Result<(u32, Option<Listener>)> {
         }),
     ))
 }
+
+/// The kernel keeps 16 bits of an action's value (SECCOMP_RET_DATA), which
+/// for SCMP_ACT_ERRNO is an errno below 4096: errnoRet 65536 was
+/// errno 0, a call that seemed to succeed, past the check below (review
+/// 56 F1). What the kernel would not return as given is refused.
+fn check_errno_values(s: &LinuxSeccomp) -> Result<()> {
+    let check = |field: &str, a: LinuxSeccompAction, value: Option<u32>| -> Result<()> {
+        let max = match a {
+            LinuxSeccompAction::ScmpActErrno => MAX_ERRNO,
+            LinuxSeccompAction::ScmpActTrace => u16::MAX as u32,
+            _ => return Ok(()),
+        };
+        match value.filter(|&v| v > max) {
+            Some(v) => bail!("{field}: {v} is out of range for {a} (at most {max})"),
+            None => Ok(()),
+        }
+    };
+    check(
+        "linux.seccomp.defaultErrnoRet",
+        s.default_action(),
+        s.default_errno_ret(),
+    )?;
+    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        check(
+            &format!("linux.seccomp.syscalls[{i}].errnoRet"),
+            rule.action(),
+            rule.errno_ret(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The largest errnoRet: libseccomp refuses the kernel's MAX_ERRNO (4095)
+/// too, with a message that does not say why.
+const MAX_ERRNO: u32 = 4094;
 
 /// exec's joiner, and a pod member's init, clone the process that runs the
 /// program under the container's filter: a clone that an agent answers
@@ -755,6 +791,37 @@ mod tests {
         // ENOSYS or EPERM for clone3 is fine (clone(2) is tried then).
         let allowed = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#;
         assert!(check(&serde_json::from_str(allowed).unwrap()).is_ok());
+    }
+
+    /// The kernel keeps the low 16 bits: 65536 was errno 0 (review 56 F1).
+    #[test]
+    fn an_errno_the_kernel_would_cut_short_is_refused() {
+        let refused = [
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clone3","clone"],"action":"SCMP_ACT_ERRNO","errnoRet":65536}]}"#,
+                "linux.seccomp.syscalls[0].errnoRet: 65536 is out of range for SCMP_ACT_ERRNO (at most 4094)",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":4294901760}"#,
+                "linux.seccomp.defaultErrnoRet: 4294901760 is out of range for SCMP_ACT_ERRNO (at most 4094)",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},{"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":4095}]}"#,
+                "linux.seccomp.syscalls[1].errnoRet: 4095 is out of range for SCMP_ACT_ERRNO (at most 4094)",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_TRACE","errnoRet":65536}]}"#,
+                "linux.seccomp.syscalls[0].errnoRet: 65536 is out of range for SCMP_ACT_TRACE (at most 65535)",
+            ),
+        ];
+        for (json, want) in refused {
+            let s: LinuxSeccomp = serde_json::from_str(json).unwrap();
+            let e = check(&s).err().map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(e, want, "{json}");
+        }
+        let allowed = r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":4094,"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","errnoRet":65536}]}"#;
+        let r = check(&serde_json::from_str(allowed).unwrap());
+        assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
     }
 
     #[test]
