@@ -1456,22 +1456,7 @@ fn delete_f_names_a_process_no_signal_reaches() {
 #[test]
 fn a_kill_all_ended_in_its_freeze_leaves_the_container_thawed() {
     let (b, fuse) = running_with_a_fuse_waiter("fuse-kill-term");
-    let mut kill = b.husk_command(&["kill", "--all", "c", "CONT"]);
-    let mut kill = kill.spawn().unwrap();
-    let state = std::path::Path::new("/sys/fs/cgroup/freezer")
-        .join(b.default_cgroup("c").trim_start_matches('/'))
-        .join("freezer.state");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::fs::read_to_string(&state).unwrap_or_default().trim() != "FREEZING" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "kill --all never froze the container"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    send_signal(&kill, nix::sys::signal::Signal::SIGTERM);
-    let status = wait_within(&mut kill, COMMAND_TIMEOUT, "kill --all");
-    let after = std::fs::read_to_string(&state).unwrap_or_default();
+    let (status, after) = end_a_kill_all_in_its_freeze(&b, nix::sys::signal::Signal::SIGTERM);
     let status_after = b.status("c");
     drop(fuse);
     assert_eq!(
@@ -1483,4 +1468,51 @@ fn a_kill_all_ended_in_its_freeze_leaves_the_container_thawed() {
     assert_eq!(status_after, "running");
     assert_ok(&b.husk(&["delete", "--force", "c"]));
     b.assert_gone("c");
+}
+
+/// SIGKILL cannot wait for the thaw: the freeze such a `kill --all` left is
+/// undone by the next command that reads the container's status, which
+/// must not call it paused (review 55 F5).
+#[test]
+fn a_kill_all_killed_in_its_freeze_is_undone_by_the_next_status() {
+    let (b, fuse) = running_with_a_fuse_waiter("fuse-kill-kill");
+    let (_, after) = end_a_kill_all_in_its_freeze(&b, nix::sys::signal::Signal::SIGKILL);
+    let status_after = b.status("c");
+    let thawed = std::fs::read_to_string(freezer_state(&b, "c")).unwrap_or_default();
+    // (The FUSE waiter would keep the pause from finishing.)
+    drop(fuse);
+    let paused = b.husk(&["pause", "c"]);
+    let status_paused = b.status("c");
+    assert_eq!(after.trim(), "FREEZING", "the killed kill --all left it frozen");
+    assert_eq!(status_after, "running");
+    assert_eq!(thawed.trim(), "THAWED");
+    assert_ok(&paused);
+    assert_eq!(status_paused, "paused", "a pause afterwards is a pause");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
+fn freezer_state(b: &Bundle, id: &str) -> std::path::PathBuf {
+    std::path::Path::new("/sys/fs/cgroup/freezer")
+        .join(b.default_cgroup(id).trim_start_matches('/'))
+        .join("freezer.state")
+}
+
+/// Ends a `kill --all CONT` of container "c" by `signal` while the freeze
+/// it signals under lasts: how it ended, and the freezer's state then.
+fn end_a_kill_all_in_its_freeze(b: &Bundle, signal: nix::sys::signal::Signal) -> (std::process::ExitStatus, String) {
+    let mut kill = b.husk_command(&["kill", "--all", "c", "CONT"]);
+    let mut kill = kill.spawn().unwrap();
+    let state = freezer_state(b, "c");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&state).unwrap_or_default().trim() != "FREEZING" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kill --all never froze the container"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    send_signal(&kill, signal);
+    let status = wait_within(&mut kill, COMMAND_TIMEOUT, "kill --all");
+    (status, std::fs::read_to_string(&state).unwrap_or_default())
 }

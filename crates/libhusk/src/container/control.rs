@@ -60,6 +60,7 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
         Status::Running | Status::Created => {
             let cgroup = driver_of(&saved)?;
             refuse_to_reach_bystanders(&saved, cgroup.as_ref(), "pause")?;
+            crate::state::discard_left_mark(&locked.dir);
             cgroup.freeze(true)
         }
         Status::Paused => bail!("container \"{id}\" is already paused"),

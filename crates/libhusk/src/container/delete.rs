@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{members, open_init};
 use crate::bail;
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::state::{Locked, Saved, Status, Store};
+use crate::state::{self, FreezeMark, Locked, Saved, Status, Store};
 use crate::{log, sys};
 
 /// How long `delete` waits for a killed init to exit.
@@ -32,6 +32,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         // Also once the init is gone, as runc: what it left in the cgroup
         // (processes outside its pid namespace) is still the container's, and
         // containerd's shim kills a shared-pid container's leftovers so.
+        let _mark = mark_the_freeze(&store.dir(id), &saved, sig);
         return signal_all(&saved, sig);
     }
     if all && saved.mount_namespace.is_some() {
@@ -65,6 +66,20 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         }
     })?;
     thaw_if_killed(&saved, sig)
+}
+
+/// The mark kept while `kill --all` freezes the container to signal it:
+/// should the command be killed before its thaw, the next status undoes
+/// that freeze (see [`FreezeMark`]). None for a paused container, which the
+/// signal leaves paused; a freeze that a killed `kill --all` left is undone
+/// first.
+fn mark_the_freeze(dir: &std::path::Path, saved: &Saved, sig: i32) -> Option<FreezeMark> {
+    let freezer = saved.cgroup.freezer.as_deref().filter(|_| sig != 0)?;
+    let paused = crate::cgroups::is_frozen_file(freezer) && !state::thaw_if_left_frozen(dir, freezer);
+    match paused {
+        true => None,
+        false => FreezeMark::take(dir),
+    }
 }
 
 /// A frozen init (cgroup v1) dies only once thawed: as runc, a paused

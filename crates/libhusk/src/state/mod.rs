@@ -21,7 +21,10 @@ use crate::bail;
 use crate::error::{Context, Error, Result};
 use crate::sys;
 
+mod freeze_mark;
 mod trust;
+
+pub use freeze_mark::{discard_left_mark, thaw_if_left_frozen, FreezeMark};
 
 pub use crate::{CACHE_DIR, DEFAULT_ROOT};
 /// A committed container's record, in its directory.
@@ -651,7 +654,8 @@ impl Locked {
 
 /// The status, from the init itself: `created` until it has exec'd the
 /// program, whatever a killed `start` left in the directory, and `paused`
-/// whenever its cgroup is frozen. An uncommitted
+/// whenever its cgroup is frozen (but by a `kill --all` that died before
+/// its thaw: that freeze is undone here). An uncommitted
 /// container is `creating` while a command holds its lock, else `stopped`
 /// (its init dies with the `create` that made it), unless `restore`
 /// recorded the processes criu restored, which outlive a killed restore:
@@ -680,12 +684,12 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
         return Status::Created;
     }
     // Frozen first: runc calls a paused created container `paused` too.
-    if saved
+    let frozen = saved
         .cgroup
         .freezer
         .as_deref()
-        .is_some_and(crate::cgroups::is_frozen_file)
-    {
+        .filter(|f| crate::cgroups::is_frozen_file(f));
+    if frozen.is_some_and(|f| !freeze_mark::thaw_if_left_frozen(dir, f)) {
         Status::Paused
     } else if before_exec {
         Status::Created
