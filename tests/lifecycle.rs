@@ -1501,8 +1501,19 @@ fn freezer_state(b: &Bundle, id: &str) -> std::path::PathBuf {
 /// Ends a `kill --all CONT` of container "c" by `signal` while the freeze
 /// it signals under lasts: how it ended, and the freezer's state then.
 fn end_a_kill_all_in_its_freeze(b: &Bundle, signal: nix::sys::signal::Signal) -> (std::process::ExitStatus, String) {
-    let mut kill = b.husk_command(&["kill", "--all", "c", "CONT"]);
-    let mut kill = kill.spawn().unwrap();
+    let mut kill = kill_all_in_its_freeze(b);
+    send_signal(&kill, signal);
+    let status = wait_within(&mut kill, COMMAND_TIMEOUT, "kill --all");
+    (
+        status,
+        std::fs::read_to_string(freezer_state(b, "c")).unwrap_or_default(),
+    )
+}
+
+/// A `kill --all CONT` of container "c", once it has frozen it (a FUSE
+/// waiter keeps the freeze from finishing for 0.5 s).
+fn kill_all_in_its_freeze(b: &Bundle) -> std::process::Child {
+    let kill = b.husk_command(&["kill", "--all", "c", "CONT"]).spawn().unwrap();
     let state = freezer_state(b, "c");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while std::fs::read_to_string(&state).unwrap_or_default().trim() != "FREEZING" {
@@ -1512,7 +1523,32 @@ fn end_a_kill_all_in_its_freeze(b: &Bundle, signal: nix::sys::signal::Signal) ->
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    send_signal(&kill, signal);
-    let status = wait_within(&mut kill, COMMAND_TIMEOUT, "kill --all");
-    (status, std::fs::read_to_string(&state).unwrap_or_default())
+    kill
+}
+
+/// A `pause` while a `kill --all` holds the container frozen to signal it
+/// was refused as "already paused", or (had it come in between the kill's
+/// freeze and thaw) undone by that thaw (review 56b F2, F3): it waits for
+/// the kill's turn to end.
+#[test]
+fn a_pause_waits_for_the_thaw_of_a_kill_all() {
+    let (b, fuse) = running_with_a_fuse_waiter("fuse-kill-pause");
+    let mut kill = kill_all_in_its_freeze(&b);
+    let mut pause = b
+        .husk_command(&["pause", "c"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let killed = wait_within(&mut kill, COMMAND_TIMEOUT, "kill --all");
+    // The FUSE waiter would keep the pause from finishing.
+    drop(fuse);
+    let paused = wait_within(&mut pause, COMMAND_TIMEOUT, "pause");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut pause.stderr.take().unwrap(), &mut err).unwrap();
+    let status = b.status("c");
+    assert!(killed.success());
+    assert!(paused.success(), "pause: {err}");
+    assert_eq!(status, "paused");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
 }

@@ -16,7 +16,7 @@ use crate::container::members::{
 };
 use crate::container::open_init;
 use crate::error::{Context, Error, Result};
-use crate::state::{Saved, Status, Store};
+use crate::state::{FreezeLock, Locked, Saved, Status, Store};
 use crate::sys::cgroupfs;
 
 /// The container's cgroup, for what reads its files (stats, events).
@@ -56,11 +56,11 @@ fn no_cgroup(saved: &Saved) -> Error {
 pub fn pause(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
+    let _turn = freeze_turn(&locked, &saved)?;
     match locked.status(&saved) {
         Status::Running | Status::Created => {
             let cgroup = driver_of(&saved)?;
             refuse_to_reach_bystanders(&saved, cgroup.as_ref(), "pause")?;
-            crate::state::discard_left_mark(&locked.dir);
             cgroup.freeze(true)
         }
         Status::Paused => bail!("container \"{id}\" is already paused"),
@@ -72,6 +72,7 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
 pub fn resume(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let saved = locked.load(id)?;
+    let _turn = freeze_turn(&locked, &saved)?;
     match locked.status(&saved) {
         Status::Paused => {
             let cgroup = driver_of(&saved)?;
@@ -86,6 +87,16 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
         }
         Status::Stopped => Err(Error::not_running(id)),
         _ => bail!("container \"{id}\" is not paused"),
+    }
+}
+
+/// The container's freeze turn, so that a `kill --all` freezing it to
+/// signal it does not thaw a pause, nor a resume thaw it before its signal;
+/// with the freeze of one that died in it undone.
+fn freeze_turn(locked: &Locked, saved: &Saved) -> Result<Option<FreezeLock>> {
+    match saved.cgroup.freezer.as_deref() {
+        Some(freezer) => FreezeLock::take_undoing_left(&locked.dir, freezer).map(Some),
+        None => Ok(None),
     }
 }
 

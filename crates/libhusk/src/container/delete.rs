@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{members, open_init};
 use crate::bail;
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::state::{self, FreezeMark, Locked, Saved, Status, Store};
+use crate::state::{FreezeLock, Locked, Saved, Status, Store};
 use crate::{log, sys};
 
 /// How long `delete` waits for a killed init to exit.
@@ -32,8 +32,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         // Also once the init is gone, as runc: what it left in the cgroup
         // (processes outside its pid namespace) is still the container's, and
         // containerd's shim kills a shared-pid container's leftovers so.
-        let _mark = mark_the_freeze(&store.dir(id), &saved, sig);
-        return signal_all(&saved, sig);
+        return signal_all_in_turn(&store.dir(id), &saved, sig);
     }
     if all && saved.mount_namespace.is_some() {
         // The init too, which may have made a mount namespace of its own
@@ -68,18 +67,25 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     thaw_if_killed(&saved, sig)
 }
 
-/// The mark kept while `kill --all` freezes the container to signal it:
-/// should the command be killed before its thaw, the next status undoes
-/// that freeze (see [`FreezeMark`]). None for a paused container, which the
-/// signal leaves paused; a freeze that a killed `kill --all` left is undone
-/// first.
-fn mark_the_freeze(dir: &std::path::Path, saved: &Saved, sig: i32) -> Option<FreezeMark> {
-    let freezer = saved.cgroup.freezer.as_deref().filter(|_| sig != 0)?;
-    let paused = crate::cgroups::is_frozen_file(freezer) && !state::thaw_if_left_frozen(dir, freezer);
-    match paused {
-        true => None,
-        false => FreezeMark::take(dir),
+/// [`signal_all`] in the container's freeze turn (see [`FreezeLock`]): a
+/// freeze of its own is marked while it lasts, so that the next status
+/// undoes it should this command die before its thaw; a paused container
+/// is left paused (but for SIGKILL).
+fn signal_all_in_turn(dir: &std::path::Path, saved: &Saved, sig: i32) -> Result<()> {
+    let Some(freezer) = saved.cgroup.freezer.as_deref().filter(|_| sig != 0) else {
+        return signal_all(saved, sig);
+    };
+    let mut turn = FreezeLock::take_undoing_left(dir, freezer)?;
+    let frozen = || crate::cgroups::is_frozen_file(freezer);
+    if !frozen() {
+        turn.mark();
     }
+    let signalled = signal_all(saved, sig);
+    // A thaw that failed stays marked: the next status tries it again.
+    if !frozen() {
+        turn.unmark();
+    }
+    signalled
 }
 
 /// A frozen init (cgroup v1) dies only once thawed: as runc, a paused

@@ -21,10 +21,10 @@ use crate::bail;
 use crate::error::{Context, Error, Result};
 use crate::sys;
 
-mod freeze_mark;
+mod freeze_lock;
 mod trust;
 
-pub use freeze_mark::{discard_left_mark, thaw_if_left_frozen, FreezeMark};
+pub use freeze_lock::FreezeLock;
 
 pub use crate::{CACHE_DIR, DEFAULT_ROOT};
 /// A committed container's record, in its directory.
@@ -689,7 +689,7 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
         .freezer
         .as_deref()
         .filter(|f| crate::cgroups::is_frozen_file(f));
-    if frozen.is_some_and(|f| !freeze_mark::thaw_if_left_frozen(dir, f)) {
+    if frozen.is_some_and(|f| !freeze_lock::thaw_if_left_frozen(dir, f)) {
         Status::Paused
     } else if before_exec {
         Status::Created
