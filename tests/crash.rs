@@ -230,7 +230,6 @@ fn check_and_clean(b: &Bundle, cmd: Cmd, id: &str, what: &str) {
         if pid > 0 && command_of(pid) == "sleep" {
             // Read again: a start killed after it opened the fifo lets the
             // init exec on its own, maybe between the state above and now.
-            // Paused is fair: a `kill --all` killed while it froze the cgroup.
             let now = b.state(id);
             assert_ne!(
                 now["status"], "created",
@@ -244,6 +243,12 @@ fn check_and_clean(b: &Bundle, cmd: Cmd, id: &str, what: &str) {
             stderr(&state)
         );
         assert!(in_list.is_none(), "{what}: list shows {id} that state does not");
+    }
+    if cmd == Cmd::Kill && state.status.success() {
+        // A `kill --all` killed while it froze the cgroup: the status
+        // above undid its freeze (review 55 F5).
+        let s: Value = serde_json::from_slice(&state.stdout).unwrap_or_default();
+        assert_ne!(s["status"], "paused", "{what}: nobody paused it");
     }
     if matches!(cmd, Cmd::Pause | Cmd::Resume | Cmd::Update) {
         assert!(state.status.success(), "{what}: the container is gone");

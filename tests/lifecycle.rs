@@ -1526,6 +1526,38 @@ fn kill_all_in_its_freeze(b: &Bundle) -> std::process::Child {
     kill
 }
 
+/// A `kill --all` stopped (SIGSTOP) in its turn kept a `pause` waiting 30 s
+/// (more behind it) without naming it, and a `kill --all KILL` (how
+/// containerd's shim stops a container) failed after 30 s, killing nothing
+/// (review 56c F2): the pause names it at once, the kill goes without its
+/// turn.
+#[test]
+fn a_kill_all_stopped_in_its_turn_is_named_and_does_not_stop_a_kill() {
+    let (b, fuse) = running_with_a_fuse_waiter("fuse-kill-stop");
+    let mut stopped = kill_all_in_its_freeze(&b);
+    send_signal(&stopped, nix::sys::signal::Signal::SIGSTOP);
+    let began = std::time::Instant::now();
+    let pause = b.husk(&["pause", "c"]);
+    let pause_took = began.elapsed();
+    let killed = b.husk(&["kill", "--all", "c", "KILL"]);
+    assert_ok(&killed);
+    send_signal(&stopped, nix::sys::signal::Signal::SIGKILL);
+    wait_within(&mut stopped, COMMAND_TIMEOUT, "the stopped kill --all");
+    // Its FUSE request ends the waiter's wait; the init (`sleep 100`)
+    // ends only if the kill reached it.
+    drop(fuse);
+    b.wait_status("c", "stopped");
+    assert!(!pause.status.success());
+    let err = stderr(&pause);
+    assert!(
+        err.contains("is stopped") && err.contains(&format!("kill -CONT {}", stopped.id())),
+        "{err}"
+    );
+    assert!(pause_took < Duration::from_secs(10), "pause took {pause_took:?}");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
 /// A `pause` while a `kill --all` holds the container frozen to signal it
 /// was refused as "already paused", or (had it come in between the kill's
 /// freeze and thaw) undone by that thaw (review 56b F2, F3): it waits for

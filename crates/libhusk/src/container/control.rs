@@ -95,7 +95,7 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
 /// with the freeze of one that died in it undone.
 fn freeze_turn(locked: &Locked, saved: &Saved) -> Result<Option<FreezeLock>> {
     match saved.cgroup.freezer.as_deref() {
-        Some(freezer) => FreezeLock::take_undoing_left(&locked.dir, freezer).map(Some),
+        Some(freezer) => FreezeLock::take_undoing_left(&locked.dir, freezer),
         None => Ok(None),
     }
 }

@@ -75,14 +75,19 @@ fn signal_all_in_turn(dir: &std::path::Path, saved: &Saved, sig: i32) -> Result<
     let Some(freezer) = saved.cgroup.freezer.as_deref().filter(|_| sig != 0) else {
         return signal_all(saved, sig);
     };
-    let mut turn = FreezeLock::take_undoing_left(dir, freezer)?;
+    // A signal must get through (containerd's shim stops a container with
+    // `kill --all KILL`): without its turn, as before there were turns.
+    let mut turn = FreezeLock::take_undoing_left(dir, freezer).unwrap_or_else(|e| {
+        log::warn(&format!("kill --all: {e}: signalling without it"));
+        None
+    });
     let frozen = || crate::cgroups::is_frozen_file(freezer);
-    if !frozen() {
+    if let Some(turn) = turn.as_mut().filter(|_| !frozen()) {
         turn.mark();
     }
     let signalled = signal_all(saved, sig);
     // A thaw that failed stays marked: the next status tries it again.
-    if !frozen() {
+    if let Some(turn) = turn.as_mut().filter(|_| !frozen()) {
         turn.unmark();
     }
     signalled

@@ -8,22 +8,27 @@
 //! paused it: reported `paused` until someone resumed it (review 55 F5).
 //! So while its freeze lasts the file is not empty; the kernel lets go of
 //! the lock when its holder dies, and the next status of a frozen container
-//! whose lock it gets with the file not empty undoes that freeze. The file
-//! is never removed but with the directory: a lock on a path that can be
-//! unlinked and made again is a lock on nothing (review 56b F1, F2).
+//! whose lock it gets with the file not empty undoes that freeze.
+//!
+//! The file is made with the directory, by `create` (or `restore`), and
+//! never removed but with it: a lock on a path that can be unlinked and
+//! made again is a lock on nothing (review 56b F1, F2), and one made by a
+//! `kill` (which takes no container lock) kept a `delete -f` from removing
+//! the directory (review 56c F1). A container made before it had one has
+//! no turns.
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Context, Error, Result};
-use crate::sys;
 
 const LOCK_FILE: &str = "freeze.lock";
 
 /// How long a command waits for another one's freeze or thaw of the
-/// container, each bounded by 10 s (cgroups::freeze).
+/// container, each bounded by 10 s (cgroups::freeze); a holder found
+/// stopped (SIGSTOP) is named within about 2 s instead.
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The freeze lock of a container, held: let go when dropped.
@@ -33,35 +38,45 @@ pub struct FreezeLock {
 }
 
 impl FreezeLock {
-    /// Waits (bounded) until no other command freezes or thaws the
-    /// container in directory `dir`, and keeps others from doing so.
-    pub fn take(dir: &Path) -> Result<FreezeLock> {
+    /// Makes the lock file of new container directory `dir`.
+    pub fn make(dir: &Path) -> Result<()> {
         let path = dir.join(LOCK_FILE);
-        let file = open(&path, true).context(|| format!("open {}", path.display()))?;
-        let deadline = Instant::now() + WAIT;
-        loop {
-            match sys::cgroupfs::flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-                Ok(()) => return Ok(FreezeLock { file, marked: false }),
-                Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => {
-                    return Err(Error::from(e)).context(|| format!("lock {}", path.display()))
-                }
-                Err(_) if Instant::now() > deadline => {
-                    return Err(Error::new(format!(
-                        "another husk command has been freezing or thawing the container for {WAIT:?} ({})",
-                        path.display()
-                    )))
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(2)),
-            }
-        }
+        File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+            .map(drop)
+            .context(|| format!("create {}", path.display()))
+    }
+
+    /// Waits (bounded) until no other command freezes or thaws the
+    /// container in directory `dir`, and keeps others from doing so; None
+    /// when it has no lock file (made by an older husk, or being deleted).
+    pub fn take(dir: &Path) -> Result<Option<FreezeLock>> {
+        let path = dir.join(LOCK_FILE);
+        let file = match open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            other => other.context(|| format!("open {}", path.display()))?,
+        };
+        super::flock_within(&file, WAIT).map_err(|e| {
+            Error::new(format!(
+                "wait for the turn to freeze or thaw the container ({}): {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Some(FreezeLock { file, marked: false }))
     }
 
     /// [`FreezeLock::take`], then undoes the freeze of a holder that died
     /// with it under way: the cgroup of `freezer` is frozen only if
     /// someone paused it.
-    pub fn take_undoing_left(dir: &Path, freezer: &Path) -> Result<FreezeLock> {
+    pub fn take_undoing_left(dir: &Path, freezer: &Path) -> Result<Option<FreezeLock>> {
         let mut lock = FreezeLock::take(dir)?;
-        lock.undo_left(freezer)?;
+        if let Some(lock) = &mut lock {
+            lock.undo_left(freezer)?;
+        }
         Ok(lock)
     }
 
@@ -100,22 +115,20 @@ impl FreezeLock {
 /// no turn: a command freezing or thawing the container now leaves it so.
 pub fn thaw_if_left_frozen(dir: &Path, freezer: &Path) -> bool {
     // No file: the path of nearly every status.
-    let Ok(file) = open(&dir.join(LOCK_FILE), false) else {
+    let Ok(file) = open(&dir.join(LOCK_FILE)) else {
         return false;
     };
-    if sys::cgroupfs::flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+    if crate::sys::cgroupfs::flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
         return false;
     }
     let mut lock = FreezeLock { file, marked: false };
     lock.undo_left(freezer).unwrap_or(false)
 }
 
-fn open(path: &Path, create: bool) -> std::io::Result<File> {
+fn open(path: &Path) -> std::io::Result<File> {
     File::options()
         .read(true)
         .write(true)
-        .create(create)
-        .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
 }
@@ -127,23 +140,24 @@ mod tests {
     fn scratch(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("husk-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        FreezeLock::make(&dir).unwrap();
         dir
     }
 
     #[test]
     fn a_mark_outlives_its_holder_and_only_it() {
         let dir = scratch("freeze-lock");
-        let mut lock = FreezeLock::take(&dir).unwrap();
+        let mut lock = FreezeLock::take(&dir).unwrap().unwrap();
         assert!(!lock.left_marked());
         lock.mark();
         // A status meanwhile leaves the holder's freeze alone.
         assert!(!thaw_if_left_frozen(&dir, &dir.join("no-freezer")));
         drop(lock); // as a holder that died
-        let mut next = FreezeLock::take(&dir).unwrap();
+        let mut next = FreezeLock::take(&dir).unwrap().unwrap();
         assert!(next.left_marked(), "the dead holder's mark stays");
         next.unmark();
         drop(next);
-        assert!(!FreezeLock::take(&dir).unwrap().left_marked());
+        assert!(!FreezeLock::take(&dir).unwrap().unwrap().left_marked());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -153,13 +167,22 @@ mod tests {
         let held = FreezeLock::take(&dir).unwrap();
         let d = dir.clone();
         let waiter = std::thread::spawn(move || {
-            let start = Instant::now();
+            let start = std::time::Instant::now();
             FreezeLock::take(&d).map(|_| start.elapsed())
         });
         std::thread::sleep(Duration::from_millis(100));
         drop(held);
         let waited = waiter.join().unwrap().unwrap();
         assert!(waited >= Duration::from_millis(90), "{waited:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_lock_file_no_turn() {
+        let dir = scratch("freeze-lock-none");
+        std::fs::remove_file(dir.join(LOCK_FILE)).unwrap();
+        assert!(FreezeLock::take(&dir).unwrap().is_none());
+        assert!(!dir.join(LOCK_FILE).exists(), "not made by a take");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

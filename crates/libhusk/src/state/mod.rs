@@ -270,31 +270,50 @@ fn lock_dir_within(dir: &Path, timeout: std::time::Duration) -> std::io::Result<
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(dir)?;
-        loop {
-            match sys::cgroupfs::flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
-                Ok(()) => break,
-                Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => return Err(e),
-                Err(_) => {}
-            }
-            if start.elapsed() > timeout {
-                let why = format!("another husk command has held it for {timeout:?}{}", holder_of(&f));
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
-            }
-            if let Some(pid) = holder_check.stopped_holder(&f) {
-                let why = format!(
-                    "another husk command holds it and is stopped: {}: resume it (kill -CONT {pid}) or end it",
-                    describe_process(pid)
-                );
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        wait_for_flock(&f, start, timeout, &mut holder_check)?;
         // The holder we waited for may have removed the directory, and a
         // `create` made another at its path: the lock must be that one's.
         if still_at(&f, dir)? {
             return Ok(f);
         }
     }
+}
+
+/// Takes an exclusive flock on `f`, waiting until `timeout` has passed
+/// since `start`, or (an error naming it) until `holder_check` finds its
+/// holder stopped.
+fn wait_for_flock(
+    f: &File,
+    start: std::time::Instant,
+    timeout: std::time::Duration,
+    holder_check: &mut HolderCheck,
+) -> std::io::Result<()> {
+    loop {
+        match sys::cgroupfs::flock(f, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() != Some(libc::EWOULDBLOCK) => return Err(e),
+            Err(_) => {}
+        }
+        if start.elapsed() > timeout {
+            let why = format!("another husk command has held it for {timeout:?}{}", holder_of(f));
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+        }
+        if let Some(pid) = holder_check.stopped_holder(f) {
+            let why = format!(
+                "another husk command holds it and is stopped: {}: resume it (kill -CONT {pid}) or end it",
+                describe_process(pid)
+            );
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// An exclusive flock on `f`, waited for as a container's lock is (see
+/// [`wait_for_flock`]).
+fn flock_within(f: &File, timeout: std::time::Duration) -> std::io::Result<()> {
+    let start = std::time::Instant::now();
+    wait_for_flock(f, start, timeout, &mut HolderCheck::new(start + STOPPED_HOLDER_WAIT))
 }
 
 /// When a lock wait next looks up its holder, to see whether it is stopped:
@@ -333,7 +352,7 @@ impl HolderCheck {
 /// as before.
 const LOCKS_READ_LIMIT: u64 = 64 * 1024;
 
-/// The pid of the process that holds the flock on the directory open as
+/// The pid of the process that holds the flock on the file or directory open as
 /// `f`, as /proc/locks names it (0 there: not in our pid namespace).
 fn lock_holder(f: &File) -> Option<libc::pid_t> {
     use std::io::Read;
@@ -494,6 +513,7 @@ impl Store {
             Err(e) => return Err(e).context(|| format!("create {}", dir.display())),
         }
         let lock = lock_dir(&dir).context(|| format!("lock {}", dir.display()))?;
+        FreezeLock::make(&dir)?;
         Ok(Locked { dir, _lock: lock })
     }
 
