@@ -1558,6 +1558,53 @@ fn a_kill_all_stopped_in_its_turn_is_named_and_does_not_stop_a_kill() {
     b.assert_gone("c");
 }
 
+/// A `kill --all` that could not get its turn (its holder stopped) froze
+/// and thawed the container all the same: that freeze could undo a pause,
+/// or, killed in it, be left with no mark (review 56d F1). It signals
+/// without freezing.
+#[test]
+fn a_kill_all_without_its_turn_does_not_freeze() {
+    let (b, fuse) = running_with_a_fuse_waiter("fuse-kill-noturn");
+    let mut holder = Command::new("flock")
+        .arg("--close")
+        .arg(b.root.join("c").join("freeze.lock"))
+        .args(["sleep", "100"])
+        .spawn()
+        .unwrap();
+    let children = format!("/proc/{0}/task/{0}/children", holder.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&children).unwrap_or_default().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "flock never ran its command");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sleep: i32 = std::fs::read_to_string(&children).unwrap().trim().parse().unwrap();
+    send_signal(&holder, nix::sys::signal::Signal::SIGSTOP);
+    let mut kill = b.husk_command(&["kill", "--all", "c", "CONT"]).spawn().unwrap();
+    let state = freezer_state(&b, "c");
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+    let mut froze = false;
+    let ended = loop {
+        if let Some(status) = kill.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = kill.kill();
+            let _ = kill.wait();
+            break None;
+        }
+        froze |= std::fs::read_to_string(&state).unwrap_or_default().trim() != "THAWED";
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sleep), nix::sys::signal::Signal::SIGKILL);
+    drop(fuse);
+    assert!(ended.is_some_and(|s| s.success()), "kill --all: {ended:?}");
+    assert!(!froze, "kill --all froze the container without its turn");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
+}
+
 /// A `pause` while a `kill --all` holds the container frozen to signal it
 /// was refused as "already paused", or (had it come in between the kill's
 /// freeze and thaw) undone by that thaw (review 56b F2, F3): it waits for

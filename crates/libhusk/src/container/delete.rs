@@ -75,12 +75,17 @@ fn signal_all_in_turn(dir: &std::path::Path, saved: &Saved, sig: i32) -> Result<
     let Some(freezer) = saved.cgroup.freezer.as_deref().filter(|_| sig != 0) else {
         return signal_all(saved, sig);
     };
-    // A signal must get through (containerd's shim stops a container with
-    // `kill --all KILL`): without its turn, as before there were turns.
-    let mut turn = FreezeLock::take_undoing_left(dir, freezer).unwrap_or_else(|e| {
-        log::warn(&format!("kill --all: {e}: signalling without it"));
-        None
-    });
+    let mut turn = match FreezeLock::take_undoing_left(dir, freezer) {
+        Ok(turn) => turn,
+        // A signal must get through (containerd's shim stops a container
+        // with `kill --all KILL`), but a freeze without the turn could undo
+        // a pause, or be left by a kill killed in it with no mark
+        // (review 56d F1).
+        Err(e) => {
+            log::warn(&format!("kill --all: {e}: signalling without freezing"));
+            return signal_all_unfrozen(saved, sig);
+        }
+    };
     let frozen = || crate::cgroups::is_frozen_file(freezer);
     if let Some(turn) = turn.as_mut().filter(|_| !frozen()) {
         turn.mark();
@@ -91,6 +96,18 @@ fn signal_all_in_turn(dir: &std::path::Path, saved: &Saved, sig: i32) -> Result<
         turn.unmark();
     }
     signalled
+}
+
+/// `sig` to every process of the container's cgroup without freezing it
+/// first (a fork meanwhile may escape it); with SIGKILL, a frozen cgroup
+/// (v1) is thawed, as its processes die only then.
+fn signal_all_unfrozen(saved: &Saved, sig: i32) -> Result<()> {
+    let cgroup = crate::cgroups::driver::for_record(&saved.cgroup)?;
+    for pid in cgroup.pids()? {
+        // A process that is gone already is fine.
+        let _ = sys::signal::kill(pid, sig);
+    }
+    thaw_if_killed(saved, sig)
 }
 
 /// A frozen init (cgroup v1) dies only once thawed: as runc, a paused

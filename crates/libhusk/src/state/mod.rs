@@ -379,8 +379,10 @@ fn lock_holder(f: &File) -> Option<libc::pid_t> {
         })
 }
 
+/// Stopped by a signal (`T`), or by a tracer (`t`: under a debugger or
+/// strace, review 56d).
 fn is_stopped(pid: libc::pid_t) -> bool {
-    sys::process_stat(pid).is_some_and(|s| s.state == b'T')
+    sys::process_stat(pid).is_some_and(|s| matches!(s.state, b'T' | b't'))
 }
 
 /// ": pid N (its command line), stopped" of the holder of `f`'s lock, or
