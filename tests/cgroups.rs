@@ -1675,6 +1675,30 @@ fn a_sub_cgroup_the_container_froze_keeps_it_from_neither_delete_nor_kill() {
     b.assert_gone("k");
 }
 
+/// The same when `kill --all` cannot get its freeze turn (its holder
+/// stopped): it signals without freezing, and thawed the container's own
+/// cgroup only, so the frozen sub-cgroup's process, and the init that
+/// waited for it, stayed (review 56e F1).
+#[test]
+fn a_kill_all_without_its_turn_reaches_a_frozen_sub_cgroup() {
+    let mut b = Bundle::new("cg-frozen-sub-noturn");
+    b.script("sleep 1000 & wait");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "k"]));
+    freeze_a_sub_cgroup(&b, "k");
+    let holder = StoppedFlock::on(&b.root.join("k").join("freeze.lock"));
+    let killed = b.husk(&["kill", "--all", "k", "KILL"]);
+    assert_ok(&killed);
+    assert!(
+        stderr(&killed).contains("signalling without freezing"),
+        "{}",
+        stderr(&killed)
+    );
+    b.wait_status("k", "stopped");
+    drop(holder);
+    assert_ok(&b.husk(&["delete", "k"]));
+    b.assert_gone("k");
+}
+
 /// The same in a cgroup husk did not make (a cgroupsPath that existed):
 /// husk neither kills nor thaws such a cgroup, whose other processes are its
 /// owner's, so `delete -f` failed after 10 s, for ever (review 42b G3; runc

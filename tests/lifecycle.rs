@@ -1565,20 +1565,7 @@ fn a_kill_all_stopped_in_its_turn_is_named_and_does_not_stop_a_kill() {
 #[test]
 fn a_kill_all_without_its_turn_does_not_freeze() {
     let (b, fuse) = running_with_a_fuse_waiter("fuse-kill-noturn");
-    let mut holder = Command::new("flock")
-        .arg("--close")
-        .arg(b.root.join("c").join("freeze.lock"))
-        .args(["sleep", "100"])
-        .spawn()
-        .unwrap();
-    let children = format!("/proc/{0}/task/{0}/children", holder.id());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&children).unwrap_or_default().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "flock never ran its command");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let sleep: i32 = std::fs::read_to_string(&children).unwrap().trim().parse().unwrap();
-    send_signal(&holder, nix::sys::signal::Signal::SIGSTOP);
+    let holder = StoppedFlock::on(&b.root.join("c").join("freeze.lock"));
     let mut kill = b.husk_command(&["kill", "--all", "c", "CONT"]).spawn().unwrap();
     let state = freezer_state(&b, "c");
     let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
@@ -1595,9 +1582,7 @@ fn a_kill_all_without_its_turn_does_not_freeze() {
         froze |= std::fs::read_to_string(&state).unwrap_or_default().trim() != "THAWED";
         std::thread::sleep(Duration::from_millis(2));
     };
-    let _ = holder.kill();
-    let _ = holder.wait();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sleep), nix::sys::signal::Signal::SIGKILL);
+    drop(holder);
     drop(fuse);
     assert!(ended.is_some_and(|s| s.success()), "kill --all: {ended:?}");
     assert!(!froze, "kill --all froze the container without its turn");

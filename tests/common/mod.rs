@@ -841,3 +841,44 @@ impl Drop for HangingFuse {
         let _ = nix::mount::umount2(&self.mountpoint, nix::mount::MntFlags::MNT_DETACH);
     }
 }
+
+/// A process that holds an flock on a file and is stopped (SIGSTOP), as a
+/// husk command stopped while it holds a lock; killed when dropped.
+pub struct StoppedFlock {
+    holder: std::process::Child,
+    command: i32,
+}
+
+impl StoppedFlock {
+    pub fn on(file: &Path) -> StoppedFlock {
+        // --close: the lock is flock(1)'s alone, not its command's.
+        let holder = Command::new("flock")
+            .arg("--close")
+            .arg(file)
+            .args(["sleep", "100"])
+            .spawn()
+            .unwrap();
+        let children = format!("/proc/{0}/task/{0}/children", holder.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let command = loop {
+            if let Ok(pid) = std::fs::read_to_string(&children).unwrap_or_default().trim().parse() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "flock never ran its command");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        send_signal(&holder, nix::sys::signal::Signal::SIGSTOP);
+        StoppedFlock { holder, command }
+    }
+}
+
+impl Drop for StoppedFlock {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.command),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}

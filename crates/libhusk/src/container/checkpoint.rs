@@ -80,7 +80,8 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions, mode: Mode) -> Result
                 opts.id
             )
         }
-        Status::Running | Status::Paused => {}
+        Status::Running => crate::state::clear_left_mark(&locked.dir),
+        Status::Paused => {}
         status => bail!("cannot checkpoint container {}: it is {status}, not running", opts.id),
     }
     let config = locked.dir.join("config.json");

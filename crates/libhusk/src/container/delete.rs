@@ -100,14 +100,23 @@ fn signal_all_in_turn(dir: &std::path::Path, saved: &Saved, sig: i32) -> Result<
 
 /// `sig` to every process of the container's cgroup without freezing it
 /// first (a fork meanwhile may escape it); with SIGKILL, a frozen cgroup
-/// (v1) is thawed, as its processes die only then.
+/// (v1) is thawed, and the sub-cgroups the container froze, as their
+/// processes die only then (review 56e F1).
 fn signal_all_unfrozen(saved: &Saved, sig: i32) -> Result<()> {
     let cgroup = crate::cgroups::driver::for_record(&saved.cgroup)?;
     for pid in cgroup.pids()? {
         // A process that is gone already is fine.
         let _ = sys::signal::kill(pid, sig);
     }
-    thaw_if_killed(saved, sig)
+    thaw_if_killed(saved, sig)?;
+    let v1_freezer = saved.cgroup.freezer.as_deref().filter(|f| f.ends_with("freezer.state"));
+    if let Some(dir) = v1_freezer
+        .filter(|_| sig == libc::SIGKILL)
+        .and_then(std::path::Path::parent)
+    {
+        crate::cgroups::thaw_below(dir, &|_| true)?;
+    }
+    Ok(())
 }
 
 /// A frozen init (cgroup v1) dies only once thawed: as runc, a paused

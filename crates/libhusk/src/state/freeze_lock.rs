@@ -125,6 +125,19 @@ pub fn thaw_if_left_frozen(dir: &Path, freezer: &Path) -> bool {
     lock.undo_left(freezer).unwrap_or(false)
 }
 
+/// Clears the mark a `kill --all` killed after its thaw left on a container
+/// that is not frozen, before something other than husk's turn-takers
+/// (criu's freeze for `checkpoint`) freezes it: the next status would take
+/// that freeze for the dead kill's and undo it (review 56e F2).
+pub fn clear_left_mark(dir: &Path) {
+    let Ok(file) = open(&dir.join(LOCK_FILE)) else {
+        return;
+    };
+    if crate::sys::cgroupfs::flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+        let _ = file.set_len(0);
+    }
+}
+
 fn open(path: &Path) -> std::io::Result<File> {
     File::options()
         .read(true)
@@ -174,6 +187,19 @@ mod tests {
         drop(held);
         let waited = waiter.join().unwrap().unwrap();
         assert!(waited >= Duration::from_millis(90), "{waited:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_left_mark_is_cleared_but_not_a_holders() {
+        let dir = scratch("freeze-lock-clear");
+        let mut lock = FreezeLock::take(&dir).unwrap().unwrap();
+        lock.mark();
+        clear_left_mark(&dir);
+        assert!(lock.left_marked(), "its holder is at work");
+        drop(lock); // as a holder that died after its thaw
+        clear_left_mark(&dir);
+        assert!(!FreezeLock::take(&dir).unwrap().unwrap().left_marked());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -24,7 +24,7 @@ use crate::sys;
 mod freeze_lock;
 mod trust;
 
-pub use freeze_lock::FreezeLock;
+pub use freeze_lock::{clear_left_mark, FreezeLock};
 
 pub use crate::{CACHE_DIR, DEFAULT_ROOT};
 /// A committed container's record, in its directory.
@@ -299,10 +299,16 @@ fn wait_for_flock(
             return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
         }
         if let Some(pid) = holder_check.stopped_holder(f) {
-            let why = format!(
-                "another husk command holds it and is stopped: {}: resume it (kill -CONT {pid}) or end it",
-                describe_process(pid)
-            );
+            let why = match is_traced(pid) {
+                true => format!(
+                    "another husk command holds it and is stopped by its tracer: {}: detach the tracer or end it",
+                    describe_process(pid)
+                ),
+                false => format!(
+                    "another husk command holds it and is stopped: {}: resume it (kill -CONT {pid}) or end it",
+                    describe_process(pid)
+                ),
+            };
             return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -383,6 +389,11 @@ fn lock_holder(f: &File) -> Option<libc::pid_t> {
 /// strace, review 56d).
 fn is_stopped(pid: libc::pid_t) -> bool {
     sys::process_stat(pid).is_some_and(|s| matches!(s.state, b'T' | b't'))
+}
+
+/// Stopped by a tracer, which SIGCONT does not resume.
+fn is_traced(pid: libc::pid_t) -> bool {
+    sys::process_stat(pid).is_some_and(|s| s.state == b't')
 }
 
 /// ": pid N (its command line), stopped" of the holder of `f`'s lock, or
