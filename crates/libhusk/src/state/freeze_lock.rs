@@ -34,7 +34,6 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The freeze lock of a container, held: let go when dropped.
 pub struct FreezeLock {
     file: File,
-    marked: bool,
 }
 
 impl FreezeLock {
@@ -66,7 +65,7 @@ impl FreezeLock {
                 path.display()
             ))
         })?;
-        Ok(Some(FreezeLock { file, marked: false }))
+        Ok(Some(FreezeLock { file }))
     }
 
     /// [`FreezeLock::take`], then undoes the freeze of a holder that died
@@ -99,14 +98,12 @@ impl FreezeLock {
     /// Says that a freeze that must be undone is under way: should this
     /// process die before [`FreezeLock::unmark`], the next status undoes it.
     pub fn mark(&mut self) {
-        self.marked = self.file.write_all_at(b"1", 0).is_ok();
+        let _ = self.file.write_all_at(b"1", 0);
     }
 
     /// The freeze is undone (or is a pause's now).
     pub fn unmark(&mut self) {
-        if self.file.set_len(0).is_ok() {
-            self.marked = false;
-        }
+        let _ = self.file.set_len(0);
     }
 }
 
@@ -121,7 +118,7 @@ pub fn thaw_if_left_frozen(dir: &Path, freezer: &Path) -> bool {
     if crate::sys::cgroupfs::flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
         return false;
     }
-    let mut lock = FreezeLock { file, marked: false };
+    let mut lock = FreezeLock { file };
     lock.undo_left(freezer).unwrap_or(false)
 }
 
