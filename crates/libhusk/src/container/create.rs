@@ -547,7 +547,7 @@ fn prepare_clone(plan: &Plan, state_dir: &Path, cgroup: &mut Box<dyn Driver>) ->
         log::step("cgroup made");
     }
     warn_unmounted(plan);
-    let mut premounted = crate::rootfs::idmapped_trees(plan)?;
+    let mut premounted = crate::rootfs::premounted_trees(plan)?;
     let clone_before_root = premount_notify_dir(plan, state_dir, &mut premounted)?;
     let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
     if plan.namespaces.pid_joined_at_clone() {
@@ -916,7 +916,10 @@ fn premount_notify_dir(plan: &Plan, dir: &Path, premounted: &mut [Option<OwnedFd
         return Ok(None);
     };
     match sys::open_tree(&sys::cstring(&source)?, sys::OPEN_TREE_CLONE) {
-        Ok(tree) => *slot = Some(tree),
+        Ok(tree) => {
+            crate::rootfs::slave_of_host(&tree).context(|| format!("bind {}", source.display()))?;
+            *slot = Some(tree)
+        }
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() => return Ok(Some(index)),
         Err(e) => return Err(e).context(|| format!("bind {}", source.display())),
     }

@@ -38,21 +38,37 @@ fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
-/// In the parent, before the clone: the detached, idmapped trees of the mounts
-/// with `idmap`/`ridmap`, by mount index. The init attaches them.
-pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
+/// In the parent, before the clone: the detached trees the init attaches, by
+/// mount index. Idmapped binds (the idmap takes a user namespace of the
+/// host's), and binds shared both ways with the host (`shares_with_host`):
+/// cloned here they are peers of the host's mounts, while the init's clones
+/// are slaves like every mount of its namespace. Every other tree made here
+/// is made a slave of the host's too.
+pub fn premounted_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
     if !plan.own_mount_namespace {
         return Ok(Vec::new());
     }
-    let tree = |i: usize, m: &MountPlan| -> Result<Option<OwnedFd>> {
-        let (Some(idmap), MountKind::Bind { source, recursive }) = (&m.idmap, &m.kind) else {
-            return Ok(None);
-        };
-        let field = || format!("mounts[{i}] {}", m.destination.display());
+    plan.mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| premounted_tree(plan, i, m))
+        .collect()
+}
+
+fn premounted_tree(plan: &Plan, i: usize, m: &MountPlan) -> Result<Option<OwnedFd>> {
+    let MountKind::Bind { source, recursive } = &m.kind else {
+        return Ok(None);
+    };
+    let shared = shares_with_host(plan, m);
+    if m.idmap.is_none() && !shared {
+        return Ok(None);
+    }
+    let field = || format!("mounts[{i}] {}", m.destination.display());
+    let flags = sys::OPEN_TREE_CLONE | if *recursive { sys::AT_RECURSIVE } else { 0 };
+    let tree =
+        sys::open_tree(&cstring(source)?, flags).context(|| format!("{}: bind {}", field(), source.display()))?;
+    if let Some(idmap) = &m.idmap {
         let userns = crate::process::userns::idmap_userns(&idmap.uids, &idmap.gids).context(field)?;
-        let flags = sys::OPEN_TREE_CLONE | if *recursive { sys::AT_RECURSIVE } else { 0 };
-        let tree =
-            sys::open_tree(&cstring(source)?, flags).context(|| format!("{}: bind {}", field(), source.display()))?;
         let attr = sys::MountAttr {
             attr_set: MOUNT_ATTR_IDMAP,
             attr_clr: 0,
@@ -60,13 +76,43 @@ pub fn idmapped_trees(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
             userns_fd: userns.as_raw_fd() as u64,
         };
         sys::mount_setattr(&tree, idmap.recursive, &attr).context(|| format!("{}: idmap", field()))?;
-        Ok(Some(tree))
+    }
+    if !shared {
+        slave_of_host(&tree).context(field)?;
+    }
+    Ok(Some(tree))
+}
+
+/// Whether bind `m` is to share mounts both ways with the host, as runc
+/// shares it: its last propagation option and `rootfsPropagation` are
+/// shared (what Kubernetes' Bidirectional sets). Never for a container with
+/// a user namespace, whose root must not mount into the host's namespace
+/// (the kernel makes the copies of shared mounts slaves for a mount
+/// namespace such a root owns), nor rootless.
+fn shares_with_host(plan: &Plan, m: &MountPlan) -> bool {
+    let shared = |p: libc::c_ulong| p & libc::MS_SHARED != 0;
+    m.propagation.last().is_some_and(|&p| shared(p))
+        && plan.rootfs_propagation.is_some_and(shared)
+        && !plan.in_userns()
+        && !plan.rootless
+}
+
+/// Makes detached tree `tree`, cloned in the host's mount namespace, a slave
+/// of the host's mounts (recursively): it gets the host's mounts and events,
+/// and nothing mounted in it reaches the host.
+pub fn slave_of_host(tree: &OwnedFd) -> Result<()> {
+    let attr = sys::MountAttr {
+        attr_set: 0,
+        attr_clr: 0,
+        propagation: libc::MS_SLAVE,
+        userns_fd: 0,
     };
-    plan.mounts.iter().enumerate().map(|(i, m)| tree(i, m)).collect()
+    sys::mount_setattr(tree, true, &attr).context(|| "make the bind a slave of the host's mounts".into())
 }
 
 /// Builds the whole filesystem and switches root. Runs in the child.
-/// `premounted` holds, by mount index, trees the parent prepared (idmapped ones).
+/// `premounted` holds, by mount index, trees the parent prepared (idmapped
+/// binds, binds shared with the host, the notify directory).
 /// `before_pivot` runs with the container's mounts in place and the host's
 /// filesystem still reachable: the createRuntime and createContainer hooks.
 /// `cgroup` is the container's cgroup path when the parent made one;
@@ -788,6 +834,7 @@ fn build_cgroup_tmpfs(m: &MountPlan, attrs: u64, hierarchies: &[Hierarchy], cgro
     let options = [(c"source", c"tmpfs"), (c"mode", c"755")];
     let top = sys::detached_tmpfs(&options, attrs)?;
     fill_cgroup_tmpfs(&top, m, hierarchies, &|_| false, &|_| cgroup.to_string())?;
+    slave_of_host(&top)?;
     if m.is_readonly() {
         let ro = Attrs {
             set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
@@ -873,10 +920,16 @@ fn hierarchy_dir(top: &OwnedFd, name: &str) -> Result<OwnedFd> {
 }
 
 fn pivot(root: &OwnedFd) -> Result<()> {
+    let old_root = sys::openat(libc::AT_FDCWD, c"/", O_PATH_DIR, 0).context(|| "open the old root".into())?;
     enter(root)?;
     sys::pivot_root(c".", c".").context(|| "pivot_root".into())?;
-    // The old root now sits on top of the new one: detach it without letting the
-    // unmount propagate back to the host.
+    // The old root now sits on top of the new one: detach it without letting
+    // the unmount propagate back to the host. Only it is made a slave: "."
+    // before the fchdir is the new root, and a recursive change there would
+    // undo every propagation the config gave the container's mounts.
+    nix::unistd::fchdir(&old_root)
+        .map_err(std::io::Error::from)
+        .context(|| "chdir to the old root".into())?;
     sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).context(|| "make old root a slave".into())?;
     sys::umount_detach(c".").context(|| "unmount old root".into())?;
     std::env::set_current_dir("/").context(|| "chdir /".into())

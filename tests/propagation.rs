@@ -1,0 +1,167 @@
+//! Mount propagation between the container and the host. A mount the
+//! container makes reaches the host only through a bind the config asks to
+//! share both ways (`rshared` with `rootfsPropagation` shared, what
+//! Kubernetes' Bidirectional sets), as with runc, and never from a container
+//! with a user namespace; nothing husk binds for its own ends (the notify
+//! directory, idmapped binds, the cgroup tmpfs) shares anything with the
+//! host. "The host" in these tests is a throw-away private mount namespace
+//! in which the bind's source is a shared mount: the real host's table is
+//! never touched.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// A bundle whose program mounts a tmpfs at `target` (CAP_SYS_ADMIN, no
+/// seccomp filter), says so in /data/done and waits, with the host
+/// directory `src` (made, holding `sub`) bound at /data with `options`.
+fn mounting_bundle(name: &str, options: &[&str], target: &str) -> (Bundle, PathBuf) {
+    let mut b = Bundle::new(name);
+    let src = b.dir.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::create_dir_all(b.rootfs().join("data")).unwrap();
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    let caps = json!(["CAP_SYS_ADMIN"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/data", "type": "bind", "source": src, "options": options}));
+    // The container's root may write there in a user namespace too.
+    std::fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    b.script(&format!(
+        "mount -t tmpfs from-the-container {target} && echo mounted > /data/done; sleep 60"
+    ));
+    (b, src)
+}
+
+/// Runs container `c` of `b` in a throw-away host where `shared` is a shared
+/// mount (after `prepare`, a shell line run there first; `start` in the
+/// background: with a NOTIFY_SOCKET it waits for READY=1), and returns what
+/// the container said once it had mounted, and that host's mountinfo lines
+/// of tmpfs mounts named "from-the-container" seen while it runs (husk's
+/// removal of the container's directories would take some away after).
+fn run_in_a_host_sharing(b: &Bundle, shared: &Path, prepare: &str) -> (String, Vec<String>) {
+    let done = b.dir.join("src/done");
+    let script = format!(
+        "set -e; mount --bind {shared} {shared}; mount --make-shared {shared}; {prepare}; \
+         {husk} --root {root} create --bundle {bundle} c </dev/null >/dev/null; \
+         {husk} --root {root} start c & \
+         i=0; while [ ! -e {done} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+         cat {done} 2>/dev/null || true; echo ---; \
+         grep ' from-the-container ' /proc/self/mountinfo || true; \
+         {husk} --root {root} delete -f c; wait",
+        shared = shared.display(),
+        done = done.display(),
+        husk = HUSK,
+        root = b.root.display(),
+        bundle = b.dir.display()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let (container, host) = out.split_once("---\n").unwrap_or_else(|| panic!("{out}"));
+    b.assert_gone("c");
+    (container.to_string(), host.lines().map(String::from).collect())
+}
+
+#[test]
+fn a_bind_shared_both_ways_carries_the_containers_mounts_to_the_host() {
+    let (mut b, src) = mounting_bundle("bidirectional", &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.save();
+    let (container, host) = run_in_a_host_sharing(&b, &src, "true");
+    assert_eq!(container, "mounted\n");
+    let at = format!(" {}/sub ", src.display());
+    assert!(
+        host.len() == 1 && host[0].contains(&at),
+        "the host has the container's mount at {at}: {host:?}"
+    );
+}
+
+#[test]
+fn a_shared_bind_under_a_slave_root_keeps_the_containers_mounts() {
+    // runc's semantics: without rootfsPropagation shared the root is rslave,
+    // and a bind's rshared makes it shared among the container's mounts only.
+    let (b, src) = mounting_bundle("shared-slave-root", &["rbind", "rshared"], "/data/sub");
+    let (container, host) = run_in_a_host_sharing(&b, &src, "true");
+    assert_eq!(container, "mounted\n");
+    assert!(host.is_empty(), "a container's mount reached the host: {host:?}");
+}
+
+#[test]
+fn a_container_with_a_user_namespace_shares_nothing_with_the_host() {
+    // Its root does not own the host's mount namespace: the kernel makes
+    // the copies of shared mounts slaves for a namespace such a root owns,
+    // and husk hands it no mount that is the host's peer.
+    let (mut b, src) = mounting_bundle("bidirectional-userns", &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.with_user_namespace(100000, 100000);
+    b.save();
+    let (container, host) = run_in_a_host_sharing(&b, &src, "true");
+    assert_eq!(container, "mounted\n");
+    assert!(host.is_empty(), "a user namespace's mount reached the host: {host:?}");
+}
+
+#[test]
+fn an_idmapped_bind_made_before_the_clone_shares_nothing_with_the_host() {
+    // husk clones an idmapped bind's source in the host's mount namespace,
+    // before the container's exists: that clone must not stay the host's peer.
+    let idmap = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    let (mut b, src) = mounting_bundle("idmapped-slave", &["rbind", "idmap"], "/data/sub");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    let data = mounts.last_mut().unwrap();
+    data["uidMappings"] = idmap.clone();
+    data["gidMappings"] = idmap;
+    b.save();
+    let (container, host) = run_in_a_host_sharing(&b, &src, "true");
+    assert_eq!(container, "mounted\n");
+    assert!(
+        host.is_empty(),
+        "a mount on an idmapped bind reached the host: {host:?}"
+    );
+}
+
+#[test]
+fn the_cgroup_tmpfs_made_before_the_clone_shares_nothing_with_the_host() {
+    // On a pure v1 host without a cgroup namespace, `create` builds the
+    // cgroup tmpfs from binds of the host's hierarchies: where those are
+    // shared (systemd's hosts), the binds must not stay the host's peers.
+    let (mut b, src) = mounting_bundle("cgroup-tree-slave", &["rbind"], "/sys/fs/cgroup/memory");
+    b.without_namespace("cgroup");
+    b.save();
+    let prepare = "umount /sys/fs/cgroup/unified 2>/dev/null || true; mount --make-shared /sys/fs/cgroup/memory";
+    let (container, host) = run_in_a_host_sharing(&b, &src, prepare);
+    assert_eq!(container, "mounted\n");
+    assert!(
+        host.is_empty(),
+        "a mount on the cgroup tmpfs reached the host: {host:?}"
+    );
+}
+
+#[test]
+fn the_notify_directory_bound_before_the_clone_shares_nothing_with_the_host() {
+    // For a container with a user namespace husk clones the NOTIFY_SOCKET
+    // directory (under its state root) in the host's mount namespace; the
+    // container's root may mount on what it gets.
+    let (mut b, _) = mounting_bundle("notify-slave", &["rbind"], "\"$(dirname $NOTIFY_SOCKET)\"");
+    b.with_user_namespace(100000, 100000);
+    b.save();
+    std::fs::create_dir_all(&b.root).unwrap();
+    let host_socket = b.dir.join("notify.sock");
+    // Where the directory is bound: the rootfs is the host root's.
+    std::fs::create_dir_all(b.rootfs().join(b.dir.strip_prefix("/").unwrap())).unwrap();
+    let _socket = std::os::unix::net::UnixDatagram::bind(&host_socket).unwrap();
+    let prepare = format!("export NOTIFY_SOCKET={}", host_socket.display());
+    let (container, host) = run_in_a_host_sharing(&b, &b.root, &prepare);
+    assert_eq!(container, "mounted\n");
+    assert!(
+        host.is_empty(),
+        "a mount on the notify directory reached the host: {host:?}"
+    );
+}
