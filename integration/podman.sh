@@ -110,6 +110,23 @@ root_read_only() {
         "$(R --rm --read-only --cap-drop=all "$image" sh -c "$read_only_script" 2>&1)"
 }
 
+# -v SRC:DST:rshared (Kubernetes' Bidirectional): podman asks for a shared
+# rootfsPropagation and an rshared bind; a mount the container makes under
+# it reaches the host (SRC is on /, a shared mount here). Without rshared
+# it does not.
+root_bind_propagation() {
+    local src=$work/propagation
+    mkdir -p "$src/both" "$src/one"
+    R --rm --cap-add sys_admin --security-opt seccomp=unconfined -v "$src:/data:rshared" "$image" \
+        mount -t tmpfs from-podman /data/both >/dev/null 2>&1
+    check "-v :rshared reaches the host" from-podman "$(findmnt -n -o SOURCE "$src/both")"
+    umount "$src/both" 2>/dev/null
+    R --rm --cap-add sys_admin --security-opt seccomp=unconfined -v "$src:/data" "$image" \
+        mount -t tmpfs from-podman /data/one >/dev/null 2>&1
+    check "-v without rshared does not" "" "$(findmnt -n -o SOURCE "$src/one")"
+    umount "$src/one" 2>/dev/null
+}
+
 # run -it: conmon hands husk a console socket. script(1) gives podman a
 # terminal and types into it; the shell's answer must come back through it.
 root_terminal() {
@@ -259,6 +276,7 @@ fi
 
 root_basic
 root_read_only
+root_bind_propagation
 root_terminal
 root_port
 root_sdnotify

@@ -165,3 +165,92 @@ fn the_notify_directory_bound_before_the_clone_shares_nothing_with_the_host() {
         "a mount on the notify directory reached the host: {host:?}"
     );
 }
+
+/// Creates container `c` of `b` in a throw-away host where `shared` is a
+/// shared mount, expecting it to fail: returns husk's error and that host's
+/// mountinfo lines that name the bundle (nothing of the container's).
+fn refused_in_a_host_sharing(b: &Bundle, shared: &Path) -> (String, Vec<String>) {
+    let script = format!(
+        "mount --bind {shared} {shared} && mount --make-shared {shared} || exit 1; \
+         {husk} --root {root} create --bundle {bundle} c </dev/null >/dev/null 2>{bundle}/error && exit 2; \
+         grep -F '{bundle}' /proc/self/mountinfo | grep -v ' {shared} {shared} ' || true",
+        shared = shared.display(),
+        husk = HUSK,
+        root = b.root.display(),
+        bundle = b.dir.display()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    b.assert_gone("c");
+    let error = std::fs::read_to_string(b.dir.join("error")).unwrap();
+    (error, stdout(&o).lines().map(String::from).collect())
+}
+
+/// A bind shared both ways listed first, then an image whose /dev leads
+/// into it: husk's own mounts (the /dev tmpfs, devpts, shm, mqueue) would
+/// land in the bind and stay in the host's table (review 57b F1).
+fn image_dev_into_a_shared_bind(name: &str, bind_first: bool) -> (Bundle, PathBuf) {
+    let (mut b, src) = mounting_bundle(name, &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    if bind_first {
+        let data = mounts.pop().unwrap();
+        mounts.insert(0, data);
+    }
+    b.save();
+    std::fs::create_dir_all(src.join("dev")).unwrap();
+    std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink("/data/dev", b.rootfs().join("dev")).unwrap();
+    (b, src)
+}
+
+#[test]
+fn an_image_cannot_lead_husks_mounts_into_a_bind_shared_with_the_host() {
+    let (b, src) = image_dev_into_a_shared_bind("dev-into-shared", true);
+    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    assert!(
+        error.contains("] /dev: resolves into mounts[0] /data, a bind shared with the host"),
+        "{error}"
+    );
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+    assert_eq!(std::fs::read_dir(src.join("dev")).unwrap().count(), 0);
+}
+
+#[test]
+fn an_image_cannot_lead_husks_device_nodes_into_a_bind_shared_with_the_host() {
+    // The bind last: the /dev tmpfs went where /data/dev was in the rootfs,
+    // under the bind; the nodes would be made in the host's directory.
+    let (b, src) = image_dev_into_a_shared_bind("devnodes-into-shared", false);
+    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    assert!(
+        error.contains("create device /dev/null: resolves into mounts[")
+            && error.contains("] /data, a bind shared with the host"),
+        "{error}"
+    );
+    assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+    assert_eq!(std::fs::read_dir(src.join("dev")).unwrap().count(), 0);
+}
+
+#[test]
+fn a_mount_the_config_puts_inside_a_shared_bind_reaches_the_host() {
+    // The config's own choice, as with runc: not refused.
+    let (mut b, src) = mounting_bundle("nested-in-shared", &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    std::fs::create_dir_all(src.join("cache")).unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/data/cache", "type": "tmpfs", "source": "from-the-container"}));
+    b.save();
+    let (container, host) = run_in_a_host_sharing(&b, &src, "true");
+    assert_eq!(container, "mounted\n");
+    assert_eq!(
+        host.len(),
+        2,
+        "the container's two mounts in the bind reach the host: {host:?}"
+    );
+}

@@ -93,8 +93,12 @@ fn device_plan(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
 
 /// Creates the device nodes and the /dev symlinks inside the rootfs. In a user
 /// namespace, where mknod is refused, the host's nodes are bound instead.
-pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> Result<()> {
-    let mut dirs = Dirs { root, open: Vec::new() };
+pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool, shared: &super::SharedBinds) -> Result<()> {
+    let mut dirs = Dirs {
+        root,
+        shared,
+        open: Vec::new(),
+    };
     for d in devices {
         let made = if bind_from_host {
             bind_node(&mut dirs, d)
@@ -118,6 +122,7 @@ pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool) -> R
 /// that could move them.
 struct Dirs<'r> {
     root: &'r OwnedFd,
+    shared: &'r super::SharedBinds,
     open: Vec<(PathBuf, OwnedFd)>,
 }
 
@@ -127,6 +132,7 @@ impl Dirs<'_> {
             Some(i) => i,
             None => {
                 let fd = resolve::resolve_dir(self.root, dir, true)?;
+                self.shared.refuse_unless_named(&fd, dir)?;
                 self.open.push((dir.to_path_buf(), fd));
                 self.open.len() - 1
             }

@@ -14,7 +14,7 @@ pub mod resolve;
 
 pub use resolve::{open_in_root, resolve_dir, resolve_file, resolve_parent};
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::statfs;
@@ -97,6 +97,96 @@ fn shares_with_host(plan: &Plan, m: &MountPlan) -> bool {
         && !plan.rootless
 }
 
+/// The binds shared with the host attached so far: what husk mounts or
+/// makes inside one reaches the host, so it goes there only where the
+/// config names a place inside the bind, never where a symlink of the image
+/// leads (review 57b F1: /dev linked into such a bind put the /dev tmpfs,
+/// devpts, shm and mqueue mounts in the host's table, for good).
+#[derive(Default)]
+pub struct SharedBinds(Vec<SharedBind>);
+
+struct SharedBind {
+    mount: u64,
+    index: usize,
+    destination: PathBuf,
+}
+
+impl SharedBinds {
+    /// Records bind `m` (mounts[`index`]), attached: `at` names its mount.
+    fn add(&mut self, at: &OwnedFd, index: usize, m: &MountPlan) -> Result<()> {
+        let id = sys::fs::file_id(at.as_fd()).context(|| "statx the attached bind".into())?;
+        let Some(mount) = id.mount else {
+            bail!("statx gives no mount id: a bind shared with the host needs Linux 5.8")
+        };
+        self.0.push(SharedBind {
+            mount,
+            index,
+            destination: m.destination.clone(),
+        });
+        Ok(())
+    }
+
+    /// The shared binds of `plan` as the container's root `root` shows
+    /// them once switched to: each found again at its destination.
+    fn found(root: &OwnedFd, plan: &Plan) -> Result<SharedBinds> {
+        let mut shared = SharedBinds::default();
+        for (i, m) in plan
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| shares_with_host(plan, m))
+        {
+            let at = open_in_root(root, &m.destination, libc::O_PATH)
+                .context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+            shared.add(&at, i, m)?;
+        }
+        Ok(shared)
+    }
+
+    /// Refuses `target`, which `named` resolved to, when it lies in a shared
+    /// bind whose destination `named` is not under.
+    pub fn refuse_unless_named(&self, target: &OwnedFd, named: &Path) -> Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let id = sys::fs::file_id(target.as_fd()).context(|| "statx the target".into())?;
+        let Some(mount) = id.mount else {
+            return Ok(());
+        };
+        let ancestors = mount_and_ancestors(mount)?;
+        for b in self.0.iter().filter(|b| ancestors.contains(&b.mount)) {
+            if !named.starts_with(&b.destination) {
+                bail!(
+                    "resolves into mounts[{}] {}, a bind shared with the host, where it would reach the host (a symlink in the image?)",
+                    b.index,
+                    b.destination.display()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Mount `mount` and the mounts it sits in, from this process's mountinfo.
+fn mount_and_ancestors(mount: u64) -> Result<Vec<u64>> {
+    let info = std::fs::read_to_string("/proc/thread-self/mountinfo").context(|| "read mountinfo".into())?;
+    let parents: std::collections::HashMap<u64, u64> = info
+        .lines()
+        .filter_map(|l| {
+            let mut fields = l.split(' ');
+            Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+        })
+        .collect();
+    let mut chain = vec![mount];
+    while let Some(&parent) = chain.last().and_then(|m| parents.get(m)) {
+        if chain.contains(&parent) {
+            break;
+        }
+        chain.push(parent);
+    }
+    Ok(chain)
+}
+
 /// Makes detached tree `tree`, cloned in the host's mount namespace, a slave
 /// of the host's mounts (recursively): it gets the host's mounts and events,
 /// and nothing mounted in it reaches the host.
@@ -140,6 +230,7 @@ pub fn setup(
 
     refuse_proc_symlink(&root, plan)?;
     let deferred = deferred_proc_mounts(plan)?;
+    let mut shared = SharedBinds::default();
     for (i, m) in plan.mounts.iter().enumerate() {
         if deferred.contains(&i) {
             continue;
@@ -149,7 +240,11 @@ pub fn setup(
             false => None,
         };
         let tree = prepared.as_ref().or(premounted.get(i).and_then(Option::as_ref));
-        mount_one(&root, m, plan, tree, cgroup).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+        let field = || format!("mounts[{i}] {}", m.destination.display());
+        mount_one(&root, m, plan, tree, cgroup, &shared).context(field)?;
+        if let Some(tree) = tree.filter(|_| shares_with_host(plan, m)) {
+            shared.add(tree, i, m).context(field)?;
+        }
     }
     crate::log::step("mounts");
     if deferred.is_empty() {
@@ -160,11 +255,11 @@ pub fn setup(
         .iter()
         .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
     if !dev_is_bind {
-        devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless)?;
+        devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless, &shared)?;
         crate::log::step("devices");
     }
     let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
-    protect_paths(&root, plan, &|p| !under_deferred(p))?;
+    protect_paths(&root, plan, &|p| !under_deferred(p), &shared)?;
     // Made now, while the root may still be written (runc does the same).
     resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
     crate::log::step("masked and read-only paths, cwd");
@@ -220,15 +315,15 @@ pub fn chroot_into(root: &OwnedFd) -> Result<()> {
 }
 
 /// linux.readonlyPaths and linux.maskedPaths, those that `which` takes.
-fn protect_paths(root: &OwnedFd, plan: &Plan, which: &dyn Fn(&Path) -> bool) -> Result<()> {
+fn protect_paths(root: &OwnedFd, plan: &Plan, which: &dyn Fn(&Path) -> bool, shared: &SharedBinds) -> Result<()> {
     for path in plan.readonly_paths.iter().filter(|p| which(p)) {
-        make_readonly(root, path).context(|| format!("linux.readonlyPaths {}", path.display()))?;
+        make_readonly(root, path, shared).context(|| format!("linux.readonlyPaths {}", path.display()))?;
     }
     let masked: Vec<&PathBuf> = plan.masked_paths.iter().filter(|p| which(p)).collect();
     if !masked.is_empty() {
         let null = verified_dev_null(root)?;
         for path in masked {
-            mask(root, &null, path).context(|| format!("linux.maskedPaths {}", path.display()))?;
+            mask(root, &null, path, shared).context(|| format!("linux.maskedPaths {}", path.display()))?;
         }
     }
     Ok(())
@@ -269,23 +364,29 @@ pub fn mount_deferred_proc(plan: &Plan) -> Result<()> {
         return Ok(());
     }
     let root = sys::openat(libc::AT_FDCWD, c"/", O_PATH_DIR, 0)?;
+    let shared = SharedBinds::found(&root, plan)?;
     for &i in &deferred {
         let m = &plan.mounts[i];
-        mount_proc_here(&root, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
+        let target = Target {
+            root: &root,
+            shared: &shared,
+        };
+        mount_proc_here(&target, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
     check_proc_is_procfs(&root, plan)?;
     let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
-    protect_paths(&root, plan, &under_deferred)
+    protect_paths(&root, plan, &under_deferred, &shared)
 }
 
 /// A proc mount made with no /proc to name its target by (/proc/self/fd/N):
 /// through the cwd instead.
-fn mount_proc_here(root: &OwnedFd, m: &MountPlan, plan: &Plan) -> Result<()> {
+fn mount_proc_here(t: &Target, m: &MountPlan, plan: &Plan) -> Result<()> {
+    let root = t.root;
     let MountKind::Fs { fstype, source } = &m.kind else {
         bail!("not a proc mount")
     };
     let target = resolve_dir(root, &m.destination, true)?;
-    check_target(root, &target, m)?;
+    t.check(&target, m)?;
     nix::unistd::fchdir(&target).context(|| "enter the mount's target".into())?;
     let data = fs_data(m, fstype, plan);
     let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
@@ -369,12 +470,13 @@ fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
 }
 
 /// A file gets /dev/null bound over it; a directory, an empty read-only tmpfs.
-fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path) -> Result<()> {
+fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path, shared: &SharedBinds) -> Result<()> {
     let target = match open_in_root(root, path, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    shared.refuse_unless_named(&target, path)?;
     if fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
         let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         sys::mount(
@@ -392,12 +494,13 @@ fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path) -> Result<()> {
 }
 
 /// A recursive read-only bind of the path onto itself.
-fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
+fn make_readonly(root: &OwnedFd, path: &Path, shared: &SharedBinds) -> Result<()> {
     let target = match open_in_root(root, path, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    shared.refuse_unless_named(&target, path)?;
     let tree = sys::open_tree(&fd_path(target.as_raw_fd()), sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE)?;
     let ro = Attrs {
         set: crate::rootfs::mounts::MOUNT_ATTR_RDONLY,
@@ -412,21 +515,42 @@ fn mount_one(
     plan: &Plan,
     premounted: Option<&OwnedFd>,
     cgroup: Option<&str>,
+    shared: &SharedBinds,
 ) -> Result<()> {
+    let target = Target { root, shared };
     match &m.kind {
-        MountKind::Bind { source, recursive } => bind(root, m, source, *recursive, premounted),
-        MountKind::Fs { fstype, source } => mount_fs(root, m, plan, fstype, source),
-        MountKind::Cgroup => mount_cgroup(root, m, plan, cgroup, premounted),
+        MountKind::Bind { source, recursive } => bind(&target, m, source, *recursive, premounted),
+        MountKind::Fs { fstype, source } => mount_fs(&target, m, plan, fstype, source),
+        MountKind::Cgroup => mount_cgroup(&target, m, plan, cgroup, premounted),
     }
 }
 
-fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &str) -> Result<()> {
+/// Where a mount may land: in the rootfs, and in the binds shared with the
+/// host attached so far only where its destination says so.
+struct Target<'a> {
+    root: &'a OwnedFd,
+    shared: &'a SharedBinds,
+}
+
+impl Target<'_> {
+    /// What a mount's resolved target may not be: the container's root, a
+    /// place inside its procfs, or inside a bind shared with the host that
+    /// its destination does not name.
+    fn check(&self, target: &OwnedFd, m: &MountPlan) -> Result<()> {
+        not_the_root(self.root, target)?;
+        not_inside_procfs(target, m)?;
+        self.shared.refuse_unless_named(target, &m.destination)
+    }
+}
+
+fn mount_fs(t: &Target, m: &MountPlan, plan: &Plan, fstype: &str, source: &str) -> Result<()> {
+    let root = t.root;
     let is_tmpfs = fstype == "tmpfs";
     let (target, existed) = match is_tmpfs.then(|| resolve_dir(root, &m.destination, false)) {
         Some(Ok(dir)) => (dir, true),
         _ => (resolve_dir(root, &m.destination, true)?, false),
     };
-    check_target(root, &target, m)?;
+    t.check(&target, m)?;
     let mut data = fs_data(m, fstype, plan);
     if existed {
         // A tmpfs over a directory of the image takes its mode unless the
@@ -460,13 +584,6 @@ fn mount_fs(root: &OwnedFd, m: &MountPlan, plan: &Plan, fstype: &str, source: &s
     }
     propagate(&mounted, &m.propagation)?;
     set_attrs(&mounted, m.recursive_attrs, true)
-}
-
-/// What a mount's resolved target may not be: the container's root, or a
-/// place inside its procfs.
-fn check_target(root: &OwnedFd, target: &OwnedFd, m: &MountPlan) -> Result<()> {
-    not_the_root(root, target)?;
-    not_inside_procfs(target, m)
 }
 
 /// A mount target that is the container's root (a destination through a
@@ -555,7 +672,8 @@ fn fs_data(m: &MountPlan, fstype: &str, plan: &Plan) -> String {
     }
 }
 
-fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounted: Option<&OwnedFd>) -> Result<()> {
+fn bind(t: &Target, m: &MountPlan, source: &Path, recursive: bool, premounted: Option<&OwnedFd>) -> Result<()> {
+    let root = t.root;
     if m.extensions.copy_symlink {
         if let Some(link) = symlink_target(source)? {
             return copy_symlink(root, &m.destination, &link);
@@ -572,7 +690,7 @@ fn bind(root: &OwnedFd, m: &MountPlan, source: &Path, recursive: bool, premounte
     } else {
         resolve_file(root, &m.destination)?
     };
-    check_target(root, &target, m)?;
+    t.check(&target, m)?;
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
 }
 
@@ -676,15 +794,16 @@ fn refused_fs(e: &std::io::Error, fstype: &str, data: &str) -> crate::error::Err
 /// cgroup directories, as runc does; that tmpfs comes whole from `create`
 /// when it could build it (`prepared`, see [`cgroup_tree_for_init`]).
 fn mount_cgroup(
-    root: &OwnedFd,
+    t: &Target,
     m: &MountPlan,
     plan: &Plan,
     cgroup: Option<&str>,
     prepared: Option<&OwnedFd>,
 ) -> Result<()> {
+    let root = t.root;
     if let Some(tree) = prepared {
         let target = resolve_dir(root, &m.destination, true)?;
-        check_target(root, &target, m)?;
+        t.check(&target, m)?;
         return sys::move_mount(tree, &target).context(|| "attach the cgroup tmpfs".into());
     }
     // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
@@ -700,9 +819,9 @@ fn mount_cgroup(
         m
     };
     let target = resolve_dir(root, &m.destination, true)?;
-    check_target(root, &target, m)?;
+    t.check(&target, m)?;
     if is_cgroup2(c"/sys/fs/cgroup") {
-        mount_cgroup2(root, m, plan, cgroup, &target)
+        mount_cgroup2(t, m, plan, cgroup, &target)
     } else {
         mount_cgroup_tmpfs(root, m, plan, cgroup, &target)
     }
@@ -710,7 +829,7 @@ fn mount_cgroup(
 
 /// cgroup2 on `target`, or, where a user namespace may not mount it, a bind
 /// of the hierarchy.
-fn mount_cgroup2(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str>, target: &OwnedFd) -> Result<()> {
+fn mount_cgroup2(t: &Target, m: &MountPlan, plan: &Plan, cgroup: Option<&str>, target: &OwnedFd) -> Result<()> {
     let own_ns = plan.namespaces.has(libc::CLONE_NEWCGROUP);
     let mounted = sys::mount(
         Some(c"cgroup2"),
@@ -736,7 +855,7 @@ fn mount_cgroup2(root: &OwnedFd, m: &MountPlan, plan: &Plan, cgroup: Option<&str
                 propagation: Vec::new(),
                 ..m.clone()
             };
-            bind(root, &bound, &source, true, None)
+            bind(t, &bound, &source, true, None)
         }
         Err(e) => Err(e.into()),
     }
