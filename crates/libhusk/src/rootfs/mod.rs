@@ -121,7 +121,7 @@ impl SharedBinds {
         self.0.push(SharedBind {
             mount,
             index,
-            destination: m.destination.clone(),
+            destination: lexical(&m.destination),
         });
         Ok(())
     }
@@ -154,6 +154,7 @@ impl SharedBinds {
             return Ok(());
         };
         let ancestors = mount_and_ancestors(mount)?;
+        let named = lexical(named);
         for b in self.0.iter().filter(|b| ancestors.contains(&b.mount)) {
             if !named.starts_with(&b.destination) {
                 bail!(
@@ -165,6 +166,22 @@ impl SharedBinds {
         }
         Ok(())
     }
+}
+
+/// `path` with `.` and `..` taken as they read: /data/../dev is not in /data.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Mount `mount` and the mounts it sits in, from this process's mountinfo.
@@ -1097,4 +1114,17 @@ fn remount_root_readonly() -> Result<()> {
         None,
     )
     .context(|| "remount / read-only".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_in_a_bind_only_as_it_reads() {
+        assert_eq!(lexical(Path::new("/data/../dev")), Path::new("/dev"));
+        assert_eq!(lexical(Path::new("/data/./x/..//y")), Path::new("/data/y"));
+        assert_eq!(lexical(Path::new("/../..")), Path::new("/"));
+        assert!(!lexical(Path::new("/data/../dev")).starts_with("/data"));
+    }
 }
