@@ -254,3 +254,45 @@ fn a_mount_the_config_puts_inside_a_shared_bind_reaches_the_host() {
         "the container's two mounts in the bind reach the host: {host:?}"
     );
 }
+
+#[test]
+fn a_bind_at_dev_that_the_image_leads_into_a_shared_bind_is_refused() {
+    // /dev/console would be bound there once the root is switched (review
+    // 57c F1); the nodes are not made in a bind at /dev, so /dev itself is checked.
+    let (mut b, src) = mounting_bundle("devbind-into-shared", &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    let other = b.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    let data = mounts.pop().unwrap();
+    mounts.insert(
+        0,
+        json!({"destination": "/dev", "type": "bind", "source": other, "options": ["rbind"]}),
+    );
+    mounts.insert(1, data);
+    b.save();
+    std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink("/data", b.rootfs().join("dev")).unwrap();
+    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    assert!(
+        error.contains("/dev: resolves into mounts[1] /data, a bind shared with the host"),
+        "{error}"
+    );
+    assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+}
+
+#[test]
+fn a_cwd_that_the_image_leads_into_a_shared_bind_is_refused() {
+    let (mut b, src) = mounting_bundle("cwd-into-shared", &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.config["process"]["cwd"] = json!("/work/a");
+    b.save();
+    std::os::unix::fs::symlink("/data/w", b.rootfs().join("work")).unwrap();
+    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    assert!(
+        error.contains("process.cwd /work/a: resolves into mounts[") && error.contains("] /data, a bind shared"),
+        "{error}"
+    );
+    assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+}

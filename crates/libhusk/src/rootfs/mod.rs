@@ -168,6 +168,19 @@ impl SharedBinds {
     }
 }
 
+/// Refuses a /dev that resolves into a bind shared with the host, whatever
+/// made it (the /dev tmpfs is checked as a mount; a bind at /dev is not).
+fn refuse_dev_in_shared_bind(root: &OwnedFd, shared: &SharedBinds) -> Result<()> {
+    if shared.0.is_empty() {
+        return Ok(());
+    }
+    let dev = Path::new("/dev");
+    match resolve_dir(root, dev, false) {
+        Ok(fd) => shared.refuse_unless_named(&fd, dev).context(|| "/dev".into()),
+        Err(_) => Ok(()),
+    }
+}
+
 /// `path` with `.` and `..` taken as they read: /data/../dev is not in /data.
 fn lexical(path: &Path) -> PathBuf {
     use std::path::Component;
@@ -275,10 +288,16 @@ pub fn setup(
         devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless, &shared)?;
         crate::log::step("devices");
     }
+    // /dev/console is bound there once the root is switched (review 57c
+    // F1: a bind at /dev led by the image into a shared bind).
+    refuse_dev_in_shared_bind(&root, &shared)?;
     let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
     protect_paths(&root, plan, &|p| !under_deferred(p), &shared)?;
     // Made now, while the root may still be written (runc does the same).
-    resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
+    let cwd = resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
+    shared
+        .refuse_unless_named(&cwd, &plan.process.cwd)
+        .context(|| format!("process.cwd {}", plan.process.cwd.display()))?;
     crate::log::step("masked and read-only paths, cwd");
 
     before_pivot()?;
