@@ -177,7 +177,10 @@ fn refuse_dev_in_shared_bind(root: &OwnedFd, shared: &SharedBinds) -> Result<()>
     let dev = Path::new("/dev");
     match resolve_dir(root, dev, false) {
         Ok(fd) => shared.refuse_unless_named(&fd, dev).context(|| "/dev".into()),
-        Err(_) => Ok(()),
+        Err(e) if e.errno() == Some(libc::ENOENT) => Ok(()),
+        // A /dev husk cannot follow (a magic link such as /proc/self/root/..)
+        // the kernel would follow for /dev/console (review 57d F1).
+        Err(e) => Err(e).context(|| "/dev, with a bind shared with the host".into()),
     }
 }
 
