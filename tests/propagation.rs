@@ -37,6 +37,17 @@ fn mounting_bundle(name: &str, options: &[&str], target: &str) -> (Bundle, PathB
     (b, src)
 }
 
+/// Runs shell `script` as root in a private mount namespace, the throw-away
+/// host, and asserts that it succeeded.
+fn in_a_throwaway_host(b: &Bundle, script: &str) -> std::process::Output {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script]);
+    b.tag(&mut cmd);
+    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
+    assert_ok(&o);
+    o
+}
+
 /// Runs container `c` of `b` in a throw-away host where `shared` is a shared
 /// mount (after `prepare`, a shell line run there first; `start` in the
 /// background: with a NOTIFY_SOCKET it waits for READY=1), and returns what
@@ -59,11 +70,7 @@ fn run_in_a_host_sharing(b: &Bundle, shared: &Path, prepare: &str) -> (String, V
         root = b.root.display(),
         bundle = b.dir.display()
     );
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
-    b.tag(&mut cmd);
-    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
-    assert_ok(&o);
+    let o = in_a_throwaway_host(b, &script);
     let out = stdout(&o);
     let (container, host) = out.split_once("---\n").unwrap_or_else(|| panic!("{out}"));
     b.assert_gone("c");
@@ -169,11 +176,7 @@ fn refused_in_a_host_sharing(b: &Bundle, shared: &Path) -> (String, Vec<String>)
         root = b.root.display(),
         bundle = b.dir.display()
     );
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
-    b.tag(&mut cmd);
-    let o = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
-    assert_ok(&o);
+    let o = in_a_throwaway_host(b, &script);
     b.assert_gone("c");
     let error = std::fs::read_to_string(b.dir.join("error")).unwrap();
     (error, stdout(&o).lines().map(String::from).collect())
