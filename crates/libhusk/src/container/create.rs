@@ -1021,22 +1021,7 @@ pub(super) fn absolute(p: &Path) -> Result<PathBuf> {
         true => p.to_path_buf(),
         false => std::env::current_dir()?.join(p),
     };
-    Ok(lexically_clean(&joined))
-}
-
-fn lexically_clean(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut clean = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::Normal(name) => clean.push(name),
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    clean
+    Ok(crate::rootfs::lexically_clean(&joined))
 }
 
 fn owner_name() -> String {
@@ -1073,7 +1058,7 @@ mod tests {
 
     #[test]
     fn pid_file_paths_are_cleaned_by_their_text() {
-        let clean = |p: &str| lexically_clean(Path::new(p));
+        let clean = |p: &str| crate::rootfs::lexically_clean(Path::new(p));
         assert_eq!(clean("/a/link/../p"), PathBuf::from("/a/p"));
         assert_eq!(clean("/a/./b//p"), PathBuf::from("/a/b/p"));
         assert_eq!(clean("/../../p"), PathBuf::from("/p"));

@@ -724,17 +724,7 @@ fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
 /// A container path as criu's mount table has it: absolute, no `.`, `..`
 /// or repeated or trailing slashes (`..` stops at the root, as in the rootfs).
 fn clean(dest: &Path) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for c in dest.components() {
-        match c {
-            std::path::Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-            std::path::Component::ParentDir => {
-                parts.pop();
-            }
-            _ => {}
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::rootfs::lexically_clean(dest).to_string_lossy().into_owned()
 }
 
 /// The bind mounts of the config (and /dev/null, bound over masked files),

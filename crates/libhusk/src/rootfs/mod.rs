@@ -12,7 +12,7 @@ pub mod devices;
 pub mod mounts;
 pub mod resolve;
 
-pub use resolve::{open_in_root, resolve_dir, resolve_file, resolve_parent};
+pub use resolve::{lexically_clean, open_in_root, resolve_dir, resolve_file, resolve_parent};
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -121,7 +121,7 @@ impl SharedBinds {
         self.0.push(SharedBind {
             mount,
             index,
-            destination: lexical(&m.destination),
+            destination: lexically_clean(&m.destination),
         });
         Ok(())
     }
@@ -154,7 +154,7 @@ impl SharedBinds {
             return Ok(());
         };
         let ancestors = mount_and_ancestors(mount)?;
-        let named = lexical(named);
+        let named = lexically_clean(named);
         for b in self.0.iter().filter(|b| ancestors.contains(&b.mount)) {
             if !named.starts_with(&b.destination) {
                 bail!(
@@ -182,22 +182,6 @@ fn refuse_dev_in_shared_bind(root: &OwnedFd, shared: &SharedBinds) -> Result<()>
         // the kernel would follow for /dev/console (review 57d F1).
         Err(e) => Err(e).context(|| "/dev, with a bind shared with the host".into()),
     }
-}
-
-/// `path` with `.` and `..` taken as they read: /data/../dev is not in /data.
-fn lexical(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::Normal(name) => out.push(name),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Mount `mount` and the mounts it sits in, from this process's mountinfo.
@@ -1144,9 +1128,9 @@ mod tests {
 
     #[test]
     fn a_path_is_in_a_bind_only_as_it_reads() {
-        assert_eq!(lexical(Path::new("/data/../dev")), Path::new("/dev"));
-        assert_eq!(lexical(Path::new("/data/./x/..//y")), Path::new("/data/y"));
-        assert_eq!(lexical(Path::new("/../..")), Path::new("/"));
-        assert!(!lexical(Path::new("/data/../dev")).starts_with("/data"));
+        assert_eq!(lexically_clean(Path::new("/data/../dev")), Path::new("/dev"));
+        assert_eq!(lexically_clean(Path::new("/data/./x/..//y")), Path::new("/data/y"));
+        assert_eq!(lexically_clean(Path::new("/../..")), Path::new("/"));
+        assert!(!lexically_clean(Path::new("/data/../dev")).starts_with("/data"));
     }
 }

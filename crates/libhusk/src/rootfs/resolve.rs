@@ -27,7 +27,7 @@ use std::ffi::{CStr, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag};
 
@@ -284,6 +284,24 @@ fn make(dir: &OwnedFd, name: &CStr, leaf: Leaf) -> io::Result<()> {
 /// The type bits (S_IFMT) of what `fd` is.
 fn file_type(fd: &OwnedFd) -> io::Result<libc::mode_t> {
     Ok(nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT)
+}
+
+/// `path` made clean by its text alone, as Go's filepath.Clean: absolute,
+/// `.` dropped, `..` taking off the name before it (never above `/`). So
+/// /data/../dev is not in /data, whatever links the tree holds.
+pub fn lexically_clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut clean = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(name) => clean.push(name),
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    clean
 }
 
 #[cfg(test)]
