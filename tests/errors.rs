@@ -237,6 +237,24 @@ fn a_mount_over_the_root_is_refused() {
 }
 
 #[test]
+fn a_protected_path_the_image_leads_to_the_root_is_refused() {
+    // A mount stacked on the root is left behind by the switch of root: the
+    // path would be neither masked nor read-only (review 57 I1).
+    for (field, link, to) in [("maskedPaths", "lnk", "/"), ("readonlyPaths", "up", "..")] {
+        let mut b = Bundle::new("protect-root");
+        std::os::unix::fs::symlink(to, b.rootfs().join(link)).unwrap();
+        b.config["linux"][field] = json!([format!("/{link}")]);
+        b.save();
+        b.create_fails(
+            "x",
+            &format!(
+                "linux.{field} /{link}: the path resolves to the container's root, which cannot be a mount destination"
+            ),
+        );
+    }
+}
+
+#[test]
 fn hostname_needs_a_uts_namespace() {
     let mut b = Bundle::new("nouts");
     b.config["linux"]["namespaces"]

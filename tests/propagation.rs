@@ -164,11 +164,12 @@ fn the_notify_directory_bound_before_the_clone_shares_nothing_with_the_host() {
 }
 
 /// Creates container `c` of `b` in a throw-away host where `shared` is a
-/// shared mount, expecting it to fail: returns husk's error and that host's
-/// mountinfo lines that name the bundle (nothing of the container's).
-fn refused_in_a_host_sharing(b: &Bundle, shared: &Path) -> (String, Vec<String>) {
+/// shared mount (after `prepare`, a shell line run there first), expecting
+/// it to fail: returns husk's error and that host's mountinfo lines that
+/// name the bundle (nothing of the container's).
+fn refused_in_a_host_sharing(b: &Bundle, shared: &Path, prepare: &str) -> (String, Vec<String>) {
     let script = format!(
-        "mount --bind {shared} {shared} && mount --make-shared {shared} || exit 1; \
+        "mount --bind {shared} {shared} && mount --make-shared {shared} || exit 1; {prepare}; \
          {husk} --root {root} create --bundle {bundle} c </dev/null >/dev/null 2>{bundle}/error && exit 2; \
          grep -F '{bundle}' /proc/self/mountinfo | grep -v ' {shared} {shared} ' || true",
         shared = shared.display(),
@@ -203,7 +204,7 @@ fn image_dev_into_a_shared_bind(name: &str, bind_first: bool) -> (Bundle, PathBu
 #[test]
 fn an_image_cannot_lead_husks_mounts_into_a_bind_shared_with_the_host() {
     let (b, src) = image_dev_into_a_shared_bind("dev-into-shared", true);
-    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    let (error, host) = refused_in_a_host_sharing(&b, &src, "true");
     assert!(
         error.contains("] /dev: resolves into mounts[0] /data, a bind shared with the host"),
         "{error}"
@@ -218,7 +219,7 @@ fn an_image_cannot_lead_husks_device_nodes_into_a_bind_shared_with_the_host() {
     // The bind last: the /dev tmpfs went where /data/dev was in the rootfs,
     // under the bind; the nodes would be made in the host's directory.
     let (b, src) = image_dev_into_a_shared_bind("devnodes-into-shared", false);
-    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    let (error, host) = refused_in_a_host_sharing(&b, &src, "true");
     assert!(
         error.contains("create device /dev/null: resolves into mounts[")
             && error.contains("] /data, a bind shared with the host"),
@@ -267,7 +268,7 @@ fn a_bind_at_dev_that_the_image_leads_into_a_shared_bind_is_refused() {
     b.save();
     std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
     std::os::unix::fs::symlink("/data", b.rootfs().join("dev")).unwrap();
-    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    let (error, host) = refused_in_a_host_sharing(&b, &src, "true");
     assert!(
         error.contains("/dev: resolves into mounts[1] /data, a bind shared with the host"),
         "{error}"
@@ -282,7 +283,7 @@ fn a_cwd_that_the_image_leads_into_a_shared_bind_is_refused() {
     b.config["process"]["cwd"] = json!("/work/a");
     b.save();
     std::os::unix::fs::symlink("/data/w", b.rootfs().join("work")).unwrap();
-    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    let (error, host) = refused_in_a_host_sharing(&b, &src, "true");
     assert!(
         error.contains("process.cwd /work/a: resolves into mounts[") && error.contains("] /data, a bind shared"),
         "{error}"
@@ -307,8 +308,35 @@ fn a_dev_husk_cannot_follow_is_refused_beside_a_shared_bind() {
     b.save();
     std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
     std::os::unix::fs::symlink("/proc/self/root/data", b.rootfs().join("dev")).unwrap();
-    let (error, host) = refused_in_a_host_sharing(&b, &src);
+    let (error, host) = refused_in_a_host_sharing(&b, &src, "true");
     assert!(error.contains("/dev, with a bind shared with the host"), "{error}");
     assert_eq!(error.lines().count(), 1, "{error}");
     assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+}
+
+#[test]
+fn the_notify_directory_is_never_bound_in_a_shared_bind() {
+    // Bound there, husk's notify directory would cover the host's own (the
+    // host's /run/systemd, for a container sharing /run) and stay after
+    // `delete` (review 57d F3).
+    let (mut b, src) = mounting_bundle("notify-into-shared", &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("NOTIFY_SOCKET=/data/run/notify.sock"));
+    b.save();
+    std::fs::create_dir_all(src.join("run")).unwrap();
+    let host_socket = b.dir.join("notify.sock");
+    let _socket = std::os::unix::net::UnixDatagram::bind(&host_socket).unwrap();
+    let prepare = format!("export NOTIFY_SOCKET={}", host_socket.display());
+    let (error, host) = refused_in_a_host_sharing(&b, &src, &prepare);
+    assert!(
+        error.contains("NOTIFY_SOCKET /data/run/notify.sock: its directory lies in mounts[")
+            && error.contains("] /data, a bind shared with the host"),
+        "{error}"
+    );
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+    assert_eq!(std::fs::read_dir(src.join("run")).unwrap().count(), 0);
 }

@@ -182,7 +182,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     pass_listen_fds(&mut plan, listen);
     let notify = crate::container::notify::host_socket();
     if let Some(host) = &notify {
-        pass_notify_socket(&mut plan, host, &store.dir(&args.id));
+        pass_notify_socket(&mut plan, host, &store.dir(&args.id))?;
     }
     let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
@@ -346,10 +346,21 @@ fn pass_listen_fds(plan: &mut Plan, n: u32) {
 /// Read-only, as runc binds it: sending needs no write to the directory, and
 /// a writable one would let the container fill root's state dir, or nest
 /// directories there that `delete` could not remove.
-fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
+/// Never inside a bind shared with the host: the directory would be bound
+/// over the host's own (the host's /run/systemd for a container sharing
+/// /run) and stay there after `delete` (review 57d F3). A symlink of the
+/// image leading there is refused when the mount is made.
+fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) -> Result<()> {
     let inside = crate::container::notify::container_path(&plan.process.env, host);
-    plan.notify_name = inside.file_name().map(|n| n.to_string_lossy().into_owned());
     let dir = inside.parent().unwrap_or(Path::new("/")).to_path_buf();
+    if let Some(i) = crate::rootfs::shared_bind_holding(plan, &dir) {
+        bail!(
+            "NOTIFY_SOCKET {}: its directory lies in mounts[{i}] {}, a bind shared with the host, where husk's notify directory would reach the host",
+            inside.display(),
+            plan.mounts[i].destination.display()
+        );
+    }
+    plan.notify_name = inside.file_name().map(|n| n.to_string_lossy().into_owned());
     let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     plan.mounts.push(crate::rootfs::mounts::MountPlan {
         destination: dir,
@@ -372,6 +383,7 @@ fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) {
     plan.process
         .env
         .push(std::ffi::CString::new(var).expect("a path has no NUL"));
+    Ok(())
 }
 
 /// The container's record, before its init exists (pid 0): what `create`

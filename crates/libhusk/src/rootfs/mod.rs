@@ -97,6 +97,15 @@ fn shares_with_host(plan: &Plan, m: &MountPlan) -> bool {
         && !plan.rootless
 }
 
+/// The bind shared with the host, if any, that `path` lies in as the
+/// config names it: its index in `plan.mounts`.
+pub fn shared_bind_holding(plan: &Plan, path: &Path) -> Option<usize> {
+    let path = lexically_clean(path);
+    plan.mounts
+        .iter()
+        .position(|m| shares_with_host(plan, m) && path.starts_with(lexically_clean(&m.destination)))
+}
+
 /// The binds shared with the host attached so far: what husk mounts or
 /// makes inside one reaches the host, so it goes there only where the
 /// config names a place inside the bind, never where a symlink of the image
@@ -499,6 +508,9 @@ fn mask(root: &OwnedFd, null: &OwnedFd, path: &Path, shared: &SharedBinds) -> Re
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    // A mount stacked on the root would be left behind by the switch of
+    // root, which goes by the root's fd: the path would stay as it is.
+    not_the_root(root, &target, "the path")?;
     shared.refuse_unless_named(&target, path)?;
     if fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
         let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
@@ -523,6 +535,9 @@ fn make_readonly(root: &OwnedFd, path: &Path, shared: &SharedBinds) -> Result<()
         Err(e) if is_enoent(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    // A mount stacked on the root would be left behind by the switch of
+    // root, which goes by the root's fd: the path would stay as it is.
+    not_the_root(root, &target, "the path")?;
     shared.refuse_unless_named(&target, path)?;
     let tree = sys::open_tree(&fd_path(target.as_raw_fd()), sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE)?;
     let ro = Attrs {
@@ -560,7 +575,7 @@ impl Target<'_> {
     /// place inside its procfs, or inside a bind shared with the host that
     /// its destination does not name.
     fn check(&self, target: &OwnedFd, m: &MountPlan) -> Result<()> {
-        not_the_root(self.root, target)?;
+        not_the_root(self.root, target, "the destination")?;
         not_inside_procfs(target, m)?;
         self.shared.refuse_unless_named(target, &m.destination)
     }
@@ -612,10 +627,10 @@ fn mount_fs(t: &Target, m: &MountPlan, plan: &Plan, fstype: &str, source: &str) 
 /// A mount target that is the container's root (a destination through a
 /// symlink to / or ..): the plan refuses what reads so, the image's symlinks
 /// are seen only here. A mount there would stand in for root.path.
-fn not_the_root(root: &OwnedFd, target: &OwnedFd) -> Result<()> {
+fn not_the_root(root: &OwnedFd, target: &OwnedFd, what: &str) -> Result<()> {
     let (t, r) = (fstat(target)?, fstat(root)?);
     if (t.st_dev, t.st_ino) == (r.st_dev, r.st_ino) {
-        bail!("the destination resolves to the container's root, which cannot be a mount destination");
+        bail!("{what} resolves to the container's root, which cannot be a mount destination");
     }
     Ok(())
 }
