@@ -355,7 +355,7 @@ fn pass_notify_socket(plan: &mut Plan, host: &Path, state_dir: &Path) -> Result<
     let dir = inside.parent().unwrap_or(Path::new("/")).to_path_buf();
     if let Some(i) = crate::rootfs::shared_bind_holding(plan, &dir) {
         bail!(
-            "NOTIFY_SOCKET {}: its directory lies in mounts[{i}] {}, a bind shared with the host, where husk's notify directory would reach the host",
+            "NOTIFY_SOCKET {}: its directory lies in mounts[{i}] {}, a bind shared with the host, where husk's notify directory would reach the host (set a NOTIFY_SOCKET outside it in process.env)",
             inside.display(),
             plan.mounts[i].destination.display()
         );
