@@ -289,6 +289,42 @@ fn a_cwd_that_the_image_leads_into_a_shared_bind_is_refused() {
         "{error}"
     );
     assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+    assert!(!src.join("w").exists(), "the cwd was made in the host's directory");
+}
+
+#[test]
+fn nothing_is_made_in_a_shared_bind_where_the_image_leads() {
+    // Mount targets missing in the image are made on the way to the mount:
+    // never in the host's directory, where husk refuses to mount (review 57c F3).
+    for (link, mount) in [
+        (
+            "mnt",
+            json!({"destination": "/mnt/x/y", "type": "tmpfs", "source": "tmpfs"}),
+        ),
+        (
+            "opt",
+            json!({"destination": "/opt/f", "type": "bind", "source": "/etc/hostname", "options": ["bind"]}),
+        ),
+    ] {
+        let (mut b, src) = mounting_bundle(&format!("made-in-shared-{link}"), &["rbind", "rshared"], "/data/sub");
+        b.config["linux"]["rootfsPropagation"] = json!("rshared");
+        b.config["mounts"].as_array_mut().unwrap().push(mount);
+        b.save();
+        std::os::unix::fs::symlink(format!("/data/{link}"), b.rootfs().join(link)).unwrap();
+        let (error, host) = refused_in_a_host_sharing(&b, &src, "true");
+        assert!(
+            error.contains(&format!(" /{link}/"))
+                && error.contains(": resolves into mounts[")
+                && error.contains("] /data, a bind shared"),
+            "{error}"
+        );
+        assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+        let made: Vec<_> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(made, ["sub"], "made in the host's directory");
+    }
 }
 
 #[test]

@@ -131,7 +131,7 @@ impl Dirs<'_> {
         let i = match self.open.iter().position(|(path, _)| path == dir) {
             Some(i) => i,
             None => {
-                let fd = resolve::resolve_dir(self.root, dir, true)?;
+                let fd = self.shared.make(self.root, dir, resolve::Leaf::Dir)?;
                 self.shared.refuse_unless_named(&fd, dir)?;
                 self.open.push((dir.to_path_buf(), fd));
                 self.open.len() - 1

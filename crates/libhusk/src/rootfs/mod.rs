@@ -12,7 +12,7 @@ pub mod devices;
 pub mod mounts;
 pub mod resolve;
 
-pub use resolve::{lexically_clean, open_in_root, resolve_dir, resolve_file, resolve_parent};
+pub use resolve::{lexically_clean, make_guarded, open_in_root, resolve_dir, resolve_file, resolve_parent, Leaf};
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -177,6 +177,16 @@ impl SharedBinds {
     }
 }
 
+impl SharedBinds {
+    /// `path` in `root`, made where missing (`leaf` at the end) but never
+    /// inside a shared bind that `path` does not name: a refused create
+    /// leaves nothing in the host's directory (review 57c F3). What is
+    /// found there is the caller's to check.
+    pub fn make(&self, root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
+        make_guarded(root, path, leaf, &|dir| self.refuse_unless_named(dir, path))
+    }
+}
+
 /// Refuses a /dev that resolves into a bind shared with the host, whatever
 /// made it (the /dev tmpfs is checked as a mount; a bind at /dev is not).
 fn refuse_dev_in_shared_bind(root: &OwnedFd, shared: &SharedBinds) -> Result<()> {
@@ -290,10 +300,9 @@ pub fn setup(
     let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
     protect_paths(&root, plan, &|p| !under_deferred(p), &shared)?;
     // Made now, while the root may still be written (runc does the same).
-    let cwd = resolve_dir(&root, &plan.process.cwd, true).context(|| "process.cwd".into())?;
-    shared
-        .refuse_unless_named(&cwd, &plan.process.cwd)
-        .context(|| format!("process.cwd {}", plan.process.cwd.display()))?;
+    let cwd_field = || format!("process.cwd {}", plan.process.cwd.display());
+    let cwd = shared.make(&root, &plan.process.cwd, Leaf::Dir).context(cwd_field)?;
+    shared.refuse_unless_named(&cwd, &plan.process.cwd).context(cwd_field)?;
     crate::log::step("masked and read-only paths, cwd");
 
     before_pivot()?;
@@ -417,8 +426,7 @@ fn mount_proc_here(t: &Target, m: &MountPlan, plan: &Plan) -> Result<()> {
     let MountKind::Fs { fstype, source } = &m.kind else {
         bail!("not a proc mount")
     };
-    let target = resolve_dir(root, &m.destination, true)?;
-    t.check(&target, m)?;
+    let target = t.make(m, Leaf::Dir)?;
     nix::unistd::fchdir(&target).context(|| "enter the mount's target".into())?;
     let data = fs_data(m, fstype, plan);
     let data = (!data.is_empty()).then(|| cstring(&data)).transpose()?;
@@ -579,6 +587,14 @@ impl Target<'_> {
         not_inside_procfs(target, m)?;
         self.shared.refuse_unless_named(target, &m.destination)
     }
+
+    /// `m`'s destination, made where missing (`leaf` at the end), then
+    /// checked.
+    fn make(&self, m: &MountPlan, leaf: Leaf) -> Result<OwnedFd> {
+        let target = self.shared.make(self.root, &m.destination, leaf)?;
+        self.check(&target, m)?;
+        Ok(target)
+    }
 }
 
 fn mount_fs(t: &Target, m: &MountPlan, plan: &Plan, fstype: &str, source: &str) -> Result<()> {
@@ -586,9 +602,11 @@ fn mount_fs(t: &Target, m: &MountPlan, plan: &Plan, fstype: &str, source: &str) 
     let is_tmpfs = fstype == "tmpfs";
     let (target, existed) = match is_tmpfs.then(|| resolve_dir(root, &m.destination, false)) {
         Some(Ok(dir)) => (dir, true),
-        _ => (resolve_dir(root, &m.destination, true)?, false),
+        Some(Err(_)) | None => (t.make(m, Leaf::Dir)?, false),
     };
-    t.check(&target, m)?;
+    if existed {
+        t.check(&target, m)?;
+    }
     let mut data = fs_data(m, fstype, plan);
     if existed {
         // A tmpfs over a directory of the image takes its mode unless the
@@ -711,10 +729,9 @@ fn fs_data(m: &MountPlan, fstype: &str, plan: &Plan) -> String {
 }
 
 fn bind(t: &Target, m: &MountPlan, source: &Path, recursive: bool, premounted: Option<&OwnedFd>) -> Result<()> {
-    let root = t.root;
     if m.extensions.copy_symlink {
         if let Some(link) = symlink_target(source)? {
-            return copy_symlink(root, &m.destination, &link);
+            return copy_symlink(t, &m.destination, &link);
         }
     }
     // The source is resolved once: what is mounted is what decides between a
@@ -723,12 +740,11 @@ fn bind(t: &Target, m: &MountPlan, source: &Path, recursive: bool, premounted: O
         Some(tree) => tree.try_clone()?,
         None => clone_source(source, recursive)?,
     };
-    let target = if fstat(&tree)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        resolve_dir(root, &m.destination, true)?
-    } else {
-        resolve_file(root, &m.destination)?
+    let leaf = match fstat(&tree)?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        true => Leaf::Dir,
+        false => Leaf::File,
     };
-    t.check(&target, m)?;
+    let target = t.make(m, leaf)?;
     attach(tree, &target, m.attrs, m.recursive_attrs, &m.propagation)
 }
 
@@ -757,8 +773,14 @@ fn symlink_target(source: &Path) -> Result<Option<PathBuf>> {
 
 /// `copy-symlink` (as crun): the source's symlink made again at the
 /// destination. One already there must point to the same place.
-fn copy_symlink(root: &OwnedFd, destination: &Path, link: &Path) -> Result<()> {
-    let (parent, name) = resolve_parent(root, destination)?;
+fn copy_symlink(t: &Target, destination: &Path, link: &Path) -> Result<()> {
+    let Some(name) = destination.file_name() else {
+        bail!("{} has no file name", destination.display())
+    };
+    let parent = destination.parent().unwrap_or(Path::new("/"));
+    let parent_fd = t.shared.make(t.root, parent, Leaf::Dir)?;
+    t.shared.refuse_unless_named(&parent_fd, destination)?;
+    let parent = parent_fd;
     match nix::unistd::symlinkat(link, &parent, name) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EEXIST) => {
@@ -840,8 +862,7 @@ fn mount_cgroup(
 ) -> Result<()> {
     let root = t.root;
     if let Some(tree) = prepared {
-        let target = resolve_dir(root, &m.destination, true)?;
-        t.check(&target, m)?;
+        let target = t.make(m, Leaf::Dir)?;
         return sys::move_mount(tree, &target).context(|| "attach the cgroup tmpfs".into());
     }
     // Unprivileged and without a cgroup namespace, a writable /sys/fs/cgroup
@@ -856,8 +877,7 @@ fn mount_cgroup(
     } else {
         m
     };
-    let target = resolve_dir(root, &m.destination, true)?;
-    t.check(&target, m)?;
+    let target = t.make(m, Leaf::Dir)?;
     if is_cgroup2(c"/sys/fs/cgroup") {
         mount_cgroup2(t, m, plan, cgroup, &target)
     } else {

@@ -52,7 +52,7 @@ pub(crate) enum Method {
 
 /// What to make of a missing component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Leaf {
+pub enum Leaf {
     Dir,
     File,
 }
@@ -72,14 +72,43 @@ pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> io::Result<Owned
     open_by(Method::Kernel, root, path, flags)
 }
 
+/// Asked before anything missing is made, with the directory it would be
+/// made in: its error stops the resolve there, with nothing made.
+pub type Guard<'g> = &'g dyn Fn(&OwnedFd) -> Result<()>;
+
 /// A directory inside the rootfs, created (mkdir -p, 0755) when `create` is set.
 pub fn resolve_dir(root: &OwnedFd, path: &Path, create: bool) -> Result<OwnedFd> {
-    resolve_by(Method::Kernel, root, path, O_PATH_DIR, create.then_some(Leaf::Dir))
+    resolve_by(
+        Method::Kernel,
+        root,
+        path,
+        O_PATH_DIR,
+        create.then_some(Leaf::Dir),
+        None,
+    )
 }
 
 /// A file inside the rootfs (created empty when missing), as a bind-mount target.
 pub fn resolve_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
-    resolve_by(Method::Kernel, root, path, libc::O_PATH, Some(Leaf::File))
+    resolve_by(Method::Kernel, root, path, libc::O_PATH, Some(Leaf::File), None)
+}
+
+/// `path` inside the rootfs, made where missing (a `leaf` at the end,
+/// directories on the way) where `guard` lets it; the guard's error is
+/// returned as it is.
+pub fn make_guarded(root: &OwnedFd, path: &Path, leaf: Leaf, guard: Guard) -> Result<OwnedFd> {
+    let flags = match leaf {
+        Leaf::Dir => O_PATH_DIR,
+        Leaf::File => libc::O_PATH,
+    };
+    let refused = std::cell::RefCell::new(None);
+    let keep = |dir: &OwnedFd| {
+        guard(dir).inspect_err(|e| {
+            refused.replace(Some(e.to_string()));
+        })
+    };
+    resolve_by(Method::Kernel, root, path, flags, Some(leaf), Some(&keep))
+        .map_err(|e| refused.take().map(Error::new).unwrap_or(e))
 }
 
 /// The (created) parent directory of `path` inside the rootfs, and the last component.
@@ -93,11 +122,18 @@ pub fn resolve_parent<'a>(root: &OwnedFd, path: &'a Path) -> Result<(OwnedFd, &'
 
 /// Opens `path` in the root the way `method` says, and on ENOENT with
 /// `create` makes what is missing by walking.
-fn resolve_by(method: Method, root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> Result<OwnedFd> {
+fn resolve_by(
+    method: Method,
+    root: &OwnedFd,
+    path: &Path,
+    flags: i32,
+    create: Option<Leaf>,
+    guard: Option<Guard>,
+) -> Result<OwnedFd> {
     let fail = |e: io::Error| Error::new(format!("resolve {} in rootfs: {e}", path.display()));
     match open_by(method, root, path, flags) {
         Ok(fd) => Ok(fd),
-        Err(e) if is_enoent(&e) && create.is_some() => walk(root, path, flags, create).map_err(fail),
+        Err(e) if is_enoent(&e) && create.is_some() => walk(root, path, flags, create, guard).map_err(fail),
         Err(e) => Err(e).context(|| format!("resolve {} in rootfs", path.display())),
     }
 }
@@ -109,7 +145,7 @@ fn open_by(method: Method, root: &OwnedFd, path: &Path, flags: i32) -> io::Resul
             opened => return opened,
         }
     }
-    walk(root, path, flags, None)
+    walk(root, path, flags, None, None)
 }
 
 /// How often openat2 is retried when renames inside the rootfs keep racing
@@ -151,7 +187,7 @@ fn components(path: &[u8]) -> VecDeque<Vec<u8>> {
 /// RESOLVE_IN_ROOT would, making missing components when `create` says what
 /// the last one is (the others are directories). So a dangling link such as
 /// `/dev -> /host/dir` makes `/host/dir` inside the rootfs, never on the host.
-fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> io::Result<OwnedFd> {
+fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>, guard: Option<Guard>) -> io::Result<OwnedFd> {
     let follow_last = flags & libc::O_NOFOLLOW == 0;
     // The directories from the root down to where the walk is; `..` pops one,
     // but never the root.
@@ -178,6 +214,9 @@ fn walk(root: &OwnedFd, path: &Path, flags: i32, create: Option<Leaf>) -> io::Re
                 // Something that removes what we make would keep us here.
                 made += 1;
                 let leaf = if last { create.expect("checked") } else { Leaf::Dir };
+                if let Some(guard) = guard {
+                    guard(dir).map_err(|e| io::Error::other(e.to_string()))?;
+                }
                 make(dir, &cname, leaf)?;
                 pending.push_front(name);
                 continue;
@@ -533,16 +572,24 @@ mod tests {
                 .link("escape", "../../outside/file")
                 .link("dir/up", "../../../../outside/dir/new");
             let root = t.open_root();
-            let dir = resolve_by(method, &root, Path::new("dangling/sub"), O_PATH_DIR, Some(Leaf::Dir)).unwrap();
+            let dir = resolve_by(
+                method,
+                &root,
+                Path::new("dangling/sub"),
+                O_PATH_DIR,
+                Some(Leaf::Dir),
+                None,
+            )
+            .unwrap();
             let inside = t.root().join(host_new.strip_prefix("/").unwrap()).join("sub");
             assert_eq!(outcome(Ok(dir)), identity(&inside), "{method:?}");
-            let file = resolve_by(method, &root, Path::new("escape"), libc::O_PATH, Some(Leaf::File)).unwrap();
+            let file = resolve_by(method, &root, Path::new("escape"), libc::O_PATH, Some(Leaf::File), None).unwrap();
             assert_eq!(
                 outcome(Ok(file)),
                 identity(&t.root().join("outside/file")),
                 "{method:?}"
             );
-            let dir = resolve_by(method, &root, Path::new("dir/up"), O_PATH_DIR, Some(Leaf::Dir)).unwrap();
+            let dir = resolve_by(method, &root, Path::new("dir/up"), O_PATH_DIR, Some(Leaf::Dir), None).unwrap();
             assert_eq!(
                 outcome(Ok(dir)),
                 identity(&t.root().join("outside/dir/new")),
@@ -559,12 +606,45 @@ mod tests {
         for method in [Method::Kernel, Method::Walk] {
             let t = Tree::new(&format!("kind-{method:?}"));
             let root = t.open_root();
-            let as_dir = resolve_by(method, &root, Path::new("etc/passwd/x"), O_PATH_DIR, Some(Leaf::Dir));
+            let as_dir = resolve_by(
+                method,
+                &root,
+                Path::new("etc/passwd/x"),
+                O_PATH_DIR,
+                Some(Leaf::Dir),
+                None,
+            );
             let err = as_dir.expect_err("a file is no directory");
             assert!(err.message().starts_with("resolve etc/passwd/x in rootfs: "), "{err}");
-            let as_file = resolve_by(method, &root, Path::new("dir/new/"), libc::O_PATH, Some(Leaf::File));
+            let as_file = resolve_by(
+                method,
+                &root,
+                Path::new("dir/new/"),
+                libc::O_PATH,
+                Some(Leaf::File),
+                None,
+            );
             assert!(as_file.is_err(), "{method:?}: a trailing slash names a directory");
         }
+    }
+
+    #[test]
+    fn a_guard_stops_the_making_where_it_refuses() {
+        let t = Tree::new("guard");
+        t.link("lnk", "/dir/a");
+        let root = t.open_root();
+        let refused = identity(&t.root().join("dir"));
+        let guard = |d: &OwnedFd| match outcome(d.try_clone()) == refused {
+            true => Err(Error::new("not in /dir")),
+            false => Ok(()),
+        };
+        let err = make_guarded(&root, Path::new("/lnk/b"), Leaf::File, &guard).unwrap_err();
+        assert_eq!(err.message(), "not in /dir");
+        assert!(!t.root().join("dir/a").exists(), "made in the refused directory");
+        make_guarded(&root, Path::new("/x/y"), Leaf::Dir, &guard).unwrap();
+        assert!(t.root().join("x/y").is_dir());
+        // What exists is found whatever the guard says.
+        make_guarded(&root, Path::new("/dir/file"), Leaf::File, &guard).unwrap();
     }
 
     #[test]
