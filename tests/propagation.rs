@@ -305,9 +305,19 @@ fn nothing_is_made_in_a_shared_bind_where_the_image_leads() {
             "opt",
             json!({"destination": "/opt/f", "type": "bind", "source": "/etc/hostname", "options": ["bind"]}),
         ),
+        (
+            "srv",
+            json!({"destination": "/srv/l", "type": "bind", "source": "a symlink", "options": ["bind", "copy-symlink"]}),
+        ),
     ] {
         let (mut b, src) = mounting_bundle(&format!("made-in-shared-{link}"), &["rbind", "rshared"], "/data/sub");
         b.config["linux"]["rootfsPropagation"] = json!("rshared");
+        let mut mount = mount;
+        if mount["source"] == "a symlink" {
+            let symlink = b.dir.join("symlink");
+            std::os::unix::fs::symlink("/somewhere", &symlink).unwrap();
+            mount["source"] = json!(symlink);
+        }
         b.config["mounts"].as_array_mut().unwrap().push(mount);
         b.save();
         std::os::unix::fs::symlink(format!("/data/{link}"), b.rootfs().join(link)).unwrap();
