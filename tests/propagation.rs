@@ -386,3 +386,34 @@ fn the_notify_directory_is_never_bound_in_a_shared_bind() {
     assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
     assert_eq!(std::fs::read_dir(src.join("run")).unwrap().count(), 0);
 }
+
+#[test]
+fn a_terminal_is_refused_with_dev_console_in_a_shared_bind() {
+    // husk binds the pty on /dev/console: in a bind of the host's /dev shared
+    // both ways, over the host's console, for good (review 58 F2).
+    for destination in ["/dev", "/dev/console"] {
+        let mut b = Bundle::new("console-in-shared");
+        let src = b.dir.join("devsrc");
+        std::fs::create_dir_all(&src).unwrap();
+        b.config["linux"]["rootfsPropagation"] = json!("rshared");
+        b.config["process"]["terminal"] = json!(true);
+        let (source, options) = match destination {
+            "/dev" => (src.clone(), json!(["rbind", "rshared"])),
+            _ => (src.join("console"), json!(["bind", "rshared"])),
+        };
+        std::fs::write(src.join("console"), "").unwrap();
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": destination, "type": "bind", "source": source, "options": options}));
+        b.save();
+        let (error, host) = refused_in_a_host_sharing(&b, &src, "true");
+        assert!(
+            error.contains("process.terminal: /dev/console lies in mounts[")
+                && error.contains(&format!("] {destination}, a bind shared with the host")),
+            "{error}"
+        );
+        assert_eq!(error.lines().count(), 1, "{error}");
+        assert!(host.is_empty(), "the host got the container's mounts: {host:?}");
+    }
+}

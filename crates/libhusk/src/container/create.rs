@@ -179,6 +179,7 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     let listen = listen_fds();
     let preserve = hold_passed_fds(args.preserve_fds, listen)?;
     let mut plan = load_plan(store, args, mode, &caller)?;
+    crate::rootfs::refuse_console_in_shared_bind(&plan)?;
     pass_listen_fds(&mut plan, listen);
     let notify = crate::container::notify::host_socket();
     if let Some(host) = &notify {

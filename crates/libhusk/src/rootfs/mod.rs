@@ -106,6 +106,21 @@ pub fn shared_bind_holding(plan: &Plan, path: &Path) -> Option<usize> {
         .position(|m| shares_with_host(plan, m) && path.starts_with(lexically_clean(&m.destination)))
 }
 
+/// Refuses a terminal whose /dev/console, which husk binds the pty on
+/// after the switch of root, lies in a bind shared with the host: the bind
+/// would cover the host's own console and stay there after `delete`
+/// (review 58 F2; runc fails there too, its open of the host's node refused).
+pub fn refuse_console_in_shared_bind(plan: &Plan) -> Result<()> {
+    let console = Path::new("/dev/console");
+    match shared_bind_holding(plan, console).filter(|_| plan.process.terminal) {
+        Some(i) => bail!(
+            "process.terminal: /dev/console lies in mounts[{i}] {}, a bind shared with the host, where the console's bind would reach the host",
+            plan.mounts[i].destination.display()
+        ),
+        None => Ok(()),
+    }
+}
+
 /// The binds shared with the host attached so far: what husk mounts or
 /// makes inside one reaches the host, so it goes there only where the
 /// config names a place inside the bind, never where a symlink of the image
