@@ -312,7 +312,11 @@ pub fn setup(
     // /dev/console is bound there once the root is switched (review 57c
     // F1: a bind at /dev led by the image into a shared bind).
     refuse_dev_in_shared_bind(&root, &shared)?;
-    let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
+    let under_deferred = |p: &Path| {
+        deferred
+            .iter()
+            .any(|&i| lexically_under(p, &plan.mounts[i].destination))
+    };
     protect_paths(&root, plan, &|p| !under_deferred(p), &shared)?;
     // Made now, while the root may still be written (runc does the same).
     let cwd_field = || format!("process.cwd {}", plan.process.cwd.display());
@@ -385,6 +389,13 @@ fn protect_paths(root: &OwnedFd, plan: &Plan, which: &dyn Fn(&Path) -> bool, sha
     Ok(())
 }
 
+/// Whether `path` is `dir` or beneath it as both read, `..` taken as it
+/// reads: /tmp/../proc/kcore is under /proc (review 58 I3: it was masked
+/// neither before nor after a deferred /proc).
+fn lexically_under(path: &Path, dir: &Path) -> bool {
+    lexically_clean(path).starts_with(lexically_clean(dir))
+}
+
 /// The proc mounts (by index) that the container's process makes once it is
 /// in the pid namespace it joins (`proc_after_join`). Any other mount under
 /// one of them could not be made then: refused.
@@ -397,7 +408,7 @@ fn deferred_proc_mounts(plan: &Plan) -> Result<Vec<usize>> {
     for (i, m) in plan.mounts.iter().enumerate().filter(|(_, m)| !is_proc(m)) {
         if deferred
             .iter()
-            .any(|&d| m.destination.starts_with(&plan.mounts[d].destination))
+            .any(|&d| lexically_under(&m.destination, &plan.mounts[d].destination))
         {
             bail!(
                 "mounts[{i}] {}: a mount under /proc of a container that joins a pid namespace needs procfs's pidns option (Linux 6.15)",
@@ -430,7 +441,11 @@ pub fn mount_deferred_proc(plan: &Plan) -> Result<()> {
         mount_proc_here(&target, m, plan).context(|| format!("mounts[{i}] {}", m.destination.display()))?;
     }
     check_proc_is_procfs(&root, plan)?;
-    let under_deferred = |p: &Path| deferred.iter().any(|&i| p.starts_with(&plan.mounts[i].destination));
+    let under_deferred = |p: &Path| {
+        deferred
+            .iter()
+            .any(|&i| lexically_under(p, &plan.mounts[i].destination))
+    };
     protect_paths(&root, plan, &under_deferred, &shared)
 }
 
@@ -1182,5 +1197,8 @@ mod tests {
         assert_eq!(lexically_clean(Path::new("/data/./x/..//y")), Path::new("/data/y"));
         assert_eq!(lexically_clean(Path::new("/../..")), Path::new("/"));
         assert!(!lexically_clean(Path::new("/data/../dev")).starts_with("/data"));
+        assert!(lexically_under(Path::new("/tmp/../proc/kcore"), Path::new("/proc")));
+        assert!(lexically_under(Path::new("/proc"), Path::new("/proc/")));
+        assert!(!lexically_under(Path::new("/proc/../sys"), Path::new("/proc")));
     }
 }
