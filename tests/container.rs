@@ -297,6 +297,68 @@ fn dev_symlink_in_the_image_cannot_send_devices_to_the_host() {
 }
 
 #[test]
+fn a_device_in_a_bind_of_a_host_directory_keeps_the_hosts_file() {
+    // A device plugin's /dev/net or /dev/dri bound in with device entries in
+    // it: what the host has at a node's name is the host's, kept as runc
+    // keeps it; husk replaced it with the config's node, for good (review
+    // 58b F1). A read-only bind failed with EEXIST.
+    for options in [json!(["rbind"]), json!(["rbind", "ro"])] {
+        let mut b = Bundle::new("device-in-bind");
+        let host_dir = b.dir.join("hostnet");
+        std::fs::create_dir_all(&host_dir).unwrap();
+        std::fs::write(host_dir.join("tun"), "the host's").unwrap();
+        let read_only = options.as_array().unwrap().len() > 1;
+        let mut devices = vec![json!({"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200})];
+        if !read_only {
+            devices.push(json!({"path": "/dev/net/new", "type": "c", "major": 1, "minor": 3}));
+        }
+        b.config["linux"]["devices"] = json!(devices);
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/dev/net", "type": "bind", "source": host_dir, "options": options}));
+        b.save();
+        let out = b.output_of("cat /dev/net/tun; echo; stat -c '%F' /dev/net/new 2>&1 | head -1");
+        assert_eq!(std::fs::read_to_string(host_dir.join("tun")).unwrap(), "the host's");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "the host's", "{out}");
+        // Where the name is free, the node is made, as runc makes it.
+        if !read_only {
+            assert_eq!(lines[1], "character special file", "{out}");
+        }
+    }
+}
+
+#[test]
+fn a_bind_at_dev_however_spelled_gets_no_device_nodes() {
+    // runc makes none in a bind at /dev; husk knew one only by its exact
+    // path, and at /tmp/../dev replaced the host's files (review 58b F2).
+    let mut b = Bundle::new("dev-bind-spelled");
+    let host_dir = b.dir.join("hostdev");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("tty"), "the host's").unwrap();
+    // Masking paths needs a true /dev/null.
+    nix::sys::stat::mknod(
+        &host_dir.join("null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        libc::makedev(1, 3),
+    )
+    .unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    mounts.push(json!({"destination": "/tmp/../dev", "type": "bind", "source": host_dir, "options": ["rbind"]}));
+    b.save();
+    assert_eq!(b.output_of("cat /dev/tty"), "the host's");
+    let mut names: Vec<_> = std::fs::read_dir(&host_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["null", "tty"], "made in the host's directory");
+}
+
+#[test]
 fn readonly_root_and_writable_root() {
     let mut b = Bundle::new("roroot");
     let out = b.output_of("touch /newfile 2>&1; echo rc=$?");

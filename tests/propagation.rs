@@ -293,6 +293,23 @@ fn a_cwd_that_the_image_leads_into_a_shared_bind_is_refused() {
 }
 
 #[test]
+fn an_existing_cwd_the_image_leads_into_a_shared_bind_is_entered() {
+    // Nothing is made or mounted there: as runc (review 58b F3).
+    let (mut b, src) = mounting_bundle("cwd-existing-in-shared", &["rbind", "rshared"], "/data/sub");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.config["process"]["cwd"] = json!("/work");
+    b.save();
+    std::os::unix::fs::symlink("/data/sub", b.rootfs().join("work")).unwrap();
+    let (container, host) = run_in_a_host_sharing(&b, &src, "true");
+    assert_eq!(container, "mounted\n");
+    assert_eq!(
+        host.len(),
+        1,
+        "the container's mount in the bind reaches the host: {host:?}"
+    );
+}
+
+#[test]
 fn nothing_is_made_in_a_shared_bind_where_the_image_leads() {
     // Mount targets missing in the image are made on the way to the mount:
     // never in the host's directory, where husk refuses to mount (review 57c F3).

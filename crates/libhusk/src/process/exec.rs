@@ -138,22 +138,22 @@ fn join_namespaces(args: &ExecArgs, proc: &sys::Procfs) -> Result<()> {
 fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<CString> {
     prologue::reset_signals();
     prologue::pass_preserved_fds(args.preserve_fds)?;
-    let program = prologue::enter_cwd_and_find_program(args.plan)?;
-    attrs::apply_early(&args.plan.attrs)?;
-    crate::log::step("cwd, program, limits");
+    // Nothing of the container's is touched before we are in its cgroups
+    // (as runc): its device rules apply to our open of its /dev/null (review
+    // 58 F1: before them, a node the container swapped in between our check
+    // and the open was opened whatever the rules said: /dev/kmsg, a
+    // watchdog), its cpuset to our scheduler and memory policy (58b I1).
     if parent_places {
-        // husk moves us into the container's cgroups meanwhile.
         args.channel
             .wait_placed()
             .context(|| "exec: the parent did not place the process in the container's cgroups".into())?;
         crate::log::step("placed in the container's cgroups");
     }
-    // Here, where the container cannot see us (the exec process is born
-    // with it), and in its cgroups: its device rules apply to our open of
-    // its /dev/null. Before them, a node the container swapped in between
-    // our check and the open was opened by husk whatever the rules said
-    // (review 58 F1: /dev/kmsg, or a watchdog).
+    // Here, where the container cannot see us: the exec process is born with it.
     prologue::replace_outside_null_stdio(args.plan.terminal)?;
+    let program = prologue::enter_cwd_and_find_program(args.plan)?;
+    attrs::apply_early(&args.plan.attrs)?;
+    crate::log::step("cwd, program, limits");
     // The seccomp filter too, before the clone: the exec process is seen
     // by the container from its birth. A listener's notify fd goes to husk
     // for the agent (as the init's) and is closed at once: the exec process

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::sys::stat::{mknodat, Mode, SFlag};
+use nix::sys::stat::{fstatat, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
@@ -93,10 +93,19 @@ fn device_plan(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
 
 /// Creates the device nodes and the /dev symlinks inside the rootfs. In a user
 /// namespace, where mknod is refused, the host's nodes are bound instead.
-pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool, shared: &super::SharedBinds) -> Result<()> {
+/// `mounts` are the container's, for the binds of host directories among them.
+pub fn create(
+    root: &OwnedFd,
+    devices: &[DevicePlan],
+    bind_from_host: bool,
+    shared: &super::SharedBinds,
+    mounts: &[super::mounts::MountPlan],
+) -> Result<()> {
     let mut dirs = Dirs {
         root,
         shared,
+        mounts,
+        host_binds: std::cell::OnceCell::new(),
         open: Vec::new(),
     };
     for d in devices {
@@ -123,11 +132,27 @@ pub fn create(root: &OwnedFd, devices: &[DevicePlan], bind_from_host: bool, shar
 struct Dirs<'r> {
     root: &'r OwnedFd,
     shared: &'r super::SharedBinds,
+    mounts: &'r [super::mounts::MountPlan],
+    /// The binds' mounts, found once a node's name is taken.
+    host_binds: std::cell::OnceCell<Vec<u64>>,
     open: Vec<(PathBuf, OwnedFd)>,
 }
 
 impl Dirs<'_> {
     fn get(&mut self, dir: &Path) -> Result<&OwnedFd> {
+        let i = self.index(dir)?;
+        Ok(&self.open[i].1)
+    }
+
+    /// Whether directory `dir` lies in a bind of a host directory.
+    fn in_host_bind(&self, dir: &OwnedFd) -> Result<bool> {
+        let binds = self
+            .host_binds
+            .get_or_init(|| super::host_bind_mounts(self.root, self.mounts));
+        super::lies_in(dir, binds)
+    }
+
+    fn index(&mut self, dir: &Path) -> Result<usize> {
         let i = match self.open.iter().position(|(path, _)| path == dir) {
             Some(i) => i,
             None => {
@@ -137,24 +162,35 @@ impl Dirs<'_> {
                 self.open.len() - 1
             }
         };
-        Ok(&self.open[i].1)
+        Ok(i)
     }
 }
 
 /// The directory the node `d` goes in and its name there, whatever the
 /// image had at that name removed: the node replaces it, never follows it.
-fn place_of<'d>(dirs: &'d mut Dirs, d: &DevicePlan) -> Result<(&'d OwnedFd, CString)> {
+/// None where the name is taken in a bind of a host directory: what is
+/// there is the host's, kept as runc keeps it (review 58b F1: a device
+/// plugin's /dev/dri bound in had its host nodes replaced, for good).
+fn place_of<'d>(dirs: &'d mut Dirs, d: &DevicePlan) -> Result<Option<(&'d OwnedFd, CString)>> {
     let (Some(dir), Some(name)) = (d.path.parent(), d.path.file_name()) else {
         bail!("{} has no file name", d.path.display())
     };
-    let parent = dirs.get(dir)?;
+    let i = dirs.index(dir)?;
     let name = sys::cstring(name)?;
-    let _ = unlinkat(parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
-    Ok((parent, name))
+    let parent = &dirs.open[i].1;
+    if fstatat(parent, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+        if dirs.in_host_bind(parent)? {
+            return Ok(None);
+        }
+        let _ = unlinkat(parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    }
+    Ok(Some((parent, name)))
 }
 
 fn create_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
-    let (parent, name) = place_of(dirs, d)?;
+    let Some((parent, name)) = place_of(dirs, d)? else {
+        return Ok(());
+    };
     let dev = libc::makedev(d.major as u32, d.minor as u32);
     let (kind, mode) = (SFlag::from_bits_retain(d.kind), Mode::from_bits_retain(d.mode));
     mknodat(parent, name.as_c_str(), kind, mode, dev).map_err(std::io::Error::from)?;
@@ -181,7 +217,9 @@ fn bind_node(dirs: &mut Dirs, d: &DevicePlan) -> Result<()> {
         userns_fd: 0,
     };
     sys::mount_setattr(&tree, false, &read_only).context(|| format!("bind {} read-only", d.path.display()))?;
-    let (parent, name) = place_of(dirs, d)?;
+    let Some((parent, name)) = place_of(dirs, d)? else {
+        return Ok(());
+    };
     let flags = libc::O_RDONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
     let target = sys::openat(parent.as_raw_fd(), &name, flags, 0)?;
     sys::move_mount(&tree, &target)?;

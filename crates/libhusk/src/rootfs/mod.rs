@@ -218,6 +218,30 @@ fn refuse_dev_in_shared_bind(root: &OwnedFd, shared: &SharedBinds) -> Result<()>
     }
 }
 
+/// The mounts of `mounts`' binds of host paths as `root` shows them now,
+/// each found again at its destination (one that no longer resolves is
+/// left out).
+pub(crate) fn host_bind_mounts(root: &OwnedFd, mounts: &[MountPlan]) -> Vec<u64> {
+    mounts
+        .iter()
+        .filter(|m| m.is_bind())
+        .filter_map(|m| open_in_root(root, &m.destination, libc::O_PATH).ok())
+        .filter_map(|fd| sys::fs::file_id(fd.as_fd()).ok()?.mount)
+        .collect()
+}
+
+/// Whether `fd` lies in one of the mounts `binds`, or in a mount beneath one.
+pub(crate) fn lies_in(fd: &OwnedFd, binds: &[u64]) -> Result<bool> {
+    if binds.is_empty() {
+        return Ok(false);
+    }
+    let id = sys::fs::file_id(fd.as_fd()).context(|| "statx".into())?;
+    let Some(mount) = id.mount else {
+        return Ok(true);
+    };
+    Ok(mount_and_ancestors(mount)?.iter().any(|m| binds.contains(m)))
+}
+
 /// Mount `mount` and the mounts it sits in, from this process's mountinfo.
 fn mount_and_ancestors(mount: u64) -> Result<Vec<u64>> {
     let info = std::fs::read_to_string("/proc/thread-self/mountinfo").context(|| "read mountinfo".into())?;
@@ -301,12 +325,14 @@ pub fn setup(
     if deferred.is_empty() {
         check_proc_is_procfs(&root, plan)?;
     }
+    // As it reads: a bind at /dev/pts/.. is at /dev too (review 58b F2).
     let dev_is_bind = plan
         .mounts
         .iter()
-        .any(|m| m.is_bind() && m.destination == Path::new("/dev"));
+        .any(|m| m.is_bind() && lexically_clean(&m.destination) == Path::new("/dev"));
     if !dev_is_bind {
-        devices::create(&root, &plan.devices, plan.in_userns() || plan.rootless, &shared)?;
+        let bind_from_host = plan.in_userns() || plan.rootless;
+        devices::create(&root, &plan.devices, bind_from_host, &shared, &plan.mounts)?;
         crate::log::step("devices");
     }
     // /dev/console is bound there once the root is switched (review 57c
@@ -319,9 +345,10 @@ pub fn setup(
     };
     protect_paths(&root, plan, &|p| !under_deferred(p), &shared)?;
     // Made now, while the root may still be written (runc does the same).
+    // Only what is made is checked: entering a directory reaches no host
+    // (review 58b F3: an existing cwd the image leads into a shared bind).
     let cwd_field = || format!("process.cwd {}", plan.process.cwd.display());
-    let cwd = shared.make(&root, &plan.process.cwd, Leaf::Dir).context(cwd_field)?;
-    shared.refuse_unless_named(&cwd, &plan.process.cwd).context(cwd_field)?;
+    shared.make(&root, &plan.process.cwd, Leaf::Dir).context(cwd_field)?;
     crate::log::step("masked and read-only paths, cwd");
 
     before_pivot()?;
@@ -478,7 +505,9 @@ fn mount_proc_here(t: &Target, m: &MountPlan, plan: &Plan) -> Result<()> {
 }
 
 fn mounts_proc(plan: &Plan) -> bool {
-    plan.mounts.iter().any(|m| m.destination == Path::new("/proc"))
+    plan.mounts
+        .iter()
+        .any(|m| lexically_clean(&m.destination) == Path::new("/proc"))
 }
 
 /// A /proc (or /sys, or any proc or sysfs mount point) in the image that is a
