@@ -308,7 +308,14 @@ fn a_device_in_a_bind_of_a_host_directory_keeps_the_hosts_file() {
         std::fs::create_dir_all(&host_dir).unwrap();
         std::fs::write(host_dir.join("tun"), "the host's").unwrap();
         let read_only = options.as_array().unwrap().len() > 1;
-        let mut devices = vec![json!({"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200})];
+        // And a host file bound at a node's own path (-v /dev/fuse:/dev/fuse
+        // with --device /dev/fuse: review 58c F1).
+        let host_file = b.dir.join("hostfile");
+        std::fs::write(&host_file, "the host's file").unwrap();
+        let mut devices = vec![
+            json!({"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200}),
+            json!({"path": "/dev/hostfile", "type": "c", "major": 1, "minor": 3}),
+        ];
         if !read_only {
             devices.push(json!({"path": "/dev/net/new", "type": "c", "major": 1, "minor": 3}));
         }
@@ -317,8 +324,12 @@ fn a_device_in_a_bind_of_a_host_directory_keeps_the_hosts_file() {
             .as_array_mut()
             .unwrap()
             .push(json!({"destination": "/dev/net", "type": "bind", "source": host_dir, "options": options}));
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/dev/hostfile", "type": "bind", "source": host_file, "options": ["bind"]}));
         b.save();
-        let out = b.output_of("cat /dev/net/tun; echo; stat -c '%F' /dev/net/new 2>&1 | head -1");
+        let out = b.output_of("cat /dev/net/tun; echo; stat -c '%F' /dev/net/new 2>&1 | head -1; cat /dev/hostfile");
         assert_eq!(std::fs::read_to_string(host_dir.join("tun")).unwrap(), "the host's");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "the host's", "{out}");
@@ -326,6 +337,8 @@ fn a_device_in_a_bind_of_a_host_directory_keeps_the_hosts_file() {
         if !read_only {
             assert_eq!(lines[1], "character special file", "{out}");
         }
+        assert_eq!(lines.last(), Some(&"the host's file"), "{out}");
+        assert_eq!(std::fs::read_to_string(&host_file).unwrap(), "the host's file");
     }
 }
 
@@ -356,6 +369,34 @@ fn a_bind_at_dev_however_spelled_gets_no_device_nodes() {
         .collect();
     names.sort();
     assert_eq!(names, ["null", "tty"], "made in the host's directory");
+}
+
+#[test]
+fn an_image_cannot_lead_the_device_nodes_into_a_bind_of_a_host_directory() {
+    // /dev -> /data, with a volume at /data: the nodes (a config's --device
+    // /dev/sda too, with its mode) would stay in the host's directory, for
+    // its users (review 58c F2). Refused, unless the config names a place
+    // in the bind.
+    let mut b = Bundle::new("dev-into-volume");
+    let volume = b.dir.join("volume");
+    std::fs::create_dir_all(&volume).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    mounts.push(json!({"destination": "/data", "type": "bind", "source": volume, "options": ["rbind"]}));
+    b.config["root"]["readonly"] = Value::Bool(false);
+    b.save();
+    std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink("/data", b.rootfs().join("dev")).unwrap();
+    let n = b.config["mounts"].as_array().unwrap().len() - 1;
+    b.create_fails(
+        "x",
+        &format!("create device /dev/null: resolves into mounts[{n}] /data, a bind of a host path, where it would stay on the host"),
+    );
+    assert_eq!(
+        std::fs::read_dir(&volume).unwrap().count(),
+        0,
+        "made in the host's directory"
+    );
 }
 
 #[test]

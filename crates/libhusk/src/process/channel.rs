@@ -66,11 +66,12 @@
 //!     clone -----------------------> [privileged on v1: move itself into
 //!                                     the container's cgroups]
 //!                                    [join the init's namespaces,
-//!                                     mnt last; close fds; signals,
-//!                                     cwd, program, limits]
+//!                                     mnt last; close fds; signals]
 //!   unprivileged or on a unified host:
 //!     [join the init's cgroups]
 //!     send_placed -----------------> wait_placed
+//!                                    [stdio's /dev/null, cwd, program,
+//!                                     limits: only once in the cgroups]
 //!   with a seccomp listener:        [no_new_privs if asked, load the filter]
 //!     recv_spawned: SeccompFd <----- send_seccomp_fd (SCM_RIGHTS)
 //!     [hand it to the listener]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::sys::stat::{fstatat, mknodat, Mode, SFlag};
+use nix::sys::stat::{mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
@@ -133,8 +133,8 @@ struct Dirs<'r> {
     root: &'r OwnedFd,
     shared: &'r super::SharedBinds,
     mounts: &'r [super::mounts::MountPlan],
-    /// The binds' mounts, found once a node's name is taken.
-    host_binds: std::cell::OnceCell<Vec<u64>>,
+    /// The binds of host paths, found at the first directory.
+    host_binds: std::cell::OnceCell<Vec<super::HostBind>>,
     open: Vec<(PathBuf, OwnedFd)>,
 }
 
@@ -144,20 +144,24 @@ impl Dirs<'_> {
         Ok(&self.open[i].1)
     }
 
-    /// Whether directory `dir` lies in a bind of a host directory.
-    fn in_host_bind(&self, dir: &OwnedFd) -> Result<bool> {
-        let binds = self
-            .host_binds
-            .get_or_init(|| super::host_bind_mounts(self.root, self.mounts));
-        super::lies_in(dir, binds)
+    fn host_binds(&self) -> &[super::HostBind] {
+        self.host_binds
+            .get_or_init(|| super::host_bind_mounts(self.root, self.mounts))
     }
 
     fn index(&mut self, dir: &Path) -> Result<usize> {
         let i = match self.open.iter().position(|(path, _)| path == dir) {
             Some(i) => i,
             None => {
-                let fd = self.shared.make(self.root, dir, resolve::Leaf::Dir)?;
-                self.shared.refuse_unless_named(&fd, dir)?;
+                // Made and found only where the config's path names a bind
+                // of a host path: never where a symlink of the image leads.
+                let binds = self.host_binds();
+                let allowed = |d: &OwnedFd| {
+                    self.shared.refuse_unless_named(d, dir)?;
+                    super::refuse_host_bind_unless_named(d, dir, binds)
+                };
+                let fd = resolve::make_guarded(self.root, dir, resolve::Leaf::Dir, &allowed)?;
+                allowed(&fd)?;
                 self.open.push((dir.to_path_buf(), fd));
                 self.open.len() - 1
             }
@@ -168,9 +172,11 @@ impl Dirs<'_> {
 
 /// The directory the node `d` goes in and its name there, whatever the
 /// image had at that name removed: the node replaces it, never follows it.
-/// None where the name is taken in a bind of a host directory: what is
-/// there is the host's, kept as runc keeps it (review 58b F1: a device
-/// plugin's /dev/dri bound in had its host nodes replaced, for good).
+/// None where what has the name is in a bind of a host path (a file in a
+/// host directory bound in, or a host file bound there itself): it is the
+/// host's, kept as runc keeps it (review 58b F1: a device plugin's /dev/dri
+/// bound in had its host nodes replaced, for good; 58c F1: a bind of the
+/// host's /dev/fuse at /dev/fuse failed with EEXIST).
 fn place_of<'d>(dirs: &'d mut Dirs, d: &DevicePlan) -> Result<Option<(&'d OwnedFd, CString)>> {
     let (Some(dir), Some(name)) = (d.path.parent(), d.path.file_name()) else {
         bail!("{} has no file name", d.path.display())
@@ -178,8 +184,9 @@ fn place_of<'d>(dirs: &'d mut Dirs, d: &DevicePlan) -> Result<Option<(&'d OwnedF
     let i = dirs.index(dir)?;
     let name = sys::cstring(name)?;
     let parent = &dirs.open[i].1;
-    if fstatat(parent, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
-        if dirs.in_host_bind(parent)? {
+    let flags = libc::O_PATH | libc::O_NOFOLLOW;
+    if let Ok(there) = sys::openat(parent.as_raw_fd(), name.as_c_str(), flags, 0) {
+        if super::bind_holding(&there, dirs.host_binds())?.is_some() {
             return Ok(None);
         }
         let _ = unlinkat(parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);

@@ -218,28 +218,58 @@ fn refuse_dev_in_shared_bind(root: &OwnedFd, shared: &SharedBinds) -> Result<()>
     }
 }
 
-/// The mounts of `mounts`' binds of host paths as `root` shows them now,
-/// each found again at its destination (one that no longer resolves is
-/// left out).
-pub(crate) fn host_bind_mounts(root: &OwnedFd, mounts: &[MountPlan]) -> Vec<u64> {
+/// A bind of a host path, attached: its mount, and where the config has it.
+pub(crate) struct HostBind {
+    mount: u64,
+    index: usize,
+    destination: PathBuf,
+}
+
+/// The binds of host paths among `mounts` as `root` shows them now, each
+/// found again at its destination (one that no longer resolves is left out).
+pub(crate) fn host_bind_mounts(root: &OwnedFd, mounts: &[MountPlan]) -> Vec<HostBind> {
+    let found = |(index, m): (usize, &MountPlan)| {
+        let fd = open_in_root(root, &m.destination, libc::O_PATH).ok()?;
+        Some(HostBind {
+            mount: sys::fs::file_id(fd.as_fd()).ok()?.mount?,
+            index,
+            destination: lexically_clean(&m.destination),
+        })
+    };
     mounts
         .iter()
-        .filter(|m| m.is_bind())
-        .filter_map(|m| open_in_root(root, &m.destination, libc::O_PATH).ok())
-        .filter_map(|fd| sys::fs::file_id(fd.as_fd()).ok()?.mount)
+        .enumerate()
+        .filter(|(_, m)| m.is_bind())
+        .filter_map(found)
         .collect()
 }
 
-/// Whether `fd` lies in one of the mounts `binds`, or in a mount beneath one.
-pub(crate) fn lies_in(fd: &OwnedFd, binds: &[u64]) -> Result<bool> {
+/// The bind of `binds` that `fd` lies in (in its mount, or beneath it).
+pub(crate) fn bind_holding<'b>(fd: &OwnedFd, binds: &'b [HostBind]) -> Result<Option<&'b HostBind>> {
     if binds.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let id = sys::fs::file_id(fd.as_fd()).context(|| "statx".into())?;
     let Some(mount) = id.mount else {
-        return Ok(true);
+        bail!("statx gives no mount id: Linux 5.8 is needed")
     };
-    Ok(mount_and_ancestors(mount)?.iter().any(|m| binds.contains(m)))
+    let chain = mount_and_ancestors(mount)?;
+    Ok(binds.iter().find(|b| chain.contains(&b.mount)))
+}
+
+/// Refuses `fd`, which `named` resolved to, when it lies in a bind of a
+/// host path whose destination `named` is not under: what husk makes there
+/// stays in the host's directory (review 58c F2: an image's /dev -> /data,
+/// with a volume at /data, had the device nodes made in the volume).
+pub(crate) fn refuse_host_bind_unless_named(fd: &OwnedFd, named: &Path, binds: &[HostBind]) -> Result<()> {
+    match bind_holding(fd, binds)? {
+        Some(b) if !lexically_under(named, &b.destination) => bail!(
+            "resolves into mounts[{}] {}, a bind of a host path, where it would stay on the host (a symlink in the image?)",
+            b.index,
+            b.destination.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Mount `mount` and the mounts it sits in, from this process's mountinfo.
