@@ -186,7 +186,7 @@ fn place_of<'d>(dirs: &'d mut Dirs, d: &DevicePlan) -> Result<Option<(&'d OwnedF
     let parent = &dirs.open[i].1;
     let flags = libc::O_PATH | libc::O_NOFOLLOW;
     if let Ok(there) = sys::openat(parent.as_raw_fd(), name.as_c_str(), flags, 0) {
-        if super::bind_holding(&there, dirs.host_binds())?.is_some() {
+        if super::in_a_bind(&there, dirs.host_binds())? {
             return Ok(None);
         }
         let _ = unlinkat(parent, name.as_c_str(), UnlinkatFlags::NoRemoveDir);

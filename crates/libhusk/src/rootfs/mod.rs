@@ -127,13 +127,7 @@ pub fn refuse_console_in_shared_bind(plan: &Plan) -> Result<()> {
 /// leads (review 57b F1: /dev linked into such a bind put the /dev tmpfs,
 /// devpts, shm and mqueue mounts in the host's table, for good).
 #[derive(Default)]
-pub struct SharedBinds(Vec<SharedBind>);
-
-struct SharedBind {
-    mount: u64,
-    index: usize,
-    destination: PathBuf,
-}
+pub struct SharedBinds(Vec<HostBind>);
 
 impl SharedBinds {
     /// Records bind `m` (mounts[`index`]), attached: `at` names its mount.
@@ -142,7 +136,7 @@ impl SharedBinds {
         let Some(mount) = id.mount else {
             bail!("statx gives no mount id: a bind shared with the host needs Linux 5.8")
         };
-        self.0.push(SharedBind {
+        self.0.push(HostBind {
             mount,
             index,
             destination: lexically_clean(&m.destination),
@@ -170,25 +164,14 @@ impl SharedBinds {
     /// Refuses `target`, which `named` resolved to, when it lies in a shared
     /// bind whose destination `named` is not under.
     pub fn refuse_unless_named(&self, target: &OwnedFd, named: &Path) -> Result<()> {
-        if self.0.is_empty() {
-            return Ok(());
+        match bind_not_named(target, named, &self.0)? {
+            Some(b) => bail!(
+                "resolves into mounts[{}] {}, a bind shared with the host, where it would reach the host (a symlink in the image?)",
+                b.index,
+                b.destination.display()
+            ),
+            None => Ok(()),
         }
-        let id = sys::fs::file_id(target.as_fd()).context(|| "statx the target".into())?;
-        let Some(mount) = id.mount else {
-            return Ok(());
-        };
-        let ancestors = mount_and_ancestors(mount)?;
-        let named = lexically_clean(named);
-        for b in self.0.iter().filter(|b| ancestors.contains(&b.mount)) {
-            if !named.starts_with(&b.destination) {
-                bail!(
-                    "resolves into mounts[{}] {}, a bind shared with the host, where it would reach the host (a symlink in the image?)",
-                    b.index,
-                    b.destination.display()
-                );
-            }
-        }
-        Ok(())
     }
 }
 
@@ -244,17 +227,29 @@ pub(crate) fn host_bind_mounts(root: &OwnedFd, mounts: &[MountPlan]) -> Vec<Host
         .collect()
 }
 
-/// The bind of `binds` that `fd` lies in (in its mount, or beneath it).
-pub(crate) fn bind_holding<'b>(fd: &OwnedFd, binds: &'b [HostBind]) -> Result<Option<&'b HostBind>> {
+/// The binds of `binds` that `fd` lies in (in their mount, or beneath it).
+fn binds_holding<'b>(fd: &OwnedFd, binds: &'b [HostBind]) -> Result<Vec<&'b HostBind>> {
     if binds.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let id = sys::fs::file_id(fd.as_fd()).context(|| "statx".into())?;
     let Some(mount) = id.mount else {
         bail!("statx gives no mount id: Linux 5.8 is needed")
     };
     let chain = mount_and_ancestors(mount)?;
-    Ok(binds.iter().find(|b| chain.contains(&b.mount)))
+    Ok(binds.iter().filter(|b| chain.contains(&b.mount)).collect())
+}
+
+/// Whether `fd` lies in one of `binds`.
+pub(crate) fn in_a_bind(fd: &OwnedFd, binds: &[HostBind]) -> Result<bool> {
+    Ok(!binds_holding(fd, binds)?.is_empty())
+}
+
+/// A bind of `binds` that `fd`, which `named` resolved to, lies in while
+/// `named` is not under its destination: a symlink of the image led there.
+fn bind_not_named<'b>(fd: &OwnedFd, named: &Path, binds: &'b [HostBind]) -> Result<Option<&'b HostBind>> {
+    let held = binds_holding(fd, binds)?;
+    Ok(held.into_iter().find(|b| !lexically_under(named, &b.destination)))
 }
 
 /// Refuses `fd`, which `named` resolved to, when it lies in a bind of a
@@ -262,13 +257,13 @@ pub(crate) fn bind_holding<'b>(fd: &OwnedFd, binds: &'b [HostBind]) -> Result<Op
 /// stays in the host's directory (review 58c F2: an image's /dev -> /data,
 /// with a volume at /data, had the device nodes made in the volume).
 pub(crate) fn refuse_host_bind_unless_named(fd: &OwnedFd, named: &Path, binds: &[HostBind]) -> Result<()> {
-    match bind_holding(fd, binds)? {
-        Some(b) if !lexically_under(named, &b.destination) => bail!(
+    match bind_not_named(fd, named, binds)? {
+        Some(b) => bail!(
             "resolves into mounts[{}] {}, a bind of a host path, where it would stay on the host (a symlink in the image?)",
             b.index,
             b.destination.display()
         ),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
