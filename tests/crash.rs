@@ -796,3 +796,90 @@ fn killed_right_after_the_clone_leaves_no_init() {
         }
     }
 }
+
+/// `exec --pid-file` killed at any instant (after random delays, and at each
+/// of its writes, renames and sends): its program runs only where the pid
+/// file names it, so that a caller told of the failure never has a process
+/// running that no pid file shows (review 58 I4).
+#[test]
+fn exec_with_a_pid_file_killed_at_any_instant_runs_its_program_only_where_the_file_names_it() {
+    let b = bundle("crash-exec-pid-file");
+    let id = "exec-pid-file";
+    assert_ok(&b.create(id));
+    assert_ok(&b.husk(&["start", id]));
+    let init = b.state(id)["pid"].as_i64().unwrap() as i32;
+    let pid_file = b.dir.join("exec.pid");
+    let trace = b.dir.join("trace");
+    let args: Vec<String> = ["exec", "--detach", "--pid-file"]
+        .into_iter()
+        .map(String::from)
+        .chain([pid_file.display().to_string(), id.into()])
+        .chain(["sleep", "1001"].map(String::from))
+        .collect();
+
+    let began = Instant::now();
+    run_and_kill(&b, &args, Death::Traced, &trace);
+    let took = began.elapsed();
+    let (execed, recorded) = exec_processes_and_pid_file(&b, id, init, &pid_file);
+    assert_eq!(execed.len(), 1, "reference run: {}", Bundle::describe(&execed));
+    assert_eq!(recorded, Some(execed[0]), "reference run");
+    end_exec_processes(&execed, &pid_file);
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut rng = Rng(0x5eed_0010);
+    let limit = took.as_micros() as u64 * 3 / 2 + 1000;
+    let mut deaths: Vec<Death> = (0..40)
+        .map(|_| Death::After(Duration::from_micros(rng.below(limit))))
+        .collect();
+    for syscall in ["write", "renameat", "openat"] {
+        let count = text.lines().filter(|l| l.starts_with(&format!("{syscall}("))).count() as u64;
+        deaths.extend((1..=count).map(|n| Death::At(syscall, n)));
+    }
+    for death in deaths {
+        run_and_kill(&b, &args, death, &trace);
+        let (execed, recorded) = exec_processes_and_pid_file(&b, id, init, &pid_file);
+        assert!(execed.len() <= 1, "{death:?}: {}", Bundle::describe(&execed));
+        if let [pid] = execed[..] {
+            assert_eq!(
+                recorded,
+                Some(pid),
+                "{death:?}: the program runs, the pid file says otherwise"
+            );
+        }
+        end_exec_processes(&execed, &pid_file);
+    }
+    assert_ok(&b.husk(&["delete", "--force", id]));
+    b.assert_gone(id);
+}
+
+/// The container's processes but its init, once each runs its program (an
+/// exec process whose husk died may still be on its way to execve or out),
+/// and the pid in `pid_file`, if any.
+fn exec_processes_and_pid_file(b: &Bundle, id: &str, init: i32, pid_file: &std::path::Path) -> (Vec<i32>, Option<i32>) {
+    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup(id));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let execed = loop {
+        let text = std::fs::read_to_string(&procs).unwrap();
+        let pids: Vec<i32> = text
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .filter(|&p| p != init)
+            .collect();
+        let settled = pids.iter().all(|&p| command_of(p as i64) == "sleep");
+        if settled || Instant::now() >= deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let recorded = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    (execed, recorded)
+}
+
+fn end_exec_processes(pids: &[i32], pid_file: &std::path::Path) {
+    for &pid in pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_file(pid_file);
+}

@@ -104,16 +104,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
             crate::log::step("joiner placed in the container's cgroups");
         }
         let listener = planned.filter.as_ref().and_then(|f| f.listener.as_ref());
-        let pid = await_exec_process(a, &joiner, (listener, saved), endings, setup_bound)?;
-        if let Some(p) = &a.pid_file {
-            if let Err(e) = write_pid_file(p, pid) {
-                // A caller told of a failure must not find the process running
-                // (as runc): it would never be waited for, nor killed.
-                end_exec_process(pid);
-                return Err(e);
-            }
-        }
-        Ok(pid)
+        await_exec_process(a, &joiner, (listener, saved), endings, setup_bound)
     })();
     if let Some(held) = &held {
         held.outcome(&started);
@@ -249,6 +240,7 @@ fn clone_joiner(
             preserve_fds: a.preserve_fds,
             placement,
             parent: husk_pid,
+            await_pid_file: a.pid_file.is_some(),
         });
     }
     drop(placement);
@@ -333,13 +325,16 @@ fn await_exec_process(
     };
     let pid = spawned_pid(said, joiner.pid)?;
     crate::log::step("exec process cloned");
+    if let Some(p) = &a.pid_file {
+        record_pid(p, pid, to_child)?;
+    }
     // Success is the exec closing the child's end; an error is its own.
-    loop {
+    let execed = (|| loop {
         readable(&[pid])?;
         match to_child.wait_exec() {
             Ok(ExecOutcome::Logged) => {}
             Ok(ExecOutcome::Execed) => match died_before_execve(pid) {
-                None => break,
+                None => return Ok(()),
                 Some(e) => return Err(e),
             },
             Ok(ExecOutcome::Failed(e)) => {
@@ -349,9 +344,28 @@ fn await_exec_process(
             Err(e) if timed_out(&e) => return Err(stalled(&[pid])),
             Err(e) => return Err(e).context(|| "read from exec process".into()),
         }
+    })();
+    if execed.is_err() {
+        container::create::remove_pid_file(a.pid_file.as_deref(), pid);
     }
+    execed?;
     crate::log::step("program exec'd");
     Ok(pid)
+}
+
+/// Writes the `--pid-file`, then lets the exec process, which waits for
+/// this, run its program. A caller told of a failure must not find the
+/// process running (as runc): it would never be waited for, nor killed.
+fn record_pid(p: &std::path::Path, pid: libc::pid_t, to_child: &ExecParent) -> Result<()> {
+    let recorded = write_pid_file(p, pid).and_then(|()| {
+        to_child
+            .send_pid_recorded()
+            .context(|| "signal exec process".into())
+            .inspect_err(|_| container::create::remove_pid_file(Some(p), pid))
+    });
+    recorded.inspect_err(|_| end_exec_process(pid))?;
+    crate::log::step("pid file written");
+    Ok(())
 }
 
 /// Kills and reaps (bounded: a process frozen by the v1 freezer dies only

@@ -79,9 +79,16 @@
 //!                                    [close it]
 //!                                    [confine: labels, capabilities,
 //!                                     ids, seccomp]
-//!                                    clone (CLONE_PARENT) ----------> [terminal,
-//!     recv_spawned: Pid <----------- send_pid (plain write)            late seccomp]
-//!     [reap the joiner]              exits                             execve
+//!                                    clone (CLONE_PARENT) ----------> [born confined]
+//!     recv_spawned: Pid <----------- send_pid (plain write)
+//!     [reap the joiner]              exits
+//!   with --pid-file:
+//!     [write the pid file]
+//!     send_pid_recorded ---------------------------------------------> wait_pid_recorded
+//!                                                                      (plain read; exits
+//!                                                                      at an end of file)
+//!                                                                      [terminal]
+//!                                                                      execve
 //!     wait_exec: Failed <--------------------------------------------- send_error (plain write)
 //!            or Execed: the end of file, as execve closes the socket (close-on-exec)
 //! ```
@@ -125,10 +132,11 @@ enum Tag {
     NetReady = b'N',
     NetMoved = b'M',
     HooksRun = b'O',
+    PidRecorded = b'W',
 }
 
 impl Tag {
-    const ALL: [Tag; 14] = [
+    const ALL: [Tag; 15] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -143,6 +151,7 @@ impl Tag {
         Tag::NetReady,
         Tag::NetMoved,
         Tag::HooksRun,
+        Tag::PidRecorded,
     ];
 
     fn of(byte: u8) -> Option<Tag> {
@@ -165,6 +174,7 @@ impl Tag {
             Tag::NetReady => "network namespace ready",
             Tag::NetMoved => "network devices moved",
             Tag::HooksRun => "createContainer hooks run",
+            Tag::PidRecorded => "pid file written",
         }
     }
 }
@@ -740,6 +750,11 @@ impl ExecParent {
         })
     }
 
+    /// The `--pid-file` names the exec process: it may run its program.
+    pub fn send_pid_recorded(&self) -> io::Result<()> {
+        send(&self.sock, Tag::PidRecorded, b"")
+    }
+
     /// Until the exec process has run its program, or failed to.
     pub fn wait_exec(&self) -> io::Result<ExecOutcome> {
         match recv_one(&self.sock)? {
@@ -788,6 +803,12 @@ impl ExecChild {
     /// The exec process's pid, from the joiner. A plain write: the joiner is confined.
     pub fn send_pid(&self, pid: libc::pid_t) -> io::Result<()> {
         send_plain(&self.sock, Tag::Pid, pid.to_string().as_bytes())
+    }
+
+    /// In the exec process, until husk has written the `--pid-file`; an end
+    /// of file (husk died) is an error. A plain read: it is confined.
+    pub fn wait_pid_recorded(&self) -> io::Result<()> {
+        expect(recv_plain(&self.sock), Tag::PidRecorded).map(drop)
     }
 
     /// The error that stops the joiner or the exec process. A plain write:
