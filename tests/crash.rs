@@ -798,9 +798,10 @@ fn killed_right_after_the_clone_leaves_no_init() {
 }
 
 /// `exec --pid-file` killed at any instant (after random delays, and at each
-/// of its writes, renames and sends): its program runs only where the pid
-/// file names it, so that a caller told of the failure never has a process
-/// running that no pid file shows (review 58 I4).
+/// of its writes, renames, opens and links): its program runs only where the
+/// pid file names it, so that a caller told of the failure never has a
+/// process running that no pid file shows (review 58 I4), and no temporary
+/// file is left beside it.
 #[test]
 fn exec_with_a_pid_file_killed_at_any_instant_runs_its_program_only_where_the_file_names_it() {
     let b = bundle("crash-exec-pid-file");
@@ -831,7 +832,7 @@ fn exec_with_a_pid_file_killed_at_any_instant_runs_its_program_only_where_the_fi
     let mut deaths: Vec<Death> = (0..40)
         .map(|_| Death::After(Duration::from_micros(rng.below(limit))))
         .collect();
-    for syscall in ["write", "renameat", "openat"] {
+    for syscall in ["write", "renameat", "openat", "linkat"] {
         let count = text.lines().filter(|l| l.starts_with(&format!("{syscall}("))).count() as u64;
         deaths.extend((1..=count).map(|n| Death::At(syscall, n)));
     }
@@ -846,6 +847,12 @@ fn exec_with_a_pid_file_killed_at_any_instant_runs_its_program_only_where_the_fi
                 "{death:?}: the program runs, the pid file says otherwise"
             );
         }
+        // The pid file is new each time: written unnamed, linked whole (review 59 F2).
+        let temporary = std::fs::read_dir(&b.dir)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(".husk-"));
+        assert!(temporary.is_none(), "{death:?}: left {temporary:?}");
         end_exec_processes(&execed, &pid_file);
     }
     assert_ok(&b.husk(&["delete", "--force", id]));

@@ -513,6 +513,82 @@ fn an_exec_whose_pid_file_cannot_be_written_leaves_no_process() {
     b.assert_gone("c");
 }
 
+/// A message forged into the exec process's end of the channel (a container
+/// with CAP_SYS_PTRACE and no user namespace can take that fd with
+/// pidfd_getfd; the test does it from the host) fails husk's read after
+/// the pid file is written: husk then removed the file but killed nothing,
+/// and the program ran where nothing named it (review 59 F1).
+#[test]
+fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
+    let b = running("exec-forged");
+    let init = b.state("c")["pid"].as_i64().unwrap() as i32;
+    let pid_file = b.dir.join("e.pid");
+    // strace holds husk 1 s at each send: before it lets the process run.
+    let delay = ["-qq", "-o", "/dev/null", "-e", "inject=sendto:delay_enter=1000000"];
+    let exec = [
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+        "sleep",
+        "779",
+    ];
+    // A file, not a pipe: the program, were it run, would hold it open.
+    let err_path = b.dir.join("exec.err");
+    let mut husk = b.husk_under_strace(&delay, &exec);
+    husk.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let mut husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
+    wait_for_file(&pid_file, Duration::from_secs(20));
+    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup("c"));
+    let waiting = std::fs::read_to_string(&procs).unwrap();
+    let waiting: Vec<i32> = waiting
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .filter(|&p| p != init)
+        .collect();
+    assert_eq!(waiting.len(), 1, "{}", Bundle::describe(&waiting));
+    forge_into_sockets_of(waiting[0], b"Z");
+    let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk exec");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(!status.success(), "exec succeeded");
+    assert!(err.contains("unknown message"), "{err}");
+    let left: Vec<String> = (b.processes().iter())
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    assert!(!left.iter().any(|c| c.contains("779")), "left running: {left:?}");
+    assert!(!pid_file.exists(), "the pid file of a failed exec is left");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+/// Writes `bytes` into each socket process `pid` holds, taken with pidfd_getfd.
+fn forge_into_sockets_of(pid: i32, bytes: &[u8]) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: plain syscalls; each fd returned is owned at once.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(pidfd >= 0, "pidfd_open {pid}: {}", std::io::Error::last_os_error());
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let mut forged = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        let is_socket = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
+        let Some(n) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: as above.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0) };
+        assert!(fd >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        nix::unistd::write(&fd, bytes).unwrap();
+        forged += 1;
+    }
+    assert_eq!(forged, 1, "process {pid} holds one socket, the channel");
+}
+
 /// A --pid-file that is there and is not a regular file (a fifo standing in
 /// for /dev/null here) was replaced by a file (review 46: `--pid-file
 /// /dev/null` cost the host its /dev/null; runc the same). create and exec

@@ -342,7 +342,13 @@ fn await_exec_process(
                 return Err(Error::new(e));
             }
             Err(e) if timed_out(&e) => return Err(stalled(&[pid])),
-            Err(e) => return Err(e).context(|| "read from exec process".into()),
+            Err(e) => {
+                // A message we never send (one the container wrote into the
+                // exec process's end, review 59 F1): the process, our
+                // unreaped child, must not run on unseen.
+                end_exec_process(pid);
+                return Err(e).context(|| "read from exec process".into());
+            }
         }
     })();
     if execed.is_err() {

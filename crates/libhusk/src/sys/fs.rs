@@ -171,6 +171,12 @@ pub fn read_line_file(path: impl AsRef<std::path::Path>) -> io::Result<String> {
 /// rootfs): the temporary name is random and made with O_EXCL, so a link
 /// planted there is never followed (root would write through it), and the
 /// rename replaces a link at `path` rather than following it.
+///
+/// The directory is also one that others read (a caller's): the file is
+/// written unnamed (O_TMPFILE) and linked in whole, at `path` itself when
+/// nothing is there, so that a husk killed while it writes leaves nothing
+/// behind (review 59 F2), and at worst a temporary name between its link
+/// and the rename. Where O_TMPFILE or the link fails, a named temporary file.
 pub fn write_atomic(path: &std::path::Path, data: &[u8], mode: u32) -> io::Result<()> {
     write_atomic_by(path, data, mode, Replace::Rename)
 }
@@ -204,9 +210,14 @@ fn write_atomic_by(path: &std::path::Path, data: &[u8], mode: u32, replace: Repl
         _ => std::path::Path::new("."),
     };
     let dir = crate::sys::openat(libc::AT_FDCWD, &cstring(parent.as_os_str().as_bytes())?, DIR_FLAGS, 0)?;
+    if let Replace::Rename = replace {
+        let name = cstring(name.as_bytes())?;
+        if let Some(linked) = unnamed_file(&dir, data, mode).and_then(|file| link_in(&file, &dir, &name)) {
+            return linked;
+        }
+    }
     for _ in 0..TEMPORARY_NAME_TRIES {
-        // Not derived from `name`: a name near NAME_MAX must still fit.
-        let tmp = cstring(format!(".husk-{:016x}", random_u64()?).as_bytes())?;
+        let tmp = temporary_name()?;
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
         let file = match crate::sys::openat(dir.as_raw_fd(), &tmp, flags, mode) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
@@ -224,6 +235,78 @@ fn write_atomic_by(path: &std::path::Path, data: &[u8], mode: u32, replace: Repl
 const DIR_FLAGS: i32 = libc::O_PATH | libc::O_DIRECTORY;
 /// Random names taken by someone else before husk gives up.
 const TEMPORARY_NAME_TRIES: usize = 8;
+
+/// Not derived from the file's name: a name near NAME_MAX must still fit.
+fn temporary_name() -> io::Result<std::ffi::CString> {
+    cstring(format!(".husk-{:016x}", random_u64()?).as_bytes())
+}
+
+/// A file in `dir` with no name yet, holding `data`; None where the
+/// filesystem cannot make one.
+fn unnamed_file(dir: &OwnedFd, data: &[u8], mode: u32) -> Option<OwnedFd> {
+    use std::io::Write;
+    let flags = libc::O_TMPFILE | libc::O_WRONLY;
+    let file = crate::sys::openat(dir.as_raw_fd(), c".", flags, mode).ok()?;
+    let mut writer = std::fs::File::from(file);
+    writer.write_all(data).ok()?;
+    Some(OwnedFd::from(writer))
+}
+
+/// Links the unnamed `file` at `name` in `dir`: directly when nothing is
+/// there, else under a temporary name renamed over what is. None when it
+/// cannot be linked at all (no /proc, say): the caller writes another way.
+fn link_in(file: &OwnedFd, dir: &OwnedFd, name: &CStr) -> Option<io::Result<()>> {
+    match link_unnamed(file, dir, name) {
+        Ok(()) => return Some(Ok(())),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+        Err(_) => return None,
+    }
+    for _ in 0..TEMPORARY_NAME_TRIES {
+        let tmp = match temporary_name() {
+            Ok(tmp) => tmp,
+            Err(e) => return Some(Err(e)),
+        };
+        match link_unnamed(file, dir, &tmp) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Some(Err(e)),
+            Ok(()) => {}
+        }
+        return Some(rename_over(dir, &tmp, name).inspect_err(|_| {
+            // SAFETY: both are valid for the call.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
+        }));
+    }
+    Some(Err(io::Error::from_raw_os_error(libc::EEXIST)))
+}
+
+/// linkat through /proc/self/fd, which needs no capability (AT_EMPTY_PATH
+/// needs CAP_DAC_READ_SEARCH); never replaces what is at `name`.
+fn link_unnamed(file: &OwnedFd, dir: &OwnedFd, name: &CStr) -> io::Result<()> {
+    let fd_path = cstring(format!("/proc/self/fd/{}", file.as_raw_fd()).as_bytes())?;
+    // SAFETY: both names are valid C strings, the fd a directory.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            fd_path.as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn rename_over(dir: &OwnedFd, tmp: &CStr, name: &CStr) -> io::Result<()> {
+    let d = dir.as_raw_fd();
+    // SAFETY: both names are valid C strings, the fd a directory.
+    if unsafe { libc::renameat(d, tmp.as_ptr(), d, name.as_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 fn fill_and_rename(
     file: OwnedFd,
@@ -251,12 +334,7 @@ fn fill_and_rename(
             return Err(e);
         }
     }
-    // SAFETY: both names are valid C strings, the fd a directory.
-    let r = unsafe { libc::renameat(d, tmp.as_ptr(), d, name.as_ptr()) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    rename_over(dir, tmp, name)
 }
 
 /// `remove_dir_all`, and where that fails, `remove_tree`: a container
@@ -422,6 +500,51 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&long).unwrap(), "7");
         let e = write_atomic(&dir.join("no-such-dir/pid"), b"1", 0o600).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The names made in the directory watched by `inotify`, since the last call.
+    fn names_made(inotify: &OwnedFd) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        let n = nix::unistd::read(inotify, &mut buf).unwrap_or(0);
+        let (mut names, mut at) = (Vec::new(), 0);
+        let header = std::mem::size_of::<libc::inotify_event>();
+        while at + header <= n {
+            let len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap()) as usize;
+            let name = &buf[at + header..at + header + len];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(len);
+            names.push(String::from_utf8_lossy(&name[..end]).into_owned());
+            at += header + len;
+        }
+        names
+    }
+
+    #[test]
+    fn write_atomic_to_a_new_name_makes_no_other_name() {
+        let dir = std::env::temp_dir().join(format!("husk-write-unnamed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: plain calls; the fd is owned at once.
+        let inotify = unsafe { OwnedFd::from_raw_fd(libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC)) };
+        let watched = cstring(dir.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid fd and C string.
+        let wd = unsafe {
+            libc::inotify_add_watch(
+                inotify.as_raw_fd(),
+                watched.as_ptr(),
+                libc::IN_CREATE | libc::IN_MOVED_TO,
+            )
+        };
+        assert!(wd >= 0);
+        write_atomic(&dir.join("pid"), b"1", 0o644).unwrap();
+        assert_eq!(
+            names_made(&inotify),
+            ["pid"],
+            "a husk killed while it wrote would leave a name"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("pid")).unwrap(), "1");
+        write_atomic(&dir.join("pid"), b"2", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("pid")).unwrap(), "2");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "a temporary file is left");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
