@@ -1,6 +1,6 @@
 //! Crash consistency: every lifecycle command killed at any instant (after a
-//! random delay, or by strace at its Nth mkdir, write, renameat, unlink, rmdir or
-//! openat) leaves either nothing or a container that `state` and `list` show
+//! random delay, or by strace at its Nth mkdir, write, renameat, linkat, unlink,
+//! rmdir or openat) leaves either nothing or a container that `state` and `list` show
 //! and that `delete -f` removes completely; no command hangs after a kill.
 //! A killed pause, resume or update leaves a container that still pauses,
 //! resumes and takes new limits.
@@ -14,7 +14,9 @@ use common::*;
 use serde_json::Value;
 
 /// The syscalls at whose Nth call strace kills the command.
-const SYSCALLS: [&str; 7] = ["mkdir", "rmdir", "write", "renameat", "unlink", "unlinkat", "openat"];
+const SYSCALLS: [&str; 8] = [
+    "mkdir", "rmdir", "write", "renameat", "linkat", "unlink", "unlinkat", "openat",
+];
 /// Kills after a random delay, per command.
 const DELAY_KILLS: usize = 30;
 /// About this many strace kills per command: every call of a rare syscall, and
@@ -470,15 +472,15 @@ fn nth_call_of_create(b: &Bundle, syscall: &str, needle: &str) -> u64 {
 }
 
 /// The window of the issue: the init is set up, `create` dies before it saved
-/// the state (at the rename of config.json, right after Ready). The init must
-/// not outlive it unreachable.
+/// the state (at the link of config.json, written whole, right after Ready).
+/// The init must not outlive it unreachable.
 #[test]
 fn create_killed_before_saving_state_leaves_no_init() {
     let b = bundle("crash-create-window");
-    let n = nth_call_of_create(&b, "renameat", "\"config.json\"");
+    let n = nth_call_of_create(&b, "linkat", "\"config.json\"");
     let args = arguments(&b, Cmd::Create, "c", 0);
-    run_and_kill(&b, &args, Death::At("renameat", n), &b.dir.join("trace"));
-    check_and_clean(&b, Cmd::Create, "c", "create killed at the rename of config.json");
+    run_and_kill(&b, &args, Death::At("linkat", n), &b.dir.join("trace"));
+    check_and_clean(&b, Cmd::Create, "c", "create killed at the link of config.json");
 }
 
 /// `start` killed after the exec, before it removed exec.fifo: the container
