@@ -563,6 +563,58 @@ fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
     b.assert_gone("c");
 }
 
+/// The same forged message ahead of the joiner's word (the pid of the exec
+/// process, which it cloned just before): husk failed and killed nothing,
+/// and the program ran untracked (review 59b F1). strace -f slows every
+/// write of husk's processes so that the message lands first.
+#[test]
+fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
+    let b = running("exec-forged-early");
+    let init = b.state("c")["pid"].as_i64().unwrap() as i32;
+    let err_path = b.dir.join("exec.err");
+    let delay = ["-f", "-qq", "-o", "/dev/null", "-e", "inject=write:delay_enter=300000"];
+    let mut husk = b.husk_under_strace(&delay, &["exec", "-d", "c", "sleep", "780"]);
+    husk.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let mut husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
+    // The joiner and the process it cloned, both in the container's cgroup.
+    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup("c"));
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let joined = loop {
+        let text = std::fs::read_to_string(&procs).unwrap();
+        let joined: Vec<i32> = text
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .filter(|&p| p != init)
+            .collect();
+        if joined.len() >= 2 || Instant::now() > deadline {
+            break joined;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert_eq!(joined.len(), 2, "{}", Bundle::describe(&joined));
+    forge_into_sockets_of(joined[0], b"Z");
+    // strace ends once every process it traces has: the program too. Well
+    // within the 30 s of the container's init, whose end would end it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while husk.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<String> = (b.processes().iter())
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    let _ = husk.kill();
+    let _ = husk.wait();
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        !left.iter().any(|c| c.contains("780")),
+        "left running: {left:?} ({err})"
+    );
+    assert!(err.contains("unknown message"), "{err}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 /// Writes `bytes` into each socket process `pid` holds, taken with pidfd_getfd.
 fn forge_into_sockets_of(pid: i32, bytes: &[u8]) {
     use std::os::fd::{FromRawFd, OwnedFd};

@@ -635,6 +635,17 @@ const JOINER_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The pid of the exec process, which the joiner reports before it exits.
 fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result<libc::pid_t> {
+    let spawned = joiners_word(said, joiner);
+    if spawned.is_err() {
+        // The joiner may have cloned the exec process before its word went
+        // astray (a message forged into the channel ahead of it, review 59b
+        // F1): that process is our child, and must not run unseen.
+        end_children(&[]);
+    }
+    spawned
+}
+
+fn joiners_word(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result<libc::pid_t> {
     let msg = said.context(|| "read from exec process".into());
     let status = container::wait::wait(joiner, JOINER_EXIT);
     match msg? {

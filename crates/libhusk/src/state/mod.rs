@@ -513,6 +513,7 @@ impl Store {
         validate_id(id)?;
         self.make_root()?;
         let dir = self.dir(id);
+        let _making = hold_root_while_making(&self.root);
         // The owner's alone: the exec fifo inside must be writable by the
         // init (see create), which reopens it through its own fd and needs no
         // way through this directory (nor does it bind the NOTIFY_SOCKET
@@ -694,7 +695,7 @@ impl Locked {
 /// recorded the processes criu restored, which outlive a killed restore:
 /// then they tell.
 pub fn status_of(dir: &Path, saved: &Saved) -> Status {
-    if saved.provisional && is_locked(dir) {
+    if saved.provisional && (is_locked(dir) || being_made(dir)) {
         return Status::Creating;
     }
     if saved.provisional && !saved.restored {
@@ -728,6 +729,55 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
         Status::Created
     } else {
         Status::Running
+    }
+}
+
+/// A shared lock on the state root, which `create` holds from the mkdir of
+/// a container's directory until it holds that directory's own lock: in
+/// between, the directory is neither locked nor recorded, as one a killed
+/// `create` left would be, and `state` called it `stopped` (review 59).
+/// Never waited for long: a `status_of` holds the root only for an instant,
+/// and past the bound the create goes on without it (only that answer can
+/// be wrong then).
+fn hold_root_while_making(root: &Path) -> Option<File> {
+    let f = open_dir(root)?;
+    let deadline = std::time::Instant::now() + ROOT_HOLD_WAIT;
+    poll_flock(&f, libc::LOCK_SH, deadline).then_some(f)
+}
+
+/// Whether a `create` is between the mkdir of `dir` and its lock: it holds
+/// the root shared then (`hold_root_while_making`), so once we hold the root
+/// alone, the directory's lock tells. Bounded: a create stopped in between
+/// is taken for one that goes on.
+fn being_made(dir: &Path) -> bool {
+    let Some(root) = dir.parent().and_then(open_dir) else {
+        return false;
+    };
+    let deadline = std::time::Instant::now() + ROOT_HOLD_WAIT;
+    !poll_flock(&root, libc::LOCK_EX, deadline) || is_locked(dir)
+}
+
+/// How long either side waits for the other's hold of the root.
+const ROOT_HOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn open_dir(path: &Path) -> Option<File> {
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .ok()
+}
+
+/// Takes flock `operation` on `f`, trying until `deadline`.
+fn poll_flock(f: &File, operation: libc::c_int, deadline: std::time::Instant) -> bool {
+    loop {
+        match sys::cgroupfs::flock(f, operation | libc::LOCK_NB) {
+            Ok(()) => return true,
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            Err(_) => return false,
+        }
     }
 }
 
@@ -841,6 +891,29 @@ mod tests {
         assert_eq!(status_of(&dir.join("nonexistent"), &saved(me, start)), Status::Running);
         assert_eq!(status_of(&dir, &saved(me, start + 1)), Status::Stopped);
         assert_eq!(status_of(&dir, &saved(0, 0)), Status::Stopped);
+    }
+
+    #[test]
+    fn a_directory_made_but_not_yet_locked_is_creating() {
+        let root = std::env::temp_dir().join(format!("husk-state-making-{}", std::process::id()));
+        let dir = root.join("c");
+        std::fs::create_dir_all(&root).unwrap();
+        // `create` between its mkdir and its lock.
+        let making = hold_root_while_making(&root).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        let blank = load_any(&dir, "c").unwrap();
+        let asked = {
+            let (dir, blank) = (dir.clone(), blank.clone());
+            std::thread::spawn(move || status_of(&dir, &blank))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let lock = lock_dir(&dir).unwrap();
+        drop(making);
+        assert_eq!(asked.join().unwrap(), Status::Creating);
+        // A create killed there leaves a directory no one makes any longer.
+        drop(lock);
+        assert_eq!(status_of(&dir, &blank), Status::Stopped);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
