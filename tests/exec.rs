@@ -615,6 +615,29 @@ fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
     b.assert_gone("c");
 }
 
+/// A caller that becomes husk (a shell's `job & exec husk exec ...`) has
+/// children husk did not make: an exec that failed (a command not found)
+/// killed them all, as it ended what its joiner might have cloned (review
+/// 59c F1). Only children in the container's pid namespace are ended now.
+#[test]
+fn a_failed_exec_leaves_the_callers_own_children_alone() {
+    let b = running("exec-callers-children");
+    let job_pid = b.dir.join("job.pid");
+    let script = format!(
+        "sleep 7761 </dev/null >/dev/null 2>&1 & echo $! > {}; exec {HUSK} --root {} exec c no-such-command",
+        job_pid.display(),
+        b.root.display()
+    );
+    let o = run_with_timeout(std::process::Command::new("sh").args(["-c", &script]), COMMAND_TIMEOUT);
+    assert!(!o.status.success(), "exec of a missing command succeeded");
+    let job: i32 = std::fs::read_to_string(&job_pid).unwrap().trim().parse().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{job}/stat")).unwrap_or_default();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(job), nix::sys::signal::Signal::SIGKILL);
+    assert!(stat.contains("(sleep) S"), "the caller's job was ended: {stat:?}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 /// Writes `bytes` into each socket process `pid` holds, taken with pidfd_getfd.
 fn forge_into_sockets_of(pid: i32, bytes: &[u8]) {
     use std::os::fd::{FromRawFd, OwnedFd};

@@ -375,10 +375,19 @@ fn record_pid(p: &std::path::Path, pid: libc::pid_t, to_child: &ExecParent) -> R
 }
 
 /// Kills and reaps (bounded: a process frozen by the v1 freezer dies only
-/// once thawed) every child of husk's, the joiner and whatever it cloned,
-/// which it may not have said yet.
+/// once thawed) the `known` children, the joiner or the exec process, and
+/// any other child of husk's in a pid namespace below husk's: an exec
+/// process the joiner cloned into the container's and has not named yet.
+/// Never a child the caller had before it became husk (a shell's
+/// `job & exec husk exec ...`, review 59c F1). A container without a pid
+/// namespace of its own has such an unnamed process left to run.
 fn end_children(known: &[libc::pid_t]) {
-    let mut children = sys::process::own_children();
+    let ours = sys::process::pid_namespace_depth(0).unwrap_or(1);
+    let below_ours = |p: libc::pid_t| sys::process::pid_namespace_depth(p).is_some_and(|d| d > ours);
+    let mut children: Vec<libc::pid_t> = sys::process::own_children()
+        .into_iter()
+        .filter(|&p| known.contains(&p) || below_ours(p))
+        .collect();
     let unlisted: Vec<libc::pid_t> = known.iter().copied().filter(|p| !children.contains(p)).collect();
     children.extend(unlisted);
     for &pid in &children {

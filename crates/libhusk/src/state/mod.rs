@@ -732,41 +732,62 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
     }
 }
 
-/// A shared lock on the state root, which `create` holds from the mkdir of
-/// a container's directory until it holds that directory's own lock: in
-/// between, the directory is neither locked nor recorded, as one a killed
-/// `create` left would be, and `state` called it `stopped` (review 59).
-/// Never waited for long: a `status_of` holds the root only for an instant,
-/// and past the bound the create goes on without it (only that answer can
-/// be wrong then).
+/// A shared lock on the state root's `MAKING_LOCK`, which `create` holds
+/// from the mkdir of a container's directory until it holds that
+/// directory's own lock: in between, the directory is neither locked nor
+/// recorded, as one a killed `create` left would be, and `state` called it
+/// `stopped` (review 59). Never waited for long: a `status_of` holds it
+/// alone only for an instant, and past the bound the create goes on
+/// without it (only that answer can be wrong then).
 fn hold_root_while_making(root: &Path) -> Option<File> {
-    let f = open_dir(root)?;
-    let deadline = std::time::Instant::now() + ROOT_HOLD_WAIT;
-    poll_flock(&f, libc::LOCK_SH, deadline).then_some(f)
+    let f = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(root.join(MAKING_LOCK))
+        .ok()?;
+    poll_flock(&f, libc::LOCK_SH, std::time::Instant::now() + ROOT_HOLD_WAIT).then_some(f)
 }
 
 /// Whether a `create` is between the mkdir of `dir` and its lock: it holds
-/// the root shared then (`hold_root_while_making`), so once we hold the root
+/// `MAKING_LOCK` shared then (`hold_root_while_making`), so once we hold it
 /// alone, the directory's lock tells. Bounded: a create stopped in between
-/// is taken for one that goes on.
+/// is taken for one that goes on, and once a wait has run out, no later one
+/// in this process waits (a `list` of many directories, review 59c F3).
 fn being_made(dir: &Path) -> bool {
-    let Some(root) = dir.parent().and_then(open_dir) else {
-        return false;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GAVE_UP: AtomicBool = AtomicBool::new(false);
+    let lock = dir.parent().and_then(|root| {
+        File::options()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(root.join(MAKING_LOCK))
+            .ok()
+    });
+    // No such file: no create has ever been in that window here.
+    let Some(lock) = lock else { return false };
+    let wait = if GAVE_UP.load(Ordering::Relaxed) {
+        std::time::Duration::ZERO
+    } else {
+        ROOT_HOLD_WAIT
     };
-    let deadline = std::time::Instant::now() + ROOT_HOLD_WAIT;
-    !poll_flock(&root, libc::LOCK_EX, deadline) || is_locked(dir)
+    if !poll_flock(&lock, libc::LOCK_EX, std::time::Instant::now() + wait) {
+        GAVE_UP.store(true, Ordering::Relaxed);
+        return true;
+    }
+    is_locked(dir)
 }
 
-/// How long either side waits for the other's hold of the root.
-const ROOT_HOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// The file of the state root whose lock tells a directory being made
+/// (`being_made`): not a container id ('#'), and the owner's alone, so that
+/// another user who can read the root cannot hold it (review 59c F2).
+const MAKING_LOCK: &str = "#making";
 
-fn open_dir(path: &Path) -> Option<File> {
-    File::options()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(path)
-        .ok()
-}
+/// How long either side waits for the other's hold of `MAKING_LOCK`: the
+/// window it covers is a mkdir and an open.
+const ROOT_HOLD_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Takes flock `operation` on `f`, trying until `deadline`.
 fn poll_flock(f: &File, operation: libc::c_int, deadline: std::time::Instant) -> bool {
@@ -936,7 +957,7 @@ mod tests {
         assert!(!dir.join(CREATING_FILE).exists());
         locked.remove().unwrap();
         assert!(store.load_any("c").is_err());
-        std::fs::remove_dir(store.root()).unwrap();
+        std::fs::remove_dir_all(store.root()).unwrap();
     }
 
     /// The notify directory a container could write goes first: while it

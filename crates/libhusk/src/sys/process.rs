@@ -264,6 +264,19 @@ pub fn own_children() -> Vec<libc::pid_t> {
         .collect()
 }
 
+/// How deep process `pid` (0: husk) is in nested pid namespaces: the
+/// number of its pids (`NSpid` in /proc/PID/status, readable even for a
+/// non-dumpable process of another user namespace); None when it is gone.
+pub fn pid_namespace_depth(pid: libc::pid_t) -> Option<usize> {
+    let path = match pid {
+        0 => "/proc/self/status".to_string(),
+        pid => format!("/proc/{pid}/status"),
+    };
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    Some(line.split_ascii_whitespace().count())
+}
+
 /// Every process of husk's pid namespace, as /proc lists them.
 pub fn all_pids() -> io::Result<Vec<libc::pid_t>> {
     Ok(std::fs::read_dir("/proc")?
