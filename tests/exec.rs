@@ -618,7 +618,10 @@ fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
 /// A caller that becomes husk (a shell's `job & exec husk exec ...`) has
 /// children husk did not make: an exec that failed (a command not found)
 /// killed them all, as it ended what its joiner might have cloned (review
-/// 59c F1). Only children in the container's pid namespace are ended now.
+/// 59c F1), and then those in a pid namespace below husk's (a caller that
+/// unshared one without forking, 59d F1: the joiner cannot enter the
+/// container's pid namespace from there). Only children in the container's
+/// cgroup and a pid namespace below husk's are ended now.
 #[test]
 fn a_failed_exec_leaves_the_callers_own_children_alone() {
     let b = running("exec-callers-children");
@@ -628,12 +631,19 @@ fn a_failed_exec_leaves_the_callers_own_children_alone() {
         job_pid.display(),
         b.root.display()
     );
-    let o = run_with_timeout(std::process::Command::new("sh").args(["-c", &script]), COMMAND_TIMEOUT);
-    assert!(!o.status.success(), "exec of a missing command succeeded");
-    let job: i32 = std::fs::read_to_string(&job_pid).unwrap().trim().parse().unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{job}/stat")).unwrap_or_default();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(job), nix::sys::signal::Signal::SIGKILL);
-    assert!(stat.contains("(sleep) S"), "the caller's job was ended: {stat:?}");
+    for wrapper in [&["sh"][..], &["unshare", "-p", "sh"]] {
+        let mut caller = std::process::Command::new(wrapper[0]);
+        caller.args(&wrapper[1..]).args(["-c", &script]);
+        let o = run_with_timeout(&mut caller, COMMAND_TIMEOUT);
+        assert!(!o.status.success(), "{wrapper:?}: exec of a missing command succeeded");
+        let job: i32 = std::fs::read_to_string(&job_pid).unwrap().trim().parse().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{job}/stat")).unwrap_or_default();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(job), nix::sys::signal::Signal::SIGKILL);
+        assert!(
+            stat.contains("(sleep) S"),
+            "{wrapper:?}: the caller's job was ended: {stat:?}"
+        );
+    }
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }

@@ -285,14 +285,14 @@ fn await_exec_process(
         .bound_receives(bound)
         .context(|| "bound the wait for the exec process".into())?;
     let stalled = |pids: &[libc::pid_t]| {
-        end_children(pids);
+        end_children(pids, saved.pid);
         container::wait::stalled("exec process", bound.unwrap_or_default())
     };
     let timed_out = |e: &std::io::Error| bound.is_some() && e.kind() == std::io::ErrorKind::WouldBlock;
     let readable = |pids: &[libc::pid_t]| {
         let Some(endings) = endings else { return Ok(()) };
         match endings.until_readable(to_child.as_fd(), bound.map(|b| std::time::Instant::now() + b)) {
-            Err(sig) => Err(end_unstarted(&a.id, pids, endings, sig)),
+            Err(sig) => Err(end_unstarted((&a.id, saved.pid), pids, endings, sig)),
             Ok(false) => Err(stalled(pids)),
             Ok(true) => Ok(()),
         }
@@ -304,7 +304,7 @@ fn await_exec_process(
             Ok(FromJoiner::Logged) => {}
             Ok(FromJoiner::SeccompFd(fd)) => {
                 let Some(listener) = listener else {
-                    end_children(&[joiner.pid]);
+                    end_children(&[joiner.pid], saved.pid);
                     bail!(
                         "exec: a seccomp fd from the process that joins the container's namespaces, with no listener"
                     );
@@ -316,14 +316,14 @@ fn await_exec_process(
                         .send_seccomp_fd_taken()
                         .context(|| "signal exec process".into())
                 });
-                handed.inspect_err(|_| end_children(&[joiner.pid]))?;
+                handed.inspect_err(|_| end_children(&[joiner.pid], saved.pid))?;
                 crate::log::step("seccomp notify fd handed to the listener");
             }
             Err(e) if timed_out(&e) => return Err(stalled(&[joiner.pid])),
             said => break said,
         }
     };
-    let pid = spawned_pid(said, joiner.pid)?;
+    let pid = spawned_pid(said, joiner.pid, saved.pid)?;
     crate::log::step("exec process cloned");
     if let Some(p) = &a.pid_file {
         record_pid(p, pid, to_child)?;
@@ -376,17 +376,23 @@ fn record_pid(p: &std::path::Path, pid: libc::pid_t, to_child: &ExecParent) -> R
 
 /// Kills and reaps (bounded: a process frozen by the v1 freezer dies only
 /// once thawed) the `known` children, the joiner or the exec process, and
-/// any other child of husk's in a pid namespace below husk's: an exec
-/// process the joiner cloned into the container's and has not named yet.
-/// Never a child the caller had before it became husk (a shell's
-/// `job & exec husk exec ...`, review 59c F1). A container without a pid
-/// namespace of its own has such an unnamed process left to run.
-fn end_children(known: &[libc::pid_t]) {
+/// any other child of husk's that the joiner cloned and has not named yet:
+/// one in a pid namespace below husk's and in the cgroup of the container's
+/// init `init`. Never a child the caller had before it became husk (a
+/// shell's `job & exec husk exec ...`, review 59c F1, even one in a pid
+/// namespace of its own, 59d F1). A container without a pid namespace has
+/// such an unnamed process left to run.
+fn end_children(known: &[libc::pid_t], init: libc::pid_t) {
     let ours = sys::process::pid_namespace_depth(0).unwrap_or(1);
-    let below_ours = |p: libc::pid_t| sys::process::pid_namespace_depth(p).is_some_and(|d| d > ours);
+    let containers = sys::process::cgroups_of(init);
+    let cloned_for_it = |p: libc::pid_t| {
+        sys::process::pid_namespace_depth(p).is_some_and(|d| d > ours)
+            && containers.is_some()
+            && sys::process::cgroups_of(p) == containers
+    };
     let mut children: Vec<libc::pid_t> = sys::process::own_children()
         .into_iter()
-        .filter(|&p| known.contains(&p) || below_ours(p))
+        .filter(|&p| known.contains(&p) || cloned_for_it(p))
         .collect();
     let unlisted: Vec<libc::pid_t> = known.iter().copied().filter(|p| !children.contains(p)).collect();
     children.extend(unlisted);
@@ -400,8 +406,13 @@ fn end_children(known: &[libc::pid_t]) {
 
 /// The error of an exec that `sig` ended before its process started, its
 /// processes ended.
-fn end_unstarted(id: &str, known: &[libc::pid_t], endings: Endings, sig: nix::sys::signal::Signal) -> Error {
-    end_children(known);
+fn end_unstarted(
+    (id, init): (&str, libc::pid_t),
+    known: &[libc::pid_t],
+    endings: Endings,
+    sig: nix::sys::signal::Signal,
+) -> Error {
+    end_children(known, init);
     endings.error(&format!("exec in container \"{id}\""), "the process", sig)
 }
 
@@ -643,13 +654,13 @@ pub struct ExecOptions {
 const JOINER_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The pid of the exec process, which the joiner reports before it exits.
-fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result<libc::pid_t> {
+fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t, init: libc::pid_t) -> Result<libc::pid_t> {
     let spawned = joiners_word(said, joiner);
     if spawned.is_err() {
         // The joiner may have cloned the exec process before its word went
         // astray (a message forged into the channel ahead of it, review 59b
         // F1): that process is our child, and must not run unseen.
-        end_children(&[]);
+        end_children(&[], init);
     }
     spawned
 }

@@ -745,9 +745,10 @@ fn hold_root_while_making(root: &Path) -> Option<File> {
         .write(true)
         .create(true)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(root.join(MAKING_LOCK))
-        .ok()?;
+        .ok()
+        .filter(is_private_file)?;
     poll_flock(&f, libc::LOCK_SH, std::time::Instant::now() + ROOT_HOLD_WAIT).then_some(f)
 }
 
@@ -762,9 +763,10 @@ fn being_made(dir: &Path) -> bool {
     let lock = dir.parent().and_then(|root| {
         File::options()
             .read(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(root.join(MAKING_LOCK))
             .ok()
+            .filter(is_private_file)
     });
     // No such file: no create has ever been in that window here.
     let Some(lock) = lock else { return false };
@@ -778,6 +780,16 @@ fn being_made(dir: &Path) -> bool {
         return true;
     }
     is_locked(dir)
+}
+
+/// `MAKING_LOCK` as husk makes it: a regular file that only its owner can
+/// open. Anything else there (a fifo, whose open would block without
+/// O_NONBLOCK; a file others can read, and so lock) is not used (review
+/// 59d F2).
+fn is_private_file(f: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata()
+        .is_ok_and(|m| m.file_type().is_file() && m.mode() & 0o077 == 0)
 }
 
 /// The file of the state root whose lock tells a directory being made
@@ -934,6 +946,30 @@ mod tests {
         // A create killed there leaves a directory no one makes any longer.
         drop(lock);
         assert_eq!(status_of(&dir, &blank), Status::Stopped);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_making_lock_husk_did_not_make_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("husk-state-making-fifo-{}", std::process::id()));
+        let dir = root.join("c");
+        std::fs::create_dir_all(&dir).unwrap();
+        let lock = root.join(MAKING_LOCK);
+        nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let blank = load_any(&dir, "c").unwrap();
+        // A fifo there blocked status_of's open for ever (review 59d F2).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let asked = (dir.clone(), blank.clone());
+        std::thread::spawn(move || tx.send(status_of(&asked.0, &asked.1)));
+        let status = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(status, Ok(Status::Stopped));
+        assert!(hold_root_while_making(&root).is_none());
+        // Nor a file others could open, and lock.
+        std::fs::remove_file(&lock).unwrap();
+        std::fs::write(&lock, "").unwrap();
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(hold_root_while_making(&root).is_none());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

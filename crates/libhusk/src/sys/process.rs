@@ -277,6 +277,12 @@ pub fn pid_namespace_depth(pid: libc::pid_t) -> Option<usize> {
     Some(line.split_ascii_whitespace().count())
 }
 
+/// The cgroups of process `pid` as /proc/PID/cgroup lists them (readable
+/// for any process); None when it is gone.
+pub fn cgroups_of(pid: libc::pid_t) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()
+}
+
 /// Every process of husk's pid namespace, as /proc lists them.
 pub fn all_pids() -> io::Result<Vec<libc::pid_t>> {
     Ok(std::fs::read_dir("/proc")?
