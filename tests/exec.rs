@@ -500,15 +500,7 @@ fn an_exec_whose_pid_file_cannot_be_written_leaves_no_process() {
     ]);
     assert!(!o.status.success(), "exec succeeded without its pid file");
     assert!(stderr(&o).contains("no-such-dir/e.pid"), "{}", stderr(&o));
-    let cmdlines: Vec<String> = b
-        .processes()
-        .iter()
-        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
-        .collect();
-    assert!(
-        !cmdlines.iter().any(|c| c.contains("778")),
-        "left running: {cmdlines:?}"
-    );
+    assert_none_runs(&b, "778");
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
@@ -554,10 +546,7 @@ fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
     let err = std::fs::read_to_string(&err_path).unwrap();
     assert!(!status.success(), "exec succeeded");
     assert!(err.contains("unknown message"), "{err}");
-    let left: Vec<String> = (b.processes().iter())
-        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
-        .collect();
-    assert!(!left.iter().any(|c| c.contains("779")), "left running: {left:?}");
+    assert_none_runs(&b, "779");
     assert!(!pid_file.exists(), "the pid file of a failed exec is left");
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
@@ -600,9 +589,7 @@ fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
     while husk.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let left: Vec<String> = (b.processes().iter())
-        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
-        .collect();
+    let left = command_lines(&b);
     let _ = husk.kill();
     let _ = husk.wait();
     let err = std::fs::read_to_string(&err_path).unwrap();
@@ -646,6 +633,20 @@ fn a_failed_exec_leaves_the_callers_own_children_alone() {
     }
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
+}
+
+/// No live process of the bundle has `word` in its command line.
+#[track_caller]
+fn assert_none_runs(b: &Bundle, word: &str) {
+    let left = command_lines(b);
+    assert!(!left.iter().any(|c| c.contains(word)), "left running: {left:?}");
+}
+
+/// The command lines of the bundle's live processes.
+fn command_lines(b: &Bundle) -> Vec<String> {
+    (b.processes().iter())
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect()
 }
 
 /// Writes `bytes` into each socket process `pid` holds, taken with pidfd_getfd.
