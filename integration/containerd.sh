@@ -197,8 +197,8 @@ echo "$out" | grep -q '/no/such/program' && pass "error reaches ctr" || fail "er
 
 checkpoint
 
-# Nothing of a container's is left in containerd's runtime root (husk's lock
-# #making stays there: '#' is never in a container id).
-left=$(find "$work/state/io.containerd.runtime.v2.task/$ns" "$shim_root" -mindepth 1 ! -path "$shim_root/#making" 2>/dev/null)
+# Nothing of a container's is left in containerd's runtime root (husk's
+# staging directory #new stays there, empty: '#' is never in a container id).
+left=$(find "$work/state/io.containerd.runtime.v2.task/$ns" "$shim_root" -mindepth 1 ! -path "$shim_root/#new" 2>/dev/null)
 check "nothing left behind" "" "$left"
 summary

@@ -338,8 +338,9 @@ parallel_phase() {
 leak_counts() {
     local root=$1
     echo "shell-fds $(ls /proc/$cycles_shell/fd | wc -l)"
-    # But husk's lock #making there ('#': never a container's id).
-    echo "state-root-entries $(find "$root" -mindepth 1 ! -path "$root/#making" | wc -l)"
+    # But husk's staging directory #new itself ('#': never a container's
+    # id); what is in it counts.
+    echo "state-root-entries $(find "$root" -mindepth 1 ! -path "$root/#new" | wc -l)"
     # Real cgroups only: not crun's directories in the tmpfs beneath the
     # hidden cgroup2 mount (see cleanup).
     echo "cgroups $(find /sys/fs/cgroup/ -maxdepth 5 -path /sys/fs/cgroup/unified -prune -o -type d -name "$tag-y-*" -print | wc -l)"

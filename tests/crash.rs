@@ -14,8 +14,16 @@ use common::*;
 use serde_json::Value;
 
 /// The syscalls at whose Nth call strace kills the command.
-const SYSCALLS: [&str; 8] = [
-    "mkdir", "rmdir", "write", "renameat", "linkat", "unlink", "unlinkat", "openat",
+const SYSCALLS: [&str; 9] = [
+    "mkdir",
+    "rmdir",
+    "write",
+    "renameat",
+    "renameat2",
+    "linkat",
+    "unlink",
+    "unlinkat",
+    "openat",
 ];
 /// Kills after a random delay, per command.
 const DELAY_KILLS: usize = 30;
@@ -481,6 +489,37 @@ fn create_killed_before_saving_state_leaves_no_init() {
     let args = arguments(&b, Cmd::Create, "c", 0);
     run_and_kill(&b, &args, Death::At("linkat", n), &b.dir.join("trace"));
     check_and_clean(&b, Cmd::Create, "c", "create killed at the link of config.json");
+}
+
+/// `create` killed just before its directory takes the id (it is made and
+/// locked under a staging name first): the container never existed, and
+/// what it staged goes with a create that comes once it is no longer young.
+#[test]
+fn create_killed_before_its_directory_takes_the_id_leaves_what_a_later_create_sweeps() {
+    let b = bundle("crash-create-staged");
+    let n = nth_call_of_create(&b, "renameat2", "RENAME_NOREPLACE");
+    let args = arguments(&b, Cmd::Create, "c", 0);
+    run_and_kill(&b, &args, Death::At("renameat2", n), &b.dir.join("trace"));
+    let state = b.husk(&["state", "c"]);
+    assert!(stderr(&state).contains("does not exist"), "{}", stderr(&state));
+    let staging = b.root.join("#new");
+    let staged: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(&staged[0]).unwrap().set_modified(hour_ago).unwrap();
+    assert_ok(&b.create("c"));
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left staged: {left:?}");
+    assert_ok(&b.husk(&["delete", "--force", "c"]));
+    b.assert_gone("c");
 }
 
 /// `start` killed after the exec, before it removed exec.fifo: the container

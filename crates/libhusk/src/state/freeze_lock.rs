@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crate::error::{Context, Error, Result};
 
-const LOCK_FILE: &str = "freeze.lock";
+pub(super) const LOCK_FILE: &str = "freeze.lock";
 
 /// How long a command waits for another one's freeze or thaw of the
 /// container, each bounded by 10 s (cgroups::freeze); a holder found

@@ -508,27 +508,66 @@ impl Store {
         }
     }
 
-    /// Makes the directory of a new container; exactly one of two racing creates wins.
+    /// Makes the directory of a new container, locked; exactly one of two
+    /// racing creates wins. It is made and locked under a name of
+    /// `STAGING_DIR`, then renamed to the id (never over another): no
+    /// command ever finds it there unlocked and without a record, as one a
+    /// killed `create` left (review 59: `state` called it `stopped`).
     pub fn create(&self, id: &str) -> Result<Locked> {
         validate_id(id)?;
         self.make_root()?;
         let dir = self.dir(id);
-        let _making = hold_root_while_making(&self.root);
-        // The owner's alone: the exec fifo inside must be writable by the
-        // init (see create), which reopens it through its own fd and needs no
-        // way through this directory (nor does it bind the NOTIFY_SOCKET
-        // directory inside by path); another user who could reach it could
-        // write a false error into it, or close it to fake an exec.
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::container_exists(id).with_errno(libc::EEXIST))
-            }
-            Err(e) => return Err(e).context(|| format!("create {}", dir.display())),
+        if dir.symlink_metadata().is_ok() {
+            return Err(Error::container_exists(id).with_errno(libc::EEXIST));
         }
-        let lock = lock_dir(&dir).context(|| format!("lock {}", dir.display()))?;
-        FreezeLock::make(&dir)?;
-        Ok(Locked { dir, _lock: lock })
+        let (staged, lock) = self.stage()?;
+        match sys::fs::rename_no_replace(&staged, &dir) {
+            Ok(()) => Ok(Locked { dir, _lock: lock }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staged);
+                match e.raw_os_error() {
+                    Some(libc::EEXIST | libc::ENOTEMPTY) => Err(Error::container_exists(id).with_errno(libc::EEXIST)),
+                    _ => Err(e).context(|| format!("create {}", dir.display())),
+                }
+            }
+        }
+    }
+
+    /// A new container's directory, locked, under a random name in
+    /// `STAGING_DIR`. The owner's alone: the exec fifo inside must be
+    /// writable by the init (see create), which reopens it through its own
+    /// fd and needs no way through this directory (nor does it bind the
+    /// NOTIFY_SOCKET directory inside by path); another user who could
+    /// reach it could write a false error into it, or close it to fake an
+    /// exec.
+    fn stage(&self) -> Result<(PathBuf, File)> {
+        let staging = self.root.join(STAGING_DIR);
+        match std::fs::DirBuilder::new().mode(0o700).create(&staging) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(e).context(|| format!("create {}", staging.display()))
+            }
+            _ if !staging.symlink_metadata().is_ok_and(|m| m.is_dir()) => {
+                bail!("state root (--root): {} is not a directory", staging.display())
+            }
+            _ => {}
+        }
+        sweep_staging(&staging);
+        let name = sys::fs::random_name("").context(|| "random name".into())?;
+        let dir = staging.join(name);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .context(|| format!("create {}", dir.display()))?;
+        let made = lock_dir(&dir)
+            .context(|| format!("lock {}", dir.display()))
+            .and_then(|lock| FreezeLock::make(&dir).map(|()| lock));
+        match made {
+            Ok(lock) => Ok((dir, lock)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
     }
 
     /// Locks an existing container's directory.
@@ -695,7 +734,7 @@ impl Locked {
 /// recorded the processes criu restored, which outlive a killed restore:
 /// then they tell.
 pub fn status_of(dir: &Path, saved: &Saved) -> Status {
-    if saved.provisional && (is_locked(dir) || being_made(dir)) {
+    if saved.provisional && is_locked(dir) {
         return Status::Creating;
     }
     if saved.provisional && !saved.restored {
@@ -732,86 +771,37 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
     }
 }
 
-/// A shared lock on the state root's `MAKING_LOCK`, which `create` holds
-/// from the mkdir of a container's directory until it holds that
-/// directory's own lock: in between, the directory is neither locked nor
-/// recorded, as one a killed `create` left would be, and `state` called it
-/// `stopped` (review 59). Never waited for long: a `status_of` holds it
-/// alone only for an instant, and past the bound the create goes on
-/// without it (only that answer can be wrong then).
-fn hold_root_while_making(root: &Path) -> Option<File> {
-    let f = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(root.join(MAKING_LOCK))
-        .ok()
-        .filter(is_private_file)?;
-    poll_flock(&f, libc::LOCK_SH, std::time::Instant::now() + ROOT_HOLD_WAIT).then_some(f)
-}
+/// Where `create` makes a container's directory before it takes the id
+/// (`Store::stage`); '#': never a container id.
+const STAGING_DIR: &str = "#new";
 
-/// Whether a `create` is between the mkdir of `dir` and its lock: it holds
-/// `MAKING_LOCK` shared then (`hold_root_while_making`), so once we hold it
-/// alone, the directory's lock tells. Bounded: a create stopped in between
-/// is taken for one that goes on, and once a wait has run out, no later one
-/// in this process waits (a `list` of many directories, review 59c F3).
-fn being_made(dir: &Path) -> bool {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static GAVE_UP: AtomicBool = AtomicBool::new(false);
-    let lock = dir.parent().and_then(|root| {
-        File::options()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(root.join(MAKING_LOCK))
-            .ok()
-            .filter(is_private_file)
-    });
-    // No such file: no create has ever been in that window here.
-    let Some(lock) = lock else { return false };
-    let wait = if GAVE_UP.load(Ordering::Relaxed) {
-        std::time::Duration::ZERO
-    } else {
-        ROOT_HOLD_WAIT
+/// How old a staged directory no one holds must be to be taken for one a
+/// killed `create` left: a younger one may be between its mkdir and its lock.
+const STAGING_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Removes what `create`s killed while staging left in `staging`: a
+/// directory no one holds, made more than `STAGING_GRACE` ago.
+fn sweep_staging(staging: &Path) {
+    let Ok(entries) = std::fs::read_dir(staging) else {
+        return;
     };
-    if !poll_flock(&lock, libc::LOCK_EX, std::time::Instant::now() + wait) {
-        GAVE_UP.store(true, Ordering::Relaxed);
-        return true;
-    }
-    is_locked(dir)
-}
-
-/// `MAKING_LOCK` as husk makes it: a regular file that only its owner can
-/// open. Anything else there (a fifo, whose open would block without
-/// O_NONBLOCK; a file others can read, and so lock) is not used (review
-/// 59d F2).
-fn is_private_file(f: &File) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    f.metadata()
-        .is_ok_and(|m| m.file_type().is_file() && m.mode() & 0o077 == 0)
-}
-
-/// The file of the state root whose lock tells a directory being made
-/// (`being_made`): not a container id ('#'), and the owner's alone, so that
-/// another user who can read the root cannot hold it (review 59c F2).
-const MAKING_LOCK: &str = "#making";
-
-/// How long either side waits for the other's hold of `MAKING_LOCK`: the
-/// window it covers is a mkdir and an open.
-const ROOT_HOLD_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Takes flock `operation` on `f`, trying until `deadline`.
-fn poll_flock(f: &File, operation: libc::c_int, deadline: std::time::Instant) -> bool {
-    loop {
-        match sys::cgroupfs::flock(f, operation | libc::LOCK_NB) {
-            Ok(()) => return true,
-            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_micros(200));
-            }
-            Err(_) => return false,
+    for entry in entries.flatten().filter(is_old_directory) {
+        if let Ok(lock) = lock_dir_within(&entry.path(), std::time::Duration::ZERO) {
+            let _ = sys::fs::remove_dir_all_forcing(&entry.path());
+            drop(lock);
         }
     }
+}
+
+/// A directory (not a link to one) last changed more than `STAGING_GRACE` ago.
+fn is_old_directory(entry: &std::fs::DirEntry) -> bool {
+    let changed = entry
+        .metadata()
+        .ok()
+        .filter(|m| m.is_dir())
+        .and_then(|m| m.modified().ok());
+    let age = changed.and_then(|t| t.elapsed().ok());
+    age.is_some_and(|age| age > STAGING_GRACE)
 }
 
 /// Whether a command holds the directory's lock (tried, never waited for).
@@ -926,51 +916,56 @@ mod tests {
         assert_eq!(status_of(&dir, &saved(0, 0)), Status::Stopped);
     }
 
+    /// Review 59: between the mkdir of a container's directory and its
+    /// lock, `state` called it `stopped`, as one a killed create left. It
+    /// now takes its name by a rename, locked and with its files made.
     #[test]
-    fn a_directory_made_but_not_yet_locked_is_creating() {
-        let root = std::env::temp_dir().join(format!("husk-state-making-{}", std::process::id()));
-        let dir = root.join("c");
-        std::fs::create_dir_all(&root).unwrap();
-        // `create` between its mkdir and its lock.
-        let making = hold_root_while_making(&root).unwrap();
-        std::fs::create_dir(&dir).unwrap();
-        let blank = load_any(&dir, "c").unwrap();
-        let asked = {
-            let (dir, blank) = (dir.clone(), blank.clone());
-            std::thread::spawn(move || status_of(&dir, &blank))
-        };
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let lock = lock_dir(&dir).unwrap();
-        drop(making);
-        assert_eq!(asked.join().unwrap(), Status::Creating);
-        // A create killed there leaves a directory no one makes any longer.
-        drop(lock);
-        assert_eq!(status_of(&dir, &blank), Status::Stopped);
-        std::fs::remove_dir_all(&root).unwrap();
+    fn a_container_directory_takes_its_id_already_locked() {
+        let store = Store::new(std::env::temp_dir().join(format!("husk-state-staged-{}", std::process::id())));
+        store.make_root().unwrap();
+        let watch = sys::fs::DirWatch::new(store.root(), true);
+        let dir = store.dir("c");
+        let seen = std::thread::spawn(move || loop {
+            if let Some((_, mask)) = watch.events().into_iter().find(|(name, _)| name == "c") {
+                return (mask, is_locked(&dir), dir.join(freeze_lock::LOCK_FILE).exists());
+            }
+        });
+        let locked = store.create("c").unwrap();
+        let (mask, was_locked, had_files) = seen.join().unwrap();
+        assert_eq!(
+            mask & libc::IN_MOVED_TO,
+            libc::IN_MOVED_TO,
+            "made in place, not renamed in"
+        );
+        assert!(was_locked && had_files, "locked {was_locked}, freeze.lock {had_files}");
+        assert!(matches!(store.create("c").map(drop), Err(e) if e.errno() == Some(libc::EEXIST)));
+        drop(locked);
+        let staged: Vec<_> = std::fs::read_dir(store.root().join(STAGING_DIR)).unwrap().collect();
+        assert!(staged.is_empty(), "left staged: {staged:?}");
+        std::fs::remove_dir_all(store.root()).unwrap();
     }
 
+    /// What a create killed while staging left goes with the next create;
+    /// a staged directory that is held, or young, stays.
     #[test]
-    fn a_making_lock_husk_did_not_make_is_not_used() {
-        use std::os::unix::fs::PermissionsExt;
-        let root = std::env::temp_dir().join(format!("husk-state-making-fifo-{}", std::process::id()));
-        let dir = root.join("c");
-        std::fs::create_dir_all(&dir).unwrap();
-        let lock = root.join(MAKING_LOCK);
-        nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let blank = load_any(&dir, "c").unwrap();
-        // A fifo there blocked status_of's open for ever (review 59d F2).
-        let (tx, rx) = std::sync::mpsc::channel();
-        let asked = (dir.clone(), blank.clone());
-        std::thread::spawn(move || tx.send(status_of(&asked.0, &asked.1)));
-        let status = rx.recv_timeout(std::time::Duration::from_secs(10));
-        assert_eq!(status, Ok(Status::Stopped));
-        assert!(hold_root_while_making(&root).is_none());
-        // Nor a file others could open, and lock.
-        std::fs::remove_file(&lock).unwrap();
-        std::fs::write(&lock, "").unwrap();
-        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(hold_root_while_making(&root).is_none());
-        std::fs::remove_dir_all(&root).unwrap();
+    fn a_staged_directory_a_killed_create_left_is_swept() {
+        let store = Store::new(std::env::temp_dir().join(format!("husk-state-sweep-{}", std::process::id())));
+        let staging = store.root().join(STAGING_DIR);
+        let [left, held, young] = ["left", "held", "young"].map(|n| staging.join(n));
+        for d in [&left, &held, &young] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join(freeze_lock::LOCK_FILE), "").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for d in [&left, &held] {
+            File::open(d).unwrap().set_modified(hour_ago).unwrap();
+        }
+        let holder = lock_dir(&held).unwrap();
+        let locked = store.create("c").unwrap();
+        assert!(!left.exists(), "a killed create's staged directory stays");
+        assert!(held.exists() && young.exists(), "a staged directory in use was swept");
+        drop((locked, holder));
+        std::fs::remove_dir_all(store.root()).unwrap();
     }
 
     #[test]

@@ -441,6 +441,75 @@ fn remove_files_listing_dirs(dir: &OwnedFd) -> io::Result<Vec<std::ffi::CString>
     Ok(dirs)
 }
 
+/// A name no other file of a directory is likely to have: `prefix` and 64
+/// random bits.
+pub fn random_name(prefix: &str) -> io::Result<String> {
+    Ok(format!("{prefix}{:016x}", random_u64()?))
+}
+
+/// Renames `from` to `to` without ever replacing what is at `to` (EEXIST).
+/// Where the filesystem has no RENAME_NOREPLACE (EINVAL), a plain rename:
+/// for a directory, that replaces at most an empty directory at `to`.
+pub fn rename_no_replace(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let (from, to) = (
+        cstring(from.as_os_str().as_bytes())?,
+        cstring(to.as_os_str().as_bytes())?,
+    );
+    let (at, noreplace) = (libc::AT_FDCWD, libc::RENAME_NOREPLACE);
+    // SAFETY: both names are valid C strings.
+    if unsafe { libc::renameat2(at, from.as_ptr(), at, to.as_ptr(), noreplace) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EINVAL) {
+        return Err(e);
+    }
+    // SAFETY: as above.
+    if unsafe { libc::renameat(at, from.as_ptr(), at, to.as_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// For tests: the names made in a directory (IN_CREATE, IN_MOVED_TO), by inotify.
+#[cfg(test)]
+pub(crate) struct DirWatch(OwnedFd);
+
+#[cfg(test)]
+impl DirWatch {
+    pub(crate) fn new(dir: &std::path::Path, blocking: bool) -> DirWatch {
+        use std::os::fd::FromRawFd;
+        let flags = libc::IN_CLOEXEC | if blocking { 0 } else { libc::IN_NONBLOCK };
+        // SAFETY: a plain call; the fd is owned at once.
+        let fd = unsafe { OwnedFd::from_raw_fd(libc::inotify_init1(flags)) };
+        let watched = cstring(dir.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid fd and C string.
+        let wd =
+            unsafe { libc::inotify_add_watch(fd.as_raw_fd(), watched.as_ptr(), libc::IN_CREATE | libc::IN_MOVED_TO) };
+        assert!(wd >= 0);
+        DirWatch(fd)
+    }
+
+    /// The names made since the last call, with their event masks (waiting
+    /// for one when blocking).
+    pub(crate) fn events(&self) -> Vec<(String, u32)> {
+        let mut buf = [0u8; 4096];
+        let n = nix::unistd::read(&self.0, &mut buf).unwrap_or(0);
+        let (mut events, mut at) = (Vec::new(), 0);
+        let header = std::mem::size_of::<libc::inotify_event>();
+        while at + header <= n {
+            let mask = u32::from_ne_bytes(buf[at + 4..at + 8].try_into().unwrap());
+            let len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap()) as usize;
+            let name = &buf[at + header..at + header + len];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(len);
+            events.push((String::from_utf8_lossy(&name[..end]).into_owned(), mask));
+            at += header + len;
+        }
+        events
+    }
+}
+
 fn cstring(bytes: &[u8]) -> io::Result<std::ffi::CString> {
     std::ffi::CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
@@ -503,44 +572,14 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// The names made in the directory watched by `inotify`, since the last call.
-    fn names_made(inotify: &OwnedFd) -> Vec<String> {
-        let mut buf = [0u8; 4096];
-        let n = nix::unistd::read(inotify, &mut buf).unwrap_or(0);
-        let (mut names, mut at) = (Vec::new(), 0);
-        let header = std::mem::size_of::<libc::inotify_event>();
-        while at + header <= n {
-            let len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap()) as usize;
-            let name = &buf[at + header..at + header + len];
-            let end = name.iter().position(|&b| b == 0).unwrap_or(len);
-            names.push(String::from_utf8_lossy(&name[..end]).into_owned());
-            at += header + len;
-        }
-        names
-    }
-
     #[test]
     fn write_atomic_to_a_new_name_makes_no_other_name() {
         let dir = std::env::temp_dir().join(format!("husk-write-unnamed-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        // SAFETY: plain calls; the fd is owned at once.
-        let inotify = unsafe { OwnedFd::from_raw_fd(libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC)) };
-        let watched = cstring(dir.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid fd and C string.
-        let wd = unsafe {
-            libc::inotify_add_watch(
-                inotify.as_raw_fd(),
-                watched.as_ptr(),
-                libc::IN_CREATE | libc::IN_MOVED_TO,
-            )
-        };
-        assert!(wd >= 0);
+        let watch = DirWatch::new(&dir, false);
         write_atomic(&dir.join("pid"), b"1", 0o644).unwrap();
-        assert_eq!(
-            names_made(&inotify),
-            ["pid"],
-            "a husk killed while it wrote would leave a name"
-        );
+        let names: Vec<_> = watch.events().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["pid"], "a husk killed while it wrote would leave a name");
         assert_eq!(std::fs::read_to_string(dir.join("pid")).unwrap(), "1");
         write_atomic(&dir.join("pid"), b"2", 0o644).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("pid")).unwrap(), "2");
