@@ -114,8 +114,39 @@ pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
         .is_ok()
     {
         let _ = crate::sys::fs::write_atomic(&path, &cache_entry(&key, &plan.unknown, &plan.bpf), 0o600);
+        prune_cache(cache, MAX_CACHED);
     }
     Ok(plan)
+}
+
+/// How many compiled filters the cache keeps: a host runs few distinct
+/// profiles, but every husk upgrade and every profile edited by hand leaves
+/// entries that are never hit again.
+const MAX_CACHED: usize = 64;
+
+/// Removes the least recently used entries of `cache` beyond `keep` (used:
+/// read or written, as the access and modification times tell; with
+/// relatime, a read counts once a day). Only on a miss, which costs a
+/// compile anyway; a racing create may find its entry gone and compile again.
+fn prune_cache(cache: &Path, keep: usize) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return;
+    };
+    let mut files: Vec<(i64, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok().filter(|m| m.is_file())?;
+            Some((meta.atime().max(meta.mtime()), e.path()))
+        })
+        .collect();
+    if files.len() <= keep {
+        return;
+    }
+    files.sort();
+    for (_, path) in &files[..files.len() - keep] {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// The largest cache entry read: the biggest profiles make well under 1 MiB.
@@ -726,6 +757,42 @@ mod tests {
         assert_eq!(first.bpf, second.bpf);
         assert_eq!(first.flags, second.flags);
         assert_eq!(first.unknown, second.unknown, "a cache hit knows the unknown names too");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recently_used_filters() {
+        let dir = std::env::temp_dir().join(format!("husk-seccomp-prune-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = std::time::SystemTime::now();
+        for age in 0..MAX_CACHED as u64 + 5 {
+            let file = std::fs::File::create(dir.join(format!("{age:016x}.bpf"))).unwrap();
+            let used = now - std::time::Duration::from_secs(3600 * (age + 1));
+            file.set_times(std::fs::FileTimes::new().set_accessed(used).set_modified(used))
+                .unwrap();
+        }
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        compile_cached(&p, &dir).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let old: Vec<String> = (0..MAX_CACHED as u64 + 5)
+            .map(|age| format!("{age:016x}.bpf"))
+            .collect();
+        assert_eq!(names.len(), MAX_CACHED, "{names:?}");
+        assert!(
+            old[..MAX_CACHED - 1].iter().all(|n| names.contains(n)),
+            "the most recent stay: {names:?}"
+        );
+        assert_eq!(
+            names.iter().filter(|n| !old.contains(n)).count(),
+            1,
+            "the new entry stays: {names:?}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
