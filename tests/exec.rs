@@ -429,23 +429,15 @@ fn assert_preserved_fd_gaps_stay_closed(b: &Bundle, mut cmd: std::process::Comma
 /// is gone, its pid namespace takes no new process: ENOMEM).
 #[test]
 fn exec_into_a_stopping_container_says_it_is_stopping() {
-    use std::os::unix::process::CommandExt;
     let b = running("exec-stopping");
     // A subreaper that never reaps: it waits for `exec -d` only, then execs sleep.
     let script = format!(
         "{HUSK} --root {} exec -d c sleep 1000 && exec sleep 30",
         b.root.display()
     );
-    let mut holder = std::process::Command::new("/bin/sh");
+    let mut holder = subreaper_shell();
     holder.args(["-c", &script]);
     b.tag(&mut holder);
-    // SAFETY: prctl with integer arguments, between fork and exec.
-    unsafe {
-        holder.pre_exec(|| {
-            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-            Ok(())
-        });
-    }
     let mut holder = holder.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let me = holder.id();
@@ -554,23 +546,48 @@ fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
 
 /// The same forged message ahead of the joiner's word (the pid of the exec
 /// process, which it cloned just before): husk failed and killed nothing,
-/// and the program ran untracked (review 59b F1). strace -f slows every
-/// write of husk's processes so that the message lands first.
+/// and the program ran untracked (review 59b F1). Then husk killed the
+/// children of its own in the init's cgroup, which missed an exec process
+/// in a sub-cgroup (`exec --cgroup`, review 60 F1); that process now waits
+/// for husk's go, and exits at its end of file. strace -f slows every write
+/// of husk's processes so that the message lands first.
 #[test]
 fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
     let b = running("exec-forged-early");
+    let cgroup = b.default_cgroup("c");
+    make_sub_cgroup(&cgroup, "sub");
+    for (extra, procs, word) in [
+        (&[][..], format!("/sys/fs/cgroup/pids{cgroup}/cgroup.procs"), "780"),
+        (
+            &["--cgroup", "sub"][..],
+            format!("/sys/fs/cgroup/pids{cgroup}/sub/cgroup.procs"),
+            "781",
+        ),
+    ] {
+        let err =
+            forge_ahead_of_the_joiners_word(&b, &[&["exec", "-d"], extra, &["c", "sleep", word]].concat(), &procs);
+        assert_none_runs(&b, word);
+        assert!(err.contains("unknown message"), "{extra:?}: {err}");
+    }
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+/// Runs husk with `args` (an exec), forges a message into its joiner's
+/// socket once the joiner and its exec process are in the cgroup whose
+/// `procs` file is given, and returns husk's stderr once husk and what it
+/// traced have ended (or 10 s have passed).
+fn forge_ahead_of_the_joiners_word(b: &Bundle, args: &[&str], procs: &str) -> String {
     let init = b.state("c")["pid"].as_i64().unwrap() as i32;
     let err_path = b.dir.join("exec.err");
     let delay = ["-f", "-qq", "-o", "/dev/null", "-e", "inject=write:delay_enter=300000"];
-    let mut husk = b.husk_under_strace(&delay, &["exec", "-d", "c", "sleep", "780"]);
+    let mut husk = b.husk_under_strace(&delay, args);
     husk.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
     let mut husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
-    // The joiner and the process it cloned, both in the container's cgroup.
-    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup("c"));
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     let joined = loop {
-        let text = std::fs::read_to_string(&procs).unwrap();
+        let text = std::fs::read_to_string(procs).unwrap();
         let joined: Vec<i32> = text
             .lines()
             .filter_map(|l| l.parse().ok())
@@ -589,50 +606,96 @@ fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
     while husk.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let left = command_lines(&b);
     let _ = husk.kill();
     let _ = husk.wait();
-    let err = std::fs::read_to_string(&err_path).unwrap();
-    assert!(
-        !left.iter().any(|c| c.contains("780")),
-        "left running: {left:?} ({err})"
-    );
-    assert!(err.contains("unknown message"), "{err}");
-    assert_ok(&b.husk(&["delete", "-f", "c"]));
-    b.assert_gone("c");
+    std::fs::read_to_string(&err_path).unwrap()
+}
+
+/// Makes `sub` under cgroup `path` in every v1 hierarchy and the unified
+/// one (with the cpus and memory nodes of its parent), as a container with
+/// a writable cgroupfs can.
+fn make_sub_cgroup(path: &str, sub: &str) {
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let parent = hierarchy.path().join(path.trim_start_matches('/'));
+        if parent.is_dir() {
+            std::fs::create_dir_all(parent.join(sub)).unwrap();
+        }
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(value) = std::fs::read_to_string(parent.join(file)) {
+                std::fs::write(parent.join(sub).join(file), value).unwrap();
+            }
+        }
+    }
 }
 
 /// A caller that becomes husk (a shell's `job & exec husk exec ...`) has
 /// children husk did not make: an exec that failed (a command not found)
 /// killed them all, as it ended what its joiner might have cloned (review
-/// 59c F1), and then those in a pid namespace below husk's (a caller that
-/// unshared one without forking, 59d F1: the joiner cannot enter the
-/// container's pid namespace from there). Only children in the container's
-/// cgroup and a pid namespace below husk's are ended now.
+/// 59c F1), then those in a pid namespace below husk's (a caller that
+/// unshared one without forking, 59d F1), then those also in the
+/// container's cgroup: a caller in that cgroup (60 F3), or a child
+/// subreaper that had adopted the process of an earlier `exec -d` (60 F2).
+/// husk ends only the processes it knows by pid now.
 #[test]
 fn a_failed_exec_leaves_the_callers_own_children_alone() {
     let b = running("exec-callers-children");
     let job_pid = b.dir.join("job.pid");
-    let script = format!(
-        "sleep 7761 </dev/null >/dev/null 2>&1 & echo $! > {}; exec {HUSK} --root {} exec c no-such-command",
-        job_pid.display(),
-        b.root.display()
+    let exec_missing = format!("exec {HUSK} --root {} exec c no-such-command", b.root.display());
+    let job = format!(
+        "sleep 7761 </dev/null >/dev/null 2>&1 & echo $! > {}",
+        job_pid.display()
     );
-    for wrapper in [&["sh"][..], &["unshare", "-p", "sh"]] {
-        let mut caller = std::process::Command::new(wrapper[0]);
+    let cgroup = b.default_cgroup("c");
+    let join_the_container = format!("for f in /sys/fs/cgroup/*{cgroup}/cgroup.procs; do echo $$ > $f; done");
+    let exec_job = format!(
+        "{HUSK} --root {} exec -d --pid-file {} c sleep 7762",
+        b.root.display(),
+        job_pid.display()
+    );
+    let callers = [
+        (&["sh"][..], format!("{job}; {exec_missing}"), "sleep"),
+        (&["unshare", "-p", "sh"], format!("{job}; {exec_missing}"), "sleep"),
+        (
+            &["unshare", "-p", "sh"],
+            format!("{join_the_container}; {job}; {exec_missing}"),
+            "sleep",
+        ),
+        (&["subreaper"], format!("{exec_job}; {exec_missing}"), "sleep"),
+    ];
+    for (wrapper, script, program) in callers {
+        let _ = std::fs::remove_file(&job_pid);
+        let mut caller = match wrapper {
+            ["subreaper"] => subreaper_shell(),
+            _ => std::process::Command::new(wrapper[0]),
+        };
         caller.args(&wrapper[1..]).args(["-c", &script]);
         let o = run_with_timeout(&mut caller, COMMAND_TIMEOUT);
-        assert!(!o.status.success(), "{wrapper:?}: exec of a missing command succeeded");
+        assert!(!o.status.success(), "{script}: exec of a missing command succeeded");
         let job: i32 = std::fs::read_to_string(&job_pid).unwrap().trim().parse().unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{job}/stat")).unwrap_or_default();
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(job), nix::sys::signal::Signal::SIGKILL);
         assert!(
-            stat.contains("(sleep) S"),
-            "{wrapper:?}: the caller's job was ended: {stat:?}"
+            stat.contains(&format!("({program}) S")),
+            "{script}: the caller's job was ended: {stat:?}"
         );
     }
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
+}
+
+/// `sh` as a child subreaper: the processes of its children that outlive
+/// them become its own (and husk's, should it exec husk).
+fn subreaper_shell() -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut shell = std::process::Command::new("sh");
+    // SAFETY: prctl only, between fork and exec.
+    unsafe {
+        shell.pre_exec(|| {
+            nix::sys::prctl::set_child_subreaper(true)?;
+            Ok(())
+        });
+    }
+    shell
 }
 
 /// No live process of the bundle has `word` in its command line.
@@ -651,12 +714,20 @@ fn command_lines(b: &Bundle) -> Vec<String> {
 
 /// Writes `bytes` into each socket process `pid` holds, taken with pidfd_getfd.
 fn forge_into_sockets_of(pid: i32, bytes: &[u8]) {
+    let sockets = sockets_of(pid);
+    assert_eq!(sockets.len(), 1, "process {pid} holds one socket, the channel");
+    nix::unistd::write(&sockets[0], bytes).unwrap();
+}
+
+/// Copies of the sockets process `pid` holds, taken with pidfd_getfd (as a
+/// process of the container with CAP_SYS_PTRACE can).
+fn sockets_of(pid: i32) -> Vec<std::os::fd::OwnedFd> {
     use std::os::fd::{FromRawFd, OwnedFd};
     // SAFETY: plain syscalls; each fd returned is owned at once.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     assert!(pidfd >= 0, "pidfd_open {pid}: {}", std::io::Error::last_os_error());
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    let mut forged = 0;
+    let mut sockets = Vec::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
         let is_socket = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
         let Some(n) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
@@ -668,11 +739,64 @@ fn forge_into_sockets_of(pid: i32, bytes: &[u8]) {
         // SAFETY: as above.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0) };
         assert!(fd >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        nix::unistd::write(&fd, bytes).unwrap();
-        forged += 1;
+        sockets.push(unsafe { OwnedFd::from_raw_fd(fd as i32) });
     }
-    assert_eq!(forged, 1, "process {pid} holds one socket, the channel");
+    sockets
+}
+
+/// A stream of `--debug` lines forged into the exec process's end of the
+/// channel kept husk reading for as long as it went on, each line starting
+/// the bound anew, and each reached husk's stderr with its escape sequences
+/// (review 60 F4). The whole wait is bounded now, and the lines escaped.
+#[test]
+fn forged_debug_lines_neither_hold_exec_nor_reach_its_stderr_raw() {
+    let b = running("exec-forged-debug");
+    let init = b.state("c")["pid"].as_i64().unwrap() as i32;
+    let pid_file = b.dir.join("e.pid");
+    // strace holds husk 1 s at its go: the test takes the socket meanwhile.
+    let delay = ["-qq", "-o", "/dev/null", "-e", "inject=sendto:delay_enter=1000000"];
+    let exec = [
+        "--debug",
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+        "sleep",
+        "782",
+    ];
+    let err_path = b.dir.join("exec.err");
+    let mut husk = b.husk_under_strace(&delay, &exec);
+    husk.env("HUSK_SETUP_TIMEOUT", "3")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let started = Instant::now();
+    let mut husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
+    wait_for_file(&pid_file, Duration::from_secs(20));
+    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup("c"));
+    let waiting: Vec<i32> = std::fs::read_to_string(&procs)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .filter(|&p| p != init)
+        .collect();
+    assert_eq!(waiting.len(), 1, "{}", Bundle::describe(&waiting));
+    let sockets = sockets_of(waiting[0]);
+    while husk.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(20) {
+        let _ = nix::unistd::write(&sockets[0], b"D\x1b[31mforged\nline");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let took = started.elapsed();
+    let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk exec");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(!status.success() && err.contains("made no progress within 3s"), "{err}");
+    assert!(took < Duration::from_secs(12), "held {took:?}: {err}");
+    assert!(err.contains("forged"), "{err}");
+    assert!(!err.contains('\x1b'), "a raw escape sequence on stderr: {err:?}");
+    assert_none_runs(&b, "782");
+    assert!(!pid_file.exists(), "the pid file of a failed exec is left");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
 }
 
 /// A --pid-file that is there and is not a regular file (a fifo standing in

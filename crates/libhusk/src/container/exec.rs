@@ -240,7 +240,6 @@ fn clone_joiner(
             preserve_fds: a.preserve_fds,
             placement,
             parent: husk_pid,
-            await_pid_file: a.pid_file.is_some(),
         });
     }
     drop(placement);
@@ -270,9 +269,13 @@ fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effor
     Ok(())
 }
 
-/// Waits for the joiner's exec process to exec its program: its pid. Each
-/// step within `bound`: past it, or on an ending signal, the joiner and what
-/// it cloned are ended.
+/// Waits for the joiner's exec process to exec its program: its pid. The
+/// whole within `bound` (a stream of `--debug` lines forged into the channel
+/// held husk as long as the container liked when each line restarted it,
+/// review 60 F4): past it, or on an ending signal, the processes husk knows
+/// are ended; one the joiner cloned and did not name yet exits by itself
+/// when husk's end of the channel closes, before its program runs
+/// (`run_program` waits for our go).
 fn await_exec_process(
     a: &ExecOptions,
     joiner: &Joiner,
@@ -284,27 +287,30 @@ fn await_exec_process(
     to_child
         .bound_receives(bound)
         .context(|| "bound the wait for the exec process".into())?;
+    let deadline = bound.map(|b| std::time::Instant::now() + b);
     let stalled = |pids: &[libc::pid_t]| {
-        end_children(pids, saved.pid);
+        end_known(pids);
         container::wait::stalled("exec process", bound.unwrap_or_default())
     };
     let timed_out = |e: &std::io::Error| bound.is_some() && e.kind() == std::io::ErrorKind::WouldBlock;
     let readable = |pids: &[libc::pid_t]| {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(stalled(pids));
+        }
         let Some(endings) = endings else { return Ok(()) };
-        match endings.until_readable(to_child.as_fd(), bound.map(|b| std::time::Instant::now() + b)) {
-            Err(sig) => Err(end_unstarted((&a.id, saved.pid), pids, endings, sig)),
+        match endings.until_readable(to_child.as_fd(), deadline) {
+            Err(sig) => Err(end_unstarted(&a.id, pids, endings, sig)),
             Ok(false) => Err(stalled(pids)),
             Ok(true) => Ok(()),
         }
     };
-    // Each wait as long as the one before a `--debug` line of the process.
     let said = loop {
         readable(&[joiner.pid])?;
         match to_child.recv_spawned() {
             Ok(FromJoiner::Logged) => {}
             Ok(FromJoiner::SeccompFd(fd)) => {
                 let Some(listener) = listener else {
-                    end_children(&[joiner.pid], saved.pid);
+                    end_known(&[joiner.pid]);
                     bail!(
                         "exec: a seccomp fd from the process that joins the container's namespaces, with no listener"
                     );
@@ -316,18 +322,16 @@ fn await_exec_process(
                         .send_seccomp_fd_taken()
                         .context(|| "signal exec process".into())
                 });
-                handed.inspect_err(|_| end_children(&[joiner.pid], saved.pid))?;
+                handed.inspect_err(|_| end_known(&[joiner.pid]))?;
                 crate::log::step("seccomp notify fd handed to the listener");
             }
             Err(e) if timed_out(&e) => return Err(stalled(&[joiner.pid])),
             said => break said,
         }
     };
-    let pid = spawned_pid(said, joiner.pid, saved.pid)?;
+    let pid = joiners_word(said, joiner.pid)?;
     crate::log::step("exec process cloned");
-    if let Some(p) = &a.pid_file {
-        record_pid(p, pid, to_child)?;
-    }
+    let_run(a.pid_file.as_deref(), pid, to_child)?;
     // Success is the exec closing the child's end; an error is its own.
     let execed = (|| loop {
         readable(&[pid])?;
@@ -359,60 +363,41 @@ fn await_exec_process(
     Ok(pid)
 }
 
-/// Writes the `--pid-file`, then lets the exec process, which waits for
-/// this, run its program. A caller told of a failure must not find the
-/// process running (as runc): it would never be waited for, nor killed.
-fn record_pid(p: &std::path::Path, pid: libc::pid_t, to_child: &ExecParent) -> Result<()> {
-    let recorded = write_pid_file(p, pid).and_then(|()| {
-        to_child
-            .send_pid_recorded()
-            .context(|| "signal exec process".into())
-            .inspect_err(|_| container::create::remove_pid_file(Some(p), pid))
-    });
-    recorded.inspect_err(|_| end_exec_process(pid))?;
-    crate::log::step("pid file written");
-    Ok(())
+/// Writes the `--pid-file` if asked, then lets the exec process, which
+/// waits for this, run its program. A caller told of a failure must not
+/// find the process running (as runc): it would never be waited for, nor
+/// killed.
+fn let_run(pid_file: Option<&std::path::Path>, pid: libc::pid_t, to_child: &ExecParent) -> Result<()> {
+    if let Some(p) = pid_file {
+        write_pid_file(p, pid).inspect_err(|_| end_exec_process(pid))?;
+        crate::log::step("pid file written");
+    }
+    to_child
+        .send_go()
+        .context(|| "signal exec process".into())
+        .inspect_err(|_| {
+            end_exec_process(pid);
+            container::create::remove_pid_file(pid_file, pid);
+        })
 }
 
 /// Kills and reaps (bounded: a process frozen by the v1 freezer dies only
-/// once thawed) the `known` children, the joiner or the exec process, and
-/// any other child of husk's that the joiner cloned and has not named yet:
-/// one in a pid namespace below husk's and in the cgroup of the container's
-/// init `init`. Never a child the caller had before it became husk (a
-/// shell's `job & exec husk exec ...`, review 59c F1, even one in a pid
-/// namespace of its own, 59d F1). A container without a pid namespace has
-/// such an unnamed process left to run.
-fn end_children(known: &[libc::pid_t], init: libc::pid_t) {
-    let ours = sys::process::pid_namespace_depth(0).unwrap_or(1);
-    let containers = sys::process::cgroups_of(init);
-    let cloned_for_it = |p: libc::pid_t| {
-        sys::process::pid_namespace_depth(p).is_some_and(|d| d > ours)
-            && containers.is_some()
-            && sys::process::cgroups_of(p) == containers
-    };
-    let mut children: Vec<libc::pid_t> = sys::process::own_children()
-        .into_iter()
-        .filter(|&p| known.contains(&p) || cloned_for_it(p))
-        .collect();
-    let unlisted: Vec<libc::pid_t> = known.iter().copied().filter(|p| !children.contains(p)).collect();
-    children.extend(unlisted);
-    for &pid in &children {
+/// once thawed) the processes of a failed exec that husk knows: the joiner,
+/// or the exec process. Nothing else: the exec process the joiner cloned
+/// and did not name waits for a go that never comes (`let_run`), and exits.
+fn end_known(pids: &[libc::pid_t]) {
+    for &pid in pids {
         container::wait::sigkill(pid);
     }
-    for &pid in &children {
+    for &pid in pids {
         let _ = container::wait::wait(pid, std::time::Duration::from_secs(2));
     }
 }
 
 /// The error of an exec that `sig` ended before its process started, its
 /// processes ended.
-fn end_unstarted(
-    (id, init): (&str, libc::pid_t),
-    known: &[libc::pid_t],
-    endings: Endings,
-    sig: nix::sys::signal::Signal,
-) -> Error {
-    end_children(known, init);
+fn end_unstarted(id: &str, known: &[libc::pid_t], endings: Endings, sig: nix::sys::signal::Signal) -> Error {
+    end_known(known);
     endings.error(&format!("exec in container \"{id}\""), "the process", sig)
 }
 
@@ -654,17 +639,6 @@ pub struct ExecOptions {
 const JOINER_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The pid of the exec process, which the joiner reports before it exits.
-fn spawned_pid(said: std::io::Result<FromJoiner>, joiner: libc::pid_t, init: libc::pid_t) -> Result<libc::pid_t> {
-    let spawned = joiners_word(said, joiner);
-    if spawned.is_err() {
-        // The joiner may have cloned the exec process before its word went
-        // astray (a message forged into the channel ahead of it, review 59b
-        // F1): that process is our child, and must not run unseen.
-        end_children(&[], init);
-    }
-    spawned
-}
-
 fn joiners_word(said: std::io::Result<FromJoiner>, joiner: libc::pid_t) -> Result<libc::pid_t> {
     let msg = said.context(|| "read from exec process".into());
     let status = container::wait::wait(joiner, JOINER_EXIT);

@@ -82,9 +82,8 @@
 //!                                    clone (CLONE_PARENT) ----------> [born confined]
 //!     recv_spawned: Pid <----------- send_pid (plain write)
 //!     [reap the joiner]              exits
-//!   with --pid-file:
-//!     [write the pid file]
-//!     send_pid_recorded ---------------------------------------------> wait_pid_recorded
+//!     [with --pid-file: write it]
+//!     send_go --------------------------------------------------------> wait_go
 //!                                                                      (plain read; exits
 //!                                                                      at an end of file)
 //!                                                                      [terminal]
@@ -132,7 +131,7 @@ enum Tag {
     NetReady = b'N',
     NetMoved = b'M',
     HooksRun = b'O',
-    PidRecorded = b'W',
+    Go = b'W',
 }
 
 impl Tag {
@@ -151,7 +150,7 @@ impl Tag {
         Tag::NetReady,
         Tag::NetMoved,
         Tag::HooksRun,
-        Tag::PidRecorded,
+        Tag::Go,
     ];
 
     fn of(byte: u8) -> Option<Tag> {
@@ -174,7 +173,7 @@ impl Tag {
             Tag::NetReady => "network namespace ready",
             Tag::NetMoved => "network devices moved",
             Tag::HooksRun => "createContainer hooks run",
-            Tag::PidRecorded => "pid file written",
+            Tag::Go => "go",
         }
     }
 }
@@ -361,7 +360,9 @@ fn recv_plain(sock: &OwnedFd) -> io::Result<Option<Packet>> {
 fn is_forwarded_debug(bytes: &[u8]) -> bool {
     match bytes.split_first() {
         Some((&crate::log::FORWARDED_TAG, line)) => {
-            crate::log::debug(&String::from_utf8_lossy(line));
+            // Escaped: a line may be forged by the container (review 60 F4),
+            // and --debug prints it on the caller's terminal.
+            crate::log::debug(&crate::log::printable(&String::from_utf8_lossy(line)));
             true
         }
         _ => false,
@@ -750,9 +751,10 @@ impl ExecParent {
         })
     }
 
-    /// The `--pid-file` names the exec process: it may run its program.
-    pub fn send_pid_recorded(&self) -> io::Result<()> {
-        send(&self.sock, Tag::PidRecorded, b"")
+    /// husk knows the exec process (and the `--pid-file` names it): it may
+    /// run its program.
+    pub fn send_go(&self) -> io::Result<()> {
+        send(&self.sock, Tag::Go, b"")
     }
 
     /// Until the exec process has run its program, or failed to.
@@ -805,10 +807,11 @@ impl ExecChild {
         send_plain(&self.sock, Tag::Pid, pid.to_string().as_bytes())
     }
 
-    /// In the exec process, until husk has written the `--pid-file`; an end
-    /// of file (husk died) is an error. A plain read: it is confined.
-    pub fn wait_pid_recorded(&self) -> io::Result<()> {
-        expect(recv_plain(&self.sock), Tag::PidRecorded).map(drop)
+    /// In the exec process, until husk knows its pid (and has written the
+    /// `--pid-file`); an end of file (husk failed or died first) is an
+    /// error. A plain read: it is confined.
+    pub fn wait_go(&self) -> io::Result<()> {
+        expect(recv_plain(&self.sock), Tag::Go).map(drop)
     }
 
     /// The error that stops the joiner or the exec process. A plain write:

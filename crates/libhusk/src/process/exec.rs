@@ -38,9 +38,6 @@ pub struct ExecArgs<'a> {
     pub placement: Option<SelfPlacement>,
     /// husk's pid: a joiner whose parent is another has outlived husk.
     pub parent: libc::pid_t,
-    /// There is a `--pid-file`: the exec process waits until husk has
-    /// written it (`run_program`).
-    pub await_pid_file: bool,
 }
 
 /// The joiner, husk's clone: it joins every namespace of the container (user
@@ -178,11 +175,14 @@ fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<C
 
 /// The exec process, born confined: its terminal, then execve; its error goes
 /// to husk. It outlives a husk that detaches (no parent-death signal).
-/// With a `--pid-file` it first waits until husk has written it, and exits if
-/// husk dies before: a caller never finds the program running where no pid
-/// file says so (review 58 I4; runc writes it once the program runs).
+/// It first waits until husk knows its pid (and has written the
+/// `--pid-file`), and exits if husk fails or dies before: a caller told of a
+/// failure never finds the program running, untracked, where no pid file
+/// says so (review 58 I4; review 60 F1-F3: husk told the process it had to
+/// end from others by its pid namespace and cgroup, which a sub-cgroup or a
+/// caller's own jobs fooled).
 fn run_program(args: ExecArgs, program: &CString) -> ! {
-    if args.await_pid_file && args.channel.wait_pid_recorded().is_err() {
+    if args.channel.wait_go().is_err() {
         exit(1);
     }
     let err = match prologue::set_up_terminal(args.plan, args.console.as_ref(), false) {

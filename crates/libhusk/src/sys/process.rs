@@ -253,36 +253,6 @@ pub fn make_way_for_child(cpus: &nix::sched::CpuSet, child_cpu: u32) {
     }
 }
 
-/// This process's children (/proc/self/task/PID/children; husk is
-/// single-threaded), none where the kernel does not list them.
-pub fn own_children() -> Vec<libc::pid_t> {
-    let me = std::process::id();
-    std::fs::read_to_string(format!("/proc/self/task/{me}/children"))
-        .unwrap_or_default()
-        .split_ascii_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-/// How deep process `pid` (0: husk) is in nested pid namespaces: the
-/// number of its pids (`NSpid` in /proc/PID/status, readable even for a
-/// non-dumpable process of another user namespace); None when it is gone.
-pub fn pid_namespace_depth(pid: libc::pid_t) -> Option<usize> {
-    let path = match pid {
-        0 => "/proc/self/status".to_string(),
-        pid => format!("/proc/{pid}/status"),
-    };
-    let status = std::fs::read_to_string(path).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-    Some(line.split_ascii_whitespace().count())
-}
-
-/// The cgroups of process `pid` as /proc/PID/cgroup lists them (readable
-/// for any process); None when it is gone.
-pub fn cgroups_of(pid: libc::pid_t) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()
-}
-
 /// Every process of husk's pid namespace, as /proc lists them.
 pub fn all_pids() -> io::Result<Vec<libc::pid_t>> {
     Ok(std::fs::read_dir("/proc")?
