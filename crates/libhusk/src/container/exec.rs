@@ -421,7 +421,7 @@ fn died_before_execve(pid: libc::pid_t) -> Option<Error> {
     };
     let hint = match code - 128 {
         libc::SIGSYS | libc::SIGSEGV => {
-            " (does linux.seccomp allow what it does under the filter: setsid, with a terminal ioctl and dup2, then execve?)"
+            " (does linux.seccomp allow what it does under the filter: a read, setsid, with a terminal ioctl and dup2, then execve?)"
         }
         _ => "",
     };
