@@ -537,7 +537,7 @@ fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
     let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk exec");
     let err = std::fs::read_to_string(&err_path).unwrap();
     assert!(!status.success(), "exec succeeded");
-    assert!(err.contains("unknown message"), "{err}");
+    assert!(err.contains("which husk did not start"), "{err}");
     assert_none_runs(&b, "779");
     assert!(!pid_file.exists(), "the pid file of a failed exec is left");
     assert_ok(&b.husk(&["delete", "-f", "c"]));
@@ -549,39 +549,65 @@ fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
 /// and the program ran untracked (review 59b F1). Then husk killed the
 /// children of its own in the init's cgroup, which missed an exec process
 /// in a sub-cgroup (`exec --cgroup`, review 60 F1); that process now waits
-/// for husk's go, and exits at its end of file. strace -f slows every write
-/// of husk's processes so that the message lands first.
+/// for husk's go, and exits at its end of file. A forged word naming
+/// another child of husk's (a caller's job) had husk kill that job and let
+/// the program run (60b F1): husk hears only the processes it started now.
 #[test]
 fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
     let b = running("exec-forged-early");
     let cgroup = b.default_cgroup("c");
     make_sub_cgroup(&cgroup, "sub");
-    for (extra, procs, word) in [
-        (&[][..], format!("/sys/fs/cgroup/pids{cgroup}/cgroup.procs"), "780"),
-        (
-            &["--cgroup", "sub"][..],
-            format!("/sys/fs/cgroup/pids{cgroup}/sub/cgroup.procs"),
-            "781",
-        ),
-    ] {
-        let err =
-            forge_ahead_of_the_joiners_word(&b, &[&["exec", "-d"], extra, &["c", "sleep", word]].concat(), &procs);
+    let procs = |sub: &str| format!("/sys/fs/cgroup/pids{cgroup}{sub}/cgroup.procs");
+    let job_pid = b.dir.join("job.pid");
+    // What is forged: a message no one sends, or the joiner's word naming the caller's job.
+    let payload = |names_the_job: bool| match names_the_job {
+        false => b"Z".to_vec(),
+        true => format!("P{}", std::fs::read_to_string(&job_pid).unwrap().trim()).into_bytes(),
+    };
+    let cases: [(&[&str], String, bool, &str); 3] = [
+        (&[], procs(""), false, "780"),
+        (&["--cgroup", "sub"], procs("/sub"), false, "781"),
+        (&[], procs(""), true, "783"),
+    ];
+    for (extra, procs, names_the_job, word) in cases {
+        let exec = [&["exec", "-d"], extra, &["c", "sleep", word]].concat();
+        let script = format!(
+            "sleep 7763 </dev/null >/dev/null 2>&1 & echo $! > {}; exec {HUSK} --root {} {}",
+            job_pid.display(),
+            b.root.display(),
+            exec.join(" ")
+        );
+        let delay = ["-f", "-qq", "-o", "/dev/null", "-e", "inject=write:delay_enter=300000"];
+        let mut caller = std::process::Command::new("strace");
+        caller.args(delay).args(["sh", "-c", &script]);
+        b.tag(&mut caller);
+        let err = forge_ahead_of_the_joiners_word(&b, caller, &procs, || payload(names_the_job));
         assert_none_runs(&b, word);
-        assert!(err.contains("unknown message"), "{extra:?}: {err}");
+        let job: i32 = std::fs::read_to_string(&job_pid).unwrap().trim().parse().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{job}/stat")).unwrap_or_default();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(job), nix::sys::signal::Signal::SIGKILL);
+        assert!(
+            stat.contains("(sleep) S"),
+            "{exec:?}: the caller's job was ended: {stat:?}"
+        );
+        assert!(err.contains("which husk did not start"), "{exec:?}: {err}");
     }
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
 
-/// Runs husk with `args` (an exec), forges a message into its joiner's
-/// socket once the joiner and its exec process are in the cgroup whose
-/// `procs` file is given, and returns husk's stderr once husk and what it
-/// traced have ended (or 10 s have passed).
-fn forge_ahead_of_the_joiners_word(b: &Bundle, args: &[&str], procs: &str) -> String {
+/// Runs `husk` (an exec, run by strace), forges `payload()` into its
+/// joiner's socket once the joiner and its exec process are in the cgroup
+/// whose `procs` file is given, and returns husk's stderr once husk and
+/// what it traced have ended (or 10 s have passed).
+fn forge_ahead_of_the_joiners_word(
+    b: &Bundle,
+    mut husk: std::process::Command,
+    procs: &str,
+    payload: impl Fn() -> Vec<u8>,
+) -> String {
     let init = b.state("c")["pid"].as_i64().unwrap() as i32;
     let err_path = b.dir.join("exec.err");
-    let delay = ["-f", "-qq", "-o", "/dev/null", "-e", "inject=write:delay_enter=300000"];
-    let mut husk = b.husk_under_strace(&delay, args);
     husk.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
     let mut husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
@@ -599,7 +625,7 @@ fn forge_ahead_of_the_joiners_word(b: &Bundle, args: &[&str], procs: &str) -> St
         std::thread::sleep(Duration::from_millis(2));
     };
     assert_eq!(joined.len(), 2, "{}", Bundle::describe(&joined));
-    forge_into_sockets_of(joined[0], b"Z");
+    forge_into_sockets_of(joined[0], &payload());
     // strace ends once every process it traces has: the program too. Well
     // within the 30 s of the container's init, whose end would end it.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -747,7 +773,8 @@ fn sockets_of(pid: i32) -> Vec<std::os::fd::OwnedFd> {
 /// A stream of `--debug` lines forged into the exec process's end of the
 /// channel kept husk reading for as long as it went on, each line starting
 /// the bound anew, and each reached husk's stderr with its escape sequences
-/// (review 60 F4). The whole wait is bounded now, and the lines escaped.
+/// (review 60 F4). The whole wait is bounded now, forwarded lines are
+/// escaped, and a line from a process husk did not start ends the exec.
 #[test]
 fn forged_debug_lines_neither_hold_exec_nor_reach_its_stderr_raw() {
     let b = running("exec-forged-debug");
@@ -789,9 +816,8 @@ fn forged_debug_lines_neither_hold_exec_nor_reach_its_stderr_raw() {
     let took = started.elapsed();
     let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk exec");
     let err = std::fs::read_to_string(&err_path).unwrap();
-    assert!(!status.success() && err.contains("made no progress within 3s"), "{err}");
+    assert!(!status.success() && err.contains("which husk did not start"), "{err}");
     assert!(took < Duration::from_secs(12), "held {took:?}: {err}");
-    assert!(err.contains("forged"), "{err}");
     assert!(!err.contains('\x1b'), "a raw escape sequence on stderr: {err:?}");
     assert_none_runs(&b, "782");
     assert!(!pid_file.exists(), "the pid file of a failed exec is left");

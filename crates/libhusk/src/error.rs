@@ -140,12 +140,24 @@ fn cause(e: &dyn Any) -> (Option<i32>, ErrorKind) {
 
 /// Line breaks in what a message quotes (a config value, a hook's output, a
 /// library's message) are shown escaped: callers read the last line of the log
-/// as the error, so an error is always exactly one line.
+/// as the error, so an error is always exactly one line. So are the other
+/// control characters (a terminal's escape sequences: text a container sent,
+/// review 60b F2) and the invisible ones that reorder what follows.
 pub(crate) fn one_line(msg: String) -> String {
-    if !msg.contains(['\n', '\r']) {
+    let escaped = |c: char| c.is_control() || crate::log::is_invisible_format(c);
+    if !msg.contains(escaped) {
         return msg;
     }
-    msg.replace('\n', "\\n").replace('\r', "\\r")
+    let mut line = String::with_capacity(msg.len() + 8);
+    for c in msg.chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            c if escaped(c) => line.extend(c.escape_default()),
+            c => line.push(c),
+        }
+    }
+    line
 }
 
 /// Prefixes an error with what was being done: `open /x: No such file or
@@ -184,6 +196,16 @@ mod tests {
         assert_eq!(e.message(), "unknown propagation \"a\\nb\\r\"");
         let e: Result<()> = Err("x\ny").context(|| "read\nit".into());
         assert_eq!(e.unwrap_err().message(), "read\\nit: x\\ny");
+    }
+
+    /// Text a container sent (an error forged into the exec channel, review
+    /// 60b F2) reached the caller's terminal with its escape sequences.
+    #[test]
+    fn errors_carry_no_escape_sequence_nor_invisible_reordering() {
+        let e = Error::new("exec: \x1b[31mred\x07 \u{202e}txt.exe\tend");
+        assert_eq!(e.message(), "exec: \\u{1b}[31mred\\u{7} \\u{202e}txt.exe\\tend");
+        let e = Error::new("plain: caf\u{e9}, \u{4e2d}\u{6587}");
+        assert_eq!(e.message(), "plain: caf\u{e9}, \u{4e2d}\u{6587}");
     }
 
     #[test]

@@ -187,7 +187,7 @@ pub(crate) fn printable(text: &str) -> String {
 /// embeddings, overrides and isolates, line and paragraph separators, the
 /// byte-order mark, interlinear annotation, the soft hyphen, the Mongolian
 /// vowel separator and the tag characters (review 49d F1).
-fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(
         c,
         '\u{ad}'

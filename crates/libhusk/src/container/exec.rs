@@ -245,6 +245,7 @@ fn clone_joiner(
     drop(placement);
     drop(child_end);
     drop(console_end);
+    to_child.hear_from(pid);
     crate::log::step("joiner cloned");
     Ok(Joiner {
         pid,
@@ -330,6 +331,7 @@ fn await_exec_process(
         }
     };
     let pid = joiners_word(said, joiner.pid)?;
+    to_child.hear_from(pid);
     crate::log::step("exec process cloned");
     let_run(a.pid_file.as_deref(), pid, to_child)?;
     // Success is the exec closing the child's end; an error is its own.

@@ -93,7 +93,9 @@
 //! ```
 //!
 //! The joiner sends an error instead of the pid when it fails; an end of file
-//! then means it died.
+//! then means it died. husk hears only the joiner, then the exec process
+//! (SO_PASSCRED: the kernel names each message's sender); a message from any
+//! other process (one that took a copy of the child's end) is an error.
 //!
 //! With `--debug`, the cloned side also sends its debug lines (tag `D`, see
 //! `log::forward_debug_to`) at any point until Ready or its exec: its stderr
@@ -308,8 +310,13 @@ fn send_in_memfd(sock: &OwnedFd, tag: Tag, text: &str) -> io::Result<()> {
 
 /// The next message, or None when the peer closed its end (it died).
 fn recv(sock: &OwnedFd) -> io::Result<Option<Packet>> {
+    recv_heard(sock, None)
+}
+
+/// [`recv`], from one of `senders` only (see [`recv_one_heard`]).
+fn recv_heard(sock: &OwnedFd, senders: Option<&[libc::pid_t]>) -> io::Result<Option<Packet>> {
     loop {
-        if let Received::Packet(p) = recv_one(sock)? {
+        if let Received::Packet(p) = recv_one_heard(sock, senders)? {
             return Ok(p);
         }
     }
@@ -324,9 +331,16 @@ enum Received {
 }
 
 fn recv_one(sock: &OwnedFd) -> io::Result<Received> {
+    recv_one_heard(sock, None)
+}
+
+/// One datagram, which must come from one of `senders` (when given; the
+/// socket passes credentials): a message any other process sent (one that
+/// took a copy of the peer's end, review 60b F1) is an error.
+fn recv_one_heard(sock: &OwnedFd, senders: Option<&[libc::pid_t]>) -> io::Result<Received> {
     let mut buf = [0u8; MAX];
-    let (n, fds) = loop {
-        match sys::process::recv_with_fds(sock, &mut buf) {
+    let received = loop {
+        match sys::process::recv_from(sock, &mut buf) {
             Ok(received) => break received,
             // A peer that exited with a message of ours unread leaves ECONNRESET,
             // which the kernel reports (once) before what the peer still sent.
@@ -334,9 +348,22 @@ fn recv_one(sock: &OwnedFd) -> io::Result<Received> {
             Err(e) => return Err(e.into()),
         }
     };
-    match is_forwarded_debug(&buf[..n]) {
+    let end_of_file = received.bytes == 0 && received.sender.is_none();
+    if let Some(senders) = senders.filter(|_| !end_of_file) {
+        if !received.sender.is_some_and(|pid| senders.contains(&pid)) {
+            let from = received
+                .sender
+                .map_or("an unknown process".into(), |pid| format!("process {pid}"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a message from {from}, which husk did not start for this"),
+            ));
+        }
+    }
+    let bytes = &buf[..received.bytes];
+    match is_forwarded_debug(bytes) {
         true => Ok(Received::Logged),
-        false => decode(&buf[..n], fds).map(Received::Packet),
+        false => decode(bytes, received.fds).map(Received::Packet),
     }
 }
 
@@ -679,12 +706,22 @@ fn read_all(fd: OwnedFd) -> io::Result<String> {
 /// The channel of `exec`: husk's end and the one of the joiner and the exec process.
 pub fn exec_channel() -> io::Result<(ExecParent, ExecChild)> {
     let (parent, child) = sys::seqpacket_pair()?;
-    Ok((ExecParent { sock: parent }, ExecChild { sock: child }))
+    sys::process::pass_credentials(&parent)?;
+    let parent = ExecParent {
+        sock: parent,
+        senders: std::cell::RefCell::new(Vec::new()),
+    };
+    Ok((parent, ExecChild { sock: child }))
 }
 
-/// husk's end of the `exec` channel.
+/// husk's end of the `exec` channel. It hears only the processes husk
+/// started (`hear_from`): a container that may ptrace the exec process
+/// can take a copy of its end (pidfd_getfd), and wrote a pid of its choice
+/// into it, one of the caller's other children, which husk then killed
+/// (review 60b F1).
 pub struct ExecParent {
     sock: OwnedFd,
+    senders: std::cell::RefCell<Vec<libc::pid_t>>,
 }
 
 /// What the joiner says once it is placed.
@@ -725,6 +762,16 @@ impl ExecParent {
         sys::set_receive_timeout(&self.sock, timeout)
     }
 
+    /// From now on, messages from process `pid` (the joiner, then the exec
+    /// process it names) are heard too; those of any other are errors.
+    pub fn hear_from(&self, pid: libc::pid_t) {
+        self.senders.borrow_mut().push(pid);
+    }
+
+    fn recv_one(&self) -> io::Result<Received> {
+        recv_one_heard(&self.sock, Some(&self.senders.borrow()))
+    }
+
     /// The joiner is in the container's cgroups.
     pub fn send_placed(&self) -> io::Result<()> {
         send(&self.sock, Tag::Placed, b"")
@@ -737,7 +784,7 @@ impl ExecParent {
 
     /// The joiner's answer to placed: the exec process's pid, or its error.
     pub fn recv_spawned(&self) -> io::Result<FromJoiner> {
-        let Received::Packet(packet) = recv_one(&self.sock)? else {
+        let Received::Packet(packet) = self.recv_one()? else {
             return Ok(FromJoiner::Logged);
         };
         let Some(p) = packet else {
@@ -759,7 +806,7 @@ impl ExecParent {
 
     /// Until the exec process has run its program, or failed to.
     pub fn wait_exec(&self) -> io::Result<ExecOutcome> {
-        match recv_one(&self.sock)? {
+        match self.recv_one()? {
             Received::Logged => Ok(ExecOutcome::Logged),
             Received::Packet(None) => Ok(ExecOutcome::Execed),
             Received::Packet(Some(p)) if p.tag == Tag::Error => Ok(ExecOutcome::Failed(p.text())),
@@ -769,7 +816,10 @@ impl ExecParent {
 
     /// Why a joiner that husk killed failed, if it said so before.
     pub fn failure(&self) -> Option<String> {
-        failure(&self.sock)
+        match recv_heard(&self.sock, Some(&self.senders.borrow())) {
+            Ok(Some(p)) if p.tag == Tag::Error => Some(p.text()),
+            _ => None,
+        }
     }
 }
 
@@ -1011,6 +1061,7 @@ mod tests {
     #[test]
     fn the_exec_process_debug_lines_are_said_to_exec() {
         let (parent, child) = exec_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
         let debug_line = || {
             let mut packet = vec![crate::log::FORWARDED_TAG];
             packet.extend_from_slice(b"exec: joined (1us)");
@@ -1048,6 +1099,7 @@ mod tests {
     #[test]
     fn the_whole_exec_sequence() {
         let (parent, child) = exec_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
         parent.send_placed().unwrap();
         child.wait_placed().unwrap();
         child.send_pid(77).unwrap();
@@ -1059,6 +1111,7 @@ mod tests {
     #[test]
     fn an_exec_process_that_fails_says_why() {
         let (parent, child) = exec_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
         child.send_pid(77).unwrap();
         child
             .send_error("exec: \"nope\": executable file not found in $PATH")
@@ -1073,6 +1126,7 @@ mod tests {
     #[test]
     fn a_joiner_that_dies_is_an_end_of_file_and_a_killed_one_may_have_said_why() {
         let (parent, child) = exec_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
         child
             .send_error("join namespace /proc/1/ns/mnt: Operation not permitted")
             .unwrap();
@@ -1088,6 +1142,7 @@ mod tests {
     #[test]
     fn the_parent_takes_no_message_of_its_own() {
         let (parent, child) = exec_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
         // A message only husk sends, as if the child had sent it.
         send(&child.sock, Tag::Placed, b"").unwrap();
         let e = parent.recv_spawned().unwrap_err();
@@ -1097,5 +1152,29 @@ mod tests {
         );
         send(&child.sock, Tag::Committed, b"").unwrap();
         assert!(parent.wait_exec().is_err());
+    }
+
+    /// A process that took a copy of the child's end (a container that may
+    /// ptrace the exec process) wrote a pid of its choice into it, which
+    /// husk then killed (review 60b F1). Only the processes husk started are
+    /// heard: not even an empty message, an end of file's look-alike.
+    #[test]
+    fn the_parent_hears_only_the_processes_it_started() {
+        let (parent, child) = exec_channel().unwrap();
+        parent.hear_from(1);
+        child.send_pid(42).unwrap();
+        let e = parent.recv_spawned().unwrap_err();
+        let me = std::process::id();
+        assert_eq!(
+            e.to_string(),
+            format!("a message from process {me}, which husk did not start for this")
+        );
+        nix::sys::socket::send(child.sock.as_raw_fd(), b"", nix::sys::socket::MsgFlags::empty()).unwrap();
+        assert!(parent.wait_exec().is_err(), "an empty message taken for the execve");
+        parent.hear_from(me as libc::pid_t);
+        child.send_pid(42).unwrap();
+        assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(42)));
+        drop(child);
+        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Execed);
     }
 }

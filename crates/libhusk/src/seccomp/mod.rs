@@ -94,7 +94,8 @@ fn flag_bits(s: &LinuxSeccomp) -> Result<u32> {
 pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
     let key = cache_key(s);
     let path = cache.join(format!("{:016x}.bpf", fnv1a(&key)));
-    if let Some((unknown, bpf)) = read_entry(&path).and_then(|entry| cached_filter(&entry, &key)) {
+    let cached = is_cache_dir(cache).then(|| read_entry(&path)).flatten();
+    if let Some((unknown, bpf)) = cached.and_then(|entry| cached_filter(&entry, &key)) {
         let (flags, listener) = flags_and_listener(s)?;
         return Ok(SeccompPlan {
             bpf,
@@ -107,16 +108,19 @@ pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan> {
     let plan = compile(s)?;
     // Best effort: a cache that cannot be written only costs time.
     use std::os::unix::fs::DirBuilderExt;
-    if std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(cache)
-        .is_ok()
-    {
+    let made = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(cache);
+    if made.is_ok() && is_cache_dir(cache) {
         let _ = crate::sys::fs::write_atomic(&path, &cache_entry(&key, &plan.unknown, &plan.bpf), 0o600);
         prune_cache(cache, MAX_CACHED);
     }
     Ok(plan)
+}
+
+/// Whether `cache` is a directory, not a link to one: the prune removes
+/// files there (a link would have it remove another directory's, review
+/// 60b F3).
+fn is_cache_dir(cache: &Path) -> bool {
+    cache.symlink_metadata().is_ok_and(|m| m.is_dir())
 }
 
 /// How many compiled filters the cache keeps: a host runs few distinct
@@ -135,6 +139,7 @@ fn prune_cache(cache: &Path, keep: usize) {
     };
     let mut files: Vec<(i64, std::path::PathBuf)> = entries
         .flatten()
+        .filter(|e| is_entry_name(&e.file_name()))
         .filter_map(|e| {
             let meta = e.metadata().ok().filter(|m| m.is_file())?;
             Some((meta.atime().max(meta.mtime()), e.path()))
@@ -147,6 +152,12 @@ fn prune_cache(cache: &Path, keep: usize) {
     for (_, path) in &files[..files.len() - keep] {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// A name `compile_cached` gives an entry: 16 hex digits and `.bpf`.
+fn is_entry_name(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.len() == 20 && name.ends_with(b".bpf") && name[..16].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// The largest cache entry read: the biggest profiles make well under 1 MiB.
@@ -771,10 +782,18 @@ mod tests {
             file.set_times(std::fs::FileTimes::new().set_accessed(used).set_modified(used))
                 .unwrap();
         }
+        let other = dir.join("notes.txt");
+        std::fs::write(&other, "").unwrap();
+        std::fs::File::open(&other)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH)
+            .unwrap();
         let p = profile(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ERRNO"}]}"#,
         );
         compile_cached(&p, &dir).unwrap();
+        assert!(other.exists(), "a file that is no entry was pruned");
+        std::fs::remove_file(&other).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -794,6 +813,23 @@ mod tests {
             "the new entry stays: {names:?}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A cache that is a link to another directory is not used: the prune
+    /// removed that directory's files (review 60b F3).
+    #[test]
+    fn a_cache_that_is_a_link_is_not_used() {
+        let base = std::env::temp_dir().join(format!("husk-seccomp-link-{}", std::process::id()));
+        let elsewhere = base.join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        for n in 0..MAX_CACHED + 2 {
+            std::fs::write(elsewhere.join(format!("{n:016x}.bpf")), "").unwrap();
+        }
+        std::os::unix::fs::symlink(&elsewhere, base.join("cache")).unwrap();
+        let p = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        compile_cached(&p, &base.join("cache")).unwrap();
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), MAX_CACHED + 2);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

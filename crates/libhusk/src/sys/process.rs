@@ -203,19 +203,56 @@ pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize, 
 /// than MAX_FDS fds is an error (ENOBUFS: nix sees MSG_CTRUNC), the kernel
 /// having closed the ones that did not fit.
 pub fn recv_with_fds(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
+    recv_from(sock, buf).map(|r| (r.bytes, r.fds))
+}
+
+/// What one recvmsg(2) got.
+pub struct Received {
+    /// How many bytes (0 for an empty message, or the end of the stream).
+    pub bytes: usize,
+    /// The fds that came with them (SCM_RIGHTS), close-on-exec.
+    pub fds: Vec<OwnedFd>,
+    /// The pid (in this process's pid namespace) of the process that sent
+    /// them, which the kernel vouches for, on a socket `pass_credentials`
+    /// set up; None at the end of the stream.
+    pub sender: Option<libc::pid_t>,
+}
+
+/// One recvmsg(2) on `sock` into `buf`, as [`recv_with_fds`], with the sender.
+pub fn recv_from(sock: &impl AsRawFd, buf: &mut [u8]) -> nix::Result<Received> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS], libc::ucred);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
-    let mut received = Vec::new();
+    let (mut fds, mut sender) = (Vec::new(), None);
     for cmsg in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: the kernel installed these descriptors in this process
-            // for this message; nothing else refers to them.
-            received.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+        match cmsg {
+            ControlMessageOwned::ScmRights(received) => {
+                // SAFETY: the kernel installed these descriptors in this
+                // process for this message; nothing else refers to them.
+                fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+            }
+            ControlMessageOwned::ScmCredentials(creds) => sender = Some(creds.pid()),
+            _ => {}
         }
     }
-    Ok((msg.bytes, received))
+    // Room was made for the credentials too, which a socket without them
+    // leaves to a few more fds: the limit holds all the same (dropped: closed).
+    if fds.len() > MAX_FDS {
+        return Err(nix::errno::Errno::ENOBUFS);
+    }
+    Ok(Received {
+        bytes: msg.bytes,
+        fds,
+        sender,
+    })
+}
+
+/// Makes every message received on `sock` say which process sent it
+/// (SO_PASSCRED: [`recv_from`]'s sender). A process can claim another
+/// pid only with CAP_SYS_ADMIN over the pid namespace it names it in.
+pub fn pass_credentials(sock: &impl std::os::fd::AsFd) -> io::Result<()> {
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::PassCred, &true).map_err(io::Error::from)
 }
 
 /// The CPUs this process may run on (None if the kernel will not say).
