@@ -10,13 +10,18 @@ use std::time::{Duration, Instant};
 
 /// A running container whose init sleeps, for exec to enter.
 fn running(name: &str) -> Bundle {
+    running_for(name, 30)
+}
+
+/// [`running`], its container's process ending after `seconds`.
+fn running_for(name: &str, seconds: u32) -> Bundle {
     let mut b = Bundle::new(name);
     b.config["process"]["env"]
         .as_array_mut()
         .unwrap()
         .push(json!("FROM_CONFIG=yes"));
     b.config["hostname"] = json!("exec-host");
-    b.script("sleep 30");
+    b.script(&format!("sleep {seconds}"));
     assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
     b
 }
@@ -554,22 +559,27 @@ fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
 /// the program run (60b F1): husk hears only the processes it started now.
 #[test]
 fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
-    let b = running("exec-forged-early");
+    // Each case waits up to 10 s for strace, which traces the caller's job too.
+    let b = running_for("exec-forged-early", 90);
     let cgroup = b.default_cgroup("c");
     make_sub_cgroup(&cgroup, "sub");
     let procs = |sub: &str| format!("/sys/fs/cgroup/pids{cgroup}{sub}/cgroup.procs");
     let job_pid = b.dir.join("job.pid");
-    // What is forged: a message no one sends, or the joiner's word naming the caller's job.
+    // What is forged: a message no one sends, or the joiner's word naming
+    // the caller's job, sent plainly or in the joiner's name (SCM_CREDENTIALS:
+    // CAP_SYS_ADMIN over husk's pid namespace, review 60c F2).
     let payload = |names_the_job: bool| match names_the_job {
         false => b"Z".to_vec(),
         true => format!("P{}", std::fs::read_to_string(&job_pid).unwrap().trim()).into_bytes(),
     };
-    let cases: [(&[&str], String, bool, &str); 3] = [
-        (&[], procs(""), false, "780"),
-        (&["--cgroup", "sub"], procs("/sub"), false, "781"),
-        (&[], procs(""), true, "783"),
+    let stranger = "which husk did not start";
+    let cases: [(&[&str], String, bool, bool, &str, &str); 4] = [
+        (&[], procs(""), false, false, "780", stranger),
+        (&["--cgroup", "sub"], procs("/sub"), false, false, "781", stranger),
+        (&[], procs(""), true, false, "783", stranger),
+        (&[], procs(""), true, true, "784", "one was forged"),
     ];
-    for (extra, procs, names_the_job, word) in cases {
+    for (extra, procs, names_the_job, as_the_joiner, word, error) in cases {
         let exec = [&["exec", "-d"], extra, &["c", "sleep", word]].concat();
         let script = format!(
             "sleep 7763 </dev/null >/dev/null 2>&1 & echo $! > {}; exec {HUSK} --root {} {}",
@@ -581,7 +591,8 @@ fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
         let mut caller = std::process::Command::new("strace");
         caller.args(delay).args(["sh", "-c", &script]);
         b.tag(&mut caller);
-        let err = forge_ahead_of_the_joiners_word(&b, caller, &procs, || payload(names_the_job));
+        let forge = || payload(names_the_job);
+        let err = forge_ahead_of_the_joiners_word(&b, caller, &procs, forge, as_the_joiner);
         assert_none_runs(&b, word);
         let job: i32 = std::fs::read_to_string(&job_pid).unwrap().trim().parse().unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{job}/stat")).unwrap_or_default();
@@ -590,7 +601,7 @@ fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
             stat.contains("(sleep) S"),
             "{exec:?}: the caller's job was ended: {stat:?}"
         );
-        assert!(err.contains("which husk did not start"), "{exec:?}: {err}");
+        assert!(err.contains(error), "{exec:?}: {err}");
     }
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
@@ -605,6 +616,7 @@ fn forge_ahead_of_the_joiners_word(
     mut husk: std::process::Command,
     procs: &str,
     payload: impl Fn() -> Vec<u8>,
+    as_the_joiner: bool,
 ) -> String {
     let init = b.state("c")["pid"].as_i64().unwrap() as i32;
     let err_path = b.dir.join("exec.err");
@@ -624,10 +636,39 @@ fn forge_ahead_of_the_joiners_word(
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    assert_eq!(joined.len(), 2, "{}", Bundle::describe(&joined));
-    forge_into_sockets_of(joined[0], &payload());
+    assert_eq!(
+        joined.len(),
+        2,
+        "{procs}: {}: {}",
+        Bundle::describe(&joined),
+        std::fs::read_to_string(&err_path).unwrap_or_default()
+    );
+    if as_the_joiner {
+        // The joiner is in husk's pid namespace, the exec process below it.
+        let depth = |p: i32| {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .map_or(0, |l| l.split_whitespace().count())
+        };
+        let joiner = *joined.iter().min_by_key(|&&p| depth(p)).unwrap();
+        let creds = nix::sys::socket::UnixCredentials::from(libc::ucred {
+            pid: joiner,
+            uid: 0,
+            gid: 0,
+        });
+        let sockets = sockets_of(joiner);
+        let cmsg = [nix::sys::socket::ControlMessage::ScmCredentials(&creds)];
+        let bytes = payload();
+        let iov = [std::io::IoSlice::new(&bytes)];
+        let flags = nix::sys::socket::MsgFlags::empty();
+        nix::sys::socket::sendmsg::<()>(sockets[0].as_raw_fd(), &iov, &cmsg, flags, None).unwrap();
+    } else {
+        forge_into_sockets_of(joined[0], &payload());
+    }
     // strace ends once every process it traces has: the program too. Well
-    // within the 30 s of the container's init, whose end would end it.
+    // within the life of the container's init, whose end would end it.
     let deadline = Instant::now() + Duration::from_secs(10);
     while husk.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

@@ -331,6 +331,13 @@ fn await_exec_process(
         }
     };
     let pid = joiners_word(said, joiner.pid)?;
+    // No go then, and nothing killed: the exec process exits at our end of file.
+    if to_child
+        .more_after_the_word()
+        .context(|| "read from exec process".into())?
+    {
+        bail!("exec: a second word from the process that joins the container's namespaces: one was forged");
+    }
     to_child.hear_from(pid);
     crate::log::step("exec process cloned");
     let_run(a.pid_file.as_deref(), pid, to_child)?;

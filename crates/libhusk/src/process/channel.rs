@@ -350,13 +350,20 @@ fn recv_one_heard(sock: &OwnedFd, senders: Option<&[libc::pid_t]>) -> io::Result
     };
     let end_of_file = received.bytes == 0 && received.sender.is_none();
     if let Some(senders) = senders.filter(|_| !end_of_file) {
+        let from = received
+            .sender
+            .map_or("an unknown process".into(), |pid| format!("process {pid}"));
         if !received.sender.is_some_and(|pid| senders.contains(&pid)) {
-            let from = received
-                .sender
-                .map_or("an unknown process".into(), |pid| format!("process {pid}"));
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("a message from {from}, which husk did not start for this"),
+            ));
+        }
+        // Never sent: it would read as the end of file (the execve), review 60c F3.
+        if received.bytes == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("an empty message from {from}"),
             ));
         }
     }
@@ -772,6 +779,25 @@ impl ExecParent {
         recv_one_heard(&self.sock, Some(&self.senders.borrow()))
     }
 
+    /// Once the joiner, which says nothing after its word, is reaped:
+    /// whether a message is waiting all the same, sent in its name (the
+    /// kernel lets a process with CAP_SYS_ADMIN over husk's pid namespace
+    /// claim any pid there, review 60c F2): then the word may not be its
+    /// own. Debug lines are logged and passed over.
+    pub fn more_after_the_word(&self) -> io::Result<bool> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        loop {
+            let mut ready = [PollFd::new(self.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut ready, PollTimeout::ZERO)? == 0 {
+                return Ok(false);
+            }
+            match self.recv_one()? {
+                Received::Logged => continue,
+                Received::Packet(packet) => return Ok(packet.is_some()),
+            }
+        }
+    }
+
     /// The joiner is in the container's cgroups.
     pub fn send_placed(&self) -> io::Result<()> {
         send(&self.sock, Tag::Placed, b"")
@@ -1174,6 +1200,13 @@ mod tests {
         parent.hear_from(me as libc::pid_t);
         child.send_pid(42).unwrap();
         assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(42)));
+        assert!(!parent.more_after_the_word().unwrap());
+        // What a process may send in the name of one heard (60c F2, F3).
+        child.send_pid(43).unwrap();
+        assert!(parent.more_after_the_word().unwrap(), "a second word");
+        nix::sys::socket::send(child.sock.as_raw_fd(), b"", nix::sys::socket::MsgFlags::empty()).unwrap();
+        let e = parent.wait_exec().unwrap_err();
+        assert_eq!(e.to_string(), format!("an empty message from process {me}"));
         drop(child);
         assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Execed);
     }
