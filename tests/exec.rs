@@ -573,13 +573,38 @@ fn a_message_forged_ahead_of_the_joiners_word_leaves_no_program_running() {
         true => format!("P{}", std::fs::read_to_string(&job_pid).unwrap().trim()).into_bytes(),
     };
     let stranger = "which husk did not start";
-    let cases: [(&[&str], String, bool, bool, &str, &str); 4] = [
-        (&[], procs(""), false, false, "780", stranger),
-        (&["--cgroup", "sub"], procs("/sub"), false, false, "781", stranger),
-        (&[], procs(""), true, false, "783", stranger),
-        (&[], procs(""), true, true, "784", "one was forged"),
+    struct Case {
+        extra: &'static [&'static str],
+        sub: &'static str,
+        names_the_job: bool,
+        as_the_joiner: bool,
+        word: &'static str,
+        error: &'static str,
+    }
+    let case = |extra, sub, names_the_job, as_the_joiner, word, error| Case {
+        extra,
+        sub,
+        names_the_job,
+        as_the_joiner,
+        word,
+        error,
+    };
+    let cases = [
+        case(&[], "", false, false, "780", stranger),
+        case(&["--cgroup", "sub"], "/sub", false, false, "781", stranger),
+        case(&[], "", true, false, "783", stranger),
+        case(&[], "", true, true, "784", "one was forged"),
     ];
-    for (extra, procs, names_the_job, as_the_joiner, word, error) in cases {
+    for Case {
+        extra,
+        sub,
+        names_the_job,
+        as_the_joiner,
+        word,
+        error,
+    } in cases
+    {
+        let procs = procs(sub);
         let exec = [&["exec", "-d"], extra, &["c", "sleep", word]].concat();
         let script = format!(
             "sleep 7763 </dev/null >/dev/null 2>&1 & echo $! > {}; exec {HUSK} --root {} {}",
