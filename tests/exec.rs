@@ -510,35 +510,9 @@ fn an_exec_whose_pid_file_cannot_be_written_leaves_no_process() {
 #[test]
 fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
     let b = running("exec-forged");
-    let init = b.state("c")["pid"].as_i64().unwrap() as i32;
     let pid_file = b.dir.join("e.pid");
-    // strace holds husk 1 s at each send: before it lets the process run.
-    let delay = ["-qq", "-o", "/dev/null", "-e", "inject=sendto:delay_enter=1000000"];
-    let exec = [
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        "c",
-        "sleep",
-        "779",
-    ];
-    // A file, not a pipe: the program, were it run, would hold it open.
-    let err_path = b.dir.join("exec.err");
-    let mut husk = b.husk_under_strace(&delay, &exec);
-    husk.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
-    let mut husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
-    wait_for_file(&pid_file, Duration::from_secs(20));
-    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup("c"));
-    let waiting = std::fs::read_to_string(&procs).unwrap();
-    let waiting: Vec<i32> = waiting
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .filter(|&p| p != init)
-        .collect();
-    assert_eq!(waiting.len(), 1, "{}", Bundle::describe(&waiting));
-    forge_into_sockets_of(waiting[0], b"Z");
+    let (mut husk, err_path, waiting) = exec_held_at_its_go(&b, &[], &pid_file, "779");
+    forge_into_sockets_of(waiting, b"Z");
     let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk exec");
     let err = std::fs::read_to_string(&err_path).unwrap();
     assert!(!status.success(), "exec succeeded");
@@ -844,37 +818,10 @@ fn sockets_of(pid: i32) -> Vec<std::os::fd::OwnedFd> {
 #[test]
 fn forged_debug_lines_neither_hold_exec_nor_reach_its_stderr_raw() {
     let b = running("exec-forged-debug");
-    let init = b.state("c")["pid"].as_i64().unwrap() as i32;
     let pid_file = b.dir.join("e.pid");
-    // strace holds husk 1 s at its go: the test takes the socket meanwhile.
-    let delay = ["-qq", "-o", "/dev/null", "-e", "inject=sendto:delay_enter=1000000"];
-    let exec = [
-        "--debug",
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        "c",
-        "sleep",
-        "782",
-    ];
-    let err_path = b.dir.join("exec.err");
-    let mut husk = b.husk_under_strace(&delay, &exec);
-    husk.env("HUSK_SETUP_TIMEOUT", "3")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
     let started = Instant::now();
-    let mut husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
-    wait_for_file(&pid_file, Duration::from_secs(20));
-    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup("c"));
-    let waiting: Vec<i32> = std::fs::read_to_string(&procs)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .filter(|&p| p != init)
-        .collect();
-    assert_eq!(waiting.len(), 1, "{}", Bundle::describe(&waiting));
-    let sockets = sockets_of(waiting[0]);
+    let (mut husk, err_path, waiting) = exec_held_at_its_go(&b, &["--debug"], &pid_file, "782");
+    let sockets = sockets_of(waiting);
     while husk.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(20) {
         let _ = nix::unistd::write(&sockets[0], b"D\x1b[31mforged\nline");
         std::thread::sleep(Duration::from_millis(200));
@@ -889,6 +836,46 @@ fn forged_debug_lines_neither_hold_exec_nor_reach_its_stderr_raw() {
     assert!(!pid_file.exists(), "the pid file of a failed exec is left");
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
+}
+
+/// Starts `husk [global] exec -d --pid-file PID_FILE c sleep WORD` under
+/// strace, which holds each of husk's sends 1 s (its go among them), with a
+/// 3 s setup bound; returns husk (strace), the file of its stderr, and the
+/// exec process, waiting for the go, once the pid file names it.
+fn exec_held_at_its_go(
+    b: &Bundle,
+    global: &[&str],
+    pid_file: &std::path::Path,
+    word: &str,
+) -> (std::process::Child, std::path::PathBuf, i32) {
+    let init = b.state("c")["pid"].as_i64().unwrap() as i32;
+    let delay = ["-qq", "-o", "/dev/null", "-e", "inject=sendto:delay_enter=1000000"];
+    let exec = [
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+        "sleep",
+        word,
+    ];
+    // A file, not a pipe: the program, were it run, would hold it open.
+    let err_path = b.dir.join("exec.err");
+    let mut husk = b.husk_under_strace(&delay, &[global, &exec].concat());
+    husk.env("HUSK_SETUP_TIMEOUT", "3")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let husk = husk.stderr(std::fs::File::create(&err_path).unwrap()).spawn().unwrap();
+    wait_for_file(pid_file, Duration::from_secs(20));
+    let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup("c"));
+    let waiting: Vec<i32> = std::fs::read_to_string(&procs)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .filter(|&p| p != init)
+        .collect();
+    assert_eq!(waiting.len(), 1, "{}", Bundle::describe(&waiting));
+    (husk, err_path, waiting[0])
 }
 
 /// A --pid-file that is there and is not a regular file (a fifo standing in
