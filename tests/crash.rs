@@ -713,17 +713,6 @@ fn delete_after_a_killed_create_kills_only_what_create_made() {
     b.assert_gone("c");
 }
 
-/// The children of `pid` (from /proc/*/stat).
-fn children_of(pid: u32) -> Vec<u32> {
-    let ppid_of = |stat: &str| -> Option<u32> { stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok() };
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&p| std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| ppid_of(&s) == Some(pid)))
-        .collect()
-}
-
 /// On a pure v1 host the init sets up while `create` makes its cgroup: the
 /// init killed then (strace holds `create` just after the clone) makes
 /// create fail in one line, with no state, cgroup or process left.

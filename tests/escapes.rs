@@ -426,6 +426,59 @@ fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
     pod.assert_gone("pod");
 }
 
+/// The init holds its end of the create channel until husk has committed
+/// the state, and held the console socket until it had sent its pty
+/// master: a process that can take them (pidfd_getfd: with CAP_SYS_PTRACE,
+/// a pod member sharing the init's pid namespace) asked each for a pidfd of
+/// the process at its other end (SO_PEERPIDFD), husk and the manager
+/// listening on the console socket, and with it took their fds or entered
+/// their namespaces (review 60c F1, for exec's channel). The channel's
+/// maker is a process that is gone, and husk passes the master on.
+/// Deterministic: strace holds husk for 2 s right after the clone.
+#[test]
+fn the_init_holds_no_socket_that_leads_out_of_the_container() {
+    let mut b = Bundle::new("create-peer");
+    b.config["process"]["terminal"] = json!(true);
+    b.save();
+    let sock = b.dir.join("console.sock");
+    let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let strace = [
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=clone3",
+        "-e",
+        "inject=clone3:delay_exit=2000000:when=1",
+    ];
+    let console = ["--console-socket", sock.to_str().unwrap()];
+    let create_c = ["create", "--bundle", b.dir.to_str().unwrap(), "c"];
+    let mut create = b.husk_under_strace(&strace, &[&create_c[..], &console].concat());
+    create
+        .current_dir(&b.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut create = create.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let init = loop {
+        let husk = children_of(create.id());
+        if let Some(&init) = husk.iter().flat_map(|&h| children_of(h)).collect::<Vec<_>>().first() {
+            break init;
+        }
+        assert!(Instant::now() < deadline, "no container init appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let sockets = sockets_of(init as i32);
+    assert_eq!(sockets.len(), 1, "the init holds one socket, the channel");
+    assert_peer_is_gone(&sockets[0]);
+    drop(sockets);
+    let status = wait_within(&mut create, COMMAND_TIMEOUT, "husk create");
+    assert!(status.success(), "create failed");
+    let (path, _master) = receiver.join().unwrap().expect("a pty master");
+    assert!(path.starts_with("/dev/pts/"), "{path}");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 /// Every process the pod's first container can see, as `cmdline\nenviron\n`
 /// (raw, NULs kept), read by its process with CAP_SYS_PTRACE.
 fn what_the_pod_sees(pause: &Bundle) -> Vec<u8> {

@@ -511,7 +511,7 @@ fn an_exec_whose_pid_file_cannot_be_written_leaves_no_process() {
 fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
     let b = running("exec-forged");
     let pid_file = b.dir.join("e.pid");
-    let (mut husk, err_path, waiting) = exec_held_at_its_go(&b, &[], &pid_file, "779");
+    let (mut husk, err_path, waiting) = exec_held_at_its_go(&b, (&[], &[]), &pid_file, "779");
     forge_into_sockets_of(waiting, b"Z");
     let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk exec");
     let err = std::fs::read_to_string(&err_path).unwrap();
@@ -519,6 +519,35 @@ fn a_message_forged_into_the_exec_channel_leaves_no_program_running() {
     assert!(err.contains("which husk did not start"), "{err}");
     assert_none_runs(&b, "779");
     assert!(!pid_file.exists(), "the pid file of a failed exec is left");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
+/// A container with CAP_SYS_PTRACE and no user namespace can copy the
+/// sockets its exec process holds (pidfd_getfd) and ask each for a pidfd
+/// of the process at its other end (SO_PEERPIDFD). husk made the channel,
+/// and through its pidfd the container took husk's fds (the caller's
+/// stdio) and, with CAP_SYS_ADMIN, entered the host's namespaces (review
+/// 60c F1); the console socket led the same way to the manager listening
+/// there (conmon, containerd's shim). The channel's maker is a process that
+/// is gone now, and husk passes the pty master on to the console socket.
+#[test]
+fn the_exec_process_holds_no_socket_that_leads_out_of_the_container() {
+    let b = running("exec-peer");
+    let pid_file = b.dir.join("e.pid");
+    let sock = b.dir.join("console.sock");
+    let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let console = ["-t", "--console-socket", sock.to_str().unwrap()];
+    let (mut husk, err_path, waiting) = exec_held_at_its_go(&b, (&[], &console), &pid_file, "783");
+    let sockets = sockets_of(waiting);
+    assert_eq!(sockets.len(), 1, "the exec process holds one socket, the channel");
+    assert_peer_is_gone(&sockets[0]);
+    // A copy held open would hold husk's wait for the execve's end of file.
+    drop(sockets);
+    let status = wait_within(&mut husk, COMMAND_TIMEOUT, "husk exec");
+    assert!(status.success(), "{}", std::fs::read_to_string(&err_path).unwrap());
+    let (path, _master) = receiver.join().unwrap().expect("a pty master");
+    assert!(path.starts_with("/dev/pts/"), "{path}");
     assert_ok(&b.husk(&["delete", "-f", "c"]));
     b.assert_gone("c");
 }
@@ -785,31 +814,6 @@ fn forge_into_sockets_of(pid: i32, bytes: &[u8]) {
     nix::unistd::write(&sockets[0], bytes).unwrap();
 }
 
-/// Copies of the sockets process `pid` holds, taken with pidfd_getfd (as a
-/// process of the container with CAP_SYS_PTRACE can).
-fn sockets_of(pid: i32) -> Vec<std::os::fd::OwnedFd> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: plain syscalls; each fd returned is owned at once.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    assert!(pidfd >= 0, "pidfd_open {pid}: {}", std::io::Error::last_os_error());
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    let mut sockets = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
-        let is_socket = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
-        let Some(n) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        if !is_socket {
-            continue;
-        }
-        // SAFETY: as above.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0) };
-        assert!(fd >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
-        sockets.push(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-    }
-    sockets
-}
-
 /// A stream of `--debug` lines forged into the exec process's end of the
 /// channel kept husk reading for as long as it went on, each line starting
 /// the bound anew, and each reached husk's stderr with its escape sequences
@@ -820,7 +824,7 @@ fn forged_debug_lines_neither_hold_exec_nor_reach_its_stderr_raw() {
     let b = running("exec-forged-debug");
     let pid_file = b.dir.join("e.pid");
     let started = Instant::now();
-    let (mut husk, err_path, waiting) = exec_held_at_its_go(&b, &["--debug"], &pid_file, "782");
+    let (mut husk, err_path, waiting) = exec_held_at_its_go(&b, (&["--debug"], &[]), &pid_file, "782");
     let sockets = sockets_of(waiting);
     while husk.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(20) {
         let _ = nix::unistd::write(&sockets[0], b"D\x1b[31mforged\nline");
@@ -838,30 +842,23 @@ fn forged_debug_lines_neither_hold_exec_nor_reach_its_stderr_raw() {
     b.assert_gone("c");
 }
 
-/// Starts `husk [global] exec -d --pid-file PID_FILE c sleep WORD` under
+/// Starts `husk [global] exec -d [opts] --pid-file PID_FILE c sleep WORD` under
 /// strace, which holds each of husk's sends 1 s (its go among them), with a
 /// 3 s setup bound; returns husk (strace), the file of its stderr, and the
 /// exec process, waiting for the go, once the pid file names it.
 fn exec_held_at_its_go(
     b: &Bundle,
-    global: &[&str],
+    (global, opts): (&[&str], &[&str]),
     pid_file: &std::path::Path,
     word: &str,
 ) -> (std::process::Child, std::path::PathBuf, i32) {
     let init = b.state("c")["pid"].as_i64().unwrap() as i32;
     let delay = ["-qq", "-o", "/dev/null", "-e", "inject=sendto:delay_enter=1000000"];
-    let exec = [
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        "c",
-        "sleep",
-        word,
-    ];
+    let exec = ["exec", "-d"];
+    let process = ["--pid-file", pid_file.to_str().unwrap(), "c", "sleep", word];
     // A file, not a pipe: the program, were it run, would hold it open.
     let err_path = b.dir.join("exec.err");
-    let mut husk = b.husk_under_strace(&delay, &[global, &exec].concat());
+    let mut husk = b.husk_under_strace(&delay, &[global, &exec, opts, &process].concat());
     husk.env("HUSK_SETUP_TIMEOUT", "3")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());

@@ -882,3 +882,66 @@ impl Drop for StoppedFlock {
         );
     }
 }
+
+/// Copies of the sockets process `pid` holds, taken with pidfd_getfd (as a
+/// process of the container with CAP_SYS_PTRACE can).
+pub fn sockets_of(pid: i32) -> Vec<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: plain syscalls; each fd returned is owned at once.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(pidfd >= 0, "pidfd_open {pid}: {}", std::io::Error::last_os_error());
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let mut sockets = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        let is_socket = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
+        let Some(n) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: as above.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0) };
+        assert!(fd >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
+        sockets.push(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    }
+    sockets
+}
+
+/// The process that made `socket` (SO_PEERPIDFD: a pidfd of it, which a
+/// process holding the socket can ask for) is gone: the pidfd takes no fd
+/// from it and enters none of its namespaces.
+#[track_caller]
+pub fn assert_peer_is_gone(socket: &std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const SO_PEERPIDFD: libc::c_int = 77;
+    let mut pidfd: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt into a c_int of the given length.
+    let ret = unsafe {
+        let into = std::ptr::addr_of_mut!(pidfd).cast();
+        libc::getsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, SO_PEERPIDFD, into, &mut len)
+    };
+    assert_eq!(ret, 0, "SO_PEERPIDFD (Linux 6.5): {}", std::io::Error::last_os_error());
+    // SAFETY: the pidfd is ours now.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // SAFETY: plain syscalls.
+    let taken = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), 0, 0) };
+    let took = std::io::Error::last_os_error();
+    assert_eq!(taken, -1, "the socket's maker gave up its fd 0 through SO_PEERPIDFD");
+    assert_eq!(took.raw_os_error(), Some(libc::ESRCH), "{took}");
+    // SAFETY: as above.
+    let entered = unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWUTS) };
+    assert_eq!(entered, -1, "entered the socket's maker's uts namespace");
+}
+
+/// The children of `pid` (from /proc/*/stat).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let ppid_of = |stat: &str| -> Option<u32> { stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok() };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| ppid_of(&s) == Some(pid)))
+        .collect()
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::start::EarlyStart;
-use super::stdio::{console_for, hold_passed_fds, listen_fds};
+use super::stdio::{hold_passed_fds, listen_fds, Console};
 use super::wait::{kill_and_reap, sigkill};
 use super::{CreateOptions, Mode};
 use crate::bail;
@@ -164,6 +164,7 @@ impl<'a> Caller<'a> {
 pub(super) struct Spawned {
     pub(super) locked: Locked,
     pub(super) saved: Saved,
+    /// The pty master a foreground `run` proxies.
     pub(super) console: Option<OwnedFd>,
     pub(super) early: Option<EarlyStart>,
     /// The host's cgroup hierarchies as create found them (none without a cgroup).
@@ -185,30 +186,28 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
     if let Some(host) = &notify {
         pass_notify_socket(&mut plan, host, &store.dir(&args.id))?;
     }
-    let (to_init, proxy) = console_for(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
+    let console = Console::for_process(plan.process.terminal, args.console_socket.as_deref(), foreground)?;
     let mut cgroup = crate::cgroups::driver::for_plan(plan.cgroup.as_ref())?;
     let locked = store.create(&args.id)?;
     let record = describe(&plan, args, notify.as_deref(), cgroup.record());
     let made = record_state(&locked, &record, notify.is_some());
     let spawned = made.and_then(|()| {
-        let fds = Fds {
-            preserve,
-            console: to_init,
-        };
         let c = Creating {
             plan: &plan,
             locked: &locked,
             args,
             caller,
             setup_bound,
+            console: &console,
         };
-        spawn_init(c, fds, record, &mut cgroup)
+        spawn_init(c, preserve, record, &mut cgroup)
     });
+    let spawned = spawned.and_then(|made| Ok((made, console.finish()?)));
     match spawned {
-        Ok((saved, early)) => Ok(Spawned {
+        Ok(((saved, early), master)) => Ok(Spawned {
             locked,
             saved,
-            console: proxy,
+            console: master,
             early,
             hierarchies: plan.cgroup.map(|c| c.hierarchies),
         }),
@@ -323,12 +322,6 @@ fn warn_unmounted(plan: &Plan) {
     }
 }
 
-/// The fds `create` hands to the init: how many to preserve, and the console.
-struct Fds {
-    preserve: u32,
-    console: Option<OwnedFd>,
-}
-
 /// systemd socket activation: with LISTEN_FDS=N set for husk, fds 3..3+N go to
 /// the container process (before --preserve-fds ones), which is told so by
 /// LISTEN_FDS=N and LISTEN_PID=1, as runc does.
@@ -431,6 +424,8 @@ struct Creating<'a> {
     /// `wait::setup_timeout`; the step of its createContainer hooks:
     /// `wait::with_hooks`).
     setup_bound: Option<std::time::Duration>,
+    /// Where the pty master the init sends goes.
+    console: &'a Console,
 }
 
 /// husk's side of a cloned init.
@@ -446,12 +441,12 @@ struct Cloned {
 
 fn spawn_init(
     c: Creating,
-    fds: Fds,
+    preserve_fds: u32,
     mut saved: Saved,
     cgroup: &mut Box<dyn Driver>,
 ) -> Result<(Saved, Option<EarlyStart>)> {
     let (exec_fifo, early_reader) = make_exec_fifo(c, &saved)?;
-    let init = clone_init(c, fds, exec_fifo, early_reader.as_ref(), cgroup)?;
+    let init = clone_init(c, preserve_fds, exec_fifo, early_reader.as_ref(), cgroup)?;
     let mut guard = InitGuard {
         pid: init.pid,
         armed: true,
@@ -593,16 +588,12 @@ fn prepare_clone(plan: &Plan, state_dir: &Path, cgroup: &mut Box<dyn Driver>) ->
 /// cgroup); the clone runs `init::run` and never returns here.
 fn clone_init(
     c: Creating,
-    fds: Fds,
+    preserve_fds: u32,
     exec_fifo: ExecFifo,
     early_reader: Option<&OwnedFd>,
     cgroup: &mut Box<dyn Driver>,
 ) -> Result<Cloned> {
     let plan = c.plan;
-    let Fds {
-        preserve: preserve_fds,
-        console,
-    } = fds;
     let (to_init, init_end) = channel::init_channel()?;
     let ForClone {
         cgroup_after_clone,
@@ -651,7 +642,6 @@ fn clone_init(
                 .collect(),
             premounted,
             clone_before_root,
-            console,
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),
             placement,
             cgroup_after_clone,
@@ -829,6 +819,7 @@ fn await_ready(
                 }
             }
             FromInit::Logged => {}
+            FromInit::Master(name, master) => c.console.pass_on(&name, master)?,
             FromInit::HooksRun => {
                 bound = c.setup_bound;
                 to_init

@@ -16,12 +16,13 @@ use crate::cgroups::place::SelfPlacement;
 use crate::container;
 use crate::container::endings::{Endings, Held};
 use crate::container::foreground::Foreground;
+use crate::container::stdio::Console;
 use crate::error::{Context, Error, Result};
 use crate::process::attrs::OomScoreAdjForClone;
+use crate::process::capabilities;
 use crate::process::channel::{self, ExecOutcome, ExecParent, FromJoiner};
 use crate::process::exec::{join_and_spawn, ExecArgs};
 use crate::process::namespaces::{Join, NamespacePlan};
-use crate::process::{capabilities, console};
 use crate::seccomp;
 use crate::spec;
 use crate::state::{self, Status, Store};
@@ -83,8 +84,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     let _alive = container::open_init(saved)?;
     let entry = open_init_entry(a, saved, status)?;
     crate::log::step("init's namespaces opened");
-    let (console_end, proxy) =
-        container::stdio::console_for(planned.plan.terminal, a.console_socket.as_deref(), !a.detach)?;
+    let console = Console::for_process(planned.plan.terminal, a.console_socket.as_deref(), !a.detach)?;
     let foreground = if a.detach { None } else { Some(Foreground::prepare()?) };
     // Detached, an ending signal ends the exec (its processes killed), then
     // is raised again.
@@ -94,7 +94,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         held.hold()?;
     }
     let started = (|| {
-        let joiner = clone_joiner(&planned, a, &entry, console_end, &cgroup)?;
+        let joiner = clone_joiner(&planned, a, &entry, &cgroup)?;
         // The joiner goes into the container's cgroups, and the exec process it
         // starts is born there. Unprivileged, the cgroups are usually not ours to
         // write: best effort then, unless --cgroup asked for a particular one.
@@ -104,18 +104,16 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
             crate::log::step("joiner placed in the container's cgroups");
         }
         let listener = planned.filter.as_ref().and_then(|f| f.listener.as_ref());
-        await_exec_process(a, &joiner, (listener, saved), endings, setup_bound)
+        await_exec_process(a, &joiner, (listener, saved), &console, (endings, setup_bound))
     })();
     if let Some(held) = &held {
         held.outcome(&started);
     }
     let pid = started?;
+    let master = console.finish()?;
     match foreground {
         None => Ok(0),
-        Some(fg) => {
-            let master = proxy.as_ref().map(console::receive_master).transpose()?;
-            fg.wait(pid, master, None)
-        }
+        Some(fg) => fg.wait(pid, master, None),
     }
 }
 
@@ -196,13 +194,7 @@ struct Joiner {
 
 /// Clones the joiner, which enters the init's namespaces and starts the exec
 /// process; the clone runs `join_and_spawn` and never returns here.
-fn clone_joiner(
-    planned: &Planned,
-    a: &ExecOptions,
-    entry: &InitEntry,
-    console_end: Option<OwnedFd>,
-    cgroup: &Targets,
-) -> Result<Joiner> {
+fn clone_joiner(planned: &Planned, a: &ExecOptions, entry: &InitEntry, cgroup: &Targets) -> Result<Joiner> {
     let (to_child, child_end) = channel::exec_channel()?;
     // Privileged, the joiner moves itself into the container's cgroups where
     // it can (see cgroups::place); unprivileged, husk tries it (best effort).
@@ -236,7 +228,6 @@ fn clone_joiner(
             root: entry.root.as_ref(),
             rootless: planned.rootless,
             channel: child_end,
-            console: console_end,
             preserve_fds: a.preserve_fds,
             placement,
             parent: husk_pid,
@@ -244,7 +235,6 @@ fn clone_joiner(
     }
     drop(placement);
     drop(child_end);
-    drop(console_end);
     to_child.hear_from(pid);
     crate::log::step("joiner cloned");
     Ok(Joiner {
@@ -281,8 +271,8 @@ fn await_exec_process(
     a: &ExecOptions,
     joiner: &Joiner,
     (listener, saved): (Option<&seccomp::Listener>, &crate::state::Saved),
-    endings: Option<Endings>,
-    bound: Option<std::time::Duration>,
+    console: &Console,
+    (endings, bound): (Option<Endings>, Option<std::time::Duration>),
 ) -> Result<libc::pid_t> {
     let to_child = &joiner.to_child;
     to_child
@@ -346,6 +336,9 @@ fn await_exec_process(
         readable(&[pid])?;
         match to_child.wait_exec() {
             Ok(ExecOutcome::Logged) => {}
+            Ok(ExecOutcome::Master(name, master)) => {
+                console.pass_on(&name, master).inspect_err(|_| end_exec_process(pid))?;
+            }
             Ok(ExecOutcome::Execed) => match died_before_execve(pid) {
                 None => return Ok(()),
                 Some(e) => return Err(e),

@@ -46,15 +46,10 @@ pub fn run(store: &Store, args: &RunOptions, mode: Mode) -> Result<i32> {
     } = spawn(store, &args.create, mode, Caller::Run(Endings::Foreground(&foreground)))?;
     let dir = locked.dir.clone();
     drop(locked); // other commands (kill, state, delete -f) must work while we wait
-    let master = console
-        .as_ref()
-        .map(crate::process::console::receive_master)
-        .transpose()
-        .inspect(|m| m.as_ref().map_or((), sized_as_the_callers));
+    let master = console.inspect(sized_as_the_callers);
     log::begin("start");
-    let started = master.and_then(|m| start_in_foreground(&dir, &saved, early, &foreground).map(|relay| (m, relay)));
-    let code = match started {
-        Ok((master, relay)) => foreground.wait(saved.pid, master, relay),
+    let code = match start_in_foreground(&dir, &saved, early, &foreground) {
+        Ok(relay) => foreground.wait(saved.pid, master, relay),
         Err(e) => {
             kill_and_reap(saved.pid, Some(&saved.cgroup));
             remove_pid_file(args.create.pid_file.as_deref(), saved.pid);

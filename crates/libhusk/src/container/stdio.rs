@@ -2,30 +2,82 @@
 //! it keeps (LISTEN_FDS, `--preserve-fds`) and where its terminal goes.
 //! Shared by `create` and `exec`.
 
+use std::cell::Cell;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Mutex;
 
 use crate::bail;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::sys;
 
-/// Where a terminal's pty master goes: the console socket, or (a foreground
-/// command without one) a socketpair whose other end husk keeps to proxy.
-pub(crate) fn console_for(
-    terminal: bool,
-    socket: Option<&Path>,
-    foreground: bool,
-) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
-    match (terminal, socket) {
-        (false, _) => Ok((None, None)),
-        (true, Some(path)) => Ok((Some(crate::process::console::connect(path)?), None)),
-        (true, None) if foreground => {
-            require_a_terminal()?;
-            let (mine, theirs) = std::os::unix::net::UnixStream::pair().context(|| "console socketpair".into())?;
-            Ok((Some(theirs.into()), Some(mine.into())))
+/// Where the pty master of a container process with a terminal goes. The
+/// process sends it to husk over its channel, and husk passes it on: the
+/// process never holds the console socket, whose peer is the manager that
+/// listens there (conmon, containerd's shim). A container with
+/// CAP_SYS_PTRACE could take a copy of it from the process (pidfd_getfd)
+/// and ask it for a pidfd of that manager (SO_PEERPIDFD), then take its
+/// fds (another container's stdio, the manager's own sockets) or enter its
+/// namespaces (as review 60c F1 did with husk's). runc hands the socket to
+/// its init; crun passes the master on itself, as husk does now.
+pub(crate) enum Console {
+    /// No terminal.
+    None,
+    /// `--console-socket`, connected; whether the master went over it.
+    Socket(OwnedFd, Cell<bool>),
+    /// A foreground command without one: the master, once it came, which
+    /// husk keeps to proxy the caller's terminal.
+    Caller(Cell<Option<OwnedFd>>),
+}
+
+impl Console {
+    pub(crate) fn for_process(terminal: bool, socket: Option<&Path>, foreground: bool) -> Result<Console> {
+        match (terminal, socket) {
+            (false, _) => Ok(Console::None),
+            (true, Some(path)) => Ok(Console::Socket(
+                crate::process::console::connect(path)?,
+                Cell::new(false),
+            )),
+            (true, None) if foreground => {
+                require_a_terminal()?;
+                Ok(Console::Caller(Cell::new(None)))
+            }
+            (true, None) => bail!("cannot allocate tty if husk will detach without setting console socket"),
         }
-        (true, None) => bail!("cannot allocate tty if husk will detach without setting console socket"),
+    }
+
+    /// The master (and the pty's name, which conmon and containerd expect
+    /// with it) that the container process sent: over the console socket
+    /// (bounded: the socket's send timeout), or kept for the caller. Once.
+    pub(crate) fn pass_on(&self, name: &str, master: OwnedFd) -> Result<()> {
+        let second = || Error::new("a second pty master from the container process");
+        match self {
+            Console::None => bail!("a pty master from a container process without a terminal"),
+            Console::Socket(_, sent) if sent.replace(true) => Err(second()),
+            Console::Socket(socket, _) => crate::process::channel::send_with_fd(socket, name.as_bytes(), &master)
+                .context(|| "--console-socket: send the pty master".into()),
+            Console::Caller(kept) => match kept.replace(Some(master)) {
+                None => Ok(()),
+                first => {
+                    kept.set(first);
+                    Err(second())
+                }
+            },
+        }
+    }
+
+    /// Once the process runs its program: the master kept for the caller,
+    /// if any. A process with a terminal that sent none is an error.
+    pub(crate) fn finish(self) -> Result<Option<OwnedFd>> {
+        match self {
+            Console::None => Ok(None),
+            Console::Socket(_, sent) if sent.get() => Ok(None),
+            Console::Caller(kept) => match kept.into_inner() {
+                Some(master) => Ok(Some(master)),
+                None => bail!("the container sent no pty master"),
+            },
+            Console::Socket(..) => bail!("the container sent no pty master"),
+        }
     }
 }
 
@@ -141,5 +193,30 @@ pub(crate) fn keep_the_hosts_dev_null_from_the_clone() {
     let Ok(private) = sys::private_null() else { return };
     for i in nulls {
         let _ = crate::process::prologue::put_on_stdio(&private, i as RawFd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_master_is_kept_once_and_only_where_a_terminal_was_asked_for() {
+        let master = || OwnedFd::from(crate::sys::memfd(c"husk-test").unwrap());
+        let e = Console::None.pass_on("/dev/pts/0", master()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a pty master from a container process without a terminal"
+        );
+
+        let caller = Console::Caller(Cell::new(None));
+        caller.pass_on("/dev/pts/0", master()).unwrap();
+        let e = caller.pass_on("/dev/pts/1", master()).unwrap_err();
+        assert_eq!(e.to_string(), "a second pty master from the container process");
+        assert!(caller.finish().unwrap().is_some());
+
+        let e = Console::Caller(Cell::new(None)).finish().unwrap_err();
+        assert_eq!(e.to_string(), "the container sent no pty master");
+        assert!(Console::None.finish().unwrap().is_none());
     }
 }

@@ -1,7 +1,7 @@
 //! The channels between husk and the processes it clones: one for `create`
 //! (husk and the container's init), one for `exec` (husk, the joiner, then the
-//! exec process). Each is a SOCK_SEQPACKET socketpair with a typed end for
-//! each side: a side has a method for each step it takes, and each receive
+//! exec process). Each is a SOCK_SEQPACKET socketpair (made by a process
+//! that is gone: see `pair`) with a typed end for each side: a side has a method for each step it takes, and each receive
 //! returns only what the peer may send at that point; anything else is an
 //! error that names the message.
 //!
@@ -42,7 +42,11 @@
 //!   joining a pid namespace late (the first init clones and exits):
 //!     recv_setup: Pid <----------------------------- send_pid
 //!     [the clone is the container's init]
-//!                                                    [cwd, program, terminal, limits]
+//!   with a terminal:
+//!     recv_setup: Master <-------------------------- send_master: the pty
+//!     [to the console socket, or kept for            master (SCM_RIGHTS)
+//!      the caller's terminal]
+//!                                                    [cwd, program, limits]
 //!                                                    [close fds, confine]
 //!   with a seccomp listener, as soon as confine has loaded the filter:
 //!     recv_setup: SeccompFd <----------------------- send_seccomp_fd (SCM_RIGHTS)
@@ -86,7 +90,9 @@
 //!     send_go --------------------------------------------------------> wait_go
 //!                                                                      (plain read; exits
 //!                                                                      at an end of file)
-//!                                                                      [terminal]
+//!   with a terminal:
+//!     wait_exec: Master <--------------------------------------------- send_master (sendmsg)
+//!     [to the console socket, or kept]
 //!                                                                      execve
 //!     wait_exec: Failed <--------------------------------------------- send_error (plain write)
 //!            or Execed: the end of file, as execve closes the socket (close-on-exec)
@@ -134,10 +140,11 @@ enum Tag {
     NetMoved = b'M',
     HooksRun = b'O',
     Go = b'W',
+    Master = b'Y',
 }
 
 impl Tag {
-    const ALL: [Tag; 15] = [
+    const ALL: [Tag; 16] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -153,6 +160,7 @@ impl Tag {
         Tag::NetMoved,
         Tag::HooksRun,
         Tag::Go,
+        Tag::Master,
     ];
 
     fn of(byte: u8) -> Option<Tag> {
@@ -176,6 +184,7 @@ impl Tag {
             Tag::NetMoved => "network devices moved",
             Tag::HooksRun => "createContainer hooks run",
             Tag::Go => "go",
+            Tag::Master => "pty master",
         }
     }
 }
@@ -198,6 +207,12 @@ impl Packet {
             .into_iter()
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("a {name} message without its fd")))
+    }
+
+    /// A pty master, with the pty's name.
+    fn master(self) -> io::Result<(String, OwnedFd)> {
+        let name = self.text();
+        Ok((name, self.fd()?))
     }
 
     fn pid(&self) -> io::Result<libc::pid_t> {
@@ -299,6 +314,13 @@ fn send_with_fds(sock: &impl AsRawFd, payload: &[u8], fds: &[RawFd]) -> io::Resu
     let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
     sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
     Ok(())
+}
+
+/// A pty master, the pty's name after the tag.
+fn send_master(sock: &OwnedFd, name: &str, master: &OwnedFd) -> io::Result<()> {
+    let mut payload = vec![Tag::Master as u8];
+    payload.extend_from_slice(name.as_bytes());
+    send_with_fd(sock, &payload, master)
 }
 
 /// Sends `text` in a memfd: it may not fit in a packet.
@@ -440,9 +462,18 @@ fn failure(sock: &OwnedFd) -> Option<String> {
     }
 }
 
+/// A channel's two ends. Not made by husk: the child's end is open in a
+/// process the container may see (the exec process from its clone, an init
+/// born in a pod's pid namespace), and a socket tells whoever holds it the
+/// pid of its maker (SO_PEERPIDFD: a pidfd of husk, through which a
+/// container with CAP_SYS_PTRACE took husk's fds, review 60c F1).
+fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    sys::process::socket_pair_of_a_passing_process(libc::SOCK_SEQPACKET)
+}
+
 /// The channel of `create`: husk's end and the init's.
 pub fn init_channel() -> io::Result<(InitParent, InitChild)> {
-    let (parent, child) = sys::seqpacket_pair()?;
+    let (parent, child) = pair()?;
     Ok((InitParent { sock: parent }, InitChild { sock: child }))
 }
 
@@ -468,6 +499,9 @@ pub enum FromInit {
     HooksRun,
     /// A `--debug` line of its, logged.
     Logged,
+    /// The pty master of the process's terminal, and the pty's name, for
+    /// the console socket or the caller's terminal (`Console::pass_on`).
+    Master(String, OwnedFd),
     /// It is in the container's network namespace and waits until husk has
     /// moved the network devices there (`send_net_moved`).
     NetReady,
@@ -571,7 +605,15 @@ impl InitParent {
             Tag::Error => FromInit::Failed(p.text()),
             Tag::NetReady => FromInit::NetReady,
             Tag::HooksRun => FromInit::HooksRun,
-            _ => return Err(p.unexpected("ready, run hooks, seccomp fd, pid, network namespace ready or error")),
+            Tag::Master => {
+                let (name, master) = p.master()?;
+                FromInit::Master(name, master)
+            }
+            _ => {
+                return Err(
+                    p.unexpected("ready, run hooks, seccomp fd, pid, network namespace ready, pty master or error")
+                )
+            }
         })
     }
 
@@ -678,6 +720,11 @@ impl InitChild {
         send_with_fd(&self.sock, &[Tag::SeccompFd as u8], fd)
     }
 
+    /// Our terminal's pty master and its name, for husk to pass on.
+    pub fn send_master(&self, name: &str, master: &OwnedFd) -> io::Result<()> {
+        send_master(&self.sock, name, master)
+    }
+
     /// The pid (in husk's pid namespace) of the container's process that we
     /// started for husk before we exit.
     pub fn send_pid(&self, pid: libc::pid_t) -> io::Result<()> {
@@ -712,7 +759,7 @@ fn read_all(fd: OwnedFd) -> io::Result<String> {
 
 /// The channel of `exec`: husk's end and the one of the joiner and the exec process.
 pub fn exec_channel() -> io::Result<(ExecParent, ExecChild)> {
-    let (parent, child) = sys::seqpacket_pair()?;
+    let (parent, child) = pair()?;
     sys::process::pass_credentials(&parent)?;
     let parent = ExecParent {
         sock: parent,
@@ -748,7 +795,7 @@ pub enum FromJoiner {
 }
 
 /// How the exec process ended its setup.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum ExecOutcome {
     /// It runs the program: its execve closed the socket.
     Execed,
@@ -756,6 +803,8 @@ pub enum ExecOutcome {
     Failed(String),
     /// Not yet: a `--debug` line of its, logged.
     Logged,
+    /// Not yet: its terminal's pty master, and the pty's name.
+    Master(String, OwnedFd),
 }
 
 impl ExecParent {
@@ -836,7 +885,11 @@ impl ExecParent {
             Received::Logged => Ok(ExecOutcome::Logged),
             Received::Packet(None) => Ok(ExecOutcome::Execed),
             Received::Packet(Some(p)) if p.tag == Tag::Error => Ok(ExecOutcome::Failed(p.text())),
-            Received::Packet(Some(p)) => Err(p.unexpected("error or the end of file")),
+            Received::Packet(Some(p)) if p.tag == Tag::Master => {
+                let (name, master) = p.master()?;
+                Ok(ExecOutcome::Master(name, master))
+            }
+            Received::Packet(Some(p)) => Err(p.unexpected("pty master, error or the end of file")),
         }
     }
 
@@ -888,6 +941,13 @@ impl ExecChild {
     /// error. A plain read: it is confined.
     pub fn wait_go(&self) -> io::Result<()> {
         expect(recv_plain(&self.sock), Tag::Go).map(drop)
+    }
+
+    /// The exec process's pty master and its name, for husk to pass on
+    /// (sendmsg, which the exec process's filter must allow for a terminal,
+    /// as it did when the process sent it to the console socket itself).
+    pub fn send_master(&self, name: &str, master: &OwnedFd) -> io::Result<()> {
+        send_master(&self.sock, name, master)
     }
 
     /// The error that stops the joiner or the exec process. A plain write:
@@ -1099,8 +1159,21 @@ mod tests {
         assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(42)));
         debug_line();
         drop(child);
-        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Logged);
-        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Execed);
+        assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Logged));
+        assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Execed));
+    }
+
+    #[test]
+    fn a_pty_master_comes_with_its_name_from_the_init_and_the_exec_process() {
+        let (parent, child) = init_channel().unwrap();
+        let master = OwnedFd::from(crate::sys::memfd(c"husk-test").unwrap());
+        child.send_master("/dev/pts/3", &master).unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Master(name, _) if name == "/dev/pts/3"));
+
+        let (parent, child) = exec_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
+        child.send_master("/dev/pts/4", &master).unwrap();
+        assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Master(name, _) if name == "/dev/pts/4"));
     }
 
     #[test]
@@ -1131,7 +1204,7 @@ mod tests {
         child.send_pid(77).unwrap();
         assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(77)));
         drop(child); // execve closes it
-        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Execed);
+        assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Execed));
     }
 
     #[test]
@@ -1143,10 +1216,10 @@ mod tests {
             .send_error("exec: \"nope\": executable file not found in $PATH")
             .unwrap();
         assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(77)));
-        assert_eq!(
+        assert!(matches!(
             parent.wait_exec().unwrap(),
-            ExecOutcome::Failed("exec: \"nope\": executable file not found in $PATH".into())
-        );
+            ExecOutcome::Failed(e) if e == "exec: \"nope\": executable file not found in $PATH"
+        ));
     }
 
     #[test]
@@ -1208,6 +1281,6 @@ mod tests {
         let e = parent.wait_exec().unwrap_err();
         assert_eq!(e.to_string(), format!("an empty message from process {me}"));
         drop(child);
-        assert_eq!(parent.wait_exec().unwrap(), ExecOutcome::Execed);
+        assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Execed));
     }
 }

@@ -1,12 +1,13 @@
 //! Terminals. A container process with `process.terminal` gets a pty allocated
-//! in the container's own devpts: the master goes over the console socket
-//! (SCM_RIGHTS, the pty path as payload, as conmon and containerd expect), the
+//! in the container's own devpts: the master goes to husk over the process's
+//! channel, and husk sends it over the console socket (SCM_RIGHTS, the pty
+//! path as payload, as conmon and containerd expect), the
 //! peer becomes the process's stdio and controlling terminal, and for the init
 //! it is also bound on /dev/console. The peer is taken from the master with
 //! TIOCGPTPEER and bound by fd, never looked up by path (CVE-2025-52565).
 //!
-//! A foreground `run` or `exec` without a console socket receives the master
-//! itself and proxies the caller's terminal (raw mode, window size, restored on
+//! A foreground `run` or `exec` without a console socket keeps the master
+//! and proxies the caller's terminal (raw mode, window size, restored on
 //! exit).
 
 use std::io::Write;
@@ -58,16 +59,14 @@ pub fn set_size(fd: BorrowedFd, rows: u16, cols: u16) {
     let _ = term::set_window_size(fd, rows, cols);
 }
 
-/// In the container process: allocate the pty, hand the master over `socket`,
-/// and make the peer stdio and the controlling terminal. With `console` set
-/// (the init), the peer is also bound on /dev/console.
-pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<()> {
-    take(open(socket, size, console)?)
-}
+/// How a container process hands its pty master and the pty's name to husk
+/// (its channel), which passes them on (`container::stdio::Console`).
+pub type SendMaster<'a> = dyn Fn(&str, &OwnedFd) -> std::io::Result<()> + 'a;
 
-/// The first half of [`setup`], which needs the rights to mount: the pty
-/// made, bound on /dev/console, its master sent; its peer returned.
-pub fn open(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<OwnedFd> {
+/// In the container process, the part that needs the rights to mount: the
+/// pty made, with `console` (the init) bound on /dev/console, its master
+/// sent; its peer returned, for [`take`].
+pub fn open(send_master: &SendMaster, size: Option<(u16, u16)>, console: bool) -> Result<OwnedFd> {
     let (master, peer) = open_pty()?;
     if let Some((rows, cols)) = size {
         set_size(master.as_fd(), rows, cols);
@@ -75,12 +74,11 @@ pub fn open(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result
     if console {
         bind_dev_console(&peer)?;
     }
-    crate::process::channel::send_with_fd(socket, pty_name(&master).as_bytes(), &master)
-        .context(|| "send pty master".into())?;
+    send_master(&pty_name(&master), &master).context(|| "send pty master".into())?;
     Ok(peer)
 }
 
-/// The second half of [`setup`], for the process that will run the
+/// The second half, for the process that will run the
 /// program: a new session, then `peer` as its controlling terminal and stdio.
 pub fn take(peer: OwnedFd) -> Result<()> {
     nix::unistd::setsid()
@@ -101,15 +99,6 @@ fn bind_dev_console(peer: &OwnedFd) -> Result<()> {
         .context(|| "open /dev/console".into())?;
     let tree = sys::open_tree_of(peer, sys::OPEN_TREE_CLONE).context(|| "bind pty on /dev/console".into())?;
     sys::move_mount(&tree, &target).context(|| "bind pty on /dev/console".into())
-}
-
-/// Receives the pty master sent over `socket` (by `setup`).
-pub fn receive_master(socket: &OwnedFd) -> Result<OwnedFd> {
-    let mut buf = [0u8; 256];
-    match sys::fs::recv_fd(socket.as_fd(), &mut buf).context(|| "receive pty master".into())? {
-        Some(master) => Ok(master),
-        None => bail!("the container sent no pty master"),
-    }
 }
 
 /// The caller's terminal in raw mode, restored on drop.

@@ -30,8 +30,6 @@ pub struct ExecArgs<'a> {
     pub rootless: bool,
     /// The end of the exec channel of the joiner, then of the exec process.
     pub channel: ExecChild,
-    /// Where the pty master goes when the process has a terminal.
-    pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
     /// The files through which the joiner moves itself into the container's
     /// cgroups first thing; None when husk moves it (and says when).
@@ -123,11 +121,10 @@ fn join_namespaces(args: &ExecArgs, proc: &sys::Procfs) -> Result<()> {
     // A change of ids may have made us dumpable again (fs.suid_dumpable).
     sys::set_non_dumpable();
     // Nothing of husk's (its log, the namespace files, the pidfd) may be open
-    // in a process the container can see: only stdio, the passed fds, the
-    // channel and the console.
+    // in a process the container can see: only stdio, the passed fds and
+    // the channel.
     let mut keep = vec![args.channel.as_raw_fd()];
     keep.extend(proc.raw_fd());
-    keep.extend(args.console.as_ref().map(|f| f.as_raw_fd()));
     prologue::close_fds_except(args.preserve_fds, &keep)
 }
 
@@ -185,7 +182,8 @@ fn run_program(args: ExecArgs, program: &CString) -> ! {
     if args.channel.wait_go().is_err() {
         exit(1);
     }
-    let err = match prologue::set_up_terminal(args.plan, args.console.as_ref(), false) {
+    let send_master = |name: &str, master: &OwnedFd| args.channel.send_master(name, master);
+    let err = match prologue::set_up_terminal(args.plan, &send_master, false) {
         Ok(()) => prologue::exec_program(args.plan, program),
         Err(e) => e,
     };

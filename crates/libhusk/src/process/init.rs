@@ -35,8 +35,6 @@ pub struct InitArgs<'a> {
     /// directory), which the parent could not clone: we clone it before we
     /// take the user namespace's root, which may be another uid.
     pub clone_before_root: Option<usize>,
-    /// Where the pty master goes when the process has a terminal.
-    pub console: Option<OwnedFd>,
     /// The container's cgroup, when the parent made one.
     pub cgroup: Option<String>,
     /// The files through which the init moves itself into that cgroup.
@@ -272,10 +270,11 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     }
     // Born confined in a pod, the container's process takes the terminal
     // itself, once cloned (a session of its own); the bind needs our rights.
+    let send_master = |name: &str, master: &OwnedFd| args.channel.send_master(name, master);
     let terminal = match pod {
-        Some(_) => prologue::open_terminal(&plan.process, args.console.as_ref(), true)?,
+        Some(_) => prologue::open_terminal(&plan.process, &send_master, true)?,
         None => {
-            prologue::set_up_terminal(&plan.process, args.console.as_ref(), true)?;
+            prologue::set_up_terminal(&plan.process, &send_master, true)?;
             None
         }
     };
@@ -421,9 +420,8 @@ fn start_in_joined_pid_namespace(
     sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
         .context(|| format!("join namespace {}", pid_ns.path.display()))?;
     // What the process needs until it execs: stdio, the passed fds, the
-    // channel, exec.fifo and the console.
+    // channel and exec.fifo.
     let mut keep = vec![args.channel.as_raw_fd(), args.exec_fifo.as_raw_fd()];
-    keep.extend(args.console.as_ref().map(|f| f.as_raw_fd()));
     let pipe = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
     keep.extend([pipe.0.as_raw_fd(), pipe.1.as_raw_fd()]);
     prologue::close_fds_except(args.preserve_fds, &keep)?;

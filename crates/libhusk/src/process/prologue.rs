@@ -210,19 +210,19 @@ fn own_null() -> Option<(OwnedFd, libc::stat)> {
 
 /// With process.terminal, a new pty becomes the process's stdio and
 /// controlling terminal (and with `dev_console`, /dev/console); its master
-/// goes over `console_socket`. Either way the process leads a new session.
-pub fn set_up_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<()> {
-    take_terminal(open_terminal(p, console_socket, dev_console)?)
+/// goes to husk through `send_master` (our channel). Either way the process
+/// leads a new session.
+pub fn set_up_terminal(p: &ProcessPlan, send_master: &console::SendMaster, dev_console: bool) -> Result<()> {
+    take_terminal(open_terminal(p, send_master, dev_console)?)
 }
 
 /// The part of [`set_up_terminal`] that needs rights (the bind on
 /// /dev/console): the pty's peer, none without a terminal.
-pub fn open_terminal(p: &ProcessPlan, console_socket: Option<&OwnedFd>, dev_console: bool) -> Result<Option<OwnedFd>> {
+pub fn open_terminal(p: &ProcessPlan, send_master: &console::SendMaster, dev_console: bool) -> Result<Option<OwnedFd>> {
     if !p.terminal {
         return Ok(None);
     }
-    let socket = console_socket.ok_or_else(|| Error::new("no console socket"))?;
-    console::open(socket, p.console_size, dev_console).map(Some)
+    console::open(send_master, p.console_size, dev_console).map(Some)
 }
 
 /// The rest, in the process that runs the program: a session of its own,
