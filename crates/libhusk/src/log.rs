@@ -182,6 +182,21 @@ pub(crate) fn printable(text: &str) -> String {
     line
 }
 
+/// `line` as it is, with its control characters and invisible format
+/// characters shown as escapes (what `printable` does, without joining
+/// lines or trimming): for lines of others that keep their layout, such as
+/// `ps`'s, whose command lines a container writes (review 60c F4).
+pub fn escaped_line(line: &str) -> String {
+    let mut shown = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            c if c.is_control() || is_invisible_format(c) => shown.extend(c.escape_default()),
+            c => shown.push(c),
+        }
+    }
+    shown
+}
+
 /// Unicode's format characters that change how a terminal shows the rest of
 /// a line: zero-width ones, bidi marks (the Arabic letter mark too),
 /// embeddings, overrides and isolates, line and paragraph separators, the
@@ -209,6 +224,12 @@ mod tests {
     /// What a hook or another process can put in husk's messages cannot
     /// move the operator's cursor or reorder what follows (reviews 46 F4,
     /// 49c F3, 49d F1).
+    #[test]
+    fn an_escaped_line_keeps_its_layout_and_shows_what_would_hide() {
+        assert_eq!(escaped_line("  123 ?  sh"), "  123 ?  sh");
+        assert_eq!(escaped_line(" 7 a\u{202e}b\u{1b}[31m"), " 7 a\\u{202e}b\\u{1b}[31m");
+    }
+
     #[test]
     fn printable_escapes_controls_and_invisible_format_characters() {
         for c in [

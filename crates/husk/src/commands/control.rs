@@ -51,7 +51,9 @@ pub fn ps(rt: &Runtime, id: &str, format: ListFormat, ps_args: &[String]) -> Res
     for line in lines {
         let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            outln!("{line}");
+            // The container writes its command lines; procps shows their
+            // control characters as '?', not bidi overrides (review 60c F4).
+            outln!("{}", libhusk::log::escaped_line(line));
         }
     }
     Ok(())

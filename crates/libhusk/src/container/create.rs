@@ -202,12 +202,12 @@ pub(super) fn spawn(store: &Store, args: &CreateOptions, mode: Mode, caller: Cal
         };
         spawn_init(c, preserve, record, &mut cgroup)
     });
-    let spawned = spawned.and_then(|made| Ok((made, console.finish()?)));
+
     match spawned {
-        Ok(((saved, early), master)) => Ok(Spawned {
+        Ok((saved, early)) => Ok(Spawned {
             locked,
             saved,
-            console: master,
+            console: console.into_master(),
             early,
             hierarchies: plan.cgroup.map(|c| c.hierarchies),
         }),
@@ -755,6 +755,7 @@ fn await_ready(
     loop {
         match next_from_init(c, to_init, bound)? {
             FromInit::Ready => {
+                c.console.check_received()?;
                 log::step("init ready");
                 return Ok(());
             }
@@ -819,7 +820,7 @@ fn await_ready(
                 }
             }
             FromInit::Logged => {}
-            FromInit::Master(name, master) => c.console.pass_on(&name, master)?,
+            FromInit::Master(master) => c.console.pass_on(master)?,
             FromInit::HooksRun => {
                 bound = c.setup_bound;
                 to_init

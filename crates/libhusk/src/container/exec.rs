@@ -110,7 +110,7 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         held.outcome(&started);
     }
     let pid = started?;
-    let master = console.finish()?;
+    let master = console.into_master();
     match foreground {
         None => Ok(0),
         Some(fg) => fg.wait(pid, master, None),
@@ -328,7 +328,7 @@ fn await_exec_process(
     {
         bail!("exec: a second word from the process that joins the container's namespaces: one was forged");
     }
-    to_child.hear_from(pid);
+    to_child.hear_only(pid);
     crate::log::step("exec process cloned");
     let_run(a.pid_file.as_deref(), pid, to_child)?;
     // Success is the exec closing the child's end; an error is its own.
@@ -336,11 +336,11 @@ fn await_exec_process(
         readable(&[pid])?;
         match to_child.wait_exec() {
             Ok(ExecOutcome::Logged) => {}
-            Ok(ExecOutcome::Master(name, master)) => {
-                console.pass_on(&name, master).inspect_err(|_| end_exec_process(pid))?;
+            Ok(ExecOutcome::Master(master)) => {
+                console.pass_on(master).inspect_err(|_| end_exec_process(pid))?;
             }
             Ok(ExecOutcome::Execed) => match died_before_execve(pid) {
-                None => return Ok(()),
+                None => return console.check_received().inspect_err(|_| end_exec_process(pid)),
                 Some(e) => return Err(e),
             },
             Ok(ExecOutcome::Failed(e)) => {

@@ -3,7 +3,7 @@
 //! Shared by `create` and `exec`.
 
 use std::cell::Cell;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -46,16 +46,23 @@ impl Console {
         }
     }
 
-    /// The master (and the pty's name, which conmon and containerd expect
-    /// with it) that the container process sent: over the console socket
-    /// (bounded: the socket's send timeout), or kept for the caller. Once.
-    pub(crate) fn pass_on(&self, name: &str, master: OwnedFd) -> Result<()> {
+    /// The master that the container process sent: over the console socket
+    /// with the pty's name, as conmon and containerd expect it (bounded:
+    /// the socket's send timeout), or kept for the caller. Once, and only a
+    /// pty master, named by its number, not by what the process said: the
+    /// container can write into the process's channel (review 61 F3).
+    pub(crate) fn pass_on(&self, master: OwnedFd) -> Result<()> {
         let second = || Error::new("a second pty master from the container process");
+        let number = sys::term::pty_number(master.as_fd())
+            .map_err(|e| Error::new(format!("the container process sent a pty master that is not one: {e}")))?;
         match self {
             Console::None => bail!("a pty master from a container process without a terminal"),
             Console::Socket(_, sent) if sent.replace(true) => Err(second()),
-            Console::Socket(socket, _) => crate::process::channel::send_with_fd(socket, name.as_bytes(), &master)
-                .context(|| "--console-socket: send the pty master".into()),
+            Console::Socket(socket, _) => {
+                let name = format!("/dev/pts/{number}");
+                crate::process::channel::send_with_fd(socket, name.as_bytes(), &master)
+                    .context(|| "--console-socket: send the pty master".into())
+            }
             Console::Caller(kept) => match kept.replace(Some(master)) {
                 None => Ok(()),
                 first => {
@@ -66,17 +73,31 @@ impl Console {
         }
     }
 
-    /// Once the process runs its program: the master kept for the caller,
-    /// if any. A process with a terminal that sent none is an error.
-    pub(crate) fn finish(self) -> Result<Option<OwnedFd>> {
+    /// Once the process has run its program: an error if it has a terminal
+    /// and sent no master (a container that may ptrace it can keep it from
+    /// sending one, review 61 F2).
+    pub(crate) fn check_received(&self) -> Result<()> {
+        let received = match self {
+            Console::None => true,
+            Console::Socket(_, sent) => sent.get(),
+            Console::Caller(kept) => {
+                let master = kept.take();
+                let received = master.is_some();
+                kept.set(master);
+                received
+            }
+        };
+        match received {
+            true => Ok(()),
+            false => bail!("the container process sent no pty master"),
+        }
+    }
+
+    /// The master kept for the caller's terminal, if any.
+    pub(crate) fn into_master(self) -> Option<OwnedFd> {
         match self {
-            Console::None => Ok(None),
-            Console::Socket(_, sent) if sent.get() => Ok(None),
-            Console::Caller(kept) => match kept.into_inner() {
-                Some(master) => Ok(Some(master)),
-                None => bail!("the container sent no pty master"),
-            },
-            Console::Socket(..) => bail!("the container sent no pty master"),
+            Console::Caller(kept) => kept.into_inner(),
+            _ => None,
         }
     }
 }
@@ -200,23 +221,46 @@ pub(crate) fn keep_the_hosts_dev_null_from_the_clone() {
 mod tests {
     use super::*;
 
+    /// A pty master of a pty this test opens.
+    fn master() -> OwnedFd {
+        let master = sys::openat(
+            libc::AT_FDCWD,
+            c"/dev/ptmx",
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            0,
+        );
+        master.unwrap()
+    }
+
     #[test]
     fn a_master_is_kept_once_and_only_where_a_terminal_was_asked_for() {
-        let master = || OwnedFd::from(crate::sys::memfd(c"husk-test").unwrap());
-        let e = Console::None.pass_on("/dev/pts/0", master()).unwrap_err();
+        let e = Console::None.pass_on(master()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "a pty master from a container process without a terminal"
         );
 
         let caller = Console::Caller(Cell::new(None));
-        caller.pass_on("/dev/pts/0", master()).unwrap();
-        let e = caller.pass_on("/dev/pts/1", master()).unwrap_err();
+        assert_eq!(
+            caller.check_received().unwrap_err().to_string(),
+            "the container process sent no pty master"
+        );
+        caller.pass_on(master()).unwrap();
+        let e = caller.pass_on(master()).unwrap_err();
         assert_eq!(e.to_string(), "a second pty master from the container process");
-        assert!(caller.finish().unwrap().is_some());
+        caller.check_received().unwrap();
+        assert!(caller.into_master().is_some());
+        assert!(Console::None.into_master().is_none());
+    }
 
-        let e = Console::Caller(Cell::new(None)).finish().unwrap_err();
-        assert_eq!(e.to_string(), "the container sent no pty master");
-        assert!(Console::None.finish().unwrap().is_none());
+    #[test]
+    fn what_is_not_a_pty_master_is_not_passed_on() {
+        let file = OwnedFd::from(sys::memfd(c"husk-test").unwrap());
+        let e = Console::Caller(Cell::new(None)).pass_on(file).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the container process sent a pty master that is not one"),
+            "{e}"
+        );
     }
 }

@@ -209,12 +209,6 @@ impl Packet {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("a {name} message without its fd")))
     }
 
-    /// A pty master, with the pty's name.
-    fn master(self) -> io::Result<(String, OwnedFd)> {
-        let name = self.text();
-        Ok((name, self.fd()?))
-    }
-
     fn pid(&self) -> io::Result<libc::pid_t> {
         std::str::from_utf8(&self.text)
             .ok()
@@ -314,13 +308,6 @@ fn send_with_fds(sock: &impl AsRawFd, payload: &[u8], fds: &[RawFd]) -> io::Resu
     let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
     sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
     Ok(())
-}
-
-/// A pty master, the pty's name after the tag.
-fn send_master(sock: &OwnedFd, name: &str, master: &OwnedFd) -> io::Result<()> {
-    let mut payload = vec![Tag::Master as u8];
-    payload.extend_from_slice(name.as_bytes());
-    send_with_fd(sock, &payload, master)
 }
 
 /// Sends `text` in a memfd: it may not fit in a packet.
@@ -499,9 +486,9 @@ pub enum FromInit {
     HooksRun,
     /// A `--debug` line of its, logged.
     Logged,
-    /// The pty master of the process's terminal, and the pty's name, for
-    /// the console socket or the caller's terminal (`Console::pass_on`).
-    Master(String, OwnedFd),
+    /// The pty master of the process's terminal, for the console socket
+    /// or the caller's terminal (`Console::pass_on`).
+    Master(OwnedFd),
     /// It is in the container's network namespace and waits until husk has
     /// moved the network devices there (`send_net_moved`).
     NetReady,
@@ -605,10 +592,7 @@ impl InitParent {
             Tag::Error => FromInit::Failed(p.text()),
             Tag::NetReady => FromInit::NetReady,
             Tag::HooksRun => FromInit::HooksRun,
-            Tag::Master => {
-                let (name, master) = p.master()?;
-                FromInit::Master(name, master)
-            }
+            Tag::Master => FromInit::Master(p.fd()?),
             _ => {
                 return Err(
                     p.unexpected("ready, run hooks, seccomp fd, pid, network namespace ready, pty master or error")
@@ -720,9 +704,9 @@ impl InitChild {
         send_with_fd(&self.sock, &[Tag::SeccompFd as u8], fd)
     }
 
-    /// Our terminal's pty master and its name, for husk to pass on.
-    pub fn send_master(&self, name: &str, master: &OwnedFd) -> io::Result<()> {
-        send_master(&self.sock, name, master)
+    /// Our terminal's pty master, for husk to pass on.
+    pub fn send_master(&self, master: &OwnedFd) -> io::Result<()> {
+        send_with_fd(&self.sock, &[Tag::Master as u8], master)
     }
 
     /// The pid (in husk's pid namespace) of the container's process that we
@@ -803,8 +787,8 @@ pub enum ExecOutcome {
     Failed(String),
     /// Not yet: a `--debug` line of its, logged.
     Logged,
-    /// Not yet: its terminal's pty master, and the pty's name.
-    Master(String, OwnedFd),
+    /// Not yet: its terminal's pty master.
+    Master(OwnedFd),
 }
 
 impl ExecParent {
@@ -822,6 +806,12 @@ impl ExecParent {
     /// process it names) are heard too; those of any other are errors.
     pub fn hear_from(&self, pid: libc::pid_t) {
         self.senders.borrow_mut().push(pid);
+    }
+
+    /// From now on, only process `pid` (the exec process, once the joiner
+    /// is reaped: its pid may be a new process's soon, review 60c F5).
+    pub fn hear_only(&self, pid: libc::pid_t) {
+        *self.senders.borrow_mut() = vec![pid];
     }
 
     fn recv_one(&self) -> io::Result<Received> {
@@ -885,10 +875,7 @@ impl ExecParent {
             Received::Logged => Ok(ExecOutcome::Logged),
             Received::Packet(None) => Ok(ExecOutcome::Execed),
             Received::Packet(Some(p)) if p.tag == Tag::Error => Ok(ExecOutcome::Failed(p.text())),
-            Received::Packet(Some(p)) if p.tag == Tag::Master => {
-                let (name, master) = p.master()?;
-                Ok(ExecOutcome::Master(name, master))
-            }
+            Received::Packet(Some(p)) if p.tag == Tag::Master => Ok(ExecOutcome::Master(p.fd()?)),
             Received::Packet(Some(p)) => Err(p.unexpected("pty master, error or the end of file")),
         }
     }
@@ -943,11 +930,11 @@ impl ExecChild {
         expect(recv_plain(&self.sock), Tag::Go).map(drop)
     }
 
-    /// The exec process's pty master and its name, for husk to pass on
-    /// (sendmsg, which the exec process's filter must allow for a terminal,
-    /// as it did when the process sent it to the console socket itself).
-    pub fn send_master(&self, name: &str, master: &OwnedFd) -> io::Result<()> {
-        send_master(&self.sock, name, master)
+    /// The exec process's pty master, for husk to pass on (sendmsg, which
+    /// the exec process's filter must allow for a terminal, as it did when
+    /// the process sent it to the console socket itself).
+    pub fn send_master(&self, master: &OwnedFd) -> io::Result<()> {
+        send_with_fd(&self.sock, &[Tag::Master as u8], master)
     }
 
     /// The error that stops the joiner or the exec process. A plain write:
@@ -1164,16 +1151,16 @@ mod tests {
     }
 
     #[test]
-    fn a_pty_master_comes_with_its_name_from_the_init_and_the_exec_process() {
+    fn a_pty_master_comes_from_the_init_and_the_exec_process() {
         let (parent, child) = init_channel().unwrap();
         let master = OwnedFd::from(crate::sys::memfd(c"husk-test").unwrap());
-        child.send_master("/dev/pts/3", &master).unwrap();
-        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Master(name, _) if name == "/dev/pts/3"));
+        child.send_master(&master).unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Master(_)));
 
         let (parent, child) = exec_channel().unwrap();
         parent.hear_from(std::process::id() as libc::pid_t);
-        child.send_master("/dev/pts/4", &master).unwrap();
-        assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Master(name, _) if name == "/dev/pts/4"));
+        child.send_master(&master).unwrap();
+        assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Master(_)));
     }
 
     #[test]

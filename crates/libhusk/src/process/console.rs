@@ -49,19 +49,14 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     Ok((master, peer))
 }
 
-fn pty_name(master: &OwnedFd) -> String {
-    let n = term::pty_number(master.as_fd()).unwrap_or(0);
-    format!("/dev/pts/{n}")
-}
-
 /// Sets the window size of the terminal `fd`; a failure is ignored.
 pub fn set_size(fd: BorrowedFd, rows: u16, cols: u16) {
     let _ = term::set_window_size(fd, rows, cols);
 }
 
-/// How a container process hands its pty master and the pty's name to husk
-/// (its channel), which passes them on (`container::stdio::Console`).
-pub type SendMaster<'a> = dyn Fn(&str, &OwnedFd) -> std::io::Result<()> + 'a;
+/// How a container process hands its pty master to husk (its channel),
+/// which passes it on (`container::stdio::Console`).
+pub type SendMaster<'a> = dyn Fn(&OwnedFd) -> std::io::Result<()> + 'a;
 
 /// In the container process, the part that needs the rights to mount: the
 /// pty made, with `console` (the init) bound on /dev/console, its master
@@ -74,7 +69,7 @@ pub fn open(send_master: &SendMaster, size: Option<(u16, u16)>, console: bool) -
     if console {
         bind_dev_console(&peer)?;
     }
-    send_master(&pty_name(&master), &master).context(|| "send pty master".into())?;
+    send_master(&master).context(|| "send pty master".into())?;
     Ok(peer)
 }
 

@@ -182,7 +182,7 @@ fn run_program(args: ExecArgs, program: &CString) -> ! {
     if args.channel.wait_go().is_err() {
         exit(1);
     }
-    let send_master = |name: &str, master: &OwnedFd| args.channel.send_master(name, master);
+    let send_master = |master: &OwnedFd| args.channel.send_master(master);
     let err = match prologue::set_up_terminal(args.plan, &send_master, false) {
         Ok(()) => prologue::exec_program(args.plan, program),
         Err(e) => e,

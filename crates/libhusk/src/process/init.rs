@@ -270,7 +270,7 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     }
     // Born confined in a pod, the container's process takes the terminal
     // itself, once cloned (a session of its own); the bind needs our rights.
-    let send_master = |name: &str, master: &OwnedFd| args.channel.send_master(name, master);
+    let send_master = |master: &OwnedFd| args.channel.send_master(master);
     let terminal = match pod {
         Some(_) => prologue::open_terminal(&plan.process, &send_master, true)?,
         None => {

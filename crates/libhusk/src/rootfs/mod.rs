@@ -1085,7 +1085,7 @@ pub fn cgroup_tree_for_init(plan: &Plan, cgroup: &str) -> Option<OwnedFd> {
     if let Err(e) = &built {
         crate::log::debug(&format!(
             "mounts[{i}] {}: left to the init: {e}",
-            m.destination.display()
+            crate::log::printable(&m.destination.to_string_lossy())
         ));
     }
     built.ok()
