@@ -366,20 +366,20 @@ fn exec_processes_cannot_be_seized_with_husks_capabilities() {
     );
 }
 
-/// A pod member with a user namespace of its own cannot join the pod's pid
-/// namespace late (its user namespace has no right there): husk joins it
-/// before the clone, and the init is born in the pod, holding a copy of
-/// husk's fds (the state directory's lock among them) until it closes them,
-/// which it does once husk has sent Scheduled. Root makes that init
-/// non-dumpable from birth, so that a pod process (without CAP_SYS_PTRACE,
-/// the default) cannot open them through /proc/PID/fd and climb out with
-/// "..": husk 0.1.0 at cf59b29 left it dumpable until it had its maps, and a
-/// pod process listed the host's directories through it (attack review of
-/// aaeb08f, which made the init wait for husk before it closes those fds).
-/// Nor its root (the host's until pivot_root). Deterministic: strace holds
-/// husk for 2 s right after the clone.
+/// A pod member with a user namespace of its own: that namespace has no
+/// right to enter the pod's pid namespace, and husk joined it before the
+/// clone, so that the init was born in the pod, visible there with the
+/// host's root and its copies of husk's fds (the state directory, the
+/// console socket) until it closed them: a pod process with CAP_SYS_PTRACE
+/// took them (pidfd_getfd) and reached the host's files (review 61 F1;
+/// without CAP_SYS_PTRACE, through /proc/PID/fd of an init left dumpable,
+/// review of aaeb08f). The init now joins the pid namespace for its
+/// children before it makes its user namespace, and starts the container's
+/// process there once confined, as a member without one does: the pod
+/// never sees it. Deterministic: strace holds husk for 2 s right after the
+/// clone, while the pod looks.
 #[test]
-fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
+fn a_pod_member_with_its_own_user_namespace_is_never_seen_in_the_pod_before_its_process() {
     let mut pod = Bundle::new("userns-pod");
     pod.config["process"]["args"] = json!(["sleep", "1000"]);
     pod.save();
@@ -388,7 +388,13 @@ fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
 
     let mut member = pod_member("userns-pod-member", pid);
     member.with_user_namespace(200000, 200000);
-    member.config["process"]["args"] = json!(["true"]);
+    // No procfs of the pod's pid namespace can be mounted from the member's
+    // user namespace (the kernel wants the namespace that owns it).
+    member.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/proc");
+    member.config["process"]["args"] = json!(["sleep", "30"]);
     member.save();
     let strace = [
         "-o",
@@ -412,15 +418,36 @@ fn a_pod_member_with_its_own_user_namespace_shows_the_pod_no_fd_of_husk() {
         member.dir.join("config.json").display()
     );
     let o = pod.husk(&["exec", "pod", "sh", "-c", &script]);
-    wait_within(&mut create, COMMAND_TIMEOUT, "husk create of the pod member");
+    let created = wait_within(&mut create, COMMAND_TIMEOUT, "husk create of the pod member");
     let out = stdout(&o);
     assert!(
-        out.contains("husk init"),
-        "the member's init was not seen in the pod: {out}"
+        !out.contains("husk init"),
+        "the member's init was seen in the pod: {out}"
     );
     let dirs: Vec<&str> = out.lines().filter(|l| l.starts_with("DIR ")).collect();
     assert!(dirs.is_empty(), "a pod process reached host directories: {dirs:?}");
-    let _ = member.husk(&["delete", "-f", "m"]);
+    assert!(created.success(), "create of the pod member failed");
+    // Waiting for `start` where the pod sees it, it holds no host procfs.
+    let process = member.state("m")["pid"].as_i64().unwrap();
+    let held: Vec<_> = (std::fs::read_dir(format!("/proc/{process}/fd")).unwrap().flatten())
+        .map(|fd| std::fs::read_link(fd.path()).unwrap_or_default())
+        .collect();
+    assert!(!held.iter().any(|f| f == Path::new("/proc")), "{held:?}");
+    assert_ok(&member.husk(&["start", "m"]));
+    let ns = |pid: i64, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    assert_eq!(
+        ns(process, "pid"),
+        ns(pid, "pid"),
+        "the member's process is not in the pod"
+    );
+    assert_ne!(
+        ns(process, "user"),
+        ns(pid, "user"),
+        "the member has no user namespace of its own"
+    );
+    let uid_map = std::fs::read_to_string(format!("/proc/{process}/uid_map")).unwrap();
+    assert_eq!(uid_map.split_whitespace().collect::<Vec<_>>(), ["0", "200000", "65536"]);
+    assert_ok(&member.husk(&["delete", "-f", "m"]));
     member.assert_gone("m");
     assert_ok(&pod.husk(&["delete", "-f", "pod"]));
     pod.assert_gone("pod");

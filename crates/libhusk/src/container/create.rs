@@ -452,6 +452,9 @@ fn spawn_init(
         armed: true,
         cgroup: None,
     };
+    if c.plan.namespaces.userns_after_pid() {
+        await_userns(c, &init)?;
+    }
     let Some(stat) = sys::process_stat(init.pid) else {
         bail!("container init {} vanished at once", init.pid)
     };
@@ -493,6 +496,24 @@ fn spawn_init(
             Err(e)
         }
     }
+}
+
+/// Until the init that joins a pid namespace has made its user namespace
+/// (`NamespacePlan::userns_after_pid`): its maps, and the namespaces husk
+/// records, come after.
+fn await_userns(c: Creating, init: &Cloned) -> Result<()> {
+    let made = init
+        .to_init
+        .bound_receives(c.setup_bound)
+        .and_then(|()| init.to_init.wait_userns_made());
+    match (made, c.setup_bound) {
+        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(super::wait::stalled("container init", bound))
+        }
+        (made, _) => made.context(|| "container init".into()),
+    }?;
+    log::step("the init made its user namespace");
+    Ok(())
 }
 
 /// Makes the exec fifo in the state directory: what the init gets of it
@@ -558,10 +579,6 @@ fn prepare_clone(plan: &Plan, state_dir: &Path, cgroup: &mut Box<dyn Driver>) ->
     let mut premounted = crate::rootfs::premounted_trees(plan)?;
     let clone_before_root = premount_notify_dir(plan, state_dir, &mut premounted)?;
     let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
-    if plan.namespaces.pid_joined_at_clone() {
-        // Before a joined user namespace takes husk's rights on the host.
-        super::stdio::keep_the_hosts_dev_null_from_the_clone();
-    }
     plan.namespaces.enter_before_clone(!plan.rootless)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
         // The clone is born in it. With a new user namespace the init makes

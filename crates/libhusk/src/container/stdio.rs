@@ -194,29 +194,6 @@ pub(crate) fn is_placeholder(fd: RawFd) -> bool {
     PLACEHOLDERS.lock().unwrap_or_else(|e| e.into_inner()).contains(&fd)
 }
 
-/// husk's own fds 0-2 that are a /dev/null (its caller's, the host's) get a
-/// private one ([`sys::private_null`]) for good: a null all the same to husk,
-/// and no file of the host's for an init cloned into a joined pid namespace
-/// to hold while that namespace's processes can see it, before it puts the
-/// container's own in its place (review 50c C1: a peer that may ptrace
-/// chmodded the host's through /proc/PID/fd/0). Unprivileged, or where the
-/// kernel refuses, nothing changes: then no container root is the host's.
-pub(crate) fn keep_the_hosts_dev_null_from_the_clone() {
-    use std::os::fd::AsFd;
-    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
-    let nulls: Vec<usize> = (0..3)
-        .filter(|&i| nix::sys::stat::fstat(stdio[i]).is_ok_and(|st| sys::fs::is_dev_null(&st)))
-        .collect();
-    if nulls.is_empty() {
-        return;
-    }
-    let Ok(private) = sys::private_null() else { return };
-    for i in nulls {
-        let _ = crate::process::prologue::put_on_stdio(&private, i as RawFd);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

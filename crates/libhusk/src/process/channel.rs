@@ -141,10 +141,11 @@ enum Tag {
     HooksRun = b'O',
     Go = b'W',
     Master = b'Y',
+    UsernsMade = b'U',
 }
 
 impl Tag {
-    const ALL: [Tag; 16] = [
+    const ALL: [Tag; 17] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -161,6 +162,7 @@ impl Tag {
         Tag::HooksRun,
         Tag::Go,
         Tag::Master,
+        Tag::UsernsMade,
     ];
 
     fn of(byte: u8) -> Option<Tag> {
@@ -185,6 +187,7 @@ impl Tag {
             Tag::HooksRun => "createContainer hooks run",
             Tag::Go => "go",
             Tag::Master => "pty master",
+            Tag::UsernsMade => "user namespace made",
         }
     }
 }
@@ -510,6 +513,16 @@ impl InitParent {
         sys::set_receive_timeout(&self.sock, timeout)
     }
 
+    /// Until the init, which joins a pid namespace before it makes its user
+    /// namespace, has made it (`NamespacePlan::userns_after_pid`); its error
+    /// if it failed.
+    pub fn wait_userns_made(&self) -> io::Result<()> {
+        match recv(&self.sock)? {
+            Some(p) if p.tag == Tag::Error => Err(io::Error::other(p.text())),
+            received => expect(Ok(received), Tag::UsernsMade).map(drop),
+        }
+    }
+
     /// The init's user namespace has its uid and gid maps.
     pub fn send_maps_written(&self) -> io::Result<()> {
         send(&self.sock, Tag::MapsWritten, b"")
@@ -680,6 +693,11 @@ impl InitChild {
     pub fn await_net_devices(&self) -> io::Result<()> {
         send(&self.sock, Tag::NetReady, b"")?;
         expect(recv(&self.sock), Tag::NetMoved).map(drop)
+    }
+
+    /// We joined the pid namespace and made our user namespace: husk may write its maps.
+    pub fn send_userns_made(&self) -> io::Result<()> {
+        send(&self.sock, Tag::UsernsMade, b"")
     }
 
     /// Asks husk to run the prestart and createRuntime hooks.

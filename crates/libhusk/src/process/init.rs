@@ -238,8 +238,7 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
             // For the children only: the clone comes once we are confined
             // (`born_confined_in_pod`); this procfs of the host's pid
             // namespace is closed before it.
-            sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
-                .context(|| format!("join namespace {}", pid_ns.path.display()))?;
+            join_pid_namespace_for_children(plan, pid_ns)?;
             proc
         }
         None => proc,
@@ -257,6 +256,8 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
         .filter(|_| born_confined_in_pod(plan));
     let waiting = match (&args.exec_fifo, host_proc, pod) {
         (ExecFifo::Writer(_), _, _) => None,
+        // Made before our user namespace (`host_proc_to_wait_through`).
+        (ExecFifo::Path(_), Some(made), _) if plan.namespaces.userns_after_pid() => Some(made),
         // The container's process waits there, and reopens the fifo through its self/.
         (ExecFifo::Path(_), _, Some(pod)) => {
             Some(sys::waiting_procfs_of(&pod.fd).context(|| "mount a procfs of the joined pid namespace".into())?)
@@ -296,6 +297,9 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
 /// taken.
 fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<()> {
     let plan = args.plan;
+    if plan.namespaces.join_pid_then_unshare()? {
+        args.channel.send_userns_made().context(|| "signal the parent".into())?;
+    }
     plan.namespaces.unshare_in_init()?;
     if let Some(cpus) = &plan.process.attrs.affinity_initial {
         attrs::set_affinity(cpus)?;
@@ -399,13 +403,35 @@ fn host_proc_to_wait_through(args: &InitArgs) -> Result<Option<OwnedFd>> {
     let waits = matches!(args.exec_fifo, ExecFifo::Path(_));
     // A late pid namespace join closes every fd it does not name, and makes
     // a procfs of that namespace.
-    let own_procfs = plan.namespaces.is_new(libc::CLONE_NEWPID) || plan.namespaces.late_pid_namespace().is_some();
+    let own_procfs = plan.namespaces.is_new(libc::CLONE_NEWPID)
+        || (plan.namespaces.late_pid_namespace().is_some() && !plan.namespaces.userns_after_pid());
     if !waits || !plan.in_userns() || own_procfs {
         return Ok(None);
+    }
+    // Made now, with husk's rights, before we make our user namespace, from
+    // which no procfs of the pod's pid namespace can be mounted: the pod sees
+    // the process that waits with it, which must hold nothing of the host's.
+    // Where husk may not mount one either, the host's, as without a pod.
+    let pod = plan
+        .namespaces
+        .late_pid_namespace()
+        .filter(|_| !plan.namespaces.proc_after_join);
+    if let Some(Ok(made)) = pod.map(|pod| sys::waiting_procfs_of(&pod.fd)) {
+        return Ok(Some(made));
     }
     let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
     let proc = sys::openat(libc::AT_FDCWD, c"/proc", flags, 0).context(|| "open /proc".into())?;
     Ok(Some(proc))
+}
+
+/// The joined pid namespace, for our children, unless we joined it first
+/// thing (`userns_after_pid`: our user namespace has no right to now).
+fn join_pid_namespace_for_children(plan: &Plan, pid_ns: &crate::process::namespaces::Join) -> Result<()> {
+    if plan.namespaces.userns_after_pid() {
+        return Ok(());
+    }
+    sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
+        .context(|| format!("join namespace {}", pid_ns.path.display()))
 }
 
 /// With a late pid namespace join, the init has built the container outside
@@ -417,8 +443,7 @@ fn start_in_joined_pid_namespace(
     args: &InitArgs,
     pid_ns: &crate::process::namespaces::Join,
 ) -> Result<Option<libc::pid_t>> {
-    sys::setns(pid_ns.fd.as_raw_fd(), libc::CLONE_NEWPID)
-        .context(|| format!("join namespace {}", pid_ns.path.display()))?;
+    join_pid_namespace_for_children(args.plan, pid_ns)?;
     // What the process needs until it execs: stdio, the passed fds, the
     // channel and exec.fifo.
     let mut keep = vec![args.channel.as_raw_fd(), args.exec_fifo.as_raw_fd()];

@@ -26,7 +26,8 @@ pub struct NamespacePlan {
     /// Namespaces joined by path, user first (it grants the rights to enter the rest).
     pub joins: Vec<Join>,
     /// The init builds the container outside the pid namespace it joins and
-    /// starts the container's process there after pivot_root (see `join_pid_late`).
+    /// starts the container's process there after pivot_root: a process of
+    /// that namespace never sees it with the host's root or husk's fds.
     pub pid_joined_late: bool,
     /// With `pid_joined_late` on a kernel whose procfs lacks the pidns option:
     /// the container's process mounts its /proc once it is in the namespace.
@@ -75,7 +76,7 @@ impl NamespacePlan {
                 Some(path) => plan.joins.push(open_namespace(i, name, flag, path)?),
             }
         }
-        plan.pid_joined_late = plan.join_pid_late();
+        plan.pid_joined_late = plan.joined(libc::CLONE_NEWPID).is_some();
         plan.proc_after_join = plan.pid_joined_late && !plan.procfs_takes_pidns();
         Ok(plan)
     }
@@ -94,7 +95,39 @@ impl NamespacePlan {
     /// namespace is rooted there; a new network namespace by the init first
     /// thing (`unshare_in_init`).
     pub fn clone_flags(&self) -> u64 {
+        match self.userns_after_pid() {
+            true => 0,
+            false => self.made_at_clone(),
+        }
+    }
+
+    fn made_at_clone(&self) -> u64 {
         self.new & !((libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP | libc::CLONE_NEWNET) as u64)
+    }
+
+    /// A joined pid namespace and a new user namespace, which would have no
+    /// right to enter the pid namespace (it belongs to an ancestor): the init
+    /// joins it (for its children) first, with husk's rights, then makes its
+    /// user namespace and the rest that clone makes otherwise (`join_pid_then_unshare`).
+    /// Cloned into that pid namespace instead, the init was seen there with the
+    /// host's root and its copies of husk's fds, which a process that may ptrace
+    /// it took (review 61 F1).
+    pub fn userns_after_pid(&self) -> bool {
+        self.pid_joined_late && self.is_new(libc::CLONE_NEWUSER)
+    }
+
+    /// In the init, first thing, for `userns_after_pid`: the pid namespace for
+    /// our children, then our user namespace and the others of the clone.
+    /// Whether it did.
+    pub fn join_pid_then_unshare(&self) -> Result<bool> {
+        let Some(pid) = self.joined(libc::CLONE_NEWPID).filter(|_| self.userns_after_pid()) else {
+            return Ok(false);
+        };
+        sys::setns(pid.fd.as_raw_fd(), libc::CLONE_NEWPID)
+            .context(|| format!("join namespace {}", pid.path.display()))?;
+        let flags = nix::sched::CloneFlags::from_bits_retain(self.made_at_clone() as i32);
+        nix::sched::unshare(flags).context(|| "create the user namespace and the namespaces it owns".into())?;
+        Ok(true)
     }
 
     /// In the init, before anything else: the new network namespace. Its
@@ -175,12 +208,6 @@ impl NamespacePlan {
 }
 
 impl NamespacePlan {
-    /// See `pid_joined_late`: a joined pid namespace and no new user namespace
-    /// (which would have no rights on a pid namespace of its parent's).
-    fn join_pid_late(&self) -> bool {
-        self.joined(libc::CLONE_NEWPID).is_some() && !self.is_new(libc::CLONE_NEWUSER)
-    }
-
     /// Whether procfs takes the pidns option (Linux 6.15). HUSK_NO_PROCFS_PIDNS=1
     /// makes husk act as on an older kernel, for the tests of that path. An
     /// unprivileged husk may not ask procfs (the init, in its user namespace,
@@ -200,10 +227,6 @@ impl NamespacePlan {
 
     /// Whether the init is cloned into a joined pid namespace, where its
     /// processes see it from its birth.
-    pub fn pid_joined_at_clone(&self) -> bool {
-        self.joined(libc::CLONE_NEWPID).is_some() && !self.pid_joined_late
-    }
-
     /// The joined pid namespace, for the init that joins it late.
     pub fn late_pid_namespace(&self) -> Option<&Join> {
         self.joined(libc::CLONE_NEWPID).filter(|_| self.pid_joined_late)
@@ -353,13 +376,17 @@ mod tests {
     }
 
     #[test]
-    fn a_joined_pid_namespace_is_entered_late_unless_a_user_namespace_is_new() {
+    fn a_joined_pid_namespace_is_entered_late_and_before_a_new_user_namespace() {
         let late = plan(r#"[{"type":"pid","path":"/proc/self/ns/pid"},{"type":"mount"}]"#).unwrap();
-        assert!(late.pid_joined_late);
+        assert!(late.pid_joined_late && !late.userns_after_pid());
         assert_eq!(late.late_pid_namespace().map(|j| j.flag), Some(libc::CLONE_NEWPID));
+        assert_eq!(late.clone_flags(), libc::CLONE_NEWNS as u64);
 
-        let early = plan(r#"[{"type":"pid","path":"/proc/self/ns/pid"},{"type":"user"},{"type":"mount"}]"#).unwrap();
-        assert!(!early.pid_joined_late && !early.proc_after_join);
-        assert!(early.late_pid_namespace().is_none() && early.pidns_for_proc_mounts().is_none());
+        let with_userns =
+            plan(r#"[{"type":"pid","path":"/proc/self/ns/pid"},{"type":"user"},{"type":"mount"},{"type":"network"}]"#)
+                .unwrap();
+        assert!(with_userns.pid_joined_late && with_userns.userns_after_pid());
+        // The init makes them all, once in the pid namespace.
+        assert_eq!(with_userns.clone_flags(), 0);
     }
 }
