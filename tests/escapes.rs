@@ -380,6 +380,18 @@ fn exec_processes_cannot_be_seized_with_husks_capabilities() {
 /// clone, while the pod looks.
 #[test]
 fn a_pod_member_with_its_own_user_namespace_is_never_seen_in_the_pod_before_its_process() {
+    pod_member_with_its_own_user_namespace(false);
+}
+
+/// The same where procfs lacks the pidns option (Linux before 6.15): the
+/// process waited for `start` through a host procfs it had closed, and the
+/// member could not be started (review 61b F2).
+#[test]
+fn without_procfs_pidns_a_pod_member_with_its_own_user_namespace_starts() {
+    pod_member_with_its_own_user_namespace(true);
+}
+
+fn pod_member_with_its_own_user_namespace(old_kernel: bool) {
     let mut pod = Bundle::new("userns-pod");
     pod.config["process"]["args"] = json!(["sleep", "1000"]);
     pod.save();
@@ -406,6 +418,7 @@ fn a_pod_member_with_its_own_user_namespace_is_never_seen_in_the_pod_before_its_
     ];
     let mut create = member.husk_under_strace(&strace, &["create", "--bundle", member.dir.to_str().unwrap(), "m"]);
     create.current_dir(&member.dir);
+    create.env("HUSK_NO_PROCFS_PIDNS", if old_kernel { "1" } else { "0" });
     create
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -453,63 +466,59 @@ fn a_pod_member_with_its_own_user_namespace_is_never_seen_in_the_pod_before_its_
     pod.assert_gone("pod");
 }
 
-/// The init holds its end of the create channel until husk has committed
-/// the state: a process that can take it (pidfd_getfd: with CAP_SYS_PTRACE,
-/// a pod member sharing the init's pid namespace) asked it for a pidfd of
-/// husk (SO_PEERPIDFD), and with it took husk's fds or entered its
-/// namespaces (review 60c F1, for exec's channel). The channel's maker is a
-/// process that is gone, and the pty master comes to husk over it, which
-/// passes it on to the console socket. (Until it closes them, an init also
-/// holds its copies of husk's fds, the console socket among them: where
-/// the pod can see it from its birth, see README, review 61 F1.)
-/// Deterministic: strace holds husk for 2 s right after the clone.
+/// A pod member's process holds its end of the create channel from its
+/// clone into the pod until husk has committed the state: a pod process
+/// that can take it (pidfd_getfd, with CAP_SYS_PTRACE) asked it for a pidfd
+/// of husk (SO_PEERPIDFD), and with it took husk's fds or entered its
+/// namespaces (review 60c F1, for exec's channel). The first init, which
+/// the pod never sees, makes the pair that process inherits, and is gone
+/// by then. Deterministic: strace holds husk's send of committed 2 s.
 #[test]
-fn the_create_channel_gives_the_init_no_pidfd_of_husk() {
-    let mut b = Bundle::new("create-peer");
-    b.config["process"]["terminal"] = json!(true);
-    b.save();
-    let sock = b.dir.join("console.sock");
-    let receiver = receive_master(std::os::unix::net::UnixListener::bind(&sock).unwrap());
-    let strace = [
-        "-o",
-        "/dev/null",
-        "-e",
-        "trace=clone3",
-        "-e",
-        "inject=clone3:delay_exit=2000000:when=1",
-    ];
-    let console = ["--console-socket", sock.to_str().unwrap()];
-    let create_c = ["create", "--bundle", b.dir.to_str().unwrap(), "c"];
-    let mut create = b.husk_under_strace(&strace, &[&create_c[..], &console].concat());
+fn a_pod_members_channel_gives_the_pod_no_pidfd_of_husk() {
+    let mut pod = Bundle::new("peer-pod");
+    pod.config["process"]["args"] = json!(["sleep", "1000"]);
+    pod.save();
+    assert_ok(&pod.husk(&["run", "-d", "--bundle", pod.dir.to_str().unwrap(), "pod"]));
+    let pod_pid = pod.state("pod")["pid"].as_i64().unwrap();
+    let mut member = pod_member("peer-pod-member", pod_pid);
+    member.config["process"]["args"] = json!(["true"]);
+    member.save();
+    let strace = ["-o", "/dev/null", "-e", "inject=sendto:delay_enter=2000000"];
+    let mut create = member.husk_under_strace(&strace, &["create", "--bundle", member.dir.to_str().unwrap(), "m"]);
     create
-        .current_dir(&b.dir)
+        .current_dir(&member.dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut create = create.spawn().unwrap();
+    let ns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let in_pod = ns(pod_pid as u32);
     let deadline = Instant::now() + Duration::from_secs(10);
-    let init = loop {
+    let process = loop {
         let husk = children_of(create.id());
-        if let Some(&init) = husk.iter().flat_map(|&h| children_of(h)).collect::<Vec<_>>().first() {
-            break init;
+        let member = husk.iter().flat_map(|&h| children_of(h)).find(|&p| ns(p) == in_pod);
+        if let Some(process) = member {
+            break process;
         }
-        assert!(Instant::now() < deadline, "no container init appeared");
+        assert!(
+            Instant::now() < deadline,
+            "the member's process never appeared in the pod"
+        );
         std::thread::sleep(Duration::from_millis(5));
     };
-    let channels: Vec<_> = (sockets_of(init as i32).into_iter())
-        .filter(|s| {
-            nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::SockType)
-                == Ok(nix::sys::socket::SockType::SeqPacket)
-        })
-        .collect();
-    assert_eq!(channels.len(), 1, "the init holds one channel");
+    let is_channel = |s: &std::os::fd::OwnedFd| {
+        nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::SockType)
+            == Ok(nix::sys::socket::SockType::SeqPacket)
+    };
+    let channels: Vec<_> = sockets_of(process as i32).into_iter().filter(is_channel).collect();
+    assert_eq!(channels.len(), 1, "the member's process holds one channel");
     assert_peer_is_gone(&channels[0]);
     drop(channels);
     let status = wait_within(&mut create, COMMAND_TIMEOUT, "husk create");
     assert!(status.success(), "create failed");
-    let (path, _master) = receiver.join().unwrap().expect("a pty master");
-    assert!(path.starts_with("/dev/pts/"), "{path}");
-    assert_ok(&b.husk(&["delete", "-f", "c"]));
-    b.assert_gone("c");
+    assert_ok(&member.husk(&["delete", "-f", "m"]));
+    member.assert_gone("m");
+    assert_ok(&pod.husk(&["delete", "-f", "pod"]));
+    pod.assert_gone("pod");
 }
 
 /// Every process the pod's first container can see, as `cmdline\nenviron\n`

@@ -452,6 +452,9 @@ fn spawn_init(
         armed: true,
         cgroup: None,
     };
+    if c.plan.namespaces.pid_joined_late {
+        await_inits_end(c, &init)?;
+    }
     if c.plan.namespaces.userns_after_pid() {
         await_userns(c, &init)?;
     }
@@ -495,6 +498,21 @@ fn spawn_init(
             }
             Err(e)
         }
+    }
+}
+
+/// Until the init, whose process a pod will see, has handed over the end of
+/// a channel of its own making (`InitChild::make_own_end`).
+fn await_inits_end(c: Creating, init: &Cloned) -> Result<()> {
+    let taken = init
+        .to_init
+        .bound_receives(c.setup_bound)
+        .and_then(|()| init.to_init.take_inits_end());
+    match (taken, c.setup_bound) {
+        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(super::wait::stalled("container init", bound))
+        }
+        (taken, _) => taken.context(|| "container init".into()),
     }
 }
 

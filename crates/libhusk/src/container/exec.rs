@@ -95,6 +95,8 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
     }
     let started = (|| {
         let joiner = clone_joiner(&planned, a, &entry, &cgroup)?;
+        let bounded = joiner.to_child.bound_receives(setup_bound);
+        bounded.context(|| "bound the wait for the exec process".into())?;
         // The joiner goes into the container's cgroups, and the exec process it
         // starts is born there. Unprivileged, the cgroups are usually not ours to
         // write: best effort then, unless --cgroup asked for a particular one.
@@ -249,6 +251,7 @@ fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effor
     let joined = cgroup
         .join(joiner.pid, init)
         .or_else(|e| if best_effort { Ok(()) } else { Err(e) })
+        .and_then(|()| take_joiners_end(joiner))
         .and_then(|()| joiner.to_child.send_placed().context(|| "signal exec process".into()));
     if let Err(e) = joined {
         // Stop the joiner first (it may be waiting to be placed), then read
@@ -258,6 +261,17 @@ fn place_joiner(joiner: &Joiner, cgroup: &Targets, init: libc::pid_t, best_effor
         return Err(joiner.to_child.failure().map(Error::new).unwrap_or(e));
     }
     Ok(())
+}
+
+/// Until the joiner has handed over the end of a channel of its own making
+/// (bounded: `bound_receives`); at once when it has.
+fn take_joiners_end(joiner: &Joiner) -> Result<()> {
+    joiner.to_child.take_joiners_end().map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => {
+            Error::new("exec: the process that joins the container's namespaces did not start")
+        }
+        _ => Error::new(format!("exec: {e}")),
+    })
 }
 
 /// Waits for the joiner's exec process to exec its program: its pid. The
@@ -275,9 +289,7 @@ fn await_exec_process(
     (endings, bound): (Option<Endings>, Option<std::time::Duration>),
 ) -> Result<libc::pid_t> {
     let to_child = &joiner.to_child;
-    to_child
-        .bound_receives(bound)
-        .context(|| "bound the wait for the exec process".into())?;
+    take_joiners_end(joiner).inspect_err(|_| end_known(&[joiner.pid]))?;
     let deadline = bound.map(|b| std::time::Instant::now() + b);
     let stalled = |pids: &[libc::pid_t]| {
         end_known(pids);

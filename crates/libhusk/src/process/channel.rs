@@ -1,7 +1,9 @@
 //! The channels between husk and the processes it clones: one for `create`
 //! (husk and the container's init), one for `exec` (husk, the joiner, then the
-//! exec process). Each is a SOCK_SEQPACKET socketpair (made by a process
-//! that is gone: see `pair`) with a typed end for each side: a side has a method for each step it takes, and each receive
+//! exec process). Each is a SOCK_SEQPACKET socketpair with a typed end for
+//! each side; where a process the container can see will hold the child's
+//! end, the child replaces the pair with one of its own making first thing
+//! (`Channel`, see `ParentEnd`): a side has a method for each step it takes, and each receive
 //! returns only what the peer may send at that point; anything else is an
 //! error that names the message.
 //!
@@ -67,7 +69,9 @@
 //!
 //! ```text
 //!       [ husk exec: ExecParent ]    [ joiner: ExecChild ]           [ exec process ]
-//!     clone -----------------------> [privileged on v1: move itself into
+//!     clone -----------------------> make a pair
+//!     take_joiners_end <------------ the other end (SCM_RIGHTS); ours closes
+//!                                    [privileged on v1: move itself into
 //!                                     the container's cgroups]
 //!                                    [join the init's namespaces,
 //!                                     mnt last; close fds; signals]
@@ -142,10 +146,11 @@ enum Tag {
     Go = b'W',
     Master = b'Y',
     UsernsMade = b'U',
+    Channel = b'X',
 }
 
 impl Tag {
-    const ALL: [Tag; 17] = [
+    const ALL: [Tag; 18] = [
         Tag::MapsWritten,
         Tag::PlacementFiles,
         Tag::Placed,
@@ -163,6 +168,7 @@ impl Tag {
         Tag::Go,
         Tag::Master,
         Tag::UsernsMade,
+        Tag::Channel,
     ];
 
     fn of(byte: u8) -> Option<Tag> {
@@ -188,6 +194,7 @@ impl Tag {
             Tag::Go => "go",
             Tag::Master => "pty master",
             Tag::UsernsMade => "user namespace made",
+            Tag::Channel => "channel",
         }
     }
 }
@@ -452,24 +459,82 @@ fn failure(sock: &OwnedFd) -> Option<String> {
     }
 }
 
-/// A channel's two ends. Not made by husk: the child's end is open in a
-/// process the container may see (the exec process from its clone, an init
-/// born in a pod's pid namespace), and a socket tells whoever holds it the
-/// pid of its maker (SO_PEERPIDFD: a pidfd of husk, through which a
-/// container with CAP_SYS_PTRACE took husk's fds, review 60c F1).
-fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    sys::process::socket_pair_of_a_passing_process(libc::SOCK_SEQPACKET)
+/// husk's end of a channel, which the child may replace with the end of a
+/// pair of its own making (`own_end`, `ParentEnd::take_childs`). A
+/// socketpair tells whoever holds an end the pid of its maker
+/// (SO_PEERPIDFD): the end a process the container can see holds (the exec
+/// process from its clone, a pod member's process) must not name husk, or
+/// a container with CAP_SYS_PTRACE takes it (pidfd_getfd) and, through
+/// husk's pidfd, husk's fds (the caller's stdio) and namespaces (review
+/// 60c F1). The child that makes the pair is one the container cannot see,
+/// and holds nothing of husk's once it has handed husk its end.
+struct ParentEnd {
+    first: OwnedFd,
+    own: std::cell::OnceCell<OwnedFd>,
+    timeout: std::cell::Cell<Option<std::time::Duration>>,
+}
+
+impl ParentEnd {
+    fn new(first: OwnedFd) -> ParentEnd {
+        ParentEnd {
+            first,
+            own: std::cell::OnceCell::new(),
+            timeout: std::cell::Cell::new(None),
+        }
+    }
+
+    /// The end in use: the child's pair's, once it handed it over.
+    fn get(&self) -> &OwnedFd {
+        self.own.get().unwrap_or(&self.first)
+    }
+
+    fn bound_receives(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.timeout.set(timeout);
+        sys::set_receive_timeout(self.get(), timeout)
+    }
+
+    /// Until the child has handed over its pair's end (its first message,
+    /// from one of `senders` when given); then that end is ours. Once.
+    fn take_childs(&self, senders: Option<&[libc::pid_t]>) -> io::Result<()> {
+        if self.own.get().is_some() {
+            return Ok(());
+        }
+        let sock = match recv_heard(&self.first, senders)? {
+            Some(p) if p.tag == Tag::Error => return Err(io::Error::other(p.text())),
+            received => expect(Ok(received), Tag::Channel)?.fd()?,
+        };
+        sys::set_receive_timeout(&sock, self.timeout.get())?;
+        let _ = self.own.set(sock);
+        Ok(())
+    }
+}
+
+/// In the child: makes a pair, hands husk one end (with SO_PASSCRED set when
+/// `credentials`, before any message reaches it) and returns the other;
+/// the caller then drops `sock`, husk's.
+fn own_end(sock: &OwnedFd, credentials: bool) -> io::Result<OwnedFd> {
+    let (ours, husks) = sys::seqpacket_pair()?;
+    if credentials {
+        sys::process::pass_credentials(&husks)?;
+    }
+    send_with_fd(sock, &[Tag::Channel as u8], &husks)?;
+    Ok(ours)
 }
 
 /// The channel of `create`: husk's end and the init's.
 pub fn init_channel() -> io::Result<(InitParent, InitChild)> {
-    let (parent, child) = pair()?;
-    Ok((InitParent { sock: parent }, InitChild { sock: child }))
+    let (parent, child) = sys::seqpacket_pair()?;
+    Ok((
+        InitParent {
+            sock: ParentEnd::new(parent),
+        },
+        InitChild { sock: child },
+    ))
 }
 
 /// husk's end of the `create` channel.
 pub struct InitParent {
-    sock: OwnedFd,
+    sock: ParentEnd,
 }
 
 /// What the init says while it sets up the container.
@@ -504,20 +569,26 @@ pub enum FromInit {
 impl InitParent {
     /// The channel's socket, to wait on (`Foreground::until_readable`).
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self.sock)
+        std::os::fd::AsFd::as_fd(self.sock.get())
     }
 
     /// Bounds each of the receives that follow (`None`: no bound): one that
     /// times out fails with `io::ErrorKind::WouldBlock`.
     pub fn bound_receives(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
-        sys::set_receive_timeout(&self.sock, timeout)
+        self.sock.bound_receives(timeout)
+    }
+
+    /// Until the init, which a pod's processes will see, has handed over the
+    /// end of a pair of its making (`InitChild::make_own_end`).
+    pub fn take_inits_end(&self) -> io::Result<()> {
+        self.sock.take_childs(None)
     }
 
     /// Until the init, which joins a pid namespace before it makes its user
     /// namespace, has made it (`NamespacePlan::userns_after_pid`); its error
     /// if it failed.
     pub fn wait_userns_made(&self) -> io::Result<()> {
-        match recv(&self.sock)? {
+        match recv(self.sock.get())? {
             Some(p) if p.tag == Tag::Error => Err(io::Error::other(p.text())),
             received => expect(Ok(received), Tag::UsernsMade).map(drop),
         }
@@ -525,12 +596,12 @@ impl InitParent {
 
     /// The init's user namespace has its uid and gid maps.
     pub fn send_maps_written(&self) -> io::Result<()> {
-        send(&self.sock, Tag::MapsWritten, b"")
+        send(self.sock.get(), Tag::MapsWritten, b"")
     }
 
     /// The init is in the container's cgroup.
     pub fn send_placed(&self) -> io::Result<()> {
-        send(&self.sock, Tag::Placed, b"")
+        send(self.sock.get(), Tag::Placed, b"")
     }
 
     /// The cgroup is made: the `tasks` files through which the init moves
@@ -548,7 +619,7 @@ impl InitParent {
             let dir = &dir[..dir.len().min(MAX - 1)];
             let room = MAX - payload.len() - usize::from(!fds.is_empty());
             if !fds.is_empty() && (dir.len() > room || fds.len() == sys::process::MAX_FDS) {
-                send_with_fds(&self.sock, &payload, &fds)?;
+                send_with_fds(self.sock.get(), &payload, &fds)?;
                 payload.truncate(1);
                 fds.clear();
             }
@@ -560,7 +631,7 @@ impl InitParent {
         }
         match fds.is_empty() {
             true => Ok(()),
-            false => send_with_fds(&self.sock, &payload, &fds),
+            false => send_with_fds(self.sock.get(), &payload, &fds),
         }
     }
 
@@ -569,29 +640,29 @@ impl InitParent {
     /// (`rootfs::cgroup_tree_for_init`).
     pub fn send_placed_with(&self, cgroup_tree: Option<&OwnedFd>) -> io::Result<()> {
         let fds: Vec<RawFd> = cgroup_tree.iter().map(|t| t.as_raw_fd()).collect();
-        send_with_fds(&self.sock, &[Tag::Placed as u8], &fds)
+        send_with_fds(self.sock.get(), &[Tag::Placed as u8], &fds)
     }
 
     /// The answer to RunHooks: the state the hooks ran with, for createContainer.
     pub fn send_hook_state(&self, state: &str) -> io::Result<()> {
-        send_in_memfd(&self.sock, Tag::HookState, state)
+        send_in_memfd(self.sock.get(), Tag::HookState, state)
     }
 
     /// The answer to NetReady.
     pub fn send_net_moved(&self) -> io::Result<()> {
-        send(&self.sock, Tag::NetMoved, b"")
+        send(self.sock.get(), Tag::NetMoved, b"")
     }
 
     /// The state is saved: the init may outlive husk now.
     pub fn send_committed(&self) -> io::Result<()> {
-        send(&self.sock, Tag::Committed, b"")
+        send(self.sock.get(), Tag::Committed, b"")
     }
 
     /// The init's next word while it sets up, up to Ready; each `--debug`
     /// line of its too (`Logged`), so that the caller waits for the next as
     /// it waited for this one.
     pub fn recv_setup(&self) -> io::Result<FromInit> {
-        let Received::Packet(packet) = recv_one(&self.sock)? else {
+        let Received::Packet(packet) = recv_one(self.sock.get())? else {
             return Ok(FromInit::Logged);
         };
         let Some(p) = packet else {
@@ -616,7 +687,7 @@ impl InitParent {
 
     /// Why an init that husk killed failed, if it said so before.
     pub fn failure(&self) -> Option<String> {
-        failure(&self.sock)
+        failure(self.sock.get())
     }
 }
 
@@ -643,6 +714,14 @@ impl AsRawFd for InitChild {
 }
 
 impl InitChild {
+    /// Hands husk one end of a pair we make, and takes the other in place of
+    /// ours, which husk made (see `ParentEnd`): first thing, in an init whose
+    /// process a pod will see.
+    pub fn make_own_end(&mut self) -> io::Result<()> {
+        self.sock = own_end(&self.sock, false)?;
+        Ok(())
+    }
+
     /// Until husk has written the maps of our user namespace.
     pub fn wait_maps_written(&self) -> io::Result<()> {
         expect(recv(&self.sock), Tag::MapsWritten).map(drop)
@@ -761,10 +840,10 @@ fn read_all(fd: OwnedFd) -> io::Result<String> {
 
 /// The channel of `exec`: husk's end and the one of the joiner and the exec process.
 pub fn exec_channel() -> io::Result<(ExecParent, ExecChild)> {
-    let (parent, child) = pair()?;
+    let (parent, child) = sys::seqpacket_pair()?;
     sys::process::pass_credentials(&parent)?;
     let parent = ExecParent {
-        sock: parent,
+        sock: ParentEnd::new(parent),
         senders: std::cell::RefCell::new(Vec::new()),
     };
     Ok((parent, ExecChild { sock: child }))
@@ -776,7 +855,7 @@ pub fn exec_channel() -> io::Result<(ExecParent, ExecChild)> {
 /// into it, one of the caller's other children, which husk then killed
 /// (review 60b F1).
 pub struct ExecParent {
-    sock: OwnedFd,
+    sock: ParentEnd,
     senders: std::cell::RefCell<Vec<libc::pid_t>>,
 }
 
@@ -812,12 +891,19 @@ pub enum ExecOutcome {
 impl ExecParent {
     /// The channel's socket, to wait on (`Foreground::until_readable`).
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self.sock)
+        std::os::fd::AsFd::as_fd(self.sock.get())
     }
 
     /// Bounds each of the receives that follow, as [`InitParent::bound_receives`].
     pub fn bound_receives(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
-        sys::set_receive_timeout(&self.sock, timeout)
+        self.sock.bound_receives(timeout)
+    }
+
+    /// Until the joiner has handed over the end of a pair of its making
+    /// (`ExecChild::make_own_end`), from it alone. Then no end the exec
+    /// process holds names husk.
+    pub fn take_joiners_end(&self) -> io::Result<()> {
+        self.sock.take_childs(Some(&self.senders.borrow()))
     }
 
     /// From now on, messages from process `pid` (the joiner, then the exec
@@ -833,7 +919,7 @@ impl ExecParent {
     }
 
     fn recv_one(&self) -> io::Result<Received> {
-        recv_one_heard(&self.sock, Some(&self.senders.borrow()))
+        recv_one_heard(self.sock.get(), Some(&self.senders.borrow()))
     }
 
     /// Once the joiner, which says nothing after its word, is reaped:
@@ -857,12 +943,12 @@ impl ExecParent {
 
     /// The joiner is in the container's cgroups.
     pub fn send_placed(&self) -> io::Result<()> {
-        send(&self.sock, Tag::Placed, b"")
+        send(self.sock.get(), Tag::Placed, b"")
     }
 
     /// The agent has the joiner's notify fd: it may go on.
     pub fn send_seccomp_fd_taken(&self) -> io::Result<()> {
-        send(&self.sock, Tag::SeccompFdTaken, b"")
+        send(self.sock.get(), Tag::SeccompFdTaken, b"")
     }
 
     /// The joiner's answer to placed: the exec process's pid, or its error.
@@ -884,7 +970,7 @@ impl ExecParent {
     /// husk knows the exec process (and the `--pid-file` names it): it may
     /// run its program.
     pub fn send_go(&self) -> io::Result<()> {
-        send(&self.sock, Tag::Go, b"")
+        send(self.sock.get(), Tag::Go, b"")
     }
 
     /// Until the exec process has run its program, or failed to.
@@ -900,7 +986,7 @@ impl ExecParent {
 
     /// Why a joiner that husk killed failed, if it said so before.
     pub fn failure(&self) -> Option<String> {
-        match recv_heard(&self.sock, Some(&self.senders.borrow())) {
+        match recv_heard(self.sock.get(), Some(&self.senders.borrow())) {
             Ok(Some(p)) if p.tag == Tag::Error => Some(p.text()),
             _ => None,
         }
@@ -919,6 +1005,13 @@ impl AsRawFd for ExecChild {
 }
 
 impl ExecChild {
+    /// As `InitChild::make_own_end`, first thing in the joiner; husk's end
+    /// passes credentials (see `ExecParent`).
+    pub fn make_own_end(&mut self) -> io::Result<()> {
+        self.sock = own_end(&self.sock, true)?;
+        Ok(())
+    }
+
     /// Until husk has put the joiner in the container's cgroups.
     pub fn wait_placed(&self) -> io::Result<()> {
         expect(recv(&self.sock), Tag::Placed).map(drop)
@@ -1117,7 +1210,7 @@ mod tests {
     fn a_placement_message_whose_files_and_directories_differ_is_refused() {
         let (parent, child) = init_channel().unwrap();
         let file = sys::memfd(c"husk-test").unwrap();
-        send_with_fds(&parent.sock, b"Fa\0b", &[file.as_raw_fd()]).unwrap();
+        send_with_fds(parent.sock.get(), b"Fa\0b", &[file.as_raw_fd()]).unwrap();
         let e = child.recv_placement().unwrap_err();
         assert_eq!(e.to_string(), "a placement message with 1 files for 2 directories");
     }
@@ -1179,6 +1272,37 @@ mod tests {
         parent.hear_from(std::process::id() as libc::pid_t);
         child.send_master(&master).unwrap();
         assert!(matches!(parent.wait_exec().unwrap(), ExecOutcome::Master(_)));
+    }
+
+    #[test]
+    fn a_child_hands_over_the_end_of_a_pair_of_its_own() {
+        let (parent, mut child) = exec_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
+        child.make_own_end().unwrap();
+        parent.take_joiners_end().unwrap();
+        parent.take_joiners_end().unwrap(); // once
+        parent.send_placed().unwrap();
+        child.wait_placed().unwrap();
+        child.send_pid(77).unwrap();
+        assert!(matches!(parent.recv_spawned().unwrap(), FromJoiner::Pid(77)));
+
+        let (parent, mut child) = init_channel().unwrap();
+        child.make_own_end().unwrap();
+        parent.take_inits_end().unwrap();
+        child.send_ready().unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Ready));
+    }
+
+    #[test]
+    fn a_child_that_fails_before_it_hands_over_its_end_says_why() {
+        let (parent, child) = init_channel().unwrap();
+        child.send_error("make the channel: EMFILE").unwrap();
+        let e = parent.take_inits_end().unwrap_err();
+        assert_eq!(e.to_string(), "make the channel: EMFILE");
+        drop(child);
+        let (parent, child) = init_channel().unwrap();
+        drop(child);
+        assert!(parent.take_inits_end().is_err());
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub fn join_and_spawn(mut args: ExecArgs) -> ! {
     if nix::unistd::getppid().as_raw() != args.parent {
         exit(1);
     }
+    // Before anything the exec process inherits: see `ExecChild::make_own_end`.
+    if let Err(e) = args.channel.make_own_end() {
+        let _ = args.channel.send_error(&format!("make the channel: {e}"));
+        exit(1);
+    }
     crate::log::forward_debug_to(args.channel.as_raw_fd());
     crate::log::begin("exec: joiner");
     // husk's own procfs, taken before we join the mount namespace: our

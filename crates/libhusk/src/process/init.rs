@@ -58,6 +58,13 @@ pub fn run(mut args: InitArgs) -> ! {
         // namespace) must find the state directory's lock gone.
         let _ = nix::unistd::close(fd);
     }
+    // A pod will see the container's process, which inherits our channel.
+    if args.plan.namespaces.pid_joined_late {
+        if let Err(e) = args.channel.make_own_end() {
+            let _ = args.channel.send_error(&format!("make the channel: {e}"));
+            exit(1);
+        }
+    }
     // --debug lines go to `create`: our stderr is the container's.
     crate::log::forward_debug_to(args.channel.as_raw_fd());
     crate::log::begin("init");

@@ -29,8 +29,9 @@ pub struct NamespacePlan {
     /// starts the container's process there after pivot_root: a process of
     /// that namespace never sees it with the host's root or husk's fds.
     pub pid_joined_late: bool,
-    /// With `pid_joined_late` on a kernel whose procfs lacks the pidns option:
-    /// the container's process mounts its /proc once it is in the namespace.
+    /// With `pid_joined_late` on a kernel whose procfs lacks the pidns option
+    /// (and no new user namespace): the container's process mounts its /proc
+    /// once it is in the namespace.
     pub proc_after_join: bool,
 }
 
@@ -77,7 +78,11 @@ impl NamespacePlan {
             }
         }
         plan.pid_joined_late = plan.joined(libc::CLONE_NEWPID).is_some();
-        plan.proc_after_join = plan.pid_joined_late && !plan.procfs_takes_pidns();
+        // A member with a user namespace of its own can mount no procfs of
+        // the pod's pid namespace, from inside or out: it is born confined
+        // (review 61b F2: it waited through a host procfs it had closed).
+        let proc_inside = plan.pid_joined_late && !plan.is_new(libc::CLONE_NEWUSER);
+        plan.proc_after_join = proc_inside && !plan.procfs_takes_pidns();
         Ok(plan)
     }
 

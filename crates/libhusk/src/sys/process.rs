@@ -255,70 +255,6 @@ pub fn pass_credentials(sock: &impl std::os::fd::AsFd) -> io::Result<()> {
     nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::PassCred, &true).map_err(io::Error::from)
 }
 
-/// A connected pair of unix sockets of `kind` (close-on-exec), made by a
-/// clone of this process that has exited, and been reaped, when this
-/// returns. A socketpair records its maker as the peer of both ends
-/// (SO_PEERCRED, SO_PEERPIDFD): a container process that takes a copy of
-/// the end a child of ours holds (pidfd_getfd, with CAP_SYS_PTRACE outside a
-/// user namespace) gets from it a pidfd of a process that is gone, never one
-/// of husk's, through which it would take husk's fds (the caller's stdio)
-/// or enter its namespaces (review 60c F1). The clone shares our memory and
-/// fd table and we wait while it runs (CLONE_VFORK, as posix_spawn): about
-/// the cost of the socketpair itself.
-pub fn socket_pair_of_a_passing_process(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
-    struct Making {
-        kind: libc::c_int,
-        fds: [libc::c_int; 2],
-        errno: libc::c_int,
-    }
-    extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `arg` is the parent's `Making`, which waits for us (CLONE_VFORK).
-        let making = unsafe { &mut *arg.cast::<Making>() };
-        let flags = making.kind | libc::SOCK_CLOEXEC;
-        // SAFETY: `fds` has room for the two descriptors.
-        if unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, making.fds.as_mut_ptr()) } < 0 {
-            making.errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
-        }
-        0
-    }
-    const STACK: usize = 16 * 1024;
-    let mut stack = vec![0u8; STACK];
-    let mut making = Making {
-        kind,
-        fds: [-1; 2],
-        errno: 0,
-    };
-    // SAFETY: the clone runs `make` on its own stack, touching only
-    // `making` and its fd table (ours) while we wait, then exits; no exit
-    // signal (we reap it with __WCLONE).
-    let pid = unsafe {
-        let top = stack.as_mut_ptr().add(STACK).cast::<libc::c_void>();
-        let top = top.cast::<u8>().sub(top as usize % 16).cast::<libc::c_void>();
-        libc::clone(
-            make,
-            top,
-            libc::CLONE_VM | libc::CLONE_FILES | libc::CLONE_VFORK,
-            std::ptr::addr_of_mut!(making).cast(),
-        )
-    };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    loop {
-        // SAFETY: waits for our own clone.
-        let ret = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WCLONE) };
-        if ret >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
-        }
-    }
-    drop(stack);
-    if making.errno != 0 {
-        return Err(io::Error::from_raw_os_error(making.errno));
-    }
-    // SAFETY: the clone made these in our fd table, and nothing else owns them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(making.fds[0]), OwnedFd::from_raw_fd(making.fds[1])) })
-}
-
 /// The CPUs this process may run on (None if the kernel will not say).
 pub fn own_affinity() -> Option<nix::sched::CpuSet> {
     nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()
@@ -525,39 +461,6 @@ fn environment_kept_from_clones() -> *mut *mut libc::c_char {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_pair_made_by_a_passing_process_names_no_living_peer() {
-        let (a, b) = socket_pair_of_a_passing_process(libc::SOCK_SEQPACKET).unwrap();
-        let peer = nix::sys::socket::getsockopt(&a, nix::sys::socket::sockopt::PeerCredentials).unwrap();
-        assert_ne!(peer.pid(), std::process::id() as libc::pid_t);
-        // Its maker is gone: no pidfd of it, or one that reaches nothing.
-        let mut pidfd: libc::c_int = -1;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        const SO_PEERPIDFD: libc::c_int = 77;
-        // SAFETY: getsockopt into a c_int of the given length.
-        let ret = unsafe {
-            libc::getsockopt(
-                a.as_raw_fd(),
-                libc::SOL_SOCKET,
-                SO_PEERPIDFD,
-                std::ptr::addr_of_mut!(pidfd).cast(),
-                &mut len,
-            )
-        };
-        if ret == 0 {
-            // SAFETY: a pidfd we own now.
-            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-            // SAFETY: plain syscall.
-            let taken = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), 0, 0) };
-            assert_eq!(taken, -1, "a pidfd of the pair's maker took an fd from it");
-        }
-        assert_eq!(nix::unistd::write(&a, b"x").unwrap(), 1);
-        let mut buf = [0u8; 4];
-        assert_eq!(nix::unistd::read(&b, &mut buf).unwrap(), 1);
-        let flags = nix::fcntl::fcntl(&b, nix::fcntl::FcntlArg::F_GETFD).unwrap();
-        assert_ne!(flags & libc::FD_CLOEXEC, 0);
-    }
 
     #[test]
     fn an_fd_sent_with_a_message_arrives_with_it() {
