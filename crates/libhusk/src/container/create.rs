@@ -453,6 +453,7 @@ fn spawn_init(
         cgroup: None,
     };
     if c.plan.namespaces.pid_joined_late {
+        init.to_init.hear_from(init.pid);
         await_inits_end(c, &init)?;
     }
     if c.plan.namespaces.userns_after_pid() {
@@ -838,6 +839,7 @@ fn await_ready(
             // The init started the container's process in the pid namespace it
             // joins late, and exits: that process is the container's init now.
             FromInit::Pid(process) if guard.pid == init.pid && sys::is_own_child(process) => {
+                to_init.hear_only(process);
                 guard.end_first_init();
                 *guard = InitGuard {
                     pid: process,

@@ -349,10 +349,6 @@ enum Received {
     Packet(Option<Packet>),
 }
 
-fn recv_one(sock: &OwnedFd) -> io::Result<Received> {
-    recv_one_heard(sock, None)
-}
-
 /// One datagram, which must come from one of `senders` (when given; the
 /// socket passes credentials): a message any other process sent (one that
 /// took a copy of the peer's end, review 60b F1) is an error.
@@ -524,17 +520,21 @@ fn own_end(sock: &OwnedFd, credentials: bool) -> io::Result<OwnedFd> {
 /// The channel of `create`: husk's end and the init's.
 pub fn init_channel() -> io::Result<(InitParent, InitChild)> {
     let (parent, child) = sys::seqpacket_pair()?;
-    Ok((
-        InitParent {
-            sock: ParentEnd::new(parent),
-        },
-        InitChild { sock: child },
-    ))
+    sys::process::pass_credentials(&parent)?;
+    let parent = InitParent {
+        sock: ParentEnd::new(parent),
+        senders: std::cell::RefCell::new(None),
+    };
+    Ok((parent, InitChild { sock: child }))
 }
 
 /// husk's end of the `create` channel.
 pub struct InitParent {
     sock: ParentEnd,
+    /// The processes heard, once a pod will see the init's process (see
+    /// `hear_from`); until then, every message (nothing else can hold the
+    /// init's end).
+    senders: std::cell::RefCell<Option<Vec<libc::pid_t>>>,
 }
 
 /// What the init says while it sets up the container.
@@ -567,6 +567,26 @@ pub enum FromInit {
 }
 
 impl InitParent {
+    /// From now on, only messages from process `pid`, the first init whose
+    /// process a pod will see: that process can be ptraced by the pod's,
+    /// which then wrote into its end (a Ready ahead of the first init's
+    /// word, review 61c F1).
+    pub fn hear_from(&self, pid: libc::pid_t) {
+        *self.senders.borrow_mut() = Some(vec![pid]);
+    }
+
+    /// From now on, only process `pid`, that process, once the first init
+    /// (which says nothing after) has named it.
+    pub fn hear_only(&self, pid: libc::pid_t) {
+        if let Some(senders) = self.senders.borrow_mut().as_mut() {
+            *senders = vec![pid];
+        }
+    }
+
+    fn recv_one(&self) -> io::Result<Received> {
+        recv_one_heard(self.sock.get(), self.senders.borrow().as_deref())
+    }
+
     /// The channel's socket, to wait on (`Foreground::until_readable`).
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         std::os::fd::AsFd::as_fd(self.sock.get())
@@ -581,14 +601,14 @@ impl InitParent {
     /// Until the init, which a pod's processes will see, has handed over the
     /// end of a pair of its making (`InitChild::make_own_end`).
     pub fn take_inits_end(&self) -> io::Result<()> {
-        self.sock.take_childs(None)
+        self.sock.take_childs(self.senders.borrow().as_deref())
     }
 
     /// Until the init, which joins a pid namespace before it makes its user
     /// namespace, has made it (`NamespacePlan::userns_after_pid`); its error
     /// if it failed.
     pub fn wait_userns_made(&self) -> io::Result<()> {
-        match recv(self.sock.get())? {
+        match recv_heard(self.sock.get(), self.senders.borrow().as_deref())? {
             Some(p) if p.tag == Tag::Error => Err(io::Error::other(p.text())),
             received => expect(Ok(received), Tag::UsernsMade).map(drop),
         }
@@ -662,7 +682,7 @@ impl InitParent {
     /// line of its too (`Logged`), so that the caller waits for the next as
     /// it waited for this one.
     pub fn recv_setup(&self) -> io::Result<FromInit> {
-        let Received::Packet(packet) = recv_one(self.sock.get())? else {
+        let Received::Packet(packet) = self.recv_one()? else {
             return Ok(FromInit::Logged);
         };
         let Some(p) = packet else {
@@ -718,7 +738,7 @@ impl InitChild {
     /// ours, which husk made (see `ParentEnd`): first thing, in an init whose
     /// process a pod will see.
     pub fn make_own_end(&mut self) -> io::Result<()> {
-        self.sock = own_end(&self.sock, false)?;
+        self.sock = own_end(&self.sock, true)?;
         Ok(())
     }
 
@@ -1291,6 +1311,21 @@ mod tests {
         parent.take_inits_end().unwrap();
         child.send_ready().unwrap();
         assert!(matches!(parent.recv_setup().unwrap(), FromInit::Ready));
+    }
+
+    #[test]
+    fn once_a_pod_will_see_the_inits_process_only_its_inits_are_heard() {
+        let (parent, mut child) = init_channel().unwrap();
+        parent.hear_from(std::process::id() as libc::pid_t);
+        child.make_own_end().unwrap();
+        parent.take_inits_end().unwrap();
+        child.send_pid(77).unwrap();
+        assert!(matches!(parent.recv_setup().unwrap(), FromInit::Pid(77)));
+        // The process named now speaks alone: anything else is forged.
+        parent.hear_only(1);
+        child.send_ready().unwrap();
+        let e = parent.recv_setup().unwrap_err();
+        assert!(e.to_string().contains("which husk did not start"), "{e}");
     }
 
     #[test]
