@@ -499,6 +499,18 @@ impl ParentEnd {
             Some(p) if p.tag == Tag::Error => return Err(io::Error::other(p.text())),
             received => expect(Ok(received), Tag::Channel)?.fd()?,
         };
+        // What the child made, checked all the same: a datagram socket of
+        // another kind would cut or merge our messages.
+        use nix::sys::socket::{getsockopt, sockopt};
+        if getsockopt(&sock, sockopt::SockType).ok() != Some(nix::sys::socket::SockType::SeqPacket) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a channel that is not a packet socket",
+            ));
+        }
+        if senders.is_some() {
+            sys::process::pass_credentials(&sock)?;
+        }
         sys::set_receive_timeout(&sock, self.timeout.get())?;
         let _ = self.own.set(sock);
         Ok(())
@@ -1326,6 +1338,15 @@ mod tests {
         child.send_ready().unwrap();
         let e = parent.recv_setup().unwrap_err();
         assert!(e.to_string().contains("which husk did not start"), "{e}");
+    }
+
+    #[test]
+    fn a_channel_handed_over_must_be_a_packet_socket() {
+        let (parent, child) = init_channel().unwrap();
+        let stream = std::os::unix::net::UnixStream::pair().unwrap().0;
+        send_with_fd(&child.sock, &[Tag::Channel as u8], &stream).unwrap();
+        let e = parent.take_inits_end().unwrap_err();
+        assert_eq!(e.to_string(), "a channel that is not a packet socket");
     }
 
     #[test]
