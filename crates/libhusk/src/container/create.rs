@@ -453,11 +453,7 @@ fn spawn_init(
         cgroup: None,
     };
     if c.plan.namespaces.pid_joined_late {
-        init.to_init.hear_from(init.pid);
-        await_inits_end(c, &init)?;
-    }
-    if c.plan.namespaces.userns_after_pid() {
-        await_userns(c, &init)?;
+        await_pod_inits_first_words(c, &init)?;
     }
     let Some(stat) = sys::process_stat(init.pid) else {
         bail!("container init {} vanished at once", init.pid)
@@ -502,37 +498,27 @@ fn spawn_init(
     }
 }
 
-/// Until the init, whose process a pod will see, has handed over the end of
-/// a channel of its own making (`InitChild::make_own_end`).
-fn await_inits_end(c: Creating, init: &Cloned) -> Result<()> {
-    let taken = init
-        .to_init
-        .bound_receives(c.setup_bound)
-        .and_then(|()| init.to_init.take_inits_end());
-    match (taken, c.setup_bound) {
+/// The first words of an init whose process a pod will see, before husk
+/// does anything else with it: the end of a channel of its own making
+/// (`InitChild::make_own_end`), then, when it joins the pod's pid namespace
+/// before it makes its user namespace (`NamespacePlan::userns_after_pid`),
+/// that it has (its maps, and the namespaces husk records, come after).
+fn await_pod_inits_first_words(c: Creating, init: &Cloned) -> Result<()> {
+    let to_init = &init.to_init;
+    to_init.hear_from(init.pid);
+    let said = to_init.bound_receives(c.setup_bound).and_then(|()| {
+        to_init.take_inits_end()?;
+        match c.plan.namespaces.userns_after_pid() {
+            true => to_init.wait_userns_made(),
+            false => Ok(()),
+        }
+    });
+    match (said, c.setup_bound) {
         (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => {
             Err(super::wait::stalled("container init", bound))
         }
-        (taken, _) => taken.context(|| "container init".into()),
+        (said, _) => said.context(|| "container init".into()),
     }
-}
-
-/// Until the init that joins a pid namespace has made its user namespace
-/// (`NamespacePlan::userns_after_pid`): its maps, and the namespaces husk
-/// records, come after.
-fn await_userns(c: Creating, init: &Cloned) -> Result<()> {
-    let made = init
-        .to_init
-        .bound_receives(c.setup_bound)
-        .and_then(|()| init.to_init.wait_userns_made());
-    match (made, c.setup_bound) {
-        (Err(e), Some(bound)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            Err(super::wait::stalled("container init", bound))
-        }
-        (made, _) => made.context(|| "container init".into()),
-    }?;
-    log::step("the init made its user namespace");
-    Ok(())
 }
 
 /// Makes the exec fifo in the state directory: what the init gets of it
