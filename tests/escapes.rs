@@ -466,6 +466,123 @@ fn pod_member_with_its_own_user_namespace(old_kernel: bool) {
     pod.assert_gone("pod");
 }
 
+/// A pod member with a user namespace of its own runs its createContainer
+/// hooks in its namespaces but outside the pod. Its init joins the pod's
+/// pid namespace for its children before it makes that user namespace, and
+/// a hook it forked was seen in the pod with the host's root and the init's
+/// fds: a pod process with CAP_SYS_PTRACE took them and wrote the host's
+/// files as root (review 61b F1). The member also joins the pod's network,
+/// ipc and uts namespaces, which its user namespace has no right to enter:
+/// husk enters them for it (review 61b F3: refused). A failing hook fails
+/// the create; a create killed while its hook runs leaves no process.
+#[test]
+fn a_userns_pod_members_create_container_hooks_run_outside_the_pod() {
+    let mut pod = Bundle::new("userns-pod-hooks");
+    pod.config["process"]["args"] = json!(["sleep", "1000"]);
+    pod.save();
+    assert_ok(&pod.husk(&["run", "-d", "--bundle", pod.dir.to_str().unwrap(), "pod"]));
+    let pid = pod.state("pod")["pid"].as_i64().unwrap();
+
+    let mut member = pod_member("userns-hooks-member", pid);
+    member.with_user_namespace(200000, 200000);
+    let joined = [("network", "net"), ("ipc", "ipc"), ("uts", "uts")];
+    let namespaces = member.config["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|n| joined.iter().all(|(kind, _)| n["type"] != *kind));
+    for (kind, name) in joined {
+        namespaces.push(json!({"type": kind, "path": format!("/proc/{pid}/ns/{name}")}));
+    }
+    // What only the owner of the joined namespaces may do: the hostname,
+    // a mqueue or sysfs mount; no procfs of the pod's (see above).
+    member.config.as_object_mut().unwrap().remove("hostname");
+    member.config["mounts"].as_array_mut().unwrap().retain(|m| {
+        let to = m["destination"].as_str().unwrap();
+        to != "/proc" && to != "/dev/mqueue" && !to.starts_with("/sys")
+    });
+    let out = member.dir.join("hook");
+    std::fs::create_dir(&out).unwrap();
+    // Written by the member's root (host uid 200000).
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let report = "grep NSpid /proc/self/status; for n in pid mnt user net; do readlink /proc/self/ns/$n; done";
+    let hook = |script: String| json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    member.config["hooks"] = hook(format!("({report}) > {}/out", out.display()));
+    member.config["process"]["args"] = json!(["sleep", "30"]);
+    member.save();
+    let bundle = member.dir.to_str().unwrap().to_string();
+    assert_ok(&member.husk(&["run", "-d", "--bundle", &bundle, "m"]));
+    let process = member.state("m")["pid"].as_i64().unwrap();
+    let ns = |pid: &str, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    let (process, pod_pid) = (process.to_string(), pid.to_string());
+    let seen = std::fs::read_to_string(out.join("out")).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().count(),
+        2,
+        "the hook was in a pid namespace below the host's: {seen}"
+    );
+    let want = [
+        ns("self", "pid"),
+        ns(&process, "mnt"),
+        ns(&process, "user"),
+        ns(&pod_pid, "net"),
+    ];
+    let want: Vec<String> = want.iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(lines[1..], want, "the hook's pid, mnt, user and net namespaces");
+    for kind in ["pid", "net", "ipc", "uts"] {
+        assert_eq!(
+            ns(&process, kind),
+            ns(&pod_pid, kind),
+            "the member's {kind} namespace is not the pod's"
+        );
+    }
+    assert_ne!(ns(&process, "user"), ns(&pod_pid, "user"));
+    assert_ok(&member.husk(&["delete", "-f", "m"]));
+    member.assert_gone("m");
+
+    member.config["hooks"] = hook("echo refused >&2; exit 3".into());
+    member.save();
+    let o = member.husk(&["run", "-d", "--bundle", &bundle, "m2"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("createContainer hook /bin/sh: exit status 3: refused"),
+        "{err}"
+    );
+    member.assert_gone("m2");
+
+    // A sleep no other test runs, to find it by.
+    let started = out.join("started");
+    member.config["hooks"] = hook(format!("touch {}; exec sleep 37.25", started.display()));
+    member.save();
+    let mut create = member
+        .husk_command(&["create", "--bundle", &bundle, "m3"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    create.kill().unwrap();
+    let _ = create.wait();
+    assert!(started.exists(), "the hook never ran");
+    let hook_running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|p| std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0037.25\x00"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hook_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!hook_running(), "the killed create's hook was left running");
+    assert_ok(&member.husk(&["delete", "-f", "m3"]));
+    member.assert_gone("m3");
+    assert_ok(&pod.husk(&["delete", "-f", "pod"]));
+    pod.assert_gone("pod");
+}
+
 /// A pod member's process holds its end of the create channel from its
 /// clone into the pod until husk has committed the state: a pod process
 /// that can take it (pidfd_getfd, with CAP_SYS_PTRACE) asked it for a pidfd

@@ -358,3 +358,55 @@ fn what_the_kernel_would_refuse_after_a_move_is_refused_before_any() {
     let out = b.output_of("ip -o link show other0");
     assert!(out.contains(": other0@"), "{out}");
 }
+
+/// A container with a user namespace of its own joins a network namespace
+/// that root made (`ip netns`, as a manager makes one), which belongs to
+/// the host's user namespace: the new one has no right to enter it, so
+/// husk enters it for the init to be born in, and returns to its own for
+/// the rest (a createRuntime hook runs in the host's). An exec joins it
+/// before the user namespace. Both were refused (review 61b F3).
+#[test]
+fn a_container_with_its_own_user_namespace_joins_a_network_namespace_of_the_host() {
+    let netns = NetNs::new();
+    let mut b = Bundle::new("userns-netns");
+    b.with_user_namespace(200000, 200000);
+    join_network_namespace(&mut b, &netns.path());
+    // sysfs: only for the owner of the network namespace.
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| !m["destination"].as_str().unwrap().starts_with("/sys"));
+    let hook_saw = b.dir.join("hook-saw");
+    let script = format!("readlink /proc/self/ns/net > {}", hook_saw.display());
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    b.config["process"]["args"] = json!(["sleep", "30"]);
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let pid = b.state("c")["pid"].as_i64().unwrap();
+    let link = |path: String| std::fs::read_link(path).unwrap().display().to_string();
+    let joined = format!(
+        "net:[{}]",
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(netns.path()).unwrap())
+    );
+    assert_eq!(link(format!("/proc/{pid}/ns/net")), joined);
+    assert_ne!(link(format!("/proc/{pid}/ns/user")), link("/proc/self/ns/user".into()));
+    let host = link("/proc/self/ns/net".into());
+    assert_eq!(
+        std::fs::read_to_string(&hook_saw).unwrap().trim(),
+        host,
+        "the hook ran in the host's network namespace"
+    );
+    let o = b.husk(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; cat /proc/self/uid_map",
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, [joined.as_str(), "0", "200000", "65536"]);
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}

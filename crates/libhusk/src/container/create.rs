@@ -20,6 +20,7 @@ use crate::error::{Context, Error, Result};
 use crate::process::attrs::OomScoreAdjForClone;
 use crate::process::channel::{self, FromInit, InitParent};
 use crate::process::init::{self, ExecFifo, InitArgs};
+use crate::process::namespaces::EnteredForClone;
 use crate::spec::{self, Plan};
 use crate::state::{self, Locked, Saved, Status, Store, FIFO};
 use crate::{log, sys};
@@ -584,7 +585,7 @@ fn prepare_clone(plan: &Plan, state_dir: &Path, cgroup: &mut Box<dyn Driver>) ->
     let mut premounted = crate::rootfs::premounted_trees(plan)?;
     let clone_before_root = premount_notify_dir(plan, state_dir, &mut premounted)?;
     let oom_score_adj = OomScoreAdjForClone::set(&plan.process.attrs)?;
-    plan.namespaces.enter_before_clone(!plan.rootless)?;
+    plan.namespaces.enter_before_clone(!plan.rootless, false)?;
     if plan.namespaces.is_new(libc::CLONE_NEWTIME) && plan.userns.is_none() {
         // The clone is born in it. With a new user namespace the init makes
         // it (`new_time_namespace`), so that the container's user namespace
@@ -640,12 +641,24 @@ fn clone_init(
     }
     let flags = plan.namespaces.clone_flags();
     let cpus = sys::process::own_affinity();
+    let entered = match plan.joins_before_new_userns() {
+        true => Some(EnteredForClone::enter(&plan.namespaces)?),
+        false => None,
+    };
     // SAFETY: husk is single-threaded; the child only runs init::run and exits.
     #[allow(unsafe_code)]
     let pid = sys::process::clone_with_strings_blanked(b"husk\0init", || unsafe {
         SelfPlacement::clone_with(placement.as_mut(), flags, into.as_ref().map(|f| f.as_raw_fd()))
-    })
-    .context(|| "clone container init".into())?;
+    });
+    // In the init too: husk's namespaces are not the container's to hold.
+    let returned = match (entered, &pid) {
+        (Some(entered), Ok(pid)) if *pid != 0 => entered.leave(),
+        (Some(entered), Err(_)) => entered.leave(),
+        // The init closes ours at once.
+        _ => Ok(()),
+    };
+    let pid = pid.context(|| "clone container init".into())?;
+    returned?;
     drop(into);
     match pid {
         0 => oom_score_adj.forget(),

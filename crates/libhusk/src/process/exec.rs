@@ -114,12 +114,14 @@ fn initial_affinity(plan: &ProcessPlan) -> Result<()> {
 }
 
 fn join_namespaces(args: &ExecArgs, proc: &sys::Procfs) -> Result<()> {
-    args.namespaces.enter_before_clone(!args.rootless)?;
+    let privileged = !args.rootless;
+    args.namespaces.enter_before_clone(privileged, privileged)?;
     if args.namespaces.has(libc::CLONE_NEWUSER) {
         prologue::become_root_of_userns();
     }
     // Joining the mount namespace also moves our root and cwd to the container's.
-    args.namespaces.enter_joined()?;
+    let before_userns = privileged && args.namespaces.has(libc::CLONE_NEWUSER);
+    args.namespaces.enter_joined(before_userns)?;
     if let Some(root) = args.root {
         crate::rootfs::chroot_into(root)?;
     }

@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use crate::cgroups::place::SelfPlacement;
 use crate::error::{Context, Result};
 use crate::process::channel::{InitChild, PlacementStep};
+use crate::process::hook_runner::HookRunner;
 use crate::process::prologue::{self, exit};
 use crate::process::{attrs, sysctl};
 use crate::rootfs;
@@ -206,7 +207,7 @@ pub(crate) fn born_confined_in_pod(plan: &Plan) -> bool {
 fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prepared> {
     let plan = args.plan;
     let host_proc = host_proc_to_wait_through(args)?;
-    enter_new_namespaces(args, placement)?;
+    let hook_runner = enter_new_namespaces(args, placement)?;
     let gate = CgroupGate {
         channel: &args.channel,
         pending: std::cell::Cell::new(plan.parent_places_cgroup() || args.cgroup_after_clone),
@@ -227,7 +228,7 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
     // joined user namespace denies setgroups is read now, in the host's.
     let setgroups_denied =
         born_confined_in_pod(plan) && std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    let mut hook_state = build_rootfs(args, &gate)?;
+    let mut hook_state = build_rootfs(args, &gate, hook_runner)?;
     prologue::replace_outside_null_stdio(plan.process.terminal)?;
     let proc = match plan.namespaces.late_pid_namespace() {
         Some(pid_ns) if plan.namespaces.proc_after_join => {
@@ -301,9 +302,11 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
 
 /// The namespaces the init makes itself, its CPUs and cgroup when it moves
 /// itself, its uid/gid maps awaited and the root of its new user namespace
-/// taken.
-fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<()> {
+/// taken. The runner of its createContainer hooks, when it needs one.
+fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Option<HookRunner>> {
     let plan = args.plan;
+    // Before our children are born in a pod.
+    let hook_runner = HookRunner::fork_if_needed(plan)?;
     if plan.namespaces.join_pid_then_unshare()? {
         args.channel.send_userns_made().context(|| "signal the parent".into())?;
     }
@@ -334,7 +337,7 @@ fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -
     if plan.in_userns() {
         prologue::become_root_of_userns();
     }
-    Ok(())
+    Ok(hook_runner)
 }
 
 /// The namespaces joined by path, the network devices moved in, the
@@ -342,7 +345,7 @@ fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -
 /// writes to /proc later.
 fn join_and_name(args: &InitArgs) -> Result<sys::Procfs> {
     let plan = args.plan;
-    plan.namespaces.enter_joined()?;
+    plan.namespaces.enter_joined(plan.joins_before_new_userns())?;
     if !plan.net_devices.is_empty() {
         // Before the sysctls, which may name a device moved in.
         args.channel
@@ -366,7 +369,7 @@ fn join_and_name(args: &InitArgs) -> Result<sys::Procfs> {
 /// The container's filesystem and root, with the prestart, createRuntime
 /// (the parent's) and createContainer hooks run before the pivot: the state
 /// the parent sent for them, if it did.
-fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
+fn build_rootfs(args: &InitArgs, gate: &CgroupGate, mut hook_runner: Option<HookRunner>) -> Result<Option<String>> {
     let plan = args.plan;
     let mut hook_state = None;
     rootfs::setup(
@@ -387,7 +390,10 @@ fn build_rootfs(args: &InitArgs, gate: &CgroupGate) -> Result<Option<String>> {
                 .context(|| "the parent did not run the createRuntime hooks".into())?;
             let hooks = plan.hooks.create_container().as_deref().unwrap_or(&[]);
             crate::log::step("prestart and createRuntime hooks awaited");
-            crate::hooks::run_all("createContainer", hooks, &state)?;
+            match hook_runner.take() {
+                Some(runner) => runner.run(&state)?,
+                None => crate::hooks::run_all("createContainer", hooks, &state)?,
+            }
             if !hooks.is_empty() {
                 args.channel.send_hooks_run().context(|| "signal husk".into())?;
             }

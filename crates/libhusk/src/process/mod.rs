@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod channel;
 pub mod console;
 pub mod exec;
+pub mod hook_runner;
 pub mod init;
 pub mod mempolicy;
 pub mod namespaces;

@@ -189,7 +189,9 @@ impl NamespacePlan {
     /// must own (user) or contain (pid) what the clone creates. Root enters the pid
     /// namespace first, while it still has every right on the host; an
     /// unprivileged caller gets its rights on that namespace from the user one.
-    pub fn enter_before_clone(&self, privileged: bool) -> Result<()> {
+    /// With `before_userns` (root's `exec`), the namespaces of
+    /// [`NamespacePlan::joined_before_userns`] are entered before the user one.
+    pub fn enter_before_clone(&self, privileged: bool, before_userns: bool) -> Result<()> {
         let order = if privileged {
             [libc::CLONE_NEWPID, libc::CLONE_NEWUSER]
         } else {
@@ -197,16 +199,78 @@ impl NamespacePlan {
         };
         let late = |f: i32| f == libc::CLONE_NEWPID && self.pid_joined_late;
         for join in order.iter().filter(|&&f| !late(f)).filter_map(|&f| self.joined(f)) {
-            sys::setns(join.fd.as_raw_fd(), join.flag).context(|| format!("join namespace {}", join.path.display()))?;
+            if join.flag == libc::CLONE_NEWUSER && before_userns {
+                self.joined_before_userns().try_for_each(enter)?;
+            }
+            enter(join)?;
         }
         Ok(())
     }
 
-    /// In the child: enter every other joined namespace.
-    pub fn enter_joined(&self) -> Result<()> {
+    /// In the child: enter every other joined namespace; with
+    /// `before_userns`, those of [`NamespacePlan::joined_before_userns`] were.
+    pub fn enter_joined(&self, before_userns: bool) -> Result<()> {
         let by_parent = |f: i32| f == libc::CLONE_NEWPID || f == libc::CLONE_NEWUSER;
-        for join in self.joins.iter().filter(|j| !by_parent(j.flag)) {
-            sys::setns(join.fd.as_raw_fd(), join.flag).context(|| format!("join namespace {}", join.path.display()))?;
+        let early = |f: i32| before_userns && BEFORE_USERNS.contains(&f);
+        self.joins
+            .iter()
+            .filter(|j| !by_parent(j.flag) && !early(j.flag))
+            .try_for_each(enter)
+    }
+
+    /// The namespaces joined by path that root enters before the container's
+    /// user namespace (made or joined): they may belong to an ancestor of it
+    /// (the host's network namespace of `ip netns`, a pod's made by root),
+    /// where that user namespace has no right and husk has (review 61b F3;
+    /// runc joins every path first). Not the mount namespace: husk's own
+    /// paths must not change under it, and a new user namespace could mount
+    /// nothing there.
+    pub fn joined_before_userns(&self) -> impl Iterator<Item = &Join> {
+        self.joins.iter().filter(|j| BEFORE_USERNS.contains(&j.flag))
+    }
+}
+
+const BEFORE_USERNS: [i32; 5] = [
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWCGROUP,
+    libc::CLONE_NEWTIME,
+];
+
+fn enter(join: &Join) -> Result<()> {
+    sys::setns(join.fd.as_raw_fd(), join.flag).context(|| format!("join namespace {}", join.path.display()))
+}
+
+/// husk's own namespaces of the kinds it entered for a clone to be born in
+/// ([`NamespacePlan::joined_before_userns`], for a new user namespace),
+/// returned to once the clone is made.
+pub struct EnteredForClone {
+    own: Vec<(i32, OwnedFd)>,
+}
+
+impl EnteredForClone {
+    pub fn enter(plan: &NamespacePlan) -> Result<EnteredForClone> {
+        let mut own = Vec::new();
+        for join in plan.joined_before_userns() {
+            // Time: the namespace of our children, which setns changes.
+            let name = match join.flag {
+                libc::CLONE_NEWTIME => "time_for_children",
+                flag => proc_name(flag),
+            };
+            let path = sys::cstring(format!("/proc/self/ns/{name}"))?;
+            let fd = sys::openat(libc::AT_FDCWD, &path, libc::O_RDONLY | libc::O_CLOEXEC, 0)
+                .context(|| format!("open /proc/self/ns/{name}"))?;
+            own.push((join.flag, fd));
+        }
+        plan.joined_before_userns().try_for_each(enter)?;
+        Ok(EnteredForClone { own })
+    }
+
+    /// In husk, after the clone.
+    pub fn leave(self) -> Result<()> {
+        for (flag, fd) in &self.own {
+            sys::setns(fd.as_raw_fd(), *flag).context(|| format!("return to husk's {} namespace", proc_name(*flag)))?;
         }
         Ok(())
     }

@@ -130,6 +130,14 @@ impl Plan {
     pub fn in_userns(&self) -> bool {
         self.namespaces.has(libc::CLONE_NEWUSER)
     }
+
+    /// Whether husk enters the namespaces of
+    /// [`NamespacePlan::joined_before_userns`](crate::process::namespaces::NamespacePlan::joined_before_userns)
+    /// for the init to be born in them: it makes a user namespace, which may
+    /// have no right to enter them, and husk has every right.
+    pub fn joins_before_new_userns(&self) -> bool {
+        self.namespaces.is_new(libc::CLONE_NEWUSER) && !self.rootless
+    }
 }
 
 /// What `create` and `run` add to the config.
