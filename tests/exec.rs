@@ -552,6 +552,67 @@ fn the_exec_process_holds_no_socket_that_leads_out_of_the_container() {
     b.assert_gone("c");
 }
 
+/// An exec with a terminal whose husk is killed while it passes the pty
+/// master on to the console socket: the exec process ran its program right
+/// after it sent the master, which the manager then never got, and the
+/// program was hung up once husk's copy closed (review 61 F3). It now waits
+/// for husk's word that the master is passed on, and exits at its end of
+/// file. strace holds husk's send to the console socket (its only sendmsg)
+/// 3 s; the listener never accepts.
+#[test]
+fn an_exec_whose_husk_dies_passing_its_terminal_on_runs_no_program() {
+    let b = running_with_room_for_a_witness("exec-master-kill");
+    let sock = b.dir.join("console.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let pid_file = b.dir.join("e.pid");
+    let delay = ["-qq", "-o", "/dev/null", "-e", "inject=sendmsg:delay_enter=3000000"];
+    let exec = [
+        "exec",
+        "-d",
+        "-t",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c",
+        "sh",
+        "-c",
+        "touch /witness; sleep 30",
+    ];
+    let mut strace = b
+        .husk_under_strace(&delay, &exec)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&pid_file, Duration::from_secs(20));
+    // The exec process sends its master once the pid file is written; husk
+    // is in the held send by then.
+    std::thread::sleep(Duration::from_millis(1000));
+    let husk = children_of(strace.id());
+    assert_eq!(husk.len(), 1, "{husk:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(husk[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_within(&mut strace, COMMAND_TIMEOUT, "strace");
+    let process: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{process}")).exists() && !is_dying(process) && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !std::path::Path::new(&format!("/proc/{process}")).exists() || is_dying(process),
+        "the exec process lives on without its husk"
+    );
+    assert_witness_absent(&b, "/witness");
+    assert_ok(&b.husk(&["delete", "-f", "c"]));
+    b.assert_gone("c");
+}
+
 /// The same forged message ahead of the joiner's word (the pid of the exec
 /// process, which it cloned just before): husk failed and killed nothing,
 /// and the program ran untracked (review 59b F1). Then husk killed the

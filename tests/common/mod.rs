@@ -695,7 +695,7 @@ impl Drop for Bundle {
 
 /// Whether process `pid` is on its way out: exiting already (PF_EXITING),
 /// or with a SIGKILL pending (its own or its group's).
-fn is_dying(pid: i32) -> bool {
+pub fn is_dying(pid: i32) -> bool {
     const PF_EXITING: u64 = 0x4;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let flags = stat

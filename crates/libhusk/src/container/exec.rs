@@ -349,7 +349,10 @@ fn await_exec_process(
         match to_child.wait_exec() {
             Ok(ExecOutcome::Logged) => {}
             Ok(ExecOutcome::Master(master)) => {
-                console.pass_on(master).inspect_err(|_| end_exec_process(pid))?;
+                let passed = console
+                    .pass_on(master)
+                    .and_then(|()| to_child.send_go().context(|| "signal exec process".into()));
+                passed.inspect_err(|_| end_exec_process(pid))?;
             }
             Ok(ExecOutcome::Execed) => match died_before_execve(pid) {
                 None => return console.check_received().inspect_err(|_| end_exec_process(pid)),

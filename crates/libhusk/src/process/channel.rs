@@ -97,6 +97,7 @@
 //!   with a terminal:
 //!     wait_exec: Master <--------------------------------------------- send_master (sendmsg)
 //!     [to the console socket, or kept]
+//!     send_go --------------------------------------------------------> wait_go
 //!                                                                      execve
 //!     wait_exec: Failed <--------------------------------------------- send_error (plain write)
 //!            or Execed: the end of file, as execve closes the socket (close-on-exec)

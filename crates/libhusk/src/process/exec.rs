@@ -189,7 +189,13 @@ fn run_program(args: ExecArgs, program: &CString) -> ! {
     if args.channel.wait_go().is_err() {
         exit(1);
     }
-    let send_master = |master: &OwnedFd| args.channel.send_master(master);
+    // The program runs only once husk has passed the master on (or kept it
+    // for the caller): killed in between, husk left it hung up, and no pid
+    // file or console socket told of it (review 61 F3).
+    let send_master = |master: &OwnedFd| {
+        args.channel.send_master(master)?;
+        args.channel.wait_go()
+    };
     let err = match prologue::set_up_terminal(args.plan, &send_master, false) {
         Ok(()) => prologue::exec_program(args.plan, program),
         Err(e) => e,
