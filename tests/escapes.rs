@@ -504,7 +504,14 @@ fn a_userns_pod_members_create_container_hooks_run_outside_the_pod() {
     std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let report = "grep NSpid /proc/self/status; for n in pid mnt user net; do readlink /proc/self/ns/$n; done";
     let hook = |script: String| json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
-    member.config["hooks"] = hook(format!("({report}) > {}/out", out.display()));
+    // And a process it leaves, which must be the container's to kill
+    // (once in a session of its own: the hook's process group is killed).
+    let daemon = format!(
+        "setsid sh -c 'echo $$ > {0}/daemon; exec sleep 1234.5' </dev/null >/dev/null 2>&1 & \
+         while [ ! -s {0}/daemon ]; do sleep 0.01; done",
+        out.display()
+    );
+    member.config["hooks"] = hook(format!("({report}) > {}/out; {daemon}", out.display()));
     member.config["process"]["args"] = json!(["sleep", "30"]);
     member.save();
     let bundle = member.dir.to_str().unwrap().to_string();
@@ -535,8 +542,20 @@ fn a_userns_pod_members_create_container_hooks_run_outside_the_pod() {
         );
     }
     assert_ne!(ns(&process, "user"), ns(&pod_pid, "user"));
+    let daemon = std::fs::read_to_string(out.join("daemon")).unwrap().trim().to_string();
+    let cgroups = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(
+        cgroups(&daemon),
+        cgroups(&process),
+        "the hook's process is not in the container's cgroups"
+    );
     assert_ok(&member.husk(&["delete", "-f", "m"]));
     member.assert_gone("m");
+    let pid: i32 = daemon.parse().unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{daemon}")).exists() || is_dying(pid),
+        "the hook's process outlived delete -f"
+    );
 
     member.config["hooks"] = hook("echo refused >&2; exit 3".into());
     member.save();

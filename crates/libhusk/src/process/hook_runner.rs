@@ -9,7 +9,7 @@
 //! The init forks this runner before that join instead: it waits for the
 //! hooks' state, enters the init's namespaces but the pid one, and runs the
 //! hooks there, born in husk's pid namespace, where the pod sees nothing.
-//! Unlike the init's, its hooks are not in the container's cgroup.
+//! The runner joins the init's cgroups before it runs them.
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -120,6 +120,10 @@ fn run_requested(plan: &Plan, init: Pid, socket: &OwnedFd) -> Result<()> {
         // The init failed before its hooks.
         prologue::exit(0);
     }
+    // The init is in the container's cgroups by now; we were forked before
+    // it moved there, and a process a hook leaves must be the container's
+    // to kill (and count against its limits): review 62 F1.
+    crate::cgroups::join_cgroups_of(std::process::id() as libc::pid_t, init.as_raw())?;
     enter_namespaces_of(init)?;
     let hooks = plan.hooks.create_container().as_deref().unwrap_or(&[]);
     crate::hooks::run_all("createContainer", hooks, &state)

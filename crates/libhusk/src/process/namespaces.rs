@@ -263,16 +263,24 @@ impl EnteredForClone {
                 .context(|| format!("open /proc/self/ns/{name}"))?;
             own.push((join.flag, fd));
         }
-        plan.joined_before_userns().try_for_each(enter)?;
-        Ok(EnteredForClone { own })
+        let entered = EnteredForClone { own };
+        if let Err(e) = plan.joined_before_userns().try_for_each(enter) {
+            // Those joined so far must not stay husk's for its error path.
+            let _ = entered.leave();
+            return Err(e);
+        }
+        Ok(entered)
     }
 
-    /// In husk, after the clone.
+    /// In husk, after the clone: every one it can, the first failure the error.
     pub fn leave(self) -> Result<()> {
+        let mut result = Ok(());
         for (flag, fd) in &self.own {
-            sys::setns(fd.as_raw_fd(), *flag).context(|| format!("return to husk's {} namespace", proc_name(*flag)))?;
+            let back = sys::setns(fd.as_raw_fd(), *flag)
+                .context(|| format!("return to husk's {} namespace", proc_name(*flag)));
+            result = result.and(back);
         }
-        Ok(())
+        result
     }
 }
 
