@@ -579,13 +579,7 @@ fn an_exec_whose_husk_dies_passing_its_terminal_on_runs_no_program() {
         "-c",
         "touch /witness; sleep 30",
     ];
-    let mut strace = b
-        .husk_under_strace(&delay, &exec)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut strace = b.husk_under_strace(&delay, &exec).spawn_quietly();
     wait_for_file(&pid_file, Duration::from_secs(20));
     // The exec process sends its master once the pid file is written; husk
     // is in the held send by then.

@@ -692,12 +692,7 @@ fn a_relay_to_a_full_host_socket_ends_with_the_container() {
     let _sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap(); // never read
     for how in ["start", "run -d", "run"] {
         let mut waiting = relaying_command(&b, how, &host);
-        let mut child = waiting
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = waiting.spawn_quietly();
         b.wait_status("n", "running");
         // Let the container send until the relay is stuck (or all is sent).
         std::thread::sleep(std::time::Duration::from_millis(500));

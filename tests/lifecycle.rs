@@ -1334,11 +1334,7 @@ fn a_create_whose_init_dies_as_it_commits_leaves_no_pid_file() {
                 "s",
             ],
         )
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .spawn_quietly();
     wait_for_file(&pid_file, Duration::from_secs(20));
     let init: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::Signal::SIGKILL).unwrap();

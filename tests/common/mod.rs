@@ -66,6 +66,22 @@ fn applets() -> &'static Vec<String> {
     })
 }
 
+/// Spawns a command with stdin, stdout and stderr on /dev/null.
+pub trait SpawnQuietly {
+    fn spawn_quietly(&mut self) -> std::process::Child;
+}
+
+impl SpawnQuietly for Command {
+    fn spawn_quietly(&mut self) -> std::process::Child {
+        use std::process::Stdio;
+        self.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
 /// A minimal busybox root filesystem.
 pub fn make_rootfs(rootfs: &Path) {
     let bin = rootfs.join("bin");
