@@ -472,9 +472,13 @@ fn pod_member_with_its_own_user_namespace(old_kernel: bool) {
 /// a hook it forked was seen in the pod with the host's root and the init's
 /// fds: a pod process with CAP_SYS_PTRACE took them and wrote the host's
 /// files as root (review 61b F1). The member also joins the pod's network,
-/// ipc and uts namespaces, which its user namespace has no right to enter:
-/// husk enters them for it (review 61b F3: refused). A failing hook fails
-/// the create; a create killed while its hook runs leaves no process.
+/// ipc, uts and cgroup namespaces, which its user namespace has no right to
+/// enter: its init enters them before it makes it (review 61b F3: refused).
+/// A process the hook leaves is in the container's cgroups (review 62 F1:
+/// out of delete's reach; 62b F1: the runner, in the joined cgroup
+/// namespace, got the init's cgroups as paths relative to it and failed). A
+/// failing hook fails the create; a create killed while its hook runs
+/// leaves no process.
 #[test]
 fn a_userns_pod_members_create_container_hooks_run_outside_the_pod() {
     let mut pod = Bundle::new("userns-pod-hooks");
@@ -485,7 +489,7 @@ fn a_userns_pod_members_create_container_hooks_run_outside_the_pod() {
 
     let mut member = pod_member("userns-hooks-member", pid);
     member.with_user_namespace(200000, 200000);
-    let joined = [("network", "net"), ("ipc", "ipc"), ("uts", "uts")];
+    let joined = [("network", "net"), ("ipc", "ipc"), ("uts", "uts"), ("cgroup", "cgroup")];
     let namespaces = member.config["linux"]["namespaces"].as_array_mut().unwrap();
     namespaces.retain(|n| joined.iter().all(|(kind, _)| n["type"] != *kind));
     for (kind, name) in joined {
@@ -534,7 +538,7 @@ fn a_userns_pod_members_create_container_hooks_run_outside_the_pod() {
     ];
     let want: Vec<String> = want.iter().map(|p| p.display().to_string()).collect();
     assert_eq!(lines[1..], want, "the hook's pid, mnt, user and net namespaces");
-    for kind in ["pid", "net", "ipc", "uts"] {
+    for kind in ["pid", "net", "ipc", "uts", "cgroup"] {
         assert_eq!(
             ns(&process, kind),
             ns(&pod_pid, kind),

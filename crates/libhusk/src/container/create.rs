@@ -641,7 +641,7 @@ fn clone_init(
     }
     let flags = plan.namespaces.clone_flags();
     let cpus = sys::process::own_affinity();
-    let entered = match plan.joins_before_new_userns() {
+    let entered = match plan.parent_joins_before_new_userns() {
         true => Some(EnteredForClone::enter(&plan.namespaces)?),
         false => None,
     };

@@ -122,14 +122,14 @@ impl NamespacePlan {
     }
 
     /// In the init, first thing, for `userns_after_pid`: the pid namespace for
-    /// our children, then our user namespace and the others of the clone.
-    /// Whether it did.
+    /// our children and those of [`NamespacePlan::joined_before_userns`],
+    /// then our user namespace and the others of the clone. Whether it did.
     pub fn join_pid_then_unshare(&self) -> Result<bool> {
         let Some(pid) = self.joined(libc::CLONE_NEWPID).filter(|_| self.userns_after_pid()) else {
             return Ok(false);
         };
-        sys::setns(pid.fd.as_raw_fd(), libc::CLONE_NEWPID)
-            .context(|| format!("join namespace {}", pid.path.display()))?;
+        enter(pid)?;
+        self.joined_before_userns().try_for_each(enter)?;
         let flags = nix::sched::CloneFlags::from_bits_retain(self.made_at_clone() as i32);
         nix::sched::unshare(flags).context(|| "create the user namespace and the namespaces it owns".into())?;
         Ok(true)

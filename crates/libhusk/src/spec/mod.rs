@@ -131,12 +131,23 @@ impl Plan {
         self.namespaces.has(libc::CLONE_NEWUSER)
     }
 
-    /// Whether husk enters the namespaces of
+    /// Whether the namespaces of
     /// [`NamespacePlan::joined_before_userns`](crate::process::namespaces::NamespacePlan::joined_before_userns)
-    /// for the init to be born in them: it makes a user namespace, which may
-    /// have no right to enter them, and husk has every right.
+    /// are entered before the container's new user namespace exists, which
+    /// may have no right to enter them: by husk, for the init to be born in
+    /// them ([`Plan::parent_joins_before_new_userns`]), or by an init that
+    /// makes that namespace itself (`userns_after_pid`).
     pub fn joins_before_new_userns(&self) -> bool {
-        self.namespaces.is_new(libc::CLONE_NEWUSER) && !self.rootless
+        let userns_after_pid = self.namespaces.userns_after_pid();
+        self.namespaces.is_new(libc::CLONE_NEWUSER) && (!self.rootless || userns_after_pid)
+    }
+
+    /// Whether husk enters them, around the clone. Not for an init that
+    /// makes its user namespace itself: the runner of its createContainer
+    /// hooks, forked first, must stay in husk's cgroup namespace to find the
+    /// init's cgroups (review 62b F1).
+    pub fn parent_joins_before_new_userns(&self) -> bool {
+        self.joins_before_new_userns() && !self.namespaces.userns_after_pid()
     }
 }
 
