@@ -346,7 +346,8 @@ leak_counts() {
     echo "cgroups $(find /sys/fs/cgroup/ -maxdepth 5 -path /sys/fs/cgroup/unified -prune -o -type d -name "$tag-y-*" -print | wc -l)"
     echo "mounts $(wc -l < /proc/self/mounts)"
     echo "processes $(( $(grep -ls -- "$tag-y-" /proc/[0-9]*/cgroup | wc -l) + $(pgrep -fc -- "$root" || true) ))"
-    echo "tmp-files $(find /tmp -xdev ! -path "$res" ! -path "$res/*" ! -path "$work/rss.txt" | wc -l)"
+    # The state root is under /tmp: its #new again, which a first create makes.
+    echo "tmp-files $(find /tmp -xdev ! -path "$res" ! -path "$res/*" ! -path "$work/rss.txt" ! -path "$root/#new" | wc -l)"
     echo "run-files $(find /run -xdev | wc -l)"
 }
 cycles_phase() {
