@@ -21,8 +21,9 @@
 //! Commands that start no process (state, list, kill, delete) skip this.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
+use std::sync::Mutex;
 
 use nix::fcntl::{fcntl, AtFlags, FcntlArg, SealFlag, AT_FDCWD};
 use nix::sys::statvfs::{statvfs, FsFlags};
@@ -58,6 +59,28 @@ fn exe_is_writable_by_caller() -> bool {
     writable || std::fs::metadata("/proc/self/exe").is_ok_and(|m| m.uid() == euid)
 }
 
+/// The detached read-only bind that this process's executable lies on once
+/// swapped in place. The last close of its fd dissolves the detached tree,
+/// which waits for an RCU grace period (0.05-0.2 ms here): a command that
+/// clones lets go of it while it waits for its clone anyway
+/// ([`let_go_of_readonly_mount`]), not on its way to the clone; the clones
+/// close their copy first thing ([`held_readonly_mount`]).
+static READONLY_MOUNT: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+/// The fd of the read-only bind this process still holds, if any: a clone
+/// closes its copy at once, so that the parent's close is the last.
+pub fn held_readonly_mount() -> Option<RawFd> {
+    let held = READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner());
+    held.as_ref().map(|fd| fd.as_raw_fd())
+}
+
+/// Closes the read-only bind (the executable stays on it: the process's
+/// mappings hold it). Meant for when the clones have closed their copies.
+pub fn let_go_of_readonly_mount() {
+    let taken = READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(taken);
+}
+
 /// Makes a copy of husk that no one can write this process's executable,
 /// unless it already runs from one: in place, or by a re-exec that does not
 /// return.
@@ -66,7 +89,10 @@ pub fn ensure_sealed() -> Result<()> {
         return Ok(());
     }
     let sealed = match readonly_mount() {
-        Ok(tree) if swap_in_place(&tree).is_ok() => return Ok(()),
+        Ok(tree) if swap_in_place(&tree).is_ok() => {
+            *READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner()) = Some(tree);
+            return Ok(());
+        }
         Ok(tree) => tree,
         // No right to mount (rootless), or no new mount API here (a kernel
         // before 5.12, or a seccomp filter answering ENOSYS): the copy.
@@ -84,7 +110,6 @@ pub fn ensure_sealed() -> Result<()> {
 /// Makes the read-only bind of the binary this process's executable without
 /// an exec (see [`sys::exe`]): the start of a second process saved.
 fn swap_in_place(tree: &OwnedFd) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     let file = sys::openat(libc::AT_FDCWD, &sys::fd_path(tree.as_raw_fd()), libc::O_RDONLY, 0)?;
     sys::exe::replace(&file)
 }

@@ -15,6 +15,8 @@ pub fn exit_now(code: i32) -> ! {
 /// Empties the signal mask and puts every catchable signal back to its
 /// default disposition: a cloned child starts with husk's.
 pub fn reset_signals() {
+    // All 64 when the kernel will not say which: one call each.
+    let changed = changed_dispositions().unwrap_or(u64::MAX);
     // SAFETY: `set` is a local sigset_t that sigemptyset initialises before
     // sigprocmask reads it; signal() with SIG_DFL installs no handler of ours,
     // and fails harmlessly (EINVAL) for the numbers the C library reserves.
@@ -23,11 +25,25 @@ pub fn reset_signals() {
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         for sig in 1..=64 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            if changed & (1 << (sig - 1)) != 0 && sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
     }
+}
+
+/// The signals this thread ignores or catches, as /proc/thread-self/status
+/// says (bit N-1 for signal N); None if it cannot be read.
+fn changed_dispositions() -> Option<u64> {
+    parse_changed_dispositions(&super::fs::read_proc("/proc/thread-self/status").ok()?)
+}
+
+fn parse_changed_dispositions(status: &str) -> Option<u64> {
+    let mask = |field: &str| {
+        let value = status.lines().find_map(|l| l.strip_prefix(field))?;
+        u64::from_str_radix(value.trim(), 16).ok()
+    };
+    Some(mask("SigIgn:")? | mask("SigCgt:")?)
 }
 
 /// The signals whose default action ends a process, but those the kernel
@@ -460,6 +476,15 @@ fn environment_kept_from_clones() -> *mut *mut libc::c_char {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn changed_dispositions_are_the_ignored_and_the_caught() {
+        let status = "Name:\thusk\nSigBlk:\t0000000000010000\nSigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n";
+        assert_eq!(parse_changed_dispositions(status), Some(0x0000_0001_8000_1002));
+        assert_eq!(parse_changed_dispositions("SigIgn:\t0000000000001000\n"), None);
+        assert_eq!(parse_changed_dispositions("SigIgn:\tzz\nSigCgt:\t0\n"), None);
+    }
+
     use super::*;
 
     #[test]
