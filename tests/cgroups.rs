@@ -1954,3 +1954,40 @@ fn a_cgroups_path_through_a_cgroup_file_fails_and_leaves_nothing() {
     b.script("true");
     b.create_fails("f", "Not a directory");
 }
+
+/// The per-root cpuset husk makes has the kernel give its cpus and mems to
+/// every container's cpuset (cgroup.clone_children): no copy, whose writes
+/// make the kernel rebuild its scheduling domains in time that grows with
+/// the number of cpusets. One made without it (by an older husk) still has
+/// them copied.
+#[test]
+fn containers_cpusets_get_the_per_root_cpus_and_mems() {
+    let b = Bundle::new("cg-clone");
+    assert_ok(&b.create("a"));
+    let a = b.default_cgroup("a");
+    let per_root = a.rsplit_once('/').unwrap().0.to_string();
+    assert_eq!(v1("cpuset", &per_root, "cgroup.clone_children"), "1");
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let value = v1("cpuset", &per_root, file);
+        assert!(!value.is_empty(), "{per_root}: {file} empty");
+        assert_eq!(v1("cpuset", &a, file), value, "{a}: {file}");
+    }
+    let flag = PathBuf::from("/sys/fs/cgroup/cpuset")
+        .join(per_root.trim_start_matches('/'))
+        .join("cgroup.clone_children");
+    std::fs::write(&flag, "0").unwrap();
+    assert_ok(&b.create("b"));
+    let b_path = b.default_cgroup("b");
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        assert_eq!(
+            v1("cpuset", &b_path, file),
+            v1("cpuset", &per_root, file),
+            "{b_path}: {file}"
+        );
+    }
+    for id in ["a", "b"] {
+        assert_ok(&b.husk(&["delete", "-f", id]));
+    }
+    b.assert_gone("a");
+    b.assert_gone("b");
+}

@@ -357,6 +357,7 @@ impl Cgroup {
     /// cgroup2 directory delegate the controllers `delegation` says.
     pub fn make_dirs(&self, delegation: Delegation, existed: &mut Vec<PathBuf>) -> Result<()> {
         for (h, dir) in &self.dirs {
+            let mut made_parent = None;
             // mkdir itself tells, atomically, whether the directory is ours.
             let made = match std::fs::create_dir(dir) {
                 // The parents (the per-root one is kept for all of a root's
@@ -364,6 +365,7 @@ impl Cgroup {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     if let Some(parent) = dir.parent() {
                         ensure_dir(parent).context(|| format!("create cgroup {}", parent.display()))?;
+                        made_parent = Some(parent);
                     }
                     std::fs::create_dir(dir)
                 }
@@ -379,6 +381,9 @@ impl Cgroup {
             }
             if made && h.controllers.split(',').any(|c| c == "cpuset") {
                 inherit_cpuset(&h.mountpoint, dir)?;
+                if let Some(parent) = made_parent {
+                    clone_cpusets_below(parent);
+                }
             }
             match delegation {
                 _ if !h.v2 => {}
@@ -634,6 +639,15 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Has the kernel give the cpus and mems of a v1 cpuset `dir` (one husk
+/// made) to every cgroup made below it: the next containers' cpusets need no
+/// copy, whose writes make the kernel rebuild its scheduling domains, in
+/// time that grows with the number of cpusets. Best effort: the copy
+/// (`inherit_cpuset`) finds them filled, or fills them.
+fn clone_cpusets_below(dir: &Path) {
+    let _ = write_file(&dir.join("cgroup.clone_children"), "1");
 }
 
 /// v2: every level above the cgroup delegates the controllers it has (or only
