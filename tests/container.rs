@@ -548,3 +548,33 @@ fn home_comes_from_the_containers_passwd_unless_the_env_has_one() {
     assert_ok(&o);
     assert_eq!(stdout(&o).trim(), "/");
 }
+
+/// Masked and read-only paths are done after every mount of the config,
+/// also where an image symlink leads a mount and those paths into the place
+/// of the cgroup mount that comes last (review 63 F1: made after them, a
+/// writable cgroup mount covered a masked cgroup and a read-only one).
+#[test]
+fn masked_and_read_only_paths_an_image_leads_into_the_cgroup_mount_hold() {
+    let mut b = Bundle::new("cg-last");
+    std::os::unix::fs::symlink("/sys/fs/cgroup", b.rootfs().join("run")).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    let mut cgroup = mounts.pop().unwrap();
+    assert_eq!(cgroup["destination"], "/sys/fs/cgroup");
+    cgroup["options"] = json!(["nosuid", "noexec", "nodev", "relatime"]);
+    mounts.push(json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
+    mounts.push(cgroup);
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/run/memory"));
+    b.config["linux"]["readonlyPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/run"));
+    b.save();
+    let out = b.output_of(
+        "ls /sys/fs/cgroup/memory | wc -l; mkdir /sys/fs/cgroup/cpu/probe 2>/dev/null && echo writable || echo read-only",
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["0", "read-only"], "{out}");
+    b.assert_gone("c");
+}

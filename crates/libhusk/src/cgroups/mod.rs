@@ -290,11 +290,21 @@ pub struct Cgroup {
 /// Makes `dir` and any missing parents: as `fs::create_dir_all`, but an
 /// existing `dir` (the per-root parent, after the first container) costs one
 /// mkdir and no stat; were it not a directory, the mkdir below it would fail.
-fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+/// Whether this call made `dir` itself (not another, racing it).
+fn ensure_dir(dir: &Path) -> std::io::Result<bool> {
+    let made = |result: std::io::Result<()>| match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    };
     match std::fs::create_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir),
-        other => other,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            made(std::fs::create_dir(dir))
+        }
+        other => made(other),
     }
 }
 
@@ -364,8 +374,8 @@ impl Cgroup {
                 // containers) are made only when missing.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     if let Some(parent) = dir.parent() {
-                        ensure_dir(parent).context(|| format!("create cgroup {}", parent.display()))?;
-                        made_parent = Some(parent);
+                        let made = ensure_dir(parent).context(|| format!("create cgroup {}", parent.display()))?;
+                        made_parent = made.then_some(parent);
                     }
                     std::fs::create_dir(dir)
                 }

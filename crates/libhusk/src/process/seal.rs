@@ -74,6 +74,18 @@ pub fn held_readonly_mount() -> Option<RawFd> {
     held.as_ref().map(|fd| fd.as_raw_fd())
 }
 
+/// Moves the read-only bind's fd to `min` or above: the numbers below are
+/// the caller's to pass on (--preserve-fds, LISTEN_FDS), and the bind,
+/// opened before the command line was read, may have taken one of them.
+/// Where it cannot be moved it is let go at once.
+pub fn move_held_mount_to_or_above(min: RawFd) {
+    let mut held = READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(fd) = held.as_ref().filter(|fd| fd.as_raw_fd() < min) else {
+        return;
+    };
+    *held = sys::dup_at_least(fd, min).ok();
+}
+
 /// Closes the read-only bind (the executable stays on it: the process's
 /// mappings hold it). Meant for when the clones have closed their copies.
 pub fn let_go_of_readonly_mount() {

@@ -330,25 +330,20 @@ pub fn setup(
 
     refuse_proc_symlink(&root, plan)?;
     let deferred = deferred_proc_mounts(plan)?;
-    let cgroup_last = cgroup_mount_made_last(plan);
     let mut shared = SharedBinds::default();
-    let mut mount_entry = |i: usize, shared: &mut SharedBinds| {
-        let m = &plan.mounts[i];
+    for (i, m) in plan.mounts.iter().enumerate() {
+        if deferred.contains(&i) {
+            continue;
+        }
         let prepared = match mounts_a_cgroup_fs(m) {
             true => before_cgroup_mount(matches!(m.kind, MountKind::Cgroup))?,
             false => None,
         };
         let tree = prepared.as_ref().or(premounted.get(i).and_then(Option::as_ref));
         let field = || format!("mounts[{i}] {}", m.destination.display());
-        mount_one(&root, m, plan, tree, cgroup, shared).context(field)?;
+        mount_one(&root, m, plan, tree, cgroup, &shared).context(field)?;
         if let Some(tree) = tree.filter(|_| shares_with_host(plan, m)) {
             shared.add(tree, i, m).context(field)?;
-        }
-        Ok::<(), crate::error::Error>(())
-    };
-    for i in 0..plan.mounts.len() {
-        if !deferred.contains(&i) && cgroup_last != Some(i) {
-            mount_entry(i, &mut shared)?;
         }
     }
     crate::log::step("mounts");
@@ -380,10 +375,6 @@ pub fn setup(
     let cwd_field = || format!("process.cwd {}", plan.process.cwd.display());
     shared.make(&root, &plan.process.cwd, Leaf::Dir).context(cwd_field)?;
     crate::log::step("masked and read-only paths, cwd");
-    if let Some(i) = cgroup_last {
-        mount_entry(i, &mut shared)?;
-        crate::log::step("cgroup mount");
-    }
 
     before_pivot()?;
     if plan.no_pivot {
@@ -400,39 +391,6 @@ pub fn setup(
         sys::mount(None, c"/", None, p, None).context(|| "set rootfsPropagation".into())?;
     }
     Ok(())
-}
-
-/// The last mount, made after the devices, the masked and read-only paths
-/// and the cwd when it mounts a cgroup filesystem that lies apart from all
-/// of them: the init waits for husk to have made its cgroup before a cgroup
-/// mount (`before_cgroup_mount`), and does that work meanwhile. Apart: none
-/// beneath it or above it as they read, and the devices and the masked and
-/// read-only paths beneath a filesystem that no image symlink can lead
-/// elsewhere (into where the cgroup mount goes, say, which would then cover
-/// what they did); the cwd, which is only made, may lie anywhere else.
-pub(crate) fn cgroup_mount_made_last(plan: &Plan) -> Option<usize> {
-    let (last, before) = plan.mounts.split_last()?;
-    let destination = &last.destination;
-    let apart = |p: &Path| !lexically_under(p, destination) && !lexically_under(destination, p);
-    let made_after_mounts = [Path::new("/dev")]
-        .into_iter()
-        .chain(plan.devices.iter().map(|d| d.path.as_path()))
-        .chain(plan.masked_paths.iter().map(PathBuf::as_path))
-        .chain(plan.readonly_paths.iter().map(PathBuf::as_path));
-    let alone = made_after_mounts
-        .into_iter()
-        .all(|p| apart(p) && beneath_kernel_made_fs(before, p))
-        && !lexically_under(&plan.process.cwd, destination);
-    (alone && mounts_a_cgroup_fs(last)).then_some(before.len())
-}
-
-/// Whether `path` lies in a new filesystem whose contents only the kernel
-/// (and husk, for /dev) makes: the last of `mounts` whose destination holds
-/// it, as both read, mounts one.
-fn beneath_kernel_made_fs(mounts: &[MountPlan], path: &Path) -> bool {
-    const KERNEL_MADE: [&str; 5] = ["proc", "sysfs", "tmpfs", "devpts", "mqueue"];
-    let covering = mounts.iter().rev().find(|m| lexically_under(path, &m.destination));
-    covering.is_some_and(|m| matches!(&m.kind, MountKind::Fs { fstype, .. } if KERNEL_MADE.contains(&fstype.as_str())))
 }
 
 /// Whether `m` mounts a cgroup filesystem, whose root is the mounter's

@@ -859,44 +859,6 @@ mod tests {
         r
     }
 
-    #[test]
-    fn a_last_cgroup_mount_apart_from_the_later_paths_is_made_after_them() {
-        let with = |extra: &str, last: &str| {
-            format!(
-                r#"{{"ociVersion":"1.0.0","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"mounts":[{{"destination":"/proc","type":"proc","source":"proc"}},{{"destination":"/dev","type":"tmpfs","source":"tmpfs"}},{{"destination":"/sys","type":"sysfs","source":"sysfs"}},{{"destination":"/data","type":"bind","source":"/tmp","options":["bind"]}},{last}],"linux":{{"namespaces":[{{"type":"mount"}},{{"type":"cgroup"}}]{extra}}}}}"#
-            )
-        };
-        let cgroup = r#"{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["ro"]}"#;
-        let made_last =
-            |extra: &str, last: &str| crate::rootfs::cgroup_mount_made_last(&plan_of(&with(extra, last)).unwrap());
-        let masked = r#","maskedPaths":["/proc/kcore","/sys/firmware"],"readonlyPaths":["/proc/sys"]"#;
-        assert_eq!(made_last(masked, cgroup), Some(4));
-        let cgroup2 = r#"{"destination":"/sys/fs/cgroup","type":"cgroup2","source":"cgroup"}"#;
-        assert_eq!(made_last("", cgroup2), Some(4));
-        // Under it, or above it (a read-only /sys covers it once it is there).
-        for extra in [
-            r#","maskedPaths":["/sys/fs/cgroup/cpu"]"#,
-            r#","readonlyPaths":["/sys"]"#,
-            r#","maskedPaths":["/sys/fs/../fs"]"#,
-            r#","devices":[{"path":"/sys/fs/cgroup/x","type":"c","major":1,"minor":3}]"#,
-            // Where the image's symlinks, or a bind's, could lead them anywhere.
-            r#","maskedPaths":["/etc/secret"]"#,
-            r#","readonlyPaths":["/data/x"]"#,
-            r#","devices":[{"path":"/opt/null","type":"c","major":1,"minor":3}]"#,
-        ] {
-            assert_eq!(made_last(extra, cgroup), None, "{extra}");
-        }
-        let under_dev = r#"{"destination":"/dev/cg","type":"cgroup","source":"cgroup"}"#;
-        assert_eq!(made_last("", under_dev), None);
-        let tmpfs = r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}"#;
-        assert_eq!(made_last("", tmpfs), None);
-        let cwd_under = with("", cgroup).replace(r#""cwd":"/""#, r#""cwd":"/sys/fs/cgroup/cpu""#);
-        assert_eq!(
-            crate::rootfs::cgroup_mount_made_last(&plan_of(&cwd_under).unwrap()),
-            None
-        );
-    }
-
     fn plan_err(json: &str) -> Error {
         plan_of(json).err().expect("an error")
     }
