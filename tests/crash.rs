@@ -891,7 +891,8 @@ fn exec_with_a_pid_file_killed_at_any_instant_runs_its_program_only_where_the_fi
 
 /// The container's processes but its init, once each runs its program (an
 /// exec process whose husk died may still be on its way to execve or out),
-/// and the pid in `pid_file`, if any.
+/// and the pid in `pid_file`, if any. Not those dying: the last round's,
+/// killed by `end_exec_processes`, may still be listed under load.
 fn exec_processes_and_pid_file(b: &Bundle, id: &str, init: i32, pid_file: &std::path::Path) -> (Vec<i32>, Option<i32>) {
     let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", b.default_cgroup(id));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -900,7 +901,7 @@ fn exec_processes_and_pid_file(b: &Bundle, id: &str, init: i32, pid_file: &std::
         let pids: Vec<i32> = text
             .lines()
             .filter_map(|l| l.parse().ok())
-            .filter(|&p| p != init)
+            .filter(|&p| p != init && !is_dying(p))
             .collect();
         let settled = pids.iter().all(|&p| command_of(p as i64) == "sleep");
         if settled || Instant::now() >= deadline {
