@@ -894,3 +894,61 @@ fn a_pod_member_with_a_terminal_gets_it_and_a_session_of_its_own() {
     };
     assert_eq!(field("sid="), field("pid="), "the shell leads its own session: {out}");
 }
+
+/// The read-only bind of husk's binary is dissolved before any process runs
+/// from it where a container can see: held until the exec process ran, a
+/// container with CAP_SYS_ADMIN and CAP_SYS_PTRACE took it through
+/// /proc/PID/exe of that process and cleared its read-only flag, then could
+/// write husk's binary (review 63b G1, CVE-2019-5736). Deterministic: strace
+/// holds husk's go (its first sendto) 1 s, the exec process waiting for it
+/// in the container's pid namespace.
+#[test]
+fn a_container_cannot_make_the_bind_of_husks_binary_writable() {
+    let mut b = Bundle::new("unseal");
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.rootfs().join("bin/unsealer"))
+        .arg(Path::new(common::HELPERS).join("exe_unsealer.c"))
+        .output()
+        .expect("gcc must be installed");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    for set in ["bounding", "effective", "permitted"] {
+        let caps = b.config["process"]["capabilities"][set].as_array_mut().unwrap();
+        caps.extend([json!("CAP_SYS_PTRACE"), json!("CAP_SYS_ADMIN")]);
+    }
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    b.config["root"]["readonly"] = json!(false);
+    b.config["process"]["args"] = json!(["/bin/unsealer", "husk", "/result", "/stop"]);
+    b.save();
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]));
+    let strace = ["-o", "/dev/null", "-e", "inject=sendto:delay_enter=1000000:when=1"];
+    for _ in 0..3 {
+        let mut exec = b.husk_under_strace(&strace, &["exec", "c", "true"]);
+        exec.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut exec = exec.spawn().unwrap();
+        let status = wait_within(&mut exec, COMMAND_TIMEOUT, "husk exec");
+        assert!(status.success(), "exec failed");
+    }
+    std::fs::write(b.rootfs().join("stop"), "").unwrap();
+    let result = b.rootfs().join("result");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !result.exists() {
+        assert!(Instant::now() < deadline, "the unsealer never wrote its result");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let said = std::fs::read_to_string(&result).unwrap();
+    let count = |key: &str| -> u64 {
+        said.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {said}"))
+    };
+    assert!(
+        count("seen=") > 0,
+        "the unsealer never took an exec process's executable: {said}"
+    );
+    assert_eq!(count("unsealed="), 0, "husk's binary was made writable: {said}");
+    b.delete_once_stopped("c");
+}

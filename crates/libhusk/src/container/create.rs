@@ -475,8 +475,6 @@ fn spawn_init(
     if let Err(e) = set_up_init(c, &init, &saved, cgroup) {
         return Err(set_up_failed(e, c.plan, &init, &mut guard));
     }
-    // The init closed its copy long since: its setup goes on meanwhile.
-    crate::process::seal::let_go_of_readonly_mount();
     // What the driver made (none for a best-effort cgroup that could not be made).
     saved.cgroup = cgroup.record();
     guard.cgroup = Some(saved.cgroup.clone());
@@ -673,14 +671,10 @@ fn clone_init(
             channel: init_end,
             exec_fifo,
             preserve_fds,
-            close: [
-                Some(c.locked.lock_fd()),
-                early_reader.map(|r| r.as_raw_fd()),
-                crate::process::seal::held_readonly_mount(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
+            close: [Some(c.locked.lock_fd()), early_reader.map(|r| r.as_raw_fd())]
+                .into_iter()
+                .flatten()
+                .collect(),
             premounted,
             clone_before_root,
             cgroup: cgroup.cgroup().map(|c| c.path.clone()),

@@ -112,9 +112,6 @@ fn exec_in(store: &Store, a: &ExecOptions, mode: container::Mode, saved: &crate:
         held.outcome(&started);
     }
     let pid = started?;
-    // The joiner closed its copy before it started the process, which runs
-    // meanwhile.
-    crate::process::seal::let_go_of_readonly_mount();
     let master = console.into_master();
     match foreground {
         None => Ok(0),

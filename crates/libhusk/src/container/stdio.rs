@@ -171,7 +171,6 @@ fn reserve_preserved_fds(n: u32) -> Result<()> {
     if let Some(why) = unheld.as_ref() {
         bail!("{why}");
     }
-    crate::process::seal::move_held_mount_to_or_above(3 + n as i32);
     let mut held = PLACEHOLDERS.lock().unwrap_or_else(|e| e.into_inner());
     for fd in 3..3 + n as i32 {
         // The lowest free number is this one: the ones below are taken.

@@ -21,9 +21,8 @@
 //! Commands that start no process (state, list, kill, delete) skip this.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-use std::sync::Mutex;
 
 use nix::fcntl::{fcntl, AtFlags, FcntlArg, SealFlag, AT_FDCWD};
 use nix::sys::statvfs::{statvfs, FsFlags};
@@ -59,40 +58,6 @@ fn exe_is_writable_by_caller() -> bool {
     writable || std::fs::metadata("/proc/self/exe").is_ok_and(|m| m.uid() == euid)
 }
 
-/// The detached read-only bind that this process's executable lies on once
-/// swapped in place. The last close of its fd dissolves the detached tree,
-/// which waits for an RCU grace period (0.05-0.2 ms here): a command that
-/// clones lets go of it while it waits for its clone anyway
-/// ([`let_go_of_readonly_mount`]), not on its way to the clone; the clones
-/// close their copy first thing ([`held_readonly_mount`]).
-static READONLY_MOUNT: Mutex<Option<OwnedFd>> = Mutex::new(None);
-
-/// The fd of the read-only bind this process still holds, if any: a clone
-/// closes its copy at once, so that the parent's close is the last.
-pub fn held_readonly_mount() -> Option<RawFd> {
-    let held = READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner());
-    held.as_ref().map(|fd| fd.as_raw_fd())
-}
-
-/// Moves the read-only bind's fd to `min` or above: the numbers below are
-/// the caller's to pass on (--preserve-fds, LISTEN_FDS), and the bind,
-/// opened before the command line was read, may have taken one of them.
-/// Where it cannot be moved it is let go at once.
-pub fn move_held_mount_to_or_above(min: RawFd) {
-    let mut held = READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(fd) = held.as_ref().filter(|fd| fd.as_raw_fd() < min) else {
-        return;
-    };
-    *held = sys::dup_at_least(fd, min).ok();
-}
-
-/// Closes the read-only bind (the executable stays on it: the process's
-/// mappings hold it). Meant for when the clones have closed their copies.
-pub fn let_go_of_readonly_mount() {
-    let taken = READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner()).take();
-    drop(taken);
-}
-
 /// Makes a copy of husk that no one can write this process's executable,
 /// unless it already runs from one: in place, or by a re-exec that does not
 /// return.
@@ -100,12 +65,9 @@ pub fn ensure_sealed() -> Result<()> {
     if exe_is_readonly() || exe_is_sealed_copy() {
         return Ok(());
     }
-    let sealed = match readonly_mount() {
-        Ok(tree) if swap_in_place(&tree).is_ok() => {
-            *READONLY_MOUNT.lock().unwrap_or_else(|e| e.into_inner()) = Some(tree);
-            return Ok(());
-        }
-        Ok(tree) => tree,
+    let sealed = match readonly_mount().and_then(dissolved_exe) {
+        Ok(exe) if sys::exe::replace(&exe).is_ok() => return Ok(()),
+        Ok(exe) => exe,
         // No right to mount (rootless), or no new mount API here (a kernel
         // before 5.12, or a seccomp filter answering ENOSYS): the copy.
         Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS | libc::EINVAL)) => {
@@ -119,11 +81,18 @@ pub fn ensure_sealed() -> Result<()> {
     reexec(&sealed)
 }
 
-/// Makes the read-only bind of the binary this process's executable without
-/// an exec (see [`sys::exe`]): the start of a second process saved.
-fn swap_in_place(tree: &OwnedFd) -> std::io::Result<()> {
-    let file = sys::openat(libc::AT_FDCWD, &sys::fd_path(tree.as_raw_fd()), libc::O_RDONLY, 0)?;
-    sys::exe::replace(&file)
+/// The binary, opened through its read-only bind, whose detached tree is
+/// then closed: the kernel dissolves it (an RCU grace period, 0.05-0.2 ms),
+/// and a mount in no namespace takes no `mount_setattr` from anyone. Held,
+/// the tree could be made writable by whoever reaches it through
+/// /proc/PID/exe of husk or its clones with CAP_SYS_ADMIN (review 63b G1,
+/// from a container). The file keeps the mount, read-only, for as long as
+/// the process runs from it: the executable swapped in place (see
+/// [`sys::exe`]: the start of a second process saved), or re-exec'd.
+fn dissolved_exe(tree: OwnedFd) -> std::io::Result<OwnedFd> {
+    let exe = sys::openat(libc::AT_FDCWD, &sys::fd_path(tree.as_raw_fd()), libc::O_RDONLY, 0);
+    drop(tree);
+    exe
 }
 
 /// A detached read-only bind mount of the binary.

@@ -149,14 +149,6 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
     check(ret).map(drop)
 }
 
-/// A close-on-exec duplicate of `fd` at the lowest free number from `min` on.
-pub fn dup_at_least(fd: &impl AsRawFd, min: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: fcntl with F_DUPFD_CLOEXEC takes an fd and an integer, and
-    // returns a new fd (ours alone) or -1.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
-    check_int(new).map(|fd| owned(fd as libc::c_long))
-}
-
 pub fn openat(dir: RawFd, path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<OwnedFd> {
     // SAFETY: `path` is a valid C string.
     let fd = unsafe { libc::openat(dir, path.as_ptr(), flags | libc::O_CLOEXEC, mode) };
