@@ -53,17 +53,23 @@ fn racing_bundle(name: &str) -> Bundle {
     b
 }
 
-/// Stops the racer and returns (pids seen, escapes, leaked fds).
-fn racer_result(b: &Bundle) -> (u64, u64, u64) {
+/// Creates /stop in the rootfs of `b`, whose container process (`who`)
+/// then writes /result: its text.
+fn stop_and_read_result(b: &Bundle, who: &str) -> String {
     std::fs::write(b.rootfs().join("stop"), "").unwrap();
     let result = b.rootfs().join("result");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !result.exists() {
-        assert!(Instant::now() < deadline, "the racer never wrote its result");
+        assert!(Instant::now() < deadline, "the {who} never wrote its result");
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(50));
-    let text = std::fs::read_to_string(&result).unwrap();
+    std::fs::read_to_string(&result).unwrap()
+}
+
+/// Stops the racer and returns (pids seen, escapes, leaked fds).
+fn racer_result(b: &Bundle) -> (u64, u64, u64) {
+    let text = stop_and_read_result(b, "racer");
     let field = |name: &str| -> u64 {
         let v = text.split_whitespace().find_map(|f| f.strip_prefix(name)).unwrap();
         v.parse().unwrap()
@@ -930,15 +936,7 @@ fn a_container_cannot_make_the_bind_of_husks_binary_writable() {
         let status = wait_within(&mut exec, COMMAND_TIMEOUT, "husk exec");
         assert!(status.success(), "exec failed");
     }
-    std::fs::write(b.rootfs().join("stop"), "").unwrap();
-    let result = b.rootfs().join("result");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !result.exists() {
-        assert!(Instant::now() < deadline, "the unsealer never wrote its result");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    let said = std::fs::read_to_string(&result).unwrap();
+    let said = stop_and_read_result(&b, "unsealer");
     let count = |key: &str| -> u64 {
         said.split_whitespace()
             .find_map(|w| w.strip_prefix(key))
