@@ -520,9 +520,12 @@ impl ParentEnd {
 
 /// In the child: makes a pair, hands husk one end (with SO_PASSCRED set when
 /// `credentials`, before any message reaches it) and returns the other;
-/// the caller then drops `sock`, husk's.
+/// the caller then drops `sock`, husk's. The pair's maker is a child of
+/// ours that is gone by then: we outlive the clone of the process that
+/// inherits our end, and a pod that sees that process could otherwise take
+/// our fds through our pidfd meanwhile.
 fn own_end(sock: &OwnedFd, credentials: bool) -> io::Result<OwnedFd> {
-    let (ours, husks) = sys::seqpacket_pair()?;
+    let (ours, husks) = sys::process::seqpacket_pair_of_a_gone_maker()?;
     if credentials {
         sys::process::pass_credentials(&husks)?;
     }

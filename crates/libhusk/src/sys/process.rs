@@ -474,6 +474,58 @@ fn environment_kept_from_clones() -> *mut *mut libc::c_char {
     *full as *mut *mut libc::c_char
 }
 
+/// A SOCK_SEQPACKET pair that a short-lived child made and we reaped: a
+/// socketpair names its maker to whoever holds an end (SO_PEERPIDFD), and
+/// a process gone before the call returns can lend no one its fds or its
+/// namespaces. The child shares our memory and fd table and we wait while
+/// it runs (CLONE_VM | CLONE_VFORK | CLONE_FILES): a thread's cost.
+pub fn seqpacket_pair_of_a_gone_maker() -> io::Result<(OwnedFd, OwnedFd)> {
+    struct Made {
+        fds: [libc::c_int; 2],
+        errno: libc::c_int,
+    }
+    extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the parent's `Made`, which it does not touch
+        // until we have exited (CLONE_VFORK).
+        let made = unsafe { &mut *arg.cast::<Made>() };
+        let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+        // SAFETY: `fds` has room for the two descriptors.
+        if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, made.fds.as_mut_ptr()) } < 0 {
+            made.errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        }
+        0
+    }
+    const STACK: usize = 16 * 1024;
+    #[repr(align(16))]
+    struct Stack([u8; STACK]);
+    let mut stack = Stack([0; STACK]);
+    let mut made = Made { fds: [-1; 2], errno: 0 };
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD;
+    // SAFETY: the child runs `make` on its own stack (the top of `stack`,
+    // which outlives it: we are suspended until it exits) and touches only
+    // `made`; it calls nothing that takes a lock (socketpair is a syscall).
+    let pid = unsafe {
+        let top = stack.0.as_mut_ptr().add(STACK).cast();
+        libc::clone(make, top, flags, std::ptr::addr_of_mut!(made).cast())
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    loop {
+        match waitpid(pid) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Reaped already: SIGCHLD is ignored.
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
+            reaped => break reaped.map(drop)?,
+        }
+    }
+    if made.errno != 0 {
+        return Err(io::Error::from_raw_os_error(made.errno));
+    }
+    // SAFETY: the child made both in our fd table (CLONE_FILES); ours now.
+    Ok(unsafe { (OwnedFd::from_raw_fd(made.fds[0]), OwnedFd::from_raw_fd(made.fds[1])) })
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -486,6 +538,26 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_pairs_maker_is_gone_before_the_pair_is_ours() {
+        let (a, b) = seqpacket_pair_of_a_gone_maker().unwrap();
+        let peer = nix::sys::socket::getsockopt(&a, nix::sys::socket::sockopt::PeerCredentials).unwrap();
+        assert_ne!(peer.pid(), std::process::id() as i32, "we made it ourselves");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{}", peer.pid())).exists(),
+            "its maker {} is still there",
+            peer.pid()
+        );
+        nix::sys::socket::send(a.as_raw_fd(), b"x", nix::sys::socket::MsgFlags::empty()).unwrap();
+        let mut got = [0u8; 4];
+        assert_eq!(
+            nix::sys::socket::recv(b.as_raw_fd(), &mut got, nix::sys::socket::MsgFlags::empty()).unwrap(),
+            1
+        );
+        let cloexec = nix::fcntl::fcntl(&a, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(cloexec & libc::FD_CLOEXEC, 0);
+    }
 
     #[test]
     fn an_fd_sent_with_a_message_arrives_with_it() {
