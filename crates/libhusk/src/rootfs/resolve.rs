@@ -160,9 +160,9 @@ const MAX_MADE: u32 = 1 << 17;
 /// How often openat2's ELOOP is tried again. A lookup the kernel starts
 /// lock-free and restarts with locks, when a mount, umount or rename
 /// anywhere on the host raced with it, counts again the links it had
-/// followed: a chain of 21 to 40 links then fails now and then (about 1 in
-/// 200 for 40 links on Linux 6.18 with mounts churning in another
-/// namespace). A real loop fails every time, for a few more calls.
+/// followed: a chain of 21 to 40 links then fails now and then (1 in 160
+/// to 1 in 200 lookups of 40 links on Linux 6.18 with mounts churning in
+/// another namespace). A real loop fails every time, for a few more calls.
 const LOOP_RETRIES: u32 = 8;
 
 fn openat2(root: &OwnedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
@@ -536,8 +536,7 @@ mod tests {
     /// A lookup that the kernel starts lock-free and restarts with locks
     /// (a mount or umount anywhere meanwhile) counts again the links it had
     /// followed: openat2 failed a chain of 21 to 40 links with ELOOP now and
-    /// then, here about 1 in 160 for 40 links while mounts came and went in
-    /// another namespace.
+    /// then (see `LOOP_RETRIES`).
     #[test]
     fn chains_hold_while_mounts_come_and_go_elsewhere() {
         let t = Tree::new("chains-churn");
