@@ -140,7 +140,8 @@ fn join_namespaces(args: &ExecArgs, proc: &sys::Procfs) -> Result<()> {
 /// in the cgroups) labels, capabilities, ids, no_new_privs and the seccomp
 /// filter (before the ids when it needs CAP_SYS_ADMIN, without no_new_privs).
 fn prepare(args: &ExecArgs, proc: &sys::Procfs, parent_places: bool) -> Result<CString> {
-    prologue::reset_signals();
+    // Through husk's procfs: /proc is the container's now, where we are not.
+    prologue::reset_signals(Some(proc));
     prologue::pass_preserved_fds(args.preserve_fds)?;
     // Nothing of the container's is touched before we are in its cgroups
     // (as runc): its device rules apply to our open of its /dev/null (review

@@ -318,7 +318,7 @@ fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -
         placement.enter()?;
         crate::log::step("in its cgroup");
     }
-    prologue::reset_signals();
+    prologue::reset_signals(None);
     if plan.userns.is_some() {
         args.channel
             .wait_maps_written()

@@ -34,8 +34,8 @@ pub fn outlive_parent() {
 }
 
 /// An empty signal mask and default dispositions: a clone starts with husk's.
-pub fn reset_signals() {
-    sys::process::reset_signals();
+pub fn reset_signals(proc: Option<&sys::Procfs>) {
+    sys::process::reset_signals(proc.and_then(sys::Procfs::raw_fd));
 }
 
 /// The init of a pid namespace ignores every signal it has no handler for

@@ -13,10 +13,12 @@ pub fn exit_now(code: i32) -> ! {
 }
 
 /// Empties the signal mask and puts every catchable signal back to its
-/// default disposition: a cloned child starts with husk's.
-pub fn reset_signals() {
+/// default disposition: a cloned child starts with husk's. `proc` is a
+/// procfs of our pid namespace, when /proc may be another's (a joined
+/// mount namespace's).
+pub fn reset_signals(proc: Option<RawFd>) {
     // All 64 when the kernel will not say which: one call each.
-    let changed = changed_dispositions().unwrap_or(u64::MAX);
+    let changed = changed_dispositions(proc).unwrap_or(u64::MAX);
     // SAFETY: `set` is a local sigset_t that sigemptyset initialises before
     // sigprocmask reads it; signal() with SIG_DFL installs no handler of ours,
     // and fails harmlessly (EINVAL) for the numbers the C library reserves.
@@ -32,10 +34,20 @@ pub fn reset_signals() {
     }
 }
 
-/// The signals this thread ignores or catches, as /proc/thread-self/status
-/// says (bit N-1 for signal N); None if it cannot be read.
-fn changed_dispositions() -> Option<u64> {
-    parse_changed_dispositions(&super::fs::read_proc("/proc/thread-self/status").ok()?)
+/// The signals this thread ignores or catches, as thread-self/status of
+/// `proc` (or /proc) says (bit N-1 for signal N); None if it cannot be read.
+fn changed_dispositions(proc: Option<RawFd>) -> Option<u64> {
+    let status = match proc {
+        None => super::fs::read_proc("/proc/thread-self/status").ok()?,
+        Some(proc) => {
+            use std::io::Read;
+            let fd = super::openat(proc, c"thread-self/status", libc::O_RDONLY, 0).ok()?;
+            let mut text = String::with_capacity(2048);
+            std::fs::File::from(fd).read_to_string(&mut text).ok()?;
+            text
+        }
+    };
+    parse_changed_dispositions(&status)
 }
 
 fn parse_changed_dispositions(status: &str) -> Option<u64> {
