@@ -491,18 +491,21 @@ mod tests {
         fails(&t, "a/x", libc::O_PATH, libc::ELOOP);
     }
 
-    #[test]
-    fn chains_follow_up_to_the_kernel_limit() {
-        let t = Tree::new("chains");
-        // link0 -> link1 -> ... -> link39 -> /etc/passwd: 40 links, the most allowed.
+    /// link0 -> link1 -> ... -> link39 -> /etc/passwd: 40 links, the most allowed.
+    fn longest_chain(t: &Tree) {
         for i in 0..MAX_SYMLINKS {
-            let target = if i + 1 == MAX_SYMLINKS {
-                "/etc/passwd".to_string()
-            } else {
-                format!("link{}", i + 1)
+            let target = match i + 1 == MAX_SYMLINKS {
+                true => "/etc/passwd".to_string(),
+                false => format!("link{}", i + 1),
             };
             t.link(&format!("link{i}"), target);
         }
+    }
+
+    #[test]
+    fn chains_follow_up_to_the_kernel_limit() {
+        let t = Tree::new("chains");
+        longest_chain(&t);
         lands_on(&t, "link0", "etc/passwd");
         lands_on(&t, "link39", "etc/passwd");
         t.link("one_more", "link0");
@@ -540,13 +543,7 @@ mod tests {
     #[test]
     fn chains_hold_while_mounts_come_and_go_elsewhere() {
         let t = Tree::new("chains-churn");
-        for i in 0..MAX_SYMLINKS {
-            let target = match i + 1 == MAX_SYMLINKS {
-                true => "/etc/passwd".to_string(),
-                false => format!("link{}", i + 1),
-            };
-            t.link(&format!("link{i}"), target);
-        }
+        longest_chain(&t);
         let want = identity(&t.root().join("etc/passwd"));
         let root = t.open_root();
         let _churn = MountChurn::start(&t.outside().join("mnt"));
