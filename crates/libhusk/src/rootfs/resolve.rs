@@ -546,11 +546,15 @@ mod tests {
         longest_chain(&t);
         let want = identity(&t.root().join("etc/passwd"));
         let root = t.open_root();
-        let _churn = MountChurn::start(&t.outside().join("mnt"));
+        let mut churn = MountChurn::start(&t.outside().join("mnt"));
         let failed = (0..20_000)
             .map(|_| outcome(open_by(Method::Kernel, &root, Path::new("link0"), libc::O_PATH)))
             .filter(|got| *got != want)
             .count();
+        assert!(
+            churn.0.try_wait().unwrap().is_none(),
+            "unshare ended: nothing mounted meanwhile"
+        );
         assert_eq!(failed, 0, "of 20000 resolutions of 40 links");
     }
 
