@@ -737,6 +737,58 @@ fn container_processes_start_with_no_signal_ignored_or_blocked() {
     b.assert_gone("e");
 }
 
+/// The real-time signals the C library keeps for itself (glibc 32 and 33,
+/// musl 32 to 34) refuse its sigaction: a caller's SIG_IGN of them, which
+/// execve keeps, reached an exec'd process through husk (32 and 33 with a
+/// glibc husk, 32 to 34 with a musl one).
+#[test]
+fn reserved_signals_the_caller_ignored_are_not_ignored_in_the_container() {
+    let mut b = Bundle::new("sigreserved");
+    let ignored = |out: &str| {
+        let mask = out
+            .trim()
+            .strip_prefix("SigIgn:")
+            .map(|m| u64::from_str_radix(m.trim(), 16).unwrap());
+        assert_eq!(mask, Some(0), "the container's process ignores signals: {out}");
+    };
+    b.script("exec grep SigIgn /proc/self/status");
+    b.save();
+    let mut run = b.husk_command(&["run", "--bundle", b.dir.to_str().unwrap(), "r"]);
+    let o = run_with_timeout(ignoring_reserved_signals(&mut run), COMMAND_TIMEOUT);
+    assert_ok(&o);
+    ignored(&stdout(&o));
+    b.script("sleep 30");
+    assert_ok(&b.husk(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "e"]));
+    let mut exec = b.husk_command(&["exec", "e", "grep", "SigIgn", "/proc/self/status"]);
+    let o = run_with_timeout(ignoring_reserved_signals(&mut exec), COMMAND_TIMEOUT);
+    assert_ok(&o);
+    ignored(&stdout(&o));
+    assert_ok(&b.husk(&["delete", "-f", "e"]));
+    b.assert_gone("e");
+}
+
+/// `cmd`, started with signals 32 to 34 ignored.
+fn ignoring_reserved_signals(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only rt_sigaction between fork and exec; SIG_IGN needs no
+    // restorer, and the kernel reads the 32-byte action (8-byte mask).
+    unsafe {
+        cmd.pre_exec(|| {
+            let ignore: [u64; 4] = [libc::SIG_IGN as u64, 0, 0, 0];
+            for sig in 32..=34 {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    ignore.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Continues a process the test stopped, whatever the test's end.
 struct StoppedProcess(i32);
 

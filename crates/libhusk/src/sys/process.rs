@@ -6,10 +6,17 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Ends this process at once: no atexit handlers, and no flushing of buffers
-/// that are copies of the parent's.
+/// that are copies of the parent's. Async-signal-safe. Where a seccomp
+/// filter refuses exit_group and exit (an init under a profile that makes
+/// every call fail), the process ends by a fault (SIGSEGV), as glibc's
+/// _exit does; musl's would retry them for ever.
 pub fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit takes an integer and never returns; it touches no memory of ours.
-    unsafe { libc::_exit(code) }
+    // SAFETY: exit_group takes an integer and returns only when refused; it
+    // touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_exit, code) };
+    std::process::abort()
 }
 
 /// Empties the signal mask and puts every catchable signal back to its
@@ -20,15 +27,18 @@ pub fn reset_signals(proc: Option<RawFd>) {
     // All 64 when the kernel will not say which: one call each.
     let changed = changed_dispositions(proc).unwrap_or(u64::MAX);
     // SAFETY: `set` is a local sigset_t that sigemptyset initialises before
-    // sigprocmask reads it; signal() with SIG_DFL installs no handler of ours,
-    // and fails harmlessly (EINVAL) for the numbers the C library reserves.
+    // sigprocmask reads it; signal() with SIG_DFL installs no handler of ours.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         for sig in 1..=64 {
             if changed & (1 << (sig - 1)) != 0 && sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
+                // The C library refuses the numbers it reserves (glibc 32
+                // and 33, musl 32 to 34), whose SIG_IGN would outlive execve.
+                if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                    raw_sigaction(sig, libc::SIG_DFL);
+                }
             }
         }
     }
@@ -93,8 +103,7 @@ extern "C" fn exit_with_signal(sig: libc::c_int) {
         // SAFETY: write(2) is async-signal-safe; `msg` is a live local buffer.
         unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
     }
-    // SAFETY: _exit is async-signal-safe and touches no memory of ours.
-    unsafe { libc::_exit(128 + sig) }
+    exit_now(128 + sig)
 }
 
 /// From now on, a signal that ends the process (see
@@ -112,18 +121,24 @@ pub fn exit_on_terminating_signals() {
         // SAFETY: the handler only calls _exit.
         unsafe { libc::signal(sig, exit_with_signal as *const () as libc::sighandler_t) };
     }
-    // glibc keeps these two for its threads (SIGCANCEL, SIGSETXID) and
-    // refuses them to sigaction; a caller may still send them, and this
-    // process, single-threaded until execve, does not use them.
+    // The C library keeps these for its threads (glibc 32 and 33, musl 32
+    // to 34) and refuses them to sigaction; a caller may still send them, and
+    // this process, single-threaded until execve, does not use them.
     for sig in 32..libc::SIGRTMIN() {
         set_exiting_handler_raw(sig);
     }
 }
 
-/// rt_sigaction(2) itself, for the numbers glibc refuses. The handler never
-/// returns, so the restorer x86_64 requires is never called.
-#[cfg(target_arch = "x86_64")]
+/// rt_sigaction(2) itself, for the numbers the C library refuses. The
+/// handler never returns, so the restorer x86_64 requires is never called.
 fn set_exiting_handler_raw(sig: libc::c_int) {
+    raw_sigaction(sig, exit_with_signal as *const () as usize);
+}
+
+/// rt_sigaction(2) of `handler` (SIG_DFL, SIG_IGN, or one that never
+/// returns: the restorer x86_64 requires is never called), past the C library.
+#[cfg(target_arch = "x86_64")]
+fn raw_sigaction(sig: libc::c_int, handler: libc::sighandler_t) {
     #[repr(C)]
     struct KernelSigaction {
         handler: usize,
@@ -134,11 +149,10 @@ fn set_exiting_handler_raw(sig: libc::c_int) {
     // <asm/signal.h>; the libc crate leaves it out for glibc.
     const SA_RESTORER: libc::c_int = 0x0400_0000;
     extern "C" fn never_called() {
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(127) }
+        exit_now(127)
     }
     let action = KernelSigaction {
-        handler: exit_with_signal as *const () as usize,
+        handler,
         flags: (SA_RESTORER | libc::SA_RESTART) as libc::c_ulong,
         restorer: never_called as *const () as usize,
         mask: 0,
@@ -157,7 +171,7 @@ fn set_exiting_handler_raw(sig: libc::c_int) {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn set_exiting_handler_raw(_sig: libc::c_int) {}
+fn raw_sigaction(_sig: libc::c_int, _handler: libc::sighandler_t) {}
 
 /// Clears FD_CLOEXEC on each fd in `fds`, so that they stay open across
 /// execve; a number that is not open is skipped (EBADF).
