@@ -1862,16 +1862,13 @@ fn a_checkpoint_asks_nothing_of_a_bind_sources_filesystem() {
 /// answers GETATTR but not the statx of everything `std::fs::metadata` asks.
 #[test]
 fn a_checkpoint_asks_nothing_of_the_filesystem_of_the_inits_stdio() {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut b = Bundle::new("ckpt-fuse-stdio");
     let fuse = HangingFuse::mount(&b, b.dir.join("fuse"));
     b.script("exec sleep 100");
     b.save();
-    let on_fuse = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(&fuse.mountpoint)
-        .unwrap();
+    // Not std's OpenOptions: its custom_flags drop O_PATH with musl.
+    let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+    let on_fuse = nix::fcntl::open(&fuse.mountpoint, flags, nix::sys::stat::Mode::empty()).unwrap();
     let mut run = b.husk_command(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), "c"]);
     run.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::from(on_fuse))

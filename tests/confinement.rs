@@ -395,11 +395,7 @@ fn cve_2019_5736_the_husk_binary_cannot_be_reopened_for_writing() {
     let pid = b.state("s")["pid"].as_i64().unwrap();
     // What a container process would do: hold the init's exe, then reopen it
     // for writing once the init has exec'd and no longer runs the binary.
-    let exe = std::fs::File::options()
-        .read(true)
-        .custom_flags_opath()
-        .open(format!("/proc/{pid}/exe"))
-        .unwrap();
+    let exe = open_path(&format!("/proc/{pid}/exe"));
     assert_ok(&b.husk(&["start", "s"]));
     use std::os::fd::AsRawFd;
     let reopen = std::fs::OpenOptions::new()
@@ -423,14 +419,11 @@ fn cve_2019_5736_the_husk_binary_cannot_be_reopened_for_writing() {
     b.assert_gone("s");
 }
 
-trait OpenPath {
-    fn custom_flags_opath(&mut self) -> &mut Self;
-}
-
-impl OpenPath for std::fs::OpenOptions {
-    fn custom_flags_opath(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_PATH)
-    }
+/// `path` opened O_PATH (not through std's OpenOptions, whose custom_flags
+/// drop O_PATH with musl).
+fn open_path(path: &str) -> std::fs::File {
+    let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC;
+    std::fs::File::from(nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).unwrap())
 }
 
 #[test]

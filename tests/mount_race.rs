@@ -72,9 +72,11 @@ impl Swapper {
             let mut swaps = 0;
             while !flag.load(Ordering::Relaxed) {
                 for (a, b) in &pairs {
-                    // SAFETY: two valid C strings (absolute paths); renameat2 only reads them.
+                    // SAFETY: two valid C strings (absolute paths); renameat2 only reads
+                    // them. The raw syscall: musl has no renameat2 wrapper.
                     let ret = unsafe {
-                        libc::renameat2(
+                        libc::syscall(
+                            libc::SYS_renameat2,
                             libc::AT_FDCWD,
                             a.as_ptr(),
                             libc::AT_FDCWD,

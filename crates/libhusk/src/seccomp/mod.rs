@@ -588,6 +588,23 @@ pub fn load(plan: &SeccompPlan) -> std::io::Result<Option<OwnedFd>> {
     crate::sys::cgroupfs::seccomp_set_mode_filter(&plan.bpf, plan.flags, new_listener)
 }
 
+/// glibc's fortified `fprintf`, for a musl build linked with a libseccomp.a
+/// built against glibc with _FORTIFY_SOURCE (Debian's: husk's `make build`):
+/// its PFC export (gen_pfc.o, linked with the rest of its API) calls it, and
+/// musl has none. husk never exports PFC; should anything call it, it writes
+/// nothing and returns -1 (an output error), which libseccomp reports as a
+/// failed export.
+#[cfg(target_env = "musl")]
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+extern "C" fn __fprintf_chk(
+    _stream: *mut libc::c_void,
+    _flag: libc::c_int,
+    _format: *const libc::c_char,
+) -> libc::c_int {
+    -1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -209,12 +209,13 @@ pub fn read_json(path: &Path) -> std::io::Result<String> {
 /// nothing, and the file itself only once it is known to be a regular one,
 /// through that fd: nothing can be swapped in between.
 pub fn read_config(path: &Path) -> std::io::Result<String> {
+    use nix::fcntl::OFlag;
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let named = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(path)?;
+    use std::os::unix::fs::FileTypeExt;
+    // Not std's OpenOptions: its custom_flags drop O_PATH with musl, whose
+    // O_ACCMODE includes it.
+    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    let named = std::fs::File::from(nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty())?);
     let meta = named.metadata()?;
     let kind = meta.file_type();
     let what = match () {

@@ -320,11 +320,10 @@ fn fill_and_rename(
     std::fs::File::from(file).write_all(data)?;
     let d = dir.as_raw_fd();
     if let Replace::Exchange = replace {
-        // SAFETY: both names are valid C strings, the fd a directory.
-        let r = unsafe { libc::renameat2(d, tmp.as_ptr(), d, name.as_ptr(), libc::RENAME_EXCHANGE) };
+        let r = renameat2(d, tmp, d, name, libc::RENAME_EXCHANGE);
         if r == 0 {
             // The old content, under the temporary name now.
-            // SAFETY: as above.
+            // SAFETY: tmp is a valid C string, d a directory fd.
             unsafe { libc::unlinkat(d, tmp.as_ptr(), 0) };
             return Ok(());
         }
@@ -447,6 +446,14 @@ pub fn random_name(prefix: &str) -> io::Result<String> {
     Ok(format!("{prefix}{:016x}", random_u64()?))
 }
 
+/// renameat2(2) through the raw syscall: musl (1.2.5, the one Rust's musl
+/// target links, which the shipped husk is built for) has no wrapper.
+fn renameat2(from_dir: RawFd, from: &CStr, to_dir: RawFd, to: &CStr, flags: libc::c_uint) -> libc::c_long {
+    // SAFETY: both names are valid C strings for the call's duration; a bad
+    // fd is EBADF.
+    unsafe { libc::syscall(libc::SYS_renameat2, from_dir, from.as_ptr(), to_dir, to.as_ptr(), flags) }
+}
+
 /// Renames `from` to `to` without ever replacing what is at `to` (EEXIST).
 /// Where the filesystem has no RENAME_NOREPLACE (EINVAL), a plain rename:
 /// for a directory, that replaces at most an empty directory at `to`.
@@ -457,15 +464,14 @@ pub fn rename_no_replace(from: &std::path::Path, to: &std::path::Path) -> io::Re
         cstring(to.as_os_str().as_bytes())?,
     );
     let (at, noreplace) = (libc::AT_FDCWD, libc::RENAME_NOREPLACE);
-    // SAFETY: both names are valid C strings.
-    if unsafe { libc::renameat2(at, from.as_ptr(), at, to.as_ptr(), noreplace) } == 0 {
+    if renameat2(at, &from, at, &to, noreplace) == 0 {
         return Ok(());
     }
     let e = io::Error::last_os_error();
     if e.raw_os_error() != Some(libc::EINVAL) {
         return Err(e);
     }
-    // SAFETY: as above.
+    // SAFETY: both names are valid C strings.
     if unsafe { libc::renameat(at, from.as_ptr(), at, to.as_ptr()) } < 0 {
         return Err(io::Error::last_os_error());
     }
