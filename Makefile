@@ -1,18 +1,35 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
-# The shipped husk is static (glibc and libseccomp): each command starts ~1 ms
-# faster than a dynamically linked one, which counts three times per container.
-TARGET := x86_64-unknown-linux-gnu
-HUSK := target/$(TARGET)/release/husk
-STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
-	LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
+# The shipped husk is static: musl (Rust's x86_64-unknown-linux-musl, which
+# `make deps` adds with rustup) and libseccomp, or glibc where Rust has no
+# musl target; glibc's own start takes 0.3-0.6 ms of each command
+# (docs/design.md, record 4). Deferred (=): deps may add the target first.
+# libseccomp.a is Debian's, reached through a directory of its own: a -L of
+# all of /usr/lib/x86_64-linux-gnu would let glibc's libc.a into a musl link.
+MUSL := x86_64-unknown-linux-musl
+TARGET = $(shell test -d "$$(rustc --print target-libdir --target $(MUSL) 2>/dev/null)" && \
+	echo $(MUSL) || echo x86_64-unknown-linux-gnu)
+HUSK = target/$(TARGET)/release/husk
+SECCOMP_LIB := target/libseccomp
+# musl builds are static without RUSTFLAGS (link-order.txt's names are made
+# without them). The tests run the shipped build where it is musl; with
+# glibc, cargo's usual dynamic build, as before.
+STATIC = $(if $(filter $(MUSL),$(TARGET)),,RUSTFLAGS="-C target-feature=+crt-static") \
+	LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=$(CURDIR)/$(SECCOMP_LIB)
+TEST_ENV = $(if $(filter $(MUSL),$(TARGET)),TARGET=$(MUSL) $(STATIC))
 
 .PHONY: all build deps deps-vm deps-bench demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick link-order unit lint install uninstall clean
 
 all: build
 
-build:
+build: $(SECCOMP_LIB)/libseccomp.a
 	$(STATIC) $(CARGO) build --release --target $(TARGET)
+	@echo "built $(HUSK)"
+
+$(SECCOMP_LIB)/libseccomp.a:
+	@test -f /usr/lib/x86_64-linux-gnu/libseccomp.a || \
+		{ echo "build: no /usr/lib/x86_64-linux-gnu/libseccomp.a: run make deps" >&2; exit 1; }
+	mkdir -p $(SECCOMP_LIB) && ln -sf /usr/lib/x86_64-linux-gnu/libseccomp.a $@
 
 # `make demo` and `make test` work as root and as an ordinary user with sudo:
 # cargo always runs as the user who runs make (sudo would reset PATH and lose
@@ -34,8 +51,8 @@ demo: deps build
 # Unit tests run anywhere; the integration tests in tests/ run real containers
 # as root: scripts/test.sh builds them as the user and runs them as root.
 # TEST_ARGS: more arguments of cargo test (e.g. TEST_ARGS="--test rootless").
-test: deps
-	CARGO=$(CARGO) scripts/test.sh $(TEST_ARGS)
+test: deps $(SECCOMP_LIB)/libseccomp.a
+	CARGO=$(CARGO) $(TEST_ENV) scripts/test.sh $(TEST_ARGS)
 
 # The cgroup v2 tests, in a QEMU VM whose only hierarchy is cgroup v2.
 test-cgroupv2: deps deps-vm
@@ -104,13 +121,14 @@ unit:
 # husk's commands run (crates/husk/build.rs): 10-20 minutes. Run it when a
 # change moves much code or after a Rust update; names that no longer exist
 # are skipped. Builds as you (with lld's map), traces as root (sudo if needed).
-link-order: deps
+link-order: deps $(SECCOMP_LIB)/libseccomp.a
 	HUSK_LINK_MAP=$(CURDIR)/target/link-order.map $(STATIC) $(CARGO) build --release --target $(TARGET)
-	$$([ "$$(id -u)" -eq 0 ] || echo sudo) scripts/link-order/run.sh target/link-order.map
+	$$([ "$$(id -u)" -eq 0 ] || echo sudo) scripts/link-order/run.sh target/link-order.map $(HUSK)
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(if $(filter $(MUSL),$(TARGET)),$(STATIC) $(CARGO) clippy --all-targets --target $(MUSL) -- -D warnings)
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 # Installs what `make build` built, and the man pages and shell completions

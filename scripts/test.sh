@@ -25,8 +25,12 @@ if [ "$(id -u)" -ne 0 ]; then
     as_root=(sudo)
 fi
 
+# The tests run the husk that `make build` ships: built for TARGET (the
+# Makefile passes the musl one when Rust has it), else for the host.
+target=${TARGET:-$(rustc -vV | sed -n 's/^host: //p')}
+
 # Build first, as the user, so that a password prompt does not wait behind it.
-"$cargo" test --release --no-run "$@"
+"$cargo" test --release --target "$target" --no-run "$@"
 
 remove_user() {
     if id -u "$user" >/dev/null 2>&1; then
@@ -40,9 +44,8 @@ fi
 
 if [ "${#as_root[@]}" -gt 0 ]; then
     sudo -v
-    host=$(rustc -vV | sed -n 's/^host: //p')
-    runner_var=CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUNNER
+    runner_var=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUNNER
     # libtest's own settings are the only environment the tests read.
     export "$runner_var=sudo --preserve-env=RUST_BACKTRACE,RUST_TEST_THREADS,RUST_TEST_NOCAPTURE --"
 fi
-"$cargo" test --release "$@"
+"$cargo" test --release --target "$target" "$@"

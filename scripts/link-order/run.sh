@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Remakes crates/husk/link-order.txt: the functions husk runs in a container's
 # life, in the order the linker should place them (see crates/husk/build.rs).
-# Usage: run.sh MAP, as root, after `make build` with HUSK_LINK_MAP=MAP (as
+# Usage: run.sh MAP HUSK, as root, after `make build` with HUSK_LINK_MAP=MAP (as
 # `make link-order` does: cargo runs as the user, this script as root). Runs
 # each command once under a tracer that single-steps it and every process it
 # clones (steptrace.c), then maps the executed addresses to the functions
@@ -19,11 +19,11 @@ if [ -n "${HUSK_LINK_ORDER_INNER:-}" ] && mountpoint -q /sys/fs/cgroup/unified; 
     umount /sys/fs/cgroup/unified
 fi
 cd "$(dirname "$0")/../.."
-map=${1:?usage: run.sh MAP}
+map=${1:?usage: run.sh MAP HUSK}
+husk=${2:?usage: run.sh MAP HUSK}
 [ "$(id -u)" -eq 0 ] || { echo "link-order: run as root (it runs containers)" >&2; exit 1; }
 work=$(mktemp -d /tmp/husk-link-order.XXXXXX)
 root=$work/state
-husk=target/x86_64-unknown-linux-gnu/release/husk
 # The per-root cgroup husk keeps for the containers of $root (its name is
 # cgroups::root_dir_name's): no container of this throwaway root will use it again.
 root_cgroup=$(python3 -c 'import sys

@@ -9,8 +9,11 @@
 //! against the previous binary: exec 0.94, run 0.96-0.98,
 //! create+start+delete 0.99 of its time. What husk needs of Rust's start is
 //! done in `start_process`. The arguments reach `std::env::args` from glibc's
-//! init_array, as they do with a Rust `main`.
-#![cfg_attr(not(test), no_main)]
+//! init_array, as they do with a Rust `main`. musl passes init_array nothing,
+//! so a musl build (the shipped one) keeps Rust's `main`: its start costs
+//! ~12 syscalls more (the stack-overflow handlers), against the 0.4 ms of
+//! `cpuid`s that glibc's own start takes (docs/design.md, record 4).
+#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]
 #![deny(unsafe_code)]
 // The unit tests get libtest's main instead of the one below.
 #![cfg_attr(test, allow(dead_code))]
@@ -18,17 +21,31 @@
 mod cli;
 mod commands;
 mod log;
+#[cfg(target_env = "musl")]
+mod musl;
 mod out;
 
 use clap::Parser;
 
 use cli::Cli;
 
-/// The process's entry point (see the crate's comment).
-#[cfg(not(test))]
+/// The process's entry point with glibc (see the crate's comment).
+#[cfg(all(not(test), target_env = "gnu"))]
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    start()
+}
+
+/// The process's entry point with another libc (see the crate's comment).
+#[cfg(all(not(test), not(target_env = "gnu")))]
+fn main() {
+    start()
+}
+
+fn start() -> ! {
+    // Hardening only: nothing is worse off where it cannot be done.
+    let _ = libhusk::sys::exe::protect_relro();
     start_process();
     if starts_container_process(std::env::args_os().skip(1)) {
         // Before clap parses anything: the first start of husk does no work
