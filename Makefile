@@ -9,7 +9,10 @@ PREFIX ?= /usr/local
 MUSL := x86_64-unknown-linux-musl
 TARGET = $(shell test -d "$$(rustc --print target-libdir --target $(MUSL) 2>/dev/null)" && \
 	echo $(MUSL) || echo x86_64-unknown-linux-gnu)
-HUSK = target/$(TARGET)/release/husk
+# Without rustc (`sudo make install`: sudo's PATH lacks rustup's), the one
+# `make build` made last.
+HUSK = $(if $(shell command -v rustc),target/$(TARGET)/release/husk,$(BUILT))
+BUILT = $(firstword $(shell ls -t target/$(MUSL)/release/husk target/x86_64-unknown-linux-gnu/release/husk 2>/dev/null))
 SECCOMP_LIB := target/libseccomp
 # musl builds are static without RUSTFLAGS (link-order.txt's names are made
 # without them). The tests run the shipped build where it is musl; with
@@ -142,7 +145,7 @@ FISHDIR = $(PREFIX)/share/fish/vendor_completions.d
 INSTALLED = $(BINDIR)/husk $(MANDIR)/man8/husk.8 $(MANDIR)/man8/husk-*.8 $(BASHDIR)/husk $(ZSHDIR)/_husk $(FISHDIR)/husk.fish
 
 install:
-	@test -x $(HUSK) || { echo "make install: $(HUSK) is missing: run make build first" >&2; exit 1; }
+	@test -x "$(HUSK)" || { echo "make install: $(HUSK) is missing: run make build first" >&2; exit 1; }
 	gen=$$(mktemp -d) && trap 'rm -rf "$$gen"' EXIT && \
 	$(HUSK) man "$$gen/man8" && \
 	$(HUSK) completion bash > "$$gen/husk.bash" && \

@@ -162,8 +162,11 @@ const MAX_MADE: u32 = 1 << 17;
 /// anywhere on the host raced with it, counts again the links it had
 /// followed: a chain of 21 to 40 links then fails now and then (1 in 160
 /// to 1 in 200 lookups of 40 links on Linux 6.18 with mounts churning in
-/// another namespace). A real loop fails every time, for a few more calls.
-const LOOP_RETRIES: u32 = 8;
+/// another namespace), and in bursts on a loaded host (8 tries in a row
+/// failed on an Intel VM with both cores busy): each retry yields the CPU
+/// first, to the mount that raced. A real loop fails every time, for a few
+/// more calls.
+const LOOP_RETRIES: u32 = 32;
 
 fn openat2(root: &OwnedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
     let c = cstring(path)?;
@@ -172,7 +175,10 @@ fn openat2(root: &OwnedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
         match sys::resolve::openat2_in_root(root, &c, flags) {
             // openat2 asks to retry when a rename raced with the lookup.
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && races < RACE_RETRIES => races += 1,
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) && loops < LOOP_RETRIES => loops += 1,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) && loops < LOOP_RETRIES => {
+                loops += 1;
+                std::thread::yield_now();
+            }
             opened => return opened,
         }
     }
