@@ -5,6 +5,8 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[test]
 fn malformed_json() {
@@ -455,6 +457,57 @@ fn an_init_ended_by_its_seccomp_profile_says_so() {
         b.assert_gone("x");
         b.create_fails("y", want);
     }
+}
+
+/// An init that cannot exit (its seccomp profile refuses exit and
+/// exit_group) ends by a fault, and signals no other process: with musl,
+/// its abort() signalled the thread id cached at husk's start, that of the
+/// `create` that cloned it: in the host's pid namespace, whatever process
+/// has that pid by the time `start` makes the exec fail (review 65 M1).
+#[test]
+fn an_init_that_cannot_exit_signals_no_other_process() {
+    let mut b = Bundle::new("seccompexit");
+    b.config["process"]["args"] = json!(["true"]);
+    let namespaces = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|n| n["type"] != "pid");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["execve", "execveat", "exit", "exit_group"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    b.save();
+    let mut create = b.husk_command(&["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
+    create.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut create = create.spawn().unwrap();
+    let create_pid = create.id();
+    assert!(wait_within(&mut create, COMMAND_TIMEOUT, "husk create").success());
+    let mut bystander = process_with_pid(create_pid);
+    let o = b.husk(&["start", "x"]);
+    assert!(!o.status.success(), "the exec was refused: {}", stderr(&o));
+    std::thread::sleep(Duration::from_millis(300));
+    let alive = bystander.try_wait().unwrap().is_none();
+    let _ = bystander.kill();
+    let ended = bystander.wait().unwrap();
+    assert!(
+        alive,
+        "the process that took create's pid {create_pid} was ended: {ended:?}"
+    );
+    assert_ok(&b.husk(&["delete", "-f", "x"]));
+    b.assert_gone("x");
+}
+
+/// A `sleep` with pid `pid` (free now), through ns_last_pid; tried again
+/// while processes of other tests take it first.
+fn process_with_pid(pid: u32) -> std::process::Child {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        if child.id() == pid {
+            return child;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("no process could be given pid {pid}");
 }
 
 /// A console socket whose owner stops accepting (a hung shim, or a socket

@@ -16,6 +16,43 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::syscall(libc::SYS_exit_group, code) };
     // SAFETY: as above.
     unsafe { libc::syscall(libc::SYS_exit, code) };
+    fault()
+}
+
+/// Ends this process by SIGABRT, as abort(3), but signalling the thread the
+/// kernel says this is: musl's abort() and raise() signal the thread id
+/// cached at the program's start, which in a child of husk's raw clones is
+/// its parent's (`husk run` itself, or whatever process has that number
+/// now). A fault where SIGABRT does not end it (refused by a seccomp
+/// filter). For panics (husk's panic hook) and anything else that would
+/// abort in a cloned child.
+pub fn abort_self() -> ! {
+    raw_sigaction(libc::SIGABRT, libc::SIG_DFL);
+    // SAFETY: a local set, initialised before sigprocmask reads it; getpid,
+    // gettid and tgkill take integers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGABRT);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        let (pid, tid) = (libc::syscall(libc::SYS_getpid), libc::syscall(libc::SYS_gettid));
+        libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGABRT);
+    }
+    fault()
+}
+
+/// A fault that ends the process (SIGSEGV from `hlt` in user mode; its
+/// handler, if one is left, returns to it again).
+#[cfg(target_arch = "x86_64")]
+fn fault() -> ! {
+    loop {
+        // SAFETY: hlt touches no memory; in user mode it raises #GP.
+        unsafe { std::arch::asm!("hlt") };
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fault() -> ! {
     std::process::abort()
 }
 
