@@ -122,6 +122,15 @@ fn start_process() {
     // SAFETY: SIG_IGN and SIG_DFL install no handler; nothing else runs yet.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+    // Rust's start (kept with musl) catches SIGSEGV and SIGBUS to name a
+    // stack overflow; the clones would inherit the handler, which puts the
+    // default back with sigaction, and a fault under a seccomp filter that
+    // refuses it would loop (review 65 L1). As with glibc: no handler.
+    #[cfg(not(target_env = "gnu"))]
+    {
+        let _ = unsafe { signal(Signal::SIGSEGV, SigHandler::SigDfl) };
+        let _ = unsafe { signal(Signal::SIGBUS, SigHandler::SigDfl) };
+    }
 }
 
 fn husk() -> ! {
