@@ -112,11 +112,13 @@ root_read_only() {
 
 # -v SRC:DST:rshared (Kubernetes' Bidirectional): podman asks for a shared
 # rootfsPropagation and an rshared bind; a mount the container makes under
-# it reaches the host (SRC is on /, a shared mount here). Without rshared
-# it does not.
+# it reaches the host, SRC being on a shared mount: a bind of itself made
+# shared, whatever / is (shared under systemd, private on some hosts).
+# Without rshared it does not.
 root_bind_propagation() {
     local src=$work/propagation
     mkdir -p "$src/both" "$src/one"
+    mount --bind "$src" "$src" && mount --make-shared "$src"
     R --rm --cap-add sys_admin --security-opt seccomp=unconfined -v "$src:/data:rshared" "$image" \
         mount -t tmpfs from-podman /data/both >/dev/null 2>&1
     check "-v :rshared reaches the host" from-podman "$(findmnt -n -o SOURCE "$src/both")"
@@ -125,6 +127,7 @@ root_bind_propagation() {
         mount -t tmpfs from-podman /data/one >/dev/null 2>&1
     check "-v without rshared does not" "" "$(findmnt -n -o SOURCE "$src/one")"
     umount "$src/one" 2>/dev/null
+    umount "$src" 2>/dev/null
 }
 
 # run -it: conmon hands husk a console socket. script(1) gives podman a
