@@ -621,8 +621,11 @@ fn a_userns_pod_members_create_container_hooks_run_outside_the_pod() {
 /// moment after the clone: a pidfd of the first init gave its fds (found
 /// under load, once). A child of the first init that is gone at once makes
 /// the pair now. Deterministic: strace holds every exit_group of create's
-/// processes 2 s (the first init's among them), then is killed, which lets
-/// them go on.
+/// processes 2 s (the first init's among them), and each rename of husk's 1
+/// s, the state's commit among them, after which the process lets the
+/// channel go (without it, a first init killed and reaped at once gave a
+/// window the polling below missed, once); then strace is killed, which
+/// lets them go on.
 #[test]
 fn a_pod_members_channel_gives_the_pod_no_pidfd_of_husk() {
     let mut pod = Bundle::new("peer-pod");
@@ -633,7 +636,15 @@ fn a_pod_members_channel_gives_the_pod_no_pidfd_of_husk() {
     let mut member = pod_member("peer-pod-member", pod_pid);
     member.config["process"]["args"] = json!(["true"]);
     member.save();
-    let strace = ["-f", "-o", "/dev/null", "-e", "inject=exit_group:delay_enter=2000000"];
+    let strace = [
+        "-f",
+        "-o",
+        "/dev/null",
+        "-e",
+        "inject=exit_group:delay_enter=2000000",
+        "-e",
+        "inject=rename,renameat,renameat2:delay_enter=1000000",
+    ];
     let mut create = member.husk_under_strace(&strace, &["create", "--bundle", member.dir.to_str().unwrap(), "m"]);
     create
         .current_dir(&member.dir)
