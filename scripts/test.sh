@@ -25,12 +25,15 @@ if [ "$(id -u)" -ne 0 ]; then
     as_root=(sudo)
 fi
 
-# The tests run the husk that `make build` ships: built for TARGET (the
-# Makefile passes the musl one when Rust has it), else for the host.
+# The tests run the husk that `make build` ships where it is musl (the
+# Makefile passes TARGET then); else cargo's usual host build, in
+# target/release, apart from the static one `make build` makes.
+target_args=()
+[ -z "${TARGET:-}" ] || target_args=(--target "$TARGET")
 target=${TARGET:-$(rustc -vV | sed -n 's/^host: //p')}
 
 # Build first, as the user, so that a password prompt does not wait behind it.
-"$cargo" test --release --target "$target" --no-run "$@"
+"$cargo" test --release "${target_args[@]}" --no-run "$@"
 
 remove_user() {
     if id -u "$user" >/dev/null 2>&1; then
@@ -48,4 +51,4 @@ if [ "${#as_root[@]}" -gt 0 ]; then
     # libtest's own settings are the only environment the tests read.
     export "$runner_var=sudo --preserve-env=RUST_BACKTRACE,RUST_TEST_THREADS,RUST_TEST_NOCAPTURE --"
 fi
-"$cargo" test --release --target "$target" "$@"
+"$cargo" test --release "${target_args[@]}" "$@"
