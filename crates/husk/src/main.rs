@@ -49,11 +49,15 @@ fn start() -> ! {
     // After the message, SIGABRT to this very thread: with musl, the
     // abort() that ends a panic signals the thread id cached at start, which
     // in the container's init or exec's joiner (raw clones) is husk's.
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        report(info);
-        libhusk::sys::process::abort_self()
-    }));
+    // (glibc's asks the kernel: nothing to do there.)
+    #[cfg(not(target_env = "gnu"))]
+    {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            report(info);
+            libhusk::sys::process::abort_self()
+        }));
+    }
     start_process();
     if starts_container_process(std::env::args_os().skip(1)) {
         // Before clap parses anything: the first start of husk does no work
