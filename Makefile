@@ -20,6 +20,9 @@ SECCOMP_LIB := target/libseccomp
 STATIC = $(if $(filter $(MUSL),$(TARGET)),,RUSTFLAGS="-C target-feature=+crt-static") \
 	LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=$(CURDIR)/$(SECCOMP_LIB)
 TEST_ENV = $(if $(filter $(MUSL),$(TARGET)),TARGET=$(MUSL) $(STATIC))
+# The VM suites build their test programs as make test does: against the
+# shipped build (its husk is the one CARGO_BIN_EXE_husk names).
+VM_TEST_BUILD = $(TEST_ENV) $(CARGO) test --release $(if $(filter $(MUSL),$(TARGET)),--target $(MUSL)) --no-run --message-format=json
 
 .PHONY: all build deps deps-vm deps-bench demo test test-cgroupv2 test-systemd test-checkpoint integration conformance conformance-cgroupv2 bench bench-quick link-order unit lint install uninstall clean
 
@@ -58,14 +61,14 @@ test: deps $(SECCOMP_LIB)/libseccomp.a
 	CARGO=$(CARGO) $(TEST_ENV) scripts/test.sh $(TEST_ARGS)
 
 # The cgroup v2 tests, in a QEMU VM whose only hierarchy is cgroup v2.
-test-cgroupv2: deps deps-vm
-	bin=$$($(CARGO) test --release --test cgroupv2 --no-run --message-format=json \
+test-cgroupv2: deps deps-vm $(SECCOMP_LIB)/libseccomp.a
+	bin=$$($(VM_TEST_BUILD) --test cgroupv2 \
 		| grep -o '"executable":"[^"]*cgroupv2[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 900 -- $$bin --ignored --test-threads=1
 
 # The systemd cgroup driver's tests, in a QEMU VM that boots systemd as PID 1.
-test-systemd: deps deps-vm
-	bin=$$($(CARGO) test --release --test systemd --no-run --message-format=json \
+test-systemd: deps deps-vm $(SECCOMP_LIB)/libseccomp.a
+	bin=$$($(VM_TEST_BUILD) --test systemd \
 		| grep -o '"executable":"[^"]*/deps/systemd-[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --systemd --timeout 900 -- $$bin --ignored --test-threads=1
 
@@ -73,7 +76,7 @@ test-systemd: deps deps-vm
 # kernels than Debian's 6.1 (a vDSO it does not know).
 # Then podman's and containerd's checkpoint and restore with husk, in the VM too.
 test-checkpoint: deps deps-vm build
-	bin=$$($(CARGO) test --release --test checkpoint --no-run --message-format=json \
+	bin=$$($(VM_TEST_BUILD) --test checkpoint \
 		| grep -o '"executable":"[^"]*checkpoint[^"]*"' | cut -d'"' -f4) && \
 	integration/vm/run-in-vm.sh --timeout 1500 -- $$bin --ignored --test-threads=1
 	scripts/install-deps.sh --managers
