@@ -1,0 +1,3 @@
+//! regex-lite under the regex crate's name: see Cargo.toml.
+
+pub use regex_lite::*;
