@@ -125,8 +125,11 @@ unit:
 
 # Remakes crates/husk/link-order.txt, the order lld lays out the functions
 # husk's commands run (crates/husk/build.rs): 10-20 minutes. Run it when a
-# change moves much code or after a Rust update; names that no longer exist
-# are skipped. Builds as you (with lld's map), traces as root (sudo if needed).
+# change moves much code, after a Rust update, and after any change of
+# Cargo.lock (the names' hashes follow the dependency graph: make test's
+# the_link_order_names_this_builds_functions fails until then); names that no
+# longer exist are skipped. Builds as you (with lld's map), traces as root
+# (sudo if needed).
 link-order: deps $(SECCOMP_LIB)/libseccomp.a
 	HUSK_LINK_MAP=$(CURDIR)/target/link-order.map $(STATIC) $(CARGO) build --release --target $(TARGET)
 	$$([ "$$(id -u)" -eq 0 ] || echo sudo) scripts/link-order/run.sh target/link-order.map $(HUSK)
