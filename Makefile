@@ -127,7 +127,7 @@ unit:
 # husk's commands run (crates/husk/build.rs): 10-20 minutes. Run it when a
 # change moves much code, after a Rust update, and after any change of
 # Cargo.lock (the names' hashes follow the dependency graph: make test's
-# the_link_order_names_this_builds_functions fails until then); names that no
+# the_link_order_is_made_for_this_cargo_lock fails until then); names that no
 # longer exist are skipped. Builds as you (with lld's map), traces as root
 # (sudo if needed).
 link-order: deps $(SECCOMP_LIB)/libseccomp.a

@@ -532,50 +532,34 @@ fn run_without_subreaper_leaves_orphans_to_the_caller() {
 }
 
 /// link-order.txt names the functions by their mangled names, whose hashes
-/// follow the dependency graph and the toolchain: after a dependency changed
+/// follow the rustc and the dependency graph: after a dependency changed
 /// (the regex facade, e38bf4a, left 38% of them), lld skips the rest and the
-/// commands run from twice the memory (`create` 3.2 MiB instead of 1.4). The
-/// list is made for the musl build by one rustc (its first line says which;
-/// another rustc's build is checked by nothing here); the map is lld's,
-/// written by build.rs.
+/// commands run from twice the memory (`create` 3.2 MiB instead of 1.4).
+/// The list's first line says for which rustc and Cargo.lock it was made:
+/// builds by another rustc are not checked (the list is remade for the
+/// rustc husk ships with), a changed Cargo.lock fails here. The list is
+/// made for the musl build.
 #[test]
-fn the_link_order_names_this_builds_functions() {
-    let Some(map) = option_env!("HUSK_LINK_MAP_FILE").filter(|_| cfg!(target_env = "musl")) else {
-        eprintln!("skipped: the link order is made for the musl build, linked by lld");
-        return;
-    };
+fn the_link_order_is_made_for_this_cargo_lock() {
     let order = include_str!("../crates/husk/link-order.txt");
-    let made_for = order
+    let Some((rustc, lock)) = order
         .lines()
         .next()
-        .and_then(|l| l.strip_prefix("# made for the binary of "));
+        .and_then(|l| l.strip_prefix("# made for "))
+        .and_then(|l| l.rsplit_once(", Cargo.lock "))
+    else {
+        panic!("crates/husk/link-order.txt: no '# made for RUSTC, Cargo.lock HASH' line: run make link-order");
+    };
     let built_by = rustc_of(&std::fs::read(HUSK).unwrap());
-    if made_for.is_none() || made_for != built_by.as_deref() {
-        eprintln!("skipped: the link order was made for {made_for:?}, husk built by {built_by:?}");
+    if !cfg!(target_env = "musl") || built_by.as_deref() != Some(rustc) {
+        eprintln!("skipped: the link order is made for the musl build of {rustc}, not {built_by:?}");
         return;
     }
-    let map = std::fs::read_to_string(map).unwrap_or_else(|e| panic!("{map}: {e}"));
-    let in_map: std::collections::HashSet<&str> = map.lines().filter_map(linked_function).collect();
-    let names: Vec<&str> = order.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
-    let found = names.iter().filter(|n| in_map.contains(*n)).count();
-    assert!(
-        found * 10 >= names.len() * 8,
-        "crates/husk/link-order.txt names {found} of its {} functions in this build \
-         (a dependency or the toolchain changed the symbol hashes): run make link-order",
-        names.len()
+    let now = format!("{:016x}", fnv1a(include_bytes!("../Cargo.lock")));
+    assert_eq!(
+        lock, now,
+        "Cargo.lock changed since crates/husk/link-order.txt was made: run make link-order"
     );
-}
-
-/// The function an lld map line holds: a `.text.NAME` input section, or a
-/// symbol line (C objects without function sections).
-fn linked_function(line: &str) -> Option<&str> {
-    if let Some(at) = line.find("(.text.") {
-        let name = line[at + 7..].strip_suffix(')')?;
-        let kinds = ["unlikely.", "hot.", "startup.", "exit.", "split."];
-        return Some(kinds.iter().fold(name, |n, k| n.strip_prefix(k).unwrap_or(n)));
-    }
-    let words: Vec<&str> = line.split_whitespace().collect();
-    (words.len() == 5).then(|| words[4])
 }
 
 /// "rustc version 1.95.0 (59807616e 2026-04-14)": rustc's line in the
@@ -584,4 +568,11 @@ fn rustc_of(binary: &[u8]) -> Option<String> {
     let start = binary.windows(14).position(|w| w == b"rustc version ")?;
     let len = binary[start..].iter().position(|b| *b == 0)?;
     Some(String::from_utf8_lossy(&binary[start..start + len]).into_owned())
+}
+
+/// FNV-1a, 64 bits (scripts/link-order/lock_hash.py).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -8,9 +8,9 @@
 //! since the list was made, or another target: the names carry hashes that
 //! differ by target, and the list is made for the shipped musl build) are
 //! skipped: the binary is the same, only larger in memory (the hashes follow
-//! the dependency graph and the rustc too: a changed dependency left 38% of
-//! them, and `create` twice the memory; tests/cli.rs checks the list against
-//! lld's map of the build, for the rustc its first line names). The list is used
+//! the rustc and the dependency graph: a changed dependency left 38% of them,
+//! and `create` twice the memory; the list's first line says for which rustc
+//! and Cargo.lock it was made, and tests/cli.rs checks that). The list is used
 //! only where lld links: rustc's default for x86_64 glibc from Rust 1.90; for
 //! x86_64 musl (`make build`) this script has the C compiler driver run the
 //! toolchain's own lld; not where another linker was asked for.
@@ -29,6 +29,10 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=link-order.txt");
     println!("cargo:rerun-if-env-changed=HUSK_LINK_MAP");
+    if let Some(map) = env::var_os("HUSK_LINK_MAP") {
+        // scripts/link-order/ maps executed addresses back to functions with it.
+        println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.to_string_lossy());
+    }
     let order = format!("{}/link-order.txt", env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let relr = match linker() {
         Linker::RustLld => {
@@ -40,9 +44,6 @@ fn main() {
             musl_applies_relr()
         }
         Linker::Other => {
-            if let Some(map) = env::var_os("HUSK_LINK_MAP") {
-                println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.to_string_lossy());
-            }
             println!("cargo:rustc-env=HUSK_BUILD_RELR=0");
             return;
         }
@@ -52,32 +53,11 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={order}");
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
-    let map = link_map();
-    if !map.contains(',') {
-        println!("cargo:rustc-link-arg-bins=-Wl,-Map={map}");
-        println!("cargo:rustc-env=HUSK_LINK_MAP_FILE={map}");
-    }
     if relr {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
     // For tests/cli.rs, which checks the binary against it.
     println!("cargo:rustc-env=HUSK_BUILD_RELR={}", u8::from(relr));
-}
-
-/// Where lld writes its map of the binary: HUSK_LINK_MAP (`make
-/// link-order` maps executed addresses back to functions with it), or next
-/// to the binary, where tests/cli.rs checks that link-order.txt still names
-/// this build's functions: their names carry hashes of the dependency graph,
-/// so a changed dependency leaves the list naming functions that no longer
-/// exist, and the commands resident in twice the memory.
-fn link_map() -> String {
-    if let Some(map) = env::var_os("HUSK_LINK_MAP") {
-        return map.to_string_lossy().into_owned();
-    }
-    // OUT_DIR is <profile dir>/build/husk-<hash>/out.
-    let out = std::path::PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
-    let profile = out.ancestors().nth(3).unwrap_or(&out);
-    profile.join("husk.map").to_string_lossy().into_owned()
 }
 
 /// Who links husk: rust-lld, by rustc's default (x86_64 glibc from Rust

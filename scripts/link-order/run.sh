@@ -88,11 +88,12 @@ trace create --bundle "$work/seccomp-sleep" c2
 trace delete -f c2
 
 # Written whole or not at all: an interrupted run leaves the old list.
-# The names' hashes are the toolchain's: tests/cli.rs checks the list only
-# against builds by the rustc that made it (lld skips '#' lines).
+# The names' hashes follow the rustc and the dependency graph: the first
+# line says which (lld skips '#' lines), and tests/cli.rs checks it.
 rustc_version=$(readelf -p .comment "$husk" | grep -o 'rustc version .*' | head -1)
+lock_hash=$(python3 scripts/link-order/lock_hash.py Cargo.lock)
 {
-    echo "# made for the binary of ${rustc_version:-an unknown rustc}"
+    echo "# made for ${rustc_version:-an unknown rustc}, Cargo.lock $lock_hash"
     python3 scripts/link-order/order.py "$map" "$work"/trace-*.txt
 } > "$work/link-order.txt"
 cp "$work/link-order.txt" crates/husk/link-order.txt.new
