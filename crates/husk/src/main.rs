@@ -20,8 +20,6 @@
 
 mod cli;
 mod commands;
-#[cfg(any(target_env = "musl", test))]
-mod errno_text;
 mod log;
 #[cfg(target_env = "musl")]
 mod musl;

@@ -120,7 +120,33 @@ impl From<std::io::Error> for Error {
 
 impl From<nix::Error> for Error {
     fn from(e: nix::Error) -> Self {
-        Error::new(e.desc()).with_errno(e as i32)
+        Error::new(errno_text(e as i32)).with_errno(e as i32)
+    }
+}
+
+/// glibc's words for the errnos, which husk's messages use whatever the C
+/// library (musl's differ for 73 of the 133: EBUSY "Resource busy", ENOMEM
+/// "Out of memory") or nix (34 differ: ELOOP "Too many symbolic links
+/// encountered") would say: they are what runc and crun print and what
+/// people search for. glibc 2.36's `strerror` for errno 0 to 133, a line each.
+const GLIBC_ERRNO_TEXT: &str = include_str!("errno_text.txt");
+
+/// glibc's text for `errno`; past its table, glibc's "Unknown error N".
+pub fn errno_text(errno: i32) -> std::borrow::Cow<'static, str> {
+    match usize::try_from(errno)
+        .ok()
+        .and_then(|n| GLIBC_ERRNO_TEXT.lines().nth(n))
+    {
+        Some(text) => text.into(),
+        None => format!("Unknown error {errno}").into(),
+    }
+}
+
+/// An error as a message shows it: nix's errors in glibc's words.
+fn describe<E: fmt::Display + 'static>(e: &E) -> String {
+    match (e as &dyn Any).downcast_ref::<nix::Error>() {
+        Some(errno) => format!("{errno:?}: {}", errno_text(*errno as i32)),
+        None => e.to_string(),
     }
 }
 
@@ -172,7 +198,7 @@ impl<T, E: fmt::Display + 'static> Context<T> for std::result::Result<T, E> {
         self.map_err(|e| {
             let (errno, kind) = cause(&e);
             Error {
-                message: one_line(format!("{}: {}", what(), e)),
+                message: one_line(format!("{}: {}", what(), describe(&e))),
                 errno,
                 kind,
             }
@@ -206,6 +232,25 @@ mod tests {
         assert_eq!(e.message(), "exec: \\u{1b}[31mred\\u{7} \\u{202e}txt.exe\\tend");
         let e = Error::new("plain: caf\u{e9}, \u{4e2d}\u{6587}");
         assert_eq!(e.message(), "plain: caf\u{e9}, \u{4e2d}\u{6587}");
+    }
+
+    /// The table is glibc's (checked where std words errors with glibc's
+    /// strerror); nix's errors read as glibc words them.
+    #[test]
+    fn errors_use_glibcs_words() {
+        if cfg!(target_env = "gnu") {
+            for errno in 0..=133 {
+                let glibc = std::io::Error::from_raw_os_error(errno).to_string();
+                assert_eq!(glibc, format!("{} (os error {errno})", errno_text(errno)));
+            }
+        }
+        assert_eq!(errno_text(libc::EBUSY), "Device or resource busy");
+        assert_eq!(errno_text(-1), "Unknown error -1");
+        assert_eq!(errno_text(134), "Unknown error 134");
+        let e = Error::from(nix::errno::Errno::ELOOP);
+        assert_eq!(e.message(), "Too many levels of symbolic links");
+        let e: Result<()> = Err(nix::errno::Errno::ENOMEM).context(|| "exec".into());
+        assert_eq!(e.unwrap_err().message(), "exec: ENOMEM: Cannot allocate memory");
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub fn confine(
 ) -> Result<()> {
     let attrs = &p.attrs;
     if let Some(cpus) = &attrs.affinity_final {
-        attrs::set_affinity(cpus)?;
+        attrs::set_affinity("final", cpus)?;
     }
     attrs::set_exec_labels(attrs, proc)?;
     let mut load = |filter: &SeccompPlan| -> Result<()> {
@@ -340,7 +340,11 @@ pub fn exec_program(p: &ProcessPlan, program: &CString) -> Error {
 
 fn execute(p: &ProcessPlan, program: &CString, env: &[CString]) -> Result<Infallible> {
     let e = nix::unistd::execve(program, &p.args, env).unwrap_err();
-    bail!("exec {}: {}", program.to_string_lossy(), e.desc())
+    bail!(
+        "exec {}: {}",
+        program.to_string_lossy(),
+        crate::error::errno_text(e as i32)
+    )
 }
 
 /// process.env, with HOME added when it has none, as runc and crun do: the
