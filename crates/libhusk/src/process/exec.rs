@@ -105,7 +105,7 @@ pub fn join_and_spawn(mut args: ExecArgs) -> ! {
 /// Logged for --debug as runc and youki do.
 fn initial_affinity(plan: &ProcessPlan) -> Result<()> {
     if let Some(cpus) = &plan.attrs.affinity_initial {
-        attrs::set_affinity(cpus)?;
+        attrs::set_affinity("initial", cpus)?;
     }
     if crate::log::debug_enabled() {
         crate::log::debug(&format!("exec: initial CPU affinity: {}", attrs::affinity_mask()?));

@@ -312,7 +312,7 @@ fn enter_new_namespaces(args: &mut InitArgs, placement: Option<SelfPlacement>) -
     }
     plan.namespaces.unshare_in_init()?;
     if let Some(cpus) = &plan.process.attrs.affinity_initial {
-        attrs::set_affinity(cpus)?;
+        attrs::set_affinity("initial", cpus)?;
     }
     if let Some(placement) = placement {
         placement.enter()?;
