@@ -169,7 +169,10 @@ fn cause(e: &dyn Any) -> (Option<i32>, ErrorKind) {
 /// as the error, so an error is always exactly one line. So are the other
 /// control characters (a terminal's escape sequences: text a container sent,
 /// review 60b F2) and the invisible ones that reorder what follows.
+/// Past 4 KiB the rest is cut: a hostile config value quoted whole (oci-spec
+/// quotes a bad execCPUAffinity list, 4 MB of it) is no use on one line.
 pub(crate) fn one_line(msg: String) -> String {
+    let msg = capped(msg);
     let escaped = |c: char| c.is_control() || crate::log::is_invisible_format(c);
     if !msg.contains(escaped) {
         return msg;
@@ -184,6 +187,19 @@ pub(crate) fn one_line(msg: String) -> String {
         }
     }
     line
+}
+
+const MESSAGE_CAP: usize = 4096;
+
+fn capped(mut msg: String) -> String {
+    if msg.len() <= MESSAGE_CAP {
+        return msg;
+    }
+    let total = msg.len();
+    let end = (0..=MESSAGE_CAP).rev().find(|&i| msg.is_char_boundary(i)).unwrap_or(0);
+    msg.truncate(end);
+    msg.push_str(&format!("... ({total} bytes)"));
+    msg
 }
 
 /// Prefixes an error with what was being done: `open /x: No such file or
@@ -226,6 +242,17 @@ mod tests {
 
     /// Text a container sent (an error forged into the exec channel, review
     /// 60b F2) reached the caller's terminal with its escape sequences.
+    /// Review 66 F4: a 4 MB execCPUAffinity list came back whole in one line.
+    #[test]
+    fn long_messages_are_cut() {
+        let e = Error::new(format!("bad: {}", "\u{e9}".repeat(1_000_000)));
+        assert!(e.message().len() < 4200, "{}", e.message().len());
+        assert!(e.message().ends_with("... (2000005 bytes)"), "{}", &e.message()[4000..]);
+        let e: Result<()> = Err("x".repeat(10_000)).context(|| "parse".into());
+        assert!(e.unwrap_err().message().ends_with("... (10007 bytes)"));
+        assert_eq!(Error::new("short").message(), "short");
+    }
+
     #[test]
     fn errors_carry_no_escape_sequence_nor_invisible_reordering() {
         let e = Error::new("exec: \x1b[31mred\x07 \u{202e}txt.exe\tend");
