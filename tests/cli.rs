@@ -570,9 +570,13 @@ fn rustc_of(binary: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&binary[start..start + len]).into_owned())
 }
 
-/// FNV-1a, 64 bits (scripts/link-order/lock_hash.py).
+/// FNV-1a, 64 bits, of the bytes but carriage returns (a checkout with
+/// core.autocrlf; scripts/link-order/lock_hash.py does the same).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes
+        .iter()
+        .filter(|b| **b != b'\r')
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
