@@ -1020,6 +1020,34 @@ fn scheduler_personality_and_cpu_affinity() {
     assert!(lines[2].ends_with(want), "{out}");
 }
 
+/// Hostile execCPUAffinity lists (review 66): a CPU the host lacks fails
+/// after the clone, naming the field, and leaves nothing; 700 KB of ranges
+/// runs on every CPU (it took 226 MB); 4 MB of a bad list is refused in a
+/// line of at most ~4 KiB (it came back whole).
+#[test]
+fn hostile_cpu_affinity_lists_fail_in_one_short_line_and_leave_nothing() {
+    let mut b = Bundle::new("affinity");
+    b.config["process"]["execCPUAffinity"] = json!({"initial": "1023"});
+    b.save();
+    b.create_fails("a", "process.execCPUAffinity.initial: run on CPUs 1023");
+    b.config["process"]["execCPUAffinity"] = json!({"final": vec!["0-1023"; 100_000].join(",")});
+    b.save();
+    let out = b.output_of("grep Cpus_allowed_list /proc/self/status");
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let want = if cpus > 1 {
+        format!("0-{}", cpus - 1)
+    } else {
+        "0".into()
+    };
+    assert!(out.trim_end().ends_with(&want), "{out}");
+    b.config["process"]["execCPUAffinity"] = json!({"final": format!("{}x", "0,".repeat(2_000_000))});
+    b.save();
+    b.create_fails("c", "execCPUAffinity");
+    let err = stderr(&b.create("c"));
+    assert!(err.len() < 5000, "a {} byte error line", err.len());
+    b.assert_gone("c");
+}
+
 /// The policy field of the first mapping in /proc/self/numa_maps: the task's
 /// policy where the mapping has none of its own.
 fn numa_policy(numa_maps: &str) -> &str {

@@ -240,8 +240,6 @@ mod tests {
         assert_eq!(e.unwrap_err().message(), "read\\nit: x\\ny");
     }
 
-    /// Text a container sent (an error forged into the exec channel, review
-    /// 60b F2) reached the caller's terminal with its escape sequences.
     /// Review 66 F4: a 4 MB execCPUAffinity list came back whole in one line.
     #[test]
     fn long_messages_are_cut() {
@@ -253,6 +251,8 @@ mod tests {
         assert_eq!(Error::new("short").message(), "short");
     }
 
+    /// Text a container sent (an error forged into the exec channel, review
+    /// 60b F2) reached the caller's terminal with its escape sequences.
     #[test]
     fn errors_carry_no_escape_sequence_nor_invisible_reordering() {
         let e = Error::new("exec: \x1b[31mred\x07 \u{202e}txt.exe\tend");
