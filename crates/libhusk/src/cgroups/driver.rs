@@ -299,11 +299,10 @@ impl V1 {
         use std::io::Write as _;
         // Each write is one rule: the two files are opened once for all of
         // them (a path lookup through /sys costs more than the write).
+        let cg = crate::sys::cgroup_root::CgroupRoot::open();
         let open = |file: &str| {
             let path = dir.join(file);
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
+            cg.open_file(&path, libc::O_WRONLY)
                 .context(|| format!("linux.resources.devices: open {}", path.display()))
         };
         let (mut deny, mut allow) = (open("devices.deny")?, open("devices.allow")?);

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::bail;
 use crate::cgroups::resources::{DeviceRule, Tolerate, Write};
 use crate::error::{Context, Error, Result};
+use crate::sys::cgroup_root::CgroupRoot;
 
 pub use driver::Driver;
 pub use tree::{pids_in, thaw_below};
@@ -291,18 +292,18 @@ pub struct Cgroup {
 /// existing `dir` (the per-root parent, after the first container) costs one
 /// mkdir and no stat; were it not a directory, the mkdir below it would fail.
 /// Whether this call made `dir` itself (not another, racing it).
-fn ensure_dir(dir: &Path) -> std::io::Result<bool> {
+fn ensure_dir(cg: &CgroupRoot, dir: &Path) -> std::io::Result<bool> {
     let made = |result: std::io::Result<()>| match result {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     };
-    match std::fs::create_dir(dir) {
+    match cg.create_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = dir.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            made(std::fs::create_dir(dir))
+            made(cg.create_dir(dir))
         }
         other => made(other),
     }
@@ -354,10 +355,11 @@ impl Cgroup {
 
     /// The directories of this cgroup that exist now.
     pub fn existing_dirs(&self) -> Vec<PathBuf> {
+        let cg = CgroupRoot::open();
         self.dirs
             .iter()
             .map(|(_, d)| d)
-            .filter(|d| d.exists())
+            .filter(|d| cg.exists(d))
             .cloned()
             .collect()
     }
@@ -366,18 +368,19 @@ impl Cgroup {
     /// A new v1 cpuset gets its parent's cpus and mems; the levels above the
     /// cgroup2 directory delegate the controllers `delegation` says.
     pub fn make_dirs(&self, delegation: Delegation, existed: &mut Vec<PathBuf>) -> Result<()> {
+        let cg = CgroupRoot::open();
         for (h, dir) in &self.dirs {
             let mut made_parent = None;
             // mkdir itself tells, atomically, whether the directory is ours.
-            let made = match std::fs::create_dir(dir) {
+            let made = match cg.create_dir(dir) {
                 // The parents (the per-root one is kept for all of a root's
                 // containers) are made only when missing.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     if let Some(parent) = dir.parent() {
-                        let made = ensure_dir(parent).context(|| format!("create cgroup {}", parent.display()))?;
+                        let made = ensure_dir(&cg, parent).context(|| format!("create cgroup {}", parent.display()))?;
                         made_parent = made.then_some(parent);
                     }
-                    std::fs::create_dir(dir)
+                    cg.create_dir(dir)
                 }
                 other => other,
             };
@@ -390,16 +393,16 @@ impl Cgroup {
                 existed.push(dir.clone());
             }
             if made && h.controllers.split(',').any(|c| c == "cpuset") {
-                inherit_cpuset(&h.mountpoint, dir)?;
+                inherit_cpuset(&cg, &h.mountpoint, dir)?;
                 if let Some(parent) = made_parent {
-                    clone_cpusets_below(parent);
+                    clone_cpusets_below(&cg, parent);
                 }
             }
             match delegation {
                 _ if !h.v2 => {}
                 Delegation::Nothing => {}
-                Delegation::Only(wanted) => enable_controllers(&h.mountpoint, dir, Some(wanted))?,
-                Delegation::Everything => enable_controllers(&h.mountpoint, dir, None)?,
+                Delegation::Only(wanted) => enable_controllers(&cg, &h.mountpoint, dir, Some(wanted))?,
+                Delegation::Everything => enable_controllers(&cg, &h.mountpoint, dir, None)?,
             }
         }
         Ok(())
@@ -407,6 +410,7 @@ impl Cgroup {
 
     /// Applies writes; a failure names the key and the value.
     pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        let cg = CgroupRoot::open();
         for w in writes {
             let Some((_, dir)) = self.dir_for(w.controller) else {
                 bail!(
@@ -422,9 +426,9 @@ impl Cgroup {
             }
             let mut path = dir.join(&w.file);
             // BFQ names the blkio weights differently (as runc handles too).
-            if w.file.starts_with("blkio.weight") && !path.exists() {
+            if w.file.starts_with("blkio.weight") && !cg.exists(&path) {
                 path = dir.join(w.file.replacen("blkio.", "blkio.bfq.", 1));
-                if !path.exists() {
+                if !cg.exists(&path) {
                     bail!(
                         "linux.resources: {} = {}: this kernel's blkio controller has no weights \
                          (they come with the BFQ I/O scheduler)",
@@ -438,7 +442,7 @@ impl Cgroup {
                 Tolerate::InvalidBeforeRetry => e.raw_os_error() == Some(libc::EINVAL),
                 Tolerate::Missing => e.kind() == std::io::ErrorKind::NotFound,
             };
-            match write_file(&path, &w.value) {
+            match cg.write(&path, &w.value) {
                 Err(e) if tolerated(&e) => {}
                 r => r.context(|| format!("linux.resources: {} = {}", w.file, w.value))?,
             }
@@ -448,9 +452,11 @@ impl Cgroup {
 
     /// Moves `pid` into the cgroup in every hierarchy.
     pub fn add(&self, pid: libc::pid_t) -> Result<()> {
+        let cg = CgroupRoot::open();
         for (_, dir) in &self.dirs {
             let procs = dir.join("cgroup.procs");
-            write_file(&procs, &pid.to_string()).context(|| format!("join cgroup {}", procs.display()))?;
+            cg.write(&procs, &pid.to_string())
+                .context(|| format!("join cgroup {}", procs.display()))?;
         }
         Ok(())
     }
@@ -630,9 +636,9 @@ pub(crate) fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
 /// A new v1 cpuset starts empty: its cpus and mems are copied from the
 /// nearest level above that has them (most often its parent), down through
 /// the empty levels between.
-fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
+fn inherit_cpuset(cg: &CgroupRoot, root: &Path, dir: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let read = |level: &Path| crate::sys::fs::read_line_file(level.join(file)).unwrap_or_default();
+        let read = |level: &Path| cg.read_line(&level.join(file)).unwrap_or_default();
         let mut empty = Vec::new();
         let mut level = dir.to_path_buf();
         let value = loop {
@@ -644,7 +650,7 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
             level.pop();
         };
         for level in empty.iter().rev() {
-            write_file(&level.join(file), value.trim())
+            cg.write(&level.join(file), value.trim())
                 .context(|| format!("initialise {}", level.join(file).display()))?;
         }
     }
@@ -656,13 +662,13 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
 /// copy, whose writes make the kernel rebuild its scheduling domains, in
 /// time that grows with the number of cpusets. Best effort: the copy
 /// (`inherit_cpuset`) finds them filled, or fills them.
-fn clone_cpusets_below(dir: &Path) {
-    let _ = write_file(&dir.join("cgroup.clone_children"), "1");
+fn clone_cpusets_below(cg: &CgroupRoot, dir: &Path) {
+    let _ = cg.write(&dir.join("cgroup.clone_children"), "1");
 }
 
 /// v2: every level above the cgroup delegates the controllers it has (or only
 /// the `wanted` ones).
-fn enable_controllers(root: &Path, dir: &Path, wanted: Option<&[&str]>) -> Result<()> {
+fn enable_controllers(cg: &CgroupRoot, root: &Path, dir: &Path, wanted: Option<&[&str]>) -> Result<()> {
     let mut levels = Vec::new();
     let mut d = dir.parent().map(Path::to_path_buf);
     while let Some(p) = d {
@@ -676,7 +682,7 @@ fn enable_controllers(root: &Path, dir: &Path, wanted: Option<&[&str]>) -> Resul
         d = p.parent().map(Path::to_path_buf);
     }
     for level in levels.into_iter().rev() {
-        let available = std::fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
+        let available = cg.read_line(&level.join("cgroup.controllers")).unwrap_or_default();
         let enable: Vec<String> = available
             .split_whitespace()
             .filter(|c| wanted.is_none_or(|w| w.contains(c)))
@@ -684,7 +690,7 @@ fn enable_controllers(root: &Path, dir: &Path, wanted: Option<&[&str]>) -> Resul
             .collect();
         if !enable.is_empty() {
             // A level with processes of its own cannot delegate: leave it be.
-            let _ = write_file(&level.join("cgroup.subtree_control"), &enable.join(" "));
+            let _ = cg.write(&level.join("cgroup.subtree_control"), &enable.join(" "));
         }
     }
     Ok(())
@@ -824,7 +830,7 @@ mod tests {
             std::fs::write(file(&dir, "cpuset.cpus"), "\n").unwrap();
             std::fs::write(file(&dir, "cpuset.mems"), "\n").unwrap();
         }
-        inherit_cpuset(&root, &deepest).unwrap();
+        inherit_cpuset(&CgroupRoot::open(), &root, &deepest).unwrap();
         let read = |dir: &Path, name: &str| std::fs::read_to_string(file(dir, name)).unwrap();
         // cpus from its grandparent, mems from the root through every empty level.
         for dir in [root.join("a/b"), deepest.clone()] {

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result};
 use crate::sys;
+use crate::sys::cgroup_root::CgroupRoot;
 
 /// One directory the process goes into: `dir/sub`, `sub` resolved beneath
 /// `dir` (the container's cgroup, `sub` an `exec --cgroup` below it).
@@ -59,6 +60,7 @@ struct V2Dir {
 impl SelfPlacement {
     /// Opens the files of `targets`; an error names the directory.
     pub fn open<'a>(targets: impl IntoIterator<Item = Target<'a>>) -> Result<SelfPlacement> {
+        let cg = CgroupRoot::open();
         let mut placement = SelfPlacement {
             tasks: Vec::new(),
             v2: None,
@@ -72,19 +74,12 @@ impl SelfPlacement {
             let context = || format!("join cgroup {}", shown.display());
             if t.sub.is_empty() && !t.v2 {
                 // The container's own directory (husk's path): one open.
-                let path = sys::cstring(t.dir.join("tasks"))?;
-                let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-                let tasks = sys::openat(libc::AT_FDCWD, &path, flags, 0).context(context)?;
-                placement.tasks.push((shown, File::from(tasks)));
+                let tasks = cg.open_file(&t.dir.join("tasks"), libc::O_WRONLY | libc::O_NOFOLLOW);
+                let tasks = tasks.context(context)?;
+                placement.tasks.push((shown, tasks));
                 continue;
             }
-            let base = sys::openat(
-                libc::AT_FDCWD,
-                &sys::cstring(t.dir)?,
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                0,
-            )
-            .context(context)?;
+            let base = OwnedFd::from(cg.open_file(t.dir, libc::O_PATH | libc::O_DIRECTORY).context(context)?);
             let open = |name: &str, flags: i32| -> Result<OwnedFd> {
                 let path = match (t.sub, name) {
                     ("", "") => ".".to_string(),

@@ -1118,6 +1118,8 @@ fn fill_cgroup_tmpfs(
     fresh: &dyn Fn(&Hierarchy) -> bool,
     own_dir: &dyn Fn(&Hierarchy) -> String,
 ) -> Result<()> {
+    // Opened here: a bind's source must be in this mount namespace.
+    let cg = crate::sys::cgroup_root::CgroupRoot::open();
     for h in hierarchies.iter().filter(|h| !h.name.is_empty()) {
         let sub = hierarchy_dir(top, &h.name)?;
         if fresh(h) {
@@ -1137,7 +1139,8 @@ fn fill_cgroup_tmpfs(
         } else {
             let rel = own_dir(h);
             let source = h.mountpoint.join(rel.trim_start_matches('/'));
-            let tree = sys::open_tree(&cstring(&source)?, sys::OPEN_TREE_CLONE)
+            let tree = cg
+                .open_tree(&source, sys::OPEN_TREE_CLONE)
                 .context(|| format!("bind {}", source.display()))?;
             let ro = if m.is_readonly() {
                 crate::rootfs::mounts::MOUNT_ATTR_RDONLY

@@ -145,12 +145,17 @@ pub fn dir_id(path: &std::path::Path) -> io::Result<Option<(u64, u64)>> {
 /// is where it stops; `fs::read_to_string` would stat the file first and read
 /// again for the end.
 pub fn read_line_file(path: impl AsRef<std::path::Path>) -> io::Result<String> {
+    read_line(&std::fs::File::open(path)?)
+}
+
+/// [`read_line_file`] of an open file.
+pub fn read_line(file: &std::fs::File) -> io::Result<String> {
     use std::io::Read;
-    let file = std::fs::File::open(path)?;
+    let mut reader = file;
     let mut text = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = match (&file).read(&mut chunk) {
+        let n = match reader.read(&mut chunk) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),

@@ -11,6 +11,7 @@ pub mod resolve;
 
 pub mod attrs;
 pub mod bpf;
+pub mod cgroup_root;
 pub mod cgroupfs;
 pub mod dir;
 pub mod exe;
@@ -173,15 +174,13 @@ pub const AT_RECURSIVE: u32 = 0x8000;
 
 /// A detached copy of the mount (tree) at `path`, to be adjusted and attached elsewhere.
 pub fn open_tree(path: &CStr, flags: u32) -> io::Result<OwnedFd> {
+    open_tree_at(libc::AT_FDCWD, path, flags)
+}
+
+/// [`open_tree`] of `path` looked up from the directory `dir`.
+pub fn open_tree_at(dir: RawFd, path: &CStr, flags: u32) -> io::Result<OwnedFd> {
     // SAFETY: `path` is a valid C string.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            flags | libc::O_CLOEXEC as u32,
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, dir, path.as_ptr(), flags | libc::O_CLOEXEC as u32) };
     check(ret).map(owned)
 }
 
