@@ -57,7 +57,7 @@ pub struct Cli {
 
 /// A global switch's value as runc (Go's strconv.ParseBool) reads it:
 /// `--debug`, `--debug=true`, `--systemd-cgroup=false`.
-fn go_bool(value: &str) -> Result<bool, String> {
+pub(crate) fn go_bool(value: &str) -> Result<bool, String> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),

@@ -20,6 +20,7 @@
 
 mod cli;
 mod commands;
+mod fast_cli;
 mod log;
 #[cfg(target_env = "musl")]
 mod musl;
@@ -138,7 +139,10 @@ fn start_process() {
 }
 
 fn husk() -> ! {
-    let cli = match Cli::try_parse() {
+    let cli = match fast_cli::parse(std::env::args_os())
+        .map(Ok)
+        .unwrap_or_else(Cli::try_parse)
+    {
         Ok(cli) => cli,
         Err(e) => usage_error(e),
     };
