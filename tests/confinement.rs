@@ -810,6 +810,45 @@ fn the_placeholders_of_preserved_fds_are_not_left_in_the_init() {
     assert_ok(&b.husk(&["delete", "-f", "p"]));
 }
 
+/// create looks the container's cgroup paths up from a directory fd of
+/// /sys/fs/cgroup (sys::cgroup_root), which the init opens too for its
+/// cgroup binds: none of it, nor any file of a cgroup hierarchy (the tasks
+/// files it moved itself through), is left in the init waiting for start,
+/// where a process that may ptrace it could reach the host's cgroups.
+#[test]
+fn the_waiting_init_holds_nothing_of_the_hosts_cgroup_filesystems() {
+    use std::os::unix::fs::MetadataExt;
+    let mut b = Bundle::new("cgroupfds");
+    b.script("sleep 100");
+    let id = b.dir.to_str().unwrap().to_string();
+    assert_ok(&b.husk(&["create", "--bundle", &id, "w"]));
+    let pid = b.state("w")["pid"].as_i64().unwrap();
+    let cgroup_devs: Vec<u64> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with("/sys/fs/cgroup")))
+        .filter_map(|l| std::fs::metadata(l.split(' ').nth(4).unwrap()).ok())
+        .map(|m| m.dev())
+        .collect();
+    assert!(!cgroup_devs.is_empty());
+    let mut held = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let fd = fd.unwrap().path();
+        let target = std::fs::read_link(&fd).unwrap_or_default();
+        if let Ok(m) = std::fs::metadata(&fd) {
+            held.push(format!("{} -> {}", fd.display(), target.display()));
+            assert!(
+                !cgroup_devs.contains(&m.dev()),
+                "the waiting init holds {} ({})",
+                fd.display(),
+                target.display()
+            );
+        }
+    }
+    assert!(!held.is_empty(), "no fd of the init could be read");
+    assert_ok(&b.husk(&["delete", "-f", "w"]));
+}
+
 /// A seccomp agent at `path`: the one message husk sends it and its fds.
 fn seccomp_agent(path: &std::path::Path) -> std::thread::JoinHandle<(Vec<u8>, Vec<i32>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
