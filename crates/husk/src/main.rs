@@ -74,7 +74,7 @@ fn start() -> ! {
 /// or exec. A wrong answer costs only time: a needless seal, or the one in
 /// commands::prepare.
 fn starts_container_process(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
-    const TAKES_VALUE: [&str; 4] = ["--root", "--log", "--log-format", "--rootless"];
+    const TAKES_VALUE: [&str; 5] = ["--root", "--log", "--log-format", "--rootless", "--criu"];
     let mut args = args;
     while let Some(arg) = args.next() {
         let Some(word) = arg.to_str() else {
@@ -223,6 +223,8 @@ mod tests {
         assert!(starts("--root /r --log run --debug create -b b c1")); // --log's value is "run"
         assert!(starts("--root=/r --systemd-cgroup exec c1 true"));
         assert!(!starts("--root run state c1")); // "run" is the root
+        assert!(starts("--criu /usr/sbin/criu create c1")); // review 67 I4
+        assert!(!starts("--criu create state c1"));
         assert!(!starts("state run")); // a container named run
         assert!(!starts("--debug list"));
         assert!(!starts("--root"));

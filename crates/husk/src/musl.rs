@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// checks, an xchg each) took as long as dlmalloc itself. Taking the flag
 /// is one compare-exchange, giving it back a plain store. husk runs no
 /// thread, so the flag is never contended; were it, the thread waits.
+/// Found held for ~a second, it is held by this very thread (an allocation
+/// from a panic inside dlmalloc, or from a signal handler): abort, where a
+/// spin would burn a CPU for ever (review 67 L1).
 struct Allocator {
     busy: AtomicBool,
     heap: UnsafeCell<dlmalloc::Dlmalloc>,
@@ -32,12 +35,18 @@ unsafe impl Sync for Allocator {}
 impl Allocator {
     /// Runs `f` on the heap, holding the flag.
     fn with_heap<T>(&self, f: impl FnOnce(&mut dlmalloc::Dlmalloc) -> T) -> T {
+        let mut tries = 0u32;
         while self
             .busy
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            std::hint::spin_loop();
+            tries += 1;
+            match tries {
+                ..64 => std::hint::spin_loop(),
+                ..1_000_000 => std::thread::yield_now(),
+                _ => std::process::abort(),
+            }
         }
         // SAFETY: holding `busy`, this thread alone has the heap; `f` cannot
         // allocate through this allocator (it is handed the heap, not the
@@ -102,6 +111,31 @@ unsafe extern "C" fn __xpg_strerror_r(errnum: libc::c_int, buf: *mut libc::c_cha
 
 #[cfg(test)]
 mod tests {
+    /// An allocation from inside the allocator (a panic in dlmalloc, a
+    /// signal handler) finds the flag held by its own thread: the process
+    /// aborts rather than spin for ever.
+    #[test]
+    #[allow(unsafe_code)]
+    fn an_allocation_from_inside_the_allocator_aborts() {
+        use nix::sys::signal::Signal;
+        use nix::sys::wait::{waitpid, WaitStatus};
+        use nix::unistd::{fork, ForkResult};
+        // SAFETY: the child takes the flag twice and ends; it allocates nothing.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                super::ALLOCATOR.with_heap(|_| super::ALLOCATOR.with_heap(|_| ()));
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => {
+                let status = waitpid(child, None).unwrap();
+                assert!(
+                    matches!(status, WaitStatus::Signaled(_, Signal::SIGABRT, _)),
+                    "{status:?}"
+                );
+            }
+        }
+    }
+
     /// The flag keeps the heap whole under threads that allocate at once
     /// (husk runs none; this test harness does).
     #[test]
