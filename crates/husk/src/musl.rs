@@ -43,8 +43,8 @@ impl Allocator {
         {
             tries += 1;
             match tries {
-                ..64 => std::hint::spin_loop(),
-                ..1_000_000 => std::thread::yield_now(),
+                0..64 => std::hint::spin_loop(),
+                64..1_000_000 => std::thread::yield_now(),
                 _ => std::process::abort(),
             }
         }
