@@ -362,8 +362,28 @@ pub enum CompletionShell {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A create as conmon runs it (podman's flags, all of create's own).
+    pub(crate) const CONMON_CREATE: &[&str] = &[
+        "--systemd-cgroup",
+        "--log-format=json",
+        "--log",
+        "/l",
+        "create",
+        "--bundle",
+        "/b",
+        "--pid-file",
+        "/p",
+        "--no-pivot",
+        "--no-new-keyring",
+        "--preserve-fds",
+        "2",
+        "--console-socket",
+        "/s",
+        "ctr1",
+    ];
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("husk").chain(args.iter().copied())).unwrap()
@@ -377,24 +397,7 @@ mod tests {
 
     #[test]
     fn conmon_create_line_parses() {
-        let cli = parse(&[
-            "--systemd-cgroup",
-            "--log-format=json",
-            "--log",
-            "/l",
-            "create",
-            "--bundle",
-            "/b",
-            "--pid-file",
-            "/p",
-            "--no-pivot",
-            "--no-new-keyring",
-            "--preserve-fds",
-            "2",
-            "--console-socket",
-            "/s",
-            "ctr1",
-        ]);
+        let cli = parse(CONMON_CREATE);
         let Some(Command::Create(c)) = cli.command else {
             panic!("not create")
         };

@@ -239,20 +239,7 @@ mod tests {
             vec!["create", "-b", "/b", "c1"],
             vec!["create", "c1", "--bundle=/b"],
             vec!["create", "--bundle", "/a", "--bundle", "/b", "c1"],
-            vec![
-                "create",
-                "--bundle",
-                "/b",
-                "--pid-file",
-                "/p",
-                "--no-pivot",
-                "--no-new-keyring",
-                "--preserve-fds",
-                "2",
-                "--console-socket",
-                "/s",
-                "ctr1",
-            ],
+            crate::cli::tests::CONMON_CREATE[4..].to_vec(),
             vec![
                 "create",
                 "--pid-file=/p",
@@ -273,6 +260,7 @@ mod tests {
 
     #[test]
     fn what_managers_run_is_parsed_as_clap_parses_it() {
+        assert!(agrees(crate::cli::tests::CONMON_CREATE));
         for global in globals() {
             for command in commands() {
                 let words: Vec<&str> = global.iter().chain(&command).copied().collect();
