@@ -299,7 +299,7 @@ impl V1 {
         use std::io::Write as _;
         // Each write is one rule: the two files are opened once for all of
         // them (a path lookup through /sys costs more than the write).
-        let cg = crate::sys::cgroup_root::CgroupRoot::open();
+        let cg = self.fs.cgroup.root();
         let open = |file: &str| {
             let path = dir.join(file);
             cg.open_file(&path, libc::O_WRONLY)
@@ -349,7 +349,7 @@ impl Driver for V1 {
             .dirs
             .iter()
             .map(|(h, dir)| Target { dir, sub: "", v2: h.v2 });
-        SelfPlacement::open(targets).map(Some)
+        SelfPlacement::open(self.fs.cgroup.root(), targets).map(Some)
     }
 
     fn places_after_clone(&self) -> bool {

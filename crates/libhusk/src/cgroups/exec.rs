@@ -173,7 +173,7 @@ impl Targets {
                     sub,
                     v2: *v2 == Some(i),
                 });
-                SelfPlacement::open(targets).map(Some)
+                SelfPlacement::open(&crate::sys::cgroup_root::CgroupRoot::open(), targets).map(Some)
             }
             _ => Ok(None),
         }

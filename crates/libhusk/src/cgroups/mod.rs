@@ -286,6 +286,25 @@ pub enum Delegation<'a> {
 pub struct Cgroup {
     pub path: String,
     pub dirs: Vec<(Hierarchy, PathBuf)>,
+    /// /sys/fs/cgroup, opened at the first use: one lookup through sysfs a
+    /// command, not one a method.
+    root: LazyRoot,
+}
+
+/// A [`CgroupRoot`] opened when first asked for; a clone of it opens its own.
+#[derive(Default)]
+struct LazyRoot(std::sync::OnceLock<CgroupRoot>);
+
+impl Clone for LazyRoot {
+    fn clone(&self) -> LazyRoot {
+        LazyRoot::default()
+    }
+}
+
+impl std::fmt::Debug for LazyRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("/sys/fs/cgroup")
+    }
 }
 
 /// Makes `dir` and any missing parents: as `fs::create_dir_all`, but an
@@ -326,7 +345,13 @@ impl Cgroup {
         Cgroup {
             path: path.to_string(),
             dirs,
+            root: LazyRoot::default(),
         }
+    }
+
+    /// /sys/fs/cgroup open, to look the directories up from.
+    pub fn root(&self) -> &CgroupRoot {
+        self.root.0.get_or_init(CgroupRoot::open)
     }
 
     /// The directory of the hierarchy that has `controller` (v1), or of the
@@ -355,7 +380,7 @@ impl Cgroup {
 
     /// The directories of this cgroup that exist now.
     pub fn existing_dirs(&self) -> Vec<PathBuf> {
-        let cg = CgroupRoot::open();
+        let cg = self.root();
         self.dirs
             .iter()
             .map(|(_, d)| d)
@@ -368,7 +393,7 @@ impl Cgroup {
     /// A new v1 cpuset gets its parent's cpus and mems; the levels above the
     /// cgroup2 directory delegate the controllers `delegation` says.
     pub fn make_dirs(&self, delegation: Delegation, existed: &mut Vec<PathBuf>) -> Result<()> {
-        let cg = CgroupRoot::open();
+        let cg = self.root();
         for (h, dir) in &self.dirs {
             let mut made_parent = None;
             // mkdir itself tells, atomically, whether the directory is ours.
@@ -377,7 +402,7 @@ impl Cgroup {
                 // containers) are made only when missing.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     if let Some(parent) = dir.parent() {
-                        let made = ensure_dir(&cg, parent).context(|| format!("create cgroup {}", parent.display()))?;
+                        let made = ensure_dir(cg, parent).context(|| format!("create cgroup {}", parent.display()))?;
                         made_parent = made.then_some(parent);
                     }
                     cg.create_dir(dir)
@@ -393,16 +418,16 @@ impl Cgroup {
                 existed.push(dir.clone());
             }
             if made && h.controllers.split(',').any(|c| c == "cpuset") {
-                inherit_cpuset(&cg, &h.mountpoint, dir)?;
+                inherit_cpuset(cg, &h.mountpoint, dir)?;
                 if let Some(parent) = made_parent {
-                    clone_cpusets_below(&cg, parent);
+                    clone_cpusets_below(cg, parent);
                 }
             }
             match delegation {
                 _ if !h.v2 => {}
                 Delegation::Nothing => {}
-                Delegation::Only(wanted) => enable_controllers(&cg, &h.mountpoint, dir, Some(wanted))?,
-                Delegation::Everything => enable_controllers(&cg, &h.mountpoint, dir, None)?,
+                Delegation::Only(wanted) => enable_controllers(cg, &h.mountpoint, dir, Some(wanted))?,
+                Delegation::Everything => enable_controllers(cg, &h.mountpoint, dir, None)?,
             }
         }
         Ok(())
@@ -410,7 +435,7 @@ impl Cgroup {
 
     /// Applies writes; a failure names the key and the value.
     pub fn apply(&self, writes: &[Write]) -> Result<()> {
-        let cg = CgroupRoot::open();
+        let cg = self.root();
         for w in writes {
             let Some((_, dir)) = self.dir_for(w.controller) else {
                 bail!(
@@ -452,7 +477,7 @@ impl Cgroup {
 
     /// Moves `pid` into the cgroup in every hierarchy.
     pub fn add(&self, pid: libc::pid_t) -> Result<()> {
-        let cg = CgroupRoot::open();
+        let cg = self.root();
         for (_, dir) in &self.dirs {
             let procs = dir.join("cgroup.procs");
             cg.write(&procs, &pid.to_string())

@@ -59,8 +59,7 @@ struct V2Dir {
 
 impl SelfPlacement {
     /// Opens the files of `targets`; an error names the directory.
-    pub fn open<'a>(targets: impl IntoIterator<Item = Target<'a>>) -> Result<SelfPlacement> {
-        let cg = CgroupRoot::open();
+    pub fn open<'a>(cg: &CgroupRoot, targets: impl IntoIterator<Item = Target<'a>>) -> Result<SelfPlacement> {
         let mut placement = SelfPlacement {
             tasks: Vec::new(),
             v2: None,

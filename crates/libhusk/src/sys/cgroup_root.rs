@@ -20,9 +20,10 @@ use crate::sys;
 
 const ROOT: &str = "/sys/fs/cgroup";
 
-/// /sys/fs/cgroup open (O_PATH), for the lookups of one piece of work: it is
-/// not kept across a change of mount namespace (the init's binds want its
-/// own) nor past the fds a process closes before an exec.
+/// /sys/fs/cgroup open (O_PATH, close-on-exec): a container's `Cgroup`
+/// opens one at its first use; the init opens its own for its cgroup binds,
+/// whose sources must be in its mount namespace. None is kept past the fds
+/// the init closes before it waits.
 pub struct CgroupRoot(Option<OwnedFd>);
 
 impl CgroupRoot {
