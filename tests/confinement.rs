@@ -180,13 +180,23 @@ fn masked_paths_read_empty_and_readonly_paths_refuse_writes() {
     std::fs::write(b.rootfs().join("etc/secret"), "top secret").unwrap();
     std::fs::create_dir_all(b.rootfs().join("srv/private")).unwrap();
     std::fs::write(b.rootfs().join("srv/private/key"), "k").unwrap();
-    b.config["linux"]["maskedPaths"] = json!(["/etc/secret", "/srv/private", "/proc/timer_list", "/does/not/exist"]);
+    std::fs::create_dir_all(b.rootfs().join("opt/hidden")).unwrap();
+    std::fs::write(b.rootfs().join("opt/hidden/key"), "k").unwrap();
+    b.config["linux"]["maskedPaths"] = json!([
+        "/etc/secret",
+        "/srv/private",
+        "/proc/timer_list",
+        "/does/not/exist",
+        "/opt/hidden"
+    ]);
     b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/srv"]);
     b.config["root"]["readonly"] = json!(false);
     b.save();
     let out = b.output_of(
         "echo \"[$(cat /etc/secret)]\"; ls /srv/private | wc -l; echo \"[$(cat /proc/timer_list)]\"; \
-         (echo 1 > /proc/sys/kernel/shmmax) 2>&1; touch /srv/new 2>&1; touch /etc/ok && echo rw-elsewhere",
+         (echo 1 > /proc/sys/kernel/shmmax) 2>&1; touch /srv/new 2>&1; touch /etc/ok && echo rw-elsewhere; \
+         ls -A /opt/hidden | wc -l; touch /opt/hidden/new 2>&1; mkdir /opt/hidden/d 2>&1; \
+         grep ' /opt/hidden ' /proc/self/mountinfo",
     );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "[]");
@@ -195,6 +205,15 @@ fn masked_paths_read_empty_and_readonly_paths_refuse_writes() {
     assert!(lines[3].contains("Read-only file system"), "{out}");
     assert!(lines[4].contains("Read-only file system"), "{out}");
     assert_eq!(lines[5], "rw-elsewhere");
+    // A second masked directory (the tmpfs of the first, bound): as empty,
+    // and read-only as mounted and in itself.
+    assert_eq!(lines[6], "0", "{out}");
+    assert!(lines[7].contains("Read-only file system"), "{out}");
+    assert!(lines[8].contains("Read-only file system"), "{out}");
+    let fields: Vec<&str> = lines[9].split_whitespace().collect();
+    assert!(fields[5].starts_with("ro,nosuid,nodev,noexec"), "{out}");
+    assert_eq!(&fields[fields.len() - 3..fields.len() - 1], ["tmpfs", "tmpfs"], "{out}");
+    assert!(fields[fields.len() - 1].starts_with("ro,"), "{out}");
 }
 
 #[test]

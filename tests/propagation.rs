@@ -230,6 +230,19 @@ fn an_image_cannot_lead_husks_device_nodes_into_a_bind_shared_with_the_host() {
 }
 
 #[test]
+fn a_masked_directory_shares_nothing_with_one_in_a_shared_bind() {
+    // The masked directories share one tmpfs, the first's bound over the
+    // others: a bind of a shared mount would have joined its peer group,
+    // here the host's (review 68 M1).
+    let (mut b, src) = mounting_bundle("masked-in-shared", &["rbind", "rshared"], "/opt/masked");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    std::fs::create_dir_all(b.rootfs().join("opt/masked")).unwrap();
+    b.config["linux"]["maskedPaths"] = json!(["/data/sub", "/opt/masked"]);
+    b.save();
+    assert_kept_from_the_host(&b, &src, "true", "a mount over a masked directory");
+}
+
+#[test]
 fn a_mount_the_config_puts_inside_a_shared_bind_reaches_the_host() {
     // The config's own choice, as with runc: not refused.
     let (mut b, src) = mounting_bundle("nested-in-shared", &["rbind", "rshared"], "/data/sub");

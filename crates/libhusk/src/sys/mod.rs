@@ -572,6 +572,30 @@ pub fn detached_tmpfs(options: &[(&CStr, &CStr)], attrs: u64) -> io::Result<Owne
     fs_mount(&fs, attrs)
 }
 
+/// An empty tmpfs, read-only in itself and as mounted (nosuid, nodev,
+/// noexec), mounted nowhere: what masked directories are covered with.
+pub fn empty_readonly_tmpfs() -> io::Result<OwnedFd> {
+    const FSCONFIG_SET_FLAG: u32 = 0;
+    const MOUNT_ATTR_RDONLY_NOSUID_NODEV_NOEXEC: u64 = 0x01 | 0x02 | 0x04 | 0x08;
+    let fs = fs_context(c"tmpfs")?;
+    fs_set_string(&fs, c"source", c"tmpfs")?;
+    fs_set_string(&fs, c"size", c"0k")?;
+    fs_set_string(&fs, c"mode", c"755")?;
+    // SAFETY: a valid C string and a filesystem context fd.
+    let ro = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FLAG,
+            c"ro".as_ptr(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    check(ro)?;
+    fs_mount(&fs, MOUNT_ATTR_RDONLY_NOSUID_NODEV_NOEXEC)
+}
+
 /// An empty memfd (close-on-exec) at the lowest free fd number: a file of
 /// the caller's alone that needs no filesystem.
 pub fn empty_memfd(name: &CStr) -> io::Result<OwnedFd> {
