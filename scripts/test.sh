@@ -41,9 +41,22 @@ remove_user() {
             echo "test: could not remove the test user $user (userdel -r $user)" >&2
     fi
 }
-if ! id -u "$user" >/dev/null 2>&1; then
-    trap remove_user EXIT
-fi
+made_user=0
+id -u "$user" >/dev/null 2>&1 || made_user=1
+# `ip netns add` (tests/net_devices.rs, tests/checkpoint.rs) makes
+# /run/netns a mount of its own, which `ip netns del` leaves: unmounted
+# again, empty, if the tests made it.
+netns_mounted=0
+! mountpoint -q /run/netns 2>/dev/null || netns_mounted=1
+clean_up() {
+    [ "$made_user" = 0 ] || remove_user
+    if [ "$netns_mounted" = 0 ] && mountpoint -q /run/netns 2>/dev/null &&
+        [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+        "${as_root[@]}" umount /run/netns 2>/dev/null ||
+            echo "test: could not unmount /run/netns, which the tests mounted" >&2
+    fi
+}
+trap clean_up EXIT
 
 if [ "${#as_root[@]}" -gt 0 ]; then
     sudo -v
