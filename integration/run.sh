@@ -12,7 +12,18 @@ scripts=("$@")
 
 HUSK_RESULTS=$(mktemp /tmp/husk-results.XXXXXX)
 export HUSK_RESULTS
-trap 'rm -f "$HUSK_RESULTS"' EXIT
+# The managers' network setup (as `ip netns add`) makes /run/netns a mount
+# of its own and leaves it: unmounted again, empty, if they made it here.
+netns_mounted=0
+! mountpoint -q /run/netns 2>/dev/null || netns_mounted=1
+clean_up() {
+    rm -f "$HUSK_RESULTS"
+    if [ "$netns_mounted" = 0 ] && mountpoint -q /run/netns 2>/dev/null &&
+        [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+        umount /run/netns 2>/dev/null || echo "integration: could not unmount /run/netns" >&2
+    fi
+}
+trap clean_up EXIT
 for s in "${scripts[@]}"; do
     echo "== $s"
     # Each script bounds its own commands; this bounds a script that wedges.
