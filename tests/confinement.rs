@@ -868,6 +868,73 @@ fn the_waiting_init_holds_nothing_of_the_hosts_cgroup_filesystems() {
     assert_ok(&b.husk(&["delete", "-f", "w"]));
 }
 
+/// The devices of the filesystems behind the waiting init `pid`'s fds that
+/// are procfs (statfs of each through /proc/PID/fd/N).
+fn procfs_devices_held_by(pid: i64) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut devs = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        let path = fd.path();
+        let is_proc =
+            nix::sys::statfs::statfs(&path).is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+        if is_proc {
+            devs.push(std::fs::metadata(&path).unwrap().dev());
+        }
+    }
+    devs
+}
+
+/// Creates `w` of `b`, asserts what `check` says of the procfs devices its
+/// waiting init holds, then starts it and sees it run to its end.
+fn wait_then_start(b: &Bundle, check: impl Fn(i64, &[u64])) {
+    let id = b.dir.to_str().unwrap().to_string();
+    assert_ok(&b.husk(&["create", "--bundle", &id, "w"]));
+    let pid = b.state("w")["pid"].as_i64().unwrap();
+    check(pid, &procfs_devices_held_by(pid));
+    assert_ok(&b.husk(&["start", "w"]));
+    b.wait_status("w", "stopped");
+    assert_ok(&b.husk(&["delete", "w"]));
+}
+
+/// The waiting init reopens the exec fifo through its own fd directory in
+/// the container's /proc: it holds no procfs of its own (one made for the
+/// wait cost a superblock and an RCU grace period a container), and no
+/// other procfs than the one the container sees.
+#[test]
+fn the_waiting_init_waits_through_its_own_fds_in_the_containers_proc() {
+    use std::os::unix::fs::MetadataExt;
+    let mut b = Bundle::new("waitfds");
+    b.script("true");
+    wait_then_start(&b, |pid, held| {
+        let containers = std::fs::metadata(format!("/proc/{pid}/root/proc")).unwrap().dev();
+        assert_eq!(held, [containers], "the procfs fds of the waiting init");
+    });
+}
+
+/// Where the container's /proc is not a procfs of its pid namespace (none
+/// mounted, or the host's bound there), the init waits through a procfs
+/// made for it, never through the host's.
+#[test]
+fn a_container_without_its_own_proc_waits_through_a_procfs_made_for_it() {
+    use std::os::unix::fs::MetadataExt;
+    let hosts = std::fs::metadata("/proc").unwrap().dev();
+    for bound in [false, true] {
+        let mut b = Bundle::new(if bound { "waithostproc" } else { "waitnoproc" });
+        let mounts = b.config["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["destination"] != "/proc");
+        if bound {
+            mounts.push(json!({"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]}));
+        }
+        b.config["linux"].as_object_mut().unwrap().remove("maskedPaths");
+        b.config["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+        b.script("true");
+        wait_then_start(&b, |_, held| {
+            assert_eq!(held.len(), 1, "bound {bound}: {held:?}");
+            assert_ne!(held[0], hosts, "bound {bound}: the init waits through the host's /proc");
+        });
+    }
+}
+
 /// A seccomp agent at `path`: the one message husk sends it and its fds.
 fn seccomp_agent(path: &std::path::Path) -> std::thread::JoinHandle<(Vec<u8>, Vec<i32>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
