@@ -10,6 +10,9 @@ static ALLOCATOR: Allocator = Allocator {
     heap: UnsafeCell::new(dlmalloc::Dlmalloc::new()),
 };
 
+// memcpy and memmove in place of musl's (see the crate).
+use musl_string as _;
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +165,14 @@ mod tests {
         for w in workers {
             assert!(w.join().unwrap());
         }
+    }
+
+    /// The copies musl's own code makes (and libseccomp's) are the crate's:
+    /// the linker took memcpy and memmove from it, not musl's libc.a.
+    #[test]
+    fn memcpy_and_memmove_are_musl_strings() {
+        assert_eq!(libc::memcpy as *const (), musl_string::memcpy as *const ());
+        assert_eq!(libc::memmove as *const (), musl_string::memmove as *const ());
     }
 
     #[test]
