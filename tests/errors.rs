@@ -256,6 +256,30 @@ fn a_protected_path_the_image_leads_to_the_root_is_refused() {
     }
 }
 
+/// In a user namespace Linux mounts procfs only where one is visible: a
+/// container without a /proc mount leaves the init no procfs to wait for
+/// `start` through, and the error says so (review 69).
+#[test]
+fn a_user_namespace_without_proc_is_refused_saying_why() {
+    let mut b = Bundle::new("userns-noproc");
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/proc");
+    b.save();
+    b.create_fails("x", "in a user namespace Linux mounts procfs only where one is visible");
+    // The cause named, the same container with its /proc runs.
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc", "type": "proc", "source": "proc"}));
+    let out = b.output_of("head -1 /proc/self/uid_map");
+    assert!(out.contains("200000"), "{out}");
+}
+
 #[test]
 fn hostname_needs_a_uts_namespace() {
     let mut b = Bundle::new("nouts");

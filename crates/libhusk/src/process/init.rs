@@ -275,7 +275,7 @@ fn prepare(args: &mut InitArgs, placement: Option<SelfPlacement>) -> Result<Prep
         (ExecFifo::Path(_), None, None) => match own_fd_dir_in_containers_proc() {
             Some(dir) => Some(Waiting::FdDir(dir)),
             None => Some(Waiting::Procfs(
-                sys::waiting_procfs().context(|| "mount a private procfs".into())?,
+                sys::waiting_procfs().context(|| waiting_procfs_failed(plan))?,
             )),
         },
     };
@@ -623,6 +623,23 @@ fn open_fifo_for_writing(fifo: ExecFifo, waiting: Option<&Waiting>) -> OwnedFd {
 fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
     use nix::sys::stat::fstat;
     matches!((fstat(a), fstat(b)), (Ok(x), Ok(y)) if x.st_dev == y.st_dev && x.st_ino == y.st_ino)
+}
+
+/// What failed when the procfs to wait for `start` through could not be
+/// made. In a user namespace Linux mounts procfs only where one is fully
+/// visible already, which a container without a /proc of its own lacks
+/// (review 69: the plain message left the cause to guess).
+fn waiting_procfs_failed(plan: &Plan) -> String {
+    let mounts_proc = plan
+        .mounts
+        .iter()
+        .any(|m| m.destination == std::path::Path::new("/proc"));
+    match plan.in_userns() && !mounts_proc {
+        true => "mount a private procfs to wait for start through (in a user namespace Linux mounts procfs \
+                 only where one is visible, and this container mounts none at /proc)"
+            .into(),
+        false => "mount a private procfs".into(),
+    }
 }
 
 /// What the init reopens the exec fifo through, waiting for `start`.
