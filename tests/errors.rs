@@ -188,6 +188,49 @@ fn failures_inside_the_init_are_reported_and_undone() {
     );
 }
 
+/// An init killed once its record is committed, before create lets it go:
+/// create fails saying how the init ended, not with the pipe's error
+/// (review 69: "signal container init: Broken pipe"), and leaves nothing.
+/// strace holds create in its last unlink (creating.json) meanwhile.
+#[test]
+fn an_init_killed_before_it_is_let_go_is_named_so() {
+    let b = Bundle::new("killed-late");
+    let strace = ["-o", "/dev/null", "-e", "inject=unlink:delay_exit=1000000"];
+    let mut create = b.husk_under_strace(&strace, &["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
+    create.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut create = create.spawn().unwrap();
+    let record = b.root.join("x/state.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        let state: Option<Value> = std::fs::read(&record)
+            .ok()
+            .and_then(|t| serde_json::from_slice(&t).ok());
+        if let Some(pid) = state.and_then(|s| s["pid"].as_i64()).filter(|&p| p > 0) {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "create never committed its record"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_within(&mut create, COMMAND_TIMEOUT, "husk create");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut create.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "create succeeded with its init killed");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("container init exited during setup (killed by signal 9)"),
+        "{err}"
+    );
+    b.assert_gone("x");
+}
+
 /// A mount over the container's root would stand in for root.path: a cgroup
 /// tmpfs there would have its hierarchies made in the rootfs (the bundle)
 /// beneath it; a /dev tmpfs at ".." (relative, so "/..") had husk 0.1.0

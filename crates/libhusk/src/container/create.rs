@@ -494,9 +494,21 @@ fn spawn_init(
             if let Some(moved) = moved.as_mut() {
                 moved.move_back();
             }
-            Err(e)
+            Err(when_init_gone(e, c.plan, &init, &mut guard))
         }
     }
+}
+
+/// An error of a word to the init that found its end of the channel
+/// closed: the init died (killed from outside, by the OOM killer), and its
+/// status says how, as anywhere else in its setup (review 69: "signal
+/// container init: Broken pipe" said neither).
+fn when_init_gone(e: Error, plan: &Plan, init: &Cloned, guard: &mut InitGuard) -> Error {
+    if !matches!(e.errno(), Some(libc::EPIPE | libc::ECONNRESET)) {
+        return e;
+    }
+    sigkill(init.pid);
+    init_died(guard.reap(), plan)
 }
 
 /// The first words of an init whose process a pod will see, before husk
