@@ -305,11 +305,7 @@ fn a_protected_path_the_image_leads_to_the_root_is_refused() {
 #[test]
 fn a_user_namespace_without_proc_is_refused_saying_why() {
     let mut b = Bundle::new("userns-noproc");
-    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
-    ns.push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    b.config["linux"]["uidMappings"] = map.clone();
-    b.config["linux"]["gidMappings"] = map;
+    b.in_new_user_namespace(200000);
     let mounts = b.config["mounts"].as_array_mut().unwrap();
     mounts.retain(|m| m["destination"] != "/proc");
     b.save();

@@ -301,11 +301,7 @@ fn devices_move_into_a_container_with_a_user_namespace() {
     let u = Veth::new('u');
     ip(&["addr", "add", "10.204.7.2/24", "dev", &u.name]);
     let mut b = Bundle::new("netdev-userns");
-    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
-    ns.push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    b.config["linux"]["uidMappings"] = map.clone();
-    b.config["linux"]["gidMappings"] = map;
+    b.in_new_user_namespace(200000);
     b.config["linux"]["netDevices"] = json!({ &u.name: {"name": "eth0"} });
     let out = b.output_of("ip -o addr show dev eth0; head -1 /proc/self/uid_map");
     assert!(out.contains("inet 10.204.7.2/24 "), "{out}");

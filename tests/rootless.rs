@@ -388,12 +388,7 @@ fn the_init_is_not_dumpable_until_it_execs() {
 #[test]
 fn joining_another_containers_user_namespace_by_path() {
     let mut first = Bundle::new("userns-holder");
-    first.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    first.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    first.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    first.in_new_user_namespace(200000);
     let pid = hold(&mut first, false);
 
     // A pod-like second container: the holder's user and network namespaces, its own others.

@@ -428,6 +428,17 @@ impl Bundle {
         self
     }
 
+    /// Gives the container a new user namespace whose root is host uid and
+    /// gid `host` (65536 ids from there).
+    pub fn in_new_user_namespace(&mut self, host: u32) -> &mut Self {
+        let ns = self.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(serde_json::json!({"type": "user"}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+        self.config["linux"]["uidMappings"] = map.clone();
+        self.config["linux"]["gidMappings"] = map;
+        self
+    }
+
     /// Sets process.args to `sh -c SCRIPT`.
     pub fn script(&mut self, script: &str) -> &mut Self {
         self.config["process"]["args"] = serde_json::json!(["sh", "-c", script]);
